@@ -1,0 +1,117 @@
+# kup — top-level build.
+#   make            build build/kup (optimised)
+#   make check      build the ASan/UBSan variant and run every test
+#   make install    install into $(DESTDIR)$(PREFIX)
+#   make bench      run the benchmarks (prints figures)
+#   make fuzz       build the libFuzzer targets (clang)
+
+CC       ?= gcc
+PROTOC_C ?= protoc-c
+PREFIX   ?= /usr
+SBINDIR  ?= $(PREFIX)/sbin
+MANDIR   ?= $(PREFIX)/share/man
+LIBEXECDIR ?= $(PREFIX)/lib/kup
+
+ARCH     ?= x86_64
+O        ?= build
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+            -Wshadow -Wformat=2 -Wno-format-nonliteral
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g $(WARN) -fno-strict-aliasing \
+            -I$(O)/proto -Ickpt-core/include -Ickpt-core -Iarch/$(ARCH)/include -Iarch/include \
+            -Ippp/include -Ikup
+OPT      ?= -O2
+CFLAGS   ?=
+SAN      :=
+LIBS     := -lprotobuf-c -lcap -lkmod -lblkid -lisal
+
+PROTOS     := $(wildcard ckpt-core/proto/*.proto)
+PROTO_C    := $(patsubst ckpt-core/proto/%.proto,$(O)/proto/%.pb-c.c,$(PROTOS))
+PROTO_H    := $(PROTO_C:.c=.h)
+
+CKPT_SRC := $(wildcard ckpt-core/*.c)
+ARCH_SRC := $(wildcard arch/$(ARCH)/*.c)
+PPP_SRC  := $(wildcard ppp/*.c)
+KUP_SRC  := $(wildcard kup/*.c)
+LIB_SRC  := $(CKPT_SRC) $(ARCH_SRC) $(PPP_SRC)
+
+ALL_CFLAGS = $(BASE_CFLAGS) $(OPT) $(SAN) $(CFLAGS)
+
+obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
+
+LIB_OBJ   := $(call obj,$(LIB_SRC)) $(patsubst %.c,%.o,$(subst $(O)/proto,$(O)/obj/proto,$(PROTO_C)))
+KUP_OBJ   := $(call obj,$(KUP_SRC))
+TEST_SRC  := $(wildcard tests/unit/test-*.c)
+TEST_BIN  := $(patsubst tests/unit/%.c,$(O)/tests/%,$(TEST_SRC))
+PROG_SRC  := $(wildcard tests/progs/*.c)
+PROG_BIN  := $(patsubst tests/progs/%.c,$(O)/progs/%,$(PROG_SRC))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
+
+.PHONY: all check unit integ install clean bench fuzz deps lab-check progs tests
+.SECONDARY:
+
+all: $(O)/kup $(PROG_BIN)
+
+$(O)/proto/%.pb-c.c $(O)/proto/%.pb-c.h: ckpt-core/proto/%.proto
+	@mkdir -p $(O)/proto
+	$(PROTOC_C) --proto_path=ckpt-core/proto --c_out=$(O)/proto $<
+
+$(O)/obj/proto/%.o: $(O)/proto/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(OPT) $(SAN) $(CFLAGS) -Wno-error -c -o $@ $<
+
+$(O)/obj/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/libkup.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/kup: $(KUP_OBJ) $(O)/libkup.a
+	$(CC) $(ALL_CFLAGS) -o $@ $(KUP_OBJ) $(O)/libkup.a $(LIBS)
+
+$(O)/tests/%: tests/unit/%.c $(O)/libkup.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libkup.a $(LIBS) -lcmocka
+
+$(O)/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g -Wall -Werror -pthread -o $@ $< -lrt
+
+$(O)/bench/%: bench/%.c $(O)/libkup.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libkup.a $(LIBS)
+
+progs: $(PROG_BIN)
+tests: $(O)/kup $(TEST_BIN) $(PROG_BIN)
+
+# Dependencies from Debian, installed by the project itself.
+deps:
+	@tests/install-deps.sh
+
+# The test build: ASan + UBSan.
+check: deps
+	$(MAKE) O=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests
+	$(MAKE) progs
+	KUP=build/asan/kup PROGS=build/progs TESTBIN=build/asan/tests tests/run.sh
+
+lab-check: all
+	tests/vm/run-lab-tests.sh
+
+bench: all $(BENCH_BIN)
+	bench/run.sh
+
+fuzz:
+	$(MAKE) O=build/fuzz CC=clang OPT=-O1 SAN="-fsanitize=fuzzer-no-link,address,undefined" $(O)/../build/fuzz/libkup.a
+	tests/fuzz/build.sh
+
+install: all
+	install -D -m 0755 $(O)/kup $(DESTDIR)$(SBINDIR)/kup
+	install -D -m 0644 docs/kup.8 $(DESTDIR)$(MANDIR)/man8/kup.8
+
+clean:
+	rm -rf build
+
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The CPU-specific part of kup, behind one header.  Each architecture has its
+ * folder arch/<arch>/ providing these functions; nothing outside arch/ knows
+ * register layouts or instruction encodings.
+ */
+#ifndef KUP_ARCH_H
+#define KUP_ARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "arch-regs.h"		/* struct arch_regs for this architecture */
+
+/* Bytes of "syscall; trap" placed in a trampoline page. */
+extern const unsigned char arch_syscall_trap[];
+extern const size_t arch_syscall_trap_len;
+/* Offset of the trap after the syscall instruction (ip after syscall). */
+extern const size_t arch_syscall_insn_len;
+
+int arch_get_regs(pid_t tid, struct arch_regs *r);
+int arch_set_regs(pid_t tid, const struct arch_regs *r);
+
+/* Extended FPU state: *buf malloc'd, *len bytes; set from the same blob. */
+int arch_get_fpstate(pid_t tid, void **buf, size_t *len);
+int arch_set_fpstate(pid_t tid, const void *buf, size_t len);
+
+/* Prepare @r to run syscall @nr(args) at @ip with no restart fixups. */
+void arch_regs_syscall(struct arch_regs *r, unsigned long ip, long nr,
+		       const unsigned long args[6]);
+long arch_regs_retval(const struct arch_regs *r);
+unsigned long arch_regs_ip(const struct arch_regs *r);
+unsigned long arch_regs_sp(const struct arch_regs *r);
+void arch_regs_set_sp(struct arch_regs *r, unsigned long sp);
+
+/*
+ * A task stopped while inside a syscall reports the syscall's -ERESTART*
+ * value.  Make the registers re-execute the syscall when the task resumes
+ * from them on a fresh kernel (restart_block state does not survive).
+ * Returns 1 if a fixup was applied.
+ */
+int arch_regs_fixup_restart(struct arch_regs *r);
+/* Was the task stopped inside a syscall? */
+int arch_regs_in_syscall(const struct arch_regs *r);
+
+/* Serialised form kept in images. */
+size_t arch_regs_size(void);
+
+/* Write at @buf a jump to absolute @target; returns bytes used (<= 16). */
+size_t arch_encode_jump(unsigned char *buf, uint64_t target);
+
+#endif

@@ -1,0 +1,961 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Dump: freeze a process tree, save it to an image store, then kill it or let
+ * it go on.  Any failure before the end leaves the tree exactly as it was,
+ * running, and removes what was written.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "shmem.h"
+
+#define PF_KTHREAD 0x00200000
+
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+struct kup_rseq_conf {
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size;
+	uint32_t signature;
+	uint32_t flags;
+	uint32_t pad;
+};
+
+struct dthread {
+	pid_t tid;
+	bool seized;
+	uint64_t sigmask;	/* saved while we block everything */
+	bool mask_saved;
+};
+
+struct dproc {
+	pid_t pid;
+	struct proc_stat st;
+	TaskState state;
+	struct dthread *t;
+	int nt;
+	struct puppet pp;
+	CoreEntry core;
+	MmImage mm;
+	FdtableEntry fdt;
+	bool have_core, have_mm, have_fdt;
+};
+
+struct dtree {
+	struct dproc *p;
+	int n, cap;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static struct dproc *tree_find(struct dtree *t, pid_t pid)
+{
+	for (int i = 0; i < t->n; i++)
+		if (t->p[i].pid == pid)
+			return &t->p[i];
+	return NULL;
+}
+
+static struct dproc *tree_add(struct dtree *t, pid_t pid)
+{
+	if (t->n == t->cap) {
+		struct dproc *np;
+		t->cap = t->cap ? t->cap * 2 : 16;
+		np = realloc(t->p, t->cap * sizeof(*np));
+		if (!np)
+			return NULL;
+		t->p = np;
+	}
+	memset(&t->p[t->n], 0, sizeof(t->p[0]));
+	t->p[t->n].pid = pid;
+	return &t->p[t->n++];
+}
+
+/* ---- freezing ------------------------------------------------------------- */
+
+static int freeze_threads(struct dproc *p)
+{
+	for (int round = 0; round < 100; round++) {
+		pid_t *tids;
+		int n, ret, added = 0;
+
+		ret = proc_list_tids(p->pid, &tids, &n);
+		if (ret)
+			return log_errno(ret, "pid %d: cannot list threads", p->pid);
+		for (int i = 0; i < n; i++) {
+			bool known = false;
+
+			for (int j = 0; j < p->nt; j++)
+				known |= p->t[j].tid == tids[i];
+			if (known)
+				continue;
+			ret = puppet_seize(tids[i], true);
+			if (ret == -ESRCH)
+				continue;	/* exited meanwhile */
+			if (ret) {
+				free(tids);
+				return log_errno(ret, "pid %d tid %d: cannot freeze", p->pid, tids[i]);
+			}
+			struct dthread *nt = realloc(p->t, (p->nt + 1) * sizeof(*nt));
+			if (!nt) {
+				free(tids);
+				return -ENOMEM;
+			}
+			p->t = nt;
+			memset(&p->t[p->nt], 0, sizeof(p->t[0]));
+			p->t[p->nt].tid = tids[i];
+			p->t[p->nt].seized = true;
+			p->nt++;
+			added++;
+		}
+		free(tids);
+		if (!added)
+			return 0;
+	}
+	log_err("pid %d: threads keep appearing, cannot freeze", p->pid);
+	return -EAGAIN;
+}
+
+static int freeze_tree(struct dtree *t, pid_t root)
+{
+	struct dproc *p = tree_add(t, root);
+
+	if (!p)
+		return -ENOMEM;
+	for (int i = 0; i < t->n; i++) {
+		pid_t pid = t->p[i].pid;
+		int ret;
+
+		ret = proc_read_stat(pid, 0, &t->p[i].st);
+		if (ret)
+			return log_errno(ret, "pid %d: cannot read /proc/%d/stat", pid, pid);
+		if (t->p[i].st.flags & PF_KTHREAD) {
+			log_err("pid %d (%s): is a kernel thread, it cannot be dumped", pid, t->p[i].st.comm);
+			return -EPERM;
+		}
+		if (t->p[i].st.state == 'Z' || t->p[i].st.state == 'X') {
+			t->p[i].state = TASK_STATE__TASK_ZOMBIE;
+			continue;
+		}
+		t->p[i].state = t->p[i].st.state == 'T' ? TASK_STATE__TASK_STOPPED : TASK_STATE__TASK_ALIVE;
+		ret = freeze_threads(&t->p[i]);
+		if (ret)
+			return ret;
+		/* stat again: frozen now, and ppid/pgid/sid are final */
+		proc_read_stat(pid, 0, &t->p[i].st);
+		for (int j = 0; j < t->p[i].nt; j++) {
+			pid_t *kids;
+			int nk;
+
+			if (proc_list_children(pid, t->p[i].t[j].tid, &kids, &nk))
+				continue;
+			for (int k = 0; k < nk; k++) {
+				if (tree_find(t, kids[k]))
+					continue;
+				if (!tree_add(t, kids[k])) {
+					free(kids);
+					return -ENOMEM;
+				}
+			}
+			free(kids);
+		}
+	}
+	return 0;
+}
+
+static void release_tree(struct dtree *t, bool kill_it)
+{
+	if (kill_it)
+		for (int i = 0; i < t->n; i++)
+			if (t->p[i].state != TASK_STATE__TASK_ZOMBIE)
+				kill(t->p[i].pid, SIGKILL);
+	for (int i = 0; i < t->n; i++) {
+		struct dproc *p = &t->p[i];
+
+		for (int j = 0; j < p->nt; j++) {
+			if (!p->t[j].seized)
+				continue;
+			if (p->t[j].mask_saved && !kill_it)
+				ptrace(PTRACE_SETSIGMASK, p->t[j].tid, sizeof(uint64_t), &p->t[j].sigmask);
+			ptrace(PTRACE_DETACH, p->t[j].tid, 0, 0);
+			p->t[j].seized = false;
+		}
+		if (!kill_it && p->state == TASK_STATE__TASK_STOPPED)
+			kill(p->pid, SIGSTOP);
+	}
+}
+
+/* ---- per-thread state ----------------------------------------------------- */
+
+static int read_scratch(struct dproc *p, void *buf, size_t len)
+{
+	return puppet_read(p->pid, p->pp.scratch, buf, len);
+}
+
+static int dump_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *nout)
+{
+	struct { uint64_t off; uint32_t flags; int32_t nr; } args = { 0, shared ? 1 : 0, 32 };
+	uint8_t si[32][128];
+	SiginfoEntry **v = NULL;
+	size_t n = 0;
+
+	for (;;) {
+		long r = ptrace(PTRACE_PEEKSIGINFO, tid, &args, si);
+
+		if (r < 0)
+			return log_errno(errno, "tid %d: cannot read pending signals", tid);
+		if (r == 0)
+			break;
+		SiginfoEntry **nv = realloc(v, (n + r) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		v = nv;
+		for (long i = 0; i < r; i++) {
+			SiginfoEntry *e = malloc(sizeof(*e));
+			if (!e)
+				return -ENOMEM;
+			siginfo_entry__init(e);
+			e->raw.len = 128;
+			e->raw.data = malloc(128);
+			if (!e->raw.data)
+				return -ENOMEM;
+			memcpy(e->raw.data, si[i], 128);
+			v[n++] = e;
+		}
+		args.off += r;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
+{
+	struct arch_regs regs;
+	struct kup_rseq_conf rc;
+	uint64_t tidaddr = 0;
+	struct { uint64_t sp; int32_t flags; int32_t pad; uint64_t size; } ss;
+	void *fp;
+	size_t fplen;
+	long ret;
+	int err;
+	char name[64], *comm;
+
+	thread_core__init(tc);
+	tc->tid = t->tid;
+	err = arch_get_regs(t->tid, &regs);
+	if (err)
+		return err;
+	tc->gpregs.len = arch_regs_size();
+	tc->gpregs.data = malloc(tc->gpregs.len);
+	if (!tc->gpregs.data)
+		return -ENOMEM;
+	memcpy(tc->gpregs.data, &regs, tc->gpregs.len);
+	tc->has_in_syscall = true;
+	tc->in_syscall = arch_regs_in_syscall(&regs);
+	err = arch_get_fpstate(t->tid, &fp, &fplen);
+	if (err)
+		return err;
+	tc->has_xstate = true;
+	tc->xstate.data = fp;
+	tc->xstate.len = fplen;
+	tc->sigmask = t->sigmask;
+	err = dump_pending(t->tid, false, &tc->pending, &tc->n_pending);
+	if (err)
+		return err;
+
+	memset(&rc, 0, sizeof(rc));
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->tid, sizeof(rc), &rc) > 0 && rc.rseq_abi_pointer) {
+		tc->has_rseq_addr = tc->has_rseq_len = tc->has_rseq_sig = true;
+		tc->rseq_addr = rc.rseq_abi_pointer;
+		tc->rseq_len = rc.rseq_abi_size;
+		tc->rseq_sig = rc.signature;
+	}
+	{
+		void *head = NULL;
+		size_t len = 0;
+
+		if (syscall(SYS_get_robust_list, t->tid, &head, &len) == 0) {
+			tc->has_robust_list = tc->has_robust_list_len = true;
+			tc->robust_list = (uint64_t)head;
+			tc->robust_list_len = len;
+		}
+	}
+	err = PSYS(&p->pp, t->tid, &ret, SYS_prctl, PR_GET_TID_ADDRESS, p->pp.scratch);
+	if (!err && !ret)
+		err = read_scratch(p, &tidaddr, sizeof(tidaddr));
+	if (err)
+		return err;
+	tc->has_clear_tid_addr = true;
+	tc->clear_tid_addr = tidaddr;
+
+	err = PSYS(&p->pp, t->tid, &ret, SYS_sigaltstack, 0, p->pp.scratch);
+	if (!err && !ret)
+		err = read_scratch(p, &ss, sizeof(ss));
+	if (err)
+		return err;
+	tc->has_sas_sp = tc->has_sas_size = tc->has_sas_flags = true;
+	tc->sas_sp = ss.sp;
+	tc->sas_size = ss.size;
+	tc->sas_flags = ss.flags;
+
+	snprintf(name, sizeof(name), "task/%d/comm", t->tid);
+	comm = proc_read_file(p->pid, name, NULL);
+	if (comm) {
+		comm[strcspn(comm, "\n")] = 0;
+		tc->comm = comm;
+	}
+	return 0;
+}
+
+/* ---- per-process state ---------------------------------------------------- */
+
+static int dump_sigactions(struct dproc *p, CoreEntry *c)
+{
+	c->sigactions = calloc(64, sizeof(*c->sigactions));
+	if (!c->sigactions)
+		return -ENOMEM;
+	for (int sig = 1; sig <= 64; sig++) {
+		uint64_t ka[4];
+		long ret;
+		int err;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		err = PSYS(&p->pp, p->pid, &ret, SYS_rt_sigaction, sig, 0, p->pp.scratch, 8);
+		if (err)
+			return err;
+		if (ret)
+			return log_errno(-ret, "pid %d: cannot read the action of signal %d", p->pid, sig);
+		err = read_scratch(p, ka, sizeof(ka));
+		if (err)
+			return err;
+		if (!ka[0] && !ka[1] && !ka[3])
+			continue;	/* SIG_DFL, no flags: nothing to restore */
+		SigactionEntry *e = malloc(sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		sigaction_entry__init(e);
+		e->sig = sig;
+		e->handler = ka[0];
+		e->flags = ka[1];
+		e->restorer = ka[2];
+		e->mask = ka[3];
+		c->sigactions[c->n_sigactions++] = e;
+	}
+	return 0;
+}
+
+static int dump_timers(struct dproc *p, CoreEntry *c)
+{
+	char *buf, *line, *save = NULL;
+	PosixTimerEntry *cur = NULL;
+	int err;
+
+	c->itimers = calloc(3, sizeof(*c->itimers));
+	if (!c->itimers)
+		return -ENOMEM;
+	for (int which = 0; which < 3; which++) {
+		struct itimerval it;
+		long ret;
+
+		err = PSYS(&p->pp, p->pid, &ret, SYS_getitimer, which, p->pp.scratch);
+		if (!err && !ret)
+			err = read_scratch(p, &it, sizeof(it));
+		if (err)
+			return err;
+		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+			continue;
+		ItimerEntry *e = malloc(sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		itimer_entry__init(e);
+		e->which = which;
+		e->value_us = it.it_value.tv_sec * 1000000ULL + it.it_value.tv_usec;
+		e->interval_us = it.it_interval.tv_sec * 1000000ULL + it.it_interval.tv_usec;
+		c->itimers[c->n_itimers++] = e;
+	}
+
+	buf = proc_read_file(p->pid, "timers", NULL);
+	if (!buf)
+		return 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "ID: ", 4)) {
+			PosixTimerEntry **nv = realloc(c->posix_timers,
+						       (c->n_posix_timers + 1) * sizeof(*nv));
+			cur = calloc(1, sizeof(*cur));
+			if (!nv || !cur) {
+				free(buf);
+				free(cur);
+				return -ENOMEM;
+			}
+			c->posix_timers = nv;
+			posix_timer_entry__init(cur);
+			cur->id = atoi(line + 4);
+			c->posix_timers[c->n_posix_timers++] = cur;
+		} else if (cur && !strncmp(line, "signal: ", 8)) {
+			char *slash = strchr(line, '/');
+			cur->signo = atoi(line + 8);
+			if (slash)
+				cur->sival = strtoull(slash + 1, NULL, 16);
+		} else if (cur && !strncmp(line, "notify: ", 8)) {
+			char *dot = strchr(line, '.');
+			if (!strncmp(line + 8, "thread", 6))
+				cur->notify = SIGEV_THREAD_ID;
+			else if (!strncmp(line + 8, "signal", 6))
+				cur->notify = SIGEV_SIGNAL;
+			else
+				cur->notify = SIGEV_NONE;
+			if (dot) {
+				cur->has_notify_tid = true;
+				cur->notify_tid = atoi(dot + 1);
+			}
+		} else if (cur && !strncmp(line, "ClockID: ", 9)) {
+			cur->clockid = atoi(line + 9);
+		}
+	}
+	free(buf);
+	for (size_t i = 0; i < c->n_posix_timers; i++) {
+		PosixTimerEntry *e = c->posix_timers[i];
+		struct itimerspec its;
+		long ret;
+
+		err = PSYS(&p->pp, p->pid, &ret, SYS_timer_gettime, e->id, p->pp.scratch);
+		if (!err && !ret)
+			err = read_scratch(p, &its, sizeof(its));
+		if (err)
+			return err;
+		if (ret)
+			return log_errno(-ret, "pid %d: cannot read POSIX timer %d", p->pid, e->id);
+		e->value_ns = its.it_value.tv_sec * 1000000000ULL + its.it_value.tv_nsec;
+		e->interval_ns = its.it_interval.tv_sec * 1000000000ULL + its.it_interval.tv_nsec;
+	}
+	return 0;
+}
+
+static uint64_t parse_limit(const char *s)
+{
+	while (*s == ' ')
+		s++;
+	if (!strncmp(s, "unlimited", 9))
+		return RLIM_INFINITY;
+	return strtoull(s, NULL, 10);
+}
+
+static int dump_rlimits(struct dproc *p, CoreEntry *c)
+{
+	char *buf = proc_read_file(p->pid, "limits", NULL), *line, *save = NULL;
+	int res = 0;
+
+	if (!buf)
+		return log_errno(errno, "pid %d: cannot read /proc/%d/limits", p->pid, p->pid);
+	c->rlimits = calloc(RLIM_NLIMITS, sizeof(*c->rlimits));
+	if (!c->rlimits) {
+		free(buf);
+		return -ENOMEM;
+	}
+	line = strtok_r(buf, "\n", &save);	/* header */
+	for (line = strtok_r(NULL, "\n", &save); line && res < RLIM_NLIMITS;
+	     line = strtok_r(NULL, "\n", &save), res++) {
+		RlimitEntry *e;
+
+		if (strlen(line) < 47)
+			continue;
+		e = malloc(sizeof(*e));
+		if (!e) {
+			free(buf);
+			return -ENOMEM;
+		}
+		rlimit_entry__init(e);
+		e->resource = res;
+		e->cur = parse_limit(line + 26);
+		e->max = parse_limit(line + 47);
+		c->rlimits[c->n_rlimits++] = e;
+	}
+	free(buf);
+	return 0;
+}
+
+static int parse_ids(const char *status, const char *key, uint32_t **out, size_t *n)
+{
+	char val[1024], *p, *q;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (proc_status_field(status, key, val, sizeof(val)))
+		return -ENOENT;
+	for (p = val;; p = q) {
+		unsigned long v = strtoul(p, &q, 10);
+
+		if (q == p)
+			break;
+		if (*n == cap) {
+			uint32_t *nv;
+			cap = cap ? cap * 2 : 8;
+			nv = realloc(*out, cap * sizeof(*nv));
+			if (!nv)
+				return -ENOMEM;
+			*out = nv;
+		}
+		(*out)[(*n)++] = v;
+	}
+	return 0;
+}
+
+static uint64_t status_hex(const char *status, const char *key)
+{
+	char val[64];
+
+	if (proc_status_field(status, key, val, sizeof(val)))
+		return 0;
+	return strtoull(val, NULL, 16);
+}
+
+static int dump_creds(struct dproc *p, CoreEntry *c, const char *status)
+{
+	CredsEntry *cr = malloc(sizeof(*cr));
+	char val[64];
+	long ret;
+	int err;
+
+	if (!cr)
+		return -ENOMEM;
+	creds_entry__init(cr);
+	c->creds = cr;
+	if (parse_ids(status, "Uid", &cr->uids, &cr->n_uids) || cr->n_uids != 4 ||
+	    parse_ids(status, "Gid", &cr->gids, &cr->n_gids) || cr->n_gids != 4) {
+		log_err("pid %d: cannot parse credentials from /proc/%d/status", p->pid, p->pid);
+		return -EINVAL;
+	}
+	parse_ids(status, "Groups", &cr->groups, &cr->n_groups);
+	cr->cap_inh = status_hex(status, "CapInh");
+	cr->cap_prm = status_hex(status, "CapPrm");
+	cr->cap_eff = status_hex(status, "CapEff");
+	cr->cap_bnd = status_hex(status, "CapBnd");
+	cr->cap_amb = status_hex(status, "CapAmb");
+	if (!proc_status_field(status, "NoNewPrivs", val, sizeof(val)))
+		cr->no_new_privs = atoi(val);
+	err = PSYS(&p->pp, p->pid, &ret, SYS_prctl, PR_GET_SECUREBITS);
+	if (err)
+		return err;
+	cr->securebits = ret;
+	return 0;
+}
+
+static int dump_mm_fields(struct dproc *p, CoreEntry *c, struct files_dump *fdump)
+{
+	MmEntry *m = malloc(sizeof(*m));
+	size_t len = 0;
+	uint64_t *auxv;
+	long ret;
+	int err;
+
+	if (!m)
+		return -ENOMEM;
+	mm_entry__init(m);
+	c->mm = m;
+	m->start_code = p->st.start_code;
+	m->end_code = p->st.end_code;
+	m->start_data = p->st.start_data;
+	m->end_data = p->st.end_data;
+	m->start_brk = p->st.start_brk;
+	m->start_stack = p->st.start_stack;
+	m->arg_start = p->st.arg_start;
+	m->arg_end = p->st.arg_end;
+	m->env_start = p->st.env_start;
+	m->env_end = p->st.env_end;
+	err = PSYS(&p->pp, p->pid, &ret, SYS_brk, 0);
+	if (err)
+		return err;
+	m->brk = ret;
+	auxv = (uint64_t *)proc_read_file(p->pid, "auxv", &len);
+	if (auxv) {
+		m->n_auxv = len / 8;
+		m->auxv = auxv;
+	}
+	m->has_exe_file_id = true;
+	return files_dump_link(fdump, p->pid, "exe", false, &m->exe_file_id);
+}
+
+static int dump_core(struct dproc *p, struct files_dump *fdump)
+{
+	CoreEntry *c = &p->core;
+	char *status, val[64], *s;
+	long ret;
+	int err;
+
+	core_entry__init(c);
+	p->have_core = true;
+	c->pid = p->pid;
+	status = proc_read_file(p->pid, "status", NULL);
+	if (!status)
+		return log_errno(errno, "pid %d: cannot read /proc/%d/status", p->pid, p->pid);
+	if (!proc_status_field(status, "Seccomp", val, sizeof(val)) && atoi(val) != 0) {
+		log_err("pid %d (%s): seccomp filters are not supported yet", p->pid, p->st.comm);
+		free(status);
+		return -EOPNOTSUPP;
+	}
+	if (!proc_status_field(status, "Umask", val, sizeof(val)))
+		c->umask = strtoul(val, NULL, 8);
+	err = dump_creds(p, c, status);
+	free(status);
+	if (err)
+		return err;
+
+	c->threads = calloc(p->nt, sizeof(*c->threads));
+	if (!c->threads)
+		return -ENOMEM;
+	for (int i = 0; i < p->nt; i++) {
+		ThreadCore *tc = malloc(sizeof(*tc));
+		if (!tc)
+			return -ENOMEM;
+		c->threads[c->n_threads++] = tc;
+		err = dump_thread(p, &p->t[i], tc);
+		if (err)
+			return err;
+	}
+	err = dump_pending(p->pid, true, &c->shared_pending, &c->n_shared_pending);
+	if (!err)
+		err = dump_sigactions(p, c);
+	if (!err)
+		err = dump_timers(p, c);
+	if (!err)
+		err = dump_rlimits(p, c);
+	if (err)
+		return err;
+
+	s = proc_read_file(p->pid, "personality", NULL);
+	c->personality = s ? strtoul(s, NULL, 16) : 0;
+	free(s);
+	s = proc_read_file(p->pid, "oom_score_adj", NULL);
+	c->oom_score_adj = s ? atoi(s) : 0;
+	free(s);
+
+	err = PSYS(&p->pp, p->pid, &ret, SYS_prctl, PR_GET_PDEATHSIG, p->pp.scratch);
+	if (!err) {
+		int v = 0;
+		err = read_scratch(p, &v, sizeof(v));
+		c->pdeathsig = v;
+	}
+	if (!err)
+		err = PSYS(&p->pp, p->pid, &ret, SYS_prctl, PR_GET_DUMPABLE);
+	if (err)
+		return err;
+	c->dumpable = ret;
+	if (!PSYS(&p->pp, p->pid, &ret, SYS_prctl, PR_GET_CHILD_SUBREAPER, p->pp.scratch)) {
+		int v = 0;
+		read_scratch(p, &v, sizeof(v));
+		c->has_child_subreaper = true;
+		c->child_subreaper = v;
+	}
+	c->has_exit_signal = true;
+	c->exit_signal = p->st.exit_signal;
+
+	err = files_dump_link(fdump, p->pid, "cwd", false, &c->cwd_file_id);
+	if (!err)
+		err = files_dump_link(fdump, p->pid, "root", false, &c->root_file_id);
+	if (!err)
+		err = dump_mm_fields(p, c, fdump);
+	return err;
+}
+
+static int block_signals(struct dproc *p)
+{
+	uint64_t all = ~0ULL;
+
+	for (int i = 0; i < p->nt; i++) {
+		struct dthread *t = &p->t[i];
+
+		if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask))
+			return log_errno(errno, "tid %d: cannot read the signal mask", t->tid);
+		t->mask_saved = true;
+		if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &all))
+			return log_errno(errno, "tid %d: cannot block signals", t->tid);
+	}
+	return 0;
+}
+
+static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
+		     struct shmem_dump *sd, struct ckpt_stats *stats)
+{
+	struct mem_dump_stats ms = { 0 };
+	char name[64];
+	int err, err2;
+
+	err = block_signals(p);
+	if (err)
+		return err;
+	err = puppet_install(&p->pp, p->pid, p->pid);
+	if (err)
+		return err;
+	err = dump_core(p, fdump);
+	if (!err) {
+		fdtable_entry__init(&p->fdt);
+		p->have_fdt = true;
+		err = files_dump_fdtable(fdump, p->pid, &p->fdt);
+	}
+	if (!err) {
+		mm_image__init(&p->mm);
+		p->have_mm = true;
+		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd);
+	}
+	err2 = puppet_uninstall(&p->pp, p->pid);
+	if (err)
+		return err;
+	if (err2)
+		return err2;
+	stats->pages += ms.pages;
+	snprintf(name, sizeof(name), "core-%d.img", p->pid);
+	err = img_write_msg(o->store, name, IMG_CORE, &p->core);
+	if (err)
+		return err;
+	snprintf(name, sizeof(name), "mm-%d.img", p->pid);
+	return img_write_msg(o->store, name, IMG_MM, &p->mm);
+}
+
+static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
+{
+	for (int i = 0; i < t->n; i++) {
+		struct dproc *p = &t->p[i];
+
+		if (p->state == TASK_STATE__TASK_ZOMBIE && i == 0) {
+			log_err("pid %d: is a zombie, nothing to dump", p->pid);
+			return -EINVAL;
+		}
+		if (!tree_find(t, p->st.sid) && !(o->shell_job && p->st.sid == t->p[0].st.sid)) {
+			log_err("pid %d: its session leader %d is outside the dumped tree "
+				"(use --shell-job for a program started from a shell)", p->pid, p->st.sid);
+			return -EINVAL;
+		}
+		if (!tree_find(t, p->st.pgid) && !(o->shell_job && p->st.pgid == t->p[0].st.pgid)) {
+			log_err("pid %d: its process group %d is led outside the dumped tree "
+				"(use --shell-job for a program started from a shell)", p->pid, p->st.pgid);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static void free_dump(struct dtree *t)
+{
+	for (int i = 0; i < t->n; i++) {
+		struct dproc *p = &t->p[i];
+
+		free(p->t);
+		if (p->have_fdt)
+			files_free_fdtable(&p->fdt);
+		if (p->have_mm)
+			mem_free_image(&p->mm);
+		if (p->have_core) {
+			/* everything was allocated with malloc in the layout
+			 * protobuf-c's free_unpacked expects */
+			CoreEntry *c = malloc(sizeof(*c));
+			if (c) {
+				*c = p->core;
+				protobuf_c_message_free_unpacked(&c->base, NULL);
+			}
+		}
+	}
+	free(t->p);
+}
+
+static int write_pstree(struct dtree *t, struct img_store *st, InventoryEntry *inv)
+{
+	PstreeImage img = PSTREE_IMAGE__INIT;
+	size_t n = t->n > 0 ? (size_t)t->n : 1;
+	PstreeEntry *e = calloc(n, sizeof(*e));
+	PstreeEntry **pe = calloc(n, sizeof(*pe));
+	int ret = -ENOMEM;
+
+	inv->pids = calloc(n, sizeof(uint32_t));
+	if (!e || !pe || !inv->pids)
+		goto out;
+	for (int i = 0; i < t->n; i++) {
+		struct dproc *p = &t->p[i];
+
+		pstree_entry__init(&e[i]);
+		e[i].pid = p->pid;
+		e[i].ppid = i ? p->st.ppid : 0;
+		e[i].pgid = p->st.pgid;
+		e[i].sid = p->st.sid;
+		e[i].state = p->state;
+		if (p->state == TASK_STATE__TASK_ZOMBIE) {
+			e[i].has_exit_code = true;
+			e[i].exit_code = p->st.exit_code;
+		}
+		e[i].threads = calloc(p->nt ? p->nt : 1, sizeof(uint32_t));
+		if (!e[i].threads)
+			goto out;
+		for (int j = 0; j < p->nt; j++)
+			e[i].threads[e[i].n_threads++] = p->t[j].tid;
+		pe[i] = &e[i];
+		inv->pids[inv->n_pids++] = p->pid;
+	}
+	img.n_entries = t->n;
+	img.entries = pe;
+	ret = img_write_msg(st, "pstree.img", IMG_PSTREE, &img);
+out:
+	for (int i = 0; e && i < t->n; i++)
+		free(e[i].threads);
+	free(e);
+	free(pe);
+	return ret;
+}
+
+static int write_files(struct dtree *t, struct files_dump *fdump, struct img_store *st)
+{
+	FilesImage fi = FILES_IMAGE__INIT;
+	FdtableImage ft = FDTABLE_IMAGE__INIT;
+	FdtableEntry **tabs = calloc(t->n > 0 ? (size_t)t->n : 1, sizeof(*tabs));
+	int ret;
+
+	if (!tabs)
+		return -ENOMEM;
+	for (int i = 0; i < t->n; i++)
+		if (t->p[i].have_fdt)
+			tabs[ft.n_tables++] = &t->p[i].fdt;
+	ft.tables = tabs;
+	ret = img_write_msg(st, "fdtable.img", IMG_FDTABLE, &ft);
+	free(tabs);
+	if (ret)
+		return ret;
+	ret = files_dump_end(fdump, &fi);
+	if (ret)
+		return ret;
+	ret = img_write_msg(st, "files.img", IMG_FILES, &fi);
+	for (size_t i = 0; i < fi.n_files; i++)
+		protobuf_c_message_free_unpacked(&fi.files[i]->base, NULL);
+	free(fi.files);
+	return ret;
+}
+
+int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
+{
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	struct files_opts fo = { .shell_job = o->shell_job };
+	struct files_dump *fdump = NULL;
+	struct shmem_dump *sd = NULL;
+	struct dtree t = { 0 };
+	struct utsname uts;
+	struct timespec rt;
+	uint64_t t0 = now_ns(), t1;
+	char *bootid;
+	int ret;
+
+	memset(stats, 0, sizeof(*stats));
+	if (o->pid <= 1) {
+		log_err("pid %d: refusing to dump init or an invalid pid", o->pid);
+		return -EINVAL;
+	}
+	if (kill(o->pid, 0) && errno == ESRCH) {
+		log_err("pid %d: no such process", o->pid);
+		return -ESRCH;
+	}
+	for (pid_t a = getpid(); a > 1;) {
+		struct proc_stat ps;
+
+		if (a == o->pid) {
+			log_err("pid %d: is kup itself or one of its ancestors", o->pid);
+			return -EINVAL;
+		}
+		if (proc_read_stat(a, 0, &ps))
+			break;
+		a = ps.ppid;
+	}
+
+	ret = freeze_tree(&t, o->pid);
+	stats->frozen_ns = t0;
+	if (ret)
+		goto fail;
+	ret = check_sessions(&t, o);
+	if (ret)
+		goto fail;
+	ret = files_dump_begin(&fo, &fdump);
+	if (!ret)
+		ret = shmem_dump_begin(&sd);
+	if (ret)
+		goto fail;
+	shmem_set_store(sd, o->store);
+
+	for (int i = 0; i < t.n; i++) {
+		if (t.p[i].state == TASK_STATE__TASK_ZOMBIE)
+			continue;
+		stats->nr_procs++;
+		stats->nr_threads += t.p[i].nt;
+		ret = dump_proc(&t.p[i], o, fdump, sd, stats);
+		if (ret)
+			goto fail;
+	}
+	ret = write_pstree(&t, o->store, &inv);
+	if (!ret)
+		ret = write_files(&t, fdump, o->store);
+	if (!ret)
+		ret = shmem_dump_end(sd, o->store);
+	if (ret)
+		goto fail;
+
+	uname(&uts);
+	clock_gettime(CLOCK_REALTIME, &rt);
+	inv.format_version = IMG_FORMAT_VERSION;
+	inv.root_pid = o->pid;
+	inv.kernel_release = uts.release;
+	inv.dump_time_ns = rt.tv_sec * 1000000000ULL + rt.tv_nsec;
+	inv.shell_job = o->shell_job;
+	inv.has_tcp_established = true;
+	inv.tcp_established = o->tcp_established;
+	inv.has_pages_total = true;
+	inv.pages_total = stats->pages;
+	bootid = proc_read_file(1, "../sys/kernel/random/boot_id", NULL);
+	if (bootid) {
+		bootid[strcspn(bootid, "\n")] = 0;
+		inv.boot_id = bootid;
+	}
+	ret = img_write_msg(o->store, "inventory.img", IMG_INVENTORY, &inv);
+	free(bootid);
+	free(inv.pids);
+	if (!ret)
+		ret = o->store->ops->commit(o->store);
+	if (ret)
+		goto fail;
+
+	t1 = now_ns();
+	release_tree(&t, !o->leave_running);
+	stats->frozen_ns = now_ns() - t0;
+	stats->total_ns = now_ns() - t0;
+	(void)t1;
+	files_dump_free(fdump);
+	shmem_dump_free(sd);
+	free_dump(&t);
+	return 0;
+fail:
+	o->store->ops->abort(o->store);
+	release_tree(&t, false);
+	if (fdump)
+		files_dump_free(fdump);
+	shmem_dump_free(sd);
+	free_dump(&t);
+	log_err("dump of pid %d failed; the tree was left running", o->pid);
+	return ret;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libckpt: checkpoint and restore of process trees.  Knows nothing of kexec.
+ */
+#ifndef KUP_CKPT_H
+#define KUP_CKPT_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include "image.h"
+
+struct ckpt_dump_opts {
+	pid_t pid;			/* root of the tree */
+	struct img_store *store;
+	bool leave_running;
+	bool shell_job;
+	bool tcp_established;
+};
+
+struct ckpt_stats {
+	unsigned long long frozen_ns;	/* tasks stopped */
+	unsigned long long mem_ns;	/* memory copy */
+	unsigned long long total_ns;
+	unsigned long long pages;
+	unsigned int nr_procs, nr_threads;
+};
+
+int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats);
+
+struct ckpt_restore_opts {
+	struct img_store *store;
+	bool detach;			/* return once the tree runs */
+	bool shell_job;
+	bool tcp_established;
+	bool force_vdso_proxy;		/* test the cross-kernel vDSO path */
+	pid_t *root_pid;		/* out: restored root */
+};
+
+/*
+ * Restore the tree.  Without detach, waits for the root to exit and returns
+ * its exit status (>= 0); errors are negative errno.
+ */
+int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats);
+
+#endif

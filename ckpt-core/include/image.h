@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Image sets.
+ *
+ * An image set is a bag of named blobs held by an image store: a directory
+ * (one file per blob) or the persistent page store (kup/ adapts ppp to this
+ * interface).  Metadata blobs are "containers" of protobuf records, each with
+ * its own crc32c (docs/image-format.md); page blobs are raw page-aligned data
+ * whose checksum lives in the metadata that describes them.
+ */
+#ifndef KUP_IMAGE_H
+#define KUP_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#define IMG_MAGIC		"KUPIMG\0\0"
+#define IMG_FORMAT_VERSION	1
+#define IMG_HDR_SIZE		16
+#define IMG_REC_HDR_SIZE	8
+#define IMG_MAX_RECORD		(256u << 20)
+
+enum img_kind {
+	IMG_INVENTORY = 1,
+	IMG_PSTREE,
+	IMG_CORE,
+	IMG_MM,
+	IMG_FILES,
+	IMG_FDTABLE,
+	IMG_SHMEM,
+	IMG_SOCKETS,
+	IMG_KIND_MAX,
+};
+
+struct img_store;
+
+struct img_blob {
+	struct img_store *store;
+	char name[64];
+	void *data;
+	size_t len;
+	void *priv;
+};
+
+struct img_store_ops {
+	/* Create blob @name of exactly @len bytes; blob->data is writable. */
+	int (*create)(struct img_store *st, const char *name, size_t len, struct img_blob *b);
+	/* Make a created blob durable in the store. */
+	int (*finish)(struct img_store *st, struct img_blob *b);
+	/* Open blob @name read-only; -ENOENT when missing. */
+	int (*open)(struct img_store *st, const char *name, struct img_blob *b);
+	void (*release)(struct img_store *st, struct img_blob *b);
+	/* The set is complete (written last).  Until then a reader refuses it. */
+	int (*commit)(struct img_store *st);
+	/* Drop everything written since the store was opened for writing. */
+	void (*abort)(struct img_store *st);
+	void (*close)(struct img_store *st);
+	int (*remove)(struct img_store *st, const char *name);
+};
+
+struct img_store {
+	const struct img_store_ops *ops;
+	const char *where;	/* for messages: directory or device path */
+	void *priv;
+};
+
+/* The directory store.  @create: make the directory if missing. */
+int img_store_open_dir(const char *dir, int create, struct img_store **out);
+
+/* Write one container holding @n messages of kind @kind to blob @name. */
+int img_write_msgs(struct img_store *st, const char *name, enum img_kind kind,
+		   const ProtobufCMessage *const *msgs, size_t n);
+static inline int img_write_msg(struct img_store *st, const char *name,
+				enum img_kind kind, const void *msg)
+{
+	const ProtobufCMessage *m = msg;
+	return img_write_msgs(st, name, kind, &m, 1);
+}
+
+/*
+ * Parse a container from memory.  Every record is checked (bounds, crc)
+ * and unpacked with @desc.  On success *msgs holds *n messages to free with
+ * img_free_msgs().  Errors name @what (the blob name) and the record.
+ */
+int img_parse(const void *buf, size_t len, enum img_kind kind,
+	      const ProtobufCMessageDescriptor *desc, const char *what,
+	      ProtobufCMessage ***msgs, size_t *n);
+void img_free_msgs(ProtobufCMessage **msgs, size_t n);
+
+/* Read blob @name and parse exactly one message. */
+int img_read_msg(struct img_store *st, const char *name, enum img_kind kind,
+		 const ProtobufCMessageDescriptor *desc, ProtobufCMessage **msg);
+
+/* Descriptor of the message a blob of @kind holds (for kup show). */
+const ProtobufCMessageDescriptor *img_kind_desc(enum img_kind kind);
+const char *img_kind_name(enum img_kind kind);
+
+uint32_t img_crc32c(uint32_t crc, const void *buf, size_t len);
+
+#endif

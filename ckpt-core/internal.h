@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Engine-internal types shared by dump.c, restore.c and the resource files.
+ */
+#ifndef KUP_INTERNAL_H
+#define KUP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "ckpt.h"
+#include "files.h"
+#include "image.h"
+#include "kup-image.pb-c.h"
+#include "log.h"
+
+#define PAGE_SIZE_K	4096UL
+#define PAGE_ALIGN_K(x)	(((x) + PAGE_SIZE_K - 1) & ~(PAGE_SIZE_K - 1))
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
+
+/* ---- /proc parsing (proc.c) ---- */
+struct proc_stat {
+	char state;
+	pid_t ppid, pgid, sid;
+	unsigned long flags;
+	unsigned long start_code, end_code, start_stack;
+	unsigned long start_data, end_data, start_brk;
+	unsigned long arg_start, arg_end, env_start, env_end;
+	int exit_code;
+	int exit_signal;
+	char comm[64];
+};
+int proc_read_stat(pid_t pid, pid_t tid, struct proc_stat *st);
+char *proc_read_file(pid_t pid, const char *name, size_t *len);	/* malloc'd, NUL-terminated */
+int proc_status_field(const char *status, const char *key, char *out, size_t outlen);
+int proc_list_tids(pid_t pid, pid_t **tids, int *n);
+int proc_list_children(pid_t pid, pid_t tid, pid_t **kids, int *n);
+
+/* ---- ptrace puppet (puppet.c) ---- */
+/* A thread we drive: its saved registers are restored by puppet_release. */
+struct puppet {
+	pid_t pid;		/* thread group */
+	unsigned long tramp;	/* address of syscall+trap in the target */
+	unsigned long scratch;	/* writable scratch area in the target */
+	size_t scratch_len;
+	bool own_area;		/* we mapped tramp/scratch ourselves (dump) */
+};
+
+int puppet_seize(pid_t tid, bool interrupt);
+int puppet_wait_stop(pid_t tid, int *status);
+/* Dump side: map a trampoline in stopped process @pid (thread @tid). */
+int puppet_install(struct puppet *p, pid_t pid, pid_t tid);
+int puppet_uninstall(struct puppet *p, pid_t tid);
+/* Run syscall @nr in thread @tid; *ret gets its return value. */
+int puppet_syscall(struct puppet *p, pid_t tid, long *ret, long nr,
+		   unsigned long a0, unsigned long a1, unsigned long a2,
+		   unsigned long a3, unsigned long a4, unsigned long a5);
+#define PSYS(p, tid, ret, nr, ...) puppet_syscall_n(p, tid, ret, nr, (unsigned long[6]){ __VA_ARGS__ })
+int puppet_syscall_n(struct puppet *p, pid_t tid, long *ret, long nr, const unsigned long a[6]);
+int puppet_write(pid_t pid, unsigned long addr, const void *buf, size_t len);
+int puppet_read(pid_t pid, unsigned long addr, void *buf, size_t len);
+
+/* ---- memory (mem.c) ---- */
+struct mem_dump_stats { unsigned long long pages; };
+struct shmem_dump;
+int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fd,
+	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
+	     struct shmem_dump *sd);
+void mem_free_image(MmImage *mm);
+
+/* shared memory objects collected during dump */
+struct shmem_dump;
+int shmem_dump_begin(struct shmem_dump **out);
+int shmem_dump_vma(struct shmem_dump *sd, pid_t pid, VmaEntry *vma, uint64_t ino, const char *map_files);
+int shmem_dump_end(struct shmem_dump *sd, struct img_store *st);
+void shmem_dump_free(struct shmem_dump *sd);
+
+/* ---- vdso (vdso.c) ---- */
+int vdso_parse_symtab(const void *img, size_t len, VdsoSymtab *out);
+void vdso_symtab_free(VdsoSymtab *t);
+
+
+int puppet_syscall_last(struct puppet *p, pid_t tid, long *ret, long nr,
+			const unsigned long a[6], const struct arch_regs *final);
+unsigned long puppet_area_size(void);
+
+#endif

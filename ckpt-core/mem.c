@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Memory: the VMA walk, page selection from pagemap, page dump (dump half)
+ * and the address-space rebuild (restore half, driven through the puppet).
+ *
+ * Pages of a process go to one page blob "pages-PID.img", described by runs
+ * in mm-PID.img.  Only pages that exist are saved: untouched anonymous holes
+ * stay unpopulated, private file mappings keep just their dirty (COWed)
+ * pages, shared memory (shared anonymous, memfd, /dev/shm) is saved once per
+ * object in the shmem image.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define PME_PRESENT	(1ULL << 63)
+#define PME_SWAP	(1ULL << 62)
+#define PME_FILE	(1ULL << 61)
+
+struct vma_raw {
+	unsigned long start, end, pgoff;
+	char perms[5];
+	unsigned long ino;
+	char path[PATH_MAX];
+	char vmflags[128];
+};
+
+static const struct { const char *flag; int advice; } madv_flags[] = {
+	{ "dc", MADV_DONTFORK }, { "wf", MADV_WIPEONFORK }, { "hg", MADV_HUGEPAGE },
+	{ "nh", MADV_NOHUGEPAGE }, { "dd", MADV_DONTDUMP }, { "mg", MADV_MERGEABLE },
+};
+
+static bool has_vmflag(const char *flags, const char *f)
+{
+	for (const char *p = flags; (p = strstr(p, f)); p += 2)
+		if ((p == flags || p[-1] == ' ') && (p[2] == ' ' || p[2] == 0 || p[2] == '\n'))
+			return true;
+	return false;
+}
+
+/* Parse /proc/PID/smaps into raw VMAs. */
+static int read_vmas(pid_t pid, struct vma_raw **out, int *nout)
+{
+	char *buf = proc_read_file(pid, "smaps", NULL), *line, *save = NULL;
+	struct vma_raw *v = NULL, *cur = NULL;
+	int n = 0, cap = 0;
+
+	if (!buf)
+		return log_errno(errno, "pid %d: cannot read /proc/%d/smaps", pid, pid);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long s, e, off, ino;
+		char perms[8], dev[32];
+		int pos = 0;
+
+		if (sscanf(line, "%lx-%lx %7s %lx %31s %lu %n", &s, &e, perms, &off, dev, &ino, &pos) >= 6
+		    && strchr(line, '-') && line[0] != 'V') {
+			if (n == cap) {
+				struct vma_raw *nv;
+				cap = cap ? cap * 2 : 64;
+				nv = realloc(v, cap * sizeof(*v));
+				if (!nv) {
+					free(v);
+					free(buf);
+					return -ENOMEM;
+				}
+				v = nv;
+			}
+			cur = &v[n++];
+			memset(cur, 0, sizeof(*cur));
+			cur->start = s;
+			cur->end = e;
+			cur->pgoff = off;
+			memcpy(cur->perms, perms, 4);
+			cur->ino = ino;
+			if (pos > 0)
+				snprintf(cur->path, sizeof(cur->path), "%s", line + pos);
+		} else if (cur && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(cur->vmflags, sizeof(cur->vmflags), "%s", line + 8);
+		}
+	}
+	free(buf);
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+static bool path_is(const char *path, const char *name)
+{
+	return !strcmp(path, name);
+}
+
+static VmaKind classify(const struct vma_raw *r)
+{
+	bool shared = r->perms[3] == 's';
+
+	if (path_is(r->path, "[vdso]"))
+		return VMA_KIND__VMA_VDSO;
+	if (!strncmp(r->path, "[vvar", 5))
+		return VMA_KIND__VMA_VVAR;
+	if (path_is(r->path, "[vsyscall]"))
+		return VMA_KIND__VMA_VSYSCALL;
+	if (shared) {
+		if (!r->path[0] || !strncmp(r->path, "/dev/zero", 9) ||
+		    !strncmp(r->path, "/memfd:", 7) || !strncmp(r->path, "/dev/shm/", 9) ||
+		    !strncmp(r->path, "/SYSV", 5))
+			return VMA_KIND__VMA_SHMEM;
+		return VMA_KIND__VMA_FILE_SHARED;
+	}
+	if (!r->path[0] || r->path[0] == '[')
+		return VMA_KIND__VMA_ANON_PRIVATE;
+	return VMA_KIND__VMA_FILE_PRIVATE;
+}
+
+struct run_list {
+	PageRun *runs;
+	size_t n, cap;
+	uint64_t pages;
+};
+
+static int run_add(struct run_list *rl, uint64_t vaddr)
+{
+	if (rl->n && rl->runs[rl->n - 1].vaddr + rl->runs[rl->n - 1].nr_pages * PAGE_SIZE_K == vaddr) {
+		rl->runs[rl->n - 1].nr_pages++;
+	} else {
+		if (rl->n == rl->cap) {
+			PageRun *nr;
+			rl->cap = rl->cap ? rl->cap * 2 : 256;
+			nr = realloc(rl->runs, rl->cap * sizeof(*nr));
+			if (!nr)
+				return -ENOMEM;
+			rl->runs = nr;
+		}
+		page_run__init(&rl->runs[rl->n]);
+		rl->runs[rl->n].vaddr = vaddr;
+		rl->runs[rl->n].nr_pages = 1;
+		rl->runs[rl->n].off = rl->pages;
+		rl->n++;
+	}
+	rl->pages++;
+	return 0;
+}
+
+/* Select the pages of one VMA that must be saved. */
+static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, struct run_list *rl)
+{
+	uint64_t npages = (v->end - v->start) / PAGE_SIZE_K;
+	uint64_t buf[4096];
+
+	for (uint64_t i = 0; i < npages;) {
+		size_t want = npages - i > 4096 ? 4096 : npages - i;
+		ssize_t n = pread(pmfd, buf, want * 8, (v->start / PAGE_SIZE_K + i) * 8);
+
+		if (n <= 0)
+			return log_errno(n < 0 ? errno : EIO, "pid %d: cannot read pagemap at 0x%" PRIx64,
+					 pid, v->start + i * PAGE_SIZE_K);
+		for (size_t j = 0; j < (size_t)n / 8; j++) {
+			uint64_t pme = buf[j];
+			bool take;
+
+			switch (v->kind) {
+			case VMA_KIND__VMA_VDSO:
+				take = true;
+				break;
+			case VMA_KIND__VMA_ANON_PRIVATE:
+				take = pme & (PME_PRESENT | PME_SWAP);
+				break;
+			case VMA_KIND__VMA_FILE_PRIVATE:
+				take = (pme & PME_SWAP) || ((pme & PME_PRESENT) && !(pme & PME_FILE));
+				break;
+			default:
+				take = false;
+			}
+			if (take && run_add(rl, v->start + (i + j) * PAGE_SIZE_K))
+				return -ENOMEM;
+		}
+		i += n / 8;
+	}
+	return 0;
+}
+
+static int copy_runs(pid_t pid, const struct run_list *rl, size_t first, size_t last,
+		     uint8_t *dst, int memfd)
+{
+	/* process_vm_readv in batches; unreadable (PROT_NONE) runs via /proc/pid/mem */
+	struct iovec remote[512];
+	size_t i = first;
+
+	while (i < last) {
+		size_t k = 0, bytes = 0;
+		uint8_t *base = dst + rl->runs[i].off * PAGE_SIZE_K;
+		ssize_t n;
+
+		while (i + k < last && k < 512) {
+			remote[k].iov_base = (void *)rl->runs[i + k].vaddr;
+			remote[k].iov_len = rl->runs[i + k].nr_pages * PAGE_SIZE_K;
+			bytes += remote[k].iov_len;
+			k++;
+		}
+		struct iovec local = { base, bytes };
+		n = process_vm_readv(pid, &local, 1, remote, k, 0);
+		if (n == (ssize_t)bytes) {
+			i += k;
+			continue;
+		}
+		/* fall back run by run through /proc/pid/mem (FOLL_FORCE) */
+		for (size_t j = 0; j < k; j++, i++) {
+			size_t len = rl->runs[i].nr_pages * PAGE_SIZE_K;
+			uint8_t *d = dst + rl->runs[i].off * PAGE_SIZE_K;
+
+			if (pread(memfd, d, len, rl->runs[i].vaddr) != (ssize_t)len)
+				return log_errno(errno, "pid %d: cannot read memory at 0x%" PRIx64,
+						 pid, rl->runs[i].vaddr);
+		}
+	}
+	return 0;
+}
+
+void mem_free_image(MmImage *mm)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		free(mm->vmas[i]->name);
+		free(mm->vmas[i]);
+	}
+	free(mm->vmas);
+	if (mm->n_runs) {
+		free(mm->runs[0]);	/* one array */
+		free(mm->runs);
+	}
+	free(mm->vdso_symtab.data);
+	mm_image__init(mm);
+}
+
+int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
+	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
+	     struct shmem_dump *sd)
+{
+	struct vma_raw *raw = NULL;
+	struct run_list rl = { 0 };
+	struct img_blob blob = { 0 };
+	char name[64];
+	int nraw = 0, ret, pmfd = -1, memfd = -1;
+	bool blob_open = false;
+
+	ret = read_vmas(pid, &raw, &nraw);
+	if (ret)
+		return ret;
+	mm->pid = pid;
+	mm->vmas = calloc(nraw, sizeof(*mm->vmas));
+	if (!mm->vmas) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	snprintf(name, sizeof(name), "/proc/%d/pagemap", pid);
+	pmfd = open(name, O_RDONLY | O_CLOEXEC);
+	snprintf(name, sizeof(name), "/proc/%d/mem", pid);
+	memfd = open(name, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0 || memfd < 0) {
+		ret = log_errno(errno, "pid %d: cannot open pagemap/mem", pid);
+		goto out;
+	}
+
+	for (int i = 0; i < nraw; i++) {
+		struct vma_raw *r = &raw[i];
+		VmaEntry *v;
+
+		if (pp && r->start == pp->tramp)
+			continue;	/* our own puppet area */
+		v = calloc(1, sizeof(*v));
+		if (!v) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		vma_entry__init(v);
+		mm->vmas[mm->n_vmas++] = v;
+		v->start = r->start;
+		v->end = r->end;
+		v->pgoff = r->pgoff;
+		v->prot = (r->perms[0] == 'r' ? PROT_READ : 0) |
+			  (r->perms[1] == 'w' ? PROT_WRITE : 0) |
+			  (r->perms[2] == 'x' ? PROT_EXEC : 0);
+		v->flags = r->perms[3] == 's' ? MAP_SHARED : MAP_PRIVATE;
+		v->kind = classify(r);
+		v->name = strdup(r->path);
+		v->has_growsdown = true;
+		v->growsdown = has_vmflag(r->vmflags, "gd");
+		v->has_locked = true;
+		v->locked = has_vmflag(r->vmflags, "lo");
+		v->has_madv = true;
+		for (size_t m = 0; m < sizeof(madv_flags) / sizeof(madv_flags[0]); m++)
+			if (has_vmflag(r->vmflags, madv_flags[m].flag))
+				v->madv |= 1ULL << madv_flags[m].advice;
+		if (has_vmflag(r->vmflags, "io") || has_vmflag(r->vmflags, "pf")) {
+			if (v->kind != VMA_KIND__VMA_VVAR && v->kind != VMA_KIND__VMA_VSYSCALL) {
+				log_err("pid %d: mapping 0x%lx-0x%lx (%s): device memory is not supported",
+					pid, r->start, r->end, r->path[0] ? r->path : "anonymous");
+				ret = -EOPNOTSUPP;
+				goto out;
+			}
+		}
+
+		if (v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) {
+			char link[64];
+
+			snprintf(link, sizeof(link), "map_files/%lx-%lx", r->start, r->end);
+			v->has_file_id = true;
+			ret = files_dump_link(fdump, pid, link,
+					      v->kind == VMA_KIND__VMA_FILE_SHARED && (v->prot & PROT_WRITE),
+					      &v->file_id);
+			if (ret)
+				goto out;
+		} else if (v->kind == VMA_KIND__VMA_SHMEM) {
+			char link[64];
+
+			if (!strncmp(r->path, "/SYSV", 5)) {
+				log_err("pid %d: System V shared memory at 0x%lx is not supported",
+					pid, r->start);
+				ret = -EOPNOTSUPP;
+				goto out;
+			}
+			snprintf(link, sizeof(link), "/proc/%d/map_files/%lx-%lx", pid, r->start, r->end);
+			v->has_shmem_id = true;
+			ret = shmem_dump_vma(sd, pid, v, r->ino, link);
+			if (ret)
+				goto out;
+		}
+		ret = select_pages(pmfd, pid, v, &rl);
+		if (ret)
+			goto out;
+	}
+
+	mm->n_runs = rl.n;
+	mm->pages_nr = rl.pages;
+	if (rl.n) {
+		mm->runs = malloc(rl.n * sizeof(*mm->runs));
+		if (!mm->runs) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < rl.n; i++)
+			mm->runs[i] = &rl.runs[i];
+		rl.runs = NULL;
+	}
+
+	snprintf(name, sizeof(name), "pages-%d.img", pid);
+	ret = st->ops->create(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
+	if (ret)
+		goto out;
+	blob_open = true;
+	if (mm->pages_nr) {
+		struct run_list view = { .n = mm->n_runs };
+
+		view.runs = mm->runs[0];
+		ret = copy_runs(pid, &view, 0, view.n, blob.data, memfd);
+		if (ret)
+			goto out;
+		mm->pages_crc = img_crc32c(0, blob.data, mm->pages_nr * PAGE_SIZE_K);
+	}
+	ret = st->ops->finish(st, &blob);
+	if (stats)
+		stats->pages += mm->pages_nr;
+	/* the vDSO symbol table, for a restore on another kernel */
+	for (size_t i = 0; !ret && i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+		VdsoSymtab t = VDSO_SYMTAB__INIT;
+		uint8_t *img;
+		size_t len = v->end - v->start;
+
+		if (v->kind != VMA_KIND__VMA_VDSO)
+			continue;
+		img = malloc(len);
+		if (!img) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = puppet_read(pid, v->start, img, len);
+		if (!ret)
+			ret = vdso_parse_symtab(img, len, &t);
+		if (!ret) {
+			t.vdso_start = v->start;
+			t.vdso_size = len;
+			t.vdso_crc = img_crc32c(0, img, len);
+			for (size_t j = 0; j < mm->n_vmas; j++) {
+				if (mm->vmas[j]->kind != VMA_KIND__VMA_VVAR)
+					continue;
+				/* recorded in the VMA list; nothing else needed */
+			}
+			mm->has_vdso_symtab = true;
+			mm->vdso_symtab.len = vdso_symtab__get_packed_size(&t);
+			mm->vdso_symtab.data = malloc(mm->vdso_symtab.len);
+			if (mm->vdso_symtab.data)
+				vdso_symtab__pack(&t, mm->vdso_symtab.data);
+			else
+				ret = -ENOMEM;
+		}
+		vdso_symtab_free(&t);
+		free(img);
+	}
+out:
+	if (blob_open)
+		st->ops->release(st, &blob);
+	free(rl.runs);
+	free(raw);
+	if (pmfd >= 0)
+		close(pmfd);
+	if (memfd >= 0)
+		close(memfd);
+	return ret;
+}

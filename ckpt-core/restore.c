@@ -1,0 +1,1525 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Restore: rebuild a dumped tree with its PIDs, then let it run.
+ *
+ * Design (docs/design.md): every restored task starts as a fork of the
+ * restorer ("stub") created with clone3(set_tid) by its restored parent, so
+ * the tree has the dumped shape, PIDs, sessions and groups.  A stub runs
+ * ordinary C code for what a task does to itself (sessions, cwd, signal
+ * handlers, fd table), maps a one-page "syscall; int3" trampoline in a hole
+ * of the dumped layout and waits.  The restorer then drives it with ptrace:
+ * injected syscalls tear down the stub's address space, map the dumped one,
+ * create the threads with their TIDs, set per-thread state and credentials,
+ * unmap the trampoline and install the dumped registers.  Nothing runs until
+ * every task is complete; a failure kills every task made so far.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "shmem.h"
+
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+#ifndef PR_SET_MM_MAP
+#define PR_SET_MM 35
+#define PR_SET_MM_MAP 14
+#endif
+
+struct prctl_mm_map_k {
+	uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	uint64_t auxv;
+	uint32_t auxv_size;
+	uint32_t exe_fd;
+};
+
+enum { MSG_CREATED = 1, MSG_PGID_DONE, MSG_READY, MSG_ERR, MSG_GO_PGID, MSG_GO_SETUP };
+
+#define MAX_KEEP 256
+struct ctl_msg {
+	int type;
+	int err;
+	unsigned long tramp;
+	int nkeep;
+	int keep[MAX_KEEP];
+};
+
+struct range { unsigned long start, end; };
+
+struct rproc {
+	PstreeEntry *pe;
+	CoreEntry *core;
+	MmImage *mm;
+	FdtableEntry *fdt;
+	int ctl[2];
+	bool alive;
+	/* keep slots: 0 = ctl socket, then one per mapped file / shmem / exe */
+	int nkeep;
+	int keep_src[MAX_KEEP];		/* fd in the restorer */
+	uint32_t keep_id[MAX_KEEP];	/* file id, or SHM_KEY|shmem id */
+	int keep[MAX_KEEP];		/* fd in the stub after files_install */
+	unsigned long tramp;
+	struct img_blob pages;
+	bool pages_open;
+	bool seized;
+	pid_t *seized_tids;
+	int nseized;
+};
+
+#define SHM_KEY 0x80000000u
+
+struct rctx {
+	const struct ckpt_restore_opts *o;
+	struct img_store *st;
+	InventoryEntry *inv;
+	PstreeImage *pst;
+	FilesImage *files;
+	FdtableImage *fdtab;
+	ShmemImage *shm;
+	struct files_rst *fr;
+	int *shm_fds;
+	struct rproc *p;
+	int n;
+	/* the running kernel's vDSO, seen in the restorer */
+	unsigned long vdso_start, vdso_size;
+	uint32_t vdso_crc;
+	VdsoSymtab cur_syms;
+	struct range specials[4];
+	int nspecials;
+};
+
+static int rproc_index(struct rctx *c, pid_t pid)
+{
+	for (int i = 0; i < c->n; i++)
+		if ((pid_t)c->p[i].pe->pid == pid)
+			return i;
+	return -1;
+}
+
+/* ---- loading and validating the images ---------------------------------- */
+
+static int load_images(struct rctx *c)
+{
+	ProtobufCMessage *m;
+	char name[64];
+	int ret;
+
+	ret = img_read_msg(c->st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m);
+	if (ret == -ENOENT)
+		log_err("%s: no complete checkpoint here (inventory.img is missing)", c->st->where);
+	if (ret)
+		return ret;
+	c->inv = (InventoryEntry *)m;
+	if (c->inv->format_version != IMG_FORMAT_VERSION) {
+		log_err("%s: image format %u is not supported", c->st->where, c->inv->format_version);
+		return -EINVAL;
+	}
+	ret = img_read_msg(c->st, "pstree.img", IMG_PSTREE, &pstree_image__descriptor, &m);
+	if (ret)
+		return ret == -ENOENT ? log_errno(ENOENT, "%s: pstree.img missing", c->st->where) : ret;
+	c->pst = (PstreeImage *)m;
+	ret = img_read_msg(c->st, "files.img", IMG_FILES, &files_image__descriptor, &m);
+	if (ret)
+		return ret == -ENOENT ? log_errno(ENOENT, "%s: files.img missing", c->st->where) : ret;
+	c->files = (FilesImage *)m;
+	ret = img_read_msg(c->st, "fdtable.img", IMG_FDTABLE, &fdtable_image__descriptor, &m);
+	if (ret)
+		return ret == -ENOENT ? log_errno(ENOENT, "%s: fdtable.img missing", c->st->where) : ret;
+	c->fdtab = (FdtableImage *)m;
+	ret = img_read_msg(c->st, "shmem.img", IMG_SHMEM, &shmem_image__descriptor, &m);
+	if (ret)
+		return ret == -ENOENT ? log_errno(ENOENT, "%s: shmem.img missing", c->st->where) : ret;
+	c->shm = (ShmemImage *)m;
+
+	c->n = c->pst->n_entries;
+	if (!c->n || c->pst->entries[0]->pid != c->inv->root_pid) {
+		log_err("pstree.img: the first entry is not the root pid %u", c->inv->root_pid);
+		return -EINVAL;
+	}
+	c->p = calloc(c->n, sizeof(*c->p));
+	if (!c->p)
+		return -ENOMEM;
+	for (int i = 0; i < c->n; i++) {
+		PstreeEntry *pe = c->pst->entries[i];
+		struct rproc *p = &c->p[i];
+
+		p->ctl[0] = p->ctl[1] = -1;
+		p->pe = pe;
+		if (!pe->pid || pe->pid > 4194304 || (i && rproc_index(c, pe->ppid) < 0) ||
+		    (i && rproc_index(c, pe->ppid) >= i) || rproc_index(c, pe->pid) != i) {
+			log_err("pstree.img: entry %d (pid %u, parent %u) is inconsistent", i, pe->pid, pe->ppid);
+			return -EINVAL;
+		}
+		if (pe->state == TASK_STATE__TASK_ZOMBIE)
+			continue;
+		if (!pe->n_threads || pe->threads[0] != pe->pid || pe->n_threads > 65536) {
+			log_err("pstree.img: pid %u: bad thread list", pe->pid);
+			return -EINVAL;
+		}
+		p->alive = true;
+		snprintf(name, sizeof(name), "core-%u.img", pe->pid);
+		ret = img_read_msg(c->st, name, IMG_CORE, &core_entry__descriptor, &m);
+		if (ret)
+			return ret == -ENOENT ? log_errno(ENOENT, "%s: %s missing", c->st->where, name) : ret;
+		p->core = (CoreEntry *)m;
+		snprintf(name, sizeof(name), "mm-%u.img", pe->pid);
+		ret = img_read_msg(c->st, name, IMG_MM, &mm_image__descriptor, &m);
+		if (ret)
+			return ret == -ENOENT ? log_errno(ENOENT, "%s: %s missing", c->st->where, name) : ret;
+		p->mm = (MmImage *)m;
+		if (p->core->pid != pe->pid || p->mm->pid != pe->pid ||
+		    p->core->n_threads != pe->n_threads) {
+			log_err("core/mm image of pid %u: do not match pstree.img", pe->pid);
+			return -EINVAL;
+		}
+		for (size_t t = 0; t < p->core->n_threads; t++) {
+			ThreadCore *tc = p->core->threads[t];
+			if (tc->tid != pe->threads[t] || tc->gpregs.len != arch_regs_size()) {
+				log_err("core-%u.img: thread %zu: bad tid or registers", pe->pid, t);
+				return -EINVAL;
+			}
+		}
+		for (size_t t = 0; t < c->fdtab->n_tables; t++)
+			if (c->fdtab->tables[t]->pid == pe->pid)
+				p->fdt = c->fdtab->tables[t];
+		if (!p->fdt) {
+			log_err("fdtable.img: no fd table for pid %u", pe->pid);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int validate_mm(struct rctx *c, struct rproc *p)
+{
+	MmImage *mm = p->mm;
+	unsigned long prev_end = 0;
+	char name[64];
+	int ret;
+
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+
+		if (v->start >= v->end || v->start & (PAGE_SIZE_K - 1) || v->end & (PAGE_SIZE_K - 1) ||
+		    v->start < prev_end || (v->end > ARCH_TASK_SIZE && v->kind != VMA_KIND__VMA_VSYSCALL) ||
+		    v->pgoff & (PAGE_SIZE_K - 1)) {
+			log_err("mm-%u.img: mapping %zu (0x%" PRIx64 "-0x%" PRIx64 ") is invalid",
+				p->pe->pid, i, v->start, v->end);
+			return -EINVAL;
+		}
+		if ((v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) &&
+		    (!v->has_file_id || files_rst_fd(c->fr, v->file_id) < 0)) {
+			log_err("mm-%u.img: mapping 0x%" PRIx64 ": unknown file", p->pe->pid, v->start);
+			return -EINVAL;
+		}
+		if (v->kind == VMA_KIND__VMA_SHMEM &&
+		    (!v->has_shmem_id || !v->shmem_id || v->shmem_id > c->shm->n_entries)) {
+			log_err("mm-%u.img: mapping 0x%" PRIx64 ": unknown shared object", p->pe->pid, v->start);
+			return -EINVAL;
+		}
+		prev_end = v->end;
+	}
+	snprintf(name, sizeof(name), "pages-%u.img", p->pe->pid);
+	ret = c->st->ops->open(c->st, name, &p->pages);
+	if (ret)
+		return ret == -ENOENT ? log_errno(ENOENT, "%s: %s missing", c->st->where, name) : ret;
+	p->pages_open = true;
+	if (p->pages.len != mm->pages_nr * PAGE_SIZE_K) {
+		log_err("image %s: %zu bytes, expected %" PRIu64 " pages (truncated?)", name,
+			p->pages.len, mm->pages_nr);
+		return -EINVAL;
+	}
+	if (img_crc32c(0, p->pages.data, p->pages.len) != mm->pages_crc) {
+		log_err("image %s: checksum mismatch (corrupted)", name);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < mm->n_runs; i++) {
+		PageRun *r = mm->runs[i];
+		bool inside = false;
+
+		if (r->nr_pages > mm->pages_nr || r->off > mm->pages_nr - r->nr_pages)
+			goto bad_run;
+		for (size_t j = 0; j < mm->n_vmas && !inside; j++) {
+			VmaEntry *v = mm->vmas[j];
+			inside = r->vaddr >= v->start && r->vaddr < v->end &&
+				 r->nr_pages <= (v->end - r->vaddr) / PAGE_SIZE_K;
+		}
+		if (!inside)
+			goto bad_run;
+	}
+	return 0;
+bad_run:
+	log_err("mm-%u.img: a page run lies outside the mappings or the pages image", p->pe->pid);
+	return -EINVAL;
+}
+
+static int check_pids_free(struct rctx *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		PstreeEntry *pe = c->p[i].pe;
+		size_t nt = pe->n_threads ? pe->n_threads : 1;
+
+		for (size_t t = 0; t < nt; t++) {
+			pid_t id = pe->n_threads ? pe->threads[t] : pe->pid;
+			char path[64];
+			struct proc_stat ps;
+
+			snprintf(path, sizeof(path), "/proc/%d", id);
+			if (access(path, F_OK) == 0 || !proc_read_stat(id, 0, &ps)) {
+				if (proc_read_stat(id, 0, &ps))
+					ps.comm[0] = 0;
+				log_err("pid %d is in use (by \"%s\"); cannot restore the tree with its PIDs",
+					id, ps.comm);
+				return -EBUSY;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- the running kernel's vDSO ------------------------------------------ */
+
+static int read_special_maps(pid_t pid, struct range *sp, int *nsp, struct range *vdso,
+			     struct range **all, int *nall)
+{
+	char *buf = proc_read_file(pid, "maps", NULL), *line, *save = NULL;
+	struct range *a = NULL;
+	int n = 0, cap = 0;
+
+	*nsp = 0;
+	vdso->start = vdso->end = 0;
+	if (!buf)
+		return log_errno(errno, "pid %d: cannot read maps", pid);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long s, e;
+		char *name = strrchr(line, ' ');
+
+		if (sscanf(line, "%lx-%lx", &s, &e) != 2)
+			continue;
+		if (s >= ARCH_TASK_SIZE)
+			continue;	/* vsyscall */
+		if (all) {
+			if (n == cap) {
+				struct range *na;
+				cap = cap ? cap * 2 : 64;
+				na = realloc(a, cap * sizeof(*a));
+				if (!na) {
+					free(a);
+					free(buf);
+					return -ENOMEM;
+				}
+				a = na;
+			}
+			a[n].start = s;
+			a[n++].end = e;
+		}
+		if (name && (!strcmp(name + 1, "[vdso]") || !strncmp(name + 1, "[vvar", 5))) {
+			if (*nsp < 4) {
+				sp[*nsp].start = s;
+				sp[(*nsp)++].end = e;
+			}
+			if (!strcmp(name + 1, "[vdso]")) {
+				vdso->start = s;
+				vdso->end = e;
+			}
+		}
+	}
+	free(buf);
+	if (all) {
+		*all = a;
+		*nall = n;
+	}
+	return 0;
+}
+
+static int probe_vdso(struct rctx *c)
+{
+	struct range vd;
+	int ret = read_special_maps(getpid(), c->specials, &c->nspecials, &vd, NULL, NULL);
+
+	if (ret)
+		return ret;
+	if (!vd.start)
+		return 0;
+	c->vdso_start = vd.start;
+	c->vdso_size = vd.end - vd.start;
+	c->vdso_crc = img_crc32c(0, (void *)vd.start, c->vdso_size);
+	return vdso_parse_symtab((void *)vd.start, c->vdso_size, &c->cur_syms);
+}
+
+/* ---- holes in an address space --------------------------------------------- */
+
+static bool overlaps(unsigned long s, unsigned long e, const struct range *r, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s < r[i].end && r[i].start < e)
+			return true;
+	return false;
+}
+
+static bool overlaps_vmas(unsigned long s, unsigned long e, const MmImage *mm)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (s < mm->vmas[i]->end && mm->vmas[i]->start < e)
+			return true;
+	return false;
+}
+
+/* A free range of @len bytes, outside @r[] and the dumped layout. */
+static unsigned long find_hole(const MmImage *mm, const struct range *r, int n, unsigned long len)
+{
+	for (unsigned long a = 0x10000; a + len < 0x7f0000000000UL; a += 0x10000) {
+		if (overlaps(a, a + len, r, n) || overlaps_vmas(a, a + len, mm))
+			continue;
+		return a;
+	}
+	return 0;
+}
+
+/* ---- the stub: code that runs inside each new task ---------------------- */
+
+static void stub_send(struct rproc *p, int fd, int type, int err)
+{
+	struct ctl_msg m = { .type = type, .err = err, .tramp = p->tramp, .nkeep = p->nkeep };
+
+	memcpy(m.keep, p->keep, sizeof(int) * p->nkeep);
+	if (write(fd, &m, sizeof(m)) < 0)
+		_exit(125);
+}
+
+static int stub_wait(int fd, int type)
+{
+	struct ctl_msg m;
+	ssize_t n;
+
+	do
+		n = read(fd, &m, sizeof(m));
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(m) || m.type != type)
+		_exit(126);
+	return 0;
+}
+
+static pid_t clone_with_pid(pid_t pid, int exit_signal)
+{
+	uint64_t tid = pid;
+	struct clone_args ca = {
+		.exit_signal = exit_signal,
+		.set_tid = (uint64_t)&tid,
+		.set_tid_size = 1,
+	};
+
+	return syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
+static void stub_main(struct rctx *c, int idx);
+
+static int stub_fork_children(struct rctx *c, int idx)
+{
+	for (int j = 0; j < c->n; j++) {
+		struct rproc *k = &c->p[j];
+		int sig = SIGCHLD;
+		pid_t r;
+
+		if (!j || k->pe->ppid != c->p[idx].pe->pid)
+			continue;
+		if (k->core && k->core->has_exit_signal && k->core->exit_signal > 0 &&
+		    k->core->exit_signal < 65)
+			sig = k->core->exit_signal;
+		r = clone_with_pid(k->pe->pid, sig);
+		if (r < 0)
+			return log_errno(errno, "pid %u: cannot create child pid %u", c->p[idx].pe->pid,
+					 k->pe->pid);
+		if (r == 0)
+			stub_main(c, j);	/* never returns */
+	}
+	return 0;
+}
+
+static int stub_set_sigactions(CoreEntry *core)
+{
+	for (size_t i = 0; i < core->n_sigactions; i++) {
+		SigactionEntry *s = core->sigactions[i];
+		uint64_t ka[4] = { s->handler, s->flags, s->restorer, s->mask };
+
+		if (s->sig < 1 || s->sig > 64 || s->sig == SIGKILL || s->sig == SIGSTOP)
+			return log_errno(EINVAL, "core image: bad signal number %u", s->sig);
+		if (syscall(SYS_rt_sigaction, s->sig, ka, NULL, 8))
+			return log_errno(errno, "cannot restore the action of signal %u", s->sig);
+	}
+	return 0;
+}
+
+static int stub_setup(struct rctx *c, struct rproc *p)
+{
+	CoreEntry *core = p->core;
+	int cwd = files_rst_fd(c->fr, core->cwd_file_id);
+	int root = files_rst_fd(c->fr, core->root_file_id);
+	struct range *all = NULL, vd;
+	struct range sp[4];
+	int nall = 0, nsp, ret;
+	char buf[32];
+	void *t;
+
+	if (root >= 0 && (fchdir(root) || chroot(".")))
+		return log_errno(errno, "pid %u: cannot restore the root directory", p->pe->pid);
+	if (cwd < 0 || fchdir(cwd))
+		return log_errno(errno, "pid %u: cannot restore the working directory", p->pe->pid);
+	umask(core->umask & 0777);
+	if (personality(core->personality) < 0)
+		return log_errno(errno, "pid %u: cannot set personality 0x%x", p->pe->pid, core->personality);
+	if (core->n_threads && core->threads[0]->comm)
+		prctl(PR_SET_NAME, core->threads[0]->comm);
+	if (core->has_child_subreaper)
+		prctl(PR_SET_CHILD_SUBREAPER, core->child_subreaper);
+	ret = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (ret >= 0) {
+		int len = snprintf(buf, sizeof(buf), "%d", core->oom_score_adj);
+		if (write(ret, buf, len) < 0 && core->oom_score_adj < 0)
+			log_warn_errno(errno, "pid %u: cannot set oom_score_adj %d", p->pe->pid,
+				       core->oom_score_adj);
+		close(ret);
+	}
+	ret = stub_set_sigactions(core);
+	if (ret)
+		return ret;
+
+	/* the trampoline: free in both our layout and the dumped one */
+	ret = read_special_maps(getpid(), sp, &nsp, &vd, &all, &nall);
+	if (ret)
+		return ret;
+	p->tramp = find_hole(p->mm, all, nall, puppet_area_size());
+	free(all);
+	if (!p->tramp)
+		return log_errno(ENOMEM, "pid %u: no room for the restore trampoline", p->pe->pid);
+	t = mmap((void *)p->tramp, puppet_area_size(), PROT_READ | PROT_WRITE | PROT_EXEC,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (t != (void *)p->tramp)
+		return log_errno(errno, "pid %u: cannot map the restore trampoline", p->pe->pid);
+	memset(t, 0xcc, 64);
+	memcpy(t, arch_syscall_trap, arch_syscall_trap_len);
+
+	memcpy(p->keep, p->keep_src, sizeof(int) * p->nkeep);
+	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep);
+	if (!ret)
+		ret = files_post_install(c->fr, p->fdt);
+	return ret;
+}
+
+static void stub_main(struct rctx *c, int idx)
+{
+	struct rproc *p = &c->p[idx];
+	PstreeEntry *pe = p->pe;
+	int ctl = p->ctl[1], ret;
+	sigset_t all;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	log_set_prefix("kup restore");
+
+	if (pe->sid == pe->pid) {
+		if (setsid() < 0) {
+			ret = log_errno(errno, "pid %u: cannot create its session", pe->pid);
+			goto fail;
+		}
+	} else if (pe->pgid == pe->pid && setpgid(0, 0)) {
+		ret = log_errno(errno, "pid %u: cannot create its process group", pe->pid);
+		goto fail;
+	}
+	ret = stub_fork_children(c, idx);
+	if (ret)
+		goto fail;
+	stub_send(p, ctl, MSG_CREATED, 0);
+	stub_wait(ctl, MSG_GO_PGID);
+	if ((pid_t)pe->pgid != getpgid(0) && setpgid(0, pe->pgid)) {
+		if (!(c->o->shell_job && idx == 0)) {
+			ret = log_errno(errno, "pid %u: cannot join process group %u", pe->pid, pe->pgid);
+			goto fail;
+		}
+	}
+	stub_send(p, ctl, MSG_PGID_DONE, 0);
+	stub_wait(ctl, MSG_GO_SETUP);
+	if (!p->alive) {
+		int st = pe->has_exit_code ? pe->exit_code : 0;
+
+		if (WIFSIGNALED(st)) {
+			signal(WTERMSIG(st), SIG_DFL);
+			sigprocmask(SIG_UNBLOCK, &all, NULL);
+			kill(getpid(), WTERMSIG(st));
+		}
+		_exit(WEXITSTATUS(st));
+	}
+	ret = stub_setup(c, p);
+	if (ret)
+		goto fail;
+	stub_send(p, p->keep[0], MSG_READY, 0);
+	for (;;)		/* the restorer takes over from here */
+		pause();
+fail:
+	stub_send(p, ctl, MSG_ERR, ret);
+	_exit(127);
+}
+
+/* ---- the restorer's side ----------------------------------------------- */
+
+static int ctl_recv(struct rctx *c, int type, int idx)
+{
+	struct rproc *p = &c->p[idx];
+	struct ctl_msg m;
+	ssize_t n;
+
+	do
+		n = read(p->ctl[0], &m, sizeof(m));
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(m)) {
+		log_err("pid %u: the restore helper died", p->pe->pid);
+		return -EIO;
+	}
+	if (m.type == MSG_ERR)
+		return m.err ? m.err : -EIO;
+	if (m.type != type) {
+		log_err("pid %u: unexpected message %d from the restore helper", p->pe->pid, m.type);
+		return -EIO;
+	}
+	if (type == MSG_READY) {
+		if (m.nkeep != p->nkeep)
+			return -EIO;
+		p->tramp = m.tramp;
+		memcpy(p->keep, m.keep, sizeof(int) * p->nkeep);
+	}
+	return 0;
+}
+
+static int ctl_send(struct rctx *c, int idx, int type)
+{
+	struct ctl_msg m = { .type = type };
+
+	if (write(c->p[idx].ctl[0], &m, sizeof(m)) != sizeof(m))
+		return log_errno(errno, "pid %u: cannot talk to the restore helper", c->p[idx].pe->pid);
+	return 0;
+}
+
+static int keep_add(struct rproc *p, int fd, uint32_t id)
+{
+	for (int i = 1; i < p->nkeep; i++)
+		if (p->keep_id[i] == id)
+			return 0;
+	if (p->nkeep >= MAX_KEEP) {
+		log_err("pid %u: too many mapped files", p->pe->pid);
+		return -E2BIG;
+	}
+	p->keep_src[p->nkeep] = fd;
+	p->keep_id[p->nkeep++] = id;
+	return 0;
+}
+
+static bool keep_has(const struct rproc *p, uint32_t id)
+{
+	for (int i = 1; i < p->nkeep; i++)
+		if (p->keep_id[i] == id)
+			return true;
+	return false;
+}
+
+static int keep_fd(const struct rproc *p, uint32_t id)
+{
+	for (int i = 1; i < p->nkeep; i++)
+		if (p->keep_id[i] == id)
+			return p->keep[i];
+	return -1;
+}
+
+/* Open (in the restorer) the fds each task needs to map its files. */
+static int prepare_keep(struct rctx *c, struct rproc *p)
+{
+	char path[64];
+	int ret;
+
+	p->nkeep = 1;
+	p->keep_src[0] = p->ctl[1];
+	p->keep_id[0] = 0;
+	for (size_t i = 0; i < p->mm->n_vmas; i++) {
+		VmaEntry *v = p->mm->vmas[i];
+
+		if (v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) {
+			bool wr = v->kind == VMA_KIND__VMA_FILE_SHARED && (v->prot & PROT_WRITE);
+			uint32_t id = v->file_id | (wr ? 0x40000000u : 0);
+			int fd;
+
+			if (keep_has(p, id))
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", files_rst_fd(c->fr, v->file_id));
+			fd = open(path, (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+			if (fd < 0)
+				return log_errno(errno, "pid %u: cannot reopen the file mapped at 0x%" PRIx64
+						 " (%s)", p->pe->pid, v->start, v->name ? v->name : "?");
+			ret = keep_add(p, fd, id);
+			if (ret)
+				return ret;
+		} else if (v->kind == VMA_KIND__VMA_SHMEM) {
+			ret = keep_add(p, c->shm_fds[v->shmem_id - 1], SHM_KEY | v->shmem_id);
+			if (ret)
+				return ret;
+		}
+	}
+	if (p->core->mm->has_exe_file_id && files_rst_fd(c->fr, p->core->mm->exe_file_id) >= 0)
+		return keep_add(p, files_rst_fd(c->fr, p->core->mm->exe_file_id), 0x20000000u);
+	return 0;
+}
+
+static int seize_add(struct rproc *p, pid_t tid)
+{
+	pid_t *n = realloc(p->seized_tids, (p->nseized + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	p->seized_tids = n;
+	p->seized_tids[p->nseized++] = tid;
+	return 0;
+}
+
+#define SYS(ret, nr, ...) do { int _e = PSYS(&p->ppt, tid, &ret, nr, __VA_ARGS__); if (_e) return _e; } while (0)
+
+struct takeover {
+	struct rctx *c;
+	struct rproc *p;
+	struct puppet pp;
+};
+
+static int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *retp,
+	       unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3,
+	       unsigned long a4, unsigned long a5)
+{
+	long ret;
+	int err = puppet_syscall(&tk->pp, tid, &ret, nr, a0, a1, a2, a3, a4, a5);
+
+	if (err)
+		return err;
+	if (retp)
+		*retp = ret;
+	else if (ret < 0 && ret > -4096)
+		return log_errno(-ret, "pid %u tid %d: %s", tk->p->pe->pid, tid, what);
+	return 0;
+}
+
+#define INJ(tk, tid, nr, what, ...) inj(tk, tid, nr, what, NULL, __VA_ARGS__)
+#define INJ_NOERR ,0,0,0,0,0,0
+
+static int scratch_put(struct takeover *tk, size_t off, const void *buf, size_t len)
+{
+	if (off + len > tk->pp.scratch_len)
+		return -E2BIG;
+	return puppet_write(tk->p->pe->pid, tk->pp.scratch + off, buf, len);
+}
+
+/* Move the special mappings (vvar, vdso) by @delta, via @tmp if they overlap. */
+static int move_specials(struct takeover *tk, struct range *sp, int nsp, long delta)
+{
+	pid_t pid = tk->p->pe->pid;
+
+	for (int i = 0; i < nsp; i++) {
+		unsigned long len = sp[i].end - sp[i].start;
+		long ret;
+		int err = inj(tk, pid, SYS_mremap, "mremap", &ret, sp[i].start, len, len,
+			      MREMAP_MAYMOVE | MREMAP_FIXED, sp[i].start + delta, 0);
+
+		if (err)
+			return err;
+		if (ret != (long)(sp[i].start + delta))
+			return log_errno(ret < 0 ? -ret : EFAULT, "pid %d: cannot move the vDSO/vvar", pid);
+		sp[i].start += delta;
+		sp[i].end += delta;
+	}
+	return 0;
+}
+
+static int restore_vdso(struct takeover *tk, bool *proxy, unsigned long *new_vdso)
+{
+	struct rproc *p = tk->p;
+	struct rctx *c = tk->c;
+	MmImage *mm = p->mm;
+	VmaEntry *dv = NULL;
+	VdsoSymtab *old = NULL;
+	struct range sp[4], vd, cur[8];
+	int nsp, err, ncur = 0;
+	unsigned long lo = ~0UL, hi = 0, hole;
+	bool same;
+
+	err = read_special_maps(p->pe->pid, sp, &nsp, &vd, NULL, NULL);
+	if (err)
+		return err;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->kind == VMA_KIND__VMA_VDSO)
+			dv = mm->vmas[i];
+	if (mm->has_vdso_symtab)
+		old = vdso_symtab__unpack(NULL, mm->vdso_symtab.len, mm->vdso_symtab.data);
+	for (int i = 0; i < nsp; i++) {
+		lo = sp[i].start < lo ? sp[i].start : lo;
+		hi = sp[i].end > hi ? sp[i].end : hi;
+	}
+	*proxy = false;
+	*new_vdso = vd.start;
+	if (!nsp || !vd.start) {
+		if (old)
+			vdso_symtab__free_unpacked(old, NULL);
+		return 0;
+	}
+	/* same kernel vDSO and same layout of vvar/vdso: put ours where the old one was */
+	same = dv && old && !c->o->force_vdso_proxy && old->vdso_crc == c->vdso_crc &&
+	       dv->end - dv->start == vd.end - vd.start;
+	if (same) {
+		long delta = (long)dv->start - (long)vd.start;
+
+		for (int i = 0; i < nsp; i++) {
+			bool found = false;
+			for (size_t j = 0; j < mm->n_vmas; j++) {
+				VmaEntry *v = mm->vmas[j];
+				found |= (v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VDSO) &&
+					 v->start == sp[i].start + delta && v->end == sp[i].end + delta;
+			}
+			same &= found;
+		}
+	}
+	cur[ncur].start = p->tramp;
+	cur[ncur++].end = p->tramp + puppet_area_size();
+	for (int i = 0; i < nsp; i++)
+		cur[ncur++] = sp[i];
+	/* first park the specials in a hole (avoids overlapping moves) */
+	hole = find_hole(mm, cur, ncur, hi - lo);
+	if (!hole)
+		return log_errno(ENOMEM, "pid %u: no room to move the vDSO", p->pe->pid);
+	err = move_specials(tk, sp, nsp, (long)hole - (long)lo);
+	if (err)
+		goto out;
+	if (same) {
+		long delta = (long)dv->start - (long)(vd.start + hole - lo);
+
+		err = move_specials(tk, sp, nsp, delta);
+		*new_vdso = dv->start;
+	} else {
+		*proxy = dv != NULL;
+		*new_vdso = vd.start + hole - lo;
+		if (dv)
+			log_info("pid %u: the vDSO differs from the dumped one: routing its entry points to the running kernel's vDSO",
+				 p->pe->pid);
+	}
+out:
+	if (old)
+		vdso_symtab__free_unpacked(old, NULL);
+	return err;
+}
+
+static int patch_old_vdso(struct takeover *tk, unsigned long new_vdso)
+{
+	MmImage *mm = tk->p->mm;
+	VdsoSymtab *old;
+	VmaEntry *dv = NULL;
+	int err = 0, n = 0;
+
+	if (!mm->has_vdso_symtab)
+		return 0;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->kind == VMA_KIND__VMA_VDSO)
+			dv = mm->vmas[i];
+	old = vdso_symtab__unpack(NULL, mm->vdso_symtab.len, mm->vdso_symtab.data);
+	if (!old || !dv)
+		return old ? 0 : log_errno(EINVAL, "mm-%u.img: bad vDSO symbol table", tk->p->pe->pid);
+	for (size_t i = 0; i < old->n_syms && !err; i++) {
+		unsigned char jmp[16];
+		size_t len;
+		bool found = false;
+
+		for (size_t j = 0; j < tk->c->cur_syms.n_syms; j++) {
+			VdsoSym *ns = tk->c->cur_syms.syms[j];
+
+			if (strcmp(ns->name, old->syms[i]->name))
+				continue;
+			found = true;
+			if (old->syms[i]->offset + 16 > dv->end - dv->start)
+				break;
+			len = arch_encode_jump(jmp, new_vdso + ns->offset);
+			err = puppet_write(tk->p->pe->pid, dv->start + old->syms[i]->offset, jmp, len);
+			n++;
+			break;
+		}
+		if (!found)
+			log_warn("pid %u: vDSO symbol %s is gone in the running kernel", tk->p->pe->pid,
+				 old->syms[i]->name);
+	}
+	log_debug("pid %u: %d vDSO entry points routed", tk->p->pe->pid, n);
+	vdso_symtab__free_unpacked(old, NULL);
+	return err;
+}
+
+static int restore_mm(struct takeover *tk)
+{
+	struct rproc *p = tk->p;
+	MmImage *mm = p->mm;
+	pid_t pid = p->pe->pid;
+	struct range keep[8], sp[4], vd;
+	unsigned long prev = 0, new_vdso;
+	int nkeep = 0, nsp, err;
+	bool proxy;
+
+	/* 1. tear down the stub's layout, keeping the trampoline and vdso/vvar */
+	err = read_special_maps(pid, sp, &nsp, &vd, NULL, NULL);
+	if (err)
+		return err;
+	keep[nkeep].start = p->tramp;
+	keep[nkeep++].end = p->tramp + puppet_area_size();
+	for (int i = 0; i < nsp; i++)
+		keep[nkeep++] = sp[i];
+	for (int i = 0; i < nkeep; i++)		/* sort by start */
+		for (int j = i + 1; j < nkeep; j++)
+			if (keep[j].start < keep[i].start) {
+				struct range t = keep[i];
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+	for (int i = 0; i <= nkeep; i++) {
+		unsigned long end = i < nkeep ? keep[i].start : ARCH_TASK_SIZE;
+
+		if (end > prev) {
+			err = INJ(tk, pid, SYS_munmap, "cannot clear the address space", prev, end - prev, 0, 0, 0, 0);
+			if (err)
+				return err;
+		}
+		if (i < nkeep)
+			prev = keep[i].end;
+	}
+
+	/* 2. the vDSO */
+	err = restore_vdso(tk, &proxy, &new_vdso);
+	if (err)
+		return err;
+
+	/* 3. the dumped mappings, writable for now */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+		unsigned long flags = MAP_FIXED, prot = PROT_READ | PROT_WRITE;
+		long fd = -1, ret;
+
+		switch (v->kind) {
+		case VMA_KIND__VMA_VVAR:
+		case VMA_KIND__VMA_VSYSCALL:
+			continue;
+		case VMA_KIND__VMA_VDSO:
+			if (!proxy)
+				continue;
+			flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+			break;
+		case VMA_KIND__VMA_ANON_PRIVATE:
+			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (v->growsdown ? MAP_GROWSDOWN : 0);
+			break;
+		case VMA_KIND__VMA_FILE_PRIVATE:
+			flags |= MAP_PRIVATE;
+			fd = keep_fd(p, v->file_id);
+			break;
+		case VMA_KIND__VMA_FILE_SHARED:
+			flags |= MAP_SHARED;
+			prot = v->prot;
+			fd = keep_fd(p, v->file_id | ((v->prot & PROT_WRITE) ? 0x40000000u : 0));
+			break;
+		case VMA_KIND__VMA_SHMEM:
+			flags |= MAP_SHARED;
+			fd = keep_fd(p, SHM_KEY | v->shmem_id);
+			break;
+		default:
+			return log_errno(EINVAL, "mm-%d.img: unknown mapping kind %d", pid, v->kind);
+		}
+		if (!(flags & MAP_ANONYMOUS) && fd < 0)
+			return log_errno(EBADF, "pid %d: no file to map at 0x%" PRIx64, pid, v->start);
+		err = inj(tk, pid, SYS_mmap, "mmap", &ret, v->start, v->end - v->start, prot, flags,
+			  fd, (flags & MAP_ANONYMOUS) ? 0 : v->pgoff);
+		if (err)
+			return err;
+		if (ret != (long)v->start)
+			return log_errno(ret < 0 && ret > -4096 ? -ret : EFAULT,
+					 "pid %d: cannot map 0x%" PRIx64 "-0x%" PRIx64 " (%s)", pid,
+					 v->start, v->end, v->name ? v->name : "");
+	}
+
+	/* 4. the pages */
+	for (size_t i = 0; i < mm->n_runs;) {
+		struct iovec remote[512], local;
+		size_t k = 0, bytes = 0, first = i;
+
+		while (i < mm->n_runs && k < 512) {
+			PageRun *r = mm->runs[i];
+			bool skip = false;
+
+			for (size_t j = 0; j < mm->n_vmas; j++) {
+				VmaEntry *v = mm->vmas[j];
+				if (r->vaddr >= v->start && r->vaddr < v->end)
+					skip = v->kind == VMA_KIND__VMA_VDSO && !proxy;
+			}
+			if (skip || (k && mm->runs[i - 1]->off + mm->runs[i - 1]->nr_pages != r->off))
+				break;
+			remote[k].iov_base = (void *)r->vaddr;
+			remote[k].iov_len = r->nr_pages * PAGE_SIZE_K;
+			bytes += remote[k].iov_len;
+			k++;
+			i++;
+		}
+		if (!k) {
+			i++;	/* a skipped vDSO run */
+			continue;
+		}
+		local.iov_base = (uint8_t *)p->pages.data + mm->runs[first]->off * PAGE_SIZE_K;
+		local.iov_len = bytes;
+		if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)bytes)
+			return log_errno(errno, "pid %d: cannot write pages at 0x%" PRIx64, pid,
+					 mm->runs[first]->vaddr);
+	}
+	if (proxy) {
+		err = patch_old_vdso(tk, new_vdso);
+		if (err)
+			return err;
+	}
+
+	/* 5. final protections and advice */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+		unsigned long len = v->end - v->start;
+
+		if (v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VSYSCALL ||
+		    (v->kind == VMA_KIND__VMA_VDSO && !proxy))
+			continue;
+		if (v->prot != (PROT_READ | PROT_WRITE) && v->kind != VMA_KIND__VMA_FILE_SHARED) {
+			err = INJ(tk, pid, SYS_mprotect, "cannot set protections", v->start, len, v->prot, 0, 0, 0);
+			if (err)
+				return err;
+		}
+		for (int a = 0; a < 64; a++) {
+			if (!(v->madv & (1ULL << a)))
+				continue;
+			err = INJ(tk, pid, SYS_madvise, "madvise", v->start, len, a, 0, 0, 0);
+			if (err)
+				return err;
+		}
+		if (v->locked)
+			INJ(tk, pid, SYS_mlock, "mlock", v->start, len, 0, 0, 0, 0);
+	}
+	return 0;
+}
+
+static int restore_mm_fields(struct takeover *tk)
+{
+	MmEntry *m = tk->p->core->mm;
+	pid_t pid = tk->p->pe->pid;
+	struct prctl_mm_map_k map = {
+		.start_code = m->start_code, .end_code = m->end_code,
+		.start_data = m->start_data, .end_data = m->end_data,
+		.start_brk = m->start_brk, .brk = m->brk, .start_stack = m->start_stack,
+		.arg_start = m->arg_start, .arg_end = m->arg_end,
+		.env_start = m->env_start, .env_end = m->env_end,
+		.exe_fd = (uint32_t)-1,
+	};
+	size_t auxv_len = m->n_auxv * 8;
+	int err, exe = keep_fd(tk->p, 0x20000000u);
+
+	if (auxv_len > 1024)
+		return log_errno(EINVAL, "core-%d.img: auxv too long", pid);
+	map.auxv = tk->pp.scratch + 256;
+	map.auxv_size = auxv_len;
+	map.exe_fd = exe >= 0 ? (uint32_t)exe : (uint32_t)-1;
+	err = scratch_put(tk, 0, &map, sizeof(map));
+	if (!err && auxv_len)
+		err = scratch_put(tk, 256, m->auxv, auxv_len);
+	if (!err)
+		err = INJ(tk, pid, SYS_prctl, "cannot restore the mm layout (PR_SET_MM_MAP)", PR_SET_MM,
+			  PR_SET_MM_MAP, tk->pp.scratch, sizeof(map), 0, 0);
+	return err;
+}
+
+static int create_threads(struct takeover *tk)
+{
+	struct rproc *p = tk->p;
+	pid_t pid = p->pe->pid;
+
+	for (size_t i = 1; i < p->pe->n_threads; i++) {
+		uint64_t tid = p->pe->threads[i];
+		struct clone_args ca = {
+			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+				 CLONE_SYSVSEM,
+			.set_tid = tk->pp.scratch + 128,
+			.set_tid_size = 1,
+		};
+		long ret;
+		int st, err;
+
+		err = scratch_put(tk, 0, &ca, sizeof(ca));
+		if (!err)
+			err = scratch_put(tk, 128, &tid, sizeof(tid));
+		if (!err)
+			err = inj(tk, pid, SYS_clone3, "clone3", &ret, tk->pp.scratch, sizeof(ca), 0, 0, 0, 0);
+		if (err)
+			return err;
+		if (ret != (long)tid)
+			return log_errno(ret < 0 ? -ret : EBUSY, "pid %d: cannot create thread %" PRIu64,
+					 pid, tid);
+		err = seize_add(p, tid);
+		if (!err)
+			err = puppet_wait_stop(tid, &st);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int restore_thread(struct takeover *tk, ThreadCore *tc)
+{
+	pid_t pid = tk->p->pe->pid, tid = tc->tid;
+	int err = 0;
+
+	if (tc->has_robust_list && tc->robust_list)
+		err = INJ(tk, tid, SYS_set_robust_list, "set_robust_list", tc->robust_list,
+			  tc->robust_list_len, 0, 0, 0, 0);
+	if (!err && tc->has_rseq_addr && tc->rseq_addr)
+		err = INJ(tk, tid, SYS_rseq, "cannot register rseq", tc->rseq_addr, tc->rseq_len, 0,
+			  tc->rseq_sig, 0, 0);
+	if (!err)
+		err = INJ(tk, tid, SYS_set_tid_address, "set_tid_address", tc->clear_tid_addr, 0, 0, 0, 0, 0);
+	if (!err && tc->has_sas_sp && !(tc->sas_flags & SS_DISABLE)) {
+		struct { uint64_t sp; int32_t flags; int32_t pad; uint64_t size; } ss = {
+			tc->sas_sp, tc->sas_flags & ~SS_ONSTACK, 0, tc->sas_size };
+
+		err = scratch_put(tk, 512, &ss, sizeof(ss));
+		if (!err)
+			err = INJ(tk, tid, SYS_sigaltstack, "cannot restore sigaltstack",
+				  tk->pp.scratch + 512, 0, 0, 0, 0, 0);
+	}
+	if (!err && tc->comm) {
+		char comm[16] = { 0 };
+
+		snprintf(comm, sizeof(comm), "%s", tc->comm);
+		err = scratch_put(tk, 512, comm, sizeof(comm));
+		if (!err)
+			err = INJ(tk, tid, SYS_prctl, "prctl(PR_SET_NAME)", PR_SET_NAME, tk->pp.scratch + 512,
+				  0, 0, 0, 0);
+	}
+	for (size_t i = 0; !err && i < tc->n_pending; i++) {
+		const uint8_t *si = tc->pending[i]->raw.data;
+		int sig;
+
+		if (tc->pending[i]->raw.len != 128)
+			return log_errno(EINVAL, "core-%d.img: bad pending siginfo", pid);
+		memcpy(&sig, si, sizeof(sig));
+		err = scratch_put(tk, 512, si, 128);
+		if (!err)
+			err = INJ(tk, tid, SYS_rt_tgsigqueueinfo, "cannot queue a pending signal", pid, tid,
+				  sig, tk->pp.scratch + 512, 0, 0);
+	}
+	return err;
+}
+
+static int restore_creds(struct takeover *tk, pid_t tid)
+{
+	CredsEntry *cr = tk->p->core->creds;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = {
+		{ (uint32_t)cr->cap_eff, (uint32_t)cr->cap_prm, (uint32_t)cr->cap_inh },
+		{ (uint32_t)(cr->cap_eff >> 32), (uint32_t)(cr->cap_prm >> 32), (uint32_t)(cr->cap_inh >> 32) },
+	};
+	int err = 0, last_cap = 40;
+	char *s = proc_read_file(1, "../sys/kernel/cap_last_cap", NULL);
+
+	if (s) {
+		last_cap = atoi(s);
+		free(s);
+	}
+	if (cr->n_uids != 4 || cr->n_gids != 4 || cr->n_groups > 65536)
+		return log_errno(EINVAL, "core-%u.img: bad credentials", tk->p->pe->pid);
+	for (int cap = 0; cap <= last_cap && !err; cap++)
+		if (!(cr->cap_bnd & (1ULL << cap)))
+			err = INJ(tk, tid, SYS_prctl, "cannot drop a bounding capability", PR_CAPBSET_DROP,
+				  cap, 0, 0, 0, 0);
+	if (!err)
+		err = INJ(tk, tid, SYS_prctl, "cannot set securebits", PR_SET_SECUREBITS,
+			  cr->securebits | (1 << 4) /* SECBIT_KEEP_CAPS */, 0, 0, 0, 0);
+	if (!err && cr->n_groups)
+		err = scratch_put(tk, 1024, cr->groups, cr->n_groups * 4);
+	if (!err)
+		err = INJ(tk, tid, SYS_setgroups, "cannot set supplementary groups", cr->n_groups,
+			  tk->pp.scratch + 1024, 0, 0, 0, 0);
+	if (!err)
+		err = INJ(tk, tid, SYS_setresgid, "cannot set gids", cr->gids[0], cr->gids[1], cr->gids[2], 0, 0, 0);
+	if (!err)
+		err = INJ(tk, tid, SYS_setfsgid, "setfsgid", cr->gids[3], 0, 0, 0, 0, 0);
+	if (!err)
+		err = INJ(tk, tid, SYS_setresuid, "cannot set uids", cr->uids[0], cr->uids[1], cr->uids[2], 0, 0, 0);
+	if (!err)
+		err = INJ(tk, tid, SYS_setfsuid, "setfsuid", cr->uids[3], 0, 0, 0, 0, 0);
+	if (!err)
+		err = scratch_put(tk, 512, &hdr, sizeof(hdr));
+	if (!err)
+		err = scratch_put(tk, 600, data, sizeof(data));
+	if (!err)
+		err = INJ(tk, tid, SYS_capset, "cannot set capabilities", tk->pp.scratch + 512,
+			  tk->pp.scratch + 600, 0, 0, 0, 0);
+	for (int cap = 0; cap <= last_cap && !err; cap++)
+		if (cr->cap_amb & (1ULL << cap))
+			err = INJ(tk, tid, SYS_prctl, "cannot raise an ambient capability", PR_CAP_AMBIENT,
+				  PR_CAP_AMBIENT_RAISE, cap, 0, 0, 0);
+	if (!err && !(cr->securebits & (1 << 5)))	/* KEEP_CAPS not locked */
+		err = INJ(tk, tid, SYS_prctl, "cannot set keepcaps", PR_SET_KEEPCAPS,
+			  !!(cr->securebits & (1 << 4)), 0, 0, 0, 0);
+	if (!err && cr->no_new_privs)
+		err = INJ(tk, tid, SYS_prctl, "cannot set no_new_privs", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
+	return err;
+}
+
+static int restore_timers(struct takeover *tk)
+{
+	CoreEntry *c = tk->p->core;
+	pid_t pid = tk->p->pe->pid;
+	int err = 0;
+
+	for (size_t i = 0; i < c->n_itimers && !err; i++) {
+		ItimerEntry *e = c->itimers[i];
+		struct itimerval it = {
+			{ e->interval_us / 1000000, e->interval_us % 1000000 },
+			{ e->value_us / 1000000, e->value_us % 1000000 },
+		};
+
+		if (e->which > 2)
+			return log_errno(EINVAL, "core-%d.img: bad itimer", pid);
+		err = scratch_put(tk, 512, &it, sizeof(it));
+		if (!err)
+			err = INJ(tk, pid, SYS_setitimer, "cannot restore an interval timer", e->which,
+				  tk->pp.scratch + 512, 0, 0, 0, 0);
+	}
+	for (size_t i = 0; i < c->n_posix_timers && !err; i++) {
+		PosixTimerEntry *e = c->posix_timers[i];
+		struct {
+			uint64_t value;
+			int32_t signo, notify;
+			int32_t tid;
+			int32_t pad[11];
+		} sev = { e->sival, e->signo, e->notify, (int32_t)e->notify_tid };
+		struct itimerspec its = {
+			{ e->interval_ns / 1000000000, e->interval_ns % 1000000000 },
+			{ e->value_ns / 1000000000, e->value_ns % 1000000000 },
+		};
+		int id = -1, tries = 0;
+		long ret;
+
+		err = scratch_put(tk, 512, &sev, sizeof(sev));
+		/* timer ids are handed out in order: create until we get ours */
+		while (!err && id < e->id && tries++ < 4096) {
+			err = inj(tk, pid, SYS_timer_create, "timer_create", &ret, e->clockid,
+				  tk->pp.scratch + 512, tk->pp.scratch + 600, 0, 0, 0);
+			if (!err && ret)
+				return log_errno(-ret, "pid %d: cannot create POSIX timer %d", pid, e->id);
+			if (!err)
+				err = puppet_read(pid, tk->pp.scratch + 600, &id, sizeof(id));
+			if (!err && id < e->id)
+				err = INJ(tk, pid, SYS_timer_delete, "timer_delete", id, 0, 0, 0, 0, 0);
+		}
+		if (!err && id != e->id)
+			return log_errno(EBUSY, "pid %d: cannot get POSIX timer id %d (got %d)", pid, e->id, id);
+		if (!err)
+			err = scratch_put(tk, 700, &its, sizeof(its));
+		if (!err && e->value_ns)
+			err = INJ(tk, pid, SYS_timer_settime, "cannot arm a POSIX timer", id, 0,
+				  tk->pp.scratch + 700, 0, 0, 0);
+	}
+	return err;
+}
+
+static int restore_proc_late(struct takeover *tk)
+{
+	CoreEntry *c = tk->p->core;
+	pid_t pid = tk->p->pe->pid;
+	int err = restore_timers(tk);
+
+	for (size_t i = 0; !err && i < c->n_shared_pending; i++) {
+		const uint8_t *si = c->shared_pending[i]->raw.data;
+		int sig;
+
+		if (c->shared_pending[i]->raw.len != 128)
+			return log_errno(EINVAL, "core-%d.img: bad pending siginfo", pid);
+		memcpy(&sig, si, sizeof(sig));
+		err = scratch_put(tk, 512, si, 128);
+		if (!err)
+			err = INJ(tk, pid, SYS_rt_sigqueueinfo, "cannot queue a pending signal", pid, sig,
+				  tk->pp.scratch + 512, 0, 0, 0);
+	}
+	for (size_t i = 0; !err && i < c->n_rlimits; i++) {
+		RlimitEntry *r = c->rlimits[i];
+		uint64_t lim[2] = { r->cur, r->max };
+		long ret;
+
+		err = scratch_put(tk, 512, lim, sizeof(lim));
+		if (!err)
+			err = inj(tk, pid, SYS_prlimit64, "prlimit", &ret, 0, r->resource,
+				  tk->pp.scratch + 512, 0, 0, 0);
+		if (!err && ret)
+			log_warn_errno(-ret, "pid %d: cannot restore resource limit %u", pid, r->resource);
+	}
+	return err;
+}
+
+static int takeover(struct rctx *c, struct rproc *p)
+{
+	struct takeover tk = { .c = c, .p = p };
+	pid_t pid = p->pe->pid;
+	struct { uint64_t ptr; uint32_t size, sig, flags, pad; } rc;
+	struct arch_regs regs;
+	int err;
+
+	tk.pp.pid = pid;
+	tk.pp.tramp = p->tramp;
+	tk.pp.scratch = p->tramp + 64;
+	tk.pp.scratch_len = puppet_area_size() - 64;
+
+	err = puppet_seize(pid, true);
+	if (err)
+		return log_errno(err, "pid %d: cannot take over the restored task", pid);
+	p->seized = true;
+	err = seize_add(p, pid);
+	if (err)
+		return err;
+	/* the stub's own rseq area is about to disappear */
+	memset(&rc, 0, sizeof(rc));
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof(rc), &rc) > 0 && rc.ptr) {
+		err = INJ(&tk, pid, SYS_rseq, "cannot unregister the helper's rseq", rc.ptr, rc.size, 1,
+			  rc.sig, 0, 0);
+		if (err)
+			return err;
+	}
+	err = restore_mm(&tk);
+	if (!err)
+		err = restore_mm_fields(&tk);
+	if (!err)
+		err = create_threads(&tk);
+	for (size_t i = 0; !err && i < p->core->n_threads; i++)
+		err = restore_thread(&tk, p->core->threads[i]);
+	if (!err)
+		err = restore_proc_late(&tk);
+	for (size_t i = 0; !err && i < p->core->n_threads; i++)
+		err = restore_creds(&tk, p->core->threads[i]->tid);
+	if (!err)
+		err = INJ(&tk, pid, SYS_prctl, "cannot set dumpable", PR_SET_DUMPABLE,
+			  p->core->dumpable, 0, 0, 0, 0);
+	if (!err)
+		err = INJ(&tk, pid, SYS_prctl, "cannot restore the parent-death signal", PR_SET_PDEATHSIG,
+			  p->core->pdeathsig, 0, 0, 0, 0);
+	for (int i = 0; !err && i < p->nkeep; i++)
+		err = INJ(&tk, pid, SYS_close, "cannot close a restore fd", p->keep[i], 0, 0, 0, 0, 0);
+	if (err)
+		return err;
+
+	/* registers: other threads first, then the main thread as the trampoline goes */
+	for (size_t i = p->core->n_threads; i-- > 0;) {
+		ThreadCore *tc = p->core->threads[i];
+
+		memcpy(&regs, tc->gpregs.data, sizeof(regs));
+		arch_regs_fixup_restart(&regs);
+		if (tc->has_xstate && tc->xstate.len) {
+			err = arch_set_fpstate(tc->tid, tc->xstate.data, tc->xstate.len);
+			if (err)
+				return err;
+		}
+		if (i) {
+			err = arch_set_regs(tc->tid, &regs);
+		} else {
+			const unsigned long a[6] = { p->tramp, puppet_area_size() };
+			long ret;
+
+			err = puppet_syscall_last(&tk.pp, pid, &ret, SYS_munmap, a, &regs);
+			if (!err && ret)
+				err = log_errno(-ret, "pid %d: cannot remove the restore trampoline", pid);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void kill_all(struct rctx *c)
+{
+	for (int i = 0; i < c->n; i++)
+		kill(c->p[i].pe->pid, SIGKILL);
+	/* we are a subreaper: collect everything that was made */
+	while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
+		;
+}
+
+static void free_ctx(struct rctx *c)
+{
+	for (int i = 0; c->p && i < c->n; i++) {
+		struct rproc *p = &c->p[i];
+
+		if (p->pages_open)
+			c->st->ops->release(c->st, &p->pages);
+		if (p->core)
+			core_entry__free_unpacked(p->core, NULL);
+		if (p->mm)
+			mm_image__free_unpacked(p->mm, NULL);
+		if (p->ctl[0] >= 0)
+			close(p->ctl[0]);
+		if (p->ctl[1] >= 0)
+			close(p->ctl[1]);
+		for (int k = 1; k < p->nkeep; k++)
+			if (!(p->keep_id[k] & SHM_KEY) && p->keep_id[k] != 0x20000000u)
+				close(p->keep_src[k]);
+		free(p->seized_tids);
+	}
+	free(c->p);
+	if (c->fr)
+		files_rst_free(c->fr);
+	if (c->shm_fds) {
+		for (size_t i = 0; c->shm && i < c->shm->n_entries; i++)
+			if (c->shm_fds[i] >= 0)
+				close(c->shm_fds[i]);
+		free(c->shm_fds);
+	}
+	vdso_symtab_free(&c->cur_syms);
+	if (c->inv)
+		inventory_entry__free_unpacked(c->inv, NULL);
+	if (c->pst)
+		pstree_image__free_unpacked(c->pst, NULL);
+	if (c->files)
+		files_image__free_unpacked(c->files, NULL);
+	if (c->fdtab)
+		fdtable_image__free_unpacked(c->fdtab, NULL);
+	if (c->shm)
+		shmem_image__free_unpacked(c->shm, NULL);
+}
+
+int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
+{
+	struct rctx c = { .o = o, .st = o->store };
+	struct files_opts fo = { .shell_job = o->shell_job };
+	struct timespec t0, t1;
+	pid_t root;
+	int ret, status;
+
+	memset(stats, 0, sizeof(*stats));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = load_images(&c);
+	if (ret)
+		goto out;
+	if (c.inv->shell_job && !o->shell_job) {
+		log_err("%s: the tree was dumped with --shell-job; restore it with --shell-job", c.st->where);
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = check_pids_free(&c);
+	if (ret)
+		goto out;
+	ret = files_rst_open_all(c.files, &fo, &c.fr);
+	if (ret)
+		goto out;
+	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds);
+	if (ret)
+		goto out;
+	ret = probe_vdso(&c);
+	if (ret)
+		goto out;
+	for (int i = 0; i < c.n; i++) {
+		struct rproc *p = &c.p[i];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p->ctl)) {
+			ret = log_errno(errno, "cannot create a control socket");
+			goto out;
+		}
+		if (!p->alive)
+			continue;
+		stats->nr_procs++;
+		stats->nr_threads += p->pe->n_threads;
+		ret = validate_mm(&c, p);
+		if (!ret)
+			ret = prepare_keep(&c, p);
+		if (ret)
+			goto out;
+		stats->pages += p->mm->pages_nr;
+	}
+
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	root = clone_with_pid(c.p[0].pe->pid, SIGCHLD);
+	if (root < 0) {
+		ret = log_errno(errno, "cannot create the root task with pid %u", c.p[0].pe->pid);
+		goto out;
+	}
+	if (root == 0)
+		stub_main(&c, 0);
+	for (int i = 0; i < c.n && !ret; i++)
+		ret = ctl_recv(&c, MSG_CREATED, i);
+	for (int i = 0; i < c.n && !ret; i++)
+		ret = ctl_send(&c, i, MSG_GO_PGID);
+	for (int i = 0; i < c.n && !ret; i++)
+		ret = ctl_recv(&c, MSG_PGID_DONE, i);
+	for (int i = 0; i < c.n && !ret; i++)
+		ret = ctl_send(&c, i, MSG_GO_SETUP);
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = ctl_recv(&c, MSG_READY, i);
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = takeover(&c, &c.p[i]);
+	if (ret) {
+		kill_all(&c);
+		log_err("restore from %s failed; nothing was left running, the images are intact",
+			c.st->where);
+		goto out;
+	}
+	/* everything is in place: let the whole tree go at once */
+	for (int i = 0; i < c.n; i++) {
+		struct rproc *p = &c.p[i];
+
+		for (size_t t = 0; p->alive && t < p->core->n_threads; t++) {
+			ThreadCore *tc = p->core->threads[t];
+			uint64_t mask = tc->sigmask;
+
+			ptrace(PTRACE_SETSIGMASK, tc->tid, sizeof(mask), &mask);
+		}
+	}
+	for (int i = 0; i < c.n; i++)
+		for (int t = 0; t < c.p[i].nseized; t++)
+			ptrace(PTRACE_DETACH, c.p[i].seized_tids[t], 0, 0);
+	for (int i = 0; i < c.n; i++)
+		if (c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
+			kill(c.p[i].pe->pid, SIGSTOP);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	if (o->root_pid)
+		*o->root_pid = root;
+	free_ctx(&c);
+	memset(&c, 0, sizeof(c));
+	if (o->detach)
+		return 0;
+	while (waitpid(root, &status, 0) < 0)
+		if (errno != EINTR)
+			return log_errno(errno, "cannot wait for pid %d", root);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+out:
+	free_ctx(&c);
+	return ret;
+}

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef KUP_SHMEM_H
+#define KUP_SHMEM_H
+#include "internal.h"
+void shmem_set_store(struct shmem_dump *sd, struct img_store *st);
+/* fds[id-1] is the restorer's fd of object id */
+int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds);
+#endif

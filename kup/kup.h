@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The kup driver: one file per subcommand (kup/cmd-*.c), each registering
+ * itself with KUP_COMMAND().  The dispatcher in kup.c finds them through the
+ * linker section, so adding a subcommand touches only its own file.
+ */
+#ifndef KUP_KUP_H
+#define KUP_KUP_H
+
+#include <getopt.h>
+#include "log.h"
+
+struct kup_command {
+	const char *name;
+	int (*fn)(int argc, char **argv);	/* argv[0] is the subcommand name */
+	const char *summary;			/* one line for "kup --help" */
+};
+
+#define KUP_COMMAND(_name, _fn, _summary)					\
+	static const struct kup_command __kup_cmd_##_fn				\
+	__attribute__((used, section("kup_cmds"), aligned(sizeof(void *)))) = {	\
+		.name = _name, .fn = _fn, .summary = _summary }
+
+/* Exit codes shared by every subcommand (documented in kup(8)). */
+enum {
+	KUP_EXIT_OK = 0,
+	KUP_EXIT_FAIL = 1,	/* the operation failed; nothing was lost */
+	KUP_EXIT_USAGE = 2,	/* bad command line */
+};
+
+/* Parse a size such as 256M, 1G, 4096; returns 0 or -EINVAL. */
+int kup_parse_size(const char *s, unsigned long long *out);
+
+#endif
