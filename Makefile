@@ -48,7 +48,7 @@ PROG_BIN  := $(patsubst tests/progs/%.c,$(O)/progs/%,$(PROG_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: all check unit integ install clean bench fuzz deps lab-check progs tests
+.PHONY: demo all check unit integ install clean bench fuzz deps lab-check progs tests
 .SECONDARY:
 
 all: $(O)/kup $(PROG_BIN)
@@ -115,3 +115,8 @@ clean:
 	rm -rf build
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
+
+# A live demonstration on this machine: a counter is dumped, killed and
+# restored; its output continues where it stopped.
+demo: deps all
+	tests/demo.sh
