@@ -124,11 +124,12 @@ struct run_list {
 	PageRun *runs;
 	size_t n, cap;
 	uint64_t pages;
+	bool split;	/* the next page starts a new run (runs never cross mappings) */
 };
 
 static int run_add(struct run_list *rl, uint64_t vaddr)
 {
-	if (rl->n && rl->runs[rl->n - 1].vaddr + rl->runs[rl->n - 1].nr_pages * PAGE_SIZE_K == vaddr) {
+	if (rl->n && !rl->split && rl->runs[rl->n - 1].vaddr + rl->runs[rl->n - 1].nr_pages * PAGE_SIZE_K == vaddr) {
 		rl->runs[rl->n - 1].nr_pages++;
 	} else {
 		if (rl->n == rl->cap) {
@@ -145,6 +146,7 @@ static int run_add(struct run_list *rl, uint64_t vaddr)
 		rl->runs[rl->n].off = rl->pages;
 		rl->n++;
 	}
+	rl->split = false;
 	rl->pages++;
 	return 0;
 }
@@ -155,6 +157,9 @@ static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, struct run_list 
 	uint64_t npages = (v->end - v->start) / PAGE_SIZE_K;
 	uint64_t buf[4096];
 
+	if (v->kind != VMA_KIND__VMA_VDSO && v->kind != VMA_KIND__VMA_ANON_PRIVATE &&
+	    v->kind != VMA_KIND__VMA_FILE_PRIVATE)
+		return 0;
 	for (uint64_t i = 0; i < npages;) {
 		size_t want = npages - i > 4096 ? 4096 : npages - i;
 		ssize_t n = pread(pmfd, buf, want * 8, (v->start / PAGE_SIZE_K + i) * 8);
@@ -332,6 +337,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			if (ret)
 				goto out;
 		}
+		rl.split = true;
 		ret = select_pages(pmfd, pid, v, &rl);
 		if (ret)
 			goto out;
