@@ -151,11 +151,40 @@ static int run_add(struct run_list *rl, uint64_t vaddr)
 	return 0;
 }
 
+#define PME_PFN_MASK	((1ULL << 55) - 1)
+
+/* The PFN of the shared zero page: read-faulted anonymous pages map it and
+ * need not be saved (they read as zeros after restore too). */
+static uint64_t zero_pfn(void)
+{
+	static uint64_t pfn = ~0ULL;
+	volatile char *p;
+	uint64_t pme = 0;
+	int fd;
+
+	if (pfn != ~0ULL)
+		return pfn;
+	p = mmap(NULL, PAGE_SIZE_K, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return pfn = 0;
+	(void)p[0];
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && pread(fd, &pme, 8, ((unsigned long)p / PAGE_SIZE_K) * 8) == 8 &&
+	    (pme & PME_PRESENT))
+		pfn = pme & PME_PFN_MASK;
+	else
+		pfn = 0;
+	if (fd >= 0)
+		close(fd);
+	munmap((void *)p, PAGE_SIZE_K);
+	return pfn;
+}
+
 /* Select the pages of one VMA that must be saved. */
 static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, struct run_list *rl)
 {
 	uint64_t npages = (v->end - v->start) / PAGE_SIZE_K;
-	uint64_t buf[4096];
+	uint64_t buf[4096], zpfn = zero_pfn();
 
 	if (v->kind != VMA_KIND__VMA_VDSO && v->kind != VMA_KIND__VMA_ANON_PRIVATE &&
 	    v->kind != VMA_KIND__VMA_FILE_PRIVATE)
@@ -177,6 +206,9 @@ static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, struct run_list 
 				break;
 			case VMA_KIND__VMA_ANON_PRIVATE:
 				take = pme & (PME_PRESENT | PME_SWAP);
+				if ((pme & (PME_PRESENT | PME_SWAP)) == PME_PRESENT && zpfn &&
+				    (pme & PME_PFN_MASK) == zpfn)
+					take = false;	/* the zero page */
 				break;
 			case VMA_KIND__VMA_FILE_PRIVATE:
 				take = (pme & PME_SWAP) || ((pme & PME_PRESENT) && !(pme & PME_FILE));
