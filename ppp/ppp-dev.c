@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ppp: locating the store on a block device — /dev/pmem* (the legacy pmem
+ * region from memmap=SIZE!START, driven by nd_e820 + nd_pmem) first, then
+ * every block device libblkid enumerates.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <blkid/blkid.h>
+#include <libkmod.h>
+
+#include "ppp-int.h"
+
+/* Does @dev hold a valid superblock of ours?  Quiet: most devices do not. */
+static bool probe_dev(const char *dev)
+{
+	struct ppp p = { .path = (char *)dev, .fd = -1 };
+	uint8_t hdr[PPP_DATA_OFF];
+	struct ppp_sbv v;
+	bool ok = false;
+	int fd;
+
+	fd = open(dev, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	p.backend = PPP_BACKEND_BLOCK;
+	p.dev_size = lseek(fd, 0, SEEK_END);
+	if (p.dev_size >= PPP_DATA_OFF && pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr))
+		for (int i = 0; i < 2 && !ok; i++) {
+			struct ppp_sb raw;
+
+			memcpy(&raw, hdr + i * PPP_SB_SLOT_SIZE, sizeof(raw));
+			ok = ppp__sb_decode(&p, i, &raw, &v, true) == 0;
+		}
+	close(fd);
+	ppp_dbg("%s: %s", dev, ok ? "holds a page store" : "no page store");
+	return ok;
+}
+
+static int glob_pmem(glob_t *g)
+{
+	int r = glob("/dev/pmem*", 0, NULL, g);
+
+	if (r == GLOB_NOMATCH)
+		g->gl_pathc = 0;
+	return r == 0 ? (int)g->gl_pathc : 0;
+}
+
+/* Does /proc/iomem show a legacy pmem region (memmap=SIZE!START)? */
+static bool have_legacy_pmem(void)
+{
+	char line[256];
+	bool found = false;
+	FILE *f = fopen("/proc/iomem", "re");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "Persistent Memory (legacy)") != NULL;
+	fclose(f);
+	return found;
+}
+
+static int load_modules(void)
+{
+	static const char *const mods[] = { "nd_e820", "nd_pmem" };
+	struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+	int ret = 0;
+
+	if (!ctx) {
+		ppp_err("libkmod: cannot initialise");
+		return -ENOMEM;
+	}
+	kmod_load_resources(ctx);
+	for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+		struct kmod_module *m = NULL;
+		int r = kmod_module_new_from_name(ctx, mods[i], &m);
+
+		if (r == 0)
+			r = kmod_module_probe_insert_module(m, 0, NULL, NULL, NULL, NULL);
+		if (r < 0 && r != -EEXIST) {
+			/* built in, or not needed: the device may appear anyway */
+			ppp_warn("loading module %s: %s", mods[i], strerror(-r));
+			ret = r;
+		} else {
+			ppp_info("loaded module %s", mods[i]);
+		}
+		kmod_module_unref(m);
+	}
+	kmod_unref(ctx);
+	return ret;
+}
+
+static int found(char *buf, size_t buflen, const char *dev)
+{
+	if (strlen(dev) >= buflen)
+		return -ENAMETOOLONG;
+	strcpy(buf, dev);
+	ppp_info("page store found on %s", dev);
+	return 0;
+}
+
+int ppp_find_device(char *buf, size_t buflen, unsigned flags)
+{
+	blkid_cache cache = NULL;
+	blkid_dev_iterate it;
+	blkid_dev dev;
+	glob_t g;
+	int n, r = -ENODEV, checked = 0;
+
+	if (!buf || !buflen || (flags & ~PPP_FIND_LOAD_MODULES))
+		return -EINVAL;
+	n = glob_pmem(&g);
+	if (n == 0 && (flags & PPP_FIND_LOAD_MODULES) && have_legacy_pmem()) {
+		ppp_info("legacy persistent memory present but no /dev/pmem*: "
+			 "loading nd_e820 and nd_pmem");
+		load_modules();
+		for (int i = 0; i < 50 && n == 0; i++) {	/* 5 s for udev */
+			nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+			globfree(&g);
+			n = glob_pmem(&g);
+		}
+	}
+	for (int i = 0; i < n; i++, checked++)
+		if (probe_dev(g.gl_pathv[i])) {
+			r = found(buf, buflen, g.gl_pathv[i]);
+			globfree(&g);
+			return r;
+		}
+	if (n)
+		globfree(&g);
+
+	/* anything else libblkid knows ("/dev/null": do not touch its cache) */
+	if (blkid_get_cache(&cache, "/dev/null") < 0) {
+		ppp_err("libblkid: cannot get a device cache");
+		return -ENOMEM;
+	}
+	blkid_probe_all(cache);
+	it = blkid_dev_iterate_begin(cache);
+	while (r == -ENODEV && blkid_dev_next(it, &dev) == 0) {
+		const char *name = blkid_dev_devname(dev);
+
+		if (!name || !strncmp(name, "/dev/pmem", 9))
+			continue;
+		checked++;
+		if (probe_dev(name))
+			r = found(buf, buflen, name);
+	}
+	blkid_dev_iterate_end(it);
+	blkid_put_cache(cache);
+	if (r == -ENODEV)
+		ppp_err("no page store found on /dev/pmem* or any of the %d block "
+			"devices checked%s", checked,
+			have_legacy_pmem() ? "" : " (no legacy persistent memory in "
+			"/proc/iomem: is memmap=SIZE!START on the kernel command line?)");
+	return r;
+}

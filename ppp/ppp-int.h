@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ppp internals: on-media structures (docs/ppp-format.md) and the helpers
+ * shared by the files of ppp/.  Not installed, not for other components.
+ */
+#ifndef PPP_INT_H
+#define PPP_INT_H
+
+#include <endian.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ppp.h"
+
+/* ---- on media (all integers little-endian) -------------------------- */
+
+#define PPP_SB_MAGIC		"KUPPPPSB"
+#define PPP_IX_MAGIC		"KUPPPPIX"
+#define PPP_VERSION		1
+#define PPP_SB_SIZE		256		/* bytes of struct ppp_sb */
+#define PPP_SB_SLOT_SIZE	4096		/* each copy has its own page */
+#define PPP_DATA_OFF		8192		/* after the two superblock pages */
+#define PPP_SMALL_ALIGN		64		/* alignment of blobs < 4 KiB, the index */
+#define PPP_DEF_EXTENT_SHIFT	20		/* 1 MiB */
+#define PPP_MIN_EXTENT_SHIFT	12
+#define PPP_MAX_EXTENT_SHIFT	30
+#define PPP_MAX_BLOBS		(1u << 20)
+
+#define PPP_SB_HAS_CKPT		0x1u		/* index_* describe a checkpoint */
+#define PPP_SB_KNOWN_FLAGS	PPP_SB_HAS_CKPT
+
+struct ppp_sb {
+	uint8_t  magic[8];		/*   0 "KUPPPPSB" */
+	uint32_t version;		/*   8 PPP_VERSION */
+	uint32_t sb_size;		/*  12 PPP_SB_SIZE */
+	uint8_t  uuid[16];		/*  16 store identity, set by format */
+	uint64_t generation;		/*  32 +1 at every state change */
+	uint64_t size;			/*  40 store size, multiple of 4096 */
+	uint64_t data_off;		/*  48 PPP_DATA_OFF */
+	uint32_t extent_shift;		/*  56 log2 of the checksum extent */
+	uint32_t flags;			/*  60 PPP_SB_* */
+	uint64_t index_off;		/*  64 byte offset of the index (0: none) */
+	uint64_t index_len;		/*  72 its length */
+	uint32_t index_crc;		/*  80 crc32c of the index */
+	uint32_t nblobs;		/*  84 entries in the index */
+	uint64_t commit_time_ns;	/*  88 CLOCK_REALTIME of the commit */
+	uint64_t format_time_ns;	/*  96 */
+	uint8_t  reserved[148];		/* 104 zero */
+	uint32_t crc;			/* 252 crc32c of bytes 0..251 */
+} __attribute__((packed));
+_Static_assert(sizeof(struct ppp_sb) == PPP_SB_SIZE, "superblock size");
+
+struct ppp_ix_hdr {
+	uint8_t  magic[8];		/*   0 "KUPPPPIX" */
+	uint64_t generation;		/*   8 == superblock generation */
+	uint8_t  uuid[16];		/*  16 == superblock uuid */
+	uint32_t nblobs;		/*  32 == superblock nblobs */
+	uint32_t entry_size;		/*  36 sizeof(struct ppp_ix_entry) */
+	uint64_t ncrc;			/*  40 entries in the crc table */
+	uint8_t  reserved[16];		/*  48 zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct ppp_ix_hdr) == 64, "index header size");
+
+struct ppp_ix_entry {
+	char     name[96];		/*   0 NUL-terminated, NUL-padded */
+	uint64_t offset;		/*  96 byte offset in the store */
+	uint64_t length;		/* 104 bytes */
+	uint64_t crc_first;		/* 112 first crc of this blob in the table */
+	uint32_t flags;			/* 120 zero */
+	uint32_t reserved;		/* 124 zero */
+} __attribute__((packed));
+_Static_assert(sizeof(struct ppp_ix_entry) == 128, "index entry size");
+
+/* ---- in memory ------------------------------------------------------ */
+
+/* A decoded (host-endian), validated superblock. */
+struct ppp_sbv {
+	uint8_t uuid[16];
+	uint64_t generation;
+	uint64_t size;
+	uint32_t extent_shift;
+	uint32_t flags;
+	uint64_t index_off, index_len;
+	uint32_t index_crc, nblobs;
+	uint64_t commit_time_ns, format_time_ns;
+};
+
+struct ppp {
+	char *path;
+	int fd;				/* -1: memory backend */
+	int backend;			/* PPP_BACKEND_* */
+	bool writable;
+	uint8_t *base;			/* the store, mapped (or caller memory) */
+	uint64_t size;			/* mapped bytes == superblock size */
+	uint64_t dev_size;		/* size of the file/device/buffer */
+	struct ppp_sbv sb;		/* last state read from the media */
+	unsigned sb_valid;		/* bit per valid superblock copy */
+	struct ppp_txn *txn;		/* the open transaction */
+	int ckpt_refs;			/* open checkpoints */
+	int lock;			/* flock state: 0, LOCK_SH, LOCK_EX */
+	bool scrubbing;
+	struct ppp_ckpt *ckpts;		/* open checkpoints, detached at close */
+};
+
+/* A validated copy of a checkpoint index. */
+struct ppp_ckpt {
+	struct ppp *p;			/* NULL once the store is closed */
+	struct ppp_ckpt *next;
+	uint64_t generation;
+	uint32_t extent_shift;
+	uint32_t nblobs;
+	uint64_t ncrc;
+	uint64_t used;			/* bytes of data area held, aligned */
+	uint64_t blob_bytes;
+	uint64_t index_off, index_len;
+	uint8_t *ix;			/* private copy of the index */
+	const struct ppp_ix_entry *ents;
+	const uint32_t *crcs;		/* little-endian */
+	uint8_t *verified;		/* bit per extent, atomically updated */
+};
+
+/* util */
+void ppp__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define ppp_err(...)	ppp__log(PPP_LOG_ERR, __VA_ARGS__)
+#define ppp_warn(...)	ppp__log(PPP_LOG_WARN, __VA_ARGS__)
+#define ppp_info(...)	ppp__log(PPP_LOG_INFO, __VA_ARGS__)
+#define ppp_dbg(...)	ppp__log(PPP_LOG_DEBUG, __VA_ARGS__)
+void ppp__uuid_str(const uint8_t uuid[16], char out[37]);
+int ppp__random(void *buf, size_t len);
+uint64_t ppp__now_ns(void);
+
+static inline uint64_t ppp__align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* a blob of @len bytes is aligned to this */
+static inline uint64_t ppp__blob_align(uint64_t len)
+{
+	return len >= PPP_PAGE_SIZE ? PPP_PAGE_SIZE : PPP_SMALL_ALIGN;
+}
+
+static inline uint64_t ppp__nextents(uint64_t len, uint32_t shift)
+{
+	return len ? ((len - 1) >> shift) + 1 : 0;
+}
+
+/* store (ppp-store.c) */
+int ppp__sb_decode(const struct ppp *p, int slot, const struct ppp_sb *raw,
+		   struct ppp_sbv *out, bool quiet);
+void ppp__sb_encode(const struct ppp_sbv *v, struct ppp_sb *raw);
+int ppp__load_state(struct ppp *p, bool quiet);
+int ppp__write_sb(struct ppp *p, int slot, const struct ppp_sbv *v);
+int ppp__sync(struct ppp *p, uint64_t off, uint64_t len);
+void ppp__writeback(struct ppp *p, uint64_t off, uint64_t len);
+int ppp__lock_update(struct ppp *p);
+
+/* index (ppp-ckpt.c) */
+int ppp__ckpt_load(struct ppp *p, struct ppp_ckpt **out);
+void ppp__ckpt_free(struct ppp_ckpt *c);
+
+/* txn (ppp-txn.c) */
+void ppp__txn_free(struct ppp_txn *t);
+
+#endif /* PPP_INT_H */

@@ -1,0 +1,861 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ppp: the write side — transactions, the allocator, blobs, commit.
+ *
+ * A transaction never writes where the committed checkpoint lives: the
+ * allocator treats the committed blobs and index as busy.  Commit writes a
+ * new index in free space, msyncs the new blobs and the index, and only then
+ * writes the superblock copy that holds the older generation.  See
+ * docs/ppp-format.md for why this is crash-safe.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "ppp-int.h"
+
+enum { ENT_OPEN, ENT_CLOSED, ENT_INHERITED, ENT_DROPPED };
+
+struct tent {
+	char name[96];
+	uint64_t off, len;	/* len: final length (the capacity while open) */
+	uint32_t *crcs;		/* host order, one per extent */
+	int state;
+	struct ppp_blob *blob;	/* while open */
+};
+
+struct busy {
+	uint64_t start, end;	/* end rounded up to PPP_SMALL_ALIGN */
+	bool base;		/* belongs to the committed checkpoint */
+};
+
+struct ppp_txn {
+	struct ppp *p;
+	unsigned flags;
+	struct ppp_sbv base;	/* the state the transaction builds on */
+	bool has_base;		/* base checkpoint's space is reserved */
+	struct busy *busy;	/* sorted by start, disjoint */
+	size_t nbusy, cbusy;
+	uint64_t cursor;	/* next-fit hint */
+	struct tent **ents;
+	size_t nents, cents;
+	struct tent **hash;	/* name -> entry, open addressing */
+	size_t hcap;
+	size_t nopen;
+	int error;		/* sticky: a blob failed */
+	pthread_mutex_t mu;	/* create/close/truncate from several threads */
+};
+
+struct ppp_blob {
+	struct ppp_txn *t;
+	struct tent *e;
+	uint64_t pos;		/* sequential write position */
+	bool direct;		/* ppp_blob_data() was used: checksum at close */
+	bool recrc;		/* truncated: checksum at close */
+	bool buffered;		/* PPP_SIZE_UNKNOWN: data in buf */
+	uint8_t *buf;
+	size_t bufcap;
+	uint32_t run;		/* crc of the partial extent next_k */
+	uint64_t next_k;
+};
+
+/* ---- names ---------------------------------------------------------- */
+
+static int check_name(const struct ppp *p, const char *name)
+{
+	size_t n = name ? strnlen(name, PPP_NAME_MAX + 1) : 0;
+
+	if (n == 0 || n > PPP_NAME_MAX) {
+		ppp_err("%s: blob name must have 1 to %d characters", p->path,
+			PPP_NAME_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (name[i] < 0x20 || name[i] > 0x7e) {
+			ppp_err("%s: blob name '%.*s': only printable ASCII is allowed",
+				p->path, (int)i, name);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static uint64_t hash_name(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 0x100000001b3ull;
+	return h;
+}
+
+static struct tent **hash_slot(struct ppp_txn *t, const char *name)
+{
+	size_t i = hash_name(name) & (t->hcap - 1);
+
+	while (t->hash[i] && strcmp(t->hash[i]->name, name))
+		i = (i + 1) & (t->hcap - 1);
+	return &t->hash[i];
+}
+
+/* Make room for one more name (load factor <= 1/2). */
+static int hash_reserve(struct ppp_txn *t)
+{
+	struct tent **old = t->hash;
+	size_t ocap = t->hcap;
+
+	if ((t->nents + 1) * 2 <= t->hcap)
+		return 0;
+	t->hcap = ocap ? ocap * 2 : 64;
+	t->hash = calloc(t->hcap, sizeof(*t->hash));
+	if (!t->hash) {
+		t->hash = old;
+		t->hcap = ocap;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i])
+			*hash_slot(t, old[i]->name) = old[i];
+	free(old);
+	return 0;
+}
+
+static int add_ent(struct ppp_txn *t, struct tent *e)
+{
+	if (t->nents == t->cents) {
+		size_t nc = t->cents ? t->cents * 2 : 32;
+		struct tent **n = realloc(t->ents, nc * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		t->ents = n;
+		t->cents = nc;
+	}
+	if (hash_reserve(t))
+		return -ENOMEM;
+	t->ents[t->nents++] = e;
+	*hash_slot(t, e->name) = e;
+	return 0;
+}
+
+/* ---- allocator ------------------------------------------------------ */
+
+static size_t busy_pos(const struct ppp_txn *t, uint64_t start)
+{
+	size_t lo = 0, hi = t->nbusy;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->busy[mid].start < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int busy_insert(struct ppp_txn *t, uint64_t start, uint64_t end, bool base)
+{
+	size_t i;
+
+	if (t->nbusy == t->cbusy) {
+		size_t nc = t->cbusy ? t->cbusy * 2 : 64;
+		struct busy *n = realloc(t->busy, nc * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		t->busy = n;
+		t->cbusy = nc;
+	}
+	i = busy_pos(t, start);
+	memmove(&t->busy[i + 1], &t->busy[i], (t->nbusy - i) * sizeof(*t->busy));
+	t->busy[i] = (struct busy){ start, end, base };
+	t->nbusy++;
+	return 0;
+}
+
+static struct busy *busy_find(struct ppp_txn *t, uint64_t start)
+{
+	size_t i = busy_pos(t, start);
+
+	return i < t->nbusy && t->busy[i].start == start ? &t->busy[i] : NULL;
+}
+
+static void busy_remove(struct ppp_txn *t, uint64_t start)
+{
+	struct busy *b = busy_find(t, start);
+
+	if (b) {
+		size_t i = b - t->busy;
+
+		memmove(b, b + 1, (t->nbusy - i - 1) * sizeof(*b));
+		t->nbusy--;
+	}
+}
+
+/* First gap at or after @from that holds @len bytes aligned to @align. */
+static bool gap_from(const struct ppp_txn *t, uint64_t from, uint64_t len,
+		     uint64_t align, uint64_t *off)
+{
+	uint64_t cand = ppp__align_up(from, align);
+	size_t lo = 0, hi = t->nbusy;
+
+	/* ends are sorted too (disjoint ranges): skip those ending before */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->busy[mid].end <= cand)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < t->nbusy; i++) {
+		if (cand <= t->busy[i].start && len <= t->busy[i].start - cand)
+			break;
+		if (t->busy[i].end > cand)
+			cand = ppp__align_up(t->busy[i].end, align);
+	}
+	if (cand > t->p->size || len > t->p->size - cand)
+		return false;
+	*off = cand;
+	return true;
+}
+
+/*
+ * Invalidate the committed checkpoint so that its space can be reused
+ * (PPP_TXN_REPLACE): both superblock copies get a new generation without a
+ * checkpoint before any byte of it is overwritten.
+ */
+static int drop_base(struct ppp_txn *t, const char *why)
+{
+	struct ppp *p = t->p;
+	struct ppp_sbv v = t->base;
+	size_t j = 0;
+	int r;
+
+	if (p->ckpt_refs) {
+		ppp_err("%s: cannot reuse the space of the committed checkpoint "
+			"while it is open for reading", p->path);
+		return -EBUSY;
+	}
+	v.generation++;
+	v.flags &= ~PPP_SB_HAS_CKPT;
+	v.index_off = v.index_len = 0;
+	v.index_crc = v.nblobs = 0;
+	v.commit_time_ns = ppp__now_ns();
+	r = ppp__write_sb(p, v.generation & 1, &v);
+	if (!r)
+		r = ppp__write_sb(p, !(v.generation & 1), &v);
+	if (r)
+		return r;
+	ppp_info("%s: %s: dropped the checkpoint of generation %" PRIu64
+		 " to reuse its space", p->path, why, t->base.generation);
+	p->sb = t->base = v;
+	p->sb_valid = 3;
+	t->has_base = false;
+	for (size_t i = 0; i < t->nbusy; i++)
+		if (!t->busy[i].base)
+			t->busy[j++] = t->busy[i];
+	t->nbusy = j;
+	return 0;
+}
+
+/* Reserve @len (> 0) bytes; called with t->mu held. */
+static int alloc_range(struct ppp_txn *t, const char *what, uint64_t len, uint64_t *off)
+{
+	struct ppp *p = t->p;
+	uint64_t align = ppp__blob_align(len);
+	int r;
+
+	if (len > p->size - PPP_DATA_OFF)
+		goto nospc;
+	for (;;) {
+		if (gap_from(t, t->cursor, len, align, off) ||
+		    gap_from(t, PPP_DATA_OFF, len, align, off))
+			break;
+		if (!(t->flags & PPP_TXN_REPLACE) || !t->has_base)
+			goto nospc;
+		r = drop_base(t, what);
+		if (r)
+			return r;
+	}
+	r = busy_insert(t, *off, ppp__align_up(*off + len, PPP_SMALL_ALIGN), false);
+	if (r)
+		return r;
+	t->cursor = *off + len;
+	return 0;
+nospc:
+	ppp_err("%s: no space for %s (%" PRIu64 " bytes) in the %" PRIu64 " byte "
+		"data area%s", p->path, what, len, p->size - PPP_DATA_OFF,
+		t->has_base && !(t->flags & PPP_TXN_REPLACE) ?
+		" beside the committed checkpoint" : "");
+	return -ENOSPC;
+}
+
+/* ---- transactions --------------------------------------------------- */
+
+void ppp__txn_free(struct ppp_txn *t)
+{
+	for (size_t i = 0; i < t->nents; i++) {
+		struct tent *e = t->ents[i];
+
+		if (e->blob) {
+			free(e->blob->buf);
+			free(e->blob);
+		}
+		free(e->crcs);
+		free(e);
+	}
+	free(t->ents);
+	free(t->hash);
+	free(t->busy);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
+static void txn_end(struct ppp_txn *t)
+{
+	struct ppp *p = t->p;
+
+	p->txn = NULL;
+	ppp__lock_update(p);
+	ppp__txn_free(t);
+}
+
+/* Write p->sb into any superblock copy that differs from it, so that both
+ * describe the checkpoint this transaction protects. */
+static int mirror_sb(struct ppp *p)
+{
+	struct ppp_sb raw;
+	int r;
+
+	ppp__sb_encode(&p->sb, &raw);
+	for (int i = 0; i < 2; i++) {
+		if (!memcmp(p->base + i * PPP_SB_SLOT_SIZE, &raw, sizeof(raw)))
+			continue;
+		r = ppp__write_sb(p, i, &p->sb);
+		if (r)
+			return r;
+	}
+	p->sb_valid = 3;
+	return 0;
+}
+
+/* Reserve the committed checkpoint's space; inherit its blobs if APPEND. */
+static int load_base(struct ppp_txn *t)
+{
+	struct ppp *p = t->p;
+	struct ppp_ckpt *c;
+	int r;
+
+	r = ppp__ckpt_load(p, &c);
+	if (r) {
+		if (r == -ENOMEM || (t->flags & PPP_TXN_APPEND)) {
+			ppp_err("%s: cannot build on the committed checkpoint", p->path);
+			return r;
+		}
+		/* its index is unusable: nothing of it can be read anyway */
+		ppp_warn("%s: the committed checkpoint (generation %" PRIu64 ") is "
+			 "unreadable; replacing it", p->path, p->sb.generation);
+		return drop_base(t, "unreadable checkpoint");
+	}
+	r = busy_insert(t, c->index_off,
+			ppp__align_up(c->index_off + c->index_len, PPP_SMALL_ALIGN), true);
+	for (uint32_t i = 0; !r && i < c->nblobs; i++) {
+		const struct ppp_ix_entry *ie = &c->ents[i];
+		uint64_t off = le64toh(ie->offset), len = le64toh(ie->length);
+		uint64_t n = ppp__nextents(len, c->extent_shift);
+		struct tent *e;
+
+		if (len)
+			r = busy_insert(t, off, ppp__align_up(off + len, PPP_SMALL_ALIGN), true);
+		if (r || !(t->flags & PPP_TXN_APPEND))
+			continue;
+		e = calloc(1, sizeof(*e));
+		if (!e || (n && !(e->crcs = malloc(n * sizeof(uint32_t))))) {
+			free(e);
+			r = -ENOMEM;
+			break;
+		}
+		memcpy(e->name, ie->name, sizeof(e->name));
+		e->off = off;
+		e->len = len;
+		e->state = ENT_INHERITED;
+		for (uint64_t k = 0; k < n; k++)
+			e->crcs[k] = le32toh(c->crcs[le64toh(ie->crc_first) + k]);
+		r = add_ent(t, e);
+		if (r) {
+			free(e->crcs);
+			free(e);
+		}
+	}
+	ppp__ckpt_free(c);
+	return r;
+}
+
+int ppp_txn_begin(struct ppp *p, unsigned flags, struct ppp_txn **out)
+{
+	struct ppp_txn *t;
+	int r;
+
+	if (!p || !out || (flags & ~(PPP_TXN_APPEND | PPP_TXN_REPLACE)) ||
+	    (flags & PPP_TXN_APPEND && flags & PPP_TXN_REPLACE))
+		return -EINVAL;
+	if (!p->writable) {
+		ppp_err("%s: opened read-only", p->path);
+		return -EROFS;
+	}
+	if (p->txn) {
+		ppp_err("%s: a transaction is already open", p->path);
+		return -EBUSY;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->mu, NULL);
+	t->p = p;
+	t->flags = flags;
+	t->cursor = PPP_DATA_OFF;
+	p->txn = t;
+	r = ppp__lock_update(p);
+	if (r) {
+		ppp_err("%s: the store is in use by another process", p->path);
+		goto fail;
+	}
+	r = ppp__load_state(p, false);
+	if (r)
+		goto fail;
+	r = mirror_sb(p);
+	if (r)
+		goto fail;
+	t->base = p->sb;
+	t->has_base = p->sb.flags & PPP_SB_HAS_CKPT;
+	if (t->has_base) {
+		r = load_base(t);
+		if (r)
+			goto fail;
+	}
+	ppp_dbg("%s: transaction on generation %" PRIu64 " started", p->path,
+		t->base.generation);
+	*out = t;
+	return 0;
+fail:
+	txn_end(t);
+	return r;
+}
+
+void ppp_txn_abort(struct ppp_txn *t)
+{
+	if (!t)
+		return;
+	ppp_dbg("%s: transaction aborted", t->p->path);
+	txn_end(t);
+}
+
+/* ---- blobs ---------------------------------------------------------- */
+
+int ppp_blob_create(struct ppp_txn *t, const char *name, uint64_t size,
+		    struct ppp_blob **out)
+{
+	struct ppp *p;
+	struct ppp_blob *b = NULL;
+	struct tent *e = NULL, *old;
+	uint64_t n = 0;
+	int r;
+
+	if (!t || !out)
+		return -EINVAL;
+	p = t->p;
+	r = check_name(p, name);
+	if (r)
+		return r;
+	pthread_mutex_lock(&t->mu);
+	if (t->error) {
+		r = t->error;
+		goto out;
+	}
+	r = hash_reserve(t);
+	if (r)
+		goto out;
+	old = *hash_slot(t, name);
+	if (old && old->state != ENT_INHERITED && old->state != ENT_DROPPED) {
+		ppp_err("%s: blob '%s' already exists in this transaction", p->path, name);
+		r = -EEXIST;
+		goto out;
+	}
+	b = calloc(1, sizeof(*b));
+	e = calloc(1, sizeof(*e));
+	if (!b || !e) {
+		r = -ENOMEM;
+		goto out;
+	}
+	strcpy(e->name, name);
+	if (size == PPP_SIZE_UNKNOWN) {
+		b->buffered = true;
+	} else if (size) {
+		n = ppp__nextents(size, p->sb.extent_shift);
+		if (size > p->size - PPP_DATA_OFF) {
+			ppp_err("%s: blob '%s' (%" PRIu64 " bytes) is larger than the "
+				"store's data area (%" PRIu64 " bytes)", p->path, name,
+				size, p->size - PPP_DATA_OFF);
+			r = -ENOSPC;
+			goto out;
+		}
+		e->crcs = calloc(n, sizeof(uint32_t));
+		if (!e->crcs) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = alloc_range(t, name, size, &e->off);
+		if (r)
+			goto out;
+		e->len = size;
+	}
+	r = add_ent(t, e);
+	if (r) {
+		if (e->len)
+			busy_remove(t, e->off);
+		goto out;
+	}
+	if (old)
+		old->state = ENT_DROPPED;	/* replaced; its space stays busy */
+	e->state = ENT_OPEN;
+	e->blob = b;
+	b->t = t;
+	b->e = e;
+	t->nopen++;
+	*out = b;
+	ppp_dbg("%s: blob '%s': %" PRIu64 " bytes at %" PRIu64, p->path, name,
+		e->len, e->off);
+	pthread_mutex_unlock(&t->mu);
+	/* prefault a large blob in one call rather than page by page */
+	if (size >= (2u << 20) && size != PPP_SIZE_UNKNOWN && p->fd >= 0)
+		(void)madvise(p->base + (e->off & ~(uint64_t)(PPP_PAGE_SIZE - 1)),
+			      ppp__align_up(size, PPP_PAGE_SIZE), 23 /* MADV_POPULATE_WRITE */);
+	return 0;
+out:
+	pthread_mutex_unlock(&t->mu);
+	if (e)
+		free(e->crcs);
+	free(e);
+	free(b);
+	return r;
+}
+
+static uint32_t ext_shift(const struct ppp_blob *b)
+{
+	return b->t->p->sb.extent_shift;
+}
+
+/* Fold @len bytes just written at b->pos into the running extent crcs. */
+static void crc_feed(struct ppp_blob *b, const uint8_t *src, size_t len)
+{
+	uint32_t shift = ext_shift(b);
+	uint64_t pos = b->pos;
+
+	while (len) {
+		uint64_t ext_end = (b->next_k + 1) << shift;
+		size_t piece = ext_end - pos < len ? ext_end - pos : len;
+
+		b->run = ppp_crc32c(b->run, src, piece);
+		src += piece;
+		pos += piece;
+		len -= piece;
+		if (pos == ext_end) {
+			b->e->crcs[b->next_k++] = b->run;
+			b->run = 0;
+		}
+	}
+}
+
+int ppp_blob_write(struct ppp_blob *b, const void *buf, size_t len)
+{
+	struct ppp *p;
+	struct tent *e;
+
+	if (!b || (!buf && len))
+		return -EINVAL;
+	p = b->t->p;
+	e = b->e;
+	if (b->buffered) {
+		size_t need;
+
+		if (len > p->size - PPP_DATA_OFF - b->pos) {
+			ppp_err("%s: blob '%s': %" PRIu64 " bytes do not fit in the store",
+				p->path, e->name, b->pos + len);
+			return -EFBIG;
+		}
+		need = b->pos + len;
+		if (need > b->bufcap) {
+			size_t nc = b->bufcap ? b->bufcap : 4096;
+			uint8_t *nb;
+
+			while (nc < need)
+				nc *= 2;
+			nb = realloc(b->buf, nc);
+			if (!nb)
+				return -ENOMEM;
+			b->buf = nb;
+			b->bufcap = nc;
+		}
+		memcpy(b->buf + b->pos, buf, len);
+		b->pos += len;
+		return 0;
+	}
+	if (len > e->len - b->pos) {
+		ppp_err("%s: blob '%s': write of %zu bytes at %" PRIu64 " is past "
+			"its size (%" PRIu64 " bytes)", p->path, e->name, len, b->pos,
+			e->len);
+		return -EFBIG;
+	}
+	memcpy(p->base + e->off + b->pos, buf, len);
+	if (!b->direct && !b->recrc)
+		crc_feed(b, buf, len);
+	b->pos += len;
+	return 0;
+}
+
+void *ppp_blob_data(struct ppp_blob *b)
+{
+	static uint8_t empty[1];
+
+	if (!b || b->buffered)
+		return NULL;
+	b->direct = true;
+	return b->e->len ? b->t->p->base + b->e->off : empty;
+}
+
+int ppp_blob_truncate(struct ppp_blob *b, uint64_t len)
+{
+	struct ppp_txn *t;
+	struct tent *e;
+
+	if (!b)
+		return -EINVAL;
+	t = b->t;
+	e = b->e;
+	if (b->buffered) {
+		if (len > b->pos)
+			return -EINVAL;
+		b->pos = len;
+		return 0;
+	}
+	if (len > e->len) {
+		ppp_err("%s: blob '%s': cannot grow from %" PRIu64 " to %" PRIu64
+			" bytes", t->p->path, e->name, e->len, len);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&t->mu);
+	if (t->cursor == e->off + e->len)
+		t->cursor = e->off + len;
+	if (len == 0) {
+		busy_remove(t, e->off);
+		e->off = 0;
+	} else {
+		busy_find(t, e->off)->end = ppp__align_up(e->off + len, PPP_SMALL_ALIGN);
+	}
+	pthread_mutex_unlock(&t->mu);
+	e->len = len;
+	if (b->pos > len)
+		b->pos = len;
+	b->recrc = true;
+	return 0;
+}
+
+/* crc32c of every extent of @e, from the mapping. */
+static void crc_all(struct ppp *p, struct tent *e)
+{
+	uint32_t shift = p->sb.extent_shift;
+	uint64_t n = ppp__nextents(e->len, shift);
+
+	for (uint64_t k = 0; k < n; k++) {
+		uint64_t start = k << shift;
+		uint64_t len = e->len - start < (1ull << shift) ? e->len - start :
+			       1ull << shift;
+
+		e->crcs[k] = ppp_crc32c(0, p->base + e->off + start, len);
+	}
+}
+
+int ppp_blob_close(struct ppp_blob *b)
+{
+	struct ppp_txn *t;
+	struct ppp *p;
+	struct tent *e;
+	int r = 0;
+
+	if (!b)
+		return -EINVAL;
+	t = b->t;
+	p = t->p;
+	e = b->e;
+	if (b->buffered) {
+		uint64_t n = ppp__nextents(b->pos, p->sb.extent_shift);
+
+		pthread_mutex_lock(&t->mu);
+		if (b->pos && !(e->crcs = calloc(n, sizeof(uint32_t))))
+			r = -ENOMEM;
+		else if (b->pos)
+			r = alloc_range(t, e->name, b->pos, &e->off);
+		pthread_mutex_unlock(&t->mu);
+		if (!r) {
+			e->len = b->pos;
+			memcpy(p->base + e->off, b->buf, e->len);
+			crc_all(p, e);
+		}
+	} else if (!b->direct && b->pos != e->len) {
+		ppp_err("%s: blob '%s': only %" PRIu64 " of %" PRIu64 " bytes written",
+			p->path, e->name, b->pos, e->len);
+		r = -EIO;
+	} else if (b->direct || b->recrc) {
+		crc_all(p, e);
+	} else if (b->run || b->next_k < ppp__nextents(e->len, p->sb.extent_shift)) {
+		e->crcs[b->next_k] = b->run;	/* the last, partial extent */
+	}
+	if (!r)
+		ppp__writeback(p, e->off, e->len);
+
+	pthread_mutex_lock(&t->mu);
+	if (r) {
+		if (e->len && !b->buffered)
+			busy_remove(t, e->off);
+		e->state = ENT_DROPPED;
+		if (!t->error)
+			t->error = r;
+	} else {
+		e->state = ENT_CLOSED;
+	}
+	e->blob = NULL;
+	t->nopen--;
+	pthread_mutex_unlock(&t->mu);
+	free(b->buf);
+	free(b);
+	return r;
+}
+
+/* ---- commit --------------------------------------------------------- */
+
+static int cmp_ent(const void *a, const void *b)
+{
+	return strcmp((*(struct tent *const *)a)->name, (*(struct tent *const *)b)->name);
+}
+
+int ppp_txn_commit(struct ppp_txn *t)
+{
+	struct ppp *p;
+	struct tent **live = NULL;
+	struct ppp_ix_hdr *h;
+	struct ppp_sbv v;
+	uint64_t ncrc = 0, ix_len, ix_off, lo = UINT64_MAX, hi = 0, bytes = 0;
+	uint8_t *ix = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!t)
+		return -EINVAL;
+	p = t->p;
+	if (t->error) {
+		ppp_err("%s: not committing: a blob of the transaction failed", p->path);
+		r = t->error;
+		goto out;
+	}
+	for (size_t i = 0; i < t->nents; i++)
+		if (t->ents[i]->state == ENT_OPEN) {
+			ppp_err("%s: not committing: blob '%s' is still open", p->path,
+				t->ents[i]->name);
+			r = -EBUSY;
+			goto out;
+		}
+	live = malloc((t->nents + 1) * sizeof(*live));
+	if (!live) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < t->nents; i++) {
+		struct tent *e = t->ents[i];
+
+		if (e->state != ENT_CLOSED && e->state != ENT_INHERITED)
+			continue;
+		live[n++] = e;
+		ncrc += ppp__nextents(e->len, p->sb.extent_shift);
+		bytes += e->len;
+	}
+	if (n > PPP_MAX_BLOBS) {
+		ppp_err("%s: %zu blobs, at most %u per checkpoint", p->path, n,
+			PPP_MAX_BLOBS);
+		r = -E2BIG;
+		goto out;
+	}
+	qsort(live, n, sizeof(*live), cmp_ent);
+
+	/* the index */
+	ix_len = sizeof(*h) + n * sizeof(struct ppp_ix_entry) + ncrc * 4;
+	ix = calloc(1, ix_len);
+	if (!ix) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = alloc_range(t, "the index", ix_len, &ix_off);
+	if (r)
+		goto out;
+	v = t->base;
+	v.generation++;
+	h = (struct ppp_ix_hdr *)ix;
+	memcpy(h->magic, PPP_IX_MAGIC, 8);
+	h->generation = htole64(v.generation);
+	memcpy(h->uuid, v.uuid, 16);
+	h->nblobs = htole32(n);
+	h->entry_size = htole32(sizeof(struct ppp_ix_entry));
+	h->ncrc = htole64(ncrc);
+	{
+		struct ppp_ix_entry *ie = (struct ppp_ix_entry *)(ix + sizeof(*h));
+		uint32_t *crc = (uint32_t *)(ie + n);
+		uint64_t k0 = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct tent *e = live[i];
+			uint64_t ne = ppp__nextents(e->len, p->sb.extent_shift);
+
+			memcpy(ie[i].name, e->name, sizeof(ie[i].name));
+			ie[i].offset = htole64(e->len ? e->off : 0);
+			ie[i].length = htole64(e->len);
+			ie[i].crc_first = htole64(k0);
+			for (uint64_t k = 0; k < ne; k++)
+				crc[k0 + k] = htole32(e->crcs[k]);
+			k0 += ne;
+		}
+	}
+	memcpy(p->base + ix_off, ix, ix_len);
+
+	/* everything this transaction wrote must be durable before the flip */
+	for (size_t i = 0; i < t->nbusy; i++)
+		if (!t->busy[i].base) {
+			lo = t->busy[i].start < lo ? t->busy[i].start : lo;
+			hi = t->busy[i].end > hi ? t->busy[i].end : hi;
+		}
+	r = ppp__sync(p, lo, hi - lo);
+	if (r)
+		goto out;
+
+	v.flags |= PPP_SB_HAS_CKPT;
+	v.index_off = ix_off;
+	v.index_len = ix_len;
+	v.index_crc = ppp_crc32c(0, ix, ix_len);
+	v.nblobs = n;
+	v.commit_time_ns = ppp__now_ns();
+	/* the copy holding the older generation; the other keeps t->base */
+	r = ppp__write_sb(p, v.generation & 1, &v);
+	if (r)
+		goto out;
+	p->sb = v;
+	p->sb_valid = 3;
+	ppp_info("%s: committed generation %" PRIu64 ": %zu blobs, %" PRIu64 " bytes",
+		 p->path, v.generation, n, bytes);
+out:
+	free(ix);
+	free(live);
+	txn_end(t);
+	return r;
+}
