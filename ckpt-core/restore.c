@@ -1197,8 +1197,18 @@ static int restore_timers(struct takeover *tk)
 {
 	CoreEntry *c = tk->p->core;
 	pid_t pid = tk->p->pe->pid;
+	bool restore_ids = false;
 	int err = 0;
 
+	if (c->n_posix_timers) {
+		long ret;
+
+		/* PR_TIMER_CREATE_RESTORE_IDS (Linux 6.16+): timer_create takes the id */
+		err = inj(tk, pid, SYS_prctl, "prctl", &ret, 77, 1, 0, 0, 0, 0);
+		if (err)
+			return err;
+		restore_ids = ret == 0;
+	}
 	for (size_t i = 0; i < c->n_itimers && !err; i++) {
 		ItimerEntry *e = c->itimers[i];
 		struct itimerval it = {
@@ -1229,8 +1239,19 @@ static int restore_timers(struct takeover *tk)
 		long ret;
 
 		err = scratch_put(tk, 512, &sev, sizeof(sev));
-		/* timer ids are handed out in order: create until we get ours */
-		while (!err && id < e->id && tries++ < 4096) {
+		if (!err && restore_ids) {
+			/* the kernel takes the id we ask for */
+			err = scratch_put(tk, 600, &e->id, sizeof(e->id));
+			if (!err)
+				err = inj(tk, pid, SYS_timer_create, "timer_create", &ret, e->clockid,
+					  tk->pp.scratch + 512, tk->pp.scratch + 600, 0, 0, 0);
+			if (!err && ret)
+				return log_errno(-ret, "pid %d: cannot create POSIX timer %d", pid, e->id);
+			if (!err)
+				err = puppet_read(pid, tk->pp.scratch + 600, &id, sizeof(id));
+		}
+		/* older kernels hand ids out in order: create until we get ours */
+		while (!err && !restore_ids && id < e->id && tries++ < 4096) {
 			err = inj(tk, pid, SYS_timer_create, "timer_create", &ret, e->clockid,
 				  tk->pp.scratch + 512, tk->pp.scratch + 600, 0, 0, 0);
 			if (!err && ret)
@@ -1248,6 +1269,8 @@ static int restore_timers(struct takeover *tk)
 			err = INJ(tk, pid, SYS_timer_settime, "cannot arm a POSIX timer", id, 0,
 				  tk->pp.scratch + 700, 0, 0, 0);
 	}
+	if (!err && restore_ids)
+		err = INJ(tk, pid, SYS_prctl, "cannot leave timer-id restore mode", 77, 0, 0, 0, 0, 0);
 	return err;
 }
 
