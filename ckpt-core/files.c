@@ -1,0 +1,1471 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Files and file descriptors: the generic part (see files.h).
+ *
+ * Dump: each fd of a frozen process is copied into our table with
+ * pidfd_getfd(), looked at (fstat, readlink, fdinfo), compared with kcmp()
+ * against the files already seen on the same inode (a shared description is
+ * dumped once) and handed to the first kind of the table below that matches.
+ *
+ * Restore: every entry is validated, then opened once in the master;
+ * restored tasks (forks of the master) install their own tables.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/kcmp.h>
+
+#include "files.h"
+#include "log.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
+	files_tty_ops, files_chr_ops, files_pipe_ops, files_fifo_ops,
+	files_eventfd_ops, files_signalfd_ops, files_timerfd_ops,
+	files_inotify_ops, files_epoll_ops;
+
+static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
+static bool sk_match(const struct fd_info *fi) { return S_ISSOCK(fi->st.st_mode); }
+
+/*
+ * Sockets are another issue: their kinds (files-sk-unix.c, files-sk-inet.c)
+ * go in front of this catch-all, which refuses every socket and names its
+ * family.
+ */
+static const struct file_kind_ops files_sk_refuse_ops = {
+	.kind = FILE_KIND__FILE_UNIX_SK,
+	.name = "socket",
+	.match = sk_match,
+	.dump = sk_refuse_dump,
+};
+
+/* First match wins: memfd before reg (a memfd is a regular file), O_PATH fds
+ * are taken by reg/dir whatever the inode type. */
+static const struct file_kind_ops *const file_kinds[] = {
+	&files_memfd_ops,
+	&files_reg_ops,
+	&files_dir_ops,
+	&files_tty_ops,
+	&files_chr_ops,
+	&files_pipe_ops,
+	&files_fifo_ops,
+	&files_eventfd_ops,
+	&files_signalfd_ops,
+	&files_timerfd_ops,
+	&files_inotify_ops,
+	&files_epoll_ops,
+	/* socket kinds go here */
+	&files_sk_refuse_ops,
+};
+#define NR_KINDS (sizeof(file_kinds) / sizeof(file_kinds[0]))
+
+/* The kind that restores entries of @kind (it has an open()). */
+static const struct file_kind_ops *rst_ops(int kind)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if ((int)file_kinds[i]->kind == kind && file_kinds[i]->open)
+			return file_kinds[i];
+	return NULL;
+}
+
+static const struct file_kind_ops *dump_ops(int kind)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if ((int)file_kinds[i]->kind == kind)
+			return file_kinds[i];
+	return NULL;
+}
+
+const char *files_kind_name(int kind)
+{
+	const struct file_kind_ops *ops = dump_ops(kind);
+	return ops ? ops->name : "unknown";
+}
+
+/* --- syscalls glibc may lack -------------------------------------------- */
+
+static int sys_pidfd_open(pid_t pid)
+{
+	return syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int sys_pidfd_getfd(int pidfd, int fd)
+{
+	return syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+}
+
+int files_kcmp(pid_t p1, pid_t p2, int type, unsigned long i1, unsigned long i2)
+{
+	return syscall(SYS_kcmp, p1, p2, type, i1, i2);
+}
+
+/* --- small helpers --------------------------------------------------------- */
+
+char *files_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int files_reopen(int fd, int flags)
+{
+	char p[64];
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	return open(p, flags);
+}
+
+int files_write_all(int fd, const void *buf, size_t len)
+{
+	const char *b = buf;
+
+	while (len) {
+		ssize_t r = write(fd, b, len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO;
+		b += r;
+		len -= r;
+	}
+	return 0;
+}
+
+int files_read_content(const struct fd_info *fi, uint64_t size, ProtobufCBinaryData *out)
+{
+	const struct files_opts *o = files_dump_opts(fi->d);
+	uint64_t max = o->content_max ? o->content_max : FILES_CONTENT_MAX_DEFAULT;
+	uint64_t done = 0;
+	uint8_t *buf;
+	int rfd;
+
+	if (size > max) {
+		log_err(FI_FMT ": %s: %llu bytes to keep in the image, more than the limit (%llu)",
+			FI_ARG(fi), fi->link, (unsigned long long)size, (unsigned long long)max);
+		return -EFBIG;
+	}
+	/* A fresh description: the dumped one keeps its offset untouched,
+	 * and write-only files can be read too. */
+	rfd = files_reopen(fi->lfd, O_RDONLY);
+	if (rfd < 0)
+		return log_errno(errno, FI_FMT ": cannot reopen %s to read its content",
+				 FI_ARG(fi), fi->link);
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		close(rfd);
+		return log_errno(ENOMEM, FI_FMT ": %s", FI_ARG(fi), fi->link);
+	}
+	while (done < size) {
+		ssize_t r = pread(rfd, buf + done, size - done, done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			free(buf);
+			close(rfd);
+			return log_errno(e, FI_FMT ": cannot read %s", FI_ARG(fi), fi->link);
+		}
+		if (r == 0) {
+			log_err(FI_FMT ": %s shrank to %llu bytes while being read",
+				FI_ARG(fi), fi->link, (unsigned long long)done);
+			free(buf);
+			close(rfd);
+			return -EIO;
+		}
+		done += r;
+	}
+	close(rfd);
+	out->data = buf;
+	out->len = size;
+	return 0;
+}
+
+const char *files_fdinfo_field(const char *fdinfo, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *p = fdinfo;
+
+	if (!p)
+		return NULL;
+	while (*p) {
+		if (!strncmp(p, key, kl))
+			return p + kl;
+		p = strchr(p, '\n');
+		if (!p)
+			break;
+		p++;
+	}
+	return NULL;
+}
+
+bool files_strip_deleted(char *path)
+{
+	static const char suf[] = " (deleted)";
+	size_t l = strlen(path), sl = sizeof(suf) - 1;
+
+	if (l < sl || strcmp(path + l - sl, suf))
+		return false;
+	path[l - sl] = 0;
+	return true;
+}
+
+bool files_path_ok(const char *path)
+{
+	return path && path[0] == '/' && strlen(path) < PATH_MAX;
+}
+
+const char *files_fe_name(const FileEntry *fe)
+{
+	if (fe->path && fe->path[0])
+		return fe->path;
+	return files_kind_name(fe->kind);
+}
+
+/* Read a whole /proc text file into a NUL-terminated malloc'd buffer. */
+static int read_text(const char *path, char **out)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	int fd, e;
+
+	if (!buf)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		e = -errno;
+		free(buf);
+		return e;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (len + 1 >= cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				e = -ENOMEM;
+				goto err;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		r = read(fd, buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			e = -errno;
+			goto err;
+		}
+		if (r == 0)
+			break;
+		len += r;
+	}
+	close(fd);
+	buf[len] = 0;
+	*out = buf;
+	return 0;
+err:
+	close(fd);
+	free(buf);
+	return e;
+}
+
+/* --- object map -------------------------------------------------------------- */
+
+struct objmap {
+	struct files_obj **b;
+	size_t nb, n;
+};
+
+static size_t obj_hash(int tag, uint64_t a, uint64_t b)
+{
+	uint64_t h = (uint64_t)tag * 0x9e3779b97f4a7c15ull;
+	h ^= a + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h ^= b + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return (size_t)h;
+}
+
+static struct files_obj *objmap_get(struct objmap *m, int tag, uint64_t a,
+				    uint64_t b, bool create)
+{
+	struct files_obj *o;
+	size_t h = obj_hash(tag, a, b);
+
+	if (m->nb) {
+		for (o = m->b[h & (m->nb - 1)]; o; o = o->next)
+			if (o->tag == tag && o->a == a && o->b == b)
+				return o;
+	}
+	if (!create)
+		return NULL;
+	if (m->n >= m->nb) {	/* grow: rehash */
+		size_t nb = m->nb ? m->nb * 2 : 64;
+		struct files_obj **nbk = calloc(nb, sizeof(*nbk));
+
+		if (!nbk)
+			return NULL;
+		for (size_t i = 0; i < m->nb; i++) {
+			while ((o = m->b[i])) {
+				size_t j = obj_hash(o->tag, o->a, o->b) & (nb - 1);
+				m->b[i] = o->next;
+				o->next = nbk[j];
+				nbk[j] = o;
+			}
+		}
+		free(m->b);
+		m->b = nbk;
+		m->nb = nb;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->tag = tag;
+	o->a = a;
+	o->b = b;
+	o->fd = o->fd2 = -1;
+	o->fdnum = -1;
+	o->next = m->b[h & (m->nb - 1)];
+	m->b[h & (m->nb - 1)] = o;
+	m->n++;
+	return o;
+}
+
+static struct files_obj *objmap_next(struct objmap *m, struct files_obj *o)
+{
+	size_t i = 0;
+
+	if (o) {
+		if (o->next)
+			return o->next;
+		i = (obj_hash(o->tag, o->a, o->b) & (m->nb - 1)) + 1;
+	}
+	for (; i < m->nb; i++)
+		if (m->b[i])
+			return m->b[i];
+	return NULL;
+}
+
+static void objmap_close_fds(struct objmap *m)
+{
+	for (struct files_obj *o = objmap_next(m, NULL); o; o = objmap_next(m, o)) {
+		if (o->fd >= 0)
+			close(o->fd);
+		if (o->fd2 >= 0)
+			close(o->fd2);
+		o->fd = o->fd2 = -1;
+	}
+}
+
+static void objmap_free(struct objmap *m)
+{
+	objmap_close_fds(m);
+	for (size_t i = 0; i < m->nb; i++) {
+		struct files_obj *o, *n;
+		for (o = m->b[i]; o; o = n) {
+			n = o->next;
+			free(o);
+		}
+	}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
+/* --- dump ---------------------------------------------------------------- */
+
+enum { FOBJ_DEDUP = 100, FOBJ_LINK };
+
+struct dent {
+	FileEntry *fe;
+	const struct file_kind_ops *ops;
+	pid_t pid;
+	int fd;			/* -1 for link entries */
+	int next;		/* next dent on the same (dev, ino), -1 ends */
+};
+
+struct files_dump {
+	struct files_opts opts;
+	struct dent *ents;
+	size_t n, cap;
+	uint32_t next_id;
+	struct objmap objs;
+};
+
+const struct files_opts *files_dump_opts(const struct files_dump *d)
+{
+	return &d->opts;
+}
+
+struct files_obj *files_dump_obj(struct files_dump *d, int tag, uint64_t a,
+				 uint64_t b, bool create)
+{
+	return objmap_get(&d->objs, tag, a, b, create);
+}
+
+struct files_obj *files_dump_obj_next(struct files_dump *d, struct files_obj *o)
+{
+	return objmap_next(&d->objs, o);
+}
+
+int files_dump_begin(const struct files_opts *o, struct files_dump **out)
+{
+	struct files_dump *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return log_errno(ENOMEM, "files: cannot start the dump");
+	if (o)
+		d->opts = *o;
+	*out = d;
+	return 0;
+}
+
+void files_dump_free(struct files_dump *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->ents[i].fe)
+			file_entry__free_unpacked(d->ents[i].fe, NULL);
+	free(d->ents);
+	objmap_free(&d->objs);
+	free(d);
+}
+
+static FileEntry *new_entry(void)
+{
+	FileEntry *fe = malloc(sizeof(*fe));
+
+	if (fe)
+		file_entry__init(fe);
+	return fe;
+}
+
+static int add_dent(struct files_dump *d, FileEntry *fe, const struct file_kind_ops *ops,
+		    pid_t pid, int fd)
+{
+	if (d->n == d->cap) {
+		size_t nc = d->cap ? d->cap * 2 : 64;
+		struct dent *ne = realloc(d->ents, nc * sizeof(*ne));
+		if (!ne)
+			return -ENOMEM;
+		d->ents = ne;
+		d->cap = nc;
+	}
+	d->ents[d->n] = (struct dent){ .fe = fe, .ops = ops, .pid = pid, .fd = fd, .next = -1 };
+	d->n++;
+	return 0;
+}
+
+static const char *sk_family_name(int fam)
+{
+	switch (fam) {
+	case AF_UNIX: return "unix";
+	case AF_INET: return "inet";
+	case AF_INET6: return "inet6";
+	case AF_NETLINK: return "netlink";
+	case AF_PACKET: return "packet";
+	case AF_VSOCK: return "vsock";
+	case AF_ALG: return "alg";
+	case AF_KEY: return "key";
+	case AF_BLUETOOTH: return "bluetooth";
+	case AF_TIPC: return "tipc";
+	case AF_XDP: return "xdp";
+	default: return NULL;
+	}
+}
+
+static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe)
+{
+	int fam = -1;
+	socklen_t l = sizeof(fam);
+	const char *name;
+
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_DOMAIN, &fam, &l) < 0)
+		fam = -1;
+	name = sk_family_name(fam);
+	if (name)
+		log_err(FI_FMT ": %s socket not supported (%s)", FI_ARG(fi), name, fi->link);
+	else
+		log_err(FI_FMT ": socket of family %d not supported (%s)", FI_ARG(fi), fam, fi->link);
+	return -EOPNOTSUPP;
+}
+
+static int parse_fdinfo(struct fd_info *fi)
+{
+	const char *v;
+	char *end;
+
+	v = files_fdinfo_field(fi->fdinfo, "flags:");
+	if (!v)
+		goto bad;
+	errno = 0;
+	fi->flags = strtoul(v, &end, 8);
+	if (errno || end == v)
+		goto bad;
+	v = files_fdinfo_field(fi->fdinfo, "pos:");
+	if (!v)
+		goto bad;
+	fi->pos = strtoull(v, &end, 10);
+	if (errno || end == v)
+		goto bad;
+	return 0;
+bad:
+	log_err(FI_FMT ": cannot parse its fdinfo", FI_ARG(fi));
+	return -EINVAL;
+}
+
+/* Is (pid, fd) the same description as an entry already dumped?  Gives its
+ * dent index, -1 if new, or -errno. */
+static int find_shared(struct files_dump *d, const struct fd_info *fi, struct files_obj **hp)
+{
+	struct files_obj *h;
+
+	h = objmap_get(&d->objs, FOBJ_DEDUP, fi->st.st_dev, fi->st.st_ino, true);
+	if (!h)
+		return -ENOMEM;
+	*hp = h;
+	for (int i = h->fdnum; i >= 0; i = d->ents[i].next) {
+		struct dent *e = &d->ents[i];
+		int r = files_kcmp(fi->pid, e->pid, KCMP_FILE, fi->fd, e->fd);
+
+		if (r == 0)
+			return i;
+		if (r < 0)
+			return log_errno(errno, FI_FMT ": kcmp with pid %d fd %d failed: "
+					 "cannot tell shared files apart", FI_ARG(fi), e->pid, e->fd);
+	}
+	return -1;
+}
+
+static const struct file_kind_ops *match_kind(const struct fd_info *fi)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if (file_kinds[i]->match(fi))
+			return file_kinds[i];
+	return NULL;
+}
+
+/* Make an entry for @fi (whose lfd, st, link are set); gives its id. */
+static int dump_new(struct files_dump *d, struct fd_info *fi, uint32_t *id)
+{
+	const struct file_kind_ops *ops;
+	FileEntry *fe;
+	int ret;
+
+	if (fi->flags & O_ASYNC) {
+		log_err(FI_FMT ": %s uses O_ASYNC (SIGIO), not supported", FI_ARG(fi), fi->link);
+		return -EOPNOTSUPP;
+	}
+	ops = match_kind(fi);
+	if (!ops) {
+		log_err(FI_FMT ": unsupported file '%s'", FI_ARG(fi), fi->link);
+		return -EOPNOTSUPP;
+	}
+	fe = new_entry();
+	if (!fe)
+		return log_errno(ENOMEM, FI_FMT ": %s", FI_ARG(fi), fi->link);
+	fe->id = ++d->next_id;
+	fe->kind = ops->kind;
+	fe->flags = fi->flags;
+	fe->has_pos = true;
+	fe->pos = fi->pos;
+	ret = ops->dump(fi, fe);
+	if (!ret)
+		ret = add_dent(d, fe, ops, fi->pid, fi->fd);
+	if (ret) {
+		file_entry__free_unpacked(fe, NULL);
+		d->next_id--;
+		return ret;
+	}
+	*id = fe->id;
+	return 0;
+}
+
+static int dump_fd(struct files_dump *d, int pidfd, pid_t pid, int fd, FdEntry *out)
+{
+	struct fd_info *fi = calloc(1, sizeof(*fi));
+	struct files_obj *h = NULL;
+	char path[64];
+	uint32_t id = 0;
+	ssize_t l;
+	int ret, shared;
+
+	if (!fi)
+		return log_errno(ENOMEM, "pid %d fd %d", pid, fd);
+	fi->pid = pid;
+	fi->fd = fd;
+	fi->d = d;
+	snprintf(fi->where, sizeof(fi->where), "fd %d", fd);
+	fi->lfd = sys_pidfd_getfd(pidfd, fd);
+	if (fi->lfd < 0) {
+		ret = log_errno(errno, FI_FMT ": cannot take a copy (pidfd_getfd)", FI_ARG(fi));
+		goto out;
+	}
+	if (fstat(fi->lfd, &fi->st) < 0) {
+		ret = log_errno(errno, FI_FMT ": cannot stat", FI_ARG(fi));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	l = readlink(path, fi->link, sizeof(fi->link) - 1);
+	if (l < 0) {
+		ret = log_errno(errno, FI_FMT ": cannot read link %s", FI_ARG(fi), path);
+		goto out;
+	}
+	fi->link[l] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	ret = read_text(path, &fi->fdinfo);
+	if (ret) {
+		log_errno(ret, FI_FMT ": cannot read %s", FI_ARG(fi), path);
+		goto out;
+	}
+	ret = parse_fdinfo(fi);
+	if (ret)
+		goto out;
+	out->fd = fd;
+	out->cloexec = !!(fi->flags & O_CLOEXEC);
+	fi->flags &= ~O_CLOEXEC;
+
+	shared = find_shared(d, fi, &h);
+	if (shared < -1) {
+		ret = shared;
+		goto out;
+	}
+	if (shared >= 0) {
+		id = d->ents[shared].fe->id;
+		log_debug(FI_FMT ": shares file %u with pid %d fd %d", FI_ARG(fi), id,
+			  d->ents[shared].pid, d->ents[shared].fd);
+	} else {
+		ret = dump_new(d, fi, &id);
+		if (ret)
+			goto out;
+		d->ents[d->n - 1].next = h->fdnum;
+		h->fdnum = d->n - 1;
+	}
+	out->file_id = id;
+	ret = 0;
+out:
+	if (fi->lfd >= 0)
+		close(fi->lfd);
+	free(fi->fdinfo);
+	free(fi);
+	return ret;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The fd numbers of @pid, sorted. */
+static int list_fds(pid_t pid, int **out, size_t *n)
+{
+	char path[64];
+	struct dirent *de;
+	size_t cap = 64, cnt = 0;
+	int *v = malloc(cap * sizeof(int));
+	DIR *dir;
+
+	if (!v)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	dir = opendir(path);
+	if (!dir) {
+		int e = errno;
+		free(v);
+		return log_errno(e, "pid %d: cannot list %s", pid, path);
+	}
+	while ((de = readdir(dir))) {
+		char *end;
+		long fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = strtol(de->d_name, &end, 10);
+		if (*end || fd < 0 || fd > INT_MAX)
+			continue;
+		if (cnt == cap) {
+			int *nv = realloc(v, cap * 2 * sizeof(int));
+			if (!nv) {
+				closedir(dir);
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		v[cnt++] = fd;
+	}
+	closedir(dir);
+	qsort(v, cnt, sizeof(int), cmp_int);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void files_free_fdtable(FdtableEntry *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n_fds; i++)
+		if (t->fds[i])
+			fd_entry__free_unpacked(t->fds[i], NULL);
+	free(t->fds);
+	t->fds = NULL;
+	t->n_fds = 0;
+}
+
+void files_free_image(FilesImage *img)
+{
+	if (!img)
+		return;
+	for (size_t i = 0; i < img->n_files; i++)
+		if (img->files[i])
+			file_entry__free_unpacked(img->files[i], NULL);
+	free(img->files);
+	img->files = NULL;
+	img->n_files = 0;
+}
+
+uint32_t files_fdtable_id(const FdtableEntry *t, int fd)
+{
+	size_t lo = 0, hi = t->n_fds;
+
+	/* tables we build are sorted; fall back to a scan otherwise */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (!t->fds[mid])
+			break;
+		if (t->fds[mid]->fd == fd)
+			return t->fds[mid]->file_id;
+		if (t->fds[mid]->fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = 0; i < t->n_fds; i++)
+		if (t->fds[i] && t->fds[i]->fd == fd)
+			return t->fds[i]->file_id;
+	return 0;
+}
+
+int files_dump_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
+{
+	int *fds = NULL, pidfd, ret;
+	size_t nfds = 0, first = d->n;
+
+	fdtable_entry__init(t);
+	t->pid = pid;
+	pidfd = sys_pidfd_open(pid);
+	if (pidfd < 0)
+		return log_errno(errno, "pid %d: cannot open a pidfd", pid);
+	ret = list_fds(pid, &fds, &nfds);
+	if (ret)
+		goto out;
+	t->fds = calloc(nfds ? nfds : 1, sizeof(*t->fds));
+	if (!t->fds) {
+		ret = log_errno(ENOMEM, "pid %d: fd table", pid);
+		goto out;
+	}
+	for (size_t i = 0; i < nfds; i++) {
+		FdEntry *e = malloc(sizeof(*e));
+
+		if (!e) {
+			ret = log_errno(ENOMEM, "pid %d fd %d", pid, fds[i]);
+			goto out;
+		}
+		fd_entry__init(e);
+		t->fds[t->n_fds++] = e;
+		ret = dump_fd(d, pidfd, pid, fds[i], e);
+		if (ret)
+			goto out;
+	}
+	for (size_t i = first; i < d->n; i++) {
+		struct dent *e = &d->ents[i];
+
+		if (e->ops->dump_done && e->fd >= 0) {
+			ret = e->ops->dump_done(d, e->fe, e->pid, e->fd, t);
+			if (ret)
+				goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (ret)
+		files_free_fdtable(t);
+	free(fds);
+	close(pidfd);
+	return ret;
+}
+
+int files_dump_link(struct files_dump *d, pid_t pid, const char *link,
+		    bool need_write, uint32_t *id)
+{
+	struct fd_info *fi;
+	struct files_obj *lo;
+	char path[128];
+	ssize_t l;
+	int ret;
+
+	if (!link || strlen(link) > 100 || strstr(link, ".."))
+		return log_errno(EINVAL, "pid %d: bad link name '%s'", pid, link ? link : "");
+	fi = calloc(1, sizeof(*fi));
+	if (!fi)
+		return log_errno(ENOMEM, "pid %d %s", pid, link);
+	fi->pid = pid;
+	fi->fd = -1;
+	fi->d = d;
+	snprintf(fi->where, sizeof(fi->where), "%s", link);
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, link);
+	fi->lfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fi->lfd < 0) {
+		ret = log_errno(errno, FI_FMT ": cannot open %s", FI_ARG(fi), path);
+		goto out;
+	}
+	if (fstat(fi->lfd, &fi->st) < 0) {
+		ret = log_errno(errno, FI_FMT ": cannot stat %s", FI_ARG(fi), path);
+		goto out;
+	}
+	l = readlink(path, fi->link, sizeof(fi->link) - 1);
+	if (l < 0) {
+		ret = log_errno(errno, FI_FMT ": cannot read link %s", FI_ARG(fi), path);
+		goto out;
+	}
+	fi->link[l] = 0;
+	if (!S_ISREG(fi->st.st_mode) && !S_ISDIR(fi->st.st_mode)) {
+		log_err(FI_FMT ": '%s' is neither a regular file nor a directory: not supported",
+			FI_ARG(fi), fi->link);
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	fi->flags = S_ISDIR(fi->st.st_mode) ? (O_RDONLY | O_DIRECTORY) :
+		    need_write ? O_RDWR : O_RDONLY;
+	fi->flags |= O_LARGEFILE;
+	lo = objmap_get(&d->objs, FOBJ_LINK, fi->st.st_dev, fi->st.st_ino, true);
+	if (!lo) {
+		ret = log_errno(ENOMEM, FI_FMT, FI_ARG(fi));
+		goto out;
+	}
+	if (lo->fe) {
+		if (need_write && (lo->fe->flags & O_ACCMODE) != O_RDWR) {
+			if (S_ISDIR(fi->st.st_mode)) {
+				ret = log_errno(EISDIR, FI_FMT ": %s", FI_ARG(fi), fi->link);
+				goto out;
+			}
+			lo->fe->flags = (lo->fe->flags & ~O_ACCMODE) | O_RDWR;
+		}
+		*id = lo->fe->id;
+		ret = 0;
+		goto out;
+	}
+	ret = dump_new(d, fi, id);
+	if (ret)
+		goto out;
+	lo->fe = d->ents[d->n - 1].fe;
+out:
+	if (fi->lfd >= 0)
+		close(fi->lfd);
+	free(fi);
+	return ret;
+}
+
+int files_dump_end(struct files_dump *d, FilesImage *img)
+{
+	int ret;
+
+	for (size_t k = 0; k < NR_KINDS; k++) {
+		if (file_kinds[k]->dump_end) {
+			ret = file_kinds[k]->dump_end(d);
+			if (ret)
+				return ret;
+		}
+	}
+	files_image__init(img);
+	img->files = calloc(d->n ? d->n : 1, sizeof(*img->files));
+	if (!img->files)
+		return log_errno(ENOMEM, "files: image of %zu entries", d->n);
+	for (size_t i = 0; i < d->n; i++) {
+		img->files[i] = d->ents[i].fe;
+		d->ents[i].fe = NULL;
+	}
+	img->n_files = d->n;
+	return 0;
+}
+
+/* --- validation ------------------------------------------------------------ */
+
+#define FILES_FLAGS_OK (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | \
+			O_DIRECT | 0100000 /* the kernel's O_LARGEFILE; 0 in glibc */ | O_DIRECTORY | O_NOFOLLOW | \
+			O_NOATIME | O_PATH)
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int validate_entry(const FileEntry *fe)
+{
+	const struct file_kind_ops *ops;
+
+	ops = rst_ops(fe->kind);
+	if (!ops) {
+		log_err("file %u: unknown or unsupported kind %d", fe->id, (int)fe->kind);
+		return -EINVAL;
+	}
+	if (fe->flags & ~FILES_FLAGS_OK) {
+		log_err("file %u (%s): unexpected open flags 0%o", fe->id, ops->name,
+			fe->flags & ~FILES_FLAGS_OK);
+		return -EINVAL;
+	}
+	if ((fe->flags & O_ACCMODE) == O_ACCMODE) {
+		log_err("file %u (%s): bad access mode in flags 0%o", fe->id, ops->name, fe->flags);
+		return -EINVAL;
+	}
+	if (fe->has_pos && fe->pos > (uint64_t)INT64_MAX) {
+		log_err("file %u (%s): bad offset %llu", fe->id, ops->name,
+			(unsigned long long)fe->pos);
+		return -EINVAL;
+	}
+	if (fe->path && strnlen(fe->path, PATH_MAX) >= PATH_MAX) {
+		log_err("file %u (%s): path too long", fe->id, ops->name);
+		return -EINVAL;
+	}
+	if (fe->has_content && (fe->content.len > FILES_CONTENT_MAX ||
+				(fe->content.len && !fe->content.data))) {
+		log_err("file %u (%s): bad content length %zu", fe->id, files_fe_name(fe),
+			fe->content.len);
+		return -EINVAL;
+	}
+	if (fe->has_pipe_data && (fe->pipe_data.len > (1u << 31) ||
+				  (fe->pipe_data.len && !fe->pipe_data.data))) {
+		log_err("file %u (%s): bad pipe data length %zu", fe->id, files_fe_name(fe),
+			fe->pipe_data.len);
+		return -EINVAL;
+	}
+	if (fe->n_tfds > FILES_LIST_MAX || (fe->n_tfds && !fe->tfds) ||
+	    fe->n_wds > FILES_LIST_MAX || (fe->n_wds && !fe->wds)) {
+		log_err("file %u (%s): bad list sizes", fe->id, files_fe_name(fe));
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < fe->n_tfds; i++)
+		if (!fe->tfds[i]) {
+			log_err("file %u: empty epoll target", fe->id);
+			return -EINVAL;
+		}
+	for (size_t i = 0; i < fe->n_wds; i++)
+		if (!fe->wds[i] || !fe->wds[i]->path) {
+			log_err("file %u: empty inotify watch", fe->id);
+			return -EINVAL;
+		}
+	if (fe->has_sk) {
+		log_err("file %u: socket data in a %s entry", fe->id, ops->name);
+		return -EINVAL;
+	}
+	return ops->validate ? ops->validate(fe) : 0;
+}
+
+/* Sorted ids of @img (or -errno: duplicates, zero). */
+static int sorted_ids(const FilesImage *img, uint32_t **out)
+{
+	uint32_t *ids = malloc((img->n_files ? img->n_files : 1) * sizeof(*ids));
+
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < img->n_files; i++)
+		ids[i] = img->files[i]->id;
+	qsort(ids, img->n_files, sizeof(*ids), cmp_u32);
+	for (size_t i = 0; i < img->n_files; i++) {
+		if (!ids[i] || (i && ids[i] == ids[i - 1])) {
+			log_err("files image: %s file id %u", ids[i] ? "duplicate" : "bad", ids[i]);
+			free(ids);
+			return -EINVAL;
+		}
+	}
+	*out = ids;
+	return 0;
+}
+
+static bool id_in(const uint32_t *ids, size_t n, uint32_t id)
+{
+	return bsearch(&id, ids, n, sizeof(*ids), cmp_u32) != NULL;
+}
+
+int files_validate_image(const FilesImage *img)
+{
+	uint32_t *ids;
+	int ret;
+
+	if (!img || (img->n_files && !img->files) || img->n_files > (1u << 24)) {
+		log_err("files image: bad entry list");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < img->n_files; i++) {
+		if (!img->files[i]) {
+			log_err("files image: empty entry %zu", i);
+			return -EINVAL;
+		}
+		ret = validate_entry(img->files[i]);
+		if (ret)
+			return ret;
+	}
+	ret = sorted_ids(img, &ids);
+	if (ret)
+		return ret;
+	/* references between entries */
+	for (size_t i = 0; i < img->n_files && !ret; i++) {
+		const FileEntry *fe = img->files[i];
+		for (size_t j = 0; j < fe->n_tfds; j++) {
+			if (fe->tfds[j]->has_tfile_id && !id_in(ids, img->n_files, fe->tfds[j]->tfile_id)) {
+				log_err("file %u: epoll target fd %d refers to missing file %u",
+					fe->id, fe->tfds[j]->tfd, fe->tfds[j]->tfile_id);
+				ret = -EINVAL;
+				break;
+			}
+		}
+	}
+	free(ids);
+	return ret;
+}
+
+static int validate_fdtable_ids(const uint32_t *ids, size_t nids, const FdtableEntry *t)
+{
+	int *nums;
+	int ret = 0;
+
+	if (!t || (t->n_fds && !t->fds) || t->n_fds > FILES_FD_MAX) {
+		log_err("fd table: bad list");
+		return -EINVAL;
+	}
+	nums = malloc((t->n_fds ? t->n_fds : 1) * sizeof(int));
+	if (!nums)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n_fds; i++) {
+		const FdEntry *e = t->fds[i];
+		if (!e || e->fd < 0 || e->fd >= FILES_FD_MAX) {
+			log_err("pid %u: bad fd entry %zu (fd %d)", t->pid, i, e ? e->fd : -1);
+			ret = -EINVAL;
+			goto out;
+		}
+		if (!id_in(ids, nids, e->file_id)) {
+			log_err("pid %u fd %d: refers to missing file %u", t->pid, e->fd, e->file_id);
+			ret = -EINVAL;
+			goto out;
+		}
+		nums[i] = e->fd;
+	}
+	qsort(nums, t->n_fds, sizeof(int), cmp_int);
+	for (size_t i = 1; i < t->n_fds; i++)
+		if (nums[i] == nums[i - 1]) {
+			log_err("pid %u fd %d: appears twice in the table", t->pid, nums[i]);
+			ret = -EINVAL;
+			goto out;
+		}
+out:
+	free(nums);
+	return ret;
+}
+
+int files_validate_fdtable(const FilesImage *img, const FdtableEntry *t)
+{
+	uint32_t *ids;
+	int ret;
+
+	if (!img || (img->n_files && !img->files) || img->n_files > (1u << 24))
+		return -EINVAL;
+	for (size_t i = 0; i < img->n_files; i++)
+		if (!img->files[i])
+			return -EINVAL;
+	ret = sorted_ids(img, &ids);
+	if (ret)
+		return ret;
+	ret = validate_fdtable_ids(ids, img->n_files, t);
+	free(ids);
+	return ret;
+}
+
+/* --- restore -------------------------------------------------------------- */
+
+struct rst_ent {
+	const FileEntry *fe;
+	const struct file_kind_ops *ops;
+	int fd;
+};
+
+struct files_rst {
+	struct files_opts opts;
+	const FilesImage *img;
+	struct rst_ent *e;	/* sorted by id */
+	size_t n;
+	struct objmap objs;
+};
+
+const struct files_opts *files_rst_opts(const struct files_rst *fr)
+{
+	return &fr->opts;
+}
+
+struct files_obj *files_rst_obj(struct files_rst *fr, int tag, uint64_t a,
+				uint64_t b, bool create)
+{
+	return objmap_get(&fr->objs, tag, a, b, create);
+}
+
+size_t files_rst_count(const struct files_rst *fr)
+{
+	return fr->img->n_files;
+}
+
+const FileEntry *files_rst_nth(const struct files_rst *fr, size_t i)
+{
+	return i < fr->img->n_files ? fr->img->files[i] : NULL;
+}
+
+static int cmp_ent(const void *a, const void *b)
+{
+	const struct rst_ent *x = a, *y = b;
+	return x->fe->id < y->fe->id ? -1 : x->fe->id > y->fe->id;
+}
+
+static const struct rst_ent *find_ent(const struct files_rst *fr, uint32_t id)
+{
+	size_t lo = 0, hi = fr->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (fr->e[mid].fe->id == id)
+			return &fr->e[mid];
+		if (fr->e[mid].fe->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int files_rst_fd(const struct files_rst *fr, uint32_t id)
+{
+	const struct rst_ent *e = fr ? find_ent(fr, id) : NULL;
+	return e ? e->fd : -1;
+}
+
+const FileEntry *files_rst_entry(const struct files_rst *fr, uint32_t id)
+{
+	const struct rst_ent *e = fr ? find_ent(fr, id) : NULL;
+	return e ? e->fe : NULL;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The status flags (F_SETFL) of the description, and a check of the access
+ * mode it was opened with. */
+static int set_status_flags(const FileEntry *fe, int fd)
+{
+	const int mask = O_APPEND | O_NONBLOCK | O_NOATIME | O_DIRECT;
+	int cur = fcntl(fd, F_GETFL);
+
+	if (cur < 0)
+		return log_errno(errno, "file %u (%s): F_GETFL", fe->id, files_fe_name(fe));
+	if (cur & O_PATH)
+		return 0;
+	if ((cur & O_ACCMODE) != (int)(fe->flags & O_ACCMODE)) {
+		log_err("file %u (%s): opened with access mode %o instead of %o",
+			fe->id, files_fe_name(fe), cur & O_ACCMODE, fe->flags & O_ACCMODE);
+		return -EINVAL;
+	}
+	if ((cur ^ fe->flags) & mask) {
+		if (fcntl(fd, F_SETFL, (cur & ~mask) | (fe->flags & mask)) < 0)
+			return log_errno(errno, "file %u (%s): cannot set status flags 0%o",
+					 fe->id, files_fe_name(fe), fe->flags & mask);
+	}
+	return 0;
+}
+
+void files_rst_free(struct files_rst *fr)
+{
+	if (!fr)
+		return;
+	for (size_t i = 0; i < fr->n; i++)
+		if (fr->e[i].fd >= 0)
+			close(fr->e[i].fd);
+	free(fr->e);
+	objmap_free(&fr->objs);
+	free(fr);
+}
+
+int files_rst_open_all(const FilesImage *img, const struct files_opts *o,
+		       struct files_rst **out)
+{
+	struct files_rst *fr;
+	int ret;
+
+	ret = files_validate_image(img);
+	if (ret)
+		return ret;
+	fr = calloc(1, sizeof(*fr));
+	if (!fr)
+		return log_errno(ENOMEM, "files: restore state");
+	if (o)
+		fr->opts = *o;
+	fr->img = img;
+	fr->n = img->n_files;
+	fr->e = calloc(fr->n ? fr->n : 1, sizeof(*fr->e));
+	if (!fr->e) {
+		free(fr);
+		return log_errno(ENOMEM, "files: restore state");
+	}
+	for (size_t i = 0; i < fr->n; i++) {
+		fr->e[i].fe = img->files[i];
+		fr->e[i].ops = rst_ops(img->files[i]->kind);
+		fr->e[i].fd = -1;
+	}
+	qsort(fr->e, fr->n, sizeof(*fr->e), cmp_ent);
+	raise_nofile();
+
+	for (size_t i = 0; i < img->n_files; i++) {
+		const FileEntry *fe = img->files[i];
+		struct rst_ent *e = (struct rst_ent *)find_ent(fr, fe->id);
+		int fd;
+
+		fd = e->ops->open(fe, fr);
+		if (fd < 0) {
+			ret = fd;
+			goto err;
+		}
+		e->fd = fd;
+		ret = set_status_flags(fe, fd);
+		if (ret)
+			goto err;
+		log_debug("file %u (%s %s): restored as fd %d", fe->id, e->ops->name,
+			  files_fe_name(fe), fd);
+	}
+	/* Entries hold their own fds now: drop the shared helpers. */
+	objmap_close_fds(&fr->objs);
+	*out = fr;
+	return 0;
+err:
+	files_rst_free(fr);
+	return ret;
+}
+
+static int close_range_fallback(unsigned int lo, unsigned int hi)
+{
+	DIR *dir;
+	struct dirent *de;
+	int *v = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!syscall(SYS_close_range, lo, hi, 0))
+		return 0;
+	if (errno != ENOSYS)
+		return -errno;
+	dir = opendir("/proc/self/fd");
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		if (*end || de->d_name[0] == '.' || fd == dirfd(dir))
+			continue;
+		if ((unsigned long)fd < lo || (unsigned long)fd > hi)
+			continue;
+		if (n == cap) {
+			int *nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof(int));
+			if (!nv) {
+				closedir(dir);
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n++] = fd;
+	}
+	closedir(dir);
+	for (size_t i = 0; i < n; i++)
+		close(v[i]);
+	free(v);
+	return 0;
+}
+
+int files_install(const struct files_rst *fr, const FdtableEntry *t, int *keep, int nkeep)
+{
+	int *hi = NULL, *stay = NULL, maxfd = -1, ret;
+	size_t nstay = 0;
+
+	if (!t || (t->n_fds && !t->fds) || t->n_fds > FILES_FD_MAX || nkeep < 0 ||
+	    (nkeep && !keep)) {
+		log_err("files_install: bad arguments");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < t->n_fds; i++) {
+		const FdEntry *e = t->fds[i];
+		if (!e || e->fd < 0 || e->fd >= FILES_FD_MAX) {
+			log_err("pid %u: bad fd entry %zu", t->pid, i);
+			return -EINVAL;
+		}
+		if (files_rst_fd(fr, e->file_id) < 0) {
+			log_err("pid %u fd %d: file %u was not restored", t->pid, e->fd, e->file_id);
+			return -ENOENT;
+		}
+		if (e->fd > maxfd)
+			maxfd = e->fd;
+	}
+	raise_nofile();
+	hi = malloc((t->n_fds + 1) * sizeof(int));
+	stay = malloc((t->n_fds + nkeep + 1) * sizeof(int));
+	if (!hi || !stay) {
+		ret = log_errno(ENOMEM, "pid %u: fd table", t->pid);
+		goto out;
+	}
+	/* 1. Everything we need goes above the highest target number, so that
+	 *    no dup2() below overwrites a source still to be used. */
+	for (size_t i = 0; i < t->n_fds; i++) {
+		int src = files_rst_fd(fr, t->fds[i]->file_id);
+		hi[i] = fcntl(src, F_DUPFD, maxfd + 1);
+		if (hi[i] < 0) {
+			ret = log_errno(errno, "pid %u fd %d: cannot copy file %u", t->pid,
+					t->fds[i]->fd, t->fds[i]->file_id);
+			goto out;
+		}
+	}
+	for (int k = 0; k < nkeep; k++) {
+		int fl = fcntl(keep[k], F_GETFD), nfd;
+
+		if (fl < 0) {
+			ret = log_errno(errno, "pid %u: fd %d to keep", t->pid, keep[k]);
+			goto out;
+		}
+		nfd = fcntl(keep[k], (fl & FD_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, maxfd + 1);
+		if (nfd < 0) {
+			ret = log_errno(errno, "pid %u: cannot move fd %d above %d", t->pid,
+					keep[k], maxfd);
+			goto out;
+		}
+		keep[k] = nfd;
+		stay[nstay++] = nfd;
+	}
+	/* 2. The dumped numbers. */
+	for (size_t i = 0; i < t->n_fds; i++) {
+		const FdEntry *e = t->fds[i];
+		if (dup3(hi[i], e->fd, e->cloexec ? O_CLOEXEC : 0) < 0) {
+			ret = log_errno(errno, "pid %u fd %d: cannot install file %u", t->pid,
+					e->fd, e->file_id);
+			goto out;
+		}
+		stay[nstay++] = e->fd;
+	}
+	/* 3. Close everything else (our copies included). */
+	qsort(stay, nstay, sizeof(int), cmp_int);
+	{
+		unsigned int from = 0;
+		for (size_t i = 0; i <= nstay; i++) {
+			unsigned int to = i < nstay ? (unsigned int)stay[i] : ~0u;
+			if (to > from) {
+				ret = close_range_fallback(from, i < nstay ? to - 1 : ~0u);
+				if (ret) {
+					log_errno(ret, "pid %u: cannot close fds %u-%u", t->pid,
+						  from, to - 1);
+					goto out;
+				}
+			}
+			if (i < nstay)
+				from = to + 1;
+		}
+	}
+	ret = 0;
+out:
+	free(hi);
+	free(stay);
+	return ret;
+}
+
+int files_post_install(const struct files_rst *fr, const FdtableEntry *t)
+{
+	for (size_t i = 0; i < t->n_fds; i++) {
+		const struct rst_ent *e = find_ent(fr, t->fds[i]->file_id);
+		int ret;
+
+		if (!e) {
+			log_err("pid %u fd %d: unknown file %u", t->pid, t->fds[i]->fd,
+				t->fds[i]->file_id);
+			return -ENOENT;
+		}
+		if (!e->ops->post_install)
+			continue;
+		ret = e->ops->post_install(e->fe, t->fds[i]->fd, t, fr);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static bool table_has_file(const FdtableEntry *t, uint32_t id)
+{
+	for (size_t i = 0; i < t->n_fds; i++)
+		if (t->fds[i]->file_id == id)
+			return true;
+	return false;
+}
+
+int files_rst_check_fdtables(const struct files_rst *fr, FdtableEntry *const *tables, size_t n)
+{
+	int ret;
+
+	for (size_t i = 0; i < n; i++) {
+		ret = files_validate_fdtable(fr->img, tables[i]);
+		if (ret)
+			return ret;
+	}
+	for (size_t i = 0; i < fr->n; i++) {
+		const FileEntry *fe = fr->e[i].fe;
+
+		for (size_t j = 0; j < fe->n_tfds; j++) {
+			const EpollTfd *tf = fe->tfds[j];
+			bool found = false;
+
+			for (size_t k = 0; k < n && !found; k++) {
+				uint32_t id;
+
+				if (!table_has_file(tables[k], fe->id))
+					continue;
+				id = files_fdtable_id(tables[k], tf->tfd);
+				found = id && (!tf->has_tfile_id || id == tf->tfile_id);
+			}
+			if (!found) {
+				log_err("file %u (epoll): no task holds both it and its target fd %d "
+					"(file %u): the registration could not be restored",
+					fe->id, tf->tfd, tf->tfile_id);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}

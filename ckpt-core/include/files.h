@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Files and file descriptors.
+ *
+ * Dump: every fd of every process is inspected through a local copy taken
+ * with pidfd_getfd(); open file descriptions shared between fds or processes
+ * (same struct file, found with kcmp) become ONE file_entry with one id.
+ * Paths that are not fds (cwd, root, exe, mapped files) become file entries
+ * too, so that everything the restore must open is in files.img.
+ *
+ * Restore: the restorer (master) opens every file entry once, before any
+ * restored task exists.  Restored tasks start as forks of the master, so
+ * they inherit all of those fds; each then installs its own table with
+ * files_install() (dup2 into the dumped numbers, close the rest) and runs
+ * files_post_install() for what depends on the final fd numbers (epoll).
+ *
+ * Each file kind lives in its own files-<kind>.c with dump and restore
+ * halves, registered in the table in files.c.  docs/files.md tells what each
+ * kind stores and what is refused.
+ */
+#ifndef KUP_FILES_H
+#define KUP_FILES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include "kup-image.pb-c.h"
+
+struct files_dump;	/* opaque, files.c */
+struct files_rst;	/* opaque, files.c */
+
+/* What the dump knows of one fd while inspecting it. */
+struct fd_info {
+	pid_t pid;
+	int fd;			/* fd number in the dumped process (-1: not an fd) */
+	int lfd;		/* our local copy of the file (pidfd_getfd or open) */
+	struct stat st;
+	char link[4096];	/* readlink(/proc/pid/fd/N) */
+	char *fdinfo;		/* contents of /proc/pid/fdinfo/N (NUL-terminated);
+				 * NULL for files_dump_link() entries */
+	unsigned int flags;	/* from fdinfo "flags:" (octal), without O_CLOEXEC */
+	uint64_t pos;		/* from fdinfo "pos:" */
+	struct files_dump *d;	/* the dump this fd belongs to */
+	char where[128];	/* "fd 7", "exe", "map_files/7f..-7f.." (messages) */
+};
+
+/* Messages about an fd: log_err(FI_FMT ": cannot ...", FI_ARG(fi)). */
+#define FI_FMT		"pid %d %s"
+#define FI_ARG(fi)	(fi)->pid, (fi)->where
+
+struct file_kind_ops {
+	FileKind kind;
+	const char *name;
+	/* Does this kind handle @fi?  First match in the table wins. */
+	bool (*match)(const struct fd_info *fi);
+	/* Fill @fe (id, kind, flags and pos are already set). */
+	int (*dump)(const struct fd_info *fi, FileEntry *fe);
+	/* Optional: once the whole fd table of @pid is known, for each entry
+	 * first seen in that table (@fd is its number there). */
+	int (*dump_done)(struct files_dump *d, FileEntry *fe, pid_t pid, int fd,
+			 const FdtableEntry *t);
+	/* Optional: once per dump, from files_dump_end() (cross-process checks). */
+	int (*dump_end)(struct files_dump *d);
+	/* Optional: kind-specific checks of an untrusted entry; no side effect. */
+	int (*validate)(const FileEntry *fe);
+	/* Restore: open/create the file in the master; return an fd or -errno. */
+	int (*open)(const FileEntry *fe, struct files_rst *fr);
+	/* In the restored task, after its fd table is installed (optional). */
+	int (*post_install)(const FileEntry *fe, int fd, const FdtableEntry *t,
+			    const struct files_rst *fr);
+};
+
+struct files_opts {
+	bool shell_job;		/* ttys are the restorer's terminal */
+	/* Largest content kept for one deleted file or memfd (bytes);
+	 * 0: FILES_CONTENT_MAX_DEFAULT. */
+	uint64_t content_max;
+};
+
+#define FILES_CONTENT_MAX_DEFAULT	(128ull << 20)
+/* Restore-side bounds on untrusted images. */
+#define FILES_CONTENT_MAX	(1ull << 32)
+#define FILES_FD_MAX		(1 << 20)	/* highest fd number accepted + 1 */
+#define FILES_LIST_MAX		(1 << 20)	/* epoll tfds, inotify watches */
+
+/* --- dump ----------------------------------------------------------------- */
+int files_dump_begin(const struct files_opts *o, struct files_dump **out);
+/*
+ * Inspect every fd of @pid (the process is frozen, we are its tracer).
+ * Fails with a message naming pid, fd and what is not supported
+ * ("pid 123 fd 7: packet socket not supported").  @t is filled (and left
+ * empty on failure); free it with files_free_fdtable().
+ */
+int files_dump_fdtable(struct files_dump *fd, pid_t pid, FdtableEntry *t);
+/*
+ * A path-like file of @pid: @link is a /proc/pid relative name such as
+ * "cwd", "root", "exe" or "map_files/7f..-7f..".  Gives the file entry id.
+ * Entries are shared by (device, inode): cwd == root gives one id.
+ * @need_write: the restore must give an O_RDWR fd (MAP_SHARED + PROT_WRITE);
+ * otherwise O_RDONLY (directories: O_RDONLY|O_DIRECTORY).
+ */
+int files_dump_link(struct files_dump *fd, pid_t pid, const char *link,
+		    bool need_write, uint32_t *id);
+/* Move the collected entries into @img (caller packs, then frees them with
+ * files_free_image()).  Runs the cross-process checks (pipe ends). */
+int files_dump_end(struct files_dump *fd, FilesImage *img);
+void files_dump_free(struct files_dump *fd);
+/* Free what files_dump_fdtable() / files_dump_end() put in @t / @img (not
+ * @t / @img themselves) and reset them to empty. */
+void files_free_fdtable(FdtableEntry *t);
+void files_free_image(FilesImage *img);
+
+/* --- validation (no side effects: usable from a fuzzer) ------------------- */
+/* Every entry of @img: kind known, required fields present, sizes sane. */
+int files_validate_image(const FilesImage *img);
+/* @t against @img: fd numbers unique and in range, file ids known. */
+int files_validate_fdtable(const FilesImage *img, const FdtableEntry *t);
+
+/* --- restore -------------------------------------------------------------- */
+/*
+ * In the master: validate and open every entry of @img.  @img must stay
+ * alive (and unchanged) until files_rst_free().
+ */
+int files_rst_open_all(const FilesImage *img, const struct files_opts *o,
+		       struct files_rst **out);
+/*
+ * Optional check once every table is known: each table validates, and every
+ * epoll registration has a task that holds both the epoll and its target
+ * under the dumped number (so that files_post_install() adds it).
+ */
+int files_rst_check_fdtables(const struct files_rst *fr,
+			     FdtableEntry *const *tables, size_t n);
+/* The master's fd for file @id (also valid in forked tasks), or -1. */
+int files_rst_fd(const struct files_rst *fr, uint32_t id);
+const FileEntry *files_rst_entry(const struct files_rst *fr, uint32_t id);
+/*
+ * In a restored task (a fork of the master): make the fd table exactly @t.
+ * @keep: fds the caller still needs (control socket, files to map); they are
+ * moved above every fd of @t and their new numbers written back in place.
+ * Everything else is closed.  Raises RLIMIT_NOFILE's soft limit if needed.
+ */
+int files_install(const struct files_rst *fr, const FdtableEntry *t, int *keep, int nkeep);
+int files_post_install(const struct files_rst *fr, const FdtableEntry *t);
+void files_rst_free(struct files_rst *fr);
+
+/* --- for files-*.c only ---------------------------------------------------- */
+const struct files_opts *files_dump_opts(const struct files_dump *d);
+const struct files_opts *files_rst_opts(const struct files_rst *fr);
+
+/*
+ * Objects shared by several entries (a pipe, a deleted inode, a memfd),
+ * keyed by (tag, a, b).  In the dump they live until files_dump_free(); in
+ * the restore their fds are closed at the end of files_rst_open_all() (the
+ * entries hold their own fds by then).
+ */
+struct files_obj {
+	int tag;
+	uint64_t a, b;
+	int fd, fd2;		/* restore: -1 or owned fds */
+	int uses, uses2;
+	bool flag, flag2;
+	pid_t pid;		/* dump: the first process/fd seen, for messages */
+	int fdnum;
+	FileEntry *fe;		/* dump: the entry that holds the shared data */
+	struct files_obj *next;
+};
+enum {
+	FOBJ_CONTENT = 1,	/* dump: (dev, ino) of a deleted file or memfd */
+	FOBJ_PIPE,		/* (0, pipe ino) */
+	FOBJ_FIFO,		/* (dev, ino) */
+	FOBJ_DELETED,		/* restore: recreated deleted regular file */
+	FOBJ_MEMFD,		/* restore: recreated memfd */
+	FOBJ_MNT,		/* dump: mount fd for a device (inotify) */
+};
+struct files_obj *files_dump_obj(struct files_dump *d, int tag, uint64_t a,
+				 uint64_t b, bool create);
+struct files_obj *files_rst_obj(struct files_rst *fr, int tag, uint64_t a,
+				uint64_t b, bool create);
+/* Walk all dump objects (for dump_end): NULL starts, NULL ends. */
+struct files_obj *files_dump_obj_next(struct files_dump *d, struct files_obj *o);
+
+/* All entries of the image being restored (groups: pipes, deleted files). */
+size_t files_rst_count(const struct files_rst *fr);
+const FileEntry *files_rst_nth(const struct files_rst *fr, size_t i);
+
+/* File entry id of fd @fd in @t, 0 if none. */
+uint32_t files_fdtable_id(const FdtableEntry *t, int fd);
+
+/* Messages about an entry at restore: log_err(FE_FMT ": ...", FE_ARG(fe)). */
+#define FE_FMT		"file %u (%s)"
+#define FE_ARG(fe)	(fe)->id, files_fe_name(fe)
+const char *files_fe_name(const FileEntry *fe);	/* path, or the kind's name */
+const char *files_kind_name(int kind);
+
+int files_kcmp(pid_t p1, pid_t p2, int type, unsigned long i1, unsigned long i2);
+
+/* Small helpers. */
+int files_reopen(int fd, int flags);		/* open("/proc/self/fd/N") */
+int files_write_all(int fd, const void *buf, size_t len);
+/* Read all of @fd (pread from 0) into a malloc'd buffer of @size bytes. */
+int files_read_content(const struct fd_info *fi, uint64_t size, ProtobufCBinaryData *out);
+/* Value of "key" in @fdinfo (the text after the key, or NULL). */
+const char *files_fdinfo_field(const char *fdinfo, const char *key);
+/* Strip " (deleted)" from @path in place; true if it was there. */
+bool files_strip_deleted(char *path);
+bool files_path_ok(const char *path);		/* absolute, not too long */
+char *files_strdup(const char *s);
+
+#endif
