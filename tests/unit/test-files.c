@@ -549,6 +549,246 @@ static void test_pipe_peek_keeps_data(void **state)
 	fdtable_entry__free_unpacked(t, NULL);
 }
 
+/* --- two processes, links --------------------------------------------------- */
+
+struct pair_shared {
+	pid_t b;
+	unsigned long map_start, map_end;
+};
+
+#define MAP_BYTES 8192
+
+/* A: regular file 5 (shared with B), epoll 6 on eventfd 7 (both shared
+ * with B), deleted file 8 also mapped shared-writable, pipe read end 9 and
+ * a second read description 10; B: the write end 11 (data "hello"). */
+static int setup_pair(void *arg)
+{
+	struct pair_shared *sh = arg;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0x7777 };
+	static unsigned char buf[MAP_BYTES];
+	char p[256];
+	int pp[2], fd, st;
+	void *m;
+	uint64_t one = 1;
+	pid_t b;
+
+	if (chdir(tmpdir))
+		return -1;
+	path_in(p, sizeof(p), "reg");
+	if (at(open(p, O_RDWR), 5) || lseek(5, 3, SEEK_SET) != 3)
+		return -1;
+	if (at(epoll_create1(0), 6) || at(eventfd(0, 0), 7) || write(7, &one, 8) != 8)
+		return -1;
+	if (epoll_ctl(6, EPOLL_CTL_ADD, 7, &ev))
+		return -1;
+	path_in(p, sizeof(p), "mapped");
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	fill(buf, MAP_BYTES, 4);
+	if (fd < 0 || write(fd, buf, MAP_BYTES) != MAP_BYTES || unlink(p))
+		return -1;
+	m = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED || at(fd, 8))
+		return -1;
+	sh->map_start = (unsigned long)m;
+	sh->map_end = (unsigned long)m + MAP_BYTES;
+	if (pipe(pp) || at(pp[0], 9) || at(pp[1], 11))
+		return -1;
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", 9);
+	if (at(open(p, O_RDONLY), 10))
+		return -1;
+	b = fork();
+	if (b < 0)
+		return -1;
+	if (b == 0) {
+		close(9);
+		close(10);
+		close(8);
+		if (write(11, "hello", 5) != 5)
+			_exit(1);
+		raise(SIGSTOP);
+		for (;;)
+			pause();
+	}
+	close(11);
+	if (waitpid(b, &st, WUNTRACED) != b || !WIFSTOPPED(st))
+		return -1;
+	sh->b = b;
+	return 0;
+}
+
+struct pair_ids {
+	uint32_t map, cwd, exe;
+	struct stat exe_st, dir_st;
+};
+static struct pair_ids pair_ids;
+
+static int check_pair_a(int rep, void *arg)
+{
+	int *keep = arg, mapfd = keep[0], bad = 0;
+	static unsigned char buf[MAP_BYTES], want[MAP_BYTES];
+	struct stat st, st2;
+	struct epoll_event ev;
+	void *m;
+
+	CHECK(lseek(5, 0, SEEK_CUR) == 3, "reg offset");
+	lseek(5, 4242, SEEK_SET);	/* B checks that it moved there too */
+	CHECK(epoll_wait(6, &ev, 1, 0) == 1 && ev.data.u64 == 0x7777, "epoll in A");
+	/* the mapping's entry and fd 8 are the same recreated inode */
+	CHECK(!fstat(mapfd, &st) && !fstat(8, &st2) && st.st_ino == st2.st_ino &&
+	      st.st_dev == st2.st_dev && st.st_nlink == 0, "mapped file and fd 8 differ");
+	CHECK((fcntl(mapfd, F_GETFL) & O_ACCMODE) == O_RDWR, "mapped file not O_RDWR");
+	m = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, mapfd, 0);
+	CHECK(m != MAP_FAILED, "cannot map the mapped file shared-writable");
+	fill(want, MAP_BYTES, 4);
+	if (m != MAP_FAILED) {
+		CHECK(!memcmp(m, want, MAP_BYTES), "mapped content");
+		((char *)m)[0] = 'Z';
+		CHECK(pread(8, buf, 1, 0) == 1 && buf[0] == 'Z', "write through the map not seen by fd 8");
+	}
+	/* two descriptions of one pipe read end */
+	fcntl(9, F_SETFL, O_NONBLOCK);
+	CHECK(!(fcntl(10, F_GETFL) & O_NONBLOCK), "pipe read ends share flags");
+	CHECK(read(10, buf, 10) == 5 && !memcmp(buf, "hello", 5), "pipe data through fd 10");
+	CHECK(fcntl(11, F_GETFD) < 0, "fd 11 should be B's only");
+	return bad;
+}
+
+static int check_pair_b(int rep, void *arg)
+{
+	int bad = 0;
+	struct epoll_event ev;
+
+	CHECK(lseek(5, 0, SEEK_CUR) == 4242, "reg offset not shared with A (%ld)",
+	      (long)lseek(5, 0, SEEK_CUR));
+	CHECK(epoll_wait(6, &ev, 1, 0) == 1 && ev.data.u64 == 0x7777, "epoll in B");
+	CHECK(write(11, "x", 1) == 1, "pipe write end");
+	CHECK(fcntl(8, F_GETFD) < 0 && fcntl(9, F_GETFD) < 0, "A's fds in B");
+	return bad;
+}
+
+static int check_links(int rep, void *arg)
+{
+	int *keep = arg, bad = 0;
+	struct stat st;
+
+	CHECK(!fstat(keep[0], &st) && S_ISDIR(st.st_mode) && st.st_ino == pair_ids.dir_st.st_ino,
+	      "cwd entry");
+	CHECK(!fstat(keep[1], &st) && st.st_ino == pair_ids.exe_st.st_ino &&
+	      (fcntl(keep[1], F_GETFL) & O_ACCMODE) == O_RDONLY, "exe entry");
+	return bad;
+}
+
+/* Fork, install @t keeping @keep (report pipe first), run @check. */
+static void run_task(struct files_rst *fr, FdtableEntry *t, int *keep, int nkeep,
+		     int (*check)(int, void *))
+{
+	int rp[2], st, k[8];
+	char rbuf[4096];
+	ssize_t n;
+	size_t got = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(rp), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(rp[0]);
+		k[0] = rp[1];
+		memcpy(k + 1, keep, nkeep * sizeof(int));
+		if (files_install(fr, t, k, nkeep + 1) || files_post_install(fr, t)) {
+			dprintf(k[0], "install failed\n");
+			_exit(1);
+		}
+		_exit(check(k[0], k + 1) ? 1 : 0);
+	}
+	close(rp[1]);
+	while ((n = read(rp[0], rbuf + got, sizeof(rbuf) - 1 - got)) > 0)
+		got += n;
+	rbuf[got] = 0;
+	close(rp[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (got)
+		fprintf(stderr, "%s", rbuf);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void test_two_processes_and_links(void **state)
+{
+	struct pair_shared *sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct files_opts o = { 0 };
+	FilesImage fi = FILES_IMAGE__INIT, *img;
+	FdtableEntry ta = FDTABLE_ENTRY__INIT, tb = FDTABLE_ENTRY__INIT;
+	FdtableEntry *tabs[2] = { &ta, &tb };
+	struct files_dump *d;
+	struct files_rst *fr;
+	uint32_t map_id2, root_id;
+	char link[128];
+	uint8_t *buf;
+	size_t len;
+	pid_t a;
+
+	assert_true(sh != MAP_FAILED);
+	a = start_child(setup_pair, sh);
+	assert_int_equal(stat(tmpdir, &pair_ids.dir_st), 0);
+	assert_int_equal(stat("/proc/self/exe", &pair_ids.exe_st), 0);
+
+	assert_int_equal(files_dump_begin(&o, &d), 0);
+	assert_int_equal(files_dump_fdtable(d, a, &ta), 0);
+	assert_int_equal(files_dump_fdtable(d, sh->b, &tb), 0);
+	snprintf(link, sizeof(link), "map_files/%lx-%lx", sh->map_start, sh->map_end);
+	assert_int_equal(files_dump_link(d, a, link, false, &pair_ids.map), 0);
+	assert_int_equal(files_dump_link(d, a, link, true, &map_id2), 0);
+	assert_int_equal(pair_ids.map, map_id2);	/* one entry, upgraded to O_RDWR */
+	assert_int_equal(files_dump_link(d, a, "cwd", false, &pair_ids.cwd), 0);
+	assert_int_equal(files_dump_link(d, a, "root", false, &root_id), 0);
+	assert_int_not_equal(root_id, pair_ids.cwd);
+	assert_int_equal(files_dump_link(d, a, "exe", false, &pair_ids.exe), 0);
+	assert_int_equal(files_dump_end(d, &fi), 0);
+	files_dump_free(d);
+	kill_child(sh->b);
+	kill_child(a);
+
+	/* shared between the processes: same ids */
+	assert_int_equal(files_fdtable_id(&ta, 5), files_fdtable_id(&tb, 5));
+	assert_int_equal(files_fdtable_id(&ta, 6), files_fdtable_id(&tb, 6));
+	assert_int_equal(files_fdtable_id(&ta, 7), files_fdtable_id(&tb, 7));
+	assert_int_not_equal(files_fdtable_id(&ta, 9), files_fdtable_id(&ta, 10));
+	/* the deleted file's content is in the image once */
+	{
+		int with = 0;
+		for (size_t i = 0; i < fi.n_files; i++)
+			with += fi.files[i]->has_content;
+		assert_int_equal(with, 1);
+	}
+	len = files_image__get_packed_size(&fi);
+	buf = malloc(len);
+	files_image__pack(&fi, buf);
+	img = files_image__unpack(NULL, len, buf);
+	assert_non_null(img);
+	free(buf);
+
+	assert_int_equal(files_rst_open_all(img, &o, &fr), 0);
+	assert_int_equal(files_rst_check_fdtables(fr, tabs, 2), 0);
+	{
+		int keep[1] = { files_rst_fd(fr, pair_ids.map) };
+		run_task(fr, &ta, keep, 1, check_pair_a);
+	}
+	run_task(fr, &tb, NULL, 0, check_pair_b);
+	{
+		int keep[2] = { files_rst_fd(fr, pair_ids.cwd), files_rst_fd(fr, pair_ids.exe) };
+		FdtableEntry empty = FDTABLE_ENTRY__INIT;
+		run_task(fr, &empty, keep, 2, check_links);
+	}
+	files_rst_free(fr);
+	files_image__free_unpacked(img, NULL);
+	files_free_image(&fi);
+	files_free_fdtable(&ta);
+	files_free_fdtable(&tb);
+	munmap(sh, 4096);
+}
+
 /* --- install: keep fds and collisions -------------------------------------- */
 
 static int check_keep(int rep, void *arg)
@@ -987,6 +1227,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dump_restore_all),
 		cmocka_unit_test(test_pipe_peek_keeps_data),
+		cmocka_unit_test(test_two_processes_and_links),
 		cmocka_unit_test(test_install_keep),
 		cmocka_unit_test(test_refuse_packet_socket),
 		cmocka_unit_test(test_refuse_io_uring),
