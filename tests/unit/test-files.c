@@ -694,7 +694,8 @@ static void run_task(struct files_rst *fr, FdtableEntry *t, int *keep, int nkeep
 	if (pid == 0) {
 		close(rp[0]);
 		k[0] = rp[1];
-		memcpy(k + 1, keep, nkeep * sizeof(int));
+		if (nkeep)
+			memcpy(k + 1, keep, nkeep * sizeof(int));
 		if (files_install(fr, t, k, nkeep + 1) || files_post_install(fr, t)) {
 			dprintf(k[0], "install failed\n");
 			_exit(1);
