@@ -978,7 +978,7 @@ static int validate_entry(const FileEntry *fe)
 			log_err("file %u: empty inotify watch", fe->id);
 			return -EINVAL;
 		}
-	if (fe->has_sk) {
+	if (fe->has_sk && fe->kind != FILE_KIND__FILE_UNIX_SK && fe->kind != FILE_KIND__FILE_INET_SK) {
 		log_err("file %u: socket data in a %s entry", fe->id, ops->name);
 		return -EINVAL;
 	}

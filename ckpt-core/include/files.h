@@ -143,6 +143,8 @@ const FileEntry *files_rst_entry(const struct files_rst *fr, uint32_t id);
  */
 int files_install(const struct files_rst *fr, const FdtableEntry *t, int *keep, int nkeep);
 int files_post_install(const struct files_rst *fr, const FdtableEntry *t);
+/* In the master only: closes the master's fds (a task that installed its
+ * table must not call it: those numbers are its restored fds now). */
 void files_rst_free(struct files_rst *fr);
 
 /* --- for files-*.c only ---------------------------------------------------- */

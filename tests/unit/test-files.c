@@ -420,6 +420,8 @@ static int check_all(int rep, void *arg)
 typedef int (*check_fn)(int rep, void *arg);
 
 /* Restore @img/@t and run @check in an installed fork; assert it passed. */
+static int keep_at = -1;	/* put the report pipe at this number before install */
+
 static void restore_and_check(FilesImage *img, FdtableEntry *t, const struct files_opts *o,
 			      check_fn check, void *arg)
 {
@@ -440,6 +442,11 @@ static void restore_and_check(FilesImage *img, FdtableEntry *t, const struct fil
 		int keep[1] = { rp[1] }, bad;
 
 		close(rp[0]);
+		if (keep_at >= 0 && keep[0] != keep_at && fcntl(keep_at, F_GETFD) < 0) {
+			dup2(keep[0], keep_at);
+			close(keep[0]);
+			keep[0] = keep_at;
+		}
 		if (files_install(fr, t, keep, 1)) {
 			dprintf(keep[0], "files_install failed\n");
 			_exit(1);
@@ -842,11 +849,123 @@ static void test_install_keep(void **state)
 	t.pid = 1234;
 	t.fds = fds;
 	t.n_fds = 2;
+	/* the master's copies sit at low numbers, where fd 3 must go */
 	restore_and_check(&img, &t, NULL, check_keep, NULL);
+	keep_at = 7;	/* the fd to keep sits where fd 7 must go */
+	restore_and_check(&img, &t, NULL, check_keep, NULL);
+	keep_at = -1;
 	for (int i = 0; i < 2; i++) {
 		file_entry__free_unpacked(fes[i], NULL);
 		fd_entry__free_unpacked(fds[i], NULL);
 	}
+}
+
+/* --- terminal with --shell-job; deleted file whose directory is gone ------------ */
+
+static int setup_tty_slave(void *arg)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY), s;
+
+	if (m < 0 || grantpt(m) || unlockpt(m))
+		return -1;
+	s = open(ptsname(m), O_RDWR | O_NOCTTY | O_NONBLOCK);
+	close(m);
+	return at(s, 4);
+}
+
+static int check_tty(int rep, void *arg)
+{
+	dev_t *rdev = arg;
+	struct stat st;
+	int bad = 0;
+
+	CHECK(isatty(4), "fd 4 is not a terminal");
+	CHECK(!fstat(4, &st) && st.st_rdev == *rdev, "fd 4 is not the restorer's terminal");
+	CHECK((fcntl(4, F_GETFL) & (O_ACCMODE | O_NONBLOCK)) == (O_RDWR | O_NONBLOCK), "tty flags");
+	return bad;
+}
+
+static void test_tty_shell_job(void **state)
+{
+	struct files_opts sj = { .shell_job = true }, no = { 0 };
+	FilesImage *img;
+	FdtableEntry *t;
+	struct stat st;
+	int m, s, status;
+	pid_t pid = start_child(setup_tty_slave, NULL);
+
+	assert_int_equal(dump_child(pid, &sj, &img, &t), 0);
+	kill_child(pid);
+	/* the restorer has a terminal on its stdin */
+	m = posix_openpt(O_RDWR | O_NOCTTY);
+	assert_true(m >= 0 && !grantpt(m) && !unlockpt(m));
+	s = open(ptsname(m), O_RDWR | O_NOCTTY);
+	assert_true(s >= 0);
+	assert_int_equal(fstat(s, &st), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct files_rst *fr;
+
+		dup2(s, 0);
+		log_set_level(-1);
+		if (!files_rst_open_all(img, &no, &fr))
+			_exit(2);	/* a terminal without --shell-job */
+		log_set_level(LOG_LVL_INFO);
+		restore_and_check(img, t, &sj, check_tty, &st.st_rdev);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(s);
+	close(m);
+	files_image__free_unpacked(img, NULL);
+	fdtable_entry__free_unpacked(t, NULL);
+}
+
+static int setup_deleted_gone(void *arg)
+{
+	char p[256];
+	int fd;
+
+	path_in(p, sizeof(p), "gone");
+	mkdir(p, 0755);
+	path_in(p, sizeof(p), "gone/x");
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, "still here", 10) != 10 || unlink(p))
+		return -1;
+	path_in(p, sizeof(p), "gone");
+	if (rmdir(p))
+		return -1;
+	return at(fd, 3);
+}
+
+static int check_deleted_gone(int rep, void *arg)
+{
+	char b[32], lnk[256];
+	int bad = 0;
+	ssize_t n = readlink("/proc/self/fd/3", lnk, sizeof(lnk) - 1);
+
+	lnk[n > 0 ? n : 0] = 0;
+	CHECK(pread(3, b, sizeof(b), 0) == 10 && !memcmp(b, "still here", 10), "content");
+	CHECK(lseek(3, 0, SEEK_CUR) == 10, "offset");
+	CHECK(!strncmp(lnk, "/tmp/", 5) && strstr(lnk, "(deleted)"), "recreated as %s", lnk);
+	return bad;
+}
+
+static void test_deleted_dir_gone(void **state)
+{
+	struct files_opts o = { 0 };
+	FilesImage *img;
+	FdtableEntry *t;
+	pid_t pid = start_child(setup_deleted_gone, NULL);
+
+	assert_int_equal(dump_child(pid, &o, &img, &t), 0);
+	kill_child(pid);
+	restore_and_check(img, t, &o, check_deleted_gone, NULL);
+	files_image__free_unpacked(img, NULL);
+	fdtable_entry__free_unpacked(t, NULL);
 }
 
 /* --- refusals at dump ---------------------------------------------------------- */
@@ -1230,6 +1349,8 @@ int main(void)
 		cmocka_unit_test(test_pipe_peek_keeps_data),
 		cmocka_unit_test(test_two_processes_and_links),
 		cmocka_unit_test(test_install_keep),
+		cmocka_unit_test(test_tty_shell_job),
+		cmocka_unit_test(test_deleted_dir_gone),
 		cmocka_unit_test(test_refuse_packet_socket),
 		cmocka_unit_test(test_refuse_io_uring),
 		cmocka_unit_test(test_refuse_tty),
