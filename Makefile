@@ -48,7 +48,7 @@ PROG_BIN  := $(patsubst tests/progs/%.c,$(O)/progs/%,$(PROG_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: demo all check unit integ install clean bench fuzz deps lab-check progs tests
+.PHONY: fuzz-run demo all check unit integ install clean bench fuzz deps lab-check progs tests
 .SECONDARY:
 
 all: $(O)/kup $(PROG_BIN)
@@ -104,8 +104,11 @@ bench: all $(BENCH_BIN)
 	bench/run.sh
 
 fuzz:
-	$(MAKE) O=build/fuzz CC=clang OPT=-O1 SAN="-fsanitize=fuzzer-no-link,address,undefined" $(O)/../build/fuzz/libkup.a
 	tests/fuzz/build.sh
+
+fuzz-run:
+	tests/fuzz/build.sh run 60
+
 
 install: all
 	install -D -m 0755 $(O)/kup $(DESTDIR)$(SBINDIR)/kup

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Image containers: round trip, and every kind of damage is refused. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "image.h"
+#include "log.h"
+#include "kup-image.pb-c.h"
+
+static char dir[] = "/tmp/kup-test-image.XXXXXX";
+
+static struct img_store *open_store(void)
+{
+	struct img_store *st;
+
+	assert_int_equal(img_store_open_dir(dir, 1, &st), 0);
+	return st;
+}
+
+static void write_pstree(struct img_store *st, uint32_t pid)
+{
+	PstreeEntry e = PSTREE_ENTRY__INIT, *pe = &e;
+	PstreeImage img = PSTREE_IMAGE__INIT;
+	uint32_t tids[1] = { pid };
+
+	e.pid = pid;
+	e.pgid = e.sid = pid;
+	e.state = TASK_STATE__TASK_ALIVE;
+	e.n_threads = 1;
+	e.threads = tids;
+	img.n_entries = 1;
+	img.entries = &pe;
+	assert_int_equal(img_write_msg(st, "pstree.img", IMG_PSTREE, &img), 0);
+}
+
+static int read_pstree(struct img_store *st, uint32_t *pid)
+{
+	ProtobufCMessage *m;
+	int ret = img_read_msg(st, "pstree.img", IMG_PSTREE, &pstree_image__descriptor, &m);
+
+	if (!ret) {
+		*pid = ((PstreeImage *)m)->entries[0]->pid;
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+	return ret;
+}
+
+static void damage(size_t off, int truncate_to)
+{
+	char path[128];
+	FILE *f;
+	int c;
+
+	snprintf(path, sizeof(path), "%s/pstree.img", dir);
+	if (truncate_to >= 0) {
+		assert_int_equal(truncate(path, truncate_to), 0);
+		return;
+	}
+	f = fopen(path, "r+");
+	assert_non_null(f);
+	fseek(f, off, SEEK_SET);
+	c = fgetc(f);
+	fseek(f, off, SEEK_SET);
+	fputc(c ^ 0x40, f);
+	fclose(f);
+}
+
+static void test_round_trip(void **state)
+{
+	struct img_store *st = open_store();
+	uint32_t pid = 0;
+
+	write_pstree(st, 4242);
+	assert_int_equal(read_pstree(st, &pid), 0);
+	assert_int_equal(pid, 4242);
+	st->ops->close(st);
+}
+
+static void test_missing(void **state)
+{
+	struct img_store *st = open_store();
+	uint32_t pid;
+
+	st->ops->remove(st, "pstree.img");
+	assert_int_equal(read_pstree(st, &pid), -ENOENT);
+	st->ops->close(st);
+}
+
+static void test_damage(void **state)
+{
+	/* magic, version, kind, record length, checksum, payload */
+	static const size_t offs[] = { 0, 8, 12, 16, 20, 26 };
+	struct img_store *st = open_store();
+	uint32_t pid;
+
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		write_pstree(st, 7);
+		damage(offs[i], -1);
+		assert_int_equal(read_pstree(st, &pid), -EINVAL);
+	}
+	for (int len = 0; len < 26; len += 5) {
+		write_pstree(st, 7);
+		damage(0, len);
+		assert_true(read_pstree(st, &pid) < 0);
+	}
+	st->ops->close(st);
+}
+
+static void test_wrong_kind(void **state)
+{
+	struct img_store *st = open_store();
+	ProtobufCMessage *m;
+
+	write_pstree(st, 9);
+	assert_int_equal(img_read_msg(st, "pstree.img", IMG_CORE, &core_entry__descriptor, &m), -EINVAL);
+	st->ops->close(st);
+}
+
+static void test_abort_removes(void **state)
+{
+	struct img_store *st = open_store();
+	char path[128];
+
+	write_pstree(st, 11);
+	st->ops->abort(st);
+	snprintf(path, sizeof(path), "%s/pstree.img", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	st->ops->close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_damage),
+		cmocka_unit_test(test_wrong_kind),
+		cmocka_unit_test(test_abort_removes),
+	};
+	int ret;
+
+	log_set_level(-1);
+	if (!mkdtemp(dir))
+		return 1;
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	{
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd))
+			ret = ret ? ret : 1;
+	}
+	return ret;
+}
