@@ -393,7 +393,7 @@ static void objmap_free(struct objmap *m)
 
 /* --- dump ---------------------------------------------------------------- */
 
-enum { FOBJ_DEDUP = 100, FOBJ_LINK };
+enum { FOBJ_DEDUP = 100, FOBJ_LINK, FOBJ_LINK_RW };
 
 struct dent {
 	FileEntry *fe;
@@ -861,19 +861,20 @@ int files_dump_link(struct files_dump *d, pid_t pid, const char *link,
 	fi->flags = S_ISDIR(fi->st.st_mode) ? (O_RDONLY | O_DIRECTORY) :
 		    need_write ? O_RDWR : O_RDONLY;
 	fi->flags |= O_LARGEFILE;
-	lo = objmap_get(&d->objs, FOBJ_LINK, fi->st.st_dev, fi->st.st_ino, true);
+	if (need_write && S_ISDIR(fi->st.st_mode)) {
+		ret = log_errno(EISDIR, FI_FMT ": %s", FI_ARG(fi), fi->link);
+		goto out;
+	}
+	/* Read-only and read-write uses are separate entries: an executable
+	 * cannot be opened for writing while it runs (ETXTBSY).  A deleted
+	 * file's entries still share one recreated inode. */
+	lo = objmap_get(&d->objs, need_write ? FOBJ_LINK_RW : FOBJ_LINK,
+			fi->st.st_dev, fi->st.st_ino, true);
 	if (!lo) {
 		ret = log_errno(ENOMEM, FI_FMT, FI_ARG(fi));
 		goto out;
 	}
 	if (lo->fe) {
-		if (need_write && (lo->fe->flags & O_ACCMODE) != O_RDWR) {
-			if (S_ISDIR(fi->st.st_mode)) {
-				ret = log_errno(EISDIR, FI_FMT ": %s", FI_ARG(fi), fi->link);
-				goto out;
-			}
-			lo->fe->flags = (lo->fe->flags & ~O_ACCMODE) | O_RDWR;
-		}
 		*id = lo->fe->id;
 		ret = 0;
 		goto out;

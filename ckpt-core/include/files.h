@@ -97,9 +97,10 @@ int files_dump_fdtable(struct files_dump *fd, pid_t pid, FdtableEntry *t);
 /*
  * A path-like file of @pid: @link is a /proc/pid relative name such as
  * "cwd", "root", "exe" or "map_files/7f..-7f..".  Gives the file entry id.
- * Entries are shared by (device, inode): cwd == root gives one id.
+ * Entries are shared by (device, inode, need_write): cwd == root gives one id.
  * @need_write: the restore must give an O_RDWR fd (MAP_SHARED + PROT_WRITE);
- * otherwise O_RDONLY (directories: O_RDONLY|O_DIRECTORY).
+ * otherwise O_RDONLY (directories: O_RDONLY|O_DIRECTORY).  The fd restored
+ * for "exe" suits prctl(PR_SET_MM_MAP)'s exe_fd.
  */
 int files_dump_link(struct files_dump *fd, pid_t pid, const char *link,
 		    bool need_write, uint32_t *id);

@@ -624,7 +624,7 @@ static int setup_pair(void *arg)
 }
 
 struct pair_ids {
-	uint32_t map, cwd, exe;
+	uint32_t map, map_ro, cwd, exe;
 	struct stat exe_st, dir_st;
 };
 static struct pair_ids pair_ids;
@@ -644,6 +644,8 @@ static int check_pair_a(int rep, void *arg)
 	CHECK(!fstat(mapfd, &st) && !fstat(8, &st2) && st.st_ino == st2.st_ino &&
 	      st.st_dev == st2.st_dev && st.st_nlink == 0, "mapped file and fd 8 differ");
 	CHECK((fcntl(mapfd, F_GETFL) & O_ACCMODE) == O_RDWR, "mapped file not O_RDWR");
+	CHECK(!fstat(keep[1], &st2) && st.st_ino == st2.st_ino &&
+	      (fcntl(keep[1], F_GETFL) & O_ACCMODE) == O_RDONLY, "read-only use of the mapped file");
 	m = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, mapfd, 0);
 	CHECK(m != MAP_FAILED, "cannot map the mapped file shared-writable");
 	fill(want, MAP_BYTES, 4);
@@ -746,9 +748,12 @@ static void test_two_processes_and_links(void **state)
 	assert_int_equal(files_dump_fdtable(d, a, &ta), 0);
 	assert_int_equal(files_dump_fdtable(d, sh->b, &tb), 0);
 	snprintf(link, sizeof(link), "map_files/%lx-%lx", sh->map_start, sh->map_end);
-	assert_int_equal(files_dump_link(d, a, link, false, &pair_ids.map), 0);
+	assert_int_equal(files_dump_link(d, a, link, true, &pair_ids.map), 0);
 	assert_int_equal(files_dump_link(d, a, link, true, &map_id2), 0);
-	assert_int_equal(pair_ids.map, map_id2);	/* one entry, upgraded to O_RDWR */
+	assert_int_equal(pair_ids.map, map_id2);	/* one entry per use */
+	assert_int_equal(files_dump_link(d, a, link, false, &map_id2), 0);
+	assert_int_not_equal(pair_ids.map, map_id2);	/* read-only: another */
+	pair_ids.map_ro = map_id2;
 	assert_int_equal(files_dump_link(d, a, "cwd", false, &pair_ids.cwd), 0);
 	assert_int_equal(files_dump_link(d, a, "root", false, &root_id), 0);
 	assert_int_not_equal(root_id, pair_ids.cwd);
@@ -780,8 +785,8 @@ static void test_two_processes_and_links(void **state)
 	assert_int_equal(files_rst_open_all(img, &o, &fr), 0);
 	assert_int_equal(files_rst_check_fdtables(fr, tabs, 2), 0);
 	{
-		int keep[1] = { files_rst_fd(fr, pair_ids.map) };
-		run_task(fr, &ta, keep, 1, check_pair_a);
+		int keep[2] = { files_rst_fd(fr, pair_ids.map), files_rst_fd(fr, pair_ids.map_ro) };
+		run_task(fr, &ta, keep, 2, check_pair_a);
 	}
 	run_task(fr, &tb, NULL, 0, check_pair_b);
 	{
