@@ -384,6 +384,7 @@ static void objmap_free(struct objmap *m)
 		struct files_obj *o, *n;
 		for (o = m->b[i]; o; o = n) {
 			n = o->next;
+			free(o->v);
 			free(o);
 		}
 	}
@@ -400,7 +401,6 @@ struct dent {
 	const struct file_kind_ops *ops;
 	pid_t pid;
 	int fd;			/* -1 for link entries */
-	int next;		/* next dent on the same (dev, ino), -1 ends */
 };
 
 struct files_dump {
@@ -471,7 +471,7 @@ static int add_dent(struct files_dump *d, FileEntry *fe, const struct file_kind_
 		d->ents = ne;
 		d->cap = nc;
 	}
-	d->ents[d->n] = (struct dent){ .fe = fe, .ops = ops, .pid = pid, .fd = fd, .next = -1 };
+	d->ents[d->n] = (struct dent){ .fe = fe, .ops = ops, .pid = pid, .fd = fd };
 	d->n++;
 	return 0;
 }
@@ -534,27 +534,76 @@ bad:
 	return -EINVAL;
 }
 
-/* Is (pid, fd) the same description as an entry already dumped?  Gives its
- * dent index, -1 if new, or -errno. */
-static int find_shared(struct files_dump *d, const struct fd_info *fi, struct files_obj **hp)
+/*
+ * Is (pid, fd) the same description as an entry already dumped?  Gives its
+ * dent index, -1 if new (*pos: where to insert it), or -errno.  The entries
+ * of one inode are kept sorted in kcmp()'s order, which is a total order on
+ * struct file pointers: a binary search needs O(log n) kcmp calls, which
+ * matters for anon-inode files (every eventfd, epoll, timerfd... shares one
+ * inode).
+ */
+static int kcmp_file(const struct fd_info *fi, const struct dent *e)
+{
+	int r = files_kcmp(fi->pid, e->pid, KCMP_FILE, fi->fd, e->fd);
+
+	if (r < 0)
+		return log_errno(errno, FI_FMT ": kcmp with pid %d fd %d failed: "
+				 "cannot tell shared files apart", FI_ARG(fi), e->pid, e->fd);
+	return r;
+}
+
+static int find_shared(struct files_dump *d, const struct fd_info *fi,
+		       struct files_obj **hp, size_t *pos)
 {
 	struct files_obj *h;
+	size_t lo = 0, hi;
 
 	h = objmap_get(&d->objs, FOBJ_DEDUP, fi->st.st_dev, fi->st.st_ino, true);
 	if (!h)
 		return -ENOMEM;
 	*hp = h;
-	for (int i = h->fdnum; i >= 0; i = d->ents[i].next) {
-		struct dent *e = &d->ents[i];
-		int r = files_kcmp(fi->pid, e->pid, KCMP_FILE, fi->fd, e->fd);
+	hi = h->nv;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = kcmp_file(fi, &d->ents[h->v[mid]]);
 
-		if (r == 0)
-			return i;
 		if (r < 0)
-			return log_errno(errno, FI_FMT ": kcmp with pid %d fd %d failed: "
-					 "cannot tell shared files apart", FI_ARG(fi), e->pid, e->fd);
+			return r;
+		if (r == 0)
+			return h->v[mid];
+		if (r == 1)		/* ours sorts before */
+			hi = mid;
+		else if (r == 2)
+			lo = mid + 1;
+		else
+			goto linear;	/* no ordering: compare with all */
 	}
+	*pos = lo;
 	return -1;
+linear:
+	for (size_t i = 0; i < h->nv; i++) {
+		int r = kcmp_file(fi, &d->ents[h->v[i]]);
+		if (r <= 0)
+			return r < 0 ? r : h->v[i];
+	}
+	*pos = h->nv;
+	return -1;
+}
+
+static int dedup_insert(struct files_obj *h, size_t pos, int idx)
+{
+	if (h->nv == h->cv) {
+		size_t nc = h->cv ? h->cv * 2 : 4;
+		int *nv = realloc(h->v, nc * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		h->v = nv;
+		h->cv = nc;
+	}
+	memmove(h->v + pos + 1, h->v + pos, (h->nv - pos) * sizeof(*h->v));
+	h->v[pos] = idx;
+	h->nv++;
+	return 0;
 }
 
 static const struct file_kind_ops *match_kind(const struct fd_info *fi)
@@ -607,6 +656,7 @@ static int dump_fd(struct files_dump *d, int pidfd, pid_t pid, int fd, FdEntry *
 	struct files_obj *h = NULL;
 	char path[64];
 	uint32_t id = 0;
+	size_t pos = 0;
 	ssize_t l;
 	int ret, shared;
 
@@ -645,7 +695,7 @@ static int dump_fd(struct files_dump *d, int pidfd, pid_t pid, int fd, FdEntry *
 	out->cloexec = !!(fi->flags & O_CLOEXEC);
 	fi->flags &= ~O_CLOEXEC;
 
-	shared = find_shared(d, fi, &h);
+	shared = find_shared(d, fi, &h, &pos);
 	if (shared < -1) {
 		ret = shared;
 		goto out;
@@ -658,8 +708,9 @@ static int dump_fd(struct files_dump *d, int pidfd, pid_t pid, int fd, FdEntry *
 		ret = dump_new(d, fi, &id);
 		if (ret)
 			goto out;
-		d->ents[d->n - 1].next = h->fdnum;
-		h->fdnum = d->n - 1;
+		ret = dedup_insert(h, pos, d->n - 1);
+		if (ret)
+			goto out;
 	}
 	out->file_id = id;
 	ret = 0;

@@ -167,6 +167,8 @@ struct files_obj {
 	pid_t pid;		/* dump: the first process/fd seen, for messages */
 	int fdnum;
 	FileEntry *fe;		/* dump: the entry that holds the shared data */
+	int *v;			/* files.c: dedup array (freed with the object) */
+	size_t nv, cv;
 	struct files_obj *next;
 };
 enum {

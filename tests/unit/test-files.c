@@ -28,6 +28,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -802,6 +804,56 @@ static void test_two_processes_and_links(void **state)
 	munmap(sh, 4096);
 }
 
+/* --- many anon-inode files: dedup stays fast and right ----------------------- */
+
+#define MANY 2000
+
+static int setup_many(void *arg)
+{
+	for (int i = 0; i < MANY; i++) {
+		int fd = eventfd(i, 0);
+		if (at(fd, 10 + i) || dup2(10 + i, 10 + MANY + i) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void test_many_anon_files(void **state)
+{
+	struct files_opts o = { 0 };
+	FilesImage *img;
+	FdtableEntry *t;
+	struct timespec t0, t1;
+	struct rlimit rl;
+	pid_t pid;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_max < 10 + 2 * MANY + 64)
+		skip();
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	pid = start_child(setup_many, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(dump_child(pid, &o, &img, &t), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	kill_child(pid);
+	fprintf(stderr, "dump of %d fds: %.0f ms\n", 2 * MANY + 3,
+		(t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	assert_int_equal(img->n_files, MANY + 1);	/* + /dev/null */
+	for (int i = 0; i < MANY; i++) {
+		uint32_t id = files_fdtable_id(t, 10 + i);
+		const FileEntry *fe = NULL;
+
+		assert_int_equal(id, files_fdtable_id(t, 10 + MANY + i));
+		for (size_t k = 0; k < img->n_files; k++)
+			if (img->files[k]->id == id)
+				fe = img->files[k];
+		assert_non_null(fe);
+		assert_int_equal(fe->counter, (uint64_t)i);
+	}
+	files_image__free_unpacked(img, NULL);
+	fdtable_entry__free_unpacked(t, NULL);
+}
+
 /* --- install: keep fds and collisions -------------------------------------- */
 
 static int check_keep(int rep, void *arg)
@@ -1353,6 +1405,7 @@ int main(void)
 		cmocka_unit_test(test_dump_restore_all),
 		cmocka_unit_test(test_pipe_peek_keeps_data),
 		cmocka_unit_test(test_two_processes_and_links),
+		cmocka_unit_test(test_many_anon_files),
 		cmocka_unit_test(test_install_keep),
 		cmocka_unit_test(test_tty_shell_job),
 		cmocka_unit_test(test_deleted_dir_gone),
