@@ -48,6 +48,10 @@
 #define DEL_BYTES	5000
 #define MEMFD_BYTES	10000
 
+#ifndef TFD_IOC_SET_TICKS
+#define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
+#endif
+
 static char tmpdir[64];
 
 static unsigned char pat(size_t i, unsigned int seed)
@@ -175,7 +179,8 @@ static int dump_child(pid_t pid, const struct files_opts *o, FilesImage **img, F
 
 enum {
 	FD_REG = 10, FD_REG_DUP, FD_REG2, FD_DEL, FD_PR, FD_PW, FD_EVT, FD_TMR, FD_SIG,
-	FD_EP, FD_INO, FD_NULL, FD_MEMFD, FD_DIR, FD_FIFO, FD_LAST = FD_FIFO
+	FD_EP, FD_INO, FD_NULL, FD_MEMFD, FD_DIR, FD_FIFO, FD_TICKS, FD_SEM,
+	FD_LAST = FD_SEM
 };
 
 static int at(int fd, int want)
@@ -285,6 +290,16 @@ static int setup_all(void *arg)
 		return -1;
 	path_in(p, sizeof(p), "fifo");
 	if (at(open(p, O_RDWR | O_NONBLOCK), FD_FIFO) || write(FD_FIFO, "fifo data", 9) != 9)
+		return -1;
+	/* an armed timer with 3 expirations not read yet */
+	its = (struct itimerspec){ .it_value = { .tv_sec = 100 } };
+	if (at(timerfd_create(CLOCK_MONOTONIC, 0), FD_TICKS) || timerfd_settime(FD_TICKS, 0, &its, NULL))
+		return -1;
+	v = 3;
+	if (ioctl(FD_TICKS, TFD_IOC_SET_TICKS, &v))
+		return -1;
+	/* a semaphore eventfd at 3 */
+	if (at(eventfd(3, EFD_SEMAPHORE), FD_SEM))
 		return -1;
 	return 0;
 }
@@ -416,6 +431,10 @@ static int check_all(int rep, void *arg)
 	/* FIFO */
 	CHECK(read(FD_FIFO, buf, 100) == 9 && !memcmp(buf, "fifo data", 9), "fifo data");
 	CHECK(fcntl(FD_FIFO, F_GETFL) & O_NONBLOCK, "fifo flags");
+	/* timer ticks and semaphore eventfd */
+	CHECK(read(FD_TICKS, &v, 8) == 8 && v == 3, "timerfd ticks %llu", (unsigned long long)v);
+	CHECK(read(FD_SEM, &v, 8) == 8 && v == 1, "semaphore eventfd gave %llu", (unsigned long long)v);
+	CHECK(read(FD_SEM, &v, 8) == 8 && v == 1 && read(FD_SEM, &v, 8) == 8, "semaphore count");
 	return bad;
 }
 
