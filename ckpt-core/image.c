@@ -213,6 +213,7 @@ static int dir_create(struct img_store *st, const char *name, size_t len, struct
 
 	memset(b, 0, sizeof(*b));
 	b->store = st;
+	b->fd = -1;
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	fd = openat(ds->dfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -238,6 +239,7 @@ static int dir_create(struct img_store *st, const char *name, size_t len, struct
 		}
 	}
 	b->priv = (void *)(long)fd;
+	b->fd = fd;
 	return 0;
 }
 
@@ -254,6 +256,7 @@ static int dir_open(struct img_store *st, const char *name, struct img_blob *b)
 
 	memset(b, 0, sizeof(*b));
 	b->store = st;
+	b->fd = -1;
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	fd = openat(ds->dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {

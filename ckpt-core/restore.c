@@ -288,6 +288,11 @@ static int check_pids_free(struct rctx *c)
 			struct proc_stat ps;
 
 			snprintf(path, sizeof(path), "/proc/%d", id);
+			/* a just-killed tree may linger as zombies until its parent reaps */
+			for (int tries = 0; tries < 100 && !proc_read_stat(id, 0, &ps) &&
+			     (ps.state == 'Z' || ps.state == 'X' || (ps.flags & 0x4 /* PF_EXITING */));
+			     tries++)
+				usleep(50000);
 			if (access(path, F_OK) == 0 || !proc_read_stat(id, 0, &ps)) {
 				if (proc_read_stat(id, 0, &ps))
 					ps.comm[0] = 0;

@@ -40,6 +40,7 @@ struct img_blob {
 	char name[64];
 	void *data;
 	size_t len;
+	int fd;		/* >= 0: the blob can also be written with pwrite() */
 	void *priv;
 };
 
