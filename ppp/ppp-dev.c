@@ -2,15 +2,17 @@
 /*
  * ppp: locating the store on a block device — /dev/pmem* (the legacy pmem
  * region from memmap=SIZE!START, driven by nd_e820 + nd_pmem) first, then
- * every block device libblkid enumerates.
+ * every other block device.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <blkid/blkid.h>
@@ -107,13 +109,91 @@ static int found(char *buf, size_t buflen, const char *dev)
 	return 0;
 }
 
+/* Size in 512-byte sectors and device number of /sys/class/block/@name. */
+static bool sys_block(const char *name, dev_t *devno)
+{
+	char path[300], buf[64];
+	unsigned maj = 0, min = 0;
+	unsigned long long sectors;
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/sys/class/block/%s/size", name);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	ok = fscanf(f, "%llu", &sectors) == 1 && sectors * 512 >= PPP_MIN_SIZE;
+	fclose(f);
+	if (!ok)
+		return false;
+	snprintf(path, sizeof(path), "/sys/class/block/%s/dev", name);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	ok = fgets(buf, sizeof(buf), f) && sscanf(buf, "%u:%u", &maj, &min) == 2;
+	fclose(f);
+	*devno = makedev(maj, min);
+	return ok;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Every other block device.  libblkid's own device cache keeps only devices
+ * with a signature it recognises, which a page store is not; so the devices
+ * are listed from /sys/class/block and named by libblkid from their numbers.
+ */
+static int probe_others(char *buf, size_t buflen, int *checked)
+{
+	struct dirent *d;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int r = -ENODEV;
+	DIR *dir = opendir("/sys/class/block");
+
+	if (!dir)
+		return -ENODEV;
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] == '.' || !strncmp(d->d_name, "pmem", 4))
+			continue;
+		if (n == cap) {
+			char **nn = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*nn));
+
+			if (!nn)
+				break;
+			names = nn;
+		}
+		if (!(names[n] = strdup(d->d_name)))
+			break;
+		n++;
+	}
+	closedir(dir);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		char *dev;
+		dev_t devno;
+
+		if (r == -ENODEV && sys_block(names[i], &devno) &&
+		    (dev = blkid_devno_to_devname(devno))) {
+			++*checked;
+			if (probe_dev(dev))
+				r = found(buf, buflen, dev);
+			free(dev);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return r;
+}
+
 int ppp_find_device(char *buf, size_t buflen, unsigned flags)
 {
-	blkid_cache cache = NULL;
-	blkid_dev_iterate it;
-	blkid_dev dev;
 	glob_t g;
-	int n, r = -ENODEV, checked = 0;
+	int n, r, checked = 0;
 
 	if (!buf || !buflen || (flags & ~PPP_FIND_LOAD_MODULES))
 		return -EINVAL;
@@ -136,25 +216,7 @@ int ppp_find_device(char *buf, size_t buflen, unsigned flags)
 		}
 	if (n)
 		globfree(&g);
-
-	/* anything else libblkid knows ("/dev/null": do not touch its cache) */
-	if (blkid_get_cache(&cache, "/dev/null") < 0) {
-		ppp_err("libblkid: cannot get a device cache");
-		return -ENOMEM;
-	}
-	blkid_probe_all(cache);
-	it = blkid_dev_iterate_begin(cache);
-	while (r == -ENODEV && blkid_dev_next(it, &dev) == 0) {
-		const char *name = blkid_dev_devname(dev);
-
-		if (!name || !strncmp(name, "/dev/pmem", 9))
-			continue;
-		checked++;
-		if (probe_dev(name))
-			r = found(buf, buflen, name);
-	}
-	blkid_dev_iterate_end(it);
-	blkid_put_cache(cache);
+	r = probe_others(buf, buflen, &checked);
 	if (r == -ENODEV)
 		ppp_err("no page store found on /dev/pmem* or any of the %d block "
 			"devices checked%s", checked,

@@ -652,7 +652,7 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 		char u[37];
 
 		ppp__uuid_str(p.sb.uuid, u);
-		ppp_info("%s: formatted, %" PRIu64 " bytes, uuid %s", path, size, u);
+		ppp_dbg("%s: formatted, %" PRIu64 " bytes, uuid %s", path, size, u);
 	}
 out:
 	close(p.fd);
@@ -764,7 +764,7 @@ int ppp_scrub(struct ppp *p)
 	p->sb_valid = 3;
 	r = wipe(p, PPP_DATA_OFF, p->size - PPP_DATA_OFF);
 	if (!r)
-		ppp_info("%s: scrubbed, generation %" PRIu64, p->path, v.generation);
+		ppp_dbg("%s: scrubbed, generation %" PRIu64, p->path, v.generation);
 out:
 	p->scrubbing = false;
 	ppp__lock_update(p);

@@ -735,6 +735,32 @@ int ppp_blob_close(struct ppp_blob *b)
 	return r;
 }
 
+int ppp_txn_remove(struct ppp_txn *t, const char *name)
+{
+	struct tent *e;
+	int r = 0;
+
+	if (!t || !name)
+		return -EINVAL;
+	if (strnlen(name, PPP_NAME_MAX + 1) > PPP_NAME_MAX)
+		return -ENOENT;
+	pthread_mutex_lock(&t->mu);
+	e = t->hcap ? *hash_slot(t, name) : NULL;
+	if (!e || e->state == ENT_DROPPED) {
+		ppp_err("%s: no blob '%s' to remove", t->p->path, name);
+		r = -ENOENT;
+	} else if (e->state == ENT_OPEN) {
+		ppp_err("%s: blob '%s' is open", t->p->path, name);
+		r = -EBUSY;
+	} else {
+		if (e->state == ENT_CLOSED && e->len)
+			busy_remove(t, e->off);
+		e->state = ENT_DROPPED;
+	}
+	pthread_mutex_unlock(&t->mu);
+	return r;
+}
+
 /* ---- commit --------------------------------------------------------- */
 
 static int cmp_ent(const void *a, const void *b)
@@ -851,7 +877,7 @@ int ppp_txn_commit(struct ppp_txn *t)
 		goto out;
 	p->sb = v;
 	p->sb_valid = 3;
-	ppp_info("%s: committed generation %" PRIu64 ": %zu blobs, %" PRIu64 " bytes",
+	ppp_dbg("%s: committed generation %" PRIu64 ": %zu blobs, %" PRIu64 " bytes",
 		 p->path, v.generation, n, bytes);
 out:
 	free(ix);

@@ -85,6 +85,8 @@ int ppp_format_mem(void *buf, size_t len, const struct ppp_format_opts *opts);
  * Open the store in a file or a block device and map it (MAP_SHARED).
  * Validates the superblocks; the checkpoint index is validated by
  * ppp_ckpt_open().  PPP_RDWR is needed for transactions and ppp_scrub().
+ * As with any shared mapping, a store file must not be truncated by someone
+ * else while it is open (accesses past the new end raise SIGBUS).
  */
 int ppp_open(const char *path, int flags, struct ppp **out);
 
@@ -197,6 +199,13 @@ int ppp_blob_truncate(struct ppp_blob *b, uint64_t len);
 int ppp_blob_close(struct ppp_blob *b);
 
 /*
+ * Leave blob @name out of the new checkpoint: a closed blob of this
+ * transaction (its space is released) or, with PPP_TXN_APPEND, an inherited
+ * one.  -ENOENT if there is none, -EBUSY if it is still open.
+ */
+int ppp_txn_remove(struct ppp_txn *t, const char *name);
+
+/*
  * Write the index, msync() the blobs and the index, then flip the
  * superblock.  All blobs must be closed.  The transaction is freed whether
  * it succeeds or not (on failure the committed checkpoint is unchanged).
@@ -256,8 +265,8 @@ int ppp_blob_verify(const struct ppp_ckpt *c, const struct ppp_blob_info *info);
 /* ---- locating the store --------------------------------------------- */
 
 /*
- * Find a block device holding a store: /dev/pmem* first, then every block
- * device libblkid knows.  With PPP_FIND_LOAD_MODULES, if no /dev/pmem*
+ * Find a block device holding a store: /dev/pmem* first, then every other
+ * block device (/sys/class/block, named through libblkid).  With PPP_FIND_LOAD_MODULES, if no /dev/pmem*
  * exists and /proc/iomem shows "Persistent Memory (legacy)", load nd_e820
  * and nd_pmem (libkmod) and wait for the device.  Writes the path into @buf.
  * -ENODEV if none.

@@ -918,6 +918,30 @@ static void test_append(void **state)
 	ppp_ckpt_close(c);
 	ppp_close(p);
 
+	/* remove: an inherited blob, a blob of this transaction */
+	{
+		struct ppp_txn *t;
+		struct ppp_blob *b;
+		struct spec left[] = { s2[0] };
+
+		p = open_store(path, PPP_RDWR);
+		assert_int_equal(ppp_txn_begin(p, PPP_TXN_APPEND, &t), 0);
+		assert_int_equal(ppp_txn_remove(t, "a.img"), 0);
+		assert_int_equal(ppp_txn_remove(t, "a.img"), -ENOENT);
+		assert_int_equal(ppp_txn_remove(t, "zzz"), -ENOENT);
+		put(t, "tmp.img", "tmp", 3);
+		assert_int_equal(ppp_blob_create(t, "open.img", 3, &b), 0);
+		assert_int_equal(ppp_txn_remove(t, "open.img"), -EBUSY);
+		assert_int_equal(ppp_blob_write(b, "abc", 3), 0);
+		assert_int_equal(ppp_blob_close(b), 0);
+		assert_int_equal(ppp_txn_remove(t, "open.img"), 0);
+		assert_int_equal(ppp_txn_remove(t, "tmp.img"), 0);
+		assert_int_equal(ppp_txn_remove(t, "c.img"), 0);
+		assert_int_equal(ppp_txn_commit(t), 0);
+		ppp_close(p);
+		check_blobs(path, left, 1);
+	}
+
 	/* without APPEND the new checkpoint holds only the new blobs */
 	commit_blobs(path, 0, s2, 1);
 	check_blobs(path, s2, 1);

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ppp-bench: write and read bandwidth of one large blob in a file store,
+ * beside memcpy() of the same size.
+ *
+ *   ppp-bench [-s SIZE_MiB] [-d DIR]      (default: 1024 MiB in /dev/shm)
+ *
+ * Write paths: the zero-copy pointer (what the dump engine does with
+ * process_vm_readv) and ppp_blob_write() in 1 MiB pieces; each split into
+ * the copy, ppp_blob_close() (crc32c of every extent) and ppp_txn_commit()
+ * (msync + superblock flip).  Read paths: ppp_blob_map() with and without
+ * checksum verification, followed by a copy out.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ppp.h"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void report(const char *what, size_t bytes, double secs)
+{
+	printf("  %-44s %8.3f s %8.2f GiB/s\n", what, secs,
+	       bytes / secs / (1024.0 * 1024 * 1024));
+}
+
+static void *xalloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(1);
+	}
+	return p;
+}
+
+static void die(const char *what, int r)
+{
+	fprintf(stderr, "ppp-bench: %s: %s\n", what, strerror(-r));
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	size_t mib = 1024, len;
+	const char *dir = "/dev/shm";
+	char path[4096];
+	struct ppp_blob_info bi;
+	struct ppp_ckpt *c;
+	struct ppp_blob *b;
+	struct ppp_txn *t;
+	struct ppp *p;
+	const void *data;
+	uint8_t *src, *dst;
+	double t0, t1, t2, t3, start;
+	volatile uint32_t crc;
+	int opt, r;
+
+	while ((opt = getopt(argc, argv, "s:d:h")) != -1) {
+		switch (opt) {
+		case 's': mib = strtoul(optarg, NULL, 0); break;
+		case 'd': dir = optarg; break;
+		default:
+			fprintf(stderr, "usage: ppp-bench [-s SIZE_MiB] [-d DIR]\n");
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	len = mib << 20;
+	if (!len)
+		return 2;
+	snprintf(path, sizeof(path), "%s/ppp-bench.%d", dir, getpid());
+
+	src = xalloc(len);
+	dst = xalloc(len);
+	for (size_t i = 0; i < len; i += 8)
+		*(uint64_t *)(src + i) = i * 0x9e3779b97f4a7c15ull;
+
+	printf("ppp-bench: %zu MiB blob, store %s\n", mib, path);
+	printf("baseline\n");
+	t0 = now();
+	memcpy(dst, src, len);		/* first touch of dst: page faults */
+	t1 = now();
+	memcpy(dst, src, len);
+	t2 = now();
+	crc = ppp_crc32c(0, src, len);
+	t3 = now();
+	report("memcpy, destination not yet faulted", len, t1 - t0);
+	report("memcpy, warm", len, t2 - t1);
+	report("crc32c (ISA-L)", len, t3 - t2);
+	(void)crc;
+
+	r = ppp_format(path, len + (64 << 20), NULL);
+	if (r)
+		die("format", r);
+
+	/* write through the zero-copy pointer */
+	printf("write, zero-copy pointer (ppp_blob_data)\n");
+	if ((r = ppp_open(path, PPP_RDWR, &p)) || (r = ppp_txn_begin(p, 0, &t)))
+		die("open", r);
+	start = t0 = now();
+	if ((r = ppp_blob_create(t, "pages.img", len, &b)))
+		die("create", r);
+	t1 = now();
+	memcpy(ppp_blob_data(b), src, len);
+	t2 = now();
+	if ((r = ppp_blob_close(b)))
+		die("close", r);
+	t3 = now();
+	report("create (reserve + prefault)", len, t1 - t0);
+	report("copy into the mapping", len, t2 - t1);
+	report("close (crc32c per extent)", len, t3 - t2);
+	t0 = now();
+	if ((r = ppp_txn_commit(t)))
+		die("commit", r);
+	t1 = now();
+	report("commit (msync + superblock)", len, t1 - t0);
+	report("total", len, t1 - start);
+
+	/* sequential writes */
+	printf("write, ppp_blob_write in 1 MiB pieces\n");
+	if ((r = ppp_txn_begin(p, PPP_TXN_REPLACE, &t)))
+		die("begin", r);
+	start = t0 = now();
+	if ((r = ppp_blob_create(t, "pages2.img", len, &b)))
+		die("create", r);
+	t1 = now();
+	for (size_t off = 0; off < len; off += 1 << 20)
+		if ((r = ppp_blob_write(b, src + off, 1 << 20)))
+			die("write", r);
+	t2 = now();
+	if ((r = ppp_blob_close(b)))
+		die("close", r);
+	t3 = now();
+	report("create (reserve + prefault)", len, t1 - t0);
+	report("write (copy + crc32c)", len, t2 - t1);
+	report("close", len, t3 - t2);
+	t2 = now();
+	if ((r = ppp_txn_commit(t)))
+		die("commit", r);
+	t3 = now();
+	report("commit", len, t3 - t2);
+	report("total", len, t3 - start);
+	ppp_close(p);
+
+	/* read */
+	printf("read (fresh open)\n");
+	if ((r = ppp_open(path, PPP_RDONLY, &p)) || (r = ppp_ckpt_open(p, &c)) ||
+	    (r = ppp_blob_find(c, "pages2.img", &bi)))
+		die("open for reading", r);
+	t0 = now();
+	if ((r = ppp_blob_map(c, &bi, 0, &data)))
+		die("map", r);
+	t1 = now();
+	memcpy(dst, data, len);
+	t2 = now();
+	report("map with verification (crc32c)", len, t1 - t0);
+	report("copy out of the mapping", len, t2 - t1);
+	if (memcmp(dst, src, len))
+		die("read back", -EIO);
+	ppp_ckpt_close(c);
+	ppp_close(p);
+
+	if ((r = ppp_open(path, PPP_RDONLY, &p)) || (r = ppp_ckpt_open(p, &c)) ||
+	    (r = ppp_blob_find(c, "pages2.img", &bi)))
+		die("open for reading", r);
+	t0 = now();
+	if ((r = ppp_blob_map(c, &bi, PPP_MAP_NOVERIFY, &data)))
+		die("map", r);
+	memcpy(dst, data, len);
+	t1 = now();
+	report("map without verification + copy out", len, t1 - t0);
+	t0 = now();
+	if ((r = ppp_verify(p, NULL)))
+		die("verify", r);
+	t1 = now();
+	report("ppp_verify (whole checkpoint)", len, t1 - t0);
+	ppp_ckpt_close(c);
+	ppp_close(p);
+	unlink(path);
+	return 0;
+}
