@@ -1,0 +1,71 @@
+#!/bin/bash
+# Bad input and faults: clear messages, non-zero exits, nothing lost.
+. "$(dirname "$0")/../lib.sh"
+
+# dump: a missing pid, a kernel thread
+"$KUP" dump -t 4194000 -D "$T/x" > "$T/err" 2>&1; rc=$?
+check "dump of a missing pid fails" [ $rc -ne 0 ]
+check "... and names the pid" grep -q "4194000" "$T/err"
+"$KUP" dump -t 2 -D "$T/x" > "$T/err" 2>&1; rc=$?
+check "dump of a kernel thread fails" [ $rc -ne 0 ]
+check "... and says it is a kernel thread" grep -q "kernel thread" "$T/err"
+check "... and writes no checkpoint" [ ! -e "$T/x/inventory.img" ]
+
+# dump: a tree holding something unsupported is left running
+if command -v python3 > /dev/null; then
+	pid=$(start_bg "$T/pk" python3 -c '
+import socket, time, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+print("FD", s.fileno(), flush=True)
+i = 0
+while True:
+    print("N", i, flush=True); i += 1; time.sleep(0.05)')
+	wait_for_line "$T/pk" '^N 3' || exit 1
+	fd=$(awk '/^FD/ { print $2 }' "$T/pk")
+	"$KUP" dump -t "$pid" -D "$T/pkimg" > "$T/err" 2>&1; rc=$?
+	check "dump of a tree with a packet socket fails" [ $rc -ne 0 ]
+	check "... naming pid $pid and fd $fd" grep -q "pid $pid fd $fd" "$T/err"
+	sed 's/^/# /' "$T/err"
+	n1=$(lines_count "$T/pk" '^N ')
+	sleep 0.3
+	check "... and the tree is still running" [ "$(lines_count "$T/pk" '^N ')" -gt "$n1" ]
+	check "... and no checkpoint is left" [ ! -e "$T/pkimg/inventory.img" ]
+	kill -9 "$pid"
+fi
+
+# restore: missing, truncated, corrupted images; a pid in use
+"$KUP" restore -D "$T/nowhere" -d > "$T/err" 2>&1; rc=$?
+check "restore from a missing directory fails" [ $rc -ne 0 ]
+pid=$(start_bg "$T/out" "$PROGS/counter")
+wait_for_line "$T/out" '^C 3 ' || exit 1
+"$KUP" dump -t "$pid" -D "$T/img" || exit 1
+wait_gone "$pid"
+cp -a "$T/img" "$T/good"
+
+truncate -s 8192 "$T/img/pages-$pid.img"
+"$KUP" restore -D "$T/img" -d > "$T/err" 2>&1; rc=$?
+check "restore from a truncated page image fails" [ $rc -ne 0 ]
+check "... naming the image" grep -q "pages-$pid.img" "$T/err"
+check "... and leaves no process behind" [ ! -d /proc/$pid ]
+cp "$T/good/pages-$pid.img" "$T/img/"
+
+printf '\xff' | dd of="$T/img/core-$pid.img" bs=1 seek=40 conv=notrunc status=none
+"$KUP" restore -D "$T/img" -d > "$T/err" 2>&1; rc=$?
+check "restore from a corrupted core image fails" [ $rc -ne 0 ]
+check "... reporting a checksum or decode error" grep -qE "checksum|decode|invalid" "$T/err"
+check "... and leaves no process behind" [ ! -d /proc/$pid ]
+cp "$T/good/core-$pid.img" "$T/img/"
+check "the images were left intact: the original still matches" cmp -s "$T/img/mm-$pid.img" "$T/good/mm-$pid.img"
+
+check "restore after repairing the images works" "$KUP" restore -D "$T/img" -d
+track "$pid"
+check "... the counter runs" alive "$pid"
+"$KUP" restore -D "$T/good" -d > "$T/err" 2>&1; rc=$?
+check "a second restore while the pid is taken fails" [ $rc -ne 0 ]
+check "... saying pid $pid is in use" grep -q "pid $pid is in use" "$T/err"
+sleep 0.3
+check "... and the first copy is untouched" alive "$pid"
+check "... and still counting without error" [ "$(lines_count "$T/out" ERROR)" = 0 ]
+kill -9 "$pid"; wait_gone "$pid"
+check "once the pid is free the same images restore" "$KUP" restore -D "$T/good" -d
+track "$pid"
