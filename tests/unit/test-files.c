@@ -1086,20 +1086,30 @@ static int setup_tty(void *arg)
 /* The write end here, the read end in a grandchild (outside the dump). */
 static int setup_pipe_writer(void *arg)
 {
-	int pp[2];
-	pid_t pid;
+	int pp[2], sync[2];
+	pid_t pid, parent = getpid();
+	char c;
 
-	if (pipe(pp))
+	if (pipe(pp) || pipe(sync))
 		return -1;
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		/* dies with its parent (no leftover once the test kills it) */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
 		close(pp[1]);
+		close(sync[0]);
+		close(sync[1]);	/* tells the parent prctl is done */
 		for (;;)
 			pause();
 	}
+	close(sync[1]);
+	if (read(sync[0], &c, 1) != 0)
+		return -1;
+	close(sync[0]);
 	close(pp[0]);
 	return at(pp[1], 5);
 }
@@ -1426,10 +1436,23 @@ static int group_setup(void **state)
 	return 0;
 }
 
+/* Reap the orphans reparented to us (we are a child subreaper). */
+static void reap_orphans(void)
+{
+	for (int i = 0; i < 100; i++) {
+		pid_t r = waitpid(-1, NULL, WNOHANG);
+		if (r < 0)
+			return;		/* no child left */
+		if (r == 0)
+			usleep(10000);
+	}
+}
+
 static int group_teardown(void **state)
 {
 	char cmd[128];
 
+	reap_orphans();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 	return system(cmd) ? -1 : 0;
 }
@@ -1453,6 +1476,8 @@ int main(void)
 		cmocka_unit_test(test_fuzz_validate),
 	};
 
+	/* orphans of the dumped children come back to us, not to PID 1 */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if (geteuid() != 0) {
 		fprintf(stderr, "test-files: needs root (pidfd_getfd, kcmp)\n");
 		return 77;
