@@ -544,7 +544,7 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 	bool force = opts && (opts->flags & PPP_FORMAT_FORCE);
 	bool sparse = opts && (opts->flags & PPP_FORMAT_SPARSE);
 	struct ppp p = { .fd = -1 };
-	bool created = false;
+	bool created = false, zero_file = false;
 	struct stat st;
 	uint64_t have;
 	uint32_t shift;
@@ -618,13 +618,20 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 		goto out;
 	}
 	if (p.backend == PPP_BACKEND_FILE) {
-		/* recreate: old checkpoints (process memory) do not survive */
-		if (ftruncate(p.fd, 0) < 0 || ftruncate(p.fd, size) < 0) {
+		bool wiped = true;
+
+		/* resize in place rather than truncating to 0 first: a reader
+		 * that still maps the file must not meet SIGBUS */
+		if (have != size && ftruncate(p.fd, size) < 0) {
 			r = -errno;
 			ppp_err("%s: resizing to %" PRIu64 " bytes: %s", path, size,
 				strerror(-r));
 			goto out;
 		}
+		/* old checkpoints (process memory) must not survive */
+		if (have && fallocate(p.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      0, size) < 0)
+			wiped = false;
 		/* reserve the blocks now: a full filesystem would otherwise
 		 * turn a write through the mapping into SIGBUS */
 		if (!sparse && (r = posix_fallocate(p.fd, 0, size))) {
@@ -633,6 +640,8 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 			r = -r;
 			goto out;
 		}
+		if (!wiped)
+			zero_file = true;
 	}
 	p.size = p.dev_size = size;
 	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd, 0);
@@ -642,7 +651,14 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 		goto out;
 	}
 	p.base = m;
+	if (zero_file) {
+		memset(m, 0, size);	/* no hole punching here */
+		r = ppp__sync(&p, 0, size);
+		if (r)
+			goto unmap;
+	}
 	r = format_map(&p, shift);
+unmap:
 	munmap(m, size);
 	if (!r && p.backend == PPP_BACKEND_FILE && fsync(p.fd) < 0) {
 		r = -errno;

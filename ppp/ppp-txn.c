@@ -343,6 +343,64 @@ static int mirror_sb(struct ppp *p)
 	return 0;
 }
 
+/* Append a range without keeping the order (ppp_txn_begin sorts). */
+static int busy_push(struct ppp_txn *t, uint64_t start, uint64_t end)
+{
+	if (t->nbusy == t->cbusy) {
+		size_t nc = t->cbusy ? t->cbusy * 2 : 64;
+		struct busy *n = realloc(t->busy, nc * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		t->busy = n;
+		t->cbusy = nc;
+	}
+	t->busy[t->nbusy++] = (struct busy){ start, end, true };
+	return 0;
+}
+
+static int cmp_busy(const void *a, const void *b)
+{
+	const struct busy *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Sort the pushed ranges and merge those that overlap (blobs shared by two
+ * generations through PPP_TXN_APPEND appear twice). */
+static void busy_sort_merge(struct ppp_txn *t)
+{
+	size_t j = 0;
+
+	if (!t->nbusy)
+		return;
+	qsort(t->busy, t->nbusy, sizeof(*t->busy), cmp_busy);
+	for (size_t i = 1; i < t->nbusy; i++) {
+		if (t->busy[i].start < t->busy[j].end) {
+			if (t->busy[i].end > t->busy[j].end)
+				t->busy[j].end = t->busy[i].end;
+		} else {
+			t->busy[++j] = t->busy[i];
+		}
+	}
+	t->nbusy = j + 1;
+}
+
+/* Keep the space of checkpoint @c: its index and its blobs. */
+static int reserve_ckpt(struct ppp_txn *t, const struct ppp_ckpt *c)
+{
+	int r = busy_push(t, c->index_off,
+			  ppp__align_up(c->index_off + c->index_len, PPP_SMALL_ALIGN));
+
+	for (uint32_t i = 0; !r && i < c->nblobs; i++) {
+		uint64_t off = le64toh(c->ents[i].offset), len = le64toh(c->ents[i].length);
+
+		if (len)
+			r = busy_push(t, off, ppp__align_up(off + len, PPP_SMALL_ALIGN));
+	}
+	return r;
+}
+
 /* Reserve the committed checkpoint's space; inherit its blobs if APPEND. */
 static int load_base(struct ppp_txn *t)
 {
@@ -361,27 +419,20 @@ static int load_base(struct ppp_txn *t)
 			 "unreadable; replacing it", p->path, p->sb.generation);
 		return drop_base(t, "unreadable checkpoint");
 	}
-	r = busy_insert(t, c->index_off,
-			ppp__align_up(c->index_off + c->index_len, PPP_SMALL_ALIGN), true);
-	for (uint32_t i = 0; !r && i < c->nblobs; i++) {
+	r = reserve_ckpt(t, c);
+	for (uint32_t i = 0; !r && (t->flags & PPP_TXN_APPEND) && i < c->nblobs; i++) {
 		const struct ppp_ix_entry *ie = &c->ents[i];
-		uint64_t off = le64toh(ie->offset), len = le64toh(ie->length);
-		uint64_t n = ppp__nextents(len, c->extent_shift);
-		struct tent *e;
+		uint64_t n = ppp__nextents(le64toh(ie->length), c->extent_shift);
+		struct tent *e = calloc(1, sizeof(*e));
 
-		if (len)
-			r = busy_insert(t, off, ppp__align_up(off + len, PPP_SMALL_ALIGN), true);
-		if (r || !(t->flags & PPP_TXN_APPEND))
-			continue;
-		e = calloc(1, sizeof(*e));
 		if (!e || (n && !(e->crcs = malloc(n * sizeof(uint32_t))))) {
 			free(e);
 			r = -ENOMEM;
 			break;
 		}
 		memcpy(e->name, ie->name, sizeof(e->name));
-		e->off = off;
-		e->len = len;
+		e->off = le64toh(ie->offset);
+		e->len = le64toh(ie->length);
 		e->state = ENT_INHERITED;
 		for (uint64_t k = 0; k < n; k++)
 			e->crcs[k] = le32toh(c->crcs[le64toh(ie->crc_first) + k]);
@@ -437,6 +488,13 @@ int ppp_txn_begin(struct ppp *p, unsigned flags, struct ppp_txn **out)
 		if (r)
 			goto fail;
 	}
+	/* older checkpoints this process still reads from stay untouched too */
+	for (struct ppp_ckpt *c = p->ckpts; c; c = c->next) {
+		r = reserve_ckpt(t, c);
+		if (r)
+			goto fail;
+	}
+	busy_sort_merge(t);
 	ppp_dbg("%s: transaction on generation %" PRIu64 " started", p->path,
 		t->base.generation);
 	*out = t;

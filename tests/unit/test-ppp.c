@@ -272,6 +272,28 @@ static void test_format_errors(void **state)
 	assert_int_equal(st.size, 2 * MiB);
 	ppp_close(p);
 
+	/* reformat wipes the old content */
+	{
+		struct spec sp[] = { { "secret.img", 100000, 5 } };
+		uint8_t *buf = malloc(2 * MiB);
+
+		format_file(path, 2 * MiB, 0);
+		commit_blobs(path, 0, sp, 1);
+		assert_int_equal(ppp_format(path, 0, NULL), 0);
+		file_pread(path, 0, buf, 2 * MiB);
+		for (size_t i = 8192; i < 2 * MiB; i++)
+			if (buf[i])
+				fail_msg("byte %zu survived the format", i);
+		free(buf);
+		/* grow and shrink */
+		format_file(path, 3 * MiB, 0);
+		format_file(path, 1 * MiB, 0);
+		p = open_store(path, PPP_RDONLY);
+		assert_int_equal(ppp_status(p, &st), 0);
+		assert_int_equal(st.size, 1 * MiB);
+		ppp_close(p);
+	}
+
 	/* sparse */
 	o = (struct ppp_format_opts){ .flags = PPP_FORMAT_SPARSE };
 	assert_int_equal(ppp_format(path, 64 * MiB, &o), 0);
@@ -1300,6 +1322,50 @@ static void test_generations(void **state)
 	}
 }
 
+/* A checkpoint this process still reads is not overwritten by later
+ * transactions of the same handle (other processes are kept out by flock). */
+static void test_old_reader_same_process(void **state)
+{
+	const char *path = tpath("reader.ppp");
+	struct spec s1[] = { { "a.img", 2 * MiB, 121 } };
+	struct spec s2[] = { { "b.img", 2 * MiB, 122 } };
+	struct spec s3[] = { { "c.img", 2 * MiB, 123 } };
+	struct ppp_blob_info bi;
+	struct ppp_ckpt *c;
+	struct ppp_txn *t;
+	struct ppp *p;
+	const void *d;
+	void *want = pattern(2 * MiB, 121);
+
+	format_file(path, 8 * MiB, 0);
+	commit_blobs(path, 0, s1, 1);
+	p = open_store(path, PPP_RDWR);
+	assert_int_equal(ppp_ckpt_open(p, &c), 0);
+	for (int round = 0; round < 2; round++) {
+		const struct spec *s = round ? s3 : s2;
+		void *d2 = pattern(s->size, s->seed);
+
+		assert_int_equal(ppp_txn_begin(p, 0, &t), 0);
+		put(t, s->name, d2, s->size);
+		assert_int_equal(ppp_txn_commit(t), 0);
+		free(d2);
+	}
+	assert_int_equal(ppp_blob_find(c, "a.img", &bi), 0);
+	assert_int_equal(ppp_blob_map(c, &bi, 0, &d), 0);
+	assert_memory_equal(d, want, 2 * MiB);
+	ppp_ckpt_close(c);
+	/* once closed, its space is reused */
+	assert_int_equal(ppp_txn_begin(p, 0, &t), 0);
+	put(t, "d.img", want, 2 * MiB);
+	assert_int_equal(ppp_txn_commit(t), 0);
+	assert_int_equal(ppp_ckpt_open(p, &c), 0);
+	assert_int_equal(ppp_blob_find(c, "d.img", &bi), 0);
+	assert_int_equal(bi.offset, 8192);
+	ppp_ckpt_close(c);
+	ppp_close(p);
+	free(want);
+}
+
 /* Logged errors go through the callback and name the store. */
 static void test_logger(void **state)
 {
@@ -1337,6 +1403,7 @@ int main(void)
 		cmocka_unit_test(test_many_blobs),
 		cmocka_unit_test(test_parallel_blobs),
 		cmocka_unit_test(test_generations),
+		cmocka_unit_test(test_old_reader_same_process),
 		cmocka_unit_test(test_logger),
 	};
 
