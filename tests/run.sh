@@ -33,17 +33,20 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # count OUT RC: add the TAP results of one test's output to the totals.
-#   "ok ..." passes (with "# SKIP" in it, it is a skip), "not ok ..." fails;
+#   "ok ..." passes (with "# SKIP" in it, it is a skip), "not ok ..." fails
+#   (with "# TODO" in it, it is a known failure, counted as skipped);
 #   a non-zero exit with no "not ok" is one failure; an exit 0 that printed
 #   "# SKIP reason" and no result is one skip; an exit 0 with no result at
 #   all is one failure (it tested nothing); fewer results than a "1..N" plan
 #   is one failure.
 count() {
-	local out=$1 rc=$2 p f s plan
+	local out=$1 rc=$2 p f s plan todo
 	p=$(grep -cE '^ok ' "$out")
 	s=$(grep -cE '^ok .*# *SKIP' "$out")
 	p=$((p - s))
 	f=$(grep -cE '^not ok ' "$out")
+	todo=$(grep -cE '^not ok .*# *TODO' "$out")
+	f=$((f - todo)) s=$((s + todo))
 	plan=$(sed -n 's/^1\.\.\([0-9]\+\).*/\1/p' "$out" | tail -n 1)
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
@@ -67,6 +70,7 @@ count() {
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 	printf '%-28s %3d passed, %d failed%s\n' "$name" "$p" "$f" \
 		"$([ "$s" -gt 0 ] && echo ", $s skipped$(grep -m1 -oE '# *SKIP.*' "$out" | sed 's/^# *SKIP */: /')")"
+	[ "$todo" -gt 0 ] && grep -E '^not ok .*# *TODO' "$out"
 	if [ "$f" -gt 0 ]; then
 		echo "---- $name: failures ----"
 		grep -E '^not ok' "$out"

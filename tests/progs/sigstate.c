@@ -10,11 +10,15 @@
  *     sigaction() must return exactly what was installed.
  *   - an alternate signal stack (sigaltstack), same address and size;
  *     SIGUSR2 must run on it.
- *   - blocked SIGRTMIN+1 and SIGWINCH, and both pending: SIGRTMIN+1 queued
- *     twice to the process (sigqueue, values 4242 then 4343, ShdPnd) and
- *     SIGWINCH to the main thread (tgkill, SigPnd).
- *   - ITIMER_REAL every 100 ms (SIGALRM), ITIMER_VIRTUAL one-shot 1000 s
- *     (never reached: the process hardly uses CPU), POSIX timer A on
+ *   - blocked SIGRTMIN+1, SIGWINCH and SIGALRM, all pending: SIGRTMIN+1
+ *     queued twice to the process (sigqueue, values 4242 then 4343, ShdPnd),
+ *     SIGWINCH to the main thread (tgkill, SigPnd), SIGALRM from the timer.
+ *   - ITIMER_REAL every 10 ms.  SIGALRM is blocked, so after its first expiry
+ *     the timer waits for its signal to be taken before it re-arms: getitimer
+ *     says it_value 0, and only it_interval (10 ms) tells that the timer is
+ *     periodic.  (A running periodic timer is caught in this state whenever
+ *     it expires while its process is frozen.)  ITIMER_VIRTUAL one-shot
+ *     1000 s (never reached: the process hardly uses CPU), POSIX timer A on
  *     CLOCK_MONOTONIC every 150 ms (SIGRTMIN, sival 777), POSIX timer B on
  *     CLOCK_REALTIME one-shot in 3600 s (SIGRTMIN+3, must not fire).
  *     Intervals must be unchanged, remaining times in range, the periodic
@@ -24,15 +28,16 @@
  *     SIGTERM may interrupt it (EINTR); a return caused by the SA_RESTART
  *     handlers or by a checkpoint is an error.
  *
- * SIGTERM is the final check: unblock SIGRTMIN+1 and SIGWINCH; the two queued
- * SIGRTMIN+1 must arrive in order with their values and SI_QUEUE, SIGWINCH
- * once.  Prints "FINAL OK ..." and exits 0, or "FINAL FAIL ..." and exits 1.
+ * SIGTERM is the final check: unblock SIGRTMIN+1, SIGWINCH and SIGALRM; the
+ * two queued SIGRTMIN+1 must arrive in order with their values and SI_QUEUE,
+ * SIGWINCH once, SIGALRM at once and then every 10 ms (at least 5 times in
+ * 200 ms).  Prints "FINAL OK ..." and exits 0, or "FINAL FAIL ..." and exits 1.
  *
  * Protocol (shared by the tests/progs programs): every line is one write(2)
  * to stdout; SIGUSR1 asks for "CHECK <k> OK <details>" / "CHECK <k> FAIL <why>";
  * a broken invariant prints "ERROR <why>" and exits 1.
  *
- * Lines: "PID <pid>", "READY", "CHECK <k> OK alrm=<n> rt=<n> usr2=<n>
+ * Lines: "PID <pid>", "READY", "CHECK <k> OK rt=<n> usr2=<n>
  * usr2_from=<pid> usr2_onstack=<n> itimer_real_us=<n> itimer_virt_s=<n>
  * timerA_us=<n> timerB_s=<n>", "FINAL OK|FAIL ...".
  */
@@ -206,7 +211,7 @@ static long long start_real_us;
 /* Everything the header promises; returns NULL or what is wrong. */
 static const char *check_state(char *why, size_t len, char *details, size_t dlen)
 {
-	static int last_alrm = -1, last_rt = -1;
+	static int last_rt = -1;
 	struct itimerspec its;
 	struct itimerval itv;
 	long long real_us, virt_us, a_us, b_us, b_expect;
@@ -233,36 +238,37 @@ static const char *check_state(char *why, size_t len, char *details, size_t dlen
 
 	sigprocmask(SIG_BLOCK, NULL, &cur);
 	for (int s = 1; s < NSIG; s++) {
-		int want = s == SIGRTMIN + 1 || s == SIGWINCH;
+		int want = s == SIGRTMIN + 1 || s == SIGWINCH || s == SIGALRM;
 
 		if (sigismember(&cur, s) != want)
 			return snprintf(why, len, "signal %d is %sblocked", s, want ? "not " : ""), why;
 	}
-	if (!(status_mask("ShdPnd:") & bit(SIGRTMIN + 1)))
-		return snprintf(why, len, "SIGRTMIN+1 no longer pending for the process (ShdPnd %llx)",
+	if ((status_mask("ShdPnd:") & (bit(SIGRTMIN + 1) | bit(SIGALRM))) !=
+	    (bit(SIGRTMIN + 1) | bit(SIGALRM)))
+		return snprintf(why, len, "SIGRTMIN+1 or SIGALRM no longer pending for the process (ShdPnd %llx)",
 				status_mask("ShdPnd:")), why;
 	if (!(status_mask("SigPnd:") & bit(SIGWINCH)))
 		return snprintf(why, len, "SIGWINCH no longer pending for the thread (SigPnd %llx)",
 				status_mask("SigPnd:")), why;
-	if (rt1_count || winch_count)
-		return snprintf(why, len, "blocked signals were delivered: rt1=%d winch=%d",
-				rt1_count, winch_count), why;
+	if (rt1_count || winch_count || alrm_count)
+		return snprintf(why, len, "blocked signals were delivered: rt1=%d winch=%d alrm=%d",
+				rt1_count, winch_count, alrm_count), why;
 
-	if (alrm_count <= last_alrm || rt_count <= last_rt)
-		return snprintf(why, len, "timers stopped firing: alrm %d (last check %d), rt %d (last check %d)",
-				alrm_count, last_alrm, rt_count, last_rt), why;
-	last_alrm = alrm_count;
+	if (rt_count <= last_rt)
+		return snprintf(why, len, "timer A stopped firing: rt %d (last check %d)",
+				rt_count, last_rt), why;
 	last_rt = rt_count;
 	if (rt_bad_info)
 		return snprintf(why, len, "%d timer signals had a wrong si_code/si_value", rt_bad_info), why;
 	if (rt3_count)
 		return snprintf(why, len, "one-shot timer B fired early"), why;
 
+	/* Expired, its signal blocked: value 0 (or a tick left, at most 10 ms). */
 	if (getitimer(ITIMER_REAL, &itv))
 		return snprintf(why, len, "getitimer REAL: %s", strerror(errno)), why;
 	real_us = tv_us(itv.it_value);
-	if (tv_us(itv.it_interval) != 100000 || real_us <= 0 || real_us > 100000)
-		return snprintf(why, len, "ITIMER_REAL interval %lld us value %lld us, want 100000 and (0,100000]",
+	if (tv_us(itv.it_interval) != 10000 || real_us < 0 || real_us > 10000)
+		return snprintf(why, len, "ITIMER_REAL interval %lld us value %lld us, want 10000 and [0,10000]",
 				tv_us(itv.it_interval), real_us), why;
 	if (getitimer(ITIMER_VIRTUAL, &itv))
 		return snprintf(why, len, "getitimer VIRTUAL: %s", strerror(errno)), why;
@@ -275,10 +281,13 @@ static const char *check_state(char *why, size_t len, char *details, size_t dlen
 
 	if (timer_gettime(timer_a, &its))
 		return snprintf(why, len, "timer_gettime A: %s", strerror(errno)), why;
+	/* An expired timer whose signal is pending reads 1 ns: count in ns. */
 	a_us = ts_us(its.it_value);
-	if (ts_us(its.it_interval) != 150000 || a_us <= 0 || a_us > 150000)
-		return snprintf(why, len, "timer A interval %lld us value %lld us, want 150000 and (0,150000]",
-				ts_us(its.it_interval), a_us), why;
+	if (ts_us(its.it_interval) != 150000 || (!its.it_value.tv_sec && !its.it_value.tv_nsec) ||
+	    a_us > 150000)
+		return snprintf(why, len, "timer A interval %lld us value %lld ns, want 150000 us and (0,150000] us",
+				ts_us(its.it_interval),
+				its.it_value.tv_sec * 1000000000ll + its.it_value.tv_nsec), why;
 	if (timer_gettime(timer_b, &its))
 		return snprintf(why, len, "timer_gettime B: %s", strerror(errno)), why;
 	b_us = ts_us(its.it_value);
@@ -292,8 +301,8 @@ static const char *check_state(char *why, size_t len, char *details, size_t dlen
 				usr2_count, usr2_onstack, usr2_hup_blocked), why;
 
 	snprintf(details, dlen,
-		 "alrm=%d rt=%d usr2=%d usr2_from=%d usr2_onstack=%d itimer_real_us=%lld itimer_virt_s=%lld timerA_us=%lld timerB_s=%lld",
-		 alrm_count, rt_count, usr2_count, usr2_from, usr2_onstack, real_us,
+		 "rt=%d usr2=%d usr2_from=%d usr2_onstack=%d itimer_real_us=%lld itimer_virt_s=%lld timerA_us=%lld timerB_s=%lld",
+		 rt_count, usr2_count, usr2_from, usr2_onstack, real_us,
 		 virt_us / 1000000, a_us, b_us / 1000000);
 	return NULL;
 }
@@ -305,22 +314,33 @@ static void final_check(void)
 	sigemptyset(&unblock);
 	sigaddset(&unblock, SIGRTMIN + 1);
 	sigaddset(&unblock, SIGWINCH);
+	sigaddset(&unblock, SIGALRM);
 	/* Pending unblocked signals are delivered before this returns. */
 	sigprocmask(SIG_UNBLOCK, &unblock, NULL);
+	int alrm_now = alrm_count;
+	/* Taking SIGALRM re-armed the 10 ms timer: it must keep firing. */
+	for (int i = 0; i < 20 && alrm_count < 6; i++) {
+		struct timespec ts = { 0, 10 * 1000000L };
+
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+	}
 
 	if (rt1_count == 2 && rt1_values[0] == 4242 && rt1_values[1] == 4343 &&
-	    !rt1_bad_code && winch_count == 1) {
-		say("FINAL OK rt1=%d,%d winch=%d", rt1_values[0], rt1_values[1], winch_count);
+	    !rt1_bad_code && winch_count == 1 && alrm_now == 1 && alrm_count >= 6) {
+		say("FINAL OK rt1=%d,%d winch=%d alrm=%d", rt1_values[0], rt1_values[1],
+		    winch_count, alrm_count);
 		exit(0);
 	}
-	say("FINAL FAIL rt1 delivered %d times (values %d,%d, %d with wrong si_code/si_pid), winch %d times",
-	    rt1_count, rt1_values[0], rt1_values[1], rt1_bad_code, winch_count);
+	say("FINAL FAIL rt1 delivered %d times (values %d,%d, %d with wrong si_code/si_pid), "
+	    "winch %d times, alrm %d times at unblock and %d times within 200 ms (want 1 and >= 6)",
+	    rt1_count, rt1_values[0], rt1_values[1], rt1_bad_code, winch_count, alrm_now, alrm_count);
 	exit(1);
 }
 
 int main(void)
 {
-	struct itimerval itv = { { 0, 100000 }, { 0, 100000 } };
+	struct itimerval itv = { { 0, 10000 }, { 0, 10000 } };
 	struct itimerval vtv = { { 0, 0 }, { 1000, 0 } };
 	struct itimerspec ta = { { 0, 150000000 }, { 0, 150000000 } };
 	struct itimerspec tb = { { 0, 0 }, { 3600, 0 } };
@@ -341,6 +361,7 @@ int main(void)
 	sigemptyset(&block);
 	sigaddset(&block, SIGRTMIN + 1);
 	sigaddset(&block, SIGWINCH);
+	sigaddset(&block, SIGALRM);
 	sigprocmask(SIG_BLOCK, &block, NULL);
 	v.sival_int = 4242;
 	if (sigqueue(getpid(), SIGRTMIN + 1, v))
@@ -369,6 +390,16 @@ int main(void)
 
 	if (pipe(p))
 		die("pipe: %s", strerror(errno));
+	for (int i = 0;; i++) {		/* the first expiry: SIGALRM pending */
+		sigset_t pend;
+
+		sigpending(&pend);
+		if (sigismember(&pend, SIGALRM))
+			break;
+		if (i > 1000)
+			die("SIGALRM did not become pending within 1 s");
+		usleep(1000);
+	}
 	say("READY");
 
 	for (;;) {
