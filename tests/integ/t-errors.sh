@@ -9,28 +9,37 @@ check "... and names the pid" grep -q "4194000" "$T/err"
 "$KUP" dump -t 2 -D "$T/x" > "$T/err" 2>&1; rc=$?
 check "dump of a kernel thread fails" [ $rc -ne 0 ]
 check "... and says it is a kernel thread" grep -q "kernel thread" "$T/err"
+check "... naming pid 2" grep -qE '(^|[^0-9])2([^0-9]|$)' "$T/err"
 check "... and writes no checkpoint" [ ! -e "$T/x/inventory.img" ]
 
-# dump: a tree holding something unsupported is left running
+# dump: a tree whose child holds something unsupported (a packet socket)
+# fails, names the child and the fd, and is left running
 if command -v python3 > /dev/null; then
 	pid=$(start_bg "$T/pk" python3 -c '
-import socket, time, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-print("FD", s.fileno(), flush=True)
+import os, socket, time
+who = "ROOT"
+if os.fork() == 0:
+    who = "CHILD"
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    print("FD", os.getpid(), s.fileno(), flush=True)
 i = 0
 while True:
-    print("N", i, flush=True); i += 1; time.sleep(0.05)')
-	wait_for_line "$T/pk" '^N 3' || exit 1
-	fd=$(awk '/^FD/ { print $2 }' "$T/pk")
+    print(who, i, flush=True); i += 1; time.sleep(0.05)')
+	wait_for_line "$T/pk" '^CHILD 3' || exit 1
+	child=$(awk '/^FD/ { print $2 }' "$T/pk")
+	fd=$(awk '/^FD/ { print $3 }' "$T/pk")
 	"$KUP" dump -t "$pid" -D "$T/pkimg" > "$T/err" 2>&1; rc=$?
 	check "dump of a tree with a packet socket fails" [ $rc -ne 0 ]
-	check "... naming pid $pid and fd $fd" grep -q "pid $pid fd $fd" "$T/err"
+	check "... naming pid $child and fd $fd" grep -q "pid $child fd $fd" "$T/err"
 	sed 's/^/# /' "$T/err"
-	n1=$(lines_count "$T/pk" '^N ')
+	n1=$(lines_count "$T/pk" '^ROOT ')
+	n2=$(lines_count "$T/pk" '^CHILD ')
 	sleep 0.3
-	check "... and the tree is still running" [ "$(lines_count "$T/pk" '^N ')" -gt "$n1" ]
+	check "... and the tree is still running" \
+		eval '[ "$(lines_count "$T/pk" "^ROOT ")" -gt "$n1" ] && [ "$(lines_count "$T/pk" "^CHILD ")" -gt "$n2" ]'
+	check "... neither stopped nor traced" eval 'not_frozen $pid && not_frozen $child'
 	check "... and no checkpoint is left" [ ! -e "$T/pkimg/inventory.img" ]
-	kill -9 "$pid"
+	kill_tree "$pid"
 fi
 
 # restore: missing, truncated, corrupted images; a pid in use

@@ -1,19 +1,24 @@
 #!/bin/bash
-# 8 threads with thread-local counters keep their TIDs and their counts.
+# 8 threads, each with a counter in thread-local storage: after restore every
+# thread has its TID (gettid() and /proc agree) and its counter goes on from
+# its own last value, without a gap or repeat.
 . "$(dirname "$0")/../lib.sh"
 
 pid=$(start_bg "$T/out" "$PROGS/threads")
-wait_for_line "$T/out" '^T7 .* 3$' || exit 1
+wait_for_line "$T/out" '^T7 .* 3$' || bail "threads did not start"
+check "its self-check passes before the dump" request_check "$pid" "$T/out"
 tids_before=$(ls /proc/$pid/task | sort -n | tr '\n' ' ')
-check "dump of 9 threads" "$KUP" dump -t "$pid" -D "$T/img"
-wait_gone "$pid"
-n_before=$(wc -l < "$T/out")
-check "restore" "$KUP" restore -D "$T/img" -d
-track "$pid"
-tids_after=$(ls /proc/$pid/task 2>/dev/null | sort -n | tr '\n' ' ')
-check "every TID is the same ($tids_before)" [ "$tids_before" = "$tids_after" ]
-sleep 2
-check "all 8 threads print again" [ "$(tail -n +$((n_before + 1)) "$T/out" | awk '{print $1}' | sort -u | grep -c '^T')" = 8 ]
-check "each thread's counter continues without a gap" \
-	awk '/^T[0-9]/ { if (($1 in last) && $3 != last[$1] + 1) { print "# " $1 ": " last[$1] " then " $3; bad = 1 } last[$1] = $3 } END { exit bad }' "$T/out"
+check "9 tasks: main and 8 threads ($tids_before)" [ "$(echo $tids_before | wc -w)" = 9 ]
+
+DR_LOG=$T/out dump_and_restore "$pid" "$T/img" || exit 1
+check "every TID is the same" [ "$(ls /proc/$pid/task | sort -n | tr '\n' ' ')" = "$tids_before" ]
+sleep 1
+check "all 8 threads print again" \
+	[ "$(tail -n +$((DR_LINES + 1)) "$T/out" | awk '/^T[0-9]/ { print $1 }' | sort -u | wc -l)" = 8 ]
+check "each thread's counter goes on from its own value, with its own TID" \
+	awk '/^T[0-9]/ {
+		if (($1 in last) && $3 != last[$1] + 1) { print "# " $1 ": " last[$1] " then " $3; bad = 1 }
+		if (($1 in tid) && $2 != tid[$1]) { print "# " $1 ": tid " tid[$1] " then " $2; bad = 1 }
+		last[$1] = $3; tid[$1] = $2 } END { exit bad }' "$T/out"
+check "its self-check passes after the restore (every thread advancing)" request_check "$pid" "$T/out"
 check "no ERROR line" [ "$(lines_count "$T/out" ERROR)" = 0 ]
