@@ -385,7 +385,10 @@ static int dump_timers(struct dproc *p, CoreEntry *c)
 			err = read_scratch(p, &it, sizeof(it));
 		if (err)
 			return err;
-		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+		/* an expired interval timer whose signal is still pending reads
+		 * value 0: it is armed all the same */
+		if (!it.it_value.tv_sec && !it.it_value.tv_usec &&
+		    !it.it_interval.tv_sec && !it.it_interval.tv_usec)
 			continue;
 		ItimerEntry *e = malloc(sizeof(*e));
 		if (!e)

@@ -1096,6 +1096,8 @@ static int create_threads(struct takeover *tk)
 	return 0;
 }
 
+static void siginfo_scrub(uint8_t *si);
+
 static int restore_thread(struct takeover *tk, ThreadCore *tc)
 {
 	pid_t pid = tk->p->pe->pid, tid = tc->tid;
@@ -1133,8 +1135,12 @@ static int restore_thread(struct takeover *tk, ThreadCore *tc)
 
 		if (tc->pending[i]->raw.len != 128)
 			return log_errno(EINVAL, "core-%d.img: bad pending siginfo", pid);
+		uint8_t buf[128];
+
 		memcpy(&sig, si, sizeof(sig));
-		err = scratch_put(tk, 512, si, 128);
+		memcpy(buf, si, sizeof(buf));
+		siginfo_scrub(buf);
+		err = scratch_put(tk, 512, buf, 128);
 		if (!err)
 			err = INJ(tk, tid, SYS_rt_tgsigqueueinfo, "cannot queue a pending signal", pid, tid,
 				  sig, tk->pp.scratch + 512, 0, 0);
@@ -1223,6 +1229,8 @@ static int restore_timers(struct takeover *tk)
 
 		if (e->which > 2)
 			return log_errno(EINVAL, "core-%d.img: bad itimer", pid);
+		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+			it.it_value = it.it_interval;	/* expired, reloads when its signal is taken */
 		err = scratch_put(tk, 512, &it, sizeof(it));
 		if (!err)
 			err = INJ(tk, pid, SYS_setitimer, "cannot restore an interval timer", e->which,
@@ -1279,6 +1287,20 @@ static int restore_timers(struct takeover *tk)
 	return err;
 }
 
+/*
+ * A pending signal of a POSIX timer carries the old kernel's private rearm
+ * cookie; queued again by hand it must not be taken for the new timer's own
+ * signal, or the new timer is never re-armed.
+ */
+static void siginfo_scrub(uint8_t *si)
+{
+	int32_t code;
+
+	memcpy(&code, si + 8, sizeof(code));
+	if (code == -2 /* SI_TIMER */)
+		memset(si + 32, 0, 4);	/* _sifields._timer._sys_private */
+}
+
 static int restore_proc_late(struct takeover *tk)
 {
 	CoreEntry *c = tk->p->core;
@@ -1291,8 +1313,12 @@ static int restore_proc_late(struct takeover *tk)
 
 		if (c->shared_pending[i]->raw.len != 128)
 			return log_errno(EINVAL, "core-%d.img: bad pending siginfo", pid);
+		uint8_t buf[128];
+
 		memcpy(&sig, si, sizeof(sig));
-		err = scratch_put(tk, 512, si, 128);
+		memcpy(buf, si, sizeof(buf));
+		siginfo_scrub(buf);
+		err = scratch_put(tk, 512, buf, 128);
 		if (!err)
 			err = INJ(tk, pid, SYS_rt_sigqueueinfo, "cannot queue a pending signal", pid, sig,
 				  tk->pp.scratch + 512, 0, 0, 0);

@@ -28,6 +28,7 @@ check "the POSIX timers are the same (ids, signals, clocks)" \
 	diff <(echo "$timers_before") <(timers "$pid")
 check "its self-check passes: handlers, altstack, masks, pending signals, itimers, POSIX timers still firing" \
 	request_check "$pid" "$T/out"
+sleep 0.4	# the self-check wants timer A (150 ms) to fire between two checks
 kill -USR2 "$pid"
 check "SIGUSR2 sent after the restore runs its handler, on the alternate stack, with our pid" \
 	eval 'request_check "$pid" "$T/out" | grep -q " usr2=2 usr2_from=$$ usr2_onstack=2 "'
