@@ -6,6 +6,9 @@ KUP=${KUP:-build/kup}
 dir=$(mktemp -d /tmp/kup-demo.XXXXXX)
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 
+# stray inherited fds would become part of the dumped tree
+for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
+
 exec build/progs/reaper bash -c '
 set -euo pipefail
 KUP='"$KUP"'; dir='"$dir"'
