@@ -22,7 +22,8 @@
  *     CLOCK_MONOTONIC every 150 ms (SIGRTMIN, sival 777), POSIX timer B on
  *     CLOCK_REALTIME one-shot in 3600 s (SIGRTMIN+3, must not fire).
  *     Intervals must be unchanged, remaining times in range, the periodic
- *     handlers must keep firing between two checks, and timer B must still
+ *     handlers must keep firing between two checks (so ask at most every
+ *     200 ms), and timer B must still
  *     expire 3600 s after start (within 3 s).
  *   - the main loop blocks in read() on a pipe nobody writes: only SIGUSR1 and
  *     SIGTERM may interrupt it (EINTR); a return caused by the SA_RESTART
