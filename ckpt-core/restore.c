@@ -466,6 +466,13 @@ static int stub_fork_children(struct rctx *c, int idx)
 
 static int stub_set_sigactions(CoreEntry *core)
 {
+	/* the restorer's own handlers (sanitizers, libraries) must not leak in */
+	for (int sig = 1; sig <= 64; sig++) {
+		uint64_t dfl[4] = { 0 };	/* SIG_DFL, no flags, empty mask */
+
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
+	}
 	for (size_t i = 0; i < core->n_sigactions; i++) {
 		SigactionEntry *s = core->sigactions[i];
 		uint64_t ka[4] = { s->handler, s->flags, s->restorer, s->mask };
@@ -1111,9 +1118,12 @@ static int restore_thread(struct takeover *tk, ThreadCore *tc)
 			  tc->rseq_sig, 0, 0);
 	if (!err)
 		err = INJ(tk, tid, SYS_set_tid_address, "set_tid_address", tc->clear_tid_addr, 0, 0, 0, 0, 0);
-	if (!err && tc->has_sas_sp && !(tc->sas_flags & SS_DISABLE)) {
+	if (!err) {
+		/* always: a disabled one too, or the restorer's own would stay */
+		bool on = tc->has_sas_sp && !(tc->sas_flags & SS_DISABLE);
 		struct { uint64_t sp; int32_t flags; int32_t pad; uint64_t size; } ss = {
-			tc->sas_sp, tc->sas_flags & ~SS_ONSTACK, 0, tc->sas_size };
+			on ? tc->sas_sp : 0, on ? (int32_t)(tc->sas_flags & ~SS_ONSTACK) : SS_DISABLE, 0,
+			on ? tc->sas_size : 0 };
 
 		err = scratch_put(tk, 512, &ss, sizeof(ss));
 		if (!err)
