@@ -3,11 +3,9 @@
 . "$(dirname "$0")/../lib.sh"
 
 # dump: a missing pid, a kernel thread
-"$KUP" dump -t 4194000 -D "$T/x" > "$T/err" 2>&1; rc=$?
-check "dump of a missing pid fails" [ $rc -ne 0 ]
+check_fails "dump of a missing pid fails" kup_try dump -t 4194000 -D "$T/x"
 check "... and names the pid" grep -q "4194000" "$T/err"
-"$KUP" dump -t 2 -D "$T/x" > "$T/err" 2>&1; rc=$?
-check "dump of a kernel thread fails" [ $rc -ne 0 ]
+check_fails "dump of a kernel thread fails" kup_try dump -t 2 -D "$T/x"
 check "... and says it is a kernel thread" grep -q "kernel thread" "$T/err"
 check "... naming pid 2" grep -qE '(^|[^0-9])2([^0-9]|$)' "$T/err"
 check "... and writes no checkpoint" [ ! -e "$T/x/inventory.img" ]
@@ -28,8 +26,7 @@ while True:
 	wait_for_line "$T/pk" '^CHILD 3' || exit 1
 	child=$(awk '/^FD/ { print $2 }' "$T/pk")
 	fd=$(awk '/^FD/ { print $3 }' "$T/pk")
-	"$KUP" dump -t "$pid" -D "$T/pkimg" > "$T/err" 2>&1; rc=$?
-	check "dump of a tree with a packet socket fails" [ $rc -ne 0 ]
+	check_fails "dump of a tree with a packet socket fails" kup_try dump -t "$pid" -D "$T/pkimg"
 	check "... naming pid $child and fd $fd" grep -q "pid $child fd $fd" "$T/err"
 	sed 's/^/# /' "$T/err"
 	n1=$(lines_count "$T/pk" '^ROOT ')
@@ -43,8 +40,7 @@ while True:
 fi
 
 # restore: missing, truncated, corrupted images; a pid in use
-"$KUP" restore -D "$T/nowhere" -d > "$T/err" 2>&1; rc=$?
-check "restore from a missing directory fails" [ $rc -ne 0 ]
+check_fails "restore from a missing directory fails" kup_try restore -D "$T/nowhere" -d
 pid=$(start_bg "$T/out" "$PROGS/counter")
 wait_for_line "$T/out" '^C 3 ' || exit 1
 "$KUP" dump -t "$pid" -D "$T/img" || exit 1
@@ -52,15 +48,13 @@ wait_gone "$pid"
 cp -a "$T/img" "$T/good"
 
 truncate -s 8192 "$T/img/pages-$pid.img"
-"$KUP" restore -D "$T/img" -d > "$T/err" 2>&1; rc=$?
-check "restore from a truncated page image fails" [ $rc -ne 0 ]
+check_fails "restore from a truncated page image fails" kup_try restore -D "$T/img" -d
 check "... naming the image" grep -q "pages-$pid.img" "$T/err"
 check "... and leaves no process behind" [ ! -d /proc/$pid ]
 cp "$T/good/pages-$pid.img" "$T/img/"
 
 printf '\xff' | dd of="$T/img/core-$pid.img" bs=1 seek=40 conv=notrunc status=none
-"$KUP" restore -D "$T/img" -d > "$T/err" 2>&1; rc=$?
-check "restore from a corrupted core image fails" [ $rc -ne 0 ]
+check_fails "restore from a corrupted core image fails" kup_try restore -D "$T/img" -d
 check "... reporting a checksum or decode error" grep -qE "checksum|decode|invalid" "$T/err"
 check "... and leaves no process behind" [ ! -d /proc/$pid ]
 cp "$T/good/core-$pid.img" "$T/img/"
@@ -69,8 +63,7 @@ check "the images were left intact: the original still matches" cmp -s "$T/img/m
 check "restore after repairing the images works" "$KUP" restore -D "$T/img" -d
 track "$pid"
 check "... the counter runs" alive "$pid"
-"$KUP" restore -D "$T/good" -d > "$T/err" 2>&1; rc=$?
-check "a second restore while the pid is taken fails" [ $rc -ne 0 ]
+check_fails "a second restore while the pid is taken fails" kup_try restore -D "$T/good" -d
 check "... saying pid $pid is in use" grep -q "pid $pid is in use" "$T/err"
 sleep 0.3
 check "... and the first copy is untouched" alive "$pid"

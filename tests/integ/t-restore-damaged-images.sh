@@ -31,7 +31,7 @@ for f in $files; do
 			what="$f with byte $off flipped"
 		fi
 		damaged=$(sums "$T/img")
-		check_fails "restore refuses $what" kup_run "$T/err" restore -D "$T/img" -d
+		check_fails "restore refuses $what" kup_try restore -D "$T/img" -d
 		check "... saying which image or pid" grep -qE "${f%.img}|$pid" "$T/err"
 		check "... leaving no process $pid" eval "sleep 0.1; [ ! -d /proc/$pid ]"
 		check "... and the images as they were" [ "$(sums "$T/img")" = "$damaged" ]
