@@ -107,6 +107,41 @@ ClientAliveInterval 10
 ClientAliveCountMax 3
 EOF
 
+# sshd socket-activated, one "sshd -i" per connection (Debian's own
+# ssh.socket only starts ssh.service lazily): port 22 answers as soon as
+# sockets.target is reached, seconds before ssh.service would be up (its
+# ExecStartPre "sshd -t" alone costs a second or two under TCG).  The cost
+# per connection is the same as sshd's own re-exec, and the lab shares one
+# connection per guest boot anyway (ssh ControlMaster).  KillMode=process:
+# what a command starts in the background survives the end of its session.
+cat >"$root/etc/systemd/system/kup-lab-ssh.socket" <<'EOF'
+[Unit]
+Description=kup lab command channel (sshd per connection)
+Before=sockets.target
+
+[Socket]
+ListenStream=22
+Accept=yes
+MaxConnections=128
+
+[Install]
+WantedBy=sockets.target
+EOF
+cat >"$root/etc/systemd/system/kup-lab-ssh@.service" <<'EOF'
+[Unit]
+Description=kup lab command channel connection
+
+[Service]
+ExecStart=-/usr/sbin/sshd -i
+StandardInput=socket
+StandardError=journal
+KillMode=process
+EOF
+echo 'd /run/sshd 0755 root root -' >"$root/etc/tmpfiles.d/kup-lab-sshd.conf"
+in_root systemctl disable ssh.service ssh.socket >/dev/null 2>&1
+in_root systemctl mask ssh.service ssh.socket >/dev/null 2>&1
+in_root systemctl enable kup-lab-ssh.socket >/dev/null 2>&1
+
 # Network: the static address of qemu's user-mode (slirp) network, set by a
 # udev rule as soon as the NIC appears (lighter than systemd-networkd under
 # TCG, and no DHCP wait).
@@ -150,11 +185,14 @@ EOF
 #    systemd after a kexec would take the port of a restored memcached);
 #  - kexec-tools' own "load on reboot" service;
 #  - timers, networkd (see above), login prompts (the serial console is a
-#    log file: nobody types there).
+#    log file: nobody types there), binfmt and utmp (on the boot's critical
+#    path, each costs a second or two under TCG).
 in_root systemctl disable memcached.service >/dev/null 2>&1 || true
 for u in systemd-networkd.service systemd-networkd-wait-online.service \
 	kexec-load.service kexec.service \
 	getty-static.service getty@.service serial-getty@.service \
+	systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
+	systemd-update-utmp.service systemd-update-utmp-runlevel.service \
 	apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
 	fstrim.timer dpkg-db-backup.timer ndctl-monitor.service; do
 	in_root systemctl mask "$u" >/dev/null 2>&1 || true
