@@ -76,7 +76,7 @@ $(O)/tests/%: tests/unit/%.c $(O)/libkup.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libkup.a $(LIBS) -lcmocka
 
-$(O)/progs/%: tests/progs/%.c
+$(O)/progs/%: tests/progs/%.c tests/progs/say.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g -Wall -Werror -pthread -o $@ $< -lrt
 

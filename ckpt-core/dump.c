@@ -863,7 +863,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	struct dtree t = { 0 };
 	struct utsname uts;
 	struct timespec rt;
-	uint64_t t0 = now_ns(), t1;
+	uint64_t t0 = now_ns();
 	char *bootid;
 	int ret;
 
@@ -889,7 +889,6 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	}
 
 	ret = freeze_tree(&t, o->pid);
-	stats->frozen_ns = t0;
 	if (ret)
 		goto fail;
 	ret = check_sessions(&t, o);
@@ -943,11 +942,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	if (ret)
 		goto fail;
 
-	t1 = now_ns();
 	release_tree(&t, !o->leave_running);
-	stats->frozen_ns = now_ns() - t0;
-	stats->total_ns = now_ns() - t0;
-	(void)t1;
+	stats->frozen_ns = stats->total_ns = now_ns() - t0;
 	files_dump_free(fdump);
 	shmem_dump_free(sd);
 	free_dump(&t);

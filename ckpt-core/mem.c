@@ -286,7 +286,7 @@ static int copy_runs_buffered(pid_t pid, const struct run_list *rl, int fd, int 
 	}
 	*crc = 0;
 	while (i < rl->n) {
-		size_t k = 0, bytes = 0, si = i, sdone = done;
+		size_t k = 0, bytes = 0;
 		struct iovec local = { buf, 0 };
 		ssize_t n;
 
@@ -318,8 +318,6 @@ static int copy_runs_buffered(pid_t pid, const struct run_list *rl, int fd, int 
 				off += remote[j].iov_len;
 			}
 		}
-		(void)si;
-		(void)sdone;
 		*crc = img_crc32c(*crc, buf, bytes);
 		for (size_t w = 0; w < bytes;) {
 			ssize_t r = pwrite(fd, buf + w, bytes - w, out + w);
@@ -501,12 +499,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		if (!ret) {
 			t.vdso_start = v->start;
 			t.vdso_size = len;
-			t.vdso_crc = img_crc32c(0, img, len);
-			for (size_t j = 0; j < mm->n_vmas; j++) {
-				if (mm->vmas[j]->kind != VMA_KIND__VMA_VVAR)
-					continue;
-				/* recorded in the VMA list; nothing else needed */
-			}
+			t.vdso_crc = img_crc32c(0, img, len);	/* vvar: in the VMA list */
 			mm->has_vdso_symtab = true;
 			mm->vdso_symtab.len = vdso_symtab__get_packed_size(&t);
 			mm->vdso_symtab.data = malloc(mm->vdso_symtab.len);

@@ -485,7 +485,7 @@ static int stub_set_sigactions(CoreEntry *core)
 	return 0;
 }
 
-static int stub_setup(struct rctx *c, struct rproc *p)
+static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 {
 	CoreEntry *core = p->core;
 	int cwd = files_rst_fd(c->fr, core->cwd_file_id);
@@ -536,9 +536,10 @@ static int stub_setup(struct rctx *c, struct rproc *p)
 
 	memcpy(p->keep, p->keep_src, sizeof(int) * p->nkeep);
 	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep);
-	if (!ret)
-		ret = files_post_install(c->fr, p->fdt);
-	return ret;
+	if (ret)
+		return ret;	/* the control socket may be gone: the restorer sees EOF */
+	*ctl = p->keep[0];
+	return files_post_install(c->fr, p->fdt);
 }
 
 static void stub_main(struct rctx *c, int idx)
@@ -585,10 +586,10 @@ static void stub_main(struct rctx *c, int idx)
 		}
 		_exit(WEXITSTATUS(st));
 	}
-	ret = stub_setup(c, p);
+	ret = stub_setup(c, p, &ctl);
 	if (ret)
 		goto fail;
-	stub_send(p, p->keep[0], MSG_READY, 0);
+	stub_send(p, ctl, MSG_READY, 0);
 	for (;;)		/* the restorer takes over from here */
 		pause();
 fail:
@@ -714,8 +715,6 @@ static int seize_add(struct rproc *p, pid_t tid)
 	return 0;
 }
 
-#define SYS(ret, nr, ...) do { int _e = PSYS(&p->ppt, tid, &ret, nr, __VA_ARGS__); if (_e) return _e; } while (0)
-
 struct takeover {
 	struct rctx *c;
 	struct rproc *p;
@@ -739,7 +738,6 @@ static int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *
 }
 
 #define INJ(tk, tid, nr, what, ...) inj(tk, tid, nr, what, NULL, __VA_ARGS__)
-#define INJ_NOERR ,0,0,0,0,0,0
 
 static int scratch_put(struct takeover *tk, size_t off, const void *buf, size_t len)
 {

@@ -19,7 +19,7 @@ static void restore_usage(FILE *f)
 		"  -j, --shell-job        restore into this terminal (the tree was dumped\n"
 		"                         with --shell-job)\n"
 		"      --tcp-established  restore established TCP connections\n"
-		"      --pidfile FILE     write the root pid to FILE\n"
+		"      --pidfile FILE     with -d: write the root pid to FILE\n"
 		"  -v, --verbose          more messages\n");
 }
 
@@ -64,8 +64,10 @@ static int cmd_restore(int argc, char **argv)
 	ret = img_store_open_dir(dir, 0, &o.store);
 	if (ret)
 		return KUP_EXIT_FAIL;
-	if (pidfile)
-		o.detach = o.detach;	/* written below once the tree runs */
+	if (pidfile && !o.detach) {
+		log_err("--pidfile needs -d (without it kup waits for the tree to exit)");
+		return KUP_EXIT_USAGE;
+	}
 	ret = ckpt_restore(&o, &stats);
 	o.store->ops->close(o.store);
 	if (ret < 0)

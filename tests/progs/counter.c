@@ -40,23 +40,9 @@ static void on_usr1(int sig)
 	check_requested = 1;
 }
 
-static void say(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int len;
+#define SAY_LINE_MAX 512
+#include "say.h"
 
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (len > (int)sizeof(line) - 2)
-		len = sizeof(line) - 2;
-	line[len++] = '\n';
-	if (write(1, line, len) != len)
-		_exit(3);
-}
-
-#define die(...) do { say("ERROR " __VA_ARGS__); exit(1); } while (0)
 
 static uint64_t pattern(uint64_t n, uint64_t i)
 {

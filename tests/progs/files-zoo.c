@@ -72,21 +72,9 @@ static void on_usr1(int sig)
 	check_requested = 1;
 }
 
-static void say(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (len > (int)sizeof(line) - 2)
-		len = sizeof(line) - 2;
-	line[len++] = '\n';
-	if (write(1, line, len) != len)
-		_exit(3);
-}
+#define SAY_LINE_MAX 512
+#define SAY_NO_DIE
+#include "say.h"
 
 static void die(const char *what)
 {

@@ -62,23 +62,8 @@ static volatile sig_atomic_t usr2_count, usr2_onstack, usr2_hup_blocked, usr2_fr
 static volatile sig_atomic_t winch_count, rt1_count, rt1_bad_code;
 static volatile int rt1_values[4];
 
-static void say(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int len;
+#include "say.h"
 
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (len > (int)sizeof(line) - 2)
-		len = sizeof(line) - 2;
-	line[len++] = '\n';
-	if (write(1, line, len) != len)
-		_exit(3);
-}
-
-#define die(...) do { say("ERROR " __VA_ARGS__); exit(1); } while (0)
 
 static void on_usr1(int sig) { check_requested = 1; }
 static void on_term(int sig) { final_requested = 1; }

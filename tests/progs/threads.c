@@ -41,23 +41,9 @@ static volatile uint64_t shared_count[MAX_THREADS];
 static volatile pid_t thread_tid[MAX_THREADS];
 static pid_t main_pid;
 
-static void say(const char *fmt, ...)
-{
-	char line[4096];
-	va_list ap;
-	int len;
+#define SAY_LINE_MAX 4096
+#include "say.h"
 
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (len > (int)sizeof(line) - 2)
-		len = sizeof(line) - 2;
-	line[len++] = '\n';
-	if (write(1, line, len) != len)
-		_exit(3);
-}
-
-#define die(...) do { say("ERROR " __VA_ARGS__); exit(1); } while (0)
 
 static void sleep_ms(long ms)
 {
