@@ -1575,6 +1575,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		*o->root_pid = root;
 	free_ctx(&c);
 	memset(&c, 0, sizeof(c));
+	if (o->on_running)
+		o->on_running(o->arg);
 	if (o->detach)
 		return 0;
 	while (waitpid(root, &status, 0) < 0)

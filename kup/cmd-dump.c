@@ -10,12 +10,16 @@
 static void dump_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup dump -t PID -D DIR [--leave-running] [--shell-job] [--tcp-established] [-v]\n\n"
+		"Usage: kup dump -t PID (-D DIR | --ppp STORE) [--leave-running] [--shell-job]\n"
+		"                [--tcp-established] [-v]\n\n"
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
-		"to image directory DIR (created if missing), then kill it, or let it go on\n"
-		"with --leave-running.  On failure the tree is left running as it was.\n\n"
+		"to image directory DIR (created if missing) or to the persistent page store\n"
+		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"
+		"tree is left running as it was (and a store keeps its previous checkpoint).\n\n"
 		"  -t, --tree PID         root of the tree to dump\n"
 		"  -D, --images-dir DIR   where to write the images\n"
+		"      --ppp STORE        write them to a persistent page store instead: a\n"
+		"                         device (/dev/pmem0), a file, or 'auto' (find it)\n"
 		"  -R, --leave-running    let the tree continue after the dump\n"
 		"  -j, --shell-job        the tree was started from a shell (its terminal,\n"
 		"                         session and group come from outside)\n"
@@ -31,13 +35,14 @@ static int cmd_dump(int argc, char **argv)
 		{ "leave-running", no_argument, 0, 'R' },
 		{ "shell-job", no_argument, 0, 'j' },
 		{ "tcp-established", no_argument, 0, 'T' },
+		{ "ppp", required_argument, 0, 'P' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
 	};
 	struct ckpt_dump_opts o = { 0 };
 	struct ckpt_stats stats;
-	const char *dir = NULL;
+	const char *dir = NULL, *ppp = NULL;
 	char *end;
 	int c, ret;
 
@@ -52,6 +57,7 @@ static int cmd_dump(int argc, char **argv)
 			}
 			break;
 		case 'D': dir = optarg; break;
+		case 'P': ppp = optarg; break;
 		case 'R': o.leave_running = true; break;
 		case 'j': o.shell_job = true; break;
 		case 'T': o.tcp_established = true; break;
@@ -60,20 +66,25 @@ static int cmd_dump(int argc, char **argv)
 		default: dump_usage(stderr); return KUP_EXIT_USAGE;
 		}
 	}
-	if (!o.pid || !dir || optind != argc) {
+	if (!o.pid || !dir == !ppp || optind != argc) {
+		if (dir && ppp)
+			log_err("-D and --ppp exclude each other");
 		dump_usage(stderr);
 		return KUP_EXIT_USAGE;
 	}
-	ret = img_store_open_dir(dir, 1, &o.store);
+	if (ppp)
+		ret = kup_store_open_ppp(ppp, 1, &o.store);
+	else
+		ret = img_store_open_dir(dir, 1, &o.store);
 	if (ret)
 		return KUP_EXIT_FAIL;
 	ret = ckpt_dump(&o, &stats);
+	if (!ret)
+		log_info("dumped %u processes, %u threads, %llu pages in %.1f ms to %s",
+			 stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6,
+			 o.store->where);
 	o.store->ops->close(o.store);
-	if (ret)
-		return KUP_EXIT_FAIL;
-	log_info("dumped %u processes, %u threads, %llu pages in %.1f ms to %s",
-		 stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6, dir);
-	return 0;
+	return ret ? KUP_EXIT_FAIL : 0;
 }
 
 KUP_COMMAND("dump", cmd_dump, "checkpoint a process tree to an image directory");

@@ -10,17 +10,50 @@
 static void restore_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup restore -D DIR [-d] [--shell-job] [--tcp-established] [-v]\n\n"
-		"Recreate the tree saved in DIR with its PIDs and let it run.  Without -d,\n"
-		"wait for the restored root to exit and exit with its status.  A failed\n"
-		"restore leaves no restored process behind and the images untouched.\n\n"
+		"Usage: kup restore (-D DIR | --ppp STORE) [-d] [--shell-job] [--tcp-established]\n"
+		"                   [--keep] [-v]\n\n"
+		"Recreate the tree saved in DIR or in the persistent page store STORE with\n"
+		"its PIDs and let it run.  Without -d, wait for the restored root to exit\n"
+		"and exit with its status.  A failed restore leaves no restored process\n"
+		"behind and the images untouched.  Once a tree restored from a store runs,\n"
+		"the store is scrubbed (the checkpoint holds process memory) unless --keep.\n\n"
 		"  -D, --images-dir DIR   images to restore from\n"
+		"      --ppp STORE        restore from a persistent page store: a device\n"
+		"                         (/dev/pmem0), a file, or 'auto' (find it)\n"
+		"      --keep             do not scrub the store after the restore\n"
 		"  -d, --restore-detached return once the tree runs\n"
 		"  -j, --shell-job        restore into this terminal (the tree was dumped\n"
 		"                         with --shell-job)\n"
 		"      --tcp-established  restore established TCP connections\n"
 		"      --pidfile FILE     with -d: write the root pid to FILE\n"
 		"  -v, --verbose          more messages\n");
+}
+
+struct rst_ppp {
+	const char *given;
+	bool keep;
+	struct ckpt_restore_opts *o;
+};
+
+/* The tree runs from copies of its memory: the store's checkpoint (process
+ * memory, secrets included) is no longer needed. */
+static void rst_ppp_running(void *arg)
+{
+	struct rst_ppp *rp = arg;
+	char where[300];
+	int r;
+
+	snprintf(where, sizeof(where), "%s", rp->o->store->where);
+	rp->o->store->ops->close(rp->o->store);
+	rp->o->store = NULL;
+	if (rp->keep)
+		return;
+	r = kup_store_scrub_ppp(rp->given);
+	if (r)
+		log_warn("the tree runs, but %s could not be scrubbed (%s); run kup ppp scrub",
+			 where, strerror(-r));
+	else
+		log_info("%s scrubbed", where);
 }
 
 static int cmd_restore(int argc, char **argv)
@@ -30,6 +63,8 @@ static int cmd_restore(int argc, char **argv)
 		{ "restore-detached", no_argument, 0, 'd' },
 		{ "shell-job", no_argument, 0, 'j' },
 		{ "tcp-established", no_argument, 0, 'T' },
+		{ "ppp", required_argument, 0, 'P' },
+		{ "keep", no_argument, 0, 'K' },
 		{ "pidfile", required_argument, 0, 'p' },
 		{ "force-vdso-proxy", no_argument, 0, 'F' },
 		{ "verbose", no_argument, 0, 'v' },
@@ -39,6 +74,7 @@ static int cmd_restore(int argc, char **argv)
 	struct ckpt_restore_opts o = { 0 };
 	struct ckpt_stats stats;
 	const char *dir = NULL, *pidfile = NULL;
+	struct rst_ppp rp = { 0 };
 	pid_t root = 0;
 	int c, ret;
 
@@ -47,6 +83,8 @@ static int cmd_restore(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "D:djvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': dir = optarg; break;
+		case 'P': rp.given = optarg; break;
+		case 'K': rp.keep = true; break;
 		case 'd': o.detach = true; break;
 		case 'j': o.shell_job = true; break;
 		case 'T': o.tcp_established = true; break;
@@ -57,19 +95,33 @@ static int cmd_restore(int argc, char **argv)
 		default: restore_usage(stderr); return KUP_EXIT_USAGE;
 		}
 	}
-	if (!dir || optind != argc) {
+	if (!dir == !rp.given || optind != argc) {
+		if (dir && rp.given)
+			log_err("-D and --ppp exclude each other");
 		restore_usage(stderr);
 		return KUP_EXIT_USAGE;
 	}
-	ret = img_store_open_dir(dir, 0, &o.store);
-	if (ret)
-		return KUP_EXIT_FAIL;
 	if (pidfile && !o.detach) {
 		log_err("--pidfile needs -d (without it kup waits for the tree to exit)");
 		return KUP_EXIT_USAGE;
 	}
+	if (rp.keep && !rp.given) {
+		log_err("--keep goes with --ppp");
+		return KUP_EXIT_USAGE;
+	}
+	if (rp.given) {
+		ret = kup_store_open_ppp(rp.given, 0, &o.store);
+		rp.o = &o;
+		o.on_running = rst_ppp_running;
+		o.arg = &rp;
+	} else {
+		ret = img_store_open_dir(dir, 0, &o.store);
+	}
+	if (ret)
+		return KUP_EXIT_FAIL;
 	ret = ckpt_restore(&o, &stats);
-	o.store->ops->close(o.store);
+	if (o.store)
+		o.store->ops->close(o.store);
 	if (ret < 0)
 		return KUP_EXIT_FAIL;
 	if (pidfile && root) {

@@ -31,4 +31,11 @@ enum {
 /* Parse a size such as 256M, 1G, 4096; returns 0 or -EINVAL. */
 int kup_parse_size(const char *s, unsigned long long *out);
 
+/* Image stores (kup/store.c).  "auto" (or NULL) finds the store device. */
+struct img_store;
+int kup_store_open_ppp(const char *given, int write, struct img_store **out);
+int kup_store_scrub_ppp(const char *given);
+int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path);
+void kup_ppp_logger(int level, const char *msg);
+
 #endif

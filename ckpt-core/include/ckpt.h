@@ -34,6 +34,10 @@ struct ckpt_restore_opts {
 	bool tcp_established;
 	bool force_vdso_proxy;		/* test the cross-kernel vDSO path */
 	pid_t *root_pid;		/* out: restored root */
+	/* Called once the tree runs and every image is released (before the
+	 * wait without detach), e.g. to scrub the store. */
+	void (*on_running)(void *arg);
+	void *arg;
 };
 
 /*

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Image stores for the commands: a directory (ckpt-core's own), or the
+ * persistent page store adapted to struct img_store.
+ *
+ * The ppp adapter: a dump is one ppp transaction; every image is one blob
+ * whose data is written in place in the store's mapping (page images are
+ * filled straight from the dumped process with process_vm_readv); the set
+ * becomes visible atomically at commit.  A restore opens the committed
+ * checkpoint read-only and reads the blobs in place.  Every blob a restore
+ * reads is covered by a checksum of its own (container records, pages_crc),
+ * so blobs are mapped without the store's per-extent check; `kup ppp verify`
+ * runs that one.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image.h"
+#include "kup.h"
+#include "ppp.h"
+
+void kup_ppp_logger(int level, const char *msg)
+{
+	log_msg(level, 0, "%s", msg);
+}
+
+int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path)
+{
+	int r;
+
+	if (given && strcmp(given, "auto")) {
+		*path = given;
+		return 0;
+	}
+	r = ppp_find_device(buf, len, PPP_FIND_LOAD_MODULES);
+	if (r) {
+		log_err("no persistent page store found (looked at /dev/pmem* and block devices); "
+			"name the device or file");
+		return r;
+	}
+	*path = buf;
+	return 0;
+}
+
+struct ppp_store {
+	struct img_store st;
+	struct ppp *p;
+	struct ppp_txn *txn;	/* writing */
+	struct ppp_ckpt *ckpt;	/* reading */
+	char path[PATH_MAX];
+	char where[PATH_MAX + 8];
+};
+
+/* Per blob: the ppp handle while it is being written. */
+static int ps_create(struct img_store *st, const char *name, size_t len, struct img_blob *b)
+{
+	struct ppp_store *ps = st->priv;
+	struct ppp_blob *pb;
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	b->store = st;
+	b->fd = -1;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	if (!ps->txn) {
+		log_err("%s: not open for writing", ps->where);
+		return -EBADF;
+	}
+	r = ppp_blob_create(ps->txn, name, len, &pb);
+	if (r) {
+		if (r == -ENOSPC)
+			log_err("%s: no room for image %s (%zu bytes); a larger store is needed",
+				ps->where, name, len);
+		return r;
+	}
+	b->len = len;
+	b->data = len ? ppp_blob_data(pb) : NULL;
+	if (len && !b->data) {
+		ppp_txn_abort(ps->txn);
+		ps->txn = NULL;
+		log_err("%s: image %s has no direct mapping", ps->where, name);
+		return -EIO;
+	}
+	b->priv = pb;
+	return 0;
+}
+
+static int ps_finish(struct img_store *st, struct img_blob *b)
+{
+	struct ppp_blob *pb = b->priv;
+
+	b->priv = NULL;
+	if (!pb)
+		return -EINVAL;
+	return ppp_blob_close(pb);
+}
+
+static int ps_open(struct img_store *st, const char *name, struct img_blob *b)
+{
+	struct ppp_store *ps = st->priv;
+	struct ppp_blob_info info;
+	const void *data;
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	b->store = st;
+	b->fd = -1;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	if (!ps->ckpt)
+		return -ENOENT;
+	r = ppp_blob_find(ps->ckpt, name, &info);
+	if (r)
+		return r;
+	if (info.size > SIZE_MAX)
+		return -EFBIG;
+	r = ppp_blob_map(ps->ckpt, &info, PPP_MAP_NOVERIFY, &data);
+	if (r)
+		return r;
+	b->data = (void *)data;	/* read-only mapping: never written through */
+	b->len = info.size;
+	return 0;
+}
+
+static void ps_release(struct img_store *st, struct img_blob *b)
+{
+	/* A blob created and never finished: the transaction cannot commit
+	 * anyway (the dump fails and aborts it); close the handle. */
+	if (b->priv)
+		ppp_blob_close(b->priv);
+	b->priv = NULL;
+	b->data = NULL;
+}
+
+static int ps_commit(struct img_store *st)
+{
+	struct ppp_store *ps = st->priv;
+	int r;
+
+	if (!ps->txn)
+		return -EBADF;
+	r = ppp_txn_commit(ps->txn);
+	ps->txn = NULL;
+	if (r)
+		log_err("%s: cannot commit the checkpoint: %s", ps->where, ppp_strerror(r));
+	return r;
+}
+
+static void ps_abort(struct img_store *st)
+{
+	struct ppp_store *ps = st->priv;
+
+	if (ps->txn)
+		ppp_txn_abort(ps->txn);
+	ps->txn = NULL;
+}
+
+static int ps_remove(struct img_store *st, const char *name)
+{
+	struct ppp_store *ps = st->priv;
+	int r;
+
+	if (!ps->txn)
+		return -EBADF;
+	r = ppp_txn_remove(ps->txn, name);
+	return r == -ENOENT ? 0 : r;
+}
+
+static void ps_close(struct img_store *st)
+{
+	struct ppp_store *ps = st->priv;
+
+	if (ps->txn)
+		ppp_txn_abort(ps->txn);
+	if (ps->ckpt)
+		ppp_ckpt_close(ps->ckpt);
+	ppp_close(ps->p);
+	free(ps);
+}
+
+static const struct img_store_ops ppp_store_ops = {
+	.create = ps_create,
+	.finish = ps_finish,
+	.open = ps_open,
+	.release = ps_release,
+	.commit = ps_commit,
+	.abort = ps_abort,
+	.close = ps_close,
+	.remove = ps_remove,
+};
+
+int kup_store_open_ppp(const char *given, int write, struct img_store **out)
+{
+	struct ppp_store *ps;
+	const char *path;
+	char dev[PATH_MAX];
+	int r;
+
+	ppp_set_logger(kup_ppp_logger);
+	if (kup_ppp_locate(given, dev, sizeof(dev), &path))
+		return -ENODEV;
+	ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	snprintf(ps->path, sizeof(ps->path), "%s", path);
+	snprintf(ps->where, sizeof(ps->where), "store %s", ps->path);
+	r = ppp_open(ps->path, write ? PPP_RDWR : PPP_RDONLY, &ps->p);
+	if (r) {
+		if (r == -ENODATA)
+			log_err("%s holds no persistent page store (kup ppp format %s --size SIZE makes one)",
+				ps->path, ps->path);
+		free(ps);
+		return r;
+	}
+	if (write) {
+		/* One checkpoint per store: the new one replaces the old,
+		 * which stays valid until the commit unless space runs out. */
+		r = ppp_txn_begin(ps->p, PPP_TXN_REPLACE, &ps->txn);
+		if (r == -EBUSY)
+			log_err("%s is being written by another kup", ps->where);
+	} else {
+		r = ppp_ckpt_open(ps->p, &ps->ckpt);
+		if (r == -ENOENT)
+			log_err("%s holds no checkpoint", ps->where);
+	}
+	if (r) {
+		ppp_close(ps->p);
+		free(ps);
+		return r;
+	}
+	ps->st.ops = &ppp_store_ops;
+	ps->st.where = ps->where;
+	ps->st.priv = ps;
+	*out = &ps->st;
+	return 0;
+}
+
+/* After a successful restore: drop the checkpoint and wipe the data. */
+int kup_store_scrub_ppp(const char *given)
+{
+	const char *path;
+	char dev[PATH_MAX];
+	struct ppp *p;
+	int r;
+
+	ppp_set_logger(kup_ppp_logger);
+	if (kup_ppp_locate(given, dev, sizeof(dev), &path))
+		return -ENODEV;
+	r = ppp_open(path, PPP_RDWR, &p);
+	if (r)
+		return r;
+	r = ppp_scrub(p);
+	ppp_close(p);
+	return r;
+}

@@ -1,0 +1,128 @@
+#!/bin/bash
+# Checkpoints in the persistent page store, file backend (what the lab does
+# on /dev/pmem0 across a kexec, here on one kernel): kup dump --ppp FILE,
+# kup ppp verify, kup restore --ppp FILE; the counter continues with its
+# memory unchanged, the store is scrubbed after a restore unless --keep.
+# A corrupted store is refused (nothing restored, nothing scrubbed), a dump
+# that does not fit leaves the tree running and the previous checkpoint
+# intact, and a dump killed with SIGKILL publishes nothing.
+. "$(dirname "$0")/../lib.sh"
+
+S=$T/store.ppp
+MB=64
+
+# flip_byte FILE OFFSET
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(( (b ^ 0x5a) & 255 )))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+# blob_offset STORE NAME: data offset of blob NAME (kup ppp ls --json)
+blob_offset() {
+	"$KUP" ppp ls "$1" --json | python3 -c '
+import json, sys
+for b in json.load(sys.stdin):
+    if b["name"] == sys.argv[1]:
+        print(b["offset"])' "$2"
+}
+has_ckpt() { "$KUP" ppp status "$1" --json | grep -q '"checkpoint": true'; }
+
+check "kup ppp format $S --size 160M" kup_run "$T/fmt.log" ppp format "$S" --size 160M
+
+# ---- dump, verify, restore --keep --------------------------------------------
+pid=$(start_bg "$T/out" "$PROGS/counter" -m $MB)
+wait_for_line "$T/out" '^C 3 ' 30 || bail "counter -m $MB did not start"
+sum=$(line_field "$T/out" '^MEM ' 2)
+check "kup dump -t $pid --ppp (file store)" kup_run "$T/dump.log" dump -t "$pid" --ppp "$S" ||
+	note "$(cat "$T/dump.log")"
+check "the dumped process is gone" wait_gone "$pid"
+check "kup ppp verify passes" kup_run "$T/verify.log" ppp verify "$S"
+check "the store lists the images and a page blob of at least $MB MiB" \
+	eval '[ "$("$KUP" ppp ls "$S" --json | python3 -c "
+import json, sys
+print(max(b[\"size\"] for b in json.load(sys.stdin) if b[\"name\"] == \"pages-$pid.img\"))")" -ge $((MB << 20)) ]'
+n=$(wc -l < "$T/out")
+check "kup restore --ppp --keep -d" kup_run "$T/restore.log" restore --ppp "$S" --keep -d ||
+	note "$(cat "$T/restore.log")"
+track "$pid"
+check "pid $pid is back" alive "$pid"
+last=$(head -n "$n" "$T/out" | awk '$1 == "C" { v = $2 } END { print v }')
+check "it counts on from $last" wait_for_line "$T/out" "^C $((last + 5)) " 10
+check "every value once, in order, same pid" counter_continues "$T/out" "$pid" "$n" 5
+check "its $MB MiB of memory has the same sum ($sum)" \
+	eval 'request_check $pid "$T/out" | grep -q "sum=$sum"'
+check "--keep: the checkpoint is still in the store" has_ckpt "$S"
+kill_tree "$pid"
+wait_gone "$pid"
+
+# ---- default restore scrubs --------------------------------------------------
+check "restore --ppp again (same images), without --keep" \
+	kup_run "$T/restore2.log" restore --ppp "$S" -d
+track "$pid"
+check "pid $pid is back again" alive "$pid"
+check "the store was scrubbed: no checkpoint" eval '! has_ckpt "$S"'
+check "and its data area is zeroed" \
+	eval '[ "$(tail -c +8193 "$S" | tr -d "\0" | head -c 1 | wc -c)" = 0 ]'
+check_fails "a restore from the scrubbed store fails" kup_try restore --ppp "$S" -d
+check "it says the store holds no checkpoint" grep -q "no checkpoint" "$T/err"
+kill_tree "$pid"
+wait_gone "$pid"
+
+# ---- a corrupted store is refused, and left as it is ---------------------------
+pid=$(start_bg "$T/out3" "$PROGS/counter" -m 8)
+wait_for_line "$T/out3" '^C 2 ' 30 || bail "counter did not start"
+check "dump --leave-running into the store" kup_run "$T/dump3.log" dump -t "$pid" --ppp "$S" --leave-running
+kill_tree "$pid"
+check "the process is killed" wait_gone "$pid"
+off=$(blob_offset "$S" "pages-$pid.img")
+check "found pages-$pid.img in the store (offset ${off:-?})" [ -n "$off" ]
+flip_byte "$S" $((off + 5000))
+check_fails "kup ppp verify fails on the flipped byte" kup_try ppp verify "$S"
+check "it names the blob and the extent" grep -q "pages-$pid.img.*extent" "$T/err"
+check_fails "kup restore --ppp refuses the corrupted store" kup_try restore --ppp "$S" -d
+check "it names the page image" grep -q "pages-$pid" "$T/err"
+check "nothing was restored: pid $pid is not there" eval '! alive $pid'
+check "the store was not scrubbed (the checkpoint is still there)" has_ckpt "$S"
+
+# ---- a dump that does not fit --------------------------------------------------
+flip_byte "$S" $((off + 5000))	# put it back
+check "the flip undone: verify passes" kup_run "$T/v4.log" ppp verify "$S"
+gen=$("$KUP" ppp status "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
+big=$(start_bg "$T/out4" "$PROGS/counter" -m 200)
+wait_for_line "$T/out4" '^C 2 ' 60 || bail "counter -m 200 did not start"
+check_fails "dump of 200 MiB into a 160 MiB store fails" kup_try dump -t "$big" --ppp "$S"
+check "it says there is no room" grep -qi "no room\|no space" "$T/err"
+check "the tree is left running" not_frozen "$big"
+check "and passes its self-check" request_check "$big" "$T/out4"
+check "the store still verifies" kup_run "$T/v5.log" ppp verify "$S"
+check "the previous checkpoint (generation $gen) is still there" \
+	eval 'has_ckpt "$S" && "$KUP" ppp status "$S" --json | grep -q "\"generation\": $gen"'
+
+# ---- a dump killed by SIGKILL publishes nothing --------------------------------
+check "scrub the store" kup_run "$T/scrub.log" ppp scrub "$S"
+check "restore the store's size to hold 200 MiB: format 400M" kup_run "$T/fmt2.log" ppp format "$S" --size 400M
+"$KUP" dump -t "$big" --ppp "$S" > "$T/dump5.log" 2>&1 &
+kp=$!
+wait_for "grep -q '^State:.*t' /proc/$big/status" 10 > /dev/null
+sleep 0.2
+kill -KILL "$kp"
+wait "$kp" 2>/dev/null
+krc=$?
+check "kup was killed in the middle of the dump (status $krc)" [ "$krc" = 137 ]
+check "the killed dump left no checkpoint" eval '! has_ckpt "$S"'
+check "kup ppp verify: the store is sound" kup_run "$T/v6.log" ppp verify "$S"
+check_fails "kup restore --ppp refuses it" kup_try restore --ppp "$S" -d
+check "the service survived the killed dump: it is running" not_frozen "$big"
+c=$(line_field "$T/out4" '^C ' 2)
+check "and keeps counting" wait_for_line "$T/out4" "^C $((c + 3)) " 10
+kill_tree "$big"
+
+# ---- usage ---------------------------------------------------------------------
+check_fails "-D and --ppp together are refused" kup_try dump -t 1 -D "$T/x" --ppp "$S"
+check "... with a message" grep -q "exclude" "$T/err"
+: > "$T/notastore"
+truncate -s 1M "$T/notastore"
+check_fails "restore --ppp from a file that is not a store" kup_try restore --ppp "$T/notastore"
+check "it names the file" grep -q "$T/notastore" "$T/err"
+check_fails "--keep without --ppp is refused" kup_try restore -D "$T/x" --keep
