@@ -892,6 +892,17 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	if (ret)
 		goto fail;
 	ret = check_sessions(&t, o);
+	if (!ret) {
+		pid_t *pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*pids));
+
+		ret = -ENOMEM;
+		if (pids) {
+			for (int i = 0; i < t.n; i++)
+				pids[i] = t.p[i].pid;
+			ret = clocks_dump_check(pids, t.n);
+			free(pids);
+		}
+	}
 	if (ret)
 		goto fail;
 	ret = files_dump_begin(&fo, &fdump);
@@ -929,6 +940,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	inv.tcp_established = o->tcp_established;
 	inv.has_pages_total = true;
 	inv.pages_total = stats->pages;
+	clocks_dump(o->pid, &inv);
 	bootid = proc_read_file(1, "../sys/kernel/random/boot_id", NULL);
 	if (bootid) {
 		bootid[strcspn(bootid, "\n")] = 0;

@@ -43,6 +43,15 @@ int proc_status_field(const char *status, const char *key, char *out, size_t out
 int proc_list_tids(pid_t pid, pid_t **tids, int *n);
 int proc_list_children(pid_t pid, pid_t tid, pid_t **kids, int *n);
 
+/* ---- clocks across boots (clocks.c) ---- */
+/* Dump: every process of the tree is in the root's time namespace. */
+int clocks_dump_check(const pid_t *pids, int n);
+/* Dump: record the tree's monotonic and boot clocks in @inv. */
+void clocks_dump(pid_t root, InventoryEntry *inv);
+/* Restore, in the restorer before any task is created: a time namespace for
+ * the tasks to come if their clocks would not go on otherwise. */
+int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot);
+
 /* ---- ptrace puppet (puppet.c) ---- */
 /* A thread we drive: its saved registers are restored by puppet_release. */
 struct puppet {

@@ -1474,6 +1474,21 @@ static void free_ctx(struct rctx *c)
 		shmem_image__free_unpacked(c->shm, NULL);
 }
 
+/* Was the tree dumped on this boot of this machine? */
+static bool same_boot(const InventoryEntry *inv)
+{
+	char *id = proc_read_file(1, "../sys/kernel/random/boot_id", NULL);
+	bool same;
+
+	if (!id || !inv->boot_id)
+		same = !inv->boot_id;	/* images without one: assume so */
+	else
+		same = !strncmp(id, inv->boot_id, strcspn(id, "\n")) &&
+		       strlen(inv->boot_id) == strcspn(id, "\n");
+	free(id);
+	return same;
+}
+
 int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 {
 	struct rctx c = { .o = o, .st = o->store };
@@ -1523,6 +1538,9 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		stats->pages += p->mm->pages_nr;
 	}
 
+	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot);
+	if (ret)
+		goto out;
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	root = clone_with_pid(c.p[0].pe->pid, SIGCHLD);
 	if (root < 0) {

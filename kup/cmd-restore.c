@@ -67,6 +67,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "keep", no_argument, 0, 'K' },
 		{ "pidfile", required_argument, 0, 'p' },
 		{ "force-vdso-proxy", no_argument, 0, 'F' },
+		{ "as-new-boot", no_argument, 0, 'B' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -90,6 +91,7 @@ static int cmd_restore(int argc, char **argv)
 		case 'T': o.tcp_established = true; break;
 		case 'p': pidfile = optarg; break;
 		case 'F': o.force_vdso_proxy = true; break;
+		case 'B': o.as_new_boot = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': restore_usage(stdout); return 0;
 		default: restore_usage(stderr); return KUP_EXIT_USAGE;

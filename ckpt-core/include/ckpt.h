@@ -33,6 +33,7 @@ struct ckpt_restore_opts {
 	bool shell_job;
 	bool tcp_established;
 	bool force_vdso_proxy;		/* test the cross-kernel vDSO path */
+	bool as_new_boot;		/* test the clocks of a restore after a kexec */
 	pid_t *root_pid;		/* out: restored root */
 	/* Called once the tree runs and every image is released (before the
 	 * wait without detach), e.g. to scrub the store. */
