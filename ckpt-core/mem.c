@@ -268,8 +268,25 @@ static int copy_runs(pid_t pid, const struct run_list *rl, size_t first, size_t 
  * page-cache file this avoids one page fault per page of the destination,
  * which costs more than the copy itself.  Computes the crc on the way.
  */
-static int copy_runs_buffered(pid_t pid, const struct run_list *rl, int fd, int memfd,
-			      uint32_t *crc)
+/* Append @len bytes at @out of blob @b: with pwrite() on its fd, or the
+ * store's write(). */
+static int blob_put(struct img_store *st, struct img_blob *b, const uint8_t *buf, size_t len,
+		    uint64_t out)
+{
+	if (b->fd < 0)
+		return st->ops->write(st, b, buf, len);
+	for (size_t w = 0; w < len;) {
+		ssize_t r = pwrite(b->fd, buf + w, len - w, out + w);
+
+		if (r <= 0)
+			return -(r < 0 ? errno : EIO);
+		w += r;
+	}
+	return 0;
+}
+
+static int copy_runs_buffered(pid_t pid, const struct run_list *rl, struct img_store *st,
+			      struct img_blob *blob, int memfd, uint32_t *crc)
 {
 	static uint8_t *buf;
 	struct iovec remote[512];
@@ -319,13 +336,10 @@ static int copy_runs_buffered(pid_t pid, const struct run_list *rl, int fd, int 
 			}
 		}
 		*crc = img_crc32c(*crc, buf, bytes);
-		for (size_t w = 0; w < bytes;) {
-			ssize_t r = pwrite(fd, buf + w, bytes - w, out + w);
-
-			if (r <= 0)
-				return log_errno(r < 0 ? errno : EIO, "pid %d: cannot write the page image", pid);
-			w += r;
-		}
+		n = blob_put(st, blob, buf, bytes, out);
+		if (n < 0)
+			return log_errno(n, "pid %d: cannot write the page image %s to %s", pid,
+					 blob->name, st->where);
 		out += bytes;
 	}
 	return 0;
@@ -459,7 +473,10 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	}
 
 	snprintf(name, sizeof(name), "pages-%d.img", pid);
-	ret = st->ops->create(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
+	if (st->ops->create_stream && st->ops->write)
+		ret = st->ops->create_stream(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
+	else
+		ret = st->ops->create(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
 	if (ret)
 		goto out;
 	blob_open = true;
@@ -467,8 +484,8 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		struct run_list view = { .n = mm->n_runs };
 
 		view.runs = mm->runs[0];
-		if (blob.fd >= 0) {
-			ret = copy_runs_buffered(pid, &view, blob.fd, memfd, &mm->pages_crc);
+		if (blob.fd >= 0 || !blob.data) {
+			ret = copy_runs_buffered(pid, &view, st, &blob, memfd, &mm->pages_crc);
 		} else {
 			ret = copy_runs(pid, &view, 0, view.n, blob.data, memfd);
 			mm->pages_crc = img_crc32c(0, blob.data, mm->pages_nr * PAGE_SIZE_K);

@@ -243,7 +243,10 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 		prev_end = v->end;
 	}
 	snprintf(name, sizeof(name), "pages-%u.img", p->pe->pid);
-	ret = c->st->ops->open(c->st, name, &p->pages);
+	if (c->st->ops->open_stream && c->st->ops->read)
+		ret = c->st->ops->open_stream(c->st, name, &p->pages);
+	else
+		ret = c->st->ops->open(c->st, name, &p->pages);
 	if (ret)
 		return ret == -ENOENT ? log_errno(ENOENT, "%s: %s missing", c->st->where, name) : ret;
 	p->pages_open = true;
@@ -252,10 +255,17 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 			p->pages.len, mm->pages_nr);
 		return -EINVAL;
 	}
-	if (img_crc32c(0, p->pages.data, p->pages.len) != mm->pages_crc) {
+	/* streamed images are checked as they are read (restore_pages) */
+	if (p->pages.data && img_crc32c(0, p->pages.data, p->pages.len) != mm->pages_crc) {
 		log_err("image %s: checksum mismatch (corrupted)", name);
 		return -EINVAL;
 	}
+	for (size_t i = 1; !p->pages.data && i < mm->n_runs; i++)
+		if (mm->runs[i]->off != mm->runs[i - 1]->off + mm->runs[i - 1]->nr_pages) {
+			log_err("mm-%u.img: page runs %zu and %zu are not consecutive in %s",
+				p->pe->pid, i - 1, i, name);
+			return -EINVAL;
+		}
 	for (size_t i = 0; i < mm->n_runs; i++) {
 		PageRun *r = mm->runs[i];
 		bool inside = false;
@@ -885,6 +895,104 @@ static int patch_old_vdso(struct takeover *tk, unsigned long new_vdso)
 	return err;
 }
 
+/* Is @vaddr in the dumped vDSO (whose pages are not written back unless the
+ * old vDSO is kept as a proxy)? */
+static bool in_vdso(const MmImage *mm, uint64_t vaddr)
+{
+	for (size_t j = 0; j < mm->n_vmas; j++) {
+		const VmaEntry *v = mm->vmas[j];
+
+		if (vaddr >= v->start && vaddr < v->end)
+			return v->kind == VMA_KIND__VMA_VDSO;
+	}
+	return false;
+}
+
+#define STREAM_BUF (8UL << 20)
+
+/*
+ * The pages of a store that streams its page images: read the image in
+ * order, STREAM_BUF at a time, into a buffer, and write each piece to the
+ * runs it holds (their offsets are consecutive: checked by validate_mm).
+ * The checksum of the whole image is checked at the end; on a mismatch the
+ * restore fails and its tasks are killed.
+ */
+static int restore_pages_stream(struct takeover *tk, bool proxy)
+{
+	struct rproc *p = tk->p;
+	MmImage *mm = p->mm;
+	pid_t pid = p->pe->pid;
+	struct img_store *st = tk->c->st;
+	static uint8_t *buf;
+	uint64_t total = p->pages.len, pos = 0;
+	size_t ri = 0, rdone = 0;	/* run ri, pages of it already written */
+	uint32_t crc = 0;
+	int err;
+
+	if (!buf) {
+		buf = mmap(NULL, STREAM_BUF, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (buf == MAP_FAILED) {
+			buf = NULL;
+			return log_errno(ENOMEM, "cannot allocate a %lu MiB buffer", STREAM_BUF >> 20);
+		}
+	}
+	while (pos < total) {
+		size_t len = total - pos < STREAM_BUF ? total - pos : STREAM_BUF, boff = 0;
+
+		err = st->ops->read(st, &p->pages, pos, buf, len);
+		if (err)
+			return log_errno(err, "pid %d: cannot read %s at offset %" PRIu64 " from %s",
+					 pid, p->pages.name, pos, st->where);
+		crc = img_crc32c(crc, buf, len);
+		while (boff < len) {
+			struct iovec remote[512], local = { buf + boff, 0 };
+			size_t k = 0;
+
+			while (boff + local.iov_len < len && k < 512 && ri < mm->n_runs) {
+				PageRun *r = mm->runs[ri];
+				size_t left = (r->nr_pages - rdone) * PAGE_SIZE_K;
+				size_t room = len - boff - local.iov_len;
+				size_t take = left < room ? left : room;
+				bool skip = !proxy && in_vdso(mm, r->vaddr);
+
+				if (skip && k)
+					break;	/* write what we have first */
+				if (!skip) {
+					remote[k].iov_base = (void *)(r->vaddr + rdone * PAGE_SIZE_K);
+					remote[k].iov_len = take;
+					local.iov_len += take;
+					k++;
+				}
+				rdone += take / PAGE_SIZE_K;
+				if (rdone == r->nr_pages) {
+					ri++;
+					rdone = 0;
+				}
+				if (skip) {
+					boff += take;	/* a vDSO run: not written */
+					break;
+				}
+			}
+			if (!k) {
+				if (ri >= mm->n_runs)
+					break;
+				continue;
+			}
+			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len)
+				return log_errno(errno, "pid %d: cannot write pages at %p", pid,
+						 remote[0].iov_base);
+			boff += local.iov_len;
+		}
+		pos += len;
+	}
+	if (crc != mm->pages_crc) {
+		log_err("image %s: checksum mismatch (corrupted)", p->pages.name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int restore_mm(struct takeover *tk)
 {
 	struct rproc *p = tk->p;
@@ -974,7 +1082,12 @@ static int restore_mm(struct takeover *tk)
 	}
 
 	/* 4. the pages */
-	for (size_t i = 0; i < mm->n_runs;) {
+	if (!p->pages.data) {
+		err = restore_pages_stream(tk, proxy);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; p->pages.data && i < mm->n_runs;) {
 		struct iovec remote[512], local;
 		size_t k = 0, bytes = 0, first = i;
 

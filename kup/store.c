@@ -11,6 +11,13 @@
  * reads is covered by a checksum of its own (container records, pages_crc),
  * so blobs are mapped without the store's per-extent check; `kup ppp verify`
  * runs that one.
+ *
+ * On a block device (the pmem region) the mapping goes through the page
+ * cache: a write fault first reads the page from the device, and after a
+ * kexec every read faults.  There the page images are streamed instead:
+ * written with ppp_blob_write() and read with ppp_blob_read(), which move
+ * them with O_DIRECT between the engine's buffer and the device (and check
+ * each extent's crc32c as it is read).
  */
 #include <errno.h>
 #include <limits.h>
@@ -98,6 +105,72 @@ static int ps_finish(struct img_store *st, struct img_blob *b)
 	return ppp_blob_close(pb);
 }
 
+static int ps_create_stream(struct img_store *st, const char *name, size_t len,
+			    struct img_blob *b)
+{
+	struct ppp_store *ps = st->priv;
+	struct ppp_blob *pb;
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	b->store = st;
+	b->fd = -1;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	if (!ps->txn)
+		return -EBADF;
+	r = ppp_blob_create(ps->txn, name, len, &pb);
+	if (r) {
+		if (r == -ENOSPC)
+			log_err("%s: no room for image %s (%zu bytes); a larger store is needed",
+				ps->where, name, len);
+		return r;
+	}
+	b->len = len;
+	b->priv = pb;
+	return 0;
+}
+
+static int ps_write(struct img_store *st, struct img_blob *b, const void *buf, size_t len)
+{
+	return b->priv ? ppp_blob_write(b->priv, buf, len) : -EBADF;
+}
+
+/* Reading: b->priv holds a copy of the blob's info. */
+static int ps_open_stream(struct img_store *st, const char *name, struct img_blob *b)
+{
+	struct ppp_store *ps = st->priv;
+	struct ppp_blob_info *info;
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	b->store = st;
+	b->fd = -1;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	if (!ps->ckpt)
+		return -ENOENT;
+	info = calloc(1, sizeof(*info));
+	if (!info)
+		return -ENOMEM;
+	r = ppp_blob_find(ps->ckpt, name, info);
+	if (!r && info->size > SIZE_MAX)
+		r = -EFBIG;
+	if (r) {
+		free(info);
+		return r;
+	}
+	b->len = info->size;
+	b->priv = info;
+	b->reading = true;
+	return 0;
+}
+
+static int ps_read(struct img_store *st, struct img_blob *b, uint64_t off, void *buf, size_t len)
+{
+	struct ppp_store *ps = st->priv;
+
+	return b->priv && b->reading ? ppp_blob_read(ps->ckpt, b->priv, off, buf, len) : -EBADF;
+}
+
 static int ps_open(struct img_store *st, const char *name, struct img_blob *b)
 {
 	struct ppp_store *ps = st->priv;
@@ -128,8 +201,11 @@ static void ps_release(struct img_store *st, struct img_blob *b)
 {
 	/* A blob created and never finished: the transaction cannot commit
 	 * anyway (the dump fails and aborts it); close the handle. */
-	if (b->priv)
+	if (b->priv && b->reading)
+		free(b->priv);
+	else if (b->priv)
 		ppp_blob_close(b->priv);
+	b->reading = false;
 	b->priv = NULL;
 	b->data = NULL;
 }
@@ -191,6 +267,22 @@ static const struct img_store_ops ppp_store_ops = {
 	.remove = ps_remove,
 };
 
+/* A block device: page images streamed with O_DIRECT (see above). */
+static const struct img_store_ops ppp_block_store_ops = {
+	.create = ps_create,
+	.finish = ps_finish,
+	.open = ps_open,
+	.release = ps_release,
+	.commit = ps_commit,
+	.abort = ps_abort,
+	.close = ps_close,
+	.remove = ps_remove,
+	.create_stream = ps_create_stream,
+	.write = ps_write,
+	.open_stream = ps_open_stream,
+	.read = ps_read,
+};
+
 int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 {
 	struct ppp_store *ps;
@@ -230,7 +322,12 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 		free(ps);
 		return r;
 	}
-	ps->st.ops = &ppp_store_ops;
+	{
+		struct ppp_status pst;
+
+		ps->st.ops = !ppp_status(ps->p, &pst) && pst.backend == PPP_BACKEND_BLOCK &&
+			     !getenv("KUP_PPP_NO_STREAM") ? &ppp_block_store_ops : &ppp_store_ops;
+	}
 	ps->st.where = ps->where;
 	ps->st.priv = ps;
 	*out = &ps->st;

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ppp-int.h"
 
@@ -342,7 +343,9 @@ static void set_verified(const struct ppp_ckpt *c, uint64_t k)
 }
 
 /* Check extent @k of blob @e against its crc32c; logs a mismatch. */
-static int check_extent(const struct ppp_ckpt *c, const struct ppp_ix_entry *e, uint64_t k)
+/* Extent @k of @e, its data at @src (NULL: in the mapping). */
+static int check_extent_at(const struct ppp_ckpt *c, const struct ppp_ix_entry *e, uint64_t k,
+			   const uint8_t *src)
 {
 	uint64_t off = le64toh(e->offset), len = le64toh(e->length);
 	uint64_t first = le64toh(e->crc_first);
@@ -350,7 +353,7 @@ static int check_extent(const struct ppp_ckpt *c, const struct ppp_ix_entry *e, 
 	uint64_t n = len - start < (1ull << c->extent_shift) ? len - start :
 		     1ull << c->extent_shift;
 	uint32_t want = le32toh(c->crcs[first + k]);
-	uint32_t got = ppp_crc32c(0, c->p->base + off + start, n);
+	uint32_t got = ppp_crc32c(0, src ? src : c->p->base + off + start, n);
 
 	if (got != want) {
 		ppp_err("%s: blob '%s' extent %" PRIu64 "/%" PRIu64 " (blob bytes %"
@@ -362,6 +365,11 @@ static int check_extent(const struct ppp_ckpt *c, const struct ppp_ix_entry *e, 
 	}
 	set_verified(c, first + k);
 	return 0;
+}
+
+static int check_extent(const struct ppp_ckpt *c, const struct ppp_ix_entry *e, uint64_t k)
+{
+	return check_extent_at(c, e, k, NULL);
 }
 
 /* Check extents [k0, k1] of @e that were not checked yet. */
@@ -442,6 +450,33 @@ int ppp_blob_read(const struct ppp_ckpt *c, const struct ppp_blob_info *info,
 	}
 	if (!len)
 		return 0;
+	/*
+	 * Whole extents into an aligned buffer, from a block device: read them
+	 * with O_DIRECT (no page cache: after a kexec it is cold anyway) and
+	 * check them in the buffer.
+	 */
+	if (!(off & ((1ull << c->extent_shift) - 1)) &&
+	    (!(len & ((1ull << c->extent_shift) - 1)) || off + len == size) &&
+	    ppp__direct_ok(buf, le64toh(e->offset) + off, len) && ppp__direct_fd(c->p) >= 0) {
+		for (size_t done = 0; done < len;) {
+			ssize_t n = pread(c->p->dfd, (uint8_t *)buf + done, len - done,
+					  le64toh(e->offset) + off + done);
+
+			if (n <= 0) {
+				r = n < 0 ? -errno : -EIO;
+				ppp_err("%s: blob '%s': read of %zu bytes at %" PRIu64 ": %s",
+					c->p->path, e->name, len - done, off + done, strerror(-r));
+				return r;
+			}
+			done += n;
+		}
+		for (uint64_t k = off >> c->extent_shift; k <= (off + len - 1) >> c->extent_shift; k++) {
+			r = check_extent_at(c, e, k, (const uint8_t *)buf + ((k << c->extent_shift) - off));
+			if (r)
+				return r;
+		}
+		return 0;
+	}
 	r = check_extents(c, e, off >> c->extent_shift,
 			  (off + len - 1) >> c->extent_shift, false, NULL);
 	if (r)

@@ -23,7 +23,7 @@
 /* Does @dev hold a valid superblock of ours?  Quiet: most devices do not. */
 static bool probe_dev(const char *dev)
 {
-	struct ppp p = { .path = (char *)dev, .fd = -1 };
+	struct ppp p = { .path = (char *)dev, .fd = -1, .dfd = -1 };
 	uint8_t hdr[PPP_DATA_OFF];
 	struct ppp_sbv v;
 	bool ok = false;

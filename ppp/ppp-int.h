@@ -90,6 +90,7 @@ struct ppp_sbv {
 struct ppp {
 	char *path;
 	int fd;				/* -1: memory backend */
+	int dfd;			/* block device opened O_DIRECT (lazily), or -1 */
 	int backend;			/* PPP_BACKEND_* */
 	bool writable;
 	uint8_t *base;			/* the store, mapped (or caller memory) */
@@ -154,6 +155,19 @@ void ppp__sb_encode(const struct ppp_sbv *v, struct ppp_sb *raw);
 int ppp__load_state(struct ppp *p, bool quiet);
 int ppp__write_sb(struct ppp *p, int slot, const struct ppp_sbv *v);
 int ppp__sync(struct ppp *p, uint64_t off, uint64_t len);
+/*
+ * Block devices: an O_DIRECT fd for large aligned transfers, which go
+ * straight between the caller's buffer and the device (on pmem: one copy)
+ * instead of through the page cache of the mapping.  -1 when not usable
+ * (files, memory, or the device refuses O_DIRECT).
+ */
+int ppp__direct_fd(struct ppp *p);
+#define PPP_DIRECT_ALIGN 4096u
+static inline bool ppp__direct_ok(const void *buf, uint64_t off, uint64_t len)
+{
+	return !((uintptr_t)buf % PPP_DIRECT_ALIGN) && !(off % PPP_DIRECT_ALIGN) &&
+	       !(len % 512) && len;
+}
 void ppp__writeback(struct ppp *p, uint64_t off, uint64_t len);
 int ppp__lock_update(struct ppp *p);
 

@@ -267,12 +267,28 @@ static int new_handle(const char *path, struct ppp **out)
 		return -ENOMEM;
 	}
 	p->fd = -1;
+	p->dfd = -1;
 	*out = p;
 	return 0;
 }
 
+int ppp__direct_fd(struct ppp *p)
+{
+	if (p->dfd >= 0 || p->backend != PPP_BACKEND_BLOCK || p->fd < 0)
+		return p->dfd;
+	p->dfd = open(p->path, (p->writable ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+	if (p->dfd < 0) {
+		ppp_dbg("%s: no O_DIRECT access (%s): transfers go through the mapping",
+			p->path, strerror(errno));
+		p->dfd = -2;	/* do not try again */
+	}
+	return p->dfd >= 0 ? p->dfd : -1;
+}
+
 static void free_handle(struct ppp *p)
 {
+	if (p->dfd >= 0)
+		close(p->dfd);
 	free(p->path);
 	free(p);
 }
@@ -476,7 +492,7 @@ static int format_map(struct ppp *p, uint32_t shift)
 
 int ppp_format_mem(void *buf, size_t len, const struct ppp_format_opts *opts)
 {
-	struct ppp p = { .path = (char *)"<memory>", .fd = -1, .backend = PPP_BACKEND_MEM };
+	struct ppp p = { .path = (char *)"<memory>", .fd = -1, .dfd = -1, .backend = PPP_BACKEND_MEM };
 	uint32_t shift;
 	int r;
 
@@ -543,7 +559,7 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 {
 	bool force = opts && (opts->flags & PPP_FORMAT_FORCE);
 	bool sparse = opts && (opts->flags & PPP_FORMAT_SPARSE);
-	struct ppp p = { .fd = -1 };
+	struct ppp p = { .fd = -1, .dfd = -1 };
 	bool created = false, zero_file = false;
 	struct stat st;
 	uint64_t have;

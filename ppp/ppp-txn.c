@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 
 #include "ppp-int.h"
@@ -45,6 +46,7 @@ struct ppp_txn {
 	size_t hcap;
 	size_t nopen;
 	int error;		/* sticky: a blob failed */
+	bool direct_io;		/* blobs written with O_DIRECT: flush the device */
 	pthread_mutex_t mu;	/* create/close/truncate from several threads */
 };
 
@@ -53,6 +55,7 @@ struct ppp_blob {
 	struct tent *e;
 	uint64_t pos;		/* sequential write position */
 	bool direct;		/* ppp_blob_data() was used: checksum at close */
+	bool populated;		/* the mapping of a large blob was prefaulted */
 	bool recrc;		/* truncated: checksum at close */
 	bool buffered;		/* PPP_SIZE_UNKNOWN: data in buf */
 	uint8_t *buf;
@@ -588,10 +591,6 @@ int ppp_blob_create(struct ppp_txn *t, const char *name, uint64_t size,
 	ppp_dbg("%s: blob '%s': %" PRIu64 " bytes at %" PRIu64, p->path, name,
 		e->len, e->off);
 	pthread_mutex_unlock(&t->mu);
-	/* prefault a large blob in one call rather than page by page */
-	if (size >= (2u << 20) && size != PPP_SIZE_UNKNOWN && p->fd >= 0)
-		(void)madvise(p->base + (e->off & ~(uint64_t)(PPP_PAGE_SIZE - 1)),
-			      ppp__align_up(size, PPP_PAGE_SIZE), 23 /* MADV_POPULATE_WRITE */);
 	return 0;
 out:
 	pthread_mutex_unlock(&t->mu);
@@ -668,7 +667,25 @@ int ppp_blob_write(struct ppp_blob *b, const void *buf, size_t len)
 			e->len);
 		return -EFBIG;
 	}
-	memcpy(p->base + e->off + b->pos, buf, len);
+	if (!b->direct && ppp__direct_ok(buf, e->off + b->pos, len) && ppp__direct_fd(p) >= 0) {
+		/* straight to the device: no page cache, no read-before-write */
+		for (size_t done = 0; done < len;) {
+			ssize_t n = pwrite(p->dfd, (const uint8_t *)buf + done, len - done,
+					   e->off + b->pos + done);
+
+			if (n <= 0) {
+				int err = n < 0 ? errno : EIO;
+
+				ppp_err("%s: blob '%s': write of %zu bytes at %" PRIu64 ": %s",
+					p->path, e->name, len - done, b->pos + done, strerror(err));
+				return -err;
+			}
+			done += n;
+		}
+		b->t->direct_io = true;
+	} else {
+		memcpy(p->base + e->off + b->pos, buf, len);
+	}
 	if (!b->direct && !b->recrc)
 		crc_feed(b, buf, len);
 	b->pos += len;
@@ -679,10 +696,25 @@ void *ppp_blob_data(struct ppp_blob *b)
 {
 	static uint8_t empty[1];
 
+	struct ppp *p;
+
 	if (!b || b->buffered)
 		return NULL;
+	p = b->t->p;
+	if (b->pos) {
+		/* already written with ppp_blob_write() (maybe with O_DIRECT,
+		 * past the mapping's page cache): one way or the other */
+		ppp_err("%s: blob '%s': ppp_blob_data() after ppp_blob_write()", p->path,
+			b->e->name);
+		return NULL;
+	}
 	b->direct = true;
-	return b->e->len ? b->t->p->base + b->e->off : empty;
+	/* prefault a large blob in one call rather than page by page */
+	if (!b->populated && b->e->len >= (2u << 20) && p->fd >= 0)
+		(void)madvise(p->base + (b->e->off & ~(uint64_t)(PPP_PAGE_SIZE - 1)),
+			      ppp__align_up(b->e->len, PPP_PAGE_SIZE), 23 /* MADV_POPULATE_WRITE */);
+	b->populated = true;
+	return b->e->len ? p->base + b->e->off : empty;
 }
 
 int ppp_blob_truncate(struct ppp_blob *b, uint64_t len)
@@ -920,6 +952,10 @@ int ppp_txn_commit(struct ppp_txn *t)
 			hi = t->busy[i].end > hi ? t->busy[i].end : hi;
 		}
 	r = ppp__sync(p, lo, hi - lo);
+	if (!r && t->direct_io && fdatasync(p->fd)) {
+		r = -errno;
+		ppp_err("%s: flushing the device: %s", p->path, strerror(-r));
+	}
 	if (r)
 		goto out;
 

@@ -11,6 +11,7 @@
 #ifndef KUP_IMAGE_H
 #define KUP_IMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
@@ -42,6 +43,7 @@ struct img_blob {
 	size_t len;
 	int fd;		/* >= 0: the blob can also be written with pwrite() */
 	void *priv;
+	bool reading;	/* store-private: opened with open_stream() */
 };
 
 struct img_store_ops {
@@ -58,6 +60,17 @@ struct img_store_ops {
 	void (*abort)(struct img_store *st);
 	void (*close)(struct img_store *st);
 	int (*remove)(struct img_store *st, const char *name);
+	/*
+	 * Optional, for page images (large, written and read once, in order):
+	 * create_stream() makes a blob filled only by write() calls that append
+	 * page-aligned buffers (blob->data is NULL); open_stream() opens one
+	 * for read() of page-aligned pieces (blob->data is NULL).  A store
+	 * offers them when it moves such data faster than through a mapping.
+	 */
+	int (*create_stream)(struct img_store *st, const char *name, size_t len, struct img_blob *b);
+	int (*write)(struct img_store *st, struct img_blob *b, const void *buf, size_t len);
+	int (*open_stream)(struct img_store *st, const char *name, struct img_blob *b);
+	int (*read)(struct img_store *st, struct img_blob *b, uint64_t off, void *buf, size_t len);
 };
 
 struct img_store {
