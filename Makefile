@@ -11,6 +11,7 @@ PREFIX   ?= /usr
 SBINDIR  ?= $(PREFIX)/sbin
 MANDIR   ?= $(PREFIX)/share/man
 LIBEXECDIR ?= $(PREFIX)/lib/kup
+UNITDIR  ?= /lib/systemd/system
 
 ARCH     ?= x86_64
 O        ?= build
@@ -48,7 +49,7 @@ PROG_BIN  := $(patsubst tests/progs/%.c,$(O)/progs/%,$(PROG_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: fuzz-run demo all check unit integ install clean bench fuzz deps lab-check progs tests
+.PHONY: fuzz-run demo demo-local all check unit integ install clean bench fuzz deps lab-check progs tests
 .SECONDARY:
 
 all: $(O)/kup $(PROG_BIN)
@@ -95,7 +96,8 @@ deps:
 check: deps
 	$(MAKE) O=build/asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests
 	$(MAKE) progs
-	KUP=build/asan/kup PROGS=build/progs TESTBIN=build/asan/tests tests/run.sh
+	$(MAKE) all
+	KUP=build/asan/kup PROGS=build/progs TESTBIN=build/asan/tests tests/check.sh
 
 lab-check: all
 	tests/vm/run-lab-tests.sh
@@ -113,13 +115,18 @@ fuzz-run:
 install: all
 	install -D -m 0755 $(O)/kup $(DESTDIR)$(SBINDIR)/kup
 	install -D -m 0644 docs/kup.8 $(DESTDIR)$(MANDIR)/man8/kup.8
+	install -D -m 0644 systemd-units/kup-restore.service $(DESTDIR)$(UNITDIR)/kup-restore.service
 
 clean:
 	rm -rf build
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
 
-# A live demonstration on this machine: a counter is dumped, killed and
-# restored; its output continues where it stopped.
-demo: deps all
+# The main job, for real, in the QEMU lab: a demo service is kept across a
+# kernel update with `kup switch` (tests/vm/t-switch.sh; builds the guest on
+# first use).  demo-local: dump, kill and restore a counter on this machine.
+demo: deps all progs
+	tests/vm/run-lab-tests.sh t-switch.sh
+
+demo-local: deps all progs
 	tests/demo.sh

@@ -3,7 +3,10 @@
  * ppp-bench: write and read bandwidth of one large blob in a file store,
  * beside memcpy() of the same size.
  *
- *   ppp-bench [-s SIZE_MiB] [-d DIR]      (default: 1024 MiB in /dev/shm)
+ *   ppp-bench [-s SIZE_MiB] [-d DIR | -p DEVICE]   (default: 1024 MiB in /dev/shm)
+ *
+ * -p: a block device (the pmem region of the QEMU lab); it is formatted
+ * (its content is lost) and left formatted and empty.
  *
  * Write paths: the zero-copy pointer (what the dump engine does with
  * process_vm_readv) and ppp_blob_write() in 1 MiB pieces; each split into
@@ -55,7 +58,7 @@ static void die(const char *what, int r)
 int main(int argc, char **argv)
 {
 	size_t mib = 1024, len;
-	const char *dir = "/dev/shm";
+	const char *dir = "/dev/shm", *dev = NULL;
 	char path[4096];
 	struct ppp_blob_info bi;
 	struct ppp_ckpt *c;
@@ -68,19 +71,23 @@ int main(int argc, char **argv)
 	volatile uint32_t crc;
 	int opt, r;
 
-	while ((opt = getopt(argc, argv, "s:d:h")) != -1) {
+	while ((opt = getopt(argc, argv, "s:d:p:h")) != -1) {
 		switch (opt) {
 		case 's': mib = strtoul(optarg, NULL, 0); break;
 		case 'd': dir = optarg; break;
+		case 'p': dev = optarg; break;
 		default:
-			fprintf(stderr, "usage: ppp-bench [-s SIZE_MiB] [-d DIR]\n");
+			fprintf(stderr, "usage: ppp-bench [-s SIZE_MiB] [-d DIR | -p DEVICE]\n");
 			return opt == 'h' ? 0 : 2;
 		}
 	}
 	len = mib << 20;
 	if (!len)
 		return 2;
-	snprintf(path, sizeof(path), "%s/ppp-bench.%d", dir, getpid());
+	if (dev)
+		snprintf(path, sizeof(path), "%s", dev);
+	else
+		snprintf(path, sizeof(path), "%s/ppp-bench.%d", dir, getpid());
 
 	src = xalloc(len);
 	dst = xalloc(len);
@@ -101,7 +108,11 @@ int main(int argc, char **argv)
 	report("crc32c (ISA-L)", len, t3 - t2);
 	(void)crc;
 
-	r = ppp_format(path, len + (64 << 20), NULL);
+	{
+		struct ppp_format_opts fo = { .flags = dev ? PPP_FORMAT_FORCE : 0 };
+
+		r = ppp_format(path, dev ? 0 : len + (64 << 20), &fo);
+	}
 	if (r)
 		die("format", r);
 
@@ -181,6 +192,20 @@ int main(int argc, char **argv)
 	memcpy(dst, data, len);
 	t1 = now();
 	report("map without verification + copy out", len, t1 - t0);
+	ppp_ckpt_close(c);
+	ppp_close(p);
+
+	/* what a restore from a block device does: ppp_blob_read in 8 MiB
+	 * pieces (O_DIRECT there), each extent checked in the buffer */
+	if ((r = ppp_open(path, PPP_RDONLY, &p)) || (r = ppp_ckpt_open(p, &c)) ||
+	    (r = ppp_blob_find(c, "pages2.img", &bi)))
+		die("open for reading", r);
+	t0 = now();
+	for (size_t off = 0; off < len; off += 8 << 20)
+		if ((r = ppp_blob_read(c, &bi, off, src, len - off < (8u << 20) ? len - off : 8 << 20)))
+			die("read", r);
+	t1 = now();
+	report("ppp_blob_read, 8 MiB pieces (+ crc32c)", len, t1 - t0);
 	t0 = now();
 	if ((r = ppp_verify(p, NULL)))
 		die("verify", r);
@@ -188,6 +213,11 @@ int main(int argc, char **argv)
 	report("ppp_verify (whole checkpoint)", len, t1 - t0);
 	ppp_ckpt_close(c);
 	ppp_close(p);
-	unlink(path);
+	if (dev && !ppp_open(path, PPP_RDWR, &p)) {
+		ppp_scrub(p);	/* leave it formatted, empty */
+		ppp_close(p);
+	}
+	if (!dev)
+		unlink(path);
 	return 0;
 }

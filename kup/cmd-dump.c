@@ -87,4 +87,4 @@ static int cmd_dump(int argc, char **argv)
 	return ret ? KUP_EXIT_FAIL : 0;
 }
 
-KUP_COMMAND("dump", cmd_dump, "checkpoint a process tree to an image directory");
+KUP_COMMAND("dump", cmd_dump, "checkpoint a process tree to an image directory or a store");

@@ -21,6 +21,8 @@ static void restore_usage(FILE *f)
 		"      --ppp STORE        restore from a persistent page store: a device\n"
 		"                         (/dev/pmem0), a file, or 'auto' (find it)\n"
 		"      --keep             do not scrub the store after the restore\n"
+		"      --if-any           with --ppp: exit 0 if there is no store or it holds\n"
+		"                         no checkpoint (kup-restore.service at boot)\n"
 		"  -d, --restore-detached return once the tree runs\n"
 		"  -j, --shell-job        restore into this terminal (the tree was dumped\n"
 		"                         with --shell-job)\n"
@@ -65,6 +67,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "tcp-established", no_argument, 0, 'T' },
 		{ "ppp", required_argument, 0, 'P' },
 		{ "keep", no_argument, 0, 'K' },
+		{ "if-any", no_argument, 0, 'I' },
 		{ "pidfile", required_argument, 0, 'p' },
 		{ "force-vdso-proxy", no_argument, 0, 'F' },
 		{ "as-new-boot", no_argument, 0, 'B' },
@@ -76,6 +79,7 @@ static int cmd_restore(int argc, char **argv)
 	struct ckpt_stats stats;
 	const char *dir = NULL, *pidfile = NULL;
 	struct rst_ppp rp = { 0 };
+	bool if_any = false;
 	pid_t root = 0;
 	int c, ret;
 
@@ -86,6 +90,7 @@ static int cmd_restore(int argc, char **argv)
 		case 'D': dir = optarg; break;
 		case 'P': rp.given = optarg; break;
 		case 'K': rp.keep = true; break;
+		case 'I': if_any = true; break;
 		case 'd': o.detach = true; break;
 		case 'j': o.shell_job = true; break;
 		case 'T': o.tcp_established = true; break;
@@ -110,6 +115,14 @@ static int cmd_restore(int argc, char **argv)
 	if (rp.keep && !rp.given) {
 		log_err("--keep goes with --ppp");
 		return KUP_EXIT_USAGE;
+	}
+	if (if_any && !rp.given) {
+		log_err("--if-any goes with --ppp");
+		return KUP_EXIT_USAGE;
+	}
+	if (if_any && !kup_store_has_ckpt(rp.given)) {
+		log_info("no checkpoint in a persistent page store (%s): nothing to restore", rp.given);
+		return 0;
 	}
 	if (rp.given) {
 		ret = kup_store_open_ppp(rp.given, 0, &o.store);
@@ -141,4 +154,4 @@ static int cmd_restore(int argc, char **argv)
 	return ret;
 }
 
-KUP_COMMAND("restore", cmd_restore, "restore a process tree from an image directory");
+KUP_COMMAND("restore", cmd_restore, "restore a process tree from an image directory or a store");

@@ -8,6 +8,7 @@
 #define KUP_KUP_H
 
 #include <getopt.h>
+#include <stdbool.h>
 #include "log.h"
 
 struct kup_command {
@@ -35,6 +36,7 @@ int kup_parse_size(const char *s, unsigned long long *out);
 struct img_store;
 int kup_store_open_ppp(const char *given, int write, struct img_store **out);
 int kup_store_scrub_ppp(const char *given);
+bool kup_store_has_ckpt(const char *given);
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path);
 void kup_ppp_logger(int level, const char *msg);
 

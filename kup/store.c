@@ -334,6 +334,37 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 	return 0;
 }
 
+static void quiet_logger(int level, const char *msg)
+{
+}
+
+/* Does @given (or the store found) hold a checkpoint?  No messages. */
+bool kup_store_has_ckpt(const char *given)
+{
+	char dev[PATH_MAX];
+	const char *path = given;
+	struct ppp_ckpt *c;
+	struct ppp *p;
+	bool yes = false;
+
+	ppp_set_logger(quiet_logger);
+	if (!given || !strcmp(given, "auto")) {
+		if (ppp_find_device(dev, sizeof(dev), PPP_FIND_LOAD_MODULES))
+			goto out;
+		path = dev;
+	}
+	if (ppp_open(path, PPP_RDONLY, &p))
+		goto out;
+	if (!ppp_ckpt_open(p, &c)) {
+		yes = true;
+		ppp_ckpt_close(c);
+	}
+	ppp_close(p);
+out:
+	ppp_set_logger(kup_ppp_logger);
+	return yes;
+}
+
 /* After a successful restore: drop the checkpoint and wipe the data. */
 int kup_store_scrub_ppp(const char *given)
 {

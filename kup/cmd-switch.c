@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kup switch: update the kernel under a running service.
+ *
+ *   1. load the new kernel (kup kexec load: kexec_file_load, the running
+ *      command line with the store's memmap= reservation) -- first, so that a
+ *      kernel that does not load leaves the service untouched;
+ *   2. dump the tree into the persistent page store (kup dump --ppp);
+ *   3. sync and kexec into the new kernel.
+ *
+ * On the new boot, kup-restore.service (systemd-units/) runs
+ * `kup restore --ppp auto -d --if-any` early, before the normal services.
+ * A failure at 1 or 2 unloads the kernel and leaves the tree running.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "kup.h"
+
+static void switch_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kup switch KERNEL -t PID [--ppp STORE] [--initrd FILE | --no-initrd]\n"
+		"                  [--append ARGS] [--tcp-established] [--no-exec] [-v]\n\n"
+		"Switch to KERNEL (a path, or a version: /boot/vmlinuz-VERSION) keeping the\n"
+		"process tree rooted at PID: load KERNEL with kexec_file_load, dump the tree\n"
+		"into the persistent page store, kexec.  On the new kernel,\n"
+		"kup-restore.service restores the tree from the store before the normal\n"
+		"services start.  If loading or dumping fails, the tree keeps running and\n"
+		"no kernel stays loaded.\n\n"
+		"  -t, --tree PID         root of the tree to keep\n"
+		"      --ppp STORE        the store: a device (default: auto, the pmem\n"
+		"                         device of a memmap=SIZE!START reservation)\n"
+		"      --initrd FILE      initrd of KERNEL (default /boot/initrd.img-VERSION)\n"
+		"      --no-initrd        load without one\n"
+		"      --append ARGS      more kernel parameters\n"
+		"      --tcp-established  keep established TCP connections\n"
+		"      --no-exec          stop after the dump (the kernel stays loaded:\n"
+		"                         `kup kexec exec` switches)\n"
+		"  -v, --verbose          more messages\n");
+}
+
+/* Run `kup ARGS...` (this binary) and return its exit status. */
+static int run_self(char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return log_errno(errno, "cannot fork"), KUP_EXIT_FAIL;
+	if (!pid) {
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return KUP_EXIT_FAIL;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : KUP_EXIT_FAIL;
+}
+
+static int cmd_switch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tree", required_argument, 0, 't' },
+		{ "ppp", required_argument, 0, 'P' },
+		{ "initrd", required_argument, 0, 'i' },
+		{ "no-initrd", no_argument, 0, 'N' },
+		{ "append", required_argument, 0, 'a' },
+		{ "tcp-established", no_argument, 0, 'T' },
+		{ "no-exec", no_argument, 0, 'n' },
+		{ "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },
+		{}
+	};
+	const char *kernel, *initrd = NULL, *append = NULL, *store = "auto", *tree = NULL;
+	bool no_initrd = false, tcp = false, no_exec = false;
+	char *largv[16], *dargv[16], *uargv[4];
+	int c, n = 0, rc;
+
+	log_set_prefix("kup switch");
+	while ((c = getopt_long(argc, argv, "t:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 't': tree = optarg; break;
+		case 'P': store = optarg; break;
+		case 'i': initrd = optarg; break;
+		case 'N': no_initrd = true; break;
+		case 'a': append = optarg; break;
+		case 'T': tcp = true; break;
+		case 'n': no_exec = true; break;
+		case 'v': log_set_level(log_get_level() + 1); break;
+		case 'h': switch_usage(stdout); return 0;
+		default: switch_usage(stderr); return KUP_EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc || !tree || (initrd && no_initrd)) {
+		switch_usage(stderr);
+		return KUP_EXIT_USAGE;
+	}
+	kernel = argv[optind];
+
+	if (access("/etc/systemd/system/sysinit.target.wants/kup-restore.service", F_OK) &&
+	    access("/run/systemd/system", F_OK) == 0)
+		log_warn("kup-restore.service is not enabled: after the switch, restore the tree "
+			 "with `kup restore --ppp %s -d` (systemctl enable kup-restore.service)", store);
+
+	/* 1. the kernel first: nothing is touched if it does not load */
+	largv[n++] = "kup";
+	largv[n++] = "kexec";
+	largv[n++] = "load";
+	largv[n++] = (char *)kernel;
+	if (initrd) {
+		largv[n++] = "--initrd";
+		largv[n++] = (char *)initrd;
+	}
+	if (no_initrd)
+		largv[n++] = "--no-initrd";
+	if (append) {
+		largv[n++] = "--append";
+		largv[n++] = (char *)append;
+	}
+	largv[n] = NULL;
+	log_info("loading %s", kernel);
+	rc = run_self(largv);
+	if (rc) {
+		log_err("%s could not be loaded: nothing was changed", kernel);
+		return KUP_EXIT_FAIL;
+	}
+
+	/* 2. the tree into the store */
+	n = 0;
+	dargv[n++] = "kup";
+	dargv[n++] = "dump";
+	dargv[n++] = "-t";
+	dargv[n++] = (char *)tree;
+	dargv[n++] = "--ppp";
+	dargv[n++] = (char *)store;
+	if (tcp)
+		dargv[n++] = "--tcp-established";
+	dargv[n] = NULL;
+	log_info("dumping the tree of pid %s into the store (%s)", tree, store);
+	rc = run_self(dargv);
+	if (rc) {
+		uargv[0] = "kup";
+		uargv[1] = "kexec";
+		uargv[2] = "unload";
+		uargv[3] = NULL;
+		run_self(uargv);
+		log_err("the dump failed: the tree of pid %s keeps running, %s was unloaded",
+			tree, kernel);
+		return KUP_EXIT_FAIL;
+	}
+	if (no_exec) {
+		log_info("the tree is in the store and %s is loaded: `kup kexec exec` switches", kernel);
+		return 0;
+	}
+
+	/* 3. the switch */
+	log_info("switching to %s", kernel);
+	uargv[0] = "kup";
+	uargv[1] = "kexec";
+	uargv[2] = "exec";
+	uargv[3] = NULL;
+	rc = run_self(uargv);
+	/* only reached if the kexec failed: the tree is safe in the store */
+	log_err("kexec failed; the tree is in the store: `kup restore --ppp %s` brings it back", store);
+	return rc ? rc : KUP_EXIT_FAIL;
+}
+
+KUP_COMMAND("switch", cmd_switch, "switch to a new kernel keeping a process tree (load, dump, kexec)");

@@ -1,0 +1,118 @@
+#!/bin/bash
+# `kup switch` in the QEMU lab, end to end, as an admin runs it: a demo
+# service (a counter holding 64 MiB, started as a systemd service) is kept
+# across a real kernel update 6.1.0-47 -> 6.1.0-56.  kup switch loads the new
+# kernel, dumps the service into /dev/pmem0 and kexecs; on the new kernel
+# kup-restore.service brings it back during the boot, before the normal
+# services: same pid, the count goes on, the memory is unchanged.
+# Also: a kernel that does not load, or a tree that cannot be dumped, leave
+# the service running and no kernel loaded.
+#
+# `make demo` runs this (tests/vm/run-lab-tests.sh t-switch.sh).
+set -u
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../.." && pwd)
+lab=$here/lab
+export KUP_LAB_NAME=${KUP_LAB_NAME:-switch}
+A=${KUP_LAB_A:-6.1.0-47-amd64}
+B=${KUP_LAB_B:-6.1.0-56-amd64}
+PROGS=${PROGS:-$top/build/progs}
+GP=/usr/local/libexec/kup-tests
+OUT=/root/demo-counter.out
+
+n=0 passed=0 failed=0
+t_start=$(date +%s)
+ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+note() { echo "$*" | sed 's/^/# /'; }
+L() { "$lab" "$@" 2> >(sed 's/^/# /' >&2); }
+R() { R_OUT=$("$lab" run "$*" 2>&1); }
+check() {
+	local what=$1
+	shift
+	if R "$@"; then ok "$what"; else not_ok "$what"; note "$R_OUT"; fi
+}
+finish() {
+	trap - EXIT
+	if [ "${KUP_LAB_KEEP:-0}" = 1 ]; then
+		note "guest left running (KUP_LAB_NAME=$KUP_LAB_NAME $lab stop)"
+	else
+		"$lab" stop >/dev/null 2>&1
+	fi
+	note "total time $(($(date +%s) - t_start))s"
+	echo "$passed passed, $failed failed"
+	[ "$failed" = 0 ] && [ "$n" -gt 0 ]
+	exit $?
+}
+trap finish EXIT
+bail() { not_ok "$*"; note "cannot go on"; finish; }
+
+[ -x "$PROGS/counter" ] || bail "$PROGS/counter is missing (make progs)"
+L build || bail "lab build"
+"$lab" stop >/dev/null 2>&1
+L boot "$A" || bail "boot $A"
+ok "booted $A"
+R 'command -v kup' || bail "kup is not installed in the guest (tests/vm/run-lab-tests.sh installs it)"
+R "mkdir -p $GP" && L cp-in "$PROGS/counter" "$GP/counter" || bail "copy the demo service in"
+check "systemctl enable kup-restore.service" 'systemctl enable kup-restore.service 2>&1'
+check "kup ppp format /dev/pmem0" 'udevadm settle -t 30; kup ppp format /dev/pmem0 --force'
+
+# The demo service: a counter printing one line every 200 ms, with 64 MiB of
+# memory, run by systemd.  Its pid is set high: the new boot's own processes
+# must not take it (restoring before udev is another step).
+check "start the demo service (systemd-run)" \
+	"echo \$((\$(cat /proc/sys/kernel/pid_max) / 2)) > /proc/sys/kernel/ns_last_pid;
+	 systemd-run --unit=demo-counter -p StandardOutput=append:$OUT -p StandardError=append:$OUT \
+		$GP/counter -m 64 -i 200"
+R "for i in \$(seq 100); do grep -q '^C 5 ' $OUT && exit 0; sleep 0.2; done; exit 1" || bail "the demo service runs"
+pid=$(L run "systemctl show -p MainPID --value demo-counter")
+sum=$(L run "awk '\$1 == \"MEM\" { print \$2 }' $OUT")
+ok "demo service runs: pid $pid, memory sum $sum"
+note "$(L run "tail -n 3 $OUT")"
+
+# ---- what must not touch the service
+R "kup switch /boot/vmlinuz-nonexistent -t $pid 2>&1"
+if [ $? != 0 ] && grep -q "nothing was changed" <<<"$R_OUT"; then
+	ok "kup switch to a kernel that does not exist fails, says nothing was changed"
+else
+	not_ok "kup switch to a kernel that does not exist fails cleanly"
+	note "$R_OUT"
+fi
+check "the service still runs, no kernel is loaded" "kill -0 $pid && ! kup kexec status >/dev/null"
+R "kup switch $B -t 1 2>&1"
+if [ $? != 0 ] && grep -q "keeps running" <<<"$R_OUT"; then
+	ok "kup switch of a tree that cannot be dumped (pid 1) fails"
+else
+	not_ok "kup switch of a tree that cannot be dumped (pid 1) fails"
+	note "$R_OUT"
+fi
+check "and unloads the kernel it loaded" "! kup kexec status >/dev/null"
+
+# ---- the switch
+last=$(L run "awk '\$1 == \"C\" { v = \$2 } END { print v }' $OUT")
+note "kup switch $B -t $pid"
+t0=$(date +%s.%N)
+"$lab" run "kup switch $B -t $pid >/root/switch.log 2>&1" >/dev/null 2>&1	# the connection drops
+if L wait-boot "$B" --timeout 300; then
+	ok "the guest came back on $(L run uname -r)"
+	note "kup switch to the new kernel answering: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')s"
+else
+	bail "the guest did not come back on $B"
+fi
+note "$(L run 'cat /root/switch.log')"
+check "kup-restore.service ran at boot and succeeded" "systemctl is-active kup-restore.service"
+note "$(L run 'journalctl -b -u kup-restore.service --no-pager -o cat | tail -n 8')"
+check "the demo service is back with pid $pid" "kill -0 $pid && grep -q counter /proc/$pid/comm"
+check "its count goes on from $last with no gap or repeat" \
+	"for i in \$(seq 100); do grep -q '^C $((last + 5)) ' $OUT && break; sleep 0.2; done;
+	 awk -v pid=$pid '\$1 != \"C\" { next } \$2 != n { print \"line \" NR \": \" \$2 \" want \" n; exit 1 } \$3 != pid { exit 1 } { n++ }' $OUT"
+check "its 64 MiB are unchanged (sum $sum)" \
+	"k=\$(grep -c '^CHECK ' $OUT); kill -USR1 $pid;
+	 for i in \$(seq 100); do [ \$(grep -c '^CHECK ' $OUT) -gt \$k ] && break; sleep 0.2; done;
+	 grep '^CHECK ' $OUT | tail -n1 | grep 'OK.*sum=$sum'"
+check "no ERROR line" "! grep ERROR $OUT"
+check "the store was scrubbed" "kup ppp status /dev/pmem0 | grep -q 'checkpoint:   none'"
+note "the demo service's output around the switch:"
+note "$(L run "awk -v l=$last '\$1 == \"C\" && \$2 >= l - 2 && \$2 <= l + 3' $OUT")"
+finish
