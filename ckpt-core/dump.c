@@ -320,6 +320,10 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 	tc->sas_size = ss.size;
 	tc->sas_flags = ss.flags;
 
+	err = seccomp_dump_thread(p->pid, t->tid, tc);
+	if (err)
+		return err;
+
 	snprintf(name, sizeof(name), "task/%d/comm", t->tid);
 	comm = proc_read_file(p->pid, name, NULL);
 	if (comm) {
@@ -615,11 +619,6 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 	status = proc_read_file(p->pid, "status", NULL);
 	if (!status)
 		return log_errno(errno, "pid %d: cannot read /proc/%d/status", p->pid, p->pid);
-	if (!proc_status_field(status, "Seccomp", val, sizeof(val)) && atoi(val) != 0) {
-		log_err("pid %d (%s): seccomp filters are not supported yet", p->pid, p->st.comm);
-		free(status);
-		return -EOPNOTSUPP;
-	}
 	if (!proc_status_field(status, "Umask", val, sizeof(val)))
 		c->umask = strtoul(val, NULL, 8);
 	err = dump_creds(p, c, status);
@@ -708,6 +707,8 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	int err, err2;
 
 	err = block_signals(p);
+	for (int i = 0; !err && i < p->nt; i++)
+		err = seccomp_dump_prepare(p->pid, p->t[i].tid);
 	if (err)
 		return err;
 	err = puppet_install(&p->pp, p->pid, p->pid);

@@ -202,6 +202,9 @@ static int load_images(struct rctx *c)
 				return -EINVAL;
 			}
 		}
+		ret = seccomp_validate(p->core);
+		if (ret)
+			return ret;
 		for (size_t t = 0; t < c->fdtab->n_tables; t++)
 			if (c->fdtab->tables[t]->pid == pe->pid)
 				p->fdt = c->fdtab->tables[t];
@@ -1496,6 +1499,13 @@ static int takeover(struct rctx *c, struct rproc *p)
 		err = restore_thread(&tk, p->core->threads[i]);
 	if (!err)
 		err = restore_proc_late(&tk);
+	/*
+	 * Seccomp before the credentials, which may drop the CAP_SYS_ADMIN a
+	 * filter without no_new_privs needs; the filters are held off
+	 * (PTRACE_O_SUSPEND_SECCOMP) until the task is detached.
+	 */
+	if (!err)
+		err = seccomp_restore(&tk.pp, p->core);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
 		err = restore_creds(&tk, p->core->threads[i]->tid);
 	if (!err)
