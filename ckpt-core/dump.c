@@ -320,6 +320,10 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 	tc->sas_size = ss.size;
 	tc->sas_flags = ss.flags;
 
+	err = seccomp_dump_thread(p->pid, t->tid, tc);
+	if (err)
+		return err;
+
 	snprintf(name, sizeof(name), "task/%d/comm", t->tid);
 	comm = proc_read_file(p->pid, name, NULL);
 	if (comm) {
@@ -615,11 +619,6 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 	status = proc_read_file(p->pid, "status", NULL);
 	if (!status)
 		return log_errno(errno, "pid %d: cannot read /proc/%d/status", p->pid, p->pid);
-	if (!proc_status_field(status, "Seccomp", val, sizeof(val)) && atoi(val) != 0) {
-		log_err("pid %d (%s): seccomp filters are not supported yet", p->pid, p->st.comm);
-		free(status);
-		return -EOPNOTSUPP;
-	}
 	if (!proc_status_field(status, "Umask", val, sizeof(val)))
 		c->umask = strtoul(val, NULL, 8);
 	err = dump_creds(p, c, status);
@@ -708,6 +707,8 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	int err, err2;
 
 	err = block_signals(p);
+	for (int i = 0; !err && i < p->nt; i++)
+		err = seccomp_dump_prepare(p->pid, p->t[i].tid);
 	if (err)
 		return err;
 	err = puppet_install(&p->pp, p->pid, p->pid);
@@ -827,6 +828,58 @@ out:
 	return ret;
 }
 
+static bool tree_has_thread(const struct dproc *p, pid_t tid)
+{
+	for (int j = 0; j < p->nt; j++)
+		if (p->t[j].tid == tid)
+			return true;
+	return false;
+}
+
+/*
+ * The owner of signal-driven I/O (F_SETOWN_EX) must come back with the
+ * tree: a process of it, a process group led in it, or a thread of the
+ * first process holding the file (the one that sets the owner at restore;
+ * other threads may not exist yet then).
+ */
+static int check_fown(struct dtree *t, const FilesImage *fi)
+{
+	for (size_t f = 0; f < fi->n_files; f++) {
+		const FileEntry *fe = fi->files[f];
+		const FownEntry *o = fe->fown;
+		struct dproc *holder = NULL, *target;
+		int fd = -1;
+		bool ok;
+
+		if (!o || !o->pid)
+			continue;
+		for (int i = 0; i < t->n && !holder; i++)
+			for (size_t k = 0; t->p[i].have_fdt && k < t->p[i].fdt.n_fds && !holder; k++)
+				if (t->p[i].fdt.fds[k]->file_id == fe->id) {
+					holder = &t->p[i];
+					fd = t->p[i].fdt.fds[k]->fd;
+				}
+		if (!holder)
+			continue;
+		target = tree_find(t, o->pid);
+		if (o->type == F_OWNER_PGRP)
+			ok = target && target->state != TASK_STATE__TASK_ZOMBIE;
+		else if (o->type == F_OWNER_TID)
+			ok = (target && target->state != TASK_STATE__TASK_ZOMBIE) ||
+			     tree_has_thread(holder, o->pid);
+		else
+			ok = target && target->state != TASK_STATE__TASK_ZOMBIE;
+		if (!ok) {
+			log_err("pid %d fd %d: %s: the owner of its signal-driven I/O (%s %d) is not "
+				"restored with the tree: not supported", holder->pid, fd, files_fe_name(fe),
+				o->type == F_OWNER_PGRP ? "process group" :
+				o->type == F_OWNER_TID ? "thread" : "pid", o->pid);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
 static int write_files(struct dtree *t, struct files_dump *fdump, struct img_store *st)
 {
 	FilesImage fi = FILES_IMAGE__INIT;
@@ -847,7 +900,9 @@ static int write_files(struct dtree *t, struct files_dump *fdump, struct img_sto
 	ret = files_dump_end(fdump, &fi);
 	if (ret)
 		return ret;
-	ret = img_write_msg(st, "files.img", IMG_FILES, &fi);
+	ret = check_fown(t, &fi);
+	if (!ret)
+		ret = img_write_msg(st, "files.img", IMG_FILES, &fi);
 	for (size_t i = 0; i < fi.n_files; i++)
 		protobuf_c_message_free_unpacked(&fi.files[i]->base, NULL);
 	free(fi.files);

@@ -614,6 +614,39 @@ static const struct file_kind_ops *match_kind(const struct fd_info *fi)
 	return NULL;
 }
 
+/*
+ * Signal-driven I/O: the owner (F_GETOWN_EX) and signal (F_GETSIG) of the
+ * description, read on our copy of it.  Whether the owner is in the tree
+ * is checked once the tree is known (ckpt_dump).
+ */
+static int dump_fown(const struct fd_info *fi, FileEntry *fe)
+{
+	struct f_owner_ex own = { 0 };
+	FownEntry *fo;
+	int sig;
+
+	if (fi->fd < 0)
+		return 0;
+	if (fcntl(fi->lfd, F_GETOWN_EX, &own))
+		return log_errno(errno, FI_FMT ": %s: cannot read its owner (F_GETOWN_EX)", FI_ARG(fi),
+				 fi->link);
+	sig = fcntl(fi->lfd, F_GETSIG);
+	if (sig < 0)
+		return log_errno(errno, FI_FMT ": %s: cannot read its signal (F_GETSIG)", FI_ARG(fi),
+				 fi->link);
+	if (!own.pid && !sig)
+		return 0;
+	fo = malloc(sizeof(*fo));
+	if (!fo)
+		return -ENOMEM;
+	fown_entry__init(fo);
+	fo->type = own.type;
+	fo->pid = own.pid;
+	fo->sig = sig;
+	fe->fown = fo;
+	return 0;
+}
+
 /* Make an entry for @fi (whose lfd, st, link are set); gives its id. */
 static int dump_new(struct files_dump *d, struct fd_info *fi, uint32_t *id)
 {
@@ -621,10 +654,6 @@ static int dump_new(struct files_dump *d, struct fd_info *fi, uint32_t *id)
 	FileEntry *fe;
 	int ret;
 
-	if (fi->flags & O_ASYNC) {
-		log_err(FI_FMT ": %s uses O_ASYNC (SIGIO), not supported", FI_ARG(fi), fi->link);
-		return -EOPNOTSUPP;
-	}
 	ops = match_kind(fi);
 	if (!ops) {
 		log_err(FI_FMT ": unsupported file '%s'", FI_ARG(fi), fi->link);
@@ -640,6 +669,8 @@ static int dump_new(struct files_dump *d, struct fd_info *fi, uint32_t *id)
 	fe->pos = fi->pos;
 	ret = ops->dump(fi, fe);
 	if (!ret)
+		ret = dump_fown(fi, fe);
+	if (!ret)
 		ret = add_dent(d, fe, ops, fi->pid, fi->fd);
 	if (ret) {
 		file_entry__free_unpacked(fe, NULL);
@@ -650,7 +681,8 @@ static int dump_new(struct files_dump *d, struct fd_info *fi, uint32_t *id)
 	return 0;
 }
 
-static int dump_fd(struct files_dump *d, int pidfd, pid_t pid, int fd, FdEntry *out)
+static int dump_fd(struct files_dump *d, int pidfd, pid_t pid, int fd, FdEntry *out,
+		   FdtableEntry *t)
 {
 	struct fd_info *fi = calloc(1, sizeof(*fi));
 	struct files_obj *h = NULL;
@@ -713,7 +745,7 @@ static int dump_fd(struct files_dump *d, int pidfd, pid_t pid, int fd, FdEntry *
 			goto out;
 	}
 	out->file_id = id;
-	ret = 0;
+	ret = files_locks_dump(d, fi, id, t);
 out:
 	if (fi->lfd >= 0)
 		close(fi->lfd);
@@ -784,6 +816,12 @@ void files_free_fdtable(FdtableEntry *t)
 	free(t->fds);
 	t->fds = NULL;
 	t->n_fds = 0;
+	for (size_t i = 0; i < t->n_locks; i++)
+		if (t->locks[i])
+			file_lock__free_unpacked(t->locks[i], NULL);
+	free(t->locks);
+	t->locks = NULL;
+	t->n_locks = 0;
 }
 
 void files_free_image(FilesImage *img)
@@ -847,7 +885,7 @@ int files_dump_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
 		}
 		fd_entry__init(e);
 		t->fds[t->n_fds++] = e;
-		ret = dump_fd(d, pidfd, pid, fds[i], e);
+		ret = dump_fd(d, pidfd, pid, fds[i], e, t);
 		if (ret)
 			goto out;
 	}
@@ -966,7 +1004,7 @@ int files_dump_end(struct files_dump *d, FilesImage *img)
 
 /* --- validation ------------------------------------------------------------ */
 
-#define FILES_FLAGS_OK (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | \
+#define FILES_FLAGS_OK (O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_ASYNC | \
 			O_DIRECT | 0100000 /* the kernel's O_LARGEFILE; 0 in glibc */ | O_DIRECTORY | O_NOFOLLOW | \
 			O_NOATIME | O_PATH)
 
@@ -1030,6 +1068,13 @@ static int validate_entry(const FileEntry *fe)
 			log_err("file %u: empty inotify watch", fe->id);
 			return -EINVAL;
 		}
+	if (fe->fown && (fe->fown->sig < 0 || fe->fown->sig > 64 || fe->fown->pid < 0 ||
+			 (fe->fown->type != F_OWNER_TID && fe->fown->type != F_OWNER_PID &&
+			  fe->fown->type != F_OWNER_PGRP))) {
+		log_err("file %u (%s): bad owner or signal for signal-driven I/O", fe->id,
+			files_fe_name(fe));
+		return -EINVAL;
+	}
 	if (fe->has_sk && fe->kind != FILE_KIND__FILE_UNIX_SK && fe->kind != FILE_KIND__FILE_INET_SK) {
 		log_err("file %u: socket data in a %s entry", fe->id, ops->name);
 		return -EINVAL;
@@ -1133,6 +1178,7 @@ static int validate_fdtable_ids(const uint32_t *ids, size_t nids, const FdtableE
 			ret = -EINVAL;
 			goto out;
 		}
+	ret = files_locks_validate(t, nums, t->n_fds);
 out:
 	free(nums);
 	return ret;

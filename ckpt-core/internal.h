@@ -63,6 +63,9 @@ struct puppet {
 };
 
 int puppet_seize(pid_t tid, bool interrupt);
+/* Hold the seccomp filters of seized @tid off while we drive it (until
+ * detach): PTRACE_O_SUSPEND_SECCOMP.  -EPERM when we may not. */
+int puppet_suspend_seccomp(pid_t tid);
 int puppet_wait_stop(pid_t tid, int *status);
 /* Dump side: map a trampoline in stopped process @pid (thread @tid). */
 int puppet_install(struct puppet *p, pid_t pid, pid_t tid);
@@ -90,6 +93,17 @@ int shmem_dump_begin(struct shmem_dump **out);
 int shmem_dump_vma(struct shmem_dump *sd, pid_t pid, VmaEntry *vma, uint64_t ino, const char *map_files);
 int shmem_dump_end(struct shmem_dump *sd, struct img_store *st);
 void shmem_dump_free(struct shmem_dump *sd);
+
+/* ---- seccomp (seccomp.c) ---- */
+/* Before anything is injected: a thread with seccomp state needs its
+ * filters held off (puppet_suspend_seccomp), or the dump is refused. */
+int seccomp_dump_prepare(pid_t pid, pid_t tid);
+/* Mode and filters of thread @tid (frozen, seized); refuses what cannot be kept. */
+int seccomp_dump_thread(pid_t pid, pid_t tid, ThreadCore *tc);
+/* Checks of an untrusted core image; no side effect. */
+int seccomp_validate(const CoreEntry *c);
+/* Install the dumped mode and filters in every thread of a restored task. */
+int seccomp_restore(struct puppet *pp, const CoreEntry *c);
 
 /* ---- vdso (vdso.c) ---- */
 int vdso_parse_symtab(const void *img, size_t len, VdsoSymtab *out);

@@ -22,17 +22,36 @@
 #define PUPPET_AREA	(4 * PAGE_SIZE_K)
 #define PUPPET_CODE	64	/* code at the start, scratch after it */
 
+#ifndef PTRACE_O_SUSPEND_SECCOMP
+#define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
+#endif
+#define PUPPET_OPTS	(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE)
+
+/*
+ * Seccomp filters of the task must not filter the syscalls we inject (nor
+ * kill it for them): seize with PTRACE_O_SUSPEND_SECCOMP when we may (root
+ * outside any seccomp sandbox); a task that has filters then needs it
+ * (puppet_suspend_seccomp).  Detaching ends the suspension.
+ */
 int puppet_seize(pid_t tid, bool interrupt)
 {
 	int st;
 
-	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE))
+	if (ptrace(PTRACE_SEIZE, tid, 0, PUPPET_OPTS | PTRACE_O_SUSPEND_SECCOMP) &&
+	    ((errno != EPERM && errno != EINVAL) || ptrace(PTRACE_SEIZE, tid, 0, PUPPET_OPTS)))
 		return -errno;
 	if (!interrupt)
 		return 0;
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0))
 		return -errno;
 	return puppet_wait_stop(tid, &st);
+}
+
+int puppet_suspend_seccomp(pid_t tid)
+{
+	if (ptrace(PTRACE_SETOPTIONS, tid, 0, PUPPET_OPTS | PTRACE_O_SUSPEND_SECCOMP))
+		return -errno;
+	return 0;
 }
 
 int puppet_wait_stop(pid_t tid, int *status)

@@ -202,6 +202,9 @@ static int load_images(struct rctx *c)
 				return -EINVAL;
 			}
 		}
+		ret = seccomp_validate(p->core);
+		if (ret)
+			return ret;
 		for (size_t t = 0; t < c->fdtab->n_tables; t++)
 			if (c->fdtab->tables[t]->pid == pe->pid)
 				p->fdt = c->fdtab->tables[t];
@@ -209,6 +212,9 @@ static int load_images(struct rctx *c)
 			log_err("fdtable.img: no fd table for pid %u", pe->pid);
 			return -EINVAL;
 		}
+		ret = files_validate_fdtable(c->files, p->fdt);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -549,7 +555,10 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	if (ret)
 		return ret;	/* the control socket may be gone: the restorer sees EOF */
 	*ctl = p->keep[0];
-	return files_post_install(c->fr, p->fdt);
+	ret = files_post_install(c->fr, p->fdt);
+	if (!ret)
+		ret = files_locks_take(c->fr, p->fdt);
+	return ret;
 }
 
 static void stub_main(struct rctx *c, int idx)
@@ -1459,6 +1468,93 @@ static int restore_proc_late(struct takeover *tk)
 	return err;
 }
 
+/* Is @p the first task holding file @id, and @fd its first fd of it? */
+static bool first_holder(struct rctx *c, struct rproc *p, uint32_t id, int fd)
+{
+	for (int i = 0; i < c->n; i++) {
+		struct rproc *q = &c->p[i];
+
+		for (size_t k = 0; q->alive && k < q->fdt->n_fds; k++)
+			if (q->fdt->fds[k]->file_id == id)
+				return q == p && q->fdt->fds[k]->fd == fd;
+	}
+	return false;
+}
+
+/*
+ * Signal-driven I/O: the first task holding a file sets its signal, its
+ * owner (all tasks exist by now; threads of this one too) and O_ASYNC, in
+ * that order, through its own fd: the fd number is what SIGIO's si_fd
+ * reports, and the owner records the credentials of the task that sets it.
+ */
+static int restore_fown(struct takeover *tk)
+{
+	const FdtableEntry *t = tk->p->fdt;
+	pid_t pid = tk->p->pe->pid;
+	int err = 0;
+
+	for (size_t i = 0; !err && i < t->n_fds; i++) {
+		const FileEntry *fe = files_rst_entry(tk->c->fr, t->fds[i]->file_id);
+		int fd = t->fds[i]->fd;
+		long fl;
+
+		if (!fe || (!fe->fown && !(fe->flags & O_ASYNC)) ||
+		    !first_holder(tk->c, tk->p, fe->id, fd))
+			continue;
+		if (fe->fown) {
+			struct f_owner_ex own = { fe->fown->type, fe->fown->pid };
+
+			err = INJ(tk, pid, SYS_fcntl, "cannot set the signal of signal-driven I/O (F_SETSIG)",
+				  fd, F_SETSIG, fe->fown->sig, 0, 0, 0);
+			if (!err)
+				err = scratch_put(tk, 512, &own, sizeof(own));
+			if (!err)
+				err = INJ(tk, pid, SYS_fcntl, "cannot set the owner of signal-driven I/O "
+					  "(F_SETOWN_EX)", fd, F_SETOWN_EX, tk->pp.scratch + 512, 0, 0, 0);
+		}
+		if (!err && (fe->flags & O_ASYNC))
+			err = inj(tk, pid, SYS_fcntl, "F_GETFL", &fl, fd, F_GETFL, 0, 0, 0, 0);
+		if (!err && (fe->flags & O_ASYNC))
+			err = fl < 0 ? log_errno(-fl, "pid %d fd %d: F_GETFL", pid, fd) :
+			      INJ(tk, pid, SYS_fcntl, "cannot set O_ASYNC", fd, F_SETFL, fl | O_ASYNC, 0, 0, 0);
+		if (err)
+			log_err("pid %d fd %d: %s: signal-driven I/O not restored", pid, fd, files_fe_name(fe));
+	}
+	return err;
+}
+
+/* POSIX locks belong to the process: it takes them itself (fcntl F_SETLK). */
+static int restore_posix_locks(struct takeover *tk)
+{
+	const FdtableEntry *t = tk->p->fdt;
+	pid_t pid = tk->p->pe->pid;
+
+	for (size_t i = 0; i < t->n_locks; i++) {
+		const FileLock *l = t->locks[i];
+		struct flock fl;
+		char what[512];
+		long ret;
+		int err;
+
+		if (l->kind != FILE_LOCK_KIND__LOCK_POSIX)
+			continue;
+		files_lock_flock(l, &fl);
+		err = scratch_put(tk, 512, &fl, sizeof(fl));
+		if (!err)
+			err = inj(tk, pid, SYS_fcntl, "fcntl", &ret, l->fd, F_SETLK, tk->pp.scratch + 512,
+				  0, 0, 0);
+		if (err)
+			return err;
+		if (ret) {
+			files_lock_describe(tk->c->fr, t, l, what, sizeof(what));
+			return log_errno(-ret, "pid %d fd %d: cannot take back its %s%s", pid, l->fd, what,
+					 ret == -EAGAIN || ret == -EACCES ?
+					 " (a conflicting lock is held outside the tree)" : "");
+		}
+	}
+	return 0;
+}
+
 static int takeover(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p };
@@ -1496,6 +1592,13 @@ static int takeover(struct rctx *c, struct rproc *p)
 		err = restore_thread(&tk, p->core->threads[i]);
 	if (!err)
 		err = restore_proc_late(&tk);
+	/*
+	 * Seccomp before the credentials, which may drop the CAP_SYS_ADMIN a
+	 * filter without no_new_privs needs; the filters are held off
+	 * (PTRACE_O_SUSPEND_SECCOMP) until the task is detached.
+	 */
+	if (!err)
+		err = seccomp_restore(&tk.pp, p->core);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
 		err = restore_creds(&tk, p->core->threads[i]->tid);
 	if (!err)
@@ -1504,8 +1607,12 @@ static int takeover(struct rctx *c, struct rproc *p)
 	if (!err)
 		err = INJ(&tk, pid, SYS_prctl, "cannot restore the parent-death signal", PR_SET_PDEATHSIG,
 			  p->core->pdeathsig, 0, 0, 0, 0);
+	if (!err)
+		err = restore_fown(&tk);	/* with the task's final credentials */
 	for (int i = 0; !err && i < p->nkeep; i++)
 		err = INJ(&tk, pid, SYS_close, "cannot close a restore fd", p->keep[i], 0, 0, 0, 0, 0);
+	if (!err)
+		err = restore_posix_locks(&tk);	/* after the last close: any close drops them */
 	if (err)
 		return err;
 

@@ -143,7 +143,9 @@ int shmem_dump_vma(struct shmem_dump *sd, pid_t pid, VmaEntry *v, uint64_t ino, 
 	e->id = sd->n + 1;
 	e->ino = sb.st_ino;
 	e->size = sb.st_size;
-	if (v->name && !strncmp(v->name, "/dev/shm/", 9) && !strstr(v->name, " (deleted)"))
+	if (!v->name || !v->name[0] || !strncmp(v->name, "/dev/zero", 9))
+		e->has_anon = e->anon = true;	/* MAP_SHARED|MAP_ANONYMOUS, or of /dev/zero */
+	else if (!strncmp(v->name, "/dev/shm/", 9) && !strstr(v->name, " (deleted)"))
 		e->path = strdup(v->name);
 	else if (v->name && !strncmp(v->name, "/memfd:", 7)) {
 		const char *d = strstr(v->name, " (deleted)");
@@ -181,6 +183,37 @@ int shmem_dump_end(struct shmem_dump *sd, struct img_store *st)
 
 /* ---- restore: create every object in the restorer ---- */
 
+/*
+ * Shared anonymous memory comes back as shared anonymous memory: one
+ * MAP_SHARED|MAP_ANONYMOUS mapping of the object's size, whose shmem file is
+ * opened through /proc/self/map_files.  Every restored task maps that file,
+ * so they share one object that shows as "/dev/zero (deleted)", as the
+ * dumped one did.  The fd keeps the object alive once our mapping is gone.
+ */
+static int anon_shared_create(const ShmemEntry *e)
+{
+	char link[96];
+	void *m;
+	int fd, err;
+
+	if (!e->size || e->size & (PAGE_SIZE_K - 1)) {
+		log_err("shmem.img: object %u: shared anonymous memory of %llu bytes", e->id,
+			(unsigned long long)e->size);
+		errno = EINVAL;
+		return -1;
+	}
+	m = mmap(NULL, e->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return -1;
+	snprintf(link, sizeof(link), "/proc/self/map_files/%lx-%lx", (unsigned long)m,
+		 (unsigned long)m + (unsigned long)e->size);
+	fd = open(link, O_RDWR | O_CLOEXEC);
+	err = errno;
+	munmap(m, e->size);
+	errno = err;
+	return fd;
+}
+
 int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out)
 {
 	int *fds = calloc(img->n_entries + 1, sizeof(int));
@@ -207,6 +240,8 @@ int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out)
 				fill = false;	/* same kernel: the object is still there */
 			else
 				fd = open(e->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		} else if (e->anon) {
+			fd = anon_shared_create(e);
 		} else {
 			const char *mname = e->path && !strncmp(e->path, "memfd:", 6) ? e->path + 6 : "kup-shmem";
 

@@ -84,6 +84,8 @@ static void show_value(const ProtobufCFieldDescriptor *f, const void *p, int dep
 			for (size_t i = 0; i < b->len; i++)
 				printf("%02x", b->data[i]);
 			putchar('"');
+		} else if (!strcmp(f->name, "bpf") && b->len % 8 == 0) {
+			printf("<%zu BPF instructions>", b->len / 8);
 		} else {
 			printf("<%zu bytes>", b->len);
 		}

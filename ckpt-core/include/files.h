@@ -148,6 +148,27 @@ int files_post_install(const struct files_rst *fr, const FdtableEntry *t);
  * table must not call it: those numbers are its restored fds now). */
 void files_rst_free(struct files_rst *fr);
 
+/* --- file locks (files-lock.c) ------------------------------------------------ */
+/*
+ * Dump: the "lock:" lines of @fi's fdinfo.  POSIX locks go to the table of
+ * their process; flock and OFD locks (owned by the description) to the
+ * table of the first process seen holding the description (file @id).
+ * Leases are refused.
+ */
+int files_locks_dump(struct files_dump *d, const struct fd_info *fi, uint32_t id,
+		     FdtableEntry *t);
+/* The locks of untrusted table @t; @fds: its fd numbers, sorted. */
+int files_locks_validate(const FdtableEntry *t, const int *fds, size_t nfds);
+/* In a restored task, once its table is installed: its flock and OFD locks. */
+int files_locks_take(const struct files_rst *fr, const FdtableEntry *t);
+/* The struct flock (F_SETLK) of POSIX lock @l, which the owning task must
+ * take itself, after its last close of a file (any close drops them). */
+struct flock;
+void files_lock_flock(const FileLock *l, struct flock *fl);
+/* "POSIX write lock on bytes 0-99 of PATH" for messages. */
+void files_lock_describe(const struct files_rst *fr, const FdtableEntry *t,
+			 const FileLock *l, char *buf, size_t len);
+
 /* --- for files-*.c only ---------------------------------------------------- */
 const struct files_opts *files_dump_opts(const struct files_dump *d);
 const struct files_opts *files_rst_opts(const struct files_rst *fr);
@@ -178,6 +199,7 @@ enum {
 	FOBJ_DELETED,		/* restore: recreated deleted regular file */
 	FOBJ_MEMFD,		/* restore: recreated memfd */
 	FOBJ_MNT,		/* dump: mount fd for a device (inotify) */
+	FOBJ_LOCKS,		/* dump: (0, file id): flock/OFD locks recorded */
 };
 struct files_obj *files_dump_obj(struct files_dump *d, int tag, uint64_t a,
 				 uint64_t b, bool create);

@@ -64,7 +64,12 @@ check "the parent's mappings are the same (addresses, permissions, offsets, file
 check "the child's mappings are the same" diff <(echo "$maps_child") <(layout "$child")
 check "the memfd mapping keeps its name (memfd:kup-test-memfd)" \
 	grep -q ' rw-s .* /memfd:kup-test-memfd (deleted)$' /proc/$pid/maps
-TODO="restore maps shared anonymous memory from a memfd (kup-shmem)" \
 check "shared anonymous memory still shows as /dev/zero (deleted), as any MAP_SHARED|MAP_ANONYMOUS does" \
 	grep -q ' rw-s .* /dev/zero (deleted)$' /proc/$pid/maps
+check "... in the child too" grep -q ' rw-s .* /dev/zero (deleted)$' /proc/$child/maps
+check "no mapping is a memfd made up by the restore" eval '! grep -q kup-shmem /proc/$pid/maps /proc/$child/maps'
+# address range and inode of each shared anonymous mapping
+zero_maps() { awk '/ \/dev\/zero \(deleted\)$/ { print $1, $5 }' /proc/$1/maps; }
+check "parent and child map one shared anonymous object (same address, same inode)" \
+	eval '[ -n "$(zero_maps $pid)" ] && [ "$(zero_maps $pid)" = "$(zero_maps $child)" ]'
 check "no ERROR line" [ "$(lines_count "$T/out" ERROR)" = 0 ]

@@ -1369,6 +1369,37 @@ static void test_corrupt_fdtable(void **state)
 	fds[1]->file_id = 1;
 	capture_end();
 	assert_int_equal(files_validate_fdtable(&img, &t), 0);
+
+	/* file locks: kind, fd in the table, range */
+	FileLock lk = FILE_LOCK__INIT, *lks[1] = { &lk };
+
+	lk.kind = FILE_LOCK_KIND__LOCK_POSIX;
+	lk.fd = 4;
+	lk.start = 10;
+	lk.has_end = true;
+	lk.end = 19;
+	t.locks = lks;
+	t.n_locks = 1;
+	assert_int_equal(files_validate_fdtable(&img, &t), 0);
+	capture_start();
+	lk.fd = 5;		/* not in the table */
+	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
+	lk.fd = 4;
+	lk.end = 9;		/* ends before it starts */
+	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
+	lk.end = 19;
+	lk.kind = 77;
+	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
+	lk.kind = FILE_LOCK_KIND__LOCK_FLOCK;	/* a flock has no range */
+	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
+	lk.kind = FILE_LOCK_KIND__LOCK_OFD;
+	lk.start = (uint64_t)1 << 63;
+	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
+	lks[0] = NULL;
+	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
+	capture_end();
+	t.locks = NULL;
+	t.n_locks = 0;
 	file_entry__free_unpacked(fe, NULL);
 	fd_entry__free_unpacked(fds[0], NULL);
 	fd_entry__free_unpacked(fds[1], NULL);

@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * File locks: flock(), POSIX (fcntl F_SETLK) and OFD (F_OFD_SETLK) locks.
+ *
+ * Dump: /proc/PID/fdinfo/N lists, as "lock:" lines in /proc/locks format,
+ * the locks set through that open file description and owned by that
+ * process (POSIX) or by the description itself (flock, OFD).  A POSIX lock
+ * goes to the table of the process that owns it (the pid of the line); a
+ * flock or OFD lock is recorded once per description, in the table of the
+ * first process seen holding it.  Leases and delegations are refused.
+ *
+ * Restore: flock and OFD locks are taken by the restored task right after
+ * its fd table is installed (they live as long as the description).  POSIX
+ * locks belong to the process and die with any close() of the file by it,
+ * so the restorer takes them with an injected fcntl(F_SETLK) in the task
+ * after the last fd it had to close (restore.c).  A lock that cannot be
+ * taken back (someone outside the tree holds a conflicting one) fails the
+ * restore, naming pid, fd and file.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+
+#include "files.h"
+#include "log.h"
+
+#define LOCK_EOF_K	((uint64_t)INT64_MAX)
+
+static const char *kind_name(FileLockKind k)
+{
+	switch (k) {
+	case FILE_LOCK_KIND__LOCK_POSIX: return "POSIX";
+	case FILE_LOCK_KIND__LOCK_FLOCK: return "flock";
+	case FILE_LOCK_KIND__LOCK_OFD: return "OFD";
+	default: return "unknown";
+	}
+}
+
+/* ---- dump ------------------------------------------------------------------- */
+
+static bool same_lock(const FileLock *a, const FileLock *b)
+{
+	return a->kind == b->kind && a->write == b->write && a->start == b->start &&
+	       a->has_end == b->has_end && (!a->has_end || a->end == b->end);
+}
+
+static int add_lock(FdtableEntry *t, const FileLock *l)
+{
+	FileLock **nv, *n;
+
+	for (size_t i = 0; i < t->n_locks; i++)
+		if (same_lock(t->locks[i], l))
+			return 0;	/* another fd of the same description */
+	nv = realloc(t->locks, (t->n_locks + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	t->locks = nv;
+	n = malloc(sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	*n = *l;
+	t->locks[t->n_locks++] = n;
+	return 0;
+}
+
+/* One "lock:" line: "1: POSIX  ADVISORY  WRITE 8543 fe:00:10953440 0 99". */
+static int parse_line(const struct fd_info *fi, const char *line, FileLock *l, char *cls)
+{
+	char mode[16], type[16], end[32];
+	unsigned long long ino, start;
+	int pid;
+
+	file_lock__init(l);
+	if (sscanf(line, "%*d: %15s %15s %15s %d %*x:%*x:%llu %llu %31s", cls, mode, type, &pid,
+		   &ino, &start, end) != 7) {
+		log_err(FI_FMT ": %s: cannot parse lock line '%.80s'", FI_ARG(fi), fi->link, line);
+		return -EINVAL;
+	}
+	if (!strcmp(cls, "LEASE") || !strcmp(cls, "DELEG")) {
+		log_err(FI_FMT ": %s: holds a lease (%s %s %s): not supported", FI_ARG(fi), fi->link,
+			cls, mode, type);
+		return -EOPNOTSUPP;
+	}
+	if (!strcmp(cls, "POSIX"))
+		l->kind = FILE_LOCK_KIND__LOCK_POSIX;
+	else if (!strcmp(cls, "FLOCK"))
+		l->kind = FILE_LOCK_KIND__LOCK_FLOCK;
+	else if (!strcmp(cls, "OFDLCK"))
+		l->kind = FILE_LOCK_KIND__LOCK_OFD;
+	else {
+		log_err(FI_FMT ": %s: lock of unknown class %s: not supported", FI_ARG(fi), fi->link, cls);
+		return -EOPNOTSUPP;
+	}
+	if (strcmp(mode, "ADVISORY") || (strcmp(type, "READ") && strcmp(type, "WRITE"))) {
+		log_err(FI_FMT ": %s: %s lock %s %s: not supported", FI_ARG(fi), fi->link, cls, mode,
+			type);
+		return -EOPNOTSUPP;
+	}
+	if (ino != (unsigned long long)fi->st.st_ino) {
+		log_err(FI_FMT ": %s: lock line of another inode (%llu)", FI_ARG(fi), fi->link, ino);
+		return -EINVAL;
+	}
+	l->write = !strcmp(type, "WRITE");
+	l->fd = fi->fd;
+	l->start = start;
+	l->has_pid = true;
+	l->pid = pid;
+	if (strcmp(end, "EOF")) {
+		l->has_end = true;
+		l->end = strtoull(end, NULL, 10);
+	}
+	return 0;
+}
+
+int files_locks_dump(struct files_dump *d, const struct fd_info *fi, uint32_t id,
+		     FdtableEntry *t)
+{
+	struct files_obj *o = NULL;
+	int ret;
+
+	for (const char *p = fi->fdinfo; p && (p = strstr(p, "lock:\t")); p++) {
+		FileLock l;
+		char cls[16];
+
+		if (p != fi->fdinfo && p[-1] != '\n')
+			continue;
+		ret = parse_line(fi, p + 6, &l, cls);
+		if (ret)
+			return ret;
+		if (l.kind == FILE_LOCK_KIND__LOCK_POSIX) {
+			/* shown to every process sharing the locker's fd table */
+			if (l.pid != fi->pid)
+				continue;
+		} else {
+			if (!o)
+				o = files_dump_obj(d, FOBJ_LOCKS, 0, id, true);
+			if (!o)
+				return -ENOMEM;
+			if (o->flag && o->pid != fi->pid)
+				continue;	/* recorded with the first holder */
+			o->flag = true;
+			o->pid = fi->pid;
+		}
+		ret = add_lock(t, &l);
+		if (ret)
+			return ret;
+		log_debug(FI_FMT ": %s: %s %s lock %llu-%s", FI_ARG(fi), fi->link, kind_name(l.kind),
+			  l.write ? "write" : "read", (unsigned long long)l.start,
+			  l.has_end ? "" : "EOF");
+	}
+	return 0;
+}
+
+/* ---- validation ------------------------------------------------------------- */
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return x < y ? -1 : x > y;
+}
+
+int files_locks_validate(const FdtableEntry *t, const int *fds, size_t nfds)
+{
+	if (t->n_locks > FILES_LIST_MAX || (t->n_locks && !t->locks)) {
+		log_err("pid %u: bad lock list", t->pid);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < t->n_locks; i++) {
+		const FileLock *l = t->locks[i];
+
+		if (!l || (l->kind != FILE_LOCK_KIND__LOCK_POSIX && l->kind != FILE_LOCK_KIND__LOCK_FLOCK &&
+			   l->kind != FILE_LOCK_KIND__LOCK_OFD) ||
+		    !bsearch(&l->fd, fds, nfds, sizeof(int), cmp_int) || l->start > LOCK_EOF_K ||
+		    (l->has_end && (l->end < l->start || l->end >= LOCK_EOF_K)) ||
+		    (l->kind == FILE_LOCK_KIND__LOCK_FLOCK && (l->start || l->has_end))) {
+			log_err("pid %u: file lock %zu is invalid", t->pid, i);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* ---- restore ---------------------------------------------------------------- */
+
+void files_lock_flock(const FileLock *l, struct flock *fl)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = l->write ? F_WRLCK : F_RDLCK;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = l->start;
+	fl->l_len = l->has_end ? (off_t)(l->end - l->start + 1) : 0;
+}
+
+void files_lock_describe(const struct files_rst *fr, const FdtableEntry *t, const FileLock *l,
+			 char *buf, size_t len)
+{
+	const FileEntry *fe = files_rst_entry(fr, files_fdtable_id(t, l->fd));
+	const char *name = fe ? files_fe_name(fe) : "?";
+
+	if (l->kind == FILE_LOCK_KIND__LOCK_FLOCK)
+		snprintf(buf, len, "flock %s lock on %s", l->write ? "exclusive" : "shared", name);
+	else if (l->has_end)
+		snprintf(buf, len, "%s %s lock on bytes %llu-%llu of %s", kind_name(l->kind),
+			 l->write ? "write" : "read", (unsigned long long)l->start,
+			 (unsigned long long)l->end, name);
+	else
+		snprintf(buf, len, "%s %s lock on bytes %llu-EOF of %s", kind_name(l->kind),
+			 l->write ? "write" : "read", (unsigned long long)l->start, name);
+}
+
+int files_locks_take(const struct files_rst *fr, const FdtableEntry *t)
+{
+	for (size_t i = 0; i < t->n_locks; i++) {
+		const FileLock *l = t->locks[i];
+		struct flock fl;
+		char what[512];
+		int r;
+
+		if (l->kind == FILE_LOCK_KIND__LOCK_POSIX)
+			continue;
+		if (l->kind == FILE_LOCK_KIND__LOCK_FLOCK) {
+			r = flock(l->fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB);
+		} else {
+			files_lock_flock(l, &fl);
+			r = fcntl(l->fd, F_OFD_SETLK, &fl);
+		}
+		if (r) {
+			int e = errno;
+
+			files_lock_describe(fr, t, l, what, sizeof(what));
+			return log_errno(e, "pid %u fd %d: cannot take back its %s%s", t->pid, l->fd, what,
+					 e == EAGAIN || e == EWOULDBLOCK || e == EACCES ?
+					 " (a conflicting lock is held outside the tree)" : "");
+		}
+	}
+	return 0;
+}
