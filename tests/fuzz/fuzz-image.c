@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "files.h"
 #include "image.h"
 #include "internal.h"
 #include "log.h"
@@ -24,8 +25,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	kind = 1 + data[0] % (IMG_KIND_MAX - 1);
 	if (img_kind_desc(kind) &&
-	    !img_parse(data + 1, size - 1, kind, img_kind_desc(kind), "fuzz", &msgs, &n))
+	    !img_parse(data + 1, size - 1, kind, img_kind_desc(kind), "fuzz", &msgs, &n)) {
+		for (size_t i = 0; kind == IMG_FILES && i < n; i++)
+			files_validate_image((const FilesImage *)msgs[i]);
 		img_free_msgs(msgs, n);
+	}
 	if (!vdso_parse_symtab(data + 1, size - 1, &t))
 		vdso_symtab_free(&t);
 	return 0;
