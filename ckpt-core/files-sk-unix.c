@@ -20,17 +20,18 @@
  *   2. an accepted connection whose listener is in the image: the client
  *      connects to the restored listener, which accepts it at once (names on
  *      both sides are the kernel's, as they were);
- *   3. other connected pairs (socketpair, or connected datagram sockets that
- *      point at each other): socketpair(); a socket whose peer is gone gets a
- *      socketpair whose other end is closed after its data is back;
- *   4. everything else: socket, bind;
- *   5. connections a listener had not accepted: the clients connect;
- *   6. queued data is sent again into each socket from its peer (datagrams
+ *   3. other connected pairs (socketpair, or datagram sockets connected to
+ *      each other): socketpair();
+ *   4. a socket whose peer is gone: a socketpair whose other end is closed
+ *      once the queued data is back;
+ *   5. everything else: socket, bind;
+ *   6. connections a listener had not accepted: the clients connect;
+ *   7. queued data is sent again into each socket from its peer (datagrams
  *      to a named socket: from the socket that sent them if it is in the
  *      image, else from an unnamed socket of ours);
- *   7. datagram sockets connect to their peers (after 6: a connected
+ *   8. datagram sockets connect to their peers (after 7: a connected
  *      datagram socket takes data from its peer only);
- *   8. shutdown state and options.
+ *   9. shutdown state and options.
  * A name whose socket file exists is bound again only if that file is a
  * socket nobody listens on (a stale file is unlinked; anything else is an
  * error); the file gets its mode and owner back.  A failure closes every
