@@ -1397,6 +1397,71 @@ static int finish(struct rsk *s)
 	return ret;
 }
 
+static bool dgram_to_connect(const struct rsk *s)
+{
+	return s->u->type == SOCK_DGRAM && s->u->peer_ino && !s->pair;
+}
+
+static int connect_dgram(struct rsk *s)
+{
+	if (s->peer && (!s->peer->u->has_name || !s->peer->u->name.len)) {
+		log_err(RS_FMT ": connected to an unnamed socket it cannot connect to again",
+			RS_ARG(s));
+		return -EINVAL;
+	}
+	return connect_to(s, s->peer ? &s->peer->u->name : &s->u->peer_name);
+}
+
+/*
+ * 8.  The kernel lets a datagram socket connect to another only while that
+ * one is unconnected or connected back to it: a socket connects once every
+ * socket that connects to it did (a chain A -> B -> C goes A, B).
+ */
+static int connect_dgrams(struct rctx *c)
+{
+	size_t *in = calloc(c->n ? c->n : 1, sizeof(*in)), left = 0;
+	bool *done = calloc(c->n ? c->n : 1, sizeof(*done));
+	int ret = 0;
+
+	if (!in || !done) {
+		ret = log_errno(ENOMEM, "unix sockets");
+		goto out;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		if (!dgram_to_connect(&c->v[i])) {
+			done[i] = true;
+			continue;
+		}
+		left++;
+		if (c->v[i].peer)
+			in[c->v[i].peer - c->v]++;
+	}
+	while (left && !ret) {
+		bool progress = false;
+
+		for (size_t i = 0; i < c->n && !ret; i++) {
+			if (done[i] || in[i])
+				continue;
+			ret = connect_dgram(&c->v[i]);
+			done[i] = progress = true;
+			left--;
+			if (c->v[i].peer)
+				in[c->v[i].peer - c->v]--;
+		}
+		/* a cycle: the dumped state cannot be rebuilt that way, say so */
+		for (size_t i = 0; i < c->n && !progress && !ret; i++) {
+			if (!done[i]) {
+				in[i] = 0;
+				progress = true;
+			}
+		}
+	}
+out:
+	free(in);
+	free(done);
+	return ret;
+}
+
 static int rctx_build(struct rctx *c)
 {
 	int ret = rctx_link(c);
@@ -1405,20 +1470,8 @@ static int rctx_build(struct rctx *c)
 		ret = make_sockets(c);
 	for (size_t i = 0; i < c->n && !ret; i++)
 		ret = refill(c, &c->v[i]);
-	/* 7. */
-	for (size_t i = 0; i < c->n && !ret; i++) {
-		struct rsk *s = &c->v[i];
-
-		if (s->u->type != SOCK_DGRAM || !s->u->peer_ino || s->pair)
-			continue;
-		if (s->peer && (!s->peer->u->has_name || !s->peer->u->name.len)) {
-			log_err(RS_FMT ": connected to an unnamed socket it cannot connect to again",
-				RS_ARG(s));
-			ret = -EINVAL;
-		} else {
-			ret = connect_to(s, s->peer ? &s->peer->u->name : &s->u->peer_name);
-		}
-	}
+	if (!ret)
+		ret = connect_dgrams(c);
 	for (size_t i = 0; i < c->n; i++) {
 		if (c->v[i].tmp >= 0)
 			close(c->v[i].tmp);

@@ -257,6 +257,62 @@ static void test_corrupt(void **state)
 	free_img(&x);
 }
 
+/* Datagram sockets connected in a chain A -> B -> C (B connected to C after
+ * A connected to B): whatever the order of the entries, A connects first. */
+static void test_dgram_chain(void **state)
+{
+	FilesImage fi = FILES_IMAGE__INIT;
+	FileEntry fe[3], *fep[3];
+	UnixSkEntry u[3];
+	char names[3][32];
+	struct files_rst *fr = NULL;
+	/* entries in the order B, A, C */
+	const int order[3] = { 1, 0, 2 };
+
+	for (int i = 0; i < 3; i++) {
+		char what[2] = { 'a' + i, 0 };
+
+		abstract(names[i], what);
+		unix_sk_entry__init(&u[i]);
+		u[i].ino = 2000 + i;
+		u[i].type = SOCK_DGRAM;
+		u[i].state = i < 2 ? 1 : 7;
+		u[i].has_name = true;
+		u[i].name = bytes(names[i], 1 + strlen(names[i] + 1));
+		if (i < 2) {
+			u[i].has_peer_ino = true;
+			u[i].peer_ino = 2000 + i + 1;
+		}
+	}
+	for (int k = 0; k < 3; k++) {
+		int i = order[k];
+
+		file_entry__init(&fe[k]);
+		fe[k].id = i + 1;
+		fe[k].kind = FILE_KIND__FILE_UNIX_SK;
+		fe[k].flags = O_RDWR;
+		fe[k].has_sk = true;
+		fe[k].sk.len = unix_sk_entry__get_packed_size(&u[i]);
+		fe[k].sk.data = malloc(fe[k].sk.len);
+		unix_sk_entry__pack(&u[i], fe[k].sk.data);
+		fep[k] = &fe[k];
+	}
+	fi.files = fep;
+	fi.n_files = 3;
+	assert_int_equal(files_rst_open_all(&fi, NULL, &fr), 0);
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_un sa;
+		socklen_t l = sizeof(sa);
+
+		assert_int_equal(getpeername(files_rst_fd(fr, i + 1), (struct sockaddr *)&sa, &l), 0);
+		assert_int_equal(l, offsetof(struct sockaddr_un, sun_path) + u[i + 1].name.len);
+		assert_memory_equal(sa.sun_path, names[i + 1], u[i + 1].name.len);
+	}
+	files_rst_free(fr);
+	for (int k = 0; k < 3; k++)
+		free(fe[k].sk.data);
+}
+
 /* Random mutations of a packed image: unpack + validate never crash. */
 static void test_fuzz_validate(void **state)
 {
@@ -299,6 +355,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_restore),
 		cmocka_unit_test(test_corrupt),
+		cmocka_unit_test(test_dgram_chain),
 		cmocka_unit_test(test_fuzz_validate),
 	};
 
