@@ -3,6 +3,7 @@
  * datagrams queued for it that it does not read until asked.
  *
  * Usage: unixdgram -a ADDR     (ADDR: a path, or @name for an abstract name)
+ *        unixdgram -s ADDR     (a lone sender)
  *   R (the root) binds ADDR and reads nothing.  Child S1, unbound, sends
  *   datagrams 0..3 with sendto(ADDR); once S1 is done, child S2 binds
  *   ADDR.s2 (ADDR2), connect()s to ADDR and sends datagrams 0..3 with
@@ -14,6 +15,9 @@
  *   Afterwards R prints "LATE <from> <text>" for each datagram it gets.
  *   SIGUSR1 to S1 or S2: it sends one more datagram ("S<s> <k>", k = 4, 5...)
  *   the way it sent the others.
+ * Lone sender (-s): an unbound socket connect()ed to ADDR (a receiver
+ *   outside the tree); each SIGUSR1 sends "S3 <k>" (k = 0, 1...) with send()
+ *   and prints "SENT <k>" (or "ERROR ...").
  */
 #include <errno.h>
 #include <signal.h>
@@ -146,16 +150,35 @@ int main(int argc, char **argv)
 	const char *addr = NULL;
 	int fd, opt, ready[2];
 
-	while ((opt = getopt(argc, argv, "a:")) != -1)
-		addr = opt == 'a' ? optarg : NULL;
+	int lone = 0;
+
+	while ((opt = getopt(argc, argv, "a:s:")) != -1) {
+		addr = opt == 'a' || opt == 's' ? optarg : NULL;
+		lone = opt == 's';
+	}
 	if (!addr) {
-		fprintf(stderr, "usage: unixdgram -a ADDR\n");
+		fprintf(stderr, "usage: unixdgram -a ADDR | -s ADDR\n");
 		return 2;
 	}
-	snprintf(addr2, sizeof(addr2), "%s.s2", addr);
 	memset(&sig, 0, sizeof(sig));
 	sig.sa_handler = on_usr1;
 	sigaction(SIGUSR1, &sig, NULL);
+	if (lone) {
+		char buf[16];
+
+		fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, make_addr(addr, &sa)))
+			die("S3: connect %s: %s", addr, strerror(errno));
+		say("S3 CONNECTED");
+		for (int k = 0;; k++) {
+			wait_usr1();
+			snprintf(buf, sizeof(buf), "S3 %d", k);
+			if (send(fd, buf, strlen(buf), 0) < 0)
+				die("S3: send %d: %s", k, strerror(errno));
+			say("SENT %d", k);
+		}
+	}
+	snprintf(addr2, sizeof(addr2), "%s.s2", addr);
 
 	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, make_addr(addr, &sa)))
