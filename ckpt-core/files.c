@@ -40,6 +40,7 @@ extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
 	files_tty_ops, files_chr_ops, files_pipe_ops, files_fifo_ops,
 	files_eventfd_ops, files_signalfd_ops, files_timerfd_ops,
 	files_inotify_ops, files_epoll_ops;
+extern const struct file_kind_ops files_sk_unix_ops;
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
 static bool sk_match(const struct fd_info *fi) { return S_ISSOCK(fi->st.st_mode); }
@@ -72,6 +73,7 @@ static const struct file_kind_ops *const file_kinds[] = {
 	&files_inotify_ops,
 	&files_epoll_ops,
 	/* socket kinds go here */
+	&files_sk_unix_ops,
 	&files_sk_refuse_ops,
 };
 #define NR_KINDS (sizeof(file_kinds) / sizeof(file_kinds[0]))

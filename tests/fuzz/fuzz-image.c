@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "files.h"
 #include "image.h"
 #include "internal.h"
 #include "log.h"
