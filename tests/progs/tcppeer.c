@@ -221,6 +221,12 @@ static int bulk(const char *a, const char *port, int mb, bool server)
 		fd = do_connect(a, port, SOCK_STREAM);
 	}
 	fcntl(fd, F_SETFL, O_NONBLOCK);
+	/* large fixed buffers (root): megabytes in flight, and sizes the
+	 * restore must keep */
+	int sz = 2 << 20;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
+		die("SO_SNDBUFFORCE: %m");
 	/* fill until the socket (and the peer's receive side) is full */
 	for (uint64_t idle = now_ms(); sent < total && now_ms() - idle < 500;) {
 		size_t n = total - sent < sizeof(buf) ? total - sent : sizeof(buf);
