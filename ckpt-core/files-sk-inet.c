@@ -62,6 +62,7 @@
 #define SK_QUEUE_MAX		(128u << 20)	/* per queue, in an image */
 #define SK_OPTS_MAX		64
 #define SK_CA_NAME_MAX		16		/* TCP_CA_NAME_MAX */
+#define SK_USER_MSS_MAX		32767		/* MAX_TCP_WINDOW: TCP_MAXSEG's limit */
 
 /* --- names for messages -------------------------------------------------- */
 
@@ -1002,7 +1003,8 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 
 	/* connect() sizes the segments from the MSS clamp, which the repair
 	 * options set too late: a user MSS does it now, and is dropped after */
-	if (set_int(fd, IPPROTO_TCP, TCP_MAXSEG, (int)t->mss_clamp))
+	if (set_int(fd, IPPROTO_TCP, TCP_MAXSEG, (int)(t->mss_clamp < SK_USER_MSS_MAX ?
+							t->mss_clamp : SK_USER_MSS_MAX)))
 		return log_errno(errno, FE_FMT ": %s: TCP_MAXSEG %u", FE_ARG(fe), conn, t->mss_clamp);
 	rst_sockaddr(e, true, &ss, &len);
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0)

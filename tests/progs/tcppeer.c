@@ -21,6 +21,10 @@
  *	a connected UDP socket: send the next counter every 20 ms until its
  *	echo comes back (datagrams may be lost while the server is away),
  *	"N <value>" every 50.  SIGUSR1: "CHECK k OK n=<value>".
+ *   tcppeer hold-server ADDR PORT N / hold-client ADDR PORT N
+ *	N connections held open (benchmarks): "HELD <n>" once all are up.
+ *	The server echoes; SIGUSR1 makes the client send one byte on each
+ *	and read it back: "CHECK k OK conns=<n>".
  *   tcppeer listen ADDR PORT
  *	listen and accept; each accepted connection gets "HELLO\n" and is
  *	closed ("ACCEPTED <n>").
@@ -35,6 +39,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -357,6 +362,73 @@ static int listener(const char *a, const char *port)
 	}
 }
 
+static int hold(const char *a, const char *port, int n, bool server)
+{
+	struct pollfd *p = calloc(n + 1, sizeof(*p));
+	struct rlimit rl;
+	int l = -1, up = 0;
+	char c;
+
+	if (!p)
+		die("calloc");
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < (rlim_t)n + 64) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (server) {
+		struct sockaddr_storage ss;
+		socklen_t sl = mkaddr(a, port, &ss);
+		int one = 1;
+
+		l = socket(ss.ss_family, SOCK_STREAM, 0);
+		setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(l, (struct sockaddr *)&ss, sl) < 0 || listen(l, n) < 0)
+			die("bind/listen: %m");
+		say("LISTEN");
+		while (up < n) {
+			int c2 = accept(l, NULL, NULL);
+			if (c2 < 0 && errno == EINTR)
+				continue;
+			if (c2 < 0)
+				die("accept: %m");
+			p[up].fd = c2;
+			p[up++].events = POLLIN;
+		}
+		close(l);
+	} else {
+		while (up < n) {
+			p[up].fd = do_connect(a, port, SOCK_STREAM);
+			p[up++].events = POLLIN;
+		}
+	}
+	say("HELD %d", up);
+	for (;;) {
+		if (check_req) {
+			check_req = 0;
+			for (int i = 0; !server && i < n; i++) {
+				if (write(p[i].fd, "x", 1) != 1)
+					die("conn %d: write: %m", i);
+				read_full(p[i].fd, &c, 1, "hold");
+			}
+			say("CHECK %d OK conns=%d", ++nchecks, n);
+		}
+		if (!server) {
+			pause();
+			continue;
+		}
+		if (poll(p, n, -1) < 0)
+			continue;
+		for (int i = 0; i < n; i++) {
+			if (!p[i].revents)
+				continue;
+			if (read(p[i].fd, &c, 1) != 1)
+				die("conn %d: closed", i);
+			if (write(p[i].fd, &c, 1) != 1)
+				die("conn %d: write: %m", i);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
@@ -379,6 +451,10 @@ int main(int argc, char **argv)
 		return udp_server(argv[2], argv[3]);
 	if (!strcmp(argv[1], "udp-client"))
 		return udp_client(argv[2], argv[3]);
+	if (!strcmp(argv[1], "hold-server") && argc > 4)
+		return hold(argv[2], argv[3], atoi(argv[4]), true);
+	if (!strcmp(argv[1], "hold-client") && argc > 4)
+		return hold(argv[2], argv[3], atoi(argv[4]), false);
 	if (!strcmp(argv[1], "listen"))
 		return listener(argv[2], argv[3]);
 	die("unknown mode %s", argv[1]);
