@@ -1067,6 +1067,12 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		ret = -EINVAL;
 		goto err;
 	}
+	if (t && !files_rst_opts(fr)->tcp_established) {
+		log_err(FE_FMT ": established connection %s: restore it with --tcp-established",
+			FE_ARG(fe), conn);
+		ret = -EINVAL;
+		goto err;
+	}
 	fd = socket(e->family, e->type, e->protocol);
 	if (fd < 0) {
 		ret = log_errno(errno, FE_FMT ": %s: cannot create the socket", FE_ARG(fe), conn);
@@ -1237,9 +1243,12 @@ static int inet_rst_finish(struct files_rst *fr)
 	return ret;
 }
 
-static void inet_rst_release(const FilesImage *img)
+/* A restore with --tcp-established owns the lock: gone when it is over,
+ * done or failed.  Without it the connections were not touched and the
+ * lock stays for a restore that will take them. */
+static void inet_rst_release(const FilesImage *img, const struct files_opts *o)
 {
-	if (img && img->files && img->n_files <= (1u << 24))
+	if (o->tcp_established && img && img->files && img->n_files <= (1u << 24))
 		remove_locks((const FileEntry *const *)img->files, img->n_files);
 }
 

@@ -1285,11 +1285,13 @@ int files_rst_finish(struct files_rst *fr)
 	return 0;
 }
 
-void files_rst_release(const FilesImage *img)
+void files_rst_release(const FilesImage *img, const struct files_opts *o)
 {
+	static const struct files_opts none;
+
 	for (size_t k = 0; img && k < NR_KINDS; k++)
 		if (file_kinds[k]->rst_release)
-			file_kinds[k]->rst_release(img);
+			file_kinds[k]->rst_release(img, o ? o : &none);
 }
 
 void files_rst_free(struct files_rst *fr)

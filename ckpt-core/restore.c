@@ -1455,8 +1455,11 @@ static void free_ctx(struct rctx *c)
 	free(c->p);
 	if (c->fr)
 		files_rst_free(c->fr);
-	if (c->files)
-		files_rst_release(c->files);
+	if (c->files) {
+		struct files_opts fo = { .shell_job = c->o->shell_job,
+					 .tcp_established = c->o->tcp_established };
+		files_rst_release(c->files, &fo);
+	}
 	if (c->shm_fds) {
 		for (size_t i = 0; c->shm && i < c->shm->n_entries; i++)
 			if (c->shm_fds[i] >= 0)

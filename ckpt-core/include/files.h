@@ -30,6 +30,7 @@
 
 struct files_dump;	/* opaque, files.c */
 struct files_rst;	/* opaque, files.c */
+struct files_opts;
 
 /* What the dump knows of one fd while inspecting it. */
 struct fd_info {
@@ -78,7 +79,7 @@ struct file_kind_ops {
 	int (*rst_finish)(struct files_rst *fr);
 	/* Optional: the restore is over, done or failed (files_rst_release());
 	 * @img may not be validated. */
-	void (*rst_release)(const FilesImage *img);
+	void (*rst_release)(const FilesImage *img, const struct files_opts *o);
 };
 
 struct files_opts {
@@ -164,7 +165,7 @@ int files_rst_finish(struct files_rst *fr);
 /* Once the restore is over, done or failed, after files_rst_free(): drops
  * what outlives the restore state (the network lock of a failed restore).
  * @img may be unvalidated. */
-void files_rst_release(const FilesImage *img);
+void files_rst_release(const FilesImage *img, const struct files_opts *o);
 /* In the master only: closes the master's fds (a task that installed its
  * table must not call it: those numbers are its restored fds now). */
 void files_rst_free(struct files_rst *fr);

@@ -64,6 +64,13 @@ check_fails "restore in another network namespace fails" kup_try restore -D "$T/
 check "... saying so" grep -q "network namespace" "$T/err"
 check "... and leaves no process" [ ! -d /proc/$srv ]
 
+check_fails "restore without --tcp-established fails" kup_in "$NSA" "$T/err3" restore -D "$T/img" -d
+cat "$T/err3" > "$T/err"
+check "... naming the connection and the option" \
+	grep -qE "established connection TCP 10\.77\.0\.1:7102 -> 10\.77\.0\.2:[0-9]+: restore it with --tcp-established" "$T/err"
+check "... and leaves no process" [ ! -d /proc/$srv ]
+check "... and keeps the network lock (the connection is still to restore)" [ "$(kup_tables "$NSA")" = 1 ]
+
 taker=$(start_bg "$T/taker" nsenter --net=/run/netns/"$NSA" "$P" listen 10.77.0.1 7102)
 wait_for_line "$T/taker" '^LISTEN' || bail "port taker did not start"
 check_fails "restore while 10.77.0.1:7102 is taken fails" \
