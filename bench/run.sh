@@ -9,7 +9,11 @@
 #     counter printing a realtime timestamp every 1 ms; the frozen time is the
 #     largest gap between two consecutive lines around the dump (1 ms
 #     resolution, plus the program's own scheduling noise);
-#  3. the persistent page store's own figures (build/bench/ppp-bench), if built.
+#  3. kup dump --tcp-established and kup restore of one process holding 1,
+#     100 and 1000 established TCP connections (tests/progs/tcppeer; both
+#     ends on the loopback of a network namespace of their own), and the
+#     cost per connection between 1 and 1000;
+#  4. the persistent page store's own figures (build/bench/ppp-bench), if built.
 #
 #   KUP=build/kup PROGS=build/progs BENCH_MB=1024 bench/run.sh
 #
@@ -135,7 +139,65 @@ else
 	failed=1
 fi
 
-# 3. the persistent page store.
+# 3. established TCP connections.
+ns=kup-bench-$$
+if ip netns add "$ns" 2> /dev/null && ip -n "$ns" link set lo up; then
+	declare -A td tr
+	for n in 1 100 1000; do
+		nsenter --net=/run/netns/"$ns" setsid "$PROGS/tcppeer" hold-server 127.0.0.1 7400 $n \
+			> "$dir/hs" 2>&1 < /dev/null &
+		s=$!
+		wait_line "$dir/hs" '^LISTEN' 10
+		nsenter --net=/run/netns/"$ns" setsid "$PROGS/tcppeer" hold-client 127.0.0.1 7400 $n \
+			> "$dir/hc" 2>&1 < /dev/null &
+		c=$!
+		disown $s $c
+		if ! wait_line "$dir/hs" '^HELD' 60; then
+			row "$n connections could not be set up" "n/a"
+			failed=1
+			kill -9 $s $c 2> /dev/null
+			continue
+		fi
+		t0=$(now_ms)
+		if ! "$KUP" -q dump -t $s -D "$dir/skimg" --tcp-established > "$dir/skd.log" 2>&1; then
+			row "kup dump of $n connections" "failed"
+			sed 's/^/    /' "$dir/skd.log" | tail -n 5
+			failed=1
+			kill -9 $s $c
+			continue
+		fi
+		t1=$(now_ms)
+		wait_gone $s
+		t2=$(now_ms)
+		if nsenter --net=/run/netns/"$ns" "$KUP" -q restore -D "$dir/skimg" -d --tcp-established \
+			> "$dir/skr.log" 2>&1; then
+			t3=$(now_ms)
+			td[$n]=$((t1 - t0)) tr[$n]=$((t3 - t2))
+			row "kup dump --tcp-established, $n connections" "${td[$n]} ms"
+			row "kup restore -d, $n connections" "${tr[$n]} ms"
+			kill -USR1 $c
+			wait_line "$dir/hc" '^CHECK 1 OK' 30 || { row "  connections after restore" "BROKEN"; failed=1; }
+		else
+			row "kup restore of $n connections" "failed"
+			sed 's/^/    /' "$dir/skr.log" | tail -n 5
+			failed=1
+		fi
+		kill -9 $s $c 2> /dev/null
+		wait_gone $s
+		rm -rf "$dir/skimg"
+	done
+	if [ -n "${td[1000]:-}" ] && [ -n "${td[1]:-}" ]; then
+		row "  per connection, dump (1 -> 1000)" \
+			"$(awk -v a="${td[1]}" -v b="${td[1000]}" 'BEGIN { printf "%.3f ms", (b - a) / 999 }')"
+		row "  per connection, restore (1 -> 1000)" \
+			"$(awk -v a="${tr[1]}" -v b="${tr[1000]}" 'BEGIN { printf "%.3f ms", (b - a) / 999 }')"
+	fi
+	ip netns del "$ns"
+else
+	row "TCP connections (no network namespace)" "n/a"
+fi
+
+# 4. the persistent page store.
 if [ -x "$BENCHBIN/ppp-bench" ]; then
 	echo "== ppp-bench -s $MB -d $dir"
 	"$BENCHBIN/ppp-bench" -s "$MB" -d "$dir"

@@ -912,7 +912,7 @@ static int write_files(struct dtree *t, struct files_dump *fdump, struct img_sto
 int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
-	struct files_opts fo = { .shell_job = o->shell_job };
+	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established };
 	struct files_dump *fdump = NULL;
 	struct shmem_dump *sd = NULL;
 	struct dtree t = { 0 };
@@ -1009,6 +1009,9 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	if (ret)
 		goto fail;
 
+	/* TCP connections stay in repair mode behind their network lock when
+	 * the tree is killed; they go on as they were with --leave-running */
+	files_dump_release(fdump, o->leave_running);
 	release_tree(&t, !o->leave_running);
 	stats->frozen_ns = stats->total_ns = now_ns() - t0;
 	files_dump_free(fdump);
@@ -1017,6 +1020,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	return 0;
 fail:
 	o->store->ops->abort(o->store);
+	files_dump_release(fdump, true);
 	release_tree(&t, false);
 	if (fdump)
 		files_dump_free(fdump);

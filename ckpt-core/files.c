@@ -39,7 +39,7 @@
 extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
 	files_tty_ops, files_chr_ops, files_pipe_ops, files_fifo_ops,
 	files_eventfd_ops, files_signalfd_ops, files_timerfd_ops,
-	files_inotify_ops, files_epoll_ops;
+	files_inotify_ops, files_epoll_ops, files_sk_inet_ops;
 extern const struct file_kind_ops files_sk_unix_ops;
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
@@ -74,6 +74,7 @@ static const struct file_kind_ops *const file_kinds[] = {
 	&files_epoll_ops,
 	/* socket kinds go here */
 	&files_sk_unix_ops,
+	&files_sk_inet_ops,
 	&files_sk_refuse_ops,
 };
 #define NR_KINDS (sizeof(file_kinds) / sizeof(file_kinds[0]))
@@ -439,6 +440,15 @@ int files_dump_begin(const struct files_opts *o, struct files_dump **out)
 		d->opts = *o;
 	*out = d;
 	return 0;
+}
+
+void files_dump_release(struct files_dump *d, bool resume)
+{
+	if (!d)
+		return;
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (file_kinds[k]->dump_release)
+			file_kinds[k]->dump_release(d, resume);
 }
 
 void files_dump_free(struct files_dump *d)
@@ -1307,6 +1317,29 @@ static int set_status_flags(const FileEntry *fe, int fd)
 					 fe->id, files_fe_name(fe), fe->flags & mask);
 	}
 	return 0;
+}
+
+int files_rst_finish(struct files_rst *fr)
+{
+	int ret;
+
+	for (size_t k = 0; fr && k < NR_KINDS; k++) {
+		if (file_kinds[k]->rst_finish) {
+			ret = file_kinds[k]->rst_finish(fr);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+void files_rst_release(const FilesImage *img, const struct files_opts *o)
+{
+	static const struct files_opts none;
+
+	for (size_t k = 0; img && k < NR_KINDS; k++)
+		if (file_kinds[k]->rst_release)
+			file_kinds[k]->rst_release(img, o ? o : &none);
 }
 
 void files_rst_free(struct files_rst *fr)

@@ -1675,6 +1675,11 @@ static void free_ctx(struct rctx *c)
 	free(c->p);
 	if (c->fr)
 		files_rst_free(c->fr);
+	if (c->files) {
+		struct files_opts fo = { .shell_job = c->o->shell_job,
+					 .tcp_established = c->o->tcp_established };
+		files_rst_release(c->files, &fo);
+	}
 	if (c->shm_fds) {
 		for (size_t i = 0; c->shm && i < c->shm->n_entries; i++)
 			if (c->shm_fds[i] >= 0)
@@ -1712,7 +1717,7 @@ static bool same_boot(const InventoryEntry *inv)
 int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 {
 	struct rctx c = { .o = o, .st = o->store };
-	struct files_opts fo = { .shell_job = o->shell_job };
+	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established };
 	struct timespec t0, t1;
 	pid_t root;
 	int ret, status;
@@ -1783,6 +1788,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = takeover(&c, &c.p[i]);
+	if (!ret)
+		ret = files_rst_finish(c.fr);
 	if (ret) {
 		kill_all(&c);
 		log_err("restore from %s failed; nothing was left running, the images are intact",

@@ -30,6 +30,7 @@
 
 struct files_dump;	/* opaque, files.c */
 struct files_rst;	/* opaque, files.c */
+struct files_opts;
 
 /* What the dump knows of one fd while inspecting it. */
 struct fd_info {
@@ -63,6 +64,9 @@ struct file_kind_ops {
 			 const FdtableEntry *t);
 	/* Optional: once per dump, from files_dump_end() (cross-process checks). */
 	int (*dump_end)(struct files_dump *d);
+	/* Optional: the dump is over, before the tree is let go (@resume: it
+	 * goes on running, after --leave-running or a failure) or killed. */
+	void (*dump_release)(struct files_dump *d, bool resume);
 	/* Optional: kind-specific checks of an untrusted entry; no side effect. */
 	int (*validate)(const FileEntry *fe);
 	/* Restore: open/create the file in the master; return an fd or -errno. */
@@ -70,10 +74,17 @@ struct file_kind_ops {
 	/* In the restored task, after its fd table is installed (optional). */
 	int (*post_install)(const FileEntry *fe, int fd, const FdtableEntry *t,
 			    const struct files_rst *fr);
+	/* Optional, in the master: every task is complete, the tree is about
+	 * to run (files_rst_finish()). */
+	int (*rst_finish)(struct files_rst *fr);
+	/* Optional: the restore is over, done or failed (files_rst_release());
+	 * @img may not be validated. */
+	void (*rst_release)(const FilesImage *img, const struct files_opts *o);
 };
 
 struct files_opts {
 	bool shell_job;		/* ttys are the restorer's terminal */
+	bool tcp_established;	/* dump established TCP connections */
 	/* Largest content kept for one deleted file or memfd (bytes);
 	 * 0: FILES_CONTENT_MAX_DEFAULT. */
 	uint64_t content_max;
@@ -107,6 +118,10 @@ int files_dump_link(struct files_dump *fd, pid_t pid, const char *link,
 /* Move the collected entries into @img (caller packs, then frees them with
  * files_free_image()).  Runs the cross-process checks (pipe ends). */
 int files_dump_end(struct files_dump *fd, FilesImage *img);
+/* Before the tree is let go: @resume (it goes on running) or it is being
+ * killed.  Call it on success and on failure (kinds undo what they changed
+ * in the tree's files: TCP repair mode, network lock). */
+void files_dump_release(struct files_dump *fd, bool resume);
 void files_dump_free(struct files_dump *fd);
 /* Free what files_dump_fdtable() / files_dump_end() put in @t / @img (not
  * @t / @img themselves) and reset them to empty. */
@@ -144,6 +159,13 @@ const FileEntry *files_rst_entry(const struct files_rst *fr, uint32_t id);
  */
 int files_install(const struct files_rst *fr, const FdtableEntry *t, int *keep, int nkeep);
 int files_post_install(const struct files_rst *fr, const FdtableEntry *t);
+/* In the master, once every task is complete, just before the tree runs
+ * (restored TCP connections leave repair mode, the network lock goes). */
+int files_rst_finish(struct files_rst *fr);
+/* Once the restore is over, done or failed, after files_rst_free(): drops
+ * what outlives the restore state (the network lock of a failed restore).
+ * @img may be unvalidated. */
+void files_rst_release(const FilesImage *img, const struct files_opts *o);
 /* In the master only: closes the master's fds (a task that installed its
  * table must not call it: those numbers are its restored fds now). */
 void files_rst_free(struct files_rst *fr);

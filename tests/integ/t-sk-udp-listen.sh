@@ -1,0 +1,53 @@
+#!/bin/bash
+# UDP sockets, bound and connected, IPv4 and IPv6, a listening TCP socket on
+# the IPv6 wildcard and a v4-mapped connection to it: one server tree and one
+# client tree, each dumped and restored; the datagrams keep flowing both
+# ways and the listener accepts new connections.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-net.sh"
+require_root
+net_setup
+
+P=$PROGS/tcppeer
+srv=$(start_bg "$T/srv" nsenter --net=/run/netns/"$NSA" sh -c "
+	$P udp-server 10.77.0.1 7003 > $T/u4 2>&1 &
+	$P udp-server fd77::1 7004 > $T/u6 2>&1 &
+	$P listen :: 7005 > $T/ls 2>&1 &
+	$P echo-server :: 7006 > $T/es 2>&1 &
+	wait")
+for f in u4 u6 ls es; do wait_for_line "$T/$f" '^(UDP READY|LISTEN)' || bail "server $f did not start"; done
+cli=$(start_bg "$T/cli" nsenter --net=/run/netns/"$NSB" sh -c "
+	$P udp-client 10.77.0.1 7003 > $T/c4 2>&1 &
+	$P udp-client fd77::1 7004 > $T/c6 2>&1 &
+	$P echo-client 10.77.0.1 7006 > $T/cm 2>&1 &
+	wait")
+for f in c4 c6 cm; do wait_for_line "$T/$f" '^N 50$' || bail "client $f did not start"; done
+
+# progress FILE: its count grows by 50 within 10 s
+progress() {
+	local n
+	n=$(line_field "$T/$1" '^N ' 2)
+	wait_for "[ \"\$(line_field '$T/$1' '^N ' 2)\" -gt $((n + 50)) ]" 10
+}
+hello() { in_ns "$NSB" timeout 5 bash -c "exec 3<>/dev/tcp/$1/7005 && head -n 1 <&3" 2>/dev/null | grep -q HELLO; }
+
+check "the listener answers on IPv4 (v4-mapped) before the dump" hello 10.77.0.1
+check "kup dump of the server tree" kup_run "$T/d1" dump -t "$srv" -D "$T/img1" --tcp-established
+check "... which is gone" wait_gone "$srv"
+check "kup restore of the server tree" kup_in "$NSA" "$T/r1" restore -D "$T/img1" -d --tcp-established
+track "$srv"
+check "UDP over IPv4 flows again" progress c4
+check "UDP over IPv6 flows again" progress c6
+check "the v4-mapped echo connection goes on" progress cm
+check "the listener accepts a new IPv4 connection" hello 10.77.0.1
+check "the listener accepts a new IPv6 connection" hello fd77::1
+
+check "kup dump of the client tree (connected UDP sockets)" kup_run "$T/d2" dump -t "$cli" -D "$T/img2" --tcp-established
+check "... which is gone" wait_gone "$cli"
+check "kup restore of the client tree" kup_in "$NSB" "$T/r2" restore -D "$T/img2" -d --tcp-established
+track "$cli"
+check "connected UDP over IPv4 flows again" progress c4
+check "connected UDP over IPv6 flows again" progress c6
+check "the v4-mapped connection goes on from the restored client" progress cm
+check "no error anywhere" [ "$(cat "$T"/u4 "$T"/u6 "$T"/ls "$T"/es "$T"/c4 "$T"/c6 "$T"/cm | grep -c ERROR)" = 0 ]
+check "the echo server never lost its client" [ "$(lines_count "$T/es" 'CLOSED')" = 0 ]
