@@ -9,7 +9,9 @@
  *   3. sync and kexec into the new kernel.
  *
  * On the new boot, kup-restore.service (systemd-units/) runs
- * `kup restore --ppp auto -d --if-any` early, before the normal services.
+ * `kup restore --ppp auto -d --if-any --tcp-established` early, before the
+ * normal services (connections are in the store only if kup switch was given
+ * --tcp-established).
  * A failure at 1 or 2 unloads the kernel and leaves the tree running.
  */
 #include <errno.h>
