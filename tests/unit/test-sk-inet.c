@@ -118,6 +118,8 @@ static void test_refused(void **state)
 	REFUSED(f.e.dst_port = 70000);
 	REFUSED(f.e.has_dst_addr = 0);
 	REFUSED(f.e.state = TCP_CLOSE_WAIT);
+	REFUSED(f.e.state = TCP_FIN_WAIT2);		/* without its FIN */
+	REFUSED(f.t.has_fin_sent = f.t.fin_sent = 1);	/* FIN while established */
 	REFUSED(f.e.state = 99);
 	REFUSED(f.e.tcp = NULL);
 	REFUSED(f.t.mss_clamp = 0);
