@@ -413,6 +413,7 @@ static int dump_tcp_repair(const struct fd_info *fi, SkInetEntry *e, const char 
 	struct tcp_info ti;
 	socklen_t l;
 	int outq, nsd, inq, v, fd = fi->lfd, ret;
+	bool fin;
 
 	if (!t)
 		return -ENOMEM;
@@ -422,14 +423,21 @@ static int dump_tcp_repair(const struct fd_info *fi, SkInetEntry *e, const char 
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
 		return log_errno(errno, FI_FMT ": %s: TCP_INFO", FI_ARG(fi), conn);
-	if (ti.tcpi_state != TCP_ESTABLISHED) {
-		log_err(FI_FMT ": %s: went to state %s during the dump", FI_ARG(fi), conn,
-			tcp_state_name(ti.tcpi_state));
+	if (ti.tcpi_state != e->state) {
+		log_err(FI_FMT ": %s: went from %s to %s during the dump", FI_ARG(fi), conn,
+			tcp_state_name(e->state), tcp_state_name(ti.tcpi_state));
 		return -EAGAIN;
 	}
 	if (ioctl(fd, SIOCOUTQ, &outq) < 0 || ioctl(fd, SIOCOUTQNSD, &nsd) < 0 ||
 	    ioctl(fd, SIOCINQ, &inq) < 0)
 		return log_errno(errno, FI_FMT ": %s: cannot size its queues", FI_ARG(fi), conn);
+	/* FIN_WAIT*: our FIN takes one sequence number at the end of the send
+	 * queue (in the queue sizes until it is acknowledged), and no data */
+	fin = e->state == TCP_FIN_WAIT1 || e->state == TCP_FIN_WAIT2;
+	if (fin && e->state == TCP_FIN_WAIT1) {
+		outq--;
+		nsd = nsd ? nsd - 1 : 0;
+	}
 	if (outq < 0 || inq < 0 || nsd < 0 || nsd > outq) {
 		log_err(FI_FMT ": %s: odd queue sizes (out %d, not sent %d, in %d)",
 			FI_ARG(fi), conn, outq, nsd, inq);
@@ -440,8 +448,15 @@ static int dump_tcp_repair(const struct fd_info *fi, SkInetEntry *e, const char 
 		ret = peek_queue(fi, fd, TCP_SEND_QUEUE, outq, &t->snd_queue, &t->has_snd_queue);
 	if (ret)
 		return ret < -1 ? ret : log_errno(ret, FI_FMT ": %s: send queue", FI_ARG(fi), conn);
+	/* after a FIN nothing can be sent the normal way: the whole queue
+	 * goes back in repair mode, as if sent */
 	t->has_snd_unsent = true;
-	t->snd_unsent = nsd;
+	t->snd_unsent = fin ? 0 : nsd;
+	if (fin) {
+		t->has_fin_sent = t->fin_sent = true;
+		t->has_fin_acked = true;
+		t->fin_acked = e->state == TCP_FIN_WAIT2;
+	}
 	ret = queue_seq(fd, TCP_RECV_QUEUE, &t->rcv_seq);
 	if (!ret)
 		ret = peek_queue(fi, fd, TCP_RECV_QUEUE, inq, &t->rcv_queue, &t->has_rcv_queue);
@@ -494,7 +509,9 @@ static int dump_tcp_conn(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 	int ret, reuse;
 
 	if (!files_dump_opts(fi->d)->tcp_established) {
-		log_err(FI_FMT ": established connection %s: needs --tcp-established", FI_ARG(fi), conn);
+		log_err(FI_FMT ": established connection %s%s%s: needs --tcp-established", FI_ARG(fi),
+			conn, e->state == TCP_ESTABLISHED ? "" : " in state ",
+			e->state == TCP_ESTABLISHED ? "" : tcp_state_name(e->state));
 		return -EOPNOTSUPP;
 	}
 	/* v4-mapped: the packets on the wire are IPv4 */
@@ -611,11 +628,13 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 		e->backlog = ti.tcpi_sacked;
 		return 0;
 	case TCP_ESTABLISHED:
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
 		return dump_tcp_conn(fi, e, nsfd, &src, &dst, conn);
 	default:
 		log_err(FI_FMT ": connection %s in state %s: not supported (only established "
-			"connections, listening and closed sockets)", FI_ARG(fi), conn,
-			tcp_state_name(e->state));
+			"connections, FIN_WAIT1, FIN_WAIT2, listening and closed sockets)",
+			FI_ARG(fi), conn, tcp_state_name(e->state));
 		return -EOPNOTSUPP;
 	}
 }
@@ -829,6 +848,12 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 			break;
 		return 0;
 	case TCP_ESTABLISHED:
+	case TCP_FIN_WAIT1:
+	case TCP_FIN_WAIT2:
+		if (e->tcp && (e->state != TCP_ESTABLISHED) != (e->tcp->has_fin_sent && e->tcp->fin_sent))
+			break;
+		if (e->tcp && e->tcp->fin_sent && e->tcp->has_snd_unsent && e->tcp->snd_unsent)
+			break;
 		return validate_tcp(fe, e);
 	}
 	log_err(FE_FMT ": bad TCP state %u", FE_ARG(fe), e->state);
@@ -1029,6 +1054,11 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 	if (ret)
 		return log_errno(ret, FE_FMT ": %s: cannot restore %u bytes of send queue",
 				 FE_ARG(fe), conn, sent);
+	/* our FIN: queued (and taken as sent) at the end of the send queue;
+	 * the peer acknowledges it again once repair is over (FIN_WAIT2) */
+	if (t->fin_sent && (set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
+			    shutdown(fd, SHUT_WR) < 0))
+		return log_errno(errno, FE_FMT ": %s: cannot queue our FIN again", FE_ARG(fe), conn);
 	ret = fill_queue(fd, TCP_RECV_QUEUE, t->rcv_queue.data, rq);
 	if (ret)
 		return log_errno(ret, FE_FMT ": %s: cannot restore %u bytes of receive queue",
@@ -1098,7 +1128,7 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		/* the queues are written back on top of these */
 		if (set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
 		    set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
-			    (int)(t->snd_seq - sq)) ||
+			    (int)(t->snd_seq - sq - (t->fin_sent ? 1 : 0))) ||
 		    set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ||
 		    set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)(t->rcv_seq - rq))) {
 			ret = log_errno(errno, FE_FMT ": %s: cannot set the sequence numbers",

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * libFuzzer target: every parser of image bytes.  The first input byte picks
- * the image kind; the rest is parsed as a container of that kind, and the
- * vDSO symbol table parser gets the raw bytes too.
+ * the image kind; the rest is parsed as a container of that kind (a files
+ * image also goes through files_validate_image(), and so through every
+ * kind's validator: socket data included), and the vDSO symbol table parser
+ * gets the raw bytes too.
  */
 #include <stdbool.h>
 #include <stddef.h>
