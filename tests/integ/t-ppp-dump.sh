@@ -104,8 +104,12 @@ check "scrub the store" kup_run "$T/scrub.log" ppp scrub "$S"
 check "restore the store's size to hold 200 MiB: format 400M" kup_run "$T/fmt2.log" ppp format "$S" --size 400M
 "$KUP" dump -t "$big" --ppp "$S" > "$T/dump5.log" 2>&1 &
 kp=$!
-wait_for "grep -q '^State:.*t' /proc/$big/status" 10 > /dev/null
-sleep 0.2
+# as soon as the tree is frozen (kup has its transaction open and is about
+# to copy 200 MiB): a tight loop, no process per poll
+for ((i = 0; i < 20000; i++)); do
+	st=$(< /proc/$big/status) || break
+	[[ $st == *$'State:\tt'* ]] && break
+done
 kill -KILL "$kp"
 wait "$kp" 2>/dev/null
 krc=$?
