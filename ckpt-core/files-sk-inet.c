@@ -948,7 +948,14 @@ static int rst_bind(const FileEntry *fe, const SkInetEntry *e, int fd, const cha
 
 	if (!e->has_src_addr)
 		return 0;
-	if (set_int(fd, lvl, opt, 1))
+	/* A listener shares its port with the connections it accepted, which
+	 * may be restored (in repair mode) before it: it binds and listens
+	 * with SO_REUSEADDR, then gets the dumped value (inet_open()).
+	 * Another listener on the port still makes bind() fail. */
+	bool reuse = e->protocol == IPPROTO_TCP && !e->tcp &&
+		     !dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0);
+
+	if (set_int(fd, lvl, opt, 1) || (reuse && set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)))
 		return log_errno(errno, FE_FMT ": %s: cannot set freebind", FE_ARG(fe), conn);
 	rst_sockaddr(e, false, &ss, &len);
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
@@ -1141,6 +1148,11 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		goto err;
 	if (e->state == TCP_LISTEN && listen(fd, e->has_backlog ? (int)e->backlog : SOMAXCONN) < 0) {
 		ret = log_errno(errno, FE_FMT ": %s: cannot listen", FE_ARG(fe), conn);
+		goto err;
+	}
+	if (e->protocol == IPPROTO_TCP && !t && !dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) &&
+	    set_int(fd, SOL_SOCKET, SO_REUSEADDR, 0)) {
+		ret = log_errno(errno, FE_FMT ": %s: SO_REUSEADDR", FE_ARG(fe), conn);
 		goto err;
 	}
 	if (t) {

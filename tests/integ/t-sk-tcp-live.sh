@@ -58,3 +58,24 @@ check "the client saw no error" [ "$(lines_count "$T/cli" ERROR)" = 0 ]
 check "the server saw no connection closed" [ "$(lines_count "$T/srv" 'CLOSED|ERROR')" = 0 ]
 check "the client never reconnected (one accept)" [ "$(lines_count "$T/srv" '^ACCEPT')" = 1 ]
 check "the client is still one process with one connection" request_check "$cli" "$T/cli"
+
+# Both ends of a loopback connection in the dumped process.
+lp=$(start_bg "$T/lo" nsenter --net=/run/netns/"$NSA" python3 -c '
+import socket, time
+l = socket.socket(); l.bind(("127.0.0.1", 7500)); l.listen(1)
+a = socket.create_connection(("127.0.0.1", 7500)); b, _ = l.accept()
+n = 0
+while True:
+    a.sendall(b"x"); assert b.recv(1) == b"x"
+    b.sendall(b"y"); assert a.recv(1) == b"y"
+    n += 1
+    if n % 50 == 0: print("N", n, flush=True)
+    time.sleep(0.02)')
+wait_for_line "$T/lo" '^N 50' || bail "loopback pair did not start"
+check "kup dump of both ends of a loopback connection" kup_run "$T/d4" dump -t "$lp" -D "$T/img4" --tcp-established
+wait_gone "$lp"
+check "kup restore of both ends" kup_in "$NSA" "$T/r4" restore -D "$T/img4" -d --tcp-established
+track "$lp"
+n=$(line_field "$T/lo" '^N ' 2)
+check "the pair goes on talking (past $n)" wait_for "[ \"\$(line_field '$T/lo' '^N ' 2)\" -gt $((n + 50)) ]" 10
+check "... with no error" [ "$(lines_count "$T/lo" 'Error|Traceback')" = 0 ]

@@ -51,3 +51,38 @@ check "connected UDP over IPv6 flows again" progress c6
 check "the v4-mapped connection goes on from the restored client" progress cm
 check "no error anywhere" [ "$(cat "$T"/u4 "$T"/u6 "$T"/ls "$T"/es "$T"/c4 "$T"/c6 "$T"/cm | grep -c ERROR)" = 0 ]
 check "the echo server never lost its client" [ "$(lines_count "$T/es" 'CLOSED')" = 0 ]
+
+# A listener without SO_REUSEADDR whose fd number comes after the connection
+# it accepted (restored first, in repair mode, on the same port).
+srv2=$(start_bg "$T/s2" nsenter --net=/run/netns/"$NSA" python3 -c '
+import os, socket, time
+l = socket.socket(); l.bind(("10.77.0.1", 7301)); l.listen(4)
+print("LISTEN", flush=True)
+c, _ = l.accept()
+os.dup2(l.fileno(), 50); l.close()
+print("READY", c.fileno(), flush=True)
+while True:
+    d = c.recv(100)
+    if not d: break
+    c.sendall(d)
+print("CLOSED", flush=True)
+time.sleep(3600)')
+wait_for_line "$T/s2" '^LISTEN' || bail "python server did not start"
+cli2=$(start_bg "$T/c2" nsenter --net=/run/netns/"$NSB" python3 -c '
+import socket, time
+s = socket.create_connection(("10.77.0.1", 7301))
+n = 0
+while True:
+    s.sendall(b"x"); assert s.recv(1) == b"x"; n += 1
+    if n % 50 == 0: print("N", n, flush=True)
+    time.sleep(0.02)')
+wait_for_line "$T/s2" '^READY' || bail "python server did not accept"
+check "kup dump of a listener at fd 50 and the connection it accepted before" \
+	kup_run "$T/d3" dump -t "$srv2" -D "$T/img3" --tcp-established
+wait_gone "$srv2"
+check "kup restore: the listener binds beside its connection" \
+	kup_in "$NSA" "$T/r3" restore -D "$T/img3" -d --tcp-established
+track "$srv2"
+check "the connection goes on" progress c2
+check "the port is still listened on" eval "in_ns $NSA ss -Htln '( sport = :7301 )' | grep -q 7301"
+check "no error" [ "$(cat "$T/s2" "$T/c2" | grep -cE 'Traceback|CLOSED')" = 0 ]
