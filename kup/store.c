@@ -61,17 +61,22 @@ struct ppp_store {
 	char where[PATH_MAX + 8];
 };
 
-/* Per blob: the ppp handle while it is being written. */
-static int ps_create(struct img_store *st, const char *name, size_t len, struct img_blob *b)
+static void blob_init(struct img_store *st, const char *name, struct img_blob *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->store = st;
+	b->fd = -1;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+}
+
+/* A new blob of the transaction; b->priv is its ppp handle until finish(). */
+static int blob_new(struct img_store *st, const char *name, size_t len, struct img_blob *b)
 {
 	struct ppp_store *ps = st->priv;
 	struct ppp_blob *pb;
 	int r;
 
-	memset(b, 0, sizeof(*b));
-	b->store = st;
-	b->fd = -1;
-	snprintf(b->name, sizeof(b->name), "%s", name);
+	blob_init(st, name, b);
 	if (!ps->txn) {
 		log_err("%s: not open for writing", ps->where);
 		return -EBADF;
@@ -84,14 +89,26 @@ static int ps_create(struct img_store *st, const char *name, size_t len, struct 
 		return r;
 	}
 	b->len = len;
-	b->data = len ? ppp_blob_data(pb) : NULL;
-	if (len && !b->data) {
+	b->priv = pb;
+	return 0;
+}
+
+/* Written in place, through the mapping. */
+static int ps_create(struct img_store *st, const char *name, size_t len, struct img_blob *b)
+{
+	struct ppp_store *ps = st->priv;
+	int r = blob_new(st, name, len, b);
+
+	if (r || !len)
+		return r;
+	b->data = ppp_blob_data(b->priv);
+	if (!b->data) {
 		ppp_txn_abort(ps->txn);
 		ps->txn = NULL;
+		b->priv = NULL;
 		log_err("%s: image %s has no direct mapping", ps->where, name);
 		return -EIO;
 	}
-	b->priv = pb;
 	return 0;
 }
 
@@ -105,29 +122,11 @@ static int ps_finish(struct img_store *st, struct img_blob *b)
 	return ppp_blob_close(pb);
 }
 
+/* Written with write() only (blob->data stays NULL). */
 static int ps_create_stream(struct img_store *st, const char *name, size_t len,
 			    struct img_blob *b)
 {
-	struct ppp_store *ps = st->priv;
-	struct ppp_blob *pb;
-	int r;
-
-	memset(b, 0, sizeof(*b));
-	b->store = st;
-	b->fd = -1;
-	snprintf(b->name, sizeof(b->name), "%s", name);
-	if (!ps->txn)
-		return -EBADF;
-	r = ppp_blob_create(ps->txn, name, len, &pb);
-	if (r) {
-		if (r == -ENOSPC)
-			log_err("%s: no room for image %s (%zu bytes); a larger store is needed",
-				ps->where, name, len);
-		return r;
-	}
-	b->len = len;
-	b->priv = pb;
-	return 0;
+	return blob_new(st, name, len, b);
 }
 
 static int ps_write(struct img_store *st, struct img_blob *b, const void *buf, size_t len)
@@ -142,10 +141,7 @@ static int ps_open_stream(struct img_store *st, const char *name, struct img_blo
 	struct ppp_blob_info *info;
 	int r;
 
-	memset(b, 0, sizeof(*b));
-	b->store = st;
-	b->fd = -1;
-	snprintf(b->name, sizeof(b->name), "%s", name);
+	blob_init(st, name, b);
 	if (!ps->ckpt)
 		return -ENOENT;
 	info = calloc(1, sizeof(*info));
@@ -178,10 +174,7 @@ static int ps_open(struct img_store *st, const char *name, struct img_blob *b)
 	const void *data;
 	int r;
 
-	memset(b, 0, sizeof(*b));
-	b->store = st;
-	b->fd = -1;
-	snprintf(b->name, sizeof(b->name), "%s", name);
+	blob_init(st, name, b);
 	if (!ps->ckpt)
 		return -ENOENT;
 	r = ppp_blob_find(ps->ckpt, name, &info);
