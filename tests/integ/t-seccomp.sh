@@ -4,7 +4,9 @@
 # with F1 only sees F1's), shared by every thread after a TSYNC or not; a
 # SECCOMP_RET_KILL_PROCESS filter still kills; the counter goes on.  A filter
 # that sends syscalls to a user-space supervisor is refused at dump, naming
-# the pid, and the process is left running.
+# the pid, and the process is left running.  The last filter of the main
+# thread kills the process on prctl(), which dump and restore both run in
+# the task: they must hold the filters off while they drive it.
 . "$(dirname "$0")/../lib.sh"
 require_root
 

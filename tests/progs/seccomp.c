@@ -17,6 +17,9 @@
  *       a thread with F1 and F2 sees EACCES, one with F1 only sees EPERM)
  *   F3  uname() kills the process (SECCOMP_RET_KILL_PROCESS), installed with
  *       SECCOMP_FILTER_FLAG_LOG
+ *   F4  prctl() kills the process, installed last on the main thread (with
+ *       TSYNC in -s mode): a checkpointer that runs prctl() in the task
+ *       without holding the filters off kills it
  *
  * Protocol (shared by the tests/progs programs): every line is one write(2)
  * to stdout; SIGUSR1 asks for "CHECK <k> OK ..." / "CHECK <k> FAIL <why>";
@@ -194,6 +197,7 @@ int main(int argc, char **argv)
 		install(SYS_getppid, SECCOMP_RET_ERRNO | EACCES, SECCOMP_FILTER_FLAG_TSYNC, "F2");
 		install(SYS_uname, SECCOMP_RET_KILL_PROCESS,
 			SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_LOG, "F3");
+		install(SYS_prctl, SECCOMP_RET_KILL_PROCESS, SECCOMP_FILTER_FLAG_TSYNC, "F4");
 		break;
 	default:
 		if (pipe(strict_in) || pipe(strict_out))
@@ -207,6 +211,7 @@ int main(int argc, char **argv)
 		install(SYS_uname, SECCOMP_RET_KILL_PROCESS, SECCOMP_FILTER_FLAG_LOG, "F3");
 		want_main = want_t2 = EACCES;
 		spawn(worker, 2);
+		install(SYS_prctl, SECCOMP_RET_KILL_PROCESS, 0, "F4");
 		if (strcmp(strict_echo(1), "ok"))
 			die("the strict thread does not answer");
 	}
