@@ -880,6 +880,22 @@ static int check_fown(struct dtree *t, const FilesImage *fi)
 	return 0;
 }
 
+static int check_unseen_locks(struct dtree *t, struct files_dump *fdump)
+{
+	pid_t *pids = calloc(t->n > 0 ? (size_t)t->n : 1, sizeof(*pids));
+	size_t n = 0;
+	int ret;
+
+	if (!pids)
+		return -ENOMEM;
+	for (int i = 0; i < t->n; i++)
+		if (t->p[i].state != TASK_STATE__TASK_ZOMBIE)
+			pids[n++] = t->p[i].pid;
+	ret = files_locks_check_unseen(fdump, pids, n);
+	free(pids);
+	return ret;
+}
+
 static int write_files(struct dtree *t, struct files_dump *fdump, struct img_store *st)
 {
 	FilesImage fi = FILES_IMAGE__INIT;
@@ -976,7 +992,9 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		if (ret)
 			goto fail;
 	}
-	ret = write_pstree(&t, o->store, &inv);
+	ret = check_unseen_locks(&t, fdump);
+	if (!ret)
+		ret = write_pstree(&t, o->store, &inv);
 	if (!ret)
 		ret = write_files(&t, fdump, o->store);
 	if (!ret)

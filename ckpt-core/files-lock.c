@@ -129,6 +129,13 @@ int files_locks_dump(struct files_dump *d, const struct fd_info *fi, uint32_t id
 		ret = parse_line(fi, p + 6, &l, cls);
 		if (ret)
 			return ret;
+		if (l.kind == FILE_LOCK_KIND__LOCK_FLOCK) {
+			struct files_obj *io = files_dump_obj(d, FOBJ_FLOCK_INO, 0, fi->st.st_ino, true);
+
+			if (!io)
+				return -ENOMEM;
+			io->flag = true;
+		}
 		if (l.kind == FILE_LOCK_KIND__LOCK_POSIX) {
 			/* shown to every process sharing the locker's fd table */
 			if (l.pid != fi->pid)
@@ -151,6 +158,36 @@ int files_locks_dump(struct files_dump *d, const struct fd_info *fi, uint32_t id
 			  l.has_end ? "" : "EOF");
 	}
 	return 0;
+}
+
+int files_locks_check_unseen(struct files_dump *d, const pid_t *pids, size_t n)
+{
+	FILE *f = fopen("/proc/locks", "re");
+	char line[256];
+	int ret = 0;
+
+	if (!f)
+		return log_errno(errno, "cannot read /proc/locks");
+	while (!ret && fgets(line, sizeof(line), f)) {
+		unsigned long long ino;
+		char cls[16];
+		int pid;
+
+		/* "3: FLOCK  ADVISORY  WRITE 8543 fe:00:10953439 0 EOF"; waiters have "->" */
+		if (sscanf(line, "%*d: %15s %*s %*s %d %*x:%*x:%llu", cls, &pid, &ino) != 3 ||
+		    strcmp(cls, "FLOCK"))
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (pids[i] != pid || files_dump_obj(d, FOBJ_FLOCK_INO, 0, ino, false))
+				continue;
+			log_err("pid %d: holds a flock lock on inode %llu through no open fd (a mapping "
+				"of the file, or an fd passed away): not supported", pid, ino);
+			ret = -EOPNOTSUPP;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
 }
 
 /* ---- validation ------------------------------------------------------------- */

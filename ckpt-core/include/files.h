@@ -179,6 +179,12 @@ void files_rst_free(struct files_rst *fr);
  */
 int files_locks_dump(struct files_dump *d, const struct fd_info *fi, uint32_t id,
 		     FdtableEntry *t);
+/*
+ * Once every table is dumped: a flock lock that /proc/locks gives to one of
+ * @pids but that no fd showed (held through a mapping only, or through an
+ * fd passed away) would be lost: refused.
+ */
+int files_locks_check_unseen(struct files_dump *d, const pid_t *pids, size_t n);
 /* The locks of untrusted table @t; @fds: its fd numbers, sorted. */
 int files_locks_validate(const FdtableEntry *t, const int *fds, size_t nfds);
 /* In a restored task, once its table is installed: its flock and OFD locks. */
@@ -222,6 +228,7 @@ enum {
 	FOBJ_MEMFD,		/* restore: recreated memfd */
 	FOBJ_MNT,		/* dump: mount fd for a device (inotify) */
 	FOBJ_LOCKS,		/* dump: (0, file id): flock/OFD locks recorded */
+	FOBJ_FLOCK_INO,		/* dump: (0, inode): a flock lock was seen on an fd */
 };
 struct files_obj *files_dump_obj(struct files_dump *d, int tag, uint64_t a,
 				 uint64_t b, bool create);

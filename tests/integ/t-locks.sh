@@ -4,7 +4,8 @@
 # (two ranges, on a file it also maps and holds on a second fd) and of a
 # child, an OFD lock.  After the restore they still block other processes
 # (flock -n, F_GETLK from tests/progs/lockprobe) and name the restored pids;
-# they go when the restored tree is killed.  A lease is refused at dump.
+# they go when the restored tree is killed.  A lease is refused at dump, and
+# so is a flock lock held through a mapping only (no fd shows it).
 . "$(dirname "$0")/../lib.sh"
 require_root
 
@@ -71,4 +72,12 @@ wait_for_line "$T/lease" '^FD ' || bail "the lease holder did not start"
 fd=$(line_field "$T/lease" '^FD ' 3)
 check_fails "dump of a process holding a lease fails" kup_try dump -t "$pid" -D "$T/img.lease"
 check "... naming pid $pid, fd $fd and the lease" grep -q "pid $pid fd $fd: .*lease.dat: holds a lease" "$T/err"
+check "... and the process is left running" not_frozen "$pid"
+
+# a flock lock that no fd shows (held through a mapping) is refused, not lost
+pid=$(start_bg "$T/mapped" "$PROGS/locks" -m "$dir")
+wait_for_line "$T/mapped" '^READY' || bail "locks -m did not start"
+check_fails "dump of a process holding a flock lock through a mapping only fails" \
+	kup_try dump -t "$pid" -D "$T/img.mapped"
+check "... naming pid $pid and the lock" grep -q "pid $pid: holds a flock lock on inode" "$T/err"
 check "... and the process is left running" not_frozen "$pid"

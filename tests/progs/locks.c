@@ -3,6 +3,9 @@
  * checkpoint/restore tests.
  *
  * Usage: locks DIR
+ *        locks -m DIR   only: flock(LOCK_EX) on DIR/mapped.dat, mapped, its
+ *                       fd closed (the mapping keeps the description and
+ *                       its lock: no fd shows it; a checkpoint must refuse)
  * In DIR it creates and locks:
  *   flock.dat   flock(LOCK_EX)
  *   shared.dat  flock(LOCK_SH), through a description the child shares
@@ -120,8 +123,21 @@ int main(int argc, char **argv)
 	void *map;
 	int cfd, dupfd;
 
+	if (argc == 3 && !strcmp(argv[1], "-m")) {
+		int fd = open_in(argv[2], "mapped");
+
+		if (flock(fd, LOCK_EX | LOCK_NB))
+			die("flock: %s", strerror(errno));
+		if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+			die("mmap: %s", strerror(errno));
+		close(fd);
+		say("PID PARENT %d", getpid());
+		say("READY");
+		for (;;)
+			pause();
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: locks DIR\n");
+		fprintf(stderr, "usage: locks [-m] DIR\n");
 		return 2;
 	}
 	memset(&sa, 0, sizeof(sa));
