@@ -51,9 +51,9 @@ static int read_offsets(pid_t pid, int64_t *mono, int64_t *boot)
 
 		if (sscanf(line, "%31s %lld %lld", name, &sec, &nsec) != 3)
 			continue;
-		if (!strcmp(name, "monotonic") || !strcmp(name, "1"))
+		if (!strcmp(name, "monotonic"))
 			*mono = sec * 1000000000LL + nsec;
-		else if (!strcmp(name, "boottime") || !strcmp(name, "7"))
+		else if (!strcmp(name, "boottime"))
 			*boot = sec * 1000000000LL + nsec;
 	}
 	free(s);

@@ -266,10 +266,11 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 		log_err("image %s: checksum mismatch (corrupted)", name);
 		return -EINVAL;
 	}
-	for (size_t i = 1; !p->pages.data && i < mm->n_runs; i++)
-		if (mm->runs[i]->off != mm->runs[i - 1]->off + mm->runs[i - 1]->nr_pages) {
-			log_err("mm-%u.img: page runs %zu and %zu are not consecutive in %s",
-				p->pe->pid, i - 1, i, name);
+	/* the runs fill the image in order, as the dump writes them */
+	for (size_t i = 0; i < mm->n_runs; i++)
+		if (mm->runs[i]->off != (i ? mm->runs[i - 1]->off + mm->runs[i - 1]->nr_pages : 0)) {
+			log_err("mm-%u.img: page run %zu is not where the previous one ends in %s",
+				p->pe->pid, i, name);
 			return -EINVAL;
 		}
 	for (size_t i = 0; i < mm->n_runs; i++) {
@@ -920,13 +921,13 @@ static bool in_vdso(const MmImage *mm, uint64_t vaddr)
 #define STREAM_BUF (8UL << 20)
 
 /*
- * The pages of a store that streams its page images: read the image in
- * order, STREAM_BUF at a time, into a buffer, and write each piece to the
- * runs it holds (their offsets are consecutive: checked by validate_mm).
- * The checksum of the whole image is checked at the end; on a mismatch the
- * restore fails and its tasks are killed.
+ * Write the page image into the task, STREAM_BUF at a time, each piece to
+ * the runs it holds (they fill the image in order: checked by validate_mm).
+ * A mapped image is used in place (its checksum was checked by validate_mm);
+ * a streamed one is read into a buffer and its checksum checked at the end:
+ * on a mismatch the restore fails and its tasks are killed.
  */
-static int restore_pages_stream(struct takeover *tk, bool proxy)
+static int restore_pages(struct takeover *tk, bool proxy)
 {
 	struct rproc *p = tk->p;
 	MmImage *mm = p->mm;
@@ -938,7 +939,7 @@ static int restore_pages_stream(struct takeover *tk, bool proxy)
 	uint32_t crc = 0;
 	int err;
 
-	if (!buf) {
+	if (!p->pages.data && !buf) {
 		buf = mmap(NULL, STREAM_BUF, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (buf == MAP_FAILED) {
@@ -948,14 +949,17 @@ static int restore_pages_stream(struct takeover *tk, bool proxy)
 	}
 	while (pos < total) {
 		size_t len = total - pos < STREAM_BUF ? total - pos : STREAM_BUF, boff = 0;
+		uint8_t *src = p->pages.data ? (uint8_t *)p->pages.data + pos : buf;
 
-		err = st->ops->read(st, &p->pages, pos, buf, len);
-		if (err)
-			return log_errno(err, "pid %d: cannot read %s at offset %" PRIu64 " from %s",
-					 pid, p->pages.name, pos, st->where);
-		crc = img_crc32c(crc, buf, len);
+		if (!p->pages.data) {
+			err = st->ops->read(st, &p->pages, pos, buf, len);
+			if (err)
+				return log_errno(err, "pid %d: cannot read %s at offset %" PRIu64
+						 " from %s", pid, p->pages.name, pos, st->where);
+			crc = img_crc32c(crc, buf, len);
+		}
 		while (boff < len) {
-			struct iovec remote[512], local = { buf + boff, 0 };
+			struct iovec remote[512], local = { src + boff, 0 };
 			size_t k = 0;
 
 			while (boff + local.iov_len < len && k < 512 && ri < mm->n_runs) {
@@ -995,7 +999,7 @@ static int restore_pages_stream(struct takeover *tk, bool proxy)
 		}
 		pos += len;
 	}
-	if (crc != mm->pages_crc) {
+	if (!p->pages.data && crc != mm->pages_crc) {
 		log_err("image %s: checksum mismatch (corrupted)", p->pages.name);
 		return -EINVAL;
 	}
@@ -1091,42 +1095,9 @@ static int restore_mm(struct takeover *tk)
 	}
 
 	/* 4. the pages */
-	if (!p->pages.data) {
-		err = restore_pages_stream(tk, proxy);
-		if (err)
-			return err;
-	}
-	for (size_t i = 0; p->pages.data && i < mm->n_runs;) {
-		struct iovec remote[512], local;
-		size_t k = 0, bytes = 0, first = i;
-
-		while (i < mm->n_runs && k < 512) {
-			PageRun *r = mm->runs[i];
-			bool skip = false;
-
-			for (size_t j = 0; j < mm->n_vmas; j++) {
-				VmaEntry *v = mm->vmas[j];
-				if (r->vaddr >= v->start && r->vaddr < v->end)
-					skip = v->kind == VMA_KIND__VMA_VDSO && !proxy;
-			}
-			if (skip || (k && mm->runs[i - 1]->off + mm->runs[i - 1]->nr_pages != r->off))
-				break;
-			remote[k].iov_base = (void *)r->vaddr;
-			remote[k].iov_len = r->nr_pages * PAGE_SIZE_K;
-			bytes += remote[k].iov_len;
-			k++;
-			i++;
-		}
-		if (!k) {
-			i++;	/* a skipped vDSO run */
-			continue;
-		}
-		local.iov_base = (uint8_t *)p->pages.data + mm->runs[first]->off * PAGE_SIZE_K;
-		local.iov_len = bytes;
-		if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)bytes)
-			return log_errno(errno, "pid %d: cannot write pages at 0x%" PRIx64, pid,
-					 mm->runs[first]->vaddr);
-	}
+	err = restore_pages(tk, proxy);
+	if (err)
+		return err;
 	if (proxy) {
 		err = patch_old_vdso(tk, new_vdso);
 		if (err)

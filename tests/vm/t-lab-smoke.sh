@@ -12,35 +12,12 @@
 # the end.  KUP_LAB_KEEP=1 leaves the guest running for inspection.
 set -u
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-lab=$here/lab
 export KUP_LAB_NAME=${KUP_LAB_NAME:-smoke}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 OLD=${KUP_LAB_SMOKE_OLD:-6.1.0-47-amd64}
 NEW=${KUP_LAB_SMOKE_NEW:-6.1.0-56-amd64}
 CLOUD=${KUP_LAB_SMOKE_CLOUD:-6.1.0-56-cloud-amd64}
 MIB=64
-
-n=0 passed=0 failed=0
-t_start=$(date +%s)
-ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-note() { echo "# $*"; }
-# Run a lab command, its messages shown as notes.
-L() { "$lab" "$@" 2> >(sed 's/^/# /' >&2); }
-finish() {
-	trap - EXIT
-	if [ "${KUP_LAB_KEEP:-0}" = 1 ]; then
-		note "guest left running (KUP_LAB_NAME=$KUP_LAB_NAME $lab stop)"
-	else
-		"$lab" stop >/dev/null 2>&1
-	fi
-	note "total time $(($(date +%s) - t_start))s"
-	echo "$passed passed, $failed failed"
-	[ "$failed" = 0 ] && [ "$n" -gt 0 ]
-	exit $?
-}
-trap finish EXIT
-bail() { not_ok "$*"; note "cannot go on"; finish; }
 
 # ---------------------------------------------------------------- build, boot
 t=$(date +%s)

@@ -21,50 +21,14 @@
 # (tests/vm/run-lab-tests.sh does it); KUP_LAB_KEEP=1 leaves the guest up.
 set -u
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-lab=$here/lab
 export KUP_LAB_NAME=${KUP_LAB_NAME:-ppp-kexec}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 A=${KUP_LAB_A:-6.1.0-47-amd64}
 B=${KUP_LAB_B:-6.1.0-56-amd64}
 PROGS=${PROGS:-$top/build/progs}
 MB=${KUP_LAB_MB:-160}	# the store is 256 MiB
 GP=/usr/local/libexec/kup-tests	# test programs in the guest
 OUT=/root/kup-t		# their output: on the disk, which survives the kexec
-
-n=0 passed=0 failed=0
-t_start=$(date +%s)
-ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-note() { echo "$*" | sed 's/^/# /'; }
-L() { "$lab" "$@" 2> >(sed 's/^/# /' >&2); }
-# R CMD: run CMD in the guest, output kept in $R_OUT, status returned
-R() { R_OUT=$("$lab" run "$*" 2>&1); }
-# check TEXT CMD: CMD is a guest command line
-check() {
-	local what=$1
-	shift
-	if R "$@"; then ok "$what"; else not_ok "$what"; note "$R_OUT"; fi
-}
-check_fails() {
-	local what=$1
-	shift
-	if R "$@"; then not_ok "$what (it succeeded)"; note "$R_OUT"; else ok "$what"; fi
-}
-finish() {
-	trap - EXIT
-	if [ "${KUP_LAB_KEEP:-0}" = 1 ]; then
-		note "guest left running (KUP_LAB_NAME=$KUP_LAB_NAME $lab stop)"
-	else
-		"$lab" stop >/dev/null 2>&1
-	fi
-	note "total time $(($(date +%s) - t_start))s"
-	echo "$passed passed, $failed failed"
-	[ "$failed" = 0 ] && [ "$n" -gt 0 ]
-	exit $?
-}
-trap finish EXIT
-bail() { not_ok "$*"; note "cannot go on"; finish; }
 
 for p in counter clocks; do
 	[ -x "$PROGS/$p" ] || bail "$PROGS/$p is missing (make progs)"

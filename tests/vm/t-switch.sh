@@ -11,42 +11,13 @@
 # `make demo` runs this (tests/vm/run-lab-tests.sh t-switch.sh).
 set -u
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-lab=$here/lab
 export KUP_LAB_NAME=${KUP_LAB_NAME:-switch}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 A=${KUP_LAB_A:-6.1.0-47-amd64}
 B=${KUP_LAB_B:-6.1.0-56-amd64}
 PROGS=${PROGS:-$top/build/progs}
 GP=/usr/local/libexec/kup-tests
 OUT=/root/demo-counter.out
-
-n=0 passed=0 failed=0
-t_start=$(date +%s)
-ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-note() { echo "$*" | sed 's/^/# /'; }
-L() { "$lab" "$@" 2> >(sed 's/^/# /' >&2); }
-R() { R_OUT=$("$lab" run "$*" 2>&1); }
-check() {
-	local what=$1
-	shift
-	if R "$@"; then ok "$what"; else not_ok "$what"; note "$R_OUT"; fi
-}
-finish() {
-	trap - EXIT
-	if [ "${KUP_LAB_KEEP:-0}" = 1 ]; then
-		note "guest left running (KUP_LAB_NAME=$KUP_LAB_NAME $lab stop)"
-	else
-		"$lab" stop >/dev/null 2>&1
-	fi
-	note "total time $(($(date +%s) - t_start))s"
-	echo "$passed passed, $failed failed"
-	[ "$failed" = 0 ] && [ "$n" -gt 0 ]
-	exit $?
-}
-trap finish EXIT
-bail() { not_ok "$*"; note "cannot go on"; finish; }
 
 [ -x "$PROGS/counter" ] || bail "$PROGS/counter is missing (make progs)"
 L build || bail "lab build"
