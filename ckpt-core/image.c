@@ -23,6 +23,26 @@ uint32_t img_crc32c(uint32_t crc, const void *buf, size_t len)
 	return ~crc32_iscsi((unsigned char *)buf, len, ~crc);
 }
 
+uint64_t img_xxh64(const void *buf, size_t len)
+{
+	return XXH64(buf, len, 0);
+}
+
+void img_sum_init(struct img_sum *s)
+{
+	XXH64_reset(&s->xs, 0);
+}
+
+void img_sum_update(struct img_sum *s, const void *buf, size_t len)
+{
+	XXH64_update(&s->xs, buf, len);
+}
+
+uint64_t img_sum_final(struct img_sum *s)
+{
+	return XXH64_digest(&s->xs);
+}
+
 static void put_le32(uint8_t *p, uint32_t v)
 {
 	p[0] = v; p[1] = v >> 8; p[2] = v >> 16; p[3] = v >> 24;

@@ -266,7 +266,7 @@ static int copy_runs(pid_t pid, const struct run_list *rl, size_t first, size_t 
 /*
  * The same through a bounce buffer written with pwrite(): for stores on a
  * page-cache file this avoids one page fault per page of the destination,
- * which costs more than the copy itself.  Computes the crc on the way.
+ * which costs more than the copy itself.  Computes the checksum on the way.
  */
 /* Append @len bytes at @out of blob @b: with pwrite() on its fd, or the
  * store's write(). */
@@ -286,7 +286,7 @@ static int blob_put(struct img_store *st, struct img_blob *b, const uint8_t *buf
 }
 
 static int copy_runs_buffered(pid_t pid, const struct run_list *rl, struct img_store *st,
-			      struct img_blob *blob, int memfd, uint32_t *crc)
+			      struct img_blob *blob, int memfd, uint64_t *sum)
 {
 	static uint8_t *buf;
 	struct iovec remote[512];
@@ -301,7 +301,9 @@ static int copy_runs_buffered(pid_t pid, const struct run_list *rl, struct img_s
 			return -ENOMEM;
 		}
 	}
-	*crc = 0;
+	struct img_sum s;
+
+	img_sum_init(&s);
 	while (i < rl->n) {
 		size_t k = 0, bytes = 0;
 		struct iovec local = { buf, 0 };
@@ -335,13 +337,14 @@ static int copy_runs_buffered(pid_t pid, const struct run_list *rl, struct img_s
 				off += remote[j].iov_len;
 			}
 		}
-		*crc = img_crc32c(*crc, buf, bytes);
+		img_sum_update(&s, buf, bytes);
 		n = blob_put(st, blob, buf, bytes, out);
 		if (n < 0)
 			return log_errno(n, "pid %d: cannot write the page image %s to %s", pid,
 					 blob->name, st->where);
 		out += bytes;
 	}
+	*sum = img_sum_final(&s);
 	return 0;
 }
 
@@ -485,10 +488,10 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 
 		view.runs = mm->runs[0];
 		if (blob.fd >= 0 || !blob.data) {
-			ret = copy_runs_buffered(pid, &view, st, &blob, memfd, &mm->pages_crc);
+			ret = copy_runs_buffered(pid, &view, st, &blob, memfd, &mm->pages_xxh64);
 		} else {
 			ret = copy_runs(pid, &view, 0, view.n, blob.data, memfd);
-			mm->pages_crc = img_crc32c(0, blob.data, mm->pages_nr * PAGE_SIZE_K);
+			mm->pages_xxh64 = img_xxh64(blob.data, mm->pages_nr * PAGE_SIZE_K);
 		}
 		if (ret)
 			goto out;

@@ -262,7 +262,7 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 		return -EINVAL;
 	}
 	/* streamed images are checked as they are read (restore_pages) */
-	if (p->pages.data && img_crc32c(0, p->pages.data, p->pages.len) != mm->pages_crc) {
+	if (p->pages.data && img_xxh64(p->pages.data, p->pages.len) != mm->pages_xxh64) {
 		log_err("image %s: checksum mismatch (corrupted)", name);
 		return -EINVAL;
 	}
@@ -936,7 +936,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	static uint8_t *buf;
 	uint64_t total = p->pages.len, pos = 0;
 	size_t ri = 0, rdone = 0;	/* run ri, pages of it already written */
-	uint32_t crc = 0;
+	struct img_sum sum;
 	int err;
 
 	if (!p->pages.data && !buf) {
@@ -947,6 +947,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 			return log_errno(ENOMEM, "cannot allocate a %lu MiB buffer", STREAM_BUF >> 20);
 		}
 	}
+	img_sum_init(&sum);
 	while (pos < total) {
 		size_t len = total - pos < STREAM_BUF ? total - pos : STREAM_BUF, boff = 0;
 		uint8_t *src = p->pages.data ? (uint8_t *)p->pages.data + pos : buf;
@@ -956,7 +957,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 			if (err)
 				return log_errno(err, "pid %d: cannot read %s at offset %" PRIu64
 						 " from %s", pid, p->pages.name, pos, st->where);
-			crc = img_crc32c(crc, buf, len);
+			img_sum_update(&sum, buf, len);
 		}
 		while (boff < len) {
 			struct iovec remote[512], local = { src + boff, 0 };
@@ -999,7 +1000,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 		}
 		pos += len;
 	}
-	if (!p->pages.data && crc != mm->pages_crc) {
+	if (!p->pages.data && img_sum_final(&sum) != mm->pages_xxh64) {
 		log_err("image %s: checksum mismatch (corrupted)", p->pages.name);
 		return -EINVAL;
 	}

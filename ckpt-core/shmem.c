@@ -100,7 +100,7 @@ static int save_object(struct shmem_dump *sd, ShmemEntry *e, int fd, const char 
 		/* a short read at the end of the object leaves zeros: fine */
 	}
 	if (!ret) {
-		e->crc = img_crc32c(0, b.data, pages * PAGE_SIZE_K);
+		e->xxh64 = img_xxh64(b.data, pages * PAGE_SIZE_K);
 		ret = sd->st->ops->finish(sd->st, &b);
 	}
 	sd->st->ops->release(sd->st, &b);
@@ -266,7 +266,7 @@ int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out)
 			log_err("image %s: missing (%s)", name, strerror(-ret));
 			goto fail;
 		}
-		if (img_crc32c(0, b.data, b.len) != e->crc) {
+		if (img_xxh64(b.data, b.len) != e->xxh64) {
 			log_err("image %s: checksum mismatch", name);
 			st->ops->release(st, &b);
 			goto fail;

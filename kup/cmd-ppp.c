@@ -183,12 +183,14 @@ static void format_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup ppp format DEV|FILE [--size SIZE] [--extent-size SIZE]\n"
-		"                      [--force] [--sparse]\n\n"
+		"                      [--checksum xxhash64|crc32c] [--force] [--sparse]\n\n"
 		"Create an empty store (no checkpoint) with a new UUID.  A FILE is\n"
 		"created (mode 0600) or recreated and preallocated; a device is used\n"
 		"whole unless --size asks for less.\n\n"
 		"  --size SIZE         store size (e.g. 256M, 4G); required for a new file\n"
 		"  --extent-size SIZE  checksum granularity, 4K..1G, default 1M\n"
+		"  --checksum NAME     of every extent: xxhash64 (default; fast on any\n"
+		"                      CPU) or crc32c (fast only with a crc32 instruction)\n"
 		"  --force             overwrite a device or file holding other data\n"
 		"  --sparse            do not preallocate a file\n");
 }
@@ -198,6 +200,7 @@ static int ppp_format_cmd(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "size", required_argument, 0, 'S' },
 		{ "extent-size", required_argument, 0, 'E' },
+		{ "checksum", required_argument, 0, 'C' },
 		{ "force", no_argument, 0, 'f' },
 		{ "sparse", no_argument, 0, 'p' },
 		{ "verbose", no_argument, 0, 'v' },
@@ -227,6 +230,14 @@ static int ppp_format_cmd(int argc, char **argv)
 			}
 			o.extent_size = es;
 			break;
+		case 'C':
+			r = ppp_csum_parse(optarg);
+			if (r < 0) {
+				log_err("unknown checksum '%s' (xxhash64 or crc32c)", optarg);
+				return KUP_EXIT_USAGE;
+			}
+			o.csum = r;
+			break;
 		case 'f': o.flags |= PPP_FORMAT_FORCE; break;
 		case 'p': o.flags |= PPP_FORMAT_SPARSE; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
@@ -254,8 +265,8 @@ static int ppp_format_cmd(int argc, char **argv)
 	if (ppp_open(argv[optind], PPP_RDONLY, &p) || ppp_status(p, &st))
 		return KUP_EXIT_FAIL;
 	fmt_size(st.size, sz, sizeof(sz));
-	printf("%s: formatted, %" PRIu64 " bytes (%s), uuid %s\n", argv[optind],
-	       st.size, sz, st.uuid_str);
+	printf("%s: formatted, %" PRIu64 " bytes (%s), uuid %s, %s per %u KiB extent\n",
+	       argv[optind], st.size, sz, st.uuid_str, st.csum_name, st.extent_size >> 10);
 	ppp_close(p);
 	return KUP_EXIT_OK;
 }
@@ -303,11 +314,11 @@ static int ppp_status_cmd(int argc, char **argv)
 		json_str(stdout, ppp_path(p));
 		printf(", \"backend\": \"%s\", \"uuid\": \"%s\", \"version\": %u, "
 		       "\"size\": %" PRIu64 ", \"data_size\": %" PRIu64 ", \"used\": %"
-		       PRIu64 ", \"generation\": %" PRIu64 ", \"extent_size\": %u, "
+		       PRIu64 ", \"generation\": %" PRIu64 ", \"extent_size\": %u, \"checksum\": \"%s\", "
 		       "\"checkpoint\": %s, \"valid\": %s, \"blobs\": %u, \"blob_bytes\": %"
 		       PRIu64 ", \"committed\": ", backend_name(st.backend), st.uuid_str,
 		       st.version, st.size, st.data_size, st.used, st.generation,
-		       st.extent_size, st.has_ckpt ? "true" : "false", r ? "false" : "true",
+		       st.extent_size, st.csum_name, st.has_ckpt ? "true" : "false", r ? "false" : "true",
 		       st.nblobs, st.blob_bytes);
 		if (st.commit_time_ns)
 			printf("\"%s\"", ct);
@@ -321,8 +332,8 @@ static int ppp_status_cmd(int argc, char **argv)
 		printf("store:        %s (%s)\n", ppp_path(p), backend_name(st.backend));
 		printf("uuid:         %s\n", st.uuid_str);
 		printf("format:       version %u, formatted %s\n", st.version, ft);
-		printf("size:         %" PRIu64 " bytes (%s), extent size %u\n", st.size,
-		       s1, st.extent_size);
+		printf("size:         %" PRIu64 " bytes (%s), extent size %u, %s\n",
+		       st.size, s1, st.extent_size, st.csum_name);
 		fmt_size(st.used, s1, sizeof(s1));
 		printf("used:         %" PRIu64 " bytes (%s, %.1f%% of the data area)\n",
 		       st.used, s1, st.data_size ? 100.0 * st.used / st.data_size : 0.0);
@@ -351,7 +362,7 @@ static void verify_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup ppp verify [DEV|FILE]\n\n"
-		"Check the superblocks, the index and the crc32c of every extent of\n"
+		"Check the superblocks, the index and the checksum of every extent of\n"
 		"every blob.  Exit 0 if all is well; otherwise 1, after naming each bad\n"
 		"blob, extent and offset.\n");
 }

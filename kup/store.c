@@ -8,7 +8,7 @@
  * filled straight from the dumped process with process_vm_readv); the set
  * becomes visible atomically at commit.  A restore opens the committed
  * checkpoint read-only and reads the blobs in place.  Every blob a restore
- * reads is covered by a checksum of its own (container records, pages_crc),
+ * reads is covered by a checksum of its own (container records, pages_xxh64),
  * so blobs are mapped without the store's per-extent check; `kup ppp verify`
  * runs that one.
  *

@@ -81,7 +81,7 @@ int ppp__ckpt_load(struct ppp *p, struct ppp_ckpt **out)
 	data_sz = sb->size - PPP_DATA_OFF;
 	max_ncrc = (data_sz >> sb->extent_shift) + sb->nblobs;
 	if (sb->index_len > sizeof(*h) + (uint64_t)sb->nblobs * sizeof(struct ppp_ix_entry) +
-			    max_ncrc * 4) {
+			    max_ncrc * ppp__csum_size(sb->csum)) {
 		ppp_err("%s: index (offset %" PRIu64 "): length %" PRIu64 " is too "
 			"large for %u blobs", p->path, sb->index_off, sb->index_len,
 			sb->nblobs);
@@ -93,6 +93,7 @@ int ppp__ckpt_load(struct ppp *p, struct ppp_ckpt **out)
 	c->p = p;
 	c->generation = sb->generation;
 	c->extent_shift = sb->extent_shift;
+	c->csum = sb->csum;
 	c->index_off = sb->index_off;
 	c->index_len = sb->index_len;
 	c->ix = malloc(sb->index_len);
@@ -128,14 +129,15 @@ int ppp__ckpt_load(struct ppp *p, struct ppp_ckpt **out)
 	if (c->ncrc > max_ncrc)
 		BAD("%s: index: %" PRIu64 " checksums for a store of %" PRIu64
 		    " bytes", p->path, c->ncrc, sb->size);
-	expect = sizeof(*h) + (uint64_t)n * sizeof(struct ppp_ix_entry) + c->ncrc * 4;
+	expect = sizeof(*h) + (uint64_t)n * sizeof(struct ppp_ix_entry) +
+		 c->ncrc * ppp__csum_size(c->csum);
 	if (expect != sb->index_len)
 		BAD("%s: index: %" PRIu64 " bytes, expected %" PRIu64 " for %u blobs "
 		    "and %" PRIu64 " checksums", p->path, sb->index_len, expect, n,
 		    c->ncrc);
 	c->nblobs = n;
 	c->ents = (const struct ppp_ix_entry *)(c->ix + sizeof(*h));
-	c->crcs = (const uint32_t *)(c->ix + sizeof(*h) + (size_t)n * sizeof(struct ppp_ix_entry));
+	c->crcs = c->ix + sizeof(*h) + (size_t)n * sizeof(struct ppp_ix_entry);
 
 	rg = malloc(((size_t)n + 1) * sizeof(*rg));
 	if (!rg) {
@@ -342,8 +344,8 @@ static void set_verified(const struct ppp_ckpt *c, uint64_t k)
 	__atomic_fetch_or(&c->verified[k / 8], (uint8_t)(1u << (k % 8)), __ATOMIC_RELEASE);
 }
 
-/* Check extent @k of blob @e against its crc32c; logs a mismatch. */
-/* Extent @k of @e, its data at @src (NULL: in the mapping). */
+/* Check extent @k of blob @e, its data at @src (NULL: in the mapping),
+ * against its checksum; logs a mismatch. */
 static int check_extent_at(const struct ppp_ckpt *c, const struct ppp_ix_entry *e, uint64_t k,
 			   const uint8_t *src)
 {
@@ -352,15 +354,17 @@ static int check_extent_at(const struct ppp_ckpt *c, const struct ppp_ix_entry *
 	uint64_t start = k << c->extent_shift;
 	uint64_t n = len - start < (1ull << c->extent_shift) ? len - start :
 		     1ull << c->extent_shift;
-	uint32_t want = le32toh(c->crcs[first + k]);
-	uint32_t got = ppp_crc32c(0, src ? src : c->p->base + off + start, n);
+	uint64_t want = ppp__csum_get(c->csum, c->crcs, first + k);
+	uint64_t got = ppp__csum(c->csum, src ? src : c->p->base + off + start, n);
 
 	if (got != want) {
+		int w = ppp__csum_size(c->csum) * 2;
+
 		ppp_err("%s: blob '%s' extent %" PRIu64 "/%" PRIu64 " (blob bytes %"
-			PRIu64 "-%" PRIu64 ", store offset %" PRIu64 "): crc32c "
-			"0x%08x, expected 0x%08x", c->p->path, e->name, k,
+			PRIu64 "-%" PRIu64 ", store offset %" PRIu64 "): %s "
+			"0x%0*" PRIx64 ", expected 0x%0*" PRIx64, c->p->path, e->name, k,
 			ppp__nextents(len, c->extent_shift), start, start + n - 1,
-			off + start, got, want);
+			off + start, ppp_csum_name(c->csum), w, got, w, want);
 		return -EBADMSG;
 	}
 	set_verified(c, first + k);

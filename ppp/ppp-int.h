@@ -11,6 +11,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#define XXH_STATIC_LINKING_ONLY		/* XXH64_state_t on the stack */
+#include <xxhash.h>
 
 #include "ppp.h"
 
@@ -18,7 +22,8 @@
 
 #define PPP_SB_MAGIC		"KUPPPPSB"
 #define PPP_IX_MAGIC		"KUPPPPIX"
-#define PPP_VERSION		1
+#define PPP_VERSION		2		/* written; version 1 (crc32c, no csum field) is read */
+#define PPP_VERSION_V1		1
 #define PPP_SB_SIZE		256		/* bytes of struct ppp_sb */
 #define PPP_SB_SLOT_SIZE	4096		/* each copy has its own page */
 #define PPP_DATA_OFF		8192		/* after the two superblock pages */
@@ -47,7 +52,8 @@ struct ppp_sb {
 	uint32_t nblobs;		/*  84 entries in the index */
 	uint64_t commit_time_ns;	/*  88 CLOCK_REALTIME of the commit */
 	uint64_t format_time_ns;	/*  96 */
-	uint8_t  reserved[148];		/* 104 zero */
+	uint32_t csum;			/* 104 PPP_CSUM_* of the extents (v1: 0 = crc32c) */
+	uint8_t  reserved[144];		/* 108 zero */
 	uint32_t crc;			/* 252 crc32c of bytes 0..251 */
 } __attribute__((packed));
 _Static_assert(sizeof(struct ppp_sb) == PPP_SB_SIZE, "superblock size");
@@ -58,7 +64,7 @@ struct ppp_ix_hdr {
 	uint8_t  uuid[16];		/*  16 == superblock uuid */
 	uint32_t nblobs;		/*  32 == superblock nblobs */
 	uint32_t entry_size;		/*  36 sizeof(struct ppp_ix_entry) */
-	uint64_t ncrc;			/*  40 entries in the crc table */
+	uint64_t ncrc;			/*  40 entries in the checksum table */
 	uint8_t  reserved[16];		/*  48 zero */
 } __attribute__((packed));
 _Static_assert(sizeof(struct ppp_ix_hdr) == 64, "index header size");
@@ -85,6 +91,8 @@ struct ppp_sbv {
 	uint64_t index_off, index_len;
 	uint32_t index_crc, nblobs;
 	uint64_t commit_time_ns, format_time_ns;
+	uint32_t version;		/* as read (PPP_VERSION when written) */
+	uint32_t csum;			/* PPP_CSUM_CRC32C or PPP_CSUM_XXH64 */
 };
 
 struct ppp {
@@ -111,6 +119,7 @@ struct ppp_ckpt {
 	struct ppp_ckpt *next;
 	uint64_t generation;
 	uint32_t extent_shift;
+	uint32_t csum;			/* PPP_CSUM_* of the extents */
 	uint32_t nblobs;
 	uint64_t ncrc;
 	uint64_t used;			/* bytes of data area held, aligned */
@@ -118,11 +127,57 @@ struct ppp_ckpt {
 	uint64_t index_off, index_len;
 	uint8_t *ix;			/* private copy of the index */
 	const struct ppp_ix_entry *ents;
-	const uint32_t *crcs;		/* little-endian */
+	const uint8_t *crcs;		/* ncrc little-endian checksums of
+					   ppp__csum_size(csum) bytes */
 	uint8_t *verified;		/* bit per extent, atomically updated */
 };
 
 /* util */
+/*
+ * Extent checksums: crc32c (4 bytes in the index) or XXH64 (8 bytes, seed
+ * 0).  A running state checksums an extent written in several pieces.
+ */
+struct ppp__csum {
+	uint32_t type;
+	uint32_t crc;
+	XXH64_state_t xs;
+};
+static inline unsigned ppp__csum_size(uint32_t type)
+{
+	return type == PPP_CSUM_XXH64 ? 8 : 4;
+}
+uint64_t ppp__csum(uint32_t type, const void *buf, size_t len);
+void ppp__csum_init(struct ppp__csum *s, uint32_t type);
+void ppp__csum_update(struct ppp__csum *s, const void *buf, size_t len);
+uint64_t ppp__csum_final(struct ppp__csum *s);
+/* checksum @i of a table of @type's little-endian checksums */
+static inline uint64_t ppp__csum_get(uint32_t type, const uint8_t *table, uint64_t i)
+{
+	if (type == PPP_CSUM_XXH64) {
+		uint64_t v;
+
+		memcpy(&v, table + i * 8, 8);
+		return le64toh(v);
+	} else {
+		uint32_t v;
+
+		memcpy(&v, table + i * 4, 4);
+		return le32toh(v);
+	}
+}
+static inline void ppp__csum_put(uint32_t type, uint8_t *table, uint64_t i, uint64_t val)
+{
+	if (type == PPP_CSUM_XXH64) {
+		uint64_t v = htole64(val);
+
+		memcpy(table + i * 8, &v, 8);
+	} else {
+		uint32_t v = htole32((uint32_t)val);
+
+		memcpy(table + i * 4, &v, 4);
+	}
+}
+
 void ppp__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define ppp_err(...)	ppp__log(PPP_LOG_ERR, __VA_ARGS__)
 #define ppp_warn(...)	ppp__log(PPP_LOG_WARN, __VA_ARGS__)

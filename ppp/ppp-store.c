@@ -56,9 +56,10 @@ int ppp__sb_decode(const struct ppp *p, int slot, const struct ppp_sb *raw,
 		    "(crc32c 0x%08x, stored 0x%08x)", path, slot,
 		    slot * PPP_SB_SLOT_SIZE, crc, le32toh(raw->crc));
 	ver = le32toh(raw->version);
-	if (ver != PPP_VERSION) {
+	if (ver != PPP_VERSION && ver != PPP_VERSION_V1) {
 		ppp__log(lvl, "%s: superblock copy %d: format version %u is not "
-			 "supported (this is version %u)", path, slot, ver, PPP_VERSION);
+			 "supported (this reads versions %u and %u)", path, slot, ver,
+			 PPP_VERSION_V1, PPP_VERSION);
 		return -EPROTONOSUPPORT;
 	}
 	if (le32toh(raw->sb_size) != PPP_SB_SIZE)
@@ -78,6 +79,16 @@ int ppp__sb_decode(const struct ppp *p, int slot, const struct ppp_sb *raw,
 	v->nblobs = le32toh(raw->nblobs);
 	v->commit_time_ns = le64toh(raw->commit_time_ns);
 	v->format_time_ns = le64toh(raw->format_time_ns);
+	v->version = ver;
+	v->csum = le32toh(raw->csum);
+	if (ver == PPP_VERSION_V1) {
+		if (v->csum)
+			BAD("%s: superblock copy %d: reserved bytes are not zero", path, slot);
+		v->csum = PPP_CSUM_CRC32C;
+	} else if (!ppp_csum_name(v->csum)) {
+		BAD("%s: superblock copy %d: unknown checksum type %u", path, slot,
+		    v->csum);
+	}
 
 	if (v->generation == 0)
 		BAD("%s: superblock copy %d: generation 0", path, slot);
@@ -132,6 +143,7 @@ void ppp__sb_encode(const struct ppp_sbv *v, struct ppp_sb *raw)
 	raw->nblobs = htole32(v->nblobs);
 	raw->commit_time_ns = htole64(v->commit_time_ns);
 	raw->format_time_ns = htole64(v->format_time_ns);
+	raw->csum = htole32(v->csum);
 	raw->crc = htole32(ppp_crc32c(0, raw, offsetof(struct ppp_sb, crc)));
 }
 
@@ -442,10 +454,15 @@ int ppp_fd(const struct ppp *p)
 
 /* ---- format --------------------------------------------------------- */
 
-static int check_opts(const struct ppp_format_opts *o, uint32_t *shift)
+static int check_opts(const struct ppp_format_opts *o, uint32_t *shift, uint32_t *csum)
 {
 	uint32_t es = o && o->extent_size ? o->extent_size : 1u << PPP_DEF_EXTENT_SHIFT;
 
+	*csum = o && o->csum ? o->csum : PPP_CSUM_XXH64;
+	if (!ppp_csum_name(*csum)) {
+		ppp_err("checksum type %u: must be crc32c or xxhash64", *csum);
+		return -EINVAL;
+	}
 	if (o && (o->flags & ~(PPP_FORMAT_FORCE | PPP_FORMAT_SPARSE)))
 		return -EINVAL;
 	if (es & (es - 1) || es < (1u << PPP_MIN_EXTENT_SHIFT) ||
@@ -458,7 +475,7 @@ static int check_opts(const struct ppp_format_opts *o, uint32_t *shift)
 }
 
 /* Write a fresh empty store at p->base (p->size bytes). */
-static int format_map(struct ppp *p, uint32_t shift)
+static int format_map(struct ppp *p, uint32_t shift, uint32_t csum)
 {
 	struct ppp_sbv v = { 0 };
 	int r;
@@ -473,6 +490,8 @@ static int format_map(struct ppp *p, uint32_t shift)
 	v.generation = 1;
 	v.size = p->size;
 	v.extent_shift = shift;
+	v.csum = csum;
+	v.version = PPP_VERSION;
 	v.format_time_ns = ppp__now_ns();
 
 	/* first kill both old copies, so that an interrupted format never
@@ -493,12 +512,12 @@ static int format_map(struct ppp *p, uint32_t shift)
 int ppp_format_mem(void *buf, size_t len, const struct ppp_format_opts *opts)
 {
 	struct ppp p = { .path = (char *)"<memory>", .fd = -1, .dfd = -1, .backend = PPP_BACKEND_MEM };
-	uint32_t shift;
+	uint32_t shift, csum;
 	int r;
 
 	if (!buf)
 		return -EINVAL;
-	r = check_opts(opts, &shift);
+	r = check_opts(opts, &shift, &csum);
 	if (r)
 		return r;
 	p.base = buf;
@@ -509,7 +528,7 @@ int ppp_format_mem(void *buf, size_t len, const struct ppp_format_opts *opts)
 			len, PPP_MIN_SIZE);
 		return -EINVAL;
 	}
-	return format_map(&p, shift);
+	return format_map(&p, shift, csum);
 }
 
 /* Does the device/file start with a superblock of ours (valid or not)? */
@@ -563,13 +582,13 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 	bool created = false, zero_file = false;
 	struct stat st;
 	uint64_t have;
-	uint32_t shift;
+	uint32_t shift, csum;
 	void *m;
 	int r;
 
 	if (!path)
 		return -EINVAL;
-	r = check_opts(opts, &shift);
+	r = check_opts(opts, &shift, &csum);
 	if (r)
 		return r;
 	p.path = (char *)path;
@@ -673,7 +692,7 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 		if (r)
 			goto unmap;
 	}
-	r = format_map(&p, shift);
+	r = format_map(&p, shift, csum);
 unmap:
 	munmap(m, size);
 	if (!r && p.backend == PPP_BACKEND_FILE && fsync(p.fd) < 0) {
@@ -706,7 +725,7 @@ int ppp_status(struct ppp *p, struct ppp_status *st)
 	r = ppp__load_state(p, false);
 	if (r)
 		return r;
-	st->version = PPP_VERSION;
+	st->version = p->sb.version;
 	st->backend = p->backend;
 	memcpy(st->uuid, p->sb.uuid, 16);
 	ppp__uuid_str(st->uuid, st->uuid_str);
@@ -714,6 +733,8 @@ int ppp_status(struct ppp *p, struct ppp_status *st)
 	st->data_size = p->sb.size - PPP_DATA_OFF;
 	st->generation = p->sb.generation;
 	st->extent_size = 1u << p->sb.extent_shift;
+	st->csum = p->sb.csum;
+	st->csum_name = ppp_csum_name(p->sb.csum);
 	st->has_ckpt = p->sb.flags & PPP_SB_HAS_CKPT;
 	st->nblobs = p->sb.nblobs;
 	st->commit_time_ns = p->sb.commit_time_ns;

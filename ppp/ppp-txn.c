@@ -22,7 +22,7 @@ enum { ENT_OPEN, ENT_CLOSED, ENT_INHERITED, ENT_DROPPED };
 struct tent {
 	char name[96];
 	uint64_t off, len;	/* len: final length (the capacity while open) */
-	uint32_t *crcs;		/* host order, one per extent */
+	uint64_t *crcs;		/* host order, one checksum per extent */
 	int state;
 	struct ppp_blob *blob;	/* while open */
 };
@@ -60,7 +60,8 @@ struct ppp_blob {
 	bool buffered;		/* PPP_SIZE_UNKNOWN: data in buf */
 	uint8_t *buf;
 	size_t bufcap;
-	uint32_t run;		/* crc of the partial extent next_k */
+	struct ppp__csum run;	/* checksum of the partial extent next_k */
+	bool run_fed;		/* run has seen bytes */
 	uint64_t next_k;
 };
 
@@ -428,7 +429,7 @@ static int load_base(struct ppp_txn *t)
 		uint64_t n = ppp__nextents(le64toh(ie->length), c->extent_shift);
 		struct tent *e = calloc(1, sizeof(*e));
 
-		if (!e || (n && !(e->crcs = malloc(n * sizeof(uint32_t))))) {
+		if (!e || (n && !(e->crcs = malloc(n * sizeof(*e->crcs))))) {
 			free(e);
 			r = -ENOMEM;
 			break;
@@ -438,7 +439,7 @@ static int load_base(struct ppp_txn *t)
 		e->len = le64toh(ie->length);
 		e->state = ENT_INHERITED;
 		for (uint64_t k = 0; k < n; k++)
-			e->crcs[k] = le32toh(c->crcs[le64toh(ie->crc_first) + k]);
+			e->crcs[k] = ppp__csum_get(c->csum, c->crcs, le64toh(ie->crc_first) + k);
 		r = add_ent(t, e);
 		if (r) {
 			free(e->crcs);
@@ -564,7 +565,7 @@ int ppp_blob_create(struct ppp_txn *t, const char *name, uint64_t size,
 			r = -ENOSPC;
 			goto out;
 		}
-		e->crcs = calloc(n, sizeof(uint32_t));
+		e->crcs = calloc(n, sizeof(*e->crcs));
 		if (!e->crcs) {
 			r = -ENOMEM;
 			goto out;
@@ -606,24 +607,33 @@ static uint32_t ext_shift(const struct ppp_blob *b)
 	return b->t->p->sb.extent_shift;
 }
 
-/* Fold @len bytes just written at b->pos into the running extent crcs. */
+/* Fold @len bytes just written at b->pos into the running extent checksums. */
 static void crc_feed(struct ppp_blob *b, const uint8_t *src, size_t len)
 {
 	uint32_t shift = ext_shift(b);
+	uint32_t type = b->t->p->sb.csum;
 	uint64_t pos = b->pos;
 
 	while (len) {
 		uint64_t ext_end = (b->next_k + 1) << shift;
 		size_t piece = ext_end - pos < len ? ext_end - pos : len;
 
-		b->run = ppp_crc32c(b->run, src, piece);
+		if (!b->run_fed && piece == 1ull << shift) {
+			/* a whole extent in one piece: no running state */
+			b->e->crcs[b->next_k++] = ppp__csum(type, src, piece);
+		} else {
+			if (!b->run_fed)
+				ppp__csum_init(&b->run, type);
+			ppp__csum_update(&b->run, src, piece);
+			b->run_fed = true;
+			if (pos + piece == ext_end) {
+				b->e->crcs[b->next_k++] = ppp__csum_final(&b->run);
+				b->run_fed = false;
+			}
+		}
 		src += piece;
 		pos += piece;
 		len -= piece;
-		if (pos == ext_end) {
-			b->e->crcs[b->next_k++] = b->run;
-			b->run = 0;
-		}
 	}
 }
 
@@ -754,7 +764,7 @@ int ppp_blob_truncate(struct ppp_blob *b, uint64_t len)
 	return 0;
 }
 
-/* crc32c of every extent of @e, from the mapping. */
+/* The checksum of every extent of @e, from the mapping. */
 static void crc_all(struct ppp *p, struct tent *e)
 {
 	uint32_t shift = p->sb.extent_shift;
@@ -765,7 +775,7 @@ static void crc_all(struct ppp *p, struct tent *e)
 		uint64_t len = e->len - start < (1ull << shift) ? e->len - start :
 			       1ull << shift;
 
-		e->crcs[k] = ppp_crc32c(0, p->base + e->off + start, len);
+		e->crcs[k] = ppp__csum(p->sb.csum, p->base + e->off + start, len);
 	}
 }
 
@@ -785,7 +795,7 @@ int ppp_blob_close(struct ppp_blob *b)
 		uint64_t n = ppp__nextents(b->pos, p->sb.extent_shift);
 
 		pthread_mutex_lock(&t->mu);
-		if (b->pos && !(e->crcs = calloc(n, sizeof(uint32_t))))
+		if (b->pos && !(e->crcs = calloc(n, sizeof(*e->crcs))))
 			r = -ENOMEM;
 		else if (b->pos)
 			r = alloc_range(t, e->name, b->pos, &e->off);
@@ -801,8 +811,10 @@ int ppp_blob_close(struct ppp_blob *b)
 		r = -EIO;
 	} else if (b->direct || b->recrc) {
 		crc_all(p, e);
-	} else if (b->run || b->next_k < ppp__nextents(e->len, p->sb.extent_shift)) {
-		e->crcs[b->next_k] = b->run;	/* the last, partial extent */
+	} else if (b->next_k < ppp__nextents(e->len, p->sb.extent_shift)) {
+		/* the last, partial extent */
+		e->crcs[b->next_k] = b->run_fed ? ppp__csum_final(&b->run) :
+				     ppp__csum(p->sb.csum, NULL, 0);
 	}
 	if (!r)
 		ppp__writeback(p, e->off, e->len);
@@ -907,7 +919,7 @@ int ppp_txn_commit(struct ppp_txn *t)
 	qsort(live, n, sizeof(*live), cmp_ent);
 
 	/* the index */
-	ix_len = sizeof(*h) + n * sizeof(struct ppp_ix_entry) + ncrc * 4;
+	ix_len = sizeof(*h) + n * sizeof(struct ppp_ix_entry) + ncrc * ppp__csum_size(p->sb.csum);
 	ix = calloc(1, ix_len);
 	if (!ix) {
 		r = -ENOMEM;
@@ -927,7 +939,7 @@ int ppp_txn_commit(struct ppp_txn *t)
 	h->ncrc = htole64(ncrc);
 	{
 		struct ppp_ix_entry *ie = (struct ppp_ix_entry *)(ix + sizeof(*h));
-		uint32_t *crc = (uint32_t *)(ie + n);
+		uint8_t *crc = (uint8_t *)(ie + n);
 		uint64_t k0 = 0;
 
 		for (size_t i = 0; i < n; i++) {
@@ -939,7 +951,7 @@ int ppp_txn_commit(struct ppp_txn *t)
 			ie[i].length = htole64(e->len);
 			ie[i].crc_first = htole64(k0);
 			for (uint64_t k = 0; k < ne; k++)
-				crc[k0 + k] = htole32(e->crcs[k]);
+				ppp__csum_put(p->sb.csum, crc, k0 + k, e->crcs[k]);
 			k0 += ne;
 		}
 	}

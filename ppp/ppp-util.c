@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* ppp: logging, crc32c, small helpers. */
+/* ppp: logging, checksums, small helpers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -71,6 +71,56 @@ uint32_t ppp_crc32c(uint32_t crc, const void *buf, size_t len)
 		len -= n;
 	}
 	return ~state;
+}
+
+uint64_t ppp__csum(uint32_t type, const void *buf, size_t len)
+{
+	if (type == PPP_CSUM_XXH64)
+		return XXH64(buf, len, 0);
+	return ppp_crc32c(0, buf, len);
+}
+
+void ppp__csum_init(struct ppp__csum *s, uint32_t type)
+{
+	s->type = type;
+	s->crc = 0;
+	if (type == PPP_CSUM_XXH64)
+		XXH64_reset(&s->xs, 0);
+}
+
+void ppp__csum_update(struct ppp__csum *s, const void *buf, size_t len)
+{
+	if (s->type == PPP_CSUM_XXH64)
+		XXH64_update(&s->xs, buf, len);
+	else
+		s->crc = ppp_crc32c(s->crc, buf, len);
+}
+
+uint64_t ppp__csum_final(struct ppp__csum *s)
+{
+	return s->type == PPP_CSUM_XXH64 ? XXH64_digest(&s->xs) : s->crc;
+}
+
+const char *ppp_csum_name(uint32_t csum)
+{
+	switch (csum) {
+	case PPP_CSUM_CRC32C:
+		return "crc32c";
+	case PPP_CSUM_XXH64:
+		return "xxhash64";
+	}
+	return NULL;
+}
+
+int ppp_csum_parse(const char *name)
+{
+	if (!name)
+		return -EINVAL;
+	if (!strcmp(name, "crc32c"))
+		return PPP_CSUM_CRC32C;
+	if (!strcmp(name, "xxhash64") || !strcmp(name, "xxh64"))
+		return PPP_CSUM_XXH64;
+	return -EINVAL;
 }
 
 void ppp__uuid_str(const uint8_t u[16], char out[37])

@@ -3,7 +3,7 @@
 # when something is missing.
 set -euo pipefail
 pkgs=(build-essential gcc make pkg-config libprotobuf-c-dev protobuf-c-compiler
-      libcap-dev libkmod-dev libblkid-dev libisal-dev kexec-tools libcmocka-dev
+      libcap-dev libkmod-dev libblkid-dev libisal-dev libxxhash-dev kexec-tools libcmocka-dev
       clang libclang-rt-14-dev python3 memcached iproute2 socat procps psmisc
       util-linux e2fsprogs bsdutils libnftables-dev nftables)
 missing=()

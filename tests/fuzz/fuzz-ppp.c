@@ -12,7 +12,7 @@
  *
  * Build (from the top of the tree):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
- *     -Ippp/include ppp/[a-z]*.c tests/fuzz/fuzz-ppp.c -lisal -lblkid -lkmod \
+ *     -Ippp/include ppp/[a-z]*.c tests/fuzz/fuzz-ppp.c -lisal -lxxhash -lblkid -lkmod \
  *     -o build/fuzz/fuzz-ppp
  * Run:
  *   build/fuzz/fuzz-ppp -max_len=65536 -max_total_time=60 CORPUS_DIR tests/fuzz/corpus/ppp
@@ -231,9 +231,9 @@ static void save(const char *dir, const char *name, const uint8_t *buf, size_t l
 	}
 }
 
-static uint8_t *mkstore(size_t len, int nblobs, int gens)
+static uint8_t *mkstore(size_t len, int nblobs, int gens, uint32_t csum)
 {
-	struct ppp_format_opts o = { .extent_size = 4096 };
+	struct ppp_format_opts o = { .extent_size = 4096, .csum = csum };
 	uint8_t *buf = calloc(1, len);
 	struct ppp_txn *t;
 	struct ppp *p;
@@ -254,37 +254,41 @@ static uint8_t *mkstore(size_t len, int nblobs, int gens)
 	return buf;
 }
 
-static void mkcorpus(const char *dir)
+/* The seeds of one extent checksum type; names end in -@sfx. */
+static void mkcorpus_csum(const char *dir, uint32_t csum, const char *sfx)
 {
 	const size_t S = 64 << 10;
-	struct ppp_format_opts o = { .extent_size = 4096 };
+	struct ppp_format_opts o = { .extent_size = 4096, .csum = csum };
+	char n[64];
 	uint8_t *b;
 
+#define SAVE(name, buf, len) \
+	(snprintf(n, sizeof(n), "%s-%s", name, sfx), save(dir, n, buf, len))
 	b = calloc(1, 16 << 10);
 	CHECK(ppp_format_mem(b, 16 << 10, &o) == 0);
-	save(dir, "empty-16k", b, 16 << 10);
+	SAVE("empty-16k", b, 16 << 10);
 	free(b);
 
-	b = mkstore(32 << 10, 3, 1);
-	save(dir, "three-32k", b, 32 << 10);
+	b = mkstore(32 << 10, 3, 1, csum);
+	SAVE("three-32k", b, 32 << 10);
 	free(b);
 
-	b = mkstore(S, 12, 1);
-	save(dir, "twelve-64k", b, S);
+	b = mkstore(S, 12, 1, csum);
+	SAVE("twelve-64k", b, S);
 	b[0x2100] ^= 1;				/* a data byte */
-	save(dir, "twelve-64k-baddata", b, S);
+	SAVE("twelve-64k-baddata", b, S);
 	free(b);
 
-	b = mkstore(S, 5, 3);
-	save(dir, "appended-64k", b, S);
+	b = mkstore(S, 5, 3, csum);
+	SAVE("appended-64k", b, S);
 	b[100] ^= 1;				/* one superblock copy */
-	save(dir, "appended-64k-torn", b, S);
+	SAVE("appended-64k-torn", b, S);
 	b[4096 + 100] ^= 1;			/* both */
-	save(dir, "appended-64k-nosb", b, S);
-	save(dir, "appended-64k-short", b, S - 4096);
+	SAVE("appended-64k-nosb", b, S);
+	SAVE("appended-64k-short", b, S - 4096);
 	free(b);
 
-	b = mkstore(S, 4, 1);
+	b = mkstore(S, 4, 1, csum);
 	{
 		struct ppp *p;
 
@@ -292,8 +296,17 @@ static void mkcorpus(const char *dir)
 		CHECK(ppp_scrub(p) == 0);
 		ppp_close(p);
 	}
-	save(dir, "scrubbed-64k", b, S);
+	SAVE("scrubbed-64k", b, S);
 	free(b);
+#undef SAVE
+}
+
+/* Seeds named *-v1 are version 1 stores (crc32c, no checksum field), kept
+ * from before version 2. */
+static void mkcorpus(const char *dir)
+{
+	mkcorpus_csum(dir, PPP_CSUM_XXH64, "xxh64");
+	mkcorpus_csum(dir, PPP_CSUM_CRC32C, "crc32c");
 	fprintf(stderr, "seeds written to %s\n", dir);
 }
 

@@ -28,6 +28,9 @@
 #define MiB (1ull << 20)
 
 static char tmpdir[256];
+/* The extent checksum of the stores the tests format: the whole suite runs
+ * once with the default (xxhash64) and once with crc32c. */
+static uint32_t g_csum;
 static char logbuf[1 << 16];
 static size_t loglen;
 
@@ -190,7 +193,7 @@ static void flip_byte(const char *path, uint64_t off)
 
 static void format_file(const char *path, uint64_t size, uint32_t extent)
 {
-	struct ppp_format_opts o = { .extent_size = extent };
+	struct ppp_format_opts o = { .extent_size = extent, .csum = g_csum };
 
 	assert_int_equal(ppp_format(path, size, &o), 0);
 }
@@ -204,6 +207,11 @@ static void test_crc32c(void **state)
 	assert_int_equal(ppp_crc32c(0, v, 9), 0xe3069283);
 	assert_int_equal(ppp_crc32c(ppp_crc32c(0, v, 4), v + 4, 5), 0xe3069283);
 	assert_int_equal(ppp_crc32c(0, NULL, 0), 0);
+	assert_string_equal(ppp_csum_name(PPP_CSUM_CRC32C), "crc32c");
+	assert_string_equal(ppp_csum_name(PPP_CSUM_XXH64), "xxhash64");
+	assert_null(ppp_csum_name(0));
+	assert_int_equal(ppp_csum_parse("xxh64"), PPP_CSUM_XXH64);
+	assert_int_equal(ppp_csum_parse("crc32"), -EINVAL);
 }
 
 static void test_format_open_empty(void **state)
@@ -221,7 +229,9 @@ static void test_format_open_empty(void **state)
 
 	p = open_store(path, PPP_RDONLY);
 	assert_int_equal(ppp_status(p, &st), 0);
-	assert_int_equal(st.version, 1);
+	assert_int_equal(st.version, 2);
+	assert_int_equal(st.csum, g_csum ? g_csum : PPP_CSUM_XXH64);
+	assert_string_equal(st.csum_name, g_csum == PPP_CSUM_CRC32C ? "crc32c" : "xxhash64");
 	assert_int_equal(st.backend, PPP_BACKEND_FILE);
 	assert_int_equal(st.size, 1 * MiB);
 	assert_int_equal(st.data_size, 1 * MiB - 8192);
@@ -687,7 +697,9 @@ static void mirror(const char *path)
 
 static void sb_magic(struct ppp_sb *s) { s->magic[0] = 'X'; }
 static void sb_nothing(struct ppp_sb *s) { s->uuid[3] ^= 1; }
-static void sb_version(struct ppp_sb *s) { s->version = htole32(2); }
+static void sb_version(struct ppp_sb *s) { s->version = htole32(3); }
+static void sb_csum(struct ppp_sb *s) { s->csum = htole32(7); }
+static void sb_v1_csum(struct ppp_sb *s) { s->version = htole32(1); s->csum = htole32(2); }
 static void sb_size_big(struct ppp_sb *s) { s->size = htole64(le64toh(s->size) * 2); }
 static void sb_size_odd(struct ppp_sb *s) { s->size = htole64(le64toh(s->size) - 512); }
 static void sb_size_tiny(struct ppp_sb *s) { s->size = htole64(8192); }
@@ -713,7 +725,9 @@ static void test_bad_superblocks(void **state)
 	} cases[] = {
 		{ sb_magic, true, -ENODATA, "not a kup page store" },
 		{ sb_nothing, false, -EUCLEAN, "checksum mismatch" },
-		{ sb_version, true, -EPROTONOSUPPORT, "version 2 is not supported" },
+		{ sb_version, true, -EPROTONOSUPPORT, "version 3 is not supported" },
+		{ sb_csum, true, -EUCLEAN, "unknown checksum type 7" },
+		{ sb_v1_csum, true, -EUCLEAN, "reserved" },
 		{ sb_size_big, true, -EUCLEAN, "truncated?" },
 		{ sb_size_odd, true, -EUCLEAN, "bad store size" },
 		{ sb_size_tiny, true, -EUCLEAN, "bad store size" },
@@ -735,7 +749,7 @@ static void test_bad_superblocks(void **state)
 	struct ppp *p;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct ppp_format_opts o = { .flags = PPP_FORMAT_FORCE };
+		struct ppp_format_opts o = { .flags = PPP_FORMAT_FORCE, .csum = g_csum };
 
 		assert_int_equal(ppp_format(path, 4 * MiB, &o), 0);
 		commit_blobs(path, 0, s, 1);
@@ -757,6 +771,40 @@ static void test_bad_superblocks(void **state)
 		if (!log_has(cases[i].msg))
 			fail_msg("case %zu: no '%s' in log:\n%s", i, cases[i].msg, logbuf);
 	}
+}
+
+static void sb_to_v1(struct ppp_sb *s) { s->version = htole32(1); s->csum = 0; }
+
+/* A version 1 store (crc32c extents, no checksum field) is read, and the
+ * next commit writes version 2 with crc32c kept. */
+static void test_version1_store(void **state)
+{
+	const char *path = tpath("v1.ppp");
+	struct spec s[] = { { "a.img", 3 * MiB + 5, 7 }, { "b.img", 100, 8 } };
+	struct spec s2[] = { { "c.img", 2 * MiB, 9 } };
+	struct ppp_format_opts o = { .csum = PPP_CSUM_CRC32C };
+	struct ppp_status st;
+	struct ppp *p;
+
+	assert_int_equal(ppp_format(path, 16 * MiB, &o), 0);
+	commit_blobs(path, 0, s, 2);
+	mirror(path);
+	edit_sb(path, 0, sb_to_v1, true);
+	edit_sb(path, 1, sb_to_v1, true);
+	p = open_store(path, PPP_RDONLY);
+	assert_int_equal(ppp_status(p, &st), 0);
+	assert_int_equal(st.version, 1);
+	assert_int_equal(st.csum, PPP_CSUM_CRC32C);
+	assert_int_equal(ppp_verify(p, NULL), 0);
+	ppp_close(p);
+	check_blobs(path, s, 2);
+	commit_blobs(path, 0, s2, 1);
+	p = open_store(path, PPP_RDONLY);
+	assert_int_equal(ppp_status(p, &st), 0);
+	assert_int_equal(st.version, 2);
+	assert_int_equal(st.csum, PPP_CSUM_CRC32C);
+	ppp_close(p);
+	check_blobs(path, s2, 1);
 }
 
 /* Forge the index of the committed checkpoint, then fix its checksums so
@@ -1162,7 +1210,7 @@ static void test_mem_backend(void **state)
 {
 	size_t len = 2 * MiB;
 	uint8_t *buf = aligned_alloc(4096, len);
-	struct ppp_format_opts o = { .extent_size = 4096 };
+	struct ppp_format_opts o = { .extent_size = 4096, .csum = g_csum };
 	struct ppp_blob_info bi;
 	struct ppp_status st;
 	struct ppp_ckpt *c;
@@ -1393,6 +1441,7 @@ int main(void)
 		cmocka_unit_test(test_torn_superblock),
 		cmocka_unit_test(test_truncated_file),
 		cmocka_unit_test(test_bad_superblocks),
+		cmocka_unit_test(test_version1_store),
 		cmocka_unit_test(test_hostile_index),
 		cmocka_unit_test(test_scrub),
 		cmocka_unit_test(test_append),
@@ -1407,5 +1456,11 @@ int main(void)
 		cmocka_unit_test(test_logger),
 	};
 
-	return cmocka_run_group_tests_name("ppp", tests, setup, teardown);
+	int r;
+
+	g_csum = PPP_CSUM_DEFAULT;
+	r = cmocka_run_group_tests_name("ppp (xxhash64 extents)", tests, setup, teardown);
+	g_csum = PPP_CSUM_CRC32C;
+	r += cmocka_run_group_tests_name("ppp (crc32c extents)", tests, setup, teardown);
+	return r;
 }
