@@ -3,6 +3,7 @@
 #   make check      build the ASan/UBSan variant and run every test
 #   make install    install into $(DESTDIR)$(PREFIX)
 #   make bench      run the benchmarks (prints figures)
+#   make lab-bench  the persistent page store's figures in the QEMU lab
 #   make fuzz       build the libFuzzer targets (clang)
 
 CC       ?= gcc
@@ -49,7 +50,7 @@ PROG_BIN  := $(patsubst tests/progs/%.c,$(O)/progs/%,$(PROG_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: fuzz-run demo demo-local all check unit integ install clean bench fuzz deps lab-check progs tests
+.PHONY: lab-bench fuzz-run demo demo-local all check unit integ install clean bench fuzz deps lab-check progs tests
 .SECONDARY:
 
 all: $(O)/kup $(PROG_BIN)
@@ -104,6 +105,9 @@ lab-check: all
 
 bench: all $(BENCH_BIN)
 	bench/run.sh
+
+lab-bench: all progs $(BENCH_BIN)
+	bench/lab-bench.sh
 
 fuzz:
 	tests/fuzz/build.sh

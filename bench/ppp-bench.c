@@ -3,16 +3,20 @@
  * ppp-bench: write and read bandwidth of one large blob in a file store,
  * beside memcpy() of the same size.
  *
- *   ppp-bench [-s SIZE_MiB] [-d DIR | -p DEVICE]   (default: 1024 MiB in /dev/shm)
+ *   ppp-bench [-s SIZE_MiB] [-d DIR | -p DEVICE] [-c xxhash64|crc32c]
+ *             (default: 1024 MiB in /dev/shm, the default extent checksum)
  *
  * -p: a block device (the pmem region of the QEMU lab); it is formatted
  * (its content is lost) and left formatted and empty.
  *
- * Write paths: the zero-copy pointer (what the dump engine does with
- * process_vm_readv) and ppp_blob_write() in 1 MiB pieces; each split into
- * the copy, ppp_blob_close() (crc32c of every extent) and ppp_txn_commit()
- * (msync + superblock flip).  Read paths: ppp_blob_map() with and without
- * checksum verification, followed by a copy out.
+ * Write paths, each on a freshly formatted store: ppp_blob_write() in 1 MiB
+ * pieces (what the dump engine does: O_DIRECT on a block device), and the
+ * zero-copy pointer (process_vm_readv straight into a file store's mapping);
+ * each split into the copy, ppp_blob_close() (the checksum of every extent)
+ * and ppp_txn_commit() (msync/fdatasync + superblock flip).  Read paths:
+ * ppp_blob_read() in 8 MiB pieces (what a restore does), ppp_blob_map() with
+ * and without checksum verification, followed by a copy out.  The last line
+ * gives the store write bandwidth as a share of memcpy's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +25,8 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <xxhash.h>
 
 #include "ppp.h"
 
@@ -68,16 +74,29 @@ int main(int argc, char **argv)
 	const void *data;
 	uint8_t *src, *dst;
 	double t0, t1, t2, t3, start;
-	volatile uint32_t crc;
+	volatile uint64_t sum;
+	double memcpy_s, cold_s, write_s;
+	struct ppp_format_opts fo = { 0 };
+	const char *cs;
+	char label[80];
 	int opt, r;
 
-	while ((opt = getopt(argc, argv, "s:d:p:h")) != -1) {
+	while ((opt = getopt(argc, argv, "s:d:p:c:h")) != -1) {
 		switch (opt) {
 		case 's': mib = strtoul(optarg, NULL, 0); break;
 		case 'd': dir = optarg; break;
 		case 'p': dev = optarg; break;
+		case 'c':
+			r = ppp_csum_parse(optarg);
+			if (r < 0) {
+				fprintf(stderr, "ppp-bench: unknown checksum %s\n", optarg);
+				return 2;
+			}
+			fo.csum = r;
+			break;
 		default:
-			fprintf(stderr, "usage: ppp-bench [-s SIZE_MiB] [-d DIR | -p DEVICE]\n");
+			fprintf(stderr, "usage: ppp-bench [-s SIZE_MiB] [-d DIR | -p DEVICE] "
+				"[-c xxhash64|crc32c]\n");
 			return opt == 'h' ? 0 : 2;
 		}
 	}
@@ -94,54 +113,36 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < len; i += 8)
 		*(uint64_t *)(src + i) = i * 0x9e3779b97f4a7c15ull;
 
-	printf("ppp-bench: %zu MiB blob, store %s\n", mib, path);
+	cs = ppp_csum_name(fo.csum ? fo.csum : PPP_CSUM_XXH64);
+	printf("ppp-bench: %zu MiB blob, store %s, %s extents\n", mib, path, cs);
 	printf("baseline\n");
 	t0 = now();
 	memcpy(dst, src, len);		/* first touch of dst: page faults */
 	t1 = now();
 	memcpy(dst, src, len);
 	t2 = now();
-	crc = ppp_crc32c(0, src, len);
-	t3 = now();
+	memcpy_s = t2 - t1;
+	cold_s = t1 - t0;
 	report("memcpy, destination not yet faulted", len, t1 - t0);
 	report("memcpy, warm", len, t2 - t1);
-	report("crc32c (ISA-L)", len, t3 - t2);
-	(void)crc;
+	t0 = now();
+	sum = ppp_crc32c(0, src, len);
+	t1 = now();
+	report("crc32c (ISA-L)", len, t1 - t0);
+	t0 = now();
+	sum = XXH64(src, len, 0);
+	t1 = now();
+	report("xxhash64 (libxxhash XXH64)", len, t1 - t0);
+	(void)sum;
 
-	{
-		struct ppp_format_opts fo = { .flags = dev ? PPP_FORMAT_FORCE : 0 };
-
-		r = ppp_format(path, dev ? 0 : len + (64 << 20), &fo);
-	}
+	fo.flags = dev ? PPP_FORMAT_FORCE : 0;
+	r = ppp_format(path, dev ? 0 : len + (64 << 20), &fo);
 	if (r)
 		die("format", r);
 
-	/* write through the zero-copy pointer */
-	printf("write, zero-copy pointer (ppp_blob_data)\n");
-	if ((r = ppp_open(path, PPP_RDWR, &p)) || (r = ppp_txn_begin(p, 0, &t)))
-		die("open", r);
-	start = t0 = now();
-	if ((r = ppp_blob_create(t, "pages.img", len, &b)))
-		die("create", r);
-	t1 = now();
-	memcpy(ppp_blob_data(b), src, len);
-	t2 = now();
-	if ((r = ppp_blob_close(b)))
-		die("close", r);
-	t3 = now();
-	report("create (reserve + prefault)", len, t1 - t0);
-	report("copy into the mapping", len, t2 - t1);
-	report("close (crc32c per extent)", len, t3 - t2);
-	t0 = now();
-	if ((r = ppp_txn_commit(t)))
-		die("commit", r);
-	t1 = now();
-	report("commit (msync + superblock)", len, t1 - t0);
-	report("total", len, t1 - start);
-
 	/* sequential writes */
-	printf("write, ppp_blob_write in 1 MiB pieces\n");
-	if ((r = ppp_txn_begin(p, PPP_TXN_REPLACE, &t)))
+	printf("write, ppp_blob_write in 1 MiB pieces%s\n", dev ? " (O_DIRECT)" : "");
+	if ((r = ppp_open(path, PPP_RDWR, &p)) || (r = ppp_txn_begin(p, 0, &t)))
 		die("begin", r);
 	start = t0 = now();
 	if ((r = ppp_blob_create(t, "pages2.img", len, &b)))
@@ -154,19 +155,43 @@ int main(int argc, char **argv)
 	if ((r = ppp_blob_close(b)))
 		die("close", r);
 	t3 = now();
-	report("create (reserve + prefault)", len, t1 - t0);
-	report("write (copy + crc32c)", len, t2 - t1);
+	report("create (reserve)", len, t1 - t0);
+	snprintf(label, sizeof(label), "write (copy + %s)", cs);
+	report(label, len, t2 - t1);
 	report("close", len, t3 - t2);
 	t2 = now();
 	if ((r = ppp_txn_commit(t)))
 		die("commit", r);
 	t3 = now();
+	write_s = t3 - start;
 	report("commit", len, t3 - t2);
 	report("total", len, t3 - start);
 	ppp_close(p);
 
 	/* read */
 	printf("read (fresh open)\n");
+	/* what a restore from a block device does: ppp_blob_read in 8 MiB
+	 * pieces (O_DIRECT there), each extent checked in the buffer */
+	if ((r = ppp_open(path, PPP_RDONLY, &p)) || (r = ppp_ckpt_open(p, &c)) ||
+	    (r = ppp_blob_find(c, "pages2.img", &bi)))
+		die("open for reading", r);
+	t0 = now();
+	for (size_t off = 0; off < len; off += 8 << 20)
+		if ((r = ppp_blob_read(c, &bi, off, dst + off, len - off < (8u << 20) ? len - off : 8 << 20)))
+			die("read", r);
+	t1 = now();
+	snprintf(label, sizeof(label), "ppp_blob_read, 8 MiB pieces (+ %s)", cs);
+	report(label, len, t1 - t0);
+	if (memcmp(dst, src, len))
+		die("read back", -EIO);
+	t0 = now();
+	if ((r = ppp_verify(p, NULL)))
+		die("verify", r);
+	t1 = now();
+	report("ppp_verify (whole checkpoint)", len, t1 - t0);
+	ppp_ckpt_close(c);
+	ppp_close(p);
+
 	if ((r = ppp_open(path, PPP_RDONLY, &p)) || (r = ppp_ckpt_open(p, &c)) ||
 	    (r = ppp_blob_find(c, "pages2.img", &bi)))
 		die("open for reading", r);
@@ -176,10 +201,9 @@ int main(int argc, char **argv)
 	t1 = now();
 	memcpy(dst, data, len);
 	t2 = now();
-	report("map with verification (crc32c)", len, t1 - t0);
+	snprintf(label, sizeof(label), "map with verification (%s)", cs);
+	report(label, len, t1 - t0);
 	report("copy out of the mapping", len, t2 - t1);
-	if (memcmp(dst, src, len))
-		die("read back", -EIO);
 	ppp_ckpt_close(c);
 	ppp_close(p);
 
@@ -195,24 +219,40 @@ int main(int argc, char **argv)
 	ppp_ckpt_close(c);
 	ppp_close(p);
 
-	/* what a restore from a block device does: ppp_blob_read in 8 MiB
-	 * pieces (O_DIRECT there), each extent checked in the buffer */
-	if ((r = ppp_open(path, PPP_RDONLY, &p)) || (r = ppp_ckpt_open(p, &c)) ||
-	    (r = ppp_blob_find(c, "pages2.img", &bi)))
-		die("open for reading", r);
-	t0 = now();
-	for (size_t off = 0; off < len; off += 8 << 20)
-		if ((r = ppp_blob_read(c, &bi, off, src, len - off < (8u << 20) ? len - off : 8 << 20)))
-			die("read", r);
+	/* write through the zero-copy pointer, on a fresh store */
+	r = ppp_format(path, dev ? 0 : len + (64 << 20), &fo);
+	if (r)
+		die("format", r);
+	printf("write, zero-copy pointer (ppp_blob_data, through the mapping)\n");
+	if ((r = ppp_open(path, PPP_RDWR, &p)) || (r = ppp_txn_begin(p, 0, &t)))
+		die("open", r);
+	start = t0 = now();
+	if ((r = ppp_blob_create(t, "pages.img", len, &b)))
+		die("create", r);
 	t1 = now();
-	report("ppp_blob_read, 8 MiB pieces (+ crc32c)", len, t1 - t0);
+	memcpy(ppp_blob_data(b), src, len);
+	t2 = now();
+	if ((r = ppp_blob_close(b)))
+		die("close", r);
+	t3 = now();
+	report("create (reserve + prefault)", len, t1 - t0);
+	report("copy into the mapping", len, t2 - t1);
+	snprintf(label, sizeof(label), "close (%s per extent)", cs);
+	report(label, len, t3 - t2);
 	t0 = now();
-	if ((r = ppp_verify(p, NULL)))
-		die("verify", r);
+	if ((r = ppp_txn_commit(t)))
+		die("commit", r);
 	t1 = now();
-	report("ppp_verify (whole checkpoint)", len, t1 - t0);
-	ppp_ckpt_close(c);
+	report("commit (msync + superblock)", len, t1 - t0);
+	report("total", len, t1 - start);
 	ppp_close(p);
+
+	printf("store write (ppp_blob_write, commit included): %.2f GiB/s = %.0f%% of "
+	       "warm memcpy (%.2f GiB/s), %.0f%% of memcpy into fresh memory (%.2f GiB/s)\n",
+	       len / write_s / (1 << 30), 100.0 * memcpy_s / write_s,
+	       len / memcpy_s / (1 << 30), 100.0 * cold_s / write_s,
+	       len / cold_s / (1 << 30));
+
 	if (dev && !ppp_open(path, PPP_RDWR, &p)) {
 		ppp_scrub(p);	/* leave it formatted, empty */
 		ppp_close(p);
