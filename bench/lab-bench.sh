@@ -7,7 +7,7 @@
 #  1. build/bench/ppp-bench -p /dev/pmem0 in the guest, once per extent
 #     checksum (xxhash64, the default, and crc32c): store write and read
 #     bandwidth beside a memcpy there;
-#  2. kup dump of a counter holding BENCH_MB (default 160) MiB of touched
+#  2. kup dump of a counter holding BENCH_MB (default 256) MiB of touched
 #     memory into /dev/pmem0, and its restore, on kernel A;
 #  3. a real kernel switch A -> B: `kup kexec load B`, `kup kexec exec`,
 #     seconds until the new kernel's userspace answers, and the restore of a
@@ -24,7 +24,7 @@ lab=$top/tests/vm/lab
 export KUP_LAB_NAME=${KUP_LAB_NAME:-bench}
 A=${KUP_LAB_A:-6.1.0-47-amd64}
 B=${KUP_LAB_B:-6.1.0-56-amd64}
-MB=${BENCH_MB:-160}	# the lab's store is 256 MiB
+MB=${BENCH_MB:-256}	# the lab's store is 512 MiB
 GP=/usr/local/libexec/kup-bench
 
 die() { echo "lab-bench: $*" >&2; "$lab" stop >/dev/null 2>&1; exit 1; }
@@ -46,7 +46,7 @@ for f in "$top/build/bench/ppp-bench" "$top/build/progs/counter"; do
 done
 G 'udevadm settle -t 30; test -b /dev/pmem0' || die "no /dev/pmem0 in the guest"
 
-echo "== kup lab benchmarks: guest $(G uname -r), $(G nproc) vCPUs (QEMU TCG), store /dev/pmem0 (memmap=256M!1G)"
+echo "== kup lab benchmarks: guest $(G uname -r), $(G nproc) vCPUs (QEMU TCG), store /dev/pmem0 (memmap=512M!1G)"
 
 # 1. the store alone
 for cs in xxhash64 crc32c; do

@@ -37,10 +37,10 @@ k=$(L run uname -r)
 [ "$k" = "$OLD" ] && ok "uname -r is $OLD" || not_ok "uname -r is $OLD (got '$k')"
 
 size=$(L run 'udevadm settle -t 30; blockdev --getsize64 /dev/pmem0')
-if [ "$size" = $((256 << 20)) ]; then
-	ok "/dev/pmem0 is there, 256 MiB (memmap=256M!1G)"
+if [ "$size" = $((512 << 20)) ]; then
+	ok "/dev/pmem0 is there, 512 MiB (memmap=512M!1G)"
 else
-	bail "/dev/pmem0 is there, 256 MiB (got '$size')"
+	bail "/dev/pmem0 is there, 512 MiB (got '$size')"
 fi
 
 # ---------------------------------------------------------------- write

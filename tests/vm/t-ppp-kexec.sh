@@ -1,8 +1,8 @@
 #!/bin/bash
 # A checkpoint carried across real kernel switches in the persistent page
-# store (/dev/pmem0 of memmap=256M!1G), in the QEMU lab:
+# store (/dev/pmem0 of memmap=512M!1G), in the QEMU lab:
 #
-#  1. on kernel A (6.1.0-47) a tree -- a counter holding 160 MiB of touched
+#  1. on kernel A (6.1.0-47) a tree -- a counter holding 256 MiB of touched
 #     memory, and a child that reads the clocks through the vDSO in a loop --
 #     is dumped into the store with `kup dump --ppp`; `kup kexec load B` +
 #     `kup kexec exec` switch to kernel B (6.1.0-56); there `kup ppp verify`
@@ -26,7 +26,7 @@ export KUP_LAB_NAME=${KUP_LAB_NAME:-ppp-kexec}
 A=${KUP_LAB_A:-6.1.0-47-amd64}
 B=${KUP_LAB_B:-6.1.0-56-amd64}
 PROGS=${PROGS:-$top/build/progs}
-MB=${KUP_LAB_MB:-160}	# the store is 256 MiB
+MB=${KUP_LAB_MB:-256}	# the store is 512 MiB
 GP=/usr/local/libexec/kup-tests	# test programs in the guest
 OUT=/root/kup-t		# their output: on the disk, which survives the kexec
 
@@ -96,7 +96,7 @@ switch_to() {
 		return 1
 	fi
 	check "the new command line keeps the store's reservation" \
-		"kup kexec load $1 --dry-run | grep -q 'memmap=256M!1G'"
+		"kup kexec load $1 --dry-run | grep -q 'memmap=512M!1G'"
 	t0=$(date +%s.%N)
 	"$lab" run 'kup kexec exec' >/dev/null 2>&1	# the connection drops
 	if L wait-boot "$1" --timeout 240; then
