@@ -11,7 +11,8 @@
 # image written is removed, an earlier checkpoint there included), and a
 # restore says so.  With --tcp-established, the tree's connection keeps
 # working and no network lock is left.  A restore interrupted by SIGINT or
-# SIGTERM leaves no process of the tree and the store as it was: the next
+# SIGTERM, even once the root is complete and its child's memory is being
+# written, leaves no process of the tree and the store as it was: the next
 # restore works.
 . "$(dirname "$0")/../lib.sh"
 require_root
@@ -144,18 +145,25 @@ for sig in TERM KILL; do
 done
 
 # ---- restore: interrupted, nothing left, the store as it was -----------------
-kill -USR1 "$pid"
-sleep 0.2
-check "the counter is dumped into the store" kup_run "$T/dfull.log" dump -t "$pid" --ppp "$S"
-check "the dumped counter is gone" wait_gone "$pid"
+# A small counter whose child holds the 1 GiB: the root is taken over first,
+# complete, while the child's memory is still being written.
+kill_tree "$pid"
+wait_gone "$pid"
+root=$(start_bg "$T/rsmall" sh -c "'$PROGS/counter' -m $MB >> '$T/rbig' 2>&1 & exec '$PROGS/counter'")
+wait_for_line "$T/rbig" '^C 2 ' 120 || bail "the child counter did not start"
+kid=$(pgrep -P "$root")
+rsum=$(line_field "$T/rbig" '^MEM ' 2)
+check "the tree of $root (child $kid, $MB MiB) is dumped into the store" \
+	kup_run "$T/dfull.log" dump -t "$root" --ppp "$S"
+check "the dumped tree is gone" eval 'wait_gone $root && wait_gone $kid'
 gen1=$(gen)
-n=$(wc -l < "$T/out")
+n1=$(wc -l < "$T/rsmall") n2=$(wc -l < "$T/rbig")
 for sig in INT TERM; do
-	for at in 0 100; do
-		w="restore, SIG$sig ${at} ms after pid $pid appears"
+	for at in 0 100 300; do
+		w="restore, SIG$sig ${at} ms after pid $root appears"
 		log=$T/restore-$sig-$at.log
 		kup_bg "$log" restore --ppp "$S" -d
-		wait_for "[ -d /proc/$pid ]" 20 > /dev/null
+		wait_for "[ -d /proc/$root ]" 20 > /dev/null
 		[ "$at" -gt 0 ] && sleep "$(awk -v m="$at" 'BEGIN { printf "%.3f", m / 1000 }')"
 		kill -"$sig" "$KP"
 		wait "$KP"
@@ -165,8 +173,9 @@ for sig in INT TERM; do
 		check "$w: it says nothing is left" \
 			grep -q "interrupted by SIG$sig: no process of the tree left, the images are intact" "$log" ||
 			note "$(cat "$log")"
-		check "$w: no process has pid $pid" wait_gone "$pid" 10
-		check "$w: the counter printed nothing more" [ "$(wc -l < "$T/out")" = "$n" ]
+		check "$w: no process has pid $root or $kid" eval 'wait_gone $root 10 && wait_gone $kid 10'
+		check "$w: the counters printed nothing more" \
+			eval '[ "$(wc -l < "$T/rsmall")" = "$n1" ] && [ "$(wc -l < "$T/rbig")" = "$n2" ]'
 		check "$w: the store keeps its checkpoint (generation $gen1)" \
 			eval 'has_ckpt && [ "$(gen)" = "$gen1" ]'
 		check "$w: kup ppp verify passes" kup_run "$T/v.log" ppp verify "$S"
@@ -174,13 +183,16 @@ for sig in INT TERM; do
 done
 check "a restore after the interrupted ones works" kup_run "$T/rfull.log" restore --ppp "$S" -d ||
 	note "$(cat "$T/rfull.log")"
-track "$pid"
-last=$(head -n "$n" "$T/out" | awk '$1 == "C" { v = $2 } END { print v }')
-check "the counter counts on from $last, no gap, no repeat" \
-	eval 'wait_for_line "$T/out" "^C $((last + 3)) " 10 && counter_continues "$T/out" "$pid" "$n" 3'
-check "with the same memory sum" eval 'request_check $pid "$T/out" | grep -q "sum=$sum"'
-kill_tree "$pid"
-wait_gone "$pid"
+track "$root"
+last=$(head -n "$n1" "$T/rsmall" | awk '$1 == "C" { v = $2 } END { print v }')
+check "the root counts on from $last, no gap, no repeat" \
+	eval 'wait_for_line "$T/rsmall" "^C $((last + 3)) " 10 && counter_continues "$T/rsmall" "$root" "$n1" 3'
+last=$(head -n "$n2" "$T/rbig" | awk '$1 == "C" { v = $2 } END { print v }')
+check "the child counts on from $last, no gap, no repeat" \
+	eval 'wait_for_line "$T/rbig" "^C $((last + 3)) " 10 && counter_continues "$T/rbig" "$kid" "$n2" 3'
+check "with the same memory sum" eval 'request_check $kid "$T/rbig" | grep -q "sum=$rsum"'
+kill_tree "$root"
+wait_gone "$root"
 gen2=$(gen)	# that restore scrubbed the store: no checkpoint now
 
 # ---- --tcp-established: the connection keeps working, no lock is left ---------
