@@ -2,7 +2,10 @@
 /*
  * Dump: freeze a process tree, save it to an image store, then kill it or let
  * it go on.  Any failure before the end leaves the tree exactly as it was,
- * running, and removes what was written.
+ * running, and removes what was written.  So does an abort request
+ * (ckpt_request_abort, from a signal): it is polled between tasks and
+ * stages and between chunks of the memory copy, up to the commit; the
+ * failure path itself never polls.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -147,6 +150,9 @@ static int freeze_tree(struct dtree *t, pid_t root)
 		pid_t pid = t->p[i].pid;
 		int ret;
 
+		ret = ckpt_check_abort();
+		if (ret)
+			return ret;
 		ret = proc_read_stat(pid, 0, &t->p[i].st);
 		if (ret)
 			return log_errno(ret, "pid %d: cannot read /proc/%d/stat", pid, pid);
@@ -630,7 +636,12 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 	if (!c->threads)
 		return -ENOMEM;
 	for (int i = 0; i < p->nt; i++) {
-		ThreadCore *tc = malloc(sizeof(*tc));
+		ThreadCore *tc;
+
+		err = ckpt_check_abort();
+		if (err)
+			return err;
+		tc = malloc(sizeof(*tc));
 		if (!tc)
 			return -ENOMEM;
 		c->threads[c->n_threads++] = tc;
@@ -709,17 +720,23 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	err = block_signals(p);
 	for (int i = 0; !err && i < p->nt; i++)
 		err = seccomp_dump_prepare(p->pid, p->t[i].tid);
+	if (!err)
+		err = ckpt_check_abort();
 	if (err)
 		return err;
 	err = puppet_install(&p->pp, p->pid, p->pid);
 	if (err)
 		return err;
 	err = dump_core(p, fdump);
+	if (!err)
+		err = ckpt_check_abort();
 	if (!err) {
 		fdtable_entry__init(&p->fdt);
 		p->have_fdt = true;
 		err = files_dump_fdtable(fdump, p->pid, &p->fdt);
 	}
+	if (!err)
+		err = ckpt_check_abort();
 	if (!err) {
 		mm_image__init(&p->mm);
 		p->have_mm = true;
@@ -959,7 +976,9 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		a = ps.ppid;
 	}
 
-	ret = freeze_tree(&t, o->pid);
+	ret = ckpt_check_abort();
+	if (!ret)
+		ret = freeze_tree(&t, o->pid);
 	if (ret)
 		goto fail;
 	ret = check_sessions(&t, o);
@@ -988,11 +1007,15 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 			continue;
 		stats->nr_procs++;
 		stats->nr_threads += t.p[i].nt;
-		ret = dump_proc(&t.p[i], o, fdump, sd, stats);
+		ret = ckpt_check_abort();
+		if (!ret)
+			ret = dump_proc(&t.p[i], o, fdump, sd, stats);
 		if (ret)
 			goto fail;
 	}
-	ret = check_unseen_locks(&t, fdump);
+	ret = ckpt_check_abort();
+	if (!ret)
+		ret = check_unseen_locks(&t, fdump);
 	if (!ret)
 		ret = write_pstree(&t, o->store, &inv);
 	if (!ret)
@@ -1022,6 +1045,9 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = img_write_msg(o->store, "inventory.img", IMG_INVENTORY, &inv);
 	free(bootid);
 	free(inv.pids);
+	/* the last chance to abort: past the commit the dump completes */
+	if (!ret)
+		ret = ckpt_check_abort();
 	if (!ret)
 		ret = o->store->ops->commit(o->store);
 	if (ret)
@@ -1037,13 +1063,15 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	free_dump(&t);
 	return 0;
 fail:
-	o->store->ops->abort(o->store);
+	/* the tree first, as it was; then what was written goes */
 	files_dump_release(fdump, true);
 	release_tree(&t, false);
+	o->store->ops->abort(o->store);
 	if (fdump)
 		files_dump_free(fdump);
 	shmem_dump_free(sd);
 	free_dump(&t);
-	log_err("dump of pid %d failed; the tree was left running", o->pid);
+	if (ret != -ECANCELED)
+		log_err("dump of pid %d failed; the tree was left running", o->pid);
 	return ret;
 }

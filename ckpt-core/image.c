@@ -221,6 +221,7 @@ struct dir_store {
 	char *path;
 	char **written;		/* names created since open, for abort */
 	size_t nwritten;
+	bool uncommitted;	/* an earlier checkpoint's inventory is gone */
 };
 
 #define COMMIT_NAME "inventory.img"
@@ -235,6 +236,16 @@ static int dir_create(struct img_store *st, const char *name, size_t len, struct
 	b->store = st;
 	b->fd = -1;
 	snprintf(b->name, sizeof(b->name), "%s", name);
+	/*
+	 * The first image written overwrites an earlier checkpoint's: that
+	 * one stops being a checkpoint first, so that a dump that fails or is
+	 * killed half-way never leaves old and new images under one inventory.
+	 */
+	if (!ds->uncommitted) {
+		if (unlinkat(ds->dfd, COMMIT_NAME, 0) && errno != ENOENT)
+			return log_errno(errno, "cannot remove the earlier %s/%s", ds->path, COMMIT_NAME);
+		ds->uncommitted = true;
+	}
 	fd = openat(ds->dfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return log_errno(errno, "cannot create image %s/%s", ds->path, name);
@@ -323,6 +334,7 @@ static int dir_commit(struct img_store *st)
 	for (size_t i = 0; i < ds->nwritten; i++)
 		free(ds->written[i]);
 	ds->nwritten = 0;
+	ds->uncommitted = false;
 	return 0;
 }
 

@@ -25,6 +25,11 @@
 static inline void freep(void *p) { free(*(void **)p); }
 static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
 
+/* ---- abort requests (abort.c) ---- */
+/* -ECANCELED once ckpt_request_abort() was called, else 0.  Only the
+ * forward paths poll it: failure paths run to their end. */
+int ckpt_check_abort(void);
+
 /* ---- /proc parsing (proc.c) ---- */
 struct proc_stat {
 	char state;

@@ -224,50 +224,8 @@ static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, struct run_list 
 	return 0;
 }
 
-static int copy_runs(pid_t pid, const struct run_list *rl, size_t first, size_t last,
-		     uint8_t *dst, int memfd)
-{
-	/* process_vm_readv in batches; unreadable (PROT_NONE) runs via /proc/pid/mem */
-	struct iovec remote[512];
-	size_t i = first;
-
-	while (i < last) {
-		size_t k = 0, bytes = 0;
-		uint8_t *base = dst + rl->runs[i].off * PAGE_SIZE_K;
-		ssize_t n;
-
-		while (i + k < last && k < 512) {
-			remote[k].iov_base = (void *)rl->runs[i + k].vaddr;
-			remote[k].iov_len = rl->runs[i + k].nr_pages * PAGE_SIZE_K;
-			bytes += remote[k].iov_len;
-			k++;
-		}
-		struct iovec local = { base, bytes };
-		n = process_vm_readv(pid, &local, 1, remote, k, 0);
-		if (n == (ssize_t)bytes) {
-			i += k;
-			continue;
-		}
-		/* fall back run by run through /proc/pid/mem (FOLL_FORCE) */
-		for (size_t j = 0; j < k; j++, i++) {
-			size_t len = rl->runs[i].nr_pages * PAGE_SIZE_K;
-			uint8_t *d = dst + rl->runs[i].off * PAGE_SIZE_K;
-
-			if (pread(memfd, d, len, rl->runs[i].vaddr) != (ssize_t)len)
-				return log_errno(errno, "pid %d: cannot read memory at 0x%" PRIx64,
-						 pid, rl->runs[i].vaddr);
-		}
-	}
-	return 0;
-}
-
 #define COPY_BUF (8UL << 20)
 
-/*
- * The same through a bounce buffer written with pwrite(): for stores on a
- * page-cache file this avoids one page fault per page of the destination,
- * which costs more than the copy itself.  Computes the checksum on the way.
- */
 /* Append @len bytes at @out of blob @b: with pwrite() on its fd, or the
  * store's write(). */
 static int blob_put(struct img_store *st, struct img_blob *b, const uint8_t *buf, size_t len,
@@ -285,26 +243,36 @@ static int blob_put(struct img_store *st, struct img_blob *b, const uint8_t *buf
 	return 0;
 }
 
-static int copy_runs_buffered(pid_t pid, const struct run_list *rl, struct img_store *st,
-			      struct img_blob *blob, int memfd, uint64_t *sum)
+/*
+ * Copy the pages of @rl, in order, into the page image: straight into @dst
+ * (the blob's mapping), or through a bounce buffer written with blob_put()
+ * (@dst NULL: for stores on a page-cache file this avoids one page fault per
+ * page of the destination, which costs more than the copy itself).  At most
+ * COPY_BUF per step, process_vm_readv in batches (unreadable, PROT_NONE,
+ * pieces through /proc/pid/mem); the checksum is computed on the way and an
+ * abort request is polled between steps.
+ */
+static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct img_store *st,
+		     struct img_blob *blob, int memfd, uint64_t *sum)
 {
-	static uint8_t *buf;
+	static uint8_t *bounce;
 	struct iovec remote[512];
 	size_t i = 0, done = 0;	/* pages of run i already copied */
 	uint64_t out = 0;
+	struct img_sum s;
+	int ret;
 
-	if (!buf) {
-		buf = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (buf == MAP_FAILED) {
-			buf = NULL;
+	if (!dst && !bounce) {
+		bounce = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (bounce == MAP_FAILED) {
+			bounce = NULL;
 			return -ENOMEM;
 		}
 	}
-	struct img_sum s;
-
 	img_sum_init(&s);
 	while (i < rl->n) {
+		uint8_t *buf = dst ? dst + out : bounce;
 		size_t k = 0, bytes = 0;
 		struct iovec local = { buf, 0 };
 		ssize_t n;
@@ -338,11 +306,16 @@ static int copy_runs_buffered(pid_t pid, const struct run_list *rl, struct img_s
 			}
 		}
 		img_sum_update(&s, buf, bytes);
-		n = blob_put(st, blob, buf, bytes, out);
-		if (n < 0)
-			return log_errno(n, "pid %d: cannot write the page image %s to %s", pid,
-					 blob->name, st->where);
+		if (!dst) {
+			n = blob_put(st, blob, buf, bytes, out);
+			if (n < 0)
+				return log_errno(n, "pid %d: cannot write the page image %s to %s", pid,
+						 blob->name, st->where);
+		}
 		out += bytes;
+		ret = ckpt_check_abort();
+		if (ret)
+			return ret;
 	}
 	*sum = img_sum_final(&s);
 	return 0;
@@ -457,7 +430,9 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 				goto out;
 		}
 		rl.split = true;
-		ret = select_pages(pmfd, pid, v, &rl);
+		ret = ckpt_check_abort();
+		if (!ret)
+			ret = select_pages(pmfd, pid, v, &rl);
 		if (ret)
 			goto out;
 	}
@@ -487,12 +462,8 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		struct run_list view = { .n = mm->n_runs };
 
 		view.runs = mm->runs[0];
-		if (blob.fd >= 0 || !blob.data) {
-			ret = copy_runs_buffered(pid, &view, st, &blob, memfd, &mm->pages_xxh64);
-		} else {
-			ret = copy_runs(pid, &view, 0, view.n, blob.data, memfd);
-			mm->pages_xxh64 = img_xxh64(blob.data, mm->pages_nr * PAGE_SIZE_K);
-		}
+		ret = copy_runs(pid, &view, blob.fd >= 0 ? NULL : blob.data, st, &blob, memfd,
+				&mm->pages_xxh64);
 		if (ret)
 			goto out;
 	}

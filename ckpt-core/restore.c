@@ -103,6 +103,7 @@ struct rctx {
 	int *shm_fds;
 	struct rproc *p;
 	int n;
+	pid_t restorer;		/* our pid: the parent of the root task */
 	/* the running kernel's vDSO, seen in the restorer */
 	unsigned long vdso_start, vdso_size;
 	uint32_t vdso_crc;
@@ -571,7 +572,11 @@ static void stub_main(struct rctx *c, int idx)
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
+	/* dies with its parent (the restorer, or the parent task's stub) until
+	 * the very end of the restore: see takeover_finish() */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != (idx ? (pid_t)pe->ppid : c->restorer))
+		_exit(125);	/* it died before we got here */
 	log_set_prefix("kup restore");
 
 	if (pe->sid == pe->pid) {
@@ -999,6 +1004,9 @@ static int restore_pages(struct takeover *tk, bool proxy)
 			boff += local.iov_len;
 		}
 		pos += len;
+		err = ckpt_check_abort();
+		if (err)
+			return err;
 	}
 	if (!p->pages.data && img_sum_final(&sum) != mm->pages_xxh64) {
 		log_err("image %s: checksum mismatch (corrupted)", p->pages.name);
@@ -1532,7 +1540,6 @@ static int takeover(struct rctx *c, struct rproc *p)
 	struct takeover tk = { .c = c, .p = p };
 	pid_t pid = p->pe->pid;
 	struct { uint64_t ptr; uint32_t size, sig, flags, pad; } rc;
-	struct arch_regs regs;
 	int err;
 
 	tk.pp.pid = pid;
@@ -1557,11 +1564,15 @@ static int takeover(struct rctx *c, struct rproc *p)
 	}
 	err = restore_mm(&tk);
 	if (!err)
+		err = ckpt_check_abort();
+	if (!err)
 		err = restore_mm_fields(&tk);
 	if (!err)
 		err = create_threads(&tk);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
 		err = restore_thread(&tk, p->core->threads[i]);
+	if (!err)
+		err = ckpt_check_abort();
 	if (!err)
 		err = restore_proc_late(&tk);
 	/*
@@ -1577,18 +1588,38 @@ static int takeover(struct rctx *c, struct rproc *p)
 		err = INJ(&tk, pid, SYS_prctl, "cannot set dumpable", PR_SET_DUMPABLE,
 			  p->core->dumpable, 0, 0, 0, 0);
 	if (!err)
-		err = INJ(&tk, pid, SYS_prctl, "cannot restore the parent-death signal", PR_SET_PDEATHSIG,
-			  p->core->pdeathsig, 0, 0, 0, 0);
-	if (!err)
 		err = restore_fown(&tk);	/* with the task's final credentials */
 	for (int i = 0; !err && i < p->nkeep; i++)
 		err = INJ(&tk, pid, SYS_close, "cannot close a restore fd", p->keep[i], 0, 0, 0, 0, 0);
 	if (!err)
 		err = restore_posix_locks(&tk);	/* after the last close: any close drops them */
+	return err;
+}
+
+/*
+ * The last steps of a task, once every task is taken over: its own
+ * parent-death signal replaces the SIGKILL of the stub (until then a
+ * restorer that dies, even of SIGKILL, takes every task it made with it:
+ * the root dies with it, each other task with its parent), then the
+ * registers, other threads first, then the main thread as the trampoline
+ * goes.
+ */
+static int takeover_finish(struct rctx *c, struct rproc *p)
+{
+	struct takeover tk = { .c = c, .p = p };
+	pid_t pid = p->pe->pid;
+	struct arch_regs regs;
+	int err;
+
+	tk.pp.pid = pid;
+	tk.pp.tramp = p->tramp;
+	tk.pp.scratch = p->tramp + 64;
+	tk.pp.scratch_len = puppet_area_size() - 64;
+	err = INJ(&tk, pid, SYS_prctl, "cannot restore the parent-death signal", PR_SET_PDEATHSIG,
+		  p->core->pdeathsig, 0, 0, 0, 0);
 	if (err)
 		return err;
 
-	/* registers: other threads first, then the main thread as the trampoline goes */
 	for (size_t i = p->core->n_threads; i-- > 0;) {
 		ThreadCore *tc = p->core->threads[i];
 
@@ -1727,7 +1758,9 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			continue;
 		stats->nr_procs++;
 		stats->nr_threads += p->pe->n_threads;
-		ret = validate_mm(&c, p);
+		ret = ckpt_check_abort();
+		if (!ret)
+			ret = validate_mm(&c, p);
 		if (!ret)
 			ret = prepare_keep(&c, p);
 		if (ret)
@@ -1736,8 +1769,11 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	}
 
 	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot);
+	if (!ret)
+		ret = ckpt_check_abort();
 	if (ret)
 		goto out;
+	c.restorer = getpid();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	root = clone_with_pid(c.p[0].pe->pid, SIGCHLD);
 	if (root < 0) {
@@ -1758,14 +1794,24 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		if (c.p[i].alive)
 			ret = ctl_recv(&c, MSG_READY, i);
 	for (int i = 0; i < c.n && !ret; i++)
-		if (c.p[i].alive)
-			ret = takeover(&c, &c.p[i]);
+		if (c.p[i].alive) {
+			ret = ckpt_check_abort();
+			if (!ret)
+				ret = takeover(&c, &c.p[i]);
+		}
 	if (!ret)
 		ret = files_rst_finish(c.fr);
+	/* the last chance to abort: from here on the tree is let go */
+	if (!ret)
+		ret = ckpt_check_abort();
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = takeover_finish(&c, &c.p[i]);
 	if (ret) {
 		kill_all(&c);
-		log_err("restore from %s failed; nothing was left running, the images are intact",
-			c.st->where);
+		if (ret != -ECANCELED)
+			log_err("restore from %s failed; nothing was left running, the images are intact",
+				c.st->where);
 		goto out;
 	}
 	/* everything is in place: let the whole tree go at once */

@@ -16,6 +16,8 @@
 #include "internal.h"
 #include "shmem.h"
 
+#define SHMEM_STEP (8UL << 20)
+
 struct shmem_dump {
 	ShmemEntry **e;
 	size_t n;
@@ -51,6 +53,7 @@ static int save_object(struct shmem_dump *sd, ShmemEntry *e, int fd, const char 
 	size_t n = 0, cap = 0;
 	uint64_t pages = 0;
 	struct img_blob b;
+	struct img_sum sum;
 	char name[64];
 	off_t pos = 0;
 	int ret;
@@ -90,17 +93,28 @@ static int save_object(struct shmem_dump *sd, ShmemEntry *e, int fd, const char 
 		free(runs);
 		return ret;
 	}
+	/* in steps of at most 8 MiB, polling for an abort request */
+	img_sum_init(&sum);
 	for (size_t i = 0; i < n && !ret; i++) {
 		size_t len = runs[i].nr_pages * PAGE_SIZE_K;
-		ssize_t r = pread(fd, (uint8_t *)b.data + runs[i].off * PAGE_SIZE_K, len, runs[i].vaddr);
+		uint8_t *dst = (uint8_t *)b.data + runs[i].off * PAGE_SIZE_K;
 
-		if (r < 0)
-			ret = log_errno(errno, "%s: cannot read shared memory at offset %lu",
-					what, (unsigned long)runs[i].vaddr);
-		/* a short read at the end of the object leaves zeros: fine */
+		for (size_t done = 0; done < len && !ret; done += SHMEM_STEP) {
+			size_t step = len - done < SHMEM_STEP ? len - done : SHMEM_STEP;
+			ssize_t r = pread(fd, dst + done, step, runs[i].vaddr + done);
+
+			if (r < 0)
+				ret = log_errno(errno, "%s: cannot read shared memory at offset %lu",
+						what, (unsigned long)(runs[i].vaddr + done));
+			/* a short read at the end of the object leaves zeros: fine */
+			if (!ret) {
+				img_sum_update(&sum, dst + done, step);
+				ret = ckpt_check_abort();
+			}
+		}
 	}
 	if (!ret) {
-		e->xxh64 = img_xxh64(b.data, pages * PAGE_SIZE_K);
+		e->xxh64 = img_sum_final(&sum);
 		ret = sd->st->ops->finish(sd->st, &b);
 	}
 	sd->st->ops->release(sd->st, &b);

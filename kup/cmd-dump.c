@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* kup dump: checkpoint a process tree. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,9 @@ static void dump_usage(FILE *f)
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
 		"to image directory DIR (created if missing) or to the persistent page store\n"
 		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"
-		"tree is left running as it was (and a store keeps its previous checkpoint).\n\n"
+		"tree is left running as it was (and a store keeps its previous checkpoint);\n"
+		"so it is when SIGINT, SIGTERM or SIGHUP interrupt the dump, or when this\n"
+		"command is killed (the work is done by a worker process, see kup(8)).\n\n"
 		"  -t, --tree PID         root of the tree to dump\n"
 		"  -D, --images-dir DIR   where to write the images\n"
 		"      --ppp STORE        write them to a persistent page store instead: a\n"
@@ -72,6 +75,8 @@ static int cmd_dump(int argc, char **argv)
 		dump_usage(stderr);
 		return KUP_EXIT_USAGE;
 	}
+	/* from here on the worker does it all (kup/signals.c) */
+	kup_start_worker();
 	if (ppp)
 		ret = kup_store_open_ppp(ppp, 1, &o.store);
 	else
@@ -79,11 +84,23 @@ static int cmd_dump(int argc, char **argv)
 	if (ret)
 		return KUP_EXIT_FAIL;
 	ret = ckpt_dump(&o, &stats);
-	if (!ret)
+	if (!ret) {
 		log_info("dumped %u processes, %u threads, %llu pages in %.1f ms to %s",
 			 stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6,
 			 o.store->where);
+		if (ckpt_abort_signal())
+			log_info("%s came after the commit: the dump was complete",
+				 kup_signame(ckpt_abort_signal()));
+	}
 	o.store->ops->close(o.store);
+	if (ret == -ECANCELED) {
+		int sig = ckpt_abort_signal();
+
+		log_err("interrupted by %s%s: pid %d's tree left running, nothing written%s",
+			kup_signame(sig), kup_command_died() ? " (the kup command died)" : "",
+			o.pid, ppp ? " (the store keeps its previous checkpoint)" : "");
+		return KUP_EXIT_SIGNAL(sig);
+	}
 	return ret ? KUP_EXIT_FAIL : 0;
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* kup restore: bring a dumped process tree back. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@ static void restore_usage(FILE *f)
 		"Recreate the tree saved in DIR or in the persistent page store STORE with\n"
 		"its PIDs and let it run.  Without -d, wait for the restored root to exit\n"
 		"and exit with its status.  A failed restore leaves no restored process\n"
-		"behind and the images untouched.  Once a tree restored from a store runs,\n"
+		"behind and the images untouched; so does a restore interrupted by SIGINT,\n"
+		"SIGTERM or SIGHUP.  Once a tree restored from a store runs,\n"
 		"the store is scrubbed (the checkpoint holds process memory) unless --keep.\n\n"
 		"  -D, --images-dir DIR   images to restore from\n"
 		"      --ppp STORE        restore from a persistent page store: a device\n"
@@ -37,14 +39,19 @@ struct rst_ppp {
 	struct ckpt_restore_opts *o;
 };
 
-/* The tree runs from copies of its memory: the store's checkpoint (process
- * memory, secrets included) is no longer needed. */
-static void rst_ppp_running(void *arg)
+/* The tree runs: the restore is done, signals are no longer an abort (kup
+ * restore without -d then waits for the root).  From a store: the tree runs
+ * from copies of its memory, the store's checkpoint (process memory,
+ * secrets included) is no longer needed. */
+static void rst_running(void *arg)
 {
 	struct rst_ppp *rp = arg;
 	char where[300];
 	int r;
 
+	kup_release_abort();
+	if (!rp->given)
+		return;
 	snprintf(where, sizeof(where), "%s", rp->o->store->where);
 	rp->o->store->ops->close(rp->o->store);
 	rp->o->store = NULL;
@@ -124,19 +131,25 @@ static int cmd_restore(int argc, char **argv)
 		log_info("no checkpoint in a persistent page store (%s): nothing to restore", rp.given);
 		return 0;
 	}
-	if (rp.given) {
+	kup_catch_abort();
+	rp.o = &o;
+	o.on_running = rst_running;
+	o.arg = &rp;
+	if (rp.given)
 		ret = kup_store_open_ppp(rp.given, 0, &o.store);
-		rp.o = &o;
-		o.on_running = rst_ppp_running;
-		o.arg = &rp;
-	} else {
+	else
 		ret = img_store_open_dir(dir, 0, &o.store);
-	}
 	if (ret)
 		return KUP_EXIT_FAIL;
 	ret = ckpt_restore(&o, &stats);
 	if (o.store)
 		o.store->ops->close(o.store);
+	if (ret == -ECANCELED) {
+		log_err("interrupted by %s: no process of the tree left, the images are intact%s",
+			kup_signame(ckpt_abort_signal()),
+			rp.given ? " (the store keeps its checkpoint)" : "");
+		return KUP_EXIT_SIGNAL(ckpt_abort_signal());
+	}
 	if (ret < 0)
 		return KUP_EXIT_FAIL;
 	if (pidfile && root) {

@@ -13,12 +13,23 @@
  * normal services (connections are in the store only if kup switch was given
  * --tcp-established).
  * A failure at 1 or 2 unloads the kernel and leaves the tree running.
+ *
+ * Like kup dump, the work is done by a worker process (kup/signals.c):
+ * SIGINT, SIGTERM or SIGHUP, or the death of the command, abort it.  The
+ * step running gets the signal too (each step is a child that also gets
+ * SIGTERM if the worker dies): an interrupted load or dump leaves the tree
+ * running, and the kernel is unloaded; a signal that comes once the dump is
+ * complete (the tree is in the store, and gone) brings the tree back from
+ * the store instead of switching.  Past the kexec there is nothing to undo.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -34,7 +45,8 @@ static void switch_usage(FILE *f)
 		"into the persistent page store, kexec.  On the new kernel,\n"
 		"kup-restore.service restores the tree from the store before the normal\n"
 		"services start.  If loading or dumping fails, the tree keeps running and\n"
-		"no kernel stays loaded.\n\n"
+		"no kernel stays loaded; so it is when SIGINT, SIGTERM or SIGHUP interrupt\n"
+		"the switch or this command is killed (see kup(8), SIGNALS).\n\n"
 		"  -t, --tree PID         root of the tree to keep\n"
 		"      --ppp STORE        the store: a device (default: auto, the pmem\n"
 		"                         device of a memmap=SIZE!START reservation)\n"
@@ -47,22 +59,62 @@ static void switch_usage(FILE *f)
 		"  -v, --verbose          more messages\n");
 }
 
-/* Run `kup ARGS...` (this binary) and return its exit status. */
-static int run_self(char *const argv[])
+/*
+ * Run `kup ARGS...` (this binary) and return its exit status.  It gets
+ * SIGTERM if we die, and with @forward the signal of an abort request.
+ */
+static int run_self_fwd(char *const argv[], bool forward)
 {
+	const struct timespec tick = { 0, 20 * 1000 * 1000 };
+	pid_t parent = getpid(), pid, r;
+	bool told = false;
 	int status;
-	pid_t pid = fork();
 
+	pid = fork();
 	if (pid < 0)
 		return log_errno(errno, "cannot fork"), KUP_EXIT_FAIL;
 	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(KUP_EXIT_FAIL);
 		execv("/proc/self/exe", argv);
 		_exit(127);
 	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
+	for (;;) {
+		r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
 			return KUP_EXIT_FAIL;
+		if (forward && ckpt_abort_signal() && !told) {
+			kill(pid, ckpt_abort_signal());
+			told = true;
+		}
+		nanosleep(&tick, NULL);
+	}
 	return WIFEXITED(status) ? WEXITSTATUS(status) : KUP_EXIT_FAIL;
+}
+
+static int run_self(char *const argv[])
+{
+	return run_self_fwd(argv, true);
+}
+
+/* Forget the loaded kernel (not to be interrupted). */
+static void unload(void)
+{
+	char *uargv[] = { "kup", "kexec", "unload", NULL };
+
+	run_self_fwd(uargv, false);
+}
+
+/* The interrupted switch's message and status. */
+static int interrupted(const char *tree, const char *kernel, const char *what)
+{
+	log_err("interrupted by %s%s: the tree of pid %s %s; %s was unloaded",
+		kup_signame(ckpt_abort_signal()), kup_command_died() ? " (the kup command died)" : "",
+		tree, what, kernel);
+	return KUP_EXIT_SIGNAL(ckpt_abort_signal());
 }
 
 static int cmd_switch(int argc, char **argv)
@@ -104,6 +156,8 @@ static int cmd_switch(int argc, char **argv)
 		return KUP_EXIT_USAGE;
 	}
 	kernel = argv[optind];
+	/* from here on the worker does it all (kup/signals.c) */
+	kup_start_worker();
 
 	if (access("/etc/systemd/system/sysinit.target.wants/kup-restore.service", F_OK) &&
 	    access("/run/systemd/system", F_OK) == 0)
@@ -128,6 +182,10 @@ static int cmd_switch(int argc, char **argv)
 	largv[n] = NULL;
 	log_info("loading %s", kernel);
 	rc = run_self(largv);
+	if (ckpt_abort_signal()) {
+		unload();
+		return interrupted(tree, kernel, "was not touched");
+	}
 	if (rc) {
 		log_err("%s could not be loaded: nothing was changed", kernel);
 		return KUP_EXIT_FAIL;
@@ -147,11 +205,9 @@ static int cmd_switch(int argc, char **argv)
 	log_info("dumping the tree of pid %s into the store (%s)", tree, store);
 	rc = run_self(dargv);
 	if (rc) {
-		uargv[0] = "kup";
-		uargv[1] = "kexec";
-		uargv[2] = "unload";
-		uargv[3] = NULL;
-		run_self(uargv);
+		unload();
+		if (ckpt_abort_signal())
+			return interrupted(tree, kernel, "keeps running");
 		log_err("the dump failed: the tree of pid %s keeps running, %s was unloaded",
 			tree, kernel);
 		return KUP_EXIT_FAIL;
@@ -159,6 +215,23 @@ static int cmd_switch(int argc, char **argv)
 	if (no_exec) {
 		log_info("the tree is in the store and %s is loaded: `kup kexec exec` switches", kernel);
 		return 0;
+	}
+	if (ckpt_abort_signal()) {
+		/* the dump was complete: the tree is in the store, not running */
+		char *rargv[] = { "kup", "restore", "--ppp", (char *)store, "-d",
+				  tcp ? "--tcp-established" : NULL, NULL };
+		int sig = ckpt_abort_signal();
+
+		/* the restore is not interrupted in turn */
+		rc = run_self_fwd(rargv, false);
+		unload();
+		if (rc) {
+			log_err("interrupted by %s after the dump; the tree could not be restored: "
+				"`kup restore --ppp %s` brings it back; %s was unloaded",
+				kup_signame(sig), store, kernel);
+			return KUP_EXIT_FAIL;
+		}
+		return interrupted(tree, kernel, "was restored from the store and runs");
 	}
 
 	/* 3. the switch */

@@ -29,6 +29,24 @@ enum {
 	KUP_EXIT_USAGE = 2,	/* bad command line */
 };
 
+/*
+ * Signals (kup/signals.c).  kup_catch_abort: SIGINT, SIGTERM and SIGHUP
+ * request an abort of the engine (those ignored when kup started stay
+ * ignored, but SIGTERM), SIGPIPE is ignored; kup_release_abort puts the
+ * defaults back.  kup_start_worker forks the worker that does the command's
+ * work and returns 0 in it (with kup_catch_abort done, in a process group of
+ * its own, SIGTERM when the command dies); the command itself forwards those
+ * signals to it and exits with its status, never returning.
+ * kup_command_died: in the worker, the command is gone.
+ * An interrupted command exits with 128 + the signal's number.
+ */
+void kup_catch_abort(void);
+void kup_release_abort(void);
+int kup_start_worker(void);
+bool kup_command_died(void);
+const char *kup_signame(int sig);
+#define KUP_EXIT_SIGNAL(sig)	(128 + (sig))
+
 /* Parse a size such as 256M, 1G, 4096; returns 0 or -EINVAL. */
 int kup_parse_size(const char *s, unsigned long long *out);
 

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckpt.h"
 #include "image.h"
 #include "kup.h"
 #include "ppp.h"
@@ -193,11 +194,12 @@ static int ps_open(struct img_store *st, const char *name, struct img_blob *b)
 static void ps_release(struct img_store *st, struct img_blob *b)
 {
 	/* A blob created and never finished: the transaction cannot commit
-	 * anyway (the dump fails and aborts it); close the handle. */
+	 * anyway (the dump fails and aborts it); drop it as it is, without
+	 * checksumming or writing back what was written of it. */
 	if (b->priv && b->reading)
 		free(b->priv);
 	else if (b->priv)
-		ppp_blob_close(b->priv);
+		ppp_blob_discard(b->priv);
 	b->reading = false;
 	b->priv = NULL;
 	b->data = NULL;
@@ -276,6 +278,13 @@ static const struct img_store_ops ppp_block_store_ops = {
 	.read = ps_read,
 };
 
+/* An abort was requested (kup/signals.c): the store's optional long work
+ * stops early. */
+static bool store_interrupted(void)
+{
+	return ckpt_abort_signal() != 0;
+}
+
 int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 {
 	struct ppp_store *ps;
@@ -284,6 +293,7 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 	int r;
 
 	ppp_set_logger(kup_ppp_logger);
+	ppp_set_interrupt(store_interrupted);
 	if (kup_ppp_locate(given, dev, sizeof(dev), &path))
 		return -ENODEV;
 	ps = calloc(1, sizeof(*ps));

@@ -179,6 +179,10 @@ static inline void ppp__csum_put(uint32_t type, uint8_t *table, uint64_t i, uint
 }
 
 void ppp__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* ppp_set_interrupt()'s function says stop */
+bool ppp__interrupted(void);
+#define PPP_POPULATE_STEP	(16ULL << 20)
+
 #define ppp_err(...)	ppp__log(PPP_LOG_ERR, __VA_ARGS__)
 #define ppp_warn(...)	ppp__log(PPP_LOG_WARN, __VA_ARGS__)
 #define ppp_info(...)	ppp__log(PPP_LOG_INFO, __VA_ARGS__)

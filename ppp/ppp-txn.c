@@ -719,10 +719,18 @@ void *ppp_blob_data(struct ppp_blob *b)
 		return NULL;
 	}
 	b->direct = true;
-	/* prefault a large blob in one call rather than page by page */
-	if (!b->populated && b->e->len >= (2u << 20) && p->fd >= 0)
-		(void)madvise(p->base + (b->e->off & ~(uint64_t)(PPP_PAGE_SIZE - 1)),
-			      ppp__align_up(b->e->len, PPP_PAGE_SIZE), 23 /* MADV_POPULATE_WRITE */);
+	/* prefault a large blob in a few calls rather than page by page (in
+	 * steps: allocating a file's blocks can take seconds per GiB, and the
+	 * writer may want to give up meanwhile) */
+	if (!b->populated && b->e->len >= (2u << 20) && p->fd >= 0) {
+		uint64_t start = b->e->off & ~(uint64_t)(PPP_PAGE_SIZE - 1);
+		uint64_t len = ppp__align_up(b->e->off + b->e->len, PPP_PAGE_SIZE) - start;
+
+		for (uint64_t done = 0; done < len && !ppp__interrupted(); done += PPP_POPULATE_STEP)
+			(void)madvise(p->base + start + done,
+				      len - done < PPP_POPULATE_STEP ? len - done : PPP_POPULATE_STEP,
+				      23 /* MADV_POPULATE_WRITE */);
+	}
 	b->populated = true;
 	return b->e->len ? p->base + b->e->off : empty;
 }
@@ -835,6 +843,28 @@ int ppp_blob_close(struct ppp_blob *b)
 	free(b->buf);
 	free(b);
 	return r;
+}
+
+void ppp_blob_discard(struct ppp_blob *b)
+{
+	struct ppp_txn *t;
+	struct tent *e;
+
+	if (!b)
+		return;
+	t = b->t;
+	e = b->e;
+	pthread_mutex_lock(&t->mu);
+	if (e->len && !b->buffered)
+		busy_remove(t, e->off);
+	e->state = ENT_DROPPED;
+	if (!t->error)
+		t->error = -ECANCELED;
+	e->blob = NULL;
+	t->nopen--;
+	pthread_mutex_unlock(&t->mu);
+	free(b->buf);
+	free(b);
 }
 
 int ppp_txn_remove(struct ppp_txn *t, const char *name)

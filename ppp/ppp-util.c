@@ -39,6 +39,18 @@ void ppp_set_logger(void (*fn)(int level, const char *msg))
 	ppp_logger = fn ? fn : ppp_default_logger;
 }
 
+static bool (*ppp_interrupt)(void);
+
+void ppp_set_interrupt(bool (*fn)(void))
+{
+	ppp_interrupt = fn;
+}
+
+bool ppp__interrupted(void)
+{
+	return ppp_interrupt && ppp_interrupt();
+}
+
 void ppp__log(int level, const char *fmt, ...)
 {
 	char msg[1024];

@@ -47,4 +47,15 @@ struct ckpt_restore_opts {
  */
 int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats);
 
+/*
+ * Abort: ckpt_request_abort(SIG) may be called from a signal handler (it
+ * only sets a flag).  A dump or restore running notices it at its next
+ * safe point, within milliseconds, and fails with -ECANCELED through its
+ * usual failure path: a dump leaves the tree running as it was and commits
+ * nothing, a restore kills what it created.  A dump past its commit
+ * completes.  ckpt_abort_signal() is the signal given (0: none).
+ */
+void ckpt_request_abort(int sig);
+int ckpt_abort_signal(void);
+
 #endif

@@ -55,6 +55,13 @@ enum { PPP_LOG_ERR = 0, PPP_LOG_WARN = 1, PPP_LOG_INFO = 2, PPP_LOG_DEBUG = 3 };
  */
 void ppp_set_logger(void (*fn)(int level, const char *msg));
 
+/*
+ * Long work that is only an optimisation (prefaulting a blob's mapping)
+ * stops early once @fn returns true (e.g. an abort was requested from a
+ * signal handler).  NULL: never.  Process-wide.
+ */
+void ppp_set_interrupt(bool (*fn)(void));
+
 /* ---- store ---------------------------------------------------------- */
 
 /*
@@ -218,6 +225,13 @@ int ppp_blob_truncate(struct ppp_blob *b, uint64_t len);
  * freed in every case; on error the transaction can no longer commit.
  */
 int ppp_blob_close(struct ppp_blob *b);
+
+/*
+ * Drop an open blob unfinished: no checksums, no writeback, its space goes
+ * back.  The handle is freed; the transaction can no longer commit
+ * (-ECANCELED), only be aborted.  For a writer that gives up half-way.
+ */
+void ppp_blob_discard(struct ppp_blob *b);
 
 /*
  * Leave blob @name out of the new checkpoint: a closed blob of this

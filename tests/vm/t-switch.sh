@@ -5,8 +5,9 @@
 # kernel, dumps the service into /dev/pmem0 and kexecs; on the new kernel
 # kup-restore.service brings it back during the boot, before the normal
 # services: same pid, the count goes on, the memory is unchanged.
-# Also: a kernel that does not load, or a tree that cannot be dumped, leave
-# the service running and no kernel loaded.
+# Also: a kernel that does not load, a tree that cannot be dumped, and a
+# switch interrupted (SIGINT) or killed (SIGKILL) during its dump leave the
+# service running and no kernel loaded.
 #
 # `make demo` runs this (tests/vm/run-lab-tests.sh t-switch.sh).
 set -u
@@ -59,6 +60,30 @@ else
 	note "$R_OUT"
 fi
 check "and unloads the kernel it loaded" "! kup kexec status >/dev/null"
+
+# ---- an interrupted or killed switch (kup(8), SIGNALS): sent once the
+# service is frozen, the signal aborts the dump; the kernel is unloaded
+for sig in INT KILL; do
+	R "env --default-signal=INT kup switch $B -t $pid --no-exec > /root/ks-$sig.log 2>&1 & ks=\$!;
+	   for i in \$(seq 200000); do grep -q 'State:.t' /proc/$pid/status && break; done;
+	   kill -$sig \$ks; wait \$ks; echo status \$?;
+	   for i in \$(seq 300); do pgrep -f 'kup (switch|dump|kexec)' >/dev/null || break; sleep 0.1; done;
+	   cat /root/ks-$sig.log"
+	note "$R_OUT"
+	if grep -q "tree left running, nothing written" <<<"$R_OUT" && grep -q "was unloaded" <<<"$R_OUT"; then
+		ok "kup switch sent SIG$sig during the dump: the dump and the switch say they were interrupted"
+	else
+		not_ok "kup switch sent SIG$sig during the dump: the dump and the switch say they were interrupted"
+	fi
+	check "... the service runs, untraced" \
+		"grep -q 'TracerPid:.0\$' /proc/$pid/status && ! grep -q 'State:.[tT]' /proc/$pid/status"
+	check "... no kernel is loaded, no checkpoint in the store" \
+		"! kup kexec status >/dev/null && kup ppp status /dev/pmem0 | grep -q 'checkpoint:   none'"
+done
+c=$(L run "awk '\$1 == \"C\" { v = \$2 } END { print v }' $OUT")
+check "... and it counts on without a gap" \
+	"for i in \$(seq 100); do grep -q '^C $((c + 3)) ' $OUT && break; sleep 0.2; done;
+	 awk -v pid=$pid '\$1 != \"C\" { next } \$2 != n { print \"line \" NR \": \" \$2 \" want \" n; exit 1 } \$3 != pid { exit 1 } { n++ }' $OUT"
 
 # ---- the switch
 last=$(L run "awk '\$1 == \"C\" { v = \$2 } END { print v }' $OUT")
