@@ -247,6 +247,24 @@ int ppp__write_sb(struct ppp *p, int slot, const struct ppp_sbv *v)
  * Advisory lock on the store, across processes: exclusive while a
  * transaction or a scrub runs, shared while a checkpoint is open for reading.
  */
+/*
+ * flock(@op | LOCK_NB).  systemd-udevd holds a shared flock on a block device
+ * while it processes its events, and one comes after every close of a
+ * writable fd (a commit's or a format's included): on a block device, wait
+ * out such a short lock (up to 5 s) before calling the store busy.
+ */
+static int flock_wait(int fd, int op, int backend)
+{
+	for (int tries = 0;; tries++) {
+		if (!flock(fd, op == LOCK_UN ? LOCK_UN : op | LOCK_NB))
+			return 0;
+		if (errno != EWOULDBLOCK || backend != PPP_BACKEND_BLOCK || tries >= 250 ||
+		    ppp__interrupted())
+			return -1;
+		usleep(20000);
+	}
+}
+
 int ppp__lock_update(struct ppp *p)
 {
 	int want;
@@ -256,7 +274,7 @@ int ppp__lock_update(struct ppp *p)
 	want = p->txn || p->scrubbing ? LOCK_EX : p->ckpt_refs > 0 ? LOCK_SH : LOCK_UN;
 	if (want == p->lock)
 		return 0;
-	if (flock(p->fd, want == LOCK_UN ? LOCK_UN : want | LOCK_NB) < 0) {
+	if (flock_wait(p->fd, want == LOCK_UN ? LOCK_UN : want, p->backend) < 0) {
 		int e = errno == EWOULDBLOCK ? EBUSY : errno;
 
 		/* a failed conversion may have dropped the lock we had */
@@ -610,7 +628,7 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 	r = fd_size(p.fd, path, &p.backend, &have);
 	if (r)
 		goto out;
-	if (flock(p.fd, LOCK_EX | LOCK_NB) < 0) {
+	if (flock_wait(p.fd, LOCK_EX, p.backend) < 0) {
 		r = -EBUSY;
 		ppp_err("%s: the store is in use by another process", path);
 		goto out;
