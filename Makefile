@@ -74,7 +74,7 @@ $(O)/libkup.a: $(LIB_OBJ)
 $(O)/kup: $(KUP_OBJ) $(O)/libkup.a
 	$(CC) $(ALL_CFLAGS) -o $@ $(KUP_OBJ) $(O)/libkup.a $(LIBS)
 
-$(O)/tests/%: tests/unit/%.c $(O)/libkup.a
+$(O)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(O)/libkup.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libkup.a $(LIBS) -lcmocka
 

@@ -251,27 +251,23 @@ static void ps_close(struct img_store *st)
 	free(ps);
 }
 
+#define PPP_STORE_OPS			\
+	.create = ps_create,		\
+	.finish = ps_finish,		\
+	.open = ps_open,		\
+	.release = ps_release,		\
+	.commit = ps_commit,		\
+	.abort = ps_abort,		\
+	.close = ps_close,		\
+	.remove = ps_remove
+
 static const struct img_store_ops ppp_store_ops = {
-	.create = ps_create,
-	.finish = ps_finish,
-	.open = ps_open,
-	.release = ps_release,
-	.commit = ps_commit,
-	.abort = ps_abort,
-	.close = ps_close,
-	.remove = ps_remove,
+	PPP_STORE_OPS,
 };
 
 /* A block device: page images streamed with O_DIRECT (see above). */
 static const struct img_store_ops ppp_block_store_ops = {
-	.create = ps_create,
-	.finish = ps_finish,
-	.open = ps_open,
-	.release = ps_release,
-	.commit = ps_commit,
-	.abort = ps_abort,
-	.close = ps_close,
-	.remove = ps_remove,
+	PPP_STORE_OPS,
 	.create_stream = ps_create_stream,
 	.write = ps_write,
 	.open_stream = ps_open_stream,

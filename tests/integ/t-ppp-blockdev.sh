@@ -100,5 +100,22 @@ check "after scrub: verify succeeds, no checkpoint" \
 check "after scrub: the data area reads as zeros" \
 	cmp -s <(dd if="$DEV" bs=1M skip=1 count=8 status=none) <(head -c $((8 << 20)) /dev/zero)
 
+# A short shared flock on the device, as systemd-udevd takes after every
+# close of a writable fd, is waited out; a long one is reported as busy.
+flock -s "$DEV" sleep 1 &
+holder=$!
+sleep 0.2
+run "$KUP" ppp put -s "$DEV" "$T/pages.bin" pages-3.img
+check "put while another process holds a shared flock for 1 s: waits, succeeds" [ $rc = 0 ]
+wait $holder
+flock -s "$DEV" sleep 8 &
+holder=$!
+sleep 0.2
+run "$KUP" ppp put -s "$DEV" "$T/pages.bin" pages-4.img
+check "... held for 8 s: fails (1), the store is busy" \
+	eval '[ $rc = 1 ] && has "in use by another process" "$T/err"'
+kill $holder 2>/dev/null
+wait $holder 2>/dev/null
+
 echo "1..$n"
 [ $failed = 0 ]

@@ -75,14 +75,6 @@ static uint64_t now_ns(clockid_t clk)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	/* A check request interrupts the sleep; the tick just comes early. */
-	nanosleep(&ts, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	uint64_t n = 0, stack_shadow = 0, last_mono = 0, *heap_shadow, *buf;

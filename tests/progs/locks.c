@@ -46,21 +46,6 @@ static void on_usr1(int sig) { check_requested = 1; }
 static const char *names[] = { "flock", "shared", "posix", "ofd" };
 static int fds[4];
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-}
-
 static int open_in(const char *dir, const char *name)
 {
 	char path[4096];

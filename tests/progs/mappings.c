@@ -82,13 +82,6 @@ static void on_segv(int sig)
 #include "say.h"
 
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static uint64_t word_of(int region, size_t page, size_t w)
 {
 	uint64_t z = (region + 1) * 0x123456789abcdefull + (page * WPP + w) * 0x9e3779b97f4a7c15ull;

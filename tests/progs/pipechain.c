@@ -43,22 +43,6 @@ static void on_usr1(int sig)
 #include "say.h"
 
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-}
-
 /* Write all of buf; EINTR is retried, anything else is fatal. */
 static void write_all(const char *who, int fd, const void *buf, size_t len)
 {
@@ -112,7 +96,7 @@ static void run_b(int in, int out)
 
 	while ((n = read_some("B", in, buf, sizeof(buf))) > 0) {
 		write_all("B", out, buf, n);
-		sleep_ms(1);
+		sleep_ms_full(1);
 	}
 	close(out);
 	exit(0);
@@ -121,7 +105,7 @@ static void run_b(int in, int out)
 static void run_c(int in, long long count)
 {
 	unsigned char buf[512 + 8];
-	uint64_t expect = 0, last_report = now_ms();
+	uint64_t expect = 0, last_report = mono_ms();
 	size_t have = 0, n;
 	int checks = 0;
 
@@ -148,11 +132,11 @@ static void run_c(int in, long long count)
 			check_requested = 0;
 			say("CHECK %d OK next=%llu", ++checks, (unsigned long long)expect);
 		}
-		if (now_ms() - last_report >= 500) {
-			last_report = now_ms();
+		if (mono_ms() - last_report >= 500) {
+			last_report = mono_ms();
 			say("P %llu", (unsigned long long)expect);
 		}
-		sleep_ms(1);
+		sleep_ms_full(1);
 	}
 	if (have)
 		die("C: %zu stray bytes at EOF", have);

@@ -42,13 +42,6 @@ static void on_term(int sig) { final_requested = 1; }
 #include "say.h"
 
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* State letter and ppid of a task from /proc/PID/stat; '?' if unreadable. */
 static char task_state(pid_t pid, pid_t *ppid)
 {

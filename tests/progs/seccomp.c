@@ -57,21 +57,6 @@ static int strict_in[2], strict_out[2], have_strict;
 static void on_usr1(int sig) { check_requested = 1; }
 static void on_usr2(int sig) { uname_requested = 1; }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-}
-
 static void install(long nr, unsigned int action, unsigned int flags, const char *name)
 {
 	struct sock_filter f[] = {

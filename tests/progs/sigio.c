@@ -40,21 +40,6 @@ static void on_io(int sig, siginfo_t *si, void *uc)
 	signals++;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-}
-
 int main(void)
 {
 	struct f_owner_ex own = { F_OWNER_PID, getpid() };

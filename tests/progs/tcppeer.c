@@ -100,13 +100,6 @@ static int do_connect(const char *a, const char *port, int type)
 	die("connect %s %s: %m", a, port);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-}
-
 static int echo_server(const char *a, const char *port)
 {
 	struct pollfd p[64];
@@ -233,7 +226,7 @@ static int bulk(const char *a, const char *port, int mb, bool server)
 	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
 		die("SO_SNDBUFFORCE: %m");
 	/* fill until the socket (and the peer's receive side) is full */
-	for (uint64_t idle = now_ms(); sent < total && now_ms() - idle < 500;) {
+	for (uint64_t idle = mono_ms(); sent < total && mono_ms() - idle < 500;) {
 		size_t n = total - sent < sizeof(buf) ? total - sent : sizeof(buf);
 		ssize_t w;
 
@@ -242,7 +235,7 @@ static int bulk(const char *a, const char *port, int mb, bool server)
 		w = write(fd, buf, n);
 		if (w > 0) {
 			sent += w;
-			idle = now_ms();
+			idle = mono_ms();
 		} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			die("write: %m");
 		} else {

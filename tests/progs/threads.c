@@ -45,14 +45,6 @@ static pid_t main_pid;
 #include "say.h"
 
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 static void *worker(void *arg)
 {
 	int idx = (int)(intptr_t)arg;
@@ -63,7 +55,7 @@ static void *worker(void *arg)
 	thread_tid[idx] = tid;
 	say("TID %d %d", idx, tid);
 	/* Stagger the threads so their lines interleave. */
-	sleep_ms(idx * 100 / MAX_THREADS + 1);
+	sleep_ms_full(idx * 100 / MAX_THREADS + 1);
 
 	for (;;) {
 		if (gettid() != tid)
@@ -83,7 +75,7 @@ static void *worker(void *arg)
 		tls_count++;
 		stack_copy++;
 		shared_count[idx]++;
-		sleep_ms(100);
+		sleep_ms_full(100);
 	}
 	return NULL;
 }

@@ -29,6 +29,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#define SAY_UNIX_ADDR
 #include "say.h"
 
 #define PER_SENDER 4
@@ -39,22 +40,6 @@ static char fail[256];
 static void on_usr1(int sig)
 {
 	check_requested = 1;
-}
-
-static socklen_t make_addr(const char *a, struct sockaddr_un *sa)
-{
-	size_t l = strlen(a);
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (l >= sizeof(sa->sun_path))
-		die("address too long");
-	memcpy(sa->sun_path, a, l);
-	if (a[0] == '@') {
-		sa->sun_path[0] = 0;
-		return offsetof(struct sockaddr_un, sun_path) + l;
-	}
-	return sizeof(*sa);
 }
 
 static size_t dg_fill(int s, int k, char *buf)

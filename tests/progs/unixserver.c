@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define SAY_UNIX_ADDR
 #include "say.h"
 
 #define REC 16
@@ -42,22 +43,6 @@ static volatile sig_atomic_t check_requested;
 static void on_usr1(int sig)
 {
 	check_requested = 1;
-}
-
-static socklen_t make_addr(const char *a, struct sockaddr_un *sa)
-{
-	size_t l = strlen(a);
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (l >= sizeof(sa->sun_path))
-		die("address too long");
-	memcpy(sa->sun_path, a, l);
-	if (a[0] == '@') {
-		sa->sun_path[0] = 0;
-		return offsetof(struct sockaddr_un, sun_path) + l;
-	}
-	return sizeof(*sa);
 }
 
 static void read_rec(int fd, char *buf, const char *who)
@@ -81,14 +66,6 @@ static void write_rec(int fd, const char *rec, const char *who)
 	strncpy(buf, rec, REC - 1);
 	if (write(fd, buf, REC) != REC)
 		die("%s: write: %s", who, strerror(errno));
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { 0, ms * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
 }
 
 static int client_connect(const char *addr, const char *who)
@@ -115,7 +92,7 @@ static void ping_loop(int fd, const char *who, long limit)
 			die("%s: got '%.16s', expected '%s'", who, rec, want);
 		if (limit < 0) {
 			say("%s %ld", who, k);
-			sleep_ms(20);
+			sleep_ms_full(20);
 		}
 	}
 }

@@ -43,6 +43,7 @@
 
 #include "files.h"
 #include "log.h"
+#include "mutate-files.h"
 
 #define PIPE_BYTES	(100 * 1024)
 #define DEL_BYTES	5000
@@ -1411,9 +1412,6 @@ static void test_fuzz_validate(void **state)
 	FilesImage img = FILES_IMAGE__INIT;
 	FileEntry *fe[3] = { mk_chr(1, "/dev/null", 3), mk_chr(2, "/dev/zero", 5), mk_chr(3, "/x", 7) };
 	EpollTfd tf = EPOLL_TFD__INIT, *tfp = &tf;
-	uint8_t *buf, *m;
-	size_t len;
-	unsigned int seed = 12345;
 
 	fe[2]->kind = FILE_KIND__FILE_EPOLL;
 	fe[2]->n_tfds = 1;
@@ -1426,31 +1424,7 @@ static void test_fuzz_validate(void **state)
 	fe[1]->pipe_data.len = 6;
 	img.files = fe;
 	img.n_files = 3;
-	len = files_image__get_packed_size(&img);
-	buf = malloc(len);
-	m = malloc(len);
-	files_image__pack(&img, buf);
-	log_set_level(-1);
-	for (int it = 0; it < 20000; it++) {
-		FilesImage *u;
-		size_t l = len;
-
-		memcpy(m, buf, len);
-		for (int k = 0; k < 1 + it % 4; k++) {
-			seed = seed * 1103515245 + 12345;
-			m[(seed >> 8) % len] ^= (uint8_t)(1u << ((seed >> 3) & 7));
-		}
-		if (it % 7 == 0)
-			l = (seed >> 4) % len;
-		u = files_image__unpack(NULL, l, m);
-		if (!u)
-			continue;
-		files_validate_image(u);
-		files_image__free_unpacked(u, NULL);
-	}
-	log_set_level(LOG_LVL_INFO);
-	free(buf);
-	free(m);
+	mutate_files_image(&img, 20000, 12345);
 	fe[2]->n_tfds = 0;
 	fe[2]->tfds = NULL;
 	fe[1]->has_pipe_data = false;

@@ -1238,6 +1238,36 @@ static void test_mem_backend(void **state)
 	assert_int_equal(bi.nextents, 5);
 	assert_int_equal(ppp_blob_map(c, &bi, 0, &d), 0);
 	assert_memory_equal(d, src, 20000);
+	{
+		/* on the media: the checksum the format names, per extent
+		 * (docs/ppp-format.md), read from the newest superblock's index */
+		struct ppp_sb sb[2];
+		const struct ppp_sb *cur;
+		const struct ppp_ix_entry *ie;
+		const uint8_t *ix, *tab;
+
+		memcpy(&sb[0], buf, sizeof(sb[0]));
+		memcpy(&sb[1], buf + 4096, sizeof(sb[1]));
+		cur = le64toh(sb[1].generation) > le64toh(sb[0].generation) ? &sb[1] : &sb[0];
+		assert_int_equal(le32toh(cur->version), 2);
+		assert_int_equal(le32toh(cur->csum), g_csum ? g_csum : PPP_CSUM_XXH64);
+		ix = buf + le64toh(cur->index_off);
+		ie = (const struct ppp_ix_entry *)(ix + 64);
+		tab = ix + 64 + 128 * le32toh(cur->nblobs);
+		for (int k = 0; k < 5; k++) {
+			size_t n = k < 4 ? 4096 : 20000 - 4 * 4096;
+			uint64_t want = g_csum == PPP_CSUM_CRC32C ?
+					ppp_crc32c(0, src + k * 4096, n) :
+					XXH64(src + k * 4096, n, 0);
+			uint64_t got = 0;
+
+			memcpy(&got, tab + (le64toh(ie->crc_first) + k) *
+				     (g_csum == PPP_CSUM_CRC32C ? 4 : 8),
+			       g_csum == PPP_CSUM_CRC32C ? 4 : 8);
+			assert_int_equal(le64toh(got), want);
+		}
+		assert_int_equal(XXH64("123456789", 9, 0), 0x8cb841db40e6ae83ull);
+	}
 	buf[bi.offset + 4 * 4096 + 1] ^= 1;
 	log_reset();
 	assert_int_equal(ppp_blob_verify(c, &bi), -EBADMSG);

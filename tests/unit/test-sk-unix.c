@@ -23,6 +23,7 @@
 #include "files.h"
 #include "kup-sk-unix.pb-c.h"
 #include "log.h"
+#include "mutate-files.h"
 
 #define NSK 4
 
@@ -317,36 +318,9 @@ static void test_dgram_chain(void **state)
 static void test_fuzz_validate(void **state)
 {
 	struct img x;
-	uint8_t *buf, *m;
-	size_t len;
-	unsigned int seed = 4321;
 
 	mk_img(&x);
-	len = files_image__get_packed_size(&x.fi);
-	buf = malloc(len);
-	m = malloc(len);
-	files_image__pack(&x.fi, buf);
-	log_set_level(-1);
-	for (int it = 0; it < 30000; it++) {
-		FilesImage *u;
-		size_t l = len;
-
-		memcpy(m, buf, len);
-		for (int k = 0; k < 1 + it % 4; k++) {
-			seed = seed * 1103515245 + 12345;
-			m[(seed >> 8) % len] ^= (uint8_t)(1u << ((seed >> 3) & 7));
-		}
-		if (it % 7 == 0)
-			l = (seed >> 4) % len;
-		u = files_image__unpack(NULL, l, m);
-		if (!u)
-			continue;
-		files_validate_image(u);
-		files_image__free_unpacked(u, NULL);
-	}
-	log_set_level(LOG_LVL_INFO);
-	free(buf);
-	free(m);
+	mutate_files_image(&x.fi, 30000, 4321);
 	free_img(&x);
 }
 
