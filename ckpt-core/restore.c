@@ -1735,6 +1735,11 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		ret = -EINVAL;
 		goto out;
 	}
+	if (o->before_pids) {
+		ret = o->before_pids(o->arg);
+		if (ret)
+			goto out;
+	}
 	ret = check_pids_free(&c);
 	if (ret)
 		goto out;

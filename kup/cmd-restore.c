@@ -65,6 +65,14 @@ static void rst_running(void *arg)
 		log_info("%s scrubbed", where);
 }
 
+/* The images are good: a PID holder from the initramfs lets the tree's PIDs go. */
+static int rst_before_pids(void *arg)
+{
+	struct rst_ppp *rp = arg;
+
+	return rp->given ? kup_hold_release() : 0;
+}
+
 static int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -134,6 +142,7 @@ static int cmd_restore(int argc, char **argv)
 	kup_catch_abort();
 	rp.o = &o;
 	o.on_running = rst_running;
+	o.before_pids = rst_before_pids;
 	o.arg = &rp;
 	if (rp.given)
 		ret = kup_store_open_ppp(rp.given, 0, &o.store);

@@ -58,4 +58,8 @@ bool kup_store_has_ckpt(const char *given);
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path);
 void kup_ppp_logger(int level, const char *msg);
 
+/* The PID holder (kup/cmd-hold.c): make a running `kup hold` let go of the
+ * PIDs it keeps for a restore; 0 also when none runs. */
+int kup_hold_release(void);
+
 #endif

@@ -35,6 +35,10 @@ struct ckpt_restore_opts {
 	bool force_vdso_proxy;		/* test the cross-kernel vDSO path */
 	bool as_new_boot;		/* test the clocks of a restore after a kexec */
 	pid_t *root_pid;		/* out: restored root */
+	/* Called once the images are read and checked, just before the tree's
+	 * PIDs are checked free and its tasks created (e.g. to make placeholders
+	 * that keep those PIDs let go).  Non-zero fails the restore. */
+	int (*before_pids)(void *arg);
 	/* Called once the tree runs and every image is released (before the
 	 * wait without detach), e.g. to scrub the store. */
 	void (*on_running)(void *arg);

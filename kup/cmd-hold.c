@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kup hold: keep the PIDs of the checkpointed tree free until its restore.
+ *
+ * A service started at boot has a low PID, and on the next boot the kernel
+ * hands low PIDs out again, to udev's workers and the early services, long
+ * before the root filesystem (the service's binaries and files) is mounted
+ * and the restore can run.  So the initramfs runs `kup hold` first thing
+ * (initramfs/): it reads the tree's process list from the store and makes
+ * one placeholder process per PID and TID of the tree, created with that
+ * number (clone3 set_tid).  When `kup restore --ppp` runs, once its images
+ * are read and checked, it asks the holder to let go: the holder kills its
+ * placeholders, reaps them, answers, and exits; the restore then creates the
+ * tree with clone3 set_tid as always.  A PID just let go is not handed out
+ * again by the kernel until its PID counter wraps (PIDs are allocated
+ * cyclically, and set_tid does not move the counter), so nothing else takes
+ * it in between unless it also asks for that exact number.
+ *
+ * The holder is a daemon: it answers on the abstract unix socket @kup-hold
+ * (root only): "status" (what it holds), "release" (let go, then exit).  It
+ * also lets go by itself after --timeout seconds, or on SIGTERM, SIGINT or
+ * SIGHUP.  A placeholder gets SIGKILL if the holder dies, blocks every other
+ * signal, closes every fd and sleeps; its name is "kup-hold".  A PID that is
+ * taken when the holder starts (by a process of the initramfs, often) is
+ * tried again every 100 ms until it comes free or the holder lets go.
+ * Messages of the daemon go to /dev/kmsg (--log FILE otherwise).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "kup-image.pb-c.h"
+#include "kup.h"
+
+#define HOLD_SOCKET	"kup-hold"	/* abstract: the same before and after switch_root */
+#define HOLD_MSG_MAX	65536
+#define HOLD_RETRY_MS	100
+
+static void hold_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kup hold [--ppp STORE] [--if-any] [--timeout SECONDS] [--log FILE]\n"
+		"       kup hold --status | --release\n\n"
+		"Keep the PIDs of the tree in the persistent page store free until it is\n"
+		"restored: one placeholder process (\"kup-hold\") per PID and thread ID of\n"
+		"the tree, created with that number.  Run first thing at boot, in the\n"
+		"initramfs (its kup hook does it).  `kup restore --ppp` lets the PIDs go\n"
+		"just before it recreates the tree.  The holder runs in the background;\n"
+		"this command returns once the placeholders exist.\n\n"
+		"      --ppp STORE        the store: a device, a file, or auto (default)\n"
+		"      --if-any           exit 0 if there is no store or no checkpoint\n"
+		"      --timeout SECONDS  let go by itself after SECONDS (default 600;\n"
+		"                         0: wait for a restore forever)\n"
+		"      --log FILE         where the holder's messages go (default\n"
+		"                         /dev/kmsg, the kernel log)\n"
+		"      --status           print what the running holder holds\n"
+		"      --release          make the running holder let go and exit\n"
+		"  -v, --verbose          more messages\n");
+}
+
+static socklen_t hold_addr(struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path + 1, HOLD_SOCKET, strlen(HOLD_SOCKET));
+	return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(HOLD_SOCKET);
+}
+
+/*
+ * Send @req to the running holder and read its answer into @ans.
+ * -ENOENT when no holder runs; other errors are logged.
+ */
+static int hold_request(const char *req, char *ans, size_t len)
+{
+	struct sockaddr_un sa;
+	socklen_t sl = hold_addr(&sa);
+	struct timeval tv = { 30, 0 };
+	ssize_t n;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return log_errno(errno, "socket");
+	if (connect(fd, (struct sockaddr *)&sa, sl) < 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == ECONNREFUSED || e == ENOENT)
+			return -ENOENT;
+		return log_errno(e, "cannot reach the PID holder (@%s)", HOLD_SOCKET);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {
+		int e = errno;
+
+		close(fd);
+		return log_errno(e, "PID holder (@%s): cannot send '%s'", HOLD_SOCKET, req);
+	}
+	n = recv(fd, ans, len - 1, 0);
+	if (n <= 0) {
+		int e = n < 0 ? errno : EPIPE;
+
+		close(fd);
+		return log_errno(e, "PID holder (@%s): no answer to '%s'", HOLD_SOCKET, req);
+	}
+	ans[n] = 0;
+	close(fd);
+	return 0;
+}
+
+int kup_hold_release(void)
+{
+	char ans[HOLD_MSG_MAX];
+	int r = hold_request("release", ans, sizeof(ans));
+
+	if (r == -ENOENT)
+		return 0;
+	if (r)
+		return r;
+	if (strncmp(ans, "released ", 9)) {
+		log_err("PID holder (@%s): %s", HOLD_SOCKET, ans);
+		return -EIO;
+	}
+	log_info("the PID holder let go: %s", ans);
+	return 0;
+}
+
+/* ---- the holder ------------------------------------------------------------ */
+
+struct held {
+	pid_t id;		/* the number to keep */
+	pid_t ph;		/* its placeholder, 0 while the number is taken */
+	bool warned;
+};
+
+struct holder {
+	struct held *v;
+	size_t n;
+	int listen_fd, sig_fd;
+	pid_t self;
+};
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = ((const struct held *)a)->id, y = ((const struct held *)b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/* The PIDs and TIDs of the checkpoint in the store @given, sorted, unique. */
+static int read_ids(const char *given, struct holder *h, uint32_t *root)
+{
+	struct img_store *st;
+	ProtobufCMessage *m;
+	PstreeImage *pst;
+	size_t n = 0, cap = 0;
+	int r = kup_store_open_ppp(given, 0, &st);
+
+	if (r)
+		return r;
+	r = img_read_msg(st, "pstree.img", IMG_PSTREE, &pstree_image__descriptor, &m);
+	if (r) {
+		if (r == -ENOENT)
+			log_err("%s: pstree.img missing", st->where);
+		st->ops->close(st);
+		return r;
+	}
+	pst = (PstreeImage *)m;
+	for (size_t i = 0; i < pst->n_entries; i++)
+		cap += 1 + pst->entries[i]->n_threads;
+	h->v = calloc(cap ? cap : 1, sizeof(*h->v));
+	if (!h->v) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < pst->n_entries; i++) {
+		PstreeEntry *pe = pst->entries[i];
+
+		if (!pe->pid || pe->pid > 4194304)
+			goto bad;
+		h->v[n++].id = pe->pid;
+		for (size_t t = 0; t < pe->n_threads; t++) {
+			if (!pe->threads[t] || pe->threads[t] > 4194304)
+				goto bad;
+			h->v[n++].id = pe->threads[t];
+		}
+	}
+	qsort(h->v, n, sizeof(*h->v), cmp_pid);
+	h->n = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!h->n || h->v[h->n - 1].id != h->v[i].id)
+			h->v[h->n++] = h->v[i];
+	*root = pst->n_entries ? pst->entries[0]->pid : 0;
+	if (!h->n) {
+		log_err("%s: pstree.img lists no process", st->where);
+		r = -EINVAL;
+	}
+	goto out;
+bad:
+	log_err("%s: pstree.img: a PID out of range", st->where);
+	r = -EINVAL;
+out:
+	pstree_image__free_unpacked(pst, NULL);
+	st->ops->close(st);
+	return r;
+}
+
+/* A placeholder: sleeps with the number until it is killed. */
+static pid_t make_placeholder(pid_t id, pid_t holder)
+{
+	uint64_t tid = id;
+	struct clone_args ca = {
+		.exit_signal = SIGCHLD,
+		.set_tid = (uint64_t)&tid,
+		.set_tid_size = 1,
+	};
+	sigset_t all;
+	pid_t pid = syscall(SYS_clone3, &ca, sizeof(ca));
+
+	if (pid)
+		return pid < 0 ? -errno : pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != holder)
+		_exit(0);
+	prctl(PR_SET_NAME, "kup-hold");
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	syscall(SYS_close_range, 0, ~0U, 0);
+	for (;;)
+		pause();
+}
+
+static const char *comm_of(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, buf, len - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return "?";
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return buf;
+}
+
+/* Make the placeholders still missing; returns how many are missing. */
+static size_t take_free(struct holder *h, bool warn)
+{
+	size_t missing = 0;
+	char comm[64];
+
+	for (size_t i = 0; i < h->n; i++) {
+		struct held *e = &h->v[i];
+		pid_t r;
+
+		if (e->ph)
+			continue;
+		r = make_placeholder(e->id, h->self);
+		if (r > 0) {
+			e->ph = r;
+			if (e->warned)
+				log_info("pid %d came free: held now", e->id);
+			continue;
+		}
+		missing++;
+		if (warn && !e->warned) {
+			e->warned = true;
+			if (r == -EEXIST)
+				log_warn("pid %d is taken (by \"%s\"): will take it when it comes free; "
+					 "the restore fails if it is still taken then",
+					 e->id, comm_of(e->id, comm, sizeof(comm)));
+			else
+				log_warn("pid %d: cannot make a placeholder: %s", e->id, strerror(-r));
+		}
+	}
+	return missing;
+}
+
+static size_t count_held(const struct holder *h)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < h->n; i++)
+		k += h->v[i].ph > 0;
+	return k;
+}
+
+/* "held N of M: p p p; taken: p p" */
+static void describe(const struct holder *h, char *buf, size_t len)
+{
+	size_t off = 0, held = count_held(h);
+	int w;
+
+	w = snprintf(buf, len, "held %zu of %zu", held, h->n);
+	off = w > 0 ? (size_t)w : 0;
+	for (int pass = 0; pass < 2; pass++) {
+		const char *head = pass ? "; taken:" : ":";
+
+		if ((pass ? h->n - held : held) == 0)
+			continue;
+		for (size_t i = 0; i < h->n && off < len; i++) {
+			if ((h->v[i].ph > 0) != (pass == 0))
+				continue;
+			w = snprintf(buf + off, len - off, "%s %d", head, h->v[i].id);
+			head = "";
+			off += w > 0 ? (size_t)w : 0;
+		}
+	}
+	if (off >= len && len > 4)
+		strcpy(buf + len - 4, "...");
+}
+
+/* Kill and reap every placeholder. */
+static size_t let_go(struct holder *h)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i].ph > 0)
+			kill(h->v[i].ph, SIGKILL);
+	for (size_t i = 0; i < h->n; i++) {
+		if (h->v[i].ph <= 0)
+			continue;
+		while (waitpid(h->v[i].ph, NULL, 0) < 0 && errno == EINTR)
+			;
+		h->v[i].ph = 0;
+		k++;
+	}
+	return k;
+}
+
+/* Reap placeholders that died (somebody killed one): take their numbers again. */
+static void reap(struct holder *h)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		for (size_t i = 0; i < h->n; i++)
+			if (h->v[i].ph == pid) {
+				log_warn("the placeholder of pid %d was killed (%s): taking it again",
+					 h->v[i].id, WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "exit");
+				h->v[i].ph = 0;
+			}
+}
+
+/* One request on the socket; returns true when the holder is done. */
+static bool serve(struct holder *h)
+{
+	char req[64], ans[HOLD_MSG_MAX];
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	bool done = false;
+	ssize_t n;
+	int fd = accept4(h->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	struct timeval tv = { 2, 0 };
+
+	if (fd < 0)
+		return false;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = recv(fd, req, sizeof(req) - 1, 0);
+	req[n > 0 ? n : 0] = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) || cr.uid != 0) {
+		snprintf(ans, sizeof(ans), "refused: only root may talk to the holder");
+	} else if (!strcmp(req, "status")) {
+		describe(h, ans, sizeof(ans));
+	} else if (!strcmp(req, "release")) {
+		size_t k = let_go(h);
+
+		snprintf(ans, sizeof(ans), "released %zu pids (asked by pid %d)", k, cr.pid);
+		log_info("%s", ans);
+		done = true;
+	} else {
+		snprintf(ans, sizeof(ans), "unknown request '%.32s'", req);
+	}
+	if (send(fd, ans, strlen(ans), MSG_NOSIGNAL) < 0)
+		log_warn("cannot answer pid %d: %s", cr.pid, strerror(errno));
+	close(fd);
+	return done;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void holder_loop(struct holder *h, long timeout_s)
+{
+	long long deadline = timeout_s ? now_ms() + timeout_s * 1000LL : 0;
+
+	for (;;) {
+		struct pollfd p[2] = { { h->listen_fd, POLLIN, 0 }, { h->sig_fd, POLLIN, 0 } };
+		bool missing = take_free(h, false) > 0;
+		long long wait = missing ? HOLD_RETRY_MS : -1;
+		int r;
+
+		if (deadline) {
+			long long left = deadline - now_ms();
+
+			if (left <= 0) {
+				log_info("no restore asked within %ld s: letting %zu pids go",
+					 timeout_s, let_go(h));
+				return;
+			}
+			if (wait < 0 || left < wait)
+				wait = left;
+		}
+		r = poll(p, 2, (int)wait);
+		if (r < 0 && errno != EINTR) {
+			log_warn("poll: %s: letting %zu pids go", strerror(errno), let_go(h));
+			return;
+		}
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(h->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGCHLD) {
+					reap(h);
+					continue;
+				}
+				log_info("%s: letting %zu pids go", strsignal(si.ssi_signo), let_go(h));
+				return;
+			}
+		}
+		if ((p[0].revents & POLLIN) && serve(h))
+			return;
+	}
+}
+
+/*
+ * Fork the daemon.  Its PID must not be one of the tree's: a fork that gets
+ * one exits at once and we fork again (its number is free again for the
+ * holder to take).  Returns the daemon's pid in the parent, 0 in the daemon.
+ */
+static pid_t fork_daemon(const struct holder *h)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		struct held key;
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return log_errno(errno, "cannot fork");
+		key.id = pid ? pid : getpid();
+		if (!bsearch(&key, h->v, h->n, sizeof(*h->v), cmp_pid))
+			return pid;
+		if (!pid)
+			_exit(0);
+		waitpid(pid, NULL, 0);
+	}
+	log_err("cannot fork a holder whose own PID is not one of the tree's");
+	return -EAGAIN;
+}
+
+static int hold_start(const char *given, bool if_any, long timeout_s, const char *logpath)
+{
+	struct holder h = { .listen_fd = -1, .sig_fd = -1 };
+	struct sockaddr_un sa;
+	socklen_t sl = hold_addr(&sa);
+	char msg[HOLD_MSG_MAX];
+	uint32_t root = 0;
+	int pfd[2], logfd, r;
+	sigset_t sigs;
+	pid_t pid;
+	ssize_t n;
+
+	if (if_any && !kup_store_has_ckpt(given)) {
+		log_info("no checkpoint in a persistent page store (%s): no PIDs to hold",
+			 given ? given : "auto");
+		return KUP_EXIT_OK;
+	}
+	if (read_ids(given, &h, &root))
+		return KUP_EXIT_FAIL;
+	h.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (h.listen_fd < 0 || bind(h.listen_fd, (struct sockaddr *)&sa, sl) < 0 ||
+	    listen(h.listen_fd, 8) < 0) {
+		if (errno == EADDRINUSE)
+			log_err("a PID holder is already running (@%s): kup hold --status", HOLD_SOCKET);
+		else
+			log_errno(errno, "cannot listen on @%s", HOLD_SOCKET);
+		return KUP_EXIT_FAIL;
+	}
+	logfd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (logfd < 0)
+		log_warn("%s: %s; the holder's messages are lost", logpath, strerror(errno));
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return log_errno(errno, "pipe"), KUP_EXIT_FAIL;
+	pid = fork_daemon(&h);
+	if (pid < 0)
+		return KUP_EXIT_FAIL;
+	if (pid) {
+		/* the command: wait for the placeholders, say how it went */
+		close(pfd[1]);
+		close(h.listen_fd);
+		do
+			n = read(pfd[0], msg, sizeof(msg) - 1);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			log_err("the PID holder (pid %d) died before it held anything", pid);
+			return KUP_EXIT_FAIL;
+		}
+		msg[n] = 0;
+		free(h.v);
+		log_info("holding the PIDs of the tree of pid %u for its restore (holder pid %d): %s",
+			 root, pid, msg);
+		return KUP_EXIT_OK;
+	}
+
+	/* the daemon */
+	close(pfd[0]);
+	setsid();
+	if (chdir("/"))
+		_exit(KUP_EXIT_FAIL);
+	h.self = getpid();
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGCHLD);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	h.sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (h.sig_fd < 0)
+		_exit(KUP_EXIT_FAIL);
+	log_set_prefix("kup hold");
+	take_free(&h, true);
+	describe(&h, msg, sizeof(msg));
+	r = write(pfd[1], msg, strlen(msg)) < 0;
+	close(pfd[1]);
+	/* from now on: messages to the log, nothing on the terminal */
+	{
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(logfd >= 0 ? logfd : null, 1);
+			dup2(logfd >= 0 ? logfd : null, 2);
+			close(null);
+		}
+		if (logfd >= 0)
+			close(logfd);
+	}
+	log_info("holding the PIDs of the tree of pid %u: %s", root, msg);
+	if (r)
+		log_warn("the command that started the holder is gone");
+	holder_loop(&h, timeout_s);
+	free(h.v);
+	_exit(KUP_EXIT_OK);
+}
+
+static int cmd_hold(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ppp", required_argument, 0, 'P' },
+		{ "if-any", no_argument, 0, 'I' },
+		{ "timeout", required_argument, 0, 't' },
+		{ "log", required_argument, 0, 'l' },
+		{ "status", no_argument, 0, 's' },
+		{ "release", no_argument, 0, 'r' },
+		{ "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' },
+		{}
+	};
+	const char *given = NULL, *logpath = "/dev/kmsg";
+	bool if_any = false, status = false, release = false;
+	long timeout_s = 600;
+	char *end, ans[HOLD_MSG_MAX];
+	int c, r;
+
+	log_set_prefix("kup hold");
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'P': given = optarg; break;
+		case 'I': if_any = true; break;
+		case 'l': logpath = optarg; break;
+		case 's': status = true; break;
+		case 'r': release = true; break;
+		case 't':
+			errno = 0;
+			timeout_s = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || timeout_s < 0 || timeout_s > 86400 * 365) {
+				log_err("--timeout %s: not a number of seconds", optarg);
+				return KUP_EXIT_USAGE;
+			}
+			break;
+		case 'v': log_set_level(log_get_level() + 1); break;
+		case 'h': hold_usage(stdout); return 0;
+		default: hold_usage(stderr); return KUP_EXIT_USAGE;
+		}
+	}
+	if (optind != argc || (status && release) ||
+	    ((status || release) && (given || if_any))) {
+		hold_usage(stderr);
+		return KUP_EXIT_USAGE;
+	}
+	if (status || release) {
+		r = hold_request(status ? "status" : "release", ans, sizeof(ans));
+		if (r == -ENOENT) {
+			log_err("no PID holder is running");
+			return KUP_EXIT_FAIL;
+		}
+		if (r)
+			return KUP_EXIT_FAIL;
+		if (strncmp(ans, status ? "held " : "released ", status ? 5 : 9)) {
+			log_err("PID holder (@%s): %s", HOLD_SOCKET, ans);
+			return KUP_EXIT_FAIL;
+		}
+		printf("%s\n", ans);
+		return KUP_EXIT_OK;
+	}
+	return hold_start(given, if_any, timeout_s, logpath);
+}
+
+KUP_COMMAND("hold", cmd_hold, "keep the PIDs of the stored tree free until its restore (initramfs)");
