@@ -13,6 +13,7 @@ SBINDIR  ?= $(PREFIX)/sbin
 MANDIR   ?= $(PREFIX)/share/man
 LIBEXECDIR ?= $(PREFIX)/lib/kup
 UNITDIR  ?= /lib/systemd/system
+ITDIR    ?= /usr/share/initramfs-tools
 
 ARCH     ?= x86_64
 O        ?= build
@@ -120,6 +121,8 @@ install: all
 	install -D -m 0755 $(O)/kup $(DESTDIR)$(SBINDIR)/kup
 	install -D -m 0644 docs/kup.8 $(DESTDIR)$(MANDIR)/man8/kup.8
 	install -D -m 0644 systemd-units/kup-restore.service $(DESTDIR)$(UNITDIR)/kup-restore.service
+	install -D -m 0755 initramfs/initramfs-tools/hooks/kup $(DESTDIR)$(ITDIR)/hooks/kup
+	install -D -m 0755 initramfs/initramfs-tools/scripts/init-top/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup
 
 clean:
 	rm -rf build

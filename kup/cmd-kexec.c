@@ -295,6 +295,54 @@ static bool is_file(const char *p)
 	return !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
+/*
+ * Does @initrd carry kup's initramfs hook (initramfs/: kup hold, first thing
+ * at boot)?  Asks initramfs-tools' lsinitramfs.  1 yes, 0 no, -1 cannot tell.
+ */
+static int initrd_has_hold(const char *initrd)
+{
+	bool script = false, binary = false;
+	char line[PATH_MAX];
+	int pfd[2], status;
+	pid_t pid;
+	FILE *f;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(pfd[1], 1);
+		if (null >= 0)
+			dup2(null, 2);
+		execlp("lsinitramfs", "lsinitramfs", initrd, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	f = fdopen(pfd[0], "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		script |= !strcmp(line, "scripts/init-top/kup");
+		binary |= !strcmp(line, "usr/sbin/kup");
+	}
+	if (f)
+		fclose(f);
+	else
+		close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return -1;
+	return script && binary;
+}
+
 static int kexec_load_cmd(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -358,6 +406,10 @@ static int kexec_load_cmd(int argc, char **argv)
 			access(initrd, F_OK) ? strerror(errno) : "not a regular file");
 		return KUP_EXIT_FAIL;
 	}
+	if (initrd && initrd_has_hold(initrd) == 0)
+		log_warn("initrd %s carries no kup hook: on the new boot, early processes may "
+			 "take the PIDs of the kept tree before its restore (update-initramfs -u "
+			 "adds it, see kup(8))", initrd);
 	ret = kup_kexec_cmdline(base, append, cmdline);
 	if (ret == -E2BIG) {
 		log_err("the command line would be longer than %d bytes", CMDLINE_MAX - 1);

@@ -4,7 +4,11 @@
 # across a real kernel update 6.1.0-47 -> 6.1.0-56.  kup switch loads the new
 # kernel, dumps the service into /dev/pmem0 and kexecs; on the new kernel
 # kup-restore.service brings it back during the boot, before the normal
-# services: same pid, the count goes on, the memory is unchanged.
+# services: same pid, the count goes on, the memory is unchanged.  The
+# service has a low pid, one the new boot hands out to its own early
+# processes: the initrd of the new kernel carries kup's hook (initramfs/),
+# whose `kup hold` keeps that pid from the first moment of the boot until
+# kup-restore.service restores the service.
 # Also: a kernel that does not load, a tree that cannot be dumped, and a
 # switch interrupted (SIGINT) or killed (SIGKILL) during its dump leave the
 # service running and no kernel loaded.
@@ -29,12 +33,14 @@ R 'command -v kup' || bail "kup is not installed in the guest (tests/vm/run-lab-
 R "mkdir -p $GP" && L cp-in "$PROGS/counter" "$GP/counter" || bail "copy the demo service in"
 check "systemctl enable kup-restore.service" 'systemctl enable kup-restore.service 2>&1'
 check "kup ppp format /dev/pmem0" 'udevadm settle -t 30; kup ppp format /dev/pmem0 --force'
+check "update-initramfs -u -k $B puts kup's hook into the new kernel's initrd" \
+	"update-initramfs -u -k $B >/dev/null 2>&1 && lsinitramfs /boot/initrd.img-$B | grep -qx scripts/init-top/kup"
 
 # The demo service: a counter printing one line every 200 ms, with 64 MiB of
-# memory, run by systemd.  Its pid is set high: the new boot's own processes
-# must not take it (restoring before udev is another step).
+# memory, run by systemd.  Its pid is low (the first free one above 150, as
+# a service started at boot has), so the new boot would hand it out early.
 check "start the demo service (systemd-run)" \
-	"echo \$((\$(cat /proc/sys/kernel/pid_max) / 2)) > /proc/sys/kernel/ns_last_pid;
+	"echo 150 > /proc/sys/kernel/ns_last_pid;
 	 systemd-run --unit=demo-counter -p StandardOutput=append:$OUT -p StandardError=append:$OUT \
 		$GP/counter -m 64 -i 200"
 R "for i in \$(seq 100); do grep -q '^C 5 ' $OUT && exit 0; sleep 0.2; done; exit 1" || bail "the demo service runs"
@@ -99,6 +105,13 @@ fi
 note "$(L run 'cat /root/switch.log')"
 check "kup-restore.service ran at boot and succeeded" "systemctl is-active kup-restore.service"
 note "$(L run 'journalctl -b -u kup-restore.service --no-pager -o cat | tail -n 8')"
+note "$(L run "dmesg | grep 'kup hold'")"
+check "kup hold, in the initramfs, held the tree's PIDs from the start of the boot" \
+	"dmesg | grep -q 'kup hold: holding the PIDs of the tree of pid $pid: held \\([0-9]*\\) of \\1'"
+asked=$(L run "journalctl -b -u kup-restore.service -o cat | sed -n 's/.*let go: released [0-9]* pids (asked by pid \\([0-9]*\\)).*/\\1/p'")
+check "the restore made it let go (asked by pid ${asked:-?})" "[ -n '$asked' ]"
+check "by then the new boot had handed out pids past $pid: without the hold, $pid was up for grabs" \
+	"[ '${asked:-0}' -gt $pid ]"
 check "the demo service is back with pid $pid" "kill -0 $pid && grep -q counter /proc/$pid/comm"
 check "its count goes on from $last with no gap or repeat" \
 	"for i in \$(seq 100); do grep -q '^C $((last + 5)) ' $OUT && break; sleep 0.2; done;
