@@ -14,6 +14,7 @@ MANDIR   ?= $(PREFIX)/share/man
 LIBEXECDIR ?= $(PREFIX)/lib/kup
 UNITDIR  ?= /lib/systemd/system
 ITDIR    ?= /usr/share/initramfs-tools
+GENDIR   ?= /lib/systemd/system-generators
 
 ARCH     ?= x86_64
 O        ?= build
@@ -121,6 +122,8 @@ install: all
 	install -D -m 0755 $(O)/kup $(DESTDIR)$(SBINDIR)/kup
 	install -D -m 0644 docs/kup.8 $(DESTDIR)$(MANDIR)/man8/kup.8
 	install -D -m 0644 systemd-units/kup-restore.service $(DESTDIR)$(UNITDIR)/kup-restore.service
+	install -D -m 0644 systemd-units/kup-cold@.service $(DESTDIR)$(UNITDIR)/kup-cold@.service
+	install -D -m 0755 systemd-units/kup-generator $(DESTDIR)$(GENDIR)/kup-generator
 	install -D -m 0755 initramfs/initramfs-tools/hooks/kup $(DESTDIR)$(ITDIR)/hooks/kup
 	install -D -m 0755 initramfs/initramfs-tools/scripts/init-top/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup
 

@@ -1032,6 +1032,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	inv.kernel_release = uts.release;
 	inv.dump_time_ns = rt.tv_sec * 1000000000ULL + rt.tv_nsec;
 	inv.shell_job = o->shell_job;
+	inv.unit = (char *)o->unit;
 	inv.has_tcp_established = true;
 	inv.tcp_established = o->tcp_established;
 	inv.has_pages_total = true;

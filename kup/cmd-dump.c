@@ -11,8 +11,8 @@
 static void dump_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup dump -t PID (-D DIR | --ppp STORE) [--leave-running] [--shell-job]\n"
-		"                [--tcp-established] [-v]\n\n"
+		"Usage: kup dump (-t PID | --unit UNIT) (-D DIR | --ppp STORE) [--leave-running]\n"
+		"                [--shell-job] [--tcp-established] [-v]\n\n"
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
 		"to image directory DIR (created if missing) or to the persistent page store\n"
 		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"
@@ -20,6 +20,9 @@ static void dump_usage(FILE *f)
 		"so it is when SIGINT, SIGTERM or SIGHUP interrupt the dump, or when this\n"
 		"command is killed (the work is done by a worker process, see kup(8)).\n\n"
 		"  -t, --tree PID         root of the tree to dump\n"
+		"  -u, --unit UNIT        the systemd service UNIT: the tree of its main\n"
+		"                         process, which must hold every process of the\n"
+		"                         unit; its name is kept (kup restore --unit)\n"
 		"  -D, --images-dir DIR   where to write the images\n"
 		"      --ppp STORE        write them to a persistent page store instead: a\n"
 		"                         device (/dev/pmem0), a file, or 'auto' (find it)\n"
@@ -34,6 +37,7 @@ static int cmd_dump(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tree", required_argument, 0, 't' },
+		{ "unit", required_argument, 0, 'u' },
 		{ "images-dir", required_argument, 0, 'D' },
 		{ "leave-running", no_argument, 0, 'R' },
 		{ "shell-job", no_argument, 0, 'j' },
@@ -50,7 +54,7 @@ static int cmd_dump(int argc, char **argv)
 	int c, ret;
 
 	log_set_prefix("kup dump");
-	while ((c = getopt_long(argc, argv, "t:D:Rjvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:u:D:Rjvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			o.pid = strtol(optarg, &end, 10);
@@ -59,6 +63,7 @@ static int cmd_dump(int argc, char **argv)
 				return KUP_EXIT_USAGE;
 			}
 			break;
+		case 'u': o.unit = optarg; break;
 		case 'D': dir = optarg; break;
 		case 'P': ppp = optarg; break;
 		case 'R': o.leave_running = true; break;
@@ -69,12 +74,16 @@ static int cmd_dump(int argc, char **argv)
 		default: dump_usage(stderr); return KUP_EXIT_USAGE;
 		}
 	}
-	if (!o.pid || !dir == !ppp || optind != argc) {
+	if (!o.pid == !o.unit || !dir == !ppp || optind != argc) {
 		if (dir && ppp)
 			log_err("-D and --ppp exclude each other");
+		if (o.pid && o.unit)
+			log_err("-t and --unit exclude each other");
 		dump_usage(stderr);
 		return KUP_EXIT_USAGE;
 	}
+	if (o.unit && kup_unit_main_pid(o.unit, &o.pid))
+		return KUP_EXIT_FAIL;
 	/* from here on the worker does it all (kup/signals.c) */
 	kup_start_worker();
 	if (ppp)

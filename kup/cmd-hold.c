@@ -37,6 +37,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -161,6 +162,32 @@ static int cmp_pid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * The checkpoint of a service (kup dump --unit): say which in KUP_UNIT_FILE,
+ * for kup-generator (systemd-units/), which makes the unit's start restore
+ * it.  /run is carried from the initramfs onto the root file system.
+ */
+static void note_unit(struct img_store *st)
+{
+	ProtobufCMessage *m;
+	InventoryEntry *inv;
+	FILE *f;
+
+	if (img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m))
+		return;
+	inv = (InventoryEntry *)m;
+	if (inv->unit && kup_unit_name_ok(inv->unit)) {
+		mkdir("/run/kup", 0755);
+		f = fopen(KUP_UNIT_FILE, "we");
+		if (!f || fprintf(f, "%s\n", inv->unit) < 0 || fclose(f))
+			log_warn("cannot write %s: %s; %s will start cold", KUP_UNIT_FILE,
+				 strerror(errno), inv->unit);
+		else
+			log_info("the checkpoint is %s's: its start will restore it", inv->unit);
+	}
+	inventory_entry__free_unpacked(inv, NULL);
+}
+
 /* The PIDs and TIDs of the checkpoint in the store @given, sorted, unique. */
 static int read_ids(const char *given, struct holder *h, uint32_t *root)
 {
@@ -180,6 +207,7 @@ static int read_ids(const char *given, struct holder *h, uint32_t *root)
 		return r;
 	}
 	pst = (PstreeImage *)m;
+	note_unit(st);
 	for (size_t i = 0; i < pst->n_entries; i++)
 		cap += 1 + pst->entries[i]->n_threads;
 	h->v = calloc(cap ? cap : 1, sizeof(*h->v));

@@ -301,46 +301,14 @@ static bool is_file(const char *p)
  */
 static int initrd_has_hold(const char *initrd)
 {
-	bool script = false, binary = false;
-	char line[PATH_MAX];
-	int pfd[2], status;
-	pid_t pid;
-	FILE *f;
+	char *argv[] = { "lsinitramfs", (char *)initrd, NULL };
+	int status, r = -1;
+	char *out = kup_capture(argv, &status);
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -1;
-	}
-	if (!pid) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(pfd[1], 1);
-		if (null >= 0)
-			dup2(null, 2);
-		execlp("lsinitramfs", "lsinitramfs", initrd, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	f = fdopen(pfd[0], "r");
-	while (f && fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = 0;
-		script |= !strcmp(line, "scripts/init-top/kup");
-		binary |= !strcmp(line, "usr/sbin/kup");
-	}
-	if (f)
-		fclose(f);
-	else
-		close(pfd[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		return -1;
-	return script && binary;
+	if (out && WIFEXITED(status) && !WEXITSTATUS(status))
+		r = strstr(out, "\nscripts/init-top/kup\n") && strstr(out, "\nusr/sbin/kup\n");
+	free(out);
+	return r;
 }
 
 static int kexec_load_cmd(int argc, char **argv)

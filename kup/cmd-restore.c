@@ -4,15 +4,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckpt.h"
+#include "image.h"
+#include "kup-image.pb-c.h"
 #include "kup.h"
 
 static void restore_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup restore (-D DIR | --ppp STORE) [-d] [--shell-job] [--tcp-established]\n"
-		"                   [--keep] [-v]\n\n"
+		"                   [--keep] [--unit UNIT | --no-unit] [-v]\n\n"
 		"Recreate the tree saved in DIR or in the persistent page store STORE with\n"
 		"its PIDs and let it run.  Without -d, wait for the restored root to exit\n"
 		"and exit with its status.  A failed restore leaves no restored process\n"
@@ -24,7 +27,11 @@ static void restore_usage(FILE *f)
 		"                         (/dev/pmem0), a file, or 'auto' (find it)\n"
 		"      --keep             do not scrub the store after the restore\n"
 		"      --if-any           with --ppp: exit 0 if there is no store or it holds\n"
-		"                         no checkpoint (kup-restore.service at boot)\n"
+		"                         no checkpoint (kup-restore.service at boot), or\n"
+		"                         none that --unit/--no-unit asks for\n"
+		"      --unit UNIT        restore only a checkpoint of the service UNIT (kup\n"
+		"                         dump --unit), as UNIT's start does after a switch\n"
+		"      --no-unit          restore only a checkpoint that is no service's\n"
 		"  -d, --restore-detached return once the tree runs\n"
 		"  -j, --shell-job        restore into this terminal (the tree was dumped\n"
 		"                         with --shell-job)\n"
@@ -73,6 +80,60 @@ static int rst_before_pids(void *arg)
 	return rp->given ? kup_hold_release() : 0;
 }
 
+/*
+ * Is the checkpoint in @st the one asked for: of service @unit, or with
+ * @unit NULL of no service?  0 yes, 1 no but that is fine (@if_any),
+ * negative no (logged).
+ */
+static int check_unit(struct img_store *st, const char *unit, bool if_any)
+{
+	ProtobufCMessage *m;
+	InventoryEntry *inv;
+	int ret = img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m);
+
+	if (ret) {
+		if (ret == -ENOENT)
+			log_err("%s: no complete checkpoint here (inventory.img is missing)", st->where);
+		return ret;
+	}
+	inv = (InventoryEntry *)m;
+	if (unit && (!inv->unit || strcmp(inv->unit, unit))) {
+		if (inv->unit)
+			log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0,
+				"the checkpoint in %s is %s's, not %s's", st->where, inv->unit, unit);
+		else
+			log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0,
+				"the checkpoint in %s (tree of pid %u) is no service's, not %s's",
+				st->where, inv->root_pid, unit);
+		ret = if_any ? 1 : -ENOENT;
+	} else if (!unit && inv->unit) {
+		log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0,
+			"the checkpoint in %s is %s's: left for it (its start restores it)",
+			st->where, inv->unit);
+		ret = if_any ? 1 : -ENOENT;
+	}
+	inventory_entry__free_unpacked(inv, NULL);
+	return ret;
+}
+
+/* The restore of @unit ran (whatever came of it): the boot's note that it
+ * is to be restored goes, so that kup-generator no longer redirects its
+ * start after the next daemon-reload. */
+static void unit_done(const char *unit)
+{
+	char buf[256];
+	FILE *f = fopen(KUP_UNIT_FILE, "re");
+
+	if (!f)
+		return;
+	if (fgets(buf, sizeof(buf), f)) {
+		buf[strcspn(buf, "\n")] = 0;
+		if (!strcmp(buf, unit) && unlink(KUP_UNIT_FILE) && errno != ENOENT)
+			log_warn("cannot remove %s: %s", KUP_UNIT_FILE, strerror(errno));
+	}
+	fclose(f);
+}
+
 static int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -83,6 +144,8 @@ static int cmd_restore(int argc, char **argv)
 		{ "ppp", required_argument, 0, 'P' },
 		{ "keep", no_argument, 0, 'K' },
 		{ "if-any", no_argument, 0, 'I' },
+		{ "unit", required_argument, 0, 'u' },
+		{ "no-unit", no_argument, 0, 'U' },
 		{ "pidfile", required_argument, 0, 'p' },
 		{ "force-vdso-proxy", no_argument, 0, 'F' },
 		{ "as-new-boot", no_argument, 0, 'B' },
@@ -92,7 +155,8 @@ static int cmd_restore(int argc, char **argv)
 	};
 	struct ckpt_restore_opts o = { 0 };
 	struct ckpt_stats stats;
-	const char *dir = NULL, *pidfile = NULL;
+	const char *dir = NULL, *pidfile = NULL, *unit = NULL;
+	bool no_unit = false;
 	struct rst_ppp rp = { 0 };
 	bool if_any = false;
 	pid_t root = 0;
@@ -106,6 +170,8 @@ static int cmd_restore(int argc, char **argv)
 		case 'P': rp.given = optarg; break;
 		case 'K': rp.keep = true; break;
 		case 'I': if_any = true; break;
+		case 'u': unit = optarg; break;
+		case 'U': no_unit = true; break;
 		case 'd': o.detach = true; break;
 		case 'j': o.shell_job = true; break;
 		case 'T': o.tcp_established = true; break;
@@ -135,6 +201,14 @@ static int cmd_restore(int argc, char **argv)
 		log_err("--if-any goes with --ppp");
 		return KUP_EXIT_USAGE;
 	}
+	if (unit && no_unit) {
+		log_err("--unit and --no-unit exclude each other");
+		return KUP_EXIT_USAGE;
+	}
+	if (unit && !kup_unit_name_ok(unit)) {
+		log_err("'%s' is not the name of a service unit (NAME.service)", unit);
+		return KUP_EXIT_USAGE;
+	}
 	if (if_any && !kup_store_has_ckpt(rp.given)) {
 		log_info("no checkpoint in a persistent page store (%s): nothing to restore", rp.given);
 		return 0;
@@ -150,7 +224,18 @@ static int cmd_restore(int argc, char **argv)
 		ret = img_store_open_dir(dir, 0, &o.store);
 	if (ret)
 		return KUP_EXIT_FAIL;
+	if (unit || no_unit) {
+		ret = check_unit(o.store, unit, if_any);
+		if (ret) {
+			o.store->ops->close(o.store);
+			return ret > 0 ? KUP_EXIT_OK : KUP_EXIT_FAIL;
+		}
+	}
 	ret = ckpt_restore(&o, &stats);
+	if (unit)
+		unit_done(unit);
+	if (ret < 0 && rp.given)
+		kup_hold_release();	/* if it failed before it asked: the tree will not come */
 	if (o.store)
 		o.store->ops->close(o.store);
 	if (ret == -ECANCELED) {

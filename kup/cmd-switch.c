@@ -38,7 +38,7 @@
 static void switch_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup switch KERNEL -t PID [--ppp STORE] [--initrd FILE | --no-initrd]\n"
+		"Usage: kup switch KERNEL (-t PID | --unit UNIT) [--ppp STORE] [--initrd FILE | --no-initrd]\n"
 		"                  [--append ARGS] [--tcp-established] [--no-exec] [-v]\n\n"
 		"Switch to KERNEL (a path, or a version: /boot/vmlinuz-VERSION) keeping the\n"
 		"process tree rooted at PID: load KERNEL with kexec_file_load, dump the tree\n"
@@ -48,6 +48,9 @@ static void switch_usage(FILE *f)
 		"no kernel stays loaded; so it is when SIGINT, SIGTERM or SIGHUP interrupt\n"
 		"the switch or this command is killed (see kup(8), SIGNALS).\n\n"
 		"  -t, --tree PID         root of the tree to keep\n"
+		"  -u, --unit UNIT        the systemd service to keep (the tree of its main\n"
+		"                         process); on the new boot the unit's start\n"
+		"                         restores it, or starts it cold if that fails\n"
 		"      --ppp STORE        the store: a device (default: auto, the pmem\n"
 		"                         device of a memmap=SIZE!START reservation)\n"
 		"      --initrd FILE      initrd of KERNEL (default /boot/initrd.img-VERSION)\n"
@@ -111,7 +114,7 @@ static void unload(void)
 /* The interrupted switch's message and status. */
 static int interrupted(const char *tree, const char *kernel, const char *what)
 {
-	log_err("interrupted by %s%s: the tree of pid %s %s; %s was unloaded",
+	log_err("interrupted by %s%s: %s %s; %s was unloaded",
 		kup_signame(ckpt_abort_signal()), kup_command_died() ? " (the kup command died)" : "",
 		tree, what, kernel);
 	return KUP_EXIT_SIGNAL(ckpt_abort_signal());
@@ -121,6 +124,7 @@ static int cmd_switch(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tree", required_argument, 0, 't' },
+		{ "unit", required_argument, 0, 'u' },
 		{ "ppp", required_argument, 0, 'P' },
 		{ "initrd", required_argument, 0, 'i' },
 		{ "no-initrd", no_argument, 0, 'N' },
@@ -132,14 +136,17 @@ static int cmd_switch(int argc, char **argv)
 		{}
 	};
 	const char *kernel, *initrd = NULL, *append = NULL, *store = "auto", *tree = NULL;
+	const char *unit = NULL;
+	char what[300];
 	bool no_initrd = false, tcp = false, no_exec = false;
 	char *largv[16], *dargv[16], *uargv[4];
 	int c, n = 0, rc;
 
 	log_set_prefix("kup switch");
-	while ((c = getopt_long(argc, argv, "t:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:u:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't': tree = optarg; break;
+		case 'u': unit = optarg; break;
 		case 'P': store = optarg; break;
 		case 'i': initrd = optarg; break;
 		case 'N': no_initrd = true; break;
@@ -151,15 +158,19 @@ static int cmd_switch(int argc, char **argv)
 		default: switch_usage(stderr); return KUP_EXIT_USAGE;
 		}
 	}
-	if (optind + 1 != argc || !tree || (initrd && no_initrd)) {
+	if (optind + 1 != argc || !tree == !unit || (initrd && no_initrd)) {
 		switch_usage(stderr);
 		return KUP_EXIT_USAGE;
 	}
 	kernel = argv[optind];
+	if (unit)
+		snprintf(what, sizeof(what), "%s", unit);
+	else
+		snprintf(what, sizeof(what), "the tree of pid %s", tree);
 	/* from here on the worker does it all (kup/signals.c) */
 	kup_start_worker();
 
-	if (access("/etc/systemd/system/sysinit.target.wants/kup-restore.service", F_OK) &&
+	if (!unit && access("/etc/systemd/system/sysinit.target.wants/kup-restore.service", F_OK) &&
 	    access("/run/systemd/system", F_OK) == 0)
 		log_warn("kup-restore.service is not enabled: after the switch, restore the tree "
 			 "with `kup restore --ppp %s -d` (systemctl enable kup-restore.service)", store);
@@ -184,7 +195,7 @@ static int cmd_switch(int argc, char **argv)
 	rc = run_self(largv);
 	if (ckpt_abort_signal()) {
 		unload();
-		return interrupted(tree, kernel, "was not touched");
+		return interrupted(what, kernel, "was not touched");
 	}
 	if (rc) {
 		log_err("%s could not be loaded: nothing was changed", kernel);
@@ -195,21 +206,20 @@ static int cmd_switch(int argc, char **argv)
 	n = 0;
 	dargv[n++] = "kup";
 	dargv[n++] = "dump";
-	dargv[n++] = "-t";
-	dargv[n++] = (char *)tree;
+	dargv[n++] = unit ? "--unit" : "-t";
+	dargv[n++] = (char *)(unit ? unit : tree);
 	dargv[n++] = "--ppp";
 	dargv[n++] = (char *)store;
 	if (tcp)
 		dargv[n++] = "--tcp-established";
 	dargv[n] = NULL;
-	log_info("dumping the tree of pid %s into the store (%s)", tree, store);
+	log_info("dumping %s into the store (%s)", what, store);
 	rc = run_self(dargv);
 	if (rc) {
 		unload();
 		if (ckpt_abort_signal())
-			return interrupted(tree, kernel, "keeps running");
-		log_err("the dump failed: the tree of pid %s keeps running, %s was unloaded",
-			tree, kernel);
+			return interrupted(what, kernel, "keeps running");
+		log_err("the dump failed: %s keeps running, %s was unloaded", what, kernel);
 		return KUP_EXIT_FAIL;
 	}
 	if (no_exec) {
@@ -231,7 +241,7 @@ static int cmd_switch(int argc, char **argv)
 				kup_signame(sig), store, kernel);
 			return KUP_EXIT_FAIL;
 		}
-		return interrupted(tree, kernel, "was restored from the store and runs");
+		return interrupted(what, kernel, "was restored from the store and runs");
 	}
 
 	/* 3. the switch */

@@ -9,6 +9,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include "log.h"
 
 struct kup_command {
@@ -57,6 +58,17 @@ int kup_store_scrub_ppp(const char *given);
 bool kup_store_has_ckpt(const char *given);
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path);
 void kup_ppp_logger(int level, const char *msg);
+
+/* Run argv (PATH searched), return its stdout (malloc'd, NUL-terminated;
+ * NULL if it could not run) and its wait status in *status (-1: unknown). */
+char *kup_capture(char *const argv[], int *status);
+
+/* systemd services (kup/unit.c).  kup_unit_main_pid: the main pid of the
+ * running service @unit, checked to be the root of every process of the
+ * unit's cgroup (errors logged). */
+bool kup_unit_name_ok(const char *unit);
+int kup_unit_main_pid(const char *unit, pid_t *root);
+#define KUP_UNIT_FILE	"/run/kup/unit"	/* written at boot by kup hold: the unit to restore */
 
 /* The PID holder (kup/cmd-hold.c): make a running `kup hold` let go of the
  * PIDs it keeps for a restore; 0 also when none runs. */

@@ -86,7 +86,10 @@ static int load_modules(void)
 		int r = kmod_module_new_from_name(ctx, mods[i], &m);
 
 		if (r == 0)
-			r = kmod_module_probe_insert_module(m, 0, NULL, NULL, NULL, NULL);
+			/* without install commands: ndctl's for libnvdimm (load
+			 * the keys of real NVDIMMs) is not in an initramfs */
+			r = kmod_module_probe_insert_module(m, KMOD_PROBE_IGNORE_COMMAND,
+							    NULL, NULL, NULL, NULL);
 		if (r < 0 && r != -EEXIST) {
 			/* built in, or not needed: the device may appear anyway */
 			ppp_warn("loading module %s: %s", mods[i], strerror(-r));

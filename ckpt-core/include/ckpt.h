@@ -15,6 +15,7 @@ struct ckpt_dump_opts {
 	bool leave_running;
 	bool shell_job;
 	bool tcp_established;
+	const char *unit;		/* recorded in the inventory: the service it is */
 };
 
 struct ckpt_stats {
