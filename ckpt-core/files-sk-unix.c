@@ -13,6 +13,10 @@
  * stream or seqpacket socket has its peer in the tree, every pending
  * connection of a listener comes from the tree, datagram sockets connected
  * outside the tree are connected to a name that can be connected again.
+ * One stream peer outside the tree is allowed: journald's stdout socket
+ * (JOURNAL_STDOUT), to which systemd connects a service's stdout and stderr;
+ * it is connected to again at restore, and the stream header journald reads
+ * first (identifier, unit, priority, level prefix, forwarding) sent again.
  *
  * Restore: the first unix entry opened builds every unix socket of the image
  * at once in the master (usk_restore_all), in an order that works:
@@ -58,6 +62,8 @@
 
 #include "files.h"
 #include "kup-sk-unix.pb-c.h"
+
+#define JOURNAL_STDOUT	"/run/systemd/journal/stdout"
 #include "log.h"
 
 #ifndef SCM_PIDFD
@@ -610,6 +616,33 @@ static int dump_peer(const struct fd_info *fi, const struct usk_diag *d, UnixSkE
 	return 0;
 }
 
+static bool is_journal(const ProtobufCBinaryData *name)
+{
+	return name->len == sizeof(JOURNAL_STDOUT) &&
+	       !memcmp(name->data, JOURNAL_STDOUT, sizeof(JOURNAL_STDOUT));
+}
+
+/* A service's stdout or stderr: the identifier for journald is the task's
+ * name (systemd's default, the executable's name, as far as comm keeps it). */
+static int dump_journal(const struct fd_info *fi, UnixSkEntry *u)
+{
+	char path[64], comm[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", fi->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, comm, sizeof(comm) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return log_errno(errno, FI_FMT ": cannot read %s", FI_ARG(fi), path);
+	comm[n] = 0;
+	comm[strcspn(comm, "\n")] = 0;
+	u->journal_ident = strdup(comm);
+	return u->journal_ident ? 0 : -ENOMEM;
+}
+
 static bool is_pending(const UnixSkEntry *u)
 {
 	return u->type != SOCK_DGRAM && u->state == USK_ST_ESTABLISHED && u->has_peer_ino &&
@@ -660,6 +693,12 @@ static int usk_dump_entry(const struct fd_info *fi, UnixSkEntry *u)
 		ret = dump_peer(fi, &d, u, &pd);
 		if (ret)
 			return ret;
+		if (type == SOCK_STREAM && d.state == USK_ST_ESTABLISHED && d.peer &&
+		    is_journal(&u->peer_name)) {
+			ret = dump_journal(fi, u);
+			if (ret)
+				return ret;
+		}
 	}
 	ret = dump_opts(fi, u);
 	if (ret)
@@ -682,6 +721,8 @@ static int usk_dump_entry(const struct fd_info *fi, UnixSkEntry *u)
 			return -EOPNOTSUPP;
 		}
 	}
+	if (u->journal_ident)
+		return 0;	/* journald sends nothing on it */
 	ret = peek_queue(fi, u, u, o->content_max ? o->content_max : FILES_CONTENT_MAX_DEFAULT);
 	if (ret)
 		return ret;
@@ -778,7 +819,7 @@ static int check_peer(struct dsk *v, size_t n, struct dsk *s)
 		}
 		return 0;
 	}
-	if (!u->peer_ino || dsk_find(v, n, u->peer_ino))
+	if (!u->peer_ino || dsk_find(v, n, u->peer_ino) || u->journal_ident)
 		return 0;
 	/* a datagram socket connected to a name connects to it again */
 	if (u->type == SOCK_DGRAM && u->has_peer_name && u->peer_name.len > 1)
@@ -905,6 +946,11 @@ static int usk_validate_entry(const FileEntry *fe, const UnixSkEntry *u)
 		BAD("queue size");
 	if ((fe->flags & O_ACCMODE) != O_RDWR || (fe->flags & (O_PATH | O_DIRECTORY | O_APPEND)))
 		BAD("open flags");
+	if (u->journal_ident &&
+	    (u->type != SOCK_STREAM || u->state != USK_ST_ESTABLISHED || !u->peer_ino ||
+	     !u->has_peer_name || !is_journal(&u->peer_name) || u->n_queue ||
+	     !u->journal_ident[0] || strlen(u->journal_ident) > 64 || strpbrk(u->journal_ident, "\n")))
+		BAD("journal stream");
 	return 0;
 bad:
 	log_err(FE_FMT ": bad unix socket entry (%s)", FE_ARG(fe), reason);
@@ -1013,7 +1059,7 @@ static int rctx_link(struct rctx *c)
 			}
 			continue;
 		}
-		if (!u->peer_ino)
+		if (!u->peer_ino || u->journal_ident)
 			continue;
 		s->peer = rsk_find(c, u->peer_ino);
 		if (!s->peer && u->type != SOCK_DGRAM) {
@@ -1185,6 +1231,27 @@ static int make_accepted(struct rsk *s)
 	return 0;
 }
 
+/* 4b. A service's stdout to journald: connect, and the stream header (as
+ * systemd writes it: identifier, unit (empty: journald finds it from the
+ * cgroup), priority info, level prefixes on, no forwarding). */
+static int make_journal(struct rsk *s)
+{
+	char hdr[128];
+	int ret = new_socket(s), n;
+
+	if (!ret)
+		ret = connect_to(s, &s->u->peer_name);
+	if (ret) {
+		log_err(RS_FMT ": the stdout of a service could not be connected to journald "
+			"(%s) again", RS_ARG(s), JOURNAL_STDOUT);
+		return ret;
+	}
+	n = snprintf(hdr, sizeof(hdr), "%s\n\n6\n1\n0\n0\n0\n", s->u->journal_ident);
+	if (send(s->fd, hdr, n, MSG_NOSIGNAL) != n)
+		return log_errno(errno, RS_FMT ": cannot send journald its stream header", RS_ARG(s));
+	return 0;
+}
+
 /* 3. */
 static int make_pair(struct rsk *s)
 {
@@ -1224,6 +1291,8 @@ static int make_sockets(struct rctx *c)
 			continue;
 		if (s->client)
 			ret = make_accepted(s);
+		else if (s->u->journal_ident)
+			ret = make_journal(s);
 		else if (s->pair || (u->has_peer_ino && !u->peer_ino))
 			ret = make_pair(s);
 		else {

@@ -71,7 +71,7 @@ check "and unloads the kernel it loaded" "! kup kexec status >/dev/null"
 # service is frozen, the signal aborts the dump; the kernel is unloaded
 for sig in INT KILL; do
 	R "env --default-signal=INT kup switch $B -t $pid --no-exec > /root/ks-$sig.log 2>&1 & ks=\$!;
-	   for i in \$(seq 200000); do grep -q 'State:.t' /proc/$pid/status && break; done;
+	   for i in \$(seq 3000); do grep -q 'State:.t' /proc/$pid/status && break; sleep 0.02; done;
 	   kill -$sig \$ks; wait \$ks; echo status \$?;
 	   for i in \$(seq 300); do pgrep -f 'kup (switch|dump|kexec)' >/dev/null || break; sleep 0.1; done;
 	   cat /root/ks-$sig.log"
