@@ -66,6 +66,19 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 			FI_ARG(fi), fi->link, (unsigned long)fi->st.st_nlink);
 		return -EOPNOTSUPP;
 	}
+	/* The restore opens the path as kup sees it: it must be this file.  A
+	 * process in another mount namespace (a service's private /tmp) or
+	 * root sees other files under the same names. */
+	if (!deleted && (S_ISREG(fi->st.st_mode) || S_ISDIR(fi->st.st_mode))) {
+		struct stat here;
+
+		if (stat(path, &here) || here.st_dev != fi->st.st_dev || here.st_ino != fi->st.st_ino) {
+			log_err(FI_FMT ": %s is not the file the process sees under that name "
+				"(another mount namespace or root, e.g. a service's private /tmp): "
+				"not supported", FI_ARG(fi), path);
+			return -EOPNOTSUPP;
+		}
+	}
 	fe->path = strdup(path);
 	if (!fe->path)
 		return -ENOMEM;
