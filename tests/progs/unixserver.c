@@ -14,7 +14,9 @@
  *     "C2 CONNECTED" at once, and once accepted it gets "HELLO", prints
  *     "C2 HELLO" and pings like child 1 ("P2 <k>").
  *   Every connection the server accepts gets "HELLO" (16 bytes) first; the
- *   server answers every PING and prints "ACCEPTED <n>" for each accept.
+ *   server answers every PING and prints "ACCEPTED <n>" for each accept, and
+ *   "CLOSED fd <fd>: <why>" when it drops a connection (end of file, or the
+ *   poll events it saw).
  * Client: connects to ADDR, waits for HELLO, sends 10 PINGs and checks the
  *   answers, prints "CLIENT OK" and exits 0 (anything else: ERROR, exit 1).
  *   With -k it pings forever every 20 ms ("K <k>") instead.
@@ -218,8 +220,10 @@ int main(int argc, char **argv)
 					die("server: accept: %s", strerror(errno));
 				write_rec(fd, "HELLO", "server");
 				say("ACCEPTED %d", ++accepted);
+				/* looked at by this very loop: no stale revents */
 				p[n].fd = fd;
-				p[n++].events = POLLIN;
+				p[n].events = POLLIN;
+				p[n++].revents = 0;
 				continue;
 			}
 			if (p[i].revents & POLLIN) {
@@ -227,6 +231,7 @@ int main(int argc, char **argv)
 
 				if (recv(p[i].fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
 					/* a client went away */
+					say("CLOSED fd %d: end of file", p[i].fd);
 					close(p[i].fd);
 					p[i] = p[--n];
 					i--;
@@ -234,6 +239,7 @@ int main(int argc, char **argv)
 				}
 				serve(p[i].fd, "server");
 			} else {
+				say("CLOSED fd %d: revents %#x", p[i].fd, p[i].revents);
 				close(p[i].fd);
 				p[i] = p[--n];
 				i--;
