@@ -163,6 +163,15 @@ static int cmd_switch(int argc, char **argv)
 		return KUP_EXIT_USAGE;
 	}
 	kernel = argv[optind];
+	if (unit) {
+		pid_t main_pid;
+
+		/* before anything is loaded (the dump checks it again) */
+		if (kup_unit_main_pid(unit, &main_pid)) {
+			log_err("%s cannot be kept: nothing was changed", unit);
+			return KUP_EXIT_FAIL;
+		}
+	}
 	if (unit)
 		snprintf(what, sizeof(what), "%s", unit);
 	else

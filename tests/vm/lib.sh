@@ -46,5 +46,7 @@ finish() {
 	[ "$failed" = 0 ] && [ "$n" -gt 0 ]
 	exit $?
 }
-trap finish EXIT
+# A script that ends without reaching its finish (a syntax error, set -e, a
+# kill) has not run all its checks: that is a failure of its own.
+trap '_rc=$?; not_ok "the script ended before its last check (status $_rc)"; finish' EXIT
 bail() { not_ok "$*"; note "cannot go on"; finish; }
