@@ -60,7 +60,18 @@ check "which replaces the unit's own start (ExecStart= first)" \
 	eval 'grep -x "ExecStart=.*" "$drop" | head -n 1 | grep -qx "ExecStart="'
 check "Type=forking with that PID file" \
 	eval 'grep -qx "Type=forking" "$drop" && grep -qx "PIDFile=/run/kup/memcached.service.pid" "$drop"'
+check "the restore may open the store's device (no device policy while it starts)" \
+	eval 'grep -qx "PrivateDevices=no" "$drop" && grep -qx "DevicePolicy=auto" "$drop" && grep -qx "DeviceAllow=" "$drop"'
 check "a failure starts it cold (OnFailure=kup-cold@)" grep -qx 'OnFailure=kup-cold@memcached.service.service' "$drop"
+uf=/etc/systemd/system/kup-test-$$.service
+if [ -d /etc/systemd/system ] && [ ! -e "$uf" ]; then
+	printf '[Service]\nExecStart=/bin/true\n' > "$uf"
+	at_exit "rm -f $uf"
+	echo "kup-test-$$.service" > /run/kup/unit
+	check "the unit is started at boot, enabled or not (multi-user.target.wants)" \
+		eval 'gen && [ "$(readlink "$T/gen/multi-user.target.wants/kup-test-$$.service")" = "$uf" ]'
+	rm -f "$uf"
+fi
 for bad in '../etc/passwd.service' 'a b.service' 'memcached' '-x.service' 'x.service;rm'; do
 	printf '%s\n' "$bad" > /run/kup/unit
 	check "'$bad' is not a unit name: nothing written" eval 'gen && [ -z "$(ls -A "$T/gen")" ]'
