@@ -91,6 +91,8 @@ static int hold_request(const char *req, char *ans, size_t len)
 	struct sockaddr_un sa;
 	socklen_t sl = hold_addr(&sa);
 	struct timeval tv = { 30, 0 };
+	struct ucred cr = { 0 };
+	socklen_t cl = sizeof(cr);
 	ssize_t n;
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
@@ -103,6 +105,13 @@ static int hold_request(const char *req, char *ans, size_t len)
 		if (e == ECONNREFUSED || e == ENOENT)
 			return -ENOENT;
 		return log_errno(e, "cannot reach the PID holder (@%s)", HOLD_SOCKET);
+	}
+	/* an abstract name can be taken by anybody: only root's holder counts */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) || cr.uid != 0) {
+		log_warn("@%s is bound by pid %d (uid %d), not by root's kup hold: ignored",
+			 HOLD_SOCKET, cr.pid, (int)cr.uid);
+		close(fd);
+		return -ENOENT;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0) {

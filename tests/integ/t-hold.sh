@@ -137,3 +137,17 @@ check_fails "kup hold on a missing store fails" kup_try hold --ppp "$T/nothing.p
 check "it names the file" grep -q "$T/nothing.ppp" "$T/err"
 check_fails "kup hold --timeout x is a usage error" kup_try hold --timeout x
 check "no placeholder is left" eval '! kup_holds'
+
+# ---- an abstract name can be taken by anybody: only root's holder is trusted -------
+squat=$(start_bg "$T/squat.out" setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 -c '
+import socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind("\0kup-hold"); s.listen(1)
+print("BOUND", flush=True)
+while True:
+    c, _ = s.accept(); c.recv(64); c.send(b"released 99 pids (a lie)")')
+wait_for_line "$T/squat.out" '^BOUND' 10 || bail "the squatter did not start"
+check_fails "with @kup-hold taken by a user, kup hold --release fails" kup_try hold --release
+check "it says the name is not root's and ignores it" \
+	eval 'grep -q "not by root.s kup hold: ignored" "$T/err" && grep -q "no PID holder is running" "$T/err"'
+kill_tree "$squat"
