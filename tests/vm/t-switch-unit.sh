@@ -68,6 +68,8 @@ if grep -q "GOT $KEYS" <<<"$R_OUT"; then ok "$KEYS keys stored in memcached"; el
 pid=$(main_pid)
 ok "memcached.service runs: main pid $pid"
 
+check "kup check $B --unit $U: every check passes" "kup check $B --unit $U"
+note "$R_OUT"
 check_fails "kup switch --unit of a unit that does not exist fails" "kup switch $B --unit kup-nothing.service 2>&1"
 note "$R_OUT"
 if grep -q "no such unit" <<<"$R_OUT" && grep -q "nothing was changed" <<<"$R_OUT"; then

@@ -49,6 +49,15 @@ sum=$(L run "awk '\$1 == \"MEM\" { print \$2 }' $OUT")
 ok "demo service runs: pid $pid, memory sum $sum"
 note "$(L run "tail -n 3 $OUT")"
 
+R "kup check $B -t $pid"
+rc=$?
+note "$R_OUT"
+if [ $rc = 0 ] && grep -q "checks: 0 failed" <<<"$R_OUT"; then
+	ok "kup check $B -t $pid: every check passes (the switch will work)"
+else
+	not_ok "kup check $B -t $pid: every check passes (the switch will work)"
+fi
+
 # ---- what must not touch the service
 R "kup switch /boot/vmlinuz-nonexistent -t $pid 2>&1"
 if [ $? != 0 ] && grep -q "nothing was changed" <<<"$R_OUT"; then

@@ -1,0 +1,54 @@
+#!/bin/bash
+# kup check tells, touching nothing, whether kup switch would work: each
+# check one line (ok, warn, FAIL), exit 1 if one failed, --json for scripts.
+# On this machine (no kexec, a file store) some checks must fail, naming
+# why; the tree keeps running untraced and the store is unchanged.  The
+# lab's t-switch.sh shows a machine where every check passes.
+. "$(dirname "$0")/../lib.sh"
+require_root
+
+S=$T/store.ppp
+check "kup ppp format $S --size 64M" kup_run "$T/fmt.log" ppp format "$S" --size 64M
+pid=$(start_bg "$T/out" "$PROGS/counter" -m 100)
+wait_for_line "$T/out" '^C 2 ' 30 || bail "counter -m 100 did not start"
+sum=$(sha256sum < "$S")
+
+check_fails "kup check -t $pid --ppp $S fails here" kup_try check -t "$pid" --ppp "$S"
+cp "$T/err" "$T/check.out"
+note "$(cat "$T/check.out")"
+check "privileges: ok as root" grep -q '^ok   privileges' "$T/check.out"
+check "tree: pid $pid (counter), 1 process, about 100 MiB" \
+	grep -qE "^ok   tree +pid $pid \(counter\): 1 process, about 10[0-9] MiB" "$T/check.out"
+check "store: FAIL, a file does not survive a kexec" \
+	grep -q "^FAIL store .*$S is not persistent memory" "$T/check.out"
+check "space: FAIL, 100 MiB do not fit 64 MiB" \
+	grep -qE "^FAIL space +the tree needs about 1[0-9][0-9] MiB, the store holds 6[0-9] MiB" "$T/check.out"
+check "a last line counts them" grep -qE '^[0-9]+ checks: [1-9][0-9]* failed' "$T/check.out"
+check "the counter runs on, untraced" \
+	eval 'alive $pid && grep -q "TracerPid:.0$" /proc/$pid/status && wait_for_line "$T/out" "^C 30 " 10'
+check "the store is unchanged" eval '[ "$(sha256sum < "$S")" = "$sum" ]'
+
+check "kup ppp format $S --size 256M" kup_run "$T/fmt2.log" ppp format "$S" --size 256M --force
+kup_try check -t "$pid" --ppp "$S" --json > "$T/check.json" 2>"$T/check.err"
+check "--json: a list of {check, status, message}" python3 -c '
+import json, sys
+l = json.load(open(sys.argv[1]))
+assert l and all(set(c) == {"check", "status", "message"} and c["status"] in ("ok", "warn", "fail") for c in l)
+d = {c["check"]: c for c in l}
+assert d["space"]["status"] == "ok", d["space"]
+assert d["tree"]["status"] == "ok", d["tree"]
+' "$T/check.json"
+
+: > "$T/vmlinuz-9.9.9-kuptest"
+check_fails "a kernel with no modules installed" kup_try check "$T/vmlinuz-9.9.9-kuptest"
+check "kernel: warn, no initrd" grep -q "^warn kernel .*has no initrd" "$T/err"
+check "modules: FAIL, naming /lib/modules/9.9.9-kuptest" grep -q "^FAIL modules .*/lib/modules/9.9.9-kuptest" "$T/err"
+check_fails "a kernel that does not exist" kup_try check /boot/vmlinuz-9.9.9-kuptest-none
+check "kernel: FAIL, naming the path" grep -q "^FAIL kernel .*/boot/vmlinuz-9.9.9-kuptest-none" "$T/err"
+check_fails "pid 1" kup_try check -t 1 --ppp "$S"
+check "tree: FAIL, init cannot be kept" grep -q "^FAIL tree .*pid 1 cannot be kept (init)" "$T/err"
+check_fails "a pid that does not exist" kup_try check -t 4194000 --ppp "$S"
+check "tree: FAIL, no such process" grep -q "^FAIL tree .*no process 4194000" "$T/err"
+check_fails "a user other than root" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$KUP" check
+check "privileges: FAIL, naming the capabilities missing" grep -q "^FAIL privileges uid 65534 lacks CAP_SYS_ADMIN" "$T/err"
+check_fails "-t and --unit together is a usage error" kup_try check -t 1 --unit x.service
