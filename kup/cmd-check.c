@@ -236,27 +236,6 @@ static void check_modules(struct checks *c, const char *version)
 
 /* ---- the tree ---------------------------------------------------------------- */
 
-static pid_t stat_ppid(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	int fd, ppid = 0;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-		return -1;
-	return ppid;
-}
-
 /* kB of "Anonymous:" + "Swap:" of @pid (what a dump copies, roughly). */
 static unsigned long long anon_kb(pid_t pid)
 {
@@ -305,7 +284,7 @@ static int tree_size(pid_t root, int *nprocs, unsigned long long *kb)
 			}
 		}
 		v[n] = p;
-		pp[n++] = stat_ppid(p);
+		pp[n++] = kup_ppid_of(p);
 	}
 	closedir(d);
 	in = calloc(n ? n : 1, 1);
@@ -386,20 +365,6 @@ static pid_t check_tree(struct checks *c, const char *tree, const char *unit,
 
 /* ---- the store ---------------------------------------------------------------- */
 
-static bool legacy_pmem(void)
-{
-	char line[256];
-	bool found = false;
-	FILE *f = fopen("/proc/iomem", "re");
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f))
-		found = strstr(line, "Persistent Memory (legacy)") != NULL;
-	fclose(f);
-	return found;
-}
-
 static void check_store(struct checks *c, const char *given, unsigned long long tree_kb,
 			bool have_tree)
 {
@@ -413,7 +378,7 @@ static void check_store(struct checks *c, const char *given, unsigned long long 
 	ppp_set_logger(kup_ppp_logger);
 	if (kup_ppp_locate(given, dev, sizeof(dev), &path)) {
 		report(c, CK_FAIL, "store", "no persistent page store found%s",
-		       legacy_pmem() ? "" : " (no memmap=SIZE!START reservation on this kernel's "
+		       ppp_have_legacy_pmem() ? "" : " (no memmap=SIZE!START reservation on this kernel's "
 		       "command line: see kup(8))");
 		return;
 	}

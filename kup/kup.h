@@ -67,6 +67,7 @@ char *kup_capture(char *const argv[], int *status);
  * running service @unit, checked to be the root of every process of the
  * unit's cgroup (errors logged). */
 bool kup_unit_name_ok(const char *unit);
+pid_t kup_ppid_of(pid_t pid);		/* from /proc/PID/stat; 0 if gone */
 int kup_unit_main_pid(const char *unit, pid_t *root);
 #define KUP_UNIT_FILE	"/run/kup/unit"	/* written at boot by kup hold: the unit to restore */
 

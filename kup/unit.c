@@ -114,7 +114,7 @@ static const char *prop(const char *out, const char *key, char *val, size_t len)
 	return NULL;
 }
 
-static pid_t ppid_of(pid_t pid)
+pid_t kup_ppid_of(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	ssize_t n;
@@ -140,7 +140,7 @@ static bool in_tree(pid_t pid, pid_t root)
 	for (int depth = 0; pid > 1 && depth < 4096; depth++) {
 		if (pid == root)
 			return true;
-		pid = ppid_of(pid);
+		pid = kup_ppid_of(pid);
 	}
 	return pid == root;
 }

@@ -56,7 +56,7 @@ static int glob_pmem(glob_t *g)
 }
 
 /* Does /proc/iomem show a legacy pmem region (memmap=SIZE!START)? */
-static bool have_legacy_pmem(void)
+bool ppp_have_legacy_pmem(void)
 {
 	char line[256];
 	bool found = false;
@@ -201,7 +201,7 @@ int ppp_find_device(char *buf, size_t buflen, unsigned flags)
 	if (!buf || !buflen || (flags & ~PPP_FIND_LOAD_MODULES))
 		return -EINVAL;
 	n = glob_pmem(&g);
-	if (n == 0 && (flags & PPP_FIND_LOAD_MODULES) && have_legacy_pmem()) {
+	if (n == 0 && (flags & PPP_FIND_LOAD_MODULES) && ppp_have_legacy_pmem()) {
 		ppp_info("legacy persistent memory present but no /dev/pmem*: "
 			 "loading nd_e820 and nd_pmem");
 		load_modules();
@@ -223,7 +223,7 @@ int ppp_find_device(char *buf, size_t buflen, unsigned flags)
 	if (r == -ENODEV)
 		ppp_err("no page store found on /dev/pmem* or any of the %d block "
 			"devices checked%s", checked,
-			have_legacy_pmem() ? "" : " (no legacy persistent memory in "
+			ppp_have_legacy_pmem() ? "" : " (no legacy persistent memory in "
 			"/proc/iomem: is memmap=SIZE!START on the kernel command line?)");
 	return r;
 }

@@ -309,6 +309,9 @@ int ppp_blob_verify(const struct ppp_ckpt *c, const struct ppp_blob_info *info);
 #define PPP_FIND_LOAD_MODULES	0x1
 int ppp_find_device(char *buf, size_t buflen, unsigned flags);
 
+/* Does /proc/iomem show a legacy persistent memory range (memmap=SIZE!START)? */
+bool ppp_have_legacy_pmem(void);
+
 /* crc32c (Castagnoli, as in iSCSI/ext4; the superblocks and the index):
  * crc = ppp_crc32c(0, buf, len);
  * chaining: ppp_crc32c(ppp_crc32c(0, a, n), b, m) == crc of a||b. */
