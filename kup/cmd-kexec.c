@@ -295,11 +295,7 @@ static bool is_file(const char *p)
 	return !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
-/*
- * Does @initrd carry kup's initramfs hook (initramfs/: kup hold, first thing
- * at boot)?  Asks initramfs-tools' lsinitramfs.  1 yes, 0 no, -1 cannot tell.
- */
-static int initrd_has_hold(const char *initrd)
+int kup_initrd_has_hook(const char *initrd)
 {
 	char *argv[] = { "lsinitramfs", (char *)initrd, NULL };
 	int status, r = -1;
@@ -374,7 +370,7 @@ static int kexec_load_cmd(int argc, char **argv)
 			access(initrd, F_OK) ? strerror(errno) : "not a regular file");
 		return KUP_EXIT_FAIL;
 	}
-	if (initrd && initrd_has_hold(initrd) == 0)
+	if (initrd && kup_initrd_has_hook(initrd) == 0)
 		log_warn("initrd %s carries no kup hook: on the new boot, early processes may "
 			 "take the PIDs of the kept tree before its restore (update-initramfs -u "
 			 "adds it, see kup(8))", initrd);
