@@ -117,8 +117,10 @@ static int freeze_threads(struct dproc *p)
 			if (ret == -ESRCH)
 				continue;	/* exited meanwhile */
 			if (ret) {
+				pid_t tid = tids[i];
+
 				free(tids);
-				return log_errno(ret, "pid %d tid %d: cannot freeze", p->pid, tids[i]);
+				return log_errno(ret, "pid %d tid %d: cannot freeze", p->pid, tid);
 			}
 			struct dthread *nt = realloc(p->t, (p->nt + 1) * sizeof(*nt));
 			if (!nt) {
