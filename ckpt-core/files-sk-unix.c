@@ -775,8 +775,10 @@ out:
 
 struct dsk {
 	UnixSkEntry *u;
+	struct files_obj *o;
 	pid_t pid;
 	int fd;
+	bool close;		/* its peer is outside: kept as closed by it */
 };
 
 static struct dsk *dsk_find(struct dsk *v, size_t n, uint64_t ino)
@@ -801,7 +803,29 @@ static struct dsk *listener_named(struct dsk *v, size_t n, const UnixSkEntry *u)
 	return NULL;
 }
 
-static int check_peer(struct dsk *v, size_t n, struct dsk *s)
+/* A connection to a peer outside the tree: refused, or with
+ * --external-peers=close kept as closed by its peer, with a warning. */
+static int outside_peer(struct files_dump *d, struct dsk *s, const char *what, const char *pn)
+{
+	char ob[64];
+	const char *owner = s->u->peer_ino ?
+		files_sock_owner_str(d, s->u->peer_ino, ob, sizeof(ob)) : "no process";
+
+	if (!files_dump_opts(d)->ext_peers_close) {
+		log_err("pid %d fd %d: unix %s socket %s outside the dumped tree (socket:[%llu] "
+			"of %s, %s): not supported (--external-peers=close keeps it as closed by "
+			"its peer)", s->pid, s->fd, type_name(s->u->type), what,
+			(unsigned long long)s->u->peer_ino, owner, pn);
+		return -EOPNOTSUPP;
+	}
+	log_warn("pid %d fd %d: unix %s socket %s outside the dumped tree (socket:[%llu] of %s, "
+		 "%s): restored as closed by its peer", s->pid, s->fd, type_name(s->u->type),
+		 what, (unsigned long long)s->u->peer_ino, owner, pn);
+	s->close = true;
+	return 0;
+}
+
+static int check_peer(struct files_dump *d, struct dsk *v, size_t n, struct dsk *s)
 {
 	const UnixSkEntry *u = s->u;
 	char nb[NAME_BUF];
@@ -810,13 +834,8 @@ static int check_peer(struct dsk *v, size_t n, struct dsk *s)
 	if (!u->has_peer_ino)
 		return 0;
 	if (is_pending(u)) {
-		struct dsk *l = listener_named(v, n, u);
-		if (!l) {
-			log_err("pid %d fd %d: unix %s socket waits to be accepted by %s, "
-				"outside the dumped tree: not supported", s->pid, s->fd,
-				type_name(u->type), pn);
-			return -EOPNOTSUPP;
-		}
+		if (!listener_named(v, n, u))
+			return outside_peer(d, s, "waits to be accepted by a listener", pn);
 		return 0;
 	}
 	if (!u->peer_ino || dsk_find(v, n, u->peer_ino) || u->journal_ident)
@@ -824,13 +843,10 @@ static int check_peer(struct dsk *v, size_t n, struct dsk *s)
 	/* a datagram socket connected to a name connects to it again */
 	if (u->type == SOCK_DGRAM && u->has_peer_name && u->peer_name.len > 1)
 		return 0;
-	log_err("pid %d fd %d: unix %s socket connected to a peer outside the dumped tree "
-		"(socket:[%llu], %s): not supported", s->pid, s->fd, type_name(u->type),
-		(unsigned long long)u->peer_ino, pn);
-	return -EOPNOTSUPP;
+	return outside_peer(d, s, "connected to a peer", pn);
 }
 
-static int check_listener(struct dsk *v, size_t n, struct dsk *s)
+static int check_listener(struct files_dump *d, struct dsk *v, size_t n, struct dsk *s)
 {
 	char nb[NAME_BUF];
 	uint32_t mine = 0;
@@ -840,14 +856,43 @@ static int check_listener(struct dsk *v, size_t n, struct dsk *s)
 	for (size_t i = 0; i < n; i++)
 		if (is_pending(v[i].u) && listener_named(v, n, v[i].u) == s)
 			mine++;
-	if (mine != s->u->pending) {
-		log_err("pid %d fd %d: unix listener %s has %u connections not accepted yet, "
-			"%u of them from the dumped tree: connections from outside cannot be "
-			"restored, not supported", s->pid, s->fd,
-			name_str(s->u->name.data, s->u->name.len, nb, sizeof(nb)),
-			s->u->pending, mine);
-		return -EOPNOTSUPP;
+	if (mine == s->u->pending)
+		return 0;
+	name_str(s->u->name.data, s->u->name.len, nb, sizeof(nb));
+	if (files_dump_opts(d)->ext_peers_close) {
+		/* their clients are gone after a switch: as if they gave up */
+		log_warn("pid %d fd %d: unix listener %s: %u connections from outside the dumped "
+			 "tree, not accepted yet, are dropped", s->pid, s->fd, nb,
+			 s->u->pending - mine);
+		return 0;
 	}
+	log_err("pid %d fd %d: unix listener %s has %u connections not accepted yet, "
+		"%u of them from the dumped tree: connections from outside cannot be "
+		"restored, not supported", s->pid, s->fd, nb, s->u->pending, mine);
+	return -EOPNOTSUPP;
+}
+
+/* The entry of @s becomes one whose peer has closed: what the kernel shows
+ * of a connection whose peer went away (4. of the restore). */
+static int mark_closed(struct dsk *s)
+{
+	UnixSkEntry *u = s->u;
+	FileEntry *fe = s->o->fe;
+	uint8_t *data;
+	size_t len;
+
+	u->has_closed_peer_ino = true;
+	u->closed_peer_ino = u->peer_ino;
+	u->peer_ino = 0;
+	if (u->type != SOCK_DGRAM)
+		u->shutdown = USK_SHUTDOWN_MASK;
+	len = unix_sk_entry__get_packed_size(u);
+	data = malloc(len ? len : 1);
+	if (!data)
+		return log_errno(ENOMEM, "pid %d fd %d: unix socket", s->pid, s->fd);
+	free(fe->sk.data);
+	fe->sk.data = data;
+	fe->sk.len = unix_sk_entry__pack(u, data);
 	return 0;
 }
 
@@ -868,20 +913,25 @@ static int usk_dump_end(struct files_dump *d)
 			}
 			v = nv;
 		}
+		memset(&v[n], 0, sizeof(v[n]));
 		v[n].u = unix_sk_entry__unpack(NULL, o->fe->sk.len, o->fe->sk.data);
 		if (!v[n].u) {
 			ret = log_errno(ENOMEM, "unix sockets");
 			goto out;
 		}
+		v[n].o = o;
 		v[n].pid = o->pid;
 		v[n].fd = o->fdnum;
 		n++;
 	}
 	for (size_t i = 0; i < n && !ret; i++) {
-		ret = check_peer(v, n, &v[i]);
+		ret = check_peer(d, v, n, &v[i]);
 		if (!ret)
-			ret = check_listener(v, n, &v[i]);
+			ret = check_listener(d, v, n, &v[i]);
 	}
+	for (size_t i = 0; i < n && !ret; i++)
+		if (v[i].close)
+			ret = mark_closed(&v[i]);
 out:
 	for (size_t i = 0; i < n; i++)
 		unix_sk_entry__free_unpacked(v[i].u, NULL);
@@ -916,6 +966,9 @@ static int usk_validate_entry(const FileEntry *fe, const UnixSkEntry *u)
 		BAD("state");
 	if (!u->ino || u->ino > UINT32_MAX || u->peer_ino > UINT32_MAX || u->peer_ino == u->ino)
 		BAD("inode");
+	if (u->has_closed_peer_ino && (!u->has_peer_ino || u->peer_ino ||
+				       u->closed_peer_ino > UINT32_MAX))
+		BAD("closed peer");
 	if ((u->has_name && !name_ok(&u->name)) || (u->has_peer_name && !name_ok(&u->peer_name)))
 		BAD("name");
 	if (u->state == USK_ST_LISTEN &&
