@@ -39,7 +39,8 @@
 extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
 	files_tty_ops, files_chr_ops, files_pipe_ops, files_fifo_ops,
 	files_eventfd_ops, files_signalfd_ops, files_timerfd_ops,
-	files_inotify_ops, files_epoll_ops, files_sk_inet_ops;
+	files_inotify_ops, files_epoll_ops, files_sk_inet_ops,
+	files_sk_netlink_ops;
 extern const struct file_kind_ops files_sk_unix_ops;
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
@@ -75,6 +76,7 @@ static const struct file_kind_ops *const file_kinds[] = {
 	/* socket kinds go here */
 	&files_sk_unix_ops,
 	&files_sk_inet_ops,
+	&files_sk_netlink_ops,
 	&files_sk_refuse_ops,
 };
 #define NR_KINDS (sizeof(file_kinds) / sizeof(file_kinds[0]))
@@ -1170,7 +1172,8 @@ static int validate_entry(const FileEntry *fe)
 			files_fe_name(fe));
 		return -EINVAL;
 	}
-	if (fe->has_sk && fe->kind != FILE_KIND__FILE_UNIX_SK && fe->kind != FILE_KIND__FILE_INET_SK) {
+	if (fe->has_sk && fe->kind != FILE_KIND__FILE_UNIX_SK && fe->kind != FILE_KIND__FILE_INET_SK &&
+	    fe->kind != FILE_KIND__FILE_NETLINK_SK) {
 		log_err("file %u: socket data in a %s entry", fe->id, ops->name);
 		return -EINVAL;
 	}
