@@ -105,6 +105,7 @@ struct rctx {
 	int n;
 	pid_t restorer;		/* our pid: the parent of the root task */
 	pid_t helper;		/* the session helper's pid (the dead session leader's), or 0 */
+	bool helper_up;		/* ... it was created (and is not reaped yet) */
 	/* the running kernel's vDSO, seen in the restorer */
 	unsigned long vdso_start, vdso_size;
 	uint32_t vdso_crc;
@@ -1703,7 +1704,7 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 
 static void kill_all(struct rctx *c)
 {
-	if (c->helper)
+	if (c->helper_up)
 		kill(c->helper, SIGKILL);
 	for (int i = 0; i < c->n; i++)
 		kill(c->p[i].pe->pid, SIGKILL);
@@ -1848,6 +1849,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		}
 		if (h == 0)
 			session_helper_main(&c);	/* never returns */
+		c.helper_up = true;
 		root = c.p[0].pe->pid;
 	} else {
 		root = clone_with_pid(c.p[0].pe->pid, SIGCHLD);
@@ -1910,7 +1912,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			kill(c.p[i].pe->pid, SIGSTOP);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
-	if (c.helper) {
+	if (c.helper_up) {
 		/* the root becomes our child (we are its subreaper) */
 		kill(c.helper, SIGKILL);
 		while (waitpid(c.helper, NULL, 0) < 0 && errno == EINTR)
