@@ -104,6 +104,8 @@ struct rctx {
 	struct rproc *p;
 	int n;
 	pid_t restorer;		/* our pid: the parent of the root task */
+	pid_t helper;		/* the session helper's pid (the dead session leader's), or 0 */
+	bool helper_up;		/* ... it was created (and is not reaped yet) */
 	/* the running kernel's vDSO, seen in the restorer */
 	unsigned long vdso_start, vdso_size;
 	uint32_t vdso_crc;
@@ -294,30 +296,55 @@ bad_run:
 	return -EINVAL;
 }
 
+static int check_pid_free(pid_t id)
+{
+	char path[64];
+	struct proc_stat ps;
+
+	snprintf(path, sizeof(path), "/proc/%d", id);
+	/* a just-killed tree may linger as zombies until its parent reaps */
+	for (int tries = 0; tries < 100 && !proc_read_stat(id, 0, &ps) &&
+	     (ps.state == 'Z' || ps.state == 'X' || (ps.flags & 0x4 /* PF_EXITING */));
+	     tries++)
+		usleep(50000);
+	if (access(path, F_OK) == 0 || !proc_read_stat(id, 0, &ps)) {
+		if (proc_read_stat(id, 0, &ps))
+			ps.comm[0] = 0;
+		log_err("pid %d is in use (by \"%s\"); cannot restore the tree with its PIDs",
+			id, ps.comm);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/*
+ * The root's session has no leader in the tree and the tree is no shell
+ * job: its leader had exited at dump (a daemon, docs/design.md "Sessions").
+ * A helper task takes that pid, makes the session, and the root is created
+ * as its child; it exits once the tree runs.
+ */
+static pid_t session_helper_pid(struct rctx *c)
+{
+	PstreeEntry *root = c->p[0].pe;
+
+	if (c->inv->shell_job || root->sid == root->pid || rproc_index(c, root->sid) >= 0)
+		return 0;
+	return root->sid;
+}
+
 static int check_pids_free(struct rctx *c)
 {
+	if (c->helper && check_pid_free(c->helper))
+		return -EBUSY;
 	for (int i = 0; i < c->n; i++) {
 		PstreeEntry *pe = c->p[i].pe;
 		size_t nt = pe->n_threads ? pe->n_threads : 1;
 
 		for (size_t t = 0; t < nt; t++) {
 			pid_t id = pe->n_threads ? pe->threads[t] : pe->pid;
-			char path[64];
-			struct proc_stat ps;
 
-			snprintf(path, sizeof(path), "/proc/%d", id);
-			/* a just-killed tree may linger as zombies until its parent reaps */
-			for (int tries = 0; tries < 100 && !proc_read_stat(id, 0, &ps) &&
-			     (ps.state == 'Z' || ps.state == 'X' || (ps.flags & 0x4 /* PF_EXITING */));
-			     tries++)
-				usleep(50000);
-			if (access(path, F_OK) == 0 || !proc_read_stat(id, 0, &ps)) {
-				if (proc_read_stat(id, 0, &ps))
-					ps.comm[0] = 0;
-				log_err("pid %d is in use (by \"%s\"); cannot restore the tree with its PIDs",
-					id, ps.comm);
+			if (check_pid_free(id))
 				return -EBUSY;
-			}
 		}
 	}
 	return 0;
@@ -575,7 +602,7 @@ static void stub_main(struct rctx *c, int idx)
 	/* dies with its parent (the restorer, or the parent task's stub) until
 	 * the very end of the restore: see takeover_finish() */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != (idx ? (pid_t)pe->ppid : c->restorer))
+	if (getppid() != (idx ? (pid_t)pe->ppid : c->helper ? c->helper : c->restorer))
 		_exit(125);	/* it died before we got here */
 	log_set_prefix("kup restore");
 
@@ -620,6 +647,35 @@ static void stub_main(struct rctx *c, int idx)
 fail:
 	stub_send(p, ctl, MSG_ERR, ret);
 	_exit(127);
+}
+
+/* The session helper (session_helper_pid): makes the session, then the
+ * root under it, and waits to be killed once the tree runs. */
+static void session_helper_main(struct rctx *c)
+{
+	struct rproc *p = &c->p[0];
+	pid_t r;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != c->restorer)
+		_exit(125);
+	log_set_prefix("kup restore");
+	if (setsid() < 0) {
+		stub_send(p, p->ctl[1], MSG_ERR,
+			  log_errno(errno, "pid %d: cannot make the session of pid %u", c->helper,
+				    p->pe->pid));
+		_exit(127);
+	}
+	r = clone_with_pid(p->pe->pid, SIGCHLD);
+	if (r < 0) {
+		stub_send(p, p->ctl[1], MSG_ERR,
+			  log_errno(errno, "cannot create the root task with pid %u", p->pe->pid));
+		_exit(127);
+	}
+	if (r == 0)
+		stub_main(c, 0);	/* never returns */
+	for (;;)
+		pause();
 }
 
 /* ---- the restorer's side ----------------------------------------------- */
@@ -1648,6 +1704,8 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 
 static void kill_all(struct rctx *c)
 {
+	if (c->helper_up)
+		kill(c->helper, SIGKILL);
 	for (int i = 0; i < c->n; i++)
 		kill(c->p[i].pe->pid, SIGKILL);
 	/* we are a subreaper: collect everything that was made */
@@ -1740,6 +1798,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		if (ret)
 			goto out;
 	}
+	c.helper = session_helper_pid(&c);
 	ret = check_pids_free(&c);
 	if (ret)
 		goto out;
@@ -1780,13 +1839,28 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		goto out;
 	c.restorer = getpid();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	root = clone_with_pid(c.p[0].pe->pid, SIGCHLD);
-	if (root < 0) {
-		ret = log_errno(errno, "cannot create the root task with pid %u", c.p[0].pe->pid);
-		goto out;
+	if (c.helper) {
+		pid_t h = clone_with_pid(c.helper, SIGCHLD);
+
+		if (h < 0) {
+			ret = log_errno(errno, "cannot create the session helper with pid %d "
+					"(the session of pid %u)", c.helper, c.p[0].pe->pid);
+			goto out;
+		}
+		if (h == 0)
+			session_helper_main(&c);	/* never returns */
+		c.helper_up = true;
+		root = c.p[0].pe->pid;
+	} else {
+		root = clone_with_pid(c.p[0].pe->pid, SIGCHLD);
+		if (root < 0) {
+			ret = log_errno(errno, "cannot create the root task with pid %u",
+					c.p[0].pe->pid);
+			goto out;
+		}
+		if (root == 0)
+			stub_main(&c, 0);
 	}
-	if (root == 0)
-		stub_main(&c, 0);
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_CREATED, i);
 	for (int i = 0; i < c.n && !ret; i++)
@@ -1838,6 +1912,12 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			kill(c.p[i].pe->pid, SIGSTOP);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
+	if (c.helper_up) {
+		/* the root becomes our child (we are its subreaper) */
+		kill(c.helper, SIGKILL);
+		while (waitpid(c.helper, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	if (o->root_pid)
 		*o->root_pid = root;
