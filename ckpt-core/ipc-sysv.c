@@ -36,8 +36,10 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 
 #include "internal.h"
 #include "ipc-sysv.h"
@@ -486,10 +488,41 @@ static int foreign_ns_has_objects(pid_t pid)
 	return WEXITSTATUS(status);
 }
 
+/*
+ * Semaphore undo state (semop with SEM_UNDO) cannot be read, nor set on
+ * restore, and dropping it silently would change what the kernel does when
+ * the process exits: a task that has an undo list is refused.  kcmp
+ * KCMP_SYSVSEM compares the undo lists of two tasks; kup has none.
+ * 1: it has one, 0: none, negative: cannot tell.
+ */
+static int has_sem_undo(pid_t pid)
+{
+	long r = syscall(SYS_kcmp, getpid(), pid, KCMP_SYSVSEM, 0, 0);
+
+	if (r < 0)
+		return -errno;
+	return r != 0;
+}
+
 int ipc_dump_end(struct ipc_dump *d, const pid_t *pids, int npids)
 {
 	union semun_k arg;
 	int max, ret;
+
+	for (int i = 0; i < npids; i++) {
+		ret = has_sem_undo(pids[i]);
+		if (ret == 1) {
+			log_err("pid %d: has System V semaphore undo adjustments (semop SEM_UNDO), "
+				"which cannot be restored: not supported", pids[i]);
+			return -EOPNOTSUPP;
+		}
+		if (ret < 0 && ret != -ENOSYS)
+			return log_errno(ret, "pid %d: cannot compare its semaphore undo state (kcmp)",
+					 pids[i]);
+		if (ret == -ENOSYS && !i)
+			log_warn("no kcmp(2) in this kernel: semaphore undo adjustments (SEM_UNDO) "
+				 "cannot be detected; they are not kept");
+	}
 
 	/* objects in another namespace: not seen here, so not kept: refuse */
 	for (int i = 0; i < npids; i++) {

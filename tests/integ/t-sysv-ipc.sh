@@ -108,3 +108,28 @@ check "the counter goes on again" wait_for_line "$T/out" "^C $(( $(tail -n 1 "$T
 check "its check passes" request_check "$pid" "$T/out"
 check "no ERROR line" [ "$(lines_count "$T/out" ERROR)" = 0 ]
 kill_tree "$pid"
+wait_gone "$pid"
+ipcrm -M "0x$key" -S "0x$(printf '%x' $((0x$key + 1)))" -Q "0x$(printf '%x' $((0x$key + 2)))" 2>/dev/null
+
+# refused at dump, naming what, and the tree is left running: undo state,
+# a partly unmapped attachment, an IPC namespace of its own
+refused() {	# refused WHAT REGEX CMD...
+	local what=$1 re=$2 p
+	shift 2
+	p=$(start_bg "$T/$what.out" "$@")
+	wait_for_line "$T/$what.out" '^C 5 ' || { not_ok "$what: sysvipc did not start"; return; }
+	check_fails "$what: the dump is refused" kup_run "$T/$what.log" dump -t "$p" -D "$T/img-$what"
+	check "$what: the refusal names it" grep -qE "$re" "$T/$what.log" || note "$(tail -n 3 "$T/$what.log")"
+	check "$what: the tree goes on, not stopped" eval "not_frozen $p && wait_for_line '$T/$what.out' '^C $(( $(line_field "$T/$what.out" '^C ' 2) + 5 )) ' 10"
+	kill_tree "$p"
+	wait_gone "$p"
+	ipcrm -M "0x$key" -S "0x$(printf '%x' $((0x$key + 1)))" -Q "0x$(printf '%x' $((0x$key + 2)))" 2>/dev/null
+	ipcrm -m "$(sed -n 's/.* rm=\([0-9]*\).*/\1/p' "$T/$what.out")" 2>/dev/null
+	return 0
+}
+refused undo 'pid [0-9]+: has System V semaphore undo adjustments \(semop SEM_UNDO\)' \
+	"$PROGS/sysvipc" "$key" undo
+refused partial "pid [0-9]+: System V shared memory shmid [0-9]+ at 0x[0-9a-f]+: the attachment was partly unmapped" \
+	"$PROGS/sysvipc" "$key" partial
+refused ipcns "pid [0-9]+: System V shared memory \(shmid [0-9]+ at 0x[0-9a-f]+\) in an IPC namespace of its own is not supported" \
+	unshare -i "$PROGS/sysvipc" "$key"

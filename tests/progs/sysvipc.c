@@ -11,12 +11,16 @@
  * Lines: "IDS shm=A rm=B sem=S msg=Q addr=0x.." at start; "C <count> <pid>"
  * after each increment; SIGUSR1 to the parent: "CHECK 1 OK|FAIL why";
  * SIGUSR2 to the parent: the queue drained, "MSG <type> <text>"..., "MSGEND n".
- * Usage: sysvipc KEY_HEX
+ * Usage: sysvipc KEY_HEX [undo|partial]: with "undo", the child takes and
+ * gives back the lock once with SEM_UNDO (it then has undo state); with
+ * "partial", the parent attaches segment A once more and unmaps its first
+ * page.
  */
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -133,8 +137,10 @@ int main(int argc, char **argv)
 	key_t key;
 	pid_t child;
 
-	if (argc != 2)
-		die("usage: sysvipc KEY_HEX");
+	const char *mode = argc > 2 ? argv[2] : "";
+
+	if (argc < 2)
+		die("usage: sysvipc KEY_HEX [undo|partial]");
 	key = strtoul(argv[1], NULL, 16);
 	signal(SIGUSR1, on_usr1);
 	signal(SIGUSR2, on_usr2);
@@ -173,6 +179,12 @@ int main(int argc, char **argv)
 			die("shmat read-only: %s", strerror(errno));
 		signal(SIGUSR1, SIG_IGN);
 		signal(SIGUSR2, SIG_IGN);
+		if (!strcmp(mode, "undo")) {
+			struct sembuf sb[2] = { { 0, -1, SEM_UNDO }, { 0, 1, SEM_UNDO } };
+
+			if (semop(sem, &sb[0], 1) < 0 || semop(sem, &sb[1], 1) < 0)
+				die("semop SEM_UNDO: %s", strerror(errno));
+		}
 		loop(false, ro);
 	}
 	/* both attached: now B goes, as postgres-style code removes a segment
@@ -180,6 +192,12 @@ int main(int argc, char **argv)
 	sleep_ms(100);
 	if (shmctl(shm_b, IPC_RMID, NULL) < 0)
 		die("IPC_RMID: %s", strerror(errno));
+	if (!strcmp(mode, "partial")) {
+		unsigned char *p = shmat(shm_a, NULL, 0);
+
+		if (p == (void *)-1 || munmap(p, PG))
+			die("partial attach: %s", strerror(errno));
+	}
 	say("IDS shm=%d rm=%d sem=%d msg=%d addr=%p child=%d", shm_a, shm_b, sem, msq, (void *)a, child);
 	loop(true, NULL);
 	return 0;
