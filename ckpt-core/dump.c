@@ -964,6 +964,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		log_err("pid %d: refusing to dump init or an invalid pid", o->pid);
 		return -EINVAL;
 	}
+	if (ipc_check_named(o->sysv_ipc))
+		return -EINVAL;
 	if (kill(o->pid, 0) && errno == ESRCH) {
 		log_err("pid %d: no such process", o->pid);
 		return -ESRCH;
@@ -1003,7 +1005,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	if (!ret)
 		ret = shmem_dump_begin(&sd);
 	if (!ret)
-		ret = ipc_dump_begin(o->store, &ipc);
+		ret = ipc_dump_begin(o->store, o->sysv_ipc, &ipc);
 	if (ret)
 		goto fail;
 	shmem_set_store(sd, o->store);

@@ -11,7 +11,9 @@
  *    to change one of its semaphores (sempid: semop, SETVAL, SETALL);
  *  - a message queue is the tree's when a process of the tree was the last
  *    to send to it or to receive from it (msg_lspid, msg_lrpid).
- * The tree must share kup's IPC namespace.
+ * Objects the tree does not use in these ways are kept when named
+ * (kup dump --sysv-ipc shm:ID,sem:ID,msg:ID).  The tree must share kup's
+ * IPC namespace.
  *
  * Restore gives every object back its id (the process may keep it: a
  * postmaster records its segment's id), through /proc/sys/kernel/
@@ -71,9 +73,16 @@ static const char *const next_id_file[] = { "/proc/sys/kernel/shm_next_id",
 					    "/proc/sys/kernel/sem_next_id",
 					    "/proc/sys/kernel/msg_next_id" };
 
+struct ipc_named {
+	enum ipc_kind kind;
+	int id;
+};
+
 struct ipc_dump {
 	IpcImage img;
 	struct img_store *st;
+	struct ipc_named *named;	/* --sysv-ipc */
+	int nnamed;
 	dev_t ns_dev;
 	ino_t ns_ino;
 	bool ns_known;
@@ -81,13 +90,69 @@ struct ipc_dump {
 
 /* ---- dump -------------------------------------------------------------- */
 
-int ipc_dump_begin(struct img_store *st, struct ipc_dump **out)
+/* "shm:ID,sem:ID,msg:ID": the objects named on the command line. */
+static int parse_named(const char *list, struct ipc_named **out, int *nout)
+{
+	struct ipc_named *v = NULL;
+	const char *p = list;
+	int n = 0;
+
+	while (p && *p) {
+		static const char *const pfx[] = { "shm:", "sem:", "msg:" };
+		struct ipc_named *nv;
+		char *end;
+		long id;
+		int k;
+
+		for (k = K_SHM; k <= K_MSG; k++)
+			if (!strncmp(p, pfx[k], 4))
+				break;
+		errno = 0;
+		id = k <= K_MSG ? strtol(p + 4, &end, 10) : -1;
+		if (k > K_MSG || errno || end == p + 4 || id < 0 || id > INT32_MAX ||
+		    (*end && *end != ',')) {
+			log_err("--sysv-ipc: '%.*s' is not shm:ID, sem:ID or msg:ID",
+				(int)strcspn(p, ","), p);
+			free(v);
+			return -EINVAL;
+		}
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+		v[n].kind = k;
+		v[n++].id = id;
+		p = *end ? end + 1 : end;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+int ipc_check_named(const char *list)
+{
+	struct ipc_named *v = NULL;
+	int n, ret = parse_named(list, &v, &n);
+
+	free(v);
+	return ret;
+}
+
+int ipc_dump_begin(struct img_store *st, const char *named, struct ipc_dump **out)
 {
 	struct ipc_dump *d = calloc(1, sizeof(*d));
 	struct stat sb;
+	int ret;
 
 	if (!d)
 		return -ENOMEM;
+	ret = parse_named(named, &d->named, &d->nnamed);
+	if (ret) {
+		free(d);
+		return ret;
+	}
 	ipc_image__init(&d->img);
 	d->st = st;
 	if (!stat("/proc/self/ns/ipc", &sb)) {
@@ -136,6 +201,7 @@ void ipc_dump_free(struct ipc_dump *d)
 	free(d->img.shm);
 	free(d->img.sems);
 	free(d->img.msgs);
+	free(d->named);
 	free(d);
 }
 
@@ -266,11 +332,12 @@ out_close:
 	return 0;
 }
 
+static int shm_add(struct ipc_dump *d, int shmid, const struct shmid_ds *ds, const char *link);
+
 int ipc_dump_shm_vma(struct ipc_dump *d, pid_t pid, VmaEntry *v, const VmaEntry *prev,
 		     int shmid, bool hugetlb, bool may_write)
 {
 	struct shmid_ds ds;
-	SysvShmEntry *e, **ne;
 	char link[96];
 	int ret;
 
@@ -305,8 +372,19 @@ int ipc_dump_shm_vma(struct ipc_dump *d, pid_t pid, VmaEntry *v, const VmaEntry 
 	if (shmctl(shmid, IPC_STAT, &ds) < 0)
 		return log_errno(errno, "pid %d: System V shared memory shmid %d at 0x%" PRIx64
 				 ": cannot read its state", pid, shmid, v->start);
+	snprintf(link, sizeof(link), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, v->start, v->end);
+	return shm_add(d, shmid, &ds, link);
+}
+
+/* Segment @shmid, not seen yet, whose file @link opens. */
+static int shm_add(struct ipc_dump *d, int shmid, const struct shmid_ds *dsp, const char *link)
+{
+	struct shmid_ds ds = *dsp;
+	SysvShmEntry *e, **ne;
+	int ret;
+
 	if (ds.shm_segsz > IPC_MAX_SHM) {
-		log_err("pid %d: shmid %d: a segment of %zu bytes is not supported", pid, shmid,
+		log_err("shmid %d: a segment of %zu bytes is not supported", shmid,
 			(size_t)ds.shm_segsz);
 		return -EOPNOTSUPP;
 	}
@@ -329,7 +407,6 @@ int ipc_dump_shm_vma(struct ipc_dump *d, pid_t pid, VmaEntry *v, const VmaEntry 
 	e->locked = ds.shm_perm.mode & SHM_LOCKED;
 	e->has_removed = true;
 	e->removed = ds.shm_perm.mode & SHM_DEST;
-	snprintf(link, sizeof(link), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, v->start, v->end);
 	ret = shm_save_pages(d, e, link);
 	if (ret) {
 		free_perm(e->perm);
@@ -338,6 +415,17 @@ int ipc_dump_shm_vma(struct ipc_dump *d, pid_t pid, VmaEntry *v, const VmaEntry 
 	}
 	d->img.shm[d->img.n_shm++] = e;
 	return 0;
+}
+
+static size_t entry_count_d(const struct ipc_dump *d, enum ipc_kind k)
+{
+	return k == K_SHM ? d->img.n_shm : k == K_SEM ? d->img.n_sems : d->img.n_msgs;
+}
+
+static int entry_id_d(const struct ipc_dump *d, enum ipc_kind k, size_t i)
+{
+	return k == K_SHM ? d->img.shm[i]->perm->id : k == K_SEM ? d->img.sems[i]->perm->id :
+			    d->img.msgs[i]->perm->id;
 }
 
 static bool pid_in(pid_t pid, const pid_t *pids, int n)
@@ -446,6 +534,66 @@ static int dump_msg(struct ipc_dump *d, int msqid, const struct msqid_ds *ds)
 out:
 	free(buf);
 	d->img.msgs[d->img.n_msgs++] = e;	/* freed with the dump either way */
+	return ret;
+}
+
+/*
+ * A segment named with --sysv-ipc that the tree does not attach: its pages
+ * are found through an attachment of kup's own (/proc/self/map_files).
+ */
+static int dump_unattached_shm(struct ipc_dump *d, int shmid)
+{
+	struct shmid_ds ds;
+	struct stat sb;
+	char link[96];
+	void *m;
+	int ret;
+
+	if (shmctl(shmid, IPC_STAT, &ds) < 0)
+		return log_errno(errno, "--sysv-ipc: System V shared memory shmid %d", shmid);
+	m = shmat(shmid, NULL, SHM_RDONLY);
+	if (m == (void *)-1)
+		return log_errno(errno, "--sysv-ipc: shmid %d: cannot attach it", shmid);
+	snprintf(link, sizeof(link), "/proc/self/map_files/%lx-%lx", (unsigned long)m,
+		 (unsigned long)m + PAGE_ALIGN_K(ds.shm_segsz));
+	if (stat(link, &sb) == 0 && sb.st_blksize > (blksize_t)PAGE_SIZE_K) {
+		log_err("--sysv-ipc: shmid %d is on huge pages (SHM_HUGETLB): not supported", shmid);
+		ret = -EOPNOTSUPP;
+	} else {
+		ret = shm_add(d, shmid, &ds, link);
+	}
+	shmdt(m);
+	return ret;
+}
+
+static int dump_named(struct ipc_dump *d)
+{
+	int ret = 0;
+
+	for (int i = 0; !ret && i < d->nnamed; i++) {
+		int id = d->named[i].id;
+		bool seen = false;
+
+		for (size_t k = 0; k < entry_count_d(d, d->named[i].kind); k++)
+			seen |= entry_id_d(d, d->named[i].kind, k) == id;
+		if (seen)
+			continue;
+		if (d->named[i].kind == K_SHM) {
+			ret = dump_unattached_shm(d, id);
+		} else if (d->named[i].kind == K_SEM) {
+			struct semid_ds ds;
+
+			if (semctl(id, 0, IPC_STAT, (union semun_k){ .buf = &ds }) < 0)
+				return log_errno(errno, "--sysv-ipc: semaphore set %d", id);
+			ret = dump_sem(d, id, &ds);
+		} else {
+			struct msqid_ds ds;
+
+			if (msgctl(id, IPC_STAT, &ds) < 0)
+				return log_errno(errno, "--sysv-ipc: message queue %d", id);
+			ret = dump_msg(d, id, &ds);
+		}
+	}
 	return ret;
 }
 
@@ -589,6 +737,9 @@ int ipc_dump_end(struct ipc_dump *d, const pid_t *pids, int npids)
 		if (ret)
 			return ret;
 	}
+	ret = dump_named(d);
+	if (ret)
+		return ret;
 	for (size_t i = 0; i < d->img.n_shm; i++)
 		log_debug("shmid %d: %" PRIu64 " bytes, key 0x%x%s", d->img.shm[i]->perm->id,
 			  d->img.shm[i]->size, d->img.shm[i]->perm->key,
@@ -613,7 +764,7 @@ static size_t entry_count(const IpcImage *img, enum ipc_kind k)
 	return k == K_SHM ? img->n_shm : k == K_SEM ? img->n_sems : img->n_msgs;
 }
 
-static int validate(const IpcImage *img)
+int ipc_validate_image(const IpcImage *img)
 {
 	for (int k = K_SHM; k <= K_MSG; k++) {
 		for (size_t i = 0; i < entry_count(img, k); i++) {
@@ -692,7 +843,7 @@ int ipc_rst_load(struct img_store *st, struct ipc_rst **out)
 	}
 	r->img = (IpcImage *)m;
 	*out = r;
-	ret = validate(r->img);
+	ret = ipc_validate_image(r->img);
 	for (int k = K_SHM; !ret && k <= K_MSG; k++) {
 		r->made[k] = calloc(entry_count(r->img, k) + 1, sizeof(bool));
 		if (!r->made[k])
@@ -948,7 +1099,9 @@ static int shm_fill(struct img_store *st, const SysvShmEntry *e)
 		uint64_t len = run->nr_pages * PAGE_SIZE_K;
 
 		/* the last page may pass the segment's end: copy what is in it */
-		if (run->vaddr + len > e->size)
+		if (run->vaddr >= e->size)
+			continue;
+		if (len > e->size - run->vaddr)
 			len = e->size - run->vaddr;
 		memcpy(dst + run->vaddr, (uint8_t *)b.data + run->off * PAGE_SIZE_K, len);
 	}

@@ -9,7 +9,10 @@
 
 /* ---- dump ---- */
 struct ipc_dump;
-int ipc_dump_begin(struct img_store *st, struct ipc_dump **out);
+/* Is @list ("shm:ID,sem:ID,msg:ID", kup dump --sysv-ipc) well formed? */
+int ipc_check_named(const char *list);
+/* @named: objects to keep although the tree does not use them (or NULL). */
+int ipc_dump_begin(struct img_store *st, const char *named, struct ipc_dump **out);
 /*
  * Mapping @v of @pid is System V segment @shmid ("/SYSV... (deleted)"):
  * record the attachment in @v and, the first time, the segment.  @prev is
@@ -23,6 +26,8 @@ void ipc_dump_free(struct ipc_dump *d);
 
 /* ---- restore ---- */
 struct ipc_rst;
+/* Checks of an untrusted ipc.img; no side effect. */
+int ipc_validate_image(const IpcImage *img);
 /* Read and validate ipc.img (none: no objects). */
 int ipc_rst_load(struct img_store *st, struct ipc_rst **out);
 /* The segment with @shmid in the image, or NULL. */

@@ -12,7 +12,7 @@ static void dump_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup dump (-t PID | --unit UNIT) (-D DIR | --ppp STORE) [--leave-running]\n"
-		"                [--shell-job] [--tcp-established] [-v]\n\n"
+		"                [--shell-job] [--tcp-established] [--sysv-ipc LIST] [-v]\n\n"
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
 		"to image directory DIR (created if missing) or to the persistent page store\n"
 		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"
@@ -30,6 +30,8 @@ static void dump_usage(FILE *f)
 		"  -j, --shell-job        the tree was started from a shell (its terminal,\n"
 		"                         session and group come from outside)\n"
 		"      --tcp-established  dump established TCP connections\n"
+		"      --sysv-ipc LIST    also keep these System V objects, which the tree\n"
+		"                         does not attach or use: shm:ID,sem:ID,msg:ID\n"
 		"  -v, --verbose          more messages\n");
 }
 
@@ -43,6 +45,7 @@ static int cmd_dump(int argc, char **argv)
 		{ "shell-job", no_argument, 0, 'j' },
 		{ "tcp-established", no_argument, 0, 'T' },
 		{ "ppp", required_argument, 0, 'P' },
+		{ "sysv-ipc", required_argument, 0, 'I' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -69,6 +72,7 @@ static int cmd_dump(int argc, char **argv)
 		case 'R': o.leave_running = true; break;
 		case 'j': o.shell_job = true; break;
 		case 'T': o.tcp_established = true; break;
+		case 'I': o.sysv_ipc = optarg; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': dump_usage(stdout); return 0;
 		default: dump_usage(stderr); return KUP_EXIT_USAGE;

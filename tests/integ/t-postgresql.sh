@@ -35,6 +35,7 @@ wait_for "in_ns $NSB $PGBIN/pg_isready -q -U postgres -h 10.77.0.1 -p $port" 60 
 shmkey=$(sed -n 7p "$T/pg/data/postmaster.pid" | awk '{ print $1 }')
 shmid=$(sed -n 7p "$T/pg/data/postmaster.pid" | awk '{ print $2 }')
 note "postmaster $pg, System V segment key $shmkey id $shmid"
+at_exit "ipcrm -M $shmkey 2>/dev/null"	# postgres leaves it when killed
 check "postmaster.pid records a System V segment that exists" \
 	eval "awk -v i=$shmid '\$2 == i' /proc/sysvipc/shm | grep -q ."
 

@@ -8,14 +8,20 @@
 # /proc/sysvipc compared), the contents (a hole, a pattern, the tail of a
 # partial page), the counter goes on from where it was, the removed segment
 # is removed again and still attached twice, the messages arrive in order.
-# Then the restore refuses, naming it, a key and an id taken by another
-# segment, and leaves nothing behind; once they are gone it restores.
+# A segment the tree does not attach and a semaphore set it never used are
+# kept only when named (--sysv-ipc), and then come back although they were
+# gone before the restore (as after a kexec).  Then the restore refuses,
+# naming it, a key and an id taken by another segment, and leaves nothing
+# behind; once they are gone it restores.  Refused at dump: undo state, a
+# partly unmapped attachment, an IPC namespace of the tree's own.
 . "$(dirname "$0")/../lib.sh"
 require_root
 
 key=$(printf '%x' $(( 0x6b750000 + ($$ % 16384) * 4 )))
+k() { printf '0x%x' $((0x$key + $1)); }
+rm_keys() { ipcrm -M "$(k 0)" -S "$(k 1)" -Q "$(k 2)" -M "$(k 3)" -S "$(k 4)" 2>/dev/null; return 0; }
+at_exit rm_keys
 pid=$(start_bg "$T/out" setpriv --reuid=65534 --regid=65534 --clear-groups "$PROGS/sysvipc" "$key")
-at_exit "ipcrm -M 0x$key -S 0x$(printf '%x' $((0x$key + 1))) -Q 0x$(printf '%x' $((0x$key + 2))) 2>/dev/null"
 wait_for_line "$T/out" '^IDS ' || bail "sysvipc did not start"
 wait_for_line "$T/out" '^C 10 ' || bail "sysvipc does not count"
 ids=$(grep '^IDS ' "$T/out")
@@ -24,26 +30,51 @@ rm=$(sed -n 's/.* rm=\([0-9]*\).*/\1/p' <<< "$ids")
 sem=$(sed -n 's/.* sem=\([0-9]*\).*/\1/p' <<< "$ids")
 msg=$(sed -n 's/.* msg=\([0-9]*\).*/\1/p' <<< "$ids")
 child=$(sed -n 's/.* child=\([0-9]*\).*/\1/p' <<< "$ids")
+c=$(sed -n 's/.* c=\([0-9]*\).*/\1/p' <<< "$ids")
+d=$(sed -n 's/.* d=\([0-9]*\).*/\1/p' <<< "$ids")
 at_exit "ipcrm -m $rm 2>/dev/null"
 
 # ipcs_of: the ipcs lines of our objects, and /proc/sysvipc with the creator
 # (key id perms size nattch uid gid cuid cgid; for sems key id perms nsems
 # uid gid cuid cgid; for queues key id perms bytes count uid gid cuid cgid)
 ipcs_of() {
-	ipcs -m | awk -v a="$shm" -v b="$rm" '$2 == a || $2 == b'
-	ipcs -s | awk -v a="$sem" '$2 == a'
+	ipcs -m | awk -v a="$shm" -v b="$rm" -v c="$c" '$2 == a || $2 == b || $2 == c'
+	ipcs -s | awk -v a="$sem" -v d="$d" '$2 == a || $2 == d'
 	ipcs -q | awk -v a="$msg" '$2 == a'
-	awk -v a="$shm" -v b="$rm" '$2 == a || $2 == b { print "shm", $1, $2, $3, $4, $7, $8, $9, $10, $11 }' /proc/sysvipc/shm
-	awk -v a="$sem" '$2 == a { print "sem", $1, $2, $3, $4, $5, $6, $7, $8 }' /proc/sysvipc/sem
+	awk -v a="$shm" -v b="$rm" -v c="$c" '$2 == a || $2 == b || $2 == c { print "shm", $1, $2, $3, $4, $7, $8, $9, $10, $11 }' /proc/sysvipc/shm
+	awk -v a="$sem" -v d="$d" '$2 == a || $2 == d { print "sem", $1, $2, $3, $4, $5, $6, $7, $8 }' /proc/sysvipc/sem
 	awk -v a="$msg" '$2 == a { print "msg", $1, $2, $3, $4, $5, $8, $9, $10, $11 }' /proc/sysvipc/msg
+}
+# ipc_ids DIR: the ids in DIR/ipc.img, as kup show gives them
+ipc_ids() {
+	"$KUP" show --json "$1" | python3 -c '
+import json, sys
+i = json.load(sys.stdin)["ipc.img"]["entries"][0]
+print(" ".join(k + "".join(" %d" % e["perm"]["id"] for e in i.get(f, [])) for k, f in
+	       (("shm", "shm"), ("sem", "sems"), ("msg", "msgs"))))'
 }
 before=$(ipcs_of)
 note "$before"
-check "the objects are there before the dump (4 ipcs lines, 4 /proc lines)" \
-	[ "$(grep -c . <<< "$before")" = 8 ]
+check "the objects are there before the dump (6 ipcs lines, 6 /proc lines)" \
+	[ "$(grep -c . <<< "$before")" = 12 ]
 check "its check passes before the dump" request_check "$pid" "$T/out"
 
-DR_LOG=$T/out dump_and_restore "$pid" "$T/img" || exit 1
+check_fails "a bad --sysv-ipc list is refused" kup_run "$T/bad.log" dump -t "$pid" -D "$T/bad" --sysv-ipc "shm:$c,semx:1"
+check "naming the bad item, the tree untouched" \
+	eval "grep -q \"'semx:1' is not shm:ID, sem:ID or msg:ID\" '$T/bad.log' && not_frozen $pid"
+tree=$(tree_pids "$pid")
+check "kup dump --sysv-ipc shm:$c,sem:$d" kup_run "$T/dump.log" dump -t "$pid" -D "$T/img" --sysv-ipc "shm:$c,sem:$d" ||
+	note "$(tail -n 5 "$T/dump.log")"
+check "the dumped tree is gone (pids ${tree% })" eval 'for p in $tree; do wait_gone $p || exit 1; done'
+check "the image holds segments A, B and C, semaphore sets S and D, queue Q" \
+	eval "[ \"\$(ipc_ids '$T/img')\" = 'shm $rm $shm $c sem $sem $d msg $msg' ]" || note "$(ipc_ids "$T/img")"
+# as after a kexec, the named objects the tree does not use are gone; the
+# others are left behind, and replaced by the restore
+ipcrm -m "$c" -s "$d"
+DR_LINES=$(wc -l < "$T/out")
+check "kup restore -d" kup_run "$T/restore.log" restore -D "$T/img" -d || note "$(tail -n 5 "$T/restore.log")"
+track "$pid"
+check "pid $pid is back and running" alive "$pid"
 after=$(ipcs_of)
 check "same ids, keys, modes, sizes, attach counts, owners and creators after the restore" \
 	[ "$before" = "$after" ] || note "after:"$'\n'"$after"
@@ -78,6 +109,8 @@ i = libc.shmget(int(sys.argv[1]), 4096, 0o1600)
 print(i)
 sys.exit(i < 0)' "$@"
 }
+check "the second dump (without --sysv-ipc) leaves segment C and set D out" \
+	eval "[ \"\$(ipc_ids '$T/img2')\" = 'shm $rm $shm sem $sem msg $msg' ]" || note "$(ipc_ids "$T/img2")"
 # the tree left segment A (not removed, no longer attached) behind
 check "segment A is left behind by the killed tree" eval "ipcs -m | awk '\$2 == $shm' | grep -q ."
 ipcrm -m "$shm"
@@ -109,7 +142,7 @@ check "its check passes" request_check "$pid" "$T/out"
 check "no ERROR line" [ "$(lines_count "$T/out" ERROR)" = 0 ]
 kill_tree "$pid"
 wait_gone "$pid"
-ipcrm -M "0x$key" -S "0x$(printf '%x' $((0x$key + 1)))" -Q "0x$(printf '%x' $((0x$key + 2)))" 2>/dev/null
+rm_keys
 
 # refused at dump, naming what, and the tree is left running: undo state,
 # a partly unmapped attachment, an IPC namespace of its own
@@ -123,7 +156,7 @@ refused() {	# refused WHAT REGEX CMD...
 	check "$what: the tree goes on, not stopped" eval "not_frozen $p && wait_for_line '$T/$what.out' '^C $(( $(line_field "$T/$what.out" '^C ' 2) + 5 )) ' 10"
 	kill_tree "$p"
 	wait_gone "$p"
-	ipcrm -M "0x$key" -S "0x$(printf '%x' $((0x$key + 1)))" -Q "0x$(printf '%x' $((0x$key + 2)))" 2>/dev/null
+	rm_keys
 	ipcrm -m "$(sed -n 's/.* rm=\([0-9]*\).*/\1/p' "$T/$what.out")" 2>/dev/null
 	return 0
 }

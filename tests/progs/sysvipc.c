@@ -7,8 +7,10 @@
  *    also attaches it read-only at another address;
  *  - segment B (IPC_PRIVATE), attached by both, then removed (IPC_RMID);
  *  - semaphore set KEY+1: sem 0 a lock (1 free), sems 1 and 2 hold 5, 42;
- *  - message queue KEY+2 with three messages queued (types 1, 2, 7).
- * Lines: "IDS shm=A rm=B sem=S msg=Q addr=0x.." at start; "C <count> <pid>"
+ *  - message queue KEY+2 with three messages queued (types 1, 2, 7);
+ *  - segment C (KEY+3) written and detached, and semaphore set D (KEY+4)
+ *    never operated on: not the tree's unless named (kup dump --sysv-ipc).
+ * Lines: "IDS shm=A rm=B sem=S msg=Q addr=0x.. child=PID c=C d=D" at start; "C <count> <pid>"
  * after each increment; SIGUSR1 to the parent: "CHECK 1 OK|FAIL why";
  * SIGUSR2 to the parent: the queue drained, "MSG <type> <text>"..., "MSGEND n".
  * Usage: sysvipc KEY_HEX [undo|partial]: with "undo", the child takes and
@@ -39,7 +41,7 @@ static volatile sig_atomic_t want_check, want_drain;
 static void on_usr1(int s) { want_check = 1; }
 static void on_usr2(int s) { want_drain = 1; }
 
-static int shm_a, shm_b, sem, msq;
+static int shm_a, shm_b, sem, msq, shm_c, sem_d;
 static unsigned char *a, *b;
 
 static void sem_op(int num, int op)
@@ -85,6 +87,21 @@ static const char *check(void)
 		snprintf(why, sizeof(why), "segment B: mode %o nattch %lu (removed, 2 expected)",
 			 ds.shm_perm.mode, (unsigned long)ds.shm_nattch);
 		return why;
+	}
+	{
+		const char *c = shmat(shm_c, NULL, SHM_RDONLY);
+		bool good = c != (void *)-1 && !strcmp(c, "unattached-segment");
+
+		if (c != (void *)-1)
+			shmdt(c);
+		if (!good)
+			return "segment C lost its contents";
+	}
+	{
+		struct semid_ds sd;
+
+		if (semctl(sem_d, 0, IPC_STAT, (union semun){ .buf = &sd }) < 0 || sd.sem_nsems != 2)
+			return "semaphore set D is gone";
 	}
 	return NULL;
 }
@@ -148,7 +165,9 @@ int main(int argc, char **argv)
 	shm_b = shmget(IPC_PRIVATE, 2 * PG, IPC_CREAT | 0600);
 	sem = semget(key + 1, 3, IPC_CREAT | IPC_EXCL | 0660);
 	msq = msgget(key + 2, IPC_CREAT | IPC_EXCL | 0620);
-	if (shm_a < 0 || shm_b < 0 || sem < 0 || msq < 0)
+	shm_c = shmget(key + 3, PG, IPC_CREAT | IPC_EXCL | 0604);
+	sem_d = semget(key + 4, 2, IPC_CREAT | IPC_EXCL | 0600);
+	if (shm_a < 0 || shm_b < 0 || sem < 0 || msq < 0 || shm_c < 0 || sem_d < 0)
 		die("cannot create the objects: %s", strerror(errno));
 	a = shmat(shm_a, NULL, 0);
 	b = shmat(shm_b, NULL, 0);
@@ -159,6 +178,14 @@ int main(int argc, char **argv)
 		a[2 * PG + i] = i * 7 + 3;
 	strcpy((char *)a + 3 * PG, "tail-data");
 	strcpy((char *)b, RMAGIC);
+	{
+		char *c = shmat(shm_c, NULL, 0);
+
+		if (c == (void *)-1)
+			die("shmat C: %s", strerror(errno));
+		strcpy(c, "unattached-segment");
+		shmdt(c);
+	}
 	if (semctl(sem, 0, SETALL, (union semun){ .array = (unsigned short[]){ 1, 5, 42 } }) < 0)
 		die("SETALL: %s", strerror(errno));
 	{
@@ -198,7 +225,8 @@ int main(int argc, char **argv)
 		if (p == (void *)-1 || munmap(p, PG))
 			die("partial attach: %s", strerror(errno));
 	}
-	say("IDS shm=%d rm=%d sem=%d msg=%d addr=%p child=%d", shm_a, shm_b, sem, msq, (void *)a, child);
+	say("IDS shm=%d rm=%d sem=%d msg=%d addr=%p child=%d c=%d d=%d", shm_a, shm_b, sem, msq,
+	    (void *)a, child, shm_c, sem_d);
 	loop(true, NULL);
 	return 0;
 }
