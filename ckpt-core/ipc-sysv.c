@@ -639,9 +639,10 @@ static int foreign_ns_has_objects(pid_t pid)
 /*
  * Semaphore undo state (semop with SEM_UNDO) cannot be read, nor set on
  * restore, and dropping it silently would change what the kernel does when
- * the process exits: a task that has an undo list is refused.  kcmp
- * KCMP_SYSVSEM compares the undo lists of two tasks; kup has none.
- * 1: it has one, 0: none, negative: cannot tell.
+ * the process exits.  kcmp KCMP_SYSVSEM compares the undo lists of two
+ * tasks, and kup has none; but a list is also made, empty, for every
+ * process that created a thread (CLONE_SYSVSEM), so only its absence says
+ * something.  1: it has one, 0: none, negative: cannot tell.
  */
 static int has_sem_undo(pid_t pid)
 {
@@ -656,21 +657,6 @@ int ipc_dump_end(struct ipc_dump *d, const pid_t *pids, int npids)
 {
 	union semun_k arg;
 	int max, ret;
-
-	for (int i = 0; i < npids; i++) {
-		ret = has_sem_undo(pids[i]);
-		if (ret == 1) {
-			log_err("pid %d: has System V semaphore undo adjustments (semop SEM_UNDO), "
-				"which cannot be restored: not supported", pids[i]);
-			return -EOPNOTSUPP;
-		}
-		if (ret < 0 && ret != -ENOSYS)
-			return log_errno(ret, "pid %d: cannot compare its semaphore undo state (kcmp)",
-					 pids[i]);
-		if (ret == -ENOSYS && !i)
-			log_warn("no kcmp(2) in this kernel: semaphore undo adjustments (SEM_UNDO) "
-				 "cannot be detected; they are not kept");
-	}
 
 	/* objects in another namespace: not seen here, so not kept: refuse */
 	for (int i = 0; i < npids; i++) {
@@ -740,6 +726,26 @@ int ipc_dump_end(struct ipc_dump *d, const pid_t *pids, int npids)
 	ret = dump_named(d);
 	if (ret)
 		return ret;
+
+	/* undo adjustments would be for semaphore sets: with none kept, none */
+	for (int i = 0; d->img.n_sems && i < npids; i++) {
+		ret = has_sem_undo(pids[i]);
+		if (ret == 1) {
+			log_err("pid %d: may hold System V semaphore undo adjustments (semop "
+				"SEM_UNDO) on the semaphore sets kept, which cannot be restored: not "
+				"supported (it has an undo list; a process that made threads has "
+				"one even if it never used SEM_UNDO)", pids[i]);
+			return -EOPNOTSUPP;
+		}
+		if (ret < 0 && ret != -ENOSYS)
+			return log_errno(ret, "pid %d: cannot compare its semaphore undo state (kcmp)",
+					 pids[i]);
+		if (ret == -ENOSYS) {
+			log_warn("no kcmp(2) in this kernel: semaphore undo adjustments (SEM_UNDO) "
+				 "cannot be detected; they are not kept");
+			break;
+		}
+	}
 	for (size_t i = 0; i < d->img.n_shm; i++)
 		log_debug("shmid %d: %" PRIu64 " bytes, key 0x%x%s", d->img.shm[i]->perm->id,
 			  d->img.shm[i]->size, d->img.shm[i]->perm->key,

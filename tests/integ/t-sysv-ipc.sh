@@ -160,7 +160,7 @@ refused() {	# refused WHAT REGEX CMD...
 	ipcrm -m "$(sed -n 's/.* rm=\([0-9]*\).*/\1/p' "$T/$what.out")" 2>/dev/null
 	return 0
 }
-refused undo 'pid [0-9]+: has System V semaphore undo adjustments \(semop SEM_UNDO\)' \
+refused undo 'pid [0-9]+: may hold System V semaphore undo adjustments \(semop SEM_UNDO\)' \
 	"$PROGS/sysvipc" "$key" undo
 refused partial "pid [0-9]+: System V shared memory shmid [0-9]+ at 0x[0-9a-f]+: the attachment was partly unmapped" \
 	"$PROGS/sysvipc" "$key" partial
