@@ -60,11 +60,11 @@ check "the tree attaches its segment $shmid (nattch $(awk -v i=$shmid '$2 == i {
 
 check "kup dump --tcp-established of the postmaster tree" \
 	kup_in "$NSA" "$T/dump.log" dump -t "$pg" -D "$T/img" --tcp-established || note "$(tail -n 5 "$T/dump.log")"
-check "the tree is gone" eval "for p in $tree; do wait_gone \$p || exit 1; done"
+check "the tree is gone" eval "(for p in $tree; do wait_gone \$p || exit 1; done)"
 check "kup restore --tcp-established" kup_in "$NSA" "$T/restore.log" restore -D "$T/img" -d --tcp-established ||
 	note "$(tail -n 5 "$T/restore.log")"
 track "$pg"
-check "the postmaster tree is back: $tree" eval "for p in $tree; do alive \$p || exit 1; done"
+check "the postmaster tree is back: $tree" eval "(for p in $tree; do alive \$p || exit 1; done)"
 check "its System V segment has the id postmaster.pid records ($shmid), key $shmkey, attached" \
 	eval "[ \"\$(awk -v i=$shmid '\$2 == i && \$7 >= 5 { print \$1 }' /proc/sysvipc/shm)\" = $shmkey ]"
 

@@ -65,7 +65,7 @@ check "naming the bad item, the tree untouched" \
 tree=$(tree_pids "$pid")
 check "kup dump --sysv-ipc shm:$c,sem:$d" kup_run "$T/dump.log" dump -t "$pid" -D "$T/img" --sysv-ipc "shm:$c,sem:$d" ||
 	note "$(tail -n 5 "$T/dump.log")"
-check "the dumped tree is gone (pids ${tree% })" eval 'for p in $tree; do wait_gone $p || exit 1; done'
+check "the dumped tree is gone (pids ${tree% })" eval '(for p in $tree; do wait_gone $p || exit 1; done)'
 check "the image holds segments A, B and C, semaphore sets S and D, queue Q" \
 	eval "[ \"\$(ipc_ids '$T/img')\" = 'shm $rm $shm $c sem $sem $d msg $msg' ]" || note "$(ipc_ids "$T/img")"
 # as after a kexec, the named objects the tree does not use are gone; the
