@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ipc-sysv.h"
 #include "shmem.h"
 
 #define PF_KTHREAD 0x00200000
@@ -713,7 +714,7 @@ static int block_signals(struct dproc *p)
 }
 
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
-		     struct shmem_dump *sd, struct ckpt_stats *stats)
+		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats)
 {
 	struct mem_dump_stats ms = { 0 };
 	char name[64];
@@ -742,7 +743,7 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	if (!err) {
 		mm_image__init(&p->mm);
 		p->have_mm = true;
-		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd);
+		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc);
 	}
 	err2 = puppet_uninstall(&p->pp, p->pid);
 	if (err)
@@ -997,6 +998,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	struct files_dump *fdump = NULL;
 	pid_t *tree_pids = NULL;
 	struct shmem_dump *sd = NULL;
+	struct ipc_dump *ipc = NULL;
 	struct dtree t = { 0 };
 	struct utsname uts;
 	struct timespec rt;
@@ -1009,6 +1011,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		log_err("pid %d: refusing to dump init or an invalid pid", o->pid);
 		return -EINVAL;
 	}
+	if (ipc_check_named(o->sysv_ipc))
+		return -EINVAL;
 	if (kill(o->pid, 0) && errno == ESRCH) {
 		log_err("pid %d: no such process", o->pid);
 		return -ESRCH;
@@ -1048,6 +1052,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = files_dump_begin(&fo, &fdump);
 	if (!ret)
 		ret = shmem_dump_begin(&sd);
+	if (!ret)
+		ret = ipc_dump_begin(o->store, o->sysv_ipc, &ipc);
 	if (ret)
 		goto fail;
 	shmem_set_store(sd, o->store);
@@ -1059,7 +1065,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		stats->nr_threads += t.p[i].nt;
 		ret = ckpt_check_abort();
 		if (!ret)
-			ret = dump_proc(&t.p[i], o, fdump, sd, stats);
+			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats);
 		if (ret)
 			goto fail;
 	}
@@ -1072,6 +1078,19 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		ret = write_files(&t, fdump, o->store);
 	if (!ret)
 		ret = shmem_dump_end(sd, o->store);
+	if (!ret) {
+		pid_t *pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*pids));
+		int np = 0;
+
+		ret = -ENOMEM;
+		if (pids) {
+			for (int i = 0; i < t.n; i++)
+				if (t.p[i].state != TASK_STATE__TASK_ZOMBIE)
+					pids[np++] = t.p[i].pid;
+			ret = ipc_dump_end(ipc, pids, np);
+			free(pids);
+		}
+	}
 	if (ret)
 		goto fail;
 
@@ -1111,6 +1130,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	stats->frozen_ns = stats->total_ns = now_ns() - t0;
 	files_dump_free(fdump);
 	shmem_dump_free(sd);
+	ipc_dump_free(ipc);
 	free_dump(&t);
 	free(tree_pids);
 	return 0;
@@ -1122,6 +1142,7 @@ fail:
 	if (fdump)
 		files_dump_free(fdump);
 	shmem_dump_free(sd);
+	ipc_dump_free(ipc);
 	free_dump(&t);
 	free(tree_pids);
 	if (ret != -ECANCELED)

@@ -28,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,6 +39,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ipc-sysv.h"
 #include "shmem.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
@@ -101,6 +103,8 @@ struct rctx {
 	ShmemImage *shm;
 	struct files_rst *fr;
 	int *shm_fds;
+	struct ipc_rst *ipc;	/* System V objects */
+	bool ipc_done;		/* restored: kept when the context goes */
 	struct rproc *p;
 	int n;
 	pid_t restorer;		/* our pid: the parent of the root task */
@@ -156,6 +160,9 @@ static int load_images(struct rctx *c)
 	if (ret)
 		return ret == -ENOENT ? log_errno(ENOENT, "%s: shmem.img missing", c->st->where) : ret;
 	c->shm = (ShmemImage *)m;
+	ret = ipc_rst_load(c->st, &c->ipc);
+	if (ret)
+		return ret;
 
 	c->n = c->pst->n_entries;
 	if (!c->n || c->pst->entries[0]->pid != c->inv->root_pid) {
@@ -248,6 +255,21 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 		    (!v->has_shmem_id || !v->shmem_id || v->shmem_id > c->shm->n_entries)) {
 			log_err("mm-%u.img: mapping 0x%" PRIx64 ": unknown shared object", p->pe->pid, v->start);
 			return -EINVAL;
+		}
+		if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
+			const SysvShmEntry *seg = v->has_sysv_shmid ? ipc_rst_shm(c->ipc, v->sysv_shmid) : NULL;
+			const VmaEntry *pv = i ? mm->vmas[i - 1] : NULL;
+
+			/* a piece of an attachment follows the piece before it */
+			if (!seg || v->pgoff > PAGE_ALIGN_K(seg->size) ||
+			    v->end - v->start > PAGE_ALIGN_K(seg->size) - v->pgoff ||
+			    (v->pgoff && !(pv && pv->kind == v->kind && pv->sysv_shmid == v->sysv_shmid &&
+					   pv->end == v->start &&
+					   pv->pgoff + (pv->end - pv->start) == v->pgoff))) {
+				log_err("mm-%u.img: mapping 0x%" PRIx64 ": not an attachment of a System V "
+					"segment of ipc.img", p->pe->pid, v->start);
+				return -EINVAL;
+			}
 		}
 		prev_end = v->end;
 	}
@@ -1071,6 +1093,42 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	return 0;
 }
 
+/*
+ * The System V segment attached at mapping @i (and the pieces that follow
+ * it): shmat at the same address, then unmap what the process had unmapped
+ * of the attachment's tail.  Protections follow in step 5 of restore_mm.
+ */
+static int attach_sysv(struct takeover *tk, size_t i)
+{
+	MmImage *mm = tk->p->mm;
+	const VmaEntry *v = mm->vmas[i];
+	const SysvShmEntry *seg = ipc_rst_shm(tk->c->ipc, v->sysv_shmid);
+	unsigned long end = v->end, attach_end = v->start + PAGE_ALIGN_K(seg->size);
+	pid_t pid = tk->p->pe->pid;
+	long ret;
+	int err;
+
+	for (size_t j = i + 1; j < mm->n_vmas; j++) {
+		const VmaEntry *n = mm->vmas[j];
+
+		if (n->kind != v->kind || n->sysv_shmid != v->sysv_shmid || n->start != end || !n->pgoff)
+			break;
+		end = n->end;
+	}
+	err = inj(tk, pid, SYS_shmat, "shmat", &ret, v->sysv_shmid, v->start,
+		  (v->sysv_rdonly ? SHM_RDONLY : 0) | ((v->prot & PROT_EXEC) ? SHM_EXEC : 0), 0, 0, 0);
+	if (err)
+		return err;
+	if (ret != (long)v->start)
+		return log_errno(ret < 0 && ret > -4096 ? -ret : EFAULT,
+				 "pid %d: cannot attach System V segment shmid %d at 0x%" PRIx64,
+				 pid, v->sysv_shmid, v->start);
+	if (end < attach_end)
+		return INJ(tk, pid, SYS_munmap, "cannot unmap the tail of a System V attachment", end,
+			   attach_end - end, 0, 0, 0, 0);
+	return 0;
+}
+
 static int restore_mm(struct takeover *tk)
 {
 	struct rproc *p = tk->p;
@@ -1144,6 +1202,13 @@ static int restore_mm(struct takeover *tk)
 			flags |= MAP_SHARED;
 			fd = keep_fd(p, SHM_KEY | v->shmem_id);
 			break;
+		case VMA_KIND__VMA_SYSV_SHM:
+			if (v->pgoff)
+				continue;	/* a piece of the attachment before */
+			err = attach_sysv(tk, i);
+			if (err)
+				return err;
+			continue;
 		default:
 			return log_errno(EINVAL, "mm-%d.img: unknown mapping kind %d", pid, v->kind);
 		}
@@ -1758,6 +1823,7 @@ static void free_ctx(struct rctx *c)
 		fdtable_image__free_unpacked(c->fdtab, NULL);
 	if (c->shm)
 		shmem_image__free_unpacked(c->shm, NULL);
+	ipc_rst_free(c->ipc, !c->ipc_done);
 }
 
 /* Was the tree dumped on this boot of this machine? */
@@ -1806,6 +1872,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	if (ret)
 		goto out;
 	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds);
+	if (!ret)
+		ret = ipc_rst_create(c.ipc, c.st);
 	if (ret)
 		goto out;
 	ret = probe_vdso(&c);
@@ -1880,6 +1948,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		}
 	if (!ret)
 		ret = files_rst_finish(c.fr);
+	if (!ret)
+		ret = ipc_rst_finish(c.ipc);	/* every attachment made */
 	/* the last chance to abort: from here on the tree is let go */
 	if (!ret)
 		ret = ckpt_check_abort();
@@ -1921,6 +1991,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	if (o->root_pid)
 		*o->root_pid = root;
+	c.ipc_done = true;
 	free_ctx(&c);
 	memset(&c, 0, sizeof(c));
 	if (o->on_running)

@@ -12,7 +12,8 @@ static void dump_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup dump (-t PID | --unit UNIT) (-D DIR | --ppp STORE) [--leave-running]\n"
-		"                [--shell-job] [--tcp-established] [--external-peers=close] [-v]\n\n"
+		"                [--shell-job] [--tcp-established] [--external-peers=close]\n"
+		"                [--sysv-ipc LIST] [-v]\n\n"
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
 		"to image directory DIR (created if missing) or to the persistent page store\n"
 		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"
@@ -35,6 +36,8 @@ static void dump_usage(FILE *f)
 		"                         'refuse' (the default) fails the dump naming them,\n"
 		"                         'close' keeps them as closed by their peer (the\n"
 		"                         service sees the client disconnect), a warning each\n"
+		"      --sysv-ipc LIST    also keep these System V objects, which the tree\n"
+		"                         does not attach or use: shm:ID,sem:ID,msg:ID\n"
 		"  -v, --verbose          more messages\n");
 }
 
@@ -49,6 +52,7 @@ static int cmd_dump(int argc, char **argv)
 		{ "tcp-established", no_argument, 0, 'T' },
 		{ "ppp", required_argument, 0, 'P' },
 		{ "external-peers", required_argument, 0, 'E' },
+		{ "sysv-ipc", required_argument, 0, 'I' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -85,6 +89,7 @@ static int cmd_dump(int argc, char **argv)
 				return KUP_EXIT_USAGE;
 			}
 			break;
+		case 'I': o.sysv_ipc = optarg; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': dump_usage(stdout); return 0;
 		default: dump_usage(stderr); return KUP_EXIT_USAGE;

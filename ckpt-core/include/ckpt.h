@@ -20,6 +20,8 @@ struct ckpt_dump_opts {
 	 * the dump refuses (docs/sockets.md) */
 	bool ext_peers_close;
 	const char *unit;		/* recorded in the inventory: the service it is */
+	const char *sysv_ipc;		/* "shm:ID,sem:ID,msg:ID": System V objects to
+					 * keep that the tree does not use (or NULL) */
 };
 
 struct ckpt_stats {
