@@ -688,9 +688,10 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 	c->has_exit_signal = true;
 	c->exit_signal = p->st.exit_signal;
 
-	err = files_dump_link(fdump, p->pid, "cwd", false, &c->cwd_file_id);
+	/* the root first: a root kup cannot reach is named as such */
+	err = files_dump_link(fdump, p->pid, "root", false, &c->root_file_id);
 	if (!err)
-		err = files_dump_link(fdump, p->pid, "root", false, &c->root_file_id);
+		err = files_dump_link(fdump, p->pid, "cwd", false, &c->cwd_file_id);
 	if (!err)
 		err = dump_mm_fields(p, c, fdump);
 	return err;

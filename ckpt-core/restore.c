@@ -514,10 +514,6 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	char buf[32];
 	void *t;
 
-	if (root >= 0 && (fchdir(root) || chroot(".")))
-		return log_errno(errno, "pid %u: cannot restore the root directory", p->pe->pid);
-	if (cwd < 0 || fchdir(cwd))
-		return log_errno(errno, "pid %u: cannot restore the working directory", p->pe->pid);
 	umask(core->umask & 0777);
 	if (personality(core->personality) < 0)
 		return log_errno(errno, "pid %u: cannot set personality 0x%x", p->pe->pid, core->personality);
@@ -551,6 +547,16 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 		return log_errno(errno, "pid %u: cannot map the restore trampoline", p->pe->pid);
 	memset(t, 0xcc, 64);
 	memcpy(t, arch_syscall_trap, arch_syscall_trap_len);
+
+	/*
+	 * The root and working directory last of what needs a path: a chrooted
+	 * task (a privilege-separated child in /run/sshd, a RootDirectory=
+	 * service) sees no /proc after this, and what is left works on fds.
+	 */
+	if (root >= 0 && (fchdir(root) || chroot(".")))
+		return log_errno(errno, "pid %u: cannot restore the root directory", p->pe->pid);
+	if (cwd < 0 || fchdir(cwd))
+		return log_errno(errno, "pid %u: cannot restore the working directory", p->pe->pid);
 
 	memcpy(p->keep, p->keep_src, sizeof(int) * p->nkeep);
 	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep);
