@@ -395,29 +395,35 @@ static int probe_vdso(struct rctx *c)
 
 /* ---- holes in an address space --------------------------------------------- */
 
-static bool overlaps(unsigned long s, unsigned long e, const struct range *r, int n)
+/* The end of a range of @r[] (or 0) that overlaps [s, e). */
+static unsigned long overlap_end(unsigned long s, unsigned long e, const struct range *r, int n)
 {
 	for (int i = 0; i < n; i++)
 		if (s < r[i].end && r[i].start < e)
-			return true;
-	return false;
+			return r[i].end;
+	return 0;
 }
 
-static bool overlaps_vmas(unsigned long s, unsigned long e, const MmImage *mm)
+static unsigned long overlap_end_vmas(unsigned long s, unsigned long e, const MmImage *mm)
 {
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if (s < mm->vmas[i]->end && mm->vmas[i]->start < e)
-			return true;
-	return false;
+			return mm->vmas[i]->end;
+	return 0;
 }
 
-/* A free range of @len bytes, outside @r[] and the dumped layout. */
+/* A free range of @len bytes, outside @r[] and the dumped layout; past each
+ * mapping in its way at once (a TiB reservation is one step, not 2^24). */
 static unsigned long find_hole(const MmImage *mm, const struct range *r, int n, unsigned long len)
 {
-	for (unsigned long a = 0x10000; a + len < 0x7f0000000000UL; a += 0x10000) {
-		if (overlaps(a, a + len, r, n) || overlaps_vmas(a, a + len, mm))
-			continue;
-		return a;
+	for (unsigned long a = 0x10000; a + len < 0x7f0000000000UL;) {
+		unsigned long end = overlap_end(a, a + len, r, n);
+
+		if (!end)
+			end = overlap_end_vmas(a, a + len, mm);
+		if (!end)
+			return a;
+		a = (end + 0xffff) & ~0xffffUL;
 	}
 	return 0;
 }
@@ -750,6 +756,7 @@ struct takeover {
 	struct rctx *c;
 	struct rproc *p;
 	struct puppet pp;
+	int memfd;		/* /proc/PID/mem, opened when needed, or -1 */
 };
 
 static int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *retp,
@@ -938,6 +945,35 @@ static bool in_vdso(const MmImage *mm, uint64_t vaddr)
  * a streamed one is read into a buffer and its checksum checked at the end:
  * on a mismatch the restore fails and its tasks are killed.
  */
+/*
+ * Pages of mappings that are not writable (mapped with their own protection:
+ * a PROT_NONE reservation, a read-only RELRO segment with its relocated
+ * copies) go through /proc/PID/mem, which writes with FOLL_FORCE into
+ * private mappings (copy on write), as the dump reads them.
+ */
+static int write_pages_forced(struct takeover *tk, const uint8_t *src,
+			      const struct iovec *remote, size_t k)
+{
+	pid_t pid = tk->p->pe->pid;
+
+	if (tk->memfd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+		tk->memfd = open(path, O_RDWR | O_CLOEXEC);
+		if (tk->memfd < 0)
+			return log_errno(errno, "pid %d: cannot open %s", pid, path);
+	}
+	for (size_t j = 0; j < k; j++) {
+		if (pwrite(tk->memfd, src, remote[j].iov_len, (unsigned long)remote[j].iov_base) !=
+		    (ssize_t)remote[j].iov_len)
+			return log_errno(errno, "pid %d: cannot write pages at %p", pid,
+					 remote[j].iov_base);
+		src += remote[j].iov_len;
+	}
+	return 0;
+}
+
 static int restore_pages(struct takeover *tk, bool proxy)
 {
 	struct rproc *p = tk->p;
@@ -1004,9 +1040,11 @@ static int restore_pages(struct takeover *tk, bool proxy)
 					break;
 				continue;
 			}
-			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len)
-				return log_errno(errno, "pid %d: cannot write pages at %p", pid,
-						 remote[0].iov_base);
+			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len) {
+				err = write_pages_forced(tk, local.iov_base, remote, k);
+				if (err)
+					return err;
+			}
 			boff += local.iov_len;
 		}
 		pos += len;
@@ -1063,7 +1101,14 @@ static int restore_mm(struct takeover *tk)
 	if (err)
 		return err;
 
-	/* 3. the dumped mappings, writable for now */
+	/*
+	 * 3. the dumped mappings.  Private ones with their own protection and
+	 * MAP_NORESERVE as dumped: a writable mapping is charged against the
+	 * commit limit and a PROT_NONE or MAP_NORESERVE one is not, so an 8 TiB
+	 * reservation maps here as it did in the dumped process (mapped
+	 * writable it would fail with ENOMEM).  Shared memory and the vDSO
+	 * copy are writable until their pages are in.
+	 */
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 		unsigned long flags = MAP_FIXED, prot = PROT_READ | PROT_WRITE;
@@ -1079,10 +1124,13 @@ static int restore_mm(struct takeover *tk)
 			flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 			break;
 		case VMA_KIND__VMA_ANON_PRIVATE:
-			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (v->growsdown ? MAP_GROWSDOWN : 0);
+			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (v->growsdown ? MAP_GROWSDOWN : 0) |
+				 (v->flags & MAP_NORESERVE);
+			prot = v->prot;
 			break;
 		case VMA_KIND__VMA_FILE_PRIVATE:
-			flags |= MAP_PRIVATE;
+			flags |= MAP_PRIVATE | (v->flags & MAP_NORESERVE);
+			prot = v->prot;
 			fd = keep_fd(p, v->file_id);
 			break;
 		case VMA_KIND__VMA_FILE_SHARED:
@@ -1127,7 +1175,8 @@ static int restore_mm(struct takeover *tk)
 		if (v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VSYSCALL ||
 		    (v->kind == VMA_KIND__VMA_VDSO && !proxy))
 			continue;
-		if (v->prot != (PROT_READ | PROT_WRITE) && v->kind != VMA_KIND__VMA_FILE_SHARED) {
+		if (v->prot != (PROT_READ | PROT_WRITE) && v->kind != VMA_KIND__VMA_FILE_SHARED &&
+		    v->kind != VMA_KIND__VMA_ANON_PRIVATE && v->kind != VMA_KIND__VMA_FILE_PRIVATE) {
 			err = INJ(tk, pid, SYS_mprotect, "cannot set protections", v->start, len, v->prot, 0, 0, 0);
 			if (err)
 				return err;
@@ -1543,7 +1592,7 @@ static int restore_posix_locks(struct takeover *tk)
 
 static int takeover(struct rctx *c, struct rproc *p)
 {
-	struct takeover tk = { .c = c, .p = p };
+	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
 	pid_t pid = p->pe->pid;
 	struct { uint64_t ptr; uint32_t size, sig, flags, pad; } rc;
 	int err;
@@ -1569,6 +1618,8 @@ static int takeover(struct rctx *c, struct rproc *p)
 			return err;
 	}
 	err = restore_mm(&tk);
+	if (tk.memfd >= 0)
+		close(tk.memfd);
 	if (!err)
 		err = ckpt_check_abort();
 	if (!err)
@@ -1612,7 +1663,7 @@ static int takeover(struct rctx *c, struct rproc *p)
  */
 static int takeover_finish(struct rctx *c, struct rproc *p)
 {
-	struct takeover tk = { .c = c, .p = p };
+	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
 	pid_t pid = p->pe->pid;
 	struct arch_regs regs;
 	int err;
