@@ -232,7 +232,8 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 
 		if (v->start >= v->end || v->start & (PAGE_SIZE_K - 1) || v->end & (PAGE_SIZE_K - 1) ||
 		    v->start < prev_end || (v->end > ARCH_TASK_SIZE && v->kind != VMA_KIND__VMA_VSYSCALL) ||
-		    v->pgoff & (PAGE_SIZE_K - 1)) {
+		    v->pgoff & (PAGE_SIZE_K - 1) || v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC) ||
+		    v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE)) {
 			log_err("mm-%u.img: mapping %zu (0x%" PRIx64 "-0x%" PRIx64 ") is invalid",
 				p->pe->pid, i, v->start, v->end);
 			return -EINVAL;
