@@ -113,8 +113,9 @@ static bool is_io_worker(const struct proc_stat *st)
  */
 static int refuse_io_uring(pid_t pid)
 {
-	char path[64], link[64], fds[128] = "", workers[256] = "";
+	char path[64], link[64], fds[128] = "", workers[256] = "", *maps;
 	struct dirent *de;
+	bool mapped;
 	size_t fl = 0, wl = 0;
 	pid_t *tids;
 	DIR *dir;
@@ -149,11 +150,16 @@ static int refuse_io_uring(pid_t pid)
 		}
 		free(tids);
 	}
-	if (!fl && !wl)
+	/* a ring whose fd was closed lives on in its mappings */
+	maps = proc_read_file(pid, "maps", NULL);
+	mapped = maps && strstr(maps, "anon_inode:[io_uring]");
+	free(maps);
+	if (!fl && !wl && !mapped)
 		return 0;
-	log_err("pid %d: uses io_uring (%s%s%s%s): io_uring is not supported, nothing was frozen "
-		"or changed", pid, fl ? fds : "", fl ? " anon_inode:[io_uring]" : "",
-		fl && wl ? "; its io worker threads " : wl ? "io worker threads " : "", workers);
+	log_err("pid %d: uses io_uring (%s%s%s%s%s%s): io_uring is not supported, nothing was "
+		"frozen or changed", pid, fl ? fds : "", fl ? " anon_inode:[io_uring]" : "",
+		fl && wl ? "; its io worker threads " : wl ? "io worker threads " : "", workers,
+		(fl || wl) && mapped ? "; " : "", mapped ? "its rings mapped" : "");
 	return -EOPNOTSUPP;
 }
 

@@ -4,13 +4,14 @@
  * thread performs, blocked in read(2) until something is written.  Raw
  * syscalls, no liburing.
  *
- * Usage: iouring FIFO
+ * Usage: iouring [-c] FIFO
  *   opens FIFO read-write (so neither open blocks), submits the read, then
- *   counts and watches the completion queue.
+ *   counts and watches the completion queue.  -c: closes the ring's fd once
+ *   the read is submitted (the ring lives on in its mappings).
  *
  * Protocol: the tests/progs one (single-write lines).
  * Lines of this program:
- *   "SUBMITTED fd=<ring fd>"    the read is queued
+ *   "SUBMITTED fd=<ring fd>"    the read is queued (fd -1: closed, -c)
  *   "C <n> <pid> <realtime_ms>" n = 0, 1, 2, ... with no gap and no repeat
  *   "READ <res> <data>"         the read completed (res: bytes or -errno)
  */
@@ -39,10 +40,15 @@ int main(int argc, char **argv)
 	uint8_t *sq, *cq;
 	int ring, fifo;
 	pid_t pid = getpid();
-	bool done = false;
+	bool done = false, close_ring = false;
 
+	if (argc == 3 && !strcmp(argv[1], "-c")) {
+		close_ring = true;
+		argv++;
+		argc--;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "usage: iouring FIFO\n");
+		fprintf(stderr, "usage: iouring [-c] FIFO\n");
 		return 2;
 	}
 	fifo = open(argv[1], O_RDWR);
@@ -82,7 +88,9 @@ int main(int argc, char **argv)
 	__atomic_store_n(sq_tail, *sq_tail + 1, __ATOMIC_RELEASE);
 	if (syscall(__NR_io_uring_enter, ring, 1, 0, 0, NULL, 0) != 1)
 		die("io_uring_enter: %s", strerror(errno));
-	say("SUBMITTED fd=%d", ring);
+	if (close_ring && close(ring))
+		die("cannot close the ring: %s", strerror(errno));
+	say("SUBMITTED fd=%d", close_ring ? -1 : ring);
 
 	for (;;) {
 		say("C %lu %d %llu", n++, pid, (unsigned long long)now_ms());
