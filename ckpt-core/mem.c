@@ -248,8 +248,8 @@ static int select_pages_scan(int pmfd, pid_t pid, const VmaEntry *v, struct run_
 		long n = ioctl(pmfd, PAGEMAP_SCAN, &arg);
 
 		if (n < 0) {
-			if ((errno == ENOTTY || errno == EINVAL) && arg.start == v->start &&
-			    !rl->pages) {
+			/* no such ioctl (before 6.7): pagemap it is, from here on */
+			if ((errno == ENOTTY || errno == EINVAL) && arg.start == v->start) {
 				unavailable = true;
 				return 0;
 			}
