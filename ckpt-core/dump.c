@@ -7,6 +7,7 @@
  * stages and between chunks of the memory copy, up to the commit; the
  * failure path itself never polls.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -27,7 +28,8 @@
 #include "ipc-sysv.h"
 #include "shmem.h"
 
-#define PF_KTHREAD 0x00200000
+#define PF_IO_WORKER	0x00000010
+#define PF_KTHREAD	0x00200000
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
@@ -43,6 +45,7 @@ struct kup_rseq_conf {
 struct dthread {
 	pid_t tid;
 	bool seized;
+	bool running;		/* seized, but it did not stop in time */
 	uint64_t sigmask;	/* saved while we block everything */
 	bool mask_saved;
 };
@@ -98,9 +101,116 @@ static struct dproc *tree_add(struct dtree *t, pid_t pid)
 
 /* ---- freezing ------------------------------------------------------------- */
 
+static bool is_io_worker(const struct proc_stat *st)
+{
+	return (st->flags & PF_IO_WORKER) || !strncmp(st->comm, "iou-", 4);
+}
+
+/*
+ * io_uring is refused (docs/design.md, "io_uring"), before anything is
+ * seized: its io worker threads (iou-wrk-*, iou-sqp-*) do not stop for
+ * ptrace, and a freeze that waits for them holds the whole tree frozen.
+ * Named: the pid, its io_uring fds and its worker threads.
+ */
+static int refuse_io_uring(pid_t pid)
+{
+	char path[64], link[64], fds[128] = "", workers[256] = "", *maps;
+	struct dirent *de;
+	bool mapped;
+	size_t fl = 0, wl = 0;
+	pid_t *tids;
+	DIR *dir;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	dir = opendir(path);
+	while (dir && (de = readdir(dir))) {
+		ssize_t l;
+
+		if (de->d_name[0] == '.')
+			continue;
+		l = readlinkat(dirfd(dir), de->d_name, link, sizeof(link) - 1);
+		if (l <= 0)
+			continue;
+		link[l] = 0;
+		if (strcmp(link, "anon_inode:[io_uring]") || fl >= sizeof(fds) - 16)
+			continue;
+		fl += snprintf(fds + fl, sizeof(fds) - fl, "%sfd %s", fl ? ", " : "", de->d_name);
+	}
+	if (dir)
+		closedir(dir);
+	if (!proc_list_tids(pid, &tids, &n)) {
+		for (int i = 0; i < n; i++) {
+			struct proc_stat ts;
+
+			if (proc_read_stat(pid, tids[i], &ts) || !is_io_worker(&ts) ||
+			    wl >= sizeof(workers) - 32)
+				continue;
+			wl += snprintf(workers + wl, sizeof(workers) - wl, "%stid %d (%.20s)",
+				       wl ? ", " : "", tids[i], ts.comm);
+		}
+		free(tids);
+	}
+	/* a ring whose fd was closed lives on in its mappings */
+	maps = proc_read_file(pid, "maps", NULL);
+	mapped = maps && strstr(maps, "anon_inode:[io_uring]");
+	free(maps);
+	if (!fl && !wl && !mapped)
+		return 0;
+	log_err("pid %d: uses io_uring (%s%s%s%s%s%s): io_uring is not supported, nothing was "
+		"frozen or changed", pid, fl ? fds : "", fl ? " anon_inode:[io_uring]" : "",
+		fl && wl ? "; its io worker threads " : wl ? "io worker threads " : "", workers,
+		(fl || wl) && mapped ? "; " : "", mapped ? "its rings mapped" : "");
+	return -EOPNOTSUPP;
+}
+
+/* Before the first seize: what would make the freeze fail or hang, looked at
+ * in the whole tree as it stands (the freeze looks again as it goes). */
+static int precheck_tree(pid_t root)
+{
+	pid_t *pids = malloc(sizeof(*pids)), *tids, *kids;
+	int n = 1, cap = 1, ret = 0, nt, nk;
+
+	if (!pids)
+		return -ENOMEM;
+	pids[0] = root;
+	for (int i = 0; i < n && !ret; i++) {
+		ret = refuse_io_uring(pids[i]);
+		if (ret || proc_list_tids(pids[i], &tids, &nt))
+			continue;
+		for (int j = 0; j < nt && !ret; j++) {
+			if (proc_list_children(pids[i], tids[j], &kids, &nk))
+				continue;
+			for (int k = 0; k < nk && !ret; k++) {
+				bool known = false;
+
+				for (int m = 0; m < n; m++)
+					known |= pids[m] == kids[k];
+				if (known)
+					continue;
+				if (n == cap) {
+					pid_t *np = realloc(pids, (cap *= 2) * sizeof(*np));
+
+					if (!np) {
+						ret = -ENOMEM;
+						break;
+					}
+					pids = np;
+				}
+				pids[n++] = kids[k];
+			}
+			free(kids);
+		}
+		free(tids);
+	}
+	free(pids);
+	return ret;
+}
+
 static int freeze_threads(struct dproc *p)
 {
 	for (int round = 0; round < 100; round++) {
+		struct proc_stat ts;
 		pid_t *tids;
 		int n, ret, added = 0;
 
@@ -114,10 +224,14 @@ static int freeze_threads(struct dproc *p)
 				known |= p->t[j].tid == tids[i];
 			if (known)
 				continue;
+			if (!proc_read_stat(p->pid, tids[i], &ts) && is_io_worker(&ts)) {
+				free(tids);
+				return refuse_io_uring(p->pid) ?: -EOPNOTSUPP;
+			}
 			ret = puppet_seize(tids[i], true);
 			if (ret == -ESRCH)
 				continue;	/* exited meanwhile */
-			if (ret) {
+			if (ret && ret != -ETIMEDOUT) {
 				pid_t tid = tids[i];
 
 				free(tids);
@@ -132,8 +246,20 @@ static int freeze_threads(struct dproc *p)
 			memset(&p->t[p->nt], 0, sizeof(p->t[0]));
 			p->t[p->nt].tid = tids[i];
 			p->t[p->nt].seized = true;
+			p->t[p->nt].running = ret == -ETIMEDOUT;
 			p->nt++;
 			added++;
+			if (ret) {
+				pid_t tid = tids[i];
+
+				free(tids);
+				if (proc_read_stat(p->pid, tid, &ts))
+					snprintf(ts.comm, sizeof(ts.comm), "?"), ts.state = '?';
+				log_err("pid %d tid %d (%s): did not stop within %d s (state %c: an "
+					"uninterruptible wait, a vfork parent...): the tree is given back",
+					p->pid, tid, ts.comm, PUPPET_STOP_TIMEOUT_MS / 1000, ts.state);
+				return -ETIMEDOUT;
+			}
 		}
 		free(tids);
 		if (!added)
@@ -167,6 +293,9 @@ static int freeze_tree(struct dtree *t, pid_t root)
 			t->p[i].state = TASK_STATE__TASK_ZOMBIE;
 			continue;
 		}
+		ret = refuse_io_uring(pid);
+		if (ret)
+			return ret;
 		t->p[i].state = t->p[i].st.state == 'T' ? TASK_STATE__TASK_STOPPED : TASK_STATE__TASK_ALIVE;
 		ret = freeze_threads(&t->p[i]);
 		if (ret)
@@ -207,6 +336,10 @@ static void release_tree(struct dtree *t, bool kill_it)
 				continue;
 			if (p->t[j].mask_saved && !kill_it)
 				ptrace(PTRACE_SETSIGMASK, p->t[j].tid, sizeof(uint64_t), &p->t[j].sigmask);
+			/* one that never stopped cannot be detached while it runs: its
+			 * stop, if it comes, is let go now or when we exit */
+			if (p->t[j].running)
+				puppet_wait_stop_bounded(p->t[j].tid, &(int){ 0 }, 0);
 			ptrace(PTRACE_DETACH, p->t[j].tid, 0, 0);
 			p->t[j].seized = false;
 		}
@@ -689,9 +822,10 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 	c->has_exit_signal = true;
 	c->exit_signal = p->st.exit_signal;
 
-	err = files_dump_link(fdump, p->pid, "cwd", false, &c->cwd_file_id);
+	/* the root first: a root kup cannot reach is named as such */
+	err = files_dump_link(fdump, p->pid, "root", false, &c->root_file_id);
 	if (!err)
-		err = files_dump_link(fdump, p->pid, "root", false, &c->root_file_id);
+		err = files_dump_link(fdump, p->pid, "cwd", false, &c->cwd_file_id);
 	if (!err)
 		err = dump_mm_fields(p, c, fdump);
 	return err;
@@ -1030,6 +1164,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	}
 
 	ret = ckpt_check_abort();
+	if (!ret)
+		ret = precheck_tree(o->pid);
 	if (!ret)
 		ret = freeze_tree(&t, o->pid);
 	if (ret)

@@ -68,11 +68,16 @@ struct puppet {
 	bool own_area;		/* we mapped tramp/scratch ourselves (dump) */
 };
 
+/* With @interrupt, waits at most PUPPET_STOP_TIMEOUT_MS for the stop:
+ * -ETIMEDOUT leaves @tid seized but running. */
 int puppet_seize(pid_t tid, bool interrupt);
 /* Hold the seccomp filters of seized @tid off while we drive it (until
  * detach): PTRACE_O_SUSPEND_SECCOMP.  -EPERM when we may not. */
 int puppet_suspend_seccomp(pid_t tid);
 int puppet_wait_stop(pid_t tid, int *status);
+/* How long a thread may take to stop for PTRACE_INTERRUPT (docs/design.md) */
+#define PUPPET_STOP_TIMEOUT_MS	10000
+int puppet_wait_stop_bounded(pid_t tid, int *status, unsigned timeout_ms);
 /* Dump side: map a trampoline in stopped process @pid (thread @tid). */
 int puppet_install(struct puppet *p, pid_t pid, pid_t tid);
 int puppet_uninstall(struct puppet *p, pid_t tid);

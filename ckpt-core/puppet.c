@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -44,7 +45,50 @@ int puppet_seize(pid_t tid, bool interrupt)
 		return 0;
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0))
 		return -errno;
-	return puppet_wait_stop(tid, &st);
+	return puppet_wait_stop_bounded(tid, &st, PUPPET_STOP_TIMEOUT_MS);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait for a stop, at most @timeout_ms: a thread in an uninterruptible or
+ * killable sleep (a vfork parent, a wait on a hung file system) or an
+ * io_uring worker never stops for PTRACE_INTERRUPT, and a freeze that waits
+ * for it holds the whole tree frozen.  -ETIMEDOUT leaves the thread seized
+ * but running: the caller gives the tree back.
+ */
+int puppet_wait_stop_bounded(pid_t tid, int *status, unsigned timeout_ms)
+{
+	uint64_t deadline = mono_ms() + timeout_ms;
+	useconds_t nap = 100;
+	int st;
+
+	for (;;) {
+		pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return log_errno(errno, "tid %d: wait failed", tid);
+		}
+		if (r == tid) {
+			if (WIFEXITED(st) || WIFSIGNALED(st))
+				return -ESRCH;
+			*status = st;
+			return 0;
+		}
+		if (mono_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(nap);
+		if (nap < 10000)
+			nap *= 2;
+	}
 }
 
 int puppet_suspend_seccomp(pid_t tid)

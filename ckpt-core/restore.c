@@ -241,7 +241,8 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 
 		if (v->start >= v->end || v->start & (PAGE_SIZE_K - 1) || v->end & (PAGE_SIZE_K - 1) ||
 		    v->start < prev_end || (v->end > ARCH_TASK_SIZE && v->kind != VMA_KIND__VMA_VSYSCALL) ||
-		    v->pgoff & (PAGE_SIZE_K - 1)) {
+		    v->pgoff & (PAGE_SIZE_K - 1) || v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC) ||
+		    v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE)) {
 			log_err("mm-%u.img: mapping %zu (0x%" PRIx64 "-0x%" PRIx64 ") is invalid",
 				p->pe->pid, i, v->start, v->end);
 			return -EINVAL;
@@ -444,29 +445,35 @@ static int probe_vdso(struct rctx *c)
 
 /* ---- holes in an address space --------------------------------------------- */
 
-static bool overlaps(unsigned long s, unsigned long e, const struct range *r, int n)
+/* The end of a range of @r[] (or 0) that overlaps [s, e). */
+static unsigned long overlap_end(unsigned long s, unsigned long e, const struct range *r, int n)
 {
 	for (int i = 0; i < n; i++)
 		if (s < r[i].end && r[i].start < e)
-			return true;
-	return false;
+			return r[i].end;
+	return 0;
 }
 
-static bool overlaps_vmas(unsigned long s, unsigned long e, const MmImage *mm)
+static unsigned long overlap_end_vmas(unsigned long s, unsigned long e, const MmImage *mm)
 {
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if (s < mm->vmas[i]->end && mm->vmas[i]->start < e)
-			return true;
-	return false;
+			return mm->vmas[i]->end;
+	return 0;
 }
 
-/* A free range of @len bytes, outside @r[] and the dumped layout. */
+/* A free range of @len bytes, outside @r[] and the dumped layout; past each
+ * mapping in its way at once (a TiB reservation is one step, not 2^24). */
 static unsigned long find_hole(const MmImage *mm, const struct range *r, int n, unsigned long len)
 {
-	for (unsigned long a = 0x10000; a + len < 0x7f0000000000UL; a += 0x10000) {
-		if (overlaps(a, a + len, r, n) || overlaps_vmas(a, a + len, mm))
-			continue;
-		return a;
+	for (unsigned long a = 0x10000; a + len < 0x7f0000000000UL;) {
+		unsigned long end = overlap_end(a, a + len, r, n);
+
+		if (!end)
+			end = overlap_end_vmas(a, a + len, mm);
+		if (!end)
+			return a;
+		a = (end + 0xffff) & ~0xffffUL;
 	}
 	return 0;
 }
@@ -563,10 +570,6 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	char buf[32];
 	void *t;
 
-	if (root >= 0 && (fchdir(root) || chroot(".")))
-		return log_errno(errno, "pid %u: cannot restore the root directory", p->pe->pid);
-	if (cwd < 0 || fchdir(cwd))
-		return log_errno(errno, "pid %u: cannot restore the working directory", p->pe->pid);
 	umask(core->umask & 0777);
 	if (personality(core->personality) < 0)
 		return log_errno(errno, "pid %u: cannot set personality 0x%x", p->pe->pid, core->personality);
@@ -600,6 +603,16 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 		return log_errno(errno, "pid %u: cannot map the restore trampoline", p->pe->pid);
 	memset(t, 0xcc, 64);
 	memcpy(t, arch_syscall_trap, arch_syscall_trap_len);
+
+	/*
+	 * The root and working directory last of what needs a path: a chrooted
+	 * task (a privilege-separated child in /run/sshd, a RootDirectory=
+	 * service) sees no /proc after this, and what is left works on fds.
+	 */
+	if (root >= 0 && (fchdir(root) || chroot(".")))
+		return log_errno(errno, "pid %u: cannot restore the root directory", p->pe->pid);
+	if (cwd < 0 || fchdir(cwd))
+		return log_errno(errno, "pid %u: cannot restore the working directory", p->pe->pid);
 
 	memcpy(p->keep, p->keep_src, sizeof(int) * p->nkeep);
 	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep);
@@ -822,6 +835,7 @@ struct takeover {
 	struct rctx *c;
 	struct rproc *p;
 	struct puppet pp;
+	int memfd;		/* /proc/PID/mem, opened when needed, or -1 */
 };
 
 static int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *retp,
@@ -1010,6 +1024,35 @@ static bool in_vdso(const MmImage *mm, uint64_t vaddr)
  * a streamed one is read into a buffer and its checksum checked at the end:
  * on a mismatch the restore fails and its tasks are killed.
  */
+/*
+ * Pages of mappings that are not writable (mapped with their own protection:
+ * a PROT_NONE reservation, a read-only RELRO segment with its relocated
+ * copies) go through /proc/PID/mem, which writes with FOLL_FORCE into
+ * private mappings (copy on write), as the dump reads them.
+ */
+static int write_pages_forced(struct takeover *tk, const uint8_t *src,
+			      const struct iovec *remote, size_t k)
+{
+	pid_t pid = tk->p->pe->pid;
+
+	if (tk->memfd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+		tk->memfd = open(path, O_RDWR | O_CLOEXEC);
+		if (tk->memfd < 0)
+			return log_errno(errno, "pid %d: cannot open %s", pid, path);
+	}
+	for (size_t j = 0; j < k; j++) {
+		if (pwrite(tk->memfd, src, remote[j].iov_len, (unsigned long)remote[j].iov_base) !=
+		    (ssize_t)remote[j].iov_len)
+			return log_errno(errno, "pid %d: cannot write pages at %p", pid,
+					 remote[j].iov_base);
+		src += remote[j].iov_len;
+	}
+	return 0;
+}
+
 static int restore_pages(struct takeover *tk, bool proxy)
 {
 	struct rproc *p = tk->p;
@@ -1076,9 +1119,11 @@ static int restore_pages(struct takeover *tk, bool proxy)
 					break;
 				continue;
 			}
-			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len)
-				return log_errno(errno, "pid %d: cannot write pages at %p", pid,
-						 remote[0].iov_base);
+			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len) {
+				err = write_pages_forced(tk, local.iov_base, remote, k);
+				if (err)
+					return err;
+			}
 			boff += local.iov_len;
 		}
 		pos += len;
@@ -1171,7 +1216,14 @@ static int restore_mm(struct takeover *tk)
 	if (err)
 		return err;
 
-	/* 3. the dumped mappings, writable for now */
+	/*
+	 * 3. the dumped mappings.  Private ones with their own protection and
+	 * MAP_NORESERVE as dumped: a writable mapping is charged against the
+	 * commit limit and a PROT_NONE or MAP_NORESERVE one is not, so an 8 TiB
+	 * reservation maps here as it did in the dumped process (mapped
+	 * writable it would fail with ENOMEM).  Shared memory and the vDSO
+	 * copy are writable until their pages are in.
+	 */
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 		unsigned long flags = MAP_FIXED, prot = PROT_READ | PROT_WRITE;
@@ -1187,10 +1239,13 @@ static int restore_mm(struct takeover *tk)
 			flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 			break;
 		case VMA_KIND__VMA_ANON_PRIVATE:
-			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (v->growsdown ? MAP_GROWSDOWN : 0);
+			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (v->growsdown ? MAP_GROWSDOWN : 0) |
+				 (v->flags & MAP_NORESERVE);
+			prot = v->prot;
 			break;
 		case VMA_KIND__VMA_FILE_PRIVATE:
-			flags |= MAP_PRIVATE;
+			flags |= MAP_PRIVATE | (v->flags & MAP_NORESERVE);
+			prot = v->prot;
 			fd = keep_fd(p, v->file_id);
 			break;
 		case VMA_KIND__VMA_FILE_SHARED:
@@ -1242,7 +1297,8 @@ static int restore_mm(struct takeover *tk)
 		if (v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VSYSCALL ||
 		    (v->kind == VMA_KIND__VMA_VDSO && !proxy))
 			continue;
-		if (v->prot != (PROT_READ | PROT_WRITE) && v->kind != VMA_KIND__VMA_FILE_SHARED) {
+		if (v->prot != (PROT_READ | PROT_WRITE) && v->kind != VMA_KIND__VMA_FILE_SHARED &&
+		    v->kind != VMA_KIND__VMA_ANON_PRIVATE && v->kind != VMA_KIND__VMA_FILE_PRIVATE) {
 			err = INJ(tk, pid, SYS_mprotect, "cannot set protections", v->start, len, v->prot, 0, 0, 0);
 			if (err)
 				return err;
@@ -1658,7 +1714,7 @@ static int restore_posix_locks(struct takeover *tk)
 
 static int takeover(struct rctx *c, struct rproc *p)
 {
-	struct takeover tk = { .c = c, .p = p };
+	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
 	pid_t pid = p->pe->pid;
 	struct { uint64_t ptr; uint32_t size, sig, flags, pad; } rc;
 	int err;
@@ -1684,6 +1740,8 @@ static int takeover(struct rctx *c, struct rproc *p)
 			return err;
 	}
 	err = restore_mm(&tk);
+	if (tk.memfd >= 0)
+		close(tk.memfd);
 	if (!err)
 		err = ckpt_check_abort();
 	if (!err)
@@ -1727,7 +1785,7 @@ static int takeover(struct rctx *c, struct rproc *p)
  */
 static int takeover_finish(struct rctx *c, struct rproc *p)
 {
-	struct takeover tk = { .c = c, .p = p };
+	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
 	pid_t pid = p->pe->pid;
 	struct arch_regs regs;
 	int err;
