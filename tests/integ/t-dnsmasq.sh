@@ -56,7 +56,7 @@ check "the client gets 10.1.2.3 for test.kup" wait_for_line "$T/cli" '^ANSWER 1 
 tree=$(tree_pids "$pid")
 check "kup dump (no --shell-job)" kup_in "$NSA" "$T/dump.log" dump -t "$pid" -D "$T/img" ||
 	note "$(cat "$T/dump.log")"
-check "dnsmasq is gone" eval 'for p in $tree; do wait_gone $p || exit 1; done'
+check "dnsmasq is gone" eval '(for p in $tree; do wait_gone $p || exit 1; done)'
 check "kup restore" kup_in "$NSA" "$T/restore.log" restore -D "$T/img" -d ||
 	note "$(cat "$T/restore.log")"
 check "dnsmasq runs again as pid $pid" alive "$pid"

@@ -18,10 +18,9 @@ command -v socat > /dev/null || skip_all "needs socat"
 plan 10
 net_setup
 
-# Debian's configuration, its paths in $T.  The chroot line is dropped for
-# now: restoring chrooted processes is another piece of work (to be put
-# back once it is in).
-sed -e "s|/run/haproxy/admin.sock|$T/admin.sock|" -e '/^[[:space:]]*chroot /d' \
+# Debian's configuration, its paths in $T; the worker is chrooted to
+# /var/lib/haproxy as Debian's configuration says.
+sed -e "s|/run/haproxy/admin.sock|$T/admin.sock|" \
 	/etc/haproxy/haproxy.cfg > "$T/haproxy.cfg"
 cat >> "$T/haproxy.cfg" <<CFG
 
@@ -73,12 +72,12 @@ tree=$(tree_pids "$hp")
 check "kup dump --tcp-established (master $hp and its worker: $tree)" \
 	kup_in "$NSA" "$T/dump.log" dump -t "$hp" -D "$T/img" --tcp-established ||
 	note "$(tail -n 20 "$T/dump.log")"
-check "haproxy is gone" eval 'for p in $tree; do wait_gone $p || exit 1; done'
+check "haproxy is gone" eval '(for p in $tree; do wait_gone $p || exit 1; done)'
 before=$(lines_count "$T/cli" '^REQ ')
 check "kup restore --tcp-established" kup_in "$NSA" "$T/restore.log" restore -D "$T/img" -d --tcp-established ||
 	note "$(tail -n 20 "$T/restore.log")"
 track "$hp"
-check "haproxy runs again (pids $tree)" eval 'for p in $tree; do alive $p || exit 1; done'
+check "haproxy runs again (pids $tree)" eval '(for p in $tree; do alive $p || exit 1; done)'
 check "the client's requests go on: 20 more" wait_for "[ \$(lines_count '$T/cli' '^REQ ') -ge $((before + 20)) ]" 30
 check "... over the one connection, every page whole" \
 	eval "[ \$(awk '/^REQ/ { print \$3 }' '$T/cli' | sort -u | wc -l) = 1 ] && ! grep -q ERROR '$T/cli'"

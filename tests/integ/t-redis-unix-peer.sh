@@ -110,7 +110,7 @@ check "one warning, naming redis' pid and fd and the unix client pid $upid" \
 	[ "$(grep -c "warning: pid $rpid fd [0-9]*: unix stream socket connected to a peer outside the dumped tree (socket:\[[0-9]*\] of pid $upid (python3).*restored as closed by its peer" "$T/dump.log")" = 1 ]
 check "... and one naming the local TCP client pid $lpid" \
 	[ "$(grep -c "warning: pid $rpid fd [0-9]*: TCP 10.77.0.1:6379 -> 10.77.0.1:[0-9]*: its peer is pid $lpid (python3), outside the dumped tree: restored as closed by its peer" "$T/dump.log")" = 1 ]
-check "redis is gone" eval 'for p in $tree; do wait_gone $p || exit 1; done'
+check "redis is gone" eval '(for p in $tree; do wait_gone $p || exit 1; done)'
 kill_tree "$upid"
 kill_tree "$lpid"
 before=$(lines_count "$T/tcli.out" '^ROUND ')

@@ -79,7 +79,7 @@ tree=$(tree_pids "$sshd")
 check "kup dump --tcp-established of sshd's tree (${tree% })" \
 	kup_in "$NSA" "$T/dump.log" dump -t "$sshd" -D "$T/img" --tcp-established ||
 	note "$(tail -n 20 "$T/dump.log")"
-check "the tree is gone" eval 'for p in $tree; do wait_gone $p || exit 1; done'
+check "the tree is gone" eval '(for p in $tree; do wait_gone $p || exit 1; done)'
 check "kup restore --tcp-established" \
 	kup_in "$NSA" "$T/restore.log" restore -D "$T/img" -d --tcp-established ||
 	note "$(tail -n 20 "$T/restore.log")"
