@@ -1,0 +1,86 @@
+#!/bin/bash
+# Debian's sshd with a terminal session: a client in another network
+# namespace logs in with `ssh -tt` (a pty on the server) and starts a loop
+# printing a counter every 100 ms in the session's shell.  The whole sshd
+# tree (the listener, the session's sshd, the shell and its loop) is dumped
+# with --tcp-established, killed and restored; the SAME ssh client goes on
+# receiving the counter where it was (no number lost or repeated, no reset),
+# and a line typed into the client afterwards is run by the shell.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib-net.sh"
+require_root
+[ -x /usr/sbin/sshd ] || skip_all "needs openssh-server"
+command -v ssh > /dev/null && command -v ssh-keygen > /dev/null || skip_all "needs openssh-client"
+net_setup
+
+# sshd's privilege separation directory (Debian's unit makes it at start)
+[ -d /run/sshd ] || mkdir -m 0755 /run/sshd || skip_all "cannot make /run/sshd"
+ssh-keygen -q -t ed25519 -N '' -f "$T/hostkey" || bail "ssh-keygen (host key)"
+ssh-keygen -q -t ed25519 -N '' -f "$T/id" || bail "ssh-keygen (client key)"
+cp "$T/id.pub" "$T/authorized_keys"
+port=2222
+cat > "$T/sshd_config" <<EOF
+Port $port
+ListenAddress 10.77.0.1
+HostKey $T/hostkey
+PidFile $T/sshd.pid
+AuthorizedKeysFile $T/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+X11Forwarding no
+EOF
+sshd=$(start_bg "$T/sshd.out" nsenter --net=/run/netns/"$NSA" /usr/sbin/sshd -D -e -f "$T/sshd_config")
+wait_for "nsenter --net=/run/netns/$NSA ss -Htln | grep -q ':$port '" 10 || {
+	note "$(cat "$T/sshd.out")"
+	bail "sshd did not start"
+}
+
+# the client: stdin from a fifo we keep open, so that lines can be typed later
+mkfifo "$T/in"
+exec 8<> "$T/in"
+setsid nsenter --net=/run/netns/"$NSB" ssh -tt -F /dev/null -i "$T/id" \
+	-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+	-p $port root@10.77.0.1 < "$T/in" >> "$T/cli.out" 2>&1 &
+cli=$!
+track "$cli"
+type_line() { printf '%s\n' "$1" >&8; }
+
+# numbers: the counter values the client received, in order
+numbers() { tr -d '\r' < "$T/cli.out" | awk 'NF >= 2 && $(NF - 1) == "N" && $NF ~ /^[0-9]+$/ { print $NF }'; }
+last_number() { numbers | tail -n 1; }
+contiguous() {
+	numbers | awk '$1 != n { printf "# got %s where %d was due\n", $1, n; exit 1 } { n++ }
+		END { if (n < 2) exit 1 }'
+}
+
+type_line 'PS1="$ "; PROMPT_COMMAND=; i=0; (while :; do echo "N $i"; i=$((i + 1)); sleep 0.1; done) &'
+wait_for '[ "$(last_number)" -ge 10 ]' 30 || { note "$(tail -n 5 "$T/cli.out")"; bail "no counter from the session"; }
+note "sshd $sshd, tree: $(descendants "$sshd" | tr '\n' ' ')"
+check "the session's shell has a pty" eval 'descendants $sshd | xargs -r ps -o tty= -p | grep -q pts/'
+check "kup dump --tcp-established of the sshd tree (in its namespace)" \
+	kup_in "$NSA" "$T/dump.log" dump -t "$sshd" -D "$T/img" --tcp-established ||
+	{ note "$(tail -n 20 "$T/dump.log")"; exit 1; }
+check "the sshd tree is gone" wait_gone "$sshd"
+before=$(last_number)
+sleep 0.5
+check "kup restore (in sshd's namespace)" \
+	kup_in "$NSA" "$T/restore.log" restore -D "$T/img" -d --tcp-established ||
+	{ note "$(tail -n 20 "$T/restore.log")"; exit 1; }
+track "$sshd"
+check "the same client goes on receiving the counter (past $before)" \
+	wait_for "[ \$(last_number) -ge $((before + 10)) ]" 20
+check "every number once, in order, across the restore" contiguous
+type_line "echo MARK-\$((6 * 7))-$$"
+check "a line typed into the client afterwards runs in the session" \
+	wait_for "tr -d '\r' < '$T/cli.out' | grep -q 'MARK-42-$$'" 20
+check "the client is still connected (the same process)" alive "$cli"
+check "no network lock is left" [ "$(kup_tables "$NSA")" = 0 ]
+type_line 'kill %1; exit'
+check "the session ends cleanly: the client exits" wait_gone "$cli" 20
