@@ -775,7 +775,9 @@ static int pty_open(const FileEntry *fe, struct files_rst *fr)
 	if (pe->master)
 		fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 0);
 	else
-		fd = ioctl(o->fd, TIOCGPTPEER, (fe->flags & O_ACCMODE) | O_NOCTTY | O_CLOEXEC);
+		/* no O_CLOEXEC: a file opened by TIOCGPTPEER keeps it in its
+		 * f_flags, which fdinfo shows as the fd's close-on-exec */
+		fd = ioctl(o->fd, TIOCGPTPEER, (fe->flags & O_ACCMODE) | O_NOCTTY);
 	ret = fd < 0 ? log_errno(errno, FE_FMT ": cannot open /dev/pts/%u's %s", FE_ARG(fe),
 				 pe->index, pe->master ? "master" : "slave") : fd;
 out:

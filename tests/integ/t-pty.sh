@@ -13,6 +13,16 @@ require_root
 [ -c /dev/ptmx ] && [ -d /dev/pts ] || skip_all "needs /dev/ptmx and devpts"
 command -v python3 > /dev/null || skip_all "needs python3"
 
+# no_cloexec_pts PID: no /dev/pts/N fd of PID is close-on-exec
+no_cloexec_pts() {
+	local f fl
+	for f in /proc/$1/fd/*; do
+		[[ $(readlink "$f") == /dev/pts/* ]] || continue
+		fl=$(awk '/^flags:/ { print $2 }' "/proc/$1/fdinfo/${f##*/}")
+		[ $((8#$fl & 02000000)) = 0 ] || { echo "fd ${f##*/}: flags $fl"; return 1; }
+	done
+}
+
 start_pty() {
 	local out=$1 pid
 	pid=$(start_bg "$out" "$PROGS/pty")
@@ -36,6 +46,7 @@ check "$C leads its session, $A is its controlling terminal, $G its foreground g
 	eval '[ "$(ps -o sid=,tty=,tpgid= -p $C | awk "{ print \$1, \$2, \$3 }")" = "$C ${A#/dev/} $G" ]'
 check "$A, $B, $L came back with their indexes (held by $pid)" \
 	eval 'n=0; for f in /proc/$pid/fd/*; do [ "$(readlink $f)" = /dev/ptmx ] && n=$((n + 1)); done; [ $n = 3 ]'
+check "the child's slave fds are not close-on-exec (as opened)" no_cloexec_pts "$C"
 check "$A is owned by 4242:5 with mode 0604" eval '[ "$(stat -c %u:%g:%a $A)" = 4242:5:604 ]'
 check "everything is as dumped and the queued data arrives, both ways" \
 	request_check "$pid" "$T/out"

@@ -43,11 +43,26 @@ check "the pane's shell is still the foreground of its terminal" \
 tm send-keys "echo MARK-\$((6 * 7))-$$" Enter
 check "a command typed into the pane runs (send-keys)" \
 	wait_for "tm capture-pane -p -S - -E - | grep -q '^MARK-42-$$\$'" 10
-# attach: a real client under script(1) (a terminal), detached after a while
-timeout -k 2 5 script -qfec "tmux -S $sock attach" "$T/attach.out" < /dev/null > /dev/null 2>&1 &
+# attach: a real client under script(1) (a terminal); its stdin is a fifo
+# nobody writes to (at end of input script would type ^D into the pane)
+mkfifo "$T/keys"
+exec 9<> "$T/keys"
+timeout -k 2 20 script -qfec "tmux -S $sock attach" "$T/attach.out" < "$T/keys" > /dev/null 2>&1 &
 apid=$!
 check "a client attaches" wait_for '[ -n "$(tm list-clients)" ]' 10
+check "... and is shown the counting pane" wait_for "grep -q 'N [0-9]' '$T/attach.out'" 10
 tm detach-client -a 2>/dev/null; tm detach-client 2>/dev/null
 wait "$apid" 2>/dev/null
-check "... and was shown the counting pane" grep -q 'N [0-9]' "$T/attach.out"
+exec 9>&-
 check "the server still runs" alive "$pid"
+
+# the restored tree again
+before=$(last_number)
+dump_and_restore "$pid" "$T/img2" || exit 1
+check "restored twice, the pane goes on counting after $before" \
+	wait_for "[ \$(last_number) -ge $((before + 10)) ]" 20
+check "every number once, in order" contiguous
+ptty=$(tm display -p '#{pane_tty}')
+tm send-keys "echo MARK2-\$(tty)" Enter
+check "a program run from the pane's shell has its terminal on stdin ($ptty)" \
+	wait_for "tm capture-pane -p -S - -E - | grep -q '^MARK2-$ptty\$'" 10
