@@ -780,6 +780,22 @@ static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 				"(use --shell-job for a program started from a shell)", p->pid, p->st.pgid);
 			return -EINVAL;
 		}
+		/* the restore makes sessions by setsid() in their leader, whose
+		 * children inherit them, and joins groups within the session */
+		if (i && p->st.sid != p->pid) {
+			struct dproc *pp = tree_find(t, p->st.ppid), *pg = tree_find(t, p->st.pgid);
+
+			if (pp && pp->st.sid != p->st.sid) {
+				log_err("pid %d: in session %d while its parent %d is in session %d: "
+					"not supported", p->pid, p->st.sid, pp->pid, pp->st.sid);
+				return -EOPNOTSUPP;
+			}
+			if (pg && pg->st.sid != p->st.sid) {
+				log_err("pid %d: in process group %d of another session (%d, not %d): "
+					"not supported", p->pid, p->st.pgid, pg->st.sid, p->st.sid);
+				return -EOPNOTSUPP;
+			}
+		}
 	}
 	return 0;
 }

@@ -592,6 +592,13 @@ static void stub_main(struct rctx *c, int idx)
 		ret = log_errno(errno, "pid %u: cannot create its process group", pe->pid);
 		goto fail;
 	}
+	/* a session of the tree comes from its leader's setsid() (dump.c
+	 * refuses a task in a session other than its own or its parent's) */
+	if (rproc_index(c, pe->sid) >= 0 && getsid(0) != (pid_t)pe->sid) {
+		ret = log_errno(EINVAL, "pid %u: in session %d instead of %u", pe->pid, getsid(0),
+				pe->sid);
+		goto fail;
+	}
 	ret = stub_fork_children(c, idx);
 	if (ret)
 		goto fail;

@@ -7,7 +7,8 @@
 # ways (a line the slave had not finished reading too); the session, its
 # controlling terminal and foreground group are back.  The same after a dump
 # with --leave-running (the queues are put back).  Refused at dump: a slave
-# held outside the tree; at restore: an index in use.
+# held outside the tree, a task in a session the restore cannot make; at
+# restore: an index in use.
 . "$(dirname "$0")/../lib.sh"
 require_root
 [ -c /dev/ptmx ] && [ -d /dev/pts ] || skip_all "needs /dev/ptmx and devpts"
@@ -81,6 +82,28 @@ check "... and its queued data was put back: the check passes" request_check "$p
 kill_tree "$outside"
 kill_tree "$pid"
 wait_gone "$pid"
+
+# ---- sessions the restore could not make: a child left in the session its
+# parent has since left (setsid() after fork())
+sess=$(start_bg "$T/s.out" python3 -c '
+import os, time
+if os.fork() == 0:
+    b = os.fork()
+    if b == 0:
+        time.sleep(1000)
+    time.sleep(0.2)
+    os.setsid()
+    print("READY", os.getpid(), b, flush=True)
+    time.sleep(1000)
+time.sleep(1000)')
+wait_for_line "$T/s.out" '^READY ' || bail "python did not start"
+read -r _ sa sb < <(grep '^READY ' "$T/s.out")
+check_fails "dump of a task in a session other than its own or its parent's fails" \
+	kup_try dump -t "$sess" -D "$T/simg"
+check "... naming pid $sb, its session $sess and its parent $sa" \
+	grep -q "pid $sb: in session $sess while its parent $sa is in session $sa: not supported" "$T/err"
+check "... and the tree is left running" not_frozen "$sb"
+kill_tree "$sess"
 
 # ---- an index in use at restore
 pid=$(start_pty "$T/i.out")
