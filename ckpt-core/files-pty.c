@@ -71,10 +71,22 @@ static uint32_t pts_index(dev_t rdev)
 	return (major(rdev) - 136) * 256 + minor(rdev);
 }
 
+/* The terminal behind /dev/tty (5:0): the controlling terminal it was
+ * opened on (TIOCGDEV), 0 if none. */
+static dev_t dev_tty_target(const struct fd_info *fi)
+{
+	unsigned int d = 0;
+
+	if (major(fi->st.st_rdev) != 5 || minor(fi->st.st_rdev) != 0 || ioctl(fi->lfd, TIOCGDEV, &d))
+		return 0;
+	return makedev((d >> 8) & 0xfff, (d & 0xff) | ((d >> 12) & 0xfff00));
+}
+
 static bool pty_match(const struct fd_info *fi)
 {
 	return S_ISCHR(fi->st.st_mode) && !(fi->flags & O_PATH) &&
-	       (is_ptmx(fi->st.st_rdev) || is_pts(fi->st.st_rdev));
+	       (is_ptmx(fi->st.st_rdev) || is_pts(fi->st.st_rdev) ||
+		is_pts(dev_tty_target(fi)));
 }
 
 /* --- termios ------------------------------------------------------------- */
@@ -436,9 +448,14 @@ static int master_dump(const struct fd_info *fi, FileEntry *fe)
 	return pack_pty(fe, &pe);
 }
 
+/*
+ * A slave: /dev/pts/N, or /dev/tty opened on it (restored as a description
+ * of /dev/pts/N: the same terminal, under its own name).
+ */
 static int slave_dump(const struct fd_info *fi, FileEntry *fe)
 {
 	PtyEntry pe = PTY_ENTRY__INIT;
+	dev_t tty = dev_tty_target(fi), rdev = tty ? tty : fi->st.st_rdev;
 	struct files_obj *o;
 	dev_t pts_dev = 0;
 	int ret = devpts_dev(&pts_dev);
@@ -450,14 +467,15 @@ static int slave_dump(const struct fd_info *fi, FileEntry *fe)
 	fe->rdev = fi->st.st_rdev;
 	if (!fe->path)
 		return -ENOMEM;
-	o = files_dump_obj(fi->d, FOBJ_PTY_SLAVE, pts_index(fi->st.st_rdev), fe->id, true);
+	o = files_dump_obj(fi->d, FOBJ_PTY_SLAVE, pts_index(rdev), fe->id, true);
 	if (!o)
 		return -ENOMEM;
 	o->fe = fe;
 	o->pid = fi->pid;
 	o->fdnum = fi->fd;
-	o->flag = fi->st.st_dev == pts_dev;
-	pe.index = pts_index(fi->st.st_rdev);
+	/* /dev/tty: the tree's pty of that index, if any (checked at the end) */
+	o->flag = tty || fi->st.st_dev == pts_dev;
+	pe.index = pts_index(rdev);
 	return pack_pty(fe, &pe);
 }
 

@@ -9,7 +9,8 @@
  *      4242:5, mode 0604;
  *   B: raw, packet mode, window 33x101: "rawin" and "rawout" queued;
  *   L: never unlocked.
- * C (a child) is a session leader whose controlling terminal is A's slave;
+ * C (a child) is a session leader whose controlling terminal is A's slave,
+ * which it also holds opened as /dev/tty (and answers through);
  * G (its child) is its own process group, the foreground one of A.
  *
  * On SIGUSR1, P checks what it sees (index of each pair, termios, window,
@@ -139,14 +140,15 @@ static void child(const char *na, const char *nb, int ready)
 	struct termios t;
 	char why[1024] = "", got[256], v[200];
 	pid_t g;
-	int sa, sb, excl = 0;
+	int sa, sb, dt, excl = 0;
 	struct stat s2;
 	size_t n;
 
 	setsid();
 	sa = open(na, O_RDWR);		/* becomes the controlling terminal */
 	sb = open(nb, O_RDWR | O_NOCTTY);
-	if (sa < 0 || sb < 0)
+	dt = open("/dev/tty", O_RDWR);	/* the same terminal by its alias */
+	if (sa < 0 || sb < 0 || dt < 0)
 		die("cannot open the slaves");
 	tcgetattr(sa, &t);
 	t.c_lflag |= ICANON;
@@ -183,10 +185,13 @@ static void child(const char *na, const char *nb, int ready)
 			FAIL("A's foreground group is %d, not %d", tcgetpgrp(sa), g);
 		if (ioctl(sa, TIOCGEXCL, &excl) || !excl)
 			FAIL("A's slave is not in exclusive mode");
+		if (!isatty(dt) || tcgetsid(dt) != getpid())
+			FAIL("the /dev/tty fd is not this session's terminal");
 out:
+		/* the answer goes through the /dev/tty fd: P reads it on A */
 		if (why[0])
-			dprintf(sa, "!FAIL %s\n", why);
-		else if (write(sa, "!OK\n", 4) != 4)
+			dprintf(dt, "!FAIL %s\n", why);
+		else if (write(dt, "!OK\n", 4) != 4)
 			_exit(1);
 		why[0] = 0;
 		kill(g, SIGUSR1);
