@@ -18,7 +18,7 @@ sc() { screen -S "$name" "$@"; }
 numbers() {
 	rm -f "$T/hc"
 	sc -X hardcopy -h "$T/hc" && wait_for "$T/hc" 5 > /dev/null &&
-		awk 'NF >= 2 && $(NF - 1) == "N" && $NF ~ /^[0-9]+$/ { print $NF }' "$T/hc"
+		grep -oE 'N [0-9]+ *$' "$T/hc" | awk '{ print $2 }'
 }
 last_number() { numbers | tail -n 1; }
 contiguous() {

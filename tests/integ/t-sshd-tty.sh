@@ -3,9 +3,11 @@
 # namespace logs in with `ssh -tt` (a pty on the server) and starts a loop
 # printing a counter every 100 ms in the session's shell.  The whole sshd
 # tree (the listener, the session's sshd, the shell and its loop) is dumped
-# with --tcp-established, killed and restored; the SAME ssh client goes on
-# receiving the counter where it was (no number lost or repeated, no reset),
-# and a line typed into the client afterwards is run by the shell.
+# with --tcp-established, killed and restored while a foreground command
+# runs and a line typed meanwhile waits in the pty's input queue; the SAME
+# ssh client goes on receiving the counter where it was (no number lost or
+# repeated, no reset), the queued line runs once the command ends, and a
+# line typed into the client afterwards is run by the shell.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-net.sh"
 require_root
@@ -53,7 +55,8 @@ track "$cli"
 type_line() { printf '%s\n' "$1" >&8; }
 
 # numbers: the counter values the client received, in order
-numbers() { tr -d '\r' < "$T/cli.out" | awk 'NF >= 2 && $(NF - 1) == "N" && $NF ~ /^[0-9]+$/ { print $NF }'; }
+# (a line may start with echoed input: the number ends it)
+numbers() { tr -d '\r' < "$T/cli.out" | grep -oE 'N [0-9]+$' | awk '{ print $2 }'; }
 last_number() { numbers | tail -n 1; }
 contiguous() {
 	numbers | awk '$1 != n { printf "# got %s where %d was due\n", $1, n; exit 1 } { n++ }
@@ -64,6 +67,14 @@ type_line 'PS1="$ "; PROMPT_COMMAND=; i=0; (while :; do echo "N $i"; i=$((i + 1)
 wait_for '[ "$(last_number)" -ge 10 ]' 30 || { note "$(tail -n 5 "$T/cli.out")"; bail "no counter from the session"; }
 note "sshd $sshd, tree: $(descendants "$sshd" | tr '\n' ' ')"
 check "the session's shell has a pty" eval 'descendants $sshd | xargs -r ps -o tty= -p | grep -q pts/'
+# A command in the foreground (its own process group, the terminal's
+# foreground one) and a line typed meanwhile: the shell has not read it, it
+# waits in the pty's input queue when the tree is dumped.
+type_line "sleep 8; echo AFTER-\$((1 + 1))-$$"
+wait_for "descendants $sshd | xargs -r ps -o comm= -p | grep -qx sleep" 10
+sleep 0.3
+type_line "echo QUEUED-\$((3 * 3))-$$"
+wait_for "tr -d '\r' < '$T/cli.out' | grep -q 'echo QUEUED-'" 10	# echoed: in the queue
 check "kup dump --tcp-established of the sshd tree (in its namespace)" \
 	kup_in "$NSA" "$T/dump.log" dump -t "$sshd" -D "$T/img" --tcp-established ||
 	{ note "$(tail -n 20 "$T/dump.log")"; exit 1; }
@@ -77,6 +88,15 @@ track "$sshd"
 check "the same client goes on receiving the counter (past $before)" \
 	wait_for "[ \$(last_number) -ge $((before + 10)) ]" 20
 check "every number once, in order, across the restore" contiguous
+# the sleep starts over after the restore (restart_syscall): 8 s to look
+slp=$(descendants "$sshd" | xargs -r ps -o pid=,comm= -p | awk '$2 == "sleep" { print $1 }')
+check "the foreground command ($slp) is still the terminal's foreground group" \
+	eval '[ -n "$slp" ] && [ "$(ps -o tpgid= -p $slp | tr -d " ")" = "$slp" ] &&
+		[ "$(ps -o pgid= -p $slp | tr -d " ")" = "$slp" ]'
+check "the foreground command finishes after the restore" \
+	wait_for "tr -d '\r' < '$T/cli.out' | grep -q 'AFTER-2-$$'" 20
+check "then the line typed during the dump runs (it was in the pty's input queue)" \
+	wait_for "tr -d '\r' < '$T/cli.out' | grep -q 'QUEUED-9-$$'" 20
 type_line "echo MARK-\$((6 * 7))-$$"
 check "a line typed into the client afterwards runs in the session" \
 	wait_for "tr -d '\r' < '$T/cli.out' | grep -q 'MARK-42-$$'" 20

@@ -14,7 +14,7 @@ command -v script > /dev/null || skip_all "needs script (util-linux)"
 sock=$T/tmux.sock
 tm() { tmux -S "$sock" "$@"; }
 # pane_numbers: the counter values in the pane's whole history, in order
-pane_numbers() { tm capture-pane -p -S - -E - | awk 'NF >= 2 && $(NF - 1) == "N" && $NF ~ /^[0-9]+$/ { print $NF }'; }
+pane_numbers() { tm capture-pane -p -S - -E - | grep -oE 'N [0-9]+ *$' | awk '{ print $2 }'; }
 last_number() { pane_numbers | tail -n 1; }
 # contiguous: the numbers go 0, 1, 2... with no gap and no repeat
 contiguous() {
