@@ -312,7 +312,8 @@ static int open_peer(const struct fd_info *fi, int mfd, bool locked)
 	return sfd;
 }
 
-/* The queued data of the pair, taken out of it (put back by pty_putback). */
+/* The queued data of the pair, taken out of it (put back by
+ * pty_dump_release() if the tree goes on). */
 static int take_data(const struct fd_info *fi, struct files_obj *o, const struct termios2 *t,
 		     bool packet)
 {
@@ -367,9 +368,13 @@ static int master_dump(const struct fd_info *fi, FileEntry *fe)
 	pid_t sid = 0, pg = 0;
 	dev_t pts_dev = 0;
 
-	if (ioctl(fi->lfd, TIOCGPTN, &idx) || idx < 0 || (unsigned int)idx >= PTY_INDEX_MAX)
-		return log_errno(errno ? errno : EINVAL, FI_FMT ": pty master %s: no index (TIOCGPTN)",
-				 FI_ARG(fi), fi->link);
+	if (ioctl(fi->lfd, TIOCGPTN, &idx))
+		return log_errno(errno, FI_FMT ": pty master %s: no index (TIOCGPTN)", FI_ARG(fi),
+				 fi->link);
+	if (idx < 0 || (unsigned int)idx >= PTY_INDEX_MAX) {
+		log_err(FI_FMT ": pty master %s: index %d out of range", FI_ARG(fi), fi->link, idx);
+		return -EOPNOTSUPP;
+	}
 	if (ioctl(fi->lfd, TIOCGPTLCK, &locked) || ioctl(fi->lfd, TIOCGPKT, &packet) ||
 	    ioctl(fi->lfd, TIOCGWINSZ, &ws) || tget(fi->lfd, &t))
 		return log_errno(errno, FI_FMT ": pty master of /dev/pts/%d: cannot read its state",
