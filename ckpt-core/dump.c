@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ipc-sysv.h"
 #include "shmem.h"
 
 #define PF_KTHREAD 0x00200000
@@ -716,7 +717,7 @@ static int block_signals(struct dproc *p)
 }
 
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
-		     struct shmem_dump *sd, struct ckpt_stats *stats)
+		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats)
 {
 	struct mem_dump_stats ms = { 0 };
 	char name[64];
@@ -745,7 +746,7 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	if (!err) {
 		mm_image__init(&p->mm);
 		p->have_mm = true;
-		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd);
+		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc);
 	}
 	err2 = puppet_uninstall(&p->pp, p->pid);
 	if (err)
@@ -761,8 +762,34 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	return img_write_msg(o->store, name, IMG_MM, &p->mm);
 }
 
+/* The name of a live process outside the tree, or NULL if there is none
+ * with that pid (it exited). */
+static const char *live_comm(pid_t pid, struct proc_stat *ps)
+{
+	if (proc_read_stat(pid, 0, ps) || ps->state == 'Z' || ps->state == 'X')
+		return NULL;
+	return ps->comm;
+}
+
+/*
+ * Every session and process group must be restorable.  A session or group
+ * whose leader is in the tree is made by it.  One whose leader is alive
+ * outside is the shell's (--shell-job).  One whose leader has exited (a
+ * daemon that forked twice around setsid(): its sid is its dead parent's
+ * pid) is made again at restore by a helper holding that pid
+ * (restore.c, session_helper), which the tree's root is created under:
+ * so it must be the root's own session (and group, if the group too is
+ * led from outside).
+ */
 static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 {
+	const struct proc_stat *root = &t->p[0].st;
+	bool dead_sid = false;
+	struct proc_stat ps;
+	const char *comm;
+
+	if (!tree_find(t, root->sid) && !(o->shell_job) && !live_comm(root->sid, &ps))
+		dead_sid = true;
 	for (int i = 0; i < t->n; i++) {
 		struct dproc *p = &t->p[i];
 
@@ -770,14 +797,30 @@ static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 			log_err("pid %d: is a zombie, nothing to dump", p->pid);
 			return -EINVAL;
 		}
-		if (!tree_find(t, p->st.sid) && !(o->shell_job && p->st.sid == t->p[0].st.sid)) {
-			log_err("pid %d: its session leader %d is outside the dumped tree "
-				"(use --shell-job for a program started from a shell)", p->pid, p->st.sid);
+		if (!tree_find(t, p->st.sid) && !(o->shell_job && p->st.sid == root->sid) &&
+		    !(dead_sid && p->st.sid == root->sid)) {
+			comm = live_comm(p->st.sid, &ps);
+			if (comm)
+				log_err("pid %d: its session leader %d (%s) is alive outside the dumped "
+					"tree: started from a shell? use --shell-job", p->pid,
+					p->st.sid, comm);
+			else
+				log_err("pid %d: its session %d, whose leader has exited, is not the "
+					"session of the tree's root %d: not supported", p->pid,
+					p->st.sid, t->p[0].pid);
 			return -EINVAL;
 		}
-		if (!tree_find(t, p->st.pgid) && !(o->shell_job && p->st.pgid == t->p[0].st.pgid)) {
-			log_err("pid %d: its process group %d is led outside the dumped tree "
-				"(use --shell-job for a program started from a shell)", p->pid, p->st.pgid);
+		if (!tree_find(t, p->st.pgid) && !(o->shell_job && p->st.pgid == root->pgid) &&
+		    !(dead_sid && p->st.pgid == root->sid)) {
+			comm = live_comm(p->st.pgid, &ps);
+			if (comm)
+				log_err("pid %d: its process group %d is led by %d (%s), alive outside "
+					"the dumped tree: started from a shell? use --shell-job",
+					p->pid, p->st.pgid, p->st.pgid, comm);
+			else
+				log_err("pid %d: its process group %d, whose leader has exited, is not "
+					"the group of the session of the tree's root: not supported",
+					p->pid, p->st.pgid);
 			return -EINVAL;
 		}
 		/* the restore makes sessions by setsid() in their leader, whose
@@ -797,6 +840,9 @@ static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 			}
 		}
 	}
+	if (dead_sid)
+		log_info("pid %d: its session %d has no leader any more (a daemon); the restore "
+			 "makes it again with a helper of that pid", t->p[0].pid, root->sid);
 	return 0;
 }
 
@@ -1086,9 +1132,12 @@ static int write_files(struct dtree *t, struct files_dump *fdump, struct img_sto
 int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
-	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established };
+	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
+				 .ext_peers_close = o->ext_peers_close };
 	struct files_dump *fdump = NULL;
+	pid_t *tree_pids = NULL;
 	struct shmem_dump *sd = NULL;
+	struct ipc_dump *ipc = NULL;
 	struct dtree t = { 0 };
 	struct utsname uts;
 	struct timespec rt;
@@ -1101,6 +1150,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		log_err("pid %d: refusing to dump init or an invalid pid", o->pid);
 		return -EINVAL;
 	}
+	if (ipc_check_named(o->sysv_ipc))
+		return -EINVAL;
 	if (kill(o->pid, 0) && errno == ESRCH) {
 		log_err("pid %d: no such process", o->pid);
 		return -ESRCH;
@@ -1124,14 +1175,15 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		goto fail;
 	ret = check_sessions(&t, o);
 	if (!ret) {
-		pid_t *pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*pids));
+		tree_pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*tree_pids));
 
 		ret = -ENOMEM;
-		if (pids) {
+		if (tree_pids) {
 			for (int i = 0; i < t.n; i++)
-				pids[i] = t.p[i].pid;
-			ret = clocks_dump_check(pids, t.n);
-			free(pids);
+				tree_pids[i] = t.p[i].pid;
+			ret = clocks_dump_check(tree_pids, t.n);
+			fo.tree_pids = tree_pids;
+			fo.n_tree_pids = t.n;
 		}
 	}
 	if (ret)
@@ -1139,6 +1191,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = files_dump_begin(&fo, &fdump);
 	if (!ret)
 		ret = shmem_dump_begin(&sd);
+	if (!ret)
+		ret = ipc_dump_begin(o->store, o->sysv_ipc, &ipc);
 	if (ret)
 		goto fail;
 	shmem_set_store(sd, o->store);
@@ -1150,7 +1204,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		stats->nr_threads += t.p[i].nt;
 		ret = ckpt_check_abort();
 		if (!ret)
-			ret = dump_proc(&t.p[i], o, fdump, sd, stats);
+			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats);
 		if (ret)
 			goto fail;
 	}
@@ -1163,6 +1217,19 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		ret = write_files(&t, fdump, o->store);
 	if (!ret)
 		ret = shmem_dump_end(sd, o->store);
+	if (!ret) {
+		pid_t *pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*pids));
+		int np = 0;
+
+		ret = -ENOMEM;
+		if (pids) {
+			for (int i = 0; i < t.n; i++)
+				if (t.p[i].state != TASK_STATE__TASK_ZOMBIE)
+					pids[np++] = t.p[i].pid;
+			ret = ipc_dump_end(ipc, pids, np);
+			free(pids);
+		}
+	}
 	if (ret)
 		goto fail;
 
@@ -1202,7 +1269,9 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	stats->frozen_ns = stats->total_ns = now_ns() - t0;
 	files_dump_free(fdump);
 	shmem_dump_free(sd);
+	ipc_dump_free(ipc);
 	free_dump(&t);
+	free(tree_pids);
 	return 0;
 fail:
 	/* the tree first, as it was; then what was written goes */
@@ -1212,7 +1281,9 @@ fail:
 	if (fdump)
 		files_dump_free(fdump);
 	shmem_dump_free(sd);
+	ipc_dump_free(ipc);
 	free_dump(&t);
+	free(tree_pids);
 	if (ret != -ECANCELED)
 		log_err("dump of pid %d failed; the tree was left running", o->pid);
 	return ret;

@@ -16,6 +16,7 @@
 #include "files.h"
 #include "image.h"
 #include "kup-image.pb-c.h"
+#include "kup-ipc.pb-c.h"
 #include "log.h"
 
 #define PAGE_SIZE_K	4096UL
@@ -88,9 +89,10 @@ int puppet_read(pid_t pid, unsigned long addr, void *buf, size_t len);
 /* ---- memory (mem.c) ---- */
 struct mem_dump_stats { unsigned long long pages; };
 struct shmem_dump;
+struct ipc_dump;
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fd,
 	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
-	     struct shmem_dump *sd);
+	     struct shmem_dump *sd, struct ipc_dump *ipc);
 void mem_free_image(MmImage *mm);
 
 /* shared memory objects collected during dump */

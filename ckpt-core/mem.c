@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ipc-sysv.h"
 
 #define PME_PRESENT	(1ULL << 63)
 #define PME_SWAP	(1ULL << 62)
@@ -110,9 +111,10 @@ static VmaKind classify(const struct vma_raw *r)
 		return VMA_KIND__VMA_VSYSCALL;
 	if (shared) {
 		if (!r->path[0] || !strncmp(r->path, "/dev/zero", 9) ||
-		    !strncmp(r->path, "/memfd:", 7) || !strncmp(r->path, "/dev/shm/", 9) ||
-		    !strncmp(r->path, "/SYSV", 5))
+		    !strncmp(r->path, "/memfd:", 7) || !strncmp(r->path, "/dev/shm/", 9))
 			return VMA_KIND__VMA_SHMEM;
+		if (!strncmp(r->path, "/SYSV", 5) && r->ino <= INT_MAX)
+			return VMA_KIND__VMA_SYSV_SHM;
 		return VMA_KIND__VMA_FILE_SHARED;
 	}
 	if (!r->path[0] || r->path[0] == '[')
@@ -338,7 +340,7 @@ void mem_free_image(MmImage *mm)
 
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
-	     struct shmem_dump *sd)
+	     struct shmem_dump *sd, struct ipc_dump *ipc)
 {
 	struct vma_raw *raw = NULL;
 	struct run_list rl = { 0 };
@@ -417,15 +419,15 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		} else if (v->kind == VMA_KIND__VMA_SHMEM) {
 			char link[64];
 
-			if (!strncmp(r->path, "/SYSV", 5)) {
-				log_err("pid %d: System V shared memory at 0x%lx is not supported",
-					pid, r->start);
-				ret = -EOPNOTSUPP;
-				goto out;
-			}
 			snprintf(link, sizeof(link), "/proc/%d/map_files/%lx-%lx", pid, r->start, r->end);
 			v->has_shmem_id = true;
 			ret = shmem_dump_vma(sd, pid, v, r->ino, link);
+			if (ret)
+				goto out;
+		} else if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
+			ret = ipc_dump_shm_vma(ipc, pid, v, mm->n_vmas > 1 ? mm->vmas[mm->n_vmas - 2] : NULL,
+					       (int)r->ino, has_vmflag(r->vmflags, "ht"),
+					       has_vmflag(r->vmflags, "mw"));
 			if (ret)
 				goto out;
 		}

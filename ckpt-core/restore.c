@@ -28,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,6 +39,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ipc-sysv.h"
 #include "shmem.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
@@ -101,9 +103,13 @@ struct rctx {
 	ShmemImage *shm;
 	struct files_rst *fr;
 	int *shm_fds;
+	struct ipc_rst *ipc;	/* System V objects */
+	bool ipc_done;		/* restored: kept when the context goes */
 	struct rproc *p;
 	int n;
 	pid_t restorer;		/* our pid: the parent of the root task */
+	pid_t helper;		/* the session helper's pid (the dead session leader's), or 0 */
+	bool helper_up;		/* ... it was created (and is not reaped yet) */
 	/* the running kernel's vDSO, seen in the restorer */
 	unsigned long vdso_start, vdso_size;
 	uint32_t vdso_crc;
@@ -154,6 +160,9 @@ static int load_images(struct rctx *c)
 	if (ret)
 		return ret == -ENOENT ? log_errno(ENOENT, "%s: shmem.img missing", c->st->where) : ret;
 	c->shm = (ShmemImage *)m;
+	ret = ipc_rst_load(c->st, &c->ipc);
+	if (ret)
+		return ret;
 
 	c->n = c->pst->n_entries;
 	if (!c->n || c->pst->entries[0]->pid != c->inv->root_pid) {
@@ -247,6 +256,21 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 			log_err("mm-%u.img: mapping 0x%" PRIx64 ": unknown shared object", p->pe->pid, v->start);
 			return -EINVAL;
 		}
+		if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
+			const SysvShmEntry *seg = v->has_sysv_shmid ? ipc_rst_shm(c->ipc, v->sysv_shmid) : NULL;
+			const VmaEntry *pv = i ? mm->vmas[i - 1] : NULL;
+
+			/* a piece of an attachment follows the piece before it */
+			if (!seg || v->pgoff > PAGE_ALIGN_K(seg->size) ||
+			    v->end - v->start > PAGE_ALIGN_K(seg->size) - v->pgoff ||
+			    (v->pgoff && !(pv && pv->kind == v->kind && pv->sysv_shmid == v->sysv_shmid &&
+					   pv->end == v->start &&
+					   pv->pgoff + (pv->end - pv->start) == v->pgoff))) {
+				log_err("mm-%u.img: mapping 0x%" PRIx64 ": not an attachment of a System V "
+					"segment of ipc.img", p->pe->pid, v->start);
+				return -EINVAL;
+			}
+		}
 		prev_end = v->end;
 	}
 	snprintf(name, sizeof(name), "pages-%u.img", p->pe->pid);
@@ -294,30 +318,55 @@ bad_run:
 	return -EINVAL;
 }
 
+static int check_pid_free(pid_t id)
+{
+	char path[64];
+	struct proc_stat ps;
+
+	snprintf(path, sizeof(path), "/proc/%d", id);
+	/* a just-killed tree may linger as zombies until its parent reaps */
+	for (int tries = 0; tries < 100 && !proc_read_stat(id, 0, &ps) &&
+	     (ps.state == 'Z' || ps.state == 'X' || (ps.flags & 0x4 /* PF_EXITING */));
+	     tries++)
+		usleep(50000);
+	if (access(path, F_OK) == 0 || !proc_read_stat(id, 0, &ps)) {
+		if (proc_read_stat(id, 0, &ps))
+			ps.comm[0] = 0;
+		log_err("pid %d is in use (by \"%s\"); cannot restore the tree with its PIDs",
+			id, ps.comm);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/*
+ * The root's session has no leader in the tree and the tree is no shell
+ * job: its leader had exited at dump (a daemon, docs/design.md "Sessions").
+ * A helper task takes that pid, makes the session, and the root is created
+ * as its child; it exits once the tree runs.
+ */
+static pid_t session_helper_pid(struct rctx *c)
+{
+	PstreeEntry *root = c->p[0].pe;
+
+	if (c->inv->shell_job || root->sid == root->pid || rproc_index(c, root->sid) >= 0)
+		return 0;
+	return root->sid;
+}
+
 static int check_pids_free(struct rctx *c)
 {
+	if (c->helper && check_pid_free(c->helper))
+		return -EBUSY;
 	for (int i = 0; i < c->n; i++) {
 		PstreeEntry *pe = c->p[i].pe;
 		size_t nt = pe->n_threads ? pe->n_threads : 1;
 
 		for (size_t t = 0; t < nt; t++) {
 			pid_t id = pe->n_threads ? pe->threads[t] : pe->pid;
-			char path[64];
-			struct proc_stat ps;
 
-			snprintf(path, sizeof(path), "/proc/%d", id);
-			/* a just-killed tree may linger as zombies until its parent reaps */
-			for (int tries = 0; tries < 100 && !proc_read_stat(id, 0, &ps) &&
-			     (ps.state == 'Z' || ps.state == 'X' || (ps.flags & 0x4 /* PF_EXITING */));
-			     tries++)
-				usleep(50000);
-			if (access(path, F_OK) == 0 || !proc_read_stat(id, 0, &ps)) {
-				if (proc_read_stat(id, 0, &ps))
-					ps.comm[0] = 0;
-				log_err("pid %d is in use (by \"%s\"); cannot restore the tree with its PIDs",
-					id, ps.comm);
+			if (check_pid_free(id))
 				return -EBUSY;
-			}
 		}
 	}
 	return 0;
@@ -575,7 +624,7 @@ static void stub_main(struct rctx *c, int idx)
 	/* dies with its parent (the restorer, or the parent task's stub) until
 	 * the very end of the restore: see takeover_finish() */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != (idx ? (pid_t)pe->ppid : c->restorer))
+	if (getppid() != (idx ? (pid_t)pe->ppid : c->helper ? c->helper : c->restorer))
 		_exit(125);	/* it died before we got here */
 	log_set_prefix("kup restore");
 
@@ -637,6 +686,35 @@ static void stub_main(struct rctx *c, int idx)
 fail:
 	stub_send(p, ctl, MSG_ERR, ret);
 	_exit(127);
+}
+
+/* The session helper (session_helper_pid): makes the session, then the
+ * root under it, and waits to be killed once the tree runs. */
+static void session_helper_main(struct rctx *c)
+{
+	struct rproc *p = &c->p[0];
+	pid_t r;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != c->restorer)
+		_exit(125);
+	log_set_prefix("kup restore");
+	if (setsid() < 0) {
+		stub_send(p, p->ctl[1], MSG_ERR,
+			  log_errno(errno, "pid %d: cannot make the session of pid %u", c->helper,
+				    p->pe->pid));
+		_exit(127);
+	}
+	r = clone_with_pid(p->pe->pid, SIGCHLD);
+	if (r < 0) {
+		stub_send(p, p->ctl[1], MSG_ERR,
+			  log_errno(errno, "cannot create the root task with pid %u", p->pe->pid));
+		_exit(127);
+	}
+	if (r == 0)
+		stub_main(c, 0);	/* never returns */
+	for (;;)
+		pause();
 }
 
 /* ---- the restorer's side ----------------------------------------------- */
@@ -1032,6 +1110,42 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	return 0;
 }
 
+/*
+ * The System V segment attached at mapping @i (and the pieces that follow
+ * it): shmat at the same address, then unmap what the process had unmapped
+ * of the attachment's tail.  Protections follow in step 5 of restore_mm.
+ */
+static int attach_sysv(struct takeover *tk, size_t i)
+{
+	MmImage *mm = tk->p->mm;
+	const VmaEntry *v = mm->vmas[i];
+	const SysvShmEntry *seg = ipc_rst_shm(tk->c->ipc, v->sysv_shmid);
+	unsigned long end = v->end, attach_end = v->start + PAGE_ALIGN_K(seg->size);
+	pid_t pid = tk->p->pe->pid;
+	long ret;
+	int err;
+
+	for (size_t j = i + 1; j < mm->n_vmas; j++) {
+		const VmaEntry *n = mm->vmas[j];
+
+		if (n->kind != v->kind || n->sysv_shmid != v->sysv_shmid || n->start != end || !n->pgoff)
+			break;
+		end = n->end;
+	}
+	err = inj(tk, pid, SYS_shmat, "shmat", &ret, v->sysv_shmid, v->start,
+		  (v->sysv_rdonly ? SHM_RDONLY : 0) | ((v->prot & PROT_EXEC) ? SHM_EXEC : 0), 0, 0, 0);
+	if (err)
+		return err;
+	if (ret != (long)v->start)
+		return log_errno(ret < 0 && ret > -4096 ? -ret : EFAULT,
+				 "pid %d: cannot attach System V segment shmid %d at 0x%" PRIx64,
+				 pid, v->sysv_shmid, v->start);
+	if (end < attach_end)
+		return INJ(tk, pid, SYS_munmap, "cannot unmap the tail of a System V attachment", end,
+			   attach_end - end, 0, 0, 0, 0);
+	return 0;
+}
+
 static int restore_mm(struct takeover *tk)
 {
 	struct rproc *p = tk->p;
@@ -1105,6 +1219,13 @@ static int restore_mm(struct takeover *tk)
 			flags |= MAP_SHARED;
 			fd = keep_fd(p, SHM_KEY | v->shmem_id);
 			break;
+		case VMA_KIND__VMA_SYSV_SHM:
+			if (v->pgoff)
+				continue;	/* a piece of the attachment before */
+			err = attach_sysv(tk, i);
+			if (err)
+				return err;
+			continue;
 		default:
 			return log_errno(EINVAL, "mm-%d.img: unknown mapping kind %d", pid, v->kind);
 		}
@@ -1665,6 +1786,8 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 
 static void kill_all(struct rctx *c)
 {
+	if (c->helper_up)
+		kill(c->helper, SIGKILL);
 	for (int i = 0; i < c->n; i++)
 		kill(c->p[i].pe->pid, SIGKILL);
 	/* we are a subreaper: collect everything that was made */
@@ -1717,6 +1840,7 @@ static void free_ctx(struct rctx *c)
 		fdtable_image__free_unpacked(c->fdtab, NULL);
 	if (c->shm)
 		shmem_image__free_unpacked(c->shm, NULL);
+	ipc_rst_free(c->ipc, !c->ipc_done);
 }
 
 /* Was the tree dumped on this boot of this machine? */
@@ -1757,6 +1881,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		if (ret)
 			goto out;
 	}
+	c.helper = session_helper_pid(&c);
 	ret = check_pids_free(&c);
 	if (ret)
 		goto out;
@@ -1764,6 +1889,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	if (ret)
 		goto out;
 	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds);
+	if (!ret)
+		ret = ipc_rst_create(c.ipc, c.st);
 	if (ret)
 		goto out;
 	ret = probe_vdso(&c);
@@ -1797,13 +1924,28 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		goto out;
 	c.restorer = getpid();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	root = clone_with_pid(c.p[0].pe->pid, SIGCHLD);
-	if (root < 0) {
-		ret = log_errno(errno, "cannot create the root task with pid %u", c.p[0].pe->pid);
-		goto out;
+	if (c.helper) {
+		pid_t h = clone_with_pid(c.helper, SIGCHLD);
+
+		if (h < 0) {
+			ret = log_errno(errno, "cannot create the session helper with pid %d "
+					"(the session of pid %u)", c.helper, c.p[0].pe->pid);
+			goto out;
+		}
+		if (h == 0)
+			session_helper_main(&c);	/* never returns */
+		c.helper_up = true;
+		root = c.p[0].pe->pid;
+	} else {
+		root = clone_with_pid(c.p[0].pe->pid, SIGCHLD);
+		if (root < 0) {
+			ret = log_errno(errno, "cannot create the root task with pid %u",
+					c.p[0].pe->pid);
+			goto out;
+		}
+		if (root == 0)
+			stub_main(&c, 0);
 	}
-	if (root == 0)
-		stub_main(&c, 0);
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_CREATED, i);
 	for (int i = 0; i < c.n && !ret; i++)
@@ -1823,6 +1965,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		}
 	if (!ret)
 		ret = files_rst_finish(c.fr);
+	if (!ret)
+		ret = ipc_rst_finish(c.ipc);	/* every attachment made */
 	/* the last chance to abort: from here on the tree is let go */
 	if (!ret)
 		ret = ckpt_check_abort();
@@ -1855,9 +1999,16 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			kill(c.p[i].pe->pid, SIGSTOP);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
+	if (c.helper_up) {
+		/* the root becomes our child (we are its subreaper) */
+		kill(c.helper, SIGKILL);
+		while (waitpid(c.helper, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	if (o->root_pid)
 		*o->root_pid = root;
+	c.ipc_done = true;
 	free_ctx(&c);
 	memset(&c, 0, sizeof(c));
 	if (o->on_running)

@@ -15,7 +15,13 @@ struct ckpt_dump_opts {
 	bool leave_running;
 	bool shell_job;
 	bool tcp_established;
+	/* a connection to a process outside the tree (unix socket, local TCP)
+	 * is dumped as one whose peer has closed, with a warning; without it
+	 * the dump refuses (docs/sockets.md) */
+	bool ext_peers_close;
 	const char *unit;		/* recorded in the inventory: the service it is */
+	const char *sysv_ipc;		/* "shm:ID,sem:ID,msg:ID": System V objects to
+					 * keep that the tree does not use (or NULL) */
 };
 
 struct ckpt_stats {

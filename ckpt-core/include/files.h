@@ -85,6 +85,11 @@ struct file_kind_ops {
 struct files_opts {
 	bool shell_job;		/* ttys are the restorer's terminal */
 	bool tcp_established;	/* dump established TCP connections */
+	/* dump: a connection to a process outside the tree is kept as one
+	 * whose peer has closed (--external-peers=close), not refused */
+	bool ext_peers_close;
+	const pid_t *tree_pids;	/* dump: every process of the tree */
+	size_t n_tree_pids;
 	/* Largest content kept for one deleted file or memfd (bytes);
 	 * 0: FILES_CONTENT_MAX_DEFAULT. */
 	uint64_t content_max;
@@ -283,5 +288,18 @@ const char *files_fdinfo_field(const char *fdinfo, const char *key);
 bool files_strip_deleted(char *path);
 bool files_path_ok(const char *path);		/* absolute, not too long */
 char *files_strdup(const char *s);
+/* Dump: is @pid a process of the dumped tree? */
+bool files_dump_in_tree(const struct files_dump *d, pid_t pid);
+/*
+ * A process outside the dumped tree holding the socket with inode @ino
+ * (an fd of it, scanning /proc): its pid and, in @comm, its name.
+ * -ENOENT: none found (the socket is in another network namespace's
+ * process, or only in flight).
+ */
+int files_sock_owner(const struct files_dump *d, uint64_t ino, pid_t *pid, char *comm,
+		     size_t len);
+/* "pid N (comm)" of the owner of socket @ino, or "an unknown process". */
+const char *files_sock_owner_str(const struct files_dump *d, uint64_t ino, char *buf,
+				 size_t len);
 
 #endif

@@ -34,6 +34,7 @@ enum img_kind {
 	IMG_FDTABLE,
 	IMG_SHMEM,
 	IMG_SOCKETS,
+	IMG_IPC,
 	IMG_KIND_MAX,
 };
 
