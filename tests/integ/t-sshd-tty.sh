@@ -71,7 +71,7 @@ check "the session's shell has a pty" eval 'descendants $sshd | xargs -r ps -o t
 # foreground one) and a line typed meanwhile: the shell has not read it, it
 # waits in the pty's input queue when the tree is dumped.
 type_line "sleep 8; echo AFTER-\$((1 + 1))-$$"
-wait_for "descendants $sshd | xargs -r ps -o comm= -p | grep -qx sleep" 10
+wait_for "descendants $sshd | xargs -r ps -o args= -p | grep -qx 'sleep 8'" 10
 sleep 0.3
 type_line "echo QUEUED-\$((3 * 3))-$$"
 wait_for "tr -d '\r' < '$T/cli.out' | grep -q 'echo QUEUED-'" 10	# echoed: in the queue
@@ -89,7 +89,7 @@ check "the same client goes on receiving the counter (past $before)" \
 	wait_for "[ \$(last_number) -ge $((before + 10)) ]" 20
 check "every number once, in order, across the restore" contiguous
 # the sleep starts over after the restore (restart_syscall): 8 s to look
-slp=$(descendants "$sshd" | xargs -r ps -o pid=,comm= -p | awk '$2 == "sleep" { print $1 }')
+slp=$(descendants "$sshd" | xargs -r ps -o pid=,args= -p | awk '$2 == "sleep" && $3 == "8" { print $1 }')
 check "the foreground command ($slp) is still the terminal's foreground group" \
 	eval '[ -n "$slp" ] && [ "$(ps -o tpgid= -p $slp | tr -d " ")" = "$slp" ] &&
 		[ "$(ps -o pgid= -p $slp | tr -d " ")" = "$slp" ]'
