@@ -627,7 +627,7 @@ static int pty_validate(const FileEntry *fe)
 
 /* --- restore ------------------------------------------------------------- */
 
-/* The state of one pair on its new master @mfd. */
+/* The state of one pair on its new master @mfd (which this takes over). */
 static int pair_setup(const FileEntry *fe, const PtyEntry *pe, int mfd, struct files_rst *fr)
 {
 	struct winsize ws = { pe->ws_row, pe->ws_col, pe->ws_xpixel, pe->ws_ypixel };
@@ -635,9 +635,11 @@ static int pair_setup(const FileEntry *fe, const PtyEntry *pe, int mfd, struct f
 	struct termios2 t;
 	int zero = 0, one = 1, sfd, ret;
 
-	if (!o)
+	if (!o) {
+		close(mfd);
 		return -ENOMEM;
-	o->fd = mfd;
+	}
+	o->fd = mfd;		/* the object owns it from here on */
 	if (ioctl(mfd, TIOCSPTLCK, &zero) || ioctl(mfd, TIOCSWINSZ, &ws))
 		return log_errno(errno, FE_FMT ": /dev/pts/%u: cannot unlock it or set its window "
 				 "size", FE_ARG(fe), pe->index);
