@@ -35,6 +35,7 @@ int ckpt_check_abort(void);
 struct proc_stat {
 	char state;
 	pid_t ppid, pgid, sid;
+	unsigned int tty_nr;	/* the controlling terminal (kernel dev encoding), 0: none */
 	unsigned long flags;
 	unsigned long start_code, end_code, start_stack;
 	unsigned long start_data, end_data, start_brk;

@@ -646,8 +646,19 @@ static void stub_main(struct rctx *c, int idx)
 			ret = log_errno(errno, "pid %u: cannot create its session", pe->pid);
 			goto fail;
 		}
+		/* before any child: they inherit it */
+		ret = files_pty_ctty_restore(c->fr, pe->pid, false);
+		if (ret)
+			goto fail;
 	} else if (pe->pgid == pe->pid && setpgid(0, 0)) {
 		ret = log_errno(errno, "pid %u: cannot create its process group", pe->pid);
+		goto fail;
+	}
+	/* a session of the tree comes from its leader's setsid() (dump.c
+	 * refuses a task in a session other than its own or its parent's) */
+	if (rproc_index(c, pe->sid) >= 0 && getsid(0) != (pid_t)pe->sid) {
+		ret = log_errno(EINVAL, "pid %u: in session %d instead of %u", pe->pid, getsid(0),
+				pe->sid);
 		goto fail;
 	}
 	ret = stub_fork_children(c, idx);
@@ -663,6 +674,12 @@ static void stub_main(struct rctx *c, int idx)
 	}
 	stub_send(p, ctl, MSG_PGID_DONE, 0);
 	stub_wait(ctl, MSG_GO_SETUP);
+	/* every group exists now: the terminal's foreground one */
+	if (p->alive && pe->sid == pe->pid) {
+		ret = files_pty_ctty_restore(c->fr, pe->pid, true);
+		if (ret)
+			goto fail;
+	}
 	if (!p->alive) {
 		int st = pe->has_exit_code ? pe->exit_code : 0;
 
