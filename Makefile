@@ -2,7 +2,7 @@
 #   make            build build/kup (optimised)
 #   make check      build the ASan/UBSan variant and run every test
 #   make install    install into $(DESTDIR)$(PREFIX)
-#   make bench      run the benchmarks (prints figures)
+#   make bench      run the benchmarks (prints figures; Debian's daemons too)
 #   make lab-bench  the persistent page store's figures in the QEMU lab
 #   make fuzz       build the libFuzzer targets (clang)
 
@@ -105,8 +105,9 @@ check: deps
 lab-check: all
 	tests/vm/run-lab-tests.sh
 
-bench: all $(BENCH_BIN)
+bench: all progs $(BENCH_BIN)
 	bench/run.sh
+	bench/daemons.sh
 
 lab-bench: all progs $(BENCH_BIN)
 	bench/lab-bench.sh
