@@ -209,6 +209,8 @@ static int cmd_restore(int argc, char **argv)
 		log_err("'%s' is not the name of a service unit (NAME.service)", unit);
 		return KUP_EXIT_USAGE;
 	}
+	if (kup_need_root("kup restore", KUP_NEED_CKPT | (rp.given ? KUP_NEED_STORE : 0)))
+		return KUP_EXIT_FAIL;
 	if (if_any && !kup_store_has_ckpt(rp.given)) {
 		log_info("no checkpoint in a persistent page store (%s): nothing to restore", rp.given);
 		return 0;
