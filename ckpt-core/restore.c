@@ -101,6 +101,7 @@ struct rctx {
 	ShmemImage *shm;
 	struct files_rst *fr;
 	int *shm_fds;
+	bool *shm_made;		/* /dev/shm objects this restore created */
 	struct rproc *p;
 	int n;
 	pid_t restorer;		/* our pid: the parent of the root task */
@@ -1689,6 +1690,7 @@ static void free_ctx(struct rctx *c)
 				close(c->shm_fds[i]);
 		free(c->shm_fds);
 	}
+	free(c->shm_made);
 	vdso_symtab_free(&c->cur_syms);
 	if (c->inv)
 		inventory_entry__free_unpacked(c->inv, NULL);
@@ -1746,7 +1748,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	ret = files_rst_open_all(c.files, &fo, &c.fr);
 	if (ret)
 		goto out;
-	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds);
+	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds, &c.shm_made);
 	if (ret)
 		goto out;
 	ret = probe_vdso(&c);
@@ -1852,6 +1854,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			return log_errno(errno, "cannot wait for pid %d", root);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
+	if (c.shm)
+		shmem_rst_undo(c.shm, c.shm_made);
 	free_ctx(&c);
 	return ret;
 }
