@@ -11,7 +11,8 @@
  * directory above it may be writable by others if it has the sticky bit
  * (/tmp): others can then add names there but not rename or remove root's.
  * A block or character device may be writable by its group when that group
- * is root's or "disk" (whose members can write every disk anyway).
+ * is root's or "disk" (whose members can write every disk anyway; gid 6,
+ * Debian's, where no group database names it, as in an initramfs).
  *
  * KUP_INSECURE_IMAGES=1 in the environment turns the check into a warning.
  * It exists for tests that must show what the check protects against; it is
@@ -37,11 +38,12 @@ bool img_trust_relaxed(void)
 	return e && !strcmp(e, "1");
 }
 
+/* The disk group: gid 6 where no group database names it (an initramfs). */
 static gid_t disk_gid(void)
 {
 	struct group *g = getgrnam("disk");
 
-	return g ? g->gr_gid : 0;
+	return g ? g->gr_gid : 6;
 }
 
 static const char *kind_name(mode_t m)

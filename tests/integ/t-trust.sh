@@ -209,6 +209,21 @@ check "the directory holds the first tree's checkpoint" \
 	      ! ls -A "$T/both" | grep -q kup-new'
 check "the second tree still runs" counter_runs "$pb" "$T/b.out"
 
+# the same with a store: its own lock (held here by another process), the
+# holder named
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "rb")
+fcntl.flock(f, fcntl.LOCK_EX)
+time.sleep(600)' "$S" &
+locker=$!
+wait_for "grep -q 'FLOCK.*WRITE *$locker .*:$(stat -c %i "$S") ' /proc/locks" 10
+check_fails "a dump into a store another process writes fails" kup_try dump -t "$pb" --ppp "$S"
+check "... at once, naming that process" \
+	grep -q "store $S is being written by another kup (pid $locker)" "$T/err"
+check "the tree keeps running" counter_runs "$pb" "$T/b.out"
+kill "$locker"
+wait "$locker" 2>/dev/null
+
 # ---- 7. not root -----------------------------------------------------------------------
 for cmd in "dump -t $pb -D /tmp/kup-trust-$$" "restore -D $T/img" "hold --ppp $S" \
 	   "switch -t $pb /boot/vmlinuz" "kexec load /boot/vmlinuz" "ppp format /tmp/kup-trust-$$ --size 64M" \
