@@ -1152,6 +1152,43 @@ static int bind_path_prepare(struct rsk *s, const char *path)
 	return 0;
 }
 
+/*
+ * Owner and mode of the socket file bind() just made, through an O_PATH fd
+ * of it: if someone swapped the name for a symbolic link meanwhile (a
+ * directory they can write), nothing is followed.
+ */
+static int set_socket_file(struct rsk *s, const char *name)
+{
+	const UnixSkEntry *u = s->u;
+	char self[64];
+	struct stat st;
+	int pfd, ret = 0;
+
+	if (!u->has_file_mode && !(u->has_file_uid && u->has_file_gid))
+		return 0;
+	pfd = open(name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return log_errno(errno, RS_FMT ": cannot open %s", RS_ARG(s), name);
+	if (fstat(pfd, &st) || !S_ISSOCK(st.st_mode)) {
+		log_err(RS_FMT ": %s is no longer the socket just bound", RS_ARG(s), name);
+		ret = -EEXIST;
+		goto out;
+	}
+	if (u->has_file_uid && u->has_file_gid &&
+	    fchownat(pfd, "", u->file_uid, u->file_gid, AT_EMPTY_PATH) < 0) {
+		ret = log_errno(errno, RS_FMT ": cannot give %s owner %u:%u", RS_ARG(s), name,
+				u->file_uid, u->file_gid);
+		goto out;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	if (u->has_file_mode && chmod(self, u->file_mode & 07777) < 0)
+		ret = log_errno(errno, RS_FMT ": cannot give %s mode %o", RS_ARG(s), name,
+				u->file_mode);
+out:
+	close(pfd);
+	return ret;
+}
+
 static int bind_name(struct rsk *s, int fd)
 {
 	const UnixSkEntry *u = s->u;
@@ -1180,13 +1217,7 @@ static int bind_name(struct rsk *s, int fd)
 	if (!name_is_path(u->name.data, u->name.len))
 		return 0;
 	s->made_file = true;
-	if (u->has_file_mode && chmod(name, u->file_mode) < 0)
-		return log_errno(errno, RS_FMT ": cannot give %s mode %o", RS_ARG(s), name,
-				 u->file_mode);
-	if (u->has_file_uid && u->has_file_gid && chown(name, u->file_uid, u->file_gid) < 0)
-		return log_errno(errno, RS_FMT ": cannot give %s owner %u:%u", RS_ARG(s), name,
-				 u->file_uid, u->file_gid);
-	return 0;
+	return set_socket_file(s, name);
 }
 
 static int connect_to(struct rsk *s, const ProtobufCBinaryData *name)
