@@ -217,7 +217,8 @@ const char *img_kind_name(enum img_kind kind)
 /* ---- the directory store ------------------------------------------------ */
 
 /*
- * Reading: images are opened in the directory, O_NOFOLLOW.
+ * Reading: images are opened in the directory, O_NOFOLLOW, under a shared
+ * flock() on it (lock_dir()).
  *
  * Writing (a dump): the directory is locked with flock() on its fd; images
  * are created O_EXCL|O_NOFOLLOW in a fresh directory .kup-new-XXXXXX inside
@@ -567,20 +568,27 @@ static int check_dump_dir(struct dir_store *ds)
 	return ret;
 }
 
-static int lock_dump_dir(struct dir_store *ds)
+/*
+ * A dump holds an exclusive flock() on the directory, a restore reading it a
+ * shared one: no restore reads a checkpoint half replaced, no two dumps
+ * write one directory.  A conflict fails at once, naming the holder.
+ */
+static int lock_dir(struct dir_store *ds)
 {
+	bool writer = true;
 	pid_t holder;
 
-	if (!flock(ds->dfd, LOCK_EX | LOCK_NB))
+	if (!flock(ds->dfd, (ds->writing ? LOCK_EX : LOCK_SH) | LOCK_NB))
 		return 0;
 	if (errno != EWOULDBLOCK)
 		return log_errno(errno, "cannot lock image directory %s", ds->path);
-	holder = img_lock_holder(ds->dfd);
+	holder = img_lock_holder(ds->dfd, &writer);
 	if (holder)
-		log_err("image directory %s is being written by another kup dump (pid %d)",
-			ds->path, holder);
+		log_err("image directory %s is being %s (pid %d)", ds->path,
+			writer ? "written by another kup dump" : "read by a kup restore", holder);
 	else
-		log_err("image directory %s is being written by another kup dump", ds->path);
+		log_err("image directory %s is being %s", ds->path,
+			writer ? "written by another kup dump" : "read by a kup restore");
 	return -EBUSY;
 }
 
@@ -600,7 +608,8 @@ int img_store_open_dir(const char *dir, int flags, struct img_store **out)
 	if (dfd < 0)
 		return log_errno(errno, "cannot open image directory %s", dir);
 	if (!(flags & IMG_DIR_ANY_PLACE) || writing) {
-		ret = img_trust_path(dir, dfd, writing ? "refusing to write images there" : "refusing the images");
+		ret = img_trust_path(dir, dfd, writing ? "refusing to write images there" :
+				     "refusing the images");
 		if (ret) {
 			close(dfd);
 			if (made)
@@ -620,16 +629,14 @@ int img_store_open_dir(const char *dir, int flags, struct img_store **out)
 	ds->st.ops = &dir_store_ops;
 	ds->st.where = ds->path;
 	ds->st.priv = ds;
-	if (writing) {
-		ret = lock_dump_dir(ds);
-		if (!ret && !made)
-			ret = check_dump_dir(ds);
-		if (ret) {
-			close(dfd);
-			free(ds->path);
-			free(ds);
-			return ret;
-		}
+	ret = lock_dir(ds);
+	if (!ret && writing && !made)
+		ret = check_dump_dir(ds);
+	if (ret) {
+		close(dfd);
+		free(ds->path);
+		free(ds);
+		return ret;
 	}
 	*out = &ds->st;
 	return 0;

@@ -124,9 +124,10 @@ out:
 
 /*
  * The pid holding a flock() on @fd's file, from /proc/locks (0 if none is
- * found: it was released meanwhile, or the lock is of another kind).
+ * found: it was released meanwhile, or the lock is of another kind);
+ * *@writer: an exclusive lock (may be NULL).
  */
-pid_t img_lock_holder(int fd)
+pid_t img_lock_holder(int fd, bool *writer)
 {
 	FILE *f = fopen("/proc/locks", "re");
 	char line[256];
@@ -142,16 +143,20 @@ pid_t img_lock_holder(int fd)
 	while (!pid && fgets(line, sizeof(line), f)) {
 		unsigned int maj, min;
 		unsigned long ino;
-		char kind[16];
+		char kind[16], rw[16];
 		int p;
 
 		if (strstr(line, "->"))
 			continue;	/* a waiter, not a holder */
-		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", kind, &p, &maj, &min, &ino) != 5)
+		if (sscanf(line, "%*d: %15s %*s %15s %d %x:%x:%lu", kind, rw, &p, &maj, &min,
+			   &ino) != 6)
 			continue;
 		if (!strcmp(kind, "FLOCK") && p > 0 && ino == sb.st_ino &&
-		    maj == major(sb.st_dev) && min == minor(sb.st_dev))
+		    maj == major(sb.st_dev) && min == minor(sb.st_dev)) {
 			pid = p;
+			if (writer)
+				*writer = !strcmp(rw, "WRITE");
+		}
 	}
 	fclose(f);
 	return pid;

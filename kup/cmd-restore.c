@@ -57,8 +57,12 @@ static void rst_running(void *arg)
 	int r;
 
 	kup_release_abort();
-	if (!rp->given)
+	if (!rp->given) {
+		/* the images are no longer needed: a dump may write there again */
+		rp->o->store->ops->close(rp->o->store);
+		rp->o->store = NULL;
 		return;
+	}
 	snprintf(where, sizeof(where), "%s", rp->o->store->where);
 	rp->o->store->ops->close(rp->o->store);
 	rp->o->store = NULL;

@@ -287,7 +287,7 @@ static bool store_interrupted(void)
 static void busy(const char *path, const char *where)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	pid_t holder = fd >= 0 ? img_lock_holder(fd) : 0;
+	pid_t holder = fd >= 0 ? img_lock_holder(fd, NULL) : 0;
 
 	if (fd >= 0)
 		close(fd);

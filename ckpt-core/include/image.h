@@ -92,6 +92,9 @@ struct img_store {
  *    place at commit (docs/image-format.md).
  *  IMG_DIR_ANY_PLACE: skip the trust check (img_trust_path) when reading,
  *    for kup show.
+ * A reader holds a shared lock on the directory until it closes the store:
+ * a dump cannot replace the checkpoint under it, and it does not start
+ * reading while one is being replaced (both fail at once, naming the pid).
  * Without IMG_DIR_ANY_PLACE the directory must be trusted.
  */
 #define IMG_DIR_WRITE		1
@@ -104,11 +107,12 @@ int img_store_open_dir(const char *dir, int flags, struct img_store **out);
  * and so every directory above it (sticky ones may be writable by others).
  * 0, or -EPERM with a message naming @what and the offending path.
  * KUP_INSECURE_IMAGES=1 (tests only) makes it a warning.
- * img_lock_holder: the pid holding a flock() on @fd's file, or 0.
+ * img_lock_holder: the pid holding a flock() on @fd's file, or 0; *@writer:
+ * an exclusive lock.
  */
 int img_trust_path(const char *path, int fd, const char *what);
 bool img_trust_relaxed(void);
-pid_t img_lock_holder(int fd);
+pid_t img_lock_holder(int fd, bool *writer);
 
 /* Write one container holding @n messages of kind @kind to blob @name. */
 int img_write_msgs(struct img_store *st, const char *name, enum img_kind kind,

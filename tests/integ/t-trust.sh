@@ -14,7 +14,8 @@
 #    naming it and leaves nothing; an object that exists (root's) has its
 #    content replaced by the checkpoint's
 #  - two dumps of different trees into one directory at once: the second
-#    fails at once naming the first's pid; its tree runs on
+#    fails at once naming the first's pid; its tree runs on; so does a
+#    restore from it meanwhile, and a dump into a store someone else locks
 #  - kup run by nobody says up front that it needs root
 . "$(dirname "$0")/../lib.sh"
 require_root
@@ -196,11 +197,14 @@ wait_for "ls -d '$T'/both/.kup-new-*" 60
 worker=$(pgrep -P "$kupa" | head -n 1)
 kill -STOP "$worker" 2>/dev/null
 check "the first dump is writing (worker $worker stopped half-way)" \
-	eval 'ls -d "$T"/both/.kup-new-* && [ "$(proc_state $worker)" = T ]'
+	eval 'ls -d "$T"/both/.kup-new-* && wait_for "[ \"\$(proc_state $worker)\" = T ]" 20'
 check_fails "a second dump into the same directory fails" kup_try dump -t "$pb" -D "$T/both"
 check "... at once, naming the first's pid" \
 	grep -q "image directory $T/both is being written by another kup dump (pid $worker)" "$T/err"
 check "the second tree keeps running" counter_runs "$pb" "$T/b.out"
+check_fails "a restore from the directory being written fails" kup_try restore -D "$T/both" -d
+check "... at once, naming the dump's pid" \
+	grep -q "image directory $T/both is being written by another kup dump (pid $worker)" "$T/err"
 kill -CONT "$worker"
 check "the first dump completes" wait "$kupa"
 check "the directory holds the first tree's checkpoint" \
