@@ -57,6 +57,14 @@ check "the planted links are as they were" \
 	eval '[ "$(find "$T/planted" -type l | wc -l)" = 8 ] && [ "$(ls -A "$T/planted" | wc -l)" = 8 ]'
 check "the tree keeps running" counter_runs "$pid" "$T/c1.out"
 
+# kup show reads from anywhere, but a planted FIFO does not block it
+mkdir "$T/showdir"
+mkfifo "$T/showdir/inventory.img"
+ln -s "$T/rootonly" "$T/showdir/pstree.img"
+check_fails "kup show of a directory with a FIFO and a symlink fails, without hanging" \
+	timeout 30 "$KUP" show "$T/showdir"
+check "... naming the FIFO" grep -q "inventory.img: not a kup image (not a regular file)" "$T/err"
+
 # a directory holding something else than a checkpoint is refused too
 mkdir -m 700 "$T/other"
 echo data > "$T/other/notes.txt"
