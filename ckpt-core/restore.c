@@ -105,6 +105,7 @@ struct rctx {
 	int *shm_fds;
 	struct ipc_rst *ipc;	/* System V objects */
 	bool ipc_done;		/* restored: kept when the context goes */
+	bool *shm_made;		/* /dev/shm objects this restore created */
 	struct rproc *p;
 	int n;
 	pid_t restorer;		/* our pid: the parent of the root task */
@@ -1887,6 +1888,7 @@ static void free_ctx(struct rctx *c)
 				close(c->shm_fds[i]);
 		free(c->shm_fds);
 	}
+	free(c->shm_made);
 	vdso_symtab_free(&c->cur_syms);
 	if (c->inv)
 		inventory_entry__free_unpacked(c->inv, NULL);
@@ -1946,7 +1948,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	ret = files_rst_open_all(c.files, &fo, &c.fr);
 	if (ret)
 		goto out;
-	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds);
+	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds, &c.shm_made);
 	if (!ret)
 		ret = ipc_rst_create(c.ipc, c.st);
 	if (ret)
@@ -2078,6 +2080,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			return log_errno(errno, "cannot wait for pid %d", root);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
+	if (c.shm)
+		shmem_rst_undo(c.shm, c.shm_made);
 	free_ctx(&c);
 	return ret;
 }

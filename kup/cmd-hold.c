@@ -667,6 +667,8 @@ static int cmd_hold(int argc, char **argv)
 		printf("%s\n", ans);
 		return KUP_EXIT_OK;
 	}
+	if (kup_need_root("kup hold", KUP_NEED_CKPT | KUP_NEED_STORE))
+		return KUP_EXIT_FAIL;
 	return hold_start(given, if_any, timeout_s, logpath);
 }
 

@@ -57,8 +57,12 @@ static void rst_running(void *arg)
 	int r;
 
 	kup_release_abort();
-	if (!rp->given)
+	if (!rp->given) {
+		/* the images are no longer needed: a dump may write there again */
+		rp->o->store->ops->close(rp->o->store);
+		rp->o->store = NULL;
 		return;
+	}
 	snprintf(where, sizeof(where), "%s", rp->o->store->where);
 	rp->o->store->ops->close(rp->o->store);
 	rp->o->store = NULL;
@@ -209,6 +213,8 @@ static int cmd_restore(int argc, char **argv)
 		log_err("'%s' is not the name of a service unit (NAME.service)", unit);
 		return KUP_EXIT_USAGE;
 	}
+	if (kup_need_root("kup restore", KUP_NEED_CKPT | (rp.given ? KUP_NEED_STORE : 0)))
+		return KUP_EXIT_FAIL;
 	if (if_any && !kup_store_has_ckpt(rp.given)) {
 		log_info("no checkpoint in a persistent page store (%s): nothing to restore", rp.given);
 		return 0;

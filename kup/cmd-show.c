@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,13 +162,20 @@ static void show_msg(const ProtobufCMessage *m, int depth, bool json)
 }
 
 /* Show one image file; returns 0, or -1 when it is not a valid image. */
+/*
+ * kup show reads images from anywhere (it only decodes them): a FIFO must
+ * not block it, nor a file truncated while it reads crash it (SIGBUS through
+ * a mapping), so the image is read into memory.
+ */
+#define SHOW_MAX_IMAGE	(1ULL << 30)
+
 static int show_file(int dfd, const char *name, bool json, bool *first)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	ProtobufCMessage **msgs;
 	struct stat st;
-	void *data;
-	size_t n;
+	char *data;
+	size_t n, len = 0;
 	uint32_t kind;
 	int ret = -1;
 
@@ -177,21 +183,37 @@ static int show_file(int dfd, const char *name, bool json, bool *first)
 		log_errno(errno, "cannot open %s", name);
 		return -1;
 	}
-	if (fstat(fd, &st) || st.st_size < IMG_HDR_SIZE) {
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		close(fd);
-		log_err("%s: not a kup image (too short)", name);
+		log_err("%s: not a kup image (not a regular file)", name);
 		return -1;
 	}
-	data = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (st.st_size < IMG_HDR_SIZE || (unsigned long long)st.st_size > SHOW_MAX_IMAGE) {
+		close(fd);
+		log_err("%s: not a kup image (%lld bytes)", name, (long long)st.st_size);
+		return -1;
+	}
+	data = malloc(st.st_size);
+	while (data && len < (size_t)st.st_size) {
+		ssize_t r = read(fd, data + len, st.st_size - len);
+
+		if (r <= 0)
+			break;
+		len += r;
+	}
 	close(fd);
-	if (data == MAP_FAILED)
-		return log_errno(errno, "cannot map %s", name), -1;
-	memcpy(&kind, (char *)data + 12, 4);
+	if (!data)
+		return log_errno(ENOMEM, "cannot read %s", name), -1;
+	if (len < IMG_HDR_SIZE) {
+		log_err("%s: not a kup image (could read %zu bytes)", name, len);
+		goto out;
+	}
+	memcpy(&kind, data + 12, 4);
 	if (memcmp(data, IMG_MAGIC, 8) || !img_kind_desc(kind)) {
 		log_err("%s: not a kup metadata image", name);
 		goto out;
 	}
-	if (img_parse(data, st.st_size, kind, img_kind_desc(kind), name, &msgs, &n))
+	if (img_parse(data, len, kind, img_kind_desc(kind), name, &msgs, &n))
 		goto out;
 	if (json) {
 		printf("%s", *first ? "" : ",\n");
@@ -213,7 +235,7 @@ static int show_file(int dfd, const char *name, bool json, bool *first)
 	img_free_msgs(msgs, n);
 	ret = 0;
 out:
-	munmap(data, st.st_size);
+	free(data);
 	return ret;
 }
 
