@@ -458,6 +458,62 @@ static int stub_set_sigactions(CoreEntry *core)
 	return 0;
 }
 
+/*
+ * State the restore cannot apply as dumped (privileges, this kernel): an
+ * error, or with allow_differences a warning naming the difference.
+ */
+static int difference(struct rctx *c, int err, pid_t pid, const char *what,
+		      const char *dumped, const char *applied)
+{
+	if (!c->o->allow_differences) {
+		log_err("pid %d: cannot restore %s %s (%s; it would run with %s; "
+			"--allow-differences accepts it)", pid, what, dumped, strerror(err), applied);
+		return -err;
+	}
+	log_warn("pid %d: %s is %s, dumped %s (%s)", pid, what, applied, dumped, strerror(err));
+	return 0;
+}
+
+static int stub_set_personality(struct rctx *c, struct rproc *p)
+{
+	unsigned int want = p->core->personality;
+	int cur, err = 0;
+	char d[32], a[32];
+
+	if (personality(want) < 0)
+		err = errno;
+	cur = personality(0xffffffff);
+	if (!err && (unsigned int)cur == want)
+		return 0;
+	snprintf(d, sizeof(d), "0x%x", want);
+	snprintf(a, sizeof(a), "0x%x", (unsigned int)cur);
+	return difference(c, err ? err : EINVAL, p->pe->pid, "personality", d, a);
+}
+
+static int stub_set_oom_score_adj(struct rctx *c, struct rproc *p)
+{
+	int want = p->core->oom_score_adj, cur = 0, fd, len, err = 0;
+	char buf[32], d[16], a[16];
+
+	fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(errno, "pid %u: cannot open /proc/self/oom_score_adj", p->pe->pid);
+	len = snprintf(buf, sizeof(buf), "%d", want);
+	if (write(fd, buf, len) < 0)
+		err = errno;
+	len = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (len > 0) {
+		buf[len] = 0;
+		cur = atoi(buf);
+	}
+	if (!err && cur == want)
+		return 0;
+	snprintf(d, sizeof(d), "%d", want);
+	snprintf(a, sizeof(a), "%d", cur);
+	return difference(c, err ? err : EINVAL, p->pe->pid, "oom_score_adj", d, a);
+}
+
 static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 {
 	CoreEntry *core = p->core;
@@ -466,24 +522,19 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	struct range *all = NULL, vd;
 	struct range sp[4];
 	int nall = 0, nsp, ret;
-	char buf[32];
 	void *t;
 
 	umask(core->umask & 0777);
-	if (personality(core->personality) < 0)
-		return log_errno(errno, "pid %u: cannot set personality 0x%x", p->pe->pid, core->personality);
+	ret = stub_set_personality(c, p);
+	if (ret)
+		return ret;
 	if (core->n_threads && core->threads[0]->comm)
 		prctl(PR_SET_NAME, core->threads[0]->comm);
 	if (core->has_child_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, core->child_subreaper);
-	ret = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-	if (ret >= 0) {
-		int len = snprintf(buf, sizeof(buf), "%d", core->oom_score_adj);
-		if (write(ret, buf, len) < 0 && core->oom_score_adj < 0)
-			log_warn_errno(errno, "pid %u: cannot set oom_score_adj %d", p->pe->pid,
-				       core->oom_score_adj);
-		close(ret);
-	}
+	ret = stub_set_oom_score_adj(c, p);
+	if (ret)
+		return ret;
 	ret = stub_set_sigactions(core);
 	if (ret)
 		return ret;
@@ -1504,6 +1555,43 @@ static void siginfo_scrub(uint8_t *si)
 		memset(si + 32, 0, 4);	/* _sifields._timer._sys_private */
 }
 
+static const char *rlimit_name(unsigned int r)
+{
+	static const char *const names[RLIM_NLIMITS] = {
+		"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS",
+		"LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+	};
+
+	return r < RLIM_NLIMITS ? names[r] : "?";
+}
+
+static void rlim_str(char *buf, size_t len, uint64_t cur, uint64_t max)
+{
+	char c[24] = "unlimited", m[24] = "unlimited";
+
+	if (cur != RLIM_INFINITY)
+		snprintf(c, sizeof(c), "%" PRIu64, cur);
+	if (max != RLIM_INFINITY)
+		snprintf(m, sizeof(m), "%" PRIu64, max);
+	snprintf(buf, len, "%s/%s", c, m);
+}
+
+/* Resource limit @r could not be set (errno @err): what does the task have? */
+static int rlimit_difference(struct takeover *tk, const RlimitEntry *r, int err)
+{
+	pid_t pid = tk->p->pe->pid;
+	struct rlimit now = { 0, 0 };
+	char what[48], d[64], a[64];
+
+	if (prlimit(pid, r->resource, NULL, &now))
+		return log_errno(errno, "pid %d: cannot read resource limit %s", pid,
+				 rlimit_name(r->resource));
+	snprintf(what, sizeof(what), "resource limit %s (soft/hard)", rlimit_name(r->resource));
+	rlim_str(d, sizeof(d), r->cur, r->max);
+	rlim_str(a, sizeof(a), now.rlim_cur, now.rlim_max);
+	return difference(tk->c, err, pid, what, d, a);
+}
+
 static int restore_proc_late(struct takeover *tk)
 {
 	CoreEntry *c = tk->p->core;
@@ -1536,7 +1624,7 @@ static int restore_proc_late(struct takeover *tk)
 			err = inj(tk, pid, SYS_prlimit64, "prlimit", &ret, 0, r->resource,
 				  tk->pp.scratch + 512, 0, 0, 0);
 		if (!err && ret)
-			log_warn_errno(-ret, "pid %d: cannot restore resource limit %u", pid, r->resource);
+			err = rlimit_difference(tk, r, -ret);
 	}
 	return err;
 }
