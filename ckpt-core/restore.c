@@ -1949,7 +1949,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		stats->pages += p->mm->pages_nr;
 	}
 
-	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot);
+	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot,
+				     o->allow_differences);
 	if (!ret)
 		ret = ckpt_check_abort();
 	if (ret)

@@ -419,6 +419,10 @@ static int check_core(const CoreEntry *c, const PstreeEntry *pe, const struct id
 		log_err("core-%u.img: executable (file %u) not in files.img", pid, c->mm->exe_file_id);
 		return -EINVAL;
 	}
+	if (c->has_exit_signal && (c->exit_signal < 0 || c->exit_signal > 64)) {
+		log_err("core-%u.img: exit signal %d", pid, c->exit_signal);
+		return -EINVAL;
+	}
 	return seccomp_validate(c);
 }
 
@@ -624,6 +628,26 @@ int ckpt_validate_shmem_pages(const ShmemEntry *e, size_t len)
 
 /* ---- the whole set ------------------------------------------------------- */
 
+/* The clocks restore computes offsets from (clocks.c): ±146 years leaves
+ * room for any arithmetic on them. */
+static int check_inventory_clocks(const InventoryEntry *inv)
+{
+	const int64_t lim = INT64_C(1) << 62;
+	const struct { bool has; int64_t v; const char *what; } c[] = {
+		{ inv->has_mono_ns, inv->mono_ns, "monotonic clock" },
+		{ inv->has_boottime_ns, inv->boottime_ns, "boot clock" },
+		{ inv->has_timens_mono_off_ns, inv->timens_mono_off_ns, "monotonic offset" },
+		{ inv->has_timens_boot_off_ns, inv->timens_boot_off_ns, "boot clock offset" },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		if (c[i].has && (c[i].v > lim || c[i].v < -lim)) {
+			log_err("inventory.img: %s of %" PRId64 " ns is out of range", c[i].what, c[i].v);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 int ckpt_images_validate(const struct ckpt_images *im)
 {
 	struct idset files = { 0 };
@@ -637,7 +661,9 @@ int ckpt_images_validate(const struct ckpt_images *im)
 		log_err("inventory.img: image format %u is not supported", im->inv->format_version);
 		return -EINVAL;
 	}
-	ret = ckpt_validate_pstree(im->pst, im->inv->root_pid, im->inv->shell_job);
+	ret = check_inventory_clocks(im->inv);
+	if (!ret)
+		ret = ckpt_validate_pstree(im->pst, im->inv->root_pid, im->inv->shell_job);
 	if (!ret)
 		ret = files_validate_image(im->files);
 	if (!ret)

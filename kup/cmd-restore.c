@@ -39,7 +39,8 @@ static void restore_usage(FILE *f)
 		"      --pidfile FILE     with -d: write the root pid to FILE\n"
 		"      --allow-differences  run the tree even with state this kernel or these\n"
 		"                         privileges cannot apply as dumped (a resource\n"
-		"                         limit, oom_score_adj, the personality): a warning\n"
+		"                         limit, oom_score_adj, the personality, the time\n"
+		"                         namespace of the clocks): a warning\n"
 		"                         names each difference; without it the restore fails\n"
 		"  -v, --verbose          more messages\n");
 }
