@@ -105,9 +105,16 @@ static void test_tree_lies(void **state)
 	t.e[1].pgid = 100;					/* ... but not in another */
 	assert_int_equal(tree_check(&t), -EINVAL);
 	tree_init(&t); t.e[0].sid = 7;				/* the root in an outside session */
-	assert_int_equal(tree_check(&t), -EINVAL);
+	assert_int_equal(tree_check(&t), -EINVAL);		/* ... its children not */
 	t.e[1].sid = t.e[2].sid = 7;
 	assert_int_equal(ckpt_validate_pstree(&t.img, 100, true), 0);	/* a shell job */
+	assert_int_equal(tree_check(&t), 0);	/* a daemon: its session leader had exited */
+	t.e[2].pgid = 7;					/* ... and its group */
+	assert_int_equal(tree_check(&t), 0);
+	t.e[2].pgid = 8;
+	assert_int_equal(tree_check(&t), -EINVAL);
+	tree_init(&t); t.e[0].sid = t.e[1].sid = t.e[2].sid = 101;	/* led by a child */
+	assert_int_equal(tree_check(&t), -EINVAL);
 	tree_init(&t);
 	assert_int_equal(ckpt_validate_pstree(&t.img, 101, false), -EINVAL);	/* another root */
 	t.img.n_entries = 0;
