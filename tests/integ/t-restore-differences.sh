@@ -5,10 +5,12 @@
 #   - a resource limit: the tree's hard RLIMIT_NOFILE, restored by a kup
 #     whose own hard limit is lower (root here lacks CAP_SYS_RESOURCE, so
 #     the restored task cannot raise it back);
-#   - oom_score_adj: an image edited to -500, below what kup may set here.
+#   - oom_score_adj: an image edited to -500, below what kup may set here;
+#   - the time namespace that carries the clocks on after a reboot
+#     (--as-new-boot), which a kup without CAP_SYS_ADMIN cannot make.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 18
+plan 26
 
 edit() { python3 "$(dirname "$0")/../imgedit.py" "$@"; }
 hard_nofile() { awk '/^Max open files/ { print $5 }' /proc/$1/limits; }
@@ -66,3 +68,26 @@ wait_gone "$pid"
 check "the intact images restore" kup_run "$T/plain.log" restore -D "$T/img" -d
 track "$pid"
 check "... without a difference named" eval "! grep -E 'dumped|would run with' '$T/plain.log'"
+
+# ---- the clocks' time namespace ---------------------------------------------
+kill_tree "$pid"
+wait_gone "$pid"
+nosa=(setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin)
+pid=$(start_bg "$T/out2" "${nosa[@]}" "$PROGS/counter")
+wait_for_line "$T/out2" '^C 3 ' || bail "counter did not start"
+check "dump of a counter without CAP_SYS_ADMIN" kup_run "$T/dump2.log" dump -t "$pid" -D "$T/tns"
+check "it is gone" wait_gone "$pid"
+nosa_kup() { timeout -k 5 240 "${nosa[@]}" "$KUP" "$@"; }
+check_fails "a restore on another boot by a kup that cannot make a time namespace fails" \
+	nosa_kup restore -D "$T/tns" -d --as-new-boot
+check "... naming the pid and the jump of the clocks" \
+	grep -E "pid $pid: cannot make a time namespace: .*clock would jump by" "$T/err"
+check "... leaving no process $pid" eval "sleep 0.1; [ ! -d /proc/$pid ]"
+restore_nosa() { nosa_kup "$@" > "$T/allow3.log" 2>&1; }
+check "with --allow-differences the tree is restored" \
+	restore_nosa restore -D "$T/tns" -d --as-new-boot --allow-differences
+track "$pid"
+check "... a warning names the jump" \
+	grep -E "warning: pid $pid: cannot make a time namespace: .*clock jumps by" "$T/allow3.log"
+last=$(line_field "$T/out2" '^C ' 2)
+check "... and the counter goes on" wait_for_line "$T/out2" "^C $((last + 3)) " 5
