@@ -300,6 +300,12 @@ int ckpt_validate_pstree(const PstreeImage *pst, uint32_t root_pid, bool shell_j
 	/* every parent is known from here: sessions may look at them */
 	for (size_t i = 0; i < n && !ret; i++)
 		ret = check_session(pst, ix, i, shell_job);
+	if (!ret && helper_sid(pst, ix, shell_job) &&
+	    bsearch(&pst->entries[0]->sid, ids, nids, sizeof(*ids), cmp_u32)) {
+		log_err("pstree.img: pid %u: its session %u is a thread of the tree",
+			pst->entries[0]->pid, pst->entries[0]->sid);
+		ret = -EINVAL;
+	}
 out:
 	free(ix);
 	free(ids);

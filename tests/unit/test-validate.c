@@ -113,6 +113,9 @@ static void test_tree_lies(void **state)
 	assert_int_equal(tree_check(&t), 0);
 	t.e[2].pgid = 8;
 	assert_int_equal(tree_check(&t), -EINVAL);
+	t.e[2].pgid = 100;
+	t.e[0].sid = t.e[1].sid = t.e[2].sid = 202;		/* a session of a thread's id */
+	assert_int_equal(tree_check(&t), -EINVAL);
 	tree_init(&t); t.e[0].sid = t.e[1].sid = t.e[2].sid = 101;	/* led by a child */
 	assert_int_equal(tree_check(&t), -EINVAL);
 	tree_init(&t);
