@@ -5,6 +5,7 @@
 #   make bench      run the benchmarks (prints figures; Debian's daemons too)
 #   make lab-bench  the persistent page store's figures in the QEMU lab
 #   make fuzz       build the libFuzzer targets (clang)
+#   make fuzz-run   and run each for FUZZ_SECS seconds (default 30): execs, cov, ft
 
 CC       ?= gcc
 PROTOC_C ?= protoc-c
@@ -115,8 +116,9 @@ lab-bench: all progs $(BENCH_BIN)
 fuzz:
 	tests/fuzz/build.sh
 
+FUZZ_SECS ?= 30
 fuzz-run:
-	tests/fuzz/build.sh run 60
+	tests/fuzz/build.sh run $(FUZZ_SECS)
 
 
 install: all

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckpt-images.h"
 #include "internal.h"
 #include "shmem.h"
 
@@ -374,16 +375,15 @@ int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out, b
 			st->ops->release(st, &b);
 			goto fail;
 		}
+		/* the entry itself was checked at load (ckpt_validate_shmem) */
+		if (ckpt_validate_shmem_pages(e, b.len)) {
+			st->ops->release(st, &b);
+			goto fail;
+		}
 		for (size_t r = 0; r < e->n_runs; r++) {
 			const PageRun *run = e->runs[r];
 			uint64_t len = run->nr_pages * PAGE_SIZE_K;
 
-			if (run->nr_pages > b.len / PAGE_SIZE_K || run->off > b.len / PAGE_SIZE_K - run->nr_pages ||
-			    run->vaddr > e->size + PAGE_SIZE_K) {
-				log_err("image %s: run %zu out of bounds", name, r);
-				st->ops->release(st, &b);
-				goto fail;
-			}
 			if (pwrite(fd, (uint8_t *)b.data + run->off * PAGE_SIZE_K, len, run->vaddr) < 0) {
 				log_errno(errno, "shmem object %u: cannot fill", e->id);
 				st->ops->release(st, &b);
