@@ -12,7 +12,7 @@ done
 CFLAGS=(-std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 	-I"$out/proto" -Ickpt-core/include -Ickpt-core -Iarch/include -Iarch/x86_64/include
 	-Ippp/include -Ikup)
-LIBS=(-lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables)
+LIBS=(-lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables -lmnl)
 SRC=(ckpt-core/*.c arch/x86_64/*.c ppp/*.c "$out"/proto/*.pb-c.c)
 for t in tests/fuzz/fuzz-*.c; do
 	name=$(basename "$t" .c)
