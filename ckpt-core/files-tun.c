@@ -44,7 +44,6 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <linux/ethtool.h>
-#include <linux/filter.h>
 #include <linux/if_addr.h>
 #include <linux/if_arp.h>
 #include <linux/if_link.h>
