@@ -16,7 +16,8 @@
  * device in another network namespace than its process, one enslaved to a
  * bridge or bond, with XDP, a socket filter (TUNATTACHFILTER) or offloads
  * (TUNSETOFFLOAD), a route with several next hops, a nexthop object or an
- * encapsulation, and a device with queues held outside the dumped tree.
+ * encapsulation, and a device held outside the dumped tree (a queue, or
+ * the same description: tun_dump_end() walks /proc/PID/fd).
  *
  * Restore (in the master, hence in the restorer's network namespace): the
  * first entry of a device creates it (TUNSETIFINDEX to its old index when
@@ -29,6 +30,7 @@
  * takes it away with the restorer's fds.  Packets queued in the device at
  * dump time are lost.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -40,6 +42,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -826,22 +829,156 @@ out:
 	return ret;
 }
 
+/* Is @pid frozen by this dump (traced by us)? */
+static bool in_tree(pid_t pid)
+{
+	char p[64], line[128];
+	bool ours = false;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "/proc/%d/status", pid);
+	f = fopen(p, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "TracerPid:", 10)) {
+			ours = atoi(line + 10) == getpid();
+			break;
+		}
+	fclose(f);
+	return ours;
+}
+
+/* The device name of tun fd @fd of @pid ("iff:" in its fdinfo), or false. */
+static bool fd_iff(pid_t pid, const char *fd, char *name)
+{
+	char p[96], buf[1024];
+	const char *v;
+	ssize_t n;
+	int f;
+
+	snprintf(p, sizeof(p), "/proc/%d/fdinfo/%s", pid, fd);
+	f = open(p, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return false;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	v = files_fdinfo_field(buf, "iff:");
+	if (!v)
+		return false;
+	v += strspn(v, " \t");
+	n = strcspn(v, "\n");
+	if (!n || n >= IFNAMSIZ)
+		return false;
+	memcpy(name, v, n);
+	name[n] = 0;
+	return true;
+}
+
+/* The inode of the network namespace of the device of fd @fd of @pid (or,
+ * if we cannot take a copy of the fd, of @pid's own namespace). */
+static uint64_t fd_netns(pid_t pid, int fd)
+{
+	int pidfd = syscall(SYS_pidfd_open, pid, 0), lfd = -1, nsfd = -1;
+	uint64_t ino = 0;
+	struct stat st;
+	char p[64];
+
+	if (pidfd >= 0)
+		lfd = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (lfd >= 0)
+		nsfd = ioctl(lfd, TUNGETDEVNETNS);
+	if (nsfd >= 0 && fstat(nsfd, &st) == 0)
+		ino = st.st_ino;
+	snprintf(p, sizeof(p), "/proc/%d/ns/net", pid);
+	if (!ino && stat(p, &st) == 0)
+		ino = st.st_ino;
+	if (nsfd >= 0)
+		close(nsfd);
+	if (lfd >= 0)
+		close(lfd);
+	if (pidfd >= 0)
+		close(pidfd);
+	return ino;
+}
+
+/* A tun fd of @pid (not in the tree) attached to a device of the tree? */
+static int check_outsider(struct files_dump *d, pid_t pid)
+{
+	char p[64], link[sizeof(TUN_PATH) + 1], name[IFNAMSIZ];
+	struct dirent *de;
+	bool checked = false;
+	int ret = 0;
+	DIR *dir;
+
+	snprintf(p, sizeof(p), "/proc/%d/fd", pid);
+	dir = opendir(p);
+	if (!dir)
+		return 0;	/* gone, or a kernel thread */
+	while (!ret && (de = readdir(dir))) {
+		ssize_t n = readlinkat(dirfd(dir), de->d_name, link, sizeof(link));
+
+		if (n != sizeof(TUN_PATH) - 1 || memcmp(link, TUN_PATH, n) ||
+		    !fd_iff(pid, de->d_name, name))
+			continue;
+		if (!checked && in_tree(pid))
+			break;
+		checked = true;
+		for (struct files_obj *o = files_dump_obj_next(d, NULL); o;
+		     o = files_dump_obj_next(d, o)) {
+			if (o->tag != FOBJ_TUN || strcmp((char *)o->v, name) ||
+			    fd_netns(pid, atoi(de->d_name)) != o->a)
+				continue;
+			log_err("pid %d fd %d: tun device %s is also held by pid %d fd %s, outside "
+				"the dumped tree", o->pid, o->fdnum, name, pid, de->d_name);
+			ret = -EBUSY;
+			break;
+		}
+	}
+	closedir(dir);
+	return ret;
+}
+
 /*
- * Every queue of each device must be in the tree: a queue held elsewhere
- * keeps the device alive and busy, and the restore could not attach.
+ * Every queue of each device must be in the tree, and no process outside
+ * it may share one: a device held elsewhere stays alive and busy, and the
+ * restore could not attach.
  */
 static int tun_dump_end(struct files_dump *d)
 {
-	for (struct files_obj *o = files_dump_obj_next(d, NULL); o;
-	     o = files_dump_obj_next(d, o)) {
-		if (o->tag != FOBJ_TUN || o->uses == o->uses2)
+	struct files_obj *o;
+	struct dirent *de;
+	bool any = false;
+	int ret = 0;
+	DIR *proc;
+
+	for (o = files_dump_obj_next(d, NULL); o; o = files_dump_obj_next(d, o)) {
+		if (o->tag != FOBJ_TUN)
+			continue;
+		any = true;
+		if (o->uses == o->uses2)
 			continue;
 		log_err("pid %d fd %d: tun device %s has %d queue(s) attached, the dumped tree "
 			"holds %d: another process holds it", o->pid, o->fdnum, (char *)o->v,
 			o->uses2, o->uses);
 		return -EBUSY;
 	}
-	return 0;
+	if (!any)
+		return 0;
+	proc = opendir("/proc");
+	if (!proc)
+		return log_errno(errno, "cannot read /proc");
+	while (!ret && (de = readdir(proc))) {
+		pid_t pid = atoi(de->d_name);
+
+		if (pid > 0 && pid != getpid())
+			ret = check_outsider(d, pid);
+	}
+	closedir(proc);
+	return ret;
 }
 
 /* --- validation ------------------------------------------------------------ */

@@ -8,16 +8,16 @@
 # what the kernel makes by itself: IPv6 link-local addresses and routes,
 # operstate) and pings routed through the tun are answered again by the
 # restored process.  A persistent device that outlived the tree is attached
-# to.  Refused: a detached queue and a device with a queue outside the tree
-# (at dump, naming pid, fd and device, the tree left running), and a device
-# that another process holds by restore time (naming it, that process left
-# alone).
+# to.  Refused: a detached queue, a device with a queue outside the tree
+# and a tun fd shared with a process outside it (at dump, naming pid, fd
+# and device, the tree left running), and a device that another process
+# holds by restore time (naming it, that process left alone).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-net.sh"
 require_root
 [ -c /dev/net/tun ] || skip_all "needs /dev/net/tun"
 net_setup
-plan 39
+plan 43
 
 E=$PROGS/tunecho
 ns() { in_ns "$NSA" "$@"; }
@@ -118,6 +118,25 @@ check_fails "a device with a queue outside the tree is refused at dump" \
 check "... naming pid, fd and device" grep -qE "pid $o1 fd [0-9]+: tun device kout has 2 queue\(s\) attached, the dumped tree holds 1" "$T/d4"
 check "... and the tree runs on" not_frozen "$o1"
 kill_tree "$o2"
+
+# 4b. Refused at dump: the very description shared with a process outside
+# the tree (it took a copy with pidfd_getfd).
+s1=$(start_bg "$T/s1" nsenter --net=/run/netns/"$NSA" "$E" kshare:tun)
+wait_for_line "$T/s1" '^READY' || bail "tunecho (kshare) did not start"
+s2=$(start_bg "$T/s2" python3 -c '
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(438, os.pidfd_open(int(sys.argv[1])), 3, 0)
+print("HELD", fd, flush=True) if fd >= 0 else print("ERROR", ctypes.get_errno(), flush=True)
+time.sleep(3600)' "$s1")
+wait_for_line "$T/s2" '^HELD' || bail "cannot share kshare's fd"
+check_fails "a tun fd shared with a process outside the tree is refused at dump" \
+	kup_run "$T/d4b" dump -t "$s1" -D "$T/img4b"
+check "... naming both" grep -qE "pid $s1 fd 3: tun device kshare is also held by pid $s2 fd [0-9]+, outside the dumped tree" "$T/d4b"
+check "... and the tree runs on" not_frozen "$s1"
+kill_tree "$s2"
+check "once the other process is gone, the dump goes through" \
+	kup_run "$T/d4c" dump -t "$s1" -D "$T/img4c"
 
 # 5. At restore, the device is held by another process: refused, naming it.
 b=$(start_bg "$T/b" nsenter --net=/run/netns/"$NSA" "$E" kbusy:tun)
