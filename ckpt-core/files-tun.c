@@ -7,7 +7,7 @@
  * IFF_TUN/TAP, NO_PI, VNET_HDR, MULTI_QUEUE flags; the queue's vnet header
  * size, sndbuf and vnet endianness come from their TUNGET ioctls.  The device
  * is read over rtnetlink in its own network namespace (TUNGETDEVNETNS):
- * persist, owner and group (IFLA_TUN_*), MTU, txqueuelen, flags, link type,
+ * persist, owner and group (IFLA_TUN_*), MTU, txqueuelen, flags, carrier, link type,
  * MAC address, IPv6 address generation mode, its addresses and the routes
  * whose next hop is the device.  What the kernel makes by itself (prefix and
  * local routes, link-local and router-advertised addresses) is not kept: it
@@ -258,6 +258,11 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	dv->seen = true;
 	e->link_type = ifi->ifi_type;
 	e->dev_flags = ifi->ifi_flags & TUN_DEV_FLAGS;
+	/* up with a queue attached but no carrier: TUNSETCARRIER 0 */
+	if ((ifi->ifi_flags & IFF_UP) && !(ifi->ifi_flags & IFF_LOWER_UP)) {
+		e->has_carrier_off = true;
+		e->carrier_off = true;
+	}
 	mnl_attr_for_each(a, nlh, sizeof(*ifi)) {
 		switch (mnl_attr_get_type(a)) {
 		case IFLA_MTU:
@@ -731,6 +736,18 @@ static int note_queue(const struct fd_info *fi, const TunEntry *e, uint32_t queu
 
 	if (!o)
 		return log_errno(ENOMEM, FI_FMT, FI_ARG(fi));
+	if (!o->uses) {
+		/* one namespace at restore: one device per name */
+		for (struct files_obj *x = files_dump_obj_next(fi->d, NULL); x;
+		     x = files_dump_obj_next(fi->d, x)) {
+			if (x->tag != FOBJ_TUN || x == o || !x->v || strcmp((char *)x->v, e->name))
+				continue;
+			log_err(FI_FMT ": tun device %s of another network namespace than the %s of "
+				"pid %d fd %d: not supported", FI_ARG(fi), e->name, e->name, x->pid,
+				x->fdnum);
+			return -EOPNOTSUPP;
+		}
+	}
 	if (!o->uses++) {
 		o->pid = fi->pid;
 		o->fdnum = fi->fd;
@@ -1079,7 +1096,7 @@ static int tun_validate(const FileEntry *fe)
 		log_err(FE_FMT ": missing or bad tun device", FE_ARG(fe));
 		return -EINVAL;
 	}
-	if ((fe->flags & O_ACCMODE) != O_RDWR || (fe->flags & (O_PATH | O_DIRECTORY))) {
+	if ((fe->flags & O_ACCMODE) == O_ACCMODE || (fe->flags & (O_PATH | O_DIRECTORY))) {
 		log_err(FE_FMT ": bad flags 0%o for a tun fd", FE_ARG(fe), fe->flags);
 		ret = -EINVAL;
 	} else {
@@ -1337,6 +1354,12 @@ static int rst_config(const FileEntry *fe, int fd, struct nl *nl, const TunEntry
 			return log_errno(ret, FE_FMT ": cannot add address %s/%u to tun device %s",
 					 FE_ARG(fe), a, x->prefixlen, e->name);
 		}
+	}
+	if (e->carrier_off) {
+		int on = 0;
+		if (ioctl(fd, TUNSETCARRIER, &on) < 0)
+			return log_errno(errno, FE_FMT ": cannot turn the carrier of tun device %s "
+					 "off", FE_ARG(fe), e->name);
 	}
 	if (e->dev_flags & IFF_UP) {
 		ret = rst_setlink(nl, ifindex, e, true);

@@ -3,10 +3,10 @@
 # tun queues): a multi-queue tun with an MTU, a txqueuelen, addresses (one
 # point-to-point, one IPv6) and routes (a gateway and a metric, table 100,
 # IPv6), a persistent TAP with vnet headers, an owner, a group, a MAC and an
-# MTU, and a tun with packet information.  dump -> kill -> restore inside
-# the namespace: `ip -d link`, `ip addr` and `ip route` read the same (less
-# what the kernel makes by itself: IPv6 link-local addresses and routes,
-# operstate) and pings routed through the tun are answered again by the
+# MTU, and a tun with packet information and its carrier off.  dump ->
+# kill -> restore inside the namespace: `ip -d link`, `ip addr` and
+# `ip route` read the same (less what the kernel makes by itself: IPv6
+# link-local addresses and routes, operstate) and pings routed through the tun are answered again by the
 # restored process.  A persistent device that outlived the tree is attached
 # to.  Refused: a detached queue, a device with a queue outside the tree
 # and a tun fd shared with a process outside it (at dump, naming pid, fd
@@ -62,7 +62,8 @@ ns sh -e -c '
 	ip addr add 10.89.0.1/24 dev ktap0
 	ip link set ktap0 up
 	ip addr add 10.90.0.1/24 dev ktun1
-	ip link set ktun1 up' || bail "cannot configure the devices"
+	ip link set ktun1 up
+	ip link set ktun1 carrier off' || bail "cannot configure the devices"
 check "pings through the tun are answered before the dump" ping_through
 snapshot > "$T/before"
 note "$(grep -E 'tun type|inet|via|table 100' "$T/before")"
@@ -83,8 +84,8 @@ check "the tun is multi-queue with 2 queues again" \
 	eval "ns ip -d link show ktun0 | grep -q 'multi_queue numqueues 2 '"
 check "the TAP is persistent, owned by 65534:65534, with vnet headers" \
 	eval "ns ip -d link show ktap0 | grep -q 'tap pi off vnet_hdr on persist on user nobody group nogroup'"
-check "the tun with packet information still has it" \
-	eval "ns ip -d link show ktun1 | grep -q 'type tun pi on'"
+check "the tun with packet information still has it, and no carrier" \
+	eval "ns ip -d link show ktun1 | grep -q 'type tun pi on' && ns ip link show ktun1 | grep -q NO-CARRIER"
 check "pings through the tun are answered by the restored process" ping_through
 check "the tun's counters (a new device) show the replies after the restore" \
 	eval "[ \$(rx_packets ktun0) -gt 0 ]"
