@@ -6,12 +6,13 @@
 # MTU, and a tun with packet information and its carrier off.  dump ->
 # kill -> restore inside the namespace: `ip -d link`, `ip addr` and
 # `ip route` read the same (less what the kernel makes by itself: IPv6
-# link-local addresses and routes, operstate) and pings routed through the tun are answered again by the
-# restored process.  A persistent device that outlived the tree is attached
-# to.  Refused: a detached queue, a device with a queue outside the tree
-# and a tun fd shared with a process outside it (at dump, naming pid, fd
-# and device, the tree left running), and a device that another process
-# holds by restore time (naming it, that process left alone).
+# link-local addresses and routes, operstate) and pings routed through the
+# tun are answered again by the restored process.  A persistent device
+# that outlived the tree is attached to.  Refused: a detached queue, a
+# device with a queue outside the tree and a tun fd shared with a process
+# outside it (at dump, naming pid, fd and device, the tree left running),
+# and a device that another process holds by restore time (naming it, that
+# process left alone).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-net.sh"
 require_root
