@@ -846,13 +846,15 @@ out:
 	return ret;
 }
 
-/* Is @pid frozen by this dump (traced by us)? */
-static bool in_tree(pid_t pid)
+/* Is @pid in the dumped tree?  (Without the tree's list: traced by us.) */
+static bool in_tree(struct files_dump *d, pid_t pid)
 {
 	char p[64], line[128];
 	bool ours = false;
 	FILE *f;
 
+	if (files_dump_opts(d)->n_tree_pids)
+		return files_dump_in_tree(d, pid);
 	snprintf(p, sizeof(p), "/proc/%d/status", pid);
 	f = fopen(p, "re");
 	if (!f)
@@ -941,7 +943,7 @@ static int check_outsider(struct files_dump *d, pid_t pid)
 		if (n != sizeof(TUN_PATH) - 1 || memcmp(link, TUN_PATH, n) ||
 		    !fd_iff(pid, de->d_name, name))
 			continue;
-		if (!checked && in_tree(pid))
+		if (!checked && in_tree(d, pid))
 			break;
 		checked = true;
 		for (struct files_obj *o = files_dump_obj_next(d, NULL); o;
