@@ -2,7 +2,8 @@
 # Debian's openvpn, as its unit starts it (--daemon, --writepid, a status
 # file, keepalive): a TLS server (a CA, server and client certificates made
 # here with openssl) in one network namespace and its client in another,
-# joined by a veth; once over UDP, once over TCP.  Through the tunnel a ping
+# joined by a veth; once over UDP, once over TCP (that server drops its
+# privileges to nobody, as the sample server.conf suggests).  Through the tunnel a ping
 # runs and a TCP connection carries a counter echoed back (tcppeer
 # echo-client: a reset, an end of file or a wrong value is an ERROR).
 # The SERVER is dumped, killed and restored (same pid) inside its
@@ -20,7 +21,7 @@ OVPN=/usr/sbin/openvpn
 command -v openssl > /dev/null || skip_all "needs openssl"
 command -v ping > /dev/null || skip_all "needs ping (iputils-ping)"
 net_setup
-plan 40
+plan 42
 
 # --- a small PKI ----------------------------------------------------------------
 pki() {
@@ -58,10 +59,11 @@ stream_goes_on() {
 }
 restarts() { grep -cE 'SIGUSR1\[soft|Restart pause|SIGHUP|Inactivity timeout' "$1" || true; }
 
-# round PROTO PORT: one server and one client over PROTO.
+# round PROTO PORT [SERVER OPTIONS...]: one server and one client over PROTO.
 round() {
-	local proto=$1 port=$2 sproto=$1 cproto=$1 spid cpid pinger echos echoc n r
+	local proto=$1 port=$2 sproto=$1 cproto=$1 spid cpid pinger echos echoc n r uid
 	local d=$T/$proto
+	shift 2
 	mkdir -p "$d"
 	[ "$proto" = tcp ] && sproto=tcp-server cproto=tcp-client
 	# The options of a typical server.conf/client.conf, on the command line.
@@ -69,7 +71,7 @@ round() {
 		--log "$d/server.log" --status "$d/server.status" 10 --cd "$T" \
 		--dev tun0 --topology subnet --server 10.8.0.0 255.255.255.0 \
 		--proto "$sproto" --port "$port" --ca ca.crt --cert server.crt --key server.key \
-		--dh none --keepalive 10 60 --persist-key --persist-tun --verb 3 ||
+		--dh none --keepalive 10 60 --persist-key --persist-tun --verb 3 "$@" ||
 		{ not_ok "$proto: openvpn server starts"; return 1; }
 	wait_for "$d/server.pid" 10 && spid=$(cat "$d/server.pid")
 	track "$spid"
@@ -90,6 +92,7 @@ round() {
 		eval "grows '$d/ping' 'bytes from' 5 && wait_for_line '$d/echoc' '^N 100$'" || return 1
 
 	# The server.
+	grep '^Uid:' /proc/"$spid"/status > "$d/server.uid"
 	check "$proto: kup dump of the openvpn server" \
 		kup_run "$d/dump-s" dump -t "$spid" -D "$d/img-s" --tcp-established ||
 		{ note "$(tail -n 5 "$d/dump-s")"; return 1; }
@@ -97,10 +100,13 @@ round() {
 		eval "wait_gone $spid && ! in_ns $NSA ip link show tun0 2> /dev/null"
 	n=$(count "$d/ping" 'bytes from')
 	r=$(restarts "$d/client.log")
+	uid=$(awk '/^Uid:/ { print $2 }' "$d/server.uid")
 	check "$proto: kup restore of the server inside its namespace" \
 		kup_in "$NSA" "$d/rst-s" restore -D "$d/img-s" -d --tcp-established ||
 		{ note "$(tail -n 5 "$d/rst-s")"; return 1; }
 	check "$proto: the server is back with pid $spid" alive "$spid"
+	check "$proto: ... running as uid $uid, as before the dump" \
+		eval "grep -qE '^Uid:\s+$uid\s' /proc/$spid/status"
 	check "$proto: ... and tun0 is there again, with 10.8.0.1/24" \
 		eval "in_ns $NSA ip addr show tun0 | grep -q 'inet 10.8.0.1/24'"
 	check "$proto: the ping gets replies again" grows "$d/ping" 'bytes from' "$n"
@@ -138,4 +144,5 @@ round() {
 }
 
 round udp 11940
-round tcp 11941
+# The TCP server drops its privileges, as the sample server.conf suggests.
+round tcp 11941 --user nobody --group nogroup
