@@ -28,7 +28,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g $(WARN) -fno-strict-aliasing \
 OPT      ?= -O2
 CFLAGS   ?=
 SAN      :=
-LIBS     := -lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables
+LIBS     := -lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables -lmnl
 
 PROTOS     := $(wildcard ckpt-core/proto/*.proto)
 PROTO_C    := $(patsubst ckpt-core/proto/%.proto,$(O)/proto/%.pb-c.c,$(PROTOS))
