@@ -1425,6 +1425,8 @@ static int restore_thread(struct takeover *tk, ThreadCore *tc)
 		uint8_t buf[128];
 
 		memcpy(&sig, si, sizeof(sig));
+		if (sig == SIGSTOP)
+			continue;	/* sent last (stop_tasks) */
 		memcpy(buf, si, sizeof(buf));
 		siginfo_scrub(buf);
 		err = scratch_put(tk, 512, buf, 128);
@@ -1603,6 +1605,8 @@ static int restore_proc_late(struct takeover *tk)
 		uint8_t buf[128];
 
 		memcpy(&sig, si, sizeof(sig));
+		if (sig == SIGSTOP)
+			continue;	/* sent last (stop_tasks) */
 		memcpy(buf, si, sizeof(buf));
 		siginfo_scrub(buf);
 		err = scratch_put(tk, 512, buf, 128);
@@ -1783,6 +1787,62 @@ static int takeover(struct rctx *c, struct rproc *p)
  * registers, other threads first, then the main thread as the trampoline
  * goes.
  */
+static bool has_sigstop(SiginfoEntry **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int sig;
+
+		if (v[i]->raw.len != 128)
+			continue;
+		memcpy(&sig, v[i]->raw.data, sizeof(sig));
+		if (sig == SIGSTOP)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A task dumped stopped (group stop) is stopped before it is let go, so it
+ * runs nothing of its own in between (not even the handler of a signal it
+ * has pending): SIGSTOP while everything else is still blocked, delivered
+ * from its signal-delivery-stop; it is then in the group stop, which it
+ * stays in when detached, its other threads joining it.  Its parent is told
+ * as for any stop (the signal it reports is SIGSTOP: docs/design.md).
+ */
+static int stop_task(struct rproc *p)
+{
+	pid_t pid = p->pe->pid;
+	int st, sig = 0, err;
+
+	if (syscall(SYS_tgkill, pid, pid, SIGSTOP))
+		return log_errno(errno, "pid %d: cannot stop it again", pid);
+	for (int round = 0; round < 8; round++) {
+		if (ptrace(PTRACE_CONT, pid, 0, sig))
+			return log_errno(errno, "pid %d: cannot resume it to stop it", pid);
+		err = puppet_wait_stop_bounded(pid, &st, PUPPET_STOP_TIMEOUT_MS);
+		if (err)
+			return log_errno(err, "pid %d: did not stop again", pid);
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			return 0;	/* in its group stop */
+		sig = WSTOPSIG(st) == SIGSTOP && !(st >> 16) ? SIGSTOP : 0;
+	}
+	log_err("pid %d: did not stop again (status 0x%x)", pid, st);
+	return -EIO;
+}
+
+/* The SIGSTOPs it had pending (sent while it was stopped), once it runs
+ * untraced: pending again, as stop signals to a stopped task stay. */
+static void send_pending_stops(struct rproc *p)
+{
+	CoreEntry *c = p->core;
+
+	for (size_t t = 0; t < c->n_threads; t++)
+		if (has_sigstop(c->threads[t]->pending, c->threads[t]->n_pending))
+			syscall(SYS_tgkill, p->pe->pid, c->threads[t]->tid, SIGSTOP);
+	if (has_sigstop(c->shared_pending, c->n_shared_pending))
+		kill(p->pe->pid, SIGSTOP);
+}
+
 static int takeover_finish(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
@@ -2022,6 +2082,15 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		goto out;
 	}
 	/* everything is in place: let the whole tree go at once */
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive && c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
+			ret = stop_task(&c.p[i]);
+	if (ret) {
+		kill_all(&c);
+		log_err("restore from %s failed; nothing was left running, the images are intact",
+			c.st->where);
+		goto out;
+	}
 	for (int i = 0; i < c.n; i++) {
 		struct rproc *p = &c.p[i];
 
@@ -2036,8 +2105,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		for (int t = 0; t < c.p[i].nseized; t++)
 			ptrace(PTRACE_DETACH, c.p[i].seized_tids[t], 0, 0);
 	for (int i = 0; i < c.n; i++)
-		if (c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
-			kill(c.p[i].pe->pid, SIGSTOP);
+		if (c.p[i].alive)
+			send_pending_stops(&c.p[i]);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
 	if (c.helper_up) {
