@@ -439,6 +439,37 @@ static int dump_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *nou
 	return 0;
 }
 
+/*
+ * Scheduling policy, nice and real-time priority (sched_getattr) and the
+ * I/O priority (ioprio_get), read from outside.  Deadline scheduling is
+ * refused: its runtime and period are an admission the restore may not get.
+ */
+static int dump_sched(pid_t tid, ThreadCore *tc)
+{
+	struct sched_attr_k attr;
+	long io;
+
+	memset(&attr, 0, sizeof(attr));
+	if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0))
+		return log_errno(errno, "tid %d: cannot read its scheduling attributes", tid);
+	if (attr.sched_policy == 6 /* SCHED_DEADLINE */) {
+		log_err("tid %d: SCHED_DEADLINE scheduling is not supported", tid);
+		return -EOPNOTSUPP;
+	}
+	tc->has_sched_policy = tc->has_sched_flags = tc->has_sched_nice = true;
+	tc->has_sched_priority = true;
+	tc->sched_policy = attr.sched_policy;
+	tc->sched_flags = attr.sched_flags & 1;	/* SCHED_FLAG_RESET_ON_FORK */
+	tc->sched_nice = attr.sched_nice;
+	tc->sched_priority = attr.sched_priority;
+	io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, tid);
+	if (io < 0)
+		return log_errno(errno, "tid %d: cannot read its I/O priority", tid);
+	tc->has_ioprio = true;
+	tc->ioprio = io;
+	return 0;
+}
+
 static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 {
 	struct arch_regs regs;
@@ -510,6 +541,9 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 	tc->sas_size = ss.size;
 	tc->sas_flags = ss.flags;
 
+	err = dump_sched(t->tid, tc);
+	if (err)
+		return err;
 	err = seccomp_dump_thread(p->pid, t->tid, tc);
 	if (err)
 		return err;

@@ -1787,6 +1787,36 @@ static int takeover(struct rctx *c, struct rproc *p)
  * registers, other threads first, then the main thread as the trampoline
  * goes.
  */
+/*
+ * Scheduling policy, nice, real-time priority and I/O priority of each
+ * thread, set from outside once the threads exist.  One that cannot be set
+ * (a real-time policy where the cgroup grants no real-time runtime) is
+ * warned about, naming the thread: the task runs, at the default.
+ */
+static void restore_sched(struct rproc *p)
+{
+	for (size_t t = 0; t < p->core->n_threads; t++) {
+		ThreadCore *tc = p->core->threads[t];
+		struct sched_attr_k attr = { .size = sizeof(attr) };
+
+		if (tc->has_sched_policy) {
+			attr.sched_policy = tc->sched_policy;
+			attr.sched_flags = tc->sched_flags & 1;
+			attr.sched_nice = tc->sched_nice;
+			attr.sched_priority = tc->sched_priority;
+			if (syscall(SYS_sched_setattr, tc->tid, &attr, 0))
+				log_warn_errno(errno, "pid %d tid %d: cannot restore scheduling policy %u "
+					       "(nice %d, priority %u)", p->pe->pid, tc->tid,
+					       tc->sched_policy, tc->sched_nice, tc->sched_priority);
+		}
+		if (tc->has_ioprio && syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tc->tid,
+					      tc->ioprio))
+			log_warn_errno(errno, "pid %d tid %d: cannot restore I/O priority class %u "
+				       "level %u", p->pe->pid, tc->tid, tc->ioprio >> 13,
+				       tc->ioprio & 0x1fff);
+	}
+}
+
 static bool has_sigstop(SiginfoEntry **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -2082,6 +2112,9 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		goto out;
 	}
 	/* everything is in place: let the whole tree go at once */
+	for (int i = 0; i < c.n; i++)
+		if (c.p[i].alive)
+			restore_sched(&c.p[i]);
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive && c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
 			ret = stop_task(&c.p[i]);
