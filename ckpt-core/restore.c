@@ -1279,7 +1279,23 @@ static int restore_mm(struct takeover *tk)
 					 v->start, v->end, v->name ? v->name : "");
 	}
 
-	/* 4. the pages */
+	/* 4. the pages, where transparent huge pages were asked for (or
+	 * refused) told so first: the first write into each 2 MiB extent then
+	 * faults in a huge page, as the dumped range had */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+
+		if (v->kind != VMA_KIND__VMA_ANON_PRIVATE)
+			continue;
+		for (int a = MADV_HUGEPAGE; a <= MADV_NOHUGEPAGE; a++) {
+			if (!(v->madv & (1ULL << a)))
+				continue;
+			err = INJ(tk, pid, SYS_madvise, "madvise", v->start, v->end - v->start, a,
+				  0, 0, 0);
+			if (err)
+				return err;
+		}
+	}
 	err = restore_pages(tk, proxy);
 	if (err)
 		return err;
