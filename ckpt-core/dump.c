@@ -845,6 +845,16 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 		return log_errno(errno, "pid %d: cannot read /proc/%d/status", p->pid, p->pid);
 	if (!proc_status_field(status, "Umask", val, sizeof(val)))
 		c->umask = strtoul(val, NULL, 8);
+	if (!proc_status_field(status, "THP_enabled", val, sizeof(val))) {
+		c->has_thp_disabled = true;
+		c->thp_disabled = !strtoul(val, NULL, 10);
+	}
+	s = proc_read_file(p->pid, "loginuid", NULL);
+	if (s) {
+		c->has_loginuid = true;
+		c->loginuid = strtoul(s, NULL, 10);
+		free(s);
+	}
 	err = dump_creds(p, c, status);
 	free(status);
 	if (err)

@@ -1279,6 +1279,12 @@ static int restore_mm(struct takeover *tk)
 					 v->start, v->end, v->name ? v->name : "");
 	}
 
+	if (tk->p->core->has_thp_disabled) {
+		err = INJ(tk, pid, SYS_prctl, "cannot restore PR_SET_THP_DISABLE", PR_SET_THP_DISABLE,
+			  tk->p->core->thp_disabled, 0, 0, 0, 0);
+		if (err)
+			return err;
+	}
 	/* 4. the pages, where transparent huge pages were asked for (or
 	 * refused) told so first: the first write into each 2 MiB extent then
 	 * faults in a huge page, as the dumped range had */
@@ -1732,6 +1738,52 @@ static int restore_posix_locks(struct takeover *tk)
 	return 0;
 }
 
+/*
+ * The audit login uid can only be written by the task itself
+ * (/proc/self/loginuid), with CAP_AUDIT_CONTROL, so before its credentials
+ * are set; the kernel gives it a new audit session id then (the session id
+ * cannot be chosen).  Written only when the stub's differs.  Where it
+ * cannot be (loginuid made immutable, no CAP_AUDIT_CONTROL) a warning names
+ * the pid and the task keeps the restorer's.
+ */
+static int restore_loginuid(struct takeover *tk)
+{
+	pid_t pid = tk->p->pe->pid;
+	char *cur, val[16];
+	long fd, ret;
+	int err, len;
+
+	if (!tk->p->core->has_loginuid)
+		return 0;
+	cur = proc_read_file(pid, "loginuid", NULL);
+	if (cur && strtoul(cur, NULL, 10) == tk->p->core->loginuid) {
+		free(cur);
+		return 0;
+	}
+	free(cur);
+	len = snprintf(val, sizeof(val), "%u", tk->p->core->loginuid);
+	err = scratch_put(tk, 512, "/proc/self/loginuid", sizeof("/proc/self/loginuid"));
+	if (!err)
+		err = scratch_put(tk, 600, val, len);
+	if (!err)
+		err = inj(tk, pid, SYS_openat, "openat(/proc/self/loginuid)", &fd, AT_FDCWD,
+			  tk->pp.scratch + 512, O_WRONLY | O_CLOEXEC, 0, 0, 0);
+	if (err)
+		return err;
+	if (fd < 0) {
+		log_warn_errno(-fd, "pid %d: cannot restore its audit login uid %u", pid,
+			       tk->p->core->loginuid);
+		return 0;
+	}
+	err = inj(tk, pid, SYS_write, "write(loginuid)", &ret, fd, tk->pp.scratch + 600, len, 0, 0, 0);
+	if (!err && ret != len)
+		log_warn_errno(ret < 0 ? -ret : EIO, "pid %d: cannot restore its audit login uid %u",
+			       pid, tk->p->core->loginuid);
+	if (!err)
+		err = INJ(tk, pid, SYS_close, "close(loginuid)", fd, 0, 0, 0, 0, 0);
+	return err;
+}
+
 static int takeover(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
@@ -1779,6 +1831,8 @@ static int takeover(struct rctx *c, struct rproc *p)
 	 * filter without no_new_privs needs; the filters are held off
 	 * (PTRACE_O_SUSPEND_SECCOMP) until the task is detached.
 	 */
+	if (!err)
+		err = restore_loginuid(&tk);
 	if (!err)
 		err = seccomp_restore(&tk.pp, p->core);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
