@@ -1126,6 +1126,20 @@ static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 			log_err("pid %d: is a zombie, nothing to dump", p->pid);
 			return -EINVAL;
 		}
+		/* the restore makes a task in its parent's session (or in its
+		 * own): one reparented away from the session it was forked in
+		 * cannot be placed there */
+		if (i && p->st.sid != p->pid && tree_find(t, p->st.ppid) &&
+		    tree_find(t, p->st.ppid)->st.sid != p->st.sid) {
+			struct dproc *leader = tree_find(t, p->st.sid);
+
+			log_err("pid %d: its session %d is not the session %d of its parent %d "
+				"(it was forked in the session of %d%s, then reparented): not supported",
+				p->pid, p->st.sid, tree_find(t, p->st.ppid)->st.sid, p->st.ppid,
+				p->st.sid, leader && leader->state == TASK_STATE__TASK_ZOMBIE ?
+				", a zombie now" : "");
+			return -EOPNOTSUPP;
+		}
 		if (!tree_find(t, p->st.sid) && !(o->shell_job && p->st.sid == root->sid) &&
 		    !(dead_sid && p->st.sid == root->sid)) {
 			comm = live_comm(p->st.sid, &ps);
