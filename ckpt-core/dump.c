@@ -1173,6 +1173,57 @@ static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 	return 0;
 }
 
+/*
+ * The restore puts every task in one cgroup per hierarchy (the restorer's,
+ * or the unit's with kup restore --unit): a tree whose tasks are in
+ * different cgroups (sub-cgroups it made below its own, or a task moved
+ * elsewhere) is refused, naming the task and both paths (docs/design.md,
+ * "Cgroups").  /proc/PID/cgroup: one "id:controllers:path" line per
+ * hierarchy, the same hierarchies in the same order for every task.
+ */
+static int check_cgroups(struct dtree *t)
+{
+	char *root = proc_read_file(t->p[0].pid, "cgroup", NULL);
+	int ret = 0;
+
+	if (!root)
+		return 0;
+	for (int i = 1; i < t->n && !ret; i++) {
+		char *cg, *a, *b, *sa = NULL, *sb = NULL, *rc;
+
+		if (t->p[i].state == TASK_STATE__TASK_ZOMBIE)
+			continue;
+		cg = proc_read_file(t->p[i].pid, "cgroup", NULL);
+		if (!cg)
+			continue;	/* exited meanwhile */
+		rc = strdup(root);
+		if (!rc) {
+			free(cg);
+			ret = -ENOMEM;
+			break;
+		}
+		for (a = strtok_r(rc, "\n", &sa), b = strtok_r(cg, "\n", &sb); a && b && !ret;
+		     a = strtok_r(NULL, "\n", &sa), b = strtok_r(NULL, "\n", &sb)) {
+			char *pa = strchr(a, ':'), *pb = strchr(b, ':');
+
+			pa = pa ? strchr(pa + 1, ':') : NULL;
+			pb = pb ? strchr(pb + 1, ':') : NULL;
+			if (!pa || !pb || !strcmp(pa, pb))
+				continue;
+			*pb = 0;
+			b = strchr(b, ':') ? strchr(b, ':') + 1 : b;	/* the controllers */
+			log_err("pid %d: is in cgroup %s (%s%s), not in the tree's root %d's %s: "
+				"cgroups are not restored, not supported", t->p[i].pid, pb + 1,
+				*b ? "hierarchy " : "cgroup v2", b, t->p[0].pid, pa + 1);
+			ret = -EOPNOTSUPP;
+		}
+		free(cg);
+		free(rc);
+	}
+	free(root);
+	return ret;
+}
+
 static void free_dump(struct dtree *t)
 {
 	for (int i = 0; i < t->n; i++) {
@@ -1386,6 +1437,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	if (ret)
 		goto fail;
 	ret = check_sessions(&t, o);
+	if (!ret)
+		ret = check_cgroups(&t);
 	if (!ret) {
 		tree_pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*tree_pids));
 
