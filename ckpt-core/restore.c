@@ -1254,7 +1254,10 @@ static int restore_mm(struct takeover *tk)
 			fd = keep_fd(p, v->file_id | ((v->prot & PROT_WRITE) ? 0x40000000u : 0));
 			break;
 		case VMA_KIND__VMA_SHMEM:
+			/* filled through its fd: mapped as it was (a memfd sealed
+			 * F_SEAL_FUTURE_WRITE takes no writable mapping) */
 			flags |= MAP_SHARED;
+			prot = v->prot;
 			fd = keep_fd(p, SHM_KEY | v->shmem_id);
 			break;
 		case VMA_KIND__VMA_SYSV_SHM:
@@ -2089,7 +2092,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	ret = files_rst_open_all(c.files, &fo, &c.fr);
 	if (ret)
 		goto out;
-	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds);
+	ret = shmem_rst_open(c.st, c.shm, c.fr, &c.shm_fds);
 	if (!ret)
 		ret = ipc_rst_create(c.ipc, c.st);
 	if (ret)

@@ -4,5 +4,6 @@
 #include "internal.h"
 void shmem_set_store(struct shmem_dump *sd, struct img_store *st);
 /* fds[id-1] is the restorer's fd of object id */
-int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds);
+int shmem_rst_open(struct img_store *st, const ShmemImage *img, struct files_rst *fr,
+		   int **fds);
 #endif
