@@ -6,21 +6,28 @@
 # (SIGWINCH, SIGRTMIN+3 with value 7) and SIGSTOPs sent while it was stopped,
 # to the process and to the thread (SIGSTOP cannot be blocked: the dump's
 # injected syscalls meet it).  Its sibling R runs; their parent takes a
-# stream of SIGHUPs during the dump.
+# stream of SIGHUPs and of queued SIGRTMIN+5 during the dump.
 # 1. A dump refused for another reason (R holds /dev/kmsg) leaves S stopped
 #    with exactly the same pending and blocked sets, R running, the parent's
-#    SIGHUPs all counted.
+#    SIGRTMIN+5s all taken, each one.
 # 2. Dump, kill, restore: S is stopped again with the same sets and does not
 #    run before it is continued; R counts on; after SIGCONT, S takes every
 #    signal, the SIGRTMIN+2 values in order.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 24
+plan 25
 
 masks() { grep -E '^(SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt):' /proc/$1/status; }
 # hup_storm PID: SIGHUP to PID in a loop until $T/stop-hups exists.
 hup_storm() {
 	while [ ! -e "$T/stop-hups" ]; do kill -HUP "$1" 2>/dev/null || break; done
+}
+# rt_storm PID: SIGRTMIN+5 to PID in a loop until $T/stop-hups exists;
+# prints how many were sent (they queue: the refused dump must lose none).
+rt_storm() {
+	local n=0
+	while [ ! -e "$T/stop-hups" ]; do kill -s RTMIN+5 "$1" 2>/dev/null && n=$((n + 1)); done
+	echo "$n"
 }
 
 # --- 1. refused ---------------------------------------------------------------
@@ -35,9 +42,16 @@ check "before: S stopped with SIGSTOP pending to it and to its thread" eval \
 rm -f "$T/stop-hups"
 hup_storm "$pid" &
 hp=$!
+rt_storm "$pid" > "$T/rt.log" 2>&1 &
+rp=$!
 check_fails "kup dump refuses the tree (R holds /dev/kmsg)" kup_run "$T/dump1.log" dump -t "$pid" -D "$T/img1"
 touch "$T/stop-hups"
 wait "$hp"
+wait "$rp"
+nrt=$(cat "$T/rt.log")
+note "$nrt SIGRTMIN+5 sent during the refused dump"
+check "the parent took each of the $nrt real-time signals sent during the refused dump" \
+	wait_for 'request_check "$pid" "$T/out1" | grep -q " rts=$nrt\$"' 20
 check "the refusal names R's fd" grep -q "pid $r fd .*/dev/kmsg.*not supported" "$T/dump1.log"
 check "S is still stopped, untraced" eval '[ "$(proc_state $s)" = T ] && grep -q "^TracerPid:[[:space:]]*0$" /proc/$s/status'
 check "S's pending, blocked, ignored and caught sets are exactly as before" diff <(echo "$before") <(masks "$s")

@@ -18,8 +18,10 @@
  *
  * Lines: "PID S <pid>", "PID R <pid>", "READY" once S is stopped with its
  * pending signals, "R <n>", "S GOT ...", "S DONE <n>".
- * SIGHUP to the root is counted (a test sends many during a dump).
- * SIGUSR1 to the root: "CHECK <k> OK stopped=<pid> running=<pid> hups=<n>" when S is
+ * SIGHUP and SIGRTMIN+5 to the root are counted (a test sends many during a
+ * dump; real-time signals queue, each one counts).
+ * SIGUSR1 to the root: "CHECK <k> OK stopped=<pid> running=<pid> hups=<n>
+ * rts=<n>" when S is
  * stopped (state T) and R running, both its children; SIGTERM: kill both,
  * reap, "FINAL OK", exit 0.
  */
@@ -37,13 +39,14 @@
 #include "say.h"
 
 static volatile sig_atomic_t check_requested, final_requested, continued;
-static volatile sig_atomic_t got_n, hups;
+static volatile sig_atomic_t got_n, hups, rts;
 static volatile int got_sig[16], got_val[16];
 
 static void on_usr1(int sig) { check_requested = 1; }
 static void on_term(int sig) { final_requested = 1; }
 static void on_cont(int sig) { continued = 1; }
 static void on_hup(int sig) { hups++; }
+static void on_rt(int sig) { rts++; }
 
 static void on_sig(int sig, siginfo_t *si, void *uc)
 {
@@ -161,6 +164,7 @@ int main(int argc, char **argv)
 	syscall(SYS_tkill, s, SIGSTOP);
 	r = spawn_r(argc > 1 ? argv[1] : NULL);
 	signal(SIGHUP, on_hup);
+	signal(SIGRTMIN + 5, on_rt);
 	say("READY");
 	for (;;) {
 		if (check_requested) {
@@ -174,7 +178,8 @@ int main(int argc, char **argv)
 			else if ((sr != 'S' && sr != 'R') || pr != getpid())
 				say("CHECK %d FAIL R %d: state %c ppid %d", k, r, sr, pr);
 			else
-				say("CHECK %d OK stopped=%d running=%d hups=%d", k, s, r, (int)hups);
+				say("CHECK %d OK stopped=%d running=%d hups=%d rts=%d", k, s, r, (int)hups,
+				    (int)rts);
 		}
 		if (final_requested) {
 			kill(s, SIGKILL);
