@@ -13,9 +13,11 @@
 # 2. Dump, kill, restore: S is stopped again with the same sets and does not
 #    run before it is continued; R counts on; after SIGCONT, S takes every
 #    signal, the SIGRTMIN+2 values in order.
+# 3. A stopped process with five threads comes back with all five stopped,
+#    running nothing until continued.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 25
+plan 32
 
 masks() { grep -E '^(SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt):' /proc/$1/status; }
 # hup_storm PID: SIGHUP to PID in a loop until $T/stop-hups exists.
@@ -102,3 +104,18 @@ check "S got exactly its pending signals with their values, SIGRTMIN+2 in order"
 kill -TERM "$pid"
 check "the parent ends cleanly" wait_for_line "$T/out" '^FINAL OK' 5
 check "no ERROR or FAIL line" [ "$(lines_count "$T/out" 'ERROR|FAIL')" = 0 ]
+
+# --- 3. a stopped process with five threads ------------------------------------
+pid=$(start_bg "$T/out3" "$PROGS/schedattr")
+wait_for_line "$T/out3" '^READY' || bail "schedattr did not start"
+kill -STOP "$pid"
+states() { cat /proc/$pid/task/*/stat | awk '{ sub(/.*\) /, ""); printf "%s", $1 }'; }
+wait_for '[ "$(states)" = TTTTT ]' 5 > /dev/null
+dump_and_restore "$pid" "$T/img3" || exit 1
+check "all five threads are stopped again" [ "$(states)" = TTTTT ]
+n=$(wc -l < "$T/out3")
+sleep 0.3
+check "none of them runs while stopped" [ "$(wc -l < "$T/out3")" = "$n" ]
+kill -CONT "$pid"
+last=$(line_field "$T/out3" '^M [0-9]' 2)
+check "continued, they count on" wait_for_line "$T/out3" "^M $((last + 3))\$" 5
