@@ -31,8 +31,8 @@ wait_for_line "$T/out-s" '^READY' || bail "zleader did not start"
 l=$(line_field "$T/out-s" '^PID L ' 3)
 g=$(line_field "$T/out-s" '^PID G ' 3)
 check_fails "kup dump refuses it" kup_run "$T/dump-s.log" dump -t "$pid" -D "$T/img-s"
-check "the refusal names G, its session and its zombie leader" \
-	grep -q "pid $g: its session $l is not the session .* (it was forked in the session of $l, a zombie now" "$T/dump-s.log"
+check "the refusal names G and its session" \
+	grep -q "pid $g: in session $l while its parent $pid is in session .*: not supported" "$T/dump-s.log"
 check "the tree is as it was (self-check)" request_check "$pid" "$T/out-s"
 last=$(line_field "$T/out-s" '^G ' 2)
 check "G counts on" wait_for_line "$T/out-s" "^G $((last + 3))\$" 5
