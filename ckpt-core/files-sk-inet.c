@@ -49,6 +49,7 @@
 #include <linux/sockios.h>
 
 #include "files.h"
+#include "internal.h"
 #include "kup-sk-inet.pb-c.h"
 #include "log.h"
 #include "netlock.h"
@@ -1163,6 +1164,53 @@ static int fill_queue(int fd, int q, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/*
+ * connect() in repair mode sends nothing, but it still looks up the route to
+ * the peer.  Early in a boot (kup-restore.service runs before sysinit.target)
+ * the network may not be configured yet: udev, ifupdown or networkd run at
+ * the same time.  Without a route the connect fails with ENETUNREACH, so the
+ * restore waits for one, up to RST_ROUTE_WAIT_S, saying so once.
+ */
+#define RST_ROUTE_WAIT_S	60
+
+static int repair_connect(const FileEntry *fe, int fd, const struct sockaddr_storage *ss,
+			  socklen_t len, const char *conn)
+{
+	struct timespec t0, now;
+	bool said = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int ret;
+
+		if (!connect(fd, (const struct sockaddr *)ss, len))
+			break;
+		ret = errno;
+		if (ret != ENETUNREACH && ret != EHOSTUNREACH)
+			return log_errno(ret, FE_FMT ": %s: cannot reconnect in repair mode", FE_ARG(fe),
+					 conn);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= RST_ROUTE_WAIT_S)
+			return log_errno(ret, FE_FMT ": %s: cannot reconnect in repair mode (no route "
+					 "to the peer after %d s)", FE_ARG(fe), conn, RST_ROUTE_WAIT_S);
+		if (!said) {
+			log_info("%s: no route to the peer yet (the network is not configured): "
+				 "waiting up to %d s", conn, RST_ROUTE_WAIT_S);
+			said = true;
+		}
+		ret = ckpt_check_abort();
+		if (ret)
+			return ret;
+		usleep(100 * 1000);
+	}
+	if (said) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		log_info("%s: a route to the peer came after %.1f s", conn,
+			 (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9);
+	}
+	return 0;
+}
+
 static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const char *conn)
 {
 	const SkInetTcp *t = e->tcp;
@@ -1181,8 +1229,9 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 							t->mss_clamp : SK_USER_MSS_MAX)))
 		return log_errno(errno, FE_FMT ": %s: TCP_MAXSEG %u", FE_ARG(fe), conn, t->mss_clamp);
 	rst_sockaddr(e, true, &ss, &len);
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0)
-		return log_errno(errno, FE_FMT ": %s: cannot reconnect in repair mode", FE_ARG(fe), conn);
+	ret = repair_connect(fe, fd, &ss, len, conn);
+	if (ret)
+		return ret;
 	if (set_int(fd, IPPROTO_TCP, TCP_MAXSEG, 0))
 		return log_errno(errno, FE_FMT ": %s: TCP_MAXSEG 0", FE_ARG(fe), conn);
 	opts[n++] = (struct tcp_repair_opt){ TCPOPT_MAXSEG, t->mss_clamp };

@@ -75,14 +75,15 @@ opts() {
 }
 before=$(opts)
 note "the connection's options in the guest before the switch: $before"
-check "window scaling, timestamps and SACK were negotiated" \
-	"echo '$before' | grep -q wscale && echo '$before' | grep -qw ts && echo '$before' | grep -qw sack"
+# (the lab host's kernel negotiates window scaling; timestamps and SACK as
+# it offers them: whatever was negotiated must come back)
+if grep -q wscale <<<"$before"; then ok "window scaling was negotiated ($before)"
+else not_ok "window scaling was negotiated ($before)"; fi
 
 R "kup check $B -t $pid 2>&1"
 note "$R_OUT"
 
 # ---- the switch
-n0=$last_n
 note "kup switch $B -t $pid --tcp-established"
 t0=$(date +%s.%N)
 "$lab" run "kup switch $B -t $pid --tcp-established >/root/switch.log 2>&1" >/dev/null 2>&1
@@ -99,6 +100,9 @@ check "the echo service is back with pid $pid" "kill -0 $pid && grep -q tcppeer 
 
 # TCP's retransmission timer backs off while the machine is away: the
 # client's next retransmission may come a minute after the service is back.
+wait_n 0 1
+n0=$last_n
+note "the client had its echoes up to n=$n0 when the guest came back"
 if wait_n $((n0 + 100)) 240; then
 	ok "the client's connection carries on across the switch (n=$n0 -> $last_n)"
 else
