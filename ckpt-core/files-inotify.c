@@ -34,71 +34,6 @@ static bool inotify_match(const struct fd_info *fi)
 	return !strcmp(fi->link, "anon_inode:inotify");
 }
 
-/* Undo the escaping of a mountinfo field (\040 etc.) in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 4;
-		} else {
-			*o++ = *s++;
-		}
-	}
-	*o = 0;
-}
-
-/* An fd on a mount of device @kdev (kernel encoding) as seen by @pid. */
-static int mount_fd(const struct fd_info *fi, unsigned int kdev)
-{
-	struct files_obj *o = files_dump_obj(fi->d, FOBJ_MNT, kdev, 0, true);
-	unsigned int ma = kdev >> 20, mi = kdev & 0xfffff;
-	char path[64], *line = NULL;
-	size_t cap = 0;
-	FILE *f;
-	int best = -1;
-
-	if (!o)
-		return -ENOMEM;
-	if (o->fd >= 0)
-		return o->fd;
-	snprintf(path, sizeof(path), "/proc/%d/mountinfo", fi->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return log_errno(errno, FI_FMT ": cannot read %s", FI_ARG(fi), path);
-	while (getline(&line, &cap, f) > 0) {
-		unsigned int a, b;
-		char root[4096], mnt[4096], full[4200];
-		int fd;
-
-		if (sscanf(line, "%*d %*d %u:%u %4095s %4095s", &a, &b, root, mnt) != 4 ||
-		    a != ma || b != mi)
-			continue;
-		unescape(root);
-		unescape(mnt);
-		snprintf(full, sizeof(full), "/proc/%d/root%s", fi->pid, mnt);
-		fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if (best >= 0)
-			close(best);
-		best = fd;
-		if (!strcmp(root, "/"))
-			break;	/* a mount of the whole filesystem: the best */
-	}
-	free(line);
-	fclose(f);
-	if (best < 0) {
-		log_err(FI_FMT ": inotify: no mount of device %u:%u", FI_ARG(fi), ma, mi);
-		return -ENOENT;
-	}
-	o->fd = best;	/* closed by files_dump_free() */
-	return best;
-}
-
 static int hexbytes(const char *s, unsigned char *out, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++) {
@@ -136,7 +71,7 @@ static int watch_path(const struct fd_info *fi, const char *line, InotifyWd *w)
 	}
 	h.fh.handle_bytes = hb;
 	h.fh.handle_type = ht;
-	mfd = mount_fd(fi, sdev);
+	mfd = files_mount_fd(fi->d, NULL, fi->pid, makedev(sdev >> 20, sdev & 0xfffff));
 	if (mfd < 0)
 		return mfd;
 	fd = open_by_handle_at(mfd, &h.fh, O_PATH | O_CLOEXEC);

@@ -2,10 +2,13 @@
 /*
  * Regular files, directories and O_PATH fds: reopened by path.
  *
- * Deleted files (link "... (deleted)", st_nlink == 0) keep their content in
- * the image (once per inode, on the first entry that saw it) and come back as
- * an unlinked O_TMPFILE in their original directory, or in /tmp when that is
- * gone or cannot hold one; every entry of the inode reopens that one file.
+ * Deleted files (link "... (deleted)", st_nlink == 0) keep their data in
+ * the image (once per inode, on the first entry that saw it; the extents
+ * SEEK_DATA finds, holes are not kept) and come back as an unlinked
+ * O_TMPFILE in their original directory, or in /tmp when that is gone or
+ * cannot hold one; every entry of the inode reopens that one file.  A file
+ * unlinked under its name but linked elsewhere (st_nlink > 0) is reopened
+ * by its file handle.
  * Deleted directories come back as an empty directory made in /tmp and
  * removed at once.
  */
@@ -49,6 +52,52 @@ static const char *type_name(mode_t m)
 	}
 }
 
+/*
+ * A file unlinked under the name it was opened by while it still has links
+ * elsewhere (hard links; a file renamed over): no name of it is known, so
+ * it is reopened by its file handle, which stays valid while the inode
+ * lives.  Checked here: the handle must open this inode again.
+ */
+static int handle_dump(const struct fd_info *fi, FileEntry *fe)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char buf[MAX_HANDLE_SZ];
+	} h;
+	struct stat st;
+	int mnt_id, mfd, fd;
+
+	h.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(fi->lfd, "", &h.fh, &mnt_id, AT_EMPTY_PATH) < 0) {
+		log_errno(errno, FI_FMT ": %s was unlinked but still has %lu other hard link(s), "
+			  "and its filesystem gives no file handle to reopen it by: not supported",
+			  FI_ARG(fi), fi->link, (unsigned long)fi->st.st_nlink);
+		return -EOPNOTSUPP;
+	}
+	mfd = files_mount_fd(fi->d, NULL, fi->pid, fi->st.st_dev);
+	if (mfd < 0)
+		return mfd;
+	fd = open_by_handle_at(mfd, &h.fh, O_PATH | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_dev != fi->st.st_dev ||
+	    st.st_ino != fi->st.st_ino) {
+		log_err(FI_FMT ": %s was unlinked but still has %lu other hard link(s), and its "
+			"file handle does not open it again: not supported", FI_ARG(fi), fi->link,
+			(unsigned long)fi->st.st_nlink);
+		if (fd >= 0)
+			close(fd);
+		return -EOPNOTSUPP;
+	}
+	close(fd);
+	fe->handle.data = malloc(h.fh.handle_bytes ? h.fh.handle_bytes : 1);
+	if (!fe->handle.data)
+		return -ENOMEM;
+	memcpy(fe->handle.data, h.fh.f_handle, h.fh.handle_bytes);
+	fe->handle.len = h.fh.handle_bytes;
+	fe->has_handle = fe->has_handle_type = true;
+	fe->handle_type = h.fh.handle_type;
+	return 0;
+}
+
 static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 {
 	char path[sizeof(fi->link)];
@@ -61,15 +110,20 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 		return -EOPNOTSUPP;
 	}
 	deleted = fi->st.st_nlink == 0;
-	if (suffix && !deleted) {
-		log_err(FI_FMT ": %s was unlinked but still has %lu other hard link(s): not supported",
+	if (suffix && !deleted && S_ISDIR(fi->st.st_mode)) {
+		log_err(FI_FMT ": directory %s was removed but still has %lu link(s): not supported",
 			FI_ARG(fi), fi->link, (unsigned long)fi->st.st_nlink);
 		return -EOPNOTSUPP;
+	}
+	if (suffix && !deleted) {
+		int ret = handle_dump(fi, fe);
+		if (ret)
+			return ret;
 	}
 	/* The restore opens the path as kup sees it: it must be this file.  A
 	 * process in another mount namespace (a service's private /tmp) or
 	 * root sees other files under the same names. */
-	if (!deleted && (S_ISREG(fi->st.st_mode) || S_ISDIR(fi->st.st_mode))) {
+	if (!deleted && !suffix && (S_ISREG(fi->st.st_mode) || S_ISDIR(fi->st.st_mode))) {
 		struct stat here;
 
 		if (stat(path, &here) || here.st_dev != fi->st.st_dev || here.st_ino != fi->st.st_ino) {
@@ -116,10 +170,9 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 		return -ENOMEM;
 	if (o->fe)		/* content already in another entry */
 		return 0;
-	int ret = files_read_content(fi, fi->st.st_size, &fe->content);
+	int ret = files_read_content(fi, fi->st.st_size, fe);
 	if (ret)
 		return ret;
-	fe->has_content = true;
 	o->fe = fe;
 	return 0;
 }
@@ -148,9 +201,16 @@ static int path_validate(const FileEntry *fe, bool dir)
 		log_err(FE_FMT ": content for a file that is not a deleted file", FE_ARG(fe));
 		return -EINVAL;
 	}
-	if (fe->has_content && (!fe->has_size || fe->content.len != fe->size)) {
-		log_err(FE_FMT ": content of %zu bytes for a file of %llu", FE_ARG(fe),
-			fe->content.len, (unsigned long long)fe->size);
+	if (fe->has_content && files_content_check(fe))
+		return -EINVAL;
+	if (fe->n_extents && !fe->has_content) {
+		log_err(FE_FMT ": data extents without content", FE_ARG(fe));
+		return -EINVAL;
+	}
+	if (fe->has_handle && (dir || fe->deleted || !fe->has_dev || !fe->has_ino ||
+			       !fe->has_handle_type || !fe->handle.len ||
+			       fe->handle.len > MAX_HANDLE_SZ || !fe->handle.data)) {
+		log_err(FE_FMT ": bad file handle", FE_ARG(fe));
 		return -EINVAL;
 	}
 	if (fe->has_mode && !dir && !(fe->flags & O_PATH) && !S_ISREG(fe->mode)) {
@@ -260,7 +320,7 @@ static int deleted_reg_inode(const FileEntry *fe, struct files_rst *fr)
 	if (fd < 0)
 		return log_errno(fd, FE_FMT ": cannot recreate the deleted file (O_TMPFILE in %s)",
 				 FE_ARG(fe), where);
-	ret = files_write_all(fd, own->content.data, own->content.len);
+	ret = files_write_content(fd, own);
 	if (ret) {
 		close(fd);
 		return log_errno(ret, FE_FMT ": cannot write the %zu bytes of the deleted file in %s",
@@ -330,11 +390,44 @@ static int check_reopened(const FileEntry *fe, int fd, bool dir)
 	return 0;
 }
 
+/* A file unlinked under its name but linked elsewhere: by its handle. */
+static int handle_open(const FileEntry *fe, struct files_rst *fr, int flags)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char buf[MAX_HANDLE_SZ];
+	} h;
+	struct stat st;
+	int mfd, fd;
+
+	mfd = files_mount_fd(NULL, fr, getpid(), fe->dev);
+	if (mfd < 0)
+		return log_errno(mfd, FE_FMT ": no mount of its filesystem to reopen it by its "
+				 "file handle", FE_ARG(fe));
+	h.fh.handle_bytes = fe->handle.len;
+	h.fh.handle_type = fe->handle_type;
+	memcpy(h.fh.f_handle, fe->handle.data, fe->handle.len);
+	fd = open_by_handle_at(mfd, &h.fh, flags & ~O_NOFOLLOW);
+	if (fd < 0)
+		return log_errno(errno, FE_FMT ": unlinked under that name, cannot reopen it by "
+				 "its file handle (its other links are gone?)", FE_ARG(fe));
+	if (fstat(fd, &st) < 0 || st.st_dev != fe->dev || st.st_ino != fe->ino) {
+		log_err(FE_FMT ": its file handle opens another file now", FE_ARG(fe));
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 static int path_open(const FileEntry *fe, struct files_rst *fr, bool dir)
 {
 	int fd, ret, flags = open_flags(fe);
 
-	if (fe->deleted) {
+	if (fe->has_handle) {
+		fd = handle_open(fe, fr, flags);
+		if (fd < 0)
+			return fd;
+	} else if (fe->deleted) {
 		int ifd = dir ? deleted_dir_inode(fe, fr) : deleted_reg_inode(fe, fr);
 		if (ifd < 0)
 			return ifd;

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/kcmp.h>
@@ -155,52 +157,291 @@ int files_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int files_read_content(const struct fd_info *fi, uint64_t size, ProtobufCBinaryData *out)
+static int pread_all(int fd, uint8_t *buf, uint64_t len, uint64_t off)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		ssize_t r = pread(fd, buf + done, len - done, off + done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ENODATA;
+		done += r;
+	}
+	return 0;
+}
+
+static int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		ssize_t r = pwrite(fd, buf + done, len - done, off + done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO;
+		done += r;
+	}
+	return 0;
+}
+
+/*
+ * The data extents of @rfd below @size, as (offset, length) pairs: the
+ * holes in between are not kept.  A filesystem without SEEK_DATA gives one
+ * extent, the whole file.  Past FILES_EXTENTS_MAX extents the last one runs
+ * to the end (holes there are kept as zeros).
+ */
+static int data_extents(int rfd, uint64_t size, uint64_t **out, size_t *n_out)
+{
+	uint64_t *v = NULL, off = 0;
+	size_t n = 0, cap = 0;
+
+	while (off < size) {
+		off_t d = lseek(rfd, (off_t)off, SEEK_DATA), h;
+
+		if (d < 0 && errno == ENXIO)
+			break;		/* only a hole from here on */
+		if (d < 0) {		/* no SEEK_DATA here: all of it */
+			n = 0;
+			d = 0;
+			h = (off_t)size;
+		} else {
+			h = lseek(rfd, d, SEEK_HOLE);
+			if (h < 0 || (uint64_t)h > size)
+				h = (off_t)size;
+		}
+		if ((uint64_t)d >= size || h <= d)
+			break;
+		if (n / 2 + 1 >= FILES_EXTENTS_MAX)
+			h = (off_t)size;
+		if (n + 2 > cap) {
+			uint64_t *nv;
+			cap = cap ? 2 * cap : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n++] = (uint64_t)d;
+		v[n++] = (uint64_t)(h - d);
+		off = (uint64_t)h;
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+int files_read_content(const struct fd_info *fi, uint64_t size, FileEntry *fe)
 {
 	const struct files_opts *o = files_dump_opts(fi->d);
 	uint64_t max = o->content_max ? o->content_max : FILES_CONTENT_MAX_DEFAULT;
-	uint64_t done = 0;
+	uint64_t data = 0, *ext = NULL, pos = 0;
+	size_t n_ext = 0;
 	uint8_t *buf;
-	int rfd;
+	int rfd, ret;
 
-	if (size > max) {
-		log_err(FI_FMT ": %s: %llu bytes to keep in the image, more than the limit (%llu)",
-			FI_ARG(fi), fi->link, (unsigned long long)size, (unsigned long long)max);
-		return -EFBIG;
-	}
 	/* A fresh description: the dumped one keeps its offset untouched,
 	 * and write-only files can be read too. */
 	rfd = files_reopen(fi->lfd, O_RDONLY);
 	if (rfd < 0)
 		return log_errno(errno, FI_FMT ": cannot reopen %s to read its content",
 				 FI_ARG(fi), fi->link);
-	buf = malloc(size ? size : 1);
+	ret = data_extents(rfd, size, &ext, &n_ext);
+	if (ret) {
+		close(rfd);
+		return log_errno(ret, FI_FMT ": %s", FI_ARG(fi), fi->link);
+	}
+	for (size_t i = 1; i < n_ext; i += 2)
+		data += ext[i];
+	if (data > max) {
+		log_err(FI_FMT ": %s: %llu bytes of data (a file of %llu bytes) to keep in the "
+			"image, more than the limit (%llu)", FI_ARG(fi), fi->link,
+			(unsigned long long)data, (unsigned long long)size,
+			(unsigned long long)max);
+		free(ext);
+		close(rfd);
+		return -EFBIG;
+	}
+	buf = malloc(data ? data : 1);
 	if (!buf) {
+		free(ext);
 		close(rfd);
 		return log_errno(ENOMEM, FI_FMT ": %s", FI_ARG(fi), fi->link);
 	}
-	while (done < size) {
-		ssize_t r = pread(rfd, buf + done, size - done, done);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			free(buf);
-			close(rfd);
-			return log_errno(e, FI_FMT ": cannot read %s", FI_ARG(fi), fi->link);
+	for (size_t i = 0; i < n_ext; i += 2) {
+		ret = pread_all(rfd, buf + pos, ext[i + 1], ext[i]);
+		if (ret == -ENODATA) {
+			log_err(FI_FMT ": %s shrank while being read", FI_ARG(fi), fi->link);
+			ret = -EIO;
+		} else if (ret) {
+			log_errno(ret, FI_FMT ": cannot read %s", FI_ARG(fi), fi->link);
 		}
-		if (r == 0) {
-			log_err(FI_FMT ": %s shrank to %llu bytes while being read",
-				FI_ARG(fi), fi->link, (unsigned long long)done);
+		if (ret) {
 			free(buf);
+			free(ext);
 			close(rfd);
-			return -EIO;
+			return ret;
 		}
-		done += r;
+		pos += ext[i + 1];
 	}
 	close(rfd);
-	out->data = buf;
-	out->len = size;
+	fe->content.data = buf;
+	fe->content.len = data;
+	fe->has_content = true;
+	if (n_ext == 2 && ext[0] == 0 && ext[1] == size) {
+		free(ext);	/* dense: content is the whole file, as before */
+		ext = NULL;
+		n_ext = 0;
+	} else if (!n_ext) {
+		free(ext);
+		ext = NULL;
+		if (size) {	/* all holes: one empty extent says so */
+			ext = calloc(2, sizeof(*ext));
+			if (!ext)
+				return log_errno(ENOMEM, FI_FMT ": %s", FI_ARG(fi), fi->link);
+			n_ext = 2;
+		}
+	}
+	fe->extents = ext;
+	fe->n_extents = n_ext;
+	return 0;
+}
+
+/* Undo the escaping of a mountinfo field (\040 etc.) in place. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = 0;
+}
+
+int files_mount_fd(struct files_dump *d, struct files_rst *fr, pid_t pid, dev_t dev)
+{
+	struct files_obj *o = d ? files_dump_obj(d, FOBJ_MNT, dev, 0, true) :
+				  files_rst_obj(fr, FOBJ_MNT, dev, 0, true);
+	unsigned int ma = major(dev), mi = minor(dev);
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int best = -1;
+
+	if (!o)
+		return -ENOMEM;
+	if (o->fd >= 0)
+		return o->fd;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return log_errno(errno, "pid %d: cannot read %s", pid, path);
+	while (getline(&line, &cap, f) > 0) {
+		unsigned int a, b;
+		char root[4096], mnt[4096], full[4200];
+		int fd;
+
+		if (sscanf(line, "%*d %*d %u:%u %4095s %4095s", &a, &b, root, mnt) != 4 ||
+		    a != ma || b != mi)
+			continue;
+		unescape(root);
+		unescape(mnt);
+		snprintf(full, sizeof(full), "/proc/%d/root%s", pid, mnt);
+		fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (best >= 0)
+			close(best);
+		best = fd;
+		if (!strcmp(root, "/"))
+			break;	/* a mount of the whole filesystem: the best */
+	}
+	free(line);
+	fclose(f);
+	if (best < 0) {
+		log_err("pid %d: no mount of device %u:%u", pid, ma, mi);
+		return -ENOENT;
+	}
+	o->fd = best;	/* closed with the objects */
+	return best;
+}
+
+int files_content_check(const FileEntry *fe)
+{
+	uint64_t end = 0, sum = 0;
+
+	if (!fe->has_content)
+		return 0;
+	if (!fe->has_size) {
+		log_err(FE_FMT ": content without a size", FE_ARG(fe));
+		return -EINVAL;
+	}
+	if (!fe->n_extents) {
+		if (fe->content.len != fe->size) {
+			log_err(FE_FMT ": content of %zu bytes for a file of %llu", FE_ARG(fe),
+				fe->content.len, (unsigned long long)fe->size);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (fe->n_extents % 2 || fe->n_extents / 2 > FILES_EXTENTS_MAX || !fe->extents) {
+		log_err(FE_FMT ": bad list of %zu data extents", FE_ARG(fe), fe->n_extents);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < fe->n_extents; i += 2) {
+		uint64_t off = fe->extents[i], len = fe->extents[i + 1];
+
+		if ((i && off < end) || off > fe->size || len > fe->size - off ||
+		    (!len && fe->n_extents != 2)) {
+			log_err(FE_FMT ": data extent %zu (%llu+%llu) out of order or past the "
+				"size %llu", FE_ARG(fe), i / 2, (unsigned long long)off,
+				(unsigned long long)len, (unsigned long long)fe->size);
+			return -EINVAL;
+		}
+		end = off + len;
+		sum += len;
+	}
+	if (sum != fe->content.len) {
+		log_err(FE_FMT ": %zu bytes of content for %llu bytes of extents", FE_ARG(fe),
+			fe->content.len, (unsigned long long)sum);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int files_write_content(int fd, const FileEntry *own)
+{
+	const uint8_t *p = own->content.data;
+	int ret;
+
+	if (!own->n_extents) {
+		ret = files_write_all(fd, own->content.data, own->content.len);
+		if (ret)
+			return ret;
+	}
+	for (size_t i = 0; i < own->n_extents; i += 2) {
+		ret = pwrite_all(fd, p, own->extents[i + 1], own->extents[i]);
+		if (ret)
+			return ret;
+		p += own->extents[i + 1];
+	}
+	/* the holes at the end */
+	if (ftruncate(fd, (off_t)own->size) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -722,7 +963,7 @@ static int dump_fown(const struct fd_info *fi, FileEntry *fe)
 	FownEntry *fo;
 	int sig;
 
-	if (fi->fd < 0)
+	if (fi->fd < 0 || (fi->flags & O_PATH))	/* an O_PATH fd has no owner */
 		return 0;
 	if (fcntl(fi->lfd, F_GETOWN_EX, &own))
 		return log_errno(errno, FI_FMT ": %s: cannot read its owner (F_GETOWN_EX)", FI_ARG(fi),

@@ -100,6 +100,7 @@ struct files_opts {
 #define FILES_CONTENT_MAX	(1ull << 32)
 #define FILES_FD_MAX		(1 << 20)	/* highest fd number accepted + 1 */
 #define FILES_LIST_MAX		(1 << 20)	/* epoll tfds, inotify watches */
+#define FILES_EXTENTS_MAX	(1 << 16)	/* data extents of a deleted file */
 
 /* --- dump ----------------------------------------------------------------- */
 int files_dump_begin(const struct files_opts *o, struct files_dump **out);
@@ -260,8 +261,18 @@ int files_kcmp(pid_t p1, pid_t p2, int type, unsigned long i1, unsigned long i2)
 /* Small helpers. */
 int files_reopen(int fd, int flags);		/* open("/proc/self/fd/N") */
 int files_write_all(int fd, const void *buf, size_t len);
-/* Read all of @fd (pread from 0) into a malloc'd buffer of @size bytes. */
-int files_read_content(const struct fd_info *fi, uint64_t size, ProtobufCBinaryData *out);
+/* The data of the first @size bytes of the file into fe->content and
+ * fe->extents (holes are not kept; no extents: content is all of it). */
+int files_read_content(const struct fd_info *fi, uint64_t size, FileEntry *fe);
+/* Validate content, size and extents of an entry that has content. */
+int files_content_check(const FileEntry *fe);
+/* Write the content of @own into @fd at its offsets, leave holes as holes,
+ * and give the file its size. */
+int files_write_content(int fd, const FileEntry *own);
+/* A directory fd on a mount of @dev (st_dev) as @pid sees its mounts, the
+ * mount of the whole filesystem if there is one (for open_by_handle_at).
+ * Cached per device in @d (dump) or @fr (restore): exactly one is set. */
+int files_mount_fd(struct files_dump *d, struct files_rst *fr, pid_t pid, dev_t dev);
 /* Value of "key" in @fdinfo (the text after the key, or NULL). */
 const char *files_fdinfo_field(const char *fdinfo, const char *key);
 /* Strip " (deleted)" from @path in place; true if it was there. */

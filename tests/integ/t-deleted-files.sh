@@ -1,0 +1,54 @@
+#!/bin/bash
+# Files whose names are gone come back as they were (tests/progs/deleted):
+# a 3 GiB deleted file and a 1 GiB memfd with a few bytes of data keep their
+# holes (the image holds the data only, the restored files allocate no more
+# than the originals); two fds on one deleted inode that had two names are
+# one inode again; a file unlinked under the name it was opened by while
+# linked under another is that same file again (a write through the fd shows
+# under the other name); mode 0640 and owner 65534 of a deleted file; an fd
+# on a removed directory and a removed working directory; O_PATH fds on a
+# file and a directory.  A deleted file with more data than the image keeps
+# is refused at dump, naming pid, fd and path, the process left running.
+. "$(dirname "$0")/../lib.sh"
+require_root
+
+dir=$T/files
+mkdir -p "$dir"
+pid=$(start_bg "$T/out" "$PROGS/deleted" "$dir")
+wait_for_line "$T/out" '^READY' 30 || bail "deleted did not start: $(tail -n 3 "$T/out")"
+pre=$(request_check "$pid" "$T/out")
+check "its self-check passes before the dump" grep -q '^CHECK 1 OK' <<< "$pre" || note "$pre"
+
+DR_LOG=$T/out dump_and_restore "$pid" "$T/img" || exit 1
+size=$(du -sk "$T/img" | cut -f1)
+check "the image keeps the data, not the holes (${size} KiB)" [ "$size" -lt 65536 ]
+post=$(request_check "$pid" "$T/out")
+check "after the restore: contents, holes, sizes, offsets, shared inodes, the name still linked, mode and owner, removed directories, O_PATH" \
+	grep -q '^CHECK 2 OK' <<< "$post" || note "$post"
+fd=$(line_field "$T/out" '^FD orig ' 3)
+note "fd $fd (was $dir/orig (deleted)) is now $(readlink /proc/$pid/fd/$fd)"
+check "fd $fd is the file 'other'" \
+	[ "$(stat -L -c %i /proc/$pid/fd/$fd)" = "$(stat -c %i "$dir/other")" ]
+fd=$(line_field "$T/out" '^FD sparse ' 3)
+check "the sparse file is still a deleted file of 3 GiB" \
+	eval '[[ $(readlink /proc/$pid/fd/$fd) == *" (deleted)" ]] &&
+	      [ "$(stat -L -c %s /proc/$pid/fd/$fd)" = 3221225472 ]'
+post=$(request_check "$pid" "$T/out")
+check "a second check passes (writes of the first one read back)" grep -q '^CHECK 3 OK' <<< "$post" || note "$post"
+sleep 0.3
+check "the counter continues" counter_continues "$T/out" "$pid" "$DR_LINES" 2
+check "no ERROR line" [ "$(lines_count "$T/out" ERROR)" = 0 ]
+kill_tree "$pid"
+wait_gone "$pid"
+
+# more data than the image keeps: refused, nothing changed
+pid=$(start_bg "$T/big" "$PROGS/deleted" -b "$dir")
+wait_for_line "$T/big" '^READY' 60 || bail "deleted -b did not start"
+fd=$(line_field "$T/big" '^FD big ' 3)
+check_fails "dump of a process with a deleted file of 130 MiB of data fails" \
+	kup_try dump -t "$pid" -D "$T/img.big"
+check "... naming pid $pid, fd $fd, the path and the limit" \
+	grep -q "pid $pid fd $fd: $dir/big (deleted): 136314880 bytes of data .* more than the limit" "$T/err"
+check "... and the process is left running" not_frozen "$pid"
+kill_tree "$pid"
+wait_gone "$pid"
