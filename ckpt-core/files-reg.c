@@ -98,6 +98,32 @@ static int handle_dump(const struct fd_info *fi, FileEntry *fe)
 	return 0;
 }
 
+/* The process (thread group) of /proc/N/..., or 0 if @path is not one. */
+static pid_t proc_path_pid(const char *path)
+{
+	char status[64], *line = NULL, *end;
+	size_t cap = 0;
+	long n;
+	pid_t tgid = 0;
+	FILE *f;
+
+	if (strncmp(path, "/proc/", 6))
+		return 0;
+	n = strtol(path + 6, &end, 10);
+	if (end == path + 6 || n <= 0 || (*end && *end != '/'))
+		return 0;
+	snprintf(status, sizeof(status), "/proc/%ld/status", n);
+	f = fopen(status, "re");
+	if (f) {
+		while (getline(&line, &cap, f) > 0)
+			if (sscanf(line, "Tgid: %d", &tgid) == 1)
+				break;
+		free(line);
+		fclose(f);
+	}
+	return tgid > 0 ? tgid : (pid_t)n;
+}
+
 static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 {
 	char path[sizeof(fi->link)];
@@ -107,6 +133,14 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 	suffix = files_strip_deleted(path);
 	if (!files_path_ok(path)) {
 		log_err(FI_FMT ": '%s' is not a path that can be reopened", FI_ARG(fi), fi->link);
+		return -EOPNOTSUPP;
+	}
+	/* /proc/N/... of a process of the tree: the restore opens files before
+	 * any process of the tree exists again. */
+	pid_t owner = proc_path_pid(path);
+	if (owner && files_dump_in_tree(fi->d, owner)) {
+		log_err(FI_FMT ": %s is a /proc file of pid %d, a process of the dumped tree: "
+			"not supported", FI_ARG(fi), path, owner);
 		return -EOPNOTSUPP;
 	}
 	deleted = fi->st.st_nlink == 0;

@@ -993,6 +993,15 @@ static int dump_new(struct files_dump *d, struct fd_info *fi, uint32_t *id)
 	int ret;
 
 	ops = match_kind(fi);
+	if (!ops && (!strcmp(fi->link, "anon_inode:[pidfd]") || !strncmp(fi->link, "pidfd:", 6))) {
+		const char *v = files_fdinfo_field(fi->fdinfo, "Pid:");
+		long target = v ? strtol(v, NULL, 10) : 0;
+
+		log_err(FI_FMT ": pidfd of pid %ld%s: not supported", FI_ARG(fi), target,
+			target > 0 && files_dump_in_tree(d, target) ? " (a process of the dumped tree)" :
+			target > 0 ? " (a process outside the dumped tree)" : " (a process that has exited)");
+		return -EOPNOTSUPP;
+	}
 	if (!ops) {
 		log_err(FI_FMT ": unsupported file '%s'", FI_ARG(fi), fi->link);
 		return -EOPNOTSUPP;
@@ -1203,6 +1212,18 @@ int files_dump_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
 
 	fdtable_entry__init(t);
 	t->pid = pid;
+	/* Two processes sharing one fd table (clone(CLONE_FILES) without
+	 * CLONE_THREAD) would come back with two tables that no longer see
+	 * each other's opens and closes. */
+	for (size_t i = 0; i < d->opts.n_tree_pids; i++) {
+		pid_t other = d->opts.tree_pids[i];
+
+		if (other != pid && files_kcmp(pid, other, KCMP_FILES, 0, 0) == 0) {
+			log_err("pid %d: shares its fd table with pid %d (clone with CLONE_FILES): "
+				"not supported", pid, other);
+			return -EOPNOTSUPP;
+		}
+	}
 	pidfd = sys_pidfd_open(pid);
 	if (pidfd < 0)
 		return log_errno(errno, "pid %d: cannot open a pidfd", pid);

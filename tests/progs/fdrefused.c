@@ -1,0 +1,80 @@
+/*
+ * fdrefused: one process holding one file a checkpoint must refuse, for
+ * tests of the refusal (named pid, fd, object; the tree left running).
+ *
+ * Usage: fdrefused KIND
+ *   proc         /proc/self/status open (a /proc file of the tree)
+ *   pidfd-child  a pidfd of its own child (pidfd_open)
+ *   pidfd-out    a pidfd of its parent (outside the tree)
+ *   nsfd         /proc/self/ns/net open
+ *   clone-files  a child made with clone(CLONE_FILES): one fd table for two
+ *   fanotify     a fanotify group
+ *   epoll-closed an epoll watching a pipe whose fd was closed since
+ * Lines: "FD <fd>" (the fd to be named), "PID CHILD <pid>" when there is a
+ * child, then "READY"; then it waits.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/fanotify.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "say.h"
+
+static pid_t child(unsigned long flags)
+{
+	pid_t c = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+
+	if (c < 0)
+		die("clone: %s", strerror(errno));
+	if (c == 0) {
+		for (;;)
+			pause();
+	}
+	say("PID CHILD %d", c);
+	return c;
+}
+
+int main(int argc, char **argv)
+{
+	const char *k = argc == 2 ? argv[1] : "";
+	int fd = -1;
+
+	if (!strcmp(k, "proc")) {
+		fd = open("/proc/self/status", O_RDONLY);
+	} else if (!strcmp(k, "pidfd-child")) {
+		fd = (int)syscall(SYS_pidfd_open, child(0), 0);
+	} else if (!strcmp(k, "pidfd-out")) {
+		fd = (int)syscall(SYS_pidfd_open, getppid(), 0);
+	} else if (!strcmp(k, "nsfd")) {
+		fd = open("/proc/self/ns/net", O_RDONLY);
+	} else if (!strcmp(k, "clone-files")) {
+		child(CLONE_FILES);
+		fd = 0;
+	} else if (!strcmp(k, "fanotify")) {
+		fd = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
+	} else if (!strcmp(k, "epoll-closed")) {
+		struct epoll_event ev = { .events = EPOLLIN };
+		int p[2];
+
+		fd = epoll_create1(0);
+		if (fd < 0 || pipe(p) || epoll_ctl(fd, EPOLL_CTL_ADD, p[0], &ev))
+			die("epoll: %s", strerror(errno));
+		if (dup2(p[0], 100) < 0)	/* the file stays open under another number */
+			die("dup2: %s", strerror(errno));
+		close(p[0]);
+	} else {
+		die("usage: fdrefused proc|pidfd-child|pidfd-out|nsfd|clone-files|fanotify|epoll-closed");
+	}
+	if (fd < 0)
+		die("%s: %s", k, strerror(errno));
+	say("FD %d", fd);
+	say("READY");
+	for (;;)
+		pause();
+}
