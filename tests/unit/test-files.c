@@ -1249,11 +1249,47 @@ static void test_corrupt_entries(void **state)
 	fe->content.len = 16;
 	fe->size = 17;
 	expect_bad_image(&img, "content length != size");
+	{
+		uint64_t ext[4] = { 0, 8, 4, 8 };
+
+		fe->size = 100;
+		fe->extents = ext;
+		fe->n_extents = 3;
+		expect_bad_image(&img, "odd number of extent values");
+		fe->n_extents = 4;
+		expect_bad_image(&img, "overlapping extents");
+		ext[2] = 96;
+		ext[3] = 8;
+		expect_bad_image(&img, "extent past the size");
+		ext[3] = 4;
+		ext[1] = 4;
+		expect_bad_image(&img, "extents sum != content length");
+		ext[1] = 12;
+		ext[2] = UINT64_MAX - 1;
+		ext[3] = 4;
+		expect_bad_image(&img, "extent offset overflows");
+		ext[1] = 16;
+		ext[2] = 20;
+		ext[3] = 0;
+		expect_bad_image(&img, "empty extent among others");
+		fe->extents = NULL;
+		fe->n_extents = 0;
+		fe->size = 17;
+	}
 	fe->has_content = false;
 	fe->content.data = NULL;
 	fe->content.len = 0;
 	expect_bad_image(&img, "deleted without its content");
 	fe->has_deleted = fe->deleted = false;
+	fe->has_handle = fe->has_handle_type = true;
+	fe->handle.data = small;
+	fe->handle.len = 200;
+	expect_bad_image(&img, "file handle too long");
+	fe->handle.len = 0;
+	expect_bad_image(&img, "empty file handle");
+	fe->has_handle = fe->has_handle_type = false;
+	fe->handle.data = NULL;
+	fe->handle.len = 0;
 	fe->has_pos = true;
 	fe->pos = 1ull << 63;
 	expect_bad_image(&img, "huge offset");
