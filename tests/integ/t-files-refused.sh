@@ -30,7 +30,7 @@ refused() {
 
 refused proc 'pid @PID@ fd @FD@: /proc/@PID@/status is a /proc file of pid @PID@, a process of the dumped tree: not supported'
 refused pidfd-child 'pid @PID@ fd @FD@: pidfd of pid @CHILD@ \(a process of the dumped tree\): not supported'
-refused pidfd-out 'pid @PID@ fd @FD@: pidfd of pid [0-9]+ \(a process outside the dumped tree\): not supported'
+refused pidfd-out 'pid @PID@ fd @FD@: pidfd of pid 1 \(a process outside the dumped tree\): not supported'
 refused nsfd "pid @PID@ fd @FD@: 'net:\[[0-9]+\]' is not a path that can be reopened"
 refused clone-files 'pid (@PID@|@CHILD@): shares its fd table with pid (@PID@|@CHILD@) \(clone with CLONE_FILES\): not supported'
 refused fanotify "pid @PID@ fd @FD@: unsupported file 'anon_inode:\[fanotify\]'"

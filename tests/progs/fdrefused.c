@@ -5,7 +5,7 @@
  * Usage: fdrefused KIND
  *   proc         /proc/self/status open (a /proc file of the tree)
  *   pidfd-child  a pidfd of its own child (pidfd_open)
- *   pidfd-out    a pidfd of its parent (outside the tree)
+ *   pidfd-out    a pidfd of pid 1 (outside the tree)
  *   nsfd         /proc/self/ns/net open
  *   clone-files  a child made with clone(CLONE_FILES): one fd table for two
  *   fanotify     a fanotify group
@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(k, "pidfd-child")) {
 		fd = (int)syscall(SYS_pidfd_open, child(0), 0);
 	} else if (!strcmp(k, "pidfd-out")) {
-		fd = (int)syscall(SYS_pidfd_open, getppid(), 0);
+		fd = (int)syscall(SYS_pidfd_open, 1, 0);
 	} else if (!strcmp(k, "nsfd")) {
 		fd = open("/proc/self/ns/net", O_RDONLY);
 	} else if (!strcmp(k, "clone-files")) {
