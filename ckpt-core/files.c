@@ -43,7 +43,7 @@ extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
 	files_eventfd_ops, files_signalfd_ops, files_timerfd_ops,
 	files_inotify_ops, files_epoll_ops, files_sk_inet_ops,
 	files_sk_netlink_ops;
-extern const struct file_kind_ops files_sk_unix_ops;
+extern const struct file_kind_ops files_sk_unix_ops, files_pidfd_ops;
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
 static bool sk_match(const struct fd_info *fi) { return S_ISSOCK(fi->st.st_mode); }
@@ -75,6 +75,7 @@ static const struct file_kind_ops *const file_kinds[] = {
 	&files_timerfd_ops,
 	&files_inotify_ops,
 	&files_epoll_ops,
+	&files_pidfd_ops,
 	/* socket kinds go here */
 	&files_sk_unix_ops,
 	&files_sk_inet_ops,
@@ -993,15 +994,6 @@ static int dump_new(struct files_dump *d, struct fd_info *fi, uint32_t *id)
 	int ret;
 
 	ops = match_kind(fi);
-	if (!ops && (!strcmp(fi->link, "anon_inode:[pidfd]") || !strncmp(fi->link, "pidfd:", 6))) {
-		const char *v = files_fdinfo_field(fi->fdinfo, "Pid:");
-		long target = v ? strtol(v, NULL, 10) : 0;
-
-		log_err(FI_FMT ": pidfd of pid %ld%s: not supported", FI_ARG(fi), target,
-			target > 0 && files_dump_in_tree(d, target) ? " (a process of the dumped tree)" :
-			target > 0 ? " (a process outside the dumped tree)" : " (a process that has exited)");
-		return -EOPNOTSUPP;
-	}
 	if (!ops) {
 		log_err(FI_FMT ": unsupported file '%s'", FI_ARG(fi), fi->link);
 		return -EOPNOTSUPP;
@@ -1890,6 +1882,7 @@ out:
 
 int files_post_install(const struct files_rst *fr, const FdtableEntry *t)
 {
+	for (int early = 1; early >= 0; early--)
 	for (size_t i = 0; i < t->n_fds; i++) {
 		const struct rst_ent *e = find_ent(fr, t->fds[i]->file_id);
 		int ret;
@@ -1899,7 +1892,7 @@ int files_post_install(const struct files_rst *fr, const FdtableEntry *t)
 				t->fds[i]->file_id);
 			return -ENOENT;
 		}
-		if (!e->ops->post_install)
+		if (!e->ops->post_install || e->ops->post_install_early != early)
 			continue;
 		ret = e->ops->post_install(e->fe, t->fds[i]->fd, t, fr);
 		if (ret)

@@ -74,6 +74,9 @@ struct file_kind_ops {
 	/* In the restored task, after its fd table is installed (optional). */
 	int (*post_install)(const FileEntry *fe, int fd, const FdtableEntry *t,
 			    const struct files_rst *fr);
+	/* post_install runs before that of the other kinds (it replaces a
+	 * placeholder that an epoll of the task may watch). */
+	bool post_install_early;
 	/* Optional, in the master: every task is complete, the tree is about
 	 * to run (files_rst_finish()). */
 	int (*rst_finish)(struct files_rst *fr);

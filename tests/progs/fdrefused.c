@@ -4,7 +4,7 @@
  *
  * Usage: fdrefused KIND
  *   proc         /proc/self/status open (a /proc file of the tree)
- *   pidfd-child  a pidfd of its own child (pidfd_open)
+ *   pidfd-zombie a pidfd of its own child, which has exited (not reaped)
  *   pidfd-out    a pidfd of pid 1 (outside the tree)
  *   nsfd         /proc/self/ns/net open
  *   clone-files  a child made with clone(CLONE_FILES): one fd table for two
@@ -47,8 +47,14 @@ int main(int argc, char **argv)
 
 	if (!strcmp(k, "proc")) {
 		fd = open("/proc/self/status", O_RDONLY);
-	} else if (!strcmp(k, "pidfd-child")) {
-		fd = (int)syscall(SYS_pidfd_open, child(0), 0);
+	} else if (!strcmp(k, "pidfd-zombie")) {
+		pid_t c = fork();
+
+		if (c == 0)
+			_exit(0);
+		fd = (int)syscall(SYS_pidfd_open, c, 0);
+		say("PID CHILD %d", c);
+		sleep_ms_full(100);	/* a zombie now */
 	} else if (!strcmp(k, "pidfd-out")) {
 		fd = (int)syscall(SYS_pidfd_open, 1, 0);
 	} else if (!strcmp(k, "nsfd")) {
@@ -69,7 +75,7 @@ int main(int argc, char **argv)
 			die("dup2: %s", strerror(errno));
 		close(p[0]);
 	} else {
-		die("usage: fdrefused proc|pidfd-child|pidfd-out|nsfd|clone-files|fanotify|epoll-closed");
+		die("usage: fdrefused proc|pidfd-zombie|pidfd-out|nsfd|clone-files|fanotify|epoll-closed");
 	}
 	if (fd < 0)
 		die("%s: %s", k, strerror(errno));
