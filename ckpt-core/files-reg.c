@@ -98,30 +98,67 @@ static int handle_dump(const struct fd_info *fi, FileEntry *fe)
 	return 0;
 }
 
-/* The process (thread group) of /proc/N/..., or 0 if @path is not one. */
-static pid_t proc_path_pid(const char *path)
+/* The number N of a path /proc/N/..., or 0; @tgid: its thread group, @state
+ * its state letter (0 if it could not be read). */
+static pid_t proc_path_pid(const char *path, pid_t *tgid, char *state)
 {
 	char status[64], *line = NULL, *end;
 	size_t cap = 0;
 	long n;
-	pid_t tgid = 0;
 	FILE *f;
 
+	*tgid = 0;
+	*state = 0;
 	if (strncmp(path, "/proc/", 6))
 		return 0;
 	n = strtol(path + 6, &end, 10);
-	if (end == path + 6 || n <= 0 || (*end && *end != '/'))
+	if (end == path + 6 || n <= 0 || n > INT_MAX || (*end && *end != '/'))
 		return 0;
 	snprintf(status, sizeof(status), "/proc/%ld/status", n);
 	f = fopen(status, "re");
 	if (f) {
-		while (getline(&line, &cap, f) > 0)
-			if (sscanf(line, "Tgid: %d", &tgid) == 1)
+		while (getline(&line, &cap, f) > 0) {
+			sscanf(line, "State: %c", state);
+			if (sscanf(line, "Tgid: %d", tgid) == 1)
 				break;
+		}
 		free(line);
 		fclose(f);
 	}
-	return tgid > 0 ? tgid : (pid_t)n;
+	if (*tgid <= 0)
+		*tgid = (pid_t)n;
+	return (pid_t)n;
+}
+
+/*
+ * A file under /proc/N/ of a process of the tree: reopened by each task that
+ * holds it once every process of the tree exists again (post_install), by
+ * its path relative to /proc.  Refused: /proc of threads (they are made
+ * after the files are installed), zombies, entries that are not fds (cwd,
+ * root, exe, mappings: the master opens those).
+ */
+static int proc_of_tree(const struct fd_info *fi, const char *path, FileEntry *fe)
+{
+	pid_t tgid, n = 0;
+	char state;
+	const char *why = NULL;
+
+	n = proc_path_pid(path, &tgid, &state);
+	if (!n || !files_dump_in_tree(fi->d, tgid))
+		return 0;
+	if (fi->fd < 0)
+		why = "that is not an fd";
+	else if (n != tgid || strstr(path, "/task/"))
+		why = "of a thread";
+	else if (state == 'Z' || state == 'X')
+		why = "of a zombie";
+	if (why) {
+		log_err(FI_FMT ": %s is a /proc file of pid %d, a process of the dumped tree, %s: "
+			"not supported", FI_ARG(fi), path, tgid, why);
+		return -EOPNOTSUPP;
+	}
+	fe->has_proc_of_tree = fe->proc_of_tree = true;
+	return 0;
 }
 
 static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
@@ -137,12 +174,9 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 	}
 	/* /proc/N/... of a process of the tree: the restore opens files before
 	 * any process of the tree exists again. */
-	pid_t owner = proc_path_pid(path);
-	if (owner && files_dump_in_tree(fi->d, owner)) {
-		log_err(FI_FMT ": %s is a /proc file of pid %d, a process of the dumped tree: "
-			"not supported", FI_ARG(fi), path, owner);
-		return -EOPNOTSUPP;
-	}
+	int pret = proc_of_tree(fi, path, fe);
+	if (pret)
+		return pret;
 	deleted = fi->st.st_nlink == 0;
 	if (suffix && !deleted && S_ISDIR(fi->st.st_mode)) {
 		log_err(FI_FMT ": directory %s was removed but still has %lu link(s): not supported",
@@ -249,6 +283,11 @@ static int path_validate(const FileEntry *fe, bool dir)
 	}
 	if (fe->has_mode && !dir && !(fe->flags & O_PATH) && !S_ISREG(fe->mode)) {
 		log_err(FE_FMT ": mode 0%o is not a regular file", FE_ARG(fe), fe->mode);
+		return -EINVAL;
+	}
+	if (fe->proc_of_tree && (fe->deleted || fe->has_handle || strncmp(fe->path, "/proc/", 6) ||
+				 fe->path[6] < '1' || fe->path[6] > '9' || strstr(fe->path, "/../"))) {
+		log_err(FE_FMT ": bad /proc file of the tree", FE_ARG(fe));
 		return -EINVAL;
 	}
 	if (fe->has_mode && dir && !S_ISDIR(fe->mode)) {
@@ -457,6 +496,13 @@ static int path_open(const FileEntry *fe, struct files_rst *fr, bool dir)
 {
 	int fd, ret, flags = open_flags(fe);
 
+	if (fe->proc_of_tree) {
+		/* a placeholder: each task reopens it relative to this fd */
+		fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return log_errno(errno, FE_FMT ": cannot open /proc", FE_ARG(fe));
+		return fd;
+	}
 	if (fe->has_handle) {
 		fd = handle_open(fe, fr, flags);
 		if (fd < 0)
@@ -484,6 +530,40 @@ static int path_open(const FileEntry *fe, struct files_rst *fr, bool dir)
 	return fd;
 }
 
+/* In the task: the /proc file of a process of the tree, every process of
+ * which exists now, at its fd number (which holds an fd on /proc). */
+static int proc_post_install(const FileEntry *fe, int fd, const FdtableEntry *t,
+			     const struct files_rst *fr)
+{
+	bool cloexec = false;
+	struct stat st;
+	int nfd;
+
+	if (!fe->proc_of_tree)
+		return 0;
+	for (size_t i = 0; i < t->n_fds; i++)
+		if (t->fds[i]->fd == fd)
+			cloexec = t->fds[i]->cloexec;
+	nfd = openat(fd, fe->path + 6, open_flags(fe) | O_CLOEXEC);
+	if (nfd < 0)
+		return log_errno(errno, "pid %u fd %d: cannot reopen %s", t->pid, fd, fe->path);
+	/* a file of the restored process: another inode, a size of 0 */
+	if (fstat(nfd, &st) < 0 || (fe->has_mode && (st.st_mode & S_IFMT) != (fe->mode & S_IFMT))) {
+		close(nfd);
+		log_err("pid %u fd %d: %s is not a %s now", t->pid, fd, fe->path,
+			type_name(fe->mode));
+		return -EINVAL;
+	}
+	if (seek_to(fe, nfd) ||
+	    dup3(nfd, fd, cloexec ? O_CLOEXEC : 0) < 0) {
+		close(nfd);
+		log_err("pid %u fd %d: cannot put %s in place", t->pid, fd, fe->path);
+		return -EIO;
+	}
+	close(nfd);
+	return 0;
+}
+
 static int reg_open(const FileEntry *fe, struct files_rst *fr)
 {
 	return path_open(fe, fr, false);
@@ -501,6 +581,8 @@ const struct file_kind_ops files_reg_ops = {
 	.dump = reg_dump,
 	.validate = reg_validate,
 	.open = reg_open,
+	.post_install = proc_post_install,
+	.post_install_early = true,
 };
 
 const struct file_kind_ops files_dir_ops = {
@@ -510,4 +592,6 @@ const struct file_kind_ops files_dir_ops = {
 	.dump = dir_dump,
 	.validate = dir_validate,
 	.open = dir_open,
+	.post_install = proc_post_install,
+	.post_install_early = true,
 };

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Files a dump cannot bring back are refused before anything changes,
 # naming pid, fd and the object, and the process is left running
-# (tests/progs/fdrefused): a /proc file of a process of the tree (the
-# restore opens files before the tree exists again), pidfds of a zombie of
+# (tests/progs/fdrefused): a /proc file of a thread of the tree (threads
+# are made after the fd tables are installed), pidfds of a zombie of
 # the tree and of a process outside it, a namespace fd, two processes sharing one
 # fd table (CLONE_FILES), a fanotify group, an epoll watching a file whose
 # fd was closed.
@@ -28,7 +28,7 @@ refused() {
 	wait_gone "$pid"
 }
 
-refused proc 'pid @PID@ fd @FD@: /proc/@PID@/status is a /proc file of pid @PID@, a process of the dumped tree: not supported'
+refused proc-thread 'pid @PID@ fd @FD@: /proc/@PID@/task/[0-9]+/status is a /proc file of pid @PID@, a process of the dumped tree, of a thread: not supported'
 refused pidfd-zombie 'pid @PID@ fd @FD@: pidfd of pid @CHILD@ \(a zombie of the dumped tree\): not supported'
 refused pidfd-out 'pid @PID@ fd @FD@: pidfd of pid 1 \(a process outside the dumped tree\): not supported'
 refused nsfd "pid @PID@ fd @FD@: 'net:\[[0-9]+\]' is not a path that can be reopened"

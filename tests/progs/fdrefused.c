@@ -3,7 +3,8 @@
  * tests of the refusal (named pid, fd, object; the tree left running).
  *
  * Usage: fdrefused KIND
- *   proc         /proc/self/status open (a /proc file of the tree)
+ *   proc-thread  /proc/thread-self/status of a second thread open (a /proc
+ *                file of a thread of the tree)
  *   pidfd-zombie a pidfd of its own child, which has exited (not reaped)
  *   pidfd-out    a pidfd of pid 1 (outside the tree)
  *   nsfd         /proc/self/ns/net open
@@ -15,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -40,13 +42,29 @@ static pid_t child(unsigned long flags)
 	return c;
 }
 
+static int fd_ready;
+
+static void *thread_open(void *arg)
+{
+	*(int *)arg = open("/proc/thread-self/status", O_RDONLY);
+	__atomic_store_n(&fd_ready, 1, __ATOMIC_RELEASE);
+	for (;;)
+		pause();
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *k = argc == 2 ? argv[1] : "";
 	int fd = -1;
 
-	if (!strcmp(k, "proc")) {
-		fd = open("/proc/self/status", O_RDONLY);
+	if (!strcmp(k, "proc-thread")) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, thread_open, &fd))
+			die("pthread_create: %s", strerror(errno));
+		while (!__atomic_load_n(&fd_ready, __ATOMIC_ACQUIRE))
+			sleep_ms(10);
 	} else if (!strcmp(k, "pidfd-zombie")) {
 		pid_t c = fork();
 
@@ -75,7 +93,7 @@ int main(int argc, char **argv)
 			die("dup2: %s", strerror(errno));
 		close(p[0]);
 	} else {
-		die("usage: fdrefused proc|pidfd-zombie|pidfd-out|nsfd|clone-files|fanotify|epoll-closed");
+		die("usage: fdrefused proc-thread|pidfd-zombie|pidfd-out|nsfd|clone-files|fanotify|epoll-closed");
 	}
 	if (fd < 0)
 		die("%s: %s", k, strerror(errno));
