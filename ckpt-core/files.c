@@ -1930,6 +1930,10 @@ int files_rst_check_fdtables(const struct files_rst *fr, FdtableEntry *const *ta
 
 				if (!table_has_file(tables[k], fe->id))
 					continue;
+				if (tf->tfd_closed) {
+					found = table_has_file(tables[k], tf->tfile_id);
+					continue;
+				}
 				id = files_fdtable_id(tables[k], tf->tfd);
 				found = id && (!tf->has_tfile_id || id == tf->tfile_id);
 			}

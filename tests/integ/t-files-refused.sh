@@ -5,7 +5,7 @@
 # are made after the fd tables are installed), pidfds of a zombie of
 # the tree and of a process outside it, a namespace fd, two processes sharing one
 # fd table (CLONE_FILES), a fanotify group, an epoll watching a file whose
-# fd was closed.
+# fd was closed and that only a child holds.
 . "$(dirname "$0")/../lib.sh"
 require_root
 

@@ -10,7 +10,8 @@
  *   nsfd         /proc/self/ns/net open
  *   clone-files  a child made with clone(CLONE_FILES): one fd table for two
  *   fanotify     a fanotify group
- *   epoll-closed an epoll watching a pipe whose fd was closed since
+ *   epoll-closed an epoll watching a pipe whose fd was closed since, the
+ *                pipe open in a child only
  * Lines: "FD <fd>" (the fd to be named), "PID CHILD <pid>" when there is a
  * child, then "READY"; then it waits.
  */
@@ -85,12 +86,20 @@ int main(int argc, char **argv)
 	} else if (!strcmp(k, "epoll-closed")) {
 		struct epoll_event ev = { .events = EPOLLIN };
 		int p[2];
+		pid_t c;
 
 		fd = epoll_create1(0);
 		if (fd < 0 || pipe(p) || epoll_ctl(fd, EPOLL_CTL_ADD, p[0], &ev))
 			die("epoll: %s", strerror(errno));
-		if (dup2(p[0], 100) < 0)	/* the file stays open under another number */
-			die("dup2: %s", strerror(errno));
+		c = fork();	/* the file stays open in a child only */
+		if (c < 0)
+			die("fork: %s", strerror(errno));
+		if (c == 0) {
+			close(fd);
+			for (;;)
+				pause();
+		}
+		say("PID CHILD %d", c);
 		close(p[0]);
 	} else {
 		die("usage: fdrefused proc-thread|pidfd-zombie|pidfd-out|nsfd|clone-files|fanotify|epoll-closed");
