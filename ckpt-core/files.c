@@ -43,7 +43,7 @@ extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
 	files_eventfd_ops, files_signalfd_ops, files_timerfd_ops,
 	files_inotify_ops, files_epoll_ops, files_sk_inet_ops,
 	files_sk_netlink_ops;
-extern const struct file_kind_ops files_sk_unix_ops, files_pidfd_ops;
+extern const struct file_kind_ops files_sk_unix_ops, files_pidfd_ops, files_nsfd_ops;
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
 static bool sk_match(const struct fd_info *fi) { return S_ISSOCK(fi->st.st_mode); }
@@ -60,9 +60,10 @@ static const struct file_kind_ops files_sk_refuse_ops = {
 	.dump = sk_refuse_dump,
 };
 
-/* First match wins: memfd before reg (a memfd is a regular file), O_PATH fds
- * are taken by reg/dir whatever the inode type. */
+/* First match wins: namespace fds and memfds before reg (both are regular
+ * files), O_PATH fds are taken by reg/dir whatever the inode type. */
 static const struct file_kind_ops *const file_kinds[] = {
+	&files_nsfd_ops,	/* nsfs inodes are regular files */
 	&files_memfd_ops,
 	&files_reg_ops,
 	&files_dir_ops,

@@ -3,7 +3,8 @@
 # naming pid, fd and the object, and the process is left running
 # (tests/progs/fdrefused): a /proc file of a thread of the tree (threads
 # are made after the fd tables are installed), pidfds of a zombie of
-# the tree and of a process outside it, a namespace fd, two processes sharing one
+# the tree and of a process outside it, an fd of a network namespace that
+# is not the one the tree is restored in, two processes sharing one
 # fd table (CLONE_FILES), a fanotify group, an epoll watching a file whose
 # fd was closed and that only a child holds.
 . "$(dirname "$0")/../lib.sh"
@@ -11,9 +12,9 @@ require_root
 
 n=0
 refused() {
-	local kind=$1 pattern=$2 pid fd child
+	local kind=$1 pattern=$2 arg=${3:-} pid fd child
 	n=$((n + 1))
-	pid=$(start_bg "$T/out$n" "$PROGS/fdrefused" "$kind")
+	pid=$(start_bg "$T/out$n" "$PROGS/fdrefused" "$kind" $arg)
 	wait_for_line "$T/out$n" '^READY' || { not_ok "fdrefused $kind did not start: $(tail -n 2 "$T/out$n")"; return; }
 	fd=$(line_field "$T/out$n" '^FD ' 2)
 	child=$(line_field "$T/out$n" '^PID CHILD ' 3)
@@ -31,7 +32,12 @@ refused() {
 refused proc-thread 'pid @PID@ fd @FD@: /proc/@PID@/task/[0-9]+/status is a /proc file of pid @PID@, a process of the dumped tree, of a thread: not supported'
 refused pidfd-zombie 'pid @PID@ fd @FD@: pidfd of pid @CHILD@ \(a zombie of the dumped tree\): not supported'
 refused pidfd-out 'pid @PID@ fd @FD@: pidfd of pid 1 \(a process outside the dumped tree\): not supported'
-refused nsfd "pid @PID@ fd @FD@: 'net:\[[0-9]+\]' is not a path that can be reopened"
+ns=kupfam$$
+ip netns add "$ns" || bail "cannot make network namespace $ns"
+at_exit ip netns delete "$ns"
+other=$(start_bg "$T/other" nsenter --net=/run/netns/$ns sleep 1000)
+refused nsfd "pid @PID@ fd @FD@: fd of the net namespace net:\[[0-9]+\], which is not the one the tree is restored in \(kup's own\): not supported" "/proc/$other/ns/net"
+kill "$other"
 refused clone-files 'pid (@PID@|@CHILD@): shares its fd table with pid (@PID@|@CHILD@) \(clone with CLONE_FILES\): not supported'
 refused fanotify "pid @PID@ fd @FD@: unsupported file 'anon_inode:\[fanotify\]'"
 refused epoll-closed 'pid @PID@ fd @FD@: epoll watches fd [0-9]+, which is closed'

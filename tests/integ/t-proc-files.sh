@@ -2,7 +2,8 @@
 # /proc files of processes of the tree come back as the files of the
 # restored processes (tests/progs/procfiles): /proc/self/status read up to
 # offset 10, the child's /proc/PID/cmdline, the directory /proc/self/fd, a
-# non-blocking /proc/self/stat.  /proc files of a thread or a zombie of the
+# non-blocking /proc/self/stat; fds of its network and UTS namespaces (those
+# the tree is restored in).  /proc files of a thread or a zombie of the
 # tree are refused; of other processes they are reopened by path.
 . "$(dirname "$0")/../lib.sh"
 require_root

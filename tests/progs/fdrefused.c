@@ -7,7 +7,7 @@
  *                file of a thread of the tree)
  *   pidfd-zombie a pidfd of its own child, which has exited (not reaped)
  *   pidfd-out    a pidfd of pid 1 (outside the tree)
- *   nsfd         /proc/self/ns/net open
+ *   nsfd PATH    PATH open: a namespace other than its own (/proc/P/ns/net)
  *   clone-files  a child made with clone(CLONE_FILES): one fd table for two
  *   fanotify     a fanotify group
  *   epoll-closed an epoll watching a pipe whose fd was closed since, the
@@ -56,7 +56,7 @@ static void *thread_open(void *arg)
 
 int main(int argc, char **argv)
 {
-	const char *k = argc == 2 ? argv[1] : "";
+	const char *k = argc >= 2 ? argv[1] : "";
 	int fd = -1;
 
 	if (!strcmp(k, "proc-thread")) {
@@ -76,8 +76,8 @@ int main(int argc, char **argv)
 		sleep_ms_full(100);	/* a zombie now */
 	} else if (!strcmp(k, "pidfd-out")) {
 		fd = (int)syscall(SYS_pidfd_open, 1, 0);
-	} else if (!strcmp(k, "nsfd")) {
-		fd = open("/proc/self/ns/net", O_RDONLY);
+	} else if (!strcmp(k, "nsfd") && argc == 3) {
+		fd = open(argv[2], O_RDONLY);
 	} else if (!strcmp(k, "clone-files")) {
 		child(CLONE_FILES);
 		fd = 0;

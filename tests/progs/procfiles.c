@@ -4,12 +4,13 @@
  *
  * It forks a child (which waits), then opens /proc/self/status (and reads
  * 10 bytes of it: offset 10), /proc/<child>/cmdline, the directory
- * /proc/self/fd and /proc/self/stat with O_NONBLOCK.
+ * /proc/self/fd and /proc/self/stat with O_NONBLOCK, and fds of its network
+ * and UTS namespaces (kup's own).
  * Lines: "PID CHILD <pid>", "READY", "C <n> <pid> <realtime_ms>" every
  * 100 ms; SIGUSR1 asks for "CHECK <k> OK" / "CHECK <k> FAIL <why>": each fd
  * still reads the file of the same process (its pid, the child's command
  * line), the offset and O_NONBLOCK are kept, the directory lists this
- * process's own fds.
+ * process's own fds, the namespace fds are of its namespaces.
  */
 #include <dirent.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@
 static volatile sig_atomic_t check_requested;
 static void on_usr1(int sig) { check_requested = 1; }
 
-static int st_fd, cmd_fd, dir_fd, stat_fd;
+static int st_fd, cmd_fd, dir_fd, stat_fd, net_fd, uts_fd;
 static pid_t child;
 
 static const char *check(void)
@@ -47,6 +48,13 @@ static const char *check(void)
 		snprintf(why, sizeof(why), "status offset %lld, not 10",
 			 (long long)lseek(st_fd, 0, SEEK_CUR));
 		return why;
+	}
+	{
+		struct stat a, b, c, d;
+
+		if (fstat(net_fd, &a) || stat("/proc/self/ns/net", &b) || fstat(uts_fd, &c) ||
+		    stat("/proc/self/ns/uts", &d) || a.st_ino != b.st_ino || c.st_ino != d.st_ino)
+			return "the namespace fds are not of this process's namespaces";
 	}
 	n = pread(cmd_fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0 || strcmp(buf, "procfiles-child"))
@@ -104,6 +112,10 @@ int main(int argc, char **argv)
 	cmd_fd = open(path, O_RDONLY);
 	dir_fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY);
 	stat_fd = open("/proc/self/stat", O_RDONLY | O_NONBLOCK);
+	net_fd = open("/proc/self/ns/net", O_RDONLY);
+	uts_fd = open("/proc/self/ns/uts", O_RDONLY);
+	if (net_fd < 0 || uts_fd < 0)
+		die("open /proc/self/ns: %s", strerror(errno));
 	if (st_fd < 0 || cmd_fd < 0 || dir_fd < 0 || stat_fd < 0 || read(st_fd, b, 10) != 10)
 		die("open /proc: %s", strerror(errno));
 	while ((why = check()) && !strcmp(why, "the child's cmdline is not 'procfiles-child'") &&
