@@ -431,6 +431,19 @@ static int deleted_dir_inode(const FileEntry *fe, struct files_rst *fr)
 	return fd;
 }
 
+int files_reg_deleted_fd(struct files_rst *fr, uint64_t dev, uint64_t ino)
+{
+	for (size_t i = 0; i < files_rst_count(fr); i++) {
+		const FileEntry *x = files_rst_nth(fr, i);
+
+		if (x->kind == FILE_KIND__FILE_REG && x->deleted && x->has_dev && x->has_ino &&
+		    x->dev == dev && x->ino == ino)
+			return deleted_reg_inode(x, fr);
+	}
+	log_err("no deleted file of inode %llu in the image", (unsigned long long)ino);
+	return -ENOENT;
+}
+
 static int check_reopened(const FileEntry *fe, int fd, bool dir)
 {
 	struct stat st;

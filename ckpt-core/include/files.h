@@ -238,6 +238,7 @@ enum {
 	FOBJ_MNT,		/* dump: mount fd for a device (inotify) */
 	FOBJ_LOCKS,		/* dump: (0, file id): flock/OFD locks recorded */
 	FOBJ_FLOCK_INO,		/* dump: (0, inode): a flock lock was seen on an fd */
+	FOBJ_INOTIFY_DEL,	/* dump: (dev, ino) of a removed file an inotify watches */
 };
 struct files_obj *files_dump_obj(struct files_dump *d, int tag, uint64_t a,
 				 uint64_t b, bool create);
@@ -267,6 +268,9 @@ int files_write_all(int fd, const void *buf, size_t len);
 /* The data of the first @size bytes of the file into fe->content and
  * fe->extents (holes are not kept; no extents: content is all of it). */
 int files_read_content(const struct fd_info *fi, uint64_t size, FileEntry *fe);
+/* Restore: the recreated inode of the deleted regular file (@dev, @ino) of
+ * the image (files-reg.c), or -errno. */
+int files_reg_deleted_fd(struct files_rst *fr, uint64_t dev, uint64_t ino);
 /* Validate content, size and extents of an entry that has content. */
 int files_content_check(const FileEntry *fe);
 /* Write the content of @own into @fd at its offsets, leave holes as holes,

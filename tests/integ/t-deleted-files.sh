@@ -7,7 +7,8 @@
 # linked under another is that same file again (a write through the fd shows
 # under the other name); mode 0640 and owner 65534 of a deleted file; an fd
 # on a removed directory and a removed working directory; O_PATH fds on a
-# file and a directory.  A deleted file with more data than the image keeps
+# file and a directory; an inotify watch on a removed file the process
+# holds open (a write through the fd gives it an event).  A deleted file with more data than the image keeps
 # is refused at dump, naming pid, fd and path, the process left running.
 . "$(dirname "$0")/../lib.sh"
 require_root
@@ -23,7 +24,7 @@ DR_LOG=$T/out dump_and_restore "$pid" "$T/img" || exit 1
 size=$(du -sk "$T/img" | cut -f1)
 check "the image keeps the data, not the holes (${size} KiB)" [ "$size" -lt 65536 ]
 post=$(request_check "$pid" "$T/out")
-check "after the restore: contents, holes, sizes, offsets, shared inodes, the name still linked, mode and owner, removed directories, O_PATH" \
+check "after the restore: contents, holes, sizes, offsets, shared inodes, the name still linked, mode and owner, removed directories, O_PATH, the inotify watch" \
 	grep -q '^CHECK 2 OK' <<< "$post" || note "$post"
 fd=$(line_field "$T/out" '^FD orig ' 3)
 note "fd $fd (was $dir/orig (deleted)) is now $(readlink /proc/$pid/fd/$fd)"

@@ -4,7 +4,8 @@
 # (tests/progs/fdrefused): a /proc file of a thread of the tree (threads
 # are made after the fd tables are installed), pidfds of a zombie of
 # the tree and of a process outside it, an fd of a network namespace that
-# is not the one the tree is restored in, two processes sharing one
+# is not the one the tree is restored in, an inotify watch on a removed file
+# that only a process outside the tree holds, two processes sharing one
 # fd table (CLONE_FILES), a fanotify group, an epoll watching a file whose
 # fd was closed and that only a child holds.
 . "$(dirname "$0")/../lib.sh"
@@ -39,5 +40,10 @@ other=$(start_bg "$T/other" nsenter --net=/run/netns/$ns sleep 1000)
 refused nsfd "pid @PID@ fd @FD@: fd of the net namespace net:\[[0-9]+\], which is not the one the tree is restored in \(kup's own\): not supported" "/proc/$other/ns/net"
 kill "$other"
 refused clone-files 'pid (@PID@|@CHILD@): shares its fd table with pid (@PID@|@CHILD@) \(clone with CLONE_FILES\): not supported'
+mkdir -p "$T/in"
+: > "$T/in/w"
+holder=$(start_bg "$T/holder" bash -c 'exec sleep 1000 < "$0"' "$T/in/w")
+refused inotify-removed "pid @PID@ fd @FD@: inotify watches inode [0-9]+, a removed file that the tree does not hold open: not supported" "$T/in"
+kill "$holder"
 refused fanotify "pid @PID@ fd @FD@: unsupported file 'anon_inode:\[fanotify\]'"
 refused epoll-closed 'pid @PID@ fd @FD@: epoll watches fd [0-9]+, which is closed'

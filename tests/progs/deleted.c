@@ -17,6 +17,8 @@
  *   gonedir  an fd on a directory removed since; the working directory is
  *            another removed directory ("cwdgone")
  *   opath    O_PATH fds on the file "pathfile" and on DIR itself
+ *   watched  a file held open and watched by an inotify (IN_MODIFY), then
+ *            removed: a write through the fd gives the watch an event
  *
  * Protocol (tests/progs/say.h): "READY", then "C <n> <pid> <realtime_ms>"
  * every 100 ms; SIGUSR1 asks for "CHECK <k> OK" or "CHECK <k> FAIL <why>":
@@ -30,6 +32,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,6 +48,7 @@ static volatile sig_atomic_t check_requested;
 static void on_usr1(int sig) { check_requested = 1; }
 
 static const char *dir;
+static int watched, ino_fd, ino_wd;
 static int sparse, memfd, hl1, hl2, orig, owned, gonedir, opath_file, opath_dir;
 static char why[512];
 
@@ -183,6 +187,19 @@ static int check(void)
 		FAIL("gonedir: not a removed directory any more");
 	if (stat(".", &a) || !S_ISDIR(a.st_mode) || a.st_nlink)
 		FAIL("the working directory is not a removed directory any more");
+	/* the inotify watch on a removed file */
+	put(watched, tag, 0);
+	{
+		char ev[4096];
+		ssize_t n = read(ino_fd, ev, sizeof(ev));
+		const struct inotify_event *e = (const void *)ev;
+
+		if (n < (ssize_t)sizeof(*e) || e->wd != ino_wd || !(e->mask & IN_MODIFY))
+			FAIL("watched: no IN_MODIFY event for wd %d after a write (%zd bytes read)",
+			     ino_wd, n);
+		while (read(ino_fd, ev, sizeof(ev)) > 0)
+			;
+	}
 	/* O_PATH */
 	fl = fcntl(opath_file, F_GETFL);
 	if (fl < 0 || !(fl & O_PATH) || fstat(opath_file, &a) || stat(in("pathfile"), &o) ||
@@ -271,6 +288,12 @@ int main(int argc, char **argv)
 		die("gonedir: %s", strerror(errno));
 	if (chdir(in("cwdgone")) || rmdir(in("cwdgone")))
 		die("cwdgone: %s", strerror(errno));
+
+	watched = mk("watched", O_RDWR);
+	ino_fd = inotify_init1(IN_NONBLOCK);
+	if (ino_fd < 0 || (ino_wd = inotify_add_watch(ino_fd, in("watched"), IN_MODIFY)) < 0 ||
+	    unlink(in("watched")))
+		die("inotify: %s", strerror(errno));
 
 	close(mk("pathfile", O_RDWR));
 	opath_file = open(in("pathfile"), O_PATH);

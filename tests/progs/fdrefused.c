@@ -12,6 +12,8 @@
  *   fanotify     a fanotify group
  *   epoll-closed an epoll watching a pipe whose fd was closed since, the
  *                pipe open in a child only
+ *   inotify-removed DIR  an inotify watch on DIR/w, which it then removes
+ *                (a process outside the tree keeps the file open)
  * Lines: "FD <fd>" (the fd to be named), "PID CHILD <pid>" when there is a
  * child, then "READY"; then it waits.
  */
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/fanotify.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,6 +84,13 @@ int main(int argc, char **argv)
 	} else if (!strcmp(k, "clone-files")) {
 		child(CLONE_FILES);
 		fd = 0;
+	} else if (!strcmp(k, "inotify-removed") && argc == 3) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/w", argv[2]);
+		fd = inotify_init1(0);
+		if (fd < 0 || inotify_add_watch(fd, path, IN_MODIFY) < 0 || unlink(path))
+			die("inotify: %s", strerror(errno));
 	} else if (!strcmp(k, "fanotify")) {
 		fd = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
 	} else if (!strcmp(k, "epoll-closed")) {
