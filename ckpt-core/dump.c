@@ -11,10 +11,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -954,6 +957,22 @@ static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 					p->pid, p->st.pgid);
 			return -EINVAL;
 		}
+		/* the restore makes sessions by setsid() in their leader, whose
+		 * children inherit them, and joins groups within the session */
+		if (i && p->st.sid != p->pid) {
+			struct dproc *pp = tree_find(t, p->st.ppid), *pg = tree_find(t, p->st.pgid);
+
+			if (pp && pp->st.sid != p->st.sid) {
+				log_err("pid %d: in session %d while its parent %d is in session %d: "
+					"not supported", p->pid, p->st.sid, pp->pid, pp->st.sid);
+				return -EOPNOTSUPP;
+			}
+			if (pg && pg->st.sid != p->st.sid) {
+				log_err("pid %d: in process group %d of another session (%d, not %d): "
+					"not supported", p->pid, p->st.pgid, pg->st.sid, p->st.sid);
+				return -EOPNOTSUPP;
+			}
+		}
 	}
 	if (dead_sid)
 		log_info("pid %d: its session %d has no leader any more (a daemon); the restore "
@@ -1079,6 +1098,124 @@ static int check_fown(struct dtree *t, const FilesImage *fi)
 	return 0;
 }
 
+/* A pty of the tree is a terminal of no other process (its slave /dev/pts/N
+ * open outside the tree would lose its other end at restore). */
+static int check_pty_outside(struct dtree *t, const struct files_pty_ctty *v, size_t n)
+{
+	struct stat pts;
+	struct dirent *de;
+	DIR *proc;
+	int ret = 0;
+
+	if (!n)
+		return 0;
+	if (stat("/dev/pts", &pts))
+		return log_errno(errno, "cannot stat /dev/pts");
+	proc = opendir("/proc");
+	if (!proc)
+		return log_errno(errno, "cannot list /proc");
+	while (!ret && (de = readdir(proc))) {
+		pid_t pid = atoi(de->d_name);
+		char path[300], lnk[64];
+		struct dirent *fe;
+		DIR *fds;
+
+		if (pid <= 0 || pid == getpid() || tree_find(t, pid))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		fds = opendir(path);
+		if (!fds)
+			continue;	/* gone, or a kernel thread */
+		while (!ret && (fe = readdir(fds))) {
+			struct stat st;
+			ssize_t l;
+
+			if (fe->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, fe->d_name);
+			l = readlink(path, lnk, sizeof(lnk) - 1);
+			if (l < 9 || strncmp(lnk, "/dev/pts/", 9))
+				continue;
+			lnk[l] = 0;
+			if (stat(path, &st) || !S_ISCHR(st.st_mode) || st.st_dev != pts.st_dev ||
+			    major(st.st_rdev) < 136 || major(st.st_rdev) > 143)
+				continue;
+			for (size_t i = 0; i < n; i++)
+				if (v[i].index == (major(st.st_rdev) - 136) * 256 + minor(st.st_rdev)) {
+					log_err("pid %d fd %s: holds %s, whose pty master is in the dumped "
+						"tree: a pty whose other end is outside the tree is not "
+						"supported", pid, fe->d_name, lnk);
+					ret = -EOPNOTSUPP;
+				}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return ret;
+}
+
+/*
+ * The sessions of the tree's ptys: the session whose controlling terminal
+ * a pty is must be led by a live process of the tree, its foreground group
+ * must be a group of that session in the tree, and a process of the tree
+ * whose controlling terminal is a pty must find that pty in the image (a
+ * session outside the tree: the terminal of a --shell-job, not ours).
+ */
+static int check_ptys(struct dtree *t, const FilesImage *fi)
+{
+	struct files_pty_ctty *v = NULL;
+	size_t n = 0;
+	int ret = files_pty_cttys(fi, &v, &n);
+
+	if (ret)
+		return log_errno(ret, "files image: pty entries");
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct dproc *l = v[i].sid ? tree_find(t, v[i].sid) : NULL;
+		bool fg_ok = !v[i].fg_pgrp;
+
+		if (!v[i].sid)
+			continue;
+		if (!l || l->state == TASK_STATE__TASK_ZOMBIE || l->st.sid != l->pid) {
+			log_err("/dev/pts/%u: the controlling terminal of session %u, whose leader is "
+				"not a live process of the dumped tree: not supported", v[i].index,
+				v[i].sid);
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		for (int k = 0; k < t->n && !fg_ok; k++)
+			fg_ok = t->p[k].st.pgid == (pid_t)v[i].fg_pgrp &&
+				t->p[k].st.sid == (pid_t)v[i].sid;
+		if (!fg_ok) {
+			log_err("/dev/pts/%u: its foreground process group %u is not a group of "
+				"session %u in the dumped tree: not supported", v[i].index,
+				v[i].fg_pgrp, v[i].sid);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	for (int k = 0; k < t->n && !ret; k++) {
+		struct dproc *p = &t->p[k];
+		unsigned int ma = (p->st.tty_nr >> 8) & 0xfff;
+		unsigned int idx = (ma - 136) * 256 + ((p->st.tty_nr & 0xff) | ((p->st.tty_nr >> 12) & 0xfff00));
+		bool found = false;
+
+		if (p->state == TASK_STATE__TASK_ZOMBIE || ma < 136 || ma > 143 ||
+		    !tree_find(t, p->st.sid))
+			continue;
+		for (size_t i = 0; i < n && !found; i++)
+			found = v[i].index == idx && v[i].sid == (uint32_t)p->st.sid;
+		if (!found) {
+			log_err("pid %d: its controlling terminal /dev/pts/%u, of session %d, is not "
+				"a pty whose master is in the dumped tree: not supported", p->pid,
+				idx, p->st.sid);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	if (!ret)
+		ret = check_pty_outside(t, v, n);
+	free(v);
+	return ret;
+}
+
 static int check_unseen_locks(struct dtree *t, struct files_dump *fdump)
 {
 	pid_t *pids = calloc(t->n > 0 ? (size_t)t->n : 1, sizeof(*pids));
@@ -1116,6 +1253,8 @@ static int write_files(struct dtree *t, struct files_dump *fdump, struct img_sto
 	if (ret)
 		return ret;
 	ret = check_fown(t, &fi);
+	if (!ret)
+		ret = check_ptys(t, &fi);
 	if (!ret)
 		ret = img_write_msg(st, "files.img", IMG_FILES, &fi);
 	for (size_t i = 0; i < fi.n_files; i++)
