@@ -3,15 +3,19 @@
  * pidfds (pidfd_open(), clone(CLONE_PIDFD)) of processes of the tree.
  *
  * Dump: the process it refers to (fdinfo "Pid:"), which must be a live
- * process of the dumped tree; a pidfd of a process outside the tree, of one
- * that has exited, of a zombie, or of a thread (PIDFD_THREAD) is refused.
+ * process of the dumped tree, or -1: a process that has exited and was
+ * reaped.  A pidfd of a process outside the tree, of a zombie, of a thread
+ * (PIDFD_THREAD), or of a process in another pid namespace (Pid: 0) is
+ * refused.
  *
  * Restore: the tree has its pids back, and every task of it exists when
  * the fd tables are installed.  The master holds a placeholder (/dev/null);
  * in each task, files_post_install() replaces it with pidfd_open() of the
  * restored process, before the epoll registrations are added.  Each fd gets
  * a description of its own (a pidfd shared by dup or fork is two after the
- * restore: only O_NONBLOCK lives in it).
+ * restore: only O_NONBLOCK lives in it).  The pidfd of an exited process is
+ * made in the master: a pidfd of a child of its that exits at once, then
+ * reaped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -59,8 +64,10 @@ static int pidfd_dump(const struct fd_info *fi, FileEntry *fe)
 	long target = v ? strtol(v, NULL, 10) : 0;
 	const char *why = NULL;
 
-	if (target <= 0)
-		why = "a process that has exited";
+	if (!v || target == 0 || target < -1)
+		why = "a process in another pid namespace";
+	else if (target == -1)
+		why = NULL;	/* exited and reaped: a dead pidfd */
 	else if (!files_dump_in_tree(fi->d, target))
 		why = "a process outside the dumped tree";
 	else if (proc_state(target) == 'Z')
@@ -78,7 +85,7 @@ static int pidfd_dump(const struct fd_info *fi, FileEntry *fe)
 
 static int pidfd_validate(const FileEntry *fe)
 {
-	if (!fe->has_pidfd_pid || fe->pidfd_pid <= 0) {
+	if (!fe->has_pidfd_pid || fe->pidfd_pid == 0 || fe->pidfd_pid < -1) {
 		log_err("file %u (pidfd): missing or bad pid", fe->id);
 		return -EINVAL;
 	}
@@ -92,8 +99,26 @@ static int pidfd_validate(const FileEntry *fe)
 /* A placeholder until the task replaces it (pidfd_post_install). */
 static int pidfd_open_placeholder(const FileEntry *fe, struct files_rst *fr)
 {
-	int fd = open("/dev/null", (fe->flags & O_ACCMODE) | O_CLOEXEC);
+	int fd;
 
+	if (fe->pidfd_pid == -1) {	/* a process that has exited */
+		pid_t c = fork();
+
+		if (c < 0)
+			return log_errno(errno, "file %u (pidfd of an exited process): fork", fe->id);
+		if (c == 0)
+			_exit(0);
+		fd = (int)syscall(SYS_pidfd_open, c, (fe->flags & O_NONBLOCK) ? PIDFD_NONBLOCK : 0);
+		if (fd < 0)
+			fd = -errno;
+		while (waitpid(c, NULL, 0) < 0 && errno == EINTR)
+			;
+		if (fd < 0)
+			return log_errno(fd, "file %u (pidfd of an exited process): pidfd_open",
+					 fe->id);
+		return fd;
+	}
+	fd = open("/dev/null", (fe->flags & O_ACCMODE) | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(errno, "file %u (pidfd of pid %d): cannot open /dev/null",
 				 fe->id, fe->pidfd_pid);
@@ -106,6 +131,8 @@ static int pidfd_post_install(const FileEntry *fe, int fd, const FdtableEntry *t
 	bool cloexec = false;
 	int pfd;
 
+	if (fe->pidfd_pid == -1)
+		return 0;	/* made in the master */
 	for (size_t i = 0; i < t->n_fds; i++)
 		if (t->fds[i]->fd == fd)
 			cloexec = t->fds[i]->cloexec;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # pidfds of processes of the tree come back (tests/progs/pidfds): a pidfd
 # of a child (O_NONBLOCK, watched by an epoll) and two of the process itself
-# (a dup, close-on-exec) name the restored processes; pidfd_send_signal
+# (a dup, close-on-exec) name the restored processes; the pidfd of a child
+# that exited and was reaped is still one of an exited process; pidfd_send_signal
 # reaches the child; when the child is killed after the restore, the epoll
 # on its pidfd wakes and waitid(P_PIDFD) reaps it.  A pidfd of a process
 # outside the tree is refused (t-files-refused).

@@ -4,19 +4,22 @@
  *
  * It forks a child (which waits), opens a pidfd of the child
  * (PIDFD_NONBLOCK) and one of itself (close-on-exec cleared) with a dup of it
- * (close-on-exec), and registers the
- * child's pidfd in an epoll.
+ * (close-on-exec), and registers the child's pidfd in an epoll.  A second
+ * child exits at once and is reaped: its pidfd is one of an exited process.
  * Lines: "PID CHILD <pid>", "READY", "C <n> <pid> <realtime_ms>" every
  * 100 ms; SIGUSR1 asks for "CHECK <k> OK" / "CHECK <k> FAIL <why>": each
  * pidfd's fdinfo names the right pid, O_NONBLOCK is where it was,
  * pidfd_send_signal(0) reaches the child, the epoll says the child still
- * runs.  When the child exits, the epoll wakes the counter, which reaps the
+ * runs; the exited child's pidfd says Pid -1, is readable, and signals to
+ * it fail with ESRCH.  When the child exits, the epoll wakes the counter, which reaps the
  * child through its pidfd (waitid(P_PIDFD)) and says "CHILD EXITED <status>".
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
@@ -57,7 +60,8 @@ int main(void)
 	struct sigaction sa;
 	unsigned checks = 0;
 	uint64_t n = 0;
-	int child_fd, self_fd, self_dup, ep;
+	int child_fd, self_fd, self_dup, ep, dead_fd;
+	pid_t dead;
 	pid_t child;
 	char why[256];
 
@@ -72,6 +76,14 @@ int main(void)
 			pause();
 	}
 	say("PID CHILD %d", child);
+	dead = fork();
+	if (dead < 0)
+		die("fork: %s", strerror(errno));
+	if (dead == 0)
+		_exit(7);
+	dead_fd = (int)syscall(SYS_pidfd_open, dead, 0);
+	if (dead_fd < 0 || waitpid(dead, NULL, 0) != dead)
+		die("dead child: %s", strerror(errno));
 	child_fd = (int)syscall(SYS_pidfd_open, child, O_NONBLOCK);
 	self_fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	self_dup = fcntl(self_fd, F_DUPFD_CLOEXEC, 20);
@@ -117,6 +129,17 @@ int main(void)
 				snprintf(why, sizeof(why), "pidfd_send_signal: %s", strerror(errno));
 			else if (epoll_wait(ep, &got, 1, 0) != 0)
 				snprintf(why, sizeof(why), "the epoll says the child exited");
+			else if (fdinfo_pid(dead_fd) != -1)
+				snprintf(why, sizeof(why), "the exited child's pidfd names pid %ld",
+					 fdinfo_pid(dead_fd));
+			else if (!syscall(SYS_pidfd_send_signal, dead_fd, 0, NULL, 0) || errno != ESRCH)
+				snprintf(why, sizeof(why), "a signal to the exited child did not fail with ESRCH");
+			else {
+				struct pollfd pf = { .fd = dead_fd, .events = POLLIN };
+
+				if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLIN))
+					snprintf(why, sizeof(why), "the exited child's pidfd is not readable");
+			}
 			if (why[0])
 				say("CHECK %u FAIL %s", ++checks, why);
 			else
