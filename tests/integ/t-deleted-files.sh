@@ -7,7 +7,8 @@
 # linked under another is that same file again (a write through the fd shows
 # under the other name); mode 0640 and owner 65534 of a deleted file; an fd
 # on a removed directory and a removed working directory; O_PATH fds on a
-# file and a directory; an inotify watch on a removed file the process
+# file, a directory, a symbolic link (O_NOFOLLOW), a FIFO, a unix socket's
+# file, /dev/null and a removed file; an inotify watch on a removed file the process
 # holds open (a write through the fd gives it an event).  A deleted file with more data than the image keeps
 # is refused at dump, naming pid, fd and path, the process left running.
 . "$(dirname "$0")/../lib.sh"

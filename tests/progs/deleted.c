@@ -16,7 +16,9 @@
  *   owned    a deleted file of mode 0640 owned by 65534:65534
  *   gonedir  an fd on a directory removed since; the working directory is
  *            another removed directory ("cwdgone")
- *   opath    O_PATH fds on the file "pathfile" and on DIR itself
+ *   opath    O_PATH fds on the file "pathfile" and on DIR itself, and
+ *            (O_PATH|O_NOFOLLOW) on a symbolic link, a FIFO, a unix socket's
+ *            file, /dev/null, and on a file removed since (deleted)
  *   watched  a file held open and watched by an inotify (IN_MODIFY), then
  *            removed: a write through the fd gives the watch an event
  *
@@ -34,7 +36,10 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define SAY_LINE_MAX 2048
@@ -49,6 +54,8 @@ static void on_usr1(int sig) { check_requested = 1; }
 
 static const char *dir;
 static int watched, ino_fd, ino_wd;
+static int op_link, op_fifo, op_sock, op_null, op_gone;
+static const char *const op_names[] = { "link", "fifo", "sock", NULL };
 static int sparse, memfd, hl1, hl2, orig, owned, gonedir, opath_file, opath_dir;
 static char why[512];
 
@@ -200,6 +207,27 @@ static int check(void)
 		while (read(ino_fd, ev, sizeof(ev)) > 0)
 			;
 	}
+	/* O_PATH on other inodes */
+	{
+		int fds[] = { op_link, op_fifo, op_sock };
+		mode_t types[] = { S_IFLNK, S_IFIFO, S_IFSOCK };
+
+		for (int i = 0; op_names[i]; i++) {
+			fl = fcntl(fds[i], F_GETFL);
+			if (fl < 0 || !(fl & O_PATH) || fstat(fds[i], &a) || lstat(in(op_names[i]), &o) ||
+			    a.st_ino != o.st_ino || (a.st_mode & S_IFMT) != types[i])
+				FAIL("O_PATH on %s: flags 0%o, not that %s any more", op_names[i], fl,
+				     op_names[i]);
+		}
+		fl = fcntl(op_null, F_GETFL);
+		if (fl < 0 || !(fl & O_PATH) || fstat(op_null, &a) || !S_ISCHR(a.st_mode) ||
+		    a.st_rdev != makedev(1, 3))
+			FAIL("O_PATH on /dev/null: flags 0%o, not /dev/null any more", fl);
+		fl = fcntl(op_gone, F_GETFL);
+		if (fl < 0 || !(fl & O_PATH) || fstat(op_gone, &a) || !S_ISREG(a.st_mode) ||
+		    a.st_nlink || a.st_size != 5)
+			FAIL("O_PATH on a removed file: flags 0%o, not a removed file of 5 bytes", fl);
+	}
 	/* O_PATH */
 	fl = fcntl(opath_file, F_GETFL);
 	if (fl < 0 || !(fl & O_PATH) || fstat(opath_file, &a) || stat(in("pathfile"), &o) ||
@@ -298,6 +326,27 @@ int main(int argc, char **argv)
 	close(mk("pathfile", O_RDWR));
 	opath_file = open(in("pathfile"), O_PATH);
 	opath_dir = open(dir, O_PATH | O_DIRECTORY);
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int sk = socket(AF_UNIX, SOCK_STREAM, 0), g;
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", in("sock"));
+		if (symlink("pathfile", in("link")) || mkfifo(in("fifo"), 0600) || sk < 0 ||
+		    bind(sk, (struct sockaddr *)&sa, sizeof(sa)))
+			die("O_PATH targets: %s", strerror(errno));
+		close(sk);
+		op_link = open(in("link"), O_PATH | O_NOFOLLOW);
+		op_fifo = open(in("fifo"), O_PATH);
+		op_sock = open(in("sock"), O_PATH);
+		op_null = open("/dev/null", O_PATH);
+		g = mk("opgone", O_RDWR);
+		put(g, "12345", 0);
+		op_gone = open(in("opgone"), O_PATH);
+		close(g);
+		unlink(in("opgone"));
+		if (op_link < 0 || op_fifo < 0 || op_sock < 0 || op_null < 0 || op_gone < 0)
+			die("O_PATH: %s", strerror(errno));
+	}
 	if (opath_file < 0 || opath_dir < 0)
 		die("O_PATH: %s", strerror(errno));
 
