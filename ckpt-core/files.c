@@ -43,7 +43,8 @@ extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
 	files_eventfd_ops, files_signalfd_ops, files_timerfd_ops,
 	files_inotify_ops, files_epoll_ops, files_sk_inet_ops,
 	files_sk_netlink_ops, files_pty_ops, files_tun_ops;
-extern const struct file_kind_ops files_sk_unix_ops, files_pidfd_ops, files_nsfd_ops;
+extern const struct file_kind_ops files_sk_unix_ops, files_pidfd_ops, files_nsfd_ops,
+	files_fanotify_ops;
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
 static bool sk_match(const struct fd_info *fi) { return S_ISSOCK(fi->st.st_mode); }
@@ -79,6 +80,7 @@ static const struct file_kind_ops *const file_kinds[] = {
 	&files_inotify_ops,
 	&files_epoll_ops,
 	&files_pidfd_ops,
+	&files_fanotify_ops,
 	/* socket kinds go here */
 	&files_sk_unix_ops,
 	&files_sk_inet_ops,
@@ -320,7 +322,7 @@ int files_read_content(const struct fd_info *fi, uint64_t size, FileEntry *fe)
 }
 
 /* Undo the escaping of a mountinfo field (\040 etc.) in place. */
-static void unescape(char *s)
+void files_unescape(char *s)
 {
 	char *o = s;
 
@@ -362,8 +364,8 @@ int files_mount_fd(struct files_dump *d, struct files_rst *fr, pid_t pid, dev_t 
 		if (sscanf(line, "%*d %*d %u:%u %4095s %4095s", &a, &b, root, mnt) != 4 ||
 		    a != ma || b != mi)
 			continue;
-		unescape(root);
-		unescape(mnt);
+		files_unescape(root);
+		files_unescape(mnt);
 		snprintf(full, sizeof(full), "/proc/%d/root%s", pid, mnt);
 		fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
@@ -1447,6 +1449,7 @@ static int validate_entry(const FileEntry *fe)
 	if ((fe->n_extents && fe->kind != FILE_KIND__FILE_REG && fe->kind != FILE_KIND__FILE_MEMFD) ||
 	    (fe->has_handle && fe->kind != FILE_KIND__FILE_REG) ||
 	    (fe->has_pidfd_pid && fe->kind != FILE_KIND__FILE_PIDFD) ||
+	    ((fe->has_fan_flags || fe->n_fan_marks) && fe->kind != FILE_KIND__FILE_FANOTIFY) ||
 	    (fe->proc_of_tree && fe->kind != FILE_KIND__FILE_REG && fe->kind != FILE_KIND__FILE_DIR)) {
 		log_err("file %u: data of another kind in a %s entry", fe->id, ops->name);
 		return -EINVAL;

@@ -300,6 +300,8 @@ int files_write_content(int fd, const FileEntry *own);
  * mount of the whole filesystem if there is one (for open_by_handle_at).
  * Cached per device in @d (dump) or @fr (restore): exactly one is set. */
 int files_mount_fd(struct files_dump *d, struct files_rst *fr, pid_t pid, dev_t dev);
+/* Undo the escaping of a mountinfo field (\040 etc.) in place. */
+void files_unescape(char *s);
 /* Value of "key" in @fdinfo (the text after the key, or NULL). */
 const char *files_fdinfo_field(const char *fdinfo, const char *key);
 /* Strip " (deleted)" from @path in place; true if it was there. */

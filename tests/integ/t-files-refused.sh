@@ -6,7 +6,7 @@
 # the tree and of a process outside it, an fd of a network namespace that
 # is not the one the tree is restored in, an inotify watch on a removed file
 # that only a process outside the tree holds, two processes sharing one
-# fd table (CLONE_FILES), a fanotify group, an epoll watching a file whose
+# fd table (CLONE_FILES), a fanotify mark on a removed file, an epoll watching a file whose
 # fd was closed and that only a child holds.
 . "$(dirname "$0")/../lib.sh"
 require_root
@@ -45,5 +45,5 @@ mkdir -p "$T/in"
 holder=$(start_bg "$T/holder" bash -c 'exec sleep 1000 < "$0"' "$T/in/w")
 refused inotify-removed "pid @PID@ fd @FD@: inotify watches inode [0-9]+, a removed file that the tree does not hold open: not supported" "$T/in"
 kill "$holder"
-refused fanotify "pid @PID@ fd @FD@: unsupported file 'anon_inode:\[fanotify\]'"
+refused fanotify-removed "pid @PID@ fd @FD@: fanotify marks inode [0-9]+, which has no path \($T/in/fa\): not supported" "$T/in"
 refused epoll-closed 'pid @PID@ fd @FD@: epoll watches fd [0-9]+, which is closed'

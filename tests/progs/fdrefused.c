@@ -9,7 +9,7 @@
  *   pidfd-out    a pidfd of pid 1 (outside the tree)
  *   nsfd PATH    PATH open: a namespace other than its own (/proc/P/ns/net)
  *   clone-files  a child made with clone(CLONE_FILES): one fd table for two
- *   fanotify     a fanotify group
+ *   fanotify-removed DIR  a fanotify mark on DIR/fa, held open and removed
  *   epoll-closed an epoll watching a pipe whose fd was closed since, the
  *                pipe open in a child only
  *   inotify-removed DIR  an inotify watch on DIR/w, which it then removes
@@ -91,8 +91,15 @@ int main(int argc, char **argv)
 		fd = inotify_init1(0);
 		if (fd < 0 || inotify_add_watch(fd, path, IN_MODIFY) < 0 || unlink(path))
 			die("inotify: %s", strerror(errno));
-	} else if (!strcmp(k, "fanotify")) {
+	} else if (!strcmp(k, "fanotify-removed") && argc == 3) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/fa", argv[2]);
 		fd = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
+		/* the file stays open: a removed inode with a mark */
+		if (fd < 0 || open(path, O_RDWR | O_CREAT, 0600) < 0 || fanotify_mark(fd, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, path) ||
+		    unlink(path))
+			die("fanotify: %s", strerror(errno));
 	} else if (!strcmp(k, "epoll-closed")) {
 		struct epoll_event ev = { .events = EPOLLIN };
 		int p[2];
@@ -112,7 +119,7 @@ int main(int argc, char **argv)
 		say("PID CHILD %d", c);
 		close(p[0]);
 	} else {
-		die("usage: fdrefused proc-thread|pidfd-zombie|pidfd-out|nsfd|clone-files|fanotify|epoll-closed");
+		die("usage: fdrefused proc-thread|pidfd-zombie|pidfd-out|nsfd|clone-files|fanotify-removed|inotify-removed|epoll-closed");
 	}
 	if (fd < 0)
 		die("%s: %s", k, strerror(errno));
