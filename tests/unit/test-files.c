@@ -1405,6 +1405,63 @@ static void test_corrupt_entries(void **state)
 	fe->path = path;
 	fe->has_dev = fe->has_ino = fe->has_size = false;
 
+	/* a /proc file of the tree: under /proc/N/, nowhere else */
+	fe->has_proc_of_tree = fe->proc_of_tree = true;
+	fe->path = "/etc/hostname";
+	expect_bad_image(&img, "proc_of_tree outside /proc");
+	fe->path = "/proc/1/../../etc/hostname";
+	expect_bad_image(&img, "proc_of_tree with ..");
+	fe->kind = FILE_KIND__FILE_PIPE;
+	expect_bad_image(&img, "proc_of_tree in a pipe");
+	fe->kind = FILE_KIND__FILE_REG;
+	fe->has_proc_of_tree = fe->proc_of_tree = false;
+	fe->path = path;
+
+	/* pidfds, namespace fds, fanotify */
+	fe->kind = FILE_KIND__FILE_PIDFD;
+	expect_bad_image(&img, "pidfd without a pid");
+	fe->has_pidfd_pid = true;
+	fe->pidfd_pid = -5;
+	expect_bad_image(&img, "pidfd of pid -5");
+	fe->pidfd_pid = 0;
+	expect_bad_image(&img, "pidfd of pid 0");
+	fe->kind = FILE_KIND__FILE_EVENTFD;
+	fe->has_counter = true;
+	fe->pidfd_pid = 1;
+	expect_bad_image(&img, "pidfd pid in an eventfd");
+	fe->has_pidfd_pid = fe->has_counter = false;
+	fe->kind = FILE_KIND__FILE_NSFD;
+	fe->path = "../../etc/passwd";
+	expect_bad_image(&img, "namespace type that is a path");
+	fe->path = "nett";
+	expect_bad_image(&img, "unknown namespace type");
+	fe->path = path;
+	fe->kind = FILE_KIND__FILE_FANOTIFY;
+	expect_bad_image(&img, "fanotify without flags");
+	{
+		FanotifyMarkEntry m = FANOTIFY_MARK_ENTRY__INIT, *mp = &m;
+
+		fe->has_fan_flags = fe->has_fan_event_flags = true;
+		fe->fan_flags = 0x7fff0000;
+		expect_bad_image(&img, "fanotify init flags out of range");
+		fe->fan_flags = 0;
+		fe->fan_marks = &mp;
+		fe->n_fan_marks = 1;
+		m.kind = 9;
+		m.path = "/tmp";
+		expect_bad_image(&img, "fanotify mark of unknown kind");
+		m.kind = FANOTIFY_MARK_KIND__FAN_MARK_KIND_MOUNT;
+		m.path = "tmp";
+		expect_bad_image(&img, "fanotify mark on a relative path");
+		m.path = "/tmp";
+		m.mflags = 0x1;
+		expect_bad_image(&img, "fanotify mark with unknown flags");
+		fe->fan_marks = NULL;
+		fe->n_fan_marks = 0;
+		fe->has_fan_flags = fe->has_fan_event_flags = false;
+	}
+	fe->kind = FILE_KIND__FILE_REG;
+
 	/* pipes */
 	fe->kind = FILE_KIND__FILE_PIPE;
 	expect_bad_image(&img, "pipe without inode");
@@ -1537,6 +1594,13 @@ static void test_corrupt_fdtable(void **state)
 	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
 	lk.kind = FILE_LOCK_KIND__LOCK_FLOCK;	/* a flock has no range */
 	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
+	lk.kind = FILE_LOCK_KIND__LOCK_LEASE;	/* nor has a lease */
+	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
+	lk.start = 0;
+	lk.has_end = false;
+	assert_int_equal(files_validate_fdtable(&img, &t), 0);
+	lk.start = 10;
+	lk.has_end = true;
 	lk.kind = FILE_LOCK_KIND__LOCK_OFD;
 	lk.start = (uint64_t)1 << 63;
 	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
