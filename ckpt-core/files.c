@@ -1214,10 +1214,10 @@ int files_dump_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
 	/* Two processes sharing one fd table (clone(CLONE_FILES) without
 	 * CLONE_THREAD) would come back with two tables that no longer see
 	 * each other's opens and closes. */
-	for (size_t i = 0; i < d->opts.n_tree_pids; i++) {
-		pid_t other = d->opts.tree_pids[i];
+	for (size_t i = 0; i < d->opts.n_tree_pids && d->opts.tree_pids[i] != pid; i++) {
+		pid_t other = d->opts.tree_pids[i];	/* each pair once: those before */
 
-		if (other != pid && files_kcmp(pid, other, KCMP_FILES, 0, 0) == 0) {
+		if (files_kcmp(pid, other, KCMP_FILES, 0, 0) == 0) {
 			log_err("pid %d: shares its fd table with pid %d (clone with CLONE_FILES): "
 				"not supported", pid, other);
 			return -EOPNOTSUPP;
