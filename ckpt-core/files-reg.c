@@ -270,13 +270,13 @@ static int path_validate(const FileEntry *fe, bool dir)
 		log_err(FE_FMT ": deleted without its inode number", FE_ARG(fe));
 		return -EINVAL;
 	}
-	if (fe->has_content && (!fe->deleted || dir)) {
+	if ((fe->has_content || fe->content_in_image) && (!fe->deleted || dir)) {
 		log_err(FE_FMT ": content for a file that is not a deleted file", FE_ARG(fe));
 		return -EINVAL;
 	}
-	if (fe->has_content && files_content_check(fe))
+	if ((fe->has_content || fe->content_in_image) && files_content_check(fe))
 		return -EINVAL;
-	if (fe->n_extents && !fe->has_content) {
+	if (fe->n_extents && !fe->has_content && !fe->content_in_image) {
 		log_err(FE_FMT ": data extents without content", FE_ARG(fe));
 		return -EINVAL;
 	}
@@ -343,7 +343,7 @@ static const FileEntry *content_owner(const struct files_rst *fr, const FileEntr
 {
 	for (size_t i = 0; i < files_rst_count(fr); i++) {
 		const FileEntry *x = files_rst_nth(fr, i);
-		if (x->has_content && x->deleted && x->has_dev && x->has_ino &&
+		if ((x->has_content || x->content_in_image) && x->deleted && x->has_dev && x->has_ino &&
 		    x->dev == fe->dev && x->ino == fe->ino &&
 		    (x->kind == FILE_KIND__FILE_REG || x->kind == FILE_KIND__FILE_DIR))
 			return x;
@@ -412,7 +412,7 @@ static int deleted_reg_inode(const FileEntry *fe, struct files_rst *fr)
 	if (fd < 0)
 		return log_errno(fd, FE_FMT ": cannot recreate the deleted file (O_TMPFILE in %s)",
 				 FE_ARG(fe), where);
-	ret = files_write_content(fd, own);
+	ret = files_write_content(fr, fd, own);
 	if (ret) {
 		close(fd);
 		return log_errno(ret, FE_FMT ": cannot write the %zu bytes of the deleted file in %s",

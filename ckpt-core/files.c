@@ -26,6 +26,7 @@
 #include <linux/kcmp.h>
 
 #include "files.h"
+#include "image.h"
 #include "log.h"
 
 #ifndef SYS_pidfd_open
@@ -245,6 +246,63 @@ static int data_extents(int rfd, uint64_t size, uint64_t **out, size_t *n_out)
 	return 0;
 }
 
+/* The blob that holds the data of entry @id (content_in_image). */
+static void blob_name(uint32_t id, char *buf, size_t len)
+{
+	snprintf(buf, len, "file-content-%u.img", id);
+}
+
+#define BLOB_ALIGN(x)	(((x) + 4095) & ~(uint64_t)4095)
+
+/* More data than the files image keeps: into a blob of the store, the
+ * extents one after the other. */
+static int content_to_blob(const struct fd_info *fi, int rfd, FileEntry *fe, const uint64_t *ext,
+			   size_t n_ext, uint64_t data)
+{
+	struct img_store *st = files_dump_opts(fi->d)->store;
+	struct img_blob b;
+	uint64_t pos = 0;
+	char name[64];
+	int ret;
+
+	if (data > FILES_BLOB_MAX) {
+		log_err(FI_FMT ": %s: %llu bytes of data to keep, more than kup keeps (%llu)",
+			FI_ARG(fi), fi->link, (unsigned long long)data,
+			(unsigned long long)FILES_BLOB_MAX);
+		return -EFBIG;
+	}
+	blob_name(fe->id, name, sizeof(name));
+	ret = st->ops->create(st, name, BLOB_ALIGN(data), &b);
+	if (ret)
+		return log_errno(ret, FI_FMT ": %s: cannot make image %s for its %llu bytes of data",
+				 FI_ARG(fi), fi->link, name, (unsigned long long)data);
+	for (size_t i = 0; i < n_ext && !ret; i += 2) {
+		ret = pread_all(rfd, (uint8_t *)b.data + pos, ext[i + 1], ext[i]);
+		if (ret == -ENODATA) {
+			log_err(FI_FMT ": %s shrank while being read", FI_ARG(fi), fi->link);
+			ret = -EIO;
+		} else if (ret) {
+			log_errno(ret, FI_FMT ": cannot read %s", FI_ARG(fi), fi->link);
+		}
+		pos += ext[i + 1];
+	}
+	if (!ret) {
+		memset((uint8_t *)b.data + data, 0, BLOB_ALIGN(data) - data);
+		fe->has_content_xxh64 = true;
+		fe->content_xxh64 = img_xxh64(b.data, data);
+		ret = st->ops->finish(st, &b);
+		if (ret)
+			log_errno(ret, FI_FMT ": %s: cannot write image %s", FI_ARG(fi), fi->link, name);
+	}
+	st->ops->release(st, &b);
+	if (ret)
+		return ret;
+	fe->has_content_in_image = fe->content_in_image = true;
+	log_debug(FI_FMT ": %s: %llu bytes of data in %s", FI_ARG(fi), fi->link,
+		  (unsigned long long)data, name);
+	return 0;
+}
+
 int files_read_content(const struct fd_info *fi, uint64_t size, FileEntry *fe)
 {
 	const struct files_opts *o = files_dump_opts(fi->d);
@@ -267,6 +325,22 @@ int files_read_content(const struct fd_info *fi, uint64_t size, FileEntry *fe)
 	}
 	for (size_t i = 1; i < n_ext; i += 2)
 		data += ext[i];
+	if (data > max && o->store) {
+		ret = content_to_blob(fi, rfd, fe, ext, n_ext, data);
+		close(rfd);
+		if (!ret && n_ext == 2 && ext[0] == 0 && ext[1] == size) {
+			free(ext);	/* dense */
+			ext = NULL;
+			n_ext = 0;
+		}
+		if (ret) {
+			free(ext);
+			return ret;
+		}
+		fe->extents = ext;
+		fe->n_extents = n_ext;
+		return 0;
+	}
 	if (data > max) {
 		log_err(FI_FMT ": %s: %llu bytes of data (a file of %llu bytes) to keep in the "
 			"image, more than the limit (%llu)", FI_ARG(fi), fi->link,
@@ -388,18 +462,24 @@ int files_mount_fd(struct files_dump *d, struct files_rst *fr, pid_t pid, dev_t 
 
 int files_content_check(const FileEntry *fe)
 {
-	uint64_t end = 0, sum = 0;
+	uint64_t end = 0, sum = 0, total;
 
-	if (!fe->has_content)
+	if (fe->content_in_image && (fe->has_content || !fe->has_content_xxh64)) {
+		log_err(FE_FMT ": data in an image, and in this one too or without its checksum",
+			FE_ARG(fe));
+		return -EINVAL;
+	}
+	if (!fe->has_content && !fe->content_in_image)
 		return 0;
 	if (!fe->has_size) {
 		log_err(FE_FMT ": content without a size", FE_ARG(fe));
 		return -EINVAL;
 	}
+	total = fe->content_in_image ? fe->size : fe->content.len;
 	if (!fe->n_extents) {
-		if (fe->content.len != fe->size) {
-			log_err(FE_FMT ": content of %zu bytes for a file of %llu", FE_ARG(fe),
-				fe->content.len, (unsigned long long)fe->size);
+		if (total != fe->size || (fe->content_in_image && fe->size > FILES_BLOB_MAX)) {
+			log_err(FE_FMT ": content of %llu bytes for a file of %llu", FE_ARG(fe),
+				(unsigned long long)total, (unsigned long long)fe->size);
 			return -EINVAL;
 		}
 		return 0;
@@ -421,7 +501,7 @@ int files_content_check(const FileEntry *fe)
 		end = off + len;
 		sum += len;
 	}
-	if (sum != fe->content.len) {
+	if (fe->content_in_image ? sum > FILES_BLOB_MAX : sum != fe->content.len) {
 		log_err(FE_FMT ": %zu bytes of content for %llu bytes of extents", FE_ARG(fe),
 			fe->content.len, (unsigned long long)sum);
 		return -EINVAL;
@@ -429,22 +509,57 @@ int files_content_check(const FileEntry *fe)
 	return 0;
 }
 
-int files_write_content(int fd, const FileEntry *own)
+/* The data of @own in its blob, mapped: checked against the extents' total
+ * and the checksum. */
+static int open_blob(struct files_rst *fr, const FileEntry *own, struct img_blob *b,
+		     uint64_t *data)
 {
-	const uint8_t *p = own->content.data;
+	struct img_store *st = files_rst_opts(fr)->store;
+	char name[64];
 	int ret;
 
-	if (!own->n_extents) {
-		ret = files_write_all(fd, own->content.data, own->content.len);
-		if (ret)
-			return ret;
+	*data = own->n_extents ? 0 : own->size;
+	for (size_t i = 1; i < own->n_extents; i += 2)
+		*data += own->extents[i];
+	blob_name(own->id, name, sizeof(name));
+	if (!st)
+		return log_errno(ENOENT, FE_FMT ": its data is in image %s, and there is no store",
+				 FE_ARG(own), name);
+	ret = st->ops->open(st, name, b);
+	if (ret)
+		return log_errno(ret, FE_FMT ": cannot open image %s", FE_ARG(own), name);
+	if (b->len != BLOB_ALIGN(*data) || img_xxh64(b->data, *data) != own->content_xxh64) {
+		log_err(FE_FMT ": image %s does not hold its %llu bytes of data (size or checksum)",
+			FE_ARG(own), name, (unsigned long long)*data);
+		st->ops->release(st, b);
+		return -EINVAL;
 	}
-	for (size_t i = 0; i < own->n_extents; i += 2) {
-		ret = pwrite_all(fd, p, own->extents[i + 1], own->extents[i]);
+	return 0;
+}
+
+int files_write_content(struct files_rst *fr, int fd, const FileEntry *own)
+{
+	const uint8_t *p = own->content.data;
+	uint64_t len = own->content.len;
+	struct img_blob b = { 0 };
+	int ret = 0;
+
+	if (own->content_in_image) {
+		ret = open_blob(fr, own, &b, &len);
 		if (ret)
 			return ret;
+		p = b.data;
+	}
+	if (!own->n_extents)
+		ret = pwrite_all(fd, p, len, 0);
+	for (size_t i = 0; i < own->n_extents && !ret; i += 2) {
+		ret = pwrite_all(fd, p, own->extents[i + 1], own->extents[i]);
 		p += own->extents[i + 1];
 	}
+	if (own->content_in_image)
+		files_rst_opts(fr)->store->ops->release(files_rst_opts(fr)->store, &b);
+	if (ret)
+		return ret;
 	/* the holes at the end */
 	if (ftruncate(fd, (off_t)own->size) < 0)
 		return -errno;
@@ -1448,6 +1563,8 @@ static int validate_entry(const FileEntry *fe)
 	}
 	if ((fe->n_extents && fe->kind != FILE_KIND__FILE_REG && fe->kind != FILE_KIND__FILE_MEMFD) ||
 	    (fe->has_handle && fe->kind != FILE_KIND__FILE_REG) ||
+	    (fe->content_in_image && fe->kind != FILE_KIND__FILE_REG &&
+	     fe->kind != FILE_KIND__FILE_MEMFD) ||
 	    (fe->has_pidfd_pid && fe->kind != FILE_KIND__FILE_PIDFD) ||
 	    ((fe->has_fan_flags || fe->n_fan_marks) && fe->kind != FILE_KIND__FILE_FANOTIFY) ||
 	    (fe->proc_of_tree && fe->kind != FILE_KIND__FILE_REG && fe->kind != FILE_KIND__FILE_DIR)) {

@@ -28,6 +28,8 @@
 #include <sys/types.h>
 #include "kup-image.pb-c.h"
 
+struct img_store;
+
 struct files_dump;	/* opaque, files.c */
 struct files_rst;	/* opaque, files.c */
 struct files_opts;
@@ -96,6 +98,9 @@ struct files_opts {
 	/* Largest content kept for one deleted file or memfd (bytes);
 	 * 0: FILES_CONTENT_MAX_DEFAULT. */
 	uint64_t content_max;
+	/* The image store: data of deleted files and memfds above content_max
+	 * goes to blobs of its own (NULL: refused instead). */
+	struct img_store *store;
 };
 
 #define FILES_CONTENT_MAX_DEFAULT	(128ull << 20)
@@ -104,6 +109,7 @@ struct files_opts {
 #define FILES_FD_MAX		(1 << 20)	/* highest fd number accepted + 1 */
 #define FILES_LIST_MAX		(1 << 20)	/* epoll tfds, inotify watches */
 #define FILES_EXTENTS_MAX	(1 << 16)	/* data extents of a deleted file */
+#define FILES_BLOB_MAX		(1ull << 40)	/* data of a deleted file kept in a blob */
 
 /* --- dump ----------------------------------------------------------------- */
 int files_dump_begin(const struct files_opts *o, struct files_dump **out);
@@ -295,7 +301,7 @@ int files_reg_deleted_fd(struct files_rst *fr, uint64_t dev, uint64_t ino);
 int files_content_check(const FileEntry *fe);
 /* Write the content of @own into @fd at its offsets, leave holes as holes,
  * and give the file its size. */
-int files_write_content(int fd, const FileEntry *own);
+int files_write_content(struct files_rst *fr, int fd, const FileEntry *own);
 /* A directory fd on a mount of @dev (st_dev) as @pid sees its mounts, the
  * mount of the whole filesystem if there is one (for open_by_handle_at).
  * Cached per device in @d (dump) or @fr (restore): exactly one is set. */

@@ -3,8 +3,10 @@
  * checkpoint/restore tests.
  *
  * Usage: deleted DIR        the files below, in DIR
- *        deleted -b DIR     only: a deleted file of 130 MiB of data (more
- *                           than a checkpoint keeps: it must refuse)
+ *        deleted -b DIR     only: a deleted file of 230 MiB, 65 MiB of 'b',
+ *                           a hole of 100 MiB, 65 MiB of 'c' (more data than
+ *                           the files image keeps); the same protocol, its
+ *                           check reads all of it back
  * Files (each fd's number is printed as "FD <name> <fd>"):
  *   sparse   a deleted file of 3 GiB with three small pieces of data (at 0,
  *            64 MiB and the last bytes), the rest holes; offset 12345
@@ -240,20 +242,63 @@ static int check(void)
 	return 0;
 }
 
+static int big_fd;
+
+static int big_check(void)
+{
+	static char buf[MiB];
+	struct stat st;
+
+	if (fstat(big_fd, &st) || st.st_size != 230 * MiB || st.st_nlink)
+		FAIL("big: size %lld, %lu links", (long long)st.st_size, (unsigned long)st.st_nlink);
+	if ((uint64_t)st.st_blocks * 512 > 140 * MiB)
+		FAIL("big: %llu bytes allocated: the hole was filled",
+		     (unsigned long long)st.st_blocks * 512);
+	for (uint64_t off = 0; off < 230 * MiB; off += MiB) {
+		char want = off < 65 * MiB ? 'b' : off < 165 * MiB ? 0 : 'c';
+
+		if (pread(big_fd, buf, MiB, off) != MiB)
+			FAIL("big: cannot read at %llu", (unsigned long long)off);
+		for (size_t i = 0; i < MiB; i += 4093)
+			if (buf[i] != want)
+				FAIL("big: byte %llu is %d, expected %d",
+				     (unsigned long long)off + i, buf[i], want);
+	}
+	return 0;
+}
+
 static void big(void)
 {
 	static char buf[MiB];
-	int fd = mk("big", O_RDWR);
+	unsigned checks = 0;
+	uint64_t n = 0;
 
+	big_fd = mk("big", O_RDWR);
 	memset(buf, 'b', sizeof(buf));
-	for (int i = 0; i < 130; i++)
-		if (write(fd, buf, sizeof(buf)) != sizeof(buf))
+	for (int i = 0; i < 65; i++)
+		if (write(big_fd, buf, sizeof(buf)) != sizeof(buf))
+			die("write big: %s", strerror(errno));
+	memset(buf, 'c', sizeof(buf));
+	for (int i = 0; i < 65; i++)
+		if (pwrite(big_fd, buf, sizeof(buf), (165 + i) * MiB) != sizeof(buf))
 			die("write big: %s", strerror(errno));
 	unlink(in("big"));
-	say("FD big %d", fd);
+	say("FD big %d", big_fd);
+	if (big_check())
+		die("%s", why);
 	say("READY");
-	for (;;)
-		pause();
+	for (;;) {
+		say("C %llu %d %llu", (unsigned long long)n++, getpid(), (unsigned long long)now_ms());
+		if (check_requested) {
+			check_requested = 0;
+			checks++;
+			if (big_check())
+				say("CHECK %u FAIL %s", checks, why);
+			else
+				say("CHECK %u OK", checks);
+		}
+		sleep_ms(100);
+	}
 }
 
 int main(int argc, char **argv)
@@ -263,6 +308,9 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "-b")) {
 		dir = argv[2];
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_usr1;
+		sigaction(SIGUSR1, &sa, NULL);
 		big();
 	}
 	if (argc != 2) {

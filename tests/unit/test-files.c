@@ -1384,6 +1384,20 @@ static void test_corrupt_entries(void **state)
 		fe->n_extents = 0;
 		fe->size = 17;
 	}
+	fe->has_content_in_image = fe->content_in_image = true;
+	expect_bad_image(&img, "data both here and in an image");
+	fe->has_content = false;
+	expect_bad_image(&img, "data in an image without its checksum");
+	fe->has_content_xxh64 = true;
+	fe->size = (uint64_t)1 << 41;
+	expect_bad_image(&img, "data in an image beyond the blob limit");
+	fe->size = 17;
+	fe->kind = FILE_KIND__FILE_PIPE;
+	expect_bad_image(&img, "data in an image for a pipe");
+	fe->kind = FILE_KIND__FILE_REG;
+	expect_bad_image(&img, "data in an image and no store to read it from");
+	fe->has_content_in_image = fe->content_in_image = fe->has_content_xxh64 = false;
+	fe->has_content = true;
 	fe->has_content = false;
 	fe->content.data = NULL;
 	fe->content.len = 0;
