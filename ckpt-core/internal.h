@@ -61,6 +61,19 @@ int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot, bool allow
 
 /* ---- ptrace puppet (puppet.c) ---- */
 /* A thread we drive: its saved registers are restored by puppet_release. */
+/* struct sched_attr of sched_getattr(2)/sched_setattr(2) (the first 48
+ * bytes: without the utilization clamps) */
+struct sched_attr_k {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+};
+
 struct puppet {
 	pid_t pid;		/* thread group */
 	unsigned long tramp;	/* address of syscall+trap in the target */

@@ -1222,7 +1222,10 @@ static int restore_mm(struct takeover *tk)
 			fd = keep_fd(p, v->file_id | ((v->prot & PROT_WRITE) ? 0x40000000u : 0));
 			break;
 		case VMA_KIND__VMA_SHMEM:
+			/* filled through its fd: mapped as it was (a memfd sealed
+			 * F_SEAL_FUTURE_WRITE takes no writable mapping) */
 			flags |= MAP_SHARED;
+			prot = v->prot;
 			fd = keep_fd(p, SHM_KEY | v->shmem_id);
 			break;
 		case VMA_KIND__VMA_SYSV_SHM:
@@ -1247,7 +1250,29 @@ static int restore_mm(struct takeover *tk)
 					 v->start, v->end, v->name ? v->name : "");
 	}
 
-	/* 4. the pages */
+	if (tk->p->core->has_thp_disabled) {
+		err = INJ(tk, pid, SYS_prctl, "cannot restore PR_SET_THP_DISABLE", PR_SET_THP_DISABLE,
+			  tk->p->core->thp_disabled, 0, 0, 0, 0);
+		if (err)
+			return err;
+	}
+	/* 4. the pages, where transparent huge pages were asked for (or
+	 * refused) told so first: the first write into each 2 MiB extent then
+	 * faults in a huge page, as the dumped range had */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+
+		if (v->kind != VMA_KIND__VMA_ANON_PRIVATE)
+			continue;
+		for (int a = MADV_HUGEPAGE; a <= MADV_NOHUGEPAGE; a++) {
+			if (!(v->madv & (1ULL << a)))
+				continue;
+			err = INJ(tk, pid, SYS_madvise, "madvise", v->start, v->end - v->start, a,
+				  0, 0, 0);
+			if (err)
+				return err;
+		}
+	}
 	err = restore_pages(tk, proxy);
 	if (err)
 		return err;
@@ -1393,6 +1418,8 @@ static int restore_thread(struct takeover *tk, ThreadCore *tc)
 		uint8_t buf[128];
 
 		memcpy(&sig, si, sizeof(sig));
+		if (sig == SIGSTOP)
+			continue;	/* sent last (stop_tasks) */
 		memcpy(buf, si, sizeof(buf));
 		siginfo_scrub(buf);
 		err = scratch_put(tk, 512, buf, 128);
@@ -1608,6 +1635,8 @@ static int restore_proc_late(struct takeover *tk)
 		uint8_t buf[128];
 
 		memcpy(&sig, si, sizeof(sig));
+		if (sig == SIGSTOP)
+			continue;	/* sent last (stop_tasks) */
 		memcpy(buf, si, sizeof(buf));
 		siginfo_scrub(buf);
 		err = scratch_put(tk, 512, buf, 128);
@@ -1717,6 +1746,50 @@ static int restore_posix_locks(struct takeover *tk)
 	return 0;
 }
 
+/*
+ * The audit login uid can only be written by the task itself
+ * (/proc/self/loginuid), with CAP_AUDIT_CONTROL, so before its credentials
+ * are set; the kernel gives it a new audit session id then (the session id
+ * cannot be chosen).  Written only when the stub's differs.  Where it
+ * cannot be (loginuid made immutable, no CAP_AUDIT_CONTROL) the restore
+ * fails, or with --allow-differences warns and the task keeps the
+ * restorer's.
+ */
+static int restore_loginuid(struct takeover *tk)
+{
+	pid_t pid = tk->p->pe->pid;
+	char *cur, val[16];
+	long fd, ret;
+	int err, len;
+
+	if (!tk->p->core->has_loginuid)
+		return 0;
+	cur = proc_read_file(pid, "loginuid", NULL);
+	if (cur && strtoul(cur, NULL, 10) == tk->p->core->loginuid) {
+		free(cur);
+		return 0;
+	}
+	free(cur);
+	len = snprintf(val, sizeof(val), "%u", tk->p->core->loginuid);
+	err = scratch_put(tk, 512, "/proc/self/loginuid", sizeof("/proc/self/loginuid"));
+	if (!err)
+		err = scratch_put(tk, 600, val, len);
+	if (!err)
+		err = inj(tk, pid, SYS_openat, "openat(/proc/self/loginuid)", &fd, AT_FDCWD,
+			  tk->pp.scratch + 512, O_WRONLY | O_CLOEXEC, 0, 0, 0);
+	if (err)
+		return err;
+	if (fd < 0)
+		return difference(tk->c, -fd, pid, "audit login uid", val, "the restorer's");
+	err = inj(tk, pid, SYS_write, "write(loginuid)", &ret, fd, tk->pp.scratch + 600, len, 0, 0, 0);
+	if (!err)
+		err = INJ(tk, pid, SYS_close, "close(loginuid)", fd, 0, 0, 0, 0, 0);
+	if (!err && ret != len)
+		err = difference(tk->c, ret < 0 ? -ret : EIO, pid, "audit login uid", val,
+				 "the restorer's");
+	return err;
+}
+
 static int takeover(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
@@ -1765,6 +1838,8 @@ static int takeover(struct rctx *c, struct rproc *p)
 	 * (PTRACE_O_SUSPEND_SECCOMP) until the task is detached.
 	 */
 	if (!err)
+		err = restore_loginuid(&tk);
+	if (!err)
 		err = seccomp_restore(&tk.pp, p->core);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
 		err = restore_creds(&tk, p->core->threads[i]->tid);
@@ -1788,6 +1863,98 @@ static int takeover(struct rctx *c, struct rproc *p)
  * registers, other threads first, then the main thread as the trampoline
  * goes.
  */
+/*
+ * Scheduling policy, nice, real-time priority and I/O priority of each
+ * thread, set from outside once the threads exist.  One that cannot be set
+ * (a real-time policy where the cgroup grants no real-time runtime) fails
+ * the restore, or with --allow-differences is a warning naming the thread
+ * (it runs at the restorer's).
+ */
+static int restore_sched(struct rctx *c, struct rproc *p)
+{
+	int err = 0;
+
+	for (size_t t = 0; !err && t < p->core->n_threads; t++) {
+		ThreadCore *tc = p->core->threads[t];
+		struct sched_attr_k attr = { .size = sizeof(attr) };
+		char what[64], d[64];
+
+		snprintf(what, sizeof(what), "tid %d's", tc->tid);
+		if (tc->has_sched_policy) {
+			attr.sched_policy = tc->sched_policy;
+			attr.sched_flags = tc->sched_flags & 1;
+			attr.sched_nice = tc->sched_nice;
+			attr.sched_priority = tc->sched_priority;
+			snprintf(d, sizeof(d), "scheduling policy %u (nice %d, priority %u)",
+				 tc->sched_policy, tc->sched_nice, tc->sched_priority);
+			if (syscall(SYS_sched_setattr, tc->tid, &attr, 0))
+				err = difference(c, errno, p->pe->pid, what, d, "the restorer's");
+		}
+		snprintf(d, sizeof(d), "I/O priority class %u level %u", tc->ioprio >> 13,
+			 tc->ioprio & 0x1fff);
+		if (!err && tc->has_ioprio &&
+		    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tc->tid, tc->ioprio))
+			err = difference(c, errno, p->pe->pid, what, d, "the restorer's");
+	}
+	return err;
+}
+
+static bool has_sigstop(SiginfoEntry **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int sig;
+
+		if (v[i]->raw.len != 128)
+			continue;
+		memcpy(&sig, v[i]->raw.data, sizeof(sig));
+		if (sig == SIGSTOP)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A task dumped stopped (group stop) is stopped before it is let go, so it
+ * runs nothing of its own in between (not even the handler of a signal it
+ * has pending): SIGSTOP while everything else is still blocked, delivered
+ * from its signal-delivery-stop; it is then in the group stop, which it
+ * stays in when detached, its other threads joining it.  Its parent is told
+ * as for any stop (the signal it reports is SIGSTOP: docs/design.md).
+ */
+static int stop_task(struct rproc *p)
+{
+	pid_t pid = p->pe->pid;
+	int st, sig = 0, err;
+
+	if (syscall(SYS_tgkill, pid, pid, SIGSTOP))
+		return log_errno(errno, "pid %d: cannot stop it again", pid);
+	for (int round = 0; round < 8; round++) {
+		if (ptrace(PTRACE_CONT, pid, 0, sig))
+			return log_errno(errno, "pid %d: cannot resume it to stop it", pid);
+		err = puppet_wait_stop_bounded(pid, &st, PUPPET_STOP_TIMEOUT_MS);
+		if (err)
+			return log_errno(err, "pid %d: did not stop again", pid);
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			return 0;	/* in its group stop */
+		sig = WSTOPSIG(st) == SIGSTOP && !(st >> 16) ? SIGSTOP : 0;
+	}
+	log_err("pid %d: did not stop again (status 0x%x)", pid, st);
+	return -EIO;
+}
+
+/* The SIGSTOPs it had pending (sent while it was stopped), once it runs
+ * untraced: pending again, as stop signals to a stopped task stay. */
+static void send_pending_stops(struct rproc *p)
+{
+	CoreEntry *c = p->core;
+
+	for (size_t t = 0; t < c->n_threads; t++)
+		if (has_sigstop(c->threads[t]->pending, c->threads[t]->n_pending))
+			syscall(SYS_tgkill, p->pe->pid, c->threads[t]->tid, SIGSTOP);
+	if (has_sigstop(c->shared_pending, c->n_shared_pending))
+		kill(p->pe->pid, SIGSTOP);
+}
+
 static int takeover_finish(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
@@ -1923,7 +2090,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	ret = files_rst_open_all(c.files, &fo, &c.fr);
 	if (ret)
 		goto out;
-	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds, &c.shm_made);
+	ret = shmem_rst_open(c.st, c.shm, c.fr, &c.shm_fds, &c.shm_made);
 	if (!ret)
 		ret = ipc_rst_create(c.ipc, c.st);
 	if (ret)
@@ -2009,6 +2176,12 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = takeover_finish(&c, &c.p[i]);
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = restore_sched(&c, &c.p[i]);
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive && c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
+			ret = stop_task(&c.p[i]);
 	if (ret) {
 		kill_all(&c);
 		if (ret != -ECANCELED)
@@ -2031,8 +2204,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		for (int t = 0; t < c.p[i].nseized; t++)
 			ptrace(PTRACE_DETACH, c.p[i].seized_tids[t], 0, 0);
 	for (int i = 0; i < c.n; i++)
-		if (c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
-			kill(c.p[i].pe->pid, SIGSTOP);
+		if (c.p[i].alive)
+			send_pending_stops(&c.p[i]);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
 	if (c.helper_up) {

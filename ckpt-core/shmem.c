@@ -301,7 +301,29 @@ void shmem_rst_undo(const ShmemImage *img, const bool *made)
 			log_warn_errno(errno, "cannot remove %s", img->entries[i]->path);
 }
 
-int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out, bool **made_out)
+/*
+ * A memfd the tree also holds as an fd was made by the files restore
+ * (files-memfd.c), with its content, size and seals: the mappings map that
+ * one object, as they did (a write through one is read through the other).
+ * A new read-write fd of it (from an fd of the tree's), or -1.
+ */
+static int memfd_of_files(struct files_rst *fr, const ShmemEntry *e)
+{
+	for (size_t i = 0; fr && i < files_rst_count(fr); i++) {
+		const FileEntry *x = files_rst_nth(fr, i);
+		int fd;
+
+		if (x->kind != FILE_KIND__FILE_MEMFD || x->ino != e->ino)
+			continue;
+		fd = files_rst_fd(fr, x->id);
+		if (fd >= 0)
+			return files_reopen(fd, O_RDWR | O_CLOEXEC);
+	}
+	return -1;
+}
+
+int shmem_rst_open(struct img_store *st, const ShmemImage *img, struct files_rst *fr,
+		   int **fds_out, bool **made_out)
 {
 	int *fds = calloc(img->n_entries + 1, sizeof(int));
 	bool *made = calloc(img->n_entries + 1, sizeof(bool));
@@ -338,6 +360,11 @@ int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out, b
 		} else {
 			const char *mname = e->path && !strncmp(e->path, "memfd:", 6) ? e->path + 6 : "kup-shmem";
 
+			fd = e->path && !strncmp(e->path, "memfd:", 6) ? memfd_of_files(fr, e) : -1;
+			if (fd >= 0) {
+				fds[i] = fd;
+				continue;	/* filled and sealed by the files restore */
+			}
 			fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		}
 		if (fd < 0) {

@@ -351,6 +351,20 @@ static int check_thread(const ThreadCore *tc, uint32_t pid, uint32_t tid)
 	for (size_t i = 0; i < tc->n_pending; i++)
 		if (check_siginfo(tc->pending[i], pid, "thread's"))
 			return -EINVAL;
+	/* SCHED_OTHER, FIFO, RR, BATCH, IDLE; nice and real-time priority in
+	 * the kernel's ranges; I/O class none, real-time, best-effort, idle */
+	if (tc->has_sched_policy &&
+	    (tc->sched_policy > 5 || tc->sched_policy == 4 || tc->sched_nice < -20 ||
+	     tc->sched_nice > 19 || tc->sched_priority > 99 || (tc->sched_flags & ~1ULL))) {
+		log_err("core-%u.img: thread %u: bad scheduling policy %u (nice %d, priority %u, "
+			"flags 0x%llx)", pid, tid, tc->sched_policy, tc->sched_nice,
+			tc->sched_priority, (unsigned long long)tc->sched_flags);
+		return -EINVAL;
+	}
+	if (tc->has_ioprio && (tc->ioprio >> 13) > 3) {
+		log_err("core-%u.img: thread %u: bad I/O priority 0x%x", pid, tid, tc->ioprio);
+		return -EINVAL;
+	}
 	return 0;
 }
 

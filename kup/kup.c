@@ -52,7 +52,8 @@ int kup_need_root(const char *cmd, unsigned int need)
 		cap_value_t cap;
 		const char *name;
 	} caps[] = {
-		{ KUP_NEED_CKPT, CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
+		/* what every dump and restore uses; CAP_SYS_ADMIN is needed only
+		 * by some trees (a time namespace, seccomp): their step says so */
 		{ KUP_NEED_CKPT, CAP_SYS_PTRACE, "CAP_SYS_PTRACE" },
 		{ KUP_NEED_CKPT, CAP_CHECKPOINT_RESTORE, "CAP_CHECKPOINT_RESTORE" },
 		{ KUP_NEED_STORE, CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
