@@ -37,12 +37,15 @@ ns=kupfam$$
 ip netns add "$ns" || bail "cannot make network namespace $ns"
 at_exit ip netns delete "$ns"
 other=$(start_bg "$T/other" nsenter --net=/run/netns/$ns sleep 1000)
+wait_for '[ "$(readlink /proc/$other/ns/net)" != "$(readlink /proc/self/ns/net)" ]' ||
+	bail "sleep did not enter network namespace $ns"
 refused nsfd "pid @PID@ fd @FD@: fd of the net namespace net:\[[0-9]+\], which is not the one the tree is restored in \(kup's own\): not supported" "/proc/$other/ns/net"
 kill "$other"
 refused clone-files 'pid (@PID@|@CHILD@): shares its fd table with pid (@PID@|@CHILD@) \(clone with CLONE_FILES\): not supported'
 mkdir -p "$T/in"
 : > "$T/in/w"
 holder=$(start_bg "$T/holder" bash -c 'exec sleep 1000 < "$0"' "$T/in/w")
+wait_for '[ "$(readlink /proc/$holder/fd/0)" = "$T/in/w" ]' || bail "the holder did not open $T/in/w"
 refused inotify-removed "pid @PID@ fd @FD@: inotify watches inode [0-9]+, a removed file that the tree does not hold open: not supported" "$T/in"
 kill "$holder"
 refused fanotify-removed "pid @PID@ fd @FD@: fanotify marks inode [0-9]+, which has no path \($T/in/fa\): not supported" "$T/in"

@@ -76,7 +76,12 @@ int main(int argc, char **argv)
 			_exit(0);
 		fd = (int)syscall(SYS_pidfd_open, c, 0);
 		say("PID CHILD %d", c);
-		sleep_ms_full(100);	/* a zombie now */
+		{	/* until it is a zombie: exited, not reaped */
+			siginfo_t si;
+
+			if (waitid(P_PID, c, &si, WEXITED | WNOWAIT))
+				die("waitid: %s", strerror(errno));
+		}
 	} else if (!strcmp(k, "pidfd-out")) {
 		fd = (int)syscall(SYS_pidfd_open, 1, 0);
 	} else if (!strcmp(k, "nsfd") && argc == 3) {
