@@ -84,6 +84,25 @@ static const char *tcp_state_name(unsigned int st)
 	       tcp_states[st] : "?";
 }
 
+/* Our FIN is in the sequence (sent, in the send queue). */
+static bool state_fin_sent(unsigned int st)
+{
+	return st == TCP_FIN_WAIT1 || st == TCP_FIN_WAIT2 || st == TCP_LAST_ACK ||
+	       st == TCP_CLOSING;
+}
+
+/* The peer's FIN was received (rcv_nxt counts it). */
+static bool state_fin_rcvd(unsigned int st)
+{
+	return st == TCP_CLOSE_WAIT || st == TCP_LAST_ACK || st == TCP_CLOSING;
+}
+
+/* States of a connection kept with repair mode. */
+static bool state_repaired(unsigned int st)
+{
+	return st == TCP_ESTABLISHED || state_fin_sent(st) || state_fin_rcvd(st);
+}
+
 struct sk_addr {
 	int family;
 	uint8_t a[16];
@@ -435,10 +454,12 @@ static int dump_tcp_repair(const struct fd_info *fi, SkInetEntry *e, const char 
 	if (ioctl(fd, SIOCOUTQ, &outq) < 0 || ioctl(fd, SIOCOUTQNSD, &nsd) < 0 ||
 	    ioctl(fd, SIOCINQ, &inq) < 0)
 		return log_errno(errno, FI_FMT ": %s: cannot size its queues", FI_ARG(fi), conn);
-	/* FIN_WAIT*: our FIN takes one sequence number at the end of the send
-	 * queue (in the queue sizes until it is acknowledged), and no data */
-	fin = e->state == TCP_FIN_WAIT1 || e->state == TCP_FIN_WAIT2;
-	if (fin && e->state == TCP_FIN_WAIT1) {
+	/* FIN_WAIT*, LAST_ACK, CLOSING: our FIN takes one sequence number at
+	 * the end of the send queue (in the queue sizes until it is
+	 * acknowledged), and no data.  A FIN received (CLOSE_WAIT, LAST_ACK,
+	 * CLOSING) is in rcv_nxt (TCP_QUEUE_SEQ) but not in SIOCINQ. */
+	fin = state_fin_sent(e->state);
+	if (fin && e->state != TCP_FIN_WAIT2) {
 		outq--;
 		nsd = nsd ? nsd - 1 : 0;
 	}
@@ -563,6 +584,84 @@ static int dump_tcp_conn(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 	return dump_tcp_repair(fi, e, conn);
 }
 
+/* A NETLINK_SOCK_DIAG socket of the network namespace @nsfd. */
+static int diag_socket(int nsfd)
+{
+	int own, s, ret;
+
+	own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (own < 0)
+		return -errno;
+	if (setns(nsfd, CLONE_NEWNET) < 0) {
+		ret = -errno;
+		close(own);
+		return ret;
+	}
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	ret = s < 0 ? -errno : s;
+	if (setns(own, CLONE_NEWNET) < 0) {
+		log_errno(errno, "cannot go back to our network namespace");
+		abort();	/* every later socket would be made in the wrong one */
+	}
+	close(own);
+	return ret;
+}
+
+/*
+ * The destination of the TCP socket @ino (@family) in state SYN_SENT, which
+ * getpeername() does not give: from a sock_diag dump of the namespace's
+ * SYN_SENT sockets (a message only: no error).
+ */
+static void syn_sent_peer(int nsfd, int family, uint32_t ino, struct sk_addr *dst)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
+		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP,
+		       .idiag_states = 1u << TCP_SYN_SENT },
+	};
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	char buf[16384];
+	int s = diag_socket(nsfd);
+	bool done = false;
+
+	if (s < 0)
+		return;
+	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	while (!done) {
+		ssize_t r = recv(s, buf, sizeof(buf), 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
+		     h = NLMSG_NEXT(h, r)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->idiag_inode != ino)
+				continue;
+			dst->family = family;
+			memcpy(dst->a, m->id.idiag_dst, family == AF_INET6 ? 16 : 4);
+			dst->port = ntohs(m->id.idiag_dport);
+			dst->set = true;
+			done = true;
+			break;
+		}
+	}
+out:
+	close(s);
+}
+
 /*
  * The inode of the local socket at the other end of the connection
  * @src -> @dst, looked up with inet_diag (one exact query) in the socket's
@@ -583,31 +682,16 @@ static int local_peer_ino(int nsfd, const struct sk_addr *src, const struct sk_a
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	char buf[8192];
 	ssize_t r;
-	int own, s, ret = -ENOENT;
+	int s, ret = -ENOENT;
 
 	req.r.id.idiag_sport = htons(dst->port);
 	req.r.id.idiag_dport = htons(src->port);
 	memcpy(req.r.id.idiag_src, dst->a, src->family == AF_INET6 ? 16 : 4);
 	memcpy(req.r.id.idiag_dst, src->a, src->family == AF_INET6 ? 16 : 4);
 	req.r.id.idiag_cookie[0] = req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (own < 0)
-		return -errno;
-	if (setns(nsfd, CLONE_NEWNET) < 0) {
-		ret = -errno;
-		close(own);
-		return ret;
-	}
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	s = diag_socket(nsfd);
 	if (s < 0)
-		ret = -errno;
-	if (setns(own, CLONE_NEWNET) < 0) {
-		ret = log_errno(errno, "cannot go back to our network namespace");
-		abort();	/* every later socket would be made in the wrong one */
-	}
-	close(own);
-	if (s < 0)
-		return ret;
+		return s;
 	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		ret = -errno;
 		goto out;
@@ -758,13 +842,24 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 	case TCP_ESTABLISHED:
 	case TCP_FIN_WAIT1:
 	case TCP_FIN_WAIT2:
+	case TCP_CLOSE_WAIT:
+	case TCP_LAST_ACK:
+	case TCP_CLOSING:
 		ret = dump_tcp_closed(fi, e, nsfd, &src, &dst, conn);
 		if (ret)
 			return ret < 0 ? ret : 0;
 		return dump_tcp_conn(fi, e, nsfd, &src, &dst, conn);
+	case TCP_SYN_SENT:
+		syn_sent_peer(nsfd, e->family, fi->st.st_ino, &dst);
+		if (dst.set)
+			snprintf(conn, sizeof(conn), "%s %s -> %s", proto_name(e),
+				 addr_str(&src, a, sizeof(a)), addr_str(&dst, b, sizeof(b)));
+		log_err(FI_FMT ": connection %s in state SYN_SENT (a connect() in progress, not "
+			"answered yet): not supported", FI_ARG(fi), conn);
+		return -EOPNOTSUPP;
 	default:
 		log_err(FI_FMT ": connection %s in state %s: not supported (only established "
-			"connections, FIN_WAIT1, FIN_WAIT2, listening and closed sockets)",
+			"and half-closed connections, listening and closed sockets)",
 			FI_ARG(fi), conn, tcp_state_name(e->state));
 		return -EOPNOTSUPP;
 	}
@@ -972,8 +1067,7 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 	if (e->peer_closed || e->has_closed_rcv_queue) {
 		if (!e->peer_closed || e->tcp || e->lock_table || e->closed_rcv_queue.len > SK_QUEUE_MAX ||
 		    (e->closed_rcv_queue.len && !e->closed_rcv_queue.data) ||
-		    (e->state != TCP_ESTABLISHED && e->state != TCP_FIN_WAIT1 &&
-		     e->state != TCP_FIN_WAIT2))
+		    !state_repaired(e->state))
 			goto bad_closed;
 		return 0;
 	}
@@ -989,9 +1083,14 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 	case TCP_ESTABLISHED:
 	case TCP_FIN_WAIT1:
 	case TCP_FIN_WAIT2:
-		if (e->tcp && (e->state != TCP_ESTABLISHED) != (e->tcp->has_fin_sent && e->tcp->fin_sent))
+	case TCP_CLOSE_WAIT:
+	case TCP_LAST_ACK:
+	case TCP_CLOSING:
+		if (e->tcp && state_fin_sent(e->state) != (e->tcp->has_fin_sent && e->tcp->fin_sent))
 			break;
 		if (e->tcp && e->tcp->fin_sent && e->tcp->has_snd_unsent && e->tcp->snd_unsent)
+			break;
+		if (e->tcp && e->tcp->fin_acked && e->state != TCP_FIN_WAIT2)
 			break;
 		return validate_tcp(fe, e);
 	}
@@ -1163,6 +1262,156 @@ static int fill_queue(int fd, int q, const uint8_t *data, size_t len)
 	return 0;
 }
 
+static unsigned int get_tcp_state(int fd)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
+		return TCP_CLOSE;
+	return ti.tcpi_state;
+}
+
+/* shutdown(SHUT_WR) in repair mode, with the send queue selected: our FIN
+ * goes at the end of the send queue, counted as sent (not transmitted). */
+static int queue_our_fin(const FileEntry *fe, int fd, const char *conn)
+{
+	if (set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
+	    shutdown(fd, SHUT_WR) < 0)
+		return log_errno(errno, FE_FMT ": %s: cannot queue our FIN again", FE_ARG(fe), conn);
+	return 0;
+}
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/*
+ * The peer's FIN, received before the dump (CLOSE_WAIT, LAST_ACK,
+ * CLOSING): repair mode can set every sequence number but has no way to
+ * mark a FIN as received, so the restore replays it: a FIN+ACK segment
+ * from the peer's address to ours (sequence @seq: the FIN's own, @ack: our
+ * snd_una), sent through a raw socket with NETLOCK_PASS_MARK (the network
+ * lock lets it in) and looped back into the repaired socket, which takes
+ * it as any segment: rcv_nxt counts the FIN, the state moves on
+ * (ESTABLISHED -> CLOSE_WAIT, FIN_WAIT1 -> CLOSING).  Its answer (an ACK
+ * the peer already had) is dropped by the lock, or harmless.  Checked with
+ * TCP_INFO: the segment is processed when the send returns, or soon after.
+ */
+static int inject_fin(const FileEntry *fe, const SkInetEntry *e, int fd, uint32_t seq,
+		      uint32_t ack, const char *conn)
+{
+	const SkInetTcp *t = e->tcp;
+	uint8_t pkt[60] = { 0 }, ph[40] = { 0 }, *tcp, la[16], ra[16];
+	struct sockaddr_storage ss = { 0 };
+	unsigned int want = e->state == TCP_CLOSING ? TCP_CLOSING : TCP_CLOSE_WAIT;
+	uint32_t win = t->snd_wnd >> (t->wscale_ok ? t->snd_wscale : 0), sum;
+	int family = e->family, mark = NETLOCK_PASS_MARK, rs = -1, ret = 0;
+	size_t iplen, alen;
+	socklen_t sl;
+
+	memcpy(la, e->src_addr.data, e->src_addr.len);
+	memcpy(ra, e->dst_addr.data, e->dst_addr.len);
+	/* v4-mapped: the segment is IPv4 */
+	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((struct in6_addr *)la) &&
+	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)ra)) {
+		family = AF_INET;
+		memmove(la, la + 12, 4);
+		memmove(ra, ra + 12, 4);
+	}
+	alen = family == AF_INET ? 4 : 16;
+	iplen = family == AF_INET ? 20 : 40;
+	if (win > 65535)
+		win = 65535;
+	tcp = pkt + iplen;
+	tcp[0] = e->dst_port >> 8;
+	tcp[1] = e->dst_port & 0xff;
+	tcp[2] = e->src_port >> 8;
+	tcp[3] = e->src_port & 0xff;
+	for (int i = 0; i < 4; i++) {
+		tcp[4 + i] = seq >> (24 - 8 * i);
+		tcp[8 + i] = ack >> (24 - 8 * i);
+	}
+	tcp[12] = 5 << 4;		/* 20 bytes, no options */
+	tcp[13] = 0x11;			/* FIN, ACK */
+	tcp[14] = win >> 8;
+	tcp[15] = win & 0xff;
+	/* pseudo header: source, destination, length, protocol */
+	memcpy(ph, ra, alen);
+	memcpy(ph + alen, la, alen);
+	if (family == AF_INET) {
+		ph[9] = IPPROTO_TCP;
+		ph[11] = 20;
+	} else {
+		ph[35] = 20;
+		ph[39] = IPPROTO_TCP;
+	}
+	sum = csum_add(0, ph, family == AF_INET ? 12 : 40);
+	sum = csum_fold(csum_add(sum, tcp, 20));
+	tcp[16] = sum >> 8;
+	tcp[17] = sum & 0xff;
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (void *)&ss;
+
+		pkt[0] = 0x45;
+		pkt[3] = 40;		/* total length; the kernel fills the checksum */
+		pkt[6] = 0x40;		/* don't fragment */
+		pkt[8] = 64;
+		pkt[9] = IPPROTO_TCP;
+		memcpy(pkt + 12, ra, 4);
+		memcpy(pkt + 16, la, 4);
+		in->sin_family = AF_INET;
+		memcpy(&in->sin_addr, la, 4);
+		sl = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (void *)&ss;
+
+		pkt[0] = 0x60;
+		pkt[5] = 20;		/* payload length */
+		pkt[6] = IPPROTO_TCP;
+		pkt[7] = 64;
+		memcpy(pkt + 8, ra, 16);
+		memcpy(pkt + 24, la, 16);
+		in6->sin6_family = AF_INET6;
+		memcpy(&in6->sin6_addr, la, 16);
+		sl = sizeof(*in6);
+	}
+	/* IPPROTO_RAW: we write the IP header (IP_HDRINCL, implied) */
+	rs = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (rs < 0 || setsockopt(rs, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0 ||
+	    sendto(rs, pkt, iplen + 20, 0, (struct sockaddr *)&ss, sl) < 0) {
+		ret = log_errno(errno, FE_FMT ": %s: cannot replay the peer's FIN (raw socket)",
+				FE_ARG(fe), conn);
+		goto out;
+	}
+	for (int i = 0; i < 200 && get_tcp_state(fd) != want; i++) {
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (get_tcp_state(fd) != want) {
+		log_err(FE_FMT ": %s: the replayed FIN of the peer was not taken (state %s, not %s)",
+			FE_ARG(fe), conn, tcp_state_name(get_tcp_state(fd)), tcp_state_name(want));
+		ret = -EIO;
+	}
+out:
+	if (rs >= 0)
+		close(rs);
+	return ret;
+}
+
 static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const char *conn)
 {
 	const SkInetTcp *t = e->tcp;
@@ -1203,15 +1452,38 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 	if (ret)
 		return log_errno(ret, FE_FMT ": %s: cannot restore %u bytes of send queue",
 				 FE_ARG(fe), conn, sent);
-	/* our FIN: queued (and taken as sent) at the end of the send queue;
-	 * the peer acknowledges it again once repair is over (FIN_WAIT2) */
-	if (t->fin_sent && (set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
-			    shutdown(fd, SHUT_WR) < 0))
-		return log_errno(errno, FE_FMT ": %s: cannot queue our FIN again", FE_ARG(fe), conn);
+	/* the receive queue before any FIN: a socket shut down for writing
+	 * takes no more bytes, not even in repair mode */
 	ret = fill_queue(fd, TCP_RECV_QUEUE, t->rcv_queue.data, rq);
 	if (ret)
 		return log_errno(ret, FE_FMT ": %s: cannot restore %u bytes of receive queue",
 				 FE_ARG(fe), conn, rq);
+	/* The FINs in the order they came.  Ours: queued (and taken as sent)
+	 * at the end of the send queue; the peer acknowledges it again once
+	 * repair is over (FIN_WAIT2).  The peer's: replayed (inject_fin()). */
+	if (t->fin_sent && e->state != TCP_LAST_ACK) {
+		ret = queue_our_fin(fe, fd, conn);
+		if (ret)
+			return ret;
+	}
+	if (state_fin_rcvd(e->state)) {
+		ret = inject_fin(fe, e, fd, t->rcv_seq - 1,
+				 t->snd_seq - sq - (t->fin_sent ? 1 : 0), conn);
+		if (ret)
+			return ret;
+	}
+	if (e->state == TCP_LAST_ACK) {
+		ret = queue_our_fin(fe, fd, conn);
+		if (ret)
+			return ret;
+	}
+	if (get_tcp_state(fd) != e->state) {
+		log_err(FE_FMT ": %s: rebuilt in state %s instead of %s", FE_ARG(fe), conn,
+			tcp_state_name(get_tcp_state(fd)), tcp_state_name(e->state == TCP_FIN_WAIT2 ?
+			TCP_FIN_WAIT1 : e->state));
+		if (!(e->state == TCP_FIN_WAIT2 && get_tcp_state(fd) == TCP_FIN_WAIT1))
+			return -EIO;
+	}
 	w = (struct tcp_repair_window){ .snd_wl1 = t->snd_wl1, .snd_wnd = t->snd_wnd,
 		.max_window = t->max_window, .rcv_wnd = t->rcv_wnd, .rcv_wup = t->rcv_wup };
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
@@ -1345,7 +1617,8 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		    set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
 			    (int)(t->snd_seq - sq - (t->fin_sent ? 1 : 0))) ||
 		    set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ||
-		    set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)(t->rcv_seq - rq))) {
+		    set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
+			    (int)(t->rcv_seq - rq - (state_fin_rcvd(e->state) ? 1 : 0)))) {
 			ret = log_errno(errno, FE_FMT ": %s: cannot set the sequence numbers",
 					FE_ARG(fe), conn);
 			goto err;

@@ -129,7 +129,14 @@ static void test_refused(void **state)
 	REFUSED(f.e.family = AF_INET6);			/* 4-byte addresses */
 	REFUSED(f.e.dst_port = 70000);
 	REFUSED(f.e.has_dst_addr = 0);
-	REFUSED(f.e.state = TCP_CLOSE_WAIT);
+	REFUSED(f.e.state = TCP_SYN_SENT);
+	REFUSED(f.e.state = TCP_SYN_RECV);
+	REFUSED(f.e.state = TCP_TIME_WAIT);
+	REFUSED(f.e.state = TCP_LAST_ACK);		/* without its FIN */
+	REFUSED(f.e.state = TCP_CLOSING);
+	REFUSED(f.e.state = TCP_CLOSE_WAIT; f.t.has_fin_sent = f.t.fin_sent = 1);
+	REFUSED(f.e.state = TCP_LAST_ACK; f.t.has_fin_sent = f.t.fin_sent = 1;
+		f.t.has_fin_acked = f.t.fin_acked = 1);	/* only FIN_WAIT2 has it acked */
 	REFUSED(f.e.state = TCP_FIN_WAIT2);		/* without its FIN */
 	REFUSED(f.t.has_fin_sent = f.t.fin_sent = 1);	/* FIN while established */
 	REFUSED(f.e.state = 99);
