@@ -15,21 +15,22 @@ command -v nft > /dev/null || skip_all "needs nft"
 net_setup
 
 # One end of a connection, driven step by step: "tcpend listen|connect
-# PORT TAG STEP...": step i waits for the file $T/go-TAG-i, then runs and
+# ADDR PORT TAG STEP...": step i waits for the file $T/go-TAG-i, then runs and
 # prints "DONE i ...".  Steps: send:N (N bytes of 'x'), shut (shutdown
 # SHUT_WR), read (to the end of file: "GOT n EOF"), readn:N ("GOT N"),
 # state (the TCP state number, "STATE s"), close.
 cat > "$T/tcpend.py" <<'PY'
 import os, socket, struct, sys, time
-role, port, tag, steps = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+role, addr, port, tag, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:]
 d = os.path.dirname(sys.argv[0])
 if role == "listen":
-    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind(("10.77.0.1", port)); l.listen(1)
+    l = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind((addr, port)); l.listen(1)
     print("LISTEN", flush=True)
     c, _ = l.accept(); l.close()
 else:
-    c = socket.create_connection(("10.77.0.1", port))
+    c = socket.create_connection((addr, port))
 print("READY", flush=True)
 for i, st in enumerate(steps):
     while not os.path.exists("%s/go-%s-%d" % (d, tag, i)):
@@ -64,8 +65,10 @@ PY
 # has REGEX FILE: FILE has a line matching REGEX (else shows FILE)
 has() { grep -qE "$1" "$2" || { cat "$2"; return 1; }; }
 # svc PORT STEPS...: the service in NSA; peer PORT STEPS...: the peer in NSB
-svc() { local p=$1; shift; start_bg "$T/s$p" nsenter --net=/run/netns/"$NSA" python3 "$T/tcpend.py" listen "$p" "s$p" "$@"; }
-peer() { local p=$1; shift; start_bg "$T/p$p" nsenter --net=/run/netns/"$NSB" python3 "$T/tcpend.py" connect "$p" "p$p" "$@"; }
+# (SADDR, PADDR: the service's listening address and the one the peer
+# connects to, 10.77.0.1 unless set)
+svc() { local p=$1; shift; start_bg "$T/s$p" nsenter --net=/run/netns/"$NSA" python3 "$T/tcpend.py" listen "${SADDR:-10.77.0.1}" "$p" "s$p" "$@"; }
+peer() { local p=$1; shift; start_bg "$T/p$p" nsenter --net=/run/netns/"$NSB" python3 "$T/tcpend.py" connect "${PADDR:-10.77.0.1}" "$p" "p$p" "$@"; }
 # go s|p PORT I: run step I of that end and wait for it to be done
 go() { touch "$T/go-$1$2-$3"; wait_for_line "$T/$1$2" "^DONE $3( |\$)" 10; }
 # state NS PORT: TCP state of the connection on PORT in NS (ss's name)
@@ -201,6 +204,42 @@ check "... the peer reads its 2000 bytes and the end of file" \
 go p 7306 2
 check "... then the service reads the peer's end of file" go s 7306 3
 check "... (GOT 0 EOF)" grep -q '^DONE 3 GOT 0 EOF' "$T/s7306"
+
+# IPv6 (CLOSE_WAIT), and a v4-mapped connection on a "::" listener
+# (LAST_ACK): the replayed FIN is an IPv6, then an IPv4 segment
+s=$(SADDR=fd77::1 svc 7308 read send:3000 close)
+wait_for_line "$T/s7308" '^LISTEN' || bail "service did not start"
+p=$(PADDR=fd77::1 peer 7308 send:5 shut read)
+wait_for_line "$T/s7308" '^READY' || bail "no connection"
+go p 7308 0 && go p 7308 1
+wait_for "[ \"\$(state $NSA 7308)\" = CLOSE-WAIT ]" 5
+check "IPv6 CLOSE_WAIT: the service's side is in CLOSE_WAIT" [ "$(state "$NSA" 7308)" = CLOSE-WAIT ]
+cycle "$s" cw6
+check "... restored in CLOSE_WAIT" [ "$(state "$NSA" 7308)" = CLOSE-WAIT ]
+check "... the service reads the 5 bytes and the end of file" go s 7308 0
+check "... (GOT 5 EOF)" grep -q '^DONE 0 GOT 5 EOF' "$T/s7308"
+go s 7308 1; go s 7308 2; touch "$T/go-p7308-2"
+check "... the peer reads the last 3000 bytes and the end of file" \
+	wait_for_line "$T/p7308" '^DONE 2 GOT 3000 EOF' 10
+
+s=$(SADDR=:: svc 7309 send:3000 shut read)
+wait_for_line "$T/s7309" '^LISTEN' || bail "service did not start"
+p=$(peer 7309 send:7 shut read)
+wait_for_line "$T/s7309" '^READY' || bail "no connection"
+go p 7309 0 && go p 7309 1
+wait_for "[ \"\$(state $NSA 7309)\" = CLOSE-WAIT ]" 5
+hold "$NSA" 7309
+go s 7309 0; go s 7309 1
+wait_for "[ \"\$(state $NSA 7309)\" = LAST-ACK ]" 5
+check "v4-mapped LAST_ACK: the service's side is in LAST_ACK" [ "$(state "$NSA" 7309)" = LAST-ACK ]
+touch "$T/go-p7309-2"
+cycle "$s" la6
+check "... restored in LAST_ACK" [ "$(state "$NSA" 7309)" = LAST-ACK ]
+check "... the service reads the 7 bytes and the end of file" go s 7309 2
+check "... (GOT 7 EOF)" grep -q '^DONE 2 GOT 7 EOF' "$T/s7309"
+unhold "$NSA" 7309
+check "... the peer reads the 3000 bytes and the end of file" \
+	wait_for_line "$T/p7309" '^DONE 2 GOT 3000 EOF' 15
 
 # SYN_SENT: a non-blocking connect() that nobody answers is refused
 in_ns "$NSB" nft -f - <<NFT
