@@ -1397,7 +1397,7 @@ static int inject_fin(const FileEntry *fe, const SkInetEntry *e, int fd, uint32_
 				FE_ARG(fe), conn);
 		goto out;
 	}
-	for (int i = 0; i < 200 && get_tcp_state(fd) != want; i++) {
+	for (int i = 0; i < 400 && get_tcp_state(fd) != want; i++) {
 		struct timespec ts = { 0, 5000000 };
 		nanosleep(&ts, NULL);
 	}
@@ -1412,6 +1412,56 @@ out:
 	return ret;
 }
 
+/* Is @a (@family, network order) an address of this namespace? */
+static bool addr_is_local(int family, const uint8_t *a)
+{
+	struct sockaddr_storage ss = { 0 };
+	int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool local;
+
+	if (s < 0)
+		return false;
+	ss.ss_family = family;
+	if (family == AF_INET)
+		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, a, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, a, 16);
+	local = bind(s, (struct sockaddr *)&ss, family == AF_INET ? sizeof(struct sockaddr_in) :
+		     sizeof(struct sockaddr_in6)) == 0;
+	close(s);
+	return local;
+}
+
+/*
+ * The peer's FIN: replayed (inject_fin(), 0) when our address is one of
+ * the namespace's, for the segment must be delivered to us and not routed
+ * anywhere.  Otherwise (a restore on a new boot, before the network is
+ * configured) it is kept as an end of file only (1): shutdown(SHUT_RD), so
+ * reads give what was left and then 0 as after the FIN, writes go on; the
+ * state is the one before the FIN (ESTABLISHED, FIN_WAIT1) and our ACKs
+ * stop short of the FIN, which the peer takes as old ones.
+ */
+static int rst_peer_fin(const FileEntry *fe, const SkInetEntry *e, int fd, uint32_t seq,
+			uint32_t ack, const char *conn)
+{
+	int family = e->family;
+	const uint8_t *la = e->src_addr.data;
+
+	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)la)) {
+		family = AF_INET;
+		la += 12;
+	}
+	if (addr_is_local(family, la))
+		return inject_fin(fe, e, fd, seq, ack, conn);
+	if (shutdown(fd, SHUT_RD) < 0)
+		return log_errno(errno, FE_FMT ": %s: shutdown(SHUT_RD)", FE_ARG(fe), conn);
+	log_warn(FE_FMT ": %s: its address is not configured yet: the peer's FIN is kept as an "
+		 "end of file (state %s instead of %s)", FE_ARG(fe), conn,
+		 tcp_state_name(e->state == TCP_CLOSE_WAIT ? TCP_ESTABLISHED : TCP_FIN_WAIT1),
+		 tcp_state_name(e->state));
+	return 1;
+}
+
 static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const char *conn)
 {
 	const SkInetTcp *t = e->tcp;
@@ -1420,6 +1470,10 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 	uint32_t sent = sq - (t->has_snd_unsent ? t->snd_unsent : 0);
 	struct tcp_repair_opt opts[4];
 	struct tcp_repair_window w;
+	unsigned int want;
+	bool eof_only = false;
+	int tlvl = e->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int topt = e->family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int n = 0, ret;
@@ -1429,9 +1483,16 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 	if (set_int(fd, IPPROTO_TCP, TCP_MAXSEG, (int)(t->mss_clamp < SK_USER_MSS_MAX ?
 							t->mss_clamp : SK_USER_MSS_MAX)))
 		return log_errno(errno, FE_FMT ": %s: TCP_MAXSEG %u", FE_ARG(fe), conn, t->mss_clamp);
+	/* the source address may not be configured yet (a new boot): bound
+	 * with freebind, but the route of connect() wants it local unless the
+	 * socket is transparent, for this call */
 	rst_sockaddr(e, true, &ss, &len);
+	if (set_int(fd, tlvl, topt, 1))
+		return log_errno(errno, FE_FMT ": %s: cannot make it transparent", FE_ARG(fe), conn);
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0)
 		return log_errno(errno, FE_FMT ": %s: cannot reconnect in repair mode", FE_ARG(fe), conn);
+	if (set_int(fd, tlvl, topt, 0))
+		return log_errno(errno, FE_FMT ": %s: cannot clear transparent", FE_ARG(fe), conn);
 	if (set_int(fd, IPPROTO_TCP, TCP_MAXSEG, 0))
 		return log_errno(errno, FE_FMT ": %s: TCP_MAXSEG 0", FE_ARG(fe), conn);
 	opts[n++] = (struct tcp_repair_opt){ TCPOPT_MAXSEG, t->mss_clamp };
@@ -1467,25 +1528,35 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 			return ret;
 	}
 	if (state_fin_rcvd(e->state)) {
-		ret = inject_fin(fe, e, fd, t->rcv_seq - 1,
-				 t->snd_seq - sq - (t->fin_sent ? 1 : 0), conn);
-		if (ret)
+		ret = rst_peer_fin(fe, e, fd, t->rcv_seq - 1,
+				   t->snd_seq - sq - (t->fin_sent ? 1 : 0), conn);
+		if (ret < 0)
 			return ret;
+		eof_only = ret > 0;
 	}
 	if (e->state == TCP_LAST_ACK) {
 		ret = queue_our_fin(fe, fd, conn);
 		if (ret)
 			return ret;
 	}
-	if (get_tcp_state(fd) != e->state) {
+	/* FIN_WAIT2 comes back as FIN_WAIT1 (above); with the peer's FIN kept
+	 * as an end of file only, as if it had not come */
+	want = e->state == TCP_FIN_WAIT2 ? TCP_FIN_WAIT1 : e->state;
+	if (eof_only)
+		want = t->fin_sent ? TCP_FIN_WAIT1 : TCP_ESTABLISHED;
+	if (get_tcp_state(fd) != want) {
 		log_err(FE_FMT ": %s: rebuilt in state %s instead of %s", FE_ARG(fe), conn,
-			tcp_state_name(get_tcp_state(fd)), tcp_state_name(e->state == TCP_FIN_WAIT2 ?
-			TCP_FIN_WAIT1 : e->state));
-		if (!(e->state == TCP_FIN_WAIT2 && get_tcp_state(fd) == TCP_FIN_WAIT1))
-			return -EIO;
+			tcp_state_name(get_tcp_state(fd)), tcp_state_name(want));
+		return -EIO;
 	}
 	w = (struct tcp_repair_window){ .snd_wl1 = t->snd_wl1, .snd_wnd = t->snd_wnd,
 		.max_window = t->max_window, .rcv_wnd = t->rcv_wnd, .rcv_wup = t->rcv_wup };
+	/* without the FIN, rcv_nxt is one less than dumped: the window keeps
+	 * its right edge */
+	if (eof_only && w.rcv_wup == t->rcv_seq) {
+		w.rcv_wup--;
+		w.rcv_wnd++;
+	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
 		return log_errno(errno, FE_FMT ": %s: TCP_REPAIR_WINDOW", FE_ARG(fe), conn);
 	if (t->has_timestamp && set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)t->timestamp))

@@ -241,6 +241,52 @@ unhold "$NSA" 7309
 check "... the peer reads the 3000 bytes and the end of file" \
 	wait_for_line "$T/p7309" '^DONE 2 GOT 3000 EOF' 15
 
+# A restore before the service's address is configured (a new boot): the
+# peer's FIN cannot be replayed and is kept as an end of file; the
+# address comes back after the restore
+s=$(svc 7310 read send:3000 close)
+wait_for_line "$T/s7310" '^LISTEN' || bail "service did not start"
+p=$(peer 7310 send:5 shut read)
+wait_for_line "$T/s7310" '^READY' || bail "no connection"
+go p 7310 0 && go p 7310 1
+wait_for "[ \"\$(state $NSA 7310)\" = CLOSE-WAIT ]" 5
+s2=$(svc 7311 send:3000 shut read)
+wait_for_line "$T/s7311" '^LISTEN' || bail "service did not start"
+p2=$(peer 7311 send:7 shut read)
+wait_for_line "$T/s7311" '^READY' || bail "no connection"
+go p 7311 0 && go p 7311 1
+wait_for "[ \"\$(state $NSA 7311)\" = CLOSE-WAIT ]" 5
+hold "$NSA" 7311
+go s 7311 0; go s 7311 1
+wait_for "[ \"\$(state $NSA 7311)\" = LAST-ACK ]" 5
+touch "$T/go-p7311-2"
+check "kup dump of a CLOSE_WAIT service" \
+	kup_run "$T/d-na1" dump -t "$s" -D "$T/na1" --tcp-established
+check "kup dump of a LAST_ACK service" \
+	kup_run "$T/d-na2" dump -t "$s2" -D "$T/na2" --tcp-established
+wait_gone "$s"; wait_gone "$s2"
+# (the address goes, a route to the peer stays: a repaired connect() needs one)
+in_ns "$NSA" ip addr del 10.77.0.1/24 dev va
+in_ns "$NSA" ip route add 10.77.0.0/24 dev va
+check "... both restored while 10.77.0.1 is not configured" \
+	kup_in "$NSA" "$T/r-na1" restore -D "$T/na1" -d --tcp-established || sed "s/^/# /" "$T/r-na1"
+kup_in "$NSA" "$T/r-na2" restore -D "$T/na2" -d --tcp-established
+track "$s"; track "$s2"
+check "... with a warning for each" \
+	[ "$(cat "$T/r-na1" "$T/r-na2" | grep -c "its address is not configured yet: the peer's FIN is kept as an end of file")" = 2 ]
+in_ns "$NSA" ip route del 10.77.0.0/24 dev va
+in_ns "$NSA" ip addr add 10.77.0.1/24 dev va
+unhold "$NSA" 7311
+check "... the CLOSE_WAIT service reads the 5 bytes and the end of file" go s 7310 0
+check "... (GOT 5 EOF)" grep -q '^DONE 0 GOT 5 EOF' "$T/s7310"
+go s 7310 1; go s 7310 2; touch "$T/go-p7310-2"
+check "... its peer reads the last 3000 bytes and the end of file" \
+	wait_for_line "$T/p7310" '^DONE 2 GOT 3000 EOF' 15
+check "... the LAST_ACK service reads the 7 bytes and the end of file" go s 7311 2
+check "... (GOT 7 EOF)" grep -q '^DONE 2 GOT 7 EOF' "$T/s7311"
+check "... its peer reads the 3000 bytes and the end of file" \
+	wait_for_line "$T/p7311" '^DONE 2 GOT 3000 EOF' 15
+
 # SYN_SENT: a non-blocking connect() that nobody answers is refused
 in_ns "$NSB" nft -f - <<NFT
 add table inet syn
