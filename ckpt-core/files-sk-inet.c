@@ -34,6 +34,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -771,6 +772,40 @@ static int dump_tcp_closed(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 	return 1;
 }
 
+/*
+ * A TCP socket in TCP_CLOSE: never connected, or closed after a connection
+ * (reset, or both FINs exchanged), which the kernel shows by both ways
+ * being shut down (poll: POLLRDHUP).  Such a socket keeps its binding and
+ * gives end of file; it is kept so.  What it still holds that the restore
+ * cannot give back (unread bytes, an error not read yet: a reset) makes the
+ * dump fail.
+ */
+static int dump_tcp_close(const struct fd_info *fi, SkInetEntry *e, const char *conn)
+{
+	struct pollfd p = { .fd = fi->lfd, .events = POLLIN | POLLRDHUP };
+	int inq = 0;
+
+	if (poll(&p, 1, 0) < 0)
+		return log_errno(errno, FI_FMT ": %s: poll", FI_ARG(fi), conn);
+	if (!(p.revents & POLLRDHUP))
+		return 0;
+	if (ioctl(fi->lfd, SIOCINQ, &inq) < 0)
+		return log_errno(errno, FI_FMT ": %s: SIOCINQ", FI_ARG(fi), conn);
+	if (p.revents & POLLERR) {
+		log_err(FI_FMT ": %s: closed connection with an error not read yet (reset by its "
+			"peer?)%s: not supported", FI_ARG(fi), conn,
+			inq > 0 ? " and bytes not read" : "");
+		return -EOPNOTSUPP;
+	}
+	if (inq > 0) {
+		log_err(FI_FMT ": %s: closed connection with %d bytes not read: not supported",
+			FI_ARG(fi), conn, inq);
+		return -EOPNOTSUPP;
+	}
+	e->has_conn_closed = e->conn_closed = true;
+	return 0;
+}
+
 static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 {
 	struct sockaddr_storage ss;
@@ -827,7 +862,7 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 		return 0;
 	switch (e->state) {
 	case TCP_CLOSE:
-		return 0;
+		return dump_tcp_close(fi, e, conn);
 	case TCP_LISTEN:
 		/* for a listener, TCP_INFO gives the accept queue in unacked and
 		 * the backlog in sacked */
@@ -1071,6 +1106,8 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 			goto bad_closed;
 		return 0;
 	}
+	if (e->conn_closed && e->state != TCP_CLOSE)
+		goto bad_closed;
 	switch (e->state) {
 	case TCP_CLOSE:
 		if (e->tcp || e->has_dst_addr)
@@ -1117,6 +1154,52 @@ static int inet_validate(const FileEntry *fe)
 
 /* --- restore ----------------------------------------------------------------- */
 
+static int dumped_opt(const SkInetEntry *e, int level, int name, int def)
+{
+	for (size_t i = 0; i < e->n_opts; i++)
+		if ((int)e->opts[i]->level == level && (int)e->opts[i]->name == name)
+			return e->opts[i]->val;
+	return def;
+}
+
+/*
+ * A TCP listener whose port another listener of the image shares with
+ * SO_REUSEPORT, while its own SO_REUSEPORT is off: it was cleared after
+ * bind().  Such a listener binds with SO_REUSEPORT on (whatever the order
+ * of the two), and gets the dumped value in files_rst_finish().
+ */
+static bool reuseport_later(struct files_rst *fr, const FileEntry *fe, const SkInetEntry *e)
+{
+	size_t n = files_rst_count(fr);
+	bool found = false;
+
+	if (e->protocol != IPPROTO_TCP || e->state != TCP_LISTEN || !e->has_src_port ||
+	    dumped_opt(e, SOL_SOCKET, SO_REUSEPORT, 0))
+		return false;
+	for (size_t i = 0; i < n && !found; i++) {
+		const FileEntry *o = files_rst_nth(fr, i);
+		SkInetEntry *oe;
+
+		if (!o || o == fe || o->kind != FILE_KIND__FILE_INET_SK)
+			continue;
+		oe = unpack_entry(o);
+		if (!oe)
+			continue;
+		found = oe->protocol == IPPROTO_TCP && oe->state == TCP_LISTEN &&
+			oe->has_src_port && oe->src_port == e->src_port &&
+			dumped_opt(oe, SOL_SOCKET, SO_REUSEPORT, 0);
+		sk_inet_entry__free_unpacked(oe, NULL);
+	}
+	return found;
+}
+
+/* A TCP socket in TCP_CLOSE bound to a port: restored in repair mode. */
+static bool closed_bound(const SkInetEntry *e)
+{
+	return e->protocol == IPPROTO_TCP && e->state == TCP_CLOSE && !e->tcp &&
+	       e->has_src_port && e->src_port;
+}
+
 static int rst_sockaddr(const SkInetEntry *e, bool dst, struct sockaddr_storage *ss,
 			socklen_t *len)
 {
@@ -1145,7 +1228,7 @@ static int rst_sockaddr(const SkInetEntry *e, bool dst, struct sockaddr_storage 
 static int rst_opts(const FileEntry *fe, const SkInetEntry *e, int fd, bool early,
 		    const char *conn)
 {
-	bool repair = e->tcp != NULL;
+	bool repair = e->tcp != NULL || closed_bound(e);
 
 	for (size_t i = 0; i < e->n_opts; i++) {
 		const SkInetOpt *o = e->opts[i];
@@ -1169,13 +1252,6 @@ static int rst_opts(const FileEntry *fe, const SkInetEntry *e, int fd, bool earl
 	return 0;
 }
 
-static int dumped_opt(const SkInetEntry *e, int level, int name, int def)
-{
-	for (size_t i = 0; i < e->n_opts; i++)
-		if ((int)e->opts[i]->level == level && (int)e->opts[i]->name == name)
-			return e->opts[i]->val;
-	return def;
-}
 
 static int rst_bind(const FileEntry *fe, const SkInetEntry *e, int fd, const char *conn)
 {
@@ -1193,7 +1269,7 @@ static int rst_bind(const FileEntry *fe, const SkInetEntry *e, int fd, const cha
 	 * may be restored (in repair mode) before it: it binds and listens
 	 * with SO_REUSEADDR, then gets the dumped value (inet_open()).
 	 * Another listener on the port still makes bind() fail. */
-	bool reuse = e->protocol == IPPROTO_TCP && !e->tcp &&
+	bool reuse = e->protocol == IPPROTO_TCP && !e->tcp && !closed_bound(e) &&
 		     !dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0);
 
 	if (set_int(fd, lvl, opt, 1) || (reuse && set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)))
@@ -1666,11 +1742,17 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		ret = log_errno(errno, FE_FMT ": %s: cannot create the socket", FE_ARG(fe), conn);
 		goto err;
 	}
-	if (t && set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) {
+	/* a connection, and a closed TCP socket bound to a port (which it may
+	 * share with a listener or a connection, as a socket closed after a
+	 * connection does): repair mode, whose bind() forces the port reuse,
+	 * until files_rst_finish() */
+	if ((t || closed_bound(e)) && set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) {
 		ret = log_errno(errno, FE_FMT ": %s: cannot enter repair mode", FE_ARG(fe), conn);
 		goto err;
 	}
 	ret = rst_opts(fe, e, fd, true, conn);
+	if (!ret && reuseport_later(fr, fe, e) && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1))
+		ret = log_errno(errno, FE_FMT ": %s: SO_REUSEPORT", FE_ARG(fe), conn);
 	if (ret)
 		goto err;
 	if (e->bind_dev && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, e->bind_dev,
@@ -1698,11 +1780,18 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 	ret = rst_bind(fe, e, fd, conn);
 	if (ret)
 		goto err;
+	/* closed after a connection: both ways shut down, as the kernel leaves
+	 * it (shutdown() of a closed socket says ENOTCONN, and does it) */
+	if (e->conn_closed && shutdown(fd, SHUT_RDWR) < 0 && errno != ENOTCONN) {
+		ret = log_errno(errno, FE_FMT ": %s: shutdown", FE_ARG(fe), conn);
+		goto err;
+	}
 	if (e->state == TCP_LISTEN && listen(fd, e->has_backlog ? (int)e->backlog : SOMAXCONN) < 0) {
 		ret = log_errno(errno, FE_FMT ": %s: cannot listen", FE_ARG(fe), conn);
 		goto err;
 	}
-	if (e->protocol == IPPROTO_TCP && !t && !dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) &&
+	if (e->protocol == IPPROTO_TCP && !t && !closed_bound(e) &&
+	    !dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) &&
 	    set_int(fd, SOL_SOCKET, SO_REUSEADDR, 0)) {
 		ret = log_errno(errno, FE_FMT ": %s: SO_REUSEADDR", FE_ARG(fe), conn);
 		goto err;
@@ -1821,6 +1910,20 @@ static int inet_rst_finish(struct files_rst *fr)
 		if (!e)
 			return -EINVAL;
 		fd = files_rst_fd(fr, fe->id);
+		if (fd >= 0 && reuseport_later(fr, fe, e) &&
+		    set_int(fd, SOL_SOCKET, SO_REUSEPORT, 0)) {
+			conn_str(e, conn, sizeof(conn));
+			ret = log_errno(errno, FE_FMT ": %s: SO_REUSEPORT", FE_ARG(fe), conn);
+		}
+		if (closed_bound(e) && fd >= 0) {
+			conn_str(e, conn, sizeof(conn));
+			if (set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
+				ret = log_errno(errno, FE_FMT ": %s: cannot leave repair mode",
+						FE_ARG(fe), conn);
+			else if (dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) &&
+				 set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1))
+				ret = log_errno(errno, FE_FMT ": %s: SO_REUSEADDR", FE_ARG(fe), conn);
+		}
 		if (e->tcp && fd >= 0) {
 			conn_str(e, conn, sizeof(conn));
 			if (set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))

@@ -98,6 +98,13 @@ static void test_valid(void **state)
 	f.e.has_backlog = 1;
 	f.e.backlog = 128;
 	assert_int_equal(validate(&f.e), 0);
+	fixture_init(&f);		/* a socket closed after a connection */
+	f.e.tcp = NULL;
+	f.e.lock_table = NULL;
+	f.e.state = TCP_CLOSE;
+	f.e.has_dst_addr = f.e.has_dst_port = 0;
+	f.e.has_conn_closed = f.e.conn_closed = 1;
+	assert_int_equal(validate(&f.e), 0);
 	fixture_init(&f);		/* a connection closed by its peer */
 	f.e.tcp = NULL;
 	f.e.lock_table = NULL;
@@ -154,6 +161,7 @@ static void test_refused(void **state)
 	REFUSED(f.e.has_buf_lock = 1; f.e.buf_lock = 4);
 	REFUSED(f.e.protocol = IPPROTO_UDP; f.e.type = SOCK_DGRAM);	/* UDP with TCP state */
 	REFUSED(f.e.has_peer_closed = f.e.peer_closed = 1);		/* closed, with repair state */
+	REFUSED(f.e.has_conn_closed = f.e.conn_closed = 1);		/* closed, yet established */
 	REFUSED(f.e.tcp = NULL; f.e.lock_table = NULL; f.e.has_closed_rcv_queue = 1);	/* queue alone */
 	REFUSED(f.e.tcp = NULL; f.e.lock_table = NULL; f.e.has_peer_closed = f.e.peer_closed = 1;
 		f.e.state = TCP_LISTEN);
