@@ -44,8 +44,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/filter.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/sockios.h>
 
@@ -68,6 +70,7 @@
 #define SK_OPTS_MAX		64
 #define SK_CA_NAME_MAX		16		/* TCP_CA_NAME_MAX */
 #define SK_USER_MSS_MAX		32767		/* MAX_TCP_WINDOW: TCP_MAXSEG's limit */
+#define SK_FILTER_MAX		4096		/* BPF_MAXINSNS */
 
 /* --- names for messages -------------------------------------------------- */
 
@@ -300,6 +303,44 @@ static int set_addr(ProtobufCBinaryData *b, const struct sk_addr *s)
 	return 0;
 }
 
+/*
+ * The socket filter: a classic one (SO_ATTACH_FILTER) is read back with
+ * SO_GET_FILTER (its length in instructions first); an eBPF one
+ * (SO_ATTACH_BPF) cannot be read (EACCES) and is refused.
+ */
+static int dump_filter(const struct fd_info *fi, SkInetEntry *e)
+{
+	socklen_t n = 0, l;
+	int v;
+
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0) {
+		if (errno == EACCES) {
+			log_err(FI_FMT ": %s: an eBPF socket filter (SO_ATTACH_BPF) is attached: not "
+				"supported (only classic filters)", FI_ARG(fi), fi->link);
+			return -EOPNOTSUPP;
+		}
+		return log_errno(errno, FI_FMT ": SO_GET_FILTER", FI_ARG(fi));
+	}
+	if (!n)
+		return 0;
+	if (n > SK_FILTER_MAX) {
+		log_err(FI_FMT ": a socket filter of %u instructions", FI_ARG(fi), (unsigned)n);
+		return -EINVAL;
+	}
+	e->filter.data = calloc(n, sizeof(struct sock_filter));
+	if (!e->filter.data)
+		return -ENOMEM;
+	l = n;
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, e->filter.data, &l) < 0 || l != n)
+		return log_errno(errno ? errno : EAGAIN, FI_FMT ": SO_GET_FILTER (the filter "
+				 "changed during the dump?)", FI_ARG(fi));
+	e->filter.len = n * sizeof(struct sock_filter);
+	e->has_filter = true;
+	if (!get_int(fi->lfd, SOL_SOCKET, SO_LOCK_FILTER, &v) && v)
+		e->has_filter_locked = e->filter_locked = true;
+	return 0;
+}
+
 static int dump_opts(const struct fd_info *fi, SkInetEntry *e)
 {
 	struct linger lg;
@@ -370,7 +411,7 @@ static int dump_opts(const struct fd_info *fi, SkInetEntry *e)
 		return log_errno(ret, FI_FMT ": cannot read its buffer sizes", FI_ARG(fi));
 	e->has_buf_lock = true;
 	e->buf_lock = v & SK_BUF_LOCK_MASK;
-	return 0;
+	return dump_filter(fi, e);
 }
 
 /* The dump's lock name (one per dump), made on first use. */
@@ -609,11 +650,13 @@ static int diag_socket(int nsfd)
 }
 
 /*
- * The destination of the TCP socket @ino (@family) in state SYN_SENT, which
- * getpeername() does not give: from a sock_diag dump of the namespace's
- * SYN_SENT sockets (a message only: no error).
+ * Look the socket @ino (@family, @proto) up in a sock_diag dump of the
+ * namespace's sockets in @states: its destination (which getpeername()
+ * does not give in SYN_SENT) and its shutdown flags (INET_DIAG_SHUTDOWN).
+ * 0, or -ENOENT when it is not there.
  */
-static void syn_sent_peer(int nsfd, int family, uint32_t ino, struct sk_addr *dst)
+static int diag_find(int nsfd, int family, int proto, uint32_t states, uint32_t ino,
+		     struct sk_addr *dst, uint8_t *shut)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -621,28 +664,34 @@ static void syn_sent_peer(int nsfd, int family, uint32_t ino, struct sk_addr *ds
 	} req = {
 		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
-		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP,
-		       .idiag_states = 1u << TCP_SYN_SENT },
+		.r = { .sdiag_family = family, .sdiag_protocol = proto,
+		       .idiag_states = states },
 	};
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	char buf[16384];
-	int s = diag_socket(nsfd);
+	int s = diag_socket(nsfd), ret = -ENOENT;
 	bool done = false;
 
 	if (s < 0)
-		return;
-	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return s;
+	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
 		goto out;
+	}
 	while (!done) {
 		ssize_t r = recv(s, buf, sizeof(buf), 0);
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r <= 0) {
+			ret = r < 0 ? -errno : -EIO;
 			break;
+		}
 		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
 		     h = NLMSG_NEXT(h, r)) {
 			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct rtattr *a;
+			int alen;
 
 			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
 				done = true;
@@ -651,16 +700,26 @@ static void syn_sent_peer(int nsfd, int family, uint32_t ino, struct sk_addr *ds
 			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
 			    h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->idiag_inode != ino)
 				continue;
-			dst->family = family;
-			memcpy(dst->a, m->id.idiag_dst, family == AF_INET6 ? 16 : 4);
-			dst->port = ntohs(m->id.idiag_dport);
-			dst->set = true;
+			if (dst) {
+				dst->family = family;
+				memcpy(dst->a, m->id.idiag_dst, family == AF_INET6 ? 16 : 4);
+				dst->port = ntohs(m->id.idiag_dport);
+				dst->set = true;
+			}
+			a = (struct rtattr *)(m + 1);
+			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+				if (a->rta_type == INET_DIAG_SHUTDOWN && shut &&
+				    RTA_PAYLOAD(a) >= 1)
+					*shut = *(uint8_t *)RTA_DATA(a);
+			ret = 0;
 			done = true;
 			break;
 		}
 	}
 out:
 	close(s);
+	return ret;
 }
 
 /*
@@ -806,6 +865,29 @@ static int dump_tcp_close(const struct fd_info *fi, SkInetEntry *e, const char *
 	return 0;
 }
 
+/* shutdown() of a UDP socket, which only sock_diag shows (SEND_SHUTDOWN) */
+static int dump_udp_shutdown(const struct fd_info *fi, SkInetEntry *e, int nsfd,
+			     const char *conn)
+{
+	uint8_t shut = 0;
+	int ret = diag_find(nsfd, e->family, e->protocol, ~0u, fi->st.st_ino, NULL, &shut);
+
+	if (ret) {
+		/* no udp_diag: poll shows a shutdown for reading, not for writing */
+		struct pollfd p = { .fd = fi->lfd, .events = POLLRDHUP };
+
+		log_debug(FI_FMT ": %s: not found with sock_diag (%s): its shutdown for writing "
+			  "cannot be seen", FI_ARG(fi), conn, strerror(-ret));
+		if (poll(&p, 1, 0) > 0 && (p.revents & POLLRDHUP))
+			shut = 1;
+	}
+	if (shut & 3) {
+		e->has_udp_shutdown = true;
+		e->udp_shutdown = shut & 3;
+	}
+	return 0;
+}
+
 static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 {
 	struct sockaddr_storage ss;
@@ -859,7 +941,7 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 	if (ret)
 		return ret == -ENOMEM ? log_errno(ret, FI_FMT, FI_ARG(fi)) : ret;
 	if (e->protocol == IPPROTO_UDP)
-		return 0;
+		return dump_udp_shutdown(fi, e, nsfd, conn);
 	switch (e->state) {
 	case TCP_CLOSE:
 		return dump_tcp_close(fi, e, conn);
@@ -885,7 +967,8 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 			return ret < 0 ? ret : 0;
 		return dump_tcp_conn(fi, e, nsfd, &src, &dst, conn);
 	case TCP_SYN_SENT:
-		syn_sent_peer(nsfd, e->family, fi->st.st_ino, &dst);
+		diag_find(nsfd, e->family, IPPROTO_TCP, 1u << TCP_SYN_SENT, fi->st.st_ino, &dst,
+			  NULL);
 		if (dst.set)
 			snprintf(conn, sizeof(conn), "%s %s -> %s", proto_name(e),
 				 addr_str(&src, a, sizeof(a)), addr_str(&dst, b, sizeof(b)));
@@ -1087,7 +1170,11 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 	    (e->has_linger_secs && e->linger_secs < 0) ||
 	    (e->has_sndbuf && e->sndbuf > INT_MAX) || (e->has_rcvbuf && e->rcvbuf > INT_MAX) ||
 	    (e->has_buf_lock && e->buf_lock > SK_BUF_LOCK_MASK) ||
-	    (e->has_backlog && e->backlog > 65535)) {
+	    (e->has_backlog && e->backlog > 65535) ||
+	    (e->has_filter && (!e->filter.len || !e->filter.data ||
+			       e->filter.len % sizeof(struct sock_filter) ||
+			       e->filter.len > SK_FILTER_MAX * sizeof(struct sock_filter))) ||
+	    (e->has_udp_shutdown && (e->protocol != IPPROTO_UDP || e->udp_shutdown > 3))) {
 		log_err(FE_FMT ": bad socket options", FE_ARG(fe));
 		return -EINVAL;
 	}
@@ -1304,6 +1391,23 @@ static int rst_misc(const FileEntry *fe, const SkInetEntry *e, int fd, const cha
 		if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
 			return log_errno(errno, FE_FMT ": %s: SO_LINGER", FE_ARG(fe), conn);
 	}
+	if (e->has_filter) {
+		/* the kernel checks the program */
+		struct sock_fprog p = { .len = e->filter.len / sizeof(struct sock_filter),
+					.filter = (struct sock_filter *)e->filter.data };
+
+		if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &p, sizeof(p)) < 0)
+			return log_errno(errno, FE_FMT ": %s: cannot attach its socket filter (%u "
+					 "instructions)", FE_ARG(fe), conn, p.len);
+		if (e->filter_locked && set_int(fd, SOL_SOCKET, SO_LOCK_FILTER, 1))
+			return log_errno(errno, FE_FMT ": %s: SO_LOCK_FILTER", FE_ARG(fe), conn);
+	}
+	/* shutdown() of a UDP socket sets its flags, connected or not (then
+	 * it says ENOTCONN, having done it) */
+	if (e->has_udp_shutdown && e->udp_shutdown &&
+	    shutdown(fd, e->udp_shutdown == 3 ? SHUT_RDWR : e->udp_shutdown == 2 ? SHUT_WR :
+		     SHUT_RD) < 0 && errno != ENOTCONN)
+		return log_errno(errno, FE_FMT ": %s: shutdown", FE_ARG(fe), conn);
 	if (e->congestion) {
 		char cur[SK_CA_NAME_MAX] = "";
 		socklen_t l = sizeof(cur);

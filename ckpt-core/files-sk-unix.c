@@ -396,18 +396,35 @@ static int add_msg(UnixSkEntry *u, size_t *cap, const void *data, size_t len,
 	return 0;
 }
 
-/* Closes the fds a peek brought in; true if there were fds in flight. */
-static bool peek_cmsgs(struct msghdr *mh)
+/*
+ * Closes the fds a peek brought in; true if there were fds in flight, which
+ * are named in @what ("pipe:[123], /etc/hosts, ...": what each one is, as
+ * /proc shows it).
+ */
+static bool peek_cmsgs(struct msghdr *mh, char *what, size_t wlen)
 {
 	bool rights = false;
+	size_t used = strlen(what);
 
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET ||
 		    (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
 			continue;
 		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			char link[64], target[256];
+			ssize_t n;
 			int fd;
+
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+			n = c->cmsg_type == SCM_RIGHTS ? readlink(link, target, sizeof(target) - 1) : -1;
+			if (n > 0 && used + 8 < wlen) {
+				target[n] = 0;
+				used += snprintf(what + used, wlen - used, "%s%s", used ? ", " : "",
+						 target);
+				if (used >= wlen)
+					used = wlen - 1;
+			}
 			close(fd);
 		}
 		if (c->cmsg_type == SCM_RIGHTS)
@@ -425,6 +442,7 @@ static int peek_queue(const struct fd_info *fi, const UnixSkEntry *u, UnixSkEntr
 		      uint64_t max)
 {
 	bool stream = u->type == SOCK_STREAM;
+	char inflight[512];
 	size_t cap = 0, bsize = 65536, total = 0;
 	uint8_t *buf = NULL, *all = NULL;
 	int inq = 0, ret = 0, zero_runs = 0;
@@ -483,9 +501,10 @@ static int peek_queue(const struct fd_info *fi, const UnixSkEntry *u, UnixSkEntr
 			ret = log_errno(errno, FI_FMT ": unix socket: cannot read its queue", FI_ARG(fi));
 			break;
 		}
-		if (peek_cmsgs(&mh)) {
-			log_err(FI_FMT ": unix socket has fds in flight (SCM_RIGHTS in its queue): "
-				"not supported", FI_ARG(fi));
+		inflight[0] = 0;
+		if (peek_cmsgs(&mh, inflight, sizeof(inflight))) {
+			log_err(FI_FMT ": unix socket has fds in flight (SCM_RIGHTS in its queue: %s): "
+				"not supported", FI_ARG(fi), inflight[0] ? inflight : "truncated");
 			ret = -EOPNOTSUPP;
 			break;
 		}

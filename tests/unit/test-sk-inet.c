@@ -162,6 +162,9 @@ static void test_refused(void **state)
 	REFUSED(f.e.protocol = IPPROTO_UDP; f.e.type = SOCK_DGRAM);	/* UDP with TCP state */
 	REFUSED(f.e.has_peer_closed = f.e.peer_closed = 1);		/* closed, with repair state */
 	REFUSED(f.e.has_conn_closed = f.e.conn_closed = 1);		/* closed, yet established */
+	REFUSED(f.e.has_filter = 1; f.e.filter = ((ProtobufCBinaryData){ 5, a5 }));	/* not 8n bytes */
+	REFUSED(f.e.has_filter = 1; f.e.filter = ((ProtobufCBinaryData){ 0, NULL }));
+	REFUSED(f.e.has_udp_shutdown = 1; f.e.udp_shutdown = 1);	/* on TCP */
 	REFUSED(f.e.tcp = NULL; f.e.lock_table = NULL; f.e.has_closed_rcv_queue = 1);	/* queue alone */
 	REFUSED(f.e.tcp = NULL; f.e.lock_table = NULL; f.e.has_peer_closed = f.e.peer_closed = 1;
 		f.e.state = TCP_LISTEN);
