@@ -128,11 +128,34 @@ static const char *addr_str(const struct sk_addr *s, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The datagram sockets kept: UDP, UDP-Lite, and ICMP "ping" sockets
+ * (SOCK_DGRAM, IPPROTO_ICMP or IPPROTO_ICMPV6: the port is the echo
+ * identifier), all bound and connected the same way.
+ */
+static bool dgram_ok(unsigned int family, unsigned int type, unsigned int proto)
+{
+	return type == SOCK_DGRAM &&
+	       (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ||
+		(family == AF_INET && proto == IPPROTO_ICMP) ||
+		(family == AF_INET6 && proto == IPPROTO_ICMPV6));
+}
+
 static const char *proto_name(const SkInetEntry *e)
 {
-	if (e->protocol == IPPROTO_TCP)
-		return e->family == AF_INET6 ? "TCPv6" : "TCP";
-	return e->family == AF_INET6 ? "UDPv6" : "UDP";
+	bool v6 = e->family == AF_INET6;
+
+	switch (e->protocol) {
+	case IPPROTO_TCP:
+		return v6 ? "TCPv6" : "TCP";
+	case IPPROTO_UDPLITE:
+		return v6 ? "UDP-Litev6" : "UDP-Lite";
+	case IPPROTO_ICMP:
+		return "ICMP (ping)";
+	case IPPROTO_ICMPV6:
+		return "ICMPv6 (ping)";
+	}
+	return v6 ? "UDPv6" : "UDP";
 }
 
 static void entry_addrs(const SkInetEntry *e, struct sk_addr *src, struct sk_addr *dst)
@@ -170,7 +193,12 @@ static const char *conn_str(const SkInetEntry *e, char *buf, size_t len)
 /* --- socket options ---------------------------------------------------------- */
 
 enum { OPT_ALL = 0, OPT_TCP = 1, OPT_UDP = 2, OPT_V4 = 4, OPT_V6 = 8, OPT_EARLY = 16,
-       OPT_LISTEN = 32 };
+       OPT_LISTEN = 32, OPT_UDPLITE = 64 };
+
+#ifndef UDPLITE_SEND_CSCOV
+#define UDPLITE_SEND_CSCOV	10
+#define UDPLITE_RECV_CSCOV	11
+#endif
 
 struct sk_opt_def {
 	int level, name;
@@ -213,6 +241,8 @@ static const struct sk_opt_def sk_opts[] = {
 	{ IPPROTO_TCP, TCP_LINGER2, OPT_TCP },
 	{ IPPROTO_TCP, TCP_DEFER_ACCEPT, OPT_TCP | OPT_LISTEN },
 	{ IPPROTO_TCP, TCP_FASTOPEN, OPT_TCP | OPT_LISTEN },
+	{ IPPROTO_UDPLITE, UDPLITE_SEND_CSCOV, OPT_UDPLITE },
+	{ IPPROTO_UDPLITE, UDPLITE_RECV_CSCOV, OPT_UDPLITE },
 };
 #define NR_OPTS (sizeof(sk_opts) / sizeof(sk_opts[0]))
 
@@ -228,7 +258,10 @@ static bool opt_applies(const struct sk_opt_def *d, int family, int protocol)
 {
 	if ((d->flags & OPT_TCP) && protocol != IPPROTO_TCP)
 		return false;
-	if ((d->flags & OPT_UDP) && protocol != IPPROTO_UDP)
+	/* OPT_UDP: every datagram socket (UDP, UDP-Lite, ping) */
+	if ((d->flags & OPT_UDP) && protocol == IPPROTO_TCP)
+		return false;
+	if ((d->flags & OPT_UDPLITE) && protocol != IPPROTO_UDPLITE)
 		return false;
 	if ((d->flags & OPT_V6) && family != AF_INET6)
 		return false;
@@ -888,6 +921,50 @@ static int dump_udp_shutdown(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 	return 0;
 }
 
+/*
+ * The peer of a connected ping socket: getpeername() says ENOTCONN (no
+ * port), /proc/PID/net/icmp (icmp6) has it: the line of our inode, state 1
+ * (connected), the remote address as the kernel's words in hex.
+ */
+static int ping_peer(const struct fd_info *fi, int family, struct sk_addr *dst)
+{
+	char path[64], line[512];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/%s", fi->pid,
+		 family == AF_INET6 ? "icmp6" : "icmp");
+	f = fopen(path, "re");
+	if (!f)
+		return log_errno(errno, FI_FMT ": cannot read %s", FI_ARG(fi), path);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int w[4] = { 0 }, st = 0;
+		unsigned long long ino = 0;
+		char loc[64], rem[64];
+		int nw = family == AF_INET6 ? 4 : 1;
+
+		/* sl local rem st tx:rx tr:when retr uid timeout inode */
+		if (sscanf(line, " %*s %63s %63s %x %*s %*s %*s %*s %*s %llu", loc, rem, &st,
+			   &ino) != 4 || ino != fi->st.st_ino)
+			continue;
+		if (st != TCP_ESTABLISHED)
+			break;
+		if ((nw == 1 && sscanf(rem, "%8x", &w[0]) != 1) ||
+		    (nw == 4 && sscanf(rem, "%8x%8x%8x%8x", &w[0], &w[1], &w[2], &w[3]) != 4)) {
+			log_err(FI_FMT ": %s: cannot read the peer of ping socket", FI_ARG(fi), path);
+			ret = -EINVAL;
+			break;
+		}
+		memset(dst, 0, sizeof(*dst));
+		dst->family = family;
+		memcpy(dst->a, w, nw * 4);	/* the kernel printed its words as they are */
+		dst->set = true;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
 static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 {
 	struct sockaddr_storage ss;
@@ -908,6 +985,10 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 			return log_errno(EINVAL, FI_FMT ": getpeername", FI_ARG(fi));
 	} else if (errno != ENOTCONN) {
 		return log_errno(errno, FI_FMT ": getpeername", FI_ARG(fi));
+	} else if (e->protocol == IPPROTO_ICMP || e->protocol == IPPROTO_ICMPV6) {
+		ret = ping_peer(fi, e->family, &dst);
+		if (ret)
+			return ret;
 	}
 	if (src.port || !addr_is_any(&src)) {
 		e->has_src_addr = e->has_src_port = true;
@@ -940,7 +1021,7 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 	ret = dump_opts(fi, e);
 	if (ret)
 		return ret == -ENOMEM ? log_errno(ret, FI_FMT, FI_ARG(fi)) : ret;
-	if (e->protocol == IPPROTO_UDP)
+	if (e->type == SOCK_DGRAM)
 		return dump_udp_shutdown(fi, e, nsfd, conn);
 	switch (e->state) {
 	case TCP_CLOSE:
@@ -1007,9 +1088,9 @@ static int inet_dump(const struct fd_info *fi, FileEntry *fe)
 			fam == AF_INET6 ? "inet6" : "inet", fi->link);
 		goto out;
 	}
-	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) &&
-	    !(type == SOCK_DGRAM && proto == IPPROTO_UDP)) {
-		log_err(FI_FMT ": %s socket of type %d, protocol %d not supported (only TCP and UDP) (%s)",
+	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) && !dgram_ok(fam, type, proto)) {
+		log_err(FI_FMT ": %s socket of type %d, protocol %d not supported (only TCP, UDP, "
+			"UDP-Lite and ICMP ping sockets) (%s)",
 			FI_ARG(fi), fam == AF_INET6 ? "inet6" : "inet", type, proto, fi->link);
 		goto out;
 	}
@@ -1144,7 +1225,7 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 		return -EINVAL;
 	}
 	if (!(e->type == SOCK_STREAM && e->protocol == IPPROTO_TCP) &&
-	    !(e->type == SOCK_DGRAM && e->protocol == IPPROTO_UDP)) {
+	    !dgram_ok(e->family, e->type, e->protocol)) {
 		log_err(FE_FMT ": bad socket type %u protocol %u", FE_ARG(fe), e->type, e->protocol);
 		return -EINVAL;
 	}
@@ -1174,11 +1255,11 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 	    (e->has_filter && (!e->filter.len || !e->filter.data ||
 			       e->filter.len % sizeof(struct sock_filter) ||
 			       e->filter.len > SK_FILTER_MAX * sizeof(struct sock_filter))) ||
-	    (e->has_udp_shutdown && (e->protocol != IPPROTO_UDP || e->udp_shutdown > 3))) {
+	    (e->has_udp_shutdown && (e->type != SOCK_DGRAM || e->udp_shutdown > 3))) {
 		log_err(FE_FMT ": bad socket options", FE_ARG(fe));
 		return -EINVAL;
 	}
-	if (e->protocol == IPPROTO_UDP) {
+	if (e->type == SOCK_DGRAM) {
 		if ((e->state != TCP_CLOSE && e->state != TCP_ESTABLISHED) ||
 		    (e->state == TCP_ESTABLISHED) != e->has_dst_addr || e->tcp) {
 			log_err(FE_FMT ": bad UDP state %u", FE_ARG(fe), e->state);
@@ -1904,7 +1985,7 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		ret = rst_tcp_conn(fe, e, fd, conn);
 		if (ret)
 			goto err;
-	} else if (e->protocol == IPPROTO_UDP && e->has_dst_addr) {
+	} else if (e->type == SOCK_DGRAM && e->has_dst_addr) {
 		struct sockaddr_storage ss;
 		socklen_t len;
 

@@ -122,6 +122,18 @@ static void test_valid(void **state)
 	f.e.state = TCP_CLOSE;
 	f.e.n_opts = 0;
 	assert_int_equal(validate(&f.e), 0);
+	f.e.has_udp_shutdown = 1;	/* shut down for writing */
+	f.e.udp_shutdown = 2;
+	assert_int_equal(validate(&f.e), 0);
+	f.e.protocol = IPPROTO_UDPLITE;	/* UDP-Lite */
+	assert_int_equal(validate(&f.e), 0);
+	f.e.protocol = IPPROTO_ICMP;	/* an IPv4 ping socket */
+	assert_int_equal(validate(&f.e), 0);
+	f.e.protocol = IPPROTO_ICMPV6;	/* ICMPv6 on an IPv4 socket */
+	assert_int_equal(validate(&f.e), -EINVAL);
+	f.e.protocol = IPPROTO_UDP;
+	f.e.udp_shutdown = 4;
+	assert_int_equal(validate(&f.e), -EINVAL);
 }
 
 static void test_refused(void **state)
