@@ -135,6 +135,9 @@ static const char *addr_str(const struct sk_addr *s, char *buf, size_t len)
  */
 static bool dgram_ok(unsigned int family, unsigned int type, unsigned int proto)
 {
+	/* raw sockets: any protocol but 0 (which socket() refuses) */
+	if (type == SOCK_RAW)
+		return proto > 0 && proto <= 255;
 	return type == SOCK_DGRAM &&
 	       (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ||
 		(family == AF_INET && proto == IPPROTO_ICMP) ||
@@ -150,6 +153,10 @@ static const char *proto_name(const SkInetEntry *e)
 		return v6 ? "TCPv6" : "TCP";
 	case IPPROTO_UDPLITE:
 		return v6 ? "UDP-Litev6" : "UDP-Lite";
+	}
+	if (e->type == SOCK_RAW)
+		return v6 ? "raw IPv6" : "raw IPv4";
+	switch (e->protocol) {
 	case IPPROTO_ICMP:
 		return "ICMP (ping)";
 	case IPPROTO_ICMPV6:
@@ -193,7 +200,11 @@ static const char *conn_str(const SkInetEntry *e, char *buf, size_t len)
 /* --- socket options ---------------------------------------------------------- */
 
 enum { OPT_ALL = 0, OPT_TCP = 1, OPT_UDP = 2, OPT_V4 = 4, OPT_V6 = 8, OPT_EARLY = 16,
-       OPT_LISTEN = 32, OPT_UDPLITE = 64 };
+       OPT_LISTEN = 32, OPT_UDPLITE = 64, OPT_RAW = 128 };
+
+#ifndef ICMP_FILTER
+#define ICMP_FILTER	1	/* SOL_RAW: a 32-bit mask of ICMP types dropped */
+#endif
 
 #ifndef UDPLITE_SEND_CSCOV
 #define UDPLITE_SEND_CSCOV	10
@@ -243,6 +254,9 @@ static const struct sk_opt_def sk_opts[] = {
 	{ IPPROTO_TCP, TCP_FASTOPEN, OPT_TCP | OPT_LISTEN },
 	{ IPPROTO_UDPLITE, UDPLITE_SEND_CSCOV, OPT_UDPLITE },
 	{ IPPROTO_UDPLITE, UDPLITE_RECV_CSCOV, OPT_UDPLITE },
+	{ IPPROTO_IP, IP_HDRINCL, OPT_RAW | OPT_V4 },
+	{ SOL_RAW, ICMP_FILTER, OPT_RAW | OPT_V4 },
+	{ IPPROTO_IPV6, IPV6_CHECKSUM, OPT_RAW | OPT_V6 },
 };
 #define NR_OPTS (sizeof(sk_opts) / sizeof(sk_opts[0]))
 
@@ -254,8 +268,10 @@ static const struct sk_opt_def *opt_find(uint32_t level, uint32_t name)
 	return NULL;
 }
 
-static bool opt_applies(const struct sk_opt_def *d, int family, int protocol)
+static bool opt_applies(const struct sk_opt_def *d, int family, int type, int protocol)
 {
+	if ((d->flags & OPT_RAW) && type != SOCK_RAW)
+		return false;
 	if ((d->flags & OPT_TCP) && protocol != IPPROTO_TCP)
 		return false;
 	/* OPT_UDP: every datagram socket (UDP, UDP-Lite, ping) */
@@ -388,7 +404,7 @@ static int dump_opts(const struct fd_info *fi, SkInetEntry *e)
 		const struct sk_opt_def *d = &sk_opts[i];
 		SkInetOpt *o;
 
-		if (!opt_applies(d, e->family, e->protocol))
+		if (!opt_applies(d, e->family, e->type, e->protocol))
 			continue;
 		if ((d->flags & OPT_LISTEN) && e->state != TCP_LISTEN)
 			continue;
@@ -922,18 +938,19 @@ static int dump_udp_shutdown(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 }
 
 /*
- * The peer of a connected ping socket: getpeername() says ENOTCONN (no
- * port), /proc/PID/net/icmp (icmp6) has it: the line of our inode, state 1
- * (connected), the remote address as the kernel's words in hex.
+ * The peer of a connected ping or raw socket: getpeername() says ENOTCONN
+ * (no port), /proc/PID/net/icmp (icmp6, raw, raw6) has it: the line of our
+ * inode, state 1 (connected), the remote address as the kernel's words in
+ * hex.
  */
-static int ping_peer(const struct fd_info *fi, int family, struct sk_addr *dst)
+static int ping_peer(const struct fd_info *fi, int family, bool raw, struct sk_addr *dst)
 {
 	char path[64], line[512];
 	FILE *f;
 	int ret = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/net/%s", fi->pid,
-		 family == AF_INET6 ? "icmp6" : "icmp");
+	snprintf(path, sizeof(path), "/proc/%d/net/%s%s", fi->pid, raw ? "raw" : "icmp",
+		 family == AF_INET6 ? "6" : "");
 	f = fopen(path, "re");
 	if (!f)
 		return log_errno(errno, FI_FMT ": cannot read %s", FI_ARG(fi), path);
@@ -985,8 +1002,9 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 			return log_errno(EINVAL, FI_FMT ": getpeername", FI_ARG(fi));
 	} else if (errno != ENOTCONN) {
 		return log_errno(errno, FI_FMT ": getpeername", FI_ARG(fi));
-	} else if (e->protocol == IPPROTO_ICMP || e->protocol == IPPROTO_ICMPV6) {
-		ret = ping_peer(fi, e->family, &dst);
+	} else if (e->type == SOCK_RAW || e->protocol == IPPROTO_ICMP ||
+		   e->protocol == IPPROTO_ICMPV6) {
+		ret = ping_peer(fi, e->family, e->type == SOCK_RAW, &dst);
 		if (ret)
 			return ret;
 	}
@@ -1021,7 +1039,7 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 	ret = dump_opts(fi, e);
 	if (ret)
 		return ret == -ENOMEM ? log_errno(ret, FI_FMT, FI_ARG(fi)) : ret;
-	if (e->type == SOCK_DGRAM)
+	if (e->type != SOCK_STREAM)
 		return dump_udp_shutdown(fi, e, nsfd, conn);
 	switch (e->state) {
 	case TCP_CLOSE:
@@ -1083,14 +1101,9 @@ static int inet_dump(const struct fd_info *fi, FileEntry *fe)
 		goto out;
 	}
 	ret = -EOPNOTSUPP;
-	if (type == SOCK_RAW) {
-		log_err(FI_FMT ": raw %s socket not supported (%s)", FI_ARG(fi),
-			fam == AF_INET6 ? "inet6" : "inet", fi->link);
-		goto out;
-	}
 	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) && !dgram_ok(fam, type, proto)) {
 		log_err(FI_FMT ": %s socket of type %d, protocol %d not supported (only TCP, UDP, "
-			"UDP-Lite and ICMP ping sockets) (%s)",
+			"UDP-Lite, ICMP ping and raw sockets) (%s)",
 			FI_ARG(fi), fam == AF_INET6 ? "inet6" : "inet", type, proto, fi->link);
 		goto out;
 	}
@@ -1240,7 +1253,7 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 	}
 	for (size_t i = 0; i < e->n_opts; i++) {
 		const struct sk_opt_def *d = e->opts[i] ? opt_find(e->opts[i]->level, e->opts[i]->name) : NULL;
-		if (!d || !opt_applies(d, e->family, e->protocol)) {
+		if (!d || !opt_applies(d, e->family, e->type, e->protocol)) {
 			log_err(FE_FMT ": unexpected socket option %u/%u", FE_ARG(fe),
 				e->opts[i] ? e->opts[i]->level : 0, e->opts[i] ? e->opts[i]->name : 0);
 			return -EINVAL;
@@ -1255,11 +1268,11 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 	    (e->has_filter && (!e->filter.len || !e->filter.data ||
 			       e->filter.len % sizeof(struct sock_filter) ||
 			       e->filter.len > SK_FILTER_MAX * sizeof(struct sock_filter))) ||
-	    (e->has_udp_shutdown && (e->type != SOCK_DGRAM || e->udp_shutdown > 3))) {
+	    (e->has_udp_shutdown && (e->type == SOCK_STREAM || e->udp_shutdown > 3))) {
 		log_err(FE_FMT ": bad socket options", FE_ARG(fe));
 		return -EINVAL;
 	}
-	if (e->type == SOCK_DGRAM) {
+	if (e->type != SOCK_STREAM) {
 		if ((e->state != TCP_CLOSE && e->state != TCP_ESTABLISHED) ||
 		    (e->state == TCP_ESTABLISHED) != e->has_dst_addr || e->tcp) {
 			log_err(FE_FMT ": bad UDP state %u", FE_ARG(fe), e->state);
@@ -1985,7 +1998,7 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		ret = rst_tcp_conn(fe, e, fd, conn);
 		if (ret)
 			goto err;
-	} else if (e->type == SOCK_DGRAM && e->has_dst_addr) {
+	} else if (e->type != SOCK_STREAM && e->has_dst_addr) {
 		struct sockaddr_storage ss;
 		socklen_t len;
 

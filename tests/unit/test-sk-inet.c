@@ -131,6 +131,13 @@ static void test_valid(void **state)
 	assert_int_equal(validate(&f.e), 0);
 	f.e.protocol = IPPROTO_ICMPV6;	/* ICMPv6 on an IPv4 socket */
 	assert_int_equal(validate(&f.e), -EINVAL);
+	f.e.type = SOCK_RAW;		/* a raw socket, ICMPv6 or any protocol */
+	assert_int_equal(validate(&f.e), 0);
+	f.e.protocol = 0;		/* which socket() refuses */
+	assert_int_equal(validate(&f.e), -EINVAL);
+	f.e.protocol = 256;
+	assert_int_equal(validate(&f.e), -EINVAL);
+	f.e.type = SOCK_DGRAM;
 	f.e.protocol = IPPROTO_UDP;
 	f.e.udp_shutdown = 4;
 	assert_int_equal(validate(&f.e), -EINVAL);
