@@ -148,14 +148,14 @@ static const char *proto_name(const SkInetEntry *e)
 {
 	bool v6 = e->family == AF_INET6;
 
+	if (e->type == SOCK_RAW)
+		return v6 ? "raw IPv6" : "raw IPv4";
 	switch (e->protocol) {
 	case IPPROTO_TCP:
 		return v6 ? "TCPv6" : "TCP";
 	case IPPROTO_UDPLITE:
 		return v6 ? "UDP-Litev6" : "UDP-Lite";
 	}
-	if (e->type == SOCK_RAW)
-		return v6 ? "raw IPv6" : "raw IPv4";
 	switch (e->protocol) {
 	case IPPROTO_ICMP:
 		return "ICMP (ping)";
@@ -272,10 +272,10 @@ static bool opt_applies(const struct sk_opt_def *d, int family, int type, int pr
 {
 	if ((d->flags & OPT_RAW) && type != SOCK_RAW)
 		return false;
-	if ((d->flags & OPT_TCP) && protocol != IPPROTO_TCP)
+	if ((d->flags & OPT_TCP) && type != SOCK_STREAM)
 		return false;
 	/* OPT_UDP: every datagram socket (UDP, UDP-Lite, ping) */
-	if ((d->flags & OPT_UDP) && protocol == IPPROTO_TCP)
+	if ((d->flags & OPT_UDP) && type == SOCK_STREAM)
 		return false;
 	if ((d->flags & OPT_UDPLITE) && protocol != IPPROTO_UDPLITE)
 		return false;
@@ -436,7 +436,7 @@ static int dump_opts(const struct fd_info *fi, SkInetEntry *e)
 		if (!e->bind_dev)
 			return -ENOMEM;
 	}
-	if (e->protocol == IPPROTO_TCP) {
+	if (e->type == SOCK_STREAM) {
 		l = SK_CA_NAME_MAX;
 		memset(buf, 0, sizeof(buf));
 		if (getsockopt(fi->lfd, IPPROTO_TCP, TCP_CONGESTION, buf, &l) == 0 && buf[0]) {
@@ -1022,7 +1022,7 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 		if (set_addr(&e->dst_addr, &dst))
 			return -ENOMEM;
 	}
-	if (e->protocol == IPPROTO_TCP) {
+	if (e->type == SOCK_STREAM) {
 		l = sizeof(ti);
 		memset(&ti, 0, sizeof(ti));
 		if (getsockopt(fi->lfd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
@@ -1354,7 +1354,7 @@ static bool reuseport_later(struct files_rst *fr, const FileEntry *fe, const SkI
 	size_t n = files_rst_count(fr);
 	bool found = false;
 
-	if (e->protocol != IPPROTO_TCP || e->state != TCP_LISTEN || !e->has_src_port ||
+	if (e->type != SOCK_STREAM || e->state != TCP_LISTEN || !e->has_src_port ||
 	    dumped_opt(e, SOL_SOCKET, SO_REUSEPORT, 0))
 		return false;
 	for (size_t i = 0; i < n && !found; i++) {
@@ -1366,7 +1366,7 @@ static bool reuseport_later(struct files_rst *fr, const FileEntry *fe, const SkI
 		oe = unpack_entry(o);
 		if (!oe)
 			continue;
-		found = oe->protocol == IPPROTO_TCP && oe->state == TCP_LISTEN &&
+		found = oe->type == SOCK_STREAM && oe->state == TCP_LISTEN &&
 			oe->has_src_port && oe->src_port == e->src_port &&
 			dumped_opt(oe, SOL_SOCKET, SO_REUSEPORT, 0);
 		sk_inet_entry__free_unpacked(oe, NULL);
@@ -1377,7 +1377,7 @@ static bool reuseport_later(struct files_rst *fr, const FileEntry *fe, const SkI
 /* A TCP socket in TCP_CLOSE bound to a port: restored in repair mode. */
 static bool closed_bound(const SkInetEntry *e)
 {
-	return e->protocol == IPPROTO_TCP && e->state == TCP_CLOSE && !e->tcp &&
+	return e->type == SOCK_STREAM && e->state == TCP_CLOSE && !e->tcp &&
 	       e->has_src_port && e->src_port;
 }
 
@@ -1450,7 +1450,7 @@ static int rst_bind(const FileEntry *fe, const SkInetEntry *e, int fd, const cha
 	 * may be restored (in repair mode) before it: it binds and listens
 	 * with SO_REUSEADDR, then gets the dumped value (inet_open()).
 	 * Another listener on the port still makes bind() fail. */
-	bool reuse = e->protocol == IPPROTO_TCP && !e->tcp && !closed_bound(e) &&
+	bool reuse = e->type == SOCK_STREAM && !e->tcp && !closed_bound(e) &&
 		     !dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0);
 
 	if (set_int(fd, lvl, opt, 1) || (reuse && set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)))
@@ -1988,7 +1988,7 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		ret = log_errno(errno, FE_FMT ": %s: cannot listen", FE_ARG(fe), conn);
 		goto err;
 	}
-	if (e->protocol == IPPROTO_TCP && !t && !closed_bound(e) &&
+	if (e->type == SOCK_STREAM && !t && !closed_bound(e) &&
 	    !dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) &&
 	    set_int(fd, SOL_SOCKET, SO_REUSEADDR, 0)) {
 		ret = log_errno(errno, FE_FMT ": %s: SO_REUSEADDR", FE_ARG(fe), conn);

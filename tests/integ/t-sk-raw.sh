@@ -4,7 +4,7 @@
 # (SO_BINDTODEVICE, by name), connected, with an ICMP_FILTER, pings a host
 # in another namespace whose kernel answers, before and after; a raw IPv4
 # socket with IP_HDRINCL and a raw IPv6 socket with IPV6_CHECKSUM keep
-# their options.  (Packet sockets are refused: t-errors, t-sk-errors.)
+# their options, and a raw socket of protocol TCP stays one.  (Packet sockets are refused: t-errors, t-sk-errors.)
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-net.sh"
 require_root
@@ -22,6 +22,7 @@ mask = 0xffffffff & ~(1 << 0)		# drop every ICMP type but echo replies
 r.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("I", mask))
 h = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
 h.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+rt = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
 c6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 253)
 c6.setsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM, 2)
 def csum(b):
@@ -55,6 +56,8 @@ while True:
     chk("echo", ping(n + 1))
     chk("hdrincl", h.getsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL) == 1)
     chk("checksum6", c6.getsockopt(socket.IPPROTO_IPV6, IPV6_CHECKSUM) == 2)
+    chk("raw-tcp", rt.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL) == 6 and
+        rt.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_RAW)
     print("ROUND", n, " ".join(res), flush=True)
     n += 1
 PY
