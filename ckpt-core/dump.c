@@ -11,10 +11,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -48,6 +51,16 @@ struct dthread {
 	bool running;		/* seized, but it did not stop in time */
 	uint64_t sigmask;	/* saved while we block everything */
 	bool mask_saved;
+	/* a signal it had already taken when we seized it (it stopped in
+	 * signal-delivery-stop): pending again for the image and the tree */
+	bool held;
+	bool in_delivery;	/* still in that stop: nothing ran in it since */
+	int held_sig;
+	uint8_t held_si[128];
+	/* its private pending signals, read before anything ran in it */
+	SiginfoEntry **pend;
+	size_t npend;
+	bool stop_pending;	/* SIGSTOP among them */
 };
 
 struct dproc {
@@ -61,6 +74,9 @@ struct dproc {
 	MmImage mm;
 	FdtableEntry fdt;
 	bool have_core, have_mm, have_fdt;
+	SiginfoEntry **spend;	/* shared pending signals, read before anything ran */
+	size_t nspend;
+	bool stop_pending;	/* SIGSTOP among them */
 };
 
 struct dtree {
@@ -207,6 +223,27 @@ static int precheck_tree(pid_t root)
 	return ret;
 }
 
+/*
+ * The stop that follows our interrupt may be a signal-delivery-stop: the
+ * thread had dequeued a signal (one arriving as we seized it) and resuming
+ * it for an injected syscall would drop that signal.  Keep its siginfo: it
+ * is pending again in the image, and put back into the thread
+ * (requeue_held) before the dump reads or changes anything.
+ */
+static void note_held_signal(struct dthread *t)
+{
+	siginfo_t si;
+
+	if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) || si.si_signo <= 0 || si.si_signo > 64)
+		return;
+	/* our own interrupt and a group stop are event stops, not signals */
+	if ((si.si_code >> 8) == PTRACE_EVENT_STOP || si.si_signo == SIGKILL)
+		return;
+	t->held = t->in_delivery = true;
+	t->held_sig = si.si_signo;
+	memcpy(t->held_si, &si, sizeof(t->held_si) < sizeof(si) ? sizeof(t->held_si) : sizeof(si));
+}
+
 static int freeze_threads(struct dproc *p)
 {
 	for (int round = 0; round < 100; round++) {
@@ -247,6 +284,8 @@ static int freeze_threads(struct dproc *p)
 			p->t[p->nt].tid = tids[i];
 			p->t[p->nt].seized = true;
 			p->t[p->nt].running = ret == -ETIMEDOUT;
+			if (!ret)
+				note_held_signal(&p->t[p->nt]);
 			p->nt++;
 			added++;
 			if (ret) {
@@ -340,10 +379,21 @@ static void release_tree(struct dtree *t, bool kill_it)
 			 * stop, if it comes, is let go now or when we exit */
 			if (p->t[j].running)
 				puppet_wait_stop_bounded(p->t[j].tid, &(int){ 0 }, 0);
-			ptrace(PTRACE_DETACH, p->t[j].tid, 0, 0);
+			/* a signal it had taken as we seized it is given back */
+			ptrace(PTRACE_DETACH, p->t[j].tid, 0,
+			       !kill_it && p->t[j].in_delivery ? p->t[j].held_sig : 0);
 			p->t[j].seized = false;
 		}
-		if (!kill_it && p->state == TASK_STATE__TASK_STOPPED)
+		/* a stopped task stops again by itself once detached (its group
+		 * stop is still in effect); what it had pending stays so, but a
+		 * SIGSTOP it took during an injected syscall is sent again (a
+		 * second one is one: stop signals do not queue) */
+		if (kill_it)
+			continue;
+		for (int j = 0; j < p->nt; j++)
+			if (p->t[j].stop_pending && !(p->t[j].in_delivery && p->t[j].held_sig == SIGSTOP))
+				syscall(SYS_tgkill, p->pid, p->t[j].tid, SIGSTOP);
+		if (p->stop_pending)
 			kill(p->pid, SIGSTOP);
 	}
 }
@@ -392,6 +442,37 @@ static int dump_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *nou
 	return 0;
 }
 
+/*
+ * Scheduling policy, nice and real-time priority (sched_getattr) and the
+ * I/O priority (ioprio_get), read from outside.  Deadline scheduling is
+ * refused: its runtime and period are an admission the restore may not get.
+ */
+static int dump_sched(pid_t tid, ThreadCore *tc)
+{
+	struct sched_attr_k attr;
+	long io;
+
+	memset(&attr, 0, sizeof(attr));
+	if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0))
+		return log_errno(errno, "tid %d: cannot read its scheduling attributes", tid);
+	if (attr.sched_policy == 6 /* SCHED_DEADLINE */) {
+		log_err("tid %d: SCHED_DEADLINE scheduling is not supported", tid);
+		return -EOPNOTSUPP;
+	}
+	tc->has_sched_policy = tc->has_sched_flags = tc->has_sched_nice = true;
+	tc->has_sched_priority = true;
+	tc->sched_policy = attr.sched_policy;
+	tc->sched_flags = attr.sched_flags & 1;	/* SCHED_FLAG_RESET_ON_FORK */
+	tc->sched_nice = attr.sched_nice;
+	tc->sched_priority = attr.sched_priority;
+	io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, tid);
+	if (io < 0)
+		return log_errno(errno, "tid %d: cannot read its I/O priority", tid);
+	tc->has_ioprio = true;
+	tc->ioprio = io;
+	return 0;
+}
+
 static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 {
 	struct arch_regs regs;
@@ -423,9 +504,10 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 	tc->xstate.data = fp;
 	tc->xstate.len = fplen;
 	tc->sigmask = t->sigmask;
-	err = dump_pending(t->tid, false, &tc->pending, &tc->n_pending);
-	if (err)
-		return err;
+	tc->pending = t->pend;
+	tc->n_pending = t->npend;
+	t->pend = NULL;
+	t->npend = 0;
 
 	memset(&rc, 0, sizeof(rc));
 	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->tid, sizeof(rc), &rc) > 0 && rc.rseq_abi_pointer) {
@@ -462,6 +544,9 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 	tc->sas_size = ss.size;
 	tc->sas_flags = ss.flags;
 
+	err = dump_sched(t->tid, tc);
+	if (err)
+		return err;
 	err = seccomp_dump_thread(p->pid, t->tid, tc);
 	if (err)
 		return err;
@@ -763,6 +848,16 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 		return log_errno(errno, "pid %d: cannot read /proc/%d/status", p->pid, p->pid);
 	if (!proc_status_field(status, "Umask", val, sizeof(val)))
 		c->umask = strtoul(val, NULL, 8);
+	if (!proc_status_field(status, "THP_enabled", val, sizeof(val))) {
+		c->has_thp_disabled = true;
+		c->thp_disabled = !strtoul(val, NULL, 10);
+	}
+	s = proc_read_file(p->pid, "loginuid", NULL);
+	if (s) {
+		c->has_loginuid = true;
+		c->loginuid = strtoul(s, NULL, 10);
+		free(s);
+	}
 	err = dump_creds(p, c, status);
 	free(status);
 	if (err)
@@ -785,9 +880,11 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 		if (err)
 			return err;
 	}
-	err = dump_pending(p->pid, true, &c->shared_pending, &c->n_shared_pending);
-	if (!err)
-		err = dump_sigactions(p, c);
+	c->shared_pending = p->spend;
+	c->n_shared_pending = p->nspend;
+	p->spend = NULL;
+	p->nspend = 0;
+	err = dump_sigactions(p, c);
 	if (!err)
 		err = dump_timers(p, c);
 	if (!err)
@@ -847,6 +944,103 @@ static int block_signals(struct dproc *p)
 	return 0;
 }
 
+static bool pending_has(SiginfoEntry **v, size_t n, int sig)
+{
+	for (size_t i = 0; i < n; i++) {
+		int s;
+
+		memcpy(&s, v[i]->raw.data, sizeof(s));
+		if (s == sig)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The pending signals, read once everything is blocked and before the first
+ * injected syscall: SIGSTOP cannot be blocked, and a stopped task that has
+ * one pending (sent while it was stopped) takes it as soon as it runs our
+ * syscall, which goes on past it (puppet.c).  Those are sent again when the
+ * tree is let go (release_tree) and by the restore once the task is stopped
+ * (restore.c, stop_task).  A held signal (note_held_signal) comes first.
+ */
+static int snapshot_pending(struct dproc *p)
+{
+	int err;
+
+	for (int i = 0; i < p->nt; i++) {
+		struct dthread *t = &p->t[i];
+
+		err = dump_pending(t->tid, false, &t->pend, &t->npend);
+		if (err)
+			return err;
+		if (t->held) {
+			SiginfoEntry **nv = realloc(t->pend, (t->npend + 1) * sizeof(*nv));
+			SiginfoEntry *e = malloc(sizeof(*e));
+
+			if (nv)
+				t->pend = nv;
+			if (!nv || !e) {
+				free(e);
+				return -ENOMEM;
+			}
+			siginfo_entry__init(e);
+			e->raw.len = 128;
+			e->raw.data = malloc(128);
+			if (!e->raw.data) {
+				free(e);
+				return -ENOMEM;
+			}
+			memcpy(e->raw.data, t->held_si, 128);
+			memmove(t->pend + 1, t->pend, t->npend * sizeof(*nv));
+			t->pend[0] = e;
+			t->npend++;
+		}
+		t->stop_pending = pending_has(t->pend, t->npend, SIGSTOP);
+	}
+	err = dump_pending(p->pid, true, &p->spend, &p->nspend);
+	if (err)
+		return err;
+	p->stop_pending = pending_has(p->spend, p->nspend, SIGSTOP);
+	return 0;
+}
+
+/* A held signal goes back into its thread (blocked now, so it waits),
+ * whatever becomes of the dump.  A held SIGSTOP is sent again at release. */
+static int requeue_held(struct dproc *p)
+{
+	for (int i = 0; i < p->nt; i++) {
+		struct dthread *t = &p->t[i];
+		siginfo_t si;
+		long ret;
+		int err;
+
+		if (!t->held)
+			continue;
+		memcpy(&si, t->held_si, sizeof(si) < 128 ? sizeof(si) : 128);
+		t->in_delivery = false;
+		if (si.si_signo == SIGSTOP)
+			continue;
+		err = puppet_write(p->pid, p->pp.scratch, t->held_si, 128);
+		if (!err)
+			err = PSYS(&p->pp, t->tid, &ret, SYS_rt_tgsigqueueinfo, p->pid, t->tid,
+				   si.si_signo, p->pp.scratch);
+		if (!err && ret)
+			err = log_errno(-ret, "tid %d: cannot queue signal %d it had taken as it was "
+					"frozen", t->tid, si.si_signo);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void free_pending(SiginfoEntry **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(&v[i]->base, NULL);
+	free(v);
+}
+
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
 		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats)
 {
@@ -858,13 +1052,20 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	for (int i = 0; !err && i < p->nt; i++)
 		err = seccomp_dump_prepare(p->pid, p->t[i].tid);
 	if (!err)
+		err = snapshot_pending(p);
+	if (!err)
 		err = ckpt_check_abort();
 	if (err)
 		return err;
+	for (int i = 0; i < p->nt; i++)
+		if (p->t[i].tid == p->pid)
+			p->t[i].in_delivery = false;	/* it runs from here on */
 	err = puppet_install(&p->pp, p->pid, p->pid);
 	if (err)
 		return err;
-	err = dump_core(p, fdump);
+	err = requeue_held(p);
+	if (!err)
+		err = dump_core(p, fdump);
 	if (!err)
 		err = ckpt_check_abort();
 	if (!err) {
@@ -954,6 +1155,22 @@ static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 					p->pid, p->st.pgid);
 			return -EINVAL;
 		}
+		/* the restore makes sessions by setsid() in their leader, whose
+		 * children inherit them, and joins groups within the session */
+		if (i && p->st.sid != p->pid) {
+			struct dproc *pp = tree_find(t, p->st.ppid), *pg = tree_find(t, p->st.pgid);
+
+			if (pp && pp->st.sid != p->st.sid) {
+				log_err("pid %d: in session %d while its parent %d is in session %d: "
+					"not supported", p->pid, p->st.sid, pp->pid, pp->st.sid);
+				return -EOPNOTSUPP;
+			}
+			if (pg && pg->st.sid != p->st.sid) {
+				log_err("pid %d: in process group %d of another session (%d, not %d): "
+					"not supported", p->pid, p->st.pgid, pg->st.sid, p->st.sid);
+				return -EOPNOTSUPP;
+			}
+		}
 	}
 	if (dead_sid)
 		log_info("pid %d: its session %d has no leader any more (a daemon); the restore "
@@ -961,11 +1178,65 @@ static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 	return 0;
 }
 
+/*
+ * The restore puts every task in one cgroup per hierarchy (the restorer's,
+ * or the unit's with kup restore --unit): a tree whose tasks are in
+ * different cgroups (sub-cgroups it made below its own, or a task moved
+ * elsewhere) is refused, naming the task and both paths (docs/design.md,
+ * "Cgroups").  /proc/PID/cgroup: one "id:controllers:path" line per
+ * hierarchy, the same hierarchies in the same order for every task.
+ */
+static int check_cgroups(struct dtree *t)
+{
+	char *root = proc_read_file(t->p[0].pid, "cgroup", NULL);
+	int ret = 0;
+
+	if (!root)
+		return 0;
+	for (int i = 1; i < t->n && !ret; i++) {
+		char *cg, *a, *b, *sa = NULL, *sb = NULL, *rc;
+
+		if (t->p[i].state == TASK_STATE__TASK_ZOMBIE)
+			continue;
+		cg = proc_read_file(t->p[i].pid, "cgroup", NULL);
+		if (!cg)
+			continue;	/* exited meanwhile */
+		rc = strdup(root);
+		if (!rc) {
+			free(cg);
+			ret = -ENOMEM;
+			break;
+		}
+		for (a = strtok_r(rc, "\n", &sa), b = strtok_r(cg, "\n", &sb); a && b && !ret;
+		     a = strtok_r(NULL, "\n", &sa), b = strtok_r(NULL, "\n", &sb)) {
+			char *pa = strchr(a, ':'), *pb = strchr(b, ':');
+
+			pa = pa ? strchr(pa + 1, ':') : NULL;
+			pb = pb ? strchr(pb + 1, ':') : NULL;
+			if (!pa || !pb || !strcmp(pa, pb))
+				continue;
+			*pb = 0;
+			b = strchr(b, ':') ? strchr(b, ':') + 1 : b;	/* the controllers */
+			log_err("pid %d: is in cgroup %s (%s%s), not in the tree's root %d's %s: "
+				"cgroups are not restored, not supported", t->p[i].pid, pb + 1,
+				*b ? "hierarchy " : "cgroup v2", b, t->p[0].pid, pa + 1);
+			ret = -EOPNOTSUPP;
+		}
+		free(cg);
+		free(rc);
+	}
+	free(root);
+	return ret;
+}
+
 static void free_dump(struct dtree *t)
 {
 	for (int i = 0; i < t->n; i++) {
 		struct dproc *p = &t->p[i];
 
+		for (int j = 0; j < p->nt; j++)
+			free_pending(p->t[j].pend, p->t[j].npend);
+		free_pending(p->spend, p->nspend);
 		free(p->t);
 		if (p->have_fdt)
 			files_free_fdtable(&p->fdt);
@@ -1079,6 +1350,124 @@ static int check_fown(struct dtree *t, const FilesImage *fi)
 	return 0;
 }
 
+/* A pty of the tree is a terminal of no other process (its slave /dev/pts/N
+ * open outside the tree would lose its other end at restore). */
+static int check_pty_outside(struct dtree *t, const struct files_pty_ctty *v, size_t n)
+{
+	struct stat pts;
+	struct dirent *de;
+	DIR *proc;
+	int ret = 0;
+
+	if (!n)
+		return 0;
+	if (stat("/dev/pts", &pts))
+		return log_errno(errno, "cannot stat /dev/pts");
+	proc = opendir("/proc");
+	if (!proc)
+		return log_errno(errno, "cannot list /proc");
+	while (!ret && (de = readdir(proc))) {
+		pid_t pid = atoi(de->d_name);
+		char path[300], lnk[64];
+		struct dirent *fe;
+		DIR *fds;
+
+		if (pid <= 0 || pid == getpid() || tree_find(t, pid))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		fds = opendir(path);
+		if (!fds)
+			continue;	/* gone, or a kernel thread */
+		while (!ret && (fe = readdir(fds))) {
+			struct stat st;
+			ssize_t l;
+
+			if (fe->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, fe->d_name);
+			l = readlink(path, lnk, sizeof(lnk) - 1);
+			if (l < 9 || strncmp(lnk, "/dev/pts/", 9))
+				continue;
+			lnk[l] = 0;
+			if (stat(path, &st) || !S_ISCHR(st.st_mode) || st.st_dev != pts.st_dev ||
+			    major(st.st_rdev) < 136 || major(st.st_rdev) > 143)
+				continue;
+			for (size_t i = 0; i < n; i++)
+				if (v[i].index == (major(st.st_rdev) - 136) * 256 + minor(st.st_rdev)) {
+					log_err("pid %d fd %s: holds %s, whose pty master is in the dumped "
+						"tree: a pty whose other end is outside the tree is not "
+						"supported", pid, fe->d_name, lnk);
+					ret = -EOPNOTSUPP;
+				}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return ret;
+}
+
+/*
+ * The sessions of the tree's ptys: the session whose controlling terminal
+ * a pty is must be led by a live process of the tree, its foreground group
+ * must be a group of that session in the tree, and a process of the tree
+ * whose controlling terminal is a pty must find that pty in the image (a
+ * session outside the tree: the terminal of a --shell-job, not ours).
+ */
+static int check_ptys(struct dtree *t, const FilesImage *fi)
+{
+	struct files_pty_ctty *v = NULL;
+	size_t n = 0;
+	int ret = files_pty_cttys(fi, &v, &n);
+
+	if (ret)
+		return log_errno(ret, "files image: pty entries");
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct dproc *l = v[i].sid ? tree_find(t, v[i].sid) : NULL;
+		bool fg_ok = !v[i].fg_pgrp;
+
+		if (!v[i].sid)
+			continue;
+		if (!l || l->state == TASK_STATE__TASK_ZOMBIE || l->st.sid != l->pid) {
+			log_err("/dev/pts/%u: the controlling terminal of session %u, whose leader is "
+				"not a live process of the dumped tree: not supported", v[i].index,
+				v[i].sid);
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		for (int k = 0; k < t->n && !fg_ok; k++)
+			fg_ok = t->p[k].st.pgid == (pid_t)v[i].fg_pgrp &&
+				t->p[k].st.sid == (pid_t)v[i].sid;
+		if (!fg_ok) {
+			log_err("/dev/pts/%u: its foreground process group %u is not a group of "
+				"session %u in the dumped tree: not supported", v[i].index,
+				v[i].fg_pgrp, v[i].sid);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	for (int k = 0; k < t->n && !ret; k++) {
+		struct dproc *p = &t->p[k];
+		unsigned int ma = (p->st.tty_nr >> 8) & 0xfff;
+		unsigned int idx = (ma - 136) * 256 + ((p->st.tty_nr & 0xff) | ((p->st.tty_nr >> 12) & 0xfff00));
+		bool found = false;
+
+		if (p->state == TASK_STATE__TASK_ZOMBIE || ma < 136 || ma > 143 ||
+		    !tree_find(t, p->st.sid))
+			continue;
+		for (size_t i = 0; i < n && !found; i++)
+			found = v[i].index == idx && v[i].sid == (uint32_t)p->st.sid;
+		if (!found) {
+			log_err("pid %d: its controlling terminal /dev/pts/%u, of session %d, is not "
+				"a pty whose master is in the dumped tree: not supported", p->pid,
+				idx, p->st.sid);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	if (!ret)
+		ret = check_pty_outside(t, v, n);
+	free(v);
+	return ret;
+}
+
 static int check_unseen_locks(struct dtree *t, struct files_dump *fdump)
 {
 	pid_t *pids = calloc(t->n > 0 ? (size_t)t->n : 1, sizeof(*pids));
@@ -1116,6 +1505,8 @@ static int write_files(struct dtree *t, struct files_dump *fdump, struct img_sto
 	if (ret)
 		return ret;
 	ret = check_fown(t, &fi);
+	if (!ret)
+		ret = check_ptys(t, &fi);
 	if (!ret)
 		ret = img_write_msg(st, "files.img", IMG_FILES, &fi);
 	for (size_t i = 0; i < fi.n_files; i++)
@@ -1171,6 +1562,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	if (ret)
 		goto fail;
 	ret = check_sessions(&t, o);
+	if (!ret)
+		ret = check_cgroups(&t);
 	if (!ret) {
 		tree_pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*tree_pids));
 

@@ -1401,6 +1401,43 @@ static int bind_path_prepare(struct rsk *s, const char *path)
 	return 0;
 }
 
+/*
+ * Owner and mode of the socket file bind() just made, through an O_PATH fd
+ * of it: if someone swapped the name for a symbolic link meanwhile (a
+ * directory they can write), nothing is followed.
+ */
+static int set_socket_file(struct rsk *s, const char *name)
+{
+	const UnixSkEntry *u = s->u;
+	char self[64];
+	struct stat st;
+	int pfd, ret = 0;
+
+	if (!u->has_file_mode && !(u->has_file_uid && u->has_file_gid))
+		return 0;
+	pfd = open(name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return log_errno(errno, RS_FMT ": cannot open %s", RS_ARG(s), name);
+	if (fstat(pfd, &st) || !S_ISSOCK(st.st_mode)) {
+		log_err(RS_FMT ": %s is no longer the socket just bound", RS_ARG(s), name);
+		ret = -EEXIST;
+		goto out;
+	}
+	if (u->has_file_uid && u->has_file_gid &&
+	    fchownat(pfd, "", u->file_uid, u->file_gid, AT_EMPTY_PATH) < 0) {
+		ret = log_errno(errno, RS_FMT ": cannot give %s owner %u:%u", RS_ARG(s), name,
+				u->file_uid, u->file_gid);
+		goto out;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	if (u->has_file_mode && chmod(self, u->file_mode & 07777) < 0)
+		ret = log_errno(errno, RS_FMT ": cannot give %s mode %o", RS_ARG(s), name,
+				u->file_mode);
+out:
+	close(pfd);
+	return ret;
+}
+
 /* Run in @dir (a relative name resolves there): the master is one thread,
  * its working directory is its own to change for a moment. */
 static int enter_dir(struct rsk *s, const char *dir, int *saved)
@@ -1468,13 +1505,8 @@ static int finish_gone_name(struct rsk *s)
 	if (ret)
 		return ret;
 	ret = name_gone_finish(s, name);
-	if (!ret && s->file_moved && u->has_file_mode && chmod(u->renamed_to, u->file_mode) < 0)
-		ret = log_errno(errno, RS_FMT ": cannot give %s mode %o", RS_ARG(s), u->renamed_to,
-				u->file_mode);
-	if (!ret && s->file_moved && u->has_file_uid && u->has_file_gid &&
-	    chown(u->renamed_to, u->file_uid, u->file_gid) < 0)
-		ret = log_errno(errno, RS_FMT ": cannot give %s owner %u:%u", RS_ARG(s),
-				u->renamed_to, u->file_uid, u->file_gid);
+	if (!ret && s->file_moved)
+		ret = set_socket_file(s, u->renamed_to);
 	leave_dir(saved);
 	return ret;
 }
@@ -1485,7 +1517,6 @@ static int bind_name(struct rsk *s, int fd)
 	struct sockaddr_un sa;
 	char nb[NAME_BUF];
 	const char *name = name_str(u->name.data, u->name.len, nb, sizeof(nb));
-	const char *file;
 	socklen_t l;
 	int ret, saved;
 
@@ -1524,15 +1555,7 @@ static int bind_name(struct rsk *s, int fd)
 			ret = name_gone_finish(s, name);
 		goto out;
 	}
-	file = name;
-	if (u->has_file_mode && chmod(file, u->file_mode) < 0) {
-		ret = log_errno(errno, RS_FMT ": cannot give %s mode %o", RS_ARG(s), file,
-				u->file_mode);
-		goto out;
-	}
-	if (u->has_file_uid && u->has_file_gid && chown(file, u->file_uid, u->file_gid) < 0)
-		ret = log_errno(errno, RS_FMT ": cannot give %s owner %u:%u", RS_ARG(s), file,
-				u->file_uid, u->file_gid);
+	ret = set_socket_file(s, name);
 out:
 	leave_dir(saved);
 	return ret;

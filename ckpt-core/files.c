@@ -40,7 +40,7 @@ extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
 	files_tty_ops, files_chr_ops, files_pipe_ops, files_fifo_ops,
 	files_eventfd_ops, files_signalfd_ops, files_timerfd_ops,
 	files_inotify_ops, files_epoll_ops, files_sk_inet_ops,
-	files_sk_netlink_ops;
+	files_sk_netlink_ops, files_pty_ops, files_tun_ops;
 extern const struct file_kind_ops files_sk_unix_ops;
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
@@ -64,7 +64,9 @@ static const struct file_kind_ops *const file_kinds[] = {
 	&files_memfd_ops,
 	&files_reg_ops,
 	&files_dir_ops,
+	&files_pty_ops,		/* pty masters and slaves, before the terminals */
 	&files_tty_ops,
+	&files_tun_ops,
 	&files_chr_ops,
 	&files_pipe_ops,
 	&files_fifo_ops,
@@ -390,6 +392,8 @@ static void objmap_free(struct objmap *m)
 		for (o = m->b[i]; o; o = n) {
 			n = o->next;
 			free(o->v);
+			free(o->buf);
+			free(o->buf2);
 			free(o);
 		}
 	}
@@ -1175,6 +1179,14 @@ static int validate_entry(const FileEntry *fe)
 	if (fe->has_sk && fe->kind != FILE_KIND__FILE_UNIX_SK && fe->kind != FILE_KIND__FILE_INET_SK &&
 	    fe->kind != FILE_KIND__FILE_NETLINK_SK) {
 		log_err("file %u: socket data in a %s entry", fe->id, ops->name);
+		return -EINVAL;
+	}
+	if (fe->has_pty && fe->kind != FILE_KIND__FILE_PTY) {
+		log_err("file %u: pty data in a %s entry", fe->id, ops->name);
+		return -EINVAL;
+	}
+	if (fe->has_tun && fe->kind != FILE_KIND__FILE_TUN) {
+		log_err("file %u: tun device data in a %s entry", fe->id, ops->name);
 		return -EINVAL;
 	}
 	return ops->validate ? ops->validate(fe) : 0;

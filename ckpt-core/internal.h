@@ -35,6 +35,7 @@ int ckpt_check_abort(void);
 struct proc_stat {
 	char state;
 	pid_t ppid, pgid, sid;
+	unsigned int tty_nr;	/* the controlling terminal (kernel dev encoding), 0: none */
 	unsigned long flags;
 	unsigned long start_code, end_code, start_stack;
 	unsigned long start_data, end_data, start_brk;
@@ -56,10 +57,23 @@ int clocks_dump_check(const pid_t *pids, int n);
 void clocks_dump(pid_t root, InventoryEntry *inv);
 /* Restore, in the restorer before any task is created: a time namespace for
  * the tasks to come if their clocks would not go on otherwise. */
-int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot);
+int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot, bool allow_differences);
 
 /* ---- ptrace puppet (puppet.c) ---- */
 /* A thread we drive: its saved registers are restored by puppet_release. */
+/* struct sched_attr of sched_getattr(2)/sched_setattr(2) (the first 48
+ * bytes: without the utilization clamps) */
+struct sched_attr_k {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+};
+
 struct puppet {
 	pid_t pid;		/* thread group */
 	unsigned long tramp;	/* address of syscall+trap in the target */

@@ -505,6 +505,14 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			}
 		}
 
+		/* a Linux native AIO context (io_setup): its ring is the kernel's
+		 * (docs/design.md, "Linux native AIO") */
+		if (v->kind == VMA_KIND__VMA_FILE_SHARED && !strncmp(r->path, "/[aio]", 6)) {
+			log_err("pid %d: Linux native AIO context 0x%lx (io_setup, its ring at "
+				"0x%lx-0x%lx): not supported", pid, r->start, r->start, r->end);
+			ret = -EOPNOTSUPP;
+			goto out;
+		}
 		if (v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) {
 			char link[64];
 

@@ -141,6 +141,18 @@ int puppet_read(pid_t pid, unsigned long addr, void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * SIGSTOP cannot be blocked: a stopped task that was sent one while stopped
+ * takes it as soon as it runs an injected syscall.  The dump has read the
+ * pending signals before (dump.c, snapshot_pending) and sends it again when
+ * it lets the tree go; the restore sends it last (restore.c, stop_task):
+ * here it is passed over.  True when @st is that stop.
+ */
+static bool stop_signal_passed_over(int st)
+{
+	return WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP && !(st >> 16);
+}
+
 /* Resume @tid and wait for the trap that ends an injected syscall. */
 static int run_to_trap(pid_t tid)
 {
@@ -154,7 +166,7 @@ static int run_to_trap(pid_t tid)
 			return ret;
 		if (WSTOPSIG(st) == SIGTRAP && !(st >> 16))
 			return 0;
-		if (st >> 16) {
+		if ((st >> 16) || stop_signal_passed_over(st)) {
 			/* clone events and the like: keep going to the trap */
 			if (ptrace(PTRACE_CONT, tid, 0, 0))
 				return log_errno(errno, "tid %d: cannot resume", tid);
@@ -229,7 +241,7 @@ int puppet_syscall_last(struct puppet *p, pid_t tid, long *ret, long nr,
 			return err;
 		if (WSTOPSIG(st) == (SIGTRAP | 0x80))
 			stops++;
-		else if (!(st >> 16)) {
+		else if (!(st >> 16) && !stop_signal_passed_over(st)) {
 			log_err("tid %d: signal %d while stepping syscall %ld", tid, WSTOPSIG(st), nr);
 			return -EINTR;
 		}

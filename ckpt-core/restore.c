@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckpt-images.h"
 #include "internal.h"
 #include "ipc-sysv.h"
 #include "shmem.h"
@@ -96,6 +97,7 @@ struct rproc {
 struct rctx {
 	const struct ckpt_restore_opts *o;
 	struct img_store *st;
+	struct ckpt_images im;	/* owns the images below */
 	InventoryEntry *inv;
 	PstreeImage *pst;
 	FilesImage *files;
@@ -105,6 +107,7 @@ struct rctx {
 	int *shm_fds;
 	struct ipc_rst *ipc;	/* System V objects */
 	bool ipc_done;		/* restored: kept when the context goes */
+	bool *shm_made;		/* /dev/shm objects this restore created */
 	struct rproc *p;
 	int n;
 	pid_t restorer;		/* our pid: the parent of the root task */
@@ -128,133 +131,55 @@ static int rproc_index(struct rctx *c, pid_t pid)
 
 /* ---- loading and validating the images ---------------------------------- */
 
+/*
+ * Read the images and cross-check them all (validate.c) before anything
+ * is made from them: from here on restore trusts every field it uses.
+ */
 static int load_images(struct rctx *c)
 {
-	ProtobufCMessage *m;
-	char name[64];
-	int ret;
+	int ret = ckpt_images_load(c->st, &c->im);
 
-	ret = img_read_msg(c->st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m);
-	if (ret == -ENOENT)
-		log_err("%s: no complete checkpoint here (inventory.img is missing)", c->st->where);
 	if (ret)
 		return ret;
-	c->inv = (InventoryEntry *)m;
-	if (c->inv->format_version != IMG_FORMAT_VERSION) {
-		log_err("%s: image format %u is not supported", c->st->where, c->inv->format_version);
-		return -EINVAL;
-	}
-	ret = img_read_msg(c->st, "pstree.img", IMG_PSTREE, &pstree_image__descriptor, &m);
-	if (ret)
-		return ret == -ENOENT ? log_errno(ENOENT, "%s: pstree.img missing", c->st->where) : ret;
-	c->pst = (PstreeImage *)m;
-	ret = img_read_msg(c->st, "files.img", IMG_FILES, &files_image__descriptor, &m);
-	if (ret)
-		return ret == -ENOENT ? log_errno(ENOENT, "%s: files.img missing", c->st->where) : ret;
-	c->files = (FilesImage *)m;
-	ret = img_read_msg(c->st, "fdtable.img", IMG_FDTABLE, &fdtable_image__descriptor, &m);
-	if (ret)
-		return ret == -ENOENT ? log_errno(ENOENT, "%s: fdtable.img missing", c->st->where) : ret;
-	c->fdtab = (FdtableImage *)m;
-	ret = img_read_msg(c->st, "shmem.img", IMG_SHMEM, &shmem_image__descriptor, &m);
-	if (ret)
-		return ret == -ENOENT ? log_errno(ENOENT, "%s: shmem.img missing", c->st->where) : ret;
-	c->shm = (ShmemImage *)m;
+	c->inv = c->im.inv;
+	c->pst = c->im.pst;
+	c->files = c->im.files;
+	c->fdtab = c->im.fdtab;
+	c->shm = c->im.shm;
+	c->n = c->im.n;
 	ret = ipc_rst_load(c->st, &c->ipc);
 	if (ret)
 		return ret;
-
-	c->n = c->pst->n_entries;
-	if (!c->n || c->pst->entries[0]->pid != c->inv->root_pid) {
-		log_err("pstree.img: the first entry is not the root pid %u", c->inv->root_pid);
-		return -EINVAL;
-	}
 	c->p = calloc(c->n, sizeof(*c->p));
 	if (!c->p)
 		return -ENOMEM;
 	for (int i = 0; i < c->n; i++) {
-		PstreeEntry *pe = c->pst->entries[i];
 		struct rproc *p = &c->p[i];
 
 		p->ctl[0] = p->ctl[1] = -1;
-		p->pe = pe;
-		if (!pe->pid || pe->pid > 4194304 || (i && rproc_index(c, pe->ppid) < 0) ||
-		    (i && rproc_index(c, pe->ppid) >= i) || rproc_index(c, pe->pid) != i) {
-			log_err("pstree.img: entry %d (pid %u, parent %u) is inconsistent", i, pe->pid, pe->ppid);
-			return -EINVAL;
-		}
-		if (pe->state == TASK_STATE__TASK_ZOMBIE)
-			continue;
-		if (!pe->n_threads || pe->threads[0] != pe->pid || pe->n_threads > 65536) {
-			log_err("pstree.img: pid %u: bad thread list", pe->pid);
-			return -EINVAL;
-		}
-		p->alive = true;
-		snprintf(name, sizeof(name), "core-%u.img", pe->pid);
-		ret = img_read_msg(c->st, name, IMG_CORE, &core_entry__descriptor, &m);
-		if (ret)
-			return ret == -ENOENT ? log_errno(ENOENT, "%s: %s missing", c->st->where, name) : ret;
-		p->core = (CoreEntry *)m;
-		snprintf(name, sizeof(name), "mm-%u.img", pe->pid);
-		ret = img_read_msg(c->st, name, IMG_MM, &mm_image__descriptor, &m);
-		if (ret)
-			return ret == -ENOENT ? log_errno(ENOENT, "%s: %s missing", c->st->where, name) : ret;
-		p->mm = (MmImage *)m;
-		if (p->core->pid != pe->pid || p->mm->pid != pe->pid ||
-		    p->core->n_threads != pe->n_threads) {
-			log_err("core/mm image of pid %u: do not match pstree.img", pe->pid);
-			return -EINVAL;
-		}
-		for (size_t t = 0; t < p->core->n_threads; t++) {
-			ThreadCore *tc = p->core->threads[t];
-			if (tc->tid != pe->threads[t] || tc->gpregs.len != arch_regs_size()) {
-				log_err("core-%u.img: thread %zu: bad tid or registers", pe->pid, t);
-				return -EINVAL;
-			}
-		}
-		ret = seccomp_validate(p->core);
-		if (ret)
-			return ret;
-		for (size_t t = 0; t < c->fdtab->n_tables; t++)
-			if (c->fdtab->tables[t]->pid == pe->pid)
-				p->fdt = c->fdtab->tables[t];
-		if (!p->fdt) {
-			log_err("fdtable.img: no fd table for pid %u", pe->pid);
-			return -EINVAL;
-		}
-		ret = files_validate_fdtable(c->files, p->fdt);
-		if (ret)
-			return ret;
+		p->pe = c->pst->entries[i];
+		p->core = c->im.core[i];
+		p->mm = c->im.mm[i];
+		p->fdt = c->im.fdt[i];
+		p->alive = p->pe->state != TASK_STATE__TASK_ZOMBIE;
 	}
 	return 0;
 }
 
+/* The mapped files opened, the pages image there and intact (the mappings
+ * and page runs themselves were checked at load: ckpt_validate_mm). */
 static int validate_mm(struct rctx *c, struct rproc *p)
 {
 	MmImage *mm = p->mm;
-	unsigned long prev_end = 0;
 	char name[64];
 	int ret;
 
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 
-		if (v->start >= v->end || v->start & (PAGE_SIZE_K - 1) || v->end & (PAGE_SIZE_K - 1) ||
-		    v->start < prev_end || (v->end > ARCH_TASK_SIZE && v->kind != VMA_KIND__VMA_VSYSCALL) ||
-		    v->pgoff & (PAGE_SIZE_K - 1) || v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC) ||
-		    v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE)) {
-			log_err("mm-%u.img: mapping %zu (0x%" PRIx64 "-0x%" PRIx64 ") is invalid",
-				p->pe->pid, i, v->start, v->end);
-			return -EINVAL;
-		}
 		if ((v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) &&
-		    (!v->has_file_id || files_rst_fd(c->fr, v->file_id) < 0)) {
+		    files_rst_fd(c->fr, v->file_id) < 0) {
 			log_err("mm-%u.img: mapping 0x%" PRIx64 ": unknown file", p->pe->pid, v->start);
-			return -EINVAL;
-		}
-		if (v->kind == VMA_KIND__VMA_SHMEM &&
-		    (!v->has_shmem_id || !v->shmem_id || v->shmem_id > c->shm->n_entries)) {
-			log_err("mm-%u.img: mapping 0x%" PRIx64 ": unknown shared object", p->pe->pid, v->start);
 			return -EINVAL;
 		}
 		if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
@@ -272,7 +197,6 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 				return -EINVAL;
 			}
 		}
-		prev_end = v->end;
 	}
 	snprintf(name, sizeof(name), "pages-%u.img", p->pe->pid);
 	if (c->st->ops->open_stream && c->st->ops->read)
@@ -292,31 +216,7 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 		log_err("image %s: checksum mismatch (corrupted)", name);
 		return -EINVAL;
 	}
-	/* the runs fill the image in order, as the dump writes them */
-	for (size_t i = 0; i < mm->n_runs; i++)
-		if (mm->runs[i]->off != (i ? mm->runs[i - 1]->off + mm->runs[i - 1]->nr_pages : 0)) {
-			log_err("mm-%u.img: page run %zu is not where the previous one ends in %s",
-				p->pe->pid, i, name);
-			return -EINVAL;
-		}
-	for (size_t i = 0; i < mm->n_runs; i++) {
-		PageRun *r = mm->runs[i];
-		bool inside = false;
-
-		if (r->nr_pages > mm->pages_nr || r->off > mm->pages_nr - r->nr_pages)
-			goto bad_run;
-		for (size_t j = 0; j < mm->n_vmas && !inside; j++) {
-			VmaEntry *v = mm->vmas[j];
-			inside = r->vaddr >= v->start && r->vaddr < v->end &&
-				 r->nr_pages <= (v->end - r->vaddr) / PAGE_SIZE_K;
-		}
-		if (!inside)
-			goto bad_run;
-	}
 	return 0;
-bad_run:
-	log_err("mm-%u.img: a page run lies outside the mappings or the pages image", p->pe->pid);
-	return -EINVAL;
 }
 
 static int check_pid_free(pid_t id)
@@ -559,6 +459,62 @@ static int stub_set_sigactions(CoreEntry *core)
 	return 0;
 }
 
+/*
+ * State the restore cannot apply as dumped (privileges, this kernel): an
+ * error, or with allow_differences a warning naming the difference.
+ */
+static int difference(struct rctx *c, int err, pid_t pid, const char *what,
+		      const char *dumped, const char *applied)
+{
+	if (!c->o->allow_differences) {
+		log_err("pid %d: cannot restore %s %s (%s; it would run with %s; "
+			"--allow-differences accepts it)", pid, what, dumped, strerror(err), applied);
+		return -err;
+	}
+	log_warn("pid %d: %s is %s, dumped %s (%s)", pid, what, applied, dumped, strerror(err));
+	return 0;
+}
+
+static int stub_set_personality(struct rctx *c, struct rproc *p)
+{
+	unsigned int want = p->core->personality;
+	int cur, err = 0;
+	char d[32], a[32];
+
+	if (personality(want) < 0)
+		err = errno;
+	cur = personality(0xffffffff);
+	if (!err && (unsigned int)cur == want)
+		return 0;
+	snprintf(d, sizeof(d), "0x%x", want);
+	snprintf(a, sizeof(a), "0x%x", (unsigned int)cur);
+	return difference(c, err ? err : EINVAL, p->pe->pid, "personality", d, a);
+}
+
+static int stub_set_oom_score_adj(struct rctx *c, struct rproc *p)
+{
+	int want = p->core->oom_score_adj, cur = 0, fd, len, err = 0;
+	char buf[32], d[16], a[16];
+
+	fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(errno, "pid %u: cannot open /proc/self/oom_score_adj", p->pe->pid);
+	len = snprintf(buf, sizeof(buf), "%d", want);
+	if (write(fd, buf, len) < 0)
+		err = errno;
+	len = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (len > 0) {
+		buf[len] = 0;
+		cur = atoi(buf);
+	}
+	if (!err && cur == want)
+		return 0;
+	snprintf(d, sizeof(d), "%d", want);
+	snprintf(a, sizeof(a), "%d", cur);
+	return difference(c, err ? err : EINVAL, p->pe->pid, "oom_score_adj", d, a);
+}
+
 static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 {
 	CoreEntry *core = p->core;
@@ -567,24 +523,19 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	struct range *all = NULL, vd;
 	struct range sp[4];
 	int nall = 0, nsp, ret;
-	char buf[32];
 	void *t;
 
 	umask(core->umask & 0777);
-	if (personality(core->personality) < 0)
-		return log_errno(errno, "pid %u: cannot set personality 0x%x", p->pe->pid, core->personality);
+	ret = stub_set_personality(c, p);
+	if (ret)
+		return ret;
 	if (core->n_threads && core->threads[0]->comm)
 		prctl(PR_SET_NAME, core->threads[0]->comm);
 	if (core->has_child_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, core->child_subreaper);
-	ret = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-	if (ret >= 0) {
-		int len = snprintf(buf, sizeof(buf), "%d", core->oom_score_adj);
-		if (write(ret, buf, len) < 0 && core->oom_score_adj < 0)
-			log_warn_errno(errno, "pid %u: cannot set oom_score_adj %d", p->pe->pid,
-				       core->oom_score_adj);
-		close(ret);
-	}
+	ret = stub_set_oom_score_adj(c, p);
+	if (ret)
+		return ret;
 	ret = stub_set_sigactions(core);
 	if (ret)
 		return ret;
@@ -646,8 +597,19 @@ static void stub_main(struct rctx *c, int idx)
 			ret = log_errno(errno, "pid %u: cannot create its session", pe->pid);
 			goto fail;
 		}
+		/* before any child: they inherit it */
+		ret = files_pty_ctty_restore(c->fr, pe->pid, false);
+		if (ret)
+			goto fail;
 	} else if (pe->pgid == pe->pid && setpgid(0, 0)) {
 		ret = log_errno(errno, "pid %u: cannot create its process group", pe->pid);
+		goto fail;
+	}
+	/* a session of the tree comes from its leader's setsid() (dump.c
+	 * refuses a task in a session other than its own or its parent's) */
+	if (rproc_index(c, pe->sid) >= 0 && getsid(0) != (pid_t)pe->sid) {
+		ret = log_errno(EINVAL, "pid %u: in session %d instead of %u", pe->pid, getsid(0),
+				pe->sid);
 		goto fail;
 	}
 	ret = stub_fork_children(c, idx);
@@ -663,6 +625,12 @@ static void stub_main(struct rctx *c, int idx)
 	}
 	stub_send(p, ctl, MSG_PGID_DONE, 0);
 	stub_wait(ctl, MSG_GO_SETUP);
+	/* every group exists now: the terminal's foreground one */
+	if (p->alive && pe->sid == pe->pid) {
+		ret = files_pty_ctty_restore(c->fr, pe->pid, true);
+		if (ret)
+			goto fail;
+	}
 	if (!p->alive) {
 		int st = pe->has_exit_code ? pe->exit_code : 0;
 
@@ -1254,7 +1222,10 @@ static int restore_mm(struct takeover *tk)
 			fd = keep_fd(p, v->file_id | ((v->prot & PROT_WRITE) ? 0x40000000u : 0));
 			break;
 		case VMA_KIND__VMA_SHMEM:
+			/* filled through its fd: mapped as it was (a memfd sealed
+			 * F_SEAL_FUTURE_WRITE takes no writable mapping) */
 			flags |= MAP_SHARED;
+			prot = v->prot;
 			fd = keep_fd(p, SHM_KEY | v->shmem_id);
 			break;
 		case VMA_KIND__VMA_SYSV_SHM:
@@ -1279,7 +1250,29 @@ static int restore_mm(struct takeover *tk)
 					 v->start, v->end, v->name ? v->name : "");
 	}
 
-	/* 4. the pages */
+	if (tk->p->core->has_thp_disabled) {
+		err = INJ(tk, pid, SYS_prctl, "cannot restore PR_SET_THP_DISABLE", PR_SET_THP_DISABLE,
+			  tk->p->core->thp_disabled, 0, 0, 0, 0);
+		if (err)
+			return err;
+	}
+	/* 4. the pages, where transparent huge pages were asked for (or
+	 * refused) told so first: the first write into each 2 MiB extent then
+	 * faults in a huge page, as the dumped range had */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+
+		if (v->kind != VMA_KIND__VMA_ANON_PRIVATE)
+			continue;
+		for (int a = MADV_HUGEPAGE; a <= MADV_NOHUGEPAGE; a++) {
+			if (!(v->madv & (1ULL << a)))
+				continue;
+			err = INJ(tk, pid, SYS_madvise, "madvise", v->start, v->end - v->start, a,
+				  0, 0, 0);
+			if (err)
+				return err;
+		}
+	}
 	err = restore_pages(tk, proxy);
 	if (err)
 		return err;
@@ -1425,6 +1418,8 @@ static int restore_thread(struct takeover *tk, ThreadCore *tc)
 		uint8_t buf[128];
 
 		memcpy(&sig, si, sizeof(sig));
+		if (sig == SIGSTOP)
+			continue;	/* sent last (stop_tasks) */
 		memcpy(buf, si, sizeof(buf));
 		siginfo_scrub(buf);
 		err = scratch_put(tk, 512, buf, 128);
@@ -1588,6 +1583,43 @@ static void siginfo_scrub(uint8_t *si)
 		memset(si + 32, 0, 4);	/* _sifields._timer._sys_private */
 }
 
+static const char *rlimit_name(unsigned int r)
+{
+	static const char *const names[RLIM_NLIMITS] = {
+		"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS",
+		"LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+	};
+
+	return r < RLIM_NLIMITS ? names[r] : "?";
+}
+
+static void rlim_str(char *buf, size_t len, uint64_t cur, uint64_t max)
+{
+	char c[24] = "unlimited", m[24] = "unlimited";
+
+	if (cur != RLIM_INFINITY)
+		snprintf(c, sizeof(c), "%" PRIu64, cur);
+	if (max != RLIM_INFINITY)
+		snprintf(m, sizeof(m), "%" PRIu64, max);
+	snprintf(buf, len, "%s/%s", c, m);
+}
+
+/* Resource limit @r could not be set (errno @err): what does the task have? */
+static int rlimit_difference(struct takeover *tk, const RlimitEntry *r, int err)
+{
+	pid_t pid = tk->p->pe->pid;
+	struct rlimit now = { 0, 0 };
+	char what[48], d[64], a[64];
+
+	if (prlimit(pid, r->resource, NULL, &now))
+		return log_errno(errno, "pid %d: cannot read resource limit %s", pid,
+				 rlimit_name(r->resource));
+	snprintf(what, sizeof(what), "resource limit %s (soft/hard)", rlimit_name(r->resource));
+	rlim_str(d, sizeof(d), r->cur, r->max);
+	rlim_str(a, sizeof(a), now.rlim_cur, now.rlim_max);
+	return difference(tk->c, err, pid, what, d, a);
+}
+
 static int restore_proc_late(struct takeover *tk)
 {
 	CoreEntry *c = tk->p->core;
@@ -1603,6 +1635,8 @@ static int restore_proc_late(struct takeover *tk)
 		uint8_t buf[128];
 
 		memcpy(&sig, si, sizeof(sig));
+		if (sig == SIGSTOP)
+			continue;	/* sent last (stop_tasks) */
 		memcpy(buf, si, sizeof(buf));
 		siginfo_scrub(buf);
 		err = scratch_put(tk, 512, buf, 128);
@@ -1620,7 +1654,7 @@ static int restore_proc_late(struct takeover *tk)
 			err = inj(tk, pid, SYS_prlimit64, "prlimit", &ret, 0, r->resource,
 				  tk->pp.scratch + 512, 0, 0, 0);
 		if (!err && ret)
-			log_warn_errno(-ret, "pid %d: cannot restore resource limit %u", pid, r->resource);
+			err = rlimit_difference(tk, r, -ret);
 	}
 	return err;
 }
@@ -1712,6 +1746,50 @@ static int restore_posix_locks(struct takeover *tk)
 	return 0;
 }
 
+/*
+ * The audit login uid can only be written by the task itself
+ * (/proc/self/loginuid), with CAP_AUDIT_CONTROL, so before its credentials
+ * are set; the kernel gives it a new audit session id then (the session id
+ * cannot be chosen).  Written only when the stub's differs.  Where it
+ * cannot be (loginuid made immutable, no CAP_AUDIT_CONTROL) the restore
+ * fails, or with --allow-differences warns and the task keeps the
+ * restorer's.
+ */
+static int restore_loginuid(struct takeover *tk)
+{
+	pid_t pid = tk->p->pe->pid;
+	char *cur, val[16];
+	long fd, ret;
+	int err, len;
+
+	if (!tk->p->core->has_loginuid)
+		return 0;
+	cur = proc_read_file(pid, "loginuid", NULL);
+	if (cur && strtoul(cur, NULL, 10) == tk->p->core->loginuid) {
+		free(cur);
+		return 0;
+	}
+	free(cur);
+	len = snprintf(val, sizeof(val), "%u", tk->p->core->loginuid);
+	err = scratch_put(tk, 512, "/proc/self/loginuid", sizeof("/proc/self/loginuid"));
+	if (!err)
+		err = scratch_put(tk, 600, val, len);
+	if (!err)
+		err = inj(tk, pid, SYS_openat, "openat(/proc/self/loginuid)", &fd, AT_FDCWD,
+			  tk->pp.scratch + 512, O_WRONLY | O_CLOEXEC, 0, 0, 0);
+	if (err)
+		return err;
+	if (fd < 0)
+		return difference(tk->c, -fd, pid, "audit login uid", val, "the restorer's");
+	err = inj(tk, pid, SYS_write, "write(loginuid)", &ret, fd, tk->pp.scratch + 600, len, 0, 0, 0);
+	if (!err)
+		err = INJ(tk, pid, SYS_close, "close(loginuid)", fd, 0, 0, 0, 0, 0);
+	if (!err && ret != len)
+		err = difference(tk->c, ret < 0 ? -ret : EIO, pid, "audit login uid", val,
+				 "the restorer's");
+	return err;
+}
+
 static int takeover(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
@@ -1760,6 +1838,8 @@ static int takeover(struct rctx *c, struct rproc *p)
 	 * (PTRACE_O_SUSPEND_SECCOMP) until the task is detached.
 	 */
 	if (!err)
+		err = restore_loginuid(&tk);
+	if (!err)
 		err = seccomp_restore(&tk.pp, p->core);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
 		err = restore_creds(&tk, p->core->threads[i]->tid);
@@ -1783,6 +1863,98 @@ static int takeover(struct rctx *c, struct rproc *p)
  * registers, other threads first, then the main thread as the trampoline
  * goes.
  */
+/*
+ * Scheduling policy, nice, real-time priority and I/O priority of each
+ * thread, set from outside once the threads exist.  One that cannot be set
+ * (a real-time policy where the cgroup grants no real-time runtime) fails
+ * the restore, or with --allow-differences is a warning naming the thread
+ * (it runs at the restorer's).
+ */
+static int restore_sched(struct rctx *c, struct rproc *p)
+{
+	int err = 0;
+
+	for (size_t t = 0; !err && t < p->core->n_threads; t++) {
+		ThreadCore *tc = p->core->threads[t];
+		struct sched_attr_k attr = { .size = sizeof(attr) };
+		char what[64], d[64];
+
+		snprintf(what, sizeof(what), "tid %d's", tc->tid);
+		if (tc->has_sched_policy) {
+			attr.sched_policy = tc->sched_policy;
+			attr.sched_flags = tc->sched_flags & 1;
+			attr.sched_nice = tc->sched_nice;
+			attr.sched_priority = tc->sched_priority;
+			snprintf(d, sizeof(d), "scheduling policy %u (nice %d, priority %u)",
+				 tc->sched_policy, tc->sched_nice, tc->sched_priority);
+			if (syscall(SYS_sched_setattr, tc->tid, &attr, 0))
+				err = difference(c, errno, p->pe->pid, what, d, "the restorer's");
+		}
+		snprintf(d, sizeof(d), "I/O priority class %u level %u", tc->ioprio >> 13,
+			 tc->ioprio & 0x1fff);
+		if (!err && tc->has_ioprio &&
+		    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tc->tid, tc->ioprio))
+			err = difference(c, errno, p->pe->pid, what, d, "the restorer's");
+	}
+	return err;
+}
+
+static bool has_sigstop(SiginfoEntry **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int sig;
+
+		if (v[i]->raw.len != 128)
+			continue;
+		memcpy(&sig, v[i]->raw.data, sizeof(sig));
+		if (sig == SIGSTOP)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A task dumped stopped (group stop) is stopped before it is let go, so it
+ * runs nothing of its own in between (not even the handler of a signal it
+ * has pending): SIGSTOP while everything else is still blocked, delivered
+ * from its signal-delivery-stop; it is then in the group stop, which it
+ * stays in when detached, its other threads joining it.  Its parent is told
+ * as for any stop (the signal it reports is SIGSTOP: docs/design.md).
+ */
+static int stop_task(struct rproc *p)
+{
+	pid_t pid = p->pe->pid;
+	int st, sig = 0, err;
+
+	if (syscall(SYS_tgkill, pid, pid, SIGSTOP))
+		return log_errno(errno, "pid %d: cannot stop it again", pid);
+	for (int round = 0; round < 8; round++) {
+		if (ptrace(PTRACE_CONT, pid, 0, sig))
+			return log_errno(errno, "pid %d: cannot resume it to stop it", pid);
+		err = puppet_wait_stop_bounded(pid, &st, PUPPET_STOP_TIMEOUT_MS);
+		if (err)
+			return log_errno(err, "pid %d: did not stop again", pid);
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			return 0;	/* in its group stop */
+		sig = WSTOPSIG(st) == SIGSTOP && !(st >> 16) ? SIGSTOP : 0;
+	}
+	log_err("pid %d: did not stop again (status 0x%x)", pid, st);
+	return -EIO;
+}
+
+/* The SIGSTOPs it had pending (sent while it was stopped), once it runs
+ * untraced: pending again, as stop signals to a stopped task stay. */
+static void send_pending_stops(struct rproc *p)
+{
+	CoreEntry *c = p->core;
+
+	for (size_t t = 0; t < c->n_threads; t++)
+		if (has_sigstop(c->threads[t]->pending, c->threads[t]->n_pending))
+			syscall(SYS_tgkill, p->pe->pid, c->threads[t]->tid, SIGSTOP);
+	if (has_sigstop(c->shared_pending, c->n_shared_pending))
+		kill(p->pe->pid, SIGSTOP);
+}
+
 static int takeover_finish(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
@@ -1843,10 +2015,6 @@ static void free_ctx(struct rctx *c)
 
 		if (p->pages_open)
 			c->st->ops->release(c->st, &p->pages);
-		if (p->core)
-			core_entry__free_unpacked(p->core, NULL);
-		if (p->mm)
-			mm_image__free_unpacked(p->mm, NULL);
 		if (p->ctl[0] >= 0)
 			close(p->ctl[0]);
 		if (p->ctl[1] >= 0)
@@ -1870,18 +2038,10 @@ static void free_ctx(struct rctx *c)
 				close(c->shm_fds[i]);
 		free(c->shm_fds);
 	}
+	free(c->shm_made);
 	vdso_symtab_free(&c->cur_syms);
-	if (c->inv)
-		inventory_entry__free_unpacked(c->inv, NULL);
-	if (c->pst)
-		pstree_image__free_unpacked(c->pst, NULL);
-	if (c->files)
-		files_image__free_unpacked(c->files, NULL);
-	if (c->fdtab)
-		fdtable_image__free_unpacked(c->fdtab, NULL);
-	if (c->shm)
-		shmem_image__free_unpacked(c->shm, NULL);
 	ipc_rst_free(c->ipc, !c->ipc_done);
+	ckpt_images_free(&c->im);
 }
 
 /* Was the tree dumped on this boot of this machine? */
@@ -1929,7 +2089,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	ret = files_rst_open_all(c.files, &fo, &c.fr);
 	if (ret)
 		goto out;
-	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds);
+	ret = shmem_rst_open(c.st, c.shm, c.fr, &c.shm_fds, &c.shm_made);
 	if (!ret)
 		ret = ipc_rst_create(c.ipc, c.st);
 	if (ret)
@@ -1958,7 +2118,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		stats->pages += p->mm->pages_nr;
 	}
 
-	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot);
+	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot,
+				     o->allow_differences);
 	if (!ret)
 		ret = ckpt_check_abort();
 	if (ret)
@@ -2014,6 +2175,12 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = takeover_finish(&c, &c.p[i]);
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = restore_sched(&c, &c.p[i]);
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive && c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
+			ret = stop_task(&c.p[i]);
 	if (ret) {
 		kill_all(&c);
 		if (ret != -ECANCELED)
@@ -2036,8 +2203,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		for (int t = 0; t < c.p[i].nseized; t++)
 			ptrace(PTRACE_DETACH, c.p[i].seized_tids[t], 0, 0);
 	for (int i = 0; i < c.n; i++)
-		if (c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
-			kill(c.p[i].pe->pid, SIGSTOP);
+		if (c.p[i].alive)
+			send_pending_stops(&c.p[i]);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
 	if (c.helper_up) {
@@ -2061,6 +2228,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			return log_errno(errno, "cannot wait for pid %d", root);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
+	if (c.shm)
+		shmem_rst_undo(c.shm, c.shm_made);
 	free_ctx(&c);
 	return ret;
 }

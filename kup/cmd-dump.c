@@ -103,6 +103,8 @@ static int cmd_dump(int argc, char **argv)
 		dump_usage(stderr);
 		return KUP_EXIT_USAGE;
 	}
+	if (kup_need_root("kup dump", KUP_NEED_CKPT | (ppp ? KUP_NEED_STORE : 0)))
+		return KUP_EXIT_FAIL;
 	if (o.unit && kup_unit_main_pid(o.unit, &o.pid))
 		return KUP_EXIT_FAIL;
 	/* from here on the worker does it all (kup/signals.c) */
@@ -110,7 +112,7 @@ static int cmd_dump(int argc, char **argv)
 	if (ppp)
 		ret = kup_store_open_ppp(ppp, 1, &o.store);
 	else
-		ret = img_store_open_dir(dir, 1, &o.store);
+		ret = img_store_open_dir(dir, IMG_DIR_WRITE, &o.store);
 	if (ret)
 		return KUP_EXIT_FAIL;
 	ret = ckpt_dump(&o, &stats);

@@ -177,6 +177,8 @@ static int cmd_switch(int argc, char **argv)
 		return KUP_EXIT_USAGE;
 	}
 	kernel = argv[optind];
+	if (kup_need_root("kup switch", KUP_NEED_CKPT | KUP_NEED_STORE | KUP_NEED_BOOT))
+		return KUP_EXIT_FAIL;
 	if (unit) {
 		pid_t main_pid;
 

@@ -41,6 +41,11 @@ struct ckpt_restore_opts {
 	bool tcp_established;
 	bool force_vdso_proxy;		/* test the cross-kernel vDSO path */
 	bool as_new_boot;		/* test the clocks of a restore after a kexec */
+	/* State this kernel or these privileges cannot apply (a resource
+	 * limit, oom_score_adj, the personality) fails the restore; with this,
+	 * the tree runs with what could be applied and a warning names each
+	 * difference (pid, what, dumped and applied values). */
+	bool allow_differences;
 	pid_t *root_pid;		/* out: restored root */
 	/* Called once the images are read and checked, just before the tree's
 	 * PIDs are checked free and its tasks created (e.g. to make placeholders

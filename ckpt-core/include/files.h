@@ -175,6 +175,21 @@ void files_rst_release(const FilesImage *img, const struct files_opts *o);
  * table must not call it: those numbers are its restored fds now). */
 void files_rst_free(struct files_rst *fr);
 
+/* --- pseudo-terminals (files-pty.c) ----------------------------------------- */
+/* The controlling terminal of a session: pty /dev/pts/@index. */
+struct files_pty_ctty {
+	uint32_t index, sid, fg_pgrp;
+};
+/* Dump: the sessions of the ptys of @img (malloc'd array, *n entries). */
+int files_pty_cttys(const FilesImage *img, struct files_pty_ctty **out, size_t *n);
+/*
+ * Restore, in the stub of session leader @sid, fds of the master still
+ * inherited: @fg false, right after setsid(): the pty whose session it was
+ * becomes its controlling terminal (TIOCSCTTY); @fg true, once every
+ * process group exists: its foreground process group (TIOCSPGRP).
+ */
+int files_pty_ctty_restore(const struct files_rst *fr, pid_t sid, bool fg);
+
 /* --- file locks (files-lock.c) ------------------------------------------------ */
 /*
  * Dump: the "lock:" lines of @fi's fdinfo.  POSIX locks go to the table of
@@ -223,6 +238,8 @@ struct files_obj {
 	FileEntry *fe;		/* dump: the entry that holds the shared data */
 	int *v;			/* files.c: dedup array (freed with the object) */
 	size_t nv, cv;
+	void *buf, *buf2;	/* kinds' data, freed with the object */
+	size_t len, len2;
 	struct files_obj *next;
 };
 enum {
@@ -234,6 +251,9 @@ enum {
 	FOBJ_MNT,		/* dump: mount fd for a device (inotify) */
 	FOBJ_LOCKS,		/* dump: (0, file id): flock/OFD locks recorded */
 	FOBJ_FLOCK_INO,		/* dump: (0, inode): a flock lock was seen on an fd */
+	FOBJ_PTY,		/* (0, index): a pty pair (dump: its master; restore:
+				 * the master fd, fd2 the slave) */
+	FOBJ_PTY_SLAVE,		/* dump: (index, file id): a slave entry */
 };
 struct files_obj *files_dump_obj(struct files_dump *d, int tag, uint64_t a,
 				 uint64_t b, bool create);
