@@ -45,7 +45,7 @@ extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
 	files_inotify_ops, files_epoll_ops, files_sk_inet_ops,
 	files_sk_netlink_ops, files_pty_ops, files_tun_ops;
 extern const struct file_kind_ops files_sk_unix_ops, files_pidfd_ops, files_nsfd_ops,
-	files_fanotify_ops;
+	files_fanotify_ops, files_sk_packet_ops;
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
 static bool sk_match(const struct fd_info *fi) { return S_ISSOCK(fi->st.st_mode); }
@@ -86,6 +86,7 @@ static const struct file_kind_ops *const file_kinds[] = {
 	&files_sk_unix_ops,
 	&files_sk_inet_ops,
 	&files_sk_netlink_ops,
+	&files_sk_packet_ops,
 	&files_sk_refuse_ops,
 };
 #define NR_KINDS (sizeof(file_kinds) / sizeof(file_kinds[0]))
@@ -1566,6 +1567,7 @@ static int validate_entry(const FileEntry *fe)
 	    (fe->content_in_image && fe->kind != FILE_KIND__FILE_REG &&
 	     fe->kind != FILE_KIND__FILE_MEMFD) ||
 	    (fe->has_pidfd_pid && fe->kind != FILE_KIND__FILE_PIDFD) ||
+	    (fe->has_packet && fe->kind != FILE_KIND__FILE_PACKET_SK) ||
 	    ((fe->has_fan_flags || fe->n_fan_marks) && fe->kind != FILE_KIND__FILE_FANOTIFY) ||
 	    (fe->proc_of_tree && fe->kind != FILE_KIND__FILE_REG && fe->kind != FILE_KIND__FILE_DIR)) {
 		log_err("file %u: data of another kind in a %s entry", fe->id, ops->name);

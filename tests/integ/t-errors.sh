@@ -10,7 +10,8 @@ check "... and says it is a kernel thread" grep -q "kernel thread" "$T/err"
 check "... naming pid 2" grep -qE '(^|[^0-9])2([^0-9]|$)' "$T/err"
 check "... and writes no checkpoint" [ ! -e "$T/x/inventory.img" ]
 
-# dump: a tree whose child holds something unsupported (a packet socket)
+# dump: a tree whose child holds something unsupported (a packet socket in
+# a fanout group)
 # fails, names the child and the fd, and is left running
 if command -v python3 > /dev/null; then
 	pid=$(start_bg "$T/pk" python3 -c '
@@ -18,7 +19,8 @@ import os, socket, time
 who = "ROOT"
 if os.fork() == 0:
     who = "CHILD"
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    s.setsockopt(263, 18, 0x4b55)	# SOL_PACKET, PACKET_FANOUT: group 0x4b55, hash
     print("FD", os.getpid(), s.fileno(), flush=True)
 i = 0
 while True:
@@ -28,8 +30,9 @@ while True:
 	[ -n "$fdline" ] || { sed 's/^/# /' "$T/pk" | head -n 20; bail "the child did not say its fd"; }
 	child=$(echo "$fdline" | awk '{ print $2 }')
 	fd=$(echo "$fdline" | awk '{ print $3 }')
-	check_fails "dump of a tree with a packet socket fails" kup_try dump -t "$pid" -D "$T/pkimg"
+	check_fails "dump of a tree with a packet socket in a fanout group fails" kup_try dump -t "$pid" -D "$T/pkimg"
 	check "... naming pid $child and fd $fd" grep -q "pid $child fd $fd" "$T/err"
+	check "... and the fanout group" grep -q "pid $child fd $fd: packet socket: .*fanout" "$T/err"
 	sed 's/^/# /' "$T/err"
 	n1=$(lines_count "$T/pk" '^ROOT ')
 	n2=$(lines_count "$T/pk" '^CHILD ')

@@ -4,7 +4,7 @@
 # (SO_BINDTODEVICE, by name), connected, with an ICMP_FILTER, pings a host
 # in another namespace whose kernel answers, before and after; a raw IPv4
 # socket with IP_HDRINCL and a raw IPv6 socket with IPV6_CHECKSUM keep
-# their options, and a raw socket of protocol TCP stays one.  (Packet sockets are refused: t-errors, t-sk-errors.)
+# their options, and a raw socket of protocol TCP stays one.  (Packet sockets: t-sk-packet.)
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-net.sh"
 require_root
