@@ -38,6 +38,7 @@
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -1062,9 +1063,20 @@ static void test_deleted_dir_gone(void **state)
 
 /* --- refusals at dump ---------------------------------------------------------- */
 
+/* a packet socket in a fanout group (PACKET_FANOUT_HASH, group 0x4b55) */
 static int setup_packet(void *arg)
 {
-	return at(socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)), 5);
+	int s = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL)), f = 0x4b55;
+
+	if (s >= 0 && setsockopt(s, SOL_PACKET, PACKET_FANOUT, &f, sizeof(f)) < 0)
+		return -1;
+	return at(s, 5);
+}
+
+/* a socket of a family without a kind: the catch-all */
+static int setup_vsock(void *arg)
+{
+	return at(socket(AF_VSOCK, SOCK_STREAM, 0), 5);
 }
 
 static int setup_io_uring(void *arg)
@@ -1171,12 +1183,23 @@ static void expect_refused(setup_fn fn, void *arg, const struct files_opts *o,
 static void test_refuse_packet_socket(void **state)
 {
 	int s = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
-	const char *const n[] = { "fd 5", "packet socket not supported", NULL };
+	const char *const n[] = { "fd 5", "packet socket: it is in a fanout group", NULL };
 
 	if (s < 0)
 		skip();
 	close(s);
 	expect_refused(setup_packet, NULL, NULL, n);
+}
+
+static void test_refuse_vsock_socket(void **state)
+{
+	int s = socket(AF_VSOCK, SOCK_STREAM, 0);
+	const char *const n[] = { "fd 5", "vsock socket not supported", NULL };
+
+	if (s < 0)
+		skip();
+	close(s);
+	expect_refused(setup_vsock, NULL, NULL, n);
 }
 
 static void test_refuse_io_uring(void **state)
@@ -1695,6 +1718,7 @@ int main(void)
 		cmocka_unit_test(test_tty_shell_job),
 		cmocka_unit_test(test_deleted_dir_gone),
 		cmocka_unit_test(test_refuse_packet_socket),
+		cmocka_unit_test(test_refuse_vsock_socket),
 		cmocka_unit_test(test_refuse_io_uring),
 		cmocka_unit_test(test_refuse_tty),
 		cmocka_unit_test(test_pty_pair),
