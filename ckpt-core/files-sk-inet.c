@@ -353,44 +353,6 @@ static int set_addr(ProtobufCBinaryData *b, const struct sk_addr *s)
 	return 0;
 }
 
-/*
- * The socket filter: a classic one (SO_ATTACH_FILTER) is read back with
- * SO_GET_FILTER (its length in instructions first); an eBPF one
- * (SO_ATTACH_BPF) cannot be read (EACCES) and is refused.
- */
-static int dump_filter(const struct fd_info *fi, SkInetEntry *e)
-{
-	socklen_t n = 0, l;
-	int v;
-
-	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0) {
-		if (errno == EACCES) {
-			log_err(FI_FMT ": %s: an eBPF socket filter (SO_ATTACH_BPF) is attached: not "
-				"supported (only classic filters)", FI_ARG(fi), fi->link);
-			return -EOPNOTSUPP;
-		}
-		return log_errno(errno, FI_FMT ": SO_GET_FILTER", FI_ARG(fi));
-	}
-	if (!n)
-		return 0;
-	if (n > SK_FILTER_MAX) {
-		log_err(FI_FMT ": a socket filter of %u instructions", FI_ARG(fi), (unsigned)n);
-		return -EINVAL;
-	}
-	e->filter.data = calloc(n, sizeof(struct sock_filter));
-	if (!e->filter.data)
-		return -ENOMEM;
-	l = n;
-	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, e->filter.data, &l) < 0 || l != n)
-		return log_errno(errno ? errno : EAGAIN, FI_FMT ": SO_GET_FILTER (the filter "
-				 "changed during the dump?)", FI_ARG(fi));
-	e->filter.len = n * sizeof(struct sock_filter);
-	e->has_filter = true;
-	if (!get_int(fi->lfd, SOL_SOCKET, SO_LOCK_FILTER, &v) && v)
-		e->has_filter_locked = e->filter_locked = true;
-	return 0;
-}
-
 static int dump_opts(const struct fd_info *fi, SkInetEntry *e)
 {
 	struct linger lg;
@@ -461,7 +423,9 @@ static int dump_opts(const struct fd_info *fi, SkInetEntry *e)
 		return log_errno(ret, FI_FMT ": cannot read its buffer sizes", FI_ARG(fi));
 	e->has_buf_lock = true;
 	e->buf_lock = v & SK_BUF_LOCK_MASK;
-	return dump_filter(fi, e);
+	/* a classic filter; an eBPF one is refused */
+	return files_sk_dump_filter(fi, fi->link, &e->filter, &e->has_filter,
+				    &e->has_filter_locked, &e->filter_locked);
 }
 
 /* The dump's lock name (one per dump), made on first use. */

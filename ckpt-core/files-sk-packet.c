@@ -7,7 +7,7 @@
  * resolves it in the socket's network namespace), the SOL_PACKET options
  * (PACKET_VERSION, _AUXDATA, _ORIGDEV, _VNET_HDR, _RESERVE, _TIMESTAMP,
  * _LOSS, _QDISC_BYPASS, _IGNORE_OUTGOING), the buffer sizes, a classic
- * socket filter (SO_GET_FILTER) and, from packet_diag (a NETLINK_SOCK_DIAG
+ * socket filter (files_sk_dump_filter) and, from packet_diag (a NETLINK_SOCK_DIAG
  * dump of the namespace's packet sockets, ours found by inode), the
  * memberships (PACKET_DIAG_MCLIST).  Refused, naming pid and fd: an mmap'ed
  * ring (PACKET_DIAG_RX_RING / TX_RING), a fanout group (PACKET_DIAG_FANOUT),
@@ -52,7 +52,6 @@
 #define SOL_PACKET 263
 #endif
 
-#define PK_FILTER_MAX	4096	/* BPF_MAXINSNS */
 #define PK_ADDR_MAX	32	/* MAX_ADDR_LEN */
 #define PK_MC_MAX	4096
 #define PK_MC_COUNT_MAX	1024
@@ -297,45 +296,6 @@ out:
 	return ret;
 }
 
-/*
- * The socket filter: a classic one (SO_ATTACH_FILTER) is read back with
- * SO_GET_FILTER; an eBPF one (SO_ATTACH_BPF) cannot be read (EACCES) and is
- * refused.
- */
-static int dump_filter(const struct fd_info *fi, SkPacketEntry *e)
-{
-	socklen_t n = 0, l;
-	int v;
-
-	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0) {
-		if (errno == EACCES) {
-			log_err(FI_FMT ": packet socket: an eBPF socket filter (SO_ATTACH_BPF) is "
-				"attached: not supported (only classic filters)", FI_ARG(fi));
-			return -EOPNOTSUPP;
-		}
-		return log_errno(errno, FI_FMT ": packet socket: SO_GET_FILTER", FI_ARG(fi));
-	}
-	if (!n)
-		return 0;
-	if (n > PK_FILTER_MAX) {
-		log_err(FI_FMT ": packet socket: a socket filter of %u instructions", FI_ARG(fi),
-			(unsigned)n);
-		return -EINVAL;
-	}
-	e->filter.data = calloc(n, sizeof(struct sock_filter));
-	if (!e->filter.data)
-		return log_errno(ENOMEM, FI_FMT, FI_ARG(fi));
-	l = n;
-	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, e->filter.data, &l) < 0 || l != n)
-		return log_errno(errno ? errno : EAGAIN, FI_FMT ": packet socket: SO_GET_FILTER "
-				 "(the filter changed during the dump?)", FI_ARG(fi));
-	e->filter.len = n * sizeof(struct sock_filter);
-	e->has_filter = true;
-	if (!get_int(fi, SOL_SOCKET, SO_LOCK_FILTER, "SO_LOCK_FILTER", &v) && v)
-		e->has_filter_locked = e->filter_locked = true;
-	return 0;
-}
-
 static int pk_dump_entry(const struct fd_info *fi, SkPacketEntry *e)
 {
 	struct sockaddr_ll sll;
@@ -383,7 +343,8 @@ static int pk_dump_entry(const struct fd_info *fi, SkPacketEntry *e)
 		return ret;
 	e->has_rcvbuf = true;
 	e->rcvbuf = v;
-	ret = dump_filter(fi, e);
+	ret = files_sk_dump_filter(fi, "packet socket", &e->filter, &e->has_filter,
+				   &e->has_filter_locked, &e->filter_locked);
 	if (ret)
 		return ret;
 	nsfd = ioctl(fi->lfd, SIOCGSKNS);
@@ -460,7 +421,7 @@ static const char *pk_check(const FileEntry *fe, const SkPacketEntry *e)
 		return "buffer size";
 	if (e->has_filter && (!e->filter.len || !e->filter.data ||
 			      e->filter.len % sizeof(struct sock_filter) ||
-			      e->filter.len > PK_FILTER_MAX * sizeof(struct sock_filter)))
+			      e->filter.len > FILES_SK_FILTER_MAX * sizeof(struct sock_filter)))
 		return "filter";
 	if (e->n_mc > PK_MC_MAX || (e->n_mc && !e->mc))
 		return "memberships";

@@ -311,45 +311,6 @@ static int get_int(const struct fd_info *fi, int level, int opt, const char *wha
 	return 0;
 }
 
-/*
- * A classic socket filter, read back with SO_GET_FILTER (its length in
- * instructions first); an eBPF one (SO_ATTACH_BPF) cannot be read (EACCES)
- * and is refused.
- */
-static int dump_filter(const struct fd_info *fi, UnixSkEntry *u)
-{
-	socklen_t n = 0, l;
-	int v;
-
-	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0) {
-		if (errno == EACCES) {
-			log_err(FI_FMT ": unix socket: an eBPF socket filter (SO_ATTACH_BPF) is "
-				"attached: not supported (only classic filters)", FI_ARG(fi));
-			return -EOPNOTSUPP;
-		}
-		return log_errno(errno, FI_FMT ": unix socket: SO_GET_FILTER", FI_ARG(fi));
-	}
-	if (!n)
-		return 0;
-	if (n > USK_FILTER_MAX) {
-		log_err(FI_FMT ": unix socket: a filter of %u instructions", FI_ARG(fi), (unsigned)n);
-		return -EINVAL;
-	}
-	u->filter.data = calloc(n, sizeof(struct sock_filter));
-	if (!u->filter.data)
-		return log_errno(ENOMEM, FI_FMT ": unix socket filter", FI_ARG(fi));
-	l = n;
-	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, u->filter.data, &l) < 0 || l != n)
-		return log_errno(errno ? errno : EAGAIN, FI_FMT ": unix socket: SO_GET_FILTER (the "
-				 "filter changed during the dump?)", FI_ARG(fi));
-	u->filter.len = n * sizeof(struct sock_filter);
-	u->has_filter = true;
-	l = sizeof(v);
-	if (getsockopt(fi->lfd, SOL_SOCKET, SO_LOCK_FILTER, &v, &l) == 0 && v)
-		u->has_filter_locked = u->filter_locked = true;
-	return 0;
-}
-
 static int dump_opts(const struct fd_info *fi, UnixSkEntry *u)
 {
 	struct linger lg;
@@ -393,7 +354,9 @@ static int dump_opts(const struct fd_info *fi, UnixSkEntry *u)
 	l = sizeof(v);
 	if (getsockopt(fi->lfd, SOL_SOCKET, SO_PASSPIDFD, &v, &l) == 0 && v)
 		u->has_passpidfd = u->passpidfd = true;
-	return dump_filter(fi, u);
+	/* a classic filter; an eBPF one is refused */
+	return files_sk_dump_filter(fi, "unix socket", &u->filter, &u->has_filter,
+				    &u->has_filter_locked, &u->filter_locked);
 }
 
 static void free_queue(UnixSkEntry *u)

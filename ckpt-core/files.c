@@ -23,6 +23,7 @@
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/filter.h>
 #include <linux/kcmp.h>
 
 #include "files.h"
@@ -954,6 +955,43 @@ static const char *sk_family_name(int fam)
 	case AF_XDP: return "xdp";
 	default: return NULL;
 	}
+}
+
+int files_sk_dump_filter(const struct fd_info *fi, const char *what, ProtobufCBinaryData *f,
+			 protobuf_c_boolean *has, protobuf_c_boolean *has_locked,
+			 protobuf_c_boolean *locked)
+{
+	socklen_t n = 0, l;
+	int v;
+
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0) {
+		if (errno == EACCES) {
+			log_err(FI_FMT ": %s: an eBPF socket filter (SO_ATTACH_BPF) is attached: not "
+				"supported (only classic filters)", FI_ARG(fi), what);
+			return -EOPNOTSUPP;
+		}
+		return log_errno(errno, FI_FMT ": %s: SO_GET_FILTER", FI_ARG(fi), what);
+	}
+	if (!n)
+		return 0;
+	if (n > FILES_SK_FILTER_MAX) {
+		log_err(FI_FMT ": %s: a socket filter of %u instructions", FI_ARG(fi), what,
+			(unsigned)n);
+		return -EINVAL;
+	}
+	f->data = calloc(n, sizeof(struct sock_filter));
+	if (!f->data)
+		return log_errno(ENOMEM, FI_FMT ": %s: socket filter", FI_ARG(fi), what);
+	l = n;
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, f->data, &l) < 0 || l != n)
+		return log_errno(errno ? errno : EAGAIN, FI_FMT ": %s: SO_GET_FILTER (the filter "
+				 "changed during the dump?)", FI_ARG(fi), what);
+	f->len = n * sizeof(struct sock_filter);
+	*has = true;
+	l = sizeof(v);
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_LOCK_FILTER, &v, &l) == 0 && v)
+		*has_locked = *locked = true;
+	return 0;
 }
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe)

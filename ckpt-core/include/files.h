@@ -299,6 +299,18 @@ int files_read_content(const struct fd_info *fi, uint64_t size, FileEntry *fe);
 int files_reg_deleted_fd(struct files_rst *fr, uint64_t dev, uint64_t ino);
 /* Validate content, size and extents of an entry that has content. */
 int files_content_check(const FileEntry *fe);
+
+/*
+ * Sockets: the classic filter of @fi (SO_ATTACH_FILTER), read back with
+ * SO_GET_FILTER into @f (struct sock_filter[]), *@has set when there is one,
+ * *@has_locked and *@locked when SO_LOCK_FILTER is on.  An eBPF filter
+ * (SO_ATTACH_BPF) cannot be read and is refused (-EOPNOTSUPP).  @what
+ * names the socket in messages ("unix socket", the fd's link...).
+ */
+#define FILES_SK_FILTER_MAX	4096	/* BPF_MAXINSNS */
+int files_sk_dump_filter(const struct fd_info *fi, const char *what, ProtobufCBinaryData *f,
+			 protobuf_c_boolean *has, protobuf_c_boolean *has_locked,
+			 protobuf_c_boolean *locked);
 /* Write the content of @own into @fd at its offsets, leave holes as holes,
  * and give the file its size. */
 int files_write_content(struct files_rst *fr, int fd, const FileEntry *own);

@@ -6,7 +6,8 @@
 # options set, and a SOCK_DGRAM one bound to the veth.  After each restore
 # both still receive the datagrams sent from the other namespace, on the
 # same interface, with the same getsockopt view; the memberships are back
-# on the interface (promiscuity count, multicast address).
+# on the interface (promiscuity count, multicast address).  A socket whose
+# interface was removed is refused at dump, naming pid and fd.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-net.sh"
 require_root
@@ -46,3 +47,17 @@ check "... memberships back on va" memberships
 check "kup dump --leave-running" kup_run "$T/d2" dump -t "$svc" -D "$T/img2" --leave-running
 check "... all as it was" round 2
 check "... same options" same_opts 2
+
+# a packet socket whose interface was removed: refused, naming pid and fd,
+# and the process goes on
+ip -n "$NSA" link add vx type veth peer name vy || bail "cannot create a second veth pair"
+ip -n "$NSA" link set vx up
+gone=$(start_bg "$T/gone" nsenter --net=/run/netns/"$NSA" "$PROGS/pktsock" vx "$T/gonego")
+wait_for_line "$T/gone" '^READY' || bail "pktsock on vx did not start"
+ip -n "$NSA" link del vx
+check_fails "a packet socket bound to a removed interface: the dump is refused" \
+	kup_try dump -t "$gone" -D "$T/img3"
+check "... naming pid $gone, the fd and the interface" \
+	grep -q "pid $gone fd [0-9]*: packet socket: its bound interface (interface index -\?[0-9]*) has no name" "$T/err"
+check "... leaving no checkpoint" [ ! -e "$T/img3/inventory.img" ]
+check "... and the process runs on" not_frozen "$gone"
