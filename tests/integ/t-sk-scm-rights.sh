@@ -47,5 +47,6 @@ check "... naming pid $child (the receiver), the socket's fd, the message and th
 	grep -qE "pid $child fd [0-9]+, queued message 1, file 1 in flight: socket 'socket:\[[0-9]+\]' in flight \(SCM_RIGHTS\): not supported" "$T/err"
 check "... the tree is left running" eval "not_frozen $pid && not_frozen $child"
 check "... no checkpoint is left" [ ! -e "$T/rimg/inventory.img" ]
+check "... the message is still queued, with its socket in flight" request_check "$child" "$out"
 kill_tree "$pid"
 wait_gone "$pid"

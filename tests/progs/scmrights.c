@@ -11,7 +11,8 @@
  *                     whose count is 7 (the parent keeps that eventfd: the
  *                     same open file is in flight and in its fd table);
  *     message "three" with no file.
- *   -r: the only message carries one end of another socketpair (refused).
+ *   -r: the only message, "sock", carries one end of another socketpair
+ *   (refused); SIGUSR1 to the child: it receives it, with its socket.
  *
  *   SIGUSR1 to the child: it receives the three messages, in order, checks
  *   each one's data and files (the pipe gives "pipe-data", the file reads
@@ -194,7 +195,13 @@ int main(int argc, char **argv)
 		close(sv[0]);
 		say("PID C %d", getpid());
 		wait_check();
-		fail = child_check(sv[1]);
+		if (refuse) {	/* still queued, with its socket */
+			int fd;
+
+			fail = recv_files(sv[1], "sock", &fd, 1);
+		} else {
+			fail = child_check(sv[1]);
+		}
 		if (fail)
 			say("CHECK 1 FAIL child: %s", fail);
 		else
