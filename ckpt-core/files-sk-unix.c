@@ -9,7 +9,11 @@
  * is read without consuming it: MSG_PEEK from increasing SO_PEEK_OFF offsets
  * (the socket's own peek offset is put back), one message per datagram or
  * seqpacket record (with the sender's address), all bytes as one message for
- * a stream.  files_dump_end() checks the tree as a whole: every connected
+ * a stream.  Files in flight (SCM_RIGHTS) come with the peek as fds of
+ * ours: each is dumped as a file entry (files_dump_inflight(): the same
+ * entry as an fd of the tree that is the same file) and the message keeps
+ * their ids; datagram and seqpacket sockets only, and no socket or epoll in
+ * flight.  files_dump_end() checks the tree as a whole: every connected
  * stream or seqpacket socket has its peer in the tree, every pending
  * connection of a listener comes from the tree, datagram sockets connected
  * outside the tree are connected to a name that can be connected again.
@@ -32,7 +36,8 @@
  *   6. connections a listener had not accepted: the clients connect;
  *   7. queued data is sent again into each socket from its peer (datagrams
  *      to a named socket: from the socket that sent them if it is in the
- *      image, else from an unnamed socket of ours);
+ *      image, else from an unnamed socket of ours), with the files in
+ *      flight it carried (their entries opened then, files_rst_open_id());
  *   8. datagram sockets connect to their peers (after 7: a connected
  *      datagram socket takes data from its peer only);
  *   9. shutdown state and options.
@@ -364,6 +369,7 @@ static void free_queue(UnixSkEntry *u)
 	for (size_t i = 0; i < u->n_queue; i++) {
 		free(u->queue[i]->data.data);
 		free(u->queue[i]->from.data);
+		free(u->queue[i]->file_ids);
 		free(u->queue[i]);
 	}
 	free(u->queue);
@@ -410,41 +416,90 @@ static int add_msg(UnixSkEntry *u, size_t *cap, const void *data, size_t len,
 	return 0;
 }
 
-/*
- * Closes the fds a peek brought in; true if there were fds in flight, which
- * are named in @what ("pipe:[123], /etc/hosts, ...": what each one is, as
- * /proc shows it).
- */
-static bool peek_cmsgs(struct msghdr *mh, char *what, size_t wlen)
-{
-	bool rights = false;
-	size_t used = strlen(what);
+#define USK_FDS_MAX	253	/* SCM_MAX_FD: files in flight per message */
 
+/*
+ * The files in flight a peek brought in (SCM_RIGHTS): into @fds (*n of
+ * them), in order; a pidfd (SO_PASSPIDFD) is closed.  True if the control
+ * data was cut short.
+ */
+static bool peek_cmsgs(struct msghdr *mh, int *fds, size_t *n)
+{
+	*n = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET ||
 		    (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
 			continue;
 		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			char link[64], target[256];
-			ssize_t n;
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-			n = c->cmsg_type == SCM_RIGHTS ? readlink(link, target, sizeof(target) - 1) : -1;
-			if (n > 0 && used + 8 < wlen) {
-				target[n] = 0;
-				used += snprintf(what + used, wlen - used, "%s%s", used ? ", " : "",
-						 target);
-				if (used >= wlen)
-					used = wlen - 1;
-			}
-			close(fd);
+			if (c->cmsg_type == SCM_RIGHTS && *n < USK_FDS_MAX)
+				fds[(*n)++] = fd;
+			else
+				close(fd);
 		}
-		if (c->cmsg_type == SCM_RIGHTS)
-			rights = true;
 	}
-	return rights || (mh->msg_flags & MSG_CTRUNC);
+	return mh->msg_flags & MSG_CTRUNC;
+}
+
+/* "pipe:[123], /etc/hosts, ...": what each file in flight is, as /proc
+ * shows it. */
+static void inflight_names(const int *fds, size_t n, char *what, size_t wlen)
+{
+	size_t used = 0;
+
+	what[0] = 0;
+	for (size_t i = 0; i < n && used + 8 < wlen; i++) {
+		char link[64], target[256];
+		ssize_t l;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fds[i]);
+		l = readlink(link, target, sizeof(target) - 1);
+		if (l <= 0)
+			continue;
+		target[l] = 0;
+		used += snprintf(what + used, wlen - used, "%s%s", used ? ", " : "", target);
+		if (used >= wlen)
+			used = wlen - 1;
+	}
+}
+
+static void close_fds(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/*
+ * Message @m (number @idx of the queue) carries files in flight @fds: an
+ * entry for each (taken over, closed on failure), their ids into @m.
+ */
+static int inflight_to_msg(const struct fd_info *fi, UnixSkMsg *m, size_t idx, int *fds,
+			   size_t n)
+{
+	int ret = 0;
+
+	m->file_ids = calloc(n, sizeof(*m->file_ids));
+	if (!m->file_ids) {
+		close_fds(fds, n);
+		return log_errno(ENOMEM, FI_FMT ": unix socket queue", FI_ARG(fi));
+	}
+	for (size_t i = 0; i < n; i++) {
+		char where[64];
+
+		if (ret) {
+			close(fds[i]);
+			continue;
+		}
+		snprintf(where, sizeof(where), "queued message %zu, file %zu in flight", idx + 1,
+			 i + 1);
+		ret = files_dump_inflight(fi->d, fi, fds[i], where, &m->file_ids[i]);
+		if (!ret)
+			m->n_file_ids++;
+	}
+	return ret;
 }
 
 /*
@@ -457,7 +512,8 @@ static int peek_queue(const struct fd_info *fi, const UnixSkEntry *u, UnixSkEntr
 {
 	bool stream = u->type == SOCK_STREAM;
 	char inflight[512];
-	size_t cap = 0, bsize = 65536, total = 0;
+	int fds[USK_FDS_MAX];
+	size_t cap = 0, bsize = 65536, total = 0, nfds = 0;
 	uint8_t *buf = NULL, *all = NULL;
 	int inq = 0, ret = 0, zero_runs = 0;
 	union {
@@ -515,12 +571,27 @@ static int peek_queue(const struct fd_info *fi, const UnixSkEntry *u, UnixSkEntr
 			ret = log_errno(errno, FI_FMT ": unix socket: cannot read its queue", FI_ARG(fi));
 			break;
 		}
-		inflight[0] = 0;
-		if (peek_cmsgs(&mh, inflight, sizeof(inflight))) {
-			log_err(FI_FMT ": unix socket has fds in flight (SCM_RIGHTS in its queue: %s): "
-				"not supported", FI_ARG(fi), inflight[0] ? inflight : "truncated");
+		if (peek_cmsgs(&mh, fds, &nfds)) {
+			log_err(FI_FMT ": unix socket: a queued message carries more files in flight "
+				"than could be read: not supported", FI_ARG(fi));
+			close_fds(fds, nfds);
+			nfds = 0;
 			ret = -EOPNOTSUPP;
 			break;
+		}
+		if (nfds && (stream || u->passcred)) {
+			inflight_names(fds, nfds, inflight, sizeof(inflight));
+			log_err(FI_FMT ": unix %s socket has files in flight (SCM_RIGHTS in its queue: "
+				"%s)%s: not supported", FI_ARG(fi), type_name(u->type), inflight,
+				stream ? "" : " with SO_PASSCRED (credentials)");
+			close_fds(fds, nfds);
+			nfds = 0;
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		if (nfds && (size_t)r > bsize) {
+			close_fds(fds, nfds);	/* peeked again below */
+			nfds = 0;
 		}
 		if (stream) {
 			if (r == 0)
@@ -560,8 +631,16 @@ static int peek_queue(const struct fd_info *fi, const UnixSkEntry *u, UnixSkEntr
 			log_errno(ret, FI_FMT ": unix socket queue", FI_ARG(fi));
 			break;
 		}
+		if (nfds) {
+			ret = inflight_to_msg(fi, out->queue[out->n_queue - 1], out->n_queue - 1,
+					      fds, nfds);
+			nfds = 0;
+			if (ret)
+				break;
+		}
 		total += r;
 	}
+	close_fds(fds, nfds);	/* a message not kept */
 	if (!ret && stream && total) {
 		ret = add_msg(out, &cap, all, total, NULL, 0);
 		if (ret)
@@ -1127,6 +1206,9 @@ static int usk_validate_entry(const FileEntry *fe, const UnixSkEntry *u)
 			BAD("queued message");
 		if (m->has_from && (u->type != SOCK_DGRAM || !name_ok(&m->from)))
 			BAD("queued message sender");
+		if (m->n_file_ids && (u->type == SOCK_STREAM || u->passcred ||
+				      m->n_file_ids > USK_FDS_MAX || !m->file_ids))
+			BAD("files in flight");
 		total += m->data.len;
 	}
 	if (total > FILES_CONTENT_MAX)
@@ -1188,6 +1270,7 @@ struct rctx {
 	struct rsk *v;
 	size_t n;
 	int anon;		/* an unnamed datagram socket to send from */
+	struct files_rst *fr;
 };
 
 #define RS_FMT		"unix %s socket:[%llu] (file %u)"
@@ -1667,15 +1750,60 @@ static int force_sndbuf(struct rsk *s, int fd)
 	return 0;
 }
 
-static int send_msg(struct rsk *s, int from, const UnixSkMsg *m, const struct sockaddr_un *to,
-		    socklen_t tl)
+/*
+ * The files in flight of @m: our fds of their entries (opened now if they
+ * were not yet), in a control message.
+ */
+static int inflight_cmsg(struct rctx *c, struct rsk *s, const UnixSkMsg *m, struct msghdr *mh,
+			 void *ctl)
+{
+	struct cmsghdr *cm;
+
+	mh->msg_control = ctl;
+	mh->msg_controllen = CMSG_SPACE(m->n_file_ids * sizeof(int));
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(m->n_file_ids * sizeof(int));
+	for (size_t i = 0; i < m->n_file_ids; i++) {
+		const FileEntry *fe = files_rst_entry(c->fr, m->file_ids[i]);
+		int fd;
+
+		if (!fe || fe->kind == FILE_KIND__FILE_UNIX_SK || fe->kind == FILE_KIND__FILE_EPOLL) {
+			log_err(RS_FMT ": a queued message carries file %u in flight, %s", RS_ARG(s),
+				m->file_ids[i], fe ? "a kind that cannot be" : "not in the image");
+			return -EINVAL;
+		}
+		fd = files_rst_open_id(c->fr, m->file_ids[i]);
+		if (fd < 0)
+			return fd;
+		memcpy(CMSG_DATA(cm) + i * sizeof(int), &fd, sizeof(int));
+	}
+	return 0;
+}
+
+static int send_msg(struct rctx *c, struct rsk *s, int from, const UnixSkMsg *m,
+		    const struct sockaddr_un *to, socklen_t tl)
 {
 	const uint8_t *p = m->data.data;
 	size_t left = m->data.len;
+	union {
+		char b[CMSG_SPACE(sizeof(int) * USK_FDS_MAX)];
+		struct cmsghdr align;
+	} ctl;
 
 	do {
-		ssize_t r = sendto(from, p, left, MSG_DONTWAIT | MSG_NOSIGNAL,
-				   (const struct sockaddr *)to, to ? tl : 0);
+		struct iovec iov = { .iov_base = (void *)p, .iov_len = left };
+		struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = to ? tl : 0,
+				     .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t r;
+
+		if (m->n_file_ids) {
+			int ret = inflight_cmsg(c, s, m, &mh, ctl.b);
+			if (ret)
+				return ret;
+		}
+		r = sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -1762,7 +1890,7 @@ static int refill(struct rctx *c, struct rsk *s)
 		if (!ret && s->u->type == SOCK_DGRAM && (s->pair || s->tmp >= 0) && i == 0)
 			ret = force_sndbuf(s, from);
 		if (!ret)
-			ret = send_msg(s, from, m, tl ? &to : NULL, tl);
+			ret = send_msg(c, s, from, m, tl ? &to : NULL, tl);
 		if (ret)
 			return ret;
 	}
@@ -1941,7 +2069,7 @@ static int rctx_build(struct rctx *c)
 /* Build every unix socket of the image; their fds go to FOBJ_USK objects. */
 static int usk_restore_all(struct files_rst *fr)
 {
-	struct rctx c = { .anon = -1 };
+	struct rctx c = { .anon = -1, .fr = fr };
 	size_t cap = 0;
 	int ret = 0;
 

@@ -772,6 +772,7 @@ struct dent {
 	const struct file_kind_ops *ops;
 	pid_t pid;
 	int fd;			/* -1 for link entries */
+	bool local;		/* in flight: pid is ours, fd our copy (kcmp) */
 };
 
 struct files_dump {
@@ -780,6 +781,8 @@ struct files_dump {
 	size_t n, cap;
 	uint32_t next_id;
 	struct objmap objs;
+	int *inflight;		/* our copies of files in flight (kcmp) */
+	size_t n_inflight, cap_inflight;
 };
 
 const struct files_opts *files_dump_opts(const struct files_dump *d)
@@ -911,6 +914,9 @@ void files_dump_free(struct files_dump *d)
 			file_entry__free_unpacked(d->ents[i].fe, NULL);
 	free(d->ents);
 	objmap_free(&d->objs);
+	for (size_t i = 0; i < d->n_inflight; i++)
+		close(d->inflight[i]);
+	free(d->inflight);
 	free(d);
 }
 
@@ -1044,7 +1050,8 @@ bad:
  */
 static int kcmp_file(const struct fd_info *fi, const struct dent *e)
 {
-	int r = files_kcmp(fi->pid, e->pid, KCMP_FILE, fi->fd, e->fd);
+	int r = files_kcmp(fi->local ? getpid() : fi->pid, e->pid, KCMP_FILE,
+			   fi->local ? fi->lfd : fi->fd, e->fd);
 
 	if (r < 0)
 		return log_errno(errno, FI_FMT ": kcmp with pid %d fd %d failed: "
@@ -1171,7 +1178,10 @@ static int dump_new(struct files_dump *d, struct fd_info *fi, uint32_t *id)
 	if (!ret)
 		ret = dump_fown(fi, fe);
 	if (!ret)
-		ret = add_dent(d, fe, ops, fi->pid, fi->fd);
+		ret = add_dent(d, fe, ops, fi->local ? getpid() : fi->pid,
+			       fi->local ? fi->lfd : fi->fd);
+	if (!ret && fi->local)
+		d->ents[d->n - 1].local = true;
 	if (ret) {
 		file_entry__free_unpacked(fe, NULL);
 		d->next_id--;
@@ -1237,9 +1247,18 @@ static int dump_fd(struct files_dump *d, int pidfd, pid_t pid, int fd, FdEntry *
 		log_debug(FI_FMT ": shares file %u with pid %d fd %d", FI_ARG(fi), id,
 			  d->ents[shared].pid, d->ents[shared].fd);
 	} else {
+		size_t before = d->n;
+
 		ret = dump_new(d, fi, &id);
 		if (ret)
 			goto out;
+		/* A unix socket's dump adds the entries of the files in
+		 * flight in its queue first: find our place again. */
+		if (d->n != before + 1 && find_shared(d, fi, &h, &pos) != -1) {
+			ret = log_errno(EIO, FI_FMT ": lost its place among shared files",
+					FI_ARG(fi));
+			goto out;
+		}
 		ret = dedup_insert(h, pos, d->n - 1);
 		if (ret)
 			goto out;
@@ -1404,7 +1423,7 @@ int files_dump_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
 	for (size_t i = first; i < d->n; i++) {
 		struct dent *e = &d->ents[i];
 
-		if (e->ops->dump_done && e->fd >= 0) {
+		if (e->ops->dump_done && e->fd >= 0 && !e->local) {
 			ret = e->ops->dump_done(d, e->fe, e->pid, e->fd, t);
 			if (ret)
 				goto out;
@@ -1487,6 +1506,97 @@ int files_dump_link(struct files_dump *d, pid_t pid, const char *link,
 out:
 	if (fi->lfd >= 0)
 		close(fi->lfd);
+	free(fi);
+	return ret;
+}
+
+int files_dump_inflight(struct files_dump *d, const struct fd_info *owner, int lfd,
+			const char *where, uint32_t *id)
+{
+	struct fd_info *fi = calloc(1, sizeof(*fi));
+	const struct file_kind_ops *ops;
+	struct files_obj *h = NULL;
+	char path[64];
+	size_t pos = 0;
+	ssize_t l;
+	int ret, shared;
+
+	if (!fi) {
+		close(lfd);
+		return log_errno(ENOMEM, FI_FMT, FI_ARG(owner));
+	}
+	fi->pid = owner->pid;
+	fi->fd = -1;
+	fi->lfd = lfd;
+	fi->d = d;
+	fi->local = true;
+	snprintf(fi->where, sizeof(fi->where), "%.40s, %.80s", owner->where, where);
+	if (fstat(lfd, &fi->st) < 0) {
+		ret = log_errno(errno, FI_FMT ": cannot stat", FI_ARG(fi));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", lfd);
+	l = readlink(path, fi->link, sizeof(fi->link) - 1);
+	if (l < 0) {
+		ret = log_errno(errno, FI_FMT ": cannot read link %s", FI_ARG(fi), path);
+		goto out;
+	}
+	fi->link[l] = 0;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", lfd);
+	ret = read_text(path, &fi->fdinfo);
+	if (ret) {
+		log_errno(ret, FI_FMT ": cannot read %s", FI_ARG(fi), path);
+		goto out;
+	}
+	ret = parse_fdinfo(fi);
+	if (ret)
+		goto out;
+	fi->flags &= ~O_CLOEXEC;
+	ops = match_kind(fi);
+	/* A socket in flight may carry more files in flight (or itself); an
+	 * epoll's registrations name fds of a table it is in no more. */
+	if (S_ISSOCK(fi->st.st_mode) || !ops || ops->kind == FILE_KIND__FILE_EPOLL) {
+		log_err(FI_FMT ": %s '%s' in flight (SCM_RIGHTS): not supported", FI_ARG(fi),
+			S_ISSOCK(fi->st.st_mode) ? "socket" : ops ? ops->name : "file",
+			fi->link);
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	shared = find_shared(d, fi, &h, &pos);
+	if (shared < -1) {
+		ret = shared;
+		goto out;
+	}
+	if (shared >= 0) {
+		*id = d->ents[shared].fe->id;
+		log_debug(FI_FMT ": shares file %u with pid %d fd %d", FI_ARG(fi), *id,
+			  d->ents[shared].pid, d->ents[shared].fd);
+		goto out;	/* our copy is not needed */
+	}
+	if (d->n_inflight == d->cap_inflight) {
+		size_t nc = d->cap_inflight ? d->cap_inflight * 2 : 16;
+		int *nv = realloc(d->inflight, nc * sizeof(*nv));
+
+		if (!nv) {
+			ret = log_errno(ENOMEM, FI_FMT, FI_ARG(fi));
+			goto out;
+		}
+		d->inflight = nv;
+		d->cap_inflight = nc;
+	}
+	ret = dump_new(d, fi, id);
+	if (ret)
+		goto out;
+	ret = dedup_insert(h, pos, d->n - 1);
+	if (ret)
+		goto out;
+	d->inflight[d->n_inflight++] = lfd;	/* kept for kcmp */
+	fi->lfd = -1;
+	log_debug(FI_FMT ": '%s' in flight is file %u", FI_ARG(fi), fi->link, *id);
+out:
+	if (fi->lfd >= 0)
+		close(fi->lfd);
+	free(fi->fdinfo);
 	free(fi);
 	return ret;
 }
@@ -1740,6 +1850,7 @@ struct rst_ent {
 	const FileEntry *fe;
 	const struct file_kind_ops *ops;
 	int fd;
+	bool opening;
 };
 
 struct files_rst {
@@ -1874,6 +1985,37 @@ void files_rst_free(struct files_rst *fr)
 	free(fr);
 }
 
+int files_rst_open_id(struct files_rst *fr, uint32_t id)
+{
+	struct rst_ent *e = (struct rst_ent *)find_ent(fr, id);
+	int fd, ret;
+
+	if (!e) {
+		log_err("file %u: not in the image", id);
+		return -EINVAL;
+	}
+	if (e->fd >= 0)
+		return e->fd;
+	if (e->opening) {
+		log_err("file %u (%s): needs itself to be opened", id, e->ops->name);
+		return -EINVAL;
+	}
+	e->opening = true;
+	fd = e->ops->open(e->fe, fr);
+	e->opening = false;
+	if (fd < 0)
+		return fd;
+	ret = set_status_flags(e->fe, fd);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	e->fd = fd;
+	log_debug("file %u (%s %s): restored as fd %d", id, e->ops->name,
+		  files_fe_name(e->fe), fd);
+	return fd;
+}
+
 int files_rst_open_all(const FilesImage *img, const struct files_opts *o,
 		       struct files_rst **out)
 {
@@ -1904,21 +2046,9 @@ int files_rst_open_all(const FilesImage *img, const struct files_opts *o,
 	raise_nofile();
 
 	for (size_t i = 0; i < img->n_files; i++) {
-		const FileEntry *fe = img->files[i];
-		struct rst_ent *e = (struct rst_ent *)find_ent(fr, fe->id);
-		int fd;
-
-		fd = e->ops->open(fe, fr);
-		if (fd < 0) {
-			ret = fd;
+		ret = files_rst_open_id(fr, img->files[i]->id);
+		if (ret < 0)
 			goto err;
-		}
-		e->fd = fd;
-		ret = set_status_flags(fe, fd);
-		if (ret)
-			goto err;
-		log_debug("file %u (%s %s): restored as fd %d", fe->id, e->ops->name,
-			  files_fe_name(fe), fd);
 	}
 	/* Entries hold their own fds now: drop the shared helpers. */
 	objmap_close_fds(&fr->objs);

@@ -47,6 +47,8 @@ struct fd_info {
 	uint64_t pos;		/* from fdinfo "pos:" */
 	struct files_dump *d;	/* the dump this fd belongs to */
 	char where[128];	/* "fd 7", "exe", "map_files/7f..-7f.." (messages) */
+	bool local;		/* a file in flight: lfd is the only copy there is
+				 * (fd is -1); kcmp() compares our own lfd */
 };
 
 /* Messages about an fd: log_err(FI_FMT ": cannot ...", FI_ARG(fi)). */
@@ -228,6 +230,18 @@ void files_lock_describe(const struct files_rst *fr, const FdtableEntry *t,
 			 const FileLock *l, char *buf, size_t len);
 
 /* --- for files-*.c only ---------------------------------------------------- */
+/*
+ * A file in flight in a unix socket's queue (SCM_RIGHTS), received by a
+ * peek into our own @lfd (taken over: kept open until files_dump_free() if
+ * it makes a new entry, closed otherwise): the entry for it, shared with an
+ * fd of the tree that is the same open file.  @owner: the socket's fd (for
+ * messages); @where: "in flight #N" or so.
+ */
+int files_dump_inflight(struct files_dump *d, const struct fd_info *owner, int lfd,
+			const char *where, uint32_t *id);
+/* Restore: the fd of entry @id, opened now if it was not yet (a file in
+ * flight is opened when the queue that carries it is refilled). */
+int files_rst_open_id(struct files_rst *fr, uint32_t id);
 const struct files_opts *files_dump_opts(const struct files_dump *d);
 const struct files_opts *files_rst_opts(const struct files_rst *fr);
 
