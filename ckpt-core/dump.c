@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "journal.h"
 #include "shmem.h"
 
 #define PF_KTHREAD 0x00200000
@@ -706,6 +707,11 @@ static int block_signals(struct dproc *p)
 		if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask))
 			return log_errno(errno, "tid %d: cannot read the signal mask", t->tid);
 		t->mask_saved = true;
+		/* journal.h: put back by `kup recover` if we die */
+		if (journal_add("mask %d %d %llu %" PRIx64, p->pid, t->tid,
+				journal_start_time(p->pid, t->tid), t->sigmask) ||
+		    (i == 0 && p->state == TASK_STATE__TASK_STOPPED && journal_add("stopped %d", p->pid)))
+			return -EIO;
 		if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &all))
 			return log_errno(errno, "tid %d: cannot block signals", t->tid);
 	}
@@ -1055,6 +1061,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		ret = o->store->ops->commit(o->store);
 	if (ret)
 		goto fail;
+	journal_add("committed");
 
 	/* TCP connections stay in repair mode behind their network lock when
 	 * the tree is killed; they go on as they were with --leave-running */

@@ -47,6 +47,7 @@
 #include "files.h"
 #include "kup-sk-inet.pb-c.h"
 #include "log.h"
+#include "journal.h"
 #include "netlock.h"
 
 #ifndef SO_BUF_LOCK
@@ -532,7 +533,9 @@ static int dump_tcp_conn(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 		if (nso->fd < 0)
 			return log_errno(errno, FI_FMT ": %s: network namespace", FI_ARG(fi), conn);
 	}
-	ret = netlock_add(name, nsfd, create, ls.family, ls.a, ls.port, rs.a, rs.port);
+	ret = create ? journal_lock(name, nsfd, fi->pid) : 0;
+	if (!ret)
+		ret = netlock_add(name, nsfd, create, ls.family, ls.a, ls.port, rs.a, rs.port);
 	if (ret) {
 		log_err(FI_FMT ": %s: cannot lock the connection", FI_ARG(fi), conn);
 		if (create) {
@@ -552,6 +555,9 @@ static int dump_tcp_conn(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 	o->uses = reuse;
 	o->pid = fi->pid;
 	o->fdnum = fi->fd;
+	if (journal_add("sk %d %llu %d %llu %d", fi->pid, journal_start_time(fi->pid, fi->pid), fi->fd,
+			(unsigned long long)e->ino, reuse))
+		return -EIO;
 	if (set_int(fi->lfd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
 		return log_errno(errno, FI_FMT ": %s: cannot enter repair mode (TCP_REPAIR)",
 				 FI_ARG(fi), conn);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "journal.h"
 
 #define PUPPET_AREA	(4 * PAGE_SIZE_K)
 #define PUPPET_CODE	64	/* code at the start, scratch after it */
@@ -218,6 +219,10 @@ int puppet_install(struct puppet *p, pid_t pid, pid_t tid)
 		return log_errno(errno, "pid %d: cannot read code at 0x%lx", pid, ip);
 	patched = orig;
 	memcpy(&patched, arch_syscall_trap, arch_syscall_trap_len);
+	/* journal.h: what `kup recover` undoes if we die from here on */
+	if (journal_add("patch %d %d %llu %lx %lx", pid, tid, journal_start_time(pid, tid), ip, orig) ||
+	    journal_add("tramp %d %llu 0 %lx", pid, journal_start_time(pid, pid), PUPPET_AREA))
+		return -EIO;
 	if (ptrace(PTRACE_POKEDATA, tid, ip, patched))
 		return log_errno(errno, "pid %d: cannot patch code at 0x%lx", pid, ip);
 
@@ -230,8 +235,12 @@ int puppet_install(struct puppet *p, pid_t pid, pid_t tid)
 		err = arch_get_regs(tid, &r);
 
 	/* put the code back whatever happened */
-	if (ptrace(PTRACE_POKEDATA, tid, ip, orig) && !err)
-		err = log_errno(errno, "pid %d: cannot restore code at 0x%lx", pid, ip);
+	if (ptrace(PTRACE_POKEDATA, tid, ip, orig)) {
+		if (!err)
+			err = log_errno(errno, "pid %d: cannot restore code at 0x%lx", pid, ip);
+	} else {
+		journal_add("unpatch %d %lx", pid, ip);
+	}
 	if (arch_set_regs(tid, &saved) && !err)
 		err = -EIO;
 	if (err)
@@ -240,6 +249,9 @@ int puppet_install(struct puppet *p, pid_t pid, pid_t tid)
 		return log_errno(-arch_regs_retval(&r), "pid %d: cannot map the puppet area", pid);
 
 	p->tramp = arch_regs_retval(&r);
+	if (journal_add("tramp %d %llu %lx %lx", pid, journal_start_time(pid, pid), p->tramp,
+			PUPPET_AREA))
+		return -EIO;
 	p->scratch = p->tramp + PUPPET_CODE;
 	p->scratch_len = PUPPET_AREA - PUPPET_CODE;
 	p->own_area = true;
@@ -259,6 +271,8 @@ int puppet_uninstall(struct puppet *p, pid_t tid)
 	err = puppet_syscall_last(p, tid, &ret, __NR_munmap, a, NULL);
 	if (!err && ret)
 		err = log_errno(-ret, "pid %d: cannot unmap the puppet area", p->pid);
+	if (!err)
+		journal_add("untramp %d %lx", p->pid, p->tramp);
 	p->tramp = 0;
 	return err;
 }

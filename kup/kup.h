@@ -48,6 +48,10 @@ bool kup_command_died(void);
 const char *kup_signame(int sig);
 #define KUP_EXIT_SIGNAL(sig)	(128 + (sig))
 
+/* Replay the undo journals of kup processes that died (kup/cmd-recover.c);
+ * every command does it first.  Quiet but for one warning per journal. */
+void kup_recover_stale(void);
+
 /* Parse a size such as 256M, 1G, 4096; returns 0 or -EINVAL. */
 int kup_parse_size(const char *s, unsigned long long *out);
 
