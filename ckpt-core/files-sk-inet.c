@@ -1116,6 +1116,13 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		ret = -EINVAL;
 		goto err;
 	}
+	/* the restore owns the lock from here on (inet_rst_release): gone
+	 * even if kup dies (journal.h) */
+	if (t && e->lock_table && netlock_name_ok(e->lock_table) &&
+	    journal_add("lock %s 0 %llu 0", e->lock_table, (unsigned long long)e->netns)) {
+		ret = -EIO;
+		goto err;
+	}
 	fd = socket(e->family, e->type, e->protocol);
 	if (fd < 0) {
 		ret = log_errno(errno, FE_FMT ": %s: cannot create the socket", FE_ARG(fe), conn);

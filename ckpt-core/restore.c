@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "journal.h"
 #include "shmem.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
@@ -1789,6 +1790,10 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		stub_main(&c, 0);
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_CREATED, i);
+	/* journal.h: killed by `kup recover` if we die before the end */
+	for (int i = 0; i < c.n && !ret; i++)
+		ret = journal_add("task %u %llu", c.p[i].pe->pid,
+				  journal_start_time(c.p[i].pe->pid, c.p[i].pe->pid));
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_send(&c, i, MSG_GO_PGID);
 	for (int i = 0; i < c.n && !ret; i++)
@@ -1833,6 +1838,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n; i++)
 		for (int t = 0; t < c.p[i].nseized; t++)
 			ptrace(PTRACE_DETACH, c.p[i].seized_tids[t], 0, 0);
+	journal_add("running");
 	for (int i = 0; i < c.n; i++)
 		if (c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
 			kill(c.p[i].pe->pid, SIGSTOP);

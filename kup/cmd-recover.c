@@ -76,8 +76,11 @@ static int recover_switch(const struct ckpt_recover_switch *sw, struct ckpt_reco
 		}
 	}
 	if (sw->kexec_loaded) {
-		if (syscall(SYS_kexec_file_load, -1, -1, 0, NULL, KEXEC_FILE_UNLOAD))
-			return log_errno(errno, "cannot unload the kernel the switch loaded");
+		if (syscall(SYS_kexec_file_load, -1, -1, 0, NULL, KEXEC_FILE_UNLOAD) && errno != ENOENT) {
+			log_warn_errno(errno, "cannot unload the kernel the switch loaded "
+				       "(kup kexec unload)");
+			return ret;
+		}
 		snprintf(it->action + strlen(it->action), sizeof(it->action) - strlen(it->action),
 			 "%s", ret ? "" : "; the kernel it loaded unloaded");
 	}
