@@ -25,7 +25,9 @@
  * repair off (the kernel sends a window probe, which makes the peer answer
  * at once) and queues the unsent data normally.  A failed restore closes
  * the sockets still in repair mode, and files_rst_release() removes the
- * lock.  docs/sockets.md has the details and the limits.
+ * lock.  A restore killed before files_rst_finish() closes them silently
+ * (repair mode) and leaves the lock for a retry (journal.c).
+ * docs/sockets.md has the details and the limits.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1114,13 +1116,6 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		log_err(FE_FMT ": established connection %s: restore it with --tcp-established",
 			FE_ARG(fe), conn);
 		ret = -EINVAL;
-		goto err;
-	}
-	/* the restore owns the lock from here on (inet_rst_release): gone
-	 * even if kup dies (journal.h) */
-	if (t && e->lock_table && netlock_name_ok(e->lock_table) &&
-	    journal_add("lock %s 0 %llu 0", e->lock_table, (unsigned long long)e->netns)) {
-		ret = -EIO;
 		goto err;
 	}
 	fd = socket(e->family, e->type, e->protocol);

@@ -148,6 +148,19 @@ int journal_add(const char *fmt, ...)
 	return 0;
 }
 
+int journal_regs(pid_t pid, pid_t tid, const struct arch_regs *r)
+{
+	const unsigned char *b = (const unsigned char *)r;
+	char hex[2 * sizeof(*r) + 1];
+	size_t n = arch_regs_size();
+
+	if (jfd < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", b[i]);
+	return journal_add("regs %d %d %llu %s", pid, tid, journal_start_time(pid, tid), hex);
+}
+
 int journal_lock(const char *name, int nsfd, pid_t pid)
 {
 	struct stat sb;
@@ -163,6 +176,7 @@ int journal_lock(const char *name, int nsfd, pid_t pid)
 /* ---- reading ---------------------------------------------------------- */
 
 struct jmask { pid_t pid, tid; unsigned long long start; uint64_t mask; };
+struct jregs { pid_t pid, tid; unsigned long long start; struct arch_regs r; };
 struct jpatch { pid_t pid, tid; unsigned long long start; unsigned long ip, orig; bool undone; };
 struct jtramp { pid_t pid; unsigned long long start; unsigned long addr, len; bool undone; };
 struct jsk { pid_t pid; unsigned long long start; int fd; unsigned long long ino; int reuse; };
@@ -177,11 +191,12 @@ struct journal {
 	char store_kind[8];
 	char store[PATH_MAX];
 	char partial[PATH_MAX];
-	bool leave_running, committed, running, kexec_loaded, kexec_exec, tcp;
+	bool leave_running, committing, committed, complete, running, kexec_loaded, kexec_exec, tcp;
 	pid_t dump_root;
 	unsigned long long dump_root_start;
 	char dump_store[PATH_MAX];
 	struct jmask *masks; size_t nmasks;
+	struct jregs *regs; size_t nregs;
 	pid_t *stopped; size_t nstopped;
 	struct jpatch *patches; size_t npatches;
 	struct jtramp *tramps; size_t ntramps;
@@ -198,6 +213,7 @@ struct journal {
 static void journal_free(struct journal *j)
 {
 	free(j->masks);
+	free(j->regs);
 	free(j->stopped);
 	free(j->patches);
 	free(j->tramps);
@@ -230,6 +246,24 @@ static int parse_line(struct journal *j, const char *l)
 		if (!GROW(j->masks, j->nmasks))
 			return -ENOMEM;
 		j->masks[j->nmasks++] = (struct jmask){ pid, tid, start, m };
+	} else if (sscanf(l, "regs %d %d %llu %n", &pid, &tid, &start, &n) == 3 && n &&
+		   strlen(l + n) == 2 * arch_regs_size() && arch_regs_size() <= sizeof(struct arch_regs)) {
+		struct jregs *r;
+
+		if (!GROW(j->regs, j->nregs))
+			return -ENOMEM;
+		r = &j->regs[j->nregs];
+		*r = (struct jregs){ pid, tid, start };
+		for (size_t i = 0; i < arch_regs_size(); i++) {
+			unsigned int byte;
+
+			if (!isxdigit((unsigned char)l[n + 2 * i]) ||
+			    !isxdigit((unsigned char)l[n + 2 * i + 1]) ||
+			    sscanf(l + n + 2 * i, "%2x", &byte) != 1)
+				return -EINVAL;
+			((unsigned char *)&r->r)[i] = byte;
+		}
+		j->nregs++;
 	} else if (sscanf(l, "stopped %d%n", &pid, &n) == 1 && !l[n]) {
 		if (!GROW(j->stopped, j->nstopped))
 			return -ENOMEM;
@@ -289,8 +323,12 @@ static int parse_line(struct journal *j, const char *l)
 		snprintf(j->dump_store, sizeof(j->dump_store), "%s", l + n);
 	} else if (!strcmp(l, "leave-running")) {
 		j->leave_running = true;
+	} else if (!strcmp(l, "committing")) {
+		j->committing = true;
 	} else if (!strcmp(l, "committed")) {
 		j->committed = true;
+	} else if (!strcmp(l, "complete")) {
+		j->complete = true;
 	} else if (!strcmp(l, "running")) {
 		j->running = true;
 	} else if (!strcmp(l, "kexec-loaded")) {
@@ -402,8 +440,7 @@ static bool is_seized(const struct seized *s, pid_t tid)
 	return false;
 }
 
-/* Seize and stop @tid; a stray SIGTRAP stop (our trap, requeued when the
- * tracer died) is fine: resuming it later with signal 0 discards it. */
+/* Seize and stop @tid. */
 static int seize(struct seized *s, pid_t tid)
 {
 	int ret;
@@ -453,7 +490,7 @@ static unsigned long find_tramp(pid_t pid, unsigned long addr, unsigned long len
 			if (puppet_read(pid, s, code, sizeof(code)))
 				continue;
 			if (memcmp(code, zero, sizeof(code)) &&
-			    memcmp(code, arch_syscall_trap, arch_syscall_trap_len))
+			    memcmp(code, arch_puppet_code, arch_puppet_code_len))
 				continue;
 		}
 		found = s;
@@ -462,38 +499,107 @@ static unsigned long find_tramp(pid_t pid, unsigned long addr, unsigned long len
 	return found;
 }
 
-static int undo_tramp(struct seized *s, const struct jtramp *t, char *what, size_t wlen)
+static bool in_code(unsigned long ip, unsigned long at)
 {
-	struct puppet pp = { .pid = t->pid };
-	const unsigned long a[6] = { 0, t->len };
-	unsigned char code[8];
-	unsigned long addr;
+	return at && ip >= at && ip <= at + arch_puppet_code_len;
+}
+
+static unsigned long puppet_word(void)
+{
+	unsigned long code;
+
+	memcpy(&code, arch_puppet_code, sizeof(code));
+	return code;
+}
+
+/* The word at @at in @tid, or ~0 with errno set. */
+static unsigned long peek(pid_t tid, unsigned long at)
+{
+	errno = 0;
+	return ptrace(PTRACE_PEEKDATA, tid, at, 0);
+}
+
+/*
+ * Is @tid of @pid (seized, stopped) parked in kup's code, where a dump that
+ * died during an injected syscall left it (arch_puppet_code): in one of its
+ * trampolines (@taddr: their addresses now), or at a word still patched?
+ * No thread of the tree runs there on its own (puppet.c, patch_site).
+ */
+static bool parked(const struct journal *j, const unsigned long *taddr, pid_t pid, pid_t tid,
+		   unsigned long ip)
+{
+	for (size_t i = 0; i < j->ntramps; i++)
+		if (j->tramps[i].pid == pid && in_code(ip, taddr[i]))
+			return true;
+	for (size_t i = 0; i < j->npatches; i++) {
+		const struct jpatch *p = &j->patches[i];
+
+		if (p->pid == pid && in_code(ip, p->ip) && peek(tid, p->ip) == puppet_word() && !errno)
+			return true;
+	}
+	return false;
+}
+
+/* Put the journaled registers back on a parked thread. */
+static int unpark(const struct journal *j, const unsigned long *taddr, const struct jmask *m)
+{
+	struct arch_regs r;
+	int err = arch_get_regs(m->tid, &r);
+
+	if (err || !parked(j, taddr, m->pid, m->tid, arch_regs_ip(&r)))
+		return err;
+	for (size_t i = j->nregs; i-- > 0;) {
+		const struct jregs *g = &j->regs[i];
+
+		if (g->pid != m->pid || g->tid != m->tid || g->start != m->start)
+			continue;
+		err = arch_set_regs(m->tid, &g->r);
+		if (!err)
+			log_info("tid %d: taken back from kup's code at 0x%lx, its registers put back",
+				 m->tid, arch_regs_ip(&r));
+		return err;
+	}
+	log_err("tid %d: parked in kup's code at 0x%lx and no registers journaled: left there",
+		m->tid, arch_regs_ip(&r));
+	return -ENOENT;
+}
+
+/*
+ * Unmap @t's trampoline at @addr.  The munmap runs from the patched word the
+ * dump used for it (puppet_syscall_patched: killed again, we leave the
+ * thread on its registers or parked there, and the journal says so still),
+ * not from the trampoline, which it would return into once gone.
+ */
+static int undo_tramp(struct seized *s, const struct journal *j, const struct jtramp *t,
+		      unsigned long addr, char *what, size_t wlen)
+{
+	struct puppet pp = { .pid = t->pid, .tramp = addr };
+	unsigned long a[6] = { addr, t->len };
+	const struct jpatch *site = NULL;
+	unsigned long cur;
 	long ret;
 	int err;
 
-	addr = find_tramp(t->pid, t->addr, t->len);
-	if (!addr)
-		return 0;	/* never mapped, or gone */
-	if (t->addr) {
-		if (puppet_read(t->pid, addr, code, arch_syscall_trap_len) ||
-		    memcmp(code, arch_syscall_trap, arch_syscall_trap_len)) {
-			log_warn("pid %d: the area at 0x%lx does not hold kup's trampoline: left alone",
-				 t->pid, addr);
-			return 0;
-		}
-		pp.tramp = addr;
-	} else {
-		/* no code in it yet: put it there to run the munmap */
-		err = puppet_write(t->pid, addr, arch_syscall_trap, arch_syscall_trap_len);
-		if (err)
-			return err;
-		pp.tramp = addr;
+	for (size_t i = j->npatches; i-- > 0 && !site;) {
+		const struct jpatch *p = &j->patches[i];
+
+		if (p->pid != t->pid || !is_seized(s, p->tid) || !same_task(p->pid, p->tid, p->start))
+			continue;
+		cur = peek(p->tid, p->ip);
+		if (!errno && (cur == p->orig || cur == puppet_word()))
+			site = p;
 	}
-	err = seize(s, t->pid);
-	if (err)
-		return err;
-	((unsigned long *)a)[0] = addr;
-	err = puppet_syscall_last(&pp, t->pid, &ret, __NR_munmap, a, NULL);
+	if (site) {
+		err = puppet_syscall_patched(t->pid, site->tid, site->ip, site->orig, &ret,
+					     __NR_munmap, a, NULL);
+	} else {
+		/* no usable site: from the area itself, code put there first */
+		err = puppet_write(t->pid, addr, arch_puppet_code, arch_puppet_code_len);
+		if (!err)
+			err = seize(s, t->pid);
+		if (!err)
+			err = puppet_syscall_last(&pp, t->pid, &ret, __NR_munmap, a, NULL);
+	}
 	if (!err && ret)
 		err = log_errno(-ret, "pid %d: cannot unmap kup's trampoline at 0x%lx", t->pid, addr);
 	if (!err)
@@ -501,20 +607,37 @@ static int undo_tramp(struct seized *s, const struct jtramp *t, char *what, size
 	return err;
 }
 
-static int undo_patch(struct seized *s, const struct jpatch *p)
+/* The area of @t in its task: its address, or 0 (never mapped, gone, or
+ * not holding kup's code: left alone). */
+static unsigned long tramp_now(const struct jtramp *t)
 {
-	unsigned long patched = p->orig, cur;
-	int err;
+	unsigned char code[16];
+	unsigned long addr;
 
-	memcpy(&patched, arch_syscall_trap, arch_syscall_trap_len);
-	err = seize(s, p->tid);
-	if (err)
-		return err;
-	errno = 0;
-	cur = ptrace(PTRACE_PEEKDATA, p->tid, p->ip, 0);
+	if (t->undone || !same_task(t->pid, t->pid, t->start))
+		return 0;
+	addr = find_tramp(t->pid, t->addr, t->len);
+	if (!addr || !t->addr)
+		return addr;
+	if (puppet_read(t->pid, addr, code, arch_puppet_code_len) ||
+	    memcmp(code, arch_puppet_code, arch_puppet_code_len)) {
+		log_warn("pid %d: the area at 0x%lx does not hold kup's trampoline: left alone",
+			 t->pid, addr);
+		return 0;
+	}
+	return addr;
+}
+
+static int undo_patch(const struct seized *s, const struct jpatch *p)
+{
+	unsigned long cur;
+
+	if (!is_seized(s, p->tid))
+		return 0;
+	cur = peek(p->tid, p->ip);
 	if (errno)
 		return log_errno(errno, "pid %d: cannot read code at 0x%lx", p->pid, p->ip);
-	if (cur != patched)
+	if (cur != puppet_word())
 		return 0;
 	if (ptrace(PTRACE_POKEDATA, p->tid, p->ip, p->orig))
 		return log_errno(errno, "pid %d: cannot restore code at 0x%lx", p->pid, p->ip);
@@ -625,10 +748,11 @@ static bool kup_image_name(int dfd, const char *name)
 /*
  * Remove the images a dump left in @dir without committing them, when @dir
  * holds no checkpoint (no inventory.img: the dir store removes an earlier
- * one before it writes anything).  Only kup's regular files go; with
- * @rmdir_too, the directory too once empty.
+ * one before it writes anything), or when its inventory.img is the
+ * dump's own, maybe half-written (@inventory_too: `committing`).  Only
+ * kup's regular files go; with @rmdir_too, the directory too once empty.
  */
-static int remove_partial(const char *dir, bool rmdir_too, unsigned *removed)
+static int remove_partial(const char *dir, bool rmdir_too, bool inventory_too, unsigned *removed)
 {
 	struct dirent *de;
 	struct stat sb;
@@ -637,7 +761,11 @@ static int remove_partial(const char *dir, bool rmdir_too, unsigned *removed)
 
 	if (dfd < 0)
 		return errno == ENOENT ? 0 : log_errno(errno, "cannot open %s", dir);
-	if (!fstatat(dfd, "inventory.img", &sb, AT_SYMLINK_NOFOLLOW)) {
+	if (inventory_too) {
+		/* first, so that it never looks complete with images missing */
+		if (!unlinkat(dfd, "inventory.img", 0))
+			(*removed)++;
+	} else if (!fstatat(dfd, "inventory.img", &sb, AT_SYMLINK_NOFOLLOW)) {
 		close(dfd);
 		return 0;	/* a complete checkpoint: not ours to remove */
 	}
@@ -677,13 +805,27 @@ static unsigned long long start_of(const struct journal *j, pid_t pid)
 	return 0;
 }
 
-/* Put back every thread a dump froze, as it was. */
+/*
+ * Put back every thread a dump froze, as it was: seized again, a thread
+ * parked in kup's code back on its journaled registers, the trampolines
+ * unmapped, the patched words put back, the sockets out of repair mode, the
+ * masks restored, detached.
+ */
 static int undo_dump_tree(struct journal *j, struct ckpt_recover_item *it)
 {
 	struct seized s = { 0 };
+	unsigned long *taddr;
+	bool *stuck;
 	char what[160];
 	int ret = 0, err;
 
+	taddr = calloc(j->ntramps + 1, sizeof(*taddr));
+	stuck = calloc(j->ntramps + 1, sizeof(*stuck));
+	if (!taddr || !stuck) {
+		free(taddr);
+		free(stuck);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < j->nmasks; i++) {
 		struct jmask *m = &j->masks[i];
 
@@ -692,25 +834,42 @@ static int undo_dump_tree(struct journal *j, struct ckpt_recover_item *it)
 		err = seize(&s, m->tid);
 		ret = ret ? ret : err;
 	}
-	for (size_t i = 0; i < j->npatches; i++) {
-		struct jpatch *p = &j->patches[i];
+	for (size_t i = 0; i < j->ntramps; i++)
+		taddr[i] = tramp_now(&j->tramps[i]);
+	for (size_t i = 0; i < j->nmasks; i++) {
+		struct jmask *m = &j->masks[i];
 
-		if (p->undone || !same_task(p->pid, p->tid, p->start))
+		if (!is_seized(&s, m->tid))
 			continue;
-		err = undo_patch(&s, p);
+		err = unpark(j, taddr, m);
+		if (err == -ENOENT) {
+			/* its code must stay: it would run on into nothing */
+			for (size_t k = 0; k < j->ntramps; k++)
+				stuck[k] |= j->tramps[k].pid == m->pid;
+		}
 		ret = ret ? ret : err;
 	}
 	for (size_t i = 0; i < j->ntramps; i++) {
 		struct jtramp *t = &j->tramps[i];
 
-		if (t->undone || !same_task(t->pid, t->pid, t->start))
+		if (!taddr[i] || stuck[i])
 			continue;
 		what[0] = 0;
-		err = undo_tramp(&s, t, what, sizeof(what));
+		err = undo_tramp(&s, j, t, taddr[i], what, sizeof(what));
 		if (what[0]) {
 			it->trampolines++;
 			log_info("%s", what);
 		}
+		ret = ret ? ret : err;
+	}
+	for (size_t i = 0; i < j->npatches; i++) {
+		bool keep = false;
+
+		for (size_t k = 0; k < j->ntramps; k++)
+			keep |= stuck[k] && j->tramps[k].pid == j->patches[i].pid;
+		if (keep || !same_task(j->patches[i].pid, j->patches[i].tid, j->patches[i].start))
+			continue;
+		err = undo_patch(&s, &j->patches[i]);
 		ret = ret ? ret : err;
 	}
 	for (size_t i = 0; i < j->nsks; i++) {
@@ -738,6 +897,8 @@ static int undo_dump_tree(struct journal *j, struct ckpt_recover_item *it)
 		if (same_task(j->stopped[i], j->stopped[i], start_of(j, j->stopped[i])))
 			kill(j->stopped[i], SIGSTOP);
 	free(s.tids);
+	free(taddr);
+	free(stuck);
 	return ret;
 }
 
@@ -761,10 +922,12 @@ static int replay_dump(struct journal *j, struct ckpt_recover_item *it)
 		ret = ret ? ret : err;
 	}
 	if (!j->committed) {
+		/* killed while the inventory was written, or before the
+		 * commit's line: not committed, as for a failed dump */
 		if (j->partial[0])
-			remove_partial(j->partial, true, &it->images);
+			remove_partial(j->partial, true, j->committing, &it->images);
 		if (!strcmp(j->store_kind, "dir"))
-			remove_partial(j->store, false, &it->images);
+			remove_partial(j->store, false, j->committing, &it->images);
 		/* a ppp store's open transaction was never committed: the
 		 * store still opens as its previous checkpoint */
 	}
@@ -776,21 +939,25 @@ static int replay_dump(struct journal *j, struct ckpt_recover_item *it)
 
 static int replay_restore(struct journal *j, struct ckpt_recover_item *it)
 {
-	int ret = 0, err;
+	int ret;
 
 	if (j->running) {
 		snprintf(it->action, sizeof(it->action), "nothing to undo: the tree was running");
 		return 0;
 	}
-	/* half-restored: nothing of it may stay */
+	if (j->complete) {
+		/* every task complete, its connections live: let it go */
+		ret = undo_dump_tree(j, it);
+		snprintf(it->action, sizeof(it->action), "the restored tree let go, its masks set");
+		return ret;
+	}
+	/* half-restored: nothing of it may stay.  Its connections were
+	 * closed in repair mode, silently: their locks stay with the
+	 * images, for a retry to take them over */
 	for (size_t i = 0; i < j->ntasks; i++)
 		kill_task(j->tasks[i].pid, j->tasks[i].start, &it->killed);
-	for (size_t i = 0; i < j->nlocks; i++) {
-		err = undo_lock(&j->locks[i], it);
-		ret = ret ? ret : err;
-	}
 	snprintf(it->action, sizeof(it->action), "the unfinished restore's tasks killed");
-	return ret;
+	return 0;
 }
 
 static int replay(struct journal *j, const struct ckpt_recover_opts *o,

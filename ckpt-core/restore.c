@@ -551,7 +551,7 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	if (t != (void *)p->tramp)
 		return log_errno(errno, "pid %u: cannot map the restore trampoline", p->pe->pid);
 	memset(t, 0xcc, 64);
-	memcpy(t, arch_syscall_trap, arch_syscall_trap_len);
+	memcpy(t, arch_puppet_code, arch_puppet_code_len);
 
 	memcpy(p->keep, p->keep_src, sizeof(int) * p->nkeep);
 	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep);
@@ -1647,6 +1647,32 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 	return 0;
 }
 
+/*
+ * journal.h: the tree is complete and its connections live; killed from
+ * here on, the restore is finished by `kup recover` (the masks set, the
+ * tasks let go) rather than undone.
+ */
+static int journal_complete(struct rctx *c)
+{
+	if (!journal_active())
+		return 0;
+	for (int i = 0; i < c->n; i++) {
+		struct rproc *p = &c->p[i];
+
+		for (size_t t = 0; p->alive && t < p->core->n_threads; t++) {
+			ThreadCore *tc = p->core->threads[t];
+
+			if (journal_add("mask %u %u %llu %" PRIx64, p->pe->pid, tc->tid,
+					journal_start_time(p->pe->pid, tc->tid), tc->sigmask))
+				return -EIO;
+		}
+		if (p->alive && p->pe->state == TASK_STATE__TASK_STOPPED &&
+		    journal_add("stopped %u", p->pe->pid))
+			return -EIO;
+	}
+	return journal_add("complete");
+}
+
 static void kill_all(struct rctx *c)
 {
 	for (int i = 0; i < c->n; i++)
@@ -1809,14 +1835,19 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			if (!ret)
 				ret = takeover(&c, &c.p[i]);
 		}
-	if (!ret)
-		ret = files_rst_finish(c.fr);
 	/* the last chance to abort: from here on the tree is let go */
 	if (!ret)
 		ret = ckpt_check_abort();
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = takeover_finish(&c, &c.p[i]);
+	/* the connections go live (locks removed, repair off) only once every
+	 * task is complete: a restore killed before this point closes them
+	 * still in repair mode, silently, and leaves the lock to a retry */
+	if (!ret)
+		ret = files_rst_finish(c.fr);
+	if (!ret)
+		ret = journal_complete(&c);
 	if (ret) {
 		kill_all(&c);
 		if (ret != -ECANCELED)

@@ -38,6 +38,11 @@ int journal_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * ours), which task @pid (0: none) is in. */
 int journal_lock(const char *name, int nsfd, pid_t pid);
 
+/* A "regs" record: the registers of frozen thread @tid before anything
+ * was injected into it. */
+struct arch_regs;
+int journal_regs(pid_t pid, pid_t tid, const struct arch_regs *r);
+
 /* Start time of @tid (field 22 of /proc/PID/task/TID/stat), 0 if gone. */
 unsigned long long journal_start_time(pid_t pid, pid_t tid);
 
@@ -49,15 +54,24 @@ unsigned long long journal_start_time(pid_t pid, pid_t tid);
  *                               unfinished images
  *   leave-running               the dump lets the tree go on
  *   mask PID TID START MASK     TID's signal mask before kup blocked it
+ *   regs PID TID START HEX      TID's registers before anything was injected
+ *                               (arch_regs_size() bytes in hex)
  *   stopped PID                 PID was in a job-control stop
- *   patch PID TID START IP ORIG the word at IP is patched (ORIG before)
+ *   patch PID TID START IP ORIG the word at IP is patched with
+ *                               arch_puppet_code (ORIG before): TID may be
+ *                               parked there
  *   unpatch PID IP              ... and put back
  *   tramp PID START ADDR LEN    the trampoline area is (maybe) mapped
  *   untramp PID ADDR            ... and gone
  *   sk PID START FD INO REUSE   the socket is put in TCP repair mode
  *   lock NAME NSDEV NSINO PID   nftables table NAME in that network ns
  *   task PID START              a task created by a restore
+ *   committing                  the inventory is being written (a
+ *                               directory's inventory.img is this dump's)
  *   committed                   the dump's images are complete
+ *   complete                    the restored tree is complete, its
+ *                               connections live (masks and stopped
+ *                               tasks journaled before it)
  *   running                     the restored tree was let go
  *   kexec-loaded                a switch loaded a kernel
  *   kexec-exec                  ... and is executing it
