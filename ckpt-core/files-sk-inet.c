@@ -1293,6 +1293,33 @@ static int inet_rst_finish(struct files_rst *fr)
 	return ret;
 }
 
+int inet_rst_journal(const struct files_rst *fr, pid_t pid, const FdtableEntry *t)
+{
+	int ret = 0;
+
+	for (size_t i = 0; t && i < t->n_fds && !ret; i++) {
+		const FileEntry *fe = files_rst_entry(fr, t->fds[i]->file_id);
+		int fd = fe ? files_rst_fd(fr, fe->id) : -1;
+		SkInetEntry *e;
+		struct stat sb;
+
+		if (!fe || fe->kind != FILE_KIND__FILE_INET_SK || fd < 0 || fstat(fd, &sb))
+			continue;
+		e = unpack_entry(fe);
+		if (!e)
+			continue;
+		if (e->tcp)
+			ret = journal_add("sk %d %llu %d %llu %d", pid, journal_start_time(pid, pid),
+					  t->fds[i]->fd, (unsigned long long)sb.st_ino,
+					  dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) ? 1 : 0);
+		if (!ret && e->tcp && e->lock_table && netlock_name_ok(e->lock_table))
+			ret = journal_add("lock %s 0 %llu 0", e->lock_table,
+					  (unsigned long long)e->netns);
+		sk_inet_entry__free_unpacked(e, NULL);
+	}
+	return ret;
+}
+
 /* A restore with --tcp-established owns the lock: gone when it is over,
  * done or failed.  Without it the connections were not touched and the
  * lock stays for a restore that will take them. */

@@ -93,6 +93,8 @@ int puppet_read(pid_t pid, unsigned long addr, void *buf, size_t len);
  * Killed at any point, we leave the thread on its own registers or parked
  * at @at (journal.h: `patch`).
  */
+/* Where the trampoline's mmap and munmap run in @pid (puppet.c). */
+unsigned long puppet_patch_site(pid_t pid, unsigned long ip);
 int puppet_syscall_patched(pid_t pid, pid_t tid, unsigned long at, unsigned long orig,
 			   long *ret, long nr, const unsigned long a[6],
 			   const struct arch_regs *final);

@@ -564,6 +564,19 @@ static int unpark(const struct journal *j, const unsigned long *taddr, const str
 	return -ENOENT;
 }
 
+/* A patch site in seized @pid: *at, holding *orig. */
+static int own_site(pid_t pid, unsigned long *at, unsigned long *orig)
+{
+	struct arch_regs r;
+	int err = arch_get_regs(pid, &r);
+
+	if (err)
+		return err;
+	*at = puppet_patch_site(pid, arch_regs_ip(&r));
+	*orig = peek(pid, *at);
+	return errno ? -errno : 0;
+}
+
 /*
  * Unmap @t's trampoline at @addr.  The munmap runs from the patched word the
  * dump used for it (puppet_syscall_patched: killed again, we leave the
@@ -576,7 +589,7 @@ static int undo_tramp(struct seized *s, const struct journal *j, const struct jt
 	struct puppet pp = { .pid = t->pid, .tramp = addr };
 	unsigned long a[6] = { addr, t->len };
 	const struct jpatch *site = NULL;
-	unsigned long cur;
+	unsigned long cur, at;
 	long ret;
 	int err;
 
@@ -592,6 +605,10 @@ static int undo_tramp(struct seized *s, const struct journal *j, const struct jt
 	if (site) {
 		err = puppet_syscall_patched(t->pid, site->tid, site->ip, site->orig, &ret,
 					     __NR_munmap, a, NULL);
+	} else if (is_seized(s, t->pid) && !own_site(t->pid, &at, &cur)) {
+		/* none journaled (a restore's): ours, journaled in the journal
+		 * being replayed (ckpt_recover) */
+		err = puppet_syscall_patched(t->pid, t->pid, at, cur, &ret, __NR_munmap, a, NULL);
 	} else {
 		/* no usable site: from the area itself, code put there first */
 		err = puppet_write(t->pid, addr, arch_puppet_code, arch_puppet_code_len);
@@ -946,9 +963,16 @@ static int replay_restore(struct journal *j, struct ckpt_recover_item *it)
 		return 0;
 	}
 	if (j->complete) {
-		/* every task complete, its connections live: let it go */
+		/* every task complete and parked: finish what the restore was
+		 * doing (registers, trampolines, repair mode, masks, then the
+		 * locks) and let it go */
 		ret = undo_dump_tree(j, it);
-		snprintf(it->action, sizeof(it->action), "the restored tree let go, its masks set");
+		for (size_t i = 0; i < j->nlocks; i++) {
+			int err = undo_lock(&j->locks[i], it);
+
+			ret = ret ? ret : err;
+		}
+		snprintf(it->action, sizeof(it->action), "the restored tree completed and let go");
 		return ret;
 	}
 	/* half-restored: nothing of it may stay.  Its connections were
@@ -1024,7 +1048,7 @@ int ckpt_recover(const struct ckpt_recover_opts *o, struct ckpt_recover_item **i
 			if (de->d_name[0] == '.' || op_rank(de->d_name) != rank)
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", JOURNAL_DIR, de->d_name);
-			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+			fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 			if (fd < 0)
 				continue;
 			if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_uid != 0 ||
@@ -1047,7 +1071,15 @@ int ckpt_recover(const struct ckpt_recover_opts *o, struct ckpt_recover_item **i
 				ret = -ENOMEM;
 				break;
 			}
-			err = replay(j, o, &v[n]);
+			/* what the replay itself patches is journaled in the
+			 * journal it replays: killed, the next one undoes it */
+			if (jfd < 0) {
+				jfd = fd;
+				err = replay(j, o, &v[n]);
+				jfd = -1;
+			} else {
+				err = replay(j, o, &v[n]);
+			}
 			v[n].err = err;
 			if (!err)
 				unlink(path);

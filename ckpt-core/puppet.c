@@ -257,7 +257,7 @@ int puppet_syscall_patched(pid_t pid, pid_t tid, unsigned long at, unsigned long
  * start), when it is in an executable mapping and not where @ip is.  Else
  * @ip, the thread's own instruction.
  */
-static unsigned long patch_site(pid_t pid, unsigned long ip)
+unsigned long puppet_patch_site(pid_t pid, unsigned long ip)
 {
 	unsigned long v[2], entry = 0, s, e;
 	char path[64], line[512], perms[8];
@@ -303,7 +303,7 @@ int puppet_install(struct puppet *p, pid_t pid, pid_t tid)
 	err = arch_get_regs(tid, &saved);
 	if (err)
 		return err;
-	at = patch_site(pid, arch_regs_ip(&saved));
+	at = puppet_patch_site(pid, arch_regs_ip(&saved));
 	errno = 0;
 	p->patch_orig = ptrace(PTRACE_PEEKDATA, tid, at, 0);
 	if (errno)

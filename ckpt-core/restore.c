@@ -1597,13 +1597,23 @@ static int takeover(struct rctx *c, struct rproc *p)
 	return err;
 }
 
+/* The registers thread @tc resumes with: the dumped ones, an interrupted
+ * syscall set to start again. */
+static void final_regs(const ThreadCore *tc, struct arch_regs *regs)
+{
+	memcpy(regs, tc->gpregs.data, sizeof(*regs));
+	arch_regs_fixup_restart(regs);
+}
+
 /*
  * The last steps of a task, once every task is taken over: its own
  * parent-death signal replaces the SIGKILL of the stub (until then a
  * restorer that dies, even of SIGKILL, takes every task it made with it:
- * the root dies with it, each other task with its parent), then the
- * registers, other threads first, then the main thread as the trampoline
- * goes.
+ * the root dies with it, each other task with its parent), its FPU state,
+ * and its threads parked in the trampoline's loop (arch_puppet_code): a
+ * restorer killed from here on leaves them asleep there, never running on
+ * sockets still in repair mode, for `kup recover` to kill or let go
+ * (journal_complete).  takeover_release() gives them their registers.
  */
 static int takeover_finish(struct rctx *c, struct rproc *p)
 {
@@ -1624,23 +1634,14 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 	for (size_t i = p->core->n_threads; i-- > 0;) {
 		ThreadCore *tc = p->core->threads[i];
 
-		memcpy(&regs, tc->gpregs.data, sizeof(regs));
-		arch_regs_fixup_restart(&regs);
 		if (tc->has_xstate && tc->xstate.len) {
 			err = arch_set_fpstate(tc->tid, tc->xstate.data, tc->xstate.len);
 			if (err)
 				return err;
 		}
-		if (i) {
-			err = arch_set_regs(tc->tid, &regs);
-		} else {
-			const unsigned long a[6] = { p->tramp, puppet_area_size() };
-			long ret;
-
-			err = puppet_syscall_last(&tk.pp, pid, &ret, SYS_munmap, a, &regs);
-			if (!err && ret)
-				err = log_errno(-ret, "pid %d: cannot remove the restore trampoline", pid);
-		}
+		final_regs(tc, &regs);
+		arch_regs_park(&regs, p->tramp);
+		err = arch_set_regs(tc->tid, &regs);
 		if (err)
 			return err;
 	}
@@ -1648,22 +1649,71 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 }
 
 /*
- * journal.h: the tree is complete and its connections live; killed from
- * here on, the restore is finished by `kup recover` (the masks set, the
- * tasks let go) rather than undone.
+ * The registers go in, other threads first, then the main thread's as the
+ * trampoline goes: unmapped by a munmap patched over the program's entry
+ * point (puppet_syscall_patched), so that a restorer killed during it
+ * leaves the thread on its registers or parked there, never returning into
+ * the unmapped trampoline.
+ */
+static int takeover_release(struct rctx *c, struct rproc *p)
+{
+	const unsigned long a[6] = { p->tramp, puppet_area_size() };
+	pid_t pid = p->pe->pid;
+	struct arch_regs regs;
+	unsigned long at, orig;
+	long ret;
+	int err;
+
+	for (size_t i = p->core->n_threads; i-- > 1;) {
+		final_regs(p->core->threads[i], &regs);
+		err = arch_set_regs(p->core->threads[i]->tid, &regs);
+		if (err)
+			return err;
+	}
+	final_regs(p->core->threads[0], &regs);
+	at = puppet_patch_site(pid, arch_regs_ip(&regs));
+	errno = 0;
+	orig = ptrace(PTRACE_PEEKDATA, pid, at, 0);
+	if (errno)
+		return log_errno(errno, "pid %d: cannot read code at 0x%lx", pid, at);
+	err = puppet_syscall_patched(pid, pid, at, orig, &ret, SYS_munmap, a, &regs);
+	if (!err && ret)
+		err = log_errno(-ret, "pid %d: cannot remove the restore trampoline", pid);
+	if (!err)
+		journal_add("untramp %d %lx", pid, p->tramp);
+	return err;
+}
+
+/*
+ * journal.h: every task is complete and parked; killed from here on, the
+ * restore is finished by `kup recover` rather than undone: the threads
+ * get these registers and masks, the trampolines go, the connections
+ * leave repair mode and their locks go (what files_rst_finish() and
+ * takeover_release() were about to do), the tasks are let go.
  */
 static int journal_complete(struct rctx *c)
 {
+	struct arch_regs regs;
+
 	if (!journal_active())
 		return 0;
 	for (int i = 0; i < c->n; i++) {
 		struct rproc *p = &c->p[i];
+		pid_t pid = p->pe->pid;
 
-		for (size_t t = 0; p->alive && t < p->core->n_threads; t++) {
+		if (!p->alive)
+			continue;
+		if (journal_add("tramp %d %llu %lx %lx", pid, journal_start_time(pid, pid), p->tramp,
+				puppet_area_size()) ||
+		    inet_rst_journal(c->fr, pid, p->fdt))
+			return -EIO;
+		for (size_t t = 0; t < p->core->n_threads; t++) {
 			ThreadCore *tc = p->core->threads[t];
 
-			if (journal_add("mask %u %u %llu %" PRIx64, p->pe->pid, tc->tid,
-					journal_start_time(p->pe->pid, tc->tid), tc->sigmask))
+			final_regs(tc, &regs);
+			if (journal_regs(pid, tc->tid, &regs) ||
+			    journal_add("mask %u %u %llu %" PRIx64, pid, tc->tid,
+					journal_start_time(pid, tc->tid), tc->sigmask))
 				return -EIO;
 		}
 		if (p->alive && p->pe->state == TASK_STATE__TASK_STOPPED &&
@@ -1842,12 +1892,16 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		if (c.p[i].alive)
 			ret = takeover_finish(&c, &c.p[i]);
 	/* the connections go live (locks removed, repair off) only once every
-	 * task is complete: a restore killed before this point closes them
-	 * still in repair mode, silently, and leaves the lock to a retry */
-	if (!ret)
-		ret = files_rst_finish(c.fr);
+	 * task is complete and parked: a restore killed before this point
+	 * closes them still in repair mode, silently, and leaves the lock to a
+	 * retry; from here on `kup recover` completes it instead */
 	if (!ret)
 		ret = journal_complete(&c);
+	if (!ret)
+		ret = files_rst_finish(c.fr);
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = takeover_release(&c, &c.p[i]);
 	if (ret) {
 		kill_all(&c);
 		if (ret != -ECANCELED)
