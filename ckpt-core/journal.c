@@ -1051,9 +1051,18 @@ int ckpt_recover(const struct ckpt_recover_opts *o, struct ckpt_recover_item **i
 			fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 			if (fd < 0)
 				continue;
-			if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_uid != 0 ||
-			    flock(fd, LOCK_EX | LOCK_NB)) {
-				close(fd);	/* not one of ours, or being replayed */
+			if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_uid != 0) {
+				close(fd);	/* not one of ours */
+				continue;
+			}
+			/* being replayed by another kup: wait for it (a replay
+			 * is short), so that nobody finds the tree half put
+			 * back once its own recovery returned; then it may be
+			 * gone */
+			while (flock(fd, LOCK_EX) && errno == EINTR)
+				;
+			if (fstat(fd, &sb) || !sb.st_nlink) {
+				close(fd);
 				continue;
 			}
 			if (journal_read(fd, path, &j)) {
