@@ -67,6 +67,8 @@ sigblk() { sed -n 's/^SigBlk:[[:space:]]*//p' "/proc/$1/status"; }
 rwx_maps() { grep -cE '^[0-9a-f]+-[0-9a-f]+ rwxp 00000000 00:00 0 *$' "/proc/$1/maps" || true; }
 counting() { local n; n=$(line_field "$2" '^C ' 2); wait_for "[ \"\$(line_field '$2' '^C ' 2)\" -gt $((n + 2)) ]" 10; }
 images() { ls "$1"/*.img 2> /dev/null | wc -l; }
+# parked PID: its main thread sleeps in pause() (34), kup's parking loop
+parked() { local nr; read -r nr _ < "/proc/$1/syscall"; [ "$nr" = 34 ]; }
 
 # intact PID LOG MEM: the counter runs as it was
 intact() {
@@ -145,7 +147,9 @@ check "$ROUNDS killed dumps: the tree runs as it was without images, or is in co
 # with no tracer, then parks in the code after it.  mmap (9) maps the
 # trampoline from the patched entry point, rt_sigaction (13) runs in the
 # trampoline, munmap (11) unmaps it from the entry point again; with
-# rt_sigaction the first recovery is killed in its own munmap too.
+# rt_sigaction the first recovery is killed in its own munmap too.  (kup
+# commands run at the same time elsewhere may do the recovery: the test
+# looks at the tree, not at who recovered it.)
 bad=0
 for f in 9 13:5 11; do
 	c=$(start_counter "$T/f$f") || bail "counter did not start"
@@ -156,12 +160,14 @@ for f in 9 13:5 11; do
 		bad=$((bad + 1))
 		continue
 	fi
+	# parked: asleep in pause() (34), not running on
+	wait_for "parked $c" 5 > /dev/null ||
+		{ echo "# syscall $f: the thread is not parked: $(cat "/proc/$c/syscall")"; bad=$((bad + 1)); }
 	if [ "$f" = 13:5 ]; then
 		KUP_FAULT_DIE_IN_SYSCALL=11 "$KUP" recover > "$T/rf0.log" 2>&1
 		alive "$c" || { echo "# syscall $f: the counter died with the recovery"; bad=$((bad + 1)); continue; }
 	fi
 	"$KUP" recover > "$T/rf$f.log" 2>&1 || { echo "# syscall $f: kup recover: $(tail -n 1 "$T/rf$f.log")"; bad=$((bad + 1)); }
-	grep -q 'taken back from kup' "$T/rf$f.log" || { echo "# syscall $f: no thread was parked"; bad=$((bad + 1)); }
 	intact "$c" "$T/f$f" "$mem" || { echo "# syscall $f: the counter is not as it was"; bad=$((bad + 1)); }
 	[ -e "$T/imf$f/inventory.img" ] || [ "$(images "$T/imf$f")" = 0 ] ||
 		{ echo "# syscall $f: unfinished images left"; bad=$((bad + 1)); }
