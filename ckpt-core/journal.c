@@ -388,8 +388,11 @@ static int journal_read(int fd, const char *path, struct journal **out)
 		goto out;
 	}
 	nl = strchr(buf, '\n');
-	if (!nl)
-		goto bad_header;
+	if (!nl) {
+		/* killed before its header was whole: nothing was done yet */
+		ret = -ENODATA;
+		goto out;
+	}
 	*nl = 0;
 	if (sscanf(buf, "kup-journal 1 %15s %d %llu%n", op, &pid, &start, &n) != 3 || buf[n] ||
 	    (strcmp(op, "dump") && strcmp(op, "restore") && strcmp(op, "switch")) || pid <= 0)
@@ -1012,6 +1015,21 @@ static bool owner_alive(const struct journal *j)
 	return same_task(j->owner, j->owner, j->owner_start);
 }
 
+/* A journal with no whole header line (journal_read: -ENODATA), named as
+ * journal_begin() names them, whose kup is gone: killed between creating
+ * it and writing its first line, before any change. */
+static bool headless_gone(const char *name)
+{
+	char op[16];
+	int pid, n = 0;
+	unsigned long long start;
+
+	if (sscanf(name, "%15[a-z]-%d-%llu%n", op, &pid, &start, &n) != 3 || name[n] ||
+	    (strcmp(op, "dump") && strcmp(op, "restore") && strcmp(op, "switch")))
+		return false;
+	return !same_task(pid, pid, start);
+}
+
 /* Dumps first (a committed one kills its tree), then restores and switches
  * (a switch may bring the tree back from the store). */
 static int op_rank(const char *name)
@@ -1065,8 +1083,11 @@ int ckpt_recover(const struct ckpt_recover_opts *o, struct ckpt_recover_item **i
 				close(fd);
 				continue;
 			}
-			if (journal_read(fd, path, &j)) {
-				close(fd);
+			err = journal_read(fd, path, &j);
+			if (err == -ENODATA && headless_gone(de->d_name))
+				unlink(path);	/* its kup died creating it */
+			if (err) {
+				close(fd);	/* else: being created, or not ours */
 				continue;
 			}
 			if (owner_alive(j) || (jfd >= 0 && !strcmp(path, jpath))) {
