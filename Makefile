@@ -2,9 +2,10 @@
 #   make            build build/kup (optimised)
 #   make check      build the ASan/UBSan variant and run every test
 #   make install    install into $(DESTDIR)$(PREFIX)
-#   make bench      run the benchmarks (prints figures)
+#   make bench      run the benchmarks (prints figures; Debian's daemons too)
 #   make lab-bench  the persistent page store's figures in the QEMU lab
 #   make fuzz       build the libFuzzer targets (clang)
+#   make fuzz-run   and run each for FUZZ_SECS seconds (default 30): execs, cov, ft
 
 CC       ?= gcc
 PROTOC_C ?= protoc-c
@@ -27,7 +28,7 @@ BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g $(WARN) -fno-strict-aliasing \
 OPT      ?= -O2
 CFLAGS   ?=
 SAN      :=
-LIBS     := -lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables
+LIBS     := -lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables -lmnl
 
 PROTOS     := $(wildcard ckpt-core/proto/*.proto)
 PROTO_C    := $(patsubst ckpt-core/proto/%.proto,$(O)/proto/%.pb-c.c,$(PROTOS))
@@ -105,8 +106,9 @@ check: deps
 lab-check: all
 	tests/vm/run-lab-tests.sh
 
-bench: all $(BENCH_BIN)
+bench: all progs $(BENCH_BIN)
 	bench/run.sh
+	bench/daemons.sh
 
 lab-bench: all progs $(BENCH_BIN)
 	bench/lab-bench.sh
@@ -114,8 +116,9 @@ lab-bench: all progs $(BENCH_BIN)
 fuzz:
 	tests/fuzz/build.sh
 
+FUZZ_SECS ?= 30
 fuzz-run:
-	tests/fuzz/build.sh run 60
+	tests/fuzz/build.sh run $(FUZZ_SECS)
 
 
 install: all

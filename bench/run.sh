@@ -5,6 +5,9 @@
 #     of the same size measured in the same run (build/bench/memcpy); the
 #     images go to a tmpfs directory under /dev/shm, so the figures are the
 #     engine's, not the disk's;
+#  1b. the same for a process with 16 TiB reserved (8 TiB PROT_NONE with
+#     MAP_NORESERVE, 8 TiB PROT_NONE) and 104 MiB written
+#     (tests/progs/reserve), beside a memcpy of 100 MiB;
 #  2. how long a small service is frozen by kup dump --leave-running: a
 #     counter printing a realtime timestamp every 1 ms; the frozen time is the
 #     largest gap between two consecutive lines around the dump (1 ms
@@ -106,6 +109,54 @@ if wait_line "$dir/bigmem" '^READY' 120; then
 	wait_gone "$pid"
 else
 	row "bigmem did not start" "n/a"
+	failed=1
+fi
+rm -rf "$dir/img"
+
+# 1b. a huge reservation with few pages (as MariaDB's 8 TiB): the costs must
+# follow the pages that exist, not the address space.  tests/progs/reserve:
+# 8 TiB PROT_NONE MAP_NORESERVE with 100 MiB written, 1 TiB MAP_NORESERVE
+# with a page per GiB, 8 TiB PROT_NONE; beside a memcpy of 100 MiB.
+if [ -x "$BENCHBIN/memcpy" ]; then
+	"$BENCHBIN/memcpy" 100 > "$dir/memcpy100"
+	row "memcpy 100 MiB into untouched memory" "$(awk '/fresh/ { print $2 " ms" }' "$dir/memcpy100")"
+fi
+setsid "$PROGS/reserve" -r 8 -t 100 > "$dir/reserve" 2>&1 < /dev/null &
+pid=$!
+disown $pid
+if wait_line "$dir/reserve" '^C 1 ' 60; then
+	sum=$(sed -n 's/^READY .* sum=//p' "$dir/reserve")
+	t0=$(now_ms)
+	if "$KUP" -q dump -t "$pid" -D "$dir/img" > "$dir/dump.log" 2>&1; then
+		t1=$(now_ms)
+		row "kup dump, 8+8 TiB reserved, 104 MiB touched (+ kill)" "$((t1 - t0)) ms"
+		row "  image size" "$(du -sm "$dir/img" | cut -f1) MiB"
+		wait_gone "$pid"
+		t2=$(now_ms)
+		if "$KUP" -q restore -D "$dir/img" -d > "$dir/restore.log" 2>&1; then
+			t3=$(now_ms)
+			row "kup restore -d of the same" "$((t3 - t2)) ms"
+			kill -USR1 "$pid"
+			if wait_line "$dir/reserve" "^CHECK 1 OK sum=$sum" 60; then
+				row "  restored memory checksum" "same"
+			else
+				row "  restored memory checksum" "DIFFERENT"
+				failed=1
+			fi
+		else
+			row "kup restore -d (reservation)" "failed"
+			sed 's/^/    /' "$dir/restore.log" | tail -n 5
+			failed=1
+		fi
+	else
+		row "kup dump (reservation)" "failed"
+		sed 's/^/    /' "$dir/dump.log" | tail -n 5
+		failed=1
+	fi
+	kill -9 "$pid" 2> /dev/null
+	wait_gone "$pid"
+else
+	row "reserve did not start" "n/a"
 	failed=1
 fi
 rm -rf "$dir/img"

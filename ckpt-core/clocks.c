@@ -114,7 +114,7 @@ static void split(int64_t ns, long long *sec, long long *nsec)
 	}
 }
 
-int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot)
+int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot, bool allow_differences)
 {
 	int64_t mo, bo;
 	long long ms, mn, bs, bn;
@@ -134,8 +134,12 @@ int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot)
 	if (!mo && !bo)
 		return 0;
 	if (unshare(CLONE_NEWTIME)) {
-		log_warn_errno(errno, "cannot make a time namespace: the restored tree's monotonic "
-			       "clock will jump by %+.3f s", -mo / 1e9);
+		if (!allow_differences)
+			return log_errno(errno, "pid %u: cannot make a time namespace: the restored "
+					 "tree's monotonic clock would jump by %+.3f s "
+					 "(--allow-differences accepts it)", inv->root_pid, -mo / 1e9);
+		log_warn_errno(errno, "pid %u: cannot make a time namespace: the restored tree's "
+			       "monotonic clock jumps by %+.3f s", inv->root_pid, -mo / 1e9);
 		return 0;
 	}
 	split(mo, &ms, &mn);

@@ -7,13 +7,17 @@
  * stages and between chunks of the memory copy, up to the commit; the
  * failure path itself never polls.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -24,10 +28,12 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ipc-sysv.h"
 #include "journal.h"
 #include "shmem.h"
 
-#define PF_KTHREAD 0x00200000
+#define PF_IO_WORKER	0x00000010
+#define PF_KTHREAD	0x00200000
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
@@ -43,10 +49,21 @@ struct kup_rseq_conf {
 struct dthread {
 	pid_t tid;
 	bool seized;
+	bool running;		/* seized, but it did not stop in time */
 	uint64_t sigmask;	/* saved while we block everything */
 	bool mask_saved;
 	struct arch_regs regs;	/* its own, while it is parked */
 	bool regs_saved, parked;
+	/* a signal it had already taken when we seized it (it stopped in
+	 * signal-delivery-stop): pending again for the image and the tree */
+	bool held;
+	bool in_delivery;	/* still in that stop: nothing ran in it since */
+	int held_sig;
+	uint8_t held_si[128];
+	/* its private pending signals, read before anything ran in it */
+	SiginfoEntry **pend;
+	size_t npend;
+	bool stop_pending;	/* SIGSTOP among them */
 };
 
 struct dproc {
@@ -60,6 +77,9 @@ struct dproc {
 	MmImage mm;
 	FdtableEntry fdt;
 	bool have_core, have_mm, have_fdt;
+	SiginfoEntry **spend;	/* shared pending signals, read before anything ran */
+	size_t nspend;
+	bool stop_pending;	/* SIGSTOP among them */
 };
 
 struct dtree {
@@ -100,9 +120,137 @@ static struct dproc *tree_add(struct dtree *t, pid_t pid)
 
 /* ---- freezing ------------------------------------------------------------- */
 
+static bool is_io_worker(const struct proc_stat *st)
+{
+	return (st->flags & PF_IO_WORKER) || !strncmp(st->comm, "iou-", 4);
+}
+
+/*
+ * io_uring is refused (docs/design.md, "io_uring"), before anything is
+ * seized: its io worker threads (iou-wrk-*, iou-sqp-*) do not stop for
+ * ptrace, and a freeze that waits for them holds the whole tree frozen.
+ * Named: the pid, its io_uring fds and its worker threads.
+ */
+static int refuse_io_uring(pid_t pid)
+{
+	char path[64], link[64], fds[128] = "", workers[256] = "", *maps;
+	struct dirent *de;
+	bool mapped;
+	size_t fl = 0, wl = 0;
+	pid_t *tids;
+	DIR *dir;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	dir = opendir(path);
+	while (dir && (de = readdir(dir))) {
+		ssize_t l;
+
+		if (de->d_name[0] == '.')
+			continue;
+		l = readlinkat(dirfd(dir), de->d_name, link, sizeof(link) - 1);
+		if (l <= 0)
+			continue;
+		link[l] = 0;
+		if (strcmp(link, "anon_inode:[io_uring]") || fl >= sizeof(fds) - 16)
+			continue;
+		fl += snprintf(fds + fl, sizeof(fds) - fl, "%sfd %s", fl ? ", " : "", de->d_name);
+	}
+	if (dir)
+		closedir(dir);
+	if (!proc_list_tids(pid, &tids, &n)) {
+		for (int i = 0; i < n; i++) {
+			struct proc_stat ts;
+
+			if (proc_read_stat(pid, tids[i], &ts) || !is_io_worker(&ts) ||
+			    wl >= sizeof(workers) - 32)
+				continue;
+			wl += snprintf(workers + wl, sizeof(workers) - wl, "%stid %d (%.20s)",
+				       wl ? ", " : "", tids[i], ts.comm);
+		}
+		free(tids);
+	}
+	/* a ring whose fd was closed lives on in its mappings */
+	maps = proc_read_file(pid, "maps", NULL);
+	mapped = maps && strstr(maps, "anon_inode:[io_uring]");
+	free(maps);
+	if (!fl && !wl && !mapped)
+		return 0;
+	log_err("pid %d: uses io_uring (%s%s%s%s%s%s): io_uring is not supported, nothing was "
+		"frozen or changed", pid, fl ? fds : "", fl ? " anon_inode:[io_uring]" : "",
+		fl && wl ? "; its io worker threads " : wl ? "io worker threads " : "", workers,
+		(fl || wl) && mapped ? "; " : "", mapped ? "its rings mapped" : "");
+	return -EOPNOTSUPP;
+}
+
+/* Before the first seize: what would make the freeze fail or hang, looked at
+ * in the whole tree as it stands (the freeze looks again as it goes). */
+static int precheck_tree(pid_t root)
+{
+	pid_t *pids = malloc(sizeof(*pids)), *tids, *kids;
+	int n = 1, cap = 1, ret = 0, nt, nk;
+
+	if (!pids)
+		return -ENOMEM;
+	pids[0] = root;
+	for (int i = 0; i < n && !ret; i++) {
+		ret = refuse_io_uring(pids[i]);
+		if (ret || proc_list_tids(pids[i], &tids, &nt))
+			continue;
+		for (int j = 0; j < nt && !ret; j++) {
+			if (proc_list_children(pids[i], tids[j], &kids, &nk))
+				continue;
+			for (int k = 0; k < nk && !ret; k++) {
+				bool known = false;
+
+				for (int m = 0; m < n; m++)
+					known |= pids[m] == kids[k];
+				if (known)
+					continue;
+				if (n == cap) {
+					pid_t *np = realloc(pids, (cap *= 2) * sizeof(*np));
+
+					if (!np) {
+						ret = -ENOMEM;
+						break;
+					}
+					pids = np;
+				}
+				pids[n++] = kids[k];
+			}
+			free(kids);
+		}
+		free(tids);
+	}
+	free(pids);
+	return ret;
+}
+
+/*
+ * The stop that follows our interrupt may be a signal-delivery-stop: the
+ * thread had dequeued a signal (one arriving as we seized it) and resuming
+ * it for an injected syscall would drop that signal.  Keep its siginfo: it
+ * is pending again in the image, and put back into the thread
+ * (requeue_held) before the dump reads or changes anything.
+ */
+static void note_held_signal(struct dthread *t)
+{
+	siginfo_t si;
+
+	if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) || si.si_signo <= 0 || si.si_signo > 64)
+		return;
+	/* our own interrupt and a group stop are event stops, not signals */
+	if ((si.si_code >> 8) == PTRACE_EVENT_STOP || si.si_signo == SIGKILL)
+		return;
+	t->held = t->in_delivery = true;
+	t->held_sig = si.si_signo;
+	memcpy(t->held_si, &si, sizeof(t->held_si) < sizeof(si) ? sizeof(t->held_si) : sizeof(si));
+}
+
 static int freeze_threads(struct dproc *p)
 {
 	for (int round = 0; round < 100; round++) {
+		struct proc_stat ts;
 		pid_t *tids;
 		int n, ret, added = 0;
 
@@ -116,10 +264,14 @@ static int freeze_threads(struct dproc *p)
 				known |= p->t[j].tid == tids[i];
 			if (known)
 				continue;
+			if (!proc_read_stat(p->pid, tids[i], &ts) && is_io_worker(&ts)) {
+				free(tids);
+				return refuse_io_uring(p->pid) ?: -EOPNOTSUPP;
+			}
 			ret = puppet_seize(tids[i], true);
 			if (ret == -ESRCH)
 				continue;	/* exited meanwhile */
-			if (ret) {
+			if (ret && ret != -ETIMEDOUT) {
 				pid_t tid = tids[i];
 
 				free(tids);
@@ -134,8 +286,22 @@ static int freeze_threads(struct dproc *p)
 			memset(&p->t[p->nt], 0, sizeof(p->t[0]));
 			p->t[p->nt].tid = tids[i];
 			p->t[p->nt].seized = true;
+			p->t[p->nt].running = ret == -ETIMEDOUT;
+			if (!ret)
+				note_held_signal(&p->t[p->nt]);
 			p->nt++;
 			added++;
+			if (ret) {
+				pid_t tid = tids[i];
+
+				free(tids);
+				if (proc_read_stat(p->pid, tid, &ts))
+					snprintf(ts.comm, sizeof(ts.comm), "?"), ts.state = '?';
+				log_err("pid %d tid %d (%s): did not stop within %d s (state %c: an "
+					"uninterruptible wait, a vfork parent...): the tree is given back",
+					p->pid, tid, ts.comm, PUPPET_STOP_TIMEOUT_MS / 1000, ts.state);
+				return -ETIMEDOUT;
+			}
 		}
 		free(tids);
 		if (!added)
@@ -169,6 +335,9 @@ static int freeze_tree(struct dtree *t, pid_t root)
 			t->p[i].state = TASK_STATE__TASK_ZOMBIE;
 			continue;
 		}
+		ret = refuse_io_uring(pid);
+		if (ret)
+			return ret;
 		t->p[i].state = t->p[i].st.state == 'T' ? TASK_STATE__TASK_STOPPED : TASK_STATE__TASK_ALIVE;
 		ret = freeze_threads(&t->p[i]);
 		if (ret)
@@ -241,10 +410,25 @@ static void release_tree(struct dtree *t, bool kill_it)
 				continue;
 			if (p->t[j].mask_saved && !kill_it)
 				ptrace(PTRACE_SETSIGMASK, p->t[j].tid, sizeof(uint64_t), &p->t[j].sigmask);
-			ptrace(PTRACE_DETACH, p->t[j].tid, 0, 0);
+			/* one that never stopped cannot be detached while it runs: its
+			 * stop, if it comes, is let go now or when we exit */
+			if (p->t[j].running)
+				puppet_wait_stop_bounded(p->t[j].tid, &(int){ 0 }, 0);
+			/* a signal it had taken as we seized it is given back */
+			ptrace(PTRACE_DETACH, p->t[j].tid, 0,
+			       !kill_it && p->t[j].in_delivery ? p->t[j].held_sig : 0);
 			p->t[j].seized = false;
 		}
-		if (!kill_it && p->state == TASK_STATE__TASK_STOPPED)
+		/* a stopped task stops again by itself once detached (its group
+		 * stop is still in effect); what it had pending stays so, but a
+		 * SIGSTOP it took during an injected syscall is sent again (a
+		 * second one is one: stop signals do not queue) */
+		if (kill_it)
+			continue;
+		for (int j = 0; j < p->nt; j++)
+			if (p->t[j].stop_pending && !(p->t[j].in_delivery && p->t[j].held_sig == SIGSTOP))
+				syscall(SYS_tgkill, p->pid, p->t[j].tid, SIGSTOP);
+		if (p->stop_pending)
 			kill(p->pid, SIGSTOP);
 	}
 }
@@ -293,6 +477,37 @@ static int dump_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *nou
 	return 0;
 }
 
+/*
+ * Scheduling policy, nice and real-time priority (sched_getattr) and the
+ * I/O priority (ioprio_get), read from outside.  Deadline scheduling is
+ * refused: its runtime and period are an admission the restore may not get.
+ */
+static int dump_sched(pid_t tid, ThreadCore *tc)
+{
+	struct sched_attr_k attr;
+	long io;
+
+	memset(&attr, 0, sizeof(attr));
+	if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0))
+		return log_errno(errno, "tid %d: cannot read its scheduling attributes", tid);
+	if (attr.sched_policy == 6 /* SCHED_DEADLINE */) {
+		log_err("tid %d: SCHED_DEADLINE scheduling is not supported", tid);
+		return -EOPNOTSUPP;
+	}
+	tc->has_sched_policy = tc->has_sched_flags = tc->has_sched_nice = true;
+	tc->has_sched_priority = true;
+	tc->sched_policy = attr.sched_policy;
+	tc->sched_flags = attr.sched_flags & 1;	/* SCHED_FLAG_RESET_ON_FORK */
+	tc->sched_nice = attr.sched_nice;
+	tc->sched_priority = attr.sched_priority;
+	io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, tid);
+	if (io < 0)
+		return log_errno(errno, "tid %d: cannot read its I/O priority", tid);
+	tc->has_ioprio = true;
+	tc->ioprio = io;
+	return 0;
+}
+
 static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 {
 	struct arch_regs regs;
@@ -322,9 +537,10 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 	tc->xstate.data = fp;
 	tc->xstate.len = fplen;
 	tc->sigmask = t->sigmask;
-	err = dump_pending(t->tid, false, &tc->pending, &tc->n_pending);
-	if (err)
-		return err;
+	tc->pending = t->pend;
+	tc->n_pending = t->npend;
+	t->pend = NULL;
+	t->npend = 0;
 
 	memset(&rc, 0, sizeof(rc));
 	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, t->tid, sizeof(rc), &rc) > 0 && rc.rseq_abi_pointer) {
@@ -361,6 +577,9 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 	tc->sas_size = ss.size;
 	tc->sas_flags = ss.flags;
 
+	err = dump_sched(t->tid, tc);
+	if (err)
+		return err;
 	err = seccomp_dump_thread(p->pid, t->tid, tc);
 	if (err)
 		return err;
@@ -662,6 +881,16 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 		return log_errno(errno, "pid %d: cannot read /proc/%d/status", p->pid, p->pid);
 	if (!proc_status_field(status, "Umask", val, sizeof(val)))
 		c->umask = strtoul(val, NULL, 8);
+	if (!proc_status_field(status, "THP_enabled", val, sizeof(val))) {
+		c->has_thp_disabled = true;
+		c->thp_disabled = !strtoul(val, NULL, 10);
+	}
+	s = proc_read_file(p->pid, "loginuid", NULL);
+	if (s) {
+		c->has_loginuid = true;
+		c->loginuid = strtoul(s, NULL, 10);
+		free(s);
+	}
 	err = dump_creds(p, c, status);
 	free(status);
 	if (err)
@@ -684,9 +913,11 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 		if (err)
 			return err;
 	}
-	err = dump_pending(p->pid, true, &c->shared_pending, &c->n_shared_pending);
-	if (!err)
-		err = dump_sigactions(p, c);
+	c->shared_pending = p->spend;
+	c->n_shared_pending = p->nspend;
+	p->spend = NULL;
+	p->nspend = 0;
+	err = dump_sigactions(p, c);
 	if (!err)
 		err = dump_timers(p, c);
 	if (!err)
@@ -721,9 +952,10 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 	c->has_exit_signal = true;
 	c->exit_signal = p->st.exit_signal;
 
-	err = files_dump_link(fdump, p->pid, "cwd", false, &c->cwd_file_id);
+	/* the root first: a root kup cannot reach is named as such */
+	err = files_dump_link(fdump, p->pid, "root", false, &c->root_file_id);
 	if (!err)
-		err = files_dump_link(fdump, p->pid, "root", false, &c->root_file_id);
+		err = files_dump_link(fdump, p->pid, "cwd", false, &c->cwd_file_id);
 	if (!err)
 		err = dump_mm_fields(p, c, fdump);
 	return err;
@@ -756,6 +988,96 @@ static int block_signals(struct dproc *p)
 	return 0;
 }
 
+static bool pending_has(SiginfoEntry **v, size_t n, int sig)
+{
+	for (size_t i = 0; i < n; i++) {
+		int s;
+
+		memcpy(&s, v[i]->raw.data, sizeof(s));
+		if (s == sig)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The pending signals, read once everything is blocked and before the first
+ * injected syscall: SIGSTOP cannot be blocked, and a stopped task that has
+ * one pending (sent while it was stopped) takes it as soon as it runs our
+ * syscall, which goes on past it (puppet.c).  Those are sent again when the
+ * tree is let go (release_tree) and by the restore once the task is stopped
+ * (restore.c, stop_task).  A held signal (note_held_signal) comes first.
+ */
+static int snapshot_pending(struct dproc *p)
+{
+	int err;
+
+	for (int i = 0; i < p->nt; i++) {
+		struct dthread *t = &p->t[i];
+
+		err = dump_pending(t->tid, false, &t->pend, &t->npend);
+		if (err)
+			return err;
+		if (t->held) {
+			SiginfoEntry **nv = realloc(t->pend, (t->npend + 1) * sizeof(*nv));
+			SiginfoEntry *e = malloc(sizeof(*e));
+
+			if (nv)
+				t->pend = nv;
+			if (!nv || !e) {
+				free(e);
+				return -ENOMEM;
+			}
+			siginfo_entry__init(e);
+			e->raw.len = 128;
+			e->raw.data = malloc(128);
+			if (!e->raw.data) {
+				free(e);
+				return -ENOMEM;
+			}
+			memcpy(e->raw.data, t->held_si, 128);
+			memmove(t->pend + 1, t->pend, t->npend * sizeof(*nv));
+			t->pend[0] = e;
+			t->npend++;
+		}
+		t->stop_pending = pending_has(t->pend, t->npend, SIGSTOP);
+	}
+	err = dump_pending(p->pid, true, &p->spend, &p->nspend);
+	if (err)
+		return err;
+	p->stop_pending = pending_has(p->spend, p->nspend, SIGSTOP);
+	return 0;
+}
+
+/* A held signal goes back into its thread (blocked now, so it waits),
+ * whatever becomes of the dump.  A held SIGSTOP is sent again at release. */
+static int requeue_held(struct dproc *p)
+{
+	for (int i = 0; i < p->nt; i++) {
+		struct dthread *t = &p->t[i];
+		siginfo_t si;
+		long ret;
+		int err;
+
+		if (!t->held)
+			continue;
+		memcpy(&si, t->held_si, sizeof(si) < 128 ? sizeof(si) : 128);
+		t->in_delivery = false;
+		if (si.si_signo == SIGSTOP)
+			continue;
+		err = puppet_write(p->pid, p->pp.scratch, t->held_si, 128);
+		if (!err)
+			err = PSYS(&p->pp, t->tid, &ret, SYS_rt_tgsigqueueinfo, p->pid, t->tid,
+				   si.si_signo, p->pp.scratch);
+		if (!err && ret)
+			err = log_errno(-ret, "tid %d: cannot queue signal %d it had taken as it was "
+					"frozen", t->tid, si.si_signo);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /*
  * Point every thread of @p at the parking loop of its trampoline
  * (arch_puppet_code) until the tree is let go: should kup die, none of them
@@ -778,9 +1100,17 @@ static int park_threads(struct dproc *p)
 	return 0;
 }
 
-/* Freeze @p for good: signals blocked, trampoline in, threads parked.  Done
- * for every process before any of them is dumped (an inherited socket in
- * repair mode is then never used by a process kup did not park). */
+static void free_pending(SiginfoEntry **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(&v[i]->base, NULL);
+	free(v);
+}
+
+/* Freeze @p for good: signals blocked, pending signals read, trampoline in,
+ * held signals queued again, threads parked.  Done for every process before
+ * any of them is dumped (an inherited socket in repair mode is then never
+ * used by a process kup did not park). */
 static int prepare_proc(struct dproc *p)
 {
 	int err;
@@ -789,16 +1119,24 @@ static int prepare_proc(struct dproc *p)
 	for (int i = 0; !err && i < p->nt; i++)
 		err = seccomp_dump_prepare(p->pid, p->t[i].tid);
 	if (!err)
-		err = ckpt_check_abort();
+		err = snapshot_pending(p);
 	if (!err)
-		err = puppet_install(&p->pp, p->pid, p->pid);
+		err = ckpt_check_abort();
+	if (err)
+		return err;
+	for (int i = 0; i < p->nt; i++)
+		if (p->t[i].tid == p->pid)
+			p->t[i].in_delivery = false;	/* it runs from here on */
+	err = puppet_install(&p->pp, p->pid, p->pid);
+	if (!err)
+		err = requeue_held(p);
 	if (!err)
 		err = park_threads(p);
 	return err;
 }
 
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
-		     struct shmem_dump *sd, struct ckpt_stats *stats)
+		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats)
 {
 	struct mem_dump_stats ms = { 0 };
 	char name[64];
@@ -817,7 +1155,7 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	if (!err) {
 		mm_image__init(&p->mm);
 		p->have_mm = true;
-		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd);
+		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc);
 	}
 	if (err)
 		return err;
@@ -830,8 +1168,34 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	return img_write_msg(o->store, name, IMG_MM, &p->mm);
 }
 
+/* The name of a live process outside the tree, or NULL if there is none
+ * with that pid (it exited). */
+static const char *live_comm(pid_t pid, struct proc_stat *ps)
+{
+	if (proc_read_stat(pid, 0, ps) || ps->state == 'Z' || ps->state == 'X')
+		return NULL;
+	return ps->comm;
+}
+
+/*
+ * Every session and process group must be restorable.  A session or group
+ * whose leader is in the tree is made by it.  One whose leader is alive
+ * outside is the shell's (--shell-job).  One whose leader has exited (a
+ * daemon that forked twice around setsid(): its sid is its dead parent's
+ * pid) is made again at restore by a helper holding that pid
+ * (restore.c, session_helper), which the tree's root is created under:
+ * so it must be the root's own session (and group, if the group too is
+ * led from outside).
+ */
 static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 {
+	const struct proc_stat *root = &t->p[0].st;
+	bool dead_sid = false;
+	struct proc_stat ps;
+	const char *comm;
+
+	if (!tree_find(t, root->sid) && !(o->shell_job) && !live_comm(root->sid, &ps))
+		dead_sid = true;
 	for (int i = 0; i < t->n; i++) {
 		struct dproc *p = &t->p[i];
 
@@ -839,18 +1203,104 @@ static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 			log_err("pid %d: is a zombie, nothing to dump", p->pid);
 			return -EINVAL;
 		}
-		if (!tree_find(t, p->st.sid) && !(o->shell_job && p->st.sid == t->p[0].st.sid)) {
-			log_err("pid %d: its session leader %d is outside the dumped tree "
-				"(use --shell-job for a program started from a shell)", p->pid, p->st.sid);
+		if (!tree_find(t, p->st.sid) && !(o->shell_job && p->st.sid == root->sid) &&
+		    !(dead_sid && p->st.sid == root->sid)) {
+			comm = live_comm(p->st.sid, &ps);
+			if (comm)
+				log_err("pid %d: its session leader %d (%s) is alive outside the dumped "
+					"tree: started from a shell? use --shell-job", p->pid,
+					p->st.sid, comm);
+			else
+				log_err("pid %d: its session %d, whose leader has exited, is not the "
+					"session of the tree's root %d: not supported", p->pid,
+					p->st.sid, t->p[0].pid);
 			return -EINVAL;
 		}
-		if (!tree_find(t, p->st.pgid) && !(o->shell_job && p->st.pgid == t->p[0].st.pgid)) {
-			log_err("pid %d: its process group %d is led outside the dumped tree "
-				"(use --shell-job for a program started from a shell)", p->pid, p->st.pgid);
+		if (!tree_find(t, p->st.pgid) && !(o->shell_job && p->st.pgid == root->pgid) &&
+		    !(dead_sid && p->st.pgid == root->sid)) {
+			comm = live_comm(p->st.pgid, &ps);
+			if (comm)
+				log_err("pid %d: its process group %d is led by %d (%s), alive outside "
+					"the dumped tree: started from a shell? use --shell-job",
+					p->pid, p->st.pgid, p->st.pgid, comm);
+			else
+				log_err("pid %d: its process group %d, whose leader has exited, is not "
+					"the group of the session of the tree's root: not supported",
+					p->pid, p->st.pgid);
 			return -EINVAL;
+		}
+		/* the restore makes sessions by setsid() in their leader, whose
+		 * children inherit them, and joins groups within the session */
+		if (i && p->st.sid != p->pid) {
+			struct dproc *pp = tree_find(t, p->st.ppid), *pg = tree_find(t, p->st.pgid);
+
+			if (pp && pp->st.sid != p->st.sid) {
+				log_err("pid %d: in session %d while its parent %d is in session %d: "
+					"not supported", p->pid, p->st.sid, pp->pid, pp->st.sid);
+				return -EOPNOTSUPP;
+			}
+			if (pg && pg->st.sid != p->st.sid) {
+				log_err("pid %d: in process group %d of another session (%d, not %d): "
+					"not supported", p->pid, p->st.pgid, pg->st.sid, p->st.sid);
+				return -EOPNOTSUPP;
+			}
 		}
 	}
+	if (dead_sid)
+		log_info("pid %d: its session %d has no leader any more (a daemon); the restore "
+			 "makes it again with a helper of that pid", t->p[0].pid, root->sid);
 	return 0;
+}
+
+/*
+ * The restore puts every task in one cgroup per hierarchy (the restorer's,
+ * or the unit's with kup restore --unit): a tree whose tasks are in
+ * different cgroups (sub-cgroups it made below its own, or a task moved
+ * elsewhere) is refused, naming the task and both paths (docs/design.md,
+ * "Cgroups").  /proc/PID/cgroup: one "id:controllers:path" line per
+ * hierarchy, the same hierarchies in the same order for every task.
+ */
+static int check_cgroups(struct dtree *t)
+{
+	char *root = proc_read_file(t->p[0].pid, "cgroup", NULL);
+	int ret = 0;
+
+	if (!root)
+		return 0;
+	for (int i = 1; i < t->n && !ret; i++) {
+		char *cg, *a, *b, *sa = NULL, *sb = NULL, *rc;
+
+		if (t->p[i].state == TASK_STATE__TASK_ZOMBIE)
+			continue;
+		cg = proc_read_file(t->p[i].pid, "cgroup", NULL);
+		if (!cg)
+			continue;	/* exited meanwhile */
+		rc = strdup(root);
+		if (!rc) {
+			free(cg);
+			ret = -ENOMEM;
+			break;
+		}
+		for (a = strtok_r(rc, "\n", &sa), b = strtok_r(cg, "\n", &sb); a && b && !ret;
+		     a = strtok_r(NULL, "\n", &sa), b = strtok_r(NULL, "\n", &sb)) {
+			char *pa = strchr(a, ':'), *pb = strchr(b, ':');
+
+			pa = pa ? strchr(pa + 1, ':') : NULL;
+			pb = pb ? strchr(pb + 1, ':') : NULL;
+			if (!pa || !pb || !strcmp(pa, pb))
+				continue;
+			*pb = 0;
+			b = strchr(b, ':') ? strchr(b, ':') + 1 : b;	/* the controllers */
+			log_err("pid %d: is in cgroup %s (%s%s), not in the tree's root %d's %s: "
+				"cgroups are not restored, not supported", t->p[i].pid, pb + 1,
+				*b ? "hierarchy " : "cgroup v2", b, t->p[0].pid, pa + 1);
+			ret = -EOPNOTSUPP;
+		}
+		free(cg);
+		free(rc);
+	}
+	free(root);
+	return ret;
 }
 
 static void free_dump(struct dtree *t)
@@ -858,6 +1308,9 @@ static void free_dump(struct dtree *t)
 	for (int i = 0; i < t->n; i++) {
 		struct dproc *p = &t->p[i];
 
+		for (int j = 0; j < p->nt; j++)
+			free_pending(p->t[j].pend, p->t[j].npend);
+		free_pending(p->spend, p->nspend);
 		free(p->t);
 		if (p->have_fdt)
 			files_free_fdtable(&p->fdt);
@@ -971,6 +1424,124 @@ static int check_fown(struct dtree *t, const FilesImage *fi)
 	return 0;
 }
 
+/* A pty of the tree is a terminal of no other process (its slave /dev/pts/N
+ * open outside the tree would lose its other end at restore). */
+static int check_pty_outside(struct dtree *t, const struct files_pty_ctty *v, size_t n)
+{
+	struct stat pts;
+	struct dirent *de;
+	DIR *proc;
+	int ret = 0;
+
+	if (!n)
+		return 0;
+	if (stat("/dev/pts", &pts))
+		return log_errno(errno, "cannot stat /dev/pts");
+	proc = opendir("/proc");
+	if (!proc)
+		return log_errno(errno, "cannot list /proc");
+	while (!ret && (de = readdir(proc))) {
+		pid_t pid = atoi(de->d_name);
+		char path[300], lnk[64];
+		struct dirent *fe;
+		DIR *fds;
+
+		if (pid <= 0 || pid == getpid() || tree_find(t, pid))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		fds = opendir(path);
+		if (!fds)
+			continue;	/* gone, or a kernel thread */
+		while (!ret && (fe = readdir(fds))) {
+			struct stat st;
+			ssize_t l;
+
+			if (fe->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, fe->d_name);
+			l = readlink(path, lnk, sizeof(lnk) - 1);
+			if (l < 9 || strncmp(lnk, "/dev/pts/", 9))
+				continue;
+			lnk[l] = 0;
+			if (stat(path, &st) || !S_ISCHR(st.st_mode) || st.st_dev != pts.st_dev ||
+			    major(st.st_rdev) < 136 || major(st.st_rdev) > 143)
+				continue;
+			for (size_t i = 0; i < n; i++)
+				if (v[i].index == (major(st.st_rdev) - 136) * 256 + minor(st.st_rdev)) {
+					log_err("pid %d fd %s: holds %s, whose pty master is in the dumped "
+						"tree: a pty whose other end is outside the tree is not "
+						"supported", pid, fe->d_name, lnk);
+					ret = -EOPNOTSUPP;
+				}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return ret;
+}
+
+/*
+ * The sessions of the tree's ptys: the session whose controlling terminal
+ * a pty is must be led by a live process of the tree, its foreground group
+ * must be a group of that session in the tree, and a process of the tree
+ * whose controlling terminal is a pty must find that pty in the image (a
+ * session outside the tree: the terminal of a --shell-job, not ours).
+ */
+static int check_ptys(struct dtree *t, const FilesImage *fi)
+{
+	struct files_pty_ctty *v = NULL;
+	size_t n = 0;
+	int ret = files_pty_cttys(fi, &v, &n);
+
+	if (ret)
+		return log_errno(ret, "files image: pty entries");
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct dproc *l = v[i].sid ? tree_find(t, v[i].sid) : NULL;
+		bool fg_ok = !v[i].fg_pgrp;
+
+		if (!v[i].sid)
+			continue;
+		if (!l || l->state == TASK_STATE__TASK_ZOMBIE || l->st.sid != l->pid) {
+			log_err("/dev/pts/%u: the controlling terminal of session %u, whose leader is "
+				"not a live process of the dumped tree: not supported", v[i].index,
+				v[i].sid);
+			ret = -EOPNOTSUPP;
+			break;
+		}
+		for (int k = 0; k < t->n && !fg_ok; k++)
+			fg_ok = t->p[k].st.pgid == (pid_t)v[i].fg_pgrp &&
+				t->p[k].st.sid == (pid_t)v[i].sid;
+		if (!fg_ok) {
+			log_err("/dev/pts/%u: its foreground process group %u is not a group of "
+				"session %u in the dumped tree: not supported", v[i].index,
+				v[i].fg_pgrp, v[i].sid);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	for (int k = 0; k < t->n && !ret; k++) {
+		struct dproc *p = &t->p[k];
+		unsigned int ma = (p->st.tty_nr >> 8) & 0xfff;
+		unsigned int idx = (ma - 136) * 256 + ((p->st.tty_nr & 0xff) | ((p->st.tty_nr >> 12) & 0xfff00));
+		bool found = false;
+
+		if (p->state == TASK_STATE__TASK_ZOMBIE || ma < 136 || ma > 143 ||
+		    !tree_find(t, p->st.sid))
+			continue;
+		for (size_t i = 0; i < n && !found; i++)
+			found = v[i].index == idx && v[i].sid == (uint32_t)p->st.sid;
+		if (!found) {
+			log_err("pid %d: its controlling terminal /dev/pts/%u, of session %d, is not "
+				"a pty whose master is in the dumped tree: not supported", p->pid,
+				idx, p->st.sid);
+			ret = -EOPNOTSUPP;
+		}
+	}
+	if (!ret)
+		ret = check_pty_outside(t, v, n);
+	free(v);
+	return ret;
+}
+
 static int check_unseen_locks(struct dtree *t, struct files_dump *fdump)
 {
 	pid_t *pids = calloc(t->n > 0 ? (size_t)t->n : 1, sizeof(*pids));
@@ -1009,6 +1580,8 @@ static int write_files(struct dtree *t, struct files_dump *fdump, struct img_sto
 		return ret;
 	ret = check_fown(t, &fi);
 	if (!ret)
+		ret = check_ptys(t, &fi);
+	if (!ret)
 		ret = img_write_msg(st, "files.img", IMG_FILES, &fi);
 	for (size_t i = 0; i < fi.n_files; i++)
 		protobuf_c_message_free_unpacked(&fi.files[i]->base, NULL);
@@ -1019,9 +1592,12 @@ static int write_files(struct dtree *t, struct files_dump *fdump, struct img_sto
 int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
-	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established };
+	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
+				 .ext_peers_close = o->ext_peers_close };
 	struct files_dump *fdump = NULL;
+	pid_t *tree_pids = NULL;
 	struct shmem_dump *sd = NULL;
+	struct ipc_dump *ipc = NULL;
 	struct dtree t = { 0 };
 	struct utsname uts;
 	struct timespec rt;
@@ -1034,6 +1610,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		log_err("pid %d: refusing to dump init or an invalid pid", o->pid);
 		return -EINVAL;
 	}
+	if (ipc_check_named(o->sysv_ipc))
+		return -EINVAL;
 	if (kill(o->pid, 0) && errno == ESRCH) {
 		log_err("pid %d: no such process", o->pid);
 		return -ESRCH;
@@ -1052,19 +1630,24 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 
 	ret = ckpt_check_abort();
 	if (!ret)
+		ret = precheck_tree(o->pid);
+	if (!ret)
 		ret = freeze_tree(&t, o->pid);
 	if (ret)
 		goto fail;
 	ret = check_sessions(&t, o);
+	if (!ret)
+		ret = check_cgroups(&t);
 	if (!ret) {
-		pid_t *pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*pids));
+		tree_pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*tree_pids));
 
 		ret = -ENOMEM;
-		if (pids) {
+		if (tree_pids) {
 			for (int i = 0; i < t.n; i++)
-				pids[i] = t.p[i].pid;
-			ret = clocks_dump_check(pids, t.n);
-			free(pids);
+				tree_pids[i] = t.p[i].pid;
+			ret = clocks_dump_check(tree_pids, t.n);
+			fo.tree_pids = tree_pids;
+			fo.n_tree_pids = t.n;
 		}
 	}
 	if (ret)
@@ -1072,6 +1655,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = files_dump_begin(&fo, &fdump);
 	if (!ret)
 		ret = shmem_dump_begin(&sd);
+	if (!ret)
+		ret = ipc_dump_begin(o->store, o->sysv_ipc, &ipc);
 	if (ret)
 		goto fail;
 	shmem_set_store(sd, o->store);
@@ -1092,7 +1677,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		stats->nr_threads += t.p[i].nt;
 		ret = ckpt_check_abort();
 		if (!ret)
-			ret = dump_proc(&t.p[i], o, fdump, sd, stats);
+			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats);
 		if (ret)
 			goto fail;
 	}
@@ -1105,6 +1690,19 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		ret = write_files(&t, fdump, o->store);
 	if (!ret)
 		ret = shmem_dump_end(sd, o->store);
+	if (!ret) {
+		pid_t *pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*pids));
+		int np = 0;
+
+		ret = -ENOMEM;
+		if (pids) {
+			for (int i = 0; i < t.n; i++)
+				if (t.p[i].state != TASK_STATE__TASK_ZOMBIE)
+					pids[np++] = t.p[i].pid;
+			ret = ipc_dump_end(ipc, pids, np);
+			free(pids);
+		}
+	}
 	if (ret)
 		goto fail;
 
@@ -1126,15 +1724,17 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		bootid[strcspn(bootid, "\n")] = 0;
 		inv.boot_id = bootid;
 	}
-	/* journal.h: an inventory written from here on is this dump's */
-	ret = journal_add("committing");
-	if (!ret)
-		ret = img_write_msg(o->store, "inventory.img", IMG_INVENTORY, &inv);
+	ret = img_write_msg(o->store, "inventory.img", IMG_INVENTORY, &inv);
 	free(bootid);
 	free(inv.pids);
 	/* the last chance to abort: past the commit the dump completes */
 	if (!ret)
 		ret = ckpt_check_abort();
+	/* journal.h: the store's checkpoint is replaced from here on (the dir
+	 * store removes the previous inventory.img, then moves this dump's
+	 * images in, its inventory.img last) */
+	if (!ret)
+		ret = journal_add("committing");
 	if (!ret)
 		ret = o->store->ops->commit(o->store);
 	if (ret)
@@ -1148,7 +1748,9 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	stats->frozen_ns = stats->total_ns = now_ns() - t0;
 	files_dump_free(fdump);
 	shmem_dump_free(sd);
+	ipc_dump_free(ipc);
 	free_dump(&t);
+	free(tree_pids);
 	return 0;
 fail:
 	/* the tree first, as it was; then what was written goes */
@@ -1158,7 +1760,9 @@ fail:
 	if (fdump)
 		files_dump_free(fdump);
 	shmem_dump_free(sd);
+	ipc_dump_free(ipc);
 	free_dump(&t);
+	free(tree_pids);
 	if (ret != -ECANCELED)
 		log_err("dump of pid %d failed; the tree was left running", o->pid);
 	return ret;

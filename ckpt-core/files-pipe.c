@@ -377,16 +377,25 @@ static struct files_obj *fifo_obj(const FileEntry *fe, struct files_rst *fr)
 	if (group_info(fr, fe, true, &size, &data, &direct))
 		return NULL;
 	if (fe->deleted) {
-		char tmp[64];
-		snprintf(tmp, sizeof(tmp), "/tmp/kup-deleted-fifo-%d-%u", getpid(), fe->id);
-		if (mkfifo(tmp, fe->has_mode ? (fe->mode & 0777) : 0600) < 0) {
-			log_errno(errno, FE_FMT ": cannot make %s for the deleted FIFO", FE_ARG(fe), tmp);
+		/* in a directory of our own: no name in /tmp anyone could take first */
+		char dir[] = "/tmp/kup-deleted-fifo-XXXXXX", tmp[64];
+
+		if (!mkdtemp(dir)) {
+			log_errno(errno, FE_FMT ": cannot make a directory in /tmp for the deleted FIFO",
+				  FE_ARG(fe));
 			return NULL;
 		}
-		fd = open(tmp, O_RDWR | O_NONBLOCK);
+		snprintf(tmp, sizeof(tmp), "%s/fifo", dir);
+		if (mkfifo(tmp, fe->has_mode ? (fe->mode & 0777) : 0600) < 0) {
+			log_errno(errno, FE_FMT ": cannot make %s for the deleted FIFO", FE_ARG(fe), tmp);
+			rmdir(dir);
+			return NULL;
+		}
+		fd = open(tmp, O_RDWR | O_NONBLOCK | O_NOFOLLOW);
 		if (fd < 0)
 			log_errno(errno, FE_FMT ": cannot open %s", FE_ARG(fe), tmp);
 		unlink(tmp);
+		rmdir(dir);
 		if (fd < 0)
 			return NULL;
 	} else {

@@ -114,6 +114,11 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 	struct files_obj *o = files_dump_obj(fi->d, FOBJ_CONTENT, fi->st.st_dev, fi->st.st_ino, true);
 	if (!o)
 		return -ENOMEM;
+	/* never more privilege than the process had: see set_owner_times() */
+	if (fe->mode & (S_ISUID | S_ISGID))
+		log_warn(FI_FMT ": deleted file %s has mode %04o: a restore recreates it "
+			 "without its setuid/setgid bits", FI_ARG(fi), path,
+			 (unsigned)(fe->mode & 07777));
 	if (o->fe)		/* content already in another entry */
 		return 0;
 	int ret = files_read_content(fi, fi->st.st_size, &fe->content);
@@ -213,13 +218,27 @@ static const FileEntry *content_owner(const struct files_rst *fr, const FileEntr
 	return NULL;
 }
 
+/*
+ * Owner first, then the mode (a chown clears setuid and setgid bits).  A
+ * file the restore creates never gets setuid or setgid bits (nor file
+ * capabilities: no extended attribute is restored): root would be making a
+ * privileged program out of bytes from an image.  The dump warns about such
+ * a file, naming pid and fd.
+ */
 static void set_owner_times(const FileEntry *fe, int fd)
 {
-	if (fe->has_mode && fchmod(fd, fe->mode & 07777) < 0)
-		log_warn_errno(errno, FE_FMT ": cannot set mode 0%o", FE_ARG(fe), fe->mode & 07777);
+	unsigned int mode = fe->mode & 07777;
+
 	if (fe->has_uid && fe->has_gid && fchown(fd, fe->uid, fe->gid) < 0)
 		log_warn_errno(errno, FE_FMT ": cannot give it to %u:%u", FE_ARG(fe),
 			       fe->uid, fe->gid);
+	if (fe->has_mode && (mode & (S_ISUID | S_ISGID)) && !S_ISDIR(fe->mode)) {
+		log_warn(FE_FMT ": deleted file with mode %04o recreated without its "
+			 "setuid/setgid bits", FE_ARG(fe), mode);
+		mode &= ~(S_ISUID | S_ISGID);
+	}
+	if (fe->has_mode && fchmod(fd, mode) < 0)
+		log_warn_errno(errno, FE_FMT ": cannot set mode 0%o", FE_ARG(fe), mode);
 	if (fe->has_mtime_ns) {
 		struct timespec ts[2] = {
 			{ .tv_nsec = UTIME_OMIT },

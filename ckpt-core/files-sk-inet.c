@@ -36,6 +36,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +45,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 
 #include "files.h"
+#include "internal.h"
 #include "kup-sk-inet.pb-c.h"
 #include "log.h"
 #include "journal.h"
@@ -567,6 +572,130 @@ static int dump_tcp_conn(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 	return dump_tcp_repair(fi, e, conn);
 }
 
+/*
+ * The inode of the local socket at the other end of the connection
+ * @src -> @dst, looked up with inet_diag (one exact query) in the socket's
+ * namespace @nsfd; -ENOENT if the peer is not a socket of that namespace.
+ */
+static int local_peer_ino(int nsfd, const struct sk_addr *src, const struct sk_addr *dst,
+			  uint32_t *ino)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1 },
+		.r = { .sdiag_family = src->family, .sdiag_protocol = IPPROTO_TCP,
+		       .idiag_states = ~0u },
+	};
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	char buf[8192];
+	ssize_t r;
+	int own, s, ret = -ENOENT;
+
+	req.r.id.idiag_sport = htons(dst->port);
+	req.r.id.idiag_dport = htons(src->port);
+	memcpy(req.r.id.idiag_src, dst->a, src->family == AF_INET6 ? 16 : 4);
+	memcpy(req.r.id.idiag_dst, src->a, src->family == AF_INET6 ? 16 : 4);
+	req.r.id.idiag_cookie[0] = req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (own < 0)
+		return -errno;
+	if (setns(nsfd, CLONE_NEWNET) < 0) {
+		ret = -errno;
+		close(own);
+		return ret;
+	}
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (s < 0)
+		ret = -errno;
+	if (setns(own, CLONE_NEWNET) < 0) {
+		ret = log_errno(errno, "cannot go back to our network namespace");
+		abort();	/* every later socket would be made in the wrong one */
+	}
+	close(own);
+	if (s < 0)
+		return ret;
+	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	do
+		r = recv(s, buf, sizeof(buf), 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
+	     h = NLMSG_NEXT(h, r)) {
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = NLMSG_DATA(h);
+			ret = h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error ? e->error : -EBADMSG;
+			break;
+		}
+		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			*ino = m->idiag_inode;
+			ret = m->idiag_inode ? 0 : -ENOENT;
+			break;
+		}
+	}
+out:
+	close(s);
+	return ret;
+}
+
+/*
+ * --external-peers=close: a connection whose peer is a socket of a local
+ * process outside the tree (after a kernel switch it is gone) is kept as
+ * closed by that peer: no repair, no lock, the bytes not read yet.  1: it
+ * is one (@e filled), 0: it is not.
+ */
+static int dump_tcp_closed(const struct fd_info *fi, SkInetEntry *e, int nsfd,
+			   const struct sk_addr *src, const struct sk_addr *dst, const char *conn)
+{
+	char comm[32];
+	uint32_t ino;
+	pid_t pid;
+	int inq = 0, ret;
+
+	if (!files_dump_opts(fi->d)->ext_peers_close)
+		return 0;
+	ret = local_peer_ino(nsfd, src, dst, &ino);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret)
+		return log_errno(ret, FI_FMT ": %s: cannot look for its local peer (sock_diag)",
+				 FI_ARG(fi), conn);
+	if (files_sock_owner(fi->d, ino, &pid, comm, sizeof(comm)))
+		return 0;	/* the peer is in the tree */
+	if (ioctl(fi->lfd, SIOCINQ, &inq) < 0)
+		return log_errno(errno, FI_FMT ": %s: SIOCINQ", FI_ARG(fi), conn);
+	if (inq > 0) {
+		if ((uint32_t)inq > SK_QUEUE_MAX) {
+			log_err(FI_FMT ": %s: %d bytes in its receive queue, more than kup keeps (%u)",
+				FI_ARG(fi), conn, inq, SK_QUEUE_MAX);
+			return -EFBIG;
+		}
+		e->closed_rcv_queue.data = malloc(inq);
+		if (!e->closed_rcv_queue.data)
+			return -ENOMEM;
+		e->has_closed_rcv_queue = true;
+		if (recv(fi->lfd, e->closed_rcv_queue.data, inq, MSG_PEEK | MSG_DONTWAIT) != inq)
+			return log_errno(errno ? errno : EIO, FI_FMT ": %s: cannot read its receive "
+					 "queue", FI_ARG(fi), conn);
+		e->closed_rcv_queue.len = inq;
+	}
+	e->has_peer_closed = e->peer_closed = true;
+	log_warn(FI_FMT ": %s: its peer is pid %d (%s), outside the dumped tree: restored as "
+		 "closed by its peer", FI_ARG(fi), conn, pid, comm);
+	return 1;
+}
+
 static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 {
 	struct sockaddr_storage ss;
@@ -638,6 +767,9 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 	case TCP_ESTABLISHED:
 	case TCP_FIN_WAIT1:
 	case TCP_FIN_WAIT2:
+		ret = dump_tcp_closed(fi, e, nsfd, &src, &dst, conn);
+		if (ret)
+			return ret < 0 ? ret : 0;
 		return dump_tcp_conn(fi, e, nsfd, &src, &dst, conn);
 	default:
 		log_err(FI_FMT ": connection %s in state %s: not supported (only established "
@@ -846,6 +978,14 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 		}
 		return 0;
 	}
+	if (e->peer_closed || e->has_closed_rcv_queue) {
+		if (!e->peer_closed || e->tcp || e->lock_table || e->closed_rcv_queue.len > SK_QUEUE_MAX ||
+		    (e->closed_rcv_queue.len && !e->closed_rcv_queue.data) ||
+		    (e->state != TCP_ESTABLISHED && e->state != TCP_FIN_WAIT1 &&
+		     e->state != TCP_FIN_WAIT2))
+			goto bad_closed;
+		return 0;
+	}
 	switch (e->state) {
 	case TCP_CLOSE:
 		if (e->tcp || e->has_dst_addr)
@@ -865,6 +1005,9 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 		return validate_tcp(fe, e);
 	}
 	log_err(FE_FMT ": bad TCP state %u", FE_ARG(fe), e->state);
+	return -EINVAL;
+bad_closed:
+	log_err(FE_FMT ": bad connection closed by its peer", FE_ARG(fe));
 	return -EINVAL;
 }
 
@@ -1029,6 +1172,53 @@ static int fill_queue(int fd, int q, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/*
+ * connect() in repair mode sends nothing, but it still looks up the route to
+ * the peer.  Early in a boot (kup-restore.service runs before sysinit.target)
+ * the network may not be configured yet: udev, ifupdown or networkd run at
+ * the same time.  Without a route the connect fails with ENETUNREACH, so the
+ * restore waits for one, up to RST_ROUTE_WAIT_S, saying so once.
+ */
+#define RST_ROUTE_WAIT_S	60
+
+static int repair_connect(const FileEntry *fe, int fd, const struct sockaddr_storage *ss,
+			  socklen_t len, const char *conn)
+{
+	struct timespec t0, now;
+	bool said = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int ret;
+
+		if (!connect(fd, (const struct sockaddr *)ss, len))
+			break;
+		ret = errno;
+		if (ret != ENETUNREACH && ret != EHOSTUNREACH)
+			return log_errno(ret, FE_FMT ": %s: cannot reconnect in repair mode", FE_ARG(fe),
+					 conn);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= RST_ROUTE_WAIT_S)
+			return log_errno(ret, FE_FMT ": %s: cannot reconnect in repair mode (no route "
+					 "to the peer after %d s)", FE_ARG(fe), conn, RST_ROUTE_WAIT_S);
+		if (!said) {
+			log_info("%s: no route to the peer yet (the network is not configured): "
+				 "waiting up to %d s", conn, RST_ROUTE_WAIT_S);
+			said = true;
+		}
+		ret = ckpt_check_abort();
+		if (ret)
+			return ret;
+		usleep(100 * 1000);
+	}
+	if (said) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		log_info("%s: a route to the peer came after %.1f s", conn,
+			 (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9);
+	}
+	return 0;
+}
+
 static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const char *conn)
 {
 	const SkInetTcp *t = e->tcp;
@@ -1047,8 +1237,9 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 							t->mss_clamp : SK_USER_MSS_MAX)))
 		return log_errno(errno, FE_FMT ": %s: TCP_MAXSEG %u", FE_ARG(fe), conn, t->mss_clamp);
 	rst_sockaddr(e, true, &ss, &len);
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0)
-		return log_errno(errno, FE_FMT ": %s: cannot reconnect in repair mode", FE_ARG(fe), conn);
+	ret = repair_connect(fe, fd, &ss, len, conn);
+	if (ret)
+		return ret;
 	if (set_int(fd, IPPROTO_TCP, TCP_MAXSEG, 0))
 		return log_errno(errno, FE_FMT ": %s: TCP_MAXSEG 0", FE_ARG(fe), conn);
 	opts[n++] = (struct tcp_repair_opt){ TCPOPT_MAXSEG, t->mss_clamp };
@@ -1089,6 +1280,67 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 	return 0;
 }
 
+/*
+ * A connection whose peer has closed (--external-peers=close): an accepted
+ * loopback connection whose client wrote the bytes the program had not read,
+ * then closed: the program reads them, then the end of file, and a write
+ * fails, as after a client's disconnect.  Without a usable loopback, a
+ * socket never connected (reads fail with ENOTCONN, poll says POLLHUP).
+ */
+static int rst_tcp_closed(const FileEntry *fe, const SkInetEntry *e, const char *conn)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len = e->family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+			sizeof(struct sockaddr_in);
+	int l = -1, c = -1, s = -1, big = SK_QUEUE_MAX;
+	const char *step = "socket";
+
+	ss.ss_family = e->family;
+	if (e->family == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
+	else
+		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l = socket(e->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	c = socket(e->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (l < 0 || c < 0)
+		goto fallback;
+	step = "loopback listener";
+	if (bind(l, (struct sockaddr *)&ss, len) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&ss, &len) < 0)
+		goto fallback;
+	step = "loopback connection";
+	if (connect(c, (struct sockaddr *)&ss, len) < 0)
+		goto fallback;
+	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (s < 0)
+		goto fallback;
+	if (e->closed_rcv_queue.len) {
+		setsockopt(c, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+		setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+		step = "queued bytes";
+		if (files_write_all(c, e->closed_rcv_queue.data, e->closed_rcv_queue.len))
+			goto fallback;
+	}
+	close(c);
+	close(l);
+	log_debug(FE_FMT ": %s: restored as closed by its peer", FE_ARG(fe), conn);
+	return s;
+fallback:
+	log_warn_errno(errno, FE_FMT ": %s: closed by its peer: no %s here; restored as a socket "
+		       "never connected%s", FE_ARG(fe), conn, step,
+		       e->closed_rcv_queue.len ? " (its unread bytes are lost)" : "");
+	if (c >= 0)
+		close(c);
+	if (l >= 0)
+		close(l);
+	if (s >= 0)
+		close(s);
+	s = socket(e->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (s < 0)
+		return log_errno(errno, FE_FMT ": %s: cannot create the socket", FE_ARG(fe), conn);
+	return s;
+}
+
 static int inet_open(const FileEntry *fe, struct files_rst *fr)
 {
 	SkInetEntry *e = unpack_entry(fe);
@@ -1111,6 +1363,11 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 			(unsigned long long)e->netns, (unsigned long long)nst.st_ino);
 		ret = -EINVAL;
 		goto err;
+	}
+	if (e->peer_closed) {
+		fd = rst_tcp_closed(fe, e, conn);
+		sk_inet_entry__free_unpacked(e, NULL);
+		return fd;
 	}
 	if (t && !files_rst_opts(fr)->tcp_established) {
 		log_err(FE_FMT ": established connection %s: restore it with --tcp-established",

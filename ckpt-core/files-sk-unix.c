@@ -41,6 +41,7 @@
  * error); the file gets its mode and owner back.  A failure closes every
  * socket made and unlinks the socket files made.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -561,30 +562,110 @@ static int set_bytes(ProtobufCBinaryData *b, protobuf_c_boolean *has, const void
 	return 0;
 }
 
-/* A path-bound socket that will bind again: its file must still be its own
- * (mode and owner are kept). */
+static bool same_file(const struct stat *st, const struct usk_diag *d)
+{
+	return S_ISSOCK(st->st_mode) && st->st_ino == d->vfs_ino &&
+	       st->st_dev == makedev(d->vfs_dev >> 20, d->vfs_dev & 0xfffff);
+}
+
+static void keep_mode(UnixSkEntry *u, const struct stat *st)
+{
+	u->has_file_mode = u->has_file_uid = u->has_file_gid = true;
+	u->file_mode = st->st_mode & 07777;
+	u->file_uid = st->st_uid;
+	u->file_gid = st->st_gid;
+}
+
+/* The socket's file renamed within the directory of @path: its new path
+ * (malloc'd), or NULL. */
+static char *find_renamed(const char *path, const struct usk_diag *d, struct stat *st)
+{
+	char dir[USK_NAME_MAX + 1], full[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct dirent *e;
+	char *found = NULL;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	dp = opendir(dir);
+	if (!dp)
+		return NULL;
+	while (!found && (e = readdir(dp))) {
+		if (e->d_ino != d->vfs_ino)
+			continue;
+		snprintf(full, sizeof(full), "%s/%s", slash == path ? "" : dir, e->d_name);
+		if (lstat(full, st) == 0 && same_file(st, d) && strlen(full) < USK_NAME_MAX)
+			found = strdup(full);
+	}
+	closedir(dp);
+	return found;
+}
+
+/*
+ * A path-bound socket that will bind again.  Its file is still its own:
+ * the file's mode and owner are kept.  The file is gone (unlinked, or
+ * renamed in its directory): the restore binds the name and unlinks or
+ * renames the file.  A relative name: the directory where it resolves to
+ * the socket's file, or else the process's working directory.
+ */
 static int dump_path_file(const struct fd_info *fi, const struct usk_diag *d, UnixSkEntry *u)
 {
-	char nb[NAME_BUF];
+	char nb[NAME_BUF], cwd[PATH_MAX], link[64], full[PATH_MAX + NAME_BUF];
 	const char *path = name_str(d->name, d->name_len, nb, sizeof(nb));
 	struct stat st;
+	ssize_t n;
 
-	if (path[0] != '/') {
-		log_err(FI_FMT ": unix socket bound to the relative path '%s': not supported",
+	if (!d->has_vfs) {
+		log_err(FI_FMT ": unix socket bound to %s: unix_diag shows no file for it",
 			FI_ARG(fi), path);
 		return -EOPNOTSUPP;
 	}
-	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || !d->has_vfs ||
-	    st.st_ino != d->vfs_ino ||
-	    st.st_dev != makedev(d->vfs_dev >> 20, d->vfs_dev & 0xfffff)) {
-		log_err(FI_FMT ": unix socket bound to %s, whose file was removed or replaced: "
-			"not supported", FI_ARG(fi), path);
+	if (path[0] != '/') {
+		snprintf(link, sizeof(link), "/proc/%d/cwd", fi->pid);
+		n = readlink(link, cwd, sizeof(cwd) - 1);
+		if (n <= 0 || cwd[0] != '/')
+			return log_errno(n < 0 ? errno : EINVAL, FI_FMT ": unix socket bound to the "
+					 "relative path '%s': cannot read %s", FI_ARG(fi), path, link);
+		cwd[n] = 0;
+		if (files_strip_deleted(cwd) || n >= PATH_MAX - 1) {
+			log_err(FI_FMT ": unix socket bound to the relative path '%s', and its "
+				"working directory %s is gone: not supported", FI_ARG(fi), path, cwd);
+			return -EOPNOTSUPP;
+		}
+		u->bind_dir = strdup(cwd);
+		if (!u->bind_dir)
+			return -ENOMEM;
+		snprintf(full, sizeof(full), "%s/%s", cwd, path);
+		if (lstat(full, &st) == 0 && same_file(&st, d)) {
+			keep_mode(u, &st);
+			return 0;
+		}
+		if (lstat(full, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+			log_err(FI_FMT ": unix socket bound to the relative path '%s', not found in its "
+				"working directory %s, where %s is another file: not supported",
+				FI_ARG(fi), path, cwd, full);
+			return -EOPNOTSUPP;
+		}
+		u->has_name_gone = u->name_gone = true;
+		log_debug(FI_FMT ": unix socket bound to '%s': its file is not in %s, bound there "
+			  "again and removed", FI_ARG(fi), path, cwd);
+		return 0;
+	}
+	if (lstat(path, &st) == 0 && same_file(&st, d)) {
+		keep_mode(u, &st);
+		return 0;
+	}
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		log_err(FI_FMT ": unix socket bound to %s, whose file was replaced by another file "
+			"(not a socket): not supported", FI_ARG(fi), path);
 		return -EOPNOTSUPP;
 	}
-	u->has_file_mode = u->has_file_uid = u->has_file_gid = true;
-	u->file_mode = st.st_mode & 07777;
-	u->file_uid = st.st_uid;
-	u->file_gid = st.st_gid;
+	u->has_name_gone = u->name_gone = true;
+	u->renamed_to = find_renamed(path, d, &st);
+	if (u->renamed_to)
+		keep_mode(u, &st);
+	log_debug(FI_FMT ": unix socket bound to %s, whose file was %s%s", FI_ARG(fi), path,
+		  u->renamed_to ? "renamed to " : "removed", u->renamed_to ? u->renamed_to : "");
 	return 0;
 }
 
@@ -767,6 +848,9 @@ static int usk_dump(const struct fd_info *fi, FileEntry *fe)
 out:
 	free(u.name.data);
 	free(u.peer_name.data);
+	free(u.renamed_to);
+	free(u.bind_dir);
+	free(u.journal_ident);
 	free_queue(&u);
 	return ret;
 }
@@ -775,8 +859,10 @@ out:
 
 struct dsk {
 	UnixSkEntry *u;
+	struct files_obj *o;
 	pid_t pid;
 	int fd;
+	bool close;		/* its peer is outside: kept as closed by it */
 };
 
 static struct dsk *dsk_find(struct dsk *v, size_t n, uint64_t ino)
@@ -801,7 +887,29 @@ static struct dsk *listener_named(struct dsk *v, size_t n, const UnixSkEntry *u)
 	return NULL;
 }
 
-static int check_peer(struct dsk *v, size_t n, struct dsk *s)
+/* A connection to a peer outside the tree: refused, or with
+ * --external-peers=close kept as closed by its peer, with a warning. */
+static int outside_peer(struct files_dump *d, struct dsk *s, const char *what, const char *pn)
+{
+	char ob[64];
+	const char *owner = s->u->peer_ino ?
+		files_sock_owner_str(d, s->u->peer_ino, ob, sizeof(ob)) : "no process";
+
+	if (!files_dump_opts(d)->ext_peers_close) {
+		log_err("pid %d fd %d: unix %s socket %s outside the dumped tree (socket:[%llu] "
+			"of %s, %s): not supported (--external-peers=close keeps it as closed by "
+			"its peer)", s->pid, s->fd, type_name(s->u->type), what,
+			(unsigned long long)s->u->peer_ino, owner, pn);
+		return -EOPNOTSUPP;
+	}
+	log_warn("pid %d fd %d: unix %s socket %s outside the dumped tree (socket:[%llu] of %s, "
+		 "%s): restored as closed by its peer", s->pid, s->fd, type_name(s->u->type),
+		 what, (unsigned long long)s->u->peer_ino, owner, pn);
+	s->close = true;
+	return 0;
+}
+
+static int check_peer(struct files_dump *d, struct dsk *v, size_t n, struct dsk *s)
 {
 	const UnixSkEntry *u = s->u;
 	char nb[NAME_BUF];
@@ -810,13 +918,8 @@ static int check_peer(struct dsk *v, size_t n, struct dsk *s)
 	if (!u->has_peer_ino)
 		return 0;
 	if (is_pending(u)) {
-		struct dsk *l = listener_named(v, n, u);
-		if (!l) {
-			log_err("pid %d fd %d: unix %s socket waits to be accepted by %s, "
-				"outside the dumped tree: not supported", s->pid, s->fd,
-				type_name(u->type), pn);
-			return -EOPNOTSUPP;
-		}
+		if (!listener_named(v, n, u))
+			return outside_peer(d, s, "waits to be accepted by a listener", pn);
 		return 0;
 	}
 	if (!u->peer_ino || dsk_find(v, n, u->peer_ino) || u->journal_ident)
@@ -824,13 +927,10 @@ static int check_peer(struct dsk *v, size_t n, struct dsk *s)
 	/* a datagram socket connected to a name connects to it again */
 	if (u->type == SOCK_DGRAM && u->has_peer_name && u->peer_name.len > 1)
 		return 0;
-	log_err("pid %d fd %d: unix %s socket connected to a peer outside the dumped tree "
-		"(socket:[%llu], %s): not supported", s->pid, s->fd, type_name(u->type),
-		(unsigned long long)u->peer_ino, pn);
-	return -EOPNOTSUPP;
+	return outside_peer(d, s, "connected to a peer", pn);
 }
 
-static int check_listener(struct dsk *v, size_t n, struct dsk *s)
+static int check_listener(struct files_dump *d, struct dsk *v, size_t n, struct dsk *s)
 {
 	char nb[NAME_BUF];
 	uint32_t mine = 0;
@@ -840,14 +940,43 @@ static int check_listener(struct dsk *v, size_t n, struct dsk *s)
 	for (size_t i = 0; i < n; i++)
 		if (is_pending(v[i].u) && listener_named(v, n, v[i].u) == s)
 			mine++;
-	if (mine != s->u->pending) {
-		log_err("pid %d fd %d: unix listener %s has %u connections not accepted yet, "
-			"%u of them from the dumped tree: connections from outside cannot be "
-			"restored, not supported", s->pid, s->fd,
-			name_str(s->u->name.data, s->u->name.len, nb, sizeof(nb)),
-			s->u->pending, mine);
-		return -EOPNOTSUPP;
+	if (mine == s->u->pending)
+		return 0;
+	name_str(s->u->name.data, s->u->name.len, nb, sizeof(nb));
+	if (files_dump_opts(d)->ext_peers_close) {
+		/* their clients are gone after a switch: as if they gave up */
+		log_warn("pid %d fd %d: unix listener %s: %u connections from outside the dumped "
+			 "tree, not accepted yet, are dropped", s->pid, s->fd, nb,
+			 s->u->pending - mine);
+		return 0;
 	}
+	log_err("pid %d fd %d: unix listener %s has %u connections not accepted yet, "
+		"%u of them from the dumped tree: connections from outside cannot be "
+		"restored, not supported", s->pid, s->fd, nb, s->u->pending, mine);
+	return -EOPNOTSUPP;
+}
+
+/* The entry of @s becomes one whose peer has closed: what the kernel shows
+ * of a connection whose peer went away (4. of the restore). */
+static int mark_closed(struct dsk *s)
+{
+	UnixSkEntry *u = s->u;
+	FileEntry *fe = s->o->fe;
+	uint8_t *data;
+	size_t len;
+
+	u->has_closed_peer_ino = true;
+	u->closed_peer_ino = u->peer_ino;
+	u->peer_ino = 0;
+	if (u->type != SOCK_DGRAM)
+		u->shutdown = USK_SHUTDOWN_MASK;
+	len = unix_sk_entry__get_packed_size(u);
+	data = malloc(len ? len : 1);
+	if (!data)
+		return log_errno(ENOMEM, "pid %d fd %d: unix socket", s->pid, s->fd);
+	free(fe->sk.data);
+	fe->sk.data = data;
+	fe->sk.len = unix_sk_entry__pack(u, data);
 	return 0;
 }
 
@@ -868,20 +997,25 @@ static int usk_dump_end(struct files_dump *d)
 			}
 			v = nv;
 		}
+		memset(&v[n], 0, sizeof(v[n]));
 		v[n].u = unix_sk_entry__unpack(NULL, o->fe->sk.len, o->fe->sk.data);
 		if (!v[n].u) {
 			ret = log_errno(ENOMEM, "unix sockets");
 			goto out;
 		}
+		v[n].o = o;
 		v[n].pid = o->pid;
 		v[n].fd = o->fdnum;
 		n++;
 	}
 	for (size_t i = 0; i < n && !ret; i++) {
-		ret = check_peer(v, n, &v[i]);
+		ret = check_peer(d, v, n, &v[i]);
 		if (!ret)
-			ret = check_listener(v, n, &v[i]);
+			ret = check_listener(d, v, n, &v[i]);
 	}
+	for (size_t i = 0; i < n && !ret; i++)
+		if (v[i].close)
+			ret = mark_closed(&v[i]);
 out:
 	for (size_t i = 0; i < n; i++)
 		unix_sk_entry__free_unpacked(v[i].u, NULL);
@@ -899,8 +1033,14 @@ static bool name_ok(const ProtobufCBinaryData *b)
 		return true;
 	if (!b->data[0])	/* abstract: any bytes */
 		return b->len > 1;
-	/* a path: absolute, ends at a NUL within the field */
-	return b->data[0] == '/' && strnlen((const char *)b->data, b->len) < b->len;
+	/* a path (relative ones are checked with bind_dir): ends at a NUL
+	 * within the field */
+	return strnlen((const char *)b->data, b->len) < b->len;
+}
+
+static bool name_relative(const ProtobufCBinaryData *b)
+{
+	return b->len && b->data[0] && b->data[0] != '/';
 }
 
 #define BAD(why) do { reason = (why); goto bad; } while (0)
@@ -916,8 +1056,22 @@ static int usk_validate_entry(const FileEntry *fe, const UnixSkEntry *u)
 		BAD("state");
 	if (!u->ino || u->ino > UINT32_MAX || u->peer_ino > UINT32_MAX || u->peer_ino == u->ino)
 		BAD("inode");
+	if (u->has_closed_peer_ino && (!u->has_peer_ino || u->peer_ino ||
+				       u->closed_peer_ino > UINT32_MAX))
+		BAD("closed peer");
 	if ((u->has_name && !name_ok(&u->name)) || (u->has_peer_name && !name_ok(&u->peer_name)))
 		BAD("name");
+	if (u->bind_dir && (!files_path_ok(u->bind_dir) || !u->has_name ||
+			    !name_relative(&u->name)))
+		BAD("directory of a relative name");
+	if (u->has_name && name_relative(&u->name) && !u->bind_dir &&
+	    (u->type == SOCK_DGRAM || u->state != USK_ST_ESTABLISHED))
+		BAD("relative name without its directory");
+	if (u->name_gone && (!u->has_name || !name_is_path(u->name.data, u->name.len)))
+		BAD("removed name");
+	if (u->renamed_to && (!u->name_gone || u->bind_dir || u->renamed_to[0] != '/' ||
+			      strlen(u->renamed_to) >= USK_NAME_MAX))
+		BAD("renamed name");
 	if (u->state == USK_ST_LISTEN &&
 	    (u->type == SOCK_DGRAM || !u->has_name || !u->name.len || u->n_queue ||
 	     u->has_peer_ino || u->backlog > INT_MAX || u->pending > FILES_LIST_MAX))
@@ -989,6 +1143,8 @@ struct rsk {
 	bool pair;		/* made by socketpair() with its peer */
 	bool client;		/* connects to peer->listener, which accepts peer */
 	bool made_file;		/* we bound a path: unlink it on failure */
+	bool file_moved;	/* ... and renamed it to u->renamed_to */
+	bool gone_now;		/* name_gone, and another socket binds that name */
 };
 
 struct rctx {
@@ -1017,6 +1173,24 @@ static struct rsk *rsk_listener(struct rctx *c, const ProtobufCBinaryData *name,
 	return NULL;
 }
 
+/* The socket file this restore made for @s (a failed restore removes it). */
+static void unlink_made(struct rsk *s, char *nb, size_t size)
+{
+	const char *name = name_str(s->u->name.data, s->u->name.len, nb, size);
+	int dfd = AT_FDCWD;
+
+	if (s->file_moved) {
+		unlink(s->u->renamed_to);
+		return;
+	}
+	if (s->u->bind_dir)
+		dfd = open(s->u->bind_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0 || dfd == AT_FDCWD)
+		unlinkat(dfd, name, 0);
+	if (dfd >= 0)
+		close(dfd);
+}
+
 static void rctx_free(struct rctx *c, bool failed)
 {
 	char nb[NAME_BUF];
@@ -1029,7 +1203,7 @@ static void rctx_free(struct rctx *c, bool failed)
 		if (s->tmp >= 0)
 			close(s->tmp);
 		if (failed && s->made_file)
-			unlink(name_str(s->u->name.data, s->u->name.len, nb, sizeof(nb)));
+			unlink_made(s, nb, sizeof(nb));
 		if (s->u)
 			unix_sk_entry__free_unpacked(s->u, NULL);
 	}
@@ -1042,6 +1216,7 @@ static void rctx_free(struct rctx *c, bool failed)
  * validated entry by entry; here the links between entries. */
 static int rctx_link(struct rctx *c)
 {
+
 	for (size_t i = 0; i < c->n; i++) {
 		struct rsk *s = &c->v[i];
 		const UnixSkEntry *u = s->u;
@@ -1152,6 +1327,116 @@ static int bind_path_prepare(struct rsk *s, const char *path)
 	return 0;
 }
 
+/*
+ * Owner and mode of the socket file bind() just made, through an O_PATH fd
+ * of it: if someone swapped the name for a symbolic link meanwhile (a
+ * directory they can write), nothing is followed.
+ */
+static int set_socket_file(struct rsk *s, const char *name)
+{
+	const UnixSkEntry *u = s->u;
+	char self[64];
+	struct stat st;
+	int pfd, ret = 0;
+
+	if (!u->has_file_mode && !(u->has_file_uid && u->has_file_gid))
+		return 0;
+	pfd = open(name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return log_errno(errno, RS_FMT ": cannot open %s", RS_ARG(s), name);
+	if (fstat(pfd, &st) || !S_ISSOCK(st.st_mode)) {
+		log_err(RS_FMT ": %s is no longer the socket just bound", RS_ARG(s), name);
+		ret = -EEXIST;
+		goto out;
+	}
+	if (u->has_file_uid && u->has_file_gid &&
+	    fchownat(pfd, "", u->file_uid, u->file_gid, AT_EMPTY_PATH) < 0) {
+		ret = log_errno(errno, RS_FMT ": cannot give %s owner %u:%u", RS_ARG(s), name,
+				u->file_uid, u->file_gid);
+		goto out;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	if (u->has_file_mode && chmod(self, u->file_mode & 07777) < 0)
+		ret = log_errno(errno, RS_FMT ": cannot give %s mode %o", RS_ARG(s), name,
+				u->file_mode);
+out:
+	close(pfd);
+	return ret;
+}
+
+/* Run in @dir (a relative name resolves there): the master is one thread,
+ * its working directory is its own to change for a moment. */
+static int enter_dir(struct rsk *s, const char *dir, int *saved)
+{
+	*saved = -1;
+	if (!dir)
+		return 0;
+	*saved = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (*saved < 0)
+		return log_errno(errno, RS_FMT ": cannot open the working directory", RS_ARG(s));
+	if (chdir(dir) < 0) {
+		int e = errno;
+
+		close(*saved);
+		*saved = -1;
+		return log_errno(e, RS_FMT ": cannot enter %s, where its name was bound", RS_ARG(s),
+				 dir);
+	}
+	return 0;
+}
+
+static void leave_dir(int saved)
+{
+	if (saved < 0)
+		return;
+	if (fchdir(saved) < 0)
+		log_errno(errno, "cannot go back to the restore's working directory");
+	close(saved);
+}
+
+/* A name whose file was gone at dump: the file this bind made goes too
+ * (or moves where the dumped one had been renamed to). */
+static int name_gone_finish(struct rsk *s, const char *name)
+{
+	int ret;
+
+	if (!s->u->renamed_to) {
+		if (unlink(name) < 0)
+			return log_errno(errno, RS_FMT ": cannot remove %s, removed before the dump",
+					 RS_ARG(s), name);
+		s->made_file = false;
+		return 0;
+	}
+	ret = bind_path_prepare(s, s->u->renamed_to);
+	if (ret)
+		return ret;
+	if (rename(name, s->u->renamed_to) < 0)
+		return log_errno(errno, RS_FMT ": cannot rename %s to %s, as it was before the dump",
+				 RS_ARG(s), name, s->u->renamed_to);
+	s->file_moved = true;
+	return 0;
+}
+
+/* The end of what bind_name() started for a name gone at dump. */
+static int finish_gone_name(struct rsk *s)
+{
+	const UnixSkEntry *u = s->u;
+	char nb[NAME_BUF];
+	const char *name = name_str(u->name.data, u->name.len, nb, sizeof(nb));
+	int ret, saved;
+
+	if (!u->name_gone || !s->made_file || s->gone_now)
+		return 0;
+	ret = enter_dir(s, u->bind_dir, &saved);
+	if (ret)
+		return ret;
+	ret = name_gone_finish(s, name);
+	if (!ret && s->file_moved)
+		ret = set_socket_file(s, u->renamed_to);
+	leave_dir(saved);
+	return ret;
+}
+
 static int bind_name(struct rsk *s, int fd)
 {
 	const UnixSkEntry *u = s->u;
@@ -1159,46 +1444,65 @@ static int bind_name(struct rsk *s, int fd)
 	char nb[NAME_BUF];
 	const char *name = name_str(u->name.data, u->name.len, nb, sizeof(nb));
 	socklen_t l;
-	int ret;
+	int ret, saved;
 
 	if (!u->has_name || !u->name.len)
 		return 0;
+	if (name_relative(&u->name) && !u->bind_dir) {
+		log_err(RS_FMT ": bound to the relative path '%s' in an unknown directory",
+			RS_ARG(s), name);
+		return -EINVAL;
+	}
+	ret = enter_dir(s, u->bind_dir, &saved);
+	if (ret)
+		return ret;
 	if (name_is_path(u->name.data, u->name.len)) {
 		ret = bind_path_prepare(s, name);
 		if (ret)
-			return ret;
+			goto out;
 	}
 	l = name_addr(u->name.data, u->name.len, &sa);
 	if (bind(fd, (struct sockaddr *)&sa, l) < 0) {
+		ret = errno == EADDRINUSE ? -EADDRINUSE : -errno;
 		if (errno == EADDRINUSE)
 			log_err(RS_FMT ": cannot bind to %s: the address is in use by a live socket",
 				RS_ARG(s), name);
 		else
 			log_errno(errno, RS_FMT ": cannot bind to %s", RS_ARG(s), name);
-		return errno == EADDRINUSE ? -EADDRINUSE : -errno;
+		goto out;
 	}
 	if (!name_is_path(u->name.data, u->name.len))
-		return 0;
+		goto out;
 	s->made_file = true;
-	if (u->has_file_mode && chmod(name, u->file_mode) < 0)
-		return log_errno(errno, RS_FMT ": cannot give %s mode %o", RS_ARG(s), name,
-				 u->file_mode);
-	if (u->has_file_uid && u->has_file_gid && chown(name, u->file_uid, u->file_gid) < 0)
-		return log_errno(errno, RS_FMT ": cannot give %s owner %u:%u", RS_ARG(s), name,
-				 u->file_uid, u->file_gid);
-	return 0;
+	if (u->name_gone) {
+		/* later (finish_gone_names), once nothing connects or sends to
+		 * the name any more; at once if another socket binds it */
+		if (s->gone_now)
+			ret = name_gone_finish(s, name);
+		goto out;
+	}
+	ret = set_socket_file(s, name);
+out:
+	leave_dir(saved);
+	return ret;
 }
 
-static int connect_to(struct rsk *s, const ProtobufCBinaryData *name)
+/* Connect to @name, bound in @dir if relative (the peer's bind_dir). */
+static int connect_to(struct rsk *s, const ProtobufCBinaryData *name, const char *dir)
 {
 	struct sockaddr_un sa;
 	socklen_t l = name_addr(name->data, name->len, &sa);
 	char nb[NAME_BUF];
+	int ret, saved;
 
+	ret = enter_dir(s, name_relative(name) ? dir : NULL, &saved);
+	if (ret)
+		return ret;
 	if (connect(s->fd, (struct sockaddr *)&sa, l) < 0)
-		return log_errno(errno, RS_FMT ": cannot connect to %s", RS_ARG(s),
-				 name_str(name->data, name->len, nb, sizeof(nb)));
-	return 0;
+		ret = log_errno(errno, RS_FMT ": cannot connect to %s", RS_ARG(s),
+				name_str(name->data, name->len, nb, sizeof(nb)));
+	leave_dir(saved);
+	return ret;
 }
 
 /* 1. */
@@ -1222,7 +1526,7 @@ static int make_accepted(struct rsk *s)
 	if (!ret)
 		ret = bind_name(s, s->fd);
 	if (!ret)
-		ret = connect_to(s, &l->u->name);
+		ret = connect_to(s, &l->u->name, l->u->bind_dir);
 	if (ret)
 		return ret;
 	a->fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -1240,7 +1544,7 @@ static int make_journal(struct rsk *s)
 	int ret = new_socket(s), n;
 
 	if (!ret)
-		ret = connect_to(s, &s->u->peer_name);
+		ret = connect_to(s, &s->u->peer_name, NULL);
 	if (ret) {
 		log_err(RS_FMT ": the stdout of a service could not be connected to journald "
 			"(%s) again", RS_ARG(s), JOURNAL_STDOUT);
@@ -1312,7 +1616,7 @@ static int make_sockets(struct rctx *c)
 		if (!ret)
 			ret = bind_name(s, s->fd);
 		if (!ret)
-			ret = connect_to(s, &s->listener->u->name);
+			ret = connect_to(s, &s->listener->u->name, s->listener->u->bind_dir);
 	}
 	return ret;
 }
@@ -1478,7 +1782,8 @@ static int connect_dgram(struct rsk *s)
 			RS_ARG(s));
 		return -EINVAL;
 	}
-	return connect_to(s, s->peer ? &s->peer->u->name : &s->u->peer_name);
+	return connect_to(s, s->peer ? &s->peer->u->name : &s->u->peer_name,
+			  s->peer ? s->peer->u->bind_dir : NULL);
 }
 
 /*
@@ -1531,9 +1836,37 @@ out:
 	return ret;
 }
 
+/*
+ * A name gone at dump that another socket of the image binds again (bound
+ * anew since): its file goes as soon as it is made, and it is made first
+ * (the array is reordered before any link into it is taken).
+ */
+static void order_gone_names(struct rctx *c)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		for (size_t j = 0; j < c->n && c->v[i].u->name_gone; j++)
+			if (j != i && !c->v[j].u->name_gone &&
+			    same_name(&c->v[i].u->name, &c->v[j].u->name) &&
+			    !(c->v[j].u->type != SOCK_DGRAM && c->v[j].u->state == USK_ST_ESTABLISHED))
+				c->v[i].gone_now = true;
+	for (size_t i = 0; i < c->n; i++) {
+		if (!c->v[i].gone_now)
+			continue;
+		struct rsk t = c->v[i];
+
+		memmove(&c->v[k + 1], &c->v[k], (i - k) * sizeof(t));
+		c->v[k++] = t;
+	}
+}
+
 static int rctx_build(struct rctx *c)
 {
-	int ret = rctx_link(c);
+	int ret;
+
+	order_gone_names(c);
+	ret = rctx_link(c);
 
 	if (!ret)
 		ret = make_sockets(c);
@@ -1541,6 +1874,8 @@ static int rctx_build(struct rctx *c)
 		ret = refill(c, &c->v[i]);
 	if (!ret)
 		ret = connect_dgrams(c);
+	for (size_t i = 0; i < c->n && !ret; i++)
+		ret = finish_gone_name(&c->v[i]);
 	for (size_t i = 0; i < c->n; i++) {
 		if (c->v[i].tmp >= 0)
 			close(c->v[i].tmp);

@@ -39,7 +39,8 @@
 extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
 	files_tty_ops, files_chr_ops, files_pipe_ops, files_fifo_ops,
 	files_eventfd_ops, files_signalfd_ops, files_timerfd_ops,
-	files_inotify_ops, files_epoll_ops, files_sk_inet_ops;
+	files_inotify_ops, files_epoll_ops, files_sk_inet_ops,
+	files_sk_netlink_ops, files_pty_ops, files_tun_ops;
 extern const struct file_kind_ops files_sk_unix_ops;
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
@@ -63,7 +64,9 @@ static const struct file_kind_ops *const file_kinds[] = {
 	&files_memfd_ops,
 	&files_reg_ops,
 	&files_dir_ops,
+	&files_pty_ops,		/* pty masters and slaves, before the terminals */
 	&files_tty_ops,
+	&files_tun_ops,
 	&files_chr_ops,
 	&files_pipe_ops,
 	&files_fifo_ops,
@@ -75,6 +78,7 @@ static const struct file_kind_ops *const file_kinds[] = {
 	/* socket kinds go here */
 	&files_sk_unix_ops,
 	&files_sk_inet_ops,
+	&files_sk_netlink_ops,
 	&files_sk_refuse_ops,
 };
 #define NR_KINDS (sizeof(file_kinds) / sizeof(file_kinds[0]))
@@ -388,6 +392,8 @@ static void objmap_free(struct objmap *m)
 		for (o = m->b[i]; o; o = n) {
 			n = o->next;
 			free(o->v);
+			free(o->buf);
+			free(o->buf2);
 			free(o);
 		}
 	}
@@ -417,6 +423,89 @@ struct files_dump {
 const struct files_opts *files_dump_opts(const struct files_dump *d)
 {
 	return &d->opts;
+}
+
+bool files_dump_in_tree(const struct files_dump *d, pid_t pid)
+{
+	for (size_t i = 0; i < d->opts.n_tree_pids; i++)
+		if (d->opts.tree_pids[i] == pid)
+			return true;
+	return false;
+}
+
+static bool pid_holds_socket(pid_t pid, const char *want)
+{
+	char dir[64], link[64], path[340];
+	struct dirent *e;
+	bool found = false;
+	DIR *fds;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	fds = opendir(dir);
+	if (!fds)
+		return false;
+	while (!found && (e = readdir(fds))) {
+		ssize_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		found = !strcmp(link, want);
+	}
+	closedir(fds);
+	return found;
+}
+
+int files_sock_owner(const struct files_dump *d, uint64_t ino, pid_t *pid, char *comm,
+		     size_t len)
+{
+	char want[40], path[64];
+	struct dirent *e;
+	DIR *proc;
+	int ret = -ENOENT;
+
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	proc = opendir("/proc");
+	if (!proc)
+		return -errno;
+	while ((e = readdir(proc))) {
+		char *end;
+		long p = strtol(e->d_name, &end, 10);
+		FILE *f;
+
+		if (*end || p <= 0 || files_dump_in_tree(d, p) || p == getpid() ||
+		    !pid_holds_socket(p, want))
+			continue;
+		*pid = p;
+		comm[0] = 0;
+		snprintf(path, sizeof(path), "/proc/%ld/comm", p);
+		f = fopen(path, "re");
+		if (f) {
+			if (fgets(comm, len, f))
+				comm[strcspn(comm, "\n")] = 0;
+			fclose(f);
+		}
+		ret = 0;
+		break;
+	}
+	closedir(proc);
+	return ret;
+}
+
+const char *files_sock_owner_str(const struct files_dump *d, uint64_t ino, char *buf,
+				 size_t len)
+{
+	char comm[32];
+	pid_t pid;
+
+	if (files_sock_owner(d, ino, &pid, comm, sizeof(comm)))
+		return "an unknown process";
+	snprintf(buf, len, "pid %d (%s)", pid, comm);
+	return buf;
 }
 
 struct files_obj *files_dump_obj(struct files_dump *d, int tag, uint64_t a,
@@ -1087,8 +1176,17 @@ static int validate_entry(const FileEntry *fe)
 			files_fe_name(fe));
 		return -EINVAL;
 	}
-	if (fe->has_sk && fe->kind != FILE_KIND__FILE_UNIX_SK && fe->kind != FILE_KIND__FILE_INET_SK) {
+	if (fe->has_sk && fe->kind != FILE_KIND__FILE_UNIX_SK && fe->kind != FILE_KIND__FILE_INET_SK &&
+	    fe->kind != FILE_KIND__FILE_NETLINK_SK) {
 		log_err("file %u: socket data in a %s entry", fe->id, ops->name);
+		return -EINVAL;
+	}
+	if (fe->has_pty && fe->kind != FILE_KIND__FILE_PTY) {
+		log_err("file %u: pty data in a %s entry", fe->id, ops->name);
+		return -EINVAL;
+	}
+	if (fe->has_tun && fe->kind != FILE_KIND__FILE_TUN) {
+		log_err("file %u: tun device data in a %s entry", fe->id, ops->name);
 		return -EINVAL;
 	}
 	return ops->validate ? ops->validate(fe) : 0;

@@ -8,14 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <isa-l/crc.h>
 
 #include "image.h"
+#include "journal.h"
 #include "log.h"
 #include "kup-image.pb-c.h"
+#include "kup-ipc.pb-c.h"
 
 uint32_t img_crc32c(uint32_t crc, const void *buf, size_t len)
 {
@@ -201,6 +204,7 @@ static const struct {
 	[IMG_FDTABLE]   = { "fdtable", &fdtable_image__descriptor },
 	[IMG_SHMEM]     = { "shmem", &shmem_image__descriptor },
 	[IMG_SOCKETS]   = { "sockets", NULL },
+	[IMG_IPC]       = { "ipc", &ipc_image__descriptor },
 };
 
 const ProtobufCMessageDescriptor *img_kind_desc(enum img_kind kind)
@@ -215,45 +219,129 @@ const char *img_kind_name(enum img_kind kind)
 
 /* ---- the directory store ------------------------------------------------ */
 
+/*
+ * Reading: images are opened in the directory, O_NOFOLLOW, under a shared
+ * flock() on it (lock_dir()).
+ *
+ * Writing (a dump): the directory is locked with flock() on its fd; images
+ * are created O_EXCL|O_NOFOLLOW in a fresh directory .kup-new-XXXXXX inside
+ * it (0700, made by mkdtemp), so that nothing planted in the directory can
+ * be followed or overwritten, and the previous checkpoint stays whole until
+ * the commit.  The commit syncs, removes the previous inventory.img (the
+ * previous checkpoint is no longer complete), renames the new images into
+ * place, removes the previous checkpoint's other images, and renames the new
+ * inventory.img last: a reader sees one complete checkpoint or none.
+ */
 struct dir_store {
 	struct img_store st;
 	int dfd;
 	char *path;
-	char **written;		/* names created since open, for abort */
-	size_t nwritten;
-	bool uncommitted;	/* an earlier checkpoint's inventory is gone */
+	bool writing;
+	int sdfd;		/* the staging directory, -1 if none */
+	char sname[32];		/* its name in dfd */
 };
 
-#define COMMIT_NAME "inventory.img"
+#define COMMIT_NAME	"inventory.img"
+#define STAGING_PREFIX	".kup-new-"
+
+static bool is_image_name(const char *n)
+{
+	size_t l = strlen(n);
+
+	return l > 4 && !strcmp(n + l - 4, ".img") && n[0] != '.';
+}
+
+static bool valid_blob_name(const char *name)
+{
+	return name[0] && name[0] != '.' && !strchr(name, '/') && strlen(name) < 64;
+}
+
+/* Remove every entry of the staging directory @name (in @dfd), then it. */
+static void remove_staging(struct dir_store *ds, int dfd, const char *name)
+{
+	int sfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (sfd >= 0 && (d = fdopendir(sfd))) {
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
+	} else if (sfd >= 0) {
+		close(sfd);
+	}
+	if (unlinkat(dfd, name, AT_REMOVEDIR) && errno != ENOENT)
+		log_warn_errno(errno, "cannot remove %s/%s", ds->path, name);
+}
+
+static int staging_begin(struct dir_store *ds)
+{
+	char tmpl[PATH_MAX];
+
+	if (ds->sdfd >= 0)
+		return 0;
+	/* the directory is root's and writable by nobody else (checked) */
+	if ((size_t)snprintf(tmpl, sizeof(tmpl), "%s/" STAGING_PREFIX "XXXXXX", ds->path) >= sizeof(tmpl))
+		return log_errno(ENAMETOOLONG, "image directory %s", ds->path);
+	if (!mkdtemp(tmpl))
+		return log_errno(errno, "cannot make a new directory in %s for the images", ds->path);
+	snprintf(ds->sname, sizeof(ds->sname), "%s", strrchr(tmpl, '/') + 1);
+	/* journal.h: a dump killed from here on leaves it to the recovery */
+	if (journal_active()) {
+		char *abs = realpath(tmpl, NULL);
+		int ret = abs ? journal_add("partial %s", abs) : log_errno(errno, "%s", tmpl);
+
+		free(abs);
+		if (ret) {
+			unlinkat(ds->dfd, ds->sname, AT_REMOVEDIR);
+			return ret;
+		}
+	}
+	ds->sdfd = openat(ds->dfd, ds->sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ds->sdfd < 0) {
+		int e = errno;
+
+		unlinkat(ds->dfd, ds->sname, AT_REMOVEDIR);
+		return log_errno(e, "cannot open %s", tmpl);
+	}
+	return 0;
+}
+
+static void staging_drop(struct dir_store *ds)
+{
+	if (ds->sdfd < 0)
+		return;
+	close(ds->sdfd);
+	ds->sdfd = -1;
+	remove_staging(ds, ds->dfd, ds->sname);
+}
 
 static int dir_create(struct img_store *st, const char *name, size_t len, struct img_blob *b)
 {
 	struct dir_store *ds = st->priv;
-	char **nw;
-	int fd;
+	int fd, ret;
 
 	memset(b, 0, sizeof(*b));
 	b->store = st;
 	b->fd = -1;
 	snprintf(b->name, sizeof(b->name), "%s", name);
-	/*
-	 * The first image written overwrites an earlier checkpoint's: that
-	 * one stops being a checkpoint first, so that a dump that fails or is
-	 * killed half-way never leaves old and new images under one inventory.
-	 */
-	if (!ds->uncommitted) {
-		if (unlinkat(ds->dfd, COMMIT_NAME, 0) && errno != ENOENT)
-			return log_errno(errno, "cannot remove the earlier %s/%s", ds->path, COMMIT_NAME);
-		ds->uncommitted = true;
+	if (!ds->writing) {
+		log_err("image directory %s: not open for writing", ds->path);
+		return -EBADF;
 	}
-	fd = openat(ds->dfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (!valid_blob_name(name)) {
+		log_err("image directory %s: bad image name '%s'", ds->path, name);
+		return -EINVAL;
+	}
+	ret = staging_begin(ds);
+	if (ret)
+		return ret;
+	fd = openat(ds->sdfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST && !unlinkat(ds->sdfd, name, 0))	/* written again */
+		fd = openat(ds->sdfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return log_errno(errno, "cannot create image %s/%s", ds->path, name);
-	nw = realloc(ds->written, (ds->nwritten + 1) * sizeof(*nw));
-	if (nw) {
-		ds->written = nw;
-		ds->written[ds->nwritten++] = strdup(name);
-	}
+		return log_errno(errno, "cannot create image %s/%s/%s", ds->path, ds->sname, name);
 	if (len && ftruncate(fd, len)) {
 		int e = errno;
 		close(fd);
@@ -283,13 +371,19 @@ static int dir_open(struct img_store *st, const char *name, struct img_blob *b)
 {
 	struct dir_store *ds = st->priv;
 	struct stat sb;
-	int fd;
+	int fd = -1;
 
 	memset(b, 0, sizeof(*b));
 	b->store = st;
 	b->fd = -1;
 	snprintf(b->name, sizeof(b->name), "%s", name);
-	fd = openat(ds->dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (!valid_blob_name(name))
+		return -ENOENT;
+	/* while writing, the images written so far are the store's */
+	if (ds->sdfd >= 0)
+		fd = openat(ds->sdfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		fd = openat(ds->dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		int e = errno;
 		if (e != ENOENT)
@@ -325,36 +419,90 @@ static void dir_release(struct img_store *st, struct img_blob *b)
 	b->priv = NULL;
 }
 
+/* Is @name an image of the staging directory? */
+static bool staged(struct dir_store *ds, const char *name)
+{
+	struct stat sb;
+
+	return !fstatat(ds->sdfd, name, &sb, AT_SYMLINK_NOFOLLOW);
+}
+
 static int dir_commit(struct img_store *st)
 {
 	struct dir_store *ds = st->priv;
+	struct dirent *de;
+	DIR *d;
+	int fd, ret = 0;
 
+	if (!ds->writing || ds->sdfd < 0 || !staged(ds, COMMIT_NAME)) {
+		log_err("image directory %s: nothing to commit", ds->path);
+		return -EINVAL;
+	}
 	if (syncfs(ds->dfd))
 		return log_errno(errno, "cannot sync images in %s", ds->path);
-	for (size_t i = 0; i < ds->nwritten; i++)
-		free(ds->written[i]);
-	ds->nwritten = 0;
-	ds->uncommitted = false;
+	/* from here the previous checkpoint is no longer complete */
+	if (unlinkat(ds->dfd, COMMIT_NAME, 0) && errno != ENOENT)
+		return log_errno(errno, "cannot remove the previous %s/%s", ds->path, COMMIT_NAME);
+	/* the previous checkpoint's images this one has not replaced */
+	fd = openat(ds->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return log_errno(errno, "cannot list %s", ds->path);
+	}
+	while ((de = readdir(d))) {
+		if (is_image_name(de->d_name) && strcmp(de->d_name, COMMIT_NAME) &&
+		    !staged(ds, de->d_name))
+			unlinkat(ds->dfd, de->d_name, 0);
+	}
+	closedir(d);
+	fd = openat(ds->sdfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return log_errno(errno, "cannot list %s/%s", ds->path, ds->sname);
+	}
+	/* again until none is left: a listing changed under readdir may skip names */
+	for (bool moved = true; moved && !ret;) {
+		moved = false;
+		rewinddir(d);
+		while (!ret && (de = readdir(d))) {
+			if (!is_image_name(de->d_name) || !strcmp(de->d_name, COMMIT_NAME))
+				continue;
+			if (renameat(ds->sdfd, de->d_name, ds->dfd, de->d_name))
+				ret = log_errno(errno, "cannot move image %s into %s", de->d_name,
+						ds->path);
+			moved = true;
+		}
+	}
+	closedir(d);
+	if (ret)
+		return ret;
+	if (fsync(ds->dfd))
+		return log_errno(errno, "cannot sync %s", ds->path);
+	if (renameat(ds->sdfd, COMMIT_NAME, ds->dfd, COMMIT_NAME))
+		return log_errno(errno, "cannot move %s into %s", COMMIT_NAME, ds->path);
+	if (fsync(ds->dfd))
+		return log_errno(errno, "cannot sync %s", ds->path);
+	staging_drop(ds);
 	return 0;
 }
 
 static void dir_abort(struct img_store *st)
 {
-	struct dir_store *ds = st->priv;
-
-	for (size_t i = 0; i < ds->nwritten; i++) {
-		if (ds->written[i])
-			unlinkat(ds->dfd, ds->written[i], 0);
-		free(ds->written[i]);
-	}
-	ds->nwritten = 0;
+	staging_drop(st->priv);
 }
 
 static int dir_remove(struct img_store *st, const char *name)
 {
 	struct dir_store *ds = st->priv;
+	int dfd = ds->sdfd >= 0 ? ds->sdfd : ds->dfd;
 
-	if (unlinkat(ds->dfd, name, 0) && errno != ENOENT)
+	if (!ds->writing || !valid_blob_name(name))
+		return -EINVAL;
+	if (unlinkat(dfd, name, 0) && errno != ENOENT)
 		return log_errno(errno, "cannot remove image %s/%s", ds->path, name);
 	return 0;
 }
@@ -363,10 +511,8 @@ static void dir_close(struct img_store *st)
 {
 	struct dir_store *ds = st->priv;
 
-	for (size_t i = 0; i < ds->nwritten; i++)
-		free(ds->written[i]);
-	free(ds->written);
-	close(ds->dfd);
+	staging_drop(ds);
+	close(ds->dfd);		/* and the lock goes */
 	free(ds->path);
 	free(ds);
 }
@@ -382,26 +528,130 @@ static const struct img_store_ops dir_store_ops = {
 	.remove = dir_remove,
 };
 
-int img_store_open_dir(const char *dir, int create, struct img_store **out)
+/*
+ * May a dump write into @ds's directory?  It holds nothing but a previous
+ * checkpoint: regular image files of root's, and staging directories left
+ * by a dump that was killed (removed here).
+ */
+static int check_dump_dir(struct dir_store *ds)
 {
-	struct dir_store *ds;
-	int dfd;
+	int fd = openat(ds->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	int ret = 0;
+	DIR *d;
 
-	if (create && mkdir(dir, 0700) && errno != EEXIST)
-		return log_errno(errno, "cannot create image directory %s", dir);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return log_errno(errno, "cannot list image directory %s", ds->path);
+	}
+	while (!ret && (de = readdir(d))) {
+		const char *n = de->d_name, *why = NULL;
+		struct stat sb;
+
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
+			continue;
+		if (fstatat(ds->dfd, n, &sb, AT_SYMLINK_NOFOLLOW)) {
+			ret = log_errno(errno, "cannot inspect %s/%s", ds->path, n);
+			break;
+		}
+		if (S_ISDIR(sb.st_mode) && !strncmp(n, STAGING_PREFIX, strlen(STAGING_PREFIX)) &&
+		    sb.st_uid == 0 && strlen(n) < sizeof(ds->sname)) {
+			log_info("removing %s/%s, left by a dump that did not finish", ds->path, n);
+			remove_staging(ds, ds->dfd, n);
+			continue;
+		}
+		if (S_ISLNK(sb.st_mode))
+			why = "a symbolic link";
+		else if (!S_ISREG(sb.st_mode))
+			why = "not a regular file";
+		else if (!is_image_name(n))
+			why = "not a kup image";
+		else if (sb.st_uid != 0)
+			why = "not root's";
+		else if (sb.st_nlink != 1)
+			why = "a file with other links";
+		if (why) {
+			log_err("%s/%s: %s: kup dump writes only into a new directory or one "
+				"holding nothing but a previous checkpoint", ds->path, n, why);
+			ret = -EPERM;
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+/*
+ * A dump holds an exclusive flock() on the directory, a restore reading it a
+ * shared one: no restore reads a checkpoint half replaced, no two dumps
+ * write one directory.  A conflict fails at once, naming the holder.
+ */
+static int lock_dir(struct dir_store *ds)
+{
+	bool writer = true;
+	pid_t holder;
+
+	if (!flock(ds->dfd, (ds->writing ? LOCK_EX : LOCK_SH) | LOCK_NB))
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return log_errno(errno, "cannot lock image directory %s", ds->path);
+	holder = img_lock_holder(ds->dfd, &writer);
+	if (holder)
+		log_err("image directory %s is being %s (pid %d)", ds->path,
+			writer ? "written by another kup dump" : "read by a kup restore", holder);
+	else
+		log_err("image directory %s is being %s", ds->path,
+			writer ? "written by another kup dump" : "read by a kup restore");
+	return -EBUSY;
+}
+
+int img_store_open_dir(const char *dir, int flags, struct img_store **out)
+{
+	bool writing = flags & IMG_DIR_WRITE, made = false;
+	struct dir_store *ds;
+	int dfd, ret;
+
+	if (writing) {
+		if (!mkdir(dir, 0700))
+			made = true;
+		else if (errno != EEXIST)
+			return log_errno(errno, "cannot create image directory %s", dir);
+	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return log_errno(errno, "cannot open image directory %s", dir);
+	if (!(flags & IMG_DIR_ANY_PLACE) || writing) {
+		ret = img_trust_path(dir, dfd, writing ? "refusing to write images there" :
+				     "refusing the images");
+		if (ret) {
+			close(dfd);
+			if (made)
+				rmdir(dir);
+			return ret;
+		}
+	}
 	ds = calloc(1, sizeof(*ds));
-	if (!ds) {
+	if (!ds || !(ds->path = strdup(dir))) {
+		free(ds);
 		close(dfd);
 		return -ENOMEM;
 	}
 	ds->dfd = dfd;
-	ds->path = strdup(dir);
+	ds->sdfd = -1;
+	ds->writing = writing;
 	ds->st.ops = &dir_store_ops;
 	ds->st.where = ds->path;
 	ds->st.priv = ds;
+	ret = lock_dir(ds);
+	if (!ret && writing && !made)
+		ret = check_dump_dir(ds);
+	if (ret) {
+		close(dfd);
+		free(ds->path);
+		free(ds);
+		return ret;
+	}
 	*out = &ds->st;
 	return 0;
 }

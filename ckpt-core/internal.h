@@ -16,6 +16,7 @@
 #include "files.h"
 #include "image.h"
 #include "kup-image.pb-c.h"
+#include "kup-ipc.pb-c.h"
 #include "log.h"
 
 #define PAGE_SIZE_K	4096UL
@@ -34,6 +35,7 @@ int ckpt_check_abort(void);
 struct proc_stat {
 	char state;
 	pid_t ppid, pgid, sid;
+	unsigned int tty_nr;	/* the controlling terminal (kernel dev encoding), 0: none */
 	unsigned long flags;
 	unsigned long start_code, end_code, start_stack;
 	unsigned long start_data, end_data, start_brk;
@@ -55,10 +57,23 @@ int clocks_dump_check(const pid_t *pids, int n);
 void clocks_dump(pid_t root, InventoryEntry *inv);
 /* Restore, in the restorer before any task is created: a time namespace for
  * the tasks to come if their clocks would not go on otherwise. */
-int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot);
+int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot, bool allow_differences);
 
 /* ---- ptrace puppet (puppet.c) ---- */
 /* A thread we drive: its saved registers are restored by puppet_release. */
+/* struct sched_attr of sched_getattr(2)/sched_setattr(2) (the first 48
+ * bytes: without the utilization clamps) */
+struct sched_attr_k {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+};
+
 struct puppet {
 	pid_t pid;		/* thread group */
 	unsigned long tramp;	/* address of syscall+trap in the target */
@@ -69,11 +84,16 @@ struct puppet {
 	unsigned long patch_orig; /* ... and the word it holds */
 };
 
+/* With @interrupt, waits at most PUPPET_STOP_TIMEOUT_MS for the stop:
+ * -ETIMEDOUT leaves @tid seized but running. */
 int puppet_seize(pid_t tid, bool interrupt);
 /* Hold the seccomp filters of seized @tid off while we drive it (until
  * detach): PTRACE_O_SUSPEND_SECCOMP.  -EPERM when we may not. */
 int puppet_suspend_seccomp(pid_t tid);
 int puppet_wait_stop(pid_t tid, int *status);
+/* How long a thread may take to stop for PTRACE_INTERRUPT (docs/design.md) */
+#define PUPPET_STOP_TIMEOUT_MS	10000
+int puppet_wait_stop_bounded(pid_t tid, int *status, unsigned timeout_ms);
 /* Dump side: map a trampoline in stopped process @pid (thread @tid). */
 int puppet_install(struct puppet *p, pid_t pid, pid_t tid);
 /* Unmap it, leaving @tid on @final registers (NULL: those it has). */
@@ -102,9 +122,10 @@ int puppet_syscall_patched(pid_t pid, pid_t tid, unsigned long at, unsigned long
 /* ---- memory (mem.c) ---- */
 struct mem_dump_stats { unsigned long long pages; };
 struct shmem_dump;
+struct ipc_dump;
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fd,
 	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
-	     struct shmem_dump *sd);
+	     struct shmem_dump *sd, struct ipc_dump *ipc);
 void mem_free_image(MmImage *mm);
 
 /* shared memory objects collected during dump */

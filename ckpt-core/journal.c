@@ -765,12 +765,24 @@ static bool kup_image_name(int dfd, const char *name)
 	return ok;
 }
 
+/* Does directory @dir hold an inventory.img? */
+static bool has_inventory(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/inventory.img", dir);
+	return !lstat(path, &sb);
+}
+
 /*
  * Remove the images a dump left in @dir without committing them, when @dir
- * holds no checkpoint (no inventory.img: the dir store removes an earlier
- * one before it writes anything), or when its inventory.img is the
- * dump's own, maybe half-written (@inventory_too: `committing`).  Only
- * kup's regular files go; with @rmdir_too, the directory too once empty.
+ * holds no checkpoint (no inventory.img: the dir store's commit removes an
+ * earlier one before it moves anything in), or when its inventory.img is
+ * the dump's own (@inventory_too: the dump's staging directory, or the
+ * store once the commit moved it in).  Only kup's regular files go; with
+ * @rmdir_too (the staging directory, the dump's alone) every regular file
+ * and the directory too once empty.
  */
 static int remove_partial(const char *dir, bool rmdir_too, bool inventory_too, unsigned *removed)
 {
@@ -797,7 +809,9 @@ static int remove_partial(const char *dir, bool rmdir_too, bool inventory_too, u
 	while ((de = readdir(d))) {
 		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) || !S_ISREG(sb.st_mode))
 			continue;
-		if (!kup_image_name(dfd, de->d_name))
+		/* a staging directory (@rmdir_too) holds nothing but ours,
+		 * some maybe killed before their header */
+		if (!rmdir_too && !kup_image_name(dfd, de->d_name))
 			continue;
 		if (!unlinkat(dfd, de->d_name, 0))
 			(*removed)++;
@@ -942,12 +956,21 @@ static int replay_dump(struct journal *j, struct ckpt_recover_item *it)
 		ret = ret ? ret : err;
 	}
 	if (!j->committed) {
-		/* killed while the inventory was written, or before the
-		 * commit's line: not committed, as for a failed dump */
-		if (j->partial[0])
-			remove_partial(j->partial, true, j->committing, &it->images);
+		/* killed before the commit's line: not committed, as for a
+		 * failed dump.  The dir store's staging directory (`partial`)
+		 * goes whole.  Its inventory.img is moved into the store last:
+		 * while the staging directory still holds it, an inventory.img
+		 * in the store is the previous checkpoint's, complete (the
+		 * commit removes it before touching anything else); once
+		 * moved, it is this dump's, not committed, and goes first. */
+		bool ours = j->committing;
+
+		if (j->partial[0]) {
+			ours &= !has_inventory(j->partial);
+			remove_partial(j->partial, true, true, &it->images);
+		}
 		if (!strcmp(j->store_kind, "dir"))
-			remove_partial(j->store, false, j->committing, &it->images);
+			remove_partial(j->store, false, ours, &it->images);
 		/* a ppp store's open transaction was never committed: the
 		 * store still opens as its previous checkpoint */
 	}

@@ -15,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "ipc-sysv.h"
 
 #define PME_PRESENT	(1ULL << 63)
 #define PME_SWAP	(1ULL << 62)
@@ -30,6 +32,7 @@ struct vma_raw {
 	unsigned long start, end, pgoff;
 	char perms[5];
 	unsigned long ino;
+	unsigned long rss_kb, swap_kb;	/* 0 and 0: no page to look for */
 	char path[PATH_MAX];
 	char vmflags[128];
 };
@@ -85,6 +88,10 @@ static int read_vmas(pid_t pid, struct vma_raw **out, int *nout)
 				snprintf(cur->path, sizeof(cur->path), "%s", line + pos);
 		} else if (cur && !strncmp(line, "VmFlags:", 8)) {
 			snprintf(cur->vmflags, sizeof(cur->vmflags), "%s", line + 8);
+		} else if (cur && !strncmp(line, "Rss:", 4)) {
+			cur->rss_kb = strtoul(line + 4, NULL, 10);
+		} else if (cur && !strncmp(line, "Swap:", 5)) {
+			cur->swap_kb = strtoul(line + 5, NULL, 10);
 		}
 	}
 	free(buf);
@@ -110,9 +117,10 @@ static VmaKind classify(const struct vma_raw *r)
 		return VMA_KIND__VMA_VSYSCALL;
 	if (shared) {
 		if (!r->path[0] || !strncmp(r->path, "/dev/zero", 9) ||
-		    !strncmp(r->path, "/memfd:", 7) || !strncmp(r->path, "/dev/shm/", 9) ||
-		    !strncmp(r->path, "/SYSV", 5))
+		    !strncmp(r->path, "/memfd:", 7) || !strncmp(r->path, "/dev/shm/", 9))
 			return VMA_KIND__VMA_SHMEM;
+		if (!strncmp(r->path, "/SYSV", 5) && r->ino <= INT_MAX)
+			return VMA_KIND__VMA_SYSV_SHM;
 		return VMA_KIND__VMA_FILE_SHARED;
 	}
 	if (!r->path[0] || r->path[0] == '[')
@@ -127,10 +135,11 @@ struct run_list {
 	bool split;	/* the next page starts a new run (runs never cross mappings) */
 };
 
-static int run_add(struct run_list *rl, uint64_t vaddr)
+/* Add @npages pages from @vaddr: to the last run when they follow it. */
+static int run_add(struct run_list *rl, uint64_t vaddr, uint64_t npages)
 {
 	if (rl->n && !rl->split && rl->runs[rl->n - 1].vaddr + rl->runs[rl->n - 1].nr_pages * PAGE_SIZE_K == vaddr) {
-		rl->runs[rl->n - 1].nr_pages++;
+		rl->runs[rl->n - 1].nr_pages += npages;
 	} else {
 		if (rl->n == rl->cap) {
 			PageRun *nr;
@@ -142,12 +151,12 @@ static int run_add(struct run_list *rl, uint64_t vaddr)
 		}
 		page_run__init(&rl->runs[rl->n]);
 		rl->runs[rl->n].vaddr = vaddr;
-		rl->runs[rl->n].nr_pages = 1;
+		rl->runs[rl->n].nr_pages = npages;
 		rl->runs[rl->n].off = rl->pages;
 		rl->n++;
 	}
 	rl->split = false;
-	rl->pages++;
+	rl->pages += npages;
 	return 0;
 }
 
@@ -180,15 +189,117 @@ static uint64_t zero_pfn(void)
 	return pfn;
 }
 
+/*
+ * PAGEMAP_SCAN (Linux 6.7): the kernel walks the page tables and returns
+ * ranges of pages with the same categories, skipping what is not populated;
+ * the cost follows the pages that exist, not the size of the mapping (an
+ * 8 TiB PROT_NONE reservation costs nothing).  Older kernels: pagemap read
+ * in chunks, after the smaps Rss/Swap test has skipped empty mappings.
+ */
+#ifndef PAGEMAP_SCAN
+struct page_region {
+	uint64_t start, end, categories;
+};
+
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+
+#define PAGEMAP_SCAN	_IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_FILE	(1 << 2)
+#define PAGE_IS_PRESENT	(1 << 3)
+#define PAGE_IS_SWAPPED	(1 << 4)
+#define PAGE_IS_PFNZERO	(1 << 5)
+#endif
+
+static bool page_wanted(VmaKind kind, bool present, bool swapped, bool file, bool zero)
+{
+	switch (kind) {
+	case VMA_KIND__VMA_VDSO:
+		return true;
+	case VMA_KIND__VMA_ANON_PRIVATE:
+		/* present or swapped; not the shared zero page of a read fault */
+		return swapped || (present && !zero);
+	case VMA_KIND__VMA_FILE_PRIVATE:
+		/* only the copies made on write */
+		return swapped || (present && !file);
+	default:
+		return false;
+	}
+}
+
+/* 1: done with PAGEMAP_SCAN; 0: not available here; < 0: error. */
+static int select_pages_scan(int pmfd, pid_t pid, const VmaEntry *v, struct run_list *rl)
+{
+	static bool unavailable;
+	struct page_region reg[512];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = v->start,
+		.end = v->end,
+		.vec = (uintptr_t)reg,
+		.vec_len = sizeof(reg) / sizeof(reg[0]),
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO,
+	};
+
+	if (unavailable)
+		return 0;
+	while (arg.start < v->end) {
+		long n = ioctl(pmfd, PAGEMAP_SCAN, &arg);
+
+		if (n < 0) {
+			/* no such ioctl (before 6.7): pagemap it is, from here on */
+			if ((errno == ENOTTY || errno == EINVAL) && arg.start == v->start) {
+				unavailable = true;
+				return 0;
+			}
+			return log_errno(errno, "pid %d: PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64,
+					 pid, (uint64_t)arg.start, (uint64_t)v->end);
+		}
+		for (long i = 0; i < n; i++) {
+			uint64_t c = reg[i].categories;
+
+			if (reg[i].start < arg.start || reg[i].end > v->end ||
+			    reg[i].end <= reg[i].start) {
+				log_err("pid %d: PAGEMAP_SCAN returned 0x%" PRIx64 "-0x%" PRIx64
+					" outside 0x%" PRIx64 "-0x%" PRIx64, pid, reg[i].start,
+					reg[i].end, (uint64_t)arg.start, v->end);
+				return -EIO;
+			}
+			if (page_wanted(v->kind, c & PAGE_IS_PRESENT, c & PAGE_IS_SWAPPED,
+					c & PAGE_IS_FILE, c & PAGE_IS_PFNZERO) &&
+			    run_add(rl, reg[i].start, (reg[i].end - reg[i].start) / PAGE_SIZE_K))
+				return -ENOMEM;
+		}
+		if (arg.walk_end <= arg.start)
+			break;
+		arg.start = arg.walk_end;
+	}
+	return 1;
+}
+
 /* Select the pages of one VMA that must be saved. */
-static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, struct run_list *rl)
+static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, const struct vma_raw *r,
+			struct run_list *rl)
 {
 	uint64_t npages = (v->end - v->start) / PAGE_SIZE_K;
 	uint64_t buf[4096], zpfn = zero_pfn();
+	int ret;
 
 	if (v->kind != VMA_KIND__VMA_VDSO && v->kind != VMA_KIND__VMA_ANON_PRIVATE &&
 	    v->kind != VMA_KIND__VMA_FILE_PRIVATE)
 		return 0;
+	if (v->kind != VMA_KIND__VMA_VDSO) {
+		/* nothing resident nor swapped: no page to save (smaps counts
+		 * neither the zero page nor holes) */
+		if (!r->rss_kb && !r->swap_kb)
+			return 0;
+		ret = select_pages_scan(pmfd, pid, v, rl);
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
 	for (uint64_t i = 0; i < npages;) {
 		size_t want = npages - i > 4096 ? 4096 : npages - i;
 		ssize_t n = pread(pmfd, buf, want * 8, (v->start / PAGE_SIZE_K + i) * 8);
@@ -198,25 +309,11 @@ static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, struct run_list 
 					 pid, v->start + i * PAGE_SIZE_K);
 		for (size_t j = 0; j < (size_t)n / 8; j++) {
 			uint64_t pme = buf[j];
-			bool take;
+			bool present = pme & PME_PRESENT;
 
-			switch (v->kind) {
-			case VMA_KIND__VMA_VDSO:
-				take = true;
-				break;
-			case VMA_KIND__VMA_ANON_PRIVATE:
-				take = pme & (PME_PRESENT | PME_SWAP);
-				if ((pme & (PME_PRESENT | PME_SWAP)) == PME_PRESENT && zpfn &&
-				    (pme & PME_PFN_MASK) == zpfn)
-					take = false;	/* the zero page */
-				break;
-			case VMA_KIND__VMA_FILE_PRIVATE:
-				take = (pme & PME_SWAP) || ((pme & PME_PRESENT) && !(pme & PME_FILE));
-				break;
-			default:
-				take = false;
-			}
-			if (take && run_add(rl, v->start + (i + j) * PAGE_SIZE_K))
+			if (page_wanted(v->kind, present, pme & PME_SWAP, pme & PME_FILE,
+					present && zpfn && (pme & PME_PFN_MASK) == zpfn) &&
+			    run_add(rl, v->start + (i + j) * PAGE_SIZE_K, 1))
 				return -ENOMEM;
 		}
 		i += n / 8;
@@ -338,7 +435,7 @@ void mem_free_image(MmImage *mm)
 
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
-	     struct shmem_dump *sd)
+	     struct shmem_dump *sd, struct ipc_dump *ipc)
 {
 	struct vma_raw *raw = NULL;
 	struct run_list rl = { 0 };
@@ -385,6 +482,10 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			  (r->perms[1] == 'w' ? PROT_WRITE : 0) |
 			  (r->perms[2] == 'x' ? PROT_EXEC : 0);
 		v->flags = r->perms[3] == 's' ? MAP_SHARED : MAP_PRIVATE;
+		/* mapped without reserving swap: an 8 TiB reservation must come
+		 * back so too, or overcommit refuses it */
+		if (has_vmflag(r->vmflags, "nr"))
+			v->flags |= MAP_NORESERVE;
 		v->kind = classify(r);
 		v->name = strdup(r->path);
 		v->has_growsdown = true;
@@ -404,6 +505,14 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			}
 		}
 
+		/* a Linux native AIO context (io_setup): its ring is the kernel's
+		 * (docs/design.md, "Linux native AIO") */
+		if (v->kind == VMA_KIND__VMA_FILE_SHARED && !strncmp(r->path, "/[aio]", 6)) {
+			log_err("pid %d: Linux native AIO context 0x%lx (io_setup, its ring at "
+				"0x%lx-0x%lx): not supported", pid, r->start, r->start, r->end);
+			ret = -EOPNOTSUPP;
+			goto out;
+		}
 		if (v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) {
 			char link[64];
 
@@ -417,22 +526,22 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		} else if (v->kind == VMA_KIND__VMA_SHMEM) {
 			char link[64];
 
-			if (!strncmp(r->path, "/SYSV", 5)) {
-				log_err("pid %d: System V shared memory at 0x%lx is not supported",
-					pid, r->start);
-				ret = -EOPNOTSUPP;
-				goto out;
-			}
 			snprintf(link, sizeof(link), "/proc/%d/map_files/%lx-%lx", pid, r->start, r->end);
 			v->has_shmem_id = true;
 			ret = shmem_dump_vma(sd, pid, v, r->ino, link);
+			if (ret)
+				goto out;
+		} else if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
+			ret = ipc_dump_shm_vma(ipc, pid, v, mm->n_vmas > 1 ? mm->vmas[mm->n_vmas - 2] : NULL,
+					       (int)r->ino, has_vmflag(r->vmflags, "ht"),
+					       has_vmflag(r->vmflags, "mw"));
 			if (ret)
 				goto out;
 		}
 		rl.split = true;
 		ret = ckpt_check_abort();
 		if (!ret)
-			ret = select_pages(pmfd, pid, v, &rl);
+			ret = select_pages(pmfd, pid, v, r, &rl);
 		if (ret)
 			goto out;
 	}

@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -51,7 +52,50 @@ int puppet_seize(pid_t tid, bool interrupt)
 		return 0;
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0))
 		return -errno;
-	return puppet_wait_stop(tid, &st);
+	return puppet_wait_stop_bounded(tid, &st, PUPPET_STOP_TIMEOUT_MS);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait for a stop, at most @timeout_ms: a thread in an uninterruptible or
+ * killable sleep (a vfork parent, a wait on a hung file system) or an
+ * io_uring worker never stops for PTRACE_INTERRUPT, and a freeze that waits
+ * for it holds the whole tree frozen.  -ETIMEDOUT leaves the thread seized
+ * but running: the caller gives the tree back.
+ */
+int puppet_wait_stop_bounded(pid_t tid, int *status, unsigned timeout_ms)
+{
+	uint64_t deadline = mono_ms() + timeout_ms;
+	useconds_t nap = 100;
+	int st;
+
+	for (;;) {
+		pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return log_errno(errno, "tid %d: wait failed", tid);
+		}
+		if (r == tid) {
+			if (WIFEXITED(st) || WIFSIGNALED(st))
+				return -ESRCH;
+			*status = st;
+			return 0;
+		}
+		if (mono_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(nap);
+		if (nap < 10000)
+			nap *= 2;
+	}
 }
 
 int puppet_suspend_seccomp(pid_t tid)
@@ -105,6 +149,18 @@ int puppet_read(pid_t pid, unsigned long addr, void *buf, size_t len)
 }
 
 /*
+ * SIGSTOP cannot be blocked: a stopped task that was sent one while stopped
+ * takes it as soon as it runs an injected syscall.  The dump has read the
+ * pending signals before (dump.c, snapshot_pending) and sends it again when
+ * it lets the tree go; the restore sends it last (restore.c, stop_task):
+ * here it is passed over.  True when @st is that stop.
+ */
+static bool stop_signal_passed_over(int st)
+{
+	return WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP && !(st >> 16);
+}
+
+/*
  * Fault injection for the tests (tests/integ/t-kill-all.sh):
  * KUP_FAULT_DIE_IN_SYSCALL=NR[:N] kills this process with SIGKILL, as the
  * OOM killer would, when the N-th (default first) syscall NR it injects is
@@ -148,7 +204,7 @@ static int run_syscall(pid_t tid, long nr)
 		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
 			if (!stops++)
 				fault_point(nr);
-		} else if (!(st >> 16)) {
+		} else if (!(st >> 16) && !stop_signal_passed_over(st)) {
 			/* only unblockable signals can arrive: pass it on later */
 			log_err("tid %d: signal %d during injected syscall %ld", tid, WSTOPSIG(st), nr);
 			return -EINTR;

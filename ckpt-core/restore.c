@@ -28,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -37,7 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckpt-images.h"
 #include "internal.h"
+#include "ipc-sysv.h"
 #include "journal.h"
 #include "shmem.h"
 
@@ -95,6 +98,7 @@ struct rproc {
 struct rctx {
 	const struct ckpt_restore_opts *o;
 	struct img_store *st;
+	struct ckpt_images im;	/* owns the images below */
 	InventoryEntry *inv;
 	PstreeImage *pst;
 	FilesImage *files;
@@ -102,9 +106,14 @@ struct rctx {
 	ShmemImage *shm;
 	struct files_rst *fr;
 	int *shm_fds;
+	struct ipc_rst *ipc;	/* System V objects */
+	bool ipc_done;		/* restored: kept when the context goes */
+	bool *shm_made;		/* /dev/shm objects this restore created */
 	struct rproc *p;
 	int n;
 	pid_t restorer;		/* our pid: the parent of the root task */
+	pid_t helper;		/* the session helper's pid (the dead session leader's), or 0 */
+	bool helper_up;		/* ... it was created (and is not reaped yet) */
 	/* the running kernel's vDSO, seen in the restorer */
 	unsigned long vdso_start, vdso_size;
 	uint32_t vdso_crc;
@@ -123,132 +132,72 @@ static int rproc_index(struct rctx *c, pid_t pid)
 
 /* ---- loading and validating the images ---------------------------------- */
 
+/*
+ * Read the images and cross-check them all (validate.c) before anything
+ * is made from them: from here on restore trusts every field it uses.
+ */
 static int load_images(struct rctx *c)
 {
-	ProtobufCMessage *m;
-	char name[64];
-	int ret;
+	int ret = ckpt_images_load(c->st, &c->im);
 
-	ret = img_read_msg(c->st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m);
-	if (ret == -ENOENT)
-		log_err("%s: no complete checkpoint here (inventory.img is missing)", c->st->where);
 	if (ret)
 		return ret;
-	c->inv = (InventoryEntry *)m;
-	if (c->inv->format_version != IMG_FORMAT_VERSION) {
-		log_err("%s: image format %u is not supported", c->st->where, c->inv->format_version);
-		return -EINVAL;
-	}
-	ret = img_read_msg(c->st, "pstree.img", IMG_PSTREE, &pstree_image__descriptor, &m);
+	c->inv = c->im.inv;
+	c->pst = c->im.pst;
+	c->files = c->im.files;
+	c->fdtab = c->im.fdtab;
+	c->shm = c->im.shm;
+	c->n = c->im.n;
+	ret = ipc_rst_load(c->st, &c->ipc);
 	if (ret)
-		return ret == -ENOENT ? log_errno(ENOENT, "%s: pstree.img missing", c->st->where) : ret;
-	c->pst = (PstreeImage *)m;
-	ret = img_read_msg(c->st, "files.img", IMG_FILES, &files_image__descriptor, &m);
-	if (ret)
-		return ret == -ENOENT ? log_errno(ENOENT, "%s: files.img missing", c->st->where) : ret;
-	c->files = (FilesImage *)m;
-	ret = img_read_msg(c->st, "fdtable.img", IMG_FDTABLE, &fdtable_image__descriptor, &m);
-	if (ret)
-		return ret == -ENOENT ? log_errno(ENOENT, "%s: fdtable.img missing", c->st->where) : ret;
-	c->fdtab = (FdtableImage *)m;
-	ret = img_read_msg(c->st, "shmem.img", IMG_SHMEM, &shmem_image__descriptor, &m);
-	if (ret)
-		return ret == -ENOENT ? log_errno(ENOENT, "%s: shmem.img missing", c->st->where) : ret;
-	c->shm = (ShmemImage *)m;
-
-	c->n = c->pst->n_entries;
-	if (!c->n || c->pst->entries[0]->pid != c->inv->root_pid) {
-		log_err("pstree.img: the first entry is not the root pid %u", c->inv->root_pid);
-		return -EINVAL;
-	}
+		return ret;
 	c->p = calloc(c->n, sizeof(*c->p));
 	if (!c->p)
 		return -ENOMEM;
 	for (int i = 0; i < c->n; i++) {
-		PstreeEntry *pe = c->pst->entries[i];
 		struct rproc *p = &c->p[i];
 
 		p->ctl[0] = p->ctl[1] = -1;
-		p->pe = pe;
-		if (!pe->pid || pe->pid > 4194304 || (i && rproc_index(c, pe->ppid) < 0) ||
-		    (i && rproc_index(c, pe->ppid) >= i) || rproc_index(c, pe->pid) != i) {
-			log_err("pstree.img: entry %d (pid %u, parent %u) is inconsistent", i, pe->pid, pe->ppid);
-			return -EINVAL;
-		}
-		if (pe->state == TASK_STATE__TASK_ZOMBIE)
-			continue;
-		if (!pe->n_threads || pe->threads[0] != pe->pid || pe->n_threads > 65536) {
-			log_err("pstree.img: pid %u: bad thread list", pe->pid);
-			return -EINVAL;
-		}
-		p->alive = true;
-		snprintf(name, sizeof(name), "core-%u.img", pe->pid);
-		ret = img_read_msg(c->st, name, IMG_CORE, &core_entry__descriptor, &m);
-		if (ret)
-			return ret == -ENOENT ? log_errno(ENOENT, "%s: %s missing", c->st->where, name) : ret;
-		p->core = (CoreEntry *)m;
-		snprintf(name, sizeof(name), "mm-%u.img", pe->pid);
-		ret = img_read_msg(c->st, name, IMG_MM, &mm_image__descriptor, &m);
-		if (ret)
-			return ret == -ENOENT ? log_errno(ENOENT, "%s: %s missing", c->st->where, name) : ret;
-		p->mm = (MmImage *)m;
-		if (p->core->pid != pe->pid || p->mm->pid != pe->pid ||
-		    p->core->n_threads != pe->n_threads) {
-			log_err("core/mm image of pid %u: do not match pstree.img", pe->pid);
-			return -EINVAL;
-		}
-		for (size_t t = 0; t < p->core->n_threads; t++) {
-			ThreadCore *tc = p->core->threads[t];
-			if (tc->tid != pe->threads[t] || tc->gpregs.len != arch_regs_size()) {
-				log_err("core-%u.img: thread %zu: bad tid or registers", pe->pid, t);
-				return -EINVAL;
-			}
-		}
-		ret = seccomp_validate(p->core);
-		if (ret)
-			return ret;
-		for (size_t t = 0; t < c->fdtab->n_tables; t++)
-			if (c->fdtab->tables[t]->pid == pe->pid)
-				p->fdt = c->fdtab->tables[t];
-		if (!p->fdt) {
-			log_err("fdtable.img: no fd table for pid %u", pe->pid);
-			return -EINVAL;
-		}
-		ret = files_validate_fdtable(c->files, p->fdt);
-		if (ret)
-			return ret;
+		p->pe = c->pst->entries[i];
+		p->core = c->im.core[i];
+		p->mm = c->im.mm[i];
+		p->fdt = c->im.fdt[i];
+		p->alive = p->pe->state != TASK_STATE__TASK_ZOMBIE;
 	}
 	return 0;
 }
 
+/* The mapped files opened, the pages image there and intact (the mappings
+ * and page runs themselves were checked at load: ckpt_validate_mm). */
 static int validate_mm(struct rctx *c, struct rproc *p)
 {
 	MmImage *mm = p->mm;
-	unsigned long prev_end = 0;
 	char name[64];
 	int ret;
 
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 
-		if (v->start >= v->end || v->start & (PAGE_SIZE_K - 1) || v->end & (PAGE_SIZE_K - 1) ||
-		    v->start < prev_end || (v->end > ARCH_TASK_SIZE && v->kind != VMA_KIND__VMA_VSYSCALL) ||
-		    v->pgoff & (PAGE_SIZE_K - 1)) {
-			log_err("mm-%u.img: mapping %zu (0x%" PRIx64 "-0x%" PRIx64 ") is invalid",
-				p->pe->pid, i, v->start, v->end);
-			return -EINVAL;
-		}
 		if ((v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) &&
-		    (!v->has_file_id || files_rst_fd(c->fr, v->file_id) < 0)) {
+		    files_rst_fd(c->fr, v->file_id) < 0) {
 			log_err("mm-%u.img: mapping 0x%" PRIx64 ": unknown file", p->pe->pid, v->start);
 			return -EINVAL;
 		}
-		if (v->kind == VMA_KIND__VMA_SHMEM &&
-		    (!v->has_shmem_id || !v->shmem_id || v->shmem_id > c->shm->n_entries)) {
-			log_err("mm-%u.img: mapping 0x%" PRIx64 ": unknown shared object", p->pe->pid, v->start);
-			return -EINVAL;
+		if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
+			const SysvShmEntry *seg = v->has_sysv_shmid ? ipc_rst_shm(c->ipc, v->sysv_shmid) : NULL;
+			const VmaEntry *pv = i ? mm->vmas[i - 1] : NULL;
+
+			/* a piece of an attachment follows the piece before it */
+			if (!seg || v->pgoff > PAGE_ALIGN_K(seg->size) ||
+			    v->end - v->start > PAGE_ALIGN_K(seg->size) - v->pgoff ||
+			    (v->pgoff && !(pv && pv->kind == v->kind && pv->sysv_shmid == v->sysv_shmid &&
+					   pv->end == v->start &&
+					   pv->pgoff + (pv->end - pv->start) == v->pgoff))) {
+				log_err("mm-%u.img: mapping 0x%" PRIx64 ": not an attachment of a System V "
+					"segment of ipc.img", p->pe->pid, v->start);
+				return -EINVAL;
+			}
 		}
-		prev_end = v->end;
 	}
 	snprintf(name, sizeof(name), "pages-%u.img", p->pe->pid);
 	if (c->st->ops->open_stream && c->st->ops->read)
@@ -268,57 +217,58 @@ static int validate_mm(struct rctx *c, struct rproc *p)
 		log_err("image %s: checksum mismatch (corrupted)", name);
 		return -EINVAL;
 	}
-	/* the runs fill the image in order, as the dump writes them */
-	for (size_t i = 0; i < mm->n_runs; i++)
-		if (mm->runs[i]->off != (i ? mm->runs[i - 1]->off + mm->runs[i - 1]->nr_pages : 0)) {
-			log_err("mm-%u.img: page run %zu is not where the previous one ends in %s",
-				p->pe->pid, i, name);
-			return -EINVAL;
-		}
-	for (size_t i = 0; i < mm->n_runs; i++) {
-		PageRun *r = mm->runs[i];
-		bool inside = false;
+	return 0;
+}
 
-		if (r->nr_pages > mm->pages_nr || r->off > mm->pages_nr - r->nr_pages)
-			goto bad_run;
-		for (size_t j = 0; j < mm->n_vmas && !inside; j++) {
-			VmaEntry *v = mm->vmas[j];
-			inside = r->vaddr >= v->start && r->vaddr < v->end &&
-				 r->nr_pages <= (v->end - r->vaddr) / PAGE_SIZE_K;
-		}
-		if (!inside)
-			goto bad_run;
+static int check_pid_free(pid_t id)
+{
+	char path[64];
+	struct proc_stat ps;
+
+	snprintf(path, sizeof(path), "/proc/%d", id);
+	/* a just-killed tree may linger as zombies until its parent reaps */
+	for (int tries = 0; tries < 100 && !proc_read_stat(id, 0, &ps) &&
+	     (ps.state == 'Z' || ps.state == 'X' || (ps.flags & 0x4 /* PF_EXITING */));
+	     tries++)
+		usleep(50000);
+	if (access(path, F_OK) == 0 || !proc_read_stat(id, 0, &ps)) {
+		if (proc_read_stat(id, 0, &ps))
+			ps.comm[0] = 0;
+		log_err("pid %d is in use (by \"%s\"); cannot restore the tree with its PIDs",
+			id, ps.comm);
+		return -EBUSY;
 	}
 	return 0;
-bad_run:
-	log_err("mm-%u.img: a page run lies outside the mappings or the pages image", p->pe->pid);
-	return -EINVAL;
+}
+
+/*
+ * The root's session has no leader in the tree and the tree is no shell
+ * job: its leader had exited at dump (a daemon, docs/design.md "Sessions").
+ * A helper task takes that pid, makes the session, and the root is created
+ * as its child; it exits once the tree runs.
+ */
+static pid_t session_helper_pid(struct rctx *c)
+{
+	PstreeEntry *root = c->p[0].pe;
+
+	if (c->inv->shell_job || root->sid == root->pid || rproc_index(c, root->sid) >= 0)
+		return 0;
+	return root->sid;
 }
 
 static int check_pids_free(struct rctx *c)
 {
+	if (c->helper && check_pid_free(c->helper))
+		return -EBUSY;
 	for (int i = 0; i < c->n; i++) {
 		PstreeEntry *pe = c->p[i].pe;
 		size_t nt = pe->n_threads ? pe->n_threads : 1;
 
 		for (size_t t = 0; t < nt; t++) {
 			pid_t id = pe->n_threads ? pe->threads[t] : pe->pid;
-			char path[64];
-			struct proc_stat ps;
 
-			snprintf(path, sizeof(path), "/proc/%d", id);
-			/* a just-killed tree may linger as zombies until its parent reaps */
-			for (int tries = 0; tries < 100 && !proc_read_stat(id, 0, &ps) &&
-			     (ps.state == 'Z' || ps.state == 'X' || (ps.flags & 0x4 /* PF_EXITING */));
-			     tries++)
-				usleep(50000);
-			if (access(path, F_OK) == 0 || !proc_read_stat(id, 0, &ps)) {
-				if (proc_read_stat(id, 0, &ps))
-					ps.comm[0] = 0;
-				log_err("pid %d is in use (by \"%s\"); cannot restore the tree with its PIDs",
-					id, ps.comm);
+			if (check_pid_free(id))
 				return -EBUSY;
-			}
 		}
 	}
 	return 0;
@@ -396,29 +346,35 @@ static int probe_vdso(struct rctx *c)
 
 /* ---- holes in an address space --------------------------------------------- */
 
-static bool overlaps(unsigned long s, unsigned long e, const struct range *r, int n)
+/* The end of a range of @r[] (or 0) that overlaps [s, e). */
+static unsigned long overlap_end(unsigned long s, unsigned long e, const struct range *r, int n)
 {
 	for (int i = 0; i < n; i++)
 		if (s < r[i].end && r[i].start < e)
-			return true;
-	return false;
+			return r[i].end;
+	return 0;
 }
 
-static bool overlaps_vmas(unsigned long s, unsigned long e, const MmImage *mm)
+static unsigned long overlap_end_vmas(unsigned long s, unsigned long e, const MmImage *mm)
 {
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if (s < mm->vmas[i]->end && mm->vmas[i]->start < e)
-			return true;
-	return false;
+			return mm->vmas[i]->end;
+	return 0;
 }
 
-/* A free range of @len bytes, outside @r[] and the dumped layout. */
+/* A free range of @len bytes, outside @r[] and the dumped layout; past each
+ * mapping in its way at once (a TiB reservation is one step, not 2^24). */
 static unsigned long find_hole(const MmImage *mm, const struct range *r, int n, unsigned long len)
 {
-	for (unsigned long a = 0x10000; a + len < 0x7f0000000000UL; a += 0x10000) {
-		if (overlaps(a, a + len, r, n) || overlaps_vmas(a, a + len, mm))
-			continue;
-		return a;
+	for (unsigned long a = 0x10000; a + len < 0x7f0000000000UL;) {
+		unsigned long end = overlap_end(a, a + len, r, n);
+
+		if (!end)
+			end = overlap_end_vmas(a, a + len, mm);
+		if (!end)
+			return a;
+		a = (end + 0xffff) & ~0xffffUL;
 	}
 	return 0;
 }
@@ -504,6 +460,62 @@ static int stub_set_sigactions(CoreEntry *core)
 	return 0;
 }
 
+/*
+ * State the restore cannot apply as dumped (privileges, this kernel): an
+ * error, or with allow_differences a warning naming the difference.
+ */
+static int difference(struct rctx *c, int err, pid_t pid, const char *what,
+		      const char *dumped, const char *applied)
+{
+	if (!c->o->allow_differences) {
+		log_err("pid %d: cannot restore %s %s (%s; it would run with %s; "
+			"--allow-differences accepts it)", pid, what, dumped, strerror(err), applied);
+		return -err;
+	}
+	log_warn("pid %d: %s is %s, dumped %s (%s)", pid, what, applied, dumped, strerror(err));
+	return 0;
+}
+
+static int stub_set_personality(struct rctx *c, struct rproc *p)
+{
+	unsigned int want = p->core->personality;
+	int cur, err = 0;
+	char d[32], a[32];
+
+	if (personality(want) < 0)
+		err = errno;
+	cur = personality(0xffffffff);
+	if (!err && (unsigned int)cur == want)
+		return 0;
+	snprintf(d, sizeof(d), "0x%x", want);
+	snprintf(a, sizeof(a), "0x%x", (unsigned int)cur);
+	return difference(c, err ? err : EINVAL, p->pe->pid, "personality", d, a);
+}
+
+static int stub_set_oom_score_adj(struct rctx *c, struct rproc *p)
+{
+	int want = p->core->oom_score_adj, cur = 0, fd, len, err = 0;
+	char buf[32], d[16], a[16];
+
+	fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(errno, "pid %u: cannot open /proc/self/oom_score_adj", p->pe->pid);
+	len = snprintf(buf, sizeof(buf), "%d", want);
+	if (write(fd, buf, len) < 0)
+		err = errno;
+	len = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (len > 0) {
+		buf[len] = 0;
+		cur = atoi(buf);
+	}
+	if (!err && cur == want)
+		return 0;
+	snprintf(d, sizeof(d), "%d", want);
+	snprintf(a, sizeof(a), "%d", cur);
+	return difference(c, err ? err : EINVAL, p->pe->pid, "oom_score_adj", d, a);
+}
+
 static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 {
 	CoreEntry *core = p->core;
@@ -512,28 +524,19 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	struct range *all = NULL, vd;
 	struct range sp[4];
 	int nall = 0, nsp, ret;
-	char buf[32];
 	void *t;
 
-	if (root >= 0 && (fchdir(root) || chroot(".")))
-		return log_errno(errno, "pid %u: cannot restore the root directory", p->pe->pid);
-	if (cwd < 0 || fchdir(cwd))
-		return log_errno(errno, "pid %u: cannot restore the working directory", p->pe->pid);
 	umask(core->umask & 0777);
-	if (personality(core->personality) < 0)
-		return log_errno(errno, "pid %u: cannot set personality 0x%x", p->pe->pid, core->personality);
+	ret = stub_set_personality(c, p);
+	if (ret)
+		return ret;
 	if (core->n_threads && core->threads[0]->comm)
 		prctl(PR_SET_NAME, core->threads[0]->comm);
 	if (core->has_child_subreaper)
 		prctl(PR_SET_CHILD_SUBREAPER, core->child_subreaper);
-	ret = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-	if (ret >= 0) {
-		int len = snprintf(buf, sizeof(buf), "%d", core->oom_score_adj);
-		if (write(ret, buf, len) < 0 && core->oom_score_adj < 0)
-			log_warn_errno(errno, "pid %u: cannot set oom_score_adj %d", p->pe->pid,
-				       core->oom_score_adj);
-		close(ret);
-	}
+	ret = stub_set_oom_score_adj(c, p);
+	if (ret)
+		return ret;
 	ret = stub_set_sigactions(core);
 	if (ret)
 		return ret;
@@ -552,6 +555,16 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 		return log_errno(errno, "pid %u: cannot map the restore trampoline", p->pe->pid);
 	memset(t, 0xcc, 64);
 	memcpy(t, arch_puppet_code, arch_puppet_code_len);
+
+	/*
+	 * The root and working directory last of what needs a path: a chrooted
+	 * task (a privilege-separated child in /run/sshd, a RootDirectory=
+	 * service) sees no /proc after this, and what is left works on fds.
+	 */
+	if (root >= 0 && (fchdir(root) || chroot(".")))
+		return log_errno(errno, "pid %u: cannot restore the root directory", p->pe->pid);
+	if (cwd < 0 || fchdir(cwd))
+		return log_errno(errno, "pid %u: cannot restore the working directory", p->pe->pid);
 
 	memcpy(p->keep, p->keep_src, sizeof(int) * p->nkeep);
 	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep);
@@ -576,7 +589,7 @@ static void stub_main(struct rctx *c, int idx)
 	/* dies with its parent (the restorer, or the parent task's stub) until
 	 * the very end of the restore: see takeover_finish() */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != (idx ? (pid_t)pe->ppid : c->restorer))
+	if (getppid() != (idx ? (pid_t)pe->ppid : c->helper ? c->helper : c->restorer))
 		_exit(125);	/* it died before we got here */
 	log_set_prefix("kup restore");
 
@@ -585,8 +598,19 @@ static void stub_main(struct rctx *c, int idx)
 			ret = log_errno(errno, "pid %u: cannot create its session", pe->pid);
 			goto fail;
 		}
+		/* before any child: they inherit it */
+		ret = files_pty_ctty_restore(c->fr, pe->pid, false);
+		if (ret)
+			goto fail;
 	} else if (pe->pgid == pe->pid && setpgid(0, 0)) {
 		ret = log_errno(errno, "pid %u: cannot create its process group", pe->pid);
+		goto fail;
+	}
+	/* a session of the tree comes from its leader's setsid() (dump.c
+	 * refuses a task in a session other than its own or its parent's) */
+	if (rproc_index(c, pe->sid) >= 0 && getsid(0) != (pid_t)pe->sid) {
+		ret = log_errno(EINVAL, "pid %u: in session %d instead of %u", pe->pid, getsid(0),
+				pe->sid);
 		goto fail;
 	}
 	ret = stub_fork_children(c, idx);
@@ -602,6 +626,12 @@ static void stub_main(struct rctx *c, int idx)
 	}
 	stub_send(p, ctl, MSG_PGID_DONE, 0);
 	stub_wait(ctl, MSG_GO_SETUP);
+	/* every group exists now: the terminal's foreground one */
+	if (p->alive && pe->sid == pe->pid) {
+		ret = files_pty_ctty_restore(c->fr, pe->pid, true);
+		if (ret)
+			goto fail;
+	}
 	if (!p->alive) {
 		int st = pe->has_exit_code ? pe->exit_code : 0;
 
@@ -621,6 +651,35 @@ static void stub_main(struct rctx *c, int idx)
 fail:
 	stub_send(p, ctl, MSG_ERR, ret);
 	_exit(127);
+}
+
+/* The session helper (session_helper_pid): makes the session, then the
+ * root under it, and waits to be killed once the tree runs. */
+static void session_helper_main(struct rctx *c)
+{
+	struct rproc *p = &c->p[0];
+	pid_t r;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != c->restorer)
+		_exit(125);
+	log_set_prefix("kup restore");
+	if (setsid() < 0) {
+		stub_send(p, p->ctl[1], MSG_ERR,
+			  log_errno(errno, "pid %d: cannot make the session of pid %u", c->helper,
+				    p->pe->pid));
+		_exit(127);
+	}
+	r = clone_with_pid(p->pe->pid, SIGCHLD);
+	if (r < 0) {
+		stub_send(p, p->ctl[1], MSG_ERR,
+			  log_errno(errno, "cannot create the root task with pid %u", p->pe->pid));
+		_exit(127);
+	}
+	if (r == 0)
+		stub_main(c, 0);	/* never returns */
+	for (;;)
+		pause();
 }
 
 /* ---- the restorer's side ----------------------------------------------- */
@@ -745,6 +804,7 @@ struct takeover {
 	struct rctx *c;
 	struct rproc *p;
 	struct puppet pp;
+	int memfd;		/* /proc/PID/mem, opened when needed, or -1 */
 };
 
 static int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *retp,
@@ -933,6 +993,35 @@ static bool in_vdso(const MmImage *mm, uint64_t vaddr)
  * a streamed one is read into a buffer and its checksum checked at the end:
  * on a mismatch the restore fails and its tasks are killed.
  */
+/*
+ * Pages of mappings that are not writable (mapped with their own protection:
+ * a PROT_NONE reservation, a read-only RELRO segment with its relocated
+ * copies) go through /proc/PID/mem, which writes with FOLL_FORCE into
+ * private mappings (copy on write), as the dump reads them.
+ */
+static int write_pages_forced(struct takeover *tk, const uint8_t *src,
+			      const struct iovec *remote, size_t k)
+{
+	pid_t pid = tk->p->pe->pid;
+
+	if (tk->memfd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+		tk->memfd = open(path, O_RDWR | O_CLOEXEC);
+		if (tk->memfd < 0)
+			return log_errno(errno, "pid %d: cannot open %s", pid, path);
+	}
+	for (size_t j = 0; j < k; j++) {
+		if (pwrite(tk->memfd, src, remote[j].iov_len, (unsigned long)remote[j].iov_base) !=
+		    (ssize_t)remote[j].iov_len)
+			return log_errno(errno, "pid %d: cannot write pages at %p", pid,
+					 remote[j].iov_base);
+		src += remote[j].iov_len;
+	}
+	return 0;
+}
+
 static int restore_pages(struct takeover *tk, bool proxy)
 {
 	struct rproc *p = tk->p;
@@ -999,9 +1088,11 @@ static int restore_pages(struct takeover *tk, bool proxy)
 					break;
 				continue;
 			}
-			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len)
-				return log_errno(errno, "pid %d: cannot write pages at %p", pid,
-						 remote[0].iov_base);
+			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len) {
+				err = write_pages_forced(tk, local.iov_base, remote, k);
+				if (err)
+					return err;
+			}
 			boff += local.iov_len;
 		}
 		pos += len;
@@ -1013,6 +1104,42 @@ static int restore_pages(struct takeover *tk, bool proxy)
 		log_err("image %s: checksum mismatch (corrupted)", p->pages.name);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/*
+ * The System V segment attached at mapping @i (and the pieces that follow
+ * it): shmat at the same address, then unmap what the process had unmapped
+ * of the attachment's tail.  Protections follow in step 5 of restore_mm.
+ */
+static int attach_sysv(struct takeover *tk, size_t i)
+{
+	MmImage *mm = tk->p->mm;
+	const VmaEntry *v = mm->vmas[i];
+	const SysvShmEntry *seg = ipc_rst_shm(tk->c->ipc, v->sysv_shmid);
+	unsigned long end = v->end, attach_end = v->start + PAGE_ALIGN_K(seg->size);
+	pid_t pid = tk->p->pe->pid;
+	long ret;
+	int err;
+
+	for (size_t j = i + 1; j < mm->n_vmas; j++) {
+		const VmaEntry *n = mm->vmas[j];
+
+		if (n->kind != v->kind || n->sysv_shmid != v->sysv_shmid || n->start != end || !n->pgoff)
+			break;
+		end = n->end;
+	}
+	err = inj(tk, pid, SYS_shmat, "shmat", &ret, v->sysv_shmid, v->start,
+		  (v->sysv_rdonly ? SHM_RDONLY : 0) | ((v->prot & PROT_EXEC) ? SHM_EXEC : 0), 0, 0, 0);
+	if (err)
+		return err;
+	if (ret != (long)v->start)
+		return log_errno(ret < 0 && ret > -4096 ? -ret : EFAULT,
+				 "pid %d: cannot attach System V segment shmid %d at 0x%" PRIx64,
+				 pid, v->sysv_shmid, v->start);
+	if (end < attach_end)
+		return INJ(tk, pid, SYS_munmap, "cannot unmap the tail of a System V attachment", end,
+			   attach_end - end, 0, 0, 0, 0);
 	return 0;
 }
 
@@ -1058,7 +1185,14 @@ static int restore_mm(struct takeover *tk)
 	if (err)
 		return err;
 
-	/* 3. the dumped mappings, writable for now */
+	/*
+	 * 3. the dumped mappings.  Private ones with their own protection and
+	 * MAP_NORESERVE as dumped: a writable mapping is charged against the
+	 * commit limit and a PROT_NONE or MAP_NORESERVE one is not, so an 8 TiB
+	 * reservation maps here as it did in the dumped process (mapped
+	 * writable it would fail with ENOMEM).  Shared memory and the vDSO
+	 * copy are writable until their pages are in.
+	 */
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 		unsigned long flags = MAP_FIXED, prot = PROT_READ | PROT_WRITE;
@@ -1074,10 +1208,13 @@ static int restore_mm(struct takeover *tk)
 			flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 			break;
 		case VMA_KIND__VMA_ANON_PRIVATE:
-			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (v->growsdown ? MAP_GROWSDOWN : 0);
+			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (v->growsdown ? MAP_GROWSDOWN : 0) |
+				 (v->flags & MAP_NORESERVE);
+			prot = v->prot;
 			break;
 		case VMA_KIND__VMA_FILE_PRIVATE:
-			flags |= MAP_PRIVATE;
+			flags |= MAP_PRIVATE | (v->flags & MAP_NORESERVE);
+			prot = v->prot;
 			fd = keep_fd(p, v->file_id);
 			break;
 		case VMA_KIND__VMA_FILE_SHARED:
@@ -1086,9 +1223,19 @@ static int restore_mm(struct takeover *tk)
 			fd = keep_fd(p, v->file_id | ((v->prot & PROT_WRITE) ? 0x40000000u : 0));
 			break;
 		case VMA_KIND__VMA_SHMEM:
+			/* filled through its fd: mapped as it was (a memfd sealed
+			 * F_SEAL_FUTURE_WRITE takes no writable mapping) */
 			flags |= MAP_SHARED;
+			prot = v->prot;
 			fd = keep_fd(p, SHM_KEY | v->shmem_id);
 			break;
+		case VMA_KIND__VMA_SYSV_SHM:
+			if (v->pgoff)
+				continue;	/* a piece of the attachment before */
+			err = attach_sysv(tk, i);
+			if (err)
+				return err;
+			continue;
 		default:
 			return log_errno(EINVAL, "mm-%d.img: unknown mapping kind %d", pid, v->kind);
 		}
@@ -1104,7 +1251,29 @@ static int restore_mm(struct takeover *tk)
 					 v->start, v->end, v->name ? v->name : "");
 	}
 
-	/* 4. the pages */
+	if (tk->p->core->has_thp_disabled) {
+		err = INJ(tk, pid, SYS_prctl, "cannot restore PR_SET_THP_DISABLE", PR_SET_THP_DISABLE,
+			  tk->p->core->thp_disabled, 0, 0, 0, 0);
+		if (err)
+			return err;
+	}
+	/* 4. the pages, where transparent huge pages were asked for (or
+	 * refused) told so first: the first write into each 2 MiB extent then
+	 * faults in a huge page, as the dumped range had */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+
+		if (v->kind != VMA_KIND__VMA_ANON_PRIVATE)
+			continue;
+		for (int a = MADV_HUGEPAGE; a <= MADV_NOHUGEPAGE; a++) {
+			if (!(v->madv & (1ULL << a)))
+				continue;
+			err = INJ(tk, pid, SYS_madvise, "madvise", v->start, v->end - v->start, a,
+				  0, 0, 0);
+			if (err)
+				return err;
+		}
+	}
 	err = restore_pages(tk, proxy);
 	if (err)
 		return err;
@@ -1122,7 +1291,8 @@ static int restore_mm(struct takeover *tk)
 		if (v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VSYSCALL ||
 		    (v->kind == VMA_KIND__VMA_VDSO && !proxy))
 			continue;
-		if (v->prot != (PROT_READ | PROT_WRITE) && v->kind != VMA_KIND__VMA_FILE_SHARED) {
+		if (v->prot != (PROT_READ | PROT_WRITE) && v->kind != VMA_KIND__VMA_FILE_SHARED &&
+		    v->kind != VMA_KIND__VMA_ANON_PRIVATE && v->kind != VMA_KIND__VMA_FILE_PRIVATE) {
 			err = INJ(tk, pid, SYS_mprotect, "cannot set protections", v->start, len, v->prot, 0, 0, 0);
 			if (err)
 				return err;
@@ -1249,6 +1419,8 @@ static int restore_thread(struct takeover *tk, ThreadCore *tc)
 		uint8_t buf[128];
 
 		memcpy(&sig, si, sizeof(sig));
+		if (sig == SIGSTOP)
+			continue;	/* sent last (stop_tasks) */
 		memcpy(buf, si, sizeof(buf));
 		siginfo_scrub(buf);
 		err = scratch_put(tk, 512, buf, 128);
@@ -1412,6 +1584,43 @@ static void siginfo_scrub(uint8_t *si)
 		memset(si + 32, 0, 4);	/* _sifields._timer._sys_private */
 }
 
+static const char *rlimit_name(unsigned int r)
+{
+	static const char *const names[RLIM_NLIMITS] = {
+		"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS",
+		"LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+	};
+
+	return r < RLIM_NLIMITS ? names[r] : "?";
+}
+
+static void rlim_str(char *buf, size_t len, uint64_t cur, uint64_t max)
+{
+	char c[24] = "unlimited", m[24] = "unlimited";
+
+	if (cur != RLIM_INFINITY)
+		snprintf(c, sizeof(c), "%" PRIu64, cur);
+	if (max != RLIM_INFINITY)
+		snprintf(m, sizeof(m), "%" PRIu64, max);
+	snprintf(buf, len, "%s/%s", c, m);
+}
+
+/* Resource limit @r could not be set (errno @err): what does the task have? */
+static int rlimit_difference(struct takeover *tk, const RlimitEntry *r, int err)
+{
+	pid_t pid = tk->p->pe->pid;
+	struct rlimit now = { 0, 0 };
+	char what[48], d[64], a[64];
+
+	if (prlimit(pid, r->resource, NULL, &now))
+		return log_errno(errno, "pid %d: cannot read resource limit %s", pid,
+				 rlimit_name(r->resource));
+	snprintf(what, sizeof(what), "resource limit %s (soft/hard)", rlimit_name(r->resource));
+	rlim_str(d, sizeof(d), r->cur, r->max);
+	rlim_str(a, sizeof(a), now.rlim_cur, now.rlim_max);
+	return difference(tk->c, err, pid, what, d, a);
+}
+
 static int restore_proc_late(struct takeover *tk)
 {
 	CoreEntry *c = tk->p->core;
@@ -1427,6 +1636,8 @@ static int restore_proc_late(struct takeover *tk)
 		uint8_t buf[128];
 
 		memcpy(&sig, si, sizeof(sig));
+		if (sig == SIGSTOP)
+			continue;	/* sent last (stop_tasks) */
 		memcpy(buf, si, sizeof(buf));
 		siginfo_scrub(buf);
 		err = scratch_put(tk, 512, buf, 128);
@@ -1444,7 +1655,7 @@ static int restore_proc_late(struct takeover *tk)
 			err = inj(tk, pid, SYS_prlimit64, "prlimit", &ret, 0, r->resource,
 				  tk->pp.scratch + 512, 0, 0, 0);
 		if (!err && ret)
-			log_warn_errno(-ret, "pid %d: cannot restore resource limit %u", pid, r->resource);
+			err = rlimit_difference(tk, r, -ret);
 	}
 	return err;
 }
@@ -1536,9 +1747,53 @@ static int restore_posix_locks(struct takeover *tk)
 	return 0;
 }
 
+/*
+ * The audit login uid can only be written by the task itself
+ * (/proc/self/loginuid), with CAP_AUDIT_CONTROL, so before its credentials
+ * are set; the kernel gives it a new audit session id then (the session id
+ * cannot be chosen).  Written only when the stub's differs.  Where it
+ * cannot be (loginuid made immutable, no CAP_AUDIT_CONTROL) the restore
+ * fails, or with --allow-differences warns and the task keeps the
+ * restorer's.
+ */
+static int restore_loginuid(struct takeover *tk)
+{
+	pid_t pid = tk->p->pe->pid;
+	char *cur, val[16];
+	long fd, ret;
+	int err, len;
+
+	if (!tk->p->core->has_loginuid)
+		return 0;
+	cur = proc_read_file(pid, "loginuid", NULL);
+	if (cur && strtoul(cur, NULL, 10) == tk->p->core->loginuid) {
+		free(cur);
+		return 0;
+	}
+	free(cur);
+	len = snprintf(val, sizeof(val), "%u", tk->p->core->loginuid);
+	err = scratch_put(tk, 512, "/proc/self/loginuid", sizeof("/proc/self/loginuid"));
+	if (!err)
+		err = scratch_put(tk, 600, val, len);
+	if (!err)
+		err = inj(tk, pid, SYS_openat, "openat(/proc/self/loginuid)", &fd, AT_FDCWD,
+			  tk->pp.scratch + 512, O_WRONLY | O_CLOEXEC, 0, 0, 0);
+	if (err)
+		return err;
+	if (fd < 0)
+		return difference(tk->c, -fd, pid, "audit login uid", val, "the restorer's");
+	err = inj(tk, pid, SYS_write, "write(loginuid)", &ret, fd, tk->pp.scratch + 600, len, 0, 0, 0);
+	if (!err)
+		err = INJ(tk, pid, SYS_close, "close(loginuid)", fd, 0, 0, 0, 0, 0);
+	if (!err && ret != len)
+		err = difference(tk->c, ret < 0 ? -ret : EIO, pid, "audit login uid", val,
+				 "the restorer's");
+	return err;
+}
+
 static int takeover(struct rctx *c, struct rproc *p)
 {
-	struct takeover tk = { .c = c, .p = p };
+	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
 	pid_t pid = p->pe->pid;
 	struct { uint64_t ptr; uint32_t size, sig, flags, pad; } rc;
 	int err;
@@ -1564,6 +1819,8 @@ static int takeover(struct rctx *c, struct rproc *p)
 			return err;
 	}
 	err = restore_mm(&tk);
+	if (tk.memfd >= 0)
+		close(tk.memfd);
 	if (!err)
 		err = ckpt_check_abort();
 	if (!err)
@@ -1581,6 +1838,8 @@ static int takeover(struct rctx *c, struct rproc *p)
 	 * filter without no_new_privs needs; the filters are held off
 	 * (PTRACE_O_SUSPEND_SECCOMP) until the task is detached.
 	 */
+	if (!err)
+		err = restore_loginuid(&tk);
 	if (!err)
 		err = seccomp_restore(&tk.pp, p->core);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
@@ -1615,9 +1874,101 @@ static void final_regs(const ThreadCore *tc, struct arch_regs *regs)
  * sockets still in repair mode, for `kup recover` to kill or let go
  * (journal_complete).  takeover_release() gives them their registers.
  */
+/*
+ * Scheduling policy, nice, real-time priority and I/O priority of each
+ * thread, set from outside once the threads exist.  One that cannot be set
+ * (a real-time policy where the cgroup grants no real-time runtime) fails
+ * the restore, or with --allow-differences is a warning naming the thread
+ * (it runs at the restorer's).
+ */
+static int restore_sched(struct rctx *c, struct rproc *p)
+{
+	int err = 0;
+
+	for (size_t t = 0; !err && t < p->core->n_threads; t++) {
+		ThreadCore *tc = p->core->threads[t];
+		struct sched_attr_k attr = { .size = sizeof(attr) };
+		char what[64], d[64];
+
+		snprintf(what, sizeof(what), "tid %d's", tc->tid);
+		if (tc->has_sched_policy) {
+			attr.sched_policy = tc->sched_policy;
+			attr.sched_flags = tc->sched_flags & 1;
+			attr.sched_nice = tc->sched_nice;
+			attr.sched_priority = tc->sched_priority;
+			snprintf(d, sizeof(d), "scheduling policy %u (nice %d, priority %u)",
+				 tc->sched_policy, tc->sched_nice, tc->sched_priority);
+			if (syscall(SYS_sched_setattr, tc->tid, &attr, 0))
+				err = difference(c, errno, p->pe->pid, what, d, "the restorer's");
+		}
+		snprintf(d, sizeof(d), "I/O priority class %u level %u", tc->ioprio >> 13,
+			 tc->ioprio & 0x1fff);
+		if (!err && tc->has_ioprio &&
+		    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tc->tid, tc->ioprio))
+			err = difference(c, errno, p->pe->pid, what, d, "the restorer's");
+	}
+	return err;
+}
+
+static bool has_sigstop(SiginfoEntry **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int sig;
+
+		if (v[i]->raw.len != 128)
+			continue;
+		memcpy(&sig, v[i]->raw.data, sizeof(sig));
+		if (sig == SIGSTOP)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A task dumped stopped (group stop) is stopped before it is let go, so it
+ * runs nothing of its own in between (not even the handler of a signal it
+ * has pending): SIGSTOP while everything else is still blocked, delivered
+ * from its signal-delivery-stop; it is then in the group stop, which it
+ * stays in when detached, its other threads joining it.  Its parent is told
+ * as for any stop (the signal it reports is SIGSTOP: docs/design.md).
+ */
+static int stop_task(struct rproc *p)
+{
+	pid_t pid = p->pe->pid;
+	int st, sig = 0, err;
+
+	if (syscall(SYS_tgkill, pid, pid, SIGSTOP))
+		return log_errno(errno, "pid %d: cannot stop it again", pid);
+	for (int round = 0; round < 8; round++) {
+		if (ptrace(PTRACE_CONT, pid, 0, sig))
+			return log_errno(errno, "pid %d: cannot resume it to stop it", pid);
+		err = puppet_wait_stop_bounded(pid, &st, PUPPET_STOP_TIMEOUT_MS);
+		if (err)
+			return log_errno(err, "pid %d: did not stop again", pid);
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			return 0;	/* in its group stop */
+		sig = WSTOPSIG(st) == SIGSTOP && !(st >> 16) ? SIGSTOP : 0;
+	}
+	log_err("pid %d: did not stop again (status 0x%x)", pid, st);
+	return -EIO;
+}
+
+/* The SIGSTOPs it had pending (sent while it was stopped), once it runs
+ * untraced: pending again, as stop signals to a stopped task stay. */
+static void send_pending_stops(struct rproc *p)
+{
+	CoreEntry *c = p->core;
+
+	for (size_t t = 0; t < c->n_threads; t++)
+		if (has_sigstop(c->threads[t]->pending, c->threads[t]->n_pending))
+			syscall(SYS_tgkill, p->pe->pid, c->threads[t]->tid, SIGSTOP);
+	if (has_sigstop(c->shared_pending, c->n_shared_pending))
+		kill(p->pe->pid, SIGSTOP);
+}
+
 static int takeover_finish(struct rctx *c, struct rproc *p)
 {
-	struct takeover tk = { .c = c, .p = p };
+	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
 	pid_t pid = p->pe->pid;
 	struct arch_regs regs;
 	int err;
@@ -1725,6 +2076,8 @@ static int journal_complete(struct rctx *c)
 
 static void kill_all(struct rctx *c)
 {
+	if (c->helper_up)
+		kill(c->helper, SIGKILL);
 	for (int i = 0; i < c->n; i++)
 		kill(c->p[i].pe->pid, SIGKILL);
 	/* we are a subreaper: collect everything that was made */
@@ -1739,10 +2092,6 @@ static void free_ctx(struct rctx *c)
 
 		if (p->pages_open)
 			c->st->ops->release(c->st, &p->pages);
-		if (p->core)
-			core_entry__free_unpacked(p->core, NULL);
-		if (p->mm)
-			mm_image__free_unpacked(p->mm, NULL);
 		if (p->ctl[0] >= 0)
 			close(p->ctl[0]);
 		if (p->ctl[1] >= 0)
@@ -1766,17 +2115,10 @@ static void free_ctx(struct rctx *c)
 				close(c->shm_fds[i]);
 		free(c->shm_fds);
 	}
+	free(c->shm_made);
 	vdso_symtab_free(&c->cur_syms);
-	if (c->inv)
-		inventory_entry__free_unpacked(c->inv, NULL);
-	if (c->pst)
-		pstree_image__free_unpacked(c->pst, NULL);
-	if (c->files)
-		files_image__free_unpacked(c->files, NULL);
-	if (c->fdtab)
-		fdtable_image__free_unpacked(c->fdtab, NULL);
-	if (c->shm)
-		shmem_image__free_unpacked(c->shm, NULL);
+	ipc_rst_free(c->ipc, !c->ipc_done);
+	ckpt_images_free(&c->im);
 }
 
 /* Was the tree dumped on this boot of this machine? */
@@ -1817,13 +2159,16 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		if (ret)
 			goto out;
 	}
+	c.helper = session_helper_pid(&c);
 	ret = check_pids_free(&c);
 	if (ret)
 		goto out;
 	ret = files_rst_open_all(c.files, &fo, &c.fr);
 	if (ret)
 		goto out;
-	ret = shmem_rst_open(c.st, c.shm, &c.shm_fds);
+	ret = shmem_rst_open(c.st, c.shm, c.fr, &c.shm_fds, &c.shm_made);
+	if (!ret)
+		ret = ipc_rst_create(c.ipc, c.st);
 	if (ret)
 		goto out;
 	ret = probe_vdso(&c);
@@ -1850,20 +2195,36 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		stats->pages += p->mm->pages_nr;
 	}
 
-	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot);
+	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot,
+				     o->allow_differences);
 	if (!ret)
 		ret = ckpt_check_abort();
 	if (ret)
 		goto out;
 	c.restorer = getpid();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	root = clone_with_pid(c.p[0].pe->pid, SIGCHLD);
-	if (root < 0) {
-		ret = log_errno(errno, "cannot create the root task with pid %u", c.p[0].pe->pid);
-		goto out;
+	if (c.helper) {
+		pid_t h = clone_with_pid(c.helper, SIGCHLD);
+
+		if (h < 0) {
+			ret = log_errno(errno, "cannot create the session helper with pid %d "
+					"(the session of pid %u)", c.helper, c.p[0].pe->pid);
+			goto out;
+		}
+		if (h == 0)
+			session_helper_main(&c);	/* never returns */
+		c.helper_up = true;
+		root = c.p[0].pe->pid;
+	} else {
+		root = clone_with_pid(c.p[0].pe->pid, SIGCHLD);
+		if (root < 0) {
+			ret = log_errno(errno, "cannot create the root task with pid %u",
+					c.p[0].pe->pid);
+			goto out;
+		}
+		if (root == 0)
+			stub_main(&c, 0);
 	}
-	if (root == 0)
-		stub_main(&c, 0);
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_CREATED, i);
 	/* journal.h: killed by `kup recover` if we die before the end */
@@ -1885,12 +2246,20 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			if (!ret)
 				ret = takeover(&c, &c.p[i]);
 		}
+	/* every attachment made: a segment removed at dump goes with its last
+	 * user, so marked before the tree is complete, a killed restore leaves
+	 * none behind */
+	if (!ret)
+		ret = ipc_rst_finish(c.ipc);
 	/* the last chance to abort: from here on the tree is let go */
 	if (!ret)
 		ret = ckpt_check_abort();
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = takeover_finish(&c, &c.p[i]);
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = restore_sched(&c, &c.p[i]);
 	/* the connections go live (locks removed, repair off) only once every
 	 * task is complete and parked: a restore killed before this point
 	 * closes them still in repair mode, silently, and leaves the lock to a
@@ -1902,6 +2271,10 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = takeover_release(&c, &c.p[i]);
+	/* after the last injected syscall (takeover_release's munmap) */
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive && c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
+			ret = stop_task(&c.p[i]);
 	if (ret) {
 		kill_all(&c);
 		if (ret != -ECANCELED)
@@ -1925,13 +2298,20 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			ptrace(PTRACE_DETACH, c.p[i].seized_tids[t], 0, 0);
 	journal_add("running");
 	for (int i = 0; i < c.n; i++)
-		if (c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
-			kill(c.p[i].pe->pid, SIGSTOP);
+		if (c.p[i].alive)
+			send_pending_stops(&c.p[i]);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
+	if (c.helper_up) {
+		/* the root becomes our child (we are its subreaper) */
+		kill(c.helper, SIGKILL);
+		while (waitpid(c.helper, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 	if (o->root_pid)
 		*o->root_pid = root;
+	c.ipc_done = true;
 	free_ctx(&c);
 	memset(&c, 0, sizeof(c));
 	if (o->on_running)
@@ -1943,6 +2323,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			return log_errno(errno, "cannot wait for pid %d", root);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
+	if (c.shm)
+		shmem_rst_undo(c.shm, c.shm_made);
 	free_ctx(&c);
 	return ret;
 }

@@ -13,8 +13,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ckpt-images.h"
 #include "internal.h"
 #include "shmem.h"
+
+/* "/dev/shm/NAME": an object shm_open() makes, no directory in between. */
+static bool shm_name_ok(const char *path)
+{
+	const char *n = path + 9;
+
+	return !strncmp(path, "/dev/shm/", 9) && n[0] && !strchr(n, '/') &&
+	       strcmp(n, ".") && strcmp(n, "..");
+}
 
 #define SHMEM_STEP (8UL << 20)
 
@@ -159,8 +169,20 @@ int shmem_dump_vma(struct shmem_dump *sd, pid_t pid, VmaEntry *v, uint64_t ino, 
 	e->size = sb.st_size;
 	if (!v->name || !v->name[0] || !strncmp(v->name, "/dev/zero", 9))
 		e->has_anon = e->anon = true;	/* MAP_SHARED|MAP_ANONYMOUS, or of /dev/zero */
-	else if (!strncmp(v->name, "/dev/shm/", 9) && !strstr(v->name, " (deleted)"))
+	else if (!strncmp(v->name, "/dev/shm/", 9) && !strstr(v->name, " (deleted)")) {
+		if (!shm_name_ok(v->name)) {
+			free(e);
+			log_err("pid %d: shared mapping 0x%lx of %s: not a /dev/shm object name "
+				"(a file in a directory of /dev/shm): not supported", pid,
+				(unsigned long)v->start, v->name);
+			return -EOPNOTSUPP;
+		}
 		e->path = strdup(v->name);
+		e->has_uid = e->has_gid = e->has_mode = true;
+		e->uid = sb.st_uid;
+		e->gid = sb.st_gid;
+		e->mode = sb.st_mode & 07777;
+	}
 	else if (v->name && !strncmp(v->name, "/memfd:", 7)) {
 		const char *d = strstr(v->name, " (deleted)");
 		size_t l = d ? (size_t)(d - v->name) : strlen(v->name);
@@ -228,19 +250,95 @@ static int anon_shared_create(const ShmemEntry *e)
 	return fd;
 }
 
-int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out)
+/*
+ * A /dev/shm object of the checkpoint.  It is created exclusively, never
+ * through a symbolic link.  One that exists already is used only if root
+ * or the checkpoint's owner of it owns it: on the same boot it may still be
+ * there, shared with processes outside the tree; after a kexec /dev/shm
+ * starts empty and any user could create the name first, to have a root
+ * process map a file of theirs.  Either way its content is the
+ * checkpoint's (the caller refills it), docs/files.md.  @made: we created
+ * it (removed if the restore fails).
+ */
+static int shm_object_open(const ShmemEntry *e, bool *made)
+{
+	struct stat sb;
+	int fd;
+
+	*made = false;
+	fd = open(e->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		*made = true;
+		return fd;
+	}
+	if (errno != EEXIST)
+		return log_errno(errno, "shmem object %u: cannot create %s", e->id, e->path);
+	fd = open(e->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(errno, "shmem object %u: %s exists and cannot be opened",
+				 e->id, e->path);
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		log_err("shmem object %u: %s exists and is not a regular file", e->id, e->path);
+		return -EEXIST;
+	}
+	if (sb.st_uid != 0 && (!e->has_uid || sb.st_uid != e->uid)) {
+		close(fd);
+		log_err("shmem object %u: %s exists and belongs to uid %u, not to %s: "
+			"not restored into it", e->id, e->path, (unsigned)sb.st_uid,
+			e->has_uid && e->uid ? "root or the checkpoint's owner" : "root");
+		return -EEXIST;
+	}
+	log_info("shmem object %u: %s exists (uid %u): its content is replaced by the "
+		 "checkpoint's", e->id, e->path, (unsigned)sb.st_uid);
+	return fd;
+}
+
+void shmem_rst_undo(const ShmemImage *img, const bool *made)
+{
+	for (size_t i = 0; made && i < img->n_entries; i++)
+		if (made[i] && unlink(img->entries[i]->path) && errno != ENOENT)
+			log_warn_errno(errno, "cannot remove %s", img->entries[i]->path);
+}
+
+/*
+ * A memfd the tree also holds as an fd was made by the files restore
+ * (files-memfd.c), with its content, size and seals: the mappings map that
+ * one object, as they did (a write through one is read through the other).
+ * A new read-write fd of it (from an fd of the tree's), or -1.
+ */
+static int memfd_of_files(struct files_rst *fr, const ShmemEntry *e)
+{
+	for (size_t i = 0; fr && i < files_rst_count(fr); i++) {
+		const FileEntry *x = files_rst_nth(fr, i);
+		int fd;
+
+		if (x->kind != FILE_KIND__FILE_MEMFD || x->ino != e->ino)
+			continue;
+		fd = files_rst_fd(fr, x->id);
+		if (fd >= 0)
+			return files_reopen(fd, O_RDWR | O_CLOEXEC);
+	}
+	return -1;
+}
+
+int shmem_rst_open(struct img_store *st, const ShmemImage *img, struct files_rst *fr,
+		   int **fds_out, bool **made_out)
 {
 	int *fds = calloc(img->n_entries + 1, sizeof(int));
+	bool *made = calloc(img->n_entries + 1, sizeof(bool));
 
-	if (!fds)
+	if (!fds || !made) {
+		free(fds);
+		free(made);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < img->n_entries; i++)
 		fds[i] = -1;
 	for (size_t i = 0; i < img->n_entries; i++) {
 		const ShmemEntry *e = img->entries[i];
 		struct img_blob b;
 		char name[64];
-		bool fill = true;
 		int fd, ret;
 
 		if (e->id != i + 1 || e->size > (1ULL << 46)) {
@@ -248,17 +346,25 @@ int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out)
 				(unsigned long long)e->size);
 			goto fail;
 		}
-		if (e->path && !strncmp(e->path, "/dev/shm/", 9) && !strstr(e->path, "/../")) {
-			fd = open(e->path, O_RDWR | O_CLOEXEC);
-			if (fd >= 0)
-				fill = false;	/* same kernel: the object is still there */
-			else
-				fd = open(e->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (e->path && !strncmp(e->path, "/dev/shm/", 9)) {
+			if (!shm_name_ok(e->path)) {
+				log_err("shmem.img: object %u: '%s' is not a /dev/shm object name",
+					e->id, e->path);
+				goto fail;
+			}
+			fd = shm_object_open(e, &made[i]);
+			if (fd < 0)
+				goto fail;
 		} else if (e->anon) {
 			fd = anon_shared_create(e);
 		} else {
 			const char *mname = e->path && !strncmp(e->path, "memfd:", 6) ? e->path + 6 : "kup-shmem";
 
+			fd = e->path && !strncmp(e->path, "memfd:", 6) ? memfd_of_files(fr, e) : -1;
+			if (fd >= 0) {
+				fds[i] = fd;
+				continue;	/* filled and sealed by the files restore */
+			}
 			fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		}
 		if (fd < 0) {
@@ -267,8 +373,19 @@ int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out)
 			goto fail;
 		}
 		fds[i] = fd;
-		if (!fill)
-			continue;
+		if (made[i] && e->has_uid && e->has_gid && e->has_mode &&
+		    (fchown(fd, e->uid, e->gid) || fchmod(fd, e->mode & 0777))) {
+			log_errno(errno, "shmem object %u: cannot give %s to %u:%u mode %04o", e->id,
+				  e->path, e->uid, e->gid, e->mode & 0777);
+			goto fail;
+		}
+		/* an object that was there: nothing of its content stays */
+		if (ftruncate(fd, e->size) ||
+		    (e->size && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, e->size))) {
+			log_errno(errno, "shmem object %u: cannot clear %s", e->id,
+				  e->path ? e->path : "");
+			goto fail;
+		}
 		if (ftruncate(fd, e->size)) {
 			log_errno(errno, "shmem object %u: cannot size to %llu", e->id,
 				  (unsigned long long)e->size);
@@ -285,16 +402,15 @@ int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out)
 			st->ops->release(st, &b);
 			goto fail;
 		}
+		/* the entry itself was checked at load (ckpt_validate_shmem) */
+		if (ckpt_validate_shmem_pages(e, b.len)) {
+			st->ops->release(st, &b);
+			goto fail;
+		}
 		for (size_t r = 0; r < e->n_runs; r++) {
 			const PageRun *run = e->runs[r];
 			uint64_t len = run->nr_pages * PAGE_SIZE_K;
 
-			if (run->nr_pages > b.len / PAGE_SIZE_K || run->off > b.len / PAGE_SIZE_K - run->nr_pages ||
-			    run->vaddr > e->size + PAGE_SIZE_K) {
-				log_err("image %s: run %zu out of bounds", name, r);
-				st->ops->release(st, &b);
-				goto fail;
-			}
 			if (pwrite(fd, (uint8_t *)b.data + run->off * PAGE_SIZE_K, len, run->vaddr) < 0) {
 				log_errno(errno, "shmem object %u: cannot fill", e->id);
 				st->ops->release(st, &b);
@@ -307,11 +423,14 @@ int shmem_rst_open(struct img_store *st, const ShmemImage *img, int **fds_out)
 			goto fail;
 	}
 	*fds_out = fds;
+	*made_out = made;
 	return 0;
 fail:
 	for (size_t i = 0; i < img->n_entries; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	shmem_rst_undo(img, made);
 	free(fds);
+	free(made);
 	return -EINVAL;
 }

@@ -13,7 +13,8 @@ static void dump_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup dump (-t PID | --unit UNIT) (-D DIR | --ppp STORE) [--leave-running]\n"
-		"                [--shell-job] [--tcp-established] [-v]\n\n"
+		"                [--shell-job] [--tcp-established] [--external-peers=close]\n"
+		"                [--sysv-ipc LIST] [-v]\n\n"
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
 		"to image directory DIR (created if missing) or to the persistent page store\n"
 		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"
@@ -31,6 +32,13 @@ static void dump_usage(FILE *f)
 		"  -j, --shell-job        the tree was started from a shell (its terminal,\n"
 		"                         session and group come from outside)\n"
 		"      --tcp-established  dump established TCP connections\n"
+		"      --external-peers=MODE  connections to processes outside the tree\n"
+		"                         (a unix socket to a client, a local TCP peer):\n"
+		"                         'refuse' (the default) fails the dump naming them,\n"
+		"                         'close' keeps them as closed by their peer (the\n"
+		"                         service sees the client disconnect), a warning each\n"
+		"      --sysv-ipc LIST    also keep these System V objects, which the tree\n"
+		"                         does not attach or use: shm:ID,sem:ID,msg:ID\n"
 		"  -v, --verbose          more messages\n");
 }
 
@@ -44,6 +52,8 @@ static int cmd_dump(int argc, char **argv)
 		{ "shell-job", no_argument, 0, 'j' },
 		{ "tcp-established", no_argument, 0, 'T' },
 		{ "ppp", required_argument, 0, 'P' },
+		{ "external-peers", required_argument, 0, 'E' },
+		{ "sysv-ipc", required_argument, 0, 'I' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -70,6 +80,17 @@ static int cmd_dump(int argc, char **argv)
 		case 'R': o.leave_running = true; break;
 		case 'j': o.shell_job = true; break;
 		case 'T': o.tcp_established = true; break;
+		case 'E':
+			if (!strcmp(optarg, "close")) {
+				o.ext_peers_close = true;
+			} else if (!strcmp(optarg, "refuse")) {
+				o.ext_peers_close = false;
+			} else {
+				log_err("--external-peers: '%s' is neither 'close' nor 'refuse'", optarg);
+				return KUP_EXIT_USAGE;
+			}
+			break;
+		case 'I': o.sysv_ipc = optarg; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': dump_usage(stdout); return 0;
 		default: dump_usage(stderr); return KUP_EXIT_USAGE;
@@ -83,6 +104,8 @@ static int cmd_dump(int argc, char **argv)
 		dump_usage(stderr);
 		return KUP_EXIT_USAGE;
 	}
+	if (kup_need_root("kup dump", KUP_NEED_CKPT | (ppp ? KUP_NEED_STORE : 0)))
+		return KUP_EXIT_FAIL;
 	if (o.unit && kup_unit_main_pid(o.unit, &o.pid))
 		return KUP_EXIT_FAIL;
 	/* from here on the worker does it all (kup/signals.c) */
@@ -90,7 +113,7 @@ static int cmd_dump(int argc, char **argv)
 	if (ppp)
 		ret = kup_store_open_ppp(ppp, 1, &o.store);
 	else
-		ret = img_store_open_dir(dir, 1, &o.store);
+		ret = img_store_open_dir(dir, IMG_DIR_WRITE, &o.store);
 	if (ret)
 		return KUP_EXIT_FAIL;
 	/* what a kill of this worker would leave, kup recover undoes */

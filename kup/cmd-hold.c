@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ckpt-images.h"
 #include "image.h"
 #include "kup-image.pb-c.h"
 #include "kup.h"
@@ -197,13 +198,19 @@ static void note_unit(struct img_store *st)
 	inventory_entry__free_unpacked(inv, NULL);
 }
 
-/* The PIDs and TIDs of the checkpoint in the store @given, sorted, unique. */
+/*
+ * The PIDs and TIDs of the checkpoint in the store @given, sorted, unique:
+ * the tree is checked as restore will check it (ckpt_pstree_ids), so that a
+ * damaged one is refused here rather than numbers held for it.
+ */
 static int read_ids(const char *given, struct holder *h, uint32_t *root)
 {
 	struct img_store *st;
 	ProtobufCMessage *m;
+	InventoryEntry *inv = NULL;
 	PstreeImage *pst;
-	size_t n = 0, cap = 0;
+	uint32_t *ids = NULL;
+	size_t n = 0;
 	int r = kup_store_open_ppp(given, 0, &st);
 
 	if (r)
@@ -217,40 +224,31 @@ static int read_ids(const char *given, struct holder *h, uint32_t *root)
 	}
 	pst = (PstreeImage *)m;
 	note_unit(st);
-	for (size_t i = 0; i < pst->n_entries; i++)
-		cap += 1 + pst->entries[i]->n_threads;
-	h->v = calloc(cap ? cap : 1, sizeof(*h->v));
+	if (!img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m))
+		inv = (InventoryEntry *)m;
+	if (!inv) {
+		log_err("%s: inventory.img missing or damaged; no PID is held", st->where);
+		r = -EINVAL;
+		goto out;
+	}
+	r = ckpt_pstree_ids(pst, inv->root_pid, inv->shell_job, &ids, &n);
+	if (r) {
+		log_err("%s: the checkpoint's process tree is damaged; no PID is held", st->where);
+		goto out;
+	}
+	h->v = calloc(n, sizeof(*h->v));
 	if (!h->v) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < pst->n_entries; i++) {
-		PstreeEntry *pe = pst->entries[i];
-
-		if (!pe->pid || pe->pid > 4194304)
-			goto bad;
-		h->v[n++].id = pe->pid;
-		for (size_t t = 0; t < pe->n_threads; t++) {
-			if (!pe->threads[t] || pe->threads[t] > 4194304)
-				goto bad;
-			h->v[n++].id = pe->threads[t];
-		}
-	}
-	qsort(h->v, n, sizeof(*h->v), cmp_pid);
-	h->n = 0;
 	for (size_t i = 0; i < n; i++)
-		if (!h->n || h->v[h->n - 1].id != h->v[i].id)
-			h->v[h->n++] = h->v[i];
-	*root = pst->n_entries ? pst->entries[0]->pid : 0;
-	if (!h->n) {
-		log_err("%s: pstree.img lists no process", st->where);
-		r = -EINVAL;
-	}
-	goto out;
-bad:
-	log_err("%s: pstree.img: a PID out of range", st->where);
-	r = -EINVAL;
+		h->v[i].id = ids[i];
+	h->n = n;
+	*root = pst->entries[0]->pid;
 out:
+	free(ids);
+	if (inv)
+		inventory_entry__free_unpacked(inv, NULL);
 	pstree_image__free_unpacked(pst, NULL);
 	st->ops->close(st);
 	return r;
@@ -667,6 +665,8 @@ static int cmd_hold(int argc, char **argv)
 		printf("%s\n", ans);
 		return KUP_EXIT_OK;
 	}
+	if (kup_need_root("kup hold", KUP_NEED_CKPT | KUP_NEED_STORE))
+		return KUP_EXIT_FAIL;
 	return hold_start(given, if_any, timeout_s, logpath);
 }
 

@@ -503,11 +503,12 @@ static int cmd_kexec(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
+		bool root;
 	} sub[] = {
-		{ "load", kexec_load_cmd },
-		{ "exec", kexec_exec_cmd },
-		{ "unload", kexec_unload_cmd },
-		{ "status", kexec_status_cmd },
+		{ "load", kexec_load_cmd, true },
+		{ "exec", kexec_exec_cmd, true },
+		{ "unload", kexec_unload_cmd, true },
+		{ "status", kexec_status_cmd, false },
 	};
 
 	log_set_prefix("kup kexec");
@@ -521,6 +522,12 @@ static int cmd_kexec(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
 		if (!strcmp(argv[1], sub[i].name)) {
+			char cmd[32];
+
+			snprintf(cmd, sizeof(cmd), "kup kexec %s", sub[i].name);
+			if (sub[i].root && !kup_wants_help(argc - 1, argv + 1) &&
+			    kup_need_root(cmd, KUP_NEED_BOOT))
+				return KUP_EXIT_FAIL;
 			optind = 1;
 			return sub[i].fn(argc - 1, argv + 1);
 		}

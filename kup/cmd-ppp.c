@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "image.h"
 #include "kup.h"
 #include "ppp.h"
 
@@ -174,6 +175,8 @@ static int open_store(const char *given, int flags, struct ppp **p)
 
 	if (locate(given, dev, sizeof(dev), &path))
 		return -ENODEV;
+	if (img_trust_path(path, -1, "refusing the store"))
+		return -EPERM;
 	return ppp_open(path, flags, p);
 }
 
@@ -743,15 +746,16 @@ static int ppp_rm_cmd(int argc, char **argv)
 static const struct {
 	const char *name;
 	int (*fn)(int, char **);
+	bool writes;	/* needs root */
 } ppp_cmds[] = {
-	{ "format", ppp_format_cmd },
-	{ "status", ppp_status_cmd },
-	{ "verify", ppp_verify_cmd },
-	{ "scrub", ppp_scrub_cmd },
-	{ "ls", ppp_ls_cmd },
-	{ "put", ppp_put_cmd },
-	{ "get", ppp_get_cmd },
-	{ "rm", ppp_rm_cmd },
+	{ "format", ppp_format_cmd, true },
+	{ "status", ppp_status_cmd, false },
+	{ "verify", ppp_verify_cmd, false },
+	{ "scrub", ppp_scrub_cmd, true },
+	{ "ls", ppp_ls_cmd, false },
+	{ "put", ppp_put_cmd, true },
+	{ "get", ppp_get_cmd, false },
+	{ "rm", ppp_rm_cmd, true },
 };
 
 static int cmd_ppp(int argc, char **argv)
@@ -772,6 +776,9 @@ static int cmd_ppp(int argc, char **argv)
 		if (!strcmp(argv[1], ppp_cmds[i].name)) {
 			snprintf(prefix, sizeof(prefix), "kup ppp %s", ppp_cmds[i].name);
 			log_set_prefix(prefix);
+			if (ppp_cmds[i].writes && !kup_wants_help(argc - 1, argv + 1) &&
+			    kup_need_root(prefix, KUP_NEED_STORE))
+				return KUP_EXIT_FAIL;
 			argv[1] = prefix;	/* for getopt's messages */
 			return ppp_cmds[i].fn(argc - 1, argv + 1);
 		}

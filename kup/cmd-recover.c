@@ -177,10 +177,9 @@ static int cmd_recover(int argc, char **argv)
 		recover_usage(stderr);
 		return KUP_EXIT_USAGE;
 	}
-	if (geteuid() != 0) {
-		log_err("needs root (it drives other processes with ptrace)");
+	/* it drives the trees it puts back with ptrace, as dump and restore */
+	if (kup_need_root("kup recover", KUP_NEED_CKPT))
 		return KUP_EXIT_FAIL;
-	}
 	ret = ckpt_recover(&o, &v, &n);
 	if (json)
 		print_json(v, n);

@@ -16,7 +16,7 @@ static void restore_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup restore (-D DIR | --ppp STORE) [-d] [--shell-job] [--tcp-established]\n"
-		"                   [--keep] [--unit UNIT | --no-unit] [-v]\n\n"
+		"                   [--keep] [--unit UNIT | --no-unit] [--allow-differences] [-v]\n\n"
 		"Recreate the tree saved in DIR or in the persistent page store STORE with\n"
 		"its PIDs and let it run.  Without -d, wait for the restored root to exit\n"
 		"and exit with its status.  A failed restore leaves no restored process\n"
@@ -38,6 +38,11 @@ static void restore_usage(FILE *f)
 		"                         with --shell-job)\n"
 		"      --tcp-established  restore established TCP connections\n"
 		"      --pidfile FILE     with -d: write the root pid to FILE\n"
+		"      --allow-differences  run the tree even with state this kernel or these\n"
+		"                         privileges cannot apply as dumped (a resource\n"
+		"                         limit, oom_score_adj, the personality, the time\n"
+		"                         namespace of the clocks): a warning\n"
+		"                         names each difference; without it the restore fails\n"
 		"  -v, --verbose          more messages\n");
 }
 
@@ -59,8 +64,12 @@ static void rst_running(void *arg)
 
 	kup_release_abort();
 	journal_end();	/* nothing left to undo */
-	if (!rp->given)
+	if (!rp->given) {
+		/* the images are no longer needed: a dump may write there again */
+		rp->o->store->ops->close(rp->o->store);
+		rp->o->store = NULL;
 		return;
+	}
 	snprintf(where, sizeof(where), "%s", rp->o->store->where);
 	rp->o->store->ops->close(rp->o->store);
 	rp->o->store = NULL;
@@ -151,6 +160,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "pidfile", required_argument, 0, 'p' },
 		{ "force-vdso-proxy", no_argument, 0, 'F' },
 		{ "as-new-boot", no_argument, 0, 'B' },
+		{ "allow-differences", no_argument, 0, 'A' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -180,6 +190,7 @@ static int cmd_restore(int argc, char **argv)
 		case 'p': pidfile = optarg; break;
 		case 'F': o.force_vdso_proxy = true; break;
 		case 'B': o.as_new_boot = true; break;
+		case 'A': o.allow_differences = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': restore_usage(stdout); return 0;
 		default: restore_usage(stderr); return KUP_EXIT_USAGE;
@@ -211,6 +222,8 @@ static int cmd_restore(int argc, char **argv)
 		log_err("'%s' is not the name of a service unit (NAME.service)", unit);
 		return KUP_EXIT_USAGE;
 	}
+	if (kup_need_root("kup restore", KUP_NEED_CKPT | (rp.given ? KUP_NEED_STORE : 0)))
+		return KUP_EXIT_FAIL;
 	if (if_any && !kup_store_has_ckpt(rp.given)) {
 		log_info("no checkpoint in a persistent page store (%s): nothing to restore", rp.given);
 		return 0;

@@ -40,7 +40,8 @@ static void switch_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup switch KERNEL (-t PID | --unit UNIT) [--ppp STORE] [--initrd FILE | --no-initrd]\n"
-		"                  [--append ARGS] [--tcp-established] [--no-exec] [-v]\n\n"
+		"                  [--append ARGS] [--tcp-established] [--external-peers=MODE]\n"
+		"                  [--no-exec] [-v]\n\n"
 		"Switch to KERNEL (a path, or a version: /boot/vmlinuz-VERSION) keeping the\n"
 		"process tree rooted at PID: load KERNEL with kexec_file_load, dump the tree\n"
 		"into the persistent page store, kexec.  On the new kernel,\n"
@@ -58,6 +59,10 @@ static void switch_usage(FILE *f)
 		"      --no-initrd        load without one\n"
 		"      --append ARGS      more kernel parameters\n"
 		"      --tcp-established  keep established TCP connections\n"
+		"      --external-peers=MODE  connections to processes that are not kept\n"
+		"                         (gone after the switch anyway): 'close' (the\n"
+		"                         default) keeps them as closed by their peer, a\n"
+		"                         warning each; 'refuse' fails the dump (kup dump)\n"
 		"      --no-exec          stop after the dump (the kernel stays loaded:\n"
 		"                         `kup kexec exec` switches)\n"
 		"  -v, --verbose          more messages\n");
@@ -131,13 +136,14 @@ static int cmd_switch(int argc, char **argv)
 		{ "no-initrd", no_argument, 0, 'N' },
 		{ "append", required_argument, 0, 'a' },
 		{ "tcp-established", no_argument, 0, 'T' },
+		{ "external-peers", required_argument, 0, 'E' },
 		{ "no-exec", no_argument, 0, 'n' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
 	};
 	const char *kernel, *initrd = NULL, *append = NULL, *store = "auto", *tree = NULL;
-	const char *unit = NULL;
+	const char *unit = NULL, *peers = "--external-peers=close";
 	char what[300];
 	bool no_initrd = false, tcp = false, no_exec = false;
 	char *largv[16], *dargv[16], *uargv[4];
@@ -153,6 +159,14 @@ static int cmd_switch(int argc, char **argv)
 		case 'N': no_initrd = true; break;
 		case 'a': append = optarg; break;
 		case 'T': tcp = true; break;
+		case 'E':
+			if (!strcmp(optarg, "refuse")) {
+				peers = "--external-peers=refuse";
+			} else if (strcmp(optarg, "close")) {
+				log_err("--external-peers: '%s' is neither 'close' nor 'refuse'", optarg);
+				return KUP_EXIT_USAGE;
+			}
+			break;
 		case 'n': no_exec = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': switch_usage(stdout); return 0;
@@ -164,6 +178,8 @@ static int cmd_switch(int argc, char **argv)
 		return KUP_EXIT_USAGE;
 	}
 	kernel = argv[optind];
+	if (kup_need_root("kup switch", KUP_NEED_CKPT | KUP_NEED_STORE | KUP_NEED_BOOT))
+		return KUP_EXIT_FAIL;
 	if (unit) {
 		pid_t main_pid;
 
@@ -229,6 +245,7 @@ static int cmd_switch(int argc, char **argv)
 	dargv[n++] = (char *)store;
 	if (tcp)
 		dargv[n++] = "--tcp-established";
+	dargv[n++] = (char *)peers;
 	dargv[n] = NULL;
 	log_info("dumping %s into the store (%s)", what, store);
 	{

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/capability.h>
 
 #include "kup.h"
 
@@ -41,6 +43,58 @@ int kup_parse_size(const char *s, unsigned long long *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+int kup_need_root(const char *cmd, unsigned int need)
+{
+	static const struct {
+		unsigned int flag;
+		cap_value_t cap;
+		const char *name;
+	} caps[] = {
+		/* what every dump and restore uses; CAP_SYS_ADMIN is needed only
+		 * by some trees (a time namespace, seccomp): their step says so */
+		{ KUP_NEED_CKPT, CAP_SYS_PTRACE, "CAP_SYS_PTRACE" },
+		{ KUP_NEED_CKPT, CAP_CHECKPOINT_RESTORE, "CAP_CHECKPOINT_RESTORE" },
+		{ KUP_NEED_STORE, CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
+		{ KUP_NEED_STORE, CAP_DAC_OVERRIDE, "CAP_DAC_OVERRIDE" },
+		{ KUP_NEED_BOOT, CAP_SYS_BOOT, "CAP_SYS_BOOT" },
+	};
+	char needs[256] = "", missing[256] = "";
+	cap_t c = cap_get_proc();
+
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		cap_flag_value_t v = CAP_CLEAR;
+		size_t l;
+
+		if (!(need & caps[i].flag) || strstr(needs, caps[i].name))
+			continue;
+		l = strlen(needs);
+		snprintf(needs + l, sizeof(needs) - l, "%s%s", l ? ", " : "", caps[i].name);
+		if (c && !cap_get_flag(c, caps[i].cap, CAP_EFFECTIVE, &v) && v == CAP_SET)
+			continue;
+		l = strlen(missing);
+		snprintf(missing + l, sizeof(missing) - l, "%s%s", l ? ", " : "", caps[i].name);
+	}
+	if (c)
+		cap_free(c);
+	if (!geteuid() && !missing[0])
+		return 0;
+	if (missing[0])
+		fprintf(stderr, "%s: must be run as root (needs %s; uid %d lacks %s)\n", cmd,
+			needs, (int)geteuid(), missing);
+	else
+		fprintf(stderr, "%s: must be run as root (needs uid 0 and %s; running as uid %d)\n",
+			cmd, needs, (int)geteuid());
+	return -EPERM;
+}
+
+bool kup_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return true;
+	return false;
 }
 
 int main(int argc, char **argv)

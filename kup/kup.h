@@ -52,6 +52,17 @@ const char *kup_signame(int sig);
  * every command does it first.  Quiet but for one warning per journal. */
 void kup_recover_stale(void);
 
+/*
+ * Commands that need root say so before doing anything: kup_need_root
+ * checks the effective uid and the capabilities of @need (KUP_NEED_*), and
+ * says "CMD: must be run as root (...)" otherwise (-EPERM).
+ */
+#define KUP_NEED_CKPT	1u	/* freeze, ptrace, clone3 set_tid */
+#define KUP_NEED_STORE	2u	/* write a store or its device */
+#define KUP_NEED_BOOT	4u	/* kexec */
+int kup_need_root(const char *cmd, unsigned int need);
+bool kup_wants_help(int argc, char **argv);	/* -h or --help among the arguments */
+
 /* Parse a size such as 256M, 1G, 4096; returns 0 or -EINVAL. */
 int kup_parse_size(const char *s, unsigned long long *out);
 

@@ -20,6 +20,8 @@
  * each extent's crc32c as it is read).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +283,20 @@ static bool store_interrupted(void)
 	return ckpt_abort_signal() != 0;
 }
 
+/* Name the process holding the store's lock. */
+static void busy(const char *path, const char *where)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	pid_t holder = fd >= 0 ? img_lock_holder(fd, NULL) : 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (holder)
+		log_err("%s is being written by another kup (pid %d)", where, holder);
+	else
+		log_err("%s is being written by another kup", where);
+}
+
 int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 {
 	struct ppp_store *ps;
@@ -292,6 +308,9 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 	ppp_set_interrupt(store_interrupted);
 	if (kup_ppp_locate(given, dev, sizeof(dev), &path))
 		return -ENODEV;
+	r = img_trust_path(path, -1, "refusing the store");
+	if (r)
+		return r;
 	ps = calloc(1, sizeof(*ps));
 	if (!ps)
 		return -ENOMEM;
@@ -310,7 +329,7 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 		 * which stays valid until the commit unless space runs out. */
 		r = ppp_txn_begin(ps->p, PPP_TXN_REPLACE, &ps->txn);
 		if (r == -EBUSY)
-			log_err("%s is being written by another kup", ps->where);
+			busy(ps->path, ps->where);
 	} else {
 		r = ppp_ckpt_open(ps->p, &ps->ckpt);
 		if (r == -ENOENT)

@@ -15,7 +15,13 @@ struct ckpt_dump_opts {
 	bool leave_running;
 	bool shell_job;
 	bool tcp_established;
+	/* a connection to a process outside the tree (unix socket, local TCP)
+	 * is dumped as one whose peer has closed, with a warning; without it
+	 * the dump refuses (docs/sockets.md) */
+	bool ext_peers_close;
 	const char *unit;		/* recorded in the inventory: the service it is */
+	const char *sysv_ipc;		/* "shm:ID,sem:ID,msg:ID": System V objects to
+					 * keep that the tree does not use (or NULL) */
 };
 
 struct ckpt_stats {
@@ -35,6 +41,11 @@ struct ckpt_restore_opts {
 	bool tcp_established;
 	bool force_vdso_proxy;		/* test the cross-kernel vDSO path */
 	bool as_new_boot;		/* test the clocks of a restore after a kexec */
+	/* State this kernel or these privileges cannot apply (a resource
+	 * limit, oom_score_adj, the personality) fails the restore; with this,
+	 * the tree runs with what could be applied and a warning names each
+	 * difference (pid, what, dumped and applied values). */
+	bool allow_differences;
 	pid_t *root_pid;		/* out: restored root */
 	/* Called once the images are read and checked, just before the tree's
 	 * PIDs are checked free and its tasks created (e.g. to make placeholders

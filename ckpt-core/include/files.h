@@ -85,6 +85,11 @@ struct file_kind_ops {
 struct files_opts {
 	bool shell_job;		/* ttys are the restorer's terminal */
 	bool tcp_established;	/* dump established TCP connections */
+	/* dump: a connection to a process outside the tree is kept as one
+	 * whose peer has closed (--external-peers=close), not refused */
+	bool ext_peers_close;
+	const pid_t *tree_pids;	/* dump: every process of the tree */
+	size_t n_tree_pids;
 	/* Largest content kept for one deleted file or memfd (bytes);
 	 * 0: FILES_CONTENT_MAX_DEFAULT. */
 	uint64_t content_max;
@@ -174,6 +179,21 @@ void files_rst_release(const FilesImage *img, const struct files_opts *o);
  * table must not call it: those numbers are its restored fds now). */
 void files_rst_free(struct files_rst *fr);
 
+/* --- pseudo-terminals (files-pty.c) ----------------------------------------- */
+/* The controlling terminal of a session: pty /dev/pts/@index. */
+struct files_pty_ctty {
+	uint32_t index, sid, fg_pgrp;
+};
+/* Dump: the sessions of the ptys of @img (malloc'd array, *n entries). */
+int files_pty_cttys(const FilesImage *img, struct files_pty_ctty **out, size_t *n);
+/*
+ * Restore, in the stub of session leader @sid, fds of the master still
+ * inherited: @fg false, right after setsid(): the pty whose session it was
+ * becomes its controlling terminal (TIOCSCTTY); @fg true, once every
+ * process group exists: its foreground process group (TIOCSPGRP).
+ */
+int files_pty_ctty_restore(const struct files_rst *fr, pid_t sid, bool fg);
+
 /* --- file locks (files-lock.c) ------------------------------------------------ */
 /*
  * Dump: the "lock:" lines of @fi's fdinfo.  POSIX locks go to the table of
@@ -222,6 +242,8 @@ struct files_obj {
 	FileEntry *fe;		/* dump: the entry that holds the shared data */
 	int *v;			/* files.c: dedup array (freed with the object) */
 	size_t nv, cv;
+	void *buf, *buf2;	/* kinds' data, freed with the object */
+	size_t len, len2;
 	struct files_obj *next;
 };
 enum {
@@ -233,6 +255,9 @@ enum {
 	FOBJ_MNT,		/* dump: mount fd for a device (inotify) */
 	FOBJ_LOCKS,		/* dump: (0, file id): flock/OFD locks recorded */
 	FOBJ_FLOCK_INO,		/* dump: (0, inode): a flock lock was seen on an fd */
+	FOBJ_PTY,		/* (0, index): a pty pair (dump: its master; restore:
+				 * the master fd, fd2 the slave) */
+	FOBJ_PTY_SLAVE,		/* dump: (index, file id): a slave entry */
 };
 struct files_obj *files_dump_obj(struct files_dump *d, int tag, uint64_t a,
 				 uint64_t b, bool create);
@@ -267,5 +292,18 @@ const char *files_fdinfo_field(const char *fdinfo, const char *key);
 bool files_strip_deleted(char *path);
 bool files_path_ok(const char *path);		/* absolute, not too long */
 char *files_strdup(const char *s);
+/* Dump: is @pid a process of the dumped tree? */
+bool files_dump_in_tree(const struct files_dump *d, pid_t pid);
+/*
+ * A process outside the dumped tree holding the socket with inode @ino
+ * (an fd of it, scanning /proc): its pid and, in @comm, its name.
+ * -ENOENT: none found (the socket is in another network namespace's
+ * process, or only in flight).
+ */
+int files_sock_owner(const struct files_dump *d, uint64_t ino, pid_t *pid, char *comm,
+		     size_t len);
+/* "pid N (comm)" of the owner of socket @ino, or "an unknown process". */
+const char *files_sock_owner_str(const struct files_dump *d, uint64_t ino, char *buf,
+				 size_t len);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define XXH_STATIC_LINKING_ONLY		/* XXH64_state_t in struct img_sum */
 #include <xxhash.h>
@@ -34,6 +35,7 @@ enum img_kind {
 	IMG_FDTABLE,
 	IMG_SHMEM,
 	IMG_SOCKETS,
+	IMG_IPC,
 	IMG_KIND_MAX,
 };
 
@@ -82,8 +84,36 @@ struct img_store {
 	void *priv;
 };
 
-/* The directory store.  @create: make the directory if missing. */
-int img_store_open_dir(const char *dir, int create, struct img_store **out);
+/*
+ * The directory store.  Flags:
+ *  IMG_DIR_WRITE: open for a dump.  The directory is created (0700) if
+ *    missing; an existing one must hold nothing but a previous checkpoint.
+ *    It is locked (a second writer fails at once, naming the holder's pid);
+ *    images are created in a fresh directory inside it and renamed into
+ *    place at commit (docs/image-format.md).
+ *  IMG_DIR_ANY_PLACE: skip the trust check (img_trust_path) when reading,
+ *    for kup show.
+ * A reader holds a shared lock on the directory until it closes the store:
+ * a dump cannot replace the checkpoint under it, and it does not start
+ * reading while one is being replaced (both fail at once, naming the pid).
+ * Without IMG_DIR_ANY_PLACE the directory must be trusted.
+ */
+#define IMG_DIR_WRITE		1
+#define IMG_DIR_ANY_PLACE	2
+int img_store_open_dir(const char *dir, int flags, struct img_store **out);
+
+/*
+ * Trust (ckpt-core/trust.c).  img_trust_path: may images at @path (opened
+ * as @fd, or -1) be believed?  Owned by root and writable by nobody else,
+ * and so every directory above it (sticky ones may be writable by others).
+ * 0, or -EPERM with a message naming @what and the offending path.
+ * KUP_INSECURE_IMAGES=1 (tests only) makes it a warning.
+ * img_lock_holder: the pid holding a flock() on @fd's file, or 0; *@writer:
+ * an exclusive lock.
+ */
+int img_trust_path(const char *path, int fd, const char *what);
+bool img_trust_relaxed(void);
+pid_t img_lock_holder(int fd, bool *writer);
 
 /* Write one container holding @n messages of kind @kind to blob @name. */
 int img_write_msgs(struct img_store *st, const char *name, enum img_kind kind,

@@ -51,7 +51,8 @@ unsigned long long journal_start_time(pid_t pid, pid_t tid);
  * masks, addresses and words in hex without 0x):
  *   store dir|ppp PATH          the store written (PATH: rest of the line)
  *   partial PATH                a directory holding only this operation's
- *                               unfinished images
+ *                               unfinished images (the dir store's staging
+ *                               directory, DIR/.kup-new-XXXXXX)
  *   leave-running               the dump lets the tree go on
  *   mask PID TID START MASK     TID's signal mask before kup blocked it
  *   regs PID TID START HEX      TID's registers before anything was injected
@@ -66,8 +67,9 @@ unsigned long long journal_start_time(pid_t pid, pid_t tid);
  *   sk PID START FD INO REUSE   the socket is put in TCP repair mode
  *   lock NAME NSDEV NSINO PID   nftables table NAME in that network ns
  *   task PID START              a task created by a restore
- *   committing                  the inventory is being written (a
- *                               directory's inventory.img is this dump's)
+ *   committing                  the store's commit begins (the dir store's
+ *                               inventory.img, once moved out of the
+ *                               staging directory, is this dump's)
  *   committed                   the dump's images are complete
  *   complete                    the restored tree is complete, its
  *                               connections live (masks and stopped

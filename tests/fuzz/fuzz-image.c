@@ -14,6 +14,7 @@
 #include "files.h"
 #include "image.h"
 #include "internal.h"
+#include "ipc-sysv.h"
 #include "log.h"
 
 /* The checks restore runs on what it parsed, before it trusts it. */
@@ -22,6 +23,8 @@ static void validate(enum img_kind kind, ProtobufCMessage **msgs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (kind == IMG_CORE) {
 			seccomp_validate((CoreEntry *)msgs[i]);
+		} else if (kind == IMG_IPC) {
+			ipc_validate_image((IpcImage *)msgs[i]);
 		} else if (kind == IMG_FILES) {
 			files_validate_image((FilesImage *)msgs[i]);
 		} else if (kind == IMG_FDTABLE) {

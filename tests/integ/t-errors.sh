@@ -24,8 +24,10 @@ i = 0
 while True:
     print(who, i, flush=True); i += 1; time.sleep(0.05)')
 	wait_for_line "$T/pk" '^CHILD 3' || exit 1
-	child=$(awk '/^FD/ { print $2 }' "$T/pk")
-	fd=$(awk '/^FD/ { print $3 }' "$T/pk")
+	fdline=$(grep -ao 'FD [0-9]\+ [0-9]\+' "$T/pk" | head -n 1)
+	[ -n "$fdline" ] || { sed 's/^/# /' "$T/pk" | head -n 20; bail "the child did not say its fd"; }
+	child=$(echo "$fdline" | awk '{ print $2 }')
+	fd=$(echo "$fdline" | awk '{ print $3 }')
 	check_fails "dump of a tree with a packet socket fails" kup_try dump -t "$pid" -D "$T/pkimg"
 	check "... naming pid $child and fd $fd" grep -q "pid $child fd $fd" "$T/err"
 	sed 's/^/# /' "$T/err"

@@ -36,14 +36,14 @@ pids=$(tree_pids "$pid")
 note "tree: $pids"
 check "kup dump -t $pid --ppp" kup_run "$T/dump.log" dump -t "$pid" --ppp "$S"
 for p in $pids; do wait_gone "$p" || true; done
-check "the tree is gone" eval 'for p in $pids; do [ ! -d /proc/$p ] || exit 1; done'
+check "the tree is gone" eval '(for p in $pids; do [ ! -d /proc/$p ] || exit 1; done)'
 
 check "kup hold --ppp $S" start_hold "$T/hold.log" || note "$(cat "$T/hold.log")"
 note "$(cat "$T/hold.log")"
 check "it returns once it holds all 4 ($(grep -o 'held [0-9]* of [0-9]*' "$T/hold.log"))" \
 	grep -q 'held 4 of 4' "$T/hold.log"
 check "every pid of the tree is a sleeping kup-hold child of holder $holder" \
-	eval 'for p in $pids; do placeholder $p $holder || exit 1; done'
+	wait_for '(for p in $pids; do placeholder $p $holder || exit 1; done)' 5
 check "kup hold --status lists them" \
 	eval '"$KUP" hold --status | grep -q "held 4 of 4: $(echo $pids)\$"'
 check_fails "a second kup hold fails: one is running" kup_try hold --ppp "$S" --log /dev/null
@@ -75,7 +75,7 @@ wait_gone "$pid" || true
 check "kup hold holds the 5 TIDs" start_hold "$T/hold2.log"
 check "held 5 of 5" grep -q 'held 5 of 5' "$T/hold2.log"
 check "each TID ($tids) is a placeholder" \
-	eval 'for t in $tids; do placeholder $t $holder || exit 1; done'
+	wait_for '(for t in $tids; do placeholder $t $holder || exit 1; done)' 5
 check "kup restore --ppp -d" kup_run "$T/restore2.log" restore --ppp "$S" -d ||
 	note "$(cat "$T/restore2.log")"
 track "$pid"

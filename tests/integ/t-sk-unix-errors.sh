@@ -89,7 +89,7 @@ for addr in "$T/e.sock" "@kup-test-$$-taken"; do
 	fi
 	tree=$(tree_pids "$pid")
 	check "dump of the server on $addr" kup_run "$T/dump.log" dump -t "$pid" -D "$T/img$n"
-	check "... the tree is gone" eval 'for p in $tree; do wait_gone $p || exit 1; done'
+	check "... the tree is gone" eval '(for p in $tree; do wait_gone $p || exit 1; done)'
 	sq=$(squat "$addr" "$T/squat$n.out")
 	wait_for_line "$T/squat$n.out" '^SQUAT' || bail "the squatter did not start"
 	before=$(sums "$T/img$n")
@@ -98,7 +98,7 @@ for addr in "$T/e.sock" "@kup-test-$$-taken"; do
 	sed 's/^/# /' "$T/err"
 	check "... saying the address is in use" grep -q "${addr}.*in use" "$T/err"
 	check "... and no process of the tree is left (${tree% })" \
-		eval 'for p in $tree; do wait_gone $p 2 || exit 1; done'
+		eval '(for p in $tree; do wait_gone $p 2 || exit 1; done)'
 	check "... the images are intact" [ "$(sums "$T/img$n")" = "$before" ]
 	check "... the squatter still owns the address" \
 		python3 -c '

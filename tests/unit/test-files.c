@@ -44,6 +44,7 @@
 #include "files.h"
 #include "log.h"
 #include "mutate-files.h"
+#include "kup-pty.pb-c.h"
 
 #define PIPE_BYTES	(100 * 1024)
 #define DEL_BYTES	5000
@@ -1084,6 +1085,39 @@ static int setup_tty(void *arg)
 	return at(m, 9);
 }
 
+static int check_pty_pair(int rep, void *arg)
+{
+	struct stat st;
+	int bad = 0, n = -1;
+
+	CHECK(isatty(4) && !fstat(4, &st), "fd 4 is not a terminal");
+	CHECK(!ioctl(9, TIOCGPTN, &n) && (unsigned int)n == minor(st.st_rdev),
+	      "fd 9 is not the master of fd 4 (index %d)", n);
+	return bad;
+}
+
+static void test_pty_pair(void **state)
+{
+	struct files_opts o = { 0 };
+	FilesImage *img;
+	FdtableEntry *t;
+	pid_t pid;
+	int n;
+
+	if (!have_pty())
+		skip();
+	pid = start_child(setup_tty, NULL);
+	assert_int_equal(dump_child(pid, &o, &img, &t), 0);
+	kill_child(pid);
+	n = 0;
+	for (size_t i = 0; i < img->n_files; i++)
+		n += img->files[i]->kind == FILE_KIND__FILE_PTY;
+	assert_int_equal(n, 2);		/* the master and the slave */
+	restore_and_check(img, t, &o, check_pty_pair, NULL);
+	files_image__free_unpacked(img, NULL);
+	fdtable_entry__free_unpacked(t, NULL);
+}
+
 /* The write end here, the read end in a grandchild (outside the dump). */
 static int setup_pipe_writer(void *arg)
 {
@@ -1159,15 +1193,13 @@ static void test_refuse_io_uring(void **state)
 
 static void test_refuse_tty(void **state)
 {
-	const char *const n[] = { "fd 4", "terminal /dev/pts/", "needs --shell-job", NULL };
-	const char *const n2[] = { "fd 9", "pty master", NULL };
-	struct files_opts sj = { .shell_job = true };
+	const char *const n[] = { "fd 4", "terminal /dev/pts/", "needs --shell-job",
+				  "master is held outside", NULL };
 
 	if (!have_pty())
 		skip();
-	expect_refused(setup_tty, NULL, NULL, n);
-	/* with --shell-job the terminal passes, the pty master does not */
-	expect_refused(setup_tty, NULL, &sj, n2);
+	/* a slave without its master in the tree (a pair is a pty entry) */
+	expect_refused(setup_tty_slave, NULL, NULL, n);
 }
 
 static void test_refuse_pipe_reader_outside(void **state)
@@ -1190,6 +1222,82 @@ static void expect_bad_image(FilesImage *img, const char *what)
 	if (ret >= 0)
 		fail_msg("%s: accepted", what);
 	assert_null(fr);
+}
+
+/* A FILE_PTY entry @id carrying @pe packed (into @buf). */
+static void set_pty(FileEntry *fe, uint32_t id, const PtyEntry *pe, uint8_t *buf)
+{
+	file_entry__init(fe);
+	fe->id = id;
+	fe->kind = FILE_KIND__FILE_PTY;
+	fe->flags = O_RDWR;
+	fe->has_pty = true;
+	fe->pty.data = buf;
+	fe->pty.len = pty_entry__pack(pe, buf);
+}
+
+static void test_corrupt_pty(void **state)
+{
+	static uint8_t buf[2][256], cc[19], junk[8] = { 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4 };
+	FileEntry fe[2], *arr[2] = { &fe[0], &fe[1] };
+	FilesImage img = FILES_IMAGE__INIT;
+	PtyTermios t = PTY_TERMIOS__INIT;
+	PtyEntry m = PTY_ENTRY__INIT, sl = PTY_ENTRY__INIT;
+
+	t.cc.data = cc;
+	t.cc.len = sizeof(cc);
+	m.master = true;
+	m.index = 7;
+	m.termios = &t;
+	m.has_ws_row = m.has_ws_col = true;
+	sl.index = 7;
+	img.files = arr;
+	img.n_files = 2;
+
+	set_pty(&fe[0], 1, &m, buf[0]);
+	set_pty(&fe[1], 2, &sl, buf[1]);
+	assert_int_equal(files_validate_image(&img), 0);
+
+	fe[0].pty.data = junk;
+	fe[0].pty.len = sizeof(junk);
+	expect_bad_image(&img, "pty data that does not decode");
+	fe[0].has_pty = false;
+	expect_bad_image(&img, "pty entry without pty data");
+	m.termios = NULL;
+	set_pty(&fe[0], 1, &m, buf[0]);
+	expect_bad_image(&img, "master without termios");
+	m.termios = &t;
+	t.cc.len = 5;
+	set_pty(&fe[0], 1, &m, buf[0]);
+	expect_bad_image(&img, "short c_cc");
+	t.cc.len = sizeof(cc);
+	m.index = 1u << 30;
+	set_pty(&fe[0], 1, &m, buf[0]);
+	expect_bad_image(&img, "huge index");
+	m.index = 7;
+	m.has_fg_pgrp = true;
+	m.fg_pgrp = 5;
+	set_pty(&fe[0], 1, &m, buf[0]);
+	expect_bad_image(&img, "foreground group without a session");
+	m.has_fg_pgrp = false;
+	m.ws_row = 70000;
+	set_pty(&fe[0], 1, &m, buf[0]);
+	expect_bad_image(&img, "window size out of range");
+	m.ws_row = 24;
+	set_pty(&fe[0], 1, &m, buf[0]);
+	fe[0].has_sk = true;
+	expect_bad_image(&img, "socket data in a pty entry");
+	fe[0].has_sk = false;
+	/* consistent entries that cannot be built: no side effect left */
+	sl.index = 8;
+	set_pty(&fe[1], 2, &sl, buf[1]);
+	expect_bad_image(&img, "slave whose master is not in the image");
+	sl.master = true;
+	sl.index = 7;
+	sl.termios = &t;
+	sl.has_ws_row = sl.has_ws_col = true;
+	set_pty(&fe[1], 2, &sl, buf[1]);
+	expect_bad_image(&img, "two masters of one index");
 }
 
 static void test_corrupt_entries(void **state)
@@ -1475,6 +1583,8 @@ int main(void)
 		cmocka_unit_test(test_refuse_packet_socket),
 		cmocka_unit_test(test_refuse_io_uring),
 		cmocka_unit_test(test_refuse_tty),
+		cmocka_unit_test(test_pty_pair),
+		cmocka_unit_test(test_corrupt_pty),
 		cmocka_unit_test(test_refuse_pipe_reader_outside),
 		cmocka_unit_test(test_corrupt_entries),
 		cmocka_unit_test(test_corrupt_fdtable),

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <glob.h>
 #include <cmocka.h>
 
 #include "image.h"
@@ -20,7 +21,7 @@ static struct img_store *open_store(void)
 {
 	struct img_store *st;
 
-	assert_int_equal(img_store_open_dir(dir, 1, &st), 0);
+	assert_int_equal(img_store_open_dir(dir, IMG_DIR_WRITE, &st), 0);
 	return st;
 }
 
@@ -52,13 +53,26 @@ static int read_pstree(struct img_store *st, uint32_t *pid)
 	return ret;
 }
 
+/* Where the store is writing pstree.img: its staging directory. */
+static void staged_path(char *path, size_t len)
+{
+	char pat[128];
+	glob_t g;
+
+	snprintf(pat, sizeof(pat), "%s/.kup-new-*/pstree.img", dir);
+	assert_int_equal(glob(pat, 0, NULL, &g), 0);
+	assert_int_equal(g.gl_pathc, 1);
+	snprintf(path, len, "%s", g.gl_pathv[0]);
+	globfree(&g);
+}
+
 static void damage(size_t off, int truncate_to)
 {
 	char path[128];
 	FILE *f;
 	int c;
 
-	snprintf(path, sizeof(path), "%s/pstree.img", dir);
+	staged_path(path, sizeof(path));
 	if (truncate_to >= 0) {
 		assert_int_equal(truncate(path, truncate_to), 0);
 		return;
@@ -129,10 +143,47 @@ static void test_abort_removes(void **state)
 	char path[128];
 
 	write_pstree(st, 11);
+	staged_path(path, sizeof(path));
+	assert_int_equal(access(path, F_OK), 0);
 	st->ops->abort(st);
+	assert_int_not_equal(access(path, F_OK), 0);
 	snprintf(path, sizeof(path), "%s/pstree.img", dir);
 	assert_int_not_equal(access(path, F_OK), 0);
 	st->ops->close(st);
+}
+
+/* Nothing is visible in the directory before the commit, all of it after. */
+static void test_commit(void **state)
+{
+	struct img_store *st = open_store();
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	char path[128];
+	uint32_t pid = 0;
+
+	write_pstree(st, 12);
+	snprintf(path, sizeof(path), "%s/pstree.img", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	inv.root_pid = 12;
+	assert_int_equal(img_write_msg(st, "inventory.img", IMG_INVENTORY, &inv), 0);
+	assert_int_equal(st->ops->commit(st), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	st->ops->close(st);
+	assert_int_equal(img_store_open_dir(dir, 0, &st), 0);
+	assert_int_equal(read_pstree(st, &pid), 0);
+	assert_int_equal(pid, 12);
+	st->ops->close(st);
+}
+
+/* A planted symlink makes a dump into the directory refuse. */
+static void test_planted_symlink(void **state)
+{
+	struct img_store *st;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/core-1.img", dir);
+	assert_int_equal(symlink("/nonexistent", path), 0);
+	assert_int_equal(img_store_open_dir(dir, IMG_DIR_WRITE, &st), -EPERM);
+	unlink(path);
 }
 
 int main(void)
@@ -143,10 +194,12 @@ int main(void)
 		cmocka_unit_test(test_damage),
 		cmocka_unit_test(test_wrong_kind),
 		cmocka_unit_test(test_abort_removes),
+		cmocka_unit_test(test_commit),
+		cmocka_unit_test(test_planted_symlink),
 	};
 	int ret;
 
-	log_set_level(-1);
+	log_set_level(getenv("TEST_VERBOSE") ? 3 : -1);
 	if (!mkdtemp(dir))
 		return 1;
 	ret = cmocka_run_group_tests(tests, NULL, NULL);

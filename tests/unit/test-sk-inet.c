@@ -98,6 +98,18 @@ static void test_valid(void **state)
 	f.e.has_backlog = 1;
 	f.e.backlog = 128;
 	assert_int_equal(validate(&f.e), 0);
+	fixture_init(&f);		/* a connection closed by its peer */
+	f.e.tcp = NULL;
+	f.e.lock_table = NULL;
+	f.e.has_peer_closed = f.e.peer_closed = 1;
+	f.e.has_closed_rcv_queue = 1;
+	f.e.closed_rcv_queue = (ProtobufCBinaryData){ sizeof(q), q };
+	assert_int_equal(validate(&f.e), 0);
+	f.e.tcp = NULL;
+	f.e.state = TCP_LISTEN;
+	f.e.has_dst_addr = f.e.has_dst_port = 0;
+	f.e.has_peer_closed = f.e.peer_closed = 0;
+	f.e.has_closed_rcv_queue = 0;
 	f.e.protocol = IPPROTO_UDP;	/* a bound UDP socket */
 	f.e.type = SOCK_DGRAM;
 	f.e.state = TCP_CLOSE;
@@ -134,6 +146,10 @@ static void test_refused(void **state)
 	REFUSED(f.e.bind_dev = "0123456789abcdefXYZ");
 	REFUSED(f.e.has_buf_lock = 1; f.e.buf_lock = 4);
 	REFUSED(f.e.protocol = IPPROTO_UDP; f.e.type = SOCK_DGRAM);	/* UDP with TCP state */
+	REFUSED(f.e.has_peer_closed = f.e.peer_closed = 1);		/* closed, with repair state */
+	REFUSED(f.e.tcp = NULL; f.e.lock_table = NULL; f.e.has_closed_rcv_queue = 1);	/* queue alone */
+	REFUSED(f.e.tcp = NULL; f.e.lock_table = NULL; f.e.has_peer_closed = f.e.peer_closed = 1;
+		f.e.state = TCP_LISTEN);
 #undef REFUSED
 }
 

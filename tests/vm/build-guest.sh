@@ -147,17 +147,24 @@ in_root systemctl enable kup-lab-ssh.socket >/dev/null 2>&1
 # TCG, and no DHCP wait).
 cat >"$root/usr/local/sbin/kup-lab-net" <<'EOF'
 #!/bin/sh
-# kup lab: configure the slirp NIC (run by udev once the NIC has its name).
+# kup lab: configure the NICs (run by udev once a NIC has its name): the
+# slirp one (the command channel), and the peer network's tap NIC (MAC
+# 52:54:00:6b:75:02, lab boot --peer-netns) whose far end is a network
+# namespace of the lab host.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 ip link set lo up
 for d in /sys/class/net/*; do
 	[ "$(basename "$(readlink -f "$d/device/driver" 2>/dev/null)")" = virtio_net ] || continue
 	n=${d##*/}
 	ip link set "$n" up
-	ip addr replace 10.0.2.15/24 dev "$n"
-	ip route replace default via 10.0.2.2 dev "$n"
-	exit 0
+	if [ "$(cat "$d/address")" = 52:54:00:6b:75:02 ]; then
+		ip addr replace 10.99.0.2/24 dev "$n"
+	else
+		ip addr replace 10.0.2.15/24 dev "$n"
+		ip route replace default via 10.0.2.2 dev "$n"
+	fi
 done
+exit 0
 EOF
 chmod 755 "$root/usr/local/sbin/kup-lab-net"
 cat >"$root/etc/udev/rules.d/99-kup-lab-net.rules" <<'EOF'
