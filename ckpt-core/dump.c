@@ -1593,7 +1593,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
 	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
-				 .ext_peers_close = o->ext_peers_close };
+				 .ext_peers_close = o->ext_peers_close, .store = o->store };
 	struct files_dump *fdump = NULL;
 	pid_t *tree_pids = NULL;
 	struct shmem_dump *sd = NULL;

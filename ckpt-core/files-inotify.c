@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,71 +33,6 @@
 static bool inotify_match(const struct fd_info *fi)
 {
 	return !strcmp(fi->link, "anon_inode:inotify");
-}
-
-/* Undo the escaping of a mountinfo field (\040 etc.) in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 4;
-		} else {
-			*o++ = *s++;
-		}
-	}
-	*o = 0;
-}
-
-/* An fd on a mount of device @kdev (kernel encoding) as seen by @pid. */
-static int mount_fd(const struct fd_info *fi, unsigned int kdev)
-{
-	struct files_obj *o = files_dump_obj(fi->d, FOBJ_MNT, kdev, 0, true);
-	unsigned int ma = kdev >> 20, mi = kdev & 0xfffff;
-	char path[64], *line = NULL;
-	size_t cap = 0;
-	FILE *f;
-	int best = -1;
-
-	if (!o)
-		return -ENOMEM;
-	if (o->fd >= 0)
-		return o->fd;
-	snprintf(path, sizeof(path), "/proc/%d/mountinfo", fi->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return log_errno(errno, FI_FMT ": cannot read %s", FI_ARG(fi), path);
-	while (getline(&line, &cap, f) > 0) {
-		unsigned int a, b;
-		char root[4096], mnt[4096], full[4200];
-		int fd;
-
-		if (sscanf(line, "%*d %*d %u:%u %4095s %4095s", &a, &b, root, mnt) != 4 ||
-		    a != ma || b != mi)
-			continue;
-		unescape(root);
-		unescape(mnt);
-		snprintf(full, sizeof(full), "/proc/%d/root%s", fi->pid, mnt);
-		fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if (best >= 0)
-			close(best);
-		best = fd;
-		if (!strcmp(root, "/"))
-			break;	/* a mount of the whole filesystem: the best */
-	}
-	free(line);
-	fclose(f);
-	if (best < 0) {
-		log_err(FI_FMT ": inotify: no mount of device %u:%u", FI_ARG(fi), ma, mi);
-		return -ENOENT;
-	}
-	o->fd = best;	/* closed by files_dump_free() */
-	return best;
 }
 
 static int hexbytes(const char *s, unsigned char *out, unsigned int n)
@@ -136,7 +72,7 @@ static int watch_path(const struct fd_info *fi, const char *line, InotifyWd *w)
 	}
 	h.fh.handle_bytes = hb;
 	h.fh.handle_type = ht;
-	mfd = mount_fd(fi, sdev);
+	mfd = files_mount_fd(fi->d, NULL, fi->pid, makedev(sdev >> 20, sdev & 0xfffff));
 	if (mfd < 0)
 		return mfd;
 	fd = open_by_handle_at(mfd, &h.fh, O_PATH | O_CLOEXEC);
@@ -153,7 +89,22 @@ static int watch_path(const struct fd_info *fi, const char *line, InotifyWd *w)
 	}
 	close(fd);
 	path[l] = 0;
-	if (st.st_ino != ino || files_strip_deleted(path) || path[0] != '/') {
+	if (st.st_ino == ino && files_strip_deleted(path) && path[0] == '/' && !st.st_nlink &&
+	    S_ISREG(st.st_mode)) {
+		/* a removed file: kept if the tree holds it (checked at dump_end) */
+		struct files_obj *o = files_dump_obj(fi->d, FOBJ_INOTIFY_DEL, st.st_dev, ino, true);
+
+		if (!o)
+			return -ENOMEM;
+		if (!o->flag) {
+			o->flag = true;
+			o->pid = fi->pid;
+			o->fdnum = fi->fd;
+		}
+		w->has_deleted_dev = w->has_deleted_ino = true;
+		w->deleted_dev = st.st_dev;
+		w->deleted_ino = ino;
+	} else if (st.st_ino != ino || files_strip_deleted(path) || path[0] != '/') {
 		log_err(FI_FMT ": inotify wd %u watches inode %lu, which has no path (%s): "
 			"not supported", FI_ARG(fi), wd, ino, path);
 		return -EOPNOTSUPP;
@@ -214,12 +165,33 @@ static int inotify_dump(const struct fd_info *fi, FileEntry *fe)
 	return 0;
 }
 
+/* Every watch on a removed file needs the file in the image: a deleted
+ * file entry of the tree (an fd or a mapping of it). */
+static int inotify_dump_end(struct files_dump *d)
+{
+	for (struct files_obj *o = files_dump_obj_next(d, NULL); o; o = files_dump_obj_next(d, o)) {
+		struct files_obj *c;
+
+		if (o->tag != FOBJ_INOTIFY_DEL)
+			continue;
+		c = files_dump_obj(d, FOBJ_CONTENT, o->a, o->b, false);
+		if (!c || !c->fe || c->fe->kind != FILE_KIND__FILE_REG) {
+			log_err("pid %d fd %d: inotify watches inode %llu, a removed file that the "
+				"tree does not hold open: not supported", o->pid, o->fdnum,
+				(unsigned long long)o->b);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
 static int inotify_validate(const FileEntry *fe)
 {
 	for (size_t i = 0; i < fe->n_wds; i++) {
 		const InotifyWd *w = fe->wds[i];
 		if (w->wd <= 0 || w->wd > FILES_LIST_MAX || !files_path_ok(w->path) ||
-		    !(w->mask & IN_ALL_EVENTS) || (w->mask & ~IN_MASK_OK)) {
+		    !(w->mask & IN_ALL_EVENTS) || (w->mask & ~IN_MASK_OK) ||
+		    w->has_deleted_dev != w->has_deleted_ino) {
 			log_err("file %u (inotify): bad watch %zu (wd %d mask %x)", fe->id, i,
 				w->wd, w->mask);
 			return -EINVAL;
@@ -235,7 +207,7 @@ static int inotify_validate(const FileEntry *fe)
 static int inotify_open(const FileEntry *fe, struct files_rst *fr)
 {
 	InotifyWd **wds = NULL;
-	char dpath[64];
+	char dpath[64], wpath[PATH_MAX];
 	int fd, dummy = -1, next = 1, ret = 0;
 	bool gaps = false;
 
@@ -281,9 +253,22 @@ static int inotify_open(const FileEntry *fe, struct files_rst *fr)
 			gaps = true;
 			next++;
 		}
-		if (!lstat(w->path, &st) && S_ISLNK(st.st_mode))
-			mask |= IN_DONT_FOLLOW;
-		got = inotify_add_watch(fd, w->path, mask);
+		if (w->has_deleted_ino) {
+			/* the recreated file, through its /proc/self/fd link */
+			int dfd = files_reg_deleted_fd(fr, w->deleted_dev, w->deleted_ino);
+
+			if (dfd < 0) {
+				ret = dfd;
+				goto out;
+			}
+			snprintf(wpath, sizeof(wpath), "/proc/self/fd/%d", dfd);
+			mask &= ~IN_DONT_FOLLOW;
+		} else {
+			snprintf(wpath, sizeof(wpath), "%s", w->path);
+			if (!lstat(w->path, &st) && S_ISLNK(st.st_mode))
+				mask |= IN_DONT_FOLLOW;
+		}
+		got = inotify_add_watch(fd, wpath, mask);
 		if (got < 0) {
 			ret = log_errno(errno, "file %u (inotify): cannot watch %s (wd %d)", fe->id,
 					w->path, w->wd);
@@ -322,6 +307,7 @@ const struct file_kind_ops files_inotify_ops = {
 	.name = "inotify",
 	.match = inotify_match,
 	.dump = inotify_dump,
+	.dump_end = inotify_dump_end,
 	.validate = inotify_validate,
 	.open = inotify_open,
 };

@@ -7,10 +7,14 @@
  * process (POSIX) or by the description itself (flock, OFD).  A POSIX lock
  * goes to the table of the process that owns it (the pid of the line); a
  * flock or OFD lock is recorded once per description, in the table of the
- * first process seen holding it.  Leases and delegations are refused.
+ * first process seen holding it.  A lease (F_SETLEASE) is owned by the
+ * description too and recorded the same way; a lease being broken and
+ * delegations are refused.
  *
- * Restore: flock and OFD locks are taken by the restored task right after
- * its fd table is installed (they live as long as the description).  POSIX
+ * Restore: flock and OFD locks and leases are taken by the restored task
+ * right after its fd table is installed (they live as long as the
+ * description; F_SETLEASE also makes the task the owner that the lease
+ * break signal goes to, as at dump).  POSIX
  * locks belong to the process and die with any close() of the file by it,
  * so the restorer takes them with an injected fcntl(F_SETLK) in the task
  * after the last fd it had to close (restore.c).  A lock that cannot be
@@ -34,6 +38,7 @@ static const char *kind_name(FileLockKind k)
 	case FILE_LOCK_KIND__LOCK_POSIX: return "POSIX";
 	case FILE_LOCK_KIND__LOCK_FLOCK: return "flock";
 	case FILE_LOCK_KIND__LOCK_OFD: return "OFD";
+	case FILE_LOCK_KIND__LOCK_LEASE: return "lease";
 	default: return "unknown";
 	}
 }
@@ -78,12 +83,15 @@ static int parse_line(const struct fd_info *fi, const char *line, FileLock *l, c
 		log_err(FI_FMT ": %s: cannot parse lock line '%.80s'", FI_ARG(fi), fi->link, line);
 		return -EINVAL;
 	}
-	if (!strcmp(cls, "LEASE") || !strcmp(cls, "DELEG")) {
-		log_err(FI_FMT ": %s: holds a lease (%s %s %s): not supported", FI_ARG(fi), fi->link,
-			cls, mode, type);
+	if (!strcmp(cls, "DELEG") || (!strcmp(cls, "LEASE") && strcmp(mode, "ACTIVE"))) {
+		log_err(FI_FMT ": %s: holds a %s (%s %s %s): not supported", FI_ARG(fi), fi->link,
+			strcmp(cls, "DELEG") ? "lease being broken" : "delegation", cls, mode, type);
 		return -EOPNOTSUPP;
 	}
-	if (!strcmp(cls, "POSIX"))
+	if (!strcmp(cls, "LEASE")) {
+		l->kind = FILE_LOCK_KIND__LOCK_LEASE;
+		strcpy(mode, "ADVISORY");	/* checked below like the others */
+	} else if (!strcmp(cls, "POSIX"))
 		l->kind = FILE_LOCK_KIND__LOCK_POSIX;
 	else if (!strcmp(cls, "FLOCK"))
 		l->kind = FILE_LOCK_KIND__LOCK_FLOCK;
@@ -207,11 +215,13 @@ int files_locks_validate(const FdtableEntry *t, const int *fds, size_t nfds)
 	for (size_t i = 0; i < t->n_locks; i++) {
 		const FileLock *l = t->locks[i];
 
-		if (!l || (l->kind != FILE_LOCK_KIND__LOCK_POSIX && l->kind != FILE_LOCK_KIND__LOCK_FLOCK &&
-			   l->kind != FILE_LOCK_KIND__LOCK_OFD) ||
+		if (!l ||
 		    !bsearch(&l->fd, fds, nfds, sizeof(int), cmp_int) || l->start > LOCK_EOF_K ||
 		    (l->has_end && (l->end < l->start || l->end >= LOCK_EOF_K)) ||
-		    (l->kind == FILE_LOCK_KIND__LOCK_FLOCK && (l->start || l->has_end))) {
+		    (l->kind != FILE_LOCK_KIND__LOCK_POSIX && l->kind != FILE_LOCK_KIND__LOCK_OFD &&
+		     l->kind != FILE_LOCK_KIND__LOCK_FLOCK && l->kind != FILE_LOCK_KIND__LOCK_LEASE) ||
+		    ((l->kind == FILE_LOCK_KIND__LOCK_FLOCK || l->kind == FILE_LOCK_KIND__LOCK_LEASE) &&
+		     (l->start || l->has_end))) {
 			log_err("pid %u: file lock %zu is invalid", t->pid, i);
 			return -EINVAL;
 		}
@@ -238,6 +248,8 @@ void files_lock_describe(const struct files_rst *fr, const FdtableEntry *t, cons
 
 	if (l->kind == FILE_LOCK_KIND__LOCK_FLOCK)
 		snprintf(buf, len, "flock %s lock on %s", l->write ? "exclusive" : "shared", name);
+	else if (l->kind == FILE_LOCK_KIND__LOCK_LEASE)
+		snprintf(buf, len, "%s lease on %s", l->write ? "write" : "read", name);
 	else if (l->has_end)
 		snprintf(buf, len, "%s %s lock on bytes %llu-%llu of %s", kind_name(l->kind),
 			 l->write ? "write" : "read", (unsigned long long)l->start,
@@ -259,6 +271,8 @@ int files_locks_take(const struct files_rst *fr, const FdtableEntry *t)
 			continue;
 		if (l->kind == FILE_LOCK_KIND__LOCK_FLOCK) {
 			r = flock(l->fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB);
+		} else if (l->kind == FILE_LOCK_KIND__LOCK_LEASE) {
+			r = fcntl(l->fd, F_SETLEASE, l->write ? F_WRLCK : F_RDLCK);
 		} else {
 			files_lock_flock(l, &fl);
 			r = fcntl(l->fd, F_OFD_SETLK, &fl);

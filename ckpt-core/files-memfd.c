@@ -72,10 +72,9 @@ static int memfd_dump(const struct fd_info *fi, FileEntry *fe)
 		return -ENOMEM;
 	if (o->fe)
 		return 0;
-	ret = files_read_content(fi, fi->st.st_size, &fe->content);
+	ret = files_read_content(fi, fi->st.st_size, fe);
 	if (ret)
 		return ret;
-	fe->has_content = true;
 	o->fe = fe;
 	return 0;
 }
@@ -94,9 +93,10 @@ static int memfd_validate(const FileEntry *fe)
 		log_err(FE_FMT ": unknown memfd seals 0x%x", FE_ARG(fe), fe->seals);
 		return -EINVAL;
 	}
-	if (fe->has_content && fe->content.len != fe->size) {
-		log_err(FE_FMT ": content of %zu bytes for a memfd of %llu", FE_ARG(fe),
-			fe->content.len, (unsigned long long)fe->size);
+	if ((fe->has_content || fe->content_in_image) && files_content_check(fe))
+		return -EINVAL;
+	if (fe->n_extents && !fe->has_content && !fe->content_in_image) {
+		log_err(FE_FMT ": data extents without content", FE_ARG(fe));
 		return -EINVAL;
 	}
 	if (fe->flags & (O_PATH | O_DIRECTORY)) {
@@ -110,7 +110,7 @@ static const FileEntry *memfd_owner(const struct files_rst *fr, const FileEntry 
 {
 	for (size_t i = 0; i < files_rst_count(fr); i++) {
 		const FileEntry *x = files_rst_nth(fr, i);
-		if (x->kind == FILE_KIND__FILE_MEMFD && x->has_content &&
+		if (x->kind == FILE_KIND__FILE_MEMFD && (x->has_content || x->content_in_image) &&
 		    x->dev == fe->dev && x->ino == fe->ino)
 			return x;
 	}
@@ -135,9 +135,7 @@ static int memfd_inode(const FileEntry *fe, struct files_rst *fr)
 	fd = memfd_create(own->path, MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return log_errno(errno, "file %u (memfd %s): cannot create", fe->id, own->path);
-	ret = files_write_all(fd, own->content.data, own->content.len);
-	if (!ret && ftruncate(fd, own->size) < 0)
-		ret = -errno;
+	ret = files_write_content(fr, fd, own);
 	if (ret) {
 		close(fd);
 		return log_errno(ret, "file %u (memfd %s): cannot write its %llu bytes", fe->id,

@@ -2,10 +2,13 @@
 /*
  * Regular files, directories and O_PATH fds: reopened by path.
  *
- * Deleted files (link "... (deleted)", st_nlink == 0) keep their content in
- * the image (once per inode, on the first entry that saw it) and come back as
- * an unlinked O_TMPFILE in their original directory, or in /tmp when that is
- * gone or cannot hold one; every entry of the inode reopens that one file.
+ * Deleted files (link "... (deleted)", st_nlink == 0) keep their data in
+ * the image (once per inode, on the first entry that saw it; the extents
+ * SEEK_DATA finds, holes are not kept) and come back as an unlinked
+ * O_TMPFILE in their original directory, or in /tmp when that is gone or
+ * cannot hold one; every entry of the inode reopens that one file.  A file
+ * unlinked under its name but linked elsewhere (st_nlink > 0) is reopened
+ * by its file handle.
  * Deleted directories come back as an empty directory made in /tmp and
  * removed at once.
  */
@@ -49,6 +52,115 @@ static const char *type_name(mode_t m)
 	}
 }
 
+/*
+ * A file unlinked under the name it was opened by while it still has links
+ * elsewhere (hard links; a file renamed over): no name of it is known, so
+ * it is reopened by its file handle, which stays valid while the inode
+ * lives.  Checked here: the handle must open this inode again.
+ */
+static int handle_dump(const struct fd_info *fi, FileEntry *fe)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char buf[MAX_HANDLE_SZ];
+	} h;
+	struct stat st;
+	int mnt_id, mfd, fd;
+
+	h.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(fi->lfd, "", &h.fh, &mnt_id, AT_EMPTY_PATH) < 0) {
+		log_errno(errno, FI_FMT ": %s was unlinked but still has %lu other hard link(s), "
+			  "and its filesystem gives no file handle to reopen it by: not supported",
+			  FI_ARG(fi), fi->link, (unsigned long)fi->st.st_nlink);
+		return -EOPNOTSUPP;
+	}
+	mfd = files_mount_fd(fi->d, NULL, fi->pid, fi->st.st_dev);
+	if (mfd < 0)
+		return mfd;
+	fd = open_by_handle_at(mfd, &h.fh, O_PATH | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_dev != fi->st.st_dev ||
+	    st.st_ino != fi->st.st_ino) {
+		log_err(FI_FMT ": %s was unlinked but still has %lu other hard link(s), and its "
+			"file handle does not open it again: not supported", FI_ARG(fi), fi->link,
+			(unsigned long)fi->st.st_nlink);
+		if (fd >= 0)
+			close(fd);
+		return -EOPNOTSUPP;
+	}
+	close(fd);
+	fe->handle.data = malloc(h.fh.handle_bytes ? h.fh.handle_bytes : 1);
+	if (!fe->handle.data)
+		return -ENOMEM;
+	memcpy(fe->handle.data, h.fh.f_handle, h.fh.handle_bytes);
+	fe->handle.len = h.fh.handle_bytes;
+	fe->has_handle = fe->has_handle_type = true;
+	fe->handle_type = h.fh.handle_type;
+	return 0;
+}
+
+/* The number N of a path /proc/N/..., or 0; @tgid: its thread group, @state
+ * its state letter (0 if it could not be read). */
+static pid_t proc_path_pid(const char *path, pid_t *tgid, char *state)
+{
+	char status[64], *line = NULL, *end;
+	size_t cap = 0;
+	long n;
+	FILE *f;
+
+	*tgid = 0;
+	*state = 0;
+	if (strncmp(path, "/proc/", 6))
+		return 0;
+	n = strtol(path + 6, &end, 10);
+	if (end == path + 6 || n <= 0 || n > INT_MAX || (*end && *end != '/'))
+		return 0;
+	snprintf(status, sizeof(status), "/proc/%ld/status", n);
+	f = fopen(status, "re");
+	if (f) {
+		while (getline(&line, &cap, f) > 0) {
+			sscanf(line, "State: %c", state);
+			if (sscanf(line, "Tgid: %d", tgid) == 1)
+				break;
+		}
+		free(line);
+		fclose(f);
+	}
+	if (*tgid <= 0)
+		*tgid = (pid_t)n;
+	return (pid_t)n;
+}
+
+/*
+ * A file under /proc/N/ of a process of the tree: reopened by each task that
+ * holds it once every process of the tree exists again (post_install), by
+ * its path relative to /proc.  Refused: /proc of threads (they are made
+ * after the files are installed), zombies, entries that are not fds (cwd,
+ * root, exe, mappings: the master opens those).
+ */
+static int proc_of_tree(const struct fd_info *fi, const char *path, FileEntry *fe)
+{
+	pid_t tgid, n = 0;
+	char state;
+	const char *why = NULL;
+
+	n = proc_path_pid(path, &tgid, &state);
+	if (!n || !files_dump_in_tree(fi->d, tgid))
+		return 0;
+	if (fi->fd < 0)
+		why = "that is not an fd";
+	else if (n != tgid || strstr(path, "/task/"))
+		why = "of a thread";
+	else if (state == 'Z' || state == 'X')
+		why = "of a zombie";
+	if (why) {
+		log_err(FI_FMT ": %s is a /proc file of pid %d, a process of the dumped tree, %s: "
+			"not supported", FI_ARG(fi), path, tgid, why);
+		return -EOPNOTSUPP;
+	}
+	fe->has_proc_of_tree = fe->proc_of_tree = true;
+	return 0;
+}
+
 static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 {
 	char path[sizeof(fi->link)];
@@ -60,16 +172,26 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 		log_err(FI_FMT ": '%s' is not a path that can be reopened", FI_ARG(fi), fi->link);
 		return -EOPNOTSUPP;
 	}
+	/* /proc/N/... of a process of the tree: the restore opens files before
+	 * any process of the tree exists again. */
+	int pret = proc_of_tree(fi, path, fe);
+	if (pret)
+		return pret;
 	deleted = fi->st.st_nlink == 0;
-	if (suffix && !deleted) {
-		log_err(FI_FMT ": %s was unlinked but still has %lu other hard link(s): not supported",
+	if (suffix && !deleted && S_ISDIR(fi->st.st_mode)) {
+		log_err(FI_FMT ": directory %s was removed but still has %lu link(s): not supported",
 			FI_ARG(fi), fi->link, (unsigned long)fi->st.st_nlink);
 		return -EOPNOTSUPP;
+	}
+	if (suffix && !deleted) {
+		int ret = handle_dump(fi, fe);
+		if (ret)
+			return ret;
 	}
 	/* The restore opens the path as kup sees it: it must be this file.  A
 	 * process in another mount namespace (a service's private /tmp) or
 	 * root sees other files under the same names. */
-	if (!deleted && (S_ISREG(fi->st.st_mode) || S_ISDIR(fi->st.st_mode))) {
+	if (!deleted && !suffix && (S_ISREG(fi->st.st_mode) || S_ISDIR(fi->st.st_mode))) {
 		struct stat here;
 
 		if (stat(path, &here) || here.st_dev != fi->st.st_dev || here.st_ino != fi->st.st_ino) {
@@ -121,10 +243,9 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 			 (unsigned)(fe->mode & 07777));
 	if (o->fe)		/* content already in another entry */
 		return 0;
-	int ret = files_read_content(fi, fi->st.st_size, &fe->content);
+	int ret = files_read_content(fi, fi->st.st_size, fe);
 	if (ret)
 		return ret;
-	fe->has_content = true;
 	o->fe = fe;
 	return 0;
 }
@@ -149,17 +270,29 @@ static int path_validate(const FileEntry *fe, bool dir)
 		log_err(FE_FMT ": deleted without its inode number", FE_ARG(fe));
 		return -EINVAL;
 	}
-	if (fe->has_content && (!fe->deleted || dir)) {
+	if ((fe->has_content || fe->content_in_image) && (!fe->deleted || dir)) {
 		log_err(FE_FMT ": content for a file that is not a deleted file", FE_ARG(fe));
 		return -EINVAL;
 	}
-	if (fe->has_content && (!fe->has_size || fe->content.len != fe->size)) {
-		log_err(FE_FMT ": content of %zu bytes for a file of %llu", FE_ARG(fe),
-			fe->content.len, (unsigned long long)fe->size);
+	if ((fe->has_content || fe->content_in_image) && files_content_check(fe))
+		return -EINVAL;
+	if (fe->n_extents && !fe->has_content && !fe->content_in_image) {
+		log_err(FE_FMT ": data extents without content", FE_ARG(fe));
+		return -EINVAL;
+	}
+	if (fe->has_handle && (dir || fe->deleted || !fe->has_dev || !fe->has_ino ||
+			       !fe->has_handle_type || !fe->handle.len ||
+			       fe->handle.len > MAX_HANDLE_SZ || !fe->handle.data)) {
+		log_err(FE_FMT ": bad file handle", FE_ARG(fe));
 		return -EINVAL;
 	}
 	if (fe->has_mode && !dir && !(fe->flags & O_PATH) && !S_ISREG(fe->mode)) {
 		log_err(FE_FMT ": mode 0%o is not a regular file", FE_ARG(fe), fe->mode);
+		return -EINVAL;
+	}
+	if (fe->proc_of_tree && (fe->deleted || fe->has_handle || strncmp(fe->path, "/proc/", 6) ||
+				 fe->path[6] < '1' || fe->path[6] > '9' || strstr(fe->path, "/../"))) {
+		log_err(FE_FMT ": bad /proc file of the tree", FE_ARG(fe));
 		return -EINVAL;
 	}
 	if (fe->has_mode && dir && !S_ISDIR(fe->mode)) {
@@ -210,7 +343,7 @@ static const FileEntry *content_owner(const struct files_rst *fr, const FileEntr
 {
 	for (size_t i = 0; i < files_rst_count(fr); i++) {
 		const FileEntry *x = files_rst_nth(fr, i);
-		if (x->has_content && x->deleted && x->has_dev && x->has_ino &&
+		if ((x->has_content || x->content_in_image) && x->deleted && x->has_dev && x->has_ino &&
 		    x->dev == fe->dev && x->ino == fe->ino &&
 		    (x->kind == FILE_KIND__FILE_REG || x->kind == FILE_KIND__FILE_DIR))
 			return x;
@@ -279,7 +412,7 @@ static int deleted_reg_inode(const FileEntry *fe, struct files_rst *fr)
 	if (fd < 0)
 		return log_errno(fd, FE_FMT ": cannot recreate the deleted file (O_TMPFILE in %s)",
 				 FE_ARG(fe), where);
-	ret = files_write_all(fd, own->content.data, own->content.len);
+	ret = files_write_content(fr, fd, own);
 	if (ret) {
 		close(fd);
 		return log_errno(ret, FE_FMT ": cannot write the %zu bytes of the deleted file in %s",
@@ -317,6 +450,19 @@ static int deleted_dir_inode(const FileEntry *fe, struct files_rst *fr)
 	return fd;
 }
 
+int files_reg_deleted_fd(struct files_rst *fr, uint64_t dev, uint64_t ino)
+{
+	for (size_t i = 0; i < files_rst_count(fr); i++) {
+		const FileEntry *x = files_rst_nth(fr, i);
+
+		if (x->kind == FILE_KIND__FILE_REG && x->deleted && x->has_dev && x->has_ino &&
+		    x->dev == dev && x->ino == ino)
+			return deleted_reg_inode(x, fr);
+	}
+	log_err("no deleted file of inode %llu in the image", (unsigned long long)ino);
+	return -ENOENT;
+}
+
 static int check_reopened(const FileEntry *fe, int fd, bool dir)
 {
 	struct stat st;
@@ -349,11 +495,51 @@ static int check_reopened(const FileEntry *fe, int fd, bool dir)
 	return 0;
 }
 
+/* A file unlinked under its name but linked elsewhere: by its handle. */
+static int handle_open(const FileEntry *fe, struct files_rst *fr, int flags)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char buf[MAX_HANDLE_SZ];
+	} h;
+	struct stat st;
+	int mfd, fd;
+
+	mfd = files_mount_fd(NULL, fr, getpid(), fe->dev);
+	if (mfd < 0)
+		return log_errno(mfd, FE_FMT ": no mount of its filesystem to reopen it by its "
+				 "file handle", FE_ARG(fe));
+	h.fh.handle_bytes = fe->handle.len;
+	h.fh.handle_type = fe->handle_type;
+	memcpy(h.fh.f_handle, fe->handle.data, fe->handle.len);
+	fd = open_by_handle_at(mfd, &h.fh, flags & ~O_NOFOLLOW);
+	if (fd < 0)
+		return log_errno(errno, FE_FMT ": unlinked under that name, cannot reopen it by "
+				 "its file handle (its other links are gone?)", FE_ARG(fe));
+	if (fstat(fd, &st) < 0 || st.st_dev != fe->dev || st.st_ino != fe->ino) {
+		log_err(FE_FMT ": its file handle opens another file now", FE_ARG(fe));
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
 static int path_open(const FileEntry *fe, struct files_rst *fr, bool dir)
 {
 	int fd, ret, flags = open_flags(fe);
 
-	if (fe->deleted) {
+	if (fe->proc_of_tree) {
+		/* a placeholder: each task reopens it relative to this fd */
+		fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			return log_errno(errno, FE_FMT ": cannot open /proc", FE_ARG(fe));
+		return fd;
+	}
+	if (fe->has_handle) {
+		fd = handle_open(fe, fr, flags);
+		if (fd < 0)
+			return fd;
+	} else if (fe->deleted) {
 		int ifd = dir ? deleted_dir_inode(fe, fr) : deleted_reg_inode(fe, fr);
 		if (ifd < 0)
 			return ifd;
@@ -376,6 +562,40 @@ static int path_open(const FileEntry *fe, struct files_rst *fr, bool dir)
 	return fd;
 }
 
+/* In the task: the /proc file of a process of the tree, every process of
+ * which exists now, at its fd number (which holds an fd on /proc). */
+static int proc_post_install(const FileEntry *fe, int fd, const FdtableEntry *t,
+			     const struct files_rst *fr)
+{
+	bool cloexec = false;
+	struct stat st;
+	int nfd;
+
+	if (!fe->proc_of_tree)
+		return 0;
+	for (size_t i = 0; i < t->n_fds; i++)
+		if (t->fds[i]->fd == fd)
+			cloexec = t->fds[i]->cloexec;
+	nfd = openat(fd, fe->path + 6, open_flags(fe) | O_CLOEXEC);
+	if (nfd < 0)
+		return log_errno(errno, "pid %u fd %d: cannot reopen %s", t->pid, fd, fe->path);
+	/* a file of the restored process: another inode, a size of 0 */
+	if (fstat(nfd, &st) < 0 || (fe->has_mode && (st.st_mode & S_IFMT) != (fe->mode & S_IFMT))) {
+		close(nfd);
+		log_err("pid %u fd %d: %s is not a %s now", t->pid, fd, fe->path,
+			type_name(fe->mode));
+		return -EINVAL;
+	}
+	if (seek_to(fe, nfd) ||
+	    dup3(nfd, fd, cloexec ? O_CLOEXEC : 0) < 0) {
+		close(nfd);
+		log_err("pid %u fd %d: cannot put %s in place", t->pid, fd, fe->path);
+		return -EIO;
+	}
+	close(nfd);
+	return 0;
+}
+
 static int reg_open(const FileEntry *fe, struct files_rst *fr)
 {
 	return path_open(fe, fr, false);
@@ -393,6 +613,8 @@ const struct file_kind_ops files_reg_ops = {
 	.dump = reg_dump,
 	.validate = reg_validate,
 	.open = reg_open,
+	.post_install = proc_post_install,
+	.post_install_early = true,
 };
 
 const struct file_kind_ops files_dir_ops = {
@@ -402,4 +624,6 @@ const struct file_kind_ops files_dir_ops = {
 	.dump = dir_dump,
 	.validate = dir_validate,
 	.open = dir_open,
+	.post_install = proc_post_install,
+	.post_install_early = true,
 };

@@ -36,6 +36,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,8 +46,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/filter.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/sockios.h>
 
@@ -71,6 +74,7 @@
 #define SK_OPTS_MAX		64
 #define SK_CA_NAME_MAX		16		/* TCP_CA_NAME_MAX */
 #define SK_USER_MSS_MAX		32767		/* MAX_TCP_WINDOW: TCP_MAXSEG's limit */
+#define SK_FILTER_MAX		4096		/* BPF_MAXINSNS */
 
 /* --- names for messages -------------------------------------------------- */
 
@@ -86,6 +90,25 @@ static const char *tcp_state_name(unsigned int st)
 {
 	return st < sizeof(tcp_states) / sizeof(tcp_states[0]) && tcp_states[st] ?
 	       tcp_states[st] : "?";
+}
+
+/* Our FIN is in the sequence (sent, in the send queue). */
+static bool state_fin_sent(unsigned int st)
+{
+	return st == TCP_FIN_WAIT1 || st == TCP_FIN_WAIT2 || st == TCP_LAST_ACK ||
+	       st == TCP_CLOSING;
+}
+
+/* The peer's FIN was received (rcv_nxt counts it). */
+static bool state_fin_rcvd(unsigned int st)
+{
+	return st == TCP_CLOSE_WAIT || st == TCP_LAST_ACK || st == TCP_CLOSING;
+}
+
+/* States of a connection kept with repair mode. */
+static bool state_repaired(unsigned int st)
+{
+	return st == TCP_ESTABLISHED || state_fin_sent(st) || state_fin_rcvd(st);
 }
 
 struct sk_addr {
@@ -109,11 +132,41 @@ static const char *addr_str(const struct sk_addr *s, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The datagram sockets kept: UDP, UDP-Lite, and ICMP "ping" sockets
+ * (SOCK_DGRAM, IPPROTO_ICMP or IPPROTO_ICMPV6: the port is the echo
+ * identifier), all bound and connected the same way.
+ */
+static bool dgram_ok(unsigned int family, unsigned int type, unsigned int proto)
+{
+	/* raw sockets: any protocol but 0 (which socket() refuses) */
+	if (type == SOCK_RAW)
+		return proto > 0 && proto <= 255;
+	return type == SOCK_DGRAM &&
+	       (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ||
+		(family == AF_INET && proto == IPPROTO_ICMP) ||
+		(family == AF_INET6 && proto == IPPROTO_ICMPV6));
+}
+
 static const char *proto_name(const SkInetEntry *e)
 {
-	if (e->protocol == IPPROTO_TCP)
-		return e->family == AF_INET6 ? "TCPv6" : "TCP";
-	return e->family == AF_INET6 ? "UDPv6" : "UDP";
+	bool v6 = e->family == AF_INET6;
+
+	if (e->type == SOCK_RAW)
+		return v6 ? "raw IPv6" : "raw IPv4";
+	switch (e->protocol) {
+	case IPPROTO_TCP:
+		return v6 ? "TCPv6" : "TCP";
+	case IPPROTO_UDPLITE:
+		return v6 ? "UDP-Litev6" : "UDP-Lite";
+	}
+	switch (e->protocol) {
+	case IPPROTO_ICMP:
+		return "ICMP (ping)";
+	case IPPROTO_ICMPV6:
+		return "ICMPv6 (ping)";
+	}
+	return v6 ? "UDPv6" : "UDP";
 }
 
 static void entry_addrs(const SkInetEntry *e, struct sk_addr *src, struct sk_addr *dst)
@@ -151,7 +204,16 @@ static const char *conn_str(const SkInetEntry *e, char *buf, size_t len)
 /* --- socket options ---------------------------------------------------------- */
 
 enum { OPT_ALL = 0, OPT_TCP = 1, OPT_UDP = 2, OPT_V4 = 4, OPT_V6 = 8, OPT_EARLY = 16,
-       OPT_LISTEN = 32 };
+       OPT_LISTEN = 32, OPT_UDPLITE = 64, OPT_RAW = 128 };
+
+#ifndef ICMP_FILTER
+#define ICMP_FILTER	1	/* SOL_RAW: a 32-bit mask of ICMP types dropped */
+#endif
+
+#ifndef UDPLITE_SEND_CSCOV
+#define UDPLITE_SEND_CSCOV	10
+#define UDPLITE_RECV_CSCOV	11
+#endif
 
 struct sk_opt_def {
 	int level, name;
@@ -194,6 +256,11 @@ static const struct sk_opt_def sk_opts[] = {
 	{ IPPROTO_TCP, TCP_LINGER2, OPT_TCP },
 	{ IPPROTO_TCP, TCP_DEFER_ACCEPT, OPT_TCP | OPT_LISTEN },
 	{ IPPROTO_TCP, TCP_FASTOPEN, OPT_TCP | OPT_LISTEN },
+	{ IPPROTO_UDPLITE, UDPLITE_SEND_CSCOV, OPT_UDPLITE },
+	{ IPPROTO_UDPLITE, UDPLITE_RECV_CSCOV, OPT_UDPLITE },
+	{ IPPROTO_IP, IP_HDRINCL, OPT_RAW | OPT_V4 },
+	{ SOL_RAW, ICMP_FILTER, OPT_RAW | OPT_V4 },
+	{ IPPROTO_IPV6, IPV6_CHECKSUM, OPT_RAW | OPT_V6 },
 };
 #define NR_OPTS (sizeof(sk_opts) / sizeof(sk_opts[0]))
 
@@ -205,11 +272,16 @@ static const struct sk_opt_def *opt_find(uint32_t level, uint32_t name)
 	return NULL;
 }
 
-static bool opt_applies(const struct sk_opt_def *d, int family, int protocol)
+static bool opt_applies(const struct sk_opt_def *d, int family, int type, int protocol)
 {
-	if ((d->flags & OPT_TCP) && protocol != IPPROTO_TCP)
+	if ((d->flags & OPT_RAW) && type != SOCK_RAW)
 		return false;
-	if ((d->flags & OPT_UDP) && protocol != IPPROTO_UDP)
+	if ((d->flags & OPT_TCP) && type != SOCK_STREAM)
+		return false;
+	/* OPT_UDP: every datagram socket (UDP, UDP-Lite, ping) */
+	if ((d->flags & OPT_UDP) && type == SOCK_STREAM)
+		return false;
+	if ((d->flags & OPT_UDPLITE) && protocol != IPPROTO_UDPLITE)
 		return false;
 	if ((d->flags & OPT_V6) && family != AF_INET6)
 		return false;
@@ -284,6 +356,44 @@ static int set_addr(ProtobufCBinaryData *b, const struct sk_addr *s)
 	return 0;
 }
 
+/*
+ * The socket filter: a classic one (SO_ATTACH_FILTER) is read back with
+ * SO_GET_FILTER (its length in instructions first); an eBPF one
+ * (SO_ATTACH_BPF) cannot be read (EACCES) and is refused.
+ */
+static int dump_filter(const struct fd_info *fi, SkInetEntry *e)
+{
+	socklen_t n = 0, l;
+	int v;
+
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0) {
+		if (errno == EACCES) {
+			log_err(FI_FMT ": %s: an eBPF socket filter (SO_ATTACH_BPF) is attached: not "
+				"supported (only classic filters)", FI_ARG(fi), fi->link);
+			return -EOPNOTSUPP;
+		}
+		return log_errno(errno, FI_FMT ": SO_GET_FILTER", FI_ARG(fi));
+	}
+	if (!n)
+		return 0;
+	if (n > SK_FILTER_MAX) {
+		log_err(FI_FMT ": a socket filter of %u instructions", FI_ARG(fi), (unsigned)n);
+		return -EINVAL;
+	}
+	e->filter.data = calloc(n, sizeof(struct sock_filter));
+	if (!e->filter.data)
+		return -ENOMEM;
+	l = n;
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, e->filter.data, &l) < 0 || l != n)
+		return log_errno(errno ? errno : EAGAIN, FI_FMT ": SO_GET_FILTER (the filter "
+				 "changed during the dump?)", FI_ARG(fi));
+	e->filter.len = n * sizeof(struct sock_filter);
+	e->has_filter = true;
+	if (!get_int(fi->lfd, SOL_SOCKET, SO_LOCK_FILTER, &v) && v)
+		e->has_filter_locked = e->filter_locked = true;
+	return 0;
+}
+
 static int dump_opts(const struct fd_info *fi, SkInetEntry *e)
 {
 	struct linger lg;
@@ -298,7 +408,7 @@ static int dump_opts(const struct fd_info *fi, SkInetEntry *e)
 		const struct sk_opt_def *d = &sk_opts[i];
 		SkInetOpt *o;
 
-		if (!opt_applies(d, e->family, e->protocol))
+		if (!opt_applies(d, e->family, e->type, e->protocol))
 			continue;
 		if ((d->flags & OPT_LISTEN) && e->state != TCP_LISTEN)
 			continue;
@@ -330,7 +440,7 @@ static int dump_opts(const struct fd_info *fi, SkInetEntry *e)
 		if (!e->bind_dev)
 			return -ENOMEM;
 	}
-	if (e->protocol == IPPROTO_TCP) {
+	if (e->type == SOCK_STREAM) {
 		l = SK_CA_NAME_MAX;
 		memset(buf, 0, sizeof(buf));
 		if (getsockopt(fi->lfd, IPPROTO_TCP, TCP_CONGESTION, buf, &l) == 0 && buf[0]) {
@@ -354,7 +464,7 @@ static int dump_opts(const struct fd_info *fi, SkInetEntry *e)
 		return log_errno(ret, FI_FMT ": cannot read its buffer sizes", FI_ARG(fi));
 	e->has_buf_lock = true;
 	e->buf_lock = v & SK_BUF_LOCK_MASK;
-	return 0;
+	return dump_filter(fi, e);
 }
 
 /* The dump's lock name (one per dump), made on first use. */
@@ -439,10 +549,12 @@ static int dump_tcp_repair(const struct fd_info *fi, SkInetEntry *e, const char 
 	if (ioctl(fd, SIOCOUTQ, &outq) < 0 || ioctl(fd, SIOCOUTQNSD, &nsd) < 0 ||
 	    ioctl(fd, SIOCINQ, &inq) < 0)
 		return log_errno(errno, FI_FMT ": %s: cannot size its queues", FI_ARG(fi), conn);
-	/* FIN_WAIT*: our FIN takes one sequence number at the end of the send
-	 * queue (in the queue sizes until it is acknowledged), and no data */
-	fin = e->state == TCP_FIN_WAIT1 || e->state == TCP_FIN_WAIT2;
-	if (fin && e->state == TCP_FIN_WAIT1) {
+	/* FIN_WAIT*, LAST_ACK, CLOSING: our FIN takes one sequence number at
+	 * the end of the send queue (in the queue sizes until it is
+	 * acknowledged), and no data.  A FIN received (CLOSE_WAIT, LAST_ACK,
+	 * CLOSING) is in rcv_nxt (TCP_QUEUE_SEQ) but not in SIOCINQ. */
+	fin = state_fin_sent(e->state);
+	if (fin && e->state != TCP_FIN_WAIT2) {
 		outq--;
 		nsd = nsd ? nsd - 1 : 0;
 	}
@@ -572,6 +684,102 @@ static int dump_tcp_conn(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 	return dump_tcp_repair(fi, e, conn);
 }
 
+/* A NETLINK_SOCK_DIAG socket of the network namespace @nsfd. */
+static int diag_socket(int nsfd)
+{
+	int own, s, ret;
+
+	own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (own < 0)
+		return -errno;
+	if (setns(nsfd, CLONE_NEWNET) < 0) {
+		ret = -errno;
+		close(own);
+		return ret;
+	}
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	ret = s < 0 ? -errno : s;
+	if (setns(own, CLONE_NEWNET) < 0) {
+		log_errno(errno, "cannot go back to our network namespace");
+		abort();	/* every later socket would be made in the wrong one */
+	}
+	close(own);
+	return ret;
+}
+
+/*
+ * Look the socket @ino (@family, @proto) up in a sock_diag dump of the
+ * namespace's sockets in @states: its destination (which getpeername()
+ * does not give in SYN_SENT) and its shutdown flags (INET_DIAG_SHUTDOWN).
+ * 0, or -ENOENT when it is not there.
+ */
+static int diag_find(int nsfd, int family, int proto, uint32_t states, uint32_t ino,
+		     struct sk_addr *dst, uint8_t *shut)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
+		.r = { .sdiag_family = family, .sdiag_protocol = proto,
+		       .idiag_states = states },
+	};
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	char buf[16384];
+	int s = diag_socket(nsfd), ret = -ENOENT;
+	bool done = false;
+
+	if (s < 0)
+		return s;
+	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	while (!done) {
+		ssize_t r = recv(s, buf, sizeof(buf), 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ret = r < 0 ? -errno : -EIO;
+			break;
+		}
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
+		     h = NLMSG_NEXT(h, r)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct rtattr *a;
+			int alen;
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->idiag_inode != ino)
+				continue;
+			if (dst) {
+				dst->family = family;
+				memcpy(dst->a, m->id.idiag_dst, family == AF_INET6 ? 16 : 4);
+				dst->port = ntohs(m->id.idiag_dport);
+				dst->set = true;
+			}
+			a = (struct rtattr *)(m + 1);
+			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+				if (a->rta_type == INET_DIAG_SHUTDOWN && shut &&
+				    RTA_PAYLOAD(a) >= 1)
+					*shut = *(uint8_t *)RTA_DATA(a);
+			ret = 0;
+			done = true;
+			break;
+		}
+	}
+out:
+	close(s);
+	return ret;
+}
+
 /*
  * The inode of the local socket at the other end of the connection
  * @src -> @dst, looked up with inet_diag (one exact query) in the socket's
@@ -592,31 +800,16 @@ static int local_peer_ino(int nsfd, const struct sk_addr *src, const struct sk_a
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	char buf[8192];
 	ssize_t r;
-	int own, s, ret = -ENOENT;
+	int s, ret = -ENOENT;
 
 	req.r.id.idiag_sport = htons(dst->port);
 	req.r.id.idiag_dport = htons(src->port);
 	memcpy(req.r.id.idiag_src, dst->a, src->family == AF_INET6 ? 16 : 4);
 	memcpy(req.r.id.idiag_dst, src->a, src->family == AF_INET6 ? 16 : 4);
 	req.r.id.idiag_cookie[0] = req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (own < 0)
-		return -errno;
-	if (setns(nsfd, CLONE_NEWNET) < 0) {
-		ret = -errno;
-		close(own);
-		return ret;
-	}
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	s = diag_socket(nsfd);
 	if (s < 0)
-		ret = -errno;
-	if (setns(own, CLONE_NEWNET) < 0) {
-		ret = log_errno(errno, "cannot go back to our network namespace");
-		abort();	/* every later socket would be made in the wrong one */
-	}
-	close(own);
-	if (s < 0)
-		return ret;
+		return s;
 	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		ret = -errno;
 		goto out;
@@ -696,6 +889,108 @@ static int dump_tcp_closed(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 	return 1;
 }
 
+/*
+ * A TCP socket in TCP_CLOSE: never connected, or closed after a connection
+ * (reset, or both FINs exchanged), which the kernel shows by both ways
+ * being shut down (poll: POLLRDHUP).  Such a socket keeps its binding and
+ * gives end of file; it is kept so.  What it still holds that the restore
+ * cannot give back (unread bytes, an error not read yet: a reset) makes the
+ * dump fail.
+ */
+static int dump_tcp_close(const struct fd_info *fi, SkInetEntry *e, const char *conn)
+{
+	struct pollfd p = { .fd = fi->lfd, .events = POLLIN | POLLRDHUP };
+	int inq = 0;
+
+	if (poll(&p, 1, 0) < 0)
+		return log_errno(errno, FI_FMT ": %s: poll", FI_ARG(fi), conn);
+	if (!(p.revents & POLLRDHUP))
+		return 0;
+	if (ioctl(fi->lfd, SIOCINQ, &inq) < 0)
+		return log_errno(errno, FI_FMT ": %s: SIOCINQ", FI_ARG(fi), conn);
+	if (p.revents & POLLERR) {
+		log_err(FI_FMT ": %s: closed connection with an error not read yet (reset by its "
+			"peer?)%s: not supported", FI_ARG(fi), conn,
+			inq > 0 ? " and bytes not read" : "");
+		return -EOPNOTSUPP;
+	}
+	if (inq > 0) {
+		log_err(FI_FMT ": %s: closed connection with %d bytes not read: not supported",
+			FI_ARG(fi), conn, inq);
+		return -EOPNOTSUPP;
+	}
+	e->has_conn_closed = e->conn_closed = true;
+	return 0;
+}
+
+/* shutdown() of a UDP socket, which only sock_diag shows (SEND_SHUTDOWN) */
+static int dump_udp_shutdown(const struct fd_info *fi, SkInetEntry *e, int nsfd,
+			     const char *conn)
+{
+	uint8_t shut = 0;
+	int ret = diag_find(nsfd, e->family, e->protocol, ~0u, fi->st.st_ino, NULL, &shut);
+
+	if (ret) {
+		/* no udp_diag: poll shows a shutdown for reading, not for writing */
+		struct pollfd p = { .fd = fi->lfd, .events = POLLRDHUP };
+
+		log_debug(FI_FMT ": %s: not found with sock_diag (%s): its shutdown for writing "
+			  "cannot be seen", FI_ARG(fi), conn, strerror(-ret));
+		if (poll(&p, 1, 0) > 0 && (p.revents & POLLRDHUP))
+			shut = 1;
+	}
+	if (shut & 3) {
+		e->has_udp_shutdown = true;
+		e->udp_shutdown = shut & 3;
+	}
+	return 0;
+}
+
+/*
+ * The peer of a connected ping or raw socket: getpeername() says ENOTCONN
+ * (no port), /proc/PID/net/icmp (icmp6, raw, raw6) has it: the line of our
+ * inode, state 1 (connected), the remote address as the kernel's words in
+ * hex.
+ */
+static int ping_peer(const struct fd_info *fi, int family, bool raw, struct sk_addr *dst)
+{
+	char path[64], line[512];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/%s%s", fi->pid, raw ? "raw" : "icmp",
+		 family == AF_INET6 ? "6" : "");
+	f = fopen(path, "re");
+	if (!f)
+		return log_errno(errno, FI_FMT ": cannot read %s", FI_ARG(fi), path);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int w[4] = { 0 }, st = 0;
+		unsigned long long ino = 0;
+		char loc[64], rem[64];
+		int nw = family == AF_INET6 ? 4 : 1;
+
+		/* sl local rem st tx:rx tr:when retr uid timeout inode */
+		if (sscanf(line, " %*s %63s %63s %x %*s %*s %*s %*s %*s %llu", loc, rem, &st,
+			   &ino) != 4 || ino != fi->st.st_ino)
+			continue;
+		if (st != TCP_ESTABLISHED)
+			break;
+		if ((nw == 1 && sscanf(rem, "%8x", &w[0]) != 1) ||
+		    (nw == 4 && sscanf(rem, "%8x%8x%8x%8x", &w[0], &w[1], &w[2], &w[3]) != 4)) {
+			log_err(FI_FMT ": %s: cannot read the peer of ping socket", FI_ARG(fi), path);
+			ret = -EINVAL;
+			break;
+		}
+		memset(dst, 0, sizeof(*dst));
+		dst->family = family;
+		memcpy(dst->a, w, nw * 4);	/* the kernel printed its words as they are */
+		dst->set = true;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
 static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 {
 	struct sockaddr_storage ss;
@@ -716,6 +1011,11 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 			return log_errno(EINVAL, FI_FMT ": getpeername", FI_ARG(fi));
 	} else if (errno != ENOTCONN) {
 		return log_errno(errno, FI_FMT ": getpeername", FI_ARG(fi));
+	} else if (e->type == SOCK_RAW || e->protocol == IPPROTO_ICMP ||
+		   e->protocol == IPPROTO_ICMPV6) {
+		ret = ping_peer(fi, e->family, e->type == SOCK_RAW, &dst);
+		if (ret)
+			return ret;
 	}
 	if (src.port || !addr_is_any(&src)) {
 		e->has_src_addr = e->has_src_port = true;
@@ -731,7 +1031,7 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 		if (set_addr(&e->dst_addr, &dst))
 			return -ENOMEM;
 	}
-	if (e->protocol == IPPROTO_TCP) {
+	if (e->type == SOCK_STREAM) {
 		l = sizeof(ti);
 		memset(&ti, 0, sizeof(ti));
 		if (getsockopt(fi->lfd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
@@ -748,11 +1048,11 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 	ret = dump_opts(fi, e);
 	if (ret)
 		return ret == -ENOMEM ? log_errno(ret, FI_FMT, FI_ARG(fi)) : ret;
-	if (e->protocol == IPPROTO_UDP)
-		return 0;
+	if (e->type != SOCK_STREAM)
+		return dump_udp_shutdown(fi, e, nsfd, conn);
 	switch (e->state) {
 	case TCP_CLOSE:
-		return 0;
+		return dump_tcp_close(fi, e, conn);
 	case TCP_LISTEN:
 		/* for a listener, TCP_INFO gives the accept queue in unacked and
 		 * the backlog in sacked */
@@ -767,13 +1067,25 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 	case TCP_ESTABLISHED:
 	case TCP_FIN_WAIT1:
 	case TCP_FIN_WAIT2:
+	case TCP_CLOSE_WAIT:
+	case TCP_LAST_ACK:
+	case TCP_CLOSING:
 		ret = dump_tcp_closed(fi, e, nsfd, &src, &dst, conn);
 		if (ret)
 			return ret < 0 ? ret : 0;
 		return dump_tcp_conn(fi, e, nsfd, &src, &dst, conn);
+	case TCP_SYN_SENT:
+		diag_find(nsfd, e->family, IPPROTO_TCP, 1u << TCP_SYN_SENT, fi->st.st_ino, &dst,
+			  NULL);
+		if (dst.set)
+			snprintf(conn, sizeof(conn), "%s %s -> %s", proto_name(e),
+				 addr_str(&src, a, sizeof(a)), addr_str(&dst, b, sizeof(b)));
+		log_err(FI_FMT ": connection %s in state SYN_SENT (a connect() in progress, not "
+			"answered yet): not supported", FI_ARG(fi), conn);
+		return -EOPNOTSUPP;
 	default:
 		log_err(FI_FMT ": connection %s in state %s: not supported (only established "
-			"connections, FIN_WAIT1, FIN_WAIT2, listening and closed sockets)",
+			"and half-closed connections, listening and closed sockets)",
 			FI_ARG(fi), conn, tcp_state_name(e->state));
 		return -EOPNOTSUPP;
 	}
@@ -798,14 +1110,9 @@ static int inet_dump(const struct fd_info *fi, FileEntry *fe)
 		goto out;
 	}
 	ret = -EOPNOTSUPP;
-	if (type == SOCK_RAW) {
-		log_err(FI_FMT ": raw %s socket not supported (%s)", FI_ARG(fi),
-			fam == AF_INET6 ? "inet6" : "inet", fi->link);
-		goto out;
-	}
-	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) &&
-	    !(type == SOCK_DGRAM && proto == IPPROTO_UDP)) {
-		log_err(FI_FMT ": %s socket of type %d, protocol %d not supported (only TCP and UDP) (%s)",
+	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) && !dgram_ok(fam, type, proto)) {
+		log_err(FI_FMT ": %s socket of type %d, protocol %d not supported (only TCP, UDP, "
+			"UDP-Lite, ICMP ping and raw sockets) (%s)",
 			FI_ARG(fi), fam == AF_INET6 ? "inet6" : "inet", type, proto, fi->link);
 		goto out;
 	}
@@ -940,7 +1247,7 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 		return -EINVAL;
 	}
 	if (!(e->type == SOCK_STREAM && e->protocol == IPPROTO_TCP) &&
-	    !(e->type == SOCK_DGRAM && e->protocol == IPPROTO_UDP)) {
+	    !dgram_ok(e->family, e->type, e->protocol)) {
 		log_err(FE_FMT ": bad socket type %u protocol %u", FE_ARG(fe), e->type, e->protocol);
 		return -EINVAL;
 	}
@@ -955,7 +1262,7 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 	}
 	for (size_t i = 0; i < e->n_opts; i++) {
 		const struct sk_opt_def *d = e->opts[i] ? opt_find(e->opts[i]->level, e->opts[i]->name) : NULL;
-		if (!d || !opt_applies(d, e->family, e->protocol)) {
+		if (!d || !opt_applies(d, e->family, e->type, e->protocol)) {
 			log_err(FE_FMT ": unexpected socket option %u/%u", FE_ARG(fe),
 				e->opts[i] ? e->opts[i]->level : 0, e->opts[i] ? e->opts[i]->name : 0);
 			return -EINVAL;
@@ -966,11 +1273,15 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 	    (e->has_linger_secs && e->linger_secs < 0) ||
 	    (e->has_sndbuf && e->sndbuf > INT_MAX) || (e->has_rcvbuf && e->rcvbuf > INT_MAX) ||
 	    (e->has_buf_lock && e->buf_lock > SK_BUF_LOCK_MASK) ||
-	    (e->has_backlog && e->backlog > 65535)) {
+	    (e->has_backlog && e->backlog > 65535) ||
+	    (e->has_filter && (!e->filter.len || !e->filter.data ||
+			       e->filter.len % sizeof(struct sock_filter) ||
+			       e->filter.len > SK_FILTER_MAX * sizeof(struct sock_filter))) ||
+	    (e->has_udp_shutdown && (e->type == SOCK_STREAM || e->udp_shutdown > 3))) {
 		log_err(FE_FMT ": bad socket options", FE_ARG(fe));
 		return -EINVAL;
 	}
-	if (e->protocol == IPPROTO_UDP) {
+	if (e->type != SOCK_STREAM) {
 		if ((e->state != TCP_CLOSE && e->state != TCP_ESTABLISHED) ||
 		    (e->state == TCP_ESTABLISHED) != e->has_dst_addr || e->tcp) {
 			log_err(FE_FMT ": bad UDP state %u", FE_ARG(fe), e->state);
@@ -981,11 +1292,12 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 	if (e->peer_closed || e->has_closed_rcv_queue) {
 		if (!e->peer_closed || e->tcp || e->lock_table || e->closed_rcv_queue.len > SK_QUEUE_MAX ||
 		    (e->closed_rcv_queue.len && !e->closed_rcv_queue.data) ||
-		    (e->state != TCP_ESTABLISHED && e->state != TCP_FIN_WAIT1 &&
-		     e->state != TCP_FIN_WAIT2))
+		    !state_repaired(e->state))
 			goto bad_closed;
 		return 0;
 	}
+	if (e->conn_closed && e->state != TCP_CLOSE)
+		goto bad_closed;
 	switch (e->state) {
 	case TCP_CLOSE:
 		if (e->tcp || e->has_dst_addr)
@@ -998,9 +1310,14 @@ static int validate_sk(const FileEntry *fe, const SkInetEntry *e)
 	case TCP_ESTABLISHED:
 	case TCP_FIN_WAIT1:
 	case TCP_FIN_WAIT2:
-		if (e->tcp && (e->state != TCP_ESTABLISHED) != (e->tcp->has_fin_sent && e->tcp->fin_sent))
+	case TCP_CLOSE_WAIT:
+	case TCP_LAST_ACK:
+	case TCP_CLOSING:
+		if (e->tcp && state_fin_sent(e->state) != (e->tcp->has_fin_sent && e->tcp->fin_sent))
 			break;
 		if (e->tcp && e->tcp->fin_sent && e->tcp->has_snd_unsent && e->tcp->snd_unsent)
+			break;
+		if (e->tcp && e->tcp->fin_acked && e->state != TCP_FIN_WAIT2)
 			break;
 		return validate_tcp(fe, e);
 	}
@@ -1026,6 +1343,52 @@ static int inet_validate(const FileEntry *fe)
 }
 
 /* --- restore ----------------------------------------------------------------- */
+
+static int dumped_opt(const SkInetEntry *e, int level, int name, int def)
+{
+	for (size_t i = 0; i < e->n_opts; i++)
+		if ((int)e->opts[i]->level == level && (int)e->opts[i]->name == name)
+			return e->opts[i]->val;
+	return def;
+}
+
+/*
+ * A TCP listener whose port another listener of the image shares with
+ * SO_REUSEPORT, while its own SO_REUSEPORT is off: it was cleared after
+ * bind().  Such a listener binds with SO_REUSEPORT on (whatever the order
+ * of the two), and gets the dumped value in files_rst_finish().
+ */
+static bool reuseport_later(struct files_rst *fr, const FileEntry *fe, const SkInetEntry *e)
+{
+	size_t n = files_rst_count(fr);
+	bool found = false;
+
+	if (e->type != SOCK_STREAM || e->state != TCP_LISTEN || !e->has_src_port ||
+	    dumped_opt(e, SOL_SOCKET, SO_REUSEPORT, 0))
+		return false;
+	for (size_t i = 0; i < n && !found; i++) {
+		const FileEntry *o = files_rst_nth(fr, i);
+		SkInetEntry *oe;
+
+		if (!o || o == fe || o->kind != FILE_KIND__FILE_INET_SK)
+			continue;
+		oe = unpack_entry(o);
+		if (!oe)
+			continue;
+		found = oe->type == SOCK_STREAM && oe->state == TCP_LISTEN &&
+			oe->has_src_port && oe->src_port == e->src_port &&
+			dumped_opt(oe, SOL_SOCKET, SO_REUSEPORT, 0);
+		sk_inet_entry__free_unpacked(oe, NULL);
+	}
+	return found;
+}
+
+/* A TCP socket in TCP_CLOSE bound to a port: restored in repair mode. */
+static bool closed_bound(const SkInetEntry *e)
+{
+	return e->type == SOCK_STREAM && e->state == TCP_CLOSE && !e->tcp &&
+	       e->has_src_port && e->src_port;
+}
 
 static int rst_sockaddr(const SkInetEntry *e, bool dst, struct sockaddr_storage *ss,
 			socklen_t *len)
@@ -1055,7 +1418,7 @@ static int rst_sockaddr(const SkInetEntry *e, bool dst, struct sockaddr_storage 
 static int rst_opts(const FileEntry *fe, const SkInetEntry *e, int fd, bool early,
 		    const char *conn)
 {
-	bool repair = e->tcp != NULL;
+	bool repair = e->tcp != NULL || closed_bound(e);
 
 	for (size_t i = 0; i < e->n_opts; i++) {
 		const SkInetOpt *o = e->opts[i];
@@ -1079,13 +1442,6 @@ static int rst_opts(const FileEntry *fe, const SkInetEntry *e, int fd, bool earl
 	return 0;
 }
 
-static int dumped_opt(const SkInetEntry *e, int level, int name, int def)
-{
-	for (size_t i = 0; i < e->n_opts; i++)
-		if ((int)e->opts[i]->level == level && (int)e->opts[i]->name == name)
-			return e->opts[i]->val;
-	return def;
-}
 
 static int rst_bind(const FileEntry *fe, const SkInetEntry *e, int fd, const char *conn)
 {
@@ -1103,7 +1459,7 @@ static int rst_bind(const FileEntry *fe, const SkInetEntry *e, int fd, const cha
 	 * may be restored (in repair mode) before it: it binds and listens
 	 * with SO_REUSEADDR, then gets the dumped value (inet_open()).
 	 * Another listener on the port still makes bind() fail. */
-	bool reuse = e->protocol == IPPROTO_TCP && !e->tcp &&
+	bool reuse = e->type == SOCK_STREAM && !e->tcp && !closed_bound(e) &&
 		     !dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0);
 
 	if (set_int(fd, lvl, opt, 1) || (reuse && set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)))
@@ -1138,6 +1494,23 @@ static int rst_misc(const FileEntry *fe, const SkInetEntry *e, int fd, const cha
 		if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
 			return log_errno(errno, FE_FMT ": %s: SO_LINGER", FE_ARG(fe), conn);
 	}
+	if (e->has_filter) {
+		/* the kernel checks the program */
+		struct sock_fprog p = { .len = e->filter.len / sizeof(struct sock_filter),
+					.filter = (struct sock_filter *)e->filter.data };
+
+		if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &p, sizeof(p)) < 0)
+			return log_errno(errno, FE_FMT ": %s: cannot attach its socket filter (%u "
+					 "instructions)", FE_ARG(fe), conn, p.len);
+		if (e->filter_locked && set_int(fd, SOL_SOCKET, SO_LOCK_FILTER, 1))
+			return log_errno(errno, FE_FMT ": %s: SO_LOCK_FILTER", FE_ARG(fe), conn);
+	}
+	/* shutdown() of a UDP socket sets its flags, connected or not (then
+	 * it says ENOTCONN, having done it) */
+	if (e->has_udp_shutdown && e->udp_shutdown &&
+	    shutdown(fd, e->udp_shutdown == 3 ? SHUT_RDWR : e->udp_shutdown == 2 ? SHUT_WR :
+		     SHUT_RD) < 0 && errno != ENOTCONN)
+		return log_errno(errno, FE_FMT ": %s: shutdown", FE_ARG(fe), conn);
 	if (e->congestion) {
 		char cur[SK_CA_NAME_MAX] = "";
 		socklen_t l = sizeof(cur);
@@ -1219,6 +1592,206 @@ static int repair_connect(const FileEntry *fe, int fd, const struct sockaddr_sto
 	return 0;
 }
 
+static unsigned int get_tcp_state(int fd)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
+		return TCP_CLOSE;
+	return ti.tcpi_state;
+}
+
+/* shutdown(SHUT_WR) in repair mode, with the send queue selected: our FIN
+ * goes at the end of the send queue, counted as sent (not transmitted). */
+static int queue_our_fin(const FileEntry *fe, int fd, const char *conn)
+{
+	if (set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
+	    shutdown(fd, SHUT_WR) < 0)
+		return log_errno(errno, FE_FMT ": %s: cannot queue our FIN again", FE_ARG(fe), conn);
+	return 0;
+}
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/*
+ * The peer's FIN, received before the dump (CLOSE_WAIT, LAST_ACK,
+ * CLOSING): repair mode can set every sequence number but has no way to
+ * mark a FIN as received, so the restore replays it: a FIN+ACK segment
+ * from the peer's address to ours (sequence @seq: the FIN's own, @ack: our
+ * snd_una), sent through a raw socket with NETLOCK_PASS_MARK (the network
+ * lock lets it in) and looped back into the repaired socket, which takes
+ * it as any segment: rcv_nxt counts the FIN, the state moves on
+ * (ESTABLISHED -> CLOSE_WAIT, FIN_WAIT1 -> CLOSING).  Its answer (an ACK
+ * the peer already had) is dropped by the lock, or harmless.  Checked with
+ * TCP_INFO: the segment is processed when the send returns, or soon after.
+ */
+static int inject_fin(const FileEntry *fe, const SkInetEntry *e, int fd, uint32_t seq,
+		      uint32_t ack, const char *conn)
+{
+	const SkInetTcp *t = e->tcp;
+	uint8_t pkt[60] = { 0 }, ph[40] = { 0 }, *tcp, la[16], ra[16];
+	struct sockaddr_storage ss = { 0 };
+	unsigned int want = e->state == TCP_CLOSING ? TCP_CLOSING : TCP_CLOSE_WAIT;
+	uint32_t win = t->snd_wnd >> (t->wscale_ok ? t->snd_wscale : 0), sum;
+	int family = e->family, mark = NETLOCK_PASS_MARK, rs = -1, ret = 0;
+	size_t iplen, alen;
+	socklen_t sl;
+
+	memcpy(la, e->src_addr.data, e->src_addr.len);
+	memcpy(ra, e->dst_addr.data, e->dst_addr.len);
+	/* v4-mapped: the segment is IPv4 */
+	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((struct in6_addr *)la) &&
+	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)ra)) {
+		family = AF_INET;
+		memmove(la, la + 12, 4);
+		memmove(ra, ra + 12, 4);
+	}
+	alen = family == AF_INET ? 4 : 16;
+	iplen = family == AF_INET ? 20 : 40;
+	if (win > 65535)
+		win = 65535;
+	tcp = pkt + iplen;
+	tcp[0] = e->dst_port >> 8;
+	tcp[1] = e->dst_port & 0xff;
+	tcp[2] = e->src_port >> 8;
+	tcp[3] = e->src_port & 0xff;
+	for (int i = 0; i < 4; i++) {
+		tcp[4 + i] = seq >> (24 - 8 * i);
+		tcp[8 + i] = ack >> (24 - 8 * i);
+	}
+	tcp[12] = 5 << 4;		/* 20 bytes, no options */
+	tcp[13] = 0x11;			/* FIN, ACK */
+	tcp[14] = win >> 8;
+	tcp[15] = win & 0xff;
+	/* pseudo header: source, destination, length, protocol */
+	memcpy(ph, ra, alen);
+	memcpy(ph + alen, la, alen);
+	if (family == AF_INET) {
+		ph[9] = IPPROTO_TCP;
+		ph[11] = 20;
+	} else {
+		ph[35] = 20;
+		ph[39] = IPPROTO_TCP;
+	}
+	sum = csum_add(0, ph, family == AF_INET ? 12 : 40);
+	sum = csum_fold(csum_add(sum, tcp, 20));
+	tcp[16] = sum >> 8;
+	tcp[17] = sum & 0xff;
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (void *)&ss;
+
+		pkt[0] = 0x45;
+		pkt[3] = 40;		/* total length; the kernel fills the checksum */
+		pkt[6] = 0x40;		/* don't fragment */
+		pkt[8] = 64;
+		pkt[9] = IPPROTO_TCP;
+		memcpy(pkt + 12, ra, 4);
+		memcpy(pkt + 16, la, 4);
+		in->sin_family = AF_INET;
+		memcpy(&in->sin_addr, la, 4);
+		sl = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (void *)&ss;
+
+		pkt[0] = 0x60;
+		pkt[5] = 20;		/* payload length */
+		pkt[6] = IPPROTO_TCP;
+		pkt[7] = 64;
+		memcpy(pkt + 8, ra, 16);
+		memcpy(pkt + 24, la, 16);
+		in6->sin6_family = AF_INET6;
+		memcpy(&in6->sin6_addr, la, 16);
+		sl = sizeof(*in6);
+	}
+	/* IPPROTO_RAW: we write the IP header (IP_HDRINCL, implied) */
+	rs = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (rs < 0 || setsockopt(rs, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0 ||
+	    sendto(rs, pkt, iplen + 20, 0, (struct sockaddr *)&ss, sl) < 0) {
+		ret = log_errno(errno, FE_FMT ": %s: cannot replay the peer's FIN (raw socket)",
+				FE_ARG(fe), conn);
+		goto out;
+	}
+	for (int i = 0; i < 400 && get_tcp_state(fd) != want; i++) {
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (get_tcp_state(fd) != want) {
+		log_err(FE_FMT ": %s: the replayed FIN of the peer was not taken (state %s, not %s)",
+			FE_ARG(fe), conn, tcp_state_name(get_tcp_state(fd)), tcp_state_name(want));
+		ret = -EIO;
+	}
+out:
+	if (rs >= 0)
+		close(rs);
+	return ret;
+}
+
+/* Is @a (@family, network order) an address of this namespace? */
+static bool addr_is_local(int family, const uint8_t *a)
+{
+	struct sockaddr_storage ss = { 0 };
+	int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool local;
+
+	if (s < 0)
+		return false;
+	ss.ss_family = family;
+	if (family == AF_INET)
+		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, a, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, a, 16);
+	local = bind(s, (struct sockaddr *)&ss, family == AF_INET ? sizeof(struct sockaddr_in) :
+		     sizeof(struct sockaddr_in6)) == 0;
+	close(s);
+	return local;
+}
+
+/*
+ * The peer's FIN: replayed (inject_fin(), 0) when our address is one of
+ * the namespace's, for the segment must be delivered to us and not routed
+ * anywhere.  Otherwise (a restore on a new boot, before the network is
+ * configured) it is kept as an end of file only (1): shutdown(SHUT_RD), so
+ * reads give what was left and then 0 as after the FIN, writes go on; the
+ * state is the one before the FIN (ESTABLISHED, FIN_WAIT1) and our ACKs
+ * stop short of the FIN, which the peer takes as old ones.
+ */
+static int rst_peer_fin(const FileEntry *fe, const SkInetEntry *e, int fd, uint32_t seq,
+			uint32_t ack, const char *conn)
+{
+	int family = e->family;
+	const uint8_t *la = e->src_addr.data;
+
+	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)la)) {
+		family = AF_INET;
+		la += 12;
+	}
+	if (addr_is_local(family, la))
+		return inject_fin(fe, e, fd, seq, ack, conn);
+	if (shutdown(fd, SHUT_RD) < 0)
+		return log_errno(errno, FE_FMT ": %s: shutdown(SHUT_RD)", FE_ARG(fe), conn);
+	log_warn(FE_FMT ": %s: its address is not configured yet: the peer's FIN is kept as an "
+		 "end of file (state %s instead of %s)", FE_ARG(fe), conn,
+		 tcp_state_name(e->state == TCP_CLOSE_WAIT ? TCP_ESTABLISHED : TCP_FIN_WAIT1),
+		 tcp_state_name(e->state));
+	return 1;
+}
+
 static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const char *conn)
 {
 	const SkInetTcp *t = e->tcp;
@@ -1227,6 +1800,10 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 	uint32_t sent = sq - (t->has_snd_unsent ? t->snd_unsent : 0);
 	struct tcp_repair_opt opts[4];
 	struct tcp_repair_window w;
+	unsigned int want;
+	bool eof_only = false;
+	int tlvl = e->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int topt = e->family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int n = 0, ret;
@@ -1236,10 +1813,17 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 	if (set_int(fd, IPPROTO_TCP, TCP_MAXSEG, (int)(t->mss_clamp < SK_USER_MSS_MAX ?
 							t->mss_clamp : SK_USER_MSS_MAX)))
 		return log_errno(errno, FE_FMT ": %s: TCP_MAXSEG %u", FE_ARG(fe), conn, t->mss_clamp);
+	/* the source address may not be configured yet (a new boot): bound
+	 * with freebind, but the route of connect() wants it local unless the
+	 * socket is transparent, for this call */
 	rst_sockaddr(e, true, &ss, &len);
+	if (set_int(fd, tlvl, topt, 1))
+		return log_errno(errno, FE_FMT ": %s: cannot make it transparent", FE_ARG(fe), conn);
 	ret = repair_connect(fe, fd, &ss, len, conn);
 	if (ret)
 		return ret;
+	if (set_int(fd, tlvl, topt, 0))
+		return log_errno(errno, FE_FMT ": %s: cannot clear transparent", FE_ARG(fe), conn);
 	if (set_int(fd, IPPROTO_TCP, TCP_MAXSEG, 0))
 		return log_errno(errno, FE_FMT ": %s: TCP_MAXSEG 0", FE_ARG(fe), conn);
 	opts[n++] = (struct tcp_repair_opt){ TCPOPT_MAXSEG, t->mss_clamp };
@@ -1260,17 +1844,50 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 	if (ret)
 		return log_errno(ret, FE_FMT ": %s: cannot restore %u bytes of send queue",
 				 FE_ARG(fe), conn, sent);
-	/* our FIN: queued (and taken as sent) at the end of the send queue;
-	 * the peer acknowledges it again once repair is over (FIN_WAIT2) */
-	if (t->fin_sent && (set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
-			    shutdown(fd, SHUT_WR) < 0))
-		return log_errno(errno, FE_FMT ": %s: cannot queue our FIN again", FE_ARG(fe), conn);
+	/* the receive queue before any FIN: a socket shut down for writing
+	 * takes no more bytes, not even in repair mode */
 	ret = fill_queue(fd, TCP_RECV_QUEUE, t->rcv_queue.data, rq);
 	if (ret)
 		return log_errno(ret, FE_FMT ": %s: cannot restore %u bytes of receive queue",
 				 FE_ARG(fe), conn, rq);
+	/* The FINs in the order they came.  Ours: queued (and taken as sent)
+	 * at the end of the send queue; the peer acknowledges it again once
+	 * repair is over (FIN_WAIT2).  The peer's: replayed (inject_fin()). */
+	if (t->fin_sent && e->state != TCP_LAST_ACK) {
+		ret = queue_our_fin(fe, fd, conn);
+		if (ret)
+			return ret;
+	}
+	if (state_fin_rcvd(e->state)) {
+		ret = rst_peer_fin(fe, e, fd, t->rcv_seq - 1,
+				   t->snd_seq - sq - (t->fin_sent ? 1 : 0), conn);
+		if (ret < 0)
+			return ret;
+		eof_only = ret > 0;
+	}
+	if (e->state == TCP_LAST_ACK) {
+		ret = queue_our_fin(fe, fd, conn);
+		if (ret)
+			return ret;
+	}
+	/* FIN_WAIT2 comes back as FIN_WAIT1 (above); with the peer's FIN kept
+	 * as an end of file only, as if it had not come */
+	want = e->state == TCP_FIN_WAIT2 ? TCP_FIN_WAIT1 : e->state;
+	if (eof_only)
+		want = t->fin_sent ? TCP_FIN_WAIT1 : TCP_ESTABLISHED;
+	if (get_tcp_state(fd) != want) {
+		log_err(FE_FMT ": %s: rebuilt in state %s instead of %s", FE_ARG(fe), conn,
+			tcp_state_name(get_tcp_state(fd)), tcp_state_name(want));
+		return -EIO;
+	}
 	w = (struct tcp_repair_window){ .snd_wl1 = t->snd_wl1, .snd_wnd = t->snd_wnd,
 		.max_window = t->max_window, .rcv_wnd = t->rcv_wnd, .rcv_wup = t->rcv_wup };
+	/* without the FIN, rcv_nxt is one less than dumped: the window keeps
+	 * its right edge */
+	if (eof_only && w.rcv_wup == t->rcv_seq) {
+		w.rcv_wup--;
+		w.rcv_wnd++;
+	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
 		return log_errno(errno, FE_FMT ": %s: TCP_REPAIR_WINDOW", FE_ARG(fe), conn);
 	if (t->has_timestamp && set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)t->timestamp))
@@ -1380,11 +1997,17 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		ret = log_errno(errno, FE_FMT ": %s: cannot create the socket", FE_ARG(fe), conn);
 		goto err;
 	}
-	if (t && set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) {
+	/* a connection, and a closed TCP socket bound to a port (which it may
+	 * share with a listener or a connection, as a socket closed after a
+	 * connection does): repair mode, whose bind() forces the port reuse,
+	 * until files_rst_finish() */
+	if ((t || closed_bound(e)) && set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) {
 		ret = log_errno(errno, FE_FMT ": %s: cannot enter repair mode", FE_ARG(fe), conn);
 		goto err;
 	}
 	ret = rst_opts(fe, e, fd, true, conn);
+	if (!ret && reuseport_later(fr, fe, e) && set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1))
+		ret = log_errno(errno, FE_FMT ": %s: SO_REUSEPORT", FE_ARG(fe), conn);
 	if (ret)
 		goto err;
 	if (e->bind_dev && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, e->bind_dev,
@@ -1402,7 +2025,8 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		    set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
 			    (int)(t->snd_seq - sq - (t->fin_sent ? 1 : 0))) ||
 		    set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ||
-		    set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)(t->rcv_seq - rq))) {
+		    set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ,
+			    (int)(t->rcv_seq - rq - (state_fin_rcvd(e->state) ? 1 : 0)))) {
 			ret = log_errno(errno, FE_FMT ": %s: cannot set the sequence numbers",
 					FE_ARG(fe), conn);
 			goto err;
@@ -1411,11 +2035,18 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 	ret = rst_bind(fe, e, fd, conn);
 	if (ret)
 		goto err;
+	/* closed after a connection: both ways shut down, as the kernel leaves
+	 * it (shutdown() of a closed socket says ENOTCONN, and does it) */
+	if (e->conn_closed && shutdown(fd, SHUT_RDWR) < 0 && errno != ENOTCONN) {
+		ret = log_errno(errno, FE_FMT ": %s: shutdown", FE_ARG(fe), conn);
+		goto err;
+	}
 	if (e->state == TCP_LISTEN && listen(fd, e->has_backlog ? (int)e->backlog : SOMAXCONN) < 0) {
 		ret = log_errno(errno, FE_FMT ": %s: cannot listen", FE_ARG(fe), conn);
 		goto err;
 	}
-	if (e->protocol == IPPROTO_TCP && !t && !dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) &&
+	if (e->type == SOCK_STREAM && !t && !closed_bound(e) &&
+	    !dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) &&
 	    set_int(fd, SOL_SOCKET, SO_REUSEADDR, 0)) {
 		ret = log_errno(errno, FE_FMT ": %s: SO_REUSEADDR", FE_ARG(fe), conn);
 		goto err;
@@ -1424,7 +2055,7 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 		ret = rst_tcp_conn(fe, e, fd, conn);
 		if (ret)
 			goto err;
-	} else if (e->protocol == IPPROTO_UDP && e->has_dst_addr) {
+	} else if (e->type != SOCK_STREAM && e->has_dst_addr) {
 		struct sockaddr_storage ss;
 		socklen_t len;
 
@@ -1534,6 +2165,20 @@ static int inet_rst_finish(struct files_rst *fr)
 		if (!e)
 			return -EINVAL;
 		fd = files_rst_fd(fr, fe->id);
+		if (fd >= 0 && reuseport_later(fr, fe, e) &&
+		    set_int(fd, SOL_SOCKET, SO_REUSEPORT, 0)) {
+			conn_str(e, conn, sizeof(conn));
+			ret = log_errno(errno, FE_FMT ": %s: SO_REUSEPORT", FE_ARG(fe), conn);
+		}
+		if (closed_bound(e) && fd >= 0) {
+			conn_str(e, conn, sizeof(conn));
+			if (set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
+				ret = log_errno(errno, FE_FMT ": %s: cannot leave repair mode",
+						FE_ARG(fe), conn);
+			else if (dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) &&
+				 set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1))
+				ret = log_errno(errno, FE_FMT ": %s: SO_REUSEADDR", FE_ARG(fe), conn);
+		}
 		if (e->tcp && fd >= 0) {
 			conn_str(e, conn, sizeof(conn));
 			if (set_int(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF))
@@ -1565,7 +2210,9 @@ int inet_rst_journal(const struct files_rst *fr, pid_t pid, const FdtableEntry *
 		e = unpack_entry(fe);
 		if (!e)
 			continue;
-		if (e->tcp)
+		/* a connection, or a closed socket bound in repair mode: both
+		 * leave it in files_rst_finish() */
+		if (e->tcp || closed_bound(e))
 			ret = journal_add("sk %d %llu %d %llu %d", pid, journal_start_time(pid, pid),
 					  t->fds[i]->fd, (unsigned long long)sb.st_ino,
 					  dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) ? 1 : 0);

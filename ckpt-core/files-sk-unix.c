@@ -55,6 +55,7 @@
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -79,6 +80,10 @@ enum {
 
 #define USK_NAME_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path))
 #define USK_MSGS_MAX	(1u << 20)	/* queued messages per socket */
+#define USK_FILTER_MAX	4096		/* BPF_MAXINSNS */
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD	76
+#endif
 #define USK_ST_ESTABLISHED	1	/* the kernel's TCP_* values in sk_state */
 #define USK_ST_CLOSE		7
 #define USK_ST_LISTEN		10
@@ -306,6 +311,45 @@ static int get_int(const struct fd_info *fi, int level, int opt, const char *wha
 	return 0;
 }
 
+/*
+ * A classic socket filter, read back with SO_GET_FILTER (its length in
+ * instructions first); an eBPF one (SO_ATTACH_BPF) cannot be read (EACCES)
+ * and is refused.
+ */
+static int dump_filter(const struct fd_info *fi, UnixSkEntry *u)
+{
+	socklen_t n = 0, l;
+	int v;
+
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0) {
+		if (errno == EACCES) {
+			log_err(FI_FMT ": unix socket: an eBPF socket filter (SO_ATTACH_BPF) is "
+				"attached: not supported (only classic filters)", FI_ARG(fi));
+			return -EOPNOTSUPP;
+		}
+		return log_errno(errno, FI_FMT ": unix socket: SO_GET_FILTER", FI_ARG(fi));
+	}
+	if (!n)
+		return 0;
+	if (n > USK_FILTER_MAX) {
+		log_err(FI_FMT ": unix socket: a filter of %u instructions", FI_ARG(fi), (unsigned)n);
+		return -EINVAL;
+	}
+	u->filter.data = calloc(n, sizeof(struct sock_filter));
+	if (!u->filter.data)
+		return log_errno(ENOMEM, FI_FMT ": unix socket filter", FI_ARG(fi));
+	l = n;
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_GET_FILTER, u->filter.data, &l) < 0 || l != n)
+		return log_errno(errno ? errno : EAGAIN, FI_FMT ": unix socket: SO_GET_FILTER (the "
+				 "filter changed during the dump?)", FI_ARG(fi));
+	u->filter.len = n * sizeof(struct sock_filter);
+	u->has_filter = true;
+	l = sizeof(v);
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_LOCK_FILTER, &v, &l) == 0 && v)
+		u->has_filter_locked = u->filter_locked = true;
+	return 0;
+}
+
 static int dump_opts(const struct fd_info *fi, UnixSkEntry *u)
 {
 	struct linger lg;
@@ -342,7 +386,14 @@ static int dump_opts(const struct fd_info *fi, UnixSkEntry *u)
 	u->has_linger_on = u->has_linger_sec = true;
 	u->linger_on = !!lg.l_onoff;
 	u->linger_sec = lg.l_linger < 0 ? 0 : lg.l_linger;
-	return 0;
+	ret = get_int(fi, SOL_SOCKET, SO_PASSSEC, "SO_PASSSEC", &v);
+	if (ret)
+		return ret;
+	u->has_passsec = u->passsec = !!v;
+	l = sizeof(v);
+	if (getsockopt(fi->lfd, SOL_SOCKET, SO_PASSPIDFD, &v, &l) == 0 && v)
+		u->has_passpidfd = u->passpidfd = true;
+	return dump_filter(fi, u);
 }
 
 static void free_queue(UnixSkEntry *u)
@@ -396,18 +447,35 @@ static int add_msg(UnixSkEntry *u, size_t *cap, const void *data, size_t len,
 	return 0;
 }
 
-/* Closes the fds a peek brought in; true if there were fds in flight. */
-static bool peek_cmsgs(struct msghdr *mh)
+/*
+ * Closes the fds a peek brought in; true if there were fds in flight, which
+ * are named in @what ("pipe:[123], /etc/hosts, ...": what each one is, as
+ * /proc shows it).
+ */
+static bool peek_cmsgs(struct msghdr *mh, char *what, size_t wlen)
 {
 	bool rights = false;
+	size_t used = strlen(what);
 
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET ||
 		    (c->cmsg_type != SCM_RIGHTS && c->cmsg_type != SCM_PIDFD))
 			continue;
 		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			char link[64], target[256];
+			ssize_t n;
 			int fd;
+
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+			n = c->cmsg_type == SCM_RIGHTS ? readlink(link, target, sizeof(target) - 1) : -1;
+			if (n > 0 && used + 8 < wlen) {
+				target[n] = 0;
+				used += snprintf(what + used, wlen - used, "%s%s", used ? ", " : "",
+						 target);
+				if (used >= wlen)
+					used = wlen - 1;
+			}
 			close(fd);
 		}
 		if (c->cmsg_type == SCM_RIGHTS)
@@ -425,6 +493,7 @@ static int peek_queue(const struct fd_info *fi, const UnixSkEntry *u, UnixSkEntr
 		      uint64_t max)
 {
 	bool stream = u->type == SOCK_STREAM;
+	char inflight[512];
 	size_t cap = 0, bsize = 65536, total = 0;
 	uint8_t *buf = NULL, *all = NULL;
 	int inq = 0, ret = 0, zero_runs = 0;
@@ -483,9 +552,10 @@ static int peek_queue(const struct fd_info *fi, const UnixSkEntry *u, UnixSkEntr
 			ret = log_errno(errno, FI_FMT ": unix socket: cannot read its queue", FI_ARG(fi));
 			break;
 		}
-		if (peek_cmsgs(&mh)) {
-			log_err(FI_FMT ": unix socket has fds in flight (SCM_RIGHTS in its queue): "
-				"not supported", FI_ARG(fi));
+		inflight[0] = 0;
+		if (peek_cmsgs(&mh, inflight, sizeof(inflight))) {
+			log_err(FI_FMT ": unix socket has fds in flight (SCM_RIGHTS in its queue: %s): "
+				"not supported", FI_ARG(fi), inflight[0] ? inflight : "truncated");
 			ret = -EOPNOTSUPP;
 			break;
 		}
@@ -1100,6 +1170,10 @@ static int usk_validate_entry(const FileEntry *fe, const UnixSkEntry *u)
 		BAD("queue size");
 	if ((fe->flags & O_ACCMODE) != O_RDWR || (fe->flags & (O_PATH | O_DIRECTORY | O_APPEND)))
 		BAD("open flags");
+	if (u->has_filter && (!u->filter.len || !u->filter.data ||
+			      u->filter.len % sizeof(struct sock_filter) ||
+			      u->filter.len > USK_FILTER_MAX * sizeof(struct sock_filter)))
+		BAD("socket filter");
 	if (u->journal_ident &&
 	    (u->type != SOCK_STREAM || u->state != USK_ST_ESTABLISHED || !u->peer_ino ||
 	     !u->has_peer_name || !is_journal(&u->peer_name) || u->n_queue ||
@@ -1760,6 +1834,21 @@ static int finish(struct rsk *s)
 		ret = set_int(s, SO_REUSEADDR, "SO_REUSEADDR", 1);
 	if (!ret && u->passcred)
 		ret = set_int(s, SO_PASSCRED, "SO_PASSCRED", 1);
+	if (!ret && u->passsec)
+		ret = set_int(s, SO_PASSSEC, "SO_PASSSEC", 1);
+	if (!ret && u->passpidfd)
+		ret = set_int(s, SO_PASSPIDFD, "SO_PASSPIDFD", 1);
+	if (!ret && u->has_filter) {
+		/* the kernel checks the program */
+		struct sock_fprog p = { .len = u->filter.len / sizeof(struct sock_filter),
+					.filter = (struct sock_filter *)u->filter.data };
+
+		if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &p, sizeof(p)) < 0)
+			ret = log_errno(errno, RS_FMT ": cannot attach its socket filter (%u "
+					"instructions)", RS_ARG(s), p.len);
+		else if (u->filter_locked)
+			ret = set_int(s, SO_LOCK_FILTER, "SO_LOCK_FILTER", 1);
+	}
 	if (!ret && u->has_peek_off && u->peek_off >= 0)
 		ret = set_int(s, SO_PEEK_OFF, "SO_PEEK_OFF", u->peek_off);
 	if (!ret && u->linger_on) {

@@ -19,11 +19,14 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/kcmp.h>
 
 #include "files.h"
+#include "image.h"
 #include "log.h"
 
 #ifndef SYS_pidfd_open
@@ -41,7 +44,8 @@ extern const struct file_kind_ops files_memfd_ops, files_reg_ops, files_dir_ops,
 	files_eventfd_ops, files_signalfd_ops, files_timerfd_ops,
 	files_inotify_ops, files_epoll_ops, files_sk_inet_ops,
 	files_sk_netlink_ops, files_pty_ops, files_tun_ops;
-extern const struct file_kind_ops files_sk_unix_ops;
+extern const struct file_kind_ops files_sk_unix_ops, files_pidfd_ops, files_nsfd_ops,
+	files_fanotify_ops;
 
 static int sk_refuse_dump(const struct fd_info *fi, FileEntry *fe);
 static bool sk_match(const struct fd_info *fi) { return S_ISSOCK(fi->st.st_mode); }
@@ -58,9 +62,10 @@ static const struct file_kind_ops files_sk_refuse_ops = {
 	.dump = sk_refuse_dump,
 };
 
-/* First match wins: memfd before reg (a memfd is a regular file), O_PATH fds
- * are taken by reg/dir whatever the inode type. */
+/* First match wins: namespace fds and memfds before reg (both are regular
+ * files), O_PATH fds are taken by reg/dir whatever the inode type. */
 static const struct file_kind_ops *const file_kinds[] = {
+	&files_nsfd_ops,	/* nsfs inodes are regular files */
 	&files_memfd_ops,
 	&files_reg_ops,
 	&files_dir_ops,
@@ -75,6 +80,8 @@ static const struct file_kind_ops *const file_kinds[] = {
 	&files_timerfd_ops,
 	&files_inotify_ops,
 	&files_epoll_ops,
+	&files_pidfd_ops,
+	&files_fanotify_ops,
 	/* socket kinds go here */
 	&files_sk_unix_ops,
 	&files_sk_inet_ops,
@@ -157,52 +164,405 @@ int files_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int files_read_content(const struct fd_info *fi, uint64_t size, ProtobufCBinaryData *out)
+static int pread_all(int fd, uint8_t *buf, uint64_t len, uint64_t off)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		ssize_t r = pread(fd, buf + done, len - done, off + done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ENODATA;
+		done += r;
+	}
+	return 0;
+}
+
+static int pwrite_all(int fd, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		ssize_t r = pwrite(fd, buf + done, len - done, off + done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO;
+		done += r;
+	}
+	return 0;
+}
+
+/*
+ * The data extents of @rfd below @size, as (offset, length) pairs: the
+ * holes in between are not kept.  A filesystem without SEEK_DATA gives one
+ * extent, the whole file.  Past FILES_EXTENTS_MAX extents the last one runs
+ * to the end (holes there are kept as zeros).
+ */
+static int data_extents(int rfd, uint64_t size, uint64_t **out, size_t *n_out)
+{
+	uint64_t *v = NULL, off = 0;
+	size_t n = 0, cap = 0;
+
+	while (off < size) {
+		off_t d = lseek(rfd, (off_t)off, SEEK_DATA), h;
+
+		if (d < 0 && errno == ENXIO)
+			break;		/* only a hole from here on */
+		if (d < 0) {		/* no SEEK_DATA here: all of it */
+			n = 0;
+			d = 0;
+			h = (off_t)size;
+		} else {
+			h = lseek(rfd, d, SEEK_HOLE);
+			if (h < 0 || (uint64_t)h > size)
+				h = (off_t)size;
+		}
+		if ((uint64_t)d >= size || h <= d)
+			break;
+		if (n / 2 + 1 >= FILES_EXTENTS_MAX)
+			h = (off_t)size;
+		if (n + 2 > cap) {
+			uint64_t *nv;
+			cap = cap ? 2 * cap : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n++] = (uint64_t)d;
+		v[n++] = (uint64_t)(h - d);
+		off = (uint64_t)h;
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+/* The blob that holds the data of entry @id (content_in_image). */
+static void blob_name(uint32_t id, char *buf, size_t len)
+{
+	snprintf(buf, len, "file-content-%u.img", id);
+}
+
+#define BLOB_ALIGN(x)	(((x) + 4095) & ~(uint64_t)4095)
+
+/* More data than the files image keeps: into a blob of the store, the
+ * extents one after the other. */
+static int content_to_blob(const struct fd_info *fi, int rfd, FileEntry *fe, const uint64_t *ext,
+			   size_t n_ext, uint64_t data)
+{
+	struct img_store *st = files_dump_opts(fi->d)->store;
+	struct img_blob b;
+	uint64_t pos = 0;
+	char name[64];
+	int ret;
+
+	if (data > FILES_BLOB_MAX) {
+		log_err(FI_FMT ": %s: %llu bytes of data to keep, more than kup keeps (%llu)",
+			FI_ARG(fi), fi->link, (unsigned long long)data,
+			(unsigned long long)FILES_BLOB_MAX);
+		return -EFBIG;
+	}
+	blob_name(fe->id, name, sizeof(name));
+	ret = st->ops->create(st, name, BLOB_ALIGN(data), &b);
+	if (ret)
+		return log_errno(ret, FI_FMT ": %s: cannot make image %s for its %llu bytes of data",
+				 FI_ARG(fi), fi->link, name, (unsigned long long)data);
+	for (size_t i = 0; i < n_ext && !ret; i += 2) {
+		ret = pread_all(rfd, (uint8_t *)b.data + pos, ext[i + 1], ext[i]);
+		if (ret == -ENODATA) {
+			log_err(FI_FMT ": %s shrank while being read", FI_ARG(fi), fi->link);
+			ret = -EIO;
+		} else if (ret) {
+			log_errno(ret, FI_FMT ": cannot read %s", FI_ARG(fi), fi->link);
+		}
+		pos += ext[i + 1];
+	}
+	if (!ret) {
+		memset((uint8_t *)b.data + data, 0, BLOB_ALIGN(data) - data);
+		fe->has_content_xxh64 = true;
+		fe->content_xxh64 = img_xxh64(b.data, data);
+		ret = st->ops->finish(st, &b);
+		if (ret)
+			log_errno(ret, FI_FMT ": %s: cannot write image %s", FI_ARG(fi), fi->link, name);
+	}
+	st->ops->release(st, &b);
+	if (ret)
+		return ret;
+	fe->has_content_in_image = fe->content_in_image = true;
+	log_debug(FI_FMT ": %s: %llu bytes of data in %s", FI_ARG(fi), fi->link,
+		  (unsigned long long)data, name);
+	return 0;
+}
+
+int files_read_content(const struct fd_info *fi, uint64_t size, FileEntry *fe)
 {
 	const struct files_opts *o = files_dump_opts(fi->d);
 	uint64_t max = o->content_max ? o->content_max : FILES_CONTENT_MAX_DEFAULT;
-	uint64_t done = 0;
+	uint64_t data = 0, *ext = NULL, pos = 0;
+	size_t n_ext = 0;
 	uint8_t *buf;
-	int rfd;
+	int rfd, ret;
 
-	if (size > max) {
-		log_err(FI_FMT ": %s: %llu bytes to keep in the image, more than the limit (%llu)",
-			FI_ARG(fi), fi->link, (unsigned long long)size, (unsigned long long)max);
-		return -EFBIG;
-	}
 	/* A fresh description: the dumped one keeps its offset untouched,
 	 * and write-only files can be read too. */
 	rfd = files_reopen(fi->lfd, O_RDONLY);
 	if (rfd < 0)
 		return log_errno(errno, FI_FMT ": cannot reopen %s to read its content",
 				 FI_ARG(fi), fi->link);
-	buf = malloc(size ? size : 1);
+	ret = data_extents(rfd, size, &ext, &n_ext);
+	if (ret) {
+		close(rfd);
+		return log_errno(ret, FI_FMT ": %s", FI_ARG(fi), fi->link);
+	}
+	for (size_t i = 1; i < n_ext; i += 2)
+		data += ext[i];
+	if (data > max && o->store) {
+		ret = content_to_blob(fi, rfd, fe, ext, n_ext, data);
+		close(rfd);
+		if (!ret && n_ext == 2 && ext[0] == 0 && ext[1] == size) {
+			free(ext);	/* dense */
+			ext = NULL;
+			n_ext = 0;
+		}
+		if (ret) {
+			free(ext);
+			return ret;
+		}
+		fe->extents = ext;
+		fe->n_extents = n_ext;
+		return 0;
+	}
+	if (data > max) {
+		log_err(FI_FMT ": %s: %llu bytes of data (a file of %llu bytes) to keep in the "
+			"image, more than the limit (%llu)", FI_ARG(fi), fi->link,
+			(unsigned long long)data, (unsigned long long)size,
+			(unsigned long long)max);
+		free(ext);
+		close(rfd);
+		return -EFBIG;
+	}
+	buf = malloc(data ? data : 1);
 	if (!buf) {
+		free(ext);
 		close(rfd);
 		return log_errno(ENOMEM, FI_FMT ": %s", FI_ARG(fi), fi->link);
 	}
-	while (done < size) {
-		ssize_t r = pread(rfd, buf + done, size - done, done);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			free(buf);
-			close(rfd);
-			return log_errno(e, FI_FMT ": cannot read %s", FI_ARG(fi), fi->link);
+	for (size_t i = 0; i < n_ext; i += 2) {
+		ret = pread_all(rfd, buf + pos, ext[i + 1], ext[i]);
+		if (ret == -ENODATA) {
+			log_err(FI_FMT ": %s shrank while being read", FI_ARG(fi), fi->link);
+			ret = -EIO;
+		} else if (ret) {
+			log_errno(ret, FI_FMT ": cannot read %s", FI_ARG(fi), fi->link);
 		}
-		if (r == 0) {
-			log_err(FI_FMT ": %s shrank to %llu bytes while being read",
-				FI_ARG(fi), fi->link, (unsigned long long)done);
+		if (ret) {
 			free(buf);
+			free(ext);
 			close(rfd);
-			return -EIO;
+			return ret;
 		}
-		done += r;
+		pos += ext[i + 1];
 	}
 	close(rfd);
-	out->data = buf;
-	out->len = size;
+	fe->content.data = buf;
+	fe->content.len = data;
+	fe->has_content = true;
+	if (n_ext == 2 && ext[0] == 0 && ext[1] == size) {
+		free(ext);	/* dense: content is the whole file, as before */
+		ext = NULL;
+		n_ext = 0;
+	} else if (!n_ext) {
+		free(ext);
+		ext = NULL;
+		if (size) {	/* all holes: one empty extent says so */
+			ext = calloc(2, sizeof(*ext));
+			if (!ext)
+				return log_errno(ENOMEM, FI_FMT ": %s", FI_ARG(fi), fi->link);
+			n_ext = 2;
+		}
+	}
+	fe->extents = ext;
+	fe->n_extents = n_ext;
+	return 0;
+}
+
+/* Undo the escaping of a mountinfo field (\040 etc.) in place. */
+void files_unescape(char *s)
+{
+	char *o = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 4;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = 0;
+}
+
+int files_mount_fd(struct files_dump *d, struct files_rst *fr, pid_t pid, dev_t dev)
+{
+	struct files_obj *o = d ? files_dump_obj(d, FOBJ_MNT, dev, 0, true) :
+				  files_rst_obj(fr, FOBJ_MNT, dev, 0, true);
+	unsigned int ma = major(dev), mi = minor(dev);
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int best = -1;
+
+	if (!o)
+		return -ENOMEM;
+	if (o->fd >= 0)
+		return o->fd;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return log_errno(errno, "pid %d: cannot read %s", pid, path);
+	while (getline(&line, &cap, f) > 0) {
+		unsigned int a, b;
+		char root[4096], mnt[4096], full[4200];
+		int fd;
+
+		if (sscanf(line, "%*d %*d %u:%u %4095s %4095s", &a, &b, root, mnt) != 4 ||
+		    a != ma || b != mi)
+			continue;
+		files_unescape(root);
+		files_unescape(mnt);
+		snprintf(full, sizeof(full), "/proc/%d/root%s", pid, mnt);
+		fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (best >= 0)
+			close(best);
+		best = fd;
+		if (!strcmp(root, "/"))
+			break;	/* a mount of the whole filesystem: the best */
+	}
+	free(line);
+	fclose(f);
+	if (best < 0) {
+		log_err("pid %d: no mount of device %u:%u", pid, ma, mi);
+		return -ENOENT;
+	}
+	o->fd = best;	/* closed with the objects */
+	return best;
+}
+
+int files_content_check(const FileEntry *fe)
+{
+	uint64_t end = 0, sum = 0, total;
+
+	if (fe->content_in_image && (fe->has_content || !fe->has_content_xxh64)) {
+		log_err(FE_FMT ": data in an image, and in this one too or without its checksum",
+			FE_ARG(fe));
+		return -EINVAL;
+	}
+	if (!fe->has_content && !fe->content_in_image)
+		return 0;
+	if (!fe->has_size) {
+		log_err(FE_FMT ": content without a size", FE_ARG(fe));
+		return -EINVAL;
+	}
+	total = fe->content_in_image ? fe->size : fe->content.len;
+	if (!fe->n_extents) {
+		if (total != fe->size || (fe->content_in_image && fe->size > FILES_BLOB_MAX)) {
+			log_err(FE_FMT ": content of %llu bytes for a file of %llu", FE_ARG(fe),
+				(unsigned long long)total, (unsigned long long)fe->size);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (fe->n_extents % 2 || fe->n_extents / 2 > FILES_EXTENTS_MAX || !fe->extents) {
+		log_err(FE_FMT ": bad list of %zu data extents", FE_ARG(fe), fe->n_extents);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < fe->n_extents; i += 2) {
+		uint64_t off = fe->extents[i], len = fe->extents[i + 1];
+
+		if ((i && off < end) || off > fe->size || len > fe->size - off ||
+		    (!len && fe->n_extents != 2)) {
+			log_err(FE_FMT ": data extent %zu (%llu+%llu) out of order or past the "
+				"size %llu", FE_ARG(fe), i / 2, (unsigned long long)off,
+				(unsigned long long)len, (unsigned long long)fe->size);
+			return -EINVAL;
+		}
+		end = off + len;
+		sum += len;
+	}
+	if (fe->content_in_image ? sum > FILES_BLOB_MAX : sum != fe->content.len) {
+		log_err(FE_FMT ": %zu bytes of content for %llu bytes of extents", FE_ARG(fe),
+			fe->content.len, (unsigned long long)sum);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The data of @own in its blob, mapped: checked against the extents' total
+ * and the checksum. */
+static int open_blob(struct files_rst *fr, const FileEntry *own, struct img_blob *b,
+		     uint64_t *data)
+{
+	struct img_store *st = files_rst_opts(fr)->store;
+	char name[64];
+	int ret;
+
+	*data = own->n_extents ? 0 : own->size;
+	for (size_t i = 1; i < own->n_extents; i += 2)
+		*data += own->extents[i];
+	blob_name(own->id, name, sizeof(name));
+	if (!st)
+		return log_errno(ENOENT, FE_FMT ": its data is in image %s, and there is no store",
+				 FE_ARG(own), name);
+	ret = st->ops->open(st, name, b);
+	if (ret)
+		return log_errno(ret, FE_FMT ": cannot open image %s", FE_ARG(own), name);
+	if (b->len != BLOB_ALIGN(*data) || img_xxh64(b->data, *data) != own->content_xxh64) {
+		log_err(FE_FMT ": image %s does not hold its %llu bytes of data (size or checksum)",
+			FE_ARG(own), name, (unsigned long long)*data);
+		st->ops->release(st, b);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int files_write_content(struct files_rst *fr, int fd, const FileEntry *own)
+{
+	const uint8_t *p = own->content.data;
+	uint64_t len = own->content.len;
+	struct img_blob b = { 0 };
+	int ret = 0;
+
+	if (own->content_in_image) {
+		ret = open_blob(fr, own, &b, &len);
+		if (ret)
+			return ret;
+		p = b.data;
+	}
+	if (!own->n_extents)
+		ret = pwrite_all(fd, p, len, 0);
+	for (size_t i = 0; i < own->n_extents && !ret; i += 2) {
+		ret = pwrite_all(fd, p, own->extents[i + 1], own->extents[i]);
+		p += own->extents[i + 1];
+	}
+	if (own->content_in_image)
+		files_rst_opts(fr)->store->ops->release(files_rst_opts(fr)->store, &b);
+	if (ret)
+		return ret;
+	/* the holes at the end */
+	if (ftruncate(fd, (off_t)own->size) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -726,7 +1086,7 @@ static int dump_fown(const struct fd_info *fi, FileEntry *fe)
 	FownEntry *fo;
 	int sig;
 
-	if (fi->fd < 0)
+	if (fi->fd < 0 || (fi->flags & O_PATH))	/* an O_PATH fd has no owner */
 		return 0;
 	if (fcntl(fi->lfd, F_GETOWN_EX, &own))
 		return log_errno(errno, FI_FMT ": %s: cannot read its owner (F_GETOWN_EX)", FI_ARG(fi),
@@ -966,6 +1326,18 @@ int files_dump_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
 
 	fdtable_entry__init(t);
 	t->pid = pid;
+	/* Two processes sharing one fd table (clone(CLONE_FILES) without
+	 * CLONE_THREAD) would come back with two tables that no longer see
+	 * each other's opens and closes. */
+	for (size_t i = 0; i < d->opts.n_tree_pids && d->opts.tree_pids[i] != pid; i++) {
+		pid_t other = d->opts.tree_pids[i];	/* each pair once: those before */
+
+		if (files_kcmp(pid, other, KCMP_FILES, 0, 0) == 0) {
+			log_err("pid %d: shares its fd table with pid %d (clone with CLONE_FILES): "
+				"not supported", pid, other);
+			return -EOPNOTSUPP;
+		}
+	}
 	pidfd = sys_pidfd_open(pid);
 	if (pidfd < 0)
 		return log_errno(errno, "pid %d: cannot open a pidfd", pid);
@@ -1187,6 +1559,16 @@ static int validate_entry(const FileEntry *fe)
 	}
 	if (fe->has_tun && fe->kind != FILE_KIND__FILE_TUN) {
 		log_err("file %u: tun device data in a %s entry", fe->id, ops->name);
+		return -EINVAL;
+	}
+	if ((fe->n_extents && fe->kind != FILE_KIND__FILE_REG && fe->kind != FILE_KIND__FILE_MEMFD) ||
+	    (fe->has_handle && fe->kind != FILE_KIND__FILE_REG) ||
+	    (fe->content_in_image && fe->kind != FILE_KIND__FILE_REG &&
+	     fe->kind != FILE_KIND__FILE_MEMFD) ||
+	    (fe->has_pidfd_pid && fe->kind != FILE_KIND__FILE_PIDFD) ||
+	    ((fe->has_fan_flags || fe->n_fan_marks) && fe->kind != FILE_KIND__FILE_FANOTIFY) ||
+	    (fe->proc_of_tree && fe->kind != FILE_KIND__FILE_REG && fe->kind != FILE_KIND__FILE_DIR)) {
+		log_err("file %u: data of another kind in a %s entry", fe->id, ops->name);
 		return -EINVAL;
 	}
 	return ops->validate ? ops->validate(fe) : 0;
@@ -1640,6 +2022,7 @@ out:
 
 int files_post_install(const struct files_rst *fr, const FdtableEntry *t)
 {
+	for (int early = 1; early >= 0; early--)
 	for (size_t i = 0; i < t->n_fds; i++) {
 		const struct rst_ent *e = find_ent(fr, t->fds[i]->file_id);
 		int ret;
@@ -1649,7 +2032,7 @@ int files_post_install(const struct files_rst *fr, const FdtableEntry *t)
 				t->fds[i]->file_id);
 			return -ENOENT;
 		}
-		if (!e->ops->post_install)
+		if (!e->ops->post_install || e->ops->post_install_early != early)
 			continue;
 		ret = e->ops->post_install(e->fe, t->fds[i]->fd, t, fr);
 		if (ret)
@@ -1687,6 +2070,10 @@ int files_rst_check_fdtables(const struct files_rst *fr, FdtableEntry *const *ta
 
 				if (!table_has_file(tables[k], fe->id))
 					continue;
+				if (tf->tfd_closed) {
+					found = table_has_file(tables[k], tf->tfile_id);
+					continue;
+				}
 				id = files_fdtable_id(tables[k], tf->tfd);
 				found = id && (!tf->has_tfile_id || id == tf->tfile_id);
 			}

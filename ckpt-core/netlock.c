@@ -101,11 +101,12 @@ int netlock_add(const char *name, int nsfd, bool create, int family,
 			"add chain inet %1$s out { type filter hook output priority -300 ; policy accept ; }\n"
 			"add set inet %1$s c4 { type ipv4_addr . inet_service . ipv4_addr . inet_service ; }\n"
 			"add set inet %1$s c6 { type ipv6_addr . inet_service . ipv6_addr . inet_service ; }\n"
+			"add rule inet %1$s in meta mark 0x%2$x accept\n"
 			"add rule inet %1$s in ip saddr . tcp sport . ip daddr . tcp dport @c4 drop\n"
 			"add rule inet %1$s out ip daddr . tcp dport . ip saddr . tcp sport @c4 drop\n"
 			"add rule inet %1$s in ip6 saddr . tcp sport . ip6 daddr . tcp dport @c6 drop\n"
 			"add rule inet %1$s out ip6 daddr . tcp dport . ip6 saddr . tcp sport @c6 drop\n",
-			name);
+			name, NETLOCK_PASS_MARK);
 	snprintf(cmd + n, sizeof(cmd) - n, "add element inet %s %s { %s . %u . %s . %u }\n",
 		 name, family == AF_INET ? "c4" : "c6", ra, rport, la, lport);
 	return nft_run(cmd, nsfd, false);

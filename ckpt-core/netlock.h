@@ -16,6 +16,9 @@
 #include <stdint.h>
 
 #define NETLOCK_NAME_MAX	64
+/* Packets carrying this mark (SO_MARK) pass the lock: the peer's FIN that
+ * the restore replays into a repaired socket (files-sk-inet.c). */
+#define NETLOCK_PASS_MARK	0x6b7570f1u
 
 /* A fresh table name for one dump: "kup-lock-<pid>-<time>". */
 void netlock_new_name(char *buf, size_t len);

@@ -2139,7 +2139,8 @@ static bool same_boot(const InventoryEntry *inv)
 int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 {
 	struct rctx c = { .o = o, .st = o->store };
-	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established };
+	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
+				 .store = o->store };
 	struct timespec t0, t1;
 	pid_t root;
 	int ret, status;

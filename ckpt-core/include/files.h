@@ -28,6 +28,8 @@
 #include <sys/types.h>
 #include "kup-image.pb-c.h"
 
+struct img_store;
+
 struct files_dump;	/* opaque, files.c */
 struct files_rst;	/* opaque, files.c */
 struct files_opts;
@@ -74,6 +76,9 @@ struct file_kind_ops {
 	/* In the restored task, after its fd table is installed (optional). */
 	int (*post_install)(const FileEntry *fe, int fd, const FdtableEntry *t,
 			    const struct files_rst *fr);
+	/* post_install runs before that of the other kinds (it replaces a
+	 * placeholder that an epoll of the task may watch). */
+	bool post_install_early;
 	/* Optional, in the master: every task is complete, the tree is about
 	 * to run (files_rst_finish()). */
 	int (*rst_finish)(struct files_rst *fr);
@@ -93,6 +98,9 @@ struct files_opts {
 	/* Largest content kept for one deleted file or memfd (bytes);
 	 * 0: FILES_CONTENT_MAX_DEFAULT. */
 	uint64_t content_max;
+	/* The image store: data of deleted files and memfds above content_max
+	 * goes to blobs of its own (NULL: refused instead). */
+	struct img_store *store;
 };
 
 #define FILES_CONTENT_MAX_DEFAULT	(128ull << 20)
@@ -100,6 +108,8 @@ struct files_opts {
 #define FILES_CONTENT_MAX	(1ull << 32)
 #define FILES_FD_MAX		(1 << 20)	/* highest fd number accepted + 1 */
 #define FILES_LIST_MAX		(1 << 20)	/* epoll tfds, inotify watches */
+#define FILES_EXTENTS_MAX	(1 << 16)	/* data extents of a deleted file */
+#define FILES_BLOB_MAX		(1ull << 40)	/* data of a deleted file kept in a blob */
 
 /* --- dump ----------------------------------------------------------------- */
 int files_dump_begin(const struct files_opts *o, struct files_dump **out);
@@ -258,6 +268,7 @@ enum {
 	FOBJ_PTY,		/* (0, index): a pty pair (dump: its master; restore:
 				 * the master fd, fd2 the slave) */
 	FOBJ_PTY_SLAVE,		/* dump: (index, file id): a slave entry */
+	FOBJ_INOTIFY_DEL,	/* dump: (dev, ino) of a removed file an inotify watches */
 };
 struct files_obj *files_dump_obj(struct files_dump *d, int tag, uint64_t a,
 				 uint64_t b, bool create);
@@ -284,8 +295,23 @@ int files_kcmp(pid_t p1, pid_t p2, int type, unsigned long i1, unsigned long i2)
 /* Small helpers. */
 int files_reopen(int fd, int flags);		/* open("/proc/self/fd/N") */
 int files_write_all(int fd, const void *buf, size_t len);
-/* Read all of @fd (pread from 0) into a malloc'd buffer of @size bytes. */
-int files_read_content(const struct fd_info *fi, uint64_t size, ProtobufCBinaryData *out);
+/* The data of the first @size bytes of the file into fe->content and
+ * fe->extents (holes are not kept; no extents: content is all of it). */
+int files_read_content(const struct fd_info *fi, uint64_t size, FileEntry *fe);
+/* Restore: the recreated inode of the deleted regular file (@dev, @ino) of
+ * the image (files-reg.c), or -errno. */
+int files_reg_deleted_fd(struct files_rst *fr, uint64_t dev, uint64_t ino);
+/* Validate content, size and extents of an entry that has content. */
+int files_content_check(const FileEntry *fe);
+/* Write the content of @own into @fd at its offsets, leave holes as holes,
+ * and give the file its size. */
+int files_write_content(struct files_rst *fr, int fd, const FileEntry *own);
+/* A directory fd on a mount of @dev (st_dev) as @pid sees its mounts, the
+ * mount of the whole filesystem if there is one (for open_by_handle_at).
+ * Cached per device in @d (dump) or @fr (restore): exactly one is set. */
+int files_mount_fd(struct files_dump *d, struct files_rst *fr, pid_t pid, dev_t dev);
+/* Undo the escaping of a mountinfo field (\040 etc.) in place. */
+void files_unescape(char *s);
 /* Value of "key" in @fdinfo (the text after the key, or NULL). */
 const char *files_fdinfo_field(const char *fdinfo, const char *key);
 /* Strip " (deleted)" from @path in place; true if it was there. */

@@ -4,8 +4,9 @@
 # (two ranges, on a file it also maps and holds on a second fd) and of a
 # child, an OFD lock.  After the restore they still block other processes
 # (flock -n, F_GETLK from tests/progs/lockprobe) and name the restored pids;
-# they go when the restored tree is killed.  A lease is refused at dump, and
-# so is a flock lock held through a mapping only (no fd shows it).
+# they go when the restored tree is killed.  A read and a write lease come
+# back and are broken by other processes' opens as before the dump.  A
+# flock lock held through a mapping only (no fd shows it) is refused.
 . "$(dirname "$0")/../lib.sh"
 require_root
 
@@ -59,20 +60,41 @@ check "once the restored tree is gone, the locks are gone" \
 	eval 'flock -n "$dir/flock.dat" true && [ "$(probe "$dir/posix.dat" 0 0)" = FREE ] &&
 	      [ "$(probe -o "$dir/ofd.dat" 0 0)" = FREE ] && [ "$(probe "$dir/child.dat" 0 0)" = FREE ]'
 
-# a lease is refused, naming pid and fd
-: > "$dir/lease.dat"
+# leases come back: a read lease and a write lease, each broken after the
+# restore by another process's open, which the holder sees (SIGIO) and
+# answers by giving the lease up
+: > "$dir/lease-r.dat"
+: > "$dir/lease-w.dat"
 pid=$(start_bg "$T/lease" python3 -c '
-import fcntl, os, sys, time
-f = open(sys.argv[1])
-fcntl.fcntl(f, fcntl.F_SETLEASE, fcntl.F_RDLCK)
-print("FD", os.getpid(), f.fileno(), flush=True)
+import fcntl, os, signal, sys, time
+r = os.open(sys.argv[1] + "/lease-r.dat", os.O_RDONLY)
+w = os.open(sys.argv[1] + "/lease-w.dat", os.O_RDONLY)
+want = {r: fcntl.F_RDLCK, w: fcntl.F_WRLCK}
+name = {r: "r", w: "w"}
+def on_io(sig, frame):
+    for fd in (r, w):
+        if want[fd] != fcntl.F_UNLCK and fcntl.fcntl(fd, fcntl.F_GETLEASE) != want[fd]:
+            print("BROKEN", name[fd], flush=True)
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+            want[fd] = fcntl.F_UNLCK
+signal.signal(signal.SIGIO, on_io)
+fcntl.fcntl(r, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+fcntl.fcntl(w, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+print("FD", os.getpid(), r, w, flush=True)
 while True:
-    time.sleep(0.05)' "$dir/lease.dat")
+    time.sleep(0.05)' "$dir")
 wait_for_line "$T/lease" '^FD ' || bail "the lease holder did not start"
-fd=$(line_field "$T/lease" '^FD ' 3)
-check_fails "dump of a process holding a lease fails" kup_try dump -t "$pid" -D "$T/img.lease"
-check "... naming pid $pid, fd $fd and the lease" grep -q "pid $pid fd $fd: .*lease.dat: holds a lease" "$T/err"
-check "... and the process is left running" not_frozen "$pid"
+leases() { grep -E "LEASE +ACTIVE +(READ|WRITE) +$pid " /proc/locks | awk '{ print $4 }' | sort | tr '\n' ' '; }
+check "before the dump, /proc/locks shows its read and write leases" [ "$(leases)" = "READ WRITE " ]
+DR_LOG=$T/lease dump_and_restore "$pid" "$T/img.lease" || exit 1
+check "after the restore, /proc/locks shows both leases held by pid $pid" [ "$(leases)" = "READ WRITE " ]
+check "opening the read-leased file for writing breaks the lease: the holder is told and gives it up" \
+	eval 'timeout 20 sh -c "echo x >> \"$dir/lease-r.dat\"" && grep -q "^BROKEN r$" "$T/lease"'
+check "opening the write-leased file breaks its lease: the holder is told and gives it up" \
+	eval 'timeout 20 cat "$dir/lease-w.dat" > /dev/null && grep -q "^BROKEN w$" "$T/lease"'
+check "no lease is left" [ -z "$(leases)" ]
+kill_tree "$pid"
+wait_gone "$pid"
 
 # a flock lock that no fd shows (held through a mapping) is refused, not lost
 pid=$(start_bg "$T/mapped" "$PROGS/locks" -m "$dir")

@@ -10,13 +10,13 @@ require_root
 net_setup
 P=$PROGS/tcppeer
 
-# 1. a raw inet socket, after an established connection in the same tree
+# 1. a packet socket, after an established connection in the same tree
 srv=$(start_bg "$T/srv" nsenter --net=/run/netns/"$NSA" sh -c "
 	$P echo-server 10.77.0.1 7101 > $T/es 2>&1 &
 	sleep 0.5
 	python3 -c '
 import os, socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
 print(\"RAW\", os.getpid(), s.fileno(), flush=True)
 time.sleep(3600)' > $T/raw 2>&1 &
 	wait")
@@ -26,10 +26,10 @@ wait_for_line "$T/cli" '^N 50$' || bail "client did not start"
 wait_for_line "$T/raw" '^RAW' || bail "raw socket holder did not start"
 rpid=$(line_field "$T/raw" '^RAW' 2) rfd=$(line_field "$T/raw" '^RAW' 3)
 espid=$(pgrep -f "^$P echo-server 10.77.0.1 7101")
-check_fails "dump of a tree holding a raw socket fails" \
+check_fails "dump of a tree holding a packet socket fails" \
 	kup_try dump -t "$srv" -D "$T/rawimg" --tcp-established
-check "... saying: pid $rpid fd $rfd: raw inet socket not supported" \
-	grep -q "pid $rpid fd $rfd: raw inet socket not supported" "$T/err"
+check "... saying: pid $rpid fd $rfd: packet socket not supported" \
+	grep -q "pid $rpid fd $rfd: packet socket not supported" "$T/err"
 check "... leaving no checkpoint" [ ! -e "$T/rawimg/inventory.img" ]
 check "... nor any network lock" [ "$(kup_tables "$NSA")" = 0 ]
 check "... the echo server is neither stopped nor traced" not_frozen "$espid"

@@ -1357,17 +1357,124 @@ static void test_corrupt_entries(void **state)
 	fe->content.len = 16;
 	fe->size = 17;
 	expect_bad_image(&img, "content length != size");
+	{
+		uint64_t ext[4] = { 0, 8, 4, 8 };
+
+		fe->size = 100;
+		fe->extents = ext;
+		fe->n_extents = 3;
+		expect_bad_image(&img, "odd number of extent values");
+		fe->n_extents = 4;
+		expect_bad_image(&img, "overlapping extents");
+		ext[2] = 96;
+		ext[3] = 8;
+		expect_bad_image(&img, "extent past the size");
+		ext[3] = 4;
+		ext[1] = 4;
+		expect_bad_image(&img, "extents sum != content length");
+		ext[1] = 12;
+		ext[2] = UINT64_MAX - 1;
+		ext[3] = 4;
+		expect_bad_image(&img, "extent offset overflows");
+		ext[1] = 16;
+		ext[2] = 20;
+		ext[3] = 0;
+		expect_bad_image(&img, "empty extent among others");
+		fe->extents = NULL;
+		fe->n_extents = 0;
+		fe->size = 17;
+	}
+	fe->has_content_in_image = fe->content_in_image = true;
+	expect_bad_image(&img, "data both here and in an image");
+	fe->has_content = false;
+	expect_bad_image(&img, "data in an image without its checksum");
+	fe->has_content_xxh64 = true;
+	fe->size = (uint64_t)1 << 41;
+	expect_bad_image(&img, "data in an image beyond the blob limit");
+	fe->size = 17;
+	fe->kind = FILE_KIND__FILE_PIPE;
+	expect_bad_image(&img, "data in an image for a pipe");
+	fe->kind = FILE_KIND__FILE_REG;
+	expect_bad_image(&img, "data in an image and no store to read it from");
+	fe->has_content_in_image = fe->content_in_image = fe->has_content_xxh64 = false;
+	fe->has_content = true;
 	fe->has_content = false;
 	fe->content.data = NULL;
 	fe->content.len = 0;
 	expect_bad_image(&img, "deleted without its content");
 	fe->has_deleted = fe->deleted = false;
+	fe->has_handle = fe->has_handle_type = true;
+	fe->handle.data = small;
+	fe->handle.len = 200;
+	expect_bad_image(&img, "file handle too long");
+	fe->handle.len = 0;
+	expect_bad_image(&img, "empty file handle");
+	fe->has_handle = fe->has_handle_type = false;
+	fe->handle.data = NULL;
+	fe->handle.len = 0;
 	fe->has_pos = true;
 	fe->pos = 1ull << 63;
 	expect_bad_image(&img, "huge offset");
 	fe->pos = 0;
 	fe->path = path;
 	fe->has_dev = fe->has_ino = fe->has_size = false;
+
+	/* a /proc file of the tree: under /proc/N/, nowhere else */
+	fe->has_proc_of_tree = fe->proc_of_tree = true;
+	fe->path = "/etc/hostname";
+	expect_bad_image(&img, "proc_of_tree outside /proc");
+	fe->path = "/proc/1/../../etc/hostname";
+	expect_bad_image(&img, "proc_of_tree with ..");
+	fe->kind = FILE_KIND__FILE_PIPE;
+	expect_bad_image(&img, "proc_of_tree in a pipe");
+	fe->kind = FILE_KIND__FILE_REG;
+	fe->has_proc_of_tree = fe->proc_of_tree = false;
+	fe->path = path;
+
+	/* pidfds, namespace fds, fanotify */
+	fe->kind = FILE_KIND__FILE_PIDFD;
+	expect_bad_image(&img, "pidfd without a pid");
+	fe->has_pidfd_pid = true;
+	fe->pidfd_pid = -5;
+	expect_bad_image(&img, "pidfd of pid -5");
+	fe->pidfd_pid = 0;
+	expect_bad_image(&img, "pidfd of pid 0");
+	fe->kind = FILE_KIND__FILE_EVENTFD;
+	fe->has_counter = true;
+	fe->pidfd_pid = 1;
+	expect_bad_image(&img, "pidfd pid in an eventfd");
+	fe->has_pidfd_pid = fe->has_counter = false;
+	fe->kind = FILE_KIND__FILE_NSFD;
+	fe->path = "../../etc/passwd";
+	expect_bad_image(&img, "namespace type that is a path");
+	fe->path = "nett";
+	expect_bad_image(&img, "unknown namespace type");
+	fe->path = path;
+	fe->kind = FILE_KIND__FILE_FANOTIFY;
+	expect_bad_image(&img, "fanotify without flags");
+	{
+		FanotifyMarkEntry m = FANOTIFY_MARK_ENTRY__INIT, *mp = &m;
+
+		fe->has_fan_flags = fe->has_fan_event_flags = true;
+		fe->fan_flags = 0x7fff0000;
+		expect_bad_image(&img, "fanotify init flags out of range");
+		fe->fan_flags = 0;
+		fe->fan_marks = &mp;
+		fe->n_fan_marks = 1;
+		m.kind = 9;
+		m.path = "/tmp";
+		expect_bad_image(&img, "fanotify mark of unknown kind");
+		m.kind = FANOTIFY_MARK_KIND__FAN_MARK_KIND_MOUNT;
+		m.path = "tmp";
+		expect_bad_image(&img, "fanotify mark on a relative path");
+		m.path = "/tmp";
+		m.mflags = 0x1;
+		expect_bad_image(&img, "fanotify mark with unknown flags");
+		fe->fan_marks = NULL;
+		fe->n_fan_marks = 0;
+		fe->has_fan_flags = fe->has_fan_event_flags = false;
+	}
+	fe->kind = FILE_KIND__FILE_REG;
 
 	/* pipes */
 	fe->kind = FILE_KIND__FILE_PIPE;
@@ -1501,6 +1608,13 @@ static void test_corrupt_fdtable(void **state)
 	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
 	lk.kind = FILE_LOCK_KIND__LOCK_FLOCK;	/* a flock has no range */
 	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
+	lk.kind = FILE_LOCK_KIND__LOCK_LEASE;	/* nor has a lease */
+	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);
+	lk.start = 0;
+	lk.has_end = false;
+	assert_int_equal(files_validate_fdtable(&img, &t), 0);
+	lk.start = 10;
+	lk.has_end = true;
 	lk.kind = FILE_LOCK_KIND__LOCK_OFD;
 	lk.start = (uint64_t)1 << 63;
 	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);

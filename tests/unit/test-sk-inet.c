@@ -98,6 +98,13 @@ static void test_valid(void **state)
 	f.e.has_backlog = 1;
 	f.e.backlog = 128;
 	assert_int_equal(validate(&f.e), 0);
+	fixture_init(&f);		/* a socket closed after a connection */
+	f.e.tcp = NULL;
+	f.e.lock_table = NULL;
+	f.e.state = TCP_CLOSE;
+	f.e.has_dst_addr = f.e.has_dst_port = 0;
+	f.e.has_conn_closed = f.e.conn_closed = 1;
+	assert_int_equal(validate(&f.e), 0);
 	fixture_init(&f);		/* a connection closed by its peer */
 	f.e.tcp = NULL;
 	f.e.lock_table = NULL;
@@ -115,6 +122,25 @@ static void test_valid(void **state)
 	f.e.state = TCP_CLOSE;
 	f.e.n_opts = 0;
 	assert_int_equal(validate(&f.e), 0);
+	f.e.has_udp_shutdown = 1;	/* shut down for writing */
+	f.e.udp_shutdown = 2;
+	assert_int_equal(validate(&f.e), 0);
+	f.e.protocol = IPPROTO_UDPLITE;	/* UDP-Lite */
+	assert_int_equal(validate(&f.e), 0);
+	f.e.protocol = IPPROTO_ICMP;	/* an IPv4 ping socket */
+	assert_int_equal(validate(&f.e), 0);
+	f.e.protocol = IPPROTO_ICMPV6;	/* ICMPv6 on an IPv4 socket */
+	assert_int_equal(validate(&f.e), -EINVAL);
+	f.e.type = SOCK_RAW;		/* a raw socket, ICMPv6 or any protocol */
+	assert_int_equal(validate(&f.e), 0);
+	f.e.protocol = 0;		/* which socket() refuses */
+	assert_int_equal(validate(&f.e), -EINVAL);
+	f.e.protocol = 256;
+	assert_int_equal(validate(&f.e), -EINVAL);
+	f.e.type = SOCK_DGRAM;
+	f.e.protocol = IPPROTO_UDP;
+	f.e.udp_shutdown = 4;
+	assert_int_equal(validate(&f.e), -EINVAL);
 }
 
 static void test_refused(void **state)
@@ -129,7 +155,14 @@ static void test_refused(void **state)
 	REFUSED(f.e.family = AF_INET6);			/* 4-byte addresses */
 	REFUSED(f.e.dst_port = 70000);
 	REFUSED(f.e.has_dst_addr = 0);
-	REFUSED(f.e.state = TCP_CLOSE_WAIT);
+	REFUSED(f.e.state = TCP_SYN_SENT);
+	REFUSED(f.e.state = TCP_SYN_RECV);
+	REFUSED(f.e.state = TCP_TIME_WAIT);
+	REFUSED(f.e.state = TCP_LAST_ACK);		/* without its FIN */
+	REFUSED(f.e.state = TCP_CLOSING);
+	REFUSED(f.e.state = TCP_CLOSE_WAIT; f.t.has_fin_sent = f.t.fin_sent = 1);
+	REFUSED(f.e.state = TCP_LAST_ACK; f.t.has_fin_sent = f.t.fin_sent = 1;
+		f.t.has_fin_acked = f.t.fin_acked = 1);	/* only FIN_WAIT2 has it acked */
 	REFUSED(f.e.state = TCP_FIN_WAIT2);		/* without its FIN */
 	REFUSED(f.t.has_fin_sent = f.t.fin_sent = 1);	/* FIN while established */
 	REFUSED(f.e.state = 99);
@@ -147,6 +180,10 @@ static void test_refused(void **state)
 	REFUSED(f.e.has_buf_lock = 1; f.e.buf_lock = 4);
 	REFUSED(f.e.protocol = IPPROTO_UDP; f.e.type = SOCK_DGRAM);	/* UDP with TCP state */
 	REFUSED(f.e.has_peer_closed = f.e.peer_closed = 1);		/* closed, with repair state */
+	REFUSED(f.e.has_conn_closed = f.e.conn_closed = 1);		/* closed, yet established */
+	REFUSED(f.e.has_filter = 1; f.e.filter = ((ProtobufCBinaryData){ 5, a5 }));	/* not 8n bytes */
+	REFUSED(f.e.has_filter = 1; f.e.filter = ((ProtobufCBinaryData){ 0, NULL }));
+	REFUSED(f.e.has_udp_shutdown = 1; f.e.udp_shutdown = 1);	/* on TCP */
 	REFUSED(f.e.tcp = NULL; f.e.lock_table = NULL; f.e.has_closed_rcv_queue = 1);	/* queue alone */
 	REFUSED(f.e.tcp = NULL; f.e.lock_table = NULL; f.e.has_peer_closed = f.e.peer_closed = 1;
 		f.e.state = TCP_LISTEN);
