@@ -66,7 +66,8 @@ sigblk() { sed -n 's/^SigBlk:[[:space:]]*//p' "/proc/$1/status"; }
 # rwx anonymous mappings (kup's trampoline is one)
 rwx_maps() { grep -cE '^[0-9a-f]+-[0-9a-f]+ rwxp 00000000 00:00 0 *$' "/proc/$1/maps" || true; }
 counting() { local n; n=$(line_field "$2" '^C ' 2); wait_for "[ \"\$(line_field '$2' '^C ' 2)\" -gt $((n + 2)) ]" 10; }
-images() { ls "$1"/*.img 2> /dev/null | wc -l; }
+# images and staging directories (.kup-new-*: a dump's images before its commit)
+images() { ls -d "$1"/*.img "$1"/.kup-new-* 2> /dev/null | wc -l; }
 # parked PID: its main thread sleeps in pause() (34), kup's parking loop
 parked() { local nr; read -r nr _ < "/proc/$1/syscall"; [ "$nr" = 34 ]; }
 
