@@ -41,6 +41,24 @@ while True:
 	kill_tree "$pid"
 fi
 
+# dump: a process another tracer holds (strace) cannot be frozen: the dump
+# fails naming its thread (the message once read freed memory), the tree
+# keeps running, and once the tracer leaves it counts on untraced
+if command -v strace > /dev/null; then
+	pid=$(start_bg "$T/tr" "$PROGS/threads" -n 4)
+	wait_for_line "$T/tr" '^T3 .* 2$' || bail "threads did not start"
+	strace -f -qq -o /dev/null -p "$pid" &
+	tracer=$!
+	wait_for "grep -q '^TracerPid:[[:space:]]*$tracer' /proc/$pid/status" 10 || bail "strace did not attach"
+	check_fails "dump of a process traced by another tracer fails" kup_try dump -t "$pid" -D "$T/trimg"
+	check "... naming a thread it cannot freeze" grep -qE "pid $pid tid [0-9]+: cannot freeze" "$T/err"
+	sed 's/^/# /' "$T/err"
+	kill "$tracer"; wait "$tracer" 2> /dev/null
+	check "... and once the tracer is gone the tree runs untraced" wait_for "not_frozen $pid" 10
+	check "... and no checkpoint is left" [ ! -e "$T/trimg/inventory.img" ]
+	kill_tree "$pid"
+fi
+
 # restore: missing, truncated, corrupted images; a pid in use
 check_fails "restore from a missing directory fails" kup_try restore -D "$T/nowhere" -d
 pid=$(start_bg "$T/out" "$PROGS/counter")
