@@ -29,6 +29,7 @@
 
 #include "internal.h"
 #include "ipc-sysv.h"
+#include "journal.h"
 #include "shmem.h"
 
 #define PF_IO_WORKER	0x00000010
@@ -51,6 +52,8 @@ struct dthread {
 	bool running;		/* seized, but it did not stop in time */
 	uint64_t sigmask;	/* saved while we block everything */
 	bool mask_saved;
+	struct arch_regs regs;	/* its own, while it is parked */
+	bool regs_saved, parked;
 	/* a signal it had already taken when we seized it (it stopped in
 	 * signal-delivery-stop): pending again for the image and the tree */
 	bool held;
@@ -361,6 +364,35 @@ static int freeze_tree(struct dtree *t, pid_t root)
 	return 0;
 }
 
+/*
+ * Take the threads of @p out of the parking loop (park_threads) onto their
+ * own registers, the main thread last, as the trampoline goes.  Every
+ * thread gets its registers back whatever fails.
+ */
+static int unpark_threads(struct dproc *p)
+{
+	int ret = 0, err;
+
+	for (int i = p->nt; i-- > 1;) {
+		struct dthread *t = &p->t[i];
+
+		if (t->parked && arch_set_regs(t->tid, &t->regs) && !ret)
+			ret = -EIO;
+		t->parked = false;
+	}
+	if (p->nt) {
+		struct dthread *t = &p->t[0];
+		bool area = p->pp.own_area && p->pp.tramp;
+
+		err = area ? puppet_uninstall(&p->pp, t->tid, t->regs_saved ? &t->regs : NULL) : 0;
+		ret = ret ? ret : err;
+		if (t->parked && (err || !area) && arch_set_regs(t->tid, &t->regs) && !ret)
+			ret = -EIO;
+		t->parked = false;
+	}
+	return ret;
+}
+
 static void release_tree(struct dtree *t, bool kill_it)
 {
 	if (kill_it)
@@ -369,6 +401,9 @@ static void release_tree(struct dtree *t, bool kill_it)
 				kill(t->p[i].pid, SIGKILL);
 	for (int i = 0; i < t->n; i++) {
 		struct dproc *p = &t->p[i];
+
+		if (!kill_it && unpark_threads(p))
+			log_err("pid %d: kup's trampoline could not be removed cleanly", p->pid);
 
 		for (int j = 0; j < p->nt; j++) {
 			if (!p->t[j].seized)
@@ -487,9 +522,7 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 
 	thread_core__init(tc);
 	tc->tid = t->tid;
-	err = arch_get_regs(t->tid, &regs);
-	if (err)
-		return err;
+	regs = t->regs;		/* its own: it is parked (park_threads) */
 	tc->gpregs.len = arch_regs_size();
 	tc->gpregs.data = malloc(tc->gpregs.len);
 	if (!tc->gpregs.data)
@@ -938,6 +971,17 @@ static int block_signals(struct dproc *p)
 		if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask))
 			return log_errno(errno, "tid %d: cannot read the signal mask", t->tid);
 		t->mask_saved = true;
+		/* journal.h: put back by `kup recover` if we die */
+		if (journal_add("mask %d %d %llu %" PRIx64, p->pid, t->tid,
+				journal_start_time(p->pid, t->tid), t->sigmask) ||
+		    (i == 0 && p->state == TASK_STATE__TASK_STOPPED && journal_add("stopped %d", p->pid)))
+			return -EIO;
+		/* ... and its registers, for it will be parked in kup's code */
+		if (arch_get_regs(t->tid, &t->regs))
+			return -EIO;
+		t->regs_saved = true;
+		if (journal_regs(p->pid, t->tid, &t->regs))
+			return -EIO;
 		if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &all))
 			return log_errno(errno, "tid %d: cannot block signals", t->tid);
 	}
@@ -1034,6 +1078,28 @@ static int requeue_held(struct dproc *p)
 	return 0;
 }
 
+/*
+ * Point every thread of @p at the parking loop of its trampoline
+ * (arch_puppet_code) until the tree is let go: should kup die, none of them
+ * runs on while its sockets are in repair mode or its state half-read; they
+ * sleep there with every signal blocked until `kup recover` puts their
+ * journaled registers back.  Injected syscalls start from and return to
+ * these registers; the thread's own are in t->regs.
+ */
+static int park_threads(struct dproc *p)
+{
+	for (int i = 0; i < p->nt; i++) {
+		struct dthread *t = &p->t[i];
+		struct arch_regs r = t->regs;
+
+		arch_regs_park(&r, p->pp.tramp);
+		if (arch_set_regs(t->tid, &r))
+			return -EIO;
+		t->parked = true;
+	}
+	return 0;
+}
+
 static void free_pending(SiginfoEntry **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -1041,12 +1107,13 @@ static void free_pending(SiginfoEntry **v, size_t n)
 	free(v);
 }
 
-static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
-		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats)
+/* Freeze @p for good: signals blocked, pending signals read, trampoline in,
+ * held signals queued again, threads parked.  Done for every process before
+ * any of them is dumped (an inherited socket in repair mode is then never
+ * used by a process kup did not park). */
+static int prepare_proc(struct dproc *p)
 {
-	struct mem_dump_stats ms = { 0 };
-	char name[64];
-	int err, err2;
+	int err;
 
 	err = block_signals(p);
 	for (int i = 0; !err && i < p->nt; i++)
@@ -1061,11 +1128,21 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 		if (p->t[i].tid == p->pid)
 			p->t[i].in_delivery = false;	/* it runs from here on */
 	err = puppet_install(&p->pp, p->pid, p->pid);
-	if (err)
-		return err;
-	err = requeue_held(p);
 	if (!err)
-		err = dump_core(p, fdump);
+		err = requeue_held(p);
+	if (!err)
+		err = park_threads(p);
+	return err;
+}
+
+static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
+		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats)
+{
+	struct mem_dump_stats ms = { 0 };
+	char name[64];
+	int err;
+
+	err = dump_core(p, fdump);
 	if (!err)
 		err = ckpt_check_abort();
 	if (!err) {
@@ -1080,11 +1157,8 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 		p->have_mm = true;
 		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc);
 	}
-	err2 = puppet_uninstall(&p->pp, p->pid);
 	if (err)
 		return err;
-	if (err2)
-		return err2;
 	stats->pages += ms.pages;
 	snprintf(name, sizeof(name), "core-%d.img", p->pid);
 	err = img_write_msg(o->store, name, IMG_CORE, &p->core);
@@ -1590,6 +1664,15 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < t.n; i++) {
 		if (t.p[i].state == TASK_STATE__TASK_ZOMBIE)
 			continue;
+		ret = ckpt_check_abort();
+		if (!ret)
+			ret = prepare_proc(&t.p[i]);
+		if (ret)
+			goto fail;
+	}
+	for (int i = 0; i < t.n; i++) {
+		if (t.p[i].state == TASK_STATE__TASK_ZOMBIE)
+			continue;
 		stats->nr_procs++;
 		stats->nr_threads += t.p[i].nt;
 		ret = ckpt_check_abort();
@@ -1647,10 +1730,16 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	/* the last chance to abort: past the commit the dump completes */
 	if (!ret)
 		ret = ckpt_check_abort();
+	/* journal.h: the store's checkpoint is replaced from here on (the dir
+	 * store removes the previous inventory.img, then moves this dump's
+	 * images in, its inventory.img last) */
+	if (!ret)
+		ret = journal_add("committing");
 	if (!ret)
 		ret = o->store->ops->commit(o->store);
 	if (ret)
 		goto fail;
+	journal_add("committed");
 
 	/* TCP connections stay in repair mode behind their network lock when
 	 * the tree is killed; they go on as they were with --leave-running */

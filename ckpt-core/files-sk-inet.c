@@ -25,7 +25,9 @@
  * repair off (the kernel sends a window probe, which makes the peer answer
  * at once) and queues the unsent data normally.  A failed restore closes
  * the sockets still in repair mode, and files_rst_release() removes the
- * lock.  docs/sockets.md has the details and the limits.
+ * lock.  A restore killed before files_rst_finish() closes them silently
+ * (repair mode) and leaves the lock for a retry (journal.c).
+ * docs/sockets.md has the details and the limits.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -55,6 +57,7 @@
 #include "internal.h"
 #include "kup-sk-inet.pb-c.h"
 #include "log.h"
+#include "journal.h"
 #include "netlock.h"
 
 #ifndef SO_BUF_LOCK
@@ -613,7 +616,9 @@ static int dump_tcp_conn(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 		if (nso->fd < 0)
 			return log_errno(errno, FI_FMT ": %s: network namespace", FI_ARG(fi), conn);
 	}
-	ret = netlock_add(name, nsfd, create, ls.family, ls.a, ls.port, rs.a, rs.port);
+	ret = create ? journal_lock(name, nsfd, fi->pid) : 0;
+	if (!ret)
+		ret = netlock_add(name, nsfd, create, ls.family, ls.a, ls.port, rs.a, rs.port);
 	if (ret) {
 		log_err(FI_FMT ": %s: cannot lock the connection", FI_ARG(fi), conn);
 		if (create) {
@@ -633,6 +638,9 @@ static int dump_tcp_conn(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 	o->uses = reuse;
 	o->pid = fi->pid;
 	o->fdnum = fi->fd;
+	if (journal_add("sk %d %llu %d %llu %d", fi->pid, journal_start_time(fi->pid, fi->pid), fi->fd,
+			(unsigned long long)e->ino, reuse))
+		return -EIO;
 	if (set_int(fi->lfd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON))
 		return log_errno(errno, FI_FMT ": %s: cannot enter repair mode (TCP_REPAIR)",
 				 FI_ARG(fi), conn);
@@ -2146,6 +2154,35 @@ static int inet_rst_finish(struct files_rst *fr)
 			if (!ret)
 				ret = send_unsent(fe, e, fd, conn);
 		}
+		sk_inet_entry__free_unpacked(e, NULL);
+	}
+	return ret;
+}
+
+int inet_rst_journal(const struct files_rst *fr, pid_t pid, const FdtableEntry *t)
+{
+	int ret = 0;
+
+	for (size_t i = 0; t && i < t->n_fds && !ret; i++) {
+		const FileEntry *fe = files_rst_entry(fr, t->fds[i]->file_id);
+		int fd = fe ? files_rst_fd(fr, fe->id) : -1;
+		SkInetEntry *e;
+		struct stat sb;
+
+		if (!fe || fe->kind != FILE_KIND__FILE_INET_SK || fd < 0 || fstat(fd, &sb))
+			continue;
+		e = unpack_entry(fe);
+		if (!e)
+			continue;
+		/* a connection, or a closed socket bound in repair mode: both
+		 * leave it in files_rst_finish() */
+		if (e->tcp || closed_bound(e))
+			ret = journal_add("sk %d %llu %d %llu %d", pid, journal_start_time(pid, pid),
+					  t->fds[i]->fd, (unsigned long long)sb.st_ino,
+					  dumped_opt(e, SOL_SOCKET, SO_REUSEADDR, 0) ? 1 : 0);
+		if (!ret && e->tcp && e->lock_table && netlock_name_ok(e->lock_table))
+			ret = journal_add("lock %s 0 %llu 0", e->lock_table,
+					  (unsigned long long)e->netns);
 		sk_inet_entry__free_unpacked(e, NULL);
 	}
 	return ret;

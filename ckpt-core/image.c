@@ -15,6 +15,7 @@
 #include <isa-l/crc.h>
 
 #include "image.h"
+#include "journal.h"
 #include "log.h"
 #include "kup-image.pb-c.h"
 #include "kup-ipc.pb-c.h"
@@ -286,6 +287,17 @@ static int staging_begin(struct dir_store *ds)
 	if (!mkdtemp(tmpl))
 		return log_errno(errno, "cannot make a new directory in %s for the images", ds->path);
 	snprintf(ds->sname, sizeof(ds->sname), "%s", strrchr(tmpl, '/') + 1);
+	/* journal.h: a dump killed from here on leaves it to the recovery */
+	if (journal_active()) {
+		char *abs = realpath(tmpl, NULL);
+		int ret = abs ? journal_add("partial %s", abs) : log_errno(errno, "%s", tmpl);
+
+		free(abs);
+		if (ret) {
+			unlinkat(ds->dfd, ds->sname, AT_REMOVEDIR);
+			return ret;
+		}
+	}
 	ds->sdfd = openat(ds->dfd, ds->sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (ds->sdfd < 0) {
 		int e = errno;

@@ -80,6 +80,8 @@ struct puppet {
 	unsigned long scratch;	/* writable scratch area in the target */
 	size_t scratch_len;
 	bool own_area;		/* we mapped tramp/scratch ourselves (dump) */
+	unsigned long patch_at;	/* where the area's mmap/munmap run (dump) */
+	unsigned long patch_orig; /* ... and the word it holds */
 };
 
 /* With @interrupt, waits at most PUPPET_STOP_TIMEOUT_MS for the stop:
@@ -94,7 +96,8 @@ int puppet_wait_stop(pid_t tid, int *status);
 int puppet_wait_stop_bounded(pid_t tid, int *status, unsigned timeout_ms);
 /* Dump side: map a trampoline in stopped process @pid (thread @tid). */
 int puppet_install(struct puppet *p, pid_t pid, pid_t tid);
-int puppet_uninstall(struct puppet *p, pid_t tid);
+/* Unmap it, leaving @tid on @final registers (NULL: those it has). */
+int puppet_uninstall(struct puppet *p, pid_t tid, const struct arch_regs *final);
 /* Run syscall @nr in thread @tid; *ret gets its return value. */
 int puppet_syscall(struct puppet *p, pid_t tid, long *ret, long nr,
 		   unsigned long a0, unsigned long a1, unsigned long a2,
@@ -103,6 +106,18 @@ int puppet_syscall(struct puppet *p, pid_t tid, long *ret, long nr,
 int puppet_syscall_n(struct puppet *p, pid_t tid, long *ret, long nr, const unsigned long a[6]);
 int puppet_write(pid_t pid, unsigned long addr, const void *buf, size_t len);
 int puppet_read(pid_t pid, unsigned long addr, void *buf, size_t len);
+/*
+ * Run syscall @nr in stopped thread @tid from the code patched for the time
+ * of the call over the word at @at (executable, executed by no thread;
+ * @orig is what it holds), then set @final registers and put the word back.
+ * Killed at any point, we leave the thread on its own registers or parked
+ * at @at (journal.h: `patch`).
+ */
+/* Where the trampoline's mmap and munmap run in @pid (puppet.c). */
+unsigned long puppet_patch_site(pid_t pid, unsigned long ip);
+int puppet_syscall_patched(pid_t pid, pid_t tid, unsigned long at, unsigned long orig,
+			   long *ret, long nr, const unsigned long a[6],
+			   const struct arch_regs *final);
 
 /* ---- memory (mem.c) ---- */
 struct mem_dump_stats { unsigned long long pages; };

@@ -2,12 +2,18 @@
 /*
  * The puppet: running syscalls inside a stopped task.
  *
- * The tracer points the thread's registers at a "syscall; int3" trampoline
- * mapped in the target, lets it run, and collects the result at the trap.
- * During dump the trampoline is mapped by one bootstrap syscall executed
- * from a temporarily patched instruction at the thread's current ip.
+ * The tracer points the thread's registers at the syscall instruction of a
+ * trampoline mapped in the target, lets it run with PTRACE_SYSCALL and
+ * collects the result at the syscall's exit stop.  During dump the
+ * trampoline is mapped (and unmapped) by one syscall run from a word of
+ * code patched for that time (puppet_syscall_patched).  No trap is used: a
+ * thread whose tracer dies during a syscall parks in the code after it
+ * (arch_puppet_code) instead of dying of SIGTRAP.
  */
+#include <elf.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -19,6 +25,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "journal.h"
 
 #define PUPPET_AREA	(4 * PAGE_SIZE_K)
 #define PUPPET_CODE	64	/* code at the start, scratch after it */
@@ -153,56 +160,94 @@ static bool stop_signal_passed_over(int st)
 	return WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP && !(st >> 16);
 }
 
-/* Resume @tid and wait for the trap that ends an injected syscall. */
-static int run_to_trap(pid_t tid)
+/*
+ * Fault injection for the tests (tests/integ/t-kill-all.sh):
+ * KUP_FAULT_DIE_IN_SYSCALL=NR[:N] kills this process with SIGKILL, as the
+ * OOM killer would, when the N-th (default first) syscall NR it injects is
+ * at its entry stop: the thread then runs it without a tracer.
+ */
+static void fault_point(long nr)
 {
-	int st, ret;
+	static long fault_nr = -2, fault_n, seen;
+	const char *e;
+	char *end;
 
-	if (ptrace(PTRACE_CONT, tid, 0, 0))
-		return log_errno(errno, "tid %d: cannot resume for a syscall", tid);
-	for (;;) {
-		ret = puppet_wait_stop(tid, &st);
-		if (ret)
-			return ret;
-		if (WSTOPSIG(st) == SIGTRAP && !(st >> 16))
-			return 0;
-		if ((st >> 16) || stop_signal_passed_over(st)) {
-			/* clone events and the like: keep going to the trap */
-			if (ptrace(PTRACE_CONT, tid, 0, 0))
-				return log_errno(errno, "tid %d: cannot resume", tid);
-			continue;
+	if (fault_nr == -2) {
+		fault_nr = -1;
+		e = getenv("KUP_FAULT_DIE_IN_SYSCALL");
+		if (e && *e) {
+			fault_nr = strtol(e, &end, 10);
+			fault_n = *end == ':' ? strtol(end + 1, NULL, 10) : 1;
 		}
-		/* A signal arrived (only unblockable ones can): pass it on later. */
-		log_err("tid %d: signal %d during an injected syscall", tid, WSTOPSIG(st));
-		return -EINTR;
 	}
+	if (nr == fault_nr && ++seen == fault_n)
+		kill(getpid(), SIGKILL);
+}
+
+/*
+ * Resume @tid, stopped with its registers on a syscall instruction, and
+ * wait for that syscall's exit stop: PTRACE_SYSCALL to its entry, then to
+ * its exit.  Nothing after the syscall instruction runs while we trace the
+ * thread: what follows it (arch_puppet_code) is for a thread whose tracer
+ * died, and parks it.  Events on the way (a clone) are stepped over.
+ */
+static int run_syscall(pid_t tid, long nr)
+{
+	int st, err, stops = 0;
+
+	while (stops < 2) {
+		if (ptrace(PTRACE_SYSCALL, tid, 0, 0))
+			return log_errno(errno, "tid %d: cannot resume for syscall %ld", tid, nr);
+		err = puppet_wait_stop(tid, &st);
+		if (err)
+			return err;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+			if (!stops++)
+				fault_point(nr);
+		} else if (!(st >> 16) && !stop_signal_passed_over(st)) {
+			/* only unblockable signals can arrive: pass it on later */
+			log_err("tid %d: signal %d during injected syscall %ld", tid, WSTOPSIG(st), nr);
+			return -EINTR;
+		}
+	}
+	return 0;
+}
+
+/* Run syscall @nr(@a) at @at, a syscall instruction, in @tid whose
+ * registers are @saved; install @final at its exit. */
+static int inject(pid_t tid, unsigned long at, const struct arch_regs *saved, long *ret,
+		  long nr, const unsigned long a[6], const struct arch_regs *final)
+{
+	struct arch_regs r = *saved;
+	int err;
+
+	arch_regs_syscall(&r, at, nr, a);
+	err = arch_set_regs(tid, &r);
+	if (!err)
+		err = run_syscall(tid, nr);
+	if (!err)
+		err = arch_get_regs(tid, &r);
+	if (!err && arch_regs_ip(&r) != at + arch_syscall_insn_len) {
+		log_err("tid %d: injected syscall %ld stopped at 0x%lx, not after 0x%lx",
+			tid, nr, arch_regs_ip(&r), at);
+		err = -EFAULT;
+	}
+	if (arch_set_regs(tid, final) && !err)
+		err = -EIO;
+	if (!err)
+		*ret = arch_regs_retval(&r);
+	return err;
 }
 
 int puppet_syscall_n(struct puppet *p, pid_t tid, long *ret, long nr, const unsigned long a[6])
 {
-	struct arch_regs saved, r;
+	struct arch_regs saved;
 	int err;
 
 	err = arch_get_regs(tid, &saved);
 	if (err)
 		return err;
-	r = saved;
-	arch_regs_syscall(&r, p->tramp, nr, a);
-	err = arch_set_regs(tid, &r);
-	if (!err)
-		err = run_to_trap(tid);
-	if (!err)
-		err = arch_get_regs(tid, &r);
-	if (!err && arch_regs_ip(&r) != p->tramp + arch_syscall_trap_len) {
-		log_err("tid %d: injected syscall %ld stopped at 0x%lx, not at the trampoline",
-			tid, nr, arch_regs_ip(&r));
-		err = -EFAULT;
-	}
-	if (arch_set_regs(tid, &saved) && !err)
-		err = -EIO;
-	if (!err)
-		*ret = arch_regs_retval(&r);
-	return err;
+	return inject(tid, p->tramp, &saved, ret, nr, a, &saved);
 }
 
 int puppet_syscall(struct puppet *p, pid_t tid, long *ret, long nr,
@@ -222,44 +267,91 @@ int puppet_syscall(struct puppet *p, pid_t tid, long *ret, long nr,
 int puppet_syscall_last(struct puppet *p, pid_t tid, long *ret, long nr,
 			const unsigned long a[6], const struct arch_regs *final)
 {
-	struct arch_regs saved, r;
-	int err, st, stops = 0;
+	struct arch_regs saved;
+	int err;
 
 	err = arch_get_regs(tid, &saved);
 	if (err)
 		return err;
-	r = saved;
-	arch_regs_syscall(&r, p->tramp, nr, a);
-	err = arch_set_regs(tid, &r);
+	return inject(tid, p->tramp, &saved, ret, nr, a, final ? final : &saved);
+}
+
+int puppet_syscall_patched(pid_t pid, pid_t tid, unsigned long at, unsigned long orig,
+			   long *ret, long nr, const unsigned long a[6],
+			   const struct arch_regs *final)
+{
+	struct arch_regs saved;
+	unsigned long code;
+	int err;
+
+	memcpy(&code, arch_puppet_code, sizeof(code));
+	err = arch_get_regs(tid, &saved);
 	if (err)
 		return err;
-	while (stops < 2) {
-		if (ptrace(PTRACE_SYSCALL, tid, 0, 0))
-			return log_errno(errno, "tid %d: cannot step syscall %ld", tid, nr);
-		err = puppet_wait_stop(tid, &st);
-		if (err)
-			return err;
-		if (WSTOPSIG(st) == (SIGTRAP | 0x80))
-			stops++;
-		else if (!(st >> 16) && !stop_signal_passed_over(st)) {
-			log_err("tid %d: signal %d while stepping syscall %ld", tid, WSTOPSIG(st), nr);
-			return -EINTR;
-		}
+	/* journal.h: what `kup recover` undoes if we die from here on */
+	if (journal_add("patch %d %d %llu %lx %lx", pid, tid, journal_start_time(pid, tid), at, orig))
+		return -EIO;
+	if (ptrace(PTRACE_POKEDATA, tid, at, code))
+		return log_errno(errno, "pid %d: cannot patch code at 0x%lx", pid, at);
+	/* the thread is on @final before the word goes back: never on the
+	 * original code with registers of ours */
+	err = inject(tid, at, &saved, ret, nr, a, final ? final : &saved);
+	if (ptrace(PTRACE_POKEDATA, tid, at, orig)) {
+		if (!err)
+			err = log_errno(errno, "pid %d: cannot restore code at 0x%lx", pid, at);
+	} else {
+		journal_add("unpatch %d %lx", pid, at);
 	}
-	err = arch_get_regs(tid, &r);
-	if (err)
-		return err;
-	*ret = arch_regs_retval(&r);
-	return arch_set_regs(tid, final ? final : &saved);
+	return err;
+}
+
+/*
+ * Where the area's mmap and munmap run: a word of code that no thread
+ * executes, so that a thread parked there (arch_puppet_code) when kup dies
+ * is told from the tree's own threads, and the tree's other threads never
+ * run into the patch: the program's entry point (AT_ENTRY, run once at its
+ * start), when it is in an executable mapping and not where @ip is.  Else
+ * @ip, the thread's own instruction.
+ */
+unsigned long puppet_patch_site(pid_t pid, unsigned long ip)
+{
+	unsigned long v[2], entry = 0, s, e;
+	char path[64], line[512], perms[8];
+	bool ok = false;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ip;
+	while (read(fd, v, sizeof(v)) == sizeof(v) && v[0] != AT_NULL)
+		if (v[0] == AT_ENTRY)
+			entry = v[1];
+	close(fd);
+	if (!entry)
+		return ip;
+	if (ip + 32 > entry && ip < entry + 32)
+		entry += 64;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return ip;
+	while (!ok && fgets(line, sizeof(line), f))
+		ok = sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 && s <= entry &&
+		     entry + sizeof(long) <= e && perms[2] == 'x';
+	fclose(f);
+	return ok ? entry : ip;
 }
 
 int puppet_install(struct puppet *p, pid_t pid, pid_t tid)
 {
-	struct arch_regs saved, r;
+	struct arch_regs saved;
 	unsigned char code[PUPPET_CODE];
 	unsigned long a[6] = { 0, PUPPET_AREA, PROT_READ | PROT_WRITE | PROT_EXEC,
 			       MAP_PRIVATE | MAP_ANONYMOUS, (unsigned long)-1, 0 };
-	unsigned long ip, orig, patched;
+	unsigned long at;
+	long ret;
 	int err;
 
 	memset(p, 0, sizeof(*p));
@@ -267,44 +359,35 @@ int puppet_install(struct puppet *p, pid_t pid, pid_t tid)
 	err = arch_get_regs(tid, &saved);
 	if (err)
 		return err;
-	ip = arch_regs_ip(&saved);
+	at = puppet_patch_site(pid, arch_regs_ip(&saved));
 	errno = 0;
-	orig = ptrace(PTRACE_PEEKDATA, tid, ip, 0);
+	p->patch_orig = ptrace(PTRACE_PEEKDATA, tid, at, 0);
 	if (errno)
-		return log_errno(errno, "pid %d: cannot read code at 0x%lx", pid, ip);
-	patched = orig;
-	memcpy(&patched, arch_syscall_trap, arch_syscall_trap_len);
-	if (ptrace(PTRACE_POKEDATA, tid, ip, patched))
-		return log_errno(errno, "pid %d: cannot patch code at 0x%lx", pid, ip);
-
-	r = saved;
-	arch_regs_syscall(&r, ip, __NR_mmap, a);
-	err = arch_set_regs(tid, &r);
-	if (!err)
-		err = run_to_trap(tid);
-	if (!err)
-		err = arch_get_regs(tid, &r);
-
-	/* put the code back whatever happened */
-	if (ptrace(PTRACE_POKEDATA, tid, ip, orig) && !err)
-		err = log_errno(errno, "pid %d: cannot restore code at 0x%lx", pid, ip);
-	if (arch_set_regs(tid, &saved) && !err)
-		err = -EIO;
+		return log_errno(errno, "pid %d: cannot read code at 0x%lx", pid, at);
+	p->patch_at = at;
+	if (journal_add("tramp %d %llu 0 %lx", pid, journal_start_time(pid, pid), PUPPET_AREA))
+		return -EIO;
+	err = puppet_syscall_patched(pid, tid, at, p->patch_orig, &ret, __NR_mmap, a, &saved);
 	if (err)
 		return err;
-	if ((long)arch_regs_retval(&r) < 0 && (long)arch_regs_retval(&r) > -4096)
-		return log_errno(-arch_regs_retval(&r), "pid %d: cannot map the puppet area", pid);
+	if (ret < 0 && ret > -4096)
+		return log_errno(-ret, "pid %d: cannot map the puppet area", pid);
 
-	p->tramp = arch_regs_retval(&r);
+	p->tramp = ret;
+	if (journal_add("tramp %d %llu %lx %lx", pid, journal_start_time(pid, pid), p->tramp,
+			PUPPET_AREA))
+		return -EIO;
 	p->scratch = p->tramp + PUPPET_CODE;
 	p->scratch_len = PUPPET_AREA - PUPPET_CODE;
 	p->own_area = true;
 	memset(code, 0xcc, sizeof(code));
-	memcpy(code, arch_syscall_trap, arch_syscall_trap_len);
+	memcpy(code, arch_puppet_code, arch_puppet_code_len);
 	return puppet_write(pid, p->tramp, code, sizeof(code));
 }
 
-int puppet_uninstall(struct puppet *p, pid_t tid)
+/* The area goes the way it came (puppet_syscall_patched): a munmap run
+ * from the trampoline itself would return into nothing if we died then. */
+int puppet_uninstall(struct puppet *p, pid_t tid, const struct arch_regs *final)
 {
 	const unsigned long a[6] = { p->tramp, PUPPET_AREA };
 	long ret;
@@ -312,9 +395,12 @@ int puppet_uninstall(struct puppet *p, pid_t tid)
 
 	if (!p->own_area || !p->tramp)
 		return 0;
-	err = puppet_syscall_last(p, tid, &ret, __NR_munmap, a, NULL);
+	err = puppet_syscall_patched(p->pid, tid, p->patch_at, p->patch_orig, &ret, __NR_munmap,
+				     a, final);
 	if (!err && ret)
 		err = log_errno(-ret, "pid %d: cannot unmap the puppet area", p->pid);
+	if (!err)
+		journal_add("untramp %d %lx", p->pid, p->tramp);
 	p->tramp = 0;
 	return err;
 }

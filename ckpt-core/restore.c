@@ -41,6 +41,7 @@
 #include "ckpt-images.h"
 #include "internal.h"
 #include "ipc-sysv.h"
+#include "journal.h"
 #include "shmem.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
@@ -553,7 +554,7 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	if (t != (void *)p->tramp)
 		return log_errno(errno, "pid %u: cannot map the restore trampoline", p->pe->pid);
 	memset(t, 0xcc, 64);
-	memcpy(t, arch_syscall_trap, arch_syscall_trap_len);
+	memcpy(t, arch_puppet_code, arch_puppet_code_len);
 
 	/*
 	 * The root and working directory last of what needs a path: a chrooted
@@ -1855,13 +1856,23 @@ static int takeover(struct rctx *c, struct rproc *p)
 	return err;
 }
 
+/* The registers thread @tc resumes with: the dumped ones, an interrupted
+ * syscall set to start again. */
+static void final_regs(const ThreadCore *tc, struct arch_regs *regs)
+{
+	memcpy(regs, tc->gpregs.data, sizeof(*regs));
+	arch_regs_fixup_restart(regs);
+}
+
 /*
  * The last steps of a task, once every task is taken over: its own
  * parent-death signal replaces the SIGKILL of the stub (until then a
  * restorer that dies, even of SIGKILL, takes every task it made with it:
- * the root dies with it, each other task with its parent), then the
- * registers, other threads first, then the main thread as the trampoline
- * goes.
+ * the root dies with it, each other task with its parent), its FPU state,
+ * and its threads parked in the trampoline's loop (arch_puppet_code): a
+ * restorer killed from here on leaves them asleep there, never running on
+ * sockets still in repair mode, for `kup recover` to kill or let go
+ * (journal_complete).  takeover_release() gives them their registers.
  */
 /*
  * Scheduling policy, nice, real-time priority and I/O priority of each
@@ -1974,27 +1985,93 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 	for (size_t i = p->core->n_threads; i-- > 0;) {
 		ThreadCore *tc = p->core->threads[i];
 
-		memcpy(&regs, tc->gpregs.data, sizeof(regs));
-		arch_regs_fixup_restart(&regs);
 		if (tc->has_xstate && tc->xstate.len) {
 			err = arch_set_fpstate(tc->tid, tc->xstate.data, tc->xstate.len);
 			if (err)
 				return err;
 		}
-		if (i) {
-			err = arch_set_regs(tc->tid, &regs);
-		} else {
-			const unsigned long a[6] = { p->tramp, puppet_area_size() };
-			long ret;
-
-			err = puppet_syscall_last(&tk.pp, pid, &ret, SYS_munmap, a, &regs);
-			if (!err && ret)
-				err = log_errno(-ret, "pid %d: cannot remove the restore trampoline", pid);
-		}
+		final_regs(tc, &regs);
+		arch_regs_park(&regs, p->tramp);
+		err = arch_set_regs(tc->tid, &regs);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+/*
+ * The registers go in, other threads first, then the main thread's as the
+ * trampoline goes: unmapped by a munmap patched over the program's entry
+ * point (puppet_syscall_patched), so that a restorer killed during it
+ * leaves the thread on its registers or parked there, never returning into
+ * the unmapped trampoline.
+ */
+static int takeover_release(struct rctx *c, struct rproc *p)
+{
+	const unsigned long a[6] = { p->tramp, puppet_area_size() };
+	pid_t pid = p->pe->pid;
+	struct arch_regs regs;
+	unsigned long at, orig;
+	long ret;
+	int err;
+
+	for (size_t i = p->core->n_threads; i-- > 1;) {
+		final_regs(p->core->threads[i], &regs);
+		err = arch_set_regs(p->core->threads[i]->tid, &regs);
+		if (err)
+			return err;
+	}
+	final_regs(p->core->threads[0], &regs);
+	at = puppet_patch_site(pid, arch_regs_ip(&regs));
+	errno = 0;
+	orig = ptrace(PTRACE_PEEKDATA, pid, at, 0);
+	if (errno)
+		return log_errno(errno, "pid %d: cannot read code at 0x%lx", pid, at);
+	err = puppet_syscall_patched(pid, pid, at, orig, &ret, SYS_munmap, a, &regs);
+	if (!err && ret)
+		err = log_errno(-ret, "pid %d: cannot remove the restore trampoline", pid);
+	if (!err)
+		journal_add("untramp %d %lx", pid, p->tramp);
+	return err;
+}
+
+/*
+ * journal.h: every task is complete and parked; killed from here on, the
+ * restore is finished by `kup recover` rather than undone: the threads
+ * get these registers and masks, the trampolines go, the connections
+ * leave repair mode and their locks go (what files_rst_finish() and
+ * takeover_release() were about to do), the tasks are let go.
+ */
+static int journal_complete(struct rctx *c)
+{
+	struct arch_regs regs;
+
+	if (!journal_active())
+		return 0;
+	for (int i = 0; i < c->n; i++) {
+		struct rproc *p = &c->p[i];
+		pid_t pid = p->pe->pid;
+
+		if (!p->alive)
+			continue;
+		if (journal_add("tramp %d %llu %lx %lx", pid, journal_start_time(pid, pid), p->tramp,
+				puppet_area_size()) ||
+		    inet_rst_journal(c->fr, pid, p->fdt))
+			return -EIO;
+		for (size_t t = 0; t < p->core->n_threads; t++) {
+			ThreadCore *tc = p->core->threads[t];
+
+			final_regs(tc, &regs);
+			if (journal_regs(pid, tc->tid, &regs) ||
+			    journal_add("mask %u %u %llu %" PRIx64, pid, tc->tid,
+					journal_start_time(pid, tc->tid), tc->sigmask))
+				return -EIO;
+		}
+		if (p->alive && p->pe->state == TASK_STATE__TASK_STOPPED &&
+		    journal_add("stopped %u", p->pe->pid))
+			return -EIO;
+	}
+	return journal_add("complete");
 }
 
 static void kill_all(struct rctx *c)
@@ -2151,6 +2228,10 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	}
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_CREATED, i);
+	/* journal.h: killed by `kup recover` if we die before the end */
+	for (int i = 0; i < c.n && !ret; i++)
+		ret = journal_add("task %u %llu", c.p[i].pe->pid,
+				  journal_start_time(c.p[i].pe->pid, c.p[i].pe->pid));
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_send(&c, i, MSG_GO_PGID);
 	for (int i = 0; i < c.n && !ret; i++)
@@ -2166,10 +2247,11 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			if (!ret)
 				ret = takeover(&c, &c.p[i]);
 		}
+	/* every attachment made: a segment removed at dump goes with its last
+	 * user, so marked before the tree is complete, a killed restore leaves
+	 * none behind */
 	if (!ret)
-		ret = files_rst_finish(c.fr);
-	if (!ret)
-		ret = ipc_rst_finish(c.ipc);	/* every attachment made */
+		ret = ipc_rst_finish(c.ipc);
 	/* the last chance to abort: from here on the tree is let go */
 	if (!ret)
 		ret = ckpt_check_abort();
@@ -2179,6 +2261,18 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = restore_sched(&c, &c.p[i]);
+	/* the connections go live (locks removed, repair off) only once every
+	 * task is complete and parked: a restore killed before this point
+	 * closes them still in repair mode, silently, and leaves the lock to a
+	 * retry; from here on `kup recover` completes it instead */
+	if (!ret)
+		ret = journal_complete(&c);
+	if (!ret)
+		ret = files_rst_finish(c.fr);
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = takeover_release(&c, &c.p[i]);
+	/* after the last injected syscall (takeover_release's munmap) */
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive && c.p[i].pe->state == TASK_STATE__TASK_STOPPED)
 			ret = stop_task(&c.p[i]);
@@ -2203,6 +2297,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n; i++)
 		for (int t = 0; t < c.p[i].nseized; t++)
 			ptrace(PTRACE_DETACH, c.p[i].seized_tids[t], 0, 0);
+	journal_add("running");
 	for (int i = 0; i < c.n; i++)
 		if (c.p[i].alive)
 			send_pending_stops(&c.p[i]);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ckpt.h"
+#include "journal.h"
 #include "kup.h"
 
 static void dump_usage(FILE *f)
@@ -60,7 +61,7 @@ static int cmd_dump(int argc, char **argv)
 	struct ckpt_dump_opts o = { 0 };
 	struct ckpt_stats stats;
 	const char *dir = NULL, *ppp = NULL;
-	char *end;
+	char *end, *abs;
 	int c, ret;
 
 	log_set_prefix("kup dump");
@@ -115,7 +116,18 @@ static int cmd_dump(int argc, char **argv)
 		ret = img_store_open_dir(dir, IMG_DIR_WRITE, &o.store);
 	if (ret)
 		return KUP_EXIT_FAIL;
+	/* what a kill of this worker would leave, kup recover undoes */
+	abs = realpath(ppp ? o.store->where : dir, NULL);
+	if (journal_begin("dump") ||
+	    (abs && journal_add("store %s %s", ppp ? "ppp" : "dir", abs)) ||
+	    (o.leave_running && journal_add("leave-running"))) {
+		o.store->ops->close(o.store);
+		free(abs);
+		return KUP_EXIT_FAIL;
+	}
+	free(abs);
 	ret = ckpt_dump(&o, &stats);
+	journal_end();
 	if (!ret) {
 		log_info("dumped %u processes, %u threads, %llu pages in %.1f ms to %s",
 			 stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6,

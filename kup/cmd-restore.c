@@ -8,6 +8,7 @@
 
 #include "ckpt.h"
 #include "image.h"
+#include "journal.h"
 #include "kup-image.pb-c.h"
 #include "kup.h"
 
@@ -62,6 +63,7 @@ static void rst_running(void *arg)
 	int r;
 
 	kup_release_abort();
+	journal_end();	/* nothing left to undo */
 	if (!rp->given) {
 		/* the images are no longer needed: a dump may write there again */
 		rp->o->store->ops->close(rp->o->store);
@@ -244,7 +246,14 @@ static int cmd_restore(int argc, char **argv)
 			return ret > 0 ? KUP_EXIT_OK : KUP_EXIT_FAIL;
 		}
 	}
+	/* what a kill of this command would leave, kup recover undoes */
+	if (journal_begin("restore")) {
+		if (o.store)
+			o.store->ops->close(o.store);
+		return KUP_EXIT_FAIL;
+	}
 	ret = ckpt_restore(&o, &stats);
+	journal_end();
 	if (unit)
 		unit_done(unit);
 	if (ret < 0 && rp.given)

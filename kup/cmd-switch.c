@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "journal.h"
 #include "kup.h"
 
 static void switch_usage(FILE *f)
@@ -194,6 +195,11 @@ static int cmd_switch(int argc, char **argv)
 		snprintf(what, sizeof(what), "the tree of pid %s", tree);
 	/* from here on the worker does it all (kup/signals.c) */
 	kup_start_worker();
+	/* killed before the kexec, kup recover unloads the kernel and brings
+	 * a dumped tree back (the dump's own journal covers the tree) */
+	if (journal_begin("switch") || (tcp && journal_add("tcp")))
+		return KUP_EXIT_FAIL;
+	atexit(journal_end);
 
 	if (!unit && access("/etc/systemd/system/sysinit.target.wants/kup-restore.service", F_OK) &&
 	    access("/run/systemd/system", F_OK) == 0)
@@ -217,6 +223,8 @@ static int cmd_switch(int argc, char **argv)
 	}
 	largv[n] = NULL;
 	log_info("loading %s", kernel);
+	if (journal_add("kexec-loaded"))
+		return KUP_EXIT_FAIL;
 	rc = run_self(largv);
 	if (ckpt_abort_signal()) {
 		unload();
@@ -240,6 +248,18 @@ static int cmd_switch(int argc, char **argv)
 	dargv[n++] = (char *)peers;
 	dargv[n] = NULL;
 	log_info("dumping %s into the store (%s)", what, store);
+	{
+		pid_t root = 0;
+
+		if (unit)
+			kup_unit_main_pid(unit, &root);
+		else
+			root = atoi(tree);
+		if (journal_add("dumping %d %llu %s", (int)root, journal_start_time(root, root), store)) {
+			unload();
+			return KUP_EXIT_FAIL;
+		}
+	}
 	rc = run_self(dargv);
 	if (rc) {
 		unload();
@@ -276,6 +296,7 @@ static int cmd_switch(int argc, char **argv)
 	uargv[1] = "kexec";
 	uargv[2] = "exec";
 	uargv[3] = NULL;
+	journal_add("kexec-exec");
 	rc = run_self(uargv);
 	/* only reached if the kexec failed: the tree is safe in the store */
 	log_err("kexec failed; the tree is in the store: `kup restore --ppp %s` brings it back", store);

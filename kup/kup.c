@@ -125,6 +125,8 @@ int main(int argc, char **argv)
 	for (const struct kup_command *c = __start_kup_cmds; c < __stop_kup_cmds; c++)
 		if (!strcmp(c->name, argv[i])) {
 			optind = 1;
+			if (strcmp(c->name, "recover"))
+				kup_recover_stale();
 			return c->fn(argc - i, argv + i);
 		}
 	fprintf(stderr, "kup: '%s' is not a kup command\n", argv[i]);

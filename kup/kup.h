@@ -48,6 +48,10 @@ bool kup_command_died(void);
 const char *kup_signame(int sig);
 #define KUP_EXIT_SIGNAL(sig)	(128 + (sig))
 
+/* Replay the undo journals of kup processes that died (kup/cmd-recover.c);
+ * every command does it first.  Quiet but for one warning per journal. */
+void kup_recover_stale(void);
+
 /*
  * Commands that need root say so before doing anything: kup_need_root
  * checks the effective uid and the capabilities of @need (KUP_NEED_*), and

@@ -12,10 +12,16 @@
 #include <sys/types.h>
 #include "arch-regs.h"		/* struct arch_regs for this architecture */
 
-/* Bytes of "syscall; trap" placed in a trampoline page. */
-extern const unsigned char arch_syscall_trap[];
-extern const size_t arch_syscall_trap_len;
-/* Offset of the trap after the syscall instruction (ip after syscall). */
+/*
+ * The puppet's code, one machine word: the syscall instruction the tracer
+ * injects syscalls through (it catches their exit with PTRACE_SYSCALL),
+ * followed by a loop that parks the thread in pause() should it run on
+ * without a tracer (a tracer killed during the syscall): with every signal
+ * blocked it sleeps there harmlessly until `kup recover` takes it back.
+ */
+extern const unsigned char arch_puppet_code[];
+extern const size_t arch_puppet_code_len;
+/* Length of the syscall instruction (ip after it = code + this). */
 extern const size_t arch_syscall_insn_len;
 
 int arch_get_regs(pid_t tid, struct arch_regs *r);
@@ -28,6 +34,9 @@ int arch_set_fpstate(pid_t tid, const void *buf, size_t len);
 /* Prepare @r to run syscall @nr(args) at @ip with no restart fixups. */
 void arch_regs_syscall(struct arch_regs *r, unsigned long ip, long nr,
 		       const unsigned long args[6]);
+/* Point @r at the parking loop of the puppet's code at @code (a thread
+ * resumed from them sleeps there), with no restart fixups. */
+void arch_regs_park(struct arch_regs *r, unsigned long code);
 long arch_regs_retval(const struct arch_regs *r);
 unsigned long arch_regs_ip(const struct arch_regs *r);
 unsigned long arch_regs_sp(const struct arch_regs *r);

@@ -13,10 +13,11 @@
 #include "arch.h"
 #include "log.h"
 
-/* syscall; int3 */
-const unsigned char arch_syscall_trap[] = { 0x0f, 0x05, 0xcc };
-const size_t arch_syscall_trap_len = sizeof(arch_syscall_trap);
+/* 0: syscall; 2: xor %eax,%eax; 4: mov $__NR_pause,%al; 6: jmp 0 */
+const unsigned char arch_puppet_code[] = { 0x0f, 0x05, 0x31, 0xc0, 0xb0, __NR_pause, 0xeb, 0xf8 };
+const size_t arch_puppet_code_len = sizeof(arch_puppet_code);
 const size_t arch_syscall_insn_len = 2;
+_Static_assert(sizeof(arch_puppet_code) == sizeof(long), "the puppet's code is one word");
 
 #define ERESTARTSYS		512
 #define ERESTARTNOINTR		513
@@ -97,6 +98,12 @@ void arch_regs_syscall(struct arch_regs *r, unsigned long ip, long nr,
 	r->r.r10 = a[3];
 	r->r.r8 = a[4];
 	r->r.r9 = a[5];
+}
+
+void arch_regs_park(struct arch_regs *r, unsigned long code)
+{
+	r->r.rip = code + 2;	/* the xor after the syscall */
+	r->r.orig_rax = -1;
 }
 
 long arch_regs_retval(const struct arch_regs *r) { return (long)r->r.rax; }

@@ -74,4 +74,36 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats);
 void ckpt_request_abort(int sig);
 int ckpt_abort_signal(void);
 
+/*
+ * Recovery from a kup that died (docs/design.md, "When kup dies"): replay
+ * the undo journal of every dump, restore or switch whose process is gone.
+ * A dump's tree is put back as it was (or, past its commit without
+ * --leave-running, killed as the dump meant), its network locks and
+ * unfinished images removed; a restore's half-restored tasks are killed and
+ * its locks removed.  Switch journals go to @switch_hook (kexec is not the
+ * engine's).  *items: one entry per journal replayed (malloc'd).  Returns 0
+ * or the first error (that journal is kept for a later try).
+ */
+struct ckpt_recover_item {
+	char journal[288];
+	char op[16];
+	pid_t owner;
+	int err;
+	unsigned threads, trampolines, sockets, locks, images, killed;
+	char action[160];
+};
+
+struct ckpt_recover_switch {
+	bool kexec_loaded, kexec_exec, tcp, root_alive;
+	pid_t root;
+	const char *store;	/* the store the switch was dumping into, or NULL */
+};
+
+struct ckpt_recover_opts {
+	int (*switch_hook)(const struct ckpt_recover_switch *sw, struct ckpt_recover_item *it);
+};
+
+int ckpt_recover(const struct ckpt_recover_opts *o, struct ckpt_recover_item **items,
+		 size_t *nitems);
+
 #endif

@@ -179,6 +179,10 @@ int files_post_install(const struct files_rst *fr, const FdtableEntry *t);
 /* In the master, once every task is complete, just before the tree runs
  * (restored TCP connections leave repair mode, the network lock goes). */
 int files_rst_finish(struct files_rst *fr);
+/* journal.h: before files_rst_finish(), the TCP connections of restored
+ * task @pid (fd table @t) in repair mode (`sk`) and their locks (`lock`),
+ * for `kup recover` to finish what files_rst_finish() does. */
+int inet_rst_journal(const struct files_rst *fr, pid_t pid, const FdtableEntry *t);
 /* Once the restore is over, done or failed, after files_rst_free(): drops
  * what outlives the restore state (the network lock of a failed restore).
  * @img may be unvalidated. */

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Signal and timer state comes back: handlers with their flags and masks
-# (SA_RESTART, SA_SIGINFO, SA_ONSTACK), the alternate signal stack, the
+# (SA_RESTART, SA_SIGINFO, SA_ONSTACK; a SIGTRAP handler too, which a trap
+# injected while the signals are blocked would reset), the alternate signal stack, the
 # blocked mask, pending signals (queued RT signals with their values, a
 # thread-directed one, a periodic ITIMER_REAL expired with its SIGALRM
 # blocked), ITIMER_VIRTUAL, POSIX timers with their ids, intervals and
@@ -20,6 +21,13 @@ timers() { awk '/^ID:/ { if (t) print t; t = $0; next } { t = t " " $0 } END { i
 before=$(masks "$pid")
 timers_before=$(timers "$pid")
 note "$before"$'\n'"$timers_before"
+
+sleep 0.4	# the self-check wants timer A (150 ms) to fire between two checks
+check "kup dump --leave-running" kup_run "$T/lr.log" dump -t "$pid" -D "$T/img-lr" --leave-running
+check "... leaves every handler (SIGTRAP's too, which runs) and mask as they were" \
+	request_check "$pid" "$T/out"
+check "... and the masks as they were" diff <(echo "$before") <(masks "$pid")
+sleep 0.4
 
 dump_and_restore "$pid" "$T/img" || exit 1
 check "pending, blocked, ignored and caught signal sets are the same" \

@@ -239,7 +239,7 @@ wait "$locker" 2>/dev/null
 # ---- 7. not root -----------------------------------------------------------------------
 for cmd in "dump -t $pb -D /tmp/kup-trust-$$" "restore -D $T/img" "hold --ppp $S" \
 	   "switch -t $pb /boot/vmlinuz" "kexec load /boot/vmlinuz" "ppp format /tmp/kup-trust-$$ --size 64M" \
-	   "ppp scrub --store $S"; do
+	   "ppp scrub --store $S" "recover"; do
 	kup_nobody "$T/n.log" $cmd
 	code=$?
 	what=${cmd%% [-/]*}

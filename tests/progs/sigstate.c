@@ -6,8 +6,10 @@
  * Set up at start, and checked on every SIGUSR1:
  *   - handlers: SIGUSR2 (SA_SIGINFO | SA_ONSTACK | SA_RESTART, sa_mask {SIGHUP}),
  *     SIGALRM and SIGRTMIN (SA_RESTART), SIGRTMIN+1 (SA_SIGINFO), SIGWINCH,
- *     SIGRTMIN+3, SIGUSR1 and SIGTERM (no SA_RESTART); SIGPIPE ignored.
- *     sigaction() must return exactly what was installed.
+ *     SIGRTMIN+3, SIGUSR1 and SIGTERM (no SA_RESTART), SIGTRAP (SA_SIGINFO);
+ *     SIGPIPE ignored.  sigaction() must return exactly what was installed,
+ *     and a raised SIGTRAP must run its handler (a checkpointer that traps
+ *     into the process while its signals are blocked resets it to SIG_DFL).
  *   - an alternate signal stack (sigaltstack), same address and size;
  *     SIGUSR2 must run on it.
  *   - blocked SIGRTMIN+1, SIGWINCH and SIGALRM, all pending: SIGRTMIN+1
@@ -59,7 +61,7 @@ static char altstack[64 * 1024];
 static volatile sig_atomic_t check_requested, final_requested;
 static volatile sig_atomic_t alrm_count, rt_count, rt_bad_info, rt3_count;
 static volatile sig_atomic_t usr2_count, usr2_onstack, usr2_hup_blocked, usr2_from;
-static volatile sig_atomic_t winch_count, rt1_count, rt1_bad_code;
+static volatile sig_atomic_t winch_count, rt1_count, rt1_bad_code, trap_count;
 static volatile int rt1_values[4];
 
 #include "say.h"
@@ -70,6 +72,7 @@ static void on_term(int sig) { final_requested = 1; }
 static void on_alrm(int sig) { alrm_count++; }
 static void on_winch(int sig) { winch_count++; }
 static void on_rt3(int sig) { rt3_count++; }
+static void on_trap(int sig, siginfo_t *si, void *uc) { trap_count++; }
 
 static void on_rt(int sig, siginfo_t *si, void *uc)
 {
@@ -118,6 +121,7 @@ static struct handler handlers[] = {
 	{ 0 /* SIGRTMIN+1 */, on_rt1, SA_SIGINFO, 0 },
 	{ 0 /* SIGRTMIN+3 */, on_rt3, SA_RESTART, 0 },
 	{ SIGWINCH, on_winch, SA_RESTART, 0 },
+	{ SIGTRAP, on_trap, SA_SIGINFO, 0 },
 	{ SIGPIPE, SIG_IGN, 0, 0 },
 };
 #define NHANDLERS (sizeof(handlers) / sizeof(handlers[0]))
@@ -214,6 +218,15 @@ static const char *check_state(char *why, size_t len, char *details, size_t dlen
 					handlers[i].sig, (void *)sa.sa_handler, sa.sa_flags,
 					(void *)handlers[i].installed.sa_handler,
 					handlers[i].installed.sa_flags), why;
+	}
+
+	{
+		int traps = trap_count;
+
+		raise(SIGTRAP);
+		if (trap_count != traps + 1)
+			return snprintf(why, len, "SIGTRAP raised, its handler ran %d times",
+					trap_count - traps), why;
 	}
 
 	if (sigaltstack(NULL, &ss))
