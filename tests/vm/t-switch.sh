@@ -11,7 +11,8 @@
 # kup-restore.service restores the service.
 # Also: a kernel that does not load, a tree that cannot be dumped, and a
 # switch interrupted (SIGINT) or killed (SIGKILL) during its dump leave the
-# service running and no kernel loaded.
+# service running and no kernel loaded; so does a switch whose every kup
+# process is SIGKILLed, once `kup recover` has replayed its journal.
 #
 # `make demo` runs this (tests/vm/run-lab-tests.sh t-switch.sh).
 set -u
@@ -95,6 +96,28 @@ for sig in INT KILL; do
 	check "... no kernel is loaded, no checkpoint in the store" \
 		"! kup kexec status >/dev/null && kup ppp status /dev/pmem0 | grep -q 'checkpoint:   none'"
 done
+# ---- every kup process SIGKILLed during the dump (the OOM killer, a cgroup
+# kill: nothing of kup's survives to clean up): the switch's journal in
+# /run/kup is replayed by `kup recover`: the service runs as it was, its
+# signals deliverable, and no kernel stays loaded (kup(8), kup recover)
+blk=$(L run "grep SigBlk /proc/$pid/status")
+R "kup switch $B -t $pid --no-exec > /root/ks-ALL.log 2>&1 &
+   for i in \$(seq 3000); do grep -q 'State:.t' /proc/$pid/status && break; sleep 0.02; done;
+   pkill -KILL -x kup; sleep 0.3; pkill -KILL -x kup;
+   for i in \$(seq 100); do pgrep -x kup >/dev/null || break; sleep 0.1; done;
+   echo journals: \$(ls /run/kup/journal 2>/dev/null | wc -l); kup recover 2>&1; echo recover status \$?"
+note "$R_OUT"
+if grep -q "recover status 0" <<<"$R_OUT" && grep -q "journals: [1-9]" <<<"$R_OUT"; then
+	ok "every kup SIGKILLed during the switch's dump left a journal, and kup recover replayed it"
+else
+	not_ok "every kup SIGKILLed during the switch's dump left a journal, and kup recover replayed it"
+fi
+check "... the service runs, untraced, its blocked signals as before ($blk)" \
+	"grep -q 'TracerPid:.0\$' /proc/$pid/status && ! grep -q 'State:.[tT]' /proc/$pid/status &&
+	 [ \"\$(grep SigBlk /proc/$pid/status)\" = '$blk' ]"
+check "... no kernel is loaded, no checkpoint in the store, no journal left" \
+	"! kup kexec status >/dev/null && kup ppp status /dev/pmem0 | grep -q 'checkpoint:   none' &&
+	 [ -z \"\$(ls -A /run/kup/journal 2>/dev/null)\" ]"
 c=$(L run "awk '\$1 == \"C\" { v = \$2 } END { print v }' $OUT")
 check "... and it counts on without a gap" \
 	"for i in \$(seq 100); do grep -q '^C $((c + 3)) ' $OUT && break; sleep 0.2; done;
