@@ -83,6 +83,25 @@ else not_ok "window scaling was negotiated ($before)"; fi
 R "kup check $B -t $pid 2>&1"
 note "$R_OUT"
 
+# ---- every kup process SIGKILLed during a switch's dump of the connection
+# (its socket in repair mode, the network lock in place): `kup recover`
+# replays the journal, and the client's connection carries on
+for round in 1 2; do
+	R "kup switch $B -t $pid --tcp-established --no-exec > /root/ks-all-$round.log 2>&1 &
+	   for i in \$(seq 3000); do grep -q 'State:.t' /proc/$pid/status && break; sleep 0.02; done;
+	   sleep 0.\$((RANDOM % 4)); pkill -KILL -x kup; sleep 0.3; pkill -KILL -x kup;
+	   for i in \$(seq 100); do pgrep -x kup >/dev/null || break; sleep 0.1; done;
+	   kup recover 2>&1; echo recover status \$?"
+	note "$R_OUT"
+	check "round $round: every kup SIGKILLed during the switch's dump, then kup recover: no kernel loaded, no network lock left" \
+		"! kup kexec status >/dev/null && ! nft list tables | grep -q kup && kill -0 $pid &&
+		 grep -q 'TracerPid:.0\$' /proc/$pid/status"
+	wait_n 0 1
+	nk=$last_n
+	if wait_n $((nk + 50)) 120; then ok "round $round: the client's connection carries on (n=$nk -> $last_n)"
+	else not_ok "round $round: the client's connection carries on (n=$nk -> ${last_n:-?})"; note "$(tail -n 3 "$CLI_OUT")"; fi
+done
+
 # ---- the switch
 note "kup switch $B -t $pid --tcp-established"
 t0=$(date +%s.%N)
