@@ -61,6 +61,9 @@ static int recover_switch(const struct ckpt_recover_switch *sw, struct ckpt_reco
 		if (pid < 0)
 			return log_errno(errno, "cannot fork");
 		if (!pid) {
+			/* this recovery holds the journal's lock: the restore must not
+			 * wait for it to replay the journals itself */
+			setenv("KUP_IN_RECOVERY", "1", 1);
 			execv("/proc/self/exe", argv);
 			_exit(127);
 		}

@@ -125,7 +125,9 @@ int main(int argc, char **argv)
 	for (const struct kup_command *c = __start_kup_cmds; c < __stop_kup_cmds; c++)
 		if (!strcmp(c->name, argv[i])) {
 			optind = 1;
-			if (strcmp(c->name, "recover"))
+			/* not in a restore that a recovery runs (it holds the
+			 * journals' locks the replay would wait for) */
+			if (strcmp(c->name, "recover") && !getenv("KUP_IN_RECOVERY"))
 				kup_recover_stale();
 			return c->fn(argc - i, argv + i);
 		}
