@@ -20,6 +20,7 @@ MANDIR   ?= $(PREFIX)/share/man
 DATADIR  ?= $(PREFIX)/share
 UNITDIR  ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
 GENDIR   ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemgeneratordir systemd 2>/dev/null),/lib/systemd/system-generators)
+BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),$(DATADIR)/bash-completion/completions)
 # initramfs-tools reads its hooks from /usr/share only, whatever PREFIX is.
 ITDIR    ?= /usr/share/initramfs-tools
 
@@ -143,6 +144,7 @@ SUBST = sed -e 's|/usr/sbin/kup|$(SBINDIR)/kup|g'
 install: all
 	install -D -m 0755 $(O)/kup $(DESTDIR)$(SBINDIR)/kup
 	install -D -m 0644 docs/kup.8 $(DESTDIR)$(MANDIR)/man8/kup.8
+	install -D -m 0644 completion/kup $(DESTDIR)$(BASHCOMPDIR)/kup
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(GENDIR) $(DESTDIR)$(ITDIR)/hooks $(DESTDIR)$(ITDIR)/scripts/init-top
 	for f in systemd-units/*.service; do \
 		$(SUBST) $$f > $(DESTDIR)$(UNITDIR)/$${f##*/} && chmod 0644 $(DESTDIR)$(UNITDIR)/$${f##*/} || exit 1; \

@@ -596,6 +596,7 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 		}
 		if (logfd >= 0)
 			close(logfd);
+		log_set_level_prefix(-1);	/* /dev/kmsg takes levels */
 	}
 	log_info("holding the PIDs of the tree of pid %u: %s", root, msg);
 	if (r)

@@ -45,10 +45,11 @@ check "the binary is PIE, stack protected, fortified, with RELRO and BIND_NOW" \
 check "the package runs: kup --version" "$T/root/usr/sbin/kup" --version
 for f in usr/share/man/man8/kup.8.gz lib/systemd/system/kup-restore.service \
 	lib/systemd/system/kup-cold@.service lib/systemd/system-generators/kup-generator \
-	usr/share/initramfs-tools/hooks/kup usr/share/initramfs-tools/scripts/init-top/kup; do
+	usr/share/initramfs-tools/hooks/kup usr/share/initramfs-tools/scripts/init-top/kup \
+	usr/share/bash-completion/completions/kup; do
 	[ -e "$T/root/$f" ] || echo "$f" >> "$T/missing"
 done
-check "it holds the man page, the units, the generator and the initramfs hook" \
+check "it holds the man page, the units, the generator, the initramfs hook, the completion" \
 	[ ! -s "$T/missing" ] || note "missing: $(cat "$T/missing")"
 check "kup-restore.service is enabled at install" \
 	grep -q "deb-systemd-helper enable 'kup-restore.service'" "$T/ctl/postinst"
