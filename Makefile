@@ -39,7 +39,7 @@ CPPFLAGS ?=
 CFLAGS   ?=
 LDFLAGS  ?=
 SAN      :=
-PKGS     := libprotobuf-c libcap libkmod blkid libisal libxxhash libnftables libmnl
+PKGS     := libprotobuf-c libcap libkmod blkid libisal libxxhash libnftables libmnl jansson
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 LIBS     := $(shell $(PKG_CONFIG) --libs $(PKGS))
 ifeq ($(LIBS),)
