@@ -518,6 +518,7 @@ static int cmd_kexec(int argc, char **argv)
 			    kup_need_root(cmd, KUP_NEED_BOOT))
 				return KUP_EXIT_FAIL;
 			optind = 1;
+			argv[1] = cmd;	/* getopt's messages: "kup kexec load: ..." */
 			return sub[i].fn(argc - 1, argv + 1);
 		}
 	log_err("unknown command '%s'", argv[1]);
