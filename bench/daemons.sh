@@ -221,21 +221,8 @@ if want "$@" && [ -x /usr/sbin/openvpn ] && [ -c /dev/net/tun ] && command -v op
 	ip link set kupbv$$ netns "$ns" && ip link set kupbw$$ netns "$ns-c"
 	ip -n "$ns" addr add 10.78.0.1/24 dev kupbv$$ && ip -n "$ns" link set kupbv$$ up
 	ip -n "$ns-c" addr add 10.78.0.2/24 dev kupbw$$ && ip -n "$ns-c" link set kupbw$$ up
-	(
-		cd "$work" || exit 1
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout ca.key -out ca.crt -days 2 -subj /CN=kup-bench-ca || exit 1
-		for n in server client; do
-			eku=clientAuth
-			[ $n = server ] && eku=serverAuth
-			printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=%s\n' \
-				$eku > $n.ext
-			openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-				-keyout $n.key -out $n.csr -subj /CN=$n &&
-			openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-				-out $n.crt -days 2 -extfile $n.ext || exit 1
-		done
-	) > "$work/pki.log" 2>&1
+	. tests/lib-pki.sh
+	make_pki "$work" > "$work/pki.log" 2>&1
 	in_ns /usr/sbin/openvpn --daemon kup-bench-ovpn-s --writepid "$work/ovpn-s.pid" \
 		--log "$work/ovpn-s.log" --cd "$work" --dev tun0 --topology subnet \
 		--server 10.8.0.0 255.255.255.0 --proto udp --port 1194 --ca ca.crt \
