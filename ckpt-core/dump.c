@@ -443,6 +443,7 @@ static int read_scratch(struct dproc *p, void *buf, size_t len)
 
 static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 {
+	struct task_dump td = { .pid = p->pid, .pp = &p->pp, .st = &p->st };
 	struct arch_regs regs;
 	struct kup_rseq_conf rc;
 	uint64_t tidaddr = 0;
@@ -510,10 +511,7 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 	tc->sas_size = ss.size;
 	tc->sas_flags = ss.flags;
 
-	err = dump_sched(t->tid, tc);
-	if (err)
-		return err;
-	err = seccomp_dump_thread(p->pid, t->tid, tc);
+	err = task_states_dump_thread(&td, t->tid, tc);	/* task-state.h */
 	if (err)
 		return err;
 
@@ -583,10 +581,6 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 		c->has_thp_disabled = true;
 		c->thp_disabled = !strtoul(val, NULL, 10);
 	}
-	dump_loginuid(&td, c);
-	err = dump_creds(&td, c);
-	if (err)
-		return err;
 
 	c->threads = calloc(p->nt, sizeof(*c->threads));
 	if (!c->threads)
@@ -605,15 +599,8 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 		if (err)
 			return err;
 	}
-	err = dump_shared_pending(&td, c);
-	if (!err)
-		err = dump_sigactions(&td, c);
-	if (!err)
-		err = dump_timers(&td, c);
-	if (!err)
-		err = dump_rlimits(&td, c);
-	if (!err)
-		err = dump_attrs(&td, c);
+	/* the per-process state modules (task-state.h) */
+	err = task_states_dump(&td, c);
 	if (err)
 		return err;
 

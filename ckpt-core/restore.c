@@ -450,10 +450,8 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	int nall = 0, nsp, ret;
 	void *t;
 
-	ret = stub_set_attrs(&tr);
-	if (ret)
-		return ret;
-	ret = stub_set_sigactions(core);
+	/* what the task sets on itself (task-state.h) */
+	ret = task_states_restore(&tr, TS_STUB);
 	if (ret)
 		return ret;
 
@@ -1331,23 +1329,6 @@ static int restore_thread(struct takeover *tk, ThreadCore *tc)
 			err = INJ(tk, tid, SYS_prctl, "prctl(PR_SET_NAME)", PR_SET_NAME, tk->pp.scratch + 512,
 				  0, 0, 0, 0);
 	}
-	if (!err) {
-		struct task_rst tr = task_rst_of(tk);
-
-		err = restore_thread_pending(&tr, tc);
-	}
-	return err;
-}
-
-static int restore_proc_late(struct takeover *tk)
-{
-	struct task_rst tr = task_rst_of(tk);
-	int err = restore_timers(&tr);
-
-	if (!err)
-		err = restore_shared_pending(&tr);
-	if (!err)
-		err = restore_rlimits(&tr);
 	return err;
 }
 
@@ -1477,24 +1458,17 @@ static int takeover(struct rctx *c, struct rproc *p)
 		err = create_threads(&tk);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
 		err = restore_thread(&tk, p->core->threads[i]);
-	if (!err)
-		err = ckpt_check_abort();
-	if (!err)
-		err = restore_proc_late(&tk);
-	/*
-	 * Seccomp before the credentials, which may drop the CAP_SYS_ADMIN a
-	 * filter without no_new_privs needs; the filters are held off
-	 * (PTRACE_O_SUSPEND_SECCOMP) until the task is detached.
-	 */
+	/* the per-process state modules, phase by phase (task-state.h):
+	 * pending signals, timers, limits, then what needs privileges
+	 * (the audit login uid, seccomp), the credentials, and what they
+	 * reset */
 	tr = task_rst_of(&tk);
 	if (!err)
-		err = restore_loginuid(&tr);
+		err = task_states_restore(&tr, TS_THREADS);
 	if (!err)
-		err = seccomp_restore(&tk.pp, p->core);
-	for (size_t i = 0; !err && i < p->core->n_threads; i++)
-		err = restore_creds(&tr, p->core->threads[i]->tid);
-	if (!err)
-		err = restore_dumpable(&tr);
+		err = ckpt_check_abort();
+	for (enum task_phase ph = TS_LATE; !err && ph <= TS_AFTER_CREDS; ph++)
+		err = task_states_restore(&tr, ph);
 	if (!err)
 		err = restore_fown(&tk);	/* with the task's final credentials */
 	for (int i = 0; !err && i < p->nkeep; i++)
@@ -1564,7 +1538,7 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 	tk.pp.scratch = p->tramp + 64;
 	tk.pp.scratch_len = puppet_area_size() - 64;
 	tr = task_rst_of(&tk);
-	err = restore_pdeathsig(&tr);
+	err = task_states_restore(&tr, TS_FINISH);
 	if (err)
 		return err;
 
@@ -1707,6 +1681,16 @@ static void free_ctx(struct rctx *c)
 	ckpt_images_free(&c->im);
 }
 
+/* The state modules' halves of phase @ph that run from outside the task
+ * (TS_OUTSIDE: scheduling; TS_RUNNING: once it runs untraced). */
+static int restore_outside(struct rctx *c, struct rproc *p, enum task_phase ph)
+{
+	struct task_rst tr = { .pid = p->pe->pid, .core = p->core,
+			       .allow_differences = c->o->allow_differences };
+
+	return task_states_restore(&tr, ph);
+}
+
 /* Was the tree dumped on this boot of this machine? */
 static bool same_boot(const InventoryEntry *inv)
 {
@@ -1846,12 +1830,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			ret = takeover_finish(&c, &c.p[i]);
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
-		{
-			struct task_rst tr = { .pid = c.p[i].pe->pid, .core = c.p[i].core,
-					       .allow_differences = o->allow_differences };
-
-			ret = restore_sched(&tr);
-		}
+			ret = restore_outside(&c, &c.p[i], TS_OUTSIDE);
 	/* the connections go live (locks removed, repair off) only once every
 	 * task is complete and parked: a restore killed before this point
 	 * closes them still in repair mode, silently, and leaves the lock to a
@@ -1891,11 +1870,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	journal_add("running");
 	for (int i = 0; i < c.n; i++)
 		if (c.p[i].alive)
-		{
-			struct task_rst tr = { .pid = c.p[i].pe->pid, .core = c.p[i].core };
-
-			send_pending_stops(&tr);
-		}
+			restore_outside(&c, &c.p[i], TS_RUNNING);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
 	if (c.helper_up) {

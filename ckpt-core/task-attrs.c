@@ -21,7 +21,7 @@
  * I/O priority (ioprio_get), read from outside.  Deadline scheduling is
  * refused: its runtime and period are an admission the restore may not get.
  */
-int dump_sched(pid_t tid, ThreadCore *tc)
+static int dump_sched(struct task_dump *td, pid_t tid, ThreadCore *tc)
 {
 	struct sched_attr_k attr;
 	long io;
@@ -94,7 +94,7 @@ static int stub_set_oom_score_adj(struct task_rst *tr)
  * the restore, or with --allow-differences is a warning naming the thread
  * (it runs at the restorer's).
  */
-int restore_sched(struct task_rst *tr)
+static int restore_sched(struct task_rst *tr)
 {
 	int err = 0;
 
@@ -124,7 +124,7 @@ int restore_sched(struct task_rst *tr)
 }
 
 /* The process's attributes but its scheduling (per thread, dump_sched). */
-int dump_attrs(struct task_dump *p, CoreEntry *c)
+static int dump_attrs(struct task_dump *p, CoreEntry *c)
 {
 	char val[64], *s;
 	long ret;
@@ -165,7 +165,7 @@ int dump_attrs(struct task_dump *p, CoreEntry *c)
  * What the task sets on itself in its stub, before its signal actions:
  * umask, personality, name, child subreaper, oom_score_adj.
  */
-int stub_set_attrs(struct task_rst *tr)
+static int stub_set_attrs(struct task_rst *tr)
 {
 	CoreEntry *core = tr->core;
 	int ret;
@@ -182,15 +182,27 @@ int stub_set_attrs(struct task_rst *tr)
 }
 
 /* Once its credentials are set (they reset it). */
-int restore_dumpable(struct task_rst *tk)
+static int restore_dumpable(struct task_rst *tk)
 {
 	return TASK_INJ(tk, tk->pid, SYS_prctl, "cannot set dumpable", PR_SET_DUMPABLE,
 			tk->core->dumpable, 0, 0, 0, 0);
 }
 
 /* Last of all (takeover_finish): until then the stub's SIGKILL stays. */
-int restore_pdeathsig(struct task_rst *tk)
+static int restore_pdeathsig(struct task_rst *tk)
 {
 	return TASK_INJ(tk, tk->pid, SYS_prctl, "cannot restore the parent-death signal",
 			PR_SET_PDEATHSIG, tk->core->pdeathsig, 0, 0, 0, 0);
 }
+
+const struct task_state_ops task_attrs_ops = {
+	.name = "attributes",
+	.dump = dump_attrs,
+	.dump_thread = dump_sched,
+	.restore = {
+		[TS_STUB] = stub_set_attrs,
+		[TS_AFTER_CREDS] = restore_dumpable,
+		[TS_OUTSIDE] = restore_sched,
+		[TS_FINISH] = restore_pdeathsig,
+	},
+};

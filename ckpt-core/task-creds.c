@@ -50,7 +50,19 @@ static uint64_t status_hex(const char *status, const char *key)
 	return strtoull(val, NULL, 16);
 }
 
-int dump_creds(struct task_dump *p, CoreEntry *c)
+/* The audit login uid (restore_loginuid). */
+static void dump_loginuid(struct task_dump *p, CoreEntry *c)
+{
+	char *s = proc_read_file(p->pid, "loginuid", NULL);
+
+	if (s) {
+		c->has_loginuid = true;
+		c->loginuid = strtoul(s, NULL, 10);
+		free(s);
+	}
+}
+
+static int dump_creds(struct task_dump *p, CoreEntry *c)
 {
 	const char *status = p->status;
 	CredsEntry *cr = malloc(sizeof(*cr));
@@ -58,6 +70,7 @@ int dump_creds(struct task_dump *p, CoreEntry *c)
 	long ret;
 	int err;
 
+	dump_loginuid(p, c);
 	if (!cr)
 		return -ENOMEM;
 	creds_entry__init(cr);
@@ -82,18 +95,6 @@ int dump_creds(struct task_dump *p, CoreEntry *c)
 	return 0;
 }
 
-/* The audit login uid (restore_loginuid). */
-void dump_loginuid(struct task_dump *p, CoreEntry *c)
-{
-	char *s = proc_read_file(p->pid, "loginuid", NULL);
-
-	if (s) {
-		c->has_loginuid = true;
-		c->loginuid = strtoul(s, NULL, 10);
-		free(s);
-	}
-}
-
 /*
  * The audit login uid can only be written by the task itself
  * (/proc/self/loginuid), with CAP_AUDIT_CONTROL, so before its credentials
@@ -103,7 +104,7 @@ void dump_loginuid(struct task_dump *p, CoreEntry *c)
  * fails, or with --allow-differences warns and the task keeps the
  * restorer's.
  */
-int restore_loginuid(struct task_rst *tk)
+static int restore_loginuid(struct task_rst *tk)
 {
 	pid_t pid = tk->pid;
 	char *cur, val[16];
@@ -138,7 +139,7 @@ int restore_loginuid(struct task_rst *tk)
 	return err;
 }
 
-int restore_creds(struct task_rst *tk, pid_t tid)
+static int restore_creds(struct task_rst *tk, pid_t tid)
 {
 	CredsEntry *cr = tk->core->creds;
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -193,3 +194,22 @@ int restore_creds(struct task_rst *tk, pid_t tid)
 		err = TASK_INJ(tk, tid, SYS_prctl, "cannot set no_new_privs", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
 	return err;
 }
+
+/* Every thread's: the kernel keeps credentials per thread. */
+static int restore_creds_threads(struct task_rst *tk)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < tk->core->n_threads; i++)
+		err = restore_creds(tk, tk->core->threads[i]->tid);
+	return err;
+}
+
+const struct task_state_ops task_creds_ops = {
+	.name = "credentials",
+	.dump = dump_creds,
+	.restore = {
+		[TS_PRIV] = restore_loginuid,
+		[TS_CREDS] = restore_creds_threads,
+	},
+};

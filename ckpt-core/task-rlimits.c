@@ -21,7 +21,7 @@ static uint64_t parse_limit(const char *s)
 	return strtoull(s, NULL, 10);
 }
 
-int dump_rlimits(struct task_dump *p, CoreEntry *c)
+static int dump_rlimits(struct task_dump *p, CoreEntry *c)
 {
 	char *buf = proc_read_file(p->pid, "limits", NULL), *line, *save = NULL;
 	int res = 0;
@@ -92,7 +92,7 @@ static int rlimit_difference(struct task_rst *tk, const RlimitEntry *r, int err)
 	return difference(tk, err, what, d, a);
 }
 
-int restore_rlimits(struct task_rst *tk)
+static int restore_rlimits(struct task_rst *tk)
 {
 	CoreEntry *c = tk->core;
 	pid_t pid = tk->pid;
@@ -112,3 +112,9 @@ int restore_rlimits(struct task_rst *tk)
 	}
 	return err;
 }
+
+const struct task_state_ops task_rlimits_ops = {
+	.name = "resource limits",
+	.dump = dump_rlimits,
+	.restore = { [TS_LATE] = restore_rlimits },
+};

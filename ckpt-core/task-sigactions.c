@@ -10,7 +10,7 @@
 
 #include "task-state.h"
 
-int dump_sigactions(struct task_dump *p, CoreEntry *c)
+static int dump_sigactions(struct task_dump *p, CoreEntry *c)
 {
 	c->sigactions = calloc(64, sizeof(*c->sigactions));
 	if (!c->sigactions)
@@ -46,8 +46,10 @@ int dump_sigactions(struct task_dump *p, CoreEntry *c)
 	return 0;
 }
 
-int stub_set_sigactions(CoreEntry *core)
+static int stub_set_sigactions(struct task_rst *tr)
 {
+	const CoreEntry *core = tr->core;
+
 	/* the restorer's own handlers (sanitizers, libraries) must not leak in */
 	for (int sig = 1; sig <= 64; sig++) {
 		uint64_t dfl[4] = { 0 };	/* SIG_DFL, no flags, empty mask */
@@ -66,3 +68,9 @@ int stub_set_sigactions(CoreEntry *core)
 	}
 	return 0;
 }
+
+const struct task_state_ops task_sigactions_ops = {
+	.name = "signal actions",
+	.dump = dump_sigactions,
+	.restore = { [TS_STUB] = stub_set_sigactions },
+};

@@ -51,7 +51,7 @@ int dump_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *nout)
 }
 
 /* The process-wide pending signals dump.c read as it froze the task. */
-int dump_shared_pending(struct task_dump *p, CoreEntry *c)
+static int dump_shared_pending(struct task_dump *p, CoreEntry *c)
 {
 	c->shared_pending = *p->spend;
 	c->n_shared_pending = *p->nspend;
@@ -90,7 +90,7 @@ static bool has_sigstop(SiginfoEntry **v, size_t n)
 
 /* The SIGSTOPs it had pending (sent while it was stopped), once it runs
  * untraced: pending again, as stop signals to a stopped task stay. */
-void send_pending_stops(struct task_rst *tr)
+static int send_pending_stops(struct task_rst *tr)
 {
 	CoreEntry *c = tr->core;
 
@@ -99,10 +99,11 @@ void send_pending_stops(struct task_rst *tr)
 			syscall(SYS_tgkill, tr->pid, c->threads[t]->tid, SIGSTOP);
 	if (has_sigstop(c->shared_pending, c->n_shared_pending))
 		kill(tr->pid, SIGSTOP);
+	return 0;
 }
 
 /* The signals thread @tc had pending, queued to it again (all blocked). */
-int restore_thread_pending(struct task_rst *tk, const ThreadCore *tc)
+static int restore_thread_pending(struct task_rst *tk, const ThreadCore *tc)
 {
 	pid_t pid = tk->pid, tid = tc->tid;
 	int err = 0;
@@ -129,7 +130,7 @@ int restore_thread_pending(struct task_rst *tk, const ThreadCore *tc)
 }
 
 /* The signals pending for the whole process, queued again. */
-int restore_shared_pending(struct task_rst *tk)
+static int restore_shared_pending(struct task_rst *tk)
 {
 	CoreEntry *c = tk->core;
 	pid_t pid = tk->pid;
@@ -155,3 +156,24 @@ int restore_shared_pending(struct task_rst *tk)
 	}
 	return err;
 }
+
+static int restore_threads_pending(struct task_rst *tk)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < tk->core->n_threads; i++)
+		err = restore_thread_pending(tk, tk->core->threads[i]);
+	return err;
+}
+
+/* The threads' own pending signals are in their ThreadCore, taken over by
+ * dump.c's dump_thread; the process's are moved here. */
+const struct task_state_ops task_signals_ops = {
+	.name = "pending signals",
+	.dump = dump_shared_pending,
+	.restore = {
+		[TS_THREADS] = restore_threads_pending,
+		[TS_LATE] = restore_shared_pending,
+		[TS_RUNNING] = send_pending_stops,
+	},
+};

@@ -44,3 +44,64 @@ int difference(const struct task_rst *tr, int err, const char *what, const char 
 	log_warn("pid %d: %s is %s, dumped %s (%s)", pid, what, applied, dumped, strerror(err));
 	return 0;
 }
+
+/*
+ * The order matters within a phase: the umask, personality and the rest
+ * before the signal actions in the stub; the timers before the signals
+ * pending for the process (a timer that fires as it is armed queues its
+ * signal first, as it did before the dump), the resource limits after
+ * both; the audit login uid and the seccomp filters before the credentials
+ * drop the privileges they need.
+ */
+const struct task_state_ops *const task_states[] = {
+	&task_attrs_ops,
+	&task_sigactions_ops,
+	&task_timers_ops,
+	&task_signals_ops,
+	&task_rlimits_ops,
+	&task_creds_ops,
+	&task_seccomp_ops,
+	NULL
+};
+
+int task_states_dump(struct task_dump *td, CoreEntry *c)
+{
+	for (const struct task_state_ops *const *s = task_states; *s; s++) {
+		int err;
+
+		if (!(*s)->dump)
+			continue;
+		err = (*s)->dump(td, c);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int task_states_dump_thread(struct task_dump *td, pid_t tid, ThreadCore *tc)
+{
+	for (const struct task_state_ops *const *s = task_states; *s; s++) {
+		int err;
+
+		if (!(*s)->dump_thread)
+			continue;
+		err = (*s)->dump_thread(td, tid, tc);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int task_states_restore(struct task_rst *tr, enum task_phase ph)
+{
+	for (const struct task_state_ops *const *s = task_states; *s; s++) {
+		int err;
+
+		if (!(*s)->restore[ph])
+			continue;
+		err = (*s)->restore[ph](tr);
+		if (err && ph != TS_RUNNING)
+			return err;
+	}
+	return 0;
+}

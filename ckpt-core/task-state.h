@@ -62,42 +62,59 @@ int task_scratch_put(struct task_rst *tr, size_t off, const void *buf, size_t le
 int difference(const struct task_rst *tr, int err, const char *what, const char *dumped,
 	       const char *applied);
 
-/* ---- the modules' halves ---- */
+/* ---- the table ---- */
 
-/* task-attrs.c */
-int dump_attrs(struct task_dump *p, CoreEntry *c);
-/* Per thread, from outside: refuses SCHED_DEADLINE. */
-int dump_sched(pid_t tid, ThreadCore *tc);
-int stub_set_attrs(struct task_rst *tr);
-int restore_dumpable(struct task_rst *tk);
-int restore_sched(struct task_rst *tr);
-int restore_pdeathsig(struct task_rst *tk);
+/*
+ * When a restore half runs.  The order of the phases is the order of the
+ * restore (restore.c); within a phase, the order of task_states[].
+ */
+enum task_phase {
+	TS_STUB,	/* in the stub, by the task itself, before its files: plain C */
+	TS_THREADS,	/* injected, once its threads exist with their own state */
+	TS_LATE,	/* injected, after that */
+	TS_PRIV,	/* injected, what needs privileges its credentials may drop */
+	TS_CREDS,	/* the credentials */
+	TS_AFTER_CREDS,	/* what setting the credentials resets */
+	TS_OUTSIDE,	/* from the restorer, once every task is taken over */
+	TS_FINISH,	/* injected, the last steps before its registers go in */
+	TS_RUNNING,	/* once the tree runs untraced: best effort */
+	TS_NR_PHASES
+};
 
-/* task-sigactions.c */
-int dump_sigactions(struct task_dump *p, CoreEntry *c);
-int stub_set_sigactions(CoreEntry *core);
+struct task_state_ops {
+	const char *name;
+	/*
+	 * The dump halves: the process's part of the core image, and each
+	 * thread's (either may be NULL).  What could not be restored is
+	 * refused here, naming the pid or tid, before anything changed.
+	 */
+	int (*dump)(struct task_dump *td, CoreEntry *c);
+	int (*dump_thread)(struct task_dump *td, pid_t tid, ThreadCore *tc);
+	/* The restore halves, by phase (NULL: nothing to do then).  A failure
+	 * is logged by the module with the pid and fails the restore. */
+	int (*restore[TS_NR_PHASES])(struct task_rst *tr);
+};
 
-/* task-timers.c */
-int dump_timers(struct task_dump *p, CoreEntry *c);
-int restore_timers(struct task_rst *tk);
+/* Every module, in order (task-state.c); NULL-terminated. */
+extern const struct task_state_ops *const task_states[];
 
-/* task-signals.c */
-/* The signals pending for thread @tid, or with @shared for its process. */
+/* Walk the table: the dump halves of process @td into @c, the thread
+ * halves of thread @tid into @tc, the restore halves of phase @ph. */
+int task_states_dump(struct task_dump *td, CoreEntry *c);
+int task_states_dump_thread(struct task_dump *td, pid_t tid, ThreadCore *tc);
+int task_states_restore(struct task_rst *tr, enum task_phase ph);
+
+/* ---- the modules (one file each) ---- */
+extern const struct task_state_ops task_attrs_ops;	/* task-attrs.c */
+extern const struct task_state_ops task_sigactions_ops;	/* task-sigactions.c */
+extern const struct task_state_ops task_timers_ops;	/* task-timers.c */
+extern const struct task_state_ops task_signals_ops;	/* task-signals.c */
+extern const struct task_state_ops task_rlimits_ops;	/* task-rlimits.c */
+extern const struct task_state_ops task_creds_ops;	/* task-creds.c */
+extern const struct task_state_ops task_seccomp_ops;	/* seccomp.c */
+
+/* task-signals.c: the signals pending for thread @tid, or with @shared for
+ * its process (dump.c reads them as it freezes the task). */
 int dump_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *nout);
-int dump_shared_pending(struct task_dump *p, CoreEntry *c);
-int restore_thread_pending(struct task_rst *tk, const ThreadCore *tc);
-int restore_shared_pending(struct task_rst *tk);
-/* Once the task runs untraced: the SIGSTOPs it had pending. */
-void send_pending_stops(struct task_rst *tr);
-
-/* task-rlimits.c */
-int dump_rlimits(struct task_dump *p, CoreEntry *c);
-int restore_rlimits(struct task_rst *tk);
-
-/* task-creds.c */
-void dump_loginuid(struct task_dump *p, CoreEntry *c);
-int dump_creds(struct task_dump *p, CoreEntry *c);
-int restore_loginuid(struct task_rst *tk);
-int restore_creds(struct task_rst *tk, pid_t tid);
 
 #endif

@@ -12,7 +12,7 @@
 
 #include "task-state.h"
 
-int dump_timers(struct task_dump *p, CoreEntry *c)
+static int dump_timers(struct task_dump *p, CoreEntry *c)
 {
 	char *buf, *line, *save = NULL;
 	PosixTimerEntry *cur = NULL;
@@ -102,7 +102,7 @@ int dump_timers(struct task_dump *p, CoreEntry *c)
 	return 0;
 }
 
-int restore_timers(struct task_rst *tk)
+static int restore_timers(struct task_rst *tk)
 {
 	CoreEntry *c = tk->core;
 	pid_t pid = tk->pid;
@@ -184,3 +184,9 @@ int restore_timers(struct task_rst *tk)
 		err = TASK_INJ(tk, pid, SYS_prctl, "cannot leave timer-id restore mode", 77, 0, 0, 0, 0, 0);
 	return err;
 }
+
+const struct task_state_ops task_timers_ops = {
+	.name = "timers",
+	.dump = dump_timers,
+	.restore = { [TS_LATE] = restore_timers },
+};
