@@ -340,8 +340,14 @@ static int seccomp_restore_task(struct task_rst *tr)
 	return seccomp_restore(tr->pp, tr->core);
 }
 
+static int seccomp_validate_task(const CoreEntry *c, uint32_t pid)
+{
+	return seccomp_validate(c);
+}
+
 const struct task_state_ops task_seccomp_ops = {
 	.name = "seccomp",
 	.dump_thread = seccomp_dump_task_thread,
+	.validate = seccomp_validate_task,
 	.restore = { [TS_PRIV] = seccomp_restore_task },
 };

@@ -195,9 +195,38 @@ static int restore_pdeathsig(struct task_rst *tk)
 			PR_SET_PDEATHSIG, tk->core->pdeathsig, 0, 0, 0, 0);
 }
 
+static int validate_attrs(const CoreEntry *c, uint32_t pid)
+{
+	for (size_t t = 0; t < c->n_threads; t++) {
+		const ThreadCore *tc = c->threads[t];
+		uint32_t tid = tc->tid;
+
+		/* SCHED_OTHER, FIFO, RR, BATCH, IDLE; nice and real-time priority
+		 * in the kernel's ranges; I/O class none, real-time, best-effort, idle */
+		if (tc->has_sched_policy &&
+		    (tc->sched_policy > 5 || tc->sched_policy == 4 || tc->sched_nice < -20 ||
+		     tc->sched_nice > 19 || tc->sched_priority > 99 || (tc->sched_flags & ~1ULL))) {
+			log_err("core-%u.img: thread %u: bad scheduling policy %u (nice %d, priority %u, "
+				"flags 0x%llx)", pid, tid, tc->sched_policy, tc->sched_nice,
+				tc->sched_priority, (unsigned long long)tc->sched_flags);
+			return -EINVAL;
+		}
+		if (tc->has_ioprio && (tc->ioprio >> 13) > 3) {
+			log_err("core-%u.img: thread %u: bad I/O priority 0x%x", pid, tid, tc->ioprio);
+			return -EINVAL;
+		}
+	}
+	if (c->oom_score_adj < -1000 || c->oom_score_adj > 1000) {
+		log_err("core-%u.img: oom_score_adj %d is out of range", pid, c->oom_score_adj);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 const struct task_state_ops task_attrs_ops = {
 	.name = "attributes",
 	.dump = dump_attrs,
+	.validate = validate_attrs,
 	.dump_thread = dump_sched,
 	.restore = {
 		[TS_STUB] = stub_set_attrs,

@@ -205,9 +205,21 @@ static int restore_creds_threads(struct task_rst *tk)
 	return err;
 }
 
+static int validate_creds(const CoreEntry *c, uint32_t pid)
+{
+	const CredsEntry *cr = c->creds;
+
+	if (!cr || cr->n_uids != 4 || cr->n_gids != 4 || cr->n_groups > 65536) {
+		log_err("core-%u.img: bad credentials", pid);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 const struct task_state_ops task_creds_ops = {
 	.name = "credentials",
 	.dump = dump_creds,
+	.validate = validate_creds,
 	.restore = {
 		[TS_PRIV] = restore_loginuid,
 		[TS_CREDS] = restore_creds_threads,

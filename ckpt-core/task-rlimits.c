@@ -113,8 +113,23 @@ static int restore_rlimits(struct task_rst *tk)
 	return err;
 }
 
+static int validate_rlimits(const CoreEntry *c, uint32_t pid)
+{
+	for (size_t i = 0; i < c->n_rlimits; i++) {
+		const RlimitEntry *r = c->rlimits[i];
+
+		if (!r || r->resource >= RLIM_NLIMITS || r->cur > r->max) {
+			log_err("core-%u.img: bad resource limit %zu (resource %u)", pid, i,
+				r ? r->resource : 0);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 const struct task_state_ops task_rlimits_ops = {
 	.name = "resource limits",
 	.dump = dump_rlimits,
+	.validate = validate_rlimits,
 	.restore = { [TS_LATE] = restore_rlimits },
 };

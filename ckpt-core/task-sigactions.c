@@ -69,8 +69,22 @@ static int stub_set_sigactions(struct task_rst *tr)
 	return 0;
 }
 
+static int validate_sigactions(const CoreEntry *c, uint32_t pid)
+{
+	for (size_t i = 0; i < c->n_sigactions; i++) {
+		const SigactionEntry *s = c->sigactions[i];
+
+		if (!s || s->sig < 1 || s->sig > 64 || s->sig == SIGKILL || s->sig == SIGSTOP) {
+			log_err("core-%u.img: action of a bad signal number %u", pid, s ? s->sig : 0);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 const struct task_state_ops task_sigactions_ops = {
 	.name = "signal actions",
 	.dump = dump_sigactions,
+	.validate = validate_sigactions,
 	.restore = { [TS_STUB] = stub_set_sigactions },
 };

@@ -166,11 +166,33 @@ static int restore_threads_pending(struct task_rst *tk)
 	return err;
 }
 
+static int check_siginfo(const SiginfoEntry *si, uint32_t pid, const char *what)
+{
+	if (!si || si->raw.len != 128) {
+		log_err("core-%u.img: a %s pending signal is not a 128-byte siginfo", pid, what);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int validate_pending(const CoreEntry *c, uint32_t pid)
+{
+	for (size_t t = 0; t < c->n_threads; t++)
+		for (size_t i = 0; i < c->threads[t]->n_pending; i++)
+			if (check_siginfo(c->threads[t]->pending[i], pid, "thread's"))
+				return -EINVAL;
+	for (size_t i = 0; i < c->n_shared_pending; i++)
+		if (check_siginfo(c->shared_pending[i], pid, "process-wide"))
+			return -EINVAL;
+	return 0;
+}
+
 /* The threads' own pending signals are in their ThreadCore, taken over by
  * dump.c's dump_thread; the process's are moved here. */
 const struct task_state_ops task_signals_ops = {
 	.name = "pending signals",
 	.dump = dump_shared_pending,
+	.validate = validate_pending,
 	.restore = {
 		[TS_THREADS] = restore_threads_pending,
 		[TS_LATE] = restore_shared_pending,

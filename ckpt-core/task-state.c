@@ -105,3 +105,11 @@ int task_states_restore(struct task_rst *tr, enum task_phase ph)
 	}
 	return 0;
 }
+
+int task_states_validate(const CoreEntry *c, uint32_t pid)
+{
+	for (const struct task_state_ops *const *s = task_states; *s; s++)
+		if ((*s)->validate && (*s)->validate(c, pid))
+			return -EINVAL;
+	return 0;
+}

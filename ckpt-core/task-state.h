@@ -90,6 +90,10 @@ struct task_state_ops {
 	 */
 	int (*dump)(struct task_dump *td, CoreEntry *c);
 	int (*dump_thread)(struct task_dump *td, pid_t tid, ThreadCore *tc);
+	/* Checks of its fields in an untrusted core image of process @pid
+	 * (validate.c: its threads are there, with their tids): no side
+	 * effect, each refusal logged naming the image. */
+	int (*validate)(const CoreEntry *c, uint32_t pid);
 	/* The restore halves, by phase (NULL: nothing to do then).  A failure
 	 * is logged by the module with the pid and fails the restore. */
 	int (*restore[TS_NR_PHASES])(struct task_rst *tr);
@@ -103,6 +107,7 @@ extern const struct task_state_ops *const task_states[];
 int task_states_dump(struct task_dump *td, CoreEntry *c);
 int task_states_dump_thread(struct task_dump *td, pid_t tid, ThreadCore *tc);
 int task_states_restore(struct task_rst *tr, enum task_phase ph);
+int task_states_validate(const CoreEntry *c, uint32_t pid);
 
 /* ---- the modules (one file each) ---- */
 extern const struct task_state_ops task_attrs_ops;	/* task-attrs.c */

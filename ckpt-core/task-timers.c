@@ -185,8 +185,24 @@ static int restore_timers(struct task_rst *tk)
 	return err;
 }
 
+static int validate_timers(const CoreEntry *c, uint32_t pid)
+{
+	for (size_t i = 0; i < c->n_itimers; i++)
+		if (!c->itimers[i] || c->itimers[i]->which > 2) {
+			log_err("core-%u.img: bad interval timer %zu", pid, i);
+			return -EINVAL;
+		}
+	for (size_t i = 0; i < c->n_posix_timers; i++)
+		if (!c->posix_timers[i] || c->posix_timers[i]->id < 0) {
+			log_err("core-%u.img: bad POSIX timer %zu", pid, i);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 const struct task_state_ops task_timers_ops = {
 	.name = "timers",
 	.dump = dump_timers,
+	.validate = validate_timers,
 	.restore = { [TS_LATE] = restore_timers },
 };
