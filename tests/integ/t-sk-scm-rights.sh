@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 require_root
 
-for type in seqpacket dgram; do
+for type in seqpacket dgram stream; do
 	for mode in restore leave; do
 		note "---- $type, $mode"
 		out=$T/$type-$mode.out
