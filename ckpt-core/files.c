@@ -1418,9 +1418,18 @@ static int dump_shared_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
 			break;
 		}
 	}
-	if (!owner)
-		return 0;
 	ppid = read_ppid(pid);
+	if (!owner) {
+		/* the root's parent is outside the tree: a table shared with it
+		 * would come back as a table of the tree's own */
+		if (ppid > 0 && !files_dump_in_tree(d, ppid) &&
+		    files_kcmp(pid, ppid, KCMP_FILES, 0, 0) == 0) {
+			log_err("pid %d: shares its fd table with its parent %d, outside the dumped "
+				"tree (clone with CLONE_FILES): not supported", pid, ppid);
+			return -EOPNOTSUPP;
+		}
+		return 0;
+	}
 	if (!ppid || !files_dump_in_tree(d, ppid) || files_kcmp(pid, ppid, KCMP_FILES, 0, 0)) {
 		log_err("pid %d: shares its fd table with pid %d (clone with CLONE_FILES) but not "
 			"with its parent %d: not supported", pid, owner, ppid);

@@ -5,7 +5,9 @@
 # closes another, and the parent sees both in its own table; the pipe the
 # child made holds its data; the POSIX lock the child took through the
 # shared table is held again, by the child; the grandchild (plain fork) has
-# a table of its own, which the child's opens do not reach.
+# a table of its own, which the child's opens do not reach.  The child
+# alone (--shell-job: its session leader is its parent; its table shared
+# with that parent, outside the dumped tree) is refused.
 . "$(dirname "$0")/../lib.sh"
 require_root
 
@@ -17,6 +19,13 @@ gchild=$(line_field "$out" '^PID G ' 3)
 ino=$(stat -c %i "$T/first")
 check "before: the child shares the parent's fd table (same files at fd 50)" \
 	[ "$(readlink /proc/$pid/fd/50)" = "$T/first" -a "$(readlink /proc/$child/fd/50)" = "$T/first" ]
+
+check_fails "a dump of the child alone (its table shared with its parent, outside) fails" \
+	kup_run "$T/err" dump -t "$child" -D "$T/cimg" --shell-job
+sed 's/^/# /' "$T/err" | tail -n 2
+check "... naming the child and its parent" \
+	grep -qF "pid $child: shares its fd table with its parent $pid, outside the dumped tree (clone with CLONE_FILES): not supported" "$T/err"
+check "... and leaves it running" eval "not_frozen $child && not_frozen $gchild"
 
 dump_and_restore "$pid" "$T/img" || exit 1
 check "the grandchild $gchild is back" alive "$gchild"
