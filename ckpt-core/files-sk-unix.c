@@ -68,6 +68,7 @@
 #include <linux/unix_diag.h>
 
 #include "files.h"
+#include "sk-diag.h"
 #include "kup-sk-unix.pb-c.h"
 
 #define JOURNAL_STDOUT	"/run/systemd/journal/stdout"
@@ -212,6 +213,21 @@ static int diag_parse(const struct nlmsghdr *h, struct usk_diag *d)
 	return 0;
 }
 
+struct usk_find {
+	uint32_t ino;
+	struct usk_diag *d;
+};
+
+static int usk_diag_one(const struct nlmsghdr *h, void *arg)
+{
+	const struct usk_find *f = arg;
+	int ret = diag_parse(h, f->d);
+
+	if (!ret && f->d->ino != f->ino)
+		ret = -EBADMSG;
+	return ret ? ret : 1;
+}
+
 /* Query the unix socket with inode @ino.  -ENOENT: no such socket (in our
  * network namespace). */
 static int usk_diag(uint32_t ino, struct usk_diag *d)
@@ -227,57 +243,10 @@ static int usk_diag(uint32_t ino, struct usk_diag *d)
 				     UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN,
 		       .udiag_cookie = { ~0u, ~0u } },
 	};
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	char *buf = NULL;
-	ssize_t r;
-	int s, ret;
+	struct usk_find f = { .ino = ino, .d = d };
+	int ret = sk_diag_query(-1, &req, sizeof(req), 0, usk_diag_one, &f);
 
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (s < 0)
-		return -errno;
-	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	/* the answer's size first: a listener's icons can be long */
-	do
-		r = recv(s, NULL, 0, MSG_PEEK | MSG_TRUNC);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		ret = -errno;
-		goto out;
-	}
-	buf = malloc(r + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	do
-		r = recv(s, buf, r + 1, 0);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ret = -EBADMSG;
-	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
-	     h = NLMSG_NEXT(h, r)) {
-		if (h->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e = NLMSG_DATA(h);
-			ret = h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error ? e->error : -EBADMSG;
-			break;
-		}
-		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-			ret = diag_parse(h, d);
-			if (!ret && d->ino != ino)
-				ret = -EBADMSG;
-			break;
-		}
-	}
-out:
-	free(buf);
-	close(s);
-	return ret;
+	return ret == 1 ? 0 : ret ? ret : -EBADMSG;
 }
 
 /* --- dump ------------------------------------------------------------------- */
