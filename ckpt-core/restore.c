@@ -776,7 +776,6 @@ static int setup_stubs(struct rctx *c)
 	for (int i = 0; i < c->n && !ret; i++)
 		if (c->p[i].files_owner >= 0) {
 			struct ctl_msg m = { .type = MSG_GO_TABLE, .nkeep = c->p[i].nkeep };
-
 			union sigval v = { .sival_int = c->p[i].keep[0] };
 
 			memcpy(m.keep, c->p[i].keep, sizeof(int) * m.nkeep);
