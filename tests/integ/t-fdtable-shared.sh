@@ -5,7 +5,8 @@
 # closes another, and the parent sees both in its own table; the pipe the
 # child made holds its data; the POSIX lock the child took through the
 # shared table is held again, by the child; the grandchild (plain fork) has
-# a table of its own, which the child's opens do not reach.  The child
+# a table of its own, which the child's opens do not reach; a grandchild
+# the child made with CLONE_FILES shares the one table too.  The child
 # alone (--shell-job: its session leader is its parent; its table shared
 # with that parent, outside the dumped tree) is refused.
 . "$(dirname "$0")/../lib.sh"
@@ -13,9 +14,12 @@ require_root
 
 out=$T/fdshare.out
 pid=$(start_bg "$out" "$PROGS/fdshare" -f "$T/first" -g "$T/second")
-wait_for_line "$out" '^READY' || bail "fdshare did not start: $(tail -n 2 "$out")"
+for l in READY 'PID G' 'PID S'; do
+	wait_for_line "$out" "^$l" || bail "fdshare did not start: $(tail -n 2 "$out")"
+done
 child=$(line_field "$out" '^PID C ' 3)
 gchild=$(line_field "$out" '^PID G ' 3)
+sharer=$(line_field "$out" '^PID S ' 3)
 ino=$(stat -c %i "$T/first")
 check "before: the child shares the parent's fd table (same files at fd 50)" \
 	[ "$(readlink /proc/$pid/fd/50)" = "$T/first" -a "$(readlink /proc/$child/fd/50)" = "$T/first" ]
@@ -25,7 +29,7 @@ check_fails "a dump of the child alone (its table shared with its parent, outsid
 sed 's/^/# /' "$T/err" | tail -n 2
 check "... naming the child and its parent" \
 	grep -qF "pid $child: shares its fd table with its parent $pid, outside the dumped tree (clone with CLONE_FILES): not supported" "$T/err"
-check "... and leaves it running" eval "not_frozen $child && not_frozen $gchild"
+check "... and leaves it running" eval "not_frozen $child && not_frozen $gchild && not_frozen $sharer"
 
 dump_and_restore "$pid" "$T/img" || exit 1
 check "the grandchild $gchild is back" alive "$gchild"
@@ -35,6 +39,8 @@ check "the child opens $T/second at fd 70 and closes fd 50" request_check "$chil
 check "... and the parent sees both in its table (one table); the pipe gives its data" \
 	request_check "$pid" "$out"
 check "the grandchild's own table has neither change" request_check "$gchild" "$out"
+check "the grandchild made with CLONE_FILES sees both (one table for three)" \
+	request_check "$sharer" "$out"
 check "no ERROR line" [ "$(lines_count "$out" ERROR)" = 0 ]
 kill_tree "$pid"
 wait_gone "$pid"

@@ -7,7 +7,8 @@
  *   the child opens a pipe holding "in-the-pipe" at fd 60 and 61 (read and
  *   write ends) and takes a POSIX write lock on bytes 0-9 of FILE through
  *   fd 50 (the lock belongs to the shared table).  A grandchild, made by
- *   the child with plain fork(), has a table of its own (a copy).
+ *   the child with plain fork(), has a table of its own (a copy); another
+ *   one, made by the child with clone(CLONE_FILES), shares the table too.
  *
  *   SIGUSR1 to the child: it opens FILE2 at fd 70 and closes fd 50, then
  *   "CHECK 1 OK child" (or FAIL).
@@ -16,8 +17,11 @@
  *   gives "in-the-pipe"; "CHECK 1 OK parent" (or FAIL why).
  *   SIGUSR1 to the grandchild: its fd 50 is still FILE (its own copy of
  *   the table) and fd 70 is not open: "CHECK 1 OK grandchild".
+ *   SIGUSR1 to the sharing grandchild: fd 70 is FILE2 and fd 50 is closed:
+ *   "CHECK 1 OK sharer".
  *
- * Lines: "PID P <pid>", "PID C <pid>", "PID G <pid>", "READY".
+ * Lines: "PID P <pid>", "PID C <pid>", "PID G <pid>", "PID S <pid>",
+ * "READY".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,8 +78,25 @@ static void grandchild(void)
 	}
 }
 
+static int sharer(void *arg)
+{
+	(void)arg;
+	say("PID S %d", getpid());
+	for (;;) {
+		wait_check();
+		if (!is_file(70, file2))
+			say("CHECK 1 FAIL sharer: fd 70, opened by the child, is not in its table");
+		else if (fcntl(50, F_GETFD) >= 0)
+			say("CHECK 1 FAIL sharer: fd 50, closed by the child, is still open");
+		else
+			say("CHECK 1 OK sharer");
+	}
+	return 0;
+}
+
 static void child(void)
 {
+	static char stack2[65536] __attribute__((aligned(16)));
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
 	int p[2], fd;
 	pid_t g;
@@ -93,6 +114,8 @@ static void child(void)
 		die("fork: %s", strerror(errno));
 	if (g == 0)
 		grandchild();
+	if (clone(sharer, stack2 + sizeof(stack2), CLONE_FILES | SIGCHLD, NULL) < 0)
+		die("clone: %s", strerror(errno));
 	say("READY");
 	for (;;) {
 		wait_check();
