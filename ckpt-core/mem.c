@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Memory: the VMA walk, page selection from pagemap, page dump (dump half)
- * and the address-space rebuild (restore half, driven through the puppet).
+ * Memory, dump half: the VMA walk, page selection from pagemap, page dump.
+ * The address-space rebuild (restore half, driven through the puppet) is
+ * mem-restore.c.
  *
  * Pages of a process go to one page blob "pages-PID.img", described by runs
  * in mm-PID.img.  Only pages that exist are saved: untouched anonymous holes
