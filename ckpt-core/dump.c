@@ -76,6 +76,7 @@ struct dproc {
 	struct puppet pp;
 	CoreEntry core;
 	MmImage mm;
+	struct mem_frames frames;	/* of its memory, for its children (mem.c) */
 	FdtableEntry fdt;
 	bool have_core, have_mm, have_fdt;
 	SiginfoEntry **spend;	/* shared pending signals, read before anything ran */
@@ -787,8 +788,18 @@ static int prepare_proc(struct dproc *p)
 	return err;
 }
 
+/* @i's parent, dumped before it (the copy-on-write pages they share are
+ * saved once, mem.c), or NULL for the root. */
+static const struct dproc *dumped_parent(struct dtree *t, int i)
+{
+	struct dproc *pp = i ? tree_find(t, t->p[i].st.ppid) : NULL;
+
+	return pp && pp->have_mm && pp->frames.own ? pp : NULL;
+}
+
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
-		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats)
+		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats,
+		     const struct dproc *parent)
 {
 	struct mem_dump_stats ms = { 0 };
 	char name[64];
@@ -807,7 +818,9 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	if (!err) {
 		mm_image__init(&p->mm);
 		p->have_mm = true;
-		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc);
+		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc,
+			       parent ? &parent->mm : NULL, parent ? &parent->frames : NULL,
+			       &p->frames);
 	}
 	if (err)
 		return err;
@@ -968,6 +981,7 @@ static void free_dump(struct dtree *t)
 			files_free_fdtable(&p->fdt);
 		if (p->have_mm)
 			mem_free_image(&p->mm);
+		mem_frames_free(&p->frames);
 		if (p->have_core) {
 			/* everything was allocated with malloc in the layout
 			 * protobuf-c's free_unpacked expects */
@@ -1329,7 +1343,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		stats->nr_threads += t.p[i].nt;
 		ret = ckpt_check_abort();
 		if (!ret)
-			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats);
+			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats, dumped_parent(&t, i));
 		if (ret)
 			goto fail;
 	}

@@ -401,6 +401,17 @@ static int patch_old_vdso(struct takeover *tk, unsigned long new_vdso)
 	return err;
 }
 
+static long vma_at(const MmImage *mm, uint64_t vaddr);
+static bool cow_done(const struct rproc *p, long j);
+static int restore_cow_pages(struct takeover *tk);
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
 /* Is @vaddr in the dumped vDSO (whose pages are not written back unless the
  * old vDSO is kept as a proxy)? */
 static bool in_vdso(const MmImage *mm, uint64_t vaddr)
@@ -493,7 +504,8 @@ static int restore_pages(struct takeover *tk, bool proxy)
 				size_t left = (r->nr_pages - rdone) * PAGE_SIZE_K;
 				size_t room = len - boff - local.iov_len;
 				size_t take = left < room ? left : room;
-				bool skip = !proxy && in_vdso(mm, r->vaddr);
+				bool skip = (!proxy && in_vdso(mm, r->vaddr)) ||
+					    cow_done(p, vma_at(mm, r->vaddr));
 
 				if (skip && k)
 					break;	/* write what we have first */
@@ -578,37 +590,43 @@ int restore_mm(struct takeover *tk)
 	struct rproc *p = tk->p;
 	MmImage *mm = p->mm;
 	pid_t pid = p->pe->pid;
-	struct range keep[8], sp[4], vd;
+	struct range *keep, sp[4], vd;
 	unsigned long prev = 0, new_vdso;
 	int nkeep = 0, nsp, err;
 	bool proxy;
 
-	/* 1. tear down the stub's layout, keeping the trampoline and vdso/vvar */
+	/* 1. tear down the stub's layout, keeping the trampoline, vdso/vvar
+	 * and the private memory already in place for copy-on-write */
 	err = read_special_maps(pid, sp, &nsp, &vd, NULL, NULL);
 	if (err)
 		return err;
+	keep = calloc(mm->n_vmas + 1 + nsp, sizeof(*keep));
+	if (!keep)
+		return -ENOMEM;
 	keep[nkeep].start = p->tramp;
 	keep[nkeep++].end = p->tramp + puppet_area_size();
 	for (int i = 0; i < nsp; i++)
 		keep[nkeep++] = sp[i];
-	for (int i = 0; i < nkeep; i++)		/* sort by start */
-		for (int j = i + 1; j < nkeep; j++)
-			if (keep[j].start < keep[i].start) {
-				struct range t = keep[i];
-				keep[i] = keep[j];
-				keep[j] = t;
-			}
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (cow_done(p, i)) {
+			keep[nkeep].start = mm->vmas[i]->start;
+			keep[nkeep++].end = mm->vmas[i]->end;
+		}
+	qsort(keep, nkeep, sizeof(*keep), range_cmp);
 	for (int i = 0; i <= nkeep; i++) {
 		unsigned long end = i < nkeep ? keep[i].start : ARCH_TASK_SIZE;
 
 		if (end > prev) {
 			err = INJ(tk, pid, SYS_munmap, "cannot clear the address space", prev, end - prev, 0, 0, 0, 0);
 			if (err)
-				return err;
+				break;
 		}
 		if (i < nkeep)
 			prev = keep[i].end;
 	}
+	free(keep);
+	if (err)
+		return err;
 
 	/* 2. the vDSO */
 	err = restore_vdso(tk, &proxy, &new_vdso);
@@ -638,6 +656,8 @@ int restore_mm(struct takeover *tk)
 			flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 			break;
 		case VMA_KIND__VMA_ANON_PRIVATE:
+			if (cow_done(p, i))
+				continue;	/* in place, filled (stub_cow_prepare) */
 			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (v->growsdown ? MAP_GROWSDOWN : 0) |
 				 (v->flags & MAP_NORESERVE);
 			prot = v->prot;
@@ -693,7 +713,7 @@ int restore_mm(struct takeover *tk)
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 
-		if (v->kind != VMA_KIND__VMA_ANON_PRIVATE)
+		if (v->kind != VMA_KIND__VMA_ANON_PRIVATE || cow_done(p, i))
 			continue;
 		for (int a = MADV_HUGEPAGE; a <= MADV_NOHUGEPAGE; a++) {
 			if (!(v->madv & (1ULL << a)))
@@ -705,6 +725,8 @@ int restore_mm(struct takeover *tk)
 		}
 	}
 	err = restore_pages(tk, proxy);
+	if (!err)
+		err = restore_cow_pages(tk);
 	if (err)
 		return err;
 	if (proxy) {
@@ -722,7 +744,8 @@ int restore_mm(struct takeover *tk)
 		    (v->kind == VMA_KIND__VMA_VDSO && !proxy))
 			continue;
 		if (v->prot != (PROT_READ | PROT_WRITE) && v->kind != VMA_KIND__VMA_FILE_SHARED &&
-		    v->kind != VMA_KIND__VMA_ANON_PRIVATE && v->kind != VMA_KIND__VMA_FILE_PRIVATE) {
+		    (v->kind != VMA_KIND__VMA_ANON_PRIVATE || cow_done(p, i)) &&
+		    v->kind != VMA_KIND__VMA_FILE_PRIVATE) {
 			err = INJ(tk, pid, SYS_mprotect, "cannot set protections", v->start, len, v->prot, 0, 0, 0);
 			if (err)
 				return err;
@@ -767,4 +790,299 @@ int restore_mm_fields(struct takeover *tk)
 		err = INJ(tk, pid, SYS_prctl, "cannot restore the mm layout (PR_SET_MM_MAP)", PR_SET_MM,
 			  PR_SET_MM_MAP, tk->pp.scratch, sizeof(map), 0, 0);
 	return err;
+}
+
+/* ---- copy-on-write between a parent and its children -------------------- */
+
+/*
+ * A child's private anonymous pages that were still its parent's at dump
+ * (mm_image.cow_runs, found by page frame in mem.c) are not in its image.
+ * Each stub, before it forks its children, maps the private anonymous
+ * mappings they share with it (COW_WANTED, planned here before anything is
+ * forked) and the restorer writes its pages into them (cow_fill), so the
+ * children inherit them copy-on-write, as the dumped ones had.  A child
+ * keeps an inherited mapping that is its own mapping of the same range
+ * (cow_compatible): it drops the pages of it it did not share
+ * (MADV_DONTNEED) and gets only its own written.  Every other range is
+ * rebuilt at the takeover as without sharing, the shared pages written
+ * from the ancestor's image that has them (put_cow_pages).
+ */
+
+/* The mapping of @mm holding @vaddr, or -1 (mappings are in address order). */
+static long vma_at(const MmImage *mm, uint64_t vaddr)
+{
+	size_t lo = 0, hi = mm->n_vmas;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *v = mm->vmas[mid];
+
+		if (vaddr < v->start)
+			hi = mid;
+		else if (vaddr >= v->end)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+#define THP_ADVICE ((1ULL << MADV_HUGEPAGE) | (1ULL << MADV_NOHUGEPAGE))
+
+/* Can the child's mapping @v be the one inherited from the parent's @pv? */
+static bool cow_compatible(const VmaEntry *pv, const VmaEntry *v)
+{
+	return pv->kind == VMA_KIND__VMA_ANON_PRIVATE && v->kind == VMA_KIND__VMA_ANON_PRIVATE &&
+	       pv->start == v->start && pv->end == v->end && !pv->growsdown && !v->growsdown &&
+	       pv->flags == v->flags && (pv->madv & THP_ADVICE) == (v->madv & THP_ADVICE);
+}
+
+static bool cow_done(const struct rproc *p, long j)
+{
+	return p->cow && j >= 0 && p->cow[j] >= COW_INHERITED;
+}
+
+int cow_plan(struct rctx *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		struct rproc *p = &c->p[i];
+
+		if (!p->alive)
+			continue;
+		p->cow = calloc(p->mm->n_vmas + 1, 1);
+		if (!p->cow)
+			return -ENOMEM;
+	}
+	for (int i = 1; i < c->n; i++) {
+		struct rproc *p = &c->p[i];
+		int up = rproc_index(c, p->pe->ppid);
+		struct rproc *pp = up >= 0 ? &c->p[up] : NULL;
+
+		if (!p->alive || !pp || !pp->alive)
+			continue;
+		for (size_t r = 0; r < p->mm->n_cow_runs; r++) {
+			uint64_t va = p->mm->cow_runs[r]->vaddr;
+			long j = vma_at(p->mm, va), pj = vma_at(pp->mm, va);
+
+			if (j >= 0 && pj >= 0 && cow_compatible(pp->mm->vmas[pj], p->mm->vmas[j]))
+				pp->cow[pj] = COW_WANTED;
+		}
+	}
+	return 0;
+}
+
+/* Drop from the inherited mapping @v what the child did not share. */
+static int cow_zap(const struct rproc *p, const VmaEntry *v)
+{
+	const MmImage *mm = p->mm;
+	uint64_t at = v->start;
+
+	for (size_t r = 0; r <= mm->n_cow_runs; r++) {
+		const PageRun *cr = r < mm->n_cow_runs ? mm->cow_runs[r] : NULL;
+		uint64_t s = cr ? cr->vaddr : v->end, e = cr ? s + cr->nr_pages * PAGE_SIZE_K : v->end;
+
+		if (e <= v->start)
+			continue;
+		if (s > v->end)
+			s = e = v->end;
+		if (s > at && madvise((void *)at, s - at, MADV_DONTNEED))
+			return log_errno(errno, "pid %u: cannot drop the pages of 0x%" PRIx64 "-0x%"
+					 PRIx64 " it did not share with its parent", p->pe->pid, at, s);
+		at = e;
+		if (at >= v->end)
+			break;
+	}
+	return 0;
+}
+
+int stub_cow_prepare(struct rctx *c, int idx)
+{
+	struct rproc *p = &c->p[idx];
+	MmImage *mm = p->mm;
+	int up = idx ? rproc_index(c, p->pe->ppid) : -1;
+
+	if (!p->cow)
+		return 0;
+	/* what the parent mapped for its children: kept if it is ours too */
+	for (size_t j = 0; up >= 0 && c->p[up].cow && j < c->p[up].mm->n_vmas; j++) {
+		const VmaEntry *pv = c->p[up].mm->vmas[j];
+		long i;
+
+		if (!cow_done(&c->p[up], j))
+			continue;
+		i = vma_at(mm, pv->start);
+		if (i >= 0 && cow_compatible(pv, mm->vmas[i])) {
+			int ret = cow_zap(p, mm->vmas[i]);
+
+			if (ret)
+				return ret;
+			p->cow[i] = COW_INHERITED;
+		} else if (munmap((void *)pv->start, pv->end - pv->start)) {
+			return log_errno(errno, "pid %u: cannot unmap 0x%" PRIx64 "-0x%" PRIx64,
+					 p->pe->pid, pv->start, pv->end);
+		}
+	}
+	/* what our children share with us: mapped here before they are forked */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		void *a;
+
+		if (p->cow[i] != COW_WANTED)
+			continue;
+		a = mmap((void *)v->start, v->end - v->start, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | (v->flags & MAP_NORESERVE),
+			 -1, 0);
+		if (a != (void *)v->start) {
+			/* taken in the stub's own layout: rebuilt at the takeover */
+			if (a != MAP_FAILED)
+				munmap(a, v->end - v->start);
+			p->cow[i] = COW_NONE;
+			log_debug("pid %u: 0x%" PRIx64 "-0x%" PRIx64 " is not shared with its children",
+				  p->pe->pid, v->start, v->end);
+			continue;
+		}
+		for (int adv = MADV_HUGEPAGE; adv <= MADV_NOHUGEPAGE; adv++)
+			if (v->madv & (1ULL << adv))
+				madvise(a, v->end - v->start, adv);
+		p->cow[i] = COW_PREMAPPED;
+	}
+	return 0;
+}
+
+#define COW_CHUNK (2UL << 20)
+
+/* Write @npages pages of @src's own pages image, from page @off, into @pid
+ * at @vaddr. */
+static int put_pages(struct rctx *c, struct rproc *src, uint64_t off, pid_t pid, uint64_t vaddr,
+		     uint64_t npages, int *memfd)
+{
+	static uint8_t *buf;
+
+	while (npages) {
+		size_t len = npages * PAGE_SIZE_K < COW_CHUNK ? npages * PAGE_SIZE_K : COW_CHUNK;
+		const uint8_t *from;
+		struct iovec local, remote = { (void *)vaddr, len };
+		int err;
+
+		if (src->pages.data) {
+			from = (const uint8_t *)src->pages.data + off * PAGE_SIZE_K;
+		} else {
+			if (!buf && !(buf = malloc(COW_CHUNK)))
+				return -ENOMEM;
+			err = c->st->ops->read(c->st, &src->pages, off * PAGE_SIZE_K, buf, len);
+			if (err)
+				return log_errno(err, "pid %u: cannot read %s at offset %" PRIu64 " from %s",
+						 src->pe->pid, src->pages.name, off * PAGE_SIZE_K,
+						 c->st->where);
+			from = buf;
+		}
+		local.iov_base = (void *)from;
+		local.iov_len = len;
+		if (process_vm_writev(pid, &local, 1, &remote, 1, 0) != (ssize_t)len) {
+			/* not writable: /proc/PID/mem writes with FOLL_FORCE */
+			if (*memfd < 0) {
+				char path[64];
+
+				snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+				*memfd = open(path, O_RDWR | O_CLOEXEC);
+				if (*memfd < 0)
+					return log_errno(errno, "pid %d: cannot open %s", pid, path);
+			}
+			if (pwrite(*memfd, from, len, vaddr) != (ssize_t)len)
+				return log_errno(errno, "pid %d: cannot write pages at 0x%" PRIx64, pid,
+						 vaddr);
+		}
+		off += len / PAGE_SIZE_K;
+		vaddr += len;
+		npages -= len / PAGE_SIZE_K;
+	}
+	return 0;
+}
+
+/* Write into @pid the @npages pages task @idx shared with its parent at
+ * @vaddr, from the image of the ancestor that has them (ckpt_images_validate
+ * checked there is one). */
+static int put_cow_pages(struct rctx *c, int idx, pid_t pid, uint64_t vaddr, uint64_t npages,
+			 int *memfd)
+{
+	int up = rproc_index(c, c->p[idx].pe->ppid);
+	struct rproc *q = up >= 0 ? &c->p[up] : NULL;
+
+	while (npages) {
+		const PageRun *r = q ? ckpt_mm_run_at(q->mm, vaddr, false) : NULL;
+		bool cow = !r && q;
+		uint64_t n;
+		int err;
+
+		if (cow)
+			r = ckpt_mm_run_at(q->mm, vaddr, true);
+		if (!r)
+			return log_errno(EINVAL, "pid %u: page 0x%" PRIx64 " of its parent is not in its "
+					 "parent's image", c->p[idx].pe->pid, vaddr);
+		n = r->nr_pages - (vaddr - r->vaddr) / PAGE_SIZE_K;
+		if (n > npages)
+			n = npages;
+		if (cow)
+			err = put_cow_pages(c, up, pid, vaddr, n, memfd);
+		else
+			err = put_pages(c, q, r->off + (vaddr - r->vaddr) / PAGE_SIZE_K, pid, vaddr, n,
+					memfd);
+		if (err)
+			return err;
+		vaddr += n * PAGE_SIZE_K;
+		npages -= n;
+	}
+	return 0;
+}
+
+int cow_fill(struct rctx *c, int idx)
+{
+	struct rproc *p = &c->p[idx];
+	MmImage *mm = p->mm;
+	pid_t pid = p->pe->pid;
+	struct iovec io = { p->cow, mm ? mm->n_vmas : 0 };
+	int memfd = -1, err = 0;
+
+	if (!p->alive || !p->cow || !mm->n_vmas)
+		return 0;
+	/* what the stub could map: its copy of p->cow */
+	if (process_vm_readv(pid, &io, 1, &io, 1, 0) != (ssize_t)io.iov_len)
+		return log_errno(errno, "pid %d: cannot read what its restore helper mapped", pid);
+	for (size_t r = 0; !err && r < mm->n_runs; r++) {
+		const PageRun *run = mm->runs[r];
+
+		if (cow_done(p, vma_at(mm, run->vaddr)))
+			err = put_pages(c, p, run->off, pid, run->vaddr, run->nr_pages, &memfd);
+	}
+	for (size_t r = 0; !err && r < mm->n_cow_runs; r++) {
+		const PageRun *run = mm->cow_runs[r];
+		long j = vma_at(mm, run->vaddr);
+
+		if (j >= 0 && p->cow[j] == COW_PREMAPPED)
+			err = put_cow_pages(c, idx, pid, run->vaddr, run->nr_pages, &memfd);
+	}
+	if (memfd >= 0)
+		close(memfd);
+	return err;
+}
+
+/* At the takeover: the shared pages of the mappings that were not
+ * inherited, from the ancestors' images. */
+static int restore_cow_pages(struct takeover *tk)
+{
+	struct rproc *p = tk->p;
+	MmImage *mm = p->mm;
+	int idx = p - tk->c->p;
+
+	for (size_t r = 0; r < mm->n_cow_runs; r++) {
+		const PageRun *run = mm->cow_runs[r];
+		int err;
+
+		if (cow_done(p, vma_at(mm, run->vaddr)))
+			continue;
+		err = put_cow_pages(tk->c, idx, p->pe->pid, run->vaddr, run->nr_pages, &tk->memfd);
+		if (err)
+			return err;
+	}
+	return 0;
 }

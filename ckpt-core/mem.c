@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ckpt-images.h"
 #include "internal.h"
 #include "ipc-sysv.h"
 
@@ -322,6 +323,141 @@ static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, const struct vma
 	return 0;
 }
 
+/*
+ * Page frames (pagemap entries) of the dumped private anonymous pages, in
+ * the order of the runs, read before the pages are copied: a copy with
+ * process_vm_readv pins each page, and the kernel gives a process that
+ * pins a page it shares copy-on-write its own copy of it, so the frames
+ * its children still share with it are only seen before.
+ */
+static int read_frames(int pmfd, pid_t pid, const MmImage *mm, PageRun **runs, size_t nruns,
+		       uint64_t *out)
+{
+	for (size_t r = 0; r < nruns; r++) {
+		const PageRun *run = runs[r];
+
+		for (size_t j = 0; j < mm->n_vmas; j++) {
+			const VmaEntry *v = mm->vmas[j];
+
+			if (run->vaddr < v->start || run->vaddr >= v->end)
+				continue;
+			if (v->kind == VMA_KIND__VMA_ANON_PRIVATE &&
+			    pread(pmfd, out + run->off, run->nr_pages * 8, run->vaddr / PAGE_SIZE_K * 8) !=
+			    (ssize_t)(run->nr_pages * 8))
+				return log_errno(errno ? errno : EIO, "pid %d: cannot read pagemap at 0x%"
+						 PRIx64, pid, run->vaddr);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int mem_frames_read(int pmfd, pid_t pid, const MmImage *mm, struct mem_frames *f)
+{
+	int ret;
+
+	f->own = calloc(mm->pages_nr + 1, sizeof(*f->own));
+	f->cow = calloc(mm->cow_pages_nr + 1, sizeof(*f->cow));
+	if (!f->own || !f->cow)
+		return -ENOMEM;
+	ret = read_frames(pmfd, pid, mm, mm->runs, mm->n_runs, f->own);
+	return ret ? ret : read_frames(pmfd, pid, mm, mm->cow_runs, mm->n_cow_runs, f->cow);
+}
+
+void mem_frames_free(struct mem_frames *f)
+{
+	free(f->own);
+	free(f->cow);
+	f->own = f->cow = NULL;
+}
+
+/* The parent's frame at @vaddr, or 0 if its image has no page there. */
+static uint64_t parent_frame(const MmImage *pmm, const struct mem_frames *pf, uint64_t vaddr)
+{
+	const PageRun *r = ckpt_mm_run_at(pmm, vaddr, false);
+
+	if (r)
+		return pf->own[r->off + (vaddr - r->vaddr) / PAGE_SIZE_K];
+	r = ckpt_mm_run_at(pmm, vaddr, true);
+	return r ? pf->cow[r->off + (vaddr - r->vaddr) / PAGE_SIZE_K] : 0;
+}
+
+/*
+ * Copy-on-write with the parent: of the runs [@first, rl->n) just selected
+ * in one private anonymous mapping, the pages the parent mapped at the same
+ * address with the same page frame (still shared since the fork, or merged
+ * by KSM: the same contents either way) go to @cl instead; the parent's
+ * image holds them.  The parent's frames are the ones read before its pages
+ * were copied (mem_frames).  Frame numbers read as 0 without
+ * CAP_SYS_ADMIN: nothing is shared then.
+ */
+static int split_cow(int pmfd, pid_t pid, const MmImage *pmm, const struct mem_frames *pf,
+		     struct run_list *rl, size_t first, struct run_list *cl)
+{
+	size_t n = rl->n - first;
+	uint64_t a[512];
+	PageRun *old;
+	int ret = 0;
+
+	if (!n)
+		return 0;
+	old = malloc(n * sizeof(*old));
+	if (!old)
+		return -ENOMEM;
+	memcpy(old, rl->runs + first, n * sizeof(*old));
+	rl->pages = old[0].off;
+	rl->n = first;
+	rl->split = true;
+	cl->split = true;
+	for (size_t r = 0; r < n && !ret; r++) {
+		for (uint64_t i = 0; i < old[r].nr_pages && !ret;) {
+			size_t k = old[r].nr_pages - i < 512 ? old[r].nr_pages - i : 512;
+			uint64_t va = old[r].vaddr + i * PAGE_SIZE_K;
+
+			if (pread(pmfd, a, k * 8, va / PAGE_SIZE_K * 8) != (ssize_t)(k * 8)) {
+				ret = log_errno(errno ? errno : EIO, "pid %d: cannot read pagemap at 0x%"
+						PRIx64, pid, va);
+				break;
+			}
+			for (size_t j = 0; j < k && !ret; j++, va += PAGE_SIZE_K) {
+				uint64_t b = parent_frame(pmm, pf, va);
+				bool shared = (a[j] & PME_PRESENT) && (b & PME_PRESENT) &&
+					      (a[j] & PME_PFN_MASK) &&
+					      (a[j] & PME_PFN_MASK) == (b & PME_PFN_MASK);
+
+				if (run_add(shared ? cl : rl, va, 1))
+					ret = -ENOMEM;
+			}
+			i += k;
+		}
+	}
+	free(old);
+	return ret;
+}
+
+/* The parent's mapping of exactly @v's range, private anonymous as @v. */
+static bool parent_same_vma(const MmImage *pmm, const VmaEntry *v)
+{
+	size_t lo = 0, hi = pmm ? pmm->n_vmas : 0;
+
+	if (v->kind != VMA_KIND__VMA_ANON_PRIVATE)
+		return false;
+	while (lo < hi) {	/* the mappings are in address order */
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *pv = pmm->vmas[mid];
+
+		if (pv->end <= v->start) {
+			lo = mid + 1;
+		} else if (pv->start >= v->end) {
+			hi = mid;
+		} else {
+			return pv->start == v->start && pv->end == v->end &&
+			       pv->kind == VMA_KIND__VMA_ANON_PRIVATE;
+		}
+	}
+	return false;
+}
+
 #define COPY_BUF (8UL << 20)
 
 /* Append @len bytes at @out of blob @b: with pwrite() on its fd, or the
@@ -430,16 +566,21 @@ void mem_free_image(MmImage *mm)
 		free(mm->runs[0]);	/* one array */
 		free(mm->runs);
 	}
+	if (mm->n_cow_runs) {
+		free(mm->cow_runs[0]);
+		free(mm->cow_runs);
+	}
 	free(mm->vdso_symtab.data);
 	mm_image__init(mm);
 }
 
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
-	     struct shmem_dump *sd, struct ipc_dump *ipc)
+	     struct shmem_dump *sd, struct ipc_dump *ipc, const MmImage *pmm,
+	     const struct mem_frames *pframes, struct mem_frames *frames)
 {
 	struct vma_raw *raw = NULL;
-	struct run_list rl = { 0 };
+	struct run_list rl = { 0 }, cl = { 0 };
 	struct img_blob blob = { 0 };
 	char name[64];
 	int nraw = 0, ret, pmfd = -1, memfd = -1;
@@ -465,6 +606,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 
 	for (int i = 0; i < nraw; i++) {
 		struct vma_raw *r = &raw[i];
+		size_t first;
 		VmaEntry *v;
 
 		if (pp && r->start == pp->tramp)
@@ -540,11 +682,27 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 				goto out;
 		}
 		rl.split = true;
+		first = rl.n;
 		ret = ckpt_check_abort();
 		if (!ret)
 			ret = select_pages(pmfd, pid, v, r, &rl);
+		if (!ret && pmm && parent_same_vma(pmm, v))
+			ret = split_cow(pmfd, pid, pmm, pframes, &rl, first, &cl);
 		if (ret)
 			goto out;
+	}
+	if (cl.n) {
+		mm->cow_runs = malloc(cl.n * sizeof(*mm->cow_runs));
+		if (!mm->cow_runs) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < cl.n; i++)
+			mm->cow_runs[i] = &cl.runs[i];
+		mm->n_cow_runs = cl.n;
+		mm->has_cow_pages_nr = true;
+		mm->cow_pages_nr = cl.pages;
+		cl.runs = NULL;
 	}
 
 	mm->n_runs = rl.n;
@@ -559,6 +717,10 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			mm->runs[i] = &rl.runs[i];
 		rl.runs = NULL;
 	}
+
+	ret = mem_frames_read(pmfd, pid, mm, frames);
+	if (ret)
+		goto out;
 
 	snprintf(name, sizeof(name), "pages-%d.img", pid);
 	if (st->ops->create_stream && st->ops->write)
@@ -616,6 +778,7 @@ out:
 	if (blob_open)
 		st->ops->release(st, &blob);
 	free(rl.runs);
+	free(cl.runs);
 	free(raw);
 	if (pmfd >= 0)
 		close(pmfd);

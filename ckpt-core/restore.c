@@ -50,7 +50,7 @@
 #endif
 
 enum { MSG_CREATED = 1, MSG_PGID_DONE, MSG_READY, MSG_ERR, MSG_GO_PGID, MSG_GO_SETUP,
-       MSG_TABLE_WAIT, MSG_GO_TABLE };
+       MSG_TABLE_WAIT, MSG_GO_TABLE, MSG_FILL, MSG_GO_FORK };
 
 struct ctl_msg {
 	int type;
@@ -60,7 +60,7 @@ struct ctl_msg {
 	int keep[MAX_KEEP];
 };
 
-static int rproc_index(struct rctx *c, pid_t pid)
+int rproc_index(struct rctx *c, pid_t pid)
 {
 	for (int i = 0; i < c->n; i++)
 		if ((pid_t)c->p[i].pe->pid == pid)
@@ -422,6 +422,13 @@ static void stub_main(struct rctx *c, int idx)
 				pe->sid);
 		goto fail;
 	}
+	/* the memory its children share with it, in place before they are
+	 * forked (mem-restore.c) */
+	ret = stub_cow_prepare(c, idx);
+	if (ret)
+		goto fail;
+	stub_send(p, ctl, MSG_FILL, 0);
+	stub_wait(ctl, MSG_GO_FORK);
 	ret = stub_fork_children(c, idx);
 	if (ret)
 		goto fail;
@@ -1028,6 +1035,7 @@ static void free_ctx(struct rctx *c)
 			if (!(p->keep_id[k] & SHM_KEY) && p->keep_id[k] != 0x20000000u)
 				close(p->keep_src[k]);
 		free(p->seized_tids);
+		free(p->cow);
 	}
 	free(c->p);
 	if (c->fr)
@@ -1137,6 +1145,9 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	if (ret)
 		goto out;
 
+	ret = cow_plan(&c);
+	if (ret)
+		goto out;
 	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot,
 				     o->allow_differences);
 	if (!ret)
@@ -1166,6 +1177,14 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		}
 		if (root == 0)
 			stub_main(&c, 0);
+	}
+	/* parents first: a stub forks its children once its memory is in */
+	for (int i = 0; i < c.n && !ret; i++) {
+		ret = ctl_recv(&c, MSG_FILL, i);
+		if (!ret)
+			ret = cow_fill(&c, i);
+		if (!ret)
+			ret = ctl_send(&c, i, MSG_GO_FORK);
 	}
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_CREATED, i);

@@ -36,6 +36,15 @@ struct rproc {
 	bool seized;
 	pid_t *seized_tids;
 	int nseized;
+	uint8_t *cow;		/* per mapping: enum cow_state (mem-restore.c) */
+};
+
+/* A private anonymous mapping and the children sharing it (mem-restore.c) */
+enum cow_state {
+	COW_NONE,		/* mapped and filled at the takeover */
+	COW_WANTED,		/* children share it: the stub maps it before forking them */
+	COW_INHERITED,		/* the parent's, kept by the stub: filled before the fork */
+	COW_PREMAPPED,		/* mapped by the stub: filled before the fork */
 };
 
 #define SHM_KEY 0x80000000u
@@ -83,6 +92,8 @@ int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *retp,
 /* Copy @buf into the trampoline's scratch area at @off. */
 int scratch_put(struct takeover *tk, size_t off, const void *buf, size_t len);
 
+int rproc_index(struct rctx *c, pid_t pid);
+
 /* mem-restore.c: the address space */
 int read_special_maps(pid_t pid, struct range *sp, int *nsp, struct range *vdso,
 		      struct range **all, int *nall);
@@ -92,6 +103,12 @@ int validate_mm(struct rctx *c, struct rproc *p);
 int keep_fd(const struct rproc *p, uint32_t id);
 int prepare_keep(struct rctx *c, struct rproc *p);
 int restore_mm(struct takeover *tk);
+/* Copy-on-write with the children: the plan (restorer, before any fork),
+ * the stub's mappings (in the stub, before it forks its children), their
+ * pages (restorer, while the stub waits). */
+int cow_plan(struct rctx *c);
+int stub_cow_prepare(struct rctx *c, int idx);
+int cow_fill(struct rctx *c, int idx);
 int restore_mm_fields(struct takeover *tk);
 
 #endif
