@@ -876,8 +876,18 @@ static int cow_zap(const struct rproc *p, const VmaEntry *v)
 {
 	const MmImage *mm = p->mm;
 	uint64_t at = v->start;
+	size_t lo = 0, hi = mm->n_cow_runs;
 
-	for (size_t r = 0; r <= mm->n_cow_runs; r++) {
+	while (lo < hi) {	/* the first run that ends past the mapping's start */
+		size_t mid = (lo + hi) / 2;
+		const PageRun *cr = mm->cow_runs[mid];
+
+		if (cr->vaddr + cr->nr_pages * PAGE_SIZE_K <= v->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t r = lo; r <= mm->n_cow_runs; r++) {
 		const PageRun *cr = r < mm->n_cow_runs ? mm->cow_runs[r] : NULL;
 		uint64_t s = cr ? cr->vaddr : v->end, e = cr ? s + cr->nr_pages * PAGE_SIZE_K : v->end;
 

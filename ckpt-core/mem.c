@@ -333,20 +333,24 @@ static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, const struct vma
 static int read_frames(int pmfd, pid_t pid, const MmImage *mm, PageRun **runs, size_t nruns,
 		       uint64_t *out)
 {
+	size_t j = 0;	/* runs and mappings are both in address order */
+
 	for (size_t r = 0; r < nruns; r++) {
 		const PageRun *run = runs[r];
 
-		for (size_t j = 0; j < mm->n_vmas; j++) {
-			const VmaEntry *v = mm->vmas[j];
+		while (j < mm->n_vmas && mm->vmas[j]->end <= run->vaddr)
+			j++;
+		if (j == mm->n_vmas || run->vaddr < mm->vmas[j]->start ||
+		    mm->vmas[j]->kind != VMA_KIND__VMA_ANON_PRIVATE)
+			continue;
+		for (uint64_t i = 0; i < run->nr_pages;) {
+			uint64_t k = run->nr_pages - i < 4096 ? run->nr_pages - i : 4096;
 
-			if (run->vaddr < v->start || run->vaddr >= v->end)
-				continue;
-			if (v->kind == VMA_KIND__VMA_ANON_PRIVATE &&
-			    pread(pmfd, out + run->off, run->nr_pages * 8, run->vaddr / PAGE_SIZE_K * 8) !=
-			    (ssize_t)(run->nr_pages * 8))
+			if (pread(pmfd, out + run->off + i, k * 8, (run->vaddr / PAGE_SIZE_K + i) * 8) !=
+			    (ssize_t)(k * 8))
 				return log_errno(errno ? errno : EIO, "pid %d: cannot read pagemap at 0x%"
-						 PRIx64, pid, run->vaddr);
-			break;
+						 PRIx64, pid, run->vaddr + i * PAGE_SIZE_K);
+			i += k;
 		}
 	}
 	return 0;

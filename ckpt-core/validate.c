@@ -495,31 +495,26 @@ const PageRun *ckpt_mm_run_at(const MmImage *mm, uint64_t vaddr, bool cow)
 static int check_cow_runs(const MmImage *mm, uint32_t pid)
 {
 	uint64_t next = 0, prev_end = 0;
+	size_t v = 0, o = 0;	/* mappings and own runs: in address order too */
 
 	for (size_t i = 0; i < mm->n_cow_runs; i++) {
 		const PageRun *r = mm->cow_runs[i];
-		bool inside = false;
+		const VmaEntry *vma;
 
 		if (!r || r->off != next || !r->nr_pages || r->nr_pages > ARCH_TASK_SIZE / PAGE_SIZE_K ||
 		    r->vaddr & (PAGE_SIZE_K - 1) || r->vaddr < prev_end)
 			goto bad;
-		for (size_t j = 0; j < mm->n_vmas && !inside; j++) {
-			const VmaEntry *v = mm->vmas[j];
-
-			inside = v->kind == VMA_KIND__VMA_ANON_PRIVATE && r->vaddr >= v->start &&
-				 r->vaddr < v->end && r->nr_pages <= (v->end - r->vaddr) / PAGE_SIZE_K;
-		}
-		if (!inside)
+		while (v < mm->n_vmas && mm->vmas[v]->end <= r->vaddr)
+			v++;
+		vma = v < mm->n_vmas ? mm->vmas[v] : NULL;
+		if (!vma || vma->kind != VMA_KIND__VMA_ANON_PRIVATE || r->vaddr < vma->start ||
+		    r->nr_pages > (vma->end - r->vaddr) / PAGE_SIZE_K)
 			goto bad;
-		/* own runs are in address order too (check_runs) */
-		for (size_t j = 0; j < mm->n_runs; j++) {
-			const PageRun *o = mm->runs[j];
-
-			if (o->vaddr >= r->vaddr + r->nr_pages * PAGE_SIZE_K)
-				break;
-			if (o->vaddr + o->nr_pages * PAGE_SIZE_K > r->vaddr)
-				goto bad;
-		}
+		while (o < mm->n_runs &&
+		       mm->runs[o]->vaddr + mm->runs[o]->nr_pages * PAGE_SIZE_K <= r->vaddr)
+			o++;
+		if (o < mm->n_runs && mm->runs[o]->vaddr < r->vaddr + r->nr_pages * PAGE_SIZE_K)
+			goto bad;
 		next = r->off + r->nr_pages;
 		prev_end = r->vaddr + r->nr_pages * PAGE_SIZE_K;
 	}
@@ -546,7 +541,7 @@ static long tree_index_of(const PstreeImage *pst, uint32_t pid)
 
 /* Every page @mm shares with its parent is in the parent's image: its own
  * page, or one the parent shares with its own parent (checked before). */
-static int check_cow_parent(const MmImage *mm, const MmImage *pmm, uint32_t pid, uint32_t ppid)
+int ckpt_validate_cow(const MmImage *mm, const MmImage *pmm, uint32_t pid, uint32_t ppid)
 {
 	for (size_t i = 0; i < mm->n_cow_runs; i++) {
 		const PageRun *r = mm->cow_runs[i];
@@ -791,7 +786,7 @@ int ckpt_images_validate(const struct ckpt_images *im)
 		if (!ret && im->mm[i]->n_cow_runs) {
 			long up = i ? tree_index_of(im->pst, pe->ppid) : -1;
 
-			ret = check_cow_parent(im->mm[i], up >= 0 ? im->mm[up] : NULL, pe->pid, pe->ppid);
+			ret = ckpt_validate_cow(im->mm[i], up >= 0 ? im->mm[up] : NULL, pe->pid, pe->ppid);
 		}
 	}
 	if (!ret)

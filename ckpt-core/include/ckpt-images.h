@@ -67,6 +67,10 @@ int ckpt_validate_pstree(const PstreeImage *pst, uint32_t root_pid, bool shell_j
  */
 int ckpt_validate_mm(const MmImage *mm, uint32_t pid, const FilesImage *files,
 		     const ShmemImage *shm);
+/* The pages @mm (of @pid) shares with its parent (@pmm, of @ppid; NULL for
+ * the root) are all in the parent's image, as its own or shared in turn
+ * with its own parent (the parent's image checked first). */
+int ckpt_validate_cow(const MmImage *mm, const MmImage *pmm, uint32_t pid, uint32_t ppid);
 /* The run of @mm's own pages (@cow: of those shared with its parent) that
  * holds @vaddr, or NULL.  For a validated image (runs in address order). */
 const PageRun *ckpt_mm_run_at(const MmImage *mm, uint64_t vaddr, bool cow);
