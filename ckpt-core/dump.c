@@ -788,6 +788,16 @@ static int prepare_proc(struct dproc *p)
 	return err;
 }
 
+/* Has @i a live child in the tree (whose dump compares its page frames
+ * with @i's: mem.c)? */
+static bool has_children(struct dtree *t, int i)
+{
+	for (int j = 0; j < t->n; j++)
+		if (t->p[j].st.ppid == t->p[i].pid && t->p[j].state != TASK_STATE__TASK_ZOMBIE)
+			return true;
+	return false;
+}
+
 /* @i's parent, dumped before it (the copy-on-write pages they share are
  * saved once, mem.c), or NULL for the root. */
 static const struct dproc *dumped_parent(struct dtree *t, int i)
@@ -799,7 +809,7 @@ static const struct dproc *dumped_parent(struct dtree *t, int i)
 
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
 		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats,
-		     const struct dproc *parent)
+		     const struct dproc *parent, bool with_frames)
 {
 	struct mem_dump_stats ms = { 0 };
 	char name[64];
@@ -820,7 +830,7 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 		p->have_mm = true;
 		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc,
 			       parent ? &parent->mm : NULL, parent ? &parent->frames : NULL,
-			       &p->frames);
+			       with_frames ? &p->frames : NULL);
 	}
 	if (err)
 		return err;
@@ -1343,7 +1353,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		stats->nr_threads += t.p[i].nt;
 		ret = ckpt_check_abort();
 		if (!ret)
-			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats, dumped_parent(&t, i));
+			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats, dumped_parent(&t, i),
+					has_children(&t, i));
 		if (ret)
 			goto fail;
 	}

@@ -722,9 +722,11 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		rl.runs = NULL;
 	}
 
-	ret = mem_frames_read(pmfd, pid, mm, frames);
-	if (ret)
-		goto out;
+	if (frames) {
+		ret = mem_frames_read(pmfd, pid, mm, frames);
+		if (ret)
+			goto out;
+	}
 
 	snprintf(name, sizeof(name), "pages-%d.img", pid);
 	if (st->ops->create_stream && st->ops->write)
