@@ -481,6 +481,41 @@ static int blob_put(struct img_store *st, struct img_blob *b, const uint8_t *buf
 	return 0;
 }
 
+#define PME_EXCLUSIVE	(1ULL << 56)
+
+/*
+ * Does a batch of pages hold an anonymous page that another process maps
+ * too (copy-on-write since a fork) or that is swapped out (maybe shared)?
+ * process_vm_readv pins the pages it reads, and the kernel gives a process
+ * that pins an anonymous page it shares its own copy of it: the dump of a
+ * pool of pre-forked workers would double their shared memory, one copy
+ * per process, while it runs (and for good if the tree goes on running).
+ * Such a batch is read through /proc/PID/mem, which does not pin.
+ */
+static bool batch_shared(int pmfd, const struct iovec *remote, size_t k)
+{
+	uint64_t pme[512];
+
+	for (size_t j = 0; j < k; j++) {
+		uint64_t first = (uintptr_t)remote[j].iov_base / PAGE_SIZE_K;
+		uint64_t n = remote[j].iov_len / PAGE_SIZE_K;
+
+		for (uint64_t i = 0; i < n;) {
+			size_t m = n - i < 512 ? n - i : 512;
+			ssize_t got = pread(pmfd, pme, m * 8, (first + i) * 8);
+
+			if (got != (ssize_t)(m * 8))
+				return true;	/* the safe way */
+			for (size_t e = 0; e < m; e++)
+				if ((pme[e] & PME_SWAP) ||
+				    ((pme[e] & PME_PRESENT) && !(pme[e] & (PME_FILE | PME_EXCLUSIVE))))
+					return true;
+			i += m;
+		}
+	}
+	return false;
+}
+
 /*
  * Copy the pages of @rl, in order, into the page image: straight into @dst
  * (the blob's mapping), or through a bounce buffer written with blob_put()
@@ -491,7 +526,7 @@ static int blob_put(struct img_store *st, struct img_blob *b, const uint8_t *buf
  * abort request is polled between steps.
  */
 static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct img_store *st,
-		     struct img_blob *blob, int memfd, uint64_t *sum)
+		     struct img_blob *blob, int memfd, int pmfd, uint64_t *sum)
 {
 	static uint8_t *bounce;
 	struct iovec remote[512];
@@ -530,9 +565,10 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 			}
 		}
 		local.iov_len = bytes;
-		n = process_vm_readv(pid, &local, 1, remote, k, 0);
+		n = batch_shared(pmfd, remote, k) ? -1 : process_vm_readv(pid, &local, 1, remote, k, 0);
 		if (n != (ssize_t)bytes) {
-			/* unreadable (PROT_NONE) pieces: /proc/pid/mem uses FOLL_FORCE */
+			/* shared pages (batch_shared), unreadable (PROT_NONE) pieces:
+			 * /proc/pid/mem does not pin and uses FOLL_FORCE */
 			size_t off = 0;
 
 			for (size_t j = 0; j < k; j++) {
@@ -740,7 +776,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		struct run_list view = { .n = mm->n_runs };
 
 		view.runs = mm->runs[0];
-		ret = copy_runs(pid, &view, blob.fd >= 0 ? NULL : blob.data, st, &blob, memfd,
+		ret = copy_runs(pid, &view, blob.fd >= 0 ? NULL : blob.data, st, &blob, memfd, pmfd,
 				&mm->pages_xxh64);
 		if (ret)
 			goto out;

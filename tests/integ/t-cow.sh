@@ -8,7 +8,7 @@
 # pages they shared.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 16
+plan 18
 
 pid=$(start_bg "$T/out" "$PROGS/cowtree")
 wait_for_line "$T/out" '^READY' 60 || bail "cowtree did not start"
@@ -31,6 +31,12 @@ n=$(shared)
 note "before: $n pages shared"
 check "before: most of the area is shared (7920 pages of 8192)" [ "$n" -ge 7000 ]
 check "contents check" request_check "$pid" "$T/out" 60
+# the dump reads shared pages without pinning them (a pin would give the
+# pinning process its own copy): a tree left running still shares them
+check "kup dump --leave-running" kup_run "$T/dump0.log" dump -t "$pid" -D "$T/img0" --leave-running
+n=$(shared)
+note "after a dump that left the tree running: $n pages shared"
+check "the tree left running still shares the area" [ "$n" -ge 7000 ]
 dump_and_restore "$pid" "$T/img" || exit 1
 # the 1 MiB it rewrote, its stack and libraries' data: not the 31 MiB shared
 csize=$(stat -c %s "$T/img/pages-$c.img")
