@@ -4,25 +4,36 @@
 # from a second thread and forks three workers (worker k rewrites its first
 # k MiB), a worker that forks a grandchild (which rewrites 2 MiB of its
 # own), an orphan (its parent exited: it is the master's child now and
-# still shares the master's pages) and a zombie.  Each one serves "check"
-# on its own unix socket: the CRC of its 64 MiB against the one it took
-# before the dump.  After the restore every process answers OK, and the sum
+# still shares the master's pages) and a zombie.  An 8 MiB mapping of the
+# master is shared by all but worker 2, which unmapped its upper half: its
+# mapping is laid out differently and comes back as its own.  Each one
+# serves "check" on its own unix socket: the CRC of its memory against the
+# one it took before the dump.  After the restore every process answers OK, and the sum
 # of their Pss stays near what it was (seven copies of 64 MiB if nothing
 # were shared again).
 . "$(dirname "$0")/../lib.sh"
 require_root
 PY=$(command -v /usr/bin/python3 || command -v python3) || skip_all "no python3"
-plan 11
+plan 12
 
 cat > "$T/pool.py" <<'PY'
-import ctypes, os, signal, socket, sys, threading, time, zlib
+import ctypes, mmap, os, signal, socket, sys, threading, time, zlib
 
 MB = 1 << 20
 T = sys.argv[1]
 buf = bytearray(64 * MB)
 for i in range(64):
     buf[i * MB:(i + 1) * MB] = bytes((b * 7 + i) & 255 for b in range(256)) * 4096
+m2 = mmap.mmap(-1, 8 * MB, flags=mmap.MAP_PRIVATE)
+for i in range(8):
+    m2[i * MB:(i + 1) * MB] = bytes((b * 5 + i) & 255 for b in range(256)) * 4096
+m2len = 8 * MB
+m2addr = ctypes.addressof(ctypes.c_char.from_buffer(m2))
 want = None
+libc = ctypes.CDLL(None, use_errno=True)
+
+def crc():
+    return zlib.crc32(memoryview(m2)[:m2len], zlib.crc32(buf))
 
 def rewrite(off, mb, salt):
     for i in range(mb):
@@ -38,7 +49,7 @@ def serve(name):
         c, _ = s.accept()
         with c:
             if c.recv(16).strip() == b"check":
-                ok = zlib.crc32(buf) == want
+                ok = crc() == want
                 c.sendall(("%s %s %d\n" % ("OK" if ok else "BAD", name, os.getpid())).encode())
 
 def child(name, body):
@@ -55,7 +66,7 @@ def leaf(name, off=0, mb=0, salt=0):
     def body():
         global want
         rewrite(off, mb, salt)
-        want = zlib.crc32(buf)
+        want = crc()
         serve(name)
     return body
 
@@ -63,18 +74,27 @@ def worker1():
     global want
     rewrite(0, 1, 1)
     child("g", leaf("g", 10 * MB, 2, 50))
-    want = zlib.crc32(buf)
+    want = crc()
     serve("w1")
+
+def worker2():
+    global want, m2len
+    rewrite(0, 2, 2)
+    if libc.munmap(ctypes.c_void_p(m2addr + 4 * MB), ctypes.c_size_t(4 * MB)):
+        os._exit(1)
+    m2len = 4 * MB
+    want = crc()
+    serve("w2")
 
 def middle():
     child("o", leaf("o"))
     os._exit(0)	# the orphan goes to the master, the subreaper
 
-libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(36, 1, 0, 0, 0)	# PR_SET_CHILD_SUBREAPER
-want = zlib.crc32(buf)
+want = crc()
+print("M2 %x" % m2addr, flush=True)
 child("w1", worker1)
-child("w2", leaf("w2", 0, 2, 2))
+child("w2", worker2)
 child("w3", leaf("w3", 0, 3, 3))
 m = child("a", middle)
 os.waitpid(m, 0)
@@ -136,3 +156,19 @@ check "after: the sum of Pss stays near its value before" \
 check "the zombie is still a zombie" \
 	[ "$(proc_state "$(line_field "$T/out" '^PID z ' 3)")" = Z ]
 check "the orphan is still the master's child" [ "$(awk '{ print $4 }' /proc/$o/stat)" = "$pid" ]
+w2=$(line_field "$T/out" '^PID w2 ' 3)
+hole=$((0x$(line_field "$T/out" '^M2 ' 2) + (4 << 20)))
+# mapped PID ADDR: is ADDR inside a mapping of PID?
+mapped() {
+	"$PY" - "$1" "$2" <<'PY'
+import sys
+a = int(sys.argv[2])
+for l in open("/proc/%s/maps" % sys.argv[1]):
+    s, e = (int(x, 16) for x in l.split()[0].split("-"))
+    if s <= a < e:
+        sys.exit(0)
+sys.exit(1)
+PY
+}
+check "worker 2's unmapped half stays unmapped (the master's is there)" \
+	eval '! mapped "$w2" "$hole" && mapped "$pid" "$hole"'
