@@ -864,7 +864,12 @@ int cow_plan(struct rctx *c)
 			uint64_t va = p->mm->cow_runs[r]->vaddr;
 			long j = vma_at(p->mm, va), pj = vma_at(pp->mm, va);
 
-			if (j >= 0 && pj >= 0 && cow_compatible(pp->mm->vmas[pj], p->mm->vmas[j]))
+			/* the stub maps it writable: charged against the commit
+			 * limit as the dumped one was only if writable (or not
+			 * at all with MAP_NORESERVE) */
+			if (j >= 0 && pj >= 0 && cow_compatible(pp->mm->vmas[pj], p->mm->vmas[j]) &&
+			    ((pp->mm->vmas[pj]->prot & PROT_WRITE) ||
+			     (pp->mm->vmas[pj]->flags & MAP_NORESERVE)))
 				pp->cow[pj] = COW_WANTED;
 		}
 	}
