@@ -807,6 +807,30 @@ static const struct dproc *dumped_parent(struct dtree *t, int i)
 	return pp && pp->have_mm && pp->frames.own ? pp : NULL;
 }
 
+/* The anonymous and shared memory the tree's processes have in RAM: what
+ * the dump will copy, about (the progress line's total). */
+static unsigned long long tree_anon_bytes(struct dtree *t)
+{
+	unsigned long long sum = 0, kb;
+	char path[64], line[128];
+	FILE *f;
+
+	for (int i = 0; i < t->n; i++) {
+		if (t->p[i].state == TASK_STATE__TASK_ZOMBIE)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/status", t->p[i].pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "RssAnon: %llu kB", &kb) == 1 ||
+			    sscanf(line, "RssShmem: %llu kB", &kb) == 1)
+				sum += kb << 10;
+		fclose(f);
+	}
+	return sum;
+}
+
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
 		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats,
 		     const struct dproc *parent, bool with_frames)
@@ -1346,6 +1370,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		if (ret)
 			goto fail;
 	}
+	log_progress_begin("memory", tree_anon_bytes(&t));
 	for (int i = 0; i < t.n; i++) {
 		if (t.p[i].state == TASK_STATE__TASK_ZOMBIE)
 			continue;
@@ -1356,8 +1381,11 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats, dumped_parent(&t, i),
 					has_children(&t, i));
 		if (ret)
-			goto fail;
+			break;
 	}
+	log_progress_end();
+	if (ret)
+		goto fail;
 	ret = ckpt_check_abort();
 	if (!ret)
 		ret = check_unseen_locks(&t, fdump);

@@ -538,6 +538,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 			boff += local.iov_len;
 		}
 		pos += len;
+		log_progress_add(len);
 		err = ckpt_check_abort();
 		if (err)
 			return err;

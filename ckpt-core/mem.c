@@ -587,6 +587,7 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 						 blob->name, st->where);
 		}
 		out += bytes;
+		log_progress_add(bytes);
 		ret = ckpt_check_abort();
 		if (ret)
 			return ret;

@@ -1198,12 +1198,21 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		ret = ctl_recv(&c, MSG_PGID_DONE, i);
 	if (!ret)
 		ret = setup_stubs(&c);
+	if (!ret) {
+		unsigned long long total = 0;
+
+		for (int i = 0; i < c.n; i++)
+			if (c.p[i].alive)
+				total += c.p[i].pages.len;
+		log_progress_begin("memory", total);
+	}
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive) {
 			ret = ckpt_check_abort();
 			if (!ret)
 				ret = takeover(&c, &c.p[i]);
 		}
+	log_progress_end();
 	/* every attachment made: a segment removed at dump goes with its last
 	 * user, so marked before the tree is complete, a killed restore leaves
 	 * none behind */
