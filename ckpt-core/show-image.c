@@ -674,11 +674,15 @@ static void text_value(FILE *out, const json_t *v, int depth)
 		indent(out, depth);
 		fputc('}', out);
 	} else if (json_is_array(v)) {
+		size_t width = 0;
 		bool flat = true;
 
-		json_array_foreach(v, i, e)
+		/* scalars on one line unless it gets long (BPF programs) */
+		json_array_foreach(v, i, e) {
 			flat &= scalar(e);
-		if (flat) {
+			width += json_is_string(e) ? json_string_length(e) + 2 : 8;
+		}
+		if (flat && width <= 100) {
 			fputc('[', out);
 			json_array_foreach(v, i, e) {
 				fputs(i ? ", " : "", out);
