@@ -416,7 +416,9 @@ static json_t *dec_unix_addr(const struct show *s, const ProtobufCMessage *m,
 	json_t *j;
 	char *at;
 
-	if (n && p[0]) {
+	if (!n)
+		return show_strn(s, "", 0);
+	if (p[0]) {
 		const char *nul = memchr(p, 0, n);
 
 		return show_strn(s, p, nul ? (size_t)(nul - p) : n);
@@ -425,9 +427,8 @@ static json_t *dec_unix_addr(const struct show *s, const ProtobufCMessage *m,
 	if (!at)
 		return NULL;
 	at[0] = '@';
-	if (n)
-		memcpy(at + 1, p + 1, n - 1);
-	j = show_strn(s, at, n ? n : 1);
+	memcpy(at + 1, p + 1, n - 1);
+	j = show_strn(s, at, n);
 	free(at);
 	return j;
 }

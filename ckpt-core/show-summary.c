@@ -66,13 +66,24 @@ static ProtobufCMessage *read_pid(const struct ckpt_show_set *set, const char *w
 	return read_one(set, name, kind, d);
 }
 
-static PstreeImage *read_pstree(const struct ckpt_show_set *set)
+/* The tree; @pid (0: any) must be one of its processes. */
+static PstreeImage *read_pstree(const struct ckpt_show_set *set, uint32_t pid)
 {
 	PstreeImage *pst = (PstreeImage *)read_one(set, "pstree.img", IMG_PSTREE,
 						   &pstree_image__descriptor);
 
-	if (!pst)
+	if (!pst) {
 		log_err("no readable pstree.img: not a checkpoint");
+		return NULL;
+	}
+	for (size_t i = 0; pid && i < pst->n_entries; i++)
+		if (pst->entries[i]->pid == pid)
+			return pst;
+	if (pid) {
+		log_err("pid %u is not a process of the checkpoint", pid);
+		pstree_image__free_unpacked(pst, NULL);
+		return NULL;
+	}
 	return pst;
 }
 
@@ -100,7 +111,7 @@ static json_t *fmt_str(const char *fmt, ...)
 
 json_t *ckpt_show_ps(const struct ckpt_show_set *set)
 {
-	PstreeImage *pst = read_pstree(set);
+	PstreeImage *pst = read_pstree(set, 0);
 	FilesImage *fi;
 	json_t *rows;
 
@@ -307,7 +318,7 @@ static const char *file_kind_name(int kind)
 
 json_t *ckpt_show_fds(const struct ckpt_show_set *set, uint32_t pid)
 {
-	PstreeImage *pst = read_pstree(set);
+	PstreeImage *pst = read_pstree(set, pid);
 	FdtableImage *ft;
 	FilesImage *fi;
 	json_t *rows;
@@ -391,9 +402,10 @@ static void mappings_of(json_t *rows, const MmImage *mm, const FilesImage *fi)
 		snprintf(a, sizeof(a), "0x%" PRIx64, v->end);
 		kup_json_set(r, "end", json_string(a));
 		kup_json_set(r, "prot", json_string(prot));
-		kup_json_set(r, "flags", fmt_str("0x%x%s%s", v->flags,
-						 v->has_growsdown && v->growsdown ? " growsdown" : "",
-						 v->has_locked && v->locked ? " locked" : ""));
+		kup_json_set(r, "flags", fmt_str("%s%s%s%s", v->flags & MAP_SHARED ? "shared" : "private",
+						 v->flags & MAP_ANONYMOUS ? ",anonymous" : "",
+						 v->has_growsdown && v->growsdown ? ",growsdown" : "",
+						 v->has_locked && v->locked ? ",locked" : ""));
 		kup_json_set(r, "kind", json_string(k ? k->name + 4 : "?"));	/* "VMA_" */
 		kup_json_set(r, "file", kup_json_str(fe && fe->path ? fe->path : v->name ?: ""));
 		kup_json_set(r, "pages", kup_json_u64(pages_in(mm, v->start, v->end)));
@@ -403,7 +415,7 @@ static void mappings_of(json_t *rows, const MmImage *mm, const FilesImage *fi)
 
 json_t *ckpt_show_mappings(const struct ckpt_show_set *set, uint32_t pid)
 {
-	PstreeImage *pst = read_pstree(set);
+	PstreeImage *pst = read_pstree(set, pid);
 	FilesImage *fi;
 	json_t *rows;
 

@@ -218,10 +218,9 @@ static int load_store(const char *given, struct ckpt_show_set *set)
 		return -1;
 	r = ppp_open(path, PPP_RDONLY, &p);
 	if (r) {
+		/* ppp said why, but for this one */
 		if (r == -ENODATA)
 			log_err("%s holds no persistent page store", path);
-		else
-			log_errno(r, "cannot open the store %s", path);
 		return -1;
 	}
 	r = ppp_ckpt_open(p, &c);

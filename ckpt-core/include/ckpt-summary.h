@@ -72,8 +72,8 @@ const struct ckpt_show_blob *ckpt_show_find(const struct ckpt_show_set *set, con
 /*
  * Summaries (ckpt-core/show-summary.c): one JSON object per process, per
  * fd (of process @pid, 0: of all), per mapping, in the tree's order; NULL
- * when the set holds no readable pstree.img (logged).  ckpt_show_table()
- * prints such rows as a table.
+ * when the set holds no readable pstree.img or @pid is not in it (logged).
+ * ckpt_show_table() prints such rows as a table.
  */
 json_t *ckpt_show_ps(const struct ckpt_show_set *set);
 json_t *ckpt_show_fds(const struct ckpt_show_set *set, uint32_t pid);

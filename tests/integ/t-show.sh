@@ -143,3 +143,5 @@ check "kup show --mappings (text) names the kinds" \
 	eval "\"$KUP\" show \"$T/img\" --mappings $root | grep -qE ' rw-p .*ANON_PRIVATE +\\[stack\\] +[1-9]'"
 check_fails "kup show IMAGE --ps is refused (a checkpoint is needed)" \
 	"$KUP" show "$T/img/pstree.img" --ps
+check_fails "kup show --fds PID of no process of the checkpoint fails" \
+	"$KUP" show "$T/img" --fds 4194304
