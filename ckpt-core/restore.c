@@ -15,6 +15,7 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/kcmp.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -59,7 +60,8 @@ struct prctl_mm_map_k {
 	uint32_t exe_fd;
 };
 
-enum { MSG_CREATED = 1, MSG_PGID_DONE, MSG_READY, MSG_ERR, MSG_GO_PGID, MSG_GO_SETUP };
+enum { MSG_CREATED = 1, MSG_PGID_DONE, MSG_READY, MSG_ERR, MSG_GO_PGID, MSG_GO_SETUP,
+       MSG_TABLE_WAIT, MSG_GO_TABLE };
 
 #define MAX_KEEP 256
 struct ctl_msg {
@@ -84,6 +86,11 @@ struct rproc {
 	int keep_src[MAX_KEEP];		/* fd in the restorer */
 	uint32_t keep_id[MAX_KEEP];	/* file id, or SHM_KEY|shmem id */
 	int keep[MAX_KEEP];		/* fd in the stub after files_install */
+	/* fd tables shared with CLONE_FILES (fdtable_entry.files_of): the
+	 * index of the task whose table this one shares, or -1; the owner's
+	 * count of the keep fds of its sharers (installed after its own) */
+	int files_owner;
+	int nkeep_shared;
 	unsigned long tramp;
 	struct img_blob pages;
 	bool pages_open;
@@ -162,6 +169,11 @@ static int load_images(struct rctx *c)
 		p->mm = c->im.mm[i];
 		p->fdt = c->im.fdt[i];
 		p->alive = p->pe->state != TASK_STATE__TASK_ZOMBIE;
+	}
+	for (int i = 0; i < c->n; i++) {	/* validated: a live task with a table */
+		struct rproc *p = &c->p[i];
+
+		p->files_owner = p->fdt && p->fdt->has_files_of ? rproc_index(c, p->fdt->files_of) : -1;
 	}
 	return 0;
 }
@@ -382,9 +394,10 @@ static unsigned long find_hole(const MmImage *mm, const struct range *r, int n, 
 
 static void stub_send(struct rproc *p, int fd, int type, int err)
 {
-	struct ctl_msg m = { .type = type, .err = err, .tramp = p->tramp, .nkeep = p->nkeep };
+	struct ctl_msg m = { .type = type, .err = err, .tramp = p->tramp,
+			     .nkeep = p->nkeep + p->nkeep_shared };
 
-	memcpy(m.keep, p->keep, sizeof(int) * p->nkeep);
+	memcpy(m.keep, p->keep, sizeof(int) * m.nkeep);
 	if (write(fd, &m, sizeof(m)) < 0)
 		_exit(125);
 }
@@ -402,16 +415,22 @@ static int stub_wait(int fd, int type)
 	return 0;
 }
 
-static pid_t clone_with_pid(pid_t pid, int exit_signal)
+static pid_t clone_with_pid_flags(pid_t pid, int exit_signal, uint64_t flags)
 {
 	uint64_t tid = pid;
 	struct clone_args ca = {
+		.flags = flags,
 		.exit_signal = exit_signal,
 		.set_tid = (uint64_t)&tid,
 		.set_tid_size = 1,
 	};
 
 	return syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
+static pid_t clone_with_pid(pid_t pid, int exit_signal)
+{
+	return clone_with_pid_flags(pid, exit_signal, 0);
 }
 
 static void stub_main(struct rctx *c, int idx);
@@ -428,13 +447,110 @@ static int stub_fork_children(struct rctx *c, int idx)
 		if (k->core && k->core->has_exit_signal && k->core->exit_signal > 0 &&
 		    k->core->exit_signal < 65)
 			sig = k->core->exit_signal;
-		r = clone_with_pid(k->pe->pid, sig);
+		/* a task sharing its parent's fd table (validated) */
+		r = clone_with_pid_flags(k->pe->pid, sig, k->files_owner >= 0 ? CLONE_FILES : 0);
 		if (r < 0)
 			return log_errno(errno, "pid %u: cannot create child pid %u", c->p[idx].pe->pid,
 					 k->pe->pid);
 		if (r == 0)
 			stub_main(c, j);	/* never returns */
 	}
+	return 0;
+}
+
+/* ---- fd tables shared with CLONE_FILES --------------------------------- */
+/*
+ * Processes that share one fd table (fdtable_entry.files_of) are created
+ * with CLONE_FILES from their parent, which shares it (validate.c), so
+ * the table they all see is the one their owner (the task whose entry
+ * holds it) installs.  Each sharer first does, in its stub_setup(), what
+ * still needs the restorer's fds (its root and working directory), says
+ * so (MSG_TABLE_WAIT) and waits; then the owner installs the table once,
+ * moving above it its own fds to keep and those of every sharer (control
+ * socket, files to map: keep_src, in task order); the restorer passes
+ * each sharer its new numbers (MSG_GO_TABLE).  The table's epoll
+ * registrations, flock and OFD locks are the owner's to take back; each
+ * task takes the POSIX locks it held (restore_posix_locks()).
+ */
+
+/* Owner: the keep fds of its sharers after its own (p->keep). */
+static void shared_keep_src(struct rctx *c, struct rproc *p)
+{
+	int n = p->nkeep, idx = p - c->p;
+
+	for (int j = 0; j < c->n; j++)
+		if (c->p[j].files_owner == idx) {
+			memcpy(p->keep + n, c->p[j].keep_src, sizeof(int) * c->p[j].nkeep);
+			n += c->p[j].nkeep;
+		}
+}
+
+/* Restorer: the numbers of the sharers' keep fds, which owner @idx gave
+ * after its own in MSG_READY. */
+static void shared_keep_got(struct rctx *c, int idx, const int *keep)
+{
+	for (int j = 0; j < c->n; j++)
+		if (c->p[j].files_owner == idx) {
+			memcpy(c->p[j].keep, keep, sizeof(int) * c->p[j].nkeep);
+			keep += c->p[j].nkeep;
+		}
+}
+
+/* Restorer, before any stub exists: how many fds each owner keeps for
+ * its sharers (one message carries them all). */
+static int shared_keep_prepare(struct rctx *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		struct rproc *p = &c->p[i], *o;
+
+		if (p->files_owner < 0)
+			continue;
+		o = &c->p[p->files_owner];
+		if (o->nkeep + o->nkeep_shared + p->nkeep > MAX_KEEP) {
+			log_err("pid %u: too many mapped files in the tasks sharing its fd table",
+				o->pe->pid);
+			return -E2BIG;
+		}
+		o->nkeep_shared += p->nkeep;
+	}
+	return 0;
+}
+
+/*
+ * Sharer's stub: wait until the owner has installed the table, and take
+ * the numbers of its fds there.  The owner moves them (the control socket
+ * too) and closes the old numbers, which may then hold other files: no fd
+ * is used meanwhile.  The restorer tells the new control socket's number
+ * with a queued signal (blocked, taken with sigwaitinfo), then the others
+ * through it.
+ */
+static int stub_join_table(struct rctx *c, struct rproc *p, int *ctl)
+{
+	struct ctl_msg m;
+	siginfo_t si;
+	sigset_t set;
+	ssize_t n;
+	int sig;
+
+	if (files_kcmp(getpid(), getppid(), KCMP_FILES, 0, 0))
+		return log_errno(EINVAL, "pid %u: does not share the fd table of its parent",
+				 p->pe->pid);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	stub_send(p, *ctl, MSG_TABLE_WAIT, 0);
+	do
+		sig = sigwaitinfo(&set, &si);
+	while ((sig < 0 && errno == EINTR) ||
+	       (sig == SIGUSR1 && (si.si_code != SI_QUEUE || si.si_pid != c->restorer)));
+	if (sig != SIGUSR1)
+		_exit(126);
+	*ctl = si.si_value.sival_int;
+	do
+		n = read(*ctl, &m, sizeof(m));
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(m) || m.type != MSG_GO_TABLE || m.nkeep != p->nkeep || m.keep[0] != *ctl)
+		_exit(126);
+	memcpy(p->keep, m.keep, sizeof(int) * p->nkeep);
 	return 0;
 }
 
@@ -480,8 +596,11 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	if (cwd < 0 || fchdir(cwd))
 		return log_errno(errno, "pid %u: cannot restore the working directory", p->pe->pid);
 
+	if (p->files_owner >= 0)
+		return stub_join_table(c, p, ctl);	/* its owner installs the table */
 	memcpy(p->keep, p->keep_src, sizeof(int) * p->nkeep);
-	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep);
+	shared_keep_src(c, p);
+	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep + p->nkeep_shared);
 	if (ret)
 		return ret;	/* the control socket may be gone: the restorer sees EOF */
 	*ctl = p->keep[0];
@@ -618,10 +737,11 @@ static int ctl_recv(struct rctx *c, int type, int idx)
 		return -EIO;
 	}
 	if (type == MSG_READY) {
-		if (m.nkeep != p->nkeep)
+		if (m.nkeep != p->nkeep + p->nkeep_shared)
 			return -EIO;
 		p->tramp = m.tramp;
 		memcpy(p->keep, m.keep, sizeof(int) * p->nkeep);
+		shared_keep_got(c, idx, m.keep + p->nkeep);
 	}
 	return 0;
 }
@@ -633,6 +753,40 @@ static int ctl_send(struct rctx *c, int idx, int type)
 	if (write(c->p[idx].ctl[0], &m, sizeof(m)) != sizeof(m))
 		return log_errno(errno, "pid %u: cannot talk to the restore helper", c->p[idx].pe->pid);
 	return 0;
+}
+
+/* Restorer: the stubs set themselves up, sharers of a table around their
+ * owner's installing it. */
+static int setup_stubs(struct rctx *c)
+{
+	int ret = 0;
+
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner >= 0)
+			ret = ctl_send(c, i, MSG_GO_SETUP);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner >= 0)
+			ret = ctl_recv(c, MSG_TABLE_WAIT, i);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner < 0)
+			ret = ctl_send(c, i, MSG_GO_SETUP);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner < 0 && c->p[i].alive)
+			ret = ctl_recv(c, MSG_READY, i);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner >= 0) {
+			struct ctl_msg m = { .type = MSG_GO_TABLE, .nkeep = c->p[i].nkeep };
+			union sigval v = { .sival_int = c->p[i].keep[0] };
+
+			memcpy(m.keep, c->p[i].keep, sizeof(int) * m.nkeep);
+			if (write(c->p[i].ctl[0], &m, sizeof(m)) != sizeof(m) ||
+			    sigqueue(c->p[i].pe->pid, SIGUSR1, v))
+				ret = log_errno(errno, "pid %u: cannot talk to the restore helper",
+						c->p[i].pe->pid);
+			if (!ret)
+				ret = ctl_recv(c, MSG_READY, i);
+		}
+	return ret;
 }
 
 static int keep_add(struct rproc *p, int fd, uint32_t id)
@@ -1387,11 +1541,29 @@ static int restore_fown(struct takeover *tk)
 	return err;
 }
 
-/* POSIX locks belong to the process: it takes them itself (fcntl F_SETLK). */
+/*
+ * The task that takes POSIX lock @l of table @t back: the table's, or the
+ * task that held it if that one shares the table (CLONE_FILES).
+ */
+static pid_t posix_lock_holder(struct rctx *c, const FdtableEntry *t, const FileLock *l)
+{
+	int i = l->has_pid ? rproc_index(c, l->pid) : -1;
+
+	if (i >= 0 && c->p[i].files_owner >= 0 && c->p[c->p[i].files_owner].fdt == t)
+		return l->pid;
+	return t->pid;
+}
+
+/*
+ * POSIX locks belong to the process: it takes them itself (fcntl F_SETLK),
+ * once every task is taken over: any close of the file drops them, and a
+ * task sharing the fd table closes its restore fds in its own takeover.
+ */
 static int restore_posix_locks(struct takeover *tk)
 {
-	const FdtableEntry *t = tk->p->fdt;
-	pid_t pid = tk->p->pe->pid;
+	const struct rproc *p = tk->p;
+	const FdtableEntry *t = p->files_owner >= 0 ? tk->c->p[p->files_owner].fdt : p->fdt;
+	pid_t pid = p->pe->pid;
 
 	for (size_t i = 0; i < t->n_locks; i++) {
 		const FileLock *l = t->locks[i];
@@ -1400,7 +1572,7 @@ static int restore_posix_locks(struct takeover *tk)
 		long ret;
 		int err;
 
-		if (l->kind != FILE_LOCK_KIND__LOCK_POSIX)
+		if (l->kind != FILE_LOCK_KIND__LOCK_POSIX || posix_lock_holder(tk->c, t, l) != pid)
 			continue;
 		files_lock_flock(l, &fl);
 		err = scratch_put(tk, 512, &fl, sizeof(fl));
@@ -1473,8 +1645,6 @@ static int takeover(struct rctx *c, struct rproc *p)
 		err = restore_fown(&tk);	/* with the task's final credentials */
 	for (int i = 0; !err && i < p->nkeep; i++)
 		err = INJ(&tk, pid, SYS_close, "cannot close a restore fd", p->keep[i], 0, 0, 0, 0, 0);
-	if (!err)
-		err = restore_posix_locks(&tk);	/* after the last close: any close drops them */
 	return err;
 }
 
@@ -1537,8 +1707,11 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 	tk.pp.tramp = p->tramp;
 	tk.pp.scratch = p->tramp + 64;
 	tk.pp.scratch_len = puppet_area_size() - 64;
+	/* after the last close of every task: any close drops them */
+	err = restore_posix_locks(&tk);
 	tr = task_rst_of(&tk);
-	err = task_states_restore(&tr, TS_FINISH);
+	if (!err)
+		err = task_states_restore(&tr, TS_FINISH);
 	if (err)
 		return err;
 
@@ -1765,6 +1938,9 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			goto out;
 		stats->pages += p->mm->pages_nr;
 	}
+	ret = shared_keep_prepare(&c);
+	if (ret)
+		goto out;
 
 	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot,
 				     o->allow_differences);
@@ -1806,11 +1982,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		ret = ctl_send(&c, i, MSG_GO_PGID);
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_PGID_DONE, i);
-	for (int i = 0; i < c.n && !ret; i++)
-		ret = ctl_send(&c, i, MSG_GO_SETUP);
-	for (int i = 0; i < c.n && !ret; i++)
-		if (c.p[i].alive)
-			ret = ctl_recv(&c, MSG_READY, i);
+	if (!ret)
+		ret = setup_stubs(&c);
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive) {
 			ret = ckpt_check_abort();

@@ -601,6 +601,41 @@ static int check_inventory_clocks(const InventoryEntry *inv)
 	return 0;
 }
 
+static ssize_t pst_index(const struct ckpt_images *im, uint32_t pid)
+{
+	for (size_t i = 0; i < im->n; i++)
+		if (im->pst->entries[i]->pid == pid)
+			return i;
+	return -1;
+}
+
+/*
+ * Shared fd tables (fdtable_entry.files_of): the table is that of a live
+ * process with a table of its own, and the sharer's parent shares it too
+ * (the restore creates the sharer with CLONE_FILES from its parent).
+ */
+static int check_shared_fdtables(const struct ckpt_images *im)
+{
+	for (size_t i = 0; i < im->n; i++) {
+		const FdtableEntry *t = im->fdt[i];
+		const PstreeEntry *pe = im->pst->entries[i];
+		ssize_t o, pp;
+
+		if (!t || !t->has_files_of)
+			continue;
+		o = pst_index(im, t->files_of);
+		pp = i ? pst_index(im, pe->ppid) : -1;
+		if (o < 0 || !im->fdt[o] || im->fdt[o]->has_files_of || pp < 0 || !im->fdt[pp] ||
+		    ((size_t)pp != (size_t)o &&
+		     !(im->fdt[pp]->has_files_of && im->fdt[pp]->files_of == t->files_of))) {
+			log_err("fdtable.img: pid %u shares the fd table of pid %u, which is not a "
+				"table its parent %u has", pe->pid, t->files_of, pe->ppid);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int ckpt_images_validate(const struct ckpt_images *im)
 {
 	struct idset files = { 0 };
@@ -639,6 +674,8 @@ int ckpt_images_validate(const struct ckpt_images *im)
 		if (!ret)
 			ret = files_validate_fdtable(im->files, im->fdt[i]);
 	}
+	if (!ret)
+		ret = check_shared_fdtables(im);
 	free(files.v);
 	return ret;
 }
