@@ -316,6 +316,14 @@ static const char *file_kind_name(int kind)
 	return v ? v->name + 5 : "?";	/* "FILE_" */
 }
 
+static const FdtableEntry *table_of(const FdtableImage *ft, uint32_t pid)
+{
+	for (size_t t = 0; t < ft->n_tables; t++)
+		if (ft->tables[t]->pid == pid)
+			return ft->tables[t];
+	return NULL;
+}
+
 json_t *ckpt_show_fds(const struct ckpt_show_set *set, uint32_t pid)
 {
 	PstreeImage *pst = read_pstree(set, pid);
@@ -332,14 +340,21 @@ json_t *ckpt_show_fds(const struct ckpt_show_set *set, uint32_t pid)
 	for (size_t i = 0; ft && i < pst->n_entries; i++) {
 		for (size_t t = 0; t < ft->n_tables; t++) {
 			const FdtableEntry *te = ft->tables[t];
+			uint32_t owner = te->pid;
 
 			if (te->pid != pst->entries[i]->pid || (pid && te->pid != pid))
 				continue;
+			/* a table shared (CLONE_FILES) is kept with its first process */
+			if (te->has_files_of && te->files_of != te->pid) {
+				te = table_of(ft, te->files_of);
+				if (!te)
+					continue;
+			}
 			for (size_t k = 0; k < te->n_fds; k++) {
 				const FileEntry *fe = file_by_id(fi, te->fds[k]->file_id);
 				json_t *r = json_object();
 
-				kup_json_set(r, "pid", json_integer(te->pid));
+				kup_json_set(r, "pid", json_integer(owner));
 				kup_json_set(r, "fd", json_integer(te->fds[k]->fd));
 				kup_json_set(r, "kind", json_string(fe ? file_kind_name(fe->kind) : "?"));
 				kup_json_set(r, "file_id", json_integer(te->fds[k]->file_id));

@@ -145,3 +145,21 @@ check_fails "kup show IMAGE --ps is refused (a checkpoint is needed)" \
 	"$KUP" show "$T/img/pstree.img" --ps
 check_fails "kup show --fds PID of no process of the checkpoint fails" \
 	"$KUP" show "$T/img" --fds 4194304
+
+# processes sharing one fd table (CLONE_FILES): each is listed with the
+# table's fds, as /proc shows them
+: > "$T/first"
+: > "$T/second"
+pid=$(start_bg "$T/fdshare.out" "$PROGS/fdshare" -f "$T/first" -g "$T/second")
+wait_for_line "$T/fdshare.out" '^READY' || bail "fdshare did not start: $(tail -n 2 "$T/fdshare.out")"
+tree=$(tree_pids "$pid")
+for p in $tree; do
+	for fd in $(ls /proc/$p/fd); do echo "$p $fd"; done
+done | sort > "$T/share.proc"
+check "kup dump of a tree sharing an fd table" kup_run "$T/dump2.log" dump -t "$pid" -D "$T/share" ||
+	note "$(tail -n 20 "$T/dump2.log")"
+check "kup show --fds: the shared table's fds for each process that shares it" eval "
+	\"$KUP\" show \"$T/share\" --fds --json | python3 -c '
+import json, sys
+for r in json.load(sys.stdin):
+    print(r[\"pid\"], r[\"fd\"])' | sort > \"$T/share.show\" && diff \"$T/share.proc\" \"$T/share.show\""
