@@ -243,6 +243,40 @@ static int load_store(const char *given, struct ckpt_show_set *set)
 	return bad ? -1 : 0;
 }
 
+static void quiet_logger(int level, const char *msg)
+{
+}
+
+/*
+ * Is @path (not a directory) a store rather than an image: a block device,
+ * or a file that is no image and that ppp opens?  Asked quietly.
+ */
+static bool is_store(const char *path, const struct stat *st)
+{
+	char hdr[8];
+	struct ppp *p;
+	int fd, r;
+
+	if (S_ISREG(st->st_mode)) {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+		if (fd < 0)
+			return false;
+		r = read(fd, hdr, sizeof(hdr));
+		close(fd);
+		if (r == (int)sizeof(hdr) && !memcmp(hdr, IMG_MAGIC, 8))
+			return false;
+	} else if (!S_ISBLK(st->st_mode)) {
+		return false;
+	}
+	ppp_set_logger(quiet_logger);
+	r = ppp_open(path, PPP_RDONLY, &p);
+	ppp_set_logger(kup_ppp_logger);
+	if (r)
+		return false;
+	ppp_close(p);
+	return true;
+}
+
 /* ---- output ------------------------------------------------------------------ */
 
 /* Every image of @set, or those named by @names (NULL-terminated). */
@@ -320,10 +354,11 @@ static bool parse_pid(const char *s, uint32_t *pid)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup show DIR|IMAGE [--json] [--ps | --fds [PID] | --mappings [PID]]\n"
+		"Usage: kup show DIR|IMAGE|STORE [--json] [--ps | --fds [PID] | --mappings [PID]]\n"
 		"       kup show --ppp STORE [IMAGE...] [--json] [--ps | --fds [PID] | --mappings [PID]]\n\n"
 		"Decode a kup image, every image of a checkpoint directory, or the checkpoint\n"
-		"in a persistent page store (a file, a device, or auto), to text or to JSON\n"
+		"in a persistent page store (a file, a device, or auto; named without --ppp\n"
+		"when it is a device or a store file), to text or to JSON\n"
 		"(one object keyed by image name, protobuf's JSON mapping).  Page images are\n"
 		"listed by size.\n\n"
 		"  --ps              the process tree: pid, ppid, pgid, sid, threads, state, comm, exe\n"
@@ -382,7 +417,11 @@ static int cmd_show(int argc, char **argv)
 		return KUP_EXIT_USAGE;
 	}
 	pos[npos] = NULL;
+	if (!store && !stat(pos[0], &st) && !S_ISDIR(st.st_mode) && is_store(pos[0], &st))
+		store = pos[0];	/* kup show /dev/pmem0, kup show store.ppp */
 	if (store) {
+		if (store == pos[0])
+			pos++;
 		bad = load_store(store, &set);
 	} else if (stat(pos[0], &st)) {
 		return log_errno(errno, "cannot open %s", pos[0]), KUP_EXIT_FAIL;

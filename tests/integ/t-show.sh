@@ -45,6 +45,8 @@ done
 check "kup show --ppp STORE --json" kup_run "$T/store.json" show --ppp "$S" --json
 check "kup show DIR --json" eval "\"$KUP\" show \"$T/img\" --json > \"$T/dir.json\""
 check "... the same JSON from the store as from the directory" cmp "$T/store.json" "$T/dir.json"
+check "kup show STORE --json (a store file named without --ppp): the same" \
+	eval "\"$KUP\" show \"$S\" --json | cmp - \"$T/store.json\""
 check "kup show --ppp STORE (text)" eval "\"$KUP\" show --ppp \"$S\" > \"$T/store.txt\""
 check "kup show DIR (text)" eval "\"$KUP\" show \"$T/img\" > \"$T/dir.txt\""
 check "... the same text from the store as from the directory" cmp "$T/store.txt" "$T/dir.txt"
