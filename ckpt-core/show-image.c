@@ -442,7 +442,7 @@ static json_t *dec_lladdr(const struct show *s, const ProtobufCMessage *m,
 	if (!b->len || b->len > 32)
 		return undecoded(s, b, "not a link-layer address");
 	for (size_t i = 0; i < b->len; i++)
-		snprintf(a + 3 * i, 4, "%s%02x", i ? ":" : "", b->data[i]);
+		snprintf(a + (i ? 3 * i - 1 : 0), 4, "%s%02x", i ? ":" : "", b->data[i]);
 	return json_string(a);
 }
 

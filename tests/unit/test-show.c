@@ -21,6 +21,7 @@
 #include "kup-image.pb-c.h"
 #include "kup-sk-inet.pb-c.h"
 #include "kup-sk-unix.pb-c.h"
+#include "kup-tun.pb-c.h"
 
 static void put_le32(uint8_t *p, uint32_t v)
 {
@@ -85,7 +86,9 @@ static uint8_t *files_image(size_t *len)
 	static uint8_t garbage[3] = { 0xff, 0xff, 0xff };
 	SkInetEntry in = SK_INET_ENTRY__INIT;
 	UnixSkEntry un = UNIX_SK_ENTRY__INIT;
-	FileEntry f[4], *fp[4];
+	static uint8_t mac[6] = { 0x02, 0x00, 0x5e, 0x10, 0xaa, 0xff };
+	TunEntry tun = TUN_ENTRY__INIT;
+	FileEntry f[5], *fp[5];
 	FilesImage img = FILES_IMAGE__INIT;
 	uint8_t *buf;
 
@@ -108,7 +111,11 @@ static uint8_t *files_image(size_t *len)
 	un.has_name = true;
 	un.name.data = (uint8_t *)"\0abc";
 	un.name.len = 4;
-	for (int i = 0; i < 4; i++) {
+	tun.name = "ktap0";
+	tun.has_hwaddr = true;
+	tun.hwaddr.data = mac;
+	tun.hwaddr.len = sizeof(mac);
+	for (int i = 0; i < 5; i++) {
 		file_entry__init(&f[i]);
 		f[i].id = i + 1;
 		fp[i] = &f[i];
@@ -128,11 +135,15 @@ static uint8_t *files_image(size_t *len)
 	f[3].path = "/tmp/\xff";
 	f[3].has_size = true;
 	f[3].size = UINT64_MAX;
-	img.n_files = 4;
+	f[4].kind = FILE_KIND__FILE_TUN;
+	f[4].has_tun = true;
+	pack_into(&f[4].tun, &tun.base);
+	img.n_files = 5;
 	img.files = fp;
 	buf = container(IMG_FILES, &img.base, len);
 	free(f[0].sk.data);
 	free(f[1].sk.data);
+	free(f[4].tun.data);
 	return buf;
 }
 
@@ -172,6 +183,8 @@ static void test_json(void **state)
 	assert_string_equal(json_string_value(json_object_get(file(img, 3), "path")),
 			    "/tmp/\xef\xbf\xbd");
 	assert_string_equal(json_string_value(json_object_get(file(img, 3), "kind")), "FILE_REG");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(file(img, 4), "tun"),
+							      "hwaddr")), "02:00:5e:10:aa:ff");
 	json_decref(img);
 	free(buf);
 }
