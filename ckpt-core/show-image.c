@@ -339,6 +339,8 @@ static json_t *dec_siginfo(const struct show *s, const ProtobufCMessage *m,
 	kup_json_set(o, "signo", show_signed(s, signo, false));
 	if (signo > 0 && signo < 65 && sigabbrev_np(signo))
 		kup_json_set(o, "signame", text_str("SIG%s", sigabbrev_np(signo)));
+	else if (signo >= SIGRTMIN && signo <= SIGRTMAX)	/* as kill -l names them */
+		kup_json_set(o, "signame", text_str("SIGRTMIN+%d", signo - SIGRTMIN));
 	kup_json_set(o, "errno", show_signed(s, get_i32(p + 4), false));
 	kup_json_set(o, "code", show_signed(s, code, false));
 	if (code == SI_TIMER) {
