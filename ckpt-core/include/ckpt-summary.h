@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "image.h"
+#include "json.h"
 
 /* The checkpoint as its inventory.img describes it. */
 struct ckpt_summary {
@@ -42,12 +43,41 @@ void ckpt_summary_free(struct ckpt_summary *s);
 int ckpt_tree_ids(struct img_store *st, uint32_t **ids, size_t *n, uint32_t *root);
 
 /*
- * Decode one image file's bytes (@len of them, named @name) to readable
- * text, or with @json to one "name": value member of a JSON object (@first:
- * no comma before it).  0, or -1 when it is not a valid image (logged).
+ * kup show's decoder (ckpt-core/show-image.c).  Decode one image file's
+ * bytes (@len of them, named @name in messages) to a JSON value
+ * {"kind": K, "entries": [...]}, protobuf's JSON mapping with the bytes
+ * fields that carry something (sockets, registers, siginfo, BPF...)
+ * decoded (docs/image-format.md).  With @text its leaves are display
+ * strings for ckpt_show_text(): numbers in hex, octal or by name as the
+ * field wants, strings quoted.  NULL when it is not a valid image (logged).
  * Safe on any bytes.
  */
-int ckpt_show_image(FILE *out, const void *data, size_t len, const char *name, bool json,
-		    bool first);
+json_t *ckpt_show_image(const void *data, size_t len, const char *name, bool text);
+void ckpt_show_text(FILE *out, const char *name, const json_t *img);
+
+/* A checkpoint's images in memory, as kup show read them from a directory or a store. */
+struct ckpt_show_blob {
+	char *name;
+	void *data;	/* NULL: not a metadata image (pages): only its size read */
+	size_t len;
+};
+
+struct ckpt_show_set {
+	struct ckpt_show_blob *v;
+	size_t n;
+};
+
+const struct ckpt_show_blob *ckpt_show_find(const struct ckpt_show_set *set, const char *name);
+
+/*
+ * Summaries (ckpt-core/show-summary.c): one JSON object per process, per
+ * fd (of process @pid, 0: of all), per mapping, in the tree's order; NULL
+ * when the set holds no readable pstree.img or @pid is not in it (logged).
+ * ckpt_show_table() prints such rows as a table.
+ */
+json_t *ckpt_show_ps(const struct ckpt_show_set *set);
+json_t *ckpt_show_fds(const struct ckpt_show_set *set, uint32_t pid);
+json_t *ckpt_show_mappings(const struct ckpt_show_set *set, uint32_t pid);
+void ckpt_show_table(FILE *out, const json_t *rows);
 
 #endif

@@ -19,7 +19,7 @@ done
 CFLAGS=(-std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=address,undefined
 	-I"$out/proto" -Ickpt-core/include -Ickpt-core -Iarch/include -Iarch/x86_64/include
 	-Ippp/include -Ikup)
-LIBS=(-lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables -lmnl)
+LIBS=(-lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables -lmnl -ljansson)
 # the engine (kup show's decoder with it) and the store: compiled once, linked into each
 SRC=(ckpt-core/*.c arch/x86_64/*.c ppp/*.c "$out"/proto/*.pb-c.c)
 objs=()

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * JSON output of the commands (--json), through jansson.  The mapping is
+ * JSON output of the commands (--json) and of kup show's decoder, through jansson.  The mapping is
  * protobuf's JSON mapping: 64-bit integers are strings (a double cannot hold
  * them: 18446744073709551615 would read back as 18446744073709552000),
  * 32-bit ones numbers; strings are UTF-8 as they are, a byte that is not
@@ -14,6 +14,8 @@
 #include <jansson.h>
 
 json_t *kup_json_str(const char *s);	/* NULL s: null */
+json_t *kup_json_strn(const char *s, size_t n);	/* @n bytes, NULs kept */
+json_t *kup_json_base64(const void *data, size_t len);	/* as protobuf maps bytes */
 json_t *kup_json_u64(uint64_t v);
 json_t *kup_json_i64(int64_t v);
 /* Set KEY of OBJ to VAL (a new reference, taken); VAL NULL is skipped. */

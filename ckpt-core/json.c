@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* JSON output through jansson (kup/json.h). */
+/* JSON output through jansson (json.h): the commands' --json and kup show's decoder. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -38,18 +38,22 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 
 json_t *kup_json_str(const char *s)
 {
+	return s ? kup_json_strn(s, strlen(s)) : json_null();
+}
+
+json_t *kup_json_strn(const char *s, size_t n)
+{
 	const unsigned char *p = (const unsigned char *)s;
-	size_t n, i = 0, o = 0, k;
+	size_t i = 0, o = 0, k;
 	char *buf;
 	json_t *j;
 
-	if (!s)
-		return json_null();
-	n = strlen(s);
 	j = json_stringn(s, n);
 	if (j)
 		return j;
 	/* not UTF-8: each bad byte becomes U+FFFD (3 bytes) */
+	if (n > SIZE_MAX / 3 - 1)
+		return NULL;
 	buf = malloc(n * 3 + 1);
 	if (!buf)
 		return NULL;
@@ -62,6 +66,41 @@ json_t *kup_json_str(const char *s)
 			memcpy(buf + o, "\xef\xbf\xbd", 3);
 			o += 3, i++;
 		}
+	}
+	j = json_stringn(buf, o);
+	free(buf);
+	return j;
+}
+
+json_t *kup_json_base64(const void *data, size_t len)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = data;
+	size_t i, o = 0;
+	char *buf;
+	json_t *j;
+
+	if (len > (SIZE_MAX - 4) / 4 * 3)
+		return NULL;
+	buf = malloc((len + 2) / 3 * 4 + 1);
+	if (!buf)
+		return NULL;
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = p[i] << 16 | p[i + 1] << 8 | p[i + 2];
+
+		buf[o++] = tab[v >> 18];
+		buf[o++] = tab[(v >> 12) & 63];
+		buf[o++] = tab[(v >> 6) & 63];
+		buf[o++] = tab[v & 63];
+	}
+	if (i < len) {
+		uint32_t v = p[i] << 16 | (i + 1 < len ? p[i + 1] << 8 : 0);
+
+		buf[o++] = tab[v >> 18];
+		buf[o++] = tab[(v >> 12) & 63];
+		buf[o++] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+		buf[o++] = '=';
 	}
 	j = json_stringn(buf, o);
 	free(buf);
