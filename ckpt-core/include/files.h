@@ -183,6 +183,15 @@ int files_rst_finish(struct files_rst *fr);
  * task @pid (fd table @t) in repair mode (`sk`) and their locks (`lock`),
  * for `kup recover` to finish what files_rst_finish() does. */
 int inet_rst_journal(const struct files_rst *fr, pid_t pid, const FdtableEntry *t);
+/*
+ * The value a restore gives TCP_TIMESTAMP for a connection dumped with
+ * @ts and, as TCP_INFO said then, microsecond timestamps (@usec) or not.
+ * From Linux 6.7 the low bit of the value turns microsecond timestamps on;
+ * before, it is only part of the millisecond clock: the value given has
+ * that bit as @usec says, the clock moved forward by one if need be (never
+ * back: the peer drops what looks older than what it has seen).
+ */
+uint32_t sk_inet_tcp_clock(uint32_t ts, bool usec);
 /* Once the restore is over, done or failed, after files_rst_free(): drops
  * what outlives the restore state (the network lock of a failed restore).
  * @img may be unvalidated. */
