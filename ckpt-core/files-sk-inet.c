@@ -1938,25 +1938,17 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 {
 	SkInetEntry *e = unpack_entry(fe);
 	const SkInetTcp *t;
-	struct stat nst;
-	char conn[160];
+	char conn[160], what[224];
 	int fd = -1, ret;
 
 	if (!e)
 		return log_errno(EINVAL, FE_FMT ": unreadable socket data", FE_ARG(fe));
 	conn_str(e, conn, sizeof(conn));
 	t = e->tcp;
-	if (stat("/proc/thread-self/ns/net", &nst) < 0) {
-		ret = log_errno(errno, FE_FMT ": %s: cannot find our network namespace", FE_ARG(fe), conn);
+	snprintf(what, sizeof(what), FE_FMT ": %s", FE_ARG(fe), conn);
+	ret = files_rst_netns(fr, what, e->netns);
+	if (ret)
 		goto err;
-	}
-	if (nst.st_ino != e->netns) {
-		log_err(FE_FMT ": %s was dumped in network namespace %llu, kup restore runs in %llu: "
-			"run it in that namespace (nsenter --net=...)", FE_ARG(fe), conn,
-			(unsigned long long)e->netns, (unsigned long long)nst.st_ino);
-		ret = -EINVAL;
-		goto err;
-	}
 	if (e->peer_closed) {
 		fd = rst_tcp_closed(fe, e, conn);
 		sk_inet_entry__free_unpacked(e, NULL);
