@@ -1301,6 +1301,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	struct dtree t = { 0 };
 	struct utsname uts;
 	struct timespec rt;
+	struct stat nsst;
 	uint64_t t0 = now_ns();
 	char *bootid;
 	int ret;
@@ -1424,6 +1425,10 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	inv.has_pages_total = true;
 	inv.pages_total = stats->pages;
 	clocks_dump(o->pid, &inv);
+	if (!stat("/proc/self/ns/net", &nsst)) {
+		inv.has_dump_netns = true;
+		inv.dump_netns = nsst.st_ino;
+	}
 	bootid = proc_read_file(1, "../sys/kernel/random/boot_id", NULL);
 	if (bootid) {
 		bootid[strcspn(bootid, "\n")] = 0;

@@ -73,6 +73,7 @@
 #define SK_CA_NAME_MAX		16		/* TCP_CA_NAME_MAX */
 #define SK_USER_MSS_MAX		32767		/* MAX_TCP_WINDOW: TCP_MAXSEG's limit */
 #define SK_FILTER_MAX		4096		/* BPF_MAXINSNS */
+#define KUP_TCPI_OPT_USEC_TS	64		/* TCPI_OPT_USEC_TS, Linux 6.7 */
 
 /* --- names for messages -------------------------------------------------- */
 
@@ -570,6 +571,8 @@ static int dump_tcp_repair(const struct fd_info *fi, SkInetEntry *e, const char 
 	}
 	t->sack_ok = !!(ti.tcpi_options & TCPI_OPT_SACK);
 	t->tstamp_ok = !!(ti.tcpi_options & TCPI_OPT_TIMESTAMPS);
+	t->has_usec_ts = true;
+	t->usec_ts = !!(ti.tcpi_options & KUP_TCPI_OPT_USEC_TS);
 	log_debug(FI_FMT ": %s: snd %u (%d queued, %d unsent) rcv %u (%d queued) mss %u "
 		  "wscale %s %u/%u wnd %u/%u", FI_ARG(fi), conn, t->snd_seq, outq, nsd,
 		  t->rcv_seq, inq, t->mss_clamp, t->wscale_ok ? "on" : "off", t->snd_wscale,
@@ -1686,6 +1689,14 @@ static int rst_peer_fin(const FileEntry *fe, const SkInetEntry *e, int fd, uint3
 	return 1;
 }
 
+uint32_t sk_inet_tcp_clock(uint32_t ts, bool usec)
+{
+	if (usec)
+		return ts | 1;
+	/* a 6.1 kernel's millisecond clock may be odd: one more, not one less */
+	return ts & 1 ? ts + 1 : ts;
+}
+
 static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const char *conn)
 {
 	const SkInetTcp *t = e->tcp;
@@ -1784,7 +1795,8 @@ static int rst_tcp_conn(const FileEntry *fe, const SkInetEntry *e, int fd, const
 	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
 		return log_errno(errno, FE_FMT ": %s: TCP_REPAIR_WINDOW", FE_ARG(fe), conn);
-	if (t->has_timestamp && set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)t->timestamp))
+	if (t->has_timestamp &&
+	    set_int(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)sk_inet_tcp_clock(t->timestamp, t->usec_ts)))
 		return log_errno(errno, FE_FMT ": %s: TCP_TIMESTAMP", FE_ARG(fe), conn);
 	if (set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE))
 		return log_errno(errno, FE_FMT ": %s: TCP_REPAIR_QUEUE", FE_ARG(fe), conn);
@@ -1856,25 +1868,17 @@ static int inet_open(const FileEntry *fe, struct files_rst *fr)
 {
 	SkInetEntry *e = unpack_entry(fe);
 	const SkInetTcp *t;
-	struct stat nst;
-	char conn[160];
+	char conn[160], what[224];
 	int fd = -1, ret;
 
 	if (!e)
 		return log_errno(EINVAL, FE_FMT ": unreadable socket data", FE_ARG(fe));
 	conn_str(e, conn, sizeof(conn));
 	t = e->tcp;
-	if (stat("/proc/thread-self/ns/net", &nst) < 0) {
-		ret = log_errno(errno, FE_FMT ": %s: cannot find our network namespace", FE_ARG(fe), conn);
+	snprintf(what, sizeof(what), FE_FMT ": %s", FE_ARG(fe), conn);
+	ret = files_rst_netns(fr, what, e->netns);
+	if (ret)
 		goto err;
-	}
-	if (nst.st_ino != e->netns) {
-		log_err(FE_FMT ": %s was dumped in network namespace %llu, kup restore runs in %llu: "
-			"run it in that namespace (nsenter --net=...)", FE_ARG(fe), conn,
-			(unsigned long long)e->netns, (unsigned long long)nst.st_ino);
-		ret = -EINVAL;
-		goto err;
-	}
 	if (e->peer_closed) {
 		fd = rst_tcp_closed(fe, e, conn);
 		sk_inet_entry__free_unpacked(e, NULL);

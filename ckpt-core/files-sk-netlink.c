@@ -316,23 +316,16 @@ static int nl_restore(const FileEntry *fe, const SkNetlinkEntry *e, int fd)
 static int nl_open(const FileEntry *fe, struct files_rst *fr)
 {
 	SkNetlinkEntry *e = unpack_entry(fe);
-	struct stat nst;
+	char what[96];
 	int fd, ret;
 
 	if (!e)
 		return log_errno(EINVAL, FE_FMT ": unreadable netlink socket data", FE_ARG(fe));
-	if (stat("/proc/thread-self/ns/net", &nst) < 0) {
-		ret = log_errno(errno, FE_FMT ": cannot find our network namespace", FE_ARG(fe));
+	snprintf(what, sizeof(what), FE_FMT ": %s netlink socket", FE_ARG(fe),
+		 proto_name(e->protocol));
+	ret = files_rst_netns(fr, what, e->netns);
+	if (ret)
 		goto out;
-	}
-	if (nst.st_ino != e->netns) {
-		log_err(FE_FMT ": %s netlink socket was dumped in network namespace %llu, kup "
-			"restore runs in %llu: run it in that namespace (nsenter --net=...)",
-			FE_ARG(fe), proto_name(e->protocol), (unsigned long long)e->netns,
-			(unsigned long long)nst.st_ino);
-		ret = -EINVAL;
-		goto out;
-	}
 	fd = socket(AF_NETLINK, e->type | SOCK_CLOEXEC, e->protocol);
 	if (fd < 0) {
 		ret = log_errno(errno, FE_FMT ": cannot create a %s netlink socket", FE_ARG(fe),

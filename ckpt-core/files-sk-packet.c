@@ -505,23 +505,15 @@ static int pk_restore(const FileEntry *fe, const SkPacketEntry *e, int fd)
 static int pk_open(const FileEntry *fe, struct files_rst *fr)
 {
 	SkPacketEntry *e = unpack_entry(fe);
-	struct stat nst;
+	char what[96];
 	int fd, ret;
 
-	(void)fr;
 	if (!e)
 		return log_errno(EINVAL, FE_FMT ": unreadable packet socket data", FE_ARG(fe));
-	if (stat("/proc/thread-self/ns/net", &nst) < 0) {
-		ret = log_errno(errno, FE_FMT ": cannot find our network namespace", FE_ARG(fe));
+	snprintf(what, sizeof(what), FE_FMT ": packet socket", FE_ARG(fe));
+	ret = files_rst_netns(fr, what, e->netns);
+	if (ret)
 		goto out;
-	}
-	if (nst.st_ino != e->netns) {
-		log_err(FE_FMT ": packet socket was dumped in network namespace %llu, kup restore "
-			"runs in %llu: run it in that namespace (nsenter --net=...)", FE_ARG(fe),
-			(unsigned long long)e->netns, (unsigned long long)nst.st_ino);
-		ret = -EINVAL;
-		goto out;
-	}
 	/* no protocol: nothing is received before the bind */
 	fd = socket(AF_PACKET, e->type | SOCK_CLOEXEC, 0);
 	if (fd < 0) {

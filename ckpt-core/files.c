@@ -1926,6 +1926,30 @@ const struct files_opts *files_rst_opts(const struct files_rst *fr)
 	return &fr->opts;
 }
 
+int files_rst_netns(const struct files_rst *fr, const char *what, uint64_t dumped)
+{
+	const struct files_opts *o = &fr->opts;
+	struct stat own;
+
+	if (stat("/proc/thread-self/ns/net", &own) < 0)
+		return log_errno(errno, "%s: cannot find our network namespace", what);
+	if (!o->other_boot || !o->dump_netns) {
+		if (own.st_ino == dumped)
+			return 0;
+		log_err("%s was dumped in network namespace %llu, kup restore runs in %llu: "
+			"run it in that namespace (nsenter --net=...)", what,
+			(unsigned long long)dumped, (unsigned long long)own.st_ino);
+		return -EINVAL;
+	}
+	if (dumped != o->dump_netns) {
+		log_err("%s was dumped in network namespace %llu, not in kup dump's own (%llu), "
+			"on another boot: that namespace went with it", what,
+			(unsigned long long)dumped, (unsigned long long)o->dump_netns);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 struct files_obj *files_rst_obj(struct files_rst *fr, int tag, uint64_t a,
 				uint64_t b, bool create)
 {

@@ -1096,6 +1096,9 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	ret = load_images(&c);
 	if (ret)
 		goto out;
+	/* namespace inodes of another boot mean nothing here (files.h) */
+	fo.other_boot = !same_boot(c.inv) || o->as_new_boot;
+	fo.dump_netns = c.inv->has_dump_netns ? c.inv->dump_netns : 0;
 	if (c.inv->shell_job && !o->shell_job) {
 		log_err("%s: the tree was dumped with --shell-job; restore it with --shell-job", c.st->where);
 		ret = -EINVAL;

@@ -103,6 +103,11 @@ struct files_opts {
 	/* The image store: data of deleted files and memfds above content_max
 	 * goes to blobs of its own (NULL: refused instead). */
 	struct img_store *store;
+	/* Restore: the tree was dumped on another boot (a kernel switch), by a
+	 * kup dump whose own network namespace had the inode dump_netns (0:
+	 * unknown, an older image). */
+	bool other_boot;
+	uint64_t dump_netns;
 };
 
 #define FILES_CONTENT_MAX_DEFAULT	(128ull << 20)
@@ -183,6 +188,25 @@ int files_rst_finish(struct files_rst *fr);
  * task @pid (fd table @t) in repair mode (`sk`) and their locks (`lock`),
  * for `kup recover` to finish what files_rst_finish() does. */
 int inet_rst_journal(const struct files_rst *fr, pid_t pid, const FdtableEntry *t);
+/*
+ * Restore: may a socket dumped in the network namespace of inode @dumped be
+ * made in ours?  On the boot of the dump, only in that namespace.  On
+ * another boot inodes mean nothing: a socket of kup dump's own namespace
+ * (the machine's, for kup switch) is made in kup restore's own (the
+ * machine's of the new boot, for kup-restore.service); one of any other
+ * namespace is refused (it went with the old boot).  Logs why not,
+ * "@what: ..."; 0 or -EINVAL.
+ */
+int files_rst_netns(const struct files_rst *fr, const char *what, uint64_t dumped);
+/*
+ * The value a restore gives TCP_TIMESTAMP for a connection dumped with
+ * @ts and, as TCP_INFO said then, microsecond timestamps (@usec) or not.
+ * From Linux 6.7 the low bit of the value turns microsecond timestamps on;
+ * before, it is only part of the millisecond clock: the value given has
+ * that bit as @usec says, the clock moved forward by one if need be (never
+ * back: the peer drops what looks older than what it has seen).
+ */
+uint32_t sk_inet_tcp_clock(uint32_t ts, bool usec);
 /* Once the restore is over, done or failed, after files_rst_free(): drops
  * what outlives the restore state (the network lock of a failed restore).
  * @img may be unvalidated. */

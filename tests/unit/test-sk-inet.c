@@ -219,12 +219,28 @@ static void test_mutations(void **state)
 	}
 }
 
+/*
+ * TCP_TIMESTAMP at restore: the low bit turns microsecond timestamps on
+ * (Linux 6.7+), so it follows the dumped TCPI_OPT_USEC_TS and not the
+ * parity of a 6.1 kernel's millisecond clock; the clock never goes back.
+ */
+static void test_tcp_clock(void **state)
+{
+	assert_int_equal(sk_inet_tcp_clock(1000, false), 1000);
+	assert_int_equal(sk_inet_tcp_clock(1001, false), 1002);	/* not usec */
+	assert_int_equal(sk_inet_tcp_clock(1000, true), 1001);
+	assert_int_equal(sk_inet_tcp_clock(1001, true), 1001);
+	assert_int_equal(sk_inet_tcp_clock(UINT32_MAX, false), 0);	/* wraps, as TSval does */
+	assert_int_equal(sk_inet_tcp_clock(UINT32_MAX, true), UINT32_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_mutations),
+		cmocka_unit_test(test_tcp_clock),
 	};
 
 	log_set_level(-1);

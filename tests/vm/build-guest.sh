@@ -15,7 +15,7 @@
 #   OUTDIR/manifest              package versions and sizes
 set -euo pipefail
 t0=$(date +%s)
-step() { printf '  [%3ds] %s\n' $(($(date +%s) - t0)) "$*"; }
+step() { printf '  [%3ds] %s\n' $(($(date +%s) - t0)) "$*" >&2; }
 die() { echo "build-guest: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,22 +41,57 @@ if [ "$(findmnt -no PROPAGATION / 2>/dev/null)" = shared ]; then
 fi
 
 # ---------------------------------------------------------------- kernels
-# Download first (cheap, fails early if a package name is wrong).
-kdebs=()
-for k in $KERNELS; do
-	pkg=linux-image-$k-unsigned
+# Download first (cheap, fails early if a package name is wrong), with an apt
+# configuration of our own: its sources list, lists and cache live in
+# DEBDIR/apt, and the host's apt sources and state are never used.
+aptdir=$debdir/apt
+mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
+for s in $KERNEL_SOURCES; do
+	case $s in
+	*-security) echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${MIRROR%/debian}/debian-security $s main" ;;
+	*) echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $s main" ;;
+	esac
+done >"$aptdir/sources.list"
+apt_o=(-o Dir::Etc::sourcelist="$aptdir/sources.list" -o Dir::Etc::sourceparts=-
+	-o Dir::State::Lists="$aptdir/lists" -o Dir::Cache="$aptdir/cache"
+	-o Dir::State::status=/dev/null -o APT::Architecture=amd64
+	-o APT::Architectures::=amd64 -o APT::Sandbox::User=root -q)
+apt_updated=0
+apt_update() {
+	[ $apt_updated = 1 ] && return 0
+	step "apt-get update (the lab's own sources: $KERNEL_SOURCES)"
+	apt-get "${apt_o[@]}" update >"$out/apt-update.log" 2>&1 ||
+		{ tail -n 20 "$out/apt-update.log" >&2; die "apt-get update of the lab's sources failed"; }
+	apt_updated=1
+}
+# known PKG: is PKG in the lab's package index?
+known() { apt-cache "${apt_o[@]}" show "$1" >/dev/null 2>&1; }
+# fetch PKG: the newest DEBDIR/PKG_*.deb, downloaded if missing; prints its path
+fetch() {
+	local pkg=$1 deb
 	deb=$(ls -1 "$debdir/${pkg}"_*_amd64.deb 2>/dev/null | sort -V | tail -n1 || true)
 	if [ -z "$deb" ]; then
-		step "apt-get download $pkg"
-		if ! (cd "$debdir" && apt-get download -q "$pkg" >/dev/null 2>"$out/apt-download.err"); then
-			step "apt-get update (package $pkg not in index?)"
-			apt-get update -q >/dev/null || true
-			(cd "$debdir" && apt-get download -q "$pkg" >/dev/null) ||
-				die "cannot download $pkg"
-		fi
+		known "$pkg" || apt_update
+		step "apt-get download $pkg" >&2
+		(cd "$debdir" && apt-get "${apt_o[@]}" download "$pkg" >/dev/null 2>"$out/apt-download.err") ||
+			{ cat "$out/apt-download.err" >&2; die "cannot download $pkg"; }
 		deb=$(ls -1 "$debdir/${pkg}"_*_amd64.deb | sort -V | tail -n1)
 	fi
-	kdebs+=("$deb")
+	echo "$deb"
+}
+# Each kernel K: linux-image-K-unsigned if the archive has it (or it is
+# cached), else trixie's split packages (see guest.conf).
+kdebs=() split=()
+for k in $KERNELS; do
+	if ls "$debdir/linux-image-$k-unsigned"_*_amd64.deb >/dev/null 2>&1 ||
+		{ known "linux-image-$k-unsigned" || { apt_update; known "linux-image-$k-unsigned"; }; }; then
+		kdebs+=("$(fetch "linux-image-$k-unsigned")")
+	else
+		for p in linux-base-$k linux-binary-unsigned-$k linux-modules-$k; do
+			kdebs+=("$(fetch "$p")")
+		done
+		split+=("$k")
+	fi
 done
 
 # ---------------------------------------------------------------- debootstrap
@@ -241,6 +276,18 @@ if ! in_root sh -c 'dpkg -i /tmp/kdebs/*.deb' >"$out/kernels.log" 2>&1; then
 	die "installing kernels failed (log: $out/kernels.log)"
 fi
 rm -rf "$root/tmp/kdebs"
+# The split packages (7.x) carry the image in /usr/lib/modules/K and no
+# maintainer script that puts it in /boot: their linux-image-K package does
+# that with linux-base 4.17's hooks, which need trixie's run-parts.  Do what
+# those hooks do (image, config, System.map into /boot); the initrd is made
+# below by the guest's own initramfs-tools, kup's hook included.
+for k in "${split[@]}"; do
+	m=$root/usr/lib/modules/$k
+	[ -f "$m/vmlinuz.unsigned" ] || die "split kernel $k: no /usr/lib/modules/$k/vmlinuz.unsigned"
+	cp "$m/vmlinuz.unsigned" "$root/boot/vmlinuz-$k"
+	cp "$m/config" "$root/boot/config-$k"
+	cp "$m/System.map" "$root/boot/System.map-$k"
+done
 : >"$out/kernels"
 for k in $KERNELS; do
 	[ -f "$root/boot/vmlinuz-$k" ] || die "no /boot/vmlinuz-$k in guest"
@@ -266,7 +313,7 @@ trap - EXIT
 	echo "kernels:"
 	for k in $KERNELS; do
 		printf '  %s %s (initrd %s)\n' "$k" \
-			"$(chroot "$root" dpkg-query -W -f '${Version}' "linux-image-$k-unsigned")" \
+			"$(chroot "$root" dpkg-query -W -f '${Package} ${Version}' "linux-image-$k-unsigned" "linux-binary-unsigned-$k" 2>/dev/null)" \
 			"$(du -h "$out/boot/initrd.img-$k" | cut -f1)"
 	done
 	echo "packages: $(chroot "$root" dpkg-query -W -f '.\n' | wc -l)"

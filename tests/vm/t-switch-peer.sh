@@ -3,8 +3,8 @@
 # switch.  The guest has a second NIC whose far end is a network namespace of
 # the lab host (lab boot --peer-netns): the client there is a real Linux TCP
 # stack, not QEMU's slirp, and it negotiates what Linux does (window
-# scaling, timestamps, SACK).  An echo service in the guest (a systemd
-# service) is kept by `kup switch --tcp-established` across 6.1.0-47 ->
+# scaling, timestamps, SACK: checked at both ends with ss -o).  An echo
+# service in the guest (a systemd service) is kept by `kup switch --tcp-established` across 6.1.0-47 ->
 # 6.1.0-56; the client sends the next counter every 20 ms and reads it back
 # (a reset, an end of file or a wrong value is an error).  After the switch
 # the same connection carries on, no byte lost, with the options it had.
@@ -66,19 +66,23 @@ wait_n() {	# wait_n VALUE SECONDS: the client has echoed past VALUE
 if wait_n 100 60; then ok "the client outside the guest echoes through the service (n=$last_n)"
 else bail "the client does not get its echoes: $(tail -n 3 "$CLI_OUT")"; fi
 
-# The connection's negotiated options, as the guest's side sees them
-opts() {
-	local raw
-	raw=$(L run "ss -tinH state established '( sport = :$PORT )'")
-	note "ss -ti in the guest: $(echo $raw)" >&2
-	echo "$raw" | tr ' \t' '\n\n' | grep -E '^(ts|sack|wscale:[0-9]+,[0-9]+)$' | sort | tr '\n' ' '
-}
-before=$(opts)
-note "the connection's options in the guest before the switch: $before"
-# (the lab host's kernel negotiates window scaling; timestamps and SACK as
-# it offers them: whatever was negotiated must come back)
-if grep -q wscale <<<"$before"; then ok "window scaling was negotiated ($before)"
-else not_ok "window scaling was negotiated ($before)"; fi
+# The connection's negotiated options at each end.  ss prints timestamps and
+# SACK ("ts", "sack") only with -o (--options): without it a connection that
+# has them shows only its window scaling.
+pick() { tr ' \t' '\n\n' | grep -E '^(ts|sack|wscale:[0-9]+,[0-9]+)$' | sort | tr '\n' ' '; }
+guest_ss() { "$lab" run "ss -tnioH state established '( sport = :$PORT )'" 2>/dev/null; }
+peer_ss() { nsenter --net=/run/netns/"$NS" ss -tnioH state established "( dport = :$PORT )"; }
+before=$(guest_ss | pick)
+pbefore=$(peer_ss | pick)
+note "ss -tio in the guest: $(guest_ss | tr -s ' \t\n' ' ')"
+note "ss -tio at the peer:  $(peer_ss | tr -s ' \t\n' ' ')"
+for o in ts sack wscale; do
+	if grep -q "$o" <<<"$before" && grep -q "$o" <<<"$pbefore"; then
+		ok "both ends negotiated $o (guest: $before/ peer: $pbefore)"
+	else
+		not_ok "both ends negotiated $o (guest: $before/ peer: $pbefore)"
+	fi
+done
 
 R "kup check $B -t $pid 2>&1"
 note "$R_OUT"
@@ -144,12 +148,14 @@ else
 	ok "the client saw no reset, no end of file, no wrong byte"
 fi
 kill -0 "$cli" 2>/dev/null && ok "the client process never exited" || not_ok "the client process never exited"
-after=$(opts)
-note "the connection's options in the guest after the switch: $after"
-if [ -n "$after" ] && [ "$after" = "$before" ]; then
-	ok "the restored connection has the options negotiated before ($after)"
+after=$(guest_ss | pick)
+pafter=$(peer_ss | pick)
+note "ss -tio in the guest after the switch: $(guest_ss | tr -s ' \t\n' ' ')"
+note "ss -tio at the peer after the switch:  $(peer_ss | tr -s ' \t\n' ' ')"
+if [ -n "$after" ] && [ "$after" = "$before" ] && [ "$pafter" = "$pbefore" ]; then
+	ok "the restored connection has the options negotiated before at both ends (guest: $after/ peer: $pafter)"
 else
-	not_ok "the restored connection has the options negotiated before ($before / $after)"
+	not_ok "the restored connection has the options negotiated before at both ends (guest: $before-> $after/ peer: $pbefore-> $pafter)"
 fi
 trap - EXIT
 cleanup
