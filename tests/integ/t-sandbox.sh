@@ -104,3 +104,27 @@ check_fails "kup dump refuses a network namespace of its own" kup_try dump -t "$
 check "naming the pid and PrivateNetwork=" \
 	grep -q "pid $pid: .*network namespace of its own .*(PrivateNetwork=): not supported" "$T/err"
 check "the counter runs on" eval 'n=$(lines_count "$T/out3" "^C "); wait_for "[ \$(lines_count $T/out3 \"^C \") -gt \$((n + 2)) ]" 5'
+kill_tree "$pid"
+wait_gone "$pid" || true
+
+# a namespace that cannot be rebuilt (a BindPaths= source gone) fails the
+# restore naming the mount, leaves nothing running nor any private
+# directory; once the source is back the same images restore
+mkdir -p "$SB/src2" "$SB/dst2"
+pid=$(sandbox_start "$SB/rw/out4" PrivateTmp=yes BindPaths="$SB/src2:$SB/dst2" -- \
+	sh -c "echo x > /tmp/$K && exec \"\$0\"" "$PROGS/counter")
+wait_for_line "$SB/rw/out4" '^C 2 ' || bail "the counter did not start in its sandbox"
+check "kup dump" kup_run "$T/dump4.log" dump -t "$pid" -D "$T/img4" || note "$(tail "$T/dump4.log")"
+wait_gone "$pid" || true
+rm -rf /tmp/systemd-private-*-"$SB_UNIT"-* /var/tmp/systemd-private-*-"$SB_UNIT"-*
+mv "$SB/src2" "$SB/src2.away"
+check_fails "kup restore fails without the bind's source" kup_try restore -D "$T/img4" -d
+check "naming the mount and its source" grep -q "mount $SB/dst2: cannot take a clone of $SB/src2" "$T/err"
+check "nothing of the tree runs" eval '! alive $pid'
+check "no private directory left on the host" \
+	eval '! ls -d /tmp/systemd-private-*-"$SB_UNIT"-* /var/tmp/systemd-private-*-"$SB_UNIT"-* 2> /dev/null'
+mv "$SB/src2.away" "$SB/src2"
+check "with the source back, the same images restore" kup_run "$T/restore4.log" restore -D "$T/img4" -d ||
+	note "$(tail "$T/restore4.log")"
+track "$pid"
+check "and the counter goes on" eval 'n=$(lines_count "$SB/rw/out4" "^C "); wait_for "[ \$(lines_count $SB/rw/out4 \"^C \") -gt \$((n + 2)) ]" 5'
