@@ -204,6 +204,15 @@ static const char *private_component(const char *path)
 	return p && p[17] ? p + 1 : NULL;
 }
 
+/* A private /tmp's host directory is made in /tmp or /var/tmp, nowhere else. */
+static bool private_in_tmp(const char *src)
+{
+	const char *p = private_component(src);
+
+	return p && ((p - src == 5 && !strncmp(src, "/tmp/", 5)) ||
+		     (p - src == 9 && !strncmp(src, "/var/tmp/", 9))) && !strstr(p, "/.");
+}
+
 static uint64_t ts_ns(const struct timespec *ts)
 {
 	return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
@@ -487,7 +496,7 @@ static int classify(pid_t pid, struct mnt_table *t, struct mnt_info *m, struct m
 			return -EOPNOTSUPP;
 		}
 	}
-	if (private_component(src) && (!strcmp(m->mp, "/tmp") || !strcmp(m->mp, "/var/tmp"))) {
+	if (private_in_tmp(src) && (!strcmp(m->mp, "/tmp") || !strcmp(m->mp, "/var/tmp"))) {
 		m->kind = MNT_KIND__MNT_PRIVATE;
 		return dump_files(pid, m, e, nfiles, bytes);
 	}
@@ -765,13 +774,14 @@ static int validate(const MntnsImage *img)
 		bool has_files = e->kind == MNT_KIND__MNT_TMPFS || e->kind == MNT_KIND__MNT_PRIVATE;
 		bool has_src = e->kind == MNT_KIND__MNT_BIND || e->kind == MNT_KIND__MNT_PRIVATE;
 
-		if (!abs_path_ok(e->mountpoint) || !abs_path_ok(e->root) || !field_ok(e->fstype) ||
+		if (e->kind < MNT_KIND__MNT_KEPT || e->kind > MNT_KIND__MNT_PRIVATE ||
+		    !abs_path_ok(e->mountpoint) || !abs_path_ok(e->root) || !field_ok(e->fstype) ||
 		    !field_ok(e->source) || !field_ok(e->mnt_opts) || !field_ok(e->sb_opts) ||
 		    !field_ok(e->propagation) || strchr(e->fstype, ' ') ||
 		    (has_src != (e->bind_src != NULL)) || (e->bind_src && !abs_path_ok(e->bind_src)) ||
 		    (!has_files && e->n_files) || (has_files && (!e->n_files ||
 		    strcmp(e->files[0]->path, "") || !S_ISDIR(e->files[0]->mode))) ||
-		    (e->kind == MNT_KIND__MNT_PRIVATE && !private_component(e->bind_src)) ||
+		    (e->kind == MNT_KIND__MNT_PRIVATE && !private_in_tmp(e->bind_src)) ||
 		    (e->kind == MNT_KIND__MNT_VIRTUAL && !is_virtual(e->fstype)) ||
 		    (e->kind == MNT_KIND__MNT_TMPFS && strcmp(e->fstype, "tmpfs"))) {
 			log_err("mntns.img: mount %zu (%.256s): inconsistent entry", i, e->mountpoint);
@@ -930,8 +940,15 @@ static int put_file(int root, const char *mp, const MntFile *f)
 	}
 	if (!ret && fchownat(dfd, name, f->uid, f->gid, AT_SYMLINK_NOFOLLOW))
 		ret = -errno;
-	/* after the owner: chown clears setuid and setgid */
-	if (!ret && t != S_IFLNK && fchmodat(dfd, name, f->mode & 07777, 0))
+	/* after the owner: chown clears setuid and setgid.  Those are not
+	 * given back (never more privilege than the dump saw, as for deleted
+	 * files: docs/files.md) */
+	mode_t mode = f->mode & (t == S_IFDIR ? 07777 : 01777);
+
+	if (!ret && (f->mode & 06000) && t != S_IFDIR)
+		log_warn("mount %s: %s had mode %04o: recreated without its setuid/setgid bits",
+			 mp, f->path, (unsigned)(f->mode & 07777));
+	if (!ret && t != S_IFLNK && fchmodat(dfd, name, mode, 0))
 		ret = -errno;
 	if (fd >= 0)
 		close(fd);

@@ -128,3 +128,20 @@ check "with the source back, the same images restore" kup_run "$T/restore4.log" 
 	note "$(tail "$T/restore4.log")"
 track "$pid"
 check "and the counter goes on" eval 'n=$(lines_count "$SB/rw/out4" "^C "); wait_for "[ \$(lines_count $SB/rw/out4 \"^C \") -gt \$((n + 2)) ]" 5'
+kill_tree "$pid"
+wait_gone "$pid" || true
+
+# images that lie about the namespace are refused before anything is made
+rm -rf /tmp/systemd-private-*-"$SB_UNIT"-* /var/tmp/systemd-private-*-"$SB_UNIT"-*
+edit() { python3 "$(dirname "$0")/../imgedit.py" "$@"; }
+n=0
+while [ -n "$(edit "$T/img4/mntns.img" "get:1[$n].8" 2> /dev/null)" ] &&
+	[ "$(edit "$T/img4/mntns.img" "get:1[$n].8")" != 5 ]; do n=$((n + 1)); done
+for lie in "1[$n].10[1].1=s:../escape" "1[$n].8=9" "1[$n].9=s:/etc/systemd-private-0-x-y/tmp" \
+	"1[$n].10[0].2=0"; do
+	rm -rf "$T/lie" && cp -a "$T/img4" "$T/lie" && edit "$T/lie/mntns.img" "$lie" || bail "cannot edit mntns.img"
+	check_fails "a restore of mntns.img with $lie fails" kup_try restore -D "$T/lie" -d
+	check "saying what is wrong with mntns.img" grep -q "mntns.img: mount .*inconsistent entry" "$T/err"
+	check "nothing runs, nothing is made" eval '! alive $pid && ! ls -d /etc/systemd-private-* 2> /dev/null &&
+		! ls -d /tmp/systemd-private-*-"$SB_UNIT"-* 2> /dev/null && [ ! -e /tmp/escape ]'
+done
