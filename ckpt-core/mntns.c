@@ -854,6 +854,8 @@ static unsigned long mnt_flags(const char *opts)
 			fl |= MS_RELATIME;
 		else if (!strcmp(o, "strictatime"))
 			fl |= MS_STRICTATIME;
+		else if (!strcmp(o, "nosymfollow"))
+			fl |= 256;	/* MS_NOSYMFOLLOW, Linux 5.10 */
 	}
 	/* mountinfo shows no word for strictatime */
 	if (!(fl & (MS_NOATIME | MS_RELATIME)))
@@ -1098,7 +1100,7 @@ out:
 /* The current table matched against the dumped one: a mount is kept when
  * the image has it as MNT_KEPT (mount point, root, type, source) and its
  * parent is kept. */
-static void match_kept(struct mntns_rst *r, struct mnt_table *c)
+static bool *match_kept(struct mntns_rst *r, struct mnt_table *c)
 {
 	bool *used = calloc(r->img->n_mounts, sizeof(*used));
 	bool progress = true;
@@ -1127,7 +1129,41 @@ static void match_kept(struct mntns_rst *r, struct mnt_table *c)
 			}
 		}
 	}
+	return used;	/* which dumped mounts are there */
+}
+
+/* Dumped kept mounts the copy of kup's namespace does not have: a second
+ * mount of the same place (systemd binds /sys or /proc/sys onto themselves
+ * to make them read-only), or one of the host's that is not mounted now.
+ * Each is made again as a bind of its mount point, taken now. */
+static int clone_missing_kept(struct mntns_rst *r)
+{
+	struct mnt_table c;
+	bool *used;
+	int ret = table_read(getpid(), &c);
+
+	if (ret)
+		return ret;
+	used = match_kept(r, &c);
+	for (size_t i = 0; used && !ret && i < r->img->n_mounts; i++) {
+		const MntEntry *e = r->img->mounts[i];
+
+		if (e->kind != MNT_KIND__MNT_KEPT || used[i])
+			continue;
+		r->src[i] = (int)syscall(SYS_open_tree, AT_FDCWD, e->mountpoint,
+					 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (r->src[i] < 0)
+			ret = log_errno(errno, "mount %s: cannot take a clone of it (%s %s)",
+					e->mountpoint, e->fstype, e->source);
+		else
+			log_debug("mount %s: mounted again on itself (%s %s)", e->mountpoint,
+				  e->fstype, e->source);
+	}
+	if (!used)
+		ret = -ENOMEM;
 	free(used);
+	table_free(&c);
+	return ret;
 }
 
 /* Unmount what the dumped namespace did not have. */
@@ -1140,7 +1176,7 @@ static int unmount_others(struct mntns_rst *r)
 
 		if (ret)
 			return ret;
-		match_kept(r, &c);
+		free(match_kept(r, &c));
 		for (size_t i = c.n; i-- > 0;) {
 			struct mnt_info *m = &c.m[i];
 			struct mnt_info *p = table_find_id(&c, m->parent);
@@ -1181,12 +1217,16 @@ static int mount_one(struct mntns_rst *r, size_t i)
 		return log_errno(errno, "mount %s: no such directory, and it cannot be made",
 				 e->mountpoint);
 	switch (e->kind) {
+	case MNT_KIND__MNT_KEPT:
+		if (r->src[i] < 0)
+			return 0;	/* there from the start */
+		__attribute__((fallthrough));	/* made again from its clone */
 	case MNT_KIND__MNT_BIND:
 	case MNT_KIND__MNT_PRIVATE:
 		if (syscall(SYS_move_mount, r->src[i], "", AT_FDCWD, e->mountpoint,
 			    MOVE_MOUNT_F_EMPTY_PATH))
 			return log_errno(errno, "mount %s: cannot bind %s there", e->mountpoint,
-					 e->bind_src);
+					 e->bind_src ? e->bind_src : e->mountpoint);
 		close(r->src[i]);
 		r->src[i] = -1;
 		return set_flags(e);
@@ -1350,9 +1390,11 @@ static int build(struct mntns_rst *r)
 						 e->mountpoint, e->bind_src);
 		}
 	}
-	ret = unmount_others(r);
+	ret = clone_missing_kept(r);
+	if (!ret)
+		ret = unmount_others(r);
 	for (size_t i = 0; !ret && i < img->n_mounts; i++)
-		if (img->mounts[i]->kind == MNT_KIND__MNT_KEPT && covered(img, i))
+		if (img->mounts[i]->kind == MNT_KIND__MNT_KEPT && covered(img, i) && r->src[i] < 0)
 			ret = set_flags(img->mounts[i]);
 	for (size_t i = 0; !ret && i < img->n_mounts; i++)
 		ret = mount_one(r, i);

@@ -16,6 +16,9 @@
 #   ProtectHome=yes       /home, /root, /run/user: an empty mode 000 directory
 #                         bound over them, read-only, nosuid, nodev, noexec
 #   ReadOnlyPaths=P       P bound onto itself, then read-only
+#   ProtectKernelTunables=yes  /proc/sys and /sys so (a second mount of each
+#                         on itself, submounts included)
+#   ProtectControlGroups=yes   /sys/fs/cgroup so
 #   BindPaths=A:B         A bound (recursively) on B
 #   ReadWritePaths=P      P bound onto itself, writable under ProtectSystem=
 #   ProtectSystem=strict  every mount read-only but /dev, /proc, /sys and the
@@ -63,6 +66,8 @@ sandbox_start() {
 				[ -d "$t" ] || continue
 				s+="; mount --bind '$SB/.inaccessible' $t; mount -o remount,bind,ro,nosuid,nodev,noexec $t"
 			done;;
+		ProtectKernelTunables=yes) ro_paths+=" /proc/sys /sys";;
+		ProtectControlGroups=yes) ro_paths+=" /sys/fs/cgroup";;
 		ReadOnlyPaths=*) ro_paths+=" $v";;
 		ReadWritePaths=*) rw_paths+=" $v";;
 		BindPaths=*)
@@ -74,7 +79,11 @@ sandbox_start() {
 		shift
 	done
 	shift
-	for t in $ro_paths; do s+="; mount --rbind '$t' '$t'; mount -o remount,bind,ro '$t'"; done
+	# read-only recursively, as systemd does: every mount at or below
+	for t in $ro_paths; do
+		s+="; mount --rbind '$t' '$t'; awk '{ print \$5 }' /proc/self/mountinfo | grep -v '\\\\' | sort -u |"
+		s+=" while read -r m; do case \$m in '$t'|'$t'/*) mount -o remount,bind,ro \"\$m\";; esac; done"
+	done
 	for t in $rw_paths; do s+="; mount --rbind '$t' '$t'"; done
 	if [ -n "$strict" ]; then
 		# every mount point but the API file systems and the writable paths

@@ -1,6 +1,7 @@
 #!/bin/bash
 # A service in the sandbox systemd builds for PrivateTmp=yes,
-# PrivateDevices=yes, ProtectHome=yes, ReadOnlyPaths=, BindPaths=,
+# PrivateDevices=yes, ProtectHome=yes, ProtectKernelTunables=yes,
+# ProtectControlGroups=yes, ReadOnlyPaths=, BindPaths=,
 # ReadWritePaths= and ProtectSystem=strict (tests/lib-sandbox.sh) is dumped
 # and restored inside an equivalent one, never less confined: its mount
 # table is the dumped one (up to ids and device numbers), the files of its
@@ -21,7 +22,7 @@ echo "read only" > "$SB/ro/f"
 echo "bound" > "$SB/src/f"
 K=kept-$$
 pid=$(sandbox_start "$SB/rw/out" PrivateTmp=yes PrivateDevices=yes ProtectHome=yes \
-	ReadOnlyPaths="$SB/ro" BindPaths="$SB/src:$SB/dst" ReadWritePaths="$SB/rw" \
+	ProtectKernelTunables=yes ProtectControlGroups=yes ReadOnlyPaths="$SB/ro" BindPaths="$SB/src:$SB/dst" ReadWritePaths="$SB/rw" \
 	ProtectSystem=strict -- sh -c "printf 'kept across\n' > /tmp/$K && chmod 640 /tmp/$K &&
 		touch -d '2020-01-02 03:04:05' /tmp/$K && mkdir -m 750 /tmp/dir && ln -s ../$K /tmp/dir/link &&
 		printf 'in var tmp' > /var/tmp/$K && exec 3< /tmp/$K && exec \"\$0\"" "$PROGS/counter")
@@ -70,6 +71,9 @@ check "but in a fresh systemd-private directory of the host" \
 	eval '[ "$(echo "$new_dir" | wc -w)" = 1 ] && [ "$(cat "$new_dir/tmp/$K")" = "kept across" ]'
 check "/ is read-only for it" eval '! nsenter -t $pid -m touch /kup-$$ 2> /dev/null && [ ! -e /kup-$$ ]'
 check "so is ReadOnlyPaths=" eval '! nsenter -t $pid -m sh -c "echo x >> $SB/ro/f" 2> /dev/null'
+check "/proc/sys and /sys/fs/cgroup are read-only for it" \
+	eval '! nsenter -t $pid -m sh -c "echo 1 > /proc/sys/kernel/ns_last_pid" 2> /dev/null &&
+	      ! nsenter -t $pid -m mkdir /sys/fs/cgroup/unified/kup-$$ 2> /dev/null'
 check "BindPaths= shows its source" eval '[ "$(nsenter -t $pid -m cat $SB/dst/f)" = bound ]'
 check "/home is the inaccessible directory" eval '[ "$(nsenter -t $pid -m stat -c %a /home)" = 0 ]'
 nsenter -t "$pid" -m ls -l --time-style=+ /dev | awk 'NR > 1 { print $1, $NF }' > "$T/dev.after"
