@@ -7,12 +7,14 @@
 # host directory, and restore: the client goes on over the same connection
 # and reads what it wrote, redis is in a rebuilt namespace with the same
 # mounts, its private /tmp holds its file again, out of the host's sight,
-# / is read-only and /dev private for it.
+# and its unix socket, which answers there; / is read-only and /dev private
+# for it.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-net.sh"
 require_root
 command -v redis-server > /dev/null || skip_all "needs redis-server"
 command -v python3 > /dev/null || skip_all "needs python3"
+command -v redis-cli > /dev/null || skip_all "needs redis-cli"
 command -v unshare > /dev/null || skip_all "no unshare"
 . "$(dirname "$0")/../lib-sandbox.sh"
 net_setup
@@ -21,6 +23,8 @@ mkdir -p "$SB/rw"
 cat > "$SB/rw/redis.conf" <<CONF
 bind 10.77.0.1
 port 6379
+unixsocket /tmp/redis.sock
+unixsocketperm 700
 daemonize no
 dir /tmp
 save ""
@@ -58,7 +62,7 @@ wait_for_line "$T/cli" '^LOADED' 30 || bail "the client could not load redis"
 mountinfo_norm "$rpid" > "$T/mounts.before"
 
 check "kup dump --tcp-established of redis in its sandbox" \
-	kup_run "$T/d" dump -t "$rpid" -D "$T/img" --tcp-established || note "$(tail "$T/d")"
+	kup_in "$NSA" "$T/d" dump -t "$rpid" -D "$T/img" --tcp-established || note "$(tail "$T/d")"
 check "its mount namespace is kept" grep -q "pid $rpid: its mount namespace (.*) is kept" "$T/d"
 check "redis is gone" wait_gone "$rpid"
 rm -rf /tmp/systemd-private-*-"$SB_UNIT"-* /var/tmp/systemd-private-*-"$SB_UNIT"-*
@@ -75,6 +79,8 @@ check "redis' mountinfo is the dumped one (up to ids and devices)" diff "$T/moun
 	note "$(diff "$T/mounts.before" "$T/mounts.after")"
 check "its private /tmp/$K came back" eval '[ "$(nsenter -t $rpid -m cat /tmp/$K)" = "from before" ]'
 check "not in the host's /tmp" [ ! -e /tmp/$K ]
+check "its unix socket in its private /tmp answers there" \
+	eval '[ "$(nsenter -t $rpid -m redis-cli -s /tmp/redis.sock ping)" = PONG ] && [ ! -e /tmp/redis.sock ]'
 check "/ is read-only for it" eval '! nsenter -t $rpid -m touch /kup-$$ 2> /dev/null && [ ! -e /kup-$$ ]'
 check "/dev is its private one" eval '[ "$(nsenter -t $rpid -m stat -f -c %T /dev)" = tmpfs ] &&
 	! nsenter -t $rpid -m ls /dev | grep -qE "^(vda|sda|mem|kmsg)$"'

@@ -111,6 +111,27 @@ check "the counter runs on" eval 'n=$(lines_count "$T/out3" "^C "); wait_for "[ 
 kill_tree "$pid"
 wait_gone "$pid" || true
 
+# a network namespace with a name in /run/netns: recorded; the restore runs
+# in it or fails saying so
+NS=kup-sb-$$
+ip netns add "$NS" || bail "cannot make a network namespace"
+at_exit "ip netns del $NS 2> /dev/null"
+pid=$(sandbox_start "$SB/rw/out5" PrivateTmp=yes -- nsenter --net=/run/netns/"$NS" "$PROGS/counter")
+wait_for_line "$SB/rw/out5" '^C 2 ' || bail "the counter did not start in its sandbox and namespace"
+check "kup dump of a sandbox in network namespace $NS" kup_run "$T/dump5.log" dump -t "$pid" -D "$T/img5" ||
+	note "$(tail "$T/dump5.log")"
+wait_gone "$pid" || true
+check_fails "kup restore outside $NS fails" kup_try restore -D "$T/img5" -d
+check "saying where to restore it" grep -q "pid $pid: was in network namespace $NS: restore it in there" "$T/err"
+check "nothing runs" eval '! alive $pid'
+check "kup restore in $NS" eval 'nsenter --net=/run/netns/$NS "$KUP" restore -D "$T/img5" -d > "$T/restore5.log" 2>&1' ||
+	note "$(tail "$T/restore5.log")"
+track "$pid"
+check "the counter goes on in $NS" eval '[ "$(readlink /proc/$pid/ns/net)" = "$(readlink /run/netns/$NS 2> /dev/null || stat -L -c "net:[%i]" /run/netns/$NS)" ] &&
+	n=$(lines_count "$SB/rw/out5" "^C "); wait_for "[ \$(lines_count $SB/rw/out5 \"^C \") -gt \$((n + 2)) ]" 5'
+kill_tree "$pid"
+wait_gone "$pid" || true
+
 # a namespace that cannot be rebuilt (a BindPaths= source gone) fails the
 # restore naming the mount, leaves nothing running nor any private
 # directory; once the source is back the same images restore
