@@ -21,8 +21,9 @@
 #   ProtectControlGroups=yes   /sys/fs/cgroup so
 #   BindPaths=A:B         A bound (recursively) on B
 #   ReadWritePaths=P      P bound onto itself, writable under ProtectSystem=
-#   ProtectSystem=strict  every mount read-only but /dev, /proc, /sys and the
-#                         ReadWritePaths=
+#   ProtectSystem=full    /usr, /boot, /efi and /etc read-only
+#   ProtectSystem=strict  every mount read-only but /dev, /proc, /sys, the
+#                         ReadWritePaths= and the private /tmp and /var/tmp
 # The namespace is a slave of the host's while it is built and every mount
 # is made shared at the end (MountFlags= unset: systemd's default).  The
 # unit's name is $SB_UNIT; $SB is a directory outside /tmp for the test's
@@ -74,6 +75,8 @@ sandbox_start() {
 			a=${v%%:*} b=${v#*:}
 			s+="; mount --rbind '$a' '$b'";;
 		ProtectSystem=strict) strict=1;;
+		ProtectSystem=full)
+			for t in /usr /boot /efi /etc; do [ -d $t ] && ro_paths+=" $t"; done;;
 		*) echo "sandbox_start: unknown directive $1" >&2; return 1;;
 		esac
 		shift

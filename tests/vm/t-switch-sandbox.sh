@@ -67,9 +67,17 @@ grep -q "GOT $KEYS" <<<"$R_OUT" && ok "$KEYS keys stored" || bail "store keys: $
 check "its mount table, saved" "$(norm "$pid") > /root/mounts.before && wc -l < /root/mounts.before"
 note "$R_OUT mounts"
 
+check "kup dump --unit $U --leave-running keeps its mount namespace" \
+	"kup dump --unit $U -D /root/dry --leave-running 2>&1 | tee /root/dry.log | tail -n 3; grep -q 'its mount namespace .* is kept' /root/dry.log"
+note "$R_OUT"
+check "memcached runs on" "kill -0 $pid && rm -rf /root/dry"
+
 t0=$(date +%s.%N)
 "$lab" run "kup switch $B --unit $U >/root/switch.log 2>&1" >/dev/null 2>&1
-L wait-boot "$B" --timeout 300 || bail "the guest did not come back on $B"
+if ! L wait-boot "$B" --timeout 420; then
+	note "$(L run 'uname -r; cat /root/switch.log' 2>&1 | tail -n 30)"
+	bail "the guest did not come back on $B"
+fi
 note "kup switch to the new kernel answering: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')s"
 ok "the guest came back on $(L run uname -r)"
 note "$(L run 'grep -i "mount\|error" /root/switch.log | tail -n 5')"
