@@ -418,6 +418,48 @@ static bool is_top(const struct mnt_table *t, const struct mnt_info *m)
 	return true;
 }
 
+/* A bind of a part of a filesystem mounted only in the tree's namespace,
+ * by an earlier mount of its own: 0 and @e filled, 1 if not such a bind. */
+static int inner_bind(pid_t pid, struct mnt_table *t, struct mnt_info *m, MntEntry *e)
+{
+	char src[PATH_MAX], a_path[PATH_MAX + 32], b_path[PATH_MAX + 32];
+	struct mnt_info *best = NULL;
+	const char *rest = NULL;
+	struct stat a, b;
+
+	for (struct mnt_info *k = t->m; k < t->m + t->n; k++) {
+		const char *r;
+
+		if (k == m || !k->kind || k->maj != m->maj || k->min != m->min ||
+		    (k->kind != MNT_KIND__MNT_VIRTUAL && k->kind != MNT_KIND__MNT_TMPFS))
+			continue;
+		r = path_below(m->root, k->root);
+		if (r && (!best || strlen(k->root) > strlen(best->root))) {
+			best = k;
+			rest = r;
+		}
+	}
+	if (!best)
+		return 1;
+	if ((size_t)snprintf(src, sizeof(src), "%s%s", strcmp(best->mp, "/") || !*rest ? best->mp : "",
+			     rest) >= sizeof(src) - 1)
+		return -ENAMETOOLONG;
+	snprintf(a_path, sizeof(a_path), "/proc/%d/root%s", pid, m->mp);
+	snprintf(b_path, sizeof(b_path), "/proc/%d/root%s", pid, src);
+	if (is_top(t, m) && (stat(a_path, &a) || stat(b_path, &b) || a.st_dev != b.st_dev ||
+			     a.st_ino != b.st_ino)) {
+		log_err("pid %d: mount %s: a bind of %s of its own %s at %s, which it does not "
+			"see there: not supported", pid, m->mp, m->root, best->fstype, best->mp);
+		return -EOPNOTSUPP;
+	}
+	e->bind_src = strdup(src);
+	if (!e->bind_src)
+		return -ENOMEM;
+	e->has_bind_inner = e->bind_inner = true;
+	m->kind = MNT_KIND__MNT_BIND;
+	return 0;
+}
+
 /* Classify @m of the tree's table @t against kup's table @h. */
 static int classify(pid_t pid, struct mnt_table *t, struct mnt_info *m, struct mnt_table *h,
 		    MntEntry *e, size_t *nfiles, uint64_t *bytes)
@@ -452,6 +494,10 @@ static int classify(pid_t pid, struct mnt_table *t, struct mnt_info *m, struct m
 		return -EOPNOTSUPP;
 	}
 	if (!same_dev) {
+		int ret = inner_bind(pid, t, m, e);
+
+		if (ret <= 0)
+			return ret;
 		if (!strcmp(m->fstype, "tmpfs") && !strcmp(m->root, "/")) {
 			m->kind = MNT_KIND__MNT_TMPFS;
 			return dump_files(pid, m, e, nfiles, bytes);
@@ -781,6 +827,7 @@ static int validate(const MntnsImage *img)
 		    (has_src != (e->bind_src != NULL)) || (e->bind_src && !abs_path_ok(e->bind_src)) ||
 		    (!has_files && e->n_files) || (has_files && (!e->n_files ||
 		    strcmp(e->files[0]->path, "") || !S_ISDIR(e->files[0]->mode))) ||
+		    (e->bind_inner && e->kind != MNT_KIND__MNT_BIND) ||
 		    (e->kind == MNT_KIND__MNT_PRIVATE && !private_in_tmp(e->bind_src)) ||
 		    (e->kind == MNT_KIND__MNT_VIRTUAL && !is_virtual(e->fstype)) ||
 		    (e->kind == MNT_KIND__MNT_TMPFS && strcmp(e->fstype, "tmpfs"))) {
@@ -1223,6 +1270,14 @@ static int mount_one(struct mntns_rst *r, size_t i)
 		__attribute__((fallthrough));	/* made again from its clone */
 	case MNT_KIND__MNT_BIND:
 	case MNT_KIND__MNT_PRIVATE:
+		if (e->bind_inner) {
+			/* below a mount made here before it */
+			r->src[i] = (int)syscall(SYS_open_tree, AT_FDCWD, e->bind_src,
+						 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+			if (r->src[i] < 0)
+				return log_errno(errno, "mount %s: cannot take a clone of %s",
+						 e->mountpoint, e->bind_src);
+		}
 		if (syscall(SYS_move_mount, r->src[i], "", AT_FDCWD, e->mountpoint,
 			    MOVE_MOUNT_F_EMPTY_PATH))
 			return log_errno(errno, "mount %s: cannot bind %s there", e->mountpoint,
@@ -1382,7 +1437,7 @@ static int build(struct mntns_rst *r)
 			ret = make_private(r, i);
 			if (ret)
 				return ret;
-		} else if (e->kind == MNT_KIND__MNT_BIND) {
+		} else if (e->kind == MNT_KIND__MNT_BIND && !e->bind_inner) {
 			r->src[i] = (int)syscall(SYS_open_tree, AT_FDCWD, e->bind_src,
 						 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 			if (r->src[i] < 0)

@@ -19,6 +19,8 @@
 #   ProtectKernelTunables=yes  /proc/sys and /sys so (a second mount of each
 #                         on itself, submounts included)
 #   ProtectControlGroups=yes   /sys/fs/cgroup so
+#   ProtectProc=invisible a proc of its own on /proc (hidepid=invisible): the
+#                         read-only binds of ProtectKernelTunables= are of it
 #   BindPaths=A:B         A bound (recursively) on B
 #   ReadWritePaths=P      P bound onto itself, writable under ProtectSystem=
 #   ProtectSystem=full    /usr, /boot, /efi and /etc read-only
@@ -67,7 +69,10 @@ sandbox_start() {
 				[ -d "$t" ] || continue
 				s+="; mount --bind '$SB/.inaccessible' $t; mount -o remount,bind,ro,nosuid,nodev,noexec $t"
 			done;;
-		ProtectKernelTunables=yes) ro_paths+=" /proc/sys /sys";;
+		ProtectProc=invisible)
+			s+="; mount -t proc -o nosuid,nodev,noexec,hidepid=invisible proc /proc";;
+		ProtectKernelTunables=yes)
+			for t in /proc/sys /proc/sysrq-trigger /proc/acpi /sys; do [ -e $t ] && ro_paths+=" $t"; done;;
 		ProtectControlGroups=yes) ro_paths+=" /sys/fs/cgroup";;
 		ReadOnlyPaths=*) ro_paths+=" $v";;
 		ReadWritePaths=*) rw_paths+=" $v";;

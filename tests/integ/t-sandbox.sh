@@ -1,7 +1,7 @@
 #!/bin/bash
 # A service in the sandbox systemd builds for PrivateTmp=yes,
-# PrivateDevices=yes, ProtectHome=yes, ProtectKernelTunables=yes,
-# ProtectControlGroups=yes, ReadOnlyPaths=, BindPaths=,
+# PrivateDevices=yes, ProtectHome=yes, ProtectProc=invisible,
+# ProtectKernelTunables=yes, ProtectControlGroups=yes, ReadOnlyPaths=, BindPaths=,
 # ReadWritePaths= and ProtectSystem=strict (tests/lib-sandbox.sh) is dumped
 # and restored inside an equivalent one, never less confined: its mount
 # table is the dumped one (up to ids and device numbers), the files of its
@@ -22,7 +22,7 @@ echo "read only" > "$SB/ro/f"
 echo "bound" > "$SB/src/f"
 K=kept-$$
 pid=$(sandbox_start "$SB/rw/out" PrivateTmp=yes PrivateDevices=yes ProtectHome=yes \
-	ProtectKernelTunables=yes ProtectControlGroups=yes ReadOnlyPaths="$SB/ro" BindPaths="$SB/src:$SB/dst" ReadWritePaths="$SB/rw" \
+	ProtectProc=invisible ProtectKernelTunables=yes ProtectControlGroups=yes ReadOnlyPaths="$SB/ro" BindPaths="$SB/src:$SB/dst" ReadWritePaths="$SB/rw" \
 	ProtectSystem=strict -- sh -c "printf 'kept across\n' > /tmp/$K && chmod 640 /tmp/$K &&
 		touch -d '2020-01-02 03:04:05' /tmp/$K && mkdir -m 750 /tmp/dir && ln -s ../$K /tmp/dir/link &&
 		printf 'in var tmp' > /var/tmp/$K && exec 3< /tmp/$K && exec \"\$0\"" "$PROGS/counter")
