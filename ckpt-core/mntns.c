@@ -122,13 +122,49 @@ static int parse_line(char *line, struct mnt_info *m)
 	return 0;
 }
 
-static int table_read(pid_t pid, struct mnt_table *t)
+/* mountinfo of the /proc/PID directory @pfd: it reads on while the
+ * restore has the namespace's /proc unmounted. */
+static char *read_mountinfo_at(int pfd)
+{
+	int fd = openat(pfd, "mountinfo", O_RDONLY | O_CLOEXEC);
+	size_t len = 0, cap = 65536;
+	char *buf = fd >= 0 ? malloc(cap) : NULL;
+	ssize_t n;
+
+	while (buf && (n = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)n;
+		if (cap - len < 4096) {
+			char *b = realloc(buf, cap * 2);
+
+			if (!b) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = b;
+			cap *= 2;
+		}
+	}
+	if (buf && n < 0) {
+		free(buf);
+		buf = NULL;
+	}
+	if (buf)
+		buf[len] = 0;
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+/* /proc/@pid/mountinfo, or through @pfd (a /proc/PID directory) if >= 0 */
+static int table_read(pid_t pid, int pfd, struct mnt_table *t)
 {
 	char *line, *save = NULL;
 	size_t cap = 0;
 
 	memset(t, 0, sizeof(*t));
-	t->buf = proc_read_file(pid, "mountinfo", NULL);
+	errno = 0;
+	t->buf = pfd >= 0 ? read_mountinfo_at(pfd) : proc_read_file(pid, "mountinfo", NULL);
 	if (!t->buf)
 		return log_errno(errno ? errno : EIO, "pid %d: cannot read /proc/%d/mountinfo",
 				 pid, pid);
@@ -687,9 +723,9 @@ int mntns_dump(const pid_t *pids, int n, struct img_store *st, bool *own)
 		ret = -EOPNOTSUPP;
 		goto out;
 	}
-	ret = table_read(pids[0], &t);
+	ret = table_read(pids[0], -1, &t);
 	if (!ret)
-		ret = table_read(getpid(), &h);
+		ret = table_read(getpid(), -1, &h);
 	if (ret)
 		goto out;
 	if (t.n > MNT_MAX) {
@@ -774,6 +810,7 @@ struct mntns_rst {
 	int *src;		/* per mount: a detached clone of its bind source, or -1 */
 	char **made;		/* per mount: a private dir made on the host, to remove on failure */
 	int self_ns;		/* the restorer's own mount namespace */
+	int proc;		/* its /proc/PID directory */
 	int cwd;
 	bool entered;
 };
@@ -1187,7 +1224,7 @@ static int clone_missing_kept(struct mntns_rst *r)
 {
 	struct mnt_table c;
 	bool *used;
-	int ret = table_read(getpid(), &c);
+	int ret = table_read(getpid(), r->proc, &c);
 
 	if (ret)
 		return ret;
@@ -1219,7 +1256,7 @@ static int unmount_others(struct mntns_rst *r)
 	for (int pass = 0; pass < MNT_PASSES_MAX; pass++) {
 		struct mnt_table c;
 		bool any = false;
-		int ret = table_read(getpid(), &c);
+		int ret = table_read(getpid(), r->proc, &c);
 
 		if (ret)
 			return ret;
@@ -1351,7 +1388,7 @@ static int compare(struct mntns_rst *r)
 	struct mnt_table c;
 	char **want = calloc(r->img->n_mounts, sizeof(char *)), **have = NULL;
 	size_t nh = 0, nw = r->img->n_mounts;
-	int ret = table_read(getpid(), &c);
+	int ret = table_read(getpid(), r->proc, &c);
 
 	if (ret || !want) {
 		free(want);
@@ -1497,7 +1534,7 @@ int mntns_rst_enter(struct img_store *st, pid_t root, struct mntns_rst **out)
 		return -ENOMEM;
 	}
 	r->img = (MntnsImage *)msg;
-	r->self_ns = r->cwd = -1;
+	r->self_ns = r->cwd = r->proc = -1;
 	*out = r;
 	ret = validate(r->img);
 	if (ret)
@@ -1523,7 +1560,8 @@ int mntns_rst_enter(struct img_store *st, pid_t root, struct mntns_rst **out)
 	}
 	r->self_ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	r->cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (r->self_ns < 0 || r->cwd < 0)
+	r->proc = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (r->self_ns < 0 || r->cwd < 0 || r->proc < 0)
 		return log_errno(errno, "cannot open the restorer's own mount namespace");
 	ret = build(r);
 	if (ret) {
@@ -1568,6 +1606,8 @@ void mntns_rst_leave(struct mntns_rst *r, bool failed)
 		close(r->self_ns);
 	if (r->cwd >= 0)
 		close(r->cwd);
+	if (r->proc >= 0)
+		close(r->proc);
 	free(r->src);
 	free(r->made);
 	if (r->img)

@@ -19,7 +19,8 @@
 #   ProtectKernelTunables=yes  /proc/sys and /sys so (a second mount of each
 #                         on itself, submounts included)
 #   ProtectControlGroups=yes   /sys/fs/cgroup so
-#   ProtectProc=invisible a proc of its own on /proc (hidepid=invisible): the
+#   ProtectProc=invisible a proc of its own on /proc (hidepid=invisible), the
+#                         host's unmounted; the
 #                         read-only binds of ProtectKernelTunables= are of it
 #   BindPaths=A:B         A bound (recursively) on B
 #   ReadWritePaths=P      P bound onto itself, writable under ProtectSystem=
@@ -70,7 +71,7 @@ sandbox_start() {
 				s+="; mount --bind '$SB/.inaccessible' $t; mount -o remount,bind,ro,nosuid,nodev,noexec $t"
 			done;;
 		ProtectProc=invisible)
-			s+="; mount -t proc -o nosuid,nodev,noexec,hidepid=invisible proc /proc";;
+			s+="; umount -R -l /proc; mount -t proc -o nosuid,nodev,noexec,hidepid=invisible proc /proc";;
 		ProtectKernelTunables=yes)
 			for t in /proc/sys /proc/sysrq-trigger /proc/acpi /sys; do [ -e $t ] && ro_paths+=" $t"; done;;
 		ProtectControlGroups=yes) ro_paths+=" /sys/fs/cgroup";;
