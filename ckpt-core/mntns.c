@@ -1289,6 +1289,16 @@ static int unmount_others(struct mntns_rst *r)
 	return -ELOOP;
 }
 
+/* The last mount at the same mount point: its options are set after the
+ * others are mounted (a read-only / comes last, as systemd does it). */
+static bool covered(const MntnsImage *img, size_t i)
+{
+	for (size_t j = i + 1; j < img->n_mounts; j++)
+		if (!strcmp(img->mounts[j]->mountpoint, img->mounts[i]->mountpoint))
+			return true;
+	return false;
+}
+
 static int mount_one(struct mntns_rst *r, size_t i)
 {
 	const MntEntry *e = r->img->mounts[i];
@@ -1338,7 +1348,9 @@ static int mount_one(struct mntns_rst *r, size_t i)
 			return log_errno(errno, "mount %s: cannot open it", e->mountpoint);
 		ret = put_files(fd, e);
 		close(fd);
-		return ret ? ret : (fl & MS_RDONLY) ? set_flags(e) : 0;
+		/* read-only at the end, once the mounts below have their
+		 * mount points (systemd's private /dev is read-only) */
+		return ret ? ret : (fl & MS_RDONLY) && covered(r->img, i) ? set_flags(e) : 0;
 	default:
 		return 0;
 	}
@@ -1445,16 +1457,6 @@ static int compare(struct mntns_rst *r)
 	return ret;
 }
 
-/* The last mount at the same mount point: its options are set after the
- * others are mounted (a read-only / comes last, as systemd does it). */
-static bool covered(const MntnsImage *img, size_t i)
-{
-	for (size_t j = i + 1; j < img->n_mounts; j++)
-		if (!strcmp(img->mounts[j]->mountpoint, img->mounts[i]->mountpoint))
-			return true;
-	return false;
-}
-
 static int build(struct mntns_rst *r)
 {
 	MntnsImage *img = r->img;
@@ -1491,21 +1493,23 @@ static int build(struct mntns_rst *r)
 	for (size_t i = 0; !ret && i < img->n_mounts; i++)
 		ret = mount_one(r, i);
 	for (size_t i = 0; !ret && i < img->n_mounts; i++)
-		if (img->mounts[i]->kind == MNT_KIND__MNT_KEPT && !covered(img, i))
+		if ((img->mounts[i]->kind == MNT_KIND__MNT_KEPT ||
+		     img->mounts[i]->kind == MNT_KIND__MNT_TMPFS) && !covered(img, i))
 			ret = set_flags(img->mounts[i]);
-	/* propagation last, as systemd makes it: shared where it was (all of
-	 * them, stacked ones too, in systemd's sandboxes) */
-	bool all_shared = true;
+	/* propagation last, as systemd makes it: everything shared (stacked
+	 * mounts too), then what was not shared made so again where it can
+	 * be named by its mount point */
+	bool any_shared = false;
 
 	for (size_t i = 0; i < img->n_mounts; i++)
-		all_shared = all_shared && strstr(img->mounts[i]->propagation, "shared");
-	if (!ret && all_shared && mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL))
+		any_shared = any_shared || strstr(img->mounts[i]->propagation, "shared");
+	if (!ret && any_shared && mount(NULL, "/", NULL, MS_REC | MS_SHARED, NULL))
 		ret = log_errno(errno, "cannot make the tree's mounts shared");
-	for (size_t i = 0; !ret && !all_shared && i < img->n_mounts; i++) {
+	for (size_t i = 0; !ret && i < img->n_mounts; i++) {
 		const MntEntry *e = img->mounts[i];
-		unsigned long p = strstr(e->propagation, "shared") ? MS_SHARED :
-				  strstr(e->propagation, "unbindable") ? MS_UNBINDABLE :
-				  !strstr(e->propagation, "master") ? MS_PRIVATE : 0;
+		unsigned long p = strstr(e->propagation, "shared") ? 0 :
+				  strstr(e->propagation, "master") ? MS_SLAVE :
+				  strstr(e->propagation, "unbindable") ? MS_UNBINDABLE : MS_PRIVATE;
 
 		if (p && !covered(img, i) && mount(NULL, e->mountpoint, NULL, p, NULL))
 			ret = log_errno(errno, "mount %s: cannot make it %s", e->mountpoint,

@@ -12,7 +12,7 @@
 #                         with the nodes null, zero, full, random, urandom, tty,
 #                         ptmx -> pts/ptmx, binds of /dev/pts and /dev/shm, the
 #                         symlinks fd, stdin, stdout, stderr, log; the old /dev
-#                         unmounted, the tmpfs moved onto /dev
+#                         unmounted, the tmpfs moved onto /dev, read-only
 #   ProtectHome=yes       /home, /root, /run/user: an empty mode 000 directory
 #                         bound over them, read-only, nosuid, nodev, noexec
 #   ReadOnlyPaths=P       P bound onto itself, then read-only
@@ -63,7 +63,7 @@ sandbox_start() {
 			s+="; ln -s pts/ptmx ptmx; for n in null zero full random urandom tty; do cp -a /dev/\$n \$n; done"
 			s+="; ln -s /proc/self/fd fd; ln -s /proc/self/fd/0 stdin; ln -s /proc/self/fd/1 stdout"
 			s+="; ln -s /proc/self/fd/2 stderr; ln -s /run/systemd/journal/dev-log log; cd /"
-			s+="; umount -R -l /dev; mount --move '$SB/.dev' /dev";;
+			s+="; umount -R -l /dev; mount --move '$SB/.dev' /dev; mount -o remount,bind,ro,nosuid,noexec /dev";;
 		ProtectHome=yes)
 			mkdir -p "$SB/.inaccessible" && chmod 000 "$SB/.inaccessible"
 			for t in /home /root /run/user; do
