@@ -30,10 +30,14 @@
 # The namespace is a slave of the host's while it is built and every mount
 # is made shared at the end (MountFlags= unset: systemd's default).  The
 # unit's name is $SB_UNIT; $SB is a directory outside /tmp for the test's
-# files (a private /tmp hides $T).
+# files (a private /tmp hides $T), $SB_PROGS a copy of $PROGS in it.
 SB_UNIT=kup-sb-$$.service
 SB=/var/lib/kup-sb-$$
 mkdir -p "$SB"
+# the test programs, where a sandbox sees them (a private /tmp or
+# ProtectHome= may hide the build tree)
+SB_PROGS=$SB/progs
+mkdir -p "$SB_PROGS" && cp -a "$PROGS"/. "$SB_PROGS"/
 at_exit "rm -rf '$SB' /tmp/systemd-private-*-'$SB_UNIT'-* /var/tmp/systemd-private-*-'$SB_UNIT'-*"
 
 _sb_bootid() { tr -d '\n-' < /proc/sys/kernel/random/boot_id; }

@@ -25,7 +25,7 @@ pid=$(sandbox_start "$SB/rw/out" PrivateTmp=yes PrivateDevices=yes ProtectHome=y
 	ProtectProc=invisible ProtectKernelTunables=yes ProtectControlGroups=yes ReadOnlyPaths="$SB/ro" BindPaths="$SB/src:$SB/dst" ReadWritePaths="$SB/rw" \
 	ProtectSystem=strict -- sh -c "printf 'kept across\n' > /tmp/$K && chmod 640 /tmp/$K &&
 		touch -d '2020-01-02 03:04:05' /tmp/$K && mkdir -m 750 /tmp/dir && ln -s ../$K /tmp/dir/link &&
-		printf 'in var tmp' > /var/tmp/$K && exec 3< /tmp/$K && exec \"\$0\"" "$PROGS/counter")
+		printf 'in var tmp' > /var/tmp/$K && exec 3< /tmp/$K && exec \"\$0\"" "$SB_PROGS/counter")
 wait_for_line "$SB/rw/out" '^C 2 ' || bail "the counter did not start in its sandbox"
 check "the sandbox is in place: / read-only, /tmp private" \
 	eval '! nsenter -t $pid -m touch /kup-$$ 2> /dev/null && [ ! -e /tmp/$K ] &&
@@ -91,7 +91,7 @@ O=$SB/rw/o
 mkdir -p "$O/l" "$O/u" "$O/w" "$O/ov"
 pid=$(sandbox_start "$SB/rw/out2" PrivateTmp=yes ReadWritePaths="$SB/rw" ProtectSystem=strict -- \
 	sh -c "mount -t overlay overlay -o lowerdir=$O/l,upperdir=$O/u,workdir=$O/w $O/ov && exec \"\$0\"" \
-	"$PROGS/counter")
+	"$SB_PROGS/counter")
 wait_for_line "$SB/rw/out2" '^C 2 ' || bail "the counter did not start in its sandbox with an overlayfs"
 check_fails "kup dump refuses an overlayfs in its namespace" kup_try dump -t "$pid" -D "$T/img2"
 check "naming the pid and the mount point" \
@@ -102,7 +102,7 @@ kill_tree "$pid"
 wait_gone "$pid" || true
 
 # refused: a network namespace of its own with no name (PrivateNetwork=)
-pid=$(start_bg "$T/out3" unshare -m -n --propagation slave "$PROGS/counter")
+pid=$(start_bg "$T/out3" unshare -m -n --propagation slave "$SB_PROGS/counter")
 wait_for_line "$T/out3" '^C 2 ' || bail "the counter did not start in its namespaces"
 check_fails "kup dump refuses a network namespace of its own" kup_try dump -t "$pid" -D "$T/img3"
 check "naming the pid and PrivateNetwork=" \
@@ -116,7 +116,7 @@ wait_gone "$pid" || true
 NS=kup-sb-$$
 ip netns add "$NS" || bail "cannot make a network namespace"
 at_exit "ip netns del $NS 2> /dev/null"
-pid=$(sandbox_start "$SB/rw/out5" PrivateTmp=yes -- nsenter --net=/run/netns/"$NS" "$PROGS/counter")
+pid=$(sandbox_start "$SB/rw/out5" PrivateTmp=yes -- nsenter --net=/run/netns/"$NS" "$SB_PROGS/counter")
 wait_for_line "$SB/rw/out5" '^C 2 ' || bail "the counter did not start in its sandbox and namespace"
 check "kup dump of a sandbox in network namespace $NS" kup_run "$T/dump5.log" dump -t "$pid" -D "$T/img5" ||
 	note "$(tail "$T/dump5.log")"
@@ -137,7 +137,7 @@ wait_gone "$pid" || true
 # directory; once the source is back the same images restore
 mkdir -p "$SB/src2" "$SB/dst2"
 pid=$(sandbox_start "$SB/rw/out4" PrivateTmp=yes BindPaths="$SB/src2:$SB/dst2" -- \
-	sh -c "echo x > /tmp/$K && exec \"\$0\"" "$PROGS/counter")
+	sh -c "echo x > /tmp/$K && exec \"\$0\"" "$SB_PROGS/counter")
 wait_for_line "$SB/rw/out4" '^C 2 ' || bail "the counter did not start in its sandbox"
 check "kup dump" kup_run "$T/dump4.log" dump -t "$pid" -D "$T/img4" || note "$(tail "$T/dump4.log")"
 wait_gone "$pid" || true
