@@ -105,7 +105,7 @@ sandbox_start() {
 		for t in $rw_paths $rw_keep; do s+=" [ \"\$m\" = '$t' ] && continue;"; done
 		s+=" mount -o remount,bind,ro \"\$m\" 2>/dev/null || true; done"
 	fi
-	s+="; mount --make-rshared /"
+	s+="; mount --make-rshared /; cd /"	# a service's working directory
 	start_bg "$out" unshare -m --propagation slave sh -c "$s; exec \"\$@\" < /dev/null" sh "$@"
 }
 
