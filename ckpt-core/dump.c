@@ -1347,6 +1347,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 			for (int i = 0; i < t.n; i++)
 				tree_pids[i] = t.p[i].pid;
 			ret = clocks_dump_check(tree_pids, t.n);
+			if (!ret)
+				ret = mntns_dump(tree_pids, t.n, o->store, &fo.own_mntns);
 			fo.tree_pids = tree_pids;
 			fo.n_tree_pids = t.n;
 		}

@@ -192,9 +192,15 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 	 * process in another mount namespace (a service's private /tmp) or
 	 * root sees other files under the same names. */
 	if (!deleted && !suffix && (S_ISREG(fi->st.st_mode) || S_ISDIR(fi->st.st_mode))) {
+		char seen[sizeof(path) + 32];
 		struct stat here;
 
-		if (stat(path, &here) || here.st_dev != fi->st.st_dev || here.st_ino != fi->st.st_ino) {
+		/* a tree whose mount namespace is rebuilt: the path as it sees it */
+		if (files_dump_opts(fi->d)->own_mntns)
+			snprintf(seen, sizeof(seen), "/proc/%d/root%s", fi->pid, path);
+		else
+			snprintf(seen, sizeof(seen), "%s", path);
+		if (stat(seen, &here) || here.st_dev != fi->st.st_dev || here.st_ino != fi->st.st_ino) {
 			log_err(FI_FMT ": %s is not the file the process sees under that name "
 				"(another mount namespace or root, e.g. a service's private /tmp): "
 				"not supported", FI_ARG(fi), path);

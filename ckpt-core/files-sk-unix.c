@@ -764,6 +764,11 @@ static int dump_path_file(const struct fd_info *fi, const struct usk_diag *d, Un
 		u->bind_dir = strdup(cwd);
 		if (!u->bind_dir)
 			return -ENOMEM;
+		if (files_dump_opts(fi->d)->own_mntns) {
+			log_err(FI_FMT ": unix socket bound to the relative path '%s' in a mount "
+				"namespace of its own: not supported", FI_ARG(fi), path);
+			return -EOPNOTSUPP;
+		}
 		snprintf(full, sizeof(full), "%s/%s", cwd, path);
 		if (lstat(full, &st) == 0 && same_file(&st, d)) {
 			keep_mode(u, &st);
@@ -779,6 +784,17 @@ static int dump_path_file(const struct fd_info *fi, const struct usk_diag *d, Un
 		log_debug(FI_FMT ": unix socket bound to '%s': its file is not in %s, bound there "
 			  "again and removed", FI_ARG(fi), path, cwd);
 		return 0;
+	}
+	/* a tree whose mount namespace is rebuilt: its file where the tree sees it */
+	if (files_dump_opts(fi->d)->own_mntns) {
+		snprintf(full, sizeof(full), "/proc/%d/root%s", fi->pid, path);
+		if (lstat(full, &st) == 0 && same_file(&st, d)) {
+			keep_mode(u, &st);
+			return 0;
+		}
+		log_err(FI_FMT ": unix socket bound to %s, whose file is no longer there in its "
+			"mount namespace: not supported", FI_ARG(fi), path);
+		return -EOPNOTSUPP;
 	}
 	if (lstat(path, &st) == 0 && same_file(&st, d)) {
 		keep_mode(u, &st);

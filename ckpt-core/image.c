@@ -19,6 +19,7 @@
 #include "log.h"
 #include "kup-image.pb-c.h"
 #include "kup-ipc.pb-c.h"
+#include "kup-mntns.pb-c.h"
 
 uint32_t img_crc32c(uint32_t crc, const void *buf, size_t len)
 {
@@ -205,6 +206,7 @@ static const struct {
 	[IMG_SHMEM]     = { "shmem", &shmem_image__descriptor },
 	[IMG_SOCKETS]   = { "sockets", NULL },
 	[IMG_IPC]       = { "ipc", &ipc_image__descriptor },
+	[IMG_MNTNS]     = { "mntns", &mntns_image__descriptor },
 };
 
 const ProtobufCMessageDescriptor *img_kind_desc(enum img_kind kind)

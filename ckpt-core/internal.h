@@ -59,6 +59,19 @@ void clocks_dump(pid_t root, InventoryEntry *inv);
  * the tasks to come if their clocks would not go on otherwise. */
 int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot, bool allow_differences);
 
+/* ---- the tree's mount namespace (mntns.c) ---- */
+/* Dump, the tree frozen: when the tree's mount namespace is not kup's,
+ * write mntns.img and set *own; refuse what cannot be rebuilt. */
+int mntns_dump(const pid_t *pids, int n, struct img_store *st, bool *own);
+/* Restore, before any file of the tree is opened and any task created:
+ * with mntns.img, unshare the restorer's mount namespace and rebuild the
+ * dumped one in it (*out is set even on failure: leave it). */
+struct mntns_rst;
+int mntns_rst_enter(struct img_store *st, pid_t root, struct mntns_rst **out);
+/* Back to the restorer's namespace; @failed: remove what was made on the
+ * host (a private /tmp's directory).  NULL is fine. */
+void mntns_rst_leave(struct mntns_rst *r, bool failed);
+
 /* ---- ptrace puppet (puppet.c) ---- */
 /* A thread we drive: its saved registers are restored by puppet_release. */
 /* struct sched_attr of sched_getattr(2)/sched_setattr(2) (the first 48

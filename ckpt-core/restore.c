@@ -1087,6 +1087,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	struct rctx c = { .o = o, .st = o->store };
 	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
 				 .store = o->store };
+	struct mntns_rst *mntns = NULL;
 	struct timespec t0, t1;
 	pid_t root;
 	int ret, status;
@@ -1111,6 +1112,10 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	}
 	c.helper = session_helper_pid(&c);
 	ret = check_pids_free(&c);
+	if (ret)
+		goto out;
+	/* the tree's files are opened, and its tasks born, in its namespace */
+	ret = mntns_rst_enter(c.st, c.p[0].pe->pid, &mntns);
 	if (ret)
 		goto out;
 	ret = files_rst_open_all(c.files, &fo, &c.fr);
@@ -1279,6 +1284,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			;
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	mntns_rst_leave(mntns, false);
 	if (o->root_pid)
 		*o->root_pid = root;
 	c.ipc_done = true;
@@ -1296,5 +1302,6 @@ out:
 	if (c.shm)
 		shmem_rst_undo(c.shm, c.shm_made);
 	free_ctx(&c);
+	mntns_rst_leave(mntns, true);
 	return ret;
 }

@@ -10,6 +10,7 @@
 #   1[2].2=5        field 1, its third occurrence; in it field 2 := 5
 #   7{1=7}.3=100    the occurrence of field 7 whose field 1 is 7; its field 3
 #   11=-500         a varint field (negative: two's complement, 64 bits)
+#   1[3].9=s:/etc   a string field
 #   1[0]<>1[1]      swap two occurrences of a repeated field
 #   get:1[1].1      print a value instead
 import re
@@ -125,11 +126,13 @@ def apply(msg, path, fn):
 
 
 def set_value(v):
+    # s:TEXT sets a string (length-delimited) field
+    wt, val = (2, v[2:].encode()) if v.startswith('s:') else (0, int(v))
     def fn(msg, i, f):
         if i is None:
-            msg.append([f, 0, int(v)])
+            msg.append([f, wt, val])
         else:
-            msg[i][2] = int(v)
+            msg[i][1:] = [wt, val]
     return fn
 
 

@@ -96,6 +96,9 @@ struct files_opts {
 	 * whose peer has closed (--external-peers=close), not refused */
 	bool ext_peers_close;
 	const pid_t *tree_pids;	/* dump: every process of the tree */
+	/* dump: the tree has a mount namespace of its own, rebuilt at restore
+	 * before files are opened: paths are checked in its view */
+	bool own_mntns;
 	size_t n_tree_pids;
 	/* Largest content kept for one deleted file or memfd (bytes);
 	 * 0: FILES_CONTENT_MAX_DEFAULT. */

@@ -3,9 +3,9 @@
 # worker, a RootDirectory= service) is restored inside its root: the counter
 # goes on, /proc/PID/root is the same directory, the file it opened inside
 # the root still works through its fd, and paths it opens resolve in the
-# root.  A root kup cannot reach (a directory of a mount namespace of its
-# own) is refused at dump, naming the pid and the root, and the process runs
-# on.
+# root.  A root inside a mount namespace of its own (RootDirectory=, or a
+# chroot into a directory of a private mount) is refused at dump, naming the
+# pid and the root, and the process runs on.
 . "$(dirname "$0")/../lib.sh"
 require_root
 
@@ -44,7 +44,7 @@ if command -v unshare > /dev/null; then
 	wait_for_line "$T/out2" '^C 2 ' || bail "chrooted in its own mount namespace did not start"
 	check_fails "kup dump refuses a root it cannot reach" kup_try dump -t "$pid" -D "$T/img2"
 	check "naming the pid and its root" \
-		grep -q "pid $pid root: $T/priv is not the file the process sees under that name" "$T/err"
+		grep -q "pid $pid: root $T/priv inside a mount namespace of its own (RootDirectory=): not supported" "$T/err"
 	check "the process runs on" eval 'n=$(lines_count "$T/out2" "^C "); wait_for "[ \$(lines_count $T/out2 \"^C \") -gt \$((n + 2)) ]" 5'
 	check "its check still passes" request_check "$pid" "$T/out2"
 	kill_tree "$pid"
