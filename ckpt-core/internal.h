@@ -63,6 +63,8 @@ int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot, bool allow
 /* Dump, the tree frozen: when the tree's mount namespace is not kup's,
  * write mntns.img and set *own; refuse what cannot be rebuilt. */
 int mntns_dump(const pid_t *pids, int n, struct img_store *st, bool *own);
+/* mntns.img's checks, as a restore makes them (a MntnsImage) */
+int ckpt_validate_mntns(const void *img);
 /* Restore, before any file of the tree is opened and any task created:
  * with mntns.img, unshare the restorer's mount namespace and rebuild the
  * dumped one in it (*out is set even on failure: leave it). */
