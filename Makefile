@@ -126,6 +126,7 @@ install: all
 	install -D -m 0644 docs/kup.8 $(DESTDIR)$(MANDIR)/man8/kup.8
 	install -D -m 0644 systemd-units/kup-restore.service $(DESTDIR)$(UNITDIR)/kup-restore.service
 	install -D -m 0644 systemd-units/kup-cold@.service $(DESTDIR)$(UNITDIR)/kup-cold@.service
+	install -D -m 0644 systemd-units/kup-switch-dump.service $(DESTDIR)$(UNITDIR)/kup-switch-dump.service
 	install -D -m 0755 systemd-units/kup-generator $(DESTDIR)$(GENDIR)/kup-generator
 	install -D -m 0755 initramfs/initramfs-tools/hooks/kup $(DESTDIR)$(ITDIR)/hooks/kup
 	install -D -m 0755 initramfs/initramfs-tools/scripts/init-top/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup

@@ -1631,8 +1631,12 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = ckpt_check_abort();
 	if (!ret)
 		ret = precheck_tree(o->pid);
-	if (!ret)
+	if (!ret) {
+		/* the tree's outage begins (inventory: freeze_time_ns) */
+		clock_gettime(CLOCK_REALTIME, &rt);
+		stats->freeze_realtime_ns = rt.tv_sec * 1000000000ULL + rt.tv_nsec;
 		ret = freeze_tree(&t, o->pid);
+	}
 	if (ret)
 		goto fail;
 	ret = check_sessions(&t, o);
@@ -1718,6 +1722,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	inv.tcp_established = o->tcp_established;
 	inv.has_pages_total = true;
 	inv.pages_total = stats->pages;
+	inv.has_freeze_time_ns = true;
+	inv.freeze_time_ns = stats->freeze_realtime_ns;
 	clocks_dump(o->pid, &inv);
 	bootid = proc_read_file(1, "../sys/kernel/random/boot_id", NULL);
 	if (bootid) {
