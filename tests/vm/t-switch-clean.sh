@@ -11,7 +11,9 @@
 #     filesystem, which is on the disk after the new boot (it was stopped in
 #     order, before the filesystems went);
 #   - the new boot's kernel log shows no ext4 recovery of the root (it was
-#     unmounted or remounted read-only cleanly).
+#     remounted read-only cleanly): demo-mark holds a file it unlinked, which
+#     an unclean kexec leaves on the orphan list ("1 orphan inode deleted"
+#     at the next mount), and a clean shutdown frees when it stops.
 # Then 56 -> 47 with a dump that fails in the shutdown (demo-mark's stop
 # puts a stray process into demo-kept's cgroup, which a dump refuses: the
 # dump came after that stop): the shutdown goes on cleanly, demo-kept
@@ -72,7 +74,7 @@ cat > /etc/systemd/system/demo-mark.service <<EOF
 [Unit]
 Description=kup lab: not kept; its stop leaves a mark on the root filesystem
 [Service]
-ExecStart=/bin/sleep infinity
+ExecStart=/bin/sh -c 'exec 3>$D/held; echo held >&3; rm $D/held; exec sleep infinity'
 ExecStop=$GP/mark-stop
 [Install]
 WantedBy=multi-user.target
