@@ -1,13 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "log.h"
 
 static int log_level = LOG_LVL_INFO;
 static const char *log_prefix = "kup";
+/* -1: not looked at yet; 0: plain lines; 1: "<N>" syslog level prefixes */
+static int level_prefix = -1;
+
+/*
+ * Where stderr goes decides the form of a line.  journald's stream (a
+ * service's stderr: JOURNAL_STREAM names its device and inode) and the
+ * kernel log (/dev/kmsg, the holder's log in the initramfs) read a "<N>"
+ * prefix as the line's priority, so `journalctl -p err` finds kup's errors.
+ * A terminal or a file gets the lines as they are.
+ */
+static bool stderr_takes_levels(void)
+{
+	unsigned long long dev, ino;
+	const char *js = getenv("JOURNAL_STREAM");
+	struct stat st;
+
+	if (fstat(STDERR_FILENO, &st))
+		return false;
+	if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 11)
+		return true;	/* /dev/kmsg */
+	return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	       dev == (unsigned long long)st.st_dev && ino == (unsigned long long)st.st_ino;
+}
+
+void log_set_level_prefix(int on) { level_prefix = on < 0 ? -1 : !!on; }
 
 void log_set_level(int level) { log_level = level; }
 int log_get_level(void) { return log_level; }
@@ -16,13 +44,21 @@ void log_set_prefix(const char *prefix) { log_prefix = prefix; }
 void log_msg(int level, int err, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
+	/* syslog priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+	static const int prio[] = { 3, 4, 6, 7 };
 	char buf[1024];
 	va_list ap;
-	int n;
+	int n = 0;
 
 	if (level > log_level)
 		return;
-	n = snprintf(buf, sizeof(buf), "%s: %s%s", log_prefix,
+	if (level < LOG_LVL_ERR || level > LOG_LVL_DEBUG)
+		level = LOG_LVL_DEBUG;
+	if (level_prefix < 0)
+		level_prefix = stderr_takes_levels();
+	if (level_prefix)
+		n = snprintf(buf, sizeof(buf), "<%d>", prio[level]);
+	n += snprintf(buf + n, sizeof(buf) - n, "%s: %s%s", log_prefix,
 		     level == LOG_LVL_INFO ? "" : names[level],
 		     level == LOG_LVL_INFO ? "" : ": ");
 	va_start(ap, fmt);

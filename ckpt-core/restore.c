@@ -15,7 +15,7 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/capability.h>
+#include <linux/kcmp.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
-#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -43,6 +42,7 @@
 #include "ipc-sysv.h"
 #include "journal.h"
 #include "shmem.h"
+#include "task-state.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
@@ -60,7 +60,8 @@ struct prctl_mm_map_k {
 	uint32_t exe_fd;
 };
 
-enum { MSG_CREATED = 1, MSG_PGID_DONE, MSG_READY, MSG_ERR, MSG_GO_PGID, MSG_GO_SETUP };
+enum { MSG_CREATED = 1, MSG_PGID_DONE, MSG_READY, MSG_ERR, MSG_GO_PGID, MSG_GO_SETUP,
+       MSG_TABLE_WAIT, MSG_GO_TABLE };
 
 #define MAX_KEEP 256
 struct ctl_msg {
@@ -85,6 +86,11 @@ struct rproc {
 	int keep_src[MAX_KEEP];		/* fd in the restorer */
 	uint32_t keep_id[MAX_KEEP];	/* file id, or SHM_KEY|shmem id */
 	int keep[MAX_KEEP];		/* fd in the stub after files_install */
+	/* fd tables shared with CLONE_FILES (fdtable_entry.files_of): the
+	 * index of the task whose table this one shares, or -1; the owner's
+	 * count of the keep fds of its sharers (installed after its own) */
+	int files_owner;
+	int nkeep_shared;
 	unsigned long tramp;
 	struct img_blob pages;
 	bool pages_open;
@@ -163,6 +169,11 @@ static int load_images(struct rctx *c)
 		p->mm = c->im.mm[i];
 		p->fdt = c->im.fdt[i];
 		p->alive = p->pe->state != TASK_STATE__TASK_ZOMBIE;
+	}
+	for (int i = 0; i < c->n; i++) {	/* validated: a live task with a table */
+		struct rproc *p = &c->p[i];
+
+		p->files_owner = p->fdt && p->fdt->has_files_of ? rproc_index(c, p->fdt->files_of) : -1;
 	}
 	return 0;
 }
@@ -383,9 +394,10 @@ static unsigned long find_hole(const MmImage *mm, const struct range *r, int n, 
 
 static void stub_send(struct rproc *p, int fd, int type, int err)
 {
-	struct ctl_msg m = { .type = type, .err = err, .tramp = p->tramp, .nkeep = p->nkeep };
+	struct ctl_msg m = { .type = type, .err = err, .tramp = p->tramp,
+			     .nkeep = p->nkeep + p->nkeep_shared };
 
-	memcpy(m.keep, p->keep, sizeof(int) * p->nkeep);
+	memcpy(m.keep, p->keep, sizeof(int) * m.nkeep);
 	if (write(fd, &m, sizeof(m)) < 0)
 		_exit(125);
 }
@@ -403,16 +415,22 @@ static int stub_wait(int fd, int type)
 	return 0;
 }
 
-static pid_t clone_with_pid(pid_t pid, int exit_signal)
+static pid_t clone_with_pid_flags(pid_t pid, int exit_signal, uint64_t flags)
 {
 	uint64_t tid = pid;
 	struct clone_args ca = {
+		.flags = flags,
 		.exit_signal = exit_signal,
 		.set_tid = (uint64_t)&tid,
 		.set_tid_size = 1,
 	};
 
 	return syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
+static pid_t clone_with_pid(pid_t pid, int exit_signal)
+{
+	return clone_with_pid_flags(pid, exit_signal, 0);
 }
 
 static void stub_main(struct rctx *c, int idx);
@@ -429,7 +447,8 @@ static int stub_fork_children(struct rctx *c, int idx)
 		if (k->core && k->core->has_exit_signal && k->core->exit_signal > 0 &&
 		    k->core->exit_signal < 65)
 			sig = k->core->exit_signal;
-		r = clone_with_pid(k->pe->pid, sig);
+		/* a task sharing its parent's fd table (validated) */
+		r = clone_with_pid_flags(k->pe->pid, sig, k->files_owner >= 0 ? CLONE_FILES : 0);
 		if (r < 0)
 			return log_errno(errno, "pid %u: cannot create child pid %u", c->p[idx].pe->pid,
 					 k->pe->pid);
@@ -439,81 +458,100 @@ static int stub_fork_children(struct rctx *c, int idx)
 	return 0;
 }
 
-static int stub_set_sigactions(CoreEntry *core)
+/* ---- fd tables shared with CLONE_FILES --------------------------------- */
+/*
+ * Processes that share one fd table (fdtable_entry.files_of) are created
+ * with CLONE_FILES from their parent, which shares it (validate.c), so
+ * the table they all see is the one their owner (the task whose entry
+ * holds it) installs.  Each sharer first does, in its stub_setup(), what
+ * still needs the restorer's fds (its root and working directory), says
+ * so (MSG_TABLE_WAIT) and waits; then the owner installs the table once,
+ * moving above it its own fds to keep and those of every sharer (control
+ * socket, files to map: keep_src, in task order); the restorer passes
+ * each sharer its new numbers (MSG_GO_TABLE).  The table's epoll
+ * registrations, flock and OFD locks are the owner's to take back; each
+ * task takes the POSIX locks it held (restore_posix_locks()).
+ */
+
+/* Owner: the keep fds of its sharers after its own (p->keep). */
+static void shared_keep_src(struct rctx *c, struct rproc *p)
 {
-	/* the restorer's own handlers (sanitizers, libraries) must not leak in */
-	for (int sig = 1; sig <= 64; sig++) {
-		uint64_t dfl[4] = { 0 };	/* SIG_DFL, no flags, empty mask */
+	int n = p->nkeep, idx = p - c->p;
 
-		if (sig != SIGKILL && sig != SIGSTOP)
-			syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
-	}
-	for (size_t i = 0; i < core->n_sigactions; i++) {
-		SigactionEntry *s = core->sigactions[i];
-		uint64_t ka[4] = { s->handler, s->flags, s->restorer, s->mask };
+	for (int j = 0; j < c->n; j++)
+		if (c->p[j].files_owner == idx) {
+			memcpy(p->keep + n, c->p[j].keep_src, sizeof(int) * c->p[j].nkeep);
+			n += c->p[j].nkeep;
+		}
+}
 
-		if (s->sig < 1 || s->sig > 64 || s->sig == SIGKILL || s->sig == SIGSTOP)
-			return log_errno(EINVAL, "core image: bad signal number %u", s->sig);
-		if (syscall(SYS_rt_sigaction, s->sig, ka, NULL, 8))
-			return log_errno(errno, "cannot restore the action of signal %u", s->sig);
+/* Restorer: the numbers of the sharers' keep fds, which owner @idx gave
+ * after its own in MSG_READY. */
+static void shared_keep_got(struct rctx *c, int idx, const int *keep)
+{
+	for (int j = 0; j < c->n; j++)
+		if (c->p[j].files_owner == idx) {
+			memcpy(c->p[j].keep, keep, sizeof(int) * c->p[j].nkeep);
+			keep += c->p[j].nkeep;
+		}
+}
+
+/* Restorer, before any stub exists: how many fds each owner keeps for
+ * its sharers (one message carries them all). */
+static int shared_keep_prepare(struct rctx *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		struct rproc *p = &c->p[i], *o;
+
+		if (p->files_owner < 0)
+			continue;
+		o = &c->p[p->files_owner];
+		if (o->nkeep + o->nkeep_shared + p->nkeep > MAX_KEEP) {
+			log_err("pid %u: too many mapped files in the tasks sharing its fd table",
+				o->pe->pid);
+			return -E2BIG;
+		}
+		o->nkeep_shared += p->nkeep;
 	}
 	return 0;
 }
 
 /*
- * State the restore cannot apply as dumped (privileges, this kernel): an
- * error, or with allow_differences a warning naming the difference.
+ * Sharer's stub: wait until the owner has installed the table, and take
+ * the numbers of its fds there.  The owner moves them (the control socket
+ * too) and closes the old numbers, which may then hold other files: no fd
+ * is used meanwhile.  The restorer tells the new control socket's number
+ * with a queued signal (blocked, taken with sigwaitinfo), then the others
+ * through it.
  */
-static int difference(struct rctx *c, int err, pid_t pid, const char *what,
-		      const char *dumped, const char *applied)
+static int stub_join_table(struct rctx *c, struct rproc *p, int *ctl)
 {
-	if (!c->o->allow_differences) {
-		log_err("pid %d: cannot restore %s %s (%s; it would run with %s; "
-			"--allow-differences accepts it)", pid, what, dumped, strerror(err), applied);
-		return -err;
-	}
-	log_warn("pid %d: %s is %s, dumped %s (%s)", pid, what, applied, dumped, strerror(err));
+	struct ctl_msg m;
+	siginfo_t si;
+	sigset_t set;
+	ssize_t n;
+	int sig;
+
+	if (files_kcmp(getpid(), getppid(), KCMP_FILES, 0, 0))
+		return log_errno(EINVAL, "pid %u: does not share the fd table of its parent",
+				 p->pe->pid);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	stub_send(p, *ctl, MSG_TABLE_WAIT, 0);
+	do
+		sig = sigwaitinfo(&set, &si);
+	while ((sig < 0 && errno == EINTR) ||
+	       (sig == SIGUSR1 && (si.si_code != SI_QUEUE || si.si_pid != c->restorer)));
+	if (sig != SIGUSR1)
+		_exit(126);
+	*ctl = si.si_value.sival_int;
+	do
+		n = read(*ctl, &m, sizeof(m));
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(m) || m.type != MSG_GO_TABLE || m.nkeep != p->nkeep || m.keep[0] != *ctl)
+		_exit(126);
+	memcpy(p->keep, m.keep, sizeof(int) * p->nkeep);
 	return 0;
-}
-
-static int stub_set_personality(struct rctx *c, struct rproc *p)
-{
-	unsigned int want = p->core->personality;
-	int cur, err = 0;
-	char d[32], a[32];
-
-	if (personality(want) < 0)
-		err = errno;
-	cur = personality(0xffffffff);
-	if (!err && (unsigned int)cur == want)
-		return 0;
-	snprintf(d, sizeof(d), "0x%x", want);
-	snprintf(a, sizeof(a), "0x%x", (unsigned int)cur);
-	return difference(c, err ? err : EINVAL, p->pe->pid, "personality", d, a);
-}
-
-static int stub_set_oom_score_adj(struct rctx *c, struct rproc *p)
-{
-	int want = p->core->oom_score_adj, cur = 0, fd, len, err = 0;
-	char buf[32], d[16], a[16];
-
-	fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return log_errno(errno, "pid %u: cannot open /proc/self/oom_score_adj", p->pe->pid);
-	len = snprintf(buf, sizeof(buf), "%d", want);
-	if (write(fd, buf, len) < 0)
-		err = errno;
-	len = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (len > 0) {
-		buf[len] = 0;
-		cur = atoi(buf);
-	}
-	if (!err && cur == want)
-		return 0;
-	snprintf(d, sizeof(d), "%d", want);
-	snprintf(a, sizeof(a), "%d", cur);
-	return difference(c, err ? err : EINVAL, p->pe->pid, "oom_score_adj", d, a);
 }
 
 static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
@@ -523,21 +561,13 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	int root = files_rst_fd(c->fr, core->root_file_id);
 	struct range *all = NULL, vd;
 	struct range sp[4];
+	struct task_rst tr = { .pid = p->pe->pid, .core = core,
+			       .allow_differences = c->o->allow_differences };
 	int nall = 0, nsp, ret;
 	void *t;
 
-	umask(core->umask & 0777);
-	ret = stub_set_personality(c, p);
-	if (ret)
-		return ret;
-	if (core->n_threads && core->threads[0]->comm)
-		prctl(PR_SET_NAME, core->threads[0]->comm);
-	if (core->has_child_subreaper)
-		prctl(PR_SET_CHILD_SUBREAPER, core->child_subreaper);
-	ret = stub_set_oom_score_adj(c, p);
-	if (ret)
-		return ret;
-	ret = stub_set_sigactions(core);
+	/* what the task sets on itself (task-state.h) */
+	ret = task_states_restore(&tr, TS_STUB);
 	if (ret)
 		return ret;
 
@@ -566,8 +596,11 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	if (cwd < 0 || fchdir(cwd))
 		return log_errno(errno, "pid %u: cannot restore the working directory", p->pe->pid);
 
+	if (p->files_owner >= 0)
+		return stub_join_table(c, p, ctl);	/* its owner installs the table */
 	memcpy(p->keep, p->keep_src, sizeof(int) * p->nkeep);
-	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep);
+	shared_keep_src(c, p);
+	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep + p->nkeep_shared);
 	if (ret)
 		return ret;	/* the control socket may be gone: the restorer sees EOF */
 	*ctl = p->keep[0];
@@ -704,10 +737,11 @@ static int ctl_recv(struct rctx *c, int type, int idx)
 		return -EIO;
 	}
 	if (type == MSG_READY) {
-		if (m.nkeep != p->nkeep)
+		if (m.nkeep != p->nkeep + p->nkeep_shared)
 			return -EIO;
 		p->tramp = m.tramp;
 		memcpy(p->keep, m.keep, sizeof(int) * p->nkeep);
+		shared_keep_got(c, idx, m.keep + p->nkeep);
 	}
 	return 0;
 }
@@ -719,6 +753,40 @@ static int ctl_send(struct rctx *c, int idx, int type)
 	if (write(c->p[idx].ctl[0], &m, sizeof(m)) != sizeof(m))
 		return log_errno(errno, "pid %u: cannot talk to the restore helper", c->p[idx].pe->pid);
 	return 0;
+}
+
+/* Restorer: the stubs set themselves up, sharers of a table around their
+ * owner's installing it. */
+static int setup_stubs(struct rctx *c)
+{
+	int ret = 0;
+
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner >= 0)
+			ret = ctl_send(c, i, MSG_GO_SETUP);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner >= 0)
+			ret = ctl_recv(c, MSG_TABLE_WAIT, i);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner < 0)
+			ret = ctl_send(c, i, MSG_GO_SETUP);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner < 0 && c->p[i].alive)
+			ret = ctl_recv(c, MSG_READY, i);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner >= 0) {
+			struct ctl_msg m = { .type = MSG_GO_TABLE, .nkeep = c->p[i].nkeep };
+			union sigval v = { .sival_int = c->p[i].keep[0] };
+
+			memcpy(m.keep, c->p[i].keep, sizeof(int) * m.nkeep);
+			if (write(c->p[i].ctl[0], &m, sizeof(m)) != sizeof(m) ||
+			    sigqueue(c->p[i].pe->pid, SIGUSR1, v))
+				ret = log_errno(errno, "pid %u: cannot talk to the restore helper",
+						c->p[i].pe->pid);
+			if (!ret)
+				ret = ctl_recv(c, MSG_READY, i);
+		}
+	return ret;
 }
 
 static int keep_add(struct rproc *p, int fd, uint32_t id)
@@ -830,6 +898,13 @@ static int scratch_put(struct takeover *tk, size_t off, const void *buf, size_t 
 	if (off + len > tk->pp.scratch_len)
 		return -E2BIG;
 	return puppet_write(tk->p->pe->pid, tk->pp.scratch + off, buf, len);
+}
+
+/* What the per-process state modules (task-state.h) see of @tk. */
+static struct task_rst task_rst_of(struct takeover *tk)
+{
+	return (struct task_rst){ .pid = tk->p->pe->pid, .core = tk->p->core, .pp = &tk->pp,
+				  .allow_differences = tk->c->o->allow_differences };
 }
 
 /* Move the special mappings (vvar, vdso) by @delta, via @tmp if they overlap. */
@@ -1374,11 +1449,9 @@ static int create_threads(struct takeover *tk)
 	return 0;
 }
 
-static void siginfo_scrub(uint8_t *si);
-
 static int restore_thread(struct takeover *tk, ThreadCore *tc)
 {
-	pid_t pid = tk->p->pe->pid, tid = tc->tid;
+	pid_t tid = tc->tid;
 	int err = 0;
 
 	if (tc->has_robust_list && tc->robust_list)
@@ -1409,253 +1482,6 @@ static int restore_thread(struct takeover *tk, ThreadCore *tc)
 		if (!err)
 			err = INJ(tk, tid, SYS_prctl, "prctl(PR_SET_NAME)", PR_SET_NAME, tk->pp.scratch + 512,
 				  0, 0, 0, 0);
-	}
-	for (size_t i = 0; !err && i < tc->n_pending; i++) {
-		const uint8_t *si = tc->pending[i]->raw.data;
-		int sig;
-
-		if (tc->pending[i]->raw.len != 128)
-			return log_errno(EINVAL, "core-%d.img: bad pending siginfo", pid);
-		uint8_t buf[128];
-
-		memcpy(&sig, si, sizeof(sig));
-		if (sig == SIGSTOP)
-			continue;	/* sent last (stop_tasks) */
-		memcpy(buf, si, sizeof(buf));
-		siginfo_scrub(buf);
-		err = scratch_put(tk, 512, buf, 128);
-		if (!err)
-			err = INJ(tk, tid, SYS_rt_tgsigqueueinfo, "cannot queue a pending signal", pid, tid,
-				  sig, tk->pp.scratch + 512, 0, 0);
-	}
-	return err;
-}
-
-static int restore_creds(struct takeover *tk, pid_t tid)
-{
-	CredsEntry *cr = tk->p->core->creds;
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2] = {
-		{ (uint32_t)cr->cap_eff, (uint32_t)cr->cap_prm, (uint32_t)cr->cap_inh },
-		{ (uint32_t)(cr->cap_eff >> 32), (uint32_t)(cr->cap_prm >> 32), (uint32_t)(cr->cap_inh >> 32) },
-	};
-	int err = 0, last_cap = 40;
-	char *s = proc_read_file(1, "../sys/kernel/cap_last_cap", NULL);
-
-	if (s) {
-		last_cap = atoi(s);
-		free(s);
-	}
-	if (cr->n_uids != 4 || cr->n_gids != 4 || cr->n_groups > 65536)
-		return log_errno(EINVAL, "core-%u.img: bad credentials", tk->p->pe->pid);
-	for (int cap = 0; cap <= last_cap && !err; cap++)
-		if (!(cr->cap_bnd & (1ULL << cap)))
-			err = INJ(tk, tid, SYS_prctl, "cannot drop a bounding capability", PR_CAPBSET_DROP,
-				  cap, 0, 0, 0, 0);
-	if (!err)
-		err = INJ(tk, tid, SYS_prctl, "cannot set securebits", PR_SET_SECUREBITS,
-			  cr->securebits | (1 << 4) /* SECBIT_KEEP_CAPS */, 0, 0, 0, 0);
-	if (!err && cr->n_groups)
-		err = scratch_put(tk, 1024, cr->groups, cr->n_groups * 4);
-	if (!err)
-		err = INJ(tk, tid, SYS_setgroups, "cannot set supplementary groups", cr->n_groups,
-			  tk->pp.scratch + 1024, 0, 0, 0, 0);
-	if (!err)
-		err = INJ(tk, tid, SYS_setresgid, "cannot set gids", cr->gids[0], cr->gids[1], cr->gids[2], 0, 0, 0);
-	if (!err)
-		err = INJ(tk, tid, SYS_setfsgid, "setfsgid", cr->gids[3], 0, 0, 0, 0, 0);
-	if (!err)
-		err = INJ(tk, tid, SYS_setresuid, "cannot set uids", cr->uids[0], cr->uids[1], cr->uids[2], 0, 0, 0);
-	if (!err)
-		err = INJ(tk, tid, SYS_setfsuid, "setfsuid", cr->uids[3], 0, 0, 0, 0, 0);
-	if (!err)
-		err = scratch_put(tk, 512, &hdr, sizeof(hdr));
-	if (!err)
-		err = scratch_put(tk, 600, data, sizeof(data));
-	if (!err)
-		err = INJ(tk, tid, SYS_capset, "cannot set capabilities", tk->pp.scratch + 512,
-			  tk->pp.scratch + 600, 0, 0, 0, 0);
-	for (int cap = 0; cap <= last_cap && !err; cap++)
-		if (cr->cap_amb & (1ULL << cap))
-			err = INJ(tk, tid, SYS_prctl, "cannot raise an ambient capability", PR_CAP_AMBIENT,
-				  PR_CAP_AMBIENT_RAISE, cap, 0, 0, 0);
-	if (!err && !(cr->securebits & (1 << 5)))	/* KEEP_CAPS not locked */
-		err = INJ(tk, tid, SYS_prctl, "cannot set keepcaps", PR_SET_KEEPCAPS,
-			  !!(cr->securebits & (1 << 4)), 0, 0, 0, 0);
-	if (!err && cr->no_new_privs)
-		err = INJ(tk, tid, SYS_prctl, "cannot set no_new_privs", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
-	return err;
-}
-
-static int restore_timers(struct takeover *tk)
-{
-	CoreEntry *c = tk->p->core;
-	pid_t pid = tk->p->pe->pid;
-	bool restore_ids = false;
-	int err = 0;
-
-	if (c->n_posix_timers) {
-		long ret;
-
-		/* PR_TIMER_CREATE_RESTORE_IDS (Linux 6.16+): timer_create takes the id */
-		err = inj(tk, pid, SYS_prctl, "prctl", &ret, 77, 1, 0, 0, 0, 0);
-		if (err)
-			return err;
-		restore_ids = ret == 0;
-	}
-	for (size_t i = 0; i < c->n_itimers && !err; i++) {
-		ItimerEntry *e = c->itimers[i];
-		struct itimerval it = {
-			{ e->interval_us / 1000000, e->interval_us % 1000000 },
-			{ e->value_us / 1000000, e->value_us % 1000000 },
-		};
-
-		if (e->which > 2)
-			return log_errno(EINVAL, "core-%d.img: bad itimer", pid);
-		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
-			it.it_value = it.it_interval;	/* expired, reloads when its signal is taken */
-		err = scratch_put(tk, 512, &it, sizeof(it));
-		if (!err)
-			err = INJ(tk, pid, SYS_setitimer, "cannot restore an interval timer", e->which,
-				  tk->pp.scratch + 512, 0, 0, 0, 0);
-	}
-	for (size_t i = 0; i < c->n_posix_timers && !err; i++) {
-		PosixTimerEntry *e = c->posix_timers[i];
-		struct {
-			uint64_t value;
-			int32_t signo, notify;
-			int32_t tid;
-			int32_t pad[11];
-		} sev = { e->sival, e->signo, e->notify, (int32_t)e->notify_tid };
-		struct itimerspec its = {
-			{ e->interval_ns / 1000000000, e->interval_ns % 1000000000 },
-			{ e->value_ns / 1000000000, e->value_ns % 1000000000 },
-		};
-		int id = -1, tries = 0;
-		long ret;
-
-		err = scratch_put(tk, 512, &sev, sizeof(sev));
-		if (!err && restore_ids) {
-			/* the kernel takes the id we ask for */
-			err = scratch_put(tk, 600, &e->id, sizeof(e->id));
-			if (!err)
-				err = inj(tk, pid, SYS_timer_create, "timer_create", &ret, e->clockid,
-					  tk->pp.scratch + 512, tk->pp.scratch + 600, 0, 0, 0);
-			if (!err && ret)
-				return log_errno(-ret, "pid %d: cannot create POSIX timer %d", pid, e->id);
-			if (!err)
-				err = puppet_read(pid, tk->pp.scratch + 600, &id, sizeof(id));
-		}
-		/* older kernels hand ids out in order: create until we get ours */
-		while (!err && !restore_ids && id < e->id && tries++ < 4096) {
-			err = inj(tk, pid, SYS_timer_create, "timer_create", &ret, e->clockid,
-				  tk->pp.scratch + 512, tk->pp.scratch + 600, 0, 0, 0);
-			if (!err && ret)
-				return log_errno(-ret, "pid %d: cannot create POSIX timer %d", pid, e->id);
-			if (!err)
-				err = puppet_read(pid, tk->pp.scratch + 600, &id, sizeof(id));
-			if (!err && id < e->id)
-				err = INJ(tk, pid, SYS_timer_delete, "timer_delete", id, 0, 0, 0, 0, 0);
-		}
-		if (!err && id != e->id)
-			return log_errno(EBUSY, "pid %d: cannot get POSIX timer id %d (got %d)", pid, e->id, id);
-		if (!err)
-			err = scratch_put(tk, 700, &its, sizeof(its));
-		if (!err && e->value_ns)
-			err = INJ(tk, pid, SYS_timer_settime, "cannot arm a POSIX timer", id, 0,
-				  tk->pp.scratch + 700, 0, 0, 0);
-	}
-	if (!err && restore_ids)
-		err = INJ(tk, pid, SYS_prctl, "cannot leave timer-id restore mode", 77, 0, 0, 0, 0, 0);
-	return err;
-}
-
-/*
- * A pending signal of a POSIX timer carries the old kernel's private rearm
- * cookie; queued again by hand it must not be taken for the new timer's own
- * signal, or the new timer is never re-armed.
- */
-static void siginfo_scrub(uint8_t *si)
-{
-	int32_t code;
-
-	memcpy(&code, si + 8, sizeof(code));
-	if (code == -2 /* SI_TIMER */)
-		memset(si + 32, 0, 4);	/* _sifields._timer._sys_private */
-}
-
-static const char *rlimit_name(unsigned int r)
-{
-	static const char *const names[RLIM_NLIMITS] = {
-		"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS",
-		"LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
-	};
-
-	return r < RLIM_NLIMITS ? names[r] : "?";
-}
-
-static void rlim_str(char *buf, size_t len, uint64_t cur, uint64_t max)
-{
-	char c[24] = "unlimited", m[24] = "unlimited";
-
-	if (cur != RLIM_INFINITY)
-		snprintf(c, sizeof(c), "%" PRIu64, cur);
-	if (max != RLIM_INFINITY)
-		snprintf(m, sizeof(m), "%" PRIu64, max);
-	snprintf(buf, len, "%s/%s", c, m);
-}
-
-/* Resource limit @r could not be set (errno @err): what does the task have? */
-static int rlimit_difference(struct takeover *tk, const RlimitEntry *r, int err)
-{
-	pid_t pid = tk->p->pe->pid;
-	struct rlimit now = { 0, 0 };
-	char what[48], d[64], a[64];
-
-	if (prlimit(pid, r->resource, NULL, &now))
-		return log_errno(errno, "pid %d: cannot read resource limit %s", pid,
-				 rlimit_name(r->resource));
-	snprintf(what, sizeof(what), "resource limit %s (soft/hard)", rlimit_name(r->resource));
-	rlim_str(d, sizeof(d), r->cur, r->max);
-	rlim_str(a, sizeof(a), now.rlim_cur, now.rlim_max);
-	return difference(tk->c, err, pid, what, d, a);
-}
-
-static int restore_proc_late(struct takeover *tk)
-{
-	CoreEntry *c = tk->p->core;
-	pid_t pid = tk->p->pe->pid;
-	int err = restore_timers(tk);
-
-	for (size_t i = 0; !err && i < c->n_shared_pending; i++) {
-		const uint8_t *si = c->shared_pending[i]->raw.data;
-		int sig;
-
-		if (c->shared_pending[i]->raw.len != 128)
-			return log_errno(EINVAL, "core-%d.img: bad pending siginfo", pid);
-		uint8_t buf[128];
-
-		memcpy(&sig, si, sizeof(sig));
-		if (sig == SIGSTOP)
-			continue;	/* sent last (stop_tasks) */
-		memcpy(buf, si, sizeof(buf));
-		siginfo_scrub(buf);
-		err = scratch_put(tk, 512, buf, 128);
-		if (!err)
-			err = INJ(tk, pid, SYS_rt_sigqueueinfo, "cannot queue a pending signal", pid, sig,
-				  tk->pp.scratch + 512, 0, 0, 0);
-	}
-	for (size_t i = 0; !err && i < c->n_rlimits; i++) {
-		RlimitEntry *r = c->rlimits[i];
-		uint64_t lim[2] = { r->cur, r->max };
-		long ret;
-
-		err = scratch_put(tk, 512, lim, sizeof(lim));
-		if (!err)
-			err = inj(tk, pid, SYS_prlimit64, "prlimit", &ret, 0, r->resource,
-				  tk->pp.scratch + 512, 0, 0, 0);
-		if (!err && ret)
-			err = rlimit_difference(tk, r, -ret);
 	}
 	return err;
 }
@@ -1715,11 +1541,29 @@ static int restore_fown(struct takeover *tk)
 	return err;
 }
 
-/* POSIX locks belong to the process: it takes them itself (fcntl F_SETLK). */
+/*
+ * The task that takes POSIX lock @l of table @t back: the table's, or the
+ * task that held it if that one shares the table (CLONE_FILES).
+ */
+static pid_t posix_lock_holder(struct rctx *c, const FdtableEntry *t, const FileLock *l)
+{
+	int i = l->has_pid ? rproc_index(c, l->pid) : -1;
+
+	if (i >= 0 && c->p[i].files_owner >= 0 && c->p[c->p[i].files_owner].fdt == t)
+		return l->pid;
+	return t->pid;
+}
+
+/*
+ * POSIX locks belong to the process: it takes them itself (fcntl F_SETLK),
+ * once every task is taken over: any close of the file drops them, and a
+ * task sharing the fd table closes its restore fds in its own takeover.
+ */
 static int restore_posix_locks(struct takeover *tk)
 {
-	const FdtableEntry *t = tk->p->fdt;
-	pid_t pid = tk->p->pe->pid;
+	const struct rproc *p = tk->p;
+	const FdtableEntry *t = p->files_owner >= 0 ? tk->c->p[p->files_owner].fdt : p->fdt;
+	pid_t pid = p->pe->pid;
 
 	for (size_t i = 0; i < t->n_locks; i++) {
 		const FileLock *l = t->locks[i];
@@ -1728,7 +1572,7 @@ static int restore_posix_locks(struct takeover *tk)
 		long ret;
 		int err;
 
-		if (l->kind != FILE_LOCK_KIND__LOCK_POSIX)
+		if (l->kind != FILE_LOCK_KIND__LOCK_POSIX || posix_lock_holder(tk->c, t, l) != pid)
 			continue;
 		files_lock_flock(l, &fl);
 		err = scratch_put(tk, 512, &fl, sizeof(fl));
@@ -1747,55 +1591,12 @@ static int restore_posix_locks(struct takeover *tk)
 	return 0;
 }
 
-/*
- * The audit login uid can only be written by the task itself
- * (/proc/self/loginuid), with CAP_AUDIT_CONTROL, so before its credentials
- * are set; the kernel gives it a new audit session id then (the session id
- * cannot be chosen).  Written only when the stub's differs.  Where it
- * cannot be (loginuid made immutable, no CAP_AUDIT_CONTROL) the restore
- * fails, or with --allow-differences warns and the task keeps the
- * restorer's.
- */
-static int restore_loginuid(struct takeover *tk)
-{
-	pid_t pid = tk->p->pe->pid;
-	char *cur, val[16];
-	long fd, ret;
-	int err, len;
-
-	if (!tk->p->core->has_loginuid)
-		return 0;
-	cur = proc_read_file(pid, "loginuid", NULL);
-	if (cur && strtoul(cur, NULL, 10) == tk->p->core->loginuid) {
-		free(cur);
-		return 0;
-	}
-	free(cur);
-	len = snprintf(val, sizeof(val), "%u", tk->p->core->loginuid);
-	err = scratch_put(tk, 512, "/proc/self/loginuid", sizeof("/proc/self/loginuid"));
-	if (!err)
-		err = scratch_put(tk, 600, val, len);
-	if (!err)
-		err = inj(tk, pid, SYS_openat, "openat(/proc/self/loginuid)", &fd, AT_FDCWD,
-			  tk->pp.scratch + 512, O_WRONLY | O_CLOEXEC, 0, 0, 0);
-	if (err)
-		return err;
-	if (fd < 0)
-		return difference(tk->c, -fd, pid, "audit login uid", val, "the restorer's");
-	err = inj(tk, pid, SYS_write, "write(loginuid)", &ret, fd, tk->pp.scratch + 600, len, 0, 0, 0);
-	if (!err)
-		err = INJ(tk, pid, SYS_close, "close(loginuid)", fd, 0, 0, 0, 0, 0);
-	if (!err && ret != len)
-		err = difference(tk->c, ret < 0 ? -ret : EIO, pid, "audit login uid", val,
-				 "the restorer's");
-	return err;
-}
-
 static int takeover(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
 	pid_t pid = p->pe->pid;
 	struct { uint64_t ptr; uint32_t size, sig, flags, pad; } rc;
+	struct task_rst tr;
 	int err;
 
 	tk.pp.pid = pid;
@@ -1829,30 +1630,21 @@ static int takeover(struct rctx *c, struct rproc *p)
 		err = create_threads(&tk);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
 		err = restore_thread(&tk, p->core->threads[i]);
+	/* the per-process state modules, phase by phase (task-state.h):
+	 * pending signals, timers, limits, then what needs privileges
+	 * (the audit login uid, seccomp), the credentials, and what they
+	 * reset */
+	tr = task_rst_of(&tk);
+	if (!err)
+		err = task_states_restore(&tr, TS_THREADS);
 	if (!err)
 		err = ckpt_check_abort();
-	if (!err)
-		err = restore_proc_late(&tk);
-	/*
-	 * Seccomp before the credentials, which may drop the CAP_SYS_ADMIN a
-	 * filter without no_new_privs needs; the filters are held off
-	 * (PTRACE_O_SUSPEND_SECCOMP) until the task is detached.
-	 */
-	if (!err)
-		err = restore_loginuid(&tk);
-	if (!err)
-		err = seccomp_restore(&tk.pp, p->core);
-	for (size_t i = 0; !err && i < p->core->n_threads; i++)
-		err = restore_creds(&tk, p->core->threads[i]->tid);
-	if (!err)
-		err = INJ(&tk, pid, SYS_prctl, "cannot set dumpable", PR_SET_DUMPABLE,
-			  p->core->dumpable, 0, 0, 0, 0);
+	for (enum task_phase ph = TS_LATE; !err && ph <= TS_AFTER_CREDS; ph++)
+		err = task_states_restore(&tr, ph);
 	if (!err)
 		err = restore_fown(&tk);	/* with the task's final credentials */
 	for (int i = 0; !err && i < p->nkeep; i++)
 		err = INJ(&tk, pid, SYS_close, "cannot close a restore fd", p->keep[i], 0, 0, 0, 0, 0);
-	if (!err)
-		err = restore_posix_locks(&tk);	/* after the last close: any close drops them */
 	return err;
 }
 
@@ -1862,66 +1654,6 @@ static void final_regs(const ThreadCore *tc, struct arch_regs *regs)
 {
 	memcpy(regs, tc->gpregs.data, sizeof(*regs));
 	arch_regs_fixup_restart(regs);
-}
-
-/*
- * The last steps of a task, once every task is taken over: its own
- * parent-death signal replaces the SIGKILL of the stub (until then a
- * restorer that dies, even of SIGKILL, takes every task it made with it:
- * the root dies with it, each other task with its parent), its FPU state,
- * and its threads parked in the trampoline's loop (arch_puppet_code): a
- * restorer killed from here on leaves them asleep there, never running on
- * sockets still in repair mode, for `kup recover` to kill or let go
- * (journal_complete).  takeover_release() gives them their registers.
- */
-/*
- * Scheduling policy, nice, real-time priority and I/O priority of each
- * thread, set from outside once the threads exist.  One that cannot be set
- * (a real-time policy where the cgroup grants no real-time runtime) fails
- * the restore, or with --allow-differences is a warning naming the thread
- * (it runs at the restorer's).
- */
-static int restore_sched(struct rctx *c, struct rproc *p)
-{
-	int err = 0;
-
-	for (size_t t = 0; !err && t < p->core->n_threads; t++) {
-		ThreadCore *tc = p->core->threads[t];
-		struct sched_attr_k attr = { .size = sizeof(attr) };
-		char what[64], d[64];
-
-		snprintf(what, sizeof(what), "tid %d's", tc->tid);
-		if (tc->has_sched_policy) {
-			attr.sched_policy = tc->sched_policy;
-			attr.sched_flags = tc->sched_flags & 1;
-			attr.sched_nice = tc->sched_nice;
-			attr.sched_priority = tc->sched_priority;
-			snprintf(d, sizeof(d), "scheduling policy %u (nice %d, priority %u)",
-				 tc->sched_policy, tc->sched_nice, tc->sched_priority);
-			if (syscall(SYS_sched_setattr, tc->tid, &attr, 0))
-				err = difference(c, errno, p->pe->pid, what, d, "the restorer's");
-		}
-		snprintf(d, sizeof(d), "I/O priority class %u level %u", tc->ioprio >> 13,
-			 tc->ioprio & 0x1fff);
-		if (!err && tc->has_ioprio &&
-		    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tc->tid, tc->ioprio))
-			err = difference(c, errno, p->pe->pid, what, d, "the restorer's");
-	}
-	return err;
-}
-
-static bool has_sigstop(SiginfoEntry **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int sig;
-
-		if (v[i]->raw.len != 128)
-			continue;
-		memcpy(&sig, v[i]->raw.data, sizeof(sig));
-		if (sig == SIGSTOP)
-			return true;
-	}
-	return false;
 }
 
 /*
@@ -1953,23 +1685,21 @@ static int stop_task(struct rproc *p)
 	return -EIO;
 }
 
-/* The SIGSTOPs it had pending (sent while it was stopped), once it runs
- * untraced: pending again, as stop signals to a stopped task stay. */
-static void send_pending_stops(struct rproc *p)
-{
-	CoreEntry *c = p->core;
-
-	for (size_t t = 0; t < c->n_threads; t++)
-		if (has_sigstop(c->threads[t]->pending, c->threads[t]->n_pending))
-			syscall(SYS_tgkill, p->pe->pid, c->threads[t]->tid, SIGSTOP);
-	if (has_sigstop(c->shared_pending, c->n_shared_pending))
-		kill(p->pe->pid, SIGSTOP);
-}
-
+/*
+ * The last steps of a task, once every task is taken over: its own
+ * parent-death signal replaces the SIGKILL of the stub (until then a
+ * restorer that dies, even of SIGKILL, takes every task it made with it:
+ * the root dies with it, each other task with its parent), its FPU state,
+ * and its threads parked in the trampoline's loop (arch_puppet_code): a
+ * restorer killed from here on leaves them asleep there, never running on
+ * sockets still in repair mode, for `kup recover` to kill or let go
+ * (journal_complete).  takeover_release() gives them their registers.
+ */
 static int takeover_finish(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
 	pid_t pid = p->pe->pid;
+	struct task_rst tr;
 	struct arch_regs regs;
 	int err;
 
@@ -1977,8 +1707,11 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 	tk.pp.tramp = p->tramp;
 	tk.pp.scratch = p->tramp + 64;
 	tk.pp.scratch_len = puppet_area_size() - 64;
-	err = INJ(&tk, pid, SYS_prctl, "cannot restore the parent-death signal", PR_SET_PDEATHSIG,
-		  p->core->pdeathsig, 0, 0, 0, 0);
+	/* after the last close of every task: any close drops them */
+	err = restore_posix_locks(&tk);
+	tr = task_rst_of(&tk);
+	if (!err)
+		err = task_states_restore(&tr, TS_FINISH);
 	if (err)
 		return err;
 
@@ -2121,6 +1854,16 @@ static void free_ctx(struct rctx *c)
 	ckpt_images_free(&c->im);
 }
 
+/* The state modules' halves of phase @ph that run from outside the task
+ * (TS_OUTSIDE: scheduling; TS_RUNNING: once it runs untraced). */
+static int restore_outside(struct rctx *c, struct rproc *p, enum task_phase ph)
+{
+	struct task_rst tr = { .pid = p->pe->pid, .core = p->core,
+			       .allow_differences = c->o->allow_differences };
+
+	return task_states_restore(&tr, ph);
+}
+
 /* Was the tree dumped on this boot of this machine? */
 static bool same_boot(const InventoryEntry *inv)
 {
@@ -2195,6 +1938,9 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			goto out;
 		stats->pages += p->mm->pages_nr;
 	}
+	ret = shared_keep_prepare(&c);
+	if (ret)
+		goto out;
 
 	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot,
 				     o->allow_differences);
@@ -2236,11 +1982,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		ret = ctl_send(&c, i, MSG_GO_PGID);
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_PGID_DONE, i);
-	for (int i = 0; i < c.n && !ret; i++)
-		ret = ctl_send(&c, i, MSG_GO_SETUP);
-	for (int i = 0; i < c.n && !ret; i++)
-		if (c.p[i].alive)
-			ret = ctl_recv(&c, MSG_READY, i);
+	if (!ret)
+		ret = setup_stubs(&c);
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive) {
 			ret = ckpt_check_abort();
@@ -2260,7 +2003,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			ret = takeover_finish(&c, &c.p[i]);
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
-			ret = restore_sched(&c, &c.p[i]);
+			ret = restore_outside(&c, &c.p[i], TS_OUTSIDE);
 	/* the connections go live (locks removed, repair off) only once every
 	 * task is complete and parked: a restore killed before this point
 	 * closes them still in repair mode, silently, and leaves the lock to a
@@ -2300,7 +2043,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	journal_add("running");
 	for (int i = 0; i < c.n; i++)
 		if (c.p[i].alive)
-			send_pending_stops(&c.p[i]);
+			restore_outside(&c, &c.p[i], TS_RUNNING);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
 	if (c.helper_up) {

@@ -20,6 +20,7 @@
 
 #include "ckpt-images.h"
 #include "internal.h"
+#include "task-state.h"
 
 /* ---- sorted id sets ------------------------------------------------------ */
 
@@ -324,15 +325,6 @@ int ckpt_pstree_ids(const PstreeImage *pst, uint32_t root_pid, bool shell_job, u
 
 /* ---- one process: core and memory ---------------------------------------- */
 
-static int check_siginfo(const SiginfoEntry *si, uint32_t pid, const char *what)
-{
-	if (!si || si->raw.len != 128) {
-		log_err("core-%u.img: a %s pending signal is not a 128-byte siginfo", pid, what);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int check_thread(const ThreadCore *tc, uint32_t pid, uint32_t tid)
 {
 	if (!tc || tc->tid != tid) {
@@ -346,32 +338,6 @@ static int check_thread(const ThreadCore *tc, uint32_t pid, uint32_t tid)
 	}
 	if (tc->has_xstate && tc->xstate.len && tc->xstate.len < 512) {
 		log_err("core-%u.img: thread %u: FPU state of %zu bytes", pid, tid, tc->xstate.len);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < tc->n_pending; i++)
-		if (check_siginfo(tc->pending[i], pid, "thread's"))
-			return -EINVAL;
-	/* SCHED_OTHER, FIFO, RR, BATCH, IDLE; nice and real-time priority in
-	 * the kernel's ranges; I/O class none, real-time, best-effort, idle */
-	if (tc->has_sched_policy &&
-	    (tc->sched_policy > 5 || tc->sched_policy == 4 || tc->sched_nice < -20 ||
-	     tc->sched_nice > 19 || tc->sched_priority > 99 || (tc->sched_flags & ~1ULL))) {
-		log_err("core-%u.img: thread %u: bad scheduling policy %u (nice %d, priority %u, "
-			"flags 0x%llx)", pid, tid, tc->sched_policy, tc->sched_nice,
-			tc->sched_priority, (unsigned long long)tc->sched_flags);
-		return -EINVAL;
-	}
-	if (tc->has_ioprio && (tc->ioprio >> 13) > 3) {
-		log_err("core-%u.img: thread %u: bad I/O priority 0x%x", pid, tid, tc->ioprio);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int check_creds(const CredsEntry *cr, uint32_t pid)
-{
-	if (!cr || cr->n_uids != 4 || cr->n_gids != 4 || cr->n_groups > 65536) {
-		log_err("core-%u.img: bad credentials", pid);
 		return -EINVAL;
 	}
 	return 0;
@@ -389,42 +355,9 @@ static int check_core(const CoreEntry *c, const PstreeEntry *pe, const struct id
 	for (size_t t = 0; t < c->n_threads; t++)
 		if (check_thread(c->threads[t], pid, pe->threads[t]))
 			return -EINVAL;
-	for (size_t i = 0; i < c->n_sigactions; i++) {
-		const SigactionEntry *s = c->sigactions[i];
-
-		if (!s || s->sig < 1 || s->sig > 64 || s->sig == SIGKILL || s->sig == SIGSTOP) {
-			log_err("core-%u.img: action of a bad signal number %u", pid, s ? s->sig : 0);
-			return -EINVAL;
-		}
-	}
-	for (size_t i = 0; i < c->n_shared_pending; i++)
-		if (check_siginfo(c->shared_pending[i], pid, "process-wide"))
-			return -EINVAL;
-	for (size_t i = 0; i < c->n_itimers; i++)
-		if (!c->itimers[i] || c->itimers[i]->which > 2) {
-			log_err("core-%u.img: bad interval timer %zu", pid, i);
-			return -EINVAL;
-		}
-	for (size_t i = 0; i < c->n_posix_timers; i++)
-		if (!c->posix_timers[i] || c->posix_timers[i]->id < 0) {
-			log_err("core-%u.img: bad POSIX timer %zu", pid, i);
-			return -EINVAL;
-		}
-	for (size_t i = 0; i < c->n_rlimits; i++) {
-		const RlimitEntry *r = c->rlimits[i];
-
-		if (!r || r->resource >= RLIM_NLIMITS || r->cur > r->max) {
-			log_err("core-%u.img: bad resource limit %zu (resource %u)", pid, i,
-				r ? r->resource : 0);
-			return -EINVAL;
-		}
-	}
-	if (check_creds(c->creds, pid))
+	/* the per-process state modules' own checks (task-state.h) */
+	if (task_states_validate(c, pid))
 		return -EINVAL;
-	if (c->oom_score_adj < -1000 || c->oom_score_adj > 1000) {
-		log_err("core-%u.img: oom_score_adj %d is out of range", pid, c->oom_score_adj);
-		return -EINVAL;
-	}
 	if (!file_ref_ok(files, c->cwd_file_id) || !file_ref_ok(files, c->root_file_id)) {
 		log_err("core-%u.img: working directory (file %u) or root (file %u) not in files.img",
 			pid, c->cwd_file_id, c->root_file_id);
@@ -443,7 +376,7 @@ static int check_core(const CoreEntry *c, const PstreeEntry *pe, const struct id
 		log_err("core-%u.img: exit signal %d", pid, c->exit_signal);
 		return -EINVAL;
 	}
-	return seccomp_validate(c);
+	return 0;
 }
 
 static bool vma_kind_ok(VmaKind k)
@@ -668,6 +601,41 @@ static int check_inventory_clocks(const InventoryEntry *inv)
 	return 0;
 }
 
+static ssize_t pst_index(const struct ckpt_images *im, uint32_t pid)
+{
+	for (size_t i = 0; i < im->n; i++)
+		if (im->pst->entries[i]->pid == pid)
+			return i;
+	return -1;
+}
+
+/*
+ * Shared fd tables (fdtable_entry.files_of): the table is that of a live
+ * process with a table of its own, and the sharer's parent shares it too
+ * (the restore creates the sharer with CLONE_FILES from its parent).
+ */
+static int check_shared_fdtables(const struct ckpt_images *im)
+{
+	for (size_t i = 0; i < im->n; i++) {
+		const FdtableEntry *t = im->fdt[i];
+		const PstreeEntry *pe = im->pst->entries[i];
+		ssize_t o, pp;
+
+		if (!t || !t->has_files_of)
+			continue;
+		o = pst_index(im, t->files_of);
+		pp = i ? pst_index(im, pe->ppid) : -1;
+		if (o < 0 || !im->fdt[o] || im->fdt[o]->has_files_of || pp < 0 || !im->fdt[pp] ||
+		    ((size_t)pp != (size_t)o &&
+		     !(im->fdt[pp]->has_files_of && im->fdt[pp]->files_of == t->files_of))) {
+			log_err("fdtable.img: pid %u shares the fd table of pid %u, which is not a "
+				"table its parent %u has", pe->pid, t->files_of, pe->ppid);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int ckpt_images_validate(const struct ckpt_images *im)
 {
 	struct idset files = { 0 };
@@ -706,6 +674,8 @@ int ckpt_images_validate(const struct ckpt_images *im)
 		if (!ret)
 			ret = files_validate_fdtable(im->files, im->fdt[i]);
 	}
+	if (!ret)
+		ret = check_shared_fdtables(im);
 	free(files.v);
 	return ret;
 }

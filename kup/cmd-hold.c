@@ -44,9 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ckpt-images.h"
-#include "image.h"
-#include "kup-image.pb-c.h"
+#include "ckpt-summary.h"
 #include "kup.h"
 
 #define HOLD_SOCKET	"kup-hold"	/* abstract: the same before and after switch_root */
@@ -179,23 +177,21 @@ static int cmp_pid(const void *a, const void *b)
  */
 static void note_unit(struct img_store *st)
 {
-	ProtobufCMessage *m;
-	InventoryEntry *inv;
+	struct ckpt_summary sum;
 	FILE *f;
 
-	if (img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m))
+	if (ckpt_summary_read(st, &sum))
 		return;
-	inv = (InventoryEntry *)m;
-	if (inv->unit && kup_unit_name_ok(inv->unit)) {
+	if (sum.unit && kup_unit_name_ok(sum.unit)) {
 		mkdir("/run/kup", 0755);
 		f = fopen(KUP_UNIT_FILE, "we");
-		if (!f || fprintf(f, "%s\n", inv->unit) < 0 || fclose(f))
+		if (!f || fprintf(f, "%s\n", sum.unit) < 0 || fclose(f))
 			log_warn("cannot write %s: %s; %s will start cold", KUP_UNIT_FILE,
-				 strerror(errno), inv->unit);
+				 strerror(errno), sum.unit);
 		else
-			log_info("the checkpoint is %s's: its start will restore it", inv->unit);
+			log_info("the checkpoint is %s's: its start will restore it", sum.unit);
 	}
-	inventory_entry__free_unpacked(inv, NULL);
+	ckpt_summary_free(&sum);
 }
 
 /*
@@ -206,36 +202,16 @@ static void note_unit(struct img_store *st)
 static int read_ids(const char *given, struct holder *h, uint32_t *root)
 {
 	struct img_store *st;
-	ProtobufCMessage *m;
-	InventoryEntry *inv = NULL;
-	PstreeImage *pst;
 	uint32_t *ids = NULL;
 	size_t n = 0;
 	int r = kup_store_open_ppp(given, 0, &st);
 
 	if (r)
 		return r;
-	r = img_read_msg(st, "pstree.img", IMG_PSTREE, &pstree_image__descriptor, &m);
-	if (r) {
-		if (r == -ENOENT)
-			log_err("%s: pstree.img missing", st->where);
-		st->ops->close(st);
-		return r;
-	}
-	pst = (PstreeImage *)m;
 	note_unit(st);
-	if (!img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m))
-		inv = (InventoryEntry *)m;
-	if (!inv) {
-		log_err("%s: inventory.img missing or damaged; no PID is held", st->where);
-		r = -EINVAL;
+	r = ckpt_tree_ids(st, &ids, &n, root);
+	if (r)
 		goto out;
-	}
-	r = ckpt_pstree_ids(pst, inv->root_pid, inv->shell_job, &ids, &n);
-	if (r) {
-		log_err("%s: the checkpoint's process tree is damaged; no PID is held", st->where);
-		goto out;
-	}
 	h->v = calloc(n, sizeof(*h->v));
 	if (!h->v) {
 		r = -ENOMEM;
@@ -244,12 +220,8 @@ static int read_ids(const char *given, struct holder *h, uint32_t *root)
 	for (size_t i = 0; i < n; i++)
 		h->v[i].id = ids[i];
 	h->n = n;
-	*root = pst->entries[0]->pid;
 out:
 	free(ids);
-	if (inv)
-		inventory_entry__free_unpacked(inv, NULL);
-	pstree_image__free_unpacked(pst, NULL);
 	st->ops->close(st);
 	return r;
 }
@@ -596,6 +568,7 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 		}
 		if (logfd >= 0)
 			close(logfd);
+		log_set_level_prefix(-1);	/* /dev/kmsg takes levels */
 	}
 	log_info("holding the PIDs of the tree of pid %u: %s", root, msg);
 	if (r)

@@ -10,7 +10,7 @@
 #include "ckpt.h"
 #include "image.h"
 #include "journal.h"
-#include "kup-image.pb-c.h"
+#include "ckpt-summary.h"
 #include "kup.h"
 
 static void restore_usage(FILE *f)
@@ -63,20 +63,18 @@ struct outage {
 
 static void read_outage(struct img_store *st, struct outage *out)
 {
-	ProtobufCMessage *m;
-	InventoryEntry *inv;
+	struct ckpt_summary sum;
 	char bid[64] = "";
 	FILE *f;
 
 	memset(out, 0, sizeof(*out));
-	if (img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m))
+	if (ckpt_summary_read(st, &sum))
 		return;
-	inv = (InventoryEntry *)m;
-	if (inv->unit && kup_unit_name_ok(inv->unit))
-		snprintf(out->name, sizeof(out->name), "%s", inv->unit);
+	if (sum.unit && kup_unit_name_ok(sum.unit))
+		snprintf(out->name, sizeof(out->name), "%s", sum.unit);
 	else
-		snprintf(out->name, sizeof(out->name), "pid-%u", inv->root_pid);
-	out->freeze_ns = inv->has_freeze_time_ns ? inv->freeze_time_ns : 0;
+		snprintf(out->name, sizeof(out->name), "pid-%u", sum.root_pid);
+	out->freeze_ns = sum.freeze_time_ns;
 	f = fopen("/proc/sys/kernel/random/boot_id", "re");
 	if (f) {
 		if (!fgets(bid, sizeof(bid), f))
@@ -84,8 +82,8 @@ static void read_outage(struct img_store *st, struct outage *out)
 		fclose(f);
 		bid[strcspn(bid, "\n")] = 0;
 	}
-	out->other_boot = inv->boot_id && bid[0] && strcmp(inv->boot_id, bid);
-	inventory_entry__free_unpacked(inv, NULL);
+	out->other_boot = sum.boot_id && bid[0] && strcmp(sum.boot_id, bid);
+	ckpt_summary_free(&sum);
 }
 
 /* The tree runs: the restore is done, signals are no longer an abort (kup
@@ -137,32 +135,30 @@ static int rst_before_pids(void *arg)
  */
 static int check_unit(struct img_store *st, const char *unit, bool if_any)
 {
-	ProtobufCMessage *m;
-	InventoryEntry *inv;
-	int ret = img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m);
+	struct ckpt_summary sum;
+	int ret = ckpt_summary_read(st, &sum);
 
 	if (ret) {
 		if (ret == -ENOENT)
 			log_err("%s: no complete checkpoint here (inventory.img is missing)", st->where);
 		return ret;
 	}
-	inv = (InventoryEntry *)m;
-	if (unit && (!inv->unit || strcmp(inv->unit, unit))) {
-		if (inv->unit)
+	if (unit && (!sum.unit || strcmp(sum.unit, unit))) {
+		if (sum.unit)
 			log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0,
-				"the checkpoint in %s is %s's, not %s's", st->where, inv->unit, unit);
+				"the checkpoint in %s is %s's, not %s's", st->where, sum.unit, unit);
 		else
 			log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0,
 				"the checkpoint in %s (tree of pid %u) is no service's, not %s's",
-				st->where, inv->root_pid, unit);
+				st->where, sum.root_pid, unit);
 		ret = if_any ? 1 : -ENOENT;
-	} else if (!unit && inv->unit) {
+	} else if (!unit && sum.unit) {
 		log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0,
 			"the checkpoint in %s is %s's: left for it (its start restores it)",
-			st->where, inv->unit);
+			st->where, sum.unit);
 		ret = if_any ? 1 : -ENOENT;
 	}
-	inventory_entry__free_unpacked(inv, NULL);
+	ckpt_summary_free(&sum);
 	return ret;
 }
 

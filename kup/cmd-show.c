@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * kup show: decode images to readable text or JSON (the decoder is
- * show-image.c).
+ * kup show: decode images to readable text or JSON (the decoder is the engine's,
+ * ckpt-core/show-image.c).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 
 #include "image.h"
 #include "kup.h"
-#include "show-image.h"
+#include "ckpt-summary.h"
 
 /*
  * Show one image file; returns 0, or -1 when it is not a valid image.
@@ -61,7 +61,7 @@ static int show_file(int dfd, const char *name, bool json, bool *first)
 		log_err("%s: not a kup image (could read %zu bytes)", name, len);
 		goto out;
 	}
-	ret = kup_show_image(stdout, data, len, name, json, *first);
+	ret = ckpt_show_image(stdout, data, len, name, json, *first);
 	if (!ret)
 		*first = false;
 out:

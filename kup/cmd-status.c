@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json.h"
 #include "kup.h"
 
 static void status_usage(FILE *f)
@@ -18,7 +19,8 @@ static void status_usage(FILE *f)
 		"each kept service when it was frozen, when it ran again on the new boot and\n"
 		"the outage between (or why it was not kept: it started cold).  Exit 1 when\n"
 		"no switch is recorded (" KUP_LAST_SWITCH_FILE ").\n\n"
-		"      --json    one JSON object: {\"last_switch\": {..., \"services\": [...]}}\n");
+		"      --json    one JSON object: {\"last_switch\": {..., \"services\": [...]}}\n"
+		"                (nanoseconds as strings, as 64-bit integers are in kup's JSON)\n");
 }
 
 static const char *state_of(const struct switch_item *it)
@@ -30,31 +32,34 @@ static const char *state_of(const struct switch_item *it)
 	return it->dumped ? "dumped" : "unknown";
 }
 
-static void print_json(const struct switch_record *r)
+static int print_json(const struct switch_record *r)
 {
-	printf("{\"last_switch\": {\"kernel\": ");
-	kup_json_str(stdout, r->kernel);
-	printf(", \"from\": ");
-	kup_json_str(stdout, r->from);
-	printf(", \"begun_ns\": %llu, \"services\": [", r->begun_ns);
+	json_t *top = json_object(), *sw = json_object(), *list = json_array();
+
+	kup_json_set(sw, "kernel", kup_json_str(r->kernel));
+	kup_json_set(sw, "from", kup_json_str(r->from));
+	kup_json_set(sw, "begun_ns", kup_json_u64(r->begun_ns));
 	for (size_t i = 0; i < r->n; i++) {
 		const struct switch_item *it = &r->items[i];
+		json_t *o = json_object();
 
-		printf("%s{\"name\": ", i ? ", " : "");
-		kup_json_str(stdout, it->name);
-		printf(", \"state\": \"%s\"", state_of(it));
+		kup_json_set(o, "name", kup_json_str(it->name));
+		kup_json_set(o, "state", kup_json_str(state_of(it)));
 		if (it->freeze_ns)
-			printf(", \"freeze_ns\": %llu", it->freeze_ns);
-		if (it->restored)
-			printf(", \"running_ns\": %llu, \"outage_ms\": %llu", it->running_ns,
-			       (it->running_ns - it->freeze_ns) / 1000000ULL);
-		if (it->failed) {
-			printf(", \"error\": ");
-			kup_json_str(stdout, it->error);
+			kup_json_set(o, "freeze_ns", kup_json_u64(it->freeze_ns));
+		if (it->restored) {
+			kup_json_set(o, "running_ns", kup_json_u64(it->running_ns));
+			/* milliseconds: a number (never near 2^53) */
+			kup_json_set(o, "outage_ms",
+				     json_integer((json_int_t)((it->running_ns - it->freeze_ns) / 1000000ULL)));
 		}
-		printf("}");
+		if (it->failed)
+			kup_json_set(o, "error", kup_json_str(it->error));
+		json_array_append_new(list, o);
 	}
-	printf("]}}\n");
+	kup_json_set(sw, "services", list);
+	kup_json_set(top, "last_switch", sw);
+	return kup_json_print(stdout, top);
 }
 
 static void print_text(const struct switch_record *r)
@@ -114,11 +119,11 @@ static int cmd_status(int argc, char **argv)
 	if (ret)
 		return KUP_EXIT_FAIL;
 	if (json)
-		print_json(&r);
+		ret = print_json(&r);
 	else
 		print_text(&r);
 	switch_record_free(&r);
-	return 0;
+	return ret ? KUP_EXIT_FAIL : 0;
 }
 
 KUP_COMMAND("status", cmd_status, "the last kernel switch: each kept service's outage");

@@ -145,7 +145,5 @@ void switch_record_restore_failed(const char *name);
 
 /* "2026-12-06 23:50:01.123 UTC" (CLOCK_REALTIME ns); "?" for 0. */
 const char *kup_fmt_time(unsigned long long ns, char *buf, size_t len);
-/* @s as a JSON string. */
-void kup_json_str(FILE *f, const char *s);
 
 #endif

@@ -91,20 +91,6 @@ const char *kup_fmt_time(unsigned long long ns, char *buf, size_t len)
 	return buf;
 }
 
-void kup_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static bool ends_with(const char *s, const char *end)
 {
 	size_t n = strlen(s), e = strlen(end);

@@ -22,6 +22,13 @@ enum log_level {
 void log_set_level(int level);
 int log_get_level(void);
 void log_set_prefix(const char *prefix);
+/*
+ * Lines start with a syslog priority "<N>" when stderr is journald's stream
+ * (JOURNAL_STREAM) or /dev/kmsg (found by the first message); this forces
+ * it on (1) or off (0), or makes the next message look again (-1: stderr
+ * was redirected).
+ */
+void log_set_level_prefix(int on);
 
 void log_msg(int level, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

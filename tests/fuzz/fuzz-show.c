@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * libFuzzer target: kup show's decoder (kup/show-image.c) on any image
+ * libFuzzer target: kup show's decoder (ckpt-core/show-image.c) on any image
  * bytes, as text and (with its record checksums fixed up) as JSON.
  * Output goes to /dev/null.
  */
@@ -12,7 +12,7 @@
 
 #include "fix-crc.h"
 #include "log.h"
-#include "show-image.h"
+#include "ckpt-summary.h"
 
 static FILE *out;
 
@@ -27,9 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!buf || !out)
 		abort();
 	memcpy(buf, data, size);
-	kup_show_image(out, buf, size, "fuzz.img", false, true);
+	ckpt_show_image(out, buf, size, "fuzz.img", false, true);
 	fix_container_crcs(buf, size);		/* to reach the decoder */
-	kup_show_image(out, buf, size, "fuzz.img", true, false);
+	ckpt_show_image(out, buf, size, "fuzz.img", true, false);
 	free(buf);
 	return 0;
 }

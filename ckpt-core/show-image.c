@@ -2,8 +2,8 @@
 /*
  * The decoder of kup show: any metadata image to readable text or JSON,
  * driven by the protobuf descriptors, so every field of every image kind is
- * shown.  Apart from the command so that a fuzzer drives it on any bytes
- * (tests/fuzz/fuzz-show.c).
+ * shown.  In the engine (ckpt-summary.h), which alone knows the schema; a
+ * fuzzer drives it on any bytes (tests/fuzz/fuzz-show.c).
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -13,7 +13,7 @@
 
 #include "image.h"
 #include "log.h"
-#include "show-image.h"
+#include "ckpt-summary.h"
 
 static void json_str(FILE *out, const char *s, size_t len)
 {
@@ -167,7 +167,7 @@ static void show_msg(FILE *out, const ProtobufCMessage *m, int depth, bool json)
  * @first: no JSON object came before it.  0, or -1 when it is not a valid
  * image (said on stderr).
  */
-int kup_show_image(FILE *out, const void *data, size_t len, const char *name, bool json,
+int ckpt_show_image(FILE *out, const void *data, size_t len, const char *name, bool json,
 		   bool first)
 {
 	ProtobufCMessage **msgs;
