@@ -12,7 +12,7 @@ for c in dpkg-buildpackage dh lintian blhc hardening-check; do
 	command -v $c > /dev/null || skip_all "needs $c (tests/install-deps.sh)"
 done
 command -v git > /dev/null && [ -e "$TOP/.git" ] || skip_all "needs the git checkout"
-plan 16
+plan 17
 
 ver=$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version)
 src=$T/pkg/kup-$ver
