@@ -76,6 +76,7 @@ struct dproc {
 	struct puppet pp;
 	CoreEntry core;
 	MmImage mm;
+	struct mem_frames frames;	/* of its memory, for its children (mem.c) */
 	FdtableEntry fdt;
 	bool have_core, have_mm, have_fdt;
 	SiginfoEntry **spend;	/* shared pending signals, read before anything ran */
@@ -787,8 +788,52 @@ static int prepare_proc(struct dproc *p)
 	return err;
 }
 
+/* Has @i a live child in the tree (whose dump compares its page frames
+ * with @i's: mem.c)? */
+static bool has_children(struct dtree *t, int i)
+{
+	for (int j = 0; j < t->n; j++)
+		if (t->p[j].st.ppid == t->p[i].pid && t->p[j].state != TASK_STATE__TASK_ZOMBIE)
+			return true;
+	return false;
+}
+
+/* @i's parent, dumped before it (the copy-on-write pages they share are
+ * saved once, mem.c), or NULL for the root. */
+static const struct dproc *dumped_parent(struct dtree *t, int i)
+{
+	struct dproc *pp = i ? tree_find(t, t->p[i].st.ppid) : NULL;
+
+	return pp && pp->have_mm && pp->frames.own ? pp : NULL;
+}
+
+/* The anonymous and shared memory the tree's processes have in RAM: what
+ * the dump will copy, about (the progress line's total). */
+static unsigned long long tree_anon_bytes(struct dtree *t)
+{
+	unsigned long long sum = 0, kb;
+	char path[64], line[128];
+	FILE *f;
+
+	for (int i = 0; i < t->n; i++) {
+		if (t->p[i].state == TASK_STATE__TASK_ZOMBIE)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/status", t->p[i].pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "RssAnon: %llu kB", &kb) == 1 ||
+			    sscanf(line, "RssShmem: %llu kB", &kb) == 1)
+				sum += kb << 10;
+		fclose(f);
+	}
+	return sum;
+}
+
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
-		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats)
+		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats,
+		     const struct dproc *parent, bool with_frames)
 {
 	struct mem_dump_stats ms = { 0 };
 	char name[64];
@@ -807,7 +852,9 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	if (!err) {
 		mm_image__init(&p->mm);
 		p->have_mm = true;
-		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc);
+		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc,
+			       parent ? &parent->mm : NULL, parent ? &parent->frames : NULL,
+			       with_frames ? &p->frames : NULL);
 	}
 	if (err)
 		return err;
@@ -968,6 +1015,7 @@ static void free_dump(struct dtree *t)
 			files_free_fdtable(&p->fdt);
 		if (p->have_mm)
 			mem_free_image(&p->mm);
+		mem_frames_free(&p->frames);
 		if (p->have_core) {
 			/* everything was allocated with malloc in the layout
 			 * protobuf-c's free_unpacked expects */
@@ -1326,6 +1374,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		if (ret)
 			goto fail;
 	}
+	log_progress_begin("memory", tree_anon_bytes(&t));
 	for (int i = 0; i < t.n; i++) {
 		if (t.p[i].state == TASK_STATE__TASK_ZOMBIE)
 			continue;
@@ -1333,10 +1382,14 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		stats->nr_threads += t.p[i].nt;
 		ret = ckpt_check_abort();
 		if (!ret)
-			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats);
+			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats, dumped_parent(&t, i),
+					has_children(&t, i));
 		if (ret)
-			goto fail;
+			break;
 	}
+	log_progress_end();
+	if (ret)
+		goto fail;
 	ret = ckpt_check_abort();
 	if (!ret)
 		ret = check_unseen_locks(&t, fdump);

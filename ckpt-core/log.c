@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -75,10 +76,83 @@ void log_msg(int level, int err, const char *fmt, ...)
 		return;
 }
 
-void log_progress(const char *what, unsigned long long done, unsigned long long total)
+/*
+ * The progress line: on a terminal only (at info level, not into the journal
+ * or a file), once the work has lasted a second, at most four times a
+ * second: "kup dump: memory 312/672 MiB (46%), 150 MiB/s, 2 s left".
+ */
+static struct {
+	const char *what;
+	unsigned long long total, done;
+	double t0, last;
+	bool on, shown, always;
+} prog;
+
+static double now_s(void)
 {
-	if (log_level < LOG_LVL_INFO || !isatty(STDERR_FILENO))
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void progress_print(bool end)
+{
+	double t = now_s(), el = t - prog.t0, rate = el > 0 ? prog.done / el : 0;
+	char line[160];
+	int n;
+
+	n = snprintf(line, sizeof(line), "\r%s: %s %llu/%llu MiB", log_prefix, prog.what,
+		     prog.done >> 20, prog.total >> 20);
+	if (prog.total && n < (int)sizeof(line))
+		n += snprintf(line + n, sizeof(line) - n, " (%llu%%)",
+			      prog.done >= prog.total ? 100 : prog.done * 100 / prog.total);
+	if (n < (int)sizeof(line))
+		n += snprintf(line + n, sizeof(line) - n, ", %.0f MiB/s", rate / (1 << 20));
+	if (!end && rate > 0 && prog.total > prog.done && n < (int)sizeof(line))
+		n += snprintf(line + n, sizeof(line) - n, ", %.0f s left",
+			      (prog.total - prog.done) / rate + 0.5);
+	if (end && n < (int)sizeof(line))
+		n += snprintf(line + n, sizeof(line) - n, ", %.1f s", el);
+	if (n >= (int)sizeof(line))
+		n = sizeof(line) - 1;
+	/* clear the rest of the line; a newline at the end */
+	fprintf(stderr, "%s\033[K%s", line, end ? "\n" : "");
+	fflush(stderr);
+	prog.last = t;
+	prog.shown = true;
+}
+
+void log_progress_begin(const char *what, unsigned long long total)
+{
+	/* KUP_PROGRESS=always: from the start, never: not at all */
+	const char *env = getenv("KUP_PROGRESS");
+
+	prog.on = log_level >= LOG_LVL_INFO && level_prefix != 1 && isatty(STDERR_FILENO) &&
+		  !(env && !strcmp(env, "never"));
+	prog.always = env && !strcmp(env, "always");
+	prog.what = what;
+	prog.total = total;
+	prog.done = 0;
+	prog.shown = false;
+	prog.t0 = prog.last = now_s();
+}
+
+void log_progress_add(unsigned long long bytes)
+{
+	double t;
+
+	if (!prog.on)
 		return;
-	fprintf(stderr, "\r%s: %s %llu/%llu%s", log_prefix, what, done, total,
-		done >= total ? "\n" : "");
+	prog.done += bytes;
+	t = now_s();
+	if ((prog.always || t - prog.t0 >= 1.0) && (t - prog.last >= 0.25 || !prog.shown))
+		progress_print(false);
+}
+
+void log_progress_end(void)
+{
+	if (prog.on && prog.shown)
+		progress_print(true);
+	prog.on = false;
 }

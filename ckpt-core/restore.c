@@ -41,29 +41,17 @@
 #include "internal.h"
 #include "ipc-sysv.h"
 #include "journal.h"
+#include "restore.h"
 #include "shmem.h"
 #include "task-state.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
 #endif
-#ifndef PR_SET_MM_MAP
-#define PR_SET_MM 35
-#define PR_SET_MM_MAP 14
-#endif
-
-struct prctl_mm_map_k {
-	uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
-	uint64_t arg_start, arg_end, env_start, env_end;
-	uint64_t auxv;
-	uint32_t auxv_size;
-	uint32_t exe_fd;
-};
 
 enum { MSG_CREATED = 1, MSG_PGID_DONE, MSG_READY, MSG_ERR, MSG_GO_PGID, MSG_GO_SETUP,
-       MSG_TABLE_WAIT, MSG_GO_TABLE };
+       MSG_TABLE_WAIT, MSG_GO_TABLE, MSG_FILL, MSG_GO_FORK };
 
-#define MAX_KEEP 256
 struct ctl_msg {
 	int type;
 	int err;
@@ -72,63 +60,7 @@ struct ctl_msg {
 	int keep[MAX_KEEP];
 };
 
-struct range { unsigned long start, end; };
-
-struct rproc {
-	PstreeEntry *pe;
-	CoreEntry *core;
-	MmImage *mm;
-	FdtableEntry *fdt;
-	int ctl[2];
-	bool alive;
-	/* keep slots: 0 = ctl socket, then one per mapped file / shmem / exe */
-	int nkeep;
-	int keep_src[MAX_KEEP];		/* fd in the restorer */
-	uint32_t keep_id[MAX_KEEP];	/* file id, or SHM_KEY|shmem id */
-	int keep[MAX_KEEP];		/* fd in the stub after files_install */
-	/* fd tables shared with CLONE_FILES (fdtable_entry.files_of): the
-	 * index of the task whose table this one shares, or -1; the owner's
-	 * count of the keep fds of its sharers (installed after its own) */
-	int files_owner;
-	int nkeep_shared;
-	unsigned long tramp;
-	struct img_blob pages;
-	bool pages_open;
-	bool seized;
-	pid_t *seized_tids;
-	int nseized;
-};
-
-#define SHM_KEY 0x80000000u
-
-struct rctx {
-	const struct ckpt_restore_opts *o;
-	struct img_store *st;
-	struct ckpt_images im;	/* owns the images below */
-	InventoryEntry *inv;
-	PstreeImage *pst;
-	FilesImage *files;
-	FdtableImage *fdtab;
-	ShmemImage *shm;
-	struct files_rst *fr;
-	int *shm_fds;
-	struct ipc_rst *ipc;	/* System V objects */
-	bool ipc_done;		/* restored: kept when the context goes */
-	bool *shm_made;		/* /dev/shm objects this restore created */
-	struct rproc *p;
-	int n;
-	pid_t restorer;		/* our pid: the parent of the root task */
-	pid_t helper;		/* the session helper's pid (the dead session leader's), or 0 */
-	bool helper_up;		/* ... it was created (and is not reaped yet) */
-	/* the running kernel's vDSO, seen in the restorer */
-	unsigned long vdso_start, vdso_size;
-	uint32_t vdso_crc;
-	VdsoSymtab cur_syms;
-	struct range specials[4];
-	int nspecials;
-};
-
-static int rproc_index(struct rctx *c, pid_t pid)
+int rproc_index(struct rctx *c, pid_t pid)
 {
 	for (int i = 0; i < c->n; i++)
 		if ((pid_t)c->p[i].pe->pid == pid)
@@ -178,58 +110,6 @@ static int load_images(struct rctx *c)
 	return 0;
 }
 
-/* The mapped files opened, the pages image there and intact (the mappings
- * and page runs themselves were checked at load: ckpt_validate_mm). */
-static int validate_mm(struct rctx *c, struct rproc *p)
-{
-	MmImage *mm = p->mm;
-	char name[64];
-	int ret;
-
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		VmaEntry *v = mm->vmas[i];
-
-		if ((v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) &&
-		    files_rst_fd(c->fr, v->file_id) < 0) {
-			log_err("mm-%u.img: mapping 0x%" PRIx64 ": unknown file", p->pe->pid, v->start);
-			return -EINVAL;
-		}
-		if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
-			const SysvShmEntry *seg = v->has_sysv_shmid ? ipc_rst_shm(c->ipc, v->sysv_shmid) : NULL;
-			const VmaEntry *pv = i ? mm->vmas[i - 1] : NULL;
-
-			/* a piece of an attachment follows the piece before it */
-			if (!seg || v->pgoff > PAGE_ALIGN_K(seg->size) ||
-			    v->end - v->start > PAGE_ALIGN_K(seg->size) - v->pgoff ||
-			    (v->pgoff && !(pv && pv->kind == v->kind && pv->sysv_shmid == v->sysv_shmid &&
-					   pv->end == v->start &&
-					   pv->pgoff + (pv->end - pv->start) == v->pgoff))) {
-				log_err("mm-%u.img: mapping 0x%" PRIx64 ": not an attachment of a System V "
-					"segment of ipc.img", p->pe->pid, v->start);
-				return -EINVAL;
-			}
-		}
-	}
-	snprintf(name, sizeof(name), "pages-%u.img", p->pe->pid);
-	if (c->st->ops->open_stream && c->st->ops->read)
-		ret = c->st->ops->open_stream(c->st, name, &p->pages);
-	else
-		ret = c->st->ops->open(c->st, name, &p->pages);
-	if (ret)
-		return ret == -ENOENT ? log_errno(ENOENT, "%s: %s missing", c->st->where, name) : ret;
-	p->pages_open = true;
-	if (p->pages.len != mm->pages_nr * PAGE_SIZE_K) {
-		log_err("image %s: %zu bytes, expected %" PRIu64 " pages (truncated?)", name,
-			p->pages.len, mm->pages_nr);
-		return -EINVAL;
-	}
-	/* streamed images are checked as they are read (restore_pages) */
-	if (p->pages.data && img_xxh64(p->pages.data, p->pages.len) != mm->pages_xxh64) {
-		log_err("image %s: checksum mismatch (corrupted)", name);
-		return -EINVAL;
-	}
-	return 0;
-}
 
 static int check_pid_free(pid_t id)
 {
@@ -285,110 +165,6 @@ static int check_pids_free(struct rctx *c)
 	return 0;
 }
 
-/* ---- the running kernel's vDSO ------------------------------------------ */
-
-static int read_special_maps(pid_t pid, struct range *sp, int *nsp, struct range *vdso,
-			     struct range **all, int *nall)
-{
-	char *buf = proc_read_file(pid, "maps", NULL), *line, *save = NULL;
-	struct range *a = NULL;
-	int n = 0, cap = 0;
-
-	*nsp = 0;
-	vdso->start = vdso->end = 0;
-	if (!buf)
-		return log_errno(errno, "pid %d: cannot read maps", pid);
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		unsigned long s, e;
-		char *name = strrchr(line, ' ');
-
-		if (sscanf(line, "%lx-%lx", &s, &e) != 2)
-			continue;
-		if (s >= ARCH_TASK_SIZE)
-			continue;	/* vsyscall */
-		if (all) {
-			if (n == cap) {
-				struct range *na;
-				cap = cap ? cap * 2 : 64;
-				na = realloc(a, cap * sizeof(*a));
-				if (!na) {
-					free(a);
-					free(buf);
-					return -ENOMEM;
-				}
-				a = na;
-			}
-			a[n].start = s;
-			a[n++].end = e;
-		}
-		if (name && (!strcmp(name + 1, "[vdso]") || !strncmp(name + 1, "[vvar", 5))) {
-			if (*nsp < 4) {
-				sp[*nsp].start = s;
-				sp[(*nsp)++].end = e;
-			}
-			if (!strcmp(name + 1, "[vdso]")) {
-				vdso->start = s;
-				vdso->end = e;
-			}
-		}
-	}
-	free(buf);
-	if (all) {
-		*all = a;
-		*nall = n;
-	}
-	return 0;
-}
-
-static int probe_vdso(struct rctx *c)
-{
-	struct range vd;
-	int ret = read_special_maps(getpid(), c->specials, &c->nspecials, &vd, NULL, NULL);
-
-	if (ret)
-		return ret;
-	if (!vd.start)
-		return 0;
-	c->vdso_start = vd.start;
-	c->vdso_size = vd.end - vd.start;
-	c->vdso_crc = img_crc32c(0, (void *)vd.start, c->vdso_size);
-	return vdso_parse_symtab((void *)vd.start, c->vdso_size, &c->cur_syms);
-}
-
-/* ---- holes in an address space --------------------------------------------- */
-
-/* The end of a range of @r[] (or 0) that overlaps [s, e). */
-static unsigned long overlap_end(unsigned long s, unsigned long e, const struct range *r, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (s < r[i].end && r[i].start < e)
-			return r[i].end;
-	return 0;
-}
-
-static unsigned long overlap_end_vmas(unsigned long s, unsigned long e, const MmImage *mm)
-{
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (s < mm->vmas[i]->end && mm->vmas[i]->start < e)
-			return mm->vmas[i]->end;
-	return 0;
-}
-
-/* A free range of @len bytes, outside @r[] and the dumped layout; past each
- * mapping in its way at once (a TiB reservation is one step, not 2^24). */
-static unsigned long find_hole(const MmImage *mm, const struct range *r, int n, unsigned long len)
-{
-	for (unsigned long a = 0x10000; a + len < 0x7f0000000000UL;) {
-		unsigned long end = overlap_end(a, a + len, r, n);
-
-		if (!end)
-			end = overlap_end_vmas(a, a + len, mm);
-		if (!end)
-			return a;
-		a = (end + 0xffff) & ~0xffffUL;
-	}
-	return 0;
-}
 
 /* ---- the stub: code that runs inside each new task ---------------------- */
 
@@ -646,6 +422,13 @@ static void stub_main(struct rctx *c, int idx)
 				pe->sid);
 		goto fail;
 	}
+	/* the memory its children share with it, in place before they are
+	 * forked (mem-restore.c) */
+	ret = stub_cow_prepare(c, idx);
+	if (ret)
+		goto fail;
+	stub_send(p, ctl, MSG_FILL, 0);
+	stub_wait(ctl, MSG_GO_FORK);
 	ret = stub_fork_children(c, idx);
 	if (ret)
 		goto fail;
@@ -789,73 +572,6 @@ static int setup_stubs(struct rctx *c)
 	return ret;
 }
 
-static int keep_add(struct rproc *p, int fd, uint32_t id)
-{
-	for (int i = 1; i < p->nkeep; i++)
-		if (p->keep_id[i] == id)
-			return 0;
-	if (p->nkeep >= MAX_KEEP) {
-		log_err("pid %u: too many mapped files", p->pe->pid);
-		return -E2BIG;
-	}
-	p->keep_src[p->nkeep] = fd;
-	p->keep_id[p->nkeep++] = id;
-	return 0;
-}
-
-static bool keep_has(const struct rproc *p, uint32_t id)
-{
-	for (int i = 1; i < p->nkeep; i++)
-		if (p->keep_id[i] == id)
-			return true;
-	return false;
-}
-
-static int keep_fd(const struct rproc *p, uint32_t id)
-{
-	for (int i = 1; i < p->nkeep; i++)
-		if (p->keep_id[i] == id)
-			return p->keep[i];
-	return -1;
-}
-
-/* Open (in the restorer) the fds each task needs to map its files. */
-static int prepare_keep(struct rctx *c, struct rproc *p)
-{
-	char path[64];
-	int ret;
-
-	p->nkeep = 1;
-	p->keep_src[0] = p->ctl[1];
-	p->keep_id[0] = 0;
-	for (size_t i = 0; i < p->mm->n_vmas; i++) {
-		VmaEntry *v = p->mm->vmas[i];
-
-		if (v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) {
-			bool wr = v->kind == VMA_KIND__VMA_FILE_SHARED && (v->prot & PROT_WRITE);
-			uint32_t id = v->file_id | (wr ? 0x40000000u : 0);
-			int fd;
-
-			if (keep_has(p, id))
-				continue;
-			snprintf(path, sizeof(path), "/proc/self/fd/%d", files_rst_fd(c->fr, v->file_id));
-			fd = open(path, (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-			if (fd < 0)
-				return log_errno(errno, "pid %u: cannot reopen the file mapped at 0x%" PRIx64
-						 " (%s)", p->pe->pid, v->start, v->name ? v->name : "?");
-			ret = keep_add(p, fd, id);
-			if (ret)
-				return ret;
-		} else if (v->kind == VMA_KIND__VMA_SHMEM) {
-			ret = keep_add(p, c->shm_fds[v->shmem_id - 1], SHM_KEY | v->shmem_id);
-			if (ret)
-				return ret;
-		}
-	}
-	if (p->core->mm->has_exe_file_id && files_rst_fd(c->fr, p->core->mm->exe_file_id) >= 0)
-		return keep_add(p, files_rst_fd(c->fr, p->core->mm->exe_file_id), 0x20000000u);
-	return 0;
-}
 
 static int seize_add(struct rproc *p, pid_t tid)
 {
@@ -868,14 +584,7 @@ static int seize_add(struct rproc *p, pid_t tid)
 	return 0;
 }
 
-struct takeover {
-	struct rctx *c;
-	struct rproc *p;
-	struct puppet pp;
-	int memfd;		/* /proc/PID/mem, opened when needed, or -1 */
-};
-
-static int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *retp,
+int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *retp,
 	       unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3,
 	       unsigned long a4, unsigned long a5)
 {
@@ -891,9 +600,8 @@ static int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *
 	return 0;
 }
 
-#define INJ(tk, tid, nr, what, ...) inj(tk, tid, nr, what, NULL, __VA_ARGS__)
 
-static int scratch_put(struct takeover *tk, size_t off, const void *buf, size_t len)
+int scratch_put(struct takeover *tk, size_t off, const void *buf, size_t len)
 {
 	if (off + len > tk->pp.scratch_len)
 		return -E2BIG;
@@ -907,512 +615,6 @@ static struct task_rst task_rst_of(struct takeover *tk)
 				  .allow_differences = tk->c->o->allow_differences };
 }
 
-/* Move the special mappings (vvar, vdso) by @delta, via @tmp if they overlap. */
-static int move_specials(struct takeover *tk, struct range *sp, int nsp, long delta)
-{
-	pid_t pid = tk->p->pe->pid;
-
-	for (int i = 0; i < nsp; i++) {
-		unsigned long len = sp[i].end - sp[i].start;
-		long ret;
-		int err = inj(tk, pid, SYS_mremap, "mremap", &ret, sp[i].start, len, len,
-			      MREMAP_MAYMOVE | MREMAP_FIXED, sp[i].start + delta, 0);
-
-		if (err)
-			return err;
-		if (ret != (long)(sp[i].start + delta))
-			return log_errno(ret < 0 ? -ret : EFAULT, "pid %d: cannot move the vDSO/vvar", pid);
-		sp[i].start += delta;
-		sp[i].end += delta;
-	}
-	return 0;
-}
-
-static int restore_vdso(struct takeover *tk, bool *proxy, unsigned long *new_vdso)
-{
-	struct rproc *p = tk->p;
-	struct rctx *c = tk->c;
-	MmImage *mm = p->mm;
-	VmaEntry *dv = NULL;
-	VdsoSymtab *old = NULL;
-	struct range sp[4], vd, cur[8];
-	int nsp, err, ncur = 0;
-	unsigned long lo = ~0UL, hi = 0, hole;
-	bool same;
-
-	err = read_special_maps(p->pe->pid, sp, &nsp, &vd, NULL, NULL);
-	if (err)
-		return err;
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (mm->vmas[i]->kind == VMA_KIND__VMA_VDSO)
-			dv = mm->vmas[i];
-	if (mm->has_vdso_symtab)
-		old = vdso_symtab__unpack(NULL, mm->vdso_symtab.len, mm->vdso_symtab.data);
-	for (int i = 0; i < nsp; i++) {
-		lo = sp[i].start < lo ? sp[i].start : lo;
-		hi = sp[i].end > hi ? sp[i].end : hi;
-	}
-	*proxy = false;
-	*new_vdso = vd.start;
-	if (!nsp || !vd.start) {
-		if (old)
-			vdso_symtab__free_unpacked(old, NULL);
-		return 0;
-	}
-	/* same kernel vDSO and same layout of vvar/vdso: put ours where the old one was */
-	same = dv && old && !c->o->force_vdso_proxy && old->vdso_crc == c->vdso_crc &&
-	       dv->end - dv->start == vd.end - vd.start;
-	if (same) {
-		long delta = (long)dv->start - (long)vd.start;
-
-		for (int i = 0; i < nsp; i++) {
-			bool found = false;
-			for (size_t j = 0; j < mm->n_vmas; j++) {
-				VmaEntry *v = mm->vmas[j];
-				found |= (v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VDSO) &&
-					 v->start == sp[i].start + delta && v->end == sp[i].end + delta;
-			}
-			same &= found;
-		}
-	}
-	cur[ncur].start = p->tramp;
-	cur[ncur++].end = p->tramp + puppet_area_size();
-	for (int i = 0; i < nsp; i++)
-		cur[ncur++] = sp[i];
-	/* first park the specials in a hole (avoids overlapping moves) */
-	hole = find_hole(mm, cur, ncur, hi - lo);
-	if (!hole)
-		return log_errno(ENOMEM, "pid %u: no room to move the vDSO", p->pe->pid);
-	err = move_specials(tk, sp, nsp, (long)hole - (long)lo);
-	if (err)
-		goto out;
-	if (same) {
-		long delta = (long)dv->start - (long)(vd.start + hole - lo);
-
-		err = move_specials(tk, sp, nsp, delta);
-		*new_vdso = dv->start;
-	} else {
-		*proxy = dv != NULL;
-		*new_vdso = vd.start + hole - lo;
-		if (dv)
-			log_info("pid %u: the vDSO differs from the dumped one: routing its entry points to the running kernel's vDSO",
-				 p->pe->pid);
-	}
-out:
-	if (old)
-		vdso_symtab__free_unpacked(old, NULL);
-	return err;
-}
-
-static int patch_old_vdso(struct takeover *tk, unsigned long new_vdso)
-{
-	MmImage *mm = tk->p->mm;
-	VdsoSymtab *old;
-	VmaEntry *dv = NULL;
-	int err = 0, n = 0;
-
-	if (!mm->has_vdso_symtab)
-		return 0;
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (mm->vmas[i]->kind == VMA_KIND__VMA_VDSO)
-			dv = mm->vmas[i];
-	old = vdso_symtab__unpack(NULL, mm->vdso_symtab.len, mm->vdso_symtab.data);
-	if (!old || !dv)
-		return old ? 0 : log_errno(EINVAL, "mm-%u.img: bad vDSO symbol table", tk->p->pe->pid);
-	for (size_t i = 0; i < old->n_syms && !err; i++) {
-		unsigned char jmp[16];
-		size_t len;
-		bool found = false;
-
-		for (size_t j = 0; j < tk->c->cur_syms.n_syms; j++) {
-			VdsoSym *ns = tk->c->cur_syms.syms[j];
-
-			if (strcmp(ns->name, old->syms[i]->name))
-				continue;
-			found = true;
-			if (old->syms[i]->offset + 16 > dv->end - dv->start)
-				break;
-			len = arch_encode_jump(jmp, new_vdso + ns->offset);
-			err = puppet_write(tk->p->pe->pid, dv->start + old->syms[i]->offset, jmp, len);
-			n++;
-			break;
-		}
-		if (!found)
-			log_warn("pid %u: vDSO symbol %s is gone in the running kernel", tk->p->pe->pid,
-				 old->syms[i]->name);
-	}
-	log_debug("pid %u: %d vDSO entry points routed", tk->p->pe->pid, n);
-	vdso_symtab__free_unpacked(old, NULL);
-	return err;
-}
-
-/* Is @vaddr in the dumped vDSO (whose pages are not written back unless the
- * old vDSO is kept as a proxy)? */
-static bool in_vdso(const MmImage *mm, uint64_t vaddr)
-{
-	for (size_t j = 0; j < mm->n_vmas; j++) {
-		const VmaEntry *v = mm->vmas[j];
-
-		if (vaddr >= v->start && vaddr < v->end)
-			return v->kind == VMA_KIND__VMA_VDSO;
-	}
-	return false;
-}
-
-#define STREAM_BUF (8UL << 20)
-
-/*
- * Write the page image into the task, STREAM_BUF at a time, each piece to
- * the runs it holds (they fill the image in order: checked by validate_mm).
- * A mapped image is used in place (its checksum was checked by validate_mm);
- * a streamed one is read into a buffer and its checksum checked at the end:
- * on a mismatch the restore fails and its tasks are killed.
- */
-/*
- * Pages of mappings that are not writable (mapped with their own protection:
- * a PROT_NONE reservation, a read-only RELRO segment with its relocated
- * copies) go through /proc/PID/mem, which writes with FOLL_FORCE into
- * private mappings (copy on write), as the dump reads them.
- */
-static int write_pages_forced(struct takeover *tk, const uint8_t *src,
-			      const struct iovec *remote, size_t k)
-{
-	pid_t pid = tk->p->pe->pid;
-
-	if (tk->memfd < 0) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-		tk->memfd = open(path, O_RDWR | O_CLOEXEC);
-		if (tk->memfd < 0)
-			return log_errno(errno, "pid %d: cannot open %s", pid, path);
-	}
-	for (size_t j = 0; j < k; j++) {
-		if (pwrite(tk->memfd, src, remote[j].iov_len, (unsigned long)remote[j].iov_base) !=
-		    (ssize_t)remote[j].iov_len)
-			return log_errno(errno, "pid %d: cannot write pages at %p", pid,
-					 remote[j].iov_base);
-		src += remote[j].iov_len;
-	}
-	return 0;
-}
-
-static int restore_pages(struct takeover *tk, bool proxy)
-{
-	struct rproc *p = tk->p;
-	MmImage *mm = p->mm;
-	pid_t pid = p->pe->pid;
-	struct img_store *st = tk->c->st;
-	static uint8_t *buf;
-	uint64_t total = p->pages.len, pos = 0;
-	size_t ri = 0, rdone = 0;	/* run ri, pages of it already written */
-	struct img_sum sum;
-	int err;
-
-	if (!p->pages.data && !buf) {
-		buf = mmap(NULL, STREAM_BUF, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (buf == MAP_FAILED) {
-			buf = NULL;
-			return log_errno(ENOMEM, "cannot allocate a %lu MiB buffer", STREAM_BUF >> 20);
-		}
-	}
-	img_sum_init(&sum);
-	while (pos < total) {
-		size_t len = total - pos < STREAM_BUF ? total - pos : STREAM_BUF, boff = 0;
-		uint8_t *src = p->pages.data ? (uint8_t *)p->pages.data + pos : buf;
-
-		if (!p->pages.data) {
-			err = st->ops->read(st, &p->pages, pos, buf, len);
-			if (err)
-				return log_errno(err, "pid %d: cannot read %s at offset %" PRIu64
-						 " from %s", pid, p->pages.name, pos, st->where);
-			img_sum_update(&sum, buf, len);
-		}
-		while (boff < len) {
-			struct iovec remote[512], local = { src + boff, 0 };
-			size_t k = 0;
-
-			while (boff + local.iov_len < len && k < 512 && ri < mm->n_runs) {
-				PageRun *r = mm->runs[ri];
-				size_t left = (r->nr_pages - rdone) * PAGE_SIZE_K;
-				size_t room = len - boff - local.iov_len;
-				size_t take = left < room ? left : room;
-				bool skip = !proxy && in_vdso(mm, r->vaddr);
-
-				if (skip && k)
-					break;	/* write what we have first */
-				if (!skip) {
-					remote[k].iov_base = (void *)(r->vaddr + rdone * PAGE_SIZE_K);
-					remote[k].iov_len = take;
-					local.iov_len += take;
-					k++;
-				}
-				rdone += take / PAGE_SIZE_K;
-				if (rdone == r->nr_pages) {
-					ri++;
-					rdone = 0;
-				}
-				if (skip) {
-					boff += take;	/* a vDSO run: not written */
-					break;
-				}
-			}
-			if (!k) {
-				if (ri >= mm->n_runs)
-					break;
-				continue;
-			}
-			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len) {
-				err = write_pages_forced(tk, local.iov_base, remote, k);
-				if (err)
-					return err;
-			}
-			boff += local.iov_len;
-		}
-		pos += len;
-		err = ckpt_check_abort();
-		if (err)
-			return err;
-	}
-	if (!p->pages.data && img_sum_final(&sum) != mm->pages_xxh64) {
-		log_err("image %s: checksum mismatch (corrupted)", p->pages.name);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/*
- * The System V segment attached at mapping @i (and the pieces that follow
- * it): shmat at the same address, then unmap what the process had unmapped
- * of the attachment's tail.  Protections follow in step 5 of restore_mm.
- */
-static int attach_sysv(struct takeover *tk, size_t i)
-{
-	MmImage *mm = tk->p->mm;
-	const VmaEntry *v = mm->vmas[i];
-	const SysvShmEntry *seg = ipc_rst_shm(tk->c->ipc, v->sysv_shmid);
-	unsigned long end = v->end, attach_end = v->start + PAGE_ALIGN_K(seg->size);
-	pid_t pid = tk->p->pe->pid;
-	long ret;
-	int err;
-
-	for (size_t j = i + 1; j < mm->n_vmas; j++) {
-		const VmaEntry *n = mm->vmas[j];
-
-		if (n->kind != v->kind || n->sysv_shmid != v->sysv_shmid || n->start != end || !n->pgoff)
-			break;
-		end = n->end;
-	}
-	err = inj(tk, pid, SYS_shmat, "shmat", &ret, v->sysv_shmid, v->start,
-		  (v->sysv_rdonly ? SHM_RDONLY : 0) | ((v->prot & PROT_EXEC) ? SHM_EXEC : 0), 0, 0, 0);
-	if (err)
-		return err;
-	if (ret != (long)v->start)
-		return log_errno(ret < 0 && ret > -4096 ? -ret : EFAULT,
-				 "pid %d: cannot attach System V segment shmid %d at 0x%" PRIx64,
-				 pid, v->sysv_shmid, v->start);
-	if (end < attach_end)
-		return INJ(tk, pid, SYS_munmap, "cannot unmap the tail of a System V attachment", end,
-			   attach_end - end, 0, 0, 0, 0);
-	return 0;
-}
-
-static int restore_mm(struct takeover *tk)
-{
-	struct rproc *p = tk->p;
-	MmImage *mm = p->mm;
-	pid_t pid = p->pe->pid;
-	struct range keep[8], sp[4], vd;
-	unsigned long prev = 0, new_vdso;
-	int nkeep = 0, nsp, err;
-	bool proxy;
-
-	/* 1. tear down the stub's layout, keeping the trampoline and vdso/vvar */
-	err = read_special_maps(pid, sp, &nsp, &vd, NULL, NULL);
-	if (err)
-		return err;
-	keep[nkeep].start = p->tramp;
-	keep[nkeep++].end = p->tramp + puppet_area_size();
-	for (int i = 0; i < nsp; i++)
-		keep[nkeep++] = sp[i];
-	for (int i = 0; i < nkeep; i++)		/* sort by start */
-		for (int j = i + 1; j < nkeep; j++)
-			if (keep[j].start < keep[i].start) {
-				struct range t = keep[i];
-				keep[i] = keep[j];
-				keep[j] = t;
-			}
-	for (int i = 0; i <= nkeep; i++) {
-		unsigned long end = i < nkeep ? keep[i].start : ARCH_TASK_SIZE;
-
-		if (end > prev) {
-			err = INJ(tk, pid, SYS_munmap, "cannot clear the address space", prev, end - prev, 0, 0, 0, 0);
-			if (err)
-				return err;
-		}
-		if (i < nkeep)
-			prev = keep[i].end;
-	}
-
-	/* 2. the vDSO */
-	err = restore_vdso(tk, &proxy, &new_vdso);
-	if (err)
-		return err;
-
-	/*
-	 * 3. the dumped mappings.  Private ones with their own protection and
-	 * MAP_NORESERVE as dumped: a writable mapping is charged against the
-	 * commit limit and a PROT_NONE or MAP_NORESERVE one is not, so an 8 TiB
-	 * reservation maps here as it did in the dumped process (mapped
-	 * writable it would fail with ENOMEM).  Shared memory and the vDSO
-	 * copy are writable until their pages are in.
-	 */
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		VmaEntry *v = mm->vmas[i];
-		unsigned long flags = MAP_FIXED, prot = PROT_READ | PROT_WRITE;
-		long fd = -1, ret;
-
-		switch (v->kind) {
-		case VMA_KIND__VMA_VVAR:
-		case VMA_KIND__VMA_VSYSCALL:
-			continue;
-		case VMA_KIND__VMA_VDSO:
-			if (!proxy)
-				continue;
-			flags |= MAP_PRIVATE | MAP_ANONYMOUS;
-			break;
-		case VMA_KIND__VMA_ANON_PRIVATE:
-			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (v->growsdown ? MAP_GROWSDOWN : 0) |
-				 (v->flags & MAP_NORESERVE);
-			prot = v->prot;
-			break;
-		case VMA_KIND__VMA_FILE_PRIVATE:
-			flags |= MAP_PRIVATE | (v->flags & MAP_NORESERVE);
-			prot = v->prot;
-			fd = keep_fd(p, v->file_id);
-			break;
-		case VMA_KIND__VMA_FILE_SHARED:
-			flags |= MAP_SHARED;
-			prot = v->prot;
-			fd = keep_fd(p, v->file_id | ((v->prot & PROT_WRITE) ? 0x40000000u : 0));
-			break;
-		case VMA_KIND__VMA_SHMEM:
-			/* filled through its fd: mapped as it was (a memfd sealed
-			 * F_SEAL_FUTURE_WRITE takes no writable mapping) */
-			flags |= MAP_SHARED;
-			prot = v->prot;
-			fd = keep_fd(p, SHM_KEY | v->shmem_id);
-			break;
-		case VMA_KIND__VMA_SYSV_SHM:
-			if (v->pgoff)
-				continue;	/* a piece of the attachment before */
-			err = attach_sysv(tk, i);
-			if (err)
-				return err;
-			continue;
-		default:
-			return log_errno(EINVAL, "mm-%d.img: unknown mapping kind %d", pid, v->kind);
-		}
-		if (!(flags & MAP_ANONYMOUS) && fd < 0)
-			return log_errno(EBADF, "pid %d: no file to map at 0x%" PRIx64, pid, v->start);
-		err = inj(tk, pid, SYS_mmap, "mmap", &ret, v->start, v->end - v->start, prot, flags,
-			  fd, (flags & MAP_ANONYMOUS) ? 0 : v->pgoff);
-		if (err)
-			return err;
-		if (ret != (long)v->start)
-			return log_errno(ret < 0 && ret > -4096 ? -ret : EFAULT,
-					 "pid %d: cannot map 0x%" PRIx64 "-0x%" PRIx64 " (%s)", pid,
-					 v->start, v->end, v->name ? v->name : "");
-	}
-
-	if (tk->p->core->has_thp_disabled) {
-		err = INJ(tk, pid, SYS_prctl, "cannot restore PR_SET_THP_DISABLE", PR_SET_THP_DISABLE,
-			  tk->p->core->thp_disabled, 0, 0, 0, 0);
-		if (err)
-			return err;
-	}
-	/* 4. the pages, where transparent huge pages were asked for (or
-	 * refused) told so first: the first write into each 2 MiB extent then
-	 * faults in a huge page, as the dumped range had */
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		VmaEntry *v = mm->vmas[i];
-
-		if (v->kind != VMA_KIND__VMA_ANON_PRIVATE)
-			continue;
-		for (int a = MADV_HUGEPAGE; a <= MADV_NOHUGEPAGE; a++) {
-			if (!(v->madv & (1ULL << a)))
-				continue;
-			err = INJ(tk, pid, SYS_madvise, "madvise", v->start, v->end - v->start, a,
-				  0, 0, 0);
-			if (err)
-				return err;
-		}
-	}
-	err = restore_pages(tk, proxy);
-	if (err)
-		return err;
-	if (proxy) {
-		err = patch_old_vdso(tk, new_vdso);
-		if (err)
-			return err;
-	}
-
-	/* 5. final protections and advice */
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		VmaEntry *v = mm->vmas[i];
-		unsigned long len = v->end - v->start;
-
-		if (v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VSYSCALL ||
-		    (v->kind == VMA_KIND__VMA_VDSO && !proxy))
-			continue;
-		if (v->prot != (PROT_READ | PROT_WRITE) && v->kind != VMA_KIND__VMA_FILE_SHARED &&
-		    v->kind != VMA_KIND__VMA_ANON_PRIVATE && v->kind != VMA_KIND__VMA_FILE_PRIVATE) {
-			err = INJ(tk, pid, SYS_mprotect, "cannot set protections", v->start, len, v->prot, 0, 0, 0);
-			if (err)
-				return err;
-		}
-		for (int a = 0; a < 64; a++) {
-			if (!(v->madv & (1ULL << a)))
-				continue;
-			err = INJ(tk, pid, SYS_madvise, "madvise", v->start, len, a, 0, 0, 0);
-			if (err)
-				return err;
-		}
-		if (v->locked)
-			INJ(tk, pid, SYS_mlock, "mlock", v->start, len, 0, 0, 0, 0);
-	}
-	return 0;
-}
-
-static int restore_mm_fields(struct takeover *tk)
-{
-	MmEntry *m = tk->p->core->mm;
-	pid_t pid = tk->p->pe->pid;
-	struct prctl_mm_map_k map = {
-		.start_code = m->start_code, .end_code = m->end_code,
-		.start_data = m->start_data, .end_data = m->end_data,
-		.start_brk = m->start_brk, .brk = m->brk, .start_stack = m->start_stack,
-		.arg_start = m->arg_start, .arg_end = m->arg_end,
-		.env_start = m->env_start, .env_end = m->env_end,
-		.exe_fd = (uint32_t)-1,
-	};
-	size_t auxv_len = m->n_auxv * 8;
-	int err, exe = keep_fd(tk->p, 0x20000000u);
-
-	if (auxv_len > 1024)
-		return log_errno(EINVAL, "core-%d.img: auxv too long", pid);
-	map.auxv = tk->pp.scratch + 256;
-	map.auxv_size = auxv_len;
-	map.exe_fd = exe >= 0 ? (uint32_t)exe : (uint32_t)-1;
-	err = scratch_put(tk, 0, &map, sizeof(map));
-	if (!err && auxv_len)
-		err = scratch_put(tk, 256, m->auxv, auxv_len);
-	if (!err)
-		err = INJ(tk, pid, SYS_prctl, "cannot restore the mm layout (PR_SET_MM_MAP)", PR_SET_MM,
-			  PR_SET_MM_MAP, tk->pp.scratch, sizeof(map), 0, 0);
-	return err;
-}
 
 static int create_threads(struct takeover *tk)
 {
@@ -1833,6 +1035,7 @@ static void free_ctx(struct rctx *c)
 			if (!(p->keep_id[k] & SHM_KEY) && p->keep_id[k] != 0x20000000u)
 				close(p->keep_src[k]);
 		free(p->seized_tids);
+		free(p->cow);
 	}
 	free(c->p);
 	if (c->fr)
@@ -1942,6 +1145,9 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	if (ret)
 		goto out;
 
+	ret = cow_plan(&c);
+	if (ret)
+		goto out;
 	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot,
 				     o->allow_differences);
 	if (!ret)
@@ -1972,6 +1178,14 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		if (root == 0)
 			stub_main(&c, 0);
 	}
+	/* parents first: a stub forks its children once its memory is in */
+	for (int i = 0; i < c.n && !ret; i++) {
+		ret = ctl_recv(&c, MSG_FILL, i);
+		if (!ret)
+			ret = cow_fill(&c, i);
+		if (!ret)
+			ret = ctl_send(&c, i, MSG_GO_FORK);
+	}
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_CREATED, i);
 	/* journal.h: killed by `kup recover` if we die before the end */
@@ -1984,12 +1198,21 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		ret = ctl_recv(&c, MSG_PGID_DONE, i);
 	if (!ret)
 		ret = setup_stubs(&c);
+	if (!ret) {
+		unsigned long long total = 0;
+
+		for (int i = 0; i < c.n; i++)
+			if (c.p[i].alive)
+				total += c.p[i].pages.len;
+		log_progress_begin("memory", total);
+	}
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive) {
 			ret = ckpt_check_abort();
 			if (!ret)
 				ret = takeover(&c, &c.p[i]);
 		}
+	log_progress_end();
 	/* every attachment made: a segment removed at dump goes with its last
 	 * user, so marked before the tree is complete, a killed restore leaves
 	 * none behind */

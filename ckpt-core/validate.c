@@ -438,7 +438,8 @@ static int check_runs(const MmImage *mm, uint32_t pid)
 			return -EINVAL;
 		}
 		if (!r->nr_pages || r->nr_pages > mm->pages_nr - r->off ||
-		    r->vaddr & (PAGE_SIZE_K - 1))
+		    r->vaddr & (PAGE_SIZE_K - 1) ||
+		    (i && r->vaddr < mm->runs[i - 1]->vaddr + mm->runs[i - 1]->nr_pages * PAGE_SIZE_K))
 			goto bad_run;
 		for (size_t j = 0; j < mm->n_vmas && !inside; j++) {
 			const VmaEntry *v = mm->vmas[j];
@@ -461,6 +462,112 @@ bad_run:
 	return -EINVAL;
 }
 
+/* The run of @runs (in address order) holding @vaddr, or NULL. */
+static const PageRun *run_at(PageRun *const *runs, size_t n, uint64_t vaddr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const PageRun *r = runs[mid];
+
+		if (vaddr < r->vaddr)
+			hi = mid;
+		else if ((vaddr - r->vaddr) / PAGE_SIZE_K >= r->nr_pages)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+const PageRun *ckpt_mm_run_at(const MmImage *mm, uint64_t vaddr, bool cow)
+{
+	return cow ? run_at(mm->cow_runs, mm->n_cow_runs, vaddr) : run_at(mm->runs, mm->n_runs, vaddr);
+}
+
+/*
+ * The pages shared with the parent (cow_runs): in address order, counted
+ * in order, each run inside one private anonymous mapping, none also in
+ * the task's own runs.  That the parent has them is checked with the
+ * whole image set (check_cow_parent).
+ */
+static int check_cow_runs(const MmImage *mm, uint32_t pid)
+{
+	uint64_t next = 0, prev_end = 0;
+	size_t v = 0, o = 0;	/* mappings and own runs: in address order too */
+
+	for (size_t i = 0; i < mm->n_cow_runs; i++) {
+		const PageRun *r = mm->cow_runs[i];
+		const VmaEntry *vma;
+
+		if (!r || r->off != next || !r->nr_pages || r->nr_pages > ARCH_TASK_SIZE / PAGE_SIZE_K ||
+		    r->vaddr & (PAGE_SIZE_K - 1) || r->vaddr < prev_end)
+			goto bad;
+		while (v < mm->n_vmas && mm->vmas[v]->end <= r->vaddr)
+			v++;
+		vma = v < mm->n_vmas ? mm->vmas[v] : NULL;
+		if (!vma || vma->kind != VMA_KIND__VMA_ANON_PRIVATE || r->vaddr < vma->start ||
+		    r->nr_pages > (vma->end - r->vaddr) / PAGE_SIZE_K)
+			goto bad;
+		while (o < mm->n_runs &&
+		       mm->runs[o]->vaddr + mm->runs[o]->nr_pages * PAGE_SIZE_K <= r->vaddr)
+			o++;
+		if (o < mm->n_runs && mm->runs[o]->vaddr < r->vaddr + r->nr_pages * PAGE_SIZE_K)
+			goto bad;
+		next = r->off + r->nr_pages;
+		prev_end = r->vaddr + r->nr_pages * PAGE_SIZE_K;
+	}
+	if (next != (mm->has_cow_pages_nr ? mm->cow_pages_nr : 0)) {
+		log_err("mm-%u.img: the shared page runs hold %" PRIu64 " pages, the image says %" PRIu64,
+			pid, next, mm->cow_pages_nr);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	log_err("mm-%u.img: a run of pages shared with the parent is out of order, outside the "
+		"private anonymous mappings, or also among the task's own pages", pid);
+	return -EINVAL;
+}
+
+/* The entry of @pid among the entries before it (a parent), or -1. */
+static long tree_index_of(const PstreeImage *pst, uint32_t pid)
+{
+	for (size_t i = 0; i < pst->n_entries; i++)
+		if (pst->entries[i]->pid == pid)
+			return i;
+	return -1;
+}
+
+/* Every page @mm shares with its parent is in the parent's image: its own
+ * page, or one the parent shares with its own parent (checked before). */
+int ckpt_validate_cow(const MmImage *mm, const MmImage *pmm, uint32_t pid, uint32_t ppid)
+{
+	for (size_t i = 0; i < mm->n_cow_runs; i++) {
+		const PageRun *r = mm->cow_runs[i];
+		uint64_t vaddr = r->vaddr, left = r->nr_pages;
+
+		while (left) {
+			const PageRun *pr = pmm ? ckpt_mm_run_at(pmm, vaddr, false) : NULL;
+			uint64_t have;
+
+			if (!pr && pmm)
+				pr = ckpt_mm_run_at(pmm, vaddr, true);
+			if (!pr) {
+				log_err("mm-%u.img: page 0x%" PRIx64 " is said to be shared with the "
+					"parent (pid %u), whose image does not have it", pid, vaddr, ppid);
+				return -EINVAL;
+			}
+			have = pr->nr_pages - (vaddr - pr->vaddr) / PAGE_SIZE_K;
+			if (have > left)
+				have = left;
+			left -= have;
+			vaddr += have * PAGE_SIZE_K;
+		}
+	}
+	return 0;
+}
+
 static int check_mm(const MmImage *mm, uint32_t pid, const struct idset *files,
 		    const ShmemImage *shm)
 {
@@ -471,7 +578,9 @@ static int check_mm(const MmImage *mm, uint32_t pid, const struct idset *files,
 		return -EINVAL;
 	}
 	ret = check_vmas(mm, pid, files, shm);
-	return ret ? ret : check_runs(mm, pid);
+	if (!ret)
+		ret = check_runs(mm, pid);
+	return ret ? ret : check_cow_runs(mm, pid);
 }
 
 int ckpt_validate_mm(const MmImage *mm, uint32_t pid, const FilesImage *files,
@@ -673,6 +782,12 @@ int ckpt_images_validate(const struct ckpt_images *im)
 			ret = check_mm(im->mm[i], pe->pid, &files, im->shm);
 		if (!ret)
 			ret = files_validate_fdtable(im->files, im->fdt[i]);
+		/* parents come first (ckpt_validate_pstree): already checked */
+		if (!ret && im->mm[i]->n_cow_runs) {
+			long up = i ? tree_index_of(im->pst, pe->ppid) : -1;
+
+			ret = ckpt_validate_cow(im->mm[i], up >= 0 ? im->mm[up] : NULL, pe->pid, pe->ppid);
+		}
 	}
 	if (!ret)
 		ret = check_shared_fdtables(im);
