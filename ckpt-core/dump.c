@@ -1332,8 +1332,12 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = ckpt_check_abort();
 	if (!ret)
 		ret = precheck_tree(o->pid);
-	if (!ret)
+	if (!ret) {
+		/* the tree's outage begins (inventory: freeze_time_ns) */
+		clock_gettime(CLOCK_REALTIME, &rt);
+		stats->freeze_realtime_ns = rt.tv_sec * 1000000000ULL + rt.tv_nsec;
 		ret = freeze_tree(&t, o->pid);
+	}
 	if (ret)
 		goto fail;
 	ret = check_sessions(&t, o);
@@ -1426,6 +1430,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	inv.tcp_established = o->tcp_established;
 	inv.has_pages_total = true;
 	inv.pages_total = stats->pages;
+	inv.has_freeze_time_ns = true;
+	inv.freeze_time_ns = stats->freeze_realtime_ns;
 	clocks_dump(o->pid, &inv);
 	if (!stat("/proc/self/ns/net", &nsst)) {
 		inv.has_dump_netns = true;

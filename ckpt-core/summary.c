@@ -34,6 +34,7 @@ int ckpt_summary_read(struct img_store *st, struct ckpt_summary *s)
 	s->root_pid = inv->root_pid;
 	s->shell_job = inv->shell_job;
 	s->dump_time_ns = inv->dump_time_ns;
+	s->freeze_time_ns = inv->has_freeze_time_ns ? inv->freeze_time_ns : 0;
 	s->pages_total = inv->pages_total;
 	ret = dup_str(&s->unit, inv->unit);
 	if (!ret)

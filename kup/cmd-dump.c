@@ -129,9 +129,13 @@ static int cmd_dump(int argc, char **argv)
 	ret = ckpt_dump(&o, &stats);
 	journal_end();
 	if (!ret) {
+		char at[64];
+
 		log_info("dumped %u processes, %u threads, %llu pages in %.1f ms to %s",
 			 stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6,
 			 o.store->where);
+		log_info("%s%s%d: frozen at %s", o.unit ? o.unit : "", o.unit ? ", pid " : "pid ",
+			 o.pid, kup_fmt_time(stats.freeze_realtime_ns, at, sizeof(at)));
 		if (ckpt_abort_signal())
 			log_info("%s came after the commit: the dump was complete",
 				 kup_signame(ckpt_abort_signal()));

@@ -52,6 +52,8 @@ static int recover_switch(const struct ckpt_recover_switch *sw, struct ckpt_reco
 		snprintf(it->action, sizeof(it->action), "nothing to undo: the kexec had begun");
 		return 0;
 	}
+	/* a clean switch it had armed (kup/switch-shutdown.c) goes too */
+	switch_shutdown_disarm_stale(it->owner);
 	snprintf(it->action, sizeof(it->action), "nothing to undo");
 	if (sw->store && !sw->root_alive && kup_store_has_ckpt(sw->store)) {
 		char *argv[] = { "kup", "restore", "--ppp", (char *)sw->store, "-d",

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -50,7 +51,40 @@ struct rst_ppp {
 	const char *given;
 	bool keep;
 	struct ckpt_restore_opts *o;
+	unsigned long long running_ns;	/* CLOCK_REALTIME: the tree runs again */
 };
+
+/* What the outage of the tree is reckoned from (the inventory). */
+struct outage {
+	char name[128];			/* the unit, or pid-N */
+	unsigned long long freeze_ns;	/* 0: not known (an older image) */
+	bool other_boot;		/* dumped by another boot: a switch */
+};
+
+static void read_outage(struct img_store *st, struct outage *out)
+{
+	struct ckpt_summary sum;
+	char bid[64] = "";
+	FILE *f;
+
+	memset(out, 0, sizeof(*out));
+	if (ckpt_summary_read(st, &sum))
+		return;
+	if (sum.unit && kup_unit_name_ok(sum.unit))
+		snprintf(out->name, sizeof(out->name), "%s", sum.unit);
+	else
+		snprintf(out->name, sizeof(out->name), "pid-%u", sum.root_pid);
+	out->freeze_ns = sum.freeze_time_ns;
+	f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (f) {
+		if (!fgets(bid, sizeof(bid), f))
+			bid[0] = 0;
+		fclose(f);
+		bid[strcspn(bid, "\n")] = 0;
+	}
+	out->other_boot = sum.boot_id && bid[0] && strcmp(sum.boot_id, bid);
+	ckpt_summary_free(&sum);
+}
 
 /* The tree runs: the restore is done, signals are no longer an abort (kup
  * restore without -d then waits for the root).  From a store: the tree runs
@@ -59,9 +93,12 @@ struct rst_ppp {
 static void rst_running(void *arg)
 {
 	struct rst_ppp *rp = arg;
+	struct timespec ts;
 	char where[300];
 	int r;
 
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rp->running_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 	kup_release_abort();
 	journal_end();	/* nothing left to undo */
 	if (!rp->given) {
@@ -168,6 +205,7 @@ static int cmd_restore(int argc, char **argv)
 	const char *dir = NULL, *pidfile = NULL, *unit = NULL;
 	bool no_unit = false;
 	struct rst_ppp rp = { 0 };
+	struct outage outage;
 	bool if_any = false;
 	pid_t root = 0;
 	int c, ret;
@@ -224,6 +262,7 @@ static int cmd_restore(int argc, char **argv)
 		return KUP_EXIT_FAIL;
 	if (if_any && !kup_store_has_ckpt(rp.given)) {
 		log_info("no checkpoint in a persistent page store (%s): nothing to restore", rp.given);
+		switch_record_report();	/* what the last switch did not keep */
 		return 0;
 	}
 	kup_catch_abort();
@@ -244,6 +283,7 @@ static int cmd_restore(int argc, char **argv)
 			return ret > 0 ? KUP_EXIT_OK : KUP_EXIT_FAIL;
 		}
 	}
+	read_outage(o.store, &outage);
 	/* what a kill of this command would leave, kup recover undoes */
 	if (journal_begin("restore")) {
 		if (o.store)
@@ -256,6 +296,11 @@ static int cmd_restore(int argc, char **argv)
 		unit_done(unit);
 	if (ret < 0 && rp.given)
 		kup_hold_release();	/* if it failed before it asked: the tree will not come */
+	if (ret < 0 && ret != -ECANCELED && outage.other_boot)
+		switch_record_restore_failed(outage.name);
+	if (ret >= 0 && rp.running_ns)
+		switch_record_restored(outage.name, outage.freeze_ns, rp.running_ns,
+				       outage.other_boot);
 	if (o.store)
 		o.store->ops->close(o.store);
 	if (ret == -ECANCELED) {

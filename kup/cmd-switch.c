@@ -7,6 +7,9 @@
  *      kernel that does not load leaves the service untouched;
  *   2. dump the tree into the persistent page store (kup dump --ppp);
  *   3. sync and kexec into the new kernel.
+ * With systemd as init (and without --fast or --no-exec), 2 and 3 are a
+ * clean switch instead (kup/switch-shutdown.c): the system goes down as
+ * `systemctl kexec` takes it and the tree is dumped late in that shutdown.
  *
  * On the new boot, kup-restore.service (systemd-units/) runs
  * `kup restore --ppp auto -d --if-any --tcp-established` early, before the
@@ -41,7 +44,7 @@ static void switch_usage(FILE *f)
 	fprintf(f,
 		"Usage: kup switch KERNEL (-t PID | --unit UNIT) [--ppp STORE] [--initrd FILE | --no-initrd]\n"
 		"                  [--append ARGS] [--tcp-established] [--external-peers=MODE]\n"
-		"                  [--no-exec] [-v]\n\n"
+		"                  [--no-exec | --fast] [-v]\n\n"
 		"Switch to KERNEL (a path, or a version: /boot/vmlinuz-VERSION) keeping the\n"
 		"process tree rooted at PID: load KERNEL with kexec_file_load, dump the tree\n"
 		"into the persistent page store, kexec.  On the new kernel,\n"
@@ -65,6 +68,9 @@ static void switch_usage(FILE *f)
 		"                         warning each; 'refuse' fails the dump (kup dump)\n"
 		"      --no-exec          stop after the dump (the kernel stays loaded:\n"
 		"                         `kup kexec exec` switches)\n"
+		"      --fast, --no-shutdown  dump now and kexec at once, without the\n"
+		"                         clean shutdown (`systemctl kexec`) that kup\n"
+		"                         switch goes through when systemd is init\n"
 		"  -v, --verbose          more messages\n");
 }
 
@@ -138,6 +144,8 @@ static int cmd_switch(int argc, char **argv)
 		{ "tcp-established", no_argument, 0, 'T' },
 		{ "external-peers", required_argument, 0, 'E' },
 		{ "no-exec", no_argument, 0, 'n' },
+		{ "fast", no_argument, 0, 'F' },
+		{ "no-shutdown", no_argument, 0, 'F' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -145,7 +153,7 @@ static int cmd_switch(int argc, char **argv)
 	const char *kernel, *initrd = NULL, *append = NULL, *store = "auto", *tree = NULL;
 	const char *unit = NULL, *peers = "--external-peers=close";
 	char what[300];
-	bool no_initrd = false, tcp = false, no_exec = false;
+	bool no_initrd = false, tcp = false, no_exec = false, fast = false;
 	char *largv[16], *dargv[16], *uargv[4];
 	int c, n = 0, rc;
 
@@ -168,6 +176,7 @@ static int cmd_switch(int argc, char **argv)
 			}
 			break;
 		case 'n': no_exec = true; break;
+		case 'F': fast = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': switch_usage(stdout); return 0;
 		default: switch_usage(stderr); return KUP_EXIT_USAGE;
@@ -247,7 +256,6 @@ static int cmd_switch(int argc, char **argv)
 		dargv[n++] = "--tcp-established";
 	dargv[n++] = (char *)peers;
 	dargv[n] = NULL;
-	log_info("dumping %s into the store (%s)", what, store);
 	{
 		pid_t root = 0;
 
@@ -255,6 +263,26 @@ static int cmd_switch(int argc, char **argv)
 			kup_unit_main_pid(unit, &root);
 		else
 			root = atoi(tree);
+		if (!no_exec && !fast && switch_shutdown_possible()) {
+			char name[64];
+			const char *names[] = { unit ? unit : name };
+			struct switch_plan sp = { .kernel = kernel, .load_argv = largv,
+						  .dump_argv = dargv, .nkeep = 1, .units = &unit,
+						  .roots = &root, .names = names };
+
+			snprintf(name, sizeof(name), "pid-%d", (int)root);
+			rc = switch_shutdown(&sp);
+			if (!rc)
+				return 0;
+			unload();
+			if (rc == -ECANCELED || ckpt_abort_signal())
+				return interrupted(what, kernel, "was not touched");
+			log_err("the clean switch could not begin: %s keeps running, %s was unloaded",
+				what, kernel);
+			return KUP_EXIT_FAIL;
+		}
+		log_info("dumping %s into the store (%s)", what, store);
+		switch_record_begin(kernel);
 		if (journal_add("dumping %d %llu %s", (int)root, journal_start_time(root, root), store)) {
 			unload();
 			return KUP_EXIT_FAIL;

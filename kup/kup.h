@@ -8,6 +8,7 @@
 #define KUP_KUP_H
 
 #include <getopt.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include "log.h"
@@ -93,5 +94,56 @@ int kup_unit_main_pid(const char *unit, pid_t *root);
 /* The PID holder (kup/cmd-hold.c): make a running `kup hold` let go of the
  * PIDs it keeps for a restore; 0 also when none runs. */
 int kup_hold_release(void);
+
+/*
+ * A clean switch (kup/switch-shutdown.c): with systemd as init, kup switch
+ * lets the system go down as `systemctl kexec` takes it and dumps the kept
+ * trees late in that shutdown (kup-switch-dump.service).
+ * switch_shutdown: arm it and start the shutdown; 0 once the shutdown has
+ * it, negative if it could not (undone: the caller unloads the kernel),
+ * -ECANCELED if an abort signal came first.
+ */
+struct switch_plan {
+	const char *kernel;		/* as kup switch was given it */
+	char *const *load_argv;		/* `kup kexec load ...` of it */
+	char *const *dump_argv;		/* `kup dump ...` of the kept trees */
+	size_t nkeep;			/* what is kept: */
+	const char *const *units;	/*   the unit, or NULL for a tree, */
+	const pid_t *roots;		/*   its root pid, */
+	const char *const *names;	/*   its name in messages and the record
+					 *   (the unit, or "pid-N") */
+};
+bool switch_shutdown_possible(void);	/* systemd is init */
+int switch_shutdown(const struct switch_plan *plan);
+/* The plan of a kup switch @owner that died before its shutdown goes. */
+void switch_shutdown_disarm_stale(pid_t owner);
+
+/* The record of the last switch, KUP_LAST_SWITCH_FILE ($KUP_LAST_SWITCH if
+ * set): begun by the switch, completed by the restore on the new boot. */
+#define KUP_LAST_SWITCH_FILE	"/var/lib/kup/last-switch"
+struct switch_item {
+	char name[128];			/* the unit, or pid-N */
+	bool dumped, restored, failed;
+	unsigned long long freeze_ns, running_ns;	/* CLOCK_REALTIME */
+	char error[256];
+};
+struct switch_record {
+	unsigned long long begun_ns;
+	char boot_id[64], booted[64];	/* the switch's boot; the next one */
+	char from[128];			/* uname -r of the switch's kernel */
+	char kernel[1024];		/* the kernel switched to */
+	struct switch_item *items;
+	size_t n;
+};
+void switch_record_begin(const char *kernel);
+int switch_record_read(struct switch_record *r);
+void switch_record_free(struct switch_record *r);
+void switch_record_report(void);
+void switch_record_restored(const char *name, unsigned long long freeze_ns,
+			    unsigned long long running_ns, bool other_boot);
+void switch_record_restore_failed(const char *name);
+
+/* "2026-12-06 23:50:01.123 UTC" (CLOCK_REALTIME ns); "?" for 0. */
+const char *kup_fmt_time(unsigned long long ns, char *buf, size_t len);
 
 #endif

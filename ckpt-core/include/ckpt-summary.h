@@ -24,6 +24,7 @@ struct ckpt_summary {
 	char *kernel_release;		/* of the kernel it was dumped on, or NULL */
 	char *boot_id;			/* of the boot it was dumped on, or NULL */
 	uint64_t dump_time_ns;		/* CLOCK_REALTIME */
+	uint64_t freeze_time_ns;	/* CLOCK_REALTIME at the freeze; 0: not known */
 	uint64_t pages_total;
 };
 

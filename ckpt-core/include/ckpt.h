@@ -30,6 +30,7 @@ struct ckpt_stats {
 	unsigned long long total_ns;
 	unsigned long long pages;
 	unsigned int nr_procs, nr_threads;
+	unsigned long long freeze_realtime_ns;	/* dump: CLOCK_REALTIME at the freeze */
 };
 
 int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats);

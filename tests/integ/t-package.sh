@@ -12,7 +12,7 @@ for c in dpkg-buildpackage dh lintian blhc hardening-check; do
 	command -v $c > /dev/null || skip_all "needs $c (tests/install-deps.sh)"
 done
 command -v git > /dev/null && [ -e "$TOP/.git" ] || skip_all "needs the git checkout"
-plan 16
+plan 17
 
 ver=$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version)
 src=$T/pkg/kup-$ver
@@ -44,7 +44,8 @@ check "the binary is PIE, stack protected, fortified, with RELRO and BIND_NOW" \
 	      grep -q 'Immediate binding: yes' '$T/hc'" || note "$(cat "$T/hc")"
 check "the package runs: kup --version" "$T/root/usr/sbin/kup" --version
 for f in usr/share/man/man8/kup.8.gz lib/systemd/system/kup-restore.service \
-	lib/systemd/system/kup-cold@.service lib/systemd/system-generators/kup-generator \
+	lib/systemd/system/kup-cold@.service lib/systemd/system/kup-switch-dump.service \
+	lib/systemd/system-generators/kup-generator \
 	usr/share/initramfs-tools/hooks/kup usr/share/initramfs-tools/scripts/init-top/kup \
 	usr/share/bash-completion/completions/kup; do
 	[ -e "$T/root/$f" ] || echo "$f" >> "$T/missing"
@@ -57,6 +58,8 @@ check "... and not started then (it would restore at install time)" \
 	eval "! grep -q \"deb-systemd-invoke .*'kup-restore.service'\" '$T/ctl/postinst'"
 check "kup-cold@.service is not enabled (a template, started on failure)" \
 	eval "! grep -q \"enable 'kup-cold@\" '$T/ctl/postinst'"
+check "kup-switch-dump.service is neither enabled nor started (kup switch starts it)" \
+	eval "! grep -q \"'kup-switch-dump.service'\" '$T/ctl/postinst'"
 check "the initrds are rebuilt when the hook changes (update-initramfs trigger)" \
 	grep -qx 'activate-noawait update-initramfs' "$T/ctl/triggers"
 

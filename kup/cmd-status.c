@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * kup status: what the last kernel switch did to each kept service (the
+ * record kup/switch-shutdown.c keeps in /var/lib/kup/last-switch): frozen
+ * when, running again when, the outage between; or why it was not kept.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+#include "kup.h"
+
+static void status_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kup status [--json]\n\n"
+		"The last kernel switch (kup switch): the kernels, when it began, and for\n"
+		"each kept service when it was frozen, when it ran again on the new boot and\n"
+		"the outage between (or why it was not kept: it started cold).  Exit 1 when\n"
+		"no switch is recorded (" KUP_LAST_SWITCH_FILE ").\n\n"
+		"      --json    one JSON object: {\"last_switch\": {..., \"services\": [...]}}\n"
+		"                (nanoseconds as strings, as 64-bit integers are in kup's JSON)\n");
+}
+
+static const char *state_of(const struct switch_item *it)
+{
+	if (it->restored)
+		return "restored";
+	if (it->failed)
+		return "not-kept";
+	return it->dumped ? "dumped" : "unknown";
+}
+
+static int print_json(const struct switch_record *r)
+{
+	json_t *top = json_object(), *sw = json_object(), *list = json_array();
+
+	kup_json_set(sw, "kernel", kup_json_str(r->kernel));
+	kup_json_set(sw, "from", kup_json_str(r->from));
+	kup_json_set(sw, "begun_ns", kup_json_u64(r->begun_ns));
+	for (size_t i = 0; i < r->n; i++) {
+		const struct switch_item *it = &r->items[i];
+		json_t *o = json_object();
+
+		kup_json_set(o, "name", kup_json_str(it->name));
+		kup_json_set(o, "state", kup_json_str(state_of(it)));
+		if (it->freeze_ns)
+			kup_json_set(o, "freeze_ns", kup_json_u64(it->freeze_ns));
+		if (it->restored) {
+			kup_json_set(o, "running_ns", kup_json_u64(it->running_ns));
+			/* milliseconds: a number (never near 2^53) */
+			kup_json_set(o, "outage_ms",
+				     json_integer((json_int_t)((it->running_ns - it->freeze_ns) / 1000000ULL)));
+		}
+		if (it->failed)
+			kup_json_set(o, "error", kup_json_str(it->error));
+		json_array_append_new(list, o);
+	}
+	kup_json_set(sw, "services", list);
+	kup_json_set(top, "last_switch", sw);
+	return kup_json_print(stdout, top);
+}
+
+static void print_text(const struct switch_record *r)
+{
+	char a[64], b[64];
+
+	printf("last switch: %s -> %s, begun %s\n", r->from[0] ? r->from : "?",
+	       r->kernel[0] ? r->kernel : "?", kup_fmt_time(r->begun_ns, a, sizeof(a)));
+	if (!r->n)
+		printf("  no service recorded\n");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct switch_item *it = &r->items[i];
+
+		if (it->restored)
+			printf("  %s: outage %llu ms (frozen at %s, running again at %s)\n", it->name,
+			       (it->running_ns - it->freeze_ns) / 1000000ULL,
+			       kup_fmt_time(it->freeze_ns, a, sizeof(a)),
+			       kup_fmt_time(it->running_ns, b, sizeof(b)));
+		else if (it->failed)
+			printf("  %s: not kept: %s\n", it->name, it->error);
+		else
+			printf("  %s: dumped, not restored (yet)\n", it->name);
+	}
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, 0, 'J' },
+		{ "help", no_argument, 0, 'h' },
+		{}
+	};
+	struct switch_record r;
+	bool json = false;
+	int c, ret;
+
+	log_set_prefix("kup status");
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'J': json = true; break;
+		case 'h': status_usage(stdout); return 0;
+		default: status_usage(stderr); return KUP_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		status_usage(stderr);
+		return KUP_EXIT_USAGE;
+	}
+	ret = switch_record_read(&r);
+	if (ret == -ENOENT) {
+		if (json)
+			printf("{\"last_switch\": null}\n");
+		else
+			printf("no switch recorded\n");
+		return KUP_EXIT_FAIL;
+	}
+	if (ret)
+		return KUP_EXIT_FAIL;
+	if (json)
+		ret = print_json(&r);
+	else
+		print_text(&r);
+	switch_record_free(&r);
+	return ret ? KUP_EXIT_FAIL : 0;
+}
+
+KUP_COMMAND("status", cmd_status, "the last kernel switch: each kept service's outage");

@@ -1,0 +1,97 @@
+#!/bin/bash
+# The outage of a kept tree and the record of the last switch (kup status):
+# the dump keeps the freeze time in the inventory and prints it, the
+# restore prints the outage from it; kup status reads the record of the last
+# switch (every line checked: a record of any bytes never crashes it), and
+# kup switch-dump (the stop of kup-switch-dump.service) does nothing without
+# a plan and dumps nothing when the system is not going down by kexec.
+. "$(dirname "$0")/../lib.sh"
+require_root
+export KUP_LAST_SWITCH=$T/last-switch
+
+# ---- the freeze time and the outage
+pid=$(start_bg "$T/out" "$PROGS/counter")
+wait_for_line "$T/out" '^C 3 ' || bail "counter did not start"
+before=$(date +%s%N)
+dump_and_restore "$pid" "$T/img" || exit 1
+after=$(date +%s%N)
+check "kup dump printed when it froze the tree" grep -q "kup dump: pid $pid: frozen at 20" "$T/dump.log"
+check "the inventory keeps the freeze time, between the test's clock readings" \
+	eval "\"$KUP\" show '$T/img/inventory.img' --json | python3 -c '
+import json, sys
+inv = list(json.load(sys.stdin).values())[0][\"entries\"][0]
+t = int(inv[\"freeze_time_ns\"])
+assert $before <= t <= $after, (t, $before, $after)'"
+check "kup restore printed the tree's outage" \
+	grep -qE "kup restore: pid-$pid: outage [0-9]+ ms \(frozen at 20.*, running again at 20" "$T/restore.log"
+check "a restore of a checkpoint of this boot records nothing" [ ! -e "$KUP_LAST_SWITCH" ]
+kill_tree "$pid"
+
+# ---- kup status
+check_fails "kup status without a record: exit 1" "$KUP" status
+check "... it says so" grep -q "no switch recorded" "$T/err"
+cat > "$KUP_LAST_SWITCH" <<'R'
+kup-switch 1
+begun 1765065000123000000 2c8a3c5e-0000-4000-8000-000000000001 6.1.0-47-amd64 /boot/vmlinuz-6.1.0-56-amd64
+dumped demo-kept.service
+restored demo-kept.service 1765065000123000000 1765065042323000000
+failed other.service the dump failed in the shutdown
+restored liar.service 5 3
+nonsense line
+R
+check "kup status of a record" kup_run "$T/st" status
+check "... the outage of the restored unit" \
+	grep -q "demo-kept.service: outage 42200 ms (frozen at 2025-12-06 23:50:00.123 UTC" "$T/st"
+check "... the unit not kept, and why" grep -q "other.service: not kept: the dump failed in the shutdown" "$T/st"
+check "... nothing of a line whose times do not hold" eval "! grep -q liar '$T/st'"
+check "kup status --json" eval "\"$KUP\" status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)[\"last_switch\"]
+assert s[\"from\"] == \"6.1.0-47-amd64\" and s[\"begun_ns\"] == \"1765065000123000000\", s
+a, b = s[\"services\"]
+assert a == {\"name\": \"demo-kept.service\", \"state\": \"restored\", \"freeze_ns\": \"1765065000123000000\",
+             \"running_ns\": \"1765065042323000000\", \"outage_ms\": 42200}, a
+assert b[\"state\"] == \"not-kept\" and \"shutdown\" in b[\"error\"], b'"
+printf 'kup-switch 2\nbegun 1 x y z\n' > "$KUP_LAST_SWITCH"
+check_fails "a record of another format is refused" "$KUP" status
+check "... saying so" grep -q "not a kup switch record" "$T/err"
+bad=0
+for i in $(seq 60); do
+	{ echo "kup-switch 1"; head -c $((RANDOM % 3000)) /dev/urandom; } > "$KUP_LAST_SWITCH"
+	[ $((i % 3)) = 0 ] && printf 'restored %s 1 %s\nbegun %s\n' "$(head -c 300 /dev/urandom | tr -d '\0\n ')" \
+		"$RANDOM$RANDOM" "$(head -c 2000 /dev/urandom | tr -d '\0\n')" >> "$KUP_LAST_SWITCH"
+	"$KUP" status --json > "$T/fz" 2>&1
+	rc=$?
+	if [ $rc -gt 1 ] || sanitizer_report "$T/fz" || { [ $rc = 0 ] && ! python3 -m json.tool "$T/fz" >/dev/null 2>&1; }; then
+		bad=$((bad + 1))
+		cp "$KUP_LAST_SWITCH" "$T/bad-record"
+	fi
+done
+check "60 records of random bytes: no crash, valid JSON or a clean refusal" [ $bad = 0 ]
+head -c 300000 /dev/zero > "$KUP_LAST_SWITCH"
+check_fails "an oversized record is refused" "$KUP" status
+
+# ---- kup switch-dump
+plan=/run/kup/switch-plan
+if [ -e $plan ]; then
+	skip_all "$plan exists: a clean switch is under way here"
+fi
+at_exit "rm -f $plan"
+check "kup switch-dump without a plan does nothing" kup_run "$T/sd" switch-dump
+check "... saying so" grep -q "no switch under way" "$T/sd"
+mkdir -p /run/kup
+printf 'kup-switch-plan 1\nowner 1\nbogus x\n' > $plan
+chmod 600 $plan
+check_fails "a plan that does not parse is ignored, exit 1" "$KUP" switch-dump
+check "... saying so" grep -q "does not parse" "$T/err"
+pid=$(start_bg "$T/out2" "$PROGS/counter")
+wait_for_line "$T/out2" '^C 2 ' || bail "counter did not start"
+printf 'kup-switch-plan 1\nowner 1\nkernel /boot/none\ndump kup\ndump dump\ndump -t\ndump %s\ndump -D\ndump %s\nname pid-%s\n' \
+	"$pid" "$T/img2" "$pid" > $plan
+chmod 600 $plan
+check "kup switch-dump with a plan, the system not going down by kexec" kup_run "$T/sd2" switch-dump
+check "... dumps nothing and says so" grep -q "not going down by kexec: pid-$pid not dumped" "$T/sd2"
+check "... the tree runs on, not frozen" not_frozen "$pid"
+check "... no images" [ ! -e "$T/img2/inventory.img" ]
+check "... the plan is gone" [ ! -e $plan ]
+kill_tree "$pid"
