@@ -133,10 +133,13 @@ static int hold_request(const char *req, char *ans, size_t len)
 	return 0;
 }
 
-int kup_hold_release(void)
+int kup_hold_release(const char *part)
 {
-	char ans[HOLD_MSG_MAX];
-	int r = hold_request("release", ans, sizeof(ans));
+	char ans[HOLD_MSG_MAX], req[32];
+	int r;
+
+	snprintf(req, sizeof(req), "release%s%.16s", part ? " " : "", part ? part : "");
+	r = hold_request(req, ans, sizeof(ans));
 
 	if (r == -ENOENT)
 		return 0;
@@ -156,6 +159,8 @@ struct held {
 	pid_t id;		/* the number to keep */
 	pid_t ph;		/* its placeholder, 0 while the number is taken */
 	bool warned;
+	bool released;		/* its tree's restore asked for it */
+	char part[8];		/* a store of several trees: its part ("p1/") */
 };
 
 struct holder {
@@ -173,57 +178,50 @@ static int cmp_pid(const void *a, const void *b)
 }
 
 /*
- * The checkpoint of a service (kup dump --unit): say which in KUP_UNIT_FILE,
- * for kup-generator (systemd-units/), which makes the unit's start restore
- * it.  /run is carried from the initramfs onto the root file system.
+ * The checkpoints of services (kup dump --unit): say which in KUP_UNIT_FILE,
+ * one per line, for kup-generator (systemd-units/), which makes each unit's
+ * start restore it.  /run is carried from the initramfs onto the root file
+ * system.
  */
-static void note_unit(struct img_store *st)
+static void note_units(char units[][256], size_t n)
 {
-	ProtobufCMessage *m;
-	InventoryEntry *inv;
 	FILE *f;
 
-	if (img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m))
+	if (!n)
 		return;
-	inv = (InventoryEntry *)m;
-	if (inv->unit && kup_unit_name_ok(inv->unit)) {
-		mkdir("/run/kup", 0755);
-		f = fopen(KUP_UNIT_FILE, "we");
-		if (!f || fprintf(f, "%s\n", inv->unit) < 0 || fclose(f))
-			log_warn("cannot write %s: %s; %s will start cold", KUP_UNIT_FILE,
-				 strerror(errno), inv->unit);
-		else
-			log_info("the checkpoint is %s's: its start will restore it", inv->unit);
+	mkdir("/run/kup", 0755);
+	f = fopen(KUP_UNIT_FILE, "we");
+	for (size_t i = 0; f && i < n; i++)
+		fprintf(f, "%s\n", units[i]);
+	if (!f || fclose(f)) {
+		log_warn("cannot write %s: %s; %s%s will start cold", KUP_UNIT_FILE,
+			 strerror(errno), units[0], n > 1 ? " and the other kept units" : "");
+		return;
 	}
-	inventory_entry__free_unpacked(inv, NULL);
+	for (size_t i = 0; i < n; i++)
+		log_info("the checkpoint of %s is kept: its start will restore it", units[i]);
 }
 
-/*
- * The PIDs and TIDs of the checkpoint in the store @given, sorted, unique:
- * the tree is checked as restore will check it (ckpt_pstree_ids), so that a
- * damaged one is refused here rather than numbers held for it.
- */
-static int read_ids(const char *given, struct holder *h, uint32_t *root)
+/* The ids of one tree (the store's only one, or a part of it) appended to
+ * @h, tagged with @part; its unit, if any, into @unit. */
+static int tree_ids(struct img_store *st, struct holder *h, const char *part, uint32_t *root,
+		    char *unit, size_t ulen)
 {
-	struct img_store *st;
 	ProtobufCMessage *m;
 	InventoryEntry *inv = NULL;
 	PstreeImage *pst;
 	uint32_t *ids = NULL;
 	size_t n = 0;
-	int r = kup_store_open_ppp(given, 0, &st);
+	struct held *v;
+	int r;
 
-	if (r)
-		return r;
 	r = img_read_msg(st, "pstree.img", IMG_PSTREE, &pstree_image__descriptor, &m);
 	if (r) {
 		if (r == -ENOENT)
 			log_err("%s: pstree.img missing", st->where);
-		st->ops->close(st);
 		return r;
 	}
 	pst = (PstreeImage *)m;
-	note_unit(st);
 	if (!img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m))
 		inv = (InventoryEntry *)m;
 	if (!inv) {
@@ -236,20 +234,87 @@ static int read_ids(const char *given, struct holder *h, uint32_t *root)
 		log_err("%s: the checkpoint's process tree is damaged; no PID is held", st->where);
 		goto out;
 	}
-	h->v = calloc(n, sizeof(*h->v));
-	if (!h->v) {
+	v = realloc(h->v, (h->n + n) * sizeof(*h->v));
+	if (!v) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		h->v[i].id = ids[i];
-	h->n = n;
+	h->v = v;
+	for (size_t i = 0; i < n; i++) {
+		memset(&v[h->n + i], 0, sizeof(*v));
+		v[h->n + i].id = ids[i];
+		snprintf(v[h->n + i].part, sizeof(v[0].part), "%s", part);
+	}
+	h->n += n;
 	*root = pst->entries[0]->pid;
+	if (inv->unit && kup_unit_name_ok(inv->unit))
+		snprintf(unit, ulen, "%s", inv->unit);
 out:
 	free(ids);
 	if (inv)
 		inventory_entry__free_unpacked(inv, NULL);
 	pstree_image__free_unpacked(pst, NULL);
+	return r;
+}
+
+/*
+ * The PIDs and TIDs of the checkpoint in the store @given (of each tree of
+ * a store of several, but those whose restore failed already), sorted,
+ * unique: each tree is checked as restore will check it (ckpt_pstree_ids),
+ * so that a damaged one is refused here rather than numbers held for it.
+ */
+static int read_ids(const char *given, struct holder *h, uint32_t *root)
+{
+	static char units[KUP_MAX_TREES][256];
+	struct img_store *st;
+	PartsImage *pi = NULL;
+	size_t nu = 0;
+	int r = kup_store_open_ppp(given, 0, &st);
+
+	if (r)
+		return r;
+	r = kup_parts_read(st, &pi);
+	if (!r && !pi) {
+		units[0][0] = 0;
+		r = tree_ids(st, h, "", root, units[0], sizeof(units[0]));
+		nu = units[0][0] != 0;
+	}
+	for (size_t i = 0; !r && pi && i < pi->n_parts; i++) {
+		struct img_store *ps;
+		uint32_t rt;
+
+		if (pi->parts[i]->failed)
+			continue;
+		ps = kup_part_store(st, pi->parts[i]);
+		if (!ps) {
+			r = -ENOMEM;
+			break;
+		}
+		units[nu][0] = 0;
+		r = tree_ids(ps, h, pi->parts[i]->prefix, &rt, units[nu], sizeof(units[nu]));
+		if (!r && !*root)
+			*root = rt;
+		nu += !r && units[nu][0];
+		ps->ops->close(ps);
+	}
+	if (!r && h->n) {
+		qsort(h->v, h->n, sizeof(*h->v), cmp_pid);
+		for (size_t i = 1; i < h->n; i++)
+			if (h->v[i].id == h->v[i - 1].id) {
+				log_err("%s: pid %d is in two of its trees; no PID is held", st->where,
+					h->v[i].id);
+				r = -EINVAL;
+			}
+	}
+	if (!r)
+		note_units(units, nu);
+	if (r) {
+		free(h->v);
+		h->v = NULL;
+		h->n = 0;
+	}
+	if (pi)
+		parts_image__free_unpacked(pi, NULL);
 	st->ops->close(st);
 	return r;
 }
@@ -307,7 +372,7 @@ static size_t take_free(struct holder *h, bool warn)
 		struct held *e = &h->v[i];
 		pid_t r;
 
-		if (e->ph)
+		if (e->ph || e->released)
 			continue;
 		r = make_placeholder(e->id, h->self);
 		if (r > 0) {
@@ -342,18 +407,21 @@ static size_t count_held(const struct holder *h)
 /* "held N of M: p p p; taken: p p" */
 static void describe(const struct holder *h, char *buf, size_t len)
 {
-	size_t off = 0, held = count_held(h);
+	size_t off = 0, held = count_held(h), total = 0;
 	int w;
 
-	w = snprintf(buf, len, "held %zu of %zu", held, h->n);
+	/* the PIDs of a tree restored (a store of several) are no longer counted */
+	for (size_t i = 0; i < h->n; i++)
+		total += !h->v[i].released;
+	w = snprintf(buf, len, "held %zu of %zu", held, total);
 	off = w > 0 ? (size_t)w : 0;
 	for (int pass = 0; pass < 2; pass++) {
 		const char *head = pass ? "; taken:" : ":";
 
-		if ((pass ? h->n - held : held) == 0)
+		if ((pass ? total - held : held) == 0)
 			continue;
 		for (size_t i = 0; i < h->n && off < len; i++) {
-			if ((h->v[i].ph > 0) != (pass == 0))
+			if ((h->v[i].ph > 0) != (pass == 0) || h->v[i].released)
 				continue;
 			w = snprintf(buf + off, len - off, "%s %d", head, h->v[i].id);
 			head = "";
@@ -364,16 +432,22 @@ static void describe(const struct holder *h, char *buf, size_t len)
 		strcpy(buf + len - 4, "...");
 }
 
-/* Kill and reap every placeholder. */
-static size_t let_go(struct holder *h)
+/* Kill and reap the placeholders of @part (NULL: every one); true when
+ * nothing is left to hold. */
+static size_t let_go_part(struct holder *h, const char *part, bool *all)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < h->n; i++)
-		if (h->v[i].ph > 0)
-			kill(h->v[i].ph, SIGKILL);
+		if (!part || !strcmp(h->v[i].part, part)) {
+			h->v[i].released = true;
+			if (h->v[i].ph > 0)
+				kill(h->v[i].ph, SIGKILL);
+		}
+	*all = true;
 	for (size_t i = 0; i < h->n; i++) {
-		if (h->v[i].ph <= 0)
+		*all = *all && h->v[i].released;
+		if (h->v[i].ph <= 0 || !h->v[i].released)
 			continue;
 		while (waitpid(h->v[i].ph, NULL, 0) < 0 && errno == EINTR)
 			;
@@ -381,6 +455,13 @@ static size_t let_go(struct holder *h)
 		k++;
 	}
 	return k;
+}
+
+static size_t let_go(struct holder *h)
+{
+	bool all;
+
+	return let_go_part(h, NULL, &all);
 }
 
 /* Reap placeholders that died (somebody killed one): take their numbers again. */
@@ -425,6 +506,13 @@ static bool serve(struct holder *h)
 		snprintf(ans, sizeof(ans), "released %zu pids (asked by pid %d)", k, cr.pid);
 		log_info("%s", ans);
 		done = true;
+	} else if (!strncmp(req, "release ", 8)) {
+		/* one tree of a store of several: the others stay held */
+		size_t k = let_go_part(h, req + 8, &done);
+
+		snprintf(ans, sizeof(ans), "released %zu pids of %.16s (asked by pid %d)%s", k,
+			 req + 8, cr.pid, done ? "; none left" : "");
+		log_info("%s", ans);
 	} else {
 		snprintf(ans, sizeof(ans), "unknown request '%.32s'", req);
 	}

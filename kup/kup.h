@@ -68,7 +68,9 @@ int kup_parse_size(const char *s, unsigned long long *out);
 
 /* Image stores (kup/store.c).  "auto" (or NULL) finds the store device. */
 struct img_store;
+#define KUP_STORE_APPEND	2	/* @write: change the committed checkpoint */
 int kup_store_open_ppp(const char *given, int write, struct img_store **out);
+int kup_store_remove_prefix(struct img_store *wr, const char *prefix);
 int kup_store_scrub_ppp(const char *given);
 bool kup_store_has_ckpt(const char *given);
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path);
@@ -90,8 +92,38 @@ pid_t kup_ppid_of(pid_t pid);		/* from /proc/PID/stat; 0 if gone */
 int kup_unit_main_pid(const char *unit, pid_t *root);
 #define KUP_UNIT_FILE	"/run/kup/unit"	/* written at boot by kup hold: the unit to restore */
 
+/*
+ * Several trees in one store (kup/parts.c, docs/ppp-format.md "Several
+ * trees").  kup_dump_trees: dump the trees into @tmpl->store (open for
+ * writing) as one commit: all are frozen until it, or none is dumped.
+ * kup_parts_read: parts.img of @st, validated; *out NULL (and 0) for a
+ * store of one tree.  kup_part_store: the view of part @pe of @base (close
+ * it before @base).  kup_parts_lock: one restore of a part at a time (an fd
+ * to close).  kup_parts_done: the part's tree runs (its blobs go) or its
+ * restore @failed (it is kept, marked); the last one scrubs the store.
+ * kup_trees_check: before anything changes, the trees may be kept together
+ * (they do not overlap, share no pipe, socket or shared memory).
+ */
+#define KUP_MAX_TREES	64
+struct kup_tree {
+	pid_t pid;
+	const char *unit;	/* or NULL: a tree given by its root (-t) */
+};
+struct ckpt_dump_opts;
+struct ckpt_stats;
+struct PartsImage;
+struct PartEntry;
+int kup_dump_trees(const struct ckpt_dump_opts *tmpl, const struct kup_tree *t, int n,
+		   struct ckpt_stats *stats);
+int kup_parts_read(struct img_store *st, struct PartsImage **out);
+struct img_store *kup_part_store(struct img_store *base, const struct PartEntry *pe);
+int kup_parts_lock(void);
+int kup_parts_done(const char *given, const char *prefix, bool failed);
+int kup_trees_check(const struct kup_tree *t, int n);
+const char *kup_tree_name(const struct kup_tree *t, char *buf, size_t len);
+
 /* The PID holder (kup/cmd-hold.c): make a running `kup hold` let go of the
  * PIDs it keeps for a restore; 0 also when none runs. */
-int kup_hold_release(void);
+int kup_hold_release(const char *part);	/* part: "pN/" of a store of several trees, NULL: all */
 
 #endif

@@ -326,8 +326,11 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 	}
 	if (write) {
 		/* One checkpoint per store: the new one replaces the old,
-		 * which stays valid until the commit unless space runs out. */
-		r = ppp_txn_begin(ps->p, PPP_TXN_REPLACE, &ps->txn);
+		 * which stays valid until the commit unless space runs out;
+		 * KUP_STORE_APPEND changes the committed one (blobs removed
+		 * or added: a part of it restored, kup/parts.c). */
+		r = ppp_txn_begin(ps->p, write == KUP_STORE_APPEND ? PPP_TXN_APPEND : PPP_TXN_REPLACE,
+				  &ps->txn);
 		if (r == -EBUSY)
 			busy(ps->path, ps->where);
 	} else {
@@ -350,6 +353,34 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 	ps->st.priv = ps;
 	*out = &ps->st;
 	return 0;
+}
+
+/* Remove from @wr (open with KUP_STORE_APPEND) every blob of the committed
+ * checkpoint whose name begins with @prefix; returns how many or -errno. */
+int kup_store_remove_prefix(struct img_store *wr, const char *prefix)
+{
+	struct ppp_store *ps = wr->priv;
+	struct ppp_blob_info info;
+	struct ppp_ckpt *c;
+	size_t pl = strlen(prefix);
+	uint32_t n;
+	int r, k = 0;
+
+	if (!ps->txn)
+		return -EBADF;
+	r = ppp_ckpt_open(ps->p, &c);
+	if (r)
+		return r;
+	n = ppp_ckpt_nblobs(c);
+	for (uint32_t i = 0; i < n && !r; i++) {
+		r = ppp_ckpt_blob(c, i, &info);
+		if (r || strncmp(info.name, prefix, pl))
+			continue;
+		r = ppp_txn_remove(ps->txn, info.name);
+		k++;
+	}
+	ppp_ckpt_close(c);
+	return r ? r : k;
 }
 
 static void quiet_logger(int level, const char *msg)

@@ -36,6 +36,7 @@ enum img_kind {
 	IMG_SHMEM,
 	IMG_SOCKETS,
 	IMG_IPC,
+	IMG_PARTS,	/* parts.img: the trees of a store holding several */
 	IMG_KIND_MAX,
 };
 
