@@ -66,8 +66,9 @@ static void hold_usage(FILE *f)
 		"this command returns once the placeholders exist.\n\n"
 		"      --ppp STORE        the store: a device, a file, or auto (default)\n"
 		"      --if-any           exit 0 if there is no store or no checkpoint\n"
-		"      --timeout SECONDS  let go by itself after SECONDS (default 600;\n"
-		"                         0: wait for a restore forever)\n"
+		"      --timeout SECONDS  let go by itself after SECONDS (default 600, or\n"
+		"                         KUP_HOLD_TIMEOUT in /etc/default/kup; 0: wait\n"
+		"                         for a restore forever)\n"
 		"      --log FILE         where the holder's messages go (default\n"
 		"                         /dev/kmsg, the kernel log)\n"
 		"      --status           print what the running holder holds\n"
@@ -708,7 +709,7 @@ static int cmd_hold(int argc, char **argv)
 	};
 	const char *given = NULL, *logpath = "/dev/kmsg";
 	bool if_any = false, status = false, release = false;
-	long timeout_s = 600;
+	long timeout_s = -1;
 	char *end, ans[HOLD_MSG_MAX];
 	int c, r;
 
@@ -755,6 +756,20 @@ static int cmd_hold(int argc, char **argv)
 	}
 	if (kup_need_root("kup hold", KUP_NEED_CKPT | KUP_NEED_STORE))
 		return KUP_EXIT_FAIL;
+	if (timeout_s < 0) {
+		/* KUP_HOLD_TIMEOUT of the configuration file (the initramfs
+		 * hook carries it); a bad file does not keep PIDs from being held */
+		struct kup_config cfg;
+
+		timeout_s = 600;
+		if (kup_config_load(NULL, &cfg)) {
+			log_warn("the configuration file is ignored: --timeout 600");
+		} else {
+			if (cfg.hold_timeout >= 0)
+				timeout_s = cfg.hold_timeout;
+			kup_config_free(&cfg);
+		}
+	}
 	return hold_start(given, if_any, timeout_s, logpath);
 }
 

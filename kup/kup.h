@@ -122,6 +122,26 @@ int kup_parts_done(const char *given, const char *prefix, bool failed);
 int kup_trees_check(const struct kup_tree *t, int n);
 const char *kup_tree_name(const struct kup_tree *t, char *buf, size_t len);
 
+/*
+ * The configuration file (kup/config.c, docs/kup.8 CONFIGURATION):
+ * kup_config_load reads @path, or else $KUP_CONFIG, or else
+ * KUP_CONFIG_FILE (whose absence is no error); errors name the file and
+ * line.  Unset values: NULL store, -1 for the numbers.
+ */
+#define KUP_CONFIG_FILE	"/etc/default/kup"
+struct kup_config {
+	char path[4096];
+	bool loaded;		/* the file exists and was read */
+	char *units[KUP_MAX_TREES];
+	int nunits;
+	char *store;
+	int tcp;		/* KUP_TCP_ESTABLISHED: 0, 1, -1 unset */
+	int ext_peers_close;	/* KUP_EXTERNAL_PEERS: 1 close, 0 refuse, -1 unset */
+	long hold_timeout;	/* KUP_HOLD_TIMEOUT in seconds, -1 unset */
+};
+int kup_config_load(const char *path, struct kup_config *c);
+void kup_config_free(struct kup_config *c);
+
 /* The PID holder (kup/cmd-hold.c): make a running `kup hold` let go of the
  * PIDs it keeps for a restore; 0 also when none runs. */
 int kup_hold_release(const char *part);	/* part: "pN/" of a store of several trees, NULL: all */

@@ -37,12 +37,37 @@ void kup_ppp_logger(int level, const char *msg)
 	log_msg(level, 0, "%s", msg);
 }
 
+/* "auto": KUP_STORE of the configuration file, if it names one (quietly:
+ * kup switch and kup check report the file's errors). */
+static bool config_store(char *buf, size_t len)
+{
+	struct kup_config cfg;
+	int lvl = log_get_level(), r;
+	bool yes = false;
+
+	log_set_level(LOG_LVL_ERR - 1);
+	r = kup_config_load(NULL, &cfg);
+	log_set_level(lvl);
+	if (r)
+		return false;
+	if (cfg.store && strcmp(cfg.store, "auto")) {
+		snprintf(buf, len, "%s", cfg.store);
+		yes = true;
+	}
+	kup_config_free(&cfg);
+	return yes;
+}
+
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path)
 {
 	int r;
 
 	if (given && strcmp(given, "auto")) {
 		*path = given;
+		return 0;
+	}
+	if (config_store(buf, len)) {
+		*path = buf;
 		return 0;
 	}
 	r = ppp_find_device(buf, len, PPP_FIND_LOAD_MODULES);
@@ -398,7 +423,8 @@ bool kup_store_has_ckpt(const char *given)
 
 	ppp_set_logger(quiet_logger);
 	if (!given || !strcmp(given, "auto")) {
-		if (ppp_find_device(dev, sizeof(dev), PPP_FIND_LOAD_MODULES))
+		if (!config_store(dev, sizeof(dev)) &&
+		    ppp_find_device(dev, sizeof(dev), PPP_FIND_LOAD_MODULES))
 			goto out;
 		path = dev;
 	}
