@@ -129,6 +129,7 @@ install: all
 	install -D -m 0755 systemd-units/kup-generator $(DESTDIR)$(GENDIR)/kup-generator
 	install -D -m 0755 initramfs/initramfs-tools/hooks/kup $(DESTDIR)$(ITDIR)/hooks/kup
 	install -D -m 0755 initramfs/initramfs-tools/scripts/init-top/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup
+	[ -e $(DESTDIR)/etc/default/kup ] || install -D -m 0644 docs/kup.default $(DESTDIR)/etc/default/kup
 
 clean:
 	rm -rf build

@@ -169,6 +169,8 @@ struct holder {
 	size_t n;
 	int listen_fd, sig_fd;
 	pid_t self;
+	int ntrees;		/* a store of several trees: how many are held */
+	char what[64];		/* "the tree of pid N" or "N trees" */
 };
 
 static int cmp_pid(const void *a, const void *b)
@@ -296,6 +298,7 @@ static int read_ids(const char *given, struct holder *h, uint32_t *root)
 		if (!r && !*root)
 			*root = rt;
 		nu += !r && units[nu][0];
+		h->ntrees++;
 		ps->ops->close(ps);
 	}
 	if (!r && h->n) {
@@ -617,6 +620,10 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 	}
 	if (read_ids(given, &h, &root))
 		return KUP_EXIT_FAIL;
+	if (h.ntrees > 1)
+		snprintf(h.what, sizeof(h.what), "%d trees", h.ntrees);
+	else
+		snprintf(h.what, sizeof(h.what), "the tree of pid %u", root);
 	h.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (h.listen_fd < 0 || bind(h.listen_fd, (struct sockaddr *)&sa, sl) < 0 ||
 	    listen(h.listen_fd, 8) < 0) {
@@ -647,8 +654,8 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 		}
 		msg[n] = 0;
 		free(h.v);
-		log_info("holding the PIDs of the tree of pid %u for its restore (holder pid %d): %s",
-			 root, pid, msg);
+		log_info("holding the PIDs of %s for %s restore (holder pid %d): %s",
+			 h.what, h.ntrees > 1 ? "their" : "its", pid, msg);
 		return KUP_EXIT_OK;
 	}
 
@@ -686,7 +693,7 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 		if (logfd >= 0)
 			close(logfd);
 	}
-	log_info("holding the PIDs of the tree of pid %u: %s", root, msg);
+	log_info("holding the PIDs of %s: %s", h.what, msg);
 	if (r)
 		log_warn("the command that started the holder is gone");
 	holder_loop(&h, timeout_s);
