@@ -281,8 +281,10 @@ static int cmd_switch(int argc, char **argv)
 			return KUP_EXIT_FAIL;
 		}
 	}
-	if (ntrees > 1 && kup_trees_check(trees, ntrees)) {
-		log_err("these trees cannot be kept together: nothing was changed");
+	/* together (and what the dump would refuse before freezing) */
+	if (kup_trees_check(trees, ntrees)) {
+		log_err("%s: nothing was changed", ntrees > 1 ? "these trees cannot be kept together" :
+			"this tree cannot be kept");
 		return KUP_EXIT_FAIL;
 	}
 	trees_what(trees, ntrees, what, sizeof(what));

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Several trees kept at once (kup dump/switch with several -t/--unit):
- * checked together before anything is loaded or frozen.
+ * checked together before anything is loaded or frozen (and each one for
+ * what the dump refuses before it seizes anything: io_uring).
  *
  * Each tree is dumped and restored on its own (kup/parts.c: a unit's start
  * restores its own tree), so two trees must not overlap and must share
@@ -33,6 +34,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "ckpt.h"
 #include "kup.h"
 
 const char *kup_tree_name(const struct kup_tree *t, char *buf, size_t len)
@@ -351,6 +353,8 @@ int kup_trees_check(const struct kup_tree *t, int n)
 					kup_tree_name(&t[i], a, sizeof(a)), kup_tree_name(&t[j], b, sizeof(b)));
 			ret = -EINVAL;
 		}
+	for (int i = 0; !ret && i < n; i++)
+		ret = ckpt_dump_precheck(t[i].pid);
 	if (ret || n < 2)
 		return ret;
 	unix_peers(&pp);

@@ -5,8 +5,9 @@
 #  - a file that is not KEY=value, or a value kup cannot use, is refused
 #    naming the file and line; nothing to keep is a usage error;
 #  - kup switch KERNEL alone keeps the units of KUP_UNITS; a unit that cannot
-#    be kept, a pid that is gone, trees that share a pipe are refused naming
-#    them, before the kernel is loaded (KERNEL does not even exist here);
+#    be kept, a pid that is gone, trees that share a pipe, a tree using
+#    io_uring are refused naming them, before the kernel is loaded (KERNEL
+#    does not even exist here);
 #  - kup check reports on each tree (--json: with its "unit" or "pid");
 #  - kup hold takes its timeout from KUP_HOLD_TIMEOUT;
 #  - kup-generator gives each unit of /run/kup/unit its drop-in, and
@@ -70,6 +71,19 @@ wait_gone "$x"
 check_fails "kup switch -t PID of a process that is gone" kup_try switch "$K" -t "$x" --config /dev/null
 check "it says so, nothing changed" eval 'grep -q "pid $x: no such process: nothing was changed" "$T/err" && not_loaded'
 kill_tree "$y"
+
+# a tree holding what the dump refuses before it freezes (io_uring): refused
+# before the kernel is loaded
+mkfifo "$T/iofifo"
+iou=$(start_bg "$T/iou" "$PROGS/iouring" "$T/iofifo")
+if wait_for_line "$T/iou" '^C 2 ' && ! grep -q '^ERROR' "$T/iou"; then
+	check_fails "kup switch -t $iou (io_uring)" kup_try switch "$K" -t "$iou" --config /dev/null
+	check "refused naming the pid and io_uring, nothing changed, the kernel not loaded" \
+		eval 'grep -q "pid $iou: uses io_uring" "$T/err" && grep -q "this tree cannot be kept: nothing was changed" "$T/err" && not_loaded'
+else
+	ok "# SKIP io_uring does not work here"
+fi
+kill_tree "$iou"
 
 # ---- kup check, per tree --------------------------------------------------------
 a=$(start_bg "$T/a" "$PROGS/counter")
