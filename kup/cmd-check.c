@@ -379,7 +379,7 @@ static pid_t check_tree(struct checks *c, const char *tree, const char *unit,
 /* ---- the store ---------------------------------------------------------------- */
 
 static void check_store(struct checks *c, const char *given, unsigned long long tree_kb,
-			bool have_tree)
+			int have_tree)
 {
 	char dev[PATH_MAX];
 	const char *path;
@@ -419,15 +419,15 @@ static void check_store(struct checks *c, const char *given, unsigned long long 
 	room = st.data_size;
 	need += need / 16 + (1 << 20);	/* metadata, the index, extents' rounding */
 	if (need > room)
-		report(c, CK_FAIL, "space", "the tree needs about %llu MiB, the store holds %llu MiB",
-		       need >> 20, room >> 20);
+		report(c, CK_FAIL, "space", "the tree%s about %llu MiB, the store holds %llu MiB",
+		       have_tree > 1 ? "s need" : " needs", need >> 20, room >> 20);
 	else if (st.has_ckpt && need > room - st.used)
-		report(c, CK_WARN, "space", "the tree (about %llu MiB) fits only once the store's "
-		       "previous checkpoint (%llu MiB) is dropped", need >> 20,
-		       (unsigned long long)(st.used >> 20));
+		report(c, CK_WARN, "space", "the tree%s (about %llu MiB) fit%s only once the store's "
+		       "previous checkpoint (%llu MiB) is dropped", have_tree > 1 ? "s" : "", need >> 20,
+		       have_tree > 1 ? "" : "s", (unsigned long long)(st.used >> 20));
 	else
-		report(c, CK_OK, "space", "the tree needs about %llu MiB of the store's %llu MiB",
-		       need >> 20, room >> 20);
+		report(c, CK_OK, "space", "the tree%s about %llu MiB of the store's %llu MiB",
+		       have_tree > 1 ? "s need" : " needs", need >> 20, room >> 20);
 }
 
 /* ---- the restore on the new boot ------------------------------------------------- */
@@ -570,7 +570,7 @@ static int cmd_check(int argc, char **argv)
 			report(&c, CK_OK, "together", "the %d trees do not overlap and share no pipe, "
 			       "socket or shared memory: they are dumped as one checkpoint", n);
 	}
-	check_store(&c, store, kb, nroots > 0);
+	check_store(&c, store, kb, nroots);
 	if (c.json)
 		printf("%s]\n", c.n ? "\n" : "[");
 	else

@@ -175,9 +175,15 @@ static int cmd_dump(int argc, char **argv)
 	if (ret == -ECANCELED) {
 		int sig = ckpt_abort_signal();
 
+		char who[64];
+
+		if (ntrees > 1)
+			snprintf(who, sizeof(who), "the %d trees", ntrees);
+		else
+			snprintf(who, sizeof(who), "pid %d's tree", o.pid);
 		log_err("interrupted by %s%s: %s left running, nothing written%s",
 			kup_signame(sig), kup_command_died() ? " (the kup command died)" : "",
-			ntrees > 1 ? "the trees" : "the tree", ppp ? " (the store keeps its previous checkpoint)" : "");
+			who, ppp ? " (the store keeps its previous checkpoint)" : "");
 		return KUP_EXIT_SIGNAL(sig);
 	}
 	return ret ? KUP_EXIT_FAIL : 0;

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* kup restore: bring a dumped process tree back. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -133,17 +135,28 @@ static int check_unit(struct img_store *st, const char *unit, bool if_any)
 	return ret;
 }
 
-/* The restore of @unit ran (whatever came of it): the boot's note that it
- * is to be restored goes (its line of the file: one per kept unit), so that
- * kup-generator no longer redirects its start after the next daemon-reload. */
-static void unit_done(const char *unit)
+/* The restore of @unit failed: the boot's note that it is to be restored
+ * goes (its line of the file: one per kept unit), so that kup-generator no
+ * longer redirects its start after the next daemon-reload (kup-cold@ does
+ * it too).  A restore that worked leaves it to the unit's ExecStartPost
+ * (kup-generator): the line must stay until systemd has read the unit's
+ * PID file, in case another unit's daemon-reload comes in between. */
+static void unit_failed(const char *unit)
 {
 	char buf[256], tmp[sizeof(KUP_UNIT_FILE) + 8];
 	bool found = false, others = false;
-	FILE *f = fopen(KUP_UNIT_FILE, "re"), *o = NULL;
+	FILE *f, *o = NULL;
+	int lock = open(KUP_UNIT_FILE ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-	if (!f)
+	if (lock >= 0)
+		while (flock(lock, LOCK_EX) < 0 && errno == EINTR)
+			;
+	f = fopen(KUP_UNIT_FILE, "re");
+	if (!f) {
+		if (lock >= 0)
+			close(lock);
 		return;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.new", KUP_UNIT_FILE);
 	while (fgets(buf, sizeof(buf), f)) {
 		buf[strcspn(buf, "\n")] = 0;
@@ -164,10 +177,11 @@ static void unit_done(const char *unit)
 	if (!found) {
 		if (o)
 			unlink(tmp);
-		return;
-	}
-	if (others ? rename(tmp, KUP_UNIT_FILE) : unlink(KUP_UNIT_FILE) && errno != ENOENT)
+	} else if (others ? rename(tmp, KUP_UNIT_FILE) : unlink(KUP_UNIT_FILE) && errno != ENOENT) {
 		log_warn("cannot update %s: %s", KUP_UNIT_FILE, strerror(errno));
+	}
+	if (lock >= 0)
+		close(lock);
 }
 
 /* ---- a store of several trees (kup/parts.c) ---- */
@@ -330,8 +344,8 @@ static int restore_parts(struct img_store *st, PartsImage *pi, const char *given
 		fails += ret < 0;
 	}
 	close(lock);
-	if (unit)
-		unit_done(unit);
+	if (unit && fails)
+		unit_failed(unit);
 	if (ret == -ECANCELED) {
 		log_err("interrupted by %s: no process of the tree left, the images are intact",
 			kup_signame(ckpt_abort_signal()));
@@ -477,8 +491,8 @@ static int cmd_restore(int argc, char **argv)
 	}
 	ret = ckpt_restore(&o, &stats);
 	journal_end();
-	if (unit)
-		unit_done(unit);
+	if (unit && ret < 0)
+		unit_failed(unit);
 	if (ret < 0 && rp.given)
 		kup_hold_release(NULL);	/* if it failed before it asked: the tree will not come */
 	if (o.store)

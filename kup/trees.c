@@ -354,7 +354,8 @@ int kup_trees_check(const struct kup_tree *t, int n)
 			ret = -EINVAL;
 		}
 	for (int i = 0; !ret && i < n; i++)
-		ret = ckpt_dump_precheck(t[i].pid);
+		if (t[i].pid > 1)	/* init: the dump refuses it, naming it */
+			ret = ckpt_dump_precheck(t[i].pid);
 	if (ret || n < 2)
 		return ret;
 	unix_peers(&pp);

@@ -10,8 +10,8 @@
 #    does not even exist here);
 #  - kup check reports on each tree (--json: with its "unit" or "pid");
 #  - kup hold takes its timeout from KUP_HOLD_TIMEOUT;
-#  - kup-generator gives each unit of /run/kup/unit its drop-in, and
-#    kup-cold@'s clean-up removes only its own unit's line.
+#  - kup-generator gives each unit of /run/kup/unit its drop-in, whose
+#    ExecStartPost removes only that unit's line, as kup-cold@ does.
 if [ -z "${KUP_T_CONFIG_NS:-}" ] && [ "$(id -u)" = 0 ]; then
 	KUP_T_CONFIG_NS=1 exec unshare --net "$BASH" "$0" "$@"
 fi
@@ -125,7 +125,7 @@ GEN=$(dirname "$0")/../../systemd-units/kup-generator
 COLD=$(dirname "$0")/../../systemd-units/kup-cold@.service
 [ -e /run/kup/unit ] && bail "/run/kup/unit exists on this machine: not touching it"
 mkdir -p /run/kup
-at_exit 'rm -f /run/kup/unit /run/kup/unit.new'
+at_exit 'rm -f /run/kup/unit /run/kup/unit.new /run/kup/unit.lock'
 printf 'memcached.service\nkup-demo@one.service\n' > /run/kup/unit
 rm -rf "$T/gen"; mkdir "$T/gen"
 sh "$GEN" "$T/gen" "$T/gen" "$T/gen"
@@ -133,7 +133,15 @@ check "kup-generator: a drop-in for each unit of /run/kup/unit" \
 	eval '[ -f $T/gen/memcached.service.d/50-kup-restore.conf ] && [ -f "$T/gen/kup-demo@one.service.d/50-kup-restore.conf" ]'
 check "each restoring its own unit" \
 	grep -q -- '--unit kup-demo@one.service ' "$T/gen/kup-demo@one.service.d/50-kup-restore.conf"
-cmd=$(sed -n 's/^ExecStart=-\/bin\/sh -c \(.*\)$/\1/p' "$COLD" | sed 's/%I/kup-demo@one.service/g')
+cmd=$(sed -n 's/^ExecStart=-\(\/usr\/bin\/flock .*\)$/\1/p' "$COLD" | sed 's/%I/kup-demo@one.service/g')
 check "kup-cold@ has its clean-up command" [ -n "$cmd" ]
-eval "sh -c $cmd"
+eval "$cmd"
 check "which removes only its own unit's line" eval '[ "$(cat /run/kup/unit)" = memcached.service ]'
+post=$(sed -n 's/^ExecStartPost=+\(\/usr\/bin\/flock .*\)$/\1/p' "$T/gen/memcached.service.d/50-kup-restore.conf")
+check "the drop-in removes the unit's line once it runs (ExecStartPost)" [ -n "$post" ]
+printf 'memcached.service\nkup-demo@one.service\n' > /run/kup/unit
+eval "$post"
+check "... its own line only" eval '[ "$(cat /run/kup/unit)" = kup-demo@one.service ]'
+printf 'memcached.service\n' > /run/kup/unit
+eval "$post"
+check "... and the file when it was the last" eval '[ ! -e /run/kup/unit ]'

@@ -119,13 +119,13 @@ check "flip one byte of p3/pages-$p2.img ($D2's; offset ${off:-?}) on /dev/pmem0
 	"[ -n '$off' ] && printf 'X' | dd of=/dev/pmem0 bs=1 seek=$((off + 4096 + 77)) conv=notrunc,fsync status=none"
 t0=$(date +%s.%N)
 "$lab" run "kup kexec exec >/dev/null 2>&1" >/dev/null 2>&1
-L wait-boot "$B" --timeout 300 || bail "the guest did not come back on $B"
+L wait-boot "$B" --timeout 600 || bail "the guest did not come back on $B"
 ok "the guest came back on $(L run uname -r) after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')s"
 check "kup hold held the PIDs of the three trees from the start of the boot" \
 	"dmesg | grep 'kup hold: holding the PIDs' > /tmp/hold.txt && grep -qw $p1 /tmp/hold.txt &&
 	 grep -qw $pm /tmp/hold.txt && grep -qw $p2 /tmp/hold.txt"
 check "$D1, $MC and $D2 are active" \
-	"for i in \$(seq 300); do systemctl is-active -q $D1 $MC $D2 && exit 0; sleep 0.2; done; exit 1"
+	"for i in \$(seq 900); do systemctl is-active -q $D1 $MC $D2 && exit 0; sleep 0.2; done; exit 1"
 note "$(L run "journalctl -b -u $D1 -u $MC -u $D2 -u kup-cold@$D2.service --no-pager -o cat | grep -v '^C ' | tail -n 25")"
 check "$D1: main pid $p1 as before, restored by its start" \
 	"[ \"\$(systemctl show -p MainPID --value $D1)\" = $p1 ] && grep -q '/$D1\$' /proc/$p1/cgroup &&
@@ -143,6 +143,6 @@ np2=$(main_pid $D2)
 check "$D2 runs with a new main pid ($np2), its counter from 0" \
 	"[ -n '$np2' ] && [ '$np2' != 0 ] && [ '$np2' != $p2 ] && grep -q '^C 0 $np2 ' /root/demo-two.out"
 check "/run/kup/unit is gone, the store scrubbed" \
-	"for i in \$(seq 100); do [ ! -e /run/kup/unit ] && kup ppp status /dev/pmem0 | grep -q 'checkpoint:   none' && exit 0; sleep 0.2; done; exit 1"
+	"for i in \$(seq 300); do [ ! -e /run/kup/unit ] && kup ppp status /dev/pmem0 | grep -q 'checkpoint:   none' && exit 0; sleep 0.2; done; exit 1"
 check "systemctl stop $D1 stops the restored counter" "systemctl stop $D1 && ! kill -0 $p1 2>/dev/null"
 finish
