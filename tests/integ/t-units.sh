@@ -11,7 +11,10 @@
 #    own PIDs go, its part leaves the store;
 #  - a part whose restore fails is kept, marked failed, and the others are
 #    still restored; the last restore scrubs the store (the failed part given
-#    up, with a warning).
+#    up, with a warning);
+#  - a damaged or lying parts.img (checksum, prefix, root pid, unit) refuses
+#    every tree of the store, naming what is wrong; nothing is restored,
+#    nothing held, and the store stays as it was.
 # The PID holder answers on an abstract unix socket, one per network
 # namespace: this test runs in a namespace of its own, not to meet another.
 if [ -z "${KUP_T_UNITS_NS:-}" ] && [ "$(id -u)" = 0 ]; then
@@ -166,3 +169,40 @@ check "the holder is gone (nothing left to hold)" wait_gone "$holder"
 check "pid $a still counts" counts_on "$T/a"
 
 kill_tree "$a"; kill_tree "$c"
+
+# ---- parts.img damaged or lying -----------------------------------------------------
+pd=$(start_bg "$T/d" "$PROGS/counter")
+pe=$(start_bg "$T/e" "$PROGS/counter")
+wait_for_line "$T/d" '^C 1 ' && wait_for_line "$T/e" '^C 1 ' || bail "counters d, e did not start"
+check "kup dump -t $pd -t $pe" kup_run "$T/dump2.log" dump -t "$pd" -t "$pe" --ppp "$S"
+wait_gone "$pd"; wait_gone "$pe"
+check "kup ppp get parts.img" eval '"$KUP" ppp get -s "$S" parts.img > "$T/parts.good"'
+# lie NAME FILE WHY: put FILE as parts.img; restore and hold refuse, naming WHY
+lie() {
+	kup_run "$T/put.log" ppp put -s "$S" "$2" parts.img || { not_ok "$1: kup ppp put"; return; }
+	check_fails "$1: kup restore refuses every tree" kup_try restore --ppp "$S" -d
+	check "... saying $3" grep -q -- "$3" "$T/err"
+	check "... nothing of $pd or $pe runs" eval '[ ! -d /proc/$pd ] && [ ! -d /proc/$pe ]'
+	check_fails "$1: kup hold refuses it" kup_try hold --ppp "$S" --log /dev/null
+	check "... and holds nothing" eval '! pgrep -x kup-hold >/dev/null'
+}
+cp "$T/parts.good" "$T/parts.crc"
+printf '\xff' | dd of="$T/parts.crc" bs=1 seek=30 conv=notrunc status=none
+lie "a checksum mismatch" "$T/parts.crc" "parts.img is damaged: none of its trees can be restored"
+python3 "$(dirname "$0")/../mkparts.py" "$T/p" "p01/:$pd" "p2/:$pe"
+lie "prefix p01/" "$T/p" "part 0 has a bad or repeated prefix 'p01/'"
+python3 "$(dirname "$0")/../mkparts.py" "$T/p" "p1/:$pd" "p1/:$pe"
+lie "a prefix twice" "$T/p" "part 1 has a bad or repeated prefix 'p1/'"
+python3 "$(dirname "$0")/../mkparts.py" "$T/p" "../:$pd"
+lie "prefix ../" "$T/p" "bad or repeated prefix '../'"
+python3 "$(dirname "$0")/../mkparts.py" "$T/p" "p1/:1" "p2/:$pe"
+lie "root pid 1" "$T/p" "part p1/ has a bad root pid 1"
+python3 "$(dirname "$0")/../mkparts.py" "$T/p" "p1/:$pd:../x.service" "p2/:$pe"
+lie "a unit that is no unit name" "$T/p" "part p1/ names no service unit"
+python3 "$(dirname "$0")/../mkparts.py" "$T/p"
+lie "no part at all" "$T/p" "parts.img lists no tree"
+check "the good parts.img back" kup_run "$T/put.log" ppp put -s "$S" "$T/parts.good" parts.img
+check "kup restore -d brings both back" kup_run "$T/r2.log" restore --ppp "$S" -d
+track "$pd"; track "$pe"
+check "both count on" eval 'counts_on $T/d && counts_on $T/e'
+kill_tree "$pd"; kill_tree "$pe"
