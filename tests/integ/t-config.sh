@@ -133,15 +133,18 @@ check "kup-generator: a drop-in for each unit of /run/kup/unit" \
 	eval '[ -f $T/gen/memcached.service.d/50-kup-restore.conf ] && [ -f "$T/gen/kup-demo@one.service.d/50-kup-restore.conf" ]'
 check "each restoring its own unit" \
 	grep -q -- '--unit kup-demo@one.service ' "$T/gen/kup-demo@one.service.d/50-kup-restore.conf"
-cmd=$(sed -n 's/^ExecStart=-\(\/usr\/bin\/flock .*\)$/\1/p' "$COLD" | sed 's/%I/kup-demo@one.service/g')
+cmd=$(sed -n 's/^ExecStart=-\(\/usr\/bin\/flock .*\)$/\1/p' "$COLD" | sed 's/%i/kup-demo@one.service/g')
 check "kup-cold@ has its clean-up command" [ -n "$cmd" ]
 eval "$cmd"
 check "which removes only its own unit's line" eval '[ "$(cat /run/kup/unit)" = memcached.service ]'
-post=$(sed -n 's/^ExecStartPost=+\(\/usr\/bin\/flock .*\)$/\1/p' "$T/gen/memcached.service.d/50-kup-restore.conf")
-check "the drop-in removes the unit's line once it runs (ExecStartPost)" [ -n "$post" ]
+post=$(sed -n 's/^ExecStartPost=+\/bin\/systemd-run .* --unit=kup-reload-memcached.service \(.*\)$/\1/p' \
+	"$T/gen/memcached.service.d/50-kup-restore.conf")
+check "the drop-in removes the unit's line once it runs (ExecStartPost's timer)" [ -n "$post" ]
+check "the timer of an instance has no @ in its name" \
+	grep -q -- '--unit=kup-reload-kup-demo_one.service ' "$T/gen/kup-demo@one.service.d/50-kup-restore.conf"
 printf 'memcached.service\nkup-demo@one.service\n' > /run/kup/unit
-eval "$post"
+eval "$post" > /dev/null 2>&1
 check "... its own line only" eval '[ "$(cat /run/kup/unit)" = kup-demo@one.service ]'
 printf 'memcached.service\n' > /run/kup/unit
-eval "$post"
+eval "$post" > /dev/null 2>&1
 check "... and the file when it was the last" eval '[ ! -e /run/kup/unit ]'

@@ -66,13 +66,13 @@ L boot "$A" || bail "boot $A"
 ok "booted $A"
 R 'command -v kup' || bail "kup is not installed in the guest (tests/vm/run-lab-tests.sh installs it)"
 R "mkdir -p $GP" && L cp-in "$PROGS/counter" "$GP/counter" || bail "copy the counter in"
-check "kup-demo@.service: a counter template unit" "cat > /etc/systemd/system/kup-demo@.service <<'UNIT'
+check "kup-demo@.service: a counter template unit (kup's messages to the journal)" "cat > /etc/systemd/system/kup-demo@.service <<'UNIT'
 [Unit]
 Description=kup lab demo counter %i
 [Service]
 ExecStart=$GP/counter -m 16 -i 200
 StandardOutput=append:/root/demo-%i.out
-StandardError=append:/root/demo-%i.out
+StandardError=journal
 UNIT
 systemctl daemon-reload"
 check "/etc/default/kup names the three units" \
