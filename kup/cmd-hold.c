@@ -57,7 +57,7 @@ static void hold_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup hold [--ppp STORE] [--if-any] [--timeout SECONDS] [--log FILE]\n"
-		"       kup hold --status | --release\n\n"
+		"       kup hold --status | --release | --unit-done UNIT\n\n"
 		"Keep the PIDs of the tree in the persistent page store free until it is\n"
 		"restored: one placeholder process (\"kup-hold\") per PID and thread ID of\n"
 		"the tree, created with that number.  Run first thing at boot, in the\n"
@@ -73,6 +73,9 @@ static void hold_usage(FILE *f)
 		"                         /dev/kmsg, the kernel log)\n"
 		"      --status           print what the running holder holds\n"
 		"      --release          make the running holder let go and exit\n"
+		"      --unit-done UNIT   UNIT, kept across the switch, was restored: once it\n"
+		"                         is no longer activating, its line of /run/kup/unit\n"
+		"                         goes and systemd reloads (kup-generator's drop-in)\n"
 		"  -v, --verbose          more messages\n");
 }
 
@@ -701,6 +704,48 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 	_exit(KUP_EXIT_OK);
 }
 
+/*
+ * kup hold --unit-done UNIT, from the transient timer of kup-generator's
+ * drop-in: once UNIT's start is over (systemd has read its PID file and run
+ * its ExecStartPost), its line of /run/kup/unit goes and systemd reloads,
+ * which drops the drop-in.  Not sooner: a reload must not take the drop-in
+ * from a unit still starting (other kept units keep their lines until their
+ * own turn).  At most 15 minutes of waiting.
+ */
+static int unit_done(const char *unit)
+{
+	char *isact[] = { "systemctl", "is-active", "--", (char *)unit, NULL };
+	char *reload[] = { "systemctl", "daemon-reload", NULL };
+	const struct timespec tick = { 0, 200 * 1000 * 1000 };
+	char *out;
+	int st;
+
+	if (!kup_unit_name_ok(unit)) {
+		log_err("'%s' is not the name of a service unit (NAME.service)", unit);
+		return KUP_EXIT_USAGE;
+	}
+	for (int i = 0; i < 4500; i++) {
+		bool starting;
+
+		out = kup_capture(isact, &st);
+		starting = out && !strncmp(out, "activating", 10);
+		free(out);
+		if (!starting)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	kup_unit_forget(unit);
+	out = kup_capture(reload, &st);
+	free(out);
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		log_err("%s: systemctl daemon-reload failed: its kup drop-in stays until the next one",
+			unit);
+		return KUP_EXIT_FAIL;
+	}
+	log_info("%s runs: its kup drop-in is gone", unit);
+	return KUP_EXIT_OK;
+}
+
 static int cmd_hold(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -710,11 +755,12 @@ static int cmd_hold(int argc, char **argv)
 		{ "log", required_argument, 0, 'l' },
 		{ "status", no_argument, 0, 's' },
 		{ "release", no_argument, 0, 'r' },
+		{ "unit-done", required_argument, 0, 'U' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
 	};
-	const char *given = NULL, *logpath = "/dev/kmsg";
+	const char *given = NULL, *logpath = "/dev/kmsg", *done_unit = NULL;
 	bool if_any = false, status = false, release = false;
 	long timeout_s = -1;
 	char *end, ans[HOLD_MSG_MAX];
@@ -728,6 +774,7 @@ static int cmd_hold(int argc, char **argv)
 		case 'l': logpath = optarg; break;
 		case 's': status = true; break;
 		case 'r': release = true; break;
+		case 'U': done_unit = optarg; break;
 		case 't':
 			errno = 0;
 			timeout_s = strtol(optarg, &end, 10);
@@ -745,6 +792,13 @@ static int cmd_hold(int argc, char **argv)
 	    ((status || release) && (given || if_any))) {
 		hold_usage(stderr);
 		return KUP_EXIT_USAGE;
+	}
+	if (done_unit) {
+		if (status || release || given || if_any)
+			return hold_usage(stderr), KUP_EXIT_USAGE;
+		if (kup_need_root("kup hold", 0))
+			return KUP_EXIT_FAIL;
+		return unit_done(done_unit);
 	}
 	if (status || release) {
 		r = hold_request(status ? "status" : "release", ans, sizeof(ans));

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* kup restore: bring a dumped process tree back. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -136,52 +134,14 @@ static int check_unit(struct img_store *st, const char *unit, bool if_any)
 }
 
 /* The restore of @unit failed: the boot's note that it is to be restored
- * goes (its line of the file: one per kept unit), so that kup-generator no
- * longer redirects its start after the next daemon-reload (kup-cold@ does
- * it too).  A restore that worked leaves it to the unit's ExecStartPost
- * (kup-generator): the line must stay until systemd has read the unit's
- * PID file, in case another unit's daemon-reload comes in between. */
+ * goes, so that kup-generator no longer redirects its start after the next
+ * daemon-reload (kup-cold@ does it too).  A restore that worked leaves it
+ * to the unit's drop-in (kup hold --unit-done, once the unit is active):
+ * the line must stay until then, in case another unit's daemon-reload
+ * comes in between. */
 static void unit_failed(const char *unit)
 {
-	char buf[256], tmp[sizeof(KUP_UNIT_FILE) + 8];
-	bool found = false, others = false;
-	FILE *f, *o = NULL;
-	int lock = open(KUP_UNIT_FILE ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-	if (lock >= 0)
-		while (flock(lock, LOCK_EX) < 0 && errno == EINTR)
-			;
-	f = fopen(KUP_UNIT_FILE, "re");
-	if (!f) {
-		if (lock >= 0)
-			close(lock);
-		return;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.new", KUP_UNIT_FILE);
-	while (fgets(buf, sizeof(buf), f)) {
-		buf[strcspn(buf, "\n")] = 0;
-		if (!strcmp(buf, unit)) {
-			found = true;
-			continue;
-		}
-		if (!buf[0])
-			continue;
-		if (!o && !(o = fopen(tmp, "we")))
-			break;
-		fprintf(o, "%s\n", buf);
-		others = true;
-	}
-	fclose(f);
-	if (o && fclose(o))
-		others = false;
-	if (!found) {
-		if (o)
-			unlink(tmp);
-	} else if (others ? rename(tmp, KUP_UNIT_FILE) : unlink(KUP_UNIT_FILE) && errno != ENOENT) {
-		log_warn("cannot update %s: %s", KUP_UNIT_FILE, strerror(errno));
-	}
-	if (lock >= 0)
-		close(lock);
+	kup_unit_forget(unit);
 }
 
 /* ---- a store of several trees (kup/parts.c) ---- */

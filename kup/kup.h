@@ -90,7 +90,8 @@ int kup_initrd_has_hook(const char *initrd);
 bool kup_unit_name_ok(const char *unit);
 pid_t kup_ppid_of(pid_t pid);		/* from /proc/PID/stat; 0 if gone */
 int kup_unit_main_pid(const char *unit, pid_t *root);
-#define KUP_UNIT_FILE	"/run/kup/unit"	/* written at boot by kup hold: the unit to restore */
+#define KUP_UNIT_FILE	"/run/kup/unit"	/* written at boot by kup hold: the units to restore */
+void kup_unit_forget(const char *unit);	/* its line of KUP_UNIT_FILE goes */
 
 /*
  * Several trees in one store (kup/parts.c, docs/ppp-format.md "Several

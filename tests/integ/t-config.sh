@@ -11,7 +11,8 @@
 #  - kup check reports on each tree (--json: with its "unit" or "pid");
 #  - kup hold takes its timeout from KUP_HOLD_TIMEOUT;
 #  - kup-generator gives each unit of /run/kup/unit its drop-in, whose
-#    ExecStartPost removes only that unit's line, as kup-cold@ does.
+#    timer (kup hold --unit-done) removes only that unit's line, as
+#    kup-cold@ does.
 if [ -z "${KUP_T_CONFIG_NS:-}" ] && [ "$(id -u)" = 0 ]; then
 	KUP_T_CONFIG_NS=1 exec unshare --net "$BASH" "$0" "$@"
 fi
@@ -137,14 +138,15 @@ cmd=$(sed -n 's/^ExecStart=-\(\/usr\/bin\/flock .*\)$/\1/p' "$COLD" | sed 's/%i/
 check "kup-cold@ has its clean-up command" [ -n "$cmd" ]
 eval "$cmd"
 check "which removes only its own unit's line" eval '[ "$(cat /run/kup/unit)" = memcached.service ]'
-post=$(sed -n 's/^ExecStartPost=+\/bin\/systemd-run .* --unit=kup-reload-memcached.service \(.*\)$/\1/p' \
-	"$T/gen/memcached.service.d/50-kup-restore.conf")
-check "the drop-in removes the unit's line once it runs (ExecStartPost's timer)" [ -n "$post" ]
+check "the drop-in's timer runs kup hold --unit-done once the unit runs" \
+	grep -qx 'ExecStartPost=+/bin/systemd-run --quiet --no-block --on-active=1 --unit=kup-reload-memcached.service /usr/sbin/kup hold --unit-done memcached.service' \
+	"$T/gen/memcached.service.d/50-kup-restore.conf"
 check "the timer of an instance has no @ in its name" \
 	grep -q -- '--unit=kup-reload-kup-demo_one.service ' "$T/gen/kup-demo@one.service.d/50-kup-restore.conf"
 printf 'memcached.service\nkup-demo@one.service\n' > /run/kup/unit
-eval "$post" > /dev/null 2>&1
-check "... its own line only" eval '[ "$(cat /run/kup/unit)" = kup-demo@one.service ]'
-printf 'memcached.service\n' > /run/kup/unit
-eval "$post" > /dev/null 2>&1
-check "... and the file when it was the last" eval '[ ! -e /run/kup/unit ]'
+"$KUP" hold --unit-done memcached.service > "$T/done.log" 2>&1
+check "kup hold --unit-done memcached.service removes its own line only" \
+	eval '[ "$(cat /run/kup/unit)" = kup-demo@one.service ]'
+"$KUP" hold --unit-done kup-demo@one.service > "$T/done.log" 2>&1
+check "... and the file with the last line" eval '[ ! -e /run/kup/unit ]'
+check_fails "kup hold --unit-done with no unit name" kup_try hold --unit-done ../x
