@@ -1,34 +1,50 @@
 # kup — top-level build.
-#   make            build build/kup (optimised)
+#   make            build build/kup (optimised; warnings are errors, WERROR= to not)
+#   make progs      the test programs (tests/progs) the tests and benchmarks run
 #   make check      build the ASan/UBSan variant and run every test
 #   make install    install into $(DESTDIR)$(PREFIX)
 #   make bench      run the benchmarks (prints figures; Debian's daemons too)
 #   make lab-bench  the persistent page store's figures in the QEMU lab
 #   make fuzz       build the libFuzzer targets (clang)
 #   make fuzz-run   and run each for FUZZ_SECS seconds (default 30): execs, cov, ft
+#
+# CPPFLAGS, CFLAGS and LDFLAGS are honoured (dpkg-buildflags' hardening);
+# libraries and systemd's directories come from pkg-config.
 
 CC       ?= gcc
+PKG_CONFIG ?= pkg-config
 PROTOC_C ?= protoc-c
 PREFIX   ?= /usr
 SBINDIR  ?= $(PREFIX)/sbin
 MANDIR   ?= $(PREFIX)/share/man
-LIBEXECDIR ?= $(PREFIX)/lib/kup
-UNITDIR  ?= /lib/systemd/system
+DATADIR  ?= $(PREFIX)/share
+UNITDIR  ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
+GENDIR   ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemgeneratordir systemd 2>/dev/null),/lib/systemd/system-generators)
+BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),$(DATADIR)/bash-completion/completions)
+# initramfs-tools reads its hooks from /usr/share only, whatever PREFIX is.
 ITDIR    ?= /usr/share/initramfs-tools
-GENDIR   ?= /lib/systemd/system-generators
 
 ARCH     ?= x86_64
 O        ?= build
 
-WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+# Warnings are errors for developers and CI; a distribution build says WERROR=.
+WERROR   ?= -Werror
+WARN     := -Wall -Wextra $(WERROR) -Wno-unused-parameter -Wno-missing-field-initializers \
             -Wshadow -Wformat=2 -Wno-format-nonliteral
 BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -g $(WARN) -fno-strict-aliasing \
             -I$(O)/proto -Ickpt-core/include -Ickpt-core -Iarch/$(ARCH)/include -Iarch/include \
             -Ippp/include -Ikup
 OPT      ?= -O2
+CPPFLAGS ?=
 CFLAGS   ?=
+LDFLAGS  ?=
 SAN      :=
-LIBS     := -lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables -lmnl
+PKGS     := libprotobuf-c libcap libkmod blkid libisal libxxhash libnftables libmnl jansson
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+LIBS     := $(shell $(PKG_CONFIG) --libs $(PKGS))
+ifeq ($(LIBS),)
+$(error pkg-config finds none of $(PKGS): run tests/install-deps.sh (make deps))
+endif
 
 PROTOS     := $(wildcard ckpt-core/proto/*.proto)
 PROTO_C    := $(patsubst ckpt-core/proto/%.proto,$(O)/proto/%.pb-c.c,$(PROTOS))
@@ -40,7 +56,7 @@ PPP_SRC  := $(wildcard ppp/*.c)
 KUP_SRC  := $(wildcard kup/*.c)
 LIB_SRC  := $(CKPT_SRC) $(ARCH_SRC) $(PPP_SRC)
 
-ALL_CFLAGS = $(BASE_CFLAGS) $(OPT) $(SAN) $(CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(OPT) $(SAN) $(CPPFLAGS) $(CFLAGS)
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
@@ -53,10 +69,10 @@ PROG_BIN  := $(patsubst tests/progs/%.c,$(O)/progs/%,$(PROG_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: lab-bench fuzz-run demo demo-local all check unit integ install clean bench fuzz deps lab-check progs tests
+.PHONY: deb lab-bench fuzz-run demo demo-local all check unit integ install clean bench fuzz deps lab-check progs tests
 .SECONDARY:
 
-all: $(O)/kup $(PROG_BIN)
+all: $(O)/kup
 
 $(O)/proto/%.pb-c.c $(O)/proto/%.pb-c.h: ckpt-core/proto/%.proto
 	@mkdir -p $(O)/proto
@@ -64,7 +80,7 @@ $(O)/proto/%.pb-c.c $(O)/proto/%.pb-c.h: ckpt-core/proto/%.proto
 
 $(O)/obj/proto/%.o: $(O)/proto/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(OPT) $(SAN) $(CFLAGS) -Wno-error -c -o $@ $<
+	$(CC) $(BASE_CFLAGS) $(PKG_CFLAGS) $(OPT) $(SAN) $(CPPFLAGS) $(CFLAGS) -Wno-error -c -o $@ $<
 
 $(O)/obj/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)
@@ -75,11 +91,11 @@ $(O)/libkup.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(O)/kup: $(KUP_OBJ) $(O)/libkup.a
-	$(CC) $(ALL_CFLAGS) -o $@ $(KUP_OBJ) $(O)/libkup.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(KUP_OBJ) $(O)/libkup.a $(LIBS)
 
 $(O)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(O)/libkup.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libkup.a $(LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libkup.a $(LIBS) -lcmocka
 
 $(O)/progs/%: tests/progs/%.c tests/progs/say.h
 	@mkdir -p $(dir $@)
@@ -87,7 +103,7 @@ $(O)/progs/%: tests/progs/%.c tests/progs/say.h
 
 $(O)/bench/%: bench/%.c $(O)/libkup.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(O)/libkup.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libkup.a $(LIBS)
 
 progs: $(PROG_BIN)
 tests: $(O)/kup $(TEST_BIN) $(PROG_BIN)
@@ -103,7 +119,7 @@ check: deps
 	$(MAKE) all
 	KUP=build/asan/kup PROGS=build/progs TESTBIN=build/asan/tests tests/check.sh
 
-lab-check: all
+lab-check: all progs
 	tests/vm/run-lab-tests.sh
 
 bench: all progs $(BENCH_BIN)
@@ -121,15 +137,32 @@ fuzz-run:
 	tests/fuzz/build.sh run $(FUZZ_SECS)
 
 
+# The units, the generator and the initramfs hook name kup by its path: the
+# installed one ($(SBINDIR)/kup), substituted as they are installed.  The
+# init-top script runs in the initramfs, where the hook puts kup in /usr/sbin.
+SUBST = sed -e 's|/usr/sbin/kup|$(SBINDIR)/kup|g'
 install: all
 	install -D -m 0755 $(O)/kup $(DESTDIR)$(SBINDIR)/kup
 	install -D -m 0644 docs/kup.8 $(DESTDIR)$(MANDIR)/man8/kup.8
-	install -D -m 0644 systemd-units/kup-restore.service $(DESTDIR)$(UNITDIR)/kup-restore.service
-	install -D -m 0644 systemd-units/kup-cold@.service $(DESTDIR)$(UNITDIR)/kup-cold@.service
-	install -D -m 0755 systemd-units/kup-generator $(DESTDIR)$(GENDIR)/kup-generator
-	install -D -m 0755 initramfs/initramfs-tools/hooks/kup $(DESTDIR)$(ITDIR)/hooks/kup
-	install -D -m 0755 initramfs/initramfs-tools/scripts/init-top/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup
+	install -D -m 0644 completion/kup $(DESTDIR)$(BASHCOMPDIR)/kup
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(GENDIR) $(DESTDIR)$(ITDIR)/hooks $(DESTDIR)$(ITDIR)/scripts/init-top
+	for f in systemd-units/*.service; do \
+		$(SUBST) $$f > $(DESTDIR)$(UNITDIR)/$${f##*/} && chmod 0644 $(DESTDIR)$(UNITDIR)/$${f##*/} || exit 1; \
+	done
+	$(SUBST) systemd-units/kup-generator > $(DESTDIR)$(GENDIR)/kup-generator
+	chmod 0755 $(DESTDIR)$(GENDIR)/kup-generator
+	$(SUBST) initramfs/initramfs-tools/hooks/kup > $(DESTDIR)$(ITDIR)/hooks/kup
+	cp initramfs/initramfs-tools/scripts/init-top/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup
+	chmod 0755 $(DESTDIR)$(ITDIR)/hooks/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup
 	[ -e $(DESTDIR)/etc/default/kup ] || install -D -m 0644 docs/kup.default $(DESTDIR)/etc/default/kup
+
+# The Debian package, built from a copy of the tracked files (debian/).
+deb:
+	rm -rf $(O)/deb && mkdir -p $(O)/deb/src
+	git ls-files -z | xargs -0 tar -cf - -- | tar -xf - -C $(O)/deb/src
+	cd $(O)/deb/src && dpkg-buildpackage -us -uc -b
+	rm -rf $(O)/deb/src
+	@ls $(O)/deb/*.deb
 
 clean:
 	rm -rf build

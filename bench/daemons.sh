@@ -10,6 +10,8 @@
 #   postgresql 15  a table of BENCH_KEYS rows, the whole postmaster tree
 #   mariadb        a table of BENCH_KEYS rows (--innodb-use-native-aio=0)
 #   sshd           the listener (Debian's sshd -D, its own host key)
+#   openvpn        a TLS server over UDP with one client in another network
+#                  namespace (veth); checked by a ping through the tunnel
 #
 #   KUP=build/kup PROGS=build/progs bench/daemons.sh [NAME...]
 set -u
@@ -36,6 +38,8 @@ ip -n "$ns" link set lo up
 cleanup() {
 	for p in $(ip netns pids "$ns" 2> /dev/null); do kill -9 "$p" 2> /dev/null; done
 	ip netns del "$ns" 2> /dev/null
+	for p in $(ip netns pids "$ns-c" 2> /dev/null); do kill -9 "$p" 2> /dev/null; done
+	ip netns del "$ns-c" 2> /dev/null
 	rm -rf "$dir" "$work"
 }
 trap cleanup EXIT
@@ -209,5 +213,34 @@ if want "$@" && [ -x /usr/sbin/sshd ]; then
 	else
 		row sshd "did not start" "" "" "" ""
 	fi
+fi
+name=openvpn
+if want "$@" && [ -x /usr/sbin/openvpn ] && [ -c /dev/net/tun ] && command -v openssl > /dev/null; then
+	ip netns add "$ns-c" && ip -n "$ns-c" link set lo up
+	ip link add kupbv$$ type veth peer name kupbw$$
+	ip link set kupbv$$ netns "$ns" && ip link set kupbw$$ netns "$ns-c"
+	ip -n "$ns" addr add 10.78.0.1/24 dev kupbv$$ && ip -n "$ns" link set kupbv$$ up
+	ip -n "$ns-c" addr add 10.78.0.2/24 dev kupbw$$ && ip -n "$ns-c" link set kupbw$$ up
+	. tests/lib-pki.sh
+	make_pki "$work" > "$work/pki.log" 2>&1
+	in_ns /usr/sbin/openvpn --daemon kup-bench-ovpn-s --writepid "$work/ovpn-s.pid" \
+		--log "$work/ovpn-s.log" --cd "$work" --dev tun0 --topology subnet \
+		--server 10.8.0.0 255.255.255.0 --proto udp --port 1194 --ca ca.crt \
+		--cert server.crt --key server.key --dh none --keepalive 10 60 \
+		--persist-key --persist-tun --verb 3
+	nsenter --net=/run/netns/"$ns-c" /usr/sbin/openvpn --daemon kup-bench-ovpn-c \
+		--writepid "$work/ovpn-c.pid" --log "$work/ovpn-c.log" --cd "$work" --client \
+		--dev tun0 --proto udp --remote 10.78.0.1 1194 --ca ca.crt --cert client.crt \
+		--key client.key --remote-cert-tls server --nobind --persist-key --persist-tun --verb 3
+	tping() { nsenter --net=/run/netns/"$ns-c" ping -n -c 1 -W 1 10.8.0.1; }
+	if wait_for "grep -q 'Initialization Sequence Completed' '$work/ovpn-c.log'" 60 &&
+		wait_for tping 20; then
+		pid=$(cat "$work/ovpn-s.pid")
+		measure openvpn "$pid" tping
+		kill -9 "$pid" 2> /dev/null
+	else
+		row openvpn "did not start" "" "" "" "$(tail -n 1 "$work/ovpn-s.log" 2> /dev/null)"
+	fi
+	kill -9 "$(cat "$work/ovpn-c.pid" 2> /dev/null)" 2> /dev/null
 fi
 exit $failed

@@ -31,6 +31,7 @@
 #include "ipc-sysv.h"
 #include "journal.h"
 #include "shmem.h"
+#include "task-state.h"
 
 #define PF_IO_WORKER	0x00000010
 #define PF_KTHREAD	0x00200000
@@ -75,6 +76,7 @@ struct dproc {
 	struct puppet pp;
 	CoreEntry core;
 	MmImage mm;
+	struct mem_frames frames;	/* of its memory, for its children (mem.c) */
 	FdtableEntry fdt;
 	bool have_core, have_mm, have_fdt;
 	SiginfoEntry **spend;	/* shared pending signals, read before anything ran */
@@ -445,76 +447,9 @@ static int read_scratch(struct dproc *p, void *buf, size_t len)
 	return puppet_read(p->pid, p->pp.scratch, buf, len);
 }
 
-static int dump_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *nout)
-{
-	struct { uint64_t off; uint32_t flags; int32_t nr; } args = { 0, shared ? 1 : 0, 32 };
-	uint8_t si[32][128];
-	SiginfoEntry **v = NULL;
-	size_t n = 0;
-
-	for (;;) {
-		long r = ptrace(PTRACE_PEEKSIGINFO, tid, &args, si);
-
-		if (r < 0)
-			return log_errno(errno, "tid %d: cannot read pending signals", tid);
-		if (r == 0)
-			break;
-		SiginfoEntry **nv = realloc(v, (n + r) * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		v = nv;
-		for (long i = 0; i < r; i++) {
-			SiginfoEntry *e = malloc(sizeof(*e));
-			if (!e)
-				return -ENOMEM;
-			siginfo_entry__init(e);
-			e->raw.len = 128;
-			e->raw.data = malloc(128);
-			if (!e->raw.data)
-				return -ENOMEM;
-			memcpy(e->raw.data, si[i], 128);
-			v[n++] = e;
-		}
-		args.off += r;
-	}
-	*out = v;
-	*nout = n;
-	return 0;
-}
-
-/*
- * Scheduling policy, nice and real-time priority (sched_getattr) and the
- * I/O priority (ioprio_get), read from outside.  Deadline scheduling is
- * refused: its runtime and period are an admission the restore may not get.
- */
-static int dump_sched(pid_t tid, ThreadCore *tc)
-{
-	struct sched_attr_k attr;
-	long io;
-
-	memset(&attr, 0, sizeof(attr));
-	if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0))
-		return log_errno(errno, "tid %d: cannot read its scheduling attributes", tid);
-	if (attr.sched_policy == 6 /* SCHED_DEADLINE */) {
-		log_err("tid %d: SCHED_DEADLINE scheduling is not supported", tid);
-		return -EOPNOTSUPP;
-	}
-	tc->has_sched_policy = tc->has_sched_flags = tc->has_sched_nice = true;
-	tc->has_sched_priority = true;
-	tc->sched_policy = attr.sched_policy;
-	tc->sched_flags = attr.sched_flags & 1;	/* SCHED_FLAG_RESET_ON_FORK */
-	tc->sched_nice = attr.sched_nice;
-	tc->sched_priority = attr.sched_priority;
-	io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, tid);
-	if (io < 0)
-		return log_errno(errno, "tid %d: cannot read its I/O priority", tid);
-	tc->has_ioprio = true;
-	tc->ioprio = io;
-	return 0;
-}
-
 static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 {
+	struct task_dump td = { .pid = p->pid, .pp = &p->pp, .st = &p->st };
 	struct arch_regs regs;
 	struct kup_rseq_conf rc;
 	uint64_t tidaddr = 0;
@@ -582,10 +517,7 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 	tc->sas_size = ss.size;
 	tc->sas_flags = ss.flags;
 
-	err = dump_sched(t->tid, tc);
-	if (err)
-		return err;
-	err = seccomp_dump_thread(p->pid, t->tid, tc);
+	err = task_states_dump_thread(&td, t->tid, tc);	/* task-state.h */
 	if (err)
 		return err;
 
@@ -599,242 +531,6 @@ static int dump_thread(struct dproc *p, struct dthread *t, ThreadCore *tc)
 }
 
 /* ---- per-process state ---------------------------------------------------- */
-
-static int dump_sigactions(struct dproc *p, CoreEntry *c)
-{
-	c->sigactions = calloc(64, sizeof(*c->sigactions));
-	if (!c->sigactions)
-		return -ENOMEM;
-	for (int sig = 1; sig <= 64; sig++) {
-		uint64_t ka[4];
-		long ret;
-		int err;
-
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		err = PSYS(&p->pp, p->pid, &ret, SYS_rt_sigaction, sig, 0, p->pp.scratch, 8);
-		if (err)
-			return err;
-		if (ret)
-			return log_errno(-ret, "pid %d: cannot read the action of signal %d", p->pid, sig);
-		err = read_scratch(p, ka, sizeof(ka));
-		if (err)
-			return err;
-		if (!ka[0] && !ka[1] && !ka[3])
-			continue;	/* SIG_DFL, no flags: nothing to restore */
-		SigactionEntry *e = malloc(sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		sigaction_entry__init(e);
-		e->sig = sig;
-		e->handler = ka[0];
-		e->flags = ka[1];
-		e->restorer = ka[2];
-		e->mask = ka[3];
-		c->sigactions[c->n_sigactions++] = e;
-	}
-	return 0;
-}
-
-static int dump_timers(struct dproc *p, CoreEntry *c)
-{
-	char *buf, *line, *save = NULL;
-	PosixTimerEntry *cur = NULL;
-	int err;
-
-	c->itimers = calloc(3, sizeof(*c->itimers));
-	if (!c->itimers)
-		return -ENOMEM;
-	for (int which = 0; which < 3; which++) {
-		struct itimerval it;
-		long ret;
-
-		err = PSYS(&p->pp, p->pid, &ret, SYS_getitimer, which, p->pp.scratch);
-		if (!err && !ret)
-			err = read_scratch(p, &it, sizeof(it));
-		if (err)
-			return err;
-		/* an expired interval timer whose signal is still pending reads
-		 * value 0: it is armed all the same */
-		if (!it.it_value.tv_sec && !it.it_value.tv_usec &&
-		    !it.it_interval.tv_sec && !it.it_interval.tv_usec)
-			continue;
-		ItimerEntry *e = malloc(sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-		itimer_entry__init(e);
-		e->which = which;
-		e->value_us = it.it_value.tv_sec * 1000000ULL + it.it_value.tv_usec;
-		e->interval_us = it.it_interval.tv_sec * 1000000ULL + it.it_interval.tv_usec;
-		c->itimers[c->n_itimers++] = e;
-	}
-
-	buf = proc_read_file(p->pid, "timers", NULL);
-	if (!buf)
-		return 0;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (!strncmp(line, "ID: ", 4)) {
-			PosixTimerEntry **nv = realloc(c->posix_timers,
-						       (c->n_posix_timers + 1) * sizeof(*nv));
-			cur = calloc(1, sizeof(*cur));
-			if (!nv || !cur) {
-				free(buf);
-				free(cur);
-				return -ENOMEM;
-			}
-			c->posix_timers = nv;
-			posix_timer_entry__init(cur);
-			cur->id = atoi(line + 4);
-			c->posix_timers[c->n_posix_timers++] = cur;
-		} else if (cur && !strncmp(line, "signal: ", 8)) {
-			char *slash = strchr(line, '/');
-			cur->signo = atoi(line + 8);
-			if (slash)
-				cur->sival = strtoull(slash + 1, NULL, 16);
-		} else if (cur && !strncmp(line, "notify: ", 8)) {
-			char *dot = strchr(line, '.');
-			if (!strncmp(line + 8, "thread", 6))
-				cur->notify = SIGEV_THREAD_ID;
-			else if (!strncmp(line + 8, "signal", 6))
-				cur->notify = SIGEV_SIGNAL;
-			else
-				cur->notify = SIGEV_NONE;
-			if (dot) {
-				cur->has_notify_tid = true;
-				cur->notify_tid = atoi(dot + 1);
-			}
-		} else if (cur && !strncmp(line, "ClockID: ", 9)) {
-			cur->clockid = atoi(line + 9);
-		}
-	}
-	free(buf);
-	for (size_t i = 0; i < c->n_posix_timers; i++) {
-		PosixTimerEntry *e = c->posix_timers[i];
-		struct itimerspec its;
-		long ret;
-
-		err = PSYS(&p->pp, p->pid, &ret, SYS_timer_gettime, e->id, p->pp.scratch);
-		if (!err && !ret)
-			err = read_scratch(p, &its, sizeof(its));
-		if (err)
-			return err;
-		if (ret)
-			return log_errno(-ret, "pid %d: cannot read POSIX timer %d", p->pid, e->id);
-		e->value_ns = its.it_value.tv_sec * 1000000000ULL + its.it_value.tv_nsec;
-		e->interval_ns = its.it_interval.tv_sec * 1000000000ULL + its.it_interval.tv_nsec;
-	}
-	return 0;
-}
-
-static uint64_t parse_limit(const char *s)
-{
-	while (*s == ' ')
-		s++;
-	if (!strncmp(s, "unlimited", 9))
-		return RLIM_INFINITY;
-	return strtoull(s, NULL, 10);
-}
-
-static int dump_rlimits(struct dproc *p, CoreEntry *c)
-{
-	char *buf = proc_read_file(p->pid, "limits", NULL), *line, *save = NULL;
-	int res = 0;
-
-	if (!buf)
-		return log_errno(errno, "pid %d: cannot read /proc/%d/limits", p->pid, p->pid);
-	c->rlimits = calloc(RLIM_NLIMITS, sizeof(*c->rlimits));
-	if (!c->rlimits) {
-		free(buf);
-		return -ENOMEM;
-	}
-	line = strtok_r(buf, "\n", &save);	/* header */
-	for (line = strtok_r(NULL, "\n", &save); line && res < RLIM_NLIMITS;
-	     line = strtok_r(NULL, "\n", &save), res++) {
-		RlimitEntry *e;
-
-		if (strlen(line) < 47)
-			continue;
-		e = malloc(sizeof(*e));
-		if (!e) {
-			free(buf);
-			return -ENOMEM;
-		}
-		rlimit_entry__init(e);
-		e->resource = res;
-		e->cur = parse_limit(line + 26);
-		e->max = parse_limit(line + 47);
-		c->rlimits[c->n_rlimits++] = e;
-	}
-	free(buf);
-	return 0;
-}
-
-static int parse_ids(const char *status, const char *key, uint32_t **out, size_t *n)
-{
-	char val[1024], *p, *q;
-	size_t cap = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (proc_status_field(status, key, val, sizeof(val)))
-		return -ENOENT;
-	for (p = val;; p = q) {
-		unsigned long v = strtoul(p, &q, 10);
-
-		if (q == p)
-			break;
-		if (*n == cap) {
-			uint32_t *nv;
-			cap = cap ? cap * 2 : 8;
-			nv = realloc(*out, cap * sizeof(*nv));
-			if (!nv)
-				return -ENOMEM;
-			*out = nv;
-		}
-		(*out)[(*n)++] = v;
-	}
-	return 0;
-}
-
-static uint64_t status_hex(const char *status, const char *key)
-{
-	char val[64];
-
-	if (proc_status_field(status, key, val, sizeof(val)))
-		return 0;
-	return strtoull(val, NULL, 16);
-}
-
-static int dump_creds(struct dproc *p, CoreEntry *c, const char *status)
-{
-	CredsEntry *cr = malloc(sizeof(*cr));
-	char val[64];
-	long ret;
-	int err;
-
-	if (!cr)
-		return -ENOMEM;
-	creds_entry__init(cr);
-	c->creds = cr;
-	if (parse_ids(status, "Uid", &cr->uids, &cr->n_uids) || cr->n_uids != 4 ||
-	    parse_ids(status, "Gid", &cr->gids, &cr->n_gids) || cr->n_gids != 4) {
-		log_err("pid %d: cannot parse credentials from /proc/%d/status", p->pid, p->pid);
-		return -EINVAL;
-	}
-	parse_ids(status, "Groups", &cr->groups, &cr->n_groups);
-	cr->cap_inh = status_hex(status, "CapInh");
-	cr->cap_prm = status_hex(status, "CapPrm");
-	cr->cap_eff = status_hex(status, "CapEff");
-	cr->cap_bnd = status_hex(status, "CapBnd");
-	cr->cap_amb = status_hex(status, "CapAmb");
-	if (!proc_status_field(status, "NoNewPrivs", val, sizeof(val)))
-		cr->no_new_privs = atoi(val);
-	err = PSYS(&p->pp, p->pid, &ret, SYS_prctl, PR_GET_SECUREBITS);
-	if (err)
-		return err;
-	cr->securebits = ret;
-	return 0;
-}
 
 static int dump_mm_fields(struct dproc *p, CoreEntry *c, struct files_dump *fdump)
 {
@@ -874,8 +570,10 @@ static int dump_mm_fields(struct dproc *p, CoreEntry *c, struct files_dump *fdum
 static int dump_core(struct dproc *p, struct files_dump *fdump)
 {
 	CoreEntry *c = &p->core;
-	char *status, val[64], *s;
-	long ret;
+	struct task_dump td = { .pid = p->pid, .pp = &p->pp, .st = &p->st,
+				.spend = &p->spend, .nspend = &p->nspend };
+	_cleanup_(freep) char *status = NULL;
+	char val[64];
 	int err;
 
 	core_entry__init(c);
@@ -884,22 +582,11 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 	status = proc_read_file(p->pid, "status", NULL);
 	if (!status)
 		return log_errno(errno, "pid %d: cannot read /proc/%d/status", p->pid, p->pid);
-	if (!proc_status_field(status, "Umask", val, sizeof(val)))
-		c->umask = strtoul(val, NULL, 8);
+	td.status = status;
 	if (!proc_status_field(status, "THP_enabled", val, sizeof(val))) {
 		c->has_thp_disabled = true;
 		c->thp_disabled = !strtoul(val, NULL, 10);
 	}
-	s = proc_read_file(p->pid, "loginuid", NULL);
-	if (s) {
-		c->has_loginuid = true;
-		c->loginuid = strtoul(s, NULL, 10);
-		free(s);
-	}
-	err = dump_creds(p, c, status);
-	free(status);
-	if (err)
-		return err;
 
 	c->threads = calloc(p->nt, sizeof(*c->threads));
 	if (!c->threads)
@@ -918,44 +605,10 @@ static int dump_core(struct dproc *p, struct files_dump *fdump)
 		if (err)
 			return err;
 	}
-	c->shared_pending = p->spend;
-	c->n_shared_pending = p->nspend;
-	p->spend = NULL;
-	p->nspend = 0;
-	err = dump_sigactions(p, c);
-	if (!err)
-		err = dump_timers(p, c);
-	if (!err)
-		err = dump_rlimits(p, c);
+	/* the per-process state modules (task-state.h) */
+	err = task_states_dump(&td, c);
 	if (err)
 		return err;
-
-	s = proc_read_file(p->pid, "personality", NULL);
-	c->personality = s ? strtoul(s, NULL, 16) : 0;
-	free(s);
-	s = proc_read_file(p->pid, "oom_score_adj", NULL);
-	c->oom_score_adj = s ? atoi(s) : 0;
-	free(s);
-
-	err = PSYS(&p->pp, p->pid, &ret, SYS_prctl, PR_GET_PDEATHSIG, p->pp.scratch);
-	if (!err) {
-		int v = 0;
-		err = read_scratch(p, &v, sizeof(v));
-		c->pdeathsig = v;
-	}
-	if (!err)
-		err = PSYS(&p->pp, p->pid, &ret, SYS_prctl, PR_GET_DUMPABLE);
-	if (err)
-		return err;
-	c->dumpable = ret;
-	if (!PSYS(&p->pp, p->pid, &ret, SYS_prctl, PR_GET_CHILD_SUBREAPER, p->pp.scratch)) {
-		int v = 0;
-		read_scratch(p, &v, sizeof(v));
-		c->has_child_subreaper = true;
-		c->child_subreaper = v;
-	}
-	c->has_exit_signal = true;
-	c->exit_signal = p->st.exit_signal;
 
 	/* the root first: a root kup cannot reach is named as such */
 	err = files_dump_link(fdump, p->pid, "root", false, &c->root_file_id);
@@ -1140,8 +793,52 @@ static int prepare_proc(struct dproc *p)
 	return err;
 }
 
+/* Has @i a live child in the tree (whose dump compares its page frames
+ * with @i's: mem.c)? */
+static bool has_children(struct dtree *t, int i)
+{
+	for (int j = 0; j < t->n; j++)
+		if (t->p[j].st.ppid == t->p[i].pid && t->p[j].state != TASK_STATE__TASK_ZOMBIE)
+			return true;
+	return false;
+}
+
+/* @i's parent, dumped before it (the copy-on-write pages they share are
+ * saved once, mem.c), or NULL for the root. */
+static const struct dproc *dumped_parent(struct dtree *t, int i)
+{
+	struct dproc *pp = i ? tree_find(t, t->p[i].st.ppid) : NULL;
+
+	return pp && pp->have_mm && pp->frames.own ? pp : NULL;
+}
+
+/* The anonymous and shared memory the tree's processes have in RAM: what
+ * the dump will copy, about (the progress line's total). */
+static unsigned long long tree_anon_bytes(struct dtree *t)
+{
+	unsigned long long sum = 0, kb;
+	char path[64], line[128];
+	FILE *f;
+
+	for (int i = 0; i < t->n; i++) {
+		if (t->p[i].state == TASK_STATE__TASK_ZOMBIE)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/status", t->p[i].pid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "RssAnon: %llu kB", &kb) == 1 ||
+			    sscanf(line, "RssShmem: %llu kB", &kb) == 1)
+				sum += kb << 10;
+		fclose(f);
+	}
+	return sum;
+}
+
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
-		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats)
+		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats,
+		     const struct dproc *parent, bool with_frames)
 {
 	struct mem_dump_stats ms = { 0 };
 	char name[64];
@@ -1160,7 +857,9 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	if (!err) {
 		mm_image__init(&p->mm);
 		p->have_mm = true;
-		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc);
+		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc,
+			       parent ? &parent->mm : NULL, parent ? &parent->frames : NULL,
+			       with_frames ? &p->frames : NULL);
 	}
 	if (err)
 		return err;
@@ -1321,6 +1020,7 @@ static void free_dump(struct dtree *t)
 			files_free_fdtable(&p->fdt);
 		if (p->have_mm)
 			mem_free_image(&p->mm);
+		mem_frames_free(&p->frames);
 		if (p->have_core) {
 			/* everything was allocated with malloc in the layout
 			 * protobuf-c's free_unpacked expects */
@@ -1675,6 +1375,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		if (ret)
 			goto fail;
 	}
+	log_progress_begin("memory", tree_anon_bytes(&t));
 	for (int i = 0; i < t.n; i++) {
 		if (t.p[i].state == TASK_STATE__TASK_ZOMBIE)
 			continue;
@@ -1682,10 +1383,14 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		stats->nr_threads += t.p[i].nt;
 		ret = ckpt_check_abort();
 		if (!ret)
-			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats);
+			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats, dumped_parent(&t, i),
+					has_children(&t, i));
 		if (ret)
-			goto fail;
+			break;
 	}
+	log_progress_end();
+	if (ret)
+		goto fail;
 	ret = ckpt_check_abort();
 	if (!ret)
 		ret = check_unseen_locks(&t, fdump);

@@ -5,7 +5,9 @@
  * Dump: /proc/PID/fdinfo/N lists, as "lock:" lines in /proc/locks format,
  * the locks set through that open file description and owned by that
  * process (POSIX) or by the description itself (flock, OFD).  A POSIX lock
- * goes to the table of the process that owns it (the pid of the line); a
+ * goes to the table of the process that owns it (the pid of the line; a
+ * table that processes share with CLONE_FILES is the owner, and holds the
+ * POSIX locks of each, with their pids); a
  * flock or OFD lock is recorded once per description, in the table of the
  * first process seen holding it.  A lease (F_SETLEASE) is owned by the
  * description too and recorded the same way; a lease being broken and
@@ -22,6 +24,7 @@
  * restore, naming pid, fd and file.
  */
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,8 +148,12 @@ int files_locks_dump(struct files_dump *d, const struct fd_info *fi, uint32_t id
 			io->flag = true;
 		}
 		if (l.kind == FILE_LOCK_KIND__LOCK_POSIX) {
-			/* shown to every process sharing the locker's fd table */
-			if (l.pid != fi->pid)
+			/* shown with every fd of the file in the locker's fd table,
+			 * which processes of the tree may share (CLONE_FILES): it
+			 * is dumped with that table, with its pid */
+			if (l.pid != fi->pid &&
+			    (fi->local || !files_dump_in_tree(d, l.pid) ||
+			     files_kcmp(fi->pid, l.pid, KCMP_FILES, 0, 0)))
 				continue;
 		} else {
 			if (!o)

@@ -59,12 +59,10 @@
 #include "log.h"
 #include "journal.h"
 #include "netlock.h"
+#include "sk-diag.h"
 
 #ifndef SO_BUF_LOCK
 #define SO_BUF_LOCK 72
-#endif
-#ifndef SIOCGSKNS
-#define SIOCGSKNS 0x894C
 #endif
 #ifndef IPV6_FREEBIND
 #define IPV6_FREEBIND 78
@@ -648,27 +646,34 @@ static int dump_tcp_conn(const struct fd_info *fi, SkInetEntry *e, int nsfd,
 	return dump_tcp_repair(fi, e, conn);
 }
 
-/* A NETLINK_SOCK_DIAG socket of the network namespace @nsfd. */
-static int diag_socket(int nsfd)
-{
-	int own, s, ret;
+struct inet_find {
+	int family;
+	uint32_t ino;
+	struct sk_addr *dst;
+	uint8_t *shut;
+};
 
-	own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (own < 0)
-		return -errno;
-	if (setns(nsfd, CLONE_NEWNET) < 0) {
-		ret = -errno;
-		close(own);
-		return ret;
+static int diag_find_one(const struct nlmsghdr *h, void *arg)
+{
+	const struct inet_diag_msg *m = NLMSG_DATA(h);
+	const struct inet_find *f = arg;
+	const struct rtattr *a;
+	int alen;
+
+	if (m->idiag_inode != f->ino)
+		return 0;
+	if (f->dst) {
+		f->dst->family = f->family;
+		memcpy(f->dst->a, m->id.idiag_dst, f->family == AF_INET6 ? 16 : 4);
+		f->dst->port = ntohs(m->id.idiag_dport);
+		f->dst->set = true;
 	}
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	ret = s < 0 ? -errno : s;
-	if (setns(own, CLONE_NEWNET) < 0) {
-		log_errno(errno, "cannot go back to our network namespace");
-		abort();	/* every later socket would be made in the wrong one */
-	}
-	close(own);
-	return ret;
+	a = (const struct rtattr *)(m + 1);
+	alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+	for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+		if (a->rta_type == INET_DIAG_SHUTDOWN && f->shut && RTA_PAYLOAD(a) >= 1)
+			*f->shut = *(const uint8_t *)RTA_DATA(a);
+	return 1;
 }
 
 /*
@@ -689,59 +694,17 @@ static int diag_find(int nsfd, int family, int proto, uint32_t states, uint32_t 
 		.r = { .sdiag_family = family, .sdiag_protocol = proto,
 		       .idiag_states = states },
 	};
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	char buf[16384];
-	int s = diag_socket(nsfd), ret = -ENOENT;
-	bool done = false;
+	struct inet_find f = { .family = family, .ino = ino, .dst = dst, .shut = shut };
+	int ret = sk_diag_query(nsfd, &req, sizeof(req), sizeof(struct inet_diag_msg),
+				diag_find_one, &f);
 
-	if (s < 0)
-		return s;
-	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	while (!done) {
-		ssize_t r = recv(s, buf, sizeof(buf), 0);
+	return ret == 1 ? 0 : ret ? ret : -ENOENT;
+}
 
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			ret = r < 0 ? -errno : -EIO;
-			break;
-		}
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
-		     h = NLMSG_NEXT(h, r)) {
-			const struct inet_diag_msg *m = NLMSG_DATA(h);
-			struct rtattr *a;
-			int alen;
-
-			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-				done = true;
-				break;
-			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-			    h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->idiag_inode != ino)
-				continue;
-			if (dst) {
-				dst->family = family;
-				memcpy(dst->a, m->id.idiag_dst, family == AF_INET6 ? 16 : 4);
-				dst->port = ntohs(m->id.idiag_dport);
-				dst->set = true;
-			}
-			a = (struct rtattr *)(m + 1);
-			alen = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
-			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen))
-				if (a->rta_type == INET_DIAG_SHUTDOWN && shut &&
-				    RTA_PAYLOAD(a) >= 1)
-					*shut = *(uint8_t *)RTA_DATA(a);
-			ret = 0;
-			done = true;
-			break;
-		}
-	}
-out:
-	close(s);
-	return ret;
+static int peer_ino_one(const struct nlmsghdr *h, void *arg)
+{
+	*(uint32_t *)arg = ((const struct inet_diag_msg *)NLMSG_DATA(h))->idiag_inode;
+	return 1;
 }
 
 /*
@@ -761,49 +724,19 @@ static int local_peer_ino(int nsfd, const struct sk_addr *src, const struct sk_a
 		.r = { .sdiag_family = src->family, .sdiag_protocol = IPPROTO_TCP,
 		       .idiag_states = ~0u },
 	};
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	char buf[8192];
-	ssize_t r;
-	int s, ret = -ENOENT;
+	int ret;
 
 	req.r.id.idiag_sport = htons(dst->port);
 	req.r.id.idiag_dport = htons(src->port);
 	memcpy(req.r.id.idiag_src, dst->a, src->family == AF_INET6 ? 16 : 4);
 	memcpy(req.r.id.idiag_dst, src->a, src->family == AF_INET6 ? 16 : 4);
 	req.r.id.idiag_cookie[0] = req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	s = diag_socket(nsfd);
-	if (s < 0)
-		return s;
-	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	do
-		r = recv(s, buf, sizeof(buf), 0);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
-	     h = NLMSG_NEXT(h, r)) {
-		if (h->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e = NLMSG_DATA(h);
-			ret = h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error ? e->error : -EBADMSG;
-			break;
-		}
-		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
-		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
-			const struct inet_diag_msg *m = NLMSG_DATA(h);
-
-			*ino = m->idiag_inode;
-			ret = m->idiag_inode ? 0 : -ENOENT;
-			break;
-		}
-	}
-out:
-	close(s);
-	return ret;
+	*ino = 0;
+	ret = sk_diag_query(nsfd, &req, sizeof(req), sizeof(struct inet_diag_msg), peer_ino_one,
+			    ino);
+	if (ret < 0)
+		return ret;
+	return *ino ? 0 : -ENOENT;
 }
 
 /*
@@ -1058,7 +991,6 @@ static int inet_dump_entry(const struct fd_info *fi, SkInetEntry *e, int nsfd)
 static int inet_dump(const struct fd_info *fi, FileEntry *fe)
 {
 	SkInetEntry *e = malloc(sizeof(*e));
-	struct stat nst;
 	int fam, type, proto, nsfd = -1, ret;
 	size_t len;
 
@@ -1084,13 +1016,11 @@ static int inet_dump(const struct fd_info *fi, FileEntry *fe)
 	e->type = type;
 	e->protocol = proto;
 	e->ino = fi->st.st_ino;
-	nsfd = ioctl(fi->lfd, SIOCGSKNS);
-	if (nsfd < 0 || fstat(nsfd, &nst) < 0) {
-		ret = log_errno(errno, FI_FMT ": cannot find the network namespace of %s",
-				FI_ARG(fi), fi->link);
+	nsfd = sk_diag_netns(fi, &e->netns);
+	if (nsfd < 0) {
+		ret = nsfd;
 		goto out;
 	}
-	e->netns = nst.st_ino;
 	ret = inet_dump_entry(fi, e, nsfd);
 	if (ret)
 		goto out;

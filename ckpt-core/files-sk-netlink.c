@@ -31,12 +31,10 @@
 #include <linux/sockios.h>
 
 #include "files.h"
+#include "sk-diag.h"
 #include "kup-sk-netlink.pb-c.h"
 #include "log.h"
 
-#ifndef SIOCGSKNS
-#define SIOCGSKNS 0x894C
-#endif
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
 #endif
@@ -133,7 +131,6 @@ static int nl_dump_entry(const struct fd_info *fi, SkNetlinkEntry *e)
 {
 	struct sockaddr_nl sa;
 	socklen_t l;
-	struct stat nst;
 	char peek[16];
 	ssize_t q;
 	int v, nsfd, ret;
@@ -146,16 +143,10 @@ static int nl_dump_entry(const struct fd_info *fi, SkNetlinkEntry *e)
 	if (ret)
 		return ret;
 	e->type = v;
-	nsfd = ioctl(fi->lfd, SIOCGSKNS);
-	if (nsfd < 0 || fstat(nsfd, &nst) < 0) {
-		ret = log_errno(errno, FI_FMT ": cannot find the network namespace of %s",
-				FI_ARG(fi), fi->link);
-		if (nsfd >= 0)
-			close(nsfd);
-		return ret;
-	}
+	nsfd = sk_diag_netns(fi, &e->netns);
+	if (nsfd < 0)
+		return nsfd;
 	close(nsfd);
-	e->netns = nst.st_ino;
 	l = sizeof(sa);
 	memset(&sa, 0, sizeof(sa));
 	if (getsockname(fi->lfd, (struct sockaddr *)&sa, &l) < 0)

@@ -42,12 +42,10 @@
 #include <linux/sockios.h>
 
 #include "files.h"
+#include "sk-diag.h"
 #include "kup-sk-packet.pb-c.h"
 #include "log.h"
 
-#ifndef SIOCGSKNS
-#define SIOCGSKNS 0x894C
-#endif
 #ifndef SOL_PACKET
 #define SOL_PACKET 263
 #endif
@@ -137,33 +135,10 @@ static int if_name(const struct fd_info *fi, int idx, const char *what, char **o
 	return *out ? 0 : log_errno(ENOMEM, FI_FMT, FI_ARG(fi));
 }
 
-/* A NETLINK_SOCK_DIAG socket of the network namespace @nsfd. */
-static int diag_socket(int nsfd)
-{
-	int own, s, ret;
-
-	own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (own < 0)
-		return -errno;
-	if (setns(nsfd, CLONE_NEWNET) < 0) {
-		ret = -errno;
-		close(own);
-		return ret;
-	}
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	ret = s < 0 ? -errno : s;
-	if (setns(own, CLONE_NEWNET) < 0) {
-		log_errno(errno, "cannot go back to our network namespace");
-		abort();	/* every later socket would be made in the wrong one */
-	}
-	close(own);
-	return ret;
-}
-
 /* What packet_diag tells of our socket (@fi). */
-static int diag_parse(const struct fd_info *fi, struct nlmsghdr *h, SkPacketEntry *e)
+static int diag_parse(const struct fd_info *fi, const struct nlmsghdr *h, SkPacketEntry *e)
 {
-	struct packet_diag_msg *m = NLMSG_DATA(h);
+	const struct packet_diag_msg *m = NLMSG_DATA(h);
 	int len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
 	int ret;
 
@@ -225,6 +200,24 @@ static int diag_parse(const struct fd_info *fi, struct nlmsghdr *h, SkPacketEntr
 	return 0;
 }
 
+struct pk_find {
+	const struct fd_info *fi;
+	SkPacketEntry *e;
+	bool failed;		/* diag_parse() failed, and said why */
+};
+
+static int diag_one(const struct nlmsghdr *h, void *arg)
+{
+	struct pk_find *f = arg;
+	int ret;
+
+	if (((const struct packet_diag_msg *)NLMSG_DATA(h))->pdiag_ino != f->fi->st.st_ino)
+		return 0;
+	ret = diag_parse(f->fi, h, f->e);
+	f->failed = ret;
+	return ret ? ret : 1;
+}
+
 /* Look our socket up in a packet_diag dump of its namespace. */
 static int dump_diag(const struct fd_info *fi, int nsfd, SkPacketEntry *e)
 {
@@ -239,68 +232,24 @@ static int dump_diag(const struct fd_info *fi, int nsfd, SkPacketEntry *e)
 				     PACKET_SHOW_RING_CFG | PACKET_SHOW_FANOUT,
 		       .pdiag_cookie = { ~0u, ~0u } },
 	};
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	static char buf[32768] __attribute__((aligned(8)));
-	bool found = false, done = false;
-	int s, ret = 0;
+	struct pk_find f = { .fi = fi, .e = e };
+	int ret = sk_diag_query(nsfd, &req, sizeof(req), sizeof(struct packet_diag_msg),
+				diag_one, &f);
 
-	s = diag_socket(nsfd);
-	if (s < 0)
-		return log_errno(-s, FI_FMT ": packet socket: no sock_diag socket", FI_ARG(fi));
-	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = log_errno(errno, FI_FMT ": packet socket: packet_diag request", FI_ARG(fi));
-		goto out;
-	}
-	while (!done) {
-		ssize_t r = recv(s, buf, sizeof(buf), 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			ret = log_errno(r < 0 ? errno : EBADMSG, FI_FMT ": packet socket: "
-					"packet_diag answer", FI_ARG(fi));
-			goto out;
-		}
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
-		     h = NLMSG_NEXT(h, r)) {
-			if (h->nlmsg_type == NLMSG_DONE) {
-				done = true;
-				break;
-			}
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *er = NLMSG_DATA(h);
-
-				ret = log_errno(h->nlmsg_len >= NLMSG_LENGTH(sizeof(*er)) && er->error ?
-						-er->error : EBADMSG,
-						FI_FMT ": packet socket: packet_diag", FI_ARG(fi));
-				goto out;
-			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || found ||
-			    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct packet_diag_msg)))
-				continue;
-			if (((struct packet_diag_msg *)NLMSG_DATA(h))->pdiag_ino != fi->st.st_ino)
-				continue;
-			found = true;
-			ret = diag_parse(fi, h, e);
-			if (ret)
-				goto out;
-		}
-	}
-	if (!found) {
-		log_err(FI_FMT ": packet socket: not found by packet_diag (inode %llu)", FI_ARG(fi),
-			(unsigned long long)fi->st.st_ino);
-		ret = -ENOENT;
-	}
-out:
-	close(s);
-	return ret;
+	if (ret == 1)
+		return 0;
+	if (ret < 0)
+		return f.failed ? ret : log_errno(-ret, FI_FMT ": packet socket: packet_diag",
+						  FI_ARG(fi));
+	log_err(FI_FMT ": packet socket: not found by packet_diag (inode %llu)", FI_ARG(fi),
+		(unsigned long long)fi->st.st_ino);
+	return -ENOENT;
 }
 
 static int pk_dump_entry(const struct fd_info *fi, SkPacketEntry *e)
 {
 	struct sockaddr_ll sll;
 	socklen_t l = sizeof(sll);
-	struct stat nst;
 	int v, nsfd, ret;
 
 	ret = get_int(fi, SOL_SOCKET, SO_TYPE, "SO_TYPE", &v);
@@ -347,15 +296,9 @@ static int pk_dump_entry(const struct fd_info *fi, SkPacketEntry *e)
 				   &e->has_filter_locked, &e->filter_locked);
 	if (ret)
 		return ret;
-	nsfd = ioctl(fi->lfd, SIOCGSKNS);
-	if (nsfd < 0 || fstat(nsfd, &nst) < 0) {
-		ret = log_errno(errno, FI_FMT ": cannot find the network namespace of %s",
-				FI_ARG(fi), fi->link);
-		if (nsfd >= 0)
-			close(nsfd);
-		return ret;
-	}
-	e->netns = nst.st_ino;
+	nsfd = sk_diag_netns(fi, &e->netns);
+	if (nsfd < 0)
+		return nsfd;
 	ret = dump_diag(fi, nsfd, e);
 	close(nsfd);
 	if (ret)

@@ -8,12 +8,12 @@
  * number of connections a listener has not accepted yet.  The receive queue
  * is read without consuming it: MSG_PEEK from increasing SO_PEEK_OFF offsets
  * (the socket's own peek offset is put back), one message per datagram or
- * seqpacket record (with the sender's address), all bytes as one message for
- * a stream.  Files in flight (SCM_RIGHTS) come with the peek as fds of
- * ours: each is dumped as a file entry (files_dump_inflight(): the same
- * entry as an fd of the tree that is the same file) and the message keeps
- * their ids; datagram and seqpacket sockets only, and no socket or epoll in
- * flight.  files_dump_end() checks the tree as a whole: every connected
+ * seqpacket record (with the sender's address); a stream's bytes as one
+ * message, cut where a send carried files.  Files in flight (SCM_RIGHTS)
+ * come with the peek as fds of ours: each is dumped as a file entry
+ * (files_dump_inflight(): the same entry as an fd of the tree that is the
+ * same file) and the message keeps their ids; no socket or epoll in flight,
+ * and none with SO_PASSCRED (the senders' credentials would be lost).  files_dump_end() checks the tree as a whole: every connected
  * stream or seqpacket socket has its peer in the tree, every pending
  * connection of a listener comes from the tree, datagram sockets connected
  * outside the tree are connected to a name that can be connected again.
@@ -68,6 +68,7 @@
 #include <linux/unix_diag.h>
 
 #include "files.h"
+#include "sk-diag.h"
 #include "kup-sk-unix.pb-c.h"
 
 #define JOURNAL_STDOUT	"/run/systemd/journal/stdout"
@@ -212,6 +213,21 @@ static int diag_parse(const struct nlmsghdr *h, struct usk_diag *d)
 	return 0;
 }
 
+struct usk_find {
+	uint32_t ino;
+	struct usk_diag *d;
+};
+
+static int usk_diag_one(const struct nlmsghdr *h, void *arg)
+{
+	const struct usk_find *f = arg;
+	int ret = diag_parse(h, f->d);
+
+	if (!ret && f->d->ino != f->ino)
+		ret = -EBADMSG;
+	return ret ? ret : 1;
+}
+
 /* Query the unix socket with inode @ino.  -ENOENT: no such socket (in our
  * network namespace). */
 static int usk_diag(uint32_t ino, struct usk_diag *d)
@@ -227,57 +243,10 @@ static int usk_diag(uint32_t ino, struct usk_diag *d)
 				     UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN,
 		       .udiag_cookie = { ~0u, ~0u } },
 	};
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	char *buf = NULL;
-	ssize_t r;
-	int s, ret;
+	struct usk_find f = { .ino = ino, .d = d };
+	int ret = sk_diag_query(-1, &req, sizeof(req), 0, usk_diag_one, &f);
 
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (s < 0)
-		return -errno;
-	if (sendto(s, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	/* the answer's size first: a listener's icons can be long */
-	do
-		r = recv(s, NULL, 0, MSG_PEEK | MSG_TRUNC);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		ret = -errno;
-		goto out;
-	}
-	buf = malloc(r + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	do
-		r = recv(s, buf, r + 1, 0);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ret = -EBADMSG;
-	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)r);
-	     h = NLMSG_NEXT(h, r)) {
-		if (h->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e = NLMSG_DATA(h);
-			ret = h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error ? e->error : -EBADMSG;
-			break;
-		}
-		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
-			ret = diag_parse(h, d);
-			if (!ret && d->ino != ino)
-				ret = -EBADMSG;
-			break;
-		}
-	}
-out:
-	free(buf);
-	close(s);
-	return ret;
+	return ret == 1 ? 0 : ret ? ret : -EBADMSG;
 }
 
 /* --- dump ------------------------------------------------------------------- */
@@ -503,6 +472,47 @@ static int inflight_to_msg(const struct fd_info *fi, UnixSkMsg *m, size_t idx, i
 }
 
 /*
+ * A stream queue hands out the bytes of several sends in one read, but a
+ * read never goes past the end of a send that carried files (the kernel
+ * keeps each send in buffers of its own, the files with the first) and
+ * returns its files with it.  So a peek that brings files ends where the
+ * send that carried them ends.  Where that send began cannot be seen: a
+ * peek walks on from any byte to the next buffer with files and brings
+ * them.  The files are kept with the last byte of the send: a reader gets
+ * them with the read that completes it, as before, and no read that ends
+ * before it gets them (read() would drop them).
+ *
+ * The peek brought @r bytes at @total with files @fds (taken over): the
+ * bytes since @seg but the last become one message, the last byte another,
+ * with the files.
+ */
+static int stream_fds_msgs(const struct fd_info *fi, UnixSkEntry *out, size_t *cap,
+			   const uint8_t *all, size_t seg, size_t total, size_t r, int *fds,
+			   size_t nfds)
+{
+	size_t last = total + r - 1;
+	int ret = 0;
+
+	if (out->n_queue + 2 > USK_MSGS_MAX) {
+		close_fds(fds, nfds);
+		log_err(FI_FMT ": unix socket: more than %u sends with files in flight queued",
+			FI_ARG(fi), USK_MSGS_MAX / 2);
+		return -EFBIG;
+	}
+	if (last > seg)
+		ret = add_msg(out, cap, all + seg, last - seg, NULL, 0);
+	if (!ret)
+		ret = add_msg(out, cap, all + last, 1, NULL, 0);
+	if (ret) {
+		close_fds(fds, nfds);
+		return log_errno(ret, FI_FMT ": unix socket queue", FI_ARG(fi));
+	}
+	log_debug(FI_FMT ": unix socket: the send ending at queued byte %zu carries %zu files "
+		  "in flight", FI_ARG(fi), last, nfds);
+	return inflight_to_msg(fi, out->queue[out->n_queue - 1], out->n_queue - 1, fds, nfds);
+}
+
+/*
  * Read the receive queue of @fi without consuming it.  The peek offset is
  * set before every read (explicit offsets: a truncated peek is simply done
  * again with a larger buffer), and the socket's own offset is put back.
@@ -513,7 +523,7 @@ static int peek_queue(const struct fd_info *fi, const UnixSkEntry *u, UnixSkEntr
 	bool stream = u->type == SOCK_STREAM;
 	char inflight[512];
 	int fds[USK_FDS_MAX];
-	size_t cap = 0, bsize = 65536, total = 0, nfds = 0;
+	size_t cap = 0, bsize = 65536, total = 0, nfds = 0, seg = 0;
 	uint8_t *buf = NULL, *all = NULL;
 	int inq = 0, ret = 0, zero_runs = 0;
 	union {
@@ -579,25 +589,32 @@ static int peek_queue(const struct fd_info *fi, const UnixSkEntry *u, UnixSkEntr
 			ret = -EOPNOTSUPP;
 			break;
 		}
-		if (nfds && (stream || u->passcred)) {
+		if (nfds && u->passcred) {
 			inflight_names(fds, nfds, inflight, sizeof(inflight));
 			log_err(FI_FMT ": unix %s socket has files in flight (SCM_RIGHTS in its queue: "
-				"%s)%s: not supported", FI_ARG(fi), type_name(u->type), inflight,
-				stream ? "" : " with SO_PASSCRED (credentials)");
+				"%s) with SO_PASSCRED (credentials): not supported", FI_ARG(fi),
+				type_name(u->type), inflight);
 			close_fds(fds, nfds);
 			nfds = 0;
 			ret = -EOPNOTSUPP;
 			break;
 		}
-		if (nfds && (size_t)r > bsize) {
-			close_fds(fds, nfds);	/* peeked again below */
-			nfds = 0;
-		}
 		if (stream) {
 			if (r == 0)
 				break;	/* end of file (the peer shut down) */
+			if (nfds) {
+				ret = stream_fds_msgs(fi, out, &cap, all, seg, total, r, fds, nfds);
+				nfds = 0;
+				if (ret)
+					break;
+				seg = total + r;
+			}
 			total += r;
 			continue;
+		}
+		if (nfds && (size_t)r > bsize) {
+			close_fds(fds, nfds);	/* peeked again below */
+			nfds = 0;
 		}
 		if ((size_t)r > bsize) {	/* truncated: again, with room */
 			uint8_t *nb = realloc(buf, r);
@@ -641,8 +658,8 @@ static int peek_queue(const struct fd_info *fi, const UnixSkEntry *u, UnixSkEntr
 		total += r;
 	}
 	close_fds(fds, nfds);	/* a message not kept */
-	if (!ret && stream && total) {
-		ret = add_msg(out, &cap, all, total, NULL, 0);
+	if (!ret && stream && total > seg) {
+		ret = add_msg(out, &cap, all + seg, total - seg, NULL, 0);
 		if (ret)
 			log_errno(ret, FI_FMT ": unix socket queue", FI_ARG(fi));
 	}
@@ -1197,8 +1214,6 @@ static int usk_validate_entry(const FileEntry *fe, const UnixSkEntry *u)
 		BAD("option value");
 	if (u->n_queue > USK_MSGS_MAX || (u->n_queue && !u->queue))
 		BAD("queue length");
-	if (u->type == SOCK_STREAM && u->n_queue > 1)
-		BAD("stream queue");
 	for (size_t i = 0; i < u->n_queue; i++) {
 		const UnixSkMsg *m = u->queue[i];
 
@@ -1206,8 +1221,10 @@ static int usk_validate_entry(const FileEntry *fe, const UnixSkEntry *u)
 			BAD("queued message");
 		if (m->has_from && (u->type != SOCK_DGRAM || !name_ok(&m->from)))
 			BAD("queued message sender");
-		if (m->n_file_ids && (u->type == SOCK_STREAM || u->passcred ||
-				      m->n_file_ids > USK_FDS_MAX || !m->file_ids))
+		/* a stream send of no bytes sends nothing, not even files */
+		if (u->type == SOCK_STREAM && !m->data.len)
+			BAD("empty stream message");
+		if (m->n_file_ids && (u->passcred || m->n_file_ids > USK_FDS_MAX || !m->file_ids))
 			BAD("files in flight");
 		total += m->data.len;
 	}
@@ -1787,6 +1804,7 @@ static int send_msg(struct rctx *c, struct rsk *s, int from, const UnixSkMsg *m,
 {
 	const uint8_t *p = m->data.data;
 	size_t left = m->data.len;
+	bool fds_sent = false;
 	union {
 		char b[CMSG_SPACE(sizeof(int) * USK_FDS_MAX)];
 		struct cmsghdr align;
@@ -1798,7 +1816,8 @@ static int send_msg(struct rctx *c, struct rsk *s, int from, const UnixSkMsg *m,
 				     .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t r;
 
-		if (m->n_file_ids) {
+		/* a stream send cut short took the files with its first bytes */
+		if (m->n_file_ids && !fds_sent) {
 			int ret = inflight_cmsg(c, s, m, &mh, ctl.b);
 			if (ret)
 				return ret;
@@ -1814,6 +1833,7 @@ static int send_msg(struct rctx *c, struct rsk *s, int from, const UnixSkMsg *m,
 				left, r);
 			return -EIO;
 		}
+		fds_sent = true;
 		p += r;
 		left -= r;
 	} while (left);

@@ -1377,6 +1377,70 @@ uint32_t files_fdtable_id(const FdtableEntry *t, int fd)
 	return 0;
 }
 
+/* The parent of @pid, from /proc/PID/stat (0 if it cannot be read). */
+static pid_t read_ppid(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+	    sscanf(p + 1, " %*c %d", &ppid) != 1)
+		ppid = 0;
+	fclose(f);
+	return ppid;
+}
+
+/*
+ * Processes (not threads) that share one fd table, made with
+ * clone(CLONE_FILES): the table is dumped once, with the first process of
+ * the tree that has it (the tree's order puts parents first); the others
+ * name that one (files_of) and their own entry stays empty.  The restore
+ * gives the sharing back by creating each sharer with CLONE_FILES from
+ * its parent, so the parent must share the table too: a table shared only
+ * by siblings (their parent made them with CLONE_FILES, then left the
+ * table with unshare()) is refused.  1: @pid shares an earlier table, 0:
+ * its table is its own (or the first of its group), -errno.
+ */
+static int dump_shared_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
+{
+	pid_t owner = 0, ppid;
+
+	for (size_t i = 0; i < d->opts.n_tree_pids && d->opts.tree_pids[i] != pid; i++) {
+		pid_t other = d->opts.tree_pids[i];
+
+		if (files_kcmp(pid, other, KCMP_FILES, 0, 0) == 0) {
+			owner = other;	/* the first of the group */
+			break;
+		}
+	}
+	ppid = read_ppid(pid);
+	if (!owner) {
+		/* the root's parent is outside the tree: a table shared with it
+		 * would come back as a table of the tree's own */
+		if (ppid > 0 && !files_dump_in_tree(d, ppid) &&
+		    files_kcmp(pid, ppid, KCMP_FILES, 0, 0) == 0) {
+			log_err("pid %d: shares its fd table with its parent %d, outside the dumped "
+				"tree (clone with CLONE_FILES): not supported", pid, ppid);
+			return -EOPNOTSUPP;
+		}
+		return 0;
+	}
+	if (!ppid || !files_dump_in_tree(d, ppid) || files_kcmp(pid, ppid, KCMP_FILES, 0, 0)) {
+		log_err("pid %d: shares its fd table with pid %d (clone with CLONE_FILES) but not "
+			"with its parent %d: not supported", pid, owner, ppid);
+		return -EOPNOTSUPP;
+	}
+	t->has_files_of = true;
+	t->files_of = owner;
+	log_debug("pid %d: shares the fd table of pid %d (CLONE_FILES)", pid, owner);
+	return 1;
+}
+
 int files_dump_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
 {
 	int *fds = NULL, pidfd, ret;
@@ -1384,18 +1448,9 @@ int files_dump_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
 
 	fdtable_entry__init(t);
 	t->pid = pid;
-	/* Two processes sharing one fd table (clone(CLONE_FILES) without
-	 * CLONE_THREAD) would come back with two tables that no longer see
-	 * each other's opens and closes. */
-	for (size_t i = 0; i < d->opts.n_tree_pids && d->opts.tree_pids[i] != pid; i++) {
-		pid_t other = d->opts.tree_pids[i];	/* each pair once: those before */
-
-		if (files_kcmp(pid, other, KCMP_FILES, 0, 0) == 0) {
-			log_err("pid %d: shares its fd table with pid %d (clone with CLONE_FILES): "
-				"not supported", pid, other);
-			return -EOPNOTSUPP;
-		}
-	}
+	ret = dump_shared_fdtable(d, pid, t);
+	if (ret)
+		return ret < 0 ? ret : 0;	/* 1: the table is another's */
 	pidfd = sys_pidfd_open(pid);
 	if (pidfd < 0)
 		return log_errno(errno, "pid %d: cannot open a pidfd", pid);
@@ -1836,6 +1891,11 @@ int files_validate_fdtable(const FilesImage *img, const FdtableEntry *t)
 	for (size_t i = 0; i < img->n_files; i++)
 		if (!img->files[i])
 			return -EINVAL;
+	if (t && t->has_files_of && (t->n_fds || t->n_locks || t->files_of == t->pid)) {
+		log_err("pid %u: shares the fd table of pid %u, yet has fds or locks of its own",
+			t->pid, t->files_of);
+		return -EINVAL;
+	}
 	ret = sorted_ids(img, &ids);
 	if (ret)
 		return ret;

@@ -121,12 +121,18 @@ int puppet_syscall_patched(pid_t pid, pid_t tid, unsigned long at, unsigned long
 
 /* ---- memory (mem.c) ---- */
 struct mem_dump_stats { unsigned long long pages; };
+/* The page frames of a dumped process's private anonymous pages (own and
+ * shared with its parent, in image order): its children's dump compares
+ * theirs with them (mem.c). */
+struct mem_frames { uint64_t *own, *cow; };
 struct shmem_dump;
 struct ipc_dump;
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fd,
 	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
-	     struct shmem_dump *sd, struct ipc_dump *ipc);
+	     struct shmem_dump *sd, struct ipc_dump *ipc, const MmImage *parent_mm,
+	     const struct mem_frames *parent_frames, struct mem_frames *frames);
 void mem_free_image(MmImage *mm);
+void mem_frames_free(struct mem_frames *f);
 
 /* shared memory objects collected during dump */
 struct shmem_dump;

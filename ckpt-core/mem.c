@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Memory: the VMA walk, page selection from pagemap, page dump (dump half)
- * and the address-space rebuild (restore half, driven through the puppet).
+ * Memory, dump half: the VMA walk, page selection from pagemap, page dump.
+ * The address-space rebuild (restore half, driven through the puppet) is
+ * mem-restore.c.
  *
  * Pages of a process go to one page blob "pages-PID.img", described by runs
  * in mm-PID.img.  Only pages that exist are saved: untouched anonymous holes
@@ -21,6 +22,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ckpt-images.h"
 #include "internal.h"
 #include "ipc-sysv.h"
 
@@ -321,6 +323,145 @@ static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, const struct vma
 	return 0;
 }
 
+/*
+ * Page frames (pagemap entries) of the dumped private anonymous pages, in
+ * the order of the runs, read before the pages are copied: a copy with
+ * process_vm_readv pins each page, and the kernel gives a process that
+ * pins a page it shares copy-on-write its own copy of it, so the frames
+ * its children still share with it are only seen before.
+ */
+static int read_frames(int pmfd, pid_t pid, const MmImage *mm, PageRun **runs, size_t nruns,
+		       uint64_t *out)
+{
+	size_t j = 0;	/* runs and mappings are both in address order */
+
+	for (size_t r = 0; r < nruns; r++) {
+		const PageRun *run = runs[r];
+
+		while (j < mm->n_vmas && mm->vmas[j]->end <= run->vaddr)
+			j++;
+		if (j == mm->n_vmas || run->vaddr < mm->vmas[j]->start ||
+		    mm->vmas[j]->kind != VMA_KIND__VMA_ANON_PRIVATE)
+			continue;
+		for (uint64_t i = 0; i < run->nr_pages;) {
+			uint64_t k = run->nr_pages - i < 4096 ? run->nr_pages - i : 4096;
+
+			if (pread(pmfd, out + run->off + i, k * 8, (run->vaddr / PAGE_SIZE_K + i) * 8) !=
+			    (ssize_t)(k * 8))
+				return log_errno(errno ? errno : EIO, "pid %d: cannot read pagemap at 0x%"
+						 PRIx64, pid, run->vaddr + i * PAGE_SIZE_K);
+			i += k;
+		}
+	}
+	return 0;
+}
+
+static int mem_frames_read(int pmfd, pid_t pid, const MmImage *mm, struct mem_frames *f)
+{
+	int ret;
+
+	f->own = calloc(mm->pages_nr + 1, sizeof(*f->own));
+	f->cow = calloc(mm->cow_pages_nr + 1, sizeof(*f->cow));
+	if (!f->own || !f->cow)
+		return -ENOMEM;
+	ret = read_frames(pmfd, pid, mm, mm->runs, mm->n_runs, f->own);
+	return ret ? ret : read_frames(pmfd, pid, mm, mm->cow_runs, mm->n_cow_runs, f->cow);
+}
+
+void mem_frames_free(struct mem_frames *f)
+{
+	free(f->own);
+	free(f->cow);
+	f->own = f->cow = NULL;
+}
+
+/* The parent's frame at @vaddr, or 0 if its image has no page there. */
+static uint64_t parent_frame(const MmImage *pmm, const struct mem_frames *pf, uint64_t vaddr)
+{
+	const PageRun *r = ckpt_mm_run_at(pmm, vaddr, false);
+
+	if (r)
+		return pf->own[r->off + (vaddr - r->vaddr) / PAGE_SIZE_K];
+	r = ckpt_mm_run_at(pmm, vaddr, true);
+	return r ? pf->cow[r->off + (vaddr - r->vaddr) / PAGE_SIZE_K] : 0;
+}
+
+/*
+ * Copy-on-write with the parent: of the runs [@first, rl->n) just selected
+ * in one private anonymous mapping, the pages the parent mapped at the same
+ * address with the same page frame (still shared since the fork, or merged
+ * by KSM: the same contents either way) go to @cl instead; the parent's
+ * image holds them.  The parent's frames are the ones read before its pages
+ * were copied (mem_frames).  Frame numbers read as 0 without
+ * CAP_SYS_ADMIN: nothing is shared then.
+ */
+static int split_cow(int pmfd, pid_t pid, const MmImage *pmm, const struct mem_frames *pf,
+		     struct run_list *rl, size_t first, struct run_list *cl)
+{
+	size_t n = rl->n - first;
+	uint64_t a[512];
+	PageRun *old;
+	int ret = 0;
+
+	if (!n)
+		return 0;
+	old = malloc(n * sizeof(*old));
+	if (!old)
+		return -ENOMEM;
+	memcpy(old, rl->runs + first, n * sizeof(*old));
+	rl->pages = old[0].off;
+	rl->n = first;
+	rl->split = true;
+	cl->split = true;
+	for (size_t r = 0; r < n && !ret; r++) {
+		for (uint64_t i = 0; i < old[r].nr_pages && !ret;) {
+			size_t k = old[r].nr_pages - i < 512 ? old[r].nr_pages - i : 512;
+			uint64_t va = old[r].vaddr + i * PAGE_SIZE_K;
+
+			if (pread(pmfd, a, k * 8, va / PAGE_SIZE_K * 8) != (ssize_t)(k * 8)) {
+				ret = log_errno(errno ? errno : EIO, "pid %d: cannot read pagemap at 0x%"
+						PRIx64, pid, va);
+				break;
+			}
+			for (size_t j = 0; j < k && !ret; j++, va += PAGE_SIZE_K) {
+				uint64_t b = parent_frame(pmm, pf, va);
+				bool shared = (a[j] & PME_PRESENT) && (b & PME_PRESENT) &&
+					      (a[j] & PME_PFN_MASK) &&
+					      (a[j] & PME_PFN_MASK) == (b & PME_PFN_MASK);
+
+				if (run_add(shared ? cl : rl, va, 1))
+					ret = -ENOMEM;
+			}
+			i += k;
+		}
+	}
+	free(old);
+	return ret;
+}
+
+/* The parent's mapping of exactly @v's range, private anonymous as @v. */
+static bool parent_same_vma(const MmImage *pmm, const VmaEntry *v)
+{
+	size_t lo = 0, hi = pmm ? pmm->n_vmas : 0;
+
+	if (v->kind != VMA_KIND__VMA_ANON_PRIVATE)
+		return false;
+	while (lo < hi) {	/* the mappings are in address order */
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *pv = pmm->vmas[mid];
+
+		if (pv->end <= v->start) {
+			lo = mid + 1;
+		} else if (pv->start >= v->end) {
+			hi = mid;
+		} else {
+			return pv->start == v->start && pv->end == v->end &&
+			       pv->kind == VMA_KIND__VMA_ANON_PRIVATE;
+		}
+	}
+	return false;
+}
+
 #define COPY_BUF (8UL << 20)
 
 /* Append @len bytes at @out of blob @b: with pwrite() on its fd, or the
@@ -340,6 +481,41 @@ static int blob_put(struct img_store *st, struct img_blob *b, const uint8_t *buf
 	return 0;
 }
 
+#define PME_EXCLUSIVE	(1ULL << 56)
+
+/*
+ * Does a batch of pages hold an anonymous page that another process maps
+ * too (copy-on-write since a fork) or that is swapped out (maybe shared)?
+ * process_vm_readv pins the pages it reads, and the kernel gives a process
+ * that pins an anonymous page it shares its own copy of it: the dump of a
+ * pool of pre-forked workers would double their shared memory, one copy
+ * per process, while it runs (and for good if the tree goes on running).
+ * Such a batch is read through /proc/PID/mem, which does not pin.
+ */
+static bool batch_shared(int pmfd, const struct iovec *remote, size_t k)
+{
+	uint64_t pme[512];
+
+	for (size_t j = 0; j < k; j++) {
+		uint64_t first = (uintptr_t)remote[j].iov_base / PAGE_SIZE_K;
+		uint64_t n = remote[j].iov_len / PAGE_SIZE_K;
+
+		for (uint64_t i = 0; i < n;) {
+			size_t m = n - i < 512 ? n - i : 512;
+			ssize_t got = pread(pmfd, pme, m * 8, (first + i) * 8);
+
+			if (got != (ssize_t)(m * 8))
+				return true;	/* the safe way */
+			for (size_t e = 0; e < m; e++)
+				if ((pme[e] & PME_SWAP) ||
+				    ((pme[e] & PME_PRESENT) && !(pme[e] & (PME_FILE | PME_EXCLUSIVE))))
+					return true;
+			i += m;
+		}
+	}
+	return false;
+}
+
 /*
  * Copy the pages of @rl, in order, into the page image: straight into @dst
  * (the blob's mapping), or through a bounce buffer written with blob_put()
@@ -350,7 +526,7 @@ static int blob_put(struct img_store *st, struct img_blob *b, const uint8_t *buf
  * abort request is polled between steps.
  */
 static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct img_store *st,
-		     struct img_blob *blob, int memfd, uint64_t *sum)
+		     struct img_blob *blob, int memfd, int pmfd, uint64_t *sum)
 {
 	static uint8_t *bounce;
 	struct iovec remote[512];
@@ -389,9 +565,10 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 			}
 		}
 		local.iov_len = bytes;
-		n = process_vm_readv(pid, &local, 1, remote, k, 0);
+		n = batch_shared(pmfd, remote, k) ? -1 : process_vm_readv(pid, &local, 1, remote, k, 0);
 		if (n != (ssize_t)bytes) {
-			/* unreadable (PROT_NONE) pieces: /proc/pid/mem uses FOLL_FORCE */
+			/* shared pages (batch_shared), unreadable (PROT_NONE) pieces:
+			 * /proc/pid/mem does not pin and uses FOLL_FORCE */
 			size_t off = 0;
 
 			for (size_t j = 0; j < k; j++) {
@@ -410,6 +587,7 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 						 blob->name, st->where);
 		}
 		out += bytes;
+		log_progress_add(bytes);
 		ret = ckpt_check_abort();
 		if (ret)
 			return ret;
@@ -429,16 +607,21 @@ void mem_free_image(MmImage *mm)
 		free(mm->runs[0]);	/* one array */
 		free(mm->runs);
 	}
+	if (mm->n_cow_runs) {
+		free(mm->cow_runs[0]);
+		free(mm->cow_runs);
+	}
 	free(mm->vdso_symtab.data);
 	mm_image__init(mm);
 }
 
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
-	     struct shmem_dump *sd, struct ipc_dump *ipc)
+	     struct shmem_dump *sd, struct ipc_dump *ipc, const MmImage *pmm,
+	     const struct mem_frames *pframes, struct mem_frames *frames)
 {
 	struct vma_raw *raw = NULL;
-	struct run_list rl = { 0 };
+	struct run_list rl = { 0 }, cl = { 0 };
 	struct img_blob blob = { 0 };
 	char name[64];
 	int nraw = 0, ret, pmfd = -1, memfd = -1;
@@ -464,6 +647,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 
 	for (int i = 0; i < nraw; i++) {
 		struct vma_raw *r = &raw[i];
+		size_t first;
 		VmaEntry *v;
 
 		if (pp && r->start == pp->tramp)
@@ -539,11 +723,27 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 				goto out;
 		}
 		rl.split = true;
+		first = rl.n;
 		ret = ckpt_check_abort();
 		if (!ret)
 			ret = select_pages(pmfd, pid, v, r, &rl);
+		if (!ret && pmm && parent_same_vma(pmm, v))
+			ret = split_cow(pmfd, pid, pmm, pframes, &rl, first, &cl);
 		if (ret)
 			goto out;
+	}
+	if (cl.n) {
+		mm->cow_runs = malloc(cl.n * sizeof(*mm->cow_runs));
+		if (!mm->cow_runs) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < cl.n; i++)
+			mm->cow_runs[i] = &cl.runs[i];
+		mm->n_cow_runs = cl.n;
+		mm->has_cow_pages_nr = true;
+		mm->cow_pages_nr = cl.pages;
+		cl.runs = NULL;
 	}
 
 	mm->n_runs = rl.n;
@@ -559,6 +759,12 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		rl.runs = NULL;
 	}
 
+	if (frames) {
+		ret = mem_frames_read(pmfd, pid, mm, frames);
+		if (ret)
+			goto out;
+	}
+
 	snprintf(name, sizeof(name), "pages-%d.img", pid);
 	if (st->ops->create_stream && st->ops->write)
 		ret = st->ops->create_stream(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
@@ -571,7 +777,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		struct run_list view = { .n = mm->n_runs };
 
 		view.runs = mm->runs[0];
-		ret = copy_runs(pid, &view, blob.fd >= 0 ? NULL : blob.data, st, &blob, memfd,
+		ret = copy_runs(pid, &view, blob.fd >= 0 ? NULL : blob.data, st, &blob, memfd, pmfd,
 				&mm->pages_xxh64);
 		if (ret)
 			goto out;
@@ -615,6 +821,7 @@ out:
 	if (blob_open)
 		st->ops->release(st, &blob);
 	free(rl.runs);
+	free(cl.runs);
 	free(raw);
 	if (pmfd >= 0)
 		close(pmfd);

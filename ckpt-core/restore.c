@@ -15,7 +15,7 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/capability.h>
+#include <linux/kcmp.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
-#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -42,27 +41,17 @@
 #include "internal.h"
 #include "ipc-sysv.h"
 #include "journal.h"
+#include "restore.h"
 #include "shmem.h"
+#include "task-state.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
 #endif
-#ifndef PR_SET_MM_MAP
-#define PR_SET_MM 35
-#define PR_SET_MM_MAP 14
-#endif
 
-struct prctl_mm_map_k {
-	uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
-	uint64_t arg_start, arg_end, env_start, env_end;
-	uint64_t auxv;
-	uint32_t auxv_size;
-	uint32_t exe_fd;
-};
+enum { MSG_CREATED = 1, MSG_PGID_DONE, MSG_READY, MSG_ERR, MSG_GO_PGID, MSG_GO_SETUP,
+       MSG_TABLE_WAIT, MSG_GO_TABLE, MSG_FILL, MSG_GO_FORK };
 
-enum { MSG_CREATED = 1, MSG_PGID_DONE, MSG_READY, MSG_ERR, MSG_GO_PGID, MSG_GO_SETUP };
-
-#define MAX_KEEP 256
 struct ctl_msg {
 	int type;
 	int err;
@@ -71,58 +60,7 @@ struct ctl_msg {
 	int keep[MAX_KEEP];
 };
 
-struct range { unsigned long start, end; };
-
-struct rproc {
-	PstreeEntry *pe;
-	CoreEntry *core;
-	MmImage *mm;
-	FdtableEntry *fdt;
-	int ctl[2];
-	bool alive;
-	/* keep slots: 0 = ctl socket, then one per mapped file / shmem / exe */
-	int nkeep;
-	int keep_src[MAX_KEEP];		/* fd in the restorer */
-	uint32_t keep_id[MAX_KEEP];	/* file id, or SHM_KEY|shmem id */
-	int keep[MAX_KEEP];		/* fd in the stub after files_install */
-	unsigned long tramp;
-	struct img_blob pages;
-	bool pages_open;
-	bool seized;
-	pid_t *seized_tids;
-	int nseized;
-};
-
-#define SHM_KEY 0x80000000u
-
-struct rctx {
-	const struct ckpt_restore_opts *o;
-	struct img_store *st;
-	struct ckpt_images im;	/* owns the images below */
-	InventoryEntry *inv;
-	PstreeImage *pst;
-	FilesImage *files;
-	FdtableImage *fdtab;
-	ShmemImage *shm;
-	struct files_rst *fr;
-	int *shm_fds;
-	struct ipc_rst *ipc;	/* System V objects */
-	bool ipc_done;		/* restored: kept when the context goes */
-	bool *shm_made;		/* /dev/shm objects this restore created */
-	struct rproc *p;
-	int n;
-	pid_t restorer;		/* our pid: the parent of the root task */
-	pid_t helper;		/* the session helper's pid (the dead session leader's), or 0 */
-	bool helper_up;		/* ... it was created (and is not reaped yet) */
-	/* the running kernel's vDSO, seen in the restorer */
-	unsigned long vdso_start, vdso_size;
-	uint32_t vdso_crc;
-	VdsoSymtab cur_syms;
-	struct range specials[4];
-	int nspecials;
-};
-
-static int rproc_index(struct rctx *c, pid_t pid)
+int rproc_index(struct rctx *c, pid_t pid)
 {
 	for (int i = 0; i < c->n; i++)
 		if ((pid_t)c->p[i].pe->pid == pid)
@@ -164,61 +102,14 @@ static int load_images(struct rctx *c)
 		p->fdt = c->im.fdt[i];
 		p->alive = p->pe->state != TASK_STATE__TASK_ZOMBIE;
 	}
-	return 0;
-}
+	for (int i = 0; i < c->n; i++) {	/* validated: a live task with a table */
+		struct rproc *p = &c->p[i];
 
-/* The mapped files opened, the pages image there and intact (the mappings
- * and page runs themselves were checked at load: ckpt_validate_mm). */
-static int validate_mm(struct rctx *c, struct rproc *p)
-{
-	MmImage *mm = p->mm;
-	char name[64];
-	int ret;
-
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		VmaEntry *v = mm->vmas[i];
-
-		if ((v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) &&
-		    files_rst_fd(c->fr, v->file_id) < 0) {
-			log_err("mm-%u.img: mapping 0x%" PRIx64 ": unknown file", p->pe->pid, v->start);
-			return -EINVAL;
-		}
-		if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
-			const SysvShmEntry *seg = v->has_sysv_shmid ? ipc_rst_shm(c->ipc, v->sysv_shmid) : NULL;
-			const VmaEntry *pv = i ? mm->vmas[i - 1] : NULL;
-
-			/* a piece of an attachment follows the piece before it */
-			if (!seg || v->pgoff > PAGE_ALIGN_K(seg->size) ||
-			    v->end - v->start > PAGE_ALIGN_K(seg->size) - v->pgoff ||
-			    (v->pgoff && !(pv && pv->kind == v->kind && pv->sysv_shmid == v->sysv_shmid &&
-					   pv->end == v->start &&
-					   pv->pgoff + (pv->end - pv->start) == v->pgoff))) {
-				log_err("mm-%u.img: mapping 0x%" PRIx64 ": not an attachment of a System V "
-					"segment of ipc.img", p->pe->pid, v->start);
-				return -EINVAL;
-			}
-		}
-	}
-	snprintf(name, sizeof(name), "pages-%u.img", p->pe->pid);
-	if (c->st->ops->open_stream && c->st->ops->read)
-		ret = c->st->ops->open_stream(c->st, name, &p->pages);
-	else
-		ret = c->st->ops->open(c->st, name, &p->pages);
-	if (ret)
-		return ret == -ENOENT ? log_errno(ENOENT, "%s: %s missing", c->st->where, name) : ret;
-	p->pages_open = true;
-	if (p->pages.len != mm->pages_nr * PAGE_SIZE_K) {
-		log_err("image %s: %zu bytes, expected %" PRIu64 " pages (truncated?)", name,
-			p->pages.len, mm->pages_nr);
-		return -EINVAL;
-	}
-	/* streamed images are checked as they are read (restore_pages) */
-	if (p->pages.data && img_xxh64(p->pages.data, p->pages.len) != mm->pages_xxh64) {
-		log_err("image %s: checksum mismatch (corrupted)", name);
-		return -EINVAL;
+		p->files_owner = p->fdt && p->fdt->has_files_of ? rproc_index(c, p->fdt->files_of) : -1;
 	}
 	return 0;
 }
+
 
 static int check_pid_free(pid_t id)
 {
@@ -274,118 +165,15 @@ static int check_pids_free(struct rctx *c)
 	return 0;
 }
 
-/* ---- the running kernel's vDSO ------------------------------------------ */
-
-static int read_special_maps(pid_t pid, struct range *sp, int *nsp, struct range *vdso,
-			     struct range **all, int *nall)
-{
-	char *buf = proc_read_file(pid, "maps", NULL), *line, *save = NULL;
-	struct range *a = NULL;
-	int n = 0, cap = 0;
-
-	*nsp = 0;
-	vdso->start = vdso->end = 0;
-	if (!buf)
-		return log_errno(errno, "pid %d: cannot read maps", pid);
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		unsigned long s, e;
-		char *name = strrchr(line, ' ');
-
-		if (sscanf(line, "%lx-%lx", &s, &e) != 2)
-			continue;
-		if (s >= ARCH_TASK_SIZE)
-			continue;	/* vsyscall */
-		if (all) {
-			if (n == cap) {
-				struct range *na;
-				cap = cap ? cap * 2 : 64;
-				na = realloc(a, cap * sizeof(*a));
-				if (!na) {
-					free(a);
-					free(buf);
-					return -ENOMEM;
-				}
-				a = na;
-			}
-			a[n].start = s;
-			a[n++].end = e;
-		}
-		if (name && (!strcmp(name + 1, "[vdso]") || !strncmp(name + 1, "[vvar", 5))) {
-			if (*nsp < 4) {
-				sp[*nsp].start = s;
-				sp[(*nsp)++].end = e;
-			}
-			if (!strcmp(name + 1, "[vdso]")) {
-				vdso->start = s;
-				vdso->end = e;
-			}
-		}
-	}
-	free(buf);
-	if (all) {
-		*all = a;
-		*nall = n;
-	}
-	return 0;
-}
-
-static int probe_vdso(struct rctx *c)
-{
-	struct range vd;
-	int ret = read_special_maps(getpid(), c->specials, &c->nspecials, &vd, NULL, NULL);
-
-	if (ret)
-		return ret;
-	if (!vd.start)
-		return 0;
-	c->vdso_start = vd.start;
-	c->vdso_size = vd.end - vd.start;
-	c->vdso_crc = img_crc32c(0, (void *)vd.start, c->vdso_size);
-	return vdso_parse_symtab((void *)vd.start, c->vdso_size, &c->cur_syms);
-}
-
-/* ---- holes in an address space --------------------------------------------- */
-
-/* The end of a range of @r[] (or 0) that overlaps [s, e). */
-static unsigned long overlap_end(unsigned long s, unsigned long e, const struct range *r, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (s < r[i].end && r[i].start < e)
-			return r[i].end;
-	return 0;
-}
-
-static unsigned long overlap_end_vmas(unsigned long s, unsigned long e, const MmImage *mm)
-{
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (s < mm->vmas[i]->end && mm->vmas[i]->start < e)
-			return mm->vmas[i]->end;
-	return 0;
-}
-
-/* A free range of @len bytes, outside @r[] and the dumped layout; past each
- * mapping in its way at once (a TiB reservation is one step, not 2^24). */
-static unsigned long find_hole(const MmImage *mm, const struct range *r, int n, unsigned long len)
-{
-	for (unsigned long a = 0x10000; a + len < 0x7f0000000000UL;) {
-		unsigned long end = overlap_end(a, a + len, r, n);
-
-		if (!end)
-			end = overlap_end_vmas(a, a + len, mm);
-		if (!end)
-			return a;
-		a = (end + 0xffff) & ~0xffffUL;
-	}
-	return 0;
-}
 
 /* ---- the stub: code that runs inside each new task ---------------------- */
 
 static void stub_send(struct rproc *p, int fd, int type, int err)
 {
-	struct ctl_msg m = { .type = type, .err = err, .tramp = p->tramp, .nkeep = p->nkeep };
+	struct ctl_msg m = { .type = type, .err = err, .tramp = p->tramp,
+			     .nkeep = p->nkeep + p->nkeep_shared };
 
-	memcpy(m.keep, p->keep, sizeof(int) * p->nkeep);
+	memcpy(m.keep, p->keep, sizeof(int) * m.nkeep);
 	if (write(fd, &m, sizeof(m)) < 0)
 		_exit(125);
 }
@@ -403,16 +191,22 @@ static int stub_wait(int fd, int type)
 	return 0;
 }
 
-static pid_t clone_with_pid(pid_t pid, int exit_signal)
+static pid_t clone_with_pid_flags(pid_t pid, int exit_signal, uint64_t flags)
 {
 	uint64_t tid = pid;
 	struct clone_args ca = {
+		.flags = flags,
 		.exit_signal = exit_signal,
 		.set_tid = (uint64_t)&tid,
 		.set_tid_size = 1,
 	};
 
 	return syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
+static pid_t clone_with_pid(pid_t pid, int exit_signal)
+{
+	return clone_with_pid_flags(pid, exit_signal, 0);
 }
 
 static void stub_main(struct rctx *c, int idx);
@@ -429,7 +223,8 @@ static int stub_fork_children(struct rctx *c, int idx)
 		if (k->core && k->core->has_exit_signal && k->core->exit_signal > 0 &&
 		    k->core->exit_signal < 65)
 			sig = k->core->exit_signal;
-		r = clone_with_pid(k->pe->pid, sig);
+		/* a task sharing its parent's fd table (validated) */
+		r = clone_with_pid_flags(k->pe->pid, sig, k->files_owner >= 0 ? CLONE_FILES : 0);
 		if (r < 0)
 			return log_errno(errno, "pid %u: cannot create child pid %u", c->p[idx].pe->pid,
 					 k->pe->pid);
@@ -439,81 +234,100 @@ static int stub_fork_children(struct rctx *c, int idx)
 	return 0;
 }
 
-static int stub_set_sigactions(CoreEntry *core)
+/* ---- fd tables shared with CLONE_FILES --------------------------------- */
+/*
+ * Processes that share one fd table (fdtable_entry.files_of) are created
+ * with CLONE_FILES from their parent, which shares it (validate.c), so
+ * the table they all see is the one their owner (the task whose entry
+ * holds it) installs.  Each sharer first does, in its stub_setup(), what
+ * still needs the restorer's fds (its root and working directory), says
+ * so (MSG_TABLE_WAIT) and waits; then the owner installs the table once,
+ * moving above it its own fds to keep and those of every sharer (control
+ * socket, files to map: keep_src, in task order); the restorer passes
+ * each sharer its new numbers (MSG_GO_TABLE).  The table's epoll
+ * registrations, flock and OFD locks are the owner's to take back; each
+ * task takes the POSIX locks it held (restore_posix_locks()).
+ */
+
+/* Owner: the keep fds of its sharers after its own (p->keep). */
+static void shared_keep_src(struct rctx *c, struct rproc *p)
 {
-	/* the restorer's own handlers (sanitizers, libraries) must not leak in */
-	for (int sig = 1; sig <= 64; sig++) {
-		uint64_t dfl[4] = { 0 };	/* SIG_DFL, no flags, empty mask */
+	int n = p->nkeep, idx = p - c->p;
 
-		if (sig != SIGKILL && sig != SIGSTOP)
-			syscall(SYS_rt_sigaction, sig, dfl, NULL, 8);
-	}
-	for (size_t i = 0; i < core->n_sigactions; i++) {
-		SigactionEntry *s = core->sigactions[i];
-		uint64_t ka[4] = { s->handler, s->flags, s->restorer, s->mask };
+	for (int j = 0; j < c->n; j++)
+		if (c->p[j].files_owner == idx) {
+			memcpy(p->keep + n, c->p[j].keep_src, sizeof(int) * c->p[j].nkeep);
+			n += c->p[j].nkeep;
+		}
+}
 
-		if (s->sig < 1 || s->sig > 64 || s->sig == SIGKILL || s->sig == SIGSTOP)
-			return log_errno(EINVAL, "core image: bad signal number %u", s->sig);
-		if (syscall(SYS_rt_sigaction, s->sig, ka, NULL, 8))
-			return log_errno(errno, "cannot restore the action of signal %u", s->sig);
+/* Restorer: the numbers of the sharers' keep fds, which owner @idx gave
+ * after its own in MSG_READY. */
+static void shared_keep_got(struct rctx *c, int idx, const int *keep)
+{
+	for (int j = 0; j < c->n; j++)
+		if (c->p[j].files_owner == idx) {
+			memcpy(c->p[j].keep, keep, sizeof(int) * c->p[j].nkeep);
+			keep += c->p[j].nkeep;
+		}
+}
+
+/* Restorer, before any stub exists: how many fds each owner keeps for
+ * its sharers (one message carries them all). */
+static int shared_keep_prepare(struct rctx *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		struct rproc *p = &c->p[i], *o;
+
+		if (p->files_owner < 0)
+			continue;
+		o = &c->p[p->files_owner];
+		if (o->nkeep + o->nkeep_shared + p->nkeep > MAX_KEEP) {
+			log_err("pid %u: too many mapped files in the tasks sharing its fd table",
+				o->pe->pid);
+			return -E2BIG;
+		}
+		o->nkeep_shared += p->nkeep;
 	}
 	return 0;
 }
 
 /*
- * State the restore cannot apply as dumped (privileges, this kernel): an
- * error, or with allow_differences a warning naming the difference.
+ * Sharer's stub: wait until the owner has installed the table, and take
+ * the numbers of its fds there.  The owner moves them (the control socket
+ * too) and closes the old numbers, which may then hold other files: no fd
+ * is used meanwhile.  The restorer tells the new control socket's number
+ * with a queued signal (blocked, taken with sigwaitinfo), then the others
+ * through it.
  */
-static int difference(struct rctx *c, int err, pid_t pid, const char *what,
-		      const char *dumped, const char *applied)
+static int stub_join_table(struct rctx *c, struct rproc *p, int *ctl)
 {
-	if (!c->o->allow_differences) {
-		log_err("pid %d: cannot restore %s %s (%s; it would run with %s; "
-			"--allow-differences accepts it)", pid, what, dumped, strerror(err), applied);
-		return -err;
-	}
-	log_warn("pid %d: %s is %s, dumped %s (%s)", pid, what, applied, dumped, strerror(err));
+	struct ctl_msg m;
+	siginfo_t si;
+	sigset_t set;
+	ssize_t n;
+	int sig;
+
+	if (files_kcmp(getpid(), getppid(), KCMP_FILES, 0, 0))
+		return log_errno(EINVAL, "pid %u: does not share the fd table of its parent",
+				 p->pe->pid);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	stub_send(p, *ctl, MSG_TABLE_WAIT, 0);
+	do
+		sig = sigwaitinfo(&set, &si);
+	while ((sig < 0 && errno == EINTR) ||
+	       (sig == SIGUSR1 && (si.si_code != SI_QUEUE || si.si_pid != c->restorer)));
+	if (sig != SIGUSR1)
+		_exit(126);
+	*ctl = si.si_value.sival_int;
+	do
+		n = read(*ctl, &m, sizeof(m));
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(m) || m.type != MSG_GO_TABLE || m.nkeep != p->nkeep || m.keep[0] != *ctl)
+		_exit(126);
+	memcpy(p->keep, m.keep, sizeof(int) * p->nkeep);
 	return 0;
-}
-
-static int stub_set_personality(struct rctx *c, struct rproc *p)
-{
-	unsigned int want = p->core->personality;
-	int cur, err = 0;
-	char d[32], a[32];
-
-	if (personality(want) < 0)
-		err = errno;
-	cur = personality(0xffffffff);
-	if (!err && (unsigned int)cur == want)
-		return 0;
-	snprintf(d, sizeof(d), "0x%x", want);
-	snprintf(a, sizeof(a), "0x%x", (unsigned int)cur);
-	return difference(c, err ? err : EINVAL, p->pe->pid, "personality", d, a);
-}
-
-static int stub_set_oom_score_adj(struct rctx *c, struct rproc *p)
-{
-	int want = p->core->oom_score_adj, cur = 0, fd, len, err = 0;
-	char buf[32], d[16], a[16];
-
-	fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return log_errno(errno, "pid %u: cannot open /proc/self/oom_score_adj", p->pe->pid);
-	len = snprintf(buf, sizeof(buf), "%d", want);
-	if (write(fd, buf, len) < 0)
-		err = errno;
-	len = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (len > 0) {
-		buf[len] = 0;
-		cur = atoi(buf);
-	}
-	if (!err && cur == want)
-		return 0;
-	snprintf(d, sizeof(d), "%d", want);
-	snprintf(a, sizeof(a), "%d", cur);
-	return difference(c, err ? err : EINVAL, p->pe->pid, "oom_score_adj", d, a);
 }
 
 static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
@@ -523,21 +337,13 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	int root = files_rst_fd(c->fr, core->root_file_id);
 	struct range *all = NULL, vd;
 	struct range sp[4];
+	struct task_rst tr = { .pid = p->pe->pid, .core = core,
+			       .allow_differences = c->o->allow_differences };
 	int nall = 0, nsp, ret;
 	void *t;
 
-	umask(core->umask & 0777);
-	ret = stub_set_personality(c, p);
-	if (ret)
-		return ret;
-	if (core->n_threads && core->threads[0]->comm)
-		prctl(PR_SET_NAME, core->threads[0]->comm);
-	if (core->has_child_subreaper)
-		prctl(PR_SET_CHILD_SUBREAPER, core->child_subreaper);
-	ret = stub_set_oom_score_adj(c, p);
-	if (ret)
-		return ret;
-	ret = stub_set_sigactions(core);
+	/* what the task sets on itself (task-state.h) */
+	ret = task_states_restore(&tr, TS_STUB);
 	if (ret)
 		return ret;
 
@@ -566,8 +372,11 @@ static int stub_setup(struct rctx *c, struct rproc *p, int *ctl)
 	if (cwd < 0 || fchdir(cwd))
 		return log_errno(errno, "pid %u: cannot restore the working directory", p->pe->pid);
 
+	if (p->files_owner >= 0)
+		return stub_join_table(c, p, ctl);	/* its owner installs the table */
 	memcpy(p->keep, p->keep_src, sizeof(int) * p->nkeep);
-	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep);
+	shared_keep_src(c, p);
+	ret = files_install(c->fr, p->fdt, p->keep, p->nkeep + p->nkeep_shared);
 	if (ret)
 		return ret;	/* the control socket may be gone: the restorer sees EOF */
 	*ctl = p->keep[0];
@@ -613,6 +422,13 @@ static void stub_main(struct rctx *c, int idx)
 				pe->sid);
 		goto fail;
 	}
+	/* the memory its children share with it, in place before they are
+	 * forked (mem-restore.c) */
+	ret = stub_cow_prepare(c, idx);
+	if (ret)
+		goto fail;
+	stub_send(p, ctl, MSG_FILL, 0);
+	stub_wait(ctl, MSG_GO_FORK);
 	ret = stub_fork_children(c, idx);
 	if (ret)
 		goto fail;
@@ -704,10 +520,11 @@ static int ctl_recv(struct rctx *c, int type, int idx)
 		return -EIO;
 	}
 	if (type == MSG_READY) {
-		if (m.nkeep != p->nkeep)
+		if (m.nkeep != p->nkeep + p->nkeep_shared)
 			return -EIO;
 		p->tramp = m.tramp;
 		memcpy(p->keep, m.keep, sizeof(int) * p->nkeep);
+		shared_keep_got(c, idx, m.keep + p->nkeep);
 	}
 	return 0;
 }
@@ -721,73 +538,40 @@ static int ctl_send(struct rctx *c, int idx, int type)
 	return 0;
 }
 
-static int keep_add(struct rproc *p, int fd, uint32_t id)
+/* Restorer: the stubs set themselves up, sharers of a table around their
+ * owner's installing it. */
+static int setup_stubs(struct rctx *c)
 {
-	for (int i = 1; i < p->nkeep; i++)
-		if (p->keep_id[i] == id)
-			return 0;
-	if (p->nkeep >= MAX_KEEP) {
-		log_err("pid %u: too many mapped files", p->pe->pid);
-		return -E2BIG;
-	}
-	p->keep_src[p->nkeep] = fd;
-	p->keep_id[p->nkeep++] = id;
-	return 0;
-}
+	int ret = 0;
 
-static bool keep_has(const struct rproc *p, uint32_t id)
-{
-	for (int i = 1; i < p->nkeep; i++)
-		if (p->keep_id[i] == id)
-			return true;
-	return false;
-}
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner >= 0)
+			ret = ctl_send(c, i, MSG_GO_SETUP);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner >= 0)
+			ret = ctl_recv(c, MSG_TABLE_WAIT, i);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner < 0)
+			ret = ctl_send(c, i, MSG_GO_SETUP);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner < 0 && c->p[i].alive)
+			ret = ctl_recv(c, MSG_READY, i);
+	for (int i = 0; i < c->n && !ret; i++)
+		if (c->p[i].files_owner >= 0) {
+			struct ctl_msg m = { .type = MSG_GO_TABLE, .nkeep = c->p[i].nkeep };
+			union sigval v = { .sival_int = c->p[i].keep[0] };
 
-static int keep_fd(const struct rproc *p, uint32_t id)
-{
-	for (int i = 1; i < p->nkeep; i++)
-		if (p->keep_id[i] == id)
-			return p->keep[i];
-	return -1;
-}
-
-/* Open (in the restorer) the fds each task needs to map its files. */
-static int prepare_keep(struct rctx *c, struct rproc *p)
-{
-	char path[64];
-	int ret;
-
-	p->nkeep = 1;
-	p->keep_src[0] = p->ctl[1];
-	p->keep_id[0] = 0;
-	for (size_t i = 0; i < p->mm->n_vmas; i++) {
-		VmaEntry *v = p->mm->vmas[i];
-
-		if (v->kind == VMA_KIND__VMA_FILE_PRIVATE || v->kind == VMA_KIND__VMA_FILE_SHARED) {
-			bool wr = v->kind == VMA_KIND__VMA_FILE_SHARED && (v->prot & PROT_WRITE);
-			uint32_t id = v->file_id | (wr ? 0x40000000u : 0);
-			int fd;
-
-			if (keep_has(p, id))
-				continue;
-			snprintf(path, sizeof(path), "/proc/self/fd/%d", files_rst_fd(c->fr, v->file_id));
-			fd = open(path, (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-			if (fd < 0)
-				return log_errno(errno, "pid %u: cannot reopen the file mapped at 0x%" PRIx64
-						 " (%s)", p->pe->pid, v->start, v->name ? v->name : "?");
-			ret = keep_add(p, fd, id);
-			if (ret)
-				return ret;
-		} else if (v->kind == VMA_KIND__VMA_SHMEM) {
-			ret = keep_add(p, c->shm_fds[v->shmem_id - 1], SHM_KEY | v->shmem_id);
-			if (ret)
-				return ret;
+			memcpy(m.keep, c->p[i].keep, sizeof(int) * m.nkeep);
+			if (write(c->p[i].ctl[0], &m, sizeof(m)) != sizeof(m) ||
+			    sigqueue(c->p[i].pe->pid, SIGUSR1, v))
+				ret = log_errno(errno, "pid %u: cannot talk to the restore helper",
+						c->p[i].pe->pid);
+			if (!ret)
+				ret = ctl_recv(c, MSG_READY, i);
 		}
-	}
-	if (p->core->mm->has_exe_file_id && files_rst_fd(c->fr, p->core->mm->exe_file_id) >= 0)
-		return keep_add(p, files_rst_fd(c->fr, p->core->mm->exe_file_id), 0x20000000u);
-	return 0;
+	return ret;
 }
+
 
 static int seize_add(struct rproc *p, pid_t tid)
 {
@@ -800,14 +584,7 @@ static int seize_add(struct rproc *p, pid_t tid)
 	return 0;
 }
 
-struct takeover {
-	struct rctx *c;
-	struct rproc *p;
-	struct puppet pp;
-	int memfd;		/* /proc/PID/mem, opened when needed, or -1 */
-};
-
-static int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *retp,
+int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *retp,
 	       unsigned long a0, unsigned long a1, unsigned long a2, unsigned long a3,
 	       unsigned long a4, unsigned long a5)
 {
@@ -823,521 +600,21 @@ static int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *
 	return 0;
 }
 
-#define INJ(tk, tid, nr, what, ...) inj(tk, tid, nr, what, NULL, __VA_ARGS__)
 
-static int scratch_put(struct takeover *tk, size_t off, const void *buf, size_t len)
+int scratch_put(struct takeover *tk, size_t off, const void *buf, size_t len)
 {
 	if (off + len > tk->pp.scratch_len)
 		return -E2BIG;
 	return puppet_write(tk->p->pe->pid, tk->pp.scratch + off, buf, len);
 }
 
-/* Move the special mappings (vvar, vdso) by @delta, via @tmp if they overlap. */
-static int move_specials(struct takeover *tk, struct range *sp, int nsp, long delta)
+/* What the per-process state modules (task-state.h) see of @tk. */
+static struct task_rst task_rst_of(struct takeover *tk)
 {
-	pid_t pid = tk->p->pe->pid;
-
-	for (int i = 0; i < nsp; i++) {
-		unsigned long len = sp[i].end - sp[i].start;
-		long ret;
-		int err = inj(tk, pid, SYS_mremap, "mremap", &ret, sp[i].start, len, len,
-			      MREMAP_MAYMOVE | MREMAP_FIXED, sp[i].start + delta, 0);
-
-		if (err)
-			return err;
-		if (ret != (long)(sp[i].start + delta))
-			return log_errno(ret < 0 ? -ret : EFAULT, "pid %d: cannot move the vDSO/vvar", pid);
-		sp[i].start += delta;
-		sp[i].end += delta;
-	}
-	return 0;
+	return (struct task_rst){ .pid = tk->p->pe->pid, .core = tk->p->core, .pp = &tk->pp,
+				  .allow_differences = tk->c->o->allow_differences };
 }
 
-static int restore_vdso(struct takeover *tk, bool *proxy, unsigned long *new_vdso)
-{
-	struct rproc *p = tk->p;
-	struct rctx *c = tk->c;
-	MmImage *mm = p->mm;
-	VmaEntry *dv = NULL;
-	VdsoSymtab *old = NULL;
-	struct range sp[4], vd, cur[8];
-	int nsp, err, ncur = 0;
-	unsigned long lo = ~0UL, hi = 0, hole;
-	bool same;
-
-	err = read_special_maps(p->pe->pid, sp, &nsp, &vd, NULL, NULL);
-	if (err)
-		return err;
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (mm->vmas[i]->kind == VMA_KIND__VMA_VDSO)
-			dv = mm->vmas[i];
-	if (mm->has_vdso_symtab)
-		old = vdso_symtab__unpack(NULL, mm->vdso_symtab.len, mm->vdso_symtab.data);
-	for (int i = 0; i < nsp; i++) {
-		lo = sp[i].start < lo ? sp[i].start : lo;
-		hi = sp[i].end > hi ? sp[i].end : hi;
-	}
-	*proxy = false;
-	*new_vdso = vd.start;
-	if (!nsp || !vd.start) {
-		if (old)
-			vdso_symtab__free_unpacked(old, NULL);
-		return 0;
-	}
-	/* same kernel vDSO and same layout of vvar/vdso: put ours where the old one was */
-	same = dv && old && !c->o->force_vdso_proxy && old->vdso_crc == c->vdso_crc &&
-	       dv->end - dv->start == vd.end - vd.start;
-	if (same) {
-		long delta = (long)dv->start - (long)vd.start;
-
-		for (int i = 0; i < nsp; i++) {
-			bool found = false;
-			for (size_t j = 0; j < mm->n_vmas; j++) {
-				VmaEntry *v = mm->vmas[j];
-				found |= (v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VDSO) &&
-					 v->start == sp[i].start + delta && v->end == sp[i].end + delta;
-			}
-			same &= found;
-		}
-	}
-	cur[ncur].start = p->tramp;
-	cur[ncur++].end = p->tramp + puppet_area_size();
-	for (int i = 0; i < nsp; i++)
-		cur[ncur++] = sp[i];
-	/* first park the specials in a hole (avoids overlapping moves) */
-	hole = find_hole(mm, cur, ncur, hi - lo);
-	if (!hole)
-		return log_errno(ENOMEM, "pid %u: no room to move the vDSO", p->pe->pid);
-	err = move_specials(tk, sp, nsp, (long)hole - (long)lo);
-	if (err)
-		goto out;
-	if (same) {
-		long delta = (long)dv->start - (long)(vd.start + hole - lo);
-
-		err = move_specials(tk, sp, nsp, delta);
-		*new_vdso = dv->start;
-	} else {
-		*proxy = dv != NULL;
-		*new_vdso = vd.start + hole - lo;
-		if (dv)
-			log_info("pid %u: the vDSO differs from the dumped one: routing its entry points to the running kernel's vDSO",
-				 p->pe->pid);
-	}
-out:
-	if (old)
-		vdso_symtab__free_unpacked(old, NULL);
-	return err;
-}
-
-static int patch_old_vdso(struct takeover *tk, unsigned long new_vdso)
-{
-	MmImage *mm = tk->p->mm;
-	VdsoSymtab *old;
-	VmaEntry *dv = NULL;
-	int err = 0, n = 0;
-
-	if (!mm->has_vdso_symtab)
-		return 0;
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (mm->vmas[i]->kind == VMA_KIND__VMA_VDSO)
-			dv = mm->vmas[i];
-	old = vdso_symtab__unpack(NULL, mm->vdso_symtab.len, mm->vdso_symtab.data);
-	if (!old || !dv)
-		return old ? 0 : log_errno(EINVAL, "mm-%u.img: bad vDSO symbol table", tk->p->pe->pid);
-	for (size_t i = 0; i < old->n_syms && !err; i++) {
-		unsigned char jmp[16];
-		size_t len;
-		bool found = false;
-
-		for (size_t j = 0; j < tk->c->cur_syms.n_syms; j++) {
-			VdsoSym *ns = tk->c->cur_syms.syms[j];
-
-			if (strcmp(ns->name, old->syms[i]->name))
-				continue;
-			found = true;
-			if (old->syms[i]->offset + 16 > dv->end - dv->start)
-				break;
-			len = arch_encode_jump(jmp, new_vdso + ns->offset);
-			err = puppet_write(tk->p->pe->pid, dv->start + old->syms[i]->offset, jmp, len);
-			n++;
-			break;
-		}
-		if (!found)
-			log_warn("pid %u: vDSO symbol %s is gone in the running kernel", tk->p->pe->pid,
-				 old->syms[i]->name);
-	}
-	log_debug("pid %u: %d vDSO entry points routed", tk->p->pe->pid, n);
-	vdso_symtab__free_unpacked(old, NULL);
-	return err;
-}
-
-/* Is @vaddr in the dumped vDSO (whose pages are not written back unless the
- * old vDSO is kept as a proxy)? */
-static bool in_vdso(const MmImage *mm, uint64_t vaddr)
-{
-	for (size_t j = 0; j < mm->n_vmas; j++) {
-		const VmaEntry *v = mm->vmas[j];
-
-		if (vaddr >= v->start && vaddr < v->end)
-			return v->kind == VMA_KIND__VMA_VDSO;
-	}
-	return false;
-}
-
-#define STREAM_BUF (8UL << 20)
-
-/*
- * Write the page image into the task, STREAM_BUF at a time, each piece to
- * the runs it holds (they fill the image in order: checked by validate_mm).
- * A mapped image is used in place (its checksum was checked by validate_mm);
- * a streamed one is read into a buffer and its checksum checked at the end:
- * on a mismatch the restore fails and its tasks are killed.
- */
-/*
- * Pages of mappings that are not writable (mapped with their own protection:
- * a PROT_NONE reservation, a read-only RELRO segment with its relocated
- * copies) go through /proc/PID/mem, which writes with FOLL_FORCE into
- * private mappings (copy on write), as the dump reads them.
- */
-static int write_pages_forced(struct takeover *tk, const uint8_t *src,
-			      const struct iovec *remote, size_t k)
-{
-	pid_t pid = tk->p->pe->pid;
-
-	if (tk->memfd < 0) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-		tk->memfd = open(path, O_RDWR | O_CLOEXEC);
-		if (tk->memfd < 0)
-			return log_errno(errno, "pid %d: cannot open %s", pid, path);
-	}
-	for (size_t j = 0; j < k; j++) {
-		if (pwrite(tk->memfd, src, remote[j].iov_len, (unsigned long)remote[j].iov_base) !=
-		    (ssize_t)remote[j].iov_len)
-			return log_errno(errno, "pid %d: cannot write pages at %p", pid,
-					 remote[j].iov_base);
-		src += remote[j].iov_len;
-	}
-	return 0;
-}
-
-static int restore_pages(struct takeover *tk, bool proxy)
-{
-	struct rproc *p = tk->p;
-	MmImage *mm = p->mm;
-	pid_t pid = p->pe->pid;
-	struct img_store *st = tk->c->st;
-	static uint8_t *buf;
-	uint64_t total = p->pages.len, pos = 0;
-	size_t ri = 0, rdone = 0;	/* run ri, pages of it already written */
-	struct img_sum sum;
-	int err;
-
-	if (!p->pages.data && !buf) {
-		buf = mmap(NULL, STREAM_BUF, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (buf == MAP_FAILED) {
-			buf = NULL;
-			return log_errno(ENOMEM, "cannot allocate a %lu MiB buffer", STREAM_BUF >> 20);
-		}
-	}
-	img_sum_init(&sum);
-	while (pos < total) {
-		size_t len = total - pos < STREAM_BUF ? total - pos : STREAM_BUF, boff = 0;
-		uint8_t *src = p->pages.data ? (uint8_t *)p->pages.data + pos : buf;
-
-		if (!p->pages.data) {
-			err = st->ops->read(st, &p->pages, pos, buf, len);
-			if (err)
-				return log_errno(err, "pid %d: cannot read %s at offset %" PRIu64
-						 " from %s", pid, p->pages.name, pos, st->where);
-			img_sum_update(&sum, buf, len);
-		}
-		while (boff < len) {
-			struct iovec remote[512], local = { src + boff, 0 };
-			size_t k = 0;
-
-			while (boff + local.iov_len < len && k < 512 && ri < mm->n_runs) {
-				PageRun *r = mm->runs[ri];
-				size_t left = (r->nr_pages - rdone) * PAGE_SIZE_K;
-				size_t room = len - boff - local.iov_len;
-				size_t take = left < room ? left : room;
-				bool skip = !proxy && in_vdso(mm, r->vaddr);
-
-				if (skip && k)
-					break;	/* write what we have first */
-				if (!skip) {
-					remote[k].iov_base = (void *)(r->vaddr + rdone * PAGE_SIZE_K);
-					remote[k].iov_len = take;
-					local.iov_len += take;
-					k++;
-				}
-				rdone += take / PAGE_SIZE_K;
-				if (rdone == r->nr_pages) {
-					ri++;
-					rdone = 0;
-				}
-				if (skip) {
-					boff += take;	/* a vDSO run: not written */
-					break;
-				}
-			}
-			if (!k) {
-				if (ri >= mm->n_runs)
-					break;
-				continue;
-			}
-			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len) {
-				err = write_pages_forced(tk, local.iov_base, remote, k);
-				if (err)
-					return err;
-			}
-			boff += local.iov_len;
-		}
-		pos += len;
-		err = ckpt_check_abort();
-		if (err)
-			return err;
-	}
-	if (!p->pages.data && img_sum_final(&sum) != mm->pages_xxh64) {
-		log_err("image %s: checksum mismatch (corrupted)", p->pages.name);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/*
- * The System V segment attached at mapping @i (and the pieces that follow
- * it): shmat at the same address, then unmap what the process had unmapped
- * of the attachment's tail.  Protections follow in step 5 of restore_mm.
- */
-static int attach_sysv(struct takeover *tk, size_t i)
-{
-	MmImage *mm = tk->p->mm;
-	const VmaEntry *v = mm->vmas[i];
-	const SysvShmEntry *seg = ipc_rst_shm(tk->c->ipc, v->sysv_shmid);
-	unsigned long end = v->end, attach_end = v->start + PAGE_ALIGN_K(seg->size);
-	pid_t pid = tk->p->pe->pid;
-	long ret;
-	int err;
-
-	for (size_t j = i + 1; j < mm->n_vmas; j++) {
-		const VmaEntry *n = mm->vmas[j];
-
-		if (n->kind != v->kind || n->sysv_shmid != v->sysv_shmid || n->start != end || !n->pgoff)
-			break;
-		end = n->end;
-	}
-	err = inj(tk, pid, SYS_shmat, "shmat", &ret, v->sysv_shmid, v->start,
-		  (v->sysv_rdonly ? SHM_RDONLY : 0) | ((v->prot & PROT_EXEC) ? SHM_EXEC : 0), 0, 0, 0);
-	if (err)
-		return err;
-	if (ret != (long)v->start)
-		return log_errno(ret < 0 && ret > -4096 ? -ret : EFAULT,
-				 "pid %d: cannot attach System V segment shmid %d at 0x%" PRIx64,
-				 pid, v->sysv_shmid, v->start);
-	if (end < attach_end)
-		return INJ(tk, pid, SYS_munmap, "cannot unmap the tail of a System V attachment", end,
-			   attach_end - end, 0, 0, 0, 0);
-	return 0;
-}
-
-static int restore_mm(struct takeover *tk)
-{
-	struct rproc *p = tk->p;
-	MmImage *mm = p->mm;
-	pid_t pid = p->pe->pid;
-	struct range keep[8], sp[4], vd;
-	unsigned long prev = 0, new_vdso;
-	int nkeep = 0, nsp, err;
-	bool proxy;
-
-	/* 1. tear down the stub's layout, keeping the trampoline and vdso/vvar */
-	err = read_special_maps(pid, sp, &nsp, &vd, NULL, NULL);
-	if (err)
-		return err;
-	keep[nkeep].start = p->tramp;
-	keep[nkeep++].end = p->tramp + puppet_area_size();
-	for (int i = 0; i < nsp; i++)
-		keep[nkeep++] = sp[i];
-	for (int i = 0; i < nkeep; i++)		/* sort by start */
-		for (int j = i + 1; j < nkeep; j++)
-			if (keep[j].start < keep[i].start) {
-				struct range t = keep[i];
-				keep[i] = keep[j];
-				keep[j] = t;
-			}
-	for (int i = 0; i <= nkeep; i++) {
-		unsigned long end = i < nkeep ? keep[i].start : ARCH_TASK_SIZE;
-
-		if (end > prev) {
-			err = INJ(tk, pid, SYS_munmap, "cannot clear the address space", prev, end - prev, 0, 0, 0, 0);
-			if (err)
-				return err;
-		}
-		if (i < nkeep)
-			prev = keep[i].end;
-	}
-
-	/* 2. the vDSO */
-	err = restore_vdso(tk, &proxy, &new_vdso);
-	if (err)
-		return err;
-
-	/*
-	 * 3. the dumped mappings.  Private ones with their own protection and
-	 * MAP_NORESERVE as dumped: a writable mapping is charged against the
-	 * commit limit and a PROT_NONE or MAP_NORESERVE one is not, so an 8 TiB
-	 * reservation maps here as it did in the dumped process (mapped
-	 * writable it would fail with ENOMEM).  Shared memory and the vDSO
-	 * copy are writable until their pages are in.
-	 */
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		VmaEntry *v = mm->vmas[i];
-		unsigned long flags = MAP_FIXED, prot = PROT_READ | PROT_WRITE;
-		long fd = -1, ret;
-
-		switch (v->kind) {
-		case VMA_KIND__VMA_VVAR:
-		case VMA_KIND__VMA_VSYSCALL:
-			continue;
-		case VMA_KIND__VMA_VDSO:
-			if (!proxy)
-				continue;
-			flags |= MAP_PRIVATE | MAP_ANONYMOUS;
-			break;
-		case VMA_KIND__VMA_ANON_PRIVATE:
-			flags |= MAP_PRIVATE | MAP_ANONYMOUS | (v->growsdown ? MAP_GROWSDOWN : 0) |
-				 (v->flags & MAP_NORESERVE);
-			prot = v->prot;
-			break;
-		case VMA_KIND__VMA_FILE_PRIVATE:
-			flags |= MAP_PRIVATE | (v->flags & MAP_NORESERVE);
-			prot = v->prot;
-			fd = keep_fd(p, v->file_id);
-			break;
-		case VMA_KIND__VMA_FILE_SHARED:
-			flags |= MAP_SHARED;
-			prot = v->prot;
-			fd = keep_fd(p, v->file_id | ((v->prot & PROT_WRITE) ? 0x40000000u : 0));
-			break;
-		case VMA_KIND__VMA_SHMEM:
-			/* filled through its fd: mapped as it was (a memfd sealed
-			 * F_SEAL_FUTURE_WRITE takes no writable mapping) */
-			flags |= MAP_SHARED;
-			prot = v->prot;
-			fd = keep_fd(p, SHM_KEY | v->shmem_id);
-			break;
-		case VMA_KIND__VMA_SYSV_SHM:
-			if (v->pgoff)
-				continue;	/* a piece of the attachment before */
-			err = attach_sysv(tk, i);
-			if (err)
-				return err;
-			continue;
-		default:
-			return log_errno(EINVAL, "mm-%d.img: unknown mapping kind %d", pid, v->kind);
-		}
-		if (!(flags & MAP_ANONYMOUS) && fd < 0)
-			return log_errno(EBADF, "pid %d: no file to map at 0x%" PRIx64, pid, v->start);
-		err = inj(tk, pid, SYS_mmap, "mmap", &ret, v->start, v->end - v->start, prot, flags,
-			  fd, (flags & MAP_ANONYMOUS) ? 0 : v->pgoff);
-		if (err)
-			return err;
-		if (ret != (long)v->start)
-			return log_errno(ret < 0 && ret > -4096 ? -ret : EFAULT,
-					 "pid %d: cannot map 0x%" PRIx64 "-0x%" PRIx64 " (%s)", pid,
-					 v->start, v->end, v->name ? v->name : "");
-	}
-
-	if (tk->p->core->has_thp_disabled) {
-		err = INJ(tk, pid, SYS_prctl, "cannot restore PR_SET_THP_DISABLE", PR_SET_THP_DISABLE,
-			  tk->p->core->thp_disabled, 0, 0, 0, 0);
-		if (err)
-			return err;
-	}
-	/* 4. the pages, where transparent huge pages were asked for (or
-	 * refused) told so first: the first write into each 2 MiB extent then
-	 * faults in a huge page, as the dumped range had */
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		VmaEntry *v = mm->vmas[i];
-
-		if (v->kind != VMA_KIND__VMA_ANON_PRIVATE)
-			continue;
-		for (int a = MADV_HUGEPAGE; a <= MADV_NOHUGEPAGE; a++) {
-			if (!(v->madv & (1ULL << a)))
-				continue;
-			err = INJ(tk, pid, SYS_madvise, "madvise", v->start, v->end - v->start, a,
-				  0, 0, 0);
-			if (err)
-				return err;
-		}
-	}
-	err = restore_pages(tk, proxy);
-	if (err)
-		return err;
-	if (proxy) {
-		err = patch_old_vdso(tk, new_vdso);
-		if (err)
-			return err;
-	}
-
-	/* 5. final protections and advice */
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		VmaEntry *v = mm->vmas[i];
-		unsigned long len = v->end - v->start;
-
-		if (v->kind == VMA_KIND__VMA_VVAR || v->kind == VMA_KIND__VMA_VSYSCALL ||
-		    (v->kind == VMA_KIND__VMA_VDSO && !proxy))
-			continue;
-		if (v->prot != (PROT_READ | PROT_WRITE) && v->kind != VMA_KIND__VMA_FILE_SHARED &&
-		    v->kind != VMA_KIND__VMA_ANON_PRIVATE && v->kind != VMA_KIND__VMA_FILE_PRIVATE) {
-			err = INJ(tk, pid, SYS_mprotect, "cannot set protections", v->start, len, v->prot, 0, 0, 0);
-			if (err)
-				return err;
-		}
-		for (int a = 0; a < 64; a++) {
-			if (!(v->madv & (1ULL << a)))
-				continue;
-			err = INJ(tk, pid, SYS_madvise, "madvise", v->start, len, a, 0, 0, 0);
-			if (err)
-				return err;
-		}
-		if (v->locked)
-			INJ(tk, pid, SYS_mlock, "mlock", v->start, len, 0, 0, 0, 0);
-	}
-	return 0;
-}
-
-static int restore_mm_fields(struct takeover *tk)
-{
-	MmEntry *m = tk->p->core->mm;
-	pid_t pid = tk->p->pe->pid;
-	struct prctl_mm_map_k map = {
-		.start_code = m->start_code, .end_code = m->end_code,
-		.start_data = m->start_data, .end_data = m->end_data,
-		.start_brk = m->start_brk, .brk = m->brk, .start_stack = m->start_stack,
-		.arg_start = m->arg_start, .arg_end = m->arg_end,
-		.env_start = m->env_start, .env_end = m->env_end,
-		.exe_fd = (uint32_t)-1,
-	};
-	size_t auxv_len = m->n_auxv * 8;
-	int err, exe = keep_fd(tk->p, 0x20000000u);
-
-	if (auxv_len > 1024)
-		return log_errno(EINVAL, "core-%d.img: auxv too long", pid);
-	map.auxv = tk->pp.scratch + 256;
-	map.auxv_size = auxv_len;
-	map.exe_fd = exe >= 0 ? (uint32_t)exe : (uint32_t)-1;
-	err = scratch_put(tk, 0, &map, sizeof(map));
-	if (!err && auxv_len)
-		err = scratch_put(tk, 256, m->auxv, auxv_len);
-	if (!err)
-		err = INJ(tk, pid, SYS_prctl, "cannot restore the mm layout (PR_SET_MM_MAP)", PR_SET_MM,
-			  PR_SET_MM_MAP, tk->pp.scratch, sizeof(map), 0, 0);
-	return err;
-}
 
 static int create_threads(struct takeover *tk)
 {
@@ -1374,11 +651,9 @@ static int create_threads(struct takeover *tk)
 	return 0;
 }
 
-static void siginfo_scrub(uint8_t *si);
-
 static int restore_thread(struct takeover *tk, ThreadCore *tc)
 {
-	pid_t pid = tk->p->pe->pid, tid = tc->tid;
+	pid_t tid = tc->tid;
 	int err = 0;
 
 	if (tc->has_robust_list && tc->robust_list)
@@ -1409,253 +684,6 @@ static int restore_thread(struct takeover *tk, ThreadCore *tc)
 		if (!err)
 			err = INJ(tk, tid, SYS_prctl, "prctl(PR_SET_NAME)", PR_SET_NAME, tk->pp.scratch + 512,
 				  0, 0, 0, 0);
-	}
-	for (size_t i = 0; !err && i < tc->n_pending; i++) {
-		const uint8_t *si = tc->pending[i]->raw.data;
-		int sig;
-
-		if (tc->pending[i]->raw.len != 128)
-			return log_errno(EINVAL, "core-%d.img: bad pending siginfo", pid);
-		uint8_t buf[128];
-
-		memcpy(&sig, si, sizeof(sig));
-		if (sig == SIGSTOP)
-			continue;	/* sent last (stop_tasks) */
-		memcpy(buf, si, sizeof(buf));
-		siginfo_scrub(buf);
-		err = scratch_put(tk, 512, buf, 128);
-		if (!err)
-			err = INJ(tk, tid, SYS_rt_tgsigqueueinfo, "cannot queue a pending signal", pid, tid,
-				  sig, tk->pp.scratch + 512, 0, 0);
-	}
-	return err;
-}
-
-static int restore_creds(struct takeover *tk, pid_t tid)
-{
-	CredsEntry *cr = tk->p->core->creds;
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2] = {
-		{ (uint32_t)cr->cap_eff, (uint32_t)cr->cap_prm, (uint32_t)cr->cap_inh },
-		{ (uint32_t)(cr->cap_eff >> 32), (uint32_t)(cr->cap_prm >> 32), (uint32_t)(cr->cap_inh >> 32) },
-	};
-	int err = 0, last_cap = 40;
-	char *s = proc_read_file(1, "../sys/kernel/cap_last_cap", NULL);
-
-	if (s) {
-		last_cap = atoi(s);
-		free(s);
-	}
-	if (cr->n_uids != 4 || cr->n_gids != 4 || cr->n_groups > 65536)
-		return log_errno(EINVAL, "core-%u.img: bad credentials", tk->p->pe->pid);
-	for (int cap = 0; cap <= last_cap && !err; cap++)
-		if (!(cr->cap_bnd & (1ULL << cap)))
-			err = INJ(tk, tid, SYS_prctl, "cannot drop a bounding capability", PR_CAPBSET_DROP,
-				  cap, 0, 0, 0, 0);
-	if (!err)
-		err = INJ(tk, tid, SYS_prctl, "cannot set securebits", PR_SET_SECUREBITS,
-			  cr->securebits | (1 << 4) /* SECBIT_KEEP_CAPS */, 0, 0, 0, 0);
-	if (!err && cr->n_groups)
-		err = scratch_put(tk, 1024, cr->groups, cr->n_groups * 4);
-	if (!err)
-		err = INJ(tk, tid, SYS_setgroups, "cannot set supplementary groups", cr->n_groups,
-			  tk->pp.scratch + 1024, 0, 0, 0, 0);
-	if (!err)
-		err = INJ(tk, tid, SYS_setresgid, "cannot set gids", cr->gids[0], cr->gids[1], cr->gids[2], 0, 0, 0);
-	if (!err)
-		err = INJ(tk, tid, SYS_setfsgid, "setfsgid", cr->gids[3], 0, 0, 0, 0, 0);
-	if (!err)
-		err = INJ(tk, tid, SYS_setresuid, "cannot set uids", cr->uids[0], cr->uids[1], cr->uids[2], 0, 0, 0);
-	if (!err)
-		err = INJ(tk, tid, SYS_setfsuid, "setfsuid", cr->uids[3], 0, 0, 0, 0, 0);
-	if (!err)
-		err = scratch_put(tk, 512, &hdr, sizeof(hdr));
-	if (!err)
-		err = scratch_put(tk, 600, data, sizeof(data));
-	if (!err)
-		err = INJ(tk, tid, SYS_capset, "cannot set capabilities", tk->pp.scratch + 512,
-			  tk->pp.scratch + 600, 0, 0, 0, 0);
-	for (int cap = 0; cap <= last_cap && !err; cap++)
-		if (cr->cap_amb & (1ULL << cap))
-			err = INJ(tk, tid, SYS_prctl, "cannot raise an ambient capability", PR_CAP_AMBIENT,
-				  PR_CAP_AMBIENT_RAISE, cap, 0, 0, 0);
-	if (!err && !(cr->securebits & (1 << 5)))	/* KEEP_CAPS not locked */
-		err = INJ(tk, tid, SYS_prctl, "cannot set keepcaps", PR_SET_KEEPCAPS,
-			  !!(cr->securebits & (1 << 4)), 0, 0, 0, 0);
-	if (!err && cr->no_new_privs)
-		err = INJ(tk, tid, SYS_prctl, "cannot set no_new_privs", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
-	return err;
-}
-
-static int restore_timers(struct takeover *tk)
-{
-	CoreEntry *c = tk->p->core;
-	pid_t pid = tk->p->pe->pid;
-	bool restore_ids = false;
-	int err = 0;
-
-	if (c->n_posix_timers) {
-		long ret;
-
-		/* PR_TIMER_CREATE_RESTORE_IDS (Linux 6.16+): timer_create takes the id */
-		err = inj(tk, pid, SYS_prctl, "prctl", &ret, 77, 1, 0, 0, 0, 0);
-		if (err)
-			return err;
-		restore_ids = ret == 0;
-	}
-	for (size_t i = 0; i < c->n_itimers && !err; i++) {
-		ItimerEntry *e = c->itimers[i];
-		struct itimerval it = {
-			{ e->interval_us / 1000000, e->interval_us % 1000000 },
-			{ e->value_us / 1000000, e->value_us % 1000000 },
-		};
-
-		if (e->which > 2)
-			return log_errno(EINVAL, "core-%d.img: bad itimer", pid);
-		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
-			it.it_value = it.it_interval;	/* expired, reloads when its signal is taken */
-		err = scratch_put(tk, 512, &it, sizeof(it));
-		if (!err)
-			err = INJ(tk, pid, SYS_setitimer, "cannot restore an interval timer", e->which,
-				  tk->pp.scratch + 512, 0, 0, 0, 0);
-	}
-	for (size_t i = 0; i < c->n_posix_timers && !err; i++) {
-		PosixTimerEntry *e = c->posix_timers[i];
-		struct {
-			uint64_t value;
-			int32_t signo, notify;
-			int32_t tid;
-			int32_t pad[11];
-		} sev = { e->sival, e->signo, e->notify, (int32_t)e->notify_tid };
-		struct itimerspec its = {
-			{ e->interval_ns / 1000000000, e->interval_ns % 1000000000 },
-			{ e->value_ns / 1000000000, e->value_ns % 1000000000 },
-		};
-		int id = -1, tries = 0;
-		long ret;
-
-		err = scratch_put(tk, 512, &sev, sizeof(sev));
-		if (!err && restore_ids) {
-			/* the kernel takes the id we ask for */
-			err = scratch_put(tk, 600, &e->id, sizeof(e->id));
-			if (!err)
-				err = inj(tk, pid, SYS_timer_create, "timer_create", &ret, e->clockid,
-					  tk->pp.scratch + 512, tk->pp.scratch + 600, 0, 0, 0);
-			if (!err && ret)
-				return log_errno(-ret, "pid %d: cannot create POSIX timer %d", pid, e->id);
-			if (!err)
-				err = puppet_read(pid, tk->pp.scratch + 600, &id, sizeof(id));
-		}
-		/* older kernels hand ids out in order: create until we get ours */
-		while (!err && !restore_ids && id < e->id && tries++ < 4096) {
-			err = inj(tk, pid, SYS_timer_create, "timer_create", &ret, e->clockid,
-				  tk->pp.scratch + 512, tk->pp.scratch + 600, 0, 0, 0);
-			if (!err && ret)
-				return log_errno(-ret, "pid %d: cannot create POSIX timer %d", pid, e->id);
-			if (!err)
-				err = puppet_read(pid, tk->pp.scratch + 600, &id, sizeof(id));
-			if (!err && id < e->id)
-				err = INJ(tk, pid, SYS_timer_delete, "timer_delete", id, 0, 0, 0, 0, 0);
-		}
-		if (!err && id != e->id)
-			return log_errno(EBUSY, "pid %d: cannot get POSIX timer id %d (got %d)", pid, e->id, id);
-		if (!err)
-			err = scratch_put(tk, 700, &its, sizeof(its));
-		if (!err && e->value_ns)
-			err = INJ(tk, pid, SYS_timer_settime, "cannot arm a POSIX timer", id, 0,
-				  tk->pp.scratch + 700, 0, 0, 0);
-	}
-	if (!err && restore_ids)
-		err = INJ(tk, pid, SYS_prctl, "cannot leave timer-id restore mode", 77, 0, 0, 0, 0, 0);
-	return err;
-}
-
-/*
- * A pending signal of a POSIX timer carries the old kernel's private rearm
- * cookie; queued again by hand it must not be taken for the new timer's own
- * signal, or the new timer is never re-armed.
- */
-static void siginfo_scrub(uint8_t *si)
-{
-	int32_t code;
-
-	memcpy(&code, si + 8, sizeof(code));
-	if (code == -2 /* SI_TIMER */)
-		memset(si + 32, 0, 4);	/* _sifields._timer._sys_private */
-}
-
-static const char *rlimit_name(unsigned int r)
-{
-	static const char *const names[RLIM_NLIMITS] = {
-		"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE", "MEMLOCK", "AS",
-		"LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
-	};
-
-	return r < RLIM_NLIMITS ? names[r] : "?";
-}
-
-static void rlim_str(char *buf, size_t len, uint64_t cur, uint64_t max)
-{
-	char c[24] = "unlimited", m[24] = "unlimited";
-
-	if (cur != RLIM_INFINITY)
-		snprintf(c, sizeof(c), "%" PRIu64, cur);
-	if (max != RLIM_INFINITY)
-		snprintf(m, sizeof(m), "%" PRIu64, max);
-	snprintf(buf, len, "%s/%s", c, m);
-}
-
-/* Resource limit @r could not be set (errno @err): what does the task have? */
-static int rlimit_difference(struct takeover *tk, const RlimitEntry *r, int err)
-{
-	pid_t pid = tk->p->pe->pid;
-	struct rlimit now = { 0, 0 };
-	char what[48], d[64], a[64];
-
-	if (prlimit(pid, r->resource, NULL, &now))
-		return log_errno(errno, "pid %d: cannot read resource limit %s", pid,
-				 rlimit_name(r->resource));
-	snprintf(what, sizeof(what), "resource limit %s (soft/hard)", rlimit_name(r->resource));
-	rlim_str(d, sizeof(d), r->cur, r->max);
-	rlim_str(a, sizeof(a), now.rlim_cur, now.rlim_max);
-	return difference(tk->c, err, pid, what, d, a);
-}
-
-static int restore_proc_late(struct takeover *tk)
-{
-	CoreEntry *c = tk->p->core;
-	pid_t pid = tk->p->pe->pid;
-	int err = restore_timers(tk);
-
-	for (size_t i = 0; !err && i < c->n_shared_pending; i++) {
-		const uint8_t *si = c->shared_pending[i]->raw.data;
-		int sig;
-
-		if (c->shared_pending[i]->raw.len != 128)
-			return log_errno(EINVAL, "core-%d.img: bad pending siginfo", pid);
-		uint8_t buf[128];
-
-		memcpy(&sig, si, sizeof(sig));
-		if (sig == SIGSTOP)
-			continue;	/* sent last (stop_tasks) */
-		memcpy(buf, si, sizeof(buf));
-		siginfo_scrub(buf);
-		err = scratch_put(tk, 512, buf, 128);
-		if (!err)
-			err = INJ(tk, pid, SYS_rt_sigqueueinfo, "cannot queue a pending signal", pid, sig,
-				  tk->pp.scratch + 512, 0, 0, 0);
-	}
-	for (size_t i = 0; !err && i < c->n_rlimits; i++) {
-		RlimitEntry *r = c->rlimits[i];
-		uint64_t lim[2] = { r->cur, r->max };
-		long ret;
-
-		err = scratch_put(tk, 512, lim, sizeof(lim));
-		if (!err)
-			err = inj(tk, pid, SYS_prlimit64, "prlimit", &ret, 0, r->resource,
-				  tk->pp.scratch + 512, 0, 0, 0);
-		if (!err && ret)
-			err = rlimit_difference(tk, r, -ret);
 	}
 	return err;
 }
@@ -1715,11 +743,29 @@ static int restore_fown(struct takeover *tk)
 	return err;
 }
 
-/* POSIX locks belong to the process: it takes them itself (fcntl F_SETLK). */
+/*
+ * The task that takes POSIX lock @l of table @t back: the table's, or the
+ * task that held it if that one shares the table (CLONE_FILES).
+ */
+static pid_t posix_lock_holder(struct rctx *c, const FdtableEntry *t, const FileLock *l)
+{
+	int i = l->has_pid ? rproc_index(c, l->pid) : -1;
+
+	if (i >= 0 && c->p[i].files_owner >= 0 && c->p[c->p[i].files_owner].fdt == t)
+		return l->pid;
+	return t->pid;
+}
+
+/*
+ * POSIX locks belong to the process: it takes them itself (fcntl F_SETLK),
+ * once every task is taken over: any close of the file drops them, and a
+ * task sharing the fd table closes its restore fds in its own takeover.
+ */
 static int restore_posix_locks(struct takeover *tk)
 {
-	const FdtableEntry *t = tk->p->fdt;
-	pid_t pid = tk->p->pe->pid;
+	const struct rproc *p = tk->p;
+	const FdtableEntry *t = p->files_owner >= 0 ? tk->c->p[p->files_owner].fdt : p->fdt;
+	pid_t pid = p->pe->pid;
 
 	for (size_t i = 0; i < t->n_locks; i++) {
 		const FileLock *l = t->locks[i];
@@ -1728,7 +774,7 @@ static int restore_posix_locks(struct takeover *tk)
 		long ret;
 		int err;
 
-		if (l->kind != FILE_LOCK_KIND__LOCK_POSIX)
+		if (l->kind != FILE_LOCK_KIND__LOCK_POSIX || posix_lock_holder(tk->c, t, l) != pid)
 			continue;
 		files_lock_flock(l, &fl);
 		err = scratch_put(tk, 512, &fl, sizeof(fl));
@@ -1747,55 +793,12 @@ static int restore_posix_locks(struct takeover *tk)
 	return 0;
 }
 
-/*
- * The audit login uid can only be written by the task itself
- * (/proc/self/loginuid), with CAP_AUDIT_CONTROL, so before its credentials
- * are set; the kernel gives it a new audit session id then (the session id
- * cannot be chosen).  Written only when the stub's differs.  Where it
- * cannot be (loginuid made immutable, no CAP_AUDIT_CONTROL) the restore
- * fails, or with --allow-differences warns and the task keeps the
- * restorer's.
- */
-static int restore_loginuid(struct takeover *tk)
-{
-	pid_t pid = tk->p->pe->pid;
-	char *cur, val[16];
-	long fd, ret;
-	int err, len;
-
-	if (!tk->p->core->has_loginuid)
-		return 0;
-	cur = proc_read_file(pid, "loginuid", NULL);
-	if (cur && strtoul(cur, NULL, 10) == tk->p->core->loginuid) {
-		free(cur);
-		return 0;
-	}
-	free(cur);
-	len = snprintf(val, sizeof(val), "%u", tk->p->core->loginuid);
-	err = scratch_put(tk, 512, "/proc/self/loginuid", sizeof("/proc/self/loginuid"));
-	if (!err)
-		err = scratch_put(tk, 600, val, len);
-	if (!err)
-		err = inj(tk, pid, SYS_openat, "openat(/proc/self/loginuid)", &fd, AT_FDCWD,
-			  tk->pp.scratch + 512, O_WRONLY | O_CLOEXEC, 0, 0, 0);
-	if (err)
-		return err;
-	if (fd < 0)
-		return difference(tk->c, -fd, pid, "audit login uid", val, "the restorer's");
-	err = inj(tk, pid, SYS_write, "write(loginuid)", &ret, fd, tk->pp.scratch + 600, len, 0, 0, 0);
-	if (!err)
-		err = INJ(tk, pid, SYS_close, "close(loginuid)", fd, 0, 0, 0, 0, 0);
-	if (!err && ret != len)
-		err = difference(tk->c, ret < 0 ? -ret : EIO, pid, "audit login uid", val,
-				 "the restorer's");
-	return err;
-}
-
 static int takeover(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
 	pid_t pid = p->pe->pid;
 	struct { uint64_t ptr; uint32_t size, sig, flags, pad; } rc;
+	struct task_rst tr;
 	int err;
 
 	tk.pp.pid = pid;
@@ -1829,30 +832,21 @@ static int takeover(struct rctx *c, struct rproc *p)
 		err = create_threads(&tk);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
 		err = restore_thread(&tk, p->core->threads[i]);
+	/* the per-process state modules, phase by phase (task-state.h):
+	 * pending signals, timers, limits, then what needs privileges
+	 * (the audit login uid, seccomp), the credentials, and what they
+	 * reset */
+	tr = task_rst_of(&tk);
+	if (!err)
+		err = task_states_restore(&tr, TS_THREADS);
 	if (!err)
 		err = ckpt_check_abort();
-	if (!err)
-		err = restore_proc_late(&tk);
-	/*
-	 * Seccomp before the credentials, which may drop the CAP_SYS_ADMIN a
-	 * filter without no_new_privs needs; the filters are held off
-	 * (PTRACE_O_SUSPEND_SECCOMP) until the task is detached.
-	 */
-	if (!err)
-		err = restore_loginuid(&tk);
-	if (!err)
-		err = seccomp_restore(&tk.pp, p->core);
-	for (size_t i = 0; !err && i < p->core->n_threads; i++)
-		err = restore_creds(&tk, p->core->threads[i]->tid);
-	if (!err)
-		err = INJ(&tk, pid, SYS_prctl, "cannot set dumpable", PR_SET_DUMPABLE,
-			  p->core->dumpable, 0, 0, 0, 0);
+	for (enum task_phase ph = TS_LATE; !err && ph <= TS_AFTER_CREDS; ph++)
+		err = task_states_restore(&tr, ph);
 	if (!err)
 		err = restore_fown(&tk);	/* with the task's final credentials */
 	for (int i = 0; !err && i < p->nkeep; i++)
 		err = INJ(&tk, pid, SYS_close, "cannot close a restore fd", p->keep[i], 0, 0, 0, 0, 0);
-	if (!err)
-		err = restore_posix_locks(&tk);	/* after the last close: any close drops them */
 	return err;
 }
 
@@ -1862,66 +856,6 @@ static void final_regs(const ThreadCore *tc, struct arch_regs *regs)
 {
 	memcpy(regs, tc->gpregs.data, sizeof(*regs));
 	arch_regs_fixup_restart(regs);
-}
-
-/*
- * The last steps of a task, once every task is taken over: its own
- * parent-death signal replaces the SIGKILL of the stub (until then a
- * restorer that dies, even of SIGKILL, takes every task it made with it:
- * the root dies with it, each other task with its parent), its FPU state,
- * and its threads parked in the trampoline's loop (arch_puppet_code): a
- * restorer killed from here on leaves them asleep there, never running on
- * sockets still in repair mode, for `kup recover` to kill or let go
- * (journal_complete).  takeover_release() gives them their registers.
- */
-/*
- * Scheduling policy, nice, real-time priority and I/O priority of each
- * thread, set from outside once the threads exist.  One that cannot be set
- * (a real-time policy where the cgroup grants no real-time runtime) fails
- * the restore, or with --allow-differences is a warning naming the thread
- * (it runs at the restorer's).
- */
-static int restore_sched(struct rctx *c, struct rproc *p)
-{
-	int err = 0;
-
-	for (size_t t = 0; !err && t < p->core->n_threads; t++) {
-		ThreadCore *tc = p->core->threads[t];
-		struct sched_attr_k attr = { .size = sizeof(attr) };
-		char what[64], d[64];
-
-		snprintf(what, sizeof(what), "tid %d's", tc->tid);
-		if (tc->has_sched_policy) {
-			attr.sched_policy = tc->sched_policy;
-			attr.sched_flags = tc->sched_flags & 1;
-			attr.sched_nice = tc->sched_nice;
-			attr.sched_priority = tc->sched_priority;
-			snprintf(d, sizeof(d), "scheduling policy %u (nice %d, priority %u)",
-				 tc->sched_policy, tc->sched_nice, tc->sched_priority);
-			if (syscall(SYS_sched_setattr, tc->tid, &attr, 0))
-				err = difference(c, errno, p->pe->pid, what, d, "the restorer's");
-		}
-		snprintf(d, sizeof(d), "I/O priority class %u level %u", tc->ioprio >> 13,
-			 tc->ioprio & 0x1fff);
-		if (!err && tc->has_ioprio &&
-		    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tc->tid, tc->ioprio))
-			err = difference(c, errno, p->pe->pid, what, d, "the restorer's");
-	}
-	return err;
-}
-
-static bool has_sigstop(SiginfoEntry **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int sig;
-
-		if (v[i]->raw.len != 128)
-			continue;
-		memcpy(&sig, v[i]->raw.data, sizeof(sig));
-		if (sig == SIGSTOP)
-			return true;
-	}
-	return false;
 }
 
 /*
@@ -1953,23 +887,21 @@ static int stop_task(struct rproc *p)
 	return -EIO;
 }
 
-/* The SIGSTOPs it had pending (sent while it was stopped), once it runs
- * untraced: pending again, as stop signals to a stopped task stay. */
-static void send_pending_stops(struct rproc *p)
-{
-	CoreEntry *c = p->core;
-
-	for (size_t t = 0; t < c->n_threads; t++)
-		if (has_sigstop(c->threads[t]->pending, c->threads[t]->n_pending))
-			syscall(SYS_tgkill, p->pe->pid, c->threads[t]->tid, SIGSTOP);
-	if (has_sigstop(c->shared_pending, c->n_shared_pending))
-		kill(p->pe->pid, SIGSTOP);
-}
-
+/*
+ * The last steps of a task, once every task is taken over: its own
+ * parent-death signal replaces the SIGKILL of the stub (until then a
+ * restorer that dies, even of SIGKILL, takes every task it made with it:
+ * the root dies with it, each other task with its parent), its FPU state,
+ * and its threads parked in the trampoline's loop (arch_puppet_code): a
+ * restorer killed from here on leaves them asleep there, never running on
+ * sockets still in repair mode, for `kup recover` to kill or let go
+ * (journal_complete).  takeover_release() gives them their registers.
+ */
 static int takeover_finish(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
 	pid_t pid = p->pe->pid;
+	struct task_rst tr;
 	struct arch_regs regs;
 	int err;
 
@@ -1977,8 +909,11 @@ static int takeover_finish(struct rctx *c, struct rproc *p)
 	tk.pp.tramp = p->tramp;
 	tk.pp.scratch = p->tramp + 64;
 	tk.pp.scratch_len = puppet_area_size() - 64;
-	err = INJ(&tk, pid, SYS_prctl, "cannot restore the parent-death signal", PR_SET_PDEATHSIG,
-		  p->core->pdeathsig, 0, 0, 0, 0);
+	/* after the last close of every task: any close drops them */
+	err = restore_posix_locks(&tk);
+	tr = task_rst_of(&tk);
+	if (!err)
+		err = task_states_restore(&tr, TS_FINISH);
 	if (err)
 		return err;
 
@@ -2100,6 +1035,7 @@ static void free_ctx(struct rctx *c)
 			if (!(p->keep_id[k] & SHM_KEY) && p->keep_id[k] != 0x20000000u)
 				close(p->keep_src[k]);
 		free(p->seized_tids);
+		free(p->cow);
 	}
 	free(c->p);
 	if (c->fr)
@@ -2119,6 +1055,16 @@ static void free_ctx(struct rctx *c)
 	vdso_symtab_free(&c->cur_syms);
 	ipc_rst_free(c->ipc, !c->ipc_done);
 	ckpt_images_free(&c->im);
+}
+
+/* The state modules' halves of phase @ph that run from outside the task
+ * (TS_OUTSIDE: scheduling; TS_RUNNING: once it runs untraced). */
+static int restore_outside(struct rctx *c, struct rproc *p, enum task_phase ph)
+{
+	struct task_rst tr = { .pid = p->pe->pid, .core = p->core,
+			       .allow_differences = c->o->allow_differences };
+
+	return task_states_restore(&tr, ph);
 }
 
 /* Was the tree dumped on this boot of this machine? */
@@ -2195,7 +1141,13 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			goto out;
 		stats->pages += p->mm->pages_nr;
 	}
+	ret = shared_keep_prepare(&c);
+	if (ret)
+		goto out;
 
+	ret = cow_plan(&c);
+	if (ret)
+		goto out;
 	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot,
 				     o->allow_differences);
 	if (!ret)
@@ -2226,6 +1178,14 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		if (root == 0)
 			stub_main(&c, 0);
 	}
+	/* parents first: a stub forks its children once its memory is in */
+	for (int i = 0; i < c.n && !ret; i++) {
+		ret = ctl_recv(&c, MSG_FILL, i);
+		if (!ret)
+			ret = cow_fill(&c, i);
+		if (!ret)
+			ret = ctl_send(&c, i, MSG_GO_FORK);
+	}
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_CREATED, i);
 	/* journal.h: killed by `kup recover` if we die before the end */
@@ -2236,17 +1196,23 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		ret = ctl_send(&c, i, MSG_GO_PGID);
 	for (int i = 0; i < c.n && !ret; i++)
 		ret = ctl_recv(&c, MSG_PGID_DONE, i);
-	for (int i = 0; i < c.n && !ret; i++)
-		ret = ctl_send(&c, i, MSG_GO_SETUP);
-	for (int i = 0; i < c.n && !ret; i++)
-		if (c.p[i].alive)
-			ret = ctl_recv(&c, MSG_READY, i);
+	if (!ret)
+		ret = setup_stubs(&c);
+	if (!ret) {
+		unsigned long long total = 0;
+
+		for (int i = 0; i < c.n; i++)
+			if (c.p[i].alive)
+				total += c.p[i].pages.len;
+		log_progress_begin("memory", total);
+	}
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive) {
 			ret = ckpt_check_abort();
 			if (!ret)
 				ret = takeover(&c, &c.p[i]);
 		}
+	log_progress_end();
 	/* every attachment made: a segment removed at dump goes with its last
 	 * user, so marked before the tree is complete, a killed restore leaves
 	 * none behind */
@@ -2260,7 +1226,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			ret = takeover_finish(&c, &c.p[i]);
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
-			ret = restore_sched(&c, &c.p[i]);
+			ret = restore_outside(&c, &c.p[i], TS_OUTSIDE);
 	/* the connections go live (locks removed, repair off) only once every
 	 * task is complete and parked: a restore killed before this point
 	 * closes them still in repair mode, silently, and leaves the lock to a
@@ -2300,7 +1266,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	journal_add("running");
 	for (int i = 0; i < c.n; i++)
 		if (c.p[i].alive)
-			send_pending_stops(&c.p[i]);
+			restore_outside(&c, &c.p[i], TS_RUNNING);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
 	if (c.helper_up) {

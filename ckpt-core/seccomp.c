@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 
 #include "internal.h"
+#include "task-state.h"
 
 #ifndef PTRACE_SECCOMP_GET_FILTER
 #define PTRACE_SECCOMP_GET_FILTER	0x420c
@@ -321,3 +322,32 @@ int seccomp_restore(struct puppet *pp, const CoreEntry *c)
 			     bufsz, 0);
 	return err;
 }
+
+/* ---- the table's entry (task-state.h) ---- */
+
+static int seccomp_dump_task_thread(struct task_dump *td, pid_t tid, ThreadCore *tc)
+{
+	return seccomp_dump_thread(td->pid, tid, tc);
+}
+
+/*
+ * Before the credentials, which may drop the CAP_SYS_ADMIN a filter
+ * without no_new_privs needs; the filters are held off
+ * (PTRACE_O_SUSPEND_SECCOMP) until the task is detached.
+ */
+static int seccomp_restore_task(struct task_rst *tr)
+{
+	return seccomp_restore(tr->pp, tr->core);
+}
+
+static int seccomp_validate_task(const CoreEntry *c, uint32_t pid)
+{
+	return seccomp_validate(c);
+}
+
+const struct task_state_ops task_seccomp_ops = {
+	.name = "seccomp",
+	.dump_thread = seccomp_dump_task_thread,
+	.validate = seccomp_validate_task,
+	.restore = { [TS_PRIV] = seccomp_restore_task },
+};

@@ -20,6 +20,7 @@
 
 #include "ckpt-images.h"
 #include "internal.h"
+#include "task-state.h"
 
 /* ---- sorted id sets ------------------------------------------------------ */
 
@@ -324,15 +325,6 @@ int ckpt_pstree_ids(const PstreeImage *pst, uint32_t root_pid, bool shell_job, u
 
 /* ---- one process: core and memory ---------------------------------------- */
 
-static int check_siginfo(const SiginfoEntry *si, uint32_t pid, const char *what)
-{
-	if (!si || si->raw.len != 128) {
-		log_err("core-%u.img: a %s pending signal is not a 128-byte siginfo", pid, what);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int check_thread(const ThreadCore *tc, uint32_t pid, uint32_t tid)
 {
 	if (!tc || tc->tid != tid) {
@@ -346,32 +338,6 @@ static int check_thread(const ThreadCore *tc, uint32_t pid, uint32_t tid)
 	}
 	if (tc->has_xstate && tc->xstate.len && tc->xstate.len < 512) {
 		log_err("core-%u.img: thread %u: FPU state of %zu bytes", pid, tid, tc->xstate.len);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < tc->n_pending; i++)
-		if (check_siginfo(tc->pending[i], pid, "thread's"))
-			return -EINVAL;
-	/* SCHED_OTHER, FIFO, RR, BATCH, IDLE; nice and real-time priority in
-	 * the kernel's ranges; I/O class none, real-time, best-effort, idle */
-	if (tc->has_sched_policy &&
-	    (tc->sched_policy > 5 || tc->sched_policy == 4 || tc->sched_nice < -20 ||
-	     tc->sched_nice > 19 || tc->sched_priority > 99 || (tc->sched_flags & ~1ULL))) {
-		log_err("core-%u.img: thread %u: bad scheduling policy %u (nice %d, priority %u, "
-			"flags 0x%llx)", pid, tid, tc->sched_policy, tc->sched_nice,
-			tc->sched_priority, (unsigned long long)tc->sched_flags);
-		return -EINVAL;
-	}
-	if (tc->has_ioprio && (tc->ioprio >> 13) > 3) {
-		log_err("core-%u.img: thread %u: bad I/O priority 0x%x", pid, tid, tc->ioprio);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int check_creds(const CredsEntry *cr, uint32_t pid)
-{
-	if (!cr || cr->n_uids != 4 || cr->n_gids != 4 || cr->n_groups > 65536) {
-		log_err("core-%u.img: bad credentials", pid);
 		return -EINVAL;
 	}
 	return 0;
@@ -389,42 +355,9 @@ static int check_core(const CoreEntry *c, const PstreeEntry *pe, const struct id
 	for (size_t t = 0; t < c->n_threads; t++)
 		if (check_thread(c->threads[t], pid, pe->threads[t]))
 			return -EINVAL;
-	for (size_t i = 0; i < c->n_sigactions; i++) {
-		const SigactionEntry *s = c->sigactions[i];
-
-		if (!s || s->sig < 1 || s->sig > 64 || s->sig == SIGKILL || s->sig == SIGSTOP) {
-			log_err("core-%u.img: action of a bad signal number %u", pid, s ? s->sig : 0);
-			return -EINVAL;
-		}
-	}
-	for (size_t i = 0; i < c->n_shared_pending; i++)
-		if (check_siginfo(c->shared_pending[i], pid, "process-wide"))
-			return -EINVAL;
-	for (size_t i = 0; i < c->n_itimers; i++)
-		if (!c->itimers[i] || c->itimers[i]->which > 2) {
-			log_err("core-%u.img: bad interval timer %zu", pid, i);
-			return -EINVAL;
-		}
-	for (size_t i = 0; i < c->n_posix_timers; i++)
-		if (!c->posix_timers[i] || c->posix_timers[i]->id < 0) {
-			log_err("core-%u.img: bad POSIX timer %zu", pid, i);
-			return -EINVAL;
-		}
-	for (size_t i = 0; i < c->n_rlimits; i++) {
-		const RlimitEntry *r = c->rlimits[i];
-
-		if (!r || r->resource >= RLIM_NLIMITS || r->cur > r->max) {
-			log_err("core-%u.img: bad resource limit %zu (resource %u)", pid, i,
-				r ? r->resource : 0);
-			return -EINVAL;
-		}
-	}
-	if (check_creds(c->creds, pid))
+	/* the per-process state modules' own checks (task-state.h) */
+	if (task_states_validate(c, pid))
 		return -EINVAL;
-	if (c->oom_score_adj < -1000 || c->oom_score_adj > 1000) {
-		log_err("core-%u.img: oom_score_adj %d is out of range", pid, c->oom_score_adj);
-		return -EINVAL;
-	}
 	if (!file_ref_ok(files, c->cwd_file_id) || !file_ref_ok(files, c->root_file_id)) {
 		log_err("core-%u.img: working directory (file %u) or root (file %u) not in files.img",
 			pid, c->cwd_file_id, c->root_file_id);
@@ -443,7 +376,7 @@ static int check_core(const CoreEntry *c, const PstreeEntry *pe, const struct id
 		log_err("core-%u.img: exit signal %d", pid, c->exit_signal);
 		return -EINVAL;
 	}
-	return seccomp_validate(c);
+	return 0;
 }
 
 static bool vma_kind_ok(VmaKind k)
@@ -505,7 +438,8 @@ static int check_runs(const MmImage *mm, uint32_t pid)
 			return -EINVAL;
 		}
 		if (!r->nr_pages || r->nr_pages > mm->pages_nr - r->off ||
-		    r->vaddr & (PAGE_SIZE_K - 1))
+		    r->vaddr & (PAGE_SIZE_K - 1) ||
+		    (i && r->vaddr < mm->runs[i - 1]->vaddr + mm->runs[i - 1]->nr_pages * PAGE_SIZE_K))
 			goto bad_run;
 		for (size_t j = 0; j < mm->n_vmas && !inside; j++) {
 			const VmaEntry *v = mm->vmas[j];
@@ -528,6 +462,112 @@ bad_run:
 	return -EINVAL;
 }
 
+/* The run of @runs (in address order) holding @vaddr, or NULL. */
+static const PageRun *run_at(PageRun *const *runs, size_t n, uint64_t vaddr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const PageRun *r = runs[mid];
+
+		if (vaddr < r->vaddr)
+			hi = mid;
+		else if ((vaddr - r->vaddr) / PAGE_SIZE_K >= r->nr_pages)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+const PageRun *ckpt_mm_run_at(const MmImage *mm, uint64_t vaddr, bool cow)
+{
+	return cow ? run_at(mm->cow_runs, mm->n_cow_runs, vaddr) : run_at(mm->runs, mm->n_runs, vaddr);
+}
+
+/*
+ * The pages shared with the parent (cow_runs): in address order, counted
+ * in order, each run inside one private anonymous mapping, none also in
+ * the task's own runs.  That the parent has them is checked with the
+ * whole image set (check_cow_parent).
+ */
+static int check_cow_runs(const MmImage *mm, uint32_t pid)
+{
+	uint64_t next = 0, prev_end = 0;
+	size_t v = 0, o = 0;	/* mappings and own runs: in address order too */
+
+	for (size_t i = 0; i < mm->n_cow_runs; i++) {
+		const PageRun *r = mm->cow_runs[i];
+		const VmaEntry *vma;
+
+		if (!r || r->off != next || !r->nr_pages || r->nr_pages > ARCH_TASK_SIZE / PAGE_SIZE_K ||
+		    r->vaddr & (PAGE_SIZE_K - 1) || r->vaddr < prev_end)
+			goto bad;
+		while (v < mm->n_vmas && mm->vmas[v]->end <= r->vaddr)
+			v++;
+		vma = v < mm->n_vmas ? mm->vmas[v] : NULL;
+		if (!vma || vma->kind != VMA_KIND__VMA_ANON_PRIVATE || r->vaddr < vma->start ||
+		    r->nr_pages > (vma->end - r->vaddr) / PAGE_SIZE_K)
+			goto bad;
+		while (o < mm->n_runs &&
+		       mm->runs[o]->vaddr + mm->runs[o]->nr_pages * PAGE_SIZE_K <= r->vaddr)
+			o++;
+		if (o < mm->n_runs && mm->runs[o]->vaddr < r->vaddr + r->nr_pages * PAGE_SIZE_K)
+			goto bad;
+		next = r->off + r->nr_pages;
+		prev_end = r->vaddr + r->nr_pages * PAGE_SIZE_K;
+	}
+	if (next != (mm->has_cow_pages_nr ? mm->cow_pages_nr : 0)) {
+		log_err("mm-%u.img: the shared page runs hold %" PRIu64 " pages, the image says %" PRIu64,
+			pid, next, mm->cow_pages_nr);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	log_err("mm-%u.img: a run of pages shared with the parent is out of order, outside the "
+		"private anonymous mappings, or also among the task's own pages", pid);
+	return -EINVAL;
+}
+
+/* The entry of @pid among the entries before it (a parent), or -1. */
+static long tree_index_of(const PstreeImage *pst, uint32_t pid)
+{
+	for (size_t i = 0; i < pst->n_entries; i++)
+		if (pst->entries[i]->pid == pid)
+			return i;
+	return -1;
+}
+
+/* Every page @mm shares with its parent is in the parent's image: its own
+ * page, or one the parent shares with its own parent (checked before). */
+int ckpt_validate_cow(const MmImage *mm, const MmImage *pmm, uint32_t pid, uint32_t ppid)
+{
+	for (size_t i = 0; i < mm->n_cow_runs; i++) {
+		const PageRun *r = mm->cow_runs[i];
+		uint64_t vaddr = r->vaddr, left = r->nr_pages;
+
+		while (left) {
+			const PageRun *pr = pmm ? ckpt_mm_run_at(pmm, vaddr, false) : NULL;
+			uint64_t have;
+
+			if (!pr && pmm)
+				pr = ckpt_mm_run_at(pmm, vaddr, true);
+			if (!pr) {
+				log_err("mm-%u.img: page 0x%" PRIx64 " is said to be shared with the "
+					"parent (pid %u), whose image does not have it", pid, vaddr, ppid);
+				return -EINVAL;
+			}
+			have = pr->nr_pages - (vaddr - pr->vaddr) / PAGE_SIZE_K;
+			if (have > left)
+				have = left;
+			left -= have;
+			vaddr += have * PAGE_SIZE_K;
+		}
+	}
+	return 0;
+}
+
 static int check_mm(const MmImage *mm, uint32_t pid, const struct idset *files,
 		    const ShmemImage *shm)
 {
@@ -538,7 +578,9 @@ static int check_mm(const MmImage *mm, uint32_t pid, const struct idset *files,
 		return -EINVAL;
 	}
 	ret = check_vmas(mm, pid, files, shm);
-	return ret ? ret : check_runs(mm, pid);
+	if (!ret)
+		ret = check_runs(mm, pid);
+	return ret ? ret : check_cow_runs(mm, pid);
 }
 
 int ckpt_validate_mm(const MmImage *mm, uint32_t pid, const FilesImage *files,
@@ -668,6 +710,41 @@ static int check_inventory_clocks(const InventoryEntry *inv)
 	return 0;
 }
 
+static ssize_t pst_index(const struct ckpt_images *im, uint32_t pid)
+{
+	for (size_t i = 0; i < im->n; i++)
+		if (im->pst->entries[i]->pid == pid)
+			return i;
+	return -1;
+}
+
+/*
+ * Shared fd tables (fdtable_entry.files_of): the table is that of a live
+ * process with a table of its own, and the sharer's parent shares it too
+ * (the restore creates the sharer with CLONE_FILES from its parent).
+ */
+static int check_shared_fdtables(const struct ckpt_images *im)
+{
+	for (size_t i = 0; i < im->n; i++) {
+		const FdtableEntry *t = im->fdt[i];
+		const PstreeEntry *pe = im->pst->entries[i];
+		ssize_t o, pp;
+
+		if (!t || !t->has_files_of)
+			continue;
+		o = pst_index(im, t->files_of);
+		pp = i ? pst_index(im, pe->ppid) : -1;
+		if (o < 0 || !im->fdt[o] || im->fdt[o]->has_files_of || pp < 0 || !im->fdt[pp] ||
+		    ((size_t)pp != (size_t)o &&
+		     !(im->fdt[pp]->has_files_of && im->fdt[pp]->files_of == t->files_of))) {
+			log_err("fdtable.img: pid %u shares the fd table of pid %u, which is not a "
+				"table its parent %u has", pe->pid, t->files_of, pe->ppid);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int ckpt_images_validate(const struct ckpt_images *im)
 {
 	struct idset files = { 0 };
@@ -705,7 +782,15 @@ int ckpt_images_validate(const struct ckpt_images *im)
 			ret = check_mm(im->mm[i], pe->pid, &files, im->shm);
 		if (!ret)
 			ret = files_validate_fdtable(im->files, im->fdt[i]);
+		/* parents come first (ckpt_validate_pstree): already checked */
+		if (!ret && im->mm[i]->n_cow_runs) {
+			long up = i ? tree_index_of(im->pst, pe->ppid) : -1;
+
+			ret = ckpt_validate_cow(im->mm[i], up >= 0 ? im->mm[up] : NULL, pe->pid, pe->ppid);
+		}
 	}
+	if (!ret)
+		ret = check_shared_fdtables(im);
 	free(files.v);
 	return ret;
 }

@@ -44,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ckpt-images.h"
+#include "ckpt-summary.h"
 #include "image.h"
 #include "kup-image.pb-c.h"
 #include "kup.h"
@@ -209,41 +209,24 @@ static void note_units(char units[][256], size_t n)
 }
 
 /* The ids of one tree (the store's only one, or a part of it) appended to
- * @h, tagged with @part; its unit, if any, into @unit. */
+ * @h, tagged with @part; its unit, if any, into @unit.  The tree is checked
+ * as restore will check it (ckpt_tree_ids), so that a damaged one is
+ * refused here rather than numbers held for it. */
 static int tree_ids(struct img_store *st, struct holder *h, const char *part, uint32_t *root,
 		    char *unit, size_t ulen)
 {
-	ProtobufCMessage *m;
-	InventoryEntry *inv = NULL;
-	PstreeImage *pst;
+	struct ckpt_summary sum;
 	uint32_t *ids = NULL;
 	size_t n = 0;
 	struct held *v;
-	int r;
+	int r = ckpt_tree_ids(st, &ids, &n, root);
 
-	r = img_read_msg(st, "pstree.img", IMG_PSTREE, &pstree_image__descriptor, &m);
-	if (r) {
-		if (r == -ENOENT)
-			log_err("%s: pstree.img missing", st->where);
+	if (r)
 		return r;
-	}
-	pst = (PstreeImage *)m;
-	if (!img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m))
-		inv = (InventoryEntry *)m;
-	if (!inv) {
-		log_err("%s: inventory.img missing or damaged; no PID is held", st->where);
-		r = -EINVAL;
-		goto out;
-	}
-	r = ckpt_pstree_ids(pst, inv->root_pid, inv->shell_job, &ids, &n);
-	if (r) {
-		log_err("%s: the checkpoint's process tree is damaged; no PID is held", st->where);
-		goto out;
-	}
 	v = realloc(h->v, (h->n + n) * sizeof(*h->v));
 	if (!v) {
-		r = -ENOMEM;
-		goto out;
+		free(ids);
+		return -ENOMEM;
 	}
 	h->v = v;
 	for (size_t i = 0; i < n; i++) {
@@ -252,15 +235,13 @@ static int tree_ids(struct img_store *st, struct holder *h, const char *part, ui
 		snprintf(v[h->n + i].part, sizeof(v[0].part), "%s", part);
 	}
 	h->n += n;
-	*root = pst->entries[0]->pid;
-	if (inv->unit && kup_unit_name_ok(inv->unit))
-		snprintf(unit, ulen, "%s", inv->unit);
-out:
 	free(ids);
-	if (inv)
-		inventory_entry__free_unpacked(inv, NULL);
-	pstree_image__free_unpacked(pst, NULL);
-	return r;
+	if (!ckpt_summary_read(st, &sum)) {
+		if (sum.unit && kup_unit_name_ok(sum.unit))
+			snprintf(unit, ulen, "%s", sum.unit);
+		ckpt_summary_free(&sum);
+	}
+	return 0;
 }
 
 /*
@@ -695,6 +676,7 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 		}
 		if (logfd >= 0)
 			close(logfd);
+		log_set_level_prefix(-1);	/* /dev/kmsg takes levels */
 	}
 	log_info("holding the PIDs of %s: %s", h.what, msg);
 	if (r)

@@ -5,10 +5,11 @@
  * Loading uses the kernel's file loader, kexec_file_load(2): the kernel
  * itself parses the image and places the segments only in "System RAM"
  * (/proc/iomem), never in a memmap=SIZE!START reservation that holds the
- * persistent page store.  kexec-tools' `kexec -s` (the same loader) is the
- * fallback when the syscall is missing.  The classic loader (kexec -l) is
- * never used: it reads /sys/firmware/memmap, which does not show memmap=
- * reservations, and could place segments on top of the store.
+ * persistent page store.  Without that syscall (a kernel built without
+ * CONFIG_KEXEC_FILE) kup cannot load: kexec-tools' `kexec -s` is the same
+ * syscall, and the classic loader (kexec -l, kexec_load(2)) is never used:
+ * it reads /sys/firmware/memmap, which does not show memmap= reservations,
+ * and could place segments on top of the store.
  *
  * The new command line is the running one (/proc/cmdline, without the boot
  * loader's BOOT_IMAGE=) plus --append, and it always carries the store's
@@ -32,6 +33,7 @@
 #include <unistd.h>
 #include <linux/reboot.h>
 
+#include "json.h"
 #include "kup.h"
 
 #ifndef SYS_kexec_file_load
@@ -60,7 +62,8 @@ static void kexec_usage(FILE *f)
 		"      switch to the loaded kernel now (no shutdown: services not\n"
 		"      dumped are lost), or through `systemctl kexec` (clean shutdown)\n"
 		"  unload      forget the loaded kernel\n"
-		"  status      is a kernel loaded (exit 0 if so, 1 if not)\n\n"
+		"  status [--json]  is a kernel loaded (exit 0 if so, 1 if not); --json:\n"
+		"              {\"supported\": BOOL, \"loaded\": BOOL}\n\n"
 		"Exit status: 0 ok, 1 failure, 2 bad usage.\n");
 }
 
@@ -250,44 +253,6 @@ int kup_kexec_cmdline(const char *base, const char *append, char *out)
 
 /* ---- load ------------------------------------------------------------- */
 
-static int run_kexec_tools(const char *kernel, const char *initrd, const char *cmdline)
-{
-	char cl[CMDLINE_MAX + 32], ird[PATH_MAX + 16];
-	const char *argv[8];
-	int n = 0, status;
-	pid_t pid;
-
-	snprintf(cl, sizeof(cl), "--command-line=%s", cmdline);
-	argv[n++] = "kexec";
-	argv[n++] = "-s";	/* the file loader: never kexec -l */
-	argv[n++] = "-l";
-	argv[n++] = kernel;
-	argv[n++] = cl;
-	if (initrd) {
-		snprintf(ird, sizeof(ird), "--initrd=%s", initrd);
-		argv[n++] = ird;
-	}
-	argv[n] = NULL;
-	pid = fork();
-	if (pid < 0)
-		return log_errno(errno, "cannot fork");
-	if (!pid) {
-		execvp("kexec", (char **)argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return log_errno(errno, "cannot wait for kexec");
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		log_err("kexec -s -l %s failed (status %d)%s", kernel,
-			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-			WIFEXITED(status) && WEXITSTATUS(status) == 127 ?
-			": kexec-tools is not installed" : "");
-		return -EIO;
-	}
-	return 0;
-}
-
 static bool is_file(const char *p)
 {
 	struct stat st;
@@ -399,10 +364,12 @@ static int kexec_load_cmd(int argc, char **argv)
 	} else {
 		flags |= KEXEC_FILE_NO_INITRAMFS;
 	}
+	fflush(stdout);
 	ret = syscall(SYS_kexec_file_load, kfd, ifd, strlen(cmdline) + 1, cmdline, flags);
 	if (ret && errno == ENOSYS) {
-		log_info("kexec_file_load is not available here: trying kexec -s");
-		ret = run_kexec_tools(kernel, initrd, cmdline) ? -1 : 0;
+		log_err("cannot load %s: this kernel has no kexec_file_load (built without "
+			"CONFIG_KEXEC_FILE); kup does not use the classic loader (kexec -l), which "
+			"may place the new kernel on the persistent page store", kernel);
 	} else if (ret) {
 		int e = errno;
 
@@ -484,17 +451,39 @@ static int kexec_unload_cmd(int argc, char **argv)
 
 static int kexec_status_cmd(int argc, char **argv)
 {
-	int v = kexec_loaded();
+	static const struct option opts[] = {
+		{ "json", no_argument, 0, 'j' },
+		{ "help", no_argument, 0, 'h' },
+		{}
+	};
+	bool json = false;
+	int c, v;
 
-	if (argc != 1) {
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'h': kexec_usage(stdout); return 0;
+		default: kexec_usage(stderr); return KUP_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
 		kexec_usage(stderr);
 		return KUP_EXIT_USAGE;
+	}
+	v = kexec_loaded();
+	if (json) {
+		json_t *o = json_object();
+
+		kup_json_set(o, "supported", json_boolean(v >= 0));
+		kup_json_set(o, "loaded", json_boolean(v == 1));
+		kup_json_print(stdout, o);
 	}
 	if (v < 0) {
 		log_err("this kernel has no kexec (/sys/kernel/kexec_loaded is missing)");
 		return KUP_EXIT_FAIL;
 	}
-	printf("%s\n", v ? "loaded" : "not loaded");
+	if (!json)
+		printf("%s\n", v ? "loaded" : "not loaded");
 	return v ? 0 : 1;
 }
 
@@ -529,6 +518,7 @@ static int cmd_kexec(int argc, char **argv)
 			    kup_need_root(cmd, KUP_NEED_BOOT))
 				return KUP_EXIT_FAIL;
 			optind = 1;
+			argv[1] = cmd;	/* getopt's messages: "kup kexec load: ..." */
 			return sub[i].fn(argc - 1, argv + 1);
 		}
 	log_err("unknown command '%s'", argv[1]);

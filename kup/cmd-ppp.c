@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "image.h"
+#include "json.h"
 #include "kup.h"
 #include "ppp.h"
 
@@ -110,22 +111,6 @@ static void fmt_size(uint64_t v, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", d, unit[u]);
 	else
 		snprintf(buf, len, "%" PRIu64 " B", v);
-}
-
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
 }
 
 /*
@@ -313,23 +298,28 @@ static int ppp_status_cmd(int argc, char **argv)
 	fmt_time(st.commit_time_ns, ct, sizeof(ct));
 	fmt_time(st.format_time_ns, ft, sizeof(ft));
 	if (a.json) {
-		printf("{\"path\": ");
-		json_str(stdout, ppp_path(p));
-		printf(", \"backend\": \"%s\", \"uuid\": \"%s\", \"version\": %u, "
-		       "\"size\": %" PRIu64 ", \"data_size\": %" PRIu64 ", \"used\": %"
-		       PRIu64 ", \"generation\": %" PRIu64 ", \"extent_size\": %u, \"checksum\": \"%s\", "
-		       "\"checkpoint\": %s, \"valid\": %s, \"blobs\": %u, \"blob_bytes\": %"
-		       PRIu64 ", \"committed\": ", backend_name(st.backend), st.uuid_str,
-		       st.version, st.size, st.data_size, st.used, st.generation,
-		       st.extent_size, st.csum_name, st.has_ckpt ? "true" : "false", r ? "false" : "true",
-		       st.nblobs, st.blob_bytes);
-		if (st.commit_time_ns)
-			printf("\"%s\"", ct);
-		else
-			printf("null");
-		printf(", \"commit_time_ns\": %" PRIu64 ", \"formatted\": \"%s\", "
-		       "\"superblocks_valid\": %d}\n", st.commit_time_ns, ft,
-		       !!(st.sb_valid & 1) + !!(st.sb_valid & 2));
+		json_t *o = json_object();
+
+		kup_json_set(o, "path", kup_json_str(ppp_path(p)));
+		kup_json_set(o, "backend", json_string(backend_name(st.backend)));
+		kup_json_set(o, "uuid", json_string(st.uuid_str));
+		kup_json_set(o, "version", json_integer(st.version));
+		kup_json_set(o, "size", kup_json_u64(st.size));
+		kup_json_set(o, "data_size", kup_json_u64(st.data_size));
+		kup_json_set(o, "used", kup_json_u64(st.used));
+		kup_json_set(o, "generation", kup_json_u64(st.generation));
+		kup_json_set(o, "extent_size", json_integer(st.extent_size));
+		kup_json_set(o, "checksum", json_string(st.csum_name));
+		kup_json_set(o, "checkpoint", json_boolean(st.has_ckpt));
+		kup_json_set(o, "valid", json_boolean(!r));
+		kup_json_set(o, "blobs", json_integer(st.nblobs));
+		kup_json_set(o, "blob_bytes", kup_json_u64(st.blob_bytes));
+		kup_json_set(o, "committed", st.commit_time_ns ? json_string(ct) : json_null());
+		kup_json_set(o, "commit_time_ns", kup_json_u64(st.commit_time_ns));
+		kup_json_set(o, "formatted", json_string(ft));
+		kup_json_set(o, "superblocks_valid",
+			     json_integer(!!(st.sb_valid & 1) + !!(st.sb_valid & 2)));
+		kup_json_print(stdout, o);
 	} else {
 		fmt_size(st.size, s1, sizeof(s1));
 		printf("store:        %s (%s)\n", ppp_path(p), backend_name(st.backend));
@@ -453,6 +443,7 @@ static int ppp_ls_cmd(int argc, char **argv)
 		{}
 	};
 	struct ppp_blob_info bi;
+	json_t *list = NULL;
 	struct ppp_ckpt *c;
 	struct args a;
 	struct ppp *p;
@@ -479,22 +470,25 @@ static int ppp_ls_cmd(int argc, char **argv)
 		return KUP_EXIT_FAIL;
 	}
 	if (a.json)
-		printf("[");
+		list = json_array();
 	else
 		printf("%-40s %14s %14s %8s\n", "NAME", "SIZE", "OFFSET", "EXTENTS");
 	for (uint32_t i = 0; ppp_ckpt_blob(c, i, &bi) == 0; i++) {
 		if (a.json) {
-			printf("%s{\"name\": ", i ? ", " : "");
-			json_str(stdout, bi.name);
-			printf(", \"size\": %" PRIu64 ", \"offset\": %" PRIu64
-			       ", \"extents\": %" PRIu64 "}", bi.size, bi.offset, bi.nextents);
+			json_t *o = json_object();
+
+			kup_json_set(o, "name", kup_json_str(bi.name));
+			kup_json_set(o, "size", kup_json_u64(bi.size));
+			kup_json_set(o, "offset", kup_json_u64(bi.offset));
+			kup_json_set(o, "extents", kup_json_u64(bi.nextents));
+			json_array_append_new(list, o);
 		} else {
 			printf("%-40s %14" PRIu64 " %14" PRIu64 " %8" PRIu64 "\n", bi.name,
 			       bi.size, bi.offset, bi.nextents);
 		}
 	}
 	if (a.json)
-		printf("]\n");
+		kup_json_print(stdout, list);
 	ppp_ckpt_close(c);
 	ppp_close(p);
 	return KUP_EXIT_OK;

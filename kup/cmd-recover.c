@@ -18,6 +18,7 @@
 
 #include "ckpt.h"
 #include "journal.h"
+#include "json.h"
 #include "kup.h"
 
 #ifndef KEXEC_FILE_UNLOAD
@@ -104,37 +105,29 @@ static void print_text(const struct ckpt_recover_item *v, size_t n)
 	}
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void print_json(const struct ckpt_recover_item *v, size_t n)
 {
-	printf("{\"recovered\": [");
+	json_t *list = json_array(), *o = json_object();
+
 	for (size_t i = 0; i < n; i++) {
 		const struct ckpt_recover_item *it = &v[i];
+		json_t *e = json_object();
 
-		printf("%s{\"op\": ", i ? ", " : "");
-		json_str(it->op);
-		printf(", \"pid\": %d, \"journal\": ", (int)it->owner);
-		json_str(it->journal);
-		printf(", \"ok\": %s, \"action\": ", it->err ? "false" : "true");
-		json_str(it->action);
-		printf(", \"signal_masks\": %u, \"trampolines\": %u, \"sockets\": %u, "
-		       "\"network_locks\": %u, \"images_removed\": %u, \"tasks_killed\": %u}",
-		       it->threads, it->trampolines, it->sockets, it->locks, it->images, it->killed);
+		kup_json_set(e, "op", kup_json_str(it->op));
+		kup_json_set(e, "pid", json_integer(it->owner));
+		kup_json_set(e, "journal", kup_json_str(it->journal));
+		kup_json_set(e, "ok", json_boolean(!it->err));
+		kup_json_set(e, "action", kup_json_str(it->action));
+		kup_json_set(e, "signal_masks", json_integer(it->threads));
+		kup_json_set(e, "trampolines", json_integer(it->trampolines));
+		kup_json_set(e, "sockets", json_integer(it->sockets));
+		kup_json_set(e, "network_locks", json_integer(it->locks));
+		kup_json_set(e, "images_removed", json_integer(it->images));
+		kup_json_set(e, "tasks_killed", json_integer(it->killed));
+		json_array_append_new(list, e);
 	}
-	printf("]}\n");
+	kup_json_set(o, "recovered", list);
+	kup_json_print(stdout, o);
 }
 
 void kup_recover_stale(void)

@@ -9,6 +9,7 @@
 #include "ckpt.h"
 #include "image.h"
 #include "journal.h"
+#include "ckpt-summary.h"
 #include "kup-image.pb-c.h"
 #include "kup.h"
 
@@ -104,32 +105,30 @@ static int rst_before_pids(void *arg)
  */
 static int check_unit(struct img_store *st, const char *unit, bool if_any)
 {
-	ProtobufCMessage *m;
-	InventoryEntry *inv;
-	int ret = img_read_msg(st, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m);
+	struct ckpt_summary sum;
+	int ret = ckpt_summary_read(st, &sum);
 
 	if (ret) {
 		if (ret == -ENOENT)
 			log_err("%s: no complete checkpoint here (inventory.img is missing)", st->where);
 		return ret;
 	}
-	inv = (InventoryEntry *)m;
-	if (unit && (!inv->unit || strcmp(inv->unit, unit))) {
-		if (inv->unit)
+	if (unit && (!sum.unit || strcmp(sum.unit, unit))) {
+		if (sum.unit)
 			log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0,
-				"the checkpoint in %s is %s's, not %s's", st->where, inv->unit, unit);
+				"the checkpoint in %s is %s's, not %s's", st->where, sum.unit, unit);
 		else
 			log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0,
 				"the checkpoint in %s (tree of pid %u) is no service's, not %s's",
-				st->where, inv->root_pid, unit);
+				st->where, sum.root_pid, unit);
 		ret = if_any ? 1 : -ENOENT;
-	} else if (!unit && inv->unit) {
+	} else if (!unit && sum.unit) {
 		log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0,
 			"the checkpoint in %s is %s's: left for it (its start restores it)",
-			st->where, inv->unit);
+			st->where, sum.unit);
 		ret = if_any ? 1 : -ENOENT;
 	}
-	inventory_entry__free_unpacked(inv, NULL);
+	ckpt_summary_free(&sum);
 	return ret;
 }
 

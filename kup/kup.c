@@ -99,6 +99,7 @@ bool kup_wants_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	static char name[64];
 	int i = 1;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -129,6 +130,9 @@ int main(int argc, char **argv)
 			 * journals' locks the replay would wait for) */
 			if (strcmp(c->name, "recover") && !getenv("KUP_IN_RECOVERY"))
 				kup_recover_stale();
+			/* getopt names argv[0] in its messages: "kup dump: ..." */
+			snprintf(name, sizeof(name), "kup %s", c->name);
+			argv[i] = name;
 			return c->fn(argc - i, argv + i);
 		}
 	fprintf(stderr, "kup: '%s' is not a kup command\n", argv[i]);

@@ -55,6 +55,17 @@ int arch_regs_in_syscall(const struct arch_regs *r);
 /* Serialised form kept in images. */
 size_t arch_regs_size(void);
 
+/*
+ * For kup show, which decodes images without knowing register layouts: call
+ * @field for each named word of serialised registers (@len bytes, as
+ * arch_regs_size()) or of an FPU state blob (as arch_get_fpstate() gives
+ * it).  -EINVAL when @len is not a size this architecture writes (nothing
+ * called).  Values read at any alignment.
+ */
+typedef void arch_show_fn(void *arg, const char *name, uint64_t val);
+int arch_show_regs(const void *buf, size_t len, arch_show_fn *field, void *arg);
+int arch_show_fpstate(const void *buf, size_t len, arch_show_fn *field, void *arg);
+
 /* Write at @buf a jump to absolute @target; returns bytes used (<= 16). */
 size_t arch_encode_jump(unsigned char *buf, uint64_t target);
 

@@ -144,6 +144,57 @@ int arch_regs_fixup_restart(struct arch_regs *r)
 
 size_t arch_regs_size(void) { return sizeof(struct user_regs_struct); }
 
+/* struct user_regs_struct, in order */
+static const char *const regs_names[] = {
+	"r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8",
+	"rax", "rcx", "rdx", "rsi", "rdi", "orig_rax", "rip", "cs", "eflags",
+	"rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs",
+};
+
+static uint64_t get_le(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+int arch_show_regs(const void *buf, size_t len, arch_show_fn *field, void *arg)
+{
+	_Static_assert(sizeof(regs_names) / sizeof(regs_names[0]) * 8 ==
+		       sizeof(struct user_regs_struct), "user_regs_struct layout");
+	if (len != sizeof(struct user_regs_struct))
+		return -EINVAL;
+	for (size_t i = 0; i < len / 8; i++)
+		field(arg, regs_names[i], get_le((const unsigned char *)buf + i * 8, 8));
+	return 0;
+}
+
+/*
+ * The FXSAVE area (512 bytes), then, for an XSAVE area, its header: which
+ * state components it holds.
+ */
+int arch_show_fpstate(const void *buf, size_t len, arch_show_fn *field, void *arg)
+{
+	static const struct { const char *name; unsigned off, size; } fx[] = {
+		{ "fcw", 0, 2 }, { "fsw", 2, 2 }, { "ftw", 4, 1 }, { "fop", 6, 2 },
+		{ "fip", 8, 8 }, { "fdp", 16, 8 }, { "mxcsr", 24, 4 }, { "mxcsr_mask", 28, 4 },
+	};
+	const unsigned char *p = buf;
+
+	if (len < 512 || len > XSTATE_MAX)
+		return -EINVAL;
+	field(arg, "size", len);
+	for (size_t i = 0; i < sizeof(fx) / sizeof(fx[0]); i++)
+		field(arg, fx[i].name, get_le(p + fx[i].off, fx[i].size));
+	if (len >= 512 + 64) {
+		field(arg, "xstate_bv", get_le(p + 512, 8));
+		field(arg, "xcomp_bv", get_le(p + 520, 8));
+	}
+	return 0;
+}
+
 size_t arch_encode_jump(unsigned char *buf, uint64_t target)
 {
 	/* movabs $target, %rax ; jmp *%rax  (rax is not an argument register) */

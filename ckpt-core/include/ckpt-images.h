@@ -59,11 +59,21 @@ int ckpt_validate_pstree(const PstreeImage *pst, uint32_t root_pid, bool shell_j
 /*
  * One process's memory: mappings ordered, page-aligned, not overlapping,
  * below the task size, of a known kind, their file and shared-memory ids
- * defined in @files / @shm; page runs inside one mapping each, filling the
- * pages image in order, pages_nr pages in all.
+ * defined in @files / @shm; page runs in address order, inside one mapping
+ * each, filling the pages image in order, pages_nr pages in all; the runs
+ * shared with the parent (cow_runs) in address order inside private
+ * anonymous mappings, apart from the own runs.  That the parent's image
+ * has those is checked with the whole set (ckpt_images_validate).
  */
 int ckpt_validate_mm(const MmImage *mm, uint32_t pid, const FilesImage *files,
 		     const ShmemImage *shm);
+/* The pages @mm (of @pid) shares with its parent (@pmm, of @ppid; NULL for
+ * the root) are all in the parent's image, as its own or shared in turn
+ * with its own parent (the parent's image checked first). */
+int ckpt_validate_cow(const MmImage *mm, const MmImage *pmm, uint32_t pid, uint32_t ppid);
+/* The run of @mm's own pages (@cow: of those shared with its parent) that
+ * holds @vaddr, or NULL.  For a validated image (runs in address order). */
+const PageRun *ckpt_mm_run_at(const MmImage *mm, uint64_t vaddr, bool cow);
 
 /* The shared-memory objects: ids 1..n in order, sizes, runs inside the
  * object, paths restore may create, file ids defined in @files. */

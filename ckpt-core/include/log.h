@@ -22,6 +22,13 @@ enum log_level {
 void log_set_level(int level);
 int log_get_level(void);
 void log_set_prefix(const char *prefix);
+/*
+ * Lines start with a syslog priority "<N>" when stderr is journald's stream
+ * (JOURNAL_STREAM) or /dev/kmsg (found by the first message); this forces
+ * it on (1) or off (0), or makes the next message look again (-1: stderr
+ * was redirected).
+ */
+void log_set_level_prefix(int on);
 
 void log_msg(int level, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -40,7 +47,14 @@ void log_msg(int level, int err, const char *fmt, ...)
 #define log_warn_errno(err, ...) ({ int _e = (err) < 0 ? -(err) : (err); \
 	log_msg(LOG_LVL_WARN, _e, __VA_ARGS__); -_e; })
 
-/* Progress lines for long work, shown at info level on a terminal. */
-void log_progress(const char *what, unsigned long long done, unsigned long long total);
+/*
+ * A progress line for long work (bytes, rate, time left), shown on a
+ * terminal only, once the work has lasted a second: begin with the total
+ * (an estimate is fine), add as bytes are done, end (prints the last state
+ * with a newline if the line was shown).
+ */
+void log_progress_begin(const char *what, unsigned long long total);
+void log_progress_add(unsigned long long bytes);
+void log_progress_end(void);
 
 #endif

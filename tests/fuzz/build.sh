@@ -19,9 +19,9 @@ done
 CFLAGS=(-std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=address,undefined
 	-I"$out/proto" -Ickpt-core/include -Ickpt-core -Iarch/include -Iarch/x86_64/include
 	-Ippp/include -Ikup)
-LIBS=(-lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables -lmnl)
-# the engine, the store and kup show's decoder: compiled once, linked into each
-SRC=(ckpt-core/*.c arch/x86_64/*.c ppp/*.c kup/show-image.c "$out"/proto/*.pb-c.c)
+LIBS=(-lprotobuf-c -lcap -lkmod -lblkid -lisal -lxxhash -lnftables -lmnl -ljansson)
+# the engine (kup show's decoder with it) and the store: compiled once, linked into each
+SRC=(ckpt-core/*.c arch/x86_64/*.c ppp/*.c "$out"/proto/*.pb-c.c)
 objs=()
 for s in "${SRC[@]}"; do
 	o=$out/obj/$(echo "$s" | tr / _ | sed 's/\.c$/.o/')

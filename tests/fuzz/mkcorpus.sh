@@ -13,7 +13,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/files-mappings" "$T/files-files-zoo"
 shm=kup-fuzz-seed-$$
-for prog in counter proctree threads mappings files-zoo pipechain sigstate; do
+for prog in counter proctree threads mappings files-zoo pipechain sigstate cowtree; do
 	case $prog in
 	mappings) args=("$T/files-mappings" "$shm") ;;
 	files-zoo) args=("$T/files-files-zoo") ;;

@@ -6,7 +6,7 @@
 # the tree and of a process outside it, an fd of a network namespace that
 # is not the one the tree is restored in, an inotify watch on a removed file
 # that only a process outside the tree holds, two processes sharing one
-# fd table (CLONE_FILES), a fanotify mark on a removed file, an epoll watching a file whose
+# fd table (CLONE_FILES) that their parent does not share, a fanotify mark on a removed file, an epoll watching a file whose
 # fd was closed and that only a child holds.
 . "$(dirname "$0")/../lib.sh"
 require_root
@@ -41,7 +41,7 @@ wait_for '[ "$(readlink /proc/$other/ns/net)" != "$(readlink /proc/self/ns/net)"
 	bail "sleep did not enter network namespace $ns"
 refused nsfd "pid @PID@ fd @FD@: fd of the net namespace net:\[[0-9]+\], which is not the one the tree is restored in \(kup's own\): not supported" "/proc/$other/ns/net"
 kill "$other"
-refused clone-files 'pid (@PID@|@CHILD@): shares its fd table with pid (@PID@|@CHILD@) \(clone with CLONE_FILES\): not supported'
+refused clone-files 'pid @CHILD@: shares its fd table with pid [0-9]+ \(clone with CLONE_FILES\) but not with its parent @PID@: not supported'
 mkdir -p "$T/in"
 : > "$T/in/w"
 holder=$(start_bg "$T/holder" bash -c 'exec sleep 1000 < "$0"' "$T/in/w")

@@ -14,6 +14,7 @@
 # CLIENT is dumped and restored in its namespace, and the same holds.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib-net.sh"
+. "$(dirname "$0")/../lib-pki.sh"
 require_root
 OVPN=/usr/sbin/openvpn
 [ -x "$OVPN" ] || skip_all "needs openvpn (tests/install-deps.sh)"
@@ -24,24 +25,7 @@ net_setup
 plan 42
 
 # --- a small PKI ----------------------------------------------------------------
-pki() {
-	local n eku
-	cd "$T" || return 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout ca.key -out ca.crt -days 2 -subj /CN=kup-test-ca || return 1
-	for n in server client; do
-		eku=clientAuth
-		[ $n = server ] && eku=serverAuth
-		printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=%s\n' \
-			$eku > $n.ext
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout $n.key -out $n.csr -subj /CN=$n &&
-		openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-			-out $n.crt -days 2 -extfile $n.ext || return 1
-	done
-	cd - > /dev/null
-}
-pki > "$T/pki.log" 2>&1 || { cat "$T/pki.log"; bail "cannot make the certificates"; }
+make_pki "$T" > "$T/pki.log" 2>&1 || { cat "$T/pki.log"; bail "cannot make the certificates"; }
 
 # count FILE REGEX
 count() { lines_count "$1" "$2"; }

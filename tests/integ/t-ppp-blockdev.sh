@@ -46,7 +46,7 @@ check "format $DEV (whole device)" [ $rc = 0 ]
 size=$(blockdev --getsize64 "$DEV")
 run "$KUP" ppp status "$DEV" --json
 check "status: block device, size of the device" \
-	eval 'has "\"backend\": \"block device\"" "$T/out" && has "\"size\": $((size / 4096 * 4096))" "$T/out"'
+	eval 'has "\"backend\": \"block device\"" "$T/out" && has "\"size\": \"$((size / 4096 * 4096))\"" "$T/out"'
 
 # the store is found without naming it (only if no other device comes first)
 if [ -z "$LOOP" ] || ! ls /dev/pmem* >/dev/null 2>&1; then
@@ -85,7 +85,7 @@ check "... and a new transaction can start (the lock died with the writer)" [ $r
 
 # corruption through the device (same page cache as the mapping)
 run "$KUP" ppp ls "$DEV" --json
-off=$(sed -n 's/.*"name": "pages-2.img", "size": 8388608, "offset": \([0-9]*\).*/\1/p' "$T/out")
+off=$(sed -n 's/.*"name": "pages-2.img", "size": "8388608", "offset": "\([0-9]*\)".*/\1/p' "$T/out")
 check "ls gives the offset of pages-2.img" [ -n "$off" ]
 printf 'X' | dd of="$DEV" bs=1 seek=$((off + 3 * 1048576 + 7)) conv=notrunc status=none
 run "$KUP" ppp verify "$DEV"

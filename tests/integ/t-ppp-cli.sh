@@ -54,7 +54,7 @@ check "status shows generation 1, no checkpoint" \
 run "$KUP" ppp status "$S" --json
 check "status --json" [ $rc = 0 ]
 check "status --json has size, generation, blobs" \
-	eval 'has "\"size\": 16777216" "$T/out" && has "\"generation\": 1" "$T/out" && has "\"blobs\": 0" "$T/out"'
+	eval 'has "\"size\": \"16777216\"" "$T/out" && has "\"generation\": \"1\"" "$T/out" && has "\"blobs\": 0" "$T/out"'
 if command -v python3 >/dev/null; then
 	check "status --json is valid JSON" python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/out"
 fi
@@ -73,7 +73,7 @@ check "put a blob from stdin" [ $rc = 0 ]
 run "$KUP" ppp ls "$S"
 check "ls lists both blobs" eval 'has pages-1.img "$T/out" && has pstree.img "$T/out"'
 run "$KUP" ppp ls "$S" --json
-off=$(sed -n 's/.*"name": "pages-1.img", "size": 3000000, "offset": \([0-9]*\).*/\1/p' "$T/out")
+off=$(sed -n 's/.*"name": "pages-1.img", "size": "3000000", "offset": "\([0-9]*\)".*/\1/p' "$T/out")
 check "ls --json gives the blob offset" [ -n "$off" ]
 
 run "$KUP" ppp get -s "$S" pages-1.img -o "$T/pages.out"

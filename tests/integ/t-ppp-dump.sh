@@ -42,7 +42,7 @@ check "kup ppp verify passes" kup_run "$T/verify.log" ppp verify "$S"
 check "the store lists the images and a page blob of at least $MB MiB" \
 	eval '[ "$("$KUP" ppp ls "$S" --json | python3 -c "
 import json, sys
-print(max(b[\"size\"] for b in json.load(sys.stdin) if b[\"name\"] == \"pages-$pid.img\"))")" -ge $((MB << 20)) ]'
+print(max(int(b[\"size\"]) for b in json.load(sys.stdin) if b[\"name\"] == \"pages-$pid.img\"))")" -ge $((MB << 20)) ]'
 n=$(wc -l < "$T/out")
 check "kup restore --ppp --keep -d" kup_run "$T/restore.log" restore --ppp "$S" --keep -d ||
 	note "$(cat "$T/restore.log")"
@@ -98,7 +98,7 @@ check "the tree is left running" not_frozen "$big"
 check "and passes its self-check" request_check "$big" "$T/out4"
 check "the store still verifies" kup_run "$T/v5.log" ppp verify "$S"
 check "the previous checkpoint (generation $gen) is still there" \
-	eval 'has_ckpt "$S" && "$KUP" ppp status "$S" --json | grep -q "\"generation\": $gen"'
+	eval 'has_ckpt "$S" && "$KUP" ppp status "$S" --json | grep -q "\"generation\": \"$gen\""'
 
 # ---- a dump killed by SIGKILL publishes nothing --------------------------------
 check "scrub the store" kup_run "$T/scrub.log" ppp scrub "$S"

@@ -30,19 +30,21 @@ check "... neither stopped nor traced" not_frozen "$cli"
 check "... no checkpoint is left" [ ! -e "$T/cliimg/inventory.img" ]
 kill_tree "$cli"
 
-# ---- fds in flight, data sent on a connection not accepted yet
+# ---- fds in flight to a socket that takes credentials (they would be lost),
+# data sent on a connection not accepted yet
 pid=$(start_bg "$T/py.out" python3 -c '
 import os, socket, time, sys
 a, b = socket.socketpair()
+b.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 r, w = os.pipe()
 socket.send_fds(a, [b"x"], [r])
 print("FDS", os.getpid(), b.fileno(), flush=True)
 while True: time.sleep(1)')
 wait_for_line "$T/py.out" '^FDS ' || bail "python did not start"
 fd=$(line_field "$T/py.out" '^FDS ' 3)
-check_fails "dump of a socket with fds in flight fails" kup_try dump -t "$pid" -D "$T/pyimg"
+check_fails "dump of a SO_PASSCRED socket with fds in flight fails" kup_try dump -t "$pid" -D "$T/pyimg"
 check "... saying 'pid $pid fd $fd: unix stream socket has files in flight', naming them (a pipe)" \
-	grep -qF "pid $pid fd $fd: unix stream socket has files in flight (SCM_RIGHTS in its queue: pipe:[" "$T/err"
+	grep -qE "pid $pid fd $fd: unix stream socket has files in flight \(SCM_RIGHTS in its queue: pipe:\[[0-9]+\]\) with SO_PASSCRED" "$T/err"
 check "... and the process is left running" not_frozen "$pid"
 kill_tree "$pid"
 

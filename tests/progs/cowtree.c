@@ -6,7 +6,9 @@
  *
  * The parent maps 32 MiB of private anonymous memory, fills it with a
  * pattern and forks; the child then rewrites its first 1 MiB with another
- * pattern (those pages are its own copies, the other 31 MiB stay shared).
+ * pattern (those pages are its own copies) and drops the 64 KiB after it
+ * (MADV_DONTNEED: zeros for the child, the parent keeps its pages); the
+ * other 30.9 MiB stay shared.
  * Lines: "AREA <hex start>", "PID C <child pid>", "READY".  SIGUSR1 to the
  * parent: it checks its own copy, has the child check its copy, and prints
  * "CHECK <k> OK" or "CHECK <k> FAIL <who> at <offset>".
@@ -20,13 +22,18 @@
 
 #define LEN	(32UL << 20)
 #define MINE	(1UL << 20)
+#define DROPPED	(64UL << 10)	/* after MINE, in the child */
 
 static volatile sig_atomic_t check_requested;
 static void on_usr1(int sig) { check_requested = 1; }
 
 static uint8_t pattern(size_t i, int child)
 {
-	return child && i < MINE ? (uint8_t)(i * 13 + 1) : (uint8_t)(i * 7 + (i >> 12));
+	if (child && i < MINE)
+		return (uint8_t)(i * 13 + 1);
+	if (child && i < MINE + DROPPED)
+		return 0;
+	return (uint8_t)(i * 7 + (i >> 12));
 }
 
 static long first_bad(const uint8_t *a, int child)
@@ -61,6 +68,8 @@ int main(void)
 		signal(SIGUSR1, SIG_IGN);
 		for (size_t i = 0; i < MINE; i++)
 			a[i] = pattern(i, 1);
+		if (madvise(a + MINE, DROPPED, MADV_DONTNEED))
+			_exit(1);
 		if (write(from_child[1], "r", 1) != 1)
 			_exit(1);
 		while (read(to_child[0], &q, 1) == 1) {

@@ -8,7 +8,8 @@
  *   pidfd-zombie a pidfd of its own child, which has exited (not reaped)
  *   pidfd-out    a pidfd of pid 1 (outside the tree)
  *   nsfd PATH    PATH open: a namespace other than its own (/proc/P/ns/net)
- *   clone-files  a child made with clone(CLONE_FILES): one fd table for two
+ *   clone-files  two children made with clone(CLONE_FILES), then the parent
+ *                leaves their fd table (unshare): shared by siblings only
  *   fanotify-removed DIR  a fanotify mark on DIR/fa, held open and removed
  *   epoll-closed an epoll watching a pipe whose fd was closed since, the
  *                pipe open in a child only
@@ -88,6 +89,9 @@ int main(int argc, char **argv)
 		fd = open(argv[2], O_RDONLY);
 	} else if (!strcmp(k, "clone-files")) {
 		child(CLONE_FILES);
+		child(CLONE_FILES);
+		if (unshare(CLONE_FILES))
+			die("unshare: %s", strerror(errno));
 		fd = 0;
 	} else if (!strcmp(k, "inotify-removed") && argc == 3) {
 		char path[4096];

@@ -2,7 +2,7 @@
  * scmrights: files in flight (SCM_RIGHTS) in a unix socket's queue, which
  * nobody receives until asked, so that a checkpoint catches them.
  *
- * Usage: scmrights -t seqpacket|dgram -f FILE [-r]
+ * Usage: scmrights -t seqpacket|dgram|stream -f FILE [-r]
  *   A parent and a child joined by a socketpair.  The parent writes
  *   "0123456789abcdef" to FILE and sends the child, without the child
  *   reading anything:
@@ -11,6 +11,9 @@
  *                     whose count is 7 (the parent keeps that eventfd: the
  *                     same open file is in flight and in its fd table);
  *     message "three" with no file.
+ *   A stream has no messages but keeps the sends that carry files apart:
+ *   "one" goes as "o" (no file) then "ne" with the pipe, and the child
+ *   reads "o" alone first, which must come without a file.
  *   -r: the only message, "sock", carries one end of another socketpair
  *   (refused); SIGUSR1 to the child: it receives it, with its socket.
  *
@@ -80,8 +83,9 @@ static void send_files(int s, const char *data, const int *fds, int n)
 		die("sendmsg %s: %s", data, strerror(errno));
 }
 
-/* Receive one message: its data must be @want, it must carry @n files. */
-static const char *recv_files(int s, const char *want, int *fds, int n)
+/* Receive one message (at most @max bytes, < 64): its data must be @want,
+ * it must carry @n files. */
+static const char *recv_files_n(int s, const char *want, int *fds, int n, size_t max)
 {
 	static char why[256];
 	union {
@@ -89,7 +93,7 @@ static const char *recv_files(int s, const char *want, int *fds, int n)
 		struct cmsghdr align;
 	} ctl;
 	char buf[64];
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
+	struct iovec iov = { .iov_base = buf, .iov_len = max };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
 			     .msg_controllen = sizeof(ctl.b) };
 	int got = 0;
@@ -120,6 +124,13 @@ static const char *recv_files(int s, const char *want, int *fds, int n)
 	return NULL;
 }
 
+static const char *recv_files(int s, const char *want, int *fds, int n)
+{
+	return recv_files_n(s, want, fds, n, 63);
+}
+
+static bool stream;
+
 static const char *child_check(int s)
 {
 	static char why[256];
@@ -129,7 +140,14 @@ static const char *child_check(int s)
 	uint64_t v = 0;
 	ssize_t r;
 
-	fail = recv_files(s, "one", fds, 1);
+	if (stream) {
+		/* one byte: the send before the one with the pipe */
+		fail = recv_files_n(s, "o", fds, 0, 1);
+		if (!fail)
+			fail = recv_files(s, "ne", fds, 1);
+	} else {
+		fail = recv_files(s, "one", fds, 1);
+	}
 	if (fail)
 		return fail;
 	r = read(fds[0], buf, sizeof(buf) - 1);
@@ -178,12 +196,14 @@ int main(int argc, char **argv)
 		else if (opt == 'r')
 			refuse = true;
 		else
-			die("usage: scmrights -t seqpacket|dgram -f FILE [-r]");
+			die("usage: scmrights -t seqpacket|dgram|stream -f FILE [-r]");
 	}
 	if (!file && !refuse)
-		die("usage: scmrights -t seqpacket|dgram -f FILE [-r]");
+		die("usage: scmrights -t seqpacket|dgram|stream -f FILE [-r]");
+	stream = !strcmp(type, "stream");
 	signal(SIGUSR1, on_usr1);
-	if (socketpair(AF_UNIX, strcmp(type, "dgram") ? SOCK_SEQPACKET : SOCK_DGRAM, 0, sv))
+	if (socketpair(AF_UNIX, stream ? SOCK_STREAM : strcmp(type, "dgram") ? SOCK_SEQPACKET :
+		       SOCK_DGRAM, 0, sv))
 		die("socketpair: %s", strerror(errno));
 	say("PID P %d", getpid());
 	child = fork();
@@ -232,7 +252,12 @@ int main(int argc, char **argv)
 		efd = eventfd(7, EFD_NONBLOCK);
 		if (efd < 0)
 			die("eventfd: %s", strerror(errno));
-		send_files(sv[0], "one", &p[0], 1);
+		if (stream) {
+			send_files(sv[0], "o", NULL, 0);
+			send_files(sv[0], "ne", &p[0], 1);
+		} else {
+			send_files(sv[0], "one", &p[0], 1);
+		}
 		fds[0] = f;
 		fds[1] = efd;
 		send_files(sv[0], "two", fds, 2);

@@ -1646,6 +1646,19 @@ static void test_corrupt_fdtable(void **state)
 	capture_end();
 	t.locks = NULL;
 	t.n_locks = 0;
+
+	/* a table shared with another process's (CLONE_FILES) is empty */
+	t.pid = 10;
+	t.has_files_of = true;
+	t.files_of = 9;
+	capture_start();
+	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);	/* has fds */
+	t.n_fds = 0;
+	t.files_of = 10;
+	assert_int_not_equal(files_validate_fdtable(&img, &t), 0);	/* its own */
+	capture_end();
+	t.files_of = 9;
+	assert_int_equal(files_validate_fdtable(&img, &t), 0);
 	file_entry__free_unpacked(fe, NULL);
 	fd_entry__free_unpacked(fds[0], NULL);
 	fd_entry__free_unpacked(fds[1], NULL);

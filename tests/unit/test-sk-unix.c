@@ -229,11 +229,9 @@ static void test_corrupt(void **state)
 	x.u[1].peer_ino = 4242;
 	expect_bad(&x, "stream peer not in the image");
 	x.u[1].peer_ino = 1000;
-	x.u[0].n_queue = 2;
-	x.u[0].queue = x.mp[2];
-	expect_bad(&x, "stream queue of two messages");
-	x.u[0].n_queue = 1;
-	x.u[0].queue = x.mp[0];
+	x.m[0].data.len = 0;
+	expect_bad(&x, "empty message in a stream queue (a send of nothing sends no file)");
+	x.m[0].data.len = 7;
 	x.m[0].has_from = true;
 	x.m[0].from = bytes(x.from, 1 + strlen(x.from + 1));
 	expect_bad(&x, "sender address in a stream queue");

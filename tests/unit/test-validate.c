@@ -130,6 +130,7 @@ static void test_tree_lies(void **state)
 struct mm {
 	VmaEntry v[3], *pv[3];
 	PageRun r[2], *pr[2];
+	PageRun c[2], *pc[2];	/* shared with the parent, in the anonymous mapping */
 	MmImage img;
 	FileEntry fe, *pfe;
 	FilesImage files;
@@ -162,6 +163,14 @@ static void mm_init(struct mm *m)
 	m->img.vmas = m->pv; m->img.n_vmas = 3;
 	m->img.runs = m->pr; m->img.n_runs = 2;
 	m->img.pages_nr = 10;
+	for (int i = 0; i < 2; i++) {
+		page_run__init(&m->c[i]);
+		m->pc[i] = &m->c[i];
+	}
+	m->c[0].vaddr = 0x7f0000000000; m->c[0].nr_pages = 4; m->c[0].off = 0;
+	m->c[1].vaddr = 0x7f0000005000; m->c[1].nr_pages = 2; m->c[1].off = 4;
+	m->img.cow_runs = m->pc; m->img.n_cow_runs = 2;
+	m->img.has_cow_pages_nr = true; m->img.cow_pages_nr = 6;
 	file_entry__init(&m->fe);
 	m->fe.id = 1;
 	m->fe.kind = FILE_KIND__FILE_REG;
@@ -223,6 +232,54 @@ static void test_mm(void **state)
 	assert_int_equal(mm_check(&m), -EINVAL);
 	mm_init(&m); m.r[1].nr_pages = UINT64_MAX - 1;		/* overflow */
 	assert_int_equal(mm_check(&m), -EINVAL);
+	/* pages shared with the parent */
+	mm_init(&m); m.c[1].nr_pages = 4; m.img.cow_pages_nr = 8;	/* onto its own pages */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	mm_init(&m); m.c[0].vaddr = 0x401000;			/* in a file mapping */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	mm_init(&m); m.c[0].vaddr = 0x7f0000006000; m.c[1].vaddr = 0x7f0000000000;
+	assert_int_equal(mm_check(&m), -EINVAL);		/* out of order */
+	mm_init(&m); m.img.cow_pages_nr = 7;			/* not what the runs count */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	mm_init(&m); m.c[1].off = 3;				/* not where the previous ends */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	mm_init(&m); m.c[0].nr_pages = 0; m.img.cow_pages_nr = 2;	/* an empty run */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	mm_init(&m); m.c[1].nr_pages = UINT64_MAX - 1;		/* overflow */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	mm_init(&m); m.r[0].vaddr = 0x7f0000000000; m.r[1].vaddr = 0x401000; m.r[1].nr_pages = 2;
+	m.r[0].nr_pages = 8; m.r[1].off = 8; m.img.n_cow_runs = 0; m.img.cow_pages_nr = 0;
+	assert_int_equal(mm_check(&m), -EINVAL);		/* own runs out of order */
+	log_set_level(LOG_LVL_INFO);
+}
+
+/* A child's shared pages must be in its parent's image. */
+static void test_cow_parent(void **state)
+{
+	struct mm parent, child;
+
+	mm_init(&parent);	/* own: 0x7f0000008000 8 pages; shared: 0-4, 5-7 */
+	parent.img.n_cow_runs = 0;
+	mm_init(&child);
+	child.r[1].vaddr = 0x7f000000e000; child.r[1].nr_pages = 2; child.img.pages_nr = 4;
+	child.c[0].vaddr = 0x7f0000008000; child.c[0].nr_pages = 6; child.c[0].off = 0;
+	child.img.n_cow_runs = 1; child.img.cow_pages_nr = 6;
+	assert_int_equal(ckpt_validate_mm(&child.img, 100, &child.files, &child.shm), 0);
+	assert_int_equal(ckpt_validate_cow(&child.img, &parent.img, 101, 100), 0);
+	log_set_level(-1);
+	child.c[0].vaddr = 0x7f0000007000;			/* a page before the parent's */
+	assert_int_equal(ckpt_validate_cow(&child.img, &parent.img, 101, 100), -EINVAL);
+	child.c[0].vaddr = 0x7f0000008000;
+	assert_int_equal(ckpt_validate_cow(&child.img, NULL, 101, 0), -EINVAL);	/* the root */
+	log_set_level(LOG_LVL_INFO);
+	/* the parent's own shared pages count: in turn its parent's */
+	parent.img.n_cow_runs = 2;
+	child.c[0].vaddr = 0x7f0000000000; child.c[0].nr_pages = 4;
+	child.img.cow_pages_nr = 4;
+	assert_int_equal(ckpt_validate_cow(&child.img, &parent.img, 101, 100), 0);
+	child.c[0].nr_pages = 5; child.img.cow_pages_nr = 5;	/* 0x7f0000004000: nobody's */
+	log_set_level(-1);
+	assert_int_equal(ckpt_validate_cow(&child.img, &parent.img, 101, 100), -EINVAL);
 	log_set_level(LOG_LVL_INFO);
 }
 
@@ -299,6 +356,7 @@ int main(void)
 		cmocka_unit_test(test_tree_sane),
 		cmocka_unit_test(test_tree_lies),
 		cmocka_unit_test(test_mm),
+		cmocka_unit_test(test_cow_parent),
 		cmocka_unit_test(test_shmem),
 		cmocka_unit_test(test_mem_store),
 	};

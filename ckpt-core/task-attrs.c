@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Smaller attributes of a process and its threads: umask, personality, name,
+ * child subreaper, oom_score_adj, dumpable, parent-death signal, scheduling
+ * and I/O priority.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "task-state.h"
+
+/*
+ * Scheduling policy, nice and real-time priority (sched_getattr) and the
+ * I/O priority (ioprio_get), read from outside.  Deadline scheduling is
+ * refused: its runtime and period are an admission the restore may not get.
+ */
+static int dump_sched(struct task_dump *td, pid_t tid, ThreadCore *tc)
+{
+	struct sched_attr_k attr;
+	long io;
+
+	memset(&attr, 0, sizeof(attr));
+	if (syscall(SYS_sched_getattr, tid, &attr, sizeof(attr), 0))
+		return log_errno(errno, "tid %d: cannot read its scheduling attributes", tid);
+	if (attr.sched_policy == 6 /* SCHED_DEADLINE */) {
+		log_err("tid %d: SCHED_DEADLINE scheduling is not supported", tid);
+		return -EOPNOTSUPP;
+	}
+	tc->has_sched_policy = tc->has_sched_flags = tc->has_sched_nice = true;
+	tc->has_sched_priority = true;
+	tc->sched_policy = attr.sched_policy;
+	tc->sched_flags = attr.sched_flags & 1;	/* SCHED_FLAG_RESET_ON_FORK */
+	tc->sched_nice = attr.sched_nice;
+	tc->sched_priority = attr.sched_priority;
+	io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, tid);
+	if (io < 0)
+		return log_errno(errno, "tid %d: cannot read its I/O priority", tid);
+	tc->has_ioprio = true;
+	tc->ioprio = io;
+	return 0;
+}
+
+static int stub_set_personality(struct task_rst *tr)
+{
+	unsigned int want = tr->core->personality;
+	int cur, err = 0;
+	char d[32], a[32];
+
+	if (personality(want) < 0)
+		err = errno;
+	cur = personality(0xffffffff);
+	if (!err && (unsigned int)cur == want)
+		return 0;
+	snprintf(d, sizeof(d), "0x%x", want);
+	snprintf(a, sizeof(a), "0x%x", (unsigned int)cur);
+	return difference(tr, err ? err : EINVAL, "personality", d, a);
+}
+
+static int stub_set_oom_score_adj(struct task_rst *tr)
+{
+	int want = tr->core->oom_score_adj, cur = 0, fd, len, err = 0;
+	char buf[32], d[16], a[16];
+
+	fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(errno, "pid %u: cannot open /proc/self/oom_score_adj", tr->pid);
+	len = snprintf(buf, sizeof(buf), "%d", want);
+	if (write(fd, buf, len) < 0)
+		err = errno;
+	len = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (len > 0) {
+		buf[len] = 0;
+		cur = atoi(buf);
+	}
+	if (!err && cur == want)
+		return 0;
+	snprintf(d, sizeof(d), "%d", want);
+	snprintf(a, sizeof(a), "%d", cur);
+	return difference(tr, err ? err : EINVAL, "oom_score_adj", d, a);
+}
+
+/*
+ * Scheduling policy, nice, real-time priority and I/O priority of each
+ * thread, set from outside once the threads exist.  One that cannot be set
+ * (a real-time policy where the cgroup grants no real-time runtime) fails
+ * the restore, or with --allow-differences is a warning naming the thread
+ * (it runs at the restorer's).
+ */
+static int restore_sched(struct task_rst *tr)
+{
+	int err = 0;
+
+	for (size_t t = 0; !err && t < tr->core->n_threads; t++) {
+		ThreadCore *tc = tr->core->threads[t];
+		struct sched_attr_k attr = { .size = sizeof(attr) };
+		char what[64], d[64];
+
+		snprintf(what, sizeof(what), "tid %d's", tc->tid);
+		if (tc->has_sched_policy) {
+			attr.sched_policy = tc->sched_policy;
+			attr.sched_flags = tc->sched_flags & 1;
+			attr.sched_nice = tc->sched_nice;
+			attr.sched_priority = tc->sched_priority;
+			snprintf(d, sizeof(d), "scheduling policy %u (nice %d, priority %u)",
+				 tc->sched_policy, tc->sched_nice, tc->sched_priority);
+			if (syscall(SYS_sched_setattr, tc->tid, &attr, 0))
+				err = difference(tr, errno, what, d, "the restorer's");
+		}
+		snprintf(d, sizeof(d), "I/O priority class %u level %u", tc->ioprio >> 13,
+			 tc->ioprio & 0x1fff);
+		if (!err && tc->has_ioprio &&
+		    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tc->tid, tc->ioprio))
+			err = difference(tr, errno, what, d, "the restorer's");
+	}
+	return err;
+}
+
+/* The process's attributes but its scheduling (per thread, dump_sched). */
+static int dump_attrs(struct task_dump *p, CoreEntry *c)
+{
+	char val[64], *s;
+	long ret;
+	int err;
+
+	if (!proc_status_field(p->status, "Umask", val, sizeof(val)))
+		c->umask = strtoul(val, NULL, 8);
+	s = proc_read_file(p->pid, "personality", NULL);
+	c->personality = s ? strtoul(s, NULL, 16) : 0;
+	free(s);
+	s = proc_read_file(p->pid, "oom_score_adj", NULL);
+	c->oom_score_adj = s ? atoi(s) : 0;
+	free(s);
+
+	err = PSYS(p->pp, p->pid, &ret, SYS_prctl, PR_GET_PDEATHSIG, p->pp->scratch);
+	if (!err) {
+		int v = 0;
+		err = task_read_scratch(p, &v, sizeof(v));
+		c->pdeathsig = v;
+	}
+	if (!err)
+		err = PSYS(p->pp, p->pid, &ret, SYS_prctl, PR_GET_DUMPABLE);
+	if (err)
+		return err;
+	c->dumpable = ret;
+	if (!PSYS(p->pp, p->pid, &ret, SYS_prctl, PR_GET_CHILD_SUBREAPER, p->pp->scratch)) {
+		int v = 0;
+		task_read_scratch(p, &v, sizeof(v));
+		c->has_child_subreaper = true;
+		c->child_subreaper = v;
+	}
+	c->has_exit_signal = true;
+	c->exit_signal = p->st->exit_signal;
+	return 0;
+}
+
+/*
+ * What the task sets on itself in its stub, before its signal actions:
+ * umask, personality, name, child subreaper, oom_score_adj.
+ */
+static int stub_set_attrs(struct task_rst *tr)
+{
+	CoreEntry *core = tr->core;
+	int ret;
+
+	umask(core->umask & 0777);
+	ret = stub_set_personality(tr);
+	if (ret)
+		return ret;
+	if (core->n_threads && core->threads[0]->comm)
+		prctl(PR_SET_NAME, core->threads[0]->comm);
+	if (core->has_child_subreaper)
+		prctl(PR_SET_CHILD_SUBREAPER, core->child_subreaper);
+	return stub_set_oom_score_adj(tr);
+}
+
+/* Once its credentials are set (they reset it). */
+static int restore_dumpable(struct task_rst *tk)
+{
+	return TASK_INJ(tk, tk->pid, SYS_prctl, "cannot set dumpable", PR_SET_DUMPABLE,
+			tk->core->dumpable, 0, 0, 0, 0);
+}
+
+/* Last of all (takeover_finish): until then the stub's SIGKILL stays. */
+static int restore_pdeathsig(struct task_rst *tk)
+{
+	return TASK_INJ(tk, tk->pid, SYS_prctl, "cannot restore the parent-death signal",
+			PR_SET_PDEATHSIG, tk->core->pdeathsig, 0, 0, 0, 0);
+}
+
+static int validate_attrs(const CoreEntry *c, uint32_t pid)
+{
+	for (size_t t = 0; t < c->n_threads; t++) {
+		const ThreadCore *tc = c->threads[t];
+		uint32_t tid = tc->tid;
+
+		/* SCHED_OTHER, FIFO, RR, BATCH, IDLE; nice and real-time priority
+		 * in the kernel's ranges; I/O class none, real-time, best-effort, idle */
+		if (tc->has_sched_policy &&
+		    (tc->sched_policy > 5 || tc->sched_policy == 4 || tc->sched_nice < -20 ||
+		     tc->sched_nice > 19 || tc->sched_priority > 99 || (tc->sched_flags & ~1ULL))) {
+			log_err("core-%u.img: thread %u: bad scheduling policy %u (nice %d, priority %u, "
+				"flags 0x%llx)", pid, tid, tc->sched_policy, tc->sched_nice,
+				tc->sched_priority, (unsigned long long)tc->sched_flags);
+			return -EINVAL;
+		}
+		if (tc->has_ioprio && (tc->ioprio >> 13) > 3) {
+			log_err("core-%u.img: thread %u: bad I/O priority 0x%x", pid, tid, tc->ioprio);
+			return -EINVAL;
+		}
+	}
+	if (c->oom_score_adj < -1000 || c->oom_score_adj > 1000) {
+		log_err("core-%u.img: oom_score_adj %d is out of range", pid, c->oom_score_adj);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const struct task_state_ops task_attrs_ops = {
+	.name = "attributes",
+	.dump = dump_attrs,
+	.validate = validate_attrs,
+	.dump_thread = dump_sched,
+	.restore = {
+		[TS_STUB] = stub_set_attrs,
+		[TS_AFTER_CREDS] = restore_dumpable,
+		[TS_OUTSIDE] = restore_sched,
+		[TS_FINISH] = restore_pdeathsig,
+	},
+};
