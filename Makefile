@@ -154,6 +154,7 @@ install: all
 	$(SUBST) initramfs/initramfs-tools/hooks/kup > $(DESTDIR)$(ITDIR)/hooks/kup
 	cp initramfs/initramfs-tools/scripts/init-top/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup
 	chmod 0755 $(DESTDIR)$(ITDIR)/hooks/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup
+	[ -e $(DESTDIR)/etc/default/kup ] || install -D -m 0644 docs/kup.default $(DESTDIR)/etc/default/kup
 
 # The Debian package, built from a copy of the tracked files (debian/).
 deb:

@@ -228,6 +228,11 @@ static int precheck_tree(pid_t root)
 	return ret;
 }
 
+int ckpt_dump_precheck(pid_t root)
+{
+	return precheck_tree(root);
+}
+
 /*
  * The stop that follows our interrupt may be a signal-delivery-stop: the
  * thread had dequeued a signal (one arriving as we seized it) and resuming

@@ -207,6 +207,7 @@ static const struct {
 	[IMG_SOCKETS]   = { "sockets", NULL },
 	[IMG_IPC]       = { "ipc", &ipc_image__descriptor },
 	[IMG_MNTNS]     = { "mntns", &mntns_image__descriptor },
+	[IMG_PARTS]     = { "parts", &parts_image__descriptor },
 };
 
 const ProtobufCMessageDescriptor *img_kind_desc(enum img_kind kind)

@@ -13,9 +13,14 @@
  *   store        the store is found and formatted, and survives a kexec (a
  *                legacy persistent memory region, memmap=SIZE!START)
  *   space        the tree's memory fits the store
+ *   config       the configuration file (/etc/default/kup) reads, and names
+ *                the units kept by default (when none is given)
  *   tree         the tree (or the unit's) exists and may be kept
  *   restore      the new boot will restore it (kup-restore.service enabled,
  *                or kup-generator installed for a unit)
+ *   together     several trees: they do not overlap nor share anything
+ * With several trees (units), tree and restore are reported for each
+ * (--json: with its "unit" or "pid").
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +43,8 @@ enum { CK_OK, CK_WARN, CK_FAIL };
 struct checks {
 	bool json;
 	int n, fails, warns;
+	const char *unit;	/* the checks of one unit's tree (several kept) */
+	pid_t pid;		/* ... or of one -t tree */
 };
 
 static void json_str(const char *s)
@@ -72,6 +79,12 @@ report(struct checks *c, int status, const char *name, const char *fmt, ...)
 		printf(", \"status\": \"%s\", \"message\": ", status == CK_OK ? "ok" :
 		       status == CK_WARN ? "warn" : "fail");
 		json_str(msg);
+		if (c->unit) {
+			printf(", \"unit\": ");
+			json_str(c->unit);
+		} else if (c->pid) {
+			printf(", \"pid\": %d", c->pid);
+		}
 		putchar('}');
 	} else {
 		printf("%-4s %-10s %s\n", word[status], name, msg);
@@ -366,7 +379,7 @@ static pid_t check_tree(struct checks *c, const char *tree, const char *unit,
 /* ---- the store ---------------------------------------------------------------- */
 
 static void check_store(struct checks *c, const char *given, unsigned long long tree_kb,
-			bool have_tree)
+			int have_tree)
 {
 	char dev[PATH_MAX];
 	const char *path;
@@ -406,15 +419,15 @@ static void check_store(struct checks *c, const char *given, unsigned long long 
 	room = st.data_size;
 	need += need / 16 + (1 << 20);	/* metadata, the index, extents' rounding */
 	if (need > room)
-		report(c, CK_FAIL, "space", "the tree needs about %llu MiB, the store holds %llu MiB",
-		       need >> 20, room >> 20);
+		report(c, CK_FAIL, "space", "the tree%s about %llu MiB, the store holds %llu MiB",
+		       have_tree > 1 ? "s need" : " needs", need >> 20, room >> 20);
 	else if (st.has_ckpt && need > room - st.used)
-		report(c, CK_WARN, "space", "the tree (about %llu MiB) fits only once the store's "
-		       "previous checkpoint (%llu MiB) is dropped", need >> 20,
-		       (unsigned long long)(st.used >> 20));
+		report(c, CK_WARN, "space", "the tree%s (about %llu MiB) fit%s only once the store's "
+		       "previous checkpoint (%llu MiB) is dropped", have_tree > 1 ? "s" : "", need >> 20,
+		       have_tree > 1 ? "" : "s", (unsigned long long)(st.used >> 20));
 	else
-		report(c, CK_OK, "space", "the tree needs about %llu MiB of the store's %llu MiB",
-		       need >> 20, room >> 20);
+		report(c, CK_OK, "space", "the tree%s about %llu MiB of the store's %llu MiB",
+		       have_tree > 1 ? "s need" : " needs", need >> 20, room >> 20);
 }
 
 /* ---- the restore on the new boot ------------------------------------------------- */
@@ -447,16 +460,21 @@ static void check_restore(struct checks *c, const char *unit)
 static void check_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup check [KERNEL] [-t PID | --unit UNIT] [--ppp STORE] [--json]\n\n"
+		"Usage: kup check [KERNEL] [-t PID | --unit UNIT]... [--ppp STORE] [--config FILE]\n"
+		"                 [--json]\n\n"
 		"Tell whether `kup switch KERNEL` would work here, touching nothing: privileges,\n"
 		"kexec, the new kernel, its initrd and modules, the store and its room for\n"
-		"the tree, the tree itself, and its restore on the new boot.  One line per\n"
+		"the trees, each tree itself, and its restore on the new boot.  One line per\n"
 		"check: ok, warn (works, with a risk named) or FAIL.  Exit 1 if a check\n"
-		"failed.\n\n"
-		"  -t, --tree PID         the tree to keep\n"
-		"  -u, --unit UNIT        the systemd service to keep\n"
-		"      --ppp STORE        the store (default: auto)\n"
-		"      --json             the checks as a JSON list of {check, status, message}\n");
+		"failed.  Without -t or --unit: the units of KUP_UNITS in the configuration\n"
+		"file (/etc/default/kup), as kup switch KERNEL does.\n\n"
+		"  -t, --tree PID         a tree to keep\n"
+		"  -u, --unit UNIT        a systemd service to keep\n"
+		"      --ppp STORE        the store (default: KUP_STORE, or auto)\n"
+		"      --config FILE      the configuration file\n"
+		"      --json             the checks as a JSON list of {check, status, message};\n"
+		"                         with several trees, those of one tree have its\n"
+		"                         \"unit\" (or \"pid\") too\n");
 }
 
 static int cmd_check(int argc, char **argv)
@@ -465,29 +483,40 @@ static int cmd_check(int argc, char **argv)
 		{ "tree", required_argument, 0, 't' },
 		{ "unit", required_argument, 0, 'u' },
 		{ "ppp", required_argument, 0, 'P' },
+		{ "config", required_argument, 0, 'C' },
 		{ "json", no_argument, 0, 'J' },
 		{ "help", no_argument, 0, 'h' },
 		{}
 	};
-	const char *tree = NULL, *unit = NULL, *store = "auto", *kernel = NULL;
+	const char *trees[KUP_MAX_TREES], *units[KUP_MAX_TREES];
+	const char *store = NULL, *kernel = NULL, *config = NULL;
+	struct kup_tree kt[KUP_MAX_TREES];
+	struct kup_config cfg;
 	struct checks c = { 0 };
 	unsigned long long kb = 0;
 	char version[256] = "";
-	pid_t root = 0;
-	int o;
+	int o, n = 0, nroots = 0, cfg_ret;
 
 	log_set_prefix("kup check");
 	while ((o = getopt_long(argc, argv, "t:u:h", opts, NULL)) != -1) {
 		switch (o) {
-		case 't': tree = optarg; break;
-		case 'u': unit = optarg; break;
+		case 't':
+		case 'u':
+			if (n == KUP_MAX_TREES) {
+				log_err("at most %d trees at once", KUP_MAX_TREES);
+				return KUP_EXIT_USAGE;
+			}
+			trees[n] = o == 't' ? optarg : NULL;
+			units[n++] = o == 'u' ? optarg : NULL;
+			break;
 		case 'P': store = optarg; break;
+		case 'C': config = optarg; break;
 		case 'J': c.json = true; break;
 		case 'h': check_usage(stdout); return 0;
 		default: check_usage(stderr); return KUP_EXIT_USAGE;
 		}
 	}
-	if (optind + 1 < argc || (tree && unit)) {
+	if (optind + 1 < argc) {
 		check_usage(stderr);
 		return KUP_EXIT_USAGE;
 	}
@@ -495,20 +524,59 @@ static int cmd_check(int argc, char **argv)
 		kernel = argv[optind];
 	check_privileges(&c);
 	check_kexec(&c);
+	cfg_ret = kup_config_load(config, &cfg);
+	if (cfg_ret) {
+		report(&c, CK_FAIL, "config", "%s cannot be used (see above): kup switch refuses to run",
+		       cfg.path);
+	} else if (!n && cfg.nunits) {
+		for (int i = 0; i < cfg.nunits; i++) {
+			trees[n] = NULL;
+			units[n++] = cfg.units[i];
+		}
+		report(&c, CK_OK, "config", "%s: %d unit%s kept by default (KUP_UNITS)", cfg.path,
+		       cfg.nunits, cfg.nunits > 1 ? "s" : "");
+	} else if (cfg.loaded) {
+		report(&c, CK_OK, "config", "%s%s", cfg.path,
+		       cfg.nunits ? "" : ": no unit kept by default (KUP_UNITS)");
+	}
+	if (!store)
+		store = !cfg_ret && cfg.store ? cfg.store : "auto";
 	if (kernel) {
 		check_kernel(&c, kernel, version, sizeof(version));
 		if (version[0])
 			check_modules(&c, version);
 	}
-	if (tree || unit)
-		root = check_tree(&c, tree, unit, &kb);
-	check_store(&c, store, kb, root > 0);
-	if (tree || unit)
-		check_restore(&c, unit);
+	for (int i = 0; i < n; i++) {
+		unsigned long long tkb = 0;
+		pid_t root;
+
+		if (n > 1) {
+			/* several: each check of a tree names it */
+			c.unit = units[i];
+			c.pid = trees[i] ? atoi(trees[i]) : 0;
+		}
+		root = check_tree(&c, trees[i], units[i], &tkb);
+		kb += tkb;
+		if (root > 0)
+			kt[nroots++] = (struct kup_tree){ .pid = root, .unit = units[i] };
+		check_restore(&c, units[i]);
+	}
+	c.unit = NULL;
+	c.pid = 0;
+	if (n > 1 && nroots == n) {
+		if (kup_trees_check(kt, n))
+			report(&c, CK_FAIL, "together", "the %d trees cannot be kept together (see above)", n);
+		else
+			report(&c, CK_OK, "together", "the %d trees do not overlap and share no pipe, "
+			       "socket or shared memory: they are dumped as one checkpoint", n);
+	}
+	check_store(&c, store, kb, nroots);
 	if (c.json)
 		printf("%s]\n", c.n ? "\n" : "[");
 	else
 		printf("%d checks: %d failed, %d warnings\n", c.n, c.fails, c.warns);
+	if (!cfg_ret)
+		kup_config_free(&cfg);
 	return c.fails ? KUP_EXIT_FAIL : KUP_EXIT_OK;
 }
 

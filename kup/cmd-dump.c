@@ -12,7 +12,7 @@
 static void dump_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup dump (-t PID | --unit UNIT) (-D DIR | --ppp STORE) [--leave-running]\n"
+		"Usage: kup dump (-t PID | --unit UNIT)... (-D DIR | --ppp STORE) [--leave-running]\n"
 		"                [--shell-job] [--tcp-established] [--external-peers=close]\n"
 		"                [--sysv-ipc LIST] [-v]\n\n"
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
@@ -20,7 +20,11 @@ static void dump_usage(FILE *f)
 		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"
 		"tree is left running as it was (and a store keeps its previous checkpoint);\n"
 		"so it is when SIGINT, SIGTERM or SIGHUP interrupt the dump, or when this\n"
-		"command is killed (the work is done by a worker process, see kup(8)).\n\n"
+		"command is killed (the work is done by a worker process, see kup(8)).\n"
+		"Several -t and --unit dump several trees into one store (--ppp), as one\n"
+		"checkpoint: all of them or none; each is restored on its own (kup restore\n"
+		"--unit UNIT, or --no-unit for the -t ones).  They must not overlap nor\n"
+		"share a pipe, a socket or shared memory.\n\n"
 		"  -t, --tree PID         root of the tree to dump\n"
 		"  -u, --unit UNIT        the systemd service UNIT: the tree of its main\n"
 		"                         process, which must hold every process of the\n"
@@ -59,7 +63,10 @@ static int cmd_dump(int argc, char **argv)
 		{}
 	};
 	struct ckpt_dump_opts o = { 0 };
+	struct kup_tree trees[KUP_MAX_TREES];
 	struct ckpt_stats stats;
+	int ntrees = 0;
+	bool too_many = false;
 	const char *dir = NULL, *ppp = NULL;
 	char *end, *abs;
 	int c, ret;
@@ -68,13 +75,19 @@ static int cmd_dump(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "t:u:D:Rjvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			o.pid = strtol(optarg, &end, 10);
-			if (*end || o.pid <= 0) {
+		case 'u':
+			if (ntrees == KUP_MAX_TREES) {
+				too_many = true;
+				break;
+			}
+			trees[ntrees].unit = c == 'u' ? optarg : NULL;
+			trees[ntrees].pid = c == 't' ? strtol(optarg, &end, 10) : 0;
+			if (c == 't' && (*end || trees[ntrees].pid <= 0)) {
 				log_err("invalid pid '%s'", optarg);
 				return KUP_EXIT_USAGE;
 			}
+			ntrees++;
 			break;
-		case 'u': o.unit = optarg; break;
 		case 'D': dir = optarg; break;
 		case 'P': ppp = optarg; break;
 		case 'R': o.leave_running = true; break;
@@ -96,18 +109,33 @@ static int cmd_dump(int argc, char **argv)
 		default: dump_usage(stderr); return KUP_EXIT_USAGE;
 		}
 	}
-	if (!o.pid == !o.unit || !dir == !ppp || optind != argc) {
+	if (too_many) {
+		log_err("at most %d trees at once", KUP_MAX_TREES);
+		return KUP_EXIT_USAGE;
+	}
+	if (!ntrees || !dir == !ppp || optind != argc) {
 		if (dir && ppp)
 			log_err("-D and --ppp exclude each other");
-		if (o.pid && o.unit)
-			log_err("-t and --unit exclude each other");
 		dump_usage(stderr);
+		return KUP_EXIT_USAGE;
+	}
+	if (ntrees > 1 && !ppp) {
+		log_err("several trees go into a store (--ppp), not an image directory");
+		return KUP_EXIT_USAGE;
+	}
+	if (ntrees > 1 && o.sysv_ipc) {
+		log_err("--sysv-ipc goes with one tree");
 		return KUP_EXIT_USAGE;
 	}
 	if (kup_need_root("kup dump", KUP_NEED_CKPT | (ppp ? KUP_NEED_STORE : 0)))
 		return KUP_EXIT_FAIL;
-	if (o.unit && kup_unit_main_pid(o.unit, &o.pid))
+	for (int i = 0; i < ntrees; i++)
+		if (trees[i].unit && kup_unit_main_pid(trees[i].unit, &trees[i].pid))
+			return KUP_EXIT_FAIL;
+	if (ntrees > 1 && kup_trees_check(trees, ntrees))
 		return KUP_EXIT_FAIL;
+	o.pid = trees[0].pid;
+	o.unit = trees[0].unit;
 	/* from here on the worker does it all (kup/signals.c) */
 	kup_start_worker();
 	if (ppp)
@@ -126,16 +154,22 @@ static int cmd_dump(int argc, char **argv)
 		return KUP_EXIT_FAIL;
 	}
 	free(abs);
-	ret = ckpt_dump(&o, &stats);
+	if (ntrees > 1)
+		ret = kup_dump_trees(&o, trees, ntrees, &stats);
+	else
+		ret = ckpt_dump(&o, &stats);
 	journal_end();
 	if (!ret) {
-		char at[64];
+		char trees_s[32] = "", at[64];
 
-		log_info("dumped %u processes, %u threads, %llu pages in %.1f ms to %s",
-			 stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6,
+		if (ntrees > 1)
+			snprintf(trees_s, sizeof(trees_s), "%d trees: ", ntrees);
+		log_info("dumped %s%u processes, %u threads, %llu pages in %.1f ms to %s",
+			 trees_s, stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6,
 			 o.store->where);
-		log_info("%s%s%d: frozen at %s", o.unit ? o.unit : "", o.unit ? ", pid " : "pid ",
-			 o.pid, kup_fmt_time(stats.freeze_realtime_ns, at, sizeof(at)));
+		if (ntrees == 1)	/* several: each said when it was dumped (parts.c) */
+			log_info("%s%s%d: frozen at %s", o.unit ? o.unit : "", o.unit ? ", pid " : "pid ",
+				 o.pid, kup_fmt_time(stats.freeze_realtime_ns, at, sizeof(at)));
 		if (ckpt_abort_signal())
 			log_info("%s came after the commit: the dump was complete",
 				 kup_signame(ckpt_abort_signal()));
@@ -144,9 +178,15 @@ static int cmd_dump(int argc, char **argv)
 	if (ret == -ECANCELED) {
 		int sig = ckpt_abort_signal();
 
-		log_err("interrupted by %s%s: pid %d's tree left running, nothing written%s",
+		char who[64];
+
+		if (ntrees > 1)
+			snprintf(who, sizeof(who), "the %d trees", ntrees);
+		else
+			snprintf(who, sizeof(who), "pid %d's tree", o.pid);
+		log_err("interrupted by %s%s: %s left running, nothing written%s",
 			kup_signame(sig), kup_command_died() ? " (the kup command died)" : "",
-			o.pid, ppp ? " (the store keeps its previous checkpoint)" : "");
+			who, ppp ? " (the store keeps its previous checkpoint)" : "");
 		return KUP_EXIT_SIGNAL(sig);
 	}
 	return ret ? KUP_EXIT_FAIL : 0;

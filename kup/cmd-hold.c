@@ -45,6 +45,8 @@
 #include <unistd.h>
 
 #include "ckpt-summary.h"
+#include "image.h"
+#include "kup-image.pb-c.h"
 #include "kup.h"
 
 #define HOLD_SOCKET	"kup-hold"	/* abstract: the same before and after switch_root */
@@ -55,7 +57,7 @@ static void hold_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup hold [--ppp STORE] [--if-any] [--timeout SECONDS] [--log FILE]\n"
-		"       kup hold --status | --release\n\n"
+		"       kup hold --status | --release | --unit-done UNIT\n\n"
 		"Keep the PIDs of the tree in the persistent page store free until it is\n"
 		"restored: one placeholder process (\"kup-hold\") per PID and thread ID of\n"
 		"the tree, created with that number.  Run first thing at boot, in the\n"
@@ -64,12 +66,16 @@ static void hold_usage(FILE *f)
 		"this command returns once the placeholders exist.\n\n"
 		"      --ppp STORE        the store: a device, a file, or auto (default)\n"
 		"      --if-any           exit 0 if there is no store or no checkpoint\n"
-		"      --timeout SECONDS  let go by itself after SECONDS (default 600;\n"
-		"                         0: wait for a restore forever)\n"
+		"      --timeout SECONDS  let go by itself after SECONDS (default 600, or\n"
+		"                         KUP_HOLD_TIMEOUT in /etc/default/kup; 0: wait\n"
+		"                         for a restore forever)\n"
 		"      --log FILE         where the holder's messages go (default\n"
 		"                         /dev/kmsg, the kernel log)\n"
 		"      --status           print what the running holder holds\n"
 		"      --release          make the running holder let go and exit\n"
+		"      --unit-done UNIT   UNIT, kept across the switch, was restored: once it\n"
+		"                         is no longer activating, its line of /run/kup/unit\n"
+		"                         goes and systemd reloads (kup-generator's drop-in)\n"
 		"  -v, --verbose          more messages\n");
 }
 
@@ -131,10 +137,13 @@ static int hold_request(const char *req, char *ans, size_t len)
 	return 0;
 }
 
-int kup_hold_release(void)
+int kup_hold_release(const char *part)
 {
-	char ans[HOLD_MSG_MAX];
-	int r = hold_request("release", ans, sizeof(ans));
+	char ans[HOLD_MSG_MAX], req[32];
+	int r;
+
+	snprintf(req, sizeof(req), "release%s%.16s", part ? " " : "", part ? part : "");
+	r = hold_request(req, ans, sizeof(ans));
 
 	if (r == -ENOENT)
 		return 0;
@@ -154,6 +163,8 @@ struct held {
 	pid_t id;		/* the number to keep */
 	pid_t ph;		/* its placeholder, 0 while the number is taken */
 	bool warned;
+	bool released;		/* its tree's restore asked for it */
+	char part[8];		/* a store of several trees: its part ("p1/") */
 };
 
 struct holder {
@@ -161,6 +172,8 @@ struct holder {
 	size_t n;
 	int listen_fd, sig_fd;
 	pid_t self;
+	int ntrees;		/* a store of several trees: how many are held */
+	char what[64];		/* "the tree of pid N" or "N trees" */
 };
 
 static int cmp_pid(const void *a, const void *b)
@@ -171,57 +184,125 @@ static int cmp_pid(const void *a, const void *b)
 }
 
 /*
- * The checkpoint of a service (kup dump --unit): say which in KUP_UNIT_FILE,
- * for kup-generator (systemd-units/), which makes the unit's start restore
- * it.  /run is carried from the initramfs onto the root file system.
+ * The checkpoints of services (kup dump --unit): say which in KUP_UNIT_FILE,
+ * one per line, for kup-generator (systemd-units/), which makes each unit's
+ * start restore it.  /run is carried from the initramfs onto the root file
+ * system.
  */
-static void note_unit(struct img_store *st)
+static void note_units(char units[][256], size_t n)
 {
-	struct ckpt_summary sum;
 	FILE *f;
 
-	if (ckpt_summary_read(st, &sum))
+	if (!n)
 		return;
-	if (sum.unit && kup_unit_name_ok(sum.unit)) {
-		mkdir("/run/kup", 0755);
-		f = fopen(KUP_UNIT_FILE, "we");
-		if (!f || fprintf(f, "%s\n", sum.unit) < 0 || fclose(f))
-			log_warn("cannot write %s: %s; %s will start cold", KUP_UNIT_FILE,
-				 strerror(errno), sum.unit);
-		else
-			log_info("the checkpoint is %s's: its start will restore it", sum.unit);
+	mkdir("/run/kup", 0755);
+	f = fopen(KUP_UNIT_FILE, "we");
+	for (size_t i = 0; f && i < n; i++)
+		fprintf(f, "%s\n", units[i]);
+	if (!f || fclose(f)) {
+		log_warn("cannot write %s: %s; %s%s will start cold", KUP_UNIT_FILE,
+			 strerror(errno), units[0], n > 1 ? " and the other kept units" : "");
+		return;
 	}
-	ckpt_summary_free(&sum);
+	for (size_t i = 0; i < n; i++)
+		log_info("the checkpoint of %s is kept: its start will restore it", units[i]);
+}
+
+/* The ids of one tree (the store's only one, or a part of it) appended to
+ * @h, tagged with @part; its unit, if any, into @unit.  The tree is checked
+ * as restore will check it (ckpt_tree_ids), so that a damaged one is
+ * refused here rather than numbers held for it. */
+static int tree_ids(struct img_store *st, struct holder *h, const char *part, uint32_t *root,
+		    char *unit, size_t ulen)
+{
+	struct ckpt_summary sum;
+	uint32_t *ids = NULL;
+	size_t n = 0;
+	struct held *v;
+	int r = ckpt_tree_ids(st, &ids, &n, root);
+
+	if (r)
+		return r;
+	v = realloc(h->v, (h->n + n) * sizeof(*h->v));
+	if (!v) {
+		free(ids);
+		return -ENOMEM;
+	}
+	h->v = v;
+	for (size_t i = 0; i < n; i++) {
+		memset(&v[h->n + i], 0, sizeof(*v));
+		v[h->n + i].id = ids[i];
+		snprintf(v[h->n + i].part, sizeof(v[0].part), "%s", part);
+	}
+	h->n += n;
+	free(ids);
+	if (!ckpt_summary_read(st, &sum)) {
+		if (sum.unit && kup_unit_name_ok(sum.unit))
+			snprintf(unit, ulen, "%s", sum.unit);
+		ckpt_summary_free(&sum);
+	}
+	return 0;
 }
 
 /*
- * The PIDs and TIDs of the checkpoint in the store @given, sorted, unique:
- * the tree is checked as restore will check it (ckpt_pstree_ids), so that a
- * damaged one is refused here rather than numbers held for it.
+ * The PIDs and TIDs of the checkpoint in the store @given (of each tree of
+ * a store of several, but those whose restore failed already), sorted,
+ * unique: each tree is checked as restore will check it (ckpt_pstree_ids),
+ * so that a damaged one is refused here rather than numbers held for it.
  */
 static int read_ids(const char *given, struct holder *h, uint32_t *root)
 {
+	static char units[KUP_MAX_TREES][256];
 	struct img_store *st;
-	uint32_t *ids = NULL;
-	size_t n = 0;
+	PartsImage *pi = NULL;
+	size_t nu = 0;
 	int r = kup_store_open_ppp(given, 0, &st);
 
 	if (r)
 		return r;
-	note_unit(st);
-	r = ckpt_tree_ids(st, &ids, &n, root);
-	if (r)
-		goto out;
-	h->v = calloc(n, sizeof(*h->v));
-	if (!h->v) {
-		r = -ENOMEM;
-		goto out;
+	r = kup_parts_read(st, &pi);
+	if (!r && !pi) {
+		units[0][0] = 0;
+		r = tree_ids(st, h, "", root, units[0], sizeof(units[0]));
+		nu = units[0][0] != 0;
 	}
-	for (size_t i = 0; i < n; i++)
-		h->v[i].id = ids[i];
-	h->n = n;
-out:
-	free(ids);
+	for (size_t i = 0; !r && pi && i < pi->n_parts; i++) {
+		struct img_store *ps;
+		uint32_t rt;
+
+		if (pi->parts[i]->failed)
+			continue;
+		ps = kup_part_store(st, pi->parts[i]);
+		if (!ps) {
+			r = -ENOMEM;
+			break;
+		}
+		units[nu][0] = 0;
+		r = tree_ids(ps, h, pi->parts[i]->prefix, &rt, units[nu], sizeof(units[nu]));
+		if (!r && !*root)
+			*root = rt;
+		nu += !r && units[nu][0];
+		h->ntrees++;
+		ps->ops->close(ps);
+	}
+	if (!r && h->n) {
+		qsort(h->v, h->n, sizeof(*h->v), cmp_pid);
+		for (size_t i = 1; i < h->n; i++)
+			if (h->v[i].id == h->v[i - 1].id) {
+				log_err("%s: pid %d is in two of its trees; no PID is held", st->where,
+					h->v[i].id);
+				r = -EINVAL;
+			}
+	}
+	if (!r)
+		note_units(units, nu);
+	if (r) {
+		free(h->v);
+		h->v = NULL;
+		h->n = 0;
+	}
+	if (pi)
+		parts_image__free_unpacked(pi, NULL);
 	st->ops->close(st);
 	return r;
 }
@@ -279,7 +360,7 @@ static size_t take_free(struct holder *h, bool warn)
 		struct held *e = &h->v[i];
 		pid_t r;
 
-		if (e->ph)
+		if (e->ph || e->released)
 			continue;
 		r = make_placeholder(e->id, h->self);
 		if (r > 0) {
@@ -314,18 +395,21 @@ static size_t count_held(const struct holder *h)
 /* "held N of M: p p p; taken: p p" */
 static void describe(const struct holder *h, char *buf, size_t len)
 {
-	size_t off = 0, held = count_held(h);
+	size_t off = 0, held = count_held(h), total = 0;
 	int w;
 
-	w = snprintf(buf, len, "held %zu of %zu", held, h->n);
+	/* the PIDs of a tree restored (a store of several) are no longer counted */
+	for (size_t i = 0; i < h->n; i++)
+		total += !h->v[i].released;
+	w = snprintf(buf, len, "held %zu of %zu", held, total);
 	off = w > 0 ? (size_t)w : 0;
 	for (int pass = 0; pass < 2; pass++) {
 		const char *head = pass ? "; taken:" : ":";
 
-		if ((pass ? h->n - held : held) == 0)
+		if ((pass ? total - held : held) == 0)
 			continue;
 		for (size_t i = 0; i < h->n && off < len; i++) {
-			if ((h->v[i].ph > 0) != (pass == 0))
+			if ((h->v[i].ph > 0) != (pass == 0) || h->v[i].released)
 				continue;
 			w = snprintf(buf + off, len - off, "%s %d", head, h->v[i].id);
 			head = "";
@@ -336,16 +420,22 @@ static void describe(const struct holder *h, char *buf, size_t len)
 		strcpy(buf + len - 4, "...");
 }
 
-/* Kill and reap every placeholder. */
-static size_t let_go(struct holder *h)
+/* Kill and reap the placeholders of @part (NULL: every one); true when
+ * nothing is left to hold. */
+static size_t let_go_part(struct holder *h, const char *part, bool *all)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < h->n; i++)
-		if (h->v[i].ph > 0)
-			kill(h->v[i].ph, SIGKILL);
+		if (!part || !strcmp(h->v[i].part, part)) {
+			h->v[i].released = true;
+			if (h->v[i].ph > 0)
+				kill(h->v[i].ph, SIGKILL);
+		}
+	*all = true;
 	for (size_t i = 0; i < h->n; i++) {
-		if (h->v[i].ph <= 0)
+		*all = *all && h->v[i].released;
+		if (h->v[i].ph <= 0 || !h->v[i].released)
 			continue;
 		while (waitpid(h->v[i].ph, NULL, 0) < 0 && errno == EINTR)
 			;
@@ -353,6 +443,13 @@ static size_t let_go(struct holder *h)
 		k++;
 	}
 	return k;
+}
+
+static size_t let_go(struct holder *h)
+{
+	bool all;
+
+	return let_go_part(h, NULL, &all);
 }
 
 /* Reap placeholders that died (somebody killed one): take their numbers again. */
@@ -397,6 +494,13 @@ static bool serve(struct holder *h)
 		snprintf(ans, sizeof(ans), "released %zu pids (asked by pid %d)", k, cr.pid);
 		log_info("%s", ans);
 		done = true;
+	} else if (!strncmp(req, "release ", 8)) {
+		/* one tree of a store of several: the others stay held */
+		size_t k = let_go_part(h, req + 8, &done);
+
+		snprintf(ans, sizeof(ans), "released %zu pids of %.16s (asked by pid %d)%s", k,
+			 req + 8, cr.pid, done ? "; none left" : "");
+		log_info("%s", ans);
 	} else {
 		snprintf(ans, sizeof(ans), "unknown request '%.32s'", req);
 	}
@@ -500,6 +604,10 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 	}
 	if (read_ids(given, &h, &root))
 		return KUP_EXIT_FAIL;
+	if (h.ntrees > 1)
+		snprintf(h.what, sizeof(h.what), "%d trees", h.ntrees);
+	else
+		snprintf(h.what, sizeof(h.what), "the tree of pid %u", root);
 	h.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (h.listen_fd < 0 || bind(h.listen_fd, (struct sockaddr *)&sa, sl) < 0 ||
 	    listen(h.listen_fd, 8) < 0) {
@@ -530,8 +638,8 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 		}
 		msg[n] = 0;
 		free(h.v);
-		log_info("holding the PIDs of the tree of pid %u for its restore (holder pid %d): %s",
-			 root, pid, msg);
+		log_info("holding the PIDs of %s for %s restore (holder pid %d): %s",
+			 h.what, h.ntrees > 1 ? "their" : "its", pid, msg);
 		return KUP_EXIT_OK;
 	}
 
@@ -570,12 +678,54 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 			close(logfd);
 		log_set_level_prefix(-1);	/* /dev/kmsg takes levels */
 	}
-	log_info("holding the PIDs of the tree of pid %u: %s", root, msg);
+	log_info("holding the PIDs of %s: %s", h.what, msg);
 	if (r)
 		log_warn("the command that started the holder is gone");
 	holder_loop(&h, timeout_s);
 	free(h.v);
 	_exit(KUP_EXIT_OK);
+}
+
+/*
+ * kup hold --unit-done UNIT, from the transient timer of kup-generator's
+ * drop-in: once UNIT's start is over (systemd has read its PID file and run
+ * its ExecStartPost), its line of /run/kup/unit goes and systemd reloads,
+ * which drops the drop-in.  Not sooner: a reload must not take the drop-in
+ * from a unit still starting (other kept units keep their lines until their
+ * own turn).  At most 15 minutes of waiting.
+ */
+static int unit_done(const char *unit)
+{
+	char *isact[] = { "systemctl", "is-active", "--", (char *)unit, NULL };
+	char *reload[] = { "systemctl", "daemon-reload", NULL };
+	const struct timespec tick = { 0, 200 * 1000 * 1000 };
+	char *out;
+	int st;
+
+	if (!kup_unit_name_ok(unit)) {
+		log_err("'%s' is not the name of a service unit (NAME.service)", unit);
+		return KUP_EXIT_USAGE;
+	}
+	for (int i = 0; i < 4500; i++) {
+		bool starting;
+
+		out = kup_capture(isact, &st);
+		starting = out && !strncmp(out, "activating", 10);
+		free(out);
+		if (!starting)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	kup_unit_forget(unit);
+	out = kup_capture(reload, &st);
+	free(out);
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		log_err("%s: systemctl daemon-reload failed: its kup drop-in stays until the next one",
+			unit);
+		return KUP_EXIT_FAIL;
+	}
+	log_info("%s runs: its kup drop-in is gone", unit);
+	return KUP_EXIT_OK;
 }
 
 static int cmd_hold(int argc, char **argv)
@@ -587,13 +737,14 @@ static int cmd_hold(int argc, char **argv)
 		{ "log", required_argument, 0, 'l' },
 		{ "status", no_argument, 0, 's' },
 		{ "release", no_argument, 0, 'r' },
+		{ "unit-done", required_argument, 0, 'U' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
 	};
-	const char *given = NULL, *logpath = "/dev/kmsg";
+	const char *given = NULL, *logpath = "/dev/kmsg", *done_unit = NULL;
 	bool if_any = false, status = false, release = false;
-	long timeout_s = 600;
+	long timeout_s = -1;
 	char *end, ans[HOLD_MSG_MAX];
 	int c, r;
 
@@ -605,6 +756,7 @@ static int cmd_hold(int argc, char **argv)
 		case 'l': logpath = optarg; break;
 		case 's': status = true; break;
 		case 'r': release = true; break;
+		case 'U': done_unit = optarg; break;
 		case 't':
 			errno = 0;
 			timeout_s = strtol(optarg, &end, 10);
@@ -623,6 +775,13 @@ static int cmd_hold(int argc, char **argv)
 		hold_usage(stderr);
 		return KUP_EXIT_USAGE;
 	}
+	if (done_unit) {
+		if (status || release || given || if_any)
+			return hold_usage(stderr), KUP_EXIT_USAGE;
+		if (kup_need_root("kup hold", 0))
+			return KUP_EXIT_FAIL;
+		return unit_done(done_unit);
+	}
 	if (status || release) {
 		r = hold_request(status ? "status" : "release", ans, sizeof(ans));
 		if (r == -ENOENT) {
@@ -640,6 +799,20 @@ static int cmd_hold(int argc, char **argv)
 	}
 	if (kup_need_root("kup hold", KUP_NEED_CKPT | KUP_NEED_STORE))
 		return KUP_EXIT_FAIL;
+	if (timeout_s < 0) {
+		/* KUP_HOLD_TIMEOUT of the configuration file (the initramfs
+		 * hook carries it); a bad file does not keep PIDs from being held */
+		struct kup_config cfg;
+
+		timeout_s = 600;
+		if (kup_config_load(NULL, &cfg)) {
+			log_warn("the configuration file is ignored: --timeout 600");
+		} else {
+			if (cfg.hold_timeout >= 0)
+				timeout_s = cfg.hold_timeout;
+			kup_config_free(&cfg);
+		}
+	}
 	return hold_start(given, if_any, timeout_s, logpath);
 }
 

@@ -11,19 +11,24 @@
 #include "image.h"
 #include "journal.h"
 #include "ckpt-summary.h"
+#include "kup-image.pb-c.h"
 #include "kup.h"
 
 static void restore_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup restore (-D DIR | --ppp STORE) [-d] [--shell-job] [--tcp-established]\n"
-		"                   [--keep] [--unit UNIT | --no-unit] [--allow-differences] [-v]\n\n"
+		"                   [--keep] [--unit UNIT | --no-unit | -t PID] [--allow-differences] [-v]\n\n"
 		"Recreate the tree saved in DIR or in the persistent page store STORE with\n"
 		"its PIDs and let it run.  Without -d, wait for the restored root to exit\n"
 		"and exit with its status.  A failed restore leaves no restored process\n"
 		"behind and the images untouched; so does a restore interrupted by SIGINT,\n"
 		"SIGTERM or SIGHUP.  Once a tree restored from a store runs,\n"
-		"the store is scrubbed (the checkpoint holds process memory) unless --keep.\n\n"
+		"the store is scrubbed (the checkpoint holds process memory) unless --keep.\n"
+		"A store of several trees: each is restored on its own (--unit, -t, or\n"
+		"every one that --no-unit or nothing selects, with -d); its part leaves\n"
+		"the store once it runs, the last one scrubs it; a part that fails is\n"
+		"kept (marked failed) and the others stay restorable.\n\n"
 		"  -D, --images-dir DIR   images to restore from\n"
 		"      --ppp STORE        restore from a persistent page store: a device\n"
 		"                         (/dev/pmem0), a file, or 'auto' (find it)\n"
@@ -34,6 +39,8 @@ static void restore_usage(FILE *f)
 		"      --unit UNIT        restore only a checkpoint of the service UNIT (kup\n"
 		"                         dump --unit), as UNIT's start does after a switch\n"
 		"      --no-unit          restore only a checkpoint that is no service's\n"
+		"  -t, --tree PID         restore only the tree whose root was PID (a store\n"
+		"                         of several trees, kup dump with several -t/--unit)\n"
 		"  -d, --restore-detached return once the tree runs\n"
 		"  -j, --shell-job        restore into this terminal (the tree was dumped\n"
 		"                         with --shell-job)\n"
@@ -125,7 +132,7 @@ static int rst_before_pids(void *arg)
 {
 	struct rst_ppp *rp = arg;
 
-	return rp->given ? kup_hold_release() : 0;
+	return rp->given ? kup_hold_release(NULL) : 0;
 }
 
 /*
@@ -162,22 +169,198 @@ static int check_unit(struct img_store *st, const char *unit, bool if_any)
 	return ret;
 }
 
-/* The restore of @unit ran (whatever came of it): the boot's note that it
- * is to be restored goes, so that kup-generator no longer redirects its
- * start after the next daemon-reload. */
-static void unit_done(const char *unit)
+/* The restore of @unit failed: the boot's note that it is to be restored
+ * goes, so that kup-generator no longer redirects its start after the next
+ * daemon-reload (kup-cold@ does it too).  A restore that worked leaves it
+ * to the unit's drop-in (kup hold --unit-done, once the unit is active):
+ * the line must stay until then, in case another unit's daemon-reload
+ * comes in between. */
+static void unit_failed(const char *unit)
 {
-	char buf[256];
-	FILE *f = fopen(KUP_UNIT_FILE, "re");
+	kup_unit_forget(unit);
+}
 
-	if (!f)
-		return;
-	if (fgets(buf, sizeof(buf), f)) {
-		buf[strcspn(buf, "\n")] = 0;
-		if (!strcmp(buf, unit) && unlink(KUP_UNIT_FILE) && errno != ENOENT)
-			log_warn("cannot remove %s: %s", KUP_UNIT_FILE, strerror(errno));
+/* ---- a store of several trees (kup/parts.c) ---- */
+
+struct rst_part {
+	const char *given, *prefix;
+	bool keep, ran;
+	unsigned long long running_ns;	/* CLOCK_REALTIME: the tree runs again */
+	struct ckpt_restore_opts *o;
+	struct img_store *base;
+};
+
+static void part_close(struct rst_part *rp)
+{
+	if (rp->o->store)
+		rp->o->store->ops->close(rp->o->store);
+	rp->o->store = NULL;
+	if (rp->base)
+		rp->base->ops->close(rp->base);
+	rp->base = NULL;
+}
+
+/* The part's tree runs: its images leave the store (the last part's
+ * restore scrubs it). */
+static void part_running(void *arg)
+{
+	struct rst_part *rp = arg;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rp->running_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	kup_release_abort();
+	journal_end();
+	part_close(rp);
+	rp->ran = true;
+	if (!rp->keep && kup_parts_done(rp->given, rp->prefix, false))
+		log_warn("the tree runs, but its part of the store could not be dropped "
+			 "(kup ppp status; kup ppp scrub drops every part)");
+}
+
+static int part_before_pids(void *arg)
+{
+	struct rst_part *rp = arg;
+
+	return kup_hold_release(rp->prefix);
+}
+
+/* Restore part @prefix of the store; 0 also when it is gone (restored in
+ * the meantime).  The caller holds the parts lock. */
+static int restore_part(const char *given, const char *prefix, bool keep,
+			struct ckpt_restore_opts *tmpl, const char *pidfile)
+{
+	struct ckpt_restore_opts o = *tmpl;
+	struct rst_part rp = { .given = given, .prefix = prefix, .keep = keep, .o = &o };
+	struct ckpt_stats stats;
+	struct outage outage;
+	PartsImage *pi = NULL;
+	char name[256] = "";
+	pid_t root = 0;
+	int ret;
+
+	o.root_pid = &root;
+	o.store = NULL;
+	ret = kup_store_open_ppp(given, 0, &rp.base);
+	if (!ret)
+		ret = kup_parts_read(rp.base, &pi);
+	if (!ret && pi) {
+		for (size_t i = 0; i < pi->n_parts; i++)
+			if (!strcmp(pi->parts[i]->prefix, prefix)) {
+				o.store = kup_part_store(rp.base, pi->parts[i]);
+				if (!o.store)
+					ret = -ENOMEM;
+			}
 	}
-	fclose(f);
+	if (!ret && !o.store)
+		log_info("%s: part %s is no longer there (restored meanwhile)", rp.base->where, prefix);
+	if (pi)
+		parts_image__free_unpacked(pi, NULL);
+	if (ret || !o.store) {
+		part_close(&rp);
+		return ret;
+	}
+	snprintf(name, sizeof(name), "%s", o.store->where);
+	read_outage(o.store, &outage);
+	o.on_running = part_running;
+	o.before_pids = part_before_pids;
+	o.arg = &rp;
+	if (journal_begin("restore")) {
+		part_close(&rp);
+		return -EIO;
+	}
+	ret = ckpt_restore(&o, &stats);
+	journal_end();
+	part_close(&rp);
+	if (ret < 0 && ret != -ECANCELED && !rp.ran && outage.other_boot)
+		switch_record_restore_failed(outage.name);
+	if (ret >= 0 && rp.running_ns)
+		switch_record_restored(outage.name, outage.freeze_ns, rp.running_ns,
+				       outage.other_boot);
+	if (ret < 0 && !rp.ran) {
+		kup_hold_release(prefix);	/* its PIDs: for a cold start */
+		if (ret != -ECANCELED && kup_parts_done(given, prefix, true) == 0)
+			log_err("the restore of %s failed: its part is kept (marked failed), "
+				"the other trees of the store stay restorable", name);
+		return ret;
+	}
+	if (pidfile && root) {
+		FILE *f = fopen(pidfile, "w");
+
+		if (f) {
+			fprintf(f, "%d\n", root);
+			fclose(f);
+		}
+	}
+	if (o.detach)
+		log_info("restored %s: %u processes, %u threads, %llu pages in %.1f ms (root pid %d)",
+			 name, stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6, root);
+	return ret;
+}
+
+/*
+ * A store of several trees: restore the one of @unit, or with @no_unit each
+ * that is no unit's, or else each.  Parts whose restore failed before are
+ * tried again only when asked by their unit.
+ */
+static int restore_parts(struct img_store *st, PartsImage *pi, const char *given, bool keep,
+			 const char *unit, bool no_unit, pid_t tree, bool if_any,
+			 struct ckpt_restore_opts *tmpl, const char *pidfile)
+{
+	char prefix[KUP_MAX_TREES][16], list[1024] = "";
+	int n = 0, fails = 0, lock, ret = 0;
+	size_t off = 0;
+
+	for (size_t i = 0; i < pi->n_parts && n < KUP_MAX_TREES; i++) {
+		const PartEntry *pe = pi->parts[i];
+		int w = snprintf(list + off, sizeof(list) - off, "%s%s", off ? ", " : "",
+				 pe->unit ? pe->unit : "a tree");
+
+		if (w > 0 && (size_t)w < sizeof(list) - off)
+			off += w;
+		if (unit ? !pe->unit || strcmp(pe->unit, unit) :
+		    tree ? pe->root_pid != (uint32_t)tree :
+		    (no_unit && pe->unit) || pe->failed)
+			continue;
+		snprintf(prefix[n++], sizeof(prefix[0]), "%s", pe->prefix);
+	}
+	if (!n) {
+		log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0,
+			"%s holds %zu trees (%s), none %s", st->where, pi->n_parts, list,
+			unit ? "of that unit" : tree ? "of that root pid" : no_unit ? "left that is no unit's" :
+			"left to restore (failed ones: kup restore --unit)");
+		if (unit)
+			log_msg(if_any ? LOG_LVL_INFO : LOG_LVL_ERR, 0, "no checkpoint of %s", unit);
+		parts_image__free_unpacked(pi, NULL);
+		st->ops->close(st);
+		return if_any ? KUP_EXIT_OK : KUP_EXIT_FAIL;
+	}
+	parts_image__free_unpacked(pi, NULL);
+	st->ops->close(st);
+	if (n > 1 && !tmpl->detach) {
+		log_err("%d trees to restore: with -d only", n);
+		return KUP_EXIT_USAGE;
+	}
+	lock = kup_parts_lock();
+	if (lock < 0)
+		return KUP_EXIT_FAIL;
+	for (int i = 0; i < n; i++) {
+		ret = restore_part(given, prefix[i], keep, tmpl, pidfile);
+		if (ret == -ECANCELED)
+			break;
+		fails += ret < 0;
+	}
+	close(lock);
+	if (unit && fails)
+		unit_failed(unit);
+	if (ret == -ECANCELED) {
+		log_err("interrupted by %s: no process of the tree left, the images are intact",
+			kup_signame(ckpt_abort_signal()));
+		return KUP_EXIT_SIGNAL(ckpt_abort_signal());
+	}
+	if (fails)
+		return KUP_EXIT_FAIL;
+	return n == 1 && !tmpl->detach ? ret : KUP_EXIT_OK;
 }
 
 static int cmd_restore(int argc, char **argv)
@@ -192,6 +375,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "if-any", no_argument, 0, 'I' },
 		{ "unit", required_argument, 0, 'u' },
 		{ "no-unit", no_argument, 0, 'U' },
+		{ "tree", required_argument, 0, 't' },
 		{ "pidfile", required_argument, 0, 'p' },
 		{ "force-vdso-proxy", no_argument, 0, 'F' },
 		{ "as-new-boot", no_argument, 0, 'B' },
@@ -206,13 +390,15 @@ static int cmd_restore(int argc, char **argv)
 	bool no_unit = false;
 	struct rst_ppp rp = { 0 };
 	struct outage outage;
+	pid_t tree = 0;
+	char *end;
 	bool if_any = false;
 	pid_t root = 0;
 	int c, ret;
 
 	log_set_prefix("kup restore");
 	o.root_pid = &root;
-	while ((c = getopt_long(argc, argv, "D:djvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "D:t:djvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': dir = optarg; break;
 		case 'P': rp.given = optarg; break;
@@ -220,6 +406,13 @@ static int cmd_restore(int argc, char **argv)
 		case 'I': if_any = true; break;
 		case 'u': unit = optarg; break;
 		case 'U': no_unit = true; break;
+		case 't':
+			tree = strtol(optarg, &end, 10);
+			if (*end || tree <= 1) {
+				log_err("invalid pid '%s'", optarg);
+				return KUP_EXIT_USAGE;
+			}
+			break;
 		case 'd': o.detach = true; break;
 		case 'j': o.shell_job = true; break;
 		case 'T': o.tcp_established = true; break;
@@ -250,8 +443,8 @@ static int cmd_restore(int argc, char **argv)
 		log_err("--if-any goes with --ppp");
 		return KUP_EXIT_USAGE;
 	}
-	if (unit && no_unit) {
-		log_err("--unit and --no-unit exclude each other");
+	if ((unit != NULL) + no_unit + (tree != 0) > 1) {
+		log_err("--unit, --no-unit and -t exclude each other");
 		return KUP_EXIT_USAGE;
 	}
 	if (unit && !kup_unit_name_ok(unit)) {
@@ -276,6 +469,22 @@ static int cmd_restore(int argc, char **argv)
 		ret = img_store_open_dir(dir, 0, &o.store);
 	if (ret)
 		return KUP_EXIT_FAIL;
+	if (rp.given) {
+		PartsImage *pi;
+
+		if (kup_parts_read(o.store, &pi)) {
+			o.store->ops->close(o.store);
+			return KUP_EXIT_FAIL;
+		}
+		if (pi)
+			return restore_parts(o.store, pi, rp.given, rp.keep, unit, no_unit, tree, if_any,
+					     &o, pidfile);
+	}
+	if (tree) {
+		log_err("%s holds one tree: -t is for a store of several", o.store->where);
+		o.store->ops->close(o.store);
+		return KUP_EXIT_USAGE;
+	}
 	if (unit || no_unit) {
 		ret = check_unit(o.store, unit, if_any);
 		if (ret) {
@@ -292,10 +501,10 @@ static int cmd_restore(int argc, char **argv)
 	}
 	ret = ckpt_restore(&o, &stats);
 	journal_end();
-	if (unit)
-		unit_done(unit);
+	if (unit && ret < 0)
+		unit_failed(unit);
 	if (ret < 0 && rp.given)
-		kup_hold_release();	/* if it failed before it asked: the tree will not come */
+		kup_hold_release(NULL);	/* if it failed before it asked: the tree will not come */
 	if (ret < 0 && ret != -ECANCELED && outage.other_boot)
 		switch_record_restore_failed(outage.name);
 	if (ret >= 0 && rp.running_ns)

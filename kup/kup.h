@@ -69,7 +69,9 @@ int kup_parse_size(const char *s, unsigned long long *out);
 
 /* Image stores (kup/store.c).  "auto" (or NULL) finds the store device. */
 struct img_store;
+#define KUP_STORE_APPEND	2	/* @write: change the committed checkpoint */
 int kup_store_open_ppp(const char *given, int write, struct img_store **out);
+int kup_store_remove_prefix(struct img_store *wr, const char *prefix);
 int kup_store_scrub_ppp(const char *given);
 bool kup_store_has_ckpt(const char *given);
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path);
@@ -89,11 +91,62 @@ int kup_initrd_has_hook(const char *initrd);
 bool kup_unit_name_ok(const char *unit);
 pid_t kup_ppid_of(pid_t pid);		/* from /proc/PID/stat; 0 if gone */
 int kup_unit_main_pid(const char *unit, pid_t *root);
-#define KUP_UNIT_FILE	"/run/kup/unit"	/* written at boot by kup hold: the unit to restore */
+#define KUP_UNIT_FILE	"/run/kup/unit"	/* written at boot by kup hold: the units to restore */
+void kup_unit_forget(const char *unit);	/* its line of KUP_UNIT_FILE goes */
+
+/*
+ * Several trees in one store (kup/parts.c, docs/ppp-format.md "Several
+ * trees").  kup_dump_trees: dump the trees into @tmpl->store (open for
+ * writing) as one commit: all are frozen until it, or none is dumped.
+ * kup_parts_read: parts.img of @st, validated; *out NULL (and 0) for a
+ * store of one tree.  kup_part_store: the view of part @pe of @base (close
+ * it before @base).  kup_parts_lock: one restore of a part at a time (an fd
+ * to close).  kup_parts_done: the part's tree runs (its blobs go) or its
+ * restore @failed (it is kept, marked); the last one scrubs the store.
+ * kup_trees_check: before anything changes, the trees may be kept together
+ * (they do not overlap, share no pipe, socket or shared memory).
+ */
+#define KUP_MAX_TREES	64
+struct kup_tree {
+	pid_t pid;
+	const char *unit;	/* or NULL: a tree given by its root (-t) */
+};
+struct ckpt_dump_opts;
+struct ckpt_stats;
+struct PartsImage;
+struct PartEntry;
+int kup_dump_trees(const struct ckpt_dump_opts *tmpl, const struct kup_tree *t, int n,
+		   struct ckpt_stats *stats);
+int kup_parts_read(struct img_store *st, struct PartsImage **out);
+struct img_store *kup_part_store(struct img_store *base, const struct PartEntry *pe);
+int kup_parts_lock(void);
+int kup_parts_done(const char *given, const char *prefix, bool failed);
+int kup_trees_check(const struct kup_tree *t, int n);
+const char *kup_tree_name(const struct kup_tree *t, char *buf, size_t len);
+
+/*
+ * The configuration file (kup/config.c, docs/kup.8 CONFIGURATION):
+ * kup_config_load reads @path, or else $KUP_CONFIG, or else
+ * KUP_CONFIG_FILE (whose absence is no error); errors name the file and
+ * line.  Unset values: NULL store, -1 for the numbers.
+ */
+#define KUP_CONFIG_FILE	"/etc/default/kup"
+struct kup_config {
+	char path[4096];
+	bool loaded;		/* the file exists and was read */
+	char *units[KUP_MAX_TREES];
+	int nunits;
+	char *store;
+	int tcp;		/* KUP_TCP_ESTABLISHED: 0, 1, -1 unset */
+	int ext_peers_close;	/* KUP_EXTERNAL_PEERS: 1 close, 0 refuse, -1 unset */
+	long hold_timeout;	/* KUP_HOLD_TIMEOUT in seconds, -1 unset */
+};
+int kup_config_load(const char *path, struct kup_config *c);
+void kup_config_free(struct kup_config *c);
 
 /* The PID holder (kup/cmd-hold.c): make a running `kup hold` let go of the
  * PIDs it keeps for a restore; 0 also when none runs. */
-int kup_hold_release(void);
+int kup_hold_release(const char *part);	/* part: "pN/" of a store of several trees, NULL: all */
 
 /*
  * A clean switch (kup/switch-shutdown.c): with systemd as init, kup switch

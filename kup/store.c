@@ -37,12 +37,37 @@ void kup_ppp_logger(int level, const char *msg)
 	log_msg(level, 0, "%s", msg);
 }
 
+/* "auto": KUP_STORE of the configuration file, if it names one (quietly:
+ * kup switch and kup check report the file's errors). */
+static bool config_store(char *buf, size_t len)
+{
+	struct kup_config cfg;
+	int lvl = log_get_level(), r;
+	bool yes = false;
+
+	log_set_level(LOG_LVL_ERR - 1);
+	r = kup_config_load(NULL, &cfg);
+	log_set_level(lvl);
+	if (r)
+		return false;
+	if (cfg.store && strcmp(cfg.store, "auto")) {
+		snprintf(buf, len, "%s", cfg.store);
+		yes = true;
+	}
+	kup_config_free(&cfg);
+	return yes;
+}
+
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path)
 {
 	int r;
 
 	if (given && strcmp(given, "auto")) {
 		*path = given;
+		return 0;
+	}
+	if (config_store(buf, len)) {
+		*path = buf;
 		return 0;
 	}
 	r = ppp_find_device(buf, len, PPP_FIND_LOAD_MODULES);
@@ -326,8 +351,11 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 	}
 	if (write) {
 		/* One checkpoint per store: the new one replaces the old,
-		 * which stays valid until the commit unless space runs out. */
-		r = ppp_txn_begin(ps->p, PPP_TXN_REPLACE, &ps->txn);
+		 * which stays valid until the commit unless space runs out;
+		 * KUP_STORE_APPEND changes the committed one (blobs removed
+		 * or added: a part of it restored, kup/parts.c). */
+		r = ppp_txn_begin(ps->p, write == KUP_STORE_APPEND ? PPP_TXN_APPEND : PPP_TXN_REPLACE,
+				  &ps->txn);
 		if (r == -EBUSY)
 			busy(ps->path, ps->where);
 	} else {
@@ -352,6 +380,34 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 	return 0;
 }
 
+/* Remove from @wr (open with KUP_STORE_APPEND) every blob of the committed
+ * checkpoint whose name begins with @prefix; returns how many or -errno. */
+int kup_store_remove_prefix(struct img_store *wr, const char *prefix)
+{
+	struct ppp_store *ps = wr->priv;
+	struct ppp_blob_info info;
+	struct ppp_ckpt *c;
+	size_t pl = strlen(prefix);
+	uint32_t n;
+	int r, k = 0;
+
+	if (!ps->txn)
+		return -EBADF;
+	r = ppp_ckpt_open(ps->p, &c);
+	if (r)
+		return r;
+	n = ppp_ckpt_nblobs(c);
+	for (uint32_t i = 0; i < n && !r; i++) {
+		r = ppp_ckpt_blob(c, i, &info);
+		if (r || strncmp(info.name, prefix, pl))
+			continue;
+		r = ppp_txn_remove(ps->txn, info.name);
+		k++;
+	}
+	ppp_ckpt_close(c);
+	return r ? r : k;
+}
+
 static void quiet_logger(int level, const char *msg)
 {
 }
@@ -367,7 +423,8 @@ bool kup_store_has_ckpt(const char *given)
 
 	ppp_set_logger(quiet_logger);
 	if (!given || !strcmp(given, "auto")) {
-		if (ppp_find_device(dev, sizeof(dev), PPP_FIND_LOAD_MODULES))
+		if (!config_store(dev, sizeof(dev)) &&
+		    ppp_find_device(dev, sizeof(dev), PPP_FIND_LOAD_MODULES))
 			goto out;
 		path = dev;
 	}

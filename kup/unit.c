@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -233,4 +234,53 @@ int kup_unit_main_pid(const char *unit, pid_t *root)
 	}
 	free(out);
 	return ret;
+}
+
+/*
+ * Remove @unit's line from KUP_UNIT_FILE (the units kept across the switch,
+ * one per line, written by kup hold at boot) under KUP_UNIT_FILE.lock, the
+ * file itself when it was the last.  kup-generator then no longer makes
+ * its start a restore after the next daemon-reload.
+ */
+void kup_unit_forget(const char *unit)
+{
+	char buf[256], tmp[sizeof(KUP_UNIT_FILE) + 8];
+	bool found = false, others = false;
+	FILE *f, *o = NULL;
+	int lock = open(KUP_UNIT_FILE ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (lock >= 0)
+		while (flock(lock, LOCK_EX) < 0 && errno == EINTR)
+			;
+	f = fopen(KUP_UNIT_FILE, "re");
+	if (!f) {
+		if (lock >= 0)
+			close(lock);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.new", KUP_UNIT_FILE);
+	while (fgets(buf, sizeof(buf), f)) {
+		buf[strcspn(buf, "\n")] = 0;
+		if (!strcmp(buf, unit)) {
+			found = true;
+			continue;
+		}
+		if (!buf[0])
+			continue;
+		if (!o && !(o = fopen(tmp, "we")))
+			break;
+		fprintf(o, "%s\n", buf);
+		others = true;
+	}
+	fclose(f);
+	if (o && fclose(o))
+		others = false;
+	if (!found) {
+		if (o)
+			unlink(tmp);
+	} else if (others ? rename(tmp, KUP_UNIT_FILE) : unlink(KUP_UNIT_FILE) && errno != ENOENT) {
+		log_warn("cannot update %s: %s", KUP_UNIT_FILE, strerror(errno));
+	}
+	if (lock >= 0)
+		close(lock);
 }

@@ -34,6 +34,11 @@ struct ckpt_stats {
 };
 
 int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats);
+/* What ckpt_dump refuses before it seizes anything (io_uring in the tree),
+ * looked at without stopping or changing anything: for a caller that wants
+ * to refuse before it does anything else (kup switch, before it loads a
+ * kernel).  0 or negative errno, logged naming the pid. */
+int ckpt_dump_precheck(pid_t root);
 
 struct ckpt_restore_opts {
 	struct img_store *store;

@@ -36,7 +36,8 @@ enum img_kind {
 	IMG_SHMEM,
 	IMG_SOCKETS,
 	IMG_IPC,
-	IMG_MNTNS,
+	IMG_MNTNS = 10,	/* mntns.img: the mount namespace of a sandboxed tree */
+	IMG_PARTS = 11,	/* parts.img: the trees of a store holding several */
 	IMG_KIND_MAX,
 };
 
