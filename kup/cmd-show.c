@@ -366,7 +366,7 @@ static void usage(FILE *f)
 		"  --mappings [PID]  memory mappings: range, protection, kind, file, pages dumped\n");
 }
 
-static int cmd_show(int argc, char **argv)
+int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, 0, 'J' },
@@ -386,24 +386,19 @@ static int cmd_show(int argc, char **argv)
 	int c, bad = 0, npos;
 	char **pos;
 
-	log_set_prefix("kup show");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'J': json = true; break;
 		case 'P': store = optarg; break;
 		case 'p': case 'f': case 'm':
-			if (what) {
-				log_err("--ps, --fds and --mappings exclude each other");
-				return KUP_EXIT_USAGE;
-			}
+			if (what)
+				return kup_usage_error("--ps, --fds and --mappings exclude each other");
 			what = c == 'p' ? SUM_PS : c == 'f' ? SUM_FDS : SUM_MAPPINGS;
-			if (optarg && !parse_pid(optarg, &pid)) {
-				log_err("%s: not a pid", optarg);
-				return KUP_EXIT_USAGE;
-			}
+			if (optarg && !parse_pid(optarg, &pid))
+				return kup_usage_error("%s: not a pid", optarg);
 			break;
 		case 'h': usage(stdout); return 0;
-		default: return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
 	pos = argv + optind;
@@ -412,10 +407,10 @@ static int cmd_show(int argc, char **argv)
 	if ((what == SUM_FDS || what == SUM_MAPPINGS) && !pid && npos > (store ? 0 : 1) &&
 	    parse_pid(pos[npos - 1], &pid))
 		npos--;
-	if ((!store && npos != 1) || (what && npos > (store ? 0 : 1))) {
-		usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (!store && !npos)
+		return kup_usage_error("DIR, IMAGE or STORE is needed (or --ppp STORE)");
+	if ((!store && npos != 1) || (what && npos > (store ? 0 : 1)))
+		return kup_usage_error("unexpected argument '%s'", pos[store ? 0 : 1]);
 	pos[npos] = NULL;
 	if (!store && !stat(pos[0], &st) && !S_ISDIR(st.st_mode) && is_store(pos[0], &st))
 		store = pos[0];	/* kup show /dev/pmem0, kup show store.ppp */
@@ -429,9 +424,8 @@ static int cmd_show(int argc, char **argv)
 		bad = load_dir(pos[0], &set);
 	} else {
 		if (what) {
-			log_err("%s: --ps, --fds and --mappings read a checkpoint (a directory or --ppp)",
+			return kup_usage_error("%s: --ps, --fds and --mappings read a checkpoint (a directory or --ppp)",
 				pos[0]);
-			return KUP_EXIT_USAGE;
 		}
 		bad = load_file(AT_FDCWD, pos[0], true, &set);
 	}
@@ -443,4 +437,3 @@ static int cmd_show(int argc, char **argv)
 	return bad ? KUP_EXIT_FAIL : 0;
 }
 
-KUP_COMMAND("show", cmd_show, "decode images to text or JSON");
