@@ -321,19 +321,99 @@ static int show_images(const struct ckpt_show_set *set, char **names, bool json)
 
 enum summary { SUM_NONE, SUM_PS, SUM_FDS, SUM_MAPPINGS };
 
+/* Length of the part prefix "pN/" of @name (a store of several trees), or 0. */
+static size_t part_prefix(const char *name)
+{
+	size_t i = 1;
+
+	if (name[0] != 'p' || name[1] < '1' || name[1] > '9')
+		return 0;
+	while (name[i] >= '0' && name[i] <= '9')
+		i++;
+	return name[i] == '/' ? i + 1 : 0;
+}
+
+static json_t *summary_of(const struct ckpt_show_set *set, enum summary what, uint32_t pid)
+{
+	return what == SUM_PS ? ckpt_show_ps(set) :
+	       what == SUM_FDS ? ckpt_show_fds(set, pid) : ckpt_show_mappings(set, pid);
+}
+
+/*
+ * The summary of a store of several trees (blobs pN/NAME, docs/ppp-format.md):
+ * each part's, its rows led by "part"; with @pid, of the part holding it.
+ * NULL when @set has no parts.
+ */
+static json_t *parts_summary(const struct ckpt_show_set *set, enum summary what, uint32_t pid,
+			     bool *bad)
+{
+	struct ckpt_show_set view = { .v = calloc(set->n ? set->n : 1, sizeof(*set->v)) };
+	json_t *all = NULL;
+	char done[KUP_MAX_TREES * 8] = "", core[32];
+
+	snprintf(core, sizeof(core), "core-%u.img", pid);
+	for (size_t i = 0; view.v && i < set->n; i++) {
+		size_t pl = part_prefix(set->v[i].name);
+		char tag[16];
+		json_t *rows, *row;
+		size_t k;
+
+		if (!pl || pl >= sizeof(tag) - 1)
+			continue;
+		/* " pN " in @done: that part is done */
+		snprintf(tag, sizeof(tag), " %.*s ", (int)pl - 1, set->v[i].name);
+		if (strstr(done, tag) || strlen(done) + strlen(tag) >= sizeof(done))
+			continue;
+		strcat(done, tag);
+		memmove(tag, tag + 1, pl - 1);
+		tag[pl - 1] = 0;
+		view.n = 0;
+		for (size_t j = 0; j < set->n; j++)
+			if (!strncmp(set->v[j].name, set->v[i].name, pl)) {
+				view.v[view.n] = set->v[j];
+				view.v[view.n++].name += pl;
+			}
+		if (!all)
+			all = json_array();
+		if (pid && !ckpt_show_find(&view, core))
+			continue;
+		rows = summary_of(&view, what, pid);
+		if (!rows) {
+			*bad = true;
+			continue;
+		}
+		json_array_foreach(rows, k, row) {
+			json_t *r = json_object();
+
+			kup_json_set(r, "part", json_string(tag));
+			json_object_update(r, row);
+			json_array_append_new(all, r);
+		}
+		json_decref(rows);
+	}
+	free(view.v);
+	if (all && pid && !json_array_size(all) && !*bad) {
+		log_err("pid %u is not a process of the checkpoint", pid);
+		*bad = true;
+	}
+	return all;
+}
+
 static int show_summary(const struct ckpt_show_set *set, enum summary what, uint32_t pid,
 			bool json)
 {
-	json_t *rows = what == SUM_PS ? ckpt_show_ps(set) :
-		       what == SUM_FDS ? ckpt_show_fds(set, pid) : ckpt_show_mappings(set, pid);
+	bool bad = false;
+	json_t *rows = parts_summary(set, what, pid, &bad);
 
+	if (!rows && !bad)
+		rows = summary_of(set, what, pid);
 	if (!rows)
 		return 1;
 	if (json)
-		return kup_json_print(stdout, rows) ? 1 : 0;
+		return kup_json_print(stdout, rows) || bad ? 1 : 0;
 	ckpt_show_table(stdout, rows);
 	json_decref(rows);
-	return 0;
+	return bad;
 }
 
 static bool parse_pid(const char *s, uint32_t *pid)
