@@ -15,8 +15,8 @@ static void dump_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup dump (-t PID | --unit UNIT)... (-D DIR | --ppp STORE) [--leave-running]\n"
-		"                [--shell-job] [--tcp-established] [--external-peers=close]\n"
-		"                [--sysv-ipc LIST] [-v]\n\n"
+		"                [--shell-job] [--tcp-established] [--external-peers=MODE]\n"
+		"                [--sysv-ipc LIST] [--json] [-v]\n\n"
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
 		"to image directory DIR (created if missing) or to the persistent page store\n"
 		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"

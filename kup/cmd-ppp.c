@@ -416,7 +416,8 @@ static void ls_usage(FILE *f)
 	fprintf(f,
 		"Usage: kup ppp ls [DEV|FILE] [--json]\n\n"
 		"List the blobs of the committed checkpoint: name, size, offset in the\n"
-		"store, number of checksum extents.\n");
+		"store, number of checksum extents.\n\n"
+		"  -j, --json   a JSON list of {name, size, offset, extents}\n");
 }
 
 static int ppp_ls_cmd(int argc, char **argv)

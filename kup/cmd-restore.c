@@ -19,8 +19,10 @@
 static void restore_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup restore (-D DIR | --ppp STORE) [-d] [--shell-job] [--tcp-established]\n"
-		"                   [--keep] [--unit UNIT | --no-unit | -t PID] [--allow-differences] [-v]\n\n"
+		"Usage: kup restore (-D DIR | --ppp STORE [--keep] [--if-any]\n"
+		"                   [--unit UNIT | --no-unit | -t PID]) [-d] [--pidfile FILE]\n"
+		"                   [--shell-job] [--tcp-established] [--allow-differences]\n"
+		"                   [--json] [-v]\n\n"
 		"Recreate the tree saved in DIR or in the persistent page store STORE with\n"
 		"its PIDs and let it run.  Without -d, wait for the restored root to exit\n"
 		"and exit with its status.  A failed restore leaves no restored process\n"

@@ -441,9 +441,13 @@ static void usage(FILE *f)
 		"when it is a device or a store file), to text or to JSON\n"
 		"(one object keyed by image name, protobuf's JSON mapping).  Page images are\n"
 		"listed by size.\n\n"
+		"  --ppp STORE       the store to read (a device, a file, or auto)\n"
+		"  --json            JSON instead of text\n"
 		"  --ps              the process tree: pid, ppid, pgid, sid, threads, state, comm, exe\n"
 		"  --fds [PID]       file descriptors (of PID, or all): kind and path/peer/address\n"
-		"  --mappings [PID]  memory mappings: range, protection, kind, file, pages dumped\n");
+		"  --mappings [PID]  memory mappings: range, protection, kind, file, pages dumped\n"
+		"A store of several trees: the rows of --ps, --fds and --mappings are led by\n"
+		"their tree's part (p1, p2...).\n");
 }
 
 int cmd_show(int argc, char **argv)

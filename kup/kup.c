@@ -48,7 +48,8 @@ static void kup_usage(FILE *f)
 		   "Checkpoint services, switch kernels with kexec, restore them.\n\nCommands:\n");
 	for (const struct kup_command *c = kup_commands; c->name; c++)
 		fprintf(f, "  %-11s %s\n", c->name, c->summary);
-	fprintf(f, "\nRun 'kup COMMAND --help' for the options of a command; see kup(8).\n");
+	fprintf(f, "\nRun 'kup COMMAND --help' for the options of a command; see kup(8) and\n"
+		   "the page of each command, kup-COMMAND(8).\n");
 }
 
 int kup_usage_error(const char *fmt, ...)
