@@ -172,8 +172,11 @@ check "kup ppp format" kup_run "$T/fmt2.log" ppp format "$S2" --size 64M
 a=$(start_bg "$T/a.out" "$PROGS/counter")
 b=$(start_bg "$T/b.out" "$PROGS/counter")
 wait_for_line "$T/a.out" '^C 2 ' && wait_for_line "$T/b.out" '^C 2 ' || bail "counters did not start"
-check "kup dump of two trees into one store" kup_run "$T/dump3.log" dump -t "$a" -t "$b" --ppp "$S2" ||
+check "kup dump of two trees into one store" \
+	eval '"$KUP" dump -t "$a" -t "$b" --ppp "$S2" --json > "$T/two.json" 2> "$T/dump3.log"' ||
 	note "$(tail -n 20 "$T/dump3.log")"
+check "... its --json names both trees, and their processes" \
+	eval '[ "$(jq -c "[[.trees[].pid], .processes, .store.kind]" "$T/two.json")" = "[[$a,$b],2,\"ppp\"]" ]'
 check "kup show --ppp --ps of a store of two trees: each tree, led by its part" \
 	eval '[ "$("$KUP" show --ppp "$S2" --ps --json | jq -c "[.[] | [.part, .pid, .comm]]")" = \
 		"[[\"p1\",$a,\"counter\"],[\"p2\",$b,\"counter\"]]" ]'
