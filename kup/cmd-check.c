@@ -364,6 +364,15 @@ static pid_t check_tree(struct checks *c, const char *tree, const char *unit,
 
 /* ---- the store ---------------------------------------------------------------- */
 
+/* The first error ppp said (it names the store), for the store's line. */
+static char ppp_err[512];
+
+static void keep_ppp_error(int level, const char *msg)
+{
+	if (level == LOG_LVL_ERR && !ppp_err[0])
+		snprintf(ppp_err, sizeof(ppp_err), "%s", msg);
+}
+
 static void check_store(struct checks *c, const char *given, unsigned long long tree_kb,
 			int have_tree)
 {
@@ -381,16 +390,26 @@ static void check_store(struct checks *c, const char *given, unsigned long long 
 		       "command line: see kup(8))");
 		return;
 	}
+	/* what goes wrong is the check's line, said once, with ppp's words */
+	ppp_err[0] = 0;
+	ppp_set_logger(keep_ppp_error);
 	r = ppp_open(path, PPP_RDONLY, &p);
 	if (r) {
-		report(c, CK_FAIL, "store", "%s: %s", path, r == -ENODATA ?
-		       "not formatted (kup ppp format)" : strerror(-r));
+		ppp_set_logger(kup_ppp_logger);
+		if (r == -ENODATA)
+			report(c, CK_FAIL, "store", "%s: not formatted (kup ppp format)", path);
+		else if (ppp_err[0])
+			report(c, CK_FAIL, "store", "%s", ppp_err);
+		else
+			report(c, CK_FAIL, "store", "%s: %s", path, strerror(-r));
 		return;
 	}
 	r = ppp_status(p, &st);
 	ppp_close(p);
+	ppp_set_logger(kup_ppp_logger);
 	if (r) {
-		report(c, CK_FAIL, "store", "%s: cannot read its status: %s", path, strerror(-r));
+		report(c, CK_FAIL, "store", "%s: cannot read its status: %s", path,
+		       ppp_err[0] ? ppp_err : strerror(-r));
 		return;
 	}
 	if (st.backend != PPP_BACKEND_BLOCK || strncmp(path, "/dev/pmem", 9))

@@ -243,10 +243,6 @@ static int load_store(const char *given, struct ckpt_show_set *set)
 	return bad ? -1 : 0;
 }
 
-static void quiet_logger(int level, const char *msg)
-{
-}
-
 /*
  * Is @path (not a directory) a store rather than an image: a block device,
  * or a file that is no image and that ppp opens?  Asked quietly.
@@ -268,7 +264,7 @@ static bool is_store(const char *path, const struct stat *st)
 	} else if (!S_ISBLK(st->st_mode)) {
 		return false;
 	}
-	ppp_set_logger(quiet_logger);
+	ppp_set_logger(kup_ppp_quiet_logger);
 	r = ppp_open(path, PPP_RDONLY, &p);
 	ppp_set_logger(kup_ppp_logger);
 	if (r)

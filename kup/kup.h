@@ -101,6 +101,7 @@ int kup_store_scrub_ppp(const char *given);
 bool kup_store_has_ckpt(const char *given);
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path);
 void kup_ppp_logger(int level, const char *msg);
+void kup_ppp_quiet_logger(int level, const char *msg);	/* says nothing */
 
 /* Run argv (PATH searched), return its stdout (malloc'd, NUL-terminated;
  * NULL if it could not run) and its wait status in *status (-1: unknown). */
