@@ -489,12 +489,18 @@ static int restore_pages(struct takeover *tk, bool proxy)
 		uint8_t *src = p->pages.data ? (uint8_t *)p->pages.data + pos : buf;
 
 		if (!p->pages.data) {
+			uint64_t t0 = rst_now_ns(), t1;
+
 			err = st->ops->read(st, &p->pages, pos, buf, len);
 			if (err)
 				return log_errno(err, "pid %d: cannot read %s at offset %" PRIu64
 						 " from %s", pid, p->pages.name, pos, st->where);
+			t1 = rst_now_ns();
 			img_sum_update(&sum, buf, len);
+			tk->c->ns_read += t1 - t0;
+			tk->c->ns_sum += rst_now_ns() - t1;
 		}
+		tk->c->bytes_read += len;
 		while (boff < len) {
 			struct iovec remote[512], local = { src + boff, 0 };
 			size_t k = 0;
@@ -530,11 +536,14 @@ static int restore_pages(struct takeover *tk, bool proxy)
 					break;
 				continue;
 			}
+			uint64_t tw = rst_now_ns();
+
 			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len) {
 				err = write_pages_forced(tk, local.iov_base, remote, k);
 				if (err)
 					return err;
 			}
+			tk->c->ns_write += rst_now_ns() - tw;
 			boff += local.iov_len;
 		}
 		pos += len;

@@ -68,6 +68,24 @@ int rproc_index(struct rctx *c, pid_t pid)
 	return -1;
 }
 
+uint64_t rst_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* -v: a line per phase of the restore with its duration (docs/design.md,
+ * "Where a restore's time goes") */
+static void phase_done(struct rctx *c, const char *what)
+{
+	uint64_t now = rst_now_ns();
+
+	log_debug("restore: %-28s %9.1f ms", what, (now - c->ns_phase) / 1e6);
+	c->ns_phase = now;
+}
+
 /* ---- loading and validating the images ---------------------------------- */
 
 /*
@@ -1094,9 +1112,11 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 
 	memset(stats, 0, sizeof(*stats));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c.ns_phase = rst_now_ns();
 	ret = load_images(&c);
 	if (ret)
 		goto out;
+	phase_done(&c, "images loaded and checked");
 	/* namespace inodes of another boot mean nothing here (files.h) */
 	fo.other_boot = !same_boot(c.inv) || o->as_new_boot;
 	fo.dump_netns = c.inv->has_dump_netns ? c.inv->dump_netns : 0;
@@ -1114,6 +1134,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	ret = check_pids_free(&c);
 	if (ret)
 		goto out;
+	phase_done(&c, "pids held and free");
 	/* the tree's files are opened, and its tasks born, in its namespace */
 	ret = mntns_rst_enter(c.st, c.p[0].pe->pid, &mntns);
 	if (ret)
@@ -1129,6 +1150,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	ret = probe_vdso(&c);
 	if (ret)
 		goto out;
+	phase_done(&c, "files and objects made");
 	for (int i = 0; i < c.n; i++) {
 		struct rproc *p = &c.p[i];
 
@@ -1156,6 +1178,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	ret = cow_plan(&c);
 	if (ret)
 		goto out;
+	phase_done(&c, "memory images opened");
 	ret = clocks_restore_prepare(c.inv, same_boot(c.inv) && !o->as_new_boot,
 				     o->allow_differences);
 	if (!ret)
@@ -1206,6 +1229,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		ret = ctl_recv(&c, MSG_PGID_DONE, i);
 	if (!ret)
 		ret = setup_stubs(&c);
+	if (!ret)
+		phase_done(&c, "processes created");
 	if (!ret) {
 		unsigned long long total = 0;
 
@@ -1221,6 +1246,13 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 				ret = takeover(&c, &c.p[i]);
 		}
 	log_progress_end();
+	if (!ret) {
+		phase_done(&c, "memory and state in place");
+		log_debug("restore:   pages: %.1f MiB; read %.1f ms, checksum %.1f ms, "
+			  "written into the tasks %.1f ms",
+			  c.bytes_read / 1048576.0, c.ns_read / 1e6, c.ns_sum / 1e6,
+			  c.ns_write / 1e6);
+	}
 	/* every attachment made: a segment removed at dump goes with its last
 	 * user, so marked before the tree is complete, a killed restore leaves
 	 * none behind */
@@ -1275,6 +1307,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n; i++)
 		if (c.p[i].alive)
 			restore_outside(&c, &c.p[i], TS_RUNNING);
+	phase_done(&c, "completed and let go");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	stats->total_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ULL + t1.tv_nsec - t0.tv_nsec;
 	if (c.helper_up) {

@@ -74,6 +74,9 @@ struct rctx {
 	VdsoSymtab cur_syms;
 	struct range specials[4];
 	int nspecials;
+	/* where the memory's time went (restore_pages), logged at -v */
+	uint64_t ns_read, ns_sum, ns_write, bytes_read;
+	uint64_t ns_phase;	/* the start of the phase under way (phase_done) */
 };
 
 struct takeover {
@@ -93,6 +96,7 @@ int inj(struct takeover *tk, pid_t tid, long nr, const char *what, long *retp,
 int scratch_put(struct takeover *tk, size_t off, const void *buf, size_t len);
 
 int rproc_index(struct rctx *c, pid_t pid);
+uint64_t rst_now_ns(void);
 
 /* mem-restore.c: the address space */
 int read_special_maps(pid_t pid, struct range *sp, int *nsp, struct range *vdso,
