@@ -9,6 +9,12 @@
 #     bandwidth beside a memcpy there;
 #  2. kup dump of a counter holding BENCH_MB (default 256) MiB of touched
 #     memory into /dev/pmem0, and its restore, on kernel A;
+#  2b. the demo's size (DEMO_MB, default 64 MiB): the dump and the restore
+#     with the restore's phases (kup restore -v), beside yardsticks measured
+#     in the same guest run: dd of the same size from /dev/pmem0 with
+#     O_DIRECT, and build/bench/copy-paths (memcpy into fresh and touched
+#     memory, XXH64, process_vm_writev into fresh memory with and without
+#     huge pages, pread O_DIRECT from the store);
 #  3. a real kernel switch A -> B: `kup kexec load B`, `kup kexec exec`,
 #     seconds until the new kernel's userspace answers, and the restore of a
 #     tree dumped before it, with the counter checked to go on.
@@ -25,6 +31,7 @@ export KUP_LAB_NAME=${KUP_LAB_NAME:-bench}
 A=${KUP_LAB_A:-6.1.0-47-amd64}
 B=${KUP_LAB_B:-6.1.0-56-amd64}
 MB=${BENCH_MB:-256}	# the lab's store is 512 MiB
+DMB=${DEMO_MB:-64}	# make demo's service
 GP=/usr/local/libexec/kup-bench
 
 die() { echo "lab-bench: $*" >&2; "$lab" stop >/dev/null 2>&1; exit 1; }
@@ -32,7 +39,7 @@ row() { printf '%-58s %14s\n' "$1" "$2"; }
 G() { "$lab" run "$@"; }
 mibs() { awk -v m="$1" -v ms="$2" 'BEGIN { printf "%.0f MiB/s", m / (ms / 1000) }'; }
 
-make -s -C "$top" all progs build/bench/ppp-bench >/dev/null || die "build failed"
+make -s -C "$top" all progs build/bench/ppp-bench build/bench/copy-paths >/dev/null || die "build failed"
 "$lab" build || die "lab build"
 tree=$(mktemp -d /tmp/kup-bench-destdir.XXXXXX)
 trap 'rm -rf "$tree"; "$lab" stop >/dev/null 2>&1' EXIT
@@ -41,7 +48,7 @@ make -s -C "$top" install DESTDIR="$tree" >/dev/null && "$lab" install-kup "$tre
 "$lab" stop >/dev/null 2>&1
 "$lab" boot "$A" 2>/dev/null || die "boot $A"
 G "mkdir -p $GP" || die "guest mkdir"
-for f in "$top/build/bench/ppp-bench" "$top/build/progs/counter"; do
+for f in "$top/build/bench/ppp-bench" "$top/build/bench/copy-paths" "$top/build/progs/counter"; do
 	"$lab" cp-in "$f" "$GP/" || die "cp-in $f"
 done
 G 'udevadm settle -t 30; test -b /dev/pmem0' || die "no /dev/pmem0 in the guest"
@@ -55,8 +62,8 @@ for cs in xxhash64 crc32c; do
 done
 
 # 2. a dump and a restore on one kernel
-start_counter() {
-	G "rm -f /root/bench-counter.out; setsid $GP/counter -m $MB -i 100 >/root/bench-counter.out 2>&1 </dev/null &
+start_counter() {	# [MiB]
+	G "rm -f /root/bench-counter.out; setsid $GP/counter -m ${1:-$MB} -i 100 >/root/bench-counter.out 2>&1 </dev/null &
 	   for i in \$(seq 600); do grep -q '^C 3 ' /root/bench-counter.out && exit 0; sleep 0.2; done; exit 1" ||
 		die "the counter did not start"
 	pid=$(G "pgrep -n -f '^$GP/counter'")
@@ -75,6 +82,22 @@ r=$(ms_of "$out")
 row "kup restore --ppp /dev/pmem0 -d" "$r ms"
 row "  bandwidth" "$(mibs "$MB" "$r")"
 G "kill -9 $pid" >/dev/null 2>&1
+
+# 2b. the demo's size, the restore's phases beside the yardsticks
+echo "-- the demo's size: kup dump / restore -v of a counter with $DMB MiB, beside copies of $DMB MiB"
+G 'kup ppp format /dev/pmem0 --force' >/dev/null || die "kup ppp format"
+start_counter "$DMB"
+out=$(G "kup dump -t $pid --ppp /dev/pmem0 2>&1") || die "kup dump: $out"
+row "kup dump --ppp /dev/pmem0" "$(ms_of "$out") ms"
+out=$(G 'kup restore --ppp /dev/pmem0 -d -v 2>&1') || die "kup restore: $out"
+row "kup restore --ppp /dev/pmem0 -d" "$(ms_of "$out") ms"
+sed -n 's/.*debug: restore: /  /p' <<<"$out"	# its phases
+G "kill -9 $pid" >/dev/null 2>&1
+row "dd $DMB MiB from /dev/pmem0 (O_DIRECT, 8 MiB blocks)" \
+	"$(G "dd if=/dev/pmem0 of=/dev/null bs=8M count=$((DMB / 8)) iflag=direct 2>&1" |
+	   sed -n 's/.* copied, \([0-9.]*\) s.*/\1/p' | awk '{ printf "%.0f ms", $1 * 1000 }')"
+G "$GP/copy-paths -p /dev/pmem0 $DMB" |
+	while read -r name v; do row "${name%_ms} ($DMB MiB)" "$v ms"; done
 
 # 3. across a kexec
 echo "-- kernel switch $A -> $B"
