@@ -680,6 +680,15 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		for (size_t m = 0; m < sizeof(madv_flags) / sizeof(madv_flags[0]); m++)
 			if (has_vmflag(r->vmflags, madv_flags[m].flag))
 				v->madv |= 1ULL << madv_flags[m].advice;
+		/* pages a lazy restore has not filled yet read as absent: a dump
+		 * now would lose them (docs/design.md, "Lazy restore") */
+		if (has_vmflag(r->vmflags, "um")) {
+			log_err("pid %d: mapping 0x%lx-0x%lx is still being filled by userfaultfd "
+				"(a lazy restore in progress?); dump it once its memory is complete",
+				pid, r->start, r->end);
+			ret = -EBUSY;
+			goto out;
+		}
 		if (has_vmflag(r->vmflags, "io") || has_vmflag(r->vmflags, "pf")) {
 			if (v->kind != VMA_KIND__VMA_VVAR && v->kind != VMA_KIND__VMA_VSYSCALL) {
 				log_err("pid %d: mapping 0x%lx-0x%lx (%s): device memory is not supported",

@@ -37,6 +37,7 @@ struct rproc {
 	pid_t *seized_tids;
 	int nseized;
 	uint8_t *cow;		/* per mapping: enum cow_state (mem-restore.c) */
+	uint8_t *lazy;		/* per mapping: its pages come lazily (lazy.c) */
 };
 
 /* A private anonymous mapping and the children sharing it (mem-restore.c) */
@@ -74,6 +75,9 @@ struct rctx {
 	VdsoSymtab cur_syms;
 	struct range specials[4];
 	int nspecials;
+	/* lazy restore (lazy.c): the pages server and our end of its socket */
+	pid_t lazy_pid;
+	int lazy_sock;
 };
 
 struct takeover {
@@ -110,5 +114,13 @@ int cow_plan(struct rctx *c);
 int stub_cow_prepare(struct rctx *c, int idx);
 int cow_fill(struct rctx *c, int idx);
 int restore_mm_fields(struct takeover *tk);
+
+/* lazy.c: the private anonymous memory after the tree runs (--lazy).  The
+ * server forked before the tree is made; each task's lazy mappings handed
+ * to it at the end of its takeover; told the tree runs, or killed. */
+int lazy_start(struct rctx *c);
+int lazy_register(struct takeover *tk);
+void lazy_running(struct rctx *c);
+void lazy_stop(struct rctx *c);
 
 #endif

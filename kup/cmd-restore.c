@@ -17,7 +17,7 @@
 static void restore_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup restore (-D DIR | --ppp STORE) [-d] [--shell-job] [--tcp-established]\n"
+		"Usage: kup restore (-D DIR | --ppp STORE) [-d] [--lazy] [--shell-job] [--tcp-established]\n"
 		"                   [--keep] [--unit UNIT | --no-unit | -t PID] [--allow-differences] [-v]\n\n"
 		"Recreate the tree saved in DIR or in the persistent page store STORE with\n"
 		"its PIDs and let it run.  Without -d, wait for the restored root to exit\n"
@@ -42,6 +42,11 @@ static void restore_usage(FILE *f)
 		"  -t, --tree PID         restore only the tree whose root was PID (a store\n"
 		"                         of several trees, kup dump with several -t/--unit)\n"
 		"  -d, --restore-detached return once the tree runs\n"
+		"      --lazy             run the tree before its private memory is back: its\n"
+		"                         pages come on first touch and in the background,\n"
+		"                         from a process named kup-lazy that exits once all\n"
+		"                         are in (then scrubs the store, unless --keep); a\n"
+		"                         page that cannot be read back kills the tree\n"
 		"  -j, --shell-job        restore into this terminal (the tree was dumped\n"
 		"                         with --shell-job)\n"
 		"      --tcp-established  restore established TCP connections\n"
@@ -56,7 +61,7 @@ static void restore_usage(FILE *f)
 
 struct rst_ppp {
 	const char *given;
-	bool keep;
+	bool keep, lazy;
 	struct ckpt_restore_opts *o;
 	unsigned long long running_ns;	/* CLOCK_REALTIME: the tree runs again */
 };
@@ -117,7 +122,7 @@ static void rst_running(void *arg)
 	snprintf(where, sizeof(where), "%s", rp->o->store->where);
 	rp->o->store->ops->close(rp->o->store);
 	rp->o->store = NULL;
-	if (rp->keep)
+	if (rp->keep || rp->lazy)	/* lazily: once the memory is in */
 		return;
 	r = kup_store_scrub_ppp(rp->given);
 	if (r)
@@ -125,6 +130,23 @@ static void rst_running(void *arg)
 			 where, strerror(-r));
 	else
 		log_info("%s scrubbed", where);
+}
+
+/* Lazily restored from a store: every page is in (kup-lazy, which has
+ * closed its copy of the store), the checkpoint is no longer needed. */
+static void rst_memory_complete(void *arg)
+{
+	struct rst_ppp *rp = arg;
+	int r;
+
+	if (!rp->given || rp->keep)
+		return;
+	r = kup_store_scrub_ppp(rp->given);
+	if (r)
+		log_warn("the tree's memory is complete, but the store could not be scrubbed "
+			 "(%s); run kup ppp scrub", strerror(-r));
+	else
+		log_info("the tree's memory is complete: the store is scrubbed");
 }
 
 /* The images are good: a PID holder from the initramfs lets the tree's PIDs go. */
@@ -380,6 +402,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "force-vdso-proxy", no_argument, 0, 'F' },
 		{ "as-new-boot", no_argument, 0, 'B' },
 		{ "allow-differences", no_argument, 0, 'A' },
+		{ "lazy", no_argument, 0, 'L' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -420,6 +443,7 @@ static int cmd_restore(int argc, char **argv)
 		case 'F': o.force_vdso_proxy = true; break;
 		case 'B': o.as_new_boot = true; break;
 		case 'A': o.allow_differences = true; break;
+		case 'L': o.lazy = rp.lazy = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': restore_usage(stdout); return 0;
 		default: restore_usage(stderr); return KUP_EXIT_USAGE;
@@ -461,10 +485,11 @@ static int cmd_restore(int argc, char **argv)
 	kup_catch_abort();
 	rp.o = &o;
 	o.on_running = rst_running;
+	o.on_memory_complete = rst_memory_complete;
 	o.before_pids = rst_before_pids;
 	o.arg = &rp;
 	if (rp.given)
-		ret = kup_store_open_ppp(rp.given, 0, &o.store);
+		ret = kup_store_open_ppp(rp.given, o.lazy ? KUP_STORE_STREAM : 0, &o.store);
 	else
 		ret = img_store_open_dir(dir, 0, &o.store);
 	if (ret)
@@ -475,6 +500,13 @@ static int cmd_restore(int argc, char **argv)
 		if (kup_parts_read(o.store, &pi)) {
 			o.store->ops->close(o.store);
 			return KUP_EXIT_FAIL;
+		}
+		if (pi && o.lazy) {
+			log_err("%s holds %zu trees: a lazy restore takes a store of one tree "
+				"(restore these without --lazy)", o.store->where, pi->n_parts);
+			parts_image__free_unpacked(pi, NULL);
+			o.store->ops->close(o.store);
+			return KUP_EXIT_USAGE;
 		}
 		if (pi)
 			return restore_parts(o.store, pi, rp.given, rp.keep, unit, no_unit, tree, if_any,

@@ -70,6 +70,8 @@ int kup_parse_size(const char *s, unsigned long long *out);
 /* Image stores (kup/store.c).  "auto" (or NULL) finds the store device. */
 struct img_store;
 #define KUP_STORE_APPEND	2	/* @write: change the committed checkpoint */
+#define KUP_STORE_STREAM	4	/* @write 0 | this: page images read in pieces, each
+					   extent checked as read (kup restore --lazy) */
 int kup_store_open_ppp(const char *given, int write, struct img_store **out);
 int kup_store_remove_prefix(struct img_store *wr, const char *prefix);
 int kup_store_scrub_ppp(const char *given);

@@ -60,6 +60,15 @@ struct ckpt_restore_opts {
 	/* Called once the tree runs and every image is released (before the
 	 * wait without detach), e.g. to scrub the store. */
 	void (*on_running)(void *arg);
+	/* Lazy restore (docs/design.md, "Lazy restore"): private anonymous
+	 * memory is filled after the tree runs, by a server process
+	 * ("kup-lazy") that outlives the call; once every page is in, it
+	 * closes its copy of the store and calls on_memory_complete (e.g. to
+	 * scrub the store), in that process.  on_running is then called
+	 * before the memory is complete. */
+	bool lazy;
+	void (*on_memory_complete)(void *arg);
+	pid_t *lazy_pid;		/* out: the server, or 0 */
 	void *arg;
 };
 
