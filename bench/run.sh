@@ -5,6 +5,8 @@
 #     of the same size measured in the same run (build/bench/memcpy); the
 #     images go to a tmpfs directory under /dev/shm, so the figures are the
 #     engine's, not the disk's;
+#  1c. kup restore --lazy of the same images: until the tree runs and until
+#     its memory is complete (kup-lazy exits);
 #  1b. the same for a process with 16 TiB reserved (8 TiB PROT_NONE with
 #     MAP_NORESERVE, 8 TiB PROT_NONE) and 104 MiB written
 #     (tests/progs/reserve), beside a memcpy of 100 MiB;
@@ -62,6 +64,42 @@ echo "== kup benchmarks: $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ { printf 
 echo "   images in $dir (tmpfs)"
 row "what" "time"
 
+# 1c. kup restore --lazy of bigmem's images (the restored copy killed first):
+# until the tree runs, and until kup-lazy has brought the last page in
+# (nothing touches the memory meanwhile: the background pass alone).
+lazy_restore() {
+	local t0 t1 t2 lz
+	kill -9 "$pid" 2> /dev/null
+	wait_gone "$pid"
+	# the restored copy writes at its offset of the dump: the eager copy's
+	# CHECK line goes, so that the lazy copy's is seen
+	truncate -s "$dumped_size" "$dir/bigmem"
+	t0=$(now_ms)
+	if ! "$KUP" restore -D "$dir/img" -d --lazy > "$dir/lazy.log" 2>&1; then
+		row "kup restore -d --lazy" "failed"
+		sed 's/^/    /' "$dir/lazy.log" | tail -n 5
+		failed=1
+		return
+	fi
+	t1=$(now_ms)
+	lz=$(grep -oE 'pid [0-9]+ \(kup-lazy\)' "$dir/lazy.log" | awk '{ print $2 }')
+	while [ -n "$lz" ] && [ -d /proc/$lz ] && ! grep -q '^State:.*[ZX]' /proc/$lz/status 2> /dev/null; do
+		sleep 0.01
+	done
+	t2=$(now_ms)
+	row "kup restore -d --lazy of the same: until it runs" "$((t1 - t0)) ms"
+	row "  ... until its memory is complete" "$((t2 - t0)) ms"
+	kill -USR1 "$pid"
+	if wait_line "$dir/bigmem" "^CHECK 1 OK sum=$sum " 60; then
+		row "  lazily restored memory checksum" "same"
+	else
+		row "  lazily restored memory checksum" "DIFFERENT"
+		sed 's/^/    /' "$dir/bigmem" | tail -n 3
+		sed 's/^/    /' "$dir/lazy.log" | tail -n 3
+		failed=1
+	fi
+}
+
 # 1. memcpy yardstick, then dump and restore of bigmem.
 if [ -x "$BENCHBIN/memcpy" ]; then
 	"$BENCHBIN/memcpy" "$MB" > "$dir/memcpy"
@@ -82,6 +120,7 @@ if wait_line "$dir/bigmem" '^READY' 120; then
 	if "$KUP" -q dump -t "$pid" -D "$dir/img" > "$dir/dump.log" 2>&1; then
 		t1=$(now_ms)
 		row "kup dump, $((pages / 256)) MiB touched (+ kill)" "$((t1 - t0)) ms"
+		dumped_size=$(stat -c %s "$dir/bigmem")
 		row "  image size" "$(du -sm "$dir/img" | cut -f1) MiB"
 		wait_gone "$pid"
 		t2=$(now_ms)
@@ -95,6 +134,7 @@ if wait_line "$dir/bigmem" '^READY' 120; then
 				row "  restored memory checksum" "DIFFERENT"
 				failed=1
 			fi
+			lazy_restore
 		else
 			row "kup restore -d" "failed"
 			sed 's/^/    /' "$dir/restore.log" | tail -n 5

@@ -396,12 +396,18 @@ static void kill_tree(struct lsrv *s)
 	free(list);
 }
 
-static void srv_fatal(struct lsrv *s, struct lmm *m, uint64_t addr, int err) __attribute__((noreturn));
-static void srv_fatal(struct lsrv *s, struct lmm *m, uint64_t addr, int err)
+static void srv_fatal(struct lsrv *s, struct lmm *m, uint64_t addr, int err, bool filling)
+	__attribute__((noreturn));
+static void srv_fatal(struct lsrv *s, struct lmm *m, uint64_t addr, int err, bool filling)
 {
-	log_err("pid %d: the page at 0x%" PRIx64 " cannot be read back from %s (%s): killing the "
-		"whole tree, it must not run on without its memory", m->pid, addr, s->c->st->where,
-		strerror(err < 0 ? -err : err));
+	if (filling)
+		log_err("pid %d: cannot fill the page at 0x%" PRIx64 " (%s): killing the whole "
+			"tree, it must not run on without its memory", m->pid, addr,
+			strerror(err < 0 ? -err : err));
+	else
+		log_err("pid %d: the page at 0x%" PRIx64 " cannot be read back from %s (%s): "
+			"killing the whole tree, it must not run on without its memory", m->pid,
+			addr, s->c->st->where, strerror(err < 0 ? -err : err));
 	kill_tree(s);
 	_exit(1);
 }
@@ -476,7 +482,7 @@ static long fill(struct lsrv *s, struct lmm *m, struct larea *a, uint64_t addr, 
 	}
 	err = src_page(s, a->img, r->off + (sv - r->vaddr) / PG, &src);
 	if (err)
-		srv_fatal(s, m, addr, err);
+		srv_fatal(s, m, addr, err, false);
 	if (max > r->nr_pages - (sv - r->vaddr) / PG)
 		max = r->nr_pages - (sv - r->vaddr) / PG;
 	if (max > (uint64_t)(s->buf + s->buf_len - src) / PG)
@@ -492,7 +498,9 @@ static long fill(struct lsrv *s, struct lmm *m, struct larea *a, uint64_t addr, 
 		done++;		/* that one is in already */
 		wake(m, addr, done * PG);
 	} else if (err && !done) {
-		return err == EAGAIN ? -EAGAIN : err == ESRCH ? -ESRCH : -ENOENT;
+		if (err == EAGAIN || err == ESRCH || err == ENOENT)
+			return -err;
+		srv_fatal(s, m, addr, err, true);	/* ENOMEM... */
 	}
 	for (uint64_t k = 0; k < done; k++)
 		bit_clear(a->bits, i + k);
@@ -512,17 +520,27 @@ static int on_fault(struct lsrv *s, struct lmm *m, uint64_t addr)
 		r = fill(s, m, a, addr, LAZY_AHEAD);
 		if (r == -EAGAIN)
 			add_retry(m, addr);
+		else if (r == -ENOENT)
+			wake(m, addr, PG);	/* no longer there: let it see so */
 		return r == -ESRCH ? -ESRCH : 0;
 	}
 	if (!ioctl(m->uffd, UFFDIO_ZEROPAGE, &z)) {
 		s->zeroed++;
 		return 0;
 	}
-	if (errno == EAGAIN)
+	switch (errno) {
+	case EAGAIN:
 		add_retry(m, addr);
-	else if (errno == EEXIST)
+		return 0;
+	case EEXIST:
+	case ENOENT:
 		wake(m, addr, PG);
-	return errno == ESRCH ? -ESRCH : 0;
+		return 0;
+	case ESRCH:
+		return -ESRCH;
+	default:
+		srv_fatal(s, m, addr, -errno, true);
+	}
 }
 
 /* mremap moved [from, from + len) to @to: so do the pending pages. */

@@ -17,7 +17,7 @@
 static void restore_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup restore (-D DIR | --ppp STORE) [-d] [--lazy] [--shell-job] [--tcp-established]\n"
+		"Usage: kup restore (-D DIR | --ppp STORE) [-d] [--lazy|--eager] [--shell-job] [--tcp-established]\n"
 		"                   [--keep] [--unit UNIT | --no-unit | -t PID] [--allow-differences] [-v]\n\n"
 		"Recreate the tree saved in DIR or in the persistent page store STORE with\n"
 		"its PIDs and let it run.  Without -d, wait for the restored root to exit\n"
@@ -42,6 +42,8 @@ static void restore_usage(FILE *f)
 		"  -t, --tree PID         restore only the tree whose root was PID (a store\n"
 		"                         of several trees, kup dump with several -t/--unit)\n"
 		"  -d, --restore-detached return once the tree runs\n"
+		"      --eager            all of the memory before the tree runs (the default,\n"
+		"                         unless KUP_RESTORE_MEMORY=lazy with --ppp)\n"
 		"      --lazy             run the tree before its private memory is back: its\n"
 		"                         pages come on first touch and in the background,\n"
 		"                         from a process named kup-lazy that exits once all\n"
@@ -147,6 +149,24 @@ static void rst_memory_complete(void *arg)
 			 "(%s); run kup ppp scrub", strerror(-r));
 	else
 		log_info("the tree's memory is complete: the store is scrubbed");
+}
+
+/* KUP_RESTORE_MEMORY=lazy in the configuration file (quietly: a file with
+ * errors is reported by kup switch and kup check; here it means eager). */
+static bool config_lazy(void)
+{
+	struct kup_config cfg;
+	int lvl = log_get_level(), r;
+	bool yes;
+
+	log_set_level(LOG_LVL_ERR - 1);
+	r = kup_config_load(NULL, &cfg);
+	log_set_level(lvl);
+	if (r)
+		return false;
+	yes = cfg.lazy == 1;
+	kup_config_free(&cfg);
+	return yes;
 }
 
 /* The images are good: a PID holder from the initramfs lets the tree's PIDs go. */
@@ -403,6 +423,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "as-new-boot", no_argument, 0, 'B' },
 		{ "allow-differences", no_argument, 0, 'A' },
 		{ "lazy", no_argument, 0, 'L' },
+		{ "eager", no_argument, 0, 'E' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -415,7 +436,7 @@ static int cmd_restore(int argc, char **argv)
 	struct outage outage;
 	pid_t tree = 0;
 	char *end;
-	bool if_any = false;
+	bool if_any = false, eager = false, lazy_cfg = false;
 	pid_t root = 0;
 	int c, ret;
 
@@ -443,7 +464,8 @@ static int cmd_restore(int argc, char **argv)
 		case 'F': o.force_vdso_proxy = true; break;
 		case 'B': o.as_new_boot = true; break;
 		case 'A': o.allow_differences = true; break;
-		case 'L': o.lazy = rp.lazy = true; break;
+		case 'L': o.lazy = rp.lazy = true; eager = false; break;
+		case 'E': eager = true; o.lazy = rp.lazy = false; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': restore_usage(stdout); return 0;
 		default: restore_usage(stderr); return KUP_EXIT_USAGE;
@@ -482,6 +504,11 @@ static int cmd_restore(int argc, char **argv)
 		switch_record_report();	/* what the last switch did not keep */
 		return 0;
 	}
+	/* the boot's restores follow KUP_RESTORE_MEMORY unless told */
+	if (rp.given && !o.lazy && !eager && config_lazy()) {
+		o.lazy = rp.lazy = lazy_cfg = true;
+		log_info("KUP_RESTORE_MEMORY=lazy: the memory follows once the tree runs");
+	}
 	kup_catch_abort();
 	rp.o = &o;
 	o.on_running = rst_running;
@@ -501,7 +528,11 @@ static int cmd_restore(int argc, char **argv)
 			o.store->ops->close(o.store);
 			return KUP_EXIT_FAIL;
 		}
-		if (pi && o.lazy) {
+		if (pi && lazy_cfg) {
+			log_info("%s holds %zu trees: restored eagerly (KUP_RESTORE_MEMORY=lazy is "
+				 "for a store of one tree)", o.store->where, pi->n_parts);
+			o.lazy = rp.lazy = false;
+		} else if (pi && o.lazy) {
 			log_err("%s holds %zu trees: a lazy restore takes a store of one tree "
 				"(restore these without --lazy)", o.store->where, pi->n_parts);
 			parts_image__free_unpacked(pi, NULL);

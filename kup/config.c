@@ -10,6 +10,7 @@
  *   KUP_TCP_ESTABLISHED=no            yes: keep established TCP connections
  *   KUP_EXTERNAL_PEERS=close          close or refuse
  *   KUP_HOLD_TIMEOUT=600              kup hold's --timeout (seconds)
+ *   KUP_RESTORE_MEMORY=eager          lazy: kup restore --ppp runs --lazy
  *
  * A value may be quoted with '' or "" (no escapes, no expansion).  Blank
  * lines and # comments are skipped; other keys are left to whoever else
@@ -120,6 +121,15 @@ static int config_set(struct kup_config *c, const char *key, const char *val, co
 			c->hold_timeout = -1;
 			return -EINVAL;
 		}
+	} else if (!strcmp(key, "KUP_RESTORE_MEMORY")) {
+		if (!strcmp(val, "lazy")) {
+			c->lazy = 1;
+		} else if (!strcmp(val, "eager")) {
+			c->lazy = 0;
+		} else {
+			log_err("%s: KUP_RESTORE_MEMORY: '%s' is neither 'lazy' nor 'eager'", where, val);
+			return -EINVAL;
+		}
 	} else if (!strncmp(key, "KUP_", 4)) {
 		log_warn("%s: %s is not a setting of kup: ignored", where, key);
 	}
@@ -176,6 +186,7 @@ int kup_config_load(const char *path, struct kup_config *c)
 	c->tcp = -1;
 	c->ext_peers_close = -1;
 	c->hold_timeout = -1;
+	c->lazy = -1;
 	if (!path)
 		path = env && *env ? env : KUP_CONFIG_FILE;
 	snprintf(c->path, sizeof(c->path), "%s", path);

@@ -149,3 +149,31 @@ check "the error names the pid and the address" \
 	"$T/restore4.log"
 check "the store's extent check says which" grep -q "extent" "$T/restore4.log"
 check "the store keeps its checkpoint (not scrubbed)" has_ckpt "$S4"
+
+# ---- KUP_RESTORE_MEMORY=lazy: kup restore --ppp is lazy unless --eager -------
+printf 'KUP_RESTORE_MEMORY=lazy\n' > "$T/kup.conf"
+S5=$T/store5.ppp
+check "kup ppp format $S5 --size 64M" kup_run "$T/fmt5.log" ppp format "$S5" --size 64M
+for how in config eager; do
+	pid=$(start_bg "$T/out5$how" "$PROGS/counter" -m 16)
+	wait_for_line "$T/out5$how" '^C 3 ' 30 || bail "counter did not start"
+	check "kup dump --ppp" kup_run "$T/dump5$how.log" dump -t "$pid" --ppp "$S5"
+	check "the dumped process is gone" wait_gone "$pid"
+	opt=
+	[ $how = eager ] && opt=--eager
+	check "kup restore --ppp -d $opt with KUP_RESTORE_MEMORY=lazy" \
+		eval 'KUP_CONFIG=$T/kup.conf kup_run "$T/restore5$how.log" restore --ppp "$S5" -d $opt'
+	track "$pid"
+	lz=$(lazy_pid "$T/restore5$how.log")
+	if [ $how = config ]; then
+		check "lazily (kup-lazy pid $lz), as the file says" [ -n "$lz" ]
+		track "$lz"
+		check "kup-lazy exits once the memory is in" wait_for "! alive $lz" 60
+	else
+		check "--eager wins: no kup-lazy" [ -z "$lz" ]
+	fi
+	check "the counter goes on" wait_for_line "$T/out5$how" "^C $(( $(line_field "$T/out5$how" '^C ' 2) + 3 )) " 10
+	check "its memory as it was" request_check "$pid" "$T/out5$how"
+	kill_tree "$pid"
+	wait_gone "$pid"
+done
