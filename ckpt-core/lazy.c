@@ -43,11 +43,13 @@
 
 #include "ckpt-images.h"
 #include "internal.h"
+#include "journal.h"
 #include "restore.h"
 
 #define LAZY_CHUNK	(1UL << 20)	/* read from an image at a time (a store's extent) */
 #define LAZY_AHEAD	16		/* pages given at a fault, where pending */
 #define PG		PAGE_SIZE_K
+#define LAZY_MAX_VMAS	65536		/* mappings of a task handed over in one message */
 
 enum { LAZY_ADD = 1, LAZY_RUNNING };
 
@@ -187,6 +189,11 @@ int lazy_register(struct takeover *tk)
 	long tfd;
 	int pidfd, ufd, err;
 
+	if (p->mm->n_vmas > LAZY_MAX_VMAS) {
+		log_warn("pid %d: %zu mappings, more than a lazy restore takes (%d): its memory is "
+			 "restored eagerly", pid, p->mm->n_vmas, LAZY_MAX_VMAS);
+		return -EOPNOTSUPP;
+	}
 	err = inj(tk, pid, SYS_userfaultfd, "userfaultfd", &tfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
 	if (err)
 		return err;
@@ -700,8 +707,8 @@ static int on_ctl(struct lsrv *s)
 {
 	struct {
 		struct lazy_hdr h;
-		uint8_t lazy[65536 * 4];
-	} *msg = s->buf == NULL ? NULL : (void *)s->buf;
+		uint8_t lazy[LAZY_MAX_VMAS];
+	} *msg = (void *)s->buf;
 	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
 	struct iovec io = { msg, sizeof(*msg) };
 	struct msghdr mh = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = u.buf,
@@ -732,9 +739,19 @@ static int on_ctl(struct lsrv *s)
 	if (msg->h.type != LAZY_ADD || ufd < 0 || (size_t)got != sizeof(msg->h) + msg->h.nvmas) {
 		if (ufd >= 0)
 			close(ufd);
-		return 0;
+		return -EINVAL;
 	}
-	return on_add(s, &msg->h, msg->lazy, ufd) == -ENOMEM ? -ENOMEM : 0;
+	return on_add(s, &msg->h, msg->lazy, ufd);
+}
+
+/* The server cannot go on: what it serves must not run on with zeros. */
+static void srv_die(struct lsrv *s, int err, const char *what) __attribute__((noreturn));
+static void srv_die(struct lsrv *s, int err, const char *what)
+{
+	log_err("%s (%s): killing the whole tree, it must not run on without its memory", what,
+		strerror(err < 0 ? -err : err));
+	kill_tree(s);
+	_exit(1);
 }
 
 /* One piece of the background pass, for the next process with pages to
@@ -788,8 +805,10 @@ static void lazy_serve(struct rctx *c, int sock)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	s.buf = malloc(LAZY_CHUNK > sizeof(struct lazy_hdr) + 65536 * 4 ?
-		       LAZY_CHUNK : sizeof(struct lazy_hdr) + 65536 * 4);
+	journal_forget();	/* the restore's, not ours */
+	/* page-aligned: a block device's store reads into it with O_DIRECT */
+	s.buf = aligned_alloc(PG, LAZY_CHUNK > sizeof(struct lazy_hdr) + LAZY_MAX_VMAS ?
+			      LAZY_CHUNK : PAGE_ALIGN_K(sizeof(struct lazy_hdr) + LAZY_MAX_VMAS));
 	s.pages = calloc(c->n, sizeof(*s.pages));
 	if (!s.buf || !s.pages)
 		_exit(1);
@@ -817,7 +836,7 @@ static void lazy_serve(struct rctx *c, int sock)
 		free(pfd);
 		pfd = calloc(s.nmm + 1, sizeof(*pfd));
 		if (!pfd)
-			_exit(1);
+			srv_die(&s, ENOMEM, "lazy pages server");
 		if (ctl_open)
 			pfd[n++] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		for (int k = 0; k < s.nmm; k++)
@@ -825,11 +844,11 @@ static void lazy_serve(struct rctx *c, int sock)
 		busy = !held && s.nmm;
 		r = poll(pfd, n, busy ? 0 : held ? 100 : -1);
 		if (r < 0 && errno != EINTR)
-			_exit(1);
+			srv_die(&s, errno, "lazy pages server: poll");
 		if (ctl_open && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			r = on_ctl(&s);
 			if (r < 0)
-				_exit(1);
+				srv_die(&s, r, "lazy pages server: cannot take a task's memory");
 			if (r) {
 				ctl_open = false;
 				close(sock);
@@ -837,13 +856,14 @@ static void lazy_serve(struct rctx *c, int sock)
 		}
 		for (int k = 0; k < s.nmm; k++) {
 			struct lmm *m = s.mm[k];
-			uint64_t *rl = m->retry;
+			uint64_t *rl = m->retry;	/* faults that came while the layout changed */
 			int rn = m->nretry, e;
 
-			e = on_events(&s, m);	/* a fork adds to s.mm: seen in this loop */
-			/* faults that came in while the layout changed */
 			m->retry = NULL;
 			m->nretry = 0;
+			e = on_events(&s, m);	/* a fork adds to s.mm: seen in this loop */
+			if (e < 0 && e != -ESRCH)
+				srv_die(&s, e, "lazy pages server: cannot follow a fork or mremap");
 			for (int t = 0; t < rn && e != -ESRCH; t++)
 				e = on_fault(&s, m, rl[t]);
 			free(rl);
@@ -859,9 +879,9 @@ static void lazy_serve(struct rctx *c, int sock)
 	for (int i = 0; i < c->n; i++)
 		if (c->p[i].alive)
 			c->st->ops->release(c->st, &s.pages[i]);
-	log_info("the tree's memory is complete: %" PRIu64 " pages filled, %" PRIu64 " zero pages",
-		 s.filled, s.zeroed);
 	if (s.running) {
+		log_info("the tree's memory is complete: %" PRIu64 " pages filled, %" PRIu64
+			 " zero pages", s.filled, s.zeroed);
 		c->st->ops->close(c->st);
 		if (o->on_memory_complete)
 			o->on_memory_complete(o->arg);

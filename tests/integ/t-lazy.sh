@@ -177,3 +177,27 @@ for how in config eager; do
 	kill_tree "$pid"
 	wait_gone "$pid"
 done
+
+# ---- a store on a block device (the pmem region's path: O_DIRECT reads) ------
+if command -v losetup > /dev/null && truncate -s 160M "$T/backing" &&
+   LOOP=$(losetup -f --show "$T/backing" 2> /dev/null); then
+	at_exit "losetup -d $LOOP"
+	check "kup ppp format $LOOP" kup_run "$T/fmt6.log" ppp format "$LOOP"
+	pid=$(start_bg "$T/out6" "$PROGS/bigmem" 64)
+	wait_for_line "$T/out6" '^READY' 120 || bail "bigmem did not start"
+	sum=$(awk '/^SUM/ { print $2; exit }' "$T/out6")
+	check "kup dump --ppp $LOOP" kup_run "$T/dump6.log" dump -t "$pid" --ppp "$LOOP"
+	check "the dumped process is gone" wait_gone "$pid"
+	check "kup restore --ppp $LOOP --lazy -d" kup_run "$T/restore6.log" restore --ppp "$LOOP" --lazy -d
+	track "$pid"
+	lz=$(lazy_pid "$T/restore6.log")
+	[ -n "$lz" ] && track "$lz"
+	check "kup-lazy exits once every page is in" wait_for "! alive $lz" 120
+	check "the same checksum ($sum)" \
+		eval 'request_check $pid "$T/out6" 120 | grep -q "sum=$sum holes=zero"'
+	check "the store is scrubbed" eval '! has_ckpt "$LOOP"'
+	kill_tree "$pid"
+	wait_gone "$pid"
+else
+	note "no loop device: the block device store is not tried"
+fi
