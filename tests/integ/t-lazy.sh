@@ -14,6 +14,9 @@
 #  - a store damaged after the tree started lazily: the page cannot be read
 #    back, the whole tree is killed (never run on with zeros), the error
 #    names the pid and the address, the store keeps its checkpoint.
+#  - KUP_RESTORE_MEMORY=lazy makes kup restore --ppp lazy; --eager wins.
+#  - a store on a block device (a loop device: O_DIRECT reads).
+#  - a store of several trees: --lazy is refused, the file's lazy is eager.
 . "$(dirname "$0")/../lib.sh"
 
 has_ckpt() { "$KUP" ppp status "$1" --json | grep -q '"checkpoint": true'; }
@@ -201,3 +204,23 @@ if command -v losetup > /dev/null && truncate -s 160M "$T/backing" &&
 else
 	note "no loop device: the block device store is not tried"
 fi
+
+# ---- a store of several trees is not restored lazily --------------------------
+S7=$T/store7.ppp
+check "kup ppp format $S7 --size 64M" kup_run "$T/fmt7.log" ppp format "$S7" --size 64M
+p1=$(start_bg "$T/out7a" "$PROGS/counter")
+p2=$(start_bg "$T/out7b" "$PROGS/counter")
+wait_for_line "$T/out7a" '^C 3 ' 30 && wait_for_line "$T/out7b" '^C 3 ' 30 || bail "counters did not start"
+check "kup dump -t $p1 -t $p2 --ppp" kup_run "$T/dump7.log" dump -t "$p1" -t "$p2" --ppp "$S7"
+check "the dumped processes are gone" eval 'wait_gone $p1 && wait_gone $p2'
+check_fails "kup restore --lazy of a store of two trees is refused" \
+	kup_run "$T/restore7.log" restore --ppp "$S7" --lazy -d
+check "saying why, restoring nothing" \
+	eval 'grep -q "holds 2 trees: a lazy restore takes a store of one tree" "$T/restore7.log" &&
+	      [ ! -d /proc/$p1 ] && [ ! -d /proc/$p2 ] && has_ckpt "$S7"'
+printf 'KUP_RESTORE_MEMORY=lazy\n' > "$T/kup7.conf"
+check "with KUP_RESTORE_MEMORY=lazy it is restored eagerly" \
+	eval 'KUP_CONFIG=$T/kup7.conf kup_run "$T/restore7b.log" restore --ppp "$S7" -d'
+track "$p1"
+track "$p2"
+check "both run again, no kup-lazy" eval 'alive $p1 && alive $p2 && [ -z "$(lazy_pid "$T/restore7b.log")" ]'
