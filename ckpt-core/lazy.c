@@ -251,11 +251,13 @@ struct larea {
 struct lmm {
 	int uffd;
 	pid_t pid;		/* the restored task (a forked child: its ancestor's) */
-	pid_t seen;		/* a thread seen faulting: the process, to kill */
+	pid_t seen;		/* the process (a thread of it seen faulting) */
+	int pidfd;		/* ... its pidfd, or -1 (a forked child not seen yet) */
 	struct larea *a;
 	int n;
 	uint64_t left;		/* pending pages */
 	int cur;		/* background: the area it is at */
+	uint64_t curw;		/* ... and the word of its bits (none set before it) */
 	uint64_t *retry;	/* faults to answer again after an event */
 	int nretry;
 };
@@ -333,6 +335,8 @@ static void mm_free(struct lmm *m)
 	free(m->retry);
 	if (m->uffd >= 0)
 		close(m->uffd);
+	if (m->pidfd >= 0)
+		close(m->pidfd);
 	free(m);
 }
 
@@ -342,65 +346,83 @@ static void srv_drop(struct lsrv *s, int k)
 	s->mm[k] = s->mm[--s->nmm];
 }
 
-/* Stop every process of the tree (those restored, what they forked since,
- * those seen faulting), then kill them all. */
+static int pidfd_signal(int pidfd, int sig)
+{
+	return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+static int list_add(pid_t **list, int *n, int *cap, pid_t pid)
+{
+	for (int i = 0; i < *n; i++)
+		if ((*list)[i] == pid)
+			return 0;
+	if (*n == *cap) {
+		pid_t *nl = realloc(*list, (*cap = *cap ? *cap * 2 : 64) * sizeof(*nl));
+
+		if (!nl)
+			return -ENOMEM;
+		*list = nl;
+	}
+	(*list)[(*n)++] = pid;
+	return 1;
+}
+
+/*
+ * Stop every process of the tree, then kill them all: those it serves (by
+ * pidfd, taken when each was handed over or first seen faulting: a pid
+ * reused since by another process is never signalled), and what they have
+ * forked, found through /proc/PID/task/TID/children of stopped processes
+ * (whose children cannot be reaped, so their pids cannot be reused).
+ */
 static void kill_tree(struct lsrv *s)
 {
 	pid_t *list = NULL;
 	int n = 0, cap = 0;
 
-	for (int round = 0; round < 2; round++) {
-		for (int i = 0; i < s->c->n + s->nmm; i++) {
-			pid_t pid = i < s->c->n ? (pid_t)s->c->p[i].pe->pid : s->mm[i - s->c->n]->seen;
+	for (int k = 0; k < s->nmm; k++) {
+		struct lmm *m = s->mm[k];
 
-			if (pid <= 0 || kill(pid, SIGSTOP))
-				continue;
-			if (n == cap) {
-				pid_t *nl = realloc(list, (cap = cap ? cap * 2 : 64) * sizeof(*nl));
-
-				if (!nl)
-					break;
-				list = nl;
-			}
-			list[n++] = pid;
-		}
-		/* what they forked, breadth first: stopped, they fork no more */
-		for (int i = 0; i < n; i++) {
-			char path[64];
-			DIR *d;
-			struct dirent *de;
-
-			snprintf(path, sizeof(path), "/proc/%d/task", list[i]);
-			d = opendir(path);
-			while (d && (de = readdir(d))) {
-				char cp[320];
-				FILE *f;
-
-				if (de->d_name[0] == '.')
-					continue;
-				snprintf(cp, sizeof(cp), "/proc/%d/task/%s/children", list[i], de->d_name);
-				f = fopen(cp, "re");
-				for (int child; f && fscanf(f, "%d", &child) == 1;) {
-					if (n == cap) {
-						pid_t *nl = realloc(list, (cap *= 2) * sizeof(*nl));
-
-						if (!nl)
-							break;
-						list = nl;
-					}
-					kill(child, SIGSTOP);
-					list[n++] = child;
-				}
-				if (f)
-					fclose(f);
-			}
-			if (d)
-				closedir(d);
-		}
+		if (m->pidfd >= 0 && !pidfd_signal(m->pidfd, SIGSTOP))
+			list_add(&list, &n, &cap, m->seen);
 	}
+	for (int i = 0; i < n; i++) {
+		char path[64];
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", list[i]);
+		d = opendir(path);
+		while (d && (de = readdir(d))) {
+			char cp[320];
+			FILE *f;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(cp, sizeof(cp), "/proc/%d/task/%s/children", list[i], de->d_name);
+			f = fopen(cp, "re");
+			for (int child; f && fscanf(f, "%d", &child) == 1;)
+				if (list_add(&list, &n, &cap, child) > 0)
+					kill(child, SIGSTOP);
+			if (f)
+				fclose(f);
+		}
+		if (d)
+			closedir(d);
+	}
+	for (int k = 0; k < s->nmm; k++)
+		if (s->mm[k]->pidfd >= 0)
+			pidfd_signal(s->mm[k]->pidfd, SIGKILL);
 	for (int i = 0; i < n; i++)
 		kill(list[i], SIGKILL);
 	free(list);
+}
+
+/* Has the process of @m exited (its pidfd readable)?  Unknown: no. */
+static bool mm_dead(const struct lmm *m)
+{
+	struct pollfd p = { .fd = m->pidfd, .events = POLLIN };
+
+	return m->pidfd >= 0 && poll(&p, 1, 0) == 1;
 }
 
 static void srv_fatal(struct lsrv *s, struct lmm *m, uint64_t addr, int err, bool filling)
@@ -507,6 +529,8 @@ static long fill(struct lsrv *s, struct lmm *m, struct larea *a, uint64_t addr, 
 	} else if (err && !done) {
 		if (err == EAGAIN || err == ESRCH || err == ENOENT)
 			return -err;
+		if (mm_dead(m))
+			return -ESRCH;
 		srv_fatal(s, m, addr, err, true);	/* ENOMEM... */
 	}
 	for (uint64_t k = 0; k < done; k++)
@@ -546,6 +570,8 @@ static int on_fault(struct lsrv *s, struct lmm *m, uint64_t addr)
 	case ESRCH:
 		return -ESRCH;
 	default:
+		if (mm_dead(m))
+			return -ESRCH;
 		srv_fatal(s, m, addr, -errno, true);
 	}
 }
@@ -598,13 +624,14 @@ static int on_fork(struct lsrv *s, struct lmm *m, int ufd)
 	nl = err ? NULL : realloc(s->mm, (s->nmm + 1) * sizeof(*nl));
 	if (!nl) {
 		if (n) {
-			n->uffd = -1;
+			n->uffd = n->pidfd = -1;
 			mm_free(n);
 		}
 		close(ufd);
 		return log_errno(ENOMEM, "pid %d forked: no memory for its child's pages", m->pid);
 	}
 	n->uffd = ufd;
+	n->pidfd = -1;		/* its pid: at its first fault */
 	n->pid = m->pid;
 	n->left = m->left;
 	s->mm = nl;
@@ -630,8 +657,17 @@ static int on_events(struct lsrv *s, struct lmm *m)
 
 			switch (u->event) {
 			case UFFD_EVENT_PAGEFAULT:
-				if (u->arg.pagefault.feat.ptid)
-					m->seen = u->arg.pagefault.feat.ptid;
+				if (m->pidfd < 0 && u->arg.pagefault.feat.ptid) {
+					/* the main thread's tid is the pid; another
+					 * thread's is taken as a thread pidfd */
+					m->pidfd = syscall(SYS_pidfd_open, u->arg.pagefault.feat.ptid, 0);
+					if (m->pidfd < 0)
+						m->pidfd = syscall(SYS_pidfd_open,
+								   u->arg.pagefault.feat.ptid,
+								   O_EXCL /* PIDFD_THREAD */);
+					if (m->pidfd >= 0)
+						m->seen = u->arg.pagefault.feat.ptid;
+				}
 				err = on_fault(s, m, u->arg.pagefault.address & ~(PG - 1));
 				break;
 			case UFFD_EVENT_FORK:
@@ -670,6 +706,7 @@ static int on_add(struct lsrv *s, const struct lazy_hdr *h, const uint8_t *lazy,
 	m->uffd = ufd;
 	m->pid = p->pe->pid;
 	m->seen = p->pe->pid;
+	m->pidfd = syscall(SYS_pidfd_open, p->pe->pid, 0);
 	for (size_t j = 0; !err && j < p->mm->n_vmas; j++)
 		if (lazy[j])
 			err = area_add(m, p->mm->vmas[j]->start, p->mm->vmas[j]->end,
@@ -760,18 +797,20 @@ static bool background(struct lsrv *s)
 {
 	for (int tries = 0; tries < s->nmm; tries++) {
 		struct lmm *m = s->mm[s->next++ % s->nmm];
+		bool from_start = !m->cur && !m->curw;
 
 		if (!m->left)
 			continue;
-		for (; m->cur < m->n; m->cur++) {
+		for (; m->cur < m->n; m->cur++, m->curw = 0) {
 			struct larea *a = &m->a[m->cur];
 			uint64_t np = (a->end - a->start) / PG;
 
-			for (uint64_t w = 0; w * 64 < np; w++) {
+			for (uint64_t w = m->curw; w * 64 < np; w++) {
 				long r;
 
 				if (!a->bits[w])
 					continue;
+				m->curw = w;
 				r = fill(s, m, a, a->start + (w * 64 + __builtin_ctzll(a->bits[w])) * PG,
 					 LAZY_CHUNK / PG);
 				if (r == -ESRCH)
@@ -784,7 +823,10 @@ static bool background(struct lsrv *s)
 				return true;
 			}
 		}
+		if (from_start)
+			m->left = 0;	/* nothing found from the start: none left */
 		m->cur = 0;	/* areas added by a remap, or wrapped */
+		m->curw = 0;
 		return true;
 	}
 	return false;
