@@ -253,6 +253,7 @@ struct lmm {
 	pid_t pid;		/* the restored task (a forked child: its ancestor's) */
 	pid_t seen;		/* the process (a thread of it seen faulting) */
 	int pidfd;		/* ... its pidfd, or -1 (a forked child not seen yet) */
+	bool pidfd_thread;	/* ... of one of its threads only */
 	struct larea *a;
 	int n;
 	uint64_t left;		/* pending pages */
@@ -273,7 +274,7 @@ struct lsrv {
 	int buf_img;
 	uint64_t buf_off;
 	size_t buf_len;
-	uint64_t filled, zeroed;
+	uint64_t filled, zeroed, unneeded;	/* pages: copied, zero, of processes gone */
 };
 
 static bool bit_test(const uint64_t *b, uint64_t i)
@@ -417,12 +418,13 @@ static void kill_tree(struct lsrv *s)
 	free(list);
 }
 
-/* Has the process of @m exited (its pidfd readable)?  Unknown: no. */
+/* Has the process of @m exited (its pidfd readable)?  Unknown (no pidfd,
+ * or only a thread's): no. */
 static bool mm_dead(const struct lmm *m)
 {
 	struct pollfd p = { .fd = m->pidfd, .events = POLLIN };
 
-	return m->pidfd >= 0 && poll(&p, 1, 0) == 1;
+	return m->pidfd >= 0 && !m->pidfd_thread && poll(&p, 1, 0) == 1;
 }
 
 static void srv_fatal(struct lsrv *s, struct lmm *m, uint64_t addr, int err, bool filling)
@@ -661,10 +663,12 @@ static int on_events(struct lsrv *s, struct lmm *m)
 					/* the main thread's tid is the pid; another
 					 * thread's is taken as a thread pidfd */
 					m->pidfd = syscall(SYS_pidfd_open, u->arg.pagefault.feat.ptid, 0);
-					if (m->pidfd < 0)
+					if (m->pidfd < 0) {
 						m->pidfd = syscall(SYS_pidfd_open,
 								   u->arg.pagefault.feat.ptid,
 								   O_EXCL /* PIDFD_THREAD */);
+						m->pidfd_thread = true;
+					}
 					if (m->pidfd >= 0)
 						m->seen = u->arg.pagefault.feat.ptid;
 				}
@@ -909,7 +913,12 @@ static void lazy_serve(struct rctx *c, int sock)
 			for (int t = 0; t < rn && e != -ESRCH; t++)
 				e = on_fault(&s, m, rl[t]);
 			free(rl);
+			/* gone: found so here too when no fill would tell
+			 * (the background pass held) */
+			if (e != -ESRCH && mm_dead(m))
+				e = -ESRCH;
 			if (e == -ESRCH || !m->left) {
+				s.unneeded += m->left;
 				srv_drop(&s, k);
 				k--;
 			}
@@ -922,8 +931,13 @@ static void lazy_serve(struct rctx *c, int sock)
 		if (c->p[i].alive)
 			c->st->ops->release(c->st, &s.pages[i]);
 	if (s.running) {
-		log_info("the tree's memory is complete: %" PRIu64 " pages filled, %" PRIu64
-			 " zero pages", s.filled, s.zeroed);
+		if (s.unneeded)
+			log_info("done: %" PRIu64 " pages filled, %" PRIu64 " zero pages, %" PRIu64
+				 " not needed (their processes exited)", s.filled, s.zeroed,
+				 s.unneeded);
+		else
+			log_info("the tree's memory is complete: %" PRIu64 " pages filled, %" PRIu64
+				 " zero pages", s.filled, s.zeroed);
 		c->st->ops->close(c->st);
 		if (o->on_memory_complete)
 			o->on_memory_complete(o->arg);
