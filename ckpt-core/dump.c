@@ -838,7 +838,7 @@ static unsigned long long tree_anon_bytes(struct dtree *t)
 
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
 		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats,
-		     const struct dproc *parent, bool with_frames)
+		     const struct dproc *parent, bool with_frames, struct predump *pd)
 {
 	struct mem_dump_stats ms = { 0 };
 	char name[64];
@@ -859,7 +859,7 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 		p->have_mm = true;
 		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc,
 			       parent ? &parent->mm : NULL, parent ? &parent->frames : NULL,
-			       with_frames ? &p->frames : NULL);
+			       with_frames ? &p->frames : NULL, pd);
 	}
 	if (err)
 		return err;
@@ -1304,6 +1304,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	struct shmem_dump *sd = NULL;
 	struct ipc_dump *ipc = NULL;
 	struct dtree t = { 0 };
+	struct predump *pd = NULL;
 	struct utsname uts;
 	struct timespec rt;
 	struct stat nsst;
@@ -1337,6 +1338,11 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = ckpt_check_abort();
 	if (!ret)
 		ret = precheck_tree(o->pid);
+	if (!ret && o->pre_dump_rounds > 0) {
+		ret = predump_run(o->pid, o->pre_dump_rounds, &pd);
+		stats->pre_dump_ns = now_ns() - t0;
+		t0 = now_ns();
+	}
 	if (!ret) {
 		/* the tree's outage begins (inventory: freeze_time_ns) */
 		clock_gettime(CLOCK_REALTIME, &rt);
@@ -1391,7 +1397,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		ret = ckpt_check_abort();
 		if (!ret)
 			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats, dumped_parent(&t, i),
-					has_children(&t, i));
+					has_children(&t, i), pd);
 		if (ret)
 			break;
 	}
@@ -1469,6 +1475,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	files_dump_release(fdump, o->leave_running);
 	release_tree(&t, !o->leave_running);
 	stats->frozen_ns = stats->total_ns = now_ns() - t0;
+	stats->total_ns += stats->pre_dump_ns;
+	predump_free(pd);
 	files_dump_free(fdump);
 	shmem_dump_free(sd);
 	ipc_dump_free(ipc);
@@ -1479,6 +1487,7 @@ fail:
 	/* the tree first, as it was; then what was written goes */
 	files_dump_release(fdump, true);
 	release_tree(&t, false);
+	predump_free(pd);
 	o->store->ops->abort(o->store);
 	if (fdump)
 		files_dump_free(fdump);

@@ -107,6 +107,9 @@ void kup_unit_forget(const char *unit);	/* its line of KUP_UNIT_FILE goes */
  * (they do not overlap, share no pipe, socket or shared memory).
  */
 #define KUP_MAX_TREES	64
+/* --pre-dump without a number: at most this many rounds (docs/kup.8) */
+#define KUP_PRE_DUMP_ROUNDS	4
+int kup_parse_pre_dump(const char *arg);
 struct kup_tree {
 	pid_t pid;
 	const char *unit;	/* or NULL: a tree given by its root (-t) */

@@ -22,6 +22,10 @@ struct ckpt_dump_opts {
 	const char *unit;		/* recorded in the inventory: the service it is */
 	const char *sysv_ipc;		/* "shm:ID,sem:ID,msg:ID": System V objects to
 					 * keep that the tree does not use (or NULL) */
+	/* rounds of copying the memory while the tree runs before the freeze
+	 * (at most; 0: none): the frozen pass reads only what was written
+	 * since (docs/design.md, "Pre-dump") */
+	int pre_dump_rounds;
 };
 
 struct ckpt_stats {
@@ -31,6 +35,7 @@ struct ckpt_stats {
 	unsigned long long pages;
 	unsigned int nr_procs, nr_threads;
 	unsigned long long freeze_realtime_ns;	/* dump: CLOCK_REALTIME at the freeze */
+	unsigned long long pre_dump_ns;	/* dump: the pre-dump rounds, before the freeze */
 };
 
 int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats);
