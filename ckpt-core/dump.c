@@ -1339,7 +1339,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	if (!ret)
 		ret = precheck_tree(o->pid);
 	if (!ret && o->pre_dump_rounds > 0) {
-		ret = predump_run(o->pid, o->pre_dump_rounds, &pd);
+		ret = predump_run(o->pid, o->pre_dump_rounds, o->store, &pd);
 		stats->pre_dump_ns = now_ns() - t0;
 		t0 = now_ns();
 	}
@@ -1404,7 +1404,9 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	log_progress_end();
 	if (ret)
 		goto fail;
-	ret = ckpt_check_abort();
+	ret = predump_end(pd);
+	if (!ret)
+		ret = ckpt_check_abort();
 	if (!ret)
 		ret = check_unseen_locks(&t, fdump);
 	if (!ret)

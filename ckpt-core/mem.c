@@ -53,14 +53,14 @@ static bool has_vmflag(const char *flags, const char *f)
 }
 
 /* Parse /proc/PID/smaps into raw VMAs. */
-static int read_vmas(pid_t pid, struct vma_raw **out, int *nout)
+static int read_vmas(pid_t pid, struct vma_raw **out, int *nout, bool quiet)
 {
 	char *buf = proc_read_file(pid, "smaps", NULL), *line, *save = NULL;
 	struct vma_raw *v = NULL, *cur = NULL;
 	int n = 0, cap = 0;
 
 	if (!buf)
-		return log_errno(errno, "pid %d: cannot read /proc/%d/smaps", pid, pid);
+		return quiet ? -errno : log_errno(errno, "pid %d: cannot read /proc/%d/smaps", pid, pid);
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long s, e, off, ino;
 		char perms[8], dev[32];
@@ -594,6 +594,36 @@ static int fill_batch(pid_t pid, uint8_t *buf, const struct iovec *remote, size_
 	return 0;
 }
 
+/* Read into @data, the page image written ahead, the pages of @mm's runs
+ * that @src does not hold (written since), consecutive ones at once. */
+static int patch_runs(pid_t pid, const MmImage *mm, uint8_t *data, const uint8_t *const *src,
+		      int memfd, int pmfd)
+{
+	for (size_t r = 0; r < mm->n_runs; r++) {
+		const PageRun *run = mm->runs[r];
+
+		for (uint64_t i = 0; i < run->nr_pages;) {
+			uint64_t j = i;
+			int ret;
+
+			if (src && src[run->off + i]) {
+				i++;
+				continue;
+			}
+			while (j < run->nr_pages && !(src && src[run->off + j]))
+				j++;
+			ret = read_pieces(pid, data + (run->off + i) * PAGE_SIZE_K,
+					  &(struct iovec){ (void *)(run->vaddr + i * PAGE_SIZE_K),
+							   (j - i) * PAGE_SIZE_K },
+					  1, (j - i) * PAGE_SIZE_K, memfd, pmfd, false);
+			if (ret)
+				return ret;
+			i = j;
+		}
+	}
+	return 0;
+}
+
 /*
  * Copy the pages of @rl, in order, into the page image: straight into @dst
  * (the blob's mapping), or through a bounce buffer written with blob_put()
@@ -668,6 +698,53 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 	return 0;
 }
 
+int mem_select_pages(pid_t pid, uint64_t **out, size_t *nout)
+{
+	struct vma_raw *raw = NULL;
+	struct run_list rl = { 0 };
+	uint64_t *pg = NULL;
+	char name[64];
+	int nraw = 0, ret, pmfd;
+	size_t n = 0;
+
+	*out = NULL;
+	*nout = 0;
+	/* gone meanwhile: -ENOENT or -ESRCH, not said */
+	ret = read_vmas(pid, &raw, &nraw, true);
+	if (ret)
+		return ret;
+	snprintf(name, sizeof(name), "/proc/%d/pagemap", pid);
+	pmfd = open(name, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0) {
+		free(raw);
+		return -errno;
+	}
+	for (int i = 0; i < nraw && !ret; i++) {
+		VmaEntry v = VMA_ENTRY__INIT;
+
+		v.start = raw[i].start;
+		v.end = raw[i].end;
+		v.kind = classify(&raw[i]);
+		rl.split = true;
+		ret = select_pages(pmfd, pid, &v, &raw[i], &rl);
+	}
+	close(pmfd);
+	free(raw);
+	if (!ret && rl.pages && !(pg = malloc(rl.pages * sizeof(*pg))))
+		ret = -ENOMEM;
+	for (size_t r = 0; !ret && r < rl.n; r++)
+		for (uint64_t i = 0; i < rl.runs[r].nr_pages; i++)
+			pg[n++] = rl.runs[r].vaddr / PAGE_SIZE_K + i;
+	free(rl.runs);
+	if (ret) {
+		free(pg);
+		return ret;
+	}
+	*out = pg;
+	*nout = n;
+	return 0;
+}
+
 void mem_free_image(MmImage *mm)
 {
 	for (size_t i = 0; i < mm->n_vmas; i++) {
@@ -698,9 +775,10 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	struct img_blob blob = { 0 };
 	char name[64];
 	int nraw = 0, ret, pmfd = -1, memfd = -1;
-	bool blob_open = false;
+	bool blob_open = false, ahead = false;
+	uint64_t pre = 0;
 
-	ret = read_vmas(pid, &raw, &nraw);
+	ret = read_vmas(pid, &raw, &nraw, false);
 	if (ret)
 		return ret;
 	mm->pid = pid;
@@ -838,26 +916,40 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			goto out;
 	}
 
-	snprintf(name, sizeof(name), "pages-%d.img", pid);
-	if (st->ops->create_stream && st->ops->write)
-		ret = st->ops->create_stream(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
-	else
-		ret = st->ops->create(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
-	if (ret)
-		goto out;
-	blob_open = true;
 	if (mm->pages_nr) {
-		struct run_list view = { .n = mm->n_runs };
-		uint64_t pre = 0;
-
-		view.runs = mm->runs[0];
 		ret = predump_sources(pd, pid, pmfd, mm->runs, mm->n_runs, mm->pages_nr, &src,
 				      &pre);
-		if (ret)
+		if (!ret)
+			ret = predump_take_blob(pd, pid, mm->runs, mm->n_runs, mm->pages_nr, &blob);
+		if (ret < 0)
 			goto out;
+		blob_open = ahead = ret;
 		if (pd)
 			log_info("pid %d: %" PRIu64 " of %" PRIu64 " pages from the pre-dump, %" PRIu64
-				 " read now", pid, pre, mm->pages_nr, mm->pages_nr - pre);
+				 " read now%s", pid, pre, mm->pages_nr, mm->pages_nr - pre,
+				 blob_open ? " into the image written ahead" : "");
+	}
+	if (ahead) {
+		/* written ahead, laid out as now: the pages written since go in */
+		ret = patch_runs(pid, mm, blob.data, (const uint8_t *const *)src, memfd, pmfd);
+		if (ret)
+			goto out;
+		mm->pages_xxh64 = img_xxh64(blob.data, mm->pages_nr * PAGE_SIZE_K);
+		log_progress_add(mm->pages_nr * PAGE_SIZE_K);
+	} else {
+		snprintf(name, sizeof(name), "pages-%d.img", pid);
+		if (st->ops->create_stream && st->ops->write)
+			ret = st->ops->create_stream(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
+		else
+			ret = st->ops->create(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
+		if (ret)
+			goto out;
+		blob_open = true;
+	}
+	if (mm->pages_nr && !ahead) {
+		struct run_list view = { .n = mm->n_runs };
+
+		view.runs = mm->runs[0];
 		ret = copy_runs(pid, &view, blob.fd >= 0 ? NULL : blob.data, st, &blob, memfd, pmfd,
 				(const uint8_t *const *)src, &mm->pages_xxh64);
 		if (ret)

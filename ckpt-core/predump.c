@@ -97,11 +97,17 @@ struct pd_proc {
 	int uffd;			/* -1: not tracked */
 	bool tried;			/* set-up attempted: not again */
 	struct pd_shadow sh;
+	/* its page image written ahead: the copy's pages in address order */
+	struct img_blob blob;
+	bool have_blob;
+	uint64_t *layout;		/* page numbers, ascending */
+	size_t nlayout;
 };
 
 struct predump {
 	struct pd_proc *p;
 	int n, cap;
+	struct img_store *st;
 };
 
 static uint64_t mono_ns(void)
@@ -399,6 +405,27 @@ static int read_private_vmas(pid_t pid, struct pd_vma **out, size_t *nout)
 	return 0;
 }
 
+/* The image written ahead has a place for page @pg: copy slots @s.. there. */
+static void blob_update(struct pd_proc *p, uint64_t pg, long s, uint64_t k)
+{
+	for (uint64_t i = 0; i < k; i++) {
+		uint64_t want = pg + i;
+		size_t lo = 0, hi = p->nlayout;
+
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (p->layout[mid] < want)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < p->nlayout && p->layout[lo] == want)
+			memcpy(p->blob.data + lo * PAGE_SIZE_K, p->sh.data + (s + i) * PAGE_SIZE_K,
+			       PAGE_SIZE_K);
+	}
+}
+
 /* Copy pages [@va, @va + @n pages) into their slots: slot runs read at once. */
 static int copy_to_shadow(struct pd_proc *p, int memfd, int pm, uint64_t va, uint64_t n)
 {
@@ -423,9 +450,125 @@ static int copy_to_shadow(struct pd_proc *p, int memfd, int pm, uint64_t va, uin
 		got = mem_read_pages(p->pid, sh->data + s0 * PAGE_SIZE_K, va + i * PAGE_SIZE_K,
 				     k * PAGE_SIZE_K, memfd, pm);
 		memset(sh->valid + s0, !got, k);
+		if (!got && p->have_blob)
+			blob_update(p, va / PAGE_SIZE_K + i, s0, k);
 		i += k;
 	}
 	return 0;
+}
+
+struct pd_stopped {
+	pid_t tid;
+	int sig;	/* in the delivery of this signal: given back */
+	bool running;	/* seized, did not stop */
+};
+
+/* Let go of the threads @v stopped by stop_all(). */
+static void resume_all(struct pd_stopped *v, int n)
+{
+	int st;
+
+	for (int i = 0; i < n; i++) {
+		if (v[i].running)
+			puppet_wait_stop_bounded(v[i].tid, &st, 0);
+		ptrace(PTRACE_DETACH, v[i].tid, 0, v[i].sig);
+	}
+	free(v);
+}
+
+/* Stop every thread of @pid (until no new one appears): 0 with *@out, or
+ * -EAGAIN when one does not stop (all let go again). */
+static int stop_all(pid_t pid, struct pd_stopped **out, int *nout)
+{
+	struct pd_stopped *v = NULL;
+	int n = 0, ret = 0;
+
+	for (int round = 0; round < 20 && !ret; round++) {
+		pid_t *tids;
+		int nt, added = 0;
+
+		if (proc_list_tids(pid, &tids, &nt)) {
+			ret = -ESRCH;
+			break;
+		}
+		for (int i = 0; i < nt && !ret; i++) {
+			struct pd_stopped *nv;
+			bool known = false;
+			siginfo_t si;
+			int r;
+
+			for (int j = 0; j < n; j++)
+				known |= v[j].tid == tids[i];
+			if (known)
+				continue;
+			r = puppet_seize(tids[i], true);
+			if (r == -ESRCH)
+				continue;
+			if (r && r != -ETIMEDOUT) {
+				ret = r;
+				break;
+			}
+			nv = realloc(v, (n + 1) * sizeof(*v));
+			if (!nv) {
+				ret = -ENOMEM;
+				break;
+			}
+			v = nv;
+			v[n].tid = tids[i];
+			v[n].running = r == -ETIMEDOUT;
+			v[n].sig = 0;
+			if (!r && !ptrace(PTRACE_GETSIGINFO, tids[i], 0, &si) &&
+			    (si.si_code >> 8) != PTRACE_EVENT_STOP)
+				v[n].sig = si.si_signo;
+			n++;
+			added++;
+			if (r)
+				ret = -EAGAIN;
+		}
+		free(tids);
+		if (!added)
+			break;
+	}
+	if (ret) {
+		resume_all(v, n);
+		return ret;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+/*
+ * Register @p's private mappings with its userfaultfd (again each round:
+ * new ones), its threads stopped meanwhile: a range registered must be a
+ * mapping exactly as it is, for one that changed under the ioctl would be
+ * split, and the process's next mremap of it fail.  A mapping that cannot
+ * be registered (device memory, another userfaultfd's) or a process whose
+ * threads do not all stop is not tracked there: read at the freeze.
+ */
+static int register_vmas(struct pd_proc *p, struct pd_vma **v, size_t *nv)
+{
+	struct pd_stopped *st = NULL;
+	int n = 0, ret;
+
+	*v = NULL;
+	*nv = 0;
+	ret = stop_all(p->pid, &st, &n);
+	if (ret)
+		return ret == -EAGAIN || ret == -ESRCH ? 0 :
+		       log_errno(ret, "pid %d: cannot stop its threads to register its mappings",
+				 p->pid);
+	ret = read_private_vmas(p->pid, v, nv);
+	for (size_t i = 0; !ret && i < *nv; i++) {
+		struct uffdio_register ur = { .range = { (*v)[i].start, (*v)[i].end - (*v)[i].start },
+					      .mode = UFFDIO_REGISTER_MODE_WP };
+
+		ioctl(p->uffd, UFFDIO_REGISTER, &ur);
+	}
+	resume_all(st, n);
+	if (ret == -ENOENT || ret == -ESRCH)
+		ret = 0;
+	return ret ? log_errno(ret, "pid %d: cannot read its mappings", p->pid) : 0;
 }
 
 /* One round in @p: register its private mappings (again: new ones), report
@@ -438,22 +581,22 @@ static int round_proc(struct pd_proc *p, struct pd_round *rd)
 	char path[64];
 	int pm = -1, memfd = -1, ret;
 
-	ret = read_private_vmas(p->pid, &v, &nv);
-	if (ret)
-		return ret == -ENOENT || ret == -ESRCH ? 0 : log_errno(ret, "pid %d: cannot read its "
-								  "mappings", p->pid);
+	ret = register_vmas(p, &v, &nv);
+	if (ret || !nv)
+		return ret;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
 	pm = open(path, O_RDONLY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "/proc/%d/mem", p->pid);
 	memfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pm < 0 || memfd < 0) {
-		ret = errno == ENOENT || errno == ESRCH ? 0 :
-		      log_errno(errno, "pid %d: cannot open pagemap/mem", p->pid);
+		int e = errno;
+
+		/* gone meanwhile: nothing to say */
+		ret = !start_time_of(p->pid) ? 0 :
+		      log_errno(e, "pid %d: cannot open pagemap/mem", p->pid);
 		goto out;
 	}
 	for (size_t i = 0; i < nv && !ret; i++) {
-		struct uffdio_register ur = { .range = { v[i].start, v[i].end - v[i].start },
-					      .mode = UFFDIO_REGISTER_MODE_WP };
 		struct pd_scan_arg a = {
 			.size = sizeof(a), .flags = PD_WP_MATCHING,
 			.start = v[i].start, .end = v[i].end,
@@ -462,9 +605,6 @@ static int round_proc(struct pd_proc *p, struct pd_round *rd)
 			.return_mask = PD_IS_FILE | PD_IS_PFNZERO | PD_IS_PRESENT,
 		};
 
-		/* not registrable (device memory, another userfaultfd's), changed
-		 * meanwhile: not tracked, read in full at the freeze */
-		ioctl(p->uffd, UFFDIO_REGISTER, &ur);
 		while (a.start < v[i].end && !ret) {
 			long n = ioctl(pm, PD_PAGEMAP_SCAN, &a);
 
@@ -532,12 +672,18 @@ static struct pd_proc *pd_add(struct predump *pd, pid_t pid)
 	return p;
 }
 
-static void pd_drop(struct pd_proc *p)
+static void pd_drop(struct predump *pd, struct pd_proc *p)
 {
 	if (p->uffd >= 0)
 		close(p->uffd);
 	p->uffd = -1;
 	shadow_free(&p->sh);
+	if (p->have_blob)
+		pd->st->ops->release(pd->st, &p->blob);
+	p->have_blob = false;
+	free(p->layout);
+	p->layout = NULL;
+	p->nlayout = 0;
 }
 
 /* The processes of the tree as it is now (new ones added, tracked), those
@@ -560,7 +706,7 @@ static int walk_tree(struct predump *pd, pid_t root)
 		if (proc_read_stat(todo[i], 0, &st) || st.state == 'Z' || st.state == 'X')
 			continue;
 		if (p && p->start_time != start_time_of(todo[i])) {
-			pd_drop(p);
+			pd_drop(pd, p);
 			p->start_time = start_time_of(todo[i]);
 			p->tried = false;
 		}
@@ -600,10 +746,134 @@ static int walk_tree(struct predump *pd, pid_t root)
 	return ret;
 }
 
-int predump_run(pid_t root, int rounds, struct predump **out)
+/*
+ * Write @p's page image ahead, before the freeze: the pages a dump would
+ * save now (mem_select_pages), in their order, those of the copy filled in;
+ * if the frozen pass selects the same pages (predump_take_blob), it only
+ * writes the pages written since and those without a copy.  Pushed to the store's media now, so that the
+ * commit has little left to sync.
+ */
+static int write_ahead(struct predump *pd, struct pd_proc *p)
+{
+	struct pd_shadow *sh = &p->sh;
+	char name[64];
+	size_t n = 0;
+	int ret;
+
+	ret = mem_select_pages(p->pid, &p->layout, &n);
+	if (ret)
+		return ret == -ENOENT || ret == -ESRCH ? 0 :
+		       log_errno(ret, "pid %d: cannot select its pages", p->pid);
+	p->nlayout = n;
+	if (!n)
+		return 0;
+	snprintf(name, sizeof(name), "pages-%d.img", p->pid);
+	ret = pd->st->ops->create(pd->st, name, n * PAGE_SIZE_K, &p->blob);
+	if (ret)
+		return ret;
+	p->have_blob = true;
+	/* the pages without a copy are read at the freeze */
+	for (size_t i = 0; i < n; i++) {
+		long slot = shadow_find(sh, p->layout[i]);
+
+		if (slot >= 0 && sh->valid[slot])
+			memcpy(p->blob.data + i * PAGE_SIZE_K, sh->data + slot * PAGE_SIZE_K,
+			       PAGE_SIZE_K);
+		if (i % 2048 == 2047 && (ret = ckpt_check_abort()))
+			return ret;
+	}
+	msync(p->blob.data, n * PAGE_SIZE_K, MS_SYNC);
+	return 0;
+}
+
+int predump_take_blob(struct predump *pd, pid_t pid, PageRun *const *runs, size_t nruns,
+		      uint64_t pages, struct img_blob *out)
+{
+	struct pd_proc *p = pd ? pd_find(pd, pid) : NULL;
+	bool same;
+	size_t k = 0;
+	int ret;
+
+	if (!p || !p->have_blob)
+		return 0;
+	same = pages == p->nlayout && p->start_time == start_time_of(pid);
+	for (size_t r = 0; same && r < nruns; r++)
+		for (uint64_t i = 0; same && i < runs[r]->nr_pages; i++)
+			same = p->layout[k++] == runs[r]->vaddr / PAGE_SIZE_K + i;
+	if (same) {
+		*out = p->blob;
+		p->have_blob = false;
+		return 1;
+	}
+	/* laid out otherwise now: written again in full (from the copy) */
+	log_info("pid %d: its pages are not where the pre-dump wrote them (%" PRIu64 " pages now, "
+		 "%zu then): the page image is written again", pid, pages, p->nlayout);
+	ret = pd->st->ops->finish(pd->st, &p->blob);
+	pd->st->ops->release(pd->st, &p->blob);
+	p->have_blob = false;
+	if (!ret)
+		ret = pd->st->ops->remove(pd->st, p->blob.name);
+	return ret;
+}
+
+int predump_end(struct predump *pd)
+{
+	int ret = 0;
+
+	for (int i = 0; pd && i < pd->n; i++) {
+		struct pd_proc *p = &pd->p[i];
+
+		if (!p->have_blob)
+			continue;
+		/* not dumped (gone since): its image goes */
+		if (!ret)
+			ret = pd->st->ops->finish(pd->st, &p->blob);
+		pd->st->ops->release(pd->st, &p->blob);
+		p->have_blob = false;
+		if (!ret)
+			ret = pd->st->ops->remove(pd->st, p->blob.name);
+	}
+	return ret;
+}
+
+static uint64_t pd_pages(const struct predump *pd)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < pd->n; i++)
+		total += pd->p[i].sh.n;
+	return total;
+}
+
+/* Round @r: the tree walked again (new processes tracked), the pages
+ * written since the last round copied in every process tracked. */
+static int one_round(struct predump *pd, pid_t root, int r, const char *what, uint64_t *copied)
+{
+	struct pd_round rd = { 0 };
+	uint64_t t0 = mono_ns();
+	int tracked = 0, ret;
+
+	ret = walk_tree(pd, root);
+	for (int i = 0; i < pd->n && !ret; i++) {
+		if (pd->p[i].uffd < 0)
+			continue;
+		tracked++;
+		ret = round_proc(&pd->p[i], &rd);
+	}
+	*copied = rd.copied;
+	if (ret)
+		return ret;
+	log_info("pre-dump round %d%s: %" PRIu64 " dirty pages copied (%.1f MiB) in %.3f s, "
+		 "%" PRIu64 " pages in the copy; %d of %d processes tracked", r, what, rd.copied,
+		 rd.copied * PAGE_SIZE_K / 1048576.0, (mono_ns() - t0) / 1e9, pd_pages(pd),
+		 tracked, pd->n);
+	return 0;
+}
+
+int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **out)
 {
 	struct predump *pd;
-	uint64_t prev = UINT64_MAX, total = 0;
+	uint64_t prev = UINT64_MAX;
 	int ret = 0;
 
 	*out = NULL;
@@ -616,31 +886,32 @@ int predump_run(pid_t root, int rounds, struct predump **out)
 	pd = calloc(1, sizeof(*pd));
 	if (!pd)
 		return -ENOMEM;
+	pd->st = st;
 	for (int r = 1; r <= rounds && !ret; r++) {
-		struct pd_round rd = { 0 };
-		uint64_t t0 = mono_ns();
-		int tracked = 0;
+		uint64_t copied;
 
-		ret = walk_tree(pd, root);
-		for (int i = 0; i < pd->n && !ret; i++) {
-			if (pd->p[i].uffd < 0)
-				continue;
-			tracked++;
-			ret = round_proc(&pd->p[i], &rd);
+		ret = one_round(pd, root, r, "", &copied);
+		if (ret || (r > 1 && (copied <= PD_STOP_PAGES || copied > prev ||
+				      copied * 1000 <= pd_pages(pd) * PD_STOP_PERMILLE)))
+			break;
+		prev = copied;
+	}
+	/* a store that streams page images (a block device) gets them frozen */
+	if (!ret && !st->ops->create_stream) {
+		uint64_t t0 = mono_ns(), copied = 0;
+
+		for (int i = 0; !ret && i < pd->n; i++)
+			if (pd->p[i].uffd >= 0)
+				ret = write_ahead(pd, &pd->p[i]);
+		if (!ret)
+			log_info("pre-dump: page images written ahead in %.3f s",
+				 (mono_ns() - t0) / 1e9);
+		/* what was written meanwhile, into the copy and the images */
+		for (int r = 1; !ret && r <= 2; r++) {
+			ret = one_round(pd, root, r, " after the images", &copied);
+			if (copied <= PD_STOP_PAGES)
+				break;
 		}
-		if (ret)
-			break;
-		total = 0;
-		for (int i = 0; i < pd->n; i++)
-			total += pd->p[i].sh.n;
-		log_info("pre-dump round %d: %" PRIu64 " dirty pages copied (%.1f MiB) in %.3f s, "
-			 "%" PRIu64 " pages in the copy; %d of %d processes tracked", r, rd.copied,
-			 rd.copied * PAGE_SIZE_K / 1048576.0, (mono_ns() - t0) / 1e9, total, tracked,
-			 pd->n);
-		if (r > 1 && (rd.copied <= PD_STOP_PAGES ||
-			      rd.copied * 1000 <= total * PD_STOP_PERMILLE || rd.copied > prev))
-			break;
-		prev = rd.copied;
 	}
 	if (ret) {
 		predump_free(pd);
@@ -717,7 +988,7 @@ void predump_free(struct predump *pd)
 	if (!pd)
 		return;
 	for (int i = 0; i < pd->n; i++)
-		pd_drop(&pd->p[i]);
+		pd_drop(pd, &pd->p[i]);
 	free(pd->p);
 	free(pd);
 }
