@@ -313,6 +313,12 @@ static int track_begin(struct pd_proc *p)
 		ret = log_errno(errno, "pid %d: cannot read the signal mask", p->pid);
 	if (!ret)
 		ret = arch_get_regs(p->pid, &regs);
+	/* journal.h: what `kup recover` puts back if kup dies meanwhile (the
+	 * registers only on a thread parked in kup's code) */
+	if (!ret && (journal_add("mask %d %d %llu %" PRIx64, p->pid, p->pid,
+				 journal_start_time(p->pid, p->pid), mask) ||
+		     journal_regs(p->pid, p->pid, &regs)))
+		ret = -EIO;
 	if (!ret && ptrace(PTRACE_SETSIGMASK, p->pid, sizeof(all), &all))
 		ret = log_errno(errno, "pid %d: cannot block signals", p->pid);
 	masked = !ret;

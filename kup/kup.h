@@ -143,6 +143,7 @@ struct kup_config {
 	int tcp;		/* KUP_TCP_ESTABLISHED: 0, 1, -1 unset */
 	int ext_peers_close;	/* KUP_EXTERNAL_PEERS: 1 close, 0 refuse, -1 unset */
 	long hold_timeout;	/* KUP_HOLD_TIMEOUT in seconds, -1 unset */
+	int pre_dump;		/* KUP_PRE_DUMP: rounds, 0 no, -1 unset */
 };
 int kup_config_load(const char *path, struct kup_config *c);
 void kup_config_free(struct kup_config *c);

@@ -28,6 +28,9 @@ uffd_free() {
 	! grep -Eq '^VmFlags:.* (uw|um|ui)( |$)' "/proc/$1/smaps"
 }
 
+check "--pre-dump=0 is a usage error" \
+	eval '"$KUP" dump -t $$ -D "$T/x" --pre-dump=0 2> "$T/err"; [ $? = 2 ] && grep -q "from 1 to 100" "$T/err"'
+
 # --- the moving pattern, -D ----------------------------------------------------
 pid=$(start_bg "$T/out" "$PROGS/dirtier" "$MB" 4 2000)
 wait_for_line "$T/out" '^READY' 60 || bail "dirtier did not start"
