@@ -1338,7 +1338,9 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = ckpt_check_abort();
 	if (!ret)
 		ret = precheck_tree(o->pid);
-	if (!ret && o->pre_dump_rounds > 0) {
+	if (!ret && o->pre) {
+		pd = o->pre;	/* the caller's (several trees) */
+	} else if (!ret && o->pre_dump_rounds > 0) {
 		ret = predump_run(o->pid, o->pre_dump_rounds, o->store, &pd);
 		stats->pre_dump_ns = now_ns() - t0;
 		t0 = now_ns();
@@ -1478,7 +1480,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	release_tree(&t, !o->leave_running);
 	stats->frozen_ns = stats->total_ns = now_ns() - t0;
 	stats->total_ns += stats->pre_dump_ns;
-	predump_free(pd);
+	if (pd != o->pre)
+		predump_free(pd);
 	files_dump_free(fdump);
 	shmem_dump_free(sd);
 	ipc_dump_free(ipc);
@@ -1489,7 +1492,8 @@ fail:
 	/* the tree first, as it was; then what was written goes */
 	files_dump_release(fdump, true);
 	release_tree(&t, false);
-	predump_free(pd);
+	if (pd != o->pre)
+		predump_free(pd);
 	o->store->ops->abort(o->store);
 	if (fdump)
 		files_dump_free(fdump);

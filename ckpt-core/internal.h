@@ -151,8 +151,9 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fd,
 
 /* ---- pre-dump rounds (predump.c) ---- */
 /* Copy the private memory of the tree of @root while it runs, then what it
- * writes meanwhile, at most @rounds times; *@out is NULL (and a warning
- * said why) when this kernel cannot track writes: a plain dump. */
+ * writes meanwhile, at most @rounds times, then write its page images ahead
+ * into @st (if not NULL); *@out is NULL (and a warning said why) when this
+ * kernel cannot track writes: a plain dump. */
 int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **out);
 /* With the tree frozen: the pages of @pid's runs (@pages in all, in image
  * order) whose copy is still right, (*@out)[i] for page i, NULL to read it

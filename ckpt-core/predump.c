@@ -883,7 +883,12 @@ int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **o
 	int ret = 0;
 
 	*out = NULL;
+	static bool said;
+
 	if (!uffd_wp_async_works()) {
+		if (said)
+			return 0;
+		said = true;
 		log_warn("pre-dump: this kernel cannot track the pages a process writes "
 			 "(asynchronous userfaultfd write protection and PAGEMAP_SCAN, Linux 6.7): "
 			 "a plain dump");
@@ -902,8 +907,9 @@ int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **o
 			break;
 		prev = copied;
 	}
-	/* a store that streams page images (a block device) gets them frozen */
-	if (!ret && !st->ops->create_stream) {
+	/* a store that streams page images (a block device) gets them frozen;
+	 * without a store (several trees: ckpt_predump), no image either */
+	if (!ret && st && !st->ops->create_stream) {
 		uint64_t t0 = mono_ns(), copied = 0;
 
 		for (int i = 0; !ret && i < pd->n; i++)
@@ -997,4 +1003,21 @@ void predump_free(struct predump *pd)
 		pd_drop(pd, &pd->p[i]);
 	free(pd->p);
 	free(pd);
+}
+
+int ckpt_predump(pid_t root, int rounds, struct predump **out)
+{
+	return predump_run(root, rounds, NULL, out);
+}
+
+int ckpt_predump_round(struct predump *pd, pid_t root)
+{
+	uint64_t copied;
+
+	return pd ? one_round(pd, root, 1, " to catch up", &copied) : 0;
+}
+
+void ckpt_predump_free(struct predump *pd)
+{
+	predump_free(pd);
 }

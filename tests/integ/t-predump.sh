@@ -78,6 +78,29 @@ track "$pid"
 check "ppp: every page holds its generation after the restore" request_check "$pid" "$T/out3" 60
 kill_tree "$pid"
 
+# --- two trees into one store: the rounds of both before the first freeze ---------
+check "kup ppp format $S --size 700M" kup_run "$T/fmt5.log" ppp format "$S" --size 700M
+a=$(start_bg "$T/a" "$PROGS/dirtier" 128 2 2000)
+b=$(start_bg "$T/b" "$PROGS/dirtier" 128 2 2000)
+wait_for_line "$T/a" '^READY' 60 && wait_for_line "$T/b" '^READY' 60 || bail "dirtier did not start"
+check "kup dump -t $a -t $b --ppp --pre-dump" \
+	kup_run "$T/dump5.log" dump -t "$a" -t "$b" --ppp "$S" --pre-dump ||
+	note "$(tail -n 20 "$T/dump5.log")"
+check "two trees: the rounds of both ran before the first was frozen" \
+	eval 'awk "/pre-dump of pid $b/ { p = 1 } /dumping .* \\(1 of 2\\)/ { d = 1; exit } END { exit !(p && d) }" "$T/dump5.log"' ||
+	note "$(grep -E 'pre-dump|dumping|read now' "$T/dump5.log")"
+check "two trees: each frozen pass took pages from its pre-dump" \
+	eval '[ "$(grep -cE "pid ($a|$b): [1-9][0-9]* of [0-9]+ pages from the pre-dump" "$T/dump5.log")" = 2 ]'
+check "two trees: both gone" eval 'wait_gone $a && wait_gone $b'
+for p in $a $b; do
+	check "kup restore -t $p" kup_run "$T/r$p.log" restore --ppp "$S" -d -t "$p" ||
+		note "$(tail -n 20 "$T/r$p.log")"
+	track "$p"
+done
+check "tree $a: every page holds its generation" request_check "$a" "$T/a" 60
+check "tree $b: every page holds its generation" request_check "$b" "$T/b" 60
+kill_tree "$a"; kill_tree "$b"
+
 # --- interrupted during the rounds ------------------------------------------------
 pid=$(start_bg "$T/out4" "$PROGS/dirtier" "$MB" 4 0)
 wait_for_line "$T/out4" '^READY' 60 || bail "dirtier did not start"
