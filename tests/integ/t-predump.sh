@@ -44,6 +44,19 @@ check "every page holds the generation its table says after the restore" \
 check "no ERROR line" [ "$(lines_count "$T/out" ERROR)" = 0 ]
 kill_tree "$pid"
 
+# --- --leave-running: the tree goes on, nothing of kup's left in it ---------------
+pid=$(start_bg "$T/out6" "$PROGS/dirtier" 64 2 2000)
+wait_for_line "$T/out6" '^READY' 60 || bail "dirtier did not start"
+check "kup dump --pre-dump --leave-running" \
+	kup_run "$T/dump6.log" dump -t "$pid" -D "$T/img6" --pre-dump --leave-running
+check "--leave-running: it runs on, untraced" \
+	eval 'alive $pid && grep -q "^TracerPid:[[:space:]]*0$" /proc/$pid/status'
+check "--leave-running: no userfaultfd left in it, no range registered" uffd_free "$pid" ||
+	note "$(ls -l /proc/$pid/fd; grep VmFlags /proc/$pid/smaps | sort | uniq -c)"
+check "--leave-running: every page holds its generation, it goes on writing" \
+	request_check "$pid" "$T/out6" 60
+kill_tree "$pid"
+
 # --- mappings and processes changing during the rounds -------------------------
 pid=$(start_bg "$T/out2" "$PROGS/dirtier" "$MB" 4 2000 churn)
 wait_for_line "$T/out2" '^READY' 60 || bail "dirtier churn did not start"
