@@ -916,14 +916,15 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			goto out;
 	}
 
+	/* (an image written ahead for a process without pages now goes) */
+	ret = mm->pages_nr ? predump_sources(pd, pid, pmfd, mm->runs, mm->n_runs, mm->pages_nr,
+					     &src, &pre) : 0;
+	if (!ret)
+		ret = predump_take_blob(pd, pid, mm->runs, mm->n_runs, mm->pages_nr, &blob);
+	if (ret < 0)
+		goto out;
+	blob_open = ahead = ret;
 	if (mm->pages_nr) {
-		ret = predump_sources(pd, pid, pmfd, mm->runs, mm->n_runs, mm->pages_nr, &src,
-				      &pre);
-		if (!ret)
-			ret = predump_take_blob(pd, pid, mm->runs, mm->n_runs, mm->pages_nr, &blob);
-		if (ret < 0)
-			goto out;
-		blob_open = ahead = ret;
 		if (pd)
 			log_info("pid %d: %" PRIu64 " of %" PRIu64 " pages from the pre-dump, %" PRIu64
 				 " read now%s", pid, pre, mm->pages_nr, mm->pages_nr - pre,

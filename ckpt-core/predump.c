@@ -330,7 +330,8 @@ static int track_begin(struct pd_proc *p)
 		pidfd = syscall(SYS_pidfd_open, p->pid, 0);
 		p->uffd = pidfd < 0 ? -1 : syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
 		if (p->uffd < 0)
-			ret = log_errno(errno, "pid %d: cannot take its userfaultfd %ld", p->pid, fd);
+			log_warn_errno(errno, "pid %d: cannot take its userfaultfd %ld: its memory is "
+				       "copied at the freeze", p->pid, fd);
 		if (pidfd >= 0)
 			close(pidfd);
 		if (PSYS(&pp, p->pid, &r, __NR_close, fd) && !ret)
@@ -346,9 +347,12 @@ static int track_begin(struct pd_proc *p)
 	if (masked)
 		ptrace(PTRACE_SETSIGMASK, p->pid, sizeof(mask), &mask);
 	ptrace(PTRACE_DETACH, p->pid, 0, 0);
-	if (!ret && p->uffd >= 0 && ioctl(p->uffd, UFFDIO_API, &api))
-		ret = log_errno(errno, "pid %d: userfaultfd: cannot enable asynchronous "
-				"write protection", p->pid);
+	if (!ret && p->uffd >= 0 && ioctl(p->uffd, UFFDIO_API, &api)) {
+		log_warn_errno(errno, "pid %d: userfaultfd: cannot enable asynchronous write "
+			       "protection: its memory is copied at the freeze", p->pid);
+		close(p->uffd);
+		p->uffd = -1;
+	}
 	if (ret && p->uffd >= 0) {
 		close(p->uffd);
 		p->uffd = -1;
