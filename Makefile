@@ -143,7 +143,8 @@ fuzz-run:
 SUBST = sed -e 's|/usr/sbin/kup|$(SBINDIR)/kup|g'
 install: all
 	install -D -m 0755 $(O)/kup $(DESTDIR)$(SBINDIR)/kup
-	install -D -m 0644 docs/kup.8 $(DESTDIR)$(MANDIR)/man8/kup.8
+	install -d $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 docs/kup.8 docs/kup-*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -D -m 0644 completion/kup $(DESTDIR)$(BASHCOMPDIR)/kup
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(GENDIR) $(DESTDIR)$(ITDIR)/hooks $(DESTDIR)$(ITDIR)/scripts/init-top
 	for f in systemd-units/*.service; do \

@@ -264,7 +264,29 @@ struct walk {
 	size_t cap;
 	size_t *nfiles;
 	uint64_t *bytes;
+	/* files with several names seen so far: inode, index in e->files */
+	struct walk_link { ino_t ino; uint32_t idx; } *links;
+	size_t nlinks;
 };
+
+/* The index of the file @st already listed under another name, or -1
+ * (then it is remembered if it has other names). */
+static int64_t walk_link(struct walk *w, const struct stat *st)
+{
+	struct walk_link *n;
+
+	if (S_ISDIR(st->st_mode) || st->st_nlink < 2)
+		return -1;
+	for (size_t i = 0; i < w->nlinks; i++)
+		if (w->links[i].ino == st->st_ino)
+			return w->links[i].idx;
+	n = realloc(w->links, (w->nlinks + 1) * sizeof(*n));
+	if (!n)
+		return -1;	/* it is copied, as a file of one name */
+	w->links = n;
+	w->links[w->nlinks++] = (struct walk_link){ st->st_ino, (uint32_t)(w->e->n_files - 1) };
+	return -1;
+}
 
 static int walk_add(struct walk *w, const char *rel, int dfd, const char *name,
 		    const struct stat *st)
@@ -300,6 +322,13 @@ static int walk_add(struct walk *w, const char *rel, int dfd, const char *name,
 	f->mtime_ns = ts_ns(&st->st_mtim);
 	f->has_atime_ns = true;
 	f->atime_ns = ts_ns(&st->st_atim);
+	int64_t first = walk_link(w, st);
+
+	if (first >= 0) {
+		f->has_link_of = true;
+		f->link_of = (uint32_t)first;
+		return 0;
+	}
 	if (S_ISLNK(st->st_mode)) {
 		char buf[PATH_MAX];
 		ssize_t n = readlinkat(dfd, name, buf, sizeof(buf) - 1);
@@ -442,7 +471,9 @@ static int dump_files(pid_t pid, const struct mnt_info *m, MntEntry *e, size_t *
 		close(fd);
 		return ret;
 	}
-	return walk_dir(&w, fd, "", 0);
+	ret = walk_dir(&w, fd, "", 0);
+	free(w.links);
+	return ret;
 }
 
 /* The top mount at @m's mount point in the tree's view is @m's. */
@@ -880,13 +911,26 @@ static int validate(const MntnsImage *img)
 			mode_t t = f->mode & S_IFMT;
 			bool parent_dir = j == 0;
 
+			/* another name of an earlier file of the same type
+			 * (not a directory, not itself a link): nothing else */
+			bool link = f->has_link_of;
+
+			if (link && (f->link_of >= j || !*f->path || t == S_IFDIR ||
+				     (e->files[f->link_of]->mode & S_IFMT) != t ||
+				     e->files[f->link_of]->has_link_of || f->has_data ||
+				     f->target || f->has_rdev)) {
+				log_err("mntns.img: mount %s: file %zu (%.256s): inconsistent entry (a bad link)",
+					e->mountpoint, j, f->path);
+				return -EINVAL;
+			}
 			if (++nfiles > MNT_FILES_MAX || !rel_path_ok(f->path) ||
 			    (j && !*f->path) || (f->mode & ~(S_IFMT | 07777)) ||
 			    (t != S_IFDIR && t != S_IFREG && t != S_IFLNK && t != S_IFCHR &&
 			     t != S_IFBLK && t != S_IFIFO) ||
-			    (t == S_IFREG) != f->has_data || (t == S_IFLNK) != (f->target != NULL) ||
-			    (f->target && (!*f->target || strlen(f->target) >= PATH_MAX)) ||
-			    ((t == S_IFCHR || t == S_IFBLK) != f->has_rdev)) {
+			    (!link && ((t == S_IFREG) != f->has_data ||
+				       (t == S_IFLNK) != (f->target != NULL) ||
+				       (t == S_IFCHR || t == S_IFBLK) != f->has_rdev)) ||
+			    (f->target && (!*f->target || strlen(f->target) >= PATH_MAX))) {
 				log_err("mntns.img: mount %s: file %zu (%.256s): inconsistent entry",
 					e->mountpoint, j, f->path);
 				return -EINVAL;
@@ -995,6 +1039,28 @@ static int parent_fd(int root, const char *rel, const char **name)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Another name @f of the file @first made before it (validated). */
+static int put_link(int root, const char *mp, const MntFile *f, const MntFile *first)
+{
+	const char *name, *sname;
+	int dfd, sfd, ret = 0;
+
+	dfd = parent_fd(root, f->path, &name);
+	if (dfd < 0)
+		return log_errno(dfd, "mount %s: cannot reach the directory of %s", mp, f->path);
+	sfd = parent_fd(root, first->path, &sname);
+	if (sfd < 0) {
+		close(dfd);
+		return log_errno(sfd, "mount %s: cannot reach the directory of %s", mp,
+				 first->path);
+	}
+	if (linkat(sfd, sname, dfd, name, 0))
+		ret = log_errno(errno, "mount %s: cannot link %s to %s", mp, f->path, first->path);
+	close(sfd);
+	close(dfd);
+	return ret;
+}
+
 static int put_file(int root, const char *mp, const MntFile *f)
 {
 	const char *name;
@@ -1055,7 +1121,9 @@ static int put_files(int root, const MntEntry *e)
 	int ret = 0;
 
 	for (size_t j = 0; j < e->n_files && !ret; j++)
-		ret = put_file(root, e->mountpoint, e->files[j]);
+		ret = e->files[j]->has_link_of ?
+			put_link(root, e->mountpoint, e->files[j], e->files[e->files[j]->link_of]) :
+			put_file(root, e->mountpoint, e->files[j]);
 	/* the times last, the deepest first: making a file changed its directory's */
 	for (size_t j = e->n_files; !ret && j-- > 0;) {
 		const MntFile *f = e->files[j];

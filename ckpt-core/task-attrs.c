@@ -2,9 +2,10 @@
 /*
  * Smaller attributes of a process and its threads: umask, personality, name,
  * child subreaper, oom_score_adj, dumpable, parent-death signal, scheduling
- * and I/O priority.
+ * and I/O priority, membarrier registrations.
  */
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,90 @@ static int restore_sched(struct task_rst *tr)
 	return err;
 }
 
+#ifndef MEMBARRIER_CMD_GET_REGISTRATIONS
+#define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)	/* Linux 6.3 */
+#endif
+/* The registrations kept: each REGISTER_* command (bit), the command it
+ * allows (a probe where GET_REGISTRATIONS is missing, 0: none), its name. */
+static const struct {
+	unsigned int reg, probe;
+	const char *name;
+} membarrier_regs[] = {
+	{ MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, "global expedited" },
+	{ MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, MEMBARRIER_CMD_PRIVATE_EXPEDITED,
+	  "private expedited" },
+	{ MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
+	  MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, "private expedited sync-core" },
+	{ MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ,
+	  "private expedited rseq" },
+};
+#define MEMBARRIER_REG_MASK (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED | \
+			     MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED | \
+			     MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE | \
+			     MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ)
+
+/*
+ * The membarrier(2) registrations of the process's mm, asked in it with
+ * MEMBARRIER_CMD_GET_REGISTRATIONS.  Before Linux 6.3 there is no such
+ * command: each private command is tried instead (it fails with EPERM
+ * unless the mm registered for it; run, it is a barrier on threads that are
+ * all stopped); a registration for global expedited barriers cannot be seen
+ * there (docs/files.md).
+ */
+static int dump_membarrier(struct task_dump *p, CoreEntry *c)
+{
+	long ret;
+	int err;
+
+	err = PSYS(p->pp, p->pid, &ret, SYS_membarrier, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);
+	if (err)
+		return err;
+	if (ret >= 0) {
+		c->membarrier_registrations = ret & MEMBARRIER_REG_MASK;
+	} else {
+		c->membarrier_registrations = 0;
+		for (size_t i = 0; i < sizeof(membarrier_regs) / sizeof(membarrier_regs[0]); i++) {
+			if (!membarrier_regs[i].probe)
+				continue;
+			err = PSYS(p->pp, p->pid, &ret, SYS_membarrier, membarrier_regs[i].probe,
+				   0, 0);
+			if (err)
+				return err;
+			if (ret == 0)
+				c->membarrier_registrations |= membarrier_regs[i].reg;
+		}
+	}
+	c->has_membarrier_registrations = c->membarrier_registrations != 0;
+	return 0;
+}
+
+/* Register the restored mm again, in the task, once its memory is in. */
+static int restore_membarrier(struct task_rst *tr)
+{
+	unsigned int want = tr->core->membarrier_registrations;
+	long ret;
+	int err;
+
+	for (size_t i = 0; i < sizeof(membarrier_regs) / sizeof(membarrier_regs[0]); i++) {
+		if (!(want & membarrier_regs[i].reg))
+			continue;
+		err = task_inj(tr, tr->pid, SYS_membarrier, "membarrier", &ret,
+			       membarrier_regs[i].reg, 0, 0, 0, 0, 0);
+		if (err)
+			return err;
+		if (ret < 0) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "membarrier registration (%s)",
+				 membarrier_regs[i].name);
+			err = difference(tr, -ret, what, "registered", "none");
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
 /* The process's attributes but its scheduling (per thread, dump_sched). */
 static int dump_attrs(struct task_dump *p, CoreEntry *c)
 {
@@ -158,7 +243,7 @@ static int dump_attrs(struct task_dump *p, CoreEntry *c)
 	}
 	c->has_exit_signal = true;
 	c->exit_signal = p->st->exit_signal;
-	return 0;
+	return dump_membarrier(p, c);
 }
 
 /*
@@ -216,6 +301,11 @@ static int validate_attrs(const CoreEntry *c, uint32_t pid)
 			return -EINVAL;
 		}
 	}
+	if (c->membarrier_registrations & ~MEMBARRIER_REG_MASK) {
+		log_err("core-%u.img: unknown membarrier registrations 0x%x", pid,
+			c->membarrier_registrations);
+		return -EINVAL;
+	}
 	if (c->oom_score_adj < -1000 || c->oom_score_adj > 1000) {
 		log_err("core-%u.img: oom_score_adj %d is out of range", pid, c->oom_score_adj);
 		return -EINVAL;
@@ -230,6 +320,7 @@ const struct task_state_ops task_attrs_ops = {
 	.dump_thread = dump_sched,
 	.restore = {
 		[TS_STUB] = stub_set_attrs,
+		[TS_LATE] = restore_membarrier,
 		[TS_AFTER_CREDS] = restore_dumpable,
 		[TS_OUTSIDE] = restore_sched,
 		[TS_FINISH] = restore_pdeathsig,

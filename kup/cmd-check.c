@@ -35,31 +35,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "kup.h"
 #include "ppp.h"
 
 enum { CK_OK, CK_WARN, CK_FAIL };
 
 struct checks {
-	bool json;
+	json_t *json;		/* --json: the checks, printed at the end */
 	int n, fails, warns;
 	const char *unit;	/* the checks of one unit's tree (several kept) */
 	pid_t pid;		/* ... or of one -t tree */
 };
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
 
 static void __attribute__((format(printf, 4, 5)))
 report(struct checks *c, int status, const char *name, const char *fmt, ...)
@@ -74,18 +61,17 @@ report(struct checks *c, int status, const char *name, const char *fmt, ...)
 	c->fails += status == CK_FAIL;
 	c->warns += status == CK_WARN;
 	if (c->json) {
-		printf("%s\n  {\"check\": ", c->n ? "," : "[");
-		json_str(name);
-		printf(", \"status\": \"%s\", \"message\": ", status == CK_OK ? "ok" :
-		       status == CK_WARN ? "warn" : "fail");
-		json_str(msg);
-		if (c->unit) {
-			printf(", \"unit\": ");
-			json_str(c->unit);
-		} else if (c->pid) {
-			printf(", \"pid\": %d", c->pid);
-		}
-		putchar('}');
+		json_t *o = json_object();
+
+		kup_json_set(o, "check", kup_json_str(name));
+		kup_json_set(o, "status", json_string(status == CK_OK ? "ok" :
+						      status == CK_WARN ? "warn" : "fail"));
+		kup_json_set(o, "message", kup_json_str(msg));
+		if (c->unit)
+			kup_json_set(o, "unit", kup_json_str(c->unit));
+		else if (c->pid)
+			kup_json_set(o, "pid", json_integer(c->pid));
+		json_array_append_new(c->json, o);
 	} else {
 		printf("%-4s %-10s %s\n", word[status], name, msg);
 	}
@@ -378,6 +364,15 @@ static pid_t check_tree(struct checks *c, const char *tree, const char *unit,
 
 /* ---- the store ---------------------------------------------------------------- */
 
+/* The first error ppp said (it names the store), for the store's line. */
+static char ppp_err[512];
+
+static void keep_ppp_error(int level, const char *msg)
+{
+	if (level == LOG_LVL_ERR && !ppp_err[0])
+		snprintf(ppp_err, sizeof(ppp_err), "%s", msg);
+}
+
 static void check_store(struct checks *c, const char *given, unsigned long long tree_kb,
 			int have_tree)
 {
@@ -395,16 +390,26 @@ static void check_store(struct checks *c, const char *given, unsigned long long 
 		       "command line: see kup(8))");
 		return;
 	}
+	/* what goes wrong is the check's line, said once, with ppp's words */
+	ppp_err[0] = 0;
+	ppp_set_logger(keep_ppp_error);
 	r = ppp_open(path, PPP_RDONLY, &p);
 	if (r) {
-		report(c, CK_FAIL, "store", "%s: %s", path, r == -ENODATA ?
-		       "not formatted (kup ppp format)" : strerror(-r));
+		ppp_set_logger(kup_ppp_logger);
+		if (r == -ENODATA)
+			report(c, CK_FAIL, "store", "%s: not formatted (kup ppp format)", path);
+		else if (ppp_err[0])
+			report(c, CK_FAIL, "store", "%s", ppp_err);
+		else
+			report(c, CK_FAIL, "store", "%s: %s", path, strerror(-r));
 		return;
 	}
 	r = ppp_status(p, &st);
 	ppp_close(p);
+	ppp_set_logger(kup_ppp_logger);
 	if (r) {
-		report(c, CK_FAIL, "store", "%s: cannot read its status: %s", path, strerror(-r));
+		report(c, CK_FAIL, "store", "%s: cannot read its status: %s", path,
+		       ppp_err[0] ? ppp_err : strerror(-r));
 		return;
 	}
 	if (st.backend != PPP_BACKEND_BLOCK || strncmp(path, "/dev/pmem", 9))
@@ -477,7 +482,7 @@ static void check_usage(FILE *f)
 		"                         \"unit\" (or \"pid\") too\n");
 }
 
-static int cmd_check(int argc, char **argv)
+int cmd_check(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tree", required_argument, 0, 't' },
@@ -496,32 +501,35 @@ static int cmd_check(int argc, char **argv)
 	unsigned long long kb = 0;
 	char version[256] = "";
 	int o, n = 0, nroots = 0, cfg_ret;
+	bool json = false;
 
-	log_set_prefix("kup check");
 	while ((o = getopt_long(argc, argv, "t:u:h", opts, NULL)) != -1) {
 		switch (o) {
 		case 't':
 		case 'u':
 			if (n == KUP_MAX_TREES) {
-				log_err("at most %d trees at once", KUP_MAX_TREES);
-				return KUP_EXIT_USAGE;
+				return kup_usage_error("at most %d trees at once", KUP_MAX_TREES);
 			}
 			trees[n] = o == 't' ? optarg : NULL;
 			units[n++] = o == 'u' ? optarg : NULL;
 			break;
 		case 'P': store = optarg; break;
 		case 'C': config = optarg; break;
-		case 'J': c.json = true; break;
+		case 'J': json = true; break;
 		case 'h': check_usage(stdout); return 0;
-		default: check_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (optind + 1 < argc) {
-		check_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (optind + 1 < argc)
+		return kup_usage_error("unexpected argument '%s' (one KERNEL at most)",
+				       argv[optind + 1]);
 	if (optind < argc)
 		kernel = argv[optind];
+	if (json) {
+		c.json = json_array();
+		if (!c.json)
+			return log_errno(ENOMEM, "--json"), KUP_EXIT_FAIL;
+	}
 	check_privileges(&c);
 	check_kexec(&c);
 	cfg_ret = kup_config_load(config, &cfg);
@@ -571,13 +579,13 @@ static int cmd_check(int argc, char **argv)
 			       "socket or shared memory: they are dumped as one checkpoint", n);
 	}
 	check_store(&c, store, kb, nroots);
-	if (c.json)
-		printf("%s]\n", c.n ? "\n" : "[");
-	else
+	if (c.json) {
+		if (kup_json_print(stdout, c.json))
+			c.fails++;
+	} else
 		printf("%d checks: %d failed, %d warnings\n", c.n, c.fails, c.warns);
 	if (!cfg_ret)
 		kup_config_free(&cfg);
 	return c.fails ? KUP_EXIT_FAIL : KUP_EXIT_OK;
 }
 
-KUP_COMMAND("check", cmd_check, "tell whether kup switch would work here (touches nothing)");

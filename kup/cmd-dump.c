@@ -4,17 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckpt.h"
 #include "journal.h"
+#include "json.h"
 #include "kup.h"
 
 static void dump_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup dump (-t PID | --unit UNIT)... (-D DIR | --ppp STORE) [--leave-running]\n"
-		"                [--shell-job] [--tcp-established] [--external-peers=close]\n"
-		"                [--sysv-ipc LIST] [--pre-dump[=N]] [-v]\n\n"
+		"                [--shell-job] [--tcp-established] [--external-peers=MODE]\n"
+		"                [--sysv-ipc LIST] [--pre-dump[=N]] [--json] [-v]\n\n"
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
 		"to image directory DIR (created if missing) or to the persistent page store\n"
 		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"
@@ -46,6 +48,9 @@ static void dump_usage(FILE *f)
 		"      --pre-dump[=N]     copy the memory while the tree runs, then what it\n"
 		"                         wrote meanwhile, at most N rounds (default %d), so\n"
 		"                         that the frozen pass copies only the last changes\n"
+		"      --json             at the end, one JSON object on stdout: the trees,\n"
+		"                         processes, threads, pages, bytes, when the trees\n"
+		"                         were frozen and for how long, the store\n"
 		"  -v, --verbose          more messages\n", KUP_PRE_DUMP_ROUNDS);
 }
 
@@ -59,13 +64,46 @@ int kup_parse_pre_dump(const char *arg)
 		return KUP_PRE_DUMP_ROUNDS;
 	n = strtol(arg, &end, 10);
 	if (*end || end == arg || n < 1 || n > 100) {
-		log_err("--pre-dump: '%s' is not a number of rounds from 1 to 100", arg);
+		kup_usage_error("--pre-dump: '%s' is not a number of rounds from 1 to 100", arg);
 		return -1;
 	}
 	return n;
 }
 
-static int cmd_dump(int argc, char **argv)
+/* The summary of a dump that worked (--json, docs/kup-dump.8). */
+static int print_json(const struct kup_tree *trees, int ntrees, const struct ckpt_stats *s,
+		      const char *kind, const char *path, bool left_running)
+{
+	json_t *o = json_object(), *store = json_object(), *list = json_array();
+	char at[64];
+
+	for (int i = 0; i < ntrees; i++) {
+		json_t *t = json_object();
+
+		kup_json_set(t, "pid", json_integer(trees[i].pid));
+		kup_json_set(t, "unit", kup_json_str(trees[i].unit));
+		json_array_append_new(list, t);
+	}
+	kup_json_set(o, "trees", list);
+	kup_json_set(o, "processes", json_integer(s->nr_procs));
+	kup_json_set(o, "threads", json_integer(s->nr_threads));
+	kup_json_set(o, "pages", kup_json_u64(s->pages));
+	kup_json_set(o, "bytes", kup_json_u64(s->pages * (uint64_t)sysconf(_SC_PAGESIZE)));
+	kup_json_set(o, "frozen_at_ns", kup_json_u64(s->freeze_realtime_ns));
+	kup_json_set(o, "frozen_at", kup_json_str(kup_fmt_time(s->freeze_realtime_ns, at,
+								sizeof(at))));
+	kup_json_set(o, "frozen_ns", kup_json_u64(s->frozen_ns));
+	if (s->pre_dump_ns)	/* --pre-dump: the rounds, while the trees ran */
+		kup_json_set(o, "pre_dump_ns", kup_json_u64(s->pre_dump_ns));
+	kup_json_set(o, "total_ns", kup_json_u64(s->total_ns));
+	kup_json_set(o, "left_running", json_boolean(left_running));
+	kup_json_set(store, "kind", json_string(kind));
+	kup_json_set(store, "path", kup_json_str(path));
+	kup_json_set(o, "store", store);
+	return kup_json_print(stdout, o);
+}
+
+int cmd_dump(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tree", required_argument, 0, 't' },
@@ -78,6 +116,7 @@ static int cmd_dump(int argc, char **argv)
 		{ "external-peers", required_argument, 0, 'E' },
 		{ "sysv-ipc", required_argument, 0, 'I' },
 		{ "pre-dump", optional_argument, 0, 'p' },
+		{ "json", no_argument, 0, 'J' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -86,12 +125,11 @@ static int cmd_dump(int argc, char **argv)
 	struct kup_tree trees[KUP_MAX_TREES];
 	struct ckpt_stats stats;
 	int ntrees = 0;
-	bool too_many = false;
+	bool too_many = false, json = false;
 	const char *dir = NULL, *ppp = NULL;
 	char *end, *abs;
 	int c, ret;
 
-	log_set_prefix("kup dump");
 	while ((c = getopt_long(argc, argv, "t:u:D:Rjvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
@@ -102,10 +140,8 @@ static int cmd_dump(int argc, char **argv)
 			}
 			trees[ntrees].unit = c == 'u' ? optarg : NULL;
 			trees[ntrees].pid = c == 't' ? strtol(optarg, &end, 10) : 0;
-			if (c == 't' && (*end || trees[ntrees].pid <= 0)) {
-				log_err("invalid pid '%s'", optarg);
-				return KUP_EXIT_USAGE;
-			}
+			if (c == 't' && (*end || trees[ntrees].pid <= 0))
+				return kup_usage_error("-t %s: not a pid", optarg);
 			ntrees++;
 			break;
 		case 'D': dir = optarg; break;
@@ -119,8 +155,8 @@ static int cmd_dump(int argc, char **argv)
 			} else if (!strcmp(optarg, "refuse")) {
 				o.ext_peers_close = false;
 			} else {
-				log_err("--external-peers: '%s' is neither 'close' nor 'refuse'", optarg);
-				return KUP_EXIT_USAGE;
+				return kup_usage_error("--external-peers: '%s' is neither 'close' nor "
+						       "'refuse'", optarg);
 			}
 			break;
 		case 'I': o.sysv_ipc = optarg; break;
@@ -129,30 +165,28 @@ static int cmd_dump(int argc, char **argv)
 			if (o.pre_dump_rounds < 0)
 				return KUP_EXIT_USAGE;
 			break;
+		case 'J': json = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': dump_usage(stdout); return 0;
-		default: dump_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (too_many) {
-		log_err("at most %d trees at once", KUP_MAX_TREES);
-		return KUP_EXIT_USAGE;
-	}
-	if (!ntrees || !dir == !ppp || optind != argc) {
-		if (dir && ppp)
-			log_err("-D and --ppp exclude each other");
-		dump_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
-	if (ntrees > 1 && !ppp) {
-		log_err("several trees go into a store (--ppp), not an image directory");
-		return KUP_EXIT_USAGE;
-	}
-	if (ntrees > 1 && o.sysv_ipc) {
-		log_err("--sysv-ipc goes with one tree");
-		return KUP_EXIT_USAGE;
-	}
-	if (kup_need_root("kup dump", KUP_NEED_CKPT | (ppp ? KUP_NEED_STORE : 0)))
+	if (too_many)
+		return kup_usage_error("at most %d trees at once", KUP_MAX_TREES);
+	if (optind != argc)
+		return kup_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!ntrees)
+		return kup_usage_error("-t PID or --unit UNIT is needed");
+	if (dir && ppp)
+		return kup_usage_error("-D and --ppp exclude each other");
+	if (!dir && !ppp)
+		return kup_usage_error("-D DIR or --ppp STORE is needed");
+	if (ntrees > 1 && !ppp)
+		return kup_usage_error("several trees go into a store (--ppp), not an image "
+				       "directory");
+	if (ntrees > 1 && o.sysv_ipc)
+		return kup_usage_error("--sysv-ipc goes with one tree");
+	if (ppp && kup_need_root("kup dump", KUP_NEED_STORE))
 		return KUP_EXIT_FAIL;
 	for (int i = 0; i < ntrees; i++)
 		if (trees[i].unit && kup_unit_main_pid(trees[i].unit, &trees[i].pid))
@@ -178,7 +212,6 @@ static int cmd_dump(int argc, char **argv)
 		free(abs);
 		return KUP_EXIT_FAIL;
 	}
-	free(abs);
 	if (ntrees > 1)
 		ret = kup_dump_trees(&o, trees, ntrees, &stats);
 	else
@@ -193,15 +226,22 @@ static int cmd_dump(int argc, char **argv)
 			 trees_s, stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6,
 			 o.store->where);
 		if (o.pre_dump_rounds)
-			log_info("pre-dump %.1f ms while the tree ran, then frozen %.1f ms",
-				 stats.pre_dump_ns / 1e6, stats.frozen_ns / 1e6);
+			log_info("pre-dump %.1f ms while the tree%s ran, then frozen %.1f ms",
+				 stats.pre_dump_ns / 1e6, ntrees > 1 ? "s" : "", stats.frozen_ns / 1e6);
 		if (ntrees == 1)	/* several: each said when it was dumped (parts.c) */
 			log_info("%s%s%d: frozen at %s", o.unit ? o.unit : "", o.unit ? ", pid " : "pid ",
 				 o.pid, kup_fmt_time(stats.freeze_realtime_ns, at, sizeof(at)));
 		if (ckpt_abort_signal())
 			log_info("%s came after the commit: the dump was complete",
 				 kup_signame(ckpt_abort_signal()));
+		/* a store's where is "store PATH" */
+		if (json && print_json(trees, ntrees, &stats, ppp ? "ppp" : "dir",
+				       ppp ? o.store->where + strlen("store ") : abs ? abs : dir,
+				       o.leave_running))
+			log_warn("the dump is complete, but its summary could not be written "
+				 "to stdout");
 	}
+	free(abs);
 	o.store->ops->close(o.store);
 	if (ret == -ECANCELED) {
 		int sig = ckpt_abort_signal();
@@ -220,4 +260,3 @@ static int cmd_dump(int argc, char **argv)
 	return ret ? KUP_EXIT_FAIL : 0;
 }
 
-KUP_COMMAND("dump", cmd_dump, "checkpoint a process tree to an image directory or a store");

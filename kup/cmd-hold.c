@@ -46,6 +46,7 @@
 
 #include "ckpt-summary.h"
 #include "image.h"
+#include "json.h"
 #include "kup-image.pb-c.h"
 #include "kup.h"
 
@@ -57,7 +58,7 @@ static void hold_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup hold [--ppp STORE] [--if-any] [--timeout SECONDS] [--log FILE]\n"
-		"       kup hold --status | --release | --unit-done UNIT\n\n"
+		"       kup hold --status [--json] | --release | --unit-done UNIT\n\n"
 		"Keep the PIDs of the tree in the persistent page store free until it is\n"
 		"restored: one placeholder process (\"kup-hold\") per PID and thread ID of\n"
 		"the tree, created with that number.  Run first thing at boot, in the\n"
@@ -72,6 +73,8 @@ static void hold_usage(FILE *f)
 		"      --log FILE         where the holder's messages go (default\n"
 		"                         /dev/kmsg, the kernel log)\n"
 		"      --status           print what the running holder holds\n"
+		"      --json             with --status: one JSON object {\"running\", \"held\",\n"
+		"                         \"total\", \"pids\", \"taken\"}\n"
 		"      --release          make the running holder let go and exit\n"
 		"      --unit-done UNIT   UNIT, kept across the switch, was restored: once it\n"
 		"                         is no longer activating, its line of /run/kup/unit\n"
@@ -703,8 +706,7 @@ static int unit_done(const char *unit)
 	int st;
 
 	if (!kup_unit_name_ok(unit)) {
-		log_err("'%s' is not the name of a service unit (NAME.service)", unit);
-		return KUP_EXIT_USAGE;
+		return kup_usage_error("'%s' is not the name of a service unit (NAME.service)", unit);
 	}
 	for (int i = 0; i < 4500; i++) {
 		bool starting;
@@ -728,7 +730,58 @@ static int unit_done(const char *unit)
 	return KUP_EXIT_OK;
 }
 
-static int cmd_hold(int argc, char **argv)
+/*
+ * The holder's answer to "status" ("held N of M: P P; taken: P P", cut
+ * with "..." when long) as JSON: {"running": true, "held": N, "total": M,
+ * "pids": [held], "taken": [not yet held], "truncated": BOOL}.  @ans NULL:
+ * no holder runs.
+ */
+static int print_status_json(const char *ans)
+{
+	json_t *o = json_object(), *held = json_array(), *taken = json_array(), *cur = held;
+	unsigned long nheld = 0, total = 0;
+	const char *p;
+	int off = 0;
+
+	if (!o || !held || !taken) {
+		json_decref(o), json_decref(held), json_decref(taken);
+		return -ENOMEM;
+	}
+	kup_json_set(o, "running", json_boolean(ans != NULL));
+	if (!ans) {
+		json_decref(held), json_decref(taken);
+		return kup_json_print(stdout, o);
+	}
+	if (sscanf(ans, "held %lu of %lu%n", &nheld, &total, &off) < 2)
+		off = 0;
+	for (p = ans + off; *p;) {
+		char *end;
+		long v;
+
+		if (!strncmp(p, "; taken:", 8)) {
+			cur = taken;
+			p += 8;
+			continue;
+		}
+		if (*p < '0' || *p > '9') {
+			p++;
+			continue;
+		}
+		v = strtol(p, &end, 10);
+		/* a number cut by "..." is not one */
+		if (strncmp(end, "...", 3))
+			json_array_append_new(cur, json_integer(v));
+		p = end;
+	}
+	kup_json_set(o, "held", json_integer(nheld));
+	kup_json_set(o, "total", json_integer(total));
+	kup_json_set(o, "pids", held);
+	kup_json_set(o, "taken", taken);
+	kup_json_set(o, "truncated", json_boolean(strstr(ans, "...") != NULL));
+	return kup_json_print(stdout, o);
+}
+
+int cmd_hold(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ppp", required_argument, 0, 'P' },
@@ -738,17 +791,17 @@ static int cmd_hold(int argc, char **argv)
 		{ "status", no_argument, 0, 's' },
 		{ "release", no_argument, 0, 'r' },
 		{ "unit-done", required_argument, 0, 'U' },
+		{ "json", no_argument, 0, 'J' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
 	};
 	const char *given = NULL, *logpath = "/dev/kmsg", *done_unit = NULL;
-	bool if_any = false, status = false, release = false;
+	bool if_any = false, status = false, release = false, json = false;
 	long timeout_s = -1;
 	char *end, ans[HOLD_MSG_MAX];
 	int c, r;
 
-	log_set_prefix("kup hold");
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'P': given = optarg; break;
@@ -757,33 +810,36 @@ static int cmd_hold(int argc, char **argv)
 		case 's': status = true; break;
 		case 'r': release = true; break;
 		case 'U': done_unit = optarg; break;
+		case 'J': json = true; break;
 		case 't':
 			errno = 0;
 			timeout_s = strtol(optarg, &end, 10);
 			if (errno || *end || end == optarg || timeout_s < 0 || timeout_s > 86400 * 365) {
-				log_err("--timeout %s: not a number of seconds", optarg);
-				return KUP_EXIT_USAGE;
+				return kup_usage_error("--timeout %s: not a number of seconds", optarg);
 			}
 			break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': hold_usage(stdout); return 0;
-		default: hold_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (optind != argc || (status && release) ||
-	    ((status || release) && (given || if_any))) {
-		hold_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
-	if (done_unit) {
-		if (status || release || given || if_any)
-			return hold_usage(stderr), KUP_EXIT_USAGE;
-		if (kup_need_root("kup hold", 0))
-			return KUP_EXIT_FAIL;
+	if (optind != argc)
+		return kup_usage_error("unexpected argument '%s'", argv[optind]);
+	if (status + release + (done_unit != NULL) > 1)
+		return kup_usage_error("--status, --release and --unit-done exclude each other");
+	if ((status || release || done_unit) && (given || if_any))
+		return kup_usage_error("--ppp and --if-any go with starting a holder, not with %s",
+				       status ? "--status" : release ? "--release" : "--unit-done");
+	if (json && !status)
+		return kup_usage_error("--json goes with --status");
+	if (done_unit)
 		return unit_done(done_unit);
-	}
 	if (status || release) {
 		r = hold_request(status ? "status" : "release", ans, sizeof(ans));
+		if (r == -ENOENT && json) {
+			print_status_json(NULL);
+			return KUP_EXIT_FAIL;
+		}
 		if (r == -ENOENT) {
 			log_err("no PID holder is running");
 			return KUP_EXIT_FAIL;
@@ -794,11 +850,11 @@ static int cmd_hold(int argc, char **argv)
 			log_err("PID holder (@%s): %s", HOLD_SOCKET, ans);
 			return KUP_EXIT_FAIL;
 		}
+		if (json)
+			return print_status_json(ans) ? KUP_EXIT_FAIL : KUP_EXIT_OK;
 		printf("%s\n", ans);
 		return KUP_EXIT_OK;
 	}
-	if (kup_need_root("kup hold", KUP_NEED_CKPT | KUP_NEED_STORE))
-		return KUP_EXIT_FAIL;
 	if (timeout_s < 0) {
 		/* KUP_HOLD_TIMEOUT of the configuration file (the initramfs
 		 * hook carries it); a bad file does not keep PIDs from being held */
@@ -816,4 +872,3 @@ static int cmd_hold(int argc, char **argv)
 	return hold_start(given, if_any, timeout_s, logpath);
 }
 
-KUP_COMMAND("hold", cmd_hold, "keep the PIDs of the stored tree free until its restore (initramfs)");

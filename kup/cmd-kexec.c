@@ -46,7 +46,7 @@
 
 #define CMDLINE_MAX 4096
 
-static void kexec_usage(FILE *f)
+void kexec_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup kexec COMMAND [ARGS...]\n\n"
@@ -297,13 +297,15 @@ static int kexec_load_cmd(int argc, char **argv)
 		case 'c': base = optarg; break;
 		case 'n': dry = true; break;
 		case 'h': kexec_usage(stdout); return 0;
-		default: kexec_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (optind + 1 != argc || (initrd && no_initrd)) {
-		kexec_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (optind == argc)
+		return kup_usage_error("KERNEL is needed (a path, or a version)");
+	if (optind + 1 != argc)
+		return kup_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	if (initrd && no_initrd)
+		return kup_usage_error("--initrd and --no-initrd exclude each other");
 	kernel = argv[optind];
 	if (!strchr(kernel, '/') && !is_file(kernel)) {
 		/* a version: the Debian layout */
@@ -417,13 +419,11 @@ static int kexec_exec_cmd(int argc, char **argv)
 		switch (c) {
 		case 's': via_systemd = true; break;
 		case 'h': kexec_usage(stdout); return 0;
-		default: kexec_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (optind != argc) {
-		kexec_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (optind != argc)
+		return kup_usage_error("unexpected argument '%s'", argv[optind]);
 	if (kexec_loaded() != 1) {
 		log_err("no kernel is loaded (kup kexec load KERNEL first)");
 		return KUP_EXIT_FAIL;
@@ -440,10 +440,12 @@ static int kexec_exec_cmd(int argc, char **argv)
 
 static int kexec_unload_cmd(int argc, char **argv)
 {
-	if (argc != 1) {
-		kexec_usage(stderr);
-		return KUP_EXIT_USAGE;
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		kexec_usage(stdout);
+		return 0;
 	}
+	if (argc != 1)
+		return kup_usage_error("unexpected argument '%s'", argv[1]);
 	if (syscall(SYS_kexec_file_load, -1, -1, 0, NULL, KEXEC_FILE_UNLOAD))
 		return log_errno(errno, "cannot unload the kexec kernel"), KUP_EXIT_FAIL;
 	return 0;
@@ -463,13 +465,11 @@ static int kexec_status_cmd(int argc, char **argv)
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': kexec_usage(stdout); return 0;
-		default: kexec_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (optind != argc) {
-		kexec_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (optind != argc)
+		return kup_usage_error("unexpected argument '%s'", argv[optind]);
 	v = kexec_loaded();
 	if (json) {
 		json_t *o = json_object();
@@ -487,43 +487,10 @@ static int kexec_status_cmd(int argc, char **argv)
 	return v ? 0 : 1;
 }
 
-static int cmd_kexec(int argc, char **argv)
-{
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-		bool root;
-	} sub[] = {
-		{ "load", kexec_load_cmd, true },
-		{ "exec", kexec_exec_cmd, true },
-		{ "unload", kexec_unload_cmd, true },
-		{ "status", kexec_status_cmd, false },
-	};
-
-	log_set_prefix("kup kexec");
-	if (argc < 2) {
-		kexec_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		kexec_usage(stdout);
-		return 0;
-	}
-	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
-		if (!strcmp(argv[1], sub[i].name)) {
-			char cmd[32];
-
-			snprintf(cmd, sizeof(cmd), "kup kexec %s", sub[i].name);
-			if (sub[i].root && !kup_wants_help(argc - 1, argv + 1) &&
-			    kup_need_root(cmd, KUP_NEED_BOOT))
-				return KUP_EXIT_FAIL;
-			optind = 1;
-			argv[1] = cmd;	/* getopt's messages: "kup kexec load: ..." */
-			return sub[i].fn(argc - 1, argv + 1);
-		}
-	log_err("unknown command '%s'", argv[1]);
-	kexec_usage(stderr);
-	return KUP_EXIT_USAGE;
-}
-
-KUP_COMMAND("kexec", cmd_kexec, "load the next kernel (kexec_file_load) and switch to it");
+const struct kup_command kup_kexec_commands[] = {
+	{ "load", kexec_load_cmd, "load the next kernel", KUP_NEED_BOOT },
+	{ "exec", kexec_exec_cmd, "switch to the loaded kernel", KUP_NEED_BOOT },
+	{ "unload", kexec_unload_cmd, "forget the loaded kernel", KUP_NEED_BOOT },
+	{ "status", kexec_status_cmd, "is a kernel loaded" },
+	{}
+};

@@ -31,13 +31,7 @@
 #include "kup.h"
 #include "ppp.h"
 
-/* ppp reports through kup's log, same levels */
-static void ppp_to_log(int level, const char *msg)
-{
-	log_msg(level, 0, "%s", msg);
-}
-
-static void ppp_usage(FILE *f)
+void ppp_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup ppp COMMAND [ARGS...]\n\n"
@@ -139,15 +133,12 @@ static int parse(int argc, char **argv, const char *shortopts, const struct opti
 		case 'o': a->out = optarg; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': usage(stdout); return KUP_EXIT_OK;
-		default: usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
 	for (; optind < argc; optind++) {
-		if (a->npos == maxpos) {
-			log_err("unexpected argument '%s'", argv[optind]);
-			usage(stderr);
-			return KUP_EXIT_USAGE;
-		}
+		if (a->npos == maxpos)
+			return kup_usage_error("unexpected argument '%s'", argv[optind]);
 		a->pos[a->npos++] = argv[optind];
 	}
 	return -1;
@@ -207,22 +198,19 @@ static int ppp_format_cmd(int argc, char **argv)
 		switch (c) {
 		case 'S':
 			if (kup_parse_size(optarg, &size) || !size || size >> 62) {
-				log_err("bad size '%s'", optarg);
-				return KUP_EXIT_USAGE;
+				return kup_usage_error("bad size '%s'", optarg);
 			}
 			break;
 		case 'E':
 			if (kup_parse_size(optarg, &es) || es > UINT32_MAX) {
-				log_err("bad extent size '%s'", optarg);
-				return KUP_EXIT_USAGE;
+				return kup_usage_error("bad extent size '%s'", optarg);
 			}
 			o.extent_size = es;
 			break;
 		case 'C':
 			r = ppp_csum_parse(optarg);
 			if (r < 0) {
-				log_err("unknown checksum '%s' (xxhash64 or crc32c)", optarg);
-				return KUP_EXIT_USAGE;
+				return kup_usage_error("unknown checksum '%s' (xxhash64 or crc32c)", optarg);
 			}
 			o.csum = r;
 			break;
@@ -230,21 +218,19 @@ static int ppp_format_cmd(int argc, char **argv)
 		case 'p': o.flags |= PPP_FORMAT_SPARSE; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': format_usage(stdout); return KUP_EXIT_OK;
-		default: format_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (optind != argc - 1) {
-		log_err("format needs exactly one device or file");
-		format_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (optind == argc)
+		return kup_usage_error("DEV|FILE is needed: the device or file to format");
+	if (optind != argc - 1)
+		return kup_usage_error("unexpected argument '%s'", argv[optind + 1]);
 	if (!size) {
 		struct stat sb;
 
 		if (stat(argv[optind], &sb) < 0 ? errno == ENOENT :
 		    S_ISREG(sb.st_mode) && sb.st_size == 0) {
-			log_err("%s: --size is needed to create a store file", argv[optind]);
-			return KUP_EXIT_USAGE;
+			return kup_usage_error("%s: --size is needed to create a store file", argv[optind]);
 		}
 	}
 	r = ppp_format(argv[optind], size, &o);
@@ -430,7 +416,8 @@ static void ls_usage(FILE *f)
 	fprintf(f,
 		"Usage: kup ppp ls [DEV|FILE] [--json]\n\n"
 		"List the blobs of the committed checkpoint: name, size, offset in the\n"
-		"store, number of checksum extents.\n");
+		"store, number of checksum extents.\n\n"
+		"  -j, --json   a JSON list of {name, size, offset, extents}\n");
 }
 
 static int ppp_ls_cmd(int argc, char **argv)
@@ -551,13 +538,13 @@ static int ppp_put_cmd(int argc, char **argv)
 		case 'N': fresh = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': put_usage(stdout); return KUP_EXIT_OK;
-		default: put_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (optind != argc - 2) {
-		put_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (optind > argc - 2)
+		return kup_usage_error("FILE and NAME are needed");
+	if (optind != argc - 2)
+		return kup_usage_error("unexpected argument '%s'", argv[optind + 2]);
 	src = argv[optind];
 	name = argv[optind + 1];
 	fd = strcmp(src, "-") ? open(src, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
@@ -657,10 +644,8 @@ static int ppp_get_cmd(int argc, char **argv)
 	r = parse(argc, argv, "s:o:vh", lo, 1, get_usage, &a);
 	if (r >= 0)
 		return r;
-	if (a.npos != 1) {
-		get_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (a.npos != 1)
+		return kup_usage_error("NAME is needed: the blob to write out");
 	if (open_store(a.store, PPP_RDONLY, &p))
 		return KUP_EXIT_FAIL;
 	r = ppp_ckpt_open(p, &c);
@@ -717,10 +702,8 @@ static int ppp_rm_cmd(int argc, char **argv)
 	r = parse(argc, argv, "s:vh", lo, 1, rm_usage, &a);
 	if (r >= 0)
 		return r;
-	if (a.npos != 1) {
-		rm_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (a.npos != 1)
+		return kup_usage_error("NAME is needed: the blob to remove");
 	if (open_store(a.store, PPP_RDWR, &p))
 		return KUP_EXIT_FAIL;
 	r = ppp_txn_begin(p, PPP_TXN_APPEND, &t);
@@ -737,48 +720,14 @@ static int ppp_rm_cmd(int argc, char **argv)
 
 /* ---- dispatch ------------------------------------------------------- */
 
-static const struct {
-	const char *name;
-	int (*fn)(int, char **);
-	bool writes;	/* needs root */
-} ppp_cmds[] = {
-	{ "format", ppp_format_cmd, true },
-	{ "status", ppp_status_cmd, false },
-	{ "verify", ppp_verify_cmd, false },
-	{ "scrub", ppp_scrub_cmd, true },
-	{ "ls", ppp_ls_cmd, false },
-	{ "put", ppp_put_cmd, true },
-	{ "get", ppp_get_cmd, false },
-	{ "rm", ppp_rm_cmd, true },
+const struct kup_command kup_ppp_commands[] = {
+	{ "format", ppp_format_cmd, "create an empty store", KUP_NEED_STORE },
+	{ "status", ppp_status_cmd, "size, use, generation, checkpoint" },
+	{ "verify", ppp_verify_cmd, "check every checksum" },
+	{ "scrub", ppp_scrub_cmd, "drop the checkpoint and wipe the data", KUP_NEED_STORE },
+	{ "ls", ppp_ls_cmd, "list the blobs of the checkpoint" },
+	{ "put", ppp_put_cmd, "add a blob", KUP_NEED_STORE },
+	{ "get", ppp_get_cmd, "write a blob out" },
+	{ "rm", ppp_rm_cmd, "remove a blob", KUP_NEED_STORE },
+	{}
 };
-
-static int cmd_ppp(int argc, char **argv)
-{
-	static char prefix[32];
-
-	log_set_prefix("kup ppp");
-	ppp_set_logger(ppp_to_log);
-	if (argc < 2) {
-		ppp_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-		ppp_usage(stdout);
-		return KUP_EXIT_OK;
-	}
-	for (size_t i = 0; i < sizeof(ppp_cmds) / sizeof(ppp_cmds[0]); i++)
-		if (!strcmp(argv[1], ppp_cmds[i].name)) {
-			snprintf(prefix, sizeof(prefix), "kup ppp %s", ppp_cmds[i].name);
-			log_set_prefix(prefix);
-			if (ppp_cmds[i].writes && !kup_wants_help(argc - 1, argv + 1) &&
-			    kup_need_root(prefix, KUP_NEED_STORE))
-				return KUP_EXIT_FAIL;
-			argv[1] = prefix;	/* for getopt's messages */
-			return ppp_cmds[i].fn(argc - 1, argv + 1);
-		}
-	log_err("'%s' is not a ppp command", argv[1]);
-	ppp_usage(stderr);
-	return KUP_EXIT_USAGE;
-}
-
-KUP_COMMAND("ppp", cmd_ppp, "manage the persistent page store (format, status, verify, scrub)");

@@ -148,7 +148,7 @@ void kup_recover_stale(void)
 	free(v);
 }
 
-static int cmd_recover(int argc, char **argv)
+int cmd_recover(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, 0, 'J' },
@@ -162,22 +162,17 @@ static int cmd_recover(int argc, char **argv)
 	size_t n;
 	int c, ret;
 
-	log_set_prefix("kup recover");
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'J': json = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': recover_usage(stdout); return 0;
-		default: recover_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (optind != argc) {
-		recover_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (optind != argc)
+		return kup_usage_error("unexpected argument '%s'", argv[optind]);
 	/* it drives the trees it puts back with ptrace, as dump and restore */
-	if (kup_need_root("kup recover", KUP_NEED_CKPT))
-		return KUP_EXIT_FAIL;
 	ret = ckpt_recover(&o, &v, &n);
 	if (json)
 		print_json(v, n);
@@ -189,4 +184,3 @@ static int cmd_recover(int argc, char **argv)
 	return ret ? KUP_EXIT_FAIL : 0;
 }
 
-KUP_COMMAND("recover", cmd_recover, "undo what a killed kup left in process trees and on the host");

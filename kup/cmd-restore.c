@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* kup restore: bring a dumped process tree back. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "ckpt.h"
 #include "image.h"
 #include "journal.h"
+#include "json.h"
 #include "ckpt-summary.h"
 #include "kup-image.pb-c.h"
 #include "kup.h"
@@ -17,8 +19,10 @@
 static void restore_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kup restore (-D DIR | --ppp STORE) [-d] [--shell-job] [--tcp-established]\n"
-		"                   [--keep] [--unit UNIT | --no-unit | -t PID] [--allow-differences] [-v]\n\n"
+		"Usage: kup restore (-D DIR | --ppp STORE [--keep] [--if-any]\n"
+		"                   [--unit UNIT | --no-unit | -t PID]) [-d] [--pidfile FILE]\n"
+		"                   [--shell-job] [--tcp-established] [--allow-differences]\n"
+		"                   [--json] [-v]\n\n"
 		"Recreate the tree saved in DIR or in the persistent page store STORE with\n"
 		"its PIDs and let it run.  Without -d, wait for the restored root to exit\n"
 		"and exit with its status.  A failed restore leaves no restored process\n"
@@ -51,6 +55,10 @@ static void restore_usage(FILE *f)
 		"                         limit, oom_score_adj, the personality, the time\n"
 		"                         namespace of the clocks): a warning\n"
 		"                         names each difference; without it the restore fails\n"
+		"      --json             at the end, one JSON object on stdout: the store and\n"
+		"                         each tree restored (root pid, processes, threads,\n"
+		"                         pages, bytes, when it was frozen and ran again,\n"
+		"                         the outage); without -d, once the root exited\n"
 		"  -v, --verbose          more messages\n");
 }
 
@@ -67,6 +75,53 @@ struct outage {
 	unsigned long long freeze_ns;	/* 0: not known (an older image) */
 	bool other_boot;		/* dumped by another boot: a switch */
 };
+
+/* One restored tree in --json's "trees" (@list NULL: no --json). */
+static void json_tree(json_t *list, const struct outage *out, pid_t root,
+		      const struct ckpt_stats *s, unsigned long long running_ns)
+{
+	json_t *t;
+	char at[64];
+
+	if (!list)
+		return;
+	t = json_object();
+	kup_json_set(t, "name", kup_json_str(out->name));
+	kup_json_set(t, "root_pid", json_integer(root));
+	kup_json_set(t, "processes", json_integer(s->nr_procs));
+	kup_json_set(t, "threads", json_integer(s->nr_threads));
+	kup_json_set(t, "pages", kup_json_u64(s->pages));
+	kup_json_set(t, "bytes", kup_json_u64(s->pages * (uint64_t)sysconf(_SC_PAGESIZE)));
+	kup_json_set(t, "total_ns", kup_json_u64(s->total_ns));
+	kup_json_set(t, "frozen_at_ns", kup_json_u64(out->freeze_ns));
+	kup_json_set(t, "frozen_at", kup_json_str(kup_fmt_time(out->freeze_ns, at, sizeof(at))));
+	kup_json_set(t, "running_at_ns", kup_json_u64(running_ns));
+	kup_json_set(t, "running_at", kup_json_str(kup_fmt_time(running_ns, at, sizeof(at))));
+	/* the outage: frozen by the dump until it runs again (0: not known) */
+	kup_json_set(t, "outage_ns", kup_json_u64(out->freeze_ns && running_ns > out->freeze_ns ?
+						  running_ns - out->freeze_ns : 0));
+	kup_json_set(t, "other_boot", json_boolean(out->other_boot));
+	json_array_append_new(list, t);
+}
+
+/* --json: {"store": {"kind", "path"}, "trees": [...], "exit_status"} */
+static void json_print(json_t *list, const char *kind, const char *path, int exit_status)
+{
+	json_t *o, *store;
+
+	if (!list)
+		return;
+	o = json_object();
+	store = json_object();
+	kup_json_set(store, "kind", json_string(kind));
+	kup_json_set(store, "path", kup_json_str(path));
+	kup_json_set(o, "store", store);
+	kup_json_set(o, "trees", json_incref(list));
+	if (exit_status >= 0)
+		kup_json_set(o, "exit_status", json_integer(exit_status));
+	if (kup_json_print(stdout, o))
+		log_warn("the restore is done, but its summary could not be written to stdout");
+}
 
 static void read_outage(struct img_store *st, struct outage *out)
 {
@@ -228,7 +283,7 @@ static int part_before_pids(void *arg)
 /* Restore part @prefix of the store; 0 also when it is gone (restored in
  * the meantime).  The caller holds the parts lock. */
 static int restore_part(const char *given, const char *prefix, bool keep,
-			struct ckpt_restore_opts *tmpl, const char *pidfile)
+			struct ckpt_restore_opts *tmpl, const char *pidfile, json_t *list)
 {
 	struct ckpt_restore_opts o = *tmpl;
 	struct rst_part rp = { .given = given, .prefix = prefix, .keep = keep, .o = &o };
@@ -295,6 +350,7 @@ static int restore_part(const char *given, const char *prefix, bool keep,
 	if (o.detach)
 		log_info("restored %s: %u processes, %u threads, %llu pages in %.1f ms (root pid %d)",
 			 name, stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6, root);
+	json_tree(list, &outage, root, &stats, rp.running_ns);
 	return ret;
 }
 
@@ -305,7 +361,7 @@ static int restore_part(const char *given, const char *prefix, bool keep,
  */
 static int restore_parts(struct img_store *st, PartsImage *pi, const char *given, bool keep,
 			 const char *unit, bool no_unit, pid_t tree, bool if_any,
-			 struct ckpt_restore_opts *tmpl, const char *pidfile)
+			 struct ckpt_restore_opts *tmpl, const char *pidfile, json_t *jlist)
 {
 	char prefix[KUP_MAX_TREES][16], list[1024] = "";
 	int n = 0, fails = 0, lock, ret = 0;
@@ -338,14 +394,13 @@ static int restore_parts(struct img_store *st, PartsImage *pi, const char *given
 	parts_image__free_unpacked(pi, NULL);
 	st->ops->close(st);
 	if (n > 1 && !tmpl->detach) {
-		log_err("%d trees to restore: with -d only", n);
-		return KUP_EXIT_USAGE;
+		return kup_usage_error("%d trees to restore: with -d only", n);
 	}
 	lock = kup_parts_lock();
 	if (lock < 0)
 		return KUP_EXIT_FAIL;
 	for (int i = 0; i < n; i++) {
-		ret = restore_part(given, prefix[i], keep, tmpl, pidfile);
+		ret = restore_part(given, prefix[i], keep, tmpl, pidfile, jlist);
 		if (ret == -ECANCELED)
 			break;
 		fails += ret < 0;
@@ -363,7 +418,7 @@ static int restore_parts(struct img_store *st, PartsImage *pi, const char *given
 	return n == 1 && !tmpl->detach ? ret : KUP_EXIT_OK;
 }
 
-static int cmd_restore(int argc, char **argv)
+int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "images-dir", required_argument, 0, 'D' },
@@ -380,6 +435,7 @@ static int cmd_restore(int argc, char **argv)
 		{ "force-vdso-proxy", no_argument, 0, 'F' },
 		{ "as-new-boot", no_argument, 0, 'B' },
 		{ "allow-differences", no_argument, 0, 'A' },
+		{ "json", no_argument, 0, 'J' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -392,11 +448,12 @@ static int cmd_restore(int argc, char **argv)
 	struct outage outage;
 	pid_t tree = 0;
 	char *end;
-	bool if_any = false;
+	bool if_any = false, json = false;
+	json_t *list = NULL;
+	char spath[PATH_MAX + 8];
 	pid_t root = 0;
 	int c, ret;
 
-	log_set_prefix("kup restore");
 	o.root_pid = &root;
 	while ((c = getopt_long(argc, argv, "D:t:djvh", opts, NULL)) != -1) {
 		switch (c) {
@@ -408,10 +465,8 @@ static int cmd_restore(int argc, char **argv)
 		case 'U': no_unit = true; break;
 		case 't':
 			tree = strtol(optarg, &end, 10);
-			if (*end || tree <= 1) {
-				log_err("invalid pid '%s'", optarg);
-				return KUP_EXIT_USAGE;
-			}
+			if (*end || tree <= 1)
+				return kup_usage_error("-t %s: not a pid", optarg);
 			break;
 		case 'd': o.detach = true; break;
 		case 'j': o.shell_job = true; break;
@@ -420,42 +475,42 @@ static int cmd_restore(int argc, char **argv)
 		case 'F': o.force_vdso_proxy = true; break;
 		case 'B': o.as_new_boot = true; break;
 		case 'A': o.allow_differences = true; break;
+		case 'J': json = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': restore_usage(stdout); return 0;
-		default: restore_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (!dir == !rp.given || optind != argc) {
-		if (dir && rp.given)
-			log_err("-D and --ppp exclude each other");
-		restore_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
-	if (pidfile && !o.detach) {
-		log_err("--pidfile needs -d (without it kup waits for the tree to exit)");
-		return KUP_EXIT_USAGE;
-	}
-	if (rp.keep && !rp.given) {
-		log_err("--keep goes with --ppp");
-		return KUP_EXIT_USAGE;
-	}
-	if (if_any && !rp.given) {
-		log_err("--if-any goes with --ppp");
-		return KUP_EXIT_USAGE;
-	}
-	if ((unit != NULL) + no_unit + (tree != 0) > 1) {
-		log_err("--unit, --no-unit and -t exclude each other");
-		return KUP_EXIT_USAGE;
-	}
-	if (unit && !kup_unit_name_ok(unit)) {
-		log_err("'%s' is not the name of a service unit (NAME.service)", unit);
-		return KUP_EXIT_USAGE;
-	}
-	if (kup_need_root("kup restore", KUP_NEED_CKPT | (rp.given ? KUP_NEED_STORE : 0)))
+	if (optind != argc)
+		return kup_usage_error("unexpected argument '%s'", argv[optind]);
+	if (dir && rp.given)
+		return kup_usage_error("-D and --ppp exclude each other");
+	if (!dir && !rp.given)
+		return kup_usage_error("-D DIR or --ppp STORE is needed");
+	if (pidfile && !o.detach)
+		return kup_usage_error("--pidfile needs -d (without it kup waits for the tree "
+				       "to exit)");
+	if (rp.keep && !rp.given)
+		return kup_usage_error("--keep goes with --ppp");
+	if (if_any && !rp.given)
+		return kup_usage_error("--if-any goes with --ppp");
+	if ((unit != NULL) + no_unit + (tree != 0) > 1)
+		return kup_usage_error("--unit, --no-unit and -t exclude each other");
+	if (unit && !kup_unit_name_ok(unit))
+		return kup_usage_error("'%s' is not the name of a service unit (NAME.service)",
+				       unit);
+	if (rp.given && kup_need_root("kup restore", KUP_NEED_STORE))
 		return KUP_EXIT_FAIL;
+	if (json) {
+		list = json_array();
+		if (!list)
+			return log_errno(ENOMEM, "--json"), KUP_EXIT_FAIL;
+	}
 	if (if_any && !kup_store_has_ckpt(rp.given)) {
 		log_info("no checkpoint in a persistent page store (%s): nothing to restore", rp.given);
 		switch_record_report();	/* what the last switch did not keep */
+		json_print(list, "ppp", rp.given, -1);
+		json_decref(list);
 		return 0;
 	}
 	kup_catch_abort();
@@ -467,28 +522,41 @@ static int cmd_restore(int argc, char **argv)
 		ret = kup_store_open_ppp(rp.given, 0, &o.store);
 	else
 		ret = img_store_open_dir(dir, 0, &o.store);
-	if (ret)
+	if (ret) {
+		json_decref(list);
 		return KUP_EXIT_FAIL;
+	}
+	/* a store's where is "store PATH" */
+	snprintf(spath, sizeof(spath), "%s", o.store->where + (rp.given ? strlen("store ") : 0));
 	if (rp.given) {
 		PartsImage *pi;
 
 		if (kup_parts_read(o.store, &pi)) {
 			o.store->ops->close(o.store);
+			json_decref(list);
 			return KUP_EXIT_FAIL;
 		}
-		if (pi)
-			return restore_parts(o.store, pi, rp.given, rp.keep, unit, no_unit, tree, if_any,
-					     &o, pidfile);
+		if (pi) {
+			ret = restore_parts(o.store, pi, rp.given, rp.keep, unit, no_unit, tree,
+					    if_any, &o, pidfile, list);
+			json_print(list, "ppp", spath, -1);
+			json_decref(list);
+			return ret;
+		}
 	}
 	if (tree) {
 		log_err("%s holds one tree: -t is for a store of several", o.store->where);
 		o.store->ops->close(o.store);
+		json_decref(list);
 		return KUP_EXIT_USAGE;
 	}
 	if (unit || no_unit) {
 		ret = check_unit(o.store, unit, if_any);
 		if (ret) {
 			o.store->ops->close(o.store);
+			if (ret > 0)	/* --if-any: none of that unit */
+				json_print(list, rp.given ? "ppp" : "dir", spath, -1);
+			json_decref(list);
 			return ret > 0 ? KUP_EXIT_OK : KUP_EXIT_FAIL;
 		}
 	}
@@ -497,6 +565,7 @@ static int cmd_restore(int argc, char **argv)
 	if (journal_begin("restore")) {
 		if (o.store)
 			o.store->ops->close(o.store);
+		json_decref(list);
 		return KUP_EXIT_FAIL;
 	}
 	ret = ckpt_restore(&o, &stats);
@@ -512,6 +581,10 @@ static int cmd_restore(int argc, char **argv)
 				       outage.other_boot);
 	if (o.store)
 		o.store->ops->close(o.store);
+	if (ret >= 0)
+		json_tree(list, &outage, root, &stats, rp.running_ns);
+	json_print(list, rp.given ? "ppp" : "dir", spath, ret >= 0 && !o.detach ? ret : -1);
+	json_decref(list);
 	if (ret == -ECANCELED) {
 		log_err("interrupted by %s: no process of the tree left, the images are intact%s",
 			kup_signame(ckpt_abort_signal()),
@@ -535,4 +608,3 @@ static int cmd_restore(int argc, char **argv)
 	return ret;
 }
 
-KUP_COMMAND("restore", cmd_restore, "restore a process tree from an image directory or a store");

@@ -243,10 +243,6 @@ static int load_store(const char *given, struct ckpt_show_set *set)
 	return bad ? -1 : 0;
 }
 
-static void quiet_logger(int level, const char *msg)
-{
-}
-
 /*
  * Is @path (not a directory) a store rather than an image: a block device,
  * or a file that is no image and that ppp opens?  Asked quietly.
@@ -268,7 +264,7 @@ static bool is_store(const char *path, const struct stat *st)
 	} else if (!S_ISBLK(st->st_mode)) {
 		return false;
 	}
-	ppp_set_logger(quiet_logger);
+	ppp_set_logger(kup_ppp_quiet_logger);
 	r = ppp_open(path, PPP_RDONLY, &p);
 	ppp_set_logger(kup_ppp_logger);
 	if (r)
@@ -321,19 +317,99 @@ static int show_images(const struct ckpt_show_set *set, char **names, bool json)
 
 enum summary { SUM_NONE, SUM_PS, SUM_FDS, SUM_MAPPINGS };
 
+/* Length of the part prefix "pN/" of @name (a store of several trees), or 0. */
+static size_t part_prefix(const char *name)
+{
+	size_t i = 1;
+
+	if (name[0] != 'p' || name[1] < '1' || name[1] > '9')
+		return 0;
+	while (name[i] >= '0' && name[i] <= '9')
+		i++;
+	return name[i] == '/' ? i + 1 : 0;
+}
+
+static json_t *summary_of(const struct ckpt_show_set *set, enum summary what, uint32_t pid)
+{
+	return what == SUM_PS ? ckpt_show_ps(set) :
+	       what == SUM_FDS ? ckpt_show_fds(set, pid) : ckpt_show_mappings(set, pid);
+}
+
+/*
+ * The summary of a store of several trees (blobs pN/NAME, docs/ppp-format.md):
+ * each part's, its rows led by "part"; with @pid, of the part holding it.
+ * NULL when @set has no parts.
+ */
+static json_t *parts_summary(const struct ckpt_show_set *set, enum summary what, uint32_t pid,
+			     bool *bad)
+{
+	struct ckpt_show_set view = { .v = calloc(set->n ? set->n : 1, sizeof(*set->v)) };
+	json_t *all = NULL;
+	char done[KUP_MAX_TREES * 8] = "", core[32];
+
+	snprintf(core, sizeof(core), "core-%u.img", pid);
+	for (size_t i = 0; view.v && i < set->n; i++) {
+		size_t pl = part_prefix(set->v[i].name);
+		char tag[16];
+		json_t *rows, *row;
+		size_t k;
+
+		if (!pl || pl >= sizeof(tag) - 1)
+			continue;
+		/* " pN " in @done: that part is done */
+		snprintf(tag, sizeof(tag), " %.*s ", (int)pl - 1, set->v[i].name);
+		if (strstr(done, tag) || strlen(done) + strlen(tag) >= sizeof(done))
+			continue;
+		strcat(done, tag);
+		memmove(tag, tag + 1, pl - 1);
+		tag[pl - 1] = 0;
+		view.n = 0;
+		for (size_t j = 0; j < set->n; j++)
+			if (!strncmp(set->v[j].name, set->v[i].name, pl)) {
+				view.v[view.n] = set->v[j];
+				view.v[view.n++].name += pl;
+			}
+		if (!all)
+			all = json_array();
+		if (pid && !ckpt_show_find(&view, core))
+			continue;
+		rows = summary_of(&view, what, pid);
+		if (!rows) {
+			*bad = true;
+			continue;
+		}
+		json_array_foreach(rows, k, row) {
+			json_t *r = json_object();
+
+			kup_json_set(r, "part", json_string(tag));
+			json_object_update(r, row);
+			json_array_append_new(all, r);
+		}
+		json_decref(rows);
+	}
+	free(view.v);
+	if (all && pid && !json_array_size(all) && !*bad) {
+		log_err("pid %u is not a process of the checkpoint", pid);
+		*bad = true;
+	}
+	return all;
+}
+
 static int show_summary(const struct ckpt_show_set *set, enum summary what, uint32_t pid,
 			bool json)
 {
-	json_t *rows = what == SUM_PS ? ckpt_show_ps(set) :
-		       what == SUM_FDS ? ckpt_show_fds(set, pid) : ckpt_show_mappings(set, pid);
+	bool bad = false;
+	json_t *rows = parts_summary(set, what, pid, &bad);
 
+	if (!rows && !bad)
+		rows = summary_of(set, what, pid);
 	if (!rows)
 		return 1;
 	if (json)
-		return kup_json_print(stdout, rows) ? 1 : 0;
+		return kup_json_print(stdout, rows) || bad ? 1 : 0;
 	ckpt_show_table(stdout, rows);
 	json_decref(rows);
-	return 0;
+	return bad;
 }
 
 static bool parse_pid(const char *s, uint32_t *pid)
@@ -361,12 +437,16 @@ static void usage(FILE *f)
 		"when it is a device or a store file), to text or to JSON\n"
 		"(one object keyed by image name, protobuf's JSON mapping).  Page images are\n"
 		"listed by size.\n\n"
+		"  --ppp STORE       the store to read (a device, a file, or auto)\n"
+		"  --json            JSON instead of text\n"
 		"  --ps              the process tree: pid, ppid, pgid, sid, threads, state, comm, exe\n"
 		"  --fds [PID]       file descriptors (of PID, or all): kind and path/peer/address\n"
-		"  --mappings [PID]  memory mappings: range, protection, kind, file, pages dumped\n");
+		"  --mappings [PID]  memory mappings: range, protection, kind, file, pages dumped\n"
+		"A store of several trees: the rows of --ps, --fds and --mappings are led by\n"
+		"their tree's part (p1, p2...).\n");
 }
 
-static int cmd_show(int argc, char **argv)
+int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, 0, 'J' },
@@ -386,24 +466,19 @@ static int cmd_show(int argc, char **argv)
 	int c, bad = 0, npos;
 	char **pos;
 
-	log_set_prefix("kup show");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'J': json = true; break;
 		case 'P': store = optarg; break;
 		case 'p': case 'f': case 'm':
-			if (what) {
-				log_err("--ps, --fds and --mappings exclude each other");
-				return KUP_EXIT_USAGE;
-			}
+			if (what)
+				return kup_usage_error("--ps, --fds and --mappings exclude each other");
 			what = c == 'p' ? SUM_PS : c == 'f' ? SUM_FDS : SUM_MAPPINGS;
-			if (optarg && !parse_pid(optarg, &pid)) {
-				log_err("%s: not a pid", optarg);
-				return KUP_EXIT_USAGE;
-			}
+			if (optarg && !parse_pid(optarg, &pid))
+				return kup_usage_error("%s: not a pid", optarg);
 			break;
 		case 'h': usage(stdout); return 0;
-		default: return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
 	pos = argv + optind;
@@ -412,10 +487,10 @@ static int cmd_show(int argc, char **argv)
 	if ((what == SUM_FDS || what == SUM_MAPPINGS) && !pid && npos > (store ? 0 : 1) &&
 	    parse_pid(pos[npos - 1], &pid))
 		npos--;
-	if ((!store && npos != 1) || (what && npos > (store ? 0 : 1))) {
-		usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (!store && !npos)
+		return kup_usage_error("DIR, IMAGE or STORE is needed (or --ppp STORE)");
+	if ((!store && npos != 1) || (what && npos > (store ? 0 : 1)))
+		return kup_usage_error("unexpected argument '%s'", pos[store ? 0 : 1]);
 	pos[npos] = NULL;
 	if (!store && !stat(pos[0], &st) && !S_ISDIR(st.st_mode) && is_store(pos[0], &st))
 		store = pos[0];	/* kup show /dev/pmem0, kup show store.ppp */
@@ -429,9 +504,8 @@ static int cmd_show(int argc, char **argv)
 		bad = load_dir(pos[0], &set);
 	} else {
 		if (what) {
-			log_err("%s: --ps, --fds and --mappings read a checkpoint (a directory or --ppp)",
+			return kup_usage_error("%s: --ps, --fds and --mappings read a checkpoint (a directory or --ppp)",
 				pos[0]);
-			return KUP_EXIT_USAGE;
 		}
 		bad = load_file(AT_FDCWD, pos[0], true, &set);
 	}
@@ -443,4 +517,3 @@ static int cmd_show(int argc, char **argv)
 	return bad ? KUP_EXIT_FAIL : 0;
 }
 
-KUP_COMMAND("show", cmd_show, "decode images to text or JSON");

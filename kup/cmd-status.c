@@ -85,7 +85,7 @@ static void print_text(const struct switch_record *r)
 	}
 }
 
-static int cmd_status(int argc, char **argv)
+int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, 0, 'J' },
@@ -96,18 +96,15 @@ static int cmd_status(int argc, char **argv)
 	bool json = false;
 	int c, ret;
 
-	log_set_prefix("kup status");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'J': json = true; break;
 		case 'h': status_usage(stdout); return 0;
-		default: status_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (optind != argc) {
-		status_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (optind != argc)
+		return kup_usage_error("unexpected argument '%s'", argv[optind]);
 	ret = switch_record_read(&r);
 	if (ret == -ENOENT) {
 		if (json)
@@ -126,4 +123,3 @@ static int cmd_status(int argc, char **argv)
 	return ret ? KUP_EXIT_FAIL : 0;
 }
 
-KUP_COMMAND("status", cmd_status, "the last kernel switch: each kept service's outage");

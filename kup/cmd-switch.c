@@ -170,7 +170,7 @@ static void trees_what(const struct kup_tree *t, int n, char *buf, size_t len)
 	}
 }
 
-static int cmd_switch(int argc, char **argv)
+int cmd_switch(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "tree", required_argument, 0, 't' },
@@ -203,20 +203,17 @@ static int cmd_switch(int argc, char **argv)
 	char *largv[16], *dargv[16 + 2 * KUP_MAX_TREES], *uargv[4];
 	int c, n = 0, ntrees = 0, rc;
 
-	log_set_prefix("kup switch");
 	while ((c = getopt_long(argc, argv, "t:u:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 		case 'u':
 			if (ntrees == KUP_MAX_TREES) {
-				log_err("at most %d trees at once", KUP_MAX_TREES);
-				return KUP_EXIT_USAGE;
+				return kup_usage_error("at most %d trees at once", KUP_MAX_TREES);
 			}
 			trees[ntrees].unit = c == 'u' ? optarg : NULL;
 			trees[ntrees].pid = c == 't' ? strtol(optarg, &end, 10) : 0;
 			if (c == 't' && (*end || trees[ntrees].pid <= 0)) {
-				log_err("invalid pid '%s'", optarg);
-				return KUP_EXIT_USAGE;
+				return kup_usage_error("invalid pid '%s'", optarg);
 			}
 			ntrees++;
 			break;
@@ -239,21 +236,23 @@ static int cmd_switch(int argc, char **argv)
 			} else if (!strcmp(optarg, "close")) {
 				peers = "--external-peers=close";
 			} else {
-				log_err("--external-peers: '%s' is neither 'close' nor 'refuse'", optarg);
-				return KUP_EXIT_USAGE;
+				return kup_usage_error("--external-peers: '%s' is neither 'close' nor 'refuse'", optarg);
 			}
 			break;
 		case 'n': no_exec = true; break;
 		case 'F': fast = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': switch_usage(stdout); return 0;
-		default: switch_usage(stderr); return KUP_EXIT_USAGE;
+		default: return kup_usage_error(NULL);
 		}
 	}
-	if (optind + 1 != argc || (initrd && no_initrd)) {
-		switch_usage(stderr);
-		return KUP_EXIT_USAGE;
-	}
+	if (optind == argc)
+		return kup_usage_error("KERNEL is needed (a path, or a version: "
+				       "/boot/vmlinuz-VERSION)");
+	if (optind + 1 != argc)
+		return kup_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	if (initrd && no_initrd)
+		return kup_usage_error("--initrd and --no-initrd exclude each other");
 	kernel = argv[optind];
 	/* the configuration file: the defaults of what the command line does not say */
 	if (kup_config_load(config, &cfg)) {
@@ -264,11 +263,10 @@ static int cmd_switch(int argc, char **argv)
 		for (int i = 0; i < cfg.nunits; i++)
 			trees[ntrees++] = (struct kup_tree){ .unit = cfg.units[i] };
 		if (!ntrees) {
-			log_err("nothing to keep: name a tree or a unit (-t PID, --unit UNIT), or "
-				"the units to keep by default in %s (KUP_UNITS=\"UNIT...\")", cfg.path);
-			switch_usage(stderr);
 			kup_config_free(&cfg);
-			return KUP_EXIT_USAGE;
+			return kup_usage_error("nothing to keep: name a tree or a unit (-t PID, "
+					       "--unit UNIT), or the units to keep by default in "
+					       "%s (KUP_UNITS=\"UNIT...\")", cfg.path);
 		}
 		log_info("keeping %d unit%s named in %s (KUP_UNITS)", ntrees, ntrees > 1 ? "s" : "",
 			 cfg.path);
@@ -282,8 +280,6 @@ static int cmd_switch(int argc, char **argv)
 	if (!peers)
 		peers = cfg.ext_peers_close == 0 ? "--external-peers=refuse" : "--external-peers=close";
 	/* cfg's strings stay allocated until the command exits */
-	if (kup_need_root("kup switch", KUP_NEED_CKPT | KUP_NEED_STORE | KUP_NEED_BOOT))
-		return KUP_EXIT_FAIL;
 	/* before anything is loaded (the dump checks it again) */
 	for (int i = 0; i < ntrees; i++) {
 		if (!trees[i].unit) {
@@ -296,8 +292,7 @@ static int cmd_switch(int argc, char **argv)
 		}
 		for (int j = 0; j < i; j++)
 			if (trees[j].unit && !strcmp(trees[j].unit, trees[i].unit)) {
-				log_err("%s is named twice: nothing was changed", trees[i].unit);
-				return KUP_EXIT_USAGE;
+				return kup_usage_error("%s is named twice: nothing was changed", trees[i].unit);
 			}
 		if (kup_unit_main_pid(trees[i].unit, &trees[i].pid)) {
 			log_err("%s cannot be kept: nothing was changed", trees[i].unit);
@@ -471,4 +466,3 @@ static int cmd_switch(int argc, char **argv)
 	return rc ? rc : KUP_EXIT_FAIL;
 }
 
-KUP_COMMAND("switch", cmd_switch, "switch to a new kernel keeping a process tree (load, dump, kexec)");

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The kup driver: one file per subcommand (kup/cmd-*.c), each registering
- * itself with KUP_COMMAND().  The dispatcher in kup.c finds them through the
- * linker section, so adding a subcommand touches only its own file.
+ * The kup driver: one file per subcommand (kup/cmd-*.c), listed in one
+ * table of kup.c (as git's builtins are), with its subcommands (kup ppp
+ * format, kup kexec load) in tables of the same kind.  The dispatcher
+ * (kup_dispatch) sets the log prefix and argv[0] to "kup CMD [SUB]" (so
+ * getopt's messages carry it too), refuses a command that needs root before
+ * anything else (but its --help), replays stale journals and runs it.
  */
 #ifndef KUP_KUP_H
 #define KUP_KUP_H
@@ -15,14 +18,34 @@
 
 struct kup_command {
 	const char *name;
-	int (*fn)(int argc, char **argv);	/* argv[0] is the subcommand name */
-	const char *summary;			/* one line for "kup --help" */
+	int (*fn)(int argc, char **argv);	/* argv[0] is "kup NAME" */
+	const char *summary;			/* one line for the parent's --help */
+	unsigned int needs;			/* KUP_NEED_*, checked before fn runs */
+	const struct kup_command *sub;		/* or subcommands (ending with {}) */
+	void (*usage)(FILE *f);			/* ... and the parent's --help */
+	bool no_recover;			/* no kup_recover_stale() first */
 };
 
-#define KUP_COMMAND(_name, _fn, _summary)					\
-	static const struct kup_command __kup_cmd_##_fn				\
-	__attribute__((used, section("kup_cmds"), aligned(sizeof(void *)))) = {	\
-		.name = _name, .fn = _fn, .summary = _summary }
+/* The commands (kup/cmd-*.c) */
+int cmd_check(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_hold(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_switch(int argc, char **argv);
+int cmd_switch_dump(int argc, char **argv);
+extern const struct kup_command kup_ppp_commands[], kup_kexec_commands[];
+void ppp_usage(FILE *f);
+void kexec_usage(FILE *f);
+
+/*
+ * A usage mistake: "kup CMD: error: MESSAGE" and the hint to --help, once
+ * each; returns KUP_EXIT_USAGE.  @fmt NULL: only the hint (getopt has said
+ * what is wrong).
+ */
+int kup_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Exit codes shared by every subcommand (documented in kup(8)). */
 enum {
@@ -56,7 +79,9 @@ void kup_recover_stale(void);
 /*
  * Commands that need root say so before doing anything: kup_need_root
  * checks the effective uid and the capabilities of @need (KUP_NEED_*), and
- * says "CMD: must be run as root (...)" otherwise (-EPERM).
+ * says "CMD: must be run as root (...)" otherwise (-EPERM).  The dispatcher
+ * does it with the command's .needs; a command whose needs depend on its
+ * options (kup dump --ppp) checks the rest itself.
  */
 #define KUP_NEED_CKPT	1u	/* freeze, ptrace, clone3 set_tid */
 #define KUP_NEED_STORE	2u	/* write a store or its device */
@@ -76,6 +101,7 @@ int kup_store_scrub_ppp(const char *given);
 bool kup_store_has_ckpt(const char *given);
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path);
 void kup_ppp_logger(int level, const char *msg);
+void kup_ppp_quiet_logger(int level, const char *msg);	/* says nothing */
 
 /* Run argv (PATH searched), return its stdout (malloc'd, NUL-terminated;
  * NULL if it could not run) and its wait status in *status (-1: unknown). */

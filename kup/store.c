@@ -408,7 +408,7 @@ int kup_store_remove_prefix(struct img_store *wr, const char *prefix)
 	return r ? r : k;
 }
 
-static void quiet_logger(int level, const char *msg)
+void kup_ppp_quiet_logger(int level, const char *msg)
 {
 }
 
@@ -421,7 +421,7 @@ bool kup_store_has_ckpt(const char *given)
 	struct ppp *p;
 	bool yes = false;
 
-	ppp_set_logger(quiet_logger);
+	ppp_set_logger(kup_ppp_quiet_logger);
 	if (!given || !strcmp(given, "auto")) {
 		if (!config_store(dev, sizeof(dev)) &&
 		    ppp_find_device(dev, sizeof(dev), PPP_FIND_LOAD_MODULES))

@@ -9,7 +9,7 @@ pkgs=(build-essential gcc make pkg-config libprotobuf-c-dev protobuf-c-compiler
       openvpn openssh-server openssh-client tmux screen postgresql redis-server redis-tools
       dnsmasq haproxy mariadb-server iputils-ping netcat-openbsd expect
       debhelper dpkg-dev fakeroot lintian blhc devscripts git
-      bash-completion)
+      bash-completion jq groff-base)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

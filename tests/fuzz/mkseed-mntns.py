@@ -31,7 +31,7 @@ def u(field, n):
     return key(field, 0) + varint(n)
 
 
-def mfile(path, mode, data=None, target=None, rdev=None):
+def mfile(path, mode, data=None, target=None, rdev=None, link_of=None):
     m = s(1, path) + u(2, mode) + u(3, 0) + u(4, 0) + u(5, 1796600000000000000)
     if data is not None:
         m += s(7, data)
@@ -39,6 +39,8 @@ def mfile(path, mode, data=None, target=None, rdev=None):
         m += s(8, target)
     if rdev is not None:
         m += u(9, rdev)
+    if link_of is not None:
+        m += u(10, link_of)
     return m
 
 
@@ -59,7 +61,8 @@ tmp = mount("/tmp", "ext4", "/dev/vda1", "rw,relatime", PRIVATE,
             root="/tmp/systemd-private-0123456789abcdef0123456789abcdef-demo.service-AbCdEf/tmp",
             src="/tmp/systemd-private-0123456789abcdef0123456789abcdef-demo.service-AbCdEf/tmp",
             files=[mfile("", 0o41777), mfile("state", 0o100600, data=b"counter 42\n"),
-                   mfile("link", 0o120777, target="state")])
+                   mfile("link", 0o120777, target="state"),
+                   mfile("hard", 0o100600, link_of=1)])
 dev = mount("/dev", "tmpfs", "tmpfs", "ro,nosuid,noexec", TMPFS, sb="rw,mode=755",
             files=[mfile("", 0o40755), mfile("null", 0o20666, rdev=0x103),
                    mfile("pts", 0o40755), mfile("ptmx", 0o120777, target="pts/ptmx")])

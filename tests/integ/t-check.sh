@@ -27,6 +27,10 @@ check "a last line counts them" grep -qE '^[0-9]+ checks: [1-9][0-9]* failed' "$
 check "the counter runs on, untraced" \
 	eval 'alive $pid && grep -q "TracerPid:.0$" /proc/$pid/status && wait_for_line "$T/out" "^C 30 " 10'
 check "the store is unchanged" eval '[ "$(sha256sum < "$S")" = "$sum" ]'
+kup_try check --ppp "$T/no-store" > "$T/nostore.out" 2>&1
+check "a store that is not there: its FAIL line names it, once" \
+	eval 'grep -q "^FAIL store .*$T/no-store: .*No such file or directory" "$T/nostore.out" &&
+	      [ "$(grep -c "$T/no-store" "$T/nostore.out")" = 1 ]' || note "$(cat "$T/nostore.out")"
 
 check "kup ppp format $S --size 256M" kup_run "$T/fmt2.log" ppp format "$S" --size 256M --force
 kup_try check -t "$pid" --ppp "$S" --json > "$T/check.json" 2>"$T/check.err"

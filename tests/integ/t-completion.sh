@@ -16,11 +16,11 @@ comp() {
 		_kup kup; printf "%s\n" "${COMPREPLY[@]}"' comp "$BC" "$TOP/completion/kup" "$@"
 }
 check "kup <TAB>: the commands" \
-	eval '[ "$(comp kup "" | xargs)" = "check dump hold kexec ppp recover restore show switch" ]'
+	eval '[ "$(comp kup "" | xargs)" = "check dump hold kexec ppp recover restore show status switch" ]'
 check "kup ppp <TAB>: its sub-commands" eval 'comp kup ppp "" | grep -qx scrub && comp kup ppp "" | grep -qx format'
 check "kup kexec <TAB>: its sub-commands" eval '[ "$(comp kup kexec "" | xargs)" = "load exec unload status" ]'
 missing=
-for c in dump restore switch check hold show recover; do
+for c in dump restore switch check hold show recover status; do
 	for o in $("$KUP" $c --help 2>&1 | grep -oE -- '--[a-z][a-z-]*' | sort -u); do
 		comp kup $c -- | grep -qx -- "$o" || missing="$missing $c$o"
 	done

@@ -123,7 +123,14 @@ check "SIGKILL of the holder: its placeholders die with it" wait_gone "$pid" 5
 check "kup hold" start_hold "$T/hold7.log"
 check_fails "a user other than root is refused" \
 	eval 'setpriv --reuid=65534 --regid=65534 --clear-groups "$KUP" hold --release'
-check "it is told so" grep -q "only root" "$T/err"
+check "it is told so, up front" grep -q "^kup hold: must be run as root" "$T/err"
+check "the holder itself refuses a user other than root" eval 'setpriv --reuid=65534 --regid=65534 \
+	--clear-groups /usr/bin/python3 -c "
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(\"\\0kup-hold\")
+s.send(b\"release\")
+print(s.recv(4096).decode())" | grep -q "only root"'
 check "and the pid is still held" placeholder "$pid" "$holder"
 check "kup hold --release" eval '"$KUP" hold --release > /dev/null'
 check "the holder exited" holder_gone

@@ -43,14 +43,19 @@ check "the binary is PIE, stack protected, fortified, with RELRO and BIND_NOW" \
 	      grep -q 'Read-only relocations: yes' '$T/hc' &&
 	      grep -q 'Immediate binding: yes' '$T/hc'" || note "$(cat "$T/hc")"
 check "the package runs: kup --version" "$T/root/usr/sbin/kup" --version
-for f in usr/share/man/man8/kup.8.gz lib/systemd/system/kup-restore.service \
+for f in usr/share/man/man8/kup.8.gz usr/share/man/man8/kup-dump.8.gz \
+	usr/share/man/man8/kup-restore.8.gz usr/share/man/man8/kup-switch.8.gz \
+	usr/share/man/man8/kup-check.8.gz usr/share/man/man8/kup-show.8.gz \
+	usr/share/man/man8/kup-ppp.8.gz usr/share/man/man8/kup-kexec.8.gz \
+	usr/share/man/man8/kup-hold.8.gz usr/share/man/man8/kup-status.8.gz \
+	usr/share/man/man8/kup-recover.8.gz lib/systemd/system/kup-restore.service \
 	lib/systemd/system/kup-cold@.service lib/systemd/system/kup-switch-dump.service \
 	lib/systemd/system-generators/kup-generator \
 	usr/share/initramfs-tools/hooks/kup usr/share/initramfs-tools/scripts/init-top/kup \
 	usr/share/bash-completion/completions/kup; do
 	[ -e "$T/root/$f" ] || echo "$f" >> "$T/missing"
 done
-check "it holds the man page, the units, the generator, the initramfs hook, the completion" \
+check "it holds the man pages (kup(8) and one per command), the units, the generator, the initramfs hook, the completion" \
 	[ ! -s "$T/missing" ] || note "missing: $(cat "$T/missing")"
 check "kup-restore.service is enabled at install" \
 	grep -q "deb-systemd-helper enable 'kup-restore.service'" "$T/ctl/postinst"

@@ -6,7 +6,7 @@
 # and restored inside an equivalent one, never less confined: its mount
 # table is the dumped one (up to ids and device numbers), the files of its
 # private /tmp and /var/tmp come back with their contents, owners, modes and
-# times in a fresh host directory (the dumped one is removed first, as a
+# times (a hard link as a hard link) in a fresh host directory (the dumped one is removed first, as a
 # reboot does) and are not in the host's /tmp, / is still read-only for it,
 # /dev holds only its private devices, the fd it holds on a file of its
 # private /tmp still reads it, and the counter goes on.  Refused at dump,
@@ -25,7 +25,7 @@ pid=$(sandbox_start "$SB/rw/out" PrivateTmp=yes PrivateDevices=yes ProtectHome=y
 	ProtectProc=invisible ProtectKernelTunables=yes ProtectControlGroups=yes ReadOnlyPaths="$SB/ro" BindPaths="$SB/src:$SB/dst" ReadWritePaths="$SB/rw" \
 	ProtectSystem=strict -- sh -c "printf 'kept across\n' > /tmp/$K && chmod 640 /tmp/$K &&
 		touch -d '2020-01-02 03:04:05' /tmp/$K && mkdir -m 750 /tmp/dir && ln -s ../$K /tmp/dir/link &&
-		printf 'in var tmp' > /var/tmp/$K && exec 3< /tmp/$K && exec \"\$0\"" "$SB_PROGS/counter")
+		ln /tmp/$K /tmp/dir/hard && printf 'in var tmp' > /var/tmp/$K && exec 3< /tmp/$K && exec \"\$0\"" "$SB_PROGS/counter")
 wait_for_line "$SB/rw/out" '^C 2 ' || bail "the counter did not start in its sandbox"
 check "the sandbox is in place: / read-only, /tmp private" \
 	eval '! nsenter -t $pid -m touch /kup-$$ 2> /dev/null && [ ! -e /tmp/$K ] &&
@@ -62,6 +62,9 @@ check "with its mode, owner and time" \
 check "and the directory and symlink next to it" \
 	eval '[ "$(nsenter -t $pid -m stat -c %a /tmp/dir)" = 750 ] &&
 	      [ "$(nsenter -t $pid -m readlink /tmp/dir/link)" = "../$K" ]'
+check "and /tmp/dir/hard, a hard link to /tmp/$K, is again the same file" \
+	eval '[ "$(nsenter -t $pid -m stat -c "%i %h" /tmp/dir/hard)" = "$(nsenter -t $pid -m stat -c "%i %h" /tmp/$K)" ] &&
+	      [ "$(nsenter -t $pid -m stat -c %h /tmp/$K)" = 2 ]'
 check "its private /var/tmp too" eval '[ "$(nsenter -t $pid -m cat /var/tmp/$K)" = "in var tmp" ]'
 check "fd 3 is /tmp/$K and reads it" \
 	eval '[ "$(readlink /proc/$pid/fd/3)" = /tmp/$K ] && [ "$(cat /proc/$pid/fd/3)" = "kept across" ]'
@@ -163,7 +166,7 @@ n=0
 while [ -n "$(edit "$T/img4/mntns.img" "get:1[$n].8" 2> /dev/null)" ] &&
 	[ "$(edit "$T/img4/mntns.img" "get:1[$n].8")" != 5 ]; do n=$((n + 1)); done
 for lie in "1[$n].10[1].1=s:../escape" "1[$n].8=9" "1[$n].9=s:/etc/systemd-private-0-x-y/tmp" \
-	"1[$n].10[0].2=0"; do
+	"1[$n].10[0].2=0" "1[$n].10[1].10=1"; do
 	rm -rf "$T/lie" && cp -a "$T/img4" "$T/lie" && edit "$T/lie/mntns.img" "$lie" || bail "cannot edit mntns.img"
 	check_fails "a restore of mntns.img with $lie fails" kup_try restore -D "$T/lie" -d
 	check "saying what is wrong with mntns.img" grep -q "mntns.img: mount .*inconsistent entry" "$T/err"

@@ -165,3 +165,26 @@ check "kup show --fds: the shared table's fds for each process that shares it" e
 import json, sys
 for r in json.load(sys.stdin):
     print(r[\"pid\"], r[\"fd\"])' | sort > \"$T/share.show\" && diff \"$T/share.proc\" \"$T/share.show\""
+
+# ---- a store of several trees (blobs pN/NAME): the summaries of each part
+S2=$T/two.ppp
+check "kup ppp format" kup_run "$T/fmt2.log" ppp format "$S2" --size 64M
+a=$(start_bg "$T/a.out" "$PROGS/counter")
+b=$(start_bg "$T/b.out" "$PROGS/counter")
+wait_for_line "$T/a.out" '^C 2 ' && wait_for_line "$T/b.out" '^C 2 ' || bail "counters did not start"
+check "kup dump of two trees into one store" \
+	eval '"$KUP" dump -t "$a" -t "$b" --ppp "$S2" --json > "$T/two.json" 2> "$T/dump3.log"' ||
+	note "$(tail -n 20 "$T/dump3.log")"
+check "... its --json names both trees, and their processes" \
+	eval '[ "$(jq -c "[[.trees[].pid], .processes, .store.kind]" "$T/two.json")" = "[[$a,$b],2,\"ppp\"]" ]'
+check "kup show --ppp --ps of a store of two trees: each tree, led by its part" \
+	eval '[ "$("$KUP" show --ppp "$S2" --ps --json | jq -c "[.[] | [.part, .pid, .comm]]")" = \
+		"[[\"p1\",$a,\"counter\"],[\"p2\",$b,\"counter\"]]" ]'
+check "... as a table" eval '"$KUP" show "$S2" --ps | grep -qE "^PART +PID" &&
+	"$KUP" show "$S2" --ps | grep -qE "^p2 +$b +0 "'
+check "kup show --fds PID: the fds of that pid, in its part" \
+	eval '[ "$("$KUP" show --ppp "$S2" --fds "$b" --json | jq -c "[.[] | [.part, .pid, .fd]]")" = \
+		"[[\"p2\",$b,0],[\"p2\",$b,1],[\"p2\",$b,2]]" ]'
+check "kup show --mappings PID of a pid in neither part fails, naming it" \
+	eval '! "$KUP" show --ppp "$S2" --mappings 1 > /dev/null 2> "$T/e" &&
+	      grep -q "pid 1 is not a process of the checkpoint" "$T/e"'

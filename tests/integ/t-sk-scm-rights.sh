@@ -105,8 +105,8 @@ for i in range(40):
 print("SENT", flush=True)
 while True:
     signal.pause()')
-wait_for_line "$out" '^SENT' || bail "python did not start"
-wait_for_line "$out" '^PID C ' || bail "python did not start"
+wait_for_line "$out" '^SENT' 60 || { sed 's/^/#   /' "$out"; bail "python did not start (its output is above)"; }
+wait_for_line "$out" '^PID C ' 60 || { sed 's/^/#   /' "$out"; bail "python did not start (its output is above)"; }
 child=$(line_field "$out" '^PID C ' 3)
 dump_and_restore "$pid" "$T/img-py" || exit 1
 check "python: the receiver gets the 40 sends' bytes and the 14 pipes, each with its send" \

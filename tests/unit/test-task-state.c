@@ -50,7 +50,7 @@ static void test_restore_order(void **state)
 	static const char *const want =
 		"0:attributes 0:signal actions "
 		"1:pending signals "
-		"2:timers 2:pending signals 2:resource limits "
+		"2:attributes 2:timers 2:pending signals 2:resource limits "
 		"3:credentials 3:seccomp "
 		"4:credentials "
 		"5:attributes "
