@@ -25,6 +25,11 @@
  * registration with the mapping) or its pages are new: it is read in full.
  * A process that exec'd has a new address space that our userfaultfd does
  * not cover: read in full.  Swapped pages are read at the freeze.
+ *
+ * Mappings are registered with the process's threads stopped for a moment
+ * (register_vmas), and once the rounds converge each process's page image
+ * is written into the store ahead of the freeze (write_ahead), so that the
+ * frozen pass only reads the pages written since into it.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -97,7 +102,7 @@ struct pd_proc {
 	int uffd;			/* -1: not tracked */
 	bool tried;			/* set-up attempted: not again */
 	struct pd_shadow sh;
-	/* its page image written ahead: the copy's pages in address order */
+	/* its page image written ahead (write_ahead), laid out by page number */
 	struct img_blob blob;
 	bool have_blob;
 	uint64_t *layout;		/* page numbers, ascending */
@@ -363,8 +368,7 @@ static int track_begin(struct pd_proc *p)
 /* ---- rounds --------------------------------------------------------------- */
 
 struct pd_round {
-	uint64_t written;	/* pages written since the last round */
-	uint64_t copied;	/* of which the dump saves (copied again) */
+	uint64_t copied;	/* pages written since the last round that the dump saves */
 };
 
 /* The private mappings whose pages a dump saves (mem.c, page_wanted). */
@@ -631,7 +635,6 @@ static int round_proc(struct pd_proc *p, struct pd_round *rd)
 				    reg[j].end > v[i].end)
 					continue;
 				np = (reg[j].end - reg[j].start) / PAGE_SIZE_K;
-				rd->written += np;
 				if (v[i].file ? (c & PD_IS_FILE) : (c & PD_IS_PFNZERO))
 					continue;	/* not saved (mem.c, page_wanted) */
 				ret = copy_to_shadow(p, memfd, pm, reg[j].start, np);
