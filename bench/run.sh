@@ -10,6 +10,10 @@
 #  1b. the same for a process with 16 TiB reserved (8 TiB PROT_NONE with
 #     MAP_NORESERVE, 8 TiB PROT_NONE) and 104 MiB written
 #     (tests/progs/reserve), beside a memcpy of 100 MiB;
+#  1c. how long a service with BENCH_MB of memory that rewrites 1% of its
+#     pages a second (tests/progs/dirtier) is frozen by kup dump, without and
+#     with --pre-dump (the memory copied while it runs, the frozen pass
+#     reading only what was written since), as kup reports it;
 #  2. how long a small service is frozen by kup dump --leave-running: a
 #     counter printing a realtime timestamp every 1 ms; the frozen time is the
 #     largest gap between two consecutive lines around the dump (1 ms
@@ -152,6 +156,47 @@ else
 	failed=1
 fi
 rm -rf "$dir/img"
+
+# 1c. frozen time of a service writing 1% of its pages a second, with and
+# without the pre-dump rounds; the restored memory is checked page by page.
+for pre in "" --pre-dump; do
+	setsid "$PROGS/dirtier" "$MB" 1 $((MB * 256 / 100 + 1)) > "$dir/dirtier" 2>&1 < /dev/null &
+	pid=$!
+	disown $pid
+	if ! wait_line "$dir/dirtier" '^READY' 120; then
+		row "dirtier did not start" "n/a"
+		failed=1
+		kill -9 "$pid" 2> /dev/null
+		continue
+	fi
+	sleep 1
+	what="kup dump${pre:+ $pre}, $MB MiB, 1%/s written"
+	if "$KUP" dump -t "$pid" -D "$dir/img" $pre > "$dir/dump.log" 2>&1; then
+		if [ -n "$pre" ]; then
+			row "$what: frozen" "$(sed -n 's/.*then frozen \([0-9.]*\) ms.*/\1 ms/p' "$dir/dump.log")"
+			row "  pre-dump rounds (running)" \
+				"$(sed -n 's/.*pre-dump \([0-9.]*\) ms while.*/\1 ms/p' "$dir/dump.log")"
+			row "  pages read frozen" "$(sed -n 's/.*pre-dump, \([0-9]*\) read now.*/\1/p' "$dir/dump.log")"
+		else
+			row "$what: frozen" "$(sed -n 's/.*pages in \([0-9.]*\) ms to.*/\1 ms/p' "$dir/dump.log")"
+		fi
+		wait_gone "$pid"
+		if "$KUP" -q restore -D "$dir/img" -d > "$dir/restore.log" 2>&1; then
+			kill -USR1 "$pid"
+			wait_line "$dir/dirtier" '^CHECK 1 OK' 60 || { row "  restored memory" "WRONG"; failed=1; }
+		else
+			row "  kup restore -d" "failed"
+			failed=1
+		fi
+	else
+		row "$what" "failed"
+		sed 's/^/    /' "$dir/dump.log" | tail -n 5
+		failed=1
+	fi
+	kill -9 "$pid" 2> /dev/null
+	wait_gone "$pid"
+	rm -rf "$dir/img"
+done
 
 # 1b. a huge reservation with few pages (as MariaDB's 8 TiB): the costs must
 # follow the pages that exist, not the address space.  tests/progs/reserve:

@@ -53,7 +53,7 @@ static void switch_usage(FILE *f)
 		"Usage: kup switch KERNEL [-t PID | --unit UNIT]... [--ppp STORE]\n"
 		"                  [--initrd FILE | --no-initrd] [--append ARGS]\n"
 		"                  [--tcp-established | --no-tcp-established] [--external-peers=MODE]\n"
-		"                  [--config FILE] [--no-exec | --fast] [-v]\n\n"
+		"                  [--pre-dump[=N] | --no-pre-dump] [--config FILE] [--no-exec | --fast] [-v]\n\n"
 		"Switch to KERNEL (a path, or a version: /boot/vmlinuz-VERSION) keeping the\n"
 		"process tree rooted at PID: load KERNEL with kexec_file_load, dump the tree\n"
 		"into the persistent page store, kexec.  On the new kernel,\n"
@@ -81,6 +81,9 @@ static void switch_usage(FILE *f)
 		"                         (gone after the switch anyway): 'close' (the\n"
 		"                         default) keeps them as closed by their peer, a\n"
 		"                         warning each; 'refuse' fails the dump (kup dump)\n"
+		"      --pre-dump[=N]     copy the memory while the trees run, at most N\n"
+		"                         rounds, so that they are frozen shorter (kup dump)\n"
+		"      --no-pre-dump      do not (KUP_PRE_DUMP in the file)\n"
 		"      --config FILE      the configuration file (default /etc/default/kup)\n"
 		"      --no-exec          stop after the dump (the kernel stays loaded:\n"
 		"                         `kup kexec exec` switches)\n"
@@ -179,6 +182,8 @@ int cmd_switch(int argc, char **argv)
 		{ "tcp-established", no_argument, 0, 'T' },
 		{ "no-tcp-established", no_argument, 0, 'X' },
 		{ "external-peers", required_argument, 0, 'E' },
+		{ "pre-dump", optional_argument, 0, 'p' },
+		{ "no-pre-dump", no_argument, 0, 'Q' },
 		{ "config", required_argument, 0, 'C' },
 		{ "no-exec", no_argument, 0, 'n' },
 		{ "fast", no_argument, 0, 'F' },
@@ -191,7 +196,8 @@ int cmd_switch(int argc, char **argv)
 	const char *peers = NULL;
 	char what[1024], *end;
 	bool no_initrd = false, no_exec = false, has_pid_tree = false, fast = false;
-	int tcp = -1;
+	int tcp = -1, pre_dump = -1;
+	char pre_dump_arg[32];
 	struct kup_tree trees[KUP_MAX_TREES];
 	struct kup_config cfg;
 	char *largv[16], *dargv[16 + 2 * KUP_MAX_TREES], *uargv[4];
@@ -218,6 +224,12 @@ int cmd_switch(int argc, char **argv)
 		case 'T': tcp = 1; break;
 		case 'X': tcp = 0; break;
 		case 'C': config = optarg; break;
+		case 'p':
+			pre_dump = kup_parse_pre_dump(optarg);
+			if (pre_dump < 0)
+				return KUP_EXIT_USAGE;
+			break;
+		case 'Q': pre_dump = 0; break;
 		case 'E':
 			if (!strcmp(optarg, "refuse")) {
 				peers = "--external-peers=refuse";
@@ -263,6 +275,8 @@ int cmd_switch(int argc, char **argv)
 		store = cfg.store ? cfg.store : "auto";
 	if (tcp < 0)
 		tcp = cfg.tcp > 0;
+	if (pre_dump < 0)
+		pre_dump = cfg.pre_dump > 0 ? cfg.pre_dump : 0;
 	if (!peers)
 		peers = cfg.ext_peers_close == 0 ? "--external-peers=refuse" : "--external-peers=close";
 	/* cfg's strings stay allocated until the command exits */
@@ -351,6 +365,10 @@ int cmd_switch(int argc, char **argv)
 	if (tcp)
 		dargv[n++] = "--tcp-established";
 	dargv[n++] = (char *)peers;
+	if (pre_dump) {
+		snprintf(pre_dump_arg, sizeof(pre_dump_arg), "--pre-dump=%d", pre_dump);
+		dargv[n++] = pre_dump_arg;
+	}
 	dargv[n] = NULL;
 	{
 		/* one root stands for all: they are dumped (and killed) together */

@@ -10,6 +10,7 @@
  *   KUP_TCP_ESTABLISHED=no            yes: keep established TCP connections
  *   KUP_EXTERNAL_PEERS=close          close or refuse
  *   KUP_HOLD_TIMEOUT=600              kup hold's --timeout (seconds)
+ *   KUP_PRE_DUMP=no                   yes or N: kup switch's --pre-dump[=N]
  *   KUP_RESTORE_MEMORY=eager          lazy: kup restore --ppp runs --lazy
  *
  * A value may be quoted with '' or "" (no escapes, no expansion).  Blank
@@ -121,6 +122,22 @@ static int config_set(struct kup_config *c, const char *key, const char *val, co
 			c->hold_timeout = -1;
 			return -EINVAL;
 		}
+	} else if (!strcmp(key, "KUP_PRE_DUMP")) {
+		long n;
+		int yes;
+
+		errno = 0;
+		n = strtol(val, &end, 10);
+		if (*val && !*end && !errno && n >= 0 && n <= 100) {
+			c->pre_dump = n;
+		} else if (!yes_no(val, &yes)) {
+			c->pre_dump = yes ? KUP_PRE_DUMP_ROUNDS : 0;
+		} else {
+			log_err("%s: KUP_PRE_DUMP: '%s' is neither yes, no nor a number of rounds "
+				"from 0 to 100", where, val);
+			c->pre_dump = -1;
+			return -EINVAL;
+		}
 	} else if (!strcmp(key, "KUP_RESTORE_MEMORY")) {
 		if (!strcmp(val, "lazy")) {
 			c->lazy = 1;
@@ -186,6 +203,7 @@ int kup_config_load(const char *path, struct kup_config *c)
 	c->tcp = -1;
 	c->ext_peers_close = -1;
 	c->hold_timeout = -1;
+	c->pre_dump = -1;
 	c->lazy = -1;
 	if (!path)
 		path = env && *env ? env : KUP_CONFIG_FILE;

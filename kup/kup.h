@@ -135,6 +135,9 @@ void kup_unit_forget(const char *unit);	/* its line of KUP_UNIT_FILE goes */
  * (they do not overlap, share no pipe, socket or shared memory).
  */
 #define KUP_MAX_TREES	64
+/* --pre-dump without a number: at most this many rounds (docs/kup.8) */
+#define KUP_PRE_DUMP_ROUNDS	4
+int kup_parse_pre_dump(const char *arg);
 struct kup_tree {
 	pid_t pid;
 	const char *unit;	/* or NULL: a tree given by its root (-t) */
@@ -168,6 +171,7 @@ struct kup_config {
 	int tcp;		/* KUP_TCP_ESTABLISHED: 0, 1, -1 unset */
 	int ext_peers_close;	/* KUP_EXTERNAL_PEERS: 1 close, 0 refuse, -1 unset */
 	long hold_timeout;	/* KUP_HOLD_TIMEOUT in seconds, -1 unset */
+	int pre_dump;		/* KUP_PRE_DUMP: rounds, 0 no, -1 unset */
 	int lazy;		/* KUP_RESTORE_MEMORY: 1 lazy, 0 eager, -1 unset */
 };
 int kup_config_load(const char *path, struct kup_config *c);

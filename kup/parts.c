@@ -262,6 +262,7 @@ struct chain {
 	int n;
 	struct img_store **ps;
 	struct ckpt_stats *stats;
+	struct predump **pre;	/* --pre-dump: each tree's rounds, run first */
 };
 
 static int dump_from(struct chain *c, int i)
@@ -273,6 +274,8 @@ static int dump_from(struct chain *c, int i)
 	o.pid = c->t[i].pid;
 	o.unit = c->t[i].unit;
 	o.store = c->ps[i];
+	o.pre = c->pre ? c->pre[i] : NULL;
+	o.pre_dump_rounds = 0;
 	log_info("dumping %s (%d of %d)", o.store->where, i + 1, c->n);
 	r = ckpt_dump(&o, &s);
 	if (!r) {
@@ -328,11 +331,31 @@ int kup_dump_trees(const struct ckpt_dump_opts *tmpl, const struct kup_tree *t, 
 	pi.n_parts = n;
 	pi.parts = pv;
 	r = img_write_msg(tmpl->store, PARTS_IMG, IMG_PARTS, &pi);
+	/* every tree is frozen until the last is dumped: the rounds of all
+	 * run before the first freeze, then one more each to catch up */
+	if (!r && tmpl->pre_dump_rounds > 0) {
+		c.pre = calloc(n, sizeof(*c.pre));
+		if (!c.pre)
+			r = -ENOMEM;
+		for (int i = 0; !r && i < n; i++) {
+			log_info("pre-dump of %s%s%d (%d of %d)", t[i].unit ? t[i].unit : "",
+				 t[i].unit ? ", pid " : "pid ", t[i].pid, i + 1, n);
+			r = ckpt_predump(t[i].pid, tmpl->pre_dump_rounds, &c.pre[i]);
+		}
+		for (int i = 0; !r && n > 1 && i < n; i++)
+			r = ckpt_predump_round(c.pre[i], t[i].pid);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		stats->pre_dump_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec - t0;
+	}
 	if (!r)
 		r = dump_from(&c, 0);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	stats->total_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec - t0;
+	stats->frozen_ns = stats->total_ns - stats->pre_dump_ns;
 out:
+	for (int i = 0; c.pre && i < n; i++)
+		ckpt_predump_free(c.pre[i]);
+	free(c.pre);
 	if (r)
 		tmpl->store->ops->abort(tmpl->store);
 	for (int i = 0; ps && i < n; i++)
