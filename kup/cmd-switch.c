@@ -9,6 +9,13 @@
  *      several trees (units, -t PIDs), all of them into one commit of the
  *      store (kup/parts.c), each restored on its own on the new boot;
  *   3. sync and kexec into the new kernel.
+ * The new kernel is loaded with panic=SECONDS (--panic, KUP_PANIC, 10 by
+ * default): if it panics on its way up, it reboots through the firmware
+ * into the boot loader's default entry, the old kernel, whose initrd's kup
+ * hold and the units' starts restore the kept trees from the store there
+ * (docs/design.md, "Rollback").  If the kexec itself fails after the dump
+ * (the fast path: reboot() returns), the trees are restored from the store
+ * on the running kernel and the command says so.
  * With systemd as init (and without --fast or --no-exec), 2 and 3 are a
  * clean switch instead (kup/switch-shutdown.c): the system goes down as
  * `systemctl kexec` takes it and the tree is dumped late in that shutdown.
@@ -38,7 +45,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/prctl.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,7 +60,7 @@ static void switch_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup switch KERNEL [-t PID | --unit UNIT]... [--ppp STORE]\n"
-		"                  [--initrd FILE | --no-initrd] [--append ARGS]\n"
+		"                  [--initrd FILE | --no-initrd] [--append ARGS] [--panic SECONDS]\n"
 		"                  [--tcp-established | --no-tcp-established] [--external-peers=MODE]\n"
 		"                  [--config FILE] [--no-exec | --fast] [-v]\n\n"
 		"Switch to KERNEL (a path, or a version: /boot/vmlinuz-VERSION) keeping the\n"
@@ -75,6 +84,10 @@ static void switch_usage(FILE *f)
 		"      --initrd FILE      initrd of KERNEL (default /boot/initrd.img-VERSION)\n"
 		"      --no-initrd        load without one\n"
 		"      --append ARGS      more kernel parameters\n"
+		"      --panic SECONDS    the new kernel reboots SECONDS after a panic (default\n"
+		"                         10, KUP_PANIC in the file; 0: it stays): the\n"
+		"                         firmware's default entry, the old kernel, then\n"
+		"                         restores the kept trees from the store\n"
 		"      --tcp-established  keep established TCP connections\n"
 		"      --no-tcp-established  do not (KUP_TCP_ESTABLISHED=yes in the file)\n"
 		"      --external-peers=MODE  connections to processes that are not kept\n"
@@ -167,6 +180,28 @@ static void trees_what(const struct kup_tree *t, int n, char *buf, size_t len)
 	}
 }
 
+/*
+ * A new kernel that does not come up falls back to the running one (panic=,
+ * the firmware's default entry): there the initrd's kup hold names the kept
+ * units for their starts to restore them.  Without the hook they start cold.
+ */
+static void check_rollback_initrd(const char *kernel, bool units)
+{
+	char path[PATH_MAX];
+	struct utsname u;
+
+	if (uname(&u))
+		return;
+	snprintf(path, sizeof(path), "/boot/initrd.img-%s", u.release);
+	if (access(path, F_OK))
+		return;		/* another layout: cannot tell */
+	if (kup_initrd_has_hook(path) == 0)
+		log_warn("%s carries no kup hook: if %s does not come up and the machine falls "
+			 "back to %s, %s there (update-initramfs -u -k %s adds the hook)", path, kernel,
+			 u.release, units ? "the kept units start cold" :
+			 "early processes may take the kept trees' PIDs", u.release);
+}
+
 static int cmd_switch(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -176,6 +211,7 @@ static int cmd_switch(int argc, char **argv)
 		{ "initrd", required_argument, 0, 'i' },
 		{ "no-initrd", no_argument, 0, 'N' },
 		{ "append", required_argument, 0, 'a' },
+		{ "panic", required_argument, 0, 'p' },
 		{ "tcp-established", no_argument, 0, 'T' },
 		{ "no-tcp-established", no_argument, 0, 'X' },
 		{ "external-peers", required_argument, 0, 'E' },
@@ -188,8 +224,8 @@ static int cmd_switch(int argc, char **argv)
 		{}
 	};
 	const char *kernel, *initrd = NULL, *append = NULL, *store = NULL, *config = NULL;
-	const char *peers = NULL;
-	char what[1024], *end;
+	const char *peers = NULL, *panic = NULL;
+	char what[1024], *end, panic_buf[24];
 	bool no_initrd = false, no_exec = false, has_pid_tree = false, fast = false;
 	int tcp = -1;
 	struct kup_tree trees[KUP_MAX_TREES];
@@ -218,6 +254,7 @@ static int cmd_switch(int argc, char **argv)
 		case 'i': initrd = optarg; break;
 		case 'N': no_initrd = true; break;
 		case 'a': append = optarg; break;
+		case 'p': panic = optarg; break;
 		case 'T': tcp = 1; break;
 		case 'X': tcp = 0; break;
 		case 'C': config = optarg; break;
@@ -267,6 +304,19 @@ static int cmd_switch(int argc, char **argv)
 		tcp = cfg.tcp > 0;
 	if (!peers)
 		peers = cfg.ext_peers_close == 0 ? "--external-peers=refuse" : "--external-peers=close";
+	if (!panic) {
+		snprintf(panic_buf, sizeof(panic_buf), "%ld", cfg.panic >= 0 ? cfg.panic : 10L);
+		panic = panic_buf;
+	} else {
+		long v;
+
+		errno = 0;
+		v = strtol(panic, &end, 10);
+		if (errno || !*panic || *end || v < 0 || v > 86400) {
+			log_err("--panic: '%s' is not a number of seconds (0..86400)", panic);
+			return KUP_EXIT_USAGE;
+		}
+	}
 	/* cfg's strings stay allocated until the command exits */
 	if (kup_need_root("kup switch", KUP_NEED_CKPT | KUP_NEED_STORE | KUP_NEED_BOOT))
 		return KUP_EXIT_FAIL;
@@ -310,6 +360,8 @@ static int cmd_switch(int argc, char **argv)
 		log_warn("kup-restore.service is not enabled: after the switch, restore the tree "
 			 "with `kup restore --ppp %s -d` (systemctl enable kup-restore.service)", store);
 
+	check_rollback_initrd(kernel, ntrees > (has_pid_tree ? 1 : 0) || !has_pid_tree);
+
 	/* 1. the kernel first: nothing is touched if it does not load */
 	largv[n++] = "kup";
 	largv[n++] = "kexec";
@@ -321,6 +373,8 @@ static int cmd_switch(int argc, char **argv)
 	}
 	if (no_initrd)
 		largv[n++] = "--no-initrd";
+	largv[n++] = "--panic";
+	largv[n++] = (char *)panic;
 	if (append) {
 		largv[n++] = "--append";
 		largv[n++] = (char *)append;

@@ -10,6 +10,7 @@
  *   KUP_TCP_ESTABLISHED=no            yes: keep established TCP connections
  *   KUP_EXTERNAL_PEERS=close          close or refuse
  *   KUP_HOLD_TIMEOUT=600              kup hold's --timeout (seconds)
+ *   KUP_PANIC=10                      kup switch's --panic (seconds)
  *
  * A value may be quoted with '' or "" (no escapes, no expansion).  Blank
  * lines and # comments are skipped; other keys are left to whoever else
@@ -120,6 +121,14 @@ static int config_set(struct kup_config *c, const char *key, const char *val, co
 			c->hold_timeout = -1;
 			return -EINVAL;
 		}
+	} else if (!strcmp(key, "KUP_PANIC")) {
+		errno = 0;
+		c->panic = strtol(val, &end, 10);
+		if (errno || !*val || *end || c->panic < 0 || c->panic > 86400) {
+			log_err("%s: KUP_PANIC: '%s' is not a number of seconds (0..86400)", where, val);
+			c->panic = -1;
+			return -EINVAL;
+		}
 	} else if (!strncmp(key, "KUP_", 4)) {
 		log_warn("%s: %s is not a setting of kup: ignored", where, key);
 	}
@@ -176,6 +185,7 @@ int kup_config_load(const char *path, struct kup_config *c)
 	c->tcp = -1;
 	c->ext_peers_close = -1;
 	c->hold_timeout = -1;
+	c->panic = -1;
 	if (!path)
 		path = env && *env ? env : KUP_CONFIG_FILE;
 	snprintf(c->path, sizeof(c->path), "%s", path);

@@ -140,6 +140,7 @@ struct kup_config {
 	int tcp;		/* KUP_TCP_ESTABLISHED: 0, 1, -1 unset */
 	int ext_peers_close;	/* KUP_EXTERNAL_PEERS: 1 close, 0 refuse, -1 unset */
 	long hold_timeout;	/* KUP_HOLD_TIMEOUT in seconds, -1 unset */
+	long panic;		/* KUP_PANIC in seconds, -1 unset */
 };
 int kup_config_load(const char *path, struct kup_config *c);
 void kup_config_free(struct kup_config *c);
@@ -183,6 +184,7 @@ struct switch_item {
 struct switch_record {
 	unsigned long long begun_ns;
 	char boot_id[64], booted[64];	/* the switch's boot; the next one */
+	char booted_release[128];	/* uname -r of the next boot ("" unknown) */
 	char from[128];			/* uname -r of the switch's kernel */
 	char kernel[1024];		/* the kernel switched to */
 	struct switch_item *items;
@@ -195,6 +197,9 @@ void switch_record_report(void);
 void switch_record_restored(const char *name, unsigned long long freeze_ns,
 			    unsigned long long running_ns, bool other_boot);
 void switch_record_restore_failed(const char *name);
+/* The next boot came up on @r->from although the switch was to another
+ * kernel: the new one did not come up (panic=, the default boot entry). */
+bool switch_record_rolled_back(const struct switch_record *r);
 
 /* "2026-12-06 23:50:01.123 UTC" (CLOCK_REALTIME ns); "?" for 0. */
 const char *kup_fmt_time(unsigned long long ns, char *buf, size_t len);
