@@ -226,7 +226,7 @@ static int cmd_switch(int argc, char **argv)
 	const char *kernel, *initrd = NULL, *append = NULL, *store = NULL, *config = NULL;
 	const char *peers = NULL, *panic = NULL;
 	char what[1024], *end, panic_buf[24];
-	bool no_initrd = false, no_exec = false, has_pid_tree = false, fast = false;
+	bool no_initrd = false, no_exec = false, has_pid_tree = false, has_unit = false, fast = false;
 	int tcp = -1;
 	struct kup_tree trees[KUP_MAX_TREES];
 	struct kup_config cfg;
@@ -330,6 +330,7 @@ static int cmd_switch(int argc, char **argv)
 			}
 			continue;
 		}
+		has_unit = true;
 		for (int j = 0; j < i; j++)
 			if (trees[j].unit && !strcmp(trees[j].unit, trees[i].unit)) {
 				log_err("%s is named twice: nothing was changed", trees[i].unit);
@@ -360,7 +361,7 @@ static int cmd_switch(int argc, char **argv)
 		log_warn("kup-restore.service is not enabled: after the switch, restore the tree "
 			 "with `kup restore --ppp %s -d` (systemctl enable kup-restore.service)", store);
 
-	check_rollback_initrd(kernel, ntrees > (has_pid_tree ? 1 : 0) || !has_pid_tree);
+	check_rollback_initrd(kernel, has_unit);
 
 	/* 1. the kernel first: nothing is touched if it does not load */
 	largv[n++] = "kup";
@@ -501,8 +502,7 @@ static int cmd_switch(int argc, char **argv)
 		else
 			log_err("kexec failed: %s %s restored on the running kernel and run%s%s; "
 				"%s was unloaded", what, ntrees > 1 ? "were" : "was", ntrees > 1 ? "" : "s",
-				has_pid_tree && ntrees == 1 ? "" :
-				" (a unit's processes now run outside their unit)", kernel);
+				has_unit ? " (a unit's processes now run outside their unit)" : "", kernel);
 	}
 	return rc ? rc : KUP_EXIT_FAIL;
 }
