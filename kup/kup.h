@@ -102,7 +102,8 @@ void kup_unit_forget(const char *unit);	/* its line of KUP_UNIT_FILE goes */
  * store of one tree.  kup_part_store: the view of part @pe of @base (close
  * it before @base).  kup_parts_lock: one restore of a part at a time (an fd
  * to close).  kup_parts_done: the part's tree runs (its blobs go) or its
- * restore @failed (it is kept, marked); the last one scrubs the store.
+ * restore @failed (it is kept, marked); the last one restored scrubs the
+ * store, unless failed ones are left (they stay for another try).
  * kup_trees_check: before anything changes, the trees may be kept together
  * (they do not overlap, share no pipe, socket or shared memory).
  */
@@ -121,6 +122,7 @@ int kup_parts_read(struct img_store *st, struct PartsImage **out);
 struct img_store *kup_part_store(struct img_store *base, const struct PartEntry *pe);
 int kup_parts_lock(void);
 int kup_parts_done(const char *given, const char *prefix, bool failed);
+int kup_parts_retry(const char *given);	/* clear every part's failed mark; how many */
 int kup_trees_check(const struct kup_tree *t, int n);
 const char *kup_tree_name(const struct kup_tree *t, char *buf, size_t len);
 
@@ -169,6 +171,7 @@ struct switch_plan {
 };
 bool switch_shutdown_possible(void);	/* systemd is init */
 int switch_shutdown(const struct switch_plan *plan);
+int switch_shutdown_plain(void);	/* `systemctl kexec`, nothing to dump */
 /* The plan of a kup switch @owner that died before its shutdown goes. */
 void switch_shutdown_disarm_stale(pid_t owner);
 

@@ -887,6 +887,31 @@ out_free:
 	return ret;
 }
 
+/* kup switch --from-store: nothing to dump, the system goes down as
+ * `systemctl kexec` takes it (kexec-load.service kept from replacing the
+ * kernel).  0 once the shutdown has it. */
+int switch_shutdown_plain(void)
+{
+	char *argv[] = { "systemctl", "kexec", NULL };
+	int rc;
+
+	if (kexec_load_dropin())
+		return -EIO;
+	rc = systemctl("daemon-reload", NULL, NULL);
+	if (!rc)
+		rc = run_quiet(argv);
+	if (rc) {
+		log_err("systemctl kexec failed (status %d): is a shutdown inhibited?", rc);
+		remove_dropin("kexec-load.service");
+		systemctl("daemon-reload", NULL, NULL);
+		return -EIO;
+	}
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	return 0;
+}
+
 /* ---- the stop of kup-switch-dump.service ---------------------------------- */
 
 struct job {

@@ -68,3 +68,57 @@ check "the store is scrubbed (nothing left to restore)" \
 	eval "\"\$KUP\" ppp status '$S' --json | grep -q '\"checkpoint\": false'"
 kill_tree "$a"
 kill_tree "$b"
+
+# ---- kup switch --from-store: a tree whose restore failed, taken again
+# (to the old kernel after a new one failed it, in real life; here the
+# kexec fails again, and the tree is restored by a restore of the store)
+echo "the input of the kept sleep" > "$T/input"
+c=$(start_bg "$T/c" sh -c "exec sleep 1000 < '$T/input'")
+d=$(start_bg "$T/d" "$PROGS/counter")
+wait_for_line "$T/d" '^C 2 ' 30 || bail "counter d did not start"
+check "kup dump -t $c -t $d --ppp (one store, two parts)" \
+	kup_run "$T/dump2.log" dump -t "$c" -t "$d" --ppp "$S"
+wait_gone "$c"
+wait_gone "$d"
+mv "$T/input" "$T/input.away"
+check_fails "the restore of $c fails (its file is gone)" kup_try restore --ppp "$S" -d -t "$c"
+check "... its part is kept, marked failed" grep -q "its part is kept (marked failed)" "$T/err"
+check "the restore of $d works" kup_run "$T/rd.log" restore --ppp "$S" -d -t "$d"
+track "$d"
+check "... the failed part stays in the store for another try" \
+	grep -q "the checkpoint of the tree of pid $c, whose restore failed, stays in the store" "$T/rd.log"
+check "kup restore --if-any (what kup-restore.service runs at boot) does not try it again" \
+	kup_run "$T/ri.log" restore --ppp "$S" -d --if-any
+check "... no process $c" [ ! -d "/proc/$c" ]
+mv "$T/input.away" "$T/input"
+
+# damaged: refused before anything is loaded
+cp "$S" "$T/store.good"
+off=$("$KUP" ppp ls "$S" --json | python3 -c '
+import json, sys
+print([b["offset"] for b in json.load(sys.stdin) if b["name"].endswith("/inventory.img")][0])')
+printf '\x5a' | dd of="$S" bs=1 seek=$((off + 40)) conv=notrunc status=none
+check_fails "kup switch --from-store of a damaged store is refused" \
+	kup_try switch "$K" --no-initrd --from-store --ppp "$S" --fast --config /dev/null
+check "... saying so, nothing changed" \
+	eval "grep -q 'the store is damaged' '$T/err' && grep -q 'nothing was changed' '$T/err'"
+check "... kup ppp verify named the bad blob" grep -q "inventory.img" "$T/err"
+cp "$T/store.good" "$S"
+check_fails "kup switch --from-store with -t is a usage error" \
+	kup_try switch "$K" --from-store -t "$d" --ppp "$S" --config /dev/null
+
+kup_try switch "$K" --no-initrd --from-store --ppp "$S" --fast --config /dev/null > "$T/fs.log" 2>&1
+rc=$?
+note "$(cat "$T/fs.log")"
+check "kup switch --from-store: verified, the failed mark cleared, kexec failed: exit 1" [ "$rc" = 1 ]
+check "... it named the tree it takes" grep -q "verifying the store: the tree of pid $c" "$T/fs.log"
+check "... 1 tree to be tried again" grep -q "1 tree whose restore failed will be tried again" "$T/fs.log"
+check "... it says the tree stays in the store" \
+	grep -q "kexec failed: the tree of pid $c stays in the store" "$T/fs.log"
+check "... nothing dumped: counter $d runs on" alive "$d"
+check "a restore of the store now tries it again, and it runs: pid $c" \
+	eval "kup_run '$T/rc.log' restore --ppp '$S' -d --if-any && [ -d /proc/$c ]"
+track "$c"
+check "... the store is scrubbed" eval "\"\$KUP\" ppp status '$S' --json | grep -q '\"checkpoint\": false'"
+kill_tree "$c"
+kill_tree "$d"
