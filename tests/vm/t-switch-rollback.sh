@@ -15,6 +15,11 @@
 #     holds the kept PIDs and names the unit; memcached.service's start
 #     restores it: the same main PID, its keys; kup status says the switch
 #     came back on 47.
+#   - 56 comes up but cannot restore the service (on 56 only, another unit
+#     takes memcached's port first): memcached starts cold there (its
+#     restore failed), the store keeps the checkpoint, sound (kup ppp
+#     verify); `kup switch 6.1.0-47 --from-store` takes it back to 47: the
+#     same main PID, its keys.
 #   - Again with the store damaged after the dump (kup switch --no-exec,
 #     one byte of the service's pages flipped on /dev/pmem0, kup kexec
 #     exec): 56 panics, 47 comes up, the restore finds the checksum wrong
@@ -69,18 +74,22 @@ L build || bail "lab build"
 STATE=$("$lab" state)
 INITRD=$STATE/initrd.img-$A-kup
 
-# ---- the old kernel's initrd with kup's hook (the default boot entry's)
+# ---- the kernels' initrds with kup's hook ($A's: the default boot entry's)
 L boot "$A" || bail "boot $A"
 R 'command -v kup' || bail "kup is not installed in the guest (tests/vm/run-lab-tests.sh installs it)"
-check "update-initramfs -u -k $A (kup's hook)" "update-initramfs -u -k $A >/dev/null 2>&1"
-check "... it carries kup's hook" "lsinitramfs /boot/initrd.img-$A | grep -qx scripts/init-top/kup"
-L cp-out "/boot/initrd.img-$A" "$INITRD" || bail "cp-out the initrd"
+check "update-initramfs -u -k $A and -k $B (kup's hook)" \
+	"update-initramfs -u -k $A >/dev/null 2>&1 & update-initramfs -u -k $B >/dev/null 2>&1 && wait \$!"
+check "... they carry kup's hook" \
+	"lsinitramfs /boot/initrd.img-$A | grep -qx scripts/init-top/kup && lsinitramfs /boot/initrd.img-$B | grep -qx scripts/init-top/kup"
+L cp-out "/boot/initrd.img-$A" "$INITRD" || bail "cp-out the initrd of $A"
+L cp-out "/boot/initrd.img-$B" "$STATE/initrd.img-$B-kup" || bail "cp-out the initrd of $B"
 "$lab" stop >/dev/null 2>&1
 
 # ---- the machine: firmware boots $A with that initrd, reboots reset it
 L boot "$A" --reboot --initrd "$INITRD" || bail "boot $A --reboot"
 ok "booted $A with kup's hook in its initrd, qemu resets on a reboot"
-L cp-in "$INITRD" "/boot/initrd.img-$A" || bail "cp-in the initrd"
+L cp-in "$INITRD" "/boot/initrd.img-$A" && L cp-in "$STATE/initrd.img-$B-kup" "/boot/initrd.img-$B" ||
+	bail "cp-in the initrds"
 check "systemctl enable kup-restore.service" 'systemctl enable kup-restore.service 2>&1'
 check "kup ppp format /dev/pmem0" 'udevadm settle -t 30; kup ppp format /dev/pmem0 --force'
 check "systemctl start $U" "systemctl start $U && for i in \$(seq 50); do ss -ltn | grep -q :11211 && exit 0; sleep 0.2; done; exit 1"
@@ -136,7 +145,50 @@ else
 	not_ok "kup status: the switch came back on $A, and the outage of $U"
 fi
 
-# ---- 2. the same with the store damaged after the dump: a cold start
+# ---- 2. the new kernel comes up but cannot restore the service: back with
+# kup switch --from-store.  On $B only, kup-squat.service takes memcached's
+# port before memcached's start, so its restore there fails (and its cold
+# start too); the store keeps the checkpoint.
+SQUAT="import socket, time
+s = socket.socket()
+s.bind(('127.0.0.1', 11211))
+s.listen()
+time.sleep(1e6)"
+R "mkdir -p /usr/local/libexec && printf '%s\n' \"$SQUAT\" > /usr/local/libexec/kup-squat.py &&
+printf '%s\n' '[Unit]' 'Description=takes 127.0.0.1:11211 on $B only (t-switch-rollback.sh)' \
+	'ConditionKernelVersion=$B' 'Before=memcached.service' '[Service]' \
+	'ExecStart=/usr/bin/python3 /usr/local/libexec/kup-squat.py' \
+	'ExecStartPost=/bin/sh -c \"for i in \$(seq 300); do ss -ltn | grep -q 127.0.0.1:11211 && exit 0; sleep 0.1; done; exit 1\"' \
+	'[Install]' 'WantedBy=multi-user.target' > /etc/systemd/system/kup-squat.service &&
+systemctl daemon-reload && systemctl enable kup-squat.service 2>&1"
+if [ $? = 0 ]; then ok "kup-squat.service enabled (it starts on $B only)"; else not_ok "kup-squat.service enabled"; note "$R_OUT"; fi
+R "$(mc set)"
+grep -q "GOT $KEYS" <<<"$R_OUT" || note "store keys: $R_OUT"
+pid=$(main_pid)
+t0=$(date +%s.%N)
+"$lab" run "kup switch $B --unit $U >/root/switch.log 2>&1" >/dev/null 2>&1
+L wait-boot "$B" --timeout 900 || bail "the guest did not come up on $B"
+note "kup switch to $B answering: $(secs_since "$t0")s"
+check "kup-squat.service took the port on $B" "systemctl is-active -q kup-squat.service"
+check "$U's restore failed on $B, saying why" \
+	"for i in \$(seq 300); do journalctl -b -u $U -o cat | grep -q 'kup restore: error' && exit 0; sleep 0.2; done; exit 1"
+note "$(L run "journalctl -b -u $U -u kup-cold@$U.service --no-pager -o cat | tail -n 12")"
+check "no process $pid on $B" "! grep -qs memcached /proc/$pid/comm"
+check "the store keeps the checkpoint, sound (kup ppp verify)" \
+	"kup ppp status /dev/pmem0 | grep -q 'checkpoint:   [0-9]* blob' && kup ppp verify /dev/pmem0"
+t0=$(date +%s.%N)
+"$lab" run "kup switch $A --from-store >/root/switch.log 2>&1" >/dev/null 2>&1
+L wait-boot "$A" --timeout 900 || bail "the guest did not come back on $A"
+note "kup switch --from-store back to $A answering: $(secs_since "$t0")s"
+note "$(L run 'cat /root/switch.log')"
+check "$U is active on $A" "for i in \$(seq 150); do systemctl is-active -q $U && exit 0; sleep 0.2; done; exit 1"
+check "its main pid is $pid, as before the switch to $B" "[ \"\$(systemctl show -p MainPID --value $U)\" = $pid ]"
+check "its start was the restore from the store" \
+	"journalctl -b -u $U -o cat | grep -q 'kup restore: restored .* (root pid $pid)'"
+R "$(mc get)"
+if grep -q "GOT $KEYS" <<<"$R_OUT"; then ok "all $KEYS keys are there"; else not_ok "all $KEYS keys are there"; note "$R_OUT"; fi
+
+# ---- 3. the same with the store damaged after the dump: a cold start
 R "$(mc set)"
 grep -q "GOT $KEYS" <<<"$R_OUT" || note "store keys: $R_OUT"
 pid=$(main_pid)
