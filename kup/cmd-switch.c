@@ -539,6 +539,13 @@ static int cmd_switch(int argc, char **argv)
 			 "with `kup restore --ppp %s -d` (systemctl enable kup-restore.service)", store);
 
 	check_rollback_initrd(kernel, has_unit);
+	if (kup_store_has_ckpt(store)) {
+		char held[1024];
+
+		if (store_trees(store, held, sizeof(held)) > 0)
+			log_warn("the store holds %s, not restored (a restore that failed?): this "
+				 "switch replaces it (kup switch KERNEL --from-store would take it)", held);
+	}
 
 	/* 1. the kernel first: nothing is touched if it does not load */
 	largv[n++] = "kup";
