@@ -270,8 +270,6 @@ static int switch_from_store(const char *kernel, const char *store, char **largv
 	const char *stay;
 	int n = 0, rc;
 
-	if (kup_need_root("kup switch", KUP_NEED_STORE | KUP_NEED_BOOT))
-		return KUP_EXIT_FAIL;
 	if (!kup_store_has_ckpt(store)) {
 		log_err("the store (%s) holds no checkpoint: nothing to take to %s", store, kernel);
 		return KUP_EXIT_FAIL;
