@@ -455,8 +455,8 @@ static int record_note_boot(struct switch_record *r)
 	snprintf(r->booted_release, sizeof(r->booted_release), "%s", uts.release);
 	if (switch_record_rolled_back(r))
 		log_warn("the switch to %s did not come up: this is %s again, booted by the "
-			 "firmware (the new kernel's panic= rebooted it); the kept services come "
-			 "back here from the store", r->kernel, uts.release);
+			 "firmware (the new kernel's panic= rebooted it); the kept services are "
+			 "restored here from the store", r->kernel, uts.release);
 	return 1;
 }
 
