@@ -12,6 +12,7 @@
  *   KUP_HOLD_TIMEOUT=600              kup hold's --timeout (seconds)
  *   KUP_PRE_DUMP=no                   yes or N: kup switch's --pre-dump[=N]
  *   KUP_RESTORE_MEMORY=eager          lazy: kup restore --ppp runs --lazy
+ *   KUP_PANIC=10                      kup switch's --panic (seconds)
  *
  * A value may be quoted with '' or "" (no escapes, no expansion).  Blank
  * lines and # comments are skipped; other keys are left to whoever else
@@ -145,6 +146,15 @@ static int config_set(struct kup_config *c, const char *key, const char *val, co
 			c->lazy = 0;
 		} else {
 			log_err("%s: KUP_RESTORE_MEMORY: '%s' is neither 'lazy' nor 'eager'", where, val);
+			c->lazy = -1;
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "KUP_PANIC")) {
+		errno = 0;
+		c->panic = strtol(val, &end, 10);
+		if (errno || !*val || *end || c->panic < 0 || c->panic > 86400) {
+			log_err("%s: KUP_PANIC: '%s' is not a number of seconds (0..86400)", where, val);
+			c->panic = -1;
 			return -EINVAL;
 		}
 	} else if (!strncmp(key, "KUP_", 4)) {
@@ -205,6 +215,7 @@ int kup_config_load(const char *path, struct kup_config *c)
 	c->hold_timeout = -1;
 	c->pre_dump = -1;
 	c->lazy = -1;
+	c->panic = -1;
 	if (!path)
 		path = env && *env ? env : KUP_CONFIG_FILE;
 	snprintf(c->path, sizeof(c->path), "%s", path);

@@ -422,19 +422,23 @@ int kup_parts_done(const char *given, const char *prefix, bool failed)
 	}
 	for (size_t i = 0; i < pi->n_parts; i++)
 		pending += !pi->parts[i]->failed;
-	if (!pending) {
-		for (size_t i = 0; i < pi->n_parts; i++) {
-			char other[256];
-
-			part_name(pi->parts[i], other, sizeof(other));
-			log_warn("the checkpoint of %s, whose restore failed, is dropped with the store's "
-				 "last part", other);
-		}
+	if (!pi->n_parts) {
 		parts_image__free_unpacked(pi, NULL);
 		r = kup_store_scrub_ppp(given);
 		if (!r)
 			log_info("no tree left in the store: scrubbed");
 		return r;
+	}
+	/* the failed ones stay, as a store of one tree keeps its checkpoint when
+	 * its restore fails: for another try (kup switch --from-store takes them
+	 * to a kernel, the old one after a new one failed them) */
+	for (size_t i = 0; !pending && i < pi->n_parts; i++) {
+		char other[256];
+
+		part_name(pi->parts[i], other, sizeof(other));
+		log_warn("the checkpoint of %s, whose restore failed, stays in the store for another "
+			 "try: `kup switch KERNEL --from-store` takes it to KERNEL, `kup ppp scrub` "
+			 "drops it", other);
 	}
 	r = kup_store_open_ppp(given, KUP_STORE_APPEND, &wr);
 	if (r) {
@@ -462,4 +466,46 @@ int kup_parts_done(const char *given, const char *prefix, bool failed)
 		log_info("the part of %s %s; %zu tree%s left to restore in the store", name,
 			 failed ? "is kept, marked failed" : "was dropped", pending, pending == 1 ? "" : "s");
 	return r;
+}
+
+int kup_parts_retry(const char *given)
+{
+	struct img_store *rd, *wr;
+	PartsImage *pi = NULL;
+	int r, n = 0;
+
+	r = kup_store_open_ppp(given, 0, &rd);
+	if (r)
+		return r;
+	r = kup_parts_read(rd, &pi);
+	rd->ops->close(rd);
+	if (r || !pi)
+		return r;
+	for (size_t i = 0; i < pi->n_parts; i++)
+		if (pi->parts[i]->failed) {
+			pi->parts[i]->has_failed = false;
+			pi->parts[i]->failed = false;
+			n++;
+		}
+	if (!n) {
+		parts_image__free_unpacked(pi, NULL);
+		return 0;
+	}
+	r = kup_store_open_ppp(given, KUP_STORE_APPEND, &wr);
+	if (r) {
+		parts_image__free_unpacked(pi, NULL);
+		return r;
+	}
+	r = wr->ops->remove(wr, PARTS_IMG);
+	if (!r)
+		r = img_write_msg(wr, PARTS_IMG, IMG_PARTS, pi);
+	if (!r)
+		r = wr->ops->commit(wr);
+	else
+		wr->ops->abort(wr);
+	wr->ops->close(wr);
+	parts_image__free_unpacked(pi, NULL);
+	if (r)
+		return log_errno(r, "cannot clear the failed marks of the store's parts");
+	return n;
 }
