@@ -5,9 +5,15 @@
 #     of the same size measured in the same run (build/bench/memcpy); the
 #     images go to a tmpfs directory under /dev/shm, so the figures are the
 #     engine's, not the disk's;
+#  1c. kup restore --lazy of the same images: until the tree runs and until
+#     its memory is complete (kup-lazy exits);
 #  1b. the same for a process with 16 TiB reserved (8 TiB PROT_NONE with
 #     MAP_NORESERVE, 8 TiB PROT_NONE) and 104 MiB written
 #     (tests/progs/reserve), beside a memcpy of 100 MiB;
+#  1c. how long a service with BENCH_MB of memory that rewrites 1% of its
+#     pages a second (tests/progs/dirtier) is frozen by kup dump, without and
+#     with --pre-dump (the memory copied while it runs, the frozen pass
+#     reading only what was written since), as kup reports it;
 #  2. how long a small service is frozen by kup dump --leave-running: a
 #     counter printing a realtime timestamp every 1 ms; the frozen time is the
 #     largest gap between two consecutive lines around the dump (1 ms
@@ -62,6 +68,42 @@ echo "== kup benchmarks: $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ { printf 
 echo "   images in $dir (tmpfs)"
 row "what" "time"
 
+# 1c. kup restore --lazy of bigmem's images (the restored copy killed first):
+# until the tree runs, and until kup-lazy has brought the last page in
+# (nothing touches the memory meanwhile: the background pass alone).
+lazy_restore() {
+	local t0 t1 t2 lz
+	kill -9 "$pid" 2> /dev/null
+	wait_gone "$pid"
+	# the restored copy writes at its offset of the dump: the eager copy's
+	# CHECK line goes, so that the lazy copy's is seen
+	truncate -s "$dumped_size" "$dir/bigmem"
+	t0=$(now_ms)
+	if ! "$KUP" restore -D "$dir/img" -d --lazy > "$dir/lazy.log" 2>&1; then
+		row "kup restore -d --lazy" "failed"
+		sed 's/^/    /' "$dir/lazy.log" | tail -n 5
+		failed=1
+		return
+	fi
+	t1=$(now_ms)
+	lz=$(grep -oE 'pid [0-9]+ \(kup-lazy\)' "$dir/lazy.log" | awk '{ print $2 }')
+	while [ -n "$lz" ] && [ -d /proc/$lz ] && ! grep -q '^State:.*[ZX]' /proc/$lz/status 2> /dev/null; do
+		sleep 0.01
+	done
+	t2=$(now_ms)
+	row "kup restore -d --lazy of the same: until it runs" "$((t1 - t0)) ms"
+	row "  ... until its memory is complete" "$((t2 - t0)) ms"
+	kill -USR1 "$pid"
+	if wait_line "$dir/bigmem" "^CHECK 1 OK sum=$sum " 60; then
+		row "  lazily restored memory checksum" "same"
+	else
+		row "  lazily restored memory checksum" "DIFFERENT"
+		sed 's/^/    /' "$dir/bigmem" | tail -n 3
+		sed 's/^/    /' "$dir/lazy.log" | tail -n 3
+		failed=1
+	fi
+}
+
 # 1. memcpy yardstick, then dump and restore of bigmem.
 if [ -x "$BENCHBIN/memcpy" ]; then
 	"$BENCHBIN/memcpy" "$MB" > "$dir/memcpy"
@@ -82,6 +124,7 @@ if wait_line "$dir/bigmem" '^READY' 120; then
 	if "$KUP" -q dump -t "$pid" -D "$dir/img" > "$dir/dump.log" 2>&1; then
 		t1=$(now_ms)
 		row "kup dump, $((pages / 256)) MiB touched (+ kill)" "$((t1 - t0)) ms"
+		dumped_size=$(stat -c %s "$dir/bigmem")
 		row "  image size" "$(du -sm "$dir/img" | cut -f1) MiB"
 		wait_gone "$pid"
 		t2=$(now_ms)
@@ -95,6 +138,7 @@ if wait_line "$dir/bigmem" '^READY' 120; then
 				row "  restored memory checksum" "DIFFERENT"
 				failed=1
 			fi
+			lazy_restore
 		else
 			row "kup restore -d" "failed"
 			sed 's/^/    /' "$dir/restore.log" | tail -n 5
@@ -112,6 +156,47 @@ else
 	failed=1
 fi
 rm -rf "$dir/img"
+
+# 1c. frozen time of a service writing 1% of its pages a second, with and
+# without the pre-dump rounds; the restored memory is checked page by page.
+for pre in "" --pre-dump; do
+	setsid "$PROGS/dirtier" "$MB" 1 $((MB * 256 / 100 + 1)) > "$dir/dirtier" 2>&1 < /dev/null &
+	pid=$!
+	disown $pid
+	if ! wait_line "$dir/dirtier" '^READY' 120; then
+		row "dirtier did not start" "n/a"
+		failed=1
+		kill -9 "$pid" 2> /dev/null
+		continue
+	fi
+	sleep 1
+	what="kup dump${pre:+ $pre}, $MB MiB, 1%/s written"
+	if "$KUP" dump -t "$pid" -D "$dir/img" $pre > "$dir/dump.log" 2>&1; then
+		if [ -n "$pre" ]; then
+			row "$what: frozen" "$(sed -n 's/.*then frozen \([0-9.]*\) ms.*/\1 ms/p' "$dir/dump.log")"
+			row "  pre-dump rounds (running)" \
+				"$(sed -n 's/.*pre-dump \([0-9.]*\) ms while.*/\1 ms/p' "$dir/dump.log")"
+			row "  pages read frozen" "$(sed -n 's/.*pre-dump, \([0-9]*\) read now.*/\1/p' "$dir/dump.log")"
+		else
+			row "$what: frozen" "$(sed -n 's/.*pages in \([0-9.]*\) ms to.*/\1 ms/p' "$dir/dump.log")"
+		fi
+		wait_gone "$pid"
+		if "$KUP" -q restore -D "$dir/img" -d > "$dir/restore.log" 2>&1; then
+			kill -USR1 "$pid"
+			wait_line "$dir/dirtier" '^CHECK 1 OK' 60 || { row "  restored memory" "WRONG"; failed=1; }
+		else
+			row "  kup restore -d" "failed"
+			failed=1
+		fi
+	else
+		row "$what" "failed"
+		sed 's/^/    /' "$dir/dump.log" | tail -n 5
+		failed=1
+	fi
+	kill -9 "$pid" 2> /dev/null
+	wait_gone "$pid"
+	rm -rf "$dir/img"
+done
 
 # 1b. a huge reservation with few pages (as MariaDB's 8 TiB): the costs must
 # follow the pages that exist, not the address space.  tests/progs/reserve:

@@ -838,7 +838,7 @@ static unsigned long long tree_anon_bytes(struct dtree *t)
 
 static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct files_dump *fdump,
 		     struct shmem_dump *sd, struct ipc_dump *ipc, struct ckpt_stats *stats,
-		     const struct dproc *parent, bool with_frames)
+		     const struct dproc *parent, bool with_frames, struct predump *pd)
 {
 	struct mem_dump_stats ms = { 0 };
 	char name[64];
@@ -859,7 +859,7 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 		p->have_mm = true;
 		err = mem_dump(p->pid, o->store, fdump, &p->pp, &p->mm, &ms, sd, ipc,
 			       parent ? &parent->mm : NULL, parent ? &parent->frames : NULL,
-			       with_frames ? &p->frames : NULL);
+			       with_frames ? &p->frames : NULL, pd);
 	}
 	if (err)
 		return err;
@@ -1304,6 +1304,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	struct shmem_dump *sd = NULL;
 	struct ipc_dump *ipc = NULL;
 	struct dtree t = { 0 };
+	struct predump *pd = NULL;
 	struct utsname uts;
 	struct timespec rt;
 	struct stat nsst;
@@ -1337,6 +1338,13 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = ckpt_check_abort();
 	if (!ret)
 		ret = precheck_tree(o->pid);
+	if (!ret && o->pre) {
+		pd = o->pre;	/* the caller's (several trees) */
+	} else if (!ret && o->pre_dump_rounds > 0) {
+		ret = predump_run(o->pid, o->pre_dump_rounds, o->store, &pd);
+		stats->pre_dump_ns = now_ns() - t0;
+		t0 = now_ns();
+	}
 	if (!ret) {
 		/* the tree's outage begins (inventory: freeze_time_ns) */
 		clock_gettime(CLOCK_REALTIME, &rt);
@@ -1391,14 +1399,16 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		ret = ckpt_check_abort();
 		if (!ret)
 			ret = dump_proc(&t.p[i], o, fdump, sd, ipc, stats, dumped_parent(&t, i),
-					has_children(&t, i));
+					has_children(&t, i), pd);
 		if (ret)
 			break;
 	}
 	log_progress_end();
 	if (ret)
 		goto fail;
-	ret = ckpt_check_abort();
+	ret = predump_end(pd);
+	if (!ret)
+		ret = ckpt_check_abort();
 	if (!ret)
 		ret = check_unseen_locks(&t, fdump);
 	if (!ret)
@@ -1469,6 +1479,9 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	files_dump_release(fdump, o->leave_running);
 	release_tree(&t, !o->leave_running);
 	stats->frozen_ns = stats->total_ns = now_ns() - t0;
+	stats->total_ns += stats->pre_dump_ns;
+	if (pd != o->pre)
+		predump_free(pd);
 	files_dump_free(fdump);
 	shmem_dump_free(sd);
 	ipc_dump_free(ipc);
@@ -1479,6 +1492,8 @@ fail:
 	/* the tree first, as it was; then what was written goes */
 	files_dump_release(fdump, true);
 	release_tree(&t, false);
+	if (pd != o->pre)
+		predump_free(pd);
 	o->store->ops->abort(o->store);
 	if (fdump)
 		files_dump_free(fdump);

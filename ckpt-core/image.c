@@ -4,6 +4,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,6 +423,32 @@ static void dir_release(struct img_store *st, struct img_blob *b)
 	b->priv = NULL;
 }
 
+/* A piece of a blob opened with open(), read from its file (a lazy restore
+ * reads pages while the tree runs: a file cut short meanwhile is an error,
+ * not a SIGBUS in the mapping). */
+static int dir_read(struct img_store *st, struct img_blob *b, uint64_t off, void *buf, size_t len)
+{
+	int fd = b->priv ? (int)(long)b->priv : -1;
+	size_t done = 0;
+
+	if (fd < 0 || off > b->len || len > b->len - off)
+		return -EINVAL;
+	while (done < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, off + done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+
+			return log_errno(e, "image %s: read of %zu bytes at %" PRIu64 "%s",
+					 b->name, len - done, off + done, n ? "" : " past its end (cut short?)");
+		}
+		done += n;
+	}
+	return 0;
+}
+
 /* Is @name an image of the staging directory? */
 static bool staged(struct dir_store *ds, const char *name)
 {
@@ -529,6 +556,7 @@ static const struct img_store_ops dir_store_ops = {
 	.abort = dir_abort,
 	.close = dir_close,
 	.remove = dir_remove,
+	.read = dir_read,
 };
 
 /*

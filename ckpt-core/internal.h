@@ -142,11 +142,43 @@ struct mem_dump_stats { unsigned long long pages; };
 struct mem_frames { uint64_t *own, *cow; };
 struct shmem_dump;
 struct ipc_dump;
+struct predump;
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fd,
 	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
 	     struct shmem_dump *sd, struct ipc_dump *ipc, const MmImage *parent_mm,
-	     const struct mem_frames *parent_frames, struct mem_frames *frames);
+	     const struct mem_frames *parent_frames, struct mem_frames *frames,
+	     struct predump *pd);
+
+/* ---- pre-dump rounds (predump.c) ---- */
+/* Copy the private memory of the tree of @root while it runs, then what it
+ * writes meanwhile, at most @rounds times, then write its page images ahead
+ * into @st (if not NULL); *@out is NULL (and a warning said why) when this
+ * kernel cannot track writes: a plain dump. */
+int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **out);
+/* With the tree frozen: the pages of @pid's runs (@pages in all, in image
+ * order) whose copy is still right, (*@out)[i] for page i, NULL to read it
+ * (*@out NULL: none).  @pmfd: its pagemap. */
+int predump_sources(struct predump *pd, pid_t pid, int pmfd, PageRun *const *runs, size_t nruns,
+		    uint64_t pages, const uint8_t ***out, uint64_t *from_copy);
+/* The page image of @pid the pre-dump wrote ahead, if its pages are laid
+ * out as the frozen pass has them (@runs): 1 and *@out (the caller finishes
+ * and releases it).  0: none (one laid out otherwise is removed). */
+int predump_take_blob(struct predump *pd, pid_t pid, PageRun *const *runs, size_t nruns,
+		      uint64_t pages, struct img_blob *out);
+/* After the frozen pass: the images written ahead for processes not dumped
+ * are removed. */
+int predump_end(struct predump *pd);
+/* Stop tracking (the tree runs on as before) and free the copy. */
+void predump_free(struct predump *pd);
 void mem_free_image(MmImage *mm);
+/* The page numbers a dump of @pid would save now, ascending (as mem_dump
+ * selects them, before the pages shared with a parent are told apart).
+ * -ENOENT or -ESRCH, not logged, when it is gone. */
+int mem_select_pages(pid_t pid, uint64_t **out, size_t *nout);
+/* Read @len bytes of pages at @vaddr of @pid as the dump does (no pinning of
+ * shared pages; @memfd and @pmfd: its /proc mem and pagemap).  -EIO, not
+ * logged, when a piece cannot be read. */
+int mem_read_pages(pid_t pid, uint8_t *buf, uint64_t vaddr, size_t len, int memfd, int pmfd);
 void mem_frames_free(struct mem_frames *f);
 
 /* shared memory objects collected during dump */

@@ -124,6 +124,13 @@ void journal_end(void)
 	jfd = -1;
 }
 
+void journal_forget(void)
+{
+	if (jfd >= 0)
+		close(jfd);
+	jfd = -1;
+}
+
 bool journal_active(void)
 {
 	return jfd >= 0;

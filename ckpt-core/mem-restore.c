@@ -404,6 +404,8 @@ static int patch_old_vdso(struct takeover *tk, unsigned long new_vdso)
 static long vma_at(const MmImage *mm, uint64_t vaddr);
 static bool cow_done(const struct rproc *p, long j);
 static int restore_cow_pages(struct takeover *tk);
+static int put_pages(struct rctx *c, struct rproc *src, uint64_t off, pid_t pid, uint64_t vaddr,
+		     uint64_t npages, int *memfd);
 
 static int range_cmp(const void *a, const void *b)
 {
@@ -559,6 +561,75 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	return 0;
 }
 
+/* ---- lazy restore: which pages wait (lazy.c serves them) ---------------- */
+
+/*
+ * The mappings whose pages come after the tree runs: private anonymous,
+ * writable, with pages in the image, not filled before a fork for
+ * copy-on-write, not locked (mlock faults them all in), not advised to
+ * transparent huge pages (a fault fills 4 KiB pages, never a huge one).
+ * Everything else is written before the tree runs, as without --lazy.
+ */
+static int lazy_plan(struct takeover *tk, bool *any)
+{
+	struct rproc *p = tk->p;
+	const MmImage *mm = p->mm;
+
+	*any = false;
+	if (!tk->c->o->lazy)
+		return 0;
+	p->lazy = calloc(mm->n_vmas + 1, 1);
+	if (!p->lazy)
+		return -ENOMEM;
+	for (size_t r = 0; r < mm->n_runs; r++) {
+		long i = vma_at(mm, mm->runs[r]->vaddr);
+		const VmaEntry *v = i >= 0 ? mm->vmas[i] : NULL;
+
+		if (v && v->kind == VMA_KIND__VMA_ANON_PRIVATE && !cow_done(p, i) &&
+		    (v->prot & PROT_WRITE) && !v->locked && !(v->madv & (1ULL << MADV_HUGEPAGE))) {
+			p->lazy[i] = 1;
+			*any = true;
+		}
+	}
+	return 0;
+}
+
+/* The runs of pages restore_pages() writes: all of them, but the old vDSO
+ * (unless proxied), copy-on-write ranges in place, and with @lazy_too
+ * false the lazy ones. */
+static bool run_written(const struct rproc *p, const PageRun *r, bool proxy, bool lazy_too)
+{
+	long i = vma_at(p->mm, r->vaddr);
+
+	if ((!proxy && in_vdso(p->mm, r->vaddr)) || cow_done(p, i))
+		return false;
+	return lazy_too || !p->lazy || i < 0 || !p->lazy[i];
+}
+
+/* The pages of a lazy restore that are written before the tree runs, read
+ * from the image where they lie (not the whole image in order: the rest
+ * stays unread until it is needed). */
+static int restore_pages_picked(struct takeover *tk, bool proxy, bool lazy_too, bool others)
+{
+	struct rproc *p = tk->p;
+
+	for (size_t r = 0; r < p->mm->n_runs; r++) {
+		const PageRun *run = p->mm->runs[r];
+		bool lz = p->lazy && vma_at(p->mm, run->vaddr) >= 0 && p->lazy[vma_at(p->mm, run->vaddr)];
+		int err;
+
+		if (!run_written(p, run, proxy, true) || (lz ? !lazy_too : !others))
+			continue;
+		err = put_pages(tk->c, p, run->off, p->pe->pid, run->vaddr, run->nr_pages, &tk->memfd);
+		if (err)
+			return err;
+		err = ckpt_check_abort();
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 /*
  * The System V segment attached at mapping @i (and the pieces that follow
  * it): shmat at the same address, then unmap what the process had unmapped
@@ -603,7 +674,7 @@ int restore_mm(struct takeover *tk)
 	struct range *keep, sp[4], vd;
 	unsigned long prev = 0, new_vdso;
 	int nkeep = 0, nsp, err;
-	bool proxy, small;
+	bool proxy, lazy, small;
 
 	/* 1. tear down the stub's layout, keeping the trampoline, vdso/vvar
 	 * and the private memory already in place for copy-on-write */
@@ -740,7 +811,9 @@ int restore_mm(struct takeover *tk)
 				return err;
 		}
 	}
-	err = restore_pages(tk, proxy);
+	err = lazy_plan(tk, &lazy);
+	if (!err)
+		err = lazy ? restore_pages_picked(tk, proxy, false, true) : restore_pages(tk, proxy);
 	if (!err)
 		err = restore_cow_pages(tk);
 	if (!err && small)
@@ -779,7 +852,15 @@ int restore_mm(struct takeover *tk)
 		if (v->locked)
 			INJ(tk, pid, SYS_mlock, "mlock", v->start, len, 0, 0, 0, 0);
 	}
-	return 0;
+
+	/* 6. the lazy mappings to the pages server (or, if this kernel
+	 * cannot, their pages now) */
+	if (lazy) {
+		err = lazy_register(tk);
+		if (err == -EOPNOTSUPP)
+			err = restore_pages_picked(tk, proxy, true, false);
+	}
+	return err;
 }
 
 int restore_mm_fields(struct takeover *tk)

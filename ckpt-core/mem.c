@@ -53,14 +53,14 @@ static bool has_vmflag(const char *flags, const char *f)
 }
 
 /* Parse /proc/PID/smaps into raw VMAs. */
-static int read_vmas(pid_t pid, struct vma_raw **out, int *nout)
+static int read_vmas(pid_t pid, struct vma_raw **out, int *nout, bool quiet)
 {
 	char *buf = proc_read_file(pid, "smaps", NULL), *line, *save = NULL;
 	struct vma_raw *v = NULL, *cur = NULL;
 	int n = 0, cap = 0;
 
 	if (!buf)
-		return log_errno(errno, "pid %d: cannot read /proc/%d/smaps", pid, pid);
+		return quiet ? -errno : log_errno(errno, "pid %d: cannot read /proc/%d/smaps", pid, pid);
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long s, e, off, ino;
 		char perms[8], dev[32];
@@ -517,16 +517,126 @@ static bool batch_shared(int pmfd, const struct iovec *remote, size_t k)
 }
 
 /*
+ * Read the pages of @k remote pieces into @buf, one after the other:
+ * process_vm_readv, or /proc/pid/mem for shared pages (batch_shared) and
+ * unreadable (PROT_NONE) pieces: it does not pin and uses FOLL_FORCE.
+ */
+static int read_pieces(pid_t pid, uint8_t *buf, const struct iovec *remote, size_t k,
+		       size_t bytes, int memfd, int pmfd, bool quiet)
+{
+	struct iovec local = { buf, bytes };
+	ssize_t n;
+
+	n = batch_shared(pmfd, remote, k) ? -1 : process_vm_readv(pid, &local, 1, remote, k, 0);
+	if (n == (ssize_t)bytes)
+		return 0;
+	for (size_t j = 0, off = 0; j < k; j++) {
+		if (pread(memfd, buf + off, remote[j].iov_len,
+			  (unsigned long)remote[j].iov_base) != (ssize_t)remote[j].iov_len)
+			return quiet ? -EIO : log_errno(errno, "pid %d: cannot read memory at %p",
+							 pid, remote[j].iov_base);
+		off += remote[j].iov_len;
+	}
+	return 0;
+}
+
+int mem_read_pages(pid_t pid, uint8_t *buf, uint64_t vaddr, size_t len, int memfd, int pmfd)
+{
+	return read_pieces(pid, buf, &(struct iovec){ (void *)vaddr, len }, 1, len, memfd, pmfd,
+			   true);
+}
+
+/*
+ * A batch with pre-dumped pages (predump.c): @src[i] is the copy of the
+ * batch's page i, or NULL for a page read now.  The pages read now go in
+ * pieces of consecutive pages.  *@out is @buf, or the copy itself when it
+ * holds the whole batch in order and @may_point.
+ */
+static int fill_batch(pid_t pid, uint8_t *buf, const struct iovec *remote, size_t k,
+		      size_t bytes, const uint8_t *const *src, bool may_point, int memfd,
+		      int pmfd, const uint8_t **out)
+{
+	size_t np = bytes / PAGE_SIZE_K, i = 0;
+	bool one = src[0] != NULL;
+
+	for (size_t j = 1; one && j < np; j++)
+		one = src[j] == src[0] + j * PAGE_SIZE_K;
+	if (one && may_point) {
+		*out = src[0];
+		return 0;
+	}
+	*out = buf;
+	for (size_t j = 0; j < k; j++) {
+		uint64_t va = (uintptr_t)remote[j].iov_base;
+		size_t n = remote[j].iov_len / PAGE_SIZE_K;
+
+		for (size_t p = 0; p < n;) {
+			size_t q = p;
+			int ret;
+
+			if (src[i + p]) {
+				memcpy(buf + (i + p) * PAGE_SIZE_K, src[i + p], PAGE_SIZE_K);
+				p++;
+				continue;
+			}
+			while (q < n && !src[i + q])
+				q++;
+			ret = read_pieces(pid, buf + (i + p) * PAGE_SIZE_K,
+					  &(struct iovec){ (void *)(va + p * PAGE_SIZE_K),
+							   (q - p) * PAGE_SIZE_K },
+					  1, (q - p) * PAGE_SIZE_K, memfd, pmfd, false);
+			if (ret)
+				return ret;
+			p = q;
+		}
+		i += n;
+	}
+	return 0;
+}
+
+/* Read into @data, the page image written ahead, the pages of @mm's runs
+ * that @src does not hold (written since), consecutive ones at once. */
+static int patch_runs(pid_t pid, const MmImage *mm, uint8_t *data, const uint8_t *const *src,
+		      int memfd, int pmfd)
+{
+	for (size_t r = 0; r < mm->n_runs; r++) {
+		const PageRun *run = mm->runs[r];
+
+		for (uint64_t i = 0; i < run->nr_pages;) {
+			uint64_t j = i;
+			int ret;
+
+			if (src && src[run->off + i]) {
+				i++;
+				continue;
+			}
+			while (j < run->nr_pages && !(src && src[run->off + j]))
+				j++;
+			ret = read_pieces(pid, data + (run->off + i) * PAGE_SIZE_K,
+					  &(struct iovec){ (void *)(run->vaddr + i * PAGE_SIZE_K),
+							   (j - i) * PAGE_SIZE_K },
+					  1, (j - i) * PAGE_SIZE_K, memfd, pmfd, false);
+			if (ret)
+				return ret;
+			i = j;
+		}
+	}
+	return 0;
+}
+
+/*
  * Copy the pages of @rl, in order, into the page image: straight into @dst
  * (the blob's mapping), or through a bounce buffer written with blob_put()
  * (@dst NULL: for stores on a page-cache file this avoids one page fault per
  * page of the destination, which costs more than the copy itself).  At most
  * COPY_BUF per step, process_vm_readv in batches (unreadable, PROT_NONE,
  * pieces through /proc/pid/mem); the checksum is computed on the way and an
- * abort request is polled between steps.
+ * abort request is polled between steps.  @src (or NULL): the pages the
+ * pre-dump holds (predump_sources), taken from there.
  */
 static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct img_store *st,
-		     struct img_blob *blob, int memfd, int pmfd, uint64_t *sum)
+		     struct img_blob *blob, int memfd, int pmfd, const uint8_t *const *src,
+		     uint64_t *sum)
 {
 	static uint8_t *bounce;
 	struct iovec remote[512];
@@ -546,9 +656,8 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 	img_sum_init(&s);
 	while (i < rl->n) {
 		uint8_t *buf = dst ? dst + out : bounce;
+		const uint8_t *data = buf;
 		size_t k = 0, bytes = 0;
-		struct iovec local = { buf, 0 };
-		ssize_t n;
 
 		while (i < rl->n && k < 512 && bytes < COPY_BUF) {
 			size_t left = (rl->runs[i].nr_pages - done) * PAGE_SIZE_K;
@@ -564,24 +673,17 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 				done = 0;
 			}
 		}
-		local.iov_len = bytes;
-		n = batch_shared(pmfd, remote, k) ? -1 : process_vm_readv(pid, &local, 1, remote, k, 0);
-		if (n != (ssize_t)bytes) {
-			/* shared pages (batch_shared), unreadable (PROT_NONE) pieces:
-			 * /proc/pid/mem does not pin and uses FOLL_FORCE */
-			size_t off = 0;
-
-			for (size_t j = 0; j < k; j++) {
-				if (pread(memfd, buf + off, remote[j].iov_len,
-					  (unsigned long)remote[j].iov_base) != (ssize_t)remote[j].iov_len)
-					return log_errno(errno, "pid %d: cannot read memory at %p",
-							 pid, remote[j].iov_base);
-				off += remote[j].iov_len;
-			}
-		}
-		img_sum_update(&s, buf, bytes);
+		if (src)
+			ret = fill_batch(pid, buf, remote, k, bytes, src + out / PAGE_SIZE_K, !dst,
+					 memfd, pmfd, &data);
+		else
+			ret = read_pieces(pid, buf, remote, k, bytes, memfd, pmfd, false);
+		if (ret)
+			return ret;
+		img_sum_update(&s, data, bytes);
 		if (!dst) {
-			n = blob_put(st, blob, buf, bytes, out);
+			ssize_t n = blob_put(st, blob, data, bytes, out);
+
 			if (n < 0)
 				return log_errno(n, "pid %d: cannot write the page image %s to %s", pid,
 						 blob->name, st->where);
@@ -593,6 +695,53 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 			return ret;
 	}
 	*sum = img_sum_final(&s);
+	return 0;
+}
+
+int mem_select_pages(pid_t pid, uint64_t **out, size_t *nout)
+{
+	struct vma_raw *raw = NULL;
+	struct run_list rl = { 0 };
+	uint64_t *pg = NULL;
+	char name[64];
+	int nraw = 0, ret, pmfd;
+	size_t n = 0;
+
+	*out = NULL;
+	*nout = 0;
+	/* gone meanwhile: -ENOENT or -ESRCH, not said */
+	ret = read_vmas(pid, &raw, &nraw, true);
+	if (ret)
+		return ret;
+	snprintf(name, sizeof(name), "/proc/%d/pagemap", pid);
+	pmfd = open(name, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0) {
+		free(raw);
+		return -errno;
+	}
+	for (int i = 0; i < nraw && !ret; i++) {
+		VmaEntry v = VMA_ENTRY__INIT;
+
+		v.start = raw[i].start;
+		v.end = raw[i].end;
+		v.kind = classify(&raw[i]);
+		rl.split = true;
+		ret = select_pages(pmfd, pid, &v, &raw[i], &rl);
+	}
+	close(pmfd);
+	free(raw);
+	if (!ret && rl.pages && !(pg = malloc(rl.pages * sizeof(*pg))))
+		ret = -ENOMEM;
+	for (size_t r = 0; !ret && r < rl.n; r++)
+		for (uint64_t i = 0; i < rl.runs[r].nr_pages; i++)
+			pg[n++] = rl.runs[r].vaddr / PAGE_SIZE_K + i;
+	free(rl.runs);
+	if (ret) {
+		free(pg);
+		return ret;
+	}
+	*out = pg;
+	*nout = n;
 	return 0;
 }
 
@@ -618,16 +767,18 @@ void mem_free_image(MmImage *mm)
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
 	     struct shmem_dump *sd, struct ipc_dump *ipc, const MmImage *pmm,
-	     const struct mem_frames *pframes, struct mem_frames *frames)
+	     const struct mem_frames *pframes, struct mem_frames *frames, struct predump *pd)
 {
+	const uint8_t **src = NULL;
 	struct vma_raw *raw = NULL;
 	struct run_list rl = { 0 }, cl = { 0 };
 	struct img_blob blob = { 0 };
 	char name[64];
 	int nraw = 0, ret, pmfd = -1, memfd = -1;
-	bool blob_open = false;
+	bool blob_open = false, ahead = false;
+	uint64_t pre = 0;
 
-	ret = read_vmas(pid, &raw, &nraw);
+	ret = read_vmas(pid, &raw, &nraw, false);
 	if (ret)
 		return ret;
 	mm->pid = pid;
@@ -680,6 +831,15 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		for (size_t m = 0; m < sizeof(madv_flags) / sizeof(madv_flags[0]); m++)
 			if (has_vmflag(r->vmflags, madv_flags[m].flag))
 				v->madv |= 1ULL << madv_flags[m].advice;
+		/* pages a lazy restore has not filled yet read as absent: a dump
+		 * now would lose them (docs/design.md, "Lazy restore") */
+		if (has_vmflag(r->vmflags, "um")) {
+			log_err("pid %d: mapping 0x%lx-0x%lx is still being filled by userfaultfd "
+				"(a lazy restore in progress?); dump it once its memory is complete",
+				pid, r->start, r->end);
+			ret = -EBUSY;
+			goto out;
+		}
 		if (has_vmflag(r->vmflags, "io") || has_vmflag(r->vmflags, "pf")) {
 			if (v->kind != VMA_KIND__VMA_VVAR && v->kind != VMA_KIND__VMA_VSYSCALL) {
 				log_err("pid %d: mapping 0x%lx-0x%lx (%s): device memory is not supported",
@@ -765,20 +925,43 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			goto out;
 	}
 
-	snprintf(name, sizeof(name), "pages-%d.img", pid);
-	if (st->ops->create_stream && st->ops->write)
-		ret = st->ops->create_stream(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
-	else
-		ret = st->ops->create(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
-	if (ret)
+	/* (an image written ahead for a process without pages now goes) */
+	ret = mm->pages_nr ? predump_sources(pd, pid, pmfd, mm->runs, mm->n_runs, mm->pages_nr,
+					     &src, &pre) : 0;
+	if (!ret)
+		ret = predump_take_blob(pd, pid, mm->runs, mm->n_runs, mm->pages_nr, &blob);
+	if (ret < 0)
 		goto out;
-	blob_open = true;
+	blob_open = ahead = ret;
 	if (mm->pages_nr) {
+		if (pd)
+			log_info("pid %d: %" PRIu64 " of %" PRIu64 " pages from the pre-dump, %" PRIu64
+				 " read now%s", pid, pre, mm->pages_nr, mm->pages_nr - pre,
+				 blob_open ? " into the image written ahead" : "");
+	}
+	if (ahead) {
+		/* written ahead, laid out as now: the pages written since go in */
+		ret = patch_runs(pid, mm, blob.data, (const uint8_t *const *)src, memfd, pmfd);
+		if (ret)
+			goto out;
+		mm->pages_xxh64 = img_xxh64(blob.data, mm->pages_nr * PAGE_SIZE_K);
+		log_progress_add(mm->pages_nr * PAGE_SIZE_K);
+	} else {
+		snprintf(name, sizeof(name), "pages-%d.img", pid);
+		if (st->ops->create_stream && st->ops->write)
+			ret = st->ops->create_stream(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
+		else
+			ret = st->ops->create(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
+		if (ret)
+			goto out;
+		blob_open = true;
+	}
+	if (mm->pages_nr && !ahead) {
 		struct run_list view = { .n = mm->n_runs };
 
 		view.runs = mm->runs[0];
 		ret = copy_runs(pid, &view, blob.fd >= 0 ? NULL : blob.data, st, &blob, memfd, pmfd,
-				&mm->pages_xxh64);
+				(const uint8_t *const *)src, &mm->pages_xxh64);
 		if (ret)
 			goto out;
 	}
@@ -820,6 +1003,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 out:
 	if (blob_open)
 		st->ops->release(st, &blob);
+	free(src);
 	free(rl.runs);
 	free(cl.runs);
 	free(raw);

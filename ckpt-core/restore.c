@@ -1029,6 +1029,7 @@ static int journal_complete(struct rctx *c)
 
 static void kill_all(struct rctx *c)
 {
+	lazy_stop(c);
 	if (c->helper_up)
 		kill(c->helper, SIGKILL);
 	for (int i = 0; i < c->n; i++)
@@ -1054,6 +1055,7 @@ static void free_ctx(struct rctx *c)
 				close(p->keep_src[k]);
 		free(p->seized_tids);
 		free(p->cow);
+		free(p->lazy);
 	}
 	free(c->p);
 	if (c->fr)
@@ -1102,7 +1104,7 @@ static bool same_boot(const InventoryEntry *inv)
 
 int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 {
-	struct rctx c = { .o = o, .st = o->store };
+	struct rctx c = { .o = o, .st = o->store, .lazy_sock = -1 };
 	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
 				 .store = o->store };
 	struct mntns_rst *mntns = NULL;
@@ -1124,6 +1126,12 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		log_err("%s: the tree was dumped with --shell-job; restore it with --shell-job", c.st->where);
 		ret = -EINVAL;
 		goto out;
+	}
+	/* before anything of the tree is opened or made */
+	if (o->lazy) {
+		ret = lazy_start(&c);
+		if (ret)
+			goto out;
 	}
 	if (o->before_pids) {
 		ret = o->before_pids(o->arg);
@@ -1304,6 +1312,13 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		for (int t = 0; t < c.p[i].nseized; t++)
 			ptrace(PTRACE_DETACH, c.p[i].seized_tids[t], 0, 0);
 	journal_add("running");
+	if (c.lazy_pid) {
+		log_info("the tree runs; pid %d (kup-lazy) fills in the rest of its memory",
+			 c.lazy_pid);
+		if (o->lazy_pid)
+			*o->lazy_pid = c.lazy_pid;
+		lazy_running(&c);
+	}
 	for (int i = 0; i < c.n; i++)
 		if (c.p[i].alive)
 			restore_outside(&c, &c.p[i], TS_RUNNING);
@@ -1332,6 +1347,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			return log_errno(errno, "cannot wait for pid %d", root);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
+	lazy_stop(&c);
 	if (c.shm)
 		shmem_rst_undo(c.shm, c.shm_made);
 	free_ctx(&c);

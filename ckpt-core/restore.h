@@ -37,6 +37,7 @@ struct rproc {
 	pid_t *seized_tids;
 	int nseized;
 	uint8_t *cow;		/* per mapping: enum cow_state (mem-restore.c) */
+	uint8_t *lazy;		/* per mapping: its pages come lazily (lazy.c) */
 };
 
 /* A private anonymous mapping and the children sharing it (mem-restore.c) */
@@ -77,6 +78,9 @@ struct rctx {
 	/* where the memory's time went (restore_pages), logged at -v */
 	uint64_t ns_read, ns_sum, ns_write, bytes_read;
 	uint64_t ns_phase;	/* the start of the phase under way (phase_done) */
+	/* lazy restore (lazy.c): the pages server and our end of its socket */
+	pid_t lazy_pid;
+	int lazy_sock;
 };
 
 struct takeover {
@@ -114,5 +118,13 @@ int cow_plan(struct rctx *c);
 int stub_cow_prepare(struct rctx *c, int idx);
 int cow_fill(struct rctx *c, int idx);
 int restore_mm_fields(struct takeover *tk);
+
+/* lazy.c: the private anonymous memory after the tree runs (--lazy).  The
+ * server forked before the tree is made; each task's lazy mappings handed
+ * to it at the end of its takeover; told the tree runs, or killed. */
+int lazy_start(struct rctx *c);
+int lazy_register(struct takeover *tk);
+void lazy_running(struct rctx *c);
+void lazy_stop(struct rctx *c);
 
 #endif

@@ -18,6 +18,8 @@
  *   tree         the tree (or the unit's) exists and may be kept
  *   restore      the new boot will restore it (kup-restore.service enabled,
  *                or kup-generator installed for a unit)
+ *   rollback     a new kernel that does not come up reboots (panic=) into
+ *                the running one, whose initrd carries kup's hook
  *   together     several trees: they do not overlap nor share anything
  * With several trees (units), tree and restore are reported for each
  * (--json: with its "unit" or "pid").
@@ -33,6 +35,7 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -196,6 +199,42 @@ static void check_kernel(struct checks *c, const char *kernel, char *version, si
 		       "(update-initramfs -u -k %s)", ipath, version[0] ? version : "VERSION");
 	else
 		report(c, CK_OK, "kernel", "%s with %s, which carries kup's hook", kpath, ipath);
+}
+
+/* The way back: a new kernel that panics reboots into the boot loader's
+ * default entry, presumably the running kernel; its initrd's kup hold is
+ * what names the kept units there. */
+static void check_rollback(struct checks *c, long panic)
+{
+	char ipath[PATH_MAX];
+	struct utsname u;
+	int hook;
+
+	if (!panic) {
+		report(c, CK_WARN, "rollback", "KUP_PANIC=0: a new kernel that panics stays there "
+		       "instead of rebooting into the old one");
+		return;
+	}
+	if (uname(&u))
+		return;
+	snprintf(ipath, sizeof(ipath), "/boot/initrd.img-%s", u.release);
+	if (access(ipath, R_OK)) {
+		report(c, CK_WARN, "rollback", "%s: no initrd at %s: if the new kernel does not come "
+		       "up, whether the kept services come back here is not known", u.release, ipath);
+		return;
+	}
+	hook = kup_initrd_has_hook(ipath);
+	if (hook < 0)
+		report(c, CK_WARN, "rollback", "%s: cannot list it (lsinitramfs): whether a rollback "
+		       "to %s restores the kept services is not known", ipath, u.release);
+	else if (!hook)
+		report(c, CK_WARN, "rollback", "%s carries no kup hook: if the new kernel does not "
+		       "come up and the machine falls back to %s, kept units start cold there "
+		       "(update-initramfs -u -k %s)", ipath, u.release, u.release);
+	else
+		report(c, CK_OK, "rollback", "a new kernel that panics reboots after %ld s (panic=); "
+		       "the firmware's default entry, %s presumably, restores the kept services "
+		       "(%s carries kup's hook)", panic, u.release, ipath);
 }
 
 static void check_modules(struct checks *c, const char *version)
@@ -553,6 +592,7 @@ int cmd_check(int argc, char **argv)
 		check_kernel(&c, kernel, version, sizeof(version));
 		if (version[0])
 			check_modules(&c, version);
+		check_rollback(&c, !cfg_ret && cfg.panic >= 0 ? cfg.panic : 10);
 	}
 	for (int i = 0; i < n; i++) {
 		unsigned long long tkb = 0;

@@ -16,7 +16,7 @@ static void dump_usage(FILE *f)
 	fprintf(f,
 		"Usage: kup dump (-t PID | --unit UNIT)... (-D DIR | --ppp STORE) [--leave-running]\n"
 		"                [--shell-job] [--tcp-established] [--external-peers=MODE]\n"
-		"                [--sysv-ipc LIST] [--json] [-v]\n\n"
+		"                [--sysv-ipc LIST] [--pre-dump[=N]] [--json] [-v]\n\n"
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
 		"to image directory DIR (created if missing) or to the persistent page store\n"
 		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"
@@ -45,10 +45,29 @@ static void dump_usage(FILE *f)
 		"                         service sees the client disconnect), a warning each\n"
 		"      --sysv-ipc LIST    also keep these System V objects, which the tree\n"
 		"                         does not attach or use: shm:ID,sem:ID,msg:ID\n"
+		"      --pre-dump[=N]     copy the memory while the tree runs, then what it\n"
+		"                         wrote meanwhile, at most N rounds (default %d), so\n"
+		"                         that the frozen pass copies only the last changes\n"
 		"      --json             at the end, one JSON object on stdout: the trees,\n"
 		"                         processes, threads, pages, bytes, when the trees\n"
 		"                         were frozen and for how long, the store\n"
-		"  -v, --verbose          more messages\n");
+		"  -v, --verbose          more messages\n", KUP_PRE_DUMP_ROUNDS);
+}
+
+/* --pre-dump[=N]: the rounds, or -1 (said why) */
+int kup_parse_pre_dump(const char *arg)
+{
+	char *end;
+	long n;
+
+	if (!arg)
+		return KUP_PRE_DUMP_ROUNDS;
+	n = strtol(arg, &end, 10);
+	if (*end || end == arg || n < 1 || n > 100) {
+		kup_usage_error("--pre-dump: '%s' is not a number of rounds from 1 to 100", arg);
+		return -1;
+	}
+	return n;
 }
 
 /* The summary of a dump that worked (--json, docs/kup-dump.8). */
@@ -74,6 +93,8 @@ static int print_json(const struct kup_tree *trees, int ntrees, const struct ckp
 	kup_json_set(o, "frozen_at", kup_json_str(kup_fmt_time(s->freeze_realtime_ns, at,
 								sizeof(at))));
 	kup_json_set(o, "frozen_ns", kup_json_u64(s->frozen_ns));
+	if (s->pre_dump_ns)	/* --pre-dump: the rounds, while the trees ran */
+		kup_json_set(o, "pre_dump_ns", kup_json_u64(s->pre_dump_ns));
 	kup_json_set(o, "total_ns", kup_json_u64(s->total_ns));
 	kup_json_set(o, "left_running", json_boolean(left_running));
 	kup_json_set(store, "kind", json_string(kind));
@@ -94,6 +115,7 @@ int cmd_dump(int argc, char **argv)
 		{ "ppp", required_argument, 0, 'P' },
 		{ "external-peers", required_argument, 0, 'E' },
 		{ "sysv-ipc", required_argument, 0, 'I' },
+		{ "pre-dump", optional_argument, 0, 'p' },
 		{ "json", no_argument, 0, 'J' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
@@ -138,6 +160,11 @@ int cmd_dump(int argc, char **argv)
 			}
 			break;
 		case 'I': o.sysv_ipc = optarg; break;
+		case 'p':
+			o.pre_dump_rounds = kup_parse_pre_dump(optarg);
+			if (o.pre_dump_rounds < 0)
+				return KUP_EXIT_USAGE;
+			break;
 		case 'J': json = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': dump_usage(stdout); return 0;
@@ -198,6 +225,9 @@ int cmd_dump(int argc, char **argv)
 		log_info("dumped %s%u processes, %u threads, %llu pages in %.1f ms to %s",
 			 trees_s, stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6,
 			 o.store->where);
+		if (o.pre_dump_rounds)
+			log_info("pre-dump %.1f ms while the tree%s ran, then frozen %.1f ms",
+				 stats.pre_dump_ns / 1e6, ntrees > 1 ? "s" : "", stats.frozen_ns / 1e6);
 		if (ntrees == 1)	/* several: each said when it was dumped (parts.c) */
 			log_info("%s%s%d: frozen at %s", o.unit ? o.unit : "", o.unit ? ", pid " : "pid ",
 				 o.pid, kup_fmt_time(stats.freeze_realtime_ns, at, sizeof(at)));

@@ -16,6 +16,18 @@
  * reservation: every "Persistent Memory (legacy)" range of /proc/iomem must
  * be covered by a memmap=SIZE!START on it, or the next kernel would take the
  * store for plain RAM and overwrite it.  Missing ones are added.
+ *
+ * --panic SECONDS (kup switch passes its own, 10 by default) replaces any
+ * panic= of the running line: a new kernel that panics while it comes up
+ * reboots after SECONDS through the firmware into the boot loader's default
+ * entry -- the old kernel, which kup never changes -- and the kept services
+ * come back there from the store (docs/design.md, "Rollback").
+ *
+ * KUP_FAULT_KEXEC=fail (tests only) fakes the kernel's side: load and unload
+ * check and print everything but make no syscall, and exec fails as
+ * reboot(LINUX_REBOOT_CMD_KEXEC) does with nothing loaded, without calling
+ * it.  So a test can take kup switch through a kexec that fails after the
+ * dump on a machine that must not be rebooted.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -46,6 +58,14 @@
 
 #define CMDLINE_MAX 4096
 
+/* KUP_FAULT_KEXEC=fail: no kexec syscall at all (tests, see above) */
+static bool kexec_faked(void)
+{
+	const char *e = getenv("KUP_FAULT_KEXEC");
+
+	return e && !strcmp(e, "fail");
+}
+
 void kexec_usage(FILE *f)
 {
 	fprintf(f,
@@ -53,11 +73,12 @@ void kexec_usage(FILE *f)
 		"Load the next kernel and switch to it, keeping the persistent page store.\n\n"
 		"Commands:\n"
 		"  load KERNEL [--initrd FILE | --no-initrd] [--append ARGS]\n"
-		"              [--command-line LINE] [--dry-run]\n"
+		"              [--command-line LINE] [--panic SECONDS] [--dry-run]\n"
 		"      load KERNEL (a path, or a version: /boot/vmlinuz-VERSION) with\n"
 		"      kexec_file_load; the initrd defaults to /boot/initrd.img-VERSION;\n"
 		"      the command line is the running one plus ARGS, and carries the\n"
-		"      memmap=SIZE!START of every persistent memory range\n"
+		"      memmap=SIZE!START of every persistent memory range; --panic:\n"
+		"      panic=SECONDS instead of the running line's panic=\n"
 		"  exec [--systemd]\n"
 		"      switch to the loaded kernel now (no shutdown: services not\n"
 		"      dumped are lost), or through `systemctl kexec` (clean shutdown)\n"
@@ -181,9 +202,10 @@ static int cat_word(char *buf, const char *word)
 
 /*
  * Split @line into the kernel's part and what follows a lone "--" (the
- * arguments of init), dropping BOOT_IMAGE= (the old kernel's path).
+ * arguments of init), dropping BOOT_IMAGE= (the old kernel's path) and,
+ * with @drop_panic, panic=.
  */
-static int split_cmdline(const char *line, char *kern, char *init)
+static int split_cmdline(const char *line, char *kern, char *init, bool drop_panic)
 {
 	char raw[CMDLINE_MAX], *save = NULL, *w;
 	bool after = false;
@@ -199,13 +221,17 @@ static int split_cmdline(const char *line, char *kern, char *init)
 		}
 		if (!after && !strncmp(w, "BOOT_IMAGE=", 11))
 			continue;
+		if (!after && drop_panic && !strncmp(w, "panic=", 6))
+			continue;
 		if (cat_word(after ? init : kern, w))
 			return -E2BIG;
 	}
 	return 0;
 }
 
-int kup_kexec_cmdline(const char *base, const char *append, char *out)
+/* @panic: NULL keeps the line's panic=, else "panic=N" replaces it (before
+ * @append, whose own panic= would win: the kernel takes the last one) */
+static int kexec_cmdline(const char *base, const char *panic, const char *append, char *out)
 {
 	char line[CMDLINE_MAX], init[CMDLINE_MAX];
 	struct range r[16];
@@ -224,10 +250,12 @@ int kup_kexec_cmdline(const char *base, const char *append, char *out)
 			line[0] = 0;
 		fclose(f);
 	}
-	ret = split_cmdline(line, out, init);
+	ret = split_cmdline(line, out, init, panic != NULL);
 	if (ret)
 		return ret;
 	/* kernel parameters go before the "--" that starts init's arguments */
+	if (panic && cat_word(out, panic))
+		return -E2BIG;
 	if (append && *append && cat_word(out, append))
 		return -E2BIG;
 	n = pmem_ranges(r, 16);
@@ -279,14 +307,16 @@ static int kexec_load_cmd(int argc, char **argv)
 		{ "no-initrd", no_argument, 0, 'N' },
 		{ "append", required_argument, 0, 'a' },
 		{ "command-line", required_argument, 0, 'c' },
+		{ "panic", required_argument, 0, 'p' },
 		{ "dry-run", no_argument, 0, 'n' },
 		{ "help", no_argument, 0, 'h' },
 		{}
 	};
 	const char *kernel, *initrd = NULL, *append = NULL, *base = NULL;
-	char kbuf[PATH_MAX], ibuf[PATH_MAX], cmdline[CMDLINE_MAX];
-	bool no_initrd = false, dry = false;
+	char kbuf[PATH_MAX], ibuf[PATH_MAX], cmdline[CMDLINE_MAX], panic[32], *end;
+	bool no_initrd = false, dry = false, has_panic = false;
 	int c, kfd, ifd = -1, ret;
+	long secs;
 	unsigned long flags = 0;
 
 	while ((c = getopt_long(argc, argv, "i:a:c:nh", opts, NULL)) != -1) {
@@ -295,6 +325,16 @@ static int kexec_load_cmd(int argc, char **argv)
 		case 'N': no_initrd = true; break;
 		case 'a': append = optarg; break;
 		case 'c': base = optarg; break;
+		case 'p':
+			errno = 0;
+			secs = strtol(optarg, &end, 10);
+			if (errno || !*optarg || *end || secs < -1 || secs > 86400) {
+				log_err("--panic: '%s' is not a number of seconds (-1..86400)", optarg);
+				return KUP_EXIT_USAGE;
+			}
+			snprintf(panic, sizeof(panic), "panic=%ld", secs);
+			has_panic = true;
+			break;
 		case 'n': dry = true; break;
 		case 'h': kexec_usage(stdout); return 0;
 		default: return kup_usage_error(NULL);
@@ -341,7 +381,7 @@ static int kexec_load_cmd(int argc, char **argv)
 		log_warn("initrd %s carries no kup hook: on the new boot, early processes may "
 			 "take the PIDs of the kept tree before its restore (update-initramfs -u "
 			 "adds it, see kup(8))", initrd);
-	ret = kup_kexec_cmdline(base, append, cmdline);
+	ret = kexec_cmdline(base, has_panic ? panic : NULL, append, cmdline);
 	if (ret == -E2BIG) {
 		log_err("the command line would be longer than %d bytes", CMDLINE_MAX - 1);
 		return KUP_EXIT_FAIL;
@@ -367,7 +407,12 @@ static int kexec_load_cmd(int argc, char **argv)
 		flags |= KEXEC_FILE_NO_INITRAMFS;
 	}
 	fflush(stdout);
-	ret = syscall(SYS_kexec_file_load, kfd, ifd, strlen(cmdline) + 1, cmdline, flags);
+	if (kexec_faked()) {
+		log_warn("KUP_FAULT_KEXEC=fail: %s is not loaded (a test)", kernel);
+		ret = 0;
+	} else {
+		ret = syscall(SYS_kexec_file_load, kfd, ifd, strlen(cmdline) + 1, cmdline, flags);
+	}
 	if (ret && errno == ENOSYS) {
 		log_err("cannot load %s: this kernel has no kexec_file_load (built without "
 			"CONFIG_KEXEC_FILE); kup does not use the classic loader (kexec -l), which "
@@ -424,6 +469,11 @@ static int kexec_exec_cmd(int argc, char **argv)
 	}
 	if (optind != argc)
 		return kup_usage_error("unexpected argument '%s'", argv[optind]);
+	if (kexec_faked()) {
+		/* what reboot(LINUX_REBOOT_CMD_KEXEC) says with no kernel loaded */
+		log_errno(EINVAL, "kexec failed (KUP_FAULT_KEXEC=fail: reboot() was not called)");
+		return KUP_EXIT_FAIL;
+	}
 	if (kexec_loaded() != 1) {
 		log_err("no kernel is loaded (kup kexec load KERNEL first)");
 		return KUP_EXIT_FAIL;
@@ -446,6 +496,8 @@ static int kexec_unload_cmd(int argc, char **argv)
 	}
 	if (argc != 1)
 		return kup_usage_error("unexpected argument '%s'", argv[1]);
+	if (kexec_faked())
+		return 0;
 	if (syscall(SYS_kexec_file_load, -1, -1, 0, NULL, KEXEC_FILE_UNLOAD))
 		return log_errno(errno, "cannot unload the kexec kernel"), KUP_EXIT_FAIL;
 	return 0;

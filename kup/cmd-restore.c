@@ -21,8 +21,8 @@ static void restore_usage(FILE *f)
 	fprintf(f,
 		"Usage: kup restore (-D DIR | --ppp STORE [--keep] [--if-any]\n"
 		"                   [--unit UNIT | --no-unit | -t PID]) [-d] [--pidfile FILE]\n"
-		"                   [--shell-job] [--tcp-established] [--allow-differences]\n"
-		"                   [--json] [-v]\n\n"
+		"                   [--lazy | --eager] [--shell-job] [--tcp-established]\n"
+		"                   [--allow-differences] [--json] [-v]\n\n"
 		"Recreate the tree saved in DIR or in the persistent page store STORE with\n"
 		"its PIDs and let it run.  Without -d, wait for the restored root to exit\n"
 		"and exit with its status.  A failed restore leaves no restored process\n"
@@ -46,6 +46,13 @@ static void restore_usage(FILE *f)
 		"  -t, --tree PID         restore only the tree whose root was PID (a store\n"
 		"                         of several trees, kup dump with several -t/--unit)\n"
 		"  -d, --restore-detached return once the tree runs\n"
+		"      --eager            all of the memory before the tree runs (the default,\n"
+		"                         unless KUP_RESTORE_MEMORY=lazy with --ppp)\n"
+		"      --lazy             run the tree before its private memory is back: its\n"
+		"                         pages come on first touch and in the background,\n"
+		"                         from a process named kup-lazy that exits once all\n"
+		"                         are in (then scrubs the store, unless --keep); a\n"
+		"                         page that cannot be read back kills the tree\n"
 		"  -j, --shell-job        restore into this terminal (the tree was dumped\n"
 		"                         with --shell-job)\n"
 		"      --tcp-established  restore established TCP connections\n"
@@ -64,7 +71,7 @@ static void restore_usage(FILE *f)
 
 struct rst_ppp {
 	const char *given;
-	bool keep;
+	bool keep, lazy;
 	struct ckpt_restore_opts *o;
 	unsigned long long running_ns;	/* CLOCK_REALTIME: the tree runs again */
 };
@@ -172,7 +179,7 @@ static void rst_running(void *arg)
 	snprintf(where, sizeof(where), "%s", rp->o->store->where);
 	rp->o->store->ops->close(rp->o->store);
 	rp->o->store = NULL;
-	if (rp->keep)
+	if (rp->keep || rp->lazy)	/* lazily: once the memory is in */
 		return;
 	r = kup_store_scrub_ppp(rp->given);
 	if (r)
@@ -180,6 +187,41 @@ static void rst_running(void *arg)
 			 where, strerror(-r));
 	else
 		log_info("%s scrubbed", where);
+}
+
+/* Lazily restored from a store: every page is in (kup-lazy, which has
+ * closed its copy of the store), the checkpoint is no longer needed. */
+static void rst_memory_complete(void *arg)
+{
+	struct rst_ppp *rp = arg;
+	int r;
+
+	if (!rp->given || rp->keep)
+		return;
+	r = kup_store_scrub_ppp(rp->given);
+	if (r)
+		log_warn("the tree's memory is complete, but the store could not be scrubbed "
+			 "(%s); run kup ppp scrub", strerror(-r));
+	else
+		log_info("the tree's memory is complete: the store is scrubbed");
+}
+
+/* KUP_RESTORE_MEMORY=lazy in the configuration file (quietly: a file with
+ * errors is reported by kup switch and kup check; here it means eager). */
+static bool config_lazy(void)
+{
+	struct kup_config cfg;
+	int lvl = log_get_level(), r;
+	bool yes;
+
+	log_set_level(LOG_LVL_ERR - 1);
+	r = kup_config_load(NULL, &cfg);
+	log_set_level(lvl);
+	if (r)
+		return false;
+	yes = cfg.lazy == 1;
+	kup_config_free(&cfg);
+	return yes;
 }
 
 /* The images are good: a PID holder from the initramfs lets the tree's PIDs go. */
@@ -435,6 +477,8 @@ int cmd_restore(int argc, char **argv)
 		{ "force-vdso-proxy", no_argument, 0, 'F' },
 		{ "as-new-boot", no_argument, 0, 'B' },
 		{ "allow-differences", no_argument, 0, 'A' },
+		{ "lazy", no_argument, 0, 'L' },
+		{ "eager", no_argument, 0, 'E' },
 		{ "json", no_argument, 0, 'J' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
@@ -448,7 +492,7 @@ int cmd_restore(int argc, char **argv)
 	struct outage outage;
 	pid_t tree = 0;
 	char *end;
-	bool if_any = false, json = false;
+	bool if_any = false, json = false, eager = false, lazy_cfg = false;
 	json_t *list = NULL;
 	char spath[PATH_MAX + 8];
 	pid_t root = 0;
@@ -475,6 +519,8 @@ int cmd_restore(int argc, char **argv)
 		case 'F': o.force_vdso_proxy = true; break;
 		case 'B': o.as_new_boot = true; break;
 		case 'A': o.allow_differences = true; break;
+		case 'L': o.lazy = rp.lazy = true; eager = false; break;
+		case 'E': eager = true; o.lazy = rp.lazy = false; break;
 		case 'J': json = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': restore_usage(stdout); return 0;
@@ -513,13 +559,19 @@ int cmd_restore(int argc, char **argv)
 		json_decref(list);
 		return 0;
 	}
+	/* the boot's restores follow KUP_RESTORE_MEMORY unless told */
+	if (rp.given && !o.lazy && !eager && config_lazy()) {
+		o.lazy = rp.lazy = lazy_cfg = true;
+		log_info("KUP_RESTORE_MEMORY=lazy: the memory follows once the tree runs");
+	}
 	kup_catch_abort();
 	rp.o = &o;
 	o.on_running = rst_running;
+	o.on_memory_complete = rst_memory_complete;
 	o.before_pids = rst_before_pids;
 	o.arg = &rp;
 	if (rp.given)
-		ret = kup_store_open_ppp(rp.given, 0, &o.store);
+		ret = kup_store_open_ppp(rp.given, o.lazy ? KUP_STORE_STREAM : 0, &o.store);
 	else
 		ret = img_store_open_dir(dir, 0, &o.store);
 	if (ret) {
@@ -535,6 +587,18 @@ int cmd_restore(int argc, char **argv)
 			o.store->ops->close(o.store);
 			json_decref(list);
 			return KUP_EXIT_FAIL;
+		}
+		if (pi && lazy_cfg) {
+			log_info("%s holds %zu trees: restored eagerly (KUP_RESTORE_MEMORY=lazy is "
+				 "for a store of one tree)", o.store->where, pi->n_parts);
+			o.lazy = rp.lazy = false;
+		} else if (pi && o.lazy) {
+			log_err("%s holds %zu trees: a lazy restore takes a store of one tree "
+				"(restore these without --lazy)", o.store->where, pi->n_parts);
+			parts_image__free_unpacked(pi, NULL);
+			o.store->ops->close(o.store);
+			json_decref(list);
+			return KUP_EXIT_USAGE;
 		}
 		if (pi) {
 			ret = restore_parts(o.store, pi, rp.given, rp.keep, unit, no_unit, tree,

@@ -39,6 +39,9 @@ static int print_json(const struct switch_record *r)
 	kup_json_set(sw, "kernel", kup_json_str(r->kernel));
 	kup_json_set(sw, "from", kup_json_str(r->from));
 	kup_json_set(sw, "begun_ns", kup_json_u64(r->begun_ns));
+	if (r->booted_release[0])
+		kup_json_set(sw, "booted_release", kup_json_str(r->booted_release));
+	kup_json_set(sw, "rolled_back", json_boolean(switch_record_rolled_back(r)));
 	for (size_t i = 0; i < r->n; i++) {
 		const struct switch_item *it = &r->items[i];
 		json_t *o = json_object();
@@ -68,6 +71,11 @@ static void print_text(const struct switch_record *r)
 
 	printf("last switch: %s -> %s, begun %s\n", r->from[0] ? r->from : "?",
 	       r->kernel[0] ? r->kernel : "?", kup_fmt_time(r->begun_ns, a, sizeof(a)));
+	if (switch_record_rolled_back(r))
+		printf("  came back on %s: %s did not come up (its panic= rebooted the machine "
+		       "into the default boot entry)\n", r->from, r->kernel);
+	else if (r->booted_release[0])
+		printf("  came up on %s\n", r->booted_release);
 	if (!r->n)
 		printf("  no service recorded\n");
 	for (size_t i = 0; i < r->n; i++) {

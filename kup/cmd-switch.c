@@ -9,6 +9,18 @@
  *      several trees (units, -t PIDs), all of them into one commit of the
  *      store (kup/parts.c), each restored on its own on the new boot;
  *   3. sync and kexec into the new kernel.
+ * The new kernel is loaded with panic=SECONDS (--panic, KUP_PANIC, 10 by
+ * default): if it panics on its way up, it reboots through the firmware
+ * into the boot loader's default entry, the old kernel, whose initrd's kup
+ * hold and the units' starts restore the kept trees from the store there
+ * (docs/design.md, "Rollback").  If the kexec itself fails after the dump
+ * (the fast path: reboot() returns), the trees are restored from the store
+ * on the running kernel and the command says so.
+ * --from-store dumps nothing: it takes the trees already in the store --
+ * those whose restore failed on this boot (their units started cold) -- to
+ * KERNEL, the old one typically: the store is verified (every extent's
+ * checksum), the failed marks of its parts are cleared, and the system goes
+ * down to KERNEL; there the units' starts restore them as after any switch.
  * With systemd as init (and without --fast or --no-exec), 2 and 3 are a
  * clean switch instead (kup/switch-shutdown.c): the system goes down as
  * `systemctl kexec` takes it and the tree is dumped late in that shutdown.
@@ -38,22 +50,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/prctl.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "ckpt-summary.h"
+#include "image.h"
 #include "journal.h"
+#include "kup-image.pb-c.h"
 #include "kup.h"
 
 static void switch_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup switch KERNEL [-t PID | --unit UNIT]... [--ppp STORE]\n"
-		"                  [--initrd FILE | --no-initrd] [--append ARGS]\n"
+		"                  [--initrd FILE | --no-initrd] [--append ARGS] [--panic SECONDS]\n"
 		"                  [--tcp-established | --no-tcp-established] [--external-peers=MODE]\n"
-		"                  [--config FILE] [--no-exec | --fast] [-v]\n\n"
+		"                  [--pre-dump[=N] | --no-pre-dump] [--config FILE] [--no-exec | --fast]\n"
+		"                  [--from-store] [-v]\n\n"
 		"Switch to KERNEL (a path, or a version: /boot/vmlinuz-VERSION) keeping the\n"
 		"process tree rooted at PID: load KERNEL with kexec_file_load, dump the tree\n"
 		"into the persistent page store, kexec.  On the new kernel,\n"
@@ -75,18 +93,29 @@ static void switch_usage(FILE *f)
 		"      --initrd FILE      initrd of KERNEL (default /boot/initrd.img-VERSION)\n"
 		"      --no-initrd        load without one\n"
 		"      --append ARGS      more kernel parameters\n"
+		"      --panic SECONDS    the new kernel reboots SECONDS after a panic (default\n"
+		"                         10, KUP_PANIC in the file; 0: it stays): the\n"
+		"                         firmware's default entry, the old kernel, then\n"
+		"                         restores the kept trees from the store\n"
 		"      --tcp-established  keep established TCP connections\n"
 		"      --no-tcp-established  do not (KUP_TCP_ESTABLISHED=yes in the file)\n"
 		"      --external-peers=MODE  connections to processes that are not kept\n"
 		"                         (gone after the switch anyway): 'close' (the\n"
 		"                         default) keeps them as closed by their peer, a\n"
 		"                         warning each; 'refuse' fails the dump (kup dump)\n"
+		"      --pre-dump[=N]     copy the memory while the trees run, at most N\n"
+		"                         rounds, so that they are frozen shorter (kup dump)\n"
+		"      --no-pre-dump      do not (KUP_PRE_DUMP in the file)\n"
 		"      --config FILE      the configuration file (default /etc/default/kup)\n"
 		"      --no-exec          stop after the dump (the kernel stays loaded:\n"
 		"                         `kup kexec exec` switches)\n"
 		"      --fast, --no-shutdown  dump now and kexec at once, without the\n"
 		"                         clean shutdown (`systemctl kexec`) that kup\n"
 		"                         switch goes through when systemd is init\n"
+		"      --from-store       dump nothing: take the trees already in the store\n"
+		"                         (their restore failed on this boot, their units\n"
+		"                         started cold) to KERNEL, e.g. back to the old\n"
+		"                         kernel; the store is verified first\n"
 		"  -v, --verbose          more messages\n");
 }
 
@@ -167,6 +196,181 @@ static void trees_what(const struct kup_tree *t, int n, char *buf, size_t len)
 	}
 }
 
+/*
+ * A new kernel that does not come up falls back to the running one (panic=,
+ * the firmware's default entry): there the initrd's kup hold names the kept
+ * units for their starts to restore them.  Without the hook they start cold.
+ */
+static void check_rollback_initrd(const char *kernel, bool units)
+{
+	char path[PATH_MAX];
+	struct utsname u;
+
+	if (uname(&u))
+		return;
+	snprintf(path, sizeof(path), "/boot/initrd.img-%s", u.release);
+	if (access(path, F_OK))
+		return;		/* another layout: cannot tell */
+	if (kup_initrd_has_hook(path) == 0)
+		log_warn("%s carries no kup hook: if %s does not come up and the machine falls "
+			 "back to %s, %s there (update-initramfs -u -k %s adds the hook)", path, kernel,
+			 u.release, units ? "the kept units start cold" :
+			 "early processes may take the kept trees' PIDs", u.release);
+}
+
+/* "A", "A and B": what the store holds (units, trees of pids); how many
+ * trees, or -errno. */
+static int store_trees(const char *store, char *buf, size_t len)
+{
+	struct img_store *st;
+	PartsImage *pi = NULL;
+	size_t off = 0;
+	int r = kup_store_open_ppp(store, 0, &st);
+
+	buf[0] = 0;
+	if (r)
+		return r;
+	r = kup_parts_read(st, &pi);
+	if (!r && pi) {
+		for (size_t i = 0; i < pi->n_parts && off < len; i++) {
+			int w = pi->parts[i]->unit ?
+				snprintf(buf + off, len - off, "%s%s", !i ? "" :
+					 i == pi->n_parts - 1 ? " and " : ", ", pi->parts[i]->unit) :
+				snprintf(buf + off, len - off, "%sthe tree of pid %u", !i ? "" :
+					 i == pi->n_parts - 1 ? " and " : ", ", pi->parts[i]->root_pid);
+			off += w > 0 ? (size_t)w : 0;
+		}
+		r = (int)pi->n_parts;
+		parts_image__free_unpacked(pi, NULL);
+	} else if (!r) {
+		struct ckpt_summary sum;
+
+		r = ckpt_summary_read(st, &sum);
+		if (r == -ENOENT)
+			log_err("%s: no complete checkpoint (inventory.img is missing)", st->where);
+		if (!r) {
+			if (sum.unit)
+				snprintf(buf, len, "%s", sum.unit);
+			else
+				snprintf(buf, len, "the tree of pid %u", sum.root_pid);
+			ckpt_summary_free(&sum);
+			r = 1;
+		}
+	}
+	st->ops->close(st);
+	return r;
+}
+
+/*
+ * kup switch KERNEL --from-store: the trees the store holds (a restore
+ * failed here, or was never tried) go to KERNEL; nothing is dumped.  The
+ * services that run here (their units' cold starts) stop with the system.
+ */
+static int switch_from_store(const char *kernel, const char *store, char **largv,
+			     const char *initrd, bool no_initrd, const char *panic,
+			     const char *append, bool no_exec, bool fast)
+{
+	char what[1024], *vargv[5], *uargv[4];
+	const char *stay;
+	int n = 0, rc;
+
+	if (!kup_store_has_ckpt(store)) {
+		log_err("the store (%s) holds no checkpoint: nothing to take to %s", store, kernel);
+		return KUP_EXIT_FAIL;
+	}
+	rc = store_trees(store, what, sizeof(what));
+	if (rc < 0) {
+		log_err("the checkpoint in the store (%s) cannot be read: nothing was changed", store);
+		return KUP_EXIT_FAIL;
+	}
+	stay = rc > 1 ? "stay" : "stays";
+	/* every extent of every blob, before anything changes */
+	vargv[n++] = "kup";
+	vargv[n++] = "ppp";
+	vargv[n++] = "verify";
+	if (strcmp(store, "auto"))
+		vargv[n++] = (char *)store;
+	vargv[n] = NULL;
+	log_info("verifying the store: %s", what);
+	if (run_self_fwd(vargv, false)) {
+		log_err("the store is damaged (see above): %s cannot be taken to %s; nothing was "
+			"changed", what, kernel);
+		return KUP_EXIT_FAIL;
+	}
+	kup_start_worker();
+	if (journal_begin("switch"))
+		return KUP_EXIT_FAIL;
+	atexit(journal_end);
+
+	n = 0;
+	largv[n++] = "kup";
+	largv[n++] = "kexec";
+	largv[n++] = "load";
+	largv[n++] = (char *)kernel;
+	if (initrd) {
+		largv[n++] = "--initrd";
+		largv[n++] = (char *)initrd;
+	}
+	if (no_initrd)
+		largv[n++] = "--no-initrd";
+	largv[n++] = "--panic";
+	largv[n++] = (char *)panic;
+	if (append) {
+		largv[n++] = "--append";
+		largv[n++] = (char *)append;
+	}
+	largv[n] = NULL;
+	log_info("loading %s", kernel);
+	if (journal_add("kexec-loaded"))
+		return KUP_EXIT_FAIL;
+	rc = run_self(largv);
+	if (ckpt_abort_signal()) {
+		unload();
+		return interrupted(what, kernel, strcmp(stay, "stay") ? "stays in the store" : "stay in the store");
+	}
+	if (rc) {
+		log_err("%s could not be loaded: nothing was changed", kernel);
+		return KUP_EXIT_FAIL;
+	}
+	rc = kup_parts_retry(store);
+	if (rc < 0) {
+		unload();
+		log_err("%s %s in the store as %s; %s was unloaded", what, stay,
+			strcmp(stay, "stay") ? "it is" : "they are", kernel);
+		return KUP_EXIT_FAIL;
+	}
+	if (rc)
+		log_info("%d tree%s whose restore failed will be tried again on %s", rc,
+			 rc > 1 ? "s" : "", kernel);
+	if (no_exec) {
+		log_info("%s %s in the store and %s is loaded: `kup kexec exec` switches", what,
+			 stay, kernel);
+		return 0;
+	}
+	switch_record_begin(kernel);
+	if (!fast && switch_shutdown_possible()) {
+		log_info("taking %s to %s: the system goes down as `systemctl kexec` takes it "
+			 "(their services running here stop with it)", what, kernel);
+		journal_add("kexec-exec");
+		if (!switch_shutdown_plain())
+			return 0;
+		unload();
+		log_err("%s %s in the store; %s was unloaded", what, stay, kernel);
+		return KUP_EXIT_FAIL;
+	}
+	log_info("taking %s to %s", what, kernel);
+	uargv[0] = "kup";
+	uargv[1] = "kexec";
+	uargv[2] = "exec";
+	uargv[3] = NULL;
+	journal_add("kexec-exec");
+	rc = run_self(uargv);
+	unload();
+	log_err("kexec failed: %s %s in the store; the services here run on; %s was unloaded",
+		what, stay, kernel);
+	return rc ? rc : KUP_EXIT_FAIL;
+}
+
 int cmd_switch(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -176,22 +380,28 @@ int cmd_switch(int argc, char **argv)
 		{ "initrd", required_argument, 0, 'i' },
 		{ "no-initrd", no_argument, 0, 'N' },
 		{ "append", required_argument, 0, 'a' },
+		{ "panic", required_argument, 0, 'p' },
 		{ "tcp-established", no_argument, 0, 'T' },
 		{ "no-tcp-established", no_argument, 0, 'X' },
 		{ "external-peers", required_argument, 0, 'E' },
+		{ "pre-dump", optional_argument, 0, 'D' },
+		{ "no-pre-dump", no_argument, 0, 'Q' },
 		{ "config", required_argument, 0, 'C' },
 		{ "no-exec", no_argument, 0, 'n' },
 		{ "fast", no_argument, 0, 'F' },
 		{ "no-shutdown", no_argument, 0, 'F' },
+		{ "from-store", no_argument, 0, 'S' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
 	};
 	const char *kernel, *initrd = NULL, *append = NULL, *store = NULL, *config = NULL;
-	const char *peers = NULL;
-	char what[1024], *end;
-	bool no_initrd = false, no_exec = false, has_pid_tree = false, fast = false;
-	int tcp = -1;
+	const char *peers = NULL, *panic = NULL;
+	char what[1024], *end, panic_buf[24];
+	bool no_initrd = false, no_exec = false, has_pid_tree = false, has_unit = false, fast = false;
+	bool from_store = false;
+	int tcp = -1, pre_dump = -1;
+	char pre_dump_arg[32];
 	struct kup_tree trees[KUP_MAX_TREES];
 	struct kup_config cfg;
 	char *largv[16], *dargv[16 + 2 * KUP_MAX_TREES], *uargv[4];
@@ -215,9 +425,16 @@ int cmd_switch(int argc, char **argv)
 		case 'i': initrd = optarg; break;
 		case 'N': no_initrd = true; break;
 		case 'a': append = optarg; break;
+		case 'p': panic = optarg; break;
 		case 'T': tcp = 1; break;
 		case 'X': tcp = 0; break;
 		case 'C': config = optarg; break;
+		case 'D':
+			pre_dump = kup_parse_pre_dump(optarg);
+			if (pre_dump < 0)
+				return KUP_EXIT_USAGE;
+			break;
+		case 'Q': pre_dump = 0; break;
 		case 'E':
 			if (!strcmp(optarg, "refuse")) {
 				peers = "--external-peers=refuse";
@@ -229,6 +446,7 @@ int cmd_switch(int argc, char **argv)
 			break;
 		case 'n': no_exec = true; break;
 		case 'F': fast = true; break;
+		case 'S': from_store = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': switch_usage(stdout); return 0;
 		default: return kup_usage_error(NULL);
@@ -247,7 +465,10 @@ int cmd_switch(int argc, char **argv)
 		log_err("nothing was changed");
 		return KUP_EXIT_USAGE;
 	}
-	if (!ntrees) {
+	if (from_store && ntrees)
+		return kup_usage_error("--from-store takes the trees that are in the store: "
+				       "no -t or --unit");
+	if (!ntrees && !from_store) {
 		for (int i = 0; i < cfg.nunits; i++)
 			trees[ntrees++] = (struct kup_tree){ .unit = cfg.units[i] };
 		if (!ntrees) {
@@ -263,8 +484,22 @@ int cmd_switch(int argc, char **argv)
 		store = cfg.store ? cfg.store : "auto";
 	if (tcp < 0)
 		tcp = cfg.tcp > 0;
+	if (pre_dump < 0)
+		pre_dump = cfg.pre_dump > 0 ? cfg.pre_dump : 0;
 	if (!peers)
 		peers = cfg.ext_peers_close == 0 ? "--external-peers=refuse" : "--external-peers=close";
+	if (!panic) {
+		snprintf(panic_buf, sizeof(panic_buf), "%ld", cfg.panic >= 0 ? cfg.panic : 10L);
+		panic = panic_buf;
+	} else {
+		long v;
+
+		errno = 0;
+		v = strtol(panic, &end, 10);
+		if (errno || !*panic || *end || v < 0 || v > 86400)
+			return kup_usage_error("--panic: '%s' is not a number of seconds (0..86400)",
+					       panic);
+	}
 	/* cfg's strings stay allocated until the command exits */
 	/* before anything is loaded (the dump checks it again) */
 	for (int i = 0; i < ntrees; i++) {
@@ -276,6 +511,7 @@ int cmd_switch(int argc, char **argv)
 			}
 			continue;
 		}
+		has_unit = true;
 		for (int j = 0; j < i; j++)
 			if (trees[j].unit && !strcmp(trees[j].unit, trees[i].unit)) {
 				return kup_usage_error("%s is named twice: nothing was changed", trees[i].unit);
@@ -285,6 +521,9 @@ int cmd_switch(int argc, char **argv)
 			return KUP_EXIT_FAIL;
 		}
 	}
+	if (from_store)
+		return switch_from_store(kernel, store, largv, initrd, no_initrd, panic, append,
+					 no_exec, fast);
 	/* together (and what the dump would refuse before freezing) */
 	if (kup_trees_check(trees, ntrees)) {
 		log_err("%s: nothing was changed", ntrees > 1 ? "these trees cannot be kept together" :
@@ -305,6 +544,15 @@ int cmd_switch(int argc, char **argv)
 		log_warn("kup-restore.service is not enabled: after the switch, restore the tree "
 			 "with `kup restore --ppp %s -d` (systemctl enable kup-restore.service)", store);
 
+	check_rollback_initrd(kernel, has_unit);
+	if (kup_store_has_ckpt(store)) {
+		char held[1024];
+
+		if (store_trees(store, held, sizeof(held)) > 0)
+			log_warn("the store holds %s, not restored (a restore that failed?): this "
+				 "switch replaces it (kup switch KERNEL --from-store would take it)", held);
+	}
+
 	/* 1. the kernel first: nothing is touched if it does not load */
 	largv[n++] = "kup";
 	largv[n++] = "kexec";
@@ -316,6 +564,8 @@ int cmd_switch(int argc, char **argv)
 	}
 	if (no_initrd)
 		largv[n++] = "--no-initrd";
+	largv[n++] = "--panic";
+	largv[n++] = (char *)panic;
 	if (append) {
 		largv[n++] = "--append";
 		largv[n++] = (char *)append;
@@ -351,6 +601,10 @@ int cmd_switch(int argc, char **argv)
 	if (tcp)
 		dargv[n++] = "--tcp-established";
 	dargv[n++] = (char *)peers;
+	if (pre_dump) {
+		snprintf(pre_dump_arg, sizeof(pre_dump_arg), "--pre-dump=%d", pre_dump);
+		dargv[n++] = pre_dump_arg;
+	}
 	dargv[n] = NULL;
 	{
 		/* one root stands for all: they are dumped (and killed) together */
@@ -442,8 +696,7 @@ int cmd_switch(int argc, char **argv)
 		else
 			log_err("kexec failed: %s %s restored on the running kernel and run%s%s; "
 				"%s was unloaded", what, ntrees > 1 ? "were" : "was", ntrees > 1 ? "" : "s",
-				has_pid_tree && ntrees == 1 ? "" :
-				" (a unit's processes now run outside their unit)", kernel);
+				has_unit ? " (a unit's processes now run outside their unit)" : "", kernel);
 	}
 	return rc ? rc : KUP_EXIT_FAIL;
 }

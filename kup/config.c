@@ -10,6 +10,9 @@
  *   KUP_TCP_ESTABLISHED=no            yes: keep established TCP connections
  *   KUP_EXTERNAL_PEERS=close          close or refuse
  *   KUP_HOLD_TIMEOUT=600              kup hold's --timeout (seconds)
+ *   KUP_PRE_DUMP=no                   yes or N: kup switch's --pre-dump[=N]
+ *   KUP_RESTORE_MEMORY=eager          lazy: kup restore --ppp runs --lazy
+ *   KUP_PANIC=10                      kup switch's --panic (seconds)
  *
  * A value may be quoted with '' or "" (no escapes, no expansion).  Blank
  * lines and # comments are skipped; other keys are left to whoever else
@@ -120,6 +123,40 @@ static int config_set(struct kup_config *c, const char *key, const char *val, co
 			c->hold_timeout = -1;
 			return -EINVAL;
 		}
+	} else if (!strcmp(key, "KUP_PRE_DUMP")) {
+		long n;
+		int yes;
+
+		errno = 0;
+		n = strtol(val, &end, 10);
+		if (*val && !*end && !errno && n >= 0 && n <= 100) {
+			c->pre_dump = n;
+		} else if (!yes_no(val, &yes)) {
+			c->pre_dump = yes ? KUP_PRE_DUMP_ROUNDS : 0;
+		} else {
+			log_err("%s: KUP_PRE_DUMP: '%s' is neither yes, no nor a number of rounds "
+				"from 0 to 100", where, val);
+			c->pre_dump = -1;
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "KUP_RESTORE_MEMORY")) {
+		if (!strcmp(val, "lazy")) {
+			c->lazy = 1;
+		} else if (!strcmp(val, "eager")) {
+			c->lazy = 0;
+		} else {
+			log_err("%s: KUP_RESTORE_MEMORY: '%s' is neither 'lazy' nor 'eager'", where, val);
+			c->lazy = -1;
+			return -EINVAL;
+		}
+	} else if (!strcmp(key, "KUP_PANIC")) {
+		errno = 0;
+		c->panic = strtol(val, &end, 10);
+		if (errno || !*val || *end || c->panic < 0 || c->panic > 86400) {
+			log_err("%s: KUP_PANIC: '%s' is not a number of seconds (0..86400)", where, val);
+			c->panic = -1;
+			return -EINVAL;
+		}
 	} else if (!strncmp(key, "KUP_", 4)) {
 		log_warn("%s: %s is not a setting of kup: ignored", where, key);
 	}
@@ -176,6 +213,9 @@ int kup_config_load(const char *path, struct kup_config *c)
 	c->tcp = -1;
 	c->ext_peers_close = -1;
 	c->hold_timeout = -1;
+	c->pre_dump = -1;
+	c->lazy = -1;
+	c->panic = -1;
 	if (!path)
 		path = env && *env ? env : KUP_CONFIG_FILE;
 	snprintf(c->path, sizeof(c->path), "%s", path);

@@ -95,6 +95,8 @@ int kup_parse_size(const char *s, unsigned long long *out);
 /* Image stores (kup/store.c).  "auto" (or NULL) finds the store device. */
 struct img_store;
 #define KUP_STORE_APPEND	2	/* @write: change the committed checkpoint */
+#define KUP_STORE_STREAM	4	/* @write 0 | this: page images read in pieces, each
+					   extent checked as read (kup restore --lazy) */
 int kup_store_open_ppp(const char *given, int write, struct img_store **out);
 int kup_store_remove_prefix(struct img_store *wr, const char *prefix);
 int kup_store_scrub_ppp(const char *given);
@@ -128,11 +130,15 @@ void kup_unit_forget(const char *unit);	/* its line of KUP_UNIT_FILE goes */
  * store of one tree.  kup_part_store: the view of part @pe of @base (close
  * it before @base).  kup_parts_lock: one restore of a part at a time (an fd
  * to close).  kup_parts_done: the part's tree runs (its blobs go) or its
- * restore @failed (it is kept, marked); the last one scrubs the store.
+ * restore @failed (it is kept, marked); the last one restored scrubs the
+ * store, unless failed ones are left (they stay for another try).
  * kup_trees_check: before anything changes, the trees may be kept together
  * (they do not overlap, share no pipe, socket or shared memory).
  */
 #define KUP_MAX_TREES	64
+/* --pre-dump without a number: at most this many rounds (docs/kup.8) */
+#define KUP_PRE_DUMP_ROUNDS	4
+int kup_parse_pre_dump(const char *arg);
 struct kup_tree {
 	pid_t pid;
 	const char *unit;	/* or NULL: a tree given by its root (-t) */
@@ -147,6 +153,7 @@ int kup_parts_read(struct img_store *st, struct PartsImage **out);
 struct img_store *kup_part_store(struct img_store *base, const struct PartEntry *pe);
 int kup_parts_lock(void);
 int kup_parts_done(const char *given, const char *prefix, bool failed);
+int kup_parts_retry(const char *given);	/* clear every part's failed mark; how many */
 int kup_trees_check(const struct kup_tree *t, int n);
 const char *kup_tree_name(const struct kup_tree *t, char *buf, size_t len);
 
@@ -166,6 +173,9 @@ struct kup_config {
 	int tcp;		/* KUP_TCP_ESTABLISHED: 0, 1, -1 unset */
 	int ext_peers_close;	/* KUP_EXTERNAL_PEERS: 1 close, 0 refuse, -1 unset */
 	long hold_timeout;	/* KUP_HOLD_TIMEOUT in seconds, -1 unset */
+	int pre_dump;		/* KUP_PRE_DUMP: rounds, 0 no, -1 unset */
+	int lazy;		/* KUP_RESTORE_MEMORY: 1 lazy, 0 eager, -1 unset */
+	long panic;		/* KUP_PANIC in seconds, -1 unset */
 };
 int kup_config_load(const char *path, struct kup_config *c);
 void kup_config_free(struct kup_config *c);
@@ -194,6 +204,7 @@ struct switch_plan {
 };
 bool switch_shutdown_possible(void);	/* systemd is init */
 int switch_shutdown(const struct switch_plan *plan);
+int switch_shutdown_plain(void);	/* `systemctl kexec`, nothing to dump */
 /* The plan of a kup switch @owner that died before its shutdown goes. */
 void switch_shutdown_disarm_stale(pid_t owner);
 
@@ -209,6 +220,7 @@ struct switch_item {
 struct switch_record {
 	unsigned long long begun_ns;
 	char boot_id[64], booted[64];	/* the switch's boot; the next one */
+	char booted_release[128];	/* uname -r of the next boot ("" unknown) */
 	char from[128];			/* uname -r of the switch's kernel */
 	char kernel[1024];		/* the kernel switched to */
 	struct switch_item *items;
@@ -221,6 +233,9 @@ void switch_record_report(void);
 void switch_record_restored(const char *name, unsigned long long freeze_ns,
 			    unsigned long long running_ns, bool other_boot);
 void switch_record_restore_failed(const char *name);
+/* The next boot came up on @r->from although the switch was to another
+ * kernel: the new one did not come up (panic=, the default boot entry). */
+bool switch_record_rolled_back(const struct switch_record *r);
 
 /* "2026-12-06 23:50:01.123 UTC" (CLOCK_REALTIME ns); "?" for 0. */
 const char *kup_fmt_time(unsigned long long ns, char *buf, size_t len);

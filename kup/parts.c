@@ -262,6 +262,7 @@ struct chain {
 	int n;
 	struct img_store **ps;
 	struct ckpt_stats *stats;
+	struct predump **pre;	/* --pre-dump: each tree's rounds, run first */
 };
 
 static int dump_from(struct chain *c, int i)
@@ -273,6 +274,8 @@ static int dump_from(struct chain *c, int i)
 	o.pid = c->t[i].pid;
 	o.unit = c->t[i].unit;
 	o.store = c->ps[i];
+	o.pre = c->pre ? c->pre[i] : NULL;
+	o.pre_dump_rounds = 0;
 	log_info("dumping %s (%d of %d)", o.store->where, i + 1, c->n);
 	r = ckpt_dump(&o, &s);
 	if (!r) {
@@ -328,11 +331,31 @@ int kup_dump_trees(const struct ckpt_dump_opts *tmpl, const struct kup_tree *t, 
 	pi.n_parts = n;
 	pi.parts = pv;
 	r = img_write_msg(tmpl->store, PARTS_IMG, IMG_PARTS, &pi);
+	/* every tree is frozen until the last is dumped: the rounds of all
+	 * run before the first freeze, then one more each to catch up */
+	if (!r && tmpl->pre_dump_rounds > 0) {
+		c.pre = calloc(n, sizeof(*c.pre));
+		if (!c.pre)
+			r = -ENOMEM;
+		for (int i = 0; !r && i < n; i++) {
+			log_info("pre-dump of %s%s%d (%d of %d)", t[i].unit ? t[i].unit : "",
+				 t[i].unit ? ", pid " : "pid ", t[i].pid, i + 1, n);
+			r = ckpt_predump(t[i].pid, tmpl->pre_dump_rounds, &c.pre[i]);
+		}
+		for (int i = 0; !r && n > 1 && i < n; i++)
+			r = ckpt_predump_round(c.pre[i], t[i].pid);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		stats->pre_dump_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec - t0;
+	}
 	if (!r)
 		r = dump_from(&c, 0);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	stats->total_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec - t0;
+	stats->frozen_ns = stats->total_ns - stats->pre_dump_ns;
 out:
+	for (int i = 0; c.pre && i < n; i++)
+		ckpt_predump_free(c.pre[i]);
+	free(c.pre);
 	if (r)
 		tmpl->store->ops->abort(tmpl->store);
 	for (int i = 0; ps && i < n; i++)
@@ -399,19 +422,23 @@ int kup_parts_done(const char *given, const char *prefix, bool failed)
 	}
 	for (size_t i = 0; i < pi->n_parts; i++)
 		pending += !pi->parts[i]->failed;
-	if (!pending) {
-		for (size_t i = 0; i < pi->n_parts; i++) {
-			char other[256];
-
-			part_name(pi->parts[i], other, sizeof(other));
-			log_warn("the checkpoint of %s, whose restore failed, is dropped with the store's "
-				 "last part", other);
-		}
+	if (!pi->n_parts) {
 		parts_image__free_unpacked(pi, NULL);
 		r = kup_store_scrub_ppp(given);
 		if (!r)
 			log_info("no tree left in the store: scrubbed");
 		return r;
+	}
+	/* the failed ones stay, as a store of one tree keeps its checkpoint when
+	 * its restore fails: for another try (kup switch --from-store takes them
+	 * to a kernel, the old one after a new one failed them) */
+	for (size_t i = 0; !pending && i < pi->n_parts; i++) {
+		char other[256];
+
+		part_name(pi->parts[i], other, sizeof(other));
+		log_warn("the checkpoint of %s, whose restore failed, stays in the store for another "
+			 "try: `kup switch KERNEL --from-store` takes it to KERNEL, `kup ppp scrub` "
+			 "drops it", other);
 	}
 	r = kup_store_open_ppp(given, KUP_STORE_APPEND, &wr);
 	if (r) {
@@ -439,4 +466,46 @@ int kup_parts_done(const char *given, const char *prefix, bool failed)
 		log_info("the part of %s %s; %zu tree%s left to restore in the store", name,
 			 failed ? "is kept, marked failed" : "was dropped", pending, pending == 1 ? "" : "s");
 	return r;
+}
+
+int kup_parts_retry(const char *given)
+{
+	struct img_store *rd, *wr;
+	PartsImage *pi = NULL;
+	int r, n = 0;
+
+	r = kup_store_open_ppp(given, 0, &rd);
+	if (r)
+		return r;
+	r = kup_parts_read(rd, &pi);
+	rd->ops->close(rd);
+	if (r || !pi)
+		return r;
+	for (size_t i = 0; i < pi->n_parts; i++)
+		if (pi->parts[i]->failed) {
+			pi->parts[i]->has_failed = false;
+			pi->parts[i]->failed = false;
+			n++;
+		}
+	if (!n) {
+		parts_image__free_unpacked(pi, NULL);
+		return 0;
+	}
+	r = kup_store_open_ppp(given, KUP_STORE_APPEND, &wr);
+	if (r) {
+		parts_image__free_unpacked(pi, NULL);
+		return r;
+	}
+	r = wr->ops->remove(wr, PARTS_IMG);
+	if (!r)
+		r = img_write_msg(wr, PARTS_IMG, IMG_PARTS, pi);
+	if (!r)
+		r = wr->ops->commit(wr);
+	else
+		wr->ops->abort(wr);
+	wr->ops->close(wr);
+	parts_image__free_unpacked(pi, NULL);
+	if (r)
+		return log_errno(r, "cannot clear the failed marks of the store's parts");
+	return n;
 }

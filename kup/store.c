@@ -327,8 +327,10 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 	struct ppp_store *ps;
 	const char *path;
 	char dev[PATH_MAX];
+	bool stream = write & KUP_STORE_STREAM;
 	int r;
 
+	write &= ~KUP_STORE_STREAM;
 	ppp_set_logger(kup_ppp_logger);
 	ppp_set_interrupt(store_interrupted);
 	if (kup_ppp_locate(given, dev, sizeof(dev), &path))
@@ -371,8 +373,9 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 	{
 		struct ppp_status pst;
 
-		ps->st.ops = !ppp_status(ps->p, &pst) && pst.backend == PPP_BACKEND_BLOCK &&
-			     !getenv("KUP_PPP_NO_STREAM") ? &ppp_block_store_ops : &ppp_store_ops;
+		ps->st.ops = (stream && !write) ||
+			     (!ppp_status(ps->p, &pst) && pst.backend == PPP_BACKEND_BLOCK &&
+			      !getenv("KUP_PPP_NO_STREAM")) ? &ppp_block_store_ops : &ppp_store_ops;
 	}
 	ps->st.where = ps->where;
 	ps->st.priv = ps;

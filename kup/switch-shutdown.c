@@ -385,8 +385,12 @@ int switch_record_read(struct switch_record *r)
 				snprintf(r->kernel, sizeof(r->kernel), "%.1000s", kern);
 			}
 		} else if (!strcmp(word, "booted")) {
-			if (sscanf(rest, "%63s", r->booted) != 1 || !text_ok(r->booted))
-				r->booted[0] = 0;
+			char rel[128] = "";
+
+			if (sscanf(rest, "%63s %127s", r->booted, rel) < 1 || !text_ok(r->booted) ||
+			    !text_ok(rel))
+				r->booted[0] = rel[0] = 0;
+			snprintf(r->booted_release, sizeof(r->booted_release), "%s", rel);
 		} else if (!strcmp(word, "dumped") || !strcmp(word, "failed") ||
 			   !strcmp(word, "restore-failed")) {
 			n = 0;
@@ -422,23 +426,62 @@ int switch_record_read(struct switch_record *r)
 	return 0;
 }
 
+bool switch_record_rolled_back(const struct switch_record *r)
+{
+	return r->booted_release[0] && r->from[0] && !strcmp(r->booted_release, r->from) &&
+	       !strstr(r->kernel, r->from);
+}
+
+/*
+ * The first boot after the switch notes itself in the record ("booted BOOT_ID
+ * RELEASE"), and says it when it is the old kernel's: a rollback.  @r is
+ * the record read; 1 if this is that first boot (or the note was made by a
+ * restore of it before), 0 if not.
+ */
+static int record_note_boot(struct switch_record *r)
+{
+	struct utsname uts;
+	char bid[64];
+
+	boot_id(bid, sizeof(bid));
+	if (!r->begun_ns || !bid[0] || !strcmp(r->boot_id, bid) ||
+	    (r->booted[0] && strcmp(r->booted, bid)))
+		return 0;
+	if (r->booted[0])
+		return 1;
+	uname(&uts);
+	record_add("booted %s %s", bid, uts.release);
+	snprintf(r->booted, sizeof(r->booted), "%s", bid);
+	snprintf(r->booted_release, sizeof(r->booted_release), "%s", uts.release);
+	if (switch_record_rolled_back(r))
+		log_warn("the switch to %s did not come up: this is %s again, booted by the "
+			 "firmware (the new kernel's panic= rebooted it); the kept services are "
+			 "restored here from the store", r->kernel, uts.release);
+	return 1;
+}
+
+static void note_boot(void)
+{
+	struct switch_record r;
+
+	if (switch_record_read(&r))
+		return;
+	record_note_boot(&r);
+	free_record(&r);
+}
+
 /* On the new boot, say once (the first boot after the switch) what the
  * last switch could not keep: those services start cold. */
 void switch_record_report(void)
 {
 	struct switch_record r;
-	char bid[64];
 
 	if (switch_record_read(&r))
 		return;
-	boot_id(bid, sizeof(bid));
-	if (!r.begun_ns || !bid[0] || !strcmp(r.boot_id, bid) ||
-	    (r.booted[0] && strcmp(r.booted, bid))) {
+	if (!record_note_boot(&r)) {
 		free_record(&r);
 		return;
 	}
-	if (!r.booted[0])
-		record_add("booted %s", bid);
 	for (size_t i = 0; i < r.n; i++)
 		if (r.items[i].failed && !r.items[i].restored)
 			log_warn("the last switch (to %s) did not keep %s: %s; it starts cold "
@@ -459,12 +502,15 @@ void switch_record_restored(const char *name, unsigned long long freeze_ns,
 	log_info("%s: outage %llu ms (frozen at %s, running again at %s)", name,
 		 (running_ns - freeze_ns) / 1000000ULL, kup_fmt_time(freeze_ns, a, sizeof(a)),
 		 kup_fmt_time(running_ns, b, sizeof(b)));
-	if (other_boot && name_ok(name))
+	if (other_boot && name_ok(name)) {
+		note_boot();
 		record_add("restored %s %llu %llu", name, freeze_ns, running_ns);
+	}
 }
 
 void switch_record_restore_failed(const char *name)
 {
+	note_boot();
 	if (name_ok(name))
 		record_add("restore-failed %s see the journal of this boot", name);
 }
@@ -839,6 +885,31 @@ out_free:
 	for (int i = 0; i < nunits; i++)
 		free(units[i]);
 	return ret;
+}
+
+/* kup switch --from-store: nothing to dump, the system goes down as
+ * `systemctl kexec` takes it (kexec-load.service kept from replacing the
+ * kernel).  0 once the shutdown has it. */
+int switch_shutdown_plain(void)
+{
+	char *argv[] = { "systemctl", "kexec", NULL };
+	int rc;
+
+	if (kexec_load_dropin())
+		return -EIO;
+	rc = systemctl("daemon-reload", NULL, NULL);
+	if (!rc)
+		rc = run_quiet(argv);
+	if (rc) {
+		log_err("systemctl kexec failed (status %d): is a shutdown inhibited?", rc);
+		remove_dropin("kexec-load.service");
+		systemctl("daemon-reload", NULL, NULL);
+		return -EIO;
+	}
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	return 0;
 }
 
 /* ---- the stop of kup-switch-dump.service ---------------------------------- */

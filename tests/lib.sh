@@ -244,7 +244,8 @@ kup_run() {
 # check PID is back.  Each step is a check; returns non-zero at the first
 # failure.  kup's output is in $T/dump.log and $T/restore.log.  With DR_LOG
 # set to a program's output file, DR_LINES has its line count just before
-# the restore (what the dumped copy wrote).
+# the restore (what the dumped copy wrote).  $KUP_RESTORE_OPTS is added to
+# the restore's options.
 DR_LINES=0
 dump_and_restore() {
 	local pid=$1 dir=$2 leave= tree p
@@ -258,7 +259,9 @@ dump_and_restore() {
 			eval 'for p in $tree; do wait_gone $p || exit 1; done' || return 1
 	fi
 	[ -n "${DR_LOG:-}" ] && DR_LINES=$(wc -l < "$DR_LOG")
-	check "kup restore -d" kup_run "$T/restore.log" restore -D "$dir" -d ||
+	# KUP_RESTORE_OPTS: e.g. --lazy (t-lazy-existing.sh runs tests so)
+	check "kup restore -d${KUP_RESTORE_OPTS:+ $KUP_RESTORE_OPTS}" kup_run "$T/restore.log" \
+		restore -D "$dir" -d ${KUP_RESTORE_OPTS:-} ||
 		{ note "$(tail -n 20 "$T/restore.log")"; return 1; }
 	track "$pid"
 	check "pid $pid is back and running" alive "$pid"

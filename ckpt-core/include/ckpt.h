@@ -22,6 +22,13 @@ struct ckpt_dump_opts {
 	const char *unit;		/* recorded in the inventory: the service it is */
 	const char *sysv_ipc;		/* "shm:ID,sem:ID,msg:ID": System V objects to
 					 * keep that the tree does not use (or NULL) */
+	/* rounds of copying the memory while the tree runs before the freeze
+	 * (at most; 0: none): the frozen pass reads only what was written
+	 * since (docs/design.md, "Pre-dump") */
+	int pre_dump_rounds;
+	/* rounds already run for this tree (ckpt_predump), used instead; the
+	 * caller frees it after the dump */
+	struct predump *pre;
 };
 
 struct ckpt_stats {
@@ -31,9 +38,18 @@ struct ckpt_stats {
 	unsigned long long pages;
 	unsigned int nr_procs, nr_threads;
 	unsigned long long freeze_realtime_ns;	/* dump: CLOCK_REALTIME at the freeze */
+	unsigned long long pre_dump_ns;	/* dump: the pre-dump rounds, before the freeze */
 };
 
 int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats);
+/* Pre-dump rounds for a tree dumped later with others (kup dump of several
+ * trees: each is frozen until the last is dumped, so all rounds run before
+ * the first freeze).  *@out NULL when this kernel cannot track writes (said
+ * once); ckpt_predump_round() runs one more round, to catch up. */
+struct predump;
+int ckpt_predump(pid_t root, int rounds, struct predump **out);
+int ckpt_predump_round(struct predump *pd, pid_t root);
+void ckpt_predump_free(struct predump *pd);
 /* What ckpt_dump refuses before it seizes anything (io_uring in the tree),
  * looked at without stopping or changing anything: for a caller that wants
  * to refuse before it does anything else (kup switch, before it loads a
@@ -60,6 +76,15 @@ struct ckpt_restore_opts {
 	/* Called once the tree runs and every image is released (before the
 	 * wait without detach), e.g. to scrub the store. */
 	void (*on_running)(void *arg);
+	/* Lazy restore (docs/design.md, "Lazy restore"): private anonymous
+	 * memory is filled after the tree runs, by a server process
+	 * ("kup-lazy") that outlives the call; once every page is in, it
+	 * closes its copy of the store and calls on_memory_complete (e.g. to
+	 * scrub the store), in that process.  on_running is then called
+	 * before the memory is complete. */
+	bool lazy;
+	void (*on_memory_complete)(void *arg);
+	pid_t *lazy_pid;		/* out: the server, or 0 */
 	void *arg;
 };
 

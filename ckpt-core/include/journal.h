@@ -28,6 +28,9 @@ int journal_begin(const char *op);
 /* The operation ended cleanly (or its own failure path undid everything):
  * the journal goes. */
 void journal_end(void);
+/* A forked process that is no part of the operation (the lazy pages
+ * server) lets go of its copy of the journal, leaving the file. */
+void journal_forget(void);
 bool journal_active(void);
 
 /* Append one record (a line; format below).  0 when none is open; a failed

@@ -47,6 +47,11 @@ assert d["tree"]["status"] == "ok", d["tree"]
 check_fails "a kernel with no modules installed" kup_try check "$T/vmlinuz-9.9.9-kuptest"
 check "kernel: warn, no initrd" grep -q "^warn kernel .*has no initrd" "$T/err"
 check "modules: FAIL, naming /lib/modules/9.9.9-kuptest" grep -q "^FAIL modules .*/lib/modules/9.9.9-kuptest" "$T/err"
+check "rollback: warn, this kernel's initrd ($(uname -r)) is not there" \
+	grep -q "^warn rollback *$(uname -r): no initrd at /boot/initrd.img-$(uname -r)" "$T/err"
+printf 'KUP_PANIC=0\n' > "$T/panic0.conf"
+check_fails "kup check with KUP_PANIC=0" kup_try check "$T/vmlinuz-9.9.9-kuptest" --config "$T/panic0.conf"
+check "rollback: warn with KUP_PANIC=0 (a panicking kernel stays)" grep -q "^warn rollback *KUP_PANIC=0" "$T/err"
 check_fails "a kernel that does not exist" kup_try check /boot/vmlinuz-9.9.9-kuptest-none
 check "kernel: FAIL, naming the path" grep -q "^FAIL kernel .*/boot/vmlinuz-9.9.9-kuptest-none" "$T/err"
 mkdir "$T/vmlinuz-9.9.9-kupdir"

@@ -31,7 +31,9 @@ printf '# kept units\n\nKUP_UNITS="a.service ../b"\n' > "$C"
 check_fails "a unit that is not a unit name" kup_try switch "$K" --config "$C"
 check "it names the line and the word" grep -q "$C:3: KUP_UNITS: '../b' is not the name of a service unit" "$T/err"
 check "exit status 2 (usage)" eval 'kup_try switch "$K" --config "$C" 2>/dev/null; [ $? = 2 ]'
-for kv in KUP_TCP_ESTABLISHED=maybe KUP_EXTERNAL_PEERS=keep KUP_HOLD_TIMEOUT=-3 KUP_STORE=relative \
+for kv in KUP_TCP_ESTABLISHED=maybe KUP_EXTERNAL_PEERS=keep KUP_HOLD_TIMEOUT=-3 KUP_STORE=relative KUP_PANIC=soon \
+	  KUP_PRE_DUMP=sometimes KUP_PRE_DUMP=101 \
+	  KUP_RESTORE_MEMORY=sometimes \
 	  'KUP_UNITS="a.service a.service"'; do
 	printf '%s\n' "$kv" > "$C"
 	check_fails "$kv is refused" kup_try switch "$K" --config "$C"

@@ -30,7 +30,7 @@ check "the server is gone" wait_gone "$srv"
 check "a network lock holds the connection" [ "$(kup_tables "$NSA")" = 1 ]
 sleep 0.5
 check "kup restore (in the server's namespace)" \
-	kup_in "$NSA" "$T/r1" restore -D "$T/img1" -d --tcp-established
+	kup_in "$NSA" "$T/r1" restore -D "$T/img1" -d --tcp-established ${KUP_RESTORE_OPTS:-}
 track "$srv"
 check "the network lock is gone" [ "$(kup_tables "$NSA")" = 0 ]
 n=$(line_field "$T/cli" '^N ' 2)
@@ -41,7 +41,7 @@ check "kup dump --tcp-established of the client" kup_run "$T/d2" dump -t "$cli" 
 check "the client is gone" wait_gone "$cli"
 sleep 0.3
 check "kup restore of the client (in its namespace)" \
-	kup_in "$NSB" "$T/r2" restore -D "$T/img2" -d --tcp-established
+	kup_in "$NSB" "$T/r2" restore -D "$T/img2" -d --tcp-established ${KUP_RESTORE_OPTS:-}
 track "$cli"
 n=$(line_field "$T/cli" '^N ' 2)
 check "the client's count goes on after its own restore (past $n)" progress $((n + 100))

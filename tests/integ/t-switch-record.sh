@@ -52,6 +52,26 @@ a, b = s[\"services\"]
 assert a == {\"name\": \"demo-kept.service\", \"state\": \"restored\", \"freeze_ns\": \"1765065000123000000\",
              \"running_ns\": \"1765065042323000000\", \"outage_ms\": 42200}, a
 assert b[\"state\"] == \"not-kept\" and \"shutdown\" in b[\"error\"], b'"
+# the new kernel did not come up: the next boot (the record notes its
+# kernel) is the old one again, booted by the firmware
+cat > "$KUP_LAST_SWITCH" <<'R'
+kup-switch 1
+begun 1765065000123000000 2c8a3c5e-0000-4000-8000-000000000001 6.1.0-47-amd64 6.1.0-56-amd64
+dumped demo-kept.service
+booted 2c8a3c5e-0000-4000-8000-000000000002 6.1.0-47-amd64
+restored demo-kept.service 1765065000123000000 1765065042323000000
+R
+check "kup status of a switch whose kernel did not come up" kup_run "$T/st3" status
+check "... it came back on the old kernel" \
+	grep -q "came back on 6.1.0-47-amd64: 6.1.0-56-amd64 did not come up" "$T/st3"
+check "... --json: rolled_back" eval "\"\$KUP\" status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)[\"last_switch\"]
+assert s[\"rolled_back\"] is True and s[\"booted_release\"] == \"6.1.0-47-amd64\", s'"
+sed -i 's/^booted .*/booted 2c8a3c5e-0000-4000-8000-000000000002 6.1.0-56-amd64/' "$KUP_LAST_SWITCH"
+check "a switch that came up: kup status says on what" kup_run "$T/st4" status
+check "... came up on 6.1.0-56-amd64, no rollback" \
+	eval "grep -q 'came up on 6.1.0-56-amd64' '$T/st4' && ! grep -q 'came back' '$T/st4'"
 printf 'kup-switch 2\nbegun 1 x y z\n' > "$KUP_LAST_SWITCH"
 check_fails "a record of another format is refused" "$KUP" status
 check "... saying so" grep -q "not a kup switch record" "$T/err"

@@ -10,8 +10,9 @@
 #    the PIDs of all; each is restored on its own (-t PID) and lets only its
 #    own PIDs go, its part leaves the store;
 #  - a part whose restore fails is kept, marked failed, and the others are
-#    still restored; the last restore scrubs the store (the failed part given
-#    up, with a warning);
+#    still restored; the failed part stays in the store for another try (kup
+#    switch --from-store; kup ppp verify names its damage), not tried again
+#    by a restore of whatever is left, until kup ppp scrub drops it;
 #  - a damaged or lying parts.img (checksum, prefix, root pid, unit) refuses
 #    every tree of the store, naming what is wrong; nothing is restored,
 #    nothing held, and the store stays as it was.
@@ -162,9 +163,17 @@ check "kup restore --no-unit -d restores the one left ($c)" kup_run "$T/rc.log" 
 track "$c"
 check "pid $c counts on" eval 'counts_on $T/c && counter_continues $T/c $c $nc 2'
 check "the damaged tree was not tried again" eval '! grep -q "part p2" "$T/rc.log" || grep -q "dropped" "$T/rc.log"'
-check "the last restore scrubbed the store" eval '! has_ckpt'
-check "saying that the failed tree's checkpoint is dropped" \
-	grep -q "the checkpoint of the tree of pid $b, whose restore failed, is dropped" "$T/rc.log"
+bl=" $(blobs) "
+check "the failed tree stays in the store for another try, nothing else does" \
+	eval '[[ $bl == *" p2/inventory.img "* && $bl != *" p3/"* ]]' || note "blobs:$bl; $(cat "$T/rc.log")"
+check "saying so" \
+	grep -q "the checkpoint of the tree of pid $b, whose restore failed, stays in the store for another try" "$T/rc.log"
+check "kup restore --if-any then finds nothing to restore (exit 0)" \
+	kup_run "$T/rn.log" restore --ppp "$S" -d --if-any
+check "... pid $b was not tried again" eval '[ ! -d /proc/$b ]'
+check_fails "kup ppp verify finds the damage" kup_try ppp verify "$S"
+check "... naming p2/pstree.img" grep -q "p2/pstree.img" "$T/err"
+check "kup ppp scrub drops it" eval 'kup_run "$T/sc.log" ppp scrub "$S" && ! has_ckpt'
 check "the holder is gone (nothing left to hold)" wait_gone "$holder"
 check "pid $a still counts" counts_on "$T/a"
 

@@ -7,8 +7,9 @@
 # three; each unit's start restores its own tree.  kup-demo@two's part is
 # damaged before the kexec: its restore fails and it starts cold, alone,
 # while kup-demo@one (its counter continuing, same PID) and memcached (same
-# PID, its keys there) are restored.  The store is scrubbed once no tree is
-# left to restore.  Before that, kup switch refuses a unit that does not
+# PID, its keys there) are restored.  Once no other tree is left to
+# restore, the store keeps kup-demo@two's failed part only, for another try
+# (kup switch --from-store), and kup ppp verify names its damage.  Before that, kup switch refuses a unit that does not
 # exist, naming it, and loads nothing.
 set -u
 
@@ -142,7 +143,9 @@ check "kup-cold@$D2 started it cold" "journalctl -b -u kup-cold@$D2.service -o c
 np2=$(main_pid $D2)
 check "$D2 runs with a new main pid ($np2), its counter from 0" \
 	"[ -n '$np2' ] && [ '$np2' != 0 ] && [ '$np2' != $p2 ] && grep -q '^C 0 $np2 ' /root/demo-two.out"
-check "/run/kup/unit is gone, the store scrubbed" \
-	"for i in \$(seq 300); do [ ! -e /run/kup/unit ] && kup ppp status /dev/pmem0 | grep -q 'checkpoint:   none' && exit 0; sleep 0.2; done; exit 1"
+check "/run/kup/unit is gone, the store keeps only $D2's failed part (for another try)" \
+	"for i in \$(seq 300); do [ ! -e /run/kup/unit ] && ! kup ppp ls /dev/pmem0 | grep -q '^p[12]/' && kup ppp ls /dev/pmem0 | grep -q '^p3/inventory.img ' && exit 0; sleep 0.2; done; exit 1"
+check "kup ppp verify names the damage of that part" \
+	"! kup ppp verify /dev/pmem0 > /tmp/verify.txt 2>&1 && grep -q 'p3/pages-$p2.img' /tmp/verify.txt"
 check "systemctl stop $D1 stops the restored counter" "systemctl stop $D1 && ! kill -0 $p1 2>/dev/null"
 finish

@@ -1,0 +1,226 @@
+#!/bin/bash
+# kup restore --lazy: the tree runs before its private memory is back; its
+# pages come on first touch (userfaultfd) and from a background pass of
+# kup-lazy, which exits once all are in and then scrubs the store.
+#  - 256 MiB from a store file, the background pass held back
+#    (KUP_LAZY_HOLD): the process runs with almost none of its memory,
+#    every word reads as written, holes zero; a dump meanwhile is refused;
+#    the store is scrubbed only once the memory is complete.
+#  - 256 MiB from a directory, nothing touched: the background pass alone
+#    brings every page (RSS as before, then the same checksum).
+#  - mremap, munmap, madvise(MADV_DONTNEED) and a fork while the pages are
+#    still to come: the moved pages follow, the dropped ones read zero, the
+#    child sees what its parent does.
+#  - a store damaged after the tree started lazily: the page cannot be read
+#    back, the whole tree is killed (never run on with zeros), the error
+#    names the pid and the address, the store keeps its checkpoint.
+#  - KUP_RESTORE_MEMORY=lazy makes kup restore --ppp lazy; --eager wins.
+#  - a store on a block device (a loop device: O_DIRECT reads).
+#  - a store of several trees: --lazy is refused, the file's lazy is eager.
+. "$(dirname "$0")/../lib.sh"
+
+has_ckpt() { "$KUP" ppp status "$1" --json | grep -q '"checkpoint": true'; }
+rss() { awk '/^VmRSS:/ { print $2 }' /proc/$1/status; }
+# held_restore HOLDFILE LOG ARGS...: kup ARGS with the background pass held
+# until HOLDFILE exists (kup-lazy's output goes to LOG too)
+held_restore() {
+	local hold=$1 log=$2
+	shift 2
+	KUP_LAZY_HOLD=$hold kup_run "$log" "$@" || { cat "$log"; return 1; }
+}
+lazy_pid() { grep -oE 'pid [0-9]+ \(kup-lazy\)' "$1" | awk '{ print $2 }'; }
+# flip_bytes FILE OFFSET: damage one byte
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(( (b ^ 0x5a) & 255 )))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+blob_offset() {
+	"$KUP" ppp ls "$1" --json | python3 -c '
+import json, sys
+for b in json.load(sys.stdin):
+    if b["name"] == sys.argv[1]:
+        print(b["offset"])' "$2"
+}
+
+# ---- 256 MiB from a store, pages on first touch ------------------------------
+S=$T/store.ppp
+check "kup ppp format $S --size 400M" kup_run "$T/fmt.log" ppp format "$S" --size 400M
+pid=$(start_bg "$T/out" "$PROGS/bigmem" 256)
+wait_for_line "$T/out" '^READY' 120 || bail "bigmem did not start"
+sum=$(awk '/^SUM/ { print $2; exit }' "$T/out")
+check "its check before the dump (sum $sum)" request_check "$pid" "$T/out" 120
+rss_before=$(rss "$pid")
+check "kup dump --ppp" kup_run "$T/dump.log" dump -t "$pid" --ppp "$S"
+check "the dumped process is gone" wait_gone "$pid"
+check "kup restore --ppp --lazy -d (background pass held)" \
+	held_restore "$T/go" "$T/restore.log" restore --ppp "$S" --lazy -d
+track "$pid"
+lz=$(lazy_pid "$T/restore.log")
+[ -n "$lz" ] && track "$lz"
+check "pid $pid runs" alive "$pid"
+check "kup-lazy (pid $lz) serves its memory, named so" \
+	eval '[ -n "$lz" ] && [ "$(cat /proc/$lz/comm)" = kup-lazy ]'
+rss_lazy=$(rss "$pid")
+check "it runs with almost none of its memory in ($rss_lazy kB, $rss_before kB dumped)" \
+	[ "$rss_lazy" -lt $((rss_before / 8)) ]
+check "the store keeps its checkpoint while the memory is not complete" has_ckpt "$S"
+check_fails "a dump meanwhile is refused (its pages are not all there)" \
+	kup_run "$T/dump-lazy.log" dump -t "$pid" -D "$T/img-lazy"
+check "... naming the pid and userfaultfd, the process running on" \
+	eval 'grep -q "pid $pid: mapping .*userfaultfd" "$T/dump-lazy.log" && alive $pid'
+check "every word as written and the holes zero (pages on first touch)" \
+	request_check "$pid" "$T/out" 120
+check "the checksum is the one from before the dump ($sum)" \
+	grep -q "^CHECK 2 OK sum=$sum holes=zero" "$T/out"
+touch "$T/go"
+check "kup-lazy exits once the rest is in" wait_for "! alive $lz" 120
+check "then the store is scrubbed" eval '! has_ckpt "$S"'
+check "and says so" grep -q "memory is complete: the store is scrubbed" "$T/restore.log"
+check "the process runs on, its memory intact" request_check "$pid" "$T/out" 120
+kill_tree "$pid"
+wait_gone "$pid"
+
+# ---- 256 MiB from a directory, the background pass alone ---------------------
+pid=$(start_bg "$T/out2" "$PROGS/bigmem" 256)
+wait_for_line "$T/out2" '^READY' 120 || bail "bigmem did not start"
+sum=$(awk '/^SUM/ { print $2; exit }' "$T/out2")
+rss_before=$(rss "$pid")
+check "kup dump -D" kup_run "$T/dump2.log" dump -t "$pid" -D "$T/img2"
+check "the dumped process is gone" wait_gone "$pid"
+check "kup restore -D --lazy -d" kup_run "$T/restore2.log" restore -D "$T/img2" --lazy -d ||
+	note "$(cat "$T/restore2.log")"
+track "$pid"
+lz=$(lazy_pid "$T/restore2.log")
+[ -n "$lz" ] && track "$lz"
+check "pid $pid runs" alive "$pid"
+check "kup-lazy exits once every page is in" wait_for "! alive $lz" 120
+rss_after=$(rss "$pid")
+check "untouched, the process has all its memory ($rss_after kB, $rss_before kB dumped)" \
+	[ "$rss_after" -gt $((rss_before - rss_before / 20)) ]
+check "every word as written, holes zero, the same checksum ($sum)" \
+	eval 'request_check $pid "$T/out2" 120 | grep -q "sum=$sum holes=zero"'
+check "no ERROR line" [ "$(lines_count "$T/out2" ERROR)" = 0 ]
+kill_tree "$pid"
+wait_gone "$pid"
+
+# ---- the layout changes while the pages are still to come --------------------
+pid=$(start_bg "$T/out3" "$PROGS/lazyops" 16)
+wait_for_line "$T/out3" '^READY' 60 || bail "lazyops did not start"
+check "kup dump -D" kup_run "$T/dump3.log" dump -t "$pid" -D "$T/img3"
+check "the dumped process is gone" wait_gone "$pid"
+check "kup restore --lazy -d (background pass held)" \
+	held_restore "$T/go3" "$T/restore3.log" restore -D "$T/img3" --lazy -d
+track "$pid"
+lz=$(lazy_pid "$T/restore3.log")
+[ -n "$lz" ] && track "$lz"
+kill -USR1 "$pid"
+check "mremap, munmap, MADV_DONTNEED, then a fork: child and parent read it right" \
+	wait_for_line "$T/out3" '^OPS child=OK self=OK' 60
+touch "$T/go3"
+check "kup-lazy exits once the rest is in" wait_for "! alive $lz" 60
+kill -USR2 "$pid"
+check "the moved pages where they went, the dropped ones zero, once all is in" \
+	wait_for_line "$T/out3" '^CHECK 1 OK' 60
+check "no ERROR, no FAIL" [ "$(lines_count "$T/out3" 'ERROR|FAIL')" = 0 ]
+kill_tree "$pid"
+wait_gone "$pid"
+
+# ---- a store damaged while the tree runs lazily ------------------------------
+S4=$T/store4.ppp
+check "kup ppp format $S4 --size 160M" kup_run "$T/fmt4.log" ppp format "$S4" --size 160M
+pid=$(start_bg "$T/out4" "$PROGS/bigmem" 64)
+wait_for_line "$T/out4" '^READY' 120 || bail "bigmem did not start"
+check "kup dump --ppp" kup_run "$T/dump4.log" dump -t "$pid" --ppp "$S4"
+check "the dumped process is gone" wait_gone "$pid"
+check "kup restore --ppp --lazy -d (background pass held)" \
+	held_restore "$T/go4" "$T/restore4.log" restore --ppp "$S4" --lazy -d
+track "$pid"
+lz=$(lazy_pid "$T/restore4.log")
+[ -n "$lz" ] && track "$lz"
+check "pid $pid runs" alive "$pid"
+off=$(blob_offset "$S4" "pages-$pid.img")
+for mb in 8 16 24 32; do
+	flip_byte "$S4" $((off + (mb << 20) + 100))
+done
+touch "$T/go4"
+check "the tree is killed when the damaged page is reached" wait_gone "$pid" 60
+check "kup-lazy exits too" wait_for "! alive $lz" 30
+check "the error names the pid and the address" \
+	grep -qE "pid $pid: the page at 0x[0-9a-f]+ cannot be read back .*killing the whole tree" \
+	"$T/restore4.log"
+check "the store's extent check says which" grep -q "extent" "$T/restore4.log"
+check "the store keeps its checkpoint (not scrubbed)" has_ckpt "$S4"
+
+# ---- KUP_RESTORE_MEMORY=lazy: kup restore --ppp is lazy unless --eager -------
+printf 'KUP_RESTORE_MEMORY=lazy\n' > "$T/kup.conf"
+S5=$T/store5.ppp
+check "kup ppp format $S5 --size 64M" kup_run "$T/fmt5.log" ppp format "$S5" --size 64M
+for how in config eager; do
+	pid=$(start_bg "$T/out5$how" "$PROGS/counter" -m 16)
+	wait_for_line "$T/out5$how" '^C 3 ' 30 || bail "counter did not start"
+	check "kup dump --ppp" kup_run "$T/dump5$how.log" dump -t "$pid" --ppp "$S5"
+	check "the dumped process is gone" wait_gone "$pid"
+	opt=
+	[ $how = eager ] && opt=--eager
+	check "kup restore --ppp -d $opt with KUP_RESTORE_MEMORY=lazy" \
+		eval 'KUP_CONFIG=$T/kup.conf kup_run "$T/restore5$how.log" restore --ppp "$S5" -d $opt'
+	track "$pid"
+	lz=$(lazy_pid "$T/restore5$how.log")
+	if [ $how = config ]; then
+		check "lazily (kup-lazy pid $lz), as the file says" [ -n "$lz" ]
+		track "$lz"
+		check "kup-lazy exits once the memory is in" wait_for "! alive $lz" 60
+	else
+		check "--eager wins: no kup-lazy" [ -z "$lz" ]
+	fi
+	check "the counter goes on" wait_for_line "$T/out5$how" "^C $(( $(line_field "$T/out5$how" '^C ' 2) + 3 )) " 10
+	check "its memory as it was" request_check "$pid" "$T/out5$how"
+	kill_tree "$pid"
+	wait_gone "$pid"
+done
+
+# ---- a store on a block device (the pmem region's path: O_DIRECT reads) ------
+if command -v losetup > /dev/null && truncate -s 160M "$T/backing" &&
+   LOOP=$(losetup -f --show "$T/backing" 2> /dev/null); then
+	at_exit "losetup -d $LOOP"
+	check "kup ppp format $LOOP" kup_run "$T/fmt6.log" ppp format "$LOOP"
+	pid=$(start_bg "$T/out6" "$PROGS/bigmem" 64)
+	wait_for_line "$T/out6" '^READY' 120 || bail "bigmem did not start"
+	sum=$(awk '/^SUM/ { print $2; exit }' "$T/out6")
+	check "kup dump --ppp $LOOP" kup_run "$T/dump6.log" dump -t "$pid" --ppp "$LOOP"
+	check "the dumped process is gone" wait_gone "$pid"
+	check "kup restore --ppp $LOOP --lazy -d" kup_run "$T/restore6.log" restore --ppp "$LOOP" --lazy -d
+	track "$pid"
+	lz=$(lazy_pid "$T/restore6.log")
+	[ -n "$lz" ] && track "$lz"
+	check "kup-lazy exits once every page is in" wait_for "! alive $lz" 120
+	check "the same checksum ($sum)" \
+		eval 'request_check $pid "$T/out6" 120 | grep -q "sum=$sum holes=zero"'
+	check "the store is scrubbed" eval '! has_ckpt "$LOOP"'
+	kill_tree "$pid"
+	wait_gone "$pid"
+else
+	note "no loop device: the block device store is not tried"
+fi
+
+# ---- a store of several trees is not restored lazily --------------------------
+S7=$T/store7.ppp
+check "kup ppp format $S7 --size 64M" kup_run "$T/fmt7.log" ppp format "$S7" --size 64M
+p1=$(start_bg "$T/out7a" "$PROGS/counter")
+p2=$(start_bg "$T/out7b" "$PROGS/counter")
+wait_for_line "$T/out7a" '^C 3 ' 30 && wait_for_line "$T/out7b" '^C 3 ' 30 || bail "counters did not start"
+check "kup dump -t $p1 -t $p2 --ppp" kup_run "$T/dump7.log" dump -t "$p1" -t "$p2" --ppp "$S7"
+check "the dumped processes are gone" eval 'wait_gone $p1 && wait_gone $p2'
+check_fails "kup restore --lazy of a store of two trees is refused" \
+	kup_run "$T/restore7.log" restore --ppp "$S7" --lazy -d
+check "saying why, restoring nothing" \
+	eval 'grep -q "holds 2 trees: a lazy restore takes a store of one tree" "$T/restore7.log" &&
+	      [ ! -d /proc/$p1 ] && [ ! -d /proc/$p2 ] && has_ckpt "$S7"'
+printf 'KUP_RESTORE_MEMORY=lazy\n' > "$T/kup7.conf"
+check "with KUP_RESTORE_MEMORY=lazy it is restored eagerly" \
+	eval 'KUP_CONFIG=$T/kup7.conf kup_run "$T/restore7b.log" restore --ppp "$S7" -d'
+track "$p1"
+track "$p2"
+check "both run again, no kup-lazy" eval 'alive $p1 && alive $p2 && [ -z "$(lazy_pid "$T/restore7b.log")" ]'
