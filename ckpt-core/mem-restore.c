@@ -674,7 +674,7 @@ int restore_mm(struct takeover *tk)
 	struct range *keep, sp[4], vd;
 	unsigned long prev = 0, new_vdso;
 	int nkeep = 0, nsp, err;
-	bool proxy, lazy, small;
+	bool proxy, lazy;
 
 	/* 1. tear down the stub's layout, keeping the trampoline, vdso/vvar
 	 * and the private memory already in place for copy-on-write */
@@ -782,15 +782,9 @@ int restore_mm(struct takeover *tk)
 					 v->start, v->end, v->name ? v->name : "");
 	}
 
-	/* Under an emulated CPU (the QEMU lab), the pages are written with
-	 * transparent huge pages off: there a huge page's first write costs
-	 * some 9x the 4 KiB faults of the same bytes (docs/lab.md, "Where a
-	 * restore's time goes"); the dumped setting follows the pages (and
-	 * khugepaged collapses the ranges later, as for any process) */
-	small = arch_cpu_emulated() && !(tk->p->core->has_thp_disabled && tk->p->core->thp_disabled);
-	if (small || tk->p->core->has_thp_disabled) {
+	if (tk->p->core->has_thp_disabled) {
 		err = INJ(tk, pid, SYS_prctl, "cannot restore PR_SET_THP_DISABLE", PR_SET_THP_DISABLE,
-			  small ? 1 : tk->p->core->thp_disabled, 0, 0, 0, 0);
+			  tk->p->core->thp_disabled, 0, 0, 0, 0);
 		if (err)
 			return err;
 	}
@@ -816,9 +810,6 @@ int restore_mm(struct takeover *tk)
 		err = lazy ? restore_pages_picked(tk, proxy, false, true) : restore_pages(tk, proxy);
 	if (!err)
 		err = restore_cow_pages(tk);
-	if (!err && small)
-		err = INJ(tk, pid, SYS_prctl, "cannot restore PR_SET_THP_DISABLE", PR_SET_THP_DISABLE,
-			  0, 0, 0, 0, 0);
 	if (err)
 		return err;
 	if (proxy) {

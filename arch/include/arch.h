@@ -7,7 +7,6 @@
 #ifndef KUP_ARCH_H
 #define KUP_ARCH_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -66,11 +65,6 @@ size_t arch_regs_size(void);
 typedef void arch_show_fn(void *arg, const char *name, uint64_t val);
 int arch_show_regs(const void *buf, size_t len, arch_show_fn *field, void *arg);
 int arch_show_fpstate(const void *buf, size_t len, arch_show_fn *field, void *arg);
-
-/* Is this CPU emulated instruction by instruction (QEMU's TCG: its
- * hypervisor CPUID leaf says so)?  Some kernel paths cost there out of all
- * proportion to real hardware (docs/lab.md, "Where a restore's time goes"). */
-bool arch_cpu_emulated(void);
 
 /* Write at @buf a jump to absolute @target; returns bytes used (<= 16). */
 size_t arch_encode_jump(unsigned char *buf, uint64_t target);

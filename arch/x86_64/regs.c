@@ -2,7 +2,6 @@
 /*
  * x86_64 registers, FPU/xstate, syscall trampolines.
  */
-#include <cpuid.h>
 #include <elf.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -205,24 +204,4 @@ size_t arch_encode_jump(unsigned char *buf, uint64_t target)
 	buf[10] = 0xff;
 	buf[11] = 0xe0;
 	return 12;
-}
-
-bool arch_cpu_emulated(void)
-{
-	static int emulated = -1;
-	unsigned int a, b, c, d;
-	char sig[13] = "";
-
-	if (emulated >= 0)
-		return emulated;
-	emulated = 0;
-	/* CPUID.1:ECX bit 31: a hypervisor; its leaf 0x40000000 names it */
-	if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 31))) {
-		__cpuid(0x40000000, a, b, c, d);
-		memcpy(sig, &b, 4);
-		memcpy(sig + 4, &c, 4);
-		memcpy(sig + 8, &d, 4);
-		emulated = !strcmp(sig, "TCGTCGTCGTCG");
-	}
-	return emulated;
 }
