@@ -638,33 +638,73 @@ static void drop_thread(struct takeover *tk, pid_t tid)
  * In a user namespace of its own the task cannot ask for a tid (clone3's
  * set_tid needs CAP_CHECKPOINT_RESTORE in kup's, the PID namespace's
  * owner), and it can only join it while it has one thread: the restorer
- * sets ns_last_pid just below the tid and the task makes the thread
- * without one.  Another fork on the system may take that turn: the thread
- * it made then exits and the turn is taken again, a few times.
+ * sets ns_last_pid just below the tid, the task makes the thread without
+ * one, and the restorer puts ns_last_pid back where the system had it, so
+ * that other forks do not go on into the tree's next tids.  Another fork
+ * on the system in between takes the tid: the thread the task got exits at
+ * once (nothing of the tree ran in it), and once the other task is gone
+ * (most are short-lived) the turn is taken again, a few times.
  */
-#define THREAD_TID_TRIES 16
+#define THREAD_TID_TRIES	16
+#define THREAD_TID_WAIT_MS	2000
+
+static int set_last_pid(int fd, long v)
+{
+	char buf[24];
+	int len = snprintf(buf, sizeof(buf), "%ld", v);
+
+	return pwrite(fd, buf, (size_t)len, 0) == len ? 0 : -errno;
+}
+
+static long get_last_pid(int fd)
+{
+	char buf[24] = "";
+
+	return pread(fd, buf, sizeof(buf) - 1, 0) > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
+/* Wait until no task has pid @tid (a task there is not the tree's: its
+ * pids were free when the restore began). */
+static bool tid_freed(pid_t tid)
+{
+	for (int ms = 0; ms < THREAD_TID_WAIT_MS; ms += 10) {
+		if (kill(tid, 0) && errno == ESRCH)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
 
 static int clone_thread_at(struct takeover *tk, uint64_t tid, long *ret)
 {
 	int fd = tk->c->last_pid_fd, err = 0;
-	char buf[24];
+	pid_t pid = tk->p->pe->pid;
+	long was = get_last_pid(fd);
 
 	for (int t = 0; t < THREAD_TID_TRIES; t++) {
-		int len = snprintf(buf, sizeof(buf), "%" PRIu64, tid - 1);
-
-		if (pwrite(fd, buf, (size_t)len, 0) != len)
-			return log_errno(errno, "pid %d: cannot set ns_last_pid for thread %" PRIu64,
-					 tk->p->pe->pid, tid);
-		err = inj(tk, tk->p->pe->pid, SYS_clone3, "clone3", ret, tk->pp.scratch,
+		err = set_last_pid(fd, (long)tid - 1);
+		if (err)
+			return log_errno(-err, "pid %d: cannot set ns_last_pid for thread %" PRIu64,
+					 pid, tid);
+		err = inj(tk, pid, SYS_clone3, "clone3", ret, tk->pp.scratch,
 			  sizeof(struct clone_args), 0, 0, 0, 0);
+		if (was > 0)
+			set_last_pid(fd, was);
 		if (err || *ret == (long)tid || *ret <= 0)
 			return err;
-		log_debug("pid %d: thread %" PRIu64 " came as %ld: again", tk->p->pe->pid, tid, *ret);
+		log_info("pid %d: thread %" PRIu64 " came as %ld (another task took its tid): again",
+			 pid, tid, *ret);
 		drop_thread(tk, (pid_t)*ret);
-		if (!kill((pid_t)tid, 0) || errno != ESRCH)
-			return 0;	/* taken by another task: reported by the caller */
+		*ret = 0;
+		if (!tid_freed((pid_t)tid)) {
+			log_err("pid %d: thread %" PRIu64 ": its tid was taken by another task while "
+				"the thread was made", pid, tid);
+			return -EBUSY;
+		}
 	}
-	return 0;
+	log_err("pid %d: thread %" PRIu64 ": other tasks took its tid %d times", pid, tid,
+		THREAD_TID_TRIES);
+	return -EBUSY;
 }
 
 static int create_threads(struct takeover *tk)
@@ -694,7 +734,7 @@ static int create_threads(struct takeover *tk)
 		if (err)
 			return err;
 		if (ret != (long)tid) {
-			if (ret > 0)
+			if (ret > 0 && !userns)
 				drop_thread(tk, (pid_t)ret);
 			return log_errno(ret < 0 ? -ret : EBUSY, "pid %d: cannot create thread %" PRIu64,
 					 pid, tid);

@@ -71,6 +71,17 @@ check "in its namespace, root cannot read pid 1's environment (no capability out
 	eval 'nsenter -t $pid -U --preserve-credentials true &&
 	      ! nsenter -t $pid -U --preserve-credentials cat /proc/1/environ > /dev/null 2>&1'
 kill_tree "$pid"
+wait_gone "$pid" || true
+
+# images that lie about the namespaces are refused before anything is made
+edit() { python3 "$(dirname "$0")/../imgedit.py" "$@"; }
+for lie in "580.1[0].3=0" "580.2[0].2=4294967295" "581=s:$(printf 'h%.0s' $(seq 70))"; do
+	rm -rf "$T/lie" && cp -a "$T/img" "$T/lie" && edit "$T/lie/mntns.img" "$lie" || bail "cannot edit mntns.img"
+	check_fails "a restore of mntns.img with $lie fails" kup_try restore -D "$T/lie" -d
+	check "saying what is wrong with mntns.img" \
+		grep -qE "mntns.img: (the user namespace's uid or gid map|bad host)" "$T/err"
+	check "nothing runs" eval '! alive $pid'
+done
 
 # ---- refusals: the tree runs on ----
 # refused_dump NAME PID PATTERN: kup dump fails saying PATTERN, PID lives
