@@ -22,6 +22,11 @@
  * numbers and peer group numbers) and fails on any difference.  The tasks,
  * forks of the restorer, are born inside; the restorer goes back to its own
  * namespace once the tree runs.
+ *
+ * With it, the sandbox's user namespace (PrivateUsers=: its maps, made
+ * again for the tasks to join, restore.c and task-creds.c) and UTS
+ * namespace (ProtectHostname=: its names, the restorer's own while the
+ * tasks are born).  docs/design.md, "User namespaces".
  */
 #include <dirent.h>
 #include <errno.h>

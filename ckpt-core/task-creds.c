@@ -2,7 +2,8 @@
 /*
  * Credentials: ids, groups, capabilities, securebits and no_new_privs from
  * /proc/PID/status at dump, set in every thread late in the restore, and the
- * audit login uid.
+ * audit login uid.  A task of a tree with a user namespace of its own gets
+ * its ids before it joins it (creds_join_userns), its capabilities inside.
  */
 #include <fcntl.h>
 #include <linux/capability.h>
