@@ -49,6 +49,8 @@ enum cow_state {
 };
 
 #define SHM_KEY 0x80000000u
+/* keep_id of the tree's user namespace (rctx.userns_fd, shared by all) */
+#define KEEP_USERNS 0x10000000u
 
 struct rctx {
 	const struct ckpt_restore_opts *o;
@@ -81,6 +83,10 @@ struct rctx {
 	/* lazy restore (lazy.c): the pages server and our end of its socket */
 	pid_t lazy_pid;
 	int lazy_sock;
+	/* the tree's user namespace, made for it (mntns.c), or -1; then
+	 * ns_last_pid, by which its threads get their tids */
+	int userns_fd;
+	int last_pid_fd;
 };
 
 struct takeover {
