@@ -35,6 +35,7 @@
 
 #define PF_IO_WORKER	0x00000010
 #define PF_KTHREAD	0x00200000
+#define PF_EXITING	0x00000004
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
@@ -254,6 +255,14 @@ static void note_held_signal(struct dthread *t)
 	memcpy(t->held_si, &si, sizeof(t->held_si) < sizeof(si) ? sizeof(t->held_si) : sizeof(si));
 }
 
+/* @tid of @pid has exited (a zombie, or gone) */
+static bool thread_exited(pid_t pid, pid_t tid)
+{
+	struct proc_stat ts;
+
+	return proc_read_stat(pid, tid, &ts) || ts.state == 'Z' || ts.state == 'X';
+}
+
 static int freeze_threads(struct dproc *p)
 {
 	for (int round = 0; round < 100; round++) {
@@ -276,8 +285,9 @@ static int freeze_threads(struct dproc *p)
 				return refuse_io_uring(p->pid) ?: -EOPNOTSUPP;
 			}
 			ret = puppet_seize(tids[i], true);
-			if (ret == -ESRCH)
-				continue;	/* exited meanwhile */
+			/* exited meanwhile; EPERM: a zombie by the seize */
+			if (ret == -ESRCH || (ret == -EPERM && thread_exited(p->pid, tids[i])))
+				continue;
 			if (ret && ret != -ETIMEDOUT) {
 				pid_t tid = tids[i];
 
@@ -350,7 +360,23 @@ static int freeze_tree(struct dtree *t, pid_t root)
 		if (ret)
 			return ret;
 		/* stat again: frozen now, and ppid/pgid/sid are final */
-		proc_read_stat(pid, 0, &t->p[i].st);
+		ret = proc_read_stat(pid, 0, &t->p[i].st);
+		if (!t->p[i].nt && i) {
+			/* every thread exited between the listing and the
+			 * seize: a zombie now (its parent is frozen), or
+			 * reaped by the kernel (SIGCHLD ignored) */
+			if (!ret && (t->p[i].st.state == 'Z' || t->p[i].st.state == 'X')) {
+				t->p[i].state = TASK_STATE__TASK_ZOMBIE;
+				continue;
+			}
+			if (ret) {
+				free(t->p[i].t);
+				memmove(&t->p[i], &t->p[i + 1], (t->n - i - 1) * sizeof(t->p[0]));
+				t->n--;
+				i--;
+				continue;
+			}
+		}
 		for (int j = 0; j < t->p[i].nt; j++) {
 			pid_t *kids;
 			int nk;
@@ -967,6 +993,7 @@ static int check_sessions(struct dtree *t, const struct ckpt_dump_opts *o)
 static int check_cgroups(struct dtree *t)
 {
 	char *root = proc_read_file(t->p[0].pid, "cgroup", NULL);
+	struct proc_stat ps;
 	int ret = 0;
 
 	if (!root)
@@ -979,6 +1006,12 @@ static int check_cgroups(struct dtree *t)
 		cg = proc_read_file(t->p[i].pid, "cgroup", NULL);
 		if (!cg)
 			continue;	/* exited meanwhile */
+		/* an exiting task shows "/" in every v1 hierarchy: killed
+		 * since the freeze; what it left is found by the dump */
+		if (!proc_read_stat(t->p[i].pid, 0, &ps) && (ps.flags & PF_EXITING)) {
+			free(cg);
+			continue;
+		}
 		rc = strdup(root);
 		if (!rc) {
 			free(cg);

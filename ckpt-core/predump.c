@@ -99,8 +99,10 @@ struct pd_shadow {
 struct pd_proc {
 	pid_t pid;
 	unsigned long long start_time;	/* the pid is this process */
-	int uffd;			/* -1: not tracked */
+	int uffd;			/* the userfaultfd (PD_UFFD), or -1 */
+	bool tracked;			/* its writes are tracked */
 	bool tried;			/* set-up attempted: not again */
+	bool sd_seen;			/* PD_SOFTDIRTY: a round read it */
 	struct pd_shadow sh;
 	/* its page image written ahead (write_ahead), laid out by page number */
 	struct img_blob blob;
@@ -109,11 +111,23 @@ struct pd_proc {
 	size_t nlayout;
 };
 
+enum pd_method {
+	PD_UFFD,	/* userfaultfd WP_ASYNC + PAGEMAP_SCAN (6.7+) */
+	PD_SOFTDIRTY,	/* clear_refs 4 + pagemap bit 55 */
+};
+
 struct predump {
 	struct pd_proc *p;
 	int n, cap;
 	struct img_store *st;
+	enum pd_method method;
 };
+
+/* pagemap entries (Documentation/admin-guide/mm/pagemap.rst) */
+#define PM_SOFT_DIRTY		(1ULL << 55)
+#define PM_FILE			(1ULL << 61)
+#define PM_PRESENT		(1ULL << 63)
+
 
 static uint64_t mono_ns(void)
 {
@@ -362,7 +376,58 @@ static int track_begin(struct pd_proc *p)
 		close(p->uffd);
 		p->uffd = -1;
 	}
+	p->tracked = p->uffd >= 0;
 	return ret;
+}
+
+/* ---- soft-dirty ------------------------------------------------------------ */
+
+/* Clear the soft-dirty bits of @pid's address space (and write-protect its
+ * pages, so that the next write sets the bit again). */
+static int clear_soft_dirty(pid_t pid)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "4", 1) != 1)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int pagemap_entry(int pm, uintptr_t va, uint64_t *e)
+{
+	return pread(pm, e, sizeof(*e), va / PAGE_SIZE_K * sizeof(*e)) == sizeof(*e) ? 0 : -1;
+}
+
+/* Does this kernel keep soft-dirty bits?  A page of kup's own written after
+ * a clear must show bit 55, and not before the write. */
+static bool soft_dirty_works(void)
+{
+	volatile uint8_t *m;
+	uint64_t e0 = 0, e1 = 0;
+	bool ok = false;
+	int pm;
+
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm < 0)
+		return false;
+	m = mmap(NULL, PAGE_SIZE_K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m != MAP_FAILED) {
+		m[0] = 1;
+		if (!clear_soft_dirty(getpid()) && !pagemap_entry(pm, (uintptr_t)m, &e0)) {
+			m[0] = 2;
+			ok = !pagemap_entry(pm, (uintptr_t)m, &e1) && (e0 & PM_PRESENT) &&
+			     !(e0 & PM_SOFT_DIRTY) && (e1 & PM_SOFT_DIRTY);
+		}
+		munmap((void *)m, PAGE_SIZE_K);
+	}
+	close(pm);
+	return ok;
 }
 
 /* ---- rounds --------------------------------------------------------------- */
@@ -585,6 +650,117 @@ static int register_vmas(struct pd_proc *p, struct pd_vma **v, size_t *nv)
 	return ret ? log_errno(ret, "pid %d: cannot read its mappings", p->pid) : 0;
 }
 
+struct pd_range {
+	uint64_t va, n;
+};
+
+/*
+ * One soft-dirty round in @p.  With its threads stopped: read the pages
+ * whose soft-dirty bit is set (every present page the first time), then
+ * clear the bits; let it go; copy those pages.  A write after the clear
+ * sets the bit again (the next round or the freeze sees it), also one that
+ * races with the copy; none can fall between the read and the clear, the
+ * threads being stopped (docs/design.md, "Pre-dump").
+ */
+static int round_proc_sd(struct pd_proc *p, struct pd_round *rd)
+{
+	struct pd_stopped *stp = NULL;
+	struct pd_range *rg = NULL;
+	size_t nrg = 0, caprg = 0, nv = 0;
+	struct pd_vma *v = NULL;
+	uint64_t *ent = NULL;
+	int pm = -1, memfd = -1, nst = 0, ret;
+	char path[64];
+
+	ret = stop_all(p->pid, &stp, &nst);
+	if (ret)
+		return ret == -EAGAIN || ret == -ESRCH ? 0 :
+		       log_errno(ret, "pid %d: cannot stop its threads to read its dirty pages",
+				 p->pid);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
+	pm = open(path, O_RDONLY | O_CLOEXEC);
+	ent = malloc(4096 * sizeof(*ent));
+	if (pm < 0 || !ent) {
+		ret = pm < 0 ? -errno : -ENOMEM;
+		goto resume;
+	}
+	ret = read_private_vmas(p->pid, &v, &nv);
+	for (size_t i = 0; !ret && i < nv; i++) {
+		for (uint64_t va = v[i].start; !ret && va < v[i].end;) {
+			uint64_t n = (v[i].end - va) / PAGE_SIZE_K;
+			ssize_t got;
+
+			if (n > 4096)
+				n = 4096;
+			got = pread(pm, ent, n * sizeof(*ent), va / PAGE_SIZE_K * sizeof(*ent));
+			if (got <= 0) {
+				ret = got ? -errno : -EIO;
+				break;
+			}
+			n = got / sizeof(*ent);
+			for (uint64_t j = 0; j < n; j++) {
+				uint64_t e = ent[j], pva = va + j * PAGE_SIZE_K;
+
+				if (!(e & PM_PRESENT) || (p->sd_seen && !(e & PM_SOFT_DIRTY)))
+					continue;
+				if (v[i].file && (e & PM_FILE))
+					continue;	/* not saved (mem.c, page_wanted) */
+				if (nrg && rg[nrg - 1].va + rg[nrg - 1].n * PAGE_SIZE_K == pva) {
+					rg[nrg - 1].n++;
+					continue;
+				}
+				if (nrg == caprg) {
+					struct pd_range *nr;
+
+					caprg = caprg ? caprg * 2 : 256;
+					nr = realloc(rg, caprg * sizeof(*rg));
+					if (!nr) {
+						ret = -ENOMEM;
+						break;
+					}
+					rg = nr;
+				}
+				rg[nrg].va = pva;
+				rg[nrg++].n = 1;
+			}
+			va += n * PAGE_SIZE_K;
+		}
+	}
+	if (!ret)
+		ret = clear_soft_dirty(p->pid);
+	if (!ret)
+		p->sd_seen = true;
+resume:
+	resume_all(stp, nst);
+	if (ret == -ENOENT || ret == -ESRCH) {
+		ret = 0;	/* gone meanwhile */
+		nrg = 0;
+	} else if (ret) {
+		ret = log_errno(ret, "pid %d: cannot read and clear its soft-dirty pages", p->pid);
+	}
+	if (!ret && nrg) {
+		snprintf(path, sizeof(path), "/proc/%d/mem", p->pid);
+		memfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (memfd < 0)
+			ret = !start_time_of(p->pid) ? 0 :
+			      log_errno(errno, "pid %d: cannot open %s", p->pid, path);
+	}
+	for (size_t i = 0; !ret && memfd >= 0 && i < nrg; i++) {
+		ret = copy_to_shadow(p, memfd, pm, rg[i].va, rg[i].n);
+		rd->copied += rg[i].n;
+		if (!ret)
+			ret = ckpt_check_abort();
+	}
+	if (pm >= 0)
+		close(pm);
+	if (memfd >= 0)
+		close(memfd);
+	free(ent);
+	free(rg);
+	free(v);
+	return ret;
+}
+
 /* One round in @p: register its private mappings (again: new ones), report
  * and protect the pages written since the last round, copy those saved. */
 static int round_proc(struct pd_proc *p, struct pd_round *rd)
@@ -690,6 +866,8 @@ static void pd_drop(struct predump *pd, struct pd_proc *p)
 	if (p->uffd >= 0)
 		close(p->uffd);
 	p->uffd = -1;
+	p->tracked = false;
+	p->sd_seen = false;
 	shadow_free(&p->sh);
 	if (p->have_blob)
 		pd->st->ops->release(pd->st, &p->blob);
@@ -727,7 +905,9 @@ static int walk_tree(struct predump *pd, pid_t root)
 			ret = -ENOMEM;
 			break;
 		}
-		if (!p->tried)
+		if (!p->tried && pd->method == PD_SOFTDIRTY)
+			p->tried = p->tracked = true;
+		else if (!p->tried)
 			ret = track_begin(p);
 		if (!ret)
 			ret = ckpt_check_abort();
@@ -868,10 +1048,11 @@ static int one_round(struct predump *pd, pid_t root, int r, const char *what, ui
 
 	ret = walk_tree(pd, root);
 	for (int i = 0; i < pd->n && !ret; i++) {
-		if (pd->p[i].uffd < 0)
+		if (!pd->p[i].tracked)
 			continue;
 		tracked++;
-		ret = round_proc(&pd->p[i], &rd);
+		ret = pd->method == PD_SOFTDIRTY ? round_proc_sd(&pd->p[i], &rd) :
+		      round_proc(&pd->p[i], &rd);
 	}
 	*copied = rd.copied;
 	if (ret)
@@ -887,24 +1068,34 @@ int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **o
 {
 	struct predump *pd;
 	uint64_t prev = UINT64_MAX;
+	enum pd_method method;
 	int ret = 0;
 
 	*out = NULL;
 	static bool said;
 
-	if (!uffd_wp_async_works()) {
+	if (uffd_wp_async_works()) {
+		method = PD_UFFD;
+	} else if (soft_dirty_works()) {
+		method = PD_SOFTDIRTY;
+		if (!said)
+			log_info("pre-dump: the writes are tracked by soft-dirty bits (no "
+				 "PAGEMAP_SCAN on this kernel)");
+		said = true;
+	} else {
 		if (said)
 			return 0;
 		said = true;
 		log_warn("pre-dump: this kernel cannot track the pages a process writes "
-			 "(asynchronous userfaultfd write protection and PAGEMAP_SCAN, Linux 6.7): "
-			 "a plain dump");
+			 "(asynchronous userfaultfd write protection and PAGEMAP_SCAN, Linux 6.7; "
+			 "nor soft-dirty bits, CONFIG_MEM_SOFT_DIRTY): a plain dump");
 		return 0;
 	}
 	pd = calloc(1, sizeof(*pd));
 	if (!pd)
 		return -ENOMEM;
 	pd->st = st;
+	pd->method = method;
 	for (int r = 1; r <= rounds && !ret; r++) {
 		uint64_t copied;
 
@@ -920,7 +1111,7 @@ int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **o
 		uint64_t t0 = mono_ns(), copied = 0;
 
 		for (int i = 0; !ret && i < pd->n; i++)
-			if (pd->p[i].uffd >= 0)
+			if (pd->p[i].tracked)
 				ret = write_ahead(pd, &pd->p[i]);
 		if (!ret)
 			log_info("pre-dump: page images written ahead in %.3f s",
@@ -954,12 +1145,45 @@ int predump_sources(struct predump *pd, pid_t pid, int pmfd, PageRun *const *run
 
 	*out = NULL;
 	*from_copy = 0;
-	if (!p || p->uffd < 0 || !p->sh.n || !pages || p->start_time != start_time_of(pid))
+	if (!p || !p->tracked || !p->sh.n || !pages || p->start_time != start_time_of(pid))
+		return 0;
+	if (pd->method == PD_SOFTDIRTY && !p->sd_seen)
 		return 0;
 	src = calloc(pages, sizeof(*src));
 	if (!src)
 		return -ENOMEM;
-	for (size_t r = 0; r < nruns; r++) {
+	for (size_t r = 0; pd->method == PD_SOFTDIRTY && r < nruns; r++) {
+		const PageRun *run = runs[r];
+		uint64_t ent[512];
+
+		/* present and not written since the last clear */
+		for (uint64_t i = 0; i < run->nr_pages;) {
+			uint64_t va = run->vaddr + i * PAGE_SIZE_K, k = run->nr_pages - i;
+			ssize_t got;
+
+			if (k > 512)
+				k = 512;
+			got = pread(pmfd, ent, k * sizeof(ent[0]), va / PAGE_SIZE_K * sizeof(ent[0]));
+			if (got < (ssize_t)sizeof(ent[0])) {
+				free(src);
+				return log_errno(got < 0 ? errno : EIO, "pid %d: cannot read its pagemap "
+						 "at 0x%" PRIx64, pid, va);
+			}
+			k = got / sizeof(ent[0]);
+			for (uint64_t j = 0; j < k; j++, i++) {
+				long sl;
+
+				if (!(ent[j] & PM_PRESENT) || (ent[j] & PM_SOFT_DIRTY))
+					continue;
+				sl = shadow_find(&p->sh, va / PAGE_SIZE_K + j);
+				if (sl < 0 || !p->sh.valid[sl] || run->off + i >= pages)
+					continue;
+				src[run->off + i] = p->sh.data + sl * PAGE_SIZE_K;
+				(*from_copy)++;
+			}
+		}
+	}
+	for (size_t r = 0; pd->method == PD_UFFD && r < nruns; r++) {
 		const PageRun *run = runs[r];
 		struct pd_scan_arg a = {
 			.size = sizeof(a),

@@ -174,7 +174,8 @@ int proc_list_tids(pid_t pid, pid_t **tids, int *n)
 		t[cnt++] = atoi(de->d_name);
 	}
 	closedir(d);
-	qsort(t, cnt, sizeof(*t), cmp_pid);
+	if (cnt)
+		qsort(t, cnt, sizeof(*t), cmp_pid);
 	/* the thread group leader first */
 	for (int i = 0; i < cnt; i++) {
 		if (t[i] == pid) {

@@ -281,8 +281,9 @@ static int dump_from(struct chain *c, int i)
 	if (!r) {
 		char at[64];
 
-		log_info("%s%s%d: frozen at %s", o.unit ? o.unit : "", o.unit ? ", pid " : "pid ",
-			 o.pid, kup_fmt_time(s.freeze_realtime_ns, at, sizeof(at)));
+		log_info("%s%s%d: frozen at %s, for %.1f ms", o.unit ? o.unit : "",
+			 o.unit ? ", pid " : "pid ", o.pid,
+			 kup_fmt_time(s.freeze_realtime_ns, at, sizeof(at)), s.frozen_ns / 1e6);
 	}
 	/* the first freeze: the outage of the whole switch begins there */
 	if (!c->stats->freeze_realtime_ns || s.freeze_realtime_ns < c->stats->freeze_realtime_ns)
