@@ -21,8 +21,10 @@ DATADIR  ?= $(PREFIX)/share
 UNITDIR  ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
 GENDIR   ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemgeneratordir systemd 2>/dev/null),/lib/systemd/system-generators)
 BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),$(DATADIR)/bash-completion/completions)
-# initramfs-tools reads its hooks from /usr/share only, whatever PREFIX is.
+# initramfs-tools reads its hooks from /usr/share only, whatever PREFIX is;
+# dracut its modules from its own directory.
 ITDIR    ?= /usr/share/initramfs-tools
+DRACUTDIR ?= $(or $(shell $(PKG_CONFIG) --variable=dracutmodulesdir dracut 2>/dev/null),/usr/lib/dracut/modules.d)
 
 ARCH     ?= x86_64
 O        ?= build
@@ -137,9 +139,10 @@ fuzz-run:
 	tests/fuzz/build.sh run $(FUZZ_SECS)
 
 
-# The units, the generator and the initramfs hook name kup by its path: the
-# installed one ($(SBINDIR)/kup), substituted as they are installed.  The
-# init-top script runs in the initramfs, where the hook puts kup in /usr/sbin.
+# The units, the generator, the initramfs hook and the dracut module name kup
+# by its path: the installed one ($(SBINDIR)/kup), substituted as they are
+# installed.  The init-top script runs in the initramfs, where the hook puts
+# kup in /usr/sbin; the dracut module puts it where it is installed.
 SUBST = sed -e 's|/usr/sbin/kup|$(SBINDIR)/kup|g'
 install: all
 	install -D -m 0755 $(O)/kup $(DESTDIR)$(SBINDIR)/kup
@@ -155,6 +158,10 @@ install: all
 	$(SUBST) initramfs/initramfs-tools/hooks/kup > $(DESTDIR)$(ITDIR)/hooks/kup
 	cp initramfs/initramfs-tools/scripts/init-top/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup
 	chmod 0755 $(DESTDIR)$(ITDIR)/hooks/kup $(DESTDIR)$(ITDIR)/scripts/init-top/kup
+	install -d $(DESTDIR)$(DRACUTDIR)/90kup
+	for f in initramfs/dracut/90kup/*.sh; do \
+		$(SUBST) $$f > $(DESTDIR)$(DRACUTDIR)/90kup/$${f##*/} && chmod 0755 $(DESTDIR)$(DRACUTDIR)/90kup/$${f##*/} || exit 1; \
+	done
 	[ -e $(DESTDIR)/etc/default/kup ] || install -D -m 0644 docs/kup.default $(DESTDIR)/etc/default/kup
 
 # The Debian package, built from a copy of the tracked files (debian/).

@@ -191,12 +191,13 @@ static void check_kernel(struct checks *c, const char *kernel, char *version, si
 	}
 	hook = kup_initrd_has_hook(ipath);
 	if (hook < 0)
-		report(c, CK_WARN, "kernel", "%s, initrd %s: cannot list it (lsinitramfs), "
+		report(c, CK_WARN, "kernel", "%s, initrd %s: cannot list it (lsinitramfs, lsinitrd), "
 		       "so whether it carries kup's hook is not known", kpath, ipath);
 	else if (!hook)
 		report(c, CK_WARN, "kernel", "initrd %s carries no kup hook: early processes may "
 		       "take the tree's PIDs, and a --unit service is not restored by its unit "
-		       "(update-initramfs -u -k %s)", ipath, version[0] ? version : "VERSION");
+		       "(update-initramfs -u -k %s, or dracut --force --kver %s)", ipath,
+		       version[0] ? version : "VERSION", version[0] ? version : "VERSION");
 	else
 		report(c, CK_OK, "kernel", "%s with %s, which carries kup's hook", kpath, ipath);
 }

@@ -24,6 +24,11 @@
  * taken when the holder starts (by a process of the initramfs, often) is
  * tried again every 100 ms until it comes free or the holder lets go.
  * Messages of the daemon go to /dev/kmsg (--log FILE otherwise).
+ *
+ * The daemon's command line starts with '@' ("@usr/sbin/kup hold ..."), and
+ * so do its placeholders': systemd spares the processes of root so marked
+ * when it kills what is left of a systemd initrd (dracut's) before switching
+ * to the root file system, and at shutdown.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -565,6 +570,40 @@ static void holder_loop(struct holder *h, long timeout_s)
 }
 
 /*
+ * Mark this process (and the placeholders it forks from now on) to be
+ * spared by systemd's killing sprees: the first byte of its command line
+ * (/proc/PID/cmdline, the memory argv[0] is in) becomes '@', systemd's mark
+ * for the daemons a root file system needs.  Without it, systemd in a
+ * dracut initrd sends SIGTERM to the holder just before it switches to the
+ * root file system, and the PIDs are let go before the restore.
+ */
+static void mark_spared(void)
+{
+	char buf[1024], *p;
+	unsigned long start = 0;
+	ssize_t n;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	/* arg_start is field 48: the 46th after the ')' that ends the name */
+	p = strrchr(buf, ')');
+	for (int i = 0; i < 46 && p; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%lu", &start) != 1 || !start) {
+		log_warn("cannot find my command line in /proc/self/stat: systemd may "
+			 "stop the holder when it leaves a systemd initrd");
+		return;
+	}
+	*(char *)start = '@';
+}
+
+/*
  * Fork the daemon.  Its PID must not be one of the tree's: a fork that gets
  * one exits at once and we fork again (its number is free again for the
  * holder to take).  Returns the daemon's pid in the parent, 0 in the daemon.
@@ -649,6 +688,7 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 	/* the daemon */
 	close(pfd[0]);
 	setsid();
+	mark_spared();
 	if (chdir("/"))
 		_exit(KUP_EXIT_FAIL);
 	h.self = getpid();

@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,15 +289,49 @@ static bool is_file(const char *p)
 	return !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
+/*
+ * Does a line of the initrd listing @list end with the path @name, as the
+ * whole line (lsinitramfs: one path a line) or its last word (lsinitrd: an
+ * ls -l line a file), or after a '/'?
+ */
+static bool listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *l = list; *l; ) {
+		const char *e = strchrnul(l, '\n');
+		size_t len = e - l;
+
+		if (len >= n && !memcmp(e - n, name, n) &&
+		    (len == n || e[-(ptrdiff_t)n - 1] == ' ' || e[-(ptrdiff_t)n - 1] == '/'))
+			return true;
+		l = *e ? e + 1 : e;
+	}
+	return false;
+}
+
 int kup_initrd_has_hook(const char *initrd)
 {
-	char *argv[] = { "lsinitramfs", (char *)initrd, NULL };
-	int status, r = -1;
-	char *out = kup_capture(argv, &status);
+	/* initramfs-tools' lister, else dracut's (a system has one of them) */
+	static const char *const listers[] = { "lsinitramfs", "lsinitrd" };
+	int r = -1;
 
-	if (out && WIFEXITED(status) && !WEXITSTATUS(status))
-		r = strstr(out, "\nscripts/init-top/kup\n") && strstr(out, "\nusr/sbin/kup\n");
-	free(out);
+	for (size_t i = 0; i < sizeof(listers) / sizeof(*listers); i++) {
+		char *argv[] = { (char *)listers[i], (char *)initrd, NULL };
+		int status;
+		char *out = kup_capture(argv, &status);
+
+		if (out && WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+			free(out);	/* not installed */
+			continue;
+		}
+		if (out && WIFEXITED(status) && !WEXITSTATUS(status))
+			r = listed(out, "sbin/kup") &&
+			    (listed(out, "scripts/init-top/kup") ||		/* initramfs-tools */
+			     listed(out, "dracut/hooks/pre-udev/00-kup-hold.sh"));	/* dracut */
+		free(out);
+		break;
+	}
 	return r;
 }
 
@@ -380,7 +415,7 @@ static int kexec_load_cmd(int argc, char **argv)
 	if (initrd && kup_initrd_has_hook(initrd) == 0)
 		log_warn("initrd %s carries no kup hook: on the new boot, early processes may "
 			 "take the PIDs of the kept tree before its restore (update-initramfs -u "
-			 "adds it, see kup(8))", initrd);
+			 "or dracut --force adds it, see kup(8))", initrd);
 	ret = kexec_cmdline(base, has_panic ? panic : NULL, append, cmdline);
 	if (ret == -E2BIG) {
 		log_err("the command line would be longer than %d bytes", CMDLINE_MAX - 1);

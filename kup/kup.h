@@ -109,8 +109,9 @@ void kup_ppp_quiet_logger(int level, const char *msg);	/* says nothing */
  * NULL if it could not run) and its wait status in *status (-1: unknown). */
 char *kup_capture(char *const argv[], int *status);
 
-/* Does @initrd carry kup's initramfs hook (initramfs/: kup hold at boot)?
- * Asks initramfs-tools' lsinitramfs.  1 yes, 0 no, -1 cannot tell. */
+/* Does @initrd carry kup's initramfs hook or dracut module (initramfs/: kup
+ * hold at boot)?  Asks initramfs-tools' lsinitramfs, else dracut's lsinitrd.
+ * 1 yes, 0 no, -1 cannot tell. */
 int kup_initrd_has_hook(const char *initrd);
 
 /* systemd services (kup/unit.c).  kup_unit_main_pid: the main pid of the

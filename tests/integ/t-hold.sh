@@ -44,6 +44,8 @@ check "it returns once it holds all 4 ($(grep -o 'held [0-9]* of [0-9]*' "$T/hol
 	grep -q 'held 4 of 4' "$T/hold.log"
 check "every pid of the tree is a sleeping kup-hold child of holder $holder" \
 	wait_for '(for p in $pids; do placeholder $p $holder || exit 1; done)' 5
+check "the holder and its placeholders are marked for systemd to spare them (argv[0] starts with @)" \
+	eval '(for p in $holder $pids; do [ "$(head -c 1 /proc/$p/cmdline)" = @ ] || exit 1; done)'
 check "kup hold --status lists them" \
 	eval '"$KUP" hold --status | grep -q "held 4 of 4: $(echo $pids)\$"'
 check_fails "a second kup hold fails: one is running" kup_try hold --ppp "$S" --log /dev/null

@@ -4,15 +4,15 @@
 # missing in the build log, the binary is PIE with immediate binding, read-only
 # relocations and fortified functions), lintian reports no error or warning,
 # and the package holds the command, the man page, the units (kup-restore
-# enabled, not started at install), the generator and the initramfs hook
-# (with the update-initramfs trigger).  Also: `make install` with another
+# enabled, not started at install), the generator, the initramfs hook
+# (with the update-initramfs trigger) and the dracut module.  Also: `make install` with another
 # PREFIX names that prefix's kup in the units and the hook.
 . "$(dirname "$0")/../lib.sh"
 for c in dpkg-buildpackage dh lintian blhc hardening-check; do
 	command -v $c > /dev/null || skip_all "needs $c (tests/install-deps.sh)"
 done
 command -v git > /dev/null && [ -e "$TOP/.git" ] || skip_all "needs the git checkout"
-plan 17
+plan 18
 
 ver=$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version)
 src=$T/pkg/kup-$ver
@@ -52,10 +52,11 @@ for f in usr/share/man/man8/kup.8.gz usr/share/man/man8/kup-dump.8.gz \
 	lib/systemd/system/kup-cold@.service lib/systemd/system/kup-switch-dump.service \
 	lib/systemd/system-generators/kup-generator \
 	usr/share/initramfs-tools/hooks/kup usr/share/initramfs-tools/scripts/init-top/kup \
-	usr/share/bash-completion/completions/kup; do
+	usr/share/bash-completion/completions/kup \
+	usr/lib/dracut/modules.d/90kup/module-setup.sh usr/lib/dracut/modules.d/90kup/kup-hold.sh; do
 	[ -e "$T/root/$f" ] || echo "$f" >> "$T/missing"
 done
-check "it holds the man pages (kup(8) and one per command), the units, the generator, the initramfs hook, the completion" \
+check "it holds the man pages (kup(8) and one per command), the units, the generator, the initramfs hook, the completion, the dracut module" \
 	[ ! -s "$T/missing" ] || note "missing: $(cat "$T/missing")"
 check "kup-restore.service is enabled at install" \
 	grep -q "deb-systemd-helper enable 'kup-restore.service'" "$T/ctl/postinst"
@@ -80,3 +81,8 @@ check "... and its units and generator run /usr/local/sbin/kup" \
 check "... the initramfs hook copies it into the initrd as /usr/sbin/kup" \
 	eval "grep -q 'copy_exec /usr/local/sbin/kup /usr/sbin' '$T/inst/usr/share/initramfs-tools/hooks/kup' &&
 	      grep -q '^/usr/sbin/kup hold' '$T/inst/usr/share/initramfs-tools/scripts/init-top/kup'"
+check "... the dracut module puts that kup in the initrd and runs it in its pre-udev hook" \
+	eval "grep -q 'inst_binary /usr/local/sbin/kup\$' '$T/inst/usr/lib/dracut/modules.d/90kup/module-setup.sh' &&
+	      grep -q 'inst_hook pre-udev 00 ' '$T/inst/usr/lib/dracut/modules.d/90kup/module-setup.sh' &&
+	      grep -q '^	/usr/local/sbin/kup hold --ppp auto --if-any' '$T/inst/usr/lib/dracut/modules.d/90kup/kup-hold.sh' &&
+	      ! grep -rq '/usr/sbin/kup' '$T/inst/usr/lib/dracut'"

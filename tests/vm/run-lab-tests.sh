@@ -6,7 +6,10 @@
 # 1. builds (or reuses) the cached guest: tests/vm/lab build
 # 2. installs kup into it: `make install DESTDIR=TMP` at the top of the repo,
 #    then `lab install-kup TMP` (skipped with KUP_LAB_NO_INSTALL=1, or when
-#    there is no top-level Makefile)
+#    there is no top-level Makefile); with KUP_LAB_INSTALL=deb the Debian
+#    package instead: `make deb`, then `lab install-kup build/deb/kup_*.deb`
+#    (dpkg -i in every guest at its boot), and KUP_LAB_DEB names it for the
+#    scripts (t-switch-deb.sh)
 # 3. runs each test script (all tests/vm/t-*.sh by default) with a time limit
 #    (KUP_LAB_TEST_TIMEOUT, default 1800 s), passing its output through
 # 4. ends with one line "N passed, N failed" summing the scripts' own
@@ -34,7 +37,20 @@ if ! "$lab" build; then
 	summary
 fi
 
-if [ "${KUP_LAB_NO_INSTALL:-0}" != 1 ] && [ -f "$top/Makefile" ]; then
+if [ "${KUP_LAB_NO_INSTALL:-0}" != 1 ] && [ -f "$top/Makefile" ] && [ "${KUP_LAB_INSTALL:-tree}" = deb ]; then
+	log=$(mktemp /tmp/kup-lab-deb.XXXXXX)
+	if ${MAKE:-make} -s -C "$top" deb >"$log" 2>&1 &&
+		deb=$(ls -1 "$top"/build/deb/kup_*_amd64.deb | tail -n1) &&
+		"$lab" install-kup "$deb"; then
+		export KUP_LAB_DEB=$deb
+		echo "# kup installed from $deb (make deb; dpkg -i in the guest)"
+	else
+		tail -n 20 "$log"
+		echo "not ok - make deb && lab install-kup build/deb/kup_*.deb"
+		failed=$((failed + 1))
+	fi
+	rm -f "$log"
+elif [ "${KUP_LAB_NO_INSTALL:-0}" != 1 ] && [ -f "$top/Makefile" ]; then
 	tree=$(mktemp -d /tmp/kup-lab-destdir.XXXXXX)
 	trap 'rm -rf "$tree"' EXIT
 	if ${MAKE:-make} -s -C "$top" install DESTDIR="$tree" >"$tree.log" 2>&1 &&
