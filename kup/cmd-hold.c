@@ -82,7 +82,8 @@ static void hold_usage(FILE *f)
 		"                         \"total\", \"pids\", \"taken\"}\n"
 		"      --release          make the running holder let go and exit\n"
 		"      --unit-done UNIT   UNIT, kept across the switch, was restored: once it\n"
-		"                         is no longer activating, its line of /run/kup/unit\n"
+		"                         is no longer activating (nor its memory still\n"
+		"                         coming: kup-lazy), its line of /run/kup/unit\n"
 		"                         goes and systemd reloads (kup-generator's drop-in)\n"
 		"  -v, --verbose          more messages\n");
 }
@@ -735,7 +736,11 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
  * its ExecStartPost), its line of /run/kup/unit goes and systemd reloads,
  * which drops the drop-in.  Not sooner: a reload must not take the drop-in
  * from a unit still starting (other kept units keep their lines until their
- * own turn).  At most 15 minutes of waiting.
+ * own turn).  At most 15 minutes of waiting.  After a lazy restore, not
+ * before its memory is all in either (no kup-lazy left in the unit's
+ * cgroup; at most an hour more): until then the tree may yet fail (a page
+ * that cannot be read back kills it), and OnFailure=kup-cold@ of the
+ * drop-in must be there to start the unit cold.
  */
 static int unit_done(const char *unit)
 {
@@ -755,6 +760,25 @@ static int unit_done(const char *unit)
 		starting = out && !strncmp(out, "activating", 10);
 		free(out);
 		if (!starting)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	/* a lazy restore: the drop-in (its OnFailure=kup-cold@) stays until the
+	 * memory is all in, for the tree is killed if a page cannot be read
+	 * back; the unit then fails and starts cold */
+	for (int i = 0; i < 18000; i++) {
+		pid_t lazy = kup_unit_lazy_pid(unit);
+		bool active;
+
+		if (!lazy)
+			break;
+		if (!i)
+			log_info("%s: its memory follows (kup-lazy, pid %d): its kup drop-in stays "
+				 "until it is all in", unit, lazy);
+		out = kup_capture(isact, &st);
+		active = out && !strncmp(out, "active", 6);
+		free(out);
+		if (!active)
 			break;
 		nanosleep(&tick, NULL);
 	}

@@ -122,6 +122,7 @@ pid_t kup_ppid_of(pid_t pid);		/* from /proc/PID/stat; 0 if gone */
 int kup_unit_main_pid(const char *unit, pid_t *root);
 #define KUP_UNIT_FILE	"/run/kup/unit"	/* written at boot by kup hold: the units to restore */
 void kup_unit_forget(const char *unit);	/* its line of KUP_UNIT_FILE goes */
+pid_t kup_unit_lazy_pid(const char *unit);	/* its kup-lazy, 0: none */
 
 /*
  * Several trees in one store (kup/parts.c, docs/ppp-format.md "Several

@@ -237,6 +237,46 @@ int kup_unit_main_pid(const char *unit, pid_t *root)
 }
 
 /*
+ * The pid of a kup-lazy in @unit's cgroup (its top level, where the restore
+ * that forked it ran), 0 if none (or the unit has no cgroup).  While one
+ * runs, the restored tree's memory is not all in: the tree may still be
+ * killed for a page that cannot be read back.
+ */
+pid_t kup_unit_lazy_pid(const char *unit)
+{
+	char *argv[] = { "systemctl", "show", "-p", "ControlGroup", "--", (char *)unit, NULL };
+	char cg[PATH_MAX - 32], path[PATH_MAX], comm[32];
+	pid_t found = 0;
+	char *out;
+	int status, pid;
+	FILE *f;
+
+	out = kup_capture(argv, &status);
+	if (!out || !WIFEXITED(status) || WEXITSTATUS(status) ||
+	    !prop(out, "ControlGroup", cg, sizeof(cg)) || cg[0] != '/') {
+		free(out);
+		return 0;
+	}
+	free(out);
+	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cgroup.procs", cg);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (!found && fscanf(f, "%d", &pid) == 1) {
+		FILE *c;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		c = fopen(path, "re");
+		if (c && fgets(comm, sizeof(comm), c) && !strcmp(comm, "kup-lazy\n"))
+			found = pid;
+		if (c)
+			fclose(c);
+	}
+	fclose(f);
+	return found;
+}
+
+/*
  * Remove @unit's line from KUP_UNIT_FILE (the units kept across the switch,
  * one per line, written by kup hold at boot) under KUP_UNIT_FILE.lock, the
  * file itself when it was the last.  kup-generator then no longer makes
