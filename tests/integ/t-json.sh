@@ -155,7 +155,7 @@ begun 18446744073709551615 2c8a3c5e-0000-4000-8000-000000000001 6.1.0-47-amd64 /
 restored demo.service 1765065000123000000 1765065042323000000
 R
 golden "kup status --json: golden (18446744073709551615 exact)" <("$KUP" status --json) '.' \
-	'{"last_switch":{"begun_ns":"18446744073709551615","from":"6.1.0-47-amd64","kernel":"/boot/vmlinuz-6.1.0-56-amd64","services":[{"freeze_ns":"1765065000123000000","name":"demo.service","outage_ms":42200,"running_ns":"1765065042323000000","state":"restored"}]}}'
+	'{"last_switch":{"begun_ns":"18446744073709551615","from":"6.1.0-47-amd64","kernel":"/boot/vmlinuz-6.1.0-56-amd64","rolled_back":false,"services":[{"freeze_ns":"1765065000123000000","name":"demo.service","outage_ms":42200,"running_ns":"1765065042323000000","state":"restored"}]}}'
 unset KUP_LAST_SWITCH
 golden "kup recover --json: golden" "$T/rec.json" '.' '{"recovered":[]}'
 golden "kup kexec status --json: golden" "$T/kx.json" 'map_values(type)' '{"loaded":"boolean","supported":"boolean"}'
