@@ -210,8 +210,9 @@ for u in $units; do
 	pid[$u]=$(main_pid $u)
 done
 note "main pids: $(for u in $units; do printf '%s %s  ' $u "${pid[$u]}"; done)"
-check "the ssh session runs in ssh.service (no session scope)" \
-	"pgrep -f 'sshd: root@pts' > /tmp/s && [ -s /tmp/s ] && for p in \$(cat /tmp/s); do grep -q '/ssh.service\$' /proc/\$p/cgroup || exit 1; done"
+check "the ssh session is in ssh.service's cgroup (no session scope): part of its tree" \
+	"m=\$(systemctl show -p MainPID --value $SSH); s=\$(pgrep -P \$m); [ -n \"\$s\" ] &&
+	 for p in \$s; do grep -q '/ssh.service\$' /proc/\$p/cgroup || exit 1; done"
 R "kup check $B 2>&1"
 rc=$?
 note "$R_OUT"
