@@ -73,6 +73,11 @@ int mntns_rst_enter(struct img_store *st, pid_t root, struct mntns_rst **out);
 /* Back to the restorer's namespace; @failed: remove what was made on the
  * host (a private /tmp's directory).  NULL is fine. */
 void mntns_rst_leave(struct mntns_rst *r, bool failed);
+/* The user namespace made for the tree (the dumped one had its own), or
+ * -1; and then /proc/sys/kernel/ns_last_pid, open for writing: its tasks
+ * make their threads once they are in it (restore.c). */
+int mntns_rst_userns(const struct mntns_rst *r);
+int mntns_rst_last_pid(const struct mntns_rst *r);
 
 /* ---- ptrace puppet (puppet.c) ---- */
 /* A thread we drive: its saved registers are restored by puppet_release. */

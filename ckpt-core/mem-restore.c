@@ -257,6 +257,11 @@ int prepare_keep(struct rctx *c, struct rproc *p)
 				return ret;
 		}
 	}
+	if (c->userns_fd >= 0) {
+		ret = keep_add(p, c->userns_fd, KEEP_USERNS);
+		if (ret)
+			return ret;
+	}
 	if (p->core->mm->has_exe_file_id && files_rst_fd(c->fr, p->core->mm->exe_file_id) >= 0)
 		return keep_add(p, files_rst_fd(c->fr, p->core->mm->exe_file_id), 0x20000000u);
 	return 0;

@@ -22,6 +22,11 @@
  * numbers and peer group numbers) and fails on any difference.  The tasks,
  * forks of the restorer, are born inside; the restorer goes back to its own
  * namespace once the tree runs.
+ *
+ * With it, the sandbox's user namespace (PrivateUsers=: its maps, made
+ * again for the tasks to join, restore.c and task-creds.c) and UTS
+ * namespace (ProtectHostname=: its names, the restorer's own while the
+ * tasks are born).  docs/design.md, "User namespaces".
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,13 +35,17 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/mount.h>
+#include <linux/nsfs.h>
 #include <linux/openat2.h>
 
 #include "internal.h"
@@ -47,6 +56,7 @@
 #define MNT_FILES_MAX		65536		/* files of all its tmpfs and private dirs */
 #define MNT_CONTENT_MAX		(64u << 20)	/* bytes of those files */
 #define MNT_PASSES_MAX		64		/* unmount passes at restore */
+#define USERNS_EXTENTS_MAX	340		/* lines of a uid_map (the kernel's bound) */
 
 struct mnt_info {
 	int id, parent;
@@ -641,10 +651,8 @@ static int find_netns(pid_t pid, char **name)
 static int check_other_ns(pid_t pid)
 {
 	static const struct { const char *type, *what; } ns[] = {
-		{ "user", "a user namespace of its own (PrivateUsers=)" },
 		{ "ipc", "an IPC namespace of its own (PrivateIPC=)" },
 		{ "pid", "a PID namespace of its own" },
-		{ "uts", "a UTS namespace of its own (ProtectHostname=)" },
 		{ "cgroup", "a cgroup namespace of its own" },
 	};
 	struct stat a, b;
@@ -657,6 +665,217 @@ static int check_other_ns(pid_t pid)
 		return -EOPNOTSUPP;
 	}
 	return 0;
+}
+
+/* The namespace related by @req (NS_GET_USERNS: the user namespace that
+ * owns it, NS_GET_PARENT: a user namespace's parent) to namespace @type of
+ * @pid, as a stat. */
+static int ns_rel(pid_t pid, const char *type, unsigned long req, struct stat *st)
+{
+	char path[64];
+	int fd, rfd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, type);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rfd = ioctl(fd, req);
+	if (rfd < 0 || fstat(rfd, st))
+		ret = -errno;
+	if (rfd >= 0)
+		close(rfd);
+	close(fd);
+	return ret;
+}
+
+/* Namespace @type of @pid is owned by kup's user namespace. */
+static int owned_by_kup(pid_t pid, const char *type, const char *what)
+{
+	struct stat o, self;
+
+	if (ns_id(0, "user", &self))
+		return -errno;
+	if (ns_rel(pid, type, NS_GET_USERNS, &o) || !same_ns(&o, &self)) {
+		log_err("pid %d: its %s belongs to its own user namespace (made with it, as "
+			"unshare --user does), not to kup's: not supported (systemd makes the user "
+			"namespace last)", pid, what);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/* The tree's UTS namespace (ProtectHostname=): its names, read from inside. */
+static int dump_uts(pid_t pid, MntnsImage *img)
+{
+	struct stat a, b;
+	struct utsname u;
+	char path[64];
+	int fd, self, ret;
+
+	if (ns_id(pid, "uts", &a) || ns_id(0, "uts", &b) || same_ns(&a, &b))
+		return 0;
+	ret = owned_by_kup(pid, "uts", "UTS namespace (ProtectHostname=)");
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "/proc/%d/ns/uts", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	self = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || self < 0 || setns(fd, CLONE_NEWUTS))
+		ret = log_errno(errno, "pid %d: cannot enter its UTS namespace", pid);
+	else if (uname(&u))
+		ret = log_errno(errno, "pid %d: cannot read its host name", pid);
+	if (fd >= 0 && self >= 0 && setns(self, CLONE_NEWUTS) && !ret)
+		ret = log_errno(errno, "cannot go back to kup's UTS namespace");
+	if (fd >= 0)
+		close(fd);
+	if (self >= 0)
+		close(self);
+	if (ret)
+		return ret;
+	img->hostname = strdup(u.nodename);
+	img->domainname = strdup(u.domainname);
+	return img->hostname && img->domainname ? 0 : -ENOMEM;
+}
+
+static int parse_idmap(pid_t pid, const char *file, UsernsExtent ***out, size_t *n)
+{
+	char *buf = proc_read_file(pid, file, NULL), *line, *save = NULL;
+	int ret = 0;
+
+	if (!buf)
+		return log_errno(errno ? errno : EIO, "pid %d: cannot read /proc/%d/%s", pid, pid, file);
+	*out = calloc(USERNS_EXTENTS_MAX, sizeof(**out));
+	*n = 0;
+	if (!*out)
+		ret = -ENOMEM;
+	for (line = strtok_r(buf, "\n", &save); !ret && line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned int a, b, c;
+		UsernsExtent *x;
+
+		if (sscanf(line, "%u %u %u", &a, &b, &c) != 3 || *n == USERNS_EXTENTS_MAX) {
+			log_err("pid %d: cannot parse /proc/%d/%s", pid, pid, file);
+			ret = -EINVAL;
+			break;
+		}
+		x = malloc(sizeof(*x));
+		if (!x) {
+			ret = -ENOMEM;
+			break;
+		}
+		userns_extent__init(x);
+		x->first = a;
+		x->lower_first = b;
+		x->count = c;
+		(*out)[(*n)++] = x;
+	}
+	free(buf);
+	return ret;
+}
+
+/* Another process than the tree's in user namespace @ns: its pid, or 0. */
+static pid_t userns_outsider(const struct stat *ns, const pid_t *pids, int n)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	pid_t found = 0;
+
+	while (d && !found && (de = readdir(d))) {
+		pid_t p = (pid_t)atoi(de->d_name);
+		struct stat st;
+		int i;
+
+		if (p <= 0 || ns_id(p, "user", &st) || !same_ns(&st, ns))
+			continue;
+		for (i = 0; i < n && pids[i] != p; i++)
+			;
+		if (i == n)
+			found = p;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/*
+ * The tree's user namespace (PrivateUsers=), when it is not kup's: a child
+ * of kup's, its maps as kup's namespace reads them, its owner's uid, holding only the tree's processes (a namespace shared with others
+ * would be split in two by the restore).  The tree's mount and UTS
+ * namespaces must be owned by kup's: systemd, as root, makes the user
+ * namespace after them.
+ */
+static int dump_userns(const pid_t *pids, int n, MntnsImage *img)
+{
+	struct stat a, self, parent;
+	char *sg;
+	pid_t other;
+	int fd, ret;
+	UsernsEntry *u;
+
+	if (ns_id(pids[0], "user", &a) || ns_id(0, "user", &self) || same_ns(&a, &self))
+		return 0;
+	if (ns_rel(pids[0], "user", NS_GET_PARENT, &parent) || !same_ns(&parent, &self)) {
+		log_err("pid %d: in a user namespace that is not a child of kup's (nested user "
+			"namespaces): not supported", pids[0]);
+		return -EOPNOTSUPP;
+	}
+	ret = owned_by_kup(pids[0], "mnt", "mount namespace");
+	if (ret)
+		return ret;
+	other = userns_outsider(&a, pids, n);
+	if (other) {
+		log_err("pid %d: its user namespace is shared with pid %d, which is not in the "
+			"tree: not supported", pids[0], other);
+		return -EOPNOTSUPP;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	userns_entry__init(u);
+	img->userns = u;
+	ret = parse_idmap(pids[0], "uid_map", &u->uid_map, &u->n_uid_map);
+	if (!ret)
+		ret = parse_idmap(pids[0], "gid_map", &u->gid_map, &u->n_gid_map);
+	if (ret)
+		return ret;
+	sg = proc_read_file(pids[0], "setgroups", NULL);
+	if (!sg)
+		return log_errno(errno ? errno : EIO, "pid %d: cannot read /proc/%d/setgroups",
+				 pids[0], pids[0]);
+	u->setgroups_allowed = !strncmp(sg, "allow", 5);
+	free(sg);
+	{
+		char path[64];
+		uid_t owner;
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", pids[0]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || ioctl(fd, NS_GET_OWNER_UID, &owner)) {
+			ret = log_errno(errno, "pid %d: cannot read the owner of its user namespace",
+					pids[0]);
+			if (fd >= 0)
+				close(fd);
+			return ret;
+		}
+		close(fd);
+		u->owner_uid = owner;
+	}
+	log_info("pid %d: in a user namespace of its own (%zu uid and %zu gid map lines, "
+		 "setgroups %s, owner %u)", pids[0], u->n_uid_map, u->n_gid_map,
+		 u->setgroups_allowed ? "allowed" : "denied", u->owner_uid);
+	return 0;
+}
+
+static void userns_free(UsernsEntry *u)
+{
+	if (!u)
+		return;
+	for (size_t i = 0; u->uid_map && i < u->n_uid_map; i++)
+		free(u->uid_map[i]);
+	for (size_t i = 0; u->gid_map && i < u->n_gid_map; i++)
+		free(u->gid_map[i]);
+	free(u->uid_map);
+	free(u->gid_map);
+	free(u);
 }
 
 static void image_free(MntnsImage *img)
@@ -678,6 +897,9 @@ static void image_free(MntnsImage *img)
 	}
 	free(img->mounts);
 	free(img->netns);
+	free(img->hostname);
+	free(img->domainname);
+	userns_free(img->userns);
 }
 
 int mntns_dump(const pid_t *pids, int n, struct img_store *st, bool *own)
@@ -695,21 +917,40 @@ int mntns_dump(const pid_t *pids, int n, struct img_store *st, bool *own)
 	if (ns_id(pids[0], "mnt", &root_ns) || ns_id(0, "mnt", &self_ns))
 		return 0;	/* no namespaces here */
 	for (int i = 1; i < n; i++) {
-		if (ns_id(pids[i], "mnt", &other))
-			continue;	/* a zombie */
-		if (!same_ns(&root_ns, &other)) {
-			log_err("pid %d is in another mount namespace than the tree's root %d: "
-				"not supported", pids[i], pids[0]);
-			return -EOPNOTSUPP;
+		static const char *const types[] = { "mnt", "user" };
+
+		for (size_t k = 0; k < 2; k++) {
+			struct stat r;
+
+			if (ns_id(pids[i], types[k], &other) || ns_id(pids[0], types[k], &r))
+				continue;	/* a zombie */
+			if (!same_ns(&r, &other)) {
+				log_err("pid %d is in another %s namespace than the tree's root %d: "
+					"not supported", pids[i], k ? "user" : "mount", pids[0]);
+				return -EOPNOTSUPP;
+			}
 		}
 	}
-	if (same_ns(&root_ns, &self_ns))
+	if (same_ns(&root_ns, &self_ns)) {
+		struct stat u, su;
+
+		if (!ns_id(pids[0], "user", &u) && !ns_id(0, "user", &su) && !same_ns(&u, &su)) {
+			log_err("pid %d: in a user namespace of its own but in kup's mount namespace: "
+				"not supported (the restore would put it in kup's user namespace)",
+				pids[0]);
+			return -EOPNOTSUPP;
+		}
 		return 0;
+	}
 	ret = check_other_ns(pids[0]);
 	if (!ret)
 		ret = find_netns(pids[0], &img.netns);
+	if (!ret)
+		ret = dump_userns(pids, n, &img);
+	if (!ret)
+		ret = dump_uts(pids[0], &img);
 	if (ret)
-		return ret;
+		goto out;
 	snprintf(link, sizeof(link), "/proc/%d/root", pids[0]);
 	len = readlink(link, rootdir, sizeof(rootdir) - 1);
 	if (len < 0) {
@@ -813,6 +1054,10 @@ struct mntns_rst {
 	int proc;		/* its /proc/PID directory */
 	int cwd;
 	bool entered;
+	int self_uts;		/* the restorer's UTS namespace, when the tree has one */
+	bool uts_entered;
+	int userns;		/* the tree's user namespace, made for it, or -1 */
+	int last_pid;		/* /proc/sys/kernel/ns_last_pid, opened with it */
 };
 
 static bool rel_path_ok(const char *p)
@@ -843,10 +1088,46 @@ static bool field_ok(const char *s)
 	return strlen(s) < 4096 && !strchr(s, '\n');
 }
 
+/* Extents that the kernel would take: at most 340, none overflows, none
+ * overlaps another inside or outside. */
+static bool idmap_ok(UsernsExtent *const *x, size_t n)
+{
+	if (!n || n > USERNS_EXTENTS_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!x[i]->count || x[i]->first > UINT32_MAX - x[i]->count ||
+		    x[i]->lower_first > UINT32_MAX - x[i]->count)
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if ((x[i]->first < x[j]->first + x[j]->count &&
+			     x[j]->first < x[i]->first + x[i]->count) ||
+			    (x[i]->lower_first < x[j]->lower_first + x[j]->count &&
+			     x[j]->lower_first < x[i]->lower_first + x[i]->count))
+				return false;
+	}
+	return true;
+}
+
+static bool name_ok(const char *s)
+{
+	return !s || strlen(s) < 65;
+}
+
 static int validate(const MntnsImage *img)
 {
 	size_t nfiles = 0;
 	uint64_t bytes = 0;
+
+	if (img->userns && (!idmap_ok(img->userns->uid_map, img->userns->n_uid_map) ||
+			    !idmap_ok(img->userns->gid_map, img->userns->n_gid_map))) {
+		log_err("mntns.img: the user namespace's uid or gid map is not one the kernel takes");
+		return -EINVAL;
+	}
+	if (!name_ok(img->hostname) || !name_ok(img->domainname) ||
+	    !img->hostname != !img->domainname) {
+		log_err("mntns.img: bad host or domain name of the UTS namespace");
+		return -EINVAL;
+	}
 
 	if (!img->n_mounts || img->n_mounts > MNT_MAX) {
 		log_err("mntns.img: %zu mounts", img->n_mounts);
@@ -1562,6 +1843,137 @@ static int build(struct mntns_rst *r)
 	return ret;
 }
 
+/* Write @len bytes of @buf to /proc/@pid/@file in one write. */
+static int write_proc(pid_t pid, const char *file, const char *buf, size_t len)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, buf, len) != (ssize_t)len)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	return ret ? ret : 0;
+}
+
+static int format_idmap(UsernsExtent *const *x, size_t n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < n && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%u %u %u\n", x[i]->first,
+				      x[i]->lower_first, x[i]->count);
+	return o < len ? (int)o : -E2BIG;
+}
+
+/*
+ * The tree's user namespace, made as the dumped one: a child (its owner's
+ * euid, if not root) unshares it and waits; the restorer, in the parent
+ * namespace with CAP_SETUID and CAP_SETGID there, writes setgroups and the
+ * maps (several lines need those), keeps a reference and lets the child go.
+ * The child lives only while the restorer waits for it: no tree pid is
+ * taken for long.
+ */
+static int make_userns(struct mntns_rst *r, pid_t root)
+{
+	const UsernsEntry *u = r->img->userns;
+	char umap[USERNS_EXTENTS_MAX * 36], gmap[USERNS_EXTENTS_MAX * 36], path[64], c = 0;
+	int ready[2], go[2], ret = 0, ul, gl;
+	pid_t child;
+
+	ul = format_idmap(u->uid_map, u->n_uid_map, umap, sizeof(umap));
+	gl = format_idmap(u->gid_map, u->n_gid_map, gmap, sizeof(gmap));
+	if (ul < 0 || gl < 0)
+		return -E2BIG;
+	if (pipe2(ready, O_CLOEXEC))
+		return log_errno(errno, "cannot make a pipe");
+	if (pipe2(go, O_CLOEXEC)) {
+		ret = log_errno(errno, "cannot make a pipe");
+		close(ready[0]);
+		close(ready[1]);
+		return ret;
+	}
+	child = fork();
+	if (child == 0) {
+		close(ready[0]);
+		close(go[1]);
+		if ((u->owner_uid && setresuid(u->owner_uid, u->owner_uid, u->owner_uid)) ||
+		    unshare(CLONE_NEWUSER))
+			_exit(1);
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		if (read(go[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (child < 0) {
+		ret = log_errno(errno, "cannot fork to make a user namespace");
+		goto out;
+	}
+	if (read(ready[0], &c, 1) != 1) {
+		ret = log_errno(EPERM, "pid %d: cannot make a user namespace (owner %u)", root,
+				u->owner_uid);
+		goto out;
+	}
+	ret = write_proc(child, "setgroups", u->setgroups_allowed ? "allow" : "deny",
+			 u->setgroups_allowed ? 5 : 4);
+	if (ret)
+		log_errno(ret, "pid %d: cannot set setgroups of its user namespace", root);
+	if (!ret && (ret = write_proc(child, "uid_map", umap, (size_t)ul)))
+		log_errno(ret, "pid %d: cannot write the uid map of its user namespace", root);
+	if (!ret && (ret = write_proc(child, "gid_map", gmap, (size_t)gl)))
+		log_errno(ret, "pid %d: cannot write the gid map of its user namespace", root);
+	if (!ret) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", child);
+		r->userns = open(path, O_RDONLY | O_CLOEXEC);
+		if (r->userns < 0)
+			ret = log_errno(errno, "cannot open the user namespace made for pid %d", root);
+	}
+out:
+	close(ready[0]);
+	close(go[1]);	/* the child goes */
+	if (child > 0)
+		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+			;
+	return ret;
+}
+
+/* The tree's UTS namespace: the restorer's own, with the dumped names, in
+ * which the tasks are born; it goes back to its own in mntns_rst_leave. */
+static int enter_uts(struct mntns_rst *r)
+{
+	const MntnsImage *img = r->img;
+
+	if (!img->hostname)
+		return 0;
+	r->self_uts = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+	if (r->self_uts < 0)
+		return log_errno(errno, "cannot open the restorer's UTS namespace");
+	if (unshare(CLONE_NEWUTS))
+		return log_errno(errno, "cannot make a UTS namespace for the tree");
+	r->uts_entered = true;
+	if (sethostname(img->hostname, strlen(img->hostname)) ||
+	    setdomainname(img->domainname, strlen(img->domainname)))
+		return log_errno(errno, "cannot set the host name %s of the tree's UTS namespace",
+				 img->hostname);
+	return 0;
+}
+
+int mntns_rst_userns(const struct mntns_rst *r)
+{
+	return r ? r->userns : -1;
+}
+
+int mntns_rst_last_pid(const struct mntns_rst *r)
+{
+	return r ? r->last_pid : -1;
+}
+
 int mntns_rst_enter(struct img_store *st, pid_t root, struct mntns_rst **out)
 {
 	struct mntns_rst *r;
@@ -1580,7 +1992,7 @@ int mntns_rst_enter(struct img_store *st, pid_t root, struct mntns_rst **out)
 		return -ENOMEM;
 	}
 	r->img = (MntnsImage *)msg;
-	r->self_ns = r->cwd = r->proc = -1;
+	r->self_ns = r->cwd = r->proc = r->self_uts = r->userns = r->last_pid = -1;
 	*out = r;
 	ret = validate(r->img);
 	if (ret)
@@ -1609,7 +2021,18 @@ int mntns_rst_enter(struct img_store *st, pid_t root, struct mntns_rst **out)
 	r->proc = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (r->self_ns < 0 || r->cwd < 0 || r->proc < 0)
 		return log_errno(errno, "cannot open the restorer's own mount namespace");
+	if (r->img->userns) {
+		/* opened here: the rebuilt namespace may have /proc/sys read-only */
+		r->last_pid = open("/proc/sys/kernel/ns_last_pid", O_RDWR | O_CLOEXEC);
+		if (r->last_pid < 0)
+			return log_errno(errno, "cannot open /proc/sys/kernel/ns_last_pid");
+		ret = make_userns(r, root);
+		if (ret)
+			return ret;
+	}
 	ret = build(r);
+	if (!ret)
+		ret = enter_uts(r);
 	if (ret) {
 		log_err("pid %d: its mount namespace cannot be rebuilt as it was dumped", root);
 		return ret;
@@ -1630,6 +2053,15 @@ void mntns_rst_leave(struct mntns_rst *r, bool failed)
 			log_errno(errno, "cannot go back to the restorer's working directory");
 		r->entered = false;
 	}
+	if (r->uts_entered && setns(r->self_uts, CLONE_NEWUTS))
+		log_errno(errno, "cannot go back to the restorer's UTS namespace");
+	r->uts_entered = false;
+	if (r->self_uts >= 0)
+		close(r->self_uts);
+	if (r->userns >= 0)
+		close(r->userns);
+	if (r->last_pid >= 0)
+		close(r->last_pid);
 	for (size_t i = 0; r->img && r->src && i < r->img->n_mounts; i++) {
 		if (r->src[i] >= 0)
 			close(r->src[i]);

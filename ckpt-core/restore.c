@@ -612,22 +612,114 @@ int scratch_put(struct takeover *tk, size_t off, const void *buf, size_t len)
 static struct task_rst task_rst_of(struct takeover *tk)
 {
 	return (struct task_rst){ .pid = tk->p->pe->pid, .core = tk->p->core, .pp = &tk->pp,
-				  .allow_differences = tk->c->o->allow_differences };
+				  .allow_differences = tk->c->o->allow_differences,
+				  .in_userns = tk->c->userns_fd >= 0 };
 }
 
+
+/* A thread made with another tid than asked (another fork took the
+ * ns_last_pid turn): it exits before it runs anything of the tree. */
+static void drop_thread(struct takeover *tk, pid_t tid)
+{
+	const unsigned long a[6] = { 0 };
+	struct arch_regs r;
+	int st;
+
+	if (!puppet_wait_stop(tid, &st) && !arch_get_regs(tid, &r)) {
+		arch_regs_syscall(&r, tk->pp.tramp, SYS_exit, a);
+		if (!arch_set_regs(tid, &r))
+			ptrace(PTRACE_CONT, tid, 0, 0);
+	}
+	while (waitpid(tid, &st, __WALL) == tid && !WIFEXITED(st) && !WIFSIGNALED(st))
+		ptrace(PTRACE_CONT, tid, 0, 0);
+}
+
+/*
+ * In a user namespace of its own the task cannot ask for a tid (clone3's
+ * set_tid needs CAP_CHECKPOINT_RESTORE in kup's, the PID namespace's
+ * owner), and it can only join it while it has one thread: the restorer
+ * sets ns_last_pid just below the tid, the task makes the thread without
+ * one, and the restorer puts ns_last_pid back where the system had it, so
+ * that other forks do not go on into the tree's next tids.  Another fork
+ * on the system in between takes the tid: the thread the task got exits at
+ * once (nothing of the tree ran in it), and once the other task is gone
+ * (most are short-lived) the turn is taken again, a few times.
+ */
+#define THREAD_TID_TRIES	16
+#define THREAD_TID_WAIT_MS	2000
+
+static int set_last_pid(int fd, long v)
+{
+	char buf[24];
+	int len = snprintf(buf, sizeof(buf), "%ld", v);
+
+	return pwrite(fd, buf, (size_t)len, 0) == len ? 0 : -errno;
+}
+
+static long get_last_pid(int fd)
+{
+	char buf[24] = "";
+
+	return pread(fd, buf, sizeof(buf) - 1, 0) > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
+/* Wait until no task has pid @tid (a task there is not the tree's: its
+ * pids were free when the restore began). */
+static bool tid_freed(pid_t tid)
+{
+	for (int ms = 0; ms < THREAD_TID_WAIT_MS; ms += 10) {
+		if (kill(tid, 0) && errno == ESRCH)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static int clone_thread_at(struct takeover *tk, uint64_t tid, long *ret)
+{
+	int fd = tk->c->last_pid_fd, err = 0;
+	pid_t pid = tk->p->pe->pid;
+	long was = get_last_pid(fd);
+
+	for (int t = 0; t < THREAD_TID_TRIES; t++) {
+		err = set_last_pid(fd, (long)tid - 1);
+		if (err)
+			return log_errno(-err, "pid %d: cannot set ns_last_pid for thread %" PRIu64,
+					 pid, tid);
+		err = inj(tk, pid, SYS_clone3, "clone3", ret, tk->pp.scratch,
+			  sizeof(struct clone_args), 0, 0, 0, 0);
+		if (was > 0)
+			set_last_pid(fd, was);
+		if (err || *ret == (long)tid || *ret <= 0)
+			return err;
+		log_info("pid %d: thread %" PRIu64 " came as %ld (another task took its tid): again",
+			 pid, tid, *ret);
+		drop_thread(tk, (pid_t)*ret);
+		*ret = 0;
+		if (!tid_freed((pid_t)tid)) {
+			log_err("pid %d: thread %" PRIu64 ": its tid was taken by another task while "
+				"the thread was made", pid, tid);
+			return -EBUSY;
+		}
+	}
+	log_err("pid %d: thread %" PRIu64 ": other tasks took its tid %d times", pid, tid,
+		THREAD_TID_TRIES);
+	return -EBUSY;
+}
 
 static int create_threads(struct takeover *tk)
 {
 	struct rproc *p = tk->p;
 	pid_t pid = p->pe->pid;
+	bool userns = tk->c->userns_fd >= 0;
 
 	for (size_t i = 1; i < p->pe->n_threads; i++) {
 		uint64_t tid = p->pe->threads[i];
 		struct clone_args ca = {
 			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
 				 CLONE_SYSVSEM,
-			.set_tid = tk->pp.scratch + 128,
-			.set_tid_size = 1,
+			.set_tid = userns ? 0 : tk->pp.scratch + 128,
+			.set_tid_size = userns ? 0 : 1,
 		};
 		long ret;
 		int st, err;
@@ -635,13 +727,18 @@ static int create_threads(struct takeover *tk)
 		err = scratch_put(tk, 0, &ca, sizeof(ca));
 		if (!err)
 			err = scratch_put(tk, 128, &tid, sizeof(tid));
-		if (!err)
+		if (!err && userns)
+			err = clone_thread_at(tk, tid, &ret);
+		else if (!err)
 			err = inj(tk, pid, SYS_clone3, "clone3", &ret, tk->pp.scratch, sizeof(ca), 0, 0, 0, 0);
 		if (err)
 			return err;
-		if (ret != (long)tid)
+		if (ret != (long)tid) {
+			if (ret > 0 && !userns)
+				drop_thread(tk, (pid_t)ret);
 			return log_errno(ret < 0 ? -ret : EBUSY, "pid %d: cannot create thread %" PRIu64,
 					 pid, tid);
+		}
 		err = seize_add(p, tid);
 		if (!err)
 			err = puppet_wait_stop(tid, &st);
@@ -828,6 +925,11 @@ static int takeover(struct rctx *c, struct rproc *p)
 		err = ckpt_check_abort();
 	if (!err)
 		err = restore_mm_fields(&tk);
+	tr = task_rst_of(&tk);
+	/* into the tree's user namespace: with one thread, once what needs
+	 * kup's privileges is done (docs/design.md, "User namespaces") */
+	if (!err && c->userns_fd >= 0)
+		err = creds_join_userns(&tr, keep_fd(p, KEEP_USERNS));
 	if (!err)
 		err = create_threads(&tk);
 	for (size_t i = 0; !err && i < p->core->n_threads; i++)
@@ -836,7 +938,6 @@ static int takeover(struct rctx *c, struct rproc *p)
 	 * pending signals, timers, limits, then what needs privileges
 	 * (the audit login uid, seccomp), the credentials, and what they
 	 * reset */
-	tr = task_rst_of(&tk);
 	if (!err)
 		err = task_states_restore(&tr, TS_THREADS);
 	if (!err)
@@ -1032,7 +1133,8 @@ static void free_ctx(struct rctx *c)
 		if (p->ctl[1] >= 0)
 			close(p->ctl[1]);
 		for (int k = 1; k < p->nkeep; k++)
-			if (!(p->keep_id[k] & SHM_KEY) && p->keep_id[k] != 0x20000000u)
+			if (!(p->keep_id[k] & SHM_KEY) && p->keep_id[k] != 0x20000000u &&
+			    p->keep_id[k] != KEEP_USERNS)
 				close(p->keep_src[k]);
 		free(p->seized_tids);
 		free(p->cow);
@@ -1084,7 +1186,7 @@ static bool same_boot(const InventoryEntry *inv)
 
 int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 {
-	struct rctx c = { .o = o, .st = o->store };
+	struct rctx c = { .o = o, .st = o->store, .userns_fd = -1, .last_pid_fd = -1 };
 	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
 				 .store = o->store };
 	struct mntns_rst *mntns = NULL;
@@ -1118,6 +1220,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	ret = mntns_rst_enter(c.st, c.p[0].pe->pid, &mntns);
 	if (ret)
 		goto out;
+	c.userns_fd = mntns_rst_userns(mntns);
+	c.last_pid_fd = mntns_rst_last_pid(mntns);
 	ret = files_rst_open_all(c.files, &fo, &c.fr);
 	if (ret)
 		goto out;

@@ -48,6 +48,8 @@ enum cow_state {
 };
 
 #define SHM_KEY 0x80000000u
+/* keep_id of the tree's user namespace (rctx.userns_fd, shared by all) */
+#define KEEP_USERNS 0x10000000u
 
 struct rctx {
 	const struct ckpt_restore_opts *o;
@@ -74,6 +76,10 @@ struct rctx {
 	VdsoSymtab cur_syms;
 	struct range specials[4];
 	int nspecials;
+	/* the tree's user namespace, made for it (mntns.c), or -1; then
+	 * ns_last_pid, by which its threads get their tids */
+	int userns_fd;
+	int last_pid_fd;
 };
 
 struct takeover {

@@ -2,10 +2,12 @@
 /*
  * Credentials: ids, groups, capabilities, securebits and no_new_privs from
  * /proc/PID/status at dump, set in every thread late in the restore, and the
- * audit login uid.
+ * audit login uid.  A task of a tree with a user namespace of its own gets
+ * its ids before it joins it (creds_join_userns), its capabilities inside.
  */
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +141,78 @@ static int restore_loginuid(struct task_rst *tk)
 	return err;
 }
 
+/* Groups, gids and uids as dumped: ids of kup's user namespace. */
+static int set_ids(struct task_rst *tk, pid_t tid)
+{
+	CredsEntry *cr = tk->core->creds;
+	int err = 0;
+
+	if (cr->n_groups)
+		err = task_scratch_put(tk, 1024, cr->groups, cr->n_groups * 4);
+	if (!err)
+		err = TASK_INJ(tk, tid, SYS_setgroups, "cannot set supplementary groups", cr->n_groups,
+			  tk->pp->scratch + 1024, 0, 0, 0, 0);
+	if (!err)
+		err = TASK_INJ(tk, tid, SYS_setresgid, "cannot set gids", cr->gids[0], cr->gids[1], cr->gids[2], 0, 0, 0);
+	if (!err)
+		err = TASK_INJ(tk, tid, SYS_setfsgid, "setfsgid", cr->gids[3], 0, 0, 0, 0, 0);
+	if (!err)
+		err = TASK_INJ(tk, tid, SYS_setresuid, "cannot set uids", cr->uids[0], cr->uids[1], cr->uids[2], 0, 0, 0);
+	if (!err)
+		err = TASK_INJ(tk, tid, SYS_setfsuid, "setfsuid", cr->uids[3], 0, 0, 0, 0, 0);
+	return err;
+}
+
+/*
+ * The ids are set in kup's user namespace, where they were read: an id
+ * the tree's namespace does not map (a group shown there as nobody) is
+ * set as it was, and setgroups is denied in the namespace of a
+ * PrivateUsers= service.  SECBIT_KEEP_CAPS keeps the permitted set through
+ * the uid change; the effective one is raised from it again, for setns,
+ * which needs CAP_SYS_ADMIN over the namespace.  Joining gives the task
+ * every capability in it and the default securebits: restore_creds sets
+ * the dumped ones, with the bounding and ambient sets, there.
+ */
+int creds_join_userns(struct task_rst *tk, int nsfd)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	pid_t pid = tk->pid;
+	long ret;
+	int err;
+
+	if (nsfd < 0)
+		return log_errno(EBADF, "pid %d: no fd of its user namespace", pid);
+	err = restore_loginuid(tk);
+	if (!err)
+		err = TASK_INJ(tk, pid, SYS_prctl, "cannot set securebits", PR_SET_SECUREBITS,
+			  1 << 4 /* SECBIT_KEEP_CAPS */, 0, 0, 0, 0);
+	if (!err)
+		err = set_ids(tk, pid);
+	if (!err)
+		err = task_scratch_put(tk, 512, &hdr, sizeof(hdr));
+	if (!err)
+		err = TASK_INJ(tk, pid, SYS_capget, "capget", tk->pp->scratch + 512,
+			  tk->pp->scratch + 600, 0, 0, 0, 0);
+	if (!err)
+		err = puppet_read(pid, tk->pp->scratch + 600, data, sizeof(data));
+	if (!err) {
+		data[0].effective = data[0].permitted;
+		data[1].effective = data[1].permitted;
+		err = task_scratch_put(tk, 600, data, sizeof(data));
+	}
+	if (!err)
+		err = task_scratch_put(tk, 512, &hdr, sizeof(hdr));
+	if (!err)
+		err = TASK_INJ(tk, pid, SYS_capset, "cannot raise its capabilities to join its user "
+			  "namespace", tk->pp->scratch + 512, tk->pp->scratch + 600, 0, 0, 0, 0);
+	if (!err)
+		err = task_inj(tk, pid, SYS_setns, "setns(user)", &ret, nsfd, CLONE_NEWUSER, 0, 0, 0, 0);
+	if (!err && ret < 0)
+		err = log_errno(-ret, "pid %d: cannot join its user namespace", pid);
+	return err;
+}
+
 static int restore_creds(struct task_rst *tk, pid_t tid)
 {
 	CredsEntry *cr = tk->core->creds;
@@ -163,19 +237,9 @@ static int restore_creds(struct task_rst *tk, pid_t tid)
 	if (!err)
 		err = TASK_INJ(tk, tid, SYS_prctl, "cannot set securebits", PR_SET_SECUREBITS,
 			  cr->securebits | (1 << 4) /* SECBIT_KEEP_CAPS */, 0, 0, 0, 0);
-	if (!err && cr->n_groups)
-		err = task_scratch_put(tk, 1024, cr->groups, cr->n_groups * 4);
-	if (!err)
-		err = TASK_INJ(tk, tid, SYS_setgroups, "cannot set supplementary groups", cr->n_groups,
-			  tk->pp->scratch + 1024, 0, 0, 0, 0);
-	if (!err)
-		err = TASK_INJ(tk, tid, SYS_setresgid, "cannot set gids", cr->gids[0], cr->gids[1], cr->gids[2], 0, 0, 0);
-	if (!err)
-		err = TASK_INJ(tk, tid, SYS_setfsgid, "setfsgid", cr->gids[3], 0, 0, 0, 0, 0);
-	if (!err)
-		err = TASK_INJ(tk, tid, SYS_setresuid, "cannot set uids", cr->uids[0], cr->uids[1], cr->uids[2], 0, 0, 0);
-	if (!err)
-		err = TASK_INJ(tk, tid, SYS_setfsuid, "setfsuid", cr->uids[3], 0, 0, 0, 0, 0);
+	/* in a user namespace, set before it was joined */
+	if (!err && !tk->in_userns)
+		err = set_ids(tk, tid);
 	if (!err)
 		err = task_scratch_put(tk, 512, &hdr, sizeof(hdr));
 	if (!err)

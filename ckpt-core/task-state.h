@@ -44,6 +44,9 @@ struct task_rst {
 	CoreEntry *core;
 	struct puppet *pp;
 	bool allow_differences;		/* --allow-differences */
+	/* the tree has a user namespace of its own: the task joined it
+	 * (creds_join_userns) with its ids, groups and audit login uid set */
+	bool in_userns;
 };
 
 /* Inject syscall @nr in thread @tid of the task.  With @retp its return
@@ -61,6 +64,14 @@ int task_scratch_put(struct task_rst *tr, size_t off, const void *buf, size_t le
  */
 int difference(const struct task_rst *tr, int err, const char *what, const char *dumped,
 	       const char *applied);
+
+/*
+ * Restore, for a tree with a user namespace of its own: set the task's ids
+ * and groups as dumped (kup's view) and its audit login uid, keeping the
+ * capabilities to join, then join the namespace through @nsfd, an fd of
+ * the task's.  With one thread: the kernel lets no other join.
+ */
+int creds_join_userns(struct task_rst *tr, int nsfd);
 
 /* ---- the table ---- */
 

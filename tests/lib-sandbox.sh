@@ -27,6 +27,13 @@
 #   ProtectSystem=full    /usr, /boot, /efi and /etc read-only
 #   ProtectSystem=strict  every mount read-only but /dev, /proc, /sys, the
 #                         ReadWritePaths= and the private /tmp and /var/tmp
+#   ProtectHostname=yes   a UTS namespace of its own, made with the mount one
+#   NetworkNamespacePath=P  CMD runs in network namespace P (joined before
+#                         the user namespace, as systemd does)
+#   PrivateUsers=UID:GID  a user namespace made last, with root and UID/GID
+#                         mapped to themselves, setgroups denied, and CMD run
+#                         as UID:GID in it (User=, Group=; 0:0 keeps root and
+#                         its capabilities there): tests/progs/privusers
 # The namespace is a slave of the host's while it is built and every mount
 # is made shared at the end (MountFlags= unset: systemd's default).  The
 # unit's name is $SB_UNIT; $SB is a directory outside /tmp for the test's
@@ -50,7 +57,7 @@ _sb_private() {
 }
 
 sandbox_start() {
-	local out=$1 s='set -e' ro_paths= rw_paths= rw_keep= strict= t v a b
+	local out=$1 s='set -e' ro_paths= rw_paths= rw_keep= strict= t v a b uts= users=()
 	shift
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
 		v=${1#*=}
@@ -85,6 +92,9 @@ sandbox_start() {
 			a=${v%%:*} b=${v#*:}
 			s+="; mount --rbind '$a' '$b'";;
 		ProtectSystem=strict) strict=1;;
+		ProtectHostname=yes) uts=-u;;
+		PrivateUsers=*:*) users+=("$SB_PROGS/privusers" "${v%%:*}" "${v#*:}");;
+		NetworkNamespacePath=*) users=(nsenter --net="$v" "${users[@]}");;
 		ProtectSystem=full)
 			for t in /usr /boot /efi /etc; do [ -d $t ] && ro_paths+=" $t"; done;;
 		*) echo "sandbox_start: unknown directive $1" >&2; return 1;;
@@ -106,7 +116,8 @@ sandbox_start() {
 		s+=" mount -o remount,bind,ro \"\$m\" 2>/dev/null || true; done"
 	fi
 	s+="; mount --make-rshared /; cd /"	# a service's working directory
-	start_bg "$out" unshare -m --propagation slave sh -c "$s; exec \"\$@\" < /dev/null" sh "$@"
+	start_bg "$out" unshare -m $uts --propagation slave sh -c "$s; exec \"\$@\" < /dev/null" sh \
+		"${users[@]}" "$@"
 }
 
 # mountinfo_norm PID: PID's mount table as the restore compares it: no
