@@ -92,7 +92,7 @@ main_pid() { L run "systemctl show -p MainPID --value $1"; }
 
 L build || bail "lab build"
 "$lab" stop >/dev/null 2>&1
-L boot "$A" --peer-netns "$NS" || bail "boot $A with the peer network"
+L boot "$A" --peer-netns "$NS" --timeout 900 || bail "boot $A with the peer network"
 ok "booted $A with a NIC into the host's namespace $NS"
 R 'command -v kup && command -v openvpn && command -v redis-server' ||
 	bail "kup, openvpn or redis-server is missing in the guest ($R_OUT)"
