@@ -17,7 +17,11 @@
 #     huge pages, pread O_DIRECT from the store);
 #  3. a real kernel switch A -> B: `kup kexec load B`, `kup kexec exec`,
 #     seconds until the new kernel's userspace answers, and the restore of a
-#     tree dumped before it, with the counter checked to go on.
+#     tree dumped before it, with the counter checked to go on;
+#  4. the demo's switch (tests/vm/t-demo.sh, its own lab instance): what
+#     each client outside the guest saw (its longest wait for an answer)
+#     and the phases of each kept service's outage (kup status).
+#     BENCH_DEMO=no leaves it out.
 #
 #   bench/lab-bench.sh        (KUP_LAB_A / KUP_LAB_B: the two kernels)
 #
@@ -125,4 +129,19 @@ if G "for i in \$(seq 100); do grep -q '^C $((last + 3)) ' /root/bench-counter.o
 else
 	row "  the counter goes on from $last" "NO"
 	exit 1
+fi
+"$lab" stop >/dev/null 2>&1
+
+# 4. the demo's switch
+[ "${BENCH_DEMO:-yes}" = no ] && exit 0
+echo "-- the demo's switch (tests/vm/t-demo.sh): openvpn, sshd, redis kept, clients outside"
+sum=$tree/demo-summary
+KUP_LAB_NAME=bench-demo DEMO_SUMMARY=$sum "$top/tests/vm/t-demo.sh" >"$tree/demo.log" 2>&1
+rc=$?
+if [ -s "$sum" ]; then
+	cat "$sum"
+	[ $rc = 0 ] || echo "  (the demo failed: $(grep -m3 '^not ok' "$tree/demo.log" | tr '\n' ' '))"
+else
+	echo "  the demo did not get to its switch:"
+	grep -E '^(not ok|# )' "$tree/demo.log" | tail -n 8 | sed 's/^/  /'
 fi

@@ -11,6 +11,11 @@
  * by its file handle.
  * Deleted directories come back as an empty directory made in /tmp and
  * removed at once.
+ *
+ * A regular file on a tmpfs (/run/..., a status or pid file a daemon keeps
+ * open) does not outlive a reboot: its data is kept too (up to
+ * VOLATILE_MAX), and a restore on another boot that finds no file at its
+ * path makes it again there, with its data, owner, mode and mtime.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,13 +24,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "files.h"
 #include "log.h"
 
 #define O_TMPFILE_BIT	020000000	/* __O_TMPFILE without O_DIRECTORY */
+#define VOLATILE_MAX	(16ull << 20)	/* the most data kept of a file on a tmpfs */
 
 static bool reg_match(const struct fd_info *fi)
 {
@@ -256,9 +264,47 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 	return 0;
 }
 
+/*
+ * A regular file on a tmpfs, linked: its data is kept, once per inode, for
+ * a restore on another boot, where the file is gone.  A file with more data
+ * than VOLATILE_MAX is not kept (a warning: a restore after a reboot fails
+ * on it, naming it).
+ */
+static int volatile_dump(const struct fd_info *fi, FileEntry *fe)
+{
+	struct files_obj *o;
+	struct statfs sf;
+
+	if (!S_ISREG(fi->st.st_mode) || (fi->flags & O_PATH) || fe->deleted ||
+	    fe->has_handle || fe->proc_of_tree)
+		return 0;
+	if (fstatfs(fi->lfd, &sf) || (sf.f_type != TMPFS_MAGIC && sf.f_type != RAMFS_MAGIC))
+		return 0;
+	if ((uint64_t)fi->st.st_blocks * 512 > VOLATILE_MAX &&
+	    (uint64_t)fi->st.st_size > VOLATILE_MAX) {
+		log_warn(FI_FMT ": %s is on a tmpfs, with %llu bytes: its data is not kept, "
+			 "a restore after a reboot will not find it", FI_ARG(fi), fe->path,
+			 (unsigned long long)fi->st.st_size);
+		return 0;
+	}
+	fe->has_volatile_fs = fe->volatile_fs = true;
+	o = files_dump_obj(fi->d, FOBJ_CONTENT, fi->st.st_dev, fi->st.st_ino, true);
+	if (!o)
+		return -ENOMEM;
+	if (o->fe)		/* data already in another entry */
+		return 0;
+	int ret = files_read_content(fi, fi->st.st_size, fe);
+	if (ret)
+		return ret;
+	o->fe = fe;
+	return 0;
+}
+
 static int reg_dump(const struct fd_info *fi, FileEntry *fe)
 {
-	return path_dump(fi, fe, false);
+	int ret = path_dump(fi, fe, false);
+
+	return ret ? ret : volatile_dump(fi, fe);
 }
 
 static int dir_dump(const struct fd_info *fi, FileEntry *fe)
@@ -276,8 +322,14 @@ static int path_validate(const FileEntry *fe, bool dir)
 		log_err(FE_FMT ": deleted without its inode number", FE_ARG(fe));
 		return -EINVAL;
 	}
-	if ((fe->has_content || fe->content_in_image) && (!fe->deleted || dir)) {
-		log_err(FE_FMT ": content for a file that is not a deleted file", FE_ARG(fe));
+	if (fe->volatile_fs && (dir || fe->deleted || fe->has_handle || fe->proc_of_tree ||
+				(fe->flags & O_PATH))) {
+		log_err(FE_FMT ": a file of a tmpfs that is no linked regular file", FE_ARG(fe));
+		return -EINVAL;
+	}
+	if ((fe->has_content || fe->content_in_image) && (!(fe->deleted || fe->volatile_fs) || dir)) {
+		log_err(FE_FMT ": content for a file that is not a deleted file or one on a tmpfs",
+			FE_ARG(fe));
 		return -EINVAL;
 	}
 	if ((fe->has_content || fe->content_in_image) && files_content_check(fe))
@@ -530,6 +582,63 @@ static int handle_open(const FileEntry *fe, struct files_rst *fr, int flags)
 	return fd;
 }
 
+/* The entry of the image holding the data of the tmpfs file @fe. */
+static const FileEntry *volatile_owner(const struct files_rst *fr, const FileEntry *fe)
+{
+	if (fe->has_content || fe->content_in_image)
+		return fe;
+	for (size_t i = 0; i < files_rst_count(fr); i++) {
+		const FileEntry *x = files_rst_nth(fr, i);
+
+		if (x->kind == FILE_KIND__FILE_REG && x->volatile_fs && !x->deleted &&
+		    (x->has_content || x->content_in_image) && x->has_dev && fe->has_dev &&
+		    x->has_ino && fe->has_ino && x->dev == fe->dev && x->ino == fe->ino)
+			return x;
+	}
+	return NULL;
+}
+
+/*
+ * The file on a tmpfs at @fe's path is gone (the restore runs on another
+ * boot): made again there with its data, owner, mode and mtime (never
+ * setuid/setgid), then opened as dumped.  Its directory must be there (the
+ * system's own boot makes /run's directories); an existing file is never
+ * replaced (O_EXCL).
+ */
+static int volatile_open(const FileEntry *fe, struct files_rst *fr, int flags)
+{
+	const FileEntry *own = volatile_owner(fr, fe);
+	int wfd, fd, ret;
+
+	if (!own) {
+		log_err(FE_FMT ": %s is gone, and the image has no data of it", FE_ARG(fe),
+			fe->path);
+		return -ENOENT;
+	}
+	wfd = open(fe->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (wfd < 0 && errno == EEXIST)
+		goto reopen;	/* another entry of the inode made it */
+	if (wfd < 0)
+		return log_errno(errno, FE_FMT ": %s, a file of a tmpfs, is gone and cannot be "
+				 "made again", FE_ARG(fe), fe->path);
+	ret = files_write_content(fr, wfd, own);
+	if (ret) {
+		close(wfd);
+		unlink(fe->path);
+		return log_errno(ret, FE_FMT ": cannot write the data of %s", FE_ARG(fe),
+				 fe->path);
+	}
+	set_owner_times(own, wfd);
+	close(wfd);
+	log_info(FE_FMT ": %s (on a tmpfs) was gone: made again with its %llu bytes",
+		 FE_ARG(fe), fe->path, (unsigned long long)(own->has_size ? own->size : 0));
+reopen:
+	fd = open(fe->path, flags);
+	if (fd < 0)
+		return log_errno(errno, FE_FMT ": cannot open %s", FE_ARG(fe), fe->path);
+	return fd;
+}
+
 static int path_open(const FileEntry *fe, struct files_rst *fr, bool dir)
 {
 	int fd, ret, flags = open_flags(fe);
@@ -555,8 +664,12 @@ static int path_open(const FileEntry *fe, struct files_rst *fr, bool dir)
 					 FE_ARG(fe), dir ? "directory" : "file");
 	} else {
 		fd = open(fe->path, flags);
-		if (fd < 0)
+		if (fd < 0 && errno == ENOENT && fe->volatile_fs && !dir)
+			fd = volatile_open(fe, fr, flags);
+		else if (fd < 0)
 			return log_errno(errno, FE_FMT ": cannot open %s", FE_ARG(fe), fe->path);
+		if (fd < 0)
+			return fd;
 	}
 	ret = check_reopened(fe, fd, dir);
 	if (!ret)

@@ -1711,12 +1711,48 @@ static int mount_one(struct mntns_rst *r, size_t i)
 	}
 }
 
+/*
+ * The superblock options of @sb as compared: a tmpfs's and devtmpfs's
+ * size= and nr_inodes= left out.  The system's own (/dev, /run, /dev/shm)
+ * are sized by the kernel from its memory, which another kernel counts
+ * otherwise (a switch: 741020k before, 743756k after); a tmpfs the restore
+ * mounts itself gets the dumped ones.
+ */
+static void sb_cmp(const char *fstype, const char *sb, char *out, size_t len)
+{
+	size_t n = 0;
+
+	if (!sb)
+		sb = "";
+	if (!fstype || (strcmp(fstype, "tmpfs") && strcmp(fstype, "devtmpfs"))) {
+		snprintf(out, len, "%s", sb);
+		return;
+	}
+	out[0] = 0;
+	while (*sb) {
+		size_t l = strcspn(sb, ",");
+
+		if (strncmp(sb, "size=", 5) && strncmp(sb, "nr_inodes=", 10) && n + l + 2 < len) {
+			if (n)
+				out[n++] = ',';
+			memcpy(out + n, sb, l);
+			n += l;
+			out[n] = 0;
+		}
+		sb += l;
+		if (*sb == ',')
+			sb++;
+	}
+}
+
 /* One mount as compared: everything but ids, devices and peer groups. */
 static char *norm(const char *mp, const char *root, const char *fstype, const char *source,
-		  const char *opts, const char *sb, const char *prop)
+		  const char *opts, const char *sb_opts, const char *prop)
 {
-	char r[PATH_MAX], *s = NULL;
+	char r[PATH_MAX], sb[1024], *s = NULL;
 	const char *p = private_component(root);
+
+	sb_cmp(fstype, sb_opts, sb, sizeof(sb));
 
 	if (p)	/* a private /tmp's host dir has another name on every start */
 		snprintf(r, sizeof(r), "%.*ssystemd-private-*%s", (int)(p - root), root,

@@ -69,6 +69,9 @@ static void restore_usage(FILE *f)
 		"  -v, --verbose          more messages\n");
 }
 
+/* CLOCK_REALTIME when this restore began (the phases of a switch) */
+static unsigned long long restore_begun_ns;
+
 struct rst_ppp {
 	const char *given;
 	bool keep, lazy;
@@ -373,7 +376,7 @@ static int restore_part(const char *given, const char *prefix, bool keep,
 		switch_record_restore_failed(outage.name);
 	if (ret >= 0 && rp.running_ns)
 		switch_record_restored(outage.name, outage.freeze_ns, rp.running_ns,
-				       outage.other_boot);
+				       restore_begun_ns, outage.other_boot);
 	if (ret < 0 && !rp.ran) {
 		kup_hold_release(prefix);	/* its PIDs: for a cold start */
 		if (ret != -ECANCELED && kup_parts_done(given, prefix, true) == 0)
@@ -498,6 +501,12 @@ int cmd_restore(int argc, char **argv)
 	pid_t root = 0;
 	int c, ret;
 
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		restore_begun_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	}
 	o.root_pid = &root;
 	while ((c = getopt_long(argc, argv, "D:t:djvh", opts, NULL)) != -1) {
 		switch (c) {
@@ -642,7 +651,7 @@ int cmd_restore(int argc, char **argv)
 		switch_record_restore_failed(outage.name);
 	if (ret >= 0 && rp.running_ns)
 		switch_record_restored(outage.name, outage.freeze_ns, rp.running_ns,
-				       outage.other_boot);
+				       restore_begun_ns, outage.other_boot);
 	if (o.store)
 		o.store->ops->close(o.store);
 	if (ret >= 0)

@@ -42,6 +42,8 @@ static int print_json(const struct switch_record *r)
 	if (r->booted_release[0])
 		kup_json_set(sw, "booted_release", kup_json_str(r->booted_release));
 	kup_json_set(sw, "rolled_back", json_boolean(switch_record_rolled_back(r)));
+	if (r->dump_done_ns)
+		kup_json_set(sw, "dump_done_ns", kup_json_u64(r->dump_done_ns));
 	for (size_t i = 0; i < r->n; i++) {
 		const struct switch_item *it = &r->items[i];
 		json_t *o = json_object();
@@ -55,6 +57,10 @@ static int print_json(const struct switch_record *r)
 			/* milliseconds: a number (never near 2^53) */
 			kup_json_set(o, "outage_ms",
 				     json_integer((json_int_t)((it->running_ns - it->freeze_ns) / 1000000ULL)));
+			if (it->restore_begun_ns) {
+				kup_json_set(o, "kernel_start_ns", kup_json_u64(it->kernel_start_ns));
+				kup_json_set(o, "restore_begun_ns", kup_json_u64(it->restore_begun_ns));
+			}
 		}
 		if (it->failed)
 			kup_json_set(o, "error", kup_json_str(it->error));
@@ -63,6 +69,34 @@ static int print_json(const struct switch_record *r)
 	kup_json_set(sw, "services", list);
 	kup_json_set(top, "last_switch", sw);
 	return kup_json_print(stdout, top);
+}
+
+/* milliseconds from @a to @b, both CLOCK_REALTIME of the two boots (a
+ * negative span, if the clocks disagree, shows as such) */
+static long long span_ms(unsigned long long a, unsigned long long b)
+{
+	return ((long long)b - (long long)a) / 1000000LL;
+}
+
+/* Where a restored service's outage went: its freeze to the end of the
+ * dumps, then the shutdown and the kexec up to the new kernel's start, the
+ * boot up to its restore, the restore. */
+static void print_phases(const struct switch_record *r, const struct switch_item *it)
+{
+	if (!it->restore_begun_ns)
+		return;
+	printf("    ");
+	if (r->dump_done_ns && r->dump_done_ns >= it->freeze_ns &&
+	    r->dump_done_ns <= it->kernel_start_ns)
+		printf("freeze+dump %lld ms, shutdown+kexec %lld ms, ",
+		       span_ms(it->freeze_ns, r->dump_done_ns),
+		       span_ms(r->dump_done_ns, it->kernel_start_ns));
+	else
+		printf("freeze to the new kernel %lld ms, ",
+		       span_ms(it->freeze_ns, it->kernel_start_ns));
+	printf("boot to its restore %lld ms, restore %lld ms\n",
+	       span_ms(it->kernel_start_ns, it->restore_begun_ns),
+	       span_ms(it->restore_begun_ns, it->running_ns));
 }
 
 static void print_text(const struct switch_record *r)
@@ -81,12 +115,13 @@ static void print_text(const struct switch_record *r)
 	for (size_t i = 0; i < r->n; i++) {
 		const struct switch_item *it = &r->items[i];
 
-		if (it->restored)
+		if (it->restored) {
 			printf("  %s: outage %llu ms (frozen at %s, running again at %s)\n", it->name,
 			       (it->running_ns - it->freeze_ns) / 1000000ULL,
 			       kup_fmt_time(it->freeze_ns, a, sizeof(a)),
 			       kup_fmt_time(it->running_ns, b, sizeof(b)));
-		else if (it->failed)
+			print_phases(r, it);
+		} else if (it->failed)
 			printf("  %s: not kept: %s\n", it->name, it->error);
 		else
 			printf("  %s: dumped, not restored (yet)\n", it->name);

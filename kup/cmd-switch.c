@@ -649,6 +649,7 @@ int cmd_switch(int argc, char **argv)
 		log_err("the dump failed: %s keeps running, %s was unloaded", what, kernel);
 		return KUP_EXIT_FAIL;
 	}
+	switch_record_dump_done();
 	if (no_exec) {
 		log_info("%s %s in the store and %s is loaded: `kup kexec exec` switches", what,
 			 ntrees > 1 ? "are" : "is", kernel);

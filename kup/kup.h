@@ -217,6 +217,9 @@ struct switch_item {
 	char name[128];			/* the unit, or pid-N */
 	bool dumped, restored, failed;
 	unsigned long long freeze_ns, running_ns;	/* CLOCK_REALTIME */
+	/* the restore's phases (0: not recorded, an older kup): the new
+	 * boot's kernel started, the restore command began */
+	unsigned long long kernel_start_ns, restore_begun_ns;
 	char error[256];
 };
 struct switch_record {
@@ -225,6 +228,7 @@ struct switch_record {
 	char booted_release[128];	/* uname -r of the next boot ("" unknown) */
 	char from[128];			/* uname -r of the switch's kernel */
 	char kernel[1024];		/* the kernel switched to */
+	unsigned long long dump_done_ns;	/* the last dump ended (0: not recorded) */
 	struct switch_item *items;
 	size_t n;
 };
@@ -232,8 +236,10 @@ void switch_record_begin(const char *kernel);
 int switch_record_read(struct switch_record *r);
 void switch_record_free(struct switch_record *r);
 void switch_record_report(void);
+void switch_record_dump_done(void);
 void switch_record_restored(const char *name, unsigned long long freeze_ns,
-			    unsigned long long running_ns, bool other_boot);
+			    unsigned long long running_ns, unsigned long long begun_ns,
+			    bool other_boot);
 void switch_record_restore_failed(const char *name);
 /* The next boot came up on @r->from although the switch was to another
  * kernel: the new one did not come up (panic=, the default boot entry). */

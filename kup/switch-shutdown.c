@@ -409,9 +409,16 @@ int switch_record_read(struct switch_record *r)
 					 word[0] == 'r' ? "the restore failed: " : "", rest + n);
 				it->failed = true;
 			}
+		} else if (!strcmp(word, "dump-done")) {
+			if (sscanf(rest, "%llu", &a) == 1)
+				r->dump_done_ns = a;
 		} else if (!strcmp(word, "restored")) {
-			if (sscanf(rest, "%127s %llu %llu", name, &a, &b) != 3 || !name_ok(name) ||
-			    !a || b < a)
+			unsigned long long c = 0, k = 0;
+
+			/* the restore's start and the kernel's (newer records)
+			 * are kept only when they are in order */
+			if (sscanf(rest, "%127s %llu %llu %llu %llu", name, &a, &b, &c, &k) < 3 ||
+			    !name_ok(name) || !a || b < a)
 				continue;
 			it = record_item(r, name);
 			if (!it)
@@ -420,6 +427,10 @@ int switch_record_read(struct switch_record *r)
 			it->restored = true;
 			it->freeze_ns = a;
 			it->running_ns = b;
+			if (k && c && k <= c && c <= b) {
+				it->kernel_start_ns = k;
+				it->restore_begun_ns = c;
+			}
 		}
 	}
 	fclose(f);
@@ -489,11 +500,33 @@ void switch_record_report(void)
 	free_record(&r);
 }
 
-/* The restore of @name (a unit, or "pid-N") let it run at @running_ns; it
- * was frozen at @freeze_ns.  Logged, and recorded when the checkpoint came
- * from another boot (@other_boot): a switch. */
+/* The dumps of the switch are done (the kexec comes next): when, for the
+ * phases kup status shows. */
+void switch_record_dump_done(void)
+{
+	record_add("dump-done %llu", realtime_ns());
+}
+
+/* When this boot's kernel started, on the wall clock (CLOCK_REALTIME less
+ * the time since the boot, suspend included). */
+static unsigned long long kernel_start_ns(void)
+{
+	unsigned long long now = realtime_ns(), up;
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &ts))
+		return 0;
+	up = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	return now > up ? now - up : 0;
+}
+
+/* The restore of @name (a unit, or "pid-N"), begun at @begun_ns, let it run
+ * at @running_ns; it was frozen at @freeze_ns.  Logged, and recorded when
+ * the checkpoint came from another boot (@other_boot): a switch, with the
+ * restore's start and the new kernel's (the phases of kup status). */
 void switch_record_restored(const char *name, unsigned long long freeze_ns,
-			    unsigned long long running_ns, bool other_boot)
+			    unsigned long long running_ns, unsigned long long begun_ns,
+			    bool other_boot)
 {
 	char a[64], b[64];
 
@@ -504,7 +537,8 @@ void switch_record_restored(const char *name, unsigned long long freeze_ns,
 		 kup_fmt_time(running_ns, b, sizeof(b)));
 	if (other_boot && name_ok(name)) {
 		note_boot();
-		record_add("restored %s %llu %llu", name, freeze_ns, running_ns);
+		record_add("restored %s %llu %llu %llu %llu", name, freeze_ns, running_ns,
+			   begun_ns, kernel_start_ns());
 	}
 }
 
@@ -1112,6 +1146,7 @@ int cmd_switch_dump(int argc, char **argv)
 		} else {
 			for (int i = 0; i < p.nnames; i++)
 				record_add("dumped %s", p.names[i]);
+			switch_record_dump_done();
 			log_info("%s in the store: the shutdown goes on to %s", names, p.kernel);
 		}
 	}

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,10 @@ static int check_cgroup(const char *unit, const char *dir, pid_t root, int depth
 		return log_errno(errno, "%s: cannot read %s", unit, path);
 	while (!ret && fscanf(f, "%d", &pid) == 1) {
 		if (in_tree(pid, root))
+			continue;
+		/* gone since the list was read: a short-lived child of the tree
+		 * (a shell loop's sleep), whose parent chain cannot be read */
+		if (kill(pid, 0) < 0 && errno == ESRCH)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
 		FILE *c = fopen(path, "re");

@@ -9,8 +9,12 @@
 require_root
 command -v unshare > /dev/null || skip_all "no unshare"
 
-mkdir -p "$T/priv"
+mkdir -p "$T/priv" "$T/hostfs"
 echo "the host's file" > "$T/priv/f"
+# a tmpfs of the host's, which its namespace sees too: sized by the kernel
+# from its memory (/dev, /run), so another kernel gives it another size
+mount -t tmpfs -o size=8m kup-test-host "$T/hostfs" || bail "cannot mount a tmpfs"
+at_exit "umount -l '$T/hostfs' 2>/dev/null"
 echo "shared" > "$T/shared"
 # counter with fd 3 on the private $T/priv/f (a tmpfs only its namespace has)
 # and fd 4 on $T/shared, the same file in both views
@@ -23,7 +27,9 @@ check "kup dump keeps its namespace" kup_run "$T/dump.log" dump -t "$pid" -D "$T
 	note "$(cat "$T/dump.log")"
 check "saying so" grep -q "pid $pid: its mount namespace (.*) is kept" "$T/dump.log"
 wait_gone "$pid" || true
-check "and restored" kup_run "$T/restore.log" restore -D "$T/img" -d || note "$(tail "$T/restore.log")"
+mount -o remount,size=16m "$T/hostfs"
+check "and restored, the host's tmpfs now of another size (as on another kernel)" \
+	kup_run "$T/restore.log" restore -D "$T/img" -d || note "$(tail "$T/restore.log")"
 track "$pid"
 check "the counter goes on" eval 'n=$(lines_count "$T/out" "^C "); wait_for "[ \$(lines_count $T/out \"^C \") -gt \$((n + 2)) ]" 5'
 check "in a mount namespace of its own again" \

@@ -72,6 +72,30 @@ sed -i 's/^booted .*/booted 2c8a3c5e-0000-4000-8000-000000000002 6.1.0-56-amd64/
 check "a switch that came up: kup status says on what" kup_run "$T/st4" status
 check "... came up on 6.1.0-56-amd64, no rollback" \
 	eval "grep -q 'came up on 6.1.0-56-amd64' '$T/st4' && ! grep -q 'came back' '$T/st4'"
+# the phases: the end of the dumps, the new kernel's start and the restore's
+# (kup switch and kup restore of this kup write them); a restore's times out
+# of order are left out, its outage kept
+cat > "$KUP_LAST_SWITCH" <<'R'
+kup-switch 1
+begun 1765065000000000000 2c8a3c5e-0000-4000-8000-000000000001 6.1.0-56-amd64 6.12.95+deb12-amd64
+dumped vpn.service
+dumped odd.service
+dump-done 1765065001500000000
+restored vpn.service 1765065000100000000 1765065090000000000 1765065080000000000 1765065020000000000
+restored odd.service 1765065000100000000 1765065090000000000 1765065095000000000 1765065020000000000
+R
+check "kup status of a record with the phases" kup_run "$T/st2" status
+check "... freeze+dump, shutdown+kexec, the boot to the restore, the restore" \
+	grep -q "freeze+dump 1400 ms, shutdown+kexec 18500 ms, boot to its restore 60000 ms, restore 10000 ms" "$T/st2"
+check "... no phases from times out of order, the outage kept" \
+	eval "[ \$(grep -c 'boot to its restore' '$T/st2') = 1 ] && grep -q 'odd.service: outage 89900 ms' '$T/st2'"
+check "kup status --json: the phases' times" eval "\"$KUP\" status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)[\"last_switch\"]
+assert s[\"dump_done_ns\"] == \"1765065001500000000\", s
+a, b = s[\"services\"]
+assert a[\"kernel_start_ns\"] == \"1765065020000000000\" and a[\"restore_begun_ns\"] == \"1765065080000000000\", a
+assert \"restore_begun_ns\" not in b, b'"
 printf 'kup-switch 2\nbegun 1 x y z\n' > "$KUP_LAST_SWITCH"
 check_fails "a record of another format is refused" "$KUP" status
 check "... saying so" grep -q "not a kup switch record" "$T/err"

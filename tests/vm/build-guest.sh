@@ -223,13 +223,14 @@ blacklist joydev
 blacklist i2c_piix4
 EOF
 # Units that only cost boot time in the lab, or would fight kup:
-#  - memcached is a workload that tests start themselves (a unit started by
-#    systemd after a kexec would take the port of a restored memcached);
+#  - memcached, redis-server and openvpn are workloads that tests start
+#    themselves (a unit started by systemd after a kexec would take the port
+#    of a restored memcached);
 #  - kexec-tools' own "load on reboot" service;
 #  - timers, networkd (see above), login prompts (the serial console is a
 #    log file: nobody types there), binfmt and utmp (on the boot's critical
 #    path, each costs a second or two under TCG).
-in_root systemctl disable memcached.service >/dev/null 2>&1 || true
+in_root systemctl disable memcached.service redis-server.service openvpn.service >/dev/null 2>&1 || true
 for u in systemd-networkd.service systemd-networkd-wait-online.service \
 	kexec-load.service kexec.service \
 	getty-static.service getty@.service serial-getty@.service \
