@@ -846,6 +846,8 @@ static void lazy_serve(struct rctx *c, int sock)
 
 	prctl(PR_SET_NAME, "kup-lazy");
 	log_set_prefix("kup lazy");
+	if (o->in_server)
+		o->in_server(o->arg);
 	setsid();	/* no terminal's signals: a dead server would leave zeros */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);

@@ -100,6 +100,9 @@ struct img_store;
 int kup_store_open_ppp(const char *given, int write, struct img_store **out);
 int kup_store_remove_prefix(struct img_store *wr, const char *prefix);
 int kup_store_scrub_ppp(const char *given);
+/* A shared lock on store @given through an open file of its own (a kup-lazy
+ * reading it after its restorer closed its copy): the fd, or -errno. */
+int kup_store_hold_shared(const char *given);
 bool kup_store_has_ckpt(const char *given);
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path);
 void kup_ppp_logger(int level, const char *msg);
