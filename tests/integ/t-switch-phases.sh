@@ -68,7 +68,7 @@ begun $(date +%s%N) 2c8a3c5e-0000-4000-8000-00000000000f $(uname -r) /boot/vmlin
 dumped pid-$b
 dump-done $(date +%s%N)
 R
-held=
+held= rt= bt=
 if "$KUP" hold --status > /dev/null 2>&1; then
 	ok "# SKIP another PID holder runs" && ok "# SKIP" && ok "# SKIP"
 else
@@ -98,10 +98,10 @@ check "the record: restored pid-$b, with the restore's start and the kernel's" \
 check "... no memory complete while the memory is not" eval '! rec memory-complete'
 if [ -n "$held" ]; then
 	check "... the hold's start, from $KUP_HOLD_START" \
-		eval '[ "$(field hold 2)" = "$rt" ] && [ "$(field hold 3)" = "$bt" ]'
-	ks=$(field restored 6) rb=$(field restored 5)
+		eval '[ -n "$rt" ] && [ "$(field hold 2)" = "$rt" ] && [ "$(field hold 3)" = "$bt" ]'
+	ks=$(field restored 6) rb=$(field restored 5) hb=$(field hold 3)
 	check "... the hold began between the kernel's start and the restore's" \
-		eval '[ $((ks + bt)) -le "$rb" ]'
+		eval '[ -n "$hb" ] && [ $((ks + hb)) -le "$rb" ]'
 else
 	ok "# SKIP no hold" && ok "# SKIP"
 fi
