@@ -520,11 +520,24 @@ void switch_hold_started(unsigned long long realtime_ns, unsigned long long boot
 		     boottime_ns);
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, line, n) != n || close(fd) || rename(tmp, path)) {
+	if (fd < 0) {
+		log_warn_errno(errno, "cannot write %s: kup status will not show when the "
+			       "hold began", tmp);
+		return;
+	}
+	if (write(fd, line, n) != n) {
+		int e = errno;
+
+		close(fd);
+		unlink(tmp);
+		log_warn_errno(e ? e : EIO, "cannot write %s: kup status will not show when "
+			       "the hold began", tmp);
+		return;
+	}
+	if (close(fd) || rename(tmp, path)) {
 		log_warn_errno(errno, "cannot write %s: kup status will not show when the "
 			       "hold began", path);
-		if (fd >= 0)
-			unlink(tmp);
+		unlink(tmp);
 	}
 }
 

@@ -130,3 +130,39 @@ s = json.load(sys.stdin)[\"last_switch\"]
 assert s[\"services\"][0][\"memory_complete_ns\"] == \"$mc\", s
 assert (\"hold_ns\" in s) == bool(\"$held\"), s'"
 kill_tree "$b"
+
+# ---- the hold's note, as the first report of a boot reads it: every byte checked
+# (kup restore --if-any of an empty store: what kup-restore.service runs)
+bid=$(cat /proc/sys/kernel/random/boot_id)
+up=$(awk '{ printf "%d", $1 * 1000000000 }' /proc/uptime)
+# noted LINE: the record gets a hold line from a hold-start file of LINE
+# (and a newline): 0 yes, 1 no, 2 the report failed
+noted() {
+	printf 'kup-switch 1\nbegun 1765065000000000000 2c8a3c5e-0000-4000-8000-00000000000f a b\n' \
+		> "$KUP_LAST_SWITCH"
+	rm -f "$KUP_HOLD_START"
+	printf '%s\n' "$1" > "$KUP_HOLD_START"
+	"$KUP" restore --ppp "$S" -d --if-any > "$T/note.log" 2>&1 || { cat "$T/note.log"; return 2; }
+	sanitizer_report "$T/note.log" && { cat "$T/note.log"; return 2; }
+	grep -q '^booted ' "$KUP_LAST_SWITCH" || return 2
+	grep -q '^hold ' "$KUP_LAST_SWITCH"
+}
+check "a note of this boot goes into the record" \
+	noted "kup-hold-start 1 $bid 1765065030000000000 $((up / 2))"
+check "... as the line: hold 1765065030000000000 $((up / 2))" \
+	grep -qx "hold 1765065030000000000 $((up / 2))" "$KUP_LAST_SWITCH"
+# not_noted LINE: no hold line, the report done
+not_noted() { noted "$1"; [ $? = 1 ]; }
+check "one of another boot does not" \
+	not_noted "kup-hold-start 1 2c8a3c5e-0000-4000-8000-00000000000f 1765065030000000000 5"
+check "nor one from after the boot's present" \
+	not_noted "kup-hold-start 1 $bid 1765065030000000000 $((up * 2))"
+check "nor one with more after it" not_noted "kup-hold-start 1 $bid 1765065030000000000 5 6"
+check "nor one whose wall clock is before the kernel's start" not_noted "kup-hold-start 1 $bid 4 5"
+bad=0
+for i in $(seq 30); do
+	junk=$(head -c $((RANDOM % 180)) /dev/urandom | tr -d '\0')
+	[ $((i % 2)) = 0 ] && junk="kup-hold-start 1 $bid ${junk:0:40}"
+	not_noted "$junk" || { bad=$((bad + 1)); cp "$KUP_HOLD_START" "$T/bad-hold-start"; }
+done
+check "30 notes of random bytes: no crash, no hold line" [ $bad = 0 ]
