@@ -149,8 +149,8 @@ static void print_text(const struct switch_record *r)
 		       kup_fmt_time(r->pre_dump_begun_ns, a, sizeof(a)),
 		       kup_fmt_time(r->pre_dump_done_ns, b, sizeof(b)));
 	if (r->hold_ns)
-		printf("  the PIDs held from %s, %lld ms after the kernel's start\n",
-		       kup_fmt_time(r->hold_ns, a, sizeof(a)), (long long)(r->hold_since_boot_ns / 1000000ULL));
+		printf("  the PIDs held from %s, %llu ms after the kernel's start\n",
+		       kup_fmt_time(r->hold_ns, a, sizeof(a)), r->hold_since_boot_ns / 1000000ULL);
 	if (!r->n)
 		printf("  no service recorded\n");
 	for (size_t i = 0; i < r->n; i++) {

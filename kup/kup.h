@@ -259,7 +259,7 @@ void switch_record_memory_complete(const char *name);
 /* kup hold began (at boot, in the initramfs): noted in /run for the
  * restore to put into the record (the root is not writable yet). */
 #define KUP_HOLD_START_FILE	"/run/kup/hold-start"
-void switch_hold_started(unsigned long long realtime_ns, unsigned long long boottime_ns);
+void switch_hold_started(unsigned long long realtime_ns, unsigned long long since_boot_ns);
 /* The next boot came up on @r->from although the switch was to another
  * kernel: the new one did not come up (panic=, the default boot entry). */
 bool switch_record_rolled_back(const struct switch_record *r);

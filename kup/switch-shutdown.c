@@ -496,19 +496,19 @@ static unsigned long long boottime_ns(void)
 }
 
 /*
- * kup hold began at @realtime_ns, @boottime_ns after the kernel's start.
+ * kup hold began at @realtime_ns, @since_boot_ns after the kernel's start.
  * At boot it runs in the initramfs, where the root (and the record on it)
  * is not writable yet: it goes to /run (carried onto the root by
  * initramfs-tools and dracut), "kup-hold-start 1 BOOT_ID REALTIME
  * BOOTTIME", for the first restore of the boot to put into the record.
  */
-void switch_hold_started(unsigned long long realtime_ns, unsigned long long boottime_ns)
+void switch_hold_started(unsigned long long realtime_ns, unsigned long long since_boot_ns)
 {
 	const char *path = hold_start_path();
 	char tmp[PATH_MAX], dir[PATH_MAX], bid[64], line[160];
 	int fd, n;
 
-	if (boot_id(bid, sizeof(bid)) || !realtime_ns || !boottime_ns)
+	if (boot_id(bid, sizeof(bid)) || !realtime_ns || !since_boot_ns)
 		return;
 	snprintf(dir, sizeof(dir), "%s", path);
 	if (strrchr(dir, '/') && strrchr(dir, '/') != dir) {
@@ -517,7 +517,7 @@ void switch_hold_started(unsigned long long realtime_ns, unsigned long long boot
 	}
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	n = snprintf(line, sizeof(line), "kup-hold-start 1 %s %llu %llu\n", bid, realtime_ns,
-		     boottime_ns);
+		     since_boot_ns);
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
