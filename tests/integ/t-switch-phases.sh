@@ -73,7 +73,8 @@ if "$KUP" hold --status > /dev/null 2>&1; then
 	ok "# SKIP another PID holder runs" && ok "# SKIP" && ok "# SKIP"
 else
 	h0=$(date +%s%N)
-	check "kup hold --ppp: holds the tree's pid" kup_run "$T/hold.log" hold --ppp "$S" --log "$T/holder.log"
+	check "kup hold --ppp: holds the tree's pid" kup_run "$T/hold.log" hold --ppp "$S" --log "$T/holder.log" \
+		--timeout 120
 	h1=$(date +%s%N)
 	hp=$(sed -n 's/.*(holder pid \([0-9]*\)).*/\1/p' "$T/hold.log")
 	[ -n "$hp" ] && track "$hp"
