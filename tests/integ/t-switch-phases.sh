@@ -12,7 +12,8 @@
 #   - a lazy restore (--lazy, the background pass held back with
 #     KUP_LAZY_HOLD): the record gets "memory-complete NAME NS" only once
 #     kup-lazy has filled the last page, after the tree ran; kup status
-#     prints the memory complete N ms after running.
+#     prints the memory complete N ms after running; so for each part of a
+#     store of several trees (kept units), each restored lazily on its own.
 . "$(dirname "$0")/../lib.sh"
 require_root
 export KUP_FAULT_KEXEC=fail KUP_LAST_SWITCH=$T/last-switch KUP_HOLD_START=$T/hold-start
@@ -131,6 +132,48 @@ s = json.load(sys.stdin)[\"last_switch\"]
 assert s[\"services\"][0][\"memory_complete_ns\"] == \"$mc\", s
 assert (\"hold_ns\" in s) == bool(\"$held\"), s'"
 kill_tree "$b"
+
+# ---- a store of several trees (kept units), each part lazily --------------------
+S2=$T/store2.ppp
+check "kup ppp format $S2 --size 128M" kup_run "$T/fmt2.log" ppp format "$S2" --size 128M
+pc=$(start_bg "$T/c" "$PROGS/counter" -m 8)
+pd=$(start_bg "$T/d" "$PROGS/counter" -m 8)
+wait_for_line "$T/c" '^C 3 ' 30 && wait_for_line "$T/d" '^C 3 ' 30 || bail "counters did not start"
+check "kup dump -t $pc -t $pd --ppp (one store, two parts)" kup_run "$T/dump2.log" dump -t "$pc" -t "$pd" --ppp "$S2"
+check "the dumped counters are gone" eval 'wait_gone $pc && wait_gone $pd'
+cat > "$KUP_LAST_SWITCH" <<R
+kup-switch 1
+begun $(date +%s%N) 2c8a3c5e-0000-4000-8000-00000000000f $(uname -r) /boot/vmlinuz-$(uname -r)
+dumped pid-$pc
+dumped pid-$pd
+R
+for p in $pc $pd; do
+	check "part of $p: kup restore -t $p --lazy -d --as-new-boot (background pass held)" \
+		eval "KUP_LAZY_HOLD='$T/go2' kup_run '$T/restore-$p.log' restore --ppp '$S2' -t $p --lazy -d --as-new-boot"
+	track "$p"
+done
+lzs=$(cat "$T/restore-$pc.log" "$T/restore-$pd.log" | grep -oE 'pid [0-9]+ \(kup-lazy\)' | awk '{ print $2 }' | xargs)
+for l in $lzs; do track "$l"; done
+check "both run, each served by a kup-lazy ($lzs)" \
+	eval '[ $(echo $lzs | wc -w) = 2 ] && alive $pc && alive $pd'
+check "... no memory complete in the record yet" eval '! rec memory-complete'
+touch "$T/go2"
+check "both kup-lazy exit once the memory is in" wait_for "! alive ${lzs% *} && ! alive ${lzs#* }" 120
+note "$(cat "$KUP_LAST_SWITCH")"
+for p in $pc $pd; do
+	run=$(rec restored | awk -v n="pid-$p" '$2 == n { print $4 }')
+	mc=$(rec memory-complete | awk -v n="pid-$p" '$2 == n { print $3 }')
+	check "pid-$p: memory-complete after it ran ($run <= $mc)" \
+		eval '[ -n "$run" ] && [ -n "$mc" ] && [ "$run" -le "$mc" ]'
+	o=$T/c
+	[ "$p" = "$pd" ] && o=$T/d
+	check "... the counter goes on, every value once" \
+		eval "wait_for_line '$o' '^C $(( $(line_field "$o" '^C ' 2) + 3 )) ' 20 && counter_continues '$o' $p 0 3"
+done
+check "kup status: a memory complete under each" \
+	eval '[ "$("$KUP" status | grep -c "memory complete [0-9]* ms after running$")" = 2 ]'
+kill_tree "$pc"
+kill_tree "$pd"
 
 # ---- the hold's note, as the first report of a boot reads it: every byte checked
 # (kup restore --if-any of an empty store: what kup-restore.service runs)
