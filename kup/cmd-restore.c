@@ -74,19 +74,20 @@ static void restore_usage(FILE *f)
 /* CLOCK_REALTIME when this restore began (the phases of a switch) */
 static unsigned long long restore_begun_ns;
 
+/* What the outage of the tree is reckoned from (the inventory). */
+struct outage {
+	char name[128];			/* the unit, or pid-N */
+	unsigned long long freeze_ns;	/* 0: not known (an older image) */
+	bool other_boot;		/* dumped by another boot: a switch */
+};
+
 struct rst_ppp {
 	const char *given;
 	bool keep, lazy;
 	int hold_fd;			/* kup-lazy's own shared lock on the store */
 	struct ckpt_restore_opts *o;
 	unsigned long long running_ns;	/* CLOCK_REALTIME: the tree runs again */
-};
-
-/* What the outage of the tree is reckoned from (the inventory). */
-struct outage {
-	char name[128];			/* the unit, or pid-N */
-	unsigned long long freeze_ns;	/* 0: not known (an older image) */
-	bool other_boot;		/* dumped by another boot: a switch */
+	const struct outage *outage;	/* the tree's, once read */
 };
 
 /* One restored tree in --json's "trees" (@list NULL: no --json). */
@@ -161,6 +162,14 @@ static void read_outage(struct img_store *st, struct outage *out)
 	ckpt_summary_free(&sum);
 }
 
+/* --as-new-boot (tests): restored as after a switch, the record too */
+static void read_outage_as(struct img_store *st, struct outage *out, bool as_new_boot)
+{
+	read_outage(st, out);
+	if (as_new_boot && out->name[0])
+		out->other_boot = true;
+}
+
 /* The tree runs: the restore is done, signals are no longer an abort (kup
  * restore without -d then waits for the root).  From a store: the tree runs
  * from copies of its memory, the store's checkpoint (process memory,
@@ -228,6 +237,9 @@ static void rst_memory_complete(void *arg)
 	if (rp->hold_fd >= 0)
 		close(rp->hold_fd);
 	rp->hold_fd = -1;
+	/* after a switch: when the outage's last phase ended (kup status) */
+	if (rp->outage && rp->outage->other_boot)
+		switch_record_memory_complete(rp->outage->name);
 	if (!rp->given || rp->keep)
 		return;
 	r = kup_store_scrub_ppp(rp->given);
@@ -321,6 +333,7 @@ struct rst_part {
 	unsigned long long running_ns;	/* CLOCK_REALTIME: the tree runs again */
 	struct ckpt_restore_opts *o;
 	struct img_store *base;
+	const struct outage *outage;	/* the tree's, once read */
 };
 
 static void part_close(struct rst_part *rp)
@@ -442,6 +455,9 @@ static void part_memory_complete(void *arg)
 	if (rp->hold_fd >= 0)
 		close(rp->hold_fd);
 	rp->hold_fd = -1;
+	/* after a switch: when the outage's last phase ended (kup status) */
+	if (rp->outage && rp->outage->other_boot)
+		switch_record_memory_complete(rp->outage->name);
 	if (!rp->keep)
 		part_drop(rp->given, rp->prefix, false, false);
 }
@@ -490,7 +506,8 @@ static int restore_part(const char *given, const char *prefix, bool keep,
 		return ret;
 	}
 	snprintf(name, sizeof(name), "%s", o.store->where);
-	read_outage(o.store, &outage);
+	read_outage_as(o.store, &outage, o.as_new_boot);
+	rp.outage = &outage;
 	o.on_running = part_running;
 	o.on_memory_complete = part_memory_complete;
 	o.in_server = part_in_server;
@@ -755,7 +772,8 @@ int cmd_restore(int argc, char **argv)
 			return ret > 0 ? KUP_EXIT_OK : KUP_EXIT_FAIL;
 		}
 	}
-	read_outage(o.store, &outage);
+	read_outage_as(o.store, &outage, o.as_new_boot);
+	rp.outage = &outage;
 	/* what a kill of this command would leave, kup recover undoes */
 	if (journal_begin("restore")) {
 		if (o.store)
