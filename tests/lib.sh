@@ -172,6 +172,20 @@ kill_tree() {
 	return 0
 }
 
+# own_pgrep NAME: the pids of processes named NAME that this test started:
+# those below its reaper (this script's parent), whatever other tests run
+# at the same time.
+own_pgrep() {
+	local p q
+	for p in $(pgrep -x "$1"); do
+		q=$p
+		while [ -n "$q" ] && [ "$q" -gt 1 ]; do
+			[ "$q" = "$PPID" ] && { echo "$p"; break; }
+			q=$(awk '/^PPid:/ { print $2 }' /proc/$q/status 2>/dev/null)
+		done
+	done
+}
+
 # wait_gone PID [TIMEOUT_S]: until /proc/PID is gone (a zombie still holds
 # its pid: the reaper or the parent must reap it first).
 wait_gone() { wait_for "[ ! -d /proc/$1 ]" "${2:-10}"; }
