@@ -778,9 +778,7 @@ void mem_free_image(MmImage *mm)
 static int note_hot_runs(MmImage *mm, const uint8_t *const *src, uint64_t from_copy)
 {
 	PageRun *h = NULL;
-	size_t n = 0, cap = 0;
-
-	size_t v = 0;
+	size_t n = 0, cap = 0, v = 0, last_r = SIZE_MAX;
 
 	if (!src || !from_copy || from_copy >= mm->pages_nr)
 		return 0;
@@ -799,7 +797,8 @@ static int note_hot_runs(MmImage *mm, const uint8_t *const *src, uint64_t from_c
 
 			if (off >= mm->pages_nr || src[off])
 				continue;
-			if (n && h[n - 1].vaddr + h[n - 1].nr_pages * PAGE_SIZE_K == va &&
+			/* within one run only: two runs may touch (two mappings) */
+			if (n && last_r == r && h[n - 1].vaddr + h[n - 1].nr_pages * PAGE_SIZE_K == va &&
 			    h[n - 1].off + h[n - 1].nr_pages == off) {
 				h[n - 1].nr_pages++;
 				continue;
@@ -818,6 +817,7 @@ static int note_hot_runs(MmImage *mm, const uint8_t *const *src, uint64_t from_c
 			h[n].off = off;
 			h[n].nr_pages = 1;
 			n++;
+			last_r = r;
 		}
 	}
 	if (!n)
