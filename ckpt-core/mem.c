@@ -35,6 +35,7 @@ struct vma_raw {
 	char perms[5];
 	unsigned long ino;
 	unsigned long rss_kb, swap_kb;	/* 0 and 0: no page to look for */
+	unsigned long thp_kb;		/* AnonHugePages */
 	char path[PATH_MAX];
 	char vmflags[128];
 };
@@ -94,6 +95,8 @@ static int read_vmas(pid_t pid, struct vma_raw **out, int *nout, bool quiet)
 			cur->rss_kb = strtoul(line + 4, NULL, 10);
 		} else if (cur && !strncmp(line, "Swap:", 5)) {
 			cur->swap_kb = strtoul(line + 5, NULL, 10);
+		} else if (cur && !strncmp(line, "AnonHugePages:", 14)) {
+			cur->thp_kb = strtoul(line + 14, NULL, 10);
 		}
 	}
 	free(buf);
@@ -831,6 +834,10 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		for (size_t m = 0; m < sizeof(madv_flags) / sizeof(madv_flags[0]); m++)
 			if (has_vmflag(r->vmflags, madv_flags[m].flag))
 				v->madv |= 1ULL << madv_flags[m].advice;
+		if (v->kind == VMA_KIND__VMA_ANON_PRIVATE && r->thp_kb) {
+			v->has_thp_bytes = true;
+			v->thp_bytes = (uint64_t)r->thp_kb << 10;
+		}
 		/* pages a lazy restore has not filled yet read as absent: a dump
 		 * now would lose them (docs/design.md, "Lazy restore") */
 		if (has_vmflag(r->vmflags, "um")) {

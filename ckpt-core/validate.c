@@ -397,7 +397,8 @@ static int check_vmas(const MmImage *mm, uint32_t pid, const struct idset *files
 		    (v->end > ARCH_TASK_SIZE && v->kind != VMA_KIND__VMA_VSYSCALL) ||
 		    v->pgoff & (PAGE_SIZE_K - 1) || v->pgoff > UINT64_MAX - (v->end - v->start) ||
 		    v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC) ||
-		    v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE)) {
+		    v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE) ||
+		    (v->has_thp_bytes && v->thp_bytes > v->end - v->start)) {
 			log_err("mm-%u.img: mapping %zu (0x%" PRIx64 "-0x%" PRIx64 ") is invalid",
 				pid, i, v ? v->start : 0, v ? v->end : 0);
 			return -EINVAL;

@@ -1,26 +1,108 @@
 #!/bin/bash
-# A 64 MiB private region asked for transparent huge pages (MADV_HUGEPAGE)
-# comes back in huge pages (AnonHugePages of its mapping above 0), with its
-# contents, where THP is "madvise" or "always".
+# Private memory that was in transparent huge pages at dump comes back in
+# huge pages (AnonHugePages of its mapping above half its size), with its
+# contents checked by the program itself:
+#  - 128 MiB asked for with MADV_HUGEPAGE, eager restore;
+#  - the same, lazy (--lazy) with the background pass held: the faults of
+#    the program's own check fill 2 MiB at a time and kup-lazy collapses
+#    each extent; then the rest, and kup-lazy exits;
+#  - 64 MiB in huge pages without the advice (collapsed by the program with
+#    MADV_COLLAPSE, as THP "always" or khugepaged leave it), eager and lazy:
+#    huge again, and no MADV_HUGEPAGE advice it never gave.
+# Needs THP "madvise" or "always" (MADV_COLLAPSE, Linux 6.1+, for the last).
 . "$(dirname "$0")/../lib.sh"
 require_root
 grep -qE '\[(madvise|always)\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null ||
-	skip_all "transparent huge pages are off here"
-plan 8
+	skip_all "transparent huge pages are off here ($(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null))"
+plan 36
 
-pid=$(start_bg "$T/out" "$PROGS/thp")
-wait_for_line "$T/out" '^READY' 60 || bail "thp did not start"
-area=$(line_field "$T/out" '^AREA ' 2)
-# huge KIB: AnonHugePages (kB) of the mapping holding the area
+# huge PID AREA: AnonHugePages (kB) of the mapping of PID holding AREA
 huge() {
-	awk -v a="$area" '
+	awk -v a="$2" '
 		/^[0-9a-f]+-[0-9a-f]+ / { split($1, r, "-"); in_it = (strtonum("0x" r[1]) <= strtonum("0x" a) && strtonum("0x" a) < strtonum("0x" r[2])) }
 		in_it && /^AnonHugePages:/ { print $2 }' /proc/$1/smaps
 }
-note "before: $(huge "$pid") kB AnonHugePages"
-check "before: the area is in huge pages" [ "$(huge "$pid")" -gt 0 ]
-check "its contents check" request_check "$pid" "$T/out" 60
-dump_and_restore "$pid" "$T/img" || exit 1
-note "after: $(huge "$pid") kB AnonHugePages"
-check "after the restore: the area is in huge pages again" [ "$(huge "$pid")" -gt 0 ]
-check "its contents check after the restore" request_check "$pid" "$T/out" 60
+# advised PID AREA: the mapping holding AREA has the "hg" VmFlag
+advised() {
+	awk -v a="$2" '
+		/^[0-9a-f]+-[0-9a-f]+ / { split($1, r, "-"); in_it = (strtonum("0x" r[1]) <= strtonum("0x" a) && strtonum("0x" a) < strtonum("0x" r[2])) }
+		in_it && /^VmFlags:/ && / hg( |$)/ { f = 1 }
+		END { exit !f }' /proc/$1/smaps
+}
+lazy_pid() { grep -oE 'pid [0-9]+ \(kup-lazy\)' "$1" | awk '{ print $2 }'; }
+
+# start NAME MIB MODE: the program, huge before the dump; sets pid, area, sum
+start() {
+	pid=$(start_bg "$T/out-$1" "$PROGS/thp" "$2" "$3")
+	wait_for_line "$T/out-$1" '^READY' 120 || bail "thp did not start"
+	grep -q '^NOCOLLAPSE' "$T/out-$1" && skip_all "MADV_COLLAPSE refused here"
+	area=$(line_field "$T/out-$1" '^AREA ' 2)
+	check "$1: before the dump, $(huge "$pid" "$area") kB of $2 MiB in huge pages" \
+		[ "$(huge "$pid" "$area")" -gt 0 ]
+	sum=$(request_check "$pid" "$T/out-$1" 60 | sed -n 's/.*sum=//p')
+}
+
+# restored NAME MIB: contents (read by the program: in a lazy restore, its
+# faults bring the pages) and huge pages after the restore
+restored() {
+	thp_out=$T/out-$1
+	check "$1: every byte as written (sum $sum)" \
+		eval 'request_check $pid "$thp_out" 120 | grep -q "sum=$sum"'
+	note "$1: $(huge "$pid" "$area") kB in huge pages after the restore"
+	check "$1: more than half of the $2 MiB in huge pages again" \
+		[ "$(huge "$pid" "$area")" -gt $(($2 * 1024 / 2)) ]
+}
+
+# ---- MADV_HUGEPAGE, eager --------------------------------------------------------
+start advise-eager 128 advise
+dump_and_restore "$pid" "$T/img1" || exit 1
+restored advise-eager 128
+kill_tree "$pid"
+wait_gone "$pid"
+
+# ---- MADV_HUGEPAGE, lazy: the faults fill 2 MiB extents -----------------------------
+start advise-lazy 128 advise
+check "kup dump" kup_run "$T/dump2.log" dump -t "$pid" -D "$T/img2"
+check "the dumped process is gone" wait_gone "$pid"
+check "kup restore --lazy -d (background pass held)" \
+	eval 'KUP_LAZY_HOLD=$T/go2 kup_run "$T/restore2.log" restore -D "$T/img2" --lazy -d -v' ||
+	note "$(tail -n 20 "$T/restore2.log")"
+track "$pid"
+lz=$(lazy_pid "$T/restore2.log")
+[ -n "$lz" ] && track "$lz"
+check "pid $pid runs, lazily (kup-lazy pid $lz)" eval 'alive $pid && [ -n "$lz" ]'
+check "its huge mapping was not filled before it ran ($(huge "$pid" "$area") kB huge)" \
+	[ "$(huge "$pid" "$area")" -lt $((128 * 1024 / 4)) ]
+restored advise-lazy 128
+touch "$T/go2"
+check "kup-lazy exits once the rest is in" wait_for "! alive $lz" 120
+check "and says the extents were collapsed" \
+	grep -qE '[1-9][0-9]* extents of 2 MiB collapsed' "$T/restore2.log"
+check "the contents still check" request_check "$pid" "$T/out-advise-lazy" 120
+kill_tree "$pid"
+wait_gone "$pid"
+
+# ---- huge pages without the advice (MADV_COLLAPSE), eager ----------------------------
+start collapse-eager 64 collapse
+check "collapse-eager: its mapping has no MADV_HUGEPAGE advice" eval '! advised $pid $area'
+dump_and_restore "$pid" "$T/img3" || exit 1
+restored collapse-eager 64
+check "collapse-eager: still no MADV_HUGEPAGE advice after the restore" eval '! advised $pid $area'
+kill_tree "$pid"
+wait_gone "$pid"
+
+# ---- the same, lazy ----------------------------------------------------------------
+start collapse-lazy 64 collapse
+check "kup dump" kup_run "$T/dump4.log" dump -t "$pid" -D "$T/img4"
+check "the dumped process is gone" wait_gone "$pid"
+check "kup restore --lazy -d" kup_run "$T/restore4.log" restore -D "$T/img4" --lazy -d -v ||
+	note "$(tail -n 20 "$T/restore4.log")"
+track "$pid"
+lz=$(lazy_pid "$T/restore4.log")
+[ -n "$lz" ] && track "$lz"
+check "pid $pid runs, lazily (kup-lazy pid $lz)" eval 'alive $pid && [ -n "$lz" ]'
+check "kup-lazy exits once every page is in" wait_for "! alive $lz" 120
+restored collapse-lazy 64
+check "collapse-lazy: no MADV_HUGEPAGE advice after the restore" eval '! advised $pid $area'
+kill_tree "$pid"
+wait_gone "$pid"
