@@ -612,7 +612,7 @@ static int thp_collapse(struct takeover *tk, bool lazy_too)
 	struct rproc *p = tk->p;
 	const MmImage *mm = p->mm;
 	pid_t pid = p->pe->pid;
-	uint64_t huge = 0;
+	uint64_t huge = 0, t0 = rst_now_ns();
 
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
@@ -648,7 +648,8 @@ static int thp_collapse(struct takeover *tk, bool lazy_too)
 		}
 	}
 	if (huge)
-		log_debug("pid %d: %" PRIu64 " MiB in transparent huge pages", pid, huge >> 20);
+		log_debug("pid %d: %" PRIu64 " MiB in transparent huge pages (collapsed in %.1f ms)",
+			  pid, huge >> 20, (rst_now_ns() - t0) / 1e6);
 	return 0;
 }
 
