@@ -8,13 +8,15 @@
 #    each extent; then the rest, and kup-lazy exits;
 #  - 64 MiB in huge pages without the advice (collapsed by the program with
 #    MADV_COLLAPSE, as THP "always" or khugepaged leave it), eager and lazy:
-#    huge again, and no MADV_HUGEPAGE advice it never gave.
+#    huge again, and no MADV_HUGEPAGE advice it never gave;
+#  - huge mappings moved, unmapped, dropped and forked while kup-lazy still
+#    fills them: the right contents in parent and child.
 # Needs THP "madvise" or "always" (MADV_COLLAPSE, Linux 6.1+, for the last).
 . "$(dirname "$0")/../lib.sh"
 require_root
 grep -qE '\[(madvise|always)\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null ||
 	skip_all "transparent huge pages are off here ($(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null))"
-plan 36
+plan 44
 
 # huge PID AREA: AnonHugePages (kB) of the mapping of PID holding AREA
 huge() {
@@ -104,5 +106,31 @@ check "pid $pid runs, lazily (kup-lazy pid $lz)" eval 'alive $pid && [ -n "$lz" 
 check "kup-lazy exits once every page is in" wait_for "! alive $lz" 120
 restored collapse-lazy 64
 check "collapse-lazy: no MADV_HUGEPAGE advice after the restore" eval '! advised $pid $area'
+kill_tree "$pid"
+wait_gone "$pid"
+
+# ---- huge mappings that change shape while their pages still come ------------------
+# (mremap, munmap, MADV_DONTNEED, a fork: tests/progs/lazyops, as in t-lazy)
+pid=$(start_bg "$T/out5" "$PROGS/lazyops" 16 huge)
+wait_for_line "$T/out5" '^READY' 60 || bail "lazyops did not start"
+check "lazyops huge: its regions in huge pages before the dump" \
+	eval "awk '/^AnonHugePages:/ { s += \$2 } END { exit !(s >= 4 * 16384 / 2) }' /proc/$pid/smaps"
+check "kup dump" kup_run "$T/dump5.log" dump -t "$pid" -D "$T/img5"
+check "the dumped process is gone" wait_gone "$pid"
+check "kup restore --lazy -d (background pass held)" \
+	eval 'KUP_LAZY_HOLD=$T/go5 kup_run "$T/restore5.log" restore -D "$T/img5" --lazy -d' ||
+	note "$(tail -n 20 "$T/restore5.log")"
+track "$pid"
+lz=$(lazy_pid "$T/restore5.log")
+[ -n "$lz" ] && track "$lz"
+kill -USR1 "$pid"
+check "mremap, munmap, MADV_DONTNEED, then a fork: child and parent read it right" \
+	wait_for_line "$T/out5" '^OPS child=OK self=OK' 60
+touch "$T/go5"
+check "kup-lazy exits once the rest is in" wait_for "! alive $lz" 60
+kill -USR2 "$pid"
+check "the moved pages where they went, the dropped ones zero, once all is in" \
+	wait_for_line "$T/out5" '^CHECK 1 OK' 60
+check "no ERROR, no FAIL" [ "$(lines_count "$T/out5" 'ERROR|FAIL')" = 0 ]
 kill_tree "$pid"
 wait_gone "$pid"
