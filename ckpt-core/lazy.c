@@ -586,7 +586,7 @@ static void collapse(struct lsrv *s, struct lmm *m, struct larea *a, uint64_t ad
 		return;
 	}
 	if (!s->not_collapsed++)
-		log_info("pid %d: 0x%" PRIx64 " stays in 4 KiB pages (MADV_COLLAPSE: %s)", m->pid,
+		log_debug("pid %d: 0x%" PRIx64 " stays in 4 KiB pages (MADV_COLLAPSE: %s)", m->pid,
 			 cs, m->pidfd < 0 ? "no pidfd" : strerror(errno));
 }
 

@@ -638,7 +638,7 @@ static int thp_collapse(struct takeover *tk, bool lazy_too)
 			if (err)
 				return err;
 			if (ret)
-				log_info("pid %d: 0x%" PRIx64 "-0x%" PRIx64 " stays in 4 KiB pages "
+				log_debug("pid %d: 0x%" PRIx64 "-0x%" PRIx64 " stays in 4 KiB pages "
 					 "(MADV_COLLAPSE: %s)", pid, from, a, strerror((int)-ret));
 			else
 				huge += a - from;
