@@ -807,10 +807,21 @@ static int on_add(struct lsrv *s, const struct lazy_hdr *h, const uint8_t *lazy,
 	m->pid = p->pe->pid;
 	m->seen = p->pe->pid;
 	m->pidfd = syscall(SYS_pidfd_open, p->pe->pid, 0);
-	for (size_t j = 0; !err && j < p->mm->n_vmas; j++)
-		if (lazy[j])
-			err = area_add(m, p->mm->vmas[j]->start, p->mm->vmas[j]->end,
-				       p->mm->vmas[j]->start, h->idx, lazy[j] == LAZY_HUGE);
+	for (size_t j = 0; !err && j < p->mm->n_vmas; j++) {
+		const VmaEntry *v = p->mm->vmas[j];
+		struct larea *a;
+
+		if (!lazy[j])
+			continue;
+		err = area_add(m, v->start, v->end, v->start, h->idx, lazy[j] == LAZY_HUGE);
+		a = err ? NULL : &m->a[m->n - 1];
+		/* the extents that were huge pages, whole in the image:
+		 * collapsed once filled */
+		for (uint64_t cs = (v->start + THP_SIZE - 1) & ~(THP_SIZE - 1);
+		     a && a->hbits && cs + THP_SIZE <= a->end; cs += THP_SIZE)
+			if (thp_was_huge(v, cs) && thp_whole_in_image(p->mm, cs, cs + THP_SIZE))
+				a->hbits[hidx(a, cs) / 64] |= 1ULL << (hidx(a, cs) % 64);
+	}
 	for (size_t r = 0; !err && r < p->mm->n_runs; r++) {
 		const PageRun *run = p->mm->runs[r];
 		uint64_t e = run->vaddr + run->nr_pages * PG;
@@ -827,15 +838,6 @@ static int on_add(struct lsrv *s, const struct lazy_hdr *h, const uint8_t *lazy,
 				m->left++;
 			}
 		}
-	}
-	/* the extents whole in the image: collapsed once filled */
-	for (int k = 0; !err && k < m->n; k++) {
-		struct larea *a = &m->a[k];
-
-		for (uint64_t cs = (a->start + THP_SIZE - 1) & ~(THP_SIZE - 1);
-		     a->hbits && cs + THP_SIZE <= a->end; cs += THP_SIZE)
-			if (thp_whole_in_image(p->mm, cs, cs + THP_SIZE))
-				a->hbits[hidx(a, cs) / 64] |= 1ULL << (hidx(a, cs) % 64);
 	}
 	nl = err ? NULL : realloc(s->mm, (s->nmm + 1) * sizeof(*nl));
 	if (!nl) {

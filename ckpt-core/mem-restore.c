@@ -596,8 +596,23 @@ bool thp_whole_in_image(const MmImage *mm, uint64_t s, uint64_t e)
 	return true;
 }
 
+/* Was the 2 MiB extent at @a of @v one huge page at dump?  Without the map
+ * (older images, no /proc/kpageflags at dump): taken to be when whole in
+ * the image. */
+bool thp_was_huge(const VmaEntry *v, uint64_t a)
+{
+	uint64_t first = (v->start + THP_SIZE - 1) & ~(THP_SIZE - 1), i;
+
+	if (!v->has_thp_map)
+		return true;
+	if (a < first)
+		return false;
+	i = (a - first) / THP_SIZE;
+	return i / 8 < v->thp_map.len && v->thp_map.data[i / 8] >> (i % 8) & 1;
+}
+
 /*
- * After the eager fill: the 2 MiB extents of a mapping that had huge pages
+ * After the eager fill: the 2 MiB extents of a mapping that were huge pages
  * at dump and are whole in the image, collapsed into huge pages
  * (MADV_COLLAPSE, Linux 6.1+, whatever the sysfs THP mode), one call per
  * run of such extents.  Where the fill's faults gave huge pages already
@@ -622,7 +637,8 @@ static int thp_collapse(struct takeover *tk, bool lazy_too)
 		    (!lazy_too && p->lazy && p->lazy[i]) || !(v->prot & PROT_WRITE))
 			continue;
 		for (;; a += THP_SIZE) {
-			bool whole = a + THP_SIZE <= v->end && thp_whole_in_image(mm, a, a + THP_SIZE);
+			bool whole = a + THP_SIZE <= v->end && thp_was_huge(v, a) &&
+				     thp_whole_in_image(mm, a, a + THP_SIZE);
 			long ret;
 			int err;
 

@@ -53,6 +53,7 @@ enum lazy_kind {
 #endif
 bool thp_wanted(const struct rproc *p, const VmaEntry *v);
 bool thp_whole_in_image(const MmImage *mm, uint64_t s, uint64_t e);
+bool thp_was_huge(const VmaEntry *v, uint64_t a);
 
 /* A private anonymous mapping and the children sharing it (mem-restore.c) */
 enum cow_state {

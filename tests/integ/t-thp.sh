@@ -8,7 +8,8 @@
 #    each extent; then the rest, and kup-lazy exits;
 #  - 64 MiB in huge pages without the advice (collapsed by the program with
 #    MADV_COLLAPSE, as THP "always" or khugepaged leave it), eager and lazy:
-#    huge again, and no MADV_HUGEPAGE advice it never gave;
+#    huge again, and no MADV_HUGEPAGE advice it never gave; with only its
+#    first half huge, only that half comes back huge (not every extent);
 #  - huge mappings moved, unmapped, dropped and forked while kup-lazy still
 #    fills them: the right contents in parent and child.
 # Needs THP "madvise" or "always" (MADV_COLLAPSE, Linux 6.1+, for the last).
@@ -16,7 +17,7 @@
 require_root
 grep -qE '\[(madvise|always)\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null ||
 	skip_all "transparent huge pages are off here ($(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null))"
-plan 44
+plan 52
 
 # huge PID AREA: AnonHugePages (kB) of the mapping of PID holding AREA
 huge() {
@@ -90,6 +91,20 @@ check "collapse-eager: its mapping has no MADV_HUGEPAGE advice" eval '! advised 
 dump_and_restore "$pid" "$T/img3" || exit 1
 restored collapse-eager 64
 check "collapse-eager: still no MADV_HUGEPAGE advice after the restore" eval '! advised $pid $area'
+kill_tree "$pid"
+wait_gone "$pid"
+
+# ---- only half of it in huge pages: only that half comes back huge -------------------
+# (the dump maps which 2 MiB extents were huge pages from /proc/kpageflags)
+start half 64 half
+check "half: about half of it in huge pages before the dump ($(huge "$pid" "$area") kB)" \
+	eval '[ $(huge $pid $area) -le $((64 * 1024 * 3 / 4)) ]'
+dump_and_restore "$pid" "$T/img6" || exit 1
+note "half: $(huge "$pid" "$area") kB in huge pages after the restore"
+check "half: about half of it in huge pages again, not all of it" \
+	eval 'h=$(huge $pid $area); [ $h -ge $((64 * 1024 / 4)) ] && [ $h -le $((64 * 1024 * 3 / 4)) ]'
+check "half: every byte as written (sum $sum)" \
+	eval 'request_check $pid "$T/out-half" 120 | grep -q "sum=$sum"'
 kill_tree "$pid"
 wait_gone "$pid"
 

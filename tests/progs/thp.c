@@ -3,9 +3,10 @@
  * filled with a pattern: asked for with MADV_HUGEPAGE before it is written
  * ("advise"), or written in 4 KiB pages with no advice and then collapsed
  * by the program itself with MADV_COLLAPSE ("collapse": huge pages in a
- * mapping without the "hg" flag, as THP "always" or khugepaged leave).
+ * mapping without the "hg" flag, as THP "always" or khugepaged leave), or
+ * so only its first half ("half").
  *
- * Usage: thp [MIB [advise|collapse]]   (default 64 advise)
+ * Usage: thp [MIB [advise|collapse|half]]   (default 64 advise)
  *
  * Lines: "AREA <hex start>", "READY"; SIGUSR1: "CHECK <k> OK sum=<hex>" when
  * every byte still holds its pattern, "CHECK <k> FAIL at <offset>" if not.
@@ -34,12 +35,12 @@ int main(int argc, char **argv)
 {
 	uint8_t *raw, *a;
 	int k = 0;
-	bool advise = argc < 3 || strcmp(argv[2], "collapse");
+	bool advise = argc < 3 || !strcmp(argv[2], "advise");
 
 	if (argc > 1)
 		LEN = strtoul(argv[1], NULL, 10) << 20;
 	if (!LEN)
-		die("usage: thp [MIB [advise|collapse]]");
+		die("usage: thp [MIB [advise|collapse|half]]");
 	signal(SIGUSR1, on_usr1);
 	raw = mmap(NULL, LEN + HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (raw == MAP_FAILED)
@@ -49,7 +50,7 @@ int main(int argc, char **argv)
 		die("madvise(MADV_HUGEPAGE) failed");
 	for (size_t i = 0; i < LEN; i++)
 		a[i] = (uint8_t)(i * 7 + (i >> 12));
-	if (!advise && madvise(a, LEN, MADV_COLLAPSE))
+	if (!advise && madvise(a, strcmp(argv[2], "half") ? LEN : LEN / 2, MADV_COLLAPSE))
 		say("NOCOLLAPSE %d", errno);
 	say("AREA %lx", (unsigned long)a);
 	say("READY");
