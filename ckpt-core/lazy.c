@@ -260,6 +260,8 @@ struct lmm {
 	struct larea *a;
 	int n;
 	uint64_t left;		/* pending pages */
+	int img;		/* the task whose image (its hot_runs) it began as */
+	size_t hot;		/* background: the hot run it is at */
 	int cur;		/* background: the area it is at */
 	uint64_t curw;		/* ... and the word of its bits (none set before it) */
 	uint64_t *retry;	/* faults to answer again after an event */
@@ -279,6 +281,9 @@ struct lsrv {
 	size_t buf_len;
 	uint64_t filled, zeroed, unneeded;	/* pages: copied, zero, of processes gone */
 	uint64_t collapsed, not_collapsed;	/* 2 MiB extents */
+	uint64_t hot_filled;		/* ... of them by the hot pass */
+	const char *hold_cold;		/* tests: only the hot pass before it exists */
+	bool cold_held;			/* ... and the hot pass is over */
 };
 
 static bool bit_test(const uint64_t *b, uint64_t i)
@@ -732,6 +737,8 @@ static int on_fork(struct lsrv *s, struct lmm *m, int ufd)
 	n->pidfd = -1;		/* its pid: at its first fault */
 	n->pid = m->pid;
 	n->left = m->left;
+	n->img = m->img;
+	n->hot = m->hot;
 	s->mm = nl;
 	s->mm[s->nmm++] = n;
 	return 0;
@@ -804,6 +811,7 @@ static int on_add(struct lsrv *s, const struct lazy_hdr *h, const uint8_t *lazy,
 		return -ENOMEM;
 	}
 	m->uffd = ufd;
+	m->img = h->idx;
 	m->pid = p->pe->pid;
 	m->seen = p->pe->pid;
 	m->pidfd = syscall(SYS_pidfd_open, p->pe->pid, 0);
@@ -902,8 +910,50 @@ static void srv_die(struct lsrv *s, int err, const char *what)
 	_exit(1);
 }
 
+/*
+ * The background pass's first part: the pages the process wrote last
+ * before the dump (its image's hot runs, dumped addresses), wherever they
+ * are now.  Fills one piece; false when no hot page is left to fill.
+ */
+static bool hot_piece(struct lsrv *s, struct lmm *m)
+{
+	const MmImage *mm = s->c->p[m->img].mm;
+
+	for (; m->hot < mm->n_hot_runs; m->hot++) {
+		const PageRun *h = mm->hot_runs[m->hot];
+		uint64_t hs = h->vaddr, he = h->vaddr + h->nr_pages * PG;
+
+		for (int k = 0; k < m->n; k++) {
+			struct larea *a = &m->a[k];
+			uint64_t lo = a->src > hs ? a->src : hs;
+			uint64_t hi = a->src + (a->end - a->start) < he ? a->src + (a->end - a->start) : he;
+
+			if (a->img != m->img)
+				continue;
+			for (uint64_t v = lo; v < hi; v += PG) {
+				uint64_t at = a->start + (v - a->src), left = (hi - v) / PG;
+				long r;
+
+				if (!bit_test(a->bits, (v - a->src) / PG))
+					continue;
+				r = a->huge ? fill_huge(s, m, a, at) :
+					      fill(s, m, a, at, left < LAZY_CHUNK / PG ? left : LAZY_CHUNK / PG);
+				if (r == -ESRCH)
+					m->left = 0;	/* gone: dropped by the loop */
+				else if (r == -ENOENT)
+					drop_range(m, at, at + PG);
+				if (r > 0)
+					s->hot_filled += r;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 /* One piece of the background pass, for the next process with pages to
- * come; false when none has. */
+ * come: its hot pages first, then the rest in address order; false when
+ * none has. */
 static bool background(struct lsrv *s)
 {
 	for (int tries = 0; tries < s->nmm; tries++) {
@@ -911,6 +961,10 @@ static bool background(struct lsrv *s)
 		bool from_start = !m->cur && !m->curw;
 
 		if (!m->left)
+			continue;
+		if (hot_piece(s, m))
+			return true;
+		if (s->hold_cold && access(s->hold_cold, F_OK))
 			continue;
 		for (; m->cur < m->n; m->cur++, m->curw = 0) {
 			struct larea *a = &m->a[m->cur];
@@ -947,13 +1001,16 @@ static bool background(struct lsrv *s)
 static void lazy_serve(struct rctx *c, int sock)
 {
 	const struct ckpt_restore_opts *o = c->o;
-	struct lsrv s = { .c = c, .sock = sock, .buf_img = -1 };
+	struct lsrv s = { .c = c, .sock = sock, .buf_img = -1,
+			  .hold_cold = getenv("KUP_LAZY_HOLD_COLD") };
 	const char *hold = getenv("KUP_LAZY_HOLD");	/* tests: no background pass before it exists */
 	bool ctl_open = true;
 	struct pollfd *pfd = NULL;
 
 	prctl(PR_SET_NAME, "kup-lazy");
 	log_set_prefix("kup lazy");
+	if (o->in_server)
+		o->in_server(o->arg);
 	setsid();	/* no terminal's signals: a dead server would leave zeros */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -995,8 +1052,8 @@ static void lazy_serve(struct rctx *c, int sock)
 			pfd[n++] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		for (int k = 0; k < s.nmm; k++)
 			pfd[n++] = (struct pollfd){ .fd = s.mm[k]->uffd, .events = POLLIN };
-		busy = !held && s.nmm;
-		r = poll(pfd, n, busy ? 0 : held ? 100 : -1);
+		busy = !held && s.nmm && !s.cold_held;
+		r = poll(pfd, n, busy ? 0 : held || s.cold_held ? 100 : -1);
 		if (r < 0 && errno != EINTR)
 			srv_die(&s, errno, "lazy pages server: poll");
 		if (ctl_open && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -1031,8 +1088,8 @@ static void lazy_serve(struct rctx *c, int sock)
 				k--;
 			}
 		}
-		if (busy)
-			background(&s);
+		if (!held && s.nmm && (busy || s.cold_held))
+			s.cold_held = !background(&s) && s.hold_cold && access(s.hold_cold, F_OK);
 	}
 	free(pfd);
 	for (int i = 0; i < c->n; i++)
@@ -1047,8 +1104,9 @@ static void lazy_serve(struct rctx *c, int sock)
 				 " not needed (their processes exited)", s.filled, s.zeroed,
 				 s.unneeded);
 		else
-			log_info("the tree's memory is complete: %" PRIu64 " pages filled, %" PRIu64
-				 " zero pages", s.filled, s.zeroed);
+			log_info("the tree's memory is complete: %" PRIu64 " pages filled (%" PRIu64
+				 " of them first: those written last before the dump), %" PRIu64
+				 " zero pages", s.filled, s.hot_filled, s.zeroed);
 		c->st->ops->close(c->st);
 		if (o->on_memory_complete)
 			o->on_memory_complete(o->arg);

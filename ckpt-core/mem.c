@@ -812,8 +812,77 @@ void mem_free_image(MmImage *mm)
 		free(mm->cow_runs[0]);
 		free(mm->cow_runs);
 	}
+	if (mm->n_hot_runs) {
+		free(mm->hot_runs[0]);
+		free(mm->hot_runs);
+	}
 	free(mm->vdso_symtab.data);
 	mm_image__init(mm);
+}
+
+#define MEM_HOT_RUNS_MAX	65536	/* a hint: beyond it, the rest in address order */
+
+/*
+ * The pages read at the freeze while the others came from a pre-dump's copy
+ * (@src[i] NULL for page i of the image): those the tree wrote last, its
+ * hot pages (mm_image.hot_runs).  Nothing when the copy gave none.
+ */
+static int note_hot_runs(MmImage *mm, const uint8_t *const *src, uint64_t from_copy)
+{
+	PageRun *h = NULL;
+	size_t n = 0, cap = 0;
+
+	size_t v = 0;
+
+	if (!src || !from_copy || from_copy >= mm->pages_nr)
+		return 0;
+	for (size_t r = 0; r < mm->n_runs && n < MEM_HOT_RUNS_MAX; r++) {
+		const PageRun *run = mm->runs[r];
+
+		/* private anonymous memory only (what a lazy restore fills;
+		 * the rest was never tracked: the vDSO, files...) */
+		while (v < mm->n_vmas && mm->vmas[v]->end <= run->vaddr)
+			v++;
+		if (v == mm->n_vmas || mm->vmas[v]->start > run->vaddr ||
+		    mm->vmas[v]->kind != VMA_KIND__VMA_ANON_PRIVATE)
+			continue;
+		for (uint64_t j = 0; j < run->nr_pages && n < MEM_HOT_RUNS_MAX; j++) {
+			uint64_t va = run->vaddr + j * PAGE_SIZE_K, off = run->off + j;
+
+			if (off >= mm->pages_nr || src[off])
+				continue;
+			if (n && h[n - 1].vaddr + h[n - 1].nr_pages * PAGE_SIZE_K == va &&
+			    h[n - 1].off + h[n - 1].nr_pages == off) {
+				h[n - 1].nr_pages++;
+				continue;
+			}
+			if (n == cap) {
+				PageRun *nh = realloc(h, (cap = cap ? cap * 2 : 64) * sizeof(*h));
+
+				if (!nh) {
+					free(h);
+					return -ENOMEM;
+				}
+				h = nh;
+			}
+			h[n] = (PageRun)PAGE_RUN__INIT;
+			h[n].vaddr = va;
+			h[n].off = off;
+			h[n].nr_pages = 1;
+			n++;
+		}
+	}
+	if (!n)
+		return 0;
+	mm->hot_runs = malloc(n * sizeof(*mm->hot_runs));
+	if (!mm->hot_runs) {
+		free(h);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		mm->hot_runs[i] = &h[i];
+	mm->n_hot_runs = n;
+	return 0;
 }
 
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
@@ -992,6 +1061,9 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	if (ret < 0)
 		goto out;
 	blob_open = ahead = ret;
+	ret = pd ? note_hot_runs(mm, (const uint8_t *const *)src, pre) : 0;
+	if (ret < 0)
+		goto out;
 	if (mm->pages_nr) {
 		if (pd)
 			log_info("pid %d: %" PRIu64 " of %" PRIu64 " pages from the pre-dump, %" PRIu64

@@ -578,6 +578,29 @@ int ckpt_validate_cow(const MmImage *mm, const MmImage *pmm, uint32_t pid, uint3
 	return 0;
 }
 
+/* The hot pages (hot_runs, a lazy restore's first pass): at most 65536
+ * runs, each inside one of the task's own runs, at its offset there. */
+static int check_hot_runs(const MmImage *mm, uint32_t pid)
+{
+	if (mm->n_hot_runs > 65536) {
+		log_err("mm-%u.img: %zu hot runs (at most 65536)", pid, mm->n_hot_runs);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < mm->n_hot_runs; i++) {
+		const PageRun *h = mm->hot_runs[i];
+		const PageRun *r = run_at(mm->runs, mm->n_runs, h->vaddr);
+
+		if (!r || h->vaddr % PAGE_SIZE_K || !h->nr_pages ||
+		    h->nr_pages > r->nr_pages - (h->vaddr - r->vaddr) / PAGE_SIZE_K ||
+		    h->off != r->off + (h->vaddr - r->vaddr) / PAGE_SIZE_K) {
+			log_err("mm-%u.img: hot run %zu (0x%" PRIx64 ", %" PRIu64 " pages) is not "
+				"inside one of its runs", pid, i, h->vaddr, h->nr_pages);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int check_mm(const MmImage *mm, uint32_t pid, const struct idset *files,
 		    const ShmemImage *shm)
 {
@@ -590,6 +613,8 @@ static int check_mm(const MmImage *mm, uint32_t pid, const struct idset *files,
 	ret = check_vmas(mm, pid, files, shm);
 	if (!ret)
 		ret = check_runs(mm, pid);
+	if (!ret)
+		ret = check_hot_runs(mm, pid);
 	return ret ? ret : check_cow_runs(mm, pid);
 }
 

@@ -23,6 +23,9 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KUP=${KUP:-$TOP/build/kup}
 PROGS=${PROGS:-$TOP/build/progs}
 T=$(mktemp -d /tmp/kup-t.XXXXXX)
+# kup hold notes when it began (for the record of a switch) in $T, not in the
+# host's /run/kup
+export KUP_HOLD_START=$T/hold-start
 
 _n=0		# checks run
 _failed=0	# checks failed
