@@ -384,6 +384,14 @@ static bool vma_kind_ok(VmaKind k)
 	return protobuf_c_enum_descriptor_get_value(&vma_kind__descriptor, k) != NULL;
 }
 
+/* The 2 MiB extents of @v from its first 2 MiB boundary (thp_map's bits) */
+static uint64_t thp_extents(const VmaEntry *v)
+{
+	uint64_t first = (v->start + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
+
+	return v->end > first ? (v->end - first) >> 21 : 0;
+}
+
 static int check_vmas(const MmImage *mm, uint32_t pid, const struct idset *files,
 		      const ShmemImage *shm)
 {
@@ -397,7 +405,9 @@ static int check_vmas(const MmImage *mm, uint32_t pid, const struct idset *files
 		    (v->end > ARCH_TASK_SIZE && v->kind != VMA_KIND__VMA_VSYSCALL) ||
 		    v->pgoff & (PAGE_SIZE_K - 1) || v->pgoff > UINT64_MAX - (v->end - v->start) ||
 		    v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC) ||
-		    v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE)) {
+		    v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE) ||
+		    (v->has_thp_bytes && v->thp_bytes > v->end - v->start) ||
+		    (v->has_thp_map && v->thp_map.len > thp_extents(v) / 8 + 1)) {
 			log_err("mm-%u.img: mapping %zu (0x%" PRIx64 "-0x%" PRIx64 ") is invalid",
 				pid, i, v ? v->start : 0, v ? v->end : 0);
 			return -EINVAL;
