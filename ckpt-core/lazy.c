@@ -1103,10 +1103,13 @@ static void lazy_serve(struct rctx *c, int sock)
 			log_info("done: %" PRIu64 " pages filled, %" PRIu64 " zero pages, %" PRIu64
 				 " not needed (their processes exited)", s.filled, s.zeroed,
 				 s.unneeded);
-		else
+		else if (s.hot_filled)
 			log_info("the tree's memory is complete: %" PRIu64 " pages filled (%" PRIu64
 				 " of them first: those written last before the dump), %" PRIu64
 				 " zero pages", s.filled, s.hot_filled, s.zeroed);
+		else
+			log_info("the tree's memory is complete: %" PRIu64 " pages filled, %" PRIu64
+				 " zero pages", s.filled, s.zeroed);
 		c->st->ops->close(c->st);
 		if (o->on_memory_complete)
 			o->on_memory_complete(o->arg);
