@@ -4,7 +4,8 @@
 #   make check      build the ASan/UBSan variant and run every test
 #   make install    install into $(DESTDIR)$(PREFIX)
 #   make bench      run the benchmarks (prints figures; Debian's daemons too)
-#   make lab-bench  the persistent page store's figures in the QEMU lab
+#   make lab-bench  the persistent page store's figures in the QEMU lab, and kup's
+#                   switch beside criu's
 #   make fuzz       build the libFuzzer targets (clang)
 #   make fuzz-run   and run each for FUZZ_SECS seconds (default 30): execs, cov, ft
 #

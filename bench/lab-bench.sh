@@ -21,7 +21,17 @@
 #  4. the demo's switch (tests/vm/t-demo.sh, its own lab instance): what
 #     each client outside the guest saw (its longest wait for an answer)
 #     and the phases of each kept service's outage (kup status).
-#     BENCH_DEMO=no leaves it out.
+#     BENCH_DEMO=no leaves it out;
+#  5. the same switch with Debian's criu (3.17 in the guest) by hand, on a
+#     fresh boot of A: criu dump of a counter with BENCH_MB MiB and of a
+#     redis-server started by hand with BENCH_REDIS_KEYS (default 100000)
+#     keys, images in the guest's root file system (criu has no
+#     persistent-RAM store), `kup kexec load B` / `kup kexec exec`, criu
+#     restore on B, the counter checked to go on and the keys to be there;
+#     beside it a kup dump / restore of a second redis-server of the same
+#     size through the store, and a table of kup's (section 3) and criu's
+#     figures for the counter.  criu's own failures are printed ("criu
+#     3.17: <its first error>"), never fatal.  BENCH_CRIU=no leaves it out.
 #
 #   bench/lab-bench.sh        (KUP_LAB_A / KUP_LAB_B: the two kernels)
 #
@@ -49,13 +59,18 @@ tree=$(mktemp -d /tmp/kup-bench-destdir.XXXXXX)
 trap 'rm -rf "$tree"; "$lab" stop >/dev/null 2>&1' EXIT
 make -s -C "$top" install DESTDIR="$tree" >/dev/null && "$lab" install-kup "$tree" >/dev/null ||
 	die "make install + lab install-kup"
-"$lab" stop >/dev/null 2>&1
-"$lab" boot "$A" 2>/dev/null || die "boot $A"
-G "mkdir -p $GP" || die "guest mkdir"
-for f in "$top/build/bench/ppp-bench" "$top/build/bench/copy-paths" "$top/build/progs/counter"; do
-	"$lab" cp-in "$f" "$GP/" || die "cp-in $f"
-done
-G 'udevadm settle -t 30; test -b /dev/pmem0' || die "no /dev/pmem0 in the guest"
+# a fresh guest on A with the benchmark programs in $GP (each boot's disk is
+# a new overlay)
+boot_a() {
+	"$lab" stop >/dev/null 2>&1
+	"$lab" boot "$A" 2>/dev/null || die "boot $A"
+	G "mkdir -p $GP" || die "guest mkdir"
+	for f in "$top/build/bench/ppp-bench" "$top/build/bench/copy-paths" "$top/build/progs/counter"; do
+		"$lab" cp-in "$f" "$GP/" || die "cp-in $f"
+	done
+	G 'udevadm settle -t 30; test -b /dev/pmem0' || die "no /dev/pmem0 in the guest"
+}
+boot_a
 
 echo "== kup lab benchmarks: guest $(G uname -r), $(G nproc) vCPUs (QEMU TCG), store /dev/pmem0 (memmap=512M!1G)"
 
@@ -66,13 +81,23 @@ for cs in xxhash64 crc32c; do
 done
 
 # 2. a dump and a restore on one kernel
-start_counter() {	# [MiB]
-	G "rm -f /root/bench-counter.out; setsid $GP/counter -m ${1:-$MB} -i 100 >/root/bench-counter.out 2>&1 </dev/null &
-	   for i in \$(seq 600); do grep -q '^C 3 ' /root/bench-counter.out && exit 0; sleep 0.2; done; exit 1" ||
+start_counter() {	# [MiB [OUTPUT]]
+	local o=${2:-/root/bench-counter.out}
+	G "rm -f $o; setsid $GP/counter -m ${1:-$MB} -i 100 >$o 2>&1 </dev/null &
+	   for i in \$(seq 600); do grep -q '^C 3 ' $o && exit 0; sleep 0.2; done; exit 1" ||
 		die "the counter did not start"
 	pid=$(G "pgrep -n -f '^$GP/counter'")
 }
 ms_of() { sed -n 's/.* pages in \([0-9.]*\) ms.*/\1/p' <<<"$1" | head -n1; }
+# gtime CMD: runs the shell command CMD in the guest, its output followed by
+# a line "WALL <ms>" (the guest's clock around it); CMD's exit status
+gtime() { G "t0=\$(date +%s%N); $1; rc=\$?; echo WALL \$(( (\$(date +%s%N) - t0) / 1000000 )); exit \$rc"; }
+wall_of() { sed -n 's/^WALL //p' <<<"$1" | tail -n1; }
+# goes_on OUTPUT LAST: the counter writing OUTPUT gets past LAST
+goes_on() {
+	G "for i in \$(seq 150); do grep -q '^C $(($2 + 3)) ' $1 && exit 0; sleep 0.2; done; exit 1"
+}
+last_of() { G "awk '\$1 == \"C\" { v = \$2 } END { print v }' $1"; }
 
 echo "-- kup dump / restore of a counter with $MB MiB, $(G uname -r)"
 G 'kup ppp format /dev/pmem0 --force' >/dev/null || die "kup ppp format"
@@ -107,14 +132,16 @@ G "$GP/copy-paths -p /dev/pmem0 $DMB" |
 echo "-- kernel switch $A -> $B"
 start_counter
 out=$(G "kup kexec load $B 2>&1") || die "kup kexec load $B: $out"
-out=$(G "kup dump -t $pid --ppp /dev/pmem0 2>&1") || die "kup dump: $out"
-row "kup dump --ppp /dev/pmem0 (before the kexec)" "$(ms_of "$out") ms"
-last=$(G "awk '\$1 == \"C\" { v = \$2 } END { print v }' /root/bench-counter.out")
+out=$(gtime "kup dump -t $pid --ppp /dev/pmem0 2>&1") || die "kup dump: $out"
+k_dump=$(ms_of "$out") k_dump_wall=$(wall_of "$out")
+row "kup dump --ppp /dev/pmem0 (before the kexec)" "$k_dump ms"
+last=$(last_of /root/bench-counter.out)
 t0=$(date +%s.%N)
 "$lab" run 'kup kexec exec' >/dev/null 2>&1	# the connection drops
 "$lab" wait-boot "$B" --timeout 300 2>/dev/null || die "the guest did not come back on $B"
 t1=$(date +%s.%N)
-row "kup kexec exec -> $B answering over ssh" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", b - a }')"
+k_kexec=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+row "kup kexec exec -> $B answering over ssh" "$k_kexec s"
 row "  systemd-analyze on $B" "$(G 'systemd-analyze 2>/dev/null | head -n1 | sed "s/.*= //"')"
 G 'udevadm settle -t 30; for i in $(seq 100); do test -b /dev/pmem0 && exit 0; sleep 0.2; done; exit 1' ||
 	die "/dev/pmem0 did not come back"
@@ -122,9 +149,10 @@ t2=$(date +%s.%N)
 out=$(G 'kup ppp verify /dev/pmem0 2>&1') || die "kup ppp verify: $out"
 t3=$(date +%s.%N)
 row "kup ppp verify (every extent of the checkpoint)" "$(awk -v a="$t2" -v b="$t3" 'BEGIN { printf "%.0f ms", (b - a) * 1000 }')"
-out=$(G 'kup restore --ppp /dev/pmem0 -d 2>&1') || die "kup restore: $out"
-row "kup restore --ppp /dev/pmem0 -d on $B" "$(ms_of "$out") ms"
-if G "for i in \$(seq 100); do grep -q '^C $((last + 3)) ' /root/bench-counter.out && exit 0; sleep 0.2; done; exit 1"; then
+out=$(gtime 'kup restore --ppp /dev/pmem0 -d 2>&1') || die "kup restore: $out"
+k_restore=$(ms_of "$out") k_restore_wall=$(wall_of "$out")
+row "kup restore --ppp /dev/pmem0 -d on $B" "$k_restore ms"
+if goes_on /root/bench-counter.out "$last"; then
 	row "  the counter goes on from $last" "yes"
 else
 	row "  the counter goes on from $last" "NO"
@@ -133,15 +161,157 @@ fi
 "$lab" stop >/dev/null 2>&1
 
 # 4. the demo's switch
-[ "${BENCH_DEMO:-yes}" = no ] && exit 0
-echo "-- the demo's switch (tests/vm/t-demo.sh): openvpn, sshd, redis kept, clients outside"
-sum=$tree/demo-summary
-KUP_LAB_NAME=bench-demo DEMO_SUMMARY=$sum "$top/tests/vm/t-demo.sh" >"$tree/demo.log" 2>&1
-rc=$?
-if [ -s "$sum" ]; then
-	cat "$sum"
-	[ $rc = 0 ] || echo "  (the demo failed: $(grep -m3 '^not ok' "$tree/demo.log" | tr '\n' ' '))"
-else
-	echo "  the demo did not get to its switch:"
-	grep -E '^(not ok|# )' "$tree/demo.log" | tail -n 8 | sed 's/^/  /'
+if [ "${BENCH_DEMO:-yes}" != no ]; then
+	echo "-- the demo's switch (tests/vm/t-demo.sh): openvpn, sshd, redis kept, clients outside"
+	sum=$tree/demo-summary
+	KUP_LAB_NAME=bench-demo DEMO_SUMMARY=$sum "$top/tests/vm/t-demo.sh" >"$tree/demo.log" 2>&1
+	rc=$?
+	if [ -s "$sum" ]; then
+		cat "$sum"
+		[ $rc = 0 ] || echo "  (the demo failed: $(grep -m3 '^not ok' "$tree/demo.log" | tr '\n' ' '))"
+	else
+		echo "  the demo did not get to its switch:"
+		grep -E '^(not ok|# )' "$tree/demo.log" | tail -n 8 | sed 's/^/  /'
+	fi
 fi
+
+# 5. the same switch with Debian's criu by hand, on a fresh boot of A.
+# criu keeps its images in files, here in the guest's root file system (ext4
+# on the virtio disk): written by criu dump, synced (timed apart; kup kexec
+# exec syncs too), read back by criu restore on B.  The processes get pids
+# above 20000 (ns_last_pid), which B's boot has not taken: criu restores a
+# process with its pid as kup does.  Beside them, a second redis-server of
+# the same size goes through kup's store across the same kexec.  criu's and
+# kup's failures here are printed, not fatal: figures only.
+[ "${BENCH_CRIU:-yes}" = no ] && exit 0
+RK=${BENCH_REDIS_KEYS:-100000}
+CD=/root/criu		# criu's images, one directory per tree
+boot_a
+cv=$(G 'criu --version 2>/dev/null' | sed -n 's/^Version: *//p')
+if [ -z "$cv" ]; then
+	echo "-- criu: not in the guest (tests/vm/guest.conf installs it), section 5 left out"
+	exit 0
+fi
+C="criu $cv"
+
+# criu_run ACTION DIR ARGS...: criu ACTION -D DIR ARGS --display-stats in the
+# guest, its log in DIR/ACTION.log; sets c_ms (the guest's clock around it)
+# and c_stats (criu's own times, one line), or c_err (the first errors of its
+# log)
+criu_run() {
+	local act=$1 dir=$2 out
+	shift 2
+	c_ms= c_err= c_stats=
+	if out=$(gtime "mkdir -p $dir && criu $act -D $dir -o $act.log --display-stats $* 2>&1"); then
+		c_ms=$(wall_of "$out")
+		c_stats=$(grep -i ' time: ' <<<"$out" | sed 's/^ *//' | paste -sd ',' - | sed 's/,/, /g')
+		return 0
+	fi
+	c_err=$(G "grep -a -m2 'Error' $dir/$act.log 2>/dev/null" | sed 's/^([ 0-9.]*) //' | paste -sd ';' -)
+	[ -n "$c_err" ] || c_err=$(grep -v '^WALL ' <<<"$out" | tail -n 2 | paste -sd ';' -)
+	return 1
+}
+# start_redis PORT: Debian's redis-server started by hand on 127.0.0.1:PORT,
+# no persistence, RK keys of 100 bytes (DEBUG POPULATE); sets rpid
+start_redis() {
+	local d=/root/redis-$1
+	rpid=
+	G "mkdir -p $d; setsid redis-server --port $1 --bind 127.0.0.1 --save '' --appendonly no \
+		--enable-debug-command yes --dir $d --pidfile $d/pid --logfile $d/log </dev/null >/dev/null 2>&1 &
+	   for i in \$(seq 300); do redis-cli -p $1 ping 2>/dev/null | grep -q PONG && break; sleep 0.2; done
+	   redis-cli -p $1 debug populate $RK bench 100 >/dev/null && [ \"\$(redis-cli -p $1 dbsize)\" = $RK ]" ||
+		return 1
+	rpid=$(G "cat $d/pid")
+	[ -n "$rpid" ]
+}
+keys_there() { [ "$(G "redis-cli -p $1 dbsize" 2>/dev/null)" = "$RK" ] && echo yes || echo NO; }
+failed() { row "$1" "failed"; echo "  $2"; }
+
+echo "-- $C beside kup, by hand: a counter with $MB MiB and redis-server with $RK keys, $A -> $B"
+G 'kup ppp format /dev/pmem0 --force' >/dev/null || die "kup ppp format"
+G 'echo 20000 >/proc/sys/kernel/ns_last_pid' || die "ns_last_pid"
+start_counter "$MB" /root/criu-counter.out
+cpid=$pid
+rc_pid= rk_pid=
+if start_redis 6390; then rc_pid=$rpid; else echo "  redis-server for criu did not start with $RK keys: left out"; fi
+if start_redis 6391; then rk_pid=$rpid; else echo "  redis-server for kup did not start with $RK keys: left out"; fi
+[ -n "$rc_pid" ] && row "  redis-server's resident memory" "$(G "awk '/^VmRSS/ { printf \"%.0f MiB\", \$2 / 1024 }' /proc/$rc_pid/status")"
+out=$(G "kup kexec load $B 2>&1") || die "kup kexec load $B: $out"
+
+c_dump=failed c_sync=- c_restore=failed c_goes=no
+if criu_run dump $CD/counter -t "$cpid"; then
+	c_dump=$c_ms
+	row "criu dump -t PID -D DIR (the counter, $MB MiB)" "$c_ms ms"
+	[ -z "$c_stats" ] || echo "  criu: $c_stats"
+	row "  its images in the guest's root file system" "$(G "du -sm $CD/counter | cut -f1") MiB"
+else
+	failed "criu dump -t PID -D DIR (the counter, $MB MiB)" "$C: $c_err"
+fi
+clast=$(last_of /root/criu-counter.out)
+rc_dumped=no rk_dumped=no
+if [ -n "$rc_pid" ]; then
+	if criu_run dump $CD/redis -t "$rc_pid"; then
+		rc_dumped=yes
+		row "criu dump -t PID -D DIR (redis-server, $RK keys)" "$c_ms ms"
+		row "  its images" "$(G "du -sm $CD/redis | cut -f1") MiB"
+	else
+		failed "criu dump -t PID -D DIR (redis-server, $RK keys)" "$C: $c_err"
+	fi
+fi
+if [ -n "$rk_pid" ]; then
+	if out=$(gtime "kup dump -t $rk_pid --ppp /dev/pmem0 2>&1"); then
+		rk_dumped=yes
+		row "kup dump --ppp /dev/pmem0 (redis-server, $RK keys)" "$(wall_of "$out") ms"
+	else
+		failed "kup dump --ppp /dev/pmem0 (redis-server, $RK keys)" "$(grep -v '^WALL ' <<<"$out" | tail -n 2 | paste -sd ';' -)"
+	fi
+fi
+out=$(gtime sync)
+c_sync=$(wall_of "$out")
+row "sync (criu's images to the disk)" "$c_sync ms"
+
+t0=$(date +%s.%N)
+"$lab" run 'kup kexec exec' >/dev/null 2>&1	# the connection drops
+"$lab" wait-boot "$B" --timeout 300 2>/dev/null || die "the guest did not come back on $B"
+t1=$(date +%s.%N)
+c_kexec=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+row "kup kexec exec -> $B answering over ssh" "$c_kexec s"
+G 'udevadm settle -t 30; for i in $(seq 100); do test -b /dev/pmem0 && exit 0; sleep 0.2; done; exit 1' ||
+	die "/dev/pmem0 did not come back"
+
+if [ "$c_dump" != failed ]; then
+	if criu_run restore $CD/counter -d; then
+		c_restore=$c_ms
+		row "criu restore -D DIR -d on $B (the counter)" "$c_ms ms"
+		[ -z "$c_stats" ] || echo "  criu: $c_stats"
+		goes_on /root/criu-counter.out "$clast" && c_goes=yes || c_goes=NO
+		row "  the counter goes on from $clast" "$c_goes"
+	else
+		failed "criu restore -D DIR -d on $B (the counter)" "$C: $c_err"
+	fi
+fi
+if [ $rc_dumped = yes ]; then
+	if criu_run restore $CD/redis -d; then
+		row "criu restore -D DIR -d on $B (redis-server)" "$c_ms ms"
+		row "  its $RK keys" "$(keys_there 6390)"
+	else
+		failed "criu restore -D DIR -d on $B (redis-server)" "$C: $c_err"
+	fi
+fi
+if [ $rk_dumped = yes ]; then
+	if out=$(gtime 'kup restore --ppp /dev/pmem0 -d 2>&1'); then
+		row "kup restore --ppp /dev/pmem0 -d on $B (redis-server)" "$(wall_of "$out") ms"
+		row "  its $RK keys" "$(keys_there 6391)"
+	else
+		failed "kup restore --ppp /dev/pmem0 -d on $B (redis-server)" "$(grep -v '^WALL ' <<<"$out" | tail -n 2 | paste -sd ';' -)"
+	fi
+fi
+
+ms() { case $1 in *[0-9]) echo "$1 ms" ;; *) echo "$1" ;; esac; }
+echo "-- the counter with $MB MiB, $A -> $B: kup (section 3) beside $C (ms: the guest's clock around the command)"
+printf '%-40s %16s %16s\n' "" "kup" "$C" \
+	"dump" "$(ms "$k_dump_wall")" "$(ms "$c_dump")" \
+	"  images synced to the disk" "-" "$(ms "$c_sync")" \
+	"kexec exec -> $B answering" "$k_kexec s" "$c_kexec s" \
+	"restore" "$(ms "$k_restore_wall")" "$(ms "$c_restore")" \
+	"the counter goes on" "yes" "$c_goes"
