@@ -229,11 +229,6 @@ static int precheck_tree(pid_t root)
 	return ret;
 }
 
-int ckpt_dump_precheck(pid_t root)
-{
-	return precheck_tree(root);
-}
-
 /*
  * The stop that follows our interrupt may be a signal-delivery-stop: the
  * thread had dequeued a signal (one arriving as we seized it) and resuming
@@ -328,7 +323,33 @@ static int freeze_threads(struct dproc *p)
 	return -EAGAIN;
 }
 
-static int freeze_tree(struct dtree *t, pid_t root)
+/* The threads of @p as they are, none seized (the check of a live tree). */
+static int list_threads(struct dproc *p)
+{
+	pid_t *tids;
+	int n, ret = proc_list_tids(p->pid, &tids, &n);
+
+	if (ret == -ENOENT || ret == -ESRCH)
+		return 0;	/* gone meanwhile */
+	if (ret)
+		return log_errno(ret, "pid %d: cannot list threads", p->pid);
+	p->t = calloc(n ? n : 1, sizeof(*p->t));
+	if (!p->t) {
+		free(tids);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		p->t[i].tid = tids[i];
+	p->nt = n;
+	free(tids);
+	return 0;
+}
+
+/*
+ * The tree of @root, parents first, each task frozen (or, @live: only
+ * looked at, for ckpt_dump_check: its threads listed, none seized).
+ */
+static int freeze_tree(struct dtree *t, pid_t root, bool live)
 {
 	struct dproc *p = tree_add(t, root);
 
@@ -356,7 +377,7 @@ static int freeze_tree(struct dtree *t, pid_t root)
 		if (ret)
 			return ret;
 		t->p[i].state = t->p[i].st.state == 'T' ? TASK_STATE__TASK_STOPPED : TASK_STATE__TASK_ALIVE;
-		ret = freeze_threads(&t->p[i]);
+		ret = live ? list_threads(&t->p[i]) : freeze_threads(&t->p[i]);
 		if (ret)
 			return ret;
 		/* stat again: frozen now, and ppid/pgid/sid are final */
@@ -1327,25 +1348,9 @@ static int write_files(struct dtree *t, struct files_dump *fdump, struct img_sto
 	return ret;
 }
 
-int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
+/* The root asked for can be dumped at all (and the options make sense). */
+static int check_root(const struct ckpt_dump_opts *o)
 {
-	InventoryEntry inv = INVENTORY_ENTRY__INIT;
-	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
-				 .ext_peers_close = o->ext_peers_close, .store = o->store };
-	struct files_dump *fdump = NULL;
-	pid_t *tree_pids = NULL;
-	struct shmem_dump *sd = NULL;
-	struct ipc_dump *ipc = NULL;
-	struct dtree t = { 0 };
-	struct predump *pd = NULL;
-	struct utsname uts;
-	struct timespec rt;
-	struct stat nsst;
-	uint64_t t0 = now_ns();
-	char *bootid;
-	int ret;
-
-	memset(stats, 0, sizeof(*stats));
 	if (o->pid <= 1) {
 		log_err("pid %d: refusing to dump init or an invalid pid", o->pid);
 		return -EINVAL;
@@ -1367,6 +1372,82 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 			break;
 		a = ps.ppid;
 	}
+	return 0;
+}
+
+/*
+ * The refusals of ckpt_dump that the live tree tells, by the dump's own
+ * code, with nothing seized, stopped, changed or written (docs/design.md,
+ * "Checking before the freeze"): io_uring, the tree's shape (kernel
+ * threads), its sessions, groups and cgroups, its time, mount and user
+ * namespaces, and its fds (files_check_fdtable).
+ */
+int ckpt_dump_check(const struct ckpt_dump_opts *o)
+{
+	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
+				 .ext_peers_close = o->ext_peers_close };
+	struct files_dump *fdump = NULL;
+	struct dtree t = { 0 };
+	pid_t *pids = NULL;
+	int ret;
+
+	ret = check_root(o);
+	if (!ret)
+		ret = precheck_tree(o->pid);
+	if (!ret)
+		ret = freeze_tree(&t, o->pid, true);
+	if (!ret)
+		ret = check_sessions(&t, o);
+	if (!ret)
+		ret = check_cgroups(&t);
+	if (ret)
+		goto out;
+	pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*pids));
+	if (!pids) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < t.n; i++)
+		pids[i] = t.p[i].pid;
+	fo.tree_pids = pids;
+	fo.n_tree_pids = t.n;
+	ret = clocks_dump_check(pids, t.n);
+	if (!ret)
+		ret = mntns_dump(pids, t.n, NULL, &fo.own_mntns);
+	if (!ret)
+		ret = files_dump_begin(&fo, &fdump);
+	for (int i = 0; !ret && i < t.n; i++)
+		if (t.p[i].state != TASK_STATE__TASK_ZOMBIE)
+			ret = files_check_fdtable(fdump, t.p[i].pid);
+out:
+	files_dump_free(fdump);
+	free_dump(&t);
+	free(pids);
+	return ret;
+}
+
+int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
+{
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
+				 .ext_peers_close = o->ext_peers_close, .store = o->store };
+	struct files_dump *fdump = NULL;
+	pid_t *tree_pids = NULL;
+	struct shmem_dump *sd = NULL;
+	struct ipc_dump *ipc = NULL;
+	struct dtree t = { 0 };
+	struct predump *pd = NULL;
+	struct utsname uts;
+	struct timespec rt;
+	struct stat nsst;
+	uint64_t t0 = now_ns();
+	char *bootid;
+	int ret;
+
+	memset(stats, 0, sizeof(*stats));
+	ret = check_root(o);
+	if (ret)
+		return ret;
 
 	ret = ckpt_check_abort();
 	if (!ret)
@@ -1382,7 +1463,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		/* the tree's outage begins (inventory: freeze_time_ns) */
 		clock_gettime(CLOCK_REALTIME, &rt);
 		stats->freeze_realtime_ns = rt.tv_sec * 1000000000ULL + rt.tv_nsec;
-		ret = freeze_tree(&t, o->pid);
+		ret = freeze_tree(&t, o->pid, false);
 	}
 	if (ret)
 		goto fail;

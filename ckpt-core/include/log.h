@@ -30,6 +30,11 @@ void log_set_prefix(const char *prefix);
  */
 void log_set_level_prefix(int on);
 
+/* Called with the text of each message logged (without prefix or newline),
+ * as well as its line is written: a caller that reports elsewhere (kup
+ * check's lines) keeps what it needs.  NULL: none. */
+void log_set_hook(void (*hook)(int level, const char *msg));
+
 void log_msg(int level, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
