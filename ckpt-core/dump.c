@@ -1348,6 +1348,31 @@ static int write_files(struct dtree *t, struct files_dump *fdump, struct img_sto
 	return ret;
 }
 
+/* The check of a live tree: no slave of a pty master of the tree is open
+ * outside it (the masters as files-pty.c's check found them). */
+static int check_pty_masters(struct dtree *t, struct files_dump *fdump)
+{
+	struct files_pty_ctty *v = NULL, *nv;
+	size_t n = 0;
+	int ret;
+
+	for (struct files_obj *o = files_dump_obj_next(fdump, NULL); o;
+	     o = files_dump_obj_next(fdump, o)) {
+		if (o->tag != FOBJ_PTY)
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+		v[n++] = (struct files_pty_ctty){ .index = (uint32_t)o->b };
+	}
+	ret = check_pty_outside(t, v, n);
+	free(v);
+	return ret;
+}
+
 /* The root asked for can be dumped at all (and the options make sense). */
 static int check_root(const struct ckpt_dump_opts *o)
 {
@@ -1380,7 +1405,8 @@ static int check_root(const struct ckpt_dump_opts *o)
  * code, with nothing seized, stopped, changed or written (docs/design.md,
  * "Checking before the freeze"): io_uring, the tree's shape (kernel
  * threads), its sessions, groups and cgroups, its time, mount and user
- * namespaces, and its fds (files_check_fdtable).
+ * namespaces, its fds (files_check_fdtable, files_check_end) and the ptys
+ * whose slave is open outside the tree.
  */
 int ckpt_dump_check(const struct ckpt_dump_opts *o)
 {
@@ -1419,6 +1445,10 @@ int ckpt_dump_check(const struct ckpt_dump_opts *o)
 	for (int i = 0; !ret && i < t.n; i++)
 		if (t.p[i].state != TASK_STATE__TASK_ZOMBIE)
 			ret = files_check_fdtable(fdump, t.p[i].pid);
+	if (!ret)
+		ret = files_check_end(fdump);
+	if (!ret)
+		ret = check_pty_masters(&t, fdump);
 out:
 	files_dump_free(fdump);
 	free_dump(&t);

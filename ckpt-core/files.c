@@ -1537,17 +1537,22 @@ static int check_fd(struct files_dump *d, int pidfd, pid_t pid, int fd)
 		ret = -EOPNOTSUPP;
 		goto out;
 	}
-	if (!ops->dump_checks)
+	if (!ops->dump_checks && !ops->check)
 		goto out;	/* its refusals need the tree frozen: the dump's */
 	fe = new_entry();
 	if (!fe) {
 		ret = log_errno(ENOMEM, FI_FMT ": %s", FI_ARG(fi), fi->link);
 		goto out;
 	}
+	fe->id = ++d->next_id;
 	fe->kind = ops->kind;
 	fe->flags = fi->flags;
-	ret = ops->dump(fi, fe);
-	file_entry__free_unpacked(fe, NULL);
+	ret = ops->dump_checks ? ops->dump(fi, fe) : ops->check(fi, fe);
+	/* kept (the dump's objects may point to it) until files_dump_free() */
+	if (!ret)
+		ret = add_dent(d, fe, ops, pid, fd);
+	if (ret)
+		file_entry__free_unpacked(fe, NULL);
 out:
 	if (fi->lfd >= 0)
 		close(fi->lfd);
@@ -1574,6 +1579,16 @@ int files_check_fdtable(struct files_dump *d, pid_t pid)
 		ret = check_fd(d, pidfd, pid, fds[i]);
 	free(fds);
 	close(pidfd);
+	return ret;
+}
+
+int files_check_end(struct files_dump *d)
+{
+	int ret = 0;
+
+	for (size_t k = 0; !ret && k < NR_KINDS; k++)
+		if (file_kinds[k]->check && file_kinds[k]->dump_end)
+			ret = file_kinds[k]->dump_end(d);
 	return ret;
 }
 

@@ -9,6 +9,9 @@
 #   - a perf event fd and a BPF map fd (no kind of kup's: "unsupported
 #     file"), a pidfd of pid 1 (outside the tree: files-pidfd.c), a process
 #     in a user namespace of its own (mntns.c);
+# and two trees sharing a pty with the outside: a slave whose master
+# script(1) holds, a master whose slave another process holds (files-pty.c,
+# dump.c);
 # kup switch exits 1 naming pid, fd and object and "the tree of pid N
 # cannot be kept: nothing was changed"; the kernel load was never tried
 # (KUP_FAULT_KEXEC=fail besides: this machine is never rebooted); no
@@ -91,14 +94,15 @@ check "... which froze it: the watcher saw each process traced" \
 	eval "grep -q '^TRACED $root ' '$T/w$n' && grep -q '^TRACED $fr ' '$T/w$n' && grep -q '^TRACED $cnt ' '$T/w$n'"
 kill_tree "$root"
 
-refused() {
-	local kind=$1 pattern=$2 c0 w0
-	tree "$kind"
-	pattern=${pattern//@FR@/$fr}
-	pattern=${pattern//@FD@/$fd}
-	pattern=${pattern//@ROOT@/$root}
+# expect_refused NAME PATTERN COMM PID...: the tree of $root (COMM; its
+# counter $cnt writes $T/c$n; watched by watch_tree $T/w$n) is refused by
+# kup switch, kup check (--json) and kup dump --check saying PATTERN, and
+# runs on untouched: PID... never traced, not stopped now
+expect_refused() {
+	local kind=$1 pattern=$2 comm=$3 c0 p all=true
+	shift 3
 	c0=$(lines_count "$T/c$n" '^C ')
-	check_fails "$kind: kup switch -t $root (fdrefused $fr holds it) exits 1" \
+	check_fails "$kind: kup switch -t $root exits 1" \
 		kup_try switch "$K" -t "$root" --ppp "$S" --config /dev/null
 	cp "$T/err" "$T/sw$n"
 	check "$kind: ... saying: $pattern" grep -qE "$pattern" "$T/sw$n"
@@ -107,7 +111,7 @@ refused() {
 	check "$kind: ... the kernel load was never tried" not_loaded
 	kup_try check -t "$root" --ppp "$S" --config /dev/null > "$T/check$n" 2>&1
 	check "$kind: kup check: FAIL on the tree's line, with the reason" \
-		eval "grep -E '^FAIL tree +pid $root \(bash\) cannot be kept: ' '$T/check$n' | grep -qE \"$pattern\""
+		eval "grep -E '^FAIL tree +pid $root \($comm\) cannot be kept: ' '$T/check$n' | grep -qE \"$pattern\""
 	kup_try check -t "$root" --ppp "$S" --config /dev/null --json > "$T/check$n.json" 2>/dev/null
 	check "$kind: kup check --json: the tree check fails, with the reason" python3 -c '
 import json, re, sys
@@ -122,8 +126,19 @@ assert re.search(sys.argv[2], l[0]["message"]), l
 		eval "! grep -q '^TRACED' '$T/w$n'"
 	check "$kind: the counter counts on, every value once" \
 		eval "wait_for_line '$T/c$n' '^C $((c0 + 3)) ' && counter_continues '$T/c$n' $cnt 0 0"
-	check "$kind: the whole tree runs, not stopped or traced" \
-		eval "not_frozen $root && not_frozen $fr && not_frozen $cnt"
+	for p in "$@"; do
+		not_frozen "$p" || all=false
+	done
+	check "$kind: the whole tree runs, not stopped or traced" $all
+}
+
+refused() {
+	local kind=$1 pattern=$2
+	tree "$kind"
+	pattern=${pattern//@FR@/$fr}
+	pattern=${pattern//@FD@/$fd}
+	pattern=${pattern//@ROOT@/$root}
+	expect_refused "$kind" "$pattern" bash "$root" "$fr" "$cnt"
 	kill_tree "$root"
 }
 
@@ -131,6 +146,44 @@ refused perf-event "pid @FR@ fd @FD@: unsupported file 'anon_inode:\[perf_event\
 refused bpf-map "pid @FR@ fd @FD@: unsupported file 'anon_inode:bpf-map'"
 refused pidfd-out "pid @FR@ fd @FD@: pidfd of pid 1 \(a process outside the dumped tree\): not supported"
 refused userns "pid @FR@ is in another user namespace than the tree's root @ROOT@: not supported"
+
+# a pty slave whose master is outside the tree (script(1) holds it): the
+# tree is a counter, its stdin and stderr the pty
+n=$((n + 1))
+: > "$T/c$n"
+sp=$(start_bg "$T/script$n" script -qfc "exec '$PROGS/counter' >> '$T/c$n'" /dev/null)
+wait_for_line "$T/c$n" '^C 2 ' 30 || bail "counter did not start under script"
+root=$(pgrep -P "$sp")
+cnt=$root
+pts=$(readlink "/proc/$root/fd/0")
+watch_tree "$T/w$n" "$root"
+expect_refused pty-master-out \
+	"pid $root fd 0: terminal $pts needs --shell-job \(its pty master is held outside the dumped tree\)" \
+	counter "$root"
+kill_tree "$sp"
+
+# a pty master in the tree (python holds it, with a counter as its child)
+# whose slave a process outside holds
+n=$((n + 1))
+: > "$T/c$n"
+root=$(start_bg "$T/py$n" python3 -c 'import os, subprocess, sys, time
+m, s = os.openpty()
+print(os.ttyname(s), flush=True)
+os.close(s)
+subprocess.Popen([sys.argv[1]], stdin=subprocess.DEVNULL, stdout=open(sys.argv[2], "a"))
+time.sleep(100000)' "$PROGS/counter" "$T/c$n")
+wait_for_line "$T/py$n" '^/dev/pts/' 30 || bail "python did not make a pty"
+wait_for_line "$T/c$n" '^C 2 ' 30 || bail "counter did not start under python"
+pts=$(head -n 1 "$T/py$n")
+cnt=$(pgrep -P "$root")
+other=$(start_bg "$T/other$n" sh -c 'exec sleep 100000 < "$0"' "$pts")
+wait_for "[ \"\$(readlink /proc/$other/fd/0)\" = $pts ]" || bail "sleep did not open $pts"
+watch_tree "$T/w$n" "$root" "$cnt"
+expect_refused pty-slave-out \
+	"pid $other fd 0: holds $pts, whose pty master is in the dumped tree: a pty whose other end is outside the tree is not supported" \
+	python3 "$root" "$cnt"
+kill "$other"
+kill_tree "$root"
 
 # only what kup keeps: the check passes, the switch goes on to the load
 root=$(start_bg "$T/good" bash -c '"$0" >> "$1" 2>&1 & wait' "$PROGS/counter" "$T/cg")
