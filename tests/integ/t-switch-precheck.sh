@@ -9,9 +9,9 @@
 #   - a perf event fd and a BPF map fd (no kind of kup's: "unsupported
 #     file"), a pidfd of pid 1 (outside the tree: files-pidfd.c), a process
 #     in a user namespace of its own (mntns.c);
-# and two trees sharing a pty with the outside: a slave whose master
-# script(1) holds, a master whose slave another process holds (files-pty.c,
-# dump.c);
+# a tree writing to a pipe whose reader is outside (files-pipe.c); and two
+# trees sharing a pty with the outside: a slave whose master script(1)
+# holds, a master whose slave another process holds (files-pty.c, dump.c);
 # kup switch exits 1 naming pid, fd and object and "the tree of pid N
 # cannot be kept: nothing was changed"; the kernel load was never tried
 # (KUP_FAULT_KEXEC=fail besides: this machine is never rebooted); no
@@ -146,6 +146,25 @@ refused perf-event "pid @FR@ fd @FD@: unsupported file 'anon_inode:\[perf_event\
 refused bpf-map "pid @FR@ fd @FD@: unsupported file 'anon_inode:bpf-map'"
 refused pidfd-out "pid @FR@ fd @FD@: pidfd of pid 1 \(a process outside the dumped tree\): not supported"
 refused userns "pid @FR@ is in another user namespace than the tree's root @ROOT@: not supported"
+
+# a pipe whose reader is outside the tree (a cat): the shell and a sleep,
+# its child, write to it (fd 7), the counter to its file
+n=$((n + 1))
+: > "$T/c$n"
+exec 7> >(exec setsid cat > /dev/null)
+reader=$!
+track "$reader"
+root=$(start_bg "$T/sh$n" bash -c '"$0" >> "$1" 2>&1 & sleep 100000 & wait' "$PROGS/counter" "$T/c$n")
+exec 7>&-
+wait_for_line "$T/c$n" '^C 2 ' 30 || bail "counter did not start"
+cnt=$(pgrep -P "$root" -f counter)
+slp=$(pgrep -P "$root" -x sleep)
+watch_tree "$T/w$n" "$root" "$cnt" "$slp"
+expect_refused pipe-reader-out \
+	"pid $root fd 7: pipe:\[[0-9]+\]: its read end is outside the dumped tree \(the restored writer would have no reader\): not supported" \
+	bash "$root" "$cnt" "$slp"
+kill_tree "$root"
+kill "$reader"
 
 # a pty slave whose master is outside the tree (script(1) holds it): the
 # tree is a counter, its stdin and stderr the pty
