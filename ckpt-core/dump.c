@@ -1604,6 +1604,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = img_write_msg(o->store, "inventory.img", IMG_INVENTORY, &inv);
 	free(bootid);
 	free(inv.pids);
+	inv.pids = NULL;
 	/* the last chance to abort: past the commit the dump completes */
 	if (!ret)
 		ret = ckpt_check_abort();
@@ -1636,6 +1637,7 @@ fail:
 	/* the tree first, as it was; then what was written goes */
 	files_dump_release(fdump, true);
 	release_tree(&t, false);
+	free(inv.pids);		/* write_pstree's, when a later step failed */
 	if (pd != o->pre)
 		predump_free(pd);
 	o->store->ops->abort(o->store);
