@@ -363,6 +363,13 @@ static int freeze_tree(struct dtree *t, pid_t root, bool live)
 		if (ret)
 			return ret;
 		ret = proc_read_stat(pid, 0, &t->p[i].st);
+		if (ret && live && i) {
+			/* the tree runs: a child listed may be gone and reaped */
+			memmove(&t->p[i], &t->p[i + 1], (t->n - i - 1) * sizeof(t->p[0]));
+			t->n--;
+			i--;
+			continue;
+		}
 		if (ret)
 			return log_errno(ret, "pid %d: cannot read /proc/%d/stat", pid, pid);
 		if (t->p[i].st.flags & PF_KTHREAD) {

@@ -1300,8 +1300,9 @@ static int cmp_int(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The fd numbers of @pid, sorted. */
-static int list_fds(pid_t pid, int **out, size_t *n)
+/* The fd numbers of @pid, sorted.  @live: the process runs (the check),
+ * and may be gone: -ENOENT, not logged. */
+static int list_fds(pid_t pid, int **out, size_t *n, bool live)
 {
 	char path[64];
 	struct dirent *de;
@@ -1316,6 +1317,8 @@ static int list_fds(pid_t pid, int **out, size_t *n)
 	if (!dir) {
 		int e = errno;
 		free(v);
+		if (live && e == ENOENT)
+			return -ENOENT;
 		return log_errno(e, "pid %d: cannot list %s", pid, path);
 	}
 	while ((de = readdir(dir))) {
@@ -1475,7 +1478,7 @@ int files_dump_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
 	pidfd = sys_pidfd_open(pid);
 	if (pidfd < 0)
 		return log_errno(errno, "pid %d: cannot open a pidfd", pid);
-	ret = list_fds(pid, &fds, &nfds);
+	ret = list_fds(pid, &fds, &nfds, false);
 	if (ret)
 		goto out;
 	t->fds = calloc(nfds ? nfds : 1, sizeof(*t->fds));
@@ -1574,7 +1577,9 @@ int files_check_fdtable(struct files_dump *d, pid_t pid)
 	pidfd = sys_pidfd_open(pid);
 	if (pidfd < 0)
 		return errno == ESRCH ? 0 : log_errno(errno, "pid %d: cannot open a pidfd", pid);
-	ret = list_fds(pid, &fds, &nfds);
+	ret = list_fds(pid, &fds, &nfds, true);
+	if (ret == -ENOENT)
+		ret = 0;	/* gone meanwhile */
 	for (size_t i = 0; !ret && i < nfds; i++)
 		ret = check_fd(d, pidfd, pid, fds[i]);
 	free(fds);

@@ -8,7 +8,8 @@
 # refuses:
 #   - a perf event fd and a BPF map fd (no kind of kup's: "unsupported
 #     file"), a pidfd of pid 1 (outside the tree: files-pidfd.c), a process
-#     in a user namespace of its own (mntns.c);
+#     in a user namespace of its own (mntns.c), a /proc file of a thread of
+#     the tree (files-reg.c);
 # a tree writing to a pipe whose reader is outside (files-pipe.c); and two
 # trees sharing a pty with the outside: a slave whose master script(1)
 # holds, a master whose slave another process holds (files-pty.c, dump.c);
@@ -146,6 +147,7 @@ refused perf-event "pid @FR@ fd @FD@: unsupported file 'anon_inode:\[perf_event\
 refused bpf-map "pid @FR@ fd @FD@: unsupported file 'anon_inode:bpf-map'"
 refused pidfd-out "pid @FR@ fd @FD@: pidfd of pid 1 \(a process outside the dumped tree\): not supported"
 refused userns "pid @FR@ is in another user namespace than the tree's root @ROOT@: not supported"
+refused proc-thread "pid @FR@ fd @FD@: /proc/@FR@/task/[0-9]+/status is a /proc file of pid @FR@, a process of the dumped tree, of a thread: not supported"
 
 # a pipe whose reader is outside the tree (a cat): the shell and a sleep,
 # its child, write to it (fd 7), the counter to its file
