@@ -1190,6 +1190,22 @@ static int check_fown(struct dtree *t, const FilesImage *fi)
 	return 0;
 }
 
+/* Is @pid a descendant of the tree that the tree does not list?  Only in
+ * the check of a live tree (ckpt_dump_check): forked since the walk. */
+static bool forked_since(struct dtree *t, pid_t pid)
+{
+	struct proc_stat ps;
+
+	for (int depth = 0; pid > 1 && depth < 4096; depth++) {
+		if (proc_read_stat(pid, 0, &ps))
+			return false;
+		pid = ps.ppid;
+		if (tree_find(t, pid))
+			return true;
+	}
+	return false;
+}
+
 /* A pty of the tree is a terminal of no other process (its slave /dev/pts/N
  * open outside the tree would lose its other end at restore). */
 static int check_pty_outside(struct dtree *t, const struct files_pty_ctty *v, size_t n)
@@ -1233,7 +1249,8 @@ static int check_pty_outside(struct dtree *t, const struct files_pty_ctty *v, si
 			    major(st.st_rdev) < 136 || major(st.st_rdev) > 143)
 				continue;
 			for (size_t i = 0; i < n; i++)
-				if (v[i].index == (major(st.st_rdev) - 136) * 256 + minor(st.st_rdev)) {
+				if (v[i].index == (major(st.st_rdev) - 136) * 256 + minor(st.st_rdev) &&
+				    !forked_since(t, pid)) {
 					log_err("pid %d fd %s: holds %s, whose pty master is in the dumped "
 						"tree: a pty whose other end is outside the tree is not "
 						"supported", pid, fe->d_name, lnk);
@@ -1415,7 +1432,7 @@ static int check_root(const struct ckpt_dump_opts *o)
  * namespaces, its fds (files_check_fdtable, files_check_end) and the ptys
  * whose slave is open outside the tree.
  */
-int ckpt_dump_check(const struct ckpt_dump_opts *o)
+static int dump_check_once(const struct ckpt_dump_opts *o)
 {
 	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
 				 .ext_peers_close = o->ext_peers_close };
@@ -1442,16 +1459,25 @@ int ckpt_dump_check(const struct ckpt_dump_opts *o)
 	}
 	for (int i = 0; i < t.n; i++)
 		pids[i] = t.p[i].pid;
-	fo.tree_pids = pids;
-	fo.n_tree_pids = t.n;
 	ret = clocks_dump_check(pids, t.n);
 	if (!ret)
 		ret = mntns_dump(pids, t.n, NULL, &fo.own_mntns);
-	if (!ret)
-		ret = files_dump_begin(&fo, &fdump);
-	for (int i = 0; !ret && i < t.n; i++)
-		if (t.p[i].state != TASK_STATE__TASK_ZOMBIE)
-			ret = files_check_fdtable(fdump, t.p[i].pid);
+	if (ret)
+		goto out;
+	/* the fds of the processes that run on: one exiting meanwhile has
+	 * its files going (kcmp sees no table, an fd no link), a zombie none */
+	fo.tree_pids = pids;
+	for (int i = 0; i < t.n; i++) {
+		struct proc_stat ps;
+
+		if (t.p[i].state == TASK_STATE__TASK_ZOMBIE || proc_read_stat(t.p[i].pid, 0, &ps) ||
+		    ps.state == 'Z' || ps.state == 'X' || (ps.flags & PF_EXITING))
+			continue;
+		pids[fo.n_tree_pids++] = t.p[i].pid;
+	}
+	ret = files_dump_begin(&fo, &fdump);
+	for (size_t i = 0; !ret && i < fo.n_tree_pids; i++)
+		ret = files_check_fdtable(fdump, pids[i]);
 	if (!ret)
 		ret = files_check_end(fdump);
 	if (!ret)
@@ -1460,6 +1486,38 @@ out:
 	files_dump_free(fdump);
 	free_dump(&t);
 	free(pids);
+	return ret;
+}
+
+static bool take_message(int level, const char *msg)
+{
+	return true;
+}
+
+/*
+ * The tree runs while it is looked at: a child that exits meanwhile (its
+ * fds closing, its cgroup gone, its fd table gone) can look like a refusal.
+ * What the dump refuses stays refused however often it is looked at, so a
+ * refusal counts only when CHECK_TRIES looks in a row say it; the messages
+ * are those of the last (the others are not written).
+ */
+#define CHECK_TRIES	3
+
+int ckpt_dump_check(const struct ckpt_dump_opts *o)
+{
+	int ret = 0;
+
+	for (int i = 0; i < CHECK_TRIES; i++) {
+		log_hook_fn prev = NULL;
+
+		if (i < CHECK_TRIES - 1)
+			prev = log_set_hook(take_message);
+		ret = dump_check_once(o);
+		if (i < CHECK_TRIES - 1)
+			log_set_hook(prev);
+		if (!ret || ret == -ENOMEM || ret == -ECANCELED)
+			break;
+	}
 	return ret;
 }
 

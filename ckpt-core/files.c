@@ -1214,7 +1214,8 @@ static int fd_info_read(struct fd_info *fi, int pidfd, bool live)
 	snprintf(fi->where, sizeof(fi->where), "fd %d", fi->fd);
 	fi->lfd = sys_pidfd_getfd(pidfd, fi->fd);
 	if (fi->lfd < 0) {
-		if (live && errno == EBADF)
+		/* closed meanwhile; ESRCH: the process is exiting */
+		if (live && (errno == EBADF || errno == ESRCH))
 			return -ENOENT;
 		return log_errno(errno, FI_FMT ": cannot take a copy (pidfd_getfd)", FI_ARG(fi));
 	}
@@ -1222,11 +1223,10 @@ static int fd_info_read(struct fd_info *fi, int pidfd, bool live)
 		return log_errno(errno, FI_FMT ": cannot stat", FI_ARG(fi));
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", fi->pid, fi->fd);
 	l = readlink(path, fi->link, sizeof(fi->link) - 1);
-	if (l < 0) {
-		if (live && errno == ENOENT)
-			return -ENOENT;
+	if (live && (l == 0 || (l < 0 && errno == ENOENT)))
+		return -ENOENT;		/* closed meanwhile, or the process exits */
+	if (l < 0)
 		return log_errno(errno, FI_FMT ": cannot read link %s", FI_ARG(fi), path);
-	}
 	fi->link[l] = 0;
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", fi->pid, fi->fd);
 	ret = read_text(path, &fi->fdinfo);

@@ -42,9 +42,15 @@ void log_set_level(int level) { log_level = level; }
 int log_get_level(void) { return log_level; }
 void log_set_prefix(const char *prefix) { log_prefix = prefix; }
 
-static void (*log_hook)(int level, const char *msg);
+static log_hook_fn log_hook;
 
-void log_set_hook(void (*hook)(int level, const char *msg)) { log_hook = hook; }
+log_hook_fn log_set_hook(log_hook_fn hook)
+{
+	log_hook_fn prev = log_hook;
+
+	log_hook = hook;
+	return prev;
+}
 
 void log_msg(int level, int err, const char *fmt, ...)
 {
@@ -77,7 +83,8 @@ void log_msg(int level, int err, const char *fmt, ...)
 		n = sizeof(buf) - 2;
 	if (log_hook && text >= 0 && text < n) {
 		buf[n] = 0;
-		log_hook(level, buf + text);
+		if (log_hook(level, buf + text))
+			return;		/* taken, not written */
 	}
 	buf[n++] = '\n';
 	/* one write() so that lines from several tasks do not interleave */

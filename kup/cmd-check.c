@@ -359,10 +359,11 @@ static int tree_size(pid_t root, int *nprocs, unsigned long long *kb)
  * the tree's line. */
 static char tree_err[512];
 
-static void keep_tree_error(int level, const char *msg)
+static bool keep_tree_error(int level, const char *msg)
 {
 	if (level == LOG_LVL_ERR && !tree_err[0])
 		snprintf(tree_err, sizeof(tree_err), "%s", msg);
+	return false;
 }
 
 static pid_t check_tree(struct checks *c, const char *tree, const char *unit,
