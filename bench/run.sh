@@ -7,6 +7,10 @@
 #     engine's, not the disk's;
 #  1c. kup restore --lazy of the same images: until the tree runs and until
 #     its memory is complete (kup-lazy exits);
+#  1d. kup restore -d of BENCH_MB MiB in transparent huge pages
+#     (tests/progs/thp): asked for with MADV_HUGEPAGE (the fill's writes
+#     fault 2 MiB at a time), and without the advice (4 KiB faults, then
+#     MADV_COLLAPSE); how much came back huge; the same lazily;
 #  1b. the same for a process with 16 TiB reserved (8 TiB PROT_NONE with
 #     MAP_NORESERVE, 8 TiB PROT_NONE) and 104 MiB written
 #     (tests/progs/reserve), beside a memcpy of 100 MiB;
@@ -156,6 +160,80 @@ else
 	failed=1
 fi
 rm -rf "$dir/img"
+
+# 1d. BENCH_MB MiB in transparent huge pages (skipped where THP is off).
+# thp_huge PID AREA: AnonHugePages of the mapping holding AREA, in MiB
+thp_huge() {
+	awk -v a="$2" '
+		/^[0-9a-f]+-[0-9a-f]+ / { split($1, r, "-"); in_it = (strtonum("0x" r[1]) <= strtonum("0x" a) && strtonum("0x" a) < strtonum("0x" r[2])) }
+		in_it && /^AnonHugePages:/ { print int($2 / 1024) }' /proc/$1/smaps
+}
+thp_bench() {
+	local mode=$1 what=$2 t0 t1 area lz i k=0
+	# appended to: each restored copy's CHECK 1 line adds to the file
+	: > "$dir/thp"
+	setsid "$PROGS/thp" "$MB" "$mode" >> "$dir/thp" 2>&1 < /dev/null &
+	pid=$!
+	disown $pid
+	if ! wait_line "$dir/thp" '^READY' 120 || grep -q '^NOCOLLAPSE' "$dir/thp"; then
+		row "thp $mode did not start (or no MADV_COLLAPSE)" "n/a"
+		kill -9 "$pid" 2> /dev/null
+		return
+	fi
+	area=$(awk '/^AREA/ { print $2 }' "$dir/thp")
+	row "$what: huge before the dump" "$(thp_huge "$pid" "$area") MiB"
+	if ! "$KUP" -q dump -t "$pid" -D "$dir/img" > "$dir/dump.log" 2>&1; then
+		row "kup dump ($what)" "failed"
+		failed=1
+		kill -9 "$pid" 2> /dev/null
+		return
+	fi
+	wait_gone "$pid"
+	for lazy in "" --lazy; do
+		t0=$(now_ms)
+		if ! "$KUP" restore -D "$dir/img" -d -v $lazy > "$dir/restore.log" 2>&1; then
+			row "kup restore -d $lazy ($what)" "failed"
+			sed 's/^/    /' "$dir/restore.log" | tail -n 5
+			failed=1
+			break
+		fi
+		t1=$(now_ms)
+		if [ -z "$lazy" ]; then
+			row "kup restore -d, $what" "$((t1 - t0)) ms"
+			row "  of which the pages written" \
+				"$(sed -n 's/.*written into the tasks \([0-9.]*\) ms.*/\1 ms/p' "$dir/restore.log")"
+		else
+			lz=$(grep -oE 'pid [0-9]+ \(kup-lazy\)' "$dir/restore.log" | awk '{ print $2 }')
+			while [ -n "$lz" ] && [ -d /proc/$lz ] && ! grep -q '^State:.*[ZX]' /proc/$lz/status 2> /dev/null; do
+				sleep 0.01
+			done
+			row "  --lazy: until it runs" "$((t1 - t0)) ms"
+			row "  --lazy: until its memory is complete" "$(($(now_ms) - t0)) ms"
+		fi
+		row "  huge after the restore${lazy:+ $lazy}" "$(thp_huge "$pid" "$area") MiB"
+		k=$((k + 1))
+		kill -USR1 "$pid"
+		for ((i = 0; i < 2400; i++)); do
+			[ "$(grep -c '^CHECK 1 OK' "$dir/thp")" -ge $k ] && break
+			sleep 0.05
+		done
+		if [ "$(grep -c '^CHECK 1 OK' "$dir/thp")" -ge $k ]; then
+			row "  contents" "same"
+		else
+			row "  contents" "DIFFERENT"
+			failed=1
+		fi
+		kill -9 "$pid" 2> /dev/null
+		wait_gone "$pid"
+	done
+	rm -rf "$dir/img"
+}
+if grep -qE '\[(madvise|always)\]' /sys/kernel/mm/transparent_hugepage/enabled 2> /dev/null; then
+	thp_bench advise "$MB MiB THP-backed (MADV_HUGEPAGE)"
+	thp_bench collapse "$MB MiB THP-backed, no advice"
+else
+	row "transparent huge pages off here" "n/a"
+fi
 
 # 1c. frozen time of a service writing 1% of its pages a second, with and
 # without the pre-dump rounds; the restored memory is checked page by page.

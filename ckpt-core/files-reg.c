@@ -138,6 +138,23 @@ static pid_t proc_path_pid(const char *path, pid_t *tgid, char *state)
 	return (pid_t)n;
 }
 
+/* The data of @fi's file, kept once per inode: in @fe unless another entry
+ * has it already. */
+static int content_dump(const struct fd_info *fi, FileEntry *fe)
+{
+	struct files_obj *o = files_dump_obj(fi->d, FOBJ_CONTENT, fi->st.st_dev, fi->st.st_ino, true);
+	int ret;
+
+	if (!o)
+		return -ENOMEM;
+	if (o->fe)		/* data already in another entry */
+		return 0;
+	ret = files_read_content(fi, fi->st.st_size, fe);
+	if (!ret)
+		o->fe = fe;
+	return ret;
+}
+
 /*
  * A file under /proc/N/ of a process of the tree: reopened by each task that
  * holds it once every process of the tree exists again (post_install), by
@@ -249,21 +266,12 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir, bool con
 			type_name(fi->st.st_mode), fi->link);
 		return -EOPNOTSUPP;
 	}
-	struct files_obj *o = files_dump_obj(fi->d, FOBJ_CONTENT, fi->st.st_dev, fi->st.st_ino, true);
-	if (!o)
-		return -ENOMEM;
 	/* never more privilege than the process had: see set_owner_times() */
 	if (fe->mode & (S_ISUID | S_ISGID))
 		log_warn(FI_FMT ": deleted file %s has mode %04o: a restore recreates it "
 			 "without its setuid/setgid bits", FI_ARG(fi), path,
 			 (unsigned)(fe->mode & 07777));
-	if (o->fe || !content)	/* content already in another entry */
-		return 0;
-	int ret = files_read_content(fi, fi->st.st_size, fe);
-	if (ret)
-		return ret;
-	o->fe = fe;
-	return 0;
+	return content ? content_dump(fi, fe) : 0;
 }
 
 /*
@@ -274,7 +282,6 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir, bool con
  */
 static int volatile_dump(const struct fd_info *fi, FileEntry *fe)
 {
-	struct files_obj *o;
 	struct statfs sf;
 
 	if (!S_ISREG(fi->st.st_mode) || (fi->flags & O_PATH) || fe->deleted ||
@@ -290,16 +297,7 @@ static int volatile_dump(const struct fd_info *fi, FileEntry *fe)
 		return 0;
 	}
 	fe->has_volatile_fs = fe->volatile_fs = true;
-	o = files_dump_obj(fi->d, FOBJ_CONTENT, fi->st.st_dev, fi->st.st_ino, true);
-	if (!o)
-		return -ENOMEM;
-	if (o->fe)		/* data already in another entry */
-		return 0;
-	int ret = files_read_content(fi, fi->st.st_size, fe);
-	if (ret)
-		return ret;
-	o->fe = fe;
-	return 0;
+	return content_dump(fi, fe);
 }
 
 static int reg_dump(const struct fd_info *fi, FileEntry *fe)

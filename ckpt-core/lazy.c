@@ -246,6 +246,9 @@ struct larea {
 	uint64_t src;		/* the dumped address of start */
 	int img;		/* the task whose image holds its pages */
 	uint64_t *bits;		/* per page: still to fill from the image */
+	bool huge;		/* filled a 2 MiB extent at a time (LAZY_HUGE) */
+	uint64_t *hbits;	/* per 2 MiB extent from start's: whole in the image,
+				 * to collapse once filled (or NULL) */
 };
 
 struct lmm {
@@ -257,6 +260,8 @@ struct lmm {
 	struct larea *a;
 	int n;
 	uint64_t left;		/* pending pages */
+	int img;		/* the task whose image (its hot_runs) it began as */
+	size_t hot;		/* background: the hot run it is at */
 	int cur;		/* background: the area it is at */
 	uint64_t curw;		/* ... and the word of its bits (none set before it) */
 	uint64_t *retry;	/* faults to answer again after an event */
@@ -275,6 +280,10 @@ struct lsrv {
 	uint64_t buf_off;
 	size_t buf_len;
 	uint64_t filled, zeroed, unneeded;	/* pages: copied, zero, of processes gone */
+	uint64_t collapsed, not_collapsed;	/* 2 MiB extents */
+	uint64_t hot_filled;		/* ... of them by the hot pass */
+	const char *hold_cold;		/* tests: only the hot pass before it exists */
+	bool cold_held;			/* ... and the hot pass is over */
 };
 
 static bool bit_test(const uint64_t *b, uint64_t i)
@@ -287,7 +296,14 @@ static void bit_clear(uint64_t *b, uint64_t i)
 	b[i / 64] &= ~(1ULL << (i % 64));
 }
 
-/* Clear the pending bits of [s, e) in every area of @m. */
+/* The 2 MiB extent of @a holding @addr, as an index of its hbits. */
+static uint64_t hidx(const struct larea *a, uint64_t addr)
+{
+	return addr / THP_SIZE - a->start / THP_SIZE;
+}
+
+/* Clear the pending bits of [s, e) in every area of @m (and its extents
+ * there are whole no longer). */
 static void drop_range(struct lmm *m, uint64_t s, uint64_t e)
 {
 	for (int k = 0; k < m->n; k++) {
@@ -301,6 +317,8 @@ static void drop_range(struct lmm *m, uint64_t s, uint64_t e)
 				bit_clear(a->bits, i);
 				m->left--;
 			}
+			if (a->hbits)
+				bit_clear(a->hbits, hidx(a, at));
 		}
 	}
 }
@@ -313,25 +331,33 @@ static struct larea *area_of(struct lmm *m, uint64_t addr)
 	return NULL;
 }
 
-static int area_add(struct lmm *m, uint64_t start, uint64_t end, uint64_t src, int img)
+static int area_add(struct lmm *m, uint64_t start, uint64_t end, uint64_t src, int img,
+		    bool huge)
 {
 	struct larea *na = realloc(m->a, (m->n + 1) * sizeof(*na));
 	uint64_t words = ((end - start) / PG + 63) / 64;
+	uint64_t hwords = ((end - 1) / THP_SIZE - start / THP_SIZE + 1 + 63) / 64;
 
 	if (!na)
 		return -ENOMEM;
 	m->a = na;
-	na[m->n] = (struct larea){ start, end, src, img, calloc(words ? words : 1, 8) };
-	if (!na[m->n].bits)
+	na[m->n] = (struct larea){ start, end, src, img, calloc(words ? words : 1, 8), huge,
+				   huge ? calloc(hwords, 8) : NULL };
+	if (!na[m->n].bits || (huge && !na[m->n].hbits)) {
+		free(na[m->n].bits);
+		free(na[m->n].hbits);
 		return -ENOMEM;
+	}
 	m->n++;
 	return 0;
 }
 
 static void mm_free(struct lmm *m)
 {
-	for (int k = 0; k < m->n; k++)
+	for (int k = 0; k < m->n; k++) {
 		free(m->a[k].bits);
+		free(m->a[k].hbits);
+	}
 	free(m->a);
 	free(m->retry);
 	if (m->uffd >= 0)
@@ -542,6 +568,68 @@ static long fill(struct lsrv *s, struct lmm *m, struct larea *a, uint64_t addr, 
 	return done;
 }
 
+/*
+ * Put the extent of @a holding @addr in a huge page: whole in the image
+ * and all its pages in (so none is left for a fault to ask: a collapse
+ * needs every page of a registered range present), MADV_COLLAPSE through
+ * process_madvise (Linux 6.1+).  A refusal leaves its 4 KiB pages.
+ */
+static void collapse(struct lsrv *s, struct lmm *m, struct larea *a, uint64_t addr)
+{
+	uint64_t h = hidx(a, addr), cs = addr & ~(THP_SIZE - 1);
+	struct iovec io = { (void *)cs, THP_SIZE };
+
+	if (!a->hbits || !bit_test(a->hbits, h))
+		return;
+	for (uint64_t at = cs; at < cs + THP_SIZE; at += PG)
+		if (bit_test(a->bits, (at - a->start) / PG))
+			return;
+	bit_clear(a->hbits, h);
+	if (m->pidfd >= 0 && syscall(SYS_process_madvise, m->pidfd, &io, 1, MADV_COLLAPSE, 0) ==
+	    (ssize_t)THP_SIZE) {
+		s->collapsed++;
+		return;
+	}
+	if (!s->not_collapsed++)
+		log_debug("pid %d: 0x%" PRIx64 " stays in 4 KiB pages (MADV_COLLAPSE: %s)", m->pid,
+			 cs, m->pidfd < 0 ? "no pidfd" : strerror(errno));
+}
+
+/*
+ * Fill the pending pages of the 2 MiB extent of @a holding @addr (that at
+ * @addr first: a fault waits for it alone), then collapse it.  As fill()
+ * for the page at @addr; the rest of the extent as it goes (what is not in
+ * now comes later).
+ */
+static long fill_huge(struct lsrv *s, struct lmm *m, struct larea *a, uint64_t addr)
+{
+	uint64_t cs = addr & ~(THP_SIZE - 1), ce = cs + THP_SIZE, total;
+	long r = fill(s, m, a, addr, ((a->end < ce ? a->end : ce) - addr) / PG);
+
+	if (r <= 0)
+		return r;
+	total = r;
+	if (cs < a->start)
+		cs = a->start;
+	if (ce > a->end)
+		ce = a->end;
+	for (uint64_t at = cs; at < ce;) {
+		if (!bit_test(a->bits, (at - a->start) / PG)) {
+			at += PG;
+			continue;
+		}
+		r = fill(s, m, a, at, (ce - at) / PG);
+		if (r == -ESRCH)
+			return -ESRCH;
+		if (r <= 0)
+			return total;	/* the layout is changing: later */
+		total += r;
+		at += r * PG;
+	}
+	collapse(s, m, a, addr);
+	return total;
+}
+
 /* A fault at @addr: its page from the image, or a zero page. */
 static int on_fault(struct lsrv *s, struct lmm *m, uint64_t addr)
 {
@@ -550,7 +638,7 @@ static int on_fault(struct lsrv *s, struct lmm *m, uint64_t addr)
 	long r;
 
 	if (a && bit_test(a->bits, (addr - a->start) / PG)) {
-		r = fill(s, m, a, addr, LAZY_AHEAD);
+		r = a->huge ? fill_huge(s, m, a, addr) : fill(s, m, a, addr, LAZY_AHEAD);
 		if (r == -EAGAIN)
 			add_retry(m, addr);
 		else if (r == -ENOENT)
@@ -593,8 +681,14 @@ static int on_remap(struct lmm *m, uint64_t from, uint64_t to, uint64_t len)
 
 		if (s >= e)
 			continue;
+		/* its extents, moved, are no longer collapsed (their
+		 * pages come 2 MiB at a time still) */
 		err = area_add(m, s - from + to, e - from + to, m->a[k].src + (s - m->a[k].start),
-			       m->a[k].img);
+			       m->a[k].img, m->a[k].huge);
+		if (!err && m->a[m->n - 1].hbits) {
+			free(m->a[m->n - 1].hbits);
+			m->a[m->n - 1].hbits = NULL;
+		}
 		if (err)
 			return err;
 		a = &m->a[k];
@@ -619,9 +713,16 @@ static int on_fork(struct lsrv *s, struct lmm *m, int ufd)
 	for (int k = 0; !err && k < m->n; k++) {
 		const struct larea *a = &m->a[k];
 
-		err = area_add(n, a->start, a->end, a->src, a->img);
+		err = area_add(n, a->start, a->end, a->src, a->img, a->huge);
 		if (!err)
 			memcpy(n->a[k].bits, a->bits, ((a->end - a->start) / PG + 63) / 64 * 8);
+		if (!err && a->hbits)
+			memcpy(n->a[k].hbits, a->hbits,
+			       ((a->end - 1) / THP_SIZE - a->start / THP_SIZE + 1 + 63) / 64 * 8);
+		else if (!err && n->a[k].hbits) {
+			free(n->a[k].hbits);
+			n->a[k].hbits = NULL;
+		}
 	}
 	nl = err ? NULL : realloc(s->mm, (s->nmm + 1) * sizeof(*nl));
 	if (!nl) {
@@ -636,6 +737,8 @@ static int on_fork(struct lsrv *s, struct lmm *m, int ufd)
 	n->pidfd = -1;		/* its pid: at its first fault */
 	n->pid = m->pid;
 	n->left = m->left;
+	n->img = m->img;
+	n->hot = m->hot;
 	s->mm = nl;
 	s->mm[s->nmm++] = n;
 	return 0;
@@ -708,13 +811,25 @@ static int on_add(struct lsrv *s, const struct lazy_hdr *h, const uint8_t *lazy,
 		return -ENOMEM;
 	}
 	m->uffd = ufd;
+	m->img = h->idx;
 	m->pid = p->pe->pid;
 	m->seen = p->pe->pid;
 	m->pidfd = syscall(SYS_pidfd_open, p->pe->pid, 0);
-	for (size_t j = 0; !err && j < p->mm->n_vmas; j++)
-		if (lazy[j])
-			err = area_add(m, p->mm->vmas[j]->start, p->mm->vmas[j]->end,
-				       p->mm->vmas[j]->start, h->idx);
+	for (size_t j = 0; !err && j < p->mm->n_vmas; j++) {
+		const VmaEntry *v = p->mm->vmas[j];
+		struct larea *a;
+
+		if (!lazy[j])
+			continue;
+		err = area_add(m, v->start, v->end, v->start, h->idx, lazy[j] == LAZY_HUGE);
+		a = err ? NULL : &m->a[m->n - 1];
+		/* the extents that were huge pages, whole in the image:
+		 * collapsed once filled */
+		for (uint64_t cs = (v->start + THP_SIZE - 1) & ~(THP_SIZE - 1);
+		     a && a->hbits && cs + THP_SIZE <= a->end; cs += THP_SIZE)
+			if (thp_was_huge(v, cs) && thp_whole_in_image(p->mm, cs, cs + THP_SIZE))
+				a->hbits[hidx(a, cs) / 64] |= 1ULL << (hidx(a, cs) % 64);
+	}
 	for (size_t r = 0; !err && r < p->mm->n_runs; r++) {
 		const PageRun *run = p->mm->runs[r];
 		uint64_t e = run->vaddr + run->nr_pages * PG;
@@ -795,8 +910,50 @@ static void srv_die(struct lsrv *s, int err, const char *what)
 	_exit(1);
 }
 
+/*
+ * The background pass's first part: the pages the process wrote last
+ * before the dump (its image's hot runs, dumped addresses), wherever they
+ * are now.  Fills one piece; false when no hot page is left to fill.
+ */
+static bool hot_piece(struct lsrv *s, struct lmm *m)
+{
+	const MmImage *mm = s->c->p[m->img].mm;
+
+	for (; m->hot < mm->n_hot_runs; m->hot++) {
+		const PageRun *h = mm->hot_runs[m->hot];
+		uint64_t hs = h->vaddr, he = h->vaddr + h->nr_pages * PG;
+
+		for (int k = 0; k < m->n; k++) {
+			struct larea *a = &m->a[k];
+			uint64_t lo = a->src > hs ? a->src : hs;
+			uint64_t hi = a->src + (a->end - a->start) < he ? a->src + (a->end - a->start) : he;
+
+			if (a->img != m->img)
+				continue;
+			for (uint64_t v = lo; v < hi; v += PG) {
+				uint64_t at = a->start + (v - a->src), left = (hi - v) / PG;
+				long r;
+
+				if (!bit_test(a->bits, (v - a->src) / PG))
+					continue;
+				r = a->huge ? fill_huge(s, m, a, at) :
+					      fill(s, m, a, at, left < LAZY_CHUNK / PG ? left : LAZY_CHUNK / PG);
+				if (r == -ESRCH)
+					m->left = 0;	/* gone: dropped by the loop */
+				else if (r == -ENOENT)
+					drop_range(m, at, at + PG);
+				if (r > 0)
+					s->hot_filled += r;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 /* One piece of the background pass, for the next process with pages to
- * come; false when none has. */
+ * come: its hot pages first, then the rest in address order; false when
+ * none has. */
 static bool background(struct lsrv *s)
 {
 	for (int tries = 0; tries < s->nmm; tries++) {
@@ -805,18 +962,23 @@ static bool background(struct lsrv *s)
 
 		if (!m->left)
 			continue;
+		if (hot_piece(s, m))
+			return true;
+		if (s->hold_cold && access(s->hold_cold, F_OK))
+			continue;
 		for (; m->cur < m->n; m->cur++, m->curw = 0) {
 			struct larea *a = &m->a[m->cur];
 			uint64_t np = (a->end - a->start) / PG;
 
 			for (uint64_t w = m->curw; w * 64 < np; w++) {
+				uint64_t at;
 				long r;
 
 				if (!a->bits[w])
 					continue;
 				m->curw = w;
-				r = fill(s, m, a, a->start + (w * 64 + __builtin_ctzll(a->bits[w])) * PG,
-					 LAZY_CHUNK / PG);
+				at = a->start + (w * 64 + __builtin_ctzll(a->bits[w])) * PG;
+				r = a->huge ? fill_huge(s, m, a, at) : fill(s, m, a, at, LAZY_CHUNK / PG);
 				if (r == -ESRCH)
 					m->left = 0;	/* gone: dropped by the loop */
 				else if (r == -ENOENT)
@@ -839,13 +1001,16 @@ static bool background(struct lsrv *s)
 static void lazy_serve(struct rctx *c, int sock)
 {
 	const struct ckpt_restore_opts *o = c->o;
-	struct lsrv s = { .c = c, .sock = sock, .buf_img = -1 };
+	struct lsrv s = { .c = c, .sock = sock, .buf_img = -1,
+			  .hold_cold = getenv("KUP_LAZY_HOLD_COLD") };
 	const char *hold = getenv("KUP_LAZY_HOLD");	/* tests: no background pass before it exists */
 	bool ctl_open = true;
 	struct pollfd *pfd = NULL;
 
 	prctl(PR_SET_NAME, "kup-lazy");
 	log_set_prefix("kup lazy");
+	if (o->in_server)
+		o->in_server(o->arg);
 	setsid();	/* no terminal's signals: a dead server would leave zeros */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -887,8 +1052,8 @@ static void lazy_serve(struct rctx *c, int sock)
 			pfd[n++] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		for (int k = 0; k < s.nmm; k++)
 			pfd[n++] = (struct pollfd){ .fd = s.mm[k]->uffd, .events = POLLIN };
-		busy = !held && s.nmm;
-		r = poll(pfd, n, busy ? 0 : held ? 100 : -1);
+		busy = !held && s.nmm && !s.cold_held;
+		r = poll(pfd, n, busy ? 0 : held || s.cold_held ? 100 : -1);
 		if (r < 0 && errno != EINTR)
 			srv_die(&s, errno, "lazy pages server: poll");
 		if (ctl_open && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -923,21 +1088,25 @@ static void lazy_serve(struct rctx *c, int sock)
 				k--;
 			}
 		}
-		if (busy)
-			background(&s);
+		if (!held && s.nmm && (busy || s.cold_held))
+			s.cold_held = !background(&s) && s.hold_cold && access(s.hold_cold, F_OK);
 	}
 	free(pfd);
 	for (int i = 0; i < c->n; i++)
 		if (c->p[i].alive)
 			c->st->ops->release(c->st, &s.pages[i]);
 	if (s.running) {
+		if (s.collapsed || s.not_collapsed)
+			log_debug("%" PRIu64 " extents of 2 MiB collapsed into huge pages, %" PRIu64
+				  " not", s.collapsed, s.not_collapsed);
 		if (s.unneeded)
 			log_info("done: %" PRIu64 " pages filled, %" PRIu64 " zero pages, %" PRIu64
 				 " not needed (their processes exited)", s.filled, s.zeroed,
 				 s.unneeded);
 		else
-			log_info("the tree's memory is complete: %" PRIu64 " pages filled, %" PRIu64
-				 " zero pages", s.filled, s.zeroed);
+			log_info("the tree's memory is complete: %" PRIu64 " pages filled (%" PRIu64
+				 " of them first: those written last before the dump), %" PRIu64
+				 " zero pages", s.filled, s.hot_filled, s.zeroed);
 		c->st->ops->close(c->st);
 		if (o->on_memory_complete)
 			o->on_memory_complete(o->arg);

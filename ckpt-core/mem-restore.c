@@ -566,14 +566,118 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	return 0;
 }
 
+/* ---- transparent huge pages ----------------------------------------------- */
+
+/*
+ * Should the private anonymous mapping @v come back in huge pages?  When it
+ * had some at dump (thp_bytes, smaps AnonHugePages) or asked for them
+ * (MADV_HUGEPAGE), unless it refuses them (MADV_NOHUGEPAGE, or the
+ * process's PR_SET_THP_DISABLE).  Images without thp_bytes: only by advice,
+ * as the faults of the fill give.
+ */
+bool thp_wanted(const struct rproc *p, const VmaEntry *v)
+{
+	if (v->kind != VMA_KIND__VMA_ANON_PRIVATE || (v->madv & (1ULL << MADV_NOHUGEPAGE)) ||
+	    (p->core->has_thp_disabled && p->core->thp_disabled))
+		return false;
+	return (v->has_thp_bytes && v->thp_bytes) || (v->madv & (1ULL << MADV_HUGEPAGE));
+}
+
+/* Is every page of [s, e) in a run of @mm's image? */
+bool thp_whole_in_image(const MmImage *mm, uint64_t s, uint64_t e)
+{
+	while (s < e) {
+		const PageRun *r = ckpt_mm_run_at(mm, s, false);
+
+		if (!r)
+			return false;
+		s = r->vaddr + r->nr_pages * PAGE_SIZE_K;
+	}
+	return true;
+}
+
+/* Was the 2 MiB extent at @a of @v one huge page at dump?  Without the map
+ * (older images, no /proc/kpageflags at dump): taken to be when whole in
+ * the image. */
+bool thp_was_huge(const VmaEntry *v, uint64_t a)
+{
+	uint64_t first = (v->start + THP_SIZE - 1) & ~(THP_SIZE - 1), i;
+
+	if (!v->has_thp_map)
+		return true;
+	if (a < first)
+		return false;
+	i = (a - first) / THP_SIZE;
+	return i / 8 < v->thp_map.len && v->thp_map.data[i / 8] >> (i % 8) & 1;
+}
+
+/*
+ * After the eager fill: the 2 MiB extents of a mapping that were huge pages
+ * at dump and are whole in the image, collapsed into huge pages
+ * (MADV_COLLAPSE, Linux 6.1+, whatever the sysfs THP mode), one call per
+ * run of such extents.  Where the fill's faults gave huge pages already
+ * (MADV_HUGEPAGE set before it) the kernel finds them so and copies
+ * nothing.  MADV_HUGEPAGE is not set where the process had not asked for
+ * it (its mapping would show advice it never gave, and none can be taken
+ * back).  A refusal (an old kernel, no huge page free, THP off by
+ * hardware) leaves the 4 KiB pages: said at -v.
+ */
+static int thp_collapse(struct takeover *tk, bool lazy_too)
+{
+	struct rproc *p = tk->p;
+	const MmImage *mm = p->mm;
+	pid_t pid = p->pe->pid;
+	uint64_t huge = 0, t0 = rst_now_ns();
+
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		uint64_t a = (v->start + THP_SIZE - 1) & ~(THP_SIZE - 1), from = 0;
+
+		if (!v->has_thp_bytes || !v->thp_bytes || !thp_wanted(p, v) || cow_done(p, i) ||
+		    (!lazy_too && p->lazy && p->lazy[i]) || !(v->prot & PROT_WRITE))
+			continue;
+		for (;; a += THP_SIZE) {
+			bool whole = a + THP_SIZE <= v->end && thp_was_huge(v, a) &&
+				     thp_whole_in_image(mm, a, a + THP_SIZE);
+			long ret;
+			int err;
+
+			if (whole && !from)
+				from = a;
+			if (whole || !from) {
+				if (a + THP_SIZE > v->end)
+					break;
+				continue;
+			}
+			err = inj(tk, pid, SYS_madvise, "madvise", &ret, from, a - from, MADV_COLLAPSE,
+				  0, 0, 0);
+			if (err)
+				return err;
+			if (ret)
+				log_debug("pid %d: 0x%" PRIx64 "-0x%" PRIx64 " stays in 4 KiB pages "
+					 "(MADV_COLLAPSE: %s)", pid, from, a, strerror((int)-ret));
+			else
+				huge += a - from;
+			from = 0;
+			if (a + THP_SIZE > v->end)
+				break;
+		}
+	}
+	if (huge)
+		log_debug("pid %d: %" PRIu64 " MiB in transparent huge pages (collapsed in %.1f ms)",
+			  pid, huge >> 20, (rst_now_ns() - t0) / 1e6);
+	return 0;
+}
+
 /* ---- lazy restore: which pages wait (lazy.c serves them) ---------------- */
 
 /*
  * The mappings whose pages come after the tree runs: private anonymous,
  * writable, with pages in the image, not filled before a fork for
- * copy-on-write, not locked (mlock faults them all in), not advised to
- * transparent huge pages (a fault fills 4 KiB pages, never a huge one).
- * Everything else is written before the tree runs, as without --lazy.
+ * copy-on-write, not locked (mlock faults them all in).  Those that had
+ * transparent huge pages (or asked for them) are filled 2 MiB at a time
+ * and each whole extent collapsed into a huge page (lazy.c).  Everything
+ * else is written before the tree runs, as without --lazy.
  */
 static int lazy_plan(struct takeover *tk, bool *any)
 {
@@ -591,8 +695,8 @@ static int lazy_plan(struct takeover *tk, bool *any)
 		const VmaEntry *v = i >= 0 ? mm->vmas[i] : NULL;
 
 		if (v && v->kind == VMA_KIND__VMA_ANON_PRIVATE && !cow_done(p, i) &&
-		    (v->prot & PROT_WRITE) && !v->locked && !(v->madv & (1ULL << MADV_HUGEPAGE))) {
-			p->lazy[i] = 1;
+		    (v->prot & PROT_WRITE) && !v->locked) {
+			p->lazy[i] = thp_wanted(p, v) ? LAZY_HUGE : LAZY_SMALL;
 			*any = true;
 		}
 	}
@@ -815,6 +919,8 @@ int restore_mm(struct takeover *tk)
 		err = lazy ? restore_pages_picked(tk, proxy, false, true) : restore_pages(tk, proxy);
 	if (!err)
 		err = restore_cow_pages(tk);
+	if (!err)
+		err = thp_collapse(tk, false);
 	if (err)
 		return err;
 	if (proxy) {
@@ -853,8 +959,11 @@ int restore_mm(struct takeover *tk)
 	 * cannot, their pages now) */
 	if (lazy) {
 		err = lazy_register(tk);
-		if (err == -EOPNOTSUPP)
+		if (err == -EOPNOTSUPP) {
 			err = restore_pages_picked(tk, proxy, true, false);
+			if (!err)
+				err = thp_collapse(tk, true);
+		}
 	}
 	return err;
 }

@@ -35,6 +35,7 @@ struct vma_raw {
 	char perms[5];
 	unsigned long ino;
 	unsigned long rss_kb, swap_kb;	/* 0 and 0: no page to look for */
+	unsigned long thp_kb;		/* AnonHugePages */
 	char path[PATH_MAX];
 	char vmflags[128];
 };
@@ -94,6 +95,8 @@ static int read_vmas(pid_t pid, struct vma_raw **out, int *nout, bool quiet)
 			cur->rss_kb = strtoul(line + 4, NULL, 10);
 		} else if (cur && !strncmp(line, "Swap:", 5)) {
 			cur->swap_kb = strtoul(line + 5, NULL, 10);
+		} else if (cur && !strncmp(line, "AnonHugePages:", 14)) {
+			cur->thp_kb = strtoul(line + 14, NULL, 10);
 		}
 	}
 	free(buf);
@@ -280,6 +283,54 @@ static int select_pages_scan(int pmfd, pid_t pid, const VmaEntry *v, struct run_
 		arg.start = arg.walk_end;
 	}
 	return 1;
+}
+
+#define THP_EXTENT	(2UL << 20)
+#define KPF_THP		22
+
+/*
+ * Which 2 MiB extents of the private anonymous mapping @v are one
+ * transparent huge page (the tree is frozen: its frames stay put): the
+ * first page's frame, 512-aligned, a THP in /proc/kpageflags.  Without
+ * kpageflags (no CAP_SYS_ADMIN, no such file) the map is left out.
+ */
+static int thp_map(int pmfd, pid_t pid, VmaEntry *v)
+{
+	static int kpf = -2;
+	uint64_t first = (v->start + THP_EXTENT - 1) & ~(THP_EXTENT - 1), n, found = 0;
+	uint8_t *map;
+
+	if (kpf == -2)
+		kpf = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	if (kpf < 0 || first + THP_EXTENT > v->end)
+		return 0;
+	n = (v->end - first) / THP_EXTENT;
+	map = calloc((n + 7) / 8, 1);
+	if (!map)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t pme, flags, pfn;
+
+		if (pread(pmfd, &pme, 8, (first + i * THP_EXTENT) / PAGE_SIZE_K * 8) != 8) {
+			free(map);
+			return log_errno(errno ? errno : EIO, "pid %d: cannot read pagemap at 0x%"
+					 PRIx64, pid, first + i * THP_EXTENT);
+		}
+		pfn = pme & PME_PFN_MASK;
+		if (!(pme & PME_PRESENT) || !pfn || pfn % (THP_EXTENT / PAGE_SIZE_K) ||
+		    pread(kpf, &flags, 8, pfn * 8) != 8 || !(flags >> KPF_THP & 1))
+			continue;
+		map[i / 8] |= 1 << (i % 8);
+		found++;
+	}
+	if (!found) {	/* frames hidden (pagemap without them): nothing known */
+		free(map);
+		return 0;
+	}
+	v->has_thp_map = true;
+	v->thp_map.data = map;
+	v->thp_map.len = (n + 7) / 8;
+	return 0;
 }
 
 /* Select the pages of one VMA that must be saved. */
@@ -749,6 +800,7 @@ void mem_free_image(MmImage *mm)
 {
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		free(mm->vmas[i]->name);
+		free(mm->vmas[i]->thp_map.data);
 		free(mm->vmas[i]);
 	}
 	free(mm->vmas);
@@ -760,8 +812,77 @@ void mem_free_image(MmImage *mm)
 		free(mm->cow_runs[0]);
 		free(mm->cow_runs);
 	}
+	if (mm->n_hot_runs) {
+		free(mm->hot_runs[0]);
+		free(mm->hot_runs);
+	}
 	free(mm->vdso_symtab.data);
 	mm_image__init(mm);
+}
+
+#define MEM_HOT_RUNS_MAX	65536	/* a hint: beyond it, the rest in address order */
+
+/*
+ * The pages read at the freeze while the others came from a pre-dump's copy
+ * (@src[i] NULL for page i of the image): those the tree wrote last, its
+ * hot pages (mm_image.hot_runs).  Nothing when the copy gave none.
+ */
+static int note_hot_runs(MmImage *mm, const uint8_t *const *src, uint64_t from_copy)
+{
+	PageRun *h = NULL;
+	size_t n = 0, cap = 0, v = 0, last_r = SIZE_MAX;
+
+	if (!src || !from_copy || from_copy >= mm->pages_nr)
+		return 0;
+	for (size_t r = 0; r < mm->n_runs && n < MEM_HOT_RUNS_MAX; r++) {
+		const PageRun *run = mm->runs[r];
+
+		/* private anonymous memory only (what a lazy restore fills;
+		 * the rest was never tracked: the vDSO, files...) */
+		while (v < mm->n_vmas && mm->vmas[v]->end <= run->vaddr)
+			v++;
+		if (v == mm->n_vmas || mm->vmas[v]->start > run->vaddr ||
+		    mm->vmas[v]->kind != VMA_KIND__VMA_ANON_PRIVATE)
+			continue;
+		for (uint64_t j = 0; j < run->nr_pages && n < MEM_HOT_RUNS_MAX; j++) {
+			uint64_t va = run->vaddr + j * PAGE_SIZE_K, off = run->off + j;
+
+			if (off >= mm->pages_nr || src[off])
+				continue;
+			/* within one run only: two runs may touch (two mappings) */
+			if (n && last_r == r && h[n - 1].vaddr + h[n - 1].nr_pages * PAGE_SIZE_K == va &&
+			    h[n - 1].off + h[n - 1].nr_pages == off) {
+				h[n - 1].nr_pages++;
+				continue;
+			}
+			if (n == cap) {
+				PageRun *nh = realloc(h, (cap = cap ? cap * 2 : 64) * sizeof(*h));
+
+				if (!nh) {
+					free(h);
+					return -ENOMEM;
+				}
+				h = nh;
+			}
+			h[n] = (PageRun)PAGE_RUN__INIT;
+			h[n].vaddr = va;
+			h[n].off = off;
+			h[n].nr_pages = 1;
+			n++;
+			last_r = r;
+		}
+	}
+	if (!n)
+		return 0;
+	mm->hot_runs = malloc(n * sizeof(*mm->hot_runs));
+	if (!mm->hot_runs) {
+		free(h);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		mm->hot_runs[i] = &h[i];
+	mm->n_hot_runs = n;
+	return 0;
 }
 
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
@@ -831,6 +952,13 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		for (size_t m = 0; m < sizeof(madv_flags) / sizeof(madv_flags[0]); m++)
 			if (has_vmflag(r->vmflags, madv_flags[m].flag))
 				v->madv |= 1ULL << madv_flags[m].advice;
+		if (v->kind == VMA_KIND__VMA_ANON_PRIVATE && r->thp_kb) {
+			v->has_thp_bytes = true;
+			v->thp_bytes = (uint64_t)r->thp_kb << 10;
+			ret = thp_map(pmfd, pid, v);
+			if (ret)
+				goto out;
+		}
 		/* pages a lazy restore has not filled yet read as absent: a dump
 		 * now would lose them (docs/design.md, "Lazy restore") */
 		if (has_vmflag(r->vmflags, "um")) {
@@ -933,6 +1061,9 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	if (ret < 0)
 		goto out;
 	blob_open = ahead = ret;
+	ret = pd ? note_hot_runs(mm, (const uint8_t *const *)src, pre) : 0;
+	if (ret < 0)
+		goto out;
 	if (mm->pages_nr) {
 		if (pd)
 			log_info("pid %d: %" PRIu64 " of %" PRIu64 " pages from the pre-dump, %" PRIu64

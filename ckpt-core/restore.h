@@ -37,8 +37,23 @@ struct rproc {
 	pid_t *seized_tids;
 	int nseized;
 	uint8_t *cow;		/* per mapping: enum cow_state (mem-restore.c) */
-	uint8_t *lazy;		/* per mapping: its pages come lazily (lazy.c) */
+	uint8_t *lazy;		/* per mapping: enum lazy_kind, its pages come lazily (lazy.c) */
 };
+
+enum lazy_kind {
+	LAZY_NO,
+	LAZY_SMALL,		/* filled a few pages at a fault */
+	LAZY_HUGE,		/* filled 2 MiB at a time, whole extents collapsed */
+};
+
+/* transparent huge pages (mem-restore.c) */
+#define THP_SIZE (2UL << 20)
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+bool thp_wanted(const struct rproc *p, const VmaEntry *v);
+bool thp_whole_in_image(const MmImage *mm, uint64_t s, uint64_t e);
+bool thp_was_huge(const VmaEntry *v, uint64_t a);
 
 /* A private anonymous mapping and the children sharing it (mem-restore.c) */
 enum cow_state {

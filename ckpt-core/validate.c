@@ -384,6 +384,14 @@ static bool vma_kind_ok(VmaKind k)
 	return protobuf_c_enum_descriptor_get_value(&vma_kind__descriptor, k) != NULL;
 }
 
+/* The 2 MiB extents of @v from its first 2 MiB boundary (thp_map's bits) */
+static uint64_t thp_extents(const VmaEntry *v)
+{
+	uint64_t first = (v->start + (2ULL << 20) - 1) & ~((2ULL << 20) - 1);
+
+	return v->end > first ? (v->end - first) >> 21 : 0;
+}
+
 static int check_vmas(const MmImage *mm, uint32_t pid, const struct idset *files,
 		      const ShmemImage *shm)
 {
@@ -397,7 +405,9 @@ static int check_vmas(const MmImage *mm, uint32_t pid, const struct idset *files
 		    (v->end > ARCH_TASK_SIZE && v->kind != VMA_KIND__VMA_VSYSCALL) ||
 		    v->pgoff & (PAGE_SIZE_K - 1) || v->pgoff > UINT64_MAX - (v->end - v->start) ||
 		    v->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC) ||
-		    v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE)) {
+		    v->flags & ~(MAP_SHARED | MAP_PRIVATE | MAP_NORESERVE) ||
+		    (v->has_thp_bytes && v->thp_bytes > v->end - v->start) ||
+		    (v->has_thp_map && v->thp_map.len > thp_extents(v) / 8 + 1)) {
 			log_err("mm-%u.img: mapping %zu (0x%" PRIx64 "-0x%" PRIx64 ") is invalid",
 				pid, i, v ? v->start : 0, v ? v->end : 0);
 			return -EINVAL;
@@ -568,6 +578,29 @@ int ckpt_validate_cow(const MmImage *mm, const MmImage *pmm, uint32_t pid, uint3
 	return 0;
 }
 
+/* The hot pages (hot_runs, a lazy restore's first pass): at most 65536
+ * runs, each inside one of the task's own runs, at its offset there. */
+static int check_hot_runs(const MmImage *mm, uint32_t pid)
+{
+	if (mm->n_hot_runs > 65536) {
+		log_err("mm-%u.img: %zu hot runs (at most 65536)", pid, mm->n_hot_runs);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < mm->n_hot_runs; i++) {
+		const PageRun *h = mm->hot_runs[i];
+		const PageRun *r = run_at(mm->runs, mm->n_runs, h->vaddr);
+
+		if (!r || h->vaddr % PAGE_SIZE_K || !h->nr_pages ||
+		    h->nr_pages > r->nr_pages - (h->vaddr - r->vaddr) / PAGE_SIZE_K ||
+		    h->off != r->off + (h->vaddr - r->vaddr) / PAGE_SIZE_K) {
+			log_err("mm-%u.img: hot run %zu (0x%" PRIx64 ", %" PRIu64 " pages) is not "
+				"inside one of its runs", pid, i, h->vaddr, h->nr_pages);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int check_mm(const MmImage *mm, uint32_t pid, const struct idset *files,
 		    const ShmemImage *shm)
 {
@@ -580,6 +613,8 @@ static int check_mm(const MmImage *mm, uint32_t pid, const struct idset *files,
 	ret = check_vmas(mm, pid, files, shm);
 	if (!ret)
 		ret = check_runs(mm, pid);
+	if (!ret)
+		ret = check_hot_runs(mm, pid);
 	return ret ? ret : check_cow_runs(mm, pid);
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ckpt.h"
@@ -160,6 +161,8 @@ int cmd_dump(int argc, char **argv)
 	struct ckpt_dump_opts o = { 0 };
 	struct kup_tree trees[KUP_MAX_TREES];
 	struct ckpt_stats stats;
+	unsigned long long begun_ns;
+	struct timespec ts;
 	int ntrees = 0;
 	bool too_many = false, json = false, check = false;
 	const char *dir = NULL, *ppp = NULL;
@@ -257,11 +260,21 @@ int cmd_dump(int argc, char **argv)
 		free(abs);
 		return KUP_EXIT_FAIL;
 	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	begun_ns = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 	if (ntrees > 1)
 		ret = kup_dump_trees(&o, trees, ntrees, &stats);
 	else
 		ret = ckpt_dump(&o, &stats);
 	journal_end();
+	if (!ret && o.pre_dump_rounds && stats.pre_dump_ns) {
+		/* the rounds end where the freeze begins */
+		unsigned long long done = begun_ns + stats.pre_dump_ns;
+
+		if (stats.freeze_realtime_ns >= begun_ns && stats.freeze_realtime_ns < done)
+			done = stats.freeze_realtime_ns;
+		switch_record_pre_dump(begun_ns, done);
+	}
 	if (!ret) {
 		char trees_s[32] = "", at[64];
 

@@ -639,7 +639,12 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 	sigset_t sigs;
 	pid_t pid;
 	ssize_t n;
+	struct timespec rt, bt;
 
+	/* when the hold began, for the phases of a switch (kup status) */
+	clock_gettime(CLOCK_REALTIME, &rt);
+	if (clock_gettime(CLOCK_BOOTTIME, &bt))
+		memset(&bt, 0, sizeof(bt));
 	if (if_any && !kup_store_has_ckpt(given)) {
 		log_info("no checkpoint in a persistent page store (%s): no PIDs to hold",
 			 given ? given : "auto");
@@ -683,6 +688,8 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 		free(h.v);
 		log_info("holding the PIDs of %s for %s restore (holder pid %d): %s",
 			 h.what, h.ntrees > 1 ? "their" : "its", pid, msg);
+		switch_hold_started(rt.tv_sec * 1000000000ULL + rt.tv_nsec,
+				    bt.tv_sec * 1000000000ULL + bt.tv_nsec);
 		return KUP_EXIT_OK;
 	}
 

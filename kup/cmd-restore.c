@@ -2,9 +2,11 @@
 /* kup restore: bring a dumped process tree back. */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,18 +74,20 @@ static void restore_usage(FILE *f)
 /* CLOCK_REALTIME when this restore began (the phases of a switch) */
 static unsigned long long restore_begun_ns;
 
-struct rst_ppp {
-	const char *given;
-	bool keep, lazy;
-	struct ckpt_restore_opts *o;
-	unsigned long long running_ns;	/* CLOCK_REALTIME: the tree runs again */
-};
-
 /* What the outage of the tree is reckoned from (the inventory). */
 struct outage {
 	char name[128];			/* the unit, or pid-N */
 	unsigned long long freeze_ns;	/* 0: not known (an older image) */
 	bool other_boot;		/* dumped by another boot: a switch */
+};
+
+struct rst_ppp {
+	const char *given;
+	bool keep, lazy;
+	int hold_fd;			/* kup-lazy's own shared lock on the store */
+	struct ckpt_restore_opts *o;
+	unsigned long long running_ns;	/* CLOCK_REALTIME: the tree runs again */
+	const struct outage *outage;	/* the tree's, once read */
 };
 
 /* One restored tree in --json's "trees" (@list NULL: no --json). */
@@ -158,6 +162,14 @@ static void read_outage(struct img_store *st, struct outage *out)
 	ckpt_summary_free(&sum);
 }
 
+/* --as-new-boot (tests): restored as after a switch, the record too */
+static void read_outage_as(struct img_store *st, struct outage *out, bool as_new_boot)
+{
+	read_outage(st, out);
+	if (as_new_boot && out->name[0])
+		out->other_boot = true;
+}
+
 /* The tree runs: the restore is done, signals are no longer an abort (kup
  * restore without -d then waits for the root).  From a store: the tree runs
  * from copies of its memory, the store's checkpoint (process memory,
@@ -192,6 +204,29 @@ static void rst_running(void *arg)
 		log_info("%s scrubbed", where);
 }
 
+/*
+ * In kup-lazy: the store stays locked (shared) while its pages are read.
+ * The lock kup-lazy inherited is the restorer's: it goes when the restorer
+ * closes its copy of the store, once the tree runs.  So kup-lazy takes one
+ * of its own: no dump, scrub or drop of a part changes the store meanwhile.
+ */
+static int store_hold(const char *given)
+{
+	int fd = given ? kup_store_hold_shared(given) : -1;
+
+	if (given && fd < 0)
+		log_warn("cannot lock %s while its pages are read (%s): do not write to it "
+			 "until kup-lazy exits", given, strerror(-fd));
+	return fd;
+}
+
+static void rst_in_server(void *arg)
+{
+	struct rst_ppp *rp = arg;
+
+	rp->hold_fd = store_hold(rp->given);
+}
+
 /* Lazily restored from a store: every page is in (kup-lazy, which has
  * closed its copy of the store), the checkpoint is no longer needed. */
 static void rst_memory_complete(void *arg)
@@ -199,6 +234,12 @@ static void rst_memory_complete(void *arg)
 	struct rst_ppp *rp = arg;
 	int r;
 
+	if (rp->hold_fd >= 0)
+		close(rp->hold_fd);
+	rp->hold_fd = -1;
+	/* after a switch: when the outage's last phase ended (kup status) */
+	if (rp->outage && rp->outage->other_boot)
+		switch_record_memory_complete(rp->outage->name);
 	if (!rp->given || rp->keep)
 		return;
 	r = kup_store_scrub_ppp(rp->given);
@@ -282,12 +323,17 @@ static void unit_failed(const char *unit)
 
 /* ---- a store of several trees (kup/parts.c) ---- */
 
+/* the parts lock while restore_parts() restores (a kup-lazy lets it go) */
+static int parts_lock_fd = -1;
+
 struct rst_part {
 	const char *given, *prefix;
-	bool keep, ran;
+	bool keep, ran, lazy;
+	int hold_fd;			/* kup-lazy's own shared lock on the store */
 	unsigned long long running_ns;	/* CLOCK_REALTIME: the tree runs again */
 	struct ckpt_restore_opts *o;
 	struct img_store *base;
+	const struct outage *outage;	/* the tree's, once read */
 };
 
 static void part_close(struct rst_part *rp)
@@ -300,8 +346,76 @@ static void part_close(struct rst_part *rp)
 	rp->base = NULL;
 }
 
+#define PART_DROP_TRIES	7200	/* every 0.5 s: an hour of another part's lazy fill */
+
+/* One try at dropping part @prefix; -EBUSY while another part's kup-lazy
+ * reads the store.  @quiet: the store's "busy" said once already. */
+static int part_drop_try(const char *given, const char *prefix, bool locked, bool quiet)
+{
+	int lvl = log_get_level(), lock = locked ? -1 : kup_parts_lock(), r;
+
+	if (!locked && lock < 0)
+		return lock;
+	if (quiet)
+		log_set_level(LOG_LVL_ERR - 1);
+	r = kup_parts_done(given, prefix, false);
+	log_set_level(lvl);
+	if (lock >= 0)
+		close(lock);
+	return r;
+}
+
+/*
+ * Drop part @prefix from the store: its tree runs with all its memory (the
+ * last part's drop scrubs the store).  A kup-lazy of another part may read
+ * the store meanwhile, with a shared lock the transaction cannot take: then
+ * the drop is tried again every half second, in a process of its own
+ * (kup-drop) when @fork_if_busy, so that this restore returns.  @locked:
+ * the caller holds the parts lock.
+ */
+static void part_drop(const char *given, const char *prefix, bool fork_if_busy, bool locked)
+{
+	bool child = false;
+	int r = part_drop_try(given, prefix, locked, false);
+
+	if (r == -EBUSY) {
+		log_info("another tree's memory is still read from the store: part %.*s is "
+			 "dropped from it once that is done", (int)strlen(prefix) - 1, prefix);
+		if (fork_if_busy) {
+			pid_t pid = fork();
+
+			if (pid > 0)
+				return;
+			if (pid == 0) {
+				child = true;
+				prctl(PR_SET_NAME, "kup-drop");
+				setsid();
+				signal(SIGINT, SIG_IGN);
+				signal(SIGHUP, SIG_IGN);
+				signal(SIGTERM, SIG_IGN);
+				if (parts_lock_fd >= 0)
+					close(parts_lock_fd);	/* the restorer's */
+				parts_lock_fd = -1;
+				locked = false;
+			} else {
+				log_errno(errno, "cannot fork");
+			}
+		}
+		for (int i = 1; i < PART_DROP_TRIES && r == -EBUSY; i++) {
+			usleep(500000);
+			r = part_drop_try(given, prefix, locked, true);
+		}
+	}
+	if (r)
+		log_warn("the tree of part %.*s runs, but its part of the store could not be "
+			 "dropped (%s; kup ppp status; kup ppp scrub drops every part)",
+			 (int)strlen(prefix) - 1, prefix, strerror(-r));
+	if (child)
+		_exit(r ? 1 : 0);
+}
+
 /* The part's tree runs: its images leave the store (the last part's
- * restore scrubs it). */
+ * restore scrubs it); lazily, once its memory is in. */
 static void part_running(void *arg)
 {
 	struct rst_part *rp = arg;
@@ -313,9 +427,39 @@ static void part_running(void *arg)
 	journal_end();
 	part_close(rp);
 	rp->ran = true;
-	if (!rp->keep && kup_parts_done(rp->given, rp->prefix, false))
-		log_warn("the tree runs, but its part of the store could not be dropped "
-			 "(kup ppp status; kup ppp scrub drops every part)");
+	if (!rp->keep && !rp->lazy)
+		part_drop(rp->given, rp->prefix, true, true);
+}
+
+/* In the part's kup-lazy: the parts lock is the restorer's; a lock on the
+ * store of its own (store_hold). */
+static void part_in_server(void *arg)
+{
+	struct rst_part *rp = arg;
+
+	if (parts_lock_fd >= 0)
+		close(parts_lock_fd);
+	parts_lock_fd = -1;
+	rp->hold_fd = store_hold(rp->given);
+}
+
+/* In the part's kup-lazy, every page in (its part store closed): its copy
+ * of the store goes, then its part does. */
+static void part_memory_complete(void *arg)
+{
+	struct rst_part *rp = arg;
+
+	if (rp->base)
+		rp->base->ops->close(rp->base);
+	rp->base = NULL;
+	if (rp->hold_fd >= 0)
+		close(rp->hold_fd);
+	rp->hold_fd = -1;
+	/* after a switch: when the outage's last phase ended (kup status) */
+	if (rp->outage && rp->outage->other_boot)
+		switch_record_memory_complete(rp->outage->name);
+	if (!rp->keep)
+		part_drop(rp->given, rp->prefix, false, false);
 }
 
 static int part_before_pids(void *arg)
@@ -331,7 +475,8 @@ static int restore_part(const char *given, const char *prefix, bool keep,
 			struct ckpt_restore_opts *tmpl, const char *pidfile, json_t *list)
 {
 	struct ckpt_restore_opts o = *tmpl;
-	struct rst_part rp = { .given = given, .prefix = prefix, .keep = keep, .o = &o };
+	struct rst_part rp = { .given = given, .prefix = prefix, .keep = keep, .o = &o,
+			       .lazy = tmpl->lazy, .hold_fd = -1 };
 	struct ckpt_stats stats;
 	struct outage outage;
 	PartsImage *pi = NULL;
@@ -341,7 +486,7 @@ static int restore_part(const char *given, const char *prefix, bool keep,
 
 	o.root_pid = &root;
 	o.store = NULL;
-	ret = kup_store_open_ppp(given, 0, &rp.base);
+	ret = kup_store_open_ppp(given, o.lazy ? KUP_STORE_STREAM : 0, &rp.base);
 	if (!ret)
 		ret = kup_parts_read(rp.base, &pi);
 	if (!ret && pi) {
@@ -361,8 +506,11 @@ static int restore_part(const char *given, const char *prefix, bool keep,
 		return ret;
 	}
 	snprintf(name, sizeof(name), "%s", o.store->where);
-	read_outage(o.store, &outage);
+	read_outage_as(o.store, &outage, o.as_new_boot);
+	rp.outage = &outage;
 	o.on_running = part_running;
+	o.on_memory_complete = part_memory_complete;
+	o.in_server = part_in_server;
 	o.before_pids = part_before_pids;
 	o.arg = &rp;
 	if (journal_begin("restore")) {
@@ -444,12 +592,14 @@ static int restore_parts(struct img_store *st, PartsImage *pi, const char *given
 	lock = kup_parts_lock();
 	if (lock < 0)
 		return KUP_EXIT_FAIL;
+	parts_lock_fd = lock;
 	for (int i = 0; i < n; i++) {
 		ret = restore_part(given, prefix[i], keep, tmpl, pidfile, jlist);
 		if (ret == -ECANCELED)
 			break;
 		fails += ret < 0;
 	}
+	parts_lock_fd = -1;
 	close(lock);
 	if (unit && fails)
 		unit_failed(unit);
@@ -491,7 +641,7 @@ int cmd_restore(int argc, char **argv)
 	struct ckpt_stats stats;
 	const char *dir = NULL, *pidfile = NULL, *unit = NULL;
 	bool no_unit = false;
-	struct rst_ppp rp = { 0 };
+	struct rst_ppp rp = { .hold_fd = -1 };
 	struct outage outage;
 	pid_t tree = 0;
 	char *end;
@@ -577,6 +727,7 @@ int cmd_restore(int argc, char **argv)
 	rp.o = &o;
 	o.on_running = rst_running;
 	o.on_memory_complete = rst_memory_complete;
+	o.in_server = rst_in_server;
 	o.before_pids = rst_before_pids;
 	o.arg = &rp;
 	if (rp.given)
@@ -596,18 +747,6 @@ int cmd_restore(int argc, char **argv)
 			o.store->ops->close(o.store);
 			json_decref(list);
 			return KUP_EXIT_FAIL;
-		}
-		if (pi && lazy_cfg) {
-			log_info("%s holds %zu trees: restored eagerly (KUP_RESTORE_MEMORY=lazy is "
-				 "for a store of one tree)", o.store->where, pi->n_parts);
-			o.lazy = rp.lazy = false;
-		} else if (pi && o.lazy) {
-			log_err("%s holds %zu trees: a lazy restore takes a store of one tree "
-				"(restore these without --lazy)", o.store->where, pi->n_parts);
-			parts_image__free_unpacked(pi, NULL);
-			o.store->ops->close(o.store);
-			json_decref(list);
-			return KUP_EXIT_USAGE;
 		}
 		if (pi) {
 			ret = restore_parts(o.store, pi, rp.given, rp.keep, unit, no_unit, tree,
@@ -633,7 +772,8 @@ int cmd_restore(int argc, char **argv)
 			return ret > 0 ? KUP_EXIT_OK : KUP_EXIT_FAIL;
 		}
 	}
-	read_outage(o.store, &outage);
+	read_outage_as(o.store, &outage, o.as_new_boot);
+	rp.outage = &outage;
 	/* what a kill of this command would leave, kup recover undoes */
 	if (journal_begin("restore")) {
 		if (o.store)

@@ -44,6 +44,14 @@ static int print_json(const struct switch_record *r)
 	kup_json_set(sw, "rolled_back", json_boolean(switch_record_rolled_back(r)));
 	if (r->dump_done_ns)
 		kup_json_set(sw, "dump_done_ns", kup_json_u64(r->dump_done_ns));
+	if (r->pre_dump_begun_ns) {
+		kup_json_set(sw, "pre_dump_begun_ns", kup_json_u64(r->pre_dump_begun_ns));
+		kup_json_set(sw, "pre_dump_done_ns", kup_json_u64(r->pre_dump_done_ns));
+	}
+	if (r->hold_ns) {
+		kup_json_set(sw, "hold_ns", kup_json_u64(r->hold_ns));
+		kup_json_set(sw, "hold_since_boot_ns", kup_json_u64(r->hold_since_boot_ns));
+	}
 	for (size_t i = 0; i < r->n; i++) {
 		const struct switch_item *it = &r->items[i];
 		json_t *o = json_object();
@@ -61,6 +69,8 @@ static int print_json(const struct switch_record *r)
 				kup_json_set(o, "kernel_start_ns", kup_json_u64(it->kernel_start_ns));
 				kup_json_set(o, "restore_begun_ns", kup_json_u64(it->restore_begun_ns));
 			}
+			if (it->memory_complete_ns)
+				kup_json_set(o, "memory_complete_ns", kup_json_u64(it->memory_complete_ns));
 		}
 		if (it->failed)
 			kup_json_set(o, "error", kup_json_str(it->error));
@@ -75,17 +85,29 @@ static int print_json(const struct switch_record *r)
  * negative span, if the clocks disagree, shows as such) */
 static long long span_ms(unsigned long long a, unsigned long long b)
 {
-	return ((long long)b - (long long)a) / 1000000LL;
+	/* in unsigned arithmetic: any two times of the record, no overflow */
+	return b >= a ? (long long)((b - a) / 1000000ULL) : -(long long)((a - b) / 1000000ULL);
 }
 
 /* Where a restored service's outage went: its freeze to the end of the
- * dumps, then the shutdown and the kexec up to the new kernel's start, the
- * boot up to its restore, the restore. */
+ * dumps (after the pre-dump rounds while it ran), then the shutdown and the
+ * kexec up to the new kernel's start, the boot up to the PID holder of the
+ * initramfs and on to its restore, the restore; then, restored lazily, its
+ * memory complete.  A moment out of order leaves its phases out. */
 static void print_phases(const struct switch_record *r, const struct switch_item *it)
 {
-	if (!it->restore_begun_ns)
+	unsigned long long hold;
+
+	if (!it->restore_begun_ns) {
+		if (it->memory_complete_ns)
+			printf("    memory complete %lld ms after running\n",
+			       span_ms(it->running_ns, it->memory_complete_ns));
 		return;
+	}
 	printf("    ");
+	if (r->pre_dump_begun_ns && r->pre_dump_done_ns <= it->freeze_ns)
+		printf("pre-dump %lld ms while it ran, ",
+		       span_ms(r->pre_dump_begun_ns, r->pre_dump_done_ns));
 	if (r->dump_done_ns && r->dump_done_ns >= it->freeze_ns &&
 	    r->dump_done_ns <= it->kernel_start_ns)
 		printf("freeze+dump %lld ms, shutdown+kexec %lld ms, ",
@@ -94,9 +116,20 @@ static void print_phases(const struct switch_record *r, const struct switch_item
 	else
 		printf("freeze to the new kernel %lld ms, ",
 		       span_ms(it->freeze_ns, it->kernel_start_ns));
-	printf("boot to its restore %lld ms, restore %lld ms\n",
-	       span_ms(it->kernel_start_ns, it->restore_begun_ns),
-	       span_ms(it->restore_begun_ns, it->running_ns));
+	/* the hold, on this restore's clock: the kernel's start plus the
+	 * time from it (the wall clock may have been set in between) */
+	hold = it->kernel_start_ns + r->hold_since_boot_ns;
+	if (r->hold_since_boot_ns && hold > it->kernel_start_ns && hold <= it->restore_begun_ns)
+		printf("boot to the hold %lld ms, hold to its restore %lld ms, ",
+		       span_ms(it->kernel_start_ns, hold), span_ms(hold, it->restore_begun_ns));
+	else
+		printf("boot to its restore %lld ms, ",
+		       span_ms(it->kernel_start_ns, it->restore_begun_ns));
+	printf("restore %lld ms", span_ms(it->restore_begun_ns, it->running_ns));
+	if (it->memory_complete_ns)
+		printf(", memory complete %lld ms after running",
+		       span_ms(it->running_ns, it->memory_complete_ns));
+	printf("\n");
 }
 
 static void print_text(const struct switch_record *r)
@@ -110,6 +143,14 @@ static void print_text(const struct switch_record *r)
 		       "into the default boot entry)\n", r->from, r->kernel);
 	else if (r->booted_release[0])
 		printf("  came up on %s\n", r->booted_release);
+	if (r->pre_dump_begun_ns)
+		printf("  pre-dump %lld ms while the services ran (from %s to %s)\n",
+		       span_ms(r->pre_dump_begun_ns, r->pre_dump_done_ns),
+		       kup_fmt_time(r->pre_dump_begun_ns, a, sizeof(a)),
+		       kup_fmt_time(r->pre_dump_done_ns, b, sizeof(b)));
+	if (r->hold_ns)
+		printf("  the PIDs held from %s, %llu ms after the kernel's start\n",
+		       kup_fmt_time(r->hold_ns, a, sizeof(a)), r->hold_since_boot_ns / 1000000ULL);
 	if (!r->n)
 		printf("  no service recorded\n");
 	for (size_t i = 0; i < r->n; i++) {

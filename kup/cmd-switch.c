@@ -654,7 +654,10 @@ int cmd_switch(int argc, char **argv)
 			return KUP_EXIT_FAIL;
 		}
 	}
+	/* the dump notes its pre-dump rounds in the record of the switch */
+	setenv(KUP_SWITCH_DUMP_ENV, "1", 1);
 	rc = run_self(dargv);
+	unsetenv(KUP_SWITCH_DUMP_ENV);
 	if (rc) {
 		unload();
 		if (ckpt_abort_signal())

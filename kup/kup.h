@@ -100,6 +100,9 @@ struct img_store;
 int kup_store_open_ppp(const char *given, int write, struct img_store **out);
 int kup_store_remove_prefix(struct img_store *wr, const char *prefix);
 int kup_store_scrub_ppp(const char *given);
+/* A shared lock on store @given through an open file of its own (a kup-lazy
+ * reading it after its restorer closed its copy): the fd, or -errno. */
+int kup_store_hold_shared(const char *given);
 bool kup_store_has_ckpt(const char *given);
 int kup_ppp_locate(const char *given, char *buf, size_t len, const char **path);
 void kup_ppp_logger(int level, const char *msg);
@@ -225,6 +228,8 @@ struct switch_item {
 	/* the restore's phases (0: not recorded, an older kup): the new
 	 * boot's kernel started, the restore command began */
 	unsigned long long kernel_start_ns, restore_begun_ns;
+	/* a lazy restore: every page of its memory was in (0: not recorded) */
+	unsigned long long memory_complete_ns;
 	char error[256];
 };
 struct switch_record {
@@ -234,6 +239,11 @@ struct switch_record {
 	char from[128];			/* uname -r of the switch's kernel */
 	char kernel[1024];		/* the kernel switched to */
 	unsigned long long dump_done_ns;	/* the last dump ended (0: not recorded) */
+	/* --pre-dump: the rounds while the services ran (0: none recorded) */
+	unsigned long long pre_dump_begun_ns, pre_dump_done_ns;
+	/* the new boot's kup hold (initramfs) began: the wall clock, and the
+	 * time since the kernel's start (CLOCK_BOOTTIME); 0: not recorded */
+	unsigned long long hold_ns, hold_since_boot_ns;
 	struct switch_item *items;
 	size_t n;
 };
@@ -246,6 +256,15 @@ void switch_record_restored(const char *name, unsigned long long freeze_ns,
 			    unsigned long long running_ns, unsigned long long begun_ns,
 			    bool other_boot);
 void switch_record_restore_failed(const char *name);
+/* kup dump run by a switch (KUP_SWITCH_DUMP_ENV set): its pre-dump rounds */
+#define KUP_SWITCH_DUMP_ENV	"KUP_SWITCH_DUMP"
+void switch_record_pre_dump(unsigned long long begun_ns, unsigned long long done_ns);
+/* A lazy restore of @name (of another boot): its memory is all in now. */
+void switch_record_memory_complete(const char *name);
+/* kup hold began (at boot, in the initramfs): noted in /run for the
+ * restore to put into the record (the root is not writable yet). */
+#define KUP_HOLD_START_FILE	"/run/kup/hold-start"
+void switch_hold_started(unsigned long long realtime_ns, unsigned long long since_boot_ns);
 /* The next boot came up on @r->from although the switch was to another
  * kernel: the new one did not come up (panic=, the default boot entry). */
 bool switch_record_rolled_back(const struct switch_record *r);

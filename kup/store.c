@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 
 #include "ckpt.h"
 #include "image.h"
@@ -320,6 +321,26 @@ static void busy(const char *path, const char *where)
 		log_err("%s is being written by another kup (pid %d)", where, holder);
 	else
 		log_err("%s is being written by another kup", where);
+}
+
+int kup_store_hold_shared(const char *given)
+{
+	const char *path;
+	char dev[PATH_MAX];
+	int fd, e;
+
+	if (kup_ppp_locate(given, dev, sizeof(dev), &path))
+		return -ENODEV;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	/* the restorer's lock is shared too: this does not wait */
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
 }
 
 int kup_store_open_ppp(const char *given, int write, struct img_store **out)

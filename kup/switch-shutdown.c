@@ -412,6 +412,24 @@ int switch_record_read(struct switch_record *r)
 		} else if (!strcmp(word, "dump-done")) {
 			if (sscanf(rest, "%llu", &a) == 1)
 				r->dump_done_ns = a;
+		} else if (!strcmp(word, "pre-dump")) {
+			/* the rounds began, ended: kept when in order */
+			if (sscanf(rest, "%llu %llu", &a, &b) == 2 && a && b >= a) {
+				r->pre_dump_begun_ns = a;
+				r->pre_dump_done_ns = b;
+			}
+		} else if (!strcmp(word, "hold")) {
+			/* the wall clock, the time since the kernel's start */
+			if (sscanf(rest, "%llu %llu", &a, &b) == 2 && b && a > b) {
+				r->hold_ns = a;
+				r->hold_since_boot_ns = b;
+			}
+		} else if (!strcmp(word, "memory-complete")) {
+			if (sscanf(rest, "%127s %llu", name, &a) != 2 || !name_ok(name) || !a)
+				continue;
+			it = record_item(r, name);
+			if (it)
+				it->memory_complete_ns = a;
 		} else if (!strcmp(word, "restored")) {
 			unsigned long long c = 0, k = 0;
 
@@ -434,6 +452,22 @@ int switch_record_read(struct switch_record *r)
 		}
 	}
 	fclose(f);
+	/* the memory of a service complete (its line may come before the
+	 * restore's: the fill can end first) is kept only for a service
+	 * restored before it; a name of no other line is dropped */
+	{
+		size_t k = 0;
+
+		for (size_t i = 0; i < r->n; i++) {
+			it = &r->items[i];
+			if (it->memory_complete_ns &&
+			    (!it->restored || it->memory_complete_ns < it->running_ns))
+				it->memory_complete_ns = 0;
+			if (it->dumped || it->restored || it->failed)
+				r->items[k++] = *it;
+		}
+		r->n = k;
+	}
 	return 0;
 }
 
@@ -441,6 +475,111 @@ bool switch_record_rolled_back(const struct switch_record *r)
 {
 	return r->booted_release[0] && r->from[0] && !strcmp(r->booted_release, r->from) &&
 	       !strstr(r->kernel, r->from);
+}
+
+/* ---- the start of kup hold, from the initramfs to the record ---------- */
+
+static const char *hold_start_path(void)
+{
+	const char *p = getenv("KUP_HOLD_START");
+
+	return p && *p ? p : KUP_HOLD_START_FILE;
+}
+
+static unsigned long long boottime_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &ts))
+		return 0;
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * kup hold began at @realtime_ns, @since_boot_ns after the kernel's start.
+ * At boot it runs in the initramfs, where the root (and the record on it)
+ * is not writable yet: it goes to /run (carried onto the root by
+ * initramfs-tools and dracut), "kup-hold-start 1 BOOT_ID REALTIME
+ * BOOTTIME", for the first restore of the boot to put into the record.
+ */
+void switch_hold_started(unsigned long long realtime_ns, unsigned long long since_boot_ns)
+{
+	const char *path = hold_start_path();
+	char tmp[PATH_MAX], dir[PATH_MAX], bid[64], line[160];
+	int fd, n;
+
+	if (boot_id(bid, sizeof(bid)) || !realtime_ns || !since_boot_ns)
+		return;
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (strrchr(dir, '/') && strrchr(dir, '/') != dir) {
+		*strrchr(dir, '/') = 0;
+		mkdir(dir, 0755);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	n = snprintf(line, sizeof(line), "kup-hold-start 1 %s %llu %llu\n", bid, realtime_ns,
+		     since_boot_ns);
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		log_warn_errno(errno, "cannot write %s: kup status will not show when the "
+			       "hold began", tmp);
+		return;
+	}
+	if (write(fd, line, n) != n) {
+		int e = errno;
+
+		close(fd);
+		unlink(tmp);
+		log_warn_errno(e ? e : EIO, "cannot write %s: kup status will not show when "
+			       "the hold began", tmp);
+		return;
+	}
+	if (close(fd) || rename(tmp, path)) {
+		log_warn_errno(errno, "cannot write %s: kup status will not show when the "
+			       "hold began", path);
+		unlink(tmp);
+	}
+}
+
+/* The hold's start of this boot, if noted: 0, or negative (nothing, or
+ * not of this boot; every byte checked). */
+static int hold_start_read(unsigned long long *realtime_ns, unsigned long long *since_ns)
+{
+	char buf[200], bid[64], fbid[64];
+	unsigned long long a, b, up = boottime_ns();
+	struct stat sb;
+	ssize_t n;
+	int fd, end = 0;
+
+	fd = open(hold_start_path(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+	    sb.st_size >= (off_t)sizeof(buf)) {
+		close(fd);
+		return -EINVAL;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EINVAL;
+	buf[n] = 0;
+	if (strlen(buf) != (size_t)n || boot_id(bid, sizeof(bid)) ||
+	    sscanf(buf, "kup-hold-start 1 %63s %llu %llu\n%n", fbid, &a, &b, &end) != 3 ||
+	    end != n || buf[n - 1] != '\n' || strcmp(fbid, bid) || !b || a <= b || b > up)
+		return -EINVAL;
+	*realtime_ns = a;
+	*since_ns = b;
+	return 0;
+}
+
+/* The first boot after the switch: when its kup hold began (the phases). */
+static void record_hold(void)
+{
+	unsigned long long a = 0, b = 0;
+
+	if (!hold_start_read(&a, &b))
+		record_add("hold %llu %llu", a, b);
 }
 
 /*
@@ -462,6 +601,7 @@ static int record_note_boot(struct switch_record *r)
 		return 1;
 	uname(&uts);
 	record_add("booted %s %s", bid, uts.release);
+	record_hold();
 	snprintf(r->booted, sizeof(r->booted), "%s", bid);
 	snprintf(r->booted_release, sizeof(r->booted_release), "%s", uts.release);
 	if (switch_record_rolled_back(r))
@@ -547,6 +687,30 @@ void switch_record_restore_failed(const char *name)
 	note_boot();
 	if (name_ok(name))
 		record_add("restore-failed %s see the journal of this boot", name);
+}
+
+/* The pre-dump rounds of a switch's dump (kup dump, run by kup switch or
+ * kup switch-dump with KUP_SWITCH_DUMP_ENV set) went from @begun_ns to
+ * @done_ns, while the services ran. */
+void switch_record_pre_dump(unsigned long long begun_ns, unsigned long long done_ns)
+{
+	const char *e = getenv(KUP_SWITCH_DUMP_ENV);
+
+	if (e && !strcmp(e, "1") && begun_ns && done_ns >= begun_ns)
+		record_add("pre-dump %llu %llu", begun_ns, done_ns);
+}
+
+/* The lazy restore of @name (from another boot: a switch) filled the last
+ * of its memory: now (kup-lazy, once its background pass ended). */
+void switch_record_memory_complete(const char *name)
+{
+	unsigned long long now = realtime_ns();
+	char at[64];
+
+	if (!name_ok(name))
+		return;
+	log_info("%s: its memory is complete at %s", name, kup_fmt_time(now, at, sizeof(at)));
+	record_add("memory-complete %s %llu", name, now);
 }
 
 /* ---- the plan ------------------------------------------------------------ */
@@ -1134,7 +1298,9 @@ int cmd_switch_dump(int argc, char **argv)
 	}
 	if (!ret) {
 		log_info("dumping %s", names);
+		setenv(KUP_SWITCH_DUMP_ENV, "1", 1);	/* its pre-dump rounds: the record */
 		rc = run_self(p.dump);
+		unsetenv(KUP_SWITCH_DUMP_ENV);
 		if (rc) {
 			log_err("the dump failed: %s not kept; the shutdown goes on, and on the new "
 				"boot they start cold", names);

@@ -23,6 +23,9 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KUP=${KUP:-$TOP/build/kup}
 PROGS=${PROGS:-$TOP/build/progs}
 T=$(mktemp -d /tmp/kup-t.XXXXXX)
+# kup hold notes when it began (for the record of a switch) in $T, not in the
+# host's /run/kup
+export KUP_HOLD_START=$T/hold-start
 
 _n=0		# checks run
 _failed=0	# checks failed
@@ -167,6 +170,20 @@ kill_tree() {
 	all="$(descendants "$1") $1"
 	for p in $all; do kill -9 "$p" 2>/dev/null; done
 	return 0
+}
+
+# own_pgrep NAME: the pids of processes named NAME that this test started:
+# those below its reaper (this script's parent), whatever other tests run
+# at the same time.
+own_pgrep() {
+	local p q
+	for p in $(pgrep -x "$1"); do
+		q=$p
+		while [ -n "$q" ] && [ "$q" -gt 1 ]; do
+			[ "$q" = "$PPID" ] && { echo "$p"; break; }
+			q=$(awk '/^PPid:/ { print $2 }' /proc/$q/status 2>/dev/null)
+		done
+	done
 }
 
 # wait_gone PID [TIMEOUT_S]: until /proc/PID is gone (a zombie still holds

@@ -89,6 +89,9 @@ struct ckpt_restore_opts {
 	 * before the memory is complete. */
 	bool lazy;
 	void (*on_memory_complete)(void *arg);
+	/* Called first thing in the server, to let go of what it must not
+	 * hold for its whole life (a lock of the caller's, inherited). */
+	void (*in_server)(void *arg);
 	pid_t *lazy_pid;		/* out: the server, or 0 */
 	void *arg;
 };

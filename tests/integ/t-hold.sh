@@ -27,7 +27,7 @@ start_hold() {
 	[ -n "$holder" ] && track "$holder"
 }
 holder_gone() { wait_gone "$holder" 10; }
-kup_holds() { pgrep -x kup-hold > /dev/null; }
+kup_holds() { [ -n "$(own_pgrep kup-hold)" ]; }
 
 # ---- a tree of four processes (one a zombie, one stopped) -----------------------
 pid=$(start_bg "$T/out" "$PROGS/proctree")

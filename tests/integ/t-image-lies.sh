@@ -6,7 +6,7 @@
 # report), a message naming the image and the pid, no process left.  The
 # intact images then restore.
 . "$(dirname "$0")/../lib.sh"
-plan $((2 + 8 * 3 + 2))
+plan $((2 + 10 * 3 + 2))
 
 edit() { python3 "$(dirname "$0")/../imgedit.py" "$@"; }
 
@@ -21,6 +21,8 @@ pages=$(edit "$T/good/$mm" "get:4")
 # name | image | edits | what the message must say
 cases=(
 	"overlapping mappings|$mm|2[1].1=$start0|$mm: mapping 1 "
+	"more huge pages than the mapping holds|$mm|2[0].660=$((1 << 40))|$mm: mapping 0 "
+	"a map of huge pages longer than the mapping|$mm|2[0].661=s:0123456789|$mm: mapping 0 "
 	"pages outside every mapping|$mm|3[0].1=4096|$mm: a page run lies outside the mappings"
 	"more pages than its runs hold|$mm|4=$((pages + 1))|$mm: the page runs hold $pages pages"
 	"a mapping of a file not in files.img|$mm|2{6=2}.7=999999|file 999999 is not in files.img"

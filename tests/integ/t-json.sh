@@ -152,10 +152,13 @@ export KUP_LAST_SWITCH=$T/last-switch
 cat > "$KUP_LAST_SWITCH" <<R
 kup-switch 1
 begun 18446744073709551615 2c8a3c5e-0000-4000-8000-000000000001 6.1.0-47-amd64 /boot/vmlinuz-6.1.0-56-amd64
+pre-dump 1765064990000000000 18446744073709551615
+hold 18446744073709551615 2000000000
 restored demo.service 1765065000123000000 1765065042323000000
+memory-complete demo.service 18446744073709551615
 R
 golden "kup status --json: golden (18446744073709551615 exact)" <("$KUP" status --json) '.' \
-	'{"last_switch":{"begun_ns":"18446744073709551615","from":"6.1.0-47-amd64","kernel":"/boot/vmlinuz-6.1.0-56-amd64","rolled_back":false,"services":[{"freeze_ns":"1765065000123000000","name":"demo.service","outage_ms":42200,"running_ns":"1765065042323000000","state":"restored"}]}}'
+	'{"last_switch":{"begun_ns":"18446744073709551615","from":"6.1.0-47-amd64","hold_ns":"18446744073709551615","hold_since_boot_ns":"2000000000","kernel":"/boot/vmlinuz-6.1.0-56-amd64","pre_dump_begun_ns":"1765064990000000000","pre_dump_done_ns":"18446744073709551615","rolled_back":false,"services":[{"freeze_ns":"1765065000123000000","memory_complete_ns":"18446744073709551615","name":"demo.service","outage_ms":42200,"running_ns":"1765065042323000000","state":"restored"}]}}'
 unset KUP_LAST_SWITCH
 golden "kup recover --json: golden" "$T/rec.json" '.' '{"recovered":[]}'
 golden "kup kexec status --json: golden" "$T/kx.json" 'map_values(type)' '{"loaded":"boolean","supported":"boolean"}'

@@ -16,7 +16,10 @@
 #    names the pid and the address, the store keeps its checkpoint.
 #  - KUP_RESTORE_MEMORY=lazy makes kup restore --ppp lazy; --eager wins.
 #  - a store on a block device (a loop device: O_DIRECT reads).
-#  - a store of several trees: --lazy is refused, the file's lazy is eager.
+#  - a store of several trees (kept units): each part lazily on its own, by
+#    commands of their own as the units' starts; an eager part while another's
+#    memory is still read; each part leaves once its memory is in, the store
+#    is scrubbed after the last; KUP_RESTORE_MEMORY=lazy applies to it.
 . "$(dirname "$0")/../lib.sh"
 
 has_ckpt() { "$KUP" ppp status "$1" --json | grep -q '"checkpoint": true'; }
@@ -66,6 +69,9 @@ rss_lazy=$(rss "$pid")
 check "it runs with almost none of its memory in ($rss_lazy kB, $rss_before kB dumped)" \
 	[ "$rss_lazy" -lt $((rss_before / 8)) ]
 check "the store keeps its checkpoint while the memory is not complete" has_ckpt "$S"
+check_fails "kup ppp scrub meanwhile is refused: kup-lazy still reads the store" \
+	kup_run "$T/scrub-lazy.log" ppp scrub "$S"
+check "... the checkpoint intact" eval 'has_ckpt "$S" && "$KUP" ppp verify "$S" > /dev/null 2>&1'
 check_fails "a dump meanwhile is refused (its pages are not all there)" \
 	kup_run "$T/dump-lazy.log" dump -t "$pid" -D "$T/img-lazy"
 check "... naming the pid and userfaultfd, the process running on" \
@@ -205,22 +211,83 @@ else
 	note "no loop device: the block device store is not tried"
 fi
 
-# ---- a store of several trees is not restored lazily --------------------------
+# ---- a store of several trees (kept units): each part lazily on its own ------
+# Three trees in one store, each restored by a command of its own as each
+# unit's start does: the first lazily with its background pass held, the
+# second eagerly while the first's kup-lazy still reads the store (its part
+# is dropped later, by kup-drop), the third lazily (its restore must not
+# wait for the first's fill: kup-lazy lets go of the parts lock).  Once
+# every page is in, every part leaves and the store is scrubbed.
 S7=$T/store7.ppp
-check "kup ppp format $S7 --size 64M" kup_run "$T/fmt7.log" ppp format "$S7" --size 64M
-p1=$(start_bg "$T/out7a" "$PROGS/counter")
-p2=$(start_bg "$T/out7b" "$PROGS/counter")
-wait_for_line "$T/out7a" '^C 3 ' 30 && wait_for_line "$T/out7b" '^C 3 ' 30 || bail "counters did not start"
-check "kup dump -t $p1 -t $p2 --ppp" kup_run "$T/dump7.log" dump -t "$p1" -t "$p2" --ppp "$S7"
+check "kup ppp format $S7 --size 200M" kup_run "$T/fmt7.log" ppp format "$S7" --size 200M
+declare -A P7 SUM7
+for k in a b c; do
+	P7[$k]=$(start_bg "$T/out7$k" "$PROGS/bigmem" 32)
+done
+for k in a b c; do
+	wait_for_line "$T/out7$k" '^READY' 120 || bail "bigmem $k did not start"
+	SUM7[$k]=$(awk '/^SUM/ { print $2; exit }' "$T/out7$k")
+done
+check "kup dump of three trees into one store" \
+	kup_run "$T/dump7.log" dump -t "${P7[a]}" -t "${P7[b]}" -t "${P7[c]}" --ppp "$S7"
+check "the dumped processes are gone" eval 'wait_gone ${P7[a]} && wait_gone ${P7[b]} && wait_gone ${P7[c]}'
+check "tree a: kup restore -t --lazy -d (background pass held)" \
+	held_restore "$T/go7" "$T/restore7a.log" restore --ppp "$S7" -t "${P7[a]}" --lazy -d
+track "${P7[a]}"
+lza=$(lazy_pid "$T/restore7a.log")
+[ -n "$lza" ] && track "$lza"
+check "... it runs, served by kup-lazy (pid $lza)" eval 'alive ${P7[a]} && [ -n "$lza" ] && alive $lza'
+check "... its part stays in the store while its memory is not in" \
+	eval '"$KUP" ppp ls "$S7" | grep -q "p1/"'
+check "tree b: kup restore -t --eager -d returns while a's memory is still read" \
+	kup_run "$T/restore7b.log" restore --ppp "$S7" -t "${P7[b]}" --eager -d
+track "${P7[b]}"
+check "... saying its part is dropped once that is done" \
+	eval 'grep -q "part p2 is dropped from it once that is done" "$T/restore7b.log" ||
+	      { sed "s/^/#   /" "$T/restore7b.log"; false; }'
+drop=$(pgrep -x kup-drop | head -n 1)
+[ -n "$drop" ] && track "$drop"
+check "... by a kup-drop process (pid $drop)" [ -n "$drop" ]
+check "tree b's memory, every word" \
+	eval 'request_check ${P7[b]} "$T/out7b" 120 | grep -q "sum=${SUM7[b]} holes=zero"'
+check "tree c: kup restore -t --lazy -d does not wait for a's fill" \
+	eval 'KUP_TIMEOUT=60 held_restore "$T/go7" "$T/restore7c.log" restore --ppp "$S7" -t "${P7[c]}" --lazy -d'
+track "${P7[c]}"
+lzc=$(lazy_pid "$T/restore7c.log")
+[ -n "$lzc" ] && track "$lzc"
+check "... it runs, served by kup-lazy (pid $lzc)" eval 'alive ${P7[c]} && [ -n "$lzc" ] && alive $lzc'
+check "the store still holds the parts whose memory is not in" has_ckpt "$S7"
+touch "$T/go7"
+check "both kup-lazy exit once their memory is in" wait_for "! alive $lza && ! alive $lzc" 120
+check "kup-drop exits once it could drop b's part" wait_for "! alive $drop" 30
+check "then the store is scrubbed (no part left)" wait_for '! has_ckpt "$S7"' 30
+for k in a b c; do
+	check "tree $k runs on, its memory as dumped (sum ${SUM7[$k]})" \
+		eval 'request_check ${P7[$k]} "$T/out7$k" 120 | grep -q "sum=${SUM7[$k]} holes=zero"'
+	check "... no ERROR line" [ "$(lines_count "$T/out7$k" ERROR)" = 0 ]
+	kill_tree "${P7[$k]}"
+	wait_gone "${P7[$k]}"
+done
+
+# ---- KUP_RESTORE_MEMORY=lazy: a store of two trees, in one command ------------
+S8=$T/store8.ppp
+check "kup ppp format $S8 --size 64M" kup_run "$T/fmt8.log" ppp format "$S8" --size 64M
+p1=$(start_bg "$T/out8a" "$PROGS/counter")
+p2=$(start_bg "$T/out8b" "$PROGS/counter")
+wait_for_line "$T/out8a" '^C 3 ' 30 && wait_for_line "$T/out8b" '^C 3 ' 30 || bail "counters did not start"
+check "kup dump -t $p1 -t $p2 --ppp" kup_run "$T/dump8.log" dump -t "$p1" -t "$p2" --ppp "$S8"
 check "the dumped processes are gone" eval 'wait_gone $p1 && wait_gone $p2'
-check_fails "kup restore --lazy of a store of two trees is refused" \
-	kup_run "$T/restore7.log" restore --ppp "$S7" --lazy -d
-check "saying why, restoring nothing" \
-	eval 'grep -q "holds 2 trees: a lazy restore takes a store of one tree" "$T/restore7.log" &&
-	      [ ! -d /proc/$p1 ] && [ ! -d /proc/$p2 ] && has_ckpt "$S7"'
-printf 'KUP_RESTORE_MEMORY=lazy\n' > "$T/kup7.conf"
-check "with KUP_RESTORE_MEMORY=lazy it is restored eagerly" \
-	eval 'KUP_CONFIG=$T/kup7.conf kup_run "$T/restore7b.log" restore --ppp "$S7" -d'
+printf 'KUP_RESTORE_MEMORY=lazy\n' > "$T/kup8.conf"
+check "kup restore -d with KUP_RESTORE_MEMORY=lazy restores both" \
+	eval 'KUP_CONFIG=$T/kup8.conf kup_run "$T/restore8.log" restore --ppp "$S8" -d'
 track "$p1"
 track "$p2"
-check "both run again, no kup-lazy" eval 'alive $p1 && alive $p2 && [ -z "$(lazy_pid "$T/restore7b.log")" ]'
+check "... lazily: two kup-lazy" [ "$(grep -cE 'pid [0-9]+ \(kup-lazy\)' "$T/restore8.log")" = 2 ]
+for l in $(grep -oE 'pid [0-9]+ \(kup-lazy\)' "$T/restore8.log" | awk '{ print $2 }'); do
+	track "$l"
+	check "kup-lazy $l exits once the memory is in" wait_for "! alive $l" 60
+done
+check "the store is scrubbed" wait_for '! has_ckpt "$S8"' 30
+for p in "$p1:$T/out8a" "$p2:$T/out8b"; do
+	check "counter ${p%%:*} goes on, its memory as it was" request_check "${p%%:*}" "${p#*:}"
+done

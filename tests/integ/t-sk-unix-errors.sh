@@ -18,6 +18,7 @@ still_running() {
 srv=$(start_bg "$T/srv.out" "$PROGS/unixserver" -a "$T/e.sock")
 wait_for_line "$T/srv.out" '^C2 CONNECTED' || bail "unixserver did not start"
 kill -USR1 "$srv"
+srv_fds=$(ls /proc/$srv/fd | wc -l)
 cli=$(start_bg "$T/cli.out" "$PROGS/unixserver" -c "$T/e.sock" -k)
 wait_for_line "$T/cli.out" '^K 3$' || bail "the client does not ping"
 check_fails "dump of a client connected to a server outside the tree fails" \
@@ -29,6 +30,10 @@ check "... the client keeps pinging" still_running "$T/cli.out" '^K '
 check "... neither stopped nor traced" not_frozen "$cli"
 check "... no checkpoint is left" [ ! -e "$T/cliimg/inventory.img" ]
 kill_tree "$cli"
+# the server has seen its client go (closed its end) before it is dumped
+wait_gone "$cli"
+wait_for "[ \$(ls /proc/$srv/fd | wc -l) -le $srv_fds ]" 20 ||
+	note "the server still holds $(ls /proc/$srv/fd | wc -l) fds ($srv_fds before the client)"
 
 # ---- fds in flight to a socket that takes credentials (they would be lost),
 # data sent on a connection not accepted yet
@@ -90,7 +95,8 @@ for addr in "$T/e.sock" "@kup-test-$$-taken"; do
 		kill -USR1 "$pid"
 	fi
 	tree=$(tree_pids "$pid")
-	check "dump of the server on $addr" kup_run "$T/dump.log" dump -t "$pid" -D "$T/img$n"
+	check "dump of the server on $addr" kup_run "$T/dump.log" dump -t "$pid" -D "$T/img$n" ||
+		note "$(cat "$T/dump.log")"
 	check "... the tree is gone" eval '(for p in $tree; do wait_gone $p || exit 1; done)'
 	sq=$(squat "$addr" "$T/squat$n.out")
 	wait_for_line "$T/squat$n.out" '^SQUAT' || bail "the squatter did not start"

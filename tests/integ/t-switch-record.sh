@@ -96,6 +96,54 @@ assert s[\"dump_done_ns\"] == \"1765065001500000000\", s
 a, b = s[\"services\"]
 assert a[\"kernel_start_ns\"] == \"1765065020000000000\" and a[\"restore_begun_ns\"] == \"1765065080000000000\", a
 assert \"restore_begun_ns\" not in b, b'"
+# the pre-dump rounds (kup switch --pre-dump), the start of the new boot's
+# kup hold (initramfs, through /run), the memory of a lazy restore complete:
+# each line optional, each checked; times out of order left out
+cat > "$KUP_LAST_SWITCH" <<'R'
+kup-switch 1
+begun 1765064997000000000 2c8a3c5e-0000-4000-8000-000000000001 6.1.0-56-amd64 6.12.95+deb12-amd64
+pre-dump 1765064998000000000 1765065000100000000
+pre-dump 1765065000000000000 1765064999000000000
+dumped vpn.service
+dumped odd.service
+dump-done 1765065001500000000
+booted 2c8a3c5e-0000-4000-8000-000000000002 6.12.95+deb12-amd64
+hold 1765065025000000000 5000000000
+hold 3 5
+memory-complete vpn.service 1765065090250000000
+restored vpn.service 1765065000100000000 1765065090000000000 1765065080000000000 1765065020000000000
+restored odd.service 1765065000100000000 1765065090000000000 1765065085000000000 1765065020000000000
+memory-complete odd.service 1765065089000000000
+memory-complete ghost.service 1765065095000000000
+memory-complete  1765065095000000000
+R
+check "kup status of a record with every phase" kup_run "$T/st5" status
+note "$(cat "$T/st5")"
+check "... the pre-dump rounds while the services ran" \
+	grep -q "pre-dump 2100 ms while the services ran (from 2025-12-06 23:49:58.000 UTC to 2025-12-06 23:50:00.100 UTC)" "$T/st5"
+check "... when the PIDs were held on the new boot" \
+	grep -q "the PIDs held from 2025-12-06 23:50:25.000 UTC, 5000 ms after the kernel's start" "$T/st5"
+check "... every phase of vpn.service, the memory complete last" \
+	grep -q "pre-dump 2100 ms while it ran, freeze+dump 1400 ms, shutdown+kexec 18500 ms, boot to the hold 5000 ms, hold to its restore 55000 ms, restore 10000 ms, memory complete 250 ms after running" "$T/st5"
+check "... no memory complete before its service ran (odd.service), no service of a lone line" \
+	eval "[ \$(grep -c 'memory complete' '$T/st5') = 1 ] && ! grep -q ghost '$T/st5'"
+check "kup status --json: pre-dump, hold, memory complete" eval "\"$KUP\" status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)[\"last_switch\"]
+assert s[\"pre_dump_begun_ns\"] == \"1765064998000000000\" and s[\"pre_dump_done_ns\"] == \"1765065000100000000\", s
+assert s[\"hold_ns\"] == \"1765065025000000000\" and s[\"hold_since_boot_ns\"] == \"5000000000\", s
+a, b = s[\"services\"]
+assert a[\"name\"] == \"vpn.service\" and a[\"memory_complete_ns\"] == \"1765065090250000000\", a
+assert b[\"name\"] == \"odd.service\" and \"memory_complete_ns\" not in b, b'"
+# a hold after the restore began (its time since the kernel's start too
+# long): the boot to the restore in one piece
+sed -i 's/^hold 1765065025000000000 5000000000$/hold 1765065025000000000 61000000000/' "$KUP_LAST_SWITCH"
+sed -i 's/^memory-complete vpn.service .*/memory-complete vpn.service 1765065089999000000/' "$KUP_LAST_SWITCH"
+check "kup status: a hold after the restore's start, a memory complete before the run" \
+	kup_run "$T/st6" status
+check "... boot to its restore in one piece, no memory complete" \
+	eval "grep -q 'shutdown+kexec 18500 ms, boot to its restore 60000 ms, restore 10000 ms\$' '$T/st6' &&
+	      ! grep -q 'memory complete' '$T/st6'"
 printf 'kup-switch 2\nbegun 1 x y z\n' > "$KUP_LAST_SWITCH"
 check_fails "a record of another format is refused" "$KUP" status
 check "... saying so" grep -q "not a kup switch record" "$T/err"
@@ -104,6 +152,10 @@ for i in $(seq 60); do
 	{ echo "kup-switch 1"; head -c $((RANDOM % 3000)) /dev/urandom; } > "$KUP_LAST_SWITCH"
 	[ $((i % 3)) = 0 ] && printf 'restored %s 1 %s\nbegun %s\n' "$(head -c 300 /dev/urandom | tr -d '\0\n ')" \
 		"$RANDOM$RANDOM" "$(head -c 2000 /dev/urandom | tr -d '\0\n')" >> "$KUP_LAST_SWITCH"
+	# the newer lines, with numbers of any size (u64 wraps, signs)
+	[ $((i % 3)) = 1 ] && printf 'restored s%s 1 %s 2 1\nmemory-complete s%s %s\npre-dump %s %s\nhold %s %s\nmemory-complete %s 5\n' \
+		$((i % 4)) "$RANDOM" $((i % 4)) "$RANDOM$RANDOM" "-$RANDOM" "18446744073709551615" \
+		"9223372036854775808" "$RANDOM" "$(head -c 200 /dev/urandom | tr -d '\0\n ')" >> "$KUP_LAST_SWITCH"
 	"$KUP" status --json > "$T/fz" 2>&1
 	rc=$?
 	if [ $rc -gt 1 ] || sanitizer_report "$T/fz" || { [ $rc = 0 ] && ! python3 -m json.tool "$T/fz" >/dev/null 2>&1; }; then

@@ -193,7 +193,7 @@ lie() {
 	check "... saying $3" grep -q -- "$3" "$T/err"
 	check "... nothing of $pd or $pe runs" eval '[ ! -d /proc/$pd ] && [ ! -d /proc/$pe ]'
 	check_fails "$1: kup hold refuses it" kup_try hold --ppp "$S" --log /dev/null
-	check "... and holds nothing" eval '! pgrep -x kup-hold >/dev/null'
+	check "... and holds nothing" eval '[ -z "$(own_pgrep kup-hold)" ]'
 }
 cp "$T/parts.good" "$T/parts.crc"
 printf '\xff' | dd of="$T/parts.crc" bs=1 seek=30 conv=notrunc status=none

@@ -1,9 +1,11 @@
 /*
  * lazyops: memory that changes shape while a lazy restore still fills it.
  *
- * Usage: lazyops [MB]      (default 16: each of the four regions)
+ * Usage: lazyops [MB [huge]]      (default 16: each of the four regions)
  *   Four private anonymous regions A, B, C, D of MB MiB each, every word
- *   written with a pattern of its region and offset.
+ *   written with a pattern of its region and offset.  Advised
+ *   MADV_NOHUGEPAGE, or with "huge" MADV_HUGEPAGE, 2 MiB aligned and apart
+ *   (transparent huge pages where the machine gives them).
  *
  * Protocol (shared by the tests/progs programs): one write(2) per line.
  *   "READY <pid>"                 once written
@@ -111,24 +113,42 @@ static void do_ops(void)
 	say("OPS child=%s self=%s %s\n", cwhy, self ? "FAIL" : "OK", why);
 }
 
+/* A region of len bytes, a mapping of its own (apart from the others) */
+static uint64_t *region(int huge)
+{
+	const size_t H = 2UL << 20;
+	char *raw, *p;
+
+	if (!huge) {
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED)
+			madvise(p, len, MADV_NOHUGEPAGE);
+		return p == MAP_FAILED ? NULL : (uint64_t *)p;
+	}
+	raw = mmap(NULL, len + 2 * H, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	p = (char *)(((uintptr_t)raw + H - 1) & ~(H - 1)) + H;
+	munmap(raw, p - raw);
+	munmap(p + len, raw + len + 2 * H - (p + len));
+	madvise(p, len, MADV_HUGEPAGE);
+	return (uint64_t *)p;
+}
+
 int main(int argc, char **argv)
 {
-	int k = 0;
+	int k = 0, huge = argc > 2 && !strcmp(argv[2], "huge");
 
 	len = (argc > 1 ? strtoul(argv[1], NULL, 0) : 16) << 20;
 	signal(SIGUSR1, on_usr1);
 	signal(SIGUSR2, on_usr2);
-	a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	c = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	d = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (a == MAP_FAILED || b == MAP_FAILED || c == MAP_FAILED || d == MAP_FAILED)
-		return 1;
 	/* separate mappings, not merged into one */
-	madvise(a, len, MADV_NOHUGEPAGE);
-	madvise(b, len, MADV_NOHUGEPAGE);
-	madvise(c, len, MADV_NOHUGEPAGE);
-	madvise(d, len, MADV_NOHUGEPAGE);
+	a = region(huge);
+	b = region(huge);
+	c = region(huge);
+	d = region(huge);
+	if (!a || !b || !c || !d)
+		return 1;
 	fill(a, 1);
 	fill(b, 2);
 	fill(c, 3);

@@ -131,6 +131,7 @@ struct mm {
 	VmaEntry v[3], *pv[3];
 	PageRun r[2], *pr[2];
 	PageRun c[2], *pc[2];	/* shared with the parent, in the anonymous mapping */
+	PageRun h, *ph[1];	/* hot (none unless a test sets hot_runs) */
 	MmImage img;
 	FileEntry fe, *pfe;
 	FilesImage files;
@@ -171,6 +172,8 @@ static void mm_init(struct mm *m)
 	m->c[1].vaddr = 0x7f0000005000; m->c[1].nr_pages = 2; m->c[1].off = 4;
 	m->img.cow_runs = m->pc; m->img.n_cow_runs = 2;
 	m->img.has_cow_pages_nr = true; m->img.cow_pages_nr = 6;
+	page_run__init(&m->h);
+	m->ph[0] = &m->h;
 	file_entry__init(&m->fe);
 	m->fe.id = 1;
 	m->fe.kind = FILE_KIND__FILE_REG;
@@ -250,6 +253,22 @@ static void test_mm(void **state)
 	mm_init(&m); m.r[0].vaddr = 0x7f0000000000; m.r[1].vaddr = 0x401000; m.r[1].nr_pages = 2;
 	m.r[0].nr_pages = 8; m.r[1].off = 8; m.img.n_cow_runs = 0; m.img.cow_pages_nr = 0;
 	assert_int_equal(mm_check(&m), -EINVAL);		/* own runs out of order */
+	/* the hot pages (a lazy restore's first pass): inside one own run */
+	mm_init(&m); m.img.hot_runs = m.ph; m.img.n_hot_runs = 1;
+	m.h.vaddr = 0x7f000000a000; m.h.nr_pages = 3; m.h.off = 4;
+	assert_int_equal(mm_check(&m), 0);
+	m.h.off = 5;						/* not at its offset there */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	m.h.off = 4; m.h.nr_pages = 7;				/* past the run's end */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	m.h.nr_pages = UINT64_MAX;				/* overflow */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	m.h.nr_pages = 0;					/* empty */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	m.h.vaddr = 0x7f0000000000; m.h.nr_pages = 1; m.h.off = 0;	/* in no own run */
+	assert_int_equal(mm_check(&m), -EINVAL);
+	m.h.vaddr = 0x7f000000a008; m.h.off = 4;		/* unaligned */
+	assert_int_equal(mm_check(&m), -EINVAL);
 	log_set_level(LOG_LVL_INFO);
 }
 
