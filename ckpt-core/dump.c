@@ -229,11 +229,6 @@ static int precheck_tree(pid_t root)
 	return ret;
 }
 
-int ckpt_dump_precheck(pid_t root)
-{
-	return precheck_tree(root);
-}
-
 /*
  * The stop that follows our interrupt may be a signal-delivery-stop: the
  * thread had dequeued a signal (one arriving as we seized it) and resuming
@@ -328,7 +323,33 @@ static int freeze_threads(struct dproc *p)
 	return -EAGAIN;
 }
 
-static int freeze_tree(struct dtree *t, pid_t root)
+/* The threads of @p as they are, none seized (the check of a live tree). */
+static int list_threads(struct dproc *p)
+{
+	pid_t *tids;
+	int n, ret = proc_list_tids(p->pid, &tids, &n);
+
+	if (ret == -ENOENT || ret == -ESRCH)
+		return 0;	/* gone meanwhile */
+	if (ret)
+		return log_errno(ret, "pid %d: cannot list threads", p->pid);
+	p->t = calloc(n ? n : 1, sizeof(*p->t));
+	if (!p->t) {
+		free(tids);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		p->t[i].tid = tids[i];
+	p->nt = n;
+	free(tids);
+	return 0;
+}
+
+/*
+ * The tree of @root, parents first, each task frozen (or, @live: only
+ * looked at, for ckpt_dump_check: its threads listed, none seized).
+ */
+static int freeze_tree(struct dtree *t, pid_t root, bool live)
 {
 	struct dproc *p = tree_add(t, root);
 
@@ -342,6 +363,13 @@ static int freeze_tree(struct dtree *t, pid_t root)
 		if (ret)
 			return ret;
 		ret = proc_read_stat(pid, 0, &t->p[i].st);
+		if (ret && live && i) {
+			/* the tree runs: a child listed may be gone and reaped */
+			memmove(&t->p[i], &t->p[i + 1], (t->n - i - 1) * sizeof(t->p[0]));
+			t->n--;
+			i--;
+			continue;
+		}
 		if (ret)
 			return log_errno(ret, "pid %d: cannot read /proc/%d/stat", pid, pid);
 		if (t->p[i].st.flags & PF_KTHREAD) {
@@ -356,7 +384,7 @@ static int freeze_tree(struct dtree *t, pid_t root)
 		if (ret)
 			return ret;
 		t->p[i].state = t->p[i].st.state == 'T' ? TASK_STATE__TASK_STOPPED : TASK_STATE__TASK_ALIVE;
-		ret = freeze_threads(&t->p[i]);
+		ret = live ? list_threads(&t->p[i]) : freeze_threads(&t->p[i]);
 		if (ret)
 			return ret;
 		/* stat again: frozen now, and ppid/pgid/sid are final */
@@ -1162,6 +1190,22 @@ static int check_fown(struct dtree *t, const FilesImage *fi)
 	return 0;
 }
 
+/* Is @pid a descendant of the tree that the tree does not list?  Only in
+ * the check of a live tree (ckpt_dump_check): forked since the walk. */
+static bool forked_since(struct dtree *t, pid_t pid)
+{
+	struct proc_stat ps;
+
+	for (int depth = 0; pid > 1 && depth < 4096; depth++) {
+		if (proc_read_stat(pid, 0, &ps))
+			return false;
+		pid = ps.ppid;
+		if (tree_find(t, pid))
+			return true;
+	}
+	return false;
+}
+
 /* A pty of the tree is a terminal of no other process (its slave /dev/pts/N
  * open outside the tree would lose its other end at restore). */
 static int check_pty_outside(struct dtree *t, const struct files_pty_ctty *v, size_t n)
@@ -1205,7 +1249,8 @@ static int check_pty_outside(struct dtree *t, const struct files_pty_ctty *v, si
 			    major(st.st_rdev) < 136 || major(st.st_rdev) > 143)
 				continue;
 			for (size_t i = 0; i < n; i++)
-				if (v[i].index == (major(st.st_rdev) - 136) * 256 + minor(st.st_rdev)) {
+				if (v[i].index == (major(st.st_rdev) - 136) * 256 + minor(st.st_rdev) &&
+				    !forked_since(t, pid)) {
 					log_err("pid %d fd %s: holds %s, whose pty master is in the dumped "
 						"tree: a pty whose other end is outside the tree is not "
 						"supported", pid, fe->d_name, lnk);
@@ -1327,25 +1372,34 @@ static int write_files(struct dtree *t, struct files_dump *fdump, struct img_sto
 	return ret;
 }
 
-int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
+/* The check of a live tree: no slave of a pty master of the tree is open
+ * outside it (the masters as files-pty.c's check found them). */
+static int check_pty_masters(struct dtree *t, struct files_dump *fdump)
 {
-	InventoryEntry inv = INVENTORY_ENTRY__INIT;
-	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
-				 .ext_peers_close = o->ext_peers_close, .store = o->store };
-	struct files_dump *fdump = NULL;
-	pid_t *tree_pids = NULL;
-	struct shmem_dump *sd = NULL;
-	struct ipc_dump *ipc = NULL;
-	struct dtree t = { 0 };
-	struct predump *pd = NULL;
-	struct utsname uts;
-	struct timespec rt;
-	struct stat nsst;
-	uint64_t t0 = now_ns();
-	char *bootid;
+	struct files_pty_ctty *v = NULL, *nv;
+	size_t n = 0;
 	int ret;
 
-	memset(stats, 0, sizeof(*stats));
+	for (struct files_obj *o = files_dump_obj_next(fdump, NULL); o;
+	     o = files_dump_obj_next(fdump, o)) {
+		if (o->tag != FOBJ_PTY)
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = nv;
+		v[n++] = (struct files_pty_ctty){ .index = (uint32_t)o->b };
+	}
+	ret = check_pty_outside(t, v, n);
+	free(v);
+	return ret;
+}
+
+/* The root asked for can be dumped at all (and the options make sense). */
+static int check_root(const struct ckpt_dump_opts *o)
+{
 	if (o->pid <= 1) {
 		log_err("pid %d: refusing to dump init or an invalid pid", o->pid);
 		return -EINVAL;
@@ -1367,6 +1421,128 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 			break;
 		a = ps.ppid;
 	}
+	return 0;
+}
+
+/*
+ * The refusals of ckpt_dump that the live tree tells, by the dump's own
+ * code, with nothing seized, stopped, changed or written (docs/design.md,
+ * "Checking before the freeze"): io_uring, the tree's shape (kernel
+ * threads), its sessions, groups and cgroups, its time, mount and user
+ * namespaces, its fds (files_check_fdtable, files_check_end) and the ptys
+ * whose slave is open outside the tree.
+ */
+static int dump_check_once(const struct ckpt_dump_opts *o)
+{
+	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
+				 .ext_peers_close = o->ext_peers_close };
+	struct files_dump *fdump = NULL;
+	struct dtree t = { 0 };
+	pid_t *pids = NULL;
+	int ret;
+
+	ret = check_root(o);
+	if (!ret)
+		ret = precheck_tree(o->pid);
+	if (!ret)
+		ret = freeze_tree(&t, o->pid, true);
+	if (!ret)
+		ret = check_sessions(&t, o);
+	if (!ret)
+		ret = check_cgroups(&t);
+	if (ret)
+		goto out;
+	pids = calloc(t.n > 0 ? (size_t)t.n : 1, sizeof(*pids));
+	if (!pids) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < t.n; i++)
+		pids[i] = t.p[i].pid;
+	ret = clocks_dump_check(pids, t.n);
+	if (!ret)
+		ret = mntns_dump(pids, t.n, NULL, &fo.own_mntns);
+	if (ret)
+		goto out;
+	/* the fds of the processes that run on: one exiting meanwhile has
+	 * its files going (kcmp sees no table, an fd no link), a zombie none */
+	fo.tree_pids = pids;
+	for (int i = 0; i < t.n; i++) {
+		struct proc_stat ps;
+
+		if (t.p[i].state == TASK_STATE__TASK_ZOMBIE || proc_read_stat(t.p[i].pid, 0, &ps) ||
+		    ps.state == 'Z' || ps.state == 'X' || (ps.flags & PF_EXITING))
+			continue;
+		pids[fo.n_tree_pids++] = t.p[i].pid;
+	}
+	ret = files_dump_begin(&fo, &fdump);
+	for (size_t i = 0; !ret && i < fo.n_tree_pids; i++)
+		ret = files_check_fdtable(fdump, pids[i]);
+	if (!ret)
+		ret = files_check_end(fdump);
+	if (!ret)
+		ret = check_pty_masters(&t, fdump);
+out:
+	files_dump_free(fdump);
+	free_dump(&t);
+	free(pids);
+	return ret;
+}
+
+static bool take_message(int level, const char *msg)
+{
+	return true;
+}
+
+/*
+ * The tree runs while it is looked at: a child that exits meanwhile (its
+ * fds closing, its cgroup gone, its fd table gone) can look like a refusal.
+ * What the dump refuses stays refused however often it is looked at, so a
+ * refusal counts only when CHECK_TRIES looks in a row say it; the messages
+ * are those of the last (the others are not written).
+ */
+#define CHECK_TRIES	3
+
+int ckpt_dump_check(const struct ckpt_dump_opts *o)
+{
+	int ret = 0;
+
+	for (int i = 0; i < CHECK_TRIES; i++) {
+		log_hook_fn prev = NULL;
+
+		if (i < CHECK_TRIES - 1)
+			prev = log_set_hook(take_message);
+		ret = dump_check_once(o);
+		if (i < CHECK_TRIES - 1)
+			log_set_hook(prev);
+		if (!ret || ret == -ENOMEM || ret == -ECANCELED)
+			break;
+	}
+	return ret;
+}
+
+int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
+{
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
+				 .ext_peers_close = o->ext_peers_close, .store = o->store };
+	struct files_dump *fdump = NULL;
+	pid_t *tree_pids = NULL;
+	struct shmem_dump *sd = NULL;
+	struct ipc_dump *ipc = NULL;
+	struct dtree t = { 0 };
+	struct predump *pd = NULL;
+	struct utsname uts;
+	struct timespec rt;
+	struct stat nsst;
+	uint64_t t0 = now_ns();
+	char *bootid;
+	int ret;
+
+	memset(stats, 0, sizeof(*stats));
+	ret = check_root(o);
+	if (ret)
+		return ret;
 
 	ret = ckpt_check_abort();
 	if (!ret)
@@ -1382,7 +1558,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		/* the tree's outage begins (inventory: freeze_time_ns) */
 		clock_gettime(CLOCK_REALTIME, &rt);
 		stats->freeze_realtime_ns = rt.tv_sec * 1000000000ULL + rt.tv_nsec;
-		ret = freeze_tree(&t, o->pid);
+		ret = freeze_tree(&t, o->pid, false);
 	}
 	if (ret)
 		goto fail;
@@ -1493,6 +1669,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	ret = img_write_msg(o->store, "inventory.img", IMG_INVENTORY, &inv);
 	free(bootid);
 	free(inv.pids);
+	inv.pids = NULL;
 	/* the last chance to abort: past the commit the dump completes */
 	if (!ret)
 		ret = ckpt_check_abort();
@@ -1525,6 +1702,7 @@ fail:
 	/* the tree first, as it was; then what was written goes */
 	files_dump_release(fdump, true);
 	release_tree(&t, false);
+	free(inv.pids);		/* write_pstree's, when a later step failed */
 	if (pd != o->pre)
 		predump_free(pd);
 	o->store->ops->abort(o->store);

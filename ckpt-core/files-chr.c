@@ -178,6 +178,7 @@ const struct file_kind_ops files_chr_ops = {
 	.name = "character device",
 	.match = chr_match,
 	.dump = chr_dump,
+	.dump_checks = true,
 	.validate = chr_validate,
 	.open = chr_open,
 };
@@ -187,6 +188,7 @@ const struct file_kind_ops files_tty_ops = {
 	.name = "terminal",
 	.match = tty_match,
 	.dump = tty_dump,
+	.dump_checks = true,
 	.validate = tty_validate,
 	.open = tty_open,
 };

@@ -82,6 +82,7 @@ const struct file_kind_ops files_eventfd_ops = {
 	.name = "eventfd",
 	.match = eventfd_match,
 	.dump = eventfd_dump,
+	.dump_checks = true,
 	.validate = eventfd_validate,
 	.open = eventfd_open,
 };

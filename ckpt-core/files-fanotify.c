@@ -282,6 +282,7 @@ const struct file_kind_ops files_fanotify_ops = {
 	.name = "fanotify",
 	.match = fanotify_match,
 	.dump = fanotify_dump,
+	.dump_checks = true,
 	.validate = fanotify_validate,
 	.open = fanotify_open,
 };

@@ -91,6 +91,7 @@ const struct file_kind_ops files_nsfd_ops = {
 	.name = "namespace fd",
 	.match = nsfd_match,
 	.dump = nsfd_dump,
+	.dump_checks = true,
 	.validate = nsfd_validate,
 	.open = nsfd_open,
 };

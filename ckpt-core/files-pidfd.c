@@ -156,6 +156,7 @@ const struct file_kind_ops files_pidfd_ops = {
 	.name = "pidfd",
 	.match = pidfd_match,
 	.dump = pidfd_dump,
+	.dump_checks = true,
 	.validate = pidfd_validate,
 	.open = pidfd_open_placeholder,
 	.post_install = pidfd_post_install,

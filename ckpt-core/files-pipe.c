@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,9 @@ static int pipe_size(const struct fd_info *fi, FileEntry *fe)
 	return 0;
 }
 
-static int pipe_dump(const struct fd_info *fi, FileEntry *fe)
+/* An end of a pipe; @peek: its data too (the dump, not the check of a live
+ * tree, whose data is no concern of the check and may be read meanwhile). */
+static int pipe_end(const struct fd_info *fi, FileEntry *fe, bool peek)
 {
 	int acc = fi->flags & O_ACCMODE, ret;
 	struct files_obj *o;
@@ -136,7 +139,7 @@ static int pipe_dump(const struct fd_info *fi, FileEntry *fe)
 		return -ENOMEM;
 	if (acc != O_WRONLY) {
 		o->flag = true;		/* a read end in the tree */
-		if (!o->fe) {
+		if (!o->fe && peek) {
 			ret = peek_data(fi, fi->lfd, fe);
 			if (ret)
 				return ret;
@@ -157,6 +160,17 @@ static int pipe_dump(const struct fd_info *fi, FileEntry *fe)
 	return 0;
 }
 
+static int pipe_dump(const struct fd_info *fi, FileEntry *fe)
+{
+	return pipe_end(fi, fe, true);
+}
+
+/* The check of a live tree (ckpt_dump_check): the ends, for pipe_dump_end. */
+static int pipe_check(const struct fd_info *fi, FileEntry *fe)
+{
+	return pipe_end(fi, fe, false);
+}
+
 static int pipe_dump_end(struct files_dump *d)
 {
 	for (struct files_obj *o = files_dump_obj_next(d, NULL); o; o = files_dump_obj_next(d, o)) {
@@ -170,7 +184,8 @@ static int pipe_dump_end(struct files_dump *d)
 	return 0;
 }
 
-static int fifo_dump(const struct fd_info *fi, FileEntry *fe)
+/* A FIFO by its path; @peek: its data too (as pipe_end). */
+static int fifo_end(const struct fd_info *fi, FileEntry *fe, bool peek)
 {
 	char path[sizeof(fi->link)];
 	struct files_obj *o;
@@ -197,7 +212,7 @@ static int fifo_dump(const struct fd_info *fi, FileEntry *fe)
 	fe->ino = fi->st.st_ino;
 	fe->mode = fi->st.st_mode;
 	ret = pipe_size(fi, fe);
-	if (ret)
+	if (ret || !peek)
 		return ret;
 	o = files_dump_obj(fi->d, FOBJ_FIFO, fi->st.st_dev, fi->st.st_ino, true);
 	if (!o)
@@ -219,6 +234,16 @@ static int fifo_dump(const struct fd_info *fi, FileEntry *fe)
 		o->fe = fe;
 	}
 	return 0;
+}
+
+static int fifo_dump(const struct fd_info *fi, FileEntry *fe)
+{
+	return fifo_end(fi, fe, true);
+}
+
+static int fifo_check(const struct fd_info *fi, FileEntry *fe)
+{
+	return fifo_end(fi, fe, false);
 }
 
 static int check_data(const FileEntry *fe)
@@ -441,6 +466,7 @@ const struct file_kind_ops files_pipe_ops = {
 	.name = "pipe",
 	.match = pipe_match,
 	.dump = pipe_dump,
+	.check = pipe_check,
 	.dump_end = pipe_dump_end,
 	.validate = pipe_validate,
 	.open = pipe_open,
@@ -451,6 +477,7 @@ const struct file_kind_ops files_fifo_ops = {
 	.name = "FIFO",
 	.match = fifo_match,
 	.dump = fifo_dump,
+	.check = fifo_check,
 	.validate = fifo_validate,
 	.open = fifo_open,
 };

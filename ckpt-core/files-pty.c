@@ -355,6 +355,19 @@ static int take_data(const struct fd_info *fi, struct files_obj *o, const struct
 	return 0;
 }
 
+/* The index N of the master @fi (of /dev/pts/N). */
+static int master_index(const struct fd_info *fi, int *idx)
+{
+	if (ioctl(fi->lfd, TIOCGPTN, idx))
+		return log_errno(errno, FI_FMT ": pty master %s: no index (TIOCGPTN)", FI_ARG(fi),
+				 fi->link);
+	if (*idx < 0 || (unsigned int)*idx >= PTY_INDEX_MAX) {
+		log_err(FI_FMT ": pty master %s: index %d out of range", FI_ARG(fi), fi->link, *idx);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 static int master_dump(const struct fd_info *fi, FileEntry *fe)
 {
 	PtyEntry pe = PTY_ENTRY__INIT;
@@ -368,13 +381,9 @@ static int master_dump(const struct fd_info *fi, FileEntry *fe)
 	pid_t sid = 0, pg = 0;
 	dev_t pts_dev = 0;
 
-	if (ioctl(fi->lfd, TIOCGPTN, &idx))
-		return log_errno(errno, FI_FMT ": pty master %s: no index (TIOCGPTN)", FI_ARG(fi),
-				 fi->link);
-	if (idx < 0 || (unsigned int)idx >= PTY_INDEX_MAX) {
-		log_err(FI_FMT ": pty master %s: index %d out of range", FI_ARG(fi), fi->link, idx);
-		return -EOPNOTSUPP;
-	}
+	ret = master_index(fi, &idx);
+	if (ret)
+		return ret;
 	if (ioctl(fi->lfd, TIOCGPTLCK, &locked) || ioctl(fi->lfd, TIOCGPKT, &packet) ||
 	    ioctl(fi->lfd, TIOCGWINSZ, &ws) || tget(fi->lfd, &t))
 		return log_errno(errno, FI_FMT ": pty master of /dev/pts/%d: cannot read its state",
@@ -484,14 +493,45 @@ static int slave_dump(const struct fd_info *fi, FileEntry *fe)
 	return pack_pty(fe, &pe);
 }
 
+static int pty_not_fd(const struct fd_info *fi)
+{
+	log_err(FI_FMT ": %s: a terminal that is not an fd is not supported", FI_ARG(fi), fi->link);
+	return -EOPNOTSUPP;
+}
+
 static int pty_dump(const struct fd_info *fi, FileEntry *fe)
 {
-	if (fi->fd < 0) {
-		log_err(FI_FMT ": %s: a terminal that is not an fd is not supported", FI_ARG(fi),
-			fi->link);
-		return -EOPNOTSUPP;
-	}
+	if (fi->fd < 0)
+		return pty_not_fd(fi);
 	return is_ptmx(fi->st.st_rdev) ? master_dump(fi, fe) : slave_dump(fi, fe);
+}
+
+/*
+ * The check of a live tree (ckpt_dump_check): a slave as the dump sees it
+ * (slave_dump only looks), a master by its index only (its data stays
+ * where it is), so that pty_dump_end refuses a slave whose master is not
+ * in the tree, and the dump's check of a slave held outside the tree
+ * (dump.c, check_pty_outside) finds the tree's masters.
+ */
+static int pty_check(const struct fd_info *fi, FileEntry *fe)
+{
+	struct files_obj *o;
+	int idx, ret;
+
+	if (fi->fd < 0)
+		return pty_not_fd(fi);
+	if (!is_ptmx(fi->st.st_rdev))
+		return slave_dump(fi, fe);
+	ret = master_index(fi, &idx);
+	if (ret)
+		return ret;
+	o = files_dump_obj(fi->d, FOBJ_PTY, 0, idx, true);
+	if (!o)
+		return -ENOMEM;
+	o->fe = fe;
+	o->pid = fi->pid;
+	o->fdnum = fi->fd;
+	return 0;
 }
 
 /*
@@ -895,6 +935,7 @@ const struct file_kind_ops files_pty_ops = {
 	.name = "pty",
 	.match = pty_match,
 	.dump = pty_dump,
+	.check = pty_check,
 	.dump_end = pty_dump_end,
 	.dump_release = pty_dump_release,
 	.validate = pty_validate,

@@ -186,7 +186,9 @@ static int proc_of_tree(const struct fd_info *fi, const char *path, FileEntry *f
 	return 0;
 }
 
-static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
+/* @content: read the data of a deleted file (the dump; not the check of a
+ * live tree, to which its size is no concern: the dump keeps any in a blob) */
+static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir, bool content)
 {
 	char path[sizeof(fi->link)];
 	bool suffix, deleted;
@@ -269,7 +271,7 @@ static int path_dump(const struct fd_info *fi, FileEntry *fe, bool dir)
 		log_warn(FI_FMT ": deleted file %s has mode %04o: a restore recreates it "
 			 "without its setuid/setgid bits", FI_ARG(fi), path,
 			 (unsigned)(fe->mode & 07777));
-	return content_dump(fi, fe);
+	return content ? content_dump(fi, fe) : 0;
 }
 
 /*
@@ -300,14 +302,26 @@ static int volatile_dump(const struct fd_info *fi, FileEntry *fe)
 
 static int reg_dump(const struct fd_info *fi, FileEntry *fe)
 {
-	int ret = path_dump(fi, fe, false);
+	int ret = path_dump(fi, fe, false, true);
 
 	return ret ? ret : volatile_dump(fi, fe);
 }
 
+/* The check of a live tree (ckpt_dump_check): the dump's refusals of a path,
+ * no data read (a tmpfs file's is not refused, only warned about). */
+static int reg_check(const struct fd_info *fi, FileEntry *fe)
+{
+	return path_dump(fi, fe, false, false);
+}
+
+static int dir_check(const struct fd_info *fi, FileEntry *fe)
+{
+	return path_dump(fi, fe, true, false);
+}
+
 static int dir_dump(const struct fd_info *fi, FileEntry *fe)
 {
-	return path_dump(fi, fe, true);
+	return path_dump(fi, fe, true, true);
 }
 
 static int path_validate(const FileEntry *fe, bool dir)
@@ -728,6 +742,7 @@ const struct file_kind_ops files_reg_ops = {
 	.name = "regular file",
 	.match = reg_match,
 	.dump = reg_dump,
+	.check = reg_check,
 	.validate = reg_validate,
 	.open = reg_open,
 	.post_install = proc_post_install,
@@ -739,6 +754,7 @@ const struct file_kind_ops files_dir_ops = {
 	.name = "directory",
 	.match = dir_match,
 	.dump = dir_dump,
+	.check = dir_check,
 	.validate = dir_validate,
 	.open = dir_open,
 	.post_install = proc_post_install,

@@ -66,6 +66,7 @@ const struct file_kind_ops files_signalfd_ops = {
 	.name = "signalfd",
 	.match = signalfd_match,
 	.dump = signalfd_dump,
+	.dump_checks = true,
 	.validate = signalfd_validate,
 	.open = signalfd_open,
 };

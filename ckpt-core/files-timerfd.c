@@ -153,6 +153,7 @@ const struct file_kind_ops files_timerfd_ops = {
 	.name = "timerfd",
 	.match = timerfd_match,
 	.dump = timerfd_dump,
+	.dump_checks = true,
 	.validate = timerfd_validate,
 	.open = timerfd_open,
 };

@@ -61,6 +61,7 @@ static const struct file_kind_ops files_sk_refuse_ops = {
 	.name = "socket",
 	.match = sk_match,
 	.dump = sk_refuse_dump,
+	.dump_checks = true,
 };
 
 /* First match wins: namespace fds and memfds before reg (both are regular
@@ -1121,6 +1122,16 @@ static const struct file_kind_ops *match_kind(const struct fd_info *fi)
 	return NULL;
 }
 
+/* The kind of @fi, or NULL: a file kup does not keep (refused, named). */
+static const struct file_kind_ops *kind_of(const struct fd_info *fi)
+{
+	const struct file_kind_ops *ops = match_kind(fi);
+
+	if (!ops)
+		log_err(FI_FMT ": unsupported file '%s'", FI_ARG(fi), fi->link);
+	return ops;
+}
+
 /*
  * Signal-driven I/O: the owner (F_GETOWN_EX) and signal (F_GETSIG) of the
  * description, read on our copy of it.  Whether the owner is in the tree
@@ -1161,11 +1172,9 @@ static int dump_new(struct files_dump *d, struct fd_info *fi, uint32_t *id)
 	FileEntry *fe;
 	int ret;
 
-	ops = match_kind(fi);
-	if (!ops) {
-		log_err(FI_FMT ": unsupported file '%s'", FI_ARG(fi), fi->link);
+	ops = kind_of(fi);
+	if (!ops)
 		return -EOPNOTSUPP;
-	}
 	fe = new_entry();
 	if (!fe)
 		return log_errno(ENOMEM, FI_FMT ": %s", FI_ARG(fi), fi->link);
@@ -1191,15 +1200,50 @@ static int dump_new(struct files_dump *d, struct fd_info *fi, uint32_t *id)
 	return 0;
 }
 
+/*
+ * Fill @fi (pid, fd and d set) for fd @fi->fd of the process of @pidfd: our
+ * copy of it, its stat, link and fdinfo.  @live: the process runs (the
+ * check pass), an fd it closed meanwhile gives -ENOENT, not logged.
+ */
+static int fd_info_read(struct fd_info *fi, int pidfd, bool live)
+{
+	char path[64];
+	ssize_t l;
+	int ret;
+
+	snprintf(fi->where, sizeof(fi->where), "fd %d", fi->fd);
+	fi->lfd = sys_pidfd_getfd(pidfd, fi->fd);
+	if (fi->lfd < 0) {
+		/* closed meanwhile; ESRCH: the process is exiting */
+		if (live && (errno == EBADF || errno == ESRCH))
+			return -ENOENT;
+		return log_errno(errno, FI_FMT ": cannot take a copy (pidfd_getfd)", FI_ARG(fi));
+	}
+	if (fstat(fi->lfd, &fi->st) < 0)
+		return log_errno(errno, FI_FMT ": cannot stat", FI_ARG(fi));
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", fi->pid, fi->fd);
+	l = readlink(path, fi->link, sizeof(fi->link) - 1);
+	if (live && (l == 0 || (l < 0 && errno == ENOENT)))
+		return -ENOENT;		/* closed meanwhile, or the process exits */
+	if (l < 0)
+		return log_errno(errno, FI_FMT ": cannot read link %s", FI_ARG(fi), path);
+	fi->link[l] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", fi->pid, fi->fd);
+	ret = read_text(path, &fi->fdinfo);
+	if (ret == -ENOENT && live)
+		return ret;
+	if (ret)
+		return log_errno(ret, FI_FMT ": cannot read %s", FI_ARG(fi), path);
+	return parse_fdinfo(fi);
+}
+
 static int dump_fd(struct files_dump *d, int pidfd, pid_t pid, int fd, FdEntry *out,
 		   FdtableEntry *t)
 {
 	struct fd_info *fi = calloc(1, sizeof(*fi));
 	struct files_obj *h = NULL;
-	char path[64];
 	uint32_t id = 0;
 	size_t pos = 0;
-	ssize_t l;
 	int ret, shared;
 
 	if (!fi)
@@ -1207,30 +1251,7 @@ static int dump_fd(struct files_dump *d, int pidfd, pid_t pid, int fd, FdEntry *
 	fi->pid = pid;
 	fi->fd = fd;
 	fi->d = d;
-	snprintf(fi->where, sizeof(fi->where), "fd %d", fd);
-	fi->lfd = sys_pidfd_getfd(pidfd, fd);
-	if (fi->lfd < 0) {
-		ret = log_errno(errno, FI_FMT ": cannot take a copy (pidfd_getfd)", FI_ARG(fi));
-		goto out;
-	}
-	if (fstat(fi->lfd, &fi->st) < 0) {
-		ret = log_errno(errno, FI_FMT ": cannot stat", FI_ARG(fi));
-		goto out;
-	}
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-	l = readlink(path, fi->link, sizeof(fi->link) - 1);
-	if (l < 0) {
-		ret = log_errno(errno, FI_FMT ": cannot read link %s", FI_ARG(fi), path);
-		goto out;
-	}
-	fi->link[l] = 0;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	ret = read_text(path, &fi->fdinfo);
-	if (ret) {
-		log_errno(ret, FI_FMT ": cannot read %s", FI_ARG(fi), path);
-		goto out;
-	}
-	ret = parse_fdinfo(fi);
+	ret = fd_info_read(fi, pidfd, false);
 	if (ret)
 		goto out;
 	out->fd = fd;
@@ -1279,8 +1300,9 @@ static int cmp_int(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The fd numbers of @pid, sorted. */
-static int list_fds(pid_t pid, int **out, size_t *n)
+/* The fd numbers of @pid, sorted.  @live: the process runs (the check),
+ * and may be gone: -ENOENT, not logged. */
+static int list_fds(pid_t pid, int **out, size_t *n, bool live)
 {
 	char path[64];
 	struct dirent *de;
@@ -1295,6 +1317,8 @@ static int list_fds(pid_t pid, int **out, size_t *n)
 	if (!dir) {
 		int e = errno;
 		free(v);
+		if (live && e == ENOENT)
+			return -ENOENT;
 		return log_errno(e, "pid %d: cannot list %s", pid, path);
 	}
 	while ((de = readdir(dir))) {
@@ -1454,7 +1478,7 @@ int files_dump_fdtable(struct files_dump *d, pid_t pid, FdtableEntry *t)
 	pidfd = sys_pidfd_open(pid);
 	if (pidfd < 0)
 		return log_errno(errno, "pid %d: cannot open a pidfd", pid);
-	ret = list_fds(pid, &fds, &nfds);
+	ret = list_fds(pid, &fds, &nfds, false);
 	if (ret)
 		goto out;
 	t->fds = calloc(nfds ? nfds : 1, sizeof(*t->fds));
@@ -1490,6 +1514,86 @@ out:
 		files_free_fdtable(t);
 	free(fds);
 	close(pidfd);
+	return ret;
+}
+
+static int check_fd(struct files_dump *d, int pidfd, pid_t pid, int fd)
+{
+	struct fd_info *fi = calloc(1, sizeof(*fi));
+	const struct file_kind_ops *ops;
+	FileEntry *fe;
+	int ret;
+
+	if (!fi)
+		return log_errno(ENOMEM, "pid %d fd %d", pid, fd);
+	fi->pid = pid;
+	fi->fd = fd;
+	fi->d = d;
+	ret = fd_info_read(fi, pidfd, true);
+	if (ret == -ENOENT)
+		ret = 0;	/* closed meanwhile */
+	if (ret)
+		goto out;
+	fi->flags &= ~O_CLOEXEC;
+	ops = kind_of(fi);
+	if (!ops) {
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	if (!ops->dump_checks && !ops->check)
+		goto out;	/* its refusals need the tree frozen: the dump's */
+	fe = new_entry();
+	if (!fe) {
+		ret = log_errno(ENOMEM, FI_FMT ": %s", FI_ARG(fi), fi->link);
+		goto out;
+	}
+	fe->id = ++d->next_id;
+	fe->kind = ops->kind;
+	fe->flags = fi->flags;
+	ret = ops->dump_checks ? ops->dump(fi, fe) : ops->check(fi, fe);
+	/* kept (the dump's objects may point to it) until files_dump_free() */
+	if (!ret)
+		ret = add_dent(d, fe, ops, pid, fd);
+	if (ret)
+		file_entry__free_unpacked(fe, NULL);
+out:
+	if (fi->lfd >= 0)
+		close(fi->lfd);
+	free(fi->fdinfo);
+	free(fi);
+	return ret;
+}
+
+int files_check_fdtable(struct files_dump *d, pid_t pid)
+{
+	FdtableEntry t;
+	int *fds = NULL, pidfd, ret;
+	size_t nfds = 0;
+
+	fdtable_entry__init(&t);
+	ret = dump_shared_fdtable(d, pid, &t);
+	if (ret)
+		return ret < 0 ? ret : 0;	/* 1: checked with the table's first holder */
+	pidfd = sys_pidfd_open(pid);
+	if (pidfd < 0)
+		return errno == ESRCH ? 0 : log_errno(errno, "pid %d: cannot open a pidfd", pid);
+	ret = list_fds(pid, &fds, &nfds, true);
+	if (ret == -ENOENT)
+		ret = 0;	/* gone meanwhile */
+	for (size_t i = 0; !ret && i < nfds; i++)
+		ret = check_fd(d, pidfd, pid, fds[i]);
+	free(fds);
+	close(pidfd);
+	return ret;
+}
+
+int files_check_end(struct files_dump *d)
+{
+	int ret = 0;
+
+	for (size_t k = 0; !ret && k < NR_KINDS; k++)
+		if (file_kinds[k]->check && file_kinds[k]->dump_end)
+			ret = file_kinds[k]->dump_end(d);
 	return ret;
 }
 

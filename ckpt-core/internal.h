@@ -61,7 +61,9 @@ int clocks_restore_prepare(const InventoryEntry *inv, bool same_boot, bool allow
 
 /* ---- the tree's mount namespace (mntns.c) ---- */
 /* Dump, the tree frozen: when the tree's mount namespace is not kup's,
- * write mntns.img and set *own; refuse what cannot be rebuilt. */
+ * write mntns.img and set *own; refuse what cannot be rebuilt.  @st NULL:
+ * the check of a live tree (ckpt_dump_check), the same refusals, nothing
+ * written. */
 int mntns_dump(const pid_t *pids, int n, struct img_store *st, bool *own);
 /* mntns.img's checks, as a restore makes them (a MntnsImage) */
 int ckpt_validate_mntns(const void *img);

@@ -42,6 +42,16 @@ void log_set_level(int level) { log_level = level; }
 int log_get_level(void) { return log_level; }
 void log_set_prefix(const char *prefix) { log_prefix = prefix; }
 
+static log_hook_fn log_hook;
+
+log_hook_fn log_set_hook(log_hook_fn hook)
+{
+	log_hook_fn prev = log_hook;
+
+	log_hook = hook;
+	return prev;
+}
+
 void log_msg(int level, int err, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
@@ -49,7 +59,7 @@ void log_msg(int level, int err, const char *fmt, ...)
 	static const int prio[] = { 3, 4, 6, 7 };
 	char buf[1024];
 	va_list ap;
-	int n = 0;
+	int n = 0, text;
 
 	if (level > log_level)
 		return;
@@ -62,6 +72,7 @@ void log_msg(int level, int err, const char *fmt, ...)
 	n += snprintf(buf + n, sizeof(buf) - n, "%s: %s%s", log_prefix,
 		     level == LOG_LVL_INFO ? "" : names[level],
 		     level == LOG_LVL_INFO ? "" : ": ");
+	text = n;
 	va_start(ap, fmt);
 	if (n >= 0 && (size_t)n < sizeof(buf))
 		n += vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
@@ -70,6 +81,11 @@ void log_msg(int level, int err, const char *fmt, ...)
 		n += snprintf(buf + n, sizeof(buf) - n, ": %s", strerror(err));
 	if (n < 0 || (size_t)n >= sizeof(buf) - 1)
 		n = sizeof(buf) - 2;
+	if (log_hook && text >= 0 && text < n) {
+		buf[n] = 0;
+		if (log_hook(level, buf + text))
+			return;		/* taken, not written */
+	}
 	buf[n++] = '\n';
 	/* one write() so that lines from several tasks do not interleave */
 	if (write(STDERR_FILENO, buf, n) < 0)

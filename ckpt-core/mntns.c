@@ -1062,9 +1062,11 @@ int mntns_dump(const pid_t *pids, int n, struct img_store *st, bool *own)
 			  e->bind_src ? " of " : "", e->bind_src ? e->bind_src : "");
 	}
 	img.n_mounts = k;
+	*own = true;
+	if (!st)
+		goto out;	/* a check only (ckpt_dump_check) */
 	ret = img_write_msg(st, "mntns.img", IMG_MNTNS, &img);
 	if (!ret) {
-		*own = true;
 		log_info("pid %d: its mount namespace (%zu mounts, %zu files in its own "
 			 "filesystems) is kept", pids[0], k, nfiles);
 	}

@@ -38,6 +38,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "ckpt.h"
 #include "json.h"
 #include "kup.h"
 #include "ppp.h"
@@ -354,9 +355,23 @@ static int tree_size(pid_t root, int *nprocs, unsigned long long *kb)
 	return 0;
 }
 
-static pid_t check_tree(struct checks *c, const char *tree, const char *unit,
-			unsigned long long *kb)
+/* The first error the dump's check said (it names pid, fd, object), for
+ * the tree's line. */
+static char tree_err[512];
+
+static bool keep_tree_error(int level, const char *msg)
 {
+	if (level == LOG_LVL_ERR && !tree_err[0])
+		snprintf(tree_err, sizeof(tree_err), "%s", msg);
+	return false;
+}
+
+static pid_t check_tree(struct checks *c, const char *tree, const char *unit,
+			const struct ckpt_dump_opts *dopts, unsigned long long *kb)
+{
+	struct kup_tree kt = { .unit = unit };
+	int r;
+
 	char comm[64] = "?", path[64];
 	pid_t root = 0;
 	int nprocs = 0;
@@ -395,9 +410,22 @@ static pid_t check_tree(struct checks *c, const char *tree, const char *unit,
 		report(c, CK_FAIL, "tree", "cannot read the tree of pid %d", root);
 		return 0;
 	}
+	/* what its dump would refuse, told while it runs */
+	kt.pid = root;
+	tree_err[0] = 0;
+	log_set_hook(keep_tree_error);
+	r = kup_tree_check(&kt, dopts);
+	log_set_hook(NULL);
+	if (r) {
+		report(c, CK_FAIL, "tree", "%s%s%d (%s) cannot be kept: %s", unit ? unit : "",
+		       unit ? ": main pid " : "pid ", root, comm,
+		       tree_err[0] ? tree_err : strerror(-r));
+		return 0;
+	}
 	report(c, CK_OK, "tree", "%s%s%d (%s): %d process%s, about %llu MiB of memory to keep; "
-	       "what each holds is checked by the dump, which leaves the tree running if "
-	       "something cannot be kept", unit ? unit : "", unit ? ": main pid " : "pid ",
+	       "nothing its dump would refuse while it runs (the dump checks the rest, and "
+	       "leaves the tree running if something cannot be kept)",
+	       unit ? unit : "", unit ? ": main pid " : "pid ",
 	       root, comm, nprocs, nprocs == 1 ? "" : "es", (*kb + 1023) / 1024);
 	return root;
 }
@@ -538,6 +566,7 @@ int cmd_check(int argc, char **argv)
 	struct kup_tree kt[KUP_MAX_TREES];
 	struct kup_config cfg;
 	struct checks c = { 0 };
+	struct ckpt_dump_opts dopts = { 0 };
 	unsigned long long kb = 0;
 	char version[256] = "";
 	int o, n = 0, nroots = 0, cfg_ret;
@@ -589,6 +618,9 @@ int cmd_check(int argc, char **argv)
 	}
 	if (!store)
 		store = !cfg_ret && cfg.store ? cfg.store : "auto";
+	/* the trees as kup switch dumps them (its options from the file) */
+	dopts.tcp_established = !cfg_ret && cfg.tcp > 0;
+	dopts.ext_peers_close = cfg_ret || cfg.ext_peers_close != 0;
 	if (kernel) {
 		check_kernel(&c, kernel, version, sizeof(version));
 		if (version[0])
@@ -604,7 +636,7 @@ int cmd_check(int argc, char **argv)
 			c.unit = units[i];
 			c.pid = trees[i] ? atoi(trees[i]) : 0;
 		}
-		root = check_tree(&c, trees[i], units[i], &tkb);
+		root = check_tree(&c, trees[i], units[i], &dopts, &tkb);
 		kb += tkb;
 		if (root > 0)
 			kt[nroots++] = (struct kup_tree){ .pid = root, .unit = units[i] };

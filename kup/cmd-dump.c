@@ -17,7 +17,8 @@ static void dump_usage(FILE *f)
 	fprintf(f,
 		"Usage: kup dump (-t PID | --unit UNIT)... (-D DIR | --ppp STORE) [--leave-running]\n"
 		"                [--shell-job] [--tcp-established] [--external-peers=MODE]\n"
-		"                [--sysv-ipc LIST] [--pre-dump[=N]] [--json] [-v]\n\n"
+		"                [--sysv-ipc LIST] [--pre-dump[=N]] [--json] [-v]\n"
+		"       kup dump (-t PID | --unit UNIT)... --check [OPTIONS]\n\n"
 		"Freeze the process tree rooted at PID (every descendant and thread), save it\n"
 		"to image directory DIR (created if missing) or to the persistent page store\n"
 		"STORE, then kill it, or let it go on with --leave-running.  On failure the\n"
@@ -27,7 +28,9 @@ static void dump_usage(FILE *f)
 		"Several -t and --unit dump several trees into one store (--ppp), as one\n"
 		"checkpoint: all of them or none; each is restored on its own (kup restore\n"
 		"--unit UNIT, or --no-unit for the -t ones).  They must not overlap nor\n"
-		"share a pipe, a socket or shared memory.\n\n"
+		"share a pipe, a socket or shared memory.\n"
+		"With --check nothing is dumped: what the dump would refuse that can be told\n"
+		"while the trees run is said (exit 1), touching nothing.\n\n"
 		"  -t, --tree PID         root of the tree to dump\n"
 		"  -u, --unit UNIT        the systemd service UNIT: the tree of its main\n"
 		"                         process, which must hold every process of the\n"
@@ -52,6 +55,8 @@ static void dump_usage(FILE *f)
 		"      --json             at the end, one JSON object on stdout: the trees,\n"
 		"                         processes, threads, pages, bytes, when the trees\n"
 		"                         were frozen and for how long, the store\n"
+		"      --check            only tell what the dump would refuse (no -D or\n"
+		"                         --ppp needed): nothing is stopped or written\n"
 		"  -v, --verbose          more messages\n", KUP_PRE_DUMP_ROUNDS);
 }
 
@@ -104,6 +109,36 @@ static int print_json(const struct kup_tree *trees, int ntrees, const struct ckp
 	return kup_json_print(stdout, o);
 }
 
+/* --check: the trees together, then each for what its dump would refuse. */
+static int check_trees(const struct ckpt_dump_opts *o, struct kup_tree *trees, int ntrees,
+		       bool extra)
+{
+	int fails = 0;
+
+	if (extra)
+		return kup_usage_error("--check takes the trees and the options of what they hold "
+				       "(--shell-job, --tcp-established, --external-peers, "
+				       "--sysv-ipc), nothing of a dump's output");
+	for (int i = 0; i < ntrees; i++)
+		if (trees[i].unit && kup_unit_main_pid(trees[i].unit, &trees[i].pid))
+			return KUP_EXIT_FAIL;
+	if (ntrees > 1 && kup_trees_check(trees, ntrees))
+		return KUP_EXIT_FAIL;
+	for (int i = 0; i < ntrees; i++) {
+		char name[256];
+
+		kup_tree_name(&trees[i], name, sizeof(name));
+		if (kup_tree_check(&trees[i], o)) {
+			log_err("%s cannot be kept", name);
+			fails++;
+		} else {
+			log_info("%s: nothing found that the dump would refuse (what only a frozen "
+				 "tree tells is checked by the dump)", name);
+		}
+	}
+	return fails ? KUP_EXIT_FAIL : KUP_EXIT_OK;
+}
+
 int cmd_dump(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -118,6 +153,7 @@ int cmd_dump(int argc, char **argv)
 		{ "sysv-ipc", required_argument, 0, 'I' },
 		{ "pre-dump", optional_argument, 0, 'p' },
 		{ "json", no_argument, 0, 'J' },
+		{ "check", no_argument, 0, 'c' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' },
 		{}
@@ -128,7 +164,7 @@ int cmd_dump(int argc, char **argv)
 	unsigned long long begun_ns;
 	struct timespec ts;
 	int ntrees = 0;
-	bool too_many = false, json = false;
+	bool too_many = false, json = false, check = false;
 	const char *dir = NULL, *ppp = NULL;
 	char *end, *abs;
 	int c, ret;
@@ -169,6 +205,7 @@ int cmd_dump(int argc, char **argv)
 				return KUP_EXIT_USAGE;
 			break;
 		case 'J': json = true; break;
+		case 'c': check = true; break;
 		case 'v': log_set_level(log_get_level() + 1); break;
 		case 'h': dump_usage(stdout); return 0;
 		default: return kup_usage_error(NULL);
@@ -180,6 +217,9 @@ int cmd_dump(int argc, char **argv)
 		return kup_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!ntrees)
 		return kup_usage_error("-t PID or --unit UNIT is needed");
+	if (check)
+		return check_trees(&o, trees, ntrees, dir || ppp || json || o.leave_running ||
+				   o.pre_dump_rounds);
 	if (dir && ppp)
 		return kup_usage_error("-D and --ppp exclude each other");
 	if (!dir && !ppp)
@@ -194,8 +234,13 @@ int cmd_dump(int argc, char **argv)
 	for (int i = 0; i < ntrees; i++)
 		if (trees[i].unit && kup_unit_main_pid(trees[i].unit, &trees[i].pid))
 			return KUP_EXIT_FAIL;
+	/* several trees: together, then each (each is frozen until the last is
+	 * dumped, so what one refuses is better found before the first freeze) */
 	if (ntrees > 1 && kup_trees_check(trees, ntrees))
 		return KUP_EXIT_FAIL;
+	for (int i = 0; ntrees > 1 && i < ntrees; i++)
+		if (kup_tree_check(&trees[i], &o))
+			return KUP_EXIT_FAIL;
 	o.pid = trees[0].pid;
 	o.unit = trees[0].unit;
 	/* from here on the worker does it all (kup/signals.c) */

@@ -524,11 +524,24 @@ int cmd_switch(int argc, char **argv)
 	if (from_store)
 		return switch_from_store(kernel, store, largv, initrd, no_initrd, panic, append,
 					 no_exec, fast);
-	/* together (and what the dump would refuse before freezing) */
+	/* together, then what each dump would refuse, told while the trees
+	 * run (the dumps check it all again) */
 	if (kup_trees_check(trees, ntrees)) {
-		log_err("%s: nothing was changed", ntrees > 1 ? "these trees cannot be kept together" :
-			"this tree cannot be kept");
+		log_err("these trees cannot be kept together: nothing was changed");
 		return KUP_EXIT_FAIL;
+	}
+	for (int i = 0; i < ntrees; i++) {
+		struct ckpt_dump_opts dopts = { .tcp_established = tcp,
+						.ext_peers_close = !strcmp(peers, "--external-peers=close") };
+
+		if (kup_tree_check(&trees[i], &dopts)) {
+			if (trees[i].unit)
+				log_err("%s cannot be kept: nothing was changed", trees[i].unit);
+			else
+				log_err("the tree of pid %d cannot be kept: nothing was changed",
+					trees[i].pid);
+			return KUP_EXIT_FAIL;
+		}
 	}
 	trees_what(trees, ntrees, what, sizeof(what));
 	/* from here on the worker does it all (kup/signals.c) */

@@ -159,6 +159,11 @@ struct img_store *kup_part_store(struct img_store *base, const struct PartEntry 
 int kup_parts_lock(void);
 int kup_parts_done(const char *given, const char *prefix, bool failed);
 int kup_parts_retry(const char *given);	/* clear every part's failed mark; how many */
+/* What the dump of tree @t with the options of @tmpl (NULL: the defaults)
+ * would refuse, told while it runs (ckpt_dump_check): 0 or -errno, the
+ * refusal logged in the dump's words.  Nothing is stopped or changed. */
+int kup_tree_check(const struct kup_tree *t, const struct ckpt_dump_opts *tmpl);
+/* Trees kept at once: none inside another, nothing shared between them. */
 int kup_trees_check(const struct kup_tree *t, int n);
 const char *kup_tree_name(const struct kup_tree *t, char *buf, size_t len);
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Several trees kept at once (kup dump/switch with several -t/--unit):
- * checked together before anything is loaded or frozen (and each one for
- * what the dump refuses before it seizes anything: io_uring).
+ * Trees to keep, checked before anything is loaded or frozen: each for
+ * what its dump would refuse (kup_tree_check: ckpt_dump_check, the live
+ * tree looked at by the dump's own code), and several kept at once (kup
+ * dump/switch with several -t/--unit) together (kup_trees_check).
  *
  * Each tree is dumped and restored on its own (kup/parts.c: a unit's start
  * restores its own tree), so two trees must not overlap and must share
@@ -44,6 +45,19 @@ const char *kup_tree_name(const struct kup_tree *t, char *buf, size_t len)
 	else
 		snprintf(buf, len, "the tree of pid %d", t->pid);
 	return buf;
+}
+
+int kup_tree_check(const struct kup_tree *t, const struct ckpt_dump_opts *tmpl)
+{
+	struct ckpt_dump_opts o = { 0 };
+
+	if (tmpl)
+		o = *tmpl;
+	o.pid = t->pid;
+	o.unit = t->unit;
+	o.store = NULL;
+	o.pre = NULL;
+	return ckpt_dump_check(&o);
 }
 
 enum { OBJ_PIPE, OBJ_SOCK, OBJ_SHM };
@@ -353,9 +367,6 @@ int kup_trees_check(const struct kup_tree *t, int n)
 					kup_tree_name(&t[i], a, sizeof(a)), kup_tree_name(&t[j], b, sizeof(b)));
 			ret = -EINVAL;
 		}
-	for (int i = 0; !ret && i < n; i++)
-		if (t[i].pid > 1)	/* init: the dump refuses it, naming it */
-			ret = ckpt_dump_precheck(t[i].pid);
 	if (ret || n < 2)
 		return ret;
 	unix_peers(&pp);

@@ -50,11 +50,16 @@ struct predump;
 int ckpt_predump(pid_t root, int rounds, struct predump **out);
 int ckpt_predump_round(struct predump *pd, pid_t root);
 void ckpt_predump_free(struct predump *pd);
-/* What ckpt_dump refuses before it seizes anything (io_uring in the tree),
- * looked at without stopping or changing anything: for a caller that wants
- * to refuse before it does anything else (kup switch, before it loads a
- * kernel).  0 or negative errno, logged naming the pid. */
-int ckpt_dump_precheck(pid_t root);
+/*
+ * What ckpt_dump(@o) would refuse that can be told while the tree runs,
+ * decided by the dump's own code and said in its words (pid, fd, object):
+ * nothing is seized, stopped, changed or written (@o->store is not used).
+ * For a caller that wants to refuse before it does anything else (kup
+ * switch, before it loads a kernel; kup check).  What needs the tree
+ * frozen is left to the dump (docs/design.md, "Checking before the
+ * freeze").  0 or negative errno, logged.
+ */
+int ckpt_dump_check(const struct ckpt_dump_opts *o);
 
 struct ckpt_restore_opts {
 	struct img_store *store;

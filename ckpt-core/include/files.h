@@ -62,6 +62,15 @@ struct file_kind_ops {
 	bool (*match)(const struct fd_info *fi);
 	/* Fill @fe (id, kind, flags and pos are already set). */
 	int (*dump)(const struct fd_info *fi, FileEntry *fe);
+	/* dump() only looks (at the fd's stat, link, fdinfo and our copy of
+	 * it): it changes nothing in the file or the tree and writes nothing,
+	 * so the check of a live tree (files_check_fdtable) runs it as is. */
+	bool dump_checks;
+	/* Optional, for a kind whose dump() changes what it reads (not
+	 * dump_checks): the refusals of dump() that the live fd tells, without
+	 * changing it.  It fills @fe and the dump's objects as far as the
+	 * kind's dump_end() needs, which the check runs too (files_check_end). */
+	int (*check)(const struct fd_info *fi, FileEntry *fe);
 	/* Optional: once the whole fd table of @pid is known, for each entry
 	 * first seen in that table (@fd is its number there). */
 	int (*dump_done)(struct files_dump *d, FileEntry *fe, pid_t pid, int fd,
@@ -140,6 +149,19 @@ int files_dump_fdtable(struct files_dump *fd, pid_t pid, FdtableEntry *t);
  */
 int files_dump_link(struct files_dump *fd, pid_t pid, const char *link,
 		    bool need_write, uint32_t *id);
+/*
+ * Check only (ckpt_dump_check, for kup check and kup switch before anything
+ * is loaded): what the dump of @pid's fd table would refuse that can be
+ * told while the tree runs, by the dump's own code and in its words: an fd
+ * table shared with a process it cannot be restored with, an fd of no kind
+ * kup keeps, the refusals of the kinds whose dump only looks (dump_checks)
+ * and those of the kinds' check().  Nothing is stopped, changed or written; an fd closed
+ * meanwhile is skipped.  @d from files_dump_begin() with tree_pids set.
+ */
+int files_check_fdtable(struct files_dump *d, pid_t pid);
+/* Once every table is checked: the cross-process checks (dump_end) of the
+ * kinds with a check(), as files_dump_end() runs them. */
+int files_check_end(struct files_dump *d);
 /* Move the collected entries into @img (caller packs, then frees them with
  * files_free_image()).  Runs the cross-process checks (pipe ends). */
 int files_dump_end(struct files_dump *fd, FilesImage *img);

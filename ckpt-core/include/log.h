@@ -30,6 +30,13 @@ void log_set_prefix(const char *prefix);
  */
 void log_set_level_prefix(int on);
 
+/* Called with the text of each message logged (without prefix or newline)
+ * before its line is written: a caller that reports elsewhere (kup check's
+ * lines) keeps what it needs; true: the message is taken, its line not
+ * written.  NULL: none.  Gives the hook it replaces. */
+typedef bool (*log_hook_fn)(int level, const char *msg);
+log_hook_fn log_set_hook(log_hook_fn hook);
+
 void log_msg(int level, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -82,7 +82,7 @@ iou=$(start_bg "$T/iou" "$PROGS/iouring" "$T/iofifo")
 if wait_for_line "$T/iou" '^C 2 ' && ! grep -q '^ERROR' "$T/iou"; then
 	check_fails "kup switch -t $iou (io_uring)" kup_try switch "$K" -t "$iou" --config /dev/null
 	check "refused naming the pid and io_uring, nothing changed, the kernel not loaded" \
-		eval 'grep -q "pid $iou: uses io_uring" "$T/err" && grep -q "this tree cannot be kept: nothing was changed" "$T/err" && not_loaded'
+		eval 'grep -q "pid $iou: uses io_uring" "$T/err" && grep -q "the tree of pid $iou cannot be kept: nothing was changed" "$T/err" && not_loaded'
 else
 	ok "# SKIP io_uring does not work here"
 fi

@@ -15,6 +15,9 @@
  *                pipe open in a child only
  *   inotify-removed DIR  an inotify watch on DIR/w, which it then removes
  *                (a process outside the tree keeps the file open)
+ *   perf-event   a perf event fd (a software event of its own, disabled)
+ *   bpf-map      a BPF map fd (an array of one entry)
+ *   userns       in a user namespace of its own (unshare), the fd /dev/null
  * Lines: "FD <fd>" (the fd to be named), "PID CHILD <pid>" when there is a
  * child, then "READY"; then it waits.
  */
@@ -27,6 +30,8 @@
 #include <sys/epoll.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,8 +132,23 @@ int main(int argc, char **argv)
 		}
 		say("PID CHILD %d", c);
 		close(p[0]);
+	} else if (!strcmp(k, "perf-event")) {
+		struct perf_event_attr a = { .type = PERF_TYPE_SOFTWARE, .size = sizeof(a),
+					     .config = PERF_COUNT_SW_DUMMY, .disabled = 1,
+					     .exclude_kernel = 1, .exclude_hv = 1 };
+
+		fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+	} else if (!strcmp(k, "bpf-map")) {
+		union bpf_attr a = { .map_type = BPF_MAP_TYPE_ARRAY, .key_size = 4,
+				     .value_size = 4, .max_entries = 1 };
+
+		fd = (int)syscall(SYS_bpf, BPF_MAP_CREATE, &a, sizeof(a));
+	} else if (!strcmp(k, "userns")) {
+		if (unshare(CLONE_NEWUSER))
+			die("unshare: %s", strerror(errno));
+		fd = open("/dev/null", O_RDONLY);
 	} else {
-		die("usage: fdrefused proc-thread|pidfd-zombie|pidfd-out|nsfd|clone-files|fanotify-removed|inotify-removed|epoll-closed");
+		die("usage: fdrefused proc-thread|pidfd-zombie|pidfd-out|nsfd|clone-files|fanotify-removed|inotify-removed|epoll-closed|perf-event|bpf-map|userns");
 	}
 	if (fd < 0)
 		die("%s: %s", k, strerror(errno));
