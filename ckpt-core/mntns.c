@@ -1538,9 +1538,35 @@ out:
 	return ret;
 }
 
+/*
+ * A kernel file system with no backing store: its source is only a label,
+ * chosen by whoever mounted it on this boot ("pstore" by systemd on 6.1,
+ * "none" on 7.3 for /sys/fs/pstore; "tmpfs", "udev", "none"...).  Network
+ * and FUSE file systems are not in it: their source names the data.
+ */
+static bool source_is_label(const char *fstype)
+{
+	static const char *const pseudo[] = {
+		"proc", "sysfs", "tmpfs", "devtmpfs", "ramfs", "devpts", "mqueue", "cgroup",
+		"cgroup2", "pstore", "bpf", "tracefs", "debugfs", "securityfs", "configfs",
+		"fusectl", "efivarfs", "hugetlbfs", "binfmt_misc", "autofs", "rpc_pipefs",
+	};
+
+	for (size_t i = 0; fstype && i < sizeof(pseudo) / sizeof(*pseudo); i++)
+		if (!strcmp(fstype, pseudo[i]))
+			return true;
+	return false;
+}
+
+/* The same source, or a pseudo file system's (a label of each boot's). */
+static bool same_source(const char *fstype, const char *a, const char *b)
+{
+	return source_is_label(fstype) || !strcmp(a, b);
+}
+
 /* The current table matched against the dumped one: a mount is kept when
- * the image has it as MNT_KEPT (mount point, root, type, source) and its
- * parent is kept. */
+ * the image has it as MNT_KEPT (mount point, root, type, source but a pseudo
+ * file system's) and its parent is kept. */
 static bool *match_kept(struct mntns_rst *r, struct mnt_table *c)
 {
 	bool *used = calloc(r->img->n_mounts, sizeof(*used));
@@ -1563,7 +1589,7 @@ static bool *match_kept(struct mntns_rst *r, struct mnt_table *c)
 
 				if (used[j] || e->kind != MNT_KIND__MNT_KEPT || strcmp(e->mountpoint, m->mp) ||
 				    strcmp(e->root, m->root) || strcmp(e->fstype, m->fstype) ||
-				    strcmp(e->source, m->source))
+				    !same_source(e->fstype, e->source, m->source))
 					continue;
 				used[j] = m->matched = progress = true;
 				break;
@@ -1747,7 +1773,8 @@ static void sb_cmp(const char *fstype, const char *sb, char *out, size_t len)
 	}
 }
 
-/* One mount as compared: everything but ids, devices and peer groups. */
+/* One mount as compared: everything but ids, devices and peer groups; the
+ * source of a pseudo file system (a label) left out too. */
 static char *norm(const char *mp, const char *root, const char *fstype, const char *source,
 		  const char *opts, const char *sb_opts, const char *prop)
 {
@@ -1755,6 +1782,8 @@ static char *norm(const char *mp, const char *root, const char *fstype, const ch
 	const char *p = private_component(root);
 
 	sb_cmp(fstype, sb_opts, sb, sizeof(sb));
+	if (source_is_label(fstype))
+		source = "-";
 
 	if (p)	/* a private /tmp's host dir has another name on every start */
 		snprintf(r, sizeof(r), "%.*ssystemd-private-*%s", (int)(p - root), root,

@@ -227,12 +227,13 @@ static void check_rollback(struct checks *c, long panic)
 	}
 	hook = kup_initrd_has_hook(ipath);
 	if (hook < 0)
-		report(c, CK_WARN, "rollback", "%s: cannot list it (lsinitramfs): whether a rollback "
-		       "to %s restores the kept services is not known", ipath, u.release);
+		report(c, CK_WARN, "rollback", "%s: cannot list it (lsinitramfs, lsinitrd): whether "
+		       "a rollback to %s restores the kept services is not known", ipath, u.release);
 	else if (!hook)
 		report(c, CK_WARN, "rollback", "%s carries no kup hook: if the new kernel does not "
 		       "come up and the machine falls back to %s, kept units start cold there "
-		       "(update-initramfs -u -k %s)", ipath, u.release, u.release);
+		       "(update-initramfs -u -k %s, or dracut --force --kver %s)", ipath, u.release,
+		       u.release, u.release);
 	else
 		report(c, CK_OK, "rollback", "a new kernel that panics reboots after %ld s (panic=); "
 		       "the firmware's default entry, %s presumably, restores the kept services "

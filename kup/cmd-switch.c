@@ -213,9 +213,9 @@ static void check_rollback_initrd(const char *kernel, bool units)
 		return;		/* another layout: cannot tell */
 	if (kup_initrd_has_hook(path) == 0)
 		log_warn("%s carries no kup hook: if %s does not come up and the machine falls "
-			 "back to %s, %s there (update-initramfs -u -k %s adds the hook)", path, kernel,
-			 u.release, units ? "the kept units start cold" :
-			 "early processes may take the kept trees' PIDs", u.release);
+			 "back to %s, %s there (update-initramfs -u -k %s, or dracut --force --kver %s, "
+			 "adds the hook)", path, kernel, u.release, units ? "the kept units start cold" :
+			 "early processes may take the kept trees' PIDs", u.release, u.release);
 }
 
 /* "A", "A and B": what the store holds (units, trees of pids); how many
