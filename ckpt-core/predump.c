@@ -583,6 +583,16 @@ static int stop_all(pid_t pid, struct pd_stopped **out, int *nout)
 			r = puppet_seize(tids[i], true);
 			if (r == -ESRCH)
 				continue;
+			if (r == -EPERM) {
+				struct proc_stat ts;
+
+				/* exiting (a child of the tree that ends): a zombie
+				 * cannot be seized; nothing to register there */
+				if (proc_read_stat(pid, tids[i], &ts) || ts.state == 'Z' || ts.state == 'X') {
+					ret = -ESRCH;
+					break;
+				}
+			}
 			if (r && r != -ETIMEDOUT) {
 				ret = r;
 				break;
