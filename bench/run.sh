@@ -7,6 +7,9 @@
 #     engine's, not the disk's;
 #  1c. kup restore --lazy of the same images: until the tree runs and until
 #     its memory is complete (kup-lazy exits);
+#  1e. the same through a store file (kup ppp format in the tmpfs): kup dump
+#     --ppp, kup restore --ppp eagerly, and lazily (until it runs, until its
+#     memory is complete);
 #  1d. kup restore -d of BENCH_MB MiB in transparent huge pages
 #     (tests/progs/thp): asked for with MADV_HUGEPAGE (the fill's writes
 #     fault 2 MiB at a time), and without the advice (4 KiB faults, then
@@ -108,6 +111,78 @@ lazy_restore() {
 	fi
 }
 
+# 1e. the same through a store file (kup ppp format, in the tmpfs): kup dump
+# --ppp, kup restore --ppp -d (eager), then dumped again and restored
+# --lazy (until it runs, until its memory is complete).  The lazily restored
+# copy of 1c is dumped; each restored copy's checksum is checked.
+# bench_check FILE WHAT: the restored copy (pid) checks its memory
+bench_check() {
+	local n
+	n=$(grep -cE "^CHECK [0-9]+ OK sum=$sum " "$1")
+	kill -USR1 "$pid"
+	for ((i = 0; i < 1200; i++)); do
+		[ "$(grep -cE "^CHECK [0-9]+ OK sum=$sum " "$1")" -gt "$n" ] && { row "  $2" "same"; return; }
+		sleep 0.05
+	done
+	row "  $2" "DIFFERENT"
+	failed=1
+}
+store_rows() {
+	local S="$dir/store.ppp" t0 t1 t2 lz sz
+	if ! "$KUP" -q ppp format "$S" --size $((MB * 3 / 2 + 64))M > "$dir/fmt.log" 2>&1; then
+		row "kup ppp format (a store file)" "failed"
+		failed=1
+		return
+	fi
+	sz=$(stat -c %s "$dir/bigmem")
+	t0=$(now_ms)
+	if ! "$KUP" -q dump -t "$pid" --ppp "$S" > "$dir/dump.log" 2>&1; then
+		row "kup dump --ppp" "failed"
+		sed 's/^/    /' "$dir/dump.log" | tail -n 5
+		failed=1
+		return
+	fi
+	t1=$(now_ms)
+	row "kup dump --ppp into a store file (+ kill)" "$((t1 - t0)) ms"
+	wait_gone "$pid"
+	truncate -s "$sz" "$dir/bigmem"
+	t0=$(now_ms)
+	if ! "$KUP" -q restore --ppp "$S" -d --eager > "$dir/restore.log" 2>&1; then
+		row "kup restore --ppp -d" "failed"
+		sed 's/^/    /' "$dir/restore.log" | tail -n 5
+		failed=1
+		return
+	fi
+	t1=$(now_ms)
+	row "kup restore --ppp -d of the same (eager)" "$((t1 - t0)) ms"
+	bench_check "$dir/bigmem" "restored memory checksum"
+	sz=$(stat -c %s "$dir/bigmem")
+	if ! "$KUP" -q dump -t "$pid" --ppp "$S" > "$dir/dump.log" 2>&1; then
+		row "kup dump --ppp (again)" "failed"
+		failed=1
+		return
+	fi
+	wait_gone "$pid"
+	truncate -s "$sz" "$dir/bigmem"
+	t0=$(now_ms)
+	if ! "$KUP" restore --ppp "$S" -d --lazy > "$dir/lazy.log" 2>&1; then
+		row "kup restore --ppp -d --lazy" "failed"
+		sed 's/^/    /' "$dir/lazy.log" | tail -n 5
+		failed=1
+		return
+	fi
+	t1=$(now_ms)
+	lz=$(grep -oE 'pid [0-9]+ \(kup-lazy\)' "$dir/lazy.log" | awk '{ print $2 }')
+	while [ -n "$lz" ] && [ -d /proc/$lz ] && ! grep -q '^State:.*[ZX]' /proc/$lz/status 2> /dev/null; do
+		sleep 0.01
+	done
+	t2=$(now_ms)
+	row "kup restore --ppp -d --lazy: until it runs" "$((t1 - t0)) ms"
+	row "  ... until its memory is complete" "$((t2 - t0)) ms"
+	bench_check "$dir/bigmem" "lazily restored memory checksum"
+	rm -f "$S"
+}
+
 # 1. memcpy yardstick, then dump and restore of bigmem.
 if [ -x "$BENCHBIN/memcpy" ]; then
 	"$BENCHBIN/memcpy" "$MB" > "$dir/memcpy"
@@ -143,6 +218,7 @@ if wait_line "$dir/bigmem" '^READY' 120; then
 				failed=1
 			fi
 			lazy_restore
+			store_rows
 		else
 			row "kup restore -d" "failed"
 			sed 's/^/    /' "$dir/restore.log" | tail -n 5

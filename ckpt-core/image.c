@@ -3,6 +3,7 @@
  * Image containers and the directory image store.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -46,6 +47,94 @@ void img_sum_update(struct img_sum *s, const void *buf, size_t len)
 uint64_t img_sum_final(struct img_sum *s)
 {
 	return XXH64_digest(&s->xs);
+}
+
+void img_psum_init(struct img_psum *s, bool whole)
+{
+	memset(s, 0, sizeof(*s));
+	s->whole = whole;
+	img_sum_init(&s->cur);
+}
+
+static void psum_piece_done(struct img_psum *s)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		uint64_t *n = realloc(s->sums, cap * sizeof(*n));
+
+		if (!n) {
+			s->nomem = true;
+			return;
+		}
+		s->sums = n;
+		s->cap = cap;
+	}
+	s->sums[s->n++] = img_sum_final(&s->cur);
+	img_sum_init(&s->cur);
+	s->in_cur = 0;
+}
+
+void img_psum_update(struct img_psum *s, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	if (s->whole) {
+		img_sum_update(&s->cur, buf, len);
+		return;
+	}
+	while (len && !s->nomem) {
+		size_t take = IMG_PAGES_CHUNK - s->in_cur < len ? IMG_PAGES_CHUNK - s->in_cur : len;
+
+		img_sum_update(&s->cur, p, take);
+		s->in_cur += take;
+		p += take;
+		len -= take;
+		if (s->in_cur == IMG_PAGES_CHUNK)
+			psum_piece_done(s);
+	}
+}
+
+uint64_t img_psum_of_sums(const uint64_t *sums, size_t n)
+{
+	struct img_sum w;
+
+	img_sum_init(&w);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t le[8];
+
+		for (int b = 0; b < 8; b++)
+			le[b] = sums[i] >> (8 * b);
+		img_sum_update(&w, le, sizeof(le));
+	}
+	return img_sum_final(&w);
+}
+
+int img_psum_final(struct img_psum *s, uint64_t *whole, uint64_t **sums, size_t *n)
+{
+	if (sums) {
+		*sums = NULL;
+		*n = 0;
+	}
+	if (s->whole) {
+		*whole = img_sum_final(&s->cur);
+		return 0;
+	}
+	if (s->in_cur)
+		psum_piece_done(s);
+	if (s->nomem) {
+		free(s->sums);
+		s->sums = NULL;
+		return -ENOMEM;
+	}
+	*whole = img_psum_of_sums(s->sums, s->n);
+	if (sums) {
+		*sums = s->sums;
+		*n = s->n;
+	} else {
+		free(s->sums);
+	}
+	s->sums = NULL;
+	return 0;
 }
 
 static void put_le32(uint8_t *p, uint32_t v)

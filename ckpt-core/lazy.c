@@ -47,6 +47,7 @@
 #include "restore.h"
 
 #define LAZY_CHUNK	(1UL << 20)	/* read from an image at a time (a store's extent) */
+_Static_assert(LAZY_CHUNK == IMG_PAGES_CHUNK, "a piece read is a piece checked");
 #define LAZY_AHEAD	16		/* pages given at a fault, where pending */
 #define PG		PAGE_SIZE_K
 #define LAZY_MAX_VMAS	65536		/* mappings of a task handed over in one message */
@@ -474,6 +475,7 @@ static int src_page(struct lsrv *s, int img, uint64_t pgoff, const uint8_t **pag
 {
 	struct img_store *st = s->c->st;
 	struct img_blob *b = &s->pages[img];
+	const MmImage *mm = s->c->p[img].mm;
 	uint64_t off = pgoff * PG, cs = off & ~(LAZY_CHUNK - 1);
 	int err = 0;
 
@@ -491,6 +493,15 @@ static int src_page(struct lsrv *s, int img, uint64_t pgoff, const uint8_t **pag
 			err = -EBADF;
 		if (err)
 			return err;
+		/* a directory's image: the piece's own checksum, of the copy (a
+		 * store's reads check its extents themselves) */
+		if (b->data && mm->n_chunk_xxh64 &&
+		    (cs / IMG_PAGES_CHUNK >= mm->n_chunk_xxh64 ||
+		     img_xxh64(s->buf, len) != mm->chunk_xxh64[cs / IMG_PAGES_CHUNK])) {
+			log_err("image %s: the piece at offset %" PRIu64 ": checksum mismatch "
+				"(corrupted)", b->name, cs);
+			return -EBADMSG;
+		}
 		s->buf_img = img;
 		s->buf_off = cs;
 		s->buf_len = len;

@@ -82,9 +82,50 @@ int validate_mm(struct rctx *c, struct rproc *p)
 		return -EINVAL;
 	}
 	/* streamed images are checked as they are read (restore_pages) */
-	if (p->pages.data && img_xxh64(p->pages.data, p->pages.len) != mm->pages_xxh64) {
-		log_err("image %s: checksum mismatch (corrupted)", name);
-		return -EINVAL;
+	if (!p->pages.data)
+		return 0;
+	if (!mm->n_chunk_xxh64) {
+		/* an older image: one checksum of the whole */
+		if (img_xxh64(p->pages.data, p->pages.len) != mm->pages_xxh64) {
+			log_err("image %s: checksum mismatch (corrupted)", name);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	p->pages_ok = calloc(mm->n_chunk_xxh64, 1);
+	if (!p->pages_ok)
+		return -ENOMEM;
+	/* a lazy restore checks a piece when it is first read (the tree may run
+	 * before most of its memory is read: docs/design.md, "Lazy restore") */
+	return c->o->lazy ? 0 : pages_check(p, 0, p->pages.len);
+}
+
+/*
+ * Check the pieces of @p's mapped pages image that hold bytes @off to
+ * @off + @len against their checksums (mm_image.chunk_xxh64), each once.
+ * Nothing to do for a streamed image (checked as it is read) or one with a
+ * single checksum (checked whole by validate_mm).
+ */
+int pages_check(struct rproc *p, uint64_t off, uint64_t len)
+{
+	const MmImage *mm = p->mm;
+
+	if (!p->pages_ok || !len)
+		return 0;
+	for (uint64_t k = off / IMG_PAGES_CHUNK; k <= (off + len - 1) / IMG_PAGES_CHUNK; k++) {
+		uint64_t cs = k * IMG_PAGES_CHUNK;
+		size_t clen = p->pages.len - cs < IMG_PAGES_CHUNK ? p->pages.len - cs : IMG_PAGES_CHUNK;
+
+		if (k >= mm->n_chunk_xxh64 || cs >= p->pages.len)
+			return -ERANGE;
+		if (p->pages_ok[k])
+			continue;
+		if (img_xxh64((const uint8_t *)p->pages.data + cs, clen) != mm->chunk_xxh64[k]) {
+			log_err("image %s: the piece at offset %" PRIu64 ": checksum mismatch "
+				"(corrupted)", p->pages.name, cs);
+			return -EINVAL;
+		}
+		p->pages_ok[k] = 1;
 	}
 	return 0;
 }
@@ -479,7 +520,8 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	static uint8_t *buf;
 	uint64_t total = p->pages.len, pos = 0;
 	size_t ri = 0, rdone = 0;	/* run ri, pages of it already written */
-	struct img_sum sum;
+	struct img_psum sum;
+	uint64_t whole;
 	int err;
 
 	if (!p->pages.data && !buf) {
@@ -490,7 +532,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 			return log_errno(ENOMEM, "cannot allocate a %lu MiB buffer", STREAM_BUF >> 20);
 		}
 	}
-	img_sum_init(&sum);
+	img_psum_init(&sum, !mm->n_chunk_xxh64);
 	while (pos < total) {
 		size_t len = total - pos < STREAM_BUF ? total - pos : STREAM_BUF, boff = 0;
 		uint8_t *src = p->pages.data ? (uint8_t *)p->pages.data + pos : buf;
@@ -499,13 +541,19 @@ static int restore_pages(struct takeover *tk, bool proxy)
 			uint64_t t0 = rst_now_ns(), t1;
 
 			err = st->ops->read(st, &p->pages, pos, buf, len);
-			if (err)
-				return log_errno(err, "pid %d: cannot read %s at offset %" PRIu64
-						 " from %s", pid, p->pages.name, pos, st->where);
+			if (err) {
+				log_errno(err, "pid %d: cannot read %s at offset %" PRIu64
+					  " from %s", pid, p->pages.name, pos, st->where);
+				goto fail;
+			}
 			t1 = rst_now_ns();
-			img_sum_update(&sum, buf, len);
+			img_psum_update(&sum, buf, len);
 			tk->c->ns_read += t1 - t0;
 			tk->c->ns_sum += rst_now_ns() - t1;
+		} else {
+			err = pages_check(p, pos, len);
+			if (err)
+				goto fail;
 		}
 		tk->c->bytes_read += len;
 		while (boff < len) {
@@ -548,7 +596,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 			if (process_vm_writev(pid, &local, 1, remote, k, 0) != (ssize_t)local.iov_len) {
 				err = write_pages_forced(tk, local.iov_base, remote, k);
 				if (err)
-					return err;
+					goto fail;
 			}
 			tk->c->ns_write += rst_now_ns() - tw;
 			boff += local.iov_len;
@@ -557,13 +605,21 @@ static int restore_pages(struct takeover *tk, bool proxy)
 		log_progress_add(len);
 		err = ckpt_check_abort();
 		if (err)
-			return err;
+			goto fail;
 	}
-	if (!p->pages.data && img_sum_final(&sum) != mm->pages_xxh64) {
+	if (p->pages.data)
+		return 0;
+	err = img_psum_final(&sum, &whole, NULL, NULL);
+	if (err)
+		return err;
+	if (whole != mm->pages_xxh64) {
 		log_err("image %s: checksum mismatch (corrupted)", p->pages.name);
 		return -EINVAL;
 	}
 	return 0;
+fail:
+	free(sum.sums);
+	return err;
 }
 
 /* ---- transparent huge pages ----------------------------------------------- */
@@ -1185,6 +1241,9 @@ static int put_pages(struct rctx *c, struct rproc *src, uint64_t off, pid_t pid,
 		int err;
 
 		if (src->pages.data) {
+			err = pages_check(src, off * PAGE_SIZE_K, len);
+			if (err)
+				return err;
 			from = (const uint8_t *)src->pages.data + off * PAGE_SIZE_K;
 		} else {
 			if (!buf && !(buf = malloc(COW_CHUNK)))

@@ -687,13 +687,12 @@ static int patch_runs(pid_t pid, const MmImage *mm, uint8_t *data, const uint8_t
  */
 static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct img_store *st,
 		     struct img_blob *blob, int memfd, int pmfd, const uint8_t *const *src,
-		     uint64_t *sum)
+		     struct img_psum *sum)
 {
 	static uint8_t *bounce;
 	struct iovec remote[512];
 	size_t i = 0, done = 0;	/* pages of run i already copied */
 	uint64_t out = 0;
-	struct img_sum s;
 	int ret;
 
 	if (!dst && !bounce) {
@@ -704,7 +703,6 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 			return -ENOMEM;
 		}
 	}
-	img_sum_init(&s);
 	while (i < rl->n) {
 		uint8_t *buf = dst ? dst + out : bounce;
 		const uint8_t *data = buf;
@@ -731,7 +729,7 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 			ret = read_pieces(pid, buf, remote, k, bytes, memfd, pmfd, false);
 		if (ret)
 			return ret;
-		img_sum_update(&s, data, bytes);
+		img_psum_update(sum, data, bytes);
 		if (!dst) {
 			ssize_t n = blob_put(st, blob, data, bytes, out);
 
@@ -745,8 +743,15 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 		if (ret)
 			return ret;
 	}
-	*sum = img_sum_final(&s);
 	return 0;
+}
+
+/* mm_image.pages_xxh64 and chunk_xxh64 from @ps (img_psum) */
+static int note_pages_sums(pid_t pid, MmImage *mm, struct img_psum *ps)
+{
+	int ret = img_psum_final(ps, &mm->pages_xxh64, &mm->chunk_xxh64, &mm->n_chunk_xxh64);
+
+	return ret ? log_errno(ret, "pid %d: the checksums of its page image", pid) : 0;
 }
 
 int mem_select_pages(pid_t pid, uint64_t **out, size_t *nout)
@@ -817,6 +822,7 @@ void mem_free_image(MmImage *mm)
 		free(mm->hot_runs);
 	}
 	free(mm->vdso_symtab.data);
+	free(mm->chunk_xxh64);
 	mm_image__init(mm);
 }
 
@@ -894,6 +900,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	struct vma_raw *raw = NULL;
 	struct run_list rl = { 0 }, cl = { 0 };
 	struct img_blob blob = { 0 };
+	struct img_psum ps;
 	char name[64];
 	int nraw = 0, ret, pmfd = -1, memfd = -1;
 	bool blob_open = false, ahead = false;
@@ -1075,7 +1082,11 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		ret = patch_runs(pid, mm, blob.data, (const uint8_t *const *)src, memfd, pmfd);
 		if (ret)
 			goto out;
-		mm->pages_xxh64 = img_xxh64(blob.data, mm->pages_nr * PAGE_SIZE_K);
+		img_psum_init(&ps, false);
+		img_psum_update(&ps, blob.data, mm->pages_nr * PAGE_SIZE_K);
+		ret = note_pages_sums(pid, mm, &ps);
+		if (ret)
+			goto out;
 		log_progress_add(mm->pages_nr * PAGE_SIZE_K);
 	} else {
 		snprintf(name, sizeof(name), "pages-%d.img", pid);
@@ -1091,8 +1102,11 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		struct run_list view = { .n = mm->n_runs };
 
 		view.runs = mm->runs[0];
+		img_psum_init(&ps, false);
 		ret = copy_runs(pid, &view, blob.fd >= 0 ? NULL : blob.data, st, &blob, memfd, pmfd,
-				(const uint8_t *const *)src, &mm->pages_xxh64);
+				(const uint8_t *const *)src, &ps);
+		ret = ret ? ret : note_pages_sums(pid, mm, &ps);
+		free(ps.sums);	/* (left only on a failure) */
 		if (ret)
 			goto out;
 	}

@@ -1158,6 +1158,7 @@ static void free_ctx(struct rctx *c)
 		free(p->seized_tids);
 		free(p->cow);
 		free(p->lazy);
+		free(p->pages_ok);
 	}
 	free(c->p);
 	if (c->fr)

@@ -38,6 +38,8 @@ struct rproc {
 	int nseized;
 	uint8_t *cow;		/* per mapping: enum cow_state (mem-restore.c) */
 	uint8_t *lazy;		/* per mapping: enum lazy_kind, its pages come lazily (lazy.c) */
+	uint8_t *pages_ok;	/* a mapped pages image with pieces' checksums: per piece,
+				 * checked (pages_check) */
 };
 
 enum lazy_kind {
@@ -45,6 +47,8 @@ enum lazy_kind {
 	LAZY_SMALL,		/* filled a few pages at a fault */
 	LAZY_HUGE,		/* filled 2 MiB at a time, whole extents collapsed */
 };
+
+int pages_check(struct rproc *p, uint64_t off, uint64_t len);
 
 /* transparent huge pages (mem-restore.c) */
 #define THP_SIZE (2UL << 20)

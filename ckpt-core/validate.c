@@ -578,6 +578,21 @@ int ckpt_validate_cow(const MmImage *mm, const MmImage *pmm, uint32_t pid, uint3
 	return 0;
 }
 
+/* The pieces' checksums of the pages image (chunk_xxh64), where it has
+ * them: one per IMG_PAGES_CHUNK of it, and the whole's checksum theirs. */
+static int check_chunk_sums(const MmImage *mm, uint32_t pid)
+{
+	if (!mm->n_chunk_xxh64)
+		return 0;	/* an older image: one checksum of its bytes */
+	if (mm->n_chunk_xxh64 != img_psum_pieces(mm->pages_nr * PAGE_SIZE_K) ||
+	    img_psum_of_sums(mm->chunk_xxh64, mm->n_chunk_xxh64) != mm->pages_xxh64) {
+		log_err("mm-%u.img: %zu checksums of pieces of its %" PRIu64 " pages, not those "
+			"of its page image", pid, mm->n_chunk_xxh64, mm->pages_nr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* The hot pages (hot_runs, a lazy restore's first pass): at most 65536
  * runs, each inside one of the task's own runs, at its offset there. */
 static int check_hot_runs(const MmImage *mm, uint32_t pid)
@@ -615,6 +630,8 @@ static int check_mm(const MmImage *mm, uint32_t pid, const struct idset *files,
 		ret = check_runs(mm, pid);
 	if (!ret)
 		ret = check_hot_runs(mm, pid);
+	if (!ret)
+		ret = check_chunk_sums(mm, pid);
 	return ret ? ret : check_cow_runs(mm, pid);
 }
 

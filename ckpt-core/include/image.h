@@ -161,4 +161,31 @@ void img_sum_init(struct img_sum *s);
 void img_sum_update(struct img_sum *s, const void *buf, size_t len);
 uint64_t img_sum_final(struct img_sum *s);
 
+/*
+ * A pages image's checksums (mm_image.chunk_xxh64, pages_xxh64): XXH64 of
+ * each IMG_PAGES_CHUNK piece of it (the last one shorter), and for the whole
+ * image XXH64 of those, each as 8 little-endian bytes.  A piece can so be
+ * checked alone as it is read (a lazy restore), and the whole in one pass.
+ * An image with no pieces' sums (older ones) has XXH64 of its bytes as its
+ * whole's checksum (@whole true).  img_psum_final() gives the whole's
+ * checksum and, with pieces, hands the array (malloc'd) to the caller.
+ */
+#define IMG_PAGES_CHUNK (1UL << 20)
+struct img_psum {
+	struct img_sum cur;
+	uint64_t in_cur;	/* bytes of the current piece seen */
+	uint64_t *sums;
+	size_t n, cap;
+	bool whole;
+	bool nomem;
+};
+void img_psum_init(struct img_psum *s, bool whole);
+void img_psum_update(struct img_psum *s, const void *buf, size_t len);
+int img_psum_final(struct img_psum *s, uint64_t *whole, uint64_t **sums, size_t *n);
+uint64_t img_psum_of_sums(const uint64_t *sums, size_t n);
+static inline size_t img_psum_pieces(uint64_t len)
+{
+	return (len + IMG_PAGES_CHUNK - 1) / IMG_PAGES_CHUNK;
+}
+
 #endif

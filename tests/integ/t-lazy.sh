@@ -14,6 +14,8 @@
 #  - a store damaged after the tree started lazily: the page cannot be read
 #    back, the whole tree is killed (never run on with zeros), the error
 #    names the pid and the address, the store keeps its checkpoint.
+#  - a directory's image damaged: the eager restore refuses it, naming the
+#    piece; the lazy one runs the tree and kills it at that piece.
 #  - KUP_RESTORE_MEMORY=lazy makes kup restore --ppp lazy; --eager wins.
 #  - a store on a block device (a loop device: O_DIRECT reads).
 #  - a store of several trees (kept units): each part lazily on its own, by
@@ -158,6 +160,37 @@ check "the error names the pid and the address" \
 	"$T/restore4.log"
 check "the store's extent check says which" grep -q "extent" "$T/restore4.log"
 check "the store keeps its checkpoint (not scrubbed)" has_ckpt "$S4"
+
+# ---- a directory's image damaged: the tree runs, killed at the damaged piece --
+# Each MiB of a pages image has a checksum of its own (mm_image.chunk_xxh64):
+# a lazy restore from a directory checks a piece when it first reads it, so
+# the tree runs before its memory is read; an eager one checks them all
+# before anything is made.
+pid=$(start_bg "$T/out9" "$PROGS/bigmem" 64)
+wait_for_line "$T/out9" '^READY' 120 || bail "bigmem did not start"
+check "kup dump -D" kup_run "$T/dump9.log" dump -t "$pid" -D "$T/img9"
+check "the dumped process is gone" wait_gone "$pid"
+check "the pages image has a checksum per MiB" \
+	eval '[ "$("$KUP" show "$T/img9/mm-$pid.img" | grep -c chunk_xxh64)" -ge 1 ]'
+flip_byte "$T/img9/pages-$pid.img" $(((40 << 20) + 100))
+check_fails "kup restore -D (eager) of the damaged image is refused" \
+	kup_run "$T/restore9e.log" restore -D "$T/img9" -d
+check "... naming the piece" grep -q "pages-$pid.img: the piece at offset 41943040: checksum mismatch" \
+	"$T/restore9e.log"
+check "... and nothing of the tree runs" eval '! alive "$pid"'
+check "kup restore -D --lazy -d runs the tree before reading the damaged piece" \
+	held_restore "$T/go9" "$T/restore9.log" restore -D "$T/img9" --lazy -d
+track "$pid"
+lz=$(lazy_pid "$T/restore9.log")
+[ -n "$lz" ] && track "$lz"
+check "pid $pid runs" alive "$pid"
+touch "$T/go9"
+check "the tree is killed when the damaged piece is read" wait_gone "$pid" 60
+check "kup-lazy exits too" wait_for "! alive $lz" 30
+check "the error names the piece, the pid and the address" eval \
+	'grep -q "pages-$pid.img: the piece at offset 41943040: checksum mismatch" "$T/restore9.log" &&
+	 grep -qE "pid $pid: the page at 0x[0-9a-f]+ cannot be read back .*killing the whole tree" "$T/restore9.log"'
+check "the images are left as they were" eval '[ -s "$T/img9/pages-$pid.img" ] && [ -s "$T/img9/mm-$pid.img" ]'
 
 # ---- KUP_RESTORE_MEMORY=lazy: kup restore --ppp is lazy unless --eager -------
 printf 'KUP_RESTORE_MEMORY=lazy\n' > "$T/kup.conf"

@@ -186,9 +186,55 @@ static void test_planted_symlink(void **state)
 	unlink(path);
 }
 
+/* A pages image's checksums: the same pieces whatever the sizes it is fed
+ * in, each that of its MiB, the whole's theirs; an older image's one sum. */
+static void test_pages_sums(void **state)
+{
+	size_t len = 3 * IMG_PAGES_CHUNK + 12345, steps[] = { 1, 4096, 777777, IMG_PAGES_CHUNK, len };
+	uint8_t *buf = malloc(len);
+	uint64_t whole, first = 0, *sums;
+	size_t n;
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 13);
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		struct img_psum ps;
+
+		img_psum_init(&ps, false);
+		for (size_t off = 0; off < len; off += steps[k])
+			img_psum_update(&ps, buf + off, len - off < steps[k] ? len - off : steps[k]);
+		assert_int_equal(img_psum_final(&ps, &whole, &sums, &n), 0);
+		assert_int_equal(n, img_psum_pieces(len));
+		assert_int_equal(n, 4);
+		for (size_t i = 0; i < n; i++) {
+			size_t cl = len - i * IMG_PAGES_CHUNK < IMG_PAGES_CHUNK ?
+				    len - i * IMG_PAGES_CHUNK : IMG_PAGES_CHUNK;
+
+			assert_true(sums[i] == img_xxh64(buf + i * IMG_PAGES_CHUNK, cl));
+		}
+		assert_true(whole == img_psum_of_sums(sums, n));
+		if (k)
+			assert_true(whole == first);
+		first = whole;
+		free(sums);
+	}
+	{
+		struct img_psum ps;
+
+		img_psum_init(&ps, true);
+		img_psum_update(&ps, buf, 100);
+		img_psum_update(&ps, buf + 100, len - 100);
+		assert_int_equal(img_psum_final(&ps, &whole, NULL, NULL), 0);
+		assert_true(whole == img_xxh64(buf, len));
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pages_sums),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_damage),

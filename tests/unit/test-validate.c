@@ -269,6 +269,24 @@ static void test_mm(void **state)
 	assert_int_equal(mm_check(&m), -EINVAL);
 	m.h.vaddr = 0x7f000000a008; m.h.off = 4;		/* unaligned */
 	assert_int_equal(mm_check(&m), -EINVAL);
+	/* the pieces' checksums: one per MiB of the image, theirs the whole's */
+	{
+		uint64_t sums[2] = { 0x1234, 0x5678 };
+
+		mm_init(&m); m.img.n_cow_runs = 0; m.img.cow_pages_nr = 0;
+		m.r[1].vaddr = 0x7f0000000000; m.r[1].nr_pages = 16;
+		m.v[2].end = 0x7f0000010000;
+		m.img.pages_nr = 18;
+		assert_int_equal(mm_check(&m), 0);		/* none: an older image */
+		m.img.chunk_xxh64 = sums; m.img.n_chunk_xxh64 = 1;
+		m.img.pages_xxh64 = img_psum_of_sums(sums, 1);
+		assert_int_equal(mm_check(&m), 0);		/* 18 pages: one piece */
+		m.img.pages_xxh64 ^= 1;				/* not theirs */
+		assert_int_equal(mm_check(&m), -EINVAL);
+		m.img.n_chunk_xxh64 = 2;			/* one too many */
+		m.img.pages_xxh64 = img_psum_of_sums(sums, 2);
+		assert_int_equal(mm_check(&m), -EINVAL);
+	}
 	log_set_level(LOG_LVL_INFO);
 }
 
