@@ -95,8 +95,10 @@ int validate_mm(struct rctx *c, struct rproc *p)
 	p->pages_ok = calloc(mm->n_chunk_xxh64, 1);
 	if (!p->pages_ok)
 		return -ENOMEM;
-	/* a lazy restore checks a piece when it is first read (the tree may run
-	 * before most of its memory is read: docs/design.md, "Lazy restore") */
+	/* an eager restore checks every piece before anything is made; a lazy
+	 * one each piece when it is first read (the tree may run before most of
+	 * its memory is read: docs/design.md, "Lazy restore"), by the server or
+	 * by restore_pages for the pages written before the tree runs */
 	return c->o->lazy ? 0 : pages_check(p, 0, p->pages.len);
 }
 
@@ -551,9 +553,12 @@ static int restore_pages(struct takeover *tk, bool proxy)
 			tk->c->ns_read += t1 - t0;
 			tk->c->ns_sum += rst_now_ns() - t1;
 		} else {
+			uint64_t t0 = rst_now_ns();
+
 			err = pages_check(p, pos, len);
 			if (err)
 				goto fail;
+			tk->c->ns_sum += rst_now_ns() - t0;
 		}
 		tk->c->bytes_read += len;
 		while (boff < len) {
