@@ -4,7 +4,10 @@
 #   - `kup switch --pre-dump=2` (the immediate path, the kexec faked to fail
 #     as in t-switch-kexec-fails.sh): its dump notes when the pre-dump
 #     rounds began and ended, between the switch's start and the end of the
-#     dumps; the counter is restored on the running kernel and goes on;
+#     dumps, how many ran, the pages they copied and the pages the frozen
+#     pass read of those dumped (fewer); the counter is restored on the
+#     running kernel and goes on; records of the older form (times only) or
+#     whose numbers do not add up print the times only;
 #   - `kup hold` notes when it began in a file of /run (KUP_HOLD_START here),
 #     and the first restore of a checkpoint of "another boot" (--as-new-boot
 #     on this host) copies it into the record: kup status splits the boot
