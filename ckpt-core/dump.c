@@ -918,6 +918,7 @@ static int dump_proc(struct dproc *p, const struct ckpt_dump_opts *o, struct fil
 	if (err)
 		return err;
 	stats->pages += ms.pages;
+	stats->pages_from_pre_dump += ms.from_pre;
 	snprintf(name, sizeof(name), "core-%d.img", p->pid);
 	err = img_write_msg(o->store, name, IMG_CORE, &p->core);
 	if (err)
@@ -1690,6 +1691,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	release_tree(&t, !o->leave_running);
 	stats->frozen_ns = stats->total_ns = now_ns() - t0;
 	stats->total_ns += stats->pre_dump_ns;
+	predump_totals(pd, &stats->pre_dump_rounds, &stats->pre_dump_pages);
 	if (pd != o->pre)
 		predump_free(pd);
 	files_dump_free(fdump);

@@ -142,7 +142,10 @@ int puppet_syscall_patched(pid_t pid, pid_t tid, unsigned long at, unsigned long
 			   const struct arch_regs *final);
 
 /* ---- memory (mem.c) ---- */
-struct mem_dump_stats { unsigned long long pages; };
+struct mem_dump_stats {
+	unsigned long long pages;
+	unsigned long long from_pre;	/* of them, taken from the pre-dump's copy */
+};
 /* The page frames of a dumped process's private anonymous pages (own and
  * shared with its parent, in image order): its children's dump compares
  * theirs with them (mem.c). */
@@ -175,6 +178,9 @@ int predump_take_blob(struct predump *pd, pid_t pid, PageRun *const *runs, size_
 /* After the frozen pass: the images written ahead for processes not dumped
  * are removed. */
 int predump_end(struct predump *pd);
+/* The rounds run so far and the pages they copied, all processes (for the
+ * dump's stats; @pd NULL: none). */
+void predump_totals(const struct predump *pd, unsigned int *rounds, unsigned long long *copied);
 /* Stop tracking (the tree runs on as before) and free the copy. */
 void predump_free(struct predump *pd);
 void mem_free_image(MmImage *mm);

@@ -1111,8 +1111,10 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			goto out;
 	}
 	ret = st->ops->finish(st, &blob);
-	if (stats)
+	if (stats) {
 		stats->pages += mm->pages_nr;
+		stats->from_pre += pre;
+	}
 	/* the vDSO symbol table, for a restore on another kernel */
 	for (size_t i = 0; !ret && i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];

@@ -121,6 +121,8 @@ struct predump {
 	int n, cap;
 	struct img_store *st;
 	enum pd_method method;
+	unsigned int rounds;	/* run so far (catch-up rounds too) */
+	uint64_t copied;	/* pages they copied */
 };
 
 /* pagemap entries (Documentation/admin-guide/mm/pagemap.rst) */
@@ -1067,6 +1069,8 @@ static int one_round(struct predump *pd, pid_t root, int r, const char *what, ui
 	*copied = rd.copied;
 	if (ret)
 		return ret;
+	pd->rounds++;
+	pd->copied += rd.copied;
 	log_info("pre-dump round %d%s: %" PRIu64 " dirty pages copied (%.1f MiB) in %.3f s, "
 		 "%" PRIu64 " pages in the copy; %d of %d processes tracked", r, what, rd.copied,
 		 rd.copied * PAGE_SIZE_K / 1048576.0, (mono_ns() - t0) / 1e9, pd_pages(pd),
@@ -1234,6 +1238,12 @@ int predump_sources(struct predump *pd, pid_t pid, int pmfd, PageRun *const *run
 	}
 	*out = src;
 	return 0;
+}
+
+void predump_totals(const struct predump *pd, unsigned int *rounds, unsigned long long *copied)
+{
+	*rounds = pd ? pd->rounds : 0;
+	*copied = pd ? pd->copied : 0;
 }
 
 void predump_free(struct predump *pd)

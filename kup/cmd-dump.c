@@ -99,8 +99,14 @@ static int print_json(const struct kup_tree *trees, int ntrees, const struct ckp
 	kup_json_set(o, "frozen_at", kup_json_str(kup_fmt_time(s->freeze_realtime_ns, at,
 								sizeof(at))));
 	kup_json_set(o, "frozen_ns", kup_json_u64(s->frozen_ns));
-	if (s->pre_dump_ns)	/* --pre-dump: the rounds, while the trees ran */
+	if (s->pre_dump_ns) {	/* --pre-dump: the rounds, while the trees ran */
 		kup_json_set(o, "pre_dump_ns", kup_json_u64(s->pre_dump_ns));
+		kup_json_set(o, "pre_dump_rounds", json_integer(s->pre_dump_rounds));
+		kup_json_set(o, "pre_dump_pages", kup_json_u64(s->pre_dump_pages));
+		/* of "pages": those the frozen pass read (the rest from the copy) */
+		kup_json_set(o, "frozen_pages_read",
+			     kup_json_u64(s->pages - s->pages_from_pre_dump));
+	}
 	kup_json_set(o, "total_ns", kup_json_u64(s->total_ns));
 	kup_json_set(o, "left_running", json_boolean(left_running));
 	kup_json_set(store, "kind", json_string(kind));
@@ -273,7 +279,8 @@ int cmd_dump(int argc, char **argv)
 
 		if (stats.freeze_realtime_ns >= begun_ns && stats.freeze_realtime_ns < done)
 			done = stats.freeze_realtime_ns;
-		switch_record_pre_dump(begun_ns, done);
+		switch_record_pre_dump(begun_ns, done, stats.pre_dump_rounds, stats.pre_dump_pages,
+				       stats.pages, stats.pages - stats.pages_from_pre_dump);
 	}
 	if (!ret) {
 		char trees_s[32] = "", at[64];
@@ -284,8 +291,12 @@ int cmd_dump(int argc, char **argv)
 			 trees_s, stats.nr_procs, stats.nr_threads, stats.pages, stats.total_ns / 1e6,
 			 o.store->where);
 		if (o.pre_dump_rounds)
-			log_info("pre-dump %.1f ms while the tree%s ran, then frozen %.1f ms",
-				 stats.pre_dump_ns / 1e6, ntrees > 1 ? "s" : "", stats.frozen_ns / 1e6);
+			log_info("pre-dump %.1f ms while the tree%s ran (%u round%s, %llu pages "
+				 "copied), then frozen %.1f ms (%llu of %llu pages read)",
+				 stats.pre_dump_ns / 1e6, ntrees > 1 ? "s" : "", stats.pre_dump_rounds,
+				 stats.pre_dump_rounds == 1 ? "" : "s", stats.pre_dump_pages,
+				 stats.frozen_ns / 1e6, stats.pages - stats.pages_from_pre_dump,
+				 stats.pages);
 		if (ntrees == 1)	/* several: each said when it was dumped (parts.c) */
 			log_info("%s%s%d: frozen at %s", o.unit ? o.unit : "", o.unit ? ", pid " : "pid ",
 				 o.pid, kup_fmt_time(stats.freeze_realtime_ns, at, sizeof(at)));

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "kup.h"
@@ -47,6 +48,12 @@ static int print_json(const struct switch_record *r)
 	if (r->pre_dump_begun_ns) {
 		kup_json_set(sw, "pre_dump_begun_ns", kup_json_u64(r->pre_dump_begun_ns));
 		kup_json_set(sw, "pre_dump_done_ns", kup_json_u64(r->pre_dump_done_ns));
+	}
+	if (r->pre_dump_rounds) {
+		kup_json_set(sw, "pre_dump_rounds", json_integer(r->pre_dump_rounds));
+		kup_json_set(sw, "pre_dump_pages_copied", kup_json_u64(r->pre_dump_pages));
+		kup_json_set(sw, "dump_pages", kup_json_u64(r->dump_pages));
+		kup_json_set(sw, "frozen_pages_read", kup_json_u64(r->frozen_pages_read));
 	}
 	if (r->hold_ns) {
 		kup_json_set(sw, "hold_ns", kup_json_u64(r->hold_ns));
@@ -143,11 +150,22 @@ static void print_text(const struct switch_record *r)
 		       "into the default boot entry)\n", r->from, r->kernel);
 	else if (r->booted_release[0])
 		printf("  came up on %s\n", r->booted_release);
-	if (r->pre_dump_begun_ns)
+	if (r->pre_dump_begun_ns && r->pre_dump_rounds)
+		printf("  pre-dump %u round%s, %llu pages copied (%.1f MiB), %lld ms while the "
+		       "services ran (from %s to %s)\n", r->pre_dump_rounds,
+		       r->pre_dump_rounds == 1 ? "" : "s", r->pre_dump_pages,
+		       r->pre_dump_pages * (double)sysconf(_SC_PAGESIZE) / 1048576,
+		       span_ms(r->pre_dump_begun_ns, r->pre_dump_done_ns),
+		       kup_fmt_time(r->pre_dump_begun_ns, a, sizeof(a)),
+		       kup_fmt_time(r->pre_dump_done_ns, b, sizeof(b)));
+	else if (r->pre_dump_begun_ns)
 		printf("  pre-dump %lld ms while the services ran (from %s to %s)\n",
 		       span_ms(r->pre_dump_begun_ns, r->pre_dump_done_ns),
 		       kup_fmt_time(r->pre_dump_begun_ns, a, sizeof(a)),
 		       kup_fmt_time(r->pre_dump_done_ns, b, sizeof(b)));
+	if (r->pre_dump_rounds)
+		printf("  the frozen pass read %llu of %llu pages (%llu from the pre-dump)\n",
+		       r->frozen_pages_read, r->dump_pages, r->dump_pages - r->frozen_pages_read);
 	if (r->hold_ns)
 		printf("  the PIDs held from %s, %llu ms after the kernel's start\n",
 		       kup_fmt_time(r->hold_ns, a, sizeof(a)), r->hold_since_boot_ns / 1000000ULL);

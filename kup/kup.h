@@ -241,6 +241,11 @@ struct switch_record {
 	unsigned long long dump_done_ns;	/* the last dump ended (0: not recorded) */
 	/* --pre-dump: the rounds while the services ran (0: none recorded) */
 	unsigned long long pre_dump_begun_ns, pre_dump_done_ns;
+	/* and what they did (0 rounds: not recorded, an older record): the
+	 * rounds, the pages they copied, the pages of the dumps and of those
+	 * the ones the frozen pass read (not from the copy) */
+	unsigned int pre_dump_rounds;
+	unsigned long long pre_dump_pages, dump_pages, frozen_pages_read;
 	/* the new boot's kup hold (initramfs) began: the wall clock, and the
 	 * time since the kernel's start (CLOCK_BOOTTIME); 0: not recorded */
 	unsigned long long hold_ns, hold_since_boot_ns;
@@ -258,7 +263,9 @@ void switch_record_restored(const char *name, unsigned long long freeze_ns,
 void switch_record_restore_failed(const char *name);
 /* kup dump run by a switch (KUP_SWITCH_DUMP_ENV set): its pre-dump rounds */
 #define KUP_SWITCH_DUMP_ENV	"KUP_SWITCH_DUMP"
-void switch_record_pre_dump(unsigned long long begun_ns, unsigned long long done_ns);
+void switch_record_pre_dump(unsigned long long begun_ns, unsigned long long done_ns,
+			    unsigned int rounds, unsigned long long copied,
+			    unsigned long long pages, unsigned long long read);
 /* A lazy restore of @name (of another boot): its memory is all in now. */
 void switch_record_memory_complete(const char *name);
 /* kup hold began (at boot, in the initramfs): noted in /run for the

@@ -292,6 +292,10 @@ static int dump_from(struct chain *c, int i)
 	c->stats->nr_procs += s.nr_procs;
 	c->stats->nr_threads += s.nr_threads;
 	c->stats->pages += s.pages;
+	c->stats->pages_from_pre_dump += s.pages_from_pre_dump;
+	c->stats->pre_dump_pages += s.pre_dump_pages;
+	if (s.pre_dump_rounds > c->stats->pre_dump_rounds)
+		c->stats->pre_dump_rounds = s.pre_dump_rounds;
 	return r;
 }
 

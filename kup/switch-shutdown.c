@@ -413,10 +413,22 @@ int switch_record_read(struct switch_record *r)
 			if (sscanf(rest, "%llu", &a) == 1)
 				r->dump_done_ns = a;
 		} else if (!strcmp(word, "pre-dump")) {
-			/* the rounds began, ended: kept when in order */
+			unsigned long long rounds, copied, pages, read;
+
+			/* the rounds began, ended: kept when in order; then
+			 * (newer records) what they did, kept when it adds up */
 			if (sscanf(rest, "%llu %llu", &a, &b) == 2 && a && b >= a) {
 				r->pre_dump_begun_ns = a;
 				r->pre_dump_done_ns = b;
+				r->pre_dump_rounds = 0;
+				if (sscanf(rest, "%*u %*u %llu %llu %llu %llu", &rounds, &copied,
+					   &pages, &read) == 4 && rounds && rounds <= 1000 &&
+				    read <= pages) {
+					r->pre_dump_rounds = rounds;
+					r->pre_dump_pages = copied;
+					r->dump_pages = pages;
+					r->frozen_pages_read = read;
+				}
 			}
 		} else if (!strcmp(word, "hold")) {
 			/* the wall clock, the time since the kernel's start */
@@ -691,13 +703,18 @@ void switch_record_restore_failed(const char *name)
 
 /* The pre-dump rounds of a switch's dump (kup dump, run by kup switch or
  * kup switch-dump with KUP_SWITCH_DUMP_ENV set) went from @begun_ns to
- * @done_ns, while the services ran. */
-void switch_record_pre_dump(unsigned long long begun_ns, unsigned long long done_ns)
+ * @done_ns, while the services ran: @rounds of them (0: this kernel could
+ * not track writes) copied @copied pages; of the @pages dumped, the frozen
+ * pass read @read. */
+void switch_record_pre_dump(unsigned long long begun_ns, unsigned long long done_ns,
+			    unsigned int rounds, unsigned long long copied,
+			    unsigned long long pages, unsigned long long read)
 {
 	const char *e = getenv(KUP_SWITCH_DUMP_ENV);
 
 	if (e && !strcmp(e, "1") && begun_ns && done_ns >= begun_ns)
-		record_add("pre-dump %llu %llu", begun_ns, done_ns);
+		record_add("pre-dump %llu %llu %u %llu %llu %llu", begun_ns, done_ns, rounds, copied,
+			   pages, read);
 }
 
 /* The lazy restore of @name (from another boot: a switch) filled the last

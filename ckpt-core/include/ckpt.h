@@ -39,6 +39,11 @@ struct ckpt_stats {
 	unsigned int nr_procs, nr_threads;
 	unsigned long long freeze_realtime_ns;	/* dump: CLOCK_REALTIME at the freeze */
 	unsigned long long pre_dump_ns;	/* dump: the pre-dump rounds, before the freeze */
+	/* dump, --pre-dump: the rounds run (the most of any tree), the pages
+	 * they copied (all rounds, all trees), and of stats.pages those taken
+	 * from that copy at the freeze (the rest the frozen pass read) */
+	unsigned int pre_dump_rounds;
+	unsigned long long pre_dump_pages, pages_from_pre_dump;
 };
 
 int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats);

@@ -4,7 +4,10 @@
 #   - `kup switch --pre-dump=2` (the immediate path, the kexec faked to fail
 #     as in t-switch-kexec-fails.sh): its dump notes when the pre-dump
 #     rounds began and ended, between the switch's start and the end of the
-#     dumps; the counter is restored on the running kernel and goes on;
+#     dumps, how many ran, the pages they copied and the pages the frozen
+#     pass read of those dumped (fewer); the counter is restored on the
+#     running kernel and goes on; records of the older form (times only) or
+#     whose numbers do not add up print the times only;
 #   - `kup hold` notes when it began in a file of /run (KUP_HOLD_START here),
 #     and the first restore of a checkpoint of "another boot" (--as-new-boot
 #     on this host) copies it into the record: kup status splits the boot
@@ -44,12 +47,19 @@ pb=$(field pre-dump 2) pd=$(field pre-dump 3) sb=$(field begun 2) dd=$(field dum
 check "... its rounds begin after the switch and end before the dumps did ($sb <= $pb <= $pd <= $dd)" \
 	eval '[ -n "$pb" ] && [ -n "$dd" ] && [ "$sb" -le "$pb" ] && [ "$pb" -le "$pd" ] && [ "$pd" -le "$dd" ]'
 check "kup status prints them" kup_run "$T/st1" status
-check "... pre-dump N ms while the services ran" \
-	grep -qE "^  pre-dump [0-9]+ ms while the services ran \(from 20" "$T/st1"
-check "kup status --json: pre_dump_begun_ns, pre_dump_done_ns" eval "\"$KUP\" status --json | python3 -c '
+nr=$(field pre-dump 4) np=$(field pre-dump 5) nt=$(field pre-dump 6) nf=$(field pre-dump 7)
+check "... and what they did: $nr rounds (1 to 2, and 2 after the images written ahead) copied $np pages; the frozen pass read $nf of $nt" \
+	eval '[ -n "$nf" ] && [ "$nr" -ge 1 ] && [ "$nr" -le 4 ] && [ "$np" -gt 0 ] && [ "$nt" -gt 0 ] && [ "$nf" -lt "$nt" ]'
+check "... pre-dump N rounds, N pages copied, N ms while the services ran" \
+	grep -qE "^  pre-dump $nr rounds?, $np pages copied \([0-9.]+ MiB\), [0-9]+ ms while the services ran \(from 20" "$T/st1"
+check "... the frozen pass read N of N pages" \
+	grep -qE "^  the frozen pass read $nf of $nt pages \($((nt - nf)) from the pre-dump\)" "$T/st1"
+check "kup status --json: pre_dump_begun_ns, pre_dump_done_ns, the rounds and pages" eval "\"$KUP\" status --json | python3 -c '
 import json, sys
 s = json.load(sys.stdin)[\"last_switch\"]
-assert s[\"pre_dump_begun_ns\"] == \"$pb\" and s[\"pre_dump_done_ns\"] == \"$pd\", s'"
+assert s[\"pre_dump_begun_ns\"] == \"$pb\" and s[\"pre_dump_done_ns\"] == \"$pd\", s
+assert s[\"pre_dump_rounds\"] == $nr and s[\"pre_dump_pages_copied\"] == \"$np\", s
+assert s[\"dump_pages\"] == \"$nt\" and s[\"frozen_pages_read\"] == \"$nf\", s'"
 check "a dump with --pre-dump by hand writes nothing into the record" \
 	eval "kup_run '$T/hand.log' dump -t $a -D '$T/hand' --leave-running --pre-dump=1 &&
 	      [ \"\$(rec pre-dump | wc -l)\" = 1 ]"
@@ -210,3 +220,22 @@ for i in $(seq 30); do
 	not_noted "$junk" || { bad=$((bad + 1)); cp "$KUP_HOLD_START" "$T/bad-hold-start"; }
 done
 check "30 notes of random bytes: no crash, no hold line" [ $bad = 0 ]
+
+# ---- pre-dump lines of older records, or whose numbers do not add up ----------
+# status_of LINE: kup status of a record with that pre-dump line
+status_of() {
+	printf 'kup-switch 1\nbegun 1765065000000000000 2c8a3c5e-0000-4000-8000-00000000000f a b\n%s\n' \
+		"$1" > "$KUP_LAST_SWITCH"
+	"$KUP" status > "$T/st-odd" 2>&1
+	[ $? = 0 ] && ! sanitizer_report "$T/st-odd"
+}
+check "an older record's pre-dump line (times only): the time, no rounds" eval '
+	status_of "pre-dump 1765065001000000000 1765065002500000000" &&
+	grep -q "^  pre-dump 1500 ms while the services ran" "$T/st-odd" && ! grep -q "frozen pass" "$T/st-odd"'
+check "a pre-dump line whose frozen pass read more than it dumped: the time only" eval '
+	status_of "pre-dump 1765065001000000000 1765065002500000000 2 100 50 60" &&
+	grep -q "^  pre-dump 1500 ms while the services ran" "$T/st-odd" && ! grep -q "frozen pass" "$T/st-odd"'
+check "a full one: 2 rounds, 100 pages copied, 10 of 50 pages read" eval '
+	status_of "pre-dump 1765065001000000000 1765065002500000000 2 100 50 10" &&
+	grep -q "^  pre-dump 2 rounds, 100 pages copied (0.4 MiB), 1500 ms while the services ran" "$T/st-odd" &&
+	grep -q "^  the frozen pass read 10 of 50 pages (40 from the pre-dump)" "$T/st-odd"'
