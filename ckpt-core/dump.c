@@ -1556,7 +1556,9 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		t0 = now_ns();
 	}
 	if (!ret) {
-		/* the tree's outage begins (inventory: freeze_time_ns) */
+		/* the tree's outage begins (inventory: freeze_time_ns); the
+		 * mappings of images written ahead go once the tree is let go */
+		img_defer_unmaps(true);
 		clock_gettime(CLOCK_REALTIME, &rt);
 		stats->freeze_realtime_ns = rt.tv_sec * 1000000000ULL + rt.tv_nsec;
 		ret = freeze_tree(&t, o->pid, false);
@@ -1690,6 +1692,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	files_dump_release(fdump, o->leave_running);
 	release_tree(&t, !o->leave_running);
 	stats->frozen_ns = stats->total_ns = now_ns() - t0;
+	img_defer_unmaps(false);
 	stats->total_ns += stats->pre_dump_ns;
 	predump_totals(pd, &stats->pre_dump_rounds, &stats->pre_dump_pages);
 	if (pd != o->pre)
@@ -1704,6 +1707,7 @@ fail:
 	/* the tree first, as it was; then what was written goes */
 	files_dump_release(fdump, true);
 	release_tree(&t, false);
+	img_defer_unmaps(false);
 	free(inv.pids);		/* write_pstree's, when a later step failed */
 	if (pd != o->pre)
 		predump_free(pd);

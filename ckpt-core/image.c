@@ -502,10 +502,46 @@ static int dir_open(struct img_store *st, const char *name, struct img_blob *b)
 	return 0;
 }
 
+static struct deferred_unmap {
+	void *addr;
+	size_t len;
+} *deferred;
+static size_t ndeferred, deferred_cap;
+static bool deferring;
+
+void img_defer_unmaps(bool on)
+{
+	deferring = on;
+	if (on)
+		return;
+	for (size_t i = 0; i < ndeferred; i++)
+		munmap(deferred[i].addr, deferred[i].len);
+	free(deferred);
+	deferred = NULL;
+	ndeferred = deferred_cap = 0;
+}
+
+static void unmap_blob(void *addr, size_t len)
+{
+	if (deferring && ndeferred == deferred_cap) {
+		size_t cap = deferred_cap ? deferred_cap * 2 : 16;
+		struct deferred_unmap *n = realloc(deferred, cap * sizeof(*n));
+
+		if (n) {
+			deferred = n;
+			deferred_cap = cap;
+		}
+	}
+	if (deferring && ndeferred < deferred_cap)
+		deferred[ndeferred++] = (struct deferred_unmap){ addr, len };
+	else
+		munmap(addr, len);
+}
+
 static void dir_release(struct img_store *st, struct img_blob *b)
 {
 	if (b->data)
-		munmap(b->data, b->len);
+		unmap_blob(b->data, b->len);
 	if (b->priv)
 		close((int)(long)b->priv);
 	b->data = NULL;

@@ -172,9 +172,12 @@ int predump_sources(struct predump *pd, pid_t pid, int pmfd, PageRun *const *run
 		    uint64_t pages, const uint8_t ***out, uint64_t *from_copy);
 /* The page image of @pid the pre-dump wrote ahead, if its pages are laid
  * out as the frozen pass has them (@runs): 1 and *@out (the caller finishes
- * and releases it).  0: none (one laid out otherwise is removed). */
+ * and releases it), with the checksums of its pieces (IMG_PAGES_CHUNK) as
+ * the pre-dump left them in *@sums and which of them changed since in
+ * *@stale (both malloc'd, the caller's; NULL: none computed).  0: none (one
+ * laid out otherwise is removed). */
 int predump_take_blob(struct predump *pd, pid_t pid, PageRun *const *runs, size_t nruns,
-		      uint64_t pages, struct img_blob *out);
+		      uint64_t pages, struct img_blob *out, uint64_t **sums, uint8_t **stale);
 /* After the frozen pass: the images written ahead for processes not dumped
  * are removed. */
 int predump_end(struct predump *pd);

@@ -648,7 +648,7 @@ static int fill_batch(pid_t pid, uint8_t *buf, const struct iovec *remote, size_
 /* Read into @data, the page image written ahead, the pages of @mm's runs
  * that @src does not hold (written since), consecutive ones at once. */
 static int patch_runs(pid_t pid, const MmImage *mm, uint8_t *data, const uint8_t *const *src,
-		      int memfd, int pmfd)
+		      int memfd, int pmfd, uint8_t *stale)
 {
 	for (size_t r = 0; r < mm->n_runs; r++) {
 		const PageRun *run = mm->runs[r];
@@ -669,6 +669,10 @@ static int patch_runs(pid_t pid, const MmImage *mm, uint8_t *data, const uint8_t
 					  1, (j - i) * PAGE_SIZE_K, memfd, pmfd, false);
 			if (ret)
 				return ret;
+			if (stale)
+				memset(stale + (run->off + i) * PAGE_SIZE_K / IMG_PAGES_CHUNK, 1,
+				       ((run->off + j) * PAGE_SIZE_K - 1) / IMG_PAGES_CHUNK -
+				       (run->off + i) * PAGE_SIZE_K / IMG_PAGES_CHUNK + 1);
 			i = j;
 		}
 	}
@@ -901,6 +905,8 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	struct run_list rl = { 0 }, cl = { 0 };
 	struct img_blob blob = { 0 };
 	struct img_psum ps;
+	uint64_t *ahead_sums = NULL;	/* the pre-dump's image: its pieces' sums */
+	uint8_t *ahead_stale = NULL;	/* ... and which changed since */
 	char name[64];
 	int nraw = 0, ret, pmfd = -1, memfd = -1;
 	bool blob_open = false, ahead = false;
@@ -1064,7 +1070,8 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	ret = mm->pages_nr ? predump_sources(pd, pid, pmfd, mm->runs, mm->n_runs, mm->pages_nr,
 					     &src, &pre) : 0;
 	if (!ret)
-		ret = predump_take_blob(pd, pid, mm->runs, mm->n_runs, mm->pages_nr, &blob);
+		ret = predump_take_blob(pd, pid, mm->runs, mm->n_runs, mm->pages_nr, &blob,
+					&ahead_sums, &ahead_stale);
 	if (ret < 0)
 		goto out;
 	blob_open = ahead = ret;
@@ -1079,14 +1086,32 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	}
 	if (ahead) {
 		/* written ahead, laid out as now: the pages written since go in */
-		ret = patch_runs(pid, mm, blob.data, (const uint8_t *const *)src, memfd, pmfd);
+		ret = patch_runs(pid, mm, blob.data, (const uint8_t *const *)src, memfd, pmfd,
+				 ahead_stale);
 		if (ret)
 			goto out;
-		img_psum_init(&ps, false);
-		img_psum_update(&ps, blob.data, mm->pages_nr * PAGE_SIZE_K);
-		ret = note_pages_sums(pid, mm, &ps);
-		if (ret)
-			goto out;
+		if (ahead_sums) {
+			/* only the pieces written since the pre-dump summed them */
+			uint64_t len = mm->pages_nr * PAGE_SIZE_K;
+
+			mm->n_chunk_xxh64 = img_psum_pieces(len);
+			for (size_t k = 0; k < mm->n_chunk_xxh64; k++) {
+				uint64_t off = k * IMG_PAGES_CHUNK;
+
+				if (ahead_stale[k])
+					ahead_sums[k] = img_xxh64(blob.data + off, len - off < IMG_PAGES_CHUNK ?
+								  len - off : IMG_PAGES_CHUNK);
+			}
+			mm->chunk_xxh64 = ahead_sums;
+			ahead_sums = NULL;
+			mm->pages_xxh64 = img_psum_of_sums(mm->chunk_xxh64, mm->n_chunk_xxh64);
+		} else {
+			img_psum_init(&ps, false);
+			img_psum_update(&ps, blob.data, mm->pages_nr * PAGE_SIZE_K);
+			ret = note_pages_sums(pid, mm, &ps);
+			if (ret)
+				goto out;
+		}
 		log_progress_add(mm->pages_nr * PAGE_SIZE_K);
 	} else {
 		snprintf(name, sizeof(name), "pages-%d.img", pid);
@@ -1150,6 +1175,8 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 out:
 	if (blob_open)
 		st->ops->release(st, &blob);
+	free(ahead_sums);
+	free(ahead_stale);
 	free(src);
 	free(rl.runs);
 	free(cl.runs);

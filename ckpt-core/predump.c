@@ -109,6 +109,8 @@ struct pd_proc {
 	bool have_blob;
 	uint64_t *layout;		/* page numbers, ascending */
 	size_t nlayout;
+	uint64_t *sums;			/* ... the checksum of each of its pieces */
+	uint8_t *stale;			/* ... per piece: written since its sum */
 };
 
 enum pd_method {
@@ -501,9 +503,12 @@ static void blob_update(struct pd_proc *p, uint64_t pg, long s, uint64_t k)
 			else
 				hi = mid;
 		}
-		if (lo < p->nlayout && p->layout[lo] == want)
+		if (lo < p->nlayout && p->layout[lo] == want) {
 			memcpy(p->blob.data + lo * PAGE_SIZE_K, p->sh.data + (s + i) * PAGE_SIZE_K,
 			       PAGE_SIZE_K);
+			if (p->stale)
+				p->stale[lo * PAGE_SIZE_K / IMG_PAGES_CHUNK] = 1;
+		}
 	}
 }
 
@@ -887,6 +892,10 @@ static void pd_drop(struct predump *pd, struct pd_proc *p)
 	free(p->layout);
 	p->layout = NULL;
 	p->nlayout = 0;
+	free(p->sums);
+	free(p->stale);
+	p->sums = NULL;
+	p->stale = NULL;
 }
 
 /* The processes of the tree as it is now (new ones added, tracked), those
@@ -988,11 +997,28 @@ static int write_ahead(struct predump *pd, struct pd_proc *p)
 			return ret;
 	}
 	msync(p->blob.data, n * PAGE_SIZE_K, MS_SYNC);
+	/* the checksums of its pieces, now (the frozen pass redoes only those
+	 * of the pieces written since: stale) */
+	p->sums = malloc(img_psum_pieces(n * PAGE_SIZE_K) * sizeof(*p->sums));
+	p->stale = calloc(img_psum_pieces(n * PAGE_SIZE_K), 1);
+	if (!p->sums || !p->stale) {
+		free(p->sums);
+		free(p->stale);
+		p->sums = NULL;
+		p->stale = NULL;
+		return 0;	/* computed at the freeze */
+	}
+	for (size_t k = 0; k < img_psum_pieces(n * PAGE_SIZE_K); k++) {
+		uint64_t off = k * IMG_PAGES_CHUNK;
+
+		p->sums[k] = img_xxh64(p->blob.data + off, n * PAGE_SIZE_K - off < IMG_PAGES_CHUNK ?
+				       n * PAGE_SIZE_K - off : IMG_PAGES_CHUNK);
+	}
 	return 0;
 }
 
 int predump_take_blob(struct predump *pd, pid_t pid, PageRun *const *runs, size_t nruns,
-		      uint64_t pages, struct img_blob *out)
+		      uint64_t pages, struct img_blob *out, uint64_t **sums, uint8_t **stale)
 {
 	struct pd_proc *p = pd ? pd_find(pd, pid) : NULL;
 	bool same;
@@ -1008,6 +1034,10 @@ int predump_take_blob(struct predump *pd, pid_t pid, PageRun *const *runs, size_
 	if (same) {
 		*out = p->blob;
 		p->have_blob = false;
+		*sums = p->sums;
+		*stale = p->stale;
+		p->sums = NULL;
+		p->stale = NULL;
 		return 1;
 	}
 	/* laid out otherwise now: written again in full (from the copy) */

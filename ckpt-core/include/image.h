@@ -162,6 +162,13 @@ void img_sum_update(struct img_sum *s, const void *buf, size_t len);
 uint64_t img_sum_final(struct img_sum *s);
 
 /*
+ * While a tree is frozen, the unmapping of large images written ahead
+ * (a directory's blobs released) waits until img_defer_unmaps(false):
+ * tearing down the page tables of a mapping of 1 GiB takes tens of ms.
+ */
+void img_defer_unmaps(bool on);
+
+/*
  * A pages image's checksums (mm_image.chunk_xxh64, pages_xxh64): XXH64 of
  * each IMG_PAGES_CHUNK piece of it (the last one shorter), and for the whole
  * image XXH64 of those, each as 8 little-endian bytes.  A piece can so be
