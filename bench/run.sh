@@ -20,7 +20,8 @@
 #  1c. how long a service with BENCH_MB of memory that rewrites 1% of its
 #     pages a second (tests/progs/dirtier) is frozen by kup dump, without and
 #     with --pre-dump (the memory copied while it runs, the frozen pass
-#     reading only what was written since), as kup reports it;
+#     reading only what was written since), as kup reports it; into the
+#     directory, and with --pre-dump into a store file too;
 #  2. how long a small service is frozen by kup dump --leave-running: a
 #     counter printing a realtime timestamp every 1 ms; the frozen time is the
 #     largest gap between two consecutive lines around the dump (1 ms
@@ -78,16 +79,15 @@ row "what" "time"
 # 1c. kup restore --lazy of bigmem's images (the restored copy killed first):
 # until the tree runs, and until kup-lazy has brought the last page in
 # (nothing touches the memory meanwhile: the background pass alone).
-lazy_restore() {
-	local t0 t1 t2 lz
-	kill -9 "$pid" 2> /dev/null
-	wait_gone "$pid"
-	# the restored copy writes at its offset of the dump: the eager copy's
-	# CHECK line goes, so that the lazy copy's is seen
-	truncate -s "$dumped_size" "$dir/bigmem"
+# lazy_rows WHAT ARGS...: kup restore ARGS -d --lazy, timed until the tree
+# runs and until kup-lazy has brought the last page in; then the restored
+# copy checks its memory
+lazy_rows() {
+	local what=$1 t0 t1 t2 lz
+	shift
 	t0=$(now_ms)
-	if ! "$KUP" restore -D "$dir/img" -d --lazy > "$dir/lazy.log" 2>&1; then
-		row "kup restore -d --lazy" "failed"
+	if ! "$KUP" restore "$@" -d --lazy > "$dir/lazy.log" 2>&1; then
+		row "kup restore $* -d --lazy" "failed"
 		sed 's/^/    /' "$dir/lazy.log" | tail -n 5
 		failed=1
 		return
@@ -98,17 +98,17 @@ lazy_restore() {
 		sleep 0.01
 	done
 	t2=$(now_ms)
-	row "kup restore -d --lazy of the same: until it runs" "$((t1 - t0)) ms"
+	row "$what: until it runs" "$((t1 - t0)) ms"
 	row "  ... until its memory is complete" "$((t2 - t0)) ms"
-	kill -USR1 "$pid"
-	if wait_line "$dir/bigmem" "^CHECK 1 OK sum=$sum " 60; then
-		row "  lazily restored memory checksum" "same"
-	else
-		row "  lazily restored memory checksum" "DIFFERENT"
-		sed 's/^/    /' "$dir/bigmem" | tail -n 3
-		sed 's/^/    /' "$dir/lazy.log" | tail -n 3
-		failed=1
-	fi
+	bench_check "$dir/bigmem" "lazily restored memory checksum"
+}
+lazy_restore() {
+	kill -9 "$pid" 2> /dev/null
+	wait_gone "$pid"
+	# the restored copy writes at its offset of the dump: the eager copy's
+	# CHECK line goes, so that the lazy copy's is seen
+	truncate -s "$dumped_size" "$dir/bigmem"
+	lazy_rows "kup restore -d --lazy of the same" -D "$dir/img"
 }
 
 # 1e. the same through a store file (kup ppp format, in the tmpfs): kup dump
@@ -164,22 +164,7 @@ store_rows() {
 	fi
 	wait_gone "$pid"
 	truncate -s "$sz" "$dir/bigmem"
-	t0=$(now_ms)
-	if ! "$KUP" restore --ppp "$S" -d --lazy > "$dir/lazy.log" 2>&1; then
-		row "kup restore --ppp -d --lazy" "failed"
-		sed 's/^/    /' "$dir/lazy.log" | tail -n 5
-		failed=1
-		return
-	fi
-	t1=$(now_ms)
-	lz=$(grep -oE 'pid [0-9]+ \(kup-lazy\)' "$dir/lazy.log" | awk '{ print $2 }')
-	while [ -n "$lz" ] && [ -d /proc/$lz ] && ! grep -q '^State:.*[ZX]' /proc/$lz/status 2> /dev/null; do
-		sleep 0.01
-	done
-	t2=$(now_ms)
-	row "kup restore --ppp -d --lazy: until it runs" "$((t1 - t0)) ms"
-	row "  ... until its memory is complete" "$((t2 - t0)) ms"
-	bench_check "$dir/bigmem" "lazily restored memory checksum"
+	lazy_rows "kup restore --ppp -d --lazy" --ppp "$S"
 	rm -f "$S"
 }
 
@@ -313,7 +298,17 @@ fi
 
 # 1c. frozen time of a service writing 1% of its pages a second, with and
 # without the pre-dump rounds; the restored memory is checked page by page.
-for pre in "" --pre-dump; do
+# (-D into the tmpfs directory, twice; then --ppp into a store file there)
+for how in "-D" "-D --pre-dump" "--ppp --pre-dump"; do
+	pre=${how#* }
+	[ "$pre" = "$how" ] && pre=""
+	if [ "${how%% *}" = --ppp ]; then
+		img=(--ppp "$dir/store.ppp")
+		"$KUP" -q ppp format "$dir/store.ppp" --size $((MB * 3 / 2 + 64))M > /dev/null 2>&1 ||
+			{ row "kup ppp format (a store file)" "failed"; failed=1; continue; }
+	else
+		img=(-D "$dir/img")
+	fi
 	setsid "$PROGS/dirtier" "$MB" 1 $((MB * 256 / 100 + 1)) > "$dir/dirtier" 2>&1 < /dev/null &
 	pid=$!
 	disown $pid
@@ -324,8 +319,10 @@ for pre in "" --pre-dump; do
 		continue
 	fi
 	sleep 1
-	what="kup dump${pre:+ $pre}, $MB MiB, 1%/s written"
-	if "$KUP" dump -t "$pid" -D "$dir/img" $pre > "$dir/dump.log" 2>&1; then
+	what="kup dump${pre:+ $pre}"
+	[ "${img[0]}" = --ppp ] && what="$what --ppp (store file)"
+	what="$what, $MB MiB, 1%/s written"
+	if "$KUP" dump -t "$pid" "${img[@]}" $pre > "$dir/dump.log" 2>&1; then
 		if [ -n "$pre" ]; then
 			row "$what: frozen" "$(sed -n 's/.*then frozen \([0-9.]*\) ms.*/\1 ms/p' "$dir/dump.log")"
 			row "  pre-dump rounds (running)" \
@@ -335,7 +332,7 @@ for pre in "" --pre-dump; do
 			row "$what: frozen" "$(sed -n 's/.*pages in \([0-9.]*\) ms to.*/\1 ms/p' "$dir/dump.log")"
 		fi
 		wait_gone "$pid"
-		if "$KUP" -q restore -D "$dir/img" -d > "$dir/restore.log" 2>&1; then
+		if "$KUP" -q restore "${img[@]}" -d > "$dir/restore.log" 2>&1; then
 			kill -USR1 "$pid"
 			wait_line "$dir/dirtier" '^CHECK 1 OK' 60 || { row "  restored memory" "WRONG"; failed=1; }
 		else
@@ -349,7 +346,7 @@ for pre in "" --pre-dump; do
 	fi
 	kill -9 "$pid" 2> /dev/null
 	wait_gone "$pid"
-	rm -rf "$dir/img"
+	rm -rf "$dir/img" "$dir/store.ppp"
 done
 
 # 1b. a huge reservation with few pages (as MariaDB's 8 TiB): the costs must

@@ -647,9 +647,12 @@ static int fill_batch(pid_t pid, uint8_t *buf, const struct iovec *remote, size_
 
 /* Read into @data, the page image written ahead, the pages of @mm's runs
  * that @src does not hold (written since), consecutive ones at once. */
-static int patch_runs(pid_t pid, const MmImage *mm, uint8_t *data, const uint8_t *const *src,
-		      int memfd, int pmfd, uint8_t *stale)
+static int patch_runs(pid_t pid, const MmImage *mm, struct img_blob *blob,
+		      const uint8_t *const *src, int memfd, int pmfd, uint8_t *stale)
 {
+	struct img_store *st = blob->store;
+	uint8_t *data = blob->data;
+
 	for (size_t r = 0; r < mm->n_runs; r++) {
 		const PageRun *run = mm->runs[r];
 
@@ -673,6 +676,9 @@ static int patch_runs(pid_t pid, const MmImage *mm, uint8_t *data, const uint8_t
 				memset(stale + (run->off + i) * PAGE_SIZE_K / IMG_PAGES_CHUNK, 1,
 				       ((run->off + j) * PAGE_SIZE_K - 1) / IMG_PAGES_CHUNK -
 				       (run->off + i) * PAGE_SIZE_K / IMG_PAGES_CHUNK + 1);
+			if (st && st->ops->changed)
+				st->ops->changed(st, blob, (run->off + i) * PAGE_SIZE_K,
+						 (j - i) * PAGE_SIZE_K);
 			i = j;
 		}
 	}
@@ -1086,7 +1092,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	}
 	if (ahead) {
 		/* written ahead, laid out as now: the pages written since go in */
-		ret = patch_runs(pid, mm, blob.data, (const uint8_t *const *)src, memfd, pmfd,
+		ret = patch_runs(pid, mm, &blob, (const uint8_t *const *)src, memfd, pmfd,
 				 ahead_stale);
 		if (ret)
 			goto out;

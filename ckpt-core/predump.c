@@ -491,6 +491,8 @@ static int read_private_vmas(pid_t pid, struct pd_vma **out, size_t *nout)
 /* The image written ahead has a place for page @pg: copy slots @s.. there. */
 static void blob_update(struct pd_proc *p, uint64_t pg, long s, uint64_t k)
 {
+	struct img_store *st = p->blob.store;
+
 	for (uint64_t i = 0; i < k; i++) {
 		uint64_t want = pg + i;
 		size_t lo = 0, hi = p->nlayout;
@@ -508,6 +510,8 @@ static void blob_update(struct pd_proc *p, uint64_t pg, long s, uint64_t k)
 			       PAGE_SIZE_K);
 			if (p->stale)
 				p->stale[lo * PAGE_SIZE_K / IMG_PAGES_CHUNK] = 1;
+			if (st->ops->changed)
+				st->ops->changed(st, &p->blob, lo * PAGE_SIZE_K, PAGE_SIZE_K);
 		}
 	}
 }
@@ -997,6 +1001,13 @@ static int write_ahead(struct predump *pd, struct pd_proc *p)
 			return ret;
 	}
 	msync(p->blob.data, n * PAGE_SIZE_K, MS_SYNC);
+	/* the store's checksums of it, now (finish redoes only those of the
+	 * bytes changed since: blob_update, the frozen pass) */
+	if (pd->st->ops->sum_now) {
+		ret = pd->st->ops->sum_now(pd->st, &p->blob, 0, n * PAGE_SIZE_K);
+		if (ret)
+			return ret;
+	}
 	/* the checksums of its pieces, now (the frozen pass redoes only those
 	 * of the pieces written since: stale) */
 	p->sums = malloc(img_psum_pieces(n * PAGE_SIZE_K) * sizeof(*p->sums));

@@ -151,6 +151,17 @@ static int ps_finish(struct img_store *st, struct img_blob *b)
 	return ppp_blob_close(pb);
 }
 
+static int ps_sum_now(struct img_store *st, struct img_blob *b, uint64_t off, uint64_t len)
+{
+	return b->priv ? ppp_blob_sum_now(b->priv, off, len) : -EBADF;
+}
+
+static void ps_changed(struct img_store *st, struct img_blob *b, uint64_t off, uint64_t len)
+{
+	if (b->priv)
+		ppp_blob_changed(b->priv, off, len);
+}
+
 /* Written with write() only (blob->data stays NULL). */
 static int ps_create_stream(struct img_store *st, const char *name, size_t len,
 			    struct img_blob *b)
@@ -291,6 +302,8 @@ static void ps_close(struct img_store *st)
 
 static const struct img_store_ops ppp_store_ops = {
 	PPP_STORE_OPS,
+	.sum_now = ps_sum_now,
+	.changed = ps_changed,
 };
 
 /* A block device: page images streamed with O_DIRECT (see above). */

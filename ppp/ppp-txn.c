@@ -63,6 +63,8 @@ struct ppp_blob {
 	struct ppp__csum run;	/* checksum of the partial extent next_k */
 	bool run_fed;		/* run has seen bytes */
 	uint64_t next_k;
+	uint8_t *crc_ok;	/* direct: per extent, its checksum taken and the
+				 * bytes not changed since (ppp_blob_sum_now) */
 };
 
 /* ---- names ---------------------------------------------------------- */
@@ -772,8 +774,9 @@ int ppp_blob_truncate(struct ppp_blob *b, uint64_t len)
 	return 0;
 }
 
-/* The checksum of every extent of @e, from the mapping. */
-static void crc_all(struct ppp *p, struct tent *e)
+/* The checksum of every extent of @e, from the mapping, but those @ok
+ * says are taken already (NULL: every one). */
+static void crc_all(struct ppp *p, struct tent *e, const uint8_t *ok)
 {
 	uint32_t shift = p->sb.extent_shift;
 	uint64_t n = ppp__nextents(e->len, shift);
@@ -783,8 +786,55 @@ static void crc_all(struct ppp *p, struct tent *e)
 		uint64_t len = e->len - start < (1ull << shift) ? e->len - start :
 			       1ull << shift;
 
-		e->crcs[k] = ppp__csum(p->sb.csum, p->base + e->off + start, len);
+		if (!ok || !ok[k])
+			e->crcs[k] = ppp__csum(p->sb.csum, p->base + e->off + start, len);
 	}
+}
+
+/* The extents of @b holding bytes [@off, @off + @len): [*k0, *k1). */
+static bool ext_span(const struct ppp_blob *b, uint64_t off, uint64_t len, uint64_t *k0,
+		     uint64_t *k1)
+{
+	uint32_t shift = ext_shift(b);
+
+	if (!len || off >= b->e->len)
+		return false;
+	if (len > b->e->len - off)
+		len = b->e->len - off;
+	*k0 = off >> shift;
+	*k1 = ((off + len - 1) >> shift) + 1;
+	return true;
+}
+
+int ppp_blob_sum_now(struct ppp_blob *b, uint64_t off, uint64_t len)
+{
+	struct ppp *p;
+	uint64_t k0, k1;
+
+	if (!b || !b->direct || b->recrc)
+		return -EINVAL;
+	p = b->t->p;
+	if (!ext_span(b, off, len, &k0, &k1))
+		return 0;
+	if (!b->crc_ok && !(b->crc_ok = calloc(ppp__nextents(b->e->len, ext_shift(b)), 1)))
+		return -ENOMEM;
+	for (uint64_t k = k0; k < k1; k++) {
+		uint64_t start = k << ext_shift(b);
+		uint64_t l = b->e->len - start < (1ull << ext_shift(b)) ? b->e->len - start :
+			     1ull << ext_shift(b);
+
+		b->e->crcs[k] = ppp__csum(p->sb.csum, p->base + b->e->off + start, l);
+		b->crc_ok[k] = 1;
+	}
+	return 0;
+}
+
+void ppp_blob_changed(struct ppp_blob *b, uint64_t off, uint64_t len)
+{
+	uint64_t k0, k1;
+
+	if (b && b->crc_ok && ext_span(b, off, len, &k0, &k1))
+		memset(b->crc_ok + k0, 0, k1 - k0);
 }
 
 int ppp_blob_close(struct ppp_blob *b)
@@ -811,14 +861,14 @@ int ppp_blob_close(struct ppp_blob *b)
 		if (!r) {
 			e->len = b->pos;
 			memcpy(p->base + e->off, b->buf, e->len);
-			crc_all(p, e);
+			crc_all(p, e, NULL);
 		}
 	} else if (!b->direct && b->pos != e->len) {
 		ppp_err("%s: blob '%s': only %" PRIu64 " of %" PRIu64 " bytes written",
 			p->path, e->name, b->pos, e->len);
 		r = -EIO;
 	} else if (b->direct || b->recrc) {
-		crc_all(p, e);
+		crc_all(p, e, b->recrc ? NULL : b->crc_ok);
 	} else if (b->next_k < ppp__nextents(e->len, p->sb.extent_shift)) {
 		/* the last, partial extent */
 		e->crcs[b->next_k] = b->run_fed ? ppp__csum_final(&b->run) :
@@ -841,6 +891,7 @@ int ppp_blob_close(struct ppp_blob *b)
 	t->nopen--;
 	pthread_mutex_unlock(&t->mu);
 	free(b->buf);
+	free(b->crc_ok);
 	free(b);
 	return r;
 }
@@ -864,6 +915,7 @@ void ppp_blob_discard(struct ppp_blob *b)
 	t->nopen--;
 	pthread_mutex_unlock(&t->mu);
 	free(b->buf);
+	free(b->crc_ok);
 	free(b);
 }
 

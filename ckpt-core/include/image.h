@@ -78,6 +78,14 @@ struct img_store_ops {
 	int (*write)(struct img_store *st, struct img_blob *b, const void *buf, size_t len);
 	int (*open_stream)(struct img_store *st, const char *name, struct img_blob *b);
 	int (*read)(struct img_store *st, struct img_blob *b, uint64_t off, void *buf, size_t len);
+	/*
+	 * Optional, for a created blob filled early and changed a little later
+	 * (a pre-dump's page image written ahead): sum_now() takes the store's
+	 * own checksums of bytes [@off, @off + @len) now, and changed() names
+	 * bytes written since, so that finish() checksums only those.
+	 */
+	int (*sum_now)(struct img_store *st, struct img_blob *b, uint64_t off, uint64_t len);
+	void (*changed)(struct img_store *st, struct img_blob *b, uint64_t off, uint64_t len);
 };
 
 struct img_store {

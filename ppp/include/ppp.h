@@ -215,6 +215,17 @@ int ppp_blob_write(struct ppp_blob *b, const void *buf, size_t len);
  */
 void *ppp_blob_data(struct ppp_blob *b);
 
+/*
+ * For a blob written through ppp_blob_data(): compute the checksums of the
+ * extents holding bytes [@off, @off + @len) now, from the mapping;
+ * ppp_blob_close() keeps them unless ppp_blob_changed() has named those
+ * bytes since.  For a writer that fills a blob early and changes a few pages
+ * of it later (a pre-dump's image written ahead): the close then reads only
+ * the extents changed.  The writer must name every change.
+ */
+int ppp_blob_sum_now(struct ppp_blob *b, uint64_t off, uint64_t len);
+void ppp_blob_changed(struct ppp_blob *b, uint64_t off, uint64_t len);
+
 /* Shrink the blob to @len bytes (<= the size given); the tail is released. */
 int ppp_blob_truncate(struct ppp_blob *b, uint64_t len);
 

@@ -34,6 +34,13 @@ held_restore() {
 	KUP_LAZY_HOLD=$hold kup_run "$log" "$@" || { cat "$log"; return 1; }
 }
 lazy_pid() { grep -oE 'pid [0-9]+ \(kup-lazy\)' "$1" | awk '{ print $2 }'; }
+# track_restored LOG: the restored $pid and its kup-lazy ($lz, from LOG) are
+# killed at the end
+track_restored() {
+	track "$pid"
+	lz=$(lazy_pid "$1")
+	[ -n "$lz" ] && track "$lz"
+}
 # flip_bytes FILE OFFSET: damage one byte
 flip_byte() {
 	local b
@@ -61,9 +68,7 @@ check "kup dump --ppp" kup_run "$T/dump.log" dump -t "$pid" --ppp "$S"
 check "the dumped process is gone" wait_gone "$pid"
 check "kup restore --ppp --lazy -d (background pass held)" \
 	held_restore "$T/go" "$T/restore.log" restore --ppp "$S" --lazy -d
-track "$pid"
-lz=$(lazy_pid "$T/restore.log")
-[ -n "$lz" ] && track "$lz"
+track_restored "$T/restore.log"
 check "pid $pid runs" alive "$pid"
 check "kup-lazy (pid $lz) serves its memory, named so" \
 	eval '[ -n "$lz" ] && [ "$(cat /proc/$lz/comm)" = kup-lazy ]'
@@ -99,9 +104,7 @@ check "kup dump -D" kup_run "$T/dump2.log" dump -t "$pid" -D "$T/img2"
 check "the dumped process is gone" wait_gone "$pid"
 check "kup restore -D --lazy -d" kup_run "$T/restore2.log" restore -D "$T/img2" --lazy -d ||
 	note "$(cat "$T/restore2.log")"
-track "$pid"
-lz=$(lazy_pid "$T/restore2.log")
-[ -n "$lz" ] && track "$lz"
+track_restored "$T/restore2.log"
 check "pid $pid runs" alive "$pid"
 check "kup-lazy exits once every page is in" wait_for "! alive $lz" 120
 rss_after=$(rss "$pid")
@@ -120,9 +123,7 @@ check "kup dump -D" kup_run "$T/dump3.log" dump -t "$pid" -D "$T/img3"
 check "the dumped process is gone" wait_gone "$pid"
 check "kup restore --lazy -d (background pass held)" \
 	held_restore "$T/go3" "$T/restore3.log" restore -D "$T/img3" --lazy -d
-track "$pid"
-lz=$(lazy_pid "$T/restore3.log")
-[ -n "$lz" ] && track "$lz"
+track_restored "$T/restore3.log"
 kill -USR1 "$pid"
 check "mremap, munmap, MADV_DONTNEED, then a fork: child and parent read it right" \
 	wait_for_line "$T/out3" '^OPS child=OK self=OK' 60
@@ -144,9 +145,7 @@ check "kup dump --ppp" kup_run "$T/dump4.log" dump -t "$pid" --ppp "$S4"
 check "the dumped process is gone" wait_gone "$pid"
 check "kup restore --ppp --lazy -d (background pass held)" \
 	held_restore "$T/go4" "$T/restore4.log" restore --ppp "$S4" --lazy -d
-track "$pid"
-lz=$(lazy_pid "$T/restore4.log")
-[ -n "$lz" ] && track "$lz"
+track_restored "$T/restore4.log"
 check "pid $pid runs" alive "$pid"
 off=$(blob_offset "$S4" "pages-$pid.img")
 for mb in 8 16 24 32; do
@@ -180,9 +179,7 @@ check "... naming the piece" grep -q "pages-$pid.img: the piece at offset 419430
 check "... and nothing of the tree runs" eval '! alive "$pid"'
 check "kup restore -D --lazy -d runs the tree before reading the damaged piece" \
 	held_restore "$T/go9" "$T/restore9.log" restore -D "$T/img9" --lazy -d
-track "$pid"
-lz=$(lazy_pid "$T/restore9.log")
-[ -n "$lz" ] && track "$lz"
+track_restored "$T/restore9.log"
 check "pid $pid runs" alive "$pid"
 touch "$T/go9"
 check "the tree is killed when the damaged piece is read" wait_gone "$pid" 60

@@ -1206,6 +1206,40 @@ static void test_truncate_blob(void **state)
 	free(src);
 }
 
+/* Checksums taken early (ppp_blob_sum_now), a few bytes changed and named
+ * since (ppp_blob_changed): the close redoes those extents and the store
+ * verifies; a change not named leaves its extent's old checksum. */
+static void test_sum_now(void **state)
+{
+	const char *path = tpath("sn.ppp");
+	struct ppp_blob *b;
+	struct ppp_txn *t;
+	struct ppp *p;
+	uint8_t *d;
+
+	for (int named = 1; named >= 0; named--) {
+		format_file(path, 16 * MiB, 0);
+		p = open_store(path, PPP_RDWR);
+		assert_int_equal(ppp_txn_begin(p, 0, &t), 0);
+		assert_int_equal(ppp_blob_create(t, "pages.img", 3 * MiB + 4096, &b), 0);
+		assert_int_equal(ppp_blob_sum_now(b, 0, 4096), -EINVAL);	/* not direct */
+		d = ppp_blob_data(b);
+		assert_non_null(d);
+		fill(d, 3 * MiB + 4096, 7);
+		assert_int_equal(ppp_blob_sum_now(b, 0, 3 * MiB + 4096), 0);
+		d[MiB + 5] ^= 0xff;				/* extent 1 */
+		d[3 * MiB + 100] ^= 0xff;			/* the last, partial one */
+		if (named) {
+			ppp_blob_changed(b, MiB + 5, 1);
+			ppp_blob_changed(b, 3 * MiB + 100, 1);
+		}
+		assert_int_equal(ppp_blob_close(b), 0);
+		assert_int_equal(ppp_txn_commit(t), 0);
+		assert_int_equal(ppp_verify(p, NULL), named ? 0 : -EBADMSG);
+		ppp_close(p);
+	}
+}
+
 static void test_mem_backend(void **state)
 {
 	size_t len = 2 * MiB;
@@ -1478,6 +1512,7 @@ int main(void)
 		cmocka_unit_test(test_replace_enospc),
 		cmocka_unit_test(test_api_errors),
 		cmocka_unit_test(test_truncate_blob),
+		cmocka_unit_test(test_sum_now),
 		cmocka_unit_test(test_mem_backend),
 		cmocka_unit_test(test_many_blobs),
 		cmocka_unit_test(test_parallel_blobs),
