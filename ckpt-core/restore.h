@@ -6,6 +6,8 @@
 #ifndef KUP_RESTORE_H
 #define KUP_RESTORE_H
 
+#include <sched.h>
+
 #include "ckpt-images.h"
 #include "internal.h"
 
@@ -94,6 +96,12 @@ struct rctx {
 	int nspecials;
 	/* where the memory's time went (restore_pages), logged at -v */
 	uint64_t ns_read, ns_sum, ns_write, bytes_read;
+	/* ... and the syscalls injected at the takeovers */
+	uint64_t n_inj, ns_inj;
+	/* the CPU the restorer and the task it takes over share (pin_cpu,
+	 * -1: none), and the restorer's own CPUs before (restore.c) */
+	int pin_cpu;
+	cpu_set_t restorer_cpus;
 	uint64_t ns_phase;	/* the start of the phase under way (phase_done) */
 	/* lazy restore (lazy.c): the pages server and our end of its socket */
 	pid_t lazy_pid;
@@ -109,6 +117,8 @@ struct takeover {
 	struct rproc *p;
 	struct puppet pp;
 	int memfd;		/* /proc/PID/mem, opened when needed, or -1 */
+	bool pinned;		/* on c->pin_cpu; its CPUs were @cpus */
+	cpu_set_t cpus;
 };
 
 /* An injected syscall in @tid of the task taken over: its result in *retp,
