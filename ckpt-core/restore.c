@@ -920,12 +920,14 @@ static int restore_posix_locks(struct takeover *tk)
  * vCPUs the host must schedule again (docs/lab.md, "Where a restore's
  * time goes").  A task with many mappings and threads takes hundreds of
  * them (redis-server with its jemalloc arenas and 5 threads: about 250).
- * So during the takeovers the restorer runs on the CPU it is on, and each
- * task taken over runs there too, its threads with it (they are made from
- * its main thread and inherit its CPUs).  Each thread gets back the CPUs
- * the task had, those a stub inherits from the restorer, at the end of its
- * takeover, before anything of the tree runs.  Best effort: where the
- * affinity cannot be set, the takeover runs as it would without.
+ * So from the first takeover until every task is complete and parked the
+ * restorer runs on the CPU it is on, and each task taken over runs there
+ * too, its threads with it (they are made from its main thread and inherit
+ * its CPUs).  Each thread gets back the CPUs the task had, those a stub
+ * inherits from the restorer, before the journal says the tree is
+ * complete (from then on `kup recover` lets it go: never on one CPU).
+ * Best effort: where the affinity cannot be set, the takeover runs as it
+ * would without.
  */
 static void pin_restorer(struct rctx *c)
 {
@@ -958,38 +960,38 @@ static void unpin_restorer(struct rctx *c)
 	c->pin_cpu = -1;
 }
 
-static void pin_task(struct takeover *tk)
+static void pin_task(struct rctx *c, struct rproc *p)
 {
-	pid_t pid = tk->p->pe->pid;
+	pid_t pid = p->pe->pid;
 	cpu_set_t one;
 
-	if (tk->c->pin_cpu < 0)
+	if (c->pin_cpu < 0)
 		return;
-	if (sched_getaffinity(pid, sizeof(tk->cpus), &tk->cpus)) {
+	if (sched_getaffinity(pid, sizeof(p->cpus), &p->cpus)) {
 		log_debug("pid %d: its CPUs: %s; not pinned", pid, strerror(errno));
 		return;
 	}
 	CPU_ZERO(&one);
-	CPU_SET(tk->c->pin_cpu, &one);
+	CPU_SET(c->pin_cpu, &one);
 	if (sched_setaffinity(pid, sizeof(one), &one)) {
-		log_debug("pid %d: cannot run it on CPU %d alone: %s", pid, tk->c->pin_cpu,
+		log_debug("pid %d: cannot run it on CPU %d alone: %s", pid, c->pin_cpu,
 			  strerror(errno));
 		return;
 	}
-	tk->pinned = true;
+	p->pinned = true;
 }
 
-static int unpin_task(struct takeover *tk)
+static int unpin_task(struct rproc *p)
 {
-	const CoreEntry *core = tk->p->core;
+	const CoreEntry *core = p->core;
 
-	if (!tk->pinned)
+	if (!p->pinned)
 		return 0;
 	for (size_t i = 0; i < core->n_threads; i++)
-		if (sched_setaffinity(core->threads[i]->tid, sizeof(tk->cpus), &tk->cpus))
+		if (sched_setaffinity(core->threads[i]->tid, sizeof(p->cpus), &p->cpus))
 			return log_errno(errno, "pid %u tid %u: cannot give it its CPUs back",
-					 tk->p->pe->pid, core->threads[i]->tid);
-	tk->pinned = false;
+					 p->pe->pid, core->threads[i]->tid);
+	p->pinned = false;
 	return 0;
 }
 
@@ -1013,7 +1015,7 @@ static int takeover(struct rctx *c, struct rproc *p)
 	err = seize_add(p, pid);
 	if (err)
 		return err;
-	pin_task(&tk);
+	pin_task(c, p);
 	/* the stub's own rseq area is about to disappear */
 	memset(&rc, 0, sizeof(rc));
 	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof(rc), &rc) > 0 && rc.ptr) {
@@ -1052,8 +1054,6 @@ static int takeover(struct rctx *c, struct rproc *p)
 		err = restore_fown(&tk);	/* with the task's final credentials */
 	for (int i = 0; !err && i < p->nkeep; i++)
 		err = INJ(&tk, pid, SYS_close, "cannot close a restore fd", p->keep[i], 0, 0, 0, 0, 0);
-	if (!err)
-		err = unpin_task(&tk);
 	c->n_inj += tk.pp.n_calls;
 	c->ns_inj += tk.pp.ns_calls;
 	return err;
@@ -1450,7 +1450,6 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			if (!ret)
 				ret = takeover(&c, &c.p[i]);
 		}
-	unpin_restorer(&c);
 	log_progress_end();
 	if (!ret) {
 		phase_done(&c, "memory and state in place");
@@ -1475,6 +1474,11 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = restore_outside(&c, &c.p[i], TS_OUTSIDE);
+	/* their CPUs back before `kup recover` may let them go (below) */
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = unpin_task(&c.p[i]);
+	unpin_restorer(&c);
 	/* the connections go live (locks removed, repair off) only once every
 	 * task is complete and parked: a restore killed before this point
 	 * closes them still in repair mode, silently, and leaves the lock to a
@@ -1547,6 +1551,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			return log_errno(errno, "cannot wait for pid %d", root);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
+	unpin_restorer(&c);
 	lazy_stop(&c);
 	if (c.shm)
 		shmem_rst_undo(c.shm, c.shm_made);

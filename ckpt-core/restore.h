@@ -38,6 +38,8 @@ struct rproc {
 	bool seized;
 	pid_t *seized_tids;
 	int nseized;
+	bool pinned;		/* on rctx.pin_cpu until let go; its CPUs were @cpus */
+	cpu_set_t cpus;
 	uint8_t *cow;		/* per mapping: enum cow_state (mem-restore.c) */
 	uint8_t *lazy;		/* per mapping: enum lazy_kind, its pages come lazily (lazy.c) */
 };
@@ -117,8 +119,6 @@ struct takeover {
 	struct rproc *p;
 	struct puppet pp;
 	int memfd;		/* /proc/PID/mem, opened when needed, or -1 */
-	bool pinned;		/* on c->pin_cpu; its CPUs were @cpus */
-	cpu_set_t cpus;
 };
 
 /* An injected syscall in @tid of the task taken over: its result in *retp,
