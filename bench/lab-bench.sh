@@ -322,10 +322,11 @@ if [ $rk_dumped = yes ]; then
 fi
 
 ms() { case $1 in *[0-9]) echo "$1 ms" ;; *) echo "$1" ;; esac; }
+secs() { case $1 in *[0-9]) echo "$1 s" ;; *) echo "$1" ;; esac; }
 echo "-- the counter with $MB MiB, $A -> $B: kup (section 3) beside $C (ms: the guest's clock around the command)"
 printf '%-40s %16s %16s\n' "" "kup" "$C" \
 	"dump" "$(ms "$k_dump_wall")" "$(ms "$c_dump")" \
 	"  images synced to the disk" "-" "$(ms "$c_sync")" \
-	"kexec exec -> $B answering" "$k_kexec s" "$c_kexec s" \
+	"kexec exec -> $B answering" "$(secs "$k_kexec")" "$(secs "$c_kexec")" \
 	"restore" "$(ms "$k_restore_wall")" "$(ms "$c_restore")" \
 	"the counter goes on" "yes" "$c_goes"
