@@ -916,9 +916,9 @@ static int restore_posix_locks(struct takeover *tk)
  * its exit, each waking the other side.  With the two on different CPUs
  * every wake-up is a cross-CPU one, often of an idle CPU, and it costs
  * more than the syscall: 3-4x the round trip on the same CPU on a
- * virtualised host, 10-40x in the QEMU lab's emulated guest, whose idle
- * vCPUs the host must schedule again (docs/lab.md, "Where a restore's
- * time goes").  A task with many mappings and threads takes hundreds of
+ * virtualised host, 5-40x in the QEMU lab's emulated guest (the more the
+ * host is loaded), whose idle vCPUs the host must schedule again
+ * (docs/lab.md, "Where a restore's time goes").  A task with many mappings and threads takes hundreds of
  * them (redis-server with its jemalloc arenas and 5 threads: about 250).
  * So from the first takeover until every task is complete and parked the
  * restorer runs on the CPU it is on, and each task taken over runs there

@@ -38,7 +38,7 @@ struct rproc {
 	bool seized;
 	pid_t *seized_tids;
 	int nseized;
-	bool pinned;		/* on rctx.pin_cpu until let go; its CPUs were @cpus */
+	bool pinned;		/* on rctx.pin_cpu until complete; its CPUs were @cpus */
 	cpu_set_t cpus;
 	uint8_t *cow;		/* per mapping: enum cow_state (mem-restore.c) */
 	uint8_t *lazy;		/* per mapping: enum lazy_kind, its pages come lazily (lazy.c) */
