@@ -34,6 +34,8 @@
 #     3.17: <its first error>"), never fatal.  BENCH_CRIU=no leaves it out.
 #
 #   bench/lab-bench.sh        (KUP_LAB_A / KUP_LAB_B: the two kernels)
+#   BENCH_SECTIONS="3 5" bench/lab-bench.sh   only those sections (2 with
+#                             2b; default: all)
 #
 # Runs in its own lab instance (KUP_LAB_NAME, default "bench"), stopped at
 # the end.  Exits non-zero only if a step could not run at all.
@@ -52,6 +54,8 @@ die() { echo "lab-bench: $*" >&2; "$lab" stop >/dev/null 2>&1; exit 1; }
 row() { printf '%-58s %14s\n' "$1" "$2"; }
 G() { "$lab" run "$@"; }
 mibs() { awk -v m="$1" -v ms="$2" 'BEGIN { printf "%.0f MiB/s", m / (ms / 1000) }'; }
+# want N: section N is to run (BENCH_SECTIONS, default all)
+want() { case " ${BENCH_SECTIONS:-1 2 3 4 5} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 make -s -C "$top" all progs build/bench/ppp-bench build/bench/copy-paths >/dev/null || die "build failed"
 "$lab" build || die "lab build"
@@ -70,12 +74,16 @@ boot_a() {
 	done
 	G 'udevadm settle -t 30; test -b /dev/pmem0' || die "no /dev/pmem0 in the guest"
 }
-boot_a
-
-echo "== kup lab benchmarks: guest $(G uname -r), $(G nproc) vCPUs (QEMU TCG), store /dev/pmem0 (memmap=512M!1G)"
+# section 5 boots its own guest
+if want 1 || want 2 || want 3; then
+	boot_a
+	echo "== kup lab benchmarks: guest $(G uname -r), $(G nproc) vCPUs (QEMU TCG), store /dev/pmem0 (memmap=512M!1G)"
+fi
+# section 3's figures, for section 5's table
+k_dump_wall=- k_kexec=- k_restore_wall=-
 
 # 1. the store alone
-for cs in xxhash64 crc32c; do
+want 1 && for cs in xxhash64 crc32c; do
 	echo "-- ppp-bench, $MB MiB blob, $cs extents"
 	G "$GP/ppp-bench -s $MB -p /dev/pmem0 -c $cs" | sed 1d || die "ppp-bench"
 done
@@ -99,69 +107,73 @@ goes_on() {
 }
 last_of() { G "awk '\$1 == \"C\" { v = \$2 } END { print v }' $1"; }
 
-echo "-- kup dump / restore of a counter with $MB MiB, $(G uname -r)"
-G 'kup ppp format /dev/pmem0 --force' >/dev/null || die "kup ppp format"
-start_counter
-out=$(G "kup dump -t $pid --ppp /dev/pmem0 2>&1") || die "kup dump: $out"
-d=$(ms_of "$out")
-row "kup dump --ppp /dev/pmem0" "$d ms"
-row "  bandwidth" "$(mibs "$MB" "$d")"
-out=$(G 'kup restore --ppp /dev/pmem0 -d 2>&1') || die "kup restore: $out"
-r=$(ms_of "$out")
-row "kup restore --ppp /dev/pmem0 -d" "$r ms"
-row "  bandwidth" "$(mibs "$MB" "$r")"
-G "kill -9 $pid" >/dev/null 2>&1
+if want 2; then
+	echo "-- kup dump / restore of a counter with $MB MiB, $(G uname -r)"
+	G 'kup ppp format /dev/pmem0 --force' >/dev/null || die "kup ppp format"
+	start_counter
+	out=$(G "kup dump -t $pid --ppp /dev/pmem0 2>&1") || die "kup dump: $out"
+	d=$(ms_of "$out")
+	row "kup dump --ppp /dev/pmem0" "$d ms"
+	row "  bandwidth" "$(mibs "$MB" "$d")"
+	out=$(G 'kup restore --ppp /dev/pmem0 -d 2>&1') || die "kup restore: $out"
+	r=$(ms_of "$out")
+	row "kup restore --ppp /dev/pmem0 -d" "$r ms"
+	row "  bandwidth" "$(mibs "$MB" "$r")"
+	G "kill -9 $pid" >/dev/null 2>&1
 
-# 2b. the demo's size, the restore's phases beside the yardsticks
-echo "-- the demo's size: kup dump / restore -v of a counter with $DMB MiB, beside copies of $DMB MiB"
-G 'kup ppp format /dev/pmem0 --force' >/dev/null || die "kup ppp format"
-start_counter "$DMB"
-out=$(G "kup dump -t $pid --ppp /dev/pmem0 2>&1") || die "kup dump: $out"
-row "kup dump --ppp /dev/pmem0" "$(ms_of "$out") ms"
-out=$(G 'kup restore --ppp /dev/pmem0 -d -v 2>&1') || die "kup restore: $out"
-row "kup restore --ppp /dev/pmem0 -d" "$(ms_of "$out") ms"
-sed -n 's/.*debug: restore: /  /p' <<<"$out"	# its phases
-G "kill -9 $pid" >/dev/null 2>&1
-row "dd $DMB MiB from /dev/pmem0 (O_DIRECT, 8 MiB blocks)" \
-	"$(G "dd if=/dev/pmem0 of=/dev/null bs=8M count=$((DMB / 8)) iflag=direct 2>&1" |
-	   sed -n 's/.* copied, \([0-9.]*\) s.*/\1/p' | awk '{ printf "%.0f ms", $1 * 1000 }')"
-G "$GP/copy-paths -p /dev/pmem0 $DMB" |
-	while read -r name v; do row "${name%_ms} ($DMB MiB)" "$v ms"; done
+	# 2b. the demo's size, the restore's phases beside the yardsticks
+	echo "-- the demo's size: kup dump / restore -v of a counter with $DMB MiB, beside copies of $DMB MiB"
+	G 'kup ppp format /dev/pmem0 --force' >/dev/null || die "kup ppp format"
+	start_counter "$DMB"
+	out=$(G "kup dump -t $pid --ppp /dev/pmem0 2>&1") || die "kup dump: $out"
+	row "kup dump --ppp /dev/pmem0" "$(ms_of "$out") ms"
+	out=$(G 'kup restore --ppp /dev/pmem0 -d -v 2>&1') || die "kup restore: $out"
+	row "kup restore --ppp /dev/pmem0 -d" "$(ms_of "$out") ms"
+	sed -n 's/.*debug: restore: /  /p' <<<"$out"	# its phases
+	G "kill -9 $pid" >/dev/null 2>&1
+	row "dd $DMB MiB from /dev/pmem0 (O_DIRECT, 8 MiB blocks)" \
+		"$(G "dd if=/dev/pmem0 of=/dev/null bs=8M count=$((DMB / 8)) iflag=direct 2>&1" |
+		   sed -n 's/.* copied, \([0-9.]*\) s.*/\1/p' | awk '{ printf "%.0f ms", $1 * 1000 }')"
+	G "$GP/copy-paths -p /dev/pmem0 $DMB" |
+		while read -r name v; do row "${name%_ms} ($DMB MiB)" "$v ms"; done
+fi
 
 # 3. across a kexec
-echo "-- kernel switch $A -> $B"
-start_counter
-out=$(G "kup kexec load $B 2>&1") || die "kup kexec load $B: $out"
-out=$(gtime "kup dump -t $pid --ppp /dev/pmem0 2>&1") || die "kup dump: $out"
-k_dump=$(ms_of "$out") k_dump_wall=$(wall_of "$out")
-row "kup dump --ppp /dev/pmem0 (before the kexec)" "$k_dump ms"
-last=$(last_of /root/bench-counter.out)
-t0=$(date +%s.%N)
-"$lab" run 'kup kexec exec' >/dev/null 2>&1	# the connection drops
-"$lab" wait-boot "$B" --timeout 300 2>/dev/null || die "the guest did not come back on $B"
-t1=$(date +%s.%N)
-k_kexec=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-row "kup kexec exec -> $B answering over ssh" "$k_kexec s"
-row "  systemd-analyze on $B" "$(G 'systemd-analyze 2>/dev/null | head -n1 | sed "s/.*= //"')"
-G 'udevadm settle -t 30; for i in $(seq 100); do test -b /dev/pmem0 && exit 0; sleep 0.2; done; exit 1' ||
-	die "/dev/pmem0 did not come back"
-t2=$(date +%s.%N)
-out=$(G 'kup ppp verify /dev/pmem0 2>&1') || die "kup ppp verify: $out"
-t3=$(date +%s.%N)
-row "kup ppp verify (every extent of the checkpoint)" "$(awk -v a="$t2" -v b="$t3" 'BEGIN { printf "%.0f ms", (b - a) * 1000 }')"
-out=$(gtime 'kup restore --ppp /dev/pmem0 -d 2>&1') || die "kup restore: $out"
-k_restore=$(ms_of "$out") k_restore_wall=$(wall_of "$out")
-row "kup restore --ppp /dev/pmem0 -d on $B" "$k_restore ms"
-if goes_on /root/bench-counter.out "$last"; then
-	row "  the counter goes on from $last" "yes"
-else
-	row "  the counter goes on from $last" "NO"
-	exit 1
+if want 3; then
+	echo "-- kernel switch $A -> $B"
+	start_counter
+	out=$(G "kup kexec load $B 2>&1") || die "kup kexec load $B: $out"
+	out=$(gtime "kup dump -t $pid --ppp /dev/pmem0 2>&1") || die "kup dump: $out"
+	k_dump=$(ms_of "$out") k_dump_wall=$(wall_of "$out")
+	row "kup dump --ppp /dev/pmem0 (before the kexec)" "$k_dump ms"
+	last=$(last_of /root/bench-counter.out)
+	t0=$(date +%s.%N)
+	"$lab" run 'kup kexec exec' >/dev/null 2>&1	# the connection drops
+	"$lab" wait-boot "$B" --timeout 300 2>/dev/null || die "the guest did not come back on $B"
+	t1=$(date +%s.%N)
+	k_kexec=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	row "kup kexec exec -> $B answering over ssh" "$k_kexec s"
+	row "  systemd-analyze on $B" "$(G 'systemd-analyze 2>/dev/null | head -n1 | sed "s/.*= //"')"
+	G 'udevadm settle -t 30; for i in $(seq 100); do test -b /dev/pmem0 && exit 0; sleep 0.2; done; exit 1' ||
+		die "/dev/pmem0 did not come back"
+	t2=$(date +%s.%N)
+	out=$(G 'kup ppp verify /dev/pmem0 2>&1') || die "kup ppp verify: $out"
+	t3=$(date +%s.%N)
+	row "kup ppp verify (every extent of the checkpoint)" "$(awk -v a="$t2" -v b="$t3" 'BEGIN { printf "%.0f ms", (b - a) * 1000 }')"
+	out=$(gtime 'kup restore --ppp /dev/pmem0 -d 2>&1') || die "kup restore: $out"
+	k_restore=$(ms_of "$out") k_restore_wall=$(wall_of "$out")
+	row "kup restore --ppp /dev/pmem0 -d on $B" "$k_restore ms"
+	if goes_on /root/bench-counter.out "$last"; then
+		row "  the counter goes on from $last" "yes"
+	else
+		row "  the counter goes on from $last" "NO"
+		exit 1
+	fi
+	"$lab" stop >/dev/null 2>&1
 fi
-"$lab" stop >/dev/null 2>&1
 
 # 4. the demo's switch
-if [ "${BENCH_DEMO:-yes}" != no ]; then
+if want 4 && [ "${BENCH_DEMO:-yes}" != no ]; then
 	echo "-- the demo's switch (tests/vm/t-demo.sh): openvpn, sshd, redis kept, clients outside"
 	sum=$tree/demo-summary
 	KUP_LAB_NAME=bench-demo DEMO_SUMMARY=$sum "$top/tests/vm/t-demo.sh" >"$tree/demo.log" 2>&1
@@ -183,7 +195,7 @@ fi
 # process with its pid as kup does.  Beside them, a second redis-server of
 # the same size goes through kup's store across the same kexec.  criu's and
 # kup's failures here are printed, not fatal: figures only.
-[ "${BENCH_CRIU:-yes}" = no ] && exit 0
+{ [ "${BENCH_CRIU:-yes}" = no ] || ! want 5; } && exit 0
 RK=${BENCH_REDIS_KEYS:-100000}
 CD=/root/criu		# criu's images, one directory per tree
 boot_a
@@ -299,19 +311,24 @@ if [ $rc_dumped = yes ]; then
 	fi
 fi
 if [ $rk_dumped = yes ]; then
-	if out=$(gtime 'kup restore --ppp /dev/pmem0 -d 2>&1'); then
-		row "kup restore --ppp /dev/pmem0 -d on $B (redis-server)" "$(wall_of "$out") ms"
+	if out=$(gtime 'kup restore --ppp /dev/pmem0 -d -v 2>&1'); then
+		row "kup restore --ppp /dev/pmem0 -d -v on $B (redis-server)" "$(wall_of "$out") ms"
 		row "  its $RK keys" "$(keys_there 6391)"
+		row "  the restore (kup's own figure)" "$(ms_of "$out") ms"
+		sed -n 's/.*debug: restore: /    /p' <<<"$out"	# its phases
+		row "  then the store's scrub (all of its 512 MiB)" \
+			"$(sed -n 's/.* scrubbed (\([0-9]*\) ms).*/\1 ms/p' <<<"$out")"
 	else
 		failed "kup restore --ppp /dev/pmem0 -d on $B (redis-server)" "$(grep -v '^WALL ' <<<"$out" | tail -n 2 | paste -sd ';' -)"
 	fi
 fi
 
 ms() { case $1 in *[0-9]) echo "$1 ms" ;; *) echo "$1" ;; esac; }
+secs() { case $1 in *[0-9]) echo "$1 s" ;; *) echo "$1" ;; esac; }
 echo "-- the counter with $MB MiB, $A -> $B: kup (section 3) beside $C (ms: the guest's clock around the command)"
 printf '%-40s %16s %16s\n' "" "kup" "$C" \
 	"dump" "$(ms "$k_dump_wall")" "$(ms "$c_dump")" \
 	"  images synced to the disk" "-" "$(ms "$c_sync")" \
-	"kexec exec -> $B answering" "$k_kexec s" "$c_kexec s" \
+	"kexec exec -> $B answering" "$(secs "$k_kexec")" "$(secs "$c_kexec")" \
 	"restore" "$(ms "$k_restore_wall")" "$(ms "$c_restore")" \
 	"the counter goes on" "yes" "$c_goes"

@@ -104,6 +104,9 @@ struct puppet {
 	bool own_area;		/* we mapped tramp/scratch ourselves (dump) */
 	unsigned long patch_at;	/* where the area's mmap/munmap run (dump) */
 	unsigned long patch_orig; /* ... and the word it holds */
+	/* the syscalls injected through it and their time (restore -v) */
+	unsigned long n_calls;
+	uint64_t ns_calls;
 };
 
 /* With @interrupt, waits at most PUPPET_STOP_TIMEOUT_MS for the stop:

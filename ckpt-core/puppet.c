@@ -239,15 +239,26 @@ static int inject(pid_t tid, unsigned long at, const struct arch_regs *saved, lo
 	return err;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 int puppet_syscall_n(struct puppet *p, pid_t tid, long *ret, long nr, const unsigned long a[6])
 {
 	struct arch_regs saved;
+	uint64_t t0 = mono_ns();
 	int err;
 
 	err = arch_get_regs(tid, &saved);
-	if (err)
-		return err;
-	return inject(tid, p->tramp, &saved, ret, nr, a, &saved);
+	if (!err)
+		err = inject(tid, p->tramp, &saved, ret, nr, a, &saved);
+	p->n_calls++;
+	p->ns_calls += mono_ns() - t0;
+	return err;
 }
 
 int puppet_syscall(struct puppet *p, pid_t tid, long *ret, long nr,

@@ -908,6 +908,93 @@ static int restore_posix_locks(struct takeover *tk)
 	return 0;
 }
 
+/* ---- the takeovers on one CPU ------------------------------------------ */
+
+/*
+ * Every injected syscall is a round trip between the restorer and the
+ * task it drives: PTRACE_SYSCALL, a stop at the syscall's entry and one at
+ * its exit, each waking the other side.  With the two on different CPUs
+ * every wake-up is a cross-CPU one, often of an idle CPU, and it costs
+ * more than the syscall: 3-4x the round trip on the same CPU on a
+ * virtualised host, 5-40x in the QEMU lab's emulated guest (the more the
+ * host is loaded), whose idle vCPUs the host must schedule again
+ * (docs/lab.md, "Where a restore's time goes").  A task with many mappings and threads takes hundreds of
+ * them (redis-server with its jemalloc arenas and 5 threads: about 250).
+ * So from the first takeover until every task is complete and parked the
+ * restorer runs on the CPU it is on, and each task taken over runs there
+ * too, its threads with it (they are made from its main thread and inherit
+ * its CPUs).  Each thread gets back the CPUs the task had, those a stub
+ * inherits from the restorer, before the journal says the tree is
+ * complete (from then on `kup recover` lets it go: never on one CPU).
+ * Best effort: where the affinity cannot be set, the takeover runs as it
+ * would without.
+ */
+static void pin_restorer(struct rctx *c)
+{
+	cpu_set_t one;
+	int cpu;
+
+	c->pin_cpu = -1;
+	if (sched_getaffinity(0, sizeof(c->restorer_cpus), &c->restorer_cpus)) {
+		log_debug("the restorer's CPUs: %s; not pinned", strerror(errno));
+		return;
+	}
+	cpu = sched_getcpu();
+	if (cpu < 0 || cpu >= CPU_SETSIZE || CPU_COUNT(&c->restorer_cpus) < 2)
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one)) {
+		log_debug("cannot run the restorer on CPU %d alone: %s", cpu, strerror(errno));
+		return;
+	}
+	c->pin_cpu = cpu;
+}
+
+static void unpin_restorer(struct rctx *c)
+{
+	if (c->pin_cpu < 0)
+		return;
+	if (sched_setaffinity(0, sizeof(c->restorer_cpus), &c->restorer_cpus))
+		log_warn("cannot give the restorer its CPUs back: %s", strerror(errno));
+	c->pin_cpu = -1;
+}
+
+static void pin_task(struct rctx *c, struct rproc *p)
+{
+	pid_t pid = p->pe->pid;
+	cpu_set_t one;
+
+	if (c->pin_cpu < 0)
+		return;
+	if (sched_getaffinity(pid, sizeof(p->cpus), &p->cpus)) {
+		log_debug("pid %d: its CPUs: %s; not pinned", pid, strerror(errno));
+		return;
+	}
+	CPU_ZERO(&one);
+	CPU_SET(c->pin_cpu, &one);
+	if (sched_setaffinity(pid, sizeof(one), &one)) {
+		log_debug("pid %d: cannot run it on CPU %d alone: %s", pid, c->pin_cpu,
+			  strerror(errno));
+		return;
+	}
+	p->pinned = true;
+}
+
+static int unpin_task(struct rproc *p)
+{
+	const CoreEntry *core = p->core;
+
+	if (!p->pinned)
+		return 0;
+	for (size_t i = 0; i < core->n_threads; i++)
+		if (sched_setaffinity(core->threads[i]->tid, sizeof(p->cpus), &p->cpus))
+			return log_errno(errno, "pid %u tid %u: cannot give it its CPUs back",
+					 p->pe->pid, core->threads[i]->tid);
+	p->pinned = false;
+	return 0;
+}
+
 static int takeover(struct rctx *c, struct rproc *p)
 {
 	struct takeover tk = { .c = c, .p = p, .memfd = -1 };
@@ -928,6 +1015,7 @@ static int takeover(struct rctx *c, struct rproc *p)
 	err = seize_add(p, pid);
 	if (err)
 		return err;
+	pin_task(c, p);
 	/* the stub's own rseq area is about to disappear */
 	memset(&rc, 0, sizeof(rc));
 	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof(rc), &rc) > 0 && rc.ptr) {
@@ -966,6 +1054,8 @@ static int takeover(struct rctx *c, struct rproc *p)
 		err = restore_fown(&tk);	/* with the task's final credentials */
 	for (int i = 0; !err && i < p->nkeep; i++)
 		err = INJ(&tk, pid, SYS_close, "cannot close a restore fd", p->keep[i], 0, 0, 0, 0, 0);
+	c->n_inj += tk.pp.n_calls;
+	c->ns_inj += tk.pp.ns_calls;
 	return err;
 }
 
@@ -1208,7 +1298,7 @@ static bool same_boot(const InventoryEntry *inv)
 int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 {
 	struct rctx c = { .o = o, .st = o->store, .lazy_sock = -1, .userns_fd = -1,
-			  .last_pid_fd = -1 };
+			  .last_pid_fd = -1, .pin_cpu = -1 };
 	struct files_opts fo = { .shell_job = o->shell_job, .tcp_established = o->tcp_established,
 				 .store = o->store };
 	struct mntns_rst *mntns = NULL;
@@ -1353,6 +1443,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 				total += c.p[i].pages.len;
 		log_progress_begin("memory", total);
 	}
+	if (!ret)
+		pin_restorer(&c);
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive) {
 			ret = ckpt_check_abort();
@@ -1366,6 +1458,8 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			  "written into the tasks %.1f ms",
 			  c.bytes_read / 1048576.0, c.ns_read / 1e6, c.ns_sum / 1e6,
 			  c.ns_write / 1e6);
+		log_debug("restore:   syscalls injected: %" PRIu64 " in %.1f ms", c.n_inj,
+			  c.ns_inj / 1e6);
 	}
 	/* every attachment made: a segment removed at dump goes with its last
 	 * user, so marked before the tree is complete, a killed restore leaves
@@ -1381,6 +1475,11 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = restore_outside(&c, &c.p[i], TS_OUTSIDE);
+	/* their CPUs back before `kup recover` may let them go (below) */
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = unpin_task(&c.p[i]);
+	unpin_restorer(&c);
 	/* the connections go live (locks removed, repair off) only once every
 	 * task is complete and parked: a restore killed before this point
 	 * closes them still in repair mode, silently, and leaves the lock to a
@@ -1453,6 +1552,7 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 			return log_errno(errno, "cannot wait for pid %d", root);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
+	unpin_restorer(&c);
 	lazy_stop(&c);
 	if (c.shm)
 		shmem_rst_undo(c.shm, c.shm_made);

@@ -6,6 +6,8 @@
 #ifndef KUP_RESTORE_H
 #define KUP_RESTORE_H
 
+#include <sched.h>
+
 #include "ckpt-images.h"
 #include "internal.h"
 
@@ -36,6 +38,8 @@ struct rproc {
 	bool seized;
 	pid_t *seized_tids;
 	int nseized;
+	bool pinned;		/* on rctx.pin_cpu until complete; its CPUs were @cpus */
+	cpu_set_t cpus;
 	uint8_t *cow;		/* per mapping: enum cow_state (mem-restore.c) */
 	uint8_t *lazy;		/* per mapping: enum lazy_kind, its pages come lazily (lazy.c) */
 	uint8_t *pages_ok;	/* a mapped pages image with pieces' checksums: per piece,
@@ -98,6 +102,12 @@ struct rctx {
 	int nspecials;
 	/* where the memory's time went (restore_pages), logged at -v */
 	uint64_t ns_read, ns_sum, ns_write, bytes_read;
+	/* ... and the syscalls injected at the takeovers */
+	uint64_t n_inj, ns_inj;
+	/* the CPU the restorer and the task it takes over share (pin_cpu,
+	 * -1: none), and the restorer's own CPUs before (restore.c) */
+	int pin_cpu;
+	cpu_set_t restorer_cpus;
 	uint64_t ns_phase;	/* the start of the phase under way (phase_done) */
 	/* lazy restore (lazy.c): the pages server and our end of its socket */
 	pid_t lazy_pid;
