@@ -467,6 +467,13 @@ static void srv_fatal(struct lsrv *s, struct lmm *m, uint64_t addr, int err, boo
 			"killing the whole tree, it must not run on without its memory", m->pid,
 			addr, s->c->st->where, strerror(err < 0 ? -err : err));
 	kill_tree(s);
+	if (s->c->o->on_fatal) {
+		for (int i = 0; i < s->c->n; i++)
+			if (s->c->p[i].alive)
+				s->c->st->ops->release(s->c->st, &s->pages[i]);
+		s->c->st->ops->close(s->c->st);
+		s->c->o->on_fatal(s->c->o->arg);
+	}
 	_exit(1);
 }
 

@@ -41,6 +41,8 @@ int ckpt_summary_read(struct img_store *st, struct ckpt_summary *s)
 		ret = dup_str(&s->kernel_release, inv->kernel_release);
 	if (!ret)
 		ret = dup_str(&s->boot_id, inv->boot_id);
+	if (!ret)
+		ret = dup_str(&s->restore_failed_boot, inv->restore_failed_boot);
 	inventory_entry__free_unpacked(inv, NULL);
 	if (ret)
 		ckpt_summary_free(s);
@@ -52,6 +54,7 @@ void ckpt_summary_free(struct ckpt_summary *s)
 	free(s->unit);
 	free(s->kernel_release);
 	free(s->boot_id);
+	free(s->restore_failed_boot);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -270,6 +270,10 @@ static int read_ids(const char *given, struct holder *h, uint32_t *root)
 	if (r)
 		return r;
 	r = kup_parts_read(st, &pi);
+	if (!r && !pi && kup_ckpt_marked_failed(st, "no PID is held")) {
+		st->ops->close(st);
+		return 0;	/* nothing held, no unit noted: it starts cold */
+	}
 	if (!r && !pi) {
 		units[0][0] = 0;
 		r = tree_ids(st, h, "", root, units[0], sizeof(units[0]));
@@ -652,6 +656,11 @@ static int hold_start(const char *given, bool if_any, long timeout_s, const char
 	}
 	if (read_ids(given, &h, &root))
 		return KUP_EXIT_FAIL;
+	if (!h.n) {
+		log_info("no tree of the store (%s) is to be restored at this boot: no PIDs to hold",
+			 given ? given : "auto");
+		return KUP_EXIT_OK;
+	}
 	if (h.ntrees > 1)
 		snprintf(h.what, sizeof(h.what), "%d trees", h.ntrees);
 	else

@@ -232,6 +232,49 @@ static void rst_in_server(void *arg)
 	rp->hold_fd = store_hold(rp->given);
 }
 
+/*
+ * The restore of a unit's tree kept across a switch failed, before or after
+ * the tree ran (its memory could not be read back): the unit starts cold,
+ * and from then on its state is newer than the checkpoint's, which a later
+ * boot must not restore.  A store of one tree gets the mark in its
+ * inventory (kup hold then holds nothing for it), a part of a store of
+ * several its failed mark.  Tried for a while: another part's kup-lazy may
+ * hold the store (a shared lock) meanwhile.
+ */
+static void mark_failed(const char *given, const char *prefix)
+{
+	for (int i = 0; i < 60; i++) {
+		int lock = prefix ? kup_parts_lock() : -1, r;
+
+		if (prefix && lock < 0)
+			return;
+		r = prefix ? kup_parts_done(given, prefix, true) : kup_store_mark_failed(given, true);
+		if (lock >= 0)
+			close(lock);
+		if (r != -EBUSY) {
+			if (r > 0)
+				log_warn("the checkpoint stays in the store, marked failed: a later "
+					 "boot does not restore it (`kup switch KERNEL --from-store` "
+					 "tries it again, `kup ppp scrub` drops it)");
+			return;
+		}
+		usleep(500000);
+	}
+	log_warn("the store stayed busy: its checkpoint could not be marked failed");
+}
+
+/* kup-lazy killed the tree (a page that cannot be read back) */
+static void rst_fatal(void *arg)
+{
+	struct rst_ppp *rp = arg;
+
+	if (rp->hold_fd >= 0)
+		close(rp->hold_fd);
+	rp->hold_fd = -1;
+	if (rp->given && !rp->keep && rp->outage && rp->outage->other_boot)
+		mark_failed(rp->given, NULL);
+}
+
 /* Lazily restored from a store: every page is in (kup-lazy, which has
  * closed its copy of the store), the checkpoint is no longer needed. */
 static void rst_memory_complete(void *arg)
@@ -467,6 +510,22 @@ static void part_memory_complete(void *arg)
 		part_drop(rp->given, rp->prefix, false, false);
 }
 
+/* In the part's kup-lazy, which killed the tree (a page that cannot be
+ * read back): the part is marked failed, as after a restore that failed. */
+static void part_fatal(void *arg)
+{
+	struct rst_part *rp = arg;
+
+	if (rp->base)
+		rp->base->ops->close(rp->base);
+	rp->base = NULL;
+	if (rp->hold_fd >= 0)
+		close(rp->hold_fd);
+	rp->hold_fd = -1;
+	if (!rp->keep)
+		mark_failed(rp->given, rp->prefix);
+}
+
 static int part_before_pids(void *arg)
 {
 	struct rst_part *rp = arg;
@@ -516,6 +575,7 @@ static int restore_part(const char *given, const char *prefix, bool keep,
 	o.on_running = part_running;
 	o.on_memory_complete = part_memory_complete;
 	o.in_server = part_in_server;
+	o.on_fatal = part_fatal;
 	o.before_pids = part_before_pids;
 	o.arg = &rp;
 	if (journal_begin("restore")) {
@@ -733,6 +793,7 @@ int cmd_restore(int argc, char **argv)
 	o.on_running = rst_running;
 	o.on_memory_complete = rst_memory_complete;
 	o.in_server = rst_in_server;
+	o.on_fatal = rst_fatal;
 	o.before_pids = rst_before_pids;
 	o.arg = &rp;
 	if (rp.given)
@@ -760,6 +821,14 @@ int cmd_restore(int argc, char **argv)
 			json_decref(list);
 			return ret;
 		}
+	}
+	/* what kup-restore.service runs at boot: not a checkpoint whose restore
+	 * failed on an earlier boot (asked by hand, it is tried) */
+	if (rp.given && if_any && kup_ckpt_marked_failed(o.store, "nothing is restored")) {
+		o.store->ops->close(o.store);
+		json_print(list, "ppp", spath, -1);
+		json_decref(list);
+		return 0;
 	}
 	if (tree) {
 		log_err("%s holds one tree: -t is for a store of several", o.store->where);
@@ -799,6 +868,11 @@ int cmd_restore(int argc, char **argv)
 				       restore_begun_ns, outage.other_boot);
 	if (o.store)
 		o.store->ops->close(o.store);
+	o.store = NULL;
+	/* a restore at the boot after the switch failed (a unit then starts
+	 * cold): a later boot must not restore the checkpoint */
+	if (ret < 0 && ret != -ECANCELED && rp.given && outage.other_boot && !rp.keep)
+		mark_failed(rp.given, NULL);
 	if (ret >= 0)
 		json_tree(list, &outage, root, &stats, rp.running_ns);
 	json_print(list, rp.given ? "ppp" : "dir", spath, ret >= 0 && !o.detach ? ret : -1);

@@ -333,6 +333,12 @@ static int switch_from_store(const char *kernel, const char *store, char **largv
 		return KUP_EXIT_FAIL;
 	}
 	rc = kup_parts_retry(store);
+	if (rc >= 0) {
+		/* a store of one tree: its failed mark (kup_store_mark_failed) */
+		int one = kup_store_mark_failed(store, false);
+
+		rc = one < 0 ? one : rc + one;
+	}
 	if (rc < 0) {
 		unload();
 		log_err("%s %s in the store as %s; %s was unloaded", what, stay,

@@ -159,6 +159,14 @@ struct img_store *kup_part_store(struct img_store *base, const struct PartEntry 
 int kup_parts_lock(void);
 int kup_parts_done(const char *given, const char *prefix, bool failed);
 int kup_parts_retry(const char *given);	/* clear every part's failed mark; how many */
+/* A store of one tree: its checkpoint failed to restore on this boot (its
+ * unit started cold: a later boot must not restore it), or may be tried
+ * again (@failed false: kup switch --from-store).  1: changed, 0: nothing
+ * to do (a store of several trees: kup_parts_done / kup_parts_retry). */
+int kup_store_mark_failed(const char *given, bool failed);
+/* The checkpoint in @st (a store of one tree) is so marked: said, with
+ * @what (what is not done for it). */
+bool kup_ckpt_marked_failed(struct img_store *st, const char *what);
 /* What the dump of tree @t with the options of @tmpl (NULL: the defaults)
  * would refuse, told while it runs (ckpt_dump_check): 0 or -errno, the
  * refusal logged in the dump's words.  Nothing is stopped or changed. */

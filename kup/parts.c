@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "ckpt-summary.h"
 #include "image.h"
 #include "kup-image.pb-c.h"
 #include "kup.h"
@@ -394,9 +395,35 @@ int kup_parts_lock(void)
 	return fd;
 }
 
+/* Replace image @name of the store's checkpoint by @msg (of @kind), in an
+ * append transaction; with @drop_prefix, part @drop_prefix's blobs go too. */
+static int rewrite_msg(const char *given, const char *name, enum img_kind kind,
+		       const ProtobufCMessage *msg, const char *drop_prefix)
+{
+	struct img_store *wr;
+	int r = kup_store_open_ppp(given, KUP_STORE_APPEND, &wr);
+
+	if (r)
+		return r;
+	if (drop_prefix) {
+		r = kup_store_remove_prefix(wr, drop_prefix);
+		r = r < 0 ? r : 0;
+	}
+	if (!r)
+		r = wr->ops->remove(wr, name);
+	if (!r)
+		r = img_write_msg(wr, name, kind, msg);
+	if (!r)
+		r = wr->ops->commit(wr);
+	else
+		wr->ops->abort(wr);
+	wr->ops->close(wr);
+	return r;
+}
+
 int kup_parts_done(const char *given, const char *prefix, bool failed)
 {
-	struct img_store *rd, *wr;
+	struct img_store *rd;
 	PartsImage *pi = NULL;
 	size_t idx, pending = 0;
 	char name[256];
@@ -445,24 +472,7 @@ int kup_parts_done(const char *given, const char *prefix, bool failed)
 			 "try: `kup switch KERNEL --from-store` takes it to KERNEL, `kup ppp scrub` "
 			 "drops it", other);
 	}
-	r = kup_store_open_ppp(given, KUP_STORE_APPEND, &wr);
-	if (r) {
-		parts_image__free_unpacked(pi, NULL);
-		return r;
-	}
-	if (!failed) {
-		r = kup_store_remove_prefix(wr, prefix);
-		r = r < 0 ? r : 0;
-	}
-	if (!r)
-		r = wr->ops->remove(wr, PARTS_IMG);
-	if (!r)
-		r = img_write_msg(wr, PARTS_IMG, IMG_PARTS, pi);
-	if (!r)
-		r = wr->ops->commit(wr);
-	else
-		wr->ops->abort(wr);
-	wr->ops->close(wr);
+	r = rewrite_msg(given, PARTS_IMG, IMG_PARTS, &pi->base, failed ? NULL : prefix);
 	parts_image__free_unpacked(pi, NULL);
 	if (r)
 		log_errno(r, "cannot mark %s's part of the store as %s", name,
@@ -475,7 +485,7 @@ int kup_parts_done(const char *given, const char *prefix, bool failed)
 
 int kup_parts_retry(const char *given)
 {
-	struct img_store *rd, *wr;
+	struct img_store *rd;
 	PartsImage *pi = NULL;
 	int r, n = 0;
 
@@ -496,21 +506,76 @@ int kup_parts_retry(const char *given)
 		parts_image__free_unpacked(pi, NULL);
 		return 0;
 	}
-	r = kup_store_open_ppp(given, KUP_STORE_APPEND, &wr);
-	if (r) {
-		parts_image__free_unpacked(pi, NULL);
-		return r;
-	}
-	r = wr->ops->remove(wr, PARTS_IMG);
-	if (!r)
-		r = img_write_msg(wr, PARTS_IMG, IMG_PARTS, pi);
-	if (!r)
-		r = wr->ops->commit(wr);
-	else
-		wr->ops->abort(wr);
-	wr->ops->close(wr);
+	r = rewrite_msg(given, PARTS_IMG, IMG_PARTS, &pi->base, NULL);
 	parts_image__free_unpacked(pi, NULL);
 	if (r)
 		return log_errno(r, "cannot clear the failed marks of the store's parts");
 	return n;
+}
+
+bool kup_ckpt_marked_failed(struct img_store *st, const char *what)
+{
+	struct ckpt_summary sum;
+	bool failed = false;
+
+	if (!ckpt_summary_read(st, &sum)) {
+		failed = sum.restore_failed_boot != NULL;
+		if (failed)
+			log_warn("%s: the restore of %s failed on an earlier boot (%s), which started "
+				 "it cold: it is not restored at boot again, %s (`kup switch KERNEL "
+				 "--from-store` tries it again, `kup ppp scrub` drops it)", st->where,
+				 sum.unit ? sum.unit : "its tree", sum.restore_failed_boot, what);
+		ckpt_summary_free(&sum);
+	}
+	return failed;
+}
+
+/*
+ * A store of one tree: mark its checkpoint as failed on this boot (the
+ * inventory's restore_failed_boot), or clear the mark (@failed false).  1
+ * when changed, 0 when there was nothing to change (a store of several
+ * trees, no checkpoint, the mark as asked already).
+ */
+int kup_store_mark_failed(const char *given, bool failed)
+{
+	struct img_store *rd;
+	ProtobufCMessage *m = NULL;
+	InventoryEntry *inv;
+	PartsImage *pi = NULL;
+	char bid[64] = "";
+	FILE *f;
+	int r;
+
+	r = kup_store_open_ppp(given, 0, &rd);
+	if (r)
+		return r;
+	r = kup_parts_read(rd, &pi);
+	if (!r && !pi)
+		r = img_read_msg(rd, "inventory.img", IMG_INVENTORY, &inventory_entry__descriptor, &m);
+	rd->ops->close(rd);
+	if (pi)
+		parts_image__free_unpacked(pi, NULL);
+	if (r || !m)
+		return r == -ENOENT ? 0 : r;
+	inv = (InventoryEntry *)m;
+	f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (f) {
+		if (!fgets(bid, sizeof(bid), f))
+			bid[0] = 0;
+		fclose(f);
+		bid[strcspn(bid, "\n")] = 0;
+	}
+	if (failed ? inv->restore_failed_boot != NULL : inv->restore_failed_boot == NULL) {
+		inventory_entry__free_unpacked(inv, NULL);
+		return 0;
+	}
+	/* (the string goes back to protobuf-c's free as its own) */
+	free(inv->restore_failed_boot);
+	inv->restore_failed_boot = failed ? strdup(bid[0] ? bid : "?") : NULL;
+	r = failed && !inv->restore_failed_boot ? -ENOMEM :
+	    rewrite_msg(given, "inventory.img", IMG_INVENTORY, m, NULL);
+	inventory_entry__free_unpacked(inv, NULL);
+	if (r)
+		return log_errno(r, "cannot %s the store's checkpoint as failed", failed ? "mark" : "unmark");
+	return 1;
 }

@@ -26,6 +26,7 @@ struct ckpt_summary {
 	uint64_t dump_time_ns;		/* CLOCK_REALTIME */
 	uint64_t freeze_time_ns;	/* CLOCK_REALTIME at the freeze; 0: not known */
 	uint64_t pages_total;
+	char *restore_failed_boot;	/* inventory_entry.restore_failed_boot, or NULL */
 };
 
 /*

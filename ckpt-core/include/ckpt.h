@@ -97,6 +97,10 @@ struct ckpt_restore_opts {
 	/* Called first thing in the server, to let go of what it must not
 	 * hold for its whole life (a lock of the caller's, inherited). */
 	void (*in_server)(void *arg);
+	/* Called in the server after a page that could not be read back made
+	 * it kill the tree (its copy of the store closed), e.g. to mark the
+	 * checkpoint failed. */
+	void (*on_fatal)(void *arg);
 	pid_t *lazy_pid;		/* out: the server, or 0 */
 	void *arg;
 };

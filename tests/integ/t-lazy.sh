@@ -13,7 +13,8 @@
 #    child sees what its parent does.
 #  - a store damaged after the tree started lazily: the page cannot be read
 #    back, the whole tree is killed (never run on with zeros), the error
-#    names the pid and the address, the store keeps its checkpoint.
+#    names the pid and the address, the store keeps its checkpoint, marked
+#    failed (as on the boot after a switch: a later boot leaves it).
 #  - a directory's image damaged: the eager restore refuses it, naming the
 #    piece; the lazy one runs the tree and kills it at that piece.
 #  - KUP_RESTORE_MEMORY=lazy makes kup restore --ppp lazy; --eager wins.
@@ -143,8 +144,8 @@ pid=$(start_bg "$T/out4" "$PROGS/bigmem" 64)
 wait_for_line "$T/out4" '^READY' 120 || bail "bigmem did not start"
 check "kup dump --ppp" kup_run "$T/dump4.log" dump -t "$pid" --ppp "$S4"
 check "the dumped process is gone" wait_gone "$pid"
-check "kup restore --ppp --lazy -d (background pass held)" \
-	held_restore "$T/go4" "$T/restore4.log" restore --ppp "$S4" --lazy -d
+check "kup restore --ppp --lazy -d --as-new-boot (background pass held)" \
+	held_restore "$T/go4" "$T/restore4.log" restore --ppp "$S4" --lazy -d --as-new-boot
 track_restored "$T/restore4.log"
 check "pid $pid runs" alive "$pid"
 off=$(blob_offset "$S4" "pages-$pid.img")
@@ -159,6 +160,9 @@ check "the error names the pid and the address" \
 	"$T/restore4.log"
 check "the store's extent check says which" grep -q "extent" "$T/restore4.log"
 check "the store keeps its checkpoint (not scrubbed)" has_ckpt "$S4"
+check "... marked failed (as on the boot after a switch): a later boot leaves it" \
+	eval 'grep -q "stays in the store, marked failed" "$T/restore4.log" &&
+	      kup_run "$T/ri4.log" restore --ppp "$S4" -d --if-any && grep -q "failed on an earlier boot" "$T/ri4.log"'
 
 # ---- a directory's image damaged: the tree runs, killed at the damaged piece --
 # Each MiB of a pages image has a checksum of its own (mm_image.chunk_xxh64):
@@ -321,3 +325,34 @@ check "the store is scrubbed" wait_for '! has_ckpt "$S8"' 30
 for p in "$p1:$T/out8a" "$p2:$T/out8b"; do
 	check "counter ${p%%:*} goes on, its memory as it was" request_check "${p%%:*}" "${p#*:}"
 done
+
+# ---- a part damaged while its tree runs lazily: the part is marked failed ----
+# (a store of two trees; the other part stays restorable, the failed one is
+# not tried again by a boot's restore, as after an eager restore that failed)
+S9=$T/store9.ppp
+check "kup ppp format $S9 --size 160M" kup_run "$T/fmt9.log" ppp format "$S9" --size 160M
+q1=$(start_bg "$T/out9a" "$PROGS/bigmem" 48)
+q2=$(start_bg "$T/out9b" "$PROGS/counter")
+wait_for_line "$T/out9a" '^READY' 120 && wait_for_line "$T/out9b" '^C 3 ' 30 || bail "bigmem/counter did not start"
+check "kup dump -t $q1 -t $q2 --ppp" kup_run "$T/dump9p.log" dump -t "$q1" -t "$q2" --ppp "$S9"
+check "the dumped processes are gone" eval 'wait_gone $q1 && wait_gone $q2'
+check "kup restore -t $q1 --lazy -d (background pass held)" \
+	held_restore "$T/go9p" "$T/restore9p.log" restore --ppp "$S9" -t "$q1" --lazy -d
+pid=$q1
+track_restored "$T/restore9p.log"
+off=$("$KUP" ppp ls "$S9" --json | python3 -c '
+import json, sys
+print([b["offset"] for b in json.load(sys.stdin) if b["name"].endswith("/pages-%s.img" % sys.argv[1])][0])' "$q1")
+for mb in 8 16 24 32; do
+	flip_byte "$S9" $((off + (mb << 20) + 100))
+done
+touch "$T/go9p"
+check "the tree is killed when the damaged page is reached" wait_gone "$q1" 60
+check "kup-lazy exits too" wait_for "! alive $lz" 60
+check "... its part is kept, marked failed" \
+	grep -q "the part of the tree of pid $q1 is kept, marked failed" "$T/restore9p.log" ||
+	note "$(tail -n 5 "$T/restore9p.log")"
+check "a boot's restore (--if-any) restores the other part only" \
+	eval 'kup_run "$T/ri9.log" restore --ppp "$S9" -d --if-any && alive $q2 && ! alive $q1'
+track "$q2"
+kill_tree "$q2"

@@ -122,3 +122,40 @@ track "$c"
 check "... the store is scrubbed" eval "\"\$KUP\" ppp status '$S' --json | grep -q '\"checkpoint\": false'"
 kill_tree "$c"
 kill_tree "$d"
+
+# ---- a store of one tree whose restore failed on the boot after the switch
+# (--as-new-boot: as on the next boot).  Its unit starts cold there, so a
+# later boot must not restore the checkpoint over the newer cold instance:
+# the inventory is marked (restore_failed_boot), kup-restore.service's
+# `kup restore --if-any` and the initramfs' `kup hold --if-any` leave it,
+# and kup switch --from-store clears the mark.
+at_exit "'$KUP' hold --release > /dev/null 2>&1"
+echo "the input of the kept sleep" > "$T/input1"
+e=$(start_bg "$T/e" sh -c "exec sleep 1000 < '$T/input1'")
+check "kup dump -t $e --ppp (a store of one tree)" kup_run "$T/dump3.log" dump -t "$e" --ppp "$S"
+wait_gone "$e"
+mv "$T/input1" "$T/input1.away"
+check_fails "its restore on the next boot fails (its file is gone)" \
+	kup_run "$T/r3.log" restore --ppp "$S" -d --as-new-boot
+check "... the checkpoint stays, marked failed" \
+	grep -q "stays in the store, marked failed: a later boot does not restore it" "$T/r3.log" ||
+	note "$(cat "$T/r3.log")"
+check "... kup ppp verify passes (the mark is a committed transaction)" \
+	kup_run "$T/v3.log" ppp verify "$S"
+mv "$T/input1.away" "$T/input1"
+check "kup restore --if-any (kup-restore.service at boot) does not try it again" \
+	eval 'kup_run "$T/ri3.log" restore --ppp "$S" -d --if-any --as-new-boot &&
+	      grep -q "failed on an earlier boot" "$T/ri3.log" && [ ! -d /proc/$e ]'
+check "kup hold --if-any (the initramfs) holds no PID for it" \
+	eval 'kup_run "$T/h3.log" hold --ppp "$S" --if-any && grep -q "no PID is held" "$T/h3.log" &&
+	      ! "$KUP" hold --status > /dev/null 2>&1' || note "$(cat "$T/h3.log")"
+kup_try switch "$K" --no-initrd --from-store --ppp "$S" --fast --config /dev/null > "$T/fs3.log" 2>&1
+rc=$?
+check "kup switch --from-store clears the mark (the kexec fails here: exit 1)" [ "$rc" = 1 ] ||
+	note "$(cat "$T/fs3.log")"
+check "... 1 tree to be tried again" grep -q "1 tree whose restore failed will be tried again" "$T/fs3.log"
+check "a boot's restore (--if-any) now restores it: pid $e" \
+	eval 'kup_run "$T/rc3.log" restore --ppp "$S" -d --if-any --as-new-boot && [ -d /proc/$e ]' ||
+	note "$(cat "$T/rc3.log")"
+track "$e"
+kill_tree "$e"

@@ -156,4 +156,8 @@ check "a new main pid ($newpid), nothing left of the tree of $pid" \
 	"[ -n '$newpid' ] && [ '$newpid' != $pid ] && ! grep -qs memcached /proc/$pid/comm"
 check "the store keeps the checkpoint (kup ppp status)" \
 	"kup ppp status /dev/pmem0 | grep -q 'checkpoint:   [0-9]* blob'"
+check "... marked failed: a later boot does not restore it over the cold instance" \
+	"journalctl -b -u $U -o cat | grep -q 'marked failed: a later boot does not restore it'"
+check "... kup hold --if-any (the initramfs' next time) holds no PID for it" \
+	"kup hold --if-any 2>&1 | grep -q 'no PID is held' && ! kup hold --status >/dev/null 2>&1"
 finish
