@@ -127,43 +127,39 @@ bench_check() {
 	row "  $2" "DIFFERENT"
 	failed=1
 }
+# timed_kup WHAT LOG ARGS...: kup -q ARGS, its time a row (WHAT; "" for none);
+# a failure is a row with the last lines of LOG
+timed_kup() {
+	local what=$1 log=$2 t0 t1
+	shift 2
+	t0=$(now_ms)
+	if ! "$KUP" -q "$@" > "$log" 2>&1; then
+		row "kup $*" "failed"
+		sed 's/^/    /' "$log" | tail -n 5
+		failed=1
+		return 1
+	fi
+	t1=$(now_ms)
+	[ -z "$what" ] || row "$what" "$((t1 - t0)) ms"
+}
+# dump_bigmem WHAT ARGS...: the restored bigmem dumped (timed_kup), gone,
+# its output file as it was at the dump (the next copy's lines follow)
+dump_bigmem() {
+	local what=$1 sz
+	shift
+	sz=$(stat -c %s "$dir/bigmem")
+	timed_kup "$what" "$dir/dump.log" dump -t "$pid" "$@" || return 1
+	wait_gone "$pid"
+	truncate -s "$sz" "$dir/bigmem"
+}
 store_rows() {
-	local S="$dir/store.ppp" t0 t1 t2 lz sz
-	if ! "$KUP" -q ppp format "$S" --size $((MB * 3 / 2 + 64))M > "$dir/fmt.log" 2>&1; then
-		row "kup ppp format (a store file)" "failed"
-		failed=1
-		return
-	fi
-	sz=$(stat -c %s "$dir/bigmem")
-	t0=$(now_ms)
-	if ! "$KUP" -q dump -t "$pid" --ppp "$S" > "$dir/dump.log" 2>&1; then
-		row "kup dump --ppp" "failed"
-		sed 's/^/    /' "$dir/dump.log" | tail -n 5
-		failed=1
-		return
-	fi
-	t1=$(now_ms)
-	row "kup dump --ppp into a store file (+ kill)" "$((t1 - t0)) ms"
-	wait_gone "$pid"
-	truncate -s "$sz" "$dir/bigmem"
-	t0=$(now_ms)
-	if ! "$KUP" -q restore --ppp "$S" -d --eager > "$dir/restore.log" 2>&1; then
-		row "kup restore --ppp -d" "failed"
-		sed 's/^/    /' "$dir/restore.log" | tail -n 5
-		failed=1
-		return
-	fi
-	t1=$(now_ms)
-	row "kup restore --ppp -d of the same (eager)" "$((t1 - t0)) ms"
+	local S="$dir/store.ppp"
+	timed_kup "" "$dir/fmt.log" ppp format "$S" --size $((MB * 3 / 2 + 64))M || return
+	dump_bigmem "kup dump --ppp into a store file (+ kill)" --ppp "$S" || return
+	timed_kup "kup restore --ppp -d of the same (eager)" "$dir/restore.log" \
+		restore --ppp "$S" -d --eager || return
 	bench_check "$dir/bigmem" "restored memory checksum"
-	sz=$(stat -c %s "$dir/bigmem")
-	if ! "$KUP" -q dump -t "$pid" --ppp "$S" > "$dir/dump.log" 2>&1; then
-		row "kup dump --ppp (again)" "failed"
-		failed=1
-		return
-	fi
-	wait_gone "$pid"
-	truncate -s "$sz" "$dir/bigmem"
+	dump_bigmem "" --ppp "$S" || return
 	lazy_rows "kup restore --ppp -d --lazy" --ppp "$S"
 	rm -f "$S"
 }

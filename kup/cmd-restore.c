@@ -141,7 +141,6 @@ static void read_outage(struct img_store *st, struct outage *out)
 {
 	struct ckpt_summary sum;
 	char bid[64] = "";
-	FILE *f;
 
 	memset(out, 0, sizeof(*out));
 	if (ckpt_summary_read(st, &sum))
@@ -151,13 +150,7 @@ static void read_outage(struct img_store *st, struct outage *out)
 	else
 		snprintf(out->name, sizeof(out->name), "pid-%u", sum.root_pid);
 	out->freeze_ns = sum.freeze_time_ns;
-	f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	if (f) {
-		if (!fgets(bid, sizeof(bid), f))
-			bid[0] = 0;
-		fclose(f);
-		bid[strcspn(bid, "\n")] = 0;
-	}
+	kup_boot_id(bid, sizeof(bid));
 	out->other_boot = sum.boot_id && bid[0] && strcmp(sum.boot_id, bid);
 	ckpt_summary_free(&sum);
 }
@@ -491,18 +484,24 @@ static void part_in_server(void *arg)
 	rp->hold_fd = store_hold(rp->given);
 }
 
-/* In the part's kup-lazy, every page in (its part store closed): its copy
- * of the store goes, then its part does. */
-static void part_memory_complete(void *arg)
+/* In the part's kup-lazy, done with the store: its copy and its lock go. */
+static void part_let_go(struct rst_part *rp)
 {
-	struct rst_part *rp = arg;
-
 	if (rp->base)
 		rp->base->ops->close(rp->base);
 	rp->base = NULL;
 	if (rp->hold_fd >= 0)
 		close(rp->hold_fd);
 	rp->hold_fd = -1;
+}
+
+/* In the part's kup-lazy, every page in (its part store closed): its copy
+ * of the store goes, then its part does. */
+static void part_memory_complete(void *arg)
+{
+	struct rst_part *rp = arg;
+
+	part_let_go(rp);
 	/* after a switch: when the outage's last phase ended (kup status) */
 	if (rp->outage && rp->outage->other_boot)
 		switch_record_memory_complete(rp->outage->name);
@@ -516,12 +515,7 @@ static void part_fatal(void *arg)
 {
 	struct rst_part *rp = arg;
 
-	if (rp->base)
-		rp->base->ops->close(rp->base);
-	rp->base = NULL;
-	if (rp->hold_fd >= 0)
-		close(rp->hold_fd);
-	rp->hold_fd = -1;
+	part_let_go(rp);
 	if (!rp->keep)
 		mark_failed(rp->given, rp->prefix);
 }

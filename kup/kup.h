@@ -284,6 +284,10 @@ void switch_hold_started(unsigned long long realtime_ns, unsigned long long sinc
  * kernel: the new one did not come up (panic=, the default boot entry). */
 bool switch_record_rolled_back(const struct switch_record *r);
 
+/* This boot's id (/proc/sys/kernel/random/boot_id) into @buf ("" and an
+ * error when it cannot be read). */
+int kup_boot_id(char *buf, size_t len);
+
 /* "2026-12-06 23:50:01.123 UTC" (CLOCK_REALTIME ns); "?" for 0. */
 const char *kup_fmt_time(unsigned long long ns, char *buf, size_t len);
 

@@ -543,7 +543,6 @@ int kup_store_mark_failed(const char *given, bool failed)
 	InventoryEntry *inv;
 	PartsImage *pi = NULL;
 	char bid[64] = "";
-	FILE *f;
 	int r;
 
 	r = kup_store_open_ppp(given, 0, &rd);
@@ -558,13 +557,7 @@ int kup_store_mark_failed(const char *given, bool failed)
 	if (r || !m)
 		return r == -ENOENT ? 0 : r;
 	inv = (InventoryEntry *)m;
-	f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	if (f) {
-		if (!fgets(bid, sizeof(bid), f))
-			bid[0] = 0;
-		fclose(f);
-		bid[strcspn(bid, "\n")] = 0;
-	}
+	kup_boot_id(bid, sizeof(bid));
 	if (failed ? inv->restore_failed_boot != NULL : inv->restore_failed_boot == NULL) {
 		inventory_entry__free_unpacked(inv, NULL);
 		return 0;

@@ -205,7 +205,7 @@ static const char *record_path(void)
 	return p && *p ? p : KUP_LAST_SWITCH_FILE;
 }
 
-static int boot_id(char *buf, size_t len)
+int kup_boot_id(char *buf, size_t len)
 {
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
 
@@ -246,7 +246,7 @@ void switch_record_begin(const char *kernel)
 		return;
 	}
 	uname(&uts);
-	boot_id(bid, sizeof(bid));
+	kup_boot_id(bid, sizeof(bid));
 	fprintf(f, "kup-switch 1\nbegun %llu %s %s %s\n", realtime_ns(), bid[0] ? bid : "-",
 		uts.release, kernel);
 	fflush(f);
@@ -520,7 +520,7 @@ void switch_hold_started(unsigned long long realtime_ns, unsigned long long sinc
 	char tmp[PATH_MAX], dir[PATH_MAX], bid[64], line[160];
 	int fd, n;
 
-	if (boot_id(bid, sizeof(bid)) || !realtime_ns || !since_boot_ns)
+	if (kup_boot_id(bid, sizeof(bid)) || !realtime_ns || !since_boot_ns)
 		return;
 	snprintf(dir, sizeof(dir), "%s", path);
 	if (strrchr(dir, '/') && strrchr(dir, '/') != dir) {
@@ -576,7 +576,7 @@ static int hold_start_read(unsigned long long *realtime_ns, unsigned long long *
 	if (n <= 0)
 		return -EINVAL;
 	buf[n] = 0;
-	if (strlen(buf) != (size_t)n || boot_id(bid, sizeof(bid)) ||
+	if (strlen(buf) != (size_t)n || kup_boot_id(bid, sizeof(bid)) ||
 	    sscanf(buf, "kup-hold-start 1 %63s %llu %llu\n%n", fbid, &a, &b, &end) != 3 ||
 	    end != n || buf[n - 1] != '\n' || strcmp(fbid, bid) || !b || a <= b || b > up)
 		return -EINVAL;
@@ -605,7 +605,7 @@ static int record_note_boot(struct switch_record *r)
 	struct utsname uts;
 	char bid[64];
 
-	boot_id(bid, sizeof(bid));
+	kup_boot_id(bid, sizeof(bid));
 	if (!r->begun_ns || !bid[0] || !strcmp(r->boot_id, bid) ||
 	    (r->booted[0] && strcmp(r->booted, bid)))
 		return 0;
