@@ -49,12 +49,23 @@ flip_byte() {
 	printf "$(printf '\\%03o' $(( (b ^ 0x5a) & 255 )))" |
 		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
+# blob_offset STORE NAME: the offset of the blob named NAME (or, with a
+# store of several trees, ending in /NAME) in STORE
 blob_offset() {
 	"$KUP" ppp ls "$1" --json | python3 -c '
 import json, sys
 for b in json.load(sys.stdin):
-    if b["name"] == sys.argv[1]:
-        print(b["offset"])' "$2"
+    if b["name"] == sys.argv[1] or b["name"].endswith("/" + sys.argv[1]):
+        print(b["offset"])
+        break' "$2"
+}
+# damage_blob STORE NAME: a byte flipped at 8, 16, 24 and 32 MiB of the blob
+damage_blob() {
+	local off mb
+	off=$(blob_offset "$1" "$2")
+	for mb in 8 16 24 32; do
+		flip_byte "$1" $((off + (mb << 20) + 100))
+	done
 }
 
 # ---- 256 MiB from a store, pages on first touch ------------------------------
@@ -148,10 +159,7 @@ check "kup restore --ppp --lazy -d --as-new-boot (background pass held)" \
 	held_restore "$T/go4" "$T/restore4.log" restore --ppp "$S4" --lazy -d --as-new-boot
 track_restored "$T/restore4.log"
 check "pid $pid runs" alive "$pid"
-off=$(blob_offset "$S4" "pages-$pid.img")
-for mb in 8 16 24 32; do
-	flip_byte "$S4" $((off + (mb << 20) + 100))
-done
+damage_blob "$S4" "pages-$pid.img"
 touch "$T/go4"
 check "the tree is killed when the damaged page is reached" wait_gone "$pid" 60
 check "kup-lazy exits too" wait_for "! alive $lz" 30
@@ -340,12 +348,7 @@ check "kup restore -t $q1 --lazy -d (background pass held)" \
 	held_restore "$T/go9p" "$T/restore9p.log" restore --ppp "$S9" -t "$q1" --lazy -d
 pid=$q1
 track_restored "$T/restore9p.log"
-off=$("$KUP" ppp ls "$S9" --json | python3 -c '
-import json, sys
-print([b["offset"] for b in json.load(sys.stdin) if b["name"].endswith("/pages-%s.img" % sys.argv[1])][0])' "$q1")
-for mb in 8 16 24 32; do
-	flip_byte "$S9" $((off + (mb << 20) + 100))
-done
+damage_blob "$S9" "pages-$q1.img"
 touch "$T/go9p"
 check "the tree is killed when the damaged page is reached" wait_gone "$q1" 60
 check "kup-lazy exits too" wait_for "! alive $lz" 60
