@@ -924,7 +924,8 @@ static int restore_posix_locks(struct takeover *tk)
  * restorer runs on the CPU it is on, and each task taken over runs there
  * too, its threads with it (they are made from its main thread and inherit
  * its CPUs).  Each thread gets back the CPUs the task had, those a stub
- * inherits from the restorer, before the journal says the tree is
+ * inherits from the restorer (then those it had at dump, task-attrs.c's
+ * restore_cpus, where it had fewer than it could), before the journal says the tree is
  * complete (from then on `kup recover` lets it go: never on one CPU).
  * Best effort: where the affinity cannot be set, the takeover runs as it
  * would without.
@@ -1472,14 +1473,15 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = takeover_finish(&c, &c.p[i]);
-	for (int i = 0; i < c.n && !ret; i++)
-		if (c.p[i].alive)
-			ret = restore_outside(&c, &c.p[i], TS_OUTSIDE);
-	/* their CPUs back before `kup recover` may let them go (below) */
+	/* their CPUs back before `kup recover` may let them go (below), and
+	 * before the CPUs a thread was given at dump (TS_OUTSIDE) */
 	for (int i = 0; i < c.n && !ret; i++)
 		if (c.p[i].alive)
 			ret = unpin_task(&c.p[i]);
 	unpin_restorer(&c);
+	for (int i = 0; i < c.n && !ret; i++)
+		if (c.p[i].alive)
+			ret = restore_outside(&c, &c.p[i], TS_OUTSIDE);
 	/* the connections go live (locks removed, repair off) only once every
 	 * task is complete and parked: a restore killed before this point
 	 * closes them still in repair mode, silently, and leaves the lock to a

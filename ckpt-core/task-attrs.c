@@ -2,10 +2,12 @@
 /*
  * Smaller attributes of a process and its threads: umask, personality, name,
  * child subreaper, oom_score_adj, dumpable, parent-death signal, scheduling
- * and I/O priority, membarrier registrations.
+ * and I/O priority, CPU affinity, membarrier registrations.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <linux/membarrier.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,113 @@
 #include <unistd.h>
 
 #include "task-state.h"
+
+/*
+ * A CPU list as the kernel prints it ("0-3,6\n") into @set; -EINVAL when it
+ * is not one or names a CPU past CPU_SETSIZE.
+ */
+static int parse_cpulist(const char *s, cpu_set_t *set)
+{
+	CPU_ZERO(set);
+	while (*s && *s != '\n') {
+		char *end;
+		unsigned long a = strtoul(s, &end, 10), b = a;
+
+		if (end == s || !isdigit((unsigned char)*s))
+			return -EINVAL;
+		s = end;
+		if (*s == '-') {
+			s++;
+			if (!isdigit((unsigned char)*s))
+				return -EINVAL;
+			b = strtoul(s, &end, 10);
+			s = end;
+		}
+		if (b < a || b >= CPU_SETSIZE)
+			return -EINVAL;
+		for (unsigned long c = a; c <= b; c++)
+			CPU_SET(c, set);
+		if (*s == ',')
+			s++;
+		else if (*s && *s != '\n')
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int read_cpulist(const char *path, cpu_set_t *set)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EINVAL;
+	buf[n] = 0;
+	return parse_cpulist(buf, set);
+}
+
+/*
+ * The CPUs @tid could run on if it asked for none: its cpuset cgroup's
+ * (cgroup v2 where the cpuset controller is on, or v1's cpuset hierarchy)
+ * or else those online.  false when none can be read.
+ */
+static bool unasked_cpus(pid_t tid, cpu_set_t *set)
+{
+	char *cg = proc_read_file(tid, "cgroup", NULL), path[4096], *line, *nl, *at;
+	bool ok = false;
+
+	/* "0::/path" (v2), "N:cpuset:/path" (v1) */
+	for (line = cg; !ok && line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		if (!strncmp(line, "0::/", 4))
+			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cpuset.cpus.effective",
+				 line[4] ? line + 3 : "");
+		else if ((at = strstr(line, ":cpuset:/")) && at == strchr(line, ':'))
+			snprintf(path, sizeof(path), "/sys/fs/cgroup/cpuset%s/cpuset.effective_cpus",
+				 at[9] ? at + 8 : "");
+		else
+			continue;
+		ok = read_cpulist(path, set) == 0 && CPU_COUNT(set);
+	}
+	free(cg);
+	return ok || (read_cpulist("/sys/devices/system/cpu/online", set) == 0 && CPU_COUNT(set));
+}
+
+/*
+ * The CPUs @tid may run on, kept only when it (or its parent, or a unit's
+ * CPUAffinity=) narrowed them: a thread that may run on every CPU it could
+ * gets, at restore, the CPUs of wherever it is restored.
+ */
+static int dump_cpus(pid_t tid, ThreadCore *tc)
+{
+	cpu_set_t set, could, both;
+	size_t len = 0;
+
+	if (sched_getaffinity(tid, sizeof(set), &set))
+		return log_errno(errno, "tid %d: cannot read the CPUs it may run on", tid);
+	if (!unasked_cpus(tid, &could))
+		return 0;
+	CPU_AND(&both, &set, &could);
+	if (CPU_EQUAL(&both, &could))
+		return 0;
+	for (size_t c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			len = c / 8 + 1;
+	tc->cpus.data = malloc(len);
+	if (!tc->cpus.data)
+		return -ENOMEM;
+	memcpy(tc->cpus.data, &set, len);
+	tc->cpus.len = len;
+	tc->has_cpus = true;
+	return 0;
+}
 
 /*
  * Scheduling policy, nice and real-time priority (sched_getattr) and the
@@ -45,7 +154,7 @@ static int dump_sched(struct task_dump *td, pid_t tid, ThreadCore *tc)
 		return log_errno(errno, "tid %d: cannot read its I/O priority", tid);
 	tc->has_ioprio = true;
 	tc->ioprio = io;
-	return 0;
+	return dump_cpus(tid, tc);
 }
 
 static int stub_set_personality(struct task_rst *tr)
@@ -88,6 +197,50 @@ static int stub_set_oom_score_adj(struct task_rst *tr)
 	return difference(tr, err ? err : EINVAL, "oom_score_adj", d, a);
 }
 
+/* A CPU set as a list ("0-3,6"), cut short to fit @len. */
+static void cpus_str(const cpu_set_t *set, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (int c = 0; c < CPU_SETSIZE && o < len; c++) {
+		int e = c;
+
+		if (!CPU_ISSET(c, set))
+			continue;
+		while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, set))
+			e++;
+		o += snprintf(buf + o, len - o, e > c ? "%s%d-%d" : "%s%d", o ? "," : "", c, e);
+		c = e;
+	}
+}
+
+/*
+ * The CPUs the thread was given.  The kernel keeps the set asked for and
+ * runs the thread on those of them it has (online, in its cgroup): where
+ * that is only some of them, a warning; where none, a difference (the
+ * thread would run on the restorer's CPUs).
+ */
+static int restore_cpus(struct task_rst *tr, const ThreadCore *tc, const char *what)
+{
+	cpu_set_t want, got;
+	char d[256], a[256], w[96];
+
+	CPU_ZERO(&want);
+	memcpy(&want, tc->cpus.data, tc->cpus.len);
+	cpus_str(&want, d, sizeof(d));
+	snprintf(w, sizeof(w), "%s CPUs", what);
+	if (sched_setaffinity(tc->tid, sizeof(want), &want))
+		return difference(tr, errno, w, d, "the restorer's");
+	if (sched_getaffinity(tc->tid, sizeof(got), &got))
+		return log_errno(errno, "tid %u: cannot read the CPUs it may run on", tc->tid);
+	if (!CPU_EQUAL(&got, &want)) {
+		cpus_str(&got, a, sizeof(a));
+		log_warn("pid %d: tid %u may run on CPUs %s of the %s it had", tr->pid, tc->tid, a, d);
+	}
+	return 0;
+}
+
 /*
  * Scheduling policy, nice, real-time priority and I/O priority of each
  * thread, set from outside once the threads exist.  One that cannot be set
@@ -120,6 +273,8 @@ static int restore_sched(struct task_rst *tr)
 		if (!err && tc->has_ioprio &&
 		    syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tc->tid, tc->ioprio))
 			err = difference(tr, errno, what, d, "the restorer's");
+		if (!err && tc->has_cpus)
+			err = restore_cpus(tr, tc, what);
 	}
 	return err;
 }
@@ -298,6 +453,12 @@ static int validate_attrs(const CoreEntry *c, uint32_t pid)
 		}
 		if (tc->has_ioprio && (tc->ioprio >> 13) > 3) {
 			log_err("core-%u.img: thread %u: bad I/O priority 0x%x", pid, tid, tc->ioprio);
+			return -EINVAL;
+		}
+		if (tc->has_cpus && (!tc->cpus.len || tc->cpus.len > sizeof(cpu_set_t) ||
+				     !tc->cpus.data[tc->cpus.len - 1])) {
+			log_err("core-%u.img: thread %u: bad CPU set (%zu bytes)", pid, tid,
+				tc->cpus.len);
 			return -EINVAL;
 		}
 	}

@@ -3,9 +3,11 @@
 # thread in SCHED_BATCH at nice 7 with I/O best-effort level 6, threads in
 # SCHED_IDLE (I/O class idle), SCHED_FIFO 10 with reset-on-fork, SCHED_RR 3
 # (I/O real-time level 2) and SCHED_OTHER at nice -4.  Every thread counts on.
+# With two CPUs or more, thread A may run on the last CPU only and thread C on
+# CPU 0 only (taskset), and that comes back too; the others may run on all.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 12
+plan 13
 
 pid=$(start_bg "$T/out" "$PROGS/schedattr")
 wait_for_line "$T/out" '^READY' || bail "schedattr did not start"
@@ -16,19 +18,32 @@ attrs() {
 		tid=$(line_field "$T/out" "^TID $n " 3)
 		echo "$n $(chrt -p "$tid" | sed 's/.*: //' | tr '\n' ' ')" \
 			"nice $(awk '{ sub(/.*\) /, ""); print $17 }' /proc/$1/task/$tid/stat)" \
-			"io $(ionice -p "$tid")"
+			"io $(ionice -p "$tid")" "cpus $(taskset -pc "$tid" | sed 's/.*: //')"
 	done
 }
+all=$(taskset -pc $$ | sed 's/.*: //')
+last_cpu=$(echo "$all" | tr ',-' '\n\n' | sort -n | tail -1)
+if [ "$(nproc)" -ge 2 ]; then
+	taskset -pc "$last_cpu" "$(line_field "$T/out" "^TID A " 3)" >/dev/null
+	taskset -pc 0 "$(line_field "$T/out" "^TID C " 3)" >/dev/null
+fi
 before=$(attrs "$pid")
 note "$before"
 check "before: B is SCHED_FIFO|SCHED_RESET_ON_FORK 10, C SCHED_RR 3, M SCHED_BATCH nice 7" eval \
 	'echo "$before" | grep -qF "B SCHED_FIFO|SCHED_RESET_ON_FORK 10 " &&
 	 echo "$before" | grep -qF "C SCHED_RR 3 " && echo "$before" | grep -qF "M SCHED_BATCH 0  nice 7 io best-effort: prio 6"'
+if [ "$(nproc)" -ge 2 ]; then
+	check "before: A may run on CPU $last_cpu only, C on CPU 0 only, M on $all" eval \
+		'echo "$before" | grep -q "^A .* cpus $last_cpu\$" && echo "$before" | grep -q "^C .* cpus 0\$" &&
+		 echo "$before" | grep -q "^M .* cpus $all\$"'
+else
+	ok "# SKIP one CPU: no CPU affinity to keep"
+fi
 
 DR_LOG=$T/out dump_and_restore "$pid" "$T/img" || exit 1
 after=$(attrs "$pid")
 note "$after"
-check "every thread has its policy, priority, nice and I/O priority back" \
+check "every thread has its policy, priority, nice, I/O priority and CPUs back" \
 	diff <(echo "$before") <(echo "$after")
 check "no warning from the restore" eval '! grep -qi warn "$T/restore.log"'
 for n in A B C D M; do
