@@ -10,6 +10,8 @@
 #   check TEXT CMD          ok if the guest command CMD succeeds (else its output)
 #   check_fails TEXT CMD    ok if it fails
 #   bail TEXT               a failure that ends the script
+#   mc_client OP N TAG FILL MOD   a memcached client's command for R/check
+#   mc_listening            a guest command: waits until 127.0.0.1:11211 listens
 # The script ends (at exit) with "N passed, N failed", status 0 only if
 # something ran and nothing failed.
 
@@ -50,3 +52,32 @@ finish() {
 # kill) has not run all its checks: that is a failure of its own.
 trap '_rc=$?; not_ok "the script ended before its last check (status $_rc)"; finish' EXIT
 bail() { not_ok "$*"; note "cannot go on"; finish; }
+
+# mc_client OP N TAG FILL MOD: the guest command of a memcached client
+# (python3, 127.0.0.1:11211).  "set" stores keys key0..key(N-1), key i
+# holding "TAG-i-" and i % MOD times the byte FILL; "get" checks them all
+# and prints "GOT n", the keys found with their values.
+mc_client() {
+	echo "python3 - $1 $2 $3 $4 $5 <<'PY'
+import socket, sys
+op, n, tag, fill, mod = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode(), sys.argv[4].encode(), int(sys.argv[5])
+s = socket.create_connection(('127.0.0.1', 11211), timeout=10)
+f = s.makefile('rwb')
+def val(i): return b'%s-%d-' % (tag, i) + fill * (i % mod)
+got = 0
+for i in range(n):
+    if op == 'set':
+        v = val(i)
+        f.write(b'set key%d 0 0 %d\r\n%s\r\n' % (i, len(v), v)); f.flush()
+        assert f.readline() == b'STORED\r\n'
+        got += 1
+    else:
+        f.write(b'get key%d\r\n' % i); f.flush()
+        l = f.readline()
+        if l.startswith(b'VALUE'):
+            v = f.readline()[:-2]; f.readline()
+            got += v == val(i)
+print('GOT', got)
+PY"
+}
+mc_listening='for i in $(seq 50); do ss -ltn | grep -q :11211 && exit 0; sleep 0.2; done; exit 1'

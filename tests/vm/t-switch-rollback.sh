@@ -38,31 +38,8 @@ FAIL_ARGS=rdinit=/kup-no-such-init
 U=memcached.service
 KEYS=2000
 
-# mc OP: a memcached client in the guest (python3): "set" stores KEYS keys,
-# "get" checks them all and prints "GOT n"
-mc() {
-	echo "python3 - $1 $KEYS <<'PY'
-import socket, sys
-op, n = sys.argv[1], int(sys.argv[2])
-s = socket.create_connection(('127.0.0.1', 11211), timeout=10)
-f = s.makefile('rwb')
-def val(i): return b'rollback-%d-' % i + b'y' * (i % 200)
-got = 0
-for i in range(n):
-    if op == 'set':
-        v = val(i)
-        f.write(b'set key%d 0 0 %d\r\n%s\r\n' % (i, len(v), v)); f.flush()
-        assert f.readline() == b'STORED\r\n'
-        got += 1
-    else:
-        f.write(b'get key%d\r\n' % i); f.flush()
-        l = f.readline()
-        if l.startswith(b'VALUE'):
-            v = f.readline()[:-2]; f.readline()
-            got += v == val(i)
-print('GOT', got)
-PY"
-}
+# mc OP: "set" stores KEYS keys, "get" checks them and prints "GOT n"
+mc() { mc_client "$1" "$KEYS" rollback y 200; }
 main_pid() { L run "systemctl show -p MainPID --value $U"; }
 secs_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 # the console since the line $1 (the serial log is one file across resets)
@@ -92,7 +69,7 @@ L cp-in "$INITRD" "/boot/initrd.img-$A" && L cp-in "$STATE/initrd.img-$B-kup" "/
 	bail "cp-in the initrds"
 check "systemctl enable kup-restore.service" 'systemctl enable kup-restore.service 2>&1'
 check "kup ppp format /dev/pmem0" 'udevadm settle -t 30; kup ppp format /dev/pmem0 --force'
-check "systemctl start $U" "systemctl start $U && for i in \$(seq 50); do ss -ltn | grep -q :11211 && exit 0; sleep 0.2; done; exit 1"
+check "systemctl start $U" "systemctl start $U && $mc_listening"
 R "$(mc set)"
 if grep -q "GOT $KEYS" <<<"$R_OUT"; then ok "$KEYS keys stored in memcached"; else bail "store keys: $R_OUT"; fi
 pid=$(main_pid)

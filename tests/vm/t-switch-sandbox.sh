@@ -18,27 +18,7 @@ U=memcached.service
 KEYS=500
 
 # mc OP: "set" stores KEYS keys, "get" checks them and prints "GOT n"
-mc() {
-	echo "python3 - $1 $KEYS <<'PY'
-import socket, sys
-op, n = sys.argv[1], int(sys.argv[2])
-s = socket.create_connection(('127.0.0.1', 11211), timeout=10)
-f = s.makefile('rwb')
-got = 0
-for i in range(n):
-    if op == 'set':
-        v = b'value-%d' % i
-        f.write(b'set key%d 0 0 %d\r\n%s\r\n' % (i, len(v), v)); f.flush()
-        got += f.readline() == b'STORED\r\n'
-    else:
-        f.write(b'get key%d\r\n' % i); f.flush()
-        l = f.readline()
-        if l.startswith(b'VALUE'):
-            v = f.readline()[:-2]; f.readline()
-            got += v == b'value-%d' % i
-print('GOT', got)
-PY"
-}
+mc() { mc_client "$1" "$KEYS" value x 1; }
 # the mount table of PID as the restore compares it (tests/lib-sandbox.sh)
 norm() {
 	echo "awk '{ sep = 0; s = \"\"
@@ -57,7 +37,7 @@ ok "booted $A"
 R 'command -v kup' || bail "kup is not installed in the guest (tests/vm/run-lab-tests.sh installs it)"
 check "kup ppp format /dev/pmem0" 'udevadm settle -t 30; kup ppp format /dev/pmem0 --force'
 check "update-initramfs -u -k $B (kup's hook)" "update-initramfs -u -k $B >/dev/null 2>&1"
-check "systemctl start $U" "systemctl start $U && for i in \$(seq 50); do ss -ltn | grep -q :11211 && exit 0; sleep 0.2; done; exit 1"
+check "systemctl start $U" "systemctl start $U && $mc_listening"
 pid=$(main_pid)
 check "memcached (pid $pid) is in a mount namespace of its own" \
 	"[ \"\$(readlink /proc/$pid/ns/mnt)\" != \"\$(readlink /proc/1/ns/mnt)\" ]"

@@ -21,31 +21,8 @@ KEYS=2000
 # with its memory following through userfaultfd (kup-lazy)
 MEM=${KUP_LAB_RESTORE_MEMORY:-}
 
-# mc OP: a memcached client in the guest (python3): "set" stores KEYS keys,
-# "get" checks them all and prints "GOT n"
-mc() {
-	echo "python3 - $1 $KEYS <<'PY'
-import socket, sys
-op, n = sys.argv[1], int(sys.argv[2])
-s = socket.create_connection(('127.0.0.1', 11211), timeout=10)
-f = s.makefile('rwb')
-def val(i): return b'value-%d-' % i + b'x' * (i % 200)
-got = 0
-for i in range(n):
-    if op == 'set':
-        v = val(i)
-        f.write(b'set key%d 0 0 %d\r\n%s\r\n' % (i, len(v), v)); f.flush()
-        assert f.readline() == b'STORED\r\n'
-        got += 1
-    else:
-        f.write(b'get key%d\r\n' % i); f.flush()
-        l = f.readline()
-        if l.startswith(b'VALUE'):
-            v = f.readline()[:-2]; f.readline()
-            got += v == val(i)
-print('GOT', got)
-PY"
-}
+# mc OP: "set" stores KEYS keys, "get" checks them and prints "GOT n"
+mc() { mc_client "$1" "$KEYS" value x 200; }
 main_pid() { L run "systemctl show -p MainPID --value $U"; }
 # switch KERNEL ARGS...: kup switch, wait for the new boot
 switch() {
@@ -70,7 +47,7 @@ fi
 check "kup ppp format /dev/pmem0" 'udevadm settle -t 30; kup ppp format /dev/pmem0 --force'
 check "update-initramfs -u -k $B (kup's hook)" "update-initramfs -u -k $B >/dev/null 2>&1"
 check "update-initramfs -u -k $A (kup's hook)" "update-initramfs -u -k $A >/dev/null 2>&1"
-check "systemctl start $U" "systemctl start $U && for i in \$(seq 50); do ss -ltn | grep -q :11211 && exit 0; sleep 0.2; done; exit 1"
+check "systemctl start $U" "systemctl start $U && $mc_listening"
 R "$(mc set)"
 if grep -q "GOT $KEYS" <<<"$R_OUT"; then ok "$KEYS keys stored in memcached"; else bail "store keys: $R_OUT"; fi
 pid=$(main_pid)
@@ -123,7 +100,7 @@ check "after the daemon-reload the unit is its own again (no kup drop-in)" \
 	"for i in \$(seq 50); do systemctl show -p DropInPaths --value $U | grep -q kup || exit 0; sleep 0.2; done; exit 1"
 check "systemctl stop $U stops it" "systemctl stop $U && ! kill -0 $pid 2>/dev/null && ! systemctl is-active $U"
 check "systemctl start $U starts it cold" \
-	"systemctl start $U && for i in \$(seq 50); do ss -ltn | grep -q :11211 && exit 0; sleep 0.2; done; exit 1"
+	"systemctl start $U && $mc_listening"
 R "$(mc get)"
 if grep -q "GOT 0" <<<"$R_OUT"; then ok "the cold memcached is empty"; else not_ok "the cold memcached is empty"; note "$R_OUT"; fi
 

@@ -33,31 +33,8 @@ D1=kup-demo@one.service
 D2=kup-demo@two.service
 KEYS=500
 
-# mc OP: a memcached client in the guest: "set" stores KEYS keys, "get"
-# checks them all and prints "GOT n"
-mc() {
-	echo "python3 - $1 $KEYS <<'PY'
-import socket, sys
-op, n = sys.argv[1], int(sys.argv[2])
-s = socket.create_connection(('127.0.0.1', 11211), timeout=10)
-f = s.makefile('rwb')
-def val(i): return b'value-%d-' % i + b'x' * (i % 200)
-got = 0
-for i in range(n):
-    if op == 'set':
-        v = val(i)
-        f.write(b'set key%d 0 0 %d\r\n%s\r\n' % (i, len(v), v)); f.flush()
-        assert f.readline() == b'STORED\r\n'
-        got += 1
-    else:
-        f.write(b'get key%d\r\n' % i); f.flush()
-        l = f.readline()
-        if l.startswith(b'VALUE'):
-            v = f.readline()[:-2]; f.readline()
-            got += v == val(i)
-print('GOT', got)
-PY"
-}
+# mc OP: "set" stores KEYS keys, "get" checks them and prints "GOT n"
+mc() { mc_client "$1" "$KEYS" value x 200; }
 main_pid() { L run "systemctl show -p MainPID --value $1"; }
 # the counter's lines (C n pid ms) in OUT: every value once, in order; the
 # pid PID from line 1 to the end, at least MIN lines after line BEFORE
