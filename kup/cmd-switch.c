@@ -261,15 +261,62 @@ static int store_trees(const char *store, char *buf, size_t len)
 	return r;
 }
 
+/* The switch's options for `kup kexec load`. */
+struct kload {
+	const char *kernel, *initrd, *panic, *append;
+	bool no_initrd;
+};
+
+/*
+ * Step 1 of a switch: `kup kexec load` with @k's options, journalled first;
+ * its argv is left in @largv (the clean switch's shutdown loads it again).
+ * 0: loaded; 1: interrupted (unloaded again); -1: not loaded (said).
+ */
+static int load_kernel(const struct kload *k, char **largv)
+{
+	int n = 0, rc;
+
+	largv[n++] = "kup";
+	largv[n++] = "kexec";
+	largv[n++] = "load";
+	largv[n++] = (char *)k->kernel;
+	if (k->initrd) {
+		largv[n++] = "--initrd";
+		largv[n++] = (char *)k->initrd;
+	}
+	if (k->no_initrd)
+		largv[n++] = "--no-initrd";
+	largv[n++] = "--panic";
+	largv[n++] = (char *)k->panic;
+	if (k->append) {
+		largv[n++] = "--append";
+		largv[n++] = (char *)k->append;
+	}
+	largv[n] = NULL;
+	log_info("loading %s", k->kernel);
+	if (journal_add("kexec-loaded"))
+		return -1;
+	rc = run_self(largv);
+	if (ckpt_abort_signal()) {
+		unload();
+		return 1;
+	}
+	if (rc) {
+		log_err("%s could not be loaded: nothing was changed", k->kernel);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * kup switch KERNEL --from-store: the trees the store holds (a restore
  * failed here, or was never tried) go to KERNEL; nothing is dumped.  The
  * services that run here (their units' cold starts) stop with the system.
  */
-static int switch_from_store(const char *kernel, const char *store, char **largv,
-			     const char *initrd, bool no_initrd, const char *panic,
-			     const char *append, bool no_exec, bool fast)
+static int switch_from_store(const struct kload *k, const char *store, char **largv,
+			     bool no_exec, bool fast)
 {
+	const char *kernel = k->kernel;
 	char what[1024], *vargv[5], *uargv[4];
 	const char *stay;
 	int n = 0, rc;
@@ -302,36 +349,11 @@ static int switch_from_store(const char *kernel, const char *store, char **largv
 		return KUP_EXIT_FAIL;
 	atexit(journal_end);
 
-	n = 0;
-	largv[n++] = "kup";
-	largv[n++] = "kexec";
-	largv[n++] = "load";
-	largv[n++] = (char *)kernel;
-	if (initrd) {
-		largv[n++] = "--initrd";
-		largv[n++] = (char *)initrd;
-	}
-	if (no_initrd)
-		largv[n++] = "--no-initrd";
-	largv[n++] = "--panic";
-	largv[n++] = (char *)panic;
-	if (append) {
-		largv[n++] = "--append";
-		largv[n++] = (char *)append;
-	}
-	largv[n] = NULL;
-	log_info("loading %s", kernel);
-	if (journal_add("kexec-loaded"))
-		return KUP_EXIT_FAIL;
-	rc = run_self(largv);
-	if (ckpt_abort_signal()) {
-		unload();
+	rc = load_kernel(k, largv);
+	if (rc > 0)
 		return interrupted(what, kernel, strcmp(stay, "stay") ? "stays in the store" : "stay in the store");
-	}
-	if (rc) {
-		log_err("%s could not be loaded: nothing was changed", kernel);
+	if (rc < 0)
 		return KUP_EXIT_FAIL;
-	}
 	rc = kup_parts_retry(store);
 	if (rc >= 0) {
 		/* a store of one tree: its failed mark (kup_store_mark_failed) */
@@ -411,6 +433,7 @@ int cmd_switch(int argc, char **argv)
 	struct kup_tree trees[KUP_MAX_TREES];
 	struct kup_config cfg;
 	char *largv[16], *dargv[16 + 2 * KUP_MAX_TREES], *uargv[4];
+	struct kload kl;
 	int c, n = 0, ntrees = 0, rc;
 
 	while ((c = getopt_long(argc, argv, "t:u:vh", opts, NULL)) != -1) {
@@ -527,9 +550,10 @@ int cmd_switch(int argc, char **argv)
 			return KUP_EXIT_FAIL;
 		}
 	}
+	kl = (struct kload){ .kernel = kernel, .initrd = initrd, .panic = panic, .append = append,
+			     .no_initrd = no_initrd };
 	if (from_store)
-		return switch_from_store(kernel, store, largv, initrd, no_initrd, panic, append,
-					 no_exec, fast);
+		return switch_from_store(&kl, store, largv, no_exec, fast);
 	/* together, then what each dump would refuse, told while the trees
 	 * run (the dumps check it all again) */
 	if (kup_trees_check(trees, ntrees)) {
@@ -573,35 +597,11 @@ int cmd_switch(int argc, char **argv)
 	}
 
 	/* 1. the kernel first: nothing is touched if it does not load */
-	largv[n++] = "kup";
-	largv[n++] = "kexec";
-	largv[n++] = "load";
-	largv[n++] = (char *)kernel;
-	if (initrd) {
-		largv[n++] = "--initrd";
-		largv[n++] = (char *)initrd;
-	}
-	if (no_initrd)
-		largv[n++] = "--no-initrd";
-	largv[n++] = "--panic";
-	largv[n++] = (char *)panic;
-	if (append) {
-		largv[n++] = "--append";
-		largv[n++] = (char *)append;
-	}
-	largv[n] = NULL;
-	log_info("loading %s", kernel);
-	if (journal_add("kexec-loaded"))
-		return KUP_EXIT_FAIL;
-	rc = run_self(largv);
-	if (ckpt_abort_signal()) {
-		unload();
+	rc = load_kernel(&kl, largv);
+	if (rc > 0)
 		return interrupted(what, kernel, "was not touched");
-	}
-	if (rc) {
-		log_err("%s could not be loaded: nothing was changed", kernel);
+	if (rc < 0)
 		return KUP_EXIT_FAIL;
-	}
 
 	/* 2. the tree into the store */
 	n = 0;
