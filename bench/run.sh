@@ -10,6 +10,9 @@
 #  1e. the same through a store file (kup ppp format in the tmpfs): kup dump
 #     --ppp, kup restore --ppp eagerly, and lazily (until it runs, until its
 #     memory is complete);
+#  1f. the peer, criu (on PATH, or BENCH_CRIU=PATH), on the same: criu dump,
+#     criu restore -d, and lazily with criu lazy-pages (until it runs, until
+#     its memory is complete); left out, saying so, where none runs;
 #  1d. kup restore -d of BENCH_MB MiB in transparent huge pages
 #     (tests/progs/thp): asked for with MADV_HUGEPAGE (the fill's writes
 #     fault 2 MiB at a time), and without the advice (4 KiB faults, then
@@ -217,6 +220,71 @@ else
 	failed=1
 fi
 rm -rf "$dir/img"
+
+# 1f. the peer: criu (BENCH_CRIU, or criu on PATH) on the same bigmem:
+# criu dump, criu restore -d, and a lazy restore (criu lazy-pages on the same
+# images: until the tree runs, until the daemon has brought every page in).
+# Debian 12's criu 3.17 does not run on kernels as new as 6.18; one built
+# from its source does (`criu check` decides).  Its images go to the same
+# tmpfs; each restored copy's checksum is checked.
+# crit_time WHAT LOG CMD...: CMD timed as a row, its log's errors on failure
+crit_time() {
+	local what=$1 log=$2 t0 t1
+	shift 2
+	t0=$(now_ms)
+	if ! "$@" > "$dir/criu.out" 2>&1; then
+		row "$what" "failed"
+		grep -h 'Error' "$log" "$dir/criu.out" 2> /dev/null | tail -n 3 | sed 's/^/    /'
+		return 1
+	fi
+	t1=$(now_ms)
+	row "$what" "$((t1 - t0)) ms"
+}
+criu_rows() {
+	local C=$1 ci="$dir/criu-img" sz t0 lz
+	setsid "$PROGS/bigmem" $(( (MB * 4 + 2) / 3 )) > "$dir/bigmem" 2>&1 < /dev/null &
+	pid=$!
+	disown $pid
+	if ! wait_line "$dir/bigmem" '^READY' 120; then
+		row "bigmem did not start (criu)" "n/a"
+		return
+	fi
+	sum=$(awk '/^SUM/ { print $2 }' "$dir/bigmem")
+	mkdir -p "$ci"
+	crit_time "criu dump, the same (+ kill)" "$ci/dump.log" "$C" dump -t "$pid" -D "$ci" -o dump.log ||
+		{ kill -9 "$pid"; return; }
+	wait_gone "$pid"
+	sz=$(stat -c %s "$dir/bigmem")	# criu checks an open file's size
+	crit_time "criu restore -d of it" "$ci/restore.log" "$C" restore -D "$ci" -d -o restore.log &&
+		bench_check "$dir/bigmem" "restored memory checksum"
+	kill -9 "$pid" 2> /dev/null
+	wait_gone "$pid"
+	truncate -s "$sz" "$dir/bigmem"
+	"$C" lazy-pages -D "$ci" -o lazy.log > /dev/null 2>&1 &
+	lz=$!
+	sleep 0.5	# its socket
+	t0=$(now_ms)
+	if crit_time "criu restore -d --lazy-pages: until it runs" "$ci/restore2.log" \
+		"$C" restore -D "$ci" -d --lazy-pages -o restore2.log; then
+		wait "$lz"
+		row "  ... until its memory is complete (lazy-pages exits)" "$(($(now_ms) - t0)) ms"
+		bench_check "$dir/bigmem" "lazily restored memory checksum"
+	else
+		kill "$lz" 2> /dev/null
+	fi
+	kill -9 "$pid" 2> /dev/null
+	wait_gone "$pid"
+	rm -rf "$ci"
+}
+CRIU=${BENCH_CRIU:-$(command -v criu)}
+if [ -z "$CRIU" ]; then
+	row "criu: none on PATH (BENCH_CRIU=PATH)" "n/a"
+elif ! "$CRIU" check > "$dir/criu.out" 2>&1; then
+	row "criu $("$CRIU" --version 2> /dev/null | awk '/Version/ { print $2 }'): criu check fails here" "n/a"
+else
+	echo "   beside it: criu $("$CRIU" --version | awk '/Version/ { print $2 }') ($CRIU)"
+	criu_rows "$CRIU"
+fi
 
 # 1d. BENCH_MB MiB in transparent huge pages (skipped where THP is off).
 # thp_huge PID AREA: AnonHugePages of the mapping holding AREA, in MiB
