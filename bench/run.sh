@@ -284,6 +284,8 @@ elif ! "$CRIU" check > "$dir/criu.out" 2>&1; then
 else
 	echo "   beside it: criu $("$CRIU" --version | awk '/Version/ { print $2 }') ($CRIU)"
 	criu_rows "$CRIU"
+	"$CRIU" check --feature mem_dirty_track > /dev/null 2>&1 ||
+		row "criu pre-dump: no dirty tracking here (soft-dirty)" "n/a"
 fi
 
 # 1d. BENCH_MB MiB in transparent huge pages (skipped where THP is off).
