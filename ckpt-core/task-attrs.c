@@ -68,6 +68,21 @@ static int read_cpulist(const char *path, cpu_set_t *set)
 	return parse_cpulist(buf, set);
 }
 
+/* The CPUs online, read once. */
+static bool online_cpus(cpu_set_t *set)
+{
+	static cpu_set_t online;
+	static int state;	/* 0 unread, 1 read, -1 unreadable */
+
+	if (!state)
+		state = read_cpulist("/sys/devices/system/cpu/online", &online) == 0 &&
+			CPU_COUNT(&online) ? 1 : -1;
+	if (state < 0)
+		return false;
+	*set = online;
+	return true;
+}
+
 /*
  * The CPUs @tid could run on if it asked for none: its cpuset cgroup's
  * (cgroup v2 where the cpuset controller is on, or v1's cpuset hierarchy)
@@ -75,8 +90,10 @@ static int read_cpulist(const char *path, cpu_set_t *set)
  */
 static bool unasked_cpus(pid_t tid, cpu_set_t *set)
 {
-	char *cg = proc_read_file(tid, "cgroup", NULL), path[4096], *line, *nl, *at;
+	char *cg, path[4096], *line, *nl, *at;
 	bool ok = false;
+
+	cg = proc_read_file(tid, "cgroup", NULL);
 
 	/* "0::/path" (v2), "N:cpuset:/path" (v1) */
 	for (line = cg; !ok && line && *line; line = nl ? nl + 1 : NULL) {
@@ -94,7 +111,7 @@ static bool unasked_cpus(pid_t tid, cpu_set_t *set)
 		ok = read_cpulist(path, set) == 0 && CPU_COUNT(set);
 	}
 	free(cg);
-	return ok || (read_cpulist("/sys/devices/system/cpu/online", set) == 0 && CPU_COUNT(set));
+	return ok || online_cpus(set);
 }
 
 /*
@@ -109,6 +126,12 @@ static int dump_cpus(pid_t tid, ThreadCore *tc)
 
 	if (sched_getaffinity(tid, sizeof(set), &set))
 		return log_errno(errno, "tid %d: cannot read the CPUs it may run on", tid);
+	/* the common case, without reading its cgroup: every CPU online */
+	if (online_cpus(&could)) {
+		CPU_AND(&both, &set, &could);
+		if (CPU_EQUAL(&both, &could))
+			return 0;
+	}
 	if (!unasked_cpus(tid, &could))
 		return 0;
 	CPU_AND(&both, &set, &could);
