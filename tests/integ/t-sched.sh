@@ -5,9 +5,12 @@
 # (I/O real-time level 2) and SCHED_OTHER at nice -4.  Every thread counts on.
 # With two CPUs or more, thread A may run on the last CPU only and thread C on
 # CPU 0 only (taskset), and that comes back too; the others may run on all.
+# A process confined to one CPU by its cpuset cgroup alone keeps no CPU set:
+# restored outside that cgroup (kup does not restore cgroups), it may run on
+# every CPU again, as the unit's cgroup would decide on a new boot.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 13
+plan 19
 
 pid=$(start_bg "$T/out" "$PROGS/schedattr")
 wait_for_line "$T/out" '^READY' || bail "schedattr did not start"
@@ -50,3 +53,32 @@ for n in A B C D M; do
 	last=$(line_field "$T/out" "^$n [0-9]" 2)
 	check "thread $n counts on from $last" wait_for_line "$T/out" "^$n $((last + 2))\$" 10
 done
+
+# A cpuset cgroup of its own: cgroup v1's cpuset hierarchy, or v2 with the
+# cpuset controller (skipped where neither can be made, or one CPU).
+cg=
+if [ "$(nproc)" -ge 2 ] && [ -d /sys/fs/cgroup/cpuset ] &&
+	mkdir "/sys/fs/cgroup/cpuset/kup-t-sched-$$" 2>/dev/null; then
+	cg=/sys/fs/cgroup/cpuset/kup-t-sched-$$
+	cat /sys/fs/cgroup/cpuset/cpuset.mems > "$cg/cpuset.mems"
+	echo "$last_cpu" > "$cg/cpuset.cpus"
+	procs=$cg/tasks
+elif [ "$(nproc)" -ge 2 ] && [ -f /sys/fs/cgroup/cgroup.subtree_control ] &&
+	echo +cpuset > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null &&
+	mkdir "/sys/fs/cgroup/kup-t-sched-$$" 2>/dev/null; then
+	cg=/sys/fs/cgroup/kup-t-sched-$$
+	echo "$last_cpu" > "$cg/cpuset.cpus"
+	procs=$cg/cgroup.procs
+fi
+if [ -n "$cg" ]; then
+	at_exit "rmdir $cg"
+	sp=$(start_bg "$T/sleep" sleep 1000)
+	echo "$sp" > "$procs"
+	check "in its cpuset cgroup ($cg) it may run on CPU $last_cpu only" \
+		eval '[ "$(taskset -pc $sp | sed "s/.*: //")" = "$last_cpu" ]'
+	dump_and_restore "$sp" "$T/img2"
+	check "restored outside that cgroup, it may run on every CPU ($all)" \
+		eval '[ "$(taskset -pc $sp | sed "s/.*: //")" = "$all" ]'
+else
+	for i in 1 2 3 4 5 6; do ok "# SKIP no cpuset cgroup can be made here (or one CPU)"; done
+fi
