@@ -702,6 +702,27 @@ struct pd_range {
 };
 
 /*
+ * The frozen dump's puppet patches a word of code at the program's entry
+ * point (puppet_patch_site): its page is copied on write then, and saved
+ * with the private pages.  Copied now (the word written with its own value,
+ * @pid stopped), the page is in the selection the image written ahead is
+ * laid out by, as the frozen pass will have it (the userfaultfd way does
+ * the same when it injects its syscalls: track_begin).  Best effort.
+ */
+static void cow_patch_site(pid_t pid)
+{
+	unsigned long at = puppet_patch_site(pid, 0);
+	long w;
+
+	if (!at)
+		return;
+	errno = 0;
+	w = ptrace(PTRACE_PEEKDATA, pid, at, 0);
+	if (!errno)
+		ptrace(PTRACE_POKEDATA, pid, at, w);
+}
+
+/*
  * One soft-dirty round in @p.  With its threads stopped: read the pages
  * whose soft-dirty bit is set (every present page the first time), then
  * clear the bits; let it go; copy those pages.  A write after the clear
@@ -724,6 +745,8 @@ static int round_proc_sd(struct pd_proc *p, struct pd_round *rd)
 		return ret == -EAGAIN || ret == -ESRCH ? 0 :
 		       log_errno(ret, "pid %d: cannot stop its threads to read its dirty pages",
 				 p->pid);
+	if (!p->sd_seen)
+		cow_patch_site(p->pid);
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
 	pm = open(path, O_RDONLY | O_CLOEXEC);
 	ent = malloc(4096 * sizeof(*ent));
@@ -1111,16 +1134,22 @@ int predump_take_blob(struct predump *pd, pid_t pid, PageRun *const *runs, size_
 		      uint64_t pages, struct img_blob *out, uint64_t **sums, uint8_t **stale)
 {
 	struct pd_proc *p = pd ? pd_find(pd, pid) : NULL;
+	uint64_t differ = 0;	/* the first page where they differ */
 	bool same;
 	size_t k = 0;
 	int ret;
 
 	if (!p || !p->have_blob)
 		return 0;
-	same = pages == p->nlayout && p->start_time == start_time_of(pid);
+	same = p->start_time == start_time_of(pid);
 	for (size_t r = 0; same && r < nruns; r++)
-		for (uint64_t i = 0; same && i < runs[r]->nr_pages; i++)
-			same = p->layout[k++] == runs[r]->vaddr / PAGE_SIZE_K + i;
+		for (uint64_t i = 0; same && i < runs[r]->nr_pages; i++, k++) {
+			differ = runs[r]->vaddr + i * PAGE_SIZE_K;
+			same = k < p->nlayout && p->layout[k] == differ / PAGE_SIZE_K;
+		}
+	if (same && k < p->nlayout)
+		differ = p->layout[k] * PAGE_SIZE_K;
+	same = same && pages == p->nlayout;
 	if (same) {
 		*out = p->blob;
 		p->have_blob = false;
@@ -1132,7 +1161,8 @@ int predump_take_blob(struct predump *pd, pid_t pid, PageRun *const *runs, size_
 	}
 	/* laid out otherwise now: written again in full (from the copy) */
 	log_info("pid %d: its pages are not where the pre-dump wrote them (%" PRIu64 " pages now, "
-		 "%zu then): the page image is written again", pid, pages, p->nlayout);
+		 "%zu then, from 0x%" PRIx64 " on): the page image is written again", pid, pages,
+		 p->nlayout, differ);
 	ret = pd->st->ops->finish(pd->st, &p->blob);
 	pd->st->ops->release(pd->st, &p->blob);
 	p->have_blob = false;
@@ -1208,7 +1238,9 @@ int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **o
 	*out = NULL;
 	static bool said;
 
-	if (uffd_wp_async_works()) {
+	/* KUP_TEST_PREDUMP_SOFT_DIRTY=1 (tests): the soft-dirty way on a kernel
+	 * that has both, as on one without PAGEMAP_SCAN */
+	if (!getenv("KUP_TEST_PREDUMP_SOFT_DIRTY") && uffd_wp_async_works()) {
 		method = PD_UFFD;
 	} else if (soft_dirty_works()) {
 		method = PD_SOFTDIRTY;
