@@ -686,6 +686,81 @@ static int patch_runs(pid_t pid, const MmImage *mm, struct img_blob *blob,
 }
 
 /*
+ * The image written ahead into a store that streams it (a block device,
+ * blob->data NULL: predump.c keeps it equal to the copy).  Each piece
+ * (IMG_PAGES_CHUNK) holding a page written since the copy (@src NULL) or
+ * one the rounds copied again (@stale) is put together in one buffer, from
+ * the copy and the process; only the pages written since go into the store,
+ * and both the piece's sum (@sums) and the store's checksums of its extents
+ * are taken from the buffer.  *@written: the pages written.
+ */
+static int patch_stream(pid_t pid, const MmImage *mm, struct img_store *st, struct img_blob *blob,
+			const uint8_t *const *src, int memfd, int pmfd, const uint8_t *stale,
+			uint64_t *sums, uint64_t *written, size_t *resummed)
+{
+	const uint64_t per = IMG_PAGES_CHUNK / PAGE_SIZE_K;
+	uint64_t len = mm->pages_nr * PAGE_SIZE_K;
+	size_t r = 0;
+	uint8_t *buf;
+	int ret = 0;
+
+	buf = mmap(NULL, IMG_PAGES_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	if (buf == MAP_FAILED)
+		return -ENOMEM;
+	for (size_t k = 0; k < img_psum_pieces(len) && !ret; k++) {
+		uint64_t p0 = k * per, p1 = p0 + per < mm->pages_nr ? p0 + per : mm->pages_nr;
+		bool todo = stale[k];
+
+		for (uint64_t i = p0; !todo && i < p1; i++)
+			todo = !src || !src[i];
+		if (!todo)
+			continue;
+		for (uint64_t i = p0; i < p1 && !ret;) {
+			const PageRun *run;
+			uint64_t j = i + 1;
+
+			if (src && src[i]) {
+				memcpy(buf + (i - p0) * PAGE_SIZE_K, src[i], PAGE_SIZE_K);
+				i++;
+				continue;
+			}
+			/* the runs are in image order, the pages of each consecutive */
+			while (r < mm->n_runs && mm->runs[r]->off + mm->runs[r]->nr_pages <= i)
+				r++;
+			if (r == mm->n_runs || mm->runs[r]->off > i) {
+				log_err("pid %d: page %" PRIu64 " of its image is in no run", pid, i);
+				ret = -EINVAL;
+				break;
+			}
+			run = mm->runs[r];
+			while (j < p1 && j < run->off + run->nr_pages && !(src && src[j]))
+				j++;
+			ret = read_pieces(pid, buf + (i - p0) * PAGE_SIZE_K,
+					  &(struct iovec){ (void *)(run->vaddr + (i - run->off) * PAGE_SIZE_K),
+							   (j - i) * PAGE_SIZE_K },
+					  1, (j - i) * PAGE_SIZE_K, memfd, pmfd, false);
+			if (!ret)
+				ret = st->ops->rewrite(st, blob, i * PAGE_SIZE_K,
+						       buf + (i - p0) * PAGE_SIZE_K, (j - i) * PAGE_SIZE_K);
+			if (ret)
+				break;
+			*written += j - i;
+			i = j;
+		}
+		if (ret)
+			break;
+		sums[k] = img_xxh64(buf, (p1 - p0) * PAGE_SIZE_K);
+		ret = st->ops->sum_bytes(st, blob, p0 * PAGE_SIZE_K, buf, (p1 - p0) * PAGE_SIZE_K);
+		(*resummed)++;
+		if (!ret)
+			ret = ckpt_check_abort();
+	}
+	munmap(buf, IMG_PAGES_CHUNK);
+	return ret;
+}
+
+/*
  * Copy the pages of @rl, in order, into the page image: straight into @dst
  * (the blob's mapping), or through a bounce buffer written with blob_put()
  * (@dst NULL: for stores on a page-cache file this avoids one page fault per
@@ -1090,7 +1165,26 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 				 " read now%s", pid, pre, mm->pages_nr, mm->pages_nr - pre,
 				 blob_open ? " into the image written ahead" : "");
 	}
-	if (ahead) {
+	if (ahead && !blob.data) {
+		/* streamed ahead: the pages written since written again in place */
+		uint64_t written = 0;
+		size_t resummed = 0;
+
+		/* (read_pieces and the store say what failed) */
+		ret = ahead_sums && ahead_stale ?
+		      patch_stream(pid, mm, st, &blob, (const uint8_t *const *)src, memfd, pmfd,
+				   ahead_stale, ahead_sums, &written, &resummed) : -ENOMEM;
+		if (ret)
+			goto out;
+		mm->n_chunk_xxh64 = img_psum_pieces(mm->pages_nr * PAGE_SIZE_K);
+		mm->chunk_xxh64 = ahead_sums;
+		ahead_sums = NULL;
+		mm->pages_xxh64 = img_psum_of_sums(mm->chunk_xxh64, mm->n_chunk_xxh64);
+		log_info("pid %d: %" PRIu64 " pages written into its page image at the freeze, "
+			 "%zu of %zu pieces summed again", pid, written, resummed,
+			 mm->n_chunk_xxh64);
+		log_progress_add(mm->pages_nr * PAGE_SIZE_K);
+	} else if (ahead) {
 		/* written ahead, laid out as now: the pages written since go in */
 		ret = patch_runs(pid, mm, &blob, (const uint8_t *const *)src, memfd, pmfd,
 				 ahead_stale);

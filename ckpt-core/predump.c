@@ -488,16 +488,21 @@ static int read_private_vmas(pid_t pid, struct pd_vma **out, size_t *nout)
 	return 0;
 }
 
-/* The image written ahead has a place for page @pg: copy slots @s.. there. */
-static void blob_update(struct pd_proc *p, uint64_t pg, long s, uint64_t k)
+/* The image written ahead has a place for page @pg: copy slots @s.. there
+ * (into a streamed image: written again, consecutive pages at once). */
+static int blob_update(struct pd_proc *p, uint64_t pg, long s, uint64_t k)
 {
 	struct img_store *st = p->blob.store;
+	size_t at = 0, run = 0;	/* pages [at, at + run) of the image: slots from @s + from */
+	uint64_t from = 0;
+	int ret = 0;
 
-	for (uint64_t i = 0; i < k; i++) {
+	for (uint64_t i = 0; i <= k && !ret; i++) {
 		uint64_t want = pg + i;
 		size_t lo = 0, hi = p->nlayout;
+		bool found = false;
 
-		while (lo < hi) {
+		while (i < k && lo < hi) {
 			size_t mid = (lo + hi) / 2;
 
 			if (p->layout[mid] < want)
@@ -505,15 +510,32 @@ static void blob_update(struct pd_proc *p, uint64_t pg, long s, uint64_t k)
 			else
 				hi = mid;
 		}
-		if (lo < p->nlayout && p->layout[lo] == want) {
+		found = i < k && lo < p->nlayout && p->layout[lo] == want;
+		if (run && (!found || lo != at + run)) {
+			if (!p->blob.data)
+				ret = st->ops->rewrite(st, &p->blob, at * PAGE_SIZE_K,
+						       p->sh.data + (s + from) * PAGE_SIZE_K,
+						       run * PAGE_SIZE_K);
+			run = 0;
+		}
+		if (!found)
+			continue;
+		if (p->blob.data) {
 			memcpy(p->blob.data + lo * PAGE_SIZE_K, p->sh.data + (s + i) * PAGE_SIZE_K,
 			       PAGE_SIZE_K);
-			if (p->stale)
-				p->stale[lo * PAGE_SIZE_K / IMG_PAGES_CHUNK] = 1;
 			if (st->ops->changed)
 				st->ops->changed(st, &p->blob, lo * PAGE_SIZE_K, PAGE_SIZE_K);
 		}
+		if (p->stale)
+			p->stale[lo * PAGE_SIZE_K / IMG_PAGES_CHUNK] = 1;
+		if (!run) {
+			at = lo;
+			from = i;
+		}
+		run++;
 	}
+	return ret ? log_errno(ret, "pid %d: cannot write pages into its image written ahead in %s",
+			       p->pid, st->where) : 0;
 }
 
 /* Copy pages [@va, @va + @n pages) into their slots: slot runs read at once. */
@@ -540,8 +562,12 @@ static int copy_to_shadow(struct pd_proc *p, int memfd, int pm, uint64_t va, uin
 		got = mem_read_pages(p->pid, sh->data + s0 * PAGE_SIZE_K, va + i * PAGE_SIZE_K,
 				     k * PAGE_SIZE_K, memfd, pm);
 		memset(sh->valid + s0, !got, k);
-		if (!got && p->have_blob)
-			blob_update(p, va / PAGE_SIZE_K + i, s0, k);
+		if (!got && p->have_blob) {
+			int ret = blob_update(p, va / PAGE_SIZE_K + i, s0, k);
+
+			if (ret)
+				return ret;
+		}
 		i += k;
 	}
 	return 0;
@@ -676,6 +702,27 @@ struct pd_range {
 };
 
 /*
+ * The frozen dump's puppet patches a word of code at the program's entry
+ * point (puppet_patch_site): its page is copied on write then, and saved
+ * with the private pages.  Copied now (the word written with its own value,
+ * @pid stopped), the page is in the selection the image written ahead is
+ * laid out by, as the frozen pass will have it (the userfaultfd way does
+ * the same when it injects its syscalls: track_begin).  Best effort.
+ */
+static void cow_patch_site(pid_t pid)
+{
+	unsigned long at = puppet_patch_site(pid, 0);
+	long w;
+
+	if (!at)
+		return;
+	errno = 0;
+	w = ptrace(PTRACE_PEEKDATA, pid, at, 0);
+	if (!errno)
+		ptrace(PTRACE_POKEDATA, pid, at, w);
+}
+
+/*
  * One soft-dirty round in @p.  With its threads stopped: read the pages
  * whose soft-dirty bit is set (every present page the first time), then
  * clear the bits; let it go; copy those pages.  A write after the clear
@@ -698,6 +745,8 @@ static int round_proc_sd(struct pd_proc *p, struct pd_round *rd)
 		return ret == -EAGAIN || ret == -ESRCH ? 0 :
 		       log_errno(ret, "pid %d: cannot stop its threads to read its dirty pages",
 				 p->pid);
+	if (!p->sd_seen)
+		cow_patch_site(p->pid);
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
 	pm = open(path, O_RDONLY | O_CLOEXEC);
 	ent = malloc(4096 * sizeof(*ent));
@@ -965,17 +1014,65 @@ static int walk_tree(struct predump *pd, pid_t root)
 }
 
 /*
+ * Into a store that streams page images (a block device): the image in
+ * IMG_PAGES_CHUNK steps through one buffer, each piece summed on the way
+ * (the store sums its extents as they are written).  A page without a copy
+ * is written as zeroes, and read at the freeze.
+ */
+static int write_ahead_stream(struct predump *pd, struct pd_proc *p)
+{
+	struct img_store *st = pd->st;
+	struct pd_shadow *sh = &p->sh;
+	uint64_t len = p->nlayout * PAGE_SIZE_K;
+	uint8_t *buf;
+	int ret = 0;
+
+	buf = mmap(NULL, IMG_PAGES_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	if (buf == MAP_FAILED)
+		return -ENOMEM;
+	for (size_t k = 0; k < img_psum_pieces(len) && !ret; k++) {
+		uint64_t off = k * IMG_PAGES_CHUNK;
+		uint64_t l = len - off < IMG_PAGES_CHUNK ? len - off : IMG_PAGES_CHUNK;
+
+		for (size_t i = off / PAGE_SIZE_K; i < (off + l) / PAGE_SIZE_K; i++) {
+			long slot = shadow_find(sh, p->layout[i]);
+			uint8_t *d = buf + (i * PAGE_SIZE_K - off);
+
+			if (slot >= 0 && sh->valid[slot])
+				memcpy(d, sh->data + slot * PAGE_SIZE_K, PAGE_SIZE_K);
+			else
+				memset(d, 0, PAGE_SIZE_K);
+		}
+		p->sums[k] = img_xxh64(buf, l);
+		ret = st->ops->write(st, &p->blob, buf, l);
+		if (ret)
+			ret = log_errno(ret, "pid %d: cannot write its page image ahead into %s",
+					p->pid, st->where);
+		else
+			ret = ckpt_check_abort();
+	}
+	munmap(buf, IMG_PAGES_CHUNK);
+	return ret;
+}
+
+/*
  * Write @p's page image ahead, before the freeze: the pages a dump would
  * save now (mem_select_pages), in their order, those of the copy filled in;
  * if the frozen pass selects the same pages (predump_take_blob), it only
- * writes the pages written since and those without a copy.  Pushed to the store's media now, so that the
- * commit has little left to sync.
+ * writes the pages written since and those without a copy.  Pushed to the
+ * store's media now, so that the commit has little left to sync.  Into a
+ * store that streams page images, every page the rounds copy again from
+ * now on is written into the image too (blob_update): the image holds the
+ * copy of every page the copy has, which the frozen pass relies on.
  */
 static int write_ahead(struct predump *pd, struct pd_proc *p)
 {
+	struct img_store *st = pd->st;
 	struct pd_shadow *sh = &p->sh;
+	bool stream = st->ops->create_stream;
+	size_t n = 0, npieces;
 	char name[64];
-	size_t n = 0;
 	int ret;
 
 	ret = mem_select_pages(p->pid, &p->layout, &n);
@@ -985,11 +1082,27 @@ static int write_ahead(struct predump *pd, struct pd_proc *p)
 	p->nlayout = n;
 	if (!n)
 		return 0;
+	/* the checksums of its pieces, now (the frozen pass redoes only those
+	 * of the pieces written since: stale) */
+	npieces = img_psum_pieces(n * PAGE_SIZE_K);
+	p->sums = malloc(npieces * sizeof(*p->sums));
+	p->stale = calloc(npieces, 1);
+	if (!p->sums || !p->stale) {
+		free(p->sums);
+		free(p->stale);
+		p->sums = NULL;
+		p->stale = NULL;
+		if (stream)
+			return -ENOMEM;
+	}
 	snprintf(name, sizeof(name), "pages-%d.img", p->pid);
-	ret = pd->st->ops->create(pd->st, name, n * PAGE_SIZE_K, &p->blob);
+	ret = stream ? st->ops->create_stream(st, name, n * PAGE_SIZE_K, &p->blob) :
+		       st->ops->create(st, name, n * PAGE_SIZE_K, &p->blob);
 	if (ret)
 		return ret;
 	p->have_blob = true;
+	if (stream)
+		return write_ahead_stream(pd, p);
 	/* the pages without a copy are read at the freeze */
 	for (size_t i = 0; i < n; i++) {
 		long slot = shadow_find(sh, p->layout[i]);
@@ -1003,23 +1116,12 @@ static int write_ahead(struct predump *pd, struct pd_proc *p)
 	msync(p->blob.data, n * PAGE_SIZE_K, MS_SYNC);
 	/* the store's checksums of it, now (finish redoes only those of the
 	 * bytes changed since: blob_update, the frozen pass) */
-	if (pd->st->ops->sum_now) {
-		ret = pd->st->ops->sum_now(pd->st, &p->blob, 0, n * PAGE_SIZE_K);
+	if (st->ops->sum_now) {
+		ret = st->ops->sum_now(st, &p->blob, 0, n * PAGE_SIZE_K);
 		if (ret)
 			return ret;
 	}
-	/* the checksums of its pieces, now (the frozen pass redoes only those
-	 * of the pieces written since: stale) */
-	p->sums = malloc(img_psum_pieces(n * PAGE_SIZE_K) * sizeof(*p->sums));
-	p->stale = calloc(img_psum_pieces(n * PAGE_SIZE_K), 1);
-	if (!p->sums || !p->stale) {
-		free(p->sums);
-		free(p->stale);
-		p->sums = NULL;
-		p->stale = NULL;
-		return 0;	/* computed at the freeze */
-	}
-	for (size_t k = 0; k < img_psum_pieces(n * PAGE_SIZE_K); k++) {
+	for (size_t k = 0; p->sums && k < npieces; k++) {
 		uint64_t off = k * IMG_PAGES_CHUNK;
 
 		p->sums[k] = img_xxh64(p->blob.data + off, n * PAGE_SIZE_K - off < IMG_PAGES_CHUNK ?
@@ -1032,16 +1134,22 @@ int predump_take_blob(struct predump *pd, pid_t pid, PageRun *const *runs, size_
 		      uint64_t pages, struct img_blob *out, uint64_t **sums, uint8_t **stale)
 {
 	struct pd_proc *p = pd ? pd_find(pd, pid) : NULL;
+	uint64_t differ = 0;	/* the first page where they differ */
 	bool same;
 	size_t k = 0;
 	int ret;
 
 	if (!p || !p->have_blob)
 		return 0;
-	same = pages == p->nlayout && p->start_time == start_time_of(pid);
+	same = p->start_time == start_time_of(pid);
 	for (size_t r = 0; same && r < nruns; r++)
-		for (uint64_t i = 0; same && i < runs[r]->nr_pages; i++)
-			same = p->layout[k++] == runs[r]->vaddr / PAGE_SIZE_K + i;
+		for (uint64_t i = 0; same && i < runs[r]->nr_pages; i++, k++) {
+			differ = runs[r]->vaddr + i * PAGE_SIZE_K;
+			same = k < p->nlayout && p->layout[k] == differ / PAGE_SIZE_K;
+		}
+	if (same && k < p->nlayout)
+		differ = p->layout[k] * PAGE_SIZE_K;
+	same = same && pages == p->nlayout;
 	if (same) {
 		*out = p->blob;
 		p->have_blob = false;
@@ -1053,7 +1161,8 @@ int predump_take_blob(struct predump *pd, pid_t pid, PageRun *const *runs, size_
 	}
 	/* laid out otherwise now: written again in full (from the copy) */
 	log_info("pid %d: its pages are not where the pre-dump wrote them (%" PRIu64 " pages now, "
-		 "%zu then): the page image is written again", pid, pages, p->nlayout);
+		 "%zu then, from 0x%" PRIx64 " on): the page image is written again", pid, pages,
+		 p->nlayout, differ);
 	ret = pd->st->ops->finish(pd->st, &p->blob);
 	pd->st->ops->release(pd->st, &p->blob);
 	p->have_blob = false;
@@ -1129,7 +1238,9 @@ int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **o
 	*out = NULL;
 	static bool said;
 
-	if (uffd_wp_async_works()) {
+	/* KUP_TEST_PREDUMP_SOFT_DIRTY=1 (tests): the soft-dirty way on a kernel
+	 * that has both, as on one without PAGEMAP_SCAN */
+	if (!getenv("KUP_TEST_PREDUMP_SOFT_DIRTY") && uffd_wp_async_works()) {
 		method = PD_UFFD;
 	} else if (soft_dirty_works()) {
 		method = PD_SOFTDIRTY;
@@ -1160,9 +1271,10 @@ int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **o
 			break;
 		prev = copied;
 	}
-	/* a store that streams page images (a block device) gets them frozen;
-	 * without a store (several trees: ckpt_predump), no image either */
-	if (!ret && st && !st->ops->create_stream) {
+	/* a store that streams page images (a block device) needs to write
+	 * them again in place; without a store (several trees: ckpt_predump),
+	 * no image */
+	if (!ret && st && (!st->ops->create_stream || (st->ops->rewrite && st->ops->sum_bytes))) {
 		uint64_t t0 = mono_ns(), copied = 0;
 
 		for (int i = 0; !ret && i < pd->n; i++)

@@ -17,7 +17,9 @@
  * kexec every read faults.  There the page images are streamed instead:
  * written with ppp_blob_write() and read with ppp_blob_read(), which move
  * them with O_DIRECT between the engine's buffer and the device (and check
- * each extent's crc32c as it is read).
+ * each extent's crc32c as it is read).  A pre-dump's image written ahead is
+ * streamed too, and the pages changed since written again in place
+ * (ppp_blob_pwrite) at the freeze.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -174,6 +176,18 @@ static int ps_write(struct img_store *st, struct img_blob *b, const void *buf, s
 	return b->priv ? ppp_blob_write(b->priv, buf, len) : -EBADF;
 }
 
+static int ps_rewrite(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
+		      size_t len)
+{
+	return b->priv ? ppp_blob_pwrite(b->priv, off, buf, len) : -EBADF;
+}
+
+static int ps_sum_bytes(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
+			size_t len)
+{
+	return b->priv ? ppp_blob_sum_bytes(b->priv, off, buf, len) : -EBADF;
+}
+
 /* Reading: b->priv holds a copy of the blob's info. */
 static int ps_open_stream(struct img_store *st, const char *name, struct img_blob *b)
 {
@@ -311,6 +325,8 @@ static const struct img_store_ops ppp_block_store_ops = {
 	PPP_STORE_OPS,
 	.create_stream = ps_create_stream,
 	.write = ps_write,
+	.rewrite = ps_rewrite,
+	.sum_bytes = ps_sum_bytes,
 	.open_stream = ps_open_stream,
 	.read = ps_read,
 };

@@ -65,6 +65,9 @@ struct ppp_blob {
 	uint64_t next_k;
 	uint8_t *crc_ok;	/* direct: per extent, its checksum taken and the
 				 * bytes not changed since (ppp_blob_sum_now) */
+	uint8_t *rewritten;	/* streamed: per extent, written again since its
+				 * checksum (ppp_blob_pwrite) */
+	bool via_map;		/* some bytes went through the mapping */
 };
 
 /* ---- names ---------------------------------------------------------- */
@@ -309,6 +312,8 @@ void ppp__txn_free(struct ppp_txn *t)
 
 		if (e->blob) {
 			free(e->blob->buf);
+			free(e->blob->crc_ok);
+			free(e->blob->rewritten);
 			free(e->blob);
 		}
 		free(e->crcs);
@@ -639,10 +644,45 @@ static void crc_feed(struct ppp_blob *b, const uint8_t *src, size_t len)
 	}
 }
 
+/*
+ * Bytes [@off, @off + @len) of @b's region from @buf: straight to the device
+ * when it can (no page cache, no read-before-write), else through the
+ * mapping; once through the mapping, always (a direct write over pages the
+ * mapping dirtied would race with their writeback).
+ */
+static int put_bytes(struct ppp_blob *b, uint64_t off, const void *buf, size_t len)
+{
+	struct ppp *p = b->t->p;
+	struct tent *e = b->e;
+
+	if (b->direct || b->via_map || !ppp__direct_ok(buf, e->off + off, len) ||
+	    ppp__direct_fd(p) < 0) {
+		memcpy(p->base + e->off + off, buf, len);
+		b->via_map = true;
+		return 0;
+	}
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pwrite(p->dfd, (const uint8_t *)buf + done, len - done,
+				   e->off + off + done);
+
+		if (n <= 0) {
+			int err = n < 0 ? errno : EIO;
+
+			ppp_err("%s: blob '%s': write of %zu bytes at %" PRIu64 ": %s",
+				p->path, e->name, len - done, off + done, strerror(err));
+			return -err;
+		}
+		done += n;
+	}
+	b->t->direct_io = true;
+	return 0;
+}
+
 int ppp_blob_write(struct ppp_blob *b, const void *buf, size_t len)
 {
 	struct ppp *p;
 	struct tent *e;
+	int r;
 
 	if (!b || (!buf && len))
 		return -EINVAL;
@@ -679,28 +719,17 @@ int ppp_blob_write(struct ppp_blob *b, const void *buf, size_t len)
 			e->len);
 		return -EFBIG;
 	}
-	if (!b->direct && ppp__direct_ok(buf, e->off + b->pos, len) && ppp__direct_fd(p) >= 0) {
-		/* straight to the device: no page cache, no read-before-write */
-		for (size_t done = 0; done < len;) {
-			ssize_t n = pwrite(p->dfd, (const uint8_t *)buf + done, len - done,
-					   e->off + b->pos + done);
-
-			if (n <= 0) {
-				int err = n < 0 ? errno : EIO;
-
-				ppp_err("%s: blob '%s': write of %zu bytes at %" PRIu64 ": %s",
-					p->path, e->name, len - done, b->pos + done, strerror(err));
-				return -err;
-			}
-			done += n;
-		}
-		b->t->direct_io = true;
-	} else {
-		memcpy(p->base + e->off + b->pos, buf, len);
-	}
+	r = put_bytes(b, b->pos, buf, len);
+	if (r)
+		return r;
 	if (!b->direct && !b->recrc)
 		crc_feed(b, buf, len);
 	b->pos += len;
+	if (b->pos == e->len && b->run_fed && !b->direct && !b->recrc) {
+		/* the last, partial extent: summed now (ppp_blob_pwrite may follow) */
+		e->crcs[b->next_k++] = ppp__csum_final(&b->run);
+		b->run_fed = false;
+	}
 	return 0;
 }
 
@@ -837,6 +866,107 @@ void ppp_blob_changed(struct ppp_blob *b, uint64_t off, uint64_t len)
 		memset(b->crc_ok + k0, 0, k1 - k0);
 }
 
+/* A streamed blob written in full: may it be written again, at [@off, +@len)? */
+static bool rewritable(const struct ppp_blob *b, uint64_t off, uint64_t len)
+{
+	return !b->buffered && !b->direct && !b->recrc && b->pos == b->e->len &&
+	       off <= b->e->len && len <= b->e->len - off;
+}
+
+int ppp_blob_pwrite(struct ppp_blob *b, uint64_t off, const void *buf, size_t len)
+{
+	uint64_t k0, k1;
+	int r;
+
+	if (!b || (!buf && len))
+		return -EINVAL;
+	if (!rewritable(b, off, len)) {
+		ppp_err("%s: blob '%s': cannot write %zu bytes at %" PRIu64 " again (%" PRIu64
+			" of %" PRIu64 " bytes written)", b->t->p->path, b->e->name, len, off,
+			b->pos, b->e->len);
+		return -EINVAL;
+	}
+	if (!ext_span(b, off, len, &k0, &k1))
+		return 0;
+	if (!b->rewritten &&
+	    !(b->rewritten = calloc(ppp__nextents(b->e->len, ext_shift(b)), 1)))
+		return -ENOMEM;
+	/* marked first: a failed write leaves the extent to be read back */
+	memset(b->rewritten + k0, 1, k1 - k0);
+	r = put_bytes(b, off, buf, len);
+	if (r && !b->t->error)
+		b->t->error = r;
+	return r;
+}
+
+int ppp_blob_sum_bytes(struct ppp_blob *b, uint64_t off, const void *buf, size_t len)
+{
+	uint32_t shift;
+	uint64_t k0, k1;
+
+	if (!b || (!buf && len) || !rewritable(b, off, len))
+		return -EINVAL;
+	if (!ext_span(b, off, len, &k0, &k1))
+		return 0;
+	shift = ext_shift(b);
+	for (uint64_t k = k0; k < k1; k++) {
+		uint64_t start = k << shift;
+		uint64_t l = b->e->len - start < (1ull << shift) ? b->e->len - start :
+			     1ull << shift;
+
+		if (start < off || start + l > off + len)
+			continue;	/* partly in the range */
+		b->e->crcs[k] = ppp__csum(b->t->p->sb.csum, (const uint8_t *)buf + (start - off), l);
+		if (b->rewritten)
+			b->rewritten[k] = 0;
+	}
+	return 0;
+}
+
+/* The checksums of the extents written again and not summed since, from
+ * the bytes in the store: read with O_DIRECT when the blob was written so
+ * (the mapping may hold pages older than the device's), else the mapping. */
+static int crc_rewritten(struct ppp *p, struct ppp_blob *b)
+{
+	uint32_t shift = p->sb.extent_shift;
+	uint64_t n = ppp__nextents(b->e->len, shift);
+	uint8_t *buf = NULL;
+	int r = 0;
+
+	if (!b->via_map && ppp__direct_fd(p) >= 0 &&
+	    posix_memalign((void **)&buf, PPP_DIRECT_ALIGN, 1ull << shift))
+		buf = NULL;
+	for (uint64_t k = 0; k < n && !r; k++) {
+		uint64_t start = k << shift;
+		uint64_t l = b->e->len - start < (1ull << shift) ? b->e->len - start :
+			     1ull << shift;
+		const uint8_t *src = p->base + b->e->off + start;
+
+		if (!b->rewritten[k])
+			continue;
+		if (buf && ppp__direct_ok(buf, b->e->off + start, l)) {
+			for (size_t done = 0; done < l;) {
+				ssize_t got = pread(p->dfd, buf + done, l - done,
+						    b->e->off + start + done);
+
+				if (got <= 0) {
+					r = got < 0 ? -errno : -EIO;
+					ppp_err("%s: blob '%s': reading back %" PRIu64 " bytes at %"
+						PRIu64 ": %s", p->path, b->e->name, l, start,
+						strerror(-r));
+					break;
+				}
+				done += got;
+			}
+			src = buf;
+		}
+		if (!r)
+			b->e->crcs[k] = ppp__csum(p->sb.csum, src, l);
+	}
+	free(buf);
+	return r;
+}
+
 int ppp_blob_close(struct ppp_blob *b)
 {
 	struct ppp_txn *t;
@@ -874,6 +1004,8 @@ int ppp_blob_close(struct ppp_blob *b)
 		e->crcs[b->next_k] = b->run_fed ? ppp__csum_final(&b->run) :
 				     ppp__csum(p->sb.csum, NULL, 0);
 	}
+	if (!r && b->rewritten && !b->direct && !b->recrc)
+		r = crc_rewritten(p, b);
 	if (!r)
 		ppp__writeback(p, e->off, e->len);
 
@@ -892,6 +1024,7 @@ int ppp_blob_close(struct ppp_blob *b)
 	pthread_mutex_unlock(&t->mu);
 	free(b->buf);
 	free(b->crc_ok);
+	free(b->rewritten);
 	free(b);
 	return r;
 }
@@ -916,6 +1049,7 @@ void ppp_blob_discard(struct ppp_blob *b)
 	pthread_mutex_unlock(&t->mu);
 	free(b->buf);
 	free(b->crc_ok);
+	free(b->rewritten);
 	free(b);
 }
 

@@ -86,6 +86,18 @@ struct img_store_ops {
 	 */
 	int (*sum_now)(struct img_store *st, struct img_blob *b, uint64_t off, uint64_t len);
 	void (*changed)(struct img_store *st, struct img_blob *b, uint64_t off, uint64_t len);
+	/*
+	 * Optional, for a streamed blob written in full and changed a little
+	 * later (a pre-dump's image written ahead into a block device):
+	 * rewrite() writes page-aligned bytes at @off again; sum_bytes() says
+	 * @buf holds bytes [@off, @off + @len) as the blob has them now, so
+	 * that finish() takes the store's checksums of them from there rather
+	 * than reading them back.
+	 */
+	int (*rewrite)(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
+		       size_t len);
+	int (*sum_bytes)(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
+			 size_t len);
 };
 
 struct img_store {

@@ -226,6 +226,19 @@ void *ppp_blob_data(struct ppp_blob *b);
 int ppp_blob_sum_now(struct ppp_blob *b, uint64_t off, uint64_t len);
 void ppp_blob_changed(struct ppp_blob *b, uint64_t off, uint64_t len);
 
+/*
+ * For a blob written in full with ppp_blob_write() (a pre-dump's image
+ * written ahead into a block device, a few pages of it changed later):
+ * ppp_blob_pwrite() writes @len bytes at @off again, with O_DIRECT when
+ * @buf, @off and @len are 4 KiB aligned; the extents it touches lose their
+ * checksums.  ppp_blob_sum_bytes(): @buf holds bytes [@off, @off + @len) as
+ * they are in the store now; the checksums of the extents wholly in that
+ * range are taken from it.  ppp_blob_close() reads back from the store the
+ * extents written again and not summed since.
+ */
+int ppp_blob_pwrite(struct ppp_blob *b, uint64_t off, const void *buf, size_t len);
+int ppp_blob_sum_bytes(struct ppp_blob *b, uint64_t off, const void *buf, size_t len);
+
 /* Shrink the blob to @len bytes (<= the size given); the tail is released. */
 int ppp_blob_truncate(struct ppp_blob *b, uint64_t len);
 

@@ -1240,6 +1240,60 @@ static void test_sum_now(void **state)
 	}
 }
 
+/* A blob streamed in full, a few pages written again (ppp_blob_pwrite):
+ * the extents given their bytes (ppp_blob_sum_bytes) are summed from them,
+ * the others read back at the close; the store verifies and holds the
+ * bytes written last.  Bytes given that are not the store's fail verify. */
+static void test_pwrite(void **state)
+{
+	const char *path = tpath("pw.ppp");
+	size_t len = 3 * MiB + 4096;
+	uint8_t *src = pattern(len, 31), *page = pattern(4096, 77);
+	struct ppp_blob_info bi;
+	struct ppp_ckpt *c;
+	struct ppp_blob *b;
+	struct ppp_txn *t;
+	struct ppp *p;
+	const void *d;
+
+	for (int honest = 1; honest >= 0; honest--) {
+		uint8_t *want = malloc(len);
+
+		memcpy(want, src, len);
+		format_file(path, 16 * MiB, 0);
+		p = open_store(path, PPP_RDWR);
+		assert_int_equal(ppp_txn_begin(p, 0, &t), 0);
+		assert_int_equal(ppp_blob_create(t, "pages.img", len, &b), 0);
+		assert_int_equal(ppp_blob_write(b, src, MiB), 0);
+		assert_int_equal(ppp_blob_pwrite(b, 0, page, 4096), -EINVAL);	/* not all written */
+		assert_int_equal(ppp_blob_write(b, src + MiB, len - MiB), 0);
+		assert_int_equal(ppp_blob_pwrite(b, len - 4096, page, 8192), -EINVAL);	/* past the end */
+		/* extent 1, summed from the caller's bytes */
+		assert_int_equal(ppp_blob_pwrite(b, MiB + 8192, page, 4096), 0);
+		memcpy(want + MiB + 8192, page, 4096);
+		if (!honest)
+			want[MiB + 100] ^= 1;	/* not the store's byte */
+		assert_int_equal(ppp_blob_sum_bytes(b, MiB, want + MiB, MiB), 0);
+		if (!honest)
+			want[MiB + 100] ^= 1;
+		/* the last, partial extent: read back at the close */
+		assert_int_equal(ppp_blob_pwrite(b, 3 * MiB, page, 4096), 0);
+		memcpy(want + 3 * MiB, page, 4096);
+		assert_int_equal(ppp_blob_close(b), 0);
+		assert_int_equal(ppp_txn_commit(t), 0);
+		assert_int_equal(ppp_verify(p, NULL), honest ? 0 : -EBADMSG);
+		assert_int_equal(ppp_ckpt_open(p, &c), 0);
+		assert_int_equal(ppp_blob_find(c, "pages.img", &bi), 0);
+		assert_int_equal(ppp_blob_map(c, &bi, PPP_MAP_NOVERIFY, &d), 0);
+		assert_memory_equal(d, want, len);
+		ppp_ckpt_close(c);
+		ppp_close(p);
+		free(want);
+	}
+	free(src);
+	free(page);
+}
+
 static void test_mem_backend(void **state)
 {
 	size_t len = 2 * MiB;
@@ -1517,6 +1571,7 @@ int main(void)
 		cmocka_unit_test(test_many_blobs),
 		cmocka_unit_test(test_parallel_blobs),
 		cmocka_unit_test(test_generations),
+		cmocka_unit_test(test_pwrite),
 		cmocka_unit_test(test_old_reader_same_process),
 		cmocka_unit_test(test_logger),
 	};

@@ -8,7 +8,9 @@
 # it (in the shutdown of the clean switch) and reads only what was written
 # since.  On the new boot:
 #   - the shutdown's dump ran rounds that copied pages, and its frozen pass
-#     read fewer pages than the tree has (the console);
+#     read fewer pages than the tree has (the console); the image was
+#     written ahead into /dev/pmem0 and the frozen pass wrote only the pages
+#     written since into it;
 #   - the unit runs with the main pid it had, never restarted (one READY
 #     line), its self-check counter goes on from where it was (CHECK 2
 #     after CHECK 1 before the switch), its writes counter too, and every
@@ -87,7 +89,7 @@ ok "the guest came back on $(L run uname -r)"
 note "kup switch to the new kernel answering: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')s"
 note "$(L run 'cat /root/switch.log')"
 con=$("$lab" console)
-dumplog=$(grep -a -E 'kup dump: (pre-dump|pid [0-9]+: [0-9]+ of|dumped|.*frozen)' "$con" | tr -d '\r')
+dumplog=$(grep -a -E 'kup dump: (pre-dump|pid [0-9]+: [0-9]+ (of|pages written)|dumped|.*frozen)' "$con" | tr -d '\r')
 note "the shutdown's dump on the console:"
 note "$dumplog"
 if grep -q 'tracked by soft-dirty bits' <<<"$dumplog" &&
@@ -102,6 +104,16 @@ if [[ $line =~ pid\ $pid:\ ([0-9]+)\ of\ ([0-9]+)\ pages\ from\ the\ pre-dump,\ 
 	ok "the frozen pass read ${BASH_REMATCH[3]} of ${BASH_REMATCH[2]} pages (${BASH_REMATCH[1]} from the pre-dump)"
 else
 	not_ok "the frozen pass read fewer pages than pid $pid has (the rest from the pre-dump)"
+fi
+# /dev/pmem0 is a block device: the images are streamed, written ahead by
+# the pre-dump, and the frozen pass writes only the pages written since
+total=${BASH_REMATCH[2]:-0}
+if grep -q 'pre-dump: page images written ahead' <<<"$dumplog" &&
+	[[ $(grep -E "pid $pid: [0-9]+ pages written into its page image at the freeze" <<<"$dumplog") =~ pid\ $pid:\ ([0-9]+)\ pages ]] &&
+	[ "${BASH_REMATCH[1]}" -gt 0 ] && [ $((BASH_REMATCH[1] * 4)) -lt "$total" ]; then
+	ok "the image was written ahead into /dev/pmem0, the frozen pass wrote ${BASH_REMATCH[1]} of its $total pages"
+else
+	not_ok "the image was written ahead into /dev/pmem0, the frozen pass wrote only the pages written since"
 fi
 
 check "$U is active" "for i in \$(seq 600); do systemctl is-active -q $U && exit 0; sleep 0.5; done; exit 1"
