@@ -95,11 +95,12 @@ int validate_mm(struct rctx *c, struct rproc *p)
 	p->pages_ok = calloc(mm->n_chunk_xxh64, 1);
 	if (!p->pages_ok)
 		return -ENOMEM;
-	/* an eager restore checks every piece before anything is made; a lazy
-	 * one each piece when it is first read (the tree may run before most of
-	 * its memory is read: docs/design.md, "Lazy restore"), by the server or
-	 * by restore_pages for the pages written before the tree runs */
-	return c->o->lazy ? 0 : pages_check(p, 0, p->pages.len);
+	/* each piece is checked right before its pages are first written
+	 * (pages_check), while it is in the cache: by restore_pages and
+	 * put_pages while the tree is being built (an eager restore: a damaged
+	 * piece fails it before any task runs, and what was made is killed), by
+	 * the lazy server once the tree runs (docs/design.md, "Lazy restore") */
+	return 0;
 }
 
 /*
@@ -480,9 +481,11 @@ static bool in_vdso(const MmImage *mm, uint64_t vaddr)
 /*
  * Write the page image into the task, STREAM_BUF at a time, each piece to
  * the runs it holds (they fill the image in order: checked by validate_mm).
- * A mapped image is used in place (its checksum was checked by validate_mm);
- * a streamed one is read into a buffer and its checksum checked at the end:
- * on a mismatch the restore fails and its tasks are killed.
+ * A mapped image is used in place, a piece (IMG_PAGES_CHUNK) at a time, each
+ * checked (pages_check) right before it is written (an older image with one
+ * checksum: whole, by validate_mm); a streamed one is read into a buffer and
+ * its checksum checked at the end.  On a mismatch the restore fails and its
+ * tasks, none of which has run yet, are killed.
  */
 /*
  * Pages of mappings that are not writable (mapped with their own protection:
@@ -536,7 +539,10 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	}
 	img_psum_init(&sum, !mm->n_chunk_xxh64);
 	while (pos < total) {
-		size_t len = total - pos < STREAM_BUF ? total - pos : STREAM_BUF, boff = 0;
+		/* a mapped image a piece at a time: checked, then written while
+		 * the piece is still in the cache */
+		size_t step = p->pages.data && p->pages_ok ? IMG_PAGES_CHUNK : STREAM_BUF;
+		size_t len = total - pos < step ? total - pos : step, boff = 0;
 		uint8_t *src = p->pages.data ? (uint8_t *)p->pages.data + pos : buf;
 
 		if (!p->pages.data) {

@@ -175,8 +175,9 @@ check "... marked failed (as on the boot after a switch): a later boot leaves it
 # ---- a directory's image damaged: the tree runs, killed at the damaged piece --
 # Each MiB of a pages image has a checksum of its own (mm_image.chunk_xxh64):
 # a lazy restore from a directory checks a piece when it first reads it, so
-# the tree runs before its memory is read; an eager one checks them all
-# before anything is made.
+# the tree runs before its memory is read; an eager one checks each right
+# before writing it into the task, before any task runs (what was made is
+# killed).
 pid=$(start_bg "$T/out9" "$PROGS/bigmem" 64)
 wait_for_line "$T/out9" '^READY' 120 || bail "bigmem did not start"
 check "kup dump -D" kup_run "$T/dump9.log" dump -t "$pid" -D "$T/img9"
