@@ -514,6 +514,9 @@ static bool parent_same_vma(const MmImage *pmm, const VmaEntry *v)
 }
 
 #define COPY_BUF (8UL << 20)
+/* the bounce buffer: small enough to stay in the cache between the read of
+ * the pages into it, their checksum and their write out of it */
+#define BOUNCE_BUF (2UL << 20)
 
 /* Append @len bytes at @out of blob @b: with pwrite() on its fd, or the
  * store's write(). */
@@ -765,9 +768,11 @@ static int patch_stream(pid_t pid, const MmImage *mm, struct img_store *st, stru
  * (the blob's mapping), or through a bounce buffer written with blob_put()
  * (@dst NULL: for stores on a page-cache file this avoids one page fault per
  * page of the destination, which costs more than the copy itself).  At most
- * COPY_BUF per step, process_vm_readv in batches (unreadable, PROT_NONE,
- * pieces through /proc/pid/mem); the checksum is computed on the way and an
- * abort request is polled between steps.  @src (or NULL): the pages the
+ * COPY_BUF (BOUNCE_BUF through the buffer) per step, process_vm_readv in
+ * batches (unreadable, PROT_NONE, pieces through /proc/pid/mem); the
+ * checksum is computed on the way (@sum; NULL: the store computes the
+ * pieces' sums as it writes, stream_sums) and an abort request is polled
+ * between steps.  @src (or NULL): the pages the
  * pre-dump holds (predump_sources), taken from there.
  */
 static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct img_store *st,
@@ -781,7 +786,7 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 	int ret;
 
 	if (!dst && !bounce) {
-		bounce = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE,
+		bounce = mmap(NULL, BOUNCE_BUF, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 		if (bounce == MAP_FAILED) {
 			bounce = NULL;
@@ -791,11 +796,11 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 	while (i < rl->n) {
 		uint8_t *buf = dst ? dst + out : bounce;
 		const uint8_t *data = buf;
-		size_t k = 0, bytes = 0;
+		size_t k = 0, bytes = 0, step = dst ? COPY_BUF : BOUNCE_BUF;
 
-		while (i < rl->n && k < 512 && bytes < COPY_BUF) {
+		while (i < rl->n && k < 512 && bytes < step) {
 			size_t left = (rl->runs[i].nr_pages - done) * PAGE_SIZE_K;
-			size_t take = left < COPY_BUF - bytes ? left : COPY_BUF - bytes;
+			size_t take = left < step - bytes ? left : step - bytes;
 
 			remote[k].iov_base = (void *)(rl->runs[i].vaddr + done * PAGE_SIZE_K);
 			remote[k].iov_len = take;
@@ -814,7 +819,8 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 			ret = read_pieces(pid, buf, remote, k, bytes, memfd, pmfd, false);
 		if (ret)
 			return ret;
-		img_psum_update(sum, data, bytes);
+		if (sum)
+			img_psum_update(sum, data, bytes);
 		if (!dst) {
 			ssize_t n = blob_put(st, blob, data, bytes, out);
 
@@ -828,6 +834,25 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 		if (ret)
 			return ret;
 	}
+	return 0;
+}
+
+/* mm_image.pages_xxh64 and chunk_xxh64 from the store's own checksums of
+ * the streamed @blob (stream_sums) */
+static int store_pages_sums(pid_t pid, MmImage *mm, struct img_store *st, struct img_blob *blob)
+{
+	size_t n = img_psum_pieces(mm->pages_nr * PAGE_SIZE_K);
+	int ret;
+
+	mm->chunk_xxh64 = calloc(n, sizeof(*mm->chunk_xxh64));
+	if (!mm->chunk_xxh64)
+		return -ENOMEM;
+	mm->n_chunk_xxh64 = n;
+	ret = st->ops->stream_sums(st, blob, mm->chunk_xxh64, n);
+	if (ret != 1)
+		return log_errno(ret < 0 ? ret : -EIO, "pid %d: the checksums of its page image %s "
+				 "from %s", pid, blob->name, st->where);
+	mm->pages_xxh64 = img_psum_of_sums(mm->chunk_xxh64, n);
 	return 0;
 }
 
@@ -1226,15 +1251,26 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	if (mm->pages_nr && !ahead) {
 		struct run_list view = { .n = mm->n_runs };
 
+		/* a store whose checksums of a streamed blob are the pieces'
+		 * own: one pass over the bytes, not two */
+		bool by_store = blob.fd < 0 && !blob.data && st->ops->stream_sums &&
+				st->ops->stream_sums(st, &blob, NULL, 0) == 1;
+
 		view.runs = mm->runs[0];
 		img_psum_init(&ps, false);
 		ret = copy_runs(pid, &view, blob.fd >= 0 ? NULL : blob.data, st, &blob, memfd, pmfd,
-				(const uint8_t *const *)src, &ps);
-		ret = ret ? ret : note_pages_sums(pid, mm, &ps);
+				(const uint8_t *const *)src, by_store ? NULL : &ps);
+		if (!ret)
+			ret = by_store ? store_pages_sums(pid, mm, st, &blob) :
+			      note_pages_sums(pid, mm, &ps);
 		free(ps.sums);	/* (left only on a failure) */
 		if (ret)
 			goto out;
 	}
+	/* the pieces' sums were taken from the blob as it is: a store whose
+	 * own checksums are the same need not read it again */
+	if (mm->n_chunk_xxh64 && blob.data && st->ops->piece_sums)
+		st->ops->piece_sums(st, &blob, mm->chunk_xxh64, mm->n_chunk_xxh64);
 	ret = st->ops->finish(st, &blob);
 	if (stats) {
 		stats->pages += mm->pages_nr;

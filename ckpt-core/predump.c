@@ -1013,6 +1013,13 @@ static int walk_tree(struct predump *pd, pid_t root)
 	return ret;
 }
 
+/* Does @st take a pre-dump's image written ahead as a stream (a block
+ * device), or through its mapping (a directory, a store file)? */
+static bool ahead_streamed(const struct img_store *st)
+{
+	return st->ops->create_stream && !st->ops->write_ahead_mapped;
+}
+
 /*
  * Into a store that streams page images (a block device): the image in
  * IMG_PAGES_CHUNK steps through one buffer, each piece summed on the way
@@ -1070,7 +1077,7 @@ static int write_ahead(struct predump *pd, struct pd_proc *p)
 {
 	struct img_store *st = pd->st;
 	struct pd_shadow *sh = &p->sh;
-	bool stream = st->ops->create_stream;
+	bool stream = ahead_streamed(st);
 	size_t n = 0, npieces;
 	char name[64];
 	int ret;
@@ -1274,7 +1281,7 @@ int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **o
 	/* a store that streams page images (a block device) needs to write
 	 * them again in place; without a store (several trees: ckpt_predump),
 	 * no image */
-	if (!ret && st && (!st->ops->create_stream || (st->ops->rewrite && st->ops->sum_bytes))) {
+	if (!ret && st && (!ahead_streamed(st) || (st->ops->rewrite && st->ops->sum_bytes))) {
 		uint64_t t0 = mono_ns(), copied = 0;
 
 		for (int i = 0; !ret && i < pd->n; i++)

@@ -129,6 +129,11 @@ static int pt_read(struct img_store *st, struct img_blob *b, uint64_t off, void 
 	return BASE(st)->ops->read(BASE(st), b, off, buf, len);
 }
 
+static int pt_stream_sums(struct img_store *st, struct img_blob *b, uint64_t *sums, size_t n)
+{
+	return BASE(st)->ops->stream_sums(BASE(st), b, sums, n);
+}
+
 static int dump_from(struct chain *c, int i);
 
 static int pt_commit(struct img_store *st)
@@ -181,6 +186,8 @@ struct img_store *kup_part_store(struct img_store *base, const PartEntry *pe)
 		.write = base->ops->write ? pt_write : NULL,
 		.open_stream = base->ops->open_stream ? pt_open_stream : NULL,
 		.read = base->ops->read ? pt_read : NULL,
+		.stream_sums = base->ops->stream_sums ? pt_stream_sums : NULL,
+		.write_ahead_mapped = base->ops->write_ahead_mapped,
 	};
 	p->st.ops = &p->ops;
 	p->st.where = p->where;

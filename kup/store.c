@@ -4,9 +4,12 @@
  * persistent page store adapted to struct img_store.
  *
  * The ppp adapter: a dump is one ppp transaction; every image is one blob
- * whose data is written in place in the store's mapping (page images are
- * filled straight from the dumped process with process_vm_readv); the set
- * becomes visible atomically at commit.  A restore opens the committed
+ * whose data is written in place in the store's mapping, but page images:
+ * those are written with pwrite() from the engine's buffer (a page of the
+ * file allocated at format and written so is not cleared first, as a fault
+ * of the mapping clears it: a third of the time of a dump into a fresh
+ * store), and their pieces' checksums are the store's extents' own (XXH64 of
+ * 1 MiB, computed once); the set becomes visible atomically at commit.  A restore opens the committed
  * checkpoint read-only and reads the blobs in place.  Every blob a restore
  * reads is covered by a checksum of its own (container records, pages_xxh64),
  * so blobs are mapped without the store's per-extent check; `kup ppp verify`
@@ -164,6 +167,13 @@ static void ps_changed(struct img_store *st, struct img_blob *b, uint64_t off, u
 		ppp_blob_changed(b->priv, off, len);
 }
 
+static void ps_piece_sums(struct img_store *st, struct img_blob *b, const uint64_t *sums,
+			  size_t n)
+{
+	if (b->priv)
+		(void)ppp_blob_take_xxh64(b->priv, sums, n, IMG_PAGES_CHUNK);
+}
+
 /* Written with write() only (blob->data stays NULL). */
 static int ps_create_stream(struct img_store *st, const char *name, size_t len,
 			    struct img_blob *b)
@@ -186,6 +196,12 @@ static int ps_sum_bytes(struct img_store *st, struct img_blob *b, uint64_t off, 
 			size_t len)
 {
 	return b->priv ? ppp_blob_sum_bytes(b->priv, off, buf, len) : -EBADF;
+}
+
+static int ps_stream_sums(struct img_store *st, struct img_blob *b, uint64_t *sums, size_t n)
+{
+	return b->priv && !b->reading ? ppp_blob_stream_xxh64(b->priv, IMG_PAGES_CHUNK, sums, n) :
+	       -EBADF;
 }
 
 /* Reading: b->priv holds a copy of the blob's info. */
@@ -314,10 +330,16 @@ static void ps_close(struct img_store *st)
 	.close = ps_close,		\
 	.remove = ps_remove
 
+/* A file: page images written with pwrite() (see above), read in place. */
 static const struct img_store_ops ppp_store_ops = {
 	PPP_STORE_OPS,
 	.sum_now = ps_sum_now,
 	.changed = ps_changed,
+	.piece_sums = ps_piece_sums,
+	.create_stream = ps_create_stream,
+	.write = ps_write,
+	.stream_sums = ps_stream_sums,
+	.write_ahead_mapped = true,
 };
 
 /* A block device: page images streamed with O_DIRECT (see above). */
@@ -327,6 +349,7 @@ static const struct img_store_ops ppp_block_store_ops = {
 	.write = ps_write,
 	.rewrite = ps_rewrite,
 	.sum_bytes = ps_sum_bytes,
+	.stream_sums = ps_stream_sums,
 	.open_stream = ps_open_stream,
 	.read = ps_read,
 };

@@ -655,6 +655,27 @@ static int put_bytes(struct ppp_blob *b, uint64_t off, const void *buf, size_t l
 	struct ppp *p = b->t->p;
 	struct tent *e = b->e;
 
+	if (!b->direct && p->backend == PPP_BACKEND_FILE && p->fd >= 0) {
+		/* into the page cache: a page of a store file allocated (and not
+		 * yet written) is not cleared first, as a fault of the mapping
+		 * clears it; nor is a page table filled and torn down */
+		for (size_t done = 0; done < len;) {
+			ssize_t n = pwrite(p->fd, (const uint8_t *)buf + done, len - done,
+					   e->off + off + done);
+
+			if (n <= 0) {
+				int err = n < 0 ? errno : EIO;
+
+				if (err == EINTR)
+					continue;
+				ppp_err("%s: blob '%s': write of %zu bytes at %" PRIu64 ": %s",
+					p->path, e->name, len - done, off + done, strerror(err));
+				return -err;
+			}
+			done += n;
+		}
+		return 0;
+	}
 	if (b->direct || b->via_map || !ppp__direct_ok(buf, e->off + off, len) ||
 	    ppp__direct_fd(p) < 0) {
 		memcpy(p->base + e->off + off, buf, len);
@@ -856,6 +877,44 @@ int ppp_blob_sum_now(struct ppp_blob *b, uint64_t off, uint64_t len)
 		b->crc_ok[k] = 1;
 	}
 	return 0;
+}
+
+int ppp_blob_take_xxh64(struct ppp_blob *b, const uint64_t *sums, uint64_t n, uint64_t piece)
+{
+	uint64_t ne;
+
+	if (!b || !b->direct || b->recrc || b->buffered || (n && !sums))
+		return -EINVAL;
+	ne = ppp__nextents(b->e->len, ext_shift(b));
+	if (b->t->p->sb.csum != PPP_CSUM_XXH64 || piece != 1ull << ext_shift(b) || n != ne || !n)
+		return 0;
+	if (!b->crc_ok && !(b->crc_ok = calloc(ne, 1)))
+		return -ENOMEM;
+	memcpy(b->e->crcs, sums, n * sizeof(*sums));
+	memset(b->crc_ok, 1, n);
+	return 1;
+}
+
+int ppp_blob_stream_xxh64(struct ppp_blob *b, uint64_t piece, uint64_t *sums, uint64_t n)
+{
+	uint64_t ne;
+
+	if (!b || b->direct || b->recrc || b->buffered || b->t->p->sb.csum != PPP_CSUM_XXH64 ||
+	    piece != 1ull << ext_shift(b))
+		return 0;
+	if (!sums)
+		return 1;
+	ne = ppp__nextents(b->e->len, ext_shift(b));
+	if (b->pos != b->e->len || n != ne)
+		return -EINVAL;
+	for (uint64_t k = 0; b->rewritten && k < ne; k++)
+		if (b->rewritten[k])
+			return 0;	/* written again since: summed at close */
+	memcpy(sums, b->e->crcs, b->next_k * sizeof(*sums));
+	if (b->next_k < ne)	/* the last, partial extent (as ppp_blob_close) */
+		sums[b->next_k] = b->run_fed ? ppp__csum_final(&b->run) :
+				  ppp__csum(PPP_CSUM_XXH64, NULL, 0);
+	return 1;
 }
 
 void ppp_blob_changed(struct ppp_blob *b, uint64_t off, uint64_t len)

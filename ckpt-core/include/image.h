@@ -98,6 +98,29 @@ struct img_store_ops {
 		       size_t len);
 	int (*sum_bytes)(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
 			 size_t len);
+	/*
+	 * Optional, for a created blob written through its mapping, whole: the
+	 * XXH64 of each IMG_PAGES_CHUNK piece of it as it is now (a pages
+	 * image's chunk_xxh64), which the store may take as its own checksums
+	 * rather than read the blob again at finish().
+	 */
+	void (*piece_sums)(struct img_store *st, struct img_blob *b, const uint64_t *sums, size_t n);
+	/*
+	 * Optional, for a blob created with create_stream(): are the store's
+	 * own checksums of what write() gives it XXH64 of each IMG_PAGES_CHUNK
+	 * piece (a pages image's chunk_xxh64)?  With @sums NULL: 1 if so, 0 if
+	 * not (asked before the writes); once the blob is written whole: 1 and
+	 * the @n sums in @sums, 0 if not, or -errno.  The writer then takes
+	 * its pieces' sums from there rather than computing them again.
+	 */
+	int (*stream_sums)(struct img_store *st, struct img_blob *b, uint64_t *sums, size_t n);
+	/*
+	 * A pre-dump writes its page images ahead through the mapping
+	 * (create(), sum_now()), though a dump streams them (create_stream():
+	 * a store file, whose pages a write() fills without clearing them
+	 * first, while the mapping is the cheaper way to change a few pages).
+	 */
+	bool write_ahead_mapped;
 };
 
 struct img_store {

@@ -239,6 +239,28 @@ void ppp_blob_changed(struct ppp_blob *b, uint64_t off, uint64_t len);
 int ppp_blob_pwrite(struct ppp_blob *b, uint64_t off, const void *buf, size_t len);
 int ppp_blob_sum_bytes(struct ppp_blob *b, uint64_t off, const void *buf, size_t len);
 
+/*
+ * For a blob written through ppp_blob_data(), whole: @sums are the writer's
+ * own XXH64 (seed 0) of each @piece bytes of it (the last one shorter), taken
+ * from the mapping once it wrote them.  Where they are the store's checksums
+ * (XXH64 extents of @piece bytes) they become the extents' checksums, as
+ * ppp_blob_sum_now() would take them, and ppp_blob_close() does not read the
+ * blob again; returns 1 then, 0 when they are not (the close computes its
+ * own).  The writer must name every change made since (ppp_blob_changed).
+ */
+int ppp_blob_take_xxh64(struct ppp_blob *b, const uint64_t *sums, uint64_t n, uint64_t piece);
+
+/*
+ * For a blob written with ppp_blob_write() only: are the store's checksums
+ * of it XXH64 (seed 0) of each @piece bytes (the last one shorter)?  With
+ * @sums NULL, 1 if so, 0 if not (asked before or while writing); once the
+ * blob is written whole, 1 and its @n checksums in @sums (those
+ * ppp_blob_close() stores), 0 if they are not such, -EINVAL if it is not
+ * complete.  A writer that needs such sums of the data takes them so rather
+ * than reading it again.
+ */
+int ppp_blob_stream_xxh64(struct ppp_blob *b, uint64_t piece, uint64_t *sums, uint64_t n);
+
 /* Shrink the blob to @len bytes (<= the size given); the tail is released. */
 int ppp_blob_truncate(struct ppp_blob *b, uint64_t len);
 
