@@ -83,6 +83,8 @@ wait_for_line "$T/out3" '^READY' 60 || bail "dirtier did not start"
 check "kup dump --ppp --pre-dump=3" kup_run "$T/dump3.log" dump -t "$pid" --ppp "$S" --pre-dump=3 ||
 	note "$(tail -n 20 "$T/dump3.log")"
 check "ppp: the rounds ran, the frozen pass read what changed" pre_dumped "$T/dump3.log"
+check "ppp: the page images were written ahead into the store file (its mapping)" \
+	grep -q 'pre-dump: page images written ahead' "$T/dump3.log"
 check "ppp: the tree is gone" wait_gone "$pid"
 check "kup ppp verify passes" kup_run "$T/verify.log" ppp verify "$S"
 check "kup restore --ppp -d" kup_run "$T/restore3.log" restore --ppp "$S" -d ||
