@@ -1287,9 +1287,17 @@ int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **o
 		for (int i = 0; !ret && i < pd->n; i++)
 			if (pd->p[i].tracked)
 				ret = write_ahead(pd, &pd->p[i]);
-		if (!ret)
+		if (!ret) {
+			/* KUP_TEST_PREDUMP_HOLD=FILE (tests): wait here, the tree
+			 * running, until FILE exists: a kill meanwhile leaves the
+			 * images written ahead and nothing committed */
+			const char *hold = getenv("KUP_TEST_PREDUMP_HOLD");
+
 			log_info("pre-dump: page images written ahead in %.3f s",
 				 (mono_ns() - t0) / 1e9);
+			while (hold && access(hold, F_OK) && !ckpt_abort_signal())
+				usleep(10000);
+		}
 		/* what was written meanwhile, into the copy and the images */
 		for (int r = 1; !ret && r <= 2; r++) {
 			ret = one_round(pd, root, r, " after the images", &copied);

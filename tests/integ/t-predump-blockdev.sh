@@ -95,7 +95,9 @@ check "kup dump --ppp --leave-running (the checkpoint to keep)" \
 	note "$(tail -n 20 "$T/dump1.log")"
 check "... kup ppp verify passes" kup_run "$T/verify1.log" ppp verify "$LOOP"
 gen1=$(kup_try ppp status "$LOOP" --json | sed -nE 's/.*"generation": "?([0-9]+)"?.*/\1/p' | head -n 1)
-"$KUP" dump -t "$pid" --ppp "$LOOP" --pre-dump=100 --leave-running > "$T/dump2.log" 2>&1 &
+# (held once the images are written ahead: the kill comes before any commit)
+KUP_TEST_PREDUMP_HOLD=$T/never "$KUP" dump -t "$pid" --ppp "$LOOP" --pre-dump=100 --leave-running \
+	> "$T/dump2.log" 2>&1 &
 KP=$!
 wait_for_line "$T/dump2.log" 'pre-dump: page images written ahead' 120
 if kill -9 "$KP" 2> /dev/null; then
