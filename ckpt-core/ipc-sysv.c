@@ -640,17 +640,85 @@ static int foreign_ns_has_objects(pid_t pid)
  * Semaphore undo state (semop with SEM_UNDO) cannot be read, nor set on
  * restore, and dropping it silently would change what the kernel does when
  * the process exits.  kcmp KCMP_SYSVSEM compares the undo lists of two
- * tasks, and kup has none; but a list is also made, empty, for every
- * process that created a thread (CLONE_SYSVSEM), so only its absence says
- * something.  1: it has one, 0: none, negative: cannot tell.
+ * tasks; a list is also made, empty, for every process that created a
+ * thread (CLONE_SYSVSEM), so only its absence says something.  kup itself
+ * may have one (any thread it ever made gave it one), so the reference is
+ * a child of ours made by fork(), without CLONE_SYSVSEM: it starts with
+ * none, and waits on a pipe, doing nothing, until sem_ref_stop().
  */
-static int has_sem_undo(pid_t pid)
+struct sem_ref {
+	pid_t pid;
+	int wfd;	/* closed: the child exits */
+};
+
+static int sem_ref_start(struct sem_ref *ref)
 {
-	long r = syscall(SYS_kcmp, getpid(), pid, KCMP_SYSVSEM, 0, 0);
+	int p[2];
+
+	ref->pid = -1;
+	ref->wfd = -1;
+	if (pipe2(p, O_CLOEXEC))
+		return log_errno(errno, "cannot make a pipe for the semaphore undo check");
+	ref->pid = fork();
+	if (ref->pid == 0) {
+		char c;
+
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	if (ref->pid < 0) {
+		close(p[1]);
+		return log_errno(errno, "cannot fork a reference task for the semaphore undo check");
+	}
+	ref->wfd = p[1];
+	return 0;
+}
+
+static void sem_ref_stop(struct sem_ref *ref)
+{
+	if (ref->wfd >= 0)
+		close(ref->wfd);
+	while (ref->pid > 0 && waitpid(ref->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	ref->pid = -1;
+	ref->wfd = -1;
+}
+
+/* 1: @pid has an undo list, 0: none, negative: cannot tell. */
+static int has_sem_undo(const struct sem_ref *ref, pid_t pid)
+{
+	long r = syscall(SYS_kcmp, ref->pid, pid, KCMP_SYSVSEM, 0, 0);
 
 	if (r < 0)
 		return -errno;
 	return r != 0;
+}
+
+static int check_sem_undo(const struct sem_ref *ref, const pid_t *pids, int npids)
+{
+	for (int i = 0; i < npids; i++) {
+		int ret = has_sem_undo(ref, pids[i]);
+
+		if (ret == 1) {
+			log_err("pid %d: may hold System V semaphore undo adjustments (semop "
+				"SEM_UNDO) on the semaphore sets kept, which cannot be restored: not "
+				"supported (it has an undo list; a process that made threads has "
+				"one even if it never used SEM_UNDO)", pids[i]);
+			return -EOPNOTSUPP;
+		}
+		if (ret == -ENOSYS) {
+			log_warn("no kcmp(2) in this kernel: semaphore undo adjustments (SEM_UNDO) "
+				 "cannot be detected; they are not kept");
+			return 0;
+		}
+		if (ret < 0)
+			return log_errno(ret, "pid %d: cannot compare its semaphore undo state (kcmp)",
+					 pids[i]);
+	}
+	return 0;
 }
 
 int ipc_dump_end(struct ipc_dump *d, const pid_t *pids, int npids)
@@ -728,23 +796,15 @@ int ipc_dump_end(struct ipc_dump *d, const pid_t *pids, int npids)
 		return ret;
 
 	/* undo adjustments would be for semaphore sets: with none kept, none */
-	for (int i = 0; d->img.n_sems && i < npids; i++) {
-		ret = has_sem_undo(pids[i]);
-		if (ret == 1) {
-			log_err("pid %d: may hold System V semaphore undo adjustments (semop "
-				"SEM_UNDO) on the semaphore sets kept, which cannot be restored: not "
-				"supported (it has an undo list; a process that made threads has "
-				"one even if it never used SEM_UNDO)", pids[i]);
-			return -EOPNOTSUPP;
-		}
-		if (ret < 0 && ret != -ENOSYS)
-			return log_errno(ret, "pid %d: cannot compare its semaphore undo state (kcmp)",
-					 pids[i]);
-		if (ret == -ENOSYS) {
-			log_warn("no kcmp(2) in this kernel: semaphore undo adjustments (SEM_UNDO) "
-				 "cannot be detected; they are not kept");
-			break;
-		}
+	if (d->img.n_sems) {
+		struct sem_ref ref;
+
+		ret = sem_ref_start(&ref);
+		if (!ret)
+			ret = check_sem_undo(&ref, pids, npids);
+		sem_ref_stop(&ref);
+		if (ret)
+			return ret;
 	}
 	for (size_t i = 0; i < d->img.n_shm; i++)
 		log_debug("shmid %d: %" PRIu64 " bytes, key 0x%x%s", d->img.shm[i]->perm->id,
