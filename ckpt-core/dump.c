@@ -1565,6 +1565,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	}
 	if (ret)
 		goto fail;
+	files_locks_prefetch();
 	ret = check_sessions(&t, o);
 	if (!ret)
 		ret = check_cgroups(&t);
@@ -1693,6 +1694,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	release_tree(&t, !o->leave_running);
 	stats->frozen_ns = stats->total_ns = now_ns() - t0;
 	img_defer_unmaps(false);
+	files_locks_prefetch_end();
 	stats->total_ns += stats->pre_dump_ns;
 	predump_totals(pd, &stats->pre_dump_rounds, &stats->pre_dump_pages);
 	if (pd != o->pre)
@@ -1708,6 +1710,7 @@ fail:
 	files_dump_release(fdump, true);
 	release_tree(&t, false);
 	img_defer_unmaps(false);
+	files_locks_prefetch_end();
 	free(inv.pids);		/* write_pstree's, when a later step failed */
 	if (pd != o->pre)
 		predump_free(pd);

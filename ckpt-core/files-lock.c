@@ -25,6 +25,8 @@
  */
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,12 +177,82 @@ int files_locks_dump(struct files_dump *d, const struct fd_info *fi, uint32_t id
 	return 0;
 }
 
+/*
+ * Opening /proc/locks waits for an RCU grace period (the kernel takes its
+ * lock list's rwsem for writing: 10-20 ms), time the tree would spend
+ * frozen: it is read on a thread started as soon as the tree is frozen,
+ * while the dump goes on, and parsed where the check needs it.
+ */
+static struct {
+	pthread_t th;
+	bool running;
+	char *buf;	/* what it read (NULL: it could not) */
+	size_t len;
+	int err;
+} prefetch;
+
+static void *read_proc_locks(void *arg)
+{
+	FILE *f = fopen("/proc/locks", "re"), *out = NULL;
+	char chunk[4096];
+	size_t n;
+
+	if (f)
+		out = open_memstream(&prefetch.buf, &prefetch.len);
+	if (!f || !out) {
+		prefetch.err = errno ? errno : ENOMEM;
+		if (f)
+			fclose(f);
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, out);
+	prefetch.err = ferror(f) ? EIO : 0;
+	fclose(f);
+	fclose(out);
+	return NULL;
+}
+
+void files_locks_prefetch(void)
+{
+	sigset_t all, old;
+
+	if (prefetch.running)
+		return;
+	files_locks_prefetch_end();
+	prefetch.err = 0;
+	/* the thread takes no signal: they stay the dump's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	prefetch.running = !pthread_create(&prefetch.th, NULL, read_proc_locks, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void files_locks_prefetch_end(void)
+{
+	if (prefetch.running)
+		pthread_join(prefetch.th, NULL);
+	prefetch.running = false;
+	free(prefetch.buf);
+	prefetch.buf = NULL;
+	prefetch.len = 0;
+}
+
 int files_locks_check_unseen(struct files_dump *d, const pid_t *pids, size_t n)
 {
-	FILE *f = fopen("/proc/locks", "re");
+	FILE *f;
 	char line[256];
 	int ret = 0;
 
+	if (prefetch.running) {
+		pthread_join(prefetch.th, NULL);
+		prefetch.running = false;
+		if (prefetch.err || !prefetch.buf)
+			return log_errno(prefetch.err ? prefetch.err : ENOMEM, "cannot read /proc/locks");
+		f = prefetch.len ? fmemopen(prefetch.buf, prefetch.len, "r") : fopen("/dev/null", "re");
+	} else {
+		f = fopen("/proc/locks", "re");
+	}
 	if (!f)
 		return log_errno(errno, "cannot read /proc/locks");
 	while (!ret && fgets(line, sizeof(line), f)) {
@@ -202,6 +274,7 @@ int files_locks_check_unseen(struct files_dump *d, const pid_t *pids, size_t n)
 		}
 	}
 	fclose(f);
+	files_locks_prefetch_end();	/* what the thread read is used */
 	return ret;
 }
 

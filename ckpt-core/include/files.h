@@ -270,6 +270,11 @@ int files_locks_dump(struct files_dump *d, const struct fd_info *fi, uint32_t id
  * fd passed away) would be lost: refused.
  */
 int files_locks_check_unseen(struct files_dump *d, const pid_t *pids, size_t n);
+/* /proc/locks read on a thread of its own from now on (once the tree is
+ * frozen: its locks no longer change), for files_locks_check_unseen;
+ * files_locks_prefetch_end() waits for it and drops what it read. */
+void files_locks_prefetch(void);
+void files_locks_prefetch_end(void);
 /* The locks of untrusted table @t; @fds: its fd numbers, sorted. */
 int files_locks_validate(const FdtableEntry *t, const int *fds, size_t nfds);
 /* In a restored task, once its table is installed: its flock and OFD locks. */
