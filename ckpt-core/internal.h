@@ -168,11 +168,24 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fd,
  * into @st (if not NULL); *@out is NULL (and a warning said why) when this
  * kernel cannot track writes: a plain dump. */
 int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **out);
+/* Address ranges, ascending: [va, va + n pages). */
+struct va_run {
+	uint64_t va, n;
+};
+struct va_runs {
+	struct va_run *v;
+	size_t n, cap;
+	bool incomplete;	/* some mapping was not looked at: not to be used */
+};
 /* With the tree frozen: the pages of @pid's runs (@pages in all, in image
  * order) whose copy is still right, (*@out)[i] for page i, NULL to read it
- * (*@out NULL: none).  @pmfd: its pagemap. */
+ * (*@out NULL: none).  @pmfd: its pagemap.  @clean: the pages the frozen
+ * walk that selected them found present, protected by the pre-dump's
+ * userfaultfd and not written since (mem.c, select_pages_scan; NULL: none
+ * known, then none is taken from the copy with this tracking). */
 int predump_sources(struct predump *pd, pid_t pid, int pmfd, PageRun *const *runs, size_t nruns,
-		    uint64_t pages, const uint8_t ***out, uint64_t *from_copy);
+		    uint64_t pages, const struct va_runs *clean, const uint8_t ***out,
+		    uint64_t *from_copy);
 /* The page image of @pid the pre-dump wrote ahead, if its pages are laid
  * out as the frozen pass has them (@runs): 1 and *@out (the caller finishes
  * and releases it), with the checksums of its pieces (IMG_PAGES_CHUNK) as

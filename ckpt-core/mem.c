@@ -217,6 +217,8 @@ struct pm_scan_arg {
 #define PAGE_IS_SWAPPED	(1 << 4)
 #define PAGE_IS_PFNZERO	(1 << 5)
 #endif
+#define PAGE_IS_WPALLOWED_K	(1 << 0)
+#define PAGE_IS_WRITTEN_K	(1 << 1)
 
 static bool page_wanted(VmaKind kind, bool present, bool swapped, bool file, bool zero)
 {
@@ -234,8 +236,35 @@ static bool page_wanted(VmaKind kind, bool present, bool swapped, bool file, boo
 	}
 }
 
-/* 1: done with PAGEMAP_SCAN; 0: not available here; < 0: error. */
-static int select_pages_scan(int pmfd, pid_t pid, const VmaEntry *v, struct run_list *rl)
+/* Add [@va, @va + @n pages) to @l, to its last range when it follows. */
+static int va_runs_add(struct va_runs *l, uint64_t va, uint64_t n)
+{
+	if (l->n && l->v[l->n - 1].va + l->v[l->n - 1].n * PAGE_SIZE_K == va) {
+		l->v[l->n - 1].n += n;
+		return 0;
+	}
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 256;
+		struct va_run *nv = realloc(l->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n].va = va;
+	l->v[l->n++].n = n;
+	return 0;
+}
+
+/*
+ * 1: done with PAGEMAP_SCAN; 0: not available here; < 0: error.  @clean
+ * (or NULL): the pages selected that are present, protected by an
+ * asynchronous write-protect userfaultfd (a pre-dump's) and not written
+ * since, added to it: the same walk serves the pre-dump (predump_sources).
+ */
+static int select_pages_scan(int pmfd, pid_t pid, const VmaEntry *v, struct run_list *rl,
+			     struct va_runs *clean)
 {
 	static bool unavailable;
 	struct page_region reg[512];
@@ -251,6 +280,12 @@ static int select_pages_scan(int pmfd, pid_t pid, const VmaEntry *v, struct run_
 
 	if (unavailable)
 		return 0;
+	/* whether a page is a file's costs the kernel a look at each page's
+	 * struct page, most of a walk's time: asked only where it matters */
+	if (v->kind == VMA_KIND__VMA_ANON_PRIVATE)
+		arg.return_mask &= ~PAGE_IS_FILE;
+	if (clean)
+		arg.return_mask |= PAGE_IS_WRITTEN_K | PAGE_IS_WPALLOWED_K;
 	while (arg.start < v->end) {
 		long n = ioctl(pmfd, PAGEMAP_SCAN, &arg);
 
@@ -273,9 +308,14 @@ static int select_pages_scan(int pmfd, pid_t pid, const VmaEntry *v, struct run_
 					reg[i].end, (uint64_t)arg.start, v->end);
 				return -EIO;
 			}
-			if (page_wanted(v->kind, c & PAGE_IS_PRESENT, c & PAGE_IS_SWAPPED,
-					c & PAGE_IS_FILE, c & PAGE_IS_PFNZERO) &&
-			    run_add(rl, reg[i].start, (reg[i].end - reg[i].start) / PAGE_SIZE_K))
+			if (!page_wanted(v->kind, c & PAGE_IS_PRESENT, c & PAGE_IS_SWAPPED,
+					 c & PAGE_IS_FILE, c & PAGE_IS_PFNZERO))
+				continue;
+			if (run_add(rl, reg[i].start, (reg[i].end - reg[i].start) / PAGE_SIZE_K))
+				return -ENOMEM;
+			if (clean && (c & (PAGE_IS_PRESENT | PAGE_IS_WPALLOWED_K | PAGE_IS_WRITTEN_K)) ==
+				     (PAGE_IS_PRESENT | PAGE_IS_WPALLOWED_K) &&
+			    va_runs_add(clean, reg[i].start, (reg[i].end - reg[i].start) / PAGE_SIZE_K))
 				return -ENOMEM;
 		}
 		if (arg.walk_end <= arg.start)
@@ -333,9 +373,11 @@ static int thp_map(int pmfd, pid_t pid, VmaEntry *v)
 	return 0;
 }
 
-/* Select the pages of one VMA that must be saved. */
+/* Select the pages of one VMA that must be saved (@clean: select_pages_scan;
+ * marked incomplete when the pages are read otherwise; the vDSO is never
+ * protected by a pre-dump). */
 static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, const struct vma_raw *r,
-			struct run_list *rl)
+			struct run_list *rl, struct va_runs *clean)
 {
 	uint64_t npages = (v->end - v->start) / PAGE_SIZE_K;
 	uint64_t buf[4096], zpfn = zero_pfn();
@@ -349,9 +391,11 @@ static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, const struct vma
 		 * neither the zero page nor holes) */
 		if (!r->rss_kb && !r->swap_kb)
 			return 0;
-		ret = select_pages_scan(pmfd, pid, v, rl);
+		ret = select_pages_scan(pmfd, pid, v, rl, clean);
 		if (ret)
 			return ret < 0 ? ret : 0;
+		if (clean)
+			clean->incomplete = true;
 	}
 	for (uint64_t i = 0; i < npages;) {
 		size_t want = npages - i > 4096 ? 4096 : npages - i;
@@ -892,7 +936,7 @@ int mem_select_pages(pid_t pid, uint64_t **out, size_t *nout)
 		v.end = raw[i].end;
 		v.kind = classify(&raw[i]);
 		rl.split = true;
-		ret = select_pages(pmfd, pid, &v, &raw[i], &rl);
+		ret = select_pages(pmfd, pid, &v, &raw[i], &rl, NULL);
 	}
 	close(pmfd);
 	free(raw);
@@ -1009,6 +1053,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	const uint8_t **src = NULL;
 	struct vma_raw *raw = NULL;
 	struct run_list rl = { 0 }, cl = { 0 };
+	struct va_runs clean = { 0 };	/* for the pre-dump (predump_sources) */
 	struct img_blob blob = { 0 };
 	struct img_psum ps;
 	uint64_t *ahead_sums = NULL;	/* the pre-dump's image: its pieces' sums */
@@ -1133,7 +1178,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		first = rl.n;
 		ret = ckpt_check_abort();
 		if (!ret)
-			ret = select_pages(pmfd, pid, v, r, &rl);
+			ret = select_pages(pmfd, pid, v, r, &rl, pd ? &clean : NULL);
 		if (!ret && pmm && parent_same_vma(pmm, v))
 			ret = split_cow(pmfd, pid, pmm, pframes, &rl, first, &cl);
 		if (ret)
@@ -1174,7 +1219,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 
 	/* (an image written ahead for a process without pages now goes) */
 	ret = mm->pages_nr ? predump_sources(pd, pid, pmfd, mm->runs, mm->n_runs, mm->pages_nr,
-					     &src, &pre) : 0;
+					     &clean, &src, &pre) : 0;
 	if (!ret)
 		ret = predump_take_blob(pd, pid, mm->runs, mm->n_runs, mm->pages_nr, &blob,
 					&ahead_sums, &ahead_stale);
@@ -1316,6 +1361,7 @@ out:
 	free(src);
 	free(rl.runs);
 	free(cl.runs);
+	free(clean.v);
 	free(raw);
 	if (pmfd >= 0)
 		close(pmfd);

@@ -86,14 +86,20 @@ struct pd_scan_arg {
 #define PD_STOP_PERMILLE	20	/* 2% */
 
 /* The copy of one process's pages: page slots in one growing mapping, found
- * by page number through an open-addressing hash table. */
+ * by page number through an open-addressing hash table; and the slots in
+ * page order (shadow_order: made after each round, while the tree runs), so
+ * that the frozen pass merges them with the pages it selected instead of
+ * looking each one up. */
 struct pd_shadow {
 	uint8_t *data;		/* cap slots of PAGE_SIZE_K */
 	uint8_t *valid;		/* per slot: its content is a copy of the page */
+	uint64_t *pg;		/* per slot: its page number */
 	size_t n, cap;
 	uint64_t *keys;		/* page number + 1; 0: free */
 	uint32_t *vals;
 	size_t hn, hcap;
+	uint32_t *order;	/* slots [0, on), by page number */
+	size_t on;
 };
 
 struct pd_proc {
@@ -193,6 +199,7 @@ static int shadow_grow_data(struct pd_shadow *sh)
 {
 	size_t ncap = sh->cap ? sh->cap * 2 : 1024;
 	uint8_t *nd, *nvalid;
+	uint64_t *npg;
 
 	if (ncap > UINT32_MAX)
 		return -ENOMEM;
@@ -201,6 +208,10 @@ static int shadow_grow_data(struct pd_shadow *sh)
 		return -ENOMEM;
 	memset(nvalid + sh->cap, 0, ncap - sh->cap);
 	sh->valid = nvalid;
+	npg = realloc(sh->pg, ncap * sizeof(*npg));
+	if (!npg)
+		return -ENOMEM;
+	sh->pg = npg;
 	nd = sh->data ? mremap(sh->data, sh->cap * PAGE_SIZE_K, ncap * PAGE_SIZE_K, MREMAP_MAYMOVE)
 		      : mmap(NULL, ncap * PAGE_SIZE_K, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -228,7 +239,56 @@ static long shadow_slot(struct pd_shadow *sh, uint64_t pg)
 	sh->keys[h] = pg + 1;
 	sh->vals[h] = sh->n;
 	sh->hn++;
+	sh->pg[sh->n] = pg;
 	return sh->n++;
+}
+
+static const struct pd_shadow *sort_sh;	/* shadow_order's qsort: no re-entry */
+
+static int cmp_slot_pg(const void *a, const void *b)
+{
+	uint64_t x = sort_sh->pg[*(const uint32_t *)a], y = sort_sh->pg[*(const uint32_t *)b];
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Bring sh->order up to date: the slots made since it was last (usually a
+ * few, mostly in page order already) sorted and merged into it.  Run after
+ * each round, not frozen.
+ */
+static int shadow_order(struct pd_shadow *sh)
+{
+	size_t add = sh->n - sh->on, i, j, k;
+	uint32_t *o, *nw;
+	bool sorted = true;
+
+	if (!add)
+		return 0;
+	o = malloc(sh->n * sizeof(*o));
+	nw = malloc(add * sizeof(*nw));
+	if (!o || !nw) {
+		free(o);
+		free(nw);
+		return -ENOMEM;
+	}
+	for (i = 0; i < add; i++) {
+		nw[i] = sh->on + i;
+		sorted = sorted && (!i || sh->pg[nw[i - 1]] < sh->pg[nw[i]]);
+	}
+	if (!sorted) {
+		sort_sh = sh;
+		qsort(nw, add, sizeof(*nw), cmp_slot_pg);
+		sort_sh = NULL;
+	}
+	for (i = j = k = 0; i < sh->on || j < add;)
+		o[k++] = j == add || (i < sh->on && sh->pg[sh->order[i]] < sh->pg[nw[j]]) ?
+			 sh->order[i++] : nw[j++];
+	free(nw);
+	free(sh->order);
+	sh->order = o;
+	sh->on = sh->n;
+	return 0;
 }
 
 static void shadow_free(struct pd_shadow *sh)
@@ -236,8 +296,10 @@ static void shadow_free(struct pd_shadow *sh)
 	if (sh->data)
 		munmap(sh->data, sh->cap * PAGE_SIZE_K);
 	free(sh->valid);
+	free(sh->pg);
 	free(sh->keys);
 	free(sh->vals);
+	free(sh->order);
 	memset(sh, 0, sizeof(*sh));
 }
 
@@ -862,7 +924,9 @@ static int round_proc(struct pd_proc *p, struct pd_round *rd)
 			.start = v[i].start, .end = v[i].end,
 			.vec = (uintptr_t)reg, .vec_len = sizeof(reg) / sizeof(reg[0]),
 			.category_mask = PD_IS_WRITTEN | PD_IS_WPALLOWED | PD_IS_PRESENT,
-			.return_mask = PD_IS_FILE | PD_IS_PFNZERO | PD_IS_PRESENT,
+			/* PD_IS_FILE costs a look at each page's struct page:
+			 * only where it matters (mem.c, select_pages_scan) */
+			.return_mask = (v[i].file ? PD_IS_FILE : PD_IS_PFNZERO) | PD_IS_PRESENT,
 		};
 
 		while (a.start < v[i].end && !ret) {
@@ -1222,6 +1286,8 @@ static int one_round(struct predump *pd, pid_t root, int r, const char *what, ui
 		tracked++;
 		ret = pd->method == PD_SOFTDIRTY ? round_proc_sd(&pd->p[i], &rd) :
 		      round_proc(&pd->p[i], &rd);
+		if (!ret)
+			ret = shadow_order(&pd->p[i].sh);
 	}
 	*copied = rd.copied;
 	if (ret)
@@ -1316,14 +1382,20 @@ int predump_run(pid_t root, int rounds, struct img_store *st, struct predump **o
 /*
  * The pages of @pid's runs (mm image order, @pages in all) that the copy
  * holds as they are now: (*@out)[i] points to page i's copy, NULL for a
- * page to read.  Called with the tree frozen; @pmfd is its pagemap.
+ * page to read.  Called with the tree frozen; @pmfd is its pagemap.  With
+ * userfaultfd tracking, the pages still as copied are those of @clean (the
+ * frozen walk that selected the runs reported them: present, protected,
+ * not written since); runs, @clean and the copy's slots in page order are
+ * merged, all three ascending.
  */
 int predump_sources(struct predump *pd, pid_t pid, int pmfd, PageRun *const *runs, size_t nruns,
-		    uint64_t pages, const uint8_t ***out, uint64_t *from_copy)
+		    uint64_t pages, const struct va_runs *clean, const uint8_t ***out,
+		    uint64_t *from_copy)
 {
 	struct pd_proc *p = pd ? pd_find(pd, pid) : NULL;
+	const struct pd_shadow *sh;
 	const uint8_t **src;
-	struct pd_region reg[512];
+	size_t c = 0, k = 0;
 
 	*out = NULL;
 	*from_copy = 0;
@@ -1331,6 +1403,13 @@ int predump_sources(struct predump *pd, pid_t pid, int pmfd, PageRun *const *run
 		return 0;
 	if (pd->method == PD_SOFTDIRTY && !p->sd_seen)
 		return 0;
+	if (pd->method == PD_UFFD && (!clean || clean->incomplete)) {
+		log_info("pid %d: its pages were not selected by PAGEMAP_SCAN: all read now", pid);
+		return 0;
+	}
+	if (p->sh.on != p->sh.n && shadow_order(&p->sh))
+		return -ENOMEM;
+	sh = &p->sh;
 	src = calloc(pages, sizeof(*src));
 	if (!src)
 		return -ENOMEM;
@@ -1340,68 +1419,57 @@ int predump_sources(struct predump *pd, pid_t pid, int pmfd, PageRun *const *run
 
 		/* present and not written since the last clear */
 		for (uint64_t i = 0; i < run->nr_pages;) {
-			uint64_t va = run->vaddr + i * PAGE_SIZE_K, k = run->nr_pages - i;
+			uint64_t va = run->vaddr + i * PAGE_SIZE_K, n = run->nr_pages - i;
 			ssize_t got;
 
-			if (k > 512)
-				k = 512;
-			got = pread(pmfd, ent, k * sizeof(ent[0]), va / PAGE_SIZE_K * sizeof(ent[0]));
+			if (n > 512)
+				n = 512;
+			got = pread(pmfd, ent, n * sizeof(ent[0]), va / PAGE_SIZE_K * sizeof(ent[0]));
 			if (got < (ssize_t)sizeof(ent[0])) {
 				free(src);
 				return log_errno(got < 0 ? errno : EIO, "pid %d: cannot read its pagemap "
 						 "at 0x%" PRIx64, pid, va);
 			}
-			k = got / sizeof(ent[0]);
-			for (uint64_t j = 0; j < k; j++, i++) {
+			n = got / sizeof(ent[0]);
+			for (uint64_t j = 0; j < n; j++, i++) {
 				long sl;
 
 				if (!(ent[j] & PM_PRESENT) || (ent[j] & PM_SOFT_DIRTY))
 					continue;
-				sl = shadow_find(&p->sh, va / PAGE_SIZE_K + j);
-				if (sl < 0 || !p->sh.valid[sl] || run->off + i >= pages)
+				sl = shadow_find(sh, va / PAGE_SIZE_K + j);
+				if (sl < 0 || !sh->valid[sl] || run->off + i >= pages)
 					continue;
-				src[run->off + i] = p->sh.data + sl * PAGE_SIZE_K;
+				src[run->off + i] = sh->data + sl * PAGE_SIZE_K;
 				(*from_copy)++;
 			}
 		}
 	}
-	for (size_t r = 0; pd->method == PD_UFFD && r < nruns; r++) {
+	for (size_t r = 0; pd->method == PD_UFFD && r < nruns && k < sh->on; r++) {
 		const PageRun *run = runs[r];
-		struct pd_scan_arg a = {
-			.size = sizeof(a),
-			.start = run->vaddr, .end = run->vaddr + run->nr_pages * PAGE_SIZE_K,
-			.vec = (uintptr_t)reg, .vec_len = sizeof(reg) / sizeof(reg[0]),
-			/* present, protected by us, not written since */
-			.category_inverted = PD_IS_WRITTEN,
-			.category_mask = PD_IS_WRITTEN | PD_IS_WPALLOWED | PD_IS_PRESENT,
-			.return_mask = PD_IS_PRESENT,
-		};
+		uint64_t rs = run->vaddr, re = rs + run->nr_pages * PAGE_SIZE_K;
 
-		while (a.start < a.end) {
-			long n = ioctl(pmfd, PD_PAGEMAP_SCAN, &a);
+		while (c < clean->n && clean->v[c].va + clean->v[c].n * PAGE_SIZE_K <= rs)
+			c++;
+		for (size_t cc = c; cc < clean->n && clean->v[cc].va < re && k < sh->on; cc++) {
+			uint64_t lo = clean->v[cc].va > rs ? clean->v[cc].va : rs;
+			uint64_t hi = clean->v[cc].va + clean->v[cc].n * PAGE_SIZE_K;
 
-			if (n < 0) {
-				free(src);
-				return log_errno(errno, "pid %d: PAGEMAP_SCAN of 0x%" PRIx64 "-0x%" PRIx64,
-						 pid, (uint64_t)a.start, (uint64_t)a.end);
-			}
-			for (long j = 0; j < n; j++) {
-				if (reg[j].start < run->vaddr || reg[j].end > a.end ||
-				    reg[j].end <= reg[j].start)
+			if (hi > re)
+				hi = re;
+			for (uint64_t va = lo; va < hi && k < sh->on; va += PAGE_SIZE_K) {
+				uint64_t pg = va / PAGE_SIZE_K, off = run->off + (va - rs) / PAGE_SIZE_K;
+				uint32_t s;
+
+				while (k < sh->on && sh->pg[sh->order[k]] < pg)
+					k++;
+				if (k == sh->on || sh->pg[sh->order[k]] != pg)
 					continue;
-				for (uint64_t va = reg[j].start; va < reg[j].end; va += PAGE_SIZE_K) {
-					long s = shadow_find(&p->sh, va / PAGE_SIZE_K);
-
-					if (s < 0 || !p->sh.valid[s])
-						continue;
-					src[run->off + (va - run->vaddr) / PAGE_SIZE_K] =
-						p->sh.data + s * PAGE_SIZE_K;
-					(*from_copy)++;
-				}
+				s = sh->order[k];
+				if (!sh->valid[s] || off >= pages)
+					continue;
+				src[off] = sh->data + (size_t)s * PAGE_SIZE_K;
+				(*from_copy)++;
 			}
-			if (a.walk_end <= a.start)
-				break;
-			a.start = a.walk_end;
 		}
 	}
 	*out = src;
