@@ -1558,6 +1558,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	if (!ret) {
 		/* the tree's outage begins (inventory: freeze_time_ns); the
 		 * mappings of images written ahead go once the tree is let go */
+		files_locks_prime();
 		img_defer_unmaps(true);
 		clock_gettime(CLOCK_REALTIME, &rt);
 		stats->freeze_realtime_ns = rt.tv_sec * 1000000000ULL + rt.tv_nsec;

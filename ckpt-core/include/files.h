@@ -274,6 +274,9 @@ int files_locks_check_unseen(struct files_dump *d, const pid_t *pids, size_t n);
  * frozen: its locks no longer change), for files_locks_check_unseen;
  * files_locks_prefetch_end() waits for it and drops what it read. */
 void files_locks_prefetch(void);
+/* /proc/locks read and dropped just before the freeze, so that reading it
+ * frozen does not wait for an RCU grace period (files-lock.c). */
+void files_locks_prime(void);
 void files_locks_prefetch_end(void);
 /* The locks of untrusted table @t; @fds: its fd numbers, sorted. */
 int files_locks_validate(const FdtableEntry *t, const int *fds, size_t nfds);
