@@ -1536,7 +1536,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	struct utsname uts;
 	struct timespec rt;
 	struct stat nsst;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), tf = 0;
 	char *bootid;
 	int ret;
 
@@ -1556,10 +1556,15 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		t0 = now_ns();
 	}
 	if (!ret) {
+		/* (its wait is not frozen time; after a pre-dump, the dump of
+		 * the memory hides the frozen read's wait, and the prime would
+		 * only give the tree time to write more pages) */
+		if (!pd)
+			files_locks_prime();
 		/* the tree's outage begins (inventory: freeze_time_ns); the
 		 * mappings of images written ahead go once the tree is let go */
-		files_locks_prime();
 		img_defer_unmaps(true);
+		tf = now_ns();
 		clock_gettime(CLOCK_REALTIME, &rt);
 		stats->freeze_realtime_ns = rt.tv_sec * 1000000000ULL + rt.tv_nsec;
 		ret = freeze_tree(&t, o->pid, false);
@@ -1693,7 +1698,8 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	 * the tree is killed; they go on as they were with --leave-running */
 	files_dump_release(fdump, o->leave_running);
 	release_tree(&t, !o->leave_running);
-	stats->frozen_ns = stats->total_ns = now_ns() - t0;
+	stats->total_ns = now_ns() - t0;
+	stats->frozen_ns = now_ns() - tf;
 	img_defer_unmaps(false);
 	files_locks_prefetch_end();
 	stats->total_ns += stats->pre_dump_ns;
