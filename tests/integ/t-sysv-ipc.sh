@@ -13,7 +13,10 @@
 # gone before the restore (as after a kexec).  Then the restore refuses,
 # naming it, a key and an id taken by another segment, and leaves nothing
 # behind; once they are gone it restores.  Refused at dump: undo state, a
-# partly unmapped attachment, an IPC namespace of the tree's own.
+# partly unmapped attachment, an IPC namespace of the tree's own.  The dump
+# makes a thread (it reads /proc/locks on one), which gives kup a semaphore
+# undo list of its own: the dumps that keep semaphore sets here fail if the
+# undo check compares the tree with kup instead of a task without one.
 . "$(dirname "$0")/../lib.sh"
 require_root
 
