@@ -172,7 +172,7 @@ static void kernel_paths(const char *kernel, char *kpath, size_t kl, char *ipath
 
 static void check_kernel(struct checks *c, const char *kernel, char *version, size_t vl)
 {
-	char kpath[PATH_MAX], ipath[PATH_MAX];
+	char kpath[PATH_MAX], ipath[PATH_MAX], when[96];
 	struct stat st;
 	int hook;
 
@@ -199,6 +199,11 @@ static void check_kernel(struct checks *c, const char *kernel, char *version, si
 		       "take the tree's PIDs, and a --unit service is not restored by its unit "
 		       "(update-initramfs -u -k %s, or dracut --force --kver %s)", ipath,
 		       version[0] ? version : "VERSION", version[0] ? version : "VERSION");
+	else if (kup_initrd_older(ipath, when, sizeof(when)))
+		report(c, CK_WARN, "kernel", "initrd %s is older than this kup (%s): the kup it "
+		       "carries may not read what this one writes, and the kept services would "
+		       "start cold (update-initramfs -u -k %s, or dracut --force --kver %s)", ipath,
+		       when, version[0] ? version : "VERSION", version[0] ? version : "VERSION");
 	else
 		report(c, CK_OK, "kernel", "%s with %s, which carries kup's hook", kpath, ipath);
 }
@@ -208,7 +213,7 @@ static void check_kernel(struct checks *c, const char *kernel, char *version, si
  * what names the kept units there. */
 static void check_rollback(struct checks *c, long panic)
 {
-	char ipath[PATH_MAX];
+	char ipath[PATH_MAX], when[96];
 	struct utsname u;
 	int hook;
 
@@ -234,6 +239,12 @@ static void check_rollback(struct checks *c, long panic)
 		       "come up and the machine falls back to %s, kept units start cold there "
 		       "(update-initramfs -u -k %s, or dracut --force --kver %s)", ipath, u.release,
 		       u.release, u.release);
+	else if (kup_initrd_older(ipath, when, sizeof(when)))
+		report(c, CK_WARN, "rollback", "%s is older than this kup (%s): if the new kernel "
+		       "does not come up and the machine falls back to %s, the kup it carries may "
+		       "not read the store, and kept units start cold there (update-initramfs -u "
+		       "-k %s, or dracut --force --kver %s)", ipath, when, u.release, u.release,
+		       u.release);
 	else
 		report(c, CK_OK, "rollback", "a new kernel that panics reboots after %ld s (panic=); "
 		       "the firmware's default entry, %s presumably, restores the kept services "

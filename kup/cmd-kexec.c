@@ -43,6 +43,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/reboot.h>
 
@@ -335,6 +336,25 @@ int kup_initrd_has_hook(const char *initrd)
 	return r;
 }
 
+/*
+ * Was @initrd made before this kup was installed (its modification time
+ * before the kup binary's change time: dpkg and make install set that as
+ * they put the file in place)?  Then the kup it carries is an older one,
+ * which may not read what this one writes.  @when gets the two dates.
+ */
+bool kup_initrd_older(const char *initrd, char *when, size_t len)
+{
+	struct stat i, k;
+	char a[32], b[32];
+
+	if (stat(initrd, &i) || stat("/proc/self/exe", &k) || i.st_mtime >= k.st_ctime)
+		return false;
+	strftime(a, sizeof(a), "%Y-%m-%d %H:%M", localtime(&i.st_mtime));
+	strftime(b, sizeof(b), "%Y-%m-%d %H:%M", localtime(&k.st_ctime));
+	snprintf(when, len, "made %s, this kup installed %s", a, b);
+	return true;
+}
+
 static int kexec_load_cmd(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -348,7 +368,7 @@ static int kexec_load_cmd(int argc, char **argv)
 		{}
 	};
 	const char *kernel, *initrd = NULL, *append = NULL, *base = NULL;
-	char kbuf[PATH_MAX], ibuf[PATH_MAX], cmdline[CMDLINE_MAX], panic[32], *end;
+	char kbuf[PATH_MAX], ibuf[PATH_MAX], cmdline[CMDLINE_MAX], panic[32], *end, when[96];
 	bool no_initrd = false, dry = false, has_panic = false;
 	int c, kfd, ifd = -1, ret;
 	long secs;
@@ -416,6 +436,10 @@ static int kexec_load_cmd(int argc, char **argv)
 		log_warn("initrd %s carries no kup hook: on the new boot, early processes may "
 			 "take the PIDs of the kept tree before its restore (update-initramfs -u "
 			 "or dracut --force adds it, see kup(8))", initrd);
+	else if (initrd && kup_initrd_older(initrd, when, sizeof(when)))
+		log_warn("initrd %s is older than this kup (%s): the kup it carries may not read "
+			 "what this one writes, and the kept trees would not come back "
+			 "(update-initramfs -u or dracut --force makes it again)", initrd, when);
 	ret = kexec_cmdline(base, has_panic ? panic : NULL, append, cmdline);
 	if (ret == -E2BIG) {
 		log_err("the command line would be longer than %d bytes", CMDLINE_MAX - 1);

@@ -203,7 +203,7 @@ static void trees_what(const struct kup_tree *t, int n, char *buf, size_t len)
  */
 static void check_rollback_initrd(const char *kernel, bool units)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], when[96];
 	struct utsname u;
 
 	if (uname(&u))
@@ -216,6 +216,11 @@ static void check_rollback_initrd(const char *kernel, bool units)
 			 "back to %s, %s there (update-initramfs -u -k %s, or dracut --force --kver %s, "
 			 "adds the hook)", path, kernel, u.release, units ? "the kept units start cold" :
 			 "early processes may take the kept trees' PIDs", u.release, u.release);
+	else if (kup_initrd_older(path, when, sizeof(when)))
+		log_warn("%s is older than this kup (%s): if %s does not come up and the machine "
+			 "falls back to %s, the kup it carries may not read the store (update-initramfs "
+			 "-u -k %s, or dracut --force --kver %s)", path, when, kernel, u.release,
+			 u.release, u.release);
 }
 
 /* "A", "A and B": what the store holds (units, trees of pids); how many

@@ -116,6 +116,7 @@ char *kup_capture(char *const argv[], int *status);
  * hold at boot)?  Asks initramfs-tools' lsinitramfs, else dracut's lsinitrd.
  * 1 yes, 0 no, -1 cannot tell. */
 int kup_initrd_has_hook(const char *initrd);
+bool kup_initrd_older(const char *initrd, char *when, size_t len);
 
 /* systemd services (kup/unit.c).  kup_unit_main_pid: the main pid of the
  * running service @unit, checked to be the root of every process of the

@@ -3,11 +3,13 @@
 # switch to carries kup: initramfs-tools' hook (scripts/init-top/kup, read
 # with lsinitramfs) or dracut's module (its pre-udev hook, read with
 # dracut's lsinitrd, whose lines are ls -l lines); a warning names the
-# command that adds it.  The listers are stand-ins here (the host need not
+# command that adds it.  An initrd made before kup was installed carries an
+# older kup, which may not read what this one writes: a warning too (kup
+# check, kup kexec load).  The listers are stand-ins here (the host need not
 # have either); the lab's t-switch-dracut.sh reads a real dracut initrd.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 5
+plan 8
 
 B=$T/bin
 mkdir -p "$B" "$T/boot"
@@ -62,3 +64,12 @@ absent lsinitrd
 check "neither lister: cannot tell, says so" \
 	eval 'kcheck | grep -q "^warn *kernel .*cannot list it (lsinitramfs, lsinitrd)"'
 
+
+lister lsinitramfs "$T/it"
+touch -d '2001-01-01 00:00' "$T/boot/initrd.img-9.9.9-kuptest"
+check "an initrd older than kup: a warning naming both dates and update-initramfs" \
+	eval 'kcheck | grep -q "^warn *kernel .*initrd.img-9.9.9-kuptest is older than this kup (made 2001-01-01 00:00, this kup installed .*update-initramfs -u -k 9.9.9-kuptest"'
+check "... kup kexec load --dry-run says so too" \
+	eval 'PATH=$B:$PATH kup_try kexec load "$K" --dry-run 2>&1 | grep -q "warning: initrd .*initrd.img-9.9.9-kuptest is older than this kup"'
+touch "$T/boot/initrd.img-9.9.9-kuptest"
+check "made again after kup: ok" eval 'kcheck | grep -q "^ok *kernel .*which carries kup.s hook"'
