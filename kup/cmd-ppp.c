@@ -303,7 +303,7 @@ static int ppp_status_cmd(int argc, char **argv)
 		kup_json_set(o, "committed", st.commit_time_ns ? json_string(ct) : json_null());
 		kup_json_set(o, "commit_time_ns", kup_json_u64(st.commit_time_ns));
 		kup_json_set(o, "formatted", json_string(ft));
-		kup_json_set(o, "data_mark", st.data_mark ? kup_json_u64(st.data_mark) : json_null());
+		kup_json_set(o, "data_mark", kup_json_u64(st.data_mark));	/* 0: unknown */
 		kup_json_set(o, "superblocks_valid",
 			     json_integer(!!(st.sb_valid & 1) + !!(st.sb_valid & 2)));
 		kup_json_print(stdout, o);
