@@ -303,6 +303,7 @@ static int ppp_status_cmd(int argc, char **argv)
 		kup_json_set(o, "committed", st.commit_time_ns ? json_string(ct) : json_null());
 		kup_json_set(o, "commit_time_ns", kup_json_u64(st.commit_time_ns));
 		kup_json_set(o, "formatted", json_string(ft));
+		kup_json_set(o, "data_mark", kup_json_u64(st.data_mark));	/* 0: unknown */
 		kup_json_set(o, "superblocks_valid",
 			     json_integer(!!(st.sb_valid & 1) + !!(st.sb_valid & 2)));
 		kup_json_print(stdout, o);
@@ -327,6 +328,13 @@ static int ppp_status_cmd(int argc, char **argv)
 			fmt_size(st.blob_bytes, s2, sizeof(s2));
 			printf("checkpoint:   %u blob%s, %" PRIu64 " bytes (%s), committed %s\n",
 			       st.nblobs, st.nblobs == 1 ? "" : "s", st.blob_bytes, s2, ct);
+		}
+		if (st.data_mark) {
+			fmt_size(st.data_mark - (st.size - st.data_size), s1, sizeof(s1));
+			printf("written:      up to offset %" PRIu64 " (a scrub wipes %s)\n",
+			       st.data_mark, s1);
+		} else {
+			printf("written:      unknown (a scrub wipes the whole data area)\n");
 		}
 		printf("superblocks:  %d of 2 valid\n",
 		       !!(st.sb_valid & 1) + !!(st.sb_valid & 2));
@@ -406,7 +414,8 @@ static int ppp_scrub_cmd(int argc, char **argv)
 		return KUP_EXIT_FAIL;
 	r = ppp_scrub(p);
 	if (!r && !ppp_status(p, &st))
-		printf("%s: scrubbed, generation %" PRIu64 "\n", ppp_path(p), st.generation);
+		printf("%s: scrubbed, generation %" PRIu64 ", wiped %" PRIu64 " bytes\n",
+		       ppp_path(p), st.generation, ppp_scrub_wiped(p));
 	ppp_close(p);
 	return r ? KUP_EXIT_FAIL : KUP_EXIT_OK;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* kup restore: bring a dumped process tree back. */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -171,6 +172,7 @@ static void rst_running(void *arg)
 {
 	struct rst_ppp *rp = arg;
 	struct timespec ts, t0, t1;
+	uint64_t wiped = 0;
 	char where[300];
 	int r;
 
@@ -189,17 +191,19 @@ static void rst_running(void *arg)
 	rp->o->store = NULL;
 	if (rp->keep || rp->lazy)	/* lazily: once the memory is in */
 		return;
-	/* the whole store, not only what the checkpoint used: after the tree
-	 * runs, but within the command's time, so said with its duration */
+	/* all the store held since its last wipe (up to its data mark), not
+	 * only what the checkpoint used: after the tree runs, but within the
+	 * command's time, so said with its duration and size */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = kup_store_scrub_ppp(rp->given);
+	r = kup_store_scrub_ppp(rp->given, &wiped);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (r)
 		log_warn("the tree runs, but %s could not be scrubbed (%s); run kup ppp scrub",
 			 where, strerror(-r));
 	else
-		log_info("%s scrubbed (%.0f ms)", where,
-			 (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+		log_info("%s scrubbed (%.0f ms, %" PRIu64 " MiB wiped)", where,
+			 (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+			 (wiped + (1 << 20) - 1) >> 20);
 }
 
 /*
@@ -283,7 +287,7 @@ static void rst_memory_complete(void *arg)
 		switch_record_memory_complete(rp->outage->name);
 	if (!rp->given || rp->keep)
 		return;
-	r = kup_store_scrub_ppp(rp->given);
+	r = kup_store_scrub_ppp(rp->given, NULL);
 	if (r)
 		log_warn("the tree's memory is complete, but the store could not be scrubbed "
 			 "(%s); run kup ppp scrub", strerror(-r));

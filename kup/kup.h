@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "log.h"
 
@@ -99,7 +100,7 @@ struct img_store;
 					   extent checked as read (kup restore --lazy) */
 int kup_store_open_ppp(const char *given, int write, struct img_store **out);
 int kup_store_remove_prefix(struct img_store *wr, const char *prefix);
-int kup_store_scrub_ppp(const char *given);
+int kup_store_scrub_ppp(const char *given, uint64_t *wiped);
 /* A shared lock on store @given through an open file of its own (a kup-lazy
  * reading it after its restorer closed its copy): the fd, or -errno. */
 int kup_store_hold_shared(const char *given);

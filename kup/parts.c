@@ -463,7 +463,7 @@ int kup_parts_done(const char *given, const char *prefix, bool failed)
 		pending += !pi->parts[i]->failed;
 	if (!pi->n_parts) {
 		parts_image__free_unpacked(pi, NULL);
-		r = kup_store_scrub_ppp(given);
+		r = kup_store_scrub_ppp(given, NULL);
 		if (!r)
 			log_info("no tree left in the store: scrubbed");
 		return r;

@@ -516,8 +516,9 @@ out:
 	return yes;
 }
 
-/* After a successful restore: drop the checkpoint and wipe the data. */
-int kup_store_scrub_ppp(const char *given)
+/* After a successful restore: drop the checkpoint and wipe the data;
+ * *@wiped (may be NULL) gets the bytes wiped. */
+int kup_store_scrub_ppp(const char *given, uint64_t *wiped)
 {
 	const char *path;
 	char dev[PATH_MAX];
@@ -531,6 +532,8 @@ int kup_store_scrub_ppp(const char *given)
 	if (r)
 		return r;
 	r = ppp_scrub(p);
+	if (wiped)
+		*wiped = ppp_scrub_wiped(p);
 	ppp_close(p);
 	return r;
 }

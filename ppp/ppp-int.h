@@ -32,6 +32,7 @@
 #define PPP_MIN_EXTENT_SHIFT	12
 #define PPP_MAX_EXTENT_SHIFT	30
 #define PPP_MAX_BLOBS		(1u << 20)
+#define PPP_MARK_STEP		(64ull << 20)	/* the data mark is raised ahead by this */
 
 #define PPP_SB_HAS_CKPT		0x1u		/* index_* describe a checkpoint */
 #define PPP_SB_KNOWN_FLAGS	PPP_SB_HAS_CKPT
@@ -53,7 +54,9 @@ struct ppp_sb {
 	uint64_t commit_time_ns;	/*  88 CLOCK_REALTIME of the commit */
 	uint64_t format_time_ns;	/*  96 */
 	uint32_t csum;			/* 104 PPP_CSUM_* of the extents (v1: 0 = crc32c) */
-	uint8_t  reserved[144];		/* 108 zero */
+	uint64_t data_mark;		/* 108 end of the data written since the
+					 * last wipe (0: unknown, wipe all) */
+	uint8_t  reserved[136];		/* 116 zero */
 	uint32_t crc;			/* 252 crc32c of bytes 0..251 */
 } __attribute__((packed));
 _Static_assert(sizeof(struct ppp_sb) == PPP_SB_SIZE, "superblock size");
@@ -93,6 +96,7 @@ struct ppp_sbv {
 	uint64_t commit_time_ns, format_time_ns;
 	uint32_t version;		/* as read (PPP_VERSION when written) */
 	uint32_t csum;			/* PPP_CSUM_CRC32C or PPP_CSUM_XXH64 */
+	uint64_t data_mark;		/* 0 or in [PPP_DATA_OFF, size], page aligned */
 };
 
 struct ppp {
@@ -110,6 +114,7 @@ struct ppp {
 	int ckpt_refs;			/* open checkpoints */
 	int lock;			/* flock state: 0, LOCK_SH, LOCK_EX */
 	bool scrubbing;
+	uint64_t scrub_wiped;		/* bytes the last ppp_scrub() wiped */
 	struct ppp_ckpt *ckpts;		/* open checkpoints, detached at close */
 };
 
@@ -213,6 +218,7 @@ int ppp__sb_decode(const struct ppp *p, int slot, const struct ppp_sb *raw,
 void ppp__sb_encode(const struct ppp_sbv *v, struct ppp_sb *raw);
 int ppp__load_state(struct ppp *p, bool quiet);
 int ppp__write_sb(struct ppp *p, int slot, const struct ppp_sbv *v);
+int ppp__write_sb_both(struct ppp *p, const struct ppp_sbv *v);
 int ppp__sync(struct ppp *p, uint64_t off, uint64_t len);
 /*
  * Block devices: an O_DIRECT fd for large aligned transfers, which go

@@ -81,8 +81,9 @@ int ppp__sb_decode(const struct ppp *p, int slot, const struct ppp_sb *raw,
 	v->format_time_ns = le64toh(raw->format_time_ns);
 	v->version = ver;
 	v->csum = le32toh(raw->csum);
+	v->data_mark = le64toh(raw->data_mark);
 	if (ver == PPP_VERSION_V1) {
-		if (v->csum)
+		if (v->csum || v->data_mark)
 			BAD("%s: superblock copy %d: reserved bytes are not zero", path, slot);
 		v->csum = PPP_CSUM_CRC32C;
 	} else if (!ppp_csum_name(v->csum)) {
@@ -105,6 +106,14 @@ int ppp__sb_decode(const struct ppp *p, int slot, const struct ppp_sb *raw,
 	if (v->extent_shift < PPP_MIN_EXTENT_SHIFT || v->extent_shift > PPP_MAX_EXTENT_SHIFT)
 		BAD("%s: superblock copy %d: bad extent size 2^%u", path, slot,
 		    v->extent_shift);
+	if (v->data_mark && (v->data_mark < PPP_DATA_OFF || v->data_mark > size ||
+			     v->data_mark % PPP_PAGE_SIZE)) {
+		/* never trusted to skip bytes: the next scrub wipes them all */
+		ppp__log(lvl, "%s: superblock copy %d: bad data mark %" PRIu64 " (not "
+			 "a page in the data area); the next scrub wipes all of it",
+			 path, slot, v->data_mark);
+		v->data_mark = 0;
+	}
 	if (v->flags & ~PPP_SB_KNOWN_FLAGS)
 		BAD("%s: superblock copy %d: unknown flags 0x%x", path, slot, v->flags);
 	if (v->flags & PPP_SB_HAS_CKPT) {
@@ -144,6 +153,7 @@ void ppp__sb_encode(const struct ppp_sbv *v, struct ppp_sb *raw)
 	raw->commit_time_ns = htole64(v->commit_time_ns);
 	raw->format_time_ns = htole64(v->format_time_ns);
 	raw->csum = htole32(v->csum);
+	raw->data_mark = htole64(v->data_mark);
 	raw->crc = htole32(ppp_crc32c(0, raw, offsetof(struct ppp_sb, crc)));
 }
 
@@ -241,6 +251,18 @@ int ppp__write_sb(struct ppp *p, int slot, const struct ppp_sbv *v)
 	ppp__sb_encode(v, &raw);
 	memcpy(p->base + slot * PPP_SB_SLOT_SIZE, &raw, sizeof(raw));
 	return ppp__sync(p, slot * PPP_SB_SLOT_SIZE, sizeof(raw));
+}
+
+/* Both copies, the same generation: a crash between the two leaves either. */
+int ppp__write_sb_both(struct ppp *p, const struct ppp_sbv *v)
+{
+	int r = ppp__write_sb(p, v->generation & 1, v);
+
+	if (!r)
+		r = ppp__write_sb(p, !(v->generation & 1), v);
+	if (!r)
+		p->sb_valid = 3;
+	return r;
 }
 
 /*
@@ -492,8 +514,9 @@ static int check_opts(const struct ppp_format_opts *o, uint32_t *shift, uint32_t
 	return 0;
 }
 
-/* Write a fresh empty store at p->base (p->size bytes). */
-static int format_map(struct ppp *p, uint32_t shift, uint32_t csum)
+/* Write a fresh empty store at p->base (p->size bytes); @zeroed: its data
+ * area reads as zeros (else the first scrub wipes all of it). */
+static int format_map(struct ppp *p, uint32_t shift, uint32_t csum, bool zeroed)
 {
 	struct ppp_sbv v = { 0 };
 	int r;
@@ -511,6 +534,7 @@ static int format_map(struct ppp *p, uint32_t shift, uint32_t csum)
 	v.csum = csum;
 	v.version = PPP_VERSION;
 	v.format_time_ns = ppp__now_ns();
+	v.data_mark = zeroed ? PPP_DATA_OFF : 0;
 
 	/* first kill both old copies, so that an interrupted format never
 	 * leaves a mix of the old and the new store */
@@ -546,7 +570,8 @@ int ppp_format_mem(void *buf, size_t len, const struct ppp_format_opts *opts)
 			len, PPP_MIN_SIZE);
 		return -EINVAL;
 	}
-	return format_map(&p, shift, csum);
+	return format_map(&p, shift, csum,
+			  all_zero(p.base + PPP_DATA_OFF, p.size - PPP_DATA_OFF));
 }
 
 /* Does the device/file start with a superblock of ours (valid or not)? */
@@ -710,7 +735,9 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 		if (r)
 			goto unmap;
 	}
-	r = format_map(&p, shift, csum);
+	/* a file's data area was punched or zeroed above; a device keeps
+	 * whatever it held */
+	r = format_map(&p, shift, csum, p.backend == PPP_BACKEND_FILE);
 unmap:
 	munmap(m, size);
 	if (!r && p.backend == PPP_BACKEND_FILE && fsync(p.fd) < 0) {
@@ -758,6 +785,7 @@ int ppp_status(struct ppp *p, struct ppp_status *st)
 	st->commit_time_ns = p->sb.commit_time_ns;
 	st->format_time_ns = p->sb.format_time_ns;
 	st->sb_valid = p->sb_valid;
+	st->data_mark = p->sb.data_mark;
 	if (!st->has_ckpt)
 		return 0;
 	/* a private, validated copy of the index: no lock needed */
@@ -808,6 +836,7 @@ static int wipe(struct ppp *p, uint64_t off, uint64_t len)
 int ppp_scrub(struct ppp *p)
 {
 	struct ppp_sbv v;
+	uint64_t end;
 	int r;
 
 	if (!p)
@@ -821,6 +850,7 @@ int ppp_scrub(struct ppp *p)
 		return -EBUSY;
 	}
 	p->scrubbing = true;
+	p->scrub_wiped = 0;
 	r = ppp__lock_update(p);
 	if (r) {
 		ppp_err("%s: the store is in use by another process", p->path);
@@ -830,25 +860,40 @@ int ppp_scrub(struct ppp *p)
 	if (r)
 		goto out;
 	/* invalidate first: both copies, so that none points to data that is
-	 * about to be wiped */
+	 * about to be wiped (the data mark stays until the wipe is done) */
 	v = p->sb;
 	v.generation++;
 	v.flags &= ~PPP_SB_HAS_CKPT;
 	v.index_off = v.index_len = 0;
 	v.index_crc = v.nblobs = 0;
 	v.commit_time_ns = ppp__now_ns();
-	r = ppp__write_sb(p, v.generation & 1, &v);
-	if (!r)
-		r = ppp__write_sb(p, !(v.generation & 1), &v);
+	r = ppp__write_sb_both(p, &v);
 	if (r)
 		goto out;
 	p->sb = v;
-	p->sb_valid = 3;
-	r = wipe(p, PPP_DATA_OFF, p->size - PPP_DATA_OFF);
-	if (!r)
-		ppp_dbg("%s: scrubbed, generation %" PRIu64, p->path, v.generation);
+	/* nothing was written past the data mark since the last wipe; a store
+	 * without one (older, or a device formatted over) is wiped in full */
+	end = v.data_mark ? v.data_mark : p->size;
+	if (end > PPP_DATA_OFF)
+		r = wipe(p, PPP_DATA_OFF, end - PPP_DATA_OFF);
+	if (r)
+		goto out;
+	v.data_mark = PPP_DATA_OFF;
+	r = ppp__write_sb_both(p, &v);
+	if (r)
+		goto out;
+	p->sb = v;
+	p->scrub_wiped = end - PPP_DATA_OFF;
+	ppp_dbg("%s: scrubbed, generation %" PRIu64 ": wiped %" PRIu64 " of the %" PRIu64
+		" bytes of the data area", p->path, v.generation, p->scrub_wiped,
+		p->size - PPP_DATA_OFF);
 out:
 	p->scrubbing = false;
 	ppp__lock_update(p);
 	return r;
+}
+
+uint64_t ppp_scrub_wiped(const struct ppp *p)
+{
+	return p ? p->scrub_wiped : 0;
 }

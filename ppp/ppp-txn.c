@@ -254,20 +254,43 @@ static int drop_base(struct ppp_txn *t, const char *why)
 	v.index_off = v.index_len = 0;
 	v.index_crc = v.nblobs = 0;
 	v.commit_time_ns = ppp__now_ns();
-	r = ppp__write_sb(p, v.generation & 1, &v);
-	if (!r)
-		r = ppp__write_sb(p, !(v.generation & 1), &v);
+	r = ppp__write_sb_both(p, &v);
 	if (r)
 		return r;
 	ppp_info("%s: %s: dropped the checkpoint of generation %" PRIu64
 		 " to reuse its space", p->path, why, t->base.generation);
 	p->sb = t->base = v;
-	p->sb_valid = 3;
 	t->has_base = false;
 	for (size_t i = 0; i < t->nbusy; i++)
 		if (!t->busy[i].base)
 			t->busy[j++] = t->busy[i];
 	t->nbusy = j;
+	return 0;
+}
+
+/*
+ * Bytes up to @end are about to be written: if that is past the data mark,
+ * raise it (with some room ahead, so that a dump raises it a few times, not
+ * per blob) in both superblock copies before any of them is.  The
+ * generation stays: the checkpoint they describe is the same.
+ */
+static int raise_mark(struct ppp_txn *t, uint64_t end)
+{
+	struct ppp *p = t->p;
+	struct ppp_sbv v = t->base;
+	uint64_t m;
+	int r;
+
+	if (!v.data_mark || end <= v.data_mark)
+		return 0;	/* no mark (the next scrub wipes all), or below it */
+	m = ppp__align_up(end, PPP_PAGE_SIZE);
+	m = p->size - m > PPP_MARK_STEP ? m + PPP_MARK_STEP : p->size;
+	v.data_mark = m;
+	r = ppp__write_sb_both(p, &v);
+	if (r)
+		return r;
+	ppp_dbg("%s: data mark raised to %" PRIu64, p->path, m);
+	p->sb = t->base = v;
 	return 0;
 }
 
@@ -290,7 +313,9 @@ static int alloc_range(struct ppp_txn *t, const char *what, uint64_t len, uint64
 		if (r)
 			return r;
 	}
-	r = busy_insert(t, *off, ppp__align_up(*off + len, PPP_SMALL_ALIGN), false);
+	r = raise_mark(t, *off + len);
+	if (!r)
+		r = busy_insert(t, *off, ppp__align_up(*off + len, PPP_SMALL_ALIGN), false);
 	if (r)
 		return r;
 	t->cursor = *off + len;

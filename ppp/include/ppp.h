@@ -152,6 +152,8 @@ struct ppp_status {
 	uint64_t commit_time_ns;	/* CLOCK_REALTIME of the last commit (0: none) */
 	uint64_t format_time_ns;
 	unsigned sb_valid;		/* bit 0/1: superblock copy 0/1 is valid */
+	uint64_t data_mark;		/* the data area is zero from this offset on
+					   (0: unknown, the next scrub wipes all) */
 };
 
 /* Describe the store as it is now on the media (re-reads the superblocks). */
@@ -168,11 +170,17 @@ int ppp_verify(struct ppp *p, uint64_t *nbad);
 
 /*
  * After a successful restore: invalidate the checkpoint (both superblock
- * copies, generation + 1), then zero the whole data area — the checkpoint's
- * blobs and index and whatever older or aborted transactions left — so that
- * no process memory lingers.  Needs PPP_RDWR and no open transaction.
+ * copies, generation + 1), then zero the data area — the checkpoint's blobs
+ * and index and whatever older or aborted transactions left — so that no
+ * process memory lingers.  Only the part below the superblock's data mark is
+ * wiped (the highest byte written since the last wipe: transactions raise it
+ * before they write above it); all of it if the store has no mark.  Needs
+ * PPP_RDWR and no open transaction.
  */
 int ppp_scrub(struct ppp *p);
+
+/* Bytes the last successful ppp_scrub() on @p wiped (0 before one). */
+uint64_t ppp_scrub_wiped(const struct ppp *p);
 
 /* ---- write side ----------------------------------------------------- */
 

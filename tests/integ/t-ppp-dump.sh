@@ -126,6 +126,48 @@ check "and keeps counting" wait_for_line "$T/out4" "^C $((c + 3)) " 10
 check "with its memory intact" request_check "$big" "$T/out4"
 kill_tree "$big"
 
+# ---- the scrub wipes what was written since the last one (the data mark) --------
+# Two dumps of different sizes (the second, larger one lands past the mark the
+# first raised), a restore: its scrub wipes up to the mark, says how much, and
+# the whole data area reads as zeros.  A fresh store file: its mark is known.
+M=$T/mark.ppp
+check "kup ppp format $M --size 256M" kup_run "$T/fmt-m.log" ppp format "$M" --size 256M
+check "a fresh store: nothing written yet" eval '"$KUP" ppp status "$M" | grep -q "written:      up to offset 8192 "'
+pid=$(start_bg "$T/out-m1" "$PROGS/counter" -m 4)
+wait_for_line "$T/out-m1" '^C 2 ' 30 || bail "counter -m 4 did not start"
+check "dump a 4 MiB counter into $M (--leave-running)" \
+	kup_run "$T/dump-m1.log" dump -t "$pid" --ppp "$M" --leave-running
+kill_tree "$pid"
+wait_gone "$pid"
+mark1=$("$KUP" ppp status "$M" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_mark"])')
+check "the first dump raised the mark (to $mark1)" [ "${mark1:-0}" -gt 8192 ]
+pid=$(start_bg "$T/out-m2" "$PROGS/counter" -m 150)
+wait_for_line "$T/out-m2" '^C 2 ' 60 || bail "counter -m 150 did not start"
+check "dump a 150 MiB counter into $M" kup_run "$T/dump-m2.log" dump -t "$pid" --ppp "$M"
+check "the dumped process is gone" wait_gone "$pid"
+mark2=$("$KUP" ppp status "$M" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["data_mark"])')
+check "the larger dump raised the mark past 150 MiB ($mark1 -> $mark2)" \
+	[ "${mark2:-0}" -gt $((150 << 20)) ]
+check "kup restore --ppp $M -d (scrubs)" kup_run "$T/restore-m.log" restore --ppp "$M" -d ||
+	note "$(cat "$T/restore-m.log")"
+track "$pid"
+check "pid $pid is back" alive "$pid"
+line=$(grep -o "scrubbed ([0-9]* ms, [0-9]* MiB wiped)" "$T/restore-m.log")
+note "restore: ${line:-no scrub line}"
+wiped=$(echo "$line" | sed -n 's/.* \([0-9]*\) MiB wiped.*/\1/p')
+check "the restore logs the scrub's time and size: $(( (mark2 - 8192 + (1 << 20) - 1) >> 20 )) MiB (up to the mark)" \
+	[ "${wiped:-x}" = "$(( (mark2 - 8192 + (1 << 20) - 1) >> 20 ))" ]
+check "the whole data area of $M reads as zeros" \
+	cmp -s <(tail -c +8193 "$M") <(head -c $(( (256 << 20) - 8192 )) /dev/zero)
+check "the mark is back at the start of the data area" \
+	eval '"$KUP" ppp status "$M" --json | grep -q "\"data_mark\": \"8192\""'
+check "a second scrub has nothing to wipe" \
+	eval '"$KUP" ppp scrub "$M" | grep -q "wiped 0 bytes"'
+check "kup ppp verify $M" kup_run "$T/verify-m.log" ppp verify "$M"
+kill_tree "$pid"
+wait_gone "$pid"
+rm -f "$M"
+
 # ---- usage ---------------------------------------------------------------------
 check_fails "-D and --ppp together are refused" kup_try dump -t 1 -D "$T/x" --ppp "$S"
 check "... with a message" grep -q "exclude" "$T/err"

@@ -714,6 +714,7 @@ static void sb_ix_zero(struct ppp_sb *s) { s->index_off = 0; }
 static void sb_ix_wrap(struct ppp_sb *s) { s->index_len = htole64(UINT64_MAX - 100); }
 static void sb_ix_noflag(struct ppp_sb *s) { s->flags = 0; }
 static void sb_nblobs(struct ppp_sb *s) { s->nblobs = htole32(PPP_MAX_BLOBS + 1); }
+static void sb_v1_mark(struct ppp_sb *s) { s->version = htole32(1); s->csum = 0; s->data_mark = htole64(8192); }
 
 static void test_bad_superblocks(void **state)
 {
@@ -742,6 +743,7 @@ static void test_bad_superblocks(void **state)
 		{ sb_ix_wrap, true, -EUCLEAN, "outside the data area" },
 		{ sb_ix_noflag, true, -EUCLEAN, "without a checkpoint" },
 		{ sb_nblobs, true, -EUCLEAN, "blobs (max" },
+		{ sb_v1_mark, true, -EUCLEAN, "reserved" },
 	};
 	const char *path = tpath("sb.ppp");
 	struct spec s[] = { { "a.img", 5000, 41 } };
@@ -773,7 +775,7 @@ static void test_bad_superblocks(void **state)
 	}
 }
 
-static void sb_to_v1(struct ppp_sb *s) { s->version = htole32(1); s->csum = 0; }
+static void sb_to_v1(struct ppp_sb *s) { s->version = htole32(1); s->csum = 0; s->data_mark = 0; }
 
 /* A version 1 store (crc32c extents, no checksum field) is read, and the
  * next commit writes version 2 with crc32c kept. */
@@ -795,6 +797,7 @@ static void test_version1_store(void **state)
 	assert_int_equal(ppp_status(p, &st), 0);
 	assert_int_equal(st.version, 1);
 	assert_int_equal(st.csum, PPP_CSUM_CRC32C);
+	assert_int_equal(st.data_mark, 0);	/* none: a scrub wipes all */
 	assert_int_equal(ppp_verify(p, NULL), 0);
 	ppp_close(p);
 	check_blobs(path, s, 2);
@@ -957,6 +960,168 @@ static void test_scrub(void **state)
 	assert_int_equal(ppp_scrub(p), 0);
 	assert_int_equal(ppp_scrub(p), 0);
 	ppp_close(p);
+}
+
+/* The data mark of superblock copy @slot, as on the media. */
+static uint64_t disk_mark(const char *path, int slot)
+{
+	struct ppp_sb raw;
+
+	file_pread(path, slot * 4096, &raw, sizeof(raw));
+	assert_int_equal(le32toh(raw.crc), ppp_crc32c(0, &raw, offsetof(struct ppp_sb, crc)));
+	return le64toh(raw.data_mark);
+}
+
+static uint8_t file_byte(const char *path, uint64_t off)
+{
+	uint8_t b;
+
+	file_pread(path, off, &b, 1);
+	return b;
+}
+
+static uint64_t g_mark;
+static void sb_mark_none(struct ppp_sb *s) { s->data_mark = 0; }
+static void sb_mark_set(struct ppp_sb *s) { s->data_mark = htole64(g_mark); }
+
+/* Scrub the store at @path; returns the bytes it wiped. */
+static uint64_t scrub_file(const char *path)
+{
+	struct ppp *p = open_store(path, PPP_RDWR);
+	uint64_t n;
+
+	assert_int_equal(ppp_scrub(p), 0);
+	n = ppp_scrub_wiped(p);
+	ppp_close(p);
+	return n;
+}
+
+/*
+ * The data mark: raised in both superblock copies before a byte above it is
+ * written, a few times per transaction rather than per blob; a scrub wipes
+ * up to it and no further; a store without a mark, or with a bad one, is
+ * wiped in full.
+ */
+static void test_scrub_mark(void **state)
+{
+	struct ppp_format_opts o = { .csum = g_csum, .flags = PPP_FORMAT_SPARSE };
+	const char *path = tpath("mark.ppp");
+	const uint64_t size = 160 * MiB;
+	struct ppp_blob *b, *b2;
+	struct ppp_status st;
+	struct ppp_txn *t;
+	struct ppp *p;
+	uint64_t m, m2;
+	void *d = pattern(MiB, 71);
+	uint8_t one = 0xa5;
+
+	assert_int_equal(ppp_format(path, size, &o), 0);
+	p = open_store(path, PPP_RDWR);
+	assert_int_equal(ppp_status(p, &st), 0);
+	assert_int_equal(st.data_mark, 8192);	/* a formatted file is zero */
+	assert_int_equal(disk_mark(path, 0), 8192);
+	assert_int_equal(disk_mark(path, 1), 8192);
+
+	/* raised in both copies by the allocation, before any write */
+	assert_int_equal(ppp_txn_begin(p, 0, &t), 0);
+	assert_int_equal(ppp_blob_create(t, "a.img", MiB, &b), 0);
+	m = disk_mark(path, 0);
+	assert_int_equal(disk_mark(path, 1), m);
+	assert_true(m >= 8192 + MiB);
+	assert_int_equal(m % 4096, 0);
+	assert_true(m <= 8192 + MiB + PPP_MARK_STEP);
+	/* the next blob fits below it: no superblock write */
+	assert_int_equal(ppp_blob_create(t, "b.img", MiB, &b2), 0);
+	assert_int_equal(disk_mark(path, 0), m);
+	assert_int_equal(ppp_blob_write(b, d, MiB), 0);
+	assert_int_equal(ppp_blob_write(b2, d, MiB), 0);
+	assert_int_equal(ppp_blob_close(b), 0);
+	assert_int_equal(ppp_blob_close(b2), 0);
+	assert_int_equal(ppp_txn_commit(t), 0);
+	assert_int_equal(ppp_status(p, &st), 0);
+	assert_int_equal(st.data_mark, m);
+	assert_int_equal(disk_mark(path, 0), m);
+	assert_int_equal(disk_mark(path, 1), m);
+	ppp_close(p);
+
+	/* exactly up to the mark: a byte planted at it stays (nothing above
+	 * the mark is ever written by the store: a scrub need not look) */
+	assert_true(m < size);
+	file_pwrite(path, m, &one, 1);
+	file_pwrite(path, m - 1, &one, 1);
+	assert_int_equal(scrub_file(path), m - 8192);
+	assert_int_equal(file_byte(path, m), one);
+	assert_int_equal(file_byte(path, m - 1), 0);
+	assert_int_equal(file_byte(path, 8192), 0);
+	file_pwrite(path, m, "", 1);
+	assert_int_equal(disk_mark(path, 0), 8192);
+	assert_int_equal(disk_mark(path, 1), 8192);
+	/* nothing written since: nothing to wipe */
+	assert_int_equal(scrub_file(path), 0);
+
+	/* a larger dump past the mark raises it again, before its bytes land */
+	commit_blobs(path, 0, (struct spec[]){ { "a.img", 4 * MiB, 74 } }, 1);
+	m = disk_mark(path, 0);
+	p = open_store(path, PPP_RDWR);
+	assert_int_equal(ppp_txn_begin(p, PPP_TXN_REPLACE, &t), 0);
+	assert_int_equal(ppp_blob_create(t, "big.img", 100 * MiB, &b), 0);
+	m2 = disk_mark(path, 0);
+	assert_int_equal(disk_mark(path, 1), m2);
+	assert_true(m2 > m);
+	assert_true(m2 <= size);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(ppp_blob_write(b, d, MiB), 0);
+	assert_int_equal(ppp_blob_close(b), 0);
+	assert_int_equal(ppp_txn_commit(t), 0);
+	assert_int_equal(ppp_verify(p, NULL), 0);
+	ppp_close(p);
+	m2 = disk_mark(path, 0);
+	assert_int_equal(scrub_file(path), m2 - 8192);
+	assert_int_equal(disk_mark(path, 0), 8192);
+
+	/* a store without a mark (an older one): wiped in full, then marked */
+	commit_blobs(path, 0, (struct spec[]){ { "c.img", 5000, 72 } }, 1);
+	mirror(path);
+	edit_sb(path, 0, sb_mark_none, true);
+	edit_sb(path, 1, sb_mark_none, true);
+	file_pwrite(path, size - 1, &one, 1);
+	p = open_store(path, PPP_RDWR);
+	assert_int_equal(ppp_status(p, &st), 0);
+	assert_int_equal(st.data_mark, 0);
+	assert_true(st.has_ckpt);
+	/* a transaction on it keeps it without a mark */
+	assert_int_equal(ppp_txn_begin(p, PPP_TXN_APPEND, &t), 0);
+	put(t, "d.img", d, MiB);
+	assert_int_equal(ppp_txn_commit(t), 0);
+	assert_int_equal(disk_mark(path, 0), 0);
+	assert_int_equal(disk_mark(path, 1), 0);
+	ppp_close(p);
+	assert_int_equal(scrub_file(path), size - 8192);
+	assert_int_equal(file_byte(path, size - 1), 0);
+	assert_int_equal(disk_mark(path, 0), 8192);
+
+	/* a hostile mark is never trusted to skip bytes */
+	static const uint64_t bad[] = { 4096, 8192 + 100, 160 * MiB + 4096, UINT64_MAX & ~4095ull };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		commit_blobs(path, 0, (struct spec[]){ { "e.img", 5000, 73 } }, 1);
+		mirror(path);
+		g_mark = bad[i];
+		edit_sb(path, 0, sb_mark_set, true);
+		edit_sb(path, 1, sb_mark_set, true);
+		file_pwrite(path, size - 1, &one, 1);
+		log_reset();
+		p = open_store(path, PPP_RDWR);
+		assert_int_equal(ppp_status(p, &st), 0);
+		assert_int_equal(st.sb_valid, 3);	/* the rest of it is fine */
+		assert_int_equal(st.data_mark, 0);
+		assert_true(log_has("bad data mark"));
+		assert_int_equal(ppp_scrub(p), 0);
+		assert_int_equal(ppp_scrub_wiped(p), size - 8192);
+		ppp_close(p);
+		assert_int_equal(file_byte(path, size - 1), 0);
+		assert_int_equal(disk_mark(path, 1), 8192);
+	}
+	free(d);
 }
 
 static void test_append(void **state)
@@ -1562,6 +1727,7 @@ int main(void)
 		cmocka_unit_test(test_version1_store),
 		cmocka_unit_test(test_hostile_index),
 		cmocka_unit_test(test_scrub),
+		cmocka_unit_test(test_scrub_mark),
 		cmocka_unit_test(test_append),
 		cmocka_unit_test(test_replace_enospc),
 		cmocka_unit_test(test_api_errors),
