@@ -8,6 +8,8 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -516,6 +518,133 @@ static int write_pages_forced(struct takeover *tk, const uint8_t *src,
 	return 0;
 }
 
+/*
+ * The pieces of a mapped image checked on a thread of their own, in order,
+ * a few ahead of the writes (CHECK_AHEAD: so that a piece is still in the
+ * cache when it is written): the check of the next pieces overlaps the write
+ * of this one.  A piece is written only once found intact; the first damaged
+ * one stops the checks.
+ */
+#define CHECK_AHEAD 4
+#define CHECK_MIN_PIECES 8	/* fewer: checked inline */
+
+struct piece_checker {
+	struct rproc *p;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t n;	/* pieces */
+	size_t done;	/* pieces checked, in order */
+	size_t want;	/* the piece the writer waits for */
+	bool bad;	/* piece done is damaged */
+	bool stop;
+};
+
+static void *checker_main(void *arg)
+{
+	struct piece_checker *pc = arg;
+	struct rproc *p = pc->p;
+
+	for (size_t k = 0; k < pc->n; k++) {
+		uint64_t cs = k * IMG_PAGES_CHUNK;
+		size_t clen = p->pages.len - cs < IMG_PAGES_CHUNK ? p->pages.len - cs : IMG_PAGES_CHUNK;
+		bool ok, stop;
+
+		pthread_mutex_lock(&pc->mu);
+		while (!pc->stop && k >= pc->want + CHECK_AHEAD)
+			pthread_cond_wait(&pc->cv, &pc->mu);
+		stop = pc->stop;
+		ok = p->pages_ok[k];
+		pthread_mutex_unlock(&pc->mu);
+		if (stop)
+			break;
+		if (!ok)
+			ok = img_xxh64((const uint8_t *)p->pages.data + cs, clen) ==
+			     p->mm->chunk_xxh64[k];
+		pthread_mutex_lock(&pc->mu);
+		if (ok) {
+			p->pages_ok[k] = 1;
+			pc->done = k + 1;
+		} else {
+			pc->bad = true;
+		}
+		pthread_cond_broadcast(&pc->cv);
+		pthread_mutex_unlock(&pc->mu);
+		if (!ok)
+			break;
+	}
+	return NULL;
+}
+
+/* Start checking @p's pieces ahead; false: not worth it or no thread (the
+ * writer checks each piece itself). */
+static bool checker_start(struct piece_checker *pc, struct rctx *c, struct rproc *p)
+{
+	sigset_t all, old;
+	cpu_set_t others;
+	bool up;
+
+	memset(pc, 0, sizeof(*pc));
+	if (!p->pages.data || !p->pages_ok || p->mm->n_chunk_xxh64 < CHECK_MIN_PIECES ||
+	    p->mm->n_chunk_xxh64 != img_psum_pieces(p->pages.len))
+		return false;
+	pc->p = p;
+	pc->n = p->mm->n_chunk_xxh64;
+	pthread_mutex_init(&pc->mu, NULL);
+	pthread_cond_init(&pc->cv, NULL);
+	/* signals (an abort request) stay with the writer */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	up = !pthread_create(&pc->th, NULL, checker_main, pc);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* the restorer runs on one CPU while it builds the tree (restore.c,
+	 * pin_restorer), and a thread inherits it: the checks go to the others */
+	others = c->restorer_cpus;
+	if (up && c->pin_cpu >= 0) {
+		CPU_CLR(c->pin_cpu, &others);
+		if (CPU_COUNT(&others))
+			pthread_setaffinity_np(pc->th, sizeof(others), &others);
+	}
+	if (!up) {
+		pthread_cond_destroy(&pc->cv);
+		pthread_mutex_destroy(&pc->mu);
+	}
+	return up;
+}
+
+/* Wait until the pieces holding bytes [@off, @off + @len) are checked;
+ * -EINVAL (and the error naming the piece) for a damaged one. */
+static int checker_wait(struct piece_checker *pc, uint64_t off, uint64_t len)
+{
+	size_t last = (off + len - 1) / IMG_PAGES_CHUNK;
+	bool bad;
+
+	pthread_mutex_lock(&pc->mu);
+	pc->want = off / IMG_PAGES_CHUNK;
+	pthread_cond_broadcast(&pc->cv);
+	while (pc->done <= last && !pc->bad)
+		pthread_cond_wait(&pc->cv, &pc->mu);
+	bad = pc->done <= last;
+	pthread_mutex_unlock(&pc->mu);
+	if (bad) {
+		log_err("image %s: the piece at offset %" PRIu64 ": checksum mismatch (corrupted)",
+			pc->p->pages.name, (uint64_t)pc->done * IMG_PAGES_CHUNK);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void checker_end(struct piece_checker *pc)
+{
+	pthread_mutex_lock(&pc->mu);
+	pc->stop = true;
+	pthread_cond_broadcast(&pc->cv);
+	pthread_mutex_unlock(&pc->mu);
+	pthread_join(pc->th, NULL);
+	pthread_cond_destroy(&pc->cv);
+	pthread_mutex_destroy(&pc->mu);
+}
+
 static int restore_pages(struct takeover *tk, bool proxy)
 {
 	struct rproc *p = tk->p;
@@ -526,6 +655,8 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	uint64_t total = p->pages.len, pos = 0;
 	size_t ri = 0, rdone = 0;	/* run ri, pages of it already written */
 	struct img_psum sum;
+	struct piece_checker pc;
+	bool checking;
 	uint64_t whole;
 	int err;
 
@@ -538,6 +669,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 		}
 	}
 	img_psum_init(&sum, !mm->n_chunk_xxh64);
+	checking = checker_start(&pc, tk->c, p);
 	while (pos < total) {
 		/* a mapped image a piece at a time: checked, then written while
 		 * the piece is still in the cache */
@@ -561,7 +693,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 		} else {
 			uint64_t t0 = rst_now_ns();
 
-			err = pages_check(p, pos, len);
+			err = checking ? checker_wait(&pc, pos, len) : pages_check(p, pos, len);
 			if (err)
 				goto fail;
 			tk->c->ns_sum += rst_now_ns() - t0;
@@ -618,6 +750,8 @@ static int restore_pages(struct takeover *tk, bool proxy)
 		if (err)
 			goto fail;
 	}
+	if (checking)
+		checker_end(&pc);
 	if (p->pages.data)
 		return 0;
 	err = img_psum_final(&sum, &whole, NULL, NULL);
@@ -629,6 +763,8 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	}
 	return 0;
 fail:
+	if (checking)
+		checker_end(&pc);
 	free(sum.sums);
 	return err;
 }
