@@ -43,10 +43,15 @@ CFLAGS   ?=
 LDFLAGS  ?=
 SAN      :=
 PKGS     := libprotobuf-c libcap libkmod blkid libisal libxxhash libnftables libmnl jansson
-PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
-LIBS     := $(shell $(PKG_CONFIG) --libs $(PKGS))
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LIBS     := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# The goals that install the dependencies first (make deps) and build in a
+# make of their own run on a machine that has none of them yet.
+SETUP_GOALS := deps check demo demo-counter demo-local lab-check bench lab-bench clean
 ifeq ($(LIBS),)
+ifneq ($(filter-out $(SETUP_GOALS),$(or $(MAKECMDGOALS),all)),)
 $(error pkg-config finds none of $(PKGS): run tests/install-deps.sh (make deps))
+endif
 endif
 
 PROTOS     := $(wildcard ckpt-core/proto/*.proto)
@@ -72,7 +77,7 @@ PROG_BIN  := $(patsubst tests/progs/%.c,$(O)/progs/%,$(PROG_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(patsubst bench/%.c,$(O)/bench/%,$(BENCH_SRC))
 
-.PHONY: deb lab-bench fuzz-run demo demo-counter demo-local all check unit integ install clean bench fuzz deps lab-check progs tests
+.PHONY: bench-bin deb lab-bench fuzz-run demo demo-counter demo-local all check unit integ install clean bench fuzz deps lab-check progs tests
 .SECONDARY:
 
 all: $(O)/kup
@@ -109,6 +114,7 @@ $(O)/bench/%: bench/%.c $(O)/libkup.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libkup.a $(LIBS)
 
 progs: $(PROG_BIN)
+bench-bin: $(BENCH_BIN)
 tests: $(O)/kup $(TEST_BIN) $(PROG_BIN)
 
 # Dependencies from Debian, installed by the project itself.
@@ -122,14 +128,17 @@ check: deps
 	$(MAKE) all
 	KUP=build/asan/kup PROGS=build/progs TESTBIN=build/asan/tests tests/check.sh
 
-lab-check: all progs
+lab-check: deps
+	$(MAKE) all progs
 	tests/vm/run-lab-tests.sh
 
-bench: all progs $(BENCH_BIN)
+bench: deps
+	$(MAKE) all progs bench-bin
 	bench/run.sh
 	bench/daemons.sh
 
-lab-bench: all progs $(BENCH_BIN)
+lab-bench: deps
+	$(MAKE) all progs bench-bin
 	bench/lab-bench.sh
 
 fuzz:
@@ -185,11 +194,14 @@ clean:
 # demo-counter: a counter service kept across 6.1.0-47 -> 6.1.0-56
 # (tests/vm/t-switch.sh).  demo-local: dump, kill and restore a counter on
 # this machine.
-demo: deps all progs
+demo: deps
+	$(MAKE) all progs
 	tests/vm/run-lab-tests.sh t-demo.sh
 
-demo-counter: deps all progs
+demo-counter: deps
+	$(MAKE) all progs
 	tests/vm/run-lab-tests.sh t-switch.sh
 
-demo-local: deps all progs
+demo-local: deps
+	$(MAKE) all progs
 	tests/demo.sh
