@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,26 +560,6 @@ static bool parent_same_vma(const MmImage *pmm, const VmaEntry *v)
 }
 
 #define COPY_BUF (8UL << 20)
-/* the bounce buffer: small enough to stay in the cache between the read of
- * the pages into it, their checksum and their write out of it */
-#define BOUNCE_BUF (2UL << 20)
-
-/* Append @len bytes at @out of blob @b: with pwrite() on its fd, or the
- * store's write(). */
-static int blob_put(struct img_store *st, struct img_blob *b, const uint8_t *buf, size_t len,
-		    uint64_t out)
-{
-	if (b->fd < 0)
-		return st->ops->write(st, b, buf, len);
-	for (size_t w = 0; w < len;) {
-		ssize_t r = pwrite(b->fd, buf + w, len - w, out + w);
-
-		if (r <= 0)
-			return -(r < 0 ? errno : EIO);
-		w += r;
-	}
-	return 0;
-}
 
 #define PME_EXCLUSIVE	(1ULL << 56)
 
@@ -808,43 +790,28 @@ static int patch_stream(pid_t pid, const MmImage *mm, struct img_store *st, stru
 }
 
 /*
- * Copy the pages of @rl, in order, into the page image: straight into @dst
- * (the blob's mapping), or through a bounce buffer written with blob_put()
- * (@dst NULL: for stores on a page-cache file this avoids one page fault per
- * page of the destination, which costs more than the copy itself).  At most
- * COPY_BUF (BOUNCE_BUF through the buffer) per step, process_vm_readv in
- * batches (unreadable, PROT_NONE, pieces through /proc/pid/mem); the
- * checksum is computed on the way (@sum; NULL: the store computes the
- * pieces' sums as it writes, stream_sums) and an abort request is polled
- * between steps.  @src (or NULL): the pages the
- * pre-dump holds (predump_sources), taken from there.
+ * Copy the pages of @rl, in order, into the page image's mapping @dst, at
+ * most COPY_BUF per step, process_vm_readv in batches (unreadable,
+ * PROT_NONE, pieces through /proc/pid/mem); the checksum is computed on the
+ * way (@sum) and an abort request is polled between steps.  @src (or NULL):
+ * the pages the pre-dump holds (predump_sources), taken from there.
  */
-static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct img_store *st,
-		     struct img_blob *blob, int memfd, int pmfd, const uint8_t *const *src,
-		     struct img_psum *sum)
+static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, int memfd, int pmfd,
+		     const uint8_t *const *src, struct img_psum *sum)
 {
-	static uint8_t *bounce;
 	struct iovec remote[512];
 	size_t i = 0, done = 0;	/* pages of run i already copied */
 	uint64_t out = 0;
 	int ret;
 
-	if (!dst && !bounce) {
-		bounce = mmap(NULL, BOUNCE_BUF, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (bounce == MAP_FAILED) {
-			bounce = NULL;
-			return -ENOMEM;
-		}
-	}
 	while (i < rl->n) {
-		uint8_t *buf = dst ? dst + out : bounce;
+		uint8_t *buf = dst + out;
 		const uint8_t *data = buf;
-		size_t k = 0, bytes = 0, step = dst ? COPY_BUF : BOUNCE_BUF;
+		size_t k = 0, bytes = 0;
 
-		while (i < rl->n && k < 512 && bytes < step) {
+		while (i < rl->n && k < 512 && bytes < COPY_BUF) {
 			size_t left = (rl->runs[i].nr_pages - done) * PAGE_SIZE_K;
-			size_t take = left < step - bytes ? left : step - bytes;
+			size_t take = left < COPY_BUF - bytes ? left : COPY_BUF - bytes;
 
 			remote[k].iov_base = (void *)(rl->runs[i].vaddr + done * PAGE_SIZE_K);
 			remote[k].iov_len = take;
@@ -857,21 +824,13 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 			}
 		}
 		if (src)
-			ret = fill_batch(pid, buf, remote, k, bytes, src + out / PAGE_SIZE_K, !dst,
+			ret = fill_batch(pid, buf, remote, k, bytes, src + out / PAGE_SIZE_K, false,
 					 memfd, pmfd, &data);
 		else
 			ret = read_pieces(pid, buf, remote, k, bytes, memfd, pmfd, false);
 		if (ret)
 			return ret;
-		if (sum)
-			img_psum_update(sum, data, bytes);
-		if (!dst) {
-			ssize_t n = blob_put(st, blob, data, bytes, out);
-
-			if (n < 0)
-				return log_errno(n, "pid %d: cannot write the page image %s to %s", pid,
-						 blob->name, st->where);
-		}
+		img_psum_update(sum, data, bytes);
 		out += bytes;
 		log_progress_add(bytes);
 		ret = ckpt_check_abort();
@@ -881,22 +840,189 @@ static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, struct 
 	return 0;
 }
 
-/* mm_image.pages_xxh64 and chunk_xxh64 from the store's own checksums of
- * the streamed @blob (stream_sums) */
-static int store_pages_sums(pid_t pid, MmImage *mm, struct img_store *st, struct img_blob *blob)
+/*
+ * The page image written by ranges (a directory's file with pwrite(), a
+ * store's write_at()) by this thread and one more, on another CPU: each
+ * takes the next PAR_UNIT bytes of the image, reads their pages into a
+ * buffer of its own, takes the pieces' sums (@sums, one per IMG_PAGES_CHUNK)
+ * and writes them out.  Reading another process's pages, writing them into
+ * a file's pages and summing them each take about as long as a memcpy of
+ * them; two CPUs do it in a little over half the time.  This thread alone
+ * counts the progress and polls for an abort.
+ */
+/* small enough to stay in the cache between the read of the pages, their
+ * sums and their write; a multiple of IMG_PAGES_CHUNK */
+#define PAR_UNIT (2UL << 20)
+
+struct par_copy {
+	pthread_mutex_t mu;
+	const struct run_list *rl;
+	size_t i, done;		/* the next unit starts at page @done of run @i */
+	uint64_t out;		/* and at this offset of the image */
+	uint64_t moved;		/* bytes written, not yet counted (log_progress_add) */
+	int err;
+	pid_t pid;
+	int memfd, pmfd;
+	const uint8_t *const *src;
+	struct img_store *st;
+	struct img_blob *blob;
+	uint64_t *sums;
+};
+
+/* The next unit's pieces (at most 512, each at least a page: the unit is
+ * whole but at the end), or 0 when there is none left or a copier failed. */
+static size_t par_take(struct par_copy *pc, struct iovec *remote, size_t *bytes, uint64_t *out)
+{
+	const struct run_list *rl = pc->rl;
+	size_t k = 0;
+
+	*bytes = 0;
+	pthread_mutex_lock(&pc->mu);
+	*out = pc->out;
+	while (!pc->err && pc->i < rl->n && k < 512 && *bytes < PAR_UNIT) {
+		size_t left = (rl->runs[pc->i].nr_pages - pc->done) * PAGE_SIZE_K;
+		size_t take = left < PAR_UNIT - *bytes ? left : PAR_UNIT - *bytes;
+
+		remote[k].iov_base = (void *)(rl->runs[pc->i].vaddr + pc->done * PAGE_SIZE_K);
+		remote[k].iov_len = take;
+		*bytes += take;
+		k++;
+		pc->done += take / PAGE_SIZE_K;
+		if (pc->done == rl->runs[pc->i].nr_pages) {
+			pc->i++;
+			pc->done = 0;
+		}
+	}
+	pc->out += *bytes;
+	pthread_mutex_unlock(&pc->mu);
+	return k;
+}
+
+static void par_fail(struct par_copy *pc, int err)
+{
+	pthread_mutex_lock(&pc->mu);
+	if (!pc->err)
+		pc->err = err;
+	pthread_mutex_unlock(&pc->mu);
+}
+
+/* One copier: units until none is left; @lead (this thread) counts the
+ * progress and polls for an abort between them. */
+static int par_copier(struct par_copy *pc, uint8_t *buf, bool lead)
+{
+	struct iovec remote[512];
+	uint64_t out;
+	size_t k, bytes;
+	int ret = 0;
+
+	while (!ret && (k = par_take(pc, remote, &bytes, &out))) {
+		const uint8_t *data = buf;
+		uint64_t *sums = pc->sums + out / IMG_PAGES_CHUNK;
+
+		if (pc->src)
+			ret = fill_batch(pc->pid, buf, remote, k, bytes, pc->src + out / PAGE_SIZE_K,
+					 true, pc->memfd, pc->pmfd, &data);
+		else
+			ret = read_pieces(pc->pid, buf, remote, k, bytes, pc->memfd, pc->pmfd,
+					  false);
+		for (size_t off = 0; !ret && off < bytes; off += IMG_PAGES_CHUNK)
+			*sums++ = img_xxh64(data + off, bytes - off < IMG_PAGES_CHUNK ?
+						bytes - off : IMG_PAGES_CHUNK);
+		if (!ret && pc->blob->fd >= 0) {
+			for (size_t w = 0; w < bytes && !ret;) {
+				ssize_t n = pwrite(pc->blob->fd, data + w, bytes - w, out + w);
+
+				if (n <= 0)
+					ret = -(n < 0 ? errno : EIO);
+				w += n > 0 ? n : 0;
+			}
+		} else if (!ret) {
+			ret = pc->st->ops->write_at(pc->st, pc->blob, out, data, bytes,
+						    pc->sums + out / IMG_PAGES_CHUNK);
+		}
+		if (ret && ret != -EIO)	/* (read_pieces says what it could not read) */
+			log_errno(ret, "pid %d: cannot write the page image %s to %s", pc->pid,
+				  pc->blob->name, pc->st->where);
+		pthread_mutex_lock(&pc->mu);
+		pc->moved += bytes;
+		if (lead) {
+			log_progress_add(pc->moved);
+			pc->moved = 0;
+		}
+		pthread_mutex_unlock(&pc->mu);
+		if (!ret && lead)
+			ret = ckpt_check_abort();
+	}
+	if (ret)
+		par_fail(pc, ret);
+	return ret;
+}
+
+static void *par_helper(void *arg)
+{
+	struct par_copy *pc = arg;
+	uint8_t *buf = mmap(NULL, PAR_UNIT, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (buf == MAP_FAILED)
+		return NULL;	/* the lead copies alone */
+	par_copier(pc, buf, false);
+	munmap(buf, PAR_UNIT);
+	return NULL;
+}
+
+/* CPUs this thread may run on */
+static int cpus_allowed(void)
+{
+	cpu_set_t set;
+
+	return sched_getaffinity(0, sizeof(set), &set) ? 1 : CPU_COUNT(&set);
+}
+
+/*
+ * copy_runs() by ranges on two CPUs (above) into a blob written with
+ * pwrite() (@blob->fd) or the store's write_at(); @mm gets the pieces' sums.
+ */
+static int copy_runs_par(pid_t pid, const struct run_list *rl, MmImage *mm, struct img_store *st,
+			 struct img_blob *blob, int memfd, int pmfd, const uint8_t *const *src)
 {
 	size_t n = img_psum_pieces(mm->pages_nr * PAGE_SIZE_K);
+	struct par_copy pc = {
+		.rl = rl, .pid = pid, .memfd = memfd, .pmfd = pmfd, .src = src, .st = st,
+		.blob = blob,
+	};
+	uint8_t *buf;
+	pthread_t helper;
+	bool two;
 	int ret;
 
-	mm->chunk_xxh64 = calloc(n, sizeof(*mm->chunk_xxh64));
-	if (!mm->chunk_xxh64)
+	pc.sums = calloc(n, sizeof(*pc.sums));
+	buf = mmap(NULL, PAR_UNIT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+		   MAP_POPULATE, -1, 0);
+	if (!pc.sums || buf == MAP_FAILED) {
+		free(pc.sums);
+		if (buf != MAP_FAILED)
+			munmap(buf, PAR_UNIT);
 		return -ENOMEM;
+	}
+	pthread_mutex_init(&pc.mu, NULL);
+	two = cpus_allowed() > 1 && n > 2 && !pthread_create(&helper, NULL, par_helper, &pc);
+	ret = par_copier(&pc, buf, true);
+	if (two)
+		pthread_join(helper, NULL);
+	if (!ret)
+		ret = pc.err;
+	if (!ret)
+		log_progress_add(pc.moved);
+	pthread_mutex_destroy(&pc.mu);
+	munmap(buf, PAR_UNIT);
+	if (ret) {
+		free(pc.sums);
+		return ret;
+	}
+	mm->chunk_xxh64 = pc.sums;
 	mm->n_chunk_xxh64 = n;
-	ret = st->ops->stream_sums(st, blob, mm->chunk_xxh64, n);
-	if (ret != 1)
-		return log_errno(ret < 0 ? ret : -EIO, "pid %d: the checksums of its page image %s "
-				 "from %s", pid, blob->name, st->where);
-	mm->pages_xxh64 = img_psum_of_sums(mm->chunk_xxh64, n);
+	mm->pages_xxh64 = img_psum_of_sums(pc.sums, n);
 	return 0;
 }
 
@@ -1285,7 +1411,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		log_progress_add(mm->pages_nr * PAGE_SIZE_K);
 	} else {
 		snprintf(name, sizeof(name), "pages-%d.img", pid);
-		if (st->ops->create_stream && st->ops->write)
+		if (st->ops->create_stream)
 			ret = st->ops->create_stream(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
 		else
 			ret = st->ops->create(st, name, mm->pages_nr * PAGE_SIZE_K, &blob);
@@ -1294,21 +1420,20 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		blob_open = true;
 	}
 	if (mm->pages_nr && !ahead) {
-		struct run_list view = { .n = mm->n_runs };
+		struct run_list view = { .n = mm->n_runs, .runs = mm->runs[0] };
 
-		/* a store whose checksums of a streamed blob are the pieces'
-		 * own: one pass over the bytes, not two */
-		bool by_store = blob.fd < 0 && !blob.data && st->ops->stream_sums &&
-				st->ops->stream_sums(st, &blob, NULL, 0) == 1;
-
-		view.runs = mm->runs[0];
-		img_psum_init(&ps, false);
-		ret = copy_runs(pid, &view, blob.fd >= 0 ? NULL : blob.data, st, &blob, memfd, pmfd,
-				(const uint8_t *const *)src, by_store ? NULL : &ps);
-		if (!ret)
-			ret = by_store ? store_pages_sums(pid, mm, st, &blob) :
-			      note_pages_sums(pid, mm, &ps);
-		free(ps.sums);	/* (left only on a failure) */
+		if (blob.fd < 0 && blob.data) {
+			/* a store's mapping */
+			img_psum_init(&ps, false);
+			ret = copy_runs(pid, &view, blob.data, memfd, pmfd,
+					(const uint8_t *const *)src, &ps);
+			if (!ret)
+				ret = note_pages_sums(pid, mm, &ps);
+			free(ps.sums);	/* (left only on a failure) */
+		} else {
+			ret = copy_runs_par(pid, &view, mm, st, &blob, memfd, pmfd,
+					    (const uint8_t *const *)src);
+		}
 		if (ret)
 			goto out;
 	}

@@ -1087,7 +1087,7 @@ static bool ahead_streamed(const struct img_store *st)
 /*
  * Into a store that streams page images (a block device): the image in
  * IMG_PAGES_CHUNK steps through one buffer, each piece summed on the way
- * (the store sums its extents as they are written).  A page without a copy
+ * (the store takes them as its extents' checksums).  A page without a copy
  * is written as zeroes, and read at the freeze.
  */
 static int write_ahead_stream(struct predump *pd, struct pd_proc *p)
@@ -1116,7 +1116,7 @@ static int write_ahead_stream(struct predump *pd, struct pd_proc *p)
 				memset(d, 0, PAGE_SIZE_K);
 		}
 		p->sums[k] = img_xxh64(buf, l);
-		ret = st->ops->write(st, &p->blob, buf, l);
+		ret = st->ops->write_at(st, &p->blob, off, buf, l, &p->sums[k]);
 		if (ret)
 			ret = log_errno(ret, "pid %d: cannot write its page image ahead into %s",
 					p->pid, st->where);

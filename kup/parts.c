@@ -119,19 +119,15 @@ static void pt_release(struct img_store *st, struct img_blob *b)
 	BASE(st)->ops->release(BASE(st), b);
 }
 
-static int pt_write(struct img_store *st, struct img_blob *b, const void *buf, size_t len)
+static int pt_write_at(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
+		       size_t len, const uint64_t *sums)
 {
-	return BASE(st)->ops->write(BASE(st), b, buf, len);
+	return BASE(st)->ops->write_at(BASE(st), b, off, buf, len, sums);
 }
 
 static int pt_read(struct img_store *st, struct img_blob *b, uint64_t off, void *buf, size_t len)
 {
 	return BASE(st)->ops->read(BASE(st), b, off, buf, len);
-}
-
-static int pt_stream_sums(struct img_store *st, struct img_blob *b, uint64_t *sums, size_t n)
-{
-	return BASE(st)->ops->stream_sums(BASE(st), b, sums, n);
 }
 
 static int dump_from(struct chain *c, int i);
@@ -183,10 +179,9 @@ struct img_store *kup_part_store(struct img_store *base, const PartEntry *pe)
 		.release = pt_release, .commit = pt_commit, .abort = pt_abort,
 		.close = pt_close, .remove = pt_remove,
 		.create_stream = base->ops->create_stream ? pt_create_stream : NULL,
-		.write = base->ops->write ? pt_write : NULL,
+		.write_at = base->ops->write_at ? pt_write_at : NULL,
 		.open_stream = base->ops->open_stream ? pt_open_stream : NULL,
 		.read = base->ops->read ? pt_read : NULL,
-		.stream_sums = base->ops->stream_sums ? pt_stream_sums : NULL,
 		.write_ahead_mapped = base->ops->write_ahead_mapped,
 	};
 	p->st.ops = &p->ops;

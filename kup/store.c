@@ -5,20 +5,20 @@
  *
  * The ppp adapter: a dump is one ppp transaction; every image is one blob
  * whose data is written in place in the store's mapping, but page images:
- * those are written with pwrite() from the engine's buffer (a page of the
- * file allocated at format and written so is not cleared first, as a fault
- * of the mapping clears it: a third of the time of a dump into a fresh
- * store), and their pieces' checksums are the store's extents' own (XXH64 of
- * 1 MiB, computed once); the set becomes visible atomically at commit.  A restore opens the committed
- * checkpoint read-only and reads the blobs in place.  Every blob a restore
- * reads is covered by a checksum of its own (container records, pages_xxh64),
- * so blobs are mapped without the store's per-extent check; `kup ppp verify`
- * runs that one.
+ * those are written by ranges (ppp_blob_write_at(), from the engine's
+ * buffers on two CPUs; a page of the file allocated at format and written so
+ * is not cleared first, as a fault of the mapping clears it), and the
+ * store's checksums of their extents are the pieces' XXH64 the engine took
+ * (computed once); the set becomes visible atomically at commit.  A restore
+ * opens the committed checkpoint read-only and reads the blobs in place.
+ * Every blob a restore reads is covered by a checksum of its own (container
+ * records, pages_xxh64), so blobs are mapped without the store's per-extent
+ * check; `kup ppp verify` runs that one.
  *
  * On a block device (the pmem region) the mapping goes through the page
  * cache: a write fault first reads the page from the device, and after a
  * kexec every read faults.  There the page images are streamed instead:
- * written with ppp_blob_write() and read with ppp_blob_read(), which move
+ * written with ppp_blob_write_at() and read with ppp_blob_read(), which move
  * them with O_DIRECT between the engine's buffer and the device (and check
  * each extent's crc32c as it is read).  A pre-dump's image written ahead is
  * streamed too, and the pages changed since written again in place
@@ -181,9 +181,10 @@ static int ps_create_stream(struct img_store *st, const char *name, size_t len,
 	return blob_new(st, name, len, b);
 }
 
-static int ps_write(struct img_store *st, struct img_blob *b, const void *buf, size_t len)
+static int ps_write_at(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
+		       size_t len, const uint64_t *sums)
 {
-	return b->priv ? ppp_blob_write(b->priv, buf, len) : -EBADF;
+	return b->priv ? ppp_blob_write_at(b->priv, off, buf, len, sums, IMG_PAGES_CHUNK) : -EBADF;
 }
 
 static int ps_rewrite(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
@@ -196,12 +197,6 @@ static int ps_sum_bytes(struct img_store *st, struct img_blob *b, uint64_t off, 
 			size_t len)
 {
 	return b->priv ? ppp_blob_sum_bytes(b->priv, off, buf, len) : -EBADF;
-}
-
-static int ps_stream_sums(struct img_store *st, struct img_blob *b, uint64_t *sums, size_t n)
-{
-	return b->priv && !b->reading ? ppp_blob_stream_xxh64(b->priv, IMG_PAGES_CHUNK, sums, n) :
-	       -EBADF;
 }
 
 /* Reading: b->priv holds a copy of the blob's info. */
@@ -330,15 +325,14 @@ static void ps_close(struct img_store *st)
 	.close = ps_close,		\
 	.remove = ps_remove
 
-/* A file: page images written with pwrite() (see above), read in place. */
+/* A file: page images written by ranges (see above), read in place. */
 static const struct img_store_ops ppp_store_ops = {
 	PPP_STORE_OPS,
 	.sum_now = ps_sum_now,
 	.changed = ps_changed,
 	.piece_sums = ps_piece_sums,
 	.create_stream = ps_create_stream,
-	.write = ps_write,
-	.stream_sums = ps_stream_sums,
+	.write_at = ps_write_at,
 	.write_ahead_mapped = true,
 };
 
@@ -346,10 +340,9 @@ static const struct img_store_ops ppp_store_ops = {
 static const struct img_store_ops ppp_block_store_ops = {
 	PPP_STORE_OPS,
 	.create_stream = ps_create_stream,
-	.write = ps_write,
+	.write_at = ps_write_at,
 	.rewrite = ps_rewrite,
 	.sum_bytes = ps_sum_bytes,
-	.stream_sums = ps_stream_sums,
 	.open_stream = ps_open_stream,
 	.read = ps_read,
 };

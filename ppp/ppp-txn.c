@@ -68,6 +68,7 @@ struct ppp_blob {
 	uint8_t *rewritten;	/* streamed: per extent, written again since its
 				 * checksum (ppp_blob_pwrite) */
 	bool via_map;		/* some bytes went through the mapping */
+	uint64_t at_bytes;	/* written with ppp_blob_write_at() (atomic) */
 };
 
 /* ---- names ---------------------------------------------------------- */
@@ -704,7 +705,7 @@ static int put_bytes(struct ppp_blob *b, uint64_t off, const void *buf, size_t l
 	if (b->direct || b->via_map || !ppp__direct_ok(buf, e->off + off, len) ||
 	    ppp__direct_fd(p) < 0) {
 		memcpy(p->base + e->off + off, buf, len);
-		b->via_map = true;
+		__atomic_store_n(&b->via_map, true, __ATOMIC_RELAXED);	/* (ppp_blob_write_at) */
 		return 0;
 	}
 	for (size_t done = 0; done < len;) {
@@ -720,7 +721,7 @@ static int put_bytes(struct ppp_blob *b, uint64_t off, const void *buf, size_t l
 		}
 		done += n;
 	}
-	b->t->direct_io = true;
+	__atomic_store_n(&b->t->direct_io, true, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -759,6 +760,11 @@ int ppp_blob_write(struct ppp_blob *b, const void *buf, size_t len)
 		b->pos += len;
 		return 0;
 	}
+	if (__atomic_load_n(&b->at_bytes, __ATOMIC_RELAXED)) {
+		ppp_err("%s: blob '%s': ppp_blob_write() after ppp_blob_write_at()", p->path,
+			e->name);
+		return -EINVAL;
+	}
 	if (len > e->len - b->pos) {
 		ppp_err("%s: blob '%s': write of %zu bytes at %" PRIu64 " is past "
 			"its size (%" PRIu64 " bytes)", p->path, e->name, len, b->pos,
@@ -779,6 +785,77 @@ int ppp_blob_write(struct ppp_blob *b, const void *buf, size_t len)
 	return 0;
 }
 
+int ppp_blob_write_at(struct ppp_blob *b, uint64_t off, const void *buf, size_t len,
+		      const uint64_t *xxh64, uint64_t piece)
+{
+	struct ppp *p;
+	struct tent *e;
+	uint32_t shift;
+	uint64_t ne;
+	bool take, part = false;
+	int r;
+
+	if (!b || (!buf && len))
+		return -EINVAL;
+	p = b->t->p;
+	e = b->e;
+	shift = ext_shift(b);
+	ne = ppp__nextents(e->len, shift);
+	if (b->buffered || b->direct || b->recrc || b->pos || off > e->len || len > e->len - off) {
+		ppp_err("%s: blob '%s': cannot write %zu bytes at %" PRIu64 " of its %" PRIu64,
+			p->path, e->name, len, off, e->len);
+		return -EINVAL;
+	}
+	if (!len)
+		return 0;
+	/* opened once, not by two writers at a time */
+	pthread_mutex_lock(&b->t->mu);
+	(void)ppp__direct_fd(p);
+	pthread_mutex_unlock(&b->t->mu);
+	r = put_bytes(b, off, buf, len);
+	if (r) {
+		pthread_mutex_lock(&b->t->mu);
+		if (!b->t->error)
+			b->t->error = r;
+		pthread_mutex_unlock(&b->t->mu);
+		return r;
+	}
+	take = xxh64 && p->sb.csum == PPP_CSUM_XXH64 && piece == 1ull << shift &&
+	       !(off & (piece - 1));
+	for (uint64_t k = off >> shift; k < ne && (k << shift) < off + len; k++) {
+		uint64_t start = k << shift;
+		uint64_t l = e->len - start < (1ull << shift) ? e->len - start : 1ull << shift;
+
+		if (start < off || start + l > off + len)
+			part = true;	/* with another range's bytes */
+		else
+			e->crcs[k] = take ? xxh64[(start - off) >> shift] :
+				     ppp__csum(p->sb.csum, (const uint8_t *)buf + (start - off), l);
+	}
+	if (part) {
+		/* an extent larger than the ranges, or across two of them:
+		 * summed from the store at close (as one written again) */
+		pthread_mutex_lock(&b->t->mu);
+		if (!b->rewritten && !(b->rewritten = calloc(ne, 1)))
+			r = -ENOMEM;
+		for (uint64_t k = off >> shift; !r && k < ne && (k << shift) < off + len; k++)
+			if ((k << shift) < off || ((k + 1) << shift) > off + len)
+				b->rewritten[k] = 1;
+		if (r && !b->t->error)
+			b->t->error = r;
+		pthread_mutex_unlock(&b->t->mu);
+		if (r)
+			return r;
+	}
+	/* the writer of the last bytes makes the blob whole (the others are
+	 * done with it: each byte is written once) */
+	if (__atomic_add_fetch(&b->at_bytes, len, __ATOMIC_ACQ_REL) == e->len) {
+		b->pos = e->len;
+		b->next_k = ne;
+	}
+	return 0;
+}
+
 void *ppp_blob_data(struct ppp_blob *b)
 {
 	static uint8_t empty[1];
@@ -788,7 +865,7 @@ void *ppp_blob_data(struct ppp_blob *b)
 	if (!b || b->buffered)
 		return NULL;
 	p = b->t->p;
-	if (b->pos) {
+	if (b->pos || b->at_bytes) {
 		/* already written with ppp_blob_write() (maybe with O_DIRECT,
 		 * past the mapping's page cache): one way or the other */
 		ppp_err("%s: blob '%s': ppp_blob_data() after ppp_blob_write()", p->path,
@@ -917,28 +994,6 @@ int ppp_blob_take_xxh64(struct ppp_blob *b, const uint64_t *sums, uint64_t n, ui
 		return -ENOMEM;
 	memcpy(b->e->crcs, sums, n * sizeof(*sums));
 	memset(b->crc_ok, 1, n);
-	return 1;
-}
-
-int ppp_blob_stream_xxh64(struct ppp_blob *b, uint64_t piece, uint64_t *sums, uint64_t n)
-{
-	uint64_t ne;
-
-	if (!b || b->direct || b->recrc || b->buffered || b->t->p->sb.csum != PPP_CSUM_XXH64 ||
-	    piece != 1ull << ext_shift(b))
-		return 0;
-	if (!sums)
-		return 1;
-	ne = ppp__nextents(b->e->len, ext_shift(b));
-	if (b->pos != b->e->len || n != ne)
-		return -EINVAL;
-	for (uint64_t k = 0; b->rewritten && k < ne; k++)
-		if (b->rewritten[k])
-			return 0;	/* written again since: summed at close */
-	memcpy(sums, b->e->crcs, b->next_k * sizeof(*sums));
-	if (b->next_k < ne)	/* the last, partial extent (as ppp_blob_close) */
-		sums[b->next_k] = b->run_fed ? ppp__csum_final(&b->run) :
-				  ppp__csum(PPP_CSUM_XXH64, NULL, 0);
 	return 1;
 }
 

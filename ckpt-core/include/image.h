@@ -68,14 +68,20 @@ struct img_store_ops {
 	void (*close)(struct img_store *st);
 	int (*remove)(struct img_store *st, const char *name);
 	/*
-	 * Optional, for page images (large, written and read once, in order):
-	 * create_stream() makes a blob filled only by write() calls that append
-	 * page-aligned buffers (blob->data is NULL); open_stream() opens one
-	 * for read() of page-aligned pieces (blob->data is NULL).  A store
-	 * offers them when it moves such data faster than through a mapping.
+	 * Optional, for page images (large, written and read once):
+	 * create_stream() makes a blob filled only by write_at() (blob->data is
+	 * NULL); open_stream() opens one for read() of page-aligned pieces
+	 * (blob->data is NULL).  A store offers them when it moves such data
+	 * faster than through a mapping.  write_at(): @len page-aligned bytes
+	 * at @off, ranges in any order and from several threads at a time, each
+	 * byte once; @off a multiple of IMG_PAGES_CHUNK, @len too unless the
+	 * range ends the blob.  @sums: XXH64 of each IMG_PAGES_CHUNK piece of
+	 * @buf (the last one shorter), which the store takes as its own
+	 * checksums where they are such.
 	 */
 	int (*create_stream)(struct img_store *st, const char *name, size_t len, struct img_blob *b);
-	int (*write)(struct img_store *st, struct img_blob *b, const void *buf, size_t len);
+	int (*write_at)(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
+			size_t len, const uint64_t *sums);
 	int (*open_stream)(struct img_store *st, const char *name, struct img_blob *b);
 	int (*read)(struct img_store *st, struct img_blob *b, uint64_t off, void *buf, size_t len);
 	/*
@@ -105,15 +111,6 @@ struct img_store_ops {
 	 * rather than read the blob again at finish().
 	 */
 	void (*piece_sums)(struct img_store *st, struct img_blob *b, const uint64_t *sums, size_t n);
-	/*
-	 * Optional, for a blob created with create_stream(): are the store's
-	 * own checksums of what write() gives it XXH64 of each IMG_PAGES_CHUNK
-	 * piece (a pages image's chunk_xxh64)?  With @sums NULL: 1 if so, 0 if
-	 * not (asked before the writes); once the blob is written whole: 1 and
-	 * the @n sums in @sums, 0 if not, or -errno.  The writer then takes
-	 * its pieces' sums from there rather than computing them again.
-	 */
-	int (*stream_sums)(struct img_store *st, struct img_blob *b, uint64_t *sums, size_t n);
 	/*
 	 * A pre-dump writes its page images ahead through the mapping
 	 * (create(), sum_now()), though a dump streams them (create_stream():

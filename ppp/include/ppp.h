@@ -216,6 +216,19 @@ int ppp_blob_create(struct ppp_txn *t, const char *name, uint64_t size,
 int ppp_blob_write(struct ppp_blob *b, const void *buf, size_t len);
 
 /*
+ * Or the blob in ranges written in any order, by several threads at a time:
+ * @len bytes at @off, each byte once.  The checksums of the extents wholly
+ * in a range are taken from @xxh64 (XXH64, seed 0, of each @piece bytes of
+ * @buf, the last one shorter) where they are the store's own, else computed
+ * here; an extent across ranges is summed from the store at
+ * ppp_blob_close().  Once every byte is written the blob is as one written
+ * whole with ppp_blob_write() (ppp_blob_pwrite, ppp_blob_close).  Not mixed
+ * with ppp_blob_write() on one blob.
+ */
+int ppp_blob_write_at(struct ppp_blob *b, uint64_t off, const void *buf, size_t len,
+		      const uint64_t *xxh64, uint64_t piece);
+
+/*
  * The blob's region in the mapping, writable, @size bytes, for zero-copy
  * writes (e.g. process_vm_readv() straight into the store).  Any order; the
  * checksums are computed by ppp_blob_close() over the whole blob.  NULL for a
@@ -257,17 +270,6 @@ int ppp_blob_sum_bytes(struct ppp_blob *b, uint64_t off, const void *buf, size_t
  * own).  The writer must name every change made since (ppp_blob_changed).
  */
 int ppp_blob_take_xxh64(struct ppp_blob *b, const uint64_t *sums, uint64_t n, uint64_t piece);
-
-/*
- * For a blob written with ppp_blob_write() only: are the store's checksums
- * of it XXH64 (seed 0) of each @piece bytes (the last one shorter)?  With
- * @sums NULL, 1 if so, 0 if not (asked before or while writing); once the
- * blob is written whole, 1 and its @n checksums in @sums (those
- * ppp_blob_close() stores), 0 if they are not such, -EINVAL if it is not
- * complete.  A writer that needs such sums of the data takes them so rather
- * than reading it again.
- */
-int ppp_blob_stream_xxh64(struct ppp_blob *b, uint64_t piece, uint64_t *sums, uint64_t n);
 
 /* Shrink the blob to @len bytes (<= the size given); the tail is released. */
 int ppp_blob_truncate(struct ppp_blob *b, uint64_t len);
