@@ -1444,27 +1444,30 @@ int predump_sources(struct predump *pd, pid_t pid, int pmfd, PageRun *const *run
 			}
 		}
 	}
+	/* the copy's slots in page order, merged with the clean pages of the
+	 * runs: one step per slot, not per page */
 	for (size_t r = 0; pd->method == PD_UFFD && r < nruns && k < sh->on; r++) {
 		const PageRun *run = runs[r];
-		uint64_t rs = run->vaddr, re = rs + run->nr_pages * PAGE_SIZE_K;
+		uint64_t rs = run->vaddr / PAGE_SIZE_K, re = rs + run->nr_pages;
 
-		while (c < clean->n && clean->v[c].va + clean->v[c].n * PAGE_SIZE_K <= rs)
+		while (c < clean->n && clean->v[c].va / PAGE_SIZE_K + clean->v[c].n <= rs)
 			c++;
-		for (size_t cc = c; cc < clean->n && clean->v[cc].va < re && k < sh->on; cc++) {
-			uint64_t lo = clean->v[cc].va > rs ? clean->v[cc].va : rs;
-			uint64_t hi = clean->v[cc].va + clean->v[cc].n * PAGE_SIZE_K;
+		for (size_t cc = c; cc < clean->n && clean->v[cc].va / PAGE_SIZE_K < re &&
+		     k < sh->on; cc++) {
+			uint64_t lo = clean->v[cc].va / PAGE_SIZE_K, hi = lo + clean->v[cc].n;
 
+			if (lo < rs)
+				lo = rs;
 			if (hi > re)
 				hi = re;
-			for (uint64_t va = lo; va < hi && k < sh->on; va += PAGE_SIZE_K) {
-				uint64_t pg = va / PAGE_SIZE_K, off = run->off + (va - rs) / PAGE_SIZE_K;
-				uint32_t s;
+			while (k < sh->on && sh->pg[sh->order[k]] < lo)
+				k++;
+			for (; k < sh->on; k++) {
+				uint32_t s = sh->order[k];
+				uint64_t pg = sh->pg[s], off = run->off + (pg - rs);
 
-				while (k < sh->on && sh->pg[sh->order[k]] < pg)
-					k++;
-				if (k == sh->on || sh->pg[sh->order[k]] != pg)
-					continue;
-				s = sh->order[k];
+				if (pg >= hi)
+					break;
 				if (!sh->valid[s] || off >= pages)
 					continue;
 				src[off] = sh->data + (size_t)s * PAGE_SIZE_K;
