@@ -36,6 +36,7 @@ struct vma_raw {
 	unsigned long start, end, pgoff;
 	char perms[5];
 	unsigned long ino;
+	bool stats;			/* from smaps: the next four are known */
 	unsigned long rss_kb, swap_kb;	/* 0 and 0: no page to look for */
 	unsigned long thp_kb;		/* AnonHugePages */
 	char path[PATH_MAX];
@@ -55,15 +56,18 @@ static bool has_vmflag(const char *flags, const char *f)
 	return false;
 }
 
-/* Parse /proc/PID/smaps into raw VMAs. */
-static int read_vmas(pid_t pid, struct vma_raw **out, int *nout, bool quiet)
+/* Parse /proc/PID/smaps into raw VMAs; or /proc/PID/maps (@maps): without
+ * the flags and counts, but without a walk of every page table either. */
+static int read_vmas(pid_t pid, struct vma_raw **out, int *nout, bool quiet, bool maps)
 {
-	char *buf = proc_read_file(pid, "smaps", NULL), *line, *save = NULL;
+	const char *file = maps ? "maps" : "smaps";
+	char *buf = proc_read_file(pid, file, NULL), *line, *save = NULL;
 	struct vma_raw *v = NULL, *cur = NULL;
 	int n = 0, cap = 0;
 
 	if (!buf)
-		return quiet ? -errno : log_errno(errno, "pid %d: cannot read /proc/%d/smaps", pid, pid);
+		return quiet ? -errno : log_errno(errno, "pid %d: cannot read /proc/%d/%s", pid, pid,
+						  file);
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		unsigned long s, e, off, ino;
 		char perms[8], dev[32];
@@ -89,6 +93,7 @@ static int read_vmas(pid_t pid, struct vma_raw **out, int *nout, bool quiet)
 			cur->pgoff = off;
 			memcpy(cur->perms, perms, 4);
 			cur->ino = ino;
+			cur->stats = !maps;
 			if (pos > 0)
 				snprintf(cur->path, sizeof(cur->path), "%s", line + pos);
 		} else if (cur && !strncmp(line, "VmFlags:", 8)) {
@@ -391,7 +396,7 @@ static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, const struct vma
 	if (v->kind != VMA_KIND__VMA_VDSO) {
 		/* nothing resident nor swapped: no page to save (smaps counts
 		 * neither the zero page nor holes) */
-		if (!r->rss_kb && !r->swap_kb)
+		if (r->stats && !r->rss_kb && !r->swap_kb)
 			return 0;
 		ret = select_pages_scan(pmfd, pid, v, rl, clean);
 		if (ret)
@@ -1046,7 +1051,7 @@ int mem_select_pages(pid_t pid, uint64_t **out, size_t *nout)
 	*out = NULL;
 	*nout = 0;
 	/* gone meanwhile: -ENOENT or -ESRCH, not said */
-	ret = read_vmas(pid, &raw, &nraw, true);
+	ret = read_vmas(pid, &raw, &nraw, true, false);
 	if (ret)
 		return ret;
 	snprintf(name, sizeof(name), "/proc/%d/pagemap", pid);
@@ -1171,6 +1176,124 @@ static int note_hot_runs(MmImage *mm, const uint8_t *const *src, uint64_t from_c
 	return 0;
 }
 
+/*
+ * /proc/PID/smaps walks every page table of the process to count its pages:
+ * 13-16 ms for 1 GiB, most of what a frozen pass after a pre-dump takes.
+ * The frozen pass starts from /proc/PID/maps instead and reads smaps on
+ * another thread meanwhile: what needs its flags and counts (the mappings'
+ * properties, THP, what is refused) waits for it, before any page is read.
+ * The tree is frozen: both list the same mappings (checked).
+ */
+struct smaps_job {
+	pthread_t th;
+	pid_t pid;
+	struct vma_raw *raw;
+	int n, ret;
+	bool started, merged;
+};
+
+static void *smaps_read(void *arg)
+{
+	struct smaps_job *j = arg;
+
+	j->ret = read_vmas(j->pid, &j->raw, &j->n, false, false);
+	return NULL;
+}
+
+static void smaps_start(struct smaps_job *j, pid_t pid)
+{
+	j->pid = pid;
+	j->started = !pthread_create(&j->th, NULL, smaps_read, j);
+}
+
+/* The flags and counts of smaps into @raw (from maps), once. */
+static int smaps_merge(struct smaps_job *j, struct vma_raw *raw, int nraw)
+{
+	int ret;
+
+	if (j->merged)
+		return 0;
+	if (j->started)
+		pthread_join(j->th, NULL);
+	else
+		smaps_read(j);	/* no thread: read now */
+	j->started = false;
+	j->merged = true;
+	ret = j->ret;
+	for (int i = 0; !ret && i < nraw; i++) {
+		const struct vma_raw *a = &raw[i], *b = &j->raw[i];
+
+		if (i >= j->n || a->start != b->start || a->end != b->end || a->pgoff != b->pgoff ||
+		    a->ino != b->ino || memcmp(a->perms, b->perms, 4) || strcmp(a->path, b->path)) {
+			log_err("pid %d: its mappings changed while it was frozen (0x%lx-0x%lx)",
+				j->pid, a->start, a->end);
+			ret = -EAGAIN;
+		}
+	}
+	if (!ret && j->n != nraw) {
+		log_err("pid %d: its mappings changed while it was frozen", j->pid);
+		ret = -EAGAIN;
+	}
+	for (int i = 0; !ret && i < nraw; i++)
+		raw[i] = j->raw[i];
+	free(j->raw);
+	j->raw = NULL;
+	return ret;
+}
+
+/* The properties of mapping @v that smaps gives (@r), and what is refused. */
+static int vma_flags(pid_t pid, int pmfd, VmaEntry *v, const struct vma_raw *r)
+{
+	/* mapped without reserving swap: an 8 TiB reservation must come
+	 * back so too, or overcommit refuses it */
+	if (has_vmflag(r->vmflags, "nr"))
+		v->flags |= MAP_NORESERVE;
+	v->has_growsdown = true;
+	v->growsdown = has_vmflag(r->vmflags, "gd");
+	v->has_locked = true;
+	v->locked = has_vmflag(r->vmflags, "lo");
+	v->has_madv = true;
+	for (size_t m = 0; m < sizeof(madv_flags) / sizeof(madv_flags[0]); m++)
+		if (has_vmflag(r->vmflags, madv_flags[m].flag))
+			v->madv |= 1ULL << madv_flags[m].advice;
+	if (v->kind == VMA_KIND__VMA_ANON_PRIVATE && r->thp_kb) {
+		int ret;
+
+		v->has_thp_bytes = true;
+		v->thp_bytes = (uint64_t)r->thp_kb << 10;
+		ret = thp_map(pmfd, pid, v);
+		if (ret)
+			return ret;
+	}
+	/* pages a lazy restore has not filled yet read as absent: a dump
+	 * now would lose them (docs/design.md, "Lazy restore") */
+	if (has_vmflag(r->vmflags, "um")) {
+		log_err("pid %d: mapping 0x%lx-0x%lx is still being filled by userfaultfd "
+			"(a lazy restore in progress?); dump it once its memory is complete",
+			pid, r->start, r->end);
+		return -EBUSY;
+	}
+	if ((has_vmflag(r->vmflags, "io") || has_vmflag(r->vmflags, "pf")) &&
+	    v->kind != VMA_KIND__VMA_VVAR && v->kind != VMA_KIND__VMA_VSYSCALL) {
+		log_err("pid %d: mapping 0x%lx-0x%lx (%s): device memory is not supported",
+			pid, r->start, r->end, r->path[0] ? r->path : "anonymous");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/* smaps_merge(), then vma_flags() of every mapping (@vraw: the raw mapping
+ * of each of @mm's) */
+static int vmas_complete(struct smaps_job *j, pid_t pid, int pmfd, MmImage *mm,
+			 struct vma_raw *raw, int nraw, const int *vraw)
+{
+	int ret = smaps_merge(j, raw, nraw);
+
+	for (size_t i = 0; !ret && i < mm->n_vmas; i++)
+		ret = vma_flags(pid, pmfd, mm->vmas[i], &raw[vraw[i]]);
+	return ret;
+}
+
 int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	     const struct puppet *pp, MmImage *mm, struct mem_dump_stats *stats,
 	     struct shmem_dump *sd, struct ipc_dump *ipc, const MmImage *pmm,
@@ -1184,17 +1307,20 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	struct img_psum ps;
 	uint64_t *ahead_sums = NULL;	/* the pre-dump's image: its pieces' sums */
 	uint8_t *ahead_stale = NULL;	/* ... and which changed since */
+	struct smaps_job smaps = { 0 };
 	char name[64];
-	int nraw = 0, ret, pmfd = -1, memfd = -1;
+	int nraw = 0, ret, pmfd = -1, memfd = -1, *vraw = NULL;
 	bool blob_open = false, ahead = false;
 	uint64_t pre = 0;
 
-	ret = read_vmas(pid, &raw, &nraw, false);
+	ret = read_vmas(pid, &raw, &nraw, false, true);
 	if (ret)
 		return ret;
+	smaps_start(&smaps, pid);
 	mm->pid = pid;
 	mm->vmas = calloc(nraw, sizeof(*mm->vmas));
-	if (!mm->vmas) {
+	vraw = calloc(nraw + 1, sizeof(*vraw));
+	if (!mm->vmas || !vraw) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -1228,44 +1354,9 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			  (r->perms[1] == 'w' ? PROT_WRITE : 0) |
 			  (r->perms[2] == 'x' ? PROT_EXEC : 0);
 		v->flags = r->perms[3] == 's' ? MAP_SHARED : MAP_PRIVATE;
-		/* mapped without reserving swap: an 8 TiB reservation must come
-		 * back so too, or overcommit refuses it */
-		if (has_vmflag(r->vmflags, "nr"))
-			v->flags |= MAP_NORESERVE;
 		v->kind = classify(r);
 		v->name = strdup(r->path);
-		v->has_growsdown = true;
-		v->growsdown = has_vmflag(r->vmflags, "gd");
-		v->has_locked = true;
-		v->locked = has_vmflag(r->vmflags, "lo");
-		v->has_madv = true;
-		for (size_t m = 0; m < sizeof(madv_flags) / sizeof(madv_flags[0]); m++)
-			if (has_vmflag(r->vmflags, madv_flags[m].flag))
-				v->madv |= 1ULL << madv_flags[m].advice;
-		if (v->kind == VMA_KIND__VMA_ANON_PRIVATE && r->thp_kb) {
-			v->has_thp_bytes = true;
-			v->thp_bytes = (uint64_t)r->thp_kb << 10;
-			ret = thp_map(pmfd, pid, v);
-			if (ret)
-				goto out;
-		}
-		/* pages a lazy restore has not filled yet read as absent: a dump
-		 * now would lose them (docs/design.md, "Lazy restore") */
-		if (has_vmflag(r->vmflags, "um")) {
-			log_err("pid %d: mapping 0x%lx-0x%lx is still being filled by userfaultfd "
-				"(a lazy restore in progress?); dump it once its memory is complete",
-				pid, r->start, r->end);
-			ret = -EBUSY;
-			goto out;
-		}
-		if (has_vmflag(r->vmflags, "io") || has_vmflag(r->vmflags, "pf")) {
-			if (v->kind != VMA_KIND__VMA_VVAR && v->kind != VMA_KIND__VMA_VSYSCALL) {
-				log_err("pid %d: mapping 0x%lx-0x%lx (%s): device memory is not supported",
-					pid, r->start, r->end, r->path[0] ? r->path : "anonymous");
-				ret = -EOPNOTSUPP;
-				goto out;
-			}
-		}
+		vraw[mm->n_vmas - 1] = i;	/* its flags: vmas_complete() */
 
 		/* a Linux native AIO context (io_setup): its ring is the kernel's
 		 * (docs/design.md, "Linux native AIO") */
@@ -1294,9 +1385,12 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			if (ret)
 				goto out;
 		} else if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
-			ret = ipc_dump_shm_vma(ipc, pid, v, mm->n_vmas > 1 ? mm->vmas[mm->n_vmas - 2] : NULL,
-					       (int)r->ino, has_vmflag(r->vmflags, "ht"),
-					       has_vmflag(r->vmflags, "mw"));
+			/* (its flags now) */
+			ret = smaps_merge(&smaps, raw, nraw);
+			if (!ret)
+				ret = ipc_dump_shm_vma(ipc, pid, v, mm->n_vmas > 1 ? mm->vmas[mm->n_vmas - 2] : NULL,
+						       (int)r->ino, has_vmflag(r->vmflags, "ht"),
+						       has_vmflag(r->vmflags, "mw"));
 			if (ret)
 				goto out;
 		}
@@ -1354,6 +1448,10 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	blob_open = ahead = ret;
 	ret = pd ? note_hot_runs(mm, (const uint8_t *const *)src, pre) : 0;
 	if (ret < 0)
+		goto out;
+	/* (before any page is read: what is refused) */
+	ret = vmas_complete(&smaps, pid, pmfd, mm, raw, nraw, vraw);
+	if (ret)
 		goto out;
 	if (mm->pages_nr) {
 		if (pd)
@@ -1479,6 +1577,11 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		free(img);
 	}
 out:
+	if (smaps.started) {
+		pthread_join(smaps.th, NULL);
+		free(smaps.raw);
+	}
+	free(vraw);
 	if (blob_open)
 		st->ops->release(st, &blob);
 	free(ahead_sums);
