@@ -6,12 +6,12 @@
 # between processes"): the child's image holds only the pages it had of
 # its own, and after the restore the two map the same page frames for the
 # pages they shared.  Then mappings whose bounds changed after the fork
-# (cowbounds: the parent's grown below and shrunk at its head, the child's
-# grown in place and shrunk at its head): the pages still shared come back
-# shared too, each process with its own layout.
+# (cowbounds: the parent's grown below, shrunk at its head and split by
+# mprotect, the child's grown in place, shrunk at its head and split): the
+# pages still shared come back shared too, each process with its own layout.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 33
+plan 35
 
 pid=$(start_bg "$T/out" "$PROGS/cowtree")
 wait_for_line "$T/out" '^READY' 60 || bail "cowtree did not start"
@@ -87,7 +87,7 @@ PY
 }
 all_shared() {
 	local k n
-	for k in 0 1 2 3; do
+	for k in 0 1 2 3 4 5; do
 		n=$(area_shared $k)
 		echo "area $k: $n pages shared"
 		[ "$n" -ge 900 ] || return 1
@@ -122,7 +122,7 @@ check "other bounds, after the restore: parent and child each see their own cont
 bsize=$(stat -c %s "$T/bimg/pages-$bc.img")
 note "the child's pages image: $bsize bytes"
 check "other bounds: the child's image holds only its own pages" [ "$bsize" -lt $((2 << 20)) ]
-for k in 0 1 2 3; do
+for k in 0 1 2 3 4 5; do
 	n=$(area_shared $k)
 	note "area $k after: $n pages shared"
 	check "other bounds, after: area $k is shared again" [ "$n" -ge 900 ]

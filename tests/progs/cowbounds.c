@@ -4,13 +4,17 @@
  *
  * Usage: cowbounds
  *
- * The parent maps four areas of 4 MiB (1 MiB apart), fills them with a
+ * The parent maps six areas of 4 MiB (1 MiB apart), fills them with a
  * pattern and forks; then each area's mapping changes in one of the two:
  *   0: the parent maps 16 KiB right below it (merged into its mapping) and
  *      fills them;
  *   1: the parent unmaps its first 64 KiB (the child keeps them);
  *   2: the child grows it in place by 64 KiB (mremap) and fills those;
- *   3: the child unmaps its first 64 KiB (the parent keeps them).
+ *   3: the child unmaps its first 64 KiB (the parent keeps them);
+ *   4: the parent makes its first 64 KiB read-only (its mapping splits in
+ *      two; those pages are still shared with the child);
+ *   5: the child makes 64 KiB at 1 MiB read-only (its mapping splits in
+ *      three over the parent's one).
  * The child also rewrites 64 KiB in the middle of each area (its own
  * copies); the rest stays shared.
  * Lines: "AREA <k> <hex start>", "PID C <child pid>", "READY".  SIGUSR1 to
@@ -24,11 +28,12 @@
 
 #include "say.h"
 
-#define NAREAS	4
+#define NAREAS	6
 #define LEN	(4UL << 20)
 #define GAP	(1UL << 20)
 #define BELOW	(16UL << 10)	/* area 0: mapped below it by the parent */
-#define HEAD	(64UL << 10)	/* areas 1 and 3: unmapped; area 2: grown by */
+#define HEAD	(64UL << 10)	/* areas 1 and 3: unmapped; 2: grown by; 4, 5: read-only */
+#define RO5	(1UL << 20)	/* area 5: where the child's read-only part starts */
 #define MINE	(2UL << 20)	/* where the child's own 64 KiB start */
 
 static volatile sig_atomic_t check_requested;
@@ -102,7 +107,8 @@ int main(void)
 			for (size_t i = MINE; i < MINE + HEAD; i++)
 				area[k][i] = pattern(k, i, 1);
 		g = mremap(area[2], LEN, LEN + HEAD, 0);
-		if (g != area[2] || munmap(area[3], HEAD))
+		if (g != area[2] || munmap(area[3], HEAD) ||
+		    mprotect(area[5] + RO5, HEAD, PROT_READ))
 			_exit(1);
 		for (size_t i = 0; i < HEAD; i++)
 			area[2][LEN + i] = (uint8_t)(i * 11 + 9);
@@ -129,8 +135,8 @@ int main(void)
 		madvise(b, BELOW, MADV_NOHUGEPAGE);	/* as the area: merged into it */
 		for (size_t i = 0; i < BELOW; i++)
 			b[i] = (uint8_t)(i * 3 + 5);
-		if (munmap(area[1], HEAD))
-			die("munmap failed");
+		if (munmap(area[1], HEAD) || mprotect(area[4], HEAD, PROT_READ))
+			die("munmap or mprotect failed");
 	}
 	for (int k = 0; k < NAREAS; k++)
 		say("AREA %d %lx", k, (unsigned long)area[k]);
