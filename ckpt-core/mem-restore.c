@@ -1212,9 +1212,9 @@ int restore_mm_fields(struct takeover *tk)
  * keeps of an inherited mapping what lies inside a mapping of its own of
  * the same kind, flags and THP advice (cow_compatible: the bounds may
  * differ, either may have grown or shrunk since the fork), unmaps the
- * rest, maps the parts of its mapping the parent's does not cover
- * (MAP_FIXED_NOREPLACE), drops the pages it did not share (MADV_DONTNEED)
- * and gets only its own written, and the shared ones of those other parts.
+ * rest, adds the parts of its mapping the parent's does not cover
+ * (cow_extend), drops the pages it did not share (MADV_DONTNEED) and gets
+ * only its own written, and the shared ones of those added parts.
  * Every other range is rebuilt at the takeover as without sharing, the
  * shared pages written from the ancestor's image that has them
  * (put_cow_pages).
@@ -1296,7 +1296,8 @@ static bool cow_keeps(const struct rproc *pp, const VmaEntry *v)
 {
 	bool kept;
 
-	return v->kind == VMA_KIND__VMA_ANON_PRIVATE && (cow_piece(pp, v, v->start, &kept) < v->end || kept);
+	return v->kind == VMA_KIND__VMA_ANON_PRIVATE &&
+	       (cow_piece(pp, v, v->start, &kept) < v->end || kept);
 }
 
 int cow_plan(struct rctx *c)
