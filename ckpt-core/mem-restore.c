@@ -1209,45 +1209,95 @@ int restore_mm_fields(struct takeover *tk)
  * mappings they share with it (COW_WANTED, planned here before anything is
  * forked) and the restorer writes its pages into them (cow_fill), so the
  * children inherit them copy-on-write, as the dumped ones had.  A child
- * keeps an inherited mapping that is its own mapping of the same range
- * (cow_compatible): it drops the pages of it it did not share
- * (MADV_DONTNEED) and gets only its own written.  Every other range is
- * rebuilt at the takeover as without sharing, the shared pages written
- * from the ancestor's image that has them (put_cow_pages).
+ * keeps of an inherited mapping what lies inside a mapping of its own of
+ * the same kind, flags and THP advice (cow_compatible: the bounds may
+ * differ, either may have grown or shrunk since the fork), unmaps the
+ * rest, adds the parts of its mapping the parent's does not cover
+ * (cow_extend), drops the pages it did not share (MADV_DONTNEED) and gets
+ * only its own written, and the shared ones of those added parts.
+ * Every other range is rebuilt at the takeover as without sharing, the
+ * shared pages written from the ancestor's image that has them
+ * (put_cow_pages).
+ *
+ * Who sees what: the plan is the restorer's, inherited by every stub.  A
+ * stub's copy of its parent's states is the parent stub's own (it was
+ * forked after stub_cow_prepare), and the restorer reads each stub's
+ * states back in cow_fill before that stub forks: so the stub and the
+ * restorer find the same pieces kept (cow_piece) from the same states.
  */
 
-/* The mapping of @mm holding @vaddr, or -1 (mappings are in address order). */
-static long vma_at(const MmImage *mm, uint64_t vaddr)
+/* The first mapping of @mm that ends past @vaddr (n_vmas: none). */
+static size_t vma_from(const MmImage *mm, uint64_t vaddr)
 {
 	size_t lo = 0, hi = mm->n_vmas;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		const VmaEntry *v = mm->vmas[mid];
 
-		if (vaddr < v->start)
-			hi = mid;
-		else if (vaddr >= v->end)
+		if (mm->vmas[mid]->end <= vaddr)
 			lo = mid + 1;
 		else
-			return mid;
+			hi = mid;
 	}
-	return -1;
+	return lo;
+}
+
+/* The mapping of @mm holding @vaddr, or -1 (mappings are in address order). */
+static long vma_at(const MmImage *mm, uint64_t vaddr)
+{
+	size_t i = vma_from(mm, vaddr);
+
+	return i < mm->n_vmas && mm->vmas[i]->start <= vaddr ? (long)i : -1;
 }
 
 #define THP_ADVICE ((1ULL << MADV_HUGEPAGE) | (1ULL << MADV_NOHUGEPAGE))
 
-/* Can the child's mapping @v be the one inherited from the parent's @pv? */
+/* Can the child's mapping @v keep, where they overlap, the parent's @pv it
+ * inherited?  The protection is set at the takeover (as the plan's
+ * mappings are all writable until then). */
 static bool cow_compatible(const VmaEntry *pv, const VmaEntry *v)
 {
 	return pv->kind == VMA_KIND__VMA_ANON_PRIVATE && v->kind == VMA_KIND__VMA_ANON_PRIVATE &&
-	       pv->start == v->start && pv->end == v->end && !pv->growsdown && !v->growsdown &&
+	       pv->start < v->end && v->start < pv->end && !pv->growsdown && !v->growsdown &&
 	       pv->flags == v->flags && (pv->madv & THP_ADVICE) == (v->madv & THP_ADVICE);
 }
 
 static bool cow_done(const struct rproc *p, long j)
 {
 	return p->cow && j >= 0 && p->cow[j] >= COW_INHERITED;
+}
+
+/*
+ * In the child's mapping @v, from @s: the end of the piece (at most
+ * v->end) that is all memory its parent @pp mapped for it and that @v
+ * keeps (*kept), or all not.  @pp's states: as its stub left them.
+ */
+static uint64_t cow_piece(const struct rproc *pp, const VmaEntry *v, uint64_t s, bool *kept)
+{
+	size_t j = pp && pp->cow ? vma_from(pp->mm, s) : 0;
+
+	*kept = false;
+	for (; pp && pp->cow && j < pp->mm->n_vmas && pp->mm->vmas[j]->start < v->end; j++) {
+		const VmaEntry *pv = pp->mm->vmas[j];
+		bool k = cow_done(pp, j) && cow_compatible(pv, v);
+
+		if (pv->start <= s && k) {
+			*kept = true;
+			return pv->end < v->end ? pv->end : v->end;
+		}
+		if (pv->start > s && k)
+			return pv->start;
+	}
+	return v->end;
+}
+
+/* Does the child's mapping @v keep any of what @pp mapped for it? */
+static bool cow_keeps(const struct rproc *pp, const VmaEntry *v)
+{
+	bool kept;
+
+	return v->kind == VMA_KIND__VMA_ANON_PRIVATE &&
+	       (cow_piece(pp, v, v->start, &kept) < v->end || kept);
 }
 
 int cow_plan(struct rctx *c)
@@ -1269,16 +1319,22 @@ int cow_plan(struct rctx *c)
 		if (!p->alive || !pp || !pp->alive)
 			continue;
 		for (size_t r = 0; r < p->mm->n_cow_runs; r++) {
-			uint64_t va = p->mm->cow_runs[r]->vaddr;
-			long j = vma_at(p->mm, va), pj = vma_at(pp->mm, va);
+			const PageRun *run = p->mm->cow_runs[r];
+			uint64_t end = run->vaddr + run->nr_pages * PAGE_SIZE_K;
+			long j = vma_at(p->mm, run->vaddr);
 
-			/* the stub maps it writable: charged against the commit
-			 * limit as the dumped one was only if writable (or not
-			 * at all with MAP_NORESERVE) */
-			if (j >= 0 && pj >= 0 && cow_compatible(pp->mm->vmas[pj], p->mm->vmas[j]) &&
-			    ((pp->mm->vmas[pj]->prot & PROT_WRITE) ||
-			     (pp->mm->vmas[pj]->flags & MAP_NORESERVE)))
-				pp->cow[pj] = COW_WANTED;
+			/* every mapping of the parent the run lies in.  The stub
+			 * maps it writable: charged against the commit limit as
+			 * the dumped one was only if writable (or not at all
+			 * with MAP_NORESERVE) */
+			for (size_t pj = vma_from(pp->mm, run->vaddr);
+			     j >= 0 && pj < pp->mm->n_vmas && pp->mm->vmas[pj]->start < end; pj++) {
+				const VmaEntry *pv = pp->mm->vmas[pj];
+
+				if (cow_compatible(pv, p->mm->vmas[j]) &&
+				    ((pv->prot & PROT_WRITE) || (pv->flags & MAP_NORESERVE)))
+					pp->cow[pj] = COW_WANTED;
+			}
 		}
 	}
 	return 0;
@@ -1318,32 +1374,100 @@ static int cow_zap(const struct rproc *p, const VmaEntry *v)
 	return 0;
 }
 
+/*
+ * Make the child's mapping @v whole around what it keeps of its parent's:
+ * a part above a kept one by growing that in place (mremap: one mapping,
+ * as the dumped one was), any other mapped here as the plan's mappings are
+ * (the kernel does not merge a new mapping into one still sharing pages
+ * with a parent's: two mappings of the same properties).  False (and what
+ * it kept unmapped) where a part is taken in the stub's own layout: the
+ * mapping is then rebuilt at the takeover.
+ */
+static bool cow_extend(const struct rproc *p, const struct rproc *pp, const VmaEntry *v)
+{
+	uint64_t s, e, ks = 0;	/* ks: where the kept piece just before starts */
+	bool kept;
+
+	for (s = v->start; s < v->end; s = e) {
+		void *a;
+
+		e = cow_piece(pp, v, s, &kept);
+		if (kept) {
+			ks = s;
+			continue;
+		}
+		if (ks && mremap((void *)ks, s - ks, e - ks, 0) == (void *)ks) {
+			ks = 0;
+			continue;
+		}
+		ks = 0;
+		a = mmap((void *)s, e - s, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | (v->flags & MAP_NORESERVE),
+			 -1, 0);
+		if (a != (void *)s) {
+			if (a != MAP_FAILED)
+				munmap(a, e - s);
+			break;
+		}
+		for (int adv = MADV_HUGEPAGE; adv <= MADV_NOHUGEPAGE; adv++)
+			if (v->madv & (1ULL << adv))
+				madvise(a, e - s, adv);
+	}
+	if (s >= v->end)
+		return true;
+	/* below @s all is ours (kept or just mapped); above, what is kept */
+	munmap((void *)v->start, s - v->start);
+	for (; s < v->end; s = e) {
+		e = cow_piece(pp, v, s, &kept);
+		if (kept)
+			munmap((void *)s, e - s);
+	}
+	log_debug("pid %u: 0x%" PRIx64 "-0x%" PRIx64 " does not fit around what it shares with its "
+		  "parent: rebuilt without sharing", p->pe->pid, v->start, v->end);
+	return false;
+}
+
 int stub_cow_prepare(struct rctx *c, int idx)
 {
 	struct rproc *p = &c->p[idx];
 	MmImage *mm = p->mm;
 	int up = idx ? rproc_index(c, p->pe->ppid) : -1;
+	const struct rproc *pp = up >= 0 && c->p[up].cow ? &c->p[up] : NULL;
 
 	if (!p->cow)
 		return 0;
-	/* what the parent mapped for its children: kept if it is ours too */
-	for (size_t j = 0; up >= 0 && c->p[up].cow && j < c->p[up].mm->n_vmas; j++) {
-		const VmaEntry *pv = c->p[up].mm->vmas[j];
-		long i;
+	/* what the parent mapped for its children: what lies in a mapping of
+	 * ours that can keep it stays, the rest goes */
+	for (size_t j = 0; pp && j < pp->mm->n_vmas; j++) {
+		const VmaEntry *pv = pp->mm->vmas[j];
+		uint64_t s, e;
 
-		if (!cow_done(&c->p[up], j))
+		if (!cow_done(pp, j))
 			continue;
-		i = vma_at(mm, pv->start);
-		if (i >= 0 && cow_compatible(pv, mm->vmas[i])) {
-			int ret = cow_zap(p, mm->vmas[i]);
+		for (s = pv->start; s < pv->end; s = e) {
+			size_t i = vma_from(mm, s);
+			const VmaEntry *v = i < mm->n_vmas ? mm->vmas[i] : NULL;
+			bool keep = v && v->start <= s && cow_compatible(pv, v);
 
-			if (ret)
-				return ret;
-			p->cow[i] = COW_INHERITED;
-		} else if (munmap((void *)pv->start, pv->end - pv->start)) {
-			return log_errno(errno, "pid %u: cannot unmap 0x%" PRIx64 "-0x%" PRIx64,
-					 p->pe->pid, pv->start, pv->end);
+			e = !v ? pv->end : v->start > s ? v->start : v->end;
+			if (e > pv->end)
+				e = pv->end;
+			if (!keep && munmap((void *)s, e - s))
+				return log_errno(errno, "pid %u: cannot unmap 0x%" PRIx64 "-0x%" PRIx64,
+						 p->pe->pid, s, e);
 		}
+	}
+	/* ... and each mapping of ours that keeps some is made whole */
+	for (size_t i = 0; pp && i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		int ret;
+
+		if (!cow_keeps(pp, v) || !cow_extend(p, pp, v))
+			continue;
+		ret = cow_zap(p, v);
+		if (ret)
+			return ret;
+		p->cow[i] = COW_INHERITED;
 	}
 	/* what our children share with us: mapped here before they are forked */
 	for (size_t i = 0; i < mm->n_vmas; i++) {
@@ -1467,7 +1591,7 @@ int cow_fill(struct rctx *c, int idx)
 	MmImage *mm = p->mm;
 	pid_t pid = p->pe->pid;
 	struct iovec io = { p->cow, mm ? mm->n_vmas : 0 };
-	int memfd = -1, err = 0;
+	int up = idx ? rproc_index(c, p->pe->ppid) : -1, memfd = -1, err = 0;
 
 	if (!p->alive || !p->cow || !mm->n_vmas)
 		return 0;
@@ -1480,12 +1604,27 @@ int cow_fill(struct rctx *c, int idx)
 		if (cow_done(p, vma_at(mm, run->vaddr)))
 			err = put_pages(c, p, run->off, pid, run->vaddr, run->nr_pages, &memfd);
 	}
+	/* the shared pages of what the stub mapped itself: its own mappings
+	 * for its children, the parts of inherited ones the parent did not
+	 * map (the parent's states: read back from its stub before it forked) */
 	for (size_t r = 0; !err && r < mm->n_cow_runs; r++) {
 		const PageRun *run = mm->cow_runs[r];
-		long j = vma_at(mm, run->vaddr);
+		uint64_t s = run->vaddr, end = s + run->nr_pages * PAGE_SIZE_K, e;
+		long j = vma_at(mm, s);
+		bool kept = false;
 
-		if (j >= 0 && p->cow[j] == COW_PREMAPPED)
-			err = put_cow_pages(c, idx, pid, run->vaddr, run->nr_pages, &memfd);
+		if (j < 0 || p->cow[j] < COW_INHERITED)
+			continue;
+		for (; !err && s < end; s = e) {
+			if (p->cow[j] == COW_INHERITED)
+				e = cow_piece(up >= 0 ? &c->p[up] : NULL, mm->vmas[j], s, &kept);
+			else
+				e = end;
+			if (e > end)
+				e = end;
+			if (!kept)
+				err = put_cow_pages(c, idx, pid, s, (e - s) / PAGE_SIZE_K, &memfd);
+		}
 	}
 	if (memfd >= 0)
 		close(memfd);

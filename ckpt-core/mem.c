@@ -541,26 +541,31 @@ static int split_cow(int pmfd, pid_t pid, const MmImage *pmm, const struct mem_f
 	return ret;
 }
 
-/* The parent's mapping of exactly @v's range, private anonymous as @v. */
-static bool parent_same_vma(const MmImage *pmm, const VmaEntry *v)
+/*
+ * Does the parent have a private anonymous mapping over part of @v's range
+ * (private anonymous too)?  Not only one of the same bounds: after the fork
+ * either may have grown or shrunk (memory mapped next to it merges into it,
+ * its first pages unmapped), and the pages still shared are found by frame
+ * wherever the two overlap.  Where the parent maps nothing, or nothing
+ * private anonymous, parent_frame() reads 0: nothing is shared there.
+ */
+static bool parent_anon_over(const MmImage *pmm, const VmaEntry *v)
 {
 	size_t lo = 0, hi = pmm ? pmm->n_vmas : 0;
 
 	if (v->kind != VMA_KIND__VMA_ANON_PRIVATE)
 		return false;
-	while (lo < hi) {	/* the mappings are in address order */
+	while (lo < hi) {	/* the first that ends past v's start (address order) */
 		size_t mid = (lo + hi) / 2;
-		const VmaEntry *pv = pmm->vmas[mid];
 
-		if (pv->end <= v->start) {
+		if (pmm->vmas[mid]->end <= v->start)
 			lo = mid + 1;
-		} else if (pv->start >= v->end) {
+		else
 			hi = mid;
-		} else {
-			return pv->start == v->start && pv->end == v->end &&
-			       pv->kind == VMA_KIND__VMA_ANON_PRIVATE;
-		}
 	}
+	for (; lo < pmm->n_vmas && pmm->vmas[lo]->start < v->end; lo++)
+		if (pmm->vmas[lo]->kind == VMA_KIND__VMA_ANON_PRIVATE)
+			return true;
 	return false;
 }
 
@@ -1399,7 +1404,7 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		ret = ckpt_check_abort();
 		if (!ret)
 			ret = select_pages(pmfd, pid, v, r, &rl, pd ? &clean : NULL);
-		if (!ret && pmm && parent_same_vma(pmm, v))
+		if (!ret && pmm && parent_anon_over(pmm, v))
 			ret = split_cow(pmfd, pid, pmm, pframes, &rl, first, &cl);
 		if (ret)
 			goto out;

@@ -5,8 +5,10 @@
 # k MiB), a worker that forks a grandchild (which rewrites 2 MiB of its
 # own), an orphan (its parent exited: it is the master's child now and
 # still shares the master's pages) and a zombie.  An 8 MiB mapping of the
-# master is shared by all but worker 2, which unmapped its upper half: its
-# mapping is laid out differently and comes back as its own.  Each one
+# master is shared by all, worker 2 only the lower half it kept (it
+# unmapped the upper one); after the forks the master maps 16 KiB that
+# merge into its 64 MiB mapping, so its mapping and the workers' differ in
+# bounds: both still share what they shared (docs/design.md).  Each one
 # serves "check" on its own unix socket: the CRC of its memory against the
 # one it took before the dump.  After the restore every process answers OK, and the sum
 # of their Pss stays near what it was (seven copies of 64 MiB if nothing
@@ -14,7 +16,7 @@
 . "$(dirname "$0")/../lib.sh"
 require_root
 PY=$(command -v /usr/bin/python3 || command -v python3) || skip_all "no python3"
-plan 12
+plan 13
 
 cat > "$T/pool.py" <<'PY'
 import ctypes, mmap, os, signal, socket, sys, threading, time, zlib
@@ -99,6 +101,21 @@ child("w3", leaf("w3", 0, 3, 3))
 m = child("a", middle)
 os.waitpid(m, 0)
 child("z", lambda: os._exit(7))	# never waited for: a zombie
+# then the master maps 16 KiB right below the mapping of its 64 MiB, which
+# the kernel merges into it (as what an allocator maps next to it): the
+# master's mapping and the workers' differ in bounds
+a = ctypes.addressof((ctypes.c_char * len(buf)).from_buffer(buf))
+for l in open("/proc/self/maps"):
+    s, e = (int(x, 16) for x in l.split()[0].split("-"))
+    if s <= a < e:
+        low = s
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_long)
+# PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE
+if libc.mmap(low - 16384, 16384, 3, 0x22 | 0x100000, -1, 0) == low - 16384:
+    ctypes.memset(low - 16384, 0x5a, 16384)
+    print("GREW %x" % (low - 16384), flush=True)
 threading.Thread(target=serve, args=("m",), daemon=True).start()
 print("READY", flush=True)
 while True:
@@ -141,6 +158,24 @@ pss() {
 }
 
 o=$(line_field "$T/out" '^PID o ' 3)
+w1=$(line_field "$T/out" '^PID w1 ' 3)
+grew=$(line_field "$T/out" '^GREW ' 2)
+# vma_of PID ADDR: the mapping of PID holding the hex ADDR
+vma_of() {
+	"$PY" - "$1" "$2" <<'PY'
+import sys
+a = int(sys.argv[2], 16)
+for l in open("/proc/%s/maps" % sys.argv[1]):
+    s, e = (int(x, 16) for x in l.split()[0].split("-"))
+    if s <= a < e:
+        print(l.split()[0])
+PY
+}
+vm=$([ -n "$grew" ] && vma_of "$pid" "$grew")
+note "the master's mapping below its 64 MiB: ${vm:-none}"
+check "the master's 64 MiB mapping grew below after the forks, the workers' did not" \
+	eval '[ -n "$grew" ] && [ "${vm%-*}" = "$grew" ] && [ -z "$(vma_of "$w1" "$grew")" ] &&
+	      [ $((0x${vm#*-} - 0x$grew)) -gt $((64 << 20)) ]'
 check "the orphan is the master's child" [ "$(awk '{ print $4 }' /proc/$o/stat)" = "$pid" ]
 check "every process has its contents before the dump" all_ok
 before=$(pss)

@@ -5,10 +5,13 @@
 # contents in both, and shared again (docs/design.md, "Copy-on-write
 # between processes"): the child's image holds only the pages it had of
 # its own, and after the restore the two map the same page frames for the
-# pages they shared.
+# pages they shared.  Then mappings whose bounds changed after the fork
+# (cowbounds: the parent's grown below, shrunk at its head and split by
+# mprotect, the child's grown in place, shrunk at its head and split): the
+# pages still shared come back shared too, each process with its own layout.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 18
+plan 35
 
 pid=$(start_bg "$T/out" "$PROGS/cowtree")
 wait_for_line "$T/out" '^READY' 60 || bail "cowtree did not start"
@@ -64,3 +67,68 @@ check "after the second restore: parent and child each see their own contents" \
 n=$(shared)
 note "after the second restore: $n pages shared"
 check "after the second restore: the area is shared again" [ "$n" -ge 7000 ]
+
+# ---- mappings of other bounds in the parent and the child -----------------
+bpid=$(start_bg "$T/bout" "$PROGS/cowbounds")
+wait_for_line "$T/bout" '^READY' 60 || bail "cowbounds did not start"
+bc=$(line_field "$T/bout" '^PID C ' 3)
+# area_shared K: how many of area K's 1024 pages the two map to the same frame
+area_shared() {
+	python3 - "$bpid" "$bc" "$(line_field "$T/bout" "^AREA $1 " 3)" <<'PY'
+import struct, sys
+def pfns(pid, start):
+    with open(f"/proc/{pid}/pagemap", "rb") as f:
+        f.seek(start // 4096 * 8)
+        d = f.read(1024 * 8)
+    return [e & ((1 << 55) - 1) if e >> 63 else None for e in struct.unpack(f"{len(d)//8}Q", d)]
+a, b = pfns(int(sys.argv[1]), int(sys.argv[3], 16)), pfns(int(sys.argv[2]), int(sys.argv[3], 16))
+print(sum(1 for x, y in zip(a, b) if x is not None and x == y))
+PY
+}
+all_shared() {
+	local k n
+	for k in 0 1 2 3 4 5; do
+		n=$(area_shared $k)
+		echo "area $k: $n pages shared"
+		[ "$n" -ge 900 ] || return 1
+	done
+}
+# anon_layout PID: its anonymous mappings, adjacent ones of the same
+# permissions joined (how the kernel splits them is its own business)
+anon_layout() {
+	python3 - /proc/$1/maps <<'PY'
+import sys
+out = []
+for line in open(sys.argv[1]):
+    f = line.split(maxsplit=5)
+    if len(f) > 5:
+        continue
+    lo, hi = (int(x, 16) for x in f[0].split("-"))
+    if out and out[-1][1] == lo and out[-1][2] == f[1]:
+        out[-1][1] = hi
+    else:
+        out.append([lo, hi, f[1]])
+for lo, hi, perm in out:
+    print("%x-%x %s" % (lo, hi, perm))
+PY
+}
+check "other bounds, before: every area is shared (900 of its 1024 pages)" all_shared
+check "other bounds: contents check" request_check "$bpid" "$T/bout" 60
+lay_p=$(anon_layout "$bpid")
+lay_c=$(anon_layout "$bc")
+dump_and_restore "$bpid" "$T/bimg" || exit 1
+check "other bounds, after the restore: parent and child each see their own contents" \
+	request_check "$bpid" "$T/bout" 60
+bsize=$(stat -c %s "$T/bimg/pages-$bc.img")
+note "the child's pages image: $bsize bytes"
+check "other bounds: the child's image holds only its own pages" [ "$bsize" -lt $((2 << 20)) ]
+for k in 0 1 2 3 4 5; do
+	n=$(area_shared $k)
+	note "area $k after: $n pages shared"
+	check "other bounds, after: area $k is shared again" [ "$n" -ge 900 ]
+done
+check "other bounds: the parent's layout is the same" diff <(echo "$lay_p") <(anon_layout "$bpid")
+check "other bounds: the child's layout is the same" diff <(echo "$lay_c") <(anon_layout "$bc")
+a2=$((0x$(line_field "$T/bout" '^AREA 2 ' 3)))
+check "the child's grown area is one mapping again" \
+	grep -q "^$(printf '%x-%x' $a2 $((a2 + (4 << 20) + (64 << 10)))) " /proc/$bc/maps
