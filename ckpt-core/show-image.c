@@ -448,6 +448,30 @@ static json_t *dec_lladdr(const struct show *s, const ProtobufCMessage *m,
 	return json_string(a);
 }
 
+/* A CPU mask (sched_setaffinity's bytes: CPU i is bit i % 8 of byte i / 8)
+ * as the kernel's CPU lists: "0-3,6". */
+static json_t *dec_cpus(const struct show *s, const ProtobufCMessage *m,
+			const ProtobufCBinaryData *b)
+{
+	char list[512] = "";
+	size_t at = 0, n = b->len * 8;
+
+	for (size_t i = 0; i < n && at < sizeof(list) - 32; i++) {
+		size_t j = i;
+
+		if (!(b->data[i / 8] >> (i % 8) & 1))
+			continue;
+		while (j + 1 < n && b->data[(j + 1) / 8] >> ((j + 1) % 8) & 1)
+			j++;
+		at += snprintf(list + at, sizeof(list) - at, j > i ? "%s%zu-%zu" : "%s%zu",
+			       at ? "," : "", i, j);
+		i = j;
+	}
+	if (!at)
+		return undecoded(s, b, "no CPU");
+	return json_string(list);
+}
+
 /* The f_handle of a file handle: opaque but for the common inode + generation. */
 static json_t *dec_handle(const struct show *s, const ProtobufCMessage *m,
 			  const ProtobufCBinaryData *b)
@@ -488,6 +512,7 @@ static const struct {
 	{ &thread_core__descriptor, "gpregs", dec_gpregs },
 	{ &thread_core__descriptor, "fpregs", dec_fpstate },
 	{ &thread_core__descriptor, "xstate", dec_fpstate },
+	{ &thread_core__descriptor, "cpus", dec_cpus },
 	{ &siginfo_entry__descriptor, "raw", dec_siginfo },
 	{ &seccomp_filter__descriptor, "bpf", dec_bpf },
 	{ &sk_inet_entry__descriptor, "filter", dec_bpf },

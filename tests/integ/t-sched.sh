@@ -10,7 +10,7 @@
 # every CPU again, as the unit's cgroup would decide on a new boot.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 19
+plan 20
 
 pid=$(start_bg "$T/out" "$PROGS/schedattr")
 wait_for_line "$T/out" '^READY' || bail "schedattr did not start"
@@ -44,6 +44,14 @@ else
 fi
 
 DR_LOG=$T/out dump_and_restore "$pid" "$T/img" || exit 1
+if [ "$(nproc)" -ge 2 ]; then
+	tid_a=$(line_field "$T/out" "^TID A " 3)
+	shown=$("$KUP" show "$T/img/core-$pid.img" --json |
+		jq -r --argjson t "$tid_a" '.. | objects | select(.tid? == $t) | .cpus // empty')
+	check "kup show: thread A's CPUs as a list ($shown)" [ "$shown" = "$last_cpu" ]
+else
+	ok "# SKIP one CPU: no CPU affinity to show"
+fi
 after=$(attrs "$pid")
 note "$after"
 check "every thread has its policy, priority, nice, I/O priority and CPUs back" \
