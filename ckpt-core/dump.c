@@ -186,9 +186,23 @@ static int refuse_io_uring(pid_t pid)
 	return -EOPNOTSUPP;
 }
 
+/* The resident anonymous memory of @pid (/proc/PID/status RssAnon), 0 if
+ * unknown */
+static uint64_t rss_anon_kb(pid_t pid)
+{
+	char *st = proc_read_file(pid, "status", NULL), *at;
+	uint64_t kb = 0;
+
+	if (st && (at = strstr(st, "\nRssAnon:")))
+		kb = strtoull(at + 9, NULL, 10);
+	free(st);
+	return kb;
+}
+
 /* Before the first seize: what would make the freeze fail or hang, looked at
- * in the whole tree as it stands (the freeze looks again as it goes). */
-static int precheck_tree(pid_t root)
+ * in the whole tree as it stands (the freeze looks again as it goes); and
+ * its resident anonymous memory (*@anon_kb). */
+static int precheck_tree(pid_t root, uint64_t *anon_kb)
 {
 	pid_t *pids = malloc(sizeof(*pids)), *tids, *kids;
 	int n = 1, cap = 1, ret = 0, nt, nk;
@@ -196,7 +210,9 @@ static int precheck_tree(pid_t root)
 	if (!pids)
 		return -ENOMEM;
 	pids[0] = root;
+	*anon_kb = 0;
 	for (int i = 0; i < n && !ret; i++) {
+		*anon_kb += rss_anon_kb(pids[i]);
 		ret = refuse_io_uring(pids[i]);
 		if (ret || proc_list_tids(pids[i], &tids, &nt))
 			continue;
@@ -1444,7 +1460,7 @@ static int dump_check_once(const struct ckpt_dump_opts *o)
 
 	ret = check_root(o);
 	if (!ret)
-		ret = precheck_tree(o->pid);
+		ret = precheck_tree(o->pid, &(uint64_t){ 0 });
 	if (!ret)
 		ret = freeze_tree(&t, o->pid, true);
 	if (!ret)
@@ -1522,6 +1538,9 @@ int ckpt_dump_check(const struct ckpt_dump_opts *o)
 	return ret;
 }
 
+/* (the dump of this much memory takes longer than a grace period) */
+#define LOCKS_PRIME_MAX_KB (128 << 10)
+
 int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
@@ -1536,7 +1555,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	struct utsname uts;
 	struct timespec rt;
 	struct stat nsst;
-	uint64_t t0 = now_ns(), tf = 0;
+	uint64_t t0 = now_ns(), tf = 0, anon_kb = 0;
 	char *bootid;
 	int ret;
 
@@ -1547,7 +1566,7 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 
 	ret = ckpt_check_abort();
 	if (!ret)
-		ret = precheck_tree(o->pid);
+		ret = precheck_tree(o->pid, &anon_kb);
 	if (!ret && o->pre) {
 		pd = o->pre;	/* the caller's (several trees) */
 	} else if (!ret && o->pre_dump_rounds > 0) {
@@ -1558,8 +1577,10 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 	if (!ret) {
 		/* (its wait is not frozen time; after a pre-dump, the dump of
 		 * the memory hides the frozen read's wait, and the prime would
-		 * only give the tree time to write more pages) */
-		if (!pd)
+		 * only give the tree time to write more pages; so does the dump
+		 * of more memory than LOCKS_PRIME_MAX_KB: the prime would only
+		 * make the dump longer) */
+		if (!pd && anon_kb < LOCKS_PRIME_MAX_KB)
 			files_locks_prime();
 		/* the tree's outage begins (inventory: freeze_time_ns); the
 		 * mappings of images written ahead go once the tree is let go */
