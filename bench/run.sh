@@ -162,8 +162,8 @@ store_rows() {
 	timed_kup "kup restore --ppp -d of the same (eager)" "$dir/restore.log" \
 		restore --ppp "$S" -d --eager || return
 	bench_check "$dir/bigmem" "restored memory checksum"
-	# the store's pages written before (a store is formatted once, used
-	# many times): on a VM, memory the guest never touched is slow to write
+	# a store is formatted once and used many times: its pages written and
+	# wiped (the restore's scrub) before
 	dump_bigmem "kup dump --ppp into the same store, used before (+ kill)" --ppp "$S" || return
 	lazy_rows "kup restore --ppp -d --lazy" --ppp "$S"
 	rm -f "$S"
