@@ -1406,6 +1406,21 @@ static void test_sum_now(void **state)
 	}
 }
 
+/* The committed blob @name of @p holds @want (@len bytes), read in place
+ * without the store's check. */
+static void check_blob_bytes(struct ppp *p, const char *name, const void *want, size_t len)
+{
+	struct ppp_blob_info bi;
+	struct ppp_ckpt *c;
+	const void *d;
+
+	assert_int_equal(ppp_ckpt_open(p, &c), 0);
+	assert_int_equal(ppp_blob_find(c, name, &bi), 0);
+	assert_int_equal(ppp_blob_map(c, &bi, PPP_MAP_NOVERIFY, &d), 0);
+	assert_memory_equal(d, want, len);
+	ppp_ckpt_close(c);
+}
+
 /* A blob streamed in full, a few pages written again (ppp_blob_pwrite):
  * the extents given their bytes (ppp_blob_sum_bytes) are summed from them,
  * the others read back at the close; the store verifies and holds the
@@ -1415,12 +1430,9 @@ static void test_pwrite(void **state)
 	const char *path = tpath("pw.ppp");
 	size_t len = 3 * MiB + 4096;
 	uint8_t *src = pattern(len, 31), *page = pattern(4096, 77);
-	struct ppp_blob_info bi;
-	struct ppp_ckpt *c;
 	struct ppp_blob *b;
 	struct ppp_txn *t;
 	struct ppp *p;
-	const void *d;
 
 	for (int honest = 1; honest >= 0; honest--) {
 		uint8_t *want = malloc(len);
@@ -1448,11 +1460,7 @@ static void test_pwrite(void **state)
 		assert_int_equal(ppp_blob_close(b), 0);
 		assert_int_equal(ppp_txn_commit(t), 0);
 		assert_int_equal(ppp_verify(p, NULL), honest ? 0 : -EBADMSG);
-		assert_int_equal(ppp_ckpt_open(p, &c), 0);
-		assert_int_equal(ppp_blob_find(c, "pages.img", &bi), 0);
-		assert_int_equal(ppp_blob_map(c, &bi, PPP_MAP_NOVERIFY, &d), 0);
-		assert_memory_equal(d, want, len);
-		ppp_ckpt_close(c);
+		check_blob_bytes(p, "pages.img", want, len);
 		ppp_close(p);
 		free(want);
 	}
@@ -1499,12 +1507,9 @@ static void test_write_at(void **state)
 	size_t len = 9 * MiB + 12288;
 	uint8_t *src = pattern(len, 41);
 	static const uint32_t extents[] = { 0, 64 << 10, 4 * MiB };
-	struct ppp_blob_info bi;
-	struct ppp_ckpt *c;
 	struct ppp_blob *b;
 	struct ppp_txn *t;
 	struct ppp *p;
-	const void *d;
 
 	for (int lie = 0; lie <= 1; lie++) {
 		for (size_t x = 0; x < sizeof(extents) / sizeof(*extents); x++) {
@@ -1529,11 +1534,7 @@ static void test_write_at(void **state)
 			assert_int_equal(ppp_blob_close(b), 0);
 			assert_int_equal(ppp_txn_commit(t), 0);
 			assert_int_equal(ppp_verify(p, NULL), lie && taken ? -EBADMSG : 0);
-			assert_int_equal(ppp_ckpt_open(p, &c), 0);
-			assert_int_equal(ppp_blob_find(c, "pages.img", &bi), 0);
-			assert_int_equal(ppp_blob_map(c, &bi, PPP_MAP_NOVERIFY, &d), 0);
-			assert_memory_equal(d, src, len);
-			ppp_ckpt_close(c);
+			check_blob_bytes(p, "pages.img", src, len);
 			ppp_close(p);
 		}
 	}
