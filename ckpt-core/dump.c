@@ -190,11 +190,11 @@ static int refuse_io_uring(pid_t pid)
  * unknown */
 static uint64_t rss_anon_kb(pid_t pid)
 {
-	char *st = proc_read_file(pid, "status", NULL), *at;
+	char *st = proc_read_file(pid, "status", NULL), v[32];
 	uint64_t kb = 0;
 
-	if (st && (at = strstr(st, "\nRssAnon:")))
-		kb = strtoull(at + 9, NULL, 10);
+	if (st && !proc_status_field(st, "RssAnon", v, sizeof(v)))
+		kb = strtoull(v, NULL, 10);
 	free(st);
 	return kb;
 }

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "internal.h"
 #include "log.h"
 
 #define LOCK_EOF_K	((uint64_t)INT64_MAX)
@@ -233,17 +234,11 @@ static void *read_proc_locks(void *arg)
 
 void files_locks_prefetch(void)
 {
-	sigset_t all, old;
-
 	if (prefetch.running)
 		return;
 	files_locks_prefetch_end();
 	prefetch.err = 0;
-	/* the thread takes no signal: they stay the dump's */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	prefetch.running = !pthread_create(&prefetch.th, NULL, read_proc_locks, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	prefetch.running = !ckpt_thread_start(&prefetch.th, read_proc_locks, NULL);
 }
 
 void files_locks_prefetch_end(void)

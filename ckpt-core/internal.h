@@ -5,6 +5,7 @@
 #ifndef KUP_INTERNAL_H
 #define KUP_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,6 +50,10 @@ char *proc_read_file(pid_t pid, const char *name, size_t *len);	/* malloc'd, NUL
 int proc_status_field(const char *status, const char *key, char *out, size_t outlen);
 int proc_list_tids(pid_t pid, pid_t **tids, int *n);
 int proc_list_children(pid_t pid, pid_t tid, pid_t **kids, int *n);
+
+/* pthread_create() of a helper thread that takes no signal: they (an abort
+ * request) stay with the thread that drives the dump or restore.  0 or -errno. */
+int ckpt_thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
 
 /* ---- clocks across boots (clocks.c) ---- */
 /* Dump: every process of the tree is in the root's time namespace. */

@@ -580,7 +580,6 @@ static void *checker_main(void *arg)
  * writer checks each piece itself). */
 static bool checker_start(struct piece_checker *pc, struct rctx *c, struct rproc *p)
 {
-	sigset_t all, old;
 	cpu_set_t others;
 	bool up;
 
@@ -592,11 +591,7 @@ static bool checker_start(struct piece_checker *pc, struct rctx *c, struct rproc
 	pc->n = p->mm->n_chunk_xxh64;
 	pthread_mutex_init(&pc->mu, NULL);
 	pthread_cond_init(&pc->cv, NULL);
-	/* signals (an abort request) stay with the writer */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	up = !pthread_create(&pc->th, NULL, checker_main, pc);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	up = !ckpt_thread_start(&pc->th, checker_main, pc);
 	/* the restorer runs on one CPU while it builds the tree (restore.c,
 	 * pin_restorer), and a thread inherits it: the checks go to the others */
 	others = c->restorer_cpus;

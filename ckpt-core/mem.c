@@ -1016,7 +1016,7 @@ static int copy_runs_par(pid_t pid, const struct run_list *rl, MmImage *mm, stru
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&pc.mu, NULL);
-	two = cpus_allowed() > 1 && n > 2 && !pthread_create(&helper, NULL, par_helper, &pc);
+	two = cpus_allowed() > 1 && n > 2 && !ckpt_thread_start(&helper, par_helper, &pc);
 	ret = par_copier(&pc, buf, true);
 	if (two)
 		pthread_join(helper, NULL);
@@ -1219,7 +1219,7 @@ static void resum_stale(const uint8_t *data, uint64_t len, const uint8_t *stale,
 
 	for (size_t k = 0; k < n; k++)
 		nstale += stale[k];
-	two = nstale >= 4 && cpus_allowed() > 1 && !pthread_create(&th, NULL, resum_run, &rs);
+	two = nstale >= 4 && cpus_allowed() > 1 && !ckpt_thread_start(&th, resum_run, &rs);
 	resum_run(&rs);
 	if (two)
 		pthread_join(th, NULL);
@@ -1252,7 +1252,7 @@ static void *smaps_read(void *arg)
 static void smaps_start(struct smaps_job *j, pid_t pid)
 {
 	j->pid = pid;
-	j->started = !pthread_create(&j->th, NULL, smaps_read, j);
+	j->started = !ckpt_thread_start(&j->th, smaps_read, j);
 }
 
 /* The flags and counts of smaps into @raw (from maps), once. */

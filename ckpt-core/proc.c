@@ -4,6 +4,8 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +116,18 @@ int proc_read_stat(pid_t pid, pid_t tid, struct proc_stat *st)
 	st->env_end = v[50];
 	st->exit_code = v[51];
 	return 0;
+}
+
+int ckpt_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
 }
 
 int proc_status_field(const char *status, const char *key, char *out, size_t outlen)
