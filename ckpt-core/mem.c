@@ -285,7 +285,8 @@ static int select_pages_scan(int pmfd, pid_t pid, const VmaEntry *v, struct run_
 		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE | PAGE_IS_PFNZERO,
 	};
 
-	if (unavailable)
+	/* KUP_TEST_NO_PAGEMAP_SCAN=1 (tests): the way of kernels before 6.7 */
+	if (unavailable || getenv("KUP_TEST_NO_PAGEMAP_SCAN"))
 		return 0;
 	/* whether a page is a file's costs the kernel a look at each page's
 	 * struct page, most of a walk's time: asked only where it matters */
@@ -382,7 +383,9 @@ static int thp_map(int pmfd, pid_t pid, VmaEntry *v)
 
 /* Select the pages of one VMA that must be saved (@clean: select_pages_scan;
  * marked incomplete when the pages are read otherwise; the vDSO is never
- * protected by a pre-dump). */
+ * protected by a pre-dump).  1: not done, @r's counts (smaps) are needed
+ * first: without PAGEMAP_SCAN every page of a mapping is read from pagemap,
+ * and only smaps says which mappings have none (an 8 TiB reservation). */
 static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, const struct vma_raw *r,
 			struct run_list *rl, struct va_runs *clean)
 {
@@ -401,8 +404,12 @@ static int select_pages(int pmfd, pid_t pid, const VmaEntry *v, const struct vma
 		ret = select_pages_scan(pmfd, pid, v, rl, clean);
 		if (ret)
 			return ret < 0 ? ret : 0;
+		if (!r->stats)
+			return 1;
 		if (clean)
 			clean->incomplete = true;
+		log_debug("pid %d: the pages of 0x%" PRIx64 "-0x%" PRIx64 " from its pagemap, "
+			  "page by page", pid, v->start, v->end);
 	}
 	for (uint64_t i = 0; i < npages;) {
 		size_t want = npages - i > 4096 ? 4096 : npages - i;
@@ -1448,6 +1455,12 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		ret = ckpt_check_abort();
 		if (!ret)
 			ret = select_pages(pmfd, pid, v, r, &rl, pd ? &clean : NULL);
+		if (ret == 1) {
+			/* (no PAGEMAP_SCAN: the counts of smaps, now) */
+			ret = smaps_merge(&smaps, raw, nraw);
+			if (!ret)
+				ret = select_pages(pmfd, pid, v, r, &rl, pd ? &clean : NULL);
+		}
 		if (!ret && pmm && parent_anon_over(pmm, v))
 			ret = split_cow(pmfd, pid, pmm, pframes, &rl, first, &cl);
 		if (ret)
