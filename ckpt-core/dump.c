@@ -1630,6 +1630,12 @@ int ckpt_dump(const struct ckpt_dump_opts *o, struct ckpt_stats *stats)
 		if (ret)
 			goto fail;
 	}
+	/* KUP_TEST_DUMP_HOLD=FILE (tests): wait here, the tree frozen and its
+	 * threads parked (journaled), until FILE exists or an abort: a kill
+	 * meanwhile is a kill during the dump */
+	for (const char *hold = getenv("KUP_TEST_DUMP_HOLD");
+	     hold && access(hold, F_OK) && !ckpt_abort_signal();)
+		usleep(10000);
 	log_progress_begin("memory", tree_anon_bytes(&t));
 	for (int i = 0; i < t.n; i++) {
 		if (t.p[i].state == TASK_STATE__TASK_ZOMBIE)

@@ -101,9 +101,12 @@ done
 # kill: nothing of kup's survives to clean up): the switch's journal in
 # /run/kup is replayed by `kup recover`: the service runs as it was, its
 # signals deliverable, and no kernel stays loaded (kup(8), kup recover)
+# (the dump held once the tree is frozen and its threads parked: a small
+# service's dump may otherwise end before the kill comes)
 blk=$(L run "grep SigBlk /proc/$pid/status")
-R "kup switch $B -t $pid --no-exec > /root/ks-ALL.log 2>&1 &
-   for i in \$(seq 3000); do grep -q 'State:.t' /proc/$pid/status && break; sleep 0.02; done;
+R "KUP_TEST_DUMP_HOLD=/root/never kup switch $B -t $pid --no-exec > /root/ks-ALL.log 2>&1 &
+   for i in \$(seq 3000); do [ \$(ls /run/kup/journal 2>/dev/null | wc -l) -gt 0 ] &&
+	grep -q 'State:.t' /proc/$pid/status && break; sleep 0.02; done; sleep 0.2;
    pkill -KILL -x kup; sleep 0.3; pkill -KILL -x kup;
    for i in \$(seq 100); do pgrep -x kup >/dev/null || break; sleep 0.1; done;
    echo journals: \$(ls /run/kup/journal 2>/dev/null | wc -l); kup recover 2>&1; echo recover status \$?"
