@@ -487,7 +487,8 @@ static bool in_vdso(const MmImage *mm, uint64_t vaddr)
  * checked (pages_check) right before it is written (an older image with one
  * checksum: whole, by validate_mm); a streamed one is read into a buffer and
  * its checksum checked at the end.  On a mismatch the restore fails and its
- * tasks, none of which has run yet, are killed.
+ * tasks, none of which has run yet, are killed.  An image of FILL_MIN bytes
+ * or more goes on two CPUs instead (restore_pages_par, below).
  */
 /*
  * Pages of mappings that are not writable (mapped with their own protection:
@@ -640,6 +641,236 @@ static void checker_end(struct piece_checker *pc)
 	pthread_mutex_destroy(&pc->mu);
 }
 
+/*
+ * The eager fill on two CPUs, for an image of at least FILL_MIN bytes when
+ * the restorer may use two: the image is cut into FILL_UNIT ranges (whole
+ * pieces of IMG_PAGES_CHUNK), taken in turn by the restorer and a helper
+ * thread on another CPU.  Each thread, for its range: reads it into its
+ * buffer (a streamed image: the store checks each extent it reads against
+ * its own checksums, as for put_pages) or checks its pieces in place (a
+ * mapped one: pages_check, each piece once), then writes it into the task
+ * while it is in the cache.  The task's page faults (a huge page cleared, or
+ * 512 small ones) are taken by the thread that writes, so they too run on
+ * both CPUs.  The first error stops both; the restore fails and its tasks,
+ * none of which has run yet, are killed.
+ */
+#define FILL_UNIT (2UL << 20)
+#define FILL_MIN (8UL << 20)
+
+struct fill_seg {
+	size_t boff;		/* offset in the range */
+	uint64_t vaddr;
+	size_t len;
+};
+
+struct par_fill {
+	struct takeover *tk;
+	bool proxy;
+	pthread_mutex_t mu;
+	size_t ri, rdone;	/* the next run, pages of it taken */
+	uint64_t pos;		/* the image offset of the next range */
+	uint64_t moved;		/* bytes written, not yet counted as progress */
+	uint64_t ns_read, ns_sum, ns_write;
+	int err;
+};
+
+/* The next range: its image offset in @start, its length returned (0: none
+ * left), the pieces of runs it writes in @seg. */
+static size_t fill_take(struct par_fill *pf, uint64_t *start, struct fill_seg *seg, size_t *nseg)
+{
+	const MmImage *mm = pf->tk->p->mm;
+	size_t bytes = 0, k = 0;
+
+	pthread_mutex_lock(&pf->mu);
+	*start = pf->pos;
+	while (!pf->err && bytes < FILL_UNIT && pf->ri < mm->n_runs) {
+		const PageRun *r = mm->runs[pf->ri];
+		size_t left = (r->nr_pages - pf->rdone) * PAGE_SIZE_K;
+		size_t take = left < FILL_UNIT - bytes ? left : FILL_UNIT - bytes;
+		uint64_t va = r->vaddr + pf->rdone * PAGE_SIZE_K;
+
+		if (!((!pf->proxy && in_vdso(mm, r->vaddr)) || cow_done(pf->tk->p, vma_at(mm, r->vaddr)))) {
+			if (k && seg[k - 1].boff + seg[k - 1].len == bytes &&
+			    seg[k - 1].vaddr + seg[k - 1].len == va)
+				seg[k - 1].len += take;
+			else
+				seg[k++] = (struct fill_seg){ bytes, va, take };
+		}
+		bytes += take;
+		pf->rdone += take / PAGE_SIZE_K;
+		if (pf->rdone == r->nr_pages) {
+			pf->ri++;
+			pf->rdone = 0;
+		}
+	}
+	pf->pos += bytes;
+	pthread_mutex_unlock(&pf->mu);
+	*nseg = k;
+	return bytes;
+}
+
+static void fill_fail(struct par_fill *pf, int err)
+{
+	pthread_mutex_lock(&pf->mu);
+	if (!pf->err)
+		pf->err = err;
+	pthread_mutex_unlock(&pf->mu);
+}
+
+/* Pages not writable: through /proc/PID/mem (write_pages_forced), opened
+ * once for both threads. */
+static int fill_forced(struct par_fill *pf, const struct iovec *local, const struct iovec *remote,
+		       size_t k)
+{
+	struct takeover *tk = pf->tk;
+	int err = 0;
+
+	pthread_mutex_lock(&pf->mu);
+	if (tk->memfd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", tk->p->pe->pid);
+		tk->memfd = open(path, O_RDWR | O_CLOEXEC);
+		if (tk->memfd < 0)
+			err = log_errno(errno, "pid %d: cannot open %s", tk->p->pe->pid, path);
+	}
+	pthread_mutex_unlock(&pf->mu);
+	for (size_t j = 0; !err && j < k; j++)
+		err = write_pages_forced(tk, local[j].iov_base, &remote[j], 1);
+	return err;
+}
+
+/* One filler: ranges until none is left; @lead (the restorer) counts the
+ * progress and polls for an abort between them. */
+static int fill_ranges(struct par_fill *pf, uint8_t *buf, bool lead)
+{
+	struct rproc *p = pf->tk->p;
+	struct img_store *st = pf->tk->c->st;
+	static __thread struct fill_seg seg[FILL_UNIT / PAGE_SIZE_K];
+	static __thread struct iovec local[FILL_UNIT / PAGE_SIZE_K], remote[FILL_UNIT / PAGE_SIZE_K];
+	uint64_t start, ns_read = 0, ns_sum = 0, ns_write = 0;
+	size_t bytes, k;
+	int err = 0;
+
+	while (!err && (bytes = fill_take(pf, &start, seg, &k))) {
+		size_t wlen = 0;
+		uint8_t *src = p->pages.data ? (uint8_t *)p->pages.data + start : buf;
+		uint64_t t0 = rst_now_ns(), t1;
+
+		if (p->pages.data) {
+			err = pages_check(p, start, bytes);
+			t1 = rst_now_ns();
+			ns_sum += t1 - t0;
+		} else {
+			err = st->ops->read(st, &p->pages, start, buf, bytes);
+			if (err)
+				log_errno(err, "pid %d: cannot read %s at offset %" PRIu64 " from %s",
+					  p->pe->pid, p->pages.name, start, st->where);
+			t1 = rst_now_ns();
+			ns_read += t1 - t0;
+		}
+		if (err)
+			break;
+		for (size_t j = 0; j < k; j++) {
+			local[j] = (struct iovec){ src + seg[j].boff, seg[j].len };
+			remote[j] = (struct iovec){ (void *)(uintptr_t)seg[j].vaddr, seg[j].len };
+			wlen += seg[j].len;
+		}
+		if (k && process_vm_writev(p->pe->pid, local, k, remote, k, 0) != (ssize_t)wlen)
+			err = fill_forced(pf, local, remote, k);
+		ns_write += rst_now_ns() - t1;
+		pthread_mutex_lock(&pf->mu);
+		pf->moved += bytes;
+		if (lead) {
+			log_progress_add(pf->moved);
+			pf->moved = 0;
+		}
+		pthread_mutex_unlock(&pf->mu);
+		if (!err && lead)
+			err = ckpt_check_abort();
+	}
+	if (err)
+		fill_fail(pf, err);
+	pthread_mutex_lock(&pf->mu);
+	pf->ns_read += ns_read;
+	pf->ns_sum += ns_sum;
+	pf->ns_write += ns_write;
+	pthread_mutex_unlock(&pf->mu);
+	return err;
+}
+
+static void *fill_helper(void *arg)
+{
+	struct par_fill *pf = arg;
+	uint8_t *buf = NULL;
+
+	if (!pf->tk->p->pages.data) {
+		buf = mmap(NULL, FILL_UNIT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+			   MAP_POPULATE, -1, 0);
+		if (buf == MAP_FAILED)
+			return NULL;	/* the restorer fills alone */
+	}
+	fill_ranges(pf, buf, false);
+	if (buf)
+		munmap(buf, FILL_UNIT);
+	return NULL;
+}
+
+/* Can restore_pages() fill @p on two CPUs?  A mapped image needs its pieces'
+ * checksums (an older one, with one checksum of the whole, was checked by
+ * validate_mm and goes in order). */
+static bool fill_par_ok(const struct rctx *c, const struct rproc *p)
+{
+	if (p->pages.len < FILL_MIN || CPU_COUNT(&c->restorer_cpus) < 2)
+		return false;
+	if (!p->pages.data)
+		return c->st->ops->read != NULL;
+	return p->pages_ok && p->mm->n_chunk_xxh64 == img_psum_pieces(p->pages.len);
+}
+
+static int restore_pages_par(struct takeover *tk, bool proxy)
+{
+	struct rctx *c = tk->c;
+	struct par_fill pf = { .tk = tk, .proxy = proxy };
+	uint8_t *buf = NULL;
+	pthread_t helper;
+	bool two;
+	int err;
+
+	if (!tk->p->pages.data) {
+		buf = mmap(NULL, FILL_UNIT, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+			   MAP_POPULATE, -1, 0);
+		if (buf == MAP_FAILED)
+			return log_errno(ENOMEM, "cannot allocate a %lu MiB buffer", FILL_UNIT >> 20);
+	}
+	pthread_mutex_init(&pf.mu, NULL);
+	two = !ckpt_thread_start(&helper, fill_helper, &pf);
+	if (two && c->pin_cpu >= 0) {
+		/* the restorer runs on one CPU while it builds the tree
+		 * (restore.c, pin_restorer), and a thread inherits it */
+		cpu_set_t others = c->restorer_cpus;
+
+		CPU_CLR(c->pin_cpu, &others);
+		if (CPU_COUNT(&others))
+			pthread_setaffinity_np(helper, sizeof(others), &others);
+	}
+	err = fill_ranges(&pf, buf, true);
+	if (two)
+		pthread_join(helper, NULL);
+	if (!err)
+		err = pf.err;
+	if (!err)
+		log_progress_add(pf.moved);
+	c->ns_read += pf.ns_read;
+	c->ns_sum += pf.ns_sum;
+	c->ns_write += pf.ns_write;
+	c->bytes_read += tk->p->pages.len;
+	pthread_mutex_destroy(&pf.mu);
+	if (buf)
+		munmap(buf, FILL_UNIT);
+	return err;
+}
+
 static int restore_pages(struct takeover *tk, bool proxy)
 {
 	struct rproc *p = tk->p;
@@ -655,6 +886,8 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	uint64_t whole;
 	int err;
 
+	if (fill_par_ok(tk->c, p))
+		return restore_pages_par(tk, proxy);
 	if (!p->pages.data && !buf) {
 		buf = mmap(NULL, STREAM_BUF, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);

@@ -318,3 +318,11 @@ def walk(x):
 walk(json.load(sys.stdin))
 print(" ".join(str(p) for p in sorted(pids)))'
 }
+
+# flip_byte FILE OFFSET: damage one byte of FILE (xor 0x5a; twice undoes it)
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(( (b ^ 0x5a) & 255 )))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}

@@ -94,3 +94,29 @@ check "... and still counting without error" [ "$(lines_count "$T/out" ERROR)" =
 kill -9 "$pid"; wait_gone "$pid"
 check "once the pid is free the same images restore" "$KUP" restore -D "$T/good" -d
 track "$pid"
+kill_tree "$pid"
+wait_gone "$pid"
+
+# A page image large enough to be written into the task on two CPUs, a range
+# at a time (mem-restore.c, restore_pages_par): a byte damaged in each of
+# its ranges in turn fails the restore whichever thread meets it, before any
+# task runs, and leaves no process.
+pid=$(start_bg "$T/outm" "$PROGS/counter" -m 24)
+wait_for_line "$T/outm" '^C 2 ' 30 || exit 1
+"$KUP" dump -t "$pid" -D "$T/imgm" || exit 1
+wait_gone "$pid"
+pages="$T/imgm/pages-$pid.img"
+size=$(stat -c %s "$pages")
+check "the page image holds more than 24 MiB ($size bytes)" [ "$size" -gt $((24 << 20)) ]
+for mib in 1 3 9 22; do
+	flip_byte "$pages" $(((mib << 20) + 4321))
+	check_fails "restore with a byte damaged at $mib MiB of the page image fails" \
+		kup_try restore -D "$T/imgm" -d
+	check "... naming the image and the damaged piece" \
+		grep -q "pages-$pid.img: the piece at offset $((mib << 20)): checksum mismatch" "$T/err"
+	check "... and leaves no process behind" [ ! -d /proc/$pid ]
+	flip_byte "$pages" $(((mib << 20) + 4321))
+done
+check "restored once the image is whole again" "$KUP" restore -D "$T/imgm" -d
+track "$pid"
+check "... with its memory intact" request_check "$pid" "$T/outm"

@@ -42,13 +42,6 @@ track_restored() {
 	lz=$(lazy_pid "$1")
 	[ -n "$lz" ] && track "$lz"
 }
-# flip_bytes FILE OFFSET: damage one byte
-flip_byte() {
-	local b
-	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $(( (b ^ 0x5a) & 255 )))" |
-		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
 # blob_offset STORE NAME: the offset of the blob named NAME (or, with a
 # store of several trees, ending in /NAME) in STORE
 blob_offset() {

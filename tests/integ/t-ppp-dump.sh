@@ -12,13 +12,6 @@
 S=$T/store.ppp
 MB=64
 
-# flip_byte FILE OFFSET
-flip_byte() {
-	local b
-	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $(( (b ^ 0x5a) & 255 )))" |
-		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
 # blob_offset STORE NAME: data offset of blob NAME (kup ppp ls --json)
 blob_offset() {
 	"$KUP" ppp ls "$1" --json | python3 -c '
@@ -85,9 +78,19 @@ check_fails "kup restore --ppp refuses the corrupted store" kup_try restore --pp
 check "it names the page image" grep -q "pages-$pid" "$T/err"
 check "nothing was restored: pid $pid is not there" eval '! alive $pid'
 check "the store was not scrubbed (the checkpoint is still there)" has_ckpt "$S"
+# the image is written into the task a 2 MiB range at a time on two CPUs:
+# damage in a later range fails it the same
+flip_byte "$S" $((off + 5000))	# put it back
+flip_byte "$S" $((off + (7 << 20) + 5000))
+check_fails "kup restore --ppp refuses a byte damaged at 7 MiB of the page image" \
+	kup_try restore --ppp "$S" -d
+check "it names the page image and where it is damaged" \
+	grep -qE "pages-$pid.img(: the piece at offset $((7 << 20)):|' extent 7/)" "$T/err"
+check "nothing was restored: pid $pid is not there" eval '! alive $pid'
+check "the store was not scrubbed (the checkpoint is still there)" has_ckpt "$S"
 
 # ---- a dump that does not fit --------------------------------------------------
-flip_byte "$S" $((off + 5000))	# put it back
+flip_byte "$S" $((off + (7 << 20) + 5000))	# put it back
 check "the flip undone: verify passes" kup_run "$T/v4.log" ppp verify "$S"
 gen=$("$KUP" ppp status "$S" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
 big=$(start_bg "$T/out4" "$PROGS/counter" -m 200)
