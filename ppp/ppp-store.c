@@ -326,15 +326,21 @@ static int new_handle(const char *path, struct ppp **out)
 
 int ppp__direct_fd(struct ppp *p)
 {
-	if (p->dfd >= 0 || p->backend != PPP_BACKEND_BLOCK || p->fd < 0)
-		return p->dfd;
-	p->dfd = open(p->path, (p->writable ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
-	if (p->dfd < 0) {
+	int dfd = __atomic_load_n(&p->dfd, __ATOMIC_ACQUIRE), fd, none = -1;
+
+	if (dfd != -1 || p->backend != PPP_BACKEND_BLOCK || p->fd < 0)
+		return dfd >= 0 ? dfd : -1;
+	fd = open(p->path, (p->writable ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
 		ppp_dbg("%s: no O_DIRECT access (%s): transfers go through the mapping",
 			p->path, strerror(errno));
-		p->dfd = -2;	/* do not try again */
-	}
-	return p->dfd >= 0 ? p->dfd : -1;
+	/* readers on two threads (an eager restore) may get here at once: the
+	 * first one's fd is kept; -2: do not try again */
+	if (!__atomic_compare_exchange_n(&p->dfd, &none, fd >= 0 ? fd : -2, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) && fd >= 0)
+		close(fd);
+	dfd = __atomic_load_n(&p->dfd, __ATOMIC_ACQUIRE);
+	return dfd >= 0 ? dfd : -1;
 }
 
 static void free_handle(struct ppp *p)
