@@ -329,7 +329,7 @@ thp_bench() {
 		t1=$(now_ms)
 		if [ -z "$lazy" ]; then
 			row "kup restore -d, $what" "$((t1 - t0)) ms"
-			row "  of which the pages written" \
+			row "  of which pages written (CPU time of both threads)" \
 				"$(sed -n 's/.*written into the tasks \([0-9.]*\) ms.*/\1 ms/p' "$dir/restore.log")"
 		else
 			lz=$(grep -oE 'pid [0-9]+ \(kup-lazy\)' "$dir/restore.log" | awk '{ print $2 }')

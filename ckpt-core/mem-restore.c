@@ -861,6 +861,7 @@ static int restore_pages_par(struct takeover *tk, bool proxy)
 		err = pf.err;
 	if (!err)
 		log_progress_add(pf.moved);
+	c->fill_two |= two;
 	c->ns_read += pf.ns_read;
 	c->ns_sum += pf.ns_sum;
 	c->ns_write += pf.ns_write;

@@ -1456,9 +1456,9 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 	if (!ret) {
 		phase_done(&c, "memory and state in place");
 		log_debug("restore:   pages: %.1f MiB; read %.1f ms, checksum %.1f ms, "
-			  "written into the tasks %.1f ms",
+			  "written into the tasks %.1f ms%s",
 			  c.bytes_read / 1048576.0, c.ns_read / 1e6, c.ns_sum / 1e6,
-			  c.ns_write / 1e6);
+			  c.ns_write / 1e6, c.fill_two ? " (two CPUs: times summed)" : "");
 		log_debug("restore:   syscalls injected: %" PRIu64 " in %.1f ms", c.n_inj,
 			  c.ns_inj / 1e6);
 	}

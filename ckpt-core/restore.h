@@ -102,6 +102,7 @@ struct rctx {
 	int nspecials;
 	/* where the memory's time went (restore_pages), logged at -v */
 	uint64_t ns_read, ns_sum, ns_write, bytes_read;
+	bool fill_two;		/* some pages filled on two CPUs: the times are sums */
 	/* ... and the syscalls injected at the takeovers */
 	uint64_t n_inj, ns_inj;
 	/* the CPU the restorer and the task it takes over share (pin_cpu,
