@@ -887,6 +887,12 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	uint64_t whole;
 	int err;
 
+	/* KUP_TEST_RESTORE_HOLD=FILE (tests): the pages of every task but the
+	 * first wait here until FILE exists or an abort: a signal meanwhile
+	 * comes while the tree's memory is being written */
+	for (const char *hold = getenv("KUP_TEST_RESTORE_HOLD");
+	     hold && p != tk->c->p && access(hold, F_OK) && !ckpt_abort_signal();)
+		usleep(10000);
 	if (fill_par_ok(tk->c, p))
 		return restore_pages_par(tk, proxy);
 	if (!p->pages.data && !buf) {

@@ -171,6 +171,7 @@ static void read_outage_as(struct img_store *st, struct outage *out, bool as_new
 static void rst_running(void *arg)
 {
 	struct rst_ppp *rp = arg;
+	sigset_t abort_set, old_set, pending;
 	struct timespec ts, t0, t1;
 	uint64_t wiped = 0;
 	char where[300];
@@ -194,6 +195,14 @@ static void rst_running(void *arg)
 	/* all the store held since its last wipe (up to its data mark), not
 	 * only what the checkpoint used: after the tree runs, but within the
 	 * command's time, so said with its duration and size */
+	/* the scrub is not cut short by SIGINT, SIGTERM or SIGHUP (the tree
+	 * runs: nothing to abort, and the store must not keep its memory):
+	 * one that comes meanwhile takes effect once it is done */
+	sigemptyset(&abort_set);
+	sigaddset(&abort_set, SIGINT);
+	sigaddset(&abort_set, SIGTERM);
+	sigaddset(&abort_set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &abort_set, &old_set);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = kup_store_scrub_ppp(rp->given, &wiped);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -204,6 +213,14 @@ static void rst_running(void *arg)
 		log_info("%s scrubbed (%.0f ms, %" PRIu64 " MiB wiped)", where,
 			 (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
 			 (wiped + (1 << 20) - 1) >> 20);
+	if (!sigpending(&pending))
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sigismember(&abort_set, sig) && sigismember(&pending, sig)) {
+				log_info("%s came during the scrub: the tree runs, the scrub "
+					 "was completed first", kup_signame(sig));
+				break;
+			}
+	sigprocmask(SIG_SETMASK, &old_set, NULL);
 }
 
 /*
