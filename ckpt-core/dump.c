@@ -62,9 +62,10 @@ struct dthread {
 	bool in_delivery;	/* still in that stop: nothing ran in it since */
 	int held_sig;
 	uint8_t held_si[128];
-	/* its private pending signals, read before anything ran in it */
+	/* its private pending signals, read before anything ran in it: the
+	 * first npend_max, those it had once it was frozen (count_pending) */
 	SiginfoEntry **pend;
-	size_t npend;
+	size_t npend, npend_max;
 	bool stop_pending;	/* SIGSTOP among them */
 };
 
@@ -81,7 +82,7 @@ struct dproc {
 	FdtableEntry fdt;
 	bool have_core, have_mm, have_fdt;
 	SiginfoEntry **spend;	/* shared pending signals, read before anything ran */
-	size_t nspend;
+	size_t nspend, nspend_max;
 	bool stop_pending;	/* SIGSTOP among them */
 };
 
@@ -339,6 +340,25 @@ static int freeze_threads(struct dproc *p)
 	return -EAGAIN;
 }
 
+/*
+ * How many signals each thread of @p, and @p itself, has queued, counted as
+ * soon as all its threads are stopped: what snapshot_pending reads.  The
+ * signals that keep coming while the tree is frozen are queued after them
+ * and stay with the task when it is let go; read with them, a queue that
+ * grows as fast as it is read would hold the tree frozen (pending_count).
+ */
+static int count_pending(struct dproc *p)
+{
+	int err;
+
+	for (int i = 0; i < p->nt; i++) {
+		err = pending_count(p->t[i].tid, false, &p->t[i].npend_max);
+		if (err)
+			return err;
+	}
+	return p->nt ? pending_count(p->pid, true, &p->nspend_max) : 0;
+}
+
 /* The threads of @p as they are, none seized (the check of a live tree). */
 static int list_threads(struct dproc *p)
 {
@@ -401,6 +421,8 @@ static int freeze_tree(struct dtree *t, pid_t root, bool live)
 			return ret;
 		t->p[i].state = t->p[i].st.state == 'T' ? TASK_STATE__TASK_STOPPED : TASK_STATE__TASK_ALIVE;
 		ret = live ? list_threads(&t->p[i]) : freeze_threads(&t->p[i]);
+		if (!ret && !live)
+			ret = count_pending(&t->p[i]);
 		if (ret)
 			return ret;
 		/* stat again: frozen now, and ppid/pgid/sid are final */
@@ -743,7 +765,7 @@ static int snapshot_pending(struct dproc *p)
 	for (int i = 0; i < p->nt; i++) {
 		struct dthread *t = &p->t[i];
 
-		err = dump_pending(t->tid, false, &t->pend, &t->npend);
+		err = dump_pending(t->tid, false, t->npend_max, &t->pend, &t->npend);
 		if (err)
 			return err;
 		if (t->held) {
@@ -770,7 +792,7 @@ static int snapshot_pending(struct dproc *p)
 		}
 		t->stop_pending = pending_has(t->pend, t->npend, SIGSTOP);
 	}
-	err = dump_pending(p->pid, true, &p->spend, &p->nspend);
+	err = dump_pending(p->pid, true, p->nspend_max, &p->spend, &p->nspend);
 	if (err)
 		return err;
 	p->stop_pending = pending_has(p->spend, p->nspend, SIGSTOP);

@@ -13,37 +13,132 @@
 
 #include "task-state.h"
 
-int dump_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *nout)
+struct peek_args {
+	uint64_t off;
+	uint32_t flags;
+	int32_t nr;
+};
+
+/* Is there a signal at @off in the queue of @tid (@shared: its process's)?
+ * 1 or 0, or -errno. */
+static int pending_at(pid_t tid, bool shared, unsigned long off)
 {
-	struct { uint64_t off; uint32_t flags; int32_t nr; } args = { 0, shared ? 1 : 0, 32 };
+	struct peek_args args = { off, shared ? 1 : 0, 1 };
+	uint8_t si[128];
+	long r = ptrace(PTRACE_PEEKSIGINFO, tid, &args, si);
+
+	if (r < 0)
+		return log_errno(errno, "tid %d: cannot read pending signals", tid);
+	return r > 0;
+}
+
+/*
+ * The length the queue had at one moment, for dump_pending.  The kernel
+ * finds the signal at offset k by walking the queue from its head: reading
+ * n signals one after the other costs n * n / 2 steps (60000 queued take
+ * half a minute), and a queue that grows while it is read, as a frozen
+ * task's does when signals keep coming, may never be read to its end: it
+ * grows up to RLIMIT_SIGPENDING, after which the kernel merges what is
+ * sent into one pending bit.  Probing offsets 0, 1, 3, 7... then halving
+ * costs n log n steps: the offset found missing (all before it present)
+ * is a length the queue had, once.
+ */
+int pending_count(pid_t tid, bool shared, size_t *count)
+{
+	unsigned long have = 0, missing = 0;	/* the first probe is offset 0 */
+	int r;
+
+	for (;;) {
+		r = pending_at(tid, shared, missing);
+		if (r < 0)
+			return r;
+		if (!r)
+			break;
+		have = missing + 1;
+		missing = missing * 2 + 1;
+	}
+	/* [0, have) were there, @missing was not */
+	while (have < missing) {
+		unsigned long mid = have + (missing - have) / 2;
+
+		r = pending_at(tid, shared, mid);
+		if (r < 0)
+			return r;
+		if (r)
+			have = mid + 1;
+		else
+			missing = mid;
+	}
+	*count = missing;
+	return 0;
+}
+
+static void free_entries(SiginfoEntry **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		protobuf_c_message_free_unpacked(&v[i]->base, NULL);
+	free(v);
+}
+
+/*
+ * The first @max signals queued (all: SIZE_MAX).  Nothing is taken from a
+ * frozen task's queue, only added at its end: its first pending_count()
+ * signals are the whole queue as it was when that count was taken.
+ */
+int dump_pending(pid_t tid, bool shared, size_t max, SiginfoEntry ***out, size_t *nout)
+{
+	struct peek_args args = { 0, shared ? 1 : 0, 32 };
 	uint8_t si[32][128];
 	SiginfoEntry **v = NULL;
 	size_t n = 0;
+	int err = 0;
 
-	for (;;) {
-		long r = ptrace(PTRACE_PEEKSIGINFO, tid, &args, si);
+	while (n < max) {
+		long r;
 
-		if (r < 0)
-			return log_errno(errno, "tid %d: cannot read pending signals", tid);
+		/* a long queue is read slowly (pending_count): the dump may be
+		 * stopped meanwhile */
+		err = ckpt_check_abort();
+		if (err)
+			break;
+		if (max - n < 32)
+			args.nr = max - n;
+		r = ptrace(PTRACE_PEEKSIGINFO, tid, &args, si);
+		if (r < 0) {
+			err = log_errno(errno, "tid %d: cannot read pending signals", tid);
+			break;
+		}
 		if (r == 0)
 			break;
 		SiginfoEntry **nv = realloc(v, (n + r) * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
+		if (!nv) {
+			err = -ENOMEM;
+			break;
+		}
 		v = nv;
-		for (long i = 0; i < r; i++) {
+		for (long i = 0; !err && i < r; i++) {
 			SiginfoEntry *e = malloc(sizeof(*e));
-			if (!e)
-				return -ENOMEM;
-			siginfo_entry__init(e);
-			e->raw.len = 128;
-			e->raw.data = malloc(128);
-			if (!e->raw.data)
-				return -ENOMEM;
+
+			if (e) {
+				siginfo_entry__init(e);
+				e->raw.len = 128;
+				e->raw.data = malloc(128);
+			}
+			if (!e || !e->raw.data) {
+				free(e);
+				err = -ENOMEM;
+				break;
+			}
 			memcpy(e->raw.data, si[i], 128);
 			v[n++] = e;
 		}
+		if (err)
+			break;
 		args.off += r;
+	}
+	if (err) {
+		free_entries(v, n);
+		return err;
 	}
 	*out = v;
 	*nout = n;

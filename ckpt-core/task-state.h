@@ -130,7 +130,9 @@ extern const struct task_state_ops task_creds_ops;	/* task-creds.c */
 extern const struct task_state_ops task_seccomp_ops;	/* seccomp.c */
 
 /* task-signals.c: the signals pending for thread @tid, or with @shared for
- * its process (dump.c reads them as it freezes the task). */
-int dump_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *nout);
+ * its process (dump.c reads them as it freezes the task): the first @max
+ * of them; and how many there are (the @max of a frozen task). */
+int dump_pending(pid_t tid, bool shared, size_t max, SiginfoEntry ***out, size_t *nout);
+int pending_count(pid_t tid, bool shared, size_t *count);
 
 #endif

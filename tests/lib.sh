@@ -194,6 +194,35 @@ wait_pid_gone() { wait_gone "$@"; }
 # tree_pids PID: PID and its descendants, sorted, on one line.
 tree_pids() { { echo "$1"; descendants "$1"; } | sort -n | tr '\n' ' '; }
 
+# ---- signals -------------------------------------------------------------------
+
+# queue_has_room PID: the signals queued by PID's user (SigQ: all its
+# processes together) fill less than half of its RLIMIT_SIGPENDING.
+queue_has_room() {
+	local k v
+	while read -r k v; do
+		[ "$k" = SigQ: ] && [ "${v%/*}" -lt $((${v#*/} / 2)) ] && return 0
+	done < /proc/$1/status 2>/dev/null
+	return 1
+}
+
+# rt_storm SIG PID STOPFILE: real-time signal SIG (RTMIN+5...) to PID with
+# kill in a loop until STOPFILE exists; prints how many were sent.  Each one
+# queues: past RLIMIT_SIGPENDING the kernel would merge them into one
+# pending bit and kill would still succeed, so every 256 the storm waits
+# while the queue is half full (its target frozen a long time).
+rt_storm() {
+	local n=0
+	while [ ! -e "$3" ]; do
+		if [ $((n % 256)) = 0 ] && ! queue_has_room "$2"; then
+			sleep 0.01
+			continue
+		fi
+		kill -s "$1" "$2" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+}
+
 # ---- waiting -------------------------------------------------------------------
 
 _now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }

@@ -24,13 +24,6 @@ masks() { grep -E '^(SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt):' /proc/$1/status; }
 hup_storm() {
 	while [ ! -e "$T/stop-hups" ]; do kill -HUP "$1" 2>/dev/null || break; done
 }
-# rt_storm PID: SIGRTMIN+5 to PID in a loop until $T/stop-hups exists;
-# prints how many were sent (they queue: the refused dump must lose none).
-rt_storm() {
-	local n=0
-	while [ ! -e "$T/stop-hups" ]; do kill -s RTMIN+5 "$1" 2>/dev/null && n=$((n + 1)); done
-	echo "$n"
-}
 
 # --- 1. refused ---------------------------------------------------------------
 pid=$(start_bg "$T/out1" "$PROGS/stopsig" /dev/kmsg)
@@ -44,7 +37,7 @@ check "before: S stopped with SIGSTOP pending to it and to its thread" eval \
 rm -f "$T/stop-hups"
 hup_storm "$pid" &
 hp=$!
-rt_storm "$pid" > "$T/rt.log" 2>&1 &
+rt_storm RTMIN+5 "$pid" "$T/stop-hups" > "$T/rt.log" 2>&1 &
 rp=$!
 check_fails "kup dump refuses the tree (R holds /dev/kmsg)" kup_run "$T/dump1.log" dump -t "$pid" -D "$T/img1"
 touch "$T/stop-hups"
