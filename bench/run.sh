@@ -358,6 +358,11 @@ thp_bench() {
 	rm -rf "$dir/img"
 }
 if grep -qE '\[(madvise|always)\]' /sys/kernel/mm/transparent_hugepage/enabled 2> /dev/null; then
+	# the yardstick beside it: the same memcpy into fresh huge pages (just
+	# freed by another mapping, as the restore after the dump's kill finds
+	# them), on two CPUs as the restore fills them
+	row "memcpy $MB MiB into fresh THP memory, 2 threads" \
+		"$(awk '/fresh_thp2/ { print $2 " ms" }' "$dir/memcpy" 2> /dev/null)"
 	thp_bench advise "$MB MiB THP-backed (MADV_HUGEPAGE)"
 	thp_bench collapse "$MB MiB THP-backed, no advice"
 else
