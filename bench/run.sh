@@ -172,7 +172,7 @@ store_rows() {
 # 1. memcpy yardstick, then dump and restore of bigmem.
 if [ -x "$BENCHBIN/memcpy" ]; then
 	"$BENCHBIN/memcpy" "$MB" > "$dir/memcpy"
-	row "memcpy $MB MiB into untouched memory" "$(awk '/fresh/ { print $2 " ms" }' "$dir/memcpy")"
+	row "memcpy $MB MiB into untouched memory" "$(awk '/fresh_ms/ { print $2 " ms" }' "$dir/memcpy")"
 	row "memcpy $MB MiB into touched memory" "$(awk '/warm/ { print $2 " ms" }' "$dir/memcpy")"
 else
 	row "memcpy ($BENCHBIN/memcpy not built)" "n/a"
@@ -428,7 +428,7 @@ done
 # with a page per GiB, 8 TiB PROT_NONE; beside a memcpy of 100 MiB.
 if [ -x "$BENCHBIN/memcpy" ]; then
 	"$BENCHBIN/memcpy" 100 > "$dir/memcpy100"
-	row "memcpy 100 MiB into untouched memory" "$(awk '/fresh/ { print $2 " ms" }' "$dir/memcpy100")"
+	row "memcpy 100 MiB into untouched memory" "$(awk '/fresh_ms/ { print $2 " ms" }' "$dir/memcpy100")"
 fi
 setsid "$PROGS/reserve" -r 8 -t 100 > "$dir/reserve" 2>&1 < /dev/null &
 pid=$!
