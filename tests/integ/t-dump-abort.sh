@@ -183,9 +183,23 @@ for sig in INT TERM; do
 		check "$w: kup ppp verify passes" kup_run "$T/v.log" ppp verify "$S"
 	done
 done
-check "a restore after the interrupted ones works" kup_run "$T/rfull.log" restore --ppp "$S" -d ||
-	note "$(cat "$T/rfull.log")"
+# the restore after them works; a SIGINT during its scrub (the tree runs:
+# held there, KUP_TEST_SCRUB_HOLD) waits for the scrub to end
+KUP_TEST_SCRUB_HOLD=$T/scrub-go kup_bg "$T/rfull.log" restore --ppp "$S" -d
+check "a restore after the interrupted ones works: the root counts again" \
+	wait_for '[ "$(wc -l < "$T/rsmall")" -gt "$n1" ]' 60
 track "$root"
+kill -INT "$KP"
+sleep 0.3
+check "a SIGINT during the scrub that follows: kup goes on scrubbing" alive "$KP"
+touch "$T/scrub-go"
+wait "$KP"
+rc=$?
+check "... then exits with status 130" [ "$rc" = 130 ] || note "$(cat "$T/rfull.log")"
+check "... having said the scrub was completed first" \
+	grep -q "SIGINT came during the scrub: the tree runs, the scrub was completed first" "$T/rfull.log"
+check "... the store scrubbed: no checkpoint, verify passes" \
+	eval '! has_ckpt && kup_run "$T/v.log" ppp verify "$S"'
 last=$(head -n "$n1" "$T/rsmall" | awk '$1 == "C" { v = $2 } END { print v }')
 check "the root counts on from $last, no gap, no repeat" \
 	eval 'wait_for_line "$T/rsmall" "^C $((last + 3)) " 10 && counter_continues "$T/rsmall" "$root" "$n1" 3'

@@ -27,6 +27,13 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else nok "$what"; fi; 
 run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
 has() { grep -q -- "$1" "$2"; }
 
+# flip_byte FILE OFFSET
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $(( (b ^ 0x5a) & 255 )))" |
+		dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 
 # ---- format, status ------------------------------------------------------
 run "$KUP" ppp format "$S"

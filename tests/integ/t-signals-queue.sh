@@ -6,7 +6,8 @@
 # the queue from its head: read to its end, a queue that grew about as fast
 # as it was read held the tree frozen until it was full (RLIMIT_SIGPENDING,
 # here the storm's own bound: half of it), 10 s and more.
-# 1. The dump ends within 5 s (reading the N takes a fraction of one).
+# 1. The dump ends within 10 s (reading the N takes a fraction of one; read
+#    to the end of the growing queue it took 20-29 s).
 # 2. Its image holds exactly the N SIGRTMIN+5, and no more SIGRTMIN+6 than
 #    were sent.
 # 3. P runs on, untraced, its SIGRTMIN+5 still blocked and pending.
@@ -46,7 +47,7 @@ touch "$T/stop"
 wait "$sp"
 m=$(cat "$T/storm.log")
 note "the dump took $((t1 - t0)) ms; $m SIGRTMIN+6 sent by the storm"
-check "the dump took less than 5 s" [ $((t1 - t0)) -lt 5000 ]
+check "the dump took less than 10 s" [ $((t1 - t0)) -lt 10000 ]
 
 # pending N MAX: the process-wide pending signals in the image are N
 # SIGRTMIN+5 and at most MAX SIGRTMIN+6
