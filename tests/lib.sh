@@ -26,6 +26,11 @@ T=$(mktemp -d /tmp/kup-t.XXXXXX)
 # kup hold notes when it began (for the record of a switch) in $T, not in the
 # host's /run/kup
 export KUP_HOLD_START=$T/hold-start
+# The tests' Python programs print a line with one write(2) (print(...,
+# flush=True) from a buffered stdout).  PYTHONUNBUFFERED=1 in the caller's
+# environment makes print() write each piece alone, and the lines of
+# processes sharing a file interleave ("PID o 19179PID w1 ...").
+unset PYTHONUNBUFFERED
 
 _n=0		# checks run
 _failed=0	# checks failed

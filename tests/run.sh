@@ -29,6 +29,8 @@ fi
 
 # ASan: kup creates tasks that become other programs; their leaks are not
 # kup's.  UBSan: every report is fatal and shows where.
+# one write(2) per line from the tests' Python programs (tests/lib.sh)
+unset PYTHONUNBUFFERED
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
