@@ -162,14 +162,15 @@ static void format_usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: kup ppp format DEV|FILE [--size SIZE] [--extent-size SIZE]\n"
-		"                      [--checksum xxhash64|crc32c] [--force] [--sparse]\n\n"
+		"                      [--checksum xxh3|xxhash64|crc32c] [--force] [--sparse]\n\n"
 		"Create an empty store (no checkpoint) with a new UUID.  A FILE is\n"
 		"created (mode 0600) or recreated and preallocated; a device is used\n"
 		"whole unless --size asks for less.\n\n"
 		"  --size SIZE         store size (e.g. 256M, 4G); required for a new file\n"
 		"  --extent-size SIZE  checksum granularity, 4K..1G, default 1M\n"
-		"  --checksum NAME     of every extent: xxhash64 (default; fast on any\n"
-		"                      CPU) or crc32c (fast only with a crc32 instruction)\n"
+		"  --checksum NAME     of every extent: xxh3 (default; vectorised, fast on\n"
+		"                      any CPU), xxhash64 (plain integer arithmetic) or\n"
+		"                      crc32c (fast only with a crc32 instruction)\n"
 		"  --force             overwrite a device or file holding other data\n"
 		"  --sparse            do not preallocate a file\n");
 }
@@ -210,7 +211,7 @@ static int ppp_format_cmd(int argc, char **argv)
 		case 'C':
 			r = ppp_csum_parse(optarg);
 			if (r < 0) {
-				return kup_usage_error("unknown checksum '%s' (xxhash64 or crc32c)", optarg);
+				return kup_usage_error("unknown checksum '%s' (xxh3, xxhash64 or crc32c)", optarg);
 			}
 			o.csum = r;
 			break;

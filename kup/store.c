@@ -171,7 +171,7 @@ static void ps_piece_sums(struct img_store *st, struct img_blob *b, const uint64
 			  size_t n)
 {
 	if (b->priv)
-		(void)ppp_blob_take_xxh64(b->priv, sums, n, IMG_PAGES_CHUNK);
+		(void)ppp_blob_take_sums(b->priv, PPP_CSUM_XXH64, sums, n, IMG_PAGES_CHUNK);
 }
 
 /* Written with write() only (blob->data stays NULL). */
@@ -184,7 +184,8 @@ static int ps_create_stream(struct img_store *st, const char *name, size_t len,
 static int ps_write_at(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
 		       size_t len, const uint64_t *sums)
 {
-	return b->priv ? ppp_blob_write_at(b->priv, off, buf, len, sums, IMG_PAGES_CHUNK) : -EBADF;
+	return b->priv ? ppp_blob_write_at(b->priv, off, buf, len, PPP_CSUM_XXH64, sums,
+					   IMG_PAGES_CHUNK) : -EBADF;
 }
 
 static int ps_rewrite(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define XXH_STATIC_LINKING_ONLY		/* XXH64_state_t on the stack */
+#define XXH_STATIC_LINKING_ONLY		/* XXH64_state_t, XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "ppp.h"
@@ -95,7 +95,7 @@ struct ppp_sbv {
 	uint32_t index_crc, nblobs;
 	uint64_t commit_time_ns, format_time_ns;
 	uint32_t version;		/* as read (PPP_VERSION when written) */
-	uint32_t csum;			/* PPP_CSUM_CRC32C or PPP_CSUM_XXH64 */
+	uint32_t csum;			/* PPP_CSUM_CRC32C, _XXH64 or _XXH3 */
 	uint64_t data_mark;		/* 0 or in [PPP_DATA_OFF, size], page aligned */
 };
 
@@ -139,17 +139,27 @@ struct ppp_ckpt {
 
 /* util */
 /*
- * Extent checksums: crc32c (4 bytes in the index) or XXH64 (8 bytes, seed
- * 0).  A running state checksums an extent written in several pieces.
+ * Extent checksums: crc32c (4 bytes in the index), XXH64 (8 bytes, seed 0)
+ * or XXH3 (64 bits, 8 bytes, no seed).  A running state checksums an extent
+ * written in several pieces.  XXH3_state_t is declared 64-byte aligned (its
+ * accumulators, for the vector code): whatever holds a struct ppp__csum must
+ * be allocated so (ppp_blob_create()).
  */
 struct ppp__csum {
 	uint32_t type;
 	uint32_t crc;
-	XXH64_state_t xs;
+	union {
+		XXH64_state_t xs;
+		XXH3_state_t x3;
+	};
 };
+static inline bool ppp__csum_wide(uint32_t type)
+{
+	return type == PPP_CSUM_XXH64 || type == PPP_CSUM_XXH3;
+}
 static inline unsigned ppp__csum_size(uint32_t type)
 {
-	return type == PPP_CSUM_XXH64 ? 8 : 4;
+	return ppp__csum_wide(type) ? 8 : 4;
 }
 uint64_t ppp__csum(uint32_t type, const void *buf, size_t len);
 void ppp__csum_init(struct ppp__csum *s, uint32_t type);
@@ -158,7 +168,7 @@ uint64_t ppp__csum_final(struct ppp__csum *s);
 /* checksum @i of a table of @type's little-endian checksums */
 static inline uint64_t ppp__csum_get(uint32_t type, const uint8_t *table, uint64_t i)
 {
-	if (type == PPP_CSUM_XXH64) {
+	if (ppp__csum_wide(type)) {
 		uint64_t v;
 
 		memcpy(&v, table + i * 8, 8);
@@ -172,7 +182,7 @@ static inline uint64_t ppp__csum_get(uint32_t type, const uint8_t *table, uint64
 }
 static inline void ppp__csum_put(uint32_t type, uint8_t *table, uint64_t i, uint64_t val)
 {
-	if (type == PPP_CSUM_XXH64) {
+	if (ppp__csum_wide(type)) {
 		uint64_t v = htole64(val);
 
 		memcpy(table + i * 8, &v, 8);

@@ -504,9 +504,9 @@ static int check_opts(const struct ppp_format_opts *o, uint32_t *shift, uint32_t
 {
 	uint32_t es = o && o->extent_size ? o->extent_size : 1u << PPP_DEF_EXTENT_SHIFT;
 
-	*csum = o && o->csum ? o->csum : PPP_CSUM_XXH64;
+	*csum = o && o->csum ? o->csum : PPP_CSUM_XXH3;
 	if (!ppp_csum_name(*csum)) {
-		ppp_err("checksum type %u: must be crc32c or xxhash64", *csum);
+		ppp_err("checksum type %u: must be crc32c, xxhash64 or xxh3", *csum);
 		return -EINVAL;
 	}
 	if (o && (o->flags & ~(PPP_FORMAT_FORCE | PPP_FORMAT_SPARSE)))

@@ -580,7 +580,10 @@ int ppp_blob_create(struct ppp_txn *t, const char *name, uint64_t size,
 		r = -EEXIST;
 		goto out;
 	}
-	b = calloc(1, sizeof(*b));
+	/* aligned as its XXH3 running state must be (struct ppp__csum) */
+	b = aligned_alloc(_Alignof(struct ppp_blob), sizeof(*b));
+	if (b)
+		memset(b, 0, sizeof(*b));
 	e = calloc(1, sizeof(*e));
 	if (!b || !e) {
 		r = -ENOMEM;
@@ -786,7 +789,7 @@ int ppp_blob_write(struct ppp_blob *b, const void *buf, size_t len)
 }
 
 int ppp_blob_write_at(struct ppp_blob *b, uint64_t off, const void *buf, size_t len,
-		      const uint64_t *xxh64, uint64_t piece)
+		      uint32_t csum, const uint64_t *sums, uint64_t piece)
 {
 	struct ppp *p;
 	struct tent *e;
@@ -820,7 +823,9 @@ int ppp_blob_write_at(struct ppp_blob *b, uint64_t off, const void *buf, size_t 
 		pthread_mutex_unlock(&b->t->mu);
 		return r;
 	}
-	take = xxh64 && p->sb.csum == PPP_CSUM_XXH64 && piece == 1ull << shift &&
+	/* the writer's sums are the store's own only if of its kind and of
+	 * whole extents starting at an extent boundary */
+	take = sums && csum == p->sb.csum && piece == 1ull << shift &&
 	       !(off & (piece - 1));
 	for (uint64_t k = off >> shift; k < ne && (k << shift) < off + len; k++) {
 		uint64_t start = k << shift;
@@ -829,7 +834,7 @@ int ppp_blob_write_at(struct ppp_blob *b, uint64_t off, const void *buf, size_t 
 		if (start < off || start + l > off + len)
 			part = true;	/* with another range's bytes */
 		else
-			e->crcs[k] = take ? xxh64[(start - off) >> shift] :
+			e->crcs[k] = take ? sums[(start - off) >> shift] :
 				     ppp__csum(p->sb.csum, (const uint8_t *)buf + (start - off), l);
 	}
 	if (part) {
@@ -981,14 +986,15 @@ int ppp_blob_sum_now(struct ppp_blob *b, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int ppp_blob_take_xxh64(struct ppp_blob *b, const uint64_t *sums, uint64_t n, uint64_t piece)
+int ppp_blob_take_sums(struct ppp_blob *b, uint32_t csum, const uint64_t *sums, uint64_t n,
+		       uint64_t piece)
 {
 	uint64_t ne;
 
 	if (!b || !b->direct || b->recrc || b->buffered || (n && !sums))
 		return -EINVAL;
 	ne = ppp__nextents(b->e->len, ext_shift(b));
-	if (b->t->p->sb.csum != PPP_CSUM_XXH64 || piece != 1ull << ext_shift(b) || n != ne || !n)
+	if (csum != b->t->p->sb.csum || piece != 1ull << ext_shift(b) || n != ne || !n)
 		return 0;
 	if (!b->crc_ok && !(b->crc_ok = calloc(ne, 1)))
 		return -ENOMEM;

@@ -14,6 +14,8 @@
 
 #include "ppp-int.h"
 
+#include <xxh_x86dispatch.h>	/* XXH3: SSE2, AVX2 or AVX512, chosen at run time */
+
 static void ppp_default_logger(int level, const char *msg)
 {
 	char line[1200];
@@ -87,8 +89,12 @@ uint32_t ppp_crc32c(uint32_t crc, const void *buf, size_t len)
 
 uint64_t ppp__csum(uint32_t type, const void *buf, size_t len)
 {
-	if (type == PPP_CSUM_XXH64)
+	switch (type) {
+	case PPP_CSUM_XXH3:
+		return XXH3_64bits_dispatch(buf, len);
+	case PPP_CSUM_XXH64:
 		return XXH64(buf, len, 0);
+	}
 	return ppp_crc32c(0, buf, len);
 }
 
@@ -96,13 +102,17 @@ void ppp__csum_init(struct ppp__csum *s, uint32_t type)
 {
 	s->type = type;
 	s->crc = 0;
-	if (type == PPP_CSUM_XXH64)
+	if (type == PPP_CSUM_XXH3)
+		XXH3_64bits_reset(&s->x3);
+	else if (type == PPP_CSUM_XXH64)
 		XXH64_reset(&s->xs, 0);
 }
 
 void ppp__csum_update(struct ppp__csum *s, const void *buf, size_t len)
 {
-	if (s->type == PPP_CSUM_XXH64)
+	if (s->type == PPP_CSUM_XXH3)
+		XXH3_64bits_update_dispatch(&s->x3, buf, len);
+	else if (s->type == PPP_CSUM_XXH64)
 		XXH64_update(&s->xs, buf, len);
 	else
 		s->crc = ppp_crc32c(s->crc, buf, len);
@@ -110,6 +120,8 @@ void ppp__csum_update(struct ppp__csum *s, const void *buf, size_t len)
 
 uint64_t ppp__csum_final(struct ppp__csum *s)
 {
+	if (s->type == PPP_CSUM_XXH3)
+		return XXH3_64bits_digest(&s->x3);
 	return s->type == PPP_CSUM_XXH64 ? XXH64_digest(&s->xs) : s->crc;
 }
 
@@ -120,6 +132,8 @@ const char *ppp_csum_name(uint32_t csum)
 		return "crc32c";
 	case PPP_CSUM_XXH64:
 		return "xxhash64";
+	case PPP_CSUM_XXH3:
+		return "xxh3";
 	}
 	return NULL;
 }
@@ -132,6 +146,8 @@ int ppp_csum_parse(const char *name)
 		return PPP_CSUM_CRC32C;
 	if (!strcmp(name, "xxhash64") || !strcmp(name, "xxh64"))
 		return PPP_CSUM_XXH64;
+	if (!strcmp(name, "xxh3") || !strcmp(name, "xxhash3"))
+		return PPP_CSUM_XXH3;
 	return -EINVAL;
 }
 

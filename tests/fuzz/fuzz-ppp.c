@@ -316,6 +316,7 @@ static void mkcorpus_csum(const char *dir, uint32_t csum, const char *sfx)
  * from before version 2. */
 static void mkcorpus(const char *dir)
 {
+	mkcorpus_csum(dir, PPP_CSUM_XXH3, "xxh3");
 	mkcorpus_csum(dir, PPP_CSUM_XXH64, "xxh64");
 	mkcorpus_csum(dir, PPP_CSUM_CRC32C, "crc32c");
 	fprintf(stderr, "seeds written to %s\n", dir);

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 #include <xxhash.h>
+#include <xxh_x86dispatch.h>
 
 #include "ppp.h"
 #include "../../ppp/ppp-int.h"	/* on-media layout, to forge bad stores */
@@ -30,7 +31,7 @@
 
 static char tmpdir[256];
 /* The extent checksum of the stores the tests format: the whole suite runs
- * once with the default (xxhash64) and once with crc32c. */
+ * once with the default (xxh3), once with xxhash64 and once with crc32c. */
 static uint32_t g_csum;
 static char logbuf[1 << 16];
 static size_t loglen;
@@ -199,6 +200,28 @@ static void format_file(const char *path, uint64_t size, uint32_t extent)
 	assert_int_equal(ppp_format(path, size, &o), 0);
 }
 
+/* The checksum the tests' stores have (PPP_CSUM_DEFAULT is XXH3). */
+static uint32_t store_csum(void)
+{
+	return g_csum ? g_csum : PPP_CSUM_XXH3;
+}
+
+/* @len bytes summed as PPP_CSUM_* @type says, straight from the libraries
+ * (docs/ppp-format.md), not through the store's code. */
+static uint64_t sum_of(uint32_t type, const void *buf, size_t len)
+{
+	switch (type) {
+	case PPP_CSUM_XXH3:
+		return XXH3_64bits_dispatch(buf, len);
+	case PPP_CSUM_XXH64:
+		return XXH64(buf, len, 0);
+	case PPP_CSUM_CRC32C:
+		return ppp_crc32c(0, buf, len);
+	}
+	fail_msg("checksum type %u", type);
+	return 0;
+}
+
 /* ---- tests ---------------------------------------------------------- */
 
 static void test_crc32c(void **state)
@@ -210,9 +233,20 @@ static void test_crc32c(void **state)
 	assert_int_equal(ppp_crc32c(0, NULL, 0), 0);
 	assert_string_equal(ppp_csum_name(PPP_CSUM_CRC32C), "crc32c");
 	assert_string_equal(ppp_csum_name(PPP_CSUM_XXH64), "xxhash64");
+	assert_string_equal(ppp_csum_name(PPP_CSUM_XXH3), "xxh3");
 	assert_null(ppp_csum_name(0));
+	assert_null(ppp_csum_name(4));
 	assert_int_equal(ppp_csum_parse("xxh64"), PPP_CSUM_XXH64);
+	assert_int_equal(ppp_csum_parse("xxhash64"), PPP_CSUM_XXH64);
+	assert_int_equal(ppp_csum_parse("xxh3"), PPP_CSUM_XXH3);
+	assert_int_equal(ppp_csum_parse("xxhash3"), PPP_CSUM_XXH3);
+	assert_int_equal(ppp_csum_parse("crc32c"), PPP_CSUM_CRC32C);
 	assert_int_equal(ppp_csum_parse("crc32"), -EINVAL);
+	assert_int_equal(ppp_csum_parse("xxh128"), -EINVAL);
+	/* the values docs/ppp-format.md gives */
+	assert_int_equal(XXH64(v, 9, 0), 0x8cb841db40e6ae83ull);
+	assert_int_equal(XXH3_64bits_dispatch(v, 9), 0x72dcb18b67a17dffull);
+	assert_int_equal(XXH3_64bits_dispatch(NULL, 0), 0x2d06800538d394c2ull);
 }
 
 static void test_format_open_empty(void **state)
@@ -231,8 +265,9 @@ static void test_format_open_empty(void **state)
 	p = open_store(path, PPP_RDONLY);
 	assert_int_equal(ppp_status(p, &st), 0);
 	assert_int_equal(st.version, 2);
-	assert_int_equal(st.csum, g_csum ? g_csum : PPP_CSUM_XXH64);
-	assert_string_equal(st.csum_name, g_csum == PPP_CSUM_CRC32C ? "crc32c" : "xxhash64");
+	assert_int_equal(st.csum, store_csum());
+	assert_string_equal(st.csum_name, g_csum == PPP_CSUM_CRC32C ? "crc32c" :
+					  g_csum == PPP_CSUM_XXH64 ? "xxhash64" : "xxh3");
 	assert_int_equal(st.backend, PPP_BACKEND_FILE);
 	assert_int_equal(st.size, 1 * MiB);
 	assert_int_equal(st.data_size, 1 * MiB - 8192);
@@ -266,6 +301,11 @@ static void test_format_errors(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(ppp_format(path, 1 * MiB, &o), -EINVAL);
 	assert_int_equal(ppp_format(tmpdir, 1 * MiB, NULL), -EISDIR);
+	o = (struct ppp_format_opts){ .csum = PPP_CSUM_XXH3 + 1 };
+	log_reset();
+	assert_int_equal(ppp_format(path, 1 * MiB, &o), -EINVAL);
+	assert_true(log_has("checksum type 4: must be crc32c, xxhash64 or xxh3"));
+	assert_int_equal(access(path, F_OK), -1);
 
 	/* a file with something else in it */
 	file_pwrite(other, 0, "precious data", 13);
@@ -700,6 +740,7 @@ static void sb_magic(struct ppp_sb *s) { s->magic[0] = 'X'; }
 static void sb_nothing(struct ppp_sb *s) { s->uuid[3] ^= 1; }
 static void sb_version(struct ppp_sb *s) { s->version = htole32(3); }
 static void sb_csum(struct ppp_sb *s) { s->csum = htole32(7); }
+static void sb_csum4(struct ppp_sb *s) { s->csum = htole32(PPP_CSUM_XXH3 + 1); }
 static void sb_v1_csum(struct ppp_sb *s) { s->version = htole32(1); s->csum = htole32(2); }
 static void sb_size_big(struct ppp_sb *s) { s->size = htole64(le64toh(s->size) * 2); }
 static void sb_size_odd(struct ppp_sb *s) { s->size = htole64(le64toh(s->size) - 512); }
@@ -729,6 +770,7 @@ static void test_bad_superblocks(void **state)
 		{ sb_nothing, false, -EUCLEAN, "checksum mismatch" },
 		{ sb_version, true, -EPROTONOSUPPORT, "version 3 is not supported" },
 		{ sb_csum, true, -EUCLEAN, "unknown checksum type 7" },
+		{ sb_csum4, true, -EUCLEAN, "unknown checksum type 4" },
 		{ sb_v1_csum, true, -EUCLEAN, "reserved" },
 		{ sb_size_big, true, -EUCLEAN, "truncated?" },
 		{ sb_size_odd, true, -EUCLEAN, "bad store size" },
@@ -1406,6 +1448,57 @@ static void test_sum_now(void **state)
 	}
 }
 
+/* A blob written whole through the mapping, given the writer's sums of its
+ * 1 MiB pieces (ppp_blob_take_sums): they become the extents' checksums
+ * only where they are of the store's kind and extent size (a wrong one then
+ * fails verify: the close does not sum those extents again), else they are
+ * refused (0) and the close sums the blob itself, so that XXH64 sums never
+ * go into an XXH3 store nor the other way round.  A change named since is
+ * summed again. */
+static void test_take_sums(void **state)
+{
+	static const uint32_t kinds[] = { PPP_CSUM_XXH3, PPP_CSUM_XXH64, PPP_CSUM_CRC32C };
+	const char *path = tpath("ts.ppp");
+	size_t len = 3 * MiB + 4096;
+	uint64_t sums[4], nbad;
+	struct ppp_blob *b;
+	struct ppp_txn *t;
+	struct ppp *p;
+	uint8_t *d;
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
+		for (int lie = 0; lie <= 1; lie++) {
+			bool ours = kinds[i] == store_csum();
+
+			format_file(path, 16 * MiB, 0);
+			p = open_store(path, PPP_RDWR);
+			assert_int_equal(ppp_txn_begin(p, 0, &t), 0);
+			assert_int_equal(ppp_blob_create(t, "pages.img", len, &b), 0);
+			/* not written through the mapping (yet) */
+			assert_int_equal(ppp_blob_take_sums(b, kinds[i], sums, 4, MiB), -EINVAL);
+			d = ppp_blob_data(b);
+			assert_non_null(d);
+			fill(d, len, 11 + i);
+			for (size_t k = 0; k < 4; k++)
+				sums[k] = sum_of(kinds[i], d + k * MiB,
+						 len - k * MiB < MiB ? len - k * MiB : MiB);
+			if (lie)
+				sums[2] ^= 1;
+			/* not the store's extents: refused whatever their kind */
+			assert_int_equal(ppp_blob_take_sums(b, kinds[i], sums, 4, 4096), 0);
+			assert_int_equal(ppp_blob_take_sums(b, kinds[i], sums, 3, MiB), 0);
+			assert_int_equal(ppp_blob_take_sums(b, kinds[i], sums, 4, MiB), ours);
+			d[5] ^= 0xff;			/* extent 0, named */
+			ppp_blob_changed(b, 5, 1);
+			assert_int_equal(ppp_blob_close(b), 0);
+			assert_int_equal(ppp_txn_commit(t), 0);
+			assert_int_equal(ppp_verify(p, &nbad), lie && ours ? -EBADMSG : 0);
+			assert_int_equal(nbad, lie && ours);
+			ppp_close(p);
+		}
+	}
+}
+
 /* The committed blob @name of @p holds @want (@len bytes), read in place
  * without the store's check. */
 static void check_blob_bytes(struct ppp *p, const char *name, const void *want, size_t len)
@@ -1474,7 +1567,8 @@ struct at_writer {
 	const uint8_t *src;
 	size_t len;
 	int id;
-	bool lie;	/* one piece's XXH64 given wrong */
+	uint32_t csum;	/* the kind of sums it gives (PPP_CSUM_*) */
+	bool lie;	/* one piece's sum given wrong */
 	int ret;
 };
 
@@ -1487,10 +1581,11 @@ static void *at_thread(void *arg)
 		uint64_t sums[2];
 
 		for (size_t i = 0; i * MiB < l; i++)
-			sums[i] = XXH64(w->src + off + i * MiB, l - i * MiB < MiB ? l - i * MiB : MiB, 0);
+			sums[i] = sum_of(w->csum, w->src + off + i * MiB,
+					 l - i * MiB < MiB ? l - i * MiB : MiB);
 		if (w->lie && !off)
 			sums[1] ^= 1;
-		w->ret = ppp_blob_write_at(w->b, off, w->src + off, l, sums, MiB);
+		w->ret = ppp_blob_write_at(w->b, off, w->src + off, l, w->csum, sums, MiB);
 	}
 	return NULL;
 }
@@ -1498,9 +1593,10 @@ static void *at_thread(void *arg)
 /* A blob written by ranges from two threads: the store verifies and holds
  * the bytes, with extents as large as the ranges, smaller and larger (those
  * across ranges summed from the store at the close); where the store's
- * checksums are XXH64 of 1 MiB the writer's sums are taken as they are (a
- * wrong one fails verify).  Not mixed with ppp_blob_write(); a blob not
- * written whole does not close. */
+ * checksums are of the writer's kind (XXH64 or XXH3) and of 1 MiB the
+ * writer's sums are taken as they are (a wrong one fails verify); sums of
+ * another kind are not (the store sums the bytes itself and verifies).  Not
+ * mixed with ppp_blob_write(); a blob not written whole does not close. */
 static void test_write_at(void **state)
 {
 	const char *path = tpath("at.ppp");
@@ -1512,18 +1608,22 @@ static void test_write_at(void **state)
 	struct ppp *p;
 
 	for (int lie = 0; lie <= 1; lie++) {
-		for (size_t x = 0; x < sizeof(extents) / sizeof(*extents); x++) {
-			bool taken = g_csum != PPP_CSUM_CRC32C && !extents[x];
+		for (size_t x = 0; x < sizeof(extents) / sizeof(*extents) * 2; x++) {
+			/* each extent size with XXH3 sums, then with XXH64 ones */
+			uint32_t wsum = x % 2 ? PPP_CSUM_XXH64 : PPP_CSUM_XXH3;
+			uint32_t ext = extents[x / 2];
+			bool taken = wsum == store_csum() && !ext;
 			struct at_writer w[2];
 			pthread_t th[2];
 
-			format_file(path, 32 * MiB, extents[x]);
+			format_file(path, 32 * MiB, ext);
 			p = open_store(path, PPP_RDWR);
 			assert_int_equal(ppp_txn_begin(p, 0, &t), 0);
 			assert_int_equal(ppp_blob_create(t, "pages.img", len, &b), 0);
-			assert_int_equal(ppp_blob_write_at(b, len - 4096, src, 8192, NULL, 0), -EINVAL);
+			assert_int_equal(ppp_blob_write_at(b, len - 4096, src, 8192, 0, NULL, 0),
+					 -EINVAL);
 			for (int i = 0; i < 2; i++) {
-				w[i] = (struct at_writer){ b, src, len, i, lie && i == 0, 0 };
+				w[i] = (struct at_writer){ b, src, len, i, wsum, lie && i == 0, 0 };
 				assert_int_equal(pthread_create(&th[i], NULL, at_thread, &w[i]), 0);
 			}
 			for (int i = 0; i < 2; i++) {
@@ -1545,12 +1645,12 @@ static void test_write_at(void **state)
 	assert_int_equal(ppp_txn_begin(p, 0, &t), 0);
 	assert_int_equal(ppp_blob_create(t, "a.img", 2 * MiB, &b), 0);
 	assert_int_equal(ppp_blob_write(b, src, MiB), 0);
-	assert_int_equal(ppp_blob_write_at(b, MiB, src, MiB, NULL, 0), -EINVAL);
+	assert_int_equal(ppp_blob_write_at(b, MiB, src, MiB, 0, NULL, 0), -EINVAL);
 	ppp_blob_discard(b);
 	ppp_txn_abort(t);
 	assert_int_equal(ppp_txn_begin(p, 0, &t), 0);
 	assert_int_equal(ppp_blob_create(t, "b.img", 2 * MiB, &b), 0);
-	assert_int_equal(ppp_blob_write_at(b, MiB, src, MiB, NULL, 0), 0);
+	assert_int_equal(ppp_blob_write_at(b, MiB, src, MiB, 0, NULL, 0), 0);
 	assert_int_equal(ppp_blob_write(b, src, MiB), -EINVAL);
 	assert_int_equal(ppp_blob_close(b), -EIO);
 	ppp_txn_abort(t);
@@ -1602,15 +1702,13 @@ static void test_mem_backend(void **state)
 		memcpy(&sb[1], buf + 4096, sizeof(sb[1]));
 		cur = le64toh(sb[1].generation) > le64toh(sb[0].generation) ? &sb[1] : &sb[0];
 		assert_int_equal(le32toh(cur->version), 2);
-		assert_int_equal(le32toh(cur->csum), g_csum ? g_csum : PPP_CSUM_XXH64);
+		assert_int_equal(le32toh(cur->csum), store_csum());
 		ix = buf + le64toh(cur->index_off);
 		ie = (const struct ppp_ix_entry *)(ix + 64);
 		tab = ix + 64 + 128 * le32toh(cur->nblobs);
 		for (int k = 0; k < 5; k++) {
 			size_t n = k < 4 ? 4096 : 20000 - 4 * 4096;
-			uint64_t want = g_csum == PPP_CSUM_CRC32C ?
-					ppp_crc32c(0, src + k * 4096, n) :
-					XXH64(src + k * 4096, n, 0);
+			uint64_t want = sum_of(store_csum(), src + k * 4096, n);
 			uint64_t got = 0;
 
 			memcpy(&got, tab + (le64toh(ie->crc_first) + k) *
@@ -1618,7 +1716,6 @@ static void test_mem_backend(void **state)
 			       g_csum == PPP_CSUM_CRC32C ? 4 : 8);
 			assert_int_equal(le64toh(got), want);
 		}
-		assert_int_equal(XXH64("123456789", 9, 0), 0x8cb841db40e6ae83ull);
 	}
 	buf[bi.offset + 4 * 4096 + 1] ^= 1;
 	log_reset();
@@ -1838,6 +1935,7 @@ int main(void)
 		cmocka_unit_test(test_generations),
 		cmocka_unit_test(test_pwrite),
 		cmocka_unit_test(test_write_at),
+		cmocka_unit_test(test_take_sums),
 		cmocka_unit_test(test_old_reader_same_process),
 		cmocka_unit_test(test_logger),
 	};
@@ -1845,7 +1943,9 @@ int main(void)
 	int r;
 
 	g_csum = PPP_CSUM_DEFAULT;
-	r = cmocka_run_group_tests_name("ppp (xxhash64 extents)", tests, setup, teardown);
+	r = cmocka_run_group_tests_name("ppp (xxh3 extents)", tests, setup, teardown);
+	g_csum = PPP_CSUM_XXH64;
+	r += cmocka_run_group_tests_name("ppp (xxhash64 extents)", tests, setup, teardown);
 	g_csum = PPP_CSUM_CRC32C;
 	r += cmocka_run_group_tests_name("ppp (crc32c extents)", tests, setup, teardown);
 	return r;
