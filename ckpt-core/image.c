@@ -17,6 +17,10 @@
 #include <isa-l/crc.h>
 
 #include "image.h"
+#if defined(__x86_64__) || defined(__i386__)
+/* XXH3 through libxxhash's dispatch: the widest vector unit the CPU has */
+#include <xxh_x86dispatch.h>
+#endif
 #include "journal.h"
 #include "log.h"
 #include "kup-image.pb-c.h"
@@ -49,15 +53,48 @@ uint64_t img_sum_final(struct img_sum *s)
 	return XXH64_digest(&s->xs);
 }
 
-void img_psum_init(struct img_psum *s, bool whole)
+uint64_t img_piece_sum(enum img_psum_kind kind, const void *buf, size_t len)
+{
+	return kind == IMG_PSUM_XXH3 ? XXH3_64bits(buf, len) : XXH64(buf, len, 0);
+}
+
+const char *img_psum_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case IMG_PSUM_XXH64:
+		return "xxh64";
+	case IMG_PSUM_XXH3:
+		return "xxh3";
+	}
+	return NULL;
+}
+
+static void psum_piece_reset(struct img_psum *s)
+{
+	if (s->kind == IMG_PSUM_XXH3)
+		XXH3_64bits_reset(s->x3);
+	else
+		img_sum_init(&s->cur);
+	s->in_cur = 0;
+}
+
+void img_psum_init(struct img_psum *s, enum img_psum_kind kind, bool whole)
 {
 	memset(s, 0, sizeof(*s));
 	s->whole = whole;
-	img_sum_init(&s->cur);
+	s->kind = kind;
+	/* (the library's allocation: its state wants 64-byte alignment) */
+	if (s->kind == IMG_PSUM_XXH3 && !(s->x3 = XXH3_createState())) {
+		s->nomem = true;
+		return;
+	}
+	psum_piece_reset(s);
 }
 
 static void psum_piece_done(struct img_psum *s)
 {
+	uint64_t v;
+
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
 		uint64_t *n = realloc(s->sums, cap * sizeof(*n));
@@ -69,23 +106,29 @@ static void psum_piece_done(struct img_psum *s)
 		s->sums = n;
 		s->cap = cap;
 	}
-	s->sums[s->n++] = img_sum_final(&s->cur);
-	img_sum_init(&s->cur);
-	s->in_cur = 0;
+	v = s->kind == IMG_PSUM_XXH3 ? XXH3_64bits_digest(s->x3) : img_sum_final(&s->cur);
+	s->sums[s->n++] = v;
+	psum_piece_reset(s);
 }
 
 void img_psum_update(struct img_psum *s, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
-	if (s->whole) {
-		img_sum_update(&s->cur, buf, len);
+	if (s->whole && !s->nomem) {
+		if (s->kind == IMG_PSUM_XXH3)
+			XXH3_64bits_update(s->x3, buf, len);
+		else
+			img_sum_update(&s->cur, buf, len);
 		return;
 	}
 	while (len && !s->nomem) {
 		size_t take = IMG_PAGES_CHUNK - s->in_cur < len ? IMG_PAGES_CHUNK - s->in_cur : len;
 
-		img_sum_update(&s->cur, p, take);
+		if (s->kind == IMG_PSUM_XXH3)
+			XXH3_64bits_update(s->x3, p, take);
+		else
+			img_sum_update(&s->cur, p, take);
 		s->in_cur += take;
 		p += take;
 		len -= take;
@@ -94,19 +137,37 @@ void img_psum_update(struct img_psum *s, const void *buf, size_t len)
 	}
 }
 
-uint64_t img_psum_of_sums(const uint64_t *sums, size_t n)
+uint64_t img_psum_of_sums(enum img_psum_kind kind, const uint64_t *sums, size_t n)
 {
+	uint8_t le[64 * 8];
 	struct img_sum w;
+	XXH3_state_t x3;
 
-	img_sum_init(&w);
-	for (size_t i = 0; i < n; i++) {
-		uint8_t le[8];
+	if (kind == IMG_PSUM_XXH3)
+		XXH3_64bits_reset(&x3);
+	else
+		img_sum_init(&w);
+	for (size_t i = 0; i < n; i += 64) {
+		size_t m = n - i < 64 ? n - i : 64;
 
-		for (int b = 0; b < 8; b++)
-			le[b] = sums[i] >> (8 * b);
-		img_sum_update(&w, le, sizeof(le));
+		for (size_t j = 0; j < m; j++)
+			for (int b = 0; b < 8; b++)
+				le[j * 8 + b] = sums[i + j] >> (8 * b);
+		if (kind == IMG_PSUM_XXH3)
+			XXH3_64bits_update(&x3, le, m * 8);
+		else
+			img_sum_update(&w, le, m * 8);
 	}
-	return img_sum_final(&w);
+	return kind == IMG_PSUM_XXH3 ? XXH3_64bits_digest(&x3) : img_sum_final(&w);
+}
+
+void img_psum_release(struct img_psum *s)
+{
+	free(s->sums);
+	s->sums = NULL;
+	if (s->x3)
+		XXH3_freeState(s->x3);
+	s->x3 = NULL;
 }
 
 int img_psum_final(struct img_psum *s, uint64_t *whole, uint64_t **sums, size_t *n)
@@ -115,18 +176,19 @@ int img_psum_final(struct img_psum *s, uint64_t *whole, uint64_t **sums, size_t 
 		*sums = NULL;
 		*n = 0;
 	}
-	if (s->whole) {
-		*whole = img_sum_final(&s->cur);
+	if (s->whole && !s->nomem) {
+		*whole = s->kind == IMG_PSUM_XXH3 ? XXH3_64bits_digest(s->x3) :
+			 img_sum_final(&s->cur);
+		img_psum_release(s);
 		return 0;
 	}
-	if (s->in_cur)
+	if (s->in_cur && !s->nomem)
 		psum_piece_done(s);
 	if (s->nomem) {
-		free(s->sums);
-		s->sums = NULL;
+		img_psum_release(s);
 		return -ENOMEM;
 	}
-	*whole = img_psum_of_sums(s->sums, s->n);
+	*whole = img_psum_of_sums(s->kind, s->sums, s->n);
 	if (sums) {
 		*sums = s->sums;
 		*n = s->n;
@@ -134,6 +196,9 @@ int img_psum_final(struct img_psum *s, uint64_t *whole, uint64_t **sums, size_t 
 		free(s->sums);
 	}
 	s->sums = NULL;
+	if (s->x3)
+		XXH3_freeState(s->x3);
+	s->x3 = NULL;
 	return 0;
 }
 

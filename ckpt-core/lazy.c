@@ -502,9 +502,10 @@ static int src_page(struct lsrv *s, int img, uint64_t pgoff, const uint8_t **pag
 			return err;
 		/* a directory's image: the piece's own checksum, of the copy (a
 		 * store's reads check its extents themselves) */
-		if (b->data && mm->n_chunk_xxh64 &&
-		    (cs / IMG_PAGES_CHUNK >= mm->n_chunk_xxh64 ||
-		     img_xxh64(s->buf, len) != mm->chunk_xxh64[cs / IMG_PAGES_CHUNK])) {
+		if (b->data && mm->n_chunk_sum &&
+		    (cs / IMG_PAGES_CHUNK >= mm->n_chunk_sum ||
+		     img_piece_sum(mm->pages_sum_kind, s->buf, len) !=
+		     mm->chunk_sum[cs / IMG_PAGES_CHUNK])) {
 			log_err("image %s: the piece at offset %" PRIu64 ": checksum mismatch "
 				"(corrupted)", b->name, cs);
 			return -EBADMSG;

@@ -86,15 +86,16 @@ int validate_mm(struct rctx *c, struct rproc *p)
 	/* streamed images are checked as they are read (restore_pages) */
 	if (!p->pages.data)
 		return 0;
-	if (!mm->n_chunk_xxh64) {
-		/* an older image: one checksum of the whole */
-		if (img_xxh64(p->pages.data, p->pages.len) != mm->pages_xxh64) {
+	if (!mm->n_chunk_sum) {
+		/* an older image (or an empty one): one checksum of the whole */
+		if (img_piece_sum(mm->pages_sum_kind, p->pages.data, p->pages.len) !=
+		    mm->pages_sum) {
 			log_err("image %s: checksum mismatch (corrupted)", name);
 			return -EINVAL;
 		}
 		return 0;
 	}
-	p->pages_ok = calloc(mm->n_chunk_xxh64, 1);
+	p->pages_ok = calloc(mm->n_chunk_sum, 1);
 	if (!p->pages_ok)
 		return -ENOMEM;
 	/* each piece is checked right before its pages are first written
@@ -107,7 +108,7 @@ int validate_mm(struct rctx *c, struct rproc *p)
 
 /*
  * Check the pieces of @p's mapped pages image that hold bytes @off to
- * @off + @len against their checksums (mm_image.chunk_xxh64), each once.
+ * @off + @len against their checksums (mm_image.chunk_sum), each once.
  * Nothing to do for a streamed image (checked as it is read) or one with a
  * single checksum (checked whole by validate_mm).
  */
@@ -121,11 +122,12 @@ int pages_check(struct rproc *p, uint64_t off, uint64_t len)
 		uint64_t cs = k * IMG_PAGES_CHUNK;
 		size_t clen = p->pages.len - cs < IMG_PAGES_CHUNK ? p->pages.len - cs : IMG_PAGES_CHUNK;
 
-		if (k >= mm->n_chunk_xxh64 || cs >= p->pages.len)
+		if (k >= mm->n_chunk_sum || cs >= p->pages.len)
 			return -ERANGE;
 		if (p->pages_ok[k])
 			continue;
-		if (img_xxh64((const uint8_t *)p->pages.data + cs, clen) != mm->chunk_xxh64[k]) {
+		if (img_piece_sum(mm->pages_sum_kind, (const uint8_t *)p->pages.data + cs, clen) !=
+		    mm->chunk_sum[k]) {
 			log_err("image %s: the piece at offset %" PRIu64 ": checksum mismatch "
 				"(corrupted)", p->pages.name, cs);
 			return -EINVAL;
@@ -560,8 +562,9 @@ static void *checker_main(void *arg)
 		if (stop)
 			break;
 		if (!ok)
-			ok = img_xxh64((const uint8_t *)p->pages.data + cs, clen) ==
-			     p->mm->chunk_xxh64[k];
+			ok = img_piece_sum(p->mm->pages_sum_kind,
+					   (const uint8_t *)p->pages.data + cs, clen) ==
+			     p->mm->chunk_sum[k];
 		pthread_mutex_lock(&pc->mu);
 		if (ok) {
 			p->pages_ok[k] = 1;
@@ -585,11 +588,11 @@ static bool checker_start(struct piece_checker *pc, struct rctx *c, struct rproc
 	bool up;
 
 	memset(pc, 0, sizeof(*pc));
-	if (!p->pages.data || !p->pages_ok || p->mm->n_chunk_xxh64 < CHECK_MIN_PIECES ||
-	    p->mm->n_chunk_xxh64 != img_psum_pieces(p->pages.len))
+	if (!p->pages.data || !p->pages_ok || p->mm->n_chunk_sum < CHECK_MIN_PIECES ||
+	    p->mm->n_chunk_sum != img_psum_pieces(p->pages.len))
 		return false;
 	pc->p = p;
-	pc->n = p->mm->n_chunk_xxh64;
+	pc->n = p->mm->n_chunk_sum;
 	pthread_mutex_init(&pc->mu, NULL);
 	pthread_cond_init(&pc->cv, NULL);
 	up = !ckpt_thread_start(&pc->th, checker_main, pc);
@@ -825,7 +828,7 @@ static bool fill_par_ok(const struct rctx *c, const struct rproc *p)
 		return false;
 	if (!p->pages.data)
 		return c->st->ops->read != NULL;
-	return p->pages_ok && p->mm->n_chunk_xxh64 == img_psum_pieces(p->pages.len);
+	return p->pages_ok && p->mm->n_chunk_sum == img_psum_pieces(p->pages.len);
 }
 
 static int restore_pages_par(struct takeover *tk, bool proxy)
@@ -903,7 +906,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 			return log_errno(ENOMEM, "cannot allocate a %lu MiB buffer", STREAM_BUF >> 20);
 		}
 	}
-	img_psum_init(&sum, !mm->n_chunk_xxh64);
+	img_psum_init(&sum, mm->pages_sum_kind, !mm->n_chunk_sum);
 	checking = checker_start(&pc, tk->c, p);
 	while (pos < total) {
 		/* a mapped image a piece at a time: checked, then written while
@@ -987,12 +990,14 @@ static int restore_pages(struct takeover *tk, bool proxy)
 	}
 	if (checking)
 		checker_end(&pc);
-	if (p->pages.data)
+	if (p->pages.data) {
+		img_psum_release(&sum);
 		return 0;
+	}
 	err = img_psum_final(&sum, &whole, NULL, NULL);
 	if (err)
 		return err;
-	if (whole != mm->pages_xxh64) {
+	if (whole != mm->pages_sum) {
 		log_err("image %s: checksum mismatch (corrupted)", p->pages.name);
 		return -EINVAL;
 	}
@@ -1000,7 +1005,7 @@ static int restore_pages(struct takeover *tk, bool proxy)
 fail:
 	if (checking)
 		checker_end(&pc);
-	free(sum.sums);
+	img_psum_release(&sum);
 	return err;
 }
 

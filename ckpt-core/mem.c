@@ -796,7 +796,7 @@ static int patch_stream(pid_t pid, const MmImage *mm, struct img_store *st, stru
 		}
 		if (ret)
 			break;
-		sums[k] = img_xxh64(buf, (p1 - p0) * PAGE_SIZE_K);
+		sums[k] = img_piece_sum(IMG_PSUM_NOW, buf, (p1 - p0) * PAGE_SIZE_K);
 		ret = st->ops->sum_bytes(st, blob, p0 * PAGE_SIZE_K, buf, (p1 - p0) * PAGE_SIZE_K);
 		(*resummed)++;
 		if (!ret)
@@ -943,7 +943,7 @@ static int par_copier(struct par_copy *pc, uint8_t *buf, bool lead)
 			ret = read_pieces(pc->pid, buf, remote, k, bytes, pc->memfd, pc->pmfd,
 					  false);
 		for (size_t off = 0; !ret && off < bytes; off += IMG_PAGES_CHUNK)
-			*sums++ = img_xxh64(data + off, bytes - off < IMG_PAGES_CHUNK ?
+			*sums++ = img_piece_sum(IMG_PSUM_NOW, data + off, bytes - off < IMG_PAGES_CHUNK ?
 						bytes - off : IMG_PAGES_CHUNK);
 		if (!ret && pc->blob->fd >= 0) {
 			for (size_t w = 0; w < bytes && !ret;) {
@@ -1037,16 +1037,16 @@ static int copy_runs_par(pid_t pid, const struct run_list *rl, MmImage *mm, stru
 		free(pc.sums);
 		return ret;
 	}
-	mm->chunk_xxh64 = pc.sums;
-	mm->n_chunk_xxh64 = n;
-	mm->pages_xxh64 = img_psum_of_sums(pc.sums, n);
+	mm->chunk_sum = pc.sums;
+	mm->n_chunk_sum = n;
+	mm->pages_sum = img_psum_of_sums(IMG_PSUM_NOW, pc.sums, n);
 	return 0;
 }
 
-/* mm_image.pages_xxh64 and chunk_xxh64 from @ps (img_psum) */
+/* mm_image.pages_sum and chunk_sum from @ps (img_psum) */
 static int note_pages_sums(pid_t pid, MmImage *mm, struct img_psum *ps)
 {
-	int ret = img_psum_final(ps, &mm->pages_xxh64, &mm->chunk_xxh64, &mm->n_chunk_xxh64);
+	int ret = img_psum_final(ps, &mm->pages_sum, &mm->chunk_sum, &mm->n_chunk_sum);
 
 	return ret ? log_errno(ret, "pid %d: the checksums of its page image", pid) : 0;
 }
@@ -1119,7 +1119,7 @@ void mem_free_image(MmImage *mm)
 		free(mm->hot_runs);
 	}
 	free(mm->vdso_symtab.data);
-	free(mm->chunk_xxh64);
+	free(mm->chunk_sum);
 	mm_image__init(mm);
 }
 
@@ -1210,7 +1210,7 @@ static void *resum_run(void *arg)
 		uint64_t off = k * IMG_PAGES_CHUNK;
 
 		if (rs->stale[k])
-			rs->sums[k] = img_xxh64(rs->data + off, rs->len - off < IMG_PAGES_CHUNK ?
+			rs->sums[k] = img_piece_sum(IMG_PSUM_NOW, rs->data + off, rs->len - off < IMG_PAGES_CHUNK ?
 						rs->len - off : IMG_PAGES_CHUNK);
 	}
 	return NULL;
@@ -1374,6 +1374,8 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		return ret;
 	smaps_start(&smaps, pid);
 	mm->pid = pid;
+	mm->has_pages_sum_kind = true;
+	mm->pages_sum_kind = IMG_PSUM_NOW;
 	mm->vmas = calloc(nraw, sizeof(*mm->vmas));
 	vraw = calloc(nraw + 1, sizeof(*vraw));
 	if (!mm->vmas || !vraw) {
@@ -1532,13 +1534,13 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 				   ahead_stale, ahead_sums, &written, &resummed) : -ENOMEM;
 		if (ret)
 			goto out;
-		mm->n_chunk_xxh64 = img_psum_pieces(mm->pages_nr * PAGE_SIZE_K);
-		mm->chunk_xxh64 = ahead_sums;
+		mm->n_chunk_sum = img_psum_pieces(mm->pages_nr * PAGE_SIZE_K);
+		mm->chunk_sum = ahead_sums;
 		ahead_sums = NULL;
-		mm->pages_xxh64 = img_psum_of_sums(mm->chunk_xxh64, mm->n_chunk_xxh64);
+		mm->pages_sum = img_psum_of_sums(IMG_PSUM_NOW, mm->chunk_sum, mm->n_chunk_sum);
 		log_info("pid %d: %" PRIu64 " pages written into its page image at the freeze, "
 			 "%zu of %zu pieces summed again", pid, written, resummed,
-			 mm->n_chunk_xxh64);
+			 mm->n_chunk_sum);
 		log_progress_add(mm->pages_nr * PAGE_SIZE_K);
 	} else if (ahead) {
 		/* written ahead, laid out as now: the pages written since go in */
@@ -1550,13 +1552,13 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 			/* only the pieces written since the pre-dump summed them */
 			uint64_t len = mm->pages_nr * PAGE_SIZE_K;
 
-			mm->n_chunk_xxh64 = img_psum_pieces(len);
-			resum_stale(blob.data, len, ahead_stale, ahead_sums, mm->n_chunk_xxh64);
-			mm->chunk_xxh64 = ahead_sums;
+			mm->n_chunk_sum = img_psum_pieces(len);
+			resum_stale(blob.data, len, ahead_stale, ahead_sums, mm->n_chunk_sum);
+			mm->chunk_sum = ahead_sums;
 			ahead_sums = NULL;
-			mm->pages_xxh64 = img_psum_of_sums(mm->chunk_xxh64, mm->n_chunk_xxh64);
+			mm->pages_sum = img_psum_of_sums(IMG_PSUM_NOW, mm->chunk_sum, mm->n_chunk_sum);
 		} else {
-			img_psum_init(&ps, false);
+			img_psum_init(&ps, IMG_PSUM_NOW, false);
 			img_psum_update(&ps, blob.data, mm->pages_nr * PAGE_SIZE_K);
 			ret = note_pages_sums(pid, mm, &ps);
 			if (ret)
@@ -1578,12 +1580,12 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 
 		if (blob.fd < 0 && blob.data) {
 			/* a store's mapping */
-			img_psum_init(&ps, false);
+			img_psum_init(&ps, IMG_PSUM_NOW, false);
 			ret = copy_runs(pid, &view, blob.data, memfd, pmfd,
 					(const uint8_t *const *)src, &ps);
 			if (!ret)
 				ret = note_pages_sums(pid, mm, &ps);
-			free(ps.sums);	/* (left only on a failure) */
+			img_psum_release(&ps);	/* (what is left on a failure) */
 		} else {
 			ret = copy_runs_par(pid, &view, mm, st, &blob, memfd, pmfd,
 					    (const uint8_t *const *)src);
@@ -1593,8 +1595,8 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	}
 	/* the pieces' sums were taken from the blob as it is: a store whose
 	 * own checksums are the same need not read it again */
-	if (mm->n_chunk_xxh64 && blob.data && st->ops->piece_sums)
-		st->ops->piece_sums(st, &blob, mm->chunk_xxh64, mm->n_chunk_xxh64);
+	if (mm->n_chunk_sum && blob.data && st->ops->piece_sums)
+		st->ops->piece_sums(st, &blob, mm->chunk_sum, mm->n_chunk_sum);
 	ret = st->ops->finish(st, &blob);
 	if (stats) {
 		stats->pages += mm->pages_nr;

@@ -1115,7 +1115,7 @@ static int write_ahead_stream(struct predump *pd, struct pd_proc *p)
 			else
 				memset(d, 0, PAGE_SIZE_K);
 		}
-		p->sums[k] = img_xxh64(buf, l);
+		p->sums[k] = img_piece_sum(IMG_PSUM_NOW, buf, l);
 		ret = st->ops->write_at(st, &p->blob, off, buf, l, &p->sums[k]);
 		if (ret)
 			ret = log_errno(ret, "pid %d: cannot write its page image ahead into %s",
@@ -1195,7 +1195,7 @@ static int write_ahead(struct predump *pd, struct pd_proc *p)
 	for (size_t k = 0; p->sums && k < npieces; k++) {
 		uint64_t off = k * IMG_PAGES_CHUNK;
 
-		p->sums[k] = img_xxh64(p->blob.data + off, n * PAGE_SIZE_K - off < IMG_PAGES_CHUNK ?
+		p->sums[k] = img_piece_sum(IMG_PSUM_NOW, p->blob.data + off, n * PAGE_SIZE_K - off < IMG_PAGES_CHUNK ?
 				       n * PAGE_SIZE_K - off : IMG_PAGES_CHUNK);
 	}
 	return 0;

@@ -105,7 +105,7 @@ static const struct field_fmt field_fmts[] = {
 	HEX(vma_entry, start), HEX(vma_entry, end), HEX(vma_entry, prot), HEX(vma_entry, flags),
 	HEX(vma_entry, pgoff), HEX(vma_entry, madv),
 	HEX(page_run, vaddr),
-	HEX(mm_image, pages_xxh64),
+	HEX(mm_image, pages_sum),
 	HEX(vdso_symtab, vdso_start), HEX(vdso_symtab, vdso_size), HEX(vdso_symtab, vvar_start),
 	HEX(vdso_symtab, vvar_size), HEX(vdso_symtab, vdso_crc), HEX(vdso_sym, offset),
 	HEX(shmem_entry, xxh64), OCT(shmem_entry, mode),

@@ -578,16 +578,22 @@ int ckpt_validate_cow(const MmImage *mm, const MmImage *pmm, uint32_t pid, uint3
 	return 0;
 }
 
-/* The pieces' checksums of the pages image (chunk_xxh64), where it has
+/* The pieces' checksums of the pages image (chunk_sum), where it has
  * them: one per IMG_PAGES_CHUNK of it, and the whole's checksum theirs. */
 static int check_chunk_sums(const MmImage *mm, uint32_t pid)
 {
-	if (!mm->n_chunk_xxh64)
+	if (!img_psum_kind_name(mm->pages_sum_kind)) {
+		log_err("mm-%u.img: checksum kind %u of its page image is not known", pid,
+			mm->pages_sum_kind);
+		return -EINVAL;
+	}
+	if (!mm->n_chunk_sum)
 		return 0;	/* an older image: one checksum of its bytes */
-	if (mm->n_chunk_xxh64 != img_psum_pieces(mm->pages_nr * PAGE_SIZE_K) ||
-	    img_psum_of_sums(mm->chunk_xxh64, mm->n_chunk_xxh64) != mm->pages_xxh64) {
+	if (mm->n_chunk_sum != img_psum_pieces(mm->pages_nr * PAGE_SIZE_K) ||
+	    img_psum_of_sums(mm->pages_sum_kind, mm->chunk_sum, mm->n_chunk_sum) !=
+	    mm->pages_sum) {
 		log_err("mm-%u.img: %zu checksums of pieces of its %" PRIu64 " pages, not those "
-			"of its page image", pid, mm->n_chunk_xxh64, mm->pages_nr);
+			"of its page image", pid, mm->n_chunk_sum, mm->pages_nr);
 		return -EINVAL;
 	}
 	return 0;

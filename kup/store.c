@@ -8,11 +8,11 @@
  * those are written by ranges (ppp_blob_write_at(), from the engine's
  * buffers on two CPUs; a page of the file allocated at format and written so
  * is not cleared first, as a fault of the mapping clears it), and the
- * store's checksums of their extents are the pieces' XXH64 the engine took
- * (computed once); the set becomes visible atomically at commit.  A restore
+ * store's checksums of their extents are the pieces' XXH3 the engine took
+ * (computed once, where the store's checksum is XXH3: its default); the set becomes visible atomically at commit.  A restore
  * opens the committed checkpoint read-only and reads the blobs in place.
  * Every blob a restore reads is covered by a checksum of its own (container
- * records, pages_xxh64), so blobs are mapped without the store's per-extent
+ * records, pages_sum), so blobs are mapped without the store's per-extent
  * check; `kup ppp verify` runs that one.
  *
  * On a block device (the pmem region) the mapping goes through the page
@@ -167,11 +167,14 @@ static void ps_changed(struct img_store *st, struct img_blob *b, uint64_t off, u
 		ppp_blob_changed(b->priv, off, len);
 }
 
+/* the store's name of the checksum the engine gives its pieces */
+#define PIECE_CSUM (IMG_PSUM_NOW == IMG_PSUM_XXH3 ? PPP_CSUM_XXH3 : PPP_CSUM_XXH64)
+
 static void ps_piece_sums(struct img_store *st, struct img_blob *b, const uint64_t *sums,
 			  size_t n)
 {
 	if (b->priv)
-		(void)ppp_blob_take_sums(b->priv, PPP_CSUM_XXH64, sums, n, IMG_PAGES_CHUNK);
+		(void)ppp_blob_take_sums(b->priv, PIECE_CSUM, sums, n, IMG_PAGES_CHUNK);
 }
 
 /* Written with write() only (blob->data stays NULL). */
@@ -184,7 +187,7 @@ static int ps_create_stream(struct img_store *st, const char *name, size_t len,
 static int ps_write_at(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
 		       size_t len, const uint64_t *sums)
 {
-	return b->priv ? ppp_blob_write_at(b->priv, off, buf, len, PPP_CSUM_XXH64, sums,
+	return b->priv ? ppp_blob_write_at(b->priv, off, buf, len, PIECE_CSUM, sums,
 					   IMG_PAGES_CHUNK) : -EBADF;
 }
 

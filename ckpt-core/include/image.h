@@ -75,9 +75,9 @@ struct img_store_ops {
 	 * faster than through a mapping.  write_at(): @len page-aligned bytes
 	 * at @off, ranges in any order and from several threads at a time, each
 	 * byte once; @off a multiple of IMG_PAGES_CHUNK, @len too unless the
-	 * range ends the blob.  @sums: XXH64 of each IMG_PAGES_CHUNK piece of
-	 * @buf (the last one shorter), which the store takes as its own
-	 * checksums where they are such.
+	 * range ends the blob.  @sums: the IMG_PSUM_NOW checksum (XXH3) of each
+	 * IMG_PAGES_CHUNK piece of @buf (the last one shorter), which the store
+	 * takes as its own checksums where they are such.
 	 */
 	int (*create_stream)(struct img_store *st, const char *name, size_t len, struct img_blob *b);
 	int (*write_at)(struct img_store *st, struct img_blob *b, uint64_t off, const void *buf,
@@ -106,8 +106,9 @@ struct img_store_ops {
 			 size_t len);
 	/*
 	 * Optional, for a created blob written through its mapping, whole: the
-	 * XXH64 of each IMG_PAGES_CHUNK piece of it as it is now (a pages
-	 * image's chunk_xxh64), which the store may take as its own checksums
+	 * IMG_PSUM_NOW checksum of each IMG_PAGES_CHUNK piece of it as it is
+	 * now (a pages
+	 * image's chunk_sum), which the store may take as its own checksums
 	 * rather than read the blob again at finish().
 	 */
 	void (*piece_sums)(struct img_store *st, struct img_blob *b, const uint64_t *sums, size_t n);
@@ -188,10 +189,11 @@ const char *img_kind_name(enum img_kind kind);
 uint32_t img_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /*
- * The checksum of page images: XXH64 (seed 0), plain integer arithmetic, so
- * as fast as the copy on any CPU, emulated ones included (crc32c needs a
- * crc32 instruction that QEMU TCG emulates ~30x slower).  img_xxh64() of a
- * whole buffer; img_sum_* over a stream.
+ * The checksum of the shared memory images and of files' contents: XXH64
+ * (seed 0), plain integer arithmetic, fast on any CPU, emulated ones
+ * included (crc32c needs a crc32 instruction that QEMU TCG emulates ~70x
+ * slower).  img_xxh64() of a whole buffer; img_sum_* over a stream.  Page
+ * images have their own (img_psum below).
  */
 uint64_t img_xxh64(const void *buf, size_t len);
 struct img_sum {
@@ -209,27 +211,48 @@ uint64_t img_sum_final(struct img_sum *s);
 void img_defer_unmaps(bool on);
 
 /*
- * A pages image's checksums (mm_image.chunk_xxh64, pages_xxh64): XXH64 of
+ * A pages image's checksums (mm_image.chunk_sum, pages_sum): a checksum of
  * each IMG_PAGES_CHUNK piece of it (the last one shorter), and for the whole
- * image XXH64 of those, each as 8 little-endian bytes.  A piece can so be
- * checked alone as it is read (a lazy restore), and the whole in one pass.
- * An image with no pieces' sums (older ones) has XXH64 of its bytes as its
- * whole's checksum (@whole true).  img_psum_final() gives the whole's
- * checksum and, with pieces, hands the array (malloc'd) to the caller.
+ * image the same checksum of those, each as 8 little-endian bytes.  A piece
+ * can so be checked alone as it is read (a lazy restore, the restore's two
+ * threads), and the whole in one pass.  The checksum is the image's
+ * pages_sum_kind:
+ *   IMG_PSUM_XXH3: XXH3 64 bits (no seed), what a dump writes now: vector
+ *     code (libxxhash picks AVX-512, AVX2 or SSE2 as the CPU has), as fast
+ *     as memory can be read on a current x86 core (~30 GB/s in cache), and
+ *     ~1 GB/s where the CPU is emulated (QEMU TCG);
+ *   IMG_PSUM_XXH64: XXH64 (seed 0), older images (~14 GB/s in cache).
+ * An image with no pieces' sums (older ones still, and an empty image) has
+ * its kind's checksum of its bytes as its whole's (@whole true: older ones
+ * are XXH64).  img_psum_final() gives the whole's
+ * checksum and, with pieces, hands the array (malloc'd) to the caller;
+ * img_psum_release() frees what a state holds when it is not finalised.
  */
 #define IMG_PAGES_CHUNK (1UL << 20)
+enum img_psum_kind {
+	IMG_PSUM_XXH64 = 0,
+	IMG_PSUM_XXH3 = 1,
+};
+#define IMG_PSUM_NOW IMG_PSUM_XXH3	/* what a dump writes */
+/* the checksum of a piece of @len bytes */
+uint64_t img_piece_sum(enum img_psum_kind kind, const void *buf, size_t len);
+/* "xxh64", "xxh3" (NULL for an unknown kind) */
+const char *img_psum_kind_name(uint32_t kind);
 struct img_psum {
-	struct img_sum cur;
+	enum img_psum_kind kind;
+	struct img_sum cur;		/* whole, or IMG_PSUM_XXH64's piece */
+	XXH3_state_t *x3;		/* IMG_PSUM_XXH3's piece */
 	uint64_t in_cur;	/* bytes of the current piece seen */
 	uint64_t *sums;
 	size_t n, cap;
 	bool whole;
 	bool nomem;
 };
-void img_psum_init(struct img_psum *s, bool whole);
+void img_psum_init(struct img_psum *s, enum img_psum_kind kind, bool whole);
 void img_psum_update(struct img_psum *s, const void *buf, size_t len);
 int img_psum_final(struct img_psum *s, uint64_t *whole, uint64_t **sums, size_t *n);
-uint64_t img_psum_of_sums(const uint64_t *sums, size_t n);
+void img_psum_release(struct img_psum *s);
+uint64_t img_psum_of_sums(enum img_psum_kind kind, const uint64_t *sums, size_t n);
 static inline size_t img_psum_pieces(uint64_t len)
 {
 	return (len + IMG_PAGES_CHUNK - 1) / IMG_PAGES_CHUNK;

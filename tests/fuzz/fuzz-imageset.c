@@ -32,7 +32,7 @@ static void check_blobs(struct img_store *st, const struct ckpt_images *im)
 		if (st->ops->open(st, name, &b))
 			continue;
 		if (b.len == im->mm[i]->pages_nr * PAGE_SIZE_K)
-			(void)img_xxh64(b.data, b.len);
+			(void)img_piece_sum(im->mm[i]->pages_sum_kind, b.data, b.len);
 		st->ops->release(st, &b);
 	}
 	for (size_t i = 0; i < im->shm->n_entries; i++) {

@@ -166,7 +166,7 @@ check "... marked failed (as on the boot after a switch): a later boot leaves it
 	      kup_run "$T/ri4.log" restore --ppp "$S4" -d --if-any && grep -q "failed on an earlier boot" "$T/ri4.log"'
 
 # ---- a directory's image damaged: the tree runs, killed at the damaged piece --
-# Each MiB of a pages image has a checksum of its own (mm_image.chunk_xxh64):
+# Each MiB of a pages image has a checksum of its own (mm_image.chunk_sum):
 # a lazy restore from a directory checks a piece when it first reads it, so
 # the tree runs before its memory is read; an eager one checks each right
 # before writing it into the task, before any task runs (what was made is
@@ -176,7 +176,7 @@ wait_for_line "$T/out9" '^READY' 120 || bail "bigmem did not start"
 check "kup dump -D" kup_run "$T/dump9.log" dump -t "$pid" -D "$T/img9"
 check "the dumped process is gone" wait_gone "$pid"
 check "the pages image has a checksum per MiB" \
-	eval '[ "$("$KUP" show "$T/img9/mm-$pid.img" | grep -c chunk_xxh64)" -ge 1 ]'
+	eval '[ "$("$KUP" show "$T/img9/mm-$pid.img" | grep -c chunk_sum)" -ge 1 ]'
 flip_byte "$T/img9/pages-$pid.img" $(((40 << 20) + 100))
 check_fails "kup restore -D (eager) of the damaged image is refused" \
 	kup_run "$T/restore9e.log" restore -D "$T/img9" -d

@@ -186,47 +186,82 @@ static void test_planted_symlink(void **state)
 	unlink(path);
 }
 
-/* A pages image's checksums: the same pieces whatever the sizes it is fed
- * in, each that of its MiB, the whole's theirs; an older image's one sum. */
+/* A pages image's checksums, of either kind: the same pieces whatever the
+ * sizes it is fed in, each that of its MiB, the whole's theirs; one sum of
+ * the bytes when asked whole; XXH3 and XXH64 differ. */
 static void test_pages_sums(void **state)
 {
 	size_t len = 3 * IMG_PAGES_CHUNK + 12345, steps[] = { 1, 4096, 777777, IMG_PAGES_CHUNK, len };
+	enum img_psum_kind kinds[] = { IMG_PSUM_XXH64, IMG_PSUM_XXH3 };
 	uint8_t *buf = malloc(len);
-	uint64_t whole, first = 0, *sums;
+	uint64_t whole, first = 0, *sums, wholes[2];
 	size_t n;
 
 	assert_non_null(buf);
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (uint8_t)(i * 2654435761u >> 13);
-	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
-		struct img_psum ps;
+	assert_true(img_piece_sum(IMG_PSUM_XXH64, buf, len) == XXH64(buf, len, 0));
+	assert_true(img_piece_sum(IMG_PSUM_XXH3, buf, len) == XXH3_64bits(buf, len));
+	assert_string_equal(img_psum_kind_name(IMG_PSUM_XXH3), "xxh3");
+	assert_null(img_psum_kind_name(2));
+	for (size_t t = 0; t < 2; t++) {
+		enum img_psum_kind kind = kinds[t];
 
-		img_psum_init(&ps, false);
-		for (size_t off = 0; off < len; off += steps[k])
-			img_psum_update(&ps, buf + off, len - off < steps[k] ? len - off : steps[k]);
-		assert_int_equal(img_psum_final(&ps, &whole, &sums, &n), 0);
-		assert_int_equal(n, img_psum_pieces(len));
-		assert_int_equal(n, 4);
-		for (size_t i = 0; i < n; i++) {
-			size_t cl = len - i * IMG_PAGES_CHUNK < IMG_PAGES_CHUNK ?
-				    len - i * IMG_PAGES_CHUNK : IMG_PAGES_CHUNK;
+		for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+			struct img_psum ps;
 
-			assert_true(sums[i] == img_xxh64(buf + i * IMG_PAGES_CHUNK, cl));
+			img_psum_init(&ps, kind, false);
+			for (size_t off = 0; off < len; off += steps[k])
+				img_psum_update(&ps, buf + off,
+						len - off < steps[k] ? len - off : steps[k]);
+			assert_int_equal(img_psum_final(&ps, &whole, &sums, &n), 0);
+			assert_int_equal(n, img_psum_pieces(len));
+			assert_int_equal(n, 4);
+			for (size_t i = 0; i < n; i++) {
+				size_t cl = len - i * IMG_PAGES_CHUNK < IMG_PAGES_CHUNK ?
+					    len - i * IMG_PAGES_CHUNK : IMG_PAGES_CHUNK;
+
+				assert_true(sums[i] ==
+					    img_piece_sum(kind, buf + i * IMG_PAGES_CHUNK, cl));
+			}
+			assert_true(whole == img_psum_of_sums(kind, sums, n));
+			if (k)
+				assert_true(whole == first);
+			first = whole;
+			free(sums);
 		}
-		assert_true(whole == img_psum_of_sums(sums, n));
-		if (k)
-			assert_true(whole == first);
-		first = whole;
-		free(sums);
-	}
-	{
-		struct img_psum ps;
+		wholes[t] = whole;
+		{
+			struct img_psum ps;
 
-		img_psum_init(&ps, true);
-		img_psum_update(&ps, buf, 100);
-		img_psum_update(&ps, buf + 100, len - 100);
-		assert_int_equal(img_psum_final(&ps, &whole, NULL, NULL), 0);
-		assert_true(whole == img_xxh64(buf, len));
+			img_psum_init(&ps, kind, true);
+			img_psum_update(&ps, buf, 100);
+			img_psum_update(&ps, buf + 100, len - 100);
+			assert_int_equal(img_psum_final(&ps, &whole, NULL, NULL), 0);
+			assert_true(whole == img_piece_sum(kind, buf, len));
+		}
+		{
+			/* released unfinished (a failed copy) */
+			struct img_psum ps;
+
+			img_psum_init(&ps, kind, false);
+			img_psum_update(&ps, buf, len);
+			img_psum_release(&ps);
+		}
+	}
+	assert_true(wholes[0] != wholes[1]);
+	/* the sums of more than one batch of 64 pieces (a 64+ MiB image) */
+	{
+		uint64_t many[200];
+		uint8_t le[200 * 8];
+
+		for (size_t i = 0; i < 200; i++) {
+			many[i] = 0x0123456789abcdefull * (i + 1);
+			for (int b = 0; b < 8; b++)
+				le[i * 8 + b] = many[i] >> (8 * b);
+		}
+		assert_true(img_psum_of_sums(IMG_PSUM_XXH3, many, 200) == XXH3_64bits(le, sizeof(le)));
+		assert_true(img_psum_of_sums(IMG_PSUM_XXH64, many, 200) == XXH64(le, sizeof(le), 0));
 	}
 	free(buf);
 }

@@ -278,13 +278,21 @@ static void test_mm(void **state)
 		m.v[2].end = 0x7f0000010000;
 		m.img.pages_nr = 18;
 		assert_int_equal(mm_check(&m), 0);		/* none: an older image */
-		m.img.chunk_xxh64 = sums; m.img.n_chunk_xxh64 = 1;
-		m.img.pages_xxh64 = img_psum_of_sums(sums, 1);
+		m.img.chunk_sum = sums; m.img.n_chunk_sum = 1;
+		m.img.pages_sum = img_psum_of_sums(IMG_PSUM_XXH64, sums, 1);
 		assert_int_equal(mm_check(&m), 0);		/* 18 pages: one piece */
-		m.img.pages_xxh64 ^= 1;				/* not theirs */
+		m.img.pages_sum_kind = IMG_PSUM_XXH3;		/* ... of another kind */
 		assert_int_equal(mm_check(&m), -EINVAL);
-		m.img.n_chunk_xxh64 = 2;			/* one too many */
-		m.img.pages_xxh64 = img_psum_of_sums(sums, 2);
+		m.img.pages_sum = img_psum_of_sums(IMG_PSUM_XXH3, sums, 1);
+		assert_int_equal(mm_check(&m), 0);
+		m.img.pages_sum_kind = 2;			/* no such kind */
+		assert_int_equal(mm_check(&m), -EINVAL);
+		m.img.pages_sum_kind = IMG_PSUM_XXH64;
+		m.img.pages_sum = img_psum_of_sums(IMG_PSUM_XXH64, sums, 1);
+		m.img.pages_sum ^= 1;				/* not theirs */
+		assert_int_equal(mm_check(&m), -EINVAL);
+		m.img.n_chunk_sum = 2;			/* one too many */
+		m.img.pages_sum = img_psum_of_sums(IMG_PSUM_XXH64, sums, 2);
 		assert_int_equal(mm_check(&m), -EINVAL);
 	}
 	log_set_level(LOG_LVL_INFO);
