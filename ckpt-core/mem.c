@@ -1374,8 +1374,8 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 		return ret;
 	smaps_start(&smaps, pid);
 	mm->pid = pid;
-	mm->has_pages_sum_kind = true;
 	mm->pages_sum_kind = IMG_PSUM_NOW;
+	mm->has_pages_sum_kind = mm->pages_sum_kind != IMG_PSUM_XXH64;	/* (as older images) */
 	mm->vmas = calloc(nraw, sizeof(*mm->vmas));
 	vraw = calloc(nraw + 1, sizeof(*vraw));
 	if (!mm->vmas || !vraw) {
