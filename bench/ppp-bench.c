@@ -27,6 +27,9 @@
 #include <unistd.h>
 
 #include <xxhash.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "ppp.h"
 
@@ -113,7 +116,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < len; i += 8)
 		*(uint64_t *)(src + i) = i * 0x9e3779b97f4a7c15ull;
 
-	cs = ppp_csum_name(fo.csum ? fo.csum : PPP_CSUM_XXH64);
+	cs = ppp_csum_name(fo.csum ? fo.csum : PPP_CSUM_XXH3);	/* (ppp_format's default) */
 	printf("ppp-bench: %zu MiB blob, store %s, %s extents\n", mib, path, cs);
 	printf("baseline\n");
 	t0 = now();
@@ -133,6 +136,10 @@ int main(int argc, char **argv)
 	sum = XXH64(src, len, 0);
 	t1 = now();
 	report("xxhash64 (libxxhash XXH64)", len, t1 - t0);
+	t0 = now();
+	sum = XXH3_64bits(src, len);
+	t1 = now();
+	report("xxh3 (libxxhash XXH3, dispatched)", len, t1 - t0);
 	(void)sum;
 
 	fo.flags = dev ? PPP_FORMAT_FORCE : 0;
