@@ -5,7 +5,7 @@
 # guest), not with a real machine.
 #
 #  1. build/bench/ppp-bench -p /dev/pmem0 in the guest, once per extent
-#     checksum (xxhash64, the default, and crc32c): store write and read
+#     checksum (xxh3, the default, xxhash64 and crc32c): store write and read
 #     bandwidth beside a memcpy there;
 #  2. kup dump of a counter holding BENCH_MB (default 256) MiB of touched
 #     memory into /dev/pmem0, and its restore, on kernel A;
@@ -83,7 +83,7 @@ fi
 k_dump_wall=- k_kexec=- k_restore_wall=-
 
 # 1. the store alone
-want 1 && for cs in xxhash64 crc32c; do
+want 1 && for cs in xxh3 xxhash64 crc32c; do
 	echo "-- ppp-bench, $MB MiB blob, $cs extents"
 	G "$GP/ppp-bench -s $MB -p /dev/pmem0 -c $cs" | sed 1d || die "ppp-bench"
 done
