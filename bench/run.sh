@@ -9,7 +9,9 @@
 #     its memory is complete (kup-lazy exits);
 #  1e. the same through a store file (kup ppp format in the tmpfs): kup dump
 #     --ppp, kup restore --ppp eagerly, and lazily (until it runs, until its
-#     memory is complete);
+#     memory is complete); and the floor of the dump's write into such a
+#     file (build/bench/store-floor): the pages read alone, and written
+#     alone with pwrite() and through the file's mapping;
 #  1f. the peer, criu (on PATH, or BENCH_CRIU=PATH), on the same: criu dump,
 #     criu restore -d, and lazily with criu lazy-pages (until it runs, until
 #     its memory is complete); left out, saying so, where none runs;
@@ -167,6 +169,29 @@ store_rows() {
 	dump_bigmem "kup dump --ppp into the same store, used before (+ kill)" --ppp "$S" || return
 	lazy_rows "kup restore --ppp -d --lazy" --ppp "$S"
 	rm -f "$S"
+	store_floor
+}
+# The floor of the dump's write into a store file in this tmpfs: the paths
+# its pages can take, each alone, on two threads where the dump uses two
+# (bench/store-floor.c), beside the warm memcpy of the same run.
+store_floor() {
+	local f="$dir/floor"
+	[ -x "$BENCHBIN/store-floor" ] || { row "store floor ($BENCHBIN/store-floor not built)" "n/a"; return; }
+	if ! "$BENCHBIN/store-floor" "$dir" "$MB" > "$f" 2>&1; then
+		row "store floor" "failed"
+		sed 's/^/    /' "$f" | tail -n 3
+		return
+	fi
+	fl() { awk -v k="$1" '$1 == k { printf "%.0f ms", $2 }' "$f"; }
+	row "the dump's write into a store file, each path alone:" ""
+	row "  read the pages (2 threads, XXH3), no write" "$(fl read_ms)"
+	row "  pwrite into allocated pages (one writer)" "$(fl pwrite_allocated_ms)"
+	row "  pwrite into pages written before" "$(fl pwrite_written_ms)"
+	row "  into the mapping, pages written before" "$(fl mapped_ms)"
+	row "    populate / copy (2 threads) / munmap" \
+		"$(fl mapped_populate_ms) / $(fl mapped_copy_ms) / $(fl mapped_munmap_ms)"
+	row "  into the mapping, pages only allocated" "$(fl mapped_fresh_ms)"
+	row "  warm memcpy in the same run" "$(fl memcpy_warm_ms)"
 }
 
 # 1. memcpy yardstick, then dump and restore of bigmem.
