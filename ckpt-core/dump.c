@@ -67,6 +67,7 @@ struct dthread {
 	SiginfoEntry **pend;
 	size_t npend, npend_max;
 	bool stop_pending;	/* SIGSTOP among them */
+	bool took_stop;		/* took one sent during an injected syscall */
 };
 
 struct dproc {
@@ -513,6 +514,8 @@ static void release_tree(struct dtree *t, bool kill_it)
 			 * stop, if it comes, is let go now or when we exit */
 			if (p->t[j].running)
 				puppet_wait_stop_bounded(p->t[j].tid, &(int){ 0 }, 0);
+			/* a SIGSTOP sent to it while kup drove it, passed over */
+			p->t[j].took_stop = puppet_took_stop(p->t[j].tid);
 			/* a signal it had taken as we seized it is given back */
 			ptrace(PTRACE_DETACH, p->t[j].tid, 0,
 			       !kill_it && p->t[j].in_delivery ? p->t[j].held_sig : 0);
@@ -520,12 +523,14 @@ static void release_tree(struct dtree *t, bool kill_it)
 		}
 		/* a stopped task stops again by itself once detached (its group
 		 * stop is still in effect); what it had pending stays so, but a
-		 * SIGSTOP it took during an injected syscall is sent again (a
+		 * SIGSTOP it took during an injected syscall is sent again, one
+		 * it had pending before the dump as one sent during it (a
 		 * second one is one: stop signals do not queue) */
 		if (kill_it)
 			continue;
 		for (int j = 0; j < p->nt; j++)
-			if (p->t[j].stop_pending && !(p->t[j].in_delivery && p->t[j].held_sig == SIGSTOP))
+			if ((p->t[j].stop_pending || p->t[j].took_stop) &&
+			    !(p->t[j].in_delivery && p->t[j].held_sig == SIGSTOP))
 				syscall(SYS_tgkill, p->pid, p->t[j].tid, SIGSTOP);
 		if (p->stop_pending)
 			kill(p->pid, SIGSTOP);

@@ -134,6 +134,9 @@ int puppet_syscall(struct puppet *p, pid_t tid, long *ret, long nr,
 		   unsigned long a3, unsigned long a4, unsigned long a5);
 #define PSYS(p, tid, ret, nr, ...) puppet_syscall_n(p, tid, ret, nr, (unsigned long[6]){ __VA_ARGS__ })
 int puppet_syscall_n(struct puppet *p, pid_t tid, long *ret, long nr, const unsigned long a[6]);
+/* Did @tid take a SIGSTOP during an injected syscall (passed over there)?
+ * Asked once, as the thread is let go: whoever asks sends it again. */
+bool puppet_took_stop(pid_t tid);
 int puppet_write(pid_t pid, unsigned long addr, const void *buf, size_t len);
 int puppet_read(pid_t pid, unsigned long addr, void *buf, size_t len);
 /*

@@ -432,6 +432,9 @@ static int track_begin(struct pd_proc *p)
 	if (masked)
 		ptrace(PTRACE_SETSIGMASK, p->pid, sizeof(mask), &mask);
 	ptrace(PTRACE_DETACH, p->pid, 0, 0);
+	/* a SIGSTOP sent to it meanwhile, passed over in an injected syscall */
+	if (puppet_took_stop(p->pid))
+		kill(p->pid, SIGSTOP);
 	if (!ret && p->uffd >= 0 && ioctl(p->uffd, UFFDIO_API, &api)) {
 		log_warn_errno(errno, "pid %d: userfaultfd: cannot enable asynchronous write "
 			       "protection: its memory is copied at the freeze", p->pid);

@@ -12,6 +12,7 @@
  */
 #include <elf.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,7 +154,9 @@ int puppet_read(pid_t pid, unsigned long addr, void *buf, size_t len)
  * takes it as soon as it runs an injected syscall.  The dump has read the
  * pending signals before (dump.c, snapshot_pending) and sends it again when
  * it lets the tree go; the restore sends it last (restore.c, stop_task):
- * here it is passed over.  True when @st is that stop.
+ * here it is passed over.  One sent while kup drives the task is passed
+ * over too, and noted (note_stop_taken): it is sent again as the task is
+ * let go.  True when @st is that stop.
  */
 static bool stop_signal_passed_over(int st)
 {
@@ -161,26 +164,91 @@ static bool stop_signal_passed_over(int st)
 }
 
 /*
- * Fault injection for the tests (tests/integ/t-kill-all.sh):
- * KUP_FAULT_DIE_IN_SYSCALL=NR[:N] kills this process with SIGKILL, as the
- * OOM killer would, when the N-th (default first) syscall NR it injects is
- * at its entry stop: the thread then runs it without a tracer.
+ * The threads that took a SIGSTOP during an injected syscall, where it was
+ * passed over (stop_signal_passed_over): one sent to the tree while kup
+ * drove it, after the dump or the restore had read its pending signals.
+ * Whoever lets such a thread go sends it again (puppet_took_stop), so that
+ * the tree ends stopped as its sender asked, not running.
  */
-static void fault_point(long nr)
+static pthread_mutex_t stops_mu = PTHREAD_MUTEX_INITIALIZER;
+static pid_t *stop_tids;
+static size_t nstop_tids, capstop_tids;
+
+static void note_stop_taken(pid_t tid)
 {
-	static long fault_nr = -2, fault_n, seen;
+	pthread_mutex_lock(&stops_mu);
+	for (size_t i = 0; i < nstop_tids; i++)
+		if (stop_tids[i] == tid)
+			goto out;
+	if (nstop_tids == capstop_tids) {
+		size_t nc = capstop_tids ? capstop_tids * 2 : 8;
+		pid_t *n = realloc(stop_tids, nc * sizeof(*n));
+
+		if (!n) {
+			log_warn("tid %d: took a SIGSTOP during an injected syscall, and it "
+				 "cannot be noted: it is lost", tid);
+			goto out;
+		}
+		stop_tids = n;
+		capstop_tids = nc;
+	}
+	stop_tids[nstop_tids++] = tid;
+out:
+	pthread_mutex_unlock(&stops_mu);
+}
+
+bool puppet_took_stop(pid_t tid)
+{
+	bool took = false;
+
+	pthread_mutex_lock(&stops_mu);
+	for (size_t i = 0; i < nstop_tids && !took; i++)
+		if (stop_tids[i] == tid) {
+			stop_tids[i] = stop_tids[--nstop_tids];
+			took = true;
+		}
+	pthread_mutex_unlock(&stops_mu);
+	return took;
+}
+
+/*
+ * Fault injection for the tests, at the entry stop of the N-th (default
+ * first) syscall NR that kup injects, in thread @tid:
+ * KUP_FAULT_DIE_IN_SYSCALL=NR[:N] kills this process with SIGKILL, as the
+ * OOM killer would: the thread then runs it without a tracer
+ * (tests/integ/t-kill-all.sh);
+ * KUP_FAULT_STOP_IN_SYSCALL=NR[:N] sends @tid's process a SIGSTOP, as an
+ * admin's `kill -STOP` would (tests/integ/t-stopped-signals.sh).
+ */
+struct fault {
+	const char *env;
+	long nr, n, seen;
+};
+
+static bool fault_hit(struct fault *f, long nr)
+{
 	const char *e;
 	char *end;
 
-	if (fault_nr == -2) {
-		fault_nr = -1;
-		e = getenv("KUP_FAULT_DIE_IN_SYSCALL");
+	if (f->nr == 0) {
+		f->nr = -1;
+		e = getenv(f->env);
 		if (e && *e) {
-			fault_nr = strtol(e, &end, 10);
-			fault_n = *end == ':' ? strtol(end + 1, NULL, 10) : 1;
+			f->nr = strtol(e, &end, 10);
+			f->n = *end == ':' ? strtol(end + 1, NULL, 10) : 1;
 		}
 	}
-	if (nr == fault_nr && ++seen == fault_n)
+	return nr == f->nr && ++f->seen == f->n;
+}
+
+static void fault_point(pid_t tid, long nr)
+{
+	static struct fault die = { "KUP_FAULT_DIE_IN_SYSCALL" };
+	static struct fault stop = { "KUP_FAULT_STOP_IN_SYSCALL" };
+
+	if (fault_hit(&stop, nr))
+		kill(tid, SIGSTOP);
+	if (fault_hit(&die, nr))
 		kill(getpid(), SIGKILL);
 }
 
@@ -203,8 +271,10 @@ static int run_syscall(pid_t tid, long nr)
 			return err;
 		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
 			if (!stops++)
-				fault_point(nr);
-		} else if (!(st >> 16) && !stop_signal_passed_over(st)) {
+				fault_point(tid, nr);
+		} else if (stop_signal_passed_over(st)) {
+			note_stop_taken(tid);
+		} else if (!(st >> 16)) {
 			/* only unblockable signals can arrive: pass it on later */
 			log_err("tid %d: signal %d during injected syscall %ld", tid, WSTOPSIG(st), nr);
 			return -EINTR;

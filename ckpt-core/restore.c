@@ -1246,6 +1246,8 @@ static void free_ctx(struct rctx *c)
 			if (!(p->keep_id[k] & SHM_KEY) && p->keep_id[k] != 0x20000000u &&
 			    p->keep_id[k] != KEEP_USERNS)
 				close(p->keep_src[k]);
+		for (int t = 0; t < p->nseized; t++)
+			(void)puppet_took_stop(p->seized_tids[t]);	/* (killed) */
 		free(p->seized_tids);
 		free(p->cow);
 		free(p->lazy);
@@ -1516,8 +1518,15 @@ int ckpt_restore(const struct ckpt_restore_opts *o, struct ckpt_stats *stats)
 		}
 	}
 	for (int i = 0; i < c.n; i++)
-		for (int t = 0; t < c.p[i].nseized; t++)
-			ptrace(PTRACE_DETACH, c.p[i].seized_tids[t], 0, 0);
+		for (int t = 0; t < c.p[i].nseized; t++) {
+			pid_t tid = c.p[i].seized_tids[t];
+
+			ptrace(PTRACE_DETACH, tid, 0, 0);
+			/* a SIGSTOP sent to it during the restore, passed over in
+			 * an injected syscall: the tree stops as its sender asked */
+			if (puppet_took_stop(tid))
+				kill(tid, SIGSTOP);
+		}
 	journal_add("running");
 	if (c.lazy_pid) {
 		log_info("the tree runs; pid %d (kup-lazy) fills in the rest of its memory",

@@ -15,9 +15,15 @@
 #    signal, the SIGRTMIN+2 values in order.
 # 3. A stopped process with five threads comes back with all five stopped,
 #    running nothing until continued.
+# 4. A SIGSTOP sent while kup drives the tree (KUP_FAULT_STOP_IN_SYSCALL,
+#    ckpt-core/puppet.c: at the entry stop of one of kup's injected
+#    syscalls, as an admin's kill -STOP could come) is not lost: after
+#    dump --leave-running (with --pre-dump too), after a dump refused, and
+#    after a restore, the
+#    process is stopped, untraced, and counts on once continued.
 . "$(dirname "$0")/../lib.sh"
 require_root
-plan 32
+plan 52
 
 masks() { grep -E '^(SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt):' /proc/$1/status; }
 # hup_storm PID: SIGHUP to PID in a loop until $T/stop-hups exists.
@@ -112,3 +118,90 @@ check "none of them runs while stopped" [ "$(wc -l < "$T/out3")" = "$n" ]
 kill -CONT "$pid"
 last=$(line_field "$T/out3" '^M [0-9]' 2)
 check "continued, they count on" wait_for_line "$T/out3" "^M $((last + 3))\$" 5
+
+# --- 4. a SIGSTOP sent during the dump or the restore --------------------------
+# KUP_FAULT_STOP_IN_SYSCALL=NR[:N] sends the tree a SIGSTOP at the entry stop
+# of kup's N-th injected syscall NR; the thread takes it during a later
+# injected syscall, where it is passed over.  rt_sigaction (13) runs in the
+# dump's per-task pass, mmap (9) maps the restore's area in each process.
+stopped_untraced() {
+	[ "$(proc_state "$1")" = T ] && grep -q "^TracerPid:[[:space:]]*0$" /proc/$1/status
+}
+# counts_after_cont PID OUT: continued, it prints 3 more lines
+counts_after_cont() {
+	local n
+	n=$(line_field "$2" '^C [0-9]' 2)
+	kill -CONT "$1"
+	wait_for_line "$2" "^C $((n + 3)) " 5
+}
+# quiet_while_stopped OUT: no line for 0.3 s
+quiet_while_stopped() {
+	local n
+	n=$(wc -l < "$1")
+	sleep 0.3
+	[ "$(wc -l < "$1")" = "$n" ]
+}
+# stop_during LOG NR KUP-ARGS...: kup with a SIGSTOP sent at syscall NR
+stop_during() {
+	local log=$1 nr=$2
+	shift 2
+	KUP_FAULT_STOP_IN_SYSCALL=$nr "$KUP" "$@" > "$log" 2>&1
+}
+# restores_and_counts PID OUT DIR: the images of PID (gone) restore, it counts on
+restores_and_counts() {
+	local n
+	wait_gone "$1" 5 || return 1
+	n=$(line_field "$2" '^C [0-9]' 2)
+	kup_run "$T/restore-$1.log" restore -D "$3" -d || return 1
+	wait_for_line "$2" "^C $((n + 3)) " 5
+}
+
+c=$(start_bg "$T/out4" "$PROGS/counter" -i 20)
+wait_for_line "$T/out4" '^C 2 ' > /dev/null || bail "counter did not start"
+check "kup dump --leave-running, a SIGSTOP sent during one of its injected syscalls" \
+	stop_during "$T/dump4.log" 13 dump -t "$c" -D "$T/img4" --leave-running
+check "... the counter ends stopped, untraced (the SIGSTOP was not lost)" \
+	wait_for "stopped_untraced $c" 5
+check "... it prints nothing while stopped" quiet_while_stopped "$T/out4"
+check "... continued, it counts on" counts_after_cont "$c" "$T/out4"
+kill -9 "$c"
+check "... the images it left restore, and the counter counts on" \
+	restores_and_counts "$c" "$T/out4" "$T/img4"
+check "... running, not stopped" not_frozen "$c"
+kill -9 "$c"
+
+# the pre-dump's tracking is set up by injected syscalls too (userfaultfd,
+# 323, then close): a SIGSTOP sent then is not lost either
+c=$(start_bg "$T/out7" "$PROGS/counter" -i 20 -m 8)
+wait_for_line "$T/out7" '^C 2 ' > /dev/null || bail "counter did not start"
+check "kup dump --pre-dump --leave-running, a SIGSTOP sent as its tracking starts" \
+	stop_during "$T/dump7.log" 323 dump -t "$c" -D "$T/img7" --pre-dump --leave-running
+check "... the counter ends stopped, untraced" wait_for "stopped_untraced $c" 5
+kill -9 "$c"
+wait_gone "$c" 5
+# it stopped before the freeze: its images hold a stopped process
+check "... its images restore" kup_run "$T/restore7.log" restore -D "$T/img7" -d
+check "... stopped, as it was at the freeze" wait_for "stopped_untraced $c" 5
+check "... continued, it counts on" counts_after_cont "$c" "$T/out7"
+kill -9 "$c"
+
+# a dump refused after the SIGSTOP came lets the tree go the same way
+c=$(start_bg "$T/out5" bash -c "exec 3< /dev/kmsg; exec '$PROGS/counter' -i 20")
+wait_for_line "$T/out5" '^C 2 ' > /dev/null || bail "counter did not start"
+check_fails "kup dump of a counter holding /dev/kmsg is refused, a SIGSTOP sent during it" \
+	stop_during "$T/dump5.log" 13 dump -t "$c" -D "$T/img5" --leave-running
+check "... the refusal names its fd" grep -q "pid $c fd 3: .*/dev/kmsg" "$T/dump5.log"
+check "... the counter ends stopped, untraced" wait_for "stopped_untraced $c" 5
+check "... continued, it counts on" counts_after_cont "$c" "$T/out5"
+kill -9 "$c"
+
+c=$(start_bg "$T/out6" "$PROGS/counter" -i 20)
+wait_for_line "$T/out6" '^C 2 ' > /dev/null || bail "counter did not start"
+check "kup dump of a counter" kup_run "$T/dump6.log" dump -t "$c" -D "$T/img6"
+wait_gone "$c" 5
+check "kup restore -d, a SIGSTOP sent during one of its injected syscalls" \
+	stop_during "$T/restore6.log" 9 restore -D "$T/img6" -d
+check "... the restored counter ends stopped, untraced" wait_for "stopped_untraced $c" 5
+check "... it prints nothing while stopped" quiet_while_stopped "$T/out6"
+check "... continued, it counts on" counts_after_cont "$c" "$T/out6"
+kill -9 "$c"
