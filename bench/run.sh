@@ -12,6 +12,8 @@
 #     memory is complete); and the floor of the dump's write into such a
 #     file (build/bench/store-floor): the pages read alone, and written
 #     alone with pwrite() and through the file's mapping;
+#  1g. the same into a store file in hugetlbfs (huge pages reserved for it
+#     for the run, as a pmem region is at boot), where they can be had;
 #  1f. the peer, criu (on PATH, or BENCH_CRIU=PATH), on the same: criu dump,
 #     criu restore -d, and lazily with criu lazy-pages (until it runs, until
 #     its memory is complete); left out, saying so, where none runs;
@@ -61,7 +63,7 @@ for fd in $(ls /proc/$$/fd); do
 done
 
 dir=$(mktemp -d /dev/shm/kup-bench.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+trap '! declare -F hugetlb_done > /dev/null || hugetlb_done; rm -rf "$dir"' EXIT
 failed=0
 
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
@@ -169,7 +171,47 @@ store_rows() {
 	dump_bigmem "kup dump --ppp into the same store, used before (+ kill)" --ppp "$S" || return
 	lazy_rows "kup restore --ppp -d --lazy" --ppp "$S"
 	rm -f "$S"
+	hugetlb_rows
 	store_floor
+}
+# 1g. the same into a store file in hugetlbfs: huge pages reserved for the
+# store (nr_hugepages, raised for the run and given back), as a pmem region
+# is reserved at boot.  No page cache: kup dump reads the pages straight
+# into the store's mapping (one copy, on two CPUs).  Left out, saying so,
+# where huge pages cannot be had.
+hp_old=
+hugetlb_done() {
+	[ -n "$hp_old" ] || return 0
+	umount "$dir/hp" 2> /dev/null
+	echo "$hp_old" > /proc/sys/vm/nr_hugepages
+	hp_old=
+}
+hugetlb_rows() {
+	local mb=$((MB * 3 / 2 + 64)) S="$dir/hp/store.ppp" need
+	need=$(((mb + 1) / 2))
+	if ! grep -qw hugetlbfs /proc/filesystems || [ ! -w /proc/sys/vm/nr_hugepages ]; then
+		row "store file in hugetlbfs" "n/a (no hugetlbfs)"
+		return
+	fi
+	hp_old=$(cat /proc/sys/vm/nr_hugepages)
+	echo $((hp_old + need)) > /proc/sys/vm/nr_hugepages
+	mkdir -p "$dir/hp"
+	if [ "$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)" -lt "$need" ] ||
+	   ! mount -t hugetlbfs -o pagesize=2M none "$dir/hp"; then
+		row "store file in hugetlbfs" "n/a (not $need free huge pages)"
+		hugetlb_done
+		return
+	fi
+	if timed_kup "" "$dir/fmt.log" ppp format "$S" --size $((need * 2))M &&
+	   dump_bigmem "kup dump --ppp into a store file in hugetlbfs (+ kill)" --ppp "$S" &&
+	   timed_kup "kup restore --ppp -d of the same (eager)" "$dir/restore.log" \
+		restore --ppp "$S" -d --eager; then
+		bench_check "$dir/bigmem" "restored memory checksum"
+		dump_bigmem "kup dump --ppp into the same, used before (+ kill)" --ppp "$S" &&
+			lazy_rows "kup restore --ppp -d --lazy (hugetlbfs)" --ppp "$S"
+	fi
+	rm -f "$S"
+	hugetlb_done
 }
 # The floor of the dump's write into a store file in this tmpfs: the paths
 # its pages can take, each alone, on two threads where the dump uses two

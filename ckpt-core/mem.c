@@ -807,62 +807,14 @@ static int patch_stream(pid_t pid, const MmImage *mm, struct img_store *st, stru
 }
 
 /*
- * Copy the pages of @rl, in order, into the page image's mapping @dst, at
- * most COPY_BUF per step, process_vm_readv in batches (unreadable,
- * PROT_NONE, pieces through /proc/pid/mem); the checksum is computed on the
- * way (@sum) and an abort request is polled between steps.  @src (or NULL):
- * the pages the pre-dump holds (predump_sources), taken from there.
- */
-static int copy_runs(pid_t pid, const struct run_list *rl, uint8_t *dst, int memfd, int pmfd,
-		     const uint8_t *const *src, struct img_psum *sum)
-{
-	struct iovec remote[512];
-	size_t i = 0, done = 0;	/* pages of run i already copied */
-	uint64_t out = 0;
-	int ret;
-
-	while (i < rl->n) {
-		uint8_t *buf = dst + out;
-		const uint8_t *data = buf;
-		size_t k = 0, bytes = 0;
-
-		while (i < rl->n && k < 512 && bytes < COPY_BUF) {
-			size_t left = (rl->runs[i].nr_pages - done) * PAGE_SIZE_K;
-			size_t take = left < COPY_BUF - bytes ? left : COPY_BUF - bytes;
-
-			remote[k].iov_base = (void *)(rl->runs[i].vaddr + done * PAGE_SIZE_K);
-			remote[k].iov_len = take;
-			bytes += take;
-			k++;
-			done += take / PAGE_SIZE_K;
-			if (done == rl->runs[i].nr_pages) {
-				i++;
-				done = 0;
-			}
-		}
-		if (src)
-			ret = fill_batch(pid, buf, remote, k, bytes, src + out / PAGE_SIZE_K, false,
-					 memfd, pmfd, &data);
-		else
-			ret = read_pieces(pid, buf, remote, k, bytes, memfd, pmfd, false);
-		if (ret)
-			return ret;
-		img_psum_update(sum, data, bytes);
-		out += bytes;
-		log_progress_add(bytes);
-		ret = ckpt_check_abort();
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-/*
  * The page image written by ranges (a directory's file with pwrite(), a
- * store's write_at()) by this thread and one more, on another CPU: each
- * takes the next PAR_UNIT bytes of the image, reads their pages into a
- * buffer of its own, takes the pieces' sums (@sums, one per IMG_PAGES_CHUNK)
- * and writes them out.  Reading another process's pages, writing them into
+ * store's write_at(), or in place in a store's mapping) by this thread and
+ * one more, on another CPU: each takes the next PAR_UNIT bytes of the
+ * image, reads their pages into a buffer of its own (or straight into the
+ * mapping: one copy), takes the pieces' sums (@sums, one per
+ * IMG_PAGES_CHUNK) and writes them out.  Pages a pre-dump holds (@src) are
+ * taken from there (predump_sources), unreadable (PROT_NONE) pieces through
+ * /proc/pid/mem.  Reading another process's pages, writing them into
  * a file's pages and summing them each take about as long as a memcpy of
  * them; two CPUs do it in a little over half the time.  This thread alone
  * counts the progress and polls for an abort.
@@ -933,19 +885,23 @@ static int par_copier(struct par_copy *pc, uint8_t *buf, bool lead)
 	int ret = 0;
 
 	while (!ret && (k = par_take(pc, remote, &bytes, &out))) {
-		const uint8_t *data = buf;
+		/* a store's mapping: the pages read straight into place */
+		uint8_t *dst = pc->blob->data ? pc->blob->data + out : buf;
+		const uint8_t *data = dst;
 		uint64_t *sums = pc->sums + out / IMG_PAGES_CHUNK;
 
 		if (pc->src)
-			ret = fill_batch(pc->pid, buf, remote, k, bytes, pc->src + out / PAGE_SIZE_K,
-					 true, pc->memfd, pc->pmfd, &data);
+			ret = fill_batch(pc->pid, dst, remote, k, bytes, pc->src + out / PAGE_SIZE_K,
+					 !pc->blob->data, pc->memfd, pc->pmfd, &data);
 		else
-			ret = read_pieces(pc->pid, buf, remote, k, bytes, pc->memfd, pc->pmfd,
+			ret = read_pieces(pc->pid, dst, remote, k, bytes, pc->memfd, pc->pmfd,
 					  false);
 		for (size_t off = 0; !ret && off < bytes; off += IMG_PAGES_CHUNK)
 			*sums++ = img_piece_sum(IMG_PSUM_NOW, data + off, bytes - off < IMG_PAGES_CHUNK ?
 						bytes - off : IMG_PAGES_CHUNK);
-		if (!ret && pc->blob->fd >= 0) {
+		if (ret || pc->blob->data) {
+			/* (in place) */
+		} else if (pc->blob->fd >= 0) {
 			for (size_t w = 0; w < bytes && !ret;) {
 				ssize_t n = pwrite(pc->blob->fd, data + w, bytes - w, out + w);
 
@@ -953,7 +909,7 @@ static int par_copier(struct par_copy *pc, uint8_t *buf, bool lead)
 					ret = -(n < 0 ? errno : EIO);
 				w += n > 0 ? n : 0;
 			}
-		} else if (!ret) {
+		} else {
 			ret = pc->st->ops->write_at(pc->st, pc->blob, out, data, bytes,
 						    pc->sums + out / IMG_PAGES_CHUNK);
 		}
@@ -997,8 +953,9 @@ static int cpus_allowed(void)
 }
 
 /*
- * copy_runs() by ranges on two CPUs (above) into a blob written with
- * pwrite() (@blob->fd) or the store's write_at(); @mm gets the pieces' sums.
+ * The pages of @rl, in order, by ranges on two CPUs (above) into a blob
+ * written with pwrite() (@blob->fd), in place (@blob->data) or with the
+ * store's write_at(); @mm gets the pieces' sums.
  */
 static int copy_runs_par(pid_t pid, const struct run_list *rl, MmImage *mm, struct img_store *st,
 			 struct img_blob *blob, int memfd, int pmfd, const uint8_t *const *src)
@@ -1578,18 +1535,8 @@ int mem_dump(pid_t pid, struct img_store *st, struct files_dump *fdump,
 	if (mm->pages_nr && !ahead) {
 		struct run_list view = { .n = mm->n_runs, .runs = mm->runs[0] };
 
-		if (blob.fd < 0 && blob.data) {
-			/* a store's mapping */
-			img_psum_init(&ps, IMG_PSUM_NOW, false);
-			ret = copy_runs(pid, &view, blob.data, memfd, pmfd,
-					(const uint8_t *const *)src, &ps);
-			if (!ret)
-				ret = note_pages_sums(pid, mm, &ps);
-			img_psum_release(&ps);	/* (what is left on a failure) */
-		} else {
-			ret = copy_runs_par(pid, &view, mm, st, &blob, memfd, pmfd,
-					    (const uint8_t *const *)src);
-		}
+		ret = copy_runs_par(pid, &view, mm, st, &blob, memfd, pmfd,
+				    (const uint8_t *const *)src);
 		if (ret)
 			goto out;
 	}

@@ -165,7 +165,9 @@ static void format_usage(FILE *f)
 		"                      [--checksum xxh3|xxhash64|crc32c] [--force] [--sparse]\n\n"
 		"Create an empty store (no checkpoint) with a new UUID.  A FILE is\n"
 		"created (mode 0600) or recreated and preallocated; a device is used\n"
-		"whole unless --size asks for less.\n\n"
+		"whole unless --size asks for less.  A FILE in a hugetlbfs mount is a\n"
+		"store in reserved huge pages (/proc/sys/vm/nr_hugepages): whole huge\n"
+		"pages, written through its mapping.\n\n"
 		"  --size SIZE         store size (e.g. 256M, 4G); required for a new file\n"
 		"  --extent-size SIZE  checksum granularity, 4K..1G, default 1M\n"
 		"  --checksum NAME     of every extent: xxh3 (default; vectorised, fast on\n"
@@ -289,6 +291,7 @@ static int ppp_status_cmd(int argc, char **argv)
 
 		kup_json_set(o, "path", kup_json_str(ppp_path(p)));
 		kup_json_set(o, "backend", json_string(backend_name(st.backend)));
+		kup_json_set(o, "hugetlbfs", json_boolean(st.map_only));
 		kup_json_set(o, "uuid", json_string(st.uuid_str));
 		kup_json_set(o, "version", json_integer(st.version));
 		kup_json_set(o, "size", kup_json_u64(st.size));
@@ -310,7 +313,9 @@ static int ppp_status_cmd(int argc, char **argv)
 		kup_json_print(stdout, o);
 	} else {
 		fmt_size(st.size, s1, sizeof(s1));
-		printf("store:        %s (%s)\n", ppp_path(p), backend_name(st.backend));
+		printf("store:        %s (%s%s)\n", ppp_path(p), backend_name(st.backend),
+		       st.map_only ? " in hugetlbfs: reserved huge pages, written through the "
+		       "mapping" : "");
 		printf("uuid:         %s\n", st.uuid_str);
 		printf("format:       version %u, formatted %s\n", st.version, ft);
 		printf("size:         %" PRIu64 " bytes (%s), extent size %u, %s\n",

@@ -340,6 +340,17 @@ static const struct img_store_ops ppp_store_ops = {
 	.write_ahead_mapped = true,
 };
 
+/* A file in hugetlbfs (reserved huge pages, no write()): every image
+ * written in place through the mapping, page images on two CPUs straight
+ * from the processes' memory (one copy), read in place. */
+static const struct img_store_ops ppp_map_store_ops = {
+	PPP_STORE_OPS,
+	.sum_now = ps_sum_now,
+	.changed = ps_changed,
+	.piece_sums = ps_piece_sums,
+	.write_ahead_mapped = true,
+};
+
 /* A block device: page images streamed with O_DIRECT (see above). */
 static const struct img_store_ops ppp_block_store_ops = {
 	PPP_STORE_OPS,
@@ -443,9 +454,12 @@ int kup_store_open_ppp(const char *given, int write, struct img_store **out)
 	{
 		struct ppp_status pst;
 
+		bool known = !ppp_status(ps->p, &pst);
+
 		ps->st.ops = (stream && !write) ||
-			     (!ppp_status(ps->p, &pst) && pst.backend == PPP_BACKEND_BLOCK &&
-			      !getenv("KUP_PPP_NO_STREAM")) ? &ppp_block_store_ops : &ppp_store_ops;
+			     (known && pst.backend == PPP_BACKEND_BLOCK &&
+			      !getenv("KUP_PPP_NO_STREAM")) ? &ppp_block_store_ops :
+			     known && pst.map_only ? &ppp_map_store_ops : &ppp_store_ops;
 	}
 	ps->st.where = ps->where;
 	ps->st.priv = ps;

@@ -105,6 +105,8 @@ struct ppp {
 	int dfd;			/* block device opened O_DIRECT (lazily), or -1 */
 	int backend;			/* PPP_BACKEND_* */
 	bool writable;
+	bool map_only;			/* a file in hugetlbfs: no write(), every
+					   byte goes through the mapping */
 	uint8_t *base;			/* the store, mapped (or caller memory) */
 	uint64_t size;			/* mapped bytes == superblock size */
 	uint64_t dev_size;		/* size of the file/device/buffer */

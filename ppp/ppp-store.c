@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <blkid/blkid.h>
@@ -351,6 +353,26 @@ static void free_handle(struct ppp *p)
 	free(p);
 }
 
+/*
+ * A file in hugetlbfs: the store in huge pages reserved for it
+ * (/proc/sys/vm/nr_hugepages), as a pmem region is reserved at boot.  Its
+ * pages are not in the page cache, and hugetlbfs has no write(): the bytes
+ * go through the mapping, whose faults are one per 2 MiB.  Its size is a
+ * multiple of the huge page size (*@align, from st_blksize).
+ */
+static bool fd_map_only(int fd, uint64_t *align)
+{
+	struct statfs sf;
+	struct stat st;
+
+	if (fstatfs(fd, &sf) < 0 || (unsigned long)sf.f_type != HUGETLBFS_MAGIC)
+		return false;
+	if (align)
+		*align = fstat(fd, &st) == 0 && st.st_blksize > 0 ? (uint64_t)st.st_blksize :
+			 2u << 20;
+	return true;
+}
+
 /* Size of an open file or block device; sets the backend. */
 static int fd_size(int fd, const char *path, int *backend, uint64_t *size)
 {
@@ -403,6 +425,7 @@ int ppp_open(const char *path, int flags, struct ppp **out)
 	r = fd_size(p->fd, path, &p->backend, &p->dev_size);
 	if (r)
 		goto fail;
+	p->map_only = p->backend == PPP_BACKEND_FILE && fd_map_only(p->fd, NULL);
 	if (p->dev_size < PPP_DATA_OFF) {
 		ppp_err("%s: not a kup page store (only %" PRIu64 " bytes)", path,
 			p->dev_size);
@@ -630,7 +653,7 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 	struct ppp p = { .fd = -1, .dfd = -1 };
 	bool created = false, zero_file = false;
 	struct stat st;
-	uint64_t have;
+	uint64_t have, align = 0;
 	uint32_t shift, csum;
 	void *m;
 	int r;
@@ -695,6 +718,12 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 		}
 	}
 	size &= ~(uint64_t)(PPP_PAGE_SIZE - 1);
+	if (p.backend == PPP_BACKEND_FILE && fd_map_only(p.fd, &align)) {
+		/* hugetlbfs: whole huge pages, all allocated (no sparse file) */
+		p.map_only = true;
+		size -= size % align;
+		sparse = false;
+	}
 	if (size < PPP_MIN_SIZE) {
 		ppp_err("%s: %" PRIu64 " bytes is too small for a store (min %u)",
 			path, size, PPP_MIN_SIZE);
@@ -719,8 +748,9 @@ int ppp_format(const char *path, uint64_t size, const struct ppp_format_opts *op
 		/* reserve the blocks now: a full filesystem would otherwise
 		 * turn a write through the mapping into SIGBUS */
 		if (!sparse && (r = posix_fallocate(p.fd, 0, size))) {
-			ppp_err("%s: allocating %" PRIu64 " bytes: %s", path, size,
-				strerror(r));
+			ppp_err("%s: allocating %" PRIu64 " bytes: %s%s", path, size,
+				strerror(r), p.map_only && r == ENOSPC ? " (not as many free huge "
+				"pages: /proc/sys/vm/nr_hugepages, /proc/meminfo)" : "");
 			r = -r;
 			goto out;
 		}
@@ -792,6 +822,7 @@ int ppp_status(struct ppp *p, struct ppp_status *st)
 	st->format_time_ns = p->sb.format_time_ns;
 	st->sb_valid = p->sb_valid;
 	st->data_mark = p->sb.data_mark;
+	st->map_only = p->map_only;
 	if (!st->has_ckpt)
 		return 0;
 	/* a private, validated copy of the index: no lock needed */

@@ -684,7 +684,7 @@ static int put_bytes(struct ppp_blob *b, uint64_t off, const void *buf, size_t l
 	struct ppp *p = b->t->p;
 	struct tent *e = b->e;
 
-	if (!b->direct && p->backend == PPP_BACKEND_FILE && p->fd >= 0) {
+	if (!b->direct && p->backend == PPP_BACKEND_FILE && p->fd >= 0 && !p->map_only) {
 		/* into the page cache: a page of a store file allocated (and not
 		 * yet written) is not cleared first, as a fault of the mapping
 		 * clears it; nor is a page table filled and torn down */

@@ -162,6 +162,8 @@ struct ppp_status {
 	unsigned sb_valid;		/* bit 0/1: superblock copy 0/1 is valid */
 	uint64_t data_mark;		/* the data area is zero from this offset on
 					   (0: unknown, the next scrub wipes all) */
+	bool map_only;			/* a file in hugetlbfs (reserved huge pages):
+					   written through the mapping only */
 };
 
 /* Describe the store as it is now on the media (re-reads the superblocks). */

@@ -145,7 +145,7 @@ kill_tree "$pid"
 
 # kup ppp status --json, whole, values that vary by type
 golden "kup ppp status --json: golden" "$T/status.json" 'map_values(type)' \
-	'{"backend":"string","blob_bytes":"string","blobs":"number","checkpoint":"boolean","checksum":"string","commit_time_ns":"string","committed":"null","data_mark":"string","data_size":"string","extent_size":"number","formatted":"string","generation":"string","path":"string","size":"string","superblocks_valid":"number","used":"string","uuid":"string","valid":"boolean","version":"number"}'
+	'{"backend":"string","blob_bytes":"string","blobs":"number","checkpoint":"boolean","checksum":"string","commit_time_ns":"string","committed":"null","data_mark":"string","data_size":"string","extent_size":"number","formatted":"string","generation":"string","hugetlbfs":"boolean","path":"string","size":"string","superblocks_valid":"number","used":"string","uuid":"string","valid":"boolean","version":"number"}'
 
 # kup status --json: u64 maxima (the record is ASCII: see kup-status(8))
 export KUP_LAST_SWITCH=$T/last-switch
