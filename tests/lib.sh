@@ -353,6 +353,18 @@ walk(json.load(sys.stdin))
 print(" ".join(str(p) for p in sorted(pids)))'
 }
 
+# store_blob_offset STORE NAME: the data offset of blob NAME (or of the one
+# whose name ends in /NAME: a part's) in the store (kup ppp ls --json)
+store_blob_offset() {
+	"$KUP" ppp ls "$1" --json | python3 -c '
+import json, sys
+for b in json.load(sys.stdin):
+    if b["name"] == sys.argv[1] or b["name"].endswith("/" + sys.argv[1]):
+        print(b["offset"])
+        break' "$2"
+}
+# store_has_ckpt STORE: the store holds a committed checkpoint
+store_has_ckpt() { "$KUP" ppp status "$1" --json | grep -q '"checkpoint": true'; }
 # flip_byte FILE OFFSET: damage one byte of FILE (xor 0x5a; twice undoes it)
 flip_byte() {
 	local b

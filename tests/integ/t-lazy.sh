@@ -25,7 +25,6 @@
 #    is scrubbed after the last; KUP_RESTORE_MEMORY=lazy applies to it.
 . "$(dirname "$0")/../lib.sh"
 
-has_ckpt() { "$KUP" ppp status "$1" --json | grep -q '"checkpoint": true'; }
 rss() { awk '/^VmRSS:/ { print $2 }' /proc/$1/status; }
 # held_restore HOLDFILE LOG ARGS...: kup ARGS with the background pass held
 # until HOLDFILE exists (kup-lazy's output goes to LOG too)
@@ -42,20 +41,10 @@ track_restored() {
 	lz=$(lazy_pid "$1")
 	[ -n "$lz" ] && track "$lz"
 }
-# blob_offset STORE NAME: the offset of the blob named NAME (or, with a
-# store of several trees, ending in /NAME) in STORE
-blob_offset() {
-	"$KUP" ppp ls "$1" --json | python3 -c '
-import json, sys
-for b in json.load(sys.stdin):
-    if b["name"] == sys.argv[1] or b["name"].endswith("/" + sys.argv[1]):
-        print(b["offset"])
-        break' "$2"
-}
 # damage_blob STORE NAME: a byte flipped at 8, 16, 24 and 32 MiB of the blob
 damage_blob() {
 	local off mb
-	off=$(blob_offset "$1" "$2")
+	off=$(store_blob_offset "$1" "$2")
 	for mb in 8 16 24 32; do
 		flip_byte "$1" $((off + (mb << 20) + 100))
 	done
@@ -80,10 +69,10 @@ check "kup-lazy (pid $lz) serves its memory, named so" \
 rss_lazy=$(rss "$pid")
 check "it runs with almost none of its memory in ($rss_lazy kB, $rss_before kB dumped)" \
 	[ "$rss_lazy" -lt $((rss_before / 8)) ]
-check "the store keeps its checkpoint while the memory is not complete" has_ckpt "$S"
+check "the store keeps its checkpoint while the memory is not complete" store_has_ckpt "$S"
 check_fails "kup ppp scrub meanwhile is refused: kup-lazy still reads the store" \
 	kup_run "$T/scrub-lazy.log" ppp scrub "$S"
-check "... the checkpoint intact" eval 'has_ckpt "$S" && "$KUP" ppp verify "$S" > /dev/null 2>&1'
+check "... the checkpoint intact" eval 'store_has_ckpt "$S" && "$KUP" ppp verify "$S" > /dev/null 2>&1'
 check_fails "a dump meanwhile is refused (its pages are not all there)" \
 	kup_run "$T/dump-lazy.log" dump -t "$pid" -D "$T/img-lazy"
 check "... naming the pid and userfaultfd, the process running on" \
@@ -94,7 +83,7 @@ check "the checksum is the one from before the dump ($sum)" \
 	grep -q "^CHECK 2 OK sum=$sum holes=zero" "$T/out"
 touch "$T/go"
 check "kup-lazy exits once the rest is in" wait_for "! alive $lz" 120
-check "then the store is scrubbed" eval '! has_ckpt "$S"'
+check "then the store is scrubbed" eval '! store_has_ckpt "$S"'
 check "and says so" grep -q "memory is complete: the store is scrubbed" "$T/restore.log"
 check "the process runs on, its memory intact" request_check "$pid" "$T/out" 120
 kill_tree "$pid"
@@ -160,7 +149,7 @@ check "the error names the pid and the address" \
 	grep -qE "pid $pid: the page at 0x[0-9a-f]+ cannot be read back .*killing the whole tree" \
 	"$T/restore4.log"
 check "the store's extent check says which" grep -q "extent" "$T/restore4.log"
-check "the store keeps its checkpoint (not scrubbed)" has_ckpt "$S4"
+check "the store keeps its checkpoint (not scrubbed)" store_has_ckpt "$S4"
 check "... marked failed (as on the boot after a switch): a later boot leaves it" \
 	eval 'grep -q "stays in the store, marked failed" "$T/restore4.log" &&
 	      kup_run "$T/ri4.log" restore --ppp "$S4" -d --if-any && grep -q "failed on an earlier boot" "$T/ri4.log"'
@@ -240,7 +229,7 @@ if command -v losetup > /dev/null && truncate -s 160M "$T/backing" &&
 	check "kup-lazy exits once every page is in" wait_for "! alive $lz" 120
 	check "the same checksum ($sum)" \
 		eval 'request_check $pid "$T/out6" 120 | grep -q "sum=$sum holes=zero"'
-	check "the store is scrubbed" eval '! has_ckpt "$LOOP"'
+	check "the store is scrubbed" eval '! store_has_ckpt "$LOOP"'
 	kill_tree "$pid"
 	wait_gone "$pid"
 else
@@ -292,11 +281,11 @@ track "${P7[c]}"
 lzc=$(lazy_pid "$T/restore7c.log")
 [ -n "$lzc" ] && track "$lzc"
 check "... it runs, served by kup-lazy (pid $lzc)" eval 'alive ${P7[c]} && [ -n "$lzc" ] && alive $lzc'
-check "the store still holds the parts whose memory is not in" has_ckpt "$S7"
+check "the store still holds the parts whose memory is not in" store_has_ckpt "$S7"
 touch "$T/go7"
 check "both kup-lazy exit once their memory is in" wait_for "! alive $lza && ! alive $lzc" 120
 check "kup-drop exits once it could drop b's part" wait_for "! alive $drop" 30
-check "then the store is scrubbed (no part left)" wait_for '! has_ckpt "$S7"' 30
+check "then the store is scrubbed (no part left)" wait_for '! store_has_ckpt "$S7"' 30
 for k in a b c; do
 	check "tree $k runs on, its memory as dumped (sum ${SUM7[$k]})" \
 		eval 'request_check ${P7[$k]} "$T/out7$k" 120 | grep -q "sum=${SUM7[$k]} holes=zero"'
@@ -323,7 +312,7 @@ for l in $(grep -oE 'pid [0-9]+ \(kup-lazy\)' "$T/restore8.log" | awk '{ print $
 	track "$l"
 	check "kup-lazy $l exits once the memory is in" wait_for "! alive $l" 60
 done
-check "the store is scrubbed" wait_for '! has_ckpt "$S8"' 30
+check "the store is scrubbed" wait_for '! store_has_ckpt "$S8"' 30
 for p in "$p1:$T/out8a" "$p2:$T/out8b"; do
 	check "counter ${p%%:*} goes on, its memory as it was" request_check "${p%%:*}" "${p#*:}"
 done

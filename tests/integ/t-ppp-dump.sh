@@ -12,16 +12,6 @@
 S=$T/store.ppp
 MB=64
 
-# blob_offset STORE NAME: data offset of blob NAME (kup ppp ls --json)
-blob_offset() {
-	"$KUP" ppp ls "$1" --json | python3 -c '
-import json, sys
-for b in json.load(sys.stdin):
-    if b["name"] == sys.argv[1]:
-        print(b["offset"])' "$2"
-}
-has_ckpt() { "$KUP" ppp status "$1" --json | grep -q '"checkpoint": true'; }
-
 check "kup ppp format $S --size 160M" kup_run "$T/fmt.log" ppp format "$S" --size 160M
 
 # ---- dump, verify, restore --keep --------------------------------------------
@@ -46,7 +36,7 @@ check "it counts on from $last" wait_for_line "$T/out" "^C $((last + 5)) " 10
 check "every value once, in order, same pid" counter_continues "$T/out" "$pid" "$n" 5
 check "its $MB MiB of memory has the same sum ($sum)" \
 	eval 'request_check $pid "$T/out" | grep -q "sum=$sum"'
-check "--keep: the checkpoint is still in the store" has_ckpt "$S"
+check "--keep: the checkpoint is still in the store" store_has_ckpt "$S"
 kill_tree "$pid"
 wait_gone "$pid"
 
@@ -55,7 +45,7 @@ check "restore --ppp again (same images), without --keep" \
 	kup_run "$T/restore2.log" restore --ppp "$S" -d
 track "$pid"
 check "pid $pid is back again" alive "$pid"
-check "the store was scrubbed: no checkpoint" eval '! has_ckpt "$S"'
+check "the store was scrubbed: no checkpoint" eval '! store_has_ckpt "$S"'
 check "and its data area is zeroed" \
 	eval '[ "$(tail -c +8193 "$S" | tr -d "\0" | head -c 1 | wc -c)" = 0 ]'
 check_fails "a restore from the scrubbed store fails" kup_try restore --ppp "$S" -d
@@ -69,7 +59,7 @@ wait_for_line "$T/out3" '^C 2 ' 30 || bail "counter did not start"
 check "dump --leave-running into the store" kup_run "$T/dump3.log" dump -t "$pid" --ppp "$S" --leave-running
 kill_tree "$pid"
 check "the process is killed" wait_gone "$pid"
-off=$(blob_offset "$S" "pages-$pid.img")
+off=$(store_blob_offset "$S" "pages-$pid.img")
 check "found pages-$pid.img in the store (offset ${off:-?})" [ -n "$off" ]
 flip_byte "$S" $((off + 5000))
 check_fails "kup ppp verify fails on the flipped byte" kup_try ppp verify "$S"
@@ -77,7 +67,7 @@ check "it names the blob and the extent" grep -q "pages-$pid.img.*extent" "$T/er
 check_fails "kup restore --ppp refuses the corrupted store" kup_try restore --ppp "$S" -d
 check "it names the page image" grep -q "pages-$pid" "$T/err"
 check "nothing was restored: pid $pid is not there" eval '! alive $pid'
-check "the store was not scrubbed (the checkpoint is still there)" has_ckpt "$S"
+check "the store was not scrubbed (the checkpoint is still there)" store_has_ckpt "$S"
 # the image is written into the task a 2 MiB range at a time on two CPUs:
 # damage in a later range fails it the same
 flip_byte "$S" $((off + 5000))	# put it back
@@ -87,7 +77,7 @@ check_fails "kup restore --ppp refuses a byte damaged at 7 MiB of the page image
 check "it names the page image and where it is damaged" \
 	grep -qE "pages-$pid.img(: the piece at offset $((7 << 20)):|' extent 7/)" "$T/err"
 check "nothing was restored: pid $pid is not there" eval '! alive $pid'
-check "the store was not scrubbed (the checkpoint is still there)" has_ckpt "$S"
+check "the store was not scrubbed (the checkpoint is still there)" store_has_ckpt "$S"
 
 # ---- a dump that does not fit --------------------------------------------------
 flip_byte "$S" $((off + (7 << 20) + 5000))	# put it back
@@ -101,7 +91,7 @@ check "the tree is left running" not_frozen "$big"
 check "and passes its self-check" request_check "$big" "$T/out4"
 check "the store still verifies" kup_run "$T/v5.log" ppp verify "$S"
 check "the previous checkpoint (generation $gen) is still there" \
-	eval 'has_ckpt "$S" && "$KUP" ppp status "$S" --json | grep -q "\"generation\": \"$gen\""'
+	eval 'store_has_ckpt "$S" && "$KUP" ppp status "$S" --json | grep -q "\"generation\": \"$gen\""'
 
 # ---- a dump killed by SIGKILL publishes nothing --------------------------------
 check "scrub the store" kup_run "$T/scrub.log" ppp scrub "$S"
@@ -120,7 +110,7 @@ krc=$?
 check "kup was killed in the middle of the dump (status $krc)" [ "$krc" = 137 ]
 check "its worker aborts the dump and is gone" wait_for "! pgrep -f -- ' dump -t $big ' > /dev/null" 20
 check "it says the tree was left running" grep -q "tree left running, nothing written" "$T/dump5.log"
-check "the killed dump left no checkpoint" eval '! has_ckpt "$S"'
+check "the killed dump left no checkpoint" eval '! store_has_ckpt "$S"'
 check "kup ppp verify: the store is sound" kup_run "$T/v6.log" ppp verify "$S"
 check_fails "kup restore --ppp refuses it" kup_try restore --ppp "$S" -d
 check "the service survived the killed dump: it is running" not_frozen "$big"
@@ -207,7 +197,7 @@ if LOOP=$(losetup -f --show "$T/backing" 2>/dev/null); then
 	check "dump --leave-running to $LOOP" kup_run "$T/dump7.log" dump -t "$pid" --ppp "$LOOP" --leave-running
 	kill_tree "$pid"
 	wait_gone "$pid"
-	off=$(blob_offset "$LOOP" "pages-$pid.img")
+	off=$(store_blob_offset "$LOOP" "pages-$pid.img")
 	printf 'Z' | dd of="$LOOP" bs=1 seek=$((off + 3 * 1048576 + 17)) conv=notrunc,fsync status=none
 	blockdev --flushbufs "$LOOP"
 	check_fails "restore from the device with a flipped byte fails" kup_try restore --ppp "$LOOP" -d

@@ -32,14 +32,6 @@ free_hp() { awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo; }
 echo $((old + 96)) > /proc/sys/vm/nr_hugepages
 [ "$(free_hp)" -ge 96 ] || skip_all "could not reserve 96 huge pages (memory too fragmented)"
 
-blob_offset() {
-	"$KUP" ppp ls "$1" --json | python3 -c '
-import json, sys
-for b in json.load(sys.stdin):
-    if b["name"] == sys.argv[1]:
-        print(b["offset"])' "$2"
-}
-has_ckpt() { "$KUP" ppp status "$1" --json | grep -q '"checkpoint": true'; }
 # flip_mapped FILE OFFSET: flip one byte through a shared mapping (hugetlbfs
 # has no write(); flip twice to undo)
 flip_mapped() {
@@ -81,7 +73,7 @@ check "kup restore --ppp -d" kup_run "$T/restore.log" restore --ppp "$S" -d ||
 	note "$(tail -n 5 "$T/restore.log")"
 check "the counter goes on from where it was dumped" wait_for_line "$T/out" "^C $((n + 3)) " 10
 check "its $MB MiB are the same (its own check: sum $sum)" restored_sum_ok "$pid" "$T/out" "$sum"
-check "the store was scrubbed after the restore" eval '! has_ckpt "$S"'
+check "the store was scrubbed after the restore" eval '! store_has_ckpt "$S"'
 check "the store keeps its huge pages (160 MiB allocated)" \
 	eval '[ $(($(stat -c %b "$S") * $(stat -c %B "$S"))) = $((160 << 20)) ]'
 
@@ -100,10 +92,10 @@ check "its memory comes in whole and the same (sum $sum)" \
 check "kup dump --leave-running" kup_run "$T/dump3.log" dump -t "$pid" --ppp "$S" --leave-running
 kill_tree "$pid"
 wait_gone "$pid"
-off=$(blob_offset "$S" "pages-$pid.img")
+off=$(store_blob_offset "$S" "pages-$pid.img")
 flip_mapped "$S" $((off + (5 << 20) + 100))
 check_fails "kup ppp verify fails on a byte damaged in the page image" kup_try ppp verify "$S"
 check "... naming the blob" grep -q "pages-$pid.img" "$T/err"
 check_fails "kup restore --ppp refuses the damaged store" kup_try restore --ppp "$S" -d
 check "... naming the page image; nothing runs, the checkpoint stays" \
-	eval 'grep -q "pages-$pid" "$T/err" && ! alive $pid && has_ckpt "$S"'
+	eval 'grep -q "pages-$pid" "$T/err" && ! alive $pid && store_has_ckpt "$S"'
